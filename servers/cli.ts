@@ -1,0 +1,86 @@
+#!/usr/bin/env node
+// The `fleet` CLI. Each command's code loads only when that command runs.
+import { Command, Option } from 'commander';
+import { fileURLToPath } from 'node:url';
+import { VERSION } from './version.js';
+
+const program = new Command('fleet').version(VERSION).description('Narrowly-scoped MCP servers for Slack, Cloudflare and Doppler');
+const scopesOpt = () => new Option('--scopes <dir>', 'folder of manifests').default('scopes');
+
+/** Ends the process with one clear line for any error a user can cause. */
+async function run(fn: () => Promise<number | void> | number | void): Promise<void> {
+  try {
+    const code = await fn();
+    if (typeof code === 'number') process.exitCode = code;
+  } catch (e) {
+    const err = e as Error;
+    process.stderr.write(`fleet: ${err.name === 'ManifestError' ? 'invalid manifest:\n' : ''}${err.message}\n`);
+    process.exit(1);
+  }
+}
+
+program
+  .command('serve')
+  .description('serve one instance over stdio')
+  .argument('<connector>', 'slack')
+  .requiredOption('--env <env>', 'instance: dev, prod, ...')
+  .option('--sandbox', 'run against the built-in sandbox upstream (no account or token needed)')
+  .option('--upstream <url>', 'base URL of the upstream API (e.g. a sandbox started with `fleet sandbox`)')
+  .addOption(scopesOpt())
+  .action((connector: string, o: { env: string; sandbox?: boolean; upstream?: string; scopes: string }) =>
+    run(async () => {
+      const { serve } = await import('./serve.js');
+      await serve({ connector, env: o.env, scopes: o.scopes, sandbox: o.sandbox, upstream: o.upstream });
+    }),
+  );
+
+program
+  .command('verify')
+  .description('check every manifest against the schema and the fleet rules')
+  .addOption(scopesOpt())
+  .action((o: { scopes: string }) =>
+    run(async () => {
+      const { verifyScopes } = await import('./verify.js');
+      const { manifests, problems } = verifyScopes(o.scopes);
+      for (const p of problems) console.log(`${p.file}:${p.line}: ${p.path ? `${p.path}: ` : ''}${p.message}`);
+      console.log(problems.length ? `${problems.length} problem(s)` : `${manifests.length} manifests ok`);
+      return problems.length ? 1 : 0;
+    }),
+  );
+
+const audit = program.command('audit').description('read and check audit trails');
+audit
+  .command('verify')
+  .argument('<file>', 'audit file (.fleet/audit/<connector>.<env>.jsonl)')
+  .description('check the hash chain; names the first modified, deleted or reordered line')
+  .action((file: string) => run(async () => (await import('./audit-cmd.js')).auditVerify(file)));
+audit
+  .command('show')
+  .argument('<file>', 'audit file')
+  .description('print the calls in an audit file as a table')
+  .option('--tool <name>')
+  .option('--actor <actor>')
+  .addOption(new Option('--decision <decision>').choices(['allow', 'deny']))
+  .option('--since <when>', 'a duration (30m, 2h, 7d) or a date')
+  .option('--json', 'one JSON object per call')
+  .action((file: string, o) => run(async () => (await import('./audit-cmd.js')).auditShow(file, o)));
+
+program
+  .command('demo')
+  .description('a guided session with the Slack dev instance on its sandbox')
+  .addOption(scopesOpt())
+  .action((o: { scopes: string }) =>
+    run(async () => (await import('./demo.js')).demo({ scopes: o.scopes, cli: fileURLToPath(import.meta.url) })),
+  );
+
+program
+  .command('sandbox')
+  .description('run a sandbox upstream on loopback and print its URL and a token per manifest')
+  .argument('<connector>', 'slack')
+  .option('--port <port>', 'port', '0')
+  .addOption(scopesOpt())
+  .action((connector: string, o: { port: string; scopes: string }) =>
+    run(async () => (await import('./sandbox-cmd.js')).sandboxCmd(connector, Number(o.port), o.scopes)),
+  );
+
+await program.parseAsync();

@@ -1,0 +1,96 @@
+// `fleet serve`: one process, one instance, over stdio. The manifest is read before anything is
+// served; the upstream (SDK load, credential, identity check) opens in the background right after,
+// and every call waits for it. A failed identity check ends the process with one line and exit 1.
+import { join } from 'node:path';
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { AuditLog } from '../shared/audit/log.js';
+import { resolveCredential } from '../shared/credentials.js';
+import { StartupError } from '../shared/errors.js';
+import { grantedTools, type Instance } from '../shared/instance.js';
+import { stderrLog } from '../shared/log.js';
+import { loadManifest } from '../shared/manifest/load.js';
+import { Redactor } from '../shared/redact.js';
+import { checkHeld, isProduction } from '../shared/scopes.js';
+import { buildServer } from '../shared/server.js';
+import type { Sandbox, Upstream } from '../shared/tool.js';
+import { CONNECTORS } from './connectors.js';
+import { VERSION } from './version.js';
+
+export interface ServeOptions {
+  connector: string;
+  env: string;
+  scopes: string;
+  sandbox?: boolean;
+  /** base URL of the upstream API (e.g. a sandbox started elsewhere) */
+  upstream?: string;
+}
+
+export function auditFile(id: string, env: NodeJS.ProcessEnv = process.env): string {
+  return join(env.FLEET_AUDIT_DIR || join(process.cwd(), '.fleet', 'audit'), `${id}.jsonl`);
+}
+
+export async function serve(opts: ServeOptions): Promise<void> {
+  const connector = CONNECTORS[opts.connector];
+  if (!connector) throw new StartupError(`unknown connector "${opts.connector}" (known: ${Object.keys(CONNECTORS).join(', ')})`);
+  const manifest = loadManifest(join(opts.scopes, `${opts.connector}.${opts.env}.yaml`), CONNECTORS);
+  const redactor = new Redactor();
+  const log = stderrLog(manifest.id, redactor);
+  let sandbox: Sandbox | undefined;
+
+  const open = async (): Promise<Upstream<unknown>> => {
+    let credential: string;
+    let baseUrl = opts.upstream;
+    if (opts.sandbox) {
+      sandbox = await connector.sandbox();
+      credential = sandbox.issueToken(manifest);
+      baseUrl = sandbox.url;
+    } else {
+      credential = await resolveCredential(manifest.credential, process.env);
+    }
+    redactor.add(credential);
+    const up = await connector.open({ manifest, credential, baseUrl, timeoutMs: manifest.timeoutMs, warn: log.warn });
+    if (up.held) {
+      const { excess, missing } = checkHeld(connector, manifest, up.held);
+      if (excess.length) {
+        const msg = `the token holds ${excess.join(', ')} beyond the manifest's declared permissions (${manifest.file}:${manifest.line('upstream')})`;
+        if (isProduction(manifest)) throw new StartupError(`${msg}; refusing to start a production instance with an over-scoped token`);
+        log.warn(msg);
+      }
+      if (missing.length) log.warn(`the token lacks ${missing.join(', ')}, which granted tools need; those calls will fail`);
+    }
+    return up;
+  };
+
+  let opened: Promise<Upstream<unknown>> | undefined;
+  const upstream = () => (opened ??= open());
+  const inst: Instance = {
+    connector,
+    manifest,
+    tools: grantedTools(connector, manifest),
+    upstream,
+    audit: new AuditLog(auditFile(manifest.id)),
+    redactor,
+    log,
+    env: process.env,
+  };
+
+  const server = buildServer(inst, VERSION);
+  const transport = new StdioServerTransport();
+  const shutdown = async (code: number) => {
+    await sandbox?.close().catch(() => {});
+    inst.audit.close();
+    process.exit(code);
+  };
+  transport.onclose = () => void shutdown(0);
+  process.stdin.on('end', () => void shutdown(0));
+  process.on('SIGTERM', () => void shutdown(0));
+  process.on('SIGINT', () => void shutdown(0));
+  await server.connect(transport);
+  // Open the upstream as soon as the handshake has been answered; a failure ends the process.
+  setImmediate(() =>
+    upstream().catch((e: Error) => {
+      log.error(`cannot start: ${e.message}`);
+      void shutdown(1);
+    }),
+  );
+}

@@ -1,0 +1,70 @@
+// What the Slack tools share: argument schemas, constraints, and the message shape they return.
+import { z } from 'zod';
+import type { WebClient } from '@slack/web-api';
+import { flag, ids, max, oneOf } from '../../shared/constraints.js';
+import type { Annotations, Fact, ToolDef } from '../../shared/tool.js';
+
+export type Slack = WebClient;
+
+// Patterns are checked by refine (not `regex`) so they stay out of the listed schema: the
+// description tells the model the same thing in fewer bytes.
+export const channelId = z
+  .string()
+  .refine((s) => /^[CGD][A-Z0-9]{8,}$/.test(s), 'must be a channel ID such as C0123ABCD, not a #name')
+  .describe('Channel ID (C…)');
+export const messageTs = z
+  .string()
+  .refine((s) => /^\d{10}\.\d{6}$/.test(s), 'must be a message ts such as 1767225600.000100')
+  .describe('Message ts');
+export const text = z.string().min(1).max(40_000).describe('mrkdwn text');
+export const limit = (fallback: number, top: number) => z.number().int().min(1).max(top).default(fallback);
+
+export const C = {
+  channels: ids('channel'),
+  mentions: flag('broadcast mention', 'write the message without @channel, @here, @everyone or user-group mentions'),
+  max_length: max('message length', 4000, ' characters'),
+  emoji: oneOf('emoji'),
+};
+export const writeConstraints = { channels: C.channels, mentions: C.mentions, max_length: C.max_length };
+
+const BROADCAST = /<!(channel|here|everyone)(?:\|[^>]*)?>|<!subteam\^[A-Z0-9]+(?:\|[^>]*)?>|(?:^|[^\w])@(channel|here|everyone)\b/gi;
+
+/** The facts of a message a tool is about to send: its channel, every broadcast mention, its length. */
+export function messageFacts(channel: string, body: string): Fact[] {
+  const facts: Fact[] = [{ on: 'channels', value: channel }];
+  for (const m of body.matchAll(BROADCAST)) {
+    const what = m[1] ?? m[2] ?? 'subteam';
+    facts.push({ on: 'mentions', value: `@${what.toLowerCase()}` });
+  }
+  facts.push({ on: 'max_length', value: body.length });
+  return facts;
+}
+
+export const message = z.object({
+  ts: z.string(),
+  user: z.string().optional(),
+  text: z.string(),
+  thread_ts: z.string().optional(),
+  replies: z.number().int().optional(),
+});
+export type Message = z.infer<typeof message>;
+
+export function toMessage(m: { ts?: string; user?: string; bot_id?: string; text?: string; thread_ts?: string; reply_count?: number }): Message {
+  return {
+    ts: m.ts ?? '',
+    user: m.user ?? m.bot_id,
+    text: m.text ?? '',
+    ...(m.thread_ts && m.thread_ts !== m.ts ? { thread_ts: m.thread_ts } : {}),
+    ...(m.reply_count ? { replies: m.reply_count } : {}),
+  };
+}
+
+export const renderMessages = (msgs: Message[]) =>
+  msgs.map((m) => `${m.ts} ${m.user ?? '?'}: ${m.text}${m.replies ? ` [${m.replies} replies]` : ''}`).join('\n') || '(no messages)';
+
+export const READ: Annotations = { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: true };
+export const WRITE: Annotations = { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true };
+export const DESTROY: Annotations = { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: true };
+
+/** defineTool with the Slack client type fixed, so arguments and results stay typed. */
+export const slackTool = <I extends z.ZodObject, O extends z.ZodObject>(def: ToolDef<Slack, I, O>) => def;

@@ -1,0 +1,69 @@
+// The Slack connector: its tools, its manifest `upstream:` block, and how to open the upstream.
+import { z } from 'zod';
+import type { Connector, UpstreamError } from '../../shared/tool.js';
+import type { Slack } from './common.js';
+import { listChannels } from './tools/channels.js';
+import { getPermalink, readHistory, readThread, searchMessages } from './tools/read.js';
+import { deleteMessage, postMessage, replyInThread, updateMessage } from './tools/write.js';
+import { addReaction } from './tools/reactions.js';
+import { getUser, listUsers } from './tools/users.js';
+
+const HINTS: Record<string, string> = {
+  channel_not_found: 'the channel does not exist or the bot is not a member',
+  not_in_channel: 'invite the bot to the channel first',
+  missing_scope: "the token lacks a scope this tool needs; compare the app's scopes with the manifest's token_scopes",
+  invalid_auth: 'the token is invalid or revoked',
+  ratelimited: 'Slack is rate limiting this token',
+  message_not_found: 'no message with that ts in that channel',
+  cant_update_message: 'only messages posted by this bot can be edited',
+  cant_delete_message: 'only messages posted by this bot can be deleted',
+  already_reacted: 'the bot already added that reaction',
+  invalid_name: 'no such emoji',
+};
+
+function describeError(err: unknown): UpstreamError {
+  const e = err as { code?: string; data?: { error?: string; needed?: string }; retryAfter?: number; statusCode?: number; original?: { code?: string; message?: string }; message?: string; name?: string };
+  if (e?.name === 'TimeoutError' || e?.name === 'AbortError') return { code: 'timeout', message: 'Slack did not answer within the instance timeout' };
+  switch (e?.code) {
+    case 'slack_webapi_platform_error': {
+      const code = e.data?.error ?? 'error';
+      const hint = HINTS[code];
+      return { code, message: `${hint ?? 'Slack refused the request'}${e.data?.needed ? ` (needs ${e.data.needed})` : ''}` };
+    }
+    case 'slack_webapi_rate_limited_error':
+      return { code: 'ratelimited', message: HINTS.ratelimited!, retryAfter: e.retryAfter };
+    case 'slack_webapi_http_error':
+      return { code: `http_${e.statusCode}`, message: `Slack answered HTTP ${e.statusCode}` };
+    case 'slack_webapi_request_error':
+      return { code: e.original?.code === 'ECONNABORTED' ? 'timeout' : 'request_failed', message: `the request to Slack failed: ${e.original?.message ?? 'network error'}` };
+    default:
+      return { code: 'error', message: e?.message ?? String(err) };
+  }
+}
+
+export const slack: Connector<Slack> = {
+  name: 'slack',
+  tools: [
+    listChannels, readHistory, readThread, postMessage, replyInThread, updateMessage,
+    deleteMessage, addReaction, listUsers, getUser, searchMessages, getPermalink,
+  ],
+  upstream: z.strictObject({
+    workspace: z.string().regex(/^T[A-Z0-9]{2,}$/, 'workspace must be a Slack team ID such as T0123ABCD'),
+    token_scopes: z.array(z.string().regex(/^[a-z]+(:[a-z.]+)+$/, 'an OAuth scope such as chat:write')).min(1),
+  }),
+  declared: (u) => u.token_scopes,
+  async open(opts) {
+    const { openSlack } = await import('./client.js');
+    return openSlack(opts);
+  },
+  async sandbox() {
+    const { startSlackSandbox } = await import('./sandbox/index.js');
+    const sb = await startSlackSandbox();
+    return {
+      url: sb.url,
+      issueToken: (m) => sb.issue(m.upstream.workspace, m.upstream.token_scopes),
+      close: () => sb.close(),
+    };
+  },
+  describeError,
+};

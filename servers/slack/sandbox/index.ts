@@ -1,0 +1,87 @@
+// A Slack Web API emulator on loopback. The official SDK talks to it over real HTTP: form-encoded
+// POSTs with a Bearer token, answers with x-oauth-scopes headers, 429 + Retry-After when a fault
+// asks for it. Tokens are issued per workspace with exactly the scopes asked for.
+import { randomBytes } from 'node:crypto';
+import { Emulator, type EmulatorRequest } from '../../../shared/emulator.js';
+import { METHODS, SlackError, type Params } from './methods.js';
+import { seedWorkspaces, type Workspace } from './seed.js';
+
+export class SlackSandbox {
+  readonly workspaces: Workspace[] = seedWorkspaces();
+  private tokens = new Map<string, { team: string; scopes: string[] }>();
+  readonly emulator = new Emulator({
+    route: (req) => req.path.replace(/^\/api\//, ''),
+    params: (req) => redactToken(parseParams(req)),
+    handle: (req) => this.handle(req),
+    faultBody: (status) => (status === 429 ? { ok: false, error: 'ratelimited' } : { ok: false, error: 'internal_error' }),
+  });
+  url = '';
+
+  async start(port = 0): Promise<this> {
+    this.url = `${await this.emulator.listen(port)}/api/`;
+    return this;
+  }
+
+  /** A bot token for `team` holding exactly `scopes`. */
+  issue(team: string, scopes: string[]): string {
+    if (!this.workspaces.some((w) => w.id === team)) throw new Error(`sandbox has no workspace ${team}`);
+    const token = `xoxb-sandbox-${team}-${randomBytes(12).toString('hex')}`;
+    this.tokens.set(token, { team, scopes: [...scopes] });
+    return token;
+  }
+
+  workspace(team: string): Workspace {
+    const ws = this.workspaces.find((w) => w.id === team);
+    if (!ws) throw new Error(`sandbox has no workspace ${team}`);
+    return ws;
+  }
+
+  close(): Promise<void> {
+    return this.emulator.close();
+  }
+
+  private handle(req: EmulatorRequest) {
+    const method = req.path.replace(/^\/api\//, '');
+    let params: Params;
+    try {
+      params = parseParams(req);
+    } catch {
+      return { json: { ok: false, error: 'invalid_form_data' } };
+    }
+    const auth = req.headers.authorization?.replace(/^Bearer\s+/i, '') ?? params.token;
+    const m = METHODS[method];
+    if (!m) return { json: { ok: false, error: 'unknown_method' } };
+    if (!auth) return { json: { ok: false, error: 'not_authed' } };
+    const grant = this.tokens.get(auth);
+    if (!grant) return { json: { ok: false, error: 'invalid_auth' } };
+    const headers = { 'x-oauth-scopes': grant.scopes.join(','), 'x-accepted-oauth-scopes': m.scope };
+    if (m.scope && !grant.scopes.includes(m.scope)) {
+      return { headers, json: { ok: false, error: 'missing_scope', needed: m.scope, provided: grant.scopes.join(',') } };
+    }
+    try {
+      return { headers, json: { ok: true, ...m.run({ ws: this.workspace(grant.team), scopes: grant.scopes }, params) } };
+    } catch (e) {
+      if (e instanceof SlackError) return { headers, json: { ok: false, error: e.error, ...e.extra } };
+      throw e;
+    }
+  }
+}
+
+function parseParams(req: EmulatorRequest): Params {
+  const out: Params = Object.fromEntries(req.query);
+  const type = req.headers['content-type'] ?? '';
+  const text = req.body.toString('utf8');
+  if (!text) return out;
+  if (type.includes('application/json')) Object.assign(out, JSON.parse(text));
+  else Object.assign(out, Object.fromEntries(new URLSearchParams(text)));
+  return out;
+}
+
+function redactToken(p: Params): Params {
+  const { token: _t, ...rest } = p;
+  return rest;
+}
+
+export async function startSlackSandbox(port = 0): Promise<SlackSandbox> {
+  return new SlackSandbox().start(port);
+}

@@ -1,0 +1,86 @@
+import { z } from 'zod';
+import { C, READ, slackTool, channelId, limit, message, messageTs, renderMessages, toMessage, type Slack } from '../common.js';
+
+const page = z.object({ messages: z.array(message), next_cursor: z.string().optional() });
+
+export const readHistory = slackTool({
+  name: 'read_history',
+  description: 'Read recent messages of a channel, newest first.',
+  access: 'read',
+  annotations: READ,
+  input: z.object({
+    channel: channelId,
+    limit: limit(20, 100).optional(),
+    cursor: z.string().max(500).optional().describe('next_cursor of a previous page'),
+  }),
+  output: page,
+  needs: ['channels:history'],
+  constraints: { channels: C.channels },
+  facts: (a) => [{ on: 'channels', value: a.channel }],
+  async run(a, { client }) {
+    const res = await client.conversations.history({ channel: a.channel, limit: a.limit ?? 20, cursor: a.cursor });
+    return { messages: (res.messages ?? []).map(toMessage), next_cursor: res.response_metadata?.next_cursor || undefined };
+  },
+  text: (o) => renderMessages(o.messages) + (o.next_cursor ? `\n(more: cursor ${o.next_cursor})` : ''),
+});
+
+export const readThread = slackTool({
+  name: 'read_thread',
+  description: 'Read a message and all replies in its thread.',
+  access: 'read',
+  annotations: READ,
+  input: z.object({ channel: channelId, ts: messageTs.describe('ts of any message in the thread') }),
+  output: page,
+  needs: ['channels:history'],
+  constraints: { channels: C.channels },
+  facts: (a) => [{ on: 'channels', value: a.channel }],
+  async run(a, { client }) {
+    const res = await client.conversations.replies({ channel: a.channel, ts: a.ts, limit: 200 });
+    return { messages: (res.messages ?? []).map(toMessage) };
+  },
+  text: (o) => renderMessages(o.messages),
+});
+
+export const getPermalink = slackTool({
+  name: 'get_permalink',
+  description: 'Get a shareable link to a message.',
+  access: 'read',
+  annotations: READ,
+  input: z.object({ channel: channelId, ts: messageTs }),
+  output: z.object({ permalink: z.string() }),
+  needs: [],
+  constraints: { channels: C.channels },
+  facts: (a) => [{ on: 'channels', value: a.channel }],
+  async run(a, { client }) {
+    const res = await client.chat.getPermalink({ channel: a.channel, message_ts: a.ts });
+    return { permalink: res.permalink ?? '' };
+  },
+  text: (o) => o.permalink,
+});
+
+const match = z.object({ channel: z.string(), ts: z.string(), user: z.string().optional(), text: z.string(), permalink: z.string().optional() });
+
+export const searchMessages = slackTool({
+  name: 'search_messages',
+  description: 'Search messages by text; only channels this instance may read are searched.',
+  access: 'read',
+  annotations: READ,
+  input: z.object({ query: z.string().min(1).max(500).describe('Slack search query'), limit: limit(20, 100).optional() }),
+  output: z.object({ matches: z.array(match) }),
+  needs: ['search:read'],
+  constraints: { channels: C.channels },
+  facts: () => [],
+  async run(a, { client }) {
+    const res = await client.search.messages({ query: a.query, count: a.limit ?? 20, sort: 'timestamp' });
+    const matches = (res.messages?.matches ?? []).map((m) => ({
+      channel: m.channel?.id ?? '',
+      ts: m.ts ?? '',
+      user: m.user || undefined,
+      text: m.text ?? '',
+      permalink: m.permalink || undefined,
+    }));
+    return { matches };
+  },
+  filter: (o, ctx) => ({ matches: o.matches.filter((m) => ctx.allows('channels', m.channel)) }),
+  text: (o) => o.matches.map((m) => `${m.channel} ${m.ts} ${m.user ?? '?'}: ${m.text}`).join('\n') || '(no matches in granted channels)',
+});

@@ -1,0 +1,118 @@
+// Appends audit records to one JSONL file per instance, shared safely by every process serving
+// that instance: appends happen under a proper-lockfile lock, each reads the file's current last
+// record to continue the chain. Records queued while a write is under way go out together under
+// one lock. A record that cannot be written rejects, and the caller refuses the upstream call.
+import { closeSync, fstatSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import lockfile from 'proper-lockfile';
+import { AuditUnavailable } from '../errors.js';
+import { GENESIS, open, seal } from './chain.js';
+
+interface Pending {
+  record: Record<string, unknown>;
+  resolve(): void;
+  reject(err: Error): void;
+}
+
+const TAIL = 64 * 1024;
+const LOCK_WAIT_MS = 15_000;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class AuditLog {
+  private fd: number | undefined;
+  private queue: Pending[] = [];
+  private busy = false;
+  /** what this process last knew of the file's end */
+  private tail = { size: -1, hash: GENESIS, seq: 0 };
+
+  constructor(readonly file: string) {}
+
+  append(record: Record<string, unknown>): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ record, resolve, reject });
+      if (!this.busy) void this.drain();
+    });
+  }
+
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+
+  private async drain(): Promise<void> {
+    this.busy = true;
+    while (this.queue.length) {
+      const batch = this.queue.splice(0);
+      try {
+        const release = await this.lock();
+        try {
+          this.write(batch.map((p) => p.record));
+        } finally {
+          release();
+        }
+        for (const p of batch) p.resolve();
+      } catch (e) {
+        const err = new AuditUnavailable(`audit trail ${this.file} cannot be written: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+        for (const p of batch) p.reject(err);
+      }
+    }
+    this.busy = false;
+  }
+
+  private async lock(): Promise<() => void> {
+    if (this.fd === undefined) {
+      mkdirSync(dirname(this.file), { recursive: true, mode: 0o700 });
+      this.fd = openSync(this.file, 'a+', 0o600);
+    }
+    const deadline = Date.now() + LOCK_WAIT_MS;
+    for (let wait = 1; ; wait = Math.min(wait * 2, 16)) {
+      try {
+        // The lock is held for microseconds; a lock left by a killed process goes stale after 2 s.
+        return lockfile.lockSync(this.file, { realpath: false, stale: 2000, onCompromised: () => {} });
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ELOCKED' || Date.now() > deadline) throw e;
+        await sleep(wait);
+      }
+    }
+  }
+
+  private write(records: Record<string, unknown>[]): void {
+    const fd = this.fd!;
+    const size = fstatSync(fd).size;
+    let lead = '';
+    if (size !== this.tail.size) lead = this.readTail(fd, size);
+    let { hash, seq } = this.tail;
+    let out = lead;
+    for (const r of records) {
+      const sealed = seal(r, ++seq, hash);
+      out += sealed.line;
+      hash = sealed.hash;
+    }
+    const bytes = Buffer.from(out);
+    let off = 0;
+    while (off < bytes.length) off += writeSync(fd, bytes, off);
+    this.tail = { size: size + bytes.length, hash, seq };
+  }
+
+  /** Finds the last sealed record; returns "\n" when the file ends in a torn (interrupted) line. */
+  private readTail(fd: number, size: number): string {
+    if (size === 0) {
+      this.tail = { size: 0, hash: GENESIS, seq: 0 };
+      return '';
+    }
+    const start = Math.max(0, size - TAIL);
+    const buf = Buffer.alloc(size - start);
+    readSync(fd, buf, 0, buf.length, start);
+    const text = buf.toString('utf8');
+    const lines = text.split('\n');
+    const torn = lines.pop() !== '';
+    for (let i = lines.length - 1; i >= (start > 0 ? 1 : 0); i--) {
+      const o = open(lines[i]!);
+      if (o) {
+        this.tail = { size, hash: o.hash, seq: o.record.seq };
+        return torn ? '\n' : '';
+      }
+    }
+    throw new Error(`no intact record in the last ${TAIL} bytes of ${this.file}; run fleet audit verify`);
+  }
+}

@@ -1,0 +1,146 @@
+// Reads one manifest. Every error names file:line and the offending key.
+import { readFileSync, statSync } from 'node:fs';
+import { basename } from 'node:path';
+import { createHash } from 'node:crypto';
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
+import type { z } from 'zod';
+import type { Connector } from '../tool.js';
+import { parseDuration } from '../duration.js';
+import { manifestSchema, type Manifest } from './schema.js';
+
+export interface ManifestProblem {
+  file: string;
+  line: number;
+  path: string;
+  message: string;
+}
+
+export class ManifestError extends Error {
+  constructor(readonly problems: ManifestProblem[]) {
+    super(problems.map((p) => `${p.file}:${p.line}: ${p.path ? `${p.path}: ` : ''}${p.message}`).join('\n'));
+    this.name = 'ManifestError';
+  }
+}
+
+const MAX_BYTES = 256 * 1024;
+
+/** dotted path → line of its key (or item), for every node of the document */
+function indexLines(root: Node | null, lc: LineCounter): Map<string, number> {
+  const lines = new Map<string, number>();
+  const lineAt = (offset: number) => lc.linePos(offset).line;
+  const walk = (node: unknown, path: string, depth: number) => {
+    if (depth > 64) return;
+    if (isMap(node)) {
+      for (const pair of node.items) {
+        if (!isPair(pair) || !isScalar(pair.key) || !pair.key.range) continue;
+        const p = path ? `${path}.${String(pair.key.value)}` : String(pair.key.value);
+        if (!lines.has(p)) lines.set(p, lineAt(pair.key.range[0]));
+        walk(pair.value, p, depth + 1);
+      }
+    } else if (isSeq(node)) {
+      node.items.forEach((item, i) => {
+        const p = `${path}.${i}`;
+        const r = (item as Node | null)?.range;
+        if (r) lines.set(p, lineAt(r[0]));
+        walk(item, p, depth + 1);
+      });
+    }
+  };
+  walk(root, '', 0);
+  return lines;
+}
+
+export function lineFinder(lines: Map<string, number>) {
+  return (path: string): number => {
+    let p = path;
+    for (;;) {
+      const l = lines.get(p);
+      if (l !== undefined) return l;
+      const cut = p.lastIndexOf('.');
+      if (cut < 0) return 1;
+      p = p.slice(0, cut);
+    }
+  };
+}
+
+function describeIssue(issue: z.core.$ZodIssue, connector: Connector): { path: string; message: string }[] {
+  const path = issue.path.map(String).join('.');
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((key) => {
+      const at = path ? `${path}.${key}` : key;
+      if (path === 'tools') {
+        const known = connector.tools.map((t) => t.name).join(', ');
+        return { path: at, message: `unknown tool "${key}" for ${connector.name} (known: ${known})` };
+      }
+      if (issue.path.length === 2 && issue.path[0] === 'tools') {
+        const tool = connector.tools.find((t) => t.name === issue.path[1]);
+        const known = Object.keys(tool?.constraints ?? {}).join(', ') || 'none';
+        return { path: at, message: `unknown constraint "${key}" for ${String(issue.path[1])} (it takes: ${known})` };
+      }
+      return { path: at, message: `unknown key "${key}"` };
+    });
+  }
+  if (issue.code === 'invalid_type' && issue.input === undefined) return [{ path, message: 'is required' }];
+  return [{ path, message: issue.message }];
+}
+
+/**
+ * Loads and validates `file` against the connector it names. `connectors` maps a name to its
+ * definition; a name missing there is itself an error at the `connector:` line.
+ */
+export function loadManifest(file: string, connectors: Record<string, Connector>): Manifest {
+  const fail = (line: number, path: string, message: string): never => {
+    throw new ManifestError([{ file, line, path, message }]);
+  };
+  let size: number;
+  try {
+    size = statSync(file).size;
+  } catch {
+    return fail(1, '', 'cannot read the manifest file');
+  }
+  if (size > MAX_BYTES) fail(1, '', `manifest is ${size} bytes; the limit is ${MAX_BYTES}`);
+  const bytes = readFileSync(file);
+  const text = bytes.toString('utf8');
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false });
+  if (doc.errors.length) {
+    throw new ManifestError(
+      doc.errors.map((e) => ({ file, line: e.linePos?.[0].line ?? 1, path: '', message: e.message.split('\n')[0]! })),
+    );
+  }
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 50 });
+  } catch (e) {
+    return fail(1, '', (e as Error).message);
+  }
+  const lines = indexLines(doc.contents as Node | null, lc);
+  const line = lineFinder(lines);
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) fail(1, '', 'a manifest is a mapping of keys (connector, instance, owner, ...)');
+  const obj = data as Record<string, unknown>;
+  const name = obj.connector;
+  const connector = typeof name === 'string' ? connectors[name] : undefined;
+  if (!connector) fail(line('connector'), 'connector', `unknown connector ${JSON.stringify(name)} (known: ${Object.keys(connectors).join(', ')})`);
+
+  const parsed = manifestSchema(connector!).safeParse(obj);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.flatMap((issue) =>
+      describeIssue(issue, connector!).map((d) => ({ file, line: line(d.path), ...d })),
+    );
+    throw new ManifestError(problems);
+  }
+  const m = parsed.data;
+  const expected = `${m.connector}.${m.instance}.yaml`;
+  if (basename(file) !== expected) fail(line('instance'), 'instance', `file name must be ${expected} for connector ${m.connector}, instance ${m.instance}`);
+
+  return {
+    ...m,
+    upstream: m.upstream as Record<string, any>,
+    tools: m.tools as Manifest['tools'],
+    id: `${m.connector}.${m.instance}`,
+    file,
+    hash: createHash('sha256').update(bytes).digest('hex'),
+    timeoutMs: parseDuration(m.timeout)!,
+    line,
+  };
+}

@@ -1,0 +1,51 @@
+// The manifest schema: a fixed frame (owner, purpose, credential, attribution, ...) plus, per
+// connector, its `upstream:` block and one strict grant object per tool built from the tool's
+// declared constraints. An unknown tool or constraint is a schema error, not a silent no-op.
+import { z } from 'zod';
+import type { Connector, Grant, ToolDef } from '../tool.js';
+import { parseDuration } from '../duration.js';
+
+export const CREDENTIAL = /^(env:[A-Za-z_][A-Za-z0-9_]*|doppler:[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+\/[A-Za-z_][A-Za-z0-9_]*)$/;
+
+const duration = z.string().refine((s) => parseDuration(s) !== undefined, 'expected a duration such as 10s, 15m or 1h');
+
+export function grantSchema(tool: ToolDef): z.ZodType<Grant> {
+  const shape: Record<string, z.ZodType> = {};
+  for (const [key, c] of Object.entries(tool.constraints)) shape[key] = c.required ? c.schema : c.schema.optional();
+  const obj = z.strictObject(shape);
+  // `list_users:` with nothing under it grants the tool with no constraints.
+  return z.preprocess((v) => (v === null ? {} : v), obj) as unknown as z.ZodType<Grant>;
+}
+
+export function manifestSchema(connector: Connector) {
+  const tools: Record<string, z.ZodType> = {};
+  for (const t of connector.tools) tools[t.name] = grantSchema(t).optional();
+  return z.strictObject({
+    connector: z.literal(connector.name),
+    instance: z.string().regex(/^[a-z][a-z0-9-]*$/, 'instance must be lower-case letters, digits and dashes'),
+    owner: z.string().trim().min(1, 'owner is required: who answers for this instance'),
+    purpose: z.string().trim().min(1, 'purpose is required: why this instance exists'),
+    credential: z.string().regex(CREDENTIAL, 'credential must be a reference: env:NAME or doppler:project/config/NAME'),
+    upstream: connector.upstream,
+    attribution: z.enum(['required', 'optional']).default('optional'),
+    timeout: duration.default('10s'),
+    audit: z.strictObject({ bodies: z.enum(['hash', 'keep']).default('hash') }).default({ bodies: 'hash' }),
+    tools: z.strictObject(tools),
+  });
+}
+
+type Parsed = z.infer<ReturnType<typeof manifestSchema>>;
+
+export interface Manifest extends Omit<Parsed, 'tools' | 'upstream'> {
+  upstream: Record<string, any>;
+  tools: Record<string, Grant>;
+  /** "slack.dev" */
+  id: string;
+  /** path as given, for messages */
+  file: string;
+  /** sha256 of the file's bytes: ties every audit record to a reviewed revision */
+  hash: string;
+  timeoutMs: number;
+  /** 1-based line of a dotted path ("tools.post_message.channels"), or of its nearest ancestor */
+  line(path: string): number;
+}

@@ -1,0 +1,26 @@
+// What a client is shown for each granted tool: name, description, input schema, output schema
+// and annotations. Kept lean: the model pays for these bytes on every turn.
+import { z } from 'zod';
+import type { Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { ToolDef } from './tool.js';
+
+function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): Tool['inputSchema'] {
+  const js = z.toJSONSchema(schema, { target: 'draft-7', io, unrepresentable: 'any' }) as Record<string, unknown>;
+  delete js.$schema;
+  if (io === 'input') delete js.additionalProperties;
+  return js as Tool['inputSchema'];
+}
+
+export function describeTool(tool: ToolDef): Tool {
+  return {
+    name: tool.name,
+    description: tool.description,
+    inputSchema: jsonSchema(tool.input, 'input'),
+    outputSchema: jsonSchema(tool.output, 'output') as Tool['outputSchema'],
+    annotations: { ...tool.annotations },
+  };
+}
+
+export function surface(tools: Iterable<ToolDef>): Tool[] {
+  return [...tools].map(describeTool);
+}
