@@ -1,0 +1,99 @@
+// Test harness: start the real CLI as a child process and talk MCP to it over stdio with the
+// SDK's Client, exactly as Claude Code does.
+import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { spawn } from 'node:child_process';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+
+export const ROOT = resolve(import.meta.dirname, '..');
+export const CLI = join(ROOT, 'dist', 'cli.js');
+export const SCOPES = join(ROOT, 'scopes');
+
+export function tempDir(prefix = 'fleet-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export interface Served {
+  client: Client;
+  /** everything the server wrote to stderr so far */
+  stderr(): string;
+  auditDir: string;
+  auditFile: string;
+  call(name: string, args?: Record<string, unknown>, meta?: Record<string, unknown>): Promise<CallToolResult>;
+  close(): Promise<void>;
+}
+
+export interface ServeArgs {
+  connector: string;
+  env: string;
+  sandbox?: boolean;
+  upstream?: string;
+  scopes?: string;
+  /** extra environment for the server (credentials, FLEET_ACTOR, ...) */
+  vars?: Record<string, string>;
+  auditDir?: string;
+  /** client capabilities, e.g. { elicitation: {} } */
+  capabilities?: Record<string, unknown>;
+}
+
+/** Spawns `node dist/cli.js serve ...` and connects an SDK Client to it over stdio. */
+export async function serve(a: ServeArgs): Promise<Served> {
+  const auditDir = a.auditDir ?? tempDir('fleet-audit-');
+  const args = [CLI, 'serve', a.connector, '--env', a.env, '--scopes', a.scopes ?? SCOPES];
+  if (a.sandbox) args.push('--sandbox');
+  if (a.upstream) args.push('--upstream', a.upstream);
+  const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', FLEET_AUDIT_DIR: auditDir, ...a.vars };
+  const transport = new StdioClientTransport({ command: process.execPath, args, env, stderr: 'pipe', cwd: ROOT });
+  let err = '';
+  transport.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  const client = new Client({ name: 'fleet-test', version: '1.0.0' }, { capabilities: a.capabilities ?? {} });
+  await client.connect(transport);
+  return {
+    client,
+    stderr: () => err,
+    auditDir,
+    auditFile: join(auditDir, `${a.connector}.${a.env}.jsonl`),
+    call: async (name, args = {}, meta) =>
+      (await client.callTool({ name, arguments: args, ...(meta ? { _meta: meta } : {}) })) as CallToolResult,
+    close: () => client.close(),
+  };
+}
+
+export const text = (r: CallToolResult): string => r.content.map((c) => (c.type === 'text' ? c.text : '')).join('\n');
+
+export function auditRecords(file: string): Record<string, any>[] {
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+}
+
+export interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `node dist/cli.js ...args` to completion. */
+export function runCli(args: string[], opts: { env?: Record<string, string>; cwd?: string; input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd: opts.cwd ?? ROOT,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...opts.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 20_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolvePromise({ code, stdout, stderr });
+    });
+    if (opts.input !== undefined) child.stdin.end(opts.input);
+    else child.stdin.end();
+  });
+}
