@@ -3,10 +3,12 @@
 import { build } from 'esbuild';
 import { rmSync } from 'node:fs';
 
-rmSync('dist', { recursive: true, force: true });
+// FLEET_OUTDIR lets parallel work build beside dist/ without pulling it from under running tests.
+const outdir = process.env.FLEET_OUTDIR || 'dist';
+rmSync(outdir, { recursive: true, force: true });
 await build({
   entryPoints: { cli: 'servers/cli.ts' },
-  outdir: 'dist',
+  outdir,
   bundle: true,
   splitting: true,
   format: 'esm',

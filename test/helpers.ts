@@ -9,7 +9,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 
 export const ROOT = resolve(import.meta.dirname, '..');
-export const CLI = join(ROOT, 'dist', 'cli.js');
+export const CLI = process.env.FLEET_CLI ? resolve(process.env.FLEET_CLI) : join(ROOT, 'dist', 'cli.js');
 export const SCOPES = join(ROOT, 'scopes');
 
 export function tempDir(prefix = 'fleet-test-'): string {
