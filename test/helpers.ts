@@ -76,7 +76,10 @@ export interface RunResult {
 }
 
 /** Runs `node dist/cli.js ...args` to completion. */
-export function runCli(args: string[], opts: { env?: Record<string, string>; cwd?: string; input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+export function runCli(
+  args: string[],
+  opts: { env?: Record<string, string>; cwd?: string; input?: string; timeoutMs?: number; keepStdin?: boolean } = {},
+): Promise<RunResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], {
       cwd: opts.cwd ?? ROOT,
@@ -94,6 +97,61 @@ export function runCli(args: string[], opts: { env?: Record<string, string>; cwd
       resolvePromise({ code, stdout, stderr });
     });
     if (opts.input !== undefined) child.stdin.end(opts.input);
-    else child.stdin.end();
+    else if (!opts.keepStdin) child.stdin.end();
+  });
+}
+
+export interface RawSession {
+  /** every stdout line, parsed (a line that is not JSON fails the session) */
+  messages: Record<string, any>[];
+  stdout: string;
+  stderr: string;
+  code: number | null;
+}
+
+/**
+ * Talks JSON-RPC to `node dist/cli.js ...args` line by line, without the SDK client, so tests can
+ * see exactly what reaches stdout. Sends initialize, then each request once the previous answered.
+ */
+export function rawRpc(args: string[], requests: Record<string, unknown>[], env: Record<string, string> = {}): Promise<RawSession> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    const queue = [
+      { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw-test', version: '1' } } },
+      { jsonrpc: '2.0', method: 'notifications/initialized' },
+      ...requests.map((r, i) => ({ jsonrpc: '2.0', id: i + 1, ...r })),
+    ];
+    const send = () => {
+      while (queue.length) {
+        const next = queue.shift()!;
+        child.stdin.write(`${JSON.stringify(next)}\n`);
+        if ('id' in next) return;
+      }
+      child.stdin.end();
+    };
+    let answered = 0;
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      const count = stdout.split('\n').filter((l) => l.trim()).length;
+      while (answered < count) {
+        answered++;
+        send();
+      }
+    });
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const messages = stdout.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+      resolvePromise({ messages, stdout, stderr, code });
+    });
+    send();
   });
 }

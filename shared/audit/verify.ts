@@ -42,7 +42,12 @@ export function verifyChain(text: string): VerifyResult {
     if (sha256(o.body) !== o.hash) return fail(n, 'modified', `line ${n} was modified: its content no longer matches its hash`);
     const s = o.record.seq as number;
     if (o.record.prev !== prev || s !== seq + 1) {
-      if (s > seq + 1) return fail(n, 'deleted', `record(s) ${seq + 1}..${s - 1} deleted before line ${n} (sequence jumps from ${seq} to ${s})`);
+      if (s > seq + 1) {
+        // The missing record further down means lines were moved, not removed.
+        const later = lines.slice(i + 1).some((l) => open(l)?.record.seq === seq + 1);
+        if (later) return fail(n, 'reordered', `line ${n} is out of order (record ${s} where record ${seq + 1} belongs)`);
+        return fail(n, 'deleted', `record(s) ${seq + 1}..${s - 1} deleted before line ${n} (sequence jumps from ${seq} to ${s})`);
+      }
       if (s <= seq) return fail(n, 'reordered', `line ${n} is out of order (record ${s} after record ${seq})`);
       return fail(n, 'modified', `line ${n} does not continue the chain (its "prev" does not match line ${n - 1})`);
     }

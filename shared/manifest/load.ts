@@ -105,7 +105,7 @@ export function loadManifest(file: string, connectors: Record<string, Connector>
   const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false });
   if (doc.errors.length) {
     throw new ManifestError(
-      doc.errors.map((e) => ({ file, line: e.linePos?.[0].line ?? 1, path: '', message: e.message.split('\n')[0]! })),
+      doc.errors.map((e) => ({ file, line: lc.linePos(e.pos[0]).line, path: '', message: e.message.split('\n')[0]! })),
     );
   }
   let data: unknown;

@@ -22,10 +22,9 @@ export class SlackSandbox {
     return this;
   }
 
-  /** A bot token for `team` holding exactly `scopes`. */
-  issue(team: string, scopes: string[]): string {
+  /** A bot token for `team` holding exactly `scopes` (tests may choose the value, e.g. a canary). */
+  issue(team: string, scopes: string[], token = `xoxb-sandbox-${team}-${randomBytes(12).toString('hex')}`): string {
     if (!this.workspaces.some((w) => w.id === team)) throw new Error(`sandbox has no workspace ${team}`);
-    const token = `xoxb-sandbox-${team}-${randomBytes(12).toString('hex')}`;
     this.tokens.set(token, { team, scopes: [...scopes] });
     return token;
   }

@@ -1,0 +1,123 @@
+// The real @slack/web-api against the Slack sandbox over loopback; every success body is checked
+// against Slack's official OpenAPI document.
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ErrorCode, WebClient } from '@slack/web-api';
+import { Ajv } from 'ajv';
+import { startSlackSandbox, type SlackSandbox } from '../../servers/slack/sandbox/index.js';
+
+const SPEC = JSON.parse(readFileSync(new URL('../../../shared/specs/slack_web_openapi_v2.json', import.meta.url), 'utf8'));
+const ajv = new Ajv({ strict: false, allErrors: true, validateFormats: false });
+ajv.addSchema(SPEC, 'slack');
+// Known gaps of the 2021 spec: it forbids response_metadata on methods that do return it.
+const GAPS: Record<string, string[]> = { 'conversations.history': ['response_metadata'], 'conversations.replies': ['response_metadata'], 'users.list': ['response_metadata'] };
+
+function conforms(method: string, body: Record<string, unknown>): void {
+  const op = Object.keys(SPEC.paths[`/${method}`])[0]!;
+  const validate = ajv.getSchema(`slack#/paths/~1${method.replace(/~/g, '~0')}/${op}/responses/200/schema`)!;
+  // The SDK adds the x-oauth-scopes / x-accepted-oauth-scopes headers into response_metadata.
+  const { response_metadata: rm, ...rest } = body as { response_metadata?: Record<string, unknown> };
+  const { scopes: _s, acceptedScopes: _a, ...wire } = rm ?? {};
+  const declared = 'response_metadata' in (SPEC.paths[`/${method}`][op].responses['200'].schema.properties ?? {});
+  const checked = GAPS[method] || !declared || Object.keys(wire).length === 0 ? rest : { ...rest, response_metadata: wire };
+  const ok = validate(checked);
+  expect(ok, `${method}: ${JSON.stringify(validate.errors?.slice(0, 3))}`).toBe(true);
+}
+
+const ALL = ['channels:read', 'channels:history', 'chat:write', 'reactions:write', 'users:read', 'search:read'];
+let sb: SlackSandbox;
+let web: WebClient;
+const client = (token: string) => new WebClient(token, { slackApiUrl: sb.url, retryConfig: { retries: 0 }, rejectRateLimitedCalls: true, timeout: 5000 });
+
+beforeAll(async () => {
+  sb = await startSlackSandbox();
+  web = client(sb.issue('T0BLOGDEV', ALL));
+});
+afterAll(() => sb.close());
+
+describe('Slack sandbox, through the official SDK', () => {
+  it('auth.test names the workspace and exposes the granted scopes', async () => {
+    const r = await web.auth.test();
+    expect(r).toMatchObject({ ok: true, team_id: 'T0BLOGDEV', user_id: 'U0DEVBOT', bot_id: 'B0DEVBLOGBOT' });
+    expect(r.response_metadata?.scopes).toEqual(ALL);
+    conforms('auth.test', r as never);
+  });
+
+  it('conversations.list paginates with next_cursor until it is empty', async () => {
+    const seen: string[] = [];
+    for await (const page of web.paginate('conversations.list', { limit: 2, types: 'public_channel,private_channel' })) {
+      conforms('conversations.list', page as never);
+      seen.push(...((page as { channels: { id: string }[] }).channels.map((c) => c.id)));
+    }
+    expect(seen).toEqual(['C0DEVGENERAL', 'C0DEVBOTTEST', 'C0DEVSCRATCH', 'C0DEVPRIVATE']);
+  });
+
+  it('conversations.history, replies and info', async () => {
+    const h = await web.conversations.history({ channel: 'C0DEVGENERAL', limit: 1 });
+    conforms('conversations.history', h as never);
+    expect(h.has_more).toBe(true);
+    const next = await web.conversations.history({ channel: 'C0DEVGENERAL', limit: 1, cursor: h.response_metadata!.next_cursor });
+    expect(next.messages![0]!.ts).not.toBe(h.messages![0]!.ts);
+    const r = await web.conversations.replies({ channel: 'C0DEVGENERAL', ts: h.messages![0]!.ts! });
+    conforms('conversations.replies', r as never);
+    expect(r.messages!.length).toBe(3);
+    const info = await web.conversations.info({ channel: 'C0DEVBOTTEST' });
+    conforms('conversations.info', info as never);
+  });
+
+  it('chat.postMessage, update, getPermalink and delete', async () => {
+    const p = await web.chat.postMessage({ channel: 'C0DEVBOTTEST', text: 'contract' });
+    conforms('chat.postMessage', p as never);
+    const u = await web.chat.update({ channel: 'C0DEVBOTTEST', ts: p.ts!, text: 'edited' });
+    conforms('chat.update', u as never);
+    const l = await web.chat.getPermalink({ channel: 'C0DEVBOTTEST', message_ts: p.ts! });
+    conforms('chat.getPermalink', l as never);
+    const d = await web.chat.delete({ channel: 'C0DEVBOTTEST', ts: p.ts! });
+    conforms('chat.delete', d as never);
+    await expect(web.chat.delete({ channel: 'C0DEVBOTTEST', ts: p.ts! })).rejects.toMatchObject({ code: ErrorCode.PlatformError, data: { error: 'message_not_found' } });
+  });
+
+  it("refuses to edit or delete someone else's message", async () => {
+    await expect(web.chat.update({ channel: 'C0DEVBOTTEST', ts: '1767225960.000106', text: 'x' })).rejects.toMatchObject({ data: { error: 'cant_update_message' } });
+    await expect(web.chat.delete({ channel: 'C0DEVBOTTEST', ts: '1767225960.000106' })).rejects.toMatchObject({ data: { error: 'cant_delete_message' } });
+  });
+
+  it('reactions.add, once', async () => {
+    const r = await web.reactions.add({ channel: 'C0DEVBOTTEST', timestamp: '1767225960.000106', name: 'eyes' });
+    conforms('reactions.add', r as never);
+    await expect(web.reactions.add({ channel: 'C0DEVBOTTEST', timestamp: '1767225960.000106', name: 'eyes' })).rejects.toMatchObject({ data: { error: 'already_reacted' } });
+  });
+
+  it('users.list, users.info and search.messages', async () => {
+    const l = await web.users.list({ limit: 2 });
+    conforms('users.list', l as never);
+    expect(l.response_metadata?.next_cursor).toBeTruthy();
+    conforms('users.info', (await web.users.info({ user: 'U0DEVALICE' })) as never);
+    const s = await web.search.messages({ query: 'draft' });
+    conforms('search.messages', s as never);
+    expect(s.messages?.matches?.map((m) => m.channel?.id)).toContain('C0DEVGENERAL');
+  });
+
+  it('answers missing_scope, invalid_auth and channel_not_found as Slack does', async () => {
+    const narrow = client(sb.issue('T0BLOGDEV', ['channels:read']));
+    await expect(narrow.chat.postMessage({ channel: 'C0DEVBOTTEST', text: 'x' })).rejects.toMatchObject({ data: { error: 'missing_scope', needed: 'chat:write' } });
+    await expect(client('xoxb-not-issued').auth.test()).rejects.toMatchObject({ data: { error: 'invalid_auth' } });
+    await expect(web.conversations.history({ channel: 'C0NOSUCHCHAN' })).rejects.toMatchObject({ data: { error: 'channel_not_found' } });
+  });
+
+  it('injects a 429 with Retry-After, and a 500', async () => {
+    sb.emulator.inject({ route: 'chat.postMessage', status: 429, retryAfter: 7 });
+    await expect(web.chat.postMessage({ channel: 'C0DEVBOTTEST', text: 'x' })).rejects.toMatchObject({ code: ErrorCode.RateLimitedError, retryAfter: 7 });
+    sb.emulator.inject({ route: 'users.list', status: 500 });
+    await expect(web.users.list({})).rejects.toMatchObject({ code: ErrorCode.HTTPError, statusCode: 500 });
+  });
+
+  it('records every request without the token', async () => {
+    const before = sb.emulator.requests.length;
+    await web.auth.test();
+    const last = sb.emulator.requests.at(-1)!;
+    expect(sb.emulator.requests.length).toBe(before + 1);
+    expect(last.route).toBe('auth.test');
+    expect(JSON.stringify(last)).not.toContain('xoxb-');
+  });
+});

@@ -1,0 +1,124 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadManifest, ManifestError } from '../../shared/manifest/load.js';
+import { CONNECTORS } from '../../servers/connectors.js';
+import { SCOPES } from '../helpers.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'fleet-manifest-'));
+const GOOD = `connector: slack
+instance: dev
+owner: team <t@example.com>
+purpose: testing
+credential: env:SLACK_TOKEN_TEST
+upstream:
+  workspace: T0BLOGDEV
+  token_scopes: [chat:write]
+tools:
+  post_message:
+    channels: [C0DEVBOTTEST]
+`;
+
+function load(text: string, name = 'slack.dev.yaml') {
+  const file = join(dir, name);
+  writeFileSync(file, text);
+  return loadManifest(file, CONNECTORS);
+}
+
+function problem(text: string, name?: string) {
+  try {
+    load(text, name);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ManifestError);
+    return (e as ManifestError).problems[0]!;
+  }
+  throw new Error('expected the manifest to be refused');
+}
+
+describe('manifest loading', () => {
+  it('loads the shipped manifests', () => {
+    for (const env of ['dev', 'prod']) {
+      const m = loadManifest(join(SCOPES, `slack.${env}.yaml`), CONNECTORS);
+      expect(m.id).toBe(`slack.${env}`);
+      expect(m.hash).toMatch(/^[0-9a-f]{64}$/);
+    }
+  });
+
+  it('gives defaults and line numbers of keys', () => {
+    const m = load(GOOD);
+    expect(m.attribution).toBe('optional');
+    expect(m.timeoutMs).toBe(10_000);
+    expect(m.line('tools.post_message.channels')).toBe(11);
+    expect(m.line('tools.post_message.channels.0')).toBe(11);
+    expect(m.line('credential')).toBe(5);
+  });
+
+  it('names the line of a YAML syntax error', () => {
+    const p = problem(GOOD.replace('purpose: testing', 'purpose: [unclosed'));
+    expect(p.file).toContain('slack.dev.yaml');
+    expect(p.line).toBeGreaterThanOrEqual(4);
+  });
+
+  it('refuses a duplicate key at its line', () => {
+    const p = problem(GOOD.replace('purpose: testing\n', 'purpose: testing\npurpose: again\n'));
+    expect(p.line).toBe(5);
+    expect(p.message).toMatch(/unique|duplicate/i);
+  });
+
+  it('refuses an unknown tool at its line, listing the known ones', () => {
+    const p = problem(`${GOOD}  post_mesage:\n    channels: [C0DEVBOTTEST]\n`);
+    expect(p.line).toBe(12);
+    expect(p.path).toBe('tools.post_mesage');
+    expect(p.message).toContain('unknown tool "post_mesage"');
+    expect(p.message).toContain('post_message');
+  });
+
+  it('refuses an unknown constraint at its line', () => {
+    const p = problem(`${GOOD}    chanels: [C0X]\n`);
+    expect(p.line).toBe(12);
+    expect(p.message).toContain('unknown constraint "chanels" for post_message');
+  });
+
+  it('refuses a constraint value of the wrong kind at its line', () => {
+    const p = problem(GOOD.replace('channels: [C0DEVBOTTEST]', 'channels: C0DEVBOTTEST'));
+    expect(p.line).toBe(11);
+    expect(p.path).toBe('tools.post_message.channels');
+  });
+
+  it('requires a channels constraint on a channel tool (deny by default)', () => {
+    const p = problem(GOOD.replace('    channels: [C0DEVBOTTEST]\n', '    max_length: 10\n'));
+    expect(p.path).toBe('tools.post_message.channels');
+    expect(p.message).toBe('is required');
+    expect(p.line).toBe(10);
+  });
+
+  it('requires an owner and a purpose', () => {
+    expect(problem(GOOD.replace('owner: team <t@example.com>\n', '')).path).toBe('owner');
+    const p = problem(GOOD.replace('purpose: testing', 'purpose: "  "'));
+    expect(p.path).toBe('purpose');
+    expect(p.line).toBe(4);
+  });
+
+  it('refuses a credential given as a value rather than a reference', () => {
+    const p = problem(GOOD.replace('env:SLACK_TOKEN_TEST', 'xoxb-1234-abcd'));
+    expect(p.line).toBe(5);
+    expect(p.message).toContain('env:NAME');
+  });
+
+  it('refuses an unknown connector at the connector line', () => {
+    const p = problem(GOOD.replace('connector: slack', 'connector: jira'));
+    expect(p.line).toBe(1);
+    expect(p.message).toContain('unknown connector "jira"');
+  });
+
+  it('requires the file name to match connector and instance', () => {
+    const p = problem(GOOD, 'slack.prod.yaml');
+    expect(p.path).toBe('instance');
+    expect(p.message).toContain('slack.dev.yaml');
+  });
+
+  it('refuses a document that is not a mapping', () => {
+    expect(problem('- a\n- b\n').line).toBe(1);
+  });
+});
