@@ -99,3 +99,20 @@ export function max(noun: string, fallback: number, unit = ''): Constraint<numbe
     instead: (granted) => `keep ${noun} at most ${granted}${unit}`,
   };
 }
+
+/**
+ * One level from an ordered list, each admitting the ones before it (`sql: read | write`): a fact
+ * names the level a call needs. Absent: `fallback` (the lowest level unless given).
+ */
+export function choice<L extends string>(noun: string, levels: readonly [L, ...L[]], fallback: L = levels[0]): Constraint<L> {
+  const rank = (v: string | number) => levels.indexOf(String(v) as L);
+  return {
+    schema: z.enum(levels as unknown as [L, ...L[]]),
+    required: false,
+    fallback,
+    noun,
+    allows: (granted, value) => rank(value) >= 0 && rank(value) <= rank(granted),
+    refusal: (value) => `${noun} ${JSON.stringify(String(value))} is not allowed by`,
+    instead: (granted) => `only ${levels.slice(0, rank(granted) + 1).join(' or ')} ${noun} is allowed here`,
+  };
+}
