@@ -34,18 +34,42 @@ program
     }),
   );
 
+const docsOpt = () => new Option('--docs <file>', 'docs file with the generated tool table (default: docs/tools.md beside the scopes folder)');
+const noDocsOpt = () => new Option('--no-docs', 'skip the docs table');
+
 program
   .command('verify')
-  .description('check every manifest against the schema and the fleet rules')
+  .description('check every manifest against the schema, the fleet rules and the generated files')
   .addOption(scopesOpt())
-  .action((o: { scopes: string }) =>
-    run(async () => {
-      const { verifyScopes } = await import('./verify.js');
-      const { manifests, problems } = verifyScopes(o.scopes);
-      for (const p of problems) console.log(`${p.file}:${p.line}: ${p.path ? `${p.path}: ` : ''}${p.message}`);
-      console.log(problems.length ? `${problems.length} problem(s)` : `${manifests.length} manifests ok`);
-      return problems.length ? 1 : 0;
-    }),
+  .addOption(new Option('--format <format>', 'output').choices(['text', 'json', 'github']).default('text'))
+  .option('--explain', 'also print, per instance, the tools, resources and approvals granted and the upstream permissions they need')
+  .addOption(docsOpt())
+  .addOption(noDocsOpt())
+  .action((o: { scopes: string; format: 'text' | 'json' | 'github'; explain?: boolean; docs?: string | boolean }) =>
+    run(async () => (await import('./verify-cmd.js')).verifyCmd({ ...o, docs: o.docs ?? true })),
+  );
+
+program
+  .command('surface')
+  .description('check (or with --update rewrite) the tool-surface snapshots, the manifest JSON Schema and the docs tool table')
+  .addOption(scopesOpt())
+  .option('--update', 'rewrite the generated files from the code')
+  .addOption(docsOpt())
+  .addOption(noDocsOpt())
+  .action((o: { scopes: string; update?: boolean; docs?: string | boolean }) =>
+    run(async () => (await import('./verify-cmd.js')).surfaceCmd({ ...o, docs: o.docs ?? true })),
+  );
+
+program
+  .command('diff')
+  .description('what a change to the manifests grants or revokes, escalations first')
+  .argument('<base>', 'git revision or scopes folder')
+  .argument('[head]', 'git revision or scopes folder (default: the working tree)')
+  .addOption(scopesOpt())
+  .addOption(new Option('--format <format>', 'output').choices(['text', 'markdown', 'json']).default('text'))
+  .addOption(new Option('--fail-on <class>', 'exit 1 when a change of this class is present').choices(['escalation']))
+  .action((base: string, head: string | undefined, o: { scopes: string; format: 'text' | 'markdown' | 'json'; failOn?: 'escalation' }) =>
+    run(async () => (await import('./diff.js')).diffCmd(base, head, o)),
   );
 
 const audit = program.command('audit').description('read and check audit trails');
