@@ -6,7 +6,6 @@ import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node }
 import type { z } from 'zod';
 import type { Connector } from '../tool.js';
 import { parseDuration } from '../duration.js';
-import { isProduction } from '../scopes.js';
 import { manifestSchema, type Manifest } from './schema.js';
 
 export interface ManifestProblem {
@@ -133,17 +132,6 @@ export function loadManifest(file: string, connectors: Record<string, Connector>
   const m = parsed.data;
   const expected = `${m.connector}.${m.instance}.yaml`;
   if (basename(file) !== expected) fail(line('instance'), 'instance', `file name must be ${expected} for connector ${m.connector}, instance ${m.instance}`);
-
-  // A devOnly constraint (Doppler's get_secret.reveal) cannot be turned on in a production manifest.
-  if (isProduction({ instance: m.instance } as Manifest)) {
-    for (const tool of connector!.tools) {
-      for (const [key, c] of Object.entries(tool.constraints)) {
-        const granted = (m.tools as Record<string, Record<string, unknown> | undefined>)[tool.name]?.[key];
-        const path = `tools.${tool.name}.${key}`;
-        if (c.devOnly && granted !== undefined && granted !== false) fail(line(path), path, `${key} is refused in a production manifest (instance ${m.instance}); only a dev instance may grant it`);
-      }
-    }
-  }
 
   return {
     ...m,
