@@ -1,0 +1,129 @@
+// A bare JSON-RPC client over a child's stdio, with timestamps. The bench speaks the protocol
+// itself (newline-delimited JSON, as the MCP stdio transport does) so that no client library's
+// own start-up or validation is counted in what it measures.
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+export const PROTOCOL = '2025-06-18';
+const CLIENT = { name: 'fleet-bench', version: '1.0.0' };
+
+/** Resident memory of a process in MB, from /proc (Linux), or NaN where it cannot be read. */
+export function rssMB(pid) {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+export class StdioSession {
+  /** @param {{ command: string, args: string[], env?: Record<string,string>, cwd?: string, timeoutMs?: number }} t */
+  constructor(t) {
+    this.spawnedAt = performance.now();
+    this.child = spawn(t.command, t.args, { env: t.env, cwd: t.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    this.timeoutMs = t.timeoutMs ?? 20_000;
+    this.nextId = 1;
+    this.waiting = new Map();
+    this.stderr = '';
+    this.exited = new Promise((resolve) => this.child.on('exit', (code, signal) => resolve({ code, signal })));
+    this.child.on('error', (e) => this.failAll(e));
+    this.child.stderr.on('data', (d) => {
+      if (this.stderr.length < 16_384) this.stderr += d.toString();
+    });
+    let buf = '';
+    this.child.stdout.on('data', (d) => {
+      const at = performance.now();
+      buf += d.toString();
+      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        this.receive(line, at);
+      }
+    });
+    void this.exited.then(({ code, signal }) => this.failAll(new Error(`exited (${signal ?? code}) before answering: ${this.stderr.trim().split('\n').slice(-3).join(' | ')}`)));
+  }
+
+  receive(line, at) {
+    let msg;
+    try {
+      msg = JSON.parse(line);
+    } catch {
+      this.failAll(new Error(`non-JSON on stdout: ${line.slice(0, 120)}`));
+      return;
+    }
+    const w = msg.id !== undefined ? this.waiting.get(msg.id) : undefined;
+    if (!w) return; // notifications and server-to-client requests are not needed here
+    this.waiting.delete(msg.id);
+    clearTimeout(w.timer);
+    if (msg.error) w.reject(new Error(`${w.method}: ${msg.error.message}`));
+    else w.resolve({ result: msg.result, at, bytes: Buffer.byteLength(line) });
+  }
+
+  failAll(err) {
+    for (const w of this.waiting.values()) {
+      clearTimeout(w.timer);
+      w.reject(err);
+    }
+    this.waiting.clear();
+  }
+
+  /** Sends a request; resolves with its result, the time its answer arrived and the answer's size. */
+  request(method, params) {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(id);
+        reject(new Error(`${method}: no answer in ${this.timeoutMs} ms; stderr: ${this.stderr.trim().slice(-300)}`));
+      }, this.timeoutMs);
+      this.waiting.set(id, { resolve, reject, timer, method });
+      this.child.stdin.write(`${JSON.stringify({ jsonrpc: '2.0', id, method, params })}\n`);
+    });
+  }
+
+  notify(method, params) {
+    this.child.stdin.write(`${JSON.stringify({ jsonrpc: '2.0', method, ...(params ? { params } : {}) })}\n`);
+  }
+
+  initialize() {
+    return this.request('initialize', { protocolVersion: PROTOCOL, capabilities: {}, clientInfo: CLIENT });
+  }
+
+  /** Closes stdin (the polite stop every stdio server honours), then kills what is left. */
+  async close() {
+    this.child.stdin.end();
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 2000);
+    const t2 = setTimeout(() => this.child.kill('SIGTERM'), 500);
+    await this.exited;
+    clearTimeout(timer);
+    clearTimeout(t2);
+  }
+}
+
+/**
+ * One cold start: spawn → initialize answered → tools/list answered, then RSS of the server
+ * process and the tools it listed. Times are in ms from just before spawn().
+ */
+export async function coldStart(target) {
+  const s = new StdioSession(target);
+  try {
+    const init = await s.initialize();
+    s.notify('notifications/initialized');
+    const list = await s.request('tools/list', {});
+    const rss = rssMB(s.child.pid);
+    return { initMs: init.at - s.spawnedAt, listMs: list.at - s.spawnedAt, rssMB: rss, tools: list.result.tools, listBytes: list.bytes };
+  } finally {
+    await s.close();
+  }
+}
+
+/** Spawn → exit of a command that speaks no protocol (the bare `node -e 0` floor). */
+export async function spawnToExit(target) {
+  const t0 = performance.now();
+  const child = spawn(target.command, target.args, { env: target.env, stdio: 'ignore' });
+  await new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('exit', resolve);
+  });
+  return performance.now() - t0;
+}

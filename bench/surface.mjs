@@ -1,0 +1,10 @@
+// Sizes of a tools/list answer: all of it, and the part a model is shown on every turn (name,
+// description, input schema). Output schemas and annotations go to the client, not the model.
+const bytes = (v) => Buffer.byteLength(JSON.stringify(v));
+
+export function surfaceSize(tools) {
+  const total = bytes(tools);
+  const model = tools.reduce((sum, t) => sum + bytes({ name: t.name, description: t.description, inputSchema: t.inputSchema }), 0);
+  const n = tools.length || 1;
+  return { tools: tools.length, total, perTool: total / n, modelPerTool: model / n, restPerTool: (total - model) / n };
+}

@@ -1,0 +1,60 @@
+// The bench is not part of `npm test` (it takes minutes and measures, never asserts, speed); this
+// runs it end to end with tiny counts so that it cannot rot: every fleet instance in scopes/ and
+// every peer must start and list, the per-call and audit sections must run, the chain must hold.
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { CLI, ROOT, tempDir } from './helpers.js';
+
+function runBench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(ROOT, 'bench', 'run.mjs'), ...args], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('npm run bench (smoke, tiny counts)', () => {
+  it('measures every instance and peer, per-call overhead and audit throughput', async () => {
+    const dir = tempDir('fleet-bench-smoke-');
+    const out = join(dir, 'benchmarks.md');
+    const json = join(dir, 'bench.json');
+    const r = await runBench(['--starts', '1', '--calls', '3', '--warmup', '1', '--audit', '40', '--cli', CLI, '--out', out, '--readme', join(dir, 'README.md'), '--json', json]);
+    expect(r.code, r.stderr).toBe(0);
+    const md = readFileSync(out, 'utf8');
+    expect(r.stdout.trim()).toBe(md.trim());
+    expect(md).toMatch(/Machine: \d+ cores .* GiB memory, Node v\d+/);
+
+    const result = JSON.parse(readFileSync(json, 'utf8'));
+    const fleet = result.targets.filter((t: { kind: string }) => t.kind === 'fleet');
+    const slackScopes = readdirSync(join(ROOT, 'scopes')).filter((f) => /^slack\.[a-z0-9-]+\.yaml$/.test(f));
+    expect(slackScopes.length).toBeGreaterThan(0);
+    expect(fleet.map((t: { name: string }) => t.name)).toEqual(expect.arrayContaining(slackScopes.map((f) => `fleet ${f.replace(/\.yaml$/, '')}`)));
+    // The Doppler server needs its API (the sandbox) to answer before it serves: its row may
+    // carry the reason instead; every other server must start and list.
+    const mustStart = result.targets.filter((x: { name: string; kind: string }) => x.kind !== 'floor' && x.name !== 'Doppler server');
+    expect(mustStart.length).toBeGreaterThanOrEqual(fleet.length + 3);
+    for (const t of mustStart) {
+      expect(t.error, t.name).toBeUndefined();
+      expect(t.runs, t.name).toHaveLength(1);
+      expect(t.runs[0].listMs).toBeGreaterThan(t.runs[0].initMs);
+      expect(t.surface.tools, t.name).toBeGreaterThan(0);
+    }
+    for (const t of fleet) expect([...t.listed].sort(), t.name).toEqual([...t.granted].sort());
+    expect(result.calls.fleet.n).toBe(3);
+    expect(result.audit.map((a: { processes: number; intact: boolean }) => [a.processes, a.intact])).toEqual([[1, true], [4, true]]);
+    expect(md).toContain('## Goals (issue 8)');
+  });
+
+  it('refuses a bad count with a clear message and writes nothing', async () => {
+    const dir = tempDir('fleet-bench-smoke-');
+    const r = await runBench(['--starts', 'zero', '--out', join(dir, 'b.md')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--starts must be an integer');
+  });
+});
