@@ -17,6 +17,8 @@ export interface Constraint<V> {
   instead(granted: V): string;
   /** the resources a grant names, for the wildcard and overlap rules of `fleet verify` */
   resources?(granted: V): string[];
+  /** may be turned on only in a non-production manifest: `loadManifest` refuses it in prod */
+  devOnly?: boolean;
 }
 
 const list = (values: string[]) => (values.length > 8 ? `${values.slice(0, 8).join(', ')}, …` : values.join(', '));

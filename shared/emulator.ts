@@ -78,7 +78,11 @@ export class Emulator {
   }
 
   async listen(port = 0): Promise<string> {
+    // the response each socket still owes, so stray bytes after a request cannot cut it off
+    const answering = new WeakMap<Socket, ServerResponse>();
     const server = createServer((req, res) => {
+      answering.set(req.socket, res);
+      res.on('finish', () => answering.delete(req.socket));
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
@@ -91,8 +95,14 @@ export class Emulator {
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
     });
-    // A malformed request (or stray body bytes after one) must not take the emulator down.
-    server.on('clientError', (_err, socket) => socket.destroy());
+    // A malformed request (or stray body bytes after one) must not take the emulator down. Bytes
+    // after a request still being answered (the Doppler SDK sends DELETE bodies with no length)
+    // end the connection once that answer is out, not before.
+    server.on('clientError', (_err, socket) => {
+      const owed = answering.get(socket as Socket);
+      if (owed) owed.on('finish', () => socket.end());
+      else socket.destroy();
+    });
     this.server = server;
     await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
     return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -6,6 +6,7 @@ import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node }
 import type { z } from 'zod';
 import type { Connector } from '../tool.js';
 import { parseDuration } from '../duration.js';
+import { isProduction } from '../scopes.js';
 import { manifestSchema, type Manifest } from './schema.js';
 
 export interface ManifestProblem {
@@ -133,6 +134,17 @@ export function loadManifest(file: string, connectors: Record<string, Connector>
   const expected = `${m.connector}.${m.instance}.yaml`;
   if (basename(file) !== expected) fail(line('instance'), 'instance', `file name must be ${expected} for connector ${m.connector}, instance ${m.instance}`);
 
+  // A devOnly constraint (Doppler's get_secret.reveal) cannot be turned on in a production manifest.
+  if (isProduction({ instance: m.instance } as Manifest)) {
+    for (const tool of connector!.tools) {
+      for (const [key, c] of Object.entries(tool.constraints)) {
+        const granted = (m.tools as Record<string, Record<string, unknown> | undefined>)[tool.name]?.[key];
+        const path = `tools.${tool.name}.${key}`;
+        if (c.devOnly && granted !== undefined && granted !== false) fail(line(path), path, `${key} is refused in a production manifest (instance ${m.instance}); only a dev instance may grant it`);
+      }
+    }
+  }
+
   return {
     ...m,
     upstream: m.upstream as Record<string, any>,
@@ -150,7 +162,7 @@ export function readYaml(text: string, file: string): { data: unknown; line: (pa
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false });
   if (doc.errors.length) {
-    throw new ManifestError(doc.errors.map((e) => ({ file, line: e.linePos?.[0].line ?? 1, path: '', message: e.message.split('\n')[0]! })));
+    throw new ManifestError(doc.errors.map((e) => ({ file, line: lc.linePos(e.pos[0]).line, path: '', message: e.message.split('\n')[0]! })));
   }
   let data: unknown;
   try {
