@@ -1,0 +1,87 @@
+// What the Doppler tools share: the client they call, argument schemas, constraints, annotations.
+import { z } from 'zod';
+import { flag, globs } from '../../shared/constraints.js';
+import type { Annotations, ToolContext, ToolDef } from '../../shared/tool.js';
+
+export interface Project {
+  slug: string;
+  name: string;
+  description?: string;
+}
+export interface ConfigInfo {
+  name: string;
+  environment: string;
+  root: boolean;
+  locked: boolean;
+}
+/** A secret as the server holds it. `raw` never leaves the server unless a grant reveals it. */
+export interface SecretValue {
+  name: string;
+  raw: string;
+}
+export interface LogEntry {
+  id: string;
+  text: string;
+  created_at: string;
+  user?: string;
+  rollback: boolean;
+}
+
+/**
+ * The slice of Doppler the tools use. Implemented in client.ts (the only module importing the
+ * SDK): every call has a timeout, writes are never retried, errors carry no values.
+ */
+export interface Doppler {
+  projects(): Promise<Project[]>;
+  configs(project: string): Promise<ConfigInfo[]>;
+  names(project: string, config: string): Promise<string[]>;
+  /** undefined when the config has no such secret */
+  secret(project: string, config: string, name: string): Promise<SecretValue | undefined>;
+  secrets(project: string, config: string): Promise<Map<string, string>>;
+  set(project: string, config: string, name: string, value: string): Promise<void>;
+  delete(project: string, config: string, name: string): Promise<void>;
+  logs(project: string, config: string, limit: number): Promise<LogEntry[]>;
+  /** names a change log entry touched (its values are dropped in the client) */
+  logNames(project: string, config: string, id: string): Promise<string[]>;
+}
+
+// Patterns are checked by refine so they stay out of the listed schema. They are also what keeps
+// a name safe inside the SDK's URLs, which it does not encode per parameter.
+/** project slugs and config names */
+export const SLUG = /^[a-z0-9][a-z0-9_-]{0,79}$/;
+export const SECRET_NAME = /^[A-Z_][A-Z0-9_]{0,127}$/;
+
+export const configName = z
+  .string()
+  .refine((s) => SLUG.test(s), 'must be a config name such as dev or prd')
+  .describe('Config name (dev, prd, …)');
+export const secretName = z
+  .string()
+  .refine((s) => SECRET_NAME.test(s), 'must be a secret name in upper case, digits and _ such as API_KEY')
+  .describe('Secret name (UPPER_CASE)');
+
+export const C = {
+  configs: globs('config'),
+  secrets: globs('secret'),
+  reveal: {
+    ...flag('secret value', 'call get_secret without reveal: it says whether the secret is set, its length and when it last changed'),
+    devOnly: true as const,
+  },
+};
+
+export const READ: Annotations = { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: true };
+export const WRITE: Annotations = { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true };
+export const DESTROY: Annotations = { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: true };
+
+export const project = (ctx: ToolContext<Doppler>): string => ctx.manifest.upstream.project as string;
+
+/** defineTool with the Doppler client type fixed, so arguments and results stay typed. */
+export const dopplerTool = <I extends z.ZodObject, O extends z.ZodObject>(def: ToolDef<Doppler, I, O>) => def;
+
+/** A Doppler failure with a code and a message that never carries a secret value. */
+export class DopplerFailure extends Error {
+  override name = 'DopplerFailure';
+  constructor(readonly code: string, message: string, readonly status?: number) {
+    super(message);
+  }
+}

@@ -1,0 +1,44 @@
+// The Doppler connector: its tools, its manifest `upstream:` block, and how to open the upstream.
+import { z } from 'zod';
+import { isProduction } from '../../shared/scopes.js';
+import type { Connector, UpstreamError } from '../../shared/tool.js';
+import type { Doppler } from './common.js';
+import { SLUG } from './common.js';
+import { configActivity } from './tools/activity.js';
+import { compareConfigs } from './tools/compare.js';
+import { listConfigs, listProjects } from './tools/projects.js';
+import { getSecret, listSecretNames } from './tools/secrets.js';
+import { deleteSecret, setSecret } from './tools/write.js';
+
+function describeError(err: unknown): UpstreamError {
+  const e = err as { name?: string; code?: string; message?: string };
+  if (e?.name === 'DopplerFailure') return { code: e.code!, message: e.message! };
+  if (e?.name === 'TimeoutError' || e?.name === 'AbortError') return { code: 'timeout', message: 'Doppler did not answer within the instance timeout' };
+  // Anything else is a bug of ours, and its text may quote data: say only what kind it was.
+  return { code: 'error', message: `internal error (${e?.name ?? typeof err})` };
+}
+
+export const doppler: Connector<Doppler> = {
+  name: 'doppler',
+  tools: [listProjects, listConfigs, listSecretNames, getSecret, compareConfigs, configActivity, setSecret, deleteSecret],
+  upstream: z.strictObject({
+    project: z.string().regex(SLUG, 'project must be a Doppler project slug such as blogbot'),
+  }),
+  // Doppler tokens carry no scope list the API reports; access is enforced by the grants.
+  declared: () => [],
+  async open(opts) {
+    const { openDoppler } = await import('./client.js');
+    return openDoppler(opts);
+  },
+  async sandbox() {
+    const { startDopplerSandbox } = await import('./sandbox/index.js');
+    const sb = await startDopplerSandbox();
+    return {
+      url: sb.url,
+      // Read-only for production instances and for instances that grant no write.
+      issueToken: (m) => sb.issueAccount(m.upstream.project, !isProduction(m) && Object.keys(m.tools).some((t) => t === 'set_secret' || t === 'delete_secret')),
+      close: () => sb.close(),
+    };
+  },
+  describeError,
+};
