@@ -45,7 +45,10 @@ export async function serve(opts: ServeOptions): Promise<void> {
       credential = sandbox.issueToken(manifest);
       baseUrl = sandbox.url;
     } else {
-      credential = await resolveCredential(manifest.credential, process.env);
+      credential = await resolveCredential(manifest.credential, process.env, {
+        // loaded only when a manifest names a doppler: reference
+        doppler: async (ref) => (await import('./doppler/resolver.js')).resolveDoppler(ref, { env: process.env, manifest, scopes: opts.scopes, timeoutMs: manifest.timeoutMs }),
+      });
     }
     redactor.add(credential);
     const up = await connector.open({ manifest, credential, baseUrl, timeoutMs: manifest.timeoutMs, warn: log.warn });
