@@ -62,7 +62,9 @@ export const secretName = z
 
 export const C = {
   configs: globs('config'),
-  secrets: globs('secret'),
+  // A secret name is a resource only inside its config (dev and prd both hold API_KEY): `configs`
+  // names the resources for verify's sharing and wildcard rules, so this one names none.
+  secrets: { ...globs('secret'), resources: undefined },
   reveal: {
     ...flag('secret value', 'call get_secret without reveal: it says whether the secret is set, its length and when it last changed'),
     devOnly: true as const,

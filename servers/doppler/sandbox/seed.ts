@@ -1,6 +1,6 @@
 // The sandbox's workplace, matching scopes/doppler.dev.yaml and scopes/doppler.prod.yaml: project
-// blogbot with dev, stg and prd configs whose secret names partly differ, and a second project
-// no manifest pins.
+// blogbot with dev (and its branch dev_ci), stg and prd configs whose secret names partly differ,
+// and a second project no manifest pins.
 export interface LogRecord {
   id: string;
   text: string;
@@ -61,6 +61,8 @@ function config(name: string, environment: string, values: Record<string, string
   return { name, environment, root: true, locked: false, created_at: at(0), secrets, logs };
 }
 
+const branch = (c: SandboxConfig): SandboxConfig => ({ ...c, root: false });
+
 export function seedProjects(): SandboxProject[] {
   return [
     {
@@ -82,6 +84,15 @@ export function seedProjects(): SandboxProject[] {
             DEBUG_TOOLBAR: 'on',
           },
           { FEATURE_FLAGS: 'drafts,previews,scheduling' },
+        ),
+        branch(
+          config('dev_ci', 'dev', {
+            API_BASE_URL: 'http://ci-api:8080',
+            DATABASE_URL: 'postgres://blog:ci-db-pass@ci-db:5432/blog',
+            FEATURE_FLAGS: 'drafts,previews',
+            SLACK_BOT_TOKEN: 'xoxb-not-issued-by-any-sandbox',
+            CI_RUNNER_TOKEN: 'ci-runner-token-value',
+          }),
         ),
         config('stg', 'stg', {
           API_BASE_URL: 'https://staging.blog.example.com',
