@@ -107,23 +107,32 @@ export function checkPermissions(m: Manifest, connector: Connector): Finding[] {
   return findings;
 }
 
-/** Resources a manifest's grants name, per constraint noun, each with its first location. */
-function resources(m: Manifest, connector: Connector): Map<string, Map<string, string>> {
-  const out = new Map<string, Map<string, string>>();
+interface Named {
+  values: string[];
+  /** manifest path of the constraint, e.g. tools.get_secret.configs */
+  path: string;
+}
+
+/** Per granted tool, the resources its grant names, by constraint noun (config, secret, channel). */
+function footprints(m: Manifest, connector: Connector): Map<string, Named>[] {
+  const out: Map<string, Named>[] = [];
   for (const t of connector.tools) {
     const grant = m.tools[t.name];
     if (!grant) continue;
+    const byNoun = new Map<string, Named>();
     for (const [key, c] of Object.entries(t.constraints)) {
-      if (!c.resources || grant[key] === undefined) continue;
-      const byValue = out.get(c.noun) ?? new Map<string, string>();
-      c.resources(grant[key]).forEach((r, i) => byValue.has(r) || byValue.set(r, `tools.${t.name}.${key}.${i}`));
-      out.set(c.noun, byValue);
+      if (c.resources && grant[key] !== undefined) byNoun.set(c.noun, { values: c.resources(grant[key]), path: `tools.${t.name}.${key}` });
     }
+    if (byNoun.size) out.push(byNoun);
   }
   return out;
 }
 
-/** Dev and prod instances of one connector share no credential and no resource (a dev glob may cover a prod name). */
+/**
+ * Dev and prod instances of one connector share no credential and no resource. Two grants share
+ * a resource when every kind of resource both name overlaps (a dev glob may cover a prod name):
+ * a secret name in config dev is not the same secret as that name in config prd.
+ */
 export function checkSharing(manifests: Manifest[], connectors: Record<string, Connector>): Finding[] {
   const findings: Finding[] = [];
   const byCredential = new Map<string, Manifest>();
@@ -138,21 +147,28 @@ export function checkSharing(manifests: Manifest[], connectors: Record<string, C
   }
   for (const prod of manifests.filter(isProduction)) {
     const connector = connectors[prod.connector]!;
-    const prodRes = resources(prod, connector);
     for (const dev of manifests.filter((m) => m.connector === prod.connector && !isProduction(m))) {
-      const devRes = resources(dev, connector);
-      for (const [noun, prodValues] of prodRes) {
-        for (const [value, path] of prodValues) {
-          for (const [devValue, devPath] of devRes.get(noun) ?? []) {
-            const shared = overlap([value], [devValue]);
-            if (shared === undefined) continue;
-            const how = devValue === value ? '' : ` (dev's ${JSON.stringify(devValue)} matches ${JSON.stringify(shared)}${shared === value ? '' : `, as does ${JSON.stringify(value)}`})`;
-            findings.push({
-              rule: 'shared-resource', severity: 'error', file: prod.file, line: prod.line(path), path, instance: prod.id, tool: path.split('.')[1],
-              message: `${noun} ${JSON.stringify(value)} is granted to both ${prod.id} and ${dev.id} (${dev.file}:${dev.line(devPath)})${how}; dev and prod must not share resources`,
-            });
-            break;
-          }
+      const reported = new Set<string>();
+      for (const p of footprints(prod, connector)) {
+        for (const d of footprints(dev, connector)) {
+          const common = [...p.keys()].filter((noun) => d.has(noun));
+          const shared = common.map((noun) => overlap(p.get(noun)!.values, d.get(noun)!.values));
+          if (!common.length || shared.some((x) => x === undefined)) continue;
+          const noun = common[0]!;
+          const name = shared[0]!;
+          const pv = p.get(noun)!;
+          const dv = d.get(noun)!;
+          const i = pv.values.findIndex((v) => overlap([v], [name]) !== undefined);
+          const j = dv.values.findIndex((v) => overlap([v], [name]) !== undefined);
+          const [prodValue, devValue] = [pv.values[i]!, dv.values[j]!];
+          if (reported.has(`${noun}\0${prodValue}`)) continue;
+          reported.add(`${noun}\0${prodValue}`);
+          const path = `${pv.path}.${i}`;
+          const how = devValue === prodValue ? '' : ` (both match ${JSON.stringify(name)}: dev grants ${JSON.stringify(devValue)})`;
+          findings.push({
+            rule: 'shared-resource', severity: 'error', file: prod.file, line: prod.line(path), path, instance: prod.id, tool: path.split('.')[1],
+            message: `${noun} ${JSON.stringify(prodValue)} is granted to both ${prod.id} and ${dev.id} (${dev.file}:${dev.line(`${dv.path}.${j}`)})${how}; dev and prod must not share resources`,
+          });
         }
       }
     }
