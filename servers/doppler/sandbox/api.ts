@@ -53,7 +53,7 @@ export const ROUTES: Record<string, (c: Caller, req: EmulatorRequest) => Reply> 
     const p = project(c, req.query.get('project'));
     const visible = p.configs.filter((cf) => c.grant.configs === '*' || c.grant.configs.includes(cf.name));
     return page(req, 'configs', visible.map((cf) => ({
-      name: cf.name, root: cf.root, locked: cf.locked, initial_fetch_at: null, last_fetch_at: null,
+      name: cf.name, root: cf.root, locked: cf.locked, initial_fetch_at: at(2), last_fetch_at: at(2),
       created_at: cf.created_at, environment: cf.environment, project: p.slug,
     })));
   },
