@@ -123,7 +123,7 @@ export function loadManifest(file: string, connectors: Record<string, Connector>
   const connector = typeof name === 'string' ? connectors[name] : undefined;
   if (!connector) fail(line('connector'), 'connector', `unknown connector ${JSON.stringify(name)} (known: ${Object.keys(connectors).join(', ')})`);
 
-  const parsed = manifestSchema(connector!).safeParse(obj);
+  const parsed = manifestSchema(connector!).safeParse(obj, { reportInput: true });
   if (!parsed.success) {
     const problems = parsed.error.issues.flatMap((issue) =>
       describeIssue(issue, connector!).map((d) => ({ file, line: line(d.path), ...d })),
