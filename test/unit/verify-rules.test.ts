@@ -1,0 +1,73 @@
+// The broken-manifest corpus: one folder per rule under test/fixtures/verify, each breaking
+// exactly one rule of `fleet verify` on top of copies of the shipped manifests. Each must yield
+// exactly one finding, naming that rule at the file:line that breaks it.
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { CONNECTORS } from '../../servers/connectors.js';
+import { verifyScopes } from '../../servers/verify.js';
+import { ROOT, SCOPES } from '../helpers.js';
+import { vault } from '../fixtures/vault-connector.js';
+
+const CORPUS = join(ROOT, 'test', 'fixtures', 'verify');
+const connectors = { ...CONNECTORS, vault };
+
+function verify(name: string, fleet = join(SCOPES, 'fleet.yaml')) {
+  const dir = join(CORPUS, name);
+  const { findings } = verifyScopes(dir, { connectors, fleet, generated: false });
+  return findings.map((f) => ({ rule: f.rule, severity: f.severity, at: `${f.file.slice(dir.length + 1)}:${f.line}`, message: f.message }));
+}
+
+// [case folder, rule, file:line, severity, a phrase the message must hold]
+const CASES: [string, string, string, 'error' | 'warning', string][] = [
+  ['schema', 'schema', 'slack.dev.yaml:11', 'error', 'expected a duration'],
+  ['unknown-connector', 'unknown-connector', 'slack.dev.yaml:2', 'error', 'unknown connector "jira"'],
+  ['unknown-tool', 'unknown-tool', 'slack.dev.yaml:21', 'error', 'unknown tool "kick_user"'],
+  ['unknown-constraint', 'unknown-constraint', 'slack.dev.yaml:24', 'error', 'unknown constraint "users" for update_message'],
+  ['constraint-kind', 'constraint-kind', 'slack.dev.yaml:24', 'error', 'expected array, received string'],
+  // no owner key at all: the finding points at the top of the file
+  ['owner', 'owner', 'slack.dev.yaml:1', 'error', 'is required'],
+  ['purpose', 'purpose', 'slack.dev.yaml:5', 'error', 'purpose is required'],
+  ['shared-credential', 'shared-credential', 'slack.prod.yaml:6', 'error', 'shares credential env:SLACK_BOT_TOKEN_DEV with slack.dev'],
+  ['shared-resource', 'shared-resource', 'slack.prod.yaml:15', 'error', 'channel "C0DEVGENERAL" is granted to both slack.prod and slack.dev'],
+  // dev's glob "p*" covers prod's literal config "prd"
+  ['shared-resource-glob', 'shared-resource', 'doppler.prod.yaml:13', 'error', 'config "prd" is granted to both doppler.prod and doppler.dev'],
+  ['missing-permission', 'missing-permission', 'slack.prod.yaml:25', 'error', 'add_reaction needs reactions:write'],
+  ['excess-permission-prod', 'excess-permission', 'slack.prod.yaml:9', 'error', 'files:write is declared but no granted tool needs it'],
+  ['excess-permission-dev', 'excess-permission', 'slack.dev.yaml:9', 'warning', 'files:write is declared but no granted tool needs it'],
+  ['prod-attribution', 'prod-attribution', 'slack.prod.yaml:10', 'error', 'must set attribution: required'],
+  ['prod-no-wildcard-writes', 'prod-no-wildcard-writes', 'slack.prod.yaml:25', 'error', 'add_reaction.channels grants the wildcard "*"'],
+  ['prod-no-wildcard-writes-pattern', 'prod-no-wildcard-writes', 'doppler.prod.yaml:19', 'error', 'set_secret.configs grants the wildcard "pr*"'],
+  ['prod-destructive-approval', 'prod-destructive-approval', 'slack.prod.yaml:25', 'error', 'delete_message (destructive) needs an approval'],
+  ['approver-not-bot', 'approver-not-bot', 'slack.prod.yaml:25', 'error', 'U0PRODBOT is one of the fleet\'s bots'],
+  ['prod-no-reveal', 'prod-no-reveal', 'vault.prod.yaml:11', 'error', 'read_secret.reveal is true'],
+  ['prod-forbidden-tools', 'prod-forbidden-tools', 'slack.prod.yaml:18', 'error', 'list_users must not be granted here'],
+];
+
+describe('fleet verify: broken-manifest corpus', () => {
+  it('the unbroken copies of the shipped manifests give no finding', () => {
+    expect(verify('valid')).toEqual([]);
+  });
+
+  it.each(CASES)('%s → exactly one %s finding at its file:line', (name, rule, at, severity, phrase) => {
+    const found = verify(name);
+    expect(found.map(({ rule, severity, at }) => ({ rule, severity, at }))).toEqual([{ rule, severity, at }]);
+    expect(found[0]!.message).toContain(phrase);
+  });
+
+  it('a fleet rule finding names its reason and where the rule lives', () => {
+    expect(verify('prod-attribution')[0]!.message).toMatch(/every production call must say who \(fleet rule prod-attribution, .*fleet\.yaml:\d+\)$/);
+  });
+
+  it('a broken fleet.yaml is itself a finding at its line', () => {
+    const found = verify('fleet-rules', join(CORPUS, 'fleet-rules', 'fleet.yaml'));
+    expect(found.map(({ rule, at }) => ({ rule, at }))).toEqual([{ rule: 'fleet-rules', at: 'fleet.yaml:9' }]);
+    expect(found[0]!.message).toContain("Expected 'attribution-required'");
+  });
+
+  it('every shipped fleet rule is exercised by a corpus case', async () => {
+    const { loadFleetRules } = await import('../../servers/rules.js');
+    const { fleet } = loadFleetRules(join(SCOPES, 'fleet.yaml'), connectors);
+    const covered = new Set(CASES.map((c) => c[1]));
+    expect(fleet!.rules.map((r) => r.id).filter((id) => !covered.has(id))).toEqual([]);
+  });
+});
