@@ -1,0 +1,88 @@
+// The only module that loads the `cloudflare` SDK; imported on first need so `serve` starts fast.
+import Cloudflare from 'cloudflare';
+import { StartupError } from '../../shared/errors.js';
+import type { OpenOptions, Upstream } from '../../shared/tool.js';
+import type { CF } from './common.js';
+
+const write = (lvl: string) => (msg: string, ...rest: unknown[]) => process.stderr.write(`cloudflare-sdk ${lvl}: ${[msg, ...rest].map(String).join(' ')}\n`);
+// The SDK's default logger is console, whose info/debug go to stdout, which belongs to JSON-RPC.
+const stderrLogger = { error: write('error'), warn: write('warning'), info: () => {}, debug: () => {} };
+
+/** What the fleet itself uses to read the token's policies; not compared with the manifest. */
+const SELF_READ = new Set(['Account API Tokens Read', 'API Tokens Read']);
+
+interface Policy {
+  effect?: string;
+  permission_groups?: { name?: string }[];
+  resources?: Record<string, unknown>;
+}
+
+const status = (e: unknown) => (e instanceof Cloudflare.APIError ? e.status : undefined);
+const why = (e: unknown) => {
+  const first = (e as { errors?: { code?: number; message?: string }[] }).errors?.[0];
+  return first ? `${first.code}: ${first.message}` : (e as Error).message;
+};
+
+/** True when a policy's resources name the account (directly, by `*`, or as a parent of zones). */
+function coversAccount(resources: Record<string, unknown> | undefined, account: string): boolean {
+  return Object.keys(resources ?? {}).some((k) => k === `com.cloudflare.api.account.${account}` || k === 'com.cloudflare.api.account.*');
+}
+
+export async function openCloudflare(opts: OpenOptions): Promise<Upstream<CF>> {
+  const account = opts.manifest.upstream.account as string;
+  const api = new Cloudflare({
+    apiToken: opts.credential,
+    // Explicit, so CLOUDFLARE_* variables in the environment cannot add credentials or move the endpoint.
+    apiKey: null,
+    apiEmail: null,
+    userServiceKey: null,
+    baseURL: opts.baseUrl ?? 'https://api.cloudflare.com/client/v4',
+    timeout: opts.timeoutMs,
+    // Writes must never be sent twice on their own: a 429 comes back at once with its Retry-After.
+    maxRetries: 0,
+    logger: stderrLogger,
+    logLevel: 'warn',
+  });
+
+  // An account-owned token verifies at its account; a user token at /user/tokens.
+  let kind: 'account' | 'user' = 'account';
+  let verified: { id: string; status: string };
+  try {
+    verified = await api.accounts.tokens.verify({ account_id: account });
+  } catch (e) {
+    const s = status(e);
+    if (!s || s >= 500 || s === 429) throw new StartupError(`token verification failed: ${why(e)}`);
+    kind = 'user';
+    verified = await api.user.tokens.verify().catch((e2: unknown) => {
+      throw new StartupError(`the token does not verify for account ${account} nor as a user token (${why(e2)})`);
+    });
+  }
+  if (verified.status !== 'active') throw new StartupError(`the token is ${verified.status}, not active`);
+
+  let held: string[] | undefined;
+  try {
+    const token = kind === 'account' ? await api.accounts.tokens.get(verified.id, { account_id: account }) : await api.user.tokens.get(verified.id);
+    const allow = ((token.policies ?? []) as Policy[]).filter((p) => p.effect === 'allow');
+    if (kind === 'user' && !allow.some((p) => coversAccount(p.resources, account))) {
+      throw new StartupError(`the token's policies do not cover account ${account}, which the manifest pins`);
+    }
+    held = [...new Set(allow.flatMap((p) => (p.permission_groups ?? []).map((g) => g.name ?? '')).filter((n) => n && !SELF_READ.has(n)))];
+    const others = allow.flatMap((p) => Object.keys(p.resources ?? {})).filter((k) => k.startsWith('com.cloudflare.api.account.') && k !== `com.cloudflare.api.account.${account}`);
+    if (others.length) opts.warn(`the token also reaches ${others.join(', ')}; calls stay in ${account}`);
+  } catch (e) {
+    if (e instanceof StartupError) throw e;
+    const s = status(e);
+    if (!s || s >= 500) throw new StartupError(`reading the token's policies failed: ${why(e)}`);
+    opts.warn(`the token cannot read its own policies (${why(e)}), so its permissions were not compared with the manifest; "${kind === 'account' ? 'Account API Tokens Read' : 'API Tokens Read'}" allows that check`);
+    if (kind === 'user') {
+      const accounts = [];
+      for await (const a of api.accounts.list({ per_page: 50 })) accounts.push(a.id);
+      if (!accounts.includes(account)) throw new StartupError(`the token cannot reach account ${account}, which the manifest pins`);
+    }
+  }
+  return {
+    client: { api, account, zoneAccounts: new Map(), schemas: new Map() },
+    identity: { home: account, token: verified.id, kind },
+    held,
+  };
+}

@@ -1,0 +1,67 @@
+// What the Cloudflare tools share: the client they are handed, argument schemas, constraints and
+// annotations. Every call is made in the manifest's pinned account; no tool takes an account.
+import { z } from 'zod';
+import type Cloudflare from 'cloudflare';
+import { choice, globs, ids, oneOf, prefixes, type Constraint } from '../../shared/constraints.js';
+import type { Annotations, ToolDef } from '../../shared/tool.js';
+import { HEX32, named } from './names.js';
+
+export interface CF {
+  api: Cloudflare;
+  /** the manifest's pinned account */
+  account: string;
+  /** zone ID → owning account, learned once per zone */
+  zoneAccounts: Map<string, string>;
+  /** D1 database ID → its schema (CREATE statements) and when it was read */
+  schemas: Map<string, { at: number; ddl: string[] }>;
+}
+
+export const hexId = (what: string) => named(HEX32, `must be a ${what} ID: 32 lower-case hex characters`).describe(`${what} ID`);
+// Bounds are checked by refine so they stay out of the listed schema: the model pays for every
+// byte of it on every turn, and the error message says the same thing when it matters.
+export const whole = (ok: (n: number) => boolean, message: string) => z.number().refine((n) => Number.isInteger(n) && ok(n), message);
+export const limit = (top: number) => whole((n) => n >= 1 && n <= top, `must be a whole number from 1 to ${top}`);
+export const text = (max: number, what = 'text') => z.string().refine((s) => s.length >= 1 && s.length <= max, `${what} must be 1 to ${max} characters`);
+
+/** A constraint that is off (empty) unless a grant lists values: for resources a call may optionally touch. */
+function optionalIds(noun: string, plural: string): Constraint<string[]> {
+  return { ...ids(noun, plural), required: false, fallback: [], instead: (g) => (g.length ? ids(noun, plural).instead(g) : `list the ${plural} this tool may bind in the grant`) };
+}
+
+export const C = {
+  scripts: globs('script'),
+  namespaces: ids('KV namespace'),
+  key_prefix: prefixes('key'),
+  buckets: ids('bucket'),
+  databases: ids('database'),
+  sql: choice('sql', ['read', 'write'] as const),
+  workflows: globs('workflow'),
+  zones: ids('zone'),
+  names: globs('record name'),
+  types: oneOf('record type'),
+  /** listings: names/types narrow what is shown, all when absent */
+  listNames: { ...globs('record name'), required: false, fallback: ['**'] } as Constraint<string[]>,
+  listTypes: oneOf('record type', ['*']),
+  bindNamespaces: optionalIds('KV namespace', 'KV namespaces'),
+  bindBuckets: optionalIds('bucket', 'buckets'),
+  bindDatabases: optionalIds('database', 'databases'),
+};
+
+export const READ: Annotations = { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: true };
+export const WRITE: Annotations = { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true };
+export const DESTROY: Annotations = { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: true };
+
+/** defineTool with the Cloudflare client type fixed, so arguments and results stay typed. */
+export const cfTool = <I extends z.ZodObject, O extends z.ZodObject>(def: ToolDef<CF, I, O>) => def;
+
+/** Collects an auto-paginating SDK list up to `max` items. */
+export async function collect<T>(pages: AsyncIterable<T>, max: number, signal: AbortSignal): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of pages) {
+    out.push(item);
+    if (out.length >= max || signal.aborted) break;
+  }
+  return out;
+}
+
+export const lines = (items: string[], empty: string) => items.join('\n') || empty;

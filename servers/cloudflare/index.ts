@@ -1,0 +1,70 @@
+// The Cloudflare connector: its tools, its manifest `upstream:` block, and how to open the upstream.
+import { z } from 'zod';
+import type { Connector, UpstreamError } from '../../shared/tool.js';
+import type { CF } from './common.js';
+import { HEX32 } from './names.js';
+import { d1ListDatabases, d1Query } from './tools/d1.js';
+import { dnsDeleteRecord, dnsListRecords, dnsUpsertRecord, listZones } from './tools/dns.js';
+import { kvDelete, kvGet, kvListKeys, kvListNamespaces, kvPut } from './tools/kv.js';
+import { r2DeleteObject, r2GetObject, r2ListBuckets, r2ListObjects, r2PutObject } from './tools/r2.js';
+import { deleteWorker, deployWorker, getWorker, listWorkers } from './tools/workers.js';
+import { workflowCreateInstance, workflowGetInstance, workflowListInstances } from './tools/workflows.js';
+
+const HINTS: Record<number, string> = {
+  401: 'the token is invalid, expired or revoked',
+  403: "the token lacks a permission this call needs; compare the token's permission groups with the manifest's token_permissions",
+  404: 'no such resource in this account',
+  409: 'it already exists',
+  429: 'Cloudflare is rate limiting this token',
+};
+
+function describeError(err: unknown): UpstreamError {
+  const e = err as { name?: string; status?: number; errors?: { code?: number; message?: string }[]; headers?: Headers; message?: string };
+  const name = e?.name ?? '';
+  if (name === 'TimeoutError' || name === 'AbortError' || name === 'APIConnectionTimeoutError' || name === 'APIUserAbortError') {
+    return { code: 'timeout', message: 'Cloudflare did not answer within the instance timeout' };
+  }
+  if (name === 'APIConnectionError') return { code: 'request_failed', message: 'the request to Cloudflare failed: network error' };
+  if (typeof e?.status === 'number') {
+    const first = e.errors?.[0];
+    const retry = Number(e.headers?.get?.('retry-after'));
+    return {
+      code: first?.code ? `cf_${first.code}` : `http_${e.status}`,
+      message: `${first?.message ?? `Cloudflare answered HTTP ${e.status}`}${HINTS[e.status] ? ` (${HINTS[e.status]})` : ''}`,
+      ...(e.status === 429 && Number.isFinite(retry) && retry > 0 ? { retryAfter: retry } : {}),
+    };
+  }
+  return { code: 'error', message: e?.message ?? String(err) };
+}
+
+export const cloudflare: Connector<CF> = {
+  name: 'cloudflare',
+  tools: [
+    listWorkers, getWorker, deployWorker, deleteWorker,
+    kvListNamespaces, kvListKeys, kvGet, kvPut, kvDelete,
+    r2ListBuckets, r2ListObjects, r2GetObject, r2PutObject, r2DeleteObject,
+    d1ListDatabases, d1Query,
+    workflowListInstances, workflowGetInstance, workflowCreateInstance,
+    listZones, dnsListRecords, dnsUpsertRecord, dnsDeleteRecord,
+  ],
+  upstream: z.strictObject({
+    account: z.string().regex(HEX32, 'account must be a Cloudflare account ID: 32 lower-case hex characters'),
+    token_permissions: z.array(z.string().regex(/^[A-Z][A-Za-z0-9 ]+ (Read|Write)$/, 'a permission group name such as "Workers Scripts Read"')).min(1),
+  }),
+  declared: (u) => u.token_permissions,
+  async open(opts) {
+    const { openCloudflare } = await import('./client.js');
+    return openCloudflare(opts);
+  },
+  async sandbox() {
+    const { startCloudflareSandbox } = await import('./sandbox/index.js');
+    const sb = await startCloudflareSandbox();
+    return {
+      url: sb.url,
+      // The declared permissions, plus reading its own policies so the over-scope check runs.
+      issueToken: (m) => sb.issue(m.upstream.account, [...m.upstream.token_permissions, 'Account API Tokens Read']),
+      close: () => sb.close(),
+    };
+  },
+  describeError,
+};

@@ -1,0 +1,120 @@
+// A Cloudflare v4 API emulator on loopback, for exactly the operations the tools use. The
+// official `cloudflare` SDK talks to it over real HTTP with a Bearer token; tokens are issued per
+// account with exactly the permission groups asked for.
+import { randomBytes } from 'node:crypto';
+import { Emulator, type EmulatorRequest, type Reply } from '../../../shared/emulator.js';
+import { D1Engine } from './d1.js';
+import { CfError, failure } from './http.js';
+import { ROUTES, type Grant, type Route } from './routes.js';
+import { seedAccounts } from './seed.js';
+
+const BASE = '/client/v4';
+
+interface Match {
+  route: Route;
+  p: Record<string, string>;
+}
+
+function match(method: string, path: string): Match | { status: 404 | 405 } | { bad: string } {
+  if (!path.startsWith(`${BASE}/`)) return { status: 404 };
+  const raw = path.slice(BASE.length + 1).split('/');
+  let segs: string[];
+  try {
+    segs = raw.map(decodeURIComponent);
+  } catch {
+    return { bad: 'malformed percent-encoding in the path' };
+  }
+  let wrongMethod = false;
+  for (const route of ROUTES) {
+    const parts = route.path.slice(1).split('/');
+    if (parts.length !== segs.length) continue;
+    const p: Record<string, string> = {};
+    if (!parts.every((part, i) => (part.startsWith(':') ? ((p[part.slice(1)] = segs[i]!), segs[i] !== '') : part === segs[i]))) continue;
+    if (route.method !== method) {
+      wrongMethod = true;
+      continue;
+    }
+    return { route, p };
+  }
+  return { status: wrongMethod ? 405 : 404 };
+}
+
+export class CloudflareSandbox {
+  readonly state = seedAccounts();
+  readonly d1 = new D1Engine();
+  private tokens = new Map<string, Grant>();
+  readonly emulator = new Emulator({
+    route: (req) => {
+      const m = match(req.method, req.path);
+      return 'route' in m ? m.route.name : 'unknown';
+    },
+    params: (req) => ({ ...Object.fromEntries(req.query), ...(req.headers['content-type']?.includes('json') && req.body.length ? JSON.parse(req.body.toString()) : {}) }),
+    handle: (req) => this.handle(req),
+    faultBody: (status) =>
+      status === 429
+        ? { success: false, errors: [{ code: 971, message: 'Please wait and consider throttling your request speed' }], messages: [], result: null }
+        : { success: false, errors: [{ code: 10013, message: 'An unknown error has occurred' }], messages: [], result: null },
+  });
+  url = '';
+
+  async start(port = 0): Promise<this> {
+    this.url = `${await this.emulator.listen(port)}${BASE}`;
+    return this;
+  }
+
+  /** A token for `account` holding exactly `permissions`; `user` tokens are verified at /user/tokens. */
+  issue(account: string, permissions: string[], opts: { kind?: 'account' | 'user'; accounts?: string[]; status?: Grant['status'] } = {}): string {
+    if (!this.state.accounts.some((a) => a.id === account)) throw new Error(`sandbox has no account ${account}`);
+    const token = randomBytes(30).toString('base64url');
+    this.tokens.set(token, {
+      id: randomBytes(16).toString('hex'),
+      kind: opts.kind ?? 'account',
+      accounts: opts.accounts ?? [account],
+      permissions: [...permissions],
+      status: opts.status ?? 'active',
+    });
+    return token;
+  }
+
+  account(id: string) {
+    const a = this.state.accounts.find((x) => x.id === id);
+    if (!a) throw new Error(`sandbox has no account ${id}`);
+    return a;
+  }
+
+  async close(): Promise<void> {
+    this.d1.close();
+    await this.emulator.close();
+  }
+
+  private async handle(req: EmulatorRequest): Promise<Reply> {
+    const m = match(req.method, req.path);
+    if ('bad' in m) return failure(400, 7003, m.bad);
+    if ('status' in m) return m.status === 405 ? failure(405, 10405, 'Method not allowed for this route') : failure(404, 7003, 'No route for that URI');
+    const auth = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    if (!auth) return failure(400, 9106, 'Missing X-Auth-Key, X-Auth-Email or Authorization headers');
+    const token = this.tokens.get(auth);
+    if (!token) return failure(401, 1000, 'Invalid API Token');
+    if (token.status !== 'active' && !m.route.name.endsWith('.verify')) return failure(401, 1000, 'Invalid API Token');
+    const { route, p } = m;
+    let account = this.state.accounts[0]!;
+    if (p.account !== undefined) {
+      const a = this.state.accounts.find((x) => x.id === p.account);
+      if (!a || !token.accounts.includes(a.id)) return failure(403, 9109, 'Unauthorized to access requested resource');
+      account = a;
+    }
+    if (!route.perms.includes('') && !route.perms.some((g) => token.permissions.includes(g))) {
+      return failure(403, 10000, 'Authentication error');
+    }
+    try {
+      return await route.handle({ p, q: req.query, req, token, account, zones: this.state.zones, d1: this.d1, accounts: this.state.accounts });
+    } catch (e) {
+      if (e instanceof CfError) return failure(e.status, e.code, e.message);
+      throw e;
+    }
+  }
+}
+
+export async function startCloudflareSandbox(port = 0): Promise<CloudflareSandbox> {
+  return new CloudflareSandbox().start(port);
+}
