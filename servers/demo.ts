@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { ElicitRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { auditShow, auditVerify } from './audit-cmd.js';
 import { VERSION } from './version.js';
 
@@ -16,14 +16,21 @@ const indent = (s: string) => s.split('\n').map((l) => `    ${l}`).join('\n');
 
 export async function demo(opts: { scopes: string; cli: string }): Promise<number> {
   const auditDir = mkdtempSync(join(tmpdir(), 'fleet-demo-'));
-  const env = { ...process.env, FLEET_AUDIT_DIR: auditDir, FLEET_ACTOR: 'alice@example.com' } as Record<string, string>;
+  const env = { ...process.env, FLEET_AUDIT_DIR: auditDir, FLEET_STATE_DIR: join(auditDir, 'state'), FLEET_ACTOR: 'alice@example.com' } as Record<string, string>;
   const args = [opts.cli, 'serve', 'slack', '--env', 'dev', '--sandbox', '--scopes', opts.scopes];
   say(`fleet demo — the Slack dev instance on its sandbox workspace, driven like Claude Code drives it`);
-  say(`  server: node ${args.slice(1).join(' ')}`);
+  say(`  server: fleet ${args.slice(1).join(' ')}`);
   say(`  actor:  FLEET_ACTOR=${env.FLEET_ACTOR}; audit: ${auditDir}`);
   say();
 
-  const client = new Client({ name: 'fleet-demo', version: VERSION });
+  const client = new Client({ name: 'fleet-demo', version: VERSION }, { capabilities: { elicitation: {} } });
+  // Claude Code would show this question to its user; the demo plays the user and says yes.
+  client.setRequestHandler(ElicitRequestSchema, (req) => {
+    say('   the server asks the user (MCP elicitation):');
+    say(indent(indent(req.params.message)));
+    say('   the user answers: approve');
+    return { action: 'accept', content: { approve: true } };
+  });
   await client.connect(new StdioClientTransport({ command: process.execPath, args, env, stderr: 'inherit' }));
   try {
     const { tools } = await client.listTools();
@@ -31,11 +38,12 @@ export async function demo(opts: { scopes: string; cli: string }): Promise<numbe
     say(indent(tools.map((t) => `${t.name.padEnd(16)} ${t.annotations?.readOnlyHint ? 'read ' : t.annotations?.destructiveHint ? 'destr' : 'write'}  ${t.description}`).join('\n')));
 
     const step = async (n: number, title: string, name: string, a: Record<string, unknown>, meta?: Record<string, string>) => {
-      const r = (await client.callTool({ name, arguments: a, ...(meta ? { _meta: meta } : {}) })) as CallToolResult;
       say();
       say(`${n}. ${title}`);
       say(`   ${name} ${JSON.stringify(a)}${meta ? ` _meta ${JSON.stringify(meta)}` : ''}`);
-      say(`   ${r.isError ? '✗ refused' : '✓ ok'}`);
+      const r = (await client.callTool({ name, arguments: a, ...(meta ? { _meta: meta } : {}) })) as CallToolResult;
+      const status = (r.structuredContent as { status?: string } | undefined)?.status;
+      say(`   ${r.isError ? '✗ refused' : '✓ ok'}${status ? ` (status: ${status})` : ''}`);
       say(indent(first(r)));
       return r;
     };
@@ -49,17 +57,21 @@ export async function demo(opts: { scopes: string; cli: string }): Promise<numbe
     await step(7, "Editing a message someone else posted", 'update_message', { channel: 'C0DEVBOTTEST', ts: '1767225960.000106', text: 'edited' });
     await step(8, 'A channel name where an ID belongs', 'read_history', { channel: '#general' });
     const sc = posted.structuredContent as { ts?: string } | undefined;
-    if (sc?.ts) await step(9, "Deleting the bot's own message", 'delete_message', { channel: 'C0DEVBOTTEST', ts: sc.ts });
+    if (sc?.ts) await step(9, "Deleting the bot's own message: the grant asks a human first", 'delete_message', { channel: 'C0DEVBOTTEST', ts: sc.ts });
+    await step(10, 'A retry of the same post with the same idempotency key: replayed, not posted twice', 'post_message',
+      { channel: 'C0DEVBOTTEST', text: 'Build 118 is green.' }, { 'fleet/idempotency-key': 'build-118-green' });
+    await step(11, '... and again, as a workflow retrying its step would', 'post_message',
+      { channel: 'C0DEVBOTTEST', text: 'Build 118 is green.' }, { 'fleet/idempotency-key': 'build-118-green' });
   } finally {
     await client.close();
   }
 
   const file = join(auditDir, 'slack.dev.jsonl');
   say();
-  say(`10. The audit trail (fleet audit show ${file})`);
+  say(`12. The audit trail (fleet audit show ${file})`);
   auditShow(file, {}, (s) => say(indent(s)));
   say();
-  say(`11. Its hash chain (fleet audit verify ${file})`);
+  say(`13. Its hash chain (fleet audit verify ${file})`);
   const code = auditVerify(file, (s) => say(`    ${s}`));
   say();
   say('Next: `npm test`, or add the dev instances to Claude Code with the .mcp.json in this repository.');

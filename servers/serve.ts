@@ -11,6 +11,11 @@ import { stderrLog } from '../shared/log.js';
 import { loadManifest } from '../shared/manifest/load.js';
 import { Redactor } from '../shared/redact.js';
 import { checkHeld, isProduction } from '../shared/scopes.js';
+import { KeyStore } from '../shared/idempotency.js';
+import { stateFile } from '../shared/state.js';
+import type { ApprovalChannel } from '../shared/approval.js';
+import type { Manifest } from '../shared/manifest/schema.js';
+import { openSlackApprovals, readApprovalsConfig, SANDBOX_APPROVALS_BOT } from './slack/approvals.js';
 import { buildServer } from '../shared/server.js';
 import type { Sandbox, Upstream } from '../shared/tool.js';
 import { CONNECTORS } from './connectors.js';
@@ -66,6 +71,8 @@ export async function serve(opts: ServeOptions): Promise<void> {
 
   let opened: Promise<Upstream<unknown>> | undefined;
   const upstream = () => (opened ??= open());
+  let approvalsSandbox: { close(): Promise<void> } | undefined;
+  const slackApprovals = slackApprovalsFor(manifest, opts, redactor, (sb) => (approvalsSandbox = sb));
   const inst: Instance = {
     connector,
     manifest,
@@ -75,12 +82,16 @@ export async function serve(opts: ServeOptions): Promise<void> {
     redactor,
     log,
     env: process.env,
+    keys: new KeyStore(stateFile(process.env, manifest.id, 'keys')),
+    rateFile: stateFile(process.env, manifest.id, 'rate'),
+    slackApprovals,
   };
 
   const server = buildServer(inst, VERSION);
   const transport = new StdioServerTransport();
   const shutdown = async (code: number) => {
     await sandbox?.close().catch(() => {});
+    await approvalsSandbox?.close().catch(() => {});
     inst.audit.close();
     process.exit(code);
   };
@@ -96,4 +107,37 @@ export async function serve(opts: ServeOptions): Promise<void> {
       void shutdown(1);
     }),
   );
+}
+
+/**
+ * The Slack approvals identity, when a grant asks for Slack approval: its config is checked now
+ * (a missing or broken fleet.yaml block stops the start), the connection opens on first need.
+ */
+function slackApprovalsFor(
+  manifest: Manifest,
+  opts: ServeOptions,
+  redactor: Redactor,
+  keepSandbox: (sb: { close(): Promise<void> }) => void,
+): (() => Promise<ApprovalChannel>) | undefined {
+  const wanted = Object.values(manifest.tools).some((g) => (g.approval as { via?: string } | undefined)?.via === 'slack');
+  if (!wanted) return undefined;
+  const config = readApprovalsConfig(opts.scopes);
+  let channel: Promise<ApprovalChannel> | undefined;
+  return () =>
+    (channel ??= (async () => {
+      let credential: string;
+      let baseUrl = process.env.FLEET_APPROVALS_SLACK_URL || (manifest.connector === 'slack' ? opts.upstream : undefined);
+      if (opts.sandbox) {
+        const { startSlackSandbox } = await import('./slack/sandbox/index.js');
+        const sb = await startSlackSandbox();
+        keepSandbox(sb);
+        credential = sb.issue(config.workspace, config.token_scopes, undefined, SANDBOX_APPROVALS_BOT);
+        baseUrl = sb.url;
+      } else {
+        credential = await resolveCredential(config.credential, process.env);
+      }
+      redactor.add(credential);
+      const pollMs = Number(process.env.FLEET_APPROVAL_POLL_MS) || 2000;
+      return openSlackApprovals({ config, credential, baseUrl, timeoutMs: manifest.timeoutMs, pollMs });
+    })());
 }

@@ -1,6 +1,8 @@
 // One running instance: a connector, the manifest that scopes it, its upstream (opened once, on
 // start, in the background) and its audit trail.
+import type { ApprovalChannel } from './approval.js';
 import type { AuditLog } from './audit/log.js';
+import type { KeyStore } from './idempotency.js';
 import type { Log } from './log.js';
 import type { Manifest } from './manifest/schema.js';
 import type { Redactor } from './redact.js';
@@ -16,6 +18,12 @@ export interface Instance<C = any> {
   redactor: Redactor;
   log: Log;
   env: NodeJS.ProcessEnv;
+  /** idempotency keys of this instance, shared by all its processes */
+  keys: KeyStore;
+  /** rate windows of this instance, shared by all its processes */
+  rateFile: string;
+  /** the Slack approvals identity, opened on first need */
+  slackApprovals?: () => Promise<ApprovalChannel>;
 }
 
 export function grantedTools<C>(connector: Connector<C>, manifest: Manifest): Map<string, ToolDef<C>> {

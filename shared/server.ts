@@ -6,6 +6,23 @@ import { runCall } from './call.js';
 import type { Instance } from './instance.js';
 import { surface } from './surface.js';
 
+const APPROVE_SCHEMA = {
+  type: 'object' as const,
+  properties: { approve: { type: 'boolean' as const, title: 'Approve', description: 'Run this action now' } },
+  required: ['approve'],
+};
+
+/** One yes/no question to the client's user; anything but an accepted yes is a no. */
+async function elicit(server: Server, message: string, timeoutMs: number): Promise<'accept' | 'decline' | 'cancel' | 'timeout'> {
+  try {
+    const r = await server.elicitInput({ message, requestedSchema: APPROVE_SCHEMA }, { timeout: timeoutMs });
+    if (r.action === 'accept') return r.content?.approve === true ? 'accept' : 'decline';
+    return r.action;
+  } catch (e) {
+    return /timed out|timeout/i.test((e as Error).message) ? 'timeout' : 'cancel';
+  }
+}
+
 export function buildServer(inst: Instance, version: string): Server {
   const server = new Server(
     { name: `fleet-${inst.manifest.id}`, version },
@@ -16,13 +33,21 @@ export function buildServer(inst: Instance, version: string): Server {
   );
   let listed: Tool[] | undefined;
   server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: (listed ??= surface(inst.tools.values())) }));
-  server.setRequestHandler(CallToolRequestSchema, async (request) =>
-    runCall(inst, {
+  server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
+    const token = request.params._meta?.progressToken;
+    let step = 0;
+    return runCall(inst, {
       name: request.params.name,
       arguments: request.params.arguments,
       meta: request.params._meta as Record<string, unknown> | undefined,
       client: server.getClientVersion(),
-    }),
-  );
+      elicit: server.getClientCapabilities()?.elicitation ? (message, timeoutMs) => elicit(server, message, timeoutMs) : undefined,
+      progress:
+        token === undefined
+          ? undefined
+          : (message) =>
+              void extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, progress: ++step, message } }).catch(() => {}),
+    });
+  });
   return server;
 }

@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { ToolDef } from './tool.js';
+import { outputSchema } from './status.js';
 
 function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): Tool['inputSchema'] {
   const js = z.toJSONSchema(schema, { target: 'draft-7', io, unrepresentable: 'any' }) as Record<string, unknown>;
@@ -16,7 +17,7 @@ export function describeTool(tool: ToolDef): Tool {
     name: tool.name,
     description: tool.description,
     inputSchema: jsonSchema(tool.input, 'input'),
-    outputSchema: jsonSchema(tool.output, 'output') as Tool['outputSchema'],
+    outputSchema: jsonSchema(outputSchema(tool), 'output') as Tool['outputSchema'],
     annotations: { ...tool.annotations },
   };
 }

@@ -99,6 +99,8 @@ export interface UpstreamError {
   code: string;
   message: string;
   retryAfter?: number;
+  /** the upstream certainly did not act (a refusal, a 4xx, a 429), so a retry may run the call again */
+  definite?: boolean;
 }
 
 export interface Connector<C = any> {

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { spawn } from 'node:child_process';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { ElicitRequestSchema, type CallToolResult, type ElicitResult } from '@modelcontextprotocol/sdk/types.js';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 export const CLI = process.env.FLEET_CLI ? resolve(process.env.FLEET_CLI) : join(ROOT, 'dist', 'cli.js');
@@ -22,6 +22,8 @@ export interface Served {
   stderr(): string;
   auditDir: string;
   auditFile: string;
+  /** the server process, e.g. to kill it mid-call */
+  pid: number;
   call(name: string, args?: Record<string, unknown>, meta?: Record<string, unknown>): Promise<CallToolResult>;
   close(): Promise<void>;
 }
@@ -35,8 +37,12 @@ export interface ServeArgs {
   /** extra environment for the server (credentials, FLEET_ACTOR, ...) */
   vars?: Record<string, string>;
   auditDir?: string;
+  /** rate windows and idempotency keys (default: a fresh folder) */
+  stateDir?: string;
   /** client capabilities, e.g. { elicitation: {} } */
   capabilities?: Record<string, unknown>;
+  /** answers elicitation requests (declares the elicitation capability) */
+  onElicit?: (params: { message: string }) => Promise<ElicitResult> | ElicitResult;
 }
 
 /** Spawns `node dist/cli.js serve ...` and connects an SDK Client to it over stdio. */
@@ -45,19 +51,28 @@ export async function serve(a: ServeArgs): Promise<Served> {
   const args = [CLI, 'serve', a.connector, '--env', a.env, '--scopes', a.scopes ?? SCOPES];
   if (a.sandbox) args.push('--sandbox');
   if (a.upstream) args.push('--upstream', a.upstream);
-  const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', FLEET_AUDIT_DIR: auditDir, ...a.vars };
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '',
+    FLEET_AUDIT_DIR: auditDir,
+    FLEET_STATE_DIR: a.stateDir ?? tempDir('fleet-state-'),
+    ...a.vars,
+  };
   const transport = new StdioClientTransport({ command: process.execPath, args, env, stderr: 'pipe', cwd: ROOT });
   let err = '';
   transport.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  const client = new Client({ name: 'fleet-test', version: '1.0.0' }, { capabilities: a.capabilities ?? {} });
+  const capabilities = { ...(a.onElicit ? { elicitation: {} } : {}), ...a.capabilities };
+  const client = new Client({ name: 'fleet-test', version: '1.0.0' }, { capabilities });
+  if (a.onElicit) client.setRequestHandler(ElicitRequestSchema, (req) => a.onElicit!(req.params as { message: string }));
   await client.connect(transport);
   return {
     client,
     stderr: () => err,
     auditDir,
     auditFile: join(auditDir, `${a.connector}.${a.env}.jsonl`),
+    pid: transport.pid!,
     call: async (name, args = {}, meta) =>
-      (await client.callTool({ name, arguments: args, ...(meta ? { _meta: meta } : {}) })) as CallToolResult,
+      (await client.callTool({ name, arguments: args, ...(meta ? { _meta: meta } : {}) }, undefined, { timeout: 60_000 })) as CallToolResult,
     close: () => client.close(),
   };
 }
@@ -83,7 +98,7 @@ export function runCli(
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], {
       cwd: opts.cwd ?? ROOT,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...opts.env },
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', FLEET_STATE_DIR: tempDir('fleet-state-'), ...opts.env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -117,7 +132,7 @@ export function rawRpc(args: string[], requests: Record<string, unknown>[], env:
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', FLEET_STATE_DIR: tempDir('fleet-state-'), ...env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';

@@ -18,10 +18,10 @@ function stderrLogger(): Logger {
   };
 }
 
-export async function openSlack(opts: OpenOptions): Promise<Upstream<WebClient>> {
-  const client = new WebClient(opts.credential, {
-    ...(opts.baseUrl ? { slackApiUrl: opts.baseUrl } : {}),
-    timeout: opts.timeoutMs,
+export function webClient(token: string, baseUrl: string | undefined, timeoutMs: number): WebClient {
+  return new WebClient(token, {
+    ...(baseUrl ? { slackApiUrl: baseUrl } : {}),
+    timeout: timeoutMs,
     // Writes must never be sent twice on their own: no automatic retries; a 429 comes back at
     // once with its Retry-After for the caller to decide.
     retryConfig: { retries: 0 },
@@ -29,6 +29,10 @@ export async function openSlack(opts: OpenOptions): Promise<Upstream<WebClient>>
     logger: stderrLogger(),
     logLevel: LogLevel.ERROR,
   });
+}
+
+export async function openSlack(opts: OpenOptions): Promise<Upstream<WebClient>> {
+  const client = webClient(opts.credential, opts.baseUrl, opts.timeoutMs);
   const who = await client.auth.test().catch((e: { data?: { error?: string }; message?: string }) => {
     throw new StartupError(`auth.test failed: ${e.data?.error ?? e.message ?? 'unknown error'}`);
   });

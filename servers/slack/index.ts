@@ -28,12 +28,12 @@ function describeError(err: unknown): UpstreamError {
     case 'slack_webapi_platform_error': {
       const code = e.data?.error ?? 'error';
       const hint = HINTS[code];
-      return { code, message: `${hint ?? 'Slack refused the request'}${e.data?.needed ? ` (needs ${e.data.needed})` : ''}` };
+      return { code, message: `${hint ?? 'Slack refused the request'}${e.data?.needed ? ` (needs ${e.data.needed})` : ''}`, definite: true };
     }
     case 'slack_webapi_rate_limited_error':
-      return { code: 'ratelimited', message: HINTS.ratelimited!, retryAfter: e.retryAfter };
+      return { code: 'ratelimited', message: HINTS.ratelimited!, retryAfter: e.retryAfter, definite: true };
     case 'slack_webapi_http_error':
-      return { code: `http_${e.statusCode}`, message: `Slack answered HTTP ${e.statusCode}` };
+      return { code: `http_${e.statusCode}`, message: `Slack answered HTTP ${e.statusCode}`, definite: (e.statusCode ?? 500) < 500 };
     case 'slack_webapi_request_error':
       return { code: e.original?.code === 'ECONNABORTED' ? 'timeout' : 'request_failed', message: `the request to Slack failed: ${e.original?.message ?? 'network error'}` };
     default:

@@ -9,10 +9,13 @@ export interface CallRow {
   actor?: string;
   thread?: string;
   client?: string;
-  decision: 'allow' | 'deny';
+  /** allow | deny | replay (an idempotency key that already ran) | pending (waiting for approval) */
+  decision: string;
   rule?: string;
-  /** ok | error | unknown (intent written, no outcome: the process died or is still running) | - (denied) */
+  /** ok | error | unknown (intent written, no outcome: the process died or is still running) | - (not run) */
   outcome: string;
+  /** the last approval step: "approved by U0EDITOR1", "expired", ... */
+  approval?: string;
   error?: string;
   duration_ms?: number;
   records: Record<string, any>[];
@@ -35,7 +38,7 @@ export function readCalls(text: string): CallRow[] {
         thread: r.thread,
         client: r.client ? `${r.client.name}@${r.client.version}` : undefined,
         decision: r.decision ?? 'allow',
-        outcome: r.decision === 'deny' ? '-' : 'unknown',
+        outcome: 'unknown',
         records: [],
       };
       calls.set(r.call, row);
@@ -44,7 +47,10 @@ export function readCalls(text: string): CallRow[] {
     if (r.phase === 'decision' || r.phase === 'intent') {
       row.decision = r.decision;
       row.rule = r.rule;
+      // A decision record ends a call that never ran: denied, replayed or left pending.
+      if (r.phase === 'decision') row.outcome = r.decision === 'replay' ? 'replayed' : '-';
     }
+    if (r.phase === 'approval') row.approval = r.by ? `${r.status} by ${r.by}` : r.status;
     if (r.phase === 'outcome') {
       row.outcome = r.outcome;
       row.error = r.error;

@@ -9,8 +9,24 @@ export const CREDENTIAL = /^(env:[A-Za-z_][A-Za-z0-9_]*|doppler:[A-Za-z0-9_.-]+\
 
 const duration = z.string().refine((s) => parseDuration(s) !== undefined, 'expected a duration such as 10s, 15m or 1h');
 
+export const RATE = /^([1-9]\d{0,6})\/(second|minute|hour|day)$/;
+
+/** Keys every grant may carry, whatever the tool: how often, and who must say yes first. */
+export const grantCommon = {
+  rate: z.string().regex(RATE, 'rate is N/period: 30/hour, 5/minute, 1000/day').optional(),
+  approval: z
+    .strictObject({
+      via: z.enum(['elicitation', 'slack']),
+      approvers: z.array(z.string().regex(/^[UW][A-Z0-9]{2,}$/, 'approvers are Slack user IDs (U…)')).optional(),
+      timeout: duration.default('15m'),
+    })
+    .refine((a) => a.via !== 'slack' || (a.approvers?.length ?? 0) > 0, { message: 'a slack approval needs at least one approver', path: ['approvers'] })
+    .optional(),
+};
+export type Approval = { via: 'elicitation' | 'slack'; approvers?: string[]; timeout: string };
+
 export function grantSchema(tool: ToolDef): z.ZodType<Grant> {
-  const shape: Record<string, z.ZodType> = {};
+  const shape: Record<string, z.ZodType> = { ...grantCommon };
   for (const [key, c] of Object.entries(tool.constraints)) shape[key] = c.required ? c.schema : c.schema.optional();
   const obj = z.strictObject(shape);
   // `list_users:` with nothing under it grants the tool with no constraints.

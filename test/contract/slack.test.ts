@@ -47,7 +47,7 @@ describe('Slack sandbox, through the official SDK', () => {
     const seen: string[] = [];
     for await (const page of web.paginate('conversations.list', { limit: 2, types: 'public_channel,private_channel' })) {
       conforms('conversations.list', page as never);
-      seen.push(...((page as { channels: { id: string }[] }).channels.map((c) => c.id)));
+      seen.push(...((page as unknown as { channels: { id: string }[] }).channels.map((c) => c.id)));
     }
     expect(seen).toEqual(['C0DEVGENERAL', 'C0DEVBOTTEST', 'C0DEVSCRATCH', 'C0DEVPRIVATE']);
   });

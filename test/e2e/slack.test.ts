@@ -7,7 +7,8 @@ const lastDecision = (s: Served) => auditRecords(s.auditFile).filter((r) => r.ph
 describe('slack dev on its sandbox', () => {
   let s: Served;
   beforeAll(async () => {
-    s = await serve({ connector: 'slack', env: 'dev', sandbox: true, vars: { FLEET_ACTOR: 'dev@example.com' } });
+    // delete_message asks the user first (approval via elicitation in scopes/slack.dev.yaml): say yes.
+    s = await serve({ connector: 'slack', env: 'dev', sandbox: true, vars: { FLEET_ACTOR: 'dev@example.com' }, onElicit: () => ({ action: 'accept', content: { approve: true } }) });
   });
   afterAll(() => s.close());
 

@@ -8,7 +8,7 @@ import { seedWorkspaces, type Workspace } from './seed.js';
 
 export class SlackSandbox {
   readonly workspaces: Workspace[] = seedWorkspaces();
-  private tokens = new Map<string, { team: string; scopes: string[] }>();
+  private tokens = new Map<string, { team: string; scopes: string[]; user?: string }>();
   readonly emulator = new Emulator({
     route: (req) => req.path.replace(/^\/api\//, ''),
     params: (req) => redactToken(parseParams(req)),
@@ -22,10 +22,15 @@ export class SlackSandbox {
     return this;
   }
 
-  /** A bot token for `team` holding exactly `scopes` (tests may choose the value, e.g. a canary). */
-  issue(team: string, scopes: string[], token = `xoxb-sandbox-${team}-${randomBytes(12).toString('hex')}`): string {
-    if (!this.workspaces.some((w) => w.id === team)) throw new Error(`sandbox has no workspace ${team}`);
-    this.tokens.set(token, { team, scopes: [...scopes] });
+  /**
+   * A token for `team` holding exactly `scopes`, acting as the workspace's bot or as `user` (a
+   * human, e.g. an approver, or another bot). Tests may choose the value, e.g. a canary.
+   */
+  issue(team: string, scopes: string[], token?: string, user?: string): string {
+    const ws = this.workspace(team);
+    if (user && !ws.users.some((u) => u.id === user)) throw new Error(`sandbox workspace ${team} has no user ${user}`);
+    token ??= `${user && !ws.users.find((u) => u.id === user)!.is_bot ? 'xoxp' : 'xoxb'}-sandbox-${team}-${randomBytes(12).toString('hex')}`;
+    this.tokens.set(token, { team, scopes: [...scopes], user });
     return token;
   }
 
@@ -58,7 +63,9 @@ export class SlackSandbox {
       return { headers, json: { ok: false, error: 'missing_scope', needed: m.scope, provided: grant.scopes.join(',') } };
     }
     try {
-      return { headers, json: { ok: true, ...m.run({ ws: this.workspace(grant.team), scopes: grant.scopes }, params) } };
+      const ws = this.workspace(grant.team);
+      const user = ws.users.find((u) => u.id === grant.user) ?? ws.bot;
+      return { headers, json: { ok: true, ...m.run({ ws, scopes: grant.scopes, user }, params) } };
     } catch (e) {
       if (e instanceof SlackError) return { headers, json: { ok: false, error: e.error, ...e.extra } };
       throw e;

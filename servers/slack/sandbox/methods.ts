@@ -1,11 +1,13 @@
 // The Slack Web API methods the tools use, as Slack answers them: HTTP 200 with {ok:false, error}
 // for API errors, cursor pagination in response_metadata.next_cursor ('' at the end).
-import type { SlackChannel, SlackMessage, Workspace } from './seed.js';
+import type { SlackChannel, SlackMessage, SlackUser, Workspace } from './seed.js';
 
 export type Params = Record<string, string>;
 export interface Caller {
   ws: Workspace;
   scopes: string[];
+  /** who the token acts as: the workspace's bot, or a human with a user token */
+  user: SlackUser;
 }
 export class SlackError extends Error {
   constructor(readonly error: string, readonly extra: Record<string, unknown> = {}) {
@@ -17,13 +19,13 @@ export class SlackError extends Error {
 export const METHODS: Record<string, { scope: string; run(c: Caller, p: Params): Record<string, unknown> }> = {
   'auth.test': {
     scope: '',
-    run: ({ ws }) => ({
+    run: ({ ws, user }) => ({
       url: `https://${ws.domain}.slack.com/`,
       team: ws.name,
-      user: ws.bot.name,
+      user: user.name,
       team_id: ws.id,
-      user_id: ws.bot.id,
-      bot_id: ws.bot.bot_id,
+      user_id: user.id,
+      ...(user.bot_id ? { bot_id: user.bot_id } : {}),
       is_enterprise_install: false,
     }),
   },
@@ -71,10 +73,10 @@ export const METHODS: Record<string, { scope: string; run(c: Caller, p: Params):
   },
   'chat.postMessage': {
     scope: 'chat:write',
-    run: ({ ws }, p) => {
+    run: ({ ws, user }, p) => {
       const ch = findChannel(ws, p.channel);
       const text = needText(p);
-      const m: SlackMessage = { type: 'message', ts: nextTs(), user: ws.bot.id, bot_id: ws.bot.bot_id, text };
+      const m: SlackMessage = { type: 'message', ts: nextTs(), user: user.id, ...(user.bot_id ? { bot_id: user.bot_id } : {}), text };
       if (p.thread_ts) {
         const parent = ch.messages.find((x) => x.ts === p.thread_ts);
         if (!parent) throw new SlackError('thread_not_found');
@@ -88,22 +90,22 @@ export const METHODS: Record<string, { scope: string; run(c: Caller, p: Params):
   },
   'chat.update': {
     scope: 'chat:write',
-    run: ({ ws }, p) => {
+    run: ({ ws, user }, p) => {
       const ch = findChannel(ws, p.channel);
       const m = ch.messages.find((x) => x.ts === p.ts);
       if (!m) throw new SlackError('message_not_found');
-      if (m.user !== ws.bot.id) throw new SlackError('cant_update_message');
+      if (m.user !== user.id) throw new SlackError('cant_update_message');
       m.text = needText(p);
       return { channel: ch.id, ts: m.ts, text: m.text, message: { text: m.text } };
     },
   },
   'chat.delete': {
     scope: 'chat:write',
-    run: ({ ws }, p) => {
+    run: ({ ws, user }, p) => {
       const ch = findChannel(ws, p.channel);
       const i = ch.messages.findIndex((x) => x.ts === p.ts);
       if (i < 0) throw new SlackError('message_not_found');
-      if (ch.messages[i]!.user !== ws.bot.id) throw new SlackError('cant_delete_message');
+      if (ch.messages[i]!.user !== user.id) throw new SlackError('cant_delete_message');
       ch.messages.splice(i, 1);
       return { channel: ch.id, ts: p.ts };
     },
@@ -118,16 +120,16 @@ export const METHODS: Record<string, { scope: string; run(c: Caller, p: Params):
   },
   'reactions.add': {
     scope: 'reactions:write',
-    run: ({ ws }, p) => {
+    run: ({ ws, user }, p) => {
       const ch = findChannel(ws, p.channel);
       const m = ch.messages.find((x) => x.ts === p.timestamp);
       if (!m) throw new SlackError('message_not_found');
       if (!p.name || !/^[a-z0-9_+'-]+$/.test(p.name)) throw new SlackError('invalid_name');
       m.reactions ??= [];
       let r = m.reactions.find((x) => x.name === p.name);
-      if (r?.users.includes(ws.bot.id)) throw new SlackError('already_reacted');
+      if (r?.users.includes(user.id)) throw new SlackError('already_reacted');
       if (!r) m.reactions.push((r = { name: p.name, users: [], count: 0 }));
-      r.users.push(ws.bot.id);
+      r.users.push(user.id);
       r.count++;
       return {};
     },

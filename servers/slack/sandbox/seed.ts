@@ -92,7 +92,10 @@ export function seedWorkspaces(): Workspace[] {
       { id: 'U0EDITOR1', name: 'erin', real_name: 'Erin Editor', is_bot: false, email: 'erin@example.com', tz: 'Europe/London' },
       { id: 'U0EDITOR2', name: 'sam', real_name: 'Sam Subeditor', is_bot: false, email: 'sam@example.com', tz: 'Europe/London' },
       { id: 'U0WRITER1', name: 'wes', real_name: 'Wes Writer', is_bot: false, email: 'wes@example.com', tz: 'America/Chicago' },
+      { id: 'U0WRITER2', name: 'kim', real_name: 'Kim Columnist', is_bot: false, email: 'kim@example.com', tz: 'Asia/Tokyo' },
       prodBot,
+      // The approvals identity: its own bot, separate from every instance's bot (scopes/fleet.yaml).
+      { id: 'U0APPROVALS', name: 'fleet-approvals', real_name: 'Fleet Approvals', is_bot: true, bot_id: 'B0APPROVALSBOT', tz: 'UTC' },
     ],
     channels: [
       channel('C0EDITORIAL', 'editorial', 'Drafts, reviews and publishing', [

@@ -1,0 +1,35 @@
+// Small JSON state files shared by every process serving an instance (rate windows, idempotency
+// keys): read-modify-write under a proper-lockfile lock, written atomically by rename.
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import lockfile from 'proper-lockfile';
+
+export function stateFile(env: NodeJS.ProcessEnv, id: string, kind: string): string {
+  return join(env.FLEET_STATE_DIR || join(process.cwd(), '.fleet', 'state'), `${id}.${kind}.json`);
+}
+
+export async function updateState<S, R>(file: string, fresh: () => S, fn: (state: S) => R): Promise<R> {
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  const release = await lockfile.lock(file, {
+    realpath: false,
+    stale: 5000,
+    retries: { retries: 200, minTimeout: 2, maxTimeout: 50 },
+    onCompromised: () => {},
+  });
+  try {
+    let state: S;
+    try {
+      state = JSON.parse(readFileSync(file, 'utf8')) as S;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`state file ${file} is unreadable: ${(e as Error).message}`);
+      state = fresh();
+    }
+    const result = fn(state);
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify(state), { mode: 0o600 });
+    renameSync(tmp, file);
+    return result;
+  } finally {
+    await release();
+  }
+}

@@ -1,0 +1,266 @@
+// Approvals (elicitation and Slack), rate limits across processes, and replay-safe retries —
+// each through the real CLI over stdio, with the Slack sandbox in this process so the tests can
+// act as approvers and count what reached the upstream.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { WebClient } from '@slack/web-api';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSlackSandbox, type SlackSandbox } from '../../servers/slack/sandbox/index.js';
+import { auditRecords, serve, SCOPES, tempDir, text, type Served } from '../helpers.js';
+
+const DEV_SCOPES = ['channels:read', 'channels:history', 'chat:write', 'reactions:write', 'users:read', 'search:read'];
+const PROD_SCOPES = ['channels:read', 'channels:history', 'chat:write', 'reactions:write', 'users:read'];
+const BOT_MESSAGE = '1767226320.000112'; // posted by the prod bot in C0EDITORIAL
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+let sb: SlackSandbox;
+beforeAll(async () => {
+  sb = await startSlackSandbox();
+});
+afterAll(() => sb.close());
+
+/** A scopes folder with the shipped manifests, edited. */
+function scopes(edit: (name: string, text: string) => string): string {
+  const dir = tempDir('fleet-scopes-');
+  for (const f of ['slack.dev.yaml', 'slack.prod.yaml', 'fleet.yaml']) writeFileSync(join(dir, f), edit(f, readFileSync(join(SCOPES, f), 'utf8')));
+  return dir;
+}
+const channel = (id: string) => sb.workspace(id.startsWith('C0DEV') ? 'T0BLOGDEV' : 'T0BLOGPROD').channels.find((c) => c.id === id)!;
+const count = (route: string, pred: (p: Record<string, unknown>) => boolean = () => true) =>
+  sb.emulator.requests.filter((r) => r.route === route && pred(r.params)).length;
+const as = (user: string) => new WebClient(sb.issue('T0BLOGPROD', ['chat:write', 'reactions:write'], undefined, user), { slackApiUrl: sb.url, retryConfig: { retries: 0 } });
+
+async function waitFor<T>(fn: () => T | undefined, ms = 10_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await sleep(25);
+  }
+}
+
+describe('approval by elicitation (an interactive client)', () => {
+  const ownPost = async (s: Served) => ((await s.call('post_message', { channel: 'C0DEVBOTTEST', text: 'to delete' })).structuredContent as { ts: string }).ts;
+
+  it('runs the call once the user accepts, after showing the exact action', async () => {
+    const asked: string[] = [];
+    const s = await serve({ connector: 'slack', env: 'dev', sandbox: true, vars: { FLEET_ACTOR: 'dev@example.com' }, onElicit: ({ message }) => (asked.push(message), { action: 'accept', content: { approve: true } }) });
+    const ts = await ownPost(s);
+    const r = await s.call('delete_message', { channel: 'C0DEVBOTTEST', ts });
+    expect(r.isError).toBeFalsy();
+    expect(r.structuredContent).toMatchObject({ status: 'completed', ts });
+    expect(asked[0]).toContain('slack.dev wants to run delete_message for dev@example.com');
+    expect(asked[0]).toContain('Touches: channels C0DEVBOTTEST');
+    expect(asked[0]).toContain(`ts="${ts}"`);
+    const steps = auditRecords(s.auditFile).filter((x) => x.phase === 'approval').map((x) => x.status);
+    expect(steps).toEqual(['requested', 'approved']);
+    await s.close();
+  });
+
+  it.each([
+    ['declines', { action: 'decline' as const }, 'approval_declined', /declined by client user: the user declined/],
+    ['cancels', { action: 'cancel' as const }, 'approval_declined', /the user cancelled/],
+    ['accepts but unticks approve', { action: 'accept' as const, content: { approve: false } }, 'approval_declined', /declined/],
+  ])('denies when the user %s', async (_what, answer, status, message) => {
+    const s = await serve({ connector: 'slack', env: 'dev', sandbox: true, onElicit: () => answer });
+    const ts = await ownPost(s);
+    const r = await s.call('delete_message', { channel: 'C0DEVBOTTEST', ts });
+    expect(r.isError).toBe(true);
+    expect(r.structuredContent).toMatchObject({ status });
+    expect(text(r)).toMatch(message);
+    expect(text(r)).toMatch(/scopes\/slack\.dev\.yaml:\d+\); nothing was done/);
+    expect((await s.call('read_thread', { channel: 'C0DEVBOTTEST', ts })).isError).toBeFalsy(); // still there
+    await s.close();
+  });
+
+  it('denies when the client cannot ask its user', async () => {
+    const s = await serve({ connector: 'slack', env: 'dev', sandbox: true });
+    const r = await s.call('delete_message', { channel: 'C0DEVBOTTEST', ts: await ownPost(s) });
+    expect(r.structuredContent).toMatchObject({ status: 'approval_declined' });
+    expect(text(r)).toContain('the client cannot ask its user (it did not declare the elicitation capability)');
+    await s.close();
+  });
+});
+
+describe('approval in Slack (the production bot)', () => {
+  const dir = (timeout = '20s') => scopes((f, t) => (f === 'slack.prod.yaml' ? t.replace('timeout: 15m }', `timeout: ${timeout} }`) : t));
+  const start = (scopesDir: string) =>
+    serve({
+      connector: 'slack',
+      env: 'prod',
+      upstream: sb.url,
+      scopes: scopesDir,
+      vars: {
+        SLACK_BOT_TOKEN_PROD: sb.issue('T0BLOGPROD', PROD_SCOPES),
+        SLACK_APPROVALS_TOKEN: sb.issue('T0BLOGPROD', ['chat:write', 'channels:history'], undefined, 'U0APPROVALS'),
+        FLEET_APPROVAL_POLL_MS: '50',
+      },
+    });
+  /** the approvals bot's request that quotes `marker` (each test edits to a text of its own) */
+  const request = (marker: string) => waitFor(() => channel('C0APPROVALS').messages.find((m) => m.user === 'U0APPROVALS' && m.text.includes('Approval needed') && m.text.includes(marker)));
+
+  it('waits for a listed approver, ignoring the requester and unlisted users', async () => {
+    const s = await start(dir());
+    const progress: string[] = [];
+    let settled = false;
+    const pending = s.client
+      .callTool(
+        { name: 'update_message', arguments: { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: 'Published: "Release notes 4.2.1"' }, _meta: { 'fleet/actor': 'U0WRITER1', 'fleet/thread': 'C0EDITORIAL/1767226200.000110' } },
+        undefined,
+        { onprogress: (p) => void progress.push(p.message ?? ''), timeout: 30_000 },
+      )
+      .finally(() => (settled = true));
+    const req = await request('Release notes 4.2.1');
+    expect(req.text).toContain('slack.prod wants to run update_message for U0WRITER1 (thread C0EDITORIAL/1767226200.000110)');
+    expect(req.text).toContain('Approvers: <@U0EDITOR1>, <@U0EDITOR2>');
+    await as('U0WRITER1').chat.postMessage({ channel: 'C0APPROVALS', thread_ts: req.ts, text: 'approve' });
+    await as('U0WRITER2').reactions.add({ channel: 'C0APPROVALS', timestamp: req.ts, name: 'white_check_mark' });
+    await sleep(300);
+    expect(settled).toBe(false);
+    await as('U0EDITOR1').chat.postMessage({ channel: 'C0APPROVALS', thread_ts: req.ts, text: 'Approve, thanks' });
+    const r = await pending;
+    expect(r.isError).toBeFalsy();
+    expect(r.structuredContent).toMatchObject({ status: 'completed', ts: BOT_MESSAGE });
+    expect(channel('C0EDITORIAL').messages.find((m) => m.ts === BOT_MESSAGE)!.text).toBe('Published: "Release notes 4.2.1"');
+    expect(progress.some((m) => m.includes('waiting for <@U0EDITOR1>, <@U0EDITOR2>'))).toBe(true);
+    const steps = auditRecords(s.auditFile).filter((x) => x.phase === 'approval').map((x) => [x.status, x.by ?? '', x.why ?? '']);
+    expect(steps).toEqual([
+      ['requested', '', ''],
+      ['ignored', 'U0WRITER1', 'the requester cannot approve their own request'],
+      ['ignored', 'U0WRITER2', 'not a listed approver'],
+      ['approved', 'U0EDITOR1', ''],
+    ]);
+    expect(new Set(auditRecords(s.auditFile).filter((x) => x.phase === 'approval').map((x) => x.call)).size).toBe(1);
+    expect(channel('C0APPROVALS').messages.at(-1)!.text).toBe('Approved by <@U0EDITOR1>: running.');
+    await s.close();
+  });
+
+  it('denies when an approver declines', async () => {
+    const s = await start(dir());
+    const pending = s.call('update_message', { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: 'declined edit' }, { 'fleet/actor': 'U0WRITER1' });
+    const req = await request('declined edit');
+    await as('U0EDITOR2').reactions.add({ channel: 'C0APPROVALS', timestamp: req.ts, name: 'x' });
+    const r = await pending;
+    expect(r.structuredContent).toMatchObject({ status: 'approval_declined' });
+    expect(text(r)).toMatch(/approval for update_message declined by U0EDITOR2: an approver declined \(.*slack\.prod\.yaml:\d+\); nothing was done/);
+    expect(channel('C0EDITORIAL').messages.find((m) => m.ts === BOT_MESSAGE)!.text).not.toBe('declined edit');
+    await s.close();
+  });
+
+  it('expires with no answer, and says so in the thread', async () => {
+    const s = await start(dir('2s'));
+    const updates = count('chat.update');
+    const r = await s.call('update_message', { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: 'too late' }, { 'fleet/actor': 'U0WRITER1' });
+    expect(r.structuredContent).toMatchObject({ status: 'approval_expired' });
+    expect(text(r)).toContain('approval for update_message expired with no answer');
+    expect(count('chat.update')).toBe(updates);
+    expect(channel('C0APPROVALS').messages.at(-1)!.text).toBe('No answer in time: expired, not run.');
+    expect(auditRecords(s.auditFile).filter((x) => x.phase === 'approval').at(-1)).toMatchObject({ status: 'expired' });
+    await s.close();
+  });
+});
+
+describe('rate limits', () => {
+  it('are shared by processes serving one instance, and survive a restart', async () => {
+    const dir = scopes((f, t) => (f === 'slack.dev.yaml' ? t.replace('rate: 120/hour', 'rate: 3/hour') : t));
+    const stateDir = tempDir();
+    const token = sb.issue('T0BLOGDEV', DEV_SCOPES);
+    const start = () => serve({ connector: 'slack', env: 'dev', upstream: sb.url, scopes: dir, stateDir, vars: { SLACK_BOT_TOKEN_DEV: token } });
+    const [a, b] = await Promise.all([start(), start()]);
+    const post = (s: Served) => s.call('post_message', { channel: 'C0DEVSCRATCH', text: 'tick' });
+    expect((await post(a)).isError).toBeFalsy();
+    expect((await post(b)).isError).toBeFalsy();
+    expect((await post(a)).isError).toBeFalsy();
+    const refused = await post(b);
+    expect(refused.isError).toBe(true);
+    expect(refused.structuredContent).toMatchObject({ status: 'denied' });
+    expect(text(refused)).toMatch(/denied: rate limit 3\/hour of post_message in slack\.dev reached \(.*slack\.dev\.yaml:\d+\); next call allowed at \d{4}-\d\d-\d\dT[\d:.]+Z \(in \d+s\)/);
+    await Promise.all([a.close(), b.close()]);
+    const c = await start();
+    expect((await post(c)).isError).toBe(true);
+    expect((await c.call('read_history', { channel: 'C0DEVSCRATCH' })).isError).toBeFalsy(); // other tools are not limited
+    await c.close();
+  });
+});
+
+describe('replay-safe retries', () => {
+  const token = () => sb.issue('T0BLOGDEV', DEV_SCOPES);
+  const start = (stateDir: string, tok: string) => serve({ connector: 'slack', env: 'dev', upstream: sb.url, stateDir, vars: { SLACK_BOT_TOKEN_DEV: tok } });
+  const key = (k: string) => ({ 'fleet/idempotency-key': k });
+  const posts = (t: string) => count('chat.postMessage', (p) => p.text === t);
+
+  it('returns the first outcome after the server is killed and restarted; the upstream saw one write', async () => {
+    const stateDir = tempDir();
+    const tok = token();
+    const k = `retry-${Date.now()}`;
+    const first = await start(stateDir, tok);
+    const r1 = await first.call('post_message', { channel: 'C0DEVBOTTEST', text: k }, key(k));
+    expect(r1.structuredContent).toMatchObject({ status: 'completed' });
+    process.kill(first.pid, 'SIGKILL');
+    const second = await start(stateDir, tok);
+    const r2 = await second.call('post_message', { channel: 'C0DEVBOTTEST', text: k }, key(k));
+    expect(r2.isError).toBeFalsy();
+    expect(r2.structuredContent).toMatchObject({ status: 'replayed', ts: (r1.structuredContent as { ts: string }).ts });
+    expect(text(r2)).toMatch(/^replayed: idempotency key retry-\d+ already ran/);
+    expect(posts(k)).toBe(1);
+    expect(auditRecords(second.auditFile).at(-1)).toMatchObject({ decision: 'replay', key: k });
+    await second.close();
+  });
+
+  it('runs two concurrent calls with one key once', async () => {
+    const s = await start(tempDir(), token());
+    const k = `twin-${Date.now()}`;
+    sb.emulator.inject({ route: 'chat.postMessage', delayMs: 300 });
+    const rs = await Promise.all([0, 1].map(() => s.call('post_message', { channel: 'C0DEVBOTTEST', text: k }, key(k))));
+    expect(rs.map((r) => (r.structuredContent as { status: string }).status).sort()).toEqual(['completed', 'replayed']);
+    expect(posts(k)).toBe(1);
+    await s.close();
+  });
+
+  it('refuses a key reused with different arguments', async () => {
+    const s = await start(tempDir(), token());
+    const k = `reuse-${Date.now()}`;
+    await s.call('post_message', { channel: 'C0DEVBOTTEST', text: 'one' }, key(k));
+    const r = await s.call('post_message', { channel: 'C0DEVBOTTEST', text: 'two' }, key(k));
+    expect(r.isError).toBe(true);
+    expect(text(r)).toContain(`idempotency key ${k} was first used with different arguments`);
+    await s.close();
+  });
+
+  it('never re-runs a key whose first call died mid-flight', async () => {
+    const stateDir = tempDir();
+    const tok = token();
+    const k = `inflight-${Date.now()}`;
+    const first = await start(stateDir, tok);
+    await first.call('list_users');
+    sb.emulator.inject({ route: 'chat.postMessage', hang: true });
+    void first.call('post_message', { channel: 'C0DEVBOTTEST', text: k }, key(k)).catch(() => {});
+    await waitFor(() => posts(k) === 1 || undefined);
+    process.kill(first.pid, 'SIGKILL');
+    const second = await start(stateDir, tok);
+    const r = await second.call('post_message', { channel: 'C0DEVBOTTEST', text: k }, key(k));
+    expect(r.isError).toBe(true);
+    expect(text(r)).toContain(`the first call with idempotency key ${k} stopped before its outcome was recorded`);
+    expect(posts(k)).toBe(1);
+    await second.close();
+  });
+
+  it('lets a retry run when the upstream certainly refused the first attempt', async () => {
+    const s = await start(tempDir(), token());
+    const k = `refused-${Date.now()}`;
+    sb.emulator.inject({ route: 'chat.postMessage', status: 429, retryAfter: 1 });
+    expect((await s.call('post_message', { channel: 'C0DEVBOTTEST', text: k }, key(k))).structuredContent).toMatchObject({ status: 'failed' });
+    expect((await s.call('post_message', { channel: 'C0DEVBOTTEST', text: k }, key(k))).structuredContent).toMatchObject({ status: 'completed' });
+    await s.close();
+  });
+
+  it('ignores keys on reads', async () => {
+    const s = await start(tempDir(), token());
+    const before = count('conversations.history');
+    await s.call('read_history', { channel: 'C0DEVGENERAL' }, key('read-1'));
+    await s.call('read_history', { channel: 'C0DEVGENERAL' }, key('read-1'));
+    expect(count('conversations.history')).toBe(before + 2);
+    await s.close();
+  });
+});
