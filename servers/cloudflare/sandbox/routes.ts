@@ -56,11 +56,22 @@ function zoneOf(c: Call): Zone {
   return z;
 }
 
+function zoneOut(c: Call, z: Zone) {
+  const account = { id: z.account, name: c.accounts.find((a) => a.id === z.account)?.name ?? '' };
+  return {
+    id: z.id, name: z.name, status: 'active', paused: false, type: 'full', development_mode: 0, account,
+    owner: { id: z.account, type: 'organization', name: account.name },
+    meta: { cdn_only: false, custom_certificate_quota: 0, dns_only: false, foundation_dns: false, page_rule_quota: 3, phishing_detected: false, step: 2 },
+    name_servers: ['ada.ns.cloudflare.com', 'bob.ns.cloudflare.com'], original_name_servers: null, original_registrar: null, original_dnshost: null,
+    created_on: '2025-01-01T00:00:00Z', modified_on: '2025-01-01T00:00:00Z', activated_on: '2025-01-01T00:00:00Z',
+  };
+}
+
 function scriptInfo(s: Script) {
   return {
-    id: s.name, etag: s.etag, handlers: ['fetch'], has_assets: false, has_modules: true, logpush: false, placement_mode: null,
+    id: s.name, etag: s.etag, handlers: ['fetch'], has_assets: false, has_modules: true, logpush: false,
     compatibility_date: s.compatibility_date, compatibility_flags: [], created_on: s.created_on, modified_on: s.modified_on,
-    usage_model: 'standard', tail_consumers: null,
+    usage_model: 'bundled', tail_consumers: [],
   };
 }
 
@@ -128,9 +139,9 @@ async function kvPut(c: Call): Promise<Reply> {
   return ok({});
 }
 
-function recordOut(z: Zone, r: DnsRecord) {
+function recordOut(z: Zone, { comment, ...r }: DnsRecord) {
   return {
-    ...r, zone_id: z.id, zone_name: z.name, proxiable: ['A', 'AAAA', 'CNAME'].includes(r.type), locked: false,
+    ...r, ...(comment !== null ? { comment } : {}), zone_id: z.id, zone_name: z.name, proxiable: ['A', 'AAAA', 'CNAME'].includes(r.type), locked: false,
     meta: { auto_added: false, managed_by_apps: false, managed_by_argo_tunnel: false }, tags: [], settings: {},
   };
 }
@@ -218,7 +229,7 @@ export const ROUTES: Route[] = [
   } },
   { name: 'workers.scripts.settings.get', method: 'GET', path: `${A}/workers/scripts/:script/settings`, perms: read('Workers Scripts'), handle: (c) => {
     const s = scriptOf(c);
-    return ok({ bindings: s.bindings.map(publicBinding), compatibility_date: s.compatibility_date, compatibility_flags: [], logpush: false, placement: {}, tail_consumers: [], usage_model: 'standard' });
+    return ok({ bindings: s.bindings.map(publicBinding), compatibility_date: s.compatibility_date, compatibility_flags: [], logpush: false, placement: {}, tail_consumers: [], usage_model: 'bundled' });
   } },
 
   // KV
@@ -316,11 +327,11 @@ export const ROUTES: Route[] = [
   { name: 'zones.list', method: 'GET', path: '/zones', perms: read('Zone'), handle: (c) => {
     const account = c.q.get('account.id') ?? c.q.get('account[id]');
     const zones = c.zones.filter((z) => c.token.accounts.includes(z.account) && (!account || z.account === account));
-    return paged(zones.map((z) => ({ id: z.id, name: z.name, status: 'active', paused: false, type: 'full', account: { id: z.account, name: c.accounts.find((a) => a.id === z.account)?.name ?? '' }, name_servers: ['ada.ns.cloudflare.com', 'bob.ns.cloudflare.com'] })), c.q, 20, 50);
+    return paged(zones.map((z) => zoneOut(c, z)), c.q, 20, 50);
   } },
   { name: 'zones.get', method: 'GET', path: '/zones/:zone', perms: read('Zone'), handle: (c) => {
     const z = zoneOf(c);
-    return ok({ id: z.id, name: z.name, status: 'active', paused: false, type: 'full', account: { id: z.account, name: c.accounts.find((a) => a.id === z.account)?.name ?? '' } });
+    return ok(zoneOut(c, z));
   } },
   { name: 'dns.records.list', method: 'GET', path: '/zones/:zone/dns_records', perms: read('DNS'), handle: (c) => {
     const z = zoneOf(c);
