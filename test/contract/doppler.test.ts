@@ -71,6 +71,7 @@ beforeEach(() => sb.emulator.clearFaults());
 describe('Doppler sandbox against the official OpenAPI document', () => {
   it('answers every operation the tools use in the documented shape', async () => {
     await conforms('GET', '/v3/me', token);
+    await conforms('GET', '/v3/workplace', token);
     await conforms('GET', '/v3/projects?page=1&per_page=20', token);
     await conforms('GET', '/v3/configs?project=blogbot', token);
     await conforms('GET', '/v3/configs/config/secrets?project=blogbot&config=dev', token);

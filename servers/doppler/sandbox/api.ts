@@ -44,6 +44,13 @@ export const ROUTES: Record<string, (c: Caller, req: EmulatorRequest) => Reply> 
     },
   }),
 
+  // Not used by the fleet: @dopplerhq/mcp-server checks its token here before serving (the bench
+  // runs it against this sandbox). Workplace-level, so a config's service token is refused.
+  'GET /v3/workplace': (c) => {
+    if (c.grant.kind === 'service_token') throw new ApiError(403, 'This token does not have access to the workplace');
+    return { json: { workplace: { id: WORKPLACE.slug, name: WORKPLACE.name, billing_email: 'billing@example.com', security_email: 'security@example.com' }, success: true } };
+  },
+
   'GET /v3/projects': (c, req) => {
     const visible = c.projects.filter((p) => p.slug === c.grant.project);
     return page(req, 'projects', visible.map((p) => ({ id: p.id, slug: p.slug, name: p.name, description: p.description, created_at: p.created_at })));

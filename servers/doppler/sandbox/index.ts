@@ -9,6 +9,7 @@ import { seedProjects, type SandboxProject } from './seed.js';
 
 const ROUTE_NAMES: Record<string, string> = {
   'GET /v3/me': 'me',
+  'GET /v3/workplace': 'workplace.get',
   'GET /v3/projects': 'projects.list',
   'GET /v3/configs': 'configs.list',
   'GET /v3/configs/config/secrets': 'secrets.list',
