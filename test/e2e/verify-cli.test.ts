@@ -32,7 +32,7 @@ const lineOf = (file: string, needle: string) => readFileSync(file, 'utf8').spli
 describe('fleet verify', () => {
   it('passes on the shipped scopes/, generated files included', async () => {
     const r = await runCli(['verify']);
-    expect(r.stdout).toMatch(/^\d+ manifest\(s\) ok$/m);
+    expect(r.stdout).toMatch(/^(\d+ manifest\(s\) ok|0 error\(s\), \d+ warning\(s\) in \d+ manifest\(s\))$/m);
     expect(r.code).toBe(0);
   });
 
@@ -109,5 +109,16 @@ describe('fleet verify', () => {
     const bad = parse(readFileSync(join(SCOPES, 'slack.dev.yaml'), 'utf8'));
     bad.tools.kick_user = { channels: ['C0DEVSCRATCH'] };
     expect(validate(bad)).toBe(false);
+  });
+});
+
+describe('CI workflow', () => {
+  it('runs verify with annotations and posts the markdown diff on pull requests touching scopes/ or servers/', () => {
+    const wf = parse(readFileSync(join(ROOT, '.github', 'workflows', 'scopes.yml'), 'utf8'));
+    expect(wf.on.pull_request.paths).toEqual(['scopes/**', 'servers/**']);
+    const runs: string[] = wf.jobs.scopes.steps.map((s: { run?: string }) => s.run ?? '');
+    expect(runs).toContain('node dist/cli.js verify --format github');
+    expect(runs.some((r) => r.includes('node dist/cli.js diff origin/main --format markdown > scope-diff.md'))).toBe(true);
+    expect(runs.some((r) => r.includes('gh pr comment "$PR" --body-file scope-diff.md'))).toBe(true);
   });
 });
