@@ -33,7 +33,7 @@ export function summarise(t) {
 
 function startRow(t) {
   if (t.kind === 'floor') return `| ${t.name} | – | – | ${ms(t.exits)} (exit) | – | – | – | – | – |`;
-  if (!t.runs?.length) return `| ${t.name} | ${t.unavailable ?? t.error ?? 'no run'} | | | | | | | |`;
+  if (!t.runs?.length) return `| ${t.name} | ${(t.unavailable ?? t.error ?? 'no run').replaceAll('|', '\\|')} | | | | | | | |`;
   const s = t.surface;
   const rss = t.runs.map((r) => r.rssMB);
   return `| ${t.name} | ${s.tools} | ${ms(t.runs.map((r) => r.initMs))} | ${ms(t.runs.map((r) => r.listMs))} | ${f1(median(rss))} | ${f0(s.total)} | ${f0(s.perTool)} | ${f0(s.modelPerTool)} | ${f0(s.restPerTool)} |`;
