@@ -124,7 +124,8 @@ export function dopplerClient(token: string, baseUrl: string = DEFAULT_API, time
       t(async () => {
         try {
           const r = await reads.secrets.get(project, config, name);
-          return { name, raw: r.value?.raw ?? r.value?.computed ?? '' };
+          const raw = r.value?.raw ?? r.value?.computed ?? '';
+          return { name, raw, computed: r.value?.computed ?? raw };
         } catch (e) {
           if ((e as { statusCode?: number }).statusCode === 404) return undefined;
           throw e;
@@ -156,7 +157,7 @@ export function dopplerClient(token: string, baseUrl: string = DEFAULT_API, time
 
 /** Reads one secret for the credential resolver; undefined when the config has no such secret. */
 export async function readSecret(token: string, baseUrl: string, timeoutMs: number, project: string, config: string, name: string): Promise<string | undefined> {
-  return (await dopplerClient(token, baseUrl, timeoutMs).secret(project, config, name))?.raw;
+  return (await dopplerClient(token, baseUrl, timeoutMs).secret(project, config, name))?.computed;
 }
 
 export async function openDoppler(opts: OpenOptions): Promise<Upstream<Doppler>> {

@@ -14,10 +14,15 @@ export interface ConfigInfo {
   root: boolean;
   locked: boolean;
 }
-/** A secret as the server holds it. `raw` never leaves the server unless a grant reveals it. */
+/**
+ * A secret as the server holds it; its values never leave the server unless a grant reveals them.
+ * `raw` is what was set (tools report and reveal it: expanding `${OTHER}` references would show
+ * secrets the grant may not cover); `computed` is what an application receives (credentials).
+ */
 export interface SecretValue {
   name: string;
   raw: string;
+  computed: string;
 }
 export interface LogEntry {
   id: string;
