@@ -2,7 +2,7 @@
 // and on copies of it broken one way at a time.
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Ajv from 'ajv';
+import { Ajv } from 'ajv';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { ROOT, SCOPES, runCli, tempDir } from '../helpers.js';
