@@ -42,6 +42,8 @@ const CASES: [string, [string, string, string | undefined, string, string][]][] 
   ['approval-removed', [['escalation', 'slack.prod', 'delete_message', 'head/slack.prod.yaml:25', 'no longer needs an approval']]],
   ['approval-added', [['reduction', 'slack.prod', 'delete_message', 'head/slack.prod.yaml:25', 'now needs an approval']]],
   ['attribution-relaxed', [['escalation', 'slack.prod', undefined, 'head/slack.prod.yaml:10', 'attribution required → optional']]],
+  // a kind with its own notion of "more": the constraint itself says write admits what read did not
+  ['sql-read-to-write', [['escalation', 'cloudflare.prod', 'd1_query', 'head/cloudflare.prod.yaml:31', 'd1_query.sql "read" → "write": widened']]],
   ['reveal-on', [['escalation', 'doppler.dev', 'get_secret', 'head/doppler.dev.yaml:17', 'get_secret.reveal false → true: widened']]],
   ['flag-and-limit', [
     ['escalation', 'slack.prod', 'post_message', 'head/slack.prod.yaml:18', 'post_message.mentions false → true'],
