@@ -27,7 +27,8 @@ export const C = {
 };
 export const writeConstraints = { channels: C.channels, mentions: C.mentions, max_length: C.max_length };
 
-const BROADCAST = /<!(channel|here|everyone)(?:\|[^>]*)?>|<!subteam\^[A-Z0-9]+(?:\|[^>]*)?>|(?:^|[^\w])@(channel|here|everyone)\b/gi;
+// `_@here_` is italic @here: only a letter or digit next to it makes it something else.
+const BROADCAST = /<!(channel|here|everyone)(?:\|[^>]*)?>|<!subteam\^[A-Z0-9]+(?:\|[^>]*)?>|(?:^|[^A-Za-z0-9])@(channel|here|everyone)(?![A-Za-z0-9])/gi;
 
 /** The facts of a message a tool is about to send: its channel, every broadcast mention, its length. */
 export function messageFacts(channel: string, body: string): Fact[] {
