@@ -7,7 +7,7 @@
 //     [--processes 4] [--cli dist/cli.js] [--scopes scopes] [--out docs/benchmarks.md]
 //     [--readme README.md] [--json file] [--no-write]
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -52,6 +52,7 @@ if (!existsSync(cli)) {
 }
 const say = (s) => process.stderr.write(`bench: ${s}\n`);
 
+const loadAtStart = loadavg()[0];
 const work = mkdtempSync(join(tmpdir(), 'fleet-bench-'));
 try {
   // The bench's view of the project's source (connectors, manifests, audit), bundled like the CLI.
@@ -121,7 +122,7 @@ try {
     audit.push(await auditThroughput({ lib, libFile, dir: work, processes, perProcess: Math.ceil(settings.auditEvents / processes) }));
   }
 
-  const result = { date: new Date().toISOString().slice(0, 10), root: ROOT, machine: machine(), settings, targets, skipped, calls, audit, notes };
+  const result = { date: new Date().toISOString().slice(0, 10), root: ROOT, machine: machine(), load: [loadAtStart, loadavg()[0]], settings, targets, skipped, calls, audit, notes };
   const md = markdown(result);
   process.stdout.write(`${md}\n`);
   if (o.json) writeFileSync(resolve(o.json), JSON.stringify(result, (k, v) => ((k === 'tools' && Array.isArray(v)) || k === 'instance' ? undefined : v), 2));
