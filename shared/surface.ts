@@ -5,10 +5,28 @@ import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { ToolDef } from './tool.js';
 import { outputSchema } from './status.js';
 
+/**
+ * String length bounds stay out of the listed input schema: the server enforces them with a clear
+ * error, and a model pays for their bytes on every turn while almost never needing them.
+ */
+function lean(node: unknown): void {
+  if (Array.isArray(node)) return node.forEach(lean);
+  if (!node || typeof node !== 'object') return;
+  const o = node as Record<string, unknown>;
+  if (o.type === 'string') {
+    delete o.minLength;
+    delete o.maxLength;
+  }
+  for (const v of Object.values(o)) lean(v);
+}
+
 function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): Tool['inputSchema'] {
   const js = z.toJSONSchema(schema, { target: 'draft-7', io, unrepresentable: 'any' }) as Record<string, unknown>;
   delete js.$schema;
-  if (io === 'input') delete js.additionalProperties;
+  if (io === 'input') {
+    delete js.additionalProperties;
+    lean(js.properties);
+  }
   return js as Tool['inputSchema'];
 }
 
