@@ -13,6 +13,7 @@ import { Redactor } from '../shared/redact.js';
 import { checkHeld, isProduction } from '../shared/scopes.js';
 import { KeyStore } from '../shared/idempotency.js';
 import { stateFile } from '../shared/state.js';
+import { guardStdin, MAX_LINE } from '../shared/wire.js';
 import type { ApprovalChannel } from '../shared/approval.js';
 import type { Manifest } from '../shared/manifest/schema.js';
 import { openSlackApprovals, readApprovalsConfig, SANDBOX_APPROVALS_BOT } from './slack/approvals.js';
@@ -88,7 +89,13 @@ export async function serve(opts: ServeOptions): Promise<void> {
   };
 
   const server = buildServer(inst, VERSION);
-  const transport = new StdioServerTransport();
+  // stdin goes through the wire guard: oversized, non-UTF-8, non-JSON and pre-initialize lines get a
+  // JSON-RPC error and the server keeps reading (the SDK's transport would stop or stay silent).
+  const transport: StdioServerTransport = new StdioServerTransport(
+    guardStdin(process.stdin, (e) => void transport.send(e as never)),
+    process.stdout,
+    { maxBufferSize: 2 * MAX_LINE },
+  );
   const shutdown = async (code: number) => {
     await sandbox?.close().catch(() => {});
     await approvalsSandbox?.close().catch(() => {});

@@ -1,0 +1,89 @@
+// An oracle for grants written apart from shared/constraints.ts and shared/glob.ts: when a value
+// reaches an upstream, these say whether the grant really covers it. It is deliberately stricter
+// than the core where meaning is ambiguous (a key is judged after resolving `..` and decoding
+// percent-escapes), so a core that let an escape through could not pass by sharing its bug.
+
+/** How each constraint key of every connector is judged. A key missing here fails the suites. */
+export const KINDS: Record<string, 'ids' | 'glob' | 'prefix' | 'oneOf'> = {
+  channels: 'ids',
+  namespaces: 'ids',
+  buckets: 'ids',
+  databases: 'ids',
+  zones: 'ids',
+  scripts: 'glob',
+  workflows: 'glob',
+  names: 'glob',
+  configs: 'glob',
+  secrets: 'glob',
+  key_prefix: 'prefix',
+  emoji: 'oneOf',
+  types: 'oneOf',
+};
+
+/** Glob semantics spelled out by recursion: `**` any run, `*` a run without `/`, `?` one non-`/`. */
+export function globCovers(glob: string, value: string): boolean {
+  const memo = new Map<string, boolean>();
+  const go = (g: number, v: number): boolean => {
+    const k = `${g},${v}`;
+    const hit = memo.get(k);
+    if (hit !== undefined) return hit;
+    let r: boolean;
+    if (g === glob.length) r = v === value.length;
+    else if (glob.startsWith('**', g)) r = go(g + 2, v) || (v < value.length && go(g, v + 1));
+    else if (glob[g] === '*') r = go(g + 1, v) || (v < value.length && value[v] !== '/' && go(g, v + 1));
+    else if (glob[g] === '?') r = v < value.length && value[v] !== '/' && go(g + 1, v + 1);
+    else r = v < value.length && glob[g] === value[v] && go(g + 1, v + 1);
+    memo.set(k, r);
+    return r;
+  };
+  return go(0, 0);
+}
+
+/** A key as a path store would see it after every decoding a proxy might apply, `.`/`..` resolved. */
+export function resolvedKey(key: string): string | undefined {
+  let k = key;
+  for (let i = 0; i < 4; i++) {
+    let d: string;
+    try {
+      d = decodeURIComponent(k);
+    } catch {
+      break;
+    }
+    if (d === k) break;
+    k = d;
+  }
+  const out: string[] = [];
+  for (const seg of k.replace(/\\/g, '/').split('/')) {
+    if (seg === '.') continue;
+    if (seg === '..') {
+      if (!out.length) return undefined; // climbs out of the store's root
+      out.pop();
+    } else out.push(seg);
+  }
+  return out.join('/');
+}
+
+/** True when `granted` (a grant's value for a constraint key, or its default) covers `value`. */
+export function covers(key: string, granted: unknown, value: string): boolean {
+  const kind = KINDS[key];
+  if (!kind) throw new Error(`no oracle for constraint "${key}": add it to test/hardening/oracle.ts`);
+  const list = (Array.isArray(granted) ? granted : [granted]).map(String);
+  switch (kind) {
+    case 'ids':
+    case 'oneOf':
+      return list.includes('*') || list.includes(value);
+    case 'glob':
+      return list.some((g) => globCovers(g, value));
+    case 'prefix': {
+      const r = resolvedKey(value);
+      // the raw key and its resolved form must both sit under the prefix
+      return r !== undefined && list.some((p) => value.startsWith(p) && r.startsWith(p));
+    }
+  }
+}
+
+/** The constraint defaults the core applies when a grant leaves a key out (read from the manifests' meaning, not the code). */
+export const DEFAULTS: Record<string, unknown> = { key_prefix: '', types: ['*'], names: ['**'] };
+
+// any @channel/@here/@everyone not glued to a letter or digit, and Slack's <!…> special mentions
+export const BROADCAST_WORDS = /(?<![A-Za-z0-9])@(channel|here|everyone)(?![A-Za-z0-9])|<!(channel|here|everyone|subteam)/i;

@@ -1,0 +1,150 @@
+// Hostile input on the wire, over a raw pipe: garbage and truncated JSON-RPC lines, a 10 MB
+// argument and a line over the limit, invalid UTF-8, deeply nested JSON, unknown methods and
+// tools, wrong types, calls before initialize. Each gets a JSON-RPC error or an isError result,
+// the next valid request is still answered, and stdout carries nothing but JSON-RPC.
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_LINE } from '../../shared/wire.js';
+import { auditRecords } from '../helpers.js';
+import { runs } from './instances.js';
+import { onlyJsonRpc, rawServe, type Raw } from './raw.js';
+
+const VALID: Record<string, { name: string; arguments: Record<string, unknown> }> = {
+  slack: { name: 'get_user', arguments: { user: 'U0DEVALICE' } },
+  cloudflare: { name: 'get_worker', arguments: { name: 'blogbot-dev' } },
+  doppler: { name: 'list_secret_names', arguments: { config: 'dev' } },
+};
+
+let next = 1000;
+/** A valid call, answered with a result that is not an error: the server is still serving. */
+async function stillServing(s: Raw, connector: string): Promise<void> {
+  const id = next++;
+  s.send({ id, method: 'tools/call', params: VALID[connector] });
+  const m = await s.answer(id);
+  expect(m.result?.isError, JSON.stringify(m).slice(0, 300)).toBeFalsy();
+}
+
+const request = fc.record({
+  id: fc.oneof(fc.integer({ min: 1, max: 1e6 }), fc.string({ minLength: 1, maxLength: 8 })),
+  method: fc.constantFrom('tools/call', 'tools/list', 'ping', 'initialize', 'resources/list'),
+  params: fc.oneof(fc.constant(undefined), fc.record({ name: fc.string(), arguments: fc.anything() }), fc.anything()),
+});
+
+/** Lines no client should send: random text, cut-off messages, JSON that is not a JSON-RPC request. */
+const hostileLine: fc.Arbitrary<string> = fc.oneof(
+  fc.string({ maxLength: 200 }).map((s) => s.replace(/\n/g, ' ')),
+  fc.tuple(request, fc.nat()).map(([r, n]) => {
+    const t = JSON.stringify({ jsonrpc: '2.0', ...r });
+    return t.slice(0, n % t.length);
+  }),
+  fc.jsonValue().map((v) => JSON.stringify(v)),
+  request.map((r) => JSON.stringify({ jsonrpc: '1.0', ...r })),
+  request.map((r) => JSON.stringify({ ...r, jsonrpc: '2.0', id: { nested: r.id } })),
+  fc.constantFrom('{', '}', '[]', 'null', '""', '{"jsonrpc":"2.0"}', '{"jsonrpc":"2.0","method":null}', '\u0000\u0000', '\ufeff{}', '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_user","arguments":{"user":"U0DEVALICE"}}}}'),
+);
+
+describe.each(['slack', 'cloudflare', 'doppler'])('wire: %s', (connector) => {
+  let s: Raw;
+  beforeAll(async () => {
+    s = rawServe([connector, '--env', 'dev', '--sandbox']);
+    await s.init();
+  });
+  afterAll(async () => {
+    await s.close();
+  });
+
+  it(`${runs(150)} generated garbage lines: stdout stays JSON-RPC, the server keeps serving`, async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(hostileLine, { minLength: 1, maxLength: 5 }), async (batch) => {
+        s.write(`${batch.join('\n')}\n`);
+        await stillServing(s, connector);
+      }),
+      { numRuns: runs(150), endOnFailure: true },
+    );
+    expect(onlyJsonRpc(s.lines)).toEqual([]);
+    expect(s.child.exitCode).toBeNull();
+  }, 120_000);
+});
+
+describe('wire: one server, each hostile case named', () => {
+  let s: Raw;
+  beforeAll(() => {
+    s = rawServe(['slack', '--env', 'dev', '--sandbox']);
+  });
+  afterAll(async () => {
+    await s.close();
+  });
+
+  it('refuses calls before initialize with an error naming the request, and answers ping', async () => {
+    s.send({ id: 'early-call', method: 'tools/call', params: VALID.slack });
+    s.send({ id: 'early-list', method: 'tools/list' });
+    s.send({ id: 'early-ping', method: 'ping' });
+    expect((await s.answer('early-call')).error).toMatchObject({ code: -32600, message: expect.stringContaining('before initialize') });
+    expect((await s.answer('early-list')).error?.code).toBe(-32600);
+    expect((await s.answer('early-ping')).result).toEqual({});
+    await s.init();
+    await stillServing(s, 'slack');
+  });
+
+  it('answers garbage with a parse error, naming the id of a truncated request', async () => {
+    s.write('this is not json\n');
+    s.write('{"jsonrpc":"2.0","id":"cut","method":"tools/call","params":{"name":"get_\n');
+    expect((await s.answer('cut')).error).toMatchObject({ code: -32700 });
+    expect(s.lines.some((l) => l.includes('"id":null') && l.includes('-32700'))).toBe(true);
+    await stillServing(s, 'slack');
+  });
+
+  it('answers a line of bytes that are not UTF-8 with a parse error', async () => {
+    const head = Buffer.from('{"jsonrpc":"2.0","method":"tools/call","params":{"name":"post_message","arguments":{"channel":"C0DEVBOTTEST","text":"');
+    const tail = Buffer.from('"}},"id":"utf8"}\n');
+    s.write(Buffer.concat([head, Buffer.from([0xff, 0xfe, 0xc3, 0x28, 0xed, 0xa0, 0x80]), tail]));
+    expect((await s.answer('utf8')).error).toMatchObject({ code: -32700, message: expect.stringContaining('UTF-8') });
+    await stillServing(s, 'slack');
+  });
+
+  it('refuses a 10 MB argument with an isError result, and a line over the limit with an error', async () => {
+    s.send({ id: 'ten-mb', method: 'tools/call', params: { name: 'post_message', arguments: { channel: 'C0DEVBOTTEST', text: 'x'.repeat(10 * 1024 * 1024) } } });
+    const ten = await s.answer('ten-mb', 30_000);
+    expect(ten.result?.isError).toBe(true);
+    expect(ten.result.content[0].text).toMatch(/invalid arguments for post_message: text/);
+    s.send({ id: 'too-big', method: 'tools/call', params: { name: 'post_message', arguments: { channel: 'C0DEVBOTTEST', text: 'y'.repeat(MAX_LINE + 10) } } });
+    expect((await s.answer('too-big', 30_000)).error).toMatchObject({ code: -32600, message: expect.stringContaining(`${MAX_LINE} bytes`) });
+    await stillServing(s, 'slack');
+  }, 60_000);
+
+  it('survives deeply nested JSON in arguments, _meta and params', async () => {
+    // written as text: the test's own JSON.stringify could not serialise this depth
+    const deep = (n: number) => '['.repeat(n) + ']'.repeat(n);
+    s.write(`{"jsonrpc":"2.0","id":"deep-args","method":"tools/call","params":{"name":"get_user","arguments":{"user":${deep(100_000)}}}}\n`);
+    s.write(`{"jsonrpc":"2.0","id":"deep-extra","method":"tools/call","params":{"name":"get_user","arguments":{"user":"U0DEVALICE","extra":${deep(100_000)}}}}\n`);
+    s.write(`{"jsonrpc":"2.0","id":"deep-meta","method":"tools/call","params":{"name":"get_user","arguments":{"user":"U0DEVALICE"},"_meta":{"fleet/actor":${deep(100_000)}}}}\n`);
+    s.write(`{"jsonrpc":"2.0","id":"deep-params","method":"tools/list","params":${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}}\n`);
+    expect((await s.answer('deep-args')).result?.isError).toBe(true);
+    expect((await s.answer('deep-extra')).result?.isError).toBeFalsy();
+    const meta = await s.answer('deep-meta');
+    expect(meta.result?.isError ?? !!meta.error).toBe(true);
+    const params = await s.answer('deep-params');
+    expect(params.result?.tools ?? params.error).toBeDefined();
+    await stillServing(s, 'slack');
+  }, 30_000);
+
+  it('answers unknown methods, unknown tools and wrong types, and audits the tool calls', async () => {
+    s.send({ id: 'm1', method: 'tools/destroy' });
+    s.send({ id: 'm2', method: 'tools/call', params: { name: 'drop_workspace', arguments: {} } });
+    s.send({ id: 'm3', method: 'tools/call', params: { name: 'post_message', arguments: { channel: 12, text: ['x'] } } });
+    s.send({ id: 'm4', method: 'tools/call', params: { name: 42 } });
+    s.send({ id: 'm5', method: 'tools/call', params: { name: 'get_user', arguments: 'U0DEVALICE' } });
+    expect((await s.answer('m1')).error?.code).toBe(-32601);
+    expect((await s.answer('m2')).result).toMatchObject({ isError: true, content: [{ text: expect.stringContaining('unknown tool "drop_workspace"') }] });
+    expect((await s.answer('m3')).result).toMatchObject({ isError: true, content: [{ text: expect.stringMatching(/invalid arguments for post_message: channel: .*; text: /) }] });
+    const m4 = await s.answer('m4');
+    expect(m4.error ?? m4.result?.isError).toBeTruthy();
+    const m5 = await s.answer('m5');
+    expect(m5.error ?? m5.result?.isError).toBeTruthy();
+    await stillServing(s, 'slack');
+    const audit = auditRecords(`${s.auditDir}/slack.dev.jsonl`);
+    expect(audit.some((r) => r.tool === 'drop_workspace' && r.decision === 'deny' && r.rule === 'tools')).toBe(true);
+    expect(audit.some((r) => r.tool === 'post_message' && r.decision === 'deny' && r.rule === 'input')).toBe(true);
+    expect(onlyJsonRpc(s.lines)).toEqual([]);
+  });
+});
