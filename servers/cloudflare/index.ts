@@ -21,10 +21,13 @@ const HINTS: Record<number, string> = {
 function describeError(err: unknown): UpstreamError {
   const e = err as { name?: string; status?: number; errors?: { code?: number; message?: string }[]; headers?: Headers; message?: string };
   const name = e?.name ?? '';
-  if (name === 'TimeoutError' || name === 'AbortError' || name === 'APIConnectionTimeoutError' || name === 'APIUserAbortError') {
+  // The SDK's error classes set no `name` (it reads "Error"): its connection, timeout and abort
+  // errors are the APIErrors that carry no HTTP status.
+  const noStatus = !!e && typeof e === 'object' && 'status' in e && e.status === undefined && 'headers' in e;
+  if (name === 'TimeoutError' || name === 'AbortError' || (noStatus && /timed out|aborted/i.test(e.message ?? ''))) {
     return { code: 'timeout', message: 'Cloudflare did not answer within the instance timeout' };
   }
-  if (name === 'APIConnectionError') return { code: 'request_failed', message: 'the request to Cloudflare failed: network error' };
+  if (noStatus) return { code: 'request_failed', message: 'the request to Cloudflare failed: network error' };
   if (typeof e?.status === 'number') {
     const first = e.errors?.[0];
     const retry = Number(e.headers?.get?.('retry-after'));
