@@ -53,7 +53,28 @@ function idempotencyKey(meta: Record<string, unknown> | undefined): string | und
   return k;
 }
 
+/**
+ * When an instance's audit trail last refused a record. For a while after, calls are refused
+ * before anything (the identity check, a fact's lookup) can reach the upstream; then one call
+ * tries the trail again, so a freed disk brings the instance back.
+ */
+const auditDown = new WeakMap<object, { at: number; why: string }>();
+const AUDIT_RETRY_MS = 5000;
+
 export async function runCall(inst: Instance, req: CallRequest): Promise<CallToolResult> {
+  try {
+    return await steps(inst, req);
+  } catch (e) {
+    // a record the call path awaited outside its own refusals (an approval step, a replay)
+    if (!(e instanceof AuditUnavailable)) throw e;
+    inst.log.error(e.message);
+    const text = inst.redactor.scrub(`refused: ${e.message}; the call was not made`);
+    const writes = (inst.tools.get(req.name)?.access ?? 'read') !== 'read';
+    return { isError: true, content: [{ type: 'text', text }], ...(writes ? { structuredContent: { status: 'failed', message: text } } : {}) };
+  }
+}
+
+async function steps(inst: Instance, req: CallRequest): Promise<CallToolResult> {
   const started = performance.now();
   const { manifest, audit, redactor } = inst;
   const call = randomUUID();
@@ -79,7 +100,15 @@ export async function runCall(inst: Instance, req: CallRequest): Promise<CallToo
     reason: who.reason,
     tool: req.name,
   };
-  const record = (r: Record<string, unknown>) => audit.append(redactor.deep({ ...base, ...r }));
+  const record = async (r: Record<string, unknown>) => {
+    try {
+      await audit.append(redactor.deep({ ...base, ...r }));
+      auditDown.delete(audit);
+    } catch (e) {
+      auditDown.set(audit, { at: Date.now(), why: e instanceof AuditUnavailable ? e.message : String(e) });
+      throw e;
+    }
+  };
   const tool = inst.tools.get(req.name);
   const writes = !!tool && tool.access !== 'read';
 
@@ -110,6 +139,11 @@ export async function runCall(inst: Instance, req: CallRequest): Promise<CallToo
   if (attributionError) return refuse('attribution', `denied: ${attributionError}`);
   const key = writes ? idempotencyKey(req.meta) : undefined;
   if (key instanceof Error) return refuse('idempotency', `denied: ${key.message}`);
+  const down = auditDown.get(audit);
+  if (down && Date.now() - down.at < AUDIT_RETRY_MS) {
+    inst.log.error(down.why);
+    return failure(`refused: ${down.why}; no upstream call was made`, 'failed');
+  }
 
   let upstream;
   try {
