@@ -1,23 +1,77 @@
-// Bundles the CLI into dist/cli.js (ESM, minified). Upstream SDKs and sandboxes are split into
-// chunks that load on first use, so `fleet serve` starts from one small file.
+// Builds what `fleet` runs from:
+// - dist/cli.js: the CLI as one minified ESM bundle; upstream SDKs and sandboxes are split into
+//   chunks that load on first use.
+// - dist/snapshot.blob: a V8 start-up snapshot of the same CLI with everything `serve` needs
+//   before its first answer already evaluated (servers/snapshot.ts), and dist/fleet, the launcher
+//   that starts from it. A snapshot only loads on the exact node binary that built it, so the
+//   launcher falls back to dist/cli.js when the blob is missing or older than that binary.
 import { build } from 'esbuild';
-import { rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 
 // FLEET_OUTDIR lets parallel work build beside dist/ without pulling it from under running tests.
 const outdir = process.env.FLEET_OUTDIR || 'dist';
 rmSync(outdir, { recursive: true, force: true });
+const common = { bundle: true, platform: 'node', target: 'node20', minify: true, legalComments: 'none', logLevel: 'warning' };
+
 await build({
+  ...common,
   entryPoints: { cli: 'servers/cli.ts' },
   outdir,
-  bundle: true,
   splitting: true,
   format: 'esm',
-  platform: 'node',
-  target: 'node20',
-  minify: true,
-  legalComments: 'none',
   chunkNames: 'chunks/[name]-[hash]',
   // CommonJS dependencies (axios, form-data, ...) call require() on Node built-ins.
   banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);" },
-  logLevel: 'warning',
 });
+
+const snapshotJs = join(outdir, 'snapshot.cjs');
+await build({
+  ...common,
+  entryPoints: ['servers/snapshot.ts'],
+  outfile: snapshotJs,
+  format: 'cjs',
+  // Upstream SDKs are loaded on first use, so they need not weigh on every start: they stay out of
+  // the snapshot and load from node_modules, through a require() rooted at the install folder (a
+  // snapshot's own require() reaches only Node's built-in modules).
+  external: ['cloudflare', '@dopplerhq/node-sdk', '@slack/web-api', 'sql.js'],
+  // No module URL in CommonJS: the launcher names the install folder in FLEET_DIST instead.
+  define: { 'import.meta.url': '__fleet_module_url' },
+  banner: {
+    js: [
+      "var __fleet_module_url=require('node:url').pathToFileURL(__filename).href;",
+      'var __fleet_builtin=require;',
+      "require=function(id){return id.startsWith('node:')||__fleet_builtin('node:module').isBuiltin(id)?__fleet_builtin(id):__fleet_builtin('node:module').createRequire(__fleet_builtin('node:path').resolve(process.env.FLEET_DIST||__dirname,'cli.js'))(id)};",
+    ].join(''),
+  },
+});
+
+const blob = join(outdir, 'snapshot.blob');
+try {
+  execFileSync(process.execPath, ['--snapshot-blob', blob, '--build-snapshot', snapshotJs], { stdio: ['ignore', 'ignore', 'pipe'] });
+} catch (e) {
+  rmSync(blob, { force: true });
+  process.stderr.write(`build: no start-up snapshot (fleet starts from dist/cli.js instead): ${String(e.stderr ?? e.message).split('\n').find((l) => l.trim()) ?? ''}\n`);
+}
+rmSync(snapshotJs, { force: true });
+
+// The launcher: the snapshot when it was built by this very node binary, else the bundle.
+const launcher = join(outdir, 'fleet');
+writeFileSync(
+  launcher,
+  `#!/bin/sh
+# fleet: starts from the V8 start-up snapshot built by ${resolve(process.execPath)}, or from cli.js.
+p=$0
+case $p in */*) ;; *) p=$(command -v "$p") ;; esac
+[ -L "$p" ] && p=$(readlink -f "$p")
+d=\${p%/*}
+case $d in /*) ;; *) d=$PWD/$d ;; esac
+n=$(command -v node)
+if [ "$n" = "${resolve(process.execPath)}" ] && [ -f "$d/snapshot.blob" ] && [ "$d/snapshot.blob" -nt "$n" ]; then
+  FLEET_DIST="$d" exec "$n" --snapshot-blob "$d/snapshot.blob" -- "$@"
+fi
+exec node "$d/cli.js" "$@"
+`,
+);
+chmodSync(launcher, 0o755);

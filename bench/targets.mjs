@@ -2,22 +2,28 @@
 // installed as devDependencies, the one-tool SDK server and a bare `node -e 0`. Every target gets
 // the same minimal environment, so nothing in the caller's shell (NODE_OPTIONS,
 // NODE_EXTRA_CA_CERTS, ...) weighs on one row and not another.
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
 export function baseEnv(extra = {}) {
   return { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...extra };
 }
 
-/** A fleet instance as a coding agent starts it: `node dist/cli.js serve <c> --env <e> --sandbox`. */
+/**
+ * A fleet instance as a coding agent starts it: `fleet serve <c> --env <e> --sandbox`, through the
+ * installed launcher (dist/fleet: the start-up snapshot, or the bundle where there is none), or
+ * `node dist/cli.js` when the bench is pointed at a build without a launcher.
+ */
 export function fleetTarget({ root, cli, scopes, auditDir, instance }) {
   const { connector, env, manifest } = instance;
+  const launcher = join(dirname(cli), 'fleet');
+  const serve = ['serve', connector, '--env', env, '--sandbox', '--scopes', scopes];
   return {
     name: `fleet ${connector}.${env}`,
     kind: 'fleet',
     instance,
     granted: Object.keys(manifest.tools),
-    command: process.execPath,
-    args: [cli, 'serve', connector, '--env', env, '--sandbox', '--scopes', scopes],
+    ...(existsSync(launcher) ? { command: launcher, args: serve } : { command: process.execPath, args: [cli, ...serve] }),
     env: baseEnv({ FLEET_AUDIT_DIR: auditDir }),
     cwd: root,
   };

@@ -22,6 +22,8 @@ import type { Sandbox, Upstream } from '../shared/tool.js';
 import { CONNECTORS } from './connectors.js';
 import { VERSION } from './version.js';
 
+const OPEN_FALLBACK_MS = 300;
+
 export interface ServeOptions {
   connector: string;
   env: string;
@@ -88,7 +90,9 @@ export async function serve(opts: ServeOptions): Promise<void> {
     slackApprovals,
   };
 
-  const server = buildServer(inst, VERSION);
+  let onListed!: () => void;
+  const listed = new Promise<void>((resolve) => (onListed = resolve));
+  const server = buildServer(inst, VERSION, { onListed });
   // stdin goes through the wire guard: oversized, non-UTF-8, non-JSON and pre-initialize lines get a
   // JSON-RPC error and the server keeps reading (the SDK's transport would stop or stay silent).
   const transport: StdioServerTransport = new StdioServerTransport(
@@ -107,13 +111,20 @@ export async function serve(opts: ServeOptions): Promise<void> {
   process.on('SIGTERM', () => void shutdown(0));
   process.on('SIGINT', () => void shutdown(0));
   await server.connect(transport);
-  // Open the upstream as soon as the handshake has been answered; a failure ends the process.
-  setImmediate(() =>
+  // The upstream (its SDK, the sandbox, the identity check) opens once tools/list has been
+  // answered, so loading it never delays the first answers; or on the first call; or after a short
+  // while with no client traffic, so a bad credential still ends the process promptly.
+  let opening = false;
+  const openNow = () => {
+    if (opening) return;
+    opening = true;
     upstream().catch((e: Error) => {
       log.error(`cannot start: ${e.message}`);
       void shutdown(1);
-    }),
-  );
+    });
+  };
+  listed.then(() => setImmediate(openNow));
+  setTimeout(openNow, OPEN_FALLBACK_MS).unref();
 }
 
 /**

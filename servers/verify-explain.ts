@@ -1,7 +1,7 @@
 // `fleet verify --explain`: per instance, what it grants (tools, resources, approvals, rates) and
 // the upstream permissions those tools need, beside what the manifest declares.
 import type { Manifest } from '../shared/manifest/schema.js';
-import { isProduction } from '../shared/scopes.js';
+import { isProduction, needsOf } from '../shared/scopes.js';
 import type { Connector } from '../shared/tool.js';
 
 export interface ExplainedTool {
@@ -36,7 +36,7 @@ export function explain(m: Manifest, connector: Connector): Explained {
         const v = grant[key] !== undefined ? grant[key] : c.fallback;
         if (v !== undefined) constraints[key] = v;
       }
-      return { name: t.name, access: t.access, constraints, approval: grant.approval, rate: grant.rate, needs: [...t.needs] };
+      return { name: t.name, access: t.access, constraints, approval: grant.approval, rate: grant.rate, needs: needsOf(t, grant) };
     });
   return {
     instance: m.id,

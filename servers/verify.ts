@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadManifest, ManifestError, readYaml, type ManifestProblem } from '../shared/manifest/load.js';
 import type { Manifest } from '../shared/manifest/schema.js';
-import { isProduction } from '../shared/scopes.js';
+import { isProduction, needsOf } from '../shared/scopes.js';
 import type { Connector } from '../shared/tool.js';
 import { CONNECTORS } from './connectors.js';
 import type { Finding } from './findings.js';
@@ -85,10 +85,10 @@ function pathOf(obj: unknown, value: string, at: string): string | undefined {
 export function checkPermissions(m: Manifest, connector: Connector): Finding[] {
   const declared = new Set(connector.declared(m.upstream));
   const granted = connector.tools.filter((t) => m.tools[t.name] !== undefined);
-  const needed = new Set(granted.flatMap((t) => t.needs));
+  const needed = new Set(granted.flatMap((t) => needsOf(t, m.tools[t.name])));
   const findings: Finding[] = [];
   for (const t of granted) {
-    const missing = t.needs.filter((n) => !declared.has(n));
+    const missing = needsOf(t, m.tools[t.name]).filter((n) => !declared.has(n));
     if (missing.length) {
       findings.push({
         rule: 'missing-permission', severity: 'error', file: m.file, line: m.line(`tools.${t.name}`), path: `tools.${t.name}`, instance: m.id, tool: t.name,

@@ -36,7 +36,8 @@ function started(pid: number): string | null {
     return null;
   }
 }
-const ME = { pid: process.pid, start: started(process.pid) };
+let me: { pid: number; start: string | null } | undefined;
+const self = () => (me ??= { pid: process.pid, start: started(process.pid) });
 
 function alive(pid: number, start: string | null): boolean {
   try {
@@ -55,7 +56,7 @@ export class KeyStore {
       for (const [k, e] of Object.entries(keys)) if (e.at < now - KEEP_MS) delete keys[k];
       const e = keys[key];
       if (!e) {
-        keys[key] = { args, state: 'running', ...ME, at: now };
+        keys[key] = { args, state: 'running', ...self(), at: now };
         return { kind: 'claimed' };
       }
       if (e.args !== args) return { kind: 'conflict' };

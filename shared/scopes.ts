@@ -1,6 +1,11 @@
 // Compares what the upstream token really holds with what the manifest declares.
 import type { Manifest } from './manifest/schema.js';
-import type { Connector } from './tool.js';
+import type { Connector, Grant, ToolDef } from './tool.js';
+
+/** The upstream permissions a tool needs under a grant. */
+export function needsOf(tool: ToolDef, grant: Grant | undefined): string[] {
+  return [...tool.needs, ...(grant && tool.grantNeeds ? tool.grantNeeds(grant) : [])];
+}
 
 export function isProduction(manifest: Manifest): boolean {
   return manifest.instance === 'prod' || manifest.instance.startsWith('prod-');
@@ -16,6 +21,6 @@ export interface ScopeCheck {
 export function checkHeld(connector: Connector, manifest: Manifest, held: string[]): ScopeCheck {
   const declared = new Set(connector.declared(manifest.upstream));
   const has = new Set(held);
-  const needed = new Set(connector.tools.filter((t) => manifest.tools[t.name]).flatMap((t) => t.needs));
+  const needed = new Set(connector.tools.filter((t) => manifest.tools[t.name]).flatMap((t) => needsOf(t, manifest.tools[t.name])));
   return { excess: held.filter((s) => !declared.has(s)), missing: [...needed].filter((s) => !has.has(s)) };
 }

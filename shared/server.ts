@@ -1,6 +1,7 @@
 // The only code that touches the MCP SDK's server: it lists the granted tools and sends every
 // call through runCall, so no tool can skip attribution, policy or audit.
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import type { jsonSchemaValidator as jsonSchemaValidatorProvider, JsonSchemaValidatorResult } from '@modelcontextprotocol/sdk/validation/types.js';
 import { CallToolRequestSchema, ListToolsRequestSchema, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import { runCall } from './call.js';
 import type { Instance } from './instance.js';
@@ -10,6 +11,18 @@ const APPROVE_SCHEMA = {
   type: 'object' as const,
   properties: { approve: { type: 'boolean' as const, title: 'Approve', description: 'Run this action now' } },
   required: ['approve'],
+};
+
+/**
+ * The only schema the server ever asks a client to fill is APPROVE_SCHEMA, so its answers are
+ * checked here rather than by the SDK's default Ajv, which would be built (with every format) on
+ * each start.
+ */
+const approvalAnswers: jsonSchemaValidatorProvider = {
+  getValidator: <T>() => (input: unknown): JsonSchemaValidatorResult<T> =>
+    input && typeof input === 'object' && typeof (input as { approve?: unknown }).approve === 'boolean'
+      ? { valid: true, data: input as T, errorMessage: undefined }
+      : { valid: false, data: undefined, errorMessage: 'approve must be true or false' },
 };
 
 /** One yes/no question to the client's user; anything but an accepted yes is a no. */
@@ -23,16 +36,21 @@ async function elicit(server: Server, message: string, timeoutMs: number): Promi
   }
 }
 
-export function buildServer(inst: Instance, version: string): Server {
+export function buildServer(inst: Instance, version: string, hooks: { onListed?: () => void } = {}): Server {
   const server = new Server(
     { name: `fleet-${inst.manifest.id}`, version },
     {
       capabilities: { tools: { listChanged: false } },
+      jsonSchemaValidator: approvalAnswers,
       instructions: `${inst.manifest.id}: ${inst.manifest.purpose.trim()} Calls are scoped by ${inst.manifest.file} and audited.`,
     },
   );
   let listed: Tool[] | undefined;
-  server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: (listed ??= surface(inst.tools.values())) }));
+  server.setRequestHandler(ListToolsRequestSchema, async () => {
+    listed ??= surface(inst.tools.values());
+    queueMicrotask(() => hooks.onListed?.());
+    return { tools: listed };
+  });
   server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
     const token = request.params._meta?.progressToken;
     let step = 0;

@@ -2,7 +2,7 @@
 // keys): read-modify-write under a proper-lockfile lock, written atomically by rename.
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import lockfile from 'proper-lockfile';
+import { lockfile } from './lockfile.js';
 
 export function stateFile(env: NodeJS.ProcessEnv, id: string, kind: string): string {
   return join(env.FLEET_STATE_DIR || join(process.cwd(), '.fleet', 'state'), `${id}.${kind}.json`);
@@ -10,7 +10,7 @@ export function stateFile(env: NodeJS.ProcessEnv, id: string, kind: string): str
 
 export async function updateState<S, R>(file: string, fresh: () => S, fn: (state: S) => R): Promise<R> {
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-  const release = await lockfile.lock(file, {
+  const release = await (await lockfile()).lock(file, {
     realpath: false,
     stale: 5000,
     retries: { retries: 200, minTimeout: 2, maxTimeout: 50 },

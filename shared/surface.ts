@@ -30,7 +30,16 @@ function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): Tool['inputSchem
   return js as Tool['inputSchema'];
 }
 
+const described = new WeakMap<ToolDef, Tool>();
+
+/** A tool as listed; rendered once per tool (and ahead of time in the start-up snapshot). */
 export function describeTool(tool: ToolDef): Tool {
+  let t = described.get(tool);
+  if (!t) described.set(tool, (t = render(tool)));
+  return t;
+}
+
+function render(tool: ToolDef): Tool {
   return {
     name: tool.name,
     description: tool.description,

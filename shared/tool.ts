@@ -54,6 +54,8 @@ export interface ToolDef<C = any, I extends z.ZodObject = z.ZodObject, O extends
   output: O;
   /** Upstream permissions the tool needs (Slack OAuth scopes, Cloudflare permission groups, ...). */
   needs: readonly string[];
+  /** More permissions that only some grants need (e.g. D1 Write under `sql: write`). */
+  grantNeeds?(grant: Grant): string[];
   /** Constraints a manifest may (or must) put on the grant. */
   constraints: Record<string, Constraint<any>>;
   audit?: Partial<Record<keyof z.infer<I> & string, AuditAs>>;

@@ -8,9 +8,9 @@
 //      it returns rows.
 // Anything SQLite cannot compile (unknown function such as load_extension, unknown table, syntax
 // error) is not proven, so it is refused.
-import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { Database, SqlJsStatic } from 'sql.js';
+import { installRequire } from '../install.js';
 
 export type Verdict = { readOnly: true } | { readOnly: false; reason: string };
 
@@ -25,7 +25,7 @@ let engine: Promise<SqlJsStatic> | undefined;
 /** sql.js and its wasm load on the first verdict, from node_modules beside the bundle. */
 function loadEngine(): Promise<SqlJsStatic> {
   return (engine ??= (async () => {
-    const req = createRequire(import.meta.url);
+    const req = installRequire();
     const main = req.resolve('sql.js');
     const init = req(main) as (cfg: { locateFile(f: string): string }) => Promise<SqlJsStatic>;
     return init({ locateFile: (f) => join(dirname(main), f) });

@@ -4,7 +4,7 @@
 // one lock. A record that cannot be written rejects, and the caller refuses the upstream call.
 import { closeSync, fstatSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import lockfile from 'proper-lockfile';
+import { lockfile } from '../lockfile.js';
 import { AuditUnavailable } from '../errors.js';
 import { GENESIS, open, seal } from './chain.js';
 
@@ -88,11 +88,12 @@ export class AuditLog {
       mkdirSync(dirname(this.file), { recursive: true, mode: 0o700 });
       this.fd = openSync(this.file, 'a+', 0o600);
     }
+    const lf = await lockfile();
     const deadline = Date.now() + LOCK_WAIT_MS;
     for (let wait = 1; ; wait = Math.min(wait * 2, 4)) {
       try {
-        // The lock is held for microseconds; a lock left by a killed process goes stale after 2 s.
-        return lockfile.lockSync(this.file, { realpath: false, stale: 2000, onCompromised: () => {} });
+        // Held for a short lease; a lock left by a killed process goes stale after 2 s.
+        return lf.lockSync(this.file, { realpath: false, stale: 2000, onCompromised: () => {} });
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'ELOCKED' || Date.now() > deadline) throw e;
         await sleep(wait);

@@ -25,6 +25,12 @@ export class ManifestError extends Error {
 
 const MAX_BYTES = 256 * 1024;
 
+/**
+ * Manifests already read, by path and content hash: the same bytes always give the same manifest,
+ * and the start-up snapshot carries the shipped ones already parsed. A changed file is a new key.
+ */
+const loaded = new Map<string, Manifest>();
+
 /** dotted path → line of its key (or item), for every node of the document */
 function indexLines(root: Node | null, lc: LineCounter): Map<string, number> {
   const lines = new Map<string, number>();
@@ -101,6 +107,10 @@ export function loadManifest(file: string, connectors: Record<string, Connector>
   }
   if (size > MAX_BYTES) fail(1, '', `manifest is ${size} bytes; the limit is ${MAX_BYTES}`);
   const bytes = readFileSync(file);
+  const hash = createHash('sha256').update(bytes).digest('hex');
+  const key = `${file}\0${hash}`;
+  const known = loaded.get(key);
+  if (known) return known;
   const text = bytes.toString('utf8');
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false });
@@ -145,16 +155,18 @@ export function loadManifest(file: string, connectors: Record<string, Connector>
     }
   }
 
-  return {
+  const manifest: Manifest = {
     ...m,
     upstream: m.upstream as Record<string, any>,
     tools: m.tools as Manifest['tools'],
     id: `${m.connector}.${m.instance}`,
     file,
-    hash: createHash('sha256').update(bytes).digest('hex'),
+    hash,
     timeoutMs: parseDuration(m.timeout)!,
     line,
   };
+  loaded.set(key, manifest);
+  return manifest;
 }
 
 /** Parses YAML text with a line finder, without a schema (fleet.yaml, `fleet diff` revisions). */

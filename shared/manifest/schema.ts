@@ -33,7 +33,16 @@ export function grantSchema(tool: ToolDef): z.ZodType<Grant> {
   return z.preprocess((v) => (v === null ? {} : v), obj) as unknown as z.ZodType<Grant>;
 }
 
+const schemas = new WeakMap<Connector, ReturnType<typeof buildSchema>>();
+
+/** The connector's manifest schema, built once (and ahead of time in the start-up snapshot). */
 export function manifestSchema(connector: Connector) {
+  let s = schemas.get(connector);
+  if (!s) schemas.set(connector, (s = buildSchema(connector)));
+  return s;
+}
+
+function buildSchema(connector: Connector) {
   const tools: Record<string, z.ZodType> = {};
   for (const t of connector.tools) tools[t.name] = grantSchema(t).optional();
   return z.strictObject({

@@ -61,6 +61,7 @@ export const d1Query = cfTool({
     rows_read: z.number().optional(),
   }),
   needs: ['D1 Read'],
+  grantNeeds: (g) => (g.sql === 'write' ? ['D1 Write'] : []),
   constraints: { databases: C.databases, sql: C.sql },
   audit: { sql: 'body' },
   async facts(a, ctx) {

@@ -1,0 +1,63 @@
+// dist/fleet, the installed command: it starts from the V8 snapshot built at install when that
+// snapshot belongs to the node on PATH, and from dist/cli.js otherwise — with the same behaviour.
+import { existsSync, readFileSync, symlinkSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { describe, expect, it } from 'vitest';
+import { auditRecords, CLI, ROOT, tempDir } from '../helpers.js';
+
+const LAUNCHER = join(dirname(CLI), 'fleet');
+const VERSION = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version;
+
+/** A PATH whose `node` is a symlink elsewhere: the launcher must not trust the snapshot for it. */
+function otherNodePath(): string {
+  const dir = tempDir('fleet-node-');
+  symlinkSync(process.execPath, join(dir, 'node'));
+  return `${dir}:${process.env.PATH}`;
+}
+
+async function session(PATH: string) {
+  const auditDir = tempDir('fleet-audit-');
+  const transport = new StdioClientTransport({
+    command: LAUNCHER,
+    args: ['serve', 'slack', '--env', 'dev', '--sandbox'],
+    env: { PATH, HOME: process.env.HOME ?? '', FLEET_AUDIT_DIR: auditDir, FLEET_STATE_DIR: tempDir() },
+    cwd: ROOT,
+    stderr: 'pipe',
+  });
+  const client = new Client({ name: 'launcher-test', version: '1' });
+  await client.connect(transport);
+  const { tools } = await client.listTools();
+  const read = (await client.callTool({ name: 'read_history', arguments: { channel: 'C0DEVGENERAL', limit: 1 } })) as CallToolResult;
+  const post = (await client.callTool({ name: 'post_message', arguments: { channel: 'C0DEVBOTTEST', text: 'from the launcher' } })) as CallToolResult;
+  await client.close();
+  return { tools, read, post, audit: auditRecords(join(auditDir, 'slack.dev.jsonl')) };
+}
+
+describe('the fleet launcher', () => {
+  it('has a start-up snapshot built at install', () => {
+    expect(existsSync(join(dirname(CLI), 'snapshot.blob'))).toBe(true);
+  });
+
+  it.each([
+    ['from the snapshot', () => process.env.PATH ?? ''],
+    ['from the bundle, when node is another binary', otherNodePath],
+  ])('serves %s', async (_how, path) => {
+    const s = await session(path());
+    expect(s.tools).toHaveLength(12);
+    expect(s.read.isError).toBeFalsy();
+    expect(s.post.structuredContent).toMatchObject({ status: 'completed' });
+    expect(s.audit.map((r) => r.phase)).toEqual(['intent', 'outcome', 'intent', 'outcome']);
+  });
+
+  it("prints the fleet's own version, not node's, from the snapshot or the bundle", () => {
+    for (const [PATH, from] of [[process.env.PATH ?? '', 'snapshot'], [otherNodePath(), 'bundle']] as const) {
+      const run = spawnSync(LAUNCHER, ['--version'], { env: { PATH, FLEET_TRACE_START: '1' } });
+      expect(run.stdout.toString().trim()).toBe(VERSION);
+      expect(run.stderr.toString()).toBe(`fleet: started from the ${from}\n`);
+    }
+  });
+});
