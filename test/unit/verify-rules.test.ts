@@ -41,6 +41,7 @@ const CASES: [string, string, string, 'error' | 'warning', string][] = [
   ['approver-not-bot', 'approver-not-bot', 'slack.prod.yaml:25', 'error', 'U0PRODBOT is one of the fleet\'s bots'],
   ['prod-no-reveal', 'prod-no-reveal', 'vault.prod.yaml:11', 'error', 'read_secret.reveal is true'],
   ['prod-forbidden-tools', 'prod-forbidden-tools', 'slack.prod.yaml:18', 'error', 'list_users must not be granted here'],
+  ['prod-sql-read-only', 'prod-sql-read-only', 'cloudflare.prod.yaml:32', 'error', 'd1_query.sql is "write"'],
 ];
 
 describe('fleet verify: broken-manifest corpus', () => {
