@@ -20,7 +20,7 @@ import { CF_IDS, INSTANCES, manifestOf, runs, SAMPLES, startLive, UNGRANTED, typ
 
 /** Constraint keys judged by their own properties below rather than by resource oracles. */
 const SPECIAL = new Set(['mentions', 'max_length', 'sql', 'reveal']);
-const RUNS = runs(400);
+const RUNS = runs(1000);
 
 interface Target {
   tool: string;
