@@ -63,6 +63,9 @@ export async function perCall(o) {
     }
     const out = { tool: 'slack read_history', upstream: 'conversations.history', fleet: summary(ms.fleet), sdk: summary(ms.sdk), echo: summary(ms.echo) };
     out.overhead = { median: out.fleet.median - out.sdk.median, p99: out.fleet.p99 - out.sdk.p99 };
+    // What the fleet adds beyond what any MCP server pays for the stdio transport: the price of
+    // attribution, policy and audit (the echo measures the transport, in the same run).
+    out.core = { median: out.overhead.median - out.echo.median, p99: out.overhead.p99 - out.echo.p99 };
     return out;
   } finally {
     await Promise.all([fleet.close(), one.close()]);

@@ -151,119 +151,127 @@ async function steps(inst: Instance, req: CallRequest): Promise<CallToolResult> 
   } catch (e) {
     return refuse('startup', `${manifest.id} is not available: ${(e as Error).message}`, 'failed');
   }
-  const signal = AbortSignal.timeout(manifest.timeoutMs);
-  const grant = manifest.tools[tool.name]!;
-  const ctx: ToolContext<unknown> = {
-    client: upstream.client,
-    grant,
-    identity: upstream.identity,
-    manifest,
-    signal,
-    allows: (on, value) => allows(tool, manifest, on, value),
-  };
-
+  // The instance's timeout bounds the whole call; its timer is cleared as soon as the call ends
+  // (AbortSignal.timeout would leave one pending timer behind per call).
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new DOMException('the upstream did not answer in time', 'TimeoutError')), manifest.timeoutMs);
+  const signal = controller.signal;
   try {
-    facts = await tool.facts(args, ctx);
-  } catch (e) {
-    if (e instanceof Denied) return refuse(e.rule, e.message);
-    const u = inst.connector.describeError(e);
-    return refuse('upstream', `${inst.connector.name} error while checking the call: ${u.code}: ${u.message}`, 'failed');
-  }
-  const decision = decide(tool, manifest, facts, who);
-  if (!decision.allow) return refuse(decision.rule, decision.message);
+    const grant = manifest.tools[tool.name]!;
+    const ctx: ToolContext<unknown> = {
+      client: upstream.client,
+      grant,
+      identity: upstream.identity,
+      manifest,
+      signal,
+      allows: (on, value) => allows(tool, manifest, on, value),
+    };
 
-  // Idempotency: a key that already ran returns its first outcome, without the upstream.
-  if (key) {
-    const fingerprint = sha256(JSON.stringify([tool.name, args]));
-    for (;;) {
-      const claim = await inst.keys.claim(key, fingerprint);
-      if (claim.kind === 'claimed') break;
-      if (claim.kind === 'replay') {
-        await record({ phase: 'decision', decision: 'replay', rule: 'idempotency', args: logged, resources: facts, key });
-        const first = claim.result;
-        const sc = (first.structuredContent ?? {}) as Record<string, unknown>;
-        const text = `replayed: idempotency key ${key} already ran; this is its first outcome, the upstream was not called again\n${first.content.map((c) => (c.type === 'text' ? c.text : '')).join('\n')}`;
-        return { ...first, content: [{ type: 'text', text }], structuredContent: { ...sc, status: 'replayed' } };
-      }
-      if (claim.kind === 'conflict') {
-        return refuse('idempotency', `denied: idempotency key ${key} was first used with different arguments; use a new key for a different call`);
-      }
-      if (claim.kind === 'unknown') {
-        return refuse('idempotency', `denied: the first call with idempotency key ${key} stopped before its outcome was recorded; check ${inst.connector.name} before retrying with a new key`, 'failed');
-      }
-      if (claim.awaitingApproval) {
-        return refuse('approval', `pending: the call with idempotency key ${key} is waiting for approval; retry with the same key later`, 'pending_approval', 'pending');
-      }
-      if (signal.aborted) return refuse('idempotency', `the call with idempotency key ${key} is still running; retry with the same key later`, 'failed');
-      await sleep(WAIT_POLL_MS);
-    }
-  }
-  const settle = async (result: CallToolResult, ran: boolean) => {
-    if (!key) return result;
     try {
-      if (ran) await inst.keys.done(key, result);
-      else await inst.keys.release(key);
+      facts = await tool.facts(args, ctx);
     } catch (e) {
-      inst.log.error(`idempotency key ${key}: ${(e as Error).message}`);
+      if (e instanceof Denied) return refuse(e.rule, e.message);
+      const u = inst.connector.describeError(e);
+      return refuse('upstream', `${inst.connector.name} error while checking the call: ${u.code}: ${u.message}`, 'failed');
     }
-    return result;
-  };
-  const stop = async (rule: string, message: string, status: Status) => settle(await refuse(rule, message, status), false);
+    const decision = decide(tool, manifest, facts, who);
+    if (!decision.allow) return refuse(decision.rule, decision.message);
 
-  if (grant.rate) {
-    const slot = await takeSlot(inst.rateFile, tool.name, grant.rate as string);
-    if (!slot.ok) {
-      const wait = Math.ceil((slot.next - Date.now()) / 1000);
-      return stop(`tools.${tool.name}.rate`,
-        `denied: rate limit ${grant.rate} of ${tool.name} in ${manifest.id} reached (${where(manifest, `tools.${tool.name}.rate`)}); next call allowed at ${new Date(slot.next).toISOString()} (in ${wait}s)`, 'denied');
+    // Idempotency: a key that already ran returns its first outcome, without the upstream.
+    if (key) {
+      const fingerprint = sha256(JSON.stringify([tool.name, args]));
+      for (;;) {
+        const claim = await inst.keys.claim(key, fingerprint);
+        if (claim.kind === 'claimed') break;
+        if (claim.kind === 'replay') {
+          await record({ phase: 'decision', decision: 'replay', rule: 'idempotency', args: logged, resources: facts, key });
+          const first = claim.result;
+          const sc = (first.structuredContent ?? {}) as Record<string, unknown>;
+          const text = `replayed: idempotency key ${key} already ran; this is its first outcome, the upstream was not called again\n${first.content.map((c) => (c.type === 'text' ? c.text : '')).join('\n')}`;
+          return { ...first, content: [{ type: 'text', text }], structuredContent: { ...sc, status: 'replayed' } };
+        }
+        if (claim.kind === 'conflict') {
+          return refuse('idempotency', `denied: idempotency key ${key} was first used with different arguments; use a new key for a different call`);
+        }
+        if (claim.kind === 'unknown') {
+          return refuse('idempotency', `denied: the first call with idempotency key ${key} stopped before its outcome was recorded; check ${inst.connector.name} before retrying with a new key`, 'failed');
+        }
+        if (claim.awaitingApproval) {
+          return refuse('approval', `pending: the call with idempotency key ${key} is waiting for approval; retry with the same key later`, 'pending_approval', 'pending');
+        }
+        if (signal.aborted) return refuse('idempotency', `the call with idempotency key ${key} is still running; retry with the same key later`, 'failed');
+        await sleep(WAIT_POLL_MS);
+      }
     }
-  }
+    const settle = async (result: CallToolResult, ran: boolean) => {
+      if (!key) return result;
+      try {
+        if (ran) await inst.keys.done(key, result);
+        else await inst.keys.release(key);
+      } catch (e) {
+        inst.log.error(`idempotency key ${key}: ${(e as Error).message}`);
+      }
+      return result;
+    };
+    const stop = async (rule: string, message: string, status: Status) => settle(await refuse(rule, message, status), false);
 
-  if (grant.approval) {
-    const verdict = await seekApproval(inst, req, tool, grant.approval as Approval, { call, args, facts, who, key, record });
-    if (verdict.status !== 'approved') {
-      const expired = verdict.status === 'expired';
-      const line = where(manifest, `tools.${tool.name}.approval`);
-      return stop(`tools.${tool.name}.approval`,
-        expired
-          ? `denied: approval for ${tool.name} expired with no answer (${line}); nothing was done`
-          : `denied: approval for ${tool.name} declined${verdict.by ? ` by ${verdict.by}` : ''}: ${verdict.why} (${line}); nothing was done`,
-        expired ? 'approval_expired' : 'approval_declined');
+    if (grant.rate) {
+      const slot = await takeSlot(inst.rateFile, tool.name, grant.rate as string);
+      if (!slot.ok) {
+        const wait = Math.ceil((slot.next - Date.now()) / 1000);
+        return stop(`tools.${tool.name}.rate`,
+          `denied: rate limit ${grant.rate} of ${tool.name} in ${manifest.id} reached (${where(manifest, `tools.${tool.name}.rate`)}); next call allowed at ${new Date(slot.next).toISOString()} (in ${wait}s)`, 'denied');
+      }
     }
-  }
 
-  try {
-    await record({ phase: 'intent', decision: 'allow', args: logged, resources: facts, ...(key ? { key } : {}) });
-  } catch (e) {
-    const why = e instanceof AuditUnavailable ? e.message : String(e);
-    inst.log.error(why);
-    return settle(failure(`refused: ${why}; no upstream call was made`, 'failed'), false);
-  }
+    if (grant.approval) {
+      const verdict = await seekApproval(inst, req, tool, grant.approval as Approval, { call, args, facts, who, key, record });
+      if (verdict.status !== 'approved') {
+        const expired = verdict.status === 'expired';
+        const line = where(manifest, `tools.${tool.name}.approval`);
+        return stop(`tools.${tool.name}.approval`,
+          expired
+            ? `denied: approval for ${tool.name} expired with no answer (${line}); nothing was done`
+            : `denied: approval for ${tool.name} declined${verdict.by ? ` by ${verdict.by}` : ''}: ${verdict.why} (${line}); nothing was done`,
+          expired ? 'approval_expired' : 'approval_declined');
+      }
+    }
 
-  let outcome: Record<string, unknown>;
-  let result: CallToolResult;
-  let ran = true;
-  try {
-    const raw = await Promise.race([
-      tool.run(args, ctx),
-      new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true })),
-    ]);
-    const out = redactor.deep(tool.output.parse(tool.filter ? tool.filter(raw, ctx) : raw)) as Record<string, unknown>;
-    result = { content: [{ type: 'text', text: tool.text(out) }], structuredContent: writes ? { ...out, status: 'completed' } : out };
-    outcome = { outcome: 'ok' };
-  } catch (e) {
-    const u = inst.connector.describeError(e);
-    const msg = redactor.scrub(u.message);
-    result = failure(`${inst.connector.name} error: ${u.code}: ${msg}${u.retryAfter ? ` (retry after ${u.retryAfter}s)` : ''}`, 'failed');
-    outcome = { outcome: 'error', error: u.code, error_message: msg };
-    ran = !u.definite;
+    try {
+      await record({ phase: 'intent', decision: 'allow', args: logged, resources: facts, ...(key ? { key } : {}) });
+    } catch (e) {
+      const why = e instanceof AuditUnavailable ? e.message : String(e);
+      inst.log.error(why);
+      return settle(failure(`refused: ${why}; no upstream call was made`, 'failed'), false);
+    }
+
+    let outcome: Record<string, unknown>;
+    let result: CallToolResult;
+    let ran = true;
+    try {
+      const raw = await Promise.race([
+        tool.run(args, ctx),
+        new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true })),
+      ]);
+      const out = redactor.deep(tool.output.parse(tool.filter ? tool.filter(raw, ctx) : raw)) as Record<string, unknown>;
+      result = { content: [{ type: 'text', text: tool.text(out) }], structuredContent: writes ? { ...out, status: 'completed' } : out };
+      outcome = { outcome: 'ok' };
+    } catch (e) {
+      const u = inst.connector.describeError(e);
+      const msg = redactor.scrub(u.message);
+      result = failure(`${inst.connector.name} error: ${u.code}: ${msg}${u.retryAfter ? ` (retry after ${u.retryAfter}s)` : ''}`, 'failed');
+      outcome = { outcome: 'error', error: u.code, error_message: msg };
+      ran = !u.definite;
+    }
+    try {
+      await record({ phase: 'outcome', ...outcome, duration_ms: Math.round((performance.now() - started) * 100) / 100 });
+    } catch (e) {
+      inst.log.error(`${(e as Error).message}; outcome of call ${call} not recorded`);
+    }
+    return settle(result, ran);
+  } finally {
+    clearTimeout(timer);
   }
-  try {
-    await record({ phase: 'outcome', ...outcome, duration_ms: Math.round((performance.now() - started) * 100) / 100 });
-  } catch (e) {
-    inst.log.error(`${(e as Error).message}; outcome of call ${call} not recorded`);
-  }
-  return settle(result, ran);
 }
 
 interface Pending {
