@@ -1,11 +1,10 @@
 // The Cloudflare instances over stdio: the real CLI as a child process, the SDK Client, and the
 // Cloudflare sandbox in this process, so every test can see exactly which requests reached the
 // "upstream" (none, for a refused call) and inject faults.
-import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCloudflareSandbox, type CloudflareSandbox } from '../../servers/cloudflare/sandbox/index.js';
 import { ACCOUNT, IDS, OTHER_ACCOUNT } from '../../servers/cloudflare/sandbox/seed.js';
-import { auditRecords, CLI, ROOT, serve, tempDir, text, type Served } from '../helpers.js';
+import { auditRecords, ROOT, runCli, serve, tempDir, text, type Served } from '../helpers.js';
 
 const DEV_PERMS = [
   'Workers Scripts Read', 'Workers Scripts Write', 'Workers KV Storage Read', 'Workers KV Storage Write', 'Workers R2 Storage Read',
@@ -48,19 +47,8 @@ async function refused(s: Served, name: string, args: Record<string, unknown>, r
 }
 
 /** Runs `fleet serve ...` with stdin held open until it exits on its own (a start-up failure). */
-function start(env: string, vars: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, 'serve', 'cloudflare', '--env', env, '--upstream', sb.url], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', FLEET_AUDIT_DIR: tempDir(), FLEET_ACTOR: 'x', ...vars } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+function start(env: string, vars: Record<string, string>) {
+  return runCli(['serve', 'cloudflare', '--env', env, '--upstream', sb.url], { env: { FLEET_AUDIT_DIR: tempDir(), FLEET_ACTOR: 'x', ...vars }, keepStdin: true, timeoutMs: 15_000 });
 }
 
 describe('cloudflare dev', () => {

@@ -1,12 +1,11 @@
 // The Doppler instances over stdio, as Claude Code and the bot run them: the real CLI as a child
 // process, the SDK Client, and a Doppler sandbox in this process (so the tests choose the values,
 // see every request, and inject faults) or the CLI's own --sandbox.
-import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDopplerSandbox, type DopplerSandbox } from '../../servers/doppler/sandbox/index.js';
-import { auditRecords, CLI, ROOT, SCOPES, serve, tempDir, text } from '../helpers.js';
+import { auditRecords, ROOT, runCli, SCOPES, serve, tempDir, text } from '../helpers.js';
 
 let sb: DopplerSandbox;
 let devToken: string;
@@ -22,19 +21,8 @@ const dev = (vars: Record<string, string> = {}, scopes?: string) => serve({ conn
 const prod = () => serve({ connector: 'doppler', env: 'prod', upstream: sb.url, vars: { DOPPLER_TOKEN_PROD: prodToken, FLEET_ACTOR: 'editor@example.com' } });
 
 /** Runs `fleet serve ...` with stdin held open until it exits on its own (a start-up failure). */
-function start(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, 'serve', ...args], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', FLEET_AUDIT_DIR: tempDir(), ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+function start(args: string[], env: Record<string, string>) {
+  return runCli(['serve', ...args], { env: { FLEET_AUDIT_DIR: tempDir(), ...env }, keepStdin: true, timeoutMs: 15_000 });
 }
 
 /** A scopes folder with copies of the shipped manifests, edited by `edit`. */
