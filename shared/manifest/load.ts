@@ -111,22 +111,7 @@ export function loadManifest(file: string, connectors: Record<string, Connector>
   const key = `${file}\0${hash}`;
   const known = loaded.get(key);
   if (known) return known;
-  const text = bytes.toString('utf8');
-  const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false });
-  if (doc.errors.length) {
-    throw new ManifestError(
-      doc.errors.map((e) => ({ file, line: lc.linePos(e.pos[0]).line, path: '', message: e.message.split('\n')[0]! })),
-    );
-  }
-  let data: unknown;
-  try {
-    data = doc.toJS({ maxAliasCount: 50 });
-  } catch (e) {
-    return fail(1, '', (e as Error).message);
-  }
-  const lines = indexLines(doc.contents as Node | null, lc);
-  const line = lineFinder(lines);
+  const { data, line } = readYaml(bytes.toString('utf8'), file);
   if (typeof data !== 'object' || data === null || Array.isArray(data)) fail(1, '', 'a manifest is a mapping of keys (connector, instance, owner, ...)');
   const obj = data as Record<string, unknown>;
   const name = obj.connector;
