@@ -35,6 +35,8 @@ function describeError(err: unknown): UpstreamError {
       code: first?.code ? `cf_${first.code}` : `http_${e.status}`,
       message: `${first?.message ?? `Cloudflare answered HTTP ${e.status}`}${HINTS[e.status] ? ` (${HINTS[e.status]})` : ''}`,
       ...(e.status === 429 && Number.isFinite(retry) && retry > 0 ? { retryAfter: retry } : {}),
+      // A 4xx (a 429 included) says Cloudflare did not act, so an idempotency key may be retried.
+      definite: e.status < 500,
     };
   }
   return { code: 'error', message: e?.message ?? String(err) };
