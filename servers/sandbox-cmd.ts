@@ -7,10 +7,10 @@ export async function sandboxCmd(name: string, _port: number, scopes: string): P
   const connector = CONNECTORS[name];
   if (!connector) throw new Error(`unknown connector "${name}" (known: ${Object.keys(CONNECTORS).join(', ')})`);
   const sb = await connector.sandbox();
-  console.log(`${name} sandbox listening at ${sb.url}`);
+  process.stdout.write(`${name} sandbox listening at ${sb.url}\n`);
   for (const file of manifestFiles(scopes).filter((f) => f.includes(`/${name}.`))) {
     const m = loadManifest(file, CONNECTORS);
-    console.log(`  ${m.id}: ${m.credential.replace(/^env:/, '')}=${sb.issueToken(m)} fleet serve ${name} --env ${m.instance} --upstream ${sb.url}`);
+    process.stdout.write(`  ${m.id}: ${m.credential.replace(/^env:/, '')}=${sb.issueToken(m)} fleet serve ${name} --env ${m.instance} --upstream ${sb.url}\n`);
   }
   await new Promise(() => {});
 }

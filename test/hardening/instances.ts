@@ -83,7 +83,8 @@ const CF = {
 };
 export { CF as CF_IDS };
 
-const WRITES = new Set(['post_message', 'reply_in_thread', 'update_message', 'delete_message', 'add_reaction', 'deploy_worker', 'delete_worker', 'kv_put', 'kv_delete', 'r2_put_object', 'r2_delete_object', 'd1_query', 'workflow_create_instance', 'dns_upsert_record', 'dns_delete_record', 'set_secret', 'delete_secret']);
+// Tools that change something, from the connectors' own access classes.
+const WRITES = new Set(Object.values(CONNECTORS).flatMap((c) => c.tools.filter((t) => t.access !== 'read').map((t) => t.name)));
 
 /** Valid arguments for each granted tool that takes a resource, per instance. */
 export const SAMPLES: Record<string, Record<string, Record<string, unknown>>> = {
