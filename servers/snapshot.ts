@@ -15,6 +15,7 @@ import { grantedTools, type Instance } from '../shared/instance.js';
 import { CONNECTORS } from './connectors.js';
 import { main } from './main.js';
 import { manifestFiles } from './verify.js';
+import { readApprovalsConfig } from './slack/approvals.js';
 import './serve.js';
 
 async function warm(): Promise<void> {
@@ -28,6 +29,7 @@ async function warm(): Promise<void> {
   } catch {
     /* built outside the repository: nothing to warm with */
   }
+  if (files.length) readApprovalsConfig('scopes');
   for (const file of files) {
     const manifest = loadManifest(file, CONNECTORS);
     const connector = CONNECTORS[manifest.connector]!;

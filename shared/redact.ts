@@ -24,13 +24,24 @@ export class Redactor {
     return out;
   }
 
-  /** Scrubs every string inside a JSON-like value. */
+  /** Scrubs every string inside a JSON-like value; returns the value itself when nothing needs it. */
   deep<T>(value: T): T {
+    return this.hits(value) ? this.copy(value) : value;
+  }
+
+  private hits(value: unknown): boolean {
+    if (typeof value === 'string') return this.values.some((v) => value.includes(v)) || TOKEN_SHAPES.some((re) => (re.lastIndex = 0, re.test(value)));
+    if (Array.isArray(value)) return value.some((v) => this.hits(v));
+    if (value && typeof value === 'object') return Object.values(value).some((v) => this.hits(v));
+    return false;
+  }
+
+  private copy<T>(value: T): T {
     if (typeof value === 'string') return this.scrub(value) as T;
-    if (Array.isArray(value)) return value.map((v) => this.deep(v)) as T;
+    if (Array.isArray(value)) return value.map((v) => this.copy(v)) as T;
     if (value && typeof value === 'object') {
       const out: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(value)) out[k] = this.deep(v);
+      for (const [k, v] of Object.entries(value)) out[k] = this.copy(v);
       return out as T;
     }
     return value;

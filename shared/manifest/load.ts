@@ -154,8 +154,20 @@ export function loadManifest(file: string, connectors: Record<string, Connector>
   return manifest;
 }
 
-/** Parses YAML text with a line finder, without a schema (fleet.yaml, `fleet diff` revisions). */
+const parsedYaml = new Map<string, { data: unknown; line: (path: string) => number }>();
+
+/**
+ * Parses YAML text with a line finder, without a schema (manifests, fleet.yaml, `fleet diff`
+ * revisions). Memoised by file and content like manifests: callers must not modify `data`.
+ */
 export function readYaml(text: string, file: string): { data: unknown; line: (path: string) => number } {
+  const key = `${file}\0${createHash('sha256').update(text).digest('hex')}`;
+  let parsed = parsedYaml.get(key);
+  if (!parsed) parsedYaml.set(key, (parsed = parseYaml(text, file)));
+  return parsed;
+}
+
+function parseYaml(text: string, file: string): { data: unknown; line: (path: string) => number } {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false });
   if (doc.errors.length) {
