@@ -26,8 +26,9 @@ export class ManifestError extends Error {
 const MAX_BYTES = 256 * 1024;
 
 /**
- * Manifests already read, by path and content hash: the same bytes always give the same manifest,
- * and the start-up snapshot carries the shipped ones already parsed. A changed file is a new key.
+ * Manifests already read, by file name and content hash: the same bytes always give the same
+ * manifest, and the start-up snapshot carries the shipped ones already parsed. A changed file is a
+ * new key.
  */
 const loaded = new Map<string, Manifest>();
 
@@ -108,9 +109,11 @@ export function loadManifest(file: string, connectors: Record<string, Connector>
   if (size > MAX_BYTES) fail(1, '', `manifest is ${size} bytes; the limit is ${MAX_BYTES}`);
   const bytes = readFileSync(file);
   const hash = createHash('sha256').update(bytes).digest('hex');
-  const key = `${file}\0${hash}`;
+  // The file name is part of the key (it must match connector.instance); the folder is not, so a
+  // manifest parsed ahead of time under scopes/ is found again under /abs/path/scopes/.
+  const key = `${basename(file)}\0${hash}`;
   const known = loaded.get(key);
-  if (known) return known;
+  if (known) return known.file === file ? known : { ...known, file };
   const { data, line } = readYaml(bytes.toString('utf8'), file);
   if (typeof data !== 'object' || data === null || Array.isArray(data)) fail(1, '', 'a manifest is a mapping of keys (connector, instance, owner, ...)');
   const obj = data as Record<string, unknown>;
@@ -161,7 +164,7 @@ const parsedYaml = new Map<string, { data: unknown; line: (path: string) => numb
  * revisions). Memoised by file and content like manifests: callers must not modify `data`.
  */
 export function readYaml(text: string, file: string): { data: unknown; line: (path: string) => number } {
-  const key = `${file}\0${createHash('sha256').update(text).digest('hex')}`;
+  const key = `${basename(file)}\0${createHash('sha256').update(text).digest('hex')}`;
   let parsed = parsedYaml.get(key);
   if (!parsed) parsedYaml.set(key, (parsed = parseYaml(text, file)));
   return parsed;

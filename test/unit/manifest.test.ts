@@ -118,6 +118,20 @@ describe('manifest loading', () => {
     expect(p.message).toContain('slack.dev.yaml');
   });
 
+  it('reuses a parse of the same bytes from another folder, naming the path it was given', () => {
+    const a = load(GOOD);
+    const other = mkdtempSync(join(tmpdir(), 'fleet-manifest-'));
+    writeFileSync(join(other, 'slack.dev.yaml'), GOOD);
+    const b = loadManifest(join(other, 'slack.dev.yaml'), CONNECTORS);
+    expect(b.file).toBe(join(other, 'slack.dev.yaml'));
+    expect(b.hash).toBe(a.hash);
+    expect(b.tools).toEqual(a.tools);
+    const changed = load(GOOD.replace('C0DEVBOTTEST', 'C0DEVSCRATCH'));
+    expect(changed.tools.post_message!.channels).toEqual(['C0DEVSCRATCH']);
+    writeFileSync(join(other, 'slack.prod.yaml'), GOOD);
+    expect(() => loadManifest(join(other, 'slack.prod.yaml'), CONNECTORS)).toThrow(/file name must be slack\.dev\.yaml/);
+  });
+
   it('refuses a document that is not a mapping', () => {
     expect(problem('- a\n- b\n').line).toBe(1);
   });
