@@ -159,6 +159,9 @@ export function why(r) {
   for (const t of r.targets.filter((x) => x.kind === 'fleet' && x.surface && x.surface.modelPerTool > 300)) {
     out.push(`Tool surface of ${t.name}: ${f0(t.surface.modelPerTool)} B per tool on average; the largest are ${t.surface.largest.map((x) => `${x.name} (${x.model} B)`).join(', ')}.`);
   }
+  if (has(/RSS/)) {
+    out.push('RSS: what is resident right after tools/list is mostly the start-up snapshot\'s heap — zod 4, the several hundred zod schemas of the MCP SDK 1.32, yaml, commander and every tool definition of the three connectors — against the official server\'s much smaller SDK 1.0.1. Starting from the bundle instead costs about 8 MB more. V8 run-time flags (--single-threaded-gc, --v8-pool-size=0) did not change it, and heap-size flags would have to be baked into the snapshot.');
+  }
   if (has(/per-call overhead/) && r.calls) {
     out.push(
       `Per-call overhead: the difference to the direct SDK call includes the MCP stdio transport, ${f2(r.calls.echo.median)} ms median here by the one-tool server's echo, which every MCP server pays; the core's share is that difference less the transport. It holds two audit records (one lease of the cross-process lock, a seal and a write each), argument and result validation, redaction and the result's text rendering.`,
