@@ -199,6 +199,7 @@ export function readmeSummary(r) {
     kinds.set(kind, [...(kinds.get(kind) ?? []), ratio]);
   }
   const phrases = [...kinds].map(([kind, rs]) => `${kind}: ${rs.length > 1 ? `${rs.length} instances, ` : ''}${f2(Math.min(...rs))}${rs.length > 1 ? `–${f2(Math.max(...rs))}` : ''}× the limit`);
-  lines.push('', missed.length ? `${met.length - missed.length} of ${met.length} goals met. Missed — ${phrases.join('; ')}. docs/benchmarks.md says why.` : `All ${met.length} goals met.`);
+  lines.push('', missed.length ? `${met.length - missed.length} of ${met.length} goals met. Missed — ${phrases.join('; ')}. Why:` : `All ${met.length} goals met.`);
+  if (missed.length) lines.push('', ...why(r).map((w) => `- ${w}`));
   return lines.join('\n');
 }
