@@ -20,7 +20,7 @@ export function auditVerify(file: string, out: (s: string) => void = console.log
     out(`${file}:${r.problem!.line}: TAMPERED: ${r.problem!.message} (${r.records} records verified before it)`);
     return 1;
   }
-  out(`${file}: chain intact, ${r.records} records`);
+  out(`${file}: chain intact, ${r.records} records${r.last ? `; last record ${r.last.seq}, hash ${r.last.hash}` : ''}`);
   return 0;
 }
 

@@ -10,6 +10,8 @@ export interface VerifyResult {
   /** the first break, if any */
   problem?: { line: number; kind: 'modified' | 'deleted' | 'reordered' | 'malformed'; message: string };
   interrupted: number[];
+  /** the last intact record's position and hash: what an outside anchor would be compared with */
+  last?: { seq: number; hash: string };
 }
 
 export function verifyChain(text: string): VerifyResult {
@@ -55,5 +57,5 @@ export function verifyChain(text: string): VerifyResult {
     seq = s;
     records++;
   }
-  return { ok: true, records, interrupted };
+  return { ok: true, records, interrupted, ...(records ? { last: { seq, hash: prev } } : {}) };
 }
