@@ -1,7 +1,6 @@
 // Human approval before a call runs. Two channels: MCP elicitation (the user at an interactive
 // client) and Slack (a named approver, never the requester, for the bot). Anything short of a
 // clear yes — decline, cancel, silence until the timeout, a client that cannot ask — is a no.
-import type { Approval } from './manifest/schema.js';
 import type { Fact } from './tool.js';
 
 export interface ApprovalRequest {
@@ -65,8 +64,4 @@ export function elicitationChannel(elicit: Elicit | undefined): ApprovalChannel 
       return { status: 'declined', by: 'client user', why: `the user ${answer === 'cancel' ? 'cancelled' : 'declined'}` };
     },
   };
-}
-
-export function approvalTimeout(a: Approval, parse: (s: string) => number | undefined): number {
-  return parse(a.timeout) ?? 15 * 60_000;
 }

@@ -8,7 +8,7 @@ import { attribute, BadAttribution, type Attribution } from './attribution.js';
 import { sha256 } from './audit/chain.js';
 import { parseDuration } from './duration.js';
 import { AuditUnavailable, Denied } from './errors.js';
-import { KEY_META, type KeyStore } from './idempotency.js';
+import { KEY_META } from './idempotency.js';
 import type { Instance } from './instance.js';
 import type { Approval } from './manifest/schema.js';
 import { allows, decide, where } from './policy.js';
@@ -61,6 +61,13 @@ function idempotencyKey(meta: Record<string, unknown> | undefined): string | und
 const auditDown = new WeakMap<object, { at: number; why: string }>();
 const AUDIT_RETRY_MS = 5000;
 
+/** An isError result, scrubbed; a write tool's also carries its status. */
+function failed(inst: Instance, toolName: string, message: string, status: Status): CallToolResult {
+  const text = inst.redactor.scrub(message);
+  const writes = (inst.tools.get(toolName)?.access ?? 'read') !== 'read';
+  return { isError: true, content: [{ type: 'text', text }], ...(writes ? { structuredContent: { status, message: text } } : {}) };
+}
+
 export async function runCall(inst: Instance, req: CallRequest): Promise<CallToolResult> {
   try {
     return await steps(inst, req);
@@ -68,9 +75,7 @@ export async function runCall(inst: Instance, req: CallRequest): Promise<CallToo
     // a record the call path awaited outside its own refusals (an approval step, a replay)
     if (!(e instanceof AuditUnavailable)) throw e;
     inst.log.error(e.message);
-    const text = inst.redactor.scrub(`refused: ${e.message}; the call was not made`);
-    const writes = (inst.tools.get(req.name)?.access ?? 'read') !== 'read';
-    return { isError: true, content: [{ type: 'text', text }], ...(writes ? { structuredContent: { status: 'failed', message: text } } : {}) };
+    return failed(inst, req.name, `refused: ${e.message}; the call was not made`, 'failed');
   }
 }
 
@@ -112,11 +117,7 @@ async function steps(inst: Instance, req: CallRequest): Promise<CallToolResult> 
   const tool = inst.tools.get(req.name);
   const writes = !!tool && tool.access !== 'read';
 
-  /** An isError result; write tools also carry their status. */
-  const failure = (message: string, status: Status): CallToolResult => {
-    const text = redactor.scrub(message);
-    return { isError: true, content: [{ type: 'text', text }], ...(writes ? { structuredContent: { status, message: text } } : {}) };
-  };
+  const failure = (message: string, status: Status) => failed(inst, req.name, message, status);
   let logged: Record<string, unknown> | undefined;
   let facts: Fact[] | undefined;
   const refuse = async (rule: string, message: string, status: Status = 'denied', decision = 'deny') => {
@@ -320,4 +321,3 @@ async function openSlackApprovals(inst: Instance) {
   return inst.slackApprovals();
 }
 
-export type { KeyStore };
