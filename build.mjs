@@ -2,7 +2,7 @@
 // - dist/cli.js: the CLI as one minified ESM bundle; upstream SDKs and sandboxes are split into
 //   chunks that load on first use.
 // - dist/snapshot.blob: a V8 start-up snapshot of the same CLI with everything `serve` needs
-//   before its first answer already evaluated (servers/snapshot.ts), and dist/fleet, the launcher
+//   before its first answer already evaluated (servers/fleet/snapshot.ts), and dist/fleet, the launcher
 //   that starts from it. A snapshot only loads on the exact node binary that built it, so the
 //   launcher falls back to dist/cli.js when the blob is missing or older than that binary.
 import { build } from 'esbuild';
@@ -17,7 +17,7 @@ const common = { bundle: true, platform: 'node', target: 'node20', minify: true,
 
 await build({
   ...common,
-  entryPoints: { cli: 'servers/cli.ts' },
+  entryPoints: { cli: 'servers/fleet/cli.ts' },
   outdir,
   splitting: true,
   format: 'esm',
@@ -29,7 +29,7 @@ await build({
 const snapshotJs = join(outdir, 'snapshot.cjs');
 await build({
   ...common,
-  entryPoints: ['servers/snapshot.ts'],
+  entryPoints: ['servers/fleet/snapshot.ts'],
   outfile: snapshotJs,
   format: 'cjs',
   // Upstream SDKs are loaded on first use, so they need not weigh on every start: they stay out of

@@ -6,8 +6,8 @@ import { AuditLog } from '../shared/audit/log.js';
 import { verifyChain } from '../shared/audit/verify.js';
 import { loadManifest } from '../shared/manifest/load.js';
 import type { Manifest } from '../shared/manifest/schema.js';
-import { CONNECTORS } from '../servers/connectors.js';
-import { manifestFiles } from '../servers/verify.js';
+import { CONNECTORS } from '../servers/fleet/connectors.js';
+import { manifestFiles } from '../shared/review/verify.js';
 
 export { CONNECTORS };
 

@@ -1,7 +1,7 @@
 // The only module that loads the `cloudflare` SDK; imported on first need so `serve` starts fast.
 import Cloudflare from 'cloudflare';
-import { StartupError } from '../../shared/errors.js';
-import type { OpenOptions, Upstream } from '../../shared/tool.js';
+import { StartupError } from '../../shared/base/errors.js';
+import type { OpenOptions, Upstream } from '../../shared/connector/tool.js';
 import type { CF } from './common.js';
 
 const write = (lvl: string) => (msg: string, ...rest: unknown[]) => process.stderr.write(`cloudflare-sdk ${lvl}: ${[msg, ...rest].map(String).join(' ')}\n`);

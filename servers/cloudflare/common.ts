@@ -2,8 +2,8 @@
 // annotations. Every call is made in the manifest's pinned account; no tool takes an account.
 import { z } from 'zod';
 import type Cloudflare from 'cloudflare';
-import { choice, globs, ids, oneOf, prefixes, type Constraint } from '../../shared/constraints.js';
-import type { Annotations, ToolDef } from '../../shared/tool.js';
+import { choice, globs, ids, oneOf, prefixes, type Constraint } from '../../shared/call/constraints.js';
+import type { Annotations, ToolDef } from '../../shared/connector/tool.js';
 import { HEX32, named } from './names.js';
 
 export interface CF {

@@ -1,6 +1,6 @@
 // The Cloudflare connector: its tools, its manifest `upstream:` block, and how to open the upstream.
 import { z } from 'zod';
-import type { Connector, UpstreamError } from '../../shared/tool.js';
+import type { Connector, UpstreamError } from '../../shared/connector/tool.js';
 import type { CF } from './common.js';
 import { HEX32 } from './names.js';
 import { d1ListDatabases, d1Query } from './tools/d1.js';

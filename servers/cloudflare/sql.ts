@@ -10,7 +10,7 @@
 // error) is not proven, so it is refused.
 import { dirname, join } from 'node:path';
 import type { Database, SqlJsStatic } from 'sql.js';
-import { installRequire } from '../install.js';
+import { installRequire } from '../../shared/base/install.js';
 
 export type Verdict = { readOnly: true } | { readOnly: false; reason: string };
 

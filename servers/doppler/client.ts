@@ -3,8 +3,8 @@
 // console.log, and crashes the process (an exception thrown in a socket event) on a body that is
 // not JSON. This module makes each of those safe for a stdio server: see the notes below.
 import { DopplerSDK } from '@dopplerhq/node-sdk';
-import { StartupError } from '../../shared/errors.js';
-import type { OpenOptions, Upstream } from '../../shared/tool.js';
+import { StartupError } from '../../shared/base/errors.js';
+import type { OpenOptions, Upstream } from '../../shared/connector/tool.js';
 import { DopplerFailure, type ConfigInfo, type Doppler, type LogEntry, type Project } from './common.js';
 
 export const DEFAULT_API = 'https://api.doppler.com';

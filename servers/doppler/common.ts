@@ -1,7 +1,7 @@
 // What the Doppler tools share: the client they call, argument schemas, constraints, annotations.
 import { z } from 'zod';
-import { flag, globs } from '../../shared/constraints.js';
-import type { Annotations, ToolContext, ToolDef } from '../../shared/tool.js';
+import { flag, globs } from '../../shared/call/constraints.js';
+import type { Annotations, ToolContext, ToolDef } from '../../shared/connector/tool.js';
 
 export interface Project {
   slug: string;

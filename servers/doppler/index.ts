@@ -1,7 +1,7 @@
 // The Doppler connector: its tools, its manifest `upstream:` block, and how to open the upstream.
 import { z } from 'zod';
-import { isProduction } from '../../shared/scopes.js';
-import type { Connector, UpstreamError } from '../../shared/tool.js';
+import { isProduction } from '../../shared/connector/scopes.js';
+import type { Connector, UpstreamError } from '../../shared/connector/tool.js';
 import type { Doppler } from './common.js';
 import { SLUG } from './common.js';
 import { configActivity } from './tools/activity.js';

@@ -4,10 +4,10 @@
 // Every failure is one line naming the reference, never a value.
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { StartupError } from '../../shared/errors.js';
+import { StartupError } from '../../shared/base/errors.js';
 import { loadManifest } from '../../shared/manifest/load.js';
 import type { Manifest } from '../../shared/manifest/schema.js';
-import { isProduction } from '../../shared/scopes.js';
+import { isProduction } from '../../shared/connector/scopes.js';
 
 export interface ResolveOptions {
   env: NodeJS.ProcessEnv;
@@ -15,6 +15,8 @@ export interface ResolveOptions {
   manifest: Manifest;
   scopes: string;
   timeoutMs: number;
+  /** every connector, to load the sibling manifests */
+  connectors: Parameters<typeof loadManifest>[1];
 }
 
 const REF = /^doppler:([^/]+)\/([^/]+)\/([^/]+)$/;
@@ -33,7 +35,8 @@ const same = (a: string, b: string) => {
 };
 
 /** A production instance and a non-production one must never draw on the same secret. */
-function refuseShared(ref: string, o: ResolveOptions, connectors: Parameters<typeof loadManifest>[1]): void {
+function refuseShared(ref: string, o: ResolveOptions): void {
+  const { connectors } = o;
   const prod = isProduction(o.manifest);
   let files: string[];
   try {
@@ -59,8 +62,7 @@ function refuseShared(ref: string, o: ResolveOptions, connectors: Parameters<typ
 
 export async function resolveDoppler(ref: string, o: ResolveOptions): Promise<string> {
   const { project, config, name } = parseRef(ref);
-  // Imported here: the connector list imports this connector, never the other way round.
-  refuseShared(ref, o, (await import('../connectors.js')).CONNECTORS);
+  refuseShared(ref, o);
   const token = o.env.DOPPLER_TOKEN;
   if (!token) throw new StartupError(`credential ${ref} cannot be resolved: DOPPLER_TOKEN is not set (a Doppler service token for ${project}/${config})`);
   const { DEFAULT_API, readSecret } = await import('./client.js');

@@ -6,10 +6,10 @@ import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { WebClient } from '@slack/web-api';
-import { describeRequest, type ApprovalChannel, type ApprovalRequest, type Verdict } from '../../shared/approval.js';
+import { describeRequest, type ApprovalChannel, type ApprovalRequest, type Verdict } from '../../shared/call/approval.js';
 import { CREDENTIAL } from '../../shared/manifest/schema.js';
 import { ManifestError, readYaml } from '../../shared/manifest/load.js';
-import { StartupError } from '../../shared/errors.js';
+import { StartupError } from '../../shared/base/errors.js';
 
 export const approvalsConfig = z.strictObject({
   workspace: z.string().regex(/^T[A-Z0-9]{2,}$/),

@@ -1,7 +1,7 @@
 // The only module that loads @slack/web-api; imported on first need so `serve` starts fast.
 import { LogLevel, WebClient, type Logger } from '@slack/web-api';
-import { StartupError } from '../../shared/errors.js';
-import type { OpenOptions, Upstream } from '../../shared/tool.js';
+import { StartupError } from '../../shared/base/errors.js';
+import type { OpenOptions, Upstream } from '../../shared/connector/tool.js';
 
 // The SDK's default logger writes to stdout, which belongs to JSON-RPC.
 function stderrLogger(): Logger {

@@ -1,8 +1,8 @@
 // What the Slack tools share: argument schemas, constraints, and the message shape they return.
 import { z } from 'zod';
 import type { WebClient } from '@slack/web-api';
-import { flag, ids, max, oneOf } from '../../shared/constraints.js';
-import type { Annotations, Fact, ToolDef } from '../../shared/tool.js';
+import { flag, ids, max, oneOf } from '../../shared/call/constraints.js';
+import type { Annotations, Fact, ToolDef } from '../../shared/connector/tool.js';
 
 export type Slack = WebClient;
 

@@ -1,6 +1,6 @@
 // The Slack connector: its tools, its manifest `upstream:` block, and how to open the upstream.
 import { z } from 'zod';
-import type { Connector, UpstreamError } from '../../shared/tool.js';
+import type { Connector, UpstreamError } from '../../shared/connector/tool.js';
 import type { Slack } from './common.js';
 import { listChannels } from './tools/channels.js';
 import { getPermalink, readHistory, readThread, searchMessages } from './tools/read.js';

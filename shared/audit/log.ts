@@ -4,8 +4,8 @@
 // one lock. A record that cannot be written rejects, and the caller refuses the upstream call.
 import { closeSync, fstatSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { lockfile } from '../lockfile.js';
-import { AuditUnavailable } from '../errors.js';
+import { lockfile } from '../state/lockfile.js';
+import { AuditUnavailable } from '../base/errors.js';
 import { GENESIS, open, seal } from './chain.js';
 
 interface Pending {

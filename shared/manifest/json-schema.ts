@@ -2,7 +2,7 @@
 // (yaml-language-server) check a manifest as it is typed. One branch per connector, chosen by
 // `connector:`.
 import { z } from 'zod';
-import type { Connector } from '../tool.js';
+import type { Connector } from '../connector/tool.js';
 import { manifestSchema } from './schema.js';
 
 type Json = Record<string, any>;

@@ -4,9 +4,9 @@ import { basename } from 'node:path';
 import { createHash } from 'node:crypto';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
 import type { z } from 'zod';
-import type { Connector } from '../tool.js';
-import { parseDuration } from '../duration.js';
-import { isProduction } from '../scopes.js';
+import type { Connector } from '../connector/tool.js';
+import { parseDuration } from '../base/duration.js';
+import { isProduction } from '../connector/scopes.js';
 import { manifestSchema, type Manifest } from './schema.js';
 
 export interface ManifestProblem {

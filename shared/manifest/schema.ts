@@ -2,8 +2,11 @@
 // connector, its `upstream:` block and one strict grant object per tool built from the tool's
 // declared constraints. An unknown tool or constraint is a schema error, not a silent no-op.
 import { z } from 'zod';
-import type { Connector, Grant, ToolDef } from '../tool.js';
-import { parseDuration } from '../duration.js';
+import type { Connector, Grant, ToolDef } from '../connector/tool.js';
+import { parseDuration } from '../base/duration.js';
+import type { ManifestFields } from './types.js';
+
+export type { Approval, Manifest } from './types.js';
 
 export const CREDENTIAL = /^(env:[A-Za-z_][A-Za-z0-9_]*|doppler:[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+\/[A-Za-z_][A-Za-z0-9_]*)$/;
 
@@ -23,7 +26,6 @@ export const grantCommon = {
     .refine((a) => a.via !== 'slack' || (a.approvers?.length ?? 0) > 0, { message: 'a slack approval needs at least one approver', path: ['approvers'] })
     .optional(),
 };
-export type Approval = { via: 'elicitation' | 'slack'; approvers?: string[]; timeout: string };
 
 export function grantSchema(tool: ToolDef): z.ZodType<Grant> {
   const shape: Record<string, z.ZodType> = { ...grantCommon };
@@ -59,18 +61,8 @@ function buildSchema(connector: Connector) {
   });
 }
 
-type Parsed = z.infer<ReturnType<typeof manifestSchema>>;
-
-export interface Manifest extends Omit<Parsed, 'tools' | 'upstream'> {
-  upstream: Record<string, any>;
-  tools: Record<string, Grant>;
-  /** "slack.dev" */
-  id: string;
-  /** path as given, for messages */
-  file: string;
-  /** sha256 of the file's bytes: ties every audit record to a reviewed revision */
-  hash: string;
-  timeoutMs: number;
-  /** 1-based line of a dotted path ("tools.post_message.channels"), or of its nearest ancestor */
-  line(path: string): number;
-}
+// The parsed manifest's type is written out in ./types.ts (tools import it, so it cannot be inferred
+// from this schema, which imports the tools): these two lines keep the two in step.
+type Parsed = Omit<z.infer<ReturnType<typeof manifestSchema>>, 'tools' | 'upstream'>;
+type Declared = Omit<ManifestFields, 'tools' | 'upstream'>;
+export const schemaMatchesType = [(p: Parsed): Declared => p, (d: Declared): Omit<Parsed, 'connector'> => d];

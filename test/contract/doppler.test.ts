@@ -5,15 +5,15 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Ajv } from 'ajv';
-import { CONNECTORS } from '../../servers/connectors.js';
+import { CONNECTORS } from '../../servers/fleet/connectors.js';
 import { dopplerClient, openDoppler } from '../../servers/doppler/client.js';
 import type { Doppler } from '../../servers/doppler/common.js';
 import { doppler } from '../../servers/doppler/index.js';
 import { startDopplerSandbox, type DopplerSandbox } from '../../servers/doppler/sandbox/index.js';
 import { loadManifest } from '../../shared/manifest/load.js';
 import type { Manifest } from '../../shared/manifest/schema.js';
-import { allows } from '../../shared/policy.js';
-import type { ToolContext, ToolDef } from '../../shared/tool.js';
+import { allows } from '../../shared/call/policy.js';
+import type { ToolContext, ToolDef } from '../../shared/connector/tool.js';
 import { SCOPES } from '../helpers.js';
 
 const SUBSET = JSON.parse(readFileSync(new URL('../../../shared/specs/doppler-subset.json', import.meta.url), 'utf8'));

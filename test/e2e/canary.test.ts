@@ -10,12 +10,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { Tool } from '@modelcontextprotocol/sdk/types.js';
-import { CONNECTORS } from '../../servers/connectors.js';
+import { CONNECTORS } from '../../servers/fleet/connectors.js';
 import { startDopplerSandbox, type DopplerSandbox } from '../../servers/doppler/sandbox/index.js';
 import { startSlackSandbox, type SlackSandbox } from '../../servers/slack/sandbox/index.js';
 import { loadManifest } from '../../shared/manifest/load.js';
 import type { Manifest } from '../../shared/manifest/schema.js';
-import type { Sandbox } from '../../shared/tool.js';
+import type { Sandbox } from '../../shared/connector/tool.js';
 import { CLI, ROOT, SCOPES, tempDir } from '../helpers.js';
 
 const MARKER = `cnry${randomBytes(10).toString('hex')}`;

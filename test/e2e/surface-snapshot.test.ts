@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { manifestFiles } from '../../servers/verify.js';
+import { manifestFiles } from '../../shared/review/verify.js';
 import { SCOPES, serve } from '../helpers.js';
 
 const instances = manifestFiles(SCOPES).map((f) => basename(f).replace(/\.ya?ml$/, '').split('.') as [string, string]);

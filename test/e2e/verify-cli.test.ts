@@ -6,7 +6,7 @@ import { Ajv } from 'ajv';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { ROOT, SCOPES, runCli, tempDir } from '../helpers.js';
-import { manifestFiles } from '../../servers/verify.js';
+import { manifestFiles } from '../../shared/review/verify.js';
 
 /**
  * A copy of scopes/ and docs/tools.md to break, its generated files brought up to date first so

@@ -6,7 +6,7 @@
 import { cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Fault } from '../../shared/emulator.js';
+import type { Fault } from '../../shared/connector/emulator.js';
 import { auditRecords, SCOPES, tempDir, text } from '../helpers.js';
 import { SAMPLES, startLive, type Live } from './instances.js';
 

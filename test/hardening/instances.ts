@@ -2,11 +2,11 @@
 // see every request that reached the "upstream" and can inject its faults. Valid arguments for
 // every tool (the seeds the suites mutate) live here too.
 import { join } from 'node:path';
-import { CONNECTORS } from '../../servers/connectors.js';
+import { CONNECTORS } from '../../servers/fleet/connectors.js';
 import { startCloudflareSandbox, type CloudflareSandbox } from '../../servers/cloudflare/sandbox/index.js';
 import { startDopplerSandbox, type DopplerSandbox } from '../../servers/doppler/sandbox/index.js';
 import { startSlackSandbox, type SlackSandbox } from '../../servers/slack/sandbox/index.js';
-import type { Emulator } from '../../shared/emulator.js';
+import type { Emulator } from '../../shared/connector/emulator.js';
 import { loadManifest } from '../../shared/manifest/load.js';
 import type { Manifest } from '../../shared/manifest/schema.js';
 import { SCOPES, serve, type Served, type ServeArgs } from '../helpers.js';

@@ -8,7 +8,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { CONNECTORS } from '../../servers/connectors.js';
+import { CONNECTORS } from '../../servers/fleet/connectors.js';
 import { loadManifest, ManifestError } from '../../shared/manifest/load.js';
 import { runCli, SCOPES, tempDir } from '../helpers.js';
 import { runs } from './instances.js';

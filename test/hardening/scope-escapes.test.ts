@@ -7,12 +7,12 @@
 // attempt must have left an audit record (a `deny` decision when it reached nothing).
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONNECTORS } from '../../servers/connectors.js';
+import { CONNECTORS } from '../../servers/fleet/connectors.js';
 import type { CloudflareSandbox } from '../../servers/cloudflare/sandbox/index.js';
 import { ROUTES } from '../../servers/cloudflare/sandbox/routes.js';
-import type { Recorded } from '../../shared/emulator.js';
+import type { Recorded } from '../../shared/connector/emulator.js';
 import type { Manifest } from '../../shared/manifest/schema.js';
-import type { ToolDef } from '../../shared/tool.js';
+import type { ToolDef } from '../../shared/connector/tool.js';
 import { auditRecords } from '../helpers.js';
 import { BROADCAST_WORDS, covers, DEFAULTS, KINDS } from './oracle.js';
 import { nearMiss, sneakyMentions } from './near-miss.js';

@@ -4,7 +4,7 @@
 // the next valid request is still answered, and stdout carries nothing but JSON-RPC.
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_LINE } from '../../shared/wire.js';
+import { MAX_LINE } from '../../shared/transport/stdio-guard.js';
 import { auditRecords } from '../helpers.js';
 import { runs } from './instances.js';
 import { onlyJsonRpc, rawServe, type Raw } from './raw.js';

@@ -4,13 +4,13 @@
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { CONNECTORS } from '../../servers/connectors.js';
-import { compareConstraint, compareSides } from '../../servers/diff-compare.js';
-import { formatDiff } from '../../servers/diff-format.js';
-import { readSide } from '../../servers/diff-source.js';
-import { beyond, overlap } from '../../servers/glob-sets.js';
-import { globs, ids, max, oneOf, prefixes, flag } from '../../shared/constraints.js';
-import { globMatch } from '../../shared/glob.js';
+import { CONNECTORS } from '../../servers/fleet/connectors.js';
+import { compareConstraint, compareSides } from '../../shared/review/diff.js';
+import { formatDiff } from '../../shared/review/diff-format.js';
+import { readSide } from '../../servers/fleet/commands/diff-sides.js';
+import { beyond, overlap } from '../../shared/review/glob-sets.js';
+import { globs, ids, max, oneOf, prefixes, flag } from '../../shared/call/constraints.js';
+import { globMatch } from '../../shared/base/glob.js';
 import { ROOT } from '../helpers.js';
 import { vault } from '../fixtures/vault-connector.js';
 

@@ -2,7 +2,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CONNECTORS } from '../../servers/connectors.js';
+import { CONNECTORS } from '../../servers/fleet/connectors.js';
 import { parseRef } from '../../servers/doppler/resolver.js';
 import { loadManifest, ManifestError } from '../../shared/manifest/load.js';
 import { SCOPES, tempDir } from '../helpers.js';

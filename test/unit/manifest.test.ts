@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadManifest, ManifestError } from '../../shared/manifest/load.js';
-import { CONNECTORS } from '../../servers/connectors.js';
+import { CONNECTORS } from '../../servers/fleet/connectors.js';
 import { SCOPES } from '../helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'fleet-manifest-'));

@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadManifest } from '../../shared/manifest/load.js';
-import { decide } from '../../shared/policy.js';
-import { attribute, BadAttribution } from '../../shared/attribution.js';
-import { globMatch } from '../../shared/glob.js';
-import { CONNECTORS } from '../../servers/connectors.js';
+import { decide } from '../../shared/call/policy.js';
+import { attribute, BadAttribution } from '../../shared/call/attribution.js';
+import { globMatch } from '../../shared/base/glob.js';
+import { CONNECTORS } from '../../servers/fleet/connectors.js';
 import { messageFacts } from '../../servers/slack/common.js';
 import { SCOPES } from '../helpers.js';
 

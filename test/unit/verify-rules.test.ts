@@ -3,8 +3,8 @@
 // exactly one finding, naming that rule at the file:line that breaks it.
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CONNECTORS } from '../../servers/connectors.js';
-import { verifyScopes } from '../../servers/verify.js';
+import { CONNECTORS } from '../../servers/fleet/connectors.js';
+import { verifyScopes } from '../../shared/review/verify.js';
 import { ROOT, SCOPES } from '../helpers.js';
 import { vault } from '../fixtures/vault-connector.js';
 
@@ -66,7 +66,7 @@ describe('fleet verify: broken-manifest corpus', () => {
   });
 
   it('every shipped fleet rule is exercised by a corpus case', async () => {
-    const { loadFleetRules } = await import('../../servers/rules.js');
+    const { loadFleetRules } = await import('../../shared/review/rules.js');
     const { fleet } = loadFleetRules(join(SCOPES, 'fleet.yaml'), connectors);
     const covered = new Set(CASES.map((c) => c[1]));
     expect(fleet!.rules.map((r) => r.id).filter((id) => !covered.has(id))).toEqual([]);

@@ -1,6 +1,6 @@
 // The v4 wire format the sandbox speaks: the {success, errors, messages, result, result_info}
 // envelope, errors as 4xx/5xx with codes, page and cursor pagination.
-import type { Reply } from '../../../shared/emulator.js';
+import type { Reply } from '../../../shared/connector/emulator.js';
 
 export class CfError extends Error {
   constructor(readonly status: number, readonly code: number, message: string) {

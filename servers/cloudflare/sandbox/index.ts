@@ -2,7 +2,7 @@
 // official `cloudflare` SDK talks to it over real HTTP with a Bearer token; tokens are issued per
 // account with exactly the permission groups asked for.
 import { randomBytes } from 'node:crypto';
-import { Emulator, type EmulatorRequest, type Reply } from '../../../shared/emulator.js';
+import { Emulator, type EmulatorRequest, type Reply } from '../../../shared/connector/emulator.js';
 import { D1Engine } from './d1.js';
 import { CfError, failure } from './http.js';
 import { ROUTES, type Grant, type Route } from './routes.js';

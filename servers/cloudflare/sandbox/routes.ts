@@ -2,7 +2,7 @@
 // answers them. Paths are matched segment by segment after percent-decoding each segment, as
 // the real API does, so an encoded `/` stays inside its key.
 import { randomUUID } from 'node:crypto';
-import type { EmulatorRequest, Reply } from '../../../shared/emulator.js';
+import type { EmulatorRequest, Reply } from '../../../shared/connector/emulator.js';
 import type { D1Engine } from './d1.js';
 import { CfError, cursored, formData, json, ok, paged } from './http.js';
 import { etagOf, type Account, type DnsRecord, type Script, type Zone } from './seed.js';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { Denied } from '../../../shared/errors.js';
-import type { ToolContext } from '../../../shared/tool.js';
+import { Denied } from '../../../shared/base/errors.js';
+import type { ToolContext } from '../../../shared/connector/tool.js';
 import { C, DESTROY, READ, cfTool, collect, hexId, lines, text, type CF } from '../common.js';
 
 const SCHEMA_TTL_MS = 30_000;

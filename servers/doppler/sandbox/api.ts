@@ -1,7 +1,7 @@
 // The Doppler v3 operations the tools and the credential resolver use, answered as Doppler does:
 // JSON bodies always, `{messages, success: false}` with a 4xx on errors, page/per_page pagination
 // with no total (a short or empty page ends it), 204 for a deleted secret.
-import type { EmulatorRequest, Reply } from '../../../shared/emulator.js';
+import type { EmulatorRequest, Reply } from '../../../shared/connector/emulator.js';
 import { at, WORKPLACE, type SandboxConfig, type SandboxProject } from './seed.js';
 
 export interface Grant {

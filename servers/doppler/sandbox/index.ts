@@ -3,7 +3,7 @@
 // close the connection: the SDK sends a DELETE body with no length, whose stray bytes would
 // otherwise be read as a second request on the same socket.
 import { randomBytes } from 'node:crypto';
-import { Emulator, type EmulatorRequest, type Reply } from '../../../shared/emulator.js';
+import { Emulator, type EmulatorRequest, type Reply } from '../../../shared/connector/emulator.js';
 import { ApiError, error, ROUTES, type Grant } from './api.js';
 import { seedProjects, type SandboxProject } from './seed.js';
 

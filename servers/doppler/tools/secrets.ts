@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { ToolContext } from '../../../shared/tool.js';
+import type { ToolContext } from '../../../shared/connector/tool.js';
 import { C, READ, configName, dopplerTool, project, secretName, type Doppler } from '../common.js';
 
 export const listSecretNames = dopplerTool({

@@ -2,7 +2,7 @@
 // POSTs with a Bearer token, answers with x-oauth-scopes headers, 429 + Retry-After when a fault
 // asks for it. Tokens are issued per workspace with exactly the scopes asked for.
 import { randomBytes } from 'node:crypto';
-import { Emulator, type EmulatorRequest } from '../../../shared/emulator.js';
+import { Emulator, type EmulatorRequest } from '../../../shared/connector/emulator.js';
 import { METHODS, SlackError, type Params } from './methods.js';
 import { seedWorkspaces, type Workspace } from './seed.js';
 

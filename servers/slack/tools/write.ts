@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { Denied } from '../../../shared/errors.js';
-import type { ToolContext } from '../../../shared/tool.js';
+import { Denied } from '../../../shared/base/errors.js';
+import type { ToolContext } from '../../../shared/connector/tool.js';
 import { C, DESTROY, WRITE, channelId, messageFacts, messageTs, slackTool, text, writeConstraints, type Slack } from '../common.js';
 
 const posted = z.object({ channel: z.string(), ts: z.string() });

@@ -1,0 +1,161 @@
+// `fleet serve`: one process, one instance, over stdio. The manifest is read before anything is
+// served; the upstream (SDK load, credential, identity check) opens in the background right after,
+// and every call waits for it. A failed identity check ends the process with one line and exit 1.
+import { join } from 'node:path';
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { AuditLog } from '../../../shared/audit/log.js';
+import { resolveCredential } from '../../../shared/connector/credentials.js';
+import { StartupError } from '../../../shared/base/errors.js';
+import { grantedTools, type Instance } from '../../../shared/connector/instance.js';
+import { stderrLog } from '../../../shared/base/log.js';
+import { loadManifest } from '../../../shared/manifest/load.js';
+import { Redactor } from '../../../shared/call/redaction.js';
+import { checkHeld, isProduction } from '../../../shared/connector/scopes.js';
+import { KeyStore } from '../../../shared/call/idempotency.js';
+import { stateFile } from '../../../shared/state/files.js';
+import { guardStdin, MAX_LINE } from '../../../shared/transport/stdio-guard.js';
+import type { ApprovalChannel } from '../../../shared/call/approval.js';
+import type { Manifest } from '../../../shared/manifest/schema.js';
+import { openSlackApprovals, readApprovalsConfig, SANDBOX_APPROVALS_BOT } from '../../slack/approvals.js';
+import { buildServer } from '../../../shared/transport/server.js';
+import type { Sandbox, Upstream } from '../../../shared/connector/tool.js';
+import { CONNECTORS } from '../connectors.js';
+import { VERSION } from '../version.js';
+
+const OPEN_FALLBACK_MS = 300;
+
+export interface ServeOptions {
+  connector: string;
+  env: string;
+  scopes: string;
+  sandbox?: boolean;
+  /** base URL of the upstream API (e.g. a sandbox started elsewhere) */
+  upstream?: string;
+}
+
+export function auditFile(id: string, env: NodeJS.ProcessEnv = process.env): string {
+  return join(env.FLEET_AUDIT_DIR || join(process.cwd(), '.fleet', 'audit'), `${id}.jsonl`);
+}
+
+export async function serve(opts: ServeOptions): Promise<void> {
+  const connector = CONNECTORS[opts.connector];
+  if (!connector) throw new StartupError(`unknown connector "${opts.connector}" (known: ${Object.keys(CONNECTORS).join(', ')})`);
+  const manifest = loadManifest(join(opts.scopes, `${opts.connector}.${opts.env}.yaml`), CONNECTORS);
+  const redactor = new Redactor();
+  const log = stderrLog(manifest.id, redactor);
+  let sandbox: Sandbox | undefined;
+
+  const open = async (): Promise<Upstream<unknown>> => {
+    let credential: string;
+    let baseUrl = opts.upstream;
+    if (opts.sandbox) {
+      sandbox = await connector.sandbox();
+      credential = sandbox.issueToken(manifest);
+      baseUrl = sandbox.url;
+    } else {
+      credential = await resolveCredential(manifest.credential, process.env, {
+        // loaded only when a manifest names a doppler: reference
+        doppler: async (ref) => (await import('../../doppler/resolver.js')).resolveDoppler(ref, { env: process.env, manifest, scopes: opts.scopes, timeoutMs: manifest.timeoutMs, connectors: CONNECTORS }),
+      });
+    }
+    redactor.add(credential);
+    const up = await connector.open({ manifest, credential, baseUrl, timeoutMs: manifest.timeoutMs, warn: log.warn });
+    if (up.held) {
+      const { excess, missing } = checkHeld(connector, manifest, up.held);
+      if (excess.length) {
+        const msg = `the token holds ${excess.join(', ')} beyond the manifest's declared permissions (${manifest.file}:${manifest.line('upstream')})`;
+        if (isProduction(manifest)) throw new StartupError(`${msg}; refusing to start a production instance with an over-scoped token`);
+        log.warn(msg);
+      }
+      if (missing.length) log.warn(`the token lacks ${missing.join(', ')}, which granted tools need; those calls will fail`);
+    }
+    return up;
+  };
+
+  let opened: Promise<Upstream<unknown>> | undefined;
+  const upstream = () => (opened ??= open());
+  let approvalsSandbox: { close(): Promise<void> } | undefined;
+  const slackApprovals = slackApprovalsFor(manifest, opts, redactor, (sb) => (approvalsSandbox = sb));
+  const inst: Instance = {
+    connector,
+    manifest,
+    tools: grantedTools(connector, manifest),
+    upstream,
+    audit: new AuditLog(auditFile(manifest.id)),
+    redactor,
+    log,
+    env: process.env,
+    keys: new KeyStore(stateFile(process.env, manifest.id, 'keys')),
+    rateFile: stateFile(process.env, manifest.id, 'rate'),
+    slackApprovals,
+  };
+
+  let onListed!: () => void;
+  const listed = new Promise<void>((resolve) => (onListed = resolve));
+  const server = buildServer(inst, VERSION, { onListed });
+  // stdin goes through the wire guard: oversized, non-UTF-8, non-JSON and pre-initialize lines get a
+  // JSON-RPC error and the server keeps reading (the SDK's transport would stop or stay silent).
+  const transport: StdioServerTransport = new StdioServerTransport(
+    guardStdin(process.stdin, (e) => void transport.send(e as never)),
+    process.stdout,
+    { maxBufferSize: 2 * MAX_LINE },
+  );
+  const shutdown = async (code: number) => {
+    await sandbox?.close().catch(() => {});
+    await approvalsSandbox?.close().catch(() => {});
+    inst.audit.close();
+    process.exit(code);
+  };
+  transport.onclose = () => void shutdown(0);
+  process.stdin.on('end', () => void shutdown(0));
+  process.on('SIGTERM', () => void shutdown(0));
+  process.on('SIGINT', () => void shutdown(0));
+  await server.connect(transport);
+  // The upstream (its SDK, the sandbox, the identity check) opens once tools/list has been
+  // answered, so loading it never delays the first answers; or on the first call; or after a short
+  // while with no client traffic, so a bad credential still ends the process promptly.
+  let opening = false;
+  const openNow = () => {
+    if (opening) return;
+    opening = true;
+    upstream().catch((e: Error) => {
+      log.error(`cannot start: ${e.message}`);
+      void shutdown(1);
+    });
+  };
+  listed.then(() => setImmediate(openNow));
+  setTimeout(openNow, OPEN_FALLBACK_MS).unref();
+}
+
+/**
+ * The Slack approvals identity, when a grant asks for Slack approval: its config is checked now
+ * (a missing or broken fleet.yaml block stops the start), the connection opens on first need.
+ */
+function slackApprovalsFor(
+  manifest: Manifest,
+  opts: ServeOptions,
+  redactor: Redactor,
+  keepSandbox: (sb: { close(): Promise<void> }) => void,
+): (() => Promise<ApprovalChannel>) | undefined {
+  const wanted = Object.values(manifest.tools).some((g) => (g.approval as { via?: string } | undefined)?.via === 'slack');
+  if (!wanted) return undefined;
+  const config = readApprovalsConfig(opts.scopes);
+  let channel: Promise<ApprovalChannel> | undefined;
+  return () =>
+    (channel ??= (async () => {
+      let credential: string;
+      let baseUrl = process.env.FLEET_APPROVALS_SLACK_URL || (manifest.connector === 'slack' ? opts.upstream : undefined);
+      if (opts.sandbox) {
+        const { startSlackSandbox } = await import('../../slack/sandbox/index.js');
+        const sb = await startSlackSandbox();
+        keepSandbox(sb);
+        credential = sb.issue(config.workspace, config.token_scopes, undefined, SANDBOX_APPROVALS_BOT);
+        baseUrl = sb.url;
+      } else {
+        credential = await resolveCredential(config.credential, process.env);
+      }
+      redactor.add(credential);
+      const pollMs = Number(process.env.FLEET_APPROVAL_POLL_MS) || 2000;
+      return openSlackApprovals({ config, credential, baseUrl, timeoutMs: manifest.timeoutMs, pollMs });
+    })());
+}

@@ -1,0 +1,55 @@
+// The entry of the V8 start-up snapshot (dist/snapshot.blob), built at install by build.mjs.
+// Everything `serve` needs before its first answer — zod, the MCP SDK, yaml, commander, every
+// tool definition — is evaluated here, at build time, and then exercised once (manifest schemas
+// built, tool schemas rendered, a real in-memory MCP session) so that zod's compiled parsers and
+// the rendered tool list are in the snapshot too. A start then pays only for deserialising it.
+// Upstream SDKs and sandboxes stay unevaluated until an instance first needs them.
+import v8 from 'node:v8';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
+import { loadManifest } from '../../shared/manifest/load.js';
+import { manifestSchema } from '../../shared/manifest/schema.js';
+import { surface } from '../../shared/transport/surface.js';
+import { buildServer } from '../../shared/transport/server.js';
+import { grantedTools, type Instance } from '../../shared/connector/instance.js';
+import { CONNECTORS } from './connectors.js';
+import { main } from './main.js';
+import { manifestFiles } from '../../shared/review/verify.js';
+import { readApprovalsConfig } from '../slack/approvals.js';
+import './commands/serve.js';
+
+async function warm(): Promise<void> {
+  for (const c of Object.values(CONNECTORS)) {
+    manifestSchema(c);
+    surface(c.tools);
+  }
+  let files: string[] = [];
+  try {
+    files = manifestFiles('scopes');
+  } catch {
+    /* built outside the repository: nothing to warm with */
+  }
+  if (files.length) readApprovalsConfig('scopes');
+  for (const file of files) {
+    const manifest = loadManifest(file, CONNECTORS);
+    const connector = CONNECTORS[manifest.connector]!;
+    const inst = { connector, manifest, tools: grantedTools(connector, manifest) } as Instance;
+    const server = buildServer(inst, 'snapshot');
+    const [a, b] = InMemoryTransport.createLinkedPair();
+    const client = new Client({ name: 'snapshot', version: '0' });
+    await server.connect(a);
+    await client.connect(b);
+    await client.listTools();
+    await client.close();
+    await server.close();
+  }
+}
+
+// The snapshot is taken once this script and its event loop are done, so the warm-up completes first.
+warm().catch((e: Error) => process.stderr.write(`snapshot warm-up skipped: ${e.message}\n`));
+
+v8.startupSnapshot.setDeserializeMainFunction(() => {
+  if (process.env.FLEET_TRACE_START) process.stderr.write('fleet: started from the snapshot\n');
+  // A snapshot start has no script path in argv; commander expects [node, script, ...args].
+  void main([process.argv[0]!, 'fleet', ...process.argv.slice(1)]);
+});

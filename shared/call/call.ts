@@ -1,0 +1,48 @@
+// A tool call, step by step. The order lives here and nowhere else: each step is a named function
+// (./steps.ts) that either lets the call go on or ends it with a result. Every attempt, refused or
+// not, leaves an audit record; a write reports a status a workflow can branch on.
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { AuditUnavailable } from '../base/errors.js';
+import type { Instance } from '../connector/instance.js';
+import { CallState, failed, type CallRequest } from './state.js';
+import {
+  approve, attribution, auditHealthy, checkPolicy, claimKey, findTool, openUpstream, parseArguments, rateLimit, readIdempotencyKey,
+  recordIntent, runUpstream, touches, type Step,
+} from './steps.js';
+
+export type { CallRequest } from './state.js';
+
+/** The call path, in order. A new concern (a proof, a client check, shared state) is a new step. */
+export const STEPS: readonly Step[] = [
+  findTool, // the tool is granted to this instance
+  parseArguments, // its arguments match its schema
+  attribution, // who the call is for, in canonical form
+  readIdempotencyKey, // a write's replay key is well-formed
+  auditHealthy, // the trail can take records: nothing reaches the upstream otherwise
+  openUpstream, // the instance's upstream is open (identity checked at start)
+  touches, // what the call touches (may read the upstream, only where allowed)
+  checkPolicy, // every fact against its constraint; attribution rule
+  claimKey, // a key that already ran replays its first outcome
+  rateLimit, // the grant's rate window
+  approve, // a human says yes, where the grant asks
+  recordIntent, // the intent is on the record before the upstream is called
+  runUpstream, // the upstream call, its result filtered and its outcome recorded
+];
+
+export async function runCall(inst: Instance, req: CallRequest): Promise<CallToolResult> {
+  const c = new CallState(inst, req);
+  try {
+    for (const step of STEPS) {
+      const done = await step(c);
+      if (done) return await c.settle(done);
+    }
+    throw new Error('the call path ended without a result');
+  } catch (e) {
+    // a record the call path awaited outside its own refusals (an approval step, a replay)
+    if (!(e instanceof AuditUnavailable)) throw e;
+    inst.log.error(e.message);
+    return c.settle(failed(inst, req.name, `refused: ${e.message}; the call was not made`, 'failed'));
+  } finally {
+    c.dispose();
+  }
+}

@@ -1,0 +1,129 @@
+// What one call carries from step to step, and the ways it ends: a refusal on the record, or a
+// result that settles its idempotency key.
+import { randomUUID } from 'node:crypto';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { AuditUnavailable } from '../base/errors.js';
+import type { Instance } from '../connector/instance.js';
+import type { Fact, ToolContext, ToolDef } from '../connector/tool.js';
+import type { Elicit } from './approval.js';
+import { attribute, BadAttribution, type Attribution } from './attribution.js';
+import type { Status } from './status.js';
+
+export interface CallRequest {
+  name: string;
+  arguments: unknown;
+  meta?: Record<string, unknown>;
+  client?: { name: string; version: string };
+  /** asks the client's user (MCP elicitation), when the client declared it can */
+  elicit?: Elicit;
+  /** progress notifications, when the client asked for them */
+  progress?: (message: string) => void;
+}
+
+/**
+ * When an instance's audit trail last refused a record. For a while after, calls are refused
+ * before anything (the identity check, a fact's lookup) can reach the upstream; then one call
+ * tries the trail again, so a freed disk brings the instance back.
+ */
+export const auditDown = new WeakMap<object, { at: number; why: string }>();
+export const AUDIT_RETRY_MS = 5000;
+
+/** An isError result, scrubbed; a write tool's also carries its status. */
+export function failed(inst: Instance, toolName: string, message: string, status: Status): CallToolResult {
+  const text = inst.redactor.scrub(message);
+  const writes = (inst.tools.get(toolName)?.access ?? 'read') !== 'read';
+  return { isError: true, content: [{ type: 'text', text }], ...(writes ? { structuredContent: { status, message: text } } : {}) };
+}
+
+export class CallState {
+  readonly call = randomUUID();
+  readonly started = performance.now();
+  who: Attribution;
+  attributionError?: string;
+  tool?: ToolDef;
+  args: Record<string, unknown> = {};
+  /** the arguments as the audit trail keeps them (bodies hashed, secrets as lengths) */
+  logged?: Record<string, unknown>;
+  facts?: Fact[];
+  key?: string;
+  /** this call holds the claim on `key`, so it must settle it */
+  claimed = false;
+  ctx?: ToolContext<unknown>;
+  /** whether the upstream may have acted: decides if an idempotency key is kept or released */
+  ran = false;
+  /** the instance's timeout bounds the call; its timer is cleared as soon as the call ends */
+  private readonly controller = new AbortController();
+  private timer?: ReturnType<typeof setTimeout>;
+  private readonly base: Record<string, unknown>;
+
+  constructor(readonly inst: Instance, readonly req: CallRequest) {
+    // parsed at once so that every record, even an unknown tool's refusal, names who asked;
+    // a malformed attribution is refused by its own step
+    try {
+      this.who = attribute(req.meta, inst.env, req.client);
+    } catch (e) {
+      if (!(e instanceof BadAttribution)) throw e;
+      this.who = { via: 'none', client: req.client };
+      this.attributionError = e.message;
+    }
+    this.base = { v: 1, call: this.call, time: new Date().toISOString(), instance: inst.manifest.id, owner: inst.manifest.owner, manifest: inst.manifest.hash, tool: req.name };
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  get writes(): boolean {
+    return !!this.tool && this.tool.access !== 'read';
+  }
+
+  startTimer(): void {
+    // AbortSignal.timeout would leave one pending timer behind per call
+    this.timer ??= setTimeout(() => this.controller.abort(new DOMException('the upstream did not answer in time', 'TimeoutError')), this.inst.manifest.timeoutMs);
+  }
+
+  dispose(): void {
+    clearTimeout(this.timer);
+  }
+
+  /** Appends one audit record of this call; a trail that refuses it marks the instance down. */
+  async record(r: Record<string, unknown>): Promise<void> {
+    const { audit, redactor } = this.inst;
+    const who = { client: this.who.client, actor: this.who.actor, actor_via: this.who.via, thread: this.who.thread, reason: this.who.reason };
+    try {
+      await audit.append(redactor.deep({ ...this.base, ...who, ...r }));
+      auditDown.delete(audit);
+    } catch (e) {
+      auditDown.set(audit, { at: Date.now(), why: e instanceof AuditUnavailable ? e.message : String(e) });
+      throw e;
+    }
+  }
+
+  failure(message: string, status: Status): CallToolResult {
+    return failed(this.inst, this.req.name, message, status);
+  }
+
+  /** Ends the call with a refusal on the record (a trail that refuses it is logged, not thrown). */
+  async refuse(rule: string, message: string, status: Status = 'denied', decision = 'deny'): Promise<CallToolResult> {
+    try {
+      await this.record({ phase: 'decision', decision, rule, args: this.logged, resources: this.facts });
+    } catch (e) {
+      this.inst.log.error((e as Error).message);
+    }
+    return this.failure(message, status);
+  }
+
+  /** Keeps a claimed idempotency key with its outcome when the upstream may have acted, else frees it. */
+  async settle(result: CallToolResult): Promise<CallToolResult> {
+    const key = this.key;
+    if (!key || !this.claimed) return result;
+    this.claimed = false;
+    try {
+      if (this.ran) await this.inst.keys.done(key, result);
+      else await this.inst.keys.release(key);
+    } catch (e) {
+      this.inst.log.error(`idempotency key ${key}: ${(e as Error).message}`);
+    }
+    return result;
+  }
+}

@@ -1,0 +1,245 @@
+// The steps of a call (their order is in ./call.ts). Each has one job: it returns nothing to let
+// the call go on, or the result that ends it.
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { parseDuration } from '../base/duration.js';
+import { AuditUnavailable, Denied } from '../base/errors.js';
+import type { Instance } from '../connector/instance.js';
+import type { ToolDef } from '../connector/tool.js';
+import { sha256 } from '../audit/chain.js';
+import type { Approval } from '../manifest/types.js';
+import { elicitationChannel, summarize, type Verdict } from './approval.js';
+import { KEY_META } from './idempotency.js';
+import { allows, decide, where } from './policy.js';
+import { takeSlot } from './rate.js';
+import { AUDIT_RETRY_MS, auditDown, type CallState } from './state.js';
+
+export type Step = (c: CallState) => Promise<CallToolResult | undefined> | CallToolResult | undefined;
+
+const WAIT_POLL_MS = 50;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export const findTool: Step = (c) => {
+  c.tool = c.inst.tools.get(c.req.name);
+  if (c.tool) return;
+  const { manifest } = c.inst;
+  const granted = [...c.inst.tools.keys()].join(', ') || 'none';
+  return c.refuse('tools', `denied: unknown tool "${c.req.name}" for ${manifest.id} (${where(manifest, 'tools')}); this instance grants: ${granted}`);
+};
+
+export const parseArguments: Step = (c) => {
+  const tool = c.tool!;
+  const parsed = tool.input.safeParse(c.req.arguments ?? {});
+  if (!parsed.success) return c.refuse('input', `invalid arguments for ${tool.name}: ${inputProblem(parsed.error)}`);
+  c.args = parsed.data as Record<string, unknown>;
+  c.logged = auditArgs(tool, c.args, c.inst.manifest.audit.bodies);
+};
+
+export const attribution: Step = (c) => {
+  if (c.attributionError) return c.refuse('attribution', `denied: ${c.attributionError}`);
+};
+
+export const readIdempotencyKey: Step = (c) => {
+  if (!c.writes) return;
+  const k = c.req.meta?.[KEY_META];
+  if (k === undefined || k === null) return;
+  if (typeof k !== 'string' || !/^[\x21-\x7e]{1,200}$/.test(k)) {
+    return c.refuse('idempotency', `denied: _meta "${KEY_META}" must be 1 to 200 printable ASCII characters`);
+  }
+  c.key = k;
+};
+
+export const auditHealthy: Step = (c) => {
+  const down = auditDown.get(c.inst.audit);
+  if (!down || Date.now() - down.at >= AUDIT_RETRY_MS) return;
+  c.inst.log.error(down.why);
+  return c.failure(`refused: ${down.why}; no upstream call was made`, 'failed');
+};
+
+export const openUpstream: Step = async (c) => {
+  const { inst } = c;
+  const tool = c.tool!;
+  let upstream;
+  try {
+    upstream = await inst.upstream();
+  } catch (e) {
+    return c.refuse('startup', `${inst.manifest.id} is not available: ${(e as Error).message}`, 'failed');
+  }
+  c.startTimer();
+  const { manifest } = inst;
+  c.ctx = {
+    client: upstream.client,
+    grant: manifest.tools[tool.name]!,
+    identity: upstream.identity,
+    manifest,
+    signal: c.signal,
+    allows: (on, value) => allows(tool, manifest, on, value),
+  };
+};
+
+export const touches: Step = async (c) => {
+  try {
+    c.facts = await c.tool!.facts(c.args, c.ctx!);
+  } catch (e) {
+    if (e instanceof Denied) return c.refuse(e.rule, e.message);
+    const u = c.inst.connector.describeError(e);
+    return c.refuse('upstream', `${c.inst.connector.name} error while checking the call: ${u.code}: ${u.message}`, 'failed');
+  }
+};
+
+export const checkPolicy: Step = (c) => {
+  const decision = decide(c.tool!, c.inst.manifest, c.facts!, c.who);
+  if (!decision.allow) return c.refuse(decision.rule, decision.message);
+};
+
+/** A key that already ran returns its first outcome, without the upstream. */
+export const claimKey: Step = async (c) => {
+  const { key, inst } = c;
+  if (!key) return;
+  const fingerprint = sha256(JSON.stringify([c.tool!.name, c.args]));
+  for (;;) {
+    const claim = await inst.keys.claim(key, fingerprint);
+    if (claim.kind === 'claimed') {
+      c.claimed = true;
+      return;
+    }
+    if (claim.kind === 'replay') {
+      await c.record({ phase: 'decision', decision: 'replay', rule: 'idempotency', args: c.logged, resources: c.facts, key });
+      const first = claim.result;
+      const sc = (first.structuredContent ?? {}) as Record<string, unknown>;
+      const text = `replayed: idempotency key ${key} already ran; this is its first outcome, the upstream was not called again\n${first.content.map((x) => (x.type === 'text' ? x.text : '')).join('\n')}`;
+      return { ...first, content: [{ type: 'text', text }], structuredContent: { ...sc, status: 'replayed' } };
+    }
+    if (claim.kind === 'conflict') {
+      return c.refuse('idempotency', `denied: idempotency key ${key} was first used with different arguments; use a new key for a different call`);
+    }
+    if (claim.kind === 'unknown') {
+      return c.refuse('idempotency', `denied: the first call with idempotency key ${key} stopped before its outcome was recorded; check ${inst.connector.name} before retrying with a new key`, 'failed');
+    }
+    if (claim.awaitingApproval) {
+      return c.refuse('approval', `pending: the call with idempotency key ${key} is waiting for approval; retry with the same key later`, 'pending_approval', 'pending');
+    }
+    if (c.signal.aborted) return c.refuse('idempotency', `the call with idempotency key ${key} is still running; retry with the same key later`, 'failed');
+    await sleep(WAIT_POLL_MS);
+  }
+};
+
+export const rateLimit: Step = async (c) => {
+  const { manifest } = c.inst;
+  const tool = c.tool!;
+  const rate = manifest.tools[tool.name]!.rate as string | undefined;
+  if (!rate) return;
+  const slot = await takeSlot(c.inst.rateFile, tool.name, rate);
+  if (slot.ok) return;
+  const wait = Math.ceil((slot.next - Date.now()) / 1000);
+  return c.refuse(`tools.${tool.name}.rate`,
+    `denied: rate limit ${rate} of ${tool.name} in ${manifest.id} reached (${where(manifest, `tools.${tool.name}.rate`)}); next call allowed at ${new Date(slot.next).toISOString()} (in ${wait}s)`);
+};
+
+export const approve: Step = async (c) => {
+  const tool = c.tool!;
+  const { manifest } = c.inst;
+  const approval = manifest.tools[tool.name]!.approval as Approval | undefined;
+  if (!approval) return;
+  const verdict = await seekApproval(c, tool, approval);
+  if (verdict.status === 'approved') return;
+  const expired = verdict.status === 'expired';
+  const line = where(manifest, `tools.${tool.name}.approval`);
+  return c.refuse(`tools.${tool.name}.approval`,
+    expired
+      ? `denied: approval for ${tool.name} expired with no answer (${line}); nothing was done`
+      : `denied: approval for ${tool.name} declined${verdict.by ? ` by ${verdict.by}` : ''}: ${verdict.why} (${line}); nothing was done`,
+    expired ? 'approval_expired' : 'approval_declined');
+};
+
+export const recordIntent: Step = async (c) => {
+  try {
+    await c.record({ phase: 'intent', decision: 'allow', args: c.logged, resources: c.facts, ...(c.key ? { key: c.key } : {}) });
+  } catch (e) {
+    const why = e instanceof AuditUnavailable ? e.message : String(e);
+    c.inst.log.error(why);
+    return c.failure(`refused: ${why}; no upstream call was made`, 'failed');
+  }
+};
+
+export const runUpstream: Step = async (c) => {
+  const { inst, ctx, signal } = c;
+  const tool = c.tool!;
+  let outcome: Record<string, unknown>;
+  let result: CallToolResult;
+  c.ran = true;
+  try {
+    const raw = await Promise.race([
+      tool.run(c.args, ctx!),
+      new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true })),
+    ]);
+    const out = inst.redactor.deep(tool.output.parse(tool.filter ? tool.filter(raw, ctx!) : raw)) as Record<string, unknown>;
+    result = { content: [{ type: 'text', text: tool.text(out) }], structuredContent: c.writes ? { ...out, status: 'completed' } : out };
+    outcome = { outcome: 'ok' };
+  } catch (e) {
+    const u = inst.connector.describeError(e);
+    const msg = inst.redactor.scrub(u.message);
+    result = c.failure(`${inst.connector.name} error: ${u.code}: ${msg}${u.retryAfter ? ` (retry after ${u.retryAfter}s)` : ''}`, 'failed');
+    outcome = { outcome: 'error', error: u.code, error_message: msg };
+    c.ran = !u.definite;
+  }
+  try {
+    await c.record({ phase: 'outcome', ...outcome, duration_ms: Math.round((performance.now() - c.started) * 100) / 100 });
+  } catch (e) {
+    inst.log.error(`${(e as Error).message}; outcome of call ${c.call} not recorded`);
+  }
+  return result;
+};
+
+async function seekApproval(c: CallState, tool: ToolDef, approval: Approval): Promise<Verdict> {
+  const { inst, req } = c;
+  const secret = new Set(Object.entries(tool.audit ?? {}).filter(([, as]) => as === 'secret').map(([k]) => k));
+  const request = {
+    call: c.call,
+    instance: inst.manifest.id,
+    tool: tool.name,
+    resources: c.facts!.filter((f) => tool.constraints[f.on]?.resources),
+    summary: inst.redactor.scrub(summarize(c.args, secret)),
+    requester: c.who.actor,
+    thread: c.who.thread,
+    approvers: approval.approvers ?? [],
+    timeoutMs: parseDuration(approval.timeout) ?? 15 * 60_000,
+  };
+  const hooks = {
+    progress: (m: string) => req.progress?.(m),
+    event: (status: string, detail: Record<string, unknown>) =>
+      void c.record({ phase: 'approval', status, via: approval.via, ...detail }).catch((e: Error) => inst.log.error(e.message)),
+  };
+  if (c.key) await inst.keys.awaiting(c.key, true);
+  let verdict: Verdict;
+  try {
+    const channel = approval.via === 'elicitation' ? elicitationChannel(req.elicit) : await openSlackApprovals(inst);
+    verdict = await channel.request(request, hooks);
+  } catch (e) {
+    verdict = { status: 'declined', why: `the approval could not be requested: ${(e as Error).message}` };
+  } finally {
+    if (c.key) await inst.keys.awaiting(c.key, false).catch(() => {});
+  }
+  await c.record({ phase: 'approval', status: verdict.status, via: approval.via, ...('by' in verdict && verdict.by ? { by: verdict.by } : {}), ...('why' in verdict ? { why: verdict.why } : {}) });
+  return verdict;
+}
+
+async function openSlackApprovals(inst: Instance) {
+  if (!inst.slackApprovals) throw new Error('no Slack approvals identity is configured (scopes/fleet.yaml approvals.slack)');
+  return inst.slackApprovals();
+}
+
+function auditArgs(tool: ToolDef, args: Record<string, unknown>, bodies: 'hash' | 'keep'): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(args)) {
+    const as = (tool.audit as Record<string, string> | undefined)?.[k];
+    const text = typeof v === 'string' ? v : JSON.stringify(v ?? null);
+    if (as === 'secret') out[k] = { len: text.length };
+    else if (as === 'body' && bodies === 'hash') out[k] = { len: text.length, sha256: sha256(text) };
+    else out[k] = v;
+  }
+  return out;
+}
+
+function inputProblem(err: { issues: { path: PropertyKey[]; message: string }[] }): string {
+  return err.issues.map((i) => (i.path.length ? `${i.path.map(String).join('.')}: ${i.message}` : i.message)).join('; ');
+}

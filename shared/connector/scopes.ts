@@ -1,0 +1,26 @@
+// Compares what the upstream token really holds with what the manifest declares.
+import type { Manifest } from '../manifest/schema.js';
+import type { Connector, Grant, ToolDef } from './tool.js';
+
+/** The upstream permissions a tool needs under a grant. */
+export function needsOf(tool: ToolDef, grant: Grant | undefined): string[] {
+  return [...tool.needs, ...(grant && tool.grantNeeds ? tool.grantNeeds(grant) : [])];
+}
+
+export function isProduction(manifest: Manifest): boolean {
+  return manifest.instance === 'prod' || manifest.instance.startsWith('prod-');
+}
+
+export interface ScopeCheck {
+  /** held by the token but not declared: refused for prod, warned for dev */
+  excess: string[];
+  /** needed by a granted tool but not held: those tools will fail */
+  missing: string[];
+}
+
+export function checkHeld(connector: Connector, manifest: Manifest, held: string[]): ScopeCheck {
+  const declared = new Set(connector.declared(manifest.upstream));
+  const has = new Set(held);
+  const needed = new Set(connector.tools.filter((t) => manifest.tools[t.name]).flatMap((t) => needsOf(t, manifest.tools[t.name])));
+  return { excess: held.filter((s) => !declared.has(s)), missing: [...needed].filter((s) => !has.has(s)) };
+}

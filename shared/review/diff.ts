@@ -1,0 +1,363 @@
+// The semantic comparison behind `fleet diff`: manifests are compared as grants, not as text.
+// Each change is classed escalation (more access, fewer safeguards), reduction, or neutral, using
+// the connectors' constraint kinds: resource lists and globs by the exact sets of names they
+// match, other kinds by asking the constraint itself which values it now admits.
+import { ManifestError, readYaml } from '../manifest/load.js';
+import type { Constraint } from '../call/constraints.js';
+import type { Connector } from '../connector/tool.js';
+import { beyond, overlap } from './glob-sets.js';
+
+/** One side of a diff: the scopes folder as of a revision, a folder, or the working tree. */
+export interface Side {
+  /** what the user named: a revision, a folder, or "working tree" */
+  label: string;
+  /** relative name inside the scopes folder ("slack.prod.yaml", "surface/slack.prod.json") → text */
+  files: Map<string, string>;
+  /** the path to show for a name, e.g. scopes/slack.prod.yaml */
+  display(name: string): string;
+}
+
+export type Class = 'escalation' | 'reduction' | 'neutral';
+
+export interface Change {
+  class: Class;
+  /** "slack.prod", or "fleet" for fleet.yaml */
+  instance: string;
+  tool?: string;
+  /** plain language */
+  what: string;
+  file: string;
+  line: number;
+  /** which side the line is on: a revoked grant only has a base line */
+  side: 'base' | 'head';
+}
+
+interface Doc {
+  name: string;
+  data: Record<string, any>;
+  line(path: string): number;
+}
+
+interface Ctx {
+  base: Side;
+  head: Side;
+  connectors: Record<string, Connector>;
+  out: Change[];
+  baseDocs: Map<string, Doc>;
+  headDocs: Map<string, Doc>;
+  headBots: string[];
+}
+
+const ORDER: Record<Class, number> = { escalation: 0, reduction: 1, neutral: 2 };
+const show = (v: unknown) => (v === undefined ? '(unset)' : JSON.stringify(v));
+const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+const obj = (v: unknown): Record<string, any> => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, any>) : {});
+
+function parse(side: Side, name: string, problems: Change[], which: 'base' | 'head'): Doc | undefined {
+  const text = side.files.get(name);
+  if (text === undefined) return undefined;
+  try {
+    const { data, line } = readYaml(text, side.display(name));
+    return { name, data: obj(data), line };
+  } catch (e) {
+    if (!(e instanceof ManifestError)) throw e;
+    const p = e.problems[0]!;
+    // Unreadable in the proposed change: nothing can be said about what it grants, so assume the worst.
+    const cls: Class = which === 'head' ? 'escalation' : 'neutral';
+    problems.push({ class: cls, instance: name.replace(/\.ya?ml$/, ''), what: `cannot be read (${p.message}); review it by hand`, file: p.file, line: p.line, side: which });
+    return undefined;
+  }
+}
+
+// ---- constraint values -------------------------------------------------------------------------
+
+/** Values worth asking a constraint about: the granted values themselves and their neighbours. */
+function candidates(a: unknown, b: unknown): (string | number)[] {
+  const out = new Set<string | number>(['', '*', '@channel', '@here', '@everyone', 'write', 'read', 'admin', 1, 0, 1e9]);
+  const walk = (v: unknown) => {
+    if (typeof v === 'string') [v, `${v}x`, `${v}/x`, v.slice(0, -1), `x${v}`].forEach((s) => out.add(s));
+    else if (typeof v === 'number') [v, v + 1, v - 1].forEach((n) => out.add(n));
+    else if (Array.isArray(v)) v.forEach(walk);
+    else if (v && typeof v === 'object') Object.values(v).forEach(walk);
+  };
+  walk(a);
+  walk(b);
+  return [...out];
+}
+
+interface Delta {
+  wider?: string;
+  narrower?: string;
+  /** names a resource grant newly lists */
+  added?: string[];
+}
+
+/** How a constraint's effective value changed, judged by the constraint kind itself. */
+export function compareConstraint(c: Constraint<any>, before: unknown, after: unknown): Delta | undefined {
+  if (same(before, after)) return undefined;
+  const ok = (v: unknown) => v !== undefined && c.schema.safeParse(v).success;
+  if (!ok(before) || !ok(after)) return {};
+  if (c.resources) {
+    const ra = c.resources(before);
+    const rb = c.resources(after);
+    const wider = beyond(rb, ra);
+    const narrower = beyond(ra, rb);
+    return { wider: wider === undefined ? undefined : JSON.stringify(wider), narrower: narrower === undefined ? undefined : JSON.stringify(narrower), added: rb.filter((r) => !ra.includes(r)) };
+  }
+  const allows = (g: unknown, v: string | number) => {
+    try {
+      return c.allows(g, v);
+    } catch {
+      return false;
+    }
+  };
+  const values = candidates(before, after);
+  const wider = values.find((v) => allows(after, v) && !allows(before, v));
+  const narrower = values.find((v) => allows(before, v) && !allows(after, v));
+  const name = (v: string | number | undefined) => (v === undefined || typeof before === 'boolean' ? (v === undefined ? undefined : '') : JSON.stringify(v));
+  return { wider: name(wider), narrower: name(narrower) };
+}
+
+// ---- rates and approvals -----------------------------------------------------------------------
+
+const PER: Record<string, number> = { second: 1, minute: 60, hour: 3600, day: 86400 };
+function perSecond(rate: unknown): number | undefined {
+  const m = /^(\d+)\/(second|minute|hour|day)$/.exec(String(rate));
+  return m ? Number(m[1]) / PER[m[2]!]! : undefined;
+}
+
+// ---- one manifest ------------------------------------------------------------------------------
+
+function compareManifest(ctx: Ctx, name: string, a: Doc | undefined, b: Doc | undefined): void {
+  const instance = name.replace(/\.ya?ml$/, '');
+  const at = (doc: Doc, side: Side, path: string, s: 'base' | 'head') => ({ file: side.display(doc.name), line: doc.line(path), side: s });
+  const head = (path: string) => (b ? at(b, ctx.head, path, 'head') : at(a!, ctx.base, path, 'base'));
+  const base = (path: string) => at(a!, ctx.base, path, 'base');
+  const push = (cls: Class, what: string, where: { file: string; line: number; side: 'base' | 'head' }, tool?: string) =>
+    ctx.out.push({ class: cls, instance, tool, what, ...where });
+
+  const connector = ctx.connectors[(b ?? a)!.data.connector];
+  const tools = (d: Doc | undefined) => obj(d?.data.tools);
+  const access = (tool: string) => connector?.tools.find((t) => t.name === tool)?.access;
+
+  if (!a) push('escalation', `new instance (${b!.data.attribution === 'required' ? 'attribution required' : 'attribution optional'})`, head('instance'));
+  if (!b) push('reduction', 'instance removed', base('instance'));
+
+  if (a && b) {
+    const attrA = a.data.attribution ?? 'optional';
+    const attrB = b.data.attribution ?? 'optional';
+    if (attrA !== attrB) push(attrB === 'required' ? 'reduction' : 'escalation', `attribution ${attrA} → ${attrB}`, head('attribution'));
+    if (a.data.credential !== b.data.credential) {
+      const sharedWith = [...ctx.headDocs].filter(([n, d]) => n !== name && d.data.credential === b.data.credential).map(([n]) => n.replace(/\.ya?ml$/, ''));
+      push(sharedWith.length ? 'escalation' : 'neutral', `credential reference ${show(a.data.credential)} → ${show(b.data.credential)}${sharedWith.length ? ` (also used by ${sharedWith.join(', ')})` : ''}`, head('credential'));
+    }
+    const bodiesA = obj(a.data.audit).bodies ?? 'hash';
+    const bodiesB = obj(b.data.audit).bodies ?? 'hash';
+    if (bodiesA !== bodiesB) push(bodiesB === 'keep' ? 'escalation' : 'reduction', `audit bodies ${bodiesA} → ${bodiesB}${bodiesB === 'keep' ? ': message bodies are now kept in the audit trail' : ''}`, head('audit.bodies'));
+    for (const key of ['owner', 'purpose', 'timeout', 'connector', 'instance']) {
+      if (!same(a.data[key], b.data[key])) push('neutral', `${key} ${show(a.data[key])} → ${show(b.data[key])}`, head(key));
+    }
+    const ua = obj(a.data.upstream);
+    const ub = obj(b.data.upstream);
+    for (const key of new Set([...Object.keys(ua), ...Object.keys(ub)])) {
+      if (same(ua[key], ub[key])) continue;
+      if (Array.isArray(ua[key]) || Array.isArray(ub[key])) {
+        const va: unknown[] = Array.isArray(ua[key]) ? ua[key] : [];
+        const vb: unknown[] = Array.isArray(ub[key]) ? ub[key] : [];
+        const added = vb.filter((v) => !va.some((w) => same(v, w)));
+        const removed = va.filter((v) => !vb.some((w) => same(v, w)));
+        if (added.length) push('escalation', `upstream.${key} adds ${added.map((v) => show(v)).join(', ')}: the token may now hold more`, head(`upstream.${key}`));
+        if (removed.length) push('reduction', `upstream.${key} drops ${removed.map((v) => show(v)).join(', ')}`, head(`upstream.${key}`));
+      } else push('neutral', `upstream.${key} ${show(ua[key])} → ${show(ub[key])}`, head(`upstream.${key}`));
+    }
+  }
+
+  const ta = tools(a);
+  const tb = tools(b);
+  for (const tool of new Set([...Object.keys(ta), ...Object.keys(tb)])) {
+    const def = connector?.tools.find((t) => t.name === tool);
+    const kind = access(tool) ? ` (${access(tool)})` : '';
+    if (!(tool in ta)) {
+      const grant = obj(tb[tool]);
+      const summary = Object.entries(grant).map(([k, v]) => `${k}: ${show(v)}`).join('; ');
+      push('escalation', `grants ${tool}${kind}${summary ? ` with ${summary}` : ''}${movedFromDev(ctx, name, connector, def, grant)}`, head(`tools.${tool}`), tool);
+      continue;
+    }
+    if (!(tool in tb)) {
+      push('reduction', `revokes ${tool}${kind}`, base(`tools.${tool}`), tool);
+      continue;
+    }
+    const ga = obj(ta[tool]);
+    const gb = obj(tb[tool]);
+    for (const key of new Set([...Object.keys(def?.constraints ?? {}), ...Object.keys(ga), ...Object.keys(gb)])) {
+      const path = `tools.${tool}.${key}`;
+      const where = key in gb ? head(path) : head(`tools.${tool}`);
+      const c = def?.constraints[key];
+      if (key === 'approval') compareApproval(ctx, ga.approval, gb.approval, (cls, what) => push(cls, `${tool}: ${what}`, where, tool));
+      else if (key === 'rate') compareRate(ga.rate, gb.rate, (cls, what) => push(cls, `${tool}: ${what}`, where, tool));
+      else if (!c) {
+        if (!same(ga[key], gb[key])) push('neutral', `${tool}.${key} ${show(ga[key])} → ${show(gb[key])}`, where, tool);
+      } else {
+        const before = ga[key] ?? c.fallback;
+        const after = gb[key] ?? c.fallback;
+        const d = compareConstraint(c, before, after);
+        if (!d) continue;
+        const change = `${tool}.${key} ${show(before)} → ${show(after)}`;
+        if (d.wider !== undefined) {
+          const moved = d.added?.length ? movedFromDev(ctx, name, connector, def, { [key]: d.added }) : '';
+          push('escalation', `${change}: widened${d.wider ? `, now also admits ${d.wider}` : ''}${d.narrower !== undefined ? ` (and no longer ${d.narrower})` : ''}${moved}`, where, tool);
+        } else if (d.narrower !== undefined) push('reduction', `${change}: narrowed${d.narrower ? `, no longer admits ${d.narrower}` : ''}`, where, tool);
+        else push('neutral', `${change}: same effect`, where, tool);
+      }
+    }
+  }
+}
+
+/** For a prod grant: names it adds that a dev instance of the same connector held in the base. */
+function movedFromDev(ctx: Ctx, name: string, connector: Connector | undefined, def: Connector['tools'][number] | undefined, grant: Record<string, unknown>): string {
+  const [conn, inst] = name.replace(/\.ya?ml$/, '').split('.') as [string, string];
+  if (!connector || !def || !(inst === 'prod' || inst.startsWith('prod-'))) return '';
+  const notes: string[] = [];
+  for (const [key, value] of Object.entries(grant)) {
+    const c = def.constraints[key];
+    if (!c?.resources || !c.schema.safeParse(value).success) continue;
+    for (const r of c.resources(value)) {
+      for (const [devName, dev] of ctx.baseDocs) {
+        const [dc, di] = devName.replace(/\.ya?ml$/, '').split('.') as [string, string];
+        if (dc !== conn || di === 'prod' || di.startsWith('prod-')) continue;
+        const devRes = Object.entries(obj(dev.data.tools)).flatMap(([t, g]) => {
+          const td = connector.tools.find((x) => x.name === t);
+          return Object.entries(obj(g)).flatMap(([k, v]) => {
+            const dcst = td?.constraints[k];
+            return dcst?.resources && dcst.noun === c.noun && dcst.schema.safeParse(v).success ? dcst.resources(v) : [];
+          });
+        });
+        if (devRes.length && overlap([r], devRes) !== undefined) notes.push(`${c.noun} ${JSON.stringify(r)} was granted to ${dc}.${di} in the base`);
+      }
+    }
+  }
+  return notes.length ? ` — moved from dev: ${[...new Set(notes)].join('; ')}` : '';
+}
+
+function compareApproval(ctx: Ctx, a: unknown, b: unknown, push: (cls: Class, what: string) => void): void {
+  if (same(a, b)) return;
+  if (a === undefined) return push('reduction', `now needs an approval (${show(b)})`);
+  if (b === undefined) return push('escalation', 'no longer needs an approval');
+  const oa = obj(a);
+  const ob = obj(b);
+  const la: string[] = Array.isArray(oa.approvers) ? oa.approvers.map(String) : [];
+  const lb: string[] = Array.isArray(ob.approvers) ? ob.approvers.map(String) : [];
+  const added = lb.filter((x) => !la.includes(x));
+  const removed = la.filter((x) => !lb.includes(x));
+  const bots = added.filter((x) => ctx.headBots.includes(x));
+  if (bots.length) push('escalation', `approvers now include ${bots.join(', ')}, the fleet's own bot: the requesting bot could approve its own request`);
+  const people = added.filter((x) => !bots.includes(x));
+  if (people.length) push('escalation', `more people may approve: adds ${people.join(', ')}`);
+  if (removed.length) push('reduction', `fewer people may approve: drops ${removed.join(', ')}`);
+  for (const key of new Set([...Object.keys(oa), ...Object.keys(ob)])) {
+    if (key !== 'approvers' && !same(oa[key], ob[key])) push('neutral', `approval.${key} ${show(oa[key])} → ${show(ob[key])}`);
+  }
+}
+
+function compareRate(a: unknown, b: unknown, push: (cls: Class, what: string) => void): void {
+  if (same(a, b)) return;
+  if (a === undefined) return push('reduction', `now rate-limited to ${b}`);
+  if (b === undefined) return push('escalation', `no longer rate-limited (was ${a})`);
+  const ra = perSecond(a);
+  const rb = perSecond(b);
+  if (ra === undefined || rb === undefined || ra === rb) return push('neutral', `rate ${show(a)} → ${show(b)}`);
+  push(rb > ra ? 'escalation' : 'reduction', `rate ${a} → ${b}`);
+}
+
+// ---- fleet.yaml and surfaces -------------------------------------------------------------------
+
+function compareFleet(ctx: Ctx, a: Doc | undefined, b: Doc | undefined): void {
+  const push = (cls: Class, what: string, doc: Doc, side: Side, path: string, s: 'base' | 'head') =>
+    ctx.out.push({ class: cls, instance: 'fleet', what, file: side.display(doc.name), line: doc.line(path), side: s });
+  const rules = (d: Doc | undefined) => new Map<string, [number, Record<string, any>]>((Array.isArray(d?.data.rules) ? d!.data.rules : []).map((r: unknown, i: number) => [String(obj(r).id), [i, obj(r)]]));
+  const ra = rules(a);
+  const rb = rules(b);
+  for (const [id, [i, r]] of ra) {
+    if (!rb.has(id)) push('escalation', `fleet rule ${id} (${r.kind}) removed`, a!, ctx.base, `rules.${i}`, 'base');
+  }
+  for (const [id, [i, r]] of rb) {
+    const old = ra.get(id)?.[1];
+    if (!old) push('reduction', `fleet rule ${id} (${r.kind}) added`, b!, ctx.head, `rules.${i}`, 'head');
+    else {
+      const keys = [...new Set([...Object.keys(old), ...Object.keys(r)])].filter((k) => !same(old[k], r[k]));
+      if (keys.length) push(keys.every((k) => k === 'why') ? 'neutral' : 'escalation', `fleet rule ${id} changed (${keys.map((k) => `${k}: ${show(old[k])} → ${show(r[k])}`).join('; ')})`, b!, ctx.head, `rules.${i}`, 'head');
+    }
+  }
+  const bots = (d: Doc | undefined): string[] => (Array.isArray(d?.data.bots) ? d!.data.bots.map(String) : []);
+  const removed = bots(a).filter((x) => !bots(b).includes(x));
+  const added = bots(b).filter((x) => !bots(a).includes(x));
+  if (removed.length && b) push('escalation', `bots ${removed.join(', ')} no longer listed: rules stop keeping them from approving`, b, ctx.head, 'bots', 'head');
+  if (added.length && b) push('reduction', `bots ${added.join(', ')} listed`, b, ctx.head, 'bots', 'head');
+  if (a && b && !same(a.data.approvals, b.data.approvals)) push('neutral', 'approvals block changed', b, ctx.head, 'approvals', 'head');
+}
+
+const RELAXED: [string, boolean][] = [['readOnlyHint', true], ['destructiveHint', false]];
+
+function compareSurface(ctx: Ctx, name: string): void {
+  const instance = name.replace(/^surface\//, '').replace(/\.json$/, '');
+  const read = (side: Side): Map<string, Record<string, any>> => {
+    try {
+      const tools = JSON.parse(side.files.get(name) ?? '{"tools":[]}').tools;
+      return new Map((Array.isArray(tools) ? tools : []).map((t: Record<string, any>) => [String(t.name), t]));
+    } catch {
+      return new Map();
+    }
+  };
+  const ta = read(ctx.base);
+  const tb = read(ctx.head);
+  const lineOf = (side: Side, tool: string) => {
+    const i = (side.files.get(name) ?? '').split('\n').findIndex((l) => l.includes(`"name": ${JSON.stringify(tool)}`));
+    return i < 0 ? 1 : i + 1;
+  };
+  for (const tool of new Set([...ta.keys(), ...tb.keys()])) {
+    const a = ta.get(tool);
+    const b = tb.get(tool);
+    const side = b ? ctx.head : ctx.base;
+    const where = { file: side.display(name), line: lineOf(side, tool), side: b ? ('head' as const) : ('base' as const) };
+    if (!a || !b) {
+      ctx.out.push({ class: 'neutral', instance, tool, what: `surface: ${tool} ${a ? 'no longer listed' : 'now listed'} to clients`, ...where });
+      continue;
+    }
+    for (const [hint, relaxed] of RELAXED) {
+      if (a.annotations?.[hint] !== b.annotations?.[hint] && b.annotations?.[hint] === relaxed) {
+        ctx.out.push({ class: 'escalation', instance, tool, what: `surface: ${tool} now says ${hint}: ${relaxed}, so clients may stop asking before calling it`, ...where });
+      }
+    }
+    const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => !same(a[k], b[k]));
+    if (keys.length) ctx.out.push({ class: 'neutral', instance, tool, what: `surface: ${tool} changed what the model is told (${keys.join(', ')})`, ...where });
+  }
+}
+
+export function compareSides(base: Side, head: Side, connectors: Record<string, Connector>): Change[] {
+  const out: Change[] = [];
+  const manifests = (side: Side) => [...side.files.keys()].filter((n) => /\.ya?ml$/.test(n) && !/^fleet\.ya?ml$/.test(n));
+  const docs = (side: Side, which: 'base' | 'head') => {
+    const m = new Map<string, Doc>();
+    for (const n of manifests(side)) {
+      const d = parse(side, n, out, which);
+      if (d) m.set(n, d);
+    }
+    return m;
+  };
+  const baseDocs = docs(base, 'base');
+  const headDocs = docs(head, 'head');
+  const headFleet = parse(head, 'fleet.yaml', out, 'head');
+  const ctx: Ctx = { base, head, connectors, out, baseDocs, headDocs, headBots: Array.isArray(headFleet?.data.bots) ? headFleet!.data.bots.map(String) : [] };
+  const names = [...new Set([...manifests(base), ...manifests(head)])].sort();
+  for (const n of names) {
+    const a = baseDocs.get(n);
+    const b = headDocs.get(n);
+    if ((base.files.has(n) && !a) || (head.files.has(n) && !b)) continue; // unreadable: reported by parse
+    if (a && b && base.files.get(n) === head.files.get(n)) continue;
+    compareManifest(ctx, n, a, b);
+  }
+  if (base.files.get('fleet.yaml') !== head.files.get('fleet.yaml')) compareFleet(ctx, parse(base, 'fleet.yaml', out, 'base'), headFleet);
+  const surfaces = new Set([...base.files.keys(), ...head.files.keys()].filter((n) => n.startsWith('surface/')));
+  for (const n of [...surfaces].sort()) if (base.files.get(n) !== head.files.get(n)) compareSurface(ctx, n);
+  return out.sort((x, y) => ORDER[x.class] - ORDER[y.class] || x.file.localeCompare(y.file) || x.line - y.line);
+}

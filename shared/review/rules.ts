@@ -1,0 +1,186 @@
+// Fleet-wide rules (scopes/fleet.yaml) as data: each rule has an id, a kind from the table below
+// with its parameters, a selector saying which instances and tools it covers, and a reason. New
+// rules are a YAML edit; a new kind is one entry in KINDS.
+import { existsSync, readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { ManifestError, readYaml } from '../manifest/load.js';
+import type { Manifest } from '../manifest/schema.js';
+import { isProduction } from '../connector/scopes.js';
+import type { Connector, Grant, ToolDef } from '../connector/tool.js';
+import type { Finding, Severity } from './findings.js';
+import { isPattern } from './glob-sets.js';
+
+const where = z
+  .strictObject({
+    env: z.enum(['prod', 'dev', 'any']).default('any'),
+    connectors: z.array(z.string()).min(1).optional(),
+    access: z.array(z.enum(['read', 'write', 'destructive'])).min(1).optional(),
+  })
+  .default({ env: 'any' });
+
+const common = {
+  id: z.string().regex(/^[a-z][a-z0-9-]*$/, 'a rule id is lower-case letters, digits and dashes'),
+  where,
+  why: z.string().trim().min(1, 'say why the rule exists: the finding shows it'),
+  severity: z.enum(['error', 'warning']).default('error'),
+};
+
+const ruleSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ ...common, kind: z.literal('attribution-required') }),
+  z.strictObject({ ...common, kind: z.literal('approval-required') }),
+  z.strictObject({ ...common, kind: z.literal('approver-not-bot') }),
+  // patterns: false also refuses partial wildcards such as `blog-*`, not only a bare `*`
+  z.strictObject({ ...common, kind: z.literal('no-wildcard'), patterns: z.boolean().default(false) }),
+  z.strictObject({ ...common, kind: z.literal('forbid-value'), constraint: z.string().min(1), value: z.unknown() }),
+  z.strictObject({ ...common, kind: z.literal('forbid-tools'), tools: z.array(z.string().regex(/^[a-z0-9-]+\.[a-z0-9_]+$/, 'name tools as connector.tool')).min(1) }),
+]);
+
+export type Rule = z.infer<typeof ruleSchema>;
+
+const fleetSchema = z.strictObject({
+  /** the fleet's own bot identities: never approvers of their own requests */
+  bots: z.array(z.string().min(1)).default([]),
+  rules: z.array(ruleSchema),
+  // Declared and validated by the approvals work; tolerated here.
+  approvals: z.unknown().optional(),
+});
+
+export interface FleetRules {
+  file: string;
+  bots: string[];
+  rules: Rule[];
+  line(path: string): number;
+  /** approvals block as written, unvalidated here */
+  approvals?: unknown;
+}
+
+/** Reads fleet.yaml; problems come back as findings of rule `fleet-rules`. */
+export function loadFleetRules(file: string, connectors: Record<string, Connector>): { fleet?: FleetRules; findings: Finding[] } {
+  const problem = (line: number, message: string, severity: Severity = 'error'): Finding => ({ rule: 'fleet-rules', severity, file, line, message });
+  if (!existsSync(file)) return { findings: [problem(1, 'no fleet rules file: every scopes folder needs a fleet.yaml with its fleet-wide rules')] };
+  let doc: ReturnType<typeof readYaml>;
+  try {
+    doc = readYaml(readFileSync(file, 'utf8'), file);
+  } catch (e) {
+    if (e instanceof ManifestError) return { findings: e.problems.map((p) => problem(p.line, p.message)) };
+    throw e;
+  }
+  const parsed = fleetSchema.safeParse(doc.data ?? {});
+  if (!parsed.success) {
+    return {
+      findings: parsed.error.issues.map((i) => {
+        const path = i.path.map(String).join('.');
+        return { ...problem(doc.line(path), i.message), path };
+      }),
+    };
+  }
+  const findings: Finding[] = [];
+  const ids = new Set<string>();
+  parsed.data.rules.forEach((r, i) => {
+    if (ids.has(r.id)) findings.push(problem(doc.line(`rules.${i}.id`), `rule id "${r.id}" is used twice`));
+    ids.add(r.id);
+    if (r.kind !== 'forbid-tools') return;
+    r.tools.forEach((name, j) => {
+      const [c, t] = name.split('.') as [string, string];
+      const connector = connectors[c];
+      if (!connector) findings.push(problem(doc.line(`rules.${i}.tools.${j}`), `${name}: no connector "${c}" in this build; the rule covers it once it exists`, 'warning'));
+      else if (!connector.tools.some((x) => x.name === t)) {
+        findings.push(problem(doc.line(`rules.${i}.tools.${j}`), `${name}: ${c} has no tool "${t}" (known: ${connector.tools.map((x) => x.name).join(', ')})`));
+      }
+    });
+  });
+  return { fleet: { file, ...parsed.data, line: doc.line }, findings };
+}
+
+interface Hit {
+  path: string;
+  tool?: string;
+  message: string;
+}
+
+interface Scope {
+  manifest: Manifest;
+  connector: Connector;
+  fleet: FleetRules;
+  /** granted tools the rule's selector covers, with their grants */
+  tools: { tool: ToolDef; grant: Grant }[];
+}
+
+const KINDS: { [K in Rule['kind']]: (rule: Extract<Rule, { kind: K }>, s: Scope) => Hit[] } = {
+  'attribution-required': (_r, { manifest }) =>
+    manifest.attribution === 'required' ? [] : [{ path: 'attribution', message: `${manifest.id} must set attribution: required` }],
+
+  'approval-required': (_r, { tools }) =>
+    tools
+      .filter(({ grant }) => !grant.approval)
+      .map(({ tool }) => ({ path: `tools.${tool.name}`, tool: tool.name, message: `${tool.name} (${tool.access}) needs an approval: block` })),
+
+  'approver-not-bot': (_r, { tools, fleet }) =>
+    tools.flatMap(({ tool, grant }) => {
+      const approvers = (grant.approval as { approvers?: unknown } | undefined)?.approvers;
+      if (!Array.isArray(approvers)) return [];
+      return approvers.flatMap((a, i) =>
+        fleet.bots.includes(String(a))
+          ? [{ path: `tools.${tool.name}.approval.approvers.${i}`, tool: tool.name, message: `${a} is one of the fleet's bots: a bot must never approve its own request` }]
+          : [],
+      );
+    }),
+
+  'no-wildcard': (r, { tools }) =>
+    tools.flatMap(({ tool, grant }) =>
+      Object.entries(tool.constraints).flatMap(([key, c]) => {
+        if (!c.resources || grant[key] === undefined) return [];
+        return c.resources(grant[key]).flatMap((res, i) => {
+          const bare = /^\*+$/.test(res);
+          if (!bare && !(r.patterns === false && isPattern(res))) return [];
+          return [{ path: `tools.${tool.name}.${key}.${i}`, tool: tool.name, message: `${tool.name}.${key} grants the wildcard ${JSON.stringify(res)}; name each ${c.noun}` }];
+        });
+      }),
+    ),
+
+  'forbid-value': (r, { tools }) =>
+    tools.flatMap(({ tool, grant }) => {
+      const c = tool.constraints[r.constraint];
+      if (!c) return [];
+      const value = grant[r.constraint] !== undefined ? grant[r.constraint] : c.fallback;
+      if (JSON.stringify(value) !== JSON.stringify(r.value)) return [];
+      const path = grant[r.constraint] !== undefined ? `tools.${tool.name}.${r.constraint}` : `tools.${tool.name}`;
+      return [{ path, tool: tool.name, message: `${tool.name}.${r.constraint} is ${JSON.stringify(r.value)}${grant[r.constraint] === undefined ? ' by default' : ''}` }];
+    }),
+
+  'forbid-tools': (r, { tools, connector }) =>
+    tools
+      .filter(({ tool }) => r.tools.includes(`${connector.name}.${tool.name}`))
+      .map(({ tool }) => ({ path: `tools.${tool.name}`, tool: tool.name, message: `${tool.name} must not be granted here` })),
+};
+
+export function selects(rule: Rule, manifest: Manifest): boolean {
+  const env = rule.where.env;
+  if (env !== 'any' && (env === 'prod') !== isProduction(manifest)) return false;
+  return !rule.where.connectors || rule.where.connectors.includes(manifest.connector);
+}
+
+/** Every fleet rule against one loaded manifest. */
+export function checkRules(fleet: FleetRules, manifest: Manifest, connector: Connector): Finding[] {
+  const findings: Finding[] = [];
+  fleet.rules.forEach((rule, i) => {
+    if (!selects(rule, manifest)) return;
+    const tools = connector.tools
+      .filter((t) => manifest.tools[t.name] !== undefined && (!rule.where.access || rule.where.access.includes(t.access)))
+      .map((tool) => ({ tool, grant: manifest.tools[tool.name]! }));
+    const check = KINDS[rule.kind] as (r: Rule, s: Scope) => Hit[];
+    for (const hit of check(rule, { manifest, connector, fleet, tools })) {
+      findings.push({
+        rule: rule.id,
+        severity: rule.severity,
+        file: manifest.file,
+        line: manifest.line(hit.path),
+        path: hit.path,
+        instance: manifest.id,
+        tool: hit.tool,
+        message: `${hit.message}: ${rule.why} (fleet rule ${rule.id}, ${fleet.file}:${fleet.line(`rules.${i}`)})`,
+      });
+    }
+  });
+  return findings;
+}

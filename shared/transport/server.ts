@@ -1,0 +1,71 @@
+// The only code that touches the MCP SDK's server: it lists the granted tools and sends every
+// call through runCall, so no tool can skip attribution, policy or audit.
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import type { jsonSchemaValidator as jsonSchemaValidatorProvider, JsonSchemaValidatorResult } from '@modelcontextprotocol/sdk/validation/types.js';
+import { CallToolRequestSchema, ListToolsRequestSchema, type Tool } from '@modelcontextprotocol/sdk/types.js';
+import { runCall } from '../call/call.js';
+import type { Instance } from '../connector/instance.js';
+import { surface } from './surface.js';
+
+const APPROVE_SCHEMA = {
+  type: 'object' as const,
+  properties: { approve: { type: 'boolean' as const, title: 'Approve', description: 'Run this action now' } },
+  required: ['approve'],
+};
+
+/**
+ * The only schema the server ever asks a client to fill is APPROVE_SCHEMA, so its answers are
+ * checked here rather than by the SDK's default Ajv, which would be built (with every format) on
+ * each start.
+ */
+const approvalAnswers: jsonSchemaValidatorProvider = {
+  getValidator: <T>() => (input: unknown): JsonSchemaValidatorResult<T> =>
+    input && typeof input === 'object' && typeof (input as { approve?: unknown }).approve === 'boolean'
+      ? { valid: true, data: input as T, errorMessage: undefined }
+      : { valid: false, data: undefined, errorMessage: 'approve must be true or false' },
+};
+
+/** One yes/no question to the client's user; anything but an accepted yes is a no. */
+async function elicit(server: Server, message: string, timeoutMs: number): Promise<'accept' | 'decline' | 'cancel' | 'timeout'> {
+  try {
+    const r = await server.elicitInput({ message, requestedSchema: APPROVE_SCHEMA }, { timeout: timeoutMs });
+    if (r.action === 'accept') return r.content?.approve === true ? 'accept' : 'decline';
+    return r.action;
+  } catch (e) {
+    return /timed out|timeout/i.test((e as Error).message) ? 'timeout' : 'cancel';
+  }
+}
+
+export function buildServer(inst: Instance, version: string, hooks: { onListed?: () => void } = {}): Server {
+  const server = new Server(
+    { name: `fleet-${inst.manifest.id}`, version },
+    {
+      capabilities: { tools: { listChanged: false } },
+      jsonSchemaValidator: approvalAnswers,
+      instructions: `${inst.manifest.id}: ${inst.manifest.purpose.trim()} Calls are scoped by ${inst.manifest.file} and audited.`,
+    },
+  );
+  let listed: Tool[] | undefined;
+  server.setRequestHandler(ListToolsRequestSchema, async () => {
+    listed ??= surface(inst.tools.values());
+    queueMicrotask(() => hooks.onListed?.());
+    return { tools: listed };
+  });
+  server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
+    const token = request.params._meta?.progressToken;
+    let step = 0;
+    return runCall(inst, {
+      name: request.params.name,
+      arguments: request.params.arguments,
+      meta: request.params._meta as Record<string, unknown> | undefined,
+      client: server.getClientVersion(),
+      elicit: server.getClientCapabilities()?.elicitation ? (message, timeoutMs) => elicit(server, message, timeoutMs) : undefined,
+      progress:
+        token === undefined
+          ? undefined
+          : (message) =>
+              void extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, progress: ++step, message } }).catch(() => {}),
+    });
+  });
+  return server;
+}
