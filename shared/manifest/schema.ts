@@ -10,6 +10,12 @@ export type { Approval, Manifest } from './types.js';
 
 export const CREDENTIAL = /^(env:[A-Za-z_][A-Za-z0-9_]*|doppler:[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+\/[A-Za-z_][A-Za-z0-9_]*)$/;
 
+/** A calendar date, YYYY-MM-DD, that exists. */
+export const DATE = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}$/, 'a date is YYYY-MM-DD, e.g. 2027-03-31')
+  .refine((s) => !Number.isNaN(Date.parse(`${s}T00:00:00Z`)) && new Date(`${s}T00:00:00Z`).toISOString().startsWith(s), 'not a calendar date');
+
 const duration = z.string().refine((s) => parseDuration(s) !== undefined, 'expected a duration such as 10s, 15m or 1h');
 
 export const RATE = /^([1-9]\d{0,6})\/(second|minute|hour|day)$/;
@@ -51,6 +57,7 @@ function buildSchema(connector: Connector) {
     connector: z.literal(connector.name),
     instance: z.string().regex(/^[a-z][a-z0-9-]*$/, 'instance must be lower-case letters, digits and dashes'),
     owner: z.string().trim().min(1, 'owner is required: who answers for this instance'),
+    review_by: DATE.optional(),
     purpose: z.string().trim().min(1, 'purpose is required: why this instance exists'),
     credential: z.string().regex(CREDENTIAL, 'credential must be a reference: env:NAME or doppler:project/config/NAME'),
     upstream: connector.upstream,

@@ -9,6 +9,8 @@ export interface ManifestFields {
   connector: string;
   instance: string;
   owner: string;
+  /** when the owner must next recertify this access (YYYY-MM-DD); fleet rule kind review-due */
+  review_by?: string;
   purpose: string;
   credential: string;
   upstream: Record<string, any>;

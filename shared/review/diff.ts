@@ -154,7 +154,7 @@ function compareManifest(ctx: Ctx, name: string, a: Doc | undefined, b: Doc | un
     const bodiesA = obj(a.data.audit).bodies ?? 'hash';
     const bodiesB = obj(b.data.audit).bodies ?? 'hash';
     if (bodiesA !== bodiesB) push(bodiesB === 'keep' ? 'escalation' : 'reduction', `audit bodies ${bodiesA} → ${bodiesB}${bodiesB === 'keep' ? ': message bodies are now kept in the audit trail' : ''}`, head('audit.bodies'));
-    for (const key of ['owner', 'purpose', 'timeout', 'connector', 'instance']) {
+    for (const key of ['owner', 'review_by', 'purpose', 'timeout', 'connector', 'instance']) {
       if (!same(a.data[key], b.data[key])) push('neutral', `${key} ${show(a.data[key])} → ${show(b.data[key])}`, head(key));
     }
     const ua = obj(a.data.upstream);

@@ -9,6 +9,9 @@ import { isProduction } from '../connector/scopes.js';
 import type { Connector, Grant, ToolDef } from '../connector/tool.js';
 import type { Finding, Severity } from './findings.js';
 import { isPattern } from './glob-sets.js';
+import { parseDuration } from '../base/duration.js';
+
+const DAY = 86_400_000;
 
 const where = z
   .strictObject({
@@ -32,6 +35,14 @@ const ruleSchema = z.discriminatedUnion('kind', [
   // patterns: false also refuses partial wildcards such as `blog-*`, not only a bare `*`
   z.strictObject({ ...common, kind: z.literal('no-wildcard'), patterns: z.boolean().default(false) }),
   z.strictObject({ ...common, kind: z.literal('forbid-value'), constraint: z.string().min(1), value: z.unknown() }),
+  // recertification: a review_by date that is missing or past is an error in the `fail` envs and a
+  // warning elsewhere; one within `warn_within` of today is a warning everywhere
+  z.strictObject({
+    ...common,
+    kind: z.literal('review-due'),
+    warn_within: z.string().refine((s) => parseDuration(s) !== undefined, 'expected a duration such as 30d'),
+    fail: z.array(z.enum(['prod', 'dev'])).default(['prod']),
+  }),
   z.strictObject({ ...common, kind: z.literal('forbid-tools'), tools: z.array(z.string().regex(/^[a-z0-9-]+\.[a-z0-9_]+$/, 'name tools as connector.tool')).min(1) }),
 ]);
 
@@ -96,12 +107,16 @@ interface Hit {
   path: string;
   tool?: string;
   message: string;
+  /** overrides the rule's severity (review-due: error only in its `fail` envs) */
+  severity?: Severity;
 }
 
 interface Scope {
   manifest: Manifest;
   connector: Connector;
   fleet: FleetRules;
+  /** the time dates are judged against (ms) */
+  now: number;
   /** granted tools the rule's selector covers, with their grants */
   tools: { tool: ToolDef; grant: Grant }[];
 }
@@ -148,6 +163,22 @@ const KINDS: { [K in Rule['kind']]: (rule: Extract<Rule, { kind: K }>, s: Scope)
       return [{ path, tool: tool.name, message: `${tool.name}.${r.constraint} is ${JSON.stringify(r.value)}${grant[r.constraint] === undefined ? ' by default' : ''}` }];
     }),
 
+  'review-due': (r, { manifest, now }) => {
+    const failing = r.fail.includes(isProduction(manifest) ? 'prod' : 'dev');
+    const severe: Severity = failing ? 'error' : 'warning';
+    const date = manifest.review_by;
+    if (!date) return [{ path: 'owner', message: `${manifest.id} has no review_by date: add one next to owner (YYYY-MM-DD), when ${manifest.owner} must next recertify this access`, severity: severe }];
+    const due = Date.parse(`${date}T00:00:00Z`) + DAY; // due at the end of that day (UTC)
+    const days = Math.floor((due - now) / DAY);
+    if (due <= now) {
+      return [{ path: 'review_by', message: `${manifest.id} was due for review on ${date} (${Math.ceil((now - due) / DAY) || 1} day(s) ago): ${manifest.owner} runs \`fleet review\` and recertifies (set a new review_by) or narrows it`, severity: severe }];
+    }
+    if (due - now <= parseDuration(r.warn_within)!) {
+      return [{ path: 'review_by', message: `${manifest.id} is due for review on ${date} (in ${days} day(s)): run \`fleet review\` before then`, severity: 'warning' }];
+    }
+    return [];
+  },
+
   'forbid-tools': (r, { tools, connector }) =>
     tools
       .filter(({ tool }) => r.tools.includes(`${connector.name}.${tool.name}`))
@@ -161,7 +192,7 @@ export function selects(rule: Rule, manifest: Manifest): boolean {
 }
 
 /** Every fleet rule against one loaded manifest. */
-export function checkRules(fleet: FleetRules, manifest: Manifest, connector: Connector): Finding[] {
+export function checkRules(fleet: FleetRules, manifest: Manifest, connector: Connector, now = Date.now()): Finding[] {
   const findings: Finding[] = [];
   fleet.rules.forEach((rule, i) => {
     if (!selects(rule, manifest)) return;
@@ -169,10 +200,10 @@ export function checkRules(fleet: FleetRules, manifest: Manifest, connector: Con
       .filter((t) => manifest.tools[t.name] !== undefined && (!rule.where.access || rule.where.access.includes(t.access)))
       .map((tool) => ({ tool, grant: manifest.tools[tool.name]! }));
     const check = KINDS[rule.kind] as (r: Rule, s: Scope) => Hit[];
-    for (const hit of check(rule, { manifest, connector, fleet, tools })) {
+    for (const hit of check(rule, { manifest, connector, fleet, tools, now })) {
       findings.push({
         rule: rule.id,
-        severity: rule.severity,
+        severity: hit.severity ?? rule.severity,
         file: manifest.file,
         line: manifest.line(hit.path),
         path: hit.path,

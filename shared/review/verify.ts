@@ -27,6 +27,8 @@ export interface VerifyOptions {
   /** check surface snapshots, the JSON Schema and (when `docs` names it) the docs table; default true */
   generated?: boolean;
   docs?: string;
+  /** the time review_by dates are judged against (ms); default now */
+  now?: number;
 }
 
 export interface VerifyResult {
@@ -183,7 +185,7 @@ export function verifyScopes(dir: string, opts: VerifyOptions): VerifyResult {
   for (const m of manifests) {
     const connector = connectors[m.connector]!;
     findings.push(...checkPermissions(m, connector));
-    if (fleet) findings.push(...checkRules(fleet, m, connector));
+    if (fleet) findings.push(...checkRules(fleet, m, connector, opts.now));
   }
   findings.push(...checkSharing(manifests, connectors));
   if (opts.generated !== false) findings.push(...checkGenerated(dir, manifests, connectors, opts.docs));

@@ -127,7 +127,7 @@ describe('doppler prod over stdio', () => {
     const r = await start(['doppler', '--env', 'prod', '--scopes', dir, '--upstream', sb.url], { DOPPLER_TOKEN_PROD: prodToken });
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(/doppler\.prod\.yaml:16: tools\.get_secret\.reveal: reveal is refused in a production manifest \(instance prod\)/);
+    expect(r.stderr).toMatch(/doppler\.prod\.yaml:17: tools\.get_secret\.reveal: reveal is refused in a production manifest \(instance prod\)/);
   });
 });
 

@@ -11,37 +11,45 @@ import { vault } from '../fixtures/vault-connector.js';
 const CORPUS = join(ROOT, 'test', 'fixtures', 'verify');
 const connectors = { ...CONNECTORS, vault };
 
+// review_by dates are judged against this day, so the corpus does not age
+const NOW = Date.parse('2026-12-01T12:00:00Z');
+
 function verify(name: string, fleet = join(SCOPES, 'fleet.yaml')) {
   const dir = join(CORPUS, name);
-  const { findings } = verifyScopes(dir, { connectors, fleet, generated: false });
+  const { findings } = verifyScopes(dir, { connectors, fleet, generated: false, now: NOW });
   return findings.map((f) => ({ rule: f.rule, severity: f.severity, at: `${f.file.slice(dir.length + 1)}:${f.line}`, message: f.message }));
 }
 
 // [case folder, rule, file:line, severity, a phrase the message must hold]
 const CASES: [string, string, string, 'error' | 'warning', string][] = [
-  ['schema', 'schema', 'slack.dev.yaml:11', 'error', 'expected a duration'],
+  ['schema', 'schema', 'slack.dev.yaml:12', 'error', 'expected a duration'],
   ['unknown-connector', 'unknown-connector', 'slack.dev.yaml:2', 'error', 'unknown connector "jira"'],
-  ['unknown-tool', 'unknown-tool', 'slack.dev.yaml:21', 'error', 'unknown tool "kick_user"'],
-  ['unknown-constraint', 'unknown-constraint', 'slack.dev.yaml:24', 'error', 'unknown constraint "users" for update_message'],
-  ['constraint-kind', 'constraint-kind', 'slack.dev.yaml:24', 'error', 'expected array, received string'],
+  ['unknown-tool', 'unknown-tool', 'slack.dev.yaml:22', 'error', 'unknown tool "kick_user"'],
+  ['unknown-constraint', 'unknown-constraint', 'slack.dev.yaml:25', 'error', 'unknown constraint "users" for update_message'],
+  ['constraint-kind', 'constraint-kind', 'slack.dev.yaml:25', 'error', 'expected array, received string'],
   // no owner key at all: the finding points at the top of the file
   ['owner', 'owner', 'slack.dev.yaml:1', 'error', 'is required'],
-  ['purpose', 'purpose', 'slack.dev.yaml:5', 'error', 'purpose is required'],
-  ['shared-credential', 'shared-credential', 'slack.prod.yaml:6', 'error', 'shares credential env:SLACK_BOT_TOKEN_DEV with slack.dev'],
-  ['shared-resource', 'shared-resource', 'slack.prod.yaml:15', 'error', 'channel "C0DEVGENERAL" is granted to both slack.prod and slack.dev'],
+  ['purpose', 'purpose', 'slack.dev.yaml:6', 'error', 'purpose is required'],
+  ['shared-credential', 'shared-credential', 'slack.prod.yaml:7', 'error', 'shares credential env:SLACK_BOT_TOKEN_DEV with slack.dev'],
+  ['shared-resource', 'shared-resource', 'slack.prod.yaml:16', 'error', 'channel "C0DEVGENERAL" is granted to both slack.prod and slack.dev'],
   // dev's glob "p*" covers prod's literal config "prd"
-  ['shared-resource-glob', 'shared-resource', 'doppler.prod.yaml:13', 'error', 'config "prd" is granted to both doppler.prod and doppler.dev'],
-  ['missing-permission', 'missing-permission', 'slack.prod.yaml:25', 'error', 'add_reaction needs reactions:write'],
-  ['excess-permission-prod', 'excess-permission', 'slack.prod.yaml:9', 'error', 'files:write is declared but no granted tool needs it'],
-  ['excess-permission-dev', 'excess-permission', 'slack.dev.yaml:9', 'warning', 'files:write is declared but no granted tool needs it'],
-  ['prod-attribution', 'prod-attribution', 'slack.prod.yaml:10', 'error', 'must set attribution: required'],
-  ['prod-no-wildcard-writes', 'prod-no-wildcard-writes', 'slack.prod.yaml:25', 'error', 'add_reaction.channels grants the wildcard "*"'],
-  ['prod-no-wildcard-writes-pattern', 'prod-no-wildcard-writes', 'doppler.prod.yaml:19', 'error', 'set_secret.configs grants the wildcard "pr*"'],
-  ['prod-destructive-approval', 'prod-destructive-approval', 'slack.prod.yaml:25', 'error', 'delete_message (destructive) needs an approval'],
-  ['approver-not-bot', 'approver-not-bot', 'slack.prod.yaml:25', 'error', 'U0PRODBOT is one of the fleet\'s bots'],
-  ['prod-no-reveal', 'prod-no-reveal', 'vault.prod.yaml:11', 'error', 'read_secret.reveal is true'],
-  ['prod-forbidden-tools', 'prod-forbidden-tools', 'slack.prod.yaml:18', 'error', 'list_users must not be granted here'],
-  ['prod-sql-read-only', 'prod-sql-read-only', 'cloudflare.prod.yaml:32', 'error', 'd1_query.sql is "write"'],
+  ['shared-resource-glob', 'shared-resource', 'doppler.prod.yaml:14', 'error', 'config "prd" is granted to both doppler.prod and doppler.dev'],
+  ['missing-permission', 'missing-permission', 'slack.prod.yaml:26', 'error', 'add_reaction needs reactions:write'],
+  ['excess-permission-prod', 'excess-permission', 'slack.prod.yaml:10', 'error', 'files:write is declared but no granted tool needs it'],
+  ['excess-permission-dev', 'excess-permission', 'slack.dev.yaml:10', 'warning', 'files:write is declared but no granted tool needs it'],
+  ['prod-attribution', 'prod-attribution', 'slack.prod.yaml:11', 'error', 'must set attribution: required'],
+  ['prod-no-wildcard-writes', 'prod-no-wildcard-writes', 'slack.prod.yaml:26', 'error', 'add_reaction.channels grants the wildcard "*"'],
+  ['prod-no-wildcard-writes-pattern', 'prod-no-wildcard-writes', 'doppler.prod.yaml:20', 'error', 'set_secret.configs grants the wildcard "pr*"'],
+  ['prod-destructive-approval', 'prod-destructive-approval', 'slack.prod.yaml:26', 'error', 'delete_message (destructive) needs an approval'],
+  ['approver-not-bot', 'approver-not-bot', 'slack.prod.yaml:26', 'error', 'U0PRODBOT is one of the fleet\'s bots'],
+  ['prod-no-reveal', 'prod-no-reveal', 'vault.prod.yaml:12', 'error', 'read_secret.reveal is true'],
+  ['prod-forbidden-tools', 'prod-forbidden-tools', 'slack.prod.yaml:19', 'error', 'list_users must not be granted here'],
+  ['prod-sql-read-only', 'prod-sql-read-only', 'cloudflare.prod.yaml:33', 'error', 'd1_query.sql is "write"'],
+  // review_by: past in prod fails, past in dev and near anywhere warn, missing in prod fails
+  ['review-past-prod', 'review-by', 'slack.prod.yaml:5', 'error', 'slack.prod was due for review on 2026-11-15 (16 day(s) ago)'],
+  ['review-past-dev', 'review-by', 'slack.dev.yaml:5', 'warning', 'slack.dev was due for review on 2026-11-01'],
+  ['review-near', 'review-by', 'slack.prod.yaml:5', 'warning', 'slack.prod is due for review on 2026-12-20 (in 19 day(s))'],
+  ['review-missing', 'review-by', 'slack.prod.yaml:4', 'error', 'slack.prod has no review_by date'],
 ];
 
 describe('fleet verify: broken-manifest corpus', () => {
