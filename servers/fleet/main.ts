@@ -2,7 +2,7 @@
 // bundle (dist/cli.js) and the start-up snapshot (dist/snapshot.blob, via dist/fleet).
 import { Command, Option } from 'commander';
 import { join } from 'node:path';
-import { distDir } from '../../shared/base/install.js';
+import { bundleFile, installDir, scopesDir } from '../../shared/base/install.js';
 import { VERSION } from './version.js';
 
 /** Ends the process with one clear line for any error a user can cause. */
@@ -20,7 +20,7 @@ async function run(fn: () => Promise<number | void> | number | void): Promise<vo
 /** The command tree, built once: at import for the bundle, ahead of time for the snapshot. */
 function buildProgram(): Command {
   const program = new Command('fleet').version(VERSION).description('Narrowly-scoped MCP servers for Slack, Cloudflare and Doppler');
-  const scopesOpt = () => new Option('--scopes <dir>', 'folder of manifests').default('scopes');
+  const scopesOpt = () => new Option('--scopes <dir>', 'folder of manifests (default: scopes/ in this folder or the nearest one above holding it)');
 
 
   program
@@ -31,10 +31,10 @@ function buildProgram(): Command {
     .option('--sandbox', 'run against the built-in sandbox upstream (no account or token needed)')
     .option('--upstream <url>', 'base URL of the upstream API (e.g. a sandbox started with `fleet sandbox`)')
     .addOption(scopesOpt())
-    .action((connector: string, o: { env: string; sandbox?: boolean; upstream?: string; scopes: string }) =>
+    .action((connector: string, o: { env: string; sandbox?: boolean; upstream?: string; scopes?: string }) =>
       run(async () => {
         const { serve } = await import('./commands/serve.js');
-        await serve({ connector, env: o.env, scopes: o.scopes, sandbox: o.sandbox, upstream: o.upstream });
+        await serve({ connector, env: o.env, scopes: scopesDir(o.scopes), sandbox: o.sandbox, upstream: o.upstream });
       }),
     );
 
@@ -49,8 +49,8 @@ function buildProgram(): Command {
     .option('--explain', 'also print, per instance, the tools, resources and approvals granted and the upstream permissions they need')
     .addOption(docsOpt())
     .addOption(noDocsOpt())
-    .action((o: { scopes: string; format: 'text' | 'json' | 'github'; explain?: boolean; docs?: string | boolean }) =>
-      run(async () => (await import('./commands/verify.js')).verifyCmd({ ...o, docs: o.docs ?? true })),
+    .action((o: { scopes?: string; format: 'text' | 'json' | 'github'; explain?: boolean; docs?: string | boolean }) =>
+      run(async () => (await import('./commands/verify.js')).verifyCmd({ ...o, scopes: scopesDir(o.scopes), docs: o.docs ?? true })),
     );
 
   program
@@ -60,8 +60,8 @@ function buildProgram(): Command {
     .option('--update', 'rewrite the generated files from the code')
     .addOption(docsOpt())
     .addOption(noDocsOpt())
-    .action((o: { scopes: string; update?: boolean; docs?: string | boolean }) =>
-      run(async () => (await import('./commands/verify.js')).surfaceCmd({ ...o, docs: o.docs ?? true })),
+    .action((o: { scopes?: string; update?: boolean; docs?: string | boolean }) =>
+      run(async () => (await import('./commands/verify.js')).surfaceCmd({ ...o, scopes: scopesDir(o.scopes), docs: o.docs ?? true })),
     );
 
   program
@@ -72,8 +72,8 @@ function buildProgram(): Command {
     .addOption(scopesOpt())
     .addOption(new Option('--format <format>', 'output').choices(['text', 'markdown', 'json']).default('text'))
     .addOption(new Option('--fail-on <class>', 'exit 1 when a change of this class is present').choices(['escalation']))
-    .action((base: string, head: string | undefined, o: { scopes: string; format: 'text' | 'markdown' | 'json'; failOn?: 'escalation' }) =>
-      run(async () => (await import('./commands/diff.js')).diffCmd(base, head, o)),
+    .action((base: string, head: string | undefined, o: { scopes?: string; format: 'text' | 'markdown' | 'json'; failOn?: 'escalation' }) =>
+      run(async () => (await import('./commands/diff.js')).diffCmd(base, head, { ...o, scopes: scopesDir(o.scopes) })),
     );
 
   const audit = program.command('audit').description('read and check audit trails');
@@ -96,9 +96,9 @@ function buildProgram(): Command {
   program
     .command('demo')
     .description('a guided session with the Slack dev instance on its sandbox')
-    .addOption(scopesOpt())
-    .action((o: { scopes: string }) =>
-      run(async () => (await import('./commands/demo.js')).demo({ scopes: o.scopes, cli: join(distDir(), 'cli.js') })),
+    .addOption(new Option('--scopes <dir>', 'folder of manifests (default: the ones shipped with fleet)'))
+    .action((o: { scopes?: string }) =>
+      run(async () => (await import('./commands/demo.js')).demo({ scopes: o.scopes ?? join(installDir(), 'scopes'), cli: bundleFile() })),
     );
 
   program
@@ -107,8 +107,8 @@ function buildProgram(): Command {
     .argument('<connector>', 'slack')
     .option('--port <port>', 'port', '0')
     .addOption(scopesOpt())
-    .action((connector: string, o: { port: string; scopes: string }) =>
-      run(async () => (await import('./commands/sandbox.js')).sandboxCmd(connector, Number(o.port), o.scopes)),
+    .action((connector: string, o: { port: string; scopes?: string }) =>
+      run(async () => (await import('./commands/sandbox.js')).sandboxCmd(connector, Number(o.port), scopesDir(o.scopes))),
     );
 
   return program;

@@ -5,6 +5,8 @@
 // the rendered tool list are in the snapshot too. A start then pays only for deserialising it.
 // Upstream SDKs and sandboxes stay unevaluated until an instance first needs them.
 import v8 from 'node:v8';
+import { join } from 'node:path';
+import { runningFrom } from '../../shared/base/install.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { loadManifest } from '../../shared/manifest/load.js';
@@ -50,6 +52,8 @@ warm().catch((e: Error) => process.stderr.write(`snapshot warm-up skipped: ${e.m
 
 v8.startupSnapshot.setDeserializeMainFunction(() => {
   if (process.env.FLEET_TRACE_START) process.stderr.write('fleet: started from the snapshot\n');
+  // The launcher names its folder; the bundle beside it is what a child fleet process runs.
+  if (process.env.FLEET_DIST) runningFrom(join(process.env.FLEET_DIST, 'cli.js'));
   // A snapshot start has no script path in argv; commander expects [node, script, ...args].
   void main([process.argv[0]!, 'fleet', ...process.argv.slice(1)]);
 });

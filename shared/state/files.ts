@@ -4,8 +4,9 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { lockfile } from './lockfile.js';
 
-export function stateFile(env: NodeJS.ProcessEnv, id: string, kind: string): string {
-  return join(env.FLEET_STATE_DIR || join(process.cwd(), '.fleet', 'state'), `${id}.${kind}.json`);
+/** `dir`: where the instance keeps its state (serve passes the project's, see shared/base/install.ts). */
+export function stateFile(env: NodeJS.ProcessEnv, id: string, kind: string, dir = env.FLEET_STATE_DIR || join(process.cwd(), '.fleet', 'state')): string {
+  return join(dir, `${id}.${kind}.json`);
 }
 
 export async function updateState<S, R>(file: string, fresh: () => S, fn: (state: S) => R): Promise<R> {

@@ -8,7 +8,7 @@ import { Ajv } from 'ajv';
 import { startCloudflareSandbox, type CloudflareSandbox } from '../../servers/cloudflare/sandbox/index.js';
 import { ACCOUNT, IDS } from '../../servers/cloudflare/sandbox/seed.js';
 
-const SPEC = JSON.parse(readFileSync(new URL('../../../shared/specs/cloudflare-subset.json', import.meta.url), 'utf8'));
+const SPEC = JSON.parse(readFileSync(new URL('../fixtures/specs/cloudflare-subset.json', import.meta.url), 'utf8'));
 const ajv = new Ajv({ strict: false, allErrors: true, validateFormats: false });
 ajv.addSchema(SPEC, 'cf');
 

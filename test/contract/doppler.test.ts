@@ -16,8 +16,8 @@ import { allows } from '../../shared/call/policy.js';
 import type { ToolContext, ToolDef } from '../../shared/connector/tool.js';
 import { SCOPES } from '../helpers.js';
 
-const SUBSET = JSON.parse(readFileSync(new URL('../../../shared/specs/doppler-subset.json', import.meta.url), 'utf8'));
-const FULL = JSON.parse(readFileSync(new URL('../../../shared/specs/doppler-openapi.json', import.meta.url), 'utf8'));
+const SUBSET = JSON.parse(readFileSync(new URL('../fixtures/specs/doppler-subset.json', import.meta.url), 'utf8'));
+const FULL = JSON.parse(readFileSync(new URL('../fixtures/specs/doppler-openapi.json', import.meta.url), 'utf8'));
 const ajv = new Ajv({ strict: false, allErrors: true, validateFormats: false });
 ajv.addSchema(SUBSET, 'subset');
 ajv.addSchema(FULL, 'full');

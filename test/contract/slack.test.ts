@@ -6,7 +6,7 @@ import { ErrorCode, WebClient } from '@slack/web-api';
 import { Ajv } from 'ajv';
 import { startSlackSandbox, type SlackSandbox } from '../../servers/slack/sandbox/index.js';
 
-const SPEC = JSON.parse(readFileSync(new URL('../../../shared/specs/slack_web_openapi_v2.json', import.meta.url), 'utf8'));
+const SPEC = JSON.parse(readFileSync(new URL('../fixtures/specs/slack_web_openapi_v2.json', import.meta.url), 'utf8'));
 const ajv = new Ajv({ strict: false, allErrors: true, validateFormats: false });
 ajv.addSchema(SPEC, 'slack');
 // Known gaps of the 2021 spec: it forbids response_metadata on methods that do return it.

@@ -1,7 +1,7 @@
 // `fleet demo` (what `npm start` runs): starts the Slack dev instance on its sandbox as a child
 // process, talks to it over stdio with the MCP SDK client exactly as Claude Code would, and walks
 // a short session. Then prints the audit trail and verifies its chain.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -16,11 +16,19 @@ const indent = (s: string) => s.split('\n').map((l) => `    ${l}`).join('\n');
 
 export async function demo(opts: { scopes: string; cli: string }): Promise<number> {
   const auditDir = mkdtempSync(join(tmpdir(), 'fleet-demo-'));
+  try {
+    return await session(opts, auditDir);
+  } finally {
+    rmSync(auditDir, { recursive: true, force: true });
+  }
+}
+
+async function session(opts: { scopes: string; cli: string }, auditDir: string): Promise<number> {
   const env = { ...process.env, FLEET_AUDIT_DIR: auditDir, FLEET_STATE_DIR: join(auditDir, 'state'), FLEET_ACTOR: 'alice@example.com' } as Record<string, string>;
   const args = [opts.cli, 'serve', 'slack', '--env', 'dev', '--sandbox', '--scopes', opts.scopes];
   say(`fleet demo — the Slack dev instance on its sandbox workspace, driven like Claude Code drives it`);
   say(`  server: fleet ${args.slice(1).join(' ')}`);
-  say(`  actor:  FLEET_ACTOR=${env.FLEET_ACTOR}; audit: ${auditDir}`);
+  say(`  actor:  FLEET_ACTOR=${env.FLEET_ACTOR}; audit: ${auditDir} (removed when the demo ends)`);
   say();
 
   const client = new Client({ name: 'fleet-demo', version: VERSION }, { capabilities: { elicitation: {} } });

@@ -13,6 +13,7 @@ import { Redactor } from '../../../shared/call/redaction.js';
 import { checkHeld, isProduction } from '../../../shared/connector/scopes.js';
 import { KeyStore } from '../../../shared/call/idempotency.js';
 import { stateFile } from '../../../shared/state/files.js';
+import { fleetDir } from '../../../shared/base/install.js';
 import { guardStdin, MAX_LINE } from '../../../shared/transport/stdio-guard.js';
 import type { ApprovalChannel } from '../../../shared/call/approval.js';
 import type { Manifest } from '../../../shared/manifest/schema.js';
@@ -33,8 +34,9 @@ export interface ServeOptions {
   upstream?: string;
 }
 
-export function auditFile(id: string, env: NodeJS.ProcessEnv = process.env): string {
-  return join(env.FLEET_AUDIT_DIR || join(process.cwd(), '.fleet', 'audit'), `${id}.jsonl`);
+/** The instance's trail: FLEET_AUDIT_DIR, else the project's .fleet/audit (beside its scopes folder). */
+export function auditFile(id: string, scopes: string, env: NodeJS.ProcessEnv = process.env): string {
+  return join(fleetDir('audit', scopes, env), `${id}.jsonl`);
 }
 
 export async function serve(opts: ServeOptions): Promise<void> {
@@ -81,12 +83,12 @@ export async function serve(opts: ServeOptions): Promise<void> {
     manifest,
     tools: grantedTools(connector, manifest),
     upstream,
-    audit: new AuditLog(auditFile(manifest.id)),
+    audit: new AuditLog(auditFile(manifest.id, opts.scopes)),
     redactor,
     log,
     env: process.env,
-    keys: new KeyStore(stateFile(process.env, manifest.id, 'keys')),
-    rateFile: stateFile(process.env, manifest.id, 'rate'),
+    keys: new KeyStore(stateFile(process.env, manifest.id, 'keys', fleetDir('state', opts.scopes))),
+    rateFile: stateFile(process.env, manifest.id, 'rate', fleetDir('state', opts.scopes)),
     slackApprovals,
   };
 
