@@ -113,12 +113,16 @@ describe('fleet verify', () => {
 });
 
 describe('CI workflow', () => {
-  it('runs verify with annotations and posts the markdown diff on pull requests touching scopes/ or servers/', () => {
+  it('runs verify with annotations and posts the markdown diff on pull requests touching anything it checks', () => {
     const wf = parse(readFileSync(join(ROOT, '.github', 'workflows', 'scopes.yml'), 'utf8'));
-    expect(wf.on.pull_request.paths).toEqual(['scopes/**', 'servers/**']);
-    const runs: string[] = wf.jobs.scopes.steps.map((s: { run?: string }) => s.run ?? '');
+    expect(wf.on.pull_request.paths).toEqual(['scopes/**', 'servers/**', 'shared/**', 'docs/tools.md', 'package.json', 'package-lock.json', '.github/workflows/scopes.yml']);
+    const steps: { run?: string; env?: Record<string, string> }[] = wf.jobs.scopes.steps;
+    const runs = steps.map((s) => s.run ?? '');
     expect(runs).toContain('node dist/cli.js verify --format github');
-    expect(runs.some((r) => r.includes('node dist/cli.js diff origin/main --format markdown > scope-diff.md'))).toBe(true);
+    // against the pull request's own base branch, not a fixed one
+    const diff = steps.find((s) => s.run?.includes('node dist/cli.js diff "origin/$BASE" --format markdown > scope-diff.md'));
+    expect(diff?.env?.BASE).toBe('${{ github.event.pull_request.base.ref }}');
+    expect(JSON.stringify(wf)).not.toContain('origin/main');
     expect(runs.some((r) => r.includes('gh pr comment "$PR" --body-file scope-diff.md'))).toBe(true);
   });
 });
