@@ -15,7 +15,7 @@ export const approvalsConfig = z.strictObject({
   workspace: z.string().regex(/^T[A-Z0-9]{2,}$/),
   channel: z.string().regex(/^[CG][A-Z0-9]{8,}$/, 'the approvals channel is a channel ID'),
   credential: z.string().regex(CREDENTIAL, 'credential must be a reference: env:NAME or doppler:project/config/NAME'),
-  token_scopes: z.array(z.string()).default(['chat:write', 'channels:history']),
+  token_scopes: z.array(z.string()).default(['chat:write', 'channels:history', 'users:read']),
 });
 export type SlackApprovalsConfig = z.infer<typeof approvalsConfig>;
 

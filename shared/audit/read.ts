@@ -8,7 +8,12 @@ export interface CallRow {
   tool: string;
   actor?: string;
   thread?: string;
+  /** the client's self-declared name@version (MCP initialize) */
   client?: string;
+  /** the client principal (the routine calling), as the transport proved it */
+  client_id?: string;
+  /** how the actor was proven: asserted, slack-message, oidc, none (and failed: ...) */
+  proof?: string;
   /** allow | deny | replay (an idempotency key that already ran) | pending (waiting for approval) */
   decision: string;
   rule?: string;
@@ -37,6 +42,8 @@ export function readCalls(text: string): CallRow[] {
         actor: r.actor,
         thread: r.thread,
         client: r.client ? `${r.client.name}@${r.client.version}` : undefined,
+        client_id: r.client_id,
+        proof: r.actor_proof ? `${r.actor_proof.kind}${r.actor_proof.verified ? '' : r.actor_proof.failure ? ` (failed: ${r.actor_proof.failure})` : ''}` : undefined,
         decision: r.decision ?? 'allow',
         outcome: 'unknown',
         records: [],

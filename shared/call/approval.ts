@@ -49,7 +49,7 @@ export function summarize(args: Record<string, unknown>, secret: Set<string>): s
   return shown.join(' ') || '(none)';
 }
 
-export type Elicit = (message: string, timeoutMs: number) => Promise<'accept' | 'decline' | 'cancel' | 'timeout'>;
+export type Elicit = (message: string, timeoutMs: number, signal?: AbortSignal) => Promise<'accept' | 'decline' | 'cancel' | 'timeout'>;
 
 /** The elicitation channel: asks the client's user a yes/no question about the exact action. */
 export function elicitationChannel(elicit: Elicit | undefined): ApprovalChannel {

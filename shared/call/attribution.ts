@@ -1,42 +1,90 @@
-// Who a call is for: the human actor, the conversation thread and a reason, taken from the
-// request's _meta (the production bot passes them per call), else from the process environment
-// (a developer's Claude Code session), plus the client's own name and version from initialize.
-export interface Attribution {
-  actor?: string;
-  thread?: string;
-  reason?: string;
-  /** where the actor came from */
-  via: 'meta' | 'env' | 'none';
-  client?: { name: string; version: string };
+// Who a call is for. Two principals: the *client* (the routine or agent calling, named by the
+// transport: a stdio server's configured identity, an HTTP client's credential) and the *actor*
+// (the human on whose behalf), claimed by the client in _meta — or, in dev, by the process
+// environment — and parsed here into canonical IDs (./identity.ts). Whether the actor is believed
+// is decided by the proof step (./proof.ts), before anything reaches the upstream.
+import { actor as parseActor, BadIdentifier, freeText, thread as parseThread } from './identity.js';
+
+/** The client principal, as the transport proved it. */
+export interface ClientPrincipal {
+  /** canonical client name (blogbot-publish), see identity.client */
+  id: string;
+  /** how the transport knows it: stdio-env (FLEET_CLIENT), stdio-default, http-credential, ... */
+  via: string;
 }
 
-export const META = { actor: 'fleet/actor', thread: 'fleet/thread', reason: 'fleet/reason' } as const;
+/** What the audit trail keeps of an actor's proof (never the token itself). */
+export interface ActorProof {
+  kind: 'asserted' | 'slack-message' | 'oidc' | 'none';
+  verified: boolean;
+  /** why a proof failed, for the security team (the client only learns that it failed) */
+  failure?: string;
+  [detail: string]: unknown;
+}
 
-const MAX = 256;
-// control characters and bidi overrides: an actor name must read as what it is
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069]/;
+export interface Attribution {
+  client: ClientPrincipal;
+  /** the client's self-declared name and version (initialize): informative, not proof */
+  clientInfo?: { name: string; version: string };
+  /** canonical: a Slack user ID or a lower-cased e-mail address */
+  actor?: string;
+  actorKind?: 'slack-user' | 'email';
+  /** canonical <channel>/<ts> */
+  thread?: string;
+  reason?: string;
+  /** where the actor claim came from */
+  via: 'meta' | 'env' | 'token' | 'none';
+  /** a signed actor token (`fleet/actor-token`), kept only until it is verified; never recorded */
+  token?: string;
+  proof?: ActorProof;
+}
+
+export const META = { actor: 'fleet/actor', thread: 'fleet/thread', reason: 'fleet/reason', token: 'fleet/actor-token' } as const;
+
+export const DEFAULT_CLIENT: ClientPrincipal = { id: 'local', via: 'stdio-default' };
 
 export class BadAttribution extends Error {}
 
-function field(meta: Record<string, unknown> | undefined, key: string): string | undefined {
-  const v = meta?.[key];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string' || v.length === 0 || v.length > MAX || UNSAFE.test(v)) {
-    throw new BadAttribution(`_meta "${key}" must be a printable string of 1 to ${MAX} characters`);
+const MAX_TOKEN = 8192;
+
+function present(v: unknown): boolean {
+  return v !== undefined && v !== null;
+}
+
+function parse<T>(key: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof BadIdentifier) throw new BadAttribution(`${key} ${e.why}`);
+    throw e;
   }
-  return v;
 }
 
 export function attribute(
   meta: Record<string, unknown> | undefined,
   env: NodeJS.ProcessEnv,
-  client: { name: string; version: string } | undefined,
+  clientInfo: { name: string; version: string } | undefined,
+  client: ClientPrincipal = DEFAULT_CLIENT,
 ): Attribution {
-  const actor = field(meta, META.actor);
-  const thread = field(meta, META.thread);
-  const reason = field(meta, META.reason);
-  if (actor) return { actor, thread, reason, via: 'meta', client };
-  const envActor = field({ FLEET_ACTOR: env.FLEET_ACTOR || undefined }, 'FLEET_ACTOR');
-  const envThread = thread ?? field({ FLEET_THREAD: env.FLEET_THREAD || undefined }, 'FLEET_THREAD');
-  return { actor: envActor, thread: envThread, reason, via: envActor ? 'env' : 'none', client };
+  const base = { client, clientInfo };
+  const m = meta ?? {};
+  const reason = present(m[META.reason]) ? parse(`_meta "${META.reason}"`, () => freeText(m[META.reason], 'reason')) : undefined;
+  const thread = present(m[META.thread]) ? parse(`_meta "${META.thread}"`, () => parseThread(m[META.thread])) : undefined;
+  let token: string | undefined;
+  if (present(m[META.token])) {
+    const t = m[META.token];
+    if (typeof t !== 'string' || t.length === 0 || t.length > MAX_TOKEN || !/^[A-Za-z0-9_.-]+$/.test(t)) {
+      throw new BadAttribution(`_meta "${META.token}" must be a compact JWT (at most ${MAX_TOKEN} characters)`);
+    }
+    token = t;
+  }
+  if (present(m[META.actor])) {
+    const a = parse(`_meta "${META.actor}"`, () => parseActor(m[META.actor]));
+    return { ...base, actor: a.id, actorKind: a.kind, thread, reason, via: 'meta', token };
+  }
+  if (token) return { ...base, thread, reason, via: 'token', token };
+  // dev: a developer's session names its human in the server's environment
+  const envActor = env.FLEET_ACTOR ? parse('FLEET_ACTOR', () => parseActor(env.FLEET_ACTOR)) : undefined;
+  const envThread = thread ?? (env.FLEET_THREAD ? parse('FLEET_THREAD', () => parseThread(env.FLEET_THREAD)) : undefined);
+  return { ...base, actor: envActor?.id, actorKind: envActor?.kind, thread: envThread, reason, via: envActor ? 'env' : 'none' };
 }

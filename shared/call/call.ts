@@ -6,7 +6,7 @@ import { AuditUnavailable } from '../base/errors.js';
 import type { Instance } from '../connector/instance.js';
 import { CallState, failed, type CallRequest } from './state.js';
 import {
-  approve, attribution, auditHealthy, checkPolicy, claimKey, findTool, openUpstream, parseArguments, rateLimit, readIdempotencyKey,
+  approve, attribution, auditHealthy, checkPolicy, claimKey, clientAllowed, findTool, proveActor, openUpstream, parseArguments, rateLimit, readIdempotencyKey,
   recordIntent, runUpstream, touches, type Step,
 } from './steps.js';
 
@@ -16,9 +16,11 @@ export type { CallRequest } from './state.js';
 export const STEPS: readonly Step[] = [
   findTool, // the tool is granted to this instance
   parseArguments, // its arguments match its schema
-  attribution, // who the call is for, in canonical form
+  attribution, // who the call is for, in canonical form, present where required
+  clientAllowed, // the client principal is one this instance serves
   readIdempotencyKey, // a write's replay key is well-formed
   auditHealthy, // the trail can take records: nothing reaches the upstream otherwise
+  proveActor, // the actor is proven as the manifest asks (reads only the request message)
   openUpstream, // the instance's upstream is open (identity checked at start)
   touches, // what the call touches (may read the upstream, only where allowed)
   checkPolicy, // every fact against its constraint; attribution rule

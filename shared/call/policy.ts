@@ -2,6 +2,7 @@
 // what is allowed instead.
 import type { Attribution } from './attribution.js';
 import type { Manifest } from '../manifest/schema.js';
+import { attributionRule } from '../manifest/attribution.js';
 import type { Fact, ToolDef } from '../connector/tool.js';
 
 export type Decision = { allow: true } | { allow: false; rule: string; message: string };
@@ -10,12 +11,12 @@ export function where(manifest: Manifest, path: string): string {
   return `${manifest.file}:${manifest.line(path)}`;
 }
 
-export function decide(tool: ToolDef, manifest: Manifest, facts: Fact[], who: Attribution): Decision {
+export function decide(tool: ToolDef, manifest: Manifest, facts: Fact[], who: Partial<Attribution>): Decision {
   const grant = manifest.tools[tool.name];
   if (!grant) {
     return { allow: false, rule: 'tools', message: `denied: ${tool.name} is not granted by ${manifest.id} (${where(manifest, 'tools')})` };
   }
-  if (manifest.attribution === 'required' && !who.actor) {
+  if (attributionRule(manifest.attribution).required && !who.actor) {
     return {
       allow: false,
       rule: 'attribution',

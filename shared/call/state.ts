@@ -6,14 +6,22 @@ import { AuditUnavailable } from '../base/errors.js';
 import type { Instance } from '../connector/instance.js';
 import type { Fact, ToolContext, ToolDef } from '../connector/tool.js';
 import type { Elicit } from './approval.js';
-import { attribute, BadAttribution, type Attribution } from './attribution.js';
+import { attribute, BadAttribution, type Attribution, type ClientPrincipal } from './attribution.js';
 import type { Status } from './status.js';
 
 export interface CallRequest {
   name: string;
   arguments: unknown;
   meta?: Record<string, unknown>;
+  /** the client's self-declared name and version (MCP initialize): informative only */
   client?: { name: string; version: string };
+  /**
+   * The client principal as the transport proved it: for stdio the process's configured identity
+   * (FLEET_CLIENT), for HTTP the name of the credential the request carried.
+   */
+  principal?: ClientPrincipal;
+  /** aborted when the client cancels the call, times out or disconnects */
+  signal?: AbortSignal;
   /** asks the client's user (MCP elicitation), when the client declared it can */
   elicit?: Elicit;
   /** progress notifications, when the client asked for them */
@@ -60,10 +68,10 @@ export class CallState {
     // parsed at once so that every record, even an unknown tool's refusal, names who asked;
     // a malformed attribution is refused by its own step
     try {
-      this.who = attribute(req.meta, inst.env, req.client);
+      this.who = attribute(req.meta, inst.env, req.client, req.principal);
     } catch (e) {
       if (!(e instanceof BadAttribution)) throw e;
-      this.who = { via: 'none', client: req.client };
+      this.who = { via: 'none', client: req.principal ?? { id: 'local', via: 'stdio-default' }, clientInfo: req.client };
       this.attributionError = e.message;
     }
     this.base = { v: 1, call: this.call, time: new Date().toISOString(), instance: inst.manifest.id, owner: inst.manifest.owner, manifest: inst.manifest.hash, tool: req.name };
@@ -89,7 +97,18 @@ export class CallState {
   /** Appends one audit record of this call; a trail that refuses it marks the instance down. */
   async record(r: Record<string, unknown>): Promise<void> {
     const { audit, redactor } = this.inst;
-    const who = { client: this.who.client, actor: this.who.actor, actor_via: this.who.via, thread: this.who.thread, reason: this.who.reason };
+    const w = this.who;
+    // field names are documented in docs/audit.md and kept stable
+    const who = {
+      client: w.clientInfo,
+      client_id: w.client.id,
+      client_via: w.client.via,
+      actor: w.actor,
+      actor_via: w.via,
+      actor_proof: w.proof,
+      thread: w.thread,
+      reason: w.reason,
+    };
     try {
       await audit.append(redactor.deep({ ...this.base, ...who, ...r }));
       auditDown.delete(audit);

@@ -9,6 +9,8 @@ import { sha256 } from '../audit/chain.js';
 import type { Approval } from '../manifest/types.js';
 import { elicitationChannel, summarize, type Verdict } from './approval.js';
 import { KEY_META } from './idempotency.js';
+import { attributionRule } from '../manifest/attribution.js';
+import { proveActor as proveActorOf } from './proof.js';
 import { allows, decide, where } from './policy.js';
 import { takeSlot } from './rate.js';
 import { AUDIT_RETRY_MS, auditDown, type CallState } from './state.js';
@@ -34,8 +36,31 @@ export const parseArguments: Step = (c) => {
   c.logged = auditArgs(tool, c.args, c.inst.manifest.audit.bodies);
 };
 
+/** The attribution is well-formed, and present where the manifest requires it: decided before any lookup. */
 export const attribution: Step = (c) => {
-  if (c.attributionError) return c.refuse('attribution', `denied: ${c.attributionError}`);
+  const { manifest } = c.inst;
+  if (c.attributionError) return c.refuse('attribution', `denied: ${c.attributionError} (${where(manifest, 'attribution')})`);
+  if (attributionRule(manifest.attribution).required && !c.who.actor && !c.who.token) {
+    return c.refuse('attribution',
+      `denied: ${manifest.id} requires attribution (${where(manifest, 'attribution')}); ` +
+      `pass _meta "fleet/actor" (and "fleet/thread") with the call, or set FLEET_ACTOR for the server`);
+  }
+};
+
+/** The client principal is one this instance serves, where the manifest lists them. */
+export const clientAllowed: Step = (c) => {
+  const { manifest } = c.inst;
+  if (!manifest.clients || manifest.clients.includes(c.who.client.id)) return;
+  return c.refuse('clients', `denied: client ${c.who.client.id} may not call ${manifest.id} (${where(manifest, 'clients')}); it serves ${manifest.clients.join(', ')}`);
+};
+
+/** The actor is proven as the manifest's attribution asks, before anything else reaches the upstream. */
+export const proveActor: Step = async (c) => {
+  const { inst } = c;
+  const r = await proveActorOf(c.who, { manifest: inst.manifest, line: where(inst.manifest, 'attribution'), reader: inst.messages });
+  c.who.proof = r.proof;
+  c.who.token = undefined;
+  if (!r.ok) return c.refuse('attribution.proof', r.message, r.status ?? 'denied');
 };
 
 export const readIdempotencyKey: Step = (c) => {

@@ -7,6 +7,7 @@ import type { Log } from '../base/log.js';
 import type { Manifest } from '../manifest/schema.js';
 import type { Redactor } from '../call/redaction.js';
 import type { Connector, ToolDef, Upstream } from './tool.js';
+import type { MessageReader } from '../call/proof.js';
 
 export interface Instance<C = any> {
   connector: Connector<C>;
@@ -24,6 +25,8 @@ export interface Instance<C = any> {
   rateFile: string;
   /** the Slack approvals identity, opened on first need */
   slackApprovals?: () => Promise<ApprovalChannel>;
+  /** reads Slack request messages and members to prove actors (attribution proof: slack-message) */
+  messages?: () => Promise<MessageReader>;
 }
 
 export function grantedTools<C>(connector: Connector<C>, manifest: Manifest): Map<string, ToolDef<C>> {

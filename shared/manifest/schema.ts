@@ -5,6 +5,8 @@ import { z } from 'zod';
 import type { Connector, Grant, ToolDef } from '../connector/tool.js';
 import { parseDuration } from '../base/duration.js';
 import type { ManifestFields } from './types.js';
+import { attributionSchema } from './attribution.js';
+import { client } from '../call/identity.js';
 
 export type { Approval, Manifest } from './types.js';
 
@@ -61,7 +63,9 @@ function buildSchema(connector: Connector) {
     purpose: z.string().trim().min(1, 'purpose is required: why this instance exists'),
     credential: z.string().regex(CREDENTIAL, 'credential must be a reference: env:NAME or doppler:project/config/NAME'),
     upstream: connector.upstream,
-    attribution: z.enum(['required', 'optional']).default('optional'),
+    attribution: attributionSchema,
+    /** the client principals (routines) allowed to call this instance; any when not set */
+    clients: z.array(z.string().refine((s) => { try { return client(s) === s; } catch { return false; } }, 'a client is a routine name such as blogbot-publish')).min(1).optional(),
     timeout: duration.default('10s'),
     audit: z.strictObject({ bodies: z.enum(['hash', 'keep']).default('hash') }).default({ bodies: 'hash' }),
     tools: z.strictObject(tools),

@@ -1,6 +1,7 @@
 // What a loaded manifest holds. Written out rather than inferred from ./schema.ts, which imports
 // the tool definitions that themselves name this type; schema.ts checks the two agree.
 import type { Grant } from '../connector/grant.js';
+import type { AttributionSpec } from './attribution.js';
 
 export type Approval = { via: 'elicitation' | 'slack'; approvers?: string[]; timeout: string };
 
@@ -14,7 +15,8 @@ export interface ManifestFields {
   purpose: string;
   credential: string;
   upstream: Record<string, any>;
-  attribution: 'required' | 'optional';
+  attribution: AttributionSpec;
+  clients?: string[];
   timeout: string;
   audit: { bodies: 'hash' | 'keep' };
   tools: Record<string, Grant>;

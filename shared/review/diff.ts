@@ -2,6 +2,7 @@
 // Each change is classed escalation (more access, fewer safeguards), reduction, or neutral, using
 // the connectors' constraint kinds: resource lists and globs by the exact sets of names they
 // match, other kinds by asking the constraint itself which values it now admits.
+import { describeAttribution, proofStrength } from '../manifest/attribution.js';
 import { ManifestError, readYaml } from '../manifest/load.js';
 import type { Constraint } from '../call/constraints.js';
 import type { Connector } from '../connector/tool.js';
@@ -140,13 +141,15 @@ function compareManifest(ctx: Ctx, name: string, a: Doc | undefined, b: Doc | un
   const tools = (d: Doc | undefined) => obj(d?.data.tools);
   const access = (tool: string) => connector?.tools.find((t) => t.name === tool)?.access;
 
-  if (!a) push('escalation', `new instance (${b!.data.attribution === 'required' ? 'attribution required' : 'attribution optional'})`, head('instance'));
+  if (!a) push('escalation', `new instance (attribution ${describeAttribution(b!.data.attribution)})`, head('instance'));
   if (!b) push('reduction', 'instance removed', base('instance'));
 
   if (a && b) {
-    const attrA = a.data.attribution ?? 'optional';
-    const attrB = b.data.attribution ?? 'optional';
-    if (attrA !== attrB) push(attrB === 'required' ? 'reduction' : 'escalation', `attribution ${attrA} → ${attrB}`, head('attribution'));
+    const attrA = describeAttribution(a.data.attribution);
+    const attrB = describeAttribution(b.data.attribution);
+    if (attrA !== attrB) {
+      push(proofStrength(b.data.attribution) >= proofStrength(a.data.attribution) ? 'reduction' : 'escalation', `attribution ${attrA} → ${attrB}`, head('attribution'));
+    }
     if (a.data.credential !== b.data.credential) {
       const sharedWith = [...ctx.headDocs].filter(([n, d]) => n !== name && d.data.credential === b.data.credential).map(([n]) => n.replace(/\.ya?ml$/, ''));
       push(sharedWith.length ? 'escalation' : 'neutral', `credential reference ${show(a.data.credential)} → ${show(b.data.credential)}${sharedWith.length ? ` (also used by ${sharedWith.join(', ')})` : ''}`, head('credential'));

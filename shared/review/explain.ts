@@ -1,5 +1,6 @@
 // `fleet verify --explain`: per instance, what it grants (tools, resources, approvals, rates) and
 // the upstream permissions those tools need, beside what the manifest declares.
+import { describeAttribution } from '../manifest/attribution.js';
 import type { Manifest } from '../manifest/schema.js';
 import { isProduction, needsOf } from '../connector/scopes.js';
 import type { Connector } from '../connector/tool.js';
@@ -44,7 +45,7 @@ export function explain(m: Manifest, connector: Connector): Explained {
     production: isProduction(m),
     owner: m.owner,
     credential: m.credential,
-    attribution: m.attribution,
+    attribution: describeAttribution(m.attribution),
     tools,
     needs: [...new Set(tools.flatMap((t) => t.needs))].sort(),
     declared: [...connector.declared(m.upstream)].sort(),

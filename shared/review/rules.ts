@@ -12,6 +12,7 @@ import { isPattern } from './glob-sets.js';
 import { parseDuration } from '../base/duration.js';
 
 const DAY = 86_400_000;
+import { attributionRule, describeAttribution, PROOF_KINDS } from '../manifest/attribution.js';
 
 const where = z
   .strictObject({
@@ -30,6 +31,7 @@ const common = {
 
 const ruleSchema = z.discriminatedUnion('kind', [
   z.strictObject({ ...common, kind: z.literal('attribution-required') }),
+  z.strictObject({ ...common, kind: z.literal('proof-required'), proofs: z.array(z.enum(PROOF_KINDS)).min(1) }),
   z.strictObject({ ...common, kind: z.literal('approval-required') }),
   z.strictObject({ ...common, kind: z.literal('approver-not-bot') }),
   // patterns: false also refuses partial wildcards such as `blog-*`, not only a bare `*`
@@ -123,7 +125,13 @@ interface Scope {
 
 const KINDS: { [K in Rule['kind']]: (rule: Extract<Rule, { kind: K }>, s: Scope) => Hit[] } = {
   'attribution-required': (_r, { manifest }) =>
-    manifest.attribution === 'required' ? [] : [{ path: 'attribution', message: `${manifest.id} must set attribution: required` }],
+    attributionRule(manifest.attribution).required ? [] : [{ path: 'attribution', message: `${manifest.id} must set attribution: required` }],
+
+  'proof-required': (r, { manifest }) => {
+    const { proof } = attributionRule(manifest.attribution);
+    if (r.proofs.includes(proof)) return [];
+    return [{ path: 'attribution', message: `${manifest.id} must prove its actor by ${r.proofs.join(' or ')} (attribution.proof); it has ${describeAttribution(manifest.attribution)}` }];
+  },
 
   'approval-required': (_r, { tools }) =>
     tools

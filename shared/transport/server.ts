@@ -5,6 +5,7 @@ import type { jsonSchemaValidator as jsonSchemaValidatorProvider, JsonSchemaVali
 import { CallToolRequestSchema, ListToolsRequestSchema, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import { runCall } from '../call/call.js';
 import type { Instance } from '../connector/instance.js';
+import type { ClientPrincipal } from '../call/attribution.js';
 import { surface } from './surface.js';
 
 const APPROVE_SCHEMA = {
@@ -26,9 +27,9 @@ const approvalAnswers: jsonSchemaValidatorProvider = {
 };
 
 /** One yes/no question to the client's user; anything but an accepted yes is a no. */
-async function elicit(server: Server, message: string, timeoutMs: number): Promise<'accept' | 'decline' | 'cancel' | 'timeout'> {
+async function elicit(server: Server, message: string, timeoutMs: number, signal?: AbortSignal): Promise<'accept' | 'decline' | 'cancel' | 'timeout'> {
   try {
-    const r = await server.elicitInput({ message, requestedSchema: APPROVE_SCHEMA }, { timeout: timeoutMs });
+    const r = await server.elicitInput({ message, requestedSchema: APPROVE_SCHEMA }, { timeout: timeoutMs, signal });
     if (r.action === 'accept') return r.content?.approve === true ? 'accept' : 'decline';
     return r.action;
   } catch (e) {
@@ -36,7 +37,21 @@ async function elicit(server: Server, message: string, timeoutMs: number): Promi
   }
 }
 
-export function buildServer(inst: Instance, version: string, hooks: { onListed?: () => void } = {}): Server {
+export interface ServerHooks {
+  onListed?: () => void;
+  /**
+   * The client principal of a request: for stdio the process's configured identity; the HTTP
+   * transport passes a function of the request's auth info (the credential's name).
+   */
+  principal?: ClientPrincipal | ((extra: { authInfo?: unknown }) => ClientPrincipal | undefined);
+}
+
+export type FleetServer = Server & {
+  /** resolves once every call in flight has ended (or after `ms`) */
+  settled(ms: number): Promise<void>;
+};
+
+export function buildServer(inst: Instance, version: string, hooks: ServerHooks = {}): FleetServer {
   const server = new Server(
     { name: `fleet-${inst.manifest.id}`, version },
     {
@@ -51,21 +66,38 @@ export function buildServer(inst: Instance, version: string, hooks: { onListed?:
     queueMicrotask(() => hooks.onListed?.());
     return { tools: listed };
   });
+  const inFlight = new Set<Promise<unknown>>();
   server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
     const token = request.params._meta?.progressToken;
     let step = 0;
-    return runCall(inst, {
+    const principal = typeof hooks.principal === 'function' ? hooks.principal(extra) : hooks.principal;
+    const call = runCall(inst, {
       name: request.params.name,
       arguments: request.params.arguments,
       meta: request.params._meta as Record<string, unknown> | undefined,
       client: server.getClientVersion(),
-      elicit: server.getClientCapabilities()?.elicitation ? (message, timeoutMs) => elicit(server, message, timeoutMs) : undefined,
+      principal,
+      signal: extra.signal,
+      elicit: server.getClientCapabilities()?.elicitation ? (message, timeoutMs, signal) => elicit(server, message, timeoutMs, signal) : undefined,
       progress:
         token === undefined
           ? undefined
           : (message) =>
               void extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, progress: ++step, message } }).catch(() => {}),
     });
+    inFlight.add(call);
+    try {
+      return await call;
+    } finally {
+      inFlight.delete(call);
+    }
   });
-  return server;
+  return Object.assign(server, {
+    settled: async (ms: number) => {
+      if (!inFlight.size) return;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([Promise.allSettled([...inFlight]), new Promise((r) => (timer = setTimeout(r, ms)))]);
+      clearTimeout(timer);
+    },
+  });
 }

@@ -28,6 +28,8 @@ function scopes(edit: (name: string, text: string) => string): string {
 const channel = (id: string) => sb.workspace(id.startsWith('C0DEV') ? 'T0BLOGDEV' : 'T0BLOGPROD').channels.find((c) => c.id === id)!;
 const count = (route: string, pred: (p: Record<string, unknown>) => boolean = () => true) =>
   sb.emulator.requests.filter((r) => r.route === route && pred(r.params)).length;
+/** the actor asks in the request channel; the bot's call carries that message as its proof */
+const asks = (actor: string) => ({ 'fleet/actor': actor, 'fleet/thread': sb.say('T0BLOGPROD', 'C0EDITORIAL', actor, 'please edit the release notes') });
 const as = (user: string) => new WebClient(sb.issue('T0BLOGPROD', ['chat:write', 'reactions:write'], undefined, user), { slackApiUrl: sb.url, retryConfig: { retries: 0 } });
 
 async function waitFor<T>(fn: () => T | undefined, ms = 10_000): Promise<T> {
@@ -93,7 +95,7 @@ describe('approval in Slack (the production bot)', () => {
       scopes: scopesDir,
       vars: {
         SLACK_BOT_TOKEN_PROD: sb.issue('T0BLOGPROD', PROD_SCOPES),
-        SLACK_APPROVALS_TOKEN: sb.issue('T0BLOGPROD', ['chat:write', 'channels:history'], undefined, 'U0APPROVALS'),
+        SLACK_APPROVALS_TOKEN: sb.issue('T0BLOGPROD', ['chat:write', 'channels:history', 'users:read'], undefined, 'U0APPROVALS'),
         FLEET_APPROVAL_POLL_MS: '50',
       },
     });
@@ -106,13 +108,13 @@ describe('approval in Slack (the production bot)', () => {
     let settled = false;
     const pending = s.client
       .callTool(
-        { name: 'update_message', arguments: { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: 'Published: "Release notes 4.2.1"' }, _meta: { 'fleet/actor': 'U0WRITER1', 'fleet/thread': 'C0EDITORIAL/1767226200.000110' } },
+        { name: 'update_message', arguments: { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: 'Published: "Release notes 4.2.1"' }, _meta: asks('U0WRITER1') },
         undefined,
         { onprogress: (p) => void progress.push(p.message ?? ''), timeout: 30_000 },
       )
       .finally(() => (settled = true));
     const req = await request('Release notes 4.2.1');
-    expect(req.text).toContain('slack.prod wants to run update_message for U0WRITER1 (thread C0EDITORIAL/1767226200.000110)');
+    expect(req.text).toMatch(/slack\.prod wants to run update_message for U0WRITER1 \(thread C0EDITORIAL\/\d{10}\.\d{6}\)/);
     expect(req.text).toContain('Approvers: <@U0EDITOR1>, <@U0EDITOR2>');
     await as('U0WRITER1').chat.postMessage({ channel: 'C0APPROVALS', thread_ts: req.ts, text: 'approve' });
     await as('U0WRITER2').reactions.add({ channel: 'C0APPROVALS', timestamp: req.ts, name: 'white_check_mark' });
@@ -138,7 +140,7 @@ describe('approval in Slack (the production bot)', () => {
 
   it('denies when an approver declines', async () => {
     const s = await start(dir());
-    const pending = s.call('update_message', { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: 'declined edit' }, { 'fleet/actor': 'U0WRITER1' });
+    const pending = s.call('update_message', { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: 'declined edit' }, asks('U0WRITER1'));
     const req = await request('declined edit');
     await as('U0EDITOR2').reactions.add({ channel: 'C0APPROVALS', timestamp: req.ts, name: 'x' });
     const r = await pending;
@@ -151,7 +153,7 @@ describe('approval in Slack (the production bot)', () => {
   it('expires with no answer, and says so in the thread', async () => {
     const s = await start(dir('2s'));
     const updates = count('chat.update');
-    const r = await s.call('update_message', { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: 'too late' }, { 'fleet/actor': 'U0WRITER1' });
+    const r = await s.call('update_message', { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: 'too late' }, asks('U0WRITER1'));
     expect(r.structuredContent).toMatchObject({ status: 'approval_expired' });
     expect(text(r)).toContain('approval for update_message expired with no answer');
     expect(count('chat.update')).toBe(updates);

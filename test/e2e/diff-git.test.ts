@@ -23,7 +23,7 @@ beforeAll(() => {
   git('commit', '-q', '-m', 'base');
   // The change under review: prod now takes a dev channel and drops attribution; dev loses a tool.
   edit('slack.prod.yaml', 'read_thread:     { channels: [C0EDITORIAL] }', 'read_thread:     { channels: [C0EDITORIAL, C0DEVSCRATCH] }');
-  edit('slack.prod.yaml', 'attribution: required', 'attribution: optional');
+  edit('slack.prod.yaml', '  required: true\n', '  required: false\n');
   edit('slack.dev.yaml', '  get_user:\n', '');
   git('commit', '-q', '-am', 'widen prod');
 });
@@ -37,7 +37,7 @@ describe('fleet diff between git revisions', () => {
     const prod = readFileSync(join(repo, 'scopes', 'slack.prod.yaml'), 'utf8').split('\n');
     const at = (needle: string) => prod.findIndex((l) => l.includes(needle)) + 1;
     expect(lines.slice(1)).toEqual([
-      `ESCALATION slack.prod: attribution required → optional [scopes/slack.prod.yaml:${at('attribution:')}]`,
+      `ESCALATION slack.prod: attribution required, proven by slack-message → optional, proven by slack-message [scopes/slack.prod.yaml:${at('attribution:')}]`,
       expect.stringMatching(new RegExp(`^ESCALATION slack\\.prod read_thread: read_thread\\.channels .*now also admits "C0DEVSCRATCH" — moved from dev: .* \\[scopes/slack\\.prod\\.yaml:${at('read_thread:')}\\]$`)),
       expect.stringMatching(/^REDUCTION {2}slack\.dev get_user: revokes get_user \(read\) \[scopes\/slack\.dev\.yaml:\d+ \(base\)\]$/),
     ]);
@@ -51,7 +51,7 @@ describe('fleet diff between git revisions', () => {
   it('markdown fits a pull-request comment', async () => {
     const r = await runCli(['diff', 'main~1', 'main', '--format', 'markdown'], { cwd: repo });
     expect(r.stdout).toMatch(/^### Scope changes: main~1 → main\n\n\*\*2 escalation\(s\), 1 reduction\(s\), 0 neutral\*\*/);
-    expect(r.stdout).toContain('| slack.prod | — | attribution required → optional |');
+    expect(r.stdout).toContain('| slack.prod | — | attribution required, proven by slack-message → optional, proven by slack-message |');
   });
 
   it('json carries the same changes as data', async () => {

@@ -1,5 +1,7 @@
 // The real CLI, spawned, spoken to over stdio with the SDK Client — as Claude Code does.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebClient } from '@slack/web-api';
+import { startSlackSandbox, type SlackSandbox } from '../../servers/slack/sandbox/index.js';
 import { auditRecords, runCli, serve, text, type Served } from '../helpers.js';
 
 const lastDecision = (s: Served) => auditRecords(s.auditFile).filter((r) => r.phase !== 'outcome').at(-1)!;
@@ -85,9 +87,9 @@ describe('slack dev on its sandbox', () => {
   });
 
   it('records attribution from _meta, and message bodies only as length and hash', async () => {
-    await s.call('post_message', { channel: 'C0DEVBOTTEST', text: 'secret plans' }, { 'fleet/actor': 'U0DEVALICE', 'fleet/thread': 'T-1', 'fleet/reason': 'demo' });
+    await s.call('post_message', { channel: 'C0DEVBOTTEST', text: 'secret plans' }, { 'fleet/actor': 'U0DEVALICE', 'fleet/thread': 'C0DEVBOTTEST/1767225900.000105', 'fleet/reason': 'demo' });
     const rec = auditRecords(s.auditFile).filter((r) => r.phase === 'intent').at(-1)!;
-    expect(rec).toMatchObject({ actor: 'U0DEVALICE', actor_via: 'meta', thread: 'T-1', reason: 'demo', owner: 'content-platform <content@example.com>' });
+    expect(rec).toMatchObject({ actor: 'U0DEVALICE', actor_via: 'meta', actor_proof: { kind: 'asserted', verified: false }, client_id: 'local', client_via: 'stdio-default', thread: 'C0DEVBOTTEST/1767225900.000105', reason: 'demo', owner: 'content-platform <content@example.com>' });
     expect(rec.args.text).toEqual({ len: 12, sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
     expect(rec.manifest).toMatch(/^[0-9a-f]{64}$/);
     expect(JSON.stringify(auditRecords(s.auditFile))).not.toContain('secret plans');
@@ -116,10 +118,16 @@ describe('slack dev on its sandbox', () => {
 
 describe('slack prod on its sandbox', () => {
   let s: Served;
+  let sb: SlackSandbox;
   beforeAll(async () => {
-    s = await serve({ connector: 'slack', env: 'prod', sandbox: true });
+    sb = await startSlackSandbox();
+    const token = sb.issue('T0BLOGPROD', ['channels:read', 'channels:history', 'chat:write', 'reactions:write', 'users:read']);
+    s = await serve({ connector: 'slack', env: 'prod', upstream: sb.url, vars: { SLACK_BOT_TOKEN_PROD: token } });
   });
-  afterAll(() => s.close());
+  afterAll(async () => {
+    await s.close();
+    await sb.close();
+  });
 
   it('lists only its narrower grants', async () => {
     const { tools } = await s.client.listTools();
@@ -133,9 +141,12 @@ describe('slack prod on its sandbox', () => {
     const denied = await s.call('read_history', { channel: 'C0EDITORIAL' });
     expect(denied.isError).toBe(true);
     expect(text(denied)).toMatch(/slack\.prod requires attribution \(.*slack\.prod\.yaml:\d+\); pass _meta "fleet\/actor"/);
-    const ok = await s.call('read_history', { channel: 'C0EDITORIAL' }, { 'fleet/actor': 'U0EDITOR1', 'fleet/thread': 'C0EDITORIAL/1767226200.000110' });
+    // the editor asks in the request channel; the bot's call names that message
+    const asked = await new WebClient(sb.issue('T0BLOGPROD', ['chat:write'], undefined, 'U0EDITOR1'), { slackApiUrl: sb.url }).chat.postMessage({ channel: 'C0EDITORIAL', text: 'please post' });
+    const thread = `C0EDITORIAL/${asked.ts}`;
+    const ok = await s.call('read_history', { channel: 'C0EDITORIAL' }, { 'fleet/actor': 'U0EDITOR1', 'fleet/thread': thread });
     expect(ok.isError).toBeFalsy();
-    const post = await s.call('post_message', { channel: 'C0GENERAL', text: 'x' }, { 'fleet/actor': 'U0EDITOR1' });
+    const post = await s.call('post_message', { channel: 'C0GENERAL', text: 'x' }, { 'fleet/actor': 'U0EDITOR1', 'fleet/thread': thread });
     expect(text(post)).toMatch(/channel C0GENERAL is not in post_message\.channels of slack\.prod \(.*:\d+\); allowed channels: C0EDITORIAL/);
   });
 });

@@ -39,7 +39,7 @@ describe('fleet verify', () => {
   it('--format github prints one workflow annotation per finding and exits 1', async () => {
     const scopes = await copyScopes();
     const file = join(scopes, 'slack.prod.yaml');
-    edit(file, 'attribution: required', 'attribution: optional');
+    edit(file, '  required: true\n', '  required: false\n');
     const r = await runCli(['verify', '--scopes', scopes, '--format', 'github']);
     expect(r.code).toBe(1);
     const line = lineOf(file, 'attribution:');

@@ -61,12 +61,17 @@ export interface Live {
 export async function startLive(connector: string, env: string, extra: Partial<ServeArgs> = {}): Promise<Live> {
   const manifest = manifestOf(connector, env);
   const up = await upstreamFor(manifest);
+  // slack.prod proves its actor by the Slack message that asked: a writer asks in the request channel
+  const actor =
+    manifest.id === 'slack.prod'
+      ? { FLEET_ACTOR: 'U0WRITER1', FLEET_THREAD: (up.sandbox as SlackSandbox).say('T0BLOGPROD', 'C0EDITORIAL', 'U0WRITER1', 'hardening run, please') }
+      : { FLEET_ACTOR: 'hardening@example.com' };
   const server = await serve({
     connector,
     env,
     upstream: up.url,
     ...extra,
-    vars: { [credentialVar(manifest)]: up.token, FLEET_ACTOR: 'hardening@example.com', ...extra.vars },
+    vars: { [credentialVar(manifest)]: up.token, ...actor, ...extra.vars },
   });
   // any read opens the upstream: the identity check's requests are behind us afterwards
   const first = [...Object.keys(manifest.tools)].find((t) => SAMPLES[manifest.id]?.[t] && !WRITES.has(t));

@@ -133,9 +133,10 @@ interface Attempt {
 
 /** Runs one generated call and checks what reached the sandbox; returns what happened. */
 async function attempt(live: Live, tool: string, args: Record<string, unknown>, how: string, n: number): Promise<Attempt> {
+  // each attempt is tagged by its reason (the thread is the request message that proves the actor)
   const thread = `hardening-${n}`;
   const before = live.up.emulator.requests.length;
-  const r = await live.server.call(tool, args, { 'fleet/thread': thread });
+  const r = await live.server.call(tool, args, { 'fleet/reason': thread });
   const seen = live.up.emulator.requests.slice(before);
   expect(outside(live.manifest, tool, seen), `${tool} ${how} ${JSON.stringify(args).slice(0, 300)}`).toEqual([]);
   if (!seen.length) expect(r.isError, `${tool} ${how}: nothing reached the upstream, yet no isError`).toBe(true);
@@ -145,8 +146,8 @@ async function attempt(live: Live, tool: string, args: Record<string, unknown>, 
 function checkAudit(live: Live, attempts: Attempt[]): void {
   const byThread = new Map<string, Record<string, any>[]>();
   for (const r of auditRecords(live.server.auditFile)) {
-    if (!r.thread) continue;
-    byThread.set(r.thread, [...(byThread.get(r.thread) ?? []), r]);
+    if (!r.reason) continue;
+    byThread.set(r.reason, [...(byThread.get(r.reason) ?? []), r]);
   }
   const missing = attempts.filter((a) => !byThread.has(a.thread)).map((a) => `${a.tool} ${a.how}`);
   expect(missing, 'attempts without an audit record').toEqual([]);

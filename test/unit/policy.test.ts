@@ -73,13 +73,15 @@ describe('policy', () => {
 describe('attribution', () => {
   const client = { name: 'claude-code', version: '2.0' };
   it('prefers _meta, then the environment', () => {
-    expect(attribute({ 'fleet/actor': 'U1', 'fleet/thread': 'T1', 'fleet/reason': 'r' }, { FLEET_ACTOR: 'env' }, client)).toEqual({
-      actor: 'U1', thread: 'T1', reason: 'r', via: 'meta', client,
+    expect(attribute({ 'fleet/actor': 'U0EDITOR1', 'fleet/thread': 'C0EDITORIAL/1767226200.000110', 'fleet/reason': 'r' }, { FLEET_ACTOR: 'env@example.com' }, client)).toEqual({
+      actor: 'U0EDITOR1', actorKind: 'slack-user', thread: 'C0EDITORIAL/1767226200.000110', reason: 'r', via: 'meta', clientInfo: client,
+      client: { id: 'local', via: 'stdio-default' }, token: undefined,
     });
+    expect(attribute({ 'fleet/actor': 'Erin@Example.COM' }, {}, client)).toMatchObject({ actor: 'erin@example.com', actorKind: 'email' });
     expect(attribute(undefined, { FLEET_ACTOR: 'dev@example.com' }, client)).toMatchObject({ actor: 'dev@example.com', via: 'env' });
     expect(attribute({}, {}, undefined)).toMatchObject({ actor: undefined, via: 'none' });
   });
-  it.each([[42], [''], ['a\u202eb'], ['x'.repeat(300)], ['line\nbreak']])('refuses a malformed actor %j', (v) => {
+  it.each([[42], [''], ['a\u202eb'], ['x'.repeat(300)], ['line\nbreak'], ['U0EDITOR1\u200b'], ['U0EDIT\u041eR1'], ['\uff350EDITOR1'], [' U0EDITOR1'], ['u0editor1'], ['erin@example.com.'], ['someone']])('refuses a malformed actor %j', (v) => {
     expect(() => attribute({ 'fleet/actor': v }, {}, undefined)).toThrow(BadAttribution);
   });
 });

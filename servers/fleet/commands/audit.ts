@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { readCalls, type CallRow } from '../../../shared/audit/read.js';
 import { verifyChain } from '../../../shared/audit/verify.js';
 import { parseDuration } from '../../../shared/base/duration.js';
+import { BadIdentifier, canonical } from '../../../shared/call/identity.js';
 
 function read(file: string): string {
   try {
@@ -40,12 +41,23 @@ export function sinceTime(since: string, now = Date.now()): number {
   return t;
 }
 
+/** An --actor filter in canonical form (a look-alike is refused, not matched). */
+export function actorFilter(raw: string): string {
+  try {
+    return canonical(raw);
+  } catch (e) {
+    if (e instanceof BadIdentifier) throw new Error(`--actor ${e.why}`);
+    throw e;
+  }
+}
+
 export function filterCalls(rows: CallRow[], f: ShowFilter): CallRow[] {
   const since = f.since ? sinceTime(f.since) : undefined;
+  const actor = f.actor ? actorFilter(f.actor) : undefined;
   return rows.filter(
     (r) =>
       (!f.tool || r.tool === f.tool) &&
-      (!f.actor || r.actor === f.actor) &&
+      (!actor || r.actor === actor) &&
       (!f.decision || r.decision === f.decision) &&
       (since === undefined || Date.parse(r.time) >= since),
   );

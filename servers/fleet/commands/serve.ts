@@ -19,6 +19,12 @@ import type { ApprovalChannel } from '../../../shared/call/approval.js';
 import type { Manifest } from '../../../shared/manifest/schema.js';
 import { openSlackApprovals, readApprovalsConfig, SANDBOX_APPROVALS_BOT } from '../../slack/approvals.js';
 import { buildServer } from '../../../shared/transport/server.js';
+import { attributionRule } from '../../../shared/manifest/attribution.js';
+import { BadIdentifier, client as clientName } from '../../../shared/call/identity.js';
+import type { ClientPrincipal } from '../../../shared/call/attribution.js';
+import type { MessageReader } from '../../../shared/call/proof.js';
+import type { WebClient } from '@slack/web-api';
+import { slackReader } from '../../slack/reader.js';
 import type { Sandbox, Upstream } from '../../../shared/connector/tool.js';
 import { CONNECTORS } from '../connectors.js';
 import { VERSION } from '../version.js';
@@ -78,6 +84,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
   const upstream = () => (opened ??= open());
   let approvalsSandbox: { close(): Promise<void> } | undefined;
   const slackApprovals = slackApprovalsFor(manifest, opts, redactor, (sb) => (approvalsSandbox = sb));
+  const principal = stdioPrincipal(process.env);
   const inst: Instance = {
     connector,
     manifest,
@@ -90,11 +97,12 @@ export async function serve(opts: ServeOptions): Promise<void> {
     keys: new KeyStore(stateFile(process.env, manifest.id, 'keys', fleetDir('state', opts.scopes))),
     rateFile: stateFile(process.env, manifest.id, 'rate', fleetDir('state', opts.scopes)),
     slackApprovals,
+    messages: messageReaderFor(manifest, upstream),
   };
 
   let onListed!: () => void;
   const listed = new Promise<void>((resolve) => (onListed = resolve));
-  const server = buildServer(inst, VERSION, { onListed });
+  const server = buildServer(inst, VERSION, { onListed, principal });
   // stdin goes through the wire guard: oversized, non-UTF-8, non-JSON and pre-initialize lines get a
   // JSON-RPC error and the server keeps reading (the SDK's transport would stop or stay silent).
   const transport: StdioServerTransport = new StdioServerTransport(
@@ -103,6 +111,9 @@ export async function serve(opts: ServeOptions): Promise<void> {
     { maxBufferSize: 2 * MAX_LINE },
   );
   const shutdown = async (code: number) => {
+    // calls still in flight (an approval waiting) are cancelled by the transport's close: let them
+    // withdraw their requests and write their records before the process ends
+    await server.settled(5000);
     await sandbox?.close().catch(() => {});
     await approvalsSandbox?.close().catch(() => {});
     inst.audit.close();
@@ -160,4 +171,26 @@ function slackApprovalsFor(
       const pollMs = Number(process.env.FLEET_APPROVAL_POLL_MS) || 2000;
       return openSlackApprovals({ config, credential, baseUrl, timeoutMs: manifest.timeoutMs, pollMs });
     })());
+}
+
+/** The stdio client principal: FLEET_CLIENT names the routine this process serves. */
+export function stdioPrincipal(env: NodeJS.ProcessEnv): ClientPrincipal {
+  if (!env.FLEET_CLIENT) return { id: 'local', via: 'stdio-default' };
+  try {
+    return { id: clientName(env.FLEET_CLIENT, 'FLEET_CLIENT'), via: 'stdio-env' };
+  } catch (e) {
+    if (e instanceof BadIdentifier) throw new StartupError(e.message);
+    throw e;
+  }
+}
+
+/** Where a slack-message proof reads the request message: the Slack instance's own identity. */
+function messageReaderFor(manifest: Manifest, upstream: () => Promise<Upstream<unknown>>): (() => Promise<MessageReader>) | undefined {
+  const rule = attributionRule(manifest.attribution);
+  if (rule.proof !== 'slack-message') return undefined;
+  if (manifest.connector !== 'slack' || rule.reader === 'approvals') {
+    throw new StartupError(`${manifest.file}:${manifest.line('attribution')}: attribution proof slack-message reads the request through the Slack instance's own identity; this build does not yet read it through the approvals identity`);
+  }
+  let reader: MessageReader | undefined;
+  return async () => (reader ??= slackReader((await upstream()).client as WebClient));
 }

@@ -3,7 +3,7 @@
 // asks for it. Tokens are issued per workspace with exactly the scopes asked for.
 import { randomBytes } from 'node:crypto';
 import { Emulator, type EmulatorRequest } from '../../../shared/connector/emulator.js';
-import { METHODS, SlackError, type Params } from './methods.js';
+import { METHODS, nextTs, SlackError, type Params } from './methods.js';
 import { seedWorkspaces, type Workspace } from './seed.js';
 
 export class SlackSandbox {
@@ -32,6 +32,21 @@ export class SlackSandbox {
     token ??= `${user && !ws.users.find((u) => u.id === user)!.is_bot ? 'xoxp' : 'xoxb'}-sandbox-${team}-${randomBytes(12).toString('hex')}`;
     this.tokens.set(token, { team, scopes: [...scopes], user });
     return token;
+  }
+
+  /**
+   * A person writes in a channel, as they would in the Slack client (e.g. an editor asking the bot
+   * for something); returns the message's `<channel>/<ts>`, what a bot passes as `fleet/thread`.
+   */
+  say(team: string, channel: string, user: string, text: string): string {
+    const ws = this.workspace(team);
+    const u = ws.users.find((x) => x.id === user);
+    if (!u) throw new Error(`sandbox workspace ${team} has no user ${user}`);
+    const ch = ws.channels.find((c) => c.id === channel);
+    if (!ch) throw new Error(`sandbox workspace ${team} has no channel ${channel}`);
+    const ts = nextTs();
+    ch.messages.push({ type: 'message', ts, user: u.id, text, ...(u.bot_id ? { bot_id: u.bot_id } : {}) });
+    return `${channel}/${ts}`;
   }
 
   workspace(team: string): Workspace {

@@ -183,7 +183,7 @@ export const METHODS: Record<string, { scope: string; run(c: Caller, p: Params):
 };
 
 let tsCounter = 0;
-function nextTs(): string {
+export function nextTs(): string {
   const now = Date.now();
   return `${Math.floor(now / 1000)}.${String((now % 1000) * 1000 + (tsCounter++ % 1000)).padStart(6, '0')}`;
 }
@@ -259,8 +259,11 @@ function user(ws: Workspace, u: Workspace['users'][number]) {
     team_id: ws.id,
     name: u.name,
     real_name: u.real_name,
-    deleted: false,
+    deleted: u.deleted ?? false,
     is_bot: u.is_bot,
+    is_restricted: u.is_restricted ?? false,
+    is_ultra_restricted: u.is_ultra_restricted ?? false,
+    is_app_user: false,
     is_admin: false,
     is_owner: false,
     tz: u.tz,

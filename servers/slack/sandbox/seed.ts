@@ -7,6 +7,10 @@ export interface SlackUser {
   bot_id?: string;
   email?: string;
   tz: string;
+  deleted?: boolean;
+  /** a guest: single-channel (ultra) or multi-channel (restricted) */
+  is_restricted?: boolean;
+  is_ultra_restricted?: boolean;
 }
 
 export interface SlackMessage {
@@ -93,6 +97,9 @@ export function seedWorkspaces(): Workspace[] {
       { id: 'U0EDITOR2', name: 'sam', real_name: 'Sam Subeditor', is_bot: false, email: 'sam@example.com', tz: 'Europe/London' },
       { id: 'U0WRITER1', name: 'wes', real_name: 'Wes Writer', is_bot: false, email: 'wes@example.com', tz: 'America/Chicago' },
       { id: 'U0WRITER2', name: 'kim', real_name: 'Kim Columnist', is_bot: false, email: 'kim@example.com', tz: 'Asia/Tokyo' },
+      // members that look human but must never prove a request or approve one
+      { id: 'U0GUEST1', name: 'gus', real_name: 'Gus Guest', is_bot: false, email: 'gus@partner.example', tz: 'UTC', is_restricted: true },
+      { id: 'U0FORMER1', name: 'fay', real_name: 'Fay Former', is_bot: false, email: 'fay@example.com', tz: 'UTC', deleted: true },
       prodBot,
       // The approvals identity: its own bot, separate from every instance's bot (scopes/fleet.yaml).
       { id: 'U0APPROVALS', name: 'fleet-approvals', real_name: 'Fleet Approvals', is_bot: true, bot_id: 'B0APPROVALSBOT', tz: 'UTC' },
