@@ -62,7 +62,7 @@ export async function startLive(connector: string, env: string, extra: Partial<S
   const manifest = manifestOf(connector, env);
   const up = await upstreamFor(manifest);
   // slack.prod proves its actor by the Slack message that asked: a writer asks in the request channel
-  const actor =
+  const actor: Record<string, string> =
     manifest.id === 'slack.prod'
       ? { FLEET_ACTOR: 'U0WRITER1', FLEET_THREAD: (up.sandbox as SlackSandbox).say('T0BLOGPROD', 'C0EDITORIAL', 'U0WRITER1', 'hardening run, please') }
       : { FLEET_ACTOR: 'hardening@example.com' };
