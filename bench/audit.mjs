@@ -45,6 +45,6 @@ export async function auditThroughput({ lib, libFile, dir, processes, perProcess
   const seconds = (performance.now() - t0) / 1000;
   await Promise.all(workers.map((w) => w.exited));
   const total = processes * perProcess;
-  const chain = lib.checkChain(file);
+  const chain = await lib.checkChain(file);
   return { processes, events: total, seconds, perSecond: total / seconds, intact: chain.ok && chain.records === total, chain };
 }

@@ -1,9 +1,8 @@
 // What the bench needs from the project's own source, bundled by esbuild when the bench runs:
 // the registered connectors (to find instances and start their sandboxes), the manifest loader,
 // and the audit log and chain check. Nothing here is in the shipped CLI.
-import { readFileSync } from 'node:fs';
 import { AuditLog } from '../shared/audit/log.js';
-import { verifyChain } from '../shared/audit/verify.js';
+import { fileLines, verifyLines } from '../shared/audit/verify.js';
 import { loadManifest } from '../shared/manifest/load.js';
 import type { Manifest } from '../shared/manifest/schema.js';
 import { CONNECTORS } from '../servers/fleet/connectors.js';
@@ -56,8 +55,8 @@ function sampleRecord(i: number): Record<string, unknown> {
 }
 
 /** Appends `n` records one after another, each awaited (sealed and written) before the next. */
-export async function appendSerially(file: string, n: number): Promise<void> {
-  const log = new AuditLog(file);
+export async function appendSerially(file: string, n: number, sync = true): Promise<void> {
+  const log = new AuditLog(file, 'bench.dev', { sync });
   try {
     for (let i = 0; i < n; i++) await log.append(sampleRecord(i));
   } finally {
@@ -65,7 +64,7 @@ export async function appendSerially(file: string, n: number): Promise<void> {
   }
 }
 
-export function checkChain(file: string): { ok: boolean; records: number; problem?: string } {
-  const r = verifyChain(readFileSync(file, 'utf8'));
+export async function checkChain(file: string): Promise<{ ok: boolean; records: number; problem?: string }> {
+  const r = await verifyLines(fileLines(file), { instance: 'bench.dev' });
   return { ok: r.ok, records: r.records, problem: r.problem?.message };
 }

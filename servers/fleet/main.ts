@@ -80,8 +80,9 @@ function buildProgram(): Command {
   audit
     .command('verify')
     .argument('<file>', 'audit file (.fleet/audit/<connector>.<env>.jsonl)')
-    .description('check the hash chain; names the first modified, deleted or reordered line')
-    .action((file: string) => run(async () => (await import('./commands/audit.js')).auditVerify(file)));
+    .description('check the hash chain, streaming; names the first line that is not a sealed record continuing the chain of the instance. Exit 0 intact, 1 tampered, 2 cannot be checked')
+    .option('--instance <id>', 'the instance the trail belongs to (default: from the file name)')
+    .action((file: string, o: { instance?: string }) => run(async () => (await import('./commands/audit.js')).auditVerify(file, o)));
   audit
     .command('show')
     .argument('<file>', 'audit file')

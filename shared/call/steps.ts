@@ -74,6 +74,8 @@ export const readIdempotencyKey: Step = (c) => {
 };
 
 export const auditHealthy: Step = (c) => {
+  const broken = c.inst.audit.broken;
+  if (broken) return c.failure(`refused: ${broken}; no upstream call was made`, 'failed');
   const down = auditDown.get(c.inst.audit);
   if (!down || Date.now() - down.at >= AUDIT_RETRY_MS) return;
   c.inst.log.error(down.why);

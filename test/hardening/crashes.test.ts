@@ -116,7 +116,7 @@ describe('an audit trail that cannot be written fails closed', () => {
       writeFileSync(f, '');
       return join(f, 'audit');
     },
-    'ENOSPC (the file is on a full device)': () => {
+    'ELOOP (the trail is a link, here to /dev/full)': () => {
       const dir = tempDir('fleet-full-');
       for (const id of ['slack.dev', 'cloudflare.dev', 'doppler.dev']) symlinkSync('/dev/full', join(dir, `${id}.jsonl`));
       return dir;
@@ -136,7 +136,7 @@ describe('an audit trail that cannot be written fails closed', () => {
       for (const [tool, args] of Object.entries(samples)) {
         const r = await s.call(tool, args);
         expect(r.isError, `${tool}: ${text(r)}`).toBe(true);
-        expect(text(r)).toMatch(/^refused: audit trail .* cannot be written: (ENOTDIR|ENOSPC); no upstream call was made$/);
+        expect(text(r)).toMatch(/^refused: audit trail .* cannot be written: (ENOTDIR|ELOOP \(it is a symbolic link; the trail must be a regular file\)); no upstream call was made$/);
       }
       expect(up.emulator.requests.slice(before).map((q) => q.route)).toEqual([]);
       expect(s.stderr()).toMatch(/cannot be written/);

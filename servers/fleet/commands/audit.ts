@@ -1,7 +1,8 @@
 // `fleet audit verify FILE` and `fleet audit show FILE`.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { basename } from 'node:path';
 import { readCalls, type CallRow } from '../../../shared/audit/read.js';
-import { verifyChain } from '../../../shared/audit/verify.js';
+import { fileLines, verifyLines, type VerifyResult } from '../../../shared/audit/verify.js';
 import { parseDuration } from '../../../shared/base/duration.js';
 import { BadIdentifier, canonical } from '../../../shared/call/identity.js';
 
@@ -13,15 +14,48 @@ function read(file: string): string {
   }
 }
 
-/** Prints the verdict; returns the exit code. */
-export function auditVerify(file: string, out: (s: string) => void = console.log): number {
-  const r = verifyChain(read(file));
-  for (const n of r.interrupted) out(`${file}:${n}: interrupted write (a record cut off mid-write; the chain continues past it)`);
+/** The instance a trail file is named for: <connector>.<env>.jsonl (or an incident file beside it). */
+export function instanceOfFile(file: string): string | undefined {
+  return /^(.+?)(?:\.incident-[^.]*)?\.jsonl$/.exec(basename(file))?.[1];
+}
+
+export interface VerifyOpts {
+  /** the instance the trail is presented as (default: from the file name) */
+  instance?: string;
+  /** anchors from signed checkpoints (added by the checkpoint option) */
+  anchors?: Map<number, string>;
+}
+
+/**
+ * Prints the verdict; returns the exit code: 0 intact, 1 tampered (or not this instance's, or
+ * contradicted by a checkpoint), 2 cannot be checked (unreadable, no instance).
+ */
+export async function auditVerify(file: string, o: VerifyOpts = {}, out: (s: string) => void = console.log): Promise<number> {
+  const instance = o.instance ?? instanceOfFile(file);
+  if (!instance) {
+    out(`${file}: cannot tell which instance this trail belongs to; name it with --instance <connector>.<env>`);
+    return 2;
+  }
+  try {
+    if (!statSync(file).isFile()) throw Object.assign(new Error(), { code: 'not a regular file' });
+  } catch (e) {
+    out(`${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    return 2;
+  }
+  let r: VerifyResult;
+  try {
+    r = await verifyLines(fileLines(file), { instance, anchors: o.anchors });
+  } catch (e) {
+    out(`${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    return 2;
+  }
+  const cps = r.checkpoints ? `; ${r.checkpoints.checked} checkpoint(s) matched, the newest at record ${r.checkpoints.newest}` : '';
   if (!r.ok) {
-    out(`${file}:${r.problem!.line}: TAMPERED: ${r.problem!.message} (${r.records} records verified before it)`);
+    out(`${file}:${r.problem!.line}: TAMPERED (${r.problem!.kind}): ${r.problem!.message} (${r.records} records of ${instance} verified before it, ${r.lines} lines read)`);
     return 1;
   }
-  out(`${file}: chain intact, ${r.records} records${r.last ? `; last record ${r.last.seq}, hash ${r.last.hash}` : ''}`);
+  if (r.torn) out(`${file}:${r.torn}: interrupted write (the last line was cut off mid-write; the next append seals a record of it)`);
+  out(`${file}: chain intact, ${r.records} records of ${instance}; last record ${r.last!.seq}, hash ${r.last!.hash}${cps}${r.checkpoints ? '' : '; without checkpoints a cut tail or a re-chained trail cannot be told apart (--checkpoints)'}`);
   return 0;
 }
 

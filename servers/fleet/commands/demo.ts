@@ -80,7 +80,7 @@ async function session(opts: { scopes: string; cli: string }, auditDir: string):
   auditShow(file, {}, (s) => say(indent(s)));
   say();
   say(`13. Its hash chain (fleet audit verify ${file})`);
-  const code = auditVerify(file, (s) => say(`    ${s}`));
+  const code = await auditVerify(file, {}, (s) => say(`    ${s}`));
   say();
   say('Next: `npm test`, or add the dev instances to Claude Code with the .mcp.json in this repository.');
   return code;

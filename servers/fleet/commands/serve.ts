@@ -90,7 +90,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
     manifest,
     tools: grantedTools(connector, manifest),
     upstream,
-    audit: new AuditLog(auditFile(manifest.id, opts.scopes)),
+    audit: new AuditLog(auditFile(manifest.id, opts.scopes), manifest.id, { onBroken: (why) => log.error(why) }),
     redactor,
     log,
     env: process.env,
