@@ -5,12 +5,19 @@
 //      INSERT/UPDATE/DELETE (with or without WITH/RETURNING), PRAGMA, ATTACH, VACUUM, BEGIN, ...
 //      can do;
 //   3. its compiled program (EXPLAIN) opens no write transaction and holds no writing opcode, and
-//      it returns rows.
+//      it returns rows;
+//   4. every function its program calls, and every table-valued function it reads (an eponymous
+//      virtual table such as pragma_table_info or json_each, named from the program's own VOpen),
+//      is on the read-only allowlist (./sql-allow.ts). A table-valued pragma function is the
+//      PRAGMA it wraps (pragma_journal_mode('wal') sets the journal mode): only pragmas that report
+//      on the schema are allowed. An allowlist, not a list of the bad: whatever SQLite adds later
+//      is refused until someone reads it and lists it.
 // Anything SQLite cannot compile (unknown function such as load_extension, unknown table, syntax
 // error) is not proven, so it is refused.
 import { dirname, join } from 'node:path';
 import type { Database, SqlJsStatic } from 'sql.js';
 import { installRequire } from '../../shared/base/install.js';
+import { READ_FUNCTIONS, READ_PRAGMAS, READ_TABLE_FUNCTIONS } from './sql-allow.js';
 
 export type Verdict = { readOnly: true } | { readOnly: false; reason: string };
 
@@ -34,13 +41,20 @@ function loadEngine(): Promise<SqlJsStatic> {
 
 const firstLine = (e: unknown) => String((e as Error)?.message ?? e).split('\n')[0]!;
 
-function explain(db: Database, sql: string): { op: string; p2: number }[] {
+interface Op {
+  op: string;
+  p2: number;
+  p4: string;
+}
+const FUNCTION_OPS = new Set(['Function', 'PureFunc', 'AggStep', 'AggStep1', 'AggFinal', 'AggValue', 'AggInverse']);
+
+function explain(db: Database, sql: string): Op[] {
   const st = db.prepare(`EXPLAIN ${sql}`);
   try {
-    const ops: { op: string; p2: number }[] = [];
+    const ops: Op[] = [];
     while (st.step()) {
       const row = st.get();
-      ops.push({ op: String(row[1]), p2: Number(row[3]) });
+      ops.push({ op: String(row[1]), p2: Number(row[3]), p4: String(row[5] ?? '') });
     }
     return ops;
   } finally {
@@ -66,7 +80,7 @@ function judge(db: Database, sql: string): Verdict {
   } catch {
     return { readOnly: false, reason: 'it is not a SELECT' };
   }
-  let ops: { op: string; p2: number }[];
+  let ops: Op[];
   try {
     ops = explain(db, text);
   } catch (e) {
@@ -77,7 +91,48 @@ function judge(db: Database, sql: string): Verdict {
     if (WRITING.has(op)) return { readOnly: false, reason: `its program writes (${op})` };
   }
   if (!ops.some((o) => o.op === 'ResultRow')) return { readOnly: false, reason: 'it returns no rows' };
+  return namesOnlyReads(db, ops);
+}
+
+/** Every function called and every virtual table opened is on the read-only allowlist. */
+function namesOnlyReads(db: Database, ops: Op[]): Verdict {
+  for (const { op, p4 } of ops) {
+    if (!FUNCTION_OPS.has(op)) continue;
+    const name = /^(.+)\(-?\d+\)$/.exec(p4)?.[1]?.toLowerCase();
+    if (!name) return { readOnly: false, reason: `it calls a function SQLite does not name (${op} ${p4})` };
+    if (!READ_FUNCTIONS.has(name)) return { readOnly: false, reason: `it calls ${name}(), which is not on the read-only allowlist of functions` };
+  }
+  const opened = ops.filter((o) => o.op === 'VOpen').map((o) => o.p4);
+  if (!opened.length) return { readOnly: true };
+  const names = virtualTables(db);
+  for (const vtab of opened) {
+    const name = names.get(vtab);
+    if (!name) return { readOnly: false, reason: 'it reads a virtual table SQLite here cannot name' };
+    if (name.startsWith('table:')) continue; // a virtual table of the schema, read
+    if (name.startsWith('pragma_')) {
+      const pragma = name.slice('pragma_'.length);
+      if (!READ_PRAGMAS.has(pragma)) return { readOnly: false, reason: `it calls ${name}(), the table-valued form of PRAGMA ${pragma}, which is not on the read-only allowlist of pragmas` };
+    } else if (!READ_TABLE_FUNCTIONS.has(name)) {
+      return { readOnly: false, reason: `it reads ${name}, a table-valued function not on the read-only allowlist` };
+    }
+  }
   return { readOnly: true };
+}
+
+/** The virtual tables of this connection by the handle EXPLAIN shows: eponymous modules, and the schema's own. */
+function virtualTables(db: Database): Map<string, string> {
+  const out = new Map<string, string>();
+  const probe = (name: string, as: string) => {
+    try {
+      for (const o of explain(db, `SELECT * FROM "${name.replace(/"/g, '""')}"`)) if (o.op === 'VOpen') out.set(o.p4, as);
+    } catch {
+      /* not an eponymous table (a module that needs CREATE VIRTUAL TABLE) */
+    }
+  };
+  const list = (sql: string) => (db.exec(sql)[0]?.values ?? []).map((r) => String(r[0]));
+  for (const m of list('SELECT name FROM pragma_module_list')) probe(m, m.toLowerCase());
+  for (const t of list("SELECT name FROM sqlite_schema WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE%'")) probe(t, `table:${t}`);
+  return out;
 }
 
 /** Judges `sql` against a database whose schema is `ddl` (its CREATE statements). */

@@ -49,6 +49,21 @@ const WRITES = [
   '',
   '   ;  ',
   '-- only a comment',
+  // table-valued pragma functions are the PRAGMA they wrap; functions must be on the allowlist
+  "SELECT * FROM pragma_journal_mode('wal')",
+  'SELECT * FROM "PRAGMA_JOURNAL_MODE"(\'off\')',
+  "SELECT (SELECT journal_mode FROM pragma_journal_mode('memory'))",
+  "WITH j AS (SELECT * FROM pragma_journal_mode('delete')) SELECT * FROM j",
+  "SELECT p.title FROM posts p JOIN pragma_journal_mode('wal')",
+  "SELECT name FROM pragma_table_info('posts') UNION SELECT journal_mode FROM pragma_journal_mode('wal')",
+  'SELECT * FROM pragma_optimize',
+  'SELECT * FROM pragma_integrity_check',
+  'SELECT * FROM pragma_schema_version',
+  'SELECT * FROM pragma_user_version(7)',
+  'SELECT * FROM pragma_foreign_keys(0)',
+  "SELECT fts3_tokenizer('simple')",
+  "SELECT sqlite_compileoption_used('X')",
+  "SELECT upper(title) FROM posts WHERE fts3_tokenizer('x') IS NULL",
 ];
 
 const READS = [
@@ -64,6 +79,13 @@ const READS = [
   'SELECT ?1 AS x',
   '/* leading comment */ SELECT 1;',
   'SELECT 1 -- trailing comment',
+  "SELECT name FROM pragma_index_list('posts')",
+  "SELECT * FROM pragma_table_xinfo('posts') JOIN pragma_foreign_key_list('posts')",
+  "SELECT key, value FROM json_each('[1,2]')",
+  'SELECT upper(title), count(*), max(id, 2) FROM posts GROUP BY 1',
+  "SELECT title ->> '$.x', json_extract(title, '$.y') FROM posts",
+  'SELECT row_number() OVER (ORDER BY id), lag(slug) OVER (ORDER BY id) FROM posts',
+  "SELECT date('now'), coalesce(NULL, 1), iif(1, 2, 3)",
 ];
 
 describe('D1 read-only verdict', () => {
