@@ -21,22 +21,31 @@ export const limit = (fallback: number, top: number) => z.number().int().min(1).
 
 export const C = {
   channels: ids('channel'),
-  mentions: flag('broadcast mention', 'write the message without @channel, @here, @everyone or user-group mentions'),
+  mentions: flag('broadcast mention', 'write the message without @channel, @here, @everyone, @group or user-group mentions'),
   max_length: max('message length', 4000, ' characters'),
   emoji: oneOf('emoji'),
 };
 export const writeConstraints = { channels: C.channels, mentions: C.mentions, max_length: C.max_length };
 
-// `_@here_` is italic @here: only a letter or digit next to it makes it something else.
-const BROADCAST = /<!(channel|here|everyone)(?:\|[^>]*)?>|<!subteam\^[A-Z0-9]+(?:\|[^>]*)?>|(?:^|[^A-Za-z0-9])@(channel|here|everyone)(?![A-Za-z0-9])/gi;
+// Broadcasts, every spelling. Slack's special commands are `<!name>`, `<!name|label>` and
+// `<!name^arg|label>`: <!channel>, <!here>, <!everyone>, the legacy <!group> (what @channel was in a
+// private channel, still honoured), <!subteam^S…> (a user group). All of them notify many people
+// except <!date^…>, which only formats a time, so every special command but date counts as a
+// broadcast: one Slack adds later is refused until it is known harmless. In plain text (with
+// link_names) @channel, @here, @everyone and @group broadcast too; `_@here_` is italic @here: only a
+// letter or digit next to it makes it something else.
+const SPECIAL = /<!([^>|^]*)[^>]*>/g;
+const PLAIN = /(?:^|[^A-Za-z0-9])[@＠](channel|here|everyone|group)(?![A-Za-z0-9])/gi;
+const HARMLESS = new Set(['date']);
 
 /** The facts of a message a tool is about to send: its channel, every broadcast mention, its length. */
 export function messageFacts(channel: string, body: string): Fact[] {
   const facts: Fact[] = [{ on: 'channels', value: channel }];
-  for (const m of body.matchAll(BROADCAST)) {
-    const what = m[1] ?? m[2] ?? 'subteam';
-    facts.push({ on: 'mentions', value: `@${what.toLowerCase()}` });
+  for (const m of body.matchAll(SPECIAL)) {
+    const what = m[1]!.trim().toLowerCase();
+    if (!HARMLESS.has(what)) facts.push({ on: 'mentions', value: `@${what || 'special'}` });
   }
+  for (const m of body.matchAll(PLAIN)) facts.push({ on: 'mentions', value: `@${m[1]!.toLowerCase()}` });
   facts.push({ on: 'max_length', value: body.length });
   return facts;
 }

@@ -59,7 +59,7 @@ function flip(ch: string): string {
 /** Broadcast mentions in disguise, for message texts. */
 export const sneakyMentions: fc.Arbitrary<string> = fc
   .tuple(
-    fc.constantFrom('<!here>', '<!channel>', '<!everyone>', '<!here|here>', '<!subteam^S0123ABCD>', '<!subteam^S0123ABCD|@team>', '@here', '@channel', '@everyone', '@HERE', '<!HERE>', '@Channel', '<!channel|@channel>', 'hi @everyone!', '(@here)'),
+    fc.constantFrom('<!here>', '<!channel>', '<!everyone>', '<!here|here>', '<!subteam^S0123ABCD>', '<!subteam^S0123ABCD|@team>', '@here', '@channel', '@everyone', '@HERE', '<!HERE>', '@Channel', '<!channel|@channel>', 'hi @everyone!', '(@here)', '<!group>', '<!GROUP|group>', '@group', '<!here^x|now>', '<!channel|>', '<! channel>', '＠here'),
     fc.constantFrom('', 'hey ', 'a\n', '`', '*', '_', '~'),
     fc.constantFrom('', ' please', '.', '\n', '!', '_', '*', '~', '`'),
   )

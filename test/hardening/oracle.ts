@@ -85,5 +85,6 @@ export function covers(key: string, granted: unknown, value: string): boolean {
 /** The constraint defaults the core applies when a grant leaves a key out (read from the manifests' meaning, not the code). */
 export const DEFAULTS: Record<string, unknown> = { key_prefix: '', types: ['*'], names: ['**'] };
 
-// any @channel/@here/@everyone not glued to a letter or digit, and Slack's <!…> special mentions
-export const BROADCAST_WORDS = /(?<![A-Za-z0-9])@(channel|here|everyone)(?![A-Za-z0-9])|<!(channel|here|everyone|subteam)/i;
+// any @channel/@here/@everyone/@group not glued to a letter or digit, and every Slack <!…> special
+// command but <!date…> (which formats a time and notifies nobody)
+export const BROADCAST_WORDS = /(?<![A-Za-z0-9])[@＠](channel|here|everyone|group)(?![A-Za-z0-9])|<!(?!date[\^|>])[^>]*>/i;

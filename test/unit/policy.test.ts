@@ -34,14 +34,20 @@ describe('policy', () => {
     ['ping <!subteam^S0123ABC|@editors>', '@subteam'],
     ['@channel plain text', '@channel'],
     ['end with @here', '@here'],
+    ['the legacy <!group> of a private channel', '@group'],
+    ['<!group|group> with a label', '@group'],
+    ['plain @group', '@group'],
+    ['<!GROUP> in capitals', '@group'],
+    ['fullwidth ＠channel', '@channel'],
+    ['a special command Slack may add later: <!all>', '@all'],
   ])('refuses broadcast mentions: %s', (body, what) => {
     const d = decide(tool('post_message'), dev, messageFacts('C0DEVBOTTEST', body), alice);
     expect(d).toMatchObject({ allow: false, rule: 'tools.post_message.mentions' });
     if (!d.allow) expect(d.message).toContain(what);
   });
 
-  it('does not mistake an email address or a user mention for a broadcast', () => {
-    expect(decide(tool('post_message'), dev, messageFacts('C0DEVBOTTEST', 'mail erin@here.com or <@U0EDITOR1>'), alice)).toEqual({ allow: true });
+  it('does not mistake an email address, a user or channel mention or a date for a broadcast', () => {
+    expect(decide(tool('post_message'), dev, messageFacts('C0DEVBOTTEST', 'mail erin@here.com or <@U0EDITOR1> in <#C0DEVBOTTEST> at <!date^1767225600^{date_short}|Jan 1>, mygroup@group.org'), alice)).toEqual({ allow: true });
   });
 
   it('enforces max_length, and the default when the grant sets none', () => {
