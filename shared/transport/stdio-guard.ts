@@ -1,9 +1,11 @@
 // What stands between stdin and the MCP SDK's stdio transport. The SDK's transport stops reading
 // for good when one line outgrows its buffer, ignores a line that is not JSON without answering,
 // and decodes invalid UTF-8 into replacement characters. Here every line is checked first: an
-// oversized line, bytes that are not UTF-8, text that is not JSON, or a request before
-// `initialize` is answered with a JSON-RPC error (naming the request's id where one can be found)
-// and dropped, and the server goes on reading the next line.
+// oversized line, bytes that are not UTF-8, text that is not JSON, JSON that is not one JSON-RPC
+// 2.0 message the SDK can take (a batch, an empty array, an id that is neither a string nor an
+// integer, a method that is not a string...), or a request before `initialize` is answered with a
+// JSON-RPC error (naming the request's id where one can be found) and dropped, and the server goes
+// on reading the next line. Nothing a client sends is left unanswered.
 import { PassThrough, type Readable } from 'node:stream';
 
 export const MAX_LINE = 16 * 1024 * 1024;
@@ -30,11 +32,34 @@ function findId(head: string, tail: string): string | number | null {
   }
 }
 
+const validId = (id: unknown): id is string | number => typeof id === 'string' || (typeof id === 'number' && Number.isSafeInteger(id));
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Why a parsed line is not one JSON-RPC 2.0 message the server can take; undefined when it is. */
+export function wireProblem(msg: unknown): string | undefined {
+  if (Array.isArray(msg)) {
+    return msg.length
+      ? 'a JSON-RPC batch; MCP takes one message per line (batches were removed in protocol 2025-06-18)'
+      : 'an empty array; send one JSON-RPC message per line';
+  }
+  if (!isObject(msg)) return 'not a JSON-RPC message (a JSON object)';
+  if (msg.jsonrpc !== '2.0') return 'jsonrpc must be "2.0"';
+  if ('id' in msg && !validId(msg.id)) return `the id must be a string or an integer, not ${msg.id === null ? 'null' : typeof msg.id === 'number' ? 'a fraction' : `a${Array.isArray(msg.id) ? 'n array' : typeof msg.id === 'object' ? 'n object' : ` ${typeof msg.id}`}`}`;
+  if ('method' in msg) {
+    if (typeof msg.method !== 'string' || !msg.method) return 'the method must be a non-empty string';
+    if ('params' in msg && msg.params !== undefined && !isObject(msg.params)) return 'params must be an object';
+    return undefined;
+  }
+  if (!('id' in msg)) return 'neither a request (no method) nor a response (no id)';
+  if (('result' in msg) === ('error' in msg)) return 'a response must carry exactly one of result and error';
+  return undefined;
+}
+
 /**
  * Returns the stream the SDK transport should read: only whole, UTF-8, JSON lines, and nothing but
  * `initialize` and `ping` until `initialize` has been seen. `reply` sends an error to the client.
  */
-export function guardStdin(input: Readable, reply: (e: WireError) => void, maxLine = MAX_LINE): Readable {
+export function guardStdin(input: Readable, reply: (e: WireError | WireError[]) => void, maxLine = MAX_LINE): Readable {
   const out = new PassThrough();
   let parts: Buffer[] = [];
   let size = 0;
@@ -57,6 +82,15 @@ export function guardStdin(input: Readable, reply: (e: WireError) => void, maxLi
       msg = JSON.parse(text);
     } catch {
       return fail(findId(text.slice(0, PEEK), text.slice(-PEEK)), -32700, 'parse error: the line is not JSON');
+    }
+    const problem = wireProblem(msg);
+    if (problem) {
+      const error = (id: string | number | null): WireError => ({ jsonrpc: '2.0', id, error: { code: -32600, message: `invalid request: ${problem}` } });
+      // a batch is answered as a batch: one error per member that carries an id
+      const ids = Array.isArray(msg) ? msg.map((x) => (isObject(x) && validId(x.id) ? x.id : undefined)).filter((x) => x !== undefined) : [];
+      if (ids.length) return reply(ids.map(error));
+      const own = isObject(msg) && validId(msg.id) ? msg.id : null;
+      return reply(error(own));
     }
     const m = msg as { method?: unknown; id?: unknown };
     if (!initialized && m && typeof m === 'object' && typeof m.method === 'string') {

@@ -38,11 +38,14 @@ export function rawServe(args: string[], env: Record<string, string> = {}): Raw 
     for (const l of parts) {
       lines.push(l);
       try {
-        const m = JSON.parse(l);
-        if (m && 'id' in m && ('result' in m || 'error' in m)) {
-          const k = JSON.stringify(m.id);
-          seen.set(k, m);
-          waiting.get(k)?.(m);
+        const parsed = JSON.parse(l);
+        // a batch's answer is an array: each member is the answer to its own id
+        for (const m of Array.isArray(parsed) ? parsed : [parsed]) {
+          if (m && 'id' in m && ('result' in m || 'error' in m)) {
+            const k = JSON.stringify(m.id);
+            seen.set(k, m);
+            waiting.get(k)?.(m);
+          }
         }
       } catch {
         /* the suites check every line separately */

@@ -147,4 +147,48 @@ describe('wire: one server, each hostile case named', () => {
     expect(audit.some((r) => r.tool === 'post_message' && r.decision === 'deny' && r.rule === 'input')).toBe(true);
     expect(onlyJsonRpc(s.lines)).toEqual([]);
   });
+
+  /** Waits for the next line after `from` that is an error with a null id, and returns it. */
+  async function nullIdError(from: number): Promise<Record<string, any>> {
+    for (let spins = 0; spins < 1500; spins++) {
+      const hit = s.lines.slice(from).map((l) => JSON.parse(l)).find((m) => !Array.isArray(m) && m.id === null && m.error);
+      if (hit) return hit;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error(`no error with a null id after line ${from}; stderr: ${s.stderr().slice(-300)}`);
+  }
+
+  it('answers a batch as a batch of errors, one per request, and keeps serving', async () => {
+    const before = s.lines.length;
+    s.write(`${JSON.stringify([{ jsonrpc: '2.0', id: 'b1', method: 'tools/list' }, { jsonrpc: '2.0', method: 'notifications/progress' }, { jsonrpc: '2.0', id: 7, method: 'tools/call', params: VALID.slack }])}\n`);
+    expect((await s.answer('b1')).error).toMatchObject({ code: -32600, message: expect.stringContaining('batch') });
+    expect((await s.answer(7)).error).toMatchObject({ code: -32600, message: expect.stringContaining('one message per line') });
+    const answer = s.lines.slice(before).map((l) => JSON.parse(l)).find(Array.isArray);
+    expect(answer.map((m: { id: unknown }) => m.id)).toEqual(['b1', 7]);
+    await stillServing(s, 'slack');
+  });
+
+  it.each([
+    ['an empty array', '[]', 'an empty array'],
+    ['a batch of notifications only', '[{"jsonrpc":"2.0","method":"notifications/initialized"}]', 'batch'],
+    ['a batch of garbage', '[1, "x", null]', 'batch'],
+    ['an object id', '{"jsonrpc":"2.0","id":{"n":1},"method":"tools/list"}', 'an object'],
+    ['an array id', '{"jsonrpc":"2.0","id":[1],"method":"tools/list"}', 'an array'],
+    ['a boolean id', '{"jsonrpc":"2.0","id":true,"method":"tools/list"}', 'a boolean'],
+    ['a fractional id', '{"jsonrpc":"2.0","id":1.5,"method":"tools/list"}', 'a fraction'],
+    ['a null id', '{"jsonrpc":"2.0","id":null,"method":"tools/list"}', 'null'],
+    ['a number method', '{"jsonrpc":"2.0","id":null,"method":5}', 'null'],
+    ['params that are not an object', '{"jsonrpc":"2.0","id":"p","method":"tools/list","params":[1]}', 'params must be an object'],
+    ['a bare number', '42', 'not a JSON-RPC message'],
+    ['JSON null', 'null', 'not a JSON-RPC message'],
+    ['jsonrpc 1.0', '{"jsonrpc":"1.0","id":"old","method":"tools/list"}', 'jsonrpc must be "2.0"'],
+    ['a response with neither result nor error', '{"jsonrpc":"2.0","id":"r"}', 'exactly one of result and error'],
+  ])('answers %s with a JSON-RPC error naming the reason', async (_what, line, reason) => {
+    const before = s.lines.length;
+    s.write(`${line}\n`);
+    const own = /"id":"(p|old|r)"/.exec(line)?.[1];
+    const m = own ? await s.answer(own) : await nullIdError(before);
+    expect(m.error).toMatchObject({ code: -32600, message: expect.stringContaining(reason) });
+    await stillServing(s, 'slack');
+  });
 });
