@@ -7,6 +7,7 @@ import { ManifestError, readYaml } from '../manifest/load.js';
 import type { Constraint } from '../call/constraints.js';
 import type { Connector } from '../connector/tool.js';
 import { beyond, overlap } from './glob-sets.js';
+import { APPROVAL_FIELDS, AUDIT_FIELDS, compareRates, GRANT_FIELDS, judgeField, MANIFEST_FIELDS, parseRateText, spanText, UPSTREAM_FIELDS, type Order } from './field-order.js';
 
 /** One side of a diff: the scopes folder as of a revision, a folder, or the working tree. */
 export interface Side {
@@ -119,14 +120,6 @@ export function compareConstraint(c: Constraint<any>, before: unknown, after: un
   return { wider: name(wider), narrower: name(narrower) };
 }
 
-// ---- rates and approvals -----------------------------------------------------------------------
-
-const PER: Record<string, number> = { second: 1, minute: 60, hour: 3600, day: 86400 };
-function perSecond(rate: unknown): number | undefined {
-  const m = /^(\d+)\/(second|minute|hour|day)$/.exec(String(rate));
-  return m ? Number(m[1]) / PER[m[2]!]! : undefined;
-}
-
 // ---- one manifest ------------------------------------------------------------------------------
 
 function compareManifest(ctx: Ctx, name: string, a: Doc | undefined, b: Doc | undefined): void {
@@ -145,34 +138,43 @@ function compareManifest(ctx: Ctx, name: string, a: Doc | undefined, b: Doc | un
   if (!b) push('reduction', 'instance removed', base('instance'));
 
   if (a && b) {
-    const attrA = describeAttribution(a.data.attribution);
-    const attrB = describeAttribution(b.data.attribution);
-    if (attrA !== attrB) {
-      push(proofStrength(b.data.attribution) >= proofStrength(a.data.attribution) ? 'reduction' : 'escalation', `attribution ${attrA} → ${attrB}`, head('attribution'));
-    }
-    if (a.data.credential !== b.data.credential) {
-      const sharedWith = [...ctx.headDocs].filter(([n, d]) => n !== name && d.data.credential === b.data.credential).map(([n]) => n.replace(/\.ya?ml$/, ''));
-      push(sharedWith.length ? 'escalation' : 'neutral', `credential reference ${show(a.data.credential)} → ${show(b.data.credential)}${sharedWith.length ? ` (also used by ${sharedWith.join(', ')})` : ''}`, head('credential'));
-    }
-    const bodiesA = obj(a.data.audit).bodies ?? 'hash';
-    const bodiesB = obj(b.data.audit).bodies ?? 'hash';
-    if (bodiesA !== bodiesB) push(bodiesB === 'keep' ? 'escalation' : 'reduction', `audit bodies ${bodiesA} → ${bodiesB}${bodiesB === 'keep' ? ': message bodies are now kept in the audit trail' : ''}`, head('audit.bodies'));
-    for (const key of ['owner', 'review_by', 'purpose', 'timeout', 'connector', 'instance']) {
-      if (!same(a.data[key], b.data[key])) push('neutral', `${key} ${show(a.data[key])} → ${show(b.data[key])}`, head(key));
-    }
-    const ua = obj(a.data.upstream);
-    const ub = obj(b.data.upstream);
-    for (const key of new Set([...Object.keys(ua), ...Object.keys(ub)])) {
-      if (same(ua[key], ub[key])) continue;
-      if (Array.isArray(ua[key]) || Array.isArray(ub[key])) {
-        const va: unknown[] = Array.isArray(ua[key]) ? ua[key] : [];
-        const vb: unknown[] = Array.isArray(ub[key]) ? ub[key] : [];
-        const added = vb.filter((v) => !va.some((w) => same(v, w)));
-        const removed = va.filter((v) => !vb.some((w) => same(v, w)));
-        if (added.length) push('escalation', `upstream.${key} adds ${added.map((v) => show(v)).join(', ')}: the token may now hold more`, head(`upstream.${key}`));
-        if (removed.length) push('reduction', `upstream.${key} drops ${removed.map((v) => show(v)).join(', ')}`, head(`upstream.${key}`));
-      } else push('neutral', `upstream.${key} ${show(ua[key])} → ${show(ub[key])}`, head(`upstream.${key}`));
-    }
+    // every top-level field by its stated order (./field-order.ts); an unlisted one escalates
+    const judge = (prefix: string, table: Record<string, Order>, va: Record<string, any>, vb: Record<string, any>, own: (key: string) => void) => {
+      for (const key of new Set([...Object.keys(table), ...Object.keys(va), ...Object.keys(vb)])) {
+        const order = table[key];
+        if (order?.kind === 'own') {
+          own(key);
+          continue;
+        }
+        for (const j of judgeField(`${prefix}${key}`, order, va[key], vb[key]) ?? []) push(j.class, j.what, head(`${prefix}${key}`));
+      }
+    };
+    judge('', MANIFEST_FIELDS, a.data, b.data, (key) => {
+      if (key === 'credential' && a.data.credential !== b.data.credential) {
+        const sharedWith = [...ctx.headDocs].filter(([n, d]) => n !== name && d.data.credential === b.data.credential).map(([n]) => n.replace(/\.ya?ml$/, ''));
+        push(sharedWith.length ? 'escalation' : 'neutral', `credential reference ${show(a.data.credential)} → ${show(b.data.credential)}${sharedWith.length ? ` (also used by ${sharedWith.join(', ')})` : ''}`, head('credential'));
+      }
+      if (key === 'attribution') {
+        const attrA = describeAttribution(a.data.attribution);
+        const attrB = describeAttribution(b.data.attribution);
+        if (attrA !== attrB) push(proofStrength(b.data.attribution) >= proofStrength(a.data.attribution) ? 'reduction' : 'escalation', `attribution ${attrA} → ${attrB}`, head('attribution'));
+      }
+      if (key === 'clients' && !same(a.data.clients, b.data.clients)) {
+        // unset: any client may call
+        const ca: string[] | undefined = Array.isArray(a.data.clients) ? a.data.clients.map(String) : undefined;
+        const cb: string[] | undefined = Array.isArray(b.data.clients) ? b.data.clients.map(String) : undefined;
+        if (!cb) push('escalation', `clients ${show(ca)} removed: any client may now call`, head('clients'));
+        else if (!ca) push('reduction', `clients now limited to ${cb.join(', ')}`, head('clients'));
+        else {
+          const added = cb.filter((x) => !ca.includes(x));
+          const removed = ca.filter((x) => !cb.includes(x));
+          if (added.length) push('escalation', `clients adds ${added.join(', ')}: more routines may call`, head('clients'));
+          if (removed.length) push('reduction', `clients drops ${removed.join(', ')}`, head('clients'));
+        }
+      }
+      if (key === 'upstream') judge('upstream.', UPSTREAM_FIELDS, obj(a.data.upstream), obj(b.data.upstream), () => {});
+      if (key === 'audit') judge('audit.', AUDIT_FIELDS, obj(a.data.audit), obj(b.data.audit), () => {});
+    });
   }
 
   const ta = tools(a);
@@ -196,10 +198,11 @@ function compareManifest(ctx: Ctx, name: string, a: Doc | undefined, b: Doc | un
       const path = `tools.${tool}.${key}`;
       const where = key in gb ? head(path) : head(`tools.${tool}`);
       const c = def?.constraints[key];
-      if (key === 'approval') compareApproval(ctx, ga.approval, gb.approval, (cls, what) => push(cls, `${tool}: ${what}`, where, tool));
+      if (key === 'approval') compareApproval(ctx, ga.approval, gb.approval, (cls, what, at) => push(cls, `${tool}: ${what}`, at && key in gb ? head(`${path}.${at}`) : where, tool));
       else if (key === 'rate') compareRate(ga.rate, gb.rate, (cls, what) => push(cls, `${tool}: ${what}`, where, tool));
       else if (!c) {
-        if (!same(ga[key], gb[key])) push('neutral', `${tool}.${key} ${show(ga[key])} → ${show(gb[key])}`, where, tool);
+        // neither a constraint of the tool nor a key every grant may carry: no stated order
+        for (const j of judgeField(`${tool}.${key}`, GRANT_FIELDS[key], ga[key], gb[key]) ?? []) push(j.class, j.what, where, tool);
       } else {
         const before = ga[key] ?? c.fallback;
         const after = gb[key] ?? c.fallback;
@@ -242,34 +245,48 @@ function movedFromDev(ctx: Ctx, name: string, connector: Connector | undefined, 
   return notes.length ? ` — moved from dev: ${[...new Set(notes)].join('; ')}` : '';
 }
 
-function compareApproval(ctx: Ctx, a: unknown, b: unknown, push: (cls: Class, what: string) => void): void {
+function compareApproval(ctx: Ctx, a: unknown, b: unknown, push: (cls: Class, what: string, at?: string) => void): void {
   if (same(a, b)) return;
   if (a === undefined) return push('reduction', `now needs an approval (${show(b)})`);
   if (b === undefined) return push('escalation', 'no longer needs an approval');
   const oa = obj(a);
   const ob = obj(b);
-  const la: string[] = Array.isArray(oa.approvers) ? oa.approvers.map(String) : [];
-  const lb: string[] = Array.isArray(ob.approvers) ? ob.approvers.map(String) : [];
-  const added = lb.filter((x) => !la.includes(x));
-  const removed = la.filter((x) => !lb.includes(x));
-  const bots = added.filter((x) => ctx.headBots.includes(x));
-  if (bots.length) push('escalation', `approvers now include ${bots.join(', ')}, the fleet's own bot: the requesting bot could approve its own request`);
-  const people = added.filter((x) => !bots.includes(x));
-  if (people.length) push('escalation', `more people may approve: adds ${people.join(', ')}`);
-  if (removed.length) push('reduction', `fewer people may approve: drops ${removed.join(', ')}`);
-  for (const key of new Set([...Object.keys(oa), ...Object.keys(ob)])) {
-    if (key !== 'approvers' && !same(oa[key], ob[key])) push('neutral', `approval.${key} ${show(oa[key])} → ${show(ob[key])}`);
+  for (const key of new Set([...Object.keys(APPROVAL_FIELDS), ...Object.keys(oa), ...Object.keys(ob)])) {
+    const order = APPROVAL_FIELDS[key];
+    if (order?.kind !== 'own') {
+      for (const j of judgeField(`approval.${key}`, order, oa[key], ob[key]) ?? []) push(j.class, j.what, key);
+      continue;
+    }
+    // approvers: who may agree, when a listed person is asked (via slack); under elicitation the
+    // client's user answers and the list is not asked, so the change of channel says it all
+    if (ob.via !== 'slack' || oa.via !== 'slack') continue;
+    const la: string[] = Array.isArray(oa.approvers) ? oa.approvers.map(String) : [];
+    const lb: string[] = Array.isArray(ob.approvers) ? ob.approvers.map(String) : [];
+    const added = lb.filter((x) => !la.includes(x));
+    const removed = la.filter((x) => !lb.includes(x));
+    const bots = added.filter((x) => ctx.headBots.includes(x));
+    if (bots.length) push('escalation', `approvers now include ${bots.join(', ')}, the fleet's own bot: the requesting bot could approve its own request`, key);
+    const people = added.filter((x) => !bots.includes(x));
+    if (people.length) push('escalation', `more people may approve: adds ${people.join(', ')}`, key);
+    if (removed.length) push('reduction', `fewer people may approve: drops ${removed.join(', ')}`, key);
   }
 }
 
+/** Rates by the largest burst any span of time allows under each (./field-order.ts). */
 function compareRate(a: unknown, b: unknown, push: (cls: Class, what: string) => void): void {
   if (same(a, b)) return;
   if (a === undefined) return push('reduction', `now rate-limited to ${b}`);
   if (b === undefined) return push('escalation', `no longer rate-limited (was ${a})`);
-  const ra = perSecond(a);
-  const rb = perSecond(b);
-  if (ra === undefined || rb === undefined || ra === rb) return push('neutral', `rate ${show(a)} → ${show(b)}`);
-  push(rb > ra ? 'escalation' : 'reduction', `rate ${a} → ${b}`);
+  const ra = parseRateText(a);
+  const rb = parseRateText(b);
+  if (!ra || !rb) return push('escalation', `rate ${show(a)} → ${show(b)}: not a rate; review it by hand`);
+  const { wider, narrower } = compareRates(ra, rb);
+  const times = (x: { from: number; to: number }) => (x.to / x.from >= 10 ? Math.round(x.to / x.from) : Math.round((x.to / x.from) * 10) / 10);
+  if (wider) {
+    return push('escalation', `rate ${a} → ${b}: widened, up to ${wider.to} calls ${spanText(wider.span)} where ${wider.from} were allowed (${times(wider)}×)${narrower ? `; fewer over other spans (${narrower.to} ${spanText(narrower.span)} instead of ${narrower.from})` : ''}`);
+  }
+  if (narrower) return push('reduction', `rate ${a} → ${b}: narrowed, at most ${narrower.to} calls ${spanText(narrower.span)} where ${narrower.from} were allowed`);
+  push('neutral', `rate ${a} → ${b}: same calls over every span`);
 }
 
 // ---- fleet.yaml and surfaces -------------------------------------------------------------------

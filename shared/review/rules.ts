@@ -34,6 +34,8 @@ const ruleSchema = z.discriminatedUnion('kind', [
   z.strictObject({ ...common, kind: z.literal('proof-required'), proofs: z.array(z.enum(PROOF_KINDS)).min(1) }),
   z.strictObject({ ...common, kind: z.literal('approval-required') }),
   z.strictObject({ ...common, kind: z.literal('approver-not-bot') }),
+  // approvals only through these channels: where the calling client cannot answer its own request
+  z.strictObject({ ...common, kind: z.literal('approval-via'), via: z.array(z.enum(['slack', 'elicitation'])).min(1) }),
   // patterns: false also refuses partial wildcards such as `blog-*`, not only a bare `*`
   z.strictObject({ ...common, kind: z.literal('no-wildcard'), patterns: z.boolean().default(false) }),
   z.strictObject({ ...common, kind: z.literal('forbid-value'), constraint: z.string().min(1), value: z.unknown() }),
@@ -147,6 +149,13 @@ const KINDS: { [K in Rule['kind']]: (rule: Extract<Rule, { kind: K }>, s: Scope)
           ? [{ path: `tools.${tool.name}.approval.approvers.${i}`, tool: tool.name, message: `${a} is one of the fleet's bots: a bot must never approve its own request` }]
           : [],
       );
+    }),
+
+  'approval-via': (r, { tools }) =>
+    tools.flatMap(({ tool, grant }) => {
+      const via = (grant.approval as { via?: string } | undefined)?.via;
+      if (via === undefined || r.via.includes(via as never)) return [];
+      return [{ path: `tools.${tool.name}.approval.via`, tool: tool.name, message: `${tool.name} is approved via ${via}, which the calling client answers itself; approve via ${r.via.join(' or ')}` }];
     }),
 
   'no-wildcard': (r, { tools }) =>

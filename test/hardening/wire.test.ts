@@ -164,7 +164,7 @@ describe('wire: one server, each hostile case named', () => {
     expect((await s.answer('b1')).error).toMatchObject({ code: -32600, message: expect.stringContaining('batch') });
     expect((await s.answer(7)).error).toMatchObject({ code: -32600, message: expect.stringContaining('one message per line') });
     const answer = s.lines.slice(before).map((l) => JSON.parse(l)).find(Array.isArray);
-    expect(answer.map((m: { id: unknown }) => m.id)).toEqual(['b1', 7]);
+    expect(answer?.map((m: { id: unknown }) => m.id)).toEqual(['b1', 7]);
     await stillServing(s, 'slack');
   });
 

@@ -1,0 +1,173 @@
+// How `fleet diff` orders each manifest field: what a change to it widens. Every field a manifest,
+// an `upstream:` block, an `audit:` block or an `approval:` block may hold states its order here;
+// a field with no stated order is judged an escalation ("review by hand"), and
+// test/unit/diff-fields.test.ts fails when a schema field is missing from these tables, so a new
+// field cannot slip through as neutral.
+import { parseDuration } from '../base/duration.js';
+
+export type Order =
+  /** the instance is pointed at something else (workspace, account, project): any change escalates */
+  | { kind: 'identity' }
+  /** a list whose additions widen and removals narrow */
+  | { kind: 'set'; noun: string }
+  /** values from the narrowest to the widest; a value not on the scale escalates */
+  | { kind: 'scale'; values: readonly string[]; fallback?: string; note?: Record<string, string> }
+  /** a duration: longer widens */
+  | { kind: 'longer'; fallback?: string; what: string }
+  /** a date: later widens (the next review moves away) */
+  | { kind: 'later'; what: string }
+  /** no effect on what a call may do */
+  | { kind: 'none' }
+  /** judged by its own comparison in ./diff.ts, named */
+  | { kind: 'own'; by: string };
+
+export const MANIFEST_FIELDS: Record<string, Order> = {
+  connector: { kind: 'identity' },
+  instance: { kind: 'identity' },
+  owner: { kind: 'none' },
+  purpose: { kind: 'none' },
+  review_by: { kind: 'later', what: 'the next recertification moves later' },
+  credential: { kind: 'own', by: 'credential: escalates when the reference is shared with another instance' },
+  upstream: { kind: 'own', by: 'UPSTREAM_FIELDS' },
+  attribution: { kind: 'own', by: 'attribution: required or not, and the proof, by strength (manifest/attribution.ts)' },
+  clients: { kind: 'own', by: 'clients: unset admits any client; added routines widen' },
+  timeout: { kind: 'longer', fallback: '10s', what: 'a call may run longer' },
+  audit: { kind: 'own', by: 'AUDIT_FIELDS' },
+  tools: { kind: 'own', by: 'grants: each constraint by the values it admits, rate and approval below' },
+};
+
+/** Every connector's `upstream:` keys: what the instance is pinned to, and what its token may hold. */
+export const UPSTREAM_FIELDS: Record<string, Order> = {
+  workspace: { kind: 'identity' },
+  account: { kind: 'identity' },
+  project: { kind: 'identity' },
+  token_scopes: { kind: 'set', noun: 'the token may now hold' },
+  token_permissions: { kind: 'set', noun: 'the token may now hold' },
+};
+
+export const AUDIT_FIELDS: Record<string, Order> = {
+  bodies: { kind: 'scale', values: ['hash', 'keep'], fallback: 'hash', note: { keep: 'message bodies are now kept in the audit trail' } },
+};
+
+/** Keys every grant may carry besides its tool's constraints (which judge themselves). */
+export const GRANT_FIELDS: Record<string, Order> = {
+  rate: { kind: 'own', by: 'rate: the largest burst any window allows' },
+  approval: { kind: 'own', by: 'APPROVAL_FIELDS' },
+};
+
+export const APPROVAL_FIELDS: Record<string, Order> = {
+  // slack: a listed human other than the requester answers; elicitation: the calling client's user
+  // answers, which for the bot is the bot itself
+  via: { kind: 'scale', values: ['slack', 'elicitation'], note: { elicitation: 'the calling client answers its own approval request; the approvers list is not asked' } },
+  approvers: { kind: 'own', by: 'approvers: added people (or bots) widen who may agree' },
+  timeout: { kind: 'longer', fallback: '15m', what: 'an approval request stays answerable longer' },
+};
+
+export type Judged = { class: 'escalation' | 'reduction' | 'neutral'; what: string };
+
+const show = (v: unknown) => (v === undefined ? '(unset)' : JSON.stringify(v));
+const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+
+/** Judges a change of one field by its stated order; undefined when nothing changed. */
+export function judgeField(name: string, order: Order | undefined, a: unknown, b: unknown): Judged[] | undefined {
+  if (!order) {
+    if (same(a, b)) return undefined;
+    return [{ class: 'escalation', what: `${name} ${show(a)} → ${show(b)}: a field with no stated order (shared/review/field-order.ts); review it by hand` }];
+  }
+  switch (order.kind) {
+    case 'none':
+      return same(a, b) ? undefined : [{ class: 'neutral', what: `${name} ${show(a)} → ${show(b)}` }];
+    case 'identity':
+      return same(a, b) ? undefined : [{ class: 'escalation', what: `${name} ${show(a)} → ${show(b)}: the instance is now pinned to another upstream identity, whose resources its grants now reach` }];
+    case 'set': {
+      const va: unknown[] = Array.isArray(a) ? a : [];
+      const vb: unknown[] = Array.isArray(b) ? b : [];
+      const added = vb.filter((v) => !va.some((w) => same(v, w)));
+      const removed = va.filter((v) => !vb.some((w) => same(v, w)));
+      const out: Judged[] = [];
+      if (added.length) out.push({ class: 'escalation', what: `${name} adds ${added.map(show).join(', ')}: ${order.noun} more` });
+      if (removed.length) out.push({ class: 'reduction', what: `${name} drops ${removed.map(show).join(', ')}` });
+      return out.length ? out : undefined;
+    }
+    case 'scale': {
+      const va = a ?? order.fallback;
+      const vb = b ?? order.fallback;
+      if (same(va, vb)) return undefined;
+      const ia = order.values.indexOf(String(va));
+      const ib = order.values.indexOf(String(vb));
+      const note = order.note?.[String(vb)];
+      if (ib < 0 || ia < 0) return [{ class: 'escalation', what: `${name} ${show(va)} → ${show(vb)}: a value outside the known scale (${order.values.join(' < ')}); review it by hand` }];
+      return [{ class: ib > ia ? 'escalation' : 'reduction', what: `${name} ${va} → ${vb}${ib > ia && note ? `: ${note}` : ''}` }];
+    }
+    case 'longer': {
+      const va = a ?? order.fallback;
+      const vb = b ?? order.fallback;
+      if (same(va, vb)) return undefined;
+      const da = parseDuration(String(va));
+      const db = parseDuration(String(vb));
+      if (da === undefined || db === undefined) return [{ class: 'escalation', what: `${name} ${show(va)} → ${show(vb)}: not a duration; review it by hand` }];
+      if (da === db) return [{ class: 'neutral', what: `${name} ${va} → ${vb}: same length` }];
+      return [{ class: db > da ? 'escalation' : 'reduction', what: `${name} ${va} → ${vb}${db > da ? `: ${order.what}` : ''}` }];
+    }
+    case 'later': {
+      if (same(a, b)) return undefined;
+      if (b === undefined) return [{ class: 'escalation', what: `${name} ${show(a)} removed: ${order.what}` }];
+      if (a === undefined) return [{ class: 'reduction', what: `${name} set to ${show(b)}` }];
+      const ta = Date.parse(String(a));
+      const tb = Date.parse(String(b));
+      if (Number.isNaN(ta) || Number.isNaN(tb)) return [{ class: 'escalation', what: `${name} ${show(a)} → ${show(b)}: not a date; review it by hand` }];
+      return [{ class: tb > ta ? 'escalation' : 'reduction', what: `${name} ${a} → ${b}${tb > ta ? `: ${order.what}` : ''}` }];
+    }
+    case 'own':
+      throw new Error(`${name} is judged by its own comparison (${order.by})`);
+  }
+}
+
+// ---- rates -------------------------------------------------------------------------------------
+
+const PERIOD: Record<string, number> = { second: 1, minute: 60, hour: 3600, day: 86400 };
+
+export function parseRateText(rate: unknown): { n: number; period: number } | undefined {
+  const m = /^(\d+)\/(second|minute|hour|day)$/.exec(String(rate));
+  return m ? { n: Number(m[1]), period: PERIOD[m[2]!]! } : undefined;
+}
+
+/**
+ * The most calls a sliding window of `n` per `period` lets through in any span of `w` seconds:
+ * a full window's worth at once, and again each time a period has passed.
+ */
+export function burst(r: { n: number; period: number }, w: number): number {
+  return r.n * (Math.floor(w / r.period) + 1);
+}
+
+/**
+ * Compares two rates by every span: wider if some span admits more calls under the new rate (the
+ * largest burst), narrower if some span admits fewer. Spans are checked at every multiple of the
+ * shorter period up to the longer one (the step points of both), and in the long run.
+ */
+export function compareRates(a: { n: number; period: number }, b: { n: number; period: number }): { wider?: { span: number; from: number; to: number }; narrower?: { span: number; from: number; to: number } } {
+  const step = Math.min(a.period, b.period);
+  const top = Math.max(a.period, b.period);
+  let wider: { span: number; from: number; to: number } | undefined;
+  let narrower: { span: number; from: number; to: number } | undefined;
+  for (let w = 0; w <= top; w += step) {
+    const fa = burst(a, w);
+    const fb = burst(b, w);
+    if (fb > fa && (!wider || fb / fa > wider.to / wider.from)) wider = { span: w, from: fa, to: fb };
+    if (fb < fa && (!narrower || fa / fb > narrower.from / narrower.to)) narrower = { span: w, from: fa, to: fb };
+  }
+  const ra = a.n / a.period;
+  const rb = b.n / b.period;
+  const long = 1000 * top;
+  if (rb > ra && !wider) wider = { span: long, from: burst(a, long), to: burst(b, long) };
+  if (rb < ra && !narrower) narrower = { span: long, from: burst(a, long), to: burst(b, long) };
+  return { wider, narrower };
+}
+
+export function spanText(seconds: number): string {
+  if (seconds === 0) return 'at once';
+  for (const [unit, s] of [['day', 86400], ['hour', 3600], ['minute', 60]] as const) {
+    if (seconds % s === 0) return `in ${seconds / s} ${unit}${seconds / s === 1 ? '' : 's'}`;
+  }
+  return `in ${seconds} s`;
+}
