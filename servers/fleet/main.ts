@@ -82,7 +82,17 @@ function buildProgram(): Command {
     .argument('<file>', 'audit file (.fleet/audit/<connector>.<env>.jsonl)')
     .description('check the hash chain, streaming; names the first line that is not a sealed record continuing the chain of the instance. Exit 0 intact, 1 tampered, 2 cannot be checked')
     .option('--instance <id>', 'the instance the trail belongs to (default: from the file name)')
-    .action((file: string, o: { instance?: string }) => run(async () => (await import('./commands/audit.js')).auditVerify(file, o)));
+    .option('--checkpoints <file>', 'signed checkpoints the trail must reach and agree with (a cut tail, an emptied or re-chained trail fail)')
+    .addOption(scopesOpt())
+    .action((file: string, o: { instance?: string; checkpoints?: string; scopes?: string }) =>
+      run(async () => (await import('./commands/audit.js')).auditVerify(file, { ...o, scopes: o.checkpoints ? scopesDir(o.scopes) : o.scopes })),
+    );
+  audit
+    .command('keygen')
+    .description('write a new Ed25519 checkpoint signing key and print the checkpoints: block for scopes/fleet.yaml')
+    .argument('<file>', 'where to write the private key (created, never overwritten; keep it away from the trail)')
+    .option('--name <name>', 'the key name checkpoints carry', 'fleet-audit')
+    .action((file: string, o: { name: string }) => run(async () => (await import('./commands/audit.js')).auditKeygen(file, o.name)));
   audit
     .command('show')
     .argument('<file>', 'audit file')

@@ -10,6 +10,7 @@ import type { Connector, Grant, ToolDef } from '../connector/tool.js';
 import type { Finding, Severity } from './findings.js';
 import { isPattern } from './glob-sets.js';
 import { parseDuration } from '../base/duration.js';
+import { checkpointsSchema } from '../audit/checkpoint.js';
 
 const DAY = 86_400_000;
 import { attributionRule, describeAttribution, PROOF_KINDS } from '../manifest/attribution.js';
@@ -58,6 +59,8 @@ const fleetSchema = z.strictObject({
   rules: z.array(ruleSchema),
   // Declared and validated by the approvals work; tolerated here.
   approvals: z.unknown().optional(),
+  /** the audit checkpoints' public key and cadence (shared/audit/checkpoint.ts) */
+  checkpoints: checkpointsSchema.optional(),
 });
 
 export interface FleetRules {

@@ -1,6 +1,7 @@
 // `fleet audit verify FILE` and `fleet audit show FILE`.
-import { readFileSync, statSync } from 'node:fs';
-import { basename } from 'node:path';
+import { closeSync, constants, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { generateCheckpointKey, parseCheckpoints, readCheckpointsConfig } from '../../../shared/audit/checkpoint.js';
 import { readCalls, type CallRow } from '../../../shared/audit/read.js';
 import { fileLines, verifyLines, type VerifyResult } from '../../../shared/audit/verify.js';
 import { parseDuration } from '../../../shared/base/duration.js';
@@ -14,6 +15,30 @@ function read(file: string): string {
   }
 }
 
+/**
+ * Reads signed checkpoints for `instance` from a file of notes, verified with the public key in
+ * fleet.yaml: record position → hash. Any note that is not validly signed, or two that disagree,
+ * is a problem (exit 1): a checkpoint source someone tampered with proves nothing either way.
+ */
+export function readAnchors(src: string, instance: string, fleetFile: string): { anchors?: Map<number, string>; problem?: string; count: number; others: number } {
+  const config = readCheckpointsConfig(fleetFile);
+  if (!config) return { problem: `${fleetFile} names no checkpoints key (checkpoints: key: {name, public}), so no checkpoint can be verified`, count: 0, others: 0 };
+  const notes = parseCheckpoints(read(src), [config.key]);
+  const anchors = new Map<number, string>();
+  let others = 0;
+  for (const n of notes) {
+    if (n.problem) return { problem: `${src}:${n.line}: checkpoint ${n.problem}`, count: anchors.size, others };
+    if (n.instance !== instance) {
+      others++;
+      continue;
+    }
+    const seen = anchors.get(n.seq);
+    if (seen !== undefined && seen !== n.hash) return { problem: `${src}:${n.line}: two signed checkpoints of ${instance} disagree on record ${n.seq}: the trail was forked or rewritten after the first was signed`, count: anchors.size, others };
+    anchors.set(n.seq, n.hash);
+  }
+  return { anchors, count: anchors.size, others };
+}
+
 /** The instance a trail file is named for: <connector>.<env>.jsonl (or an incident file beside it). */
 export function instanceOfFile(file: string): string | undefined {
   return /^(.+?)(?:\.incident-[^.]*)?\.jsonl$/.exec(basename(file))?.[1];
@@ -22,8 +47,10 @@ export function instanceOfFile(file: string): string | undefined {
 export interface VerifyOpts {
   /** the instance the trail is presented as (default: from the file name) */
   instance?: string;
-  /** anchors from signed checkpoints (added by the checkpoint option) */
-  anchors?: Map<number, string>;
+  /** a file of signed checkpoints the trail must reach and agree with */
+  checkpoints?: string;
+  /** the scopes folder whose fleet.yaml names the checkpoint key */
+  scopes?: string;
 }
 
 /**
@@ -42,9 +69,29 @@ export async function auditVerify(file: string, o: VerifyOpts = {}, out: (s: str
     out(`${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     return 2;
   }
+  let anchors: Map<number, string> | undefined;
+  if (o.checkpoints) {
+    const fleetFile = join(o.scopes ?? 'scopes', 'fleet.yaml');
+    let a;
+    try {
+      a = readAnchors(o.checkpoints, instance, fleetFile);
+    } catch (e) {
+      out(`${o.checkpoints}: cannot read checkpoints: ${(e as Error).message}`);
+      return 2;
+    }
+    if (a.problem) {
+      out(`${file}: TAMPERED (checkpoints): ${a.problem}`);
+      return 1;
+    }
+    if (!a.count) {
+      out(`${file}: ${o.checkpoints} holds no checkpoint of ${instance}${a.others ? ` (${a.others} of other instances)` : ''}; nothing to compare the trail with`);
+      return 2;
+    }
+    anchors = a.anchors;
+  }
   let r: VerifyResult;
   try {
-    r = await verifyLines(fileLines(file), { instance, anchors: o.anchors });
+    r = await verifyLines(fileLines(file), { instance, anchors });
   } catch (e) {
     out(`${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     return 2;
@@ -117,5 +164,29 @@ export function auditShow(file: string, f: ShowFilter, out: (s: string) => void 
   const rows = filterCalls(readCalls(read(file)), f);
   if (f.json) for (const r of rows) out(JSON.stringify(r));
   else out(rows.length ? renderTable(rows) : '(no matching calls)');
+  return 0;
+}
+
+/** Writes a new checkpoint signing key (never over an existing file) and prints its fleet.yaml block. */
+export function auditKeygen(outFile: string, name: string, out: (s: string) => void = console.log): number {
+  const key = generateCheckpointKey();
+  let fd: number;
+  try {
+    fd = openSync(outFile, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  } catch (e) {
+    out(`cannot create ${outFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message} (keygen never overwrites a key)`);
+    return 2;
+  }
+  try {
+    writeSync(fd, key.privatePem);
+  } finally {
+    closeSync(fd);
+  }
+  out(`# the private key is in ${outFile}: give it to the instances as FLEET_CHECKPOINT_KEY, never beside the audit trail`);
+  out('# scopes/fleet.yaml:');
+  out('checkpoints:');
+  out(`  key: { name: ${name}, public: ${key.public} }`);
+  out('  every: 1000');
+  out('  interval: 10m');
   return 0;
 }

@@ -1,7 +1,11 @@
 // `fleet serve`: one process, one instance, over stdio. The manifest is read before anything is
 // served; the upstream (SDK load, credential, identity check) opens in the background right after,
 // and every call waits for it. A failed identity check ends the process with one line and exit 1.
-import { join } from 'node:path';
+import { readFileSync, realpathSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { Checkpointer, fileSink, loadPrivateKey, rawPublicKey, readCheckpointsConfig } from '../../../shared/audit/checkpoint.js';
+import { parseDuration } from '../../../shared/base/duration.js';
+import type { Log } from '../../../shared/base/log.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { AuditLog } from '../../../shared/audit/log.js';
 import { resolveCredential } from '../../../shared/connector/credentials.js';
@@ -80,6 +84,9 @@ export async function serve(opts: ServeOptions): Promise<void> {
     return up;
   };
 
+  const trail = auditFile(manifest.id, opts.scopes);
+  const checkpointer = openCheckpoints(manifest, opts.scopes, trail, log);
+
   let opened: Promise<Upstream<unknown>> | undefined;
   const upstream = () => (opened ??= open());
   let approvalsSandbox: { close(): Promise<void> } | undefined;
@@ -90,7 +97,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
     manifest,
     tools: grantedTools(connector, manifest),
     upstream,
-    audit: new AuditLog(auditFile(manifest.id, opts.scopes), manifest.id, { onBroken: (why) => log.error(why) }),
+    audit: new AuditLog(trail, manifest.id, { onBroken: (why) => log.error(why), onRecord: (_r, head) => checkpointer?.record(head) }),
     redactor,
     log,
     env: process.env,
@@ -116,6 +123,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
     await server.settled(5000);
     await sandbox?.close().catch(() => {});
     await approvalsSandbox?.close().catch(() => {});
+    checkpointer?.close();
     inst.audit.close();
     process.exit(code);
   };
@@ -138,6 +146,60 @@ export async function serve(opts: ServeOptions): Promise<void> {
   };
   listed.then(() => setImmediate(openNow));
   setTimeout(openNow, OPEN_FALLBACK_MS).unref();
+}
+
+/**
+ * Signed checkpoints of the trail, when the environment names a signing key (FLEET_CHECKPOINT_KEY,
+ * a PKCS#8 PEM file) and where to put them (FLEET_CHECKPOINT_FILE). The key must match the public
+ * key in fleet.yaml, and neither it nor the checkpoint file may sit in the trail's folder: whoever
+ * can rewrite the trail must not be able to sign for it, or rewrite what was signed.
+ */
+function openCheckpoints(manifest: Manifest, scopes: string, trail: string, log: Log): Checkpointer | undefined {
+  const fleetFile = join(scopes, 'fleet.yaml');
+  const keyFile = process.env.FLEET_CHECKPOINT_KEY;
+  let config;
+  try {
+    config = readCheckpointsConfig(fleetFile);
+  } catch (e) {
+    throw new StartupError(`checkpoints: ${(e as Error).message}`);
+  }
+  if (!keyFile) {
+    if (config && isProduction(manifest)) log.warn(`no FLEET_CHECKPOINT_KEY: the trail of ${manifest.id} gets no signed checkpoints, so a cut tail or a rewritten trail cannot be proven (${fleetFile}:checkpoints)`);
+    return undefined;
+  }
+  if (!config) throw new StartupError(`FLEET_CHECKPOINT_KEY is set but ${fleetFile} names no checkpoints key; add a checkpoints: block (fleet audit keygen prints one)`);
+  const trailDir = realDir(dirname(trail));
+  const inside = (p: string) => {
+    const d = realDir(dirname(resolve(p)));
+    return d === trailDir || d.startsWith(`${trailDir}/`);
+  };
+  if (inside(keyFile)) throw new StartupError(`the checkpoint signing key ${keyFile} is in the audit trail's folder ${trailDir}; keep it where the instance's trail is not (another user's file, a secret mount)`);
+  let privateKey;
+  try {
+    privateKey = loadPrivateKey(readFileSync(keyFile, 'utf8'));
+  } catch (e) {
+    throw new StartupError(`cannot read the checkpoint signing key ${keyFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  if (rawPublicKey(privateKey) !== config.key.public) throw new StartupError(`the checkpoint signing key ${keyFile} does not match the public key ${config.key.name} in ${fleetFile}`);
+  const out = process.env.FLEET_CHECKPOINT_FILE;
+  if (!out) throw new StartupError('FLEET_CHECKPOINT_KEY is set but FLEET_CHECKPOINT_FILE is not: name the file checkpoints are appended to, outside the trail\'s folder');
+  if (inside(out)) throw new StartupError(`the checkpoint file ${out} is in the audit trail's folder ${trailDir}; checkpoints go where the instance cannot rewrite them`);
+  return new Checkpointer({
+    instance: manifest.id,
+    key: { name: config.key.name, privateKey },
+    sinks: [fileSink(out)],
+    every: config.every,
+    intervalMs: parseDuration(config.interval)!,
+    onError: (m) => log.error(m),
+  });
+}
+
+function realDir(dir: string): string {
+  try {
+    return realpathSync(dir);
+  } catch {
+    return resolve(dir);
+  }
 }
 
 /**
