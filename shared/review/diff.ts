@@ -7,7 +7,7 @@ import { ManifestError, readYaml } from '../manifest/load.js';
 import type { Constraint } from '../call/constraints.js';
 import type { Connector } from '../connector/tool.js';
 import { beyond, overlap } from './glob-sets.js';
-import { APPROVAL_FIELDS, AUDIT_FIELDS, compareRates, GRANT_FIELDS, judgeField, MANIFEST_FIELDS, parseRateText, spanText, UPSTREAM_FIELDS, type Order } from './field-order.js';
+import { APPROVAL_FIELDS, ATTRIBUTION_FIELDS, AUDIT_FIELDS, compareRates, GRANT_FIELDS, judgeField, MANIFEST_FIELDS, parseRateText, spanText, UPSTREAM_FIELDS, type Order } from './field-order.js';
 
 /** One side of a diff: the scopes folder as of a revision, a folder, or the working tree. */
 export interface Side {
@@ -158,6 +158,11 @@ function compareManifest(ctx: Ctx, name: string, a: Doc | undefined, b: Doc | un
         const attrA = describeAttribution(a.data.attribution);
         const attrB = describeAttribution(b.data.attribution);
         if (attrA !== attrB) push(proofStrength(b.data.attribution) >= proofStrength(a.data.attribution) ? 'reduction' : 'escalation', `attribution ${attrA} → ${attrB}`, head('attribution'));
+        else if (!same(a.data.attribution, b.data.attribution)) {
+          // the same proof kind: its details by their stated order (request channels, max age, issuer...)
+          const block = (v: unknown) => (typeof v === 'string' ? {} : obj(v));
+          judge('attribution.', ATTRIBUTION_FIELDS, block(a.data.attribution), block(b.data.attribution), () => {});
+        }
       }
       if (key === 'clients' && !same(a.data.clients, b.data.clients)) {
         // unset: any client may call

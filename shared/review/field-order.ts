@@ -36,6 +36,18 @@ export const MANIFEST_FIELDS: Record<string, Order> = {
   tools: { kind: 'own', by: 'grants: each constraint by the values it admits, rate and approval below' },
 };
 
+/** Inside an attribution block of the same proof kind: how strong the proof stays. */
+export const ATTRIBUTION_FIELDS: Record<string, Order> = {
+  required: { kind: 'own', by: 'attribution strength' },
+  proof: { kind: 'own', by: 'attribution strength' },
+  request_channels: { kind: 'set', noun: 'a request may now be asked in' },
+  max_age: { kind: 'longer', what: 'an older request (or a longer-lived token) still proves the actor' },
+  reader: { kind: 'identity' },
+  issuer: { kind: 'identity' },
+  audience: { kind: 'identity' },
+  jwks: { kind: 'identity' },
+};
+
 /** Every connector's `upstream:` keys: what the instance is pinned to, and what its token may hold. */
 export const UPSTREAM_FIELDS: Record<string, Order> = {
   workspace: { kind: 'identity' },

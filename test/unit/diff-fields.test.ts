@@ -31,9 +31,14 @@ const CASES: Case[] = [
   ['token scope dropped', 'slack.prod.yaml', ', users:read]', ']', 'reduction', 'upstream.token_scopes drops "users:read"'],
   ['permission group added', 'cloudflare.prod.yaml', '    - DNS Read', '    - DNS Read\n    - DNS Write', 'escalation', 'upstream.token_permissions adds "DNS Write"'],
   // attribution
-  ['attribution relaxed', 'slack.prod.yaml', 'attribution: required', 'attribution: optional', 'escalation', 'attribution required → optional: calls need not say on whose behalf'],
+  ['attribution proof weakened to asserted', 'slack.prod.yaml', 'attribution:\n  required: true\n  proof: slack-message\n  request_channels: [C0EDITORIAL]\n  max_age: 1h\n', 'attribution: required\n', 'escalation', 'attribution required, proven by slack-message → required'],
+  ['attribution made optional', 'slack.prod.yaml', 'attribution:\n  required: true\n  proof: slack-message\n  request_channels: [C0EDITORIAL]\n  max_age: 1h\n', 'attribution: optional\n', 'escalation', 'attribution required, proven by slack-message → optional'],
+  ['attribution proof accepts older requests', 'slack.prod.yaml', 'max_age: 1h', 'max_age: 7d', 'escalation', 'attribution.max_age 1h → 7d: an older request (or a longer-lived token) still proves the actor'],
+  ['attribution proof accepts fewer old requests', 'slack.prod.yaml', 'max_age: 1h', 'max_age: 10m', 'reduction', 'attribution.max_age 1h → 10m'],
+  ['attribution request channel added', 'slack.prod.yaml', 'request_channels: [C0EDITORIAL]', 'request_channels: [C0EDITORIAL, C0RANDOM01]', 'escalation', 'attribution.request_channels adds "C0RANDOM01"'],
+  ['clients limited', 'slack.prod.yaml', 'timeout: 10s', 'timeout: 10s\nclients: [blogbot-publish]', 'reduction', 'clients now limited to blogbot-publish'],
   ['attribution required', 'slack.dev.yaml', 'attribution: optional', 'attribution: required', 'reduction', 'attribution optional → required'],
-  ['attribution removed (defaults to optional)', 'slack.prod.yaml', 'attribution: required\n', '', 'escalation', 'attribution required → optional'],
+  ['attribution removed (defaults to optional)', 'slack.prod.yaml', 'attribution:\n  required: true\n  proof: slack-message\n  request_channels: [C0EDITORIAL]\n  max_age: 1h\n', '', 'escalation', 'attribution required, proven by slack-message → optional'],
   // timeout and body retention
   ['timeout lengthened', 'slack.prod.yaml', 'timeout: 10s', 'timeout: 10m', 'escalation', 'timeout 10s → 10m: a call may run longer'],
   ['timeout shortened', 'slack.prod.yaml', 'timeout: 10s', 'timeout: 5s', 'reduction', 'timeout 10s → 5s'],

@@ -45,7 +45,7 @@ const CASES: [string, string, string, 'error' | 'warning', string][] = [
   ['prod-destructive-approval', 'prod-destructive-approval', 'slack.prod.yaml:26', 'error', 'delete_message (destructive) needs an approval'],
   ['approver-not-bot', 'approver-not-bot', 'slack.prod.yaml:26', 'error', 'U0PRODBOT is one of the fleet\'s bots'],
   // the bot's own client would answer an elicitation: a production approval must go to Slack
-  ['prod-approval-outside-client', 'prod-approval-outside-client', 'slack.prod.yaml:25', 'error', 'update_message is approved via elicitation, which the calling client answers itself'],
+  ['prod-approval-outside-client', 'prod-approval-outside-client', 'slack.prod.yaml:31', 'error', 'update_message is approved via elicitation, which the calling client answers itself'],
   ['prod-no-reveal', 'prod-no-reveal', 'vault.prod.yaml:12', 'error', 'read_secret.reveal is true'],
   ['prod-forbidden-tools', 'prod-forbidden-tools', 'slack.prod.yaml:19', 'error', 'list_users must not be granted here'],
   ['prod-sql-read-only', 'prod-sql-read-only', 'cloudflare.prod.yaml:33', 'error', 'd1_query.sql is "write"'],
