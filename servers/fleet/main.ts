@@ -101,6 +101,7 @@ function buildProgram(): Command {
     .option('--actor <actor>')
     .addOption(new Option('--decision <decision>').choices(['allow', 'deny']))
     .option('--since <when>', 'a duration (30m, 2h, 7d) or a date')
+    .option('--custody', 'the chain of custody: per call its client, actor and proof, thread, approver, executor, manifest and result')
     .option('--json', 'one JSON object per call')
     .action((file: string, o) => run(async () => (await import('./commands/audit.js')).auditShow(file, o)));
 

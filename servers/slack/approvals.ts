@@ -1,12 +1,17 @@
 // Approvals through Slack, for the production bot where no human sits at the client. A separate
 // approvals identity (scopes/fleet.yaml `approvals.slack`, its own credential) posts the request to
 // the approvals channel; a listed approver answers with a threaded "approve"/"decline" or a ✅/❌
-// reaction. The requester's own answer, a bot's and an unlisted user's are ignored (and recorded).
+// reaction. The requester's own answer, a bot's, an unlisted user's and that of any member who is
+// not a full human (users.info: bot, app, deleted, guest) are ignored and recorded. Every value the
+// requester controls is escaped for Slack's markup; every argument is shown in full, split across
+// thread replies when long. A call withdrawn by its client withdraws its request.
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { WebClient } from '@slack/web-api';
 import { describeRequest, type ApprovalChannel, type ApprovalRequest, type Verdict } from '../../shared/call/approval.js';
+import type { Member } from '../../shared/call/proof.js';
+import { slackReader } from './reader.js';
 import { CREDENTIAL } from '../../shared/manifest/schema.js';
 import { ManifestError, readYaml } from '../../shared/manifest/load.js';
 import { StartupError } from '../../shared/base/errors.js';
@@ -75,6 +80,45 @@ export interface SlackApprovalsOptions {
   baseUrl?: string;
   timeoutMs: number;
   pollMs: number;
+  warn?: (message: string) => void;
+}
+
+/**
+ * Escapes text the requester controls for Slack's markup: `&`, `<` and `>` as entities, so no
+ * `<!here>`, `<@U…>` or `<https://…|disguised>` survives, and a bare @channel/@here/@everyone gets a
+ * word joiner after its `@`, so it reads the same and notifies nobody.
+ */
+export function slackEscape(s: string): string {
+  return s
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/@(channel|here|everyone)/gi, '@\u2060$1');
+}
+
+/** Slack shows long messages folded; each message of a request stays well under that. */
+export const PART_CHARS = 3000;
+
+/**
+ * Splits text into parts of at most `max` characters, at line ends where it can, never inside an
+ * entity; the parts joined in order give the text back exactly.
+ */
+export function splitParts(text: string, max = PART_CHARS): string[] {
+  const parts: string[] = [];
+  let rest = text;
+  while (rest.length > max) {
+    let cut = rest.lastIndexOf('\n', max);
+    if (cut < max / 2) {
+      cut = max;
+      const amp = rest.lastIndexOf('&', cut);
+      if (amp > cut - 6 && !rest.slice(amp, cut).includes(';')) cut = amp;
+    }
+    if (rest[cut] === '\n') cut++; // the line end stays with its line: the parts join back exactly
+    parts.push(rest.slice(0, cut));
+    rest = rest.slice(cut);
+  }
+  parts.push(rest);
+  return parts;
 }
 
 export async function openSlackApprovals(o: SlackApprovalsOptions): Promise<ApprovalChannel> {
@@ -85,30 +129,93 @@ export async function openSlackApprovals(o: SlackApprovalsOptions): Promise<Appr
   });
   if (me.team_id !== o.config.workspace) throw new Error(`the approvals token belongs to ${me.team_id}, not ${o.config.workspace}`);
   const channel = o.config.channel;
+  const members = slackReader(web);
+  const memberCache = new Map<string, Promise<Member | undefined>>();
+  const member = (u: string) => {
+    let m = memberCache.get(u);
+    if (!m) memberCache.set(u, (m = members.member(u)));
+    m.catch(() => memberCache.delete(u));
+    return m;
+  };
 
-  const say = (ts: string, text: string) => web.chat.postMessage({ channel, thread_ts: ts, text, link_names: false }).catch(() => undefined);
+  const say = (ts: string, text: string) => web.chat.postMessage({ channel, thread_ts: ts, text, link_names: false, unfurl_links: false, unfurl_media: false }).catch(() => undefined);
 
   return {
     async request(req: ApprovalRequest, hooks): Promise<Verdict> {
       const approvers = req.approvers.map((u) => `<@${u}>`).join(', ');
       const minutes = Math.max(1, Math.round(req.timeoutMs / 60_000));
+      const lines = describeRequest(req, slackEscape);
+      const split = lines.findIndex((l) => l.startsWith('Arguments ('));
+      const head = lines.slice(0, split + 1);
+      const parts = splitParts(lines.slice(split + 1).join('\n'));
+      const n = parts.length;
+      const part = (i: number) => `Arguments, part ${i + 1} of ${n}:\n${parts[i]}`;
       const posted = await web.chat.postMessage({
         channel,
         link_names: false,
-        text: `:lock: *Approval needed* (call ${req.call.slice(0, 8)})\n${describeRequest(req)}\nApprovers: ${approvers}. Reply \`approve\` or \`decline\` in this thread (or react :white_check_mark: / :x:) within ${minutes} min. The requester cannot approve.`,
+        unfurl_links: false,
+        unfurl_media: false,
+        text: [
+          `:lock: *Approval needed* (call ${req.call.slice(0, 8)})`,
+          ...head,
+          `Approvers: ${approvers}. Reply \`approve\` or \`decline\` in this thread (or react :white_check_mark: / :x:) within ${minutes} min. The requester, bots and unlisted users cannot approve; an approval counts for this exact call (digest ${req.digest.slice(0, 12)}) only.${n > 1 ? ` The arguments continue in ${n - 1} more part(s) in this thread: read them all before answering.` : ''}`,
+          part(0),
+        ].join('\n'),
       });
       const ts = posted.ts!;
-      hooks.event('requested', { channel, ts, approvers: req.approvers });
-      const deadline = Date.now() + req.timeoutMs;
+      for (let i = 1; i < n; i++) await web.chat.postMessage({ channel, thread_ts: ts, link_names: false, unfurl_links: false, unfurl_media: false, text: part(i) });
+      hooks.event('requested', { channel, ts, approvers: req.approvers, parts: n });
+      const deadline = Math.min(req.expiresAt, Date.now() + req.timeoutMs);
       const noted = new Set<string>();
       const ignore = (v: Vote, why: string) => {
-        if (noted.has(`${v.user}:${why}`)) return;
-        noted.add(`${v.user}:${why}`);
+        if (noted.has(`${v.user}:${v.approve}:${why}`)) return;
+        noted.add(`${v.user}:${v.approve}:${why}`);
         hooks.event('ignored', { by: v.user, why });
       };
+      /** why a vote does not count, or undefined when it does */
+      const disqualified = async (v: Vote): Promise<string | undefined> => {
+        if (req.requesterKind === 'slack-user' && v.user === req.requester) return 'the requester cannot approve their own request';
+        if (v.user === me.user_id || req.executor.includes(v.user)) return v.user === me.user_id ? 'the approvals bot cannot approve' : "the instance's own bot cannot approve";
+        if (!req.approvers.includes(v.user)) return 'not a listed approver';
+        let m: Member | undefined;
+        try {
+          m = await member(v.user);
+        } catch (e) {
+          const code = (e as { data?: { error?: string } }).data?.error ?? 'request failed';
+          if (code === 'missing_scope') o.warn?.('the approvals token lacks users:read, so no approver can be checked to be a human member: every answer is ignored');
+          return `cannot check that ${v.user} is a human member (${code})`;
+        }
+        if (!m) return `${v.user} is not a member of the workspace`;
+        if (!m.human) return `${v.user} is ${m.why}: only human members approve`;
+        if (req.requesterKind === 'email' && m.email === req.requester) return 'the requester cannot approve their own request';
+        return undefined;
+      };
+      const withdraw = async (): Promise<Verdict> => {
+        const why = 'the client withdrew the call (cancelled, timed out or disconnected)';
+        await web.chat.update({ channel, ts, text: `:no_entry_sign: *Withdrawn* (call ${req.call.slice(0, 8)}): ${why}. Nothing will run; a later answer is ignored.` }).catch(() => undefined);
+        await say(ts, 'Withdrawn: the call is gone, nothing will run. Answers from now on are ignored.');
+        hooks.event('withdrawn', { channel, ts });
+        void watchLate(ts, deadline);
+        return { status: 'withdrawn', why };
+      };
+      // after a withdrawal, answers still arrive: each is ignored and recorded until the deadline
+      const watchLate = async (at: string, until: number) => {
+        const seen = new Set<string>();
+        while (Date.now() < until) {
+          await sleep(o.pollMs, undefined, true);
+          const thread = await web.conversations.replies({ channel, ts: at, limit: 200 }).catch(() => undefined);
+          for (const v of votes(thread?.messages ?? [])) {
+            if (seen.has(`${v.user}:${v.approve}`)) continue;
+            seen.add(`${v.user}:${v.approve}`);
+            hooks.event('ignored', { by: v.user, why: 'the request was withdrawn: its call is gone' });
+          }
+        }
+      };
       while (Date.now() < deadline) {
+        if (req.signal?.aborted) return withdraw();
         hooks.progress(`waiting for ${approvers} to approve ${req.tool} in ${channel} (${Math.ceil((deadline - Date.now()) / 1000)}s left)`);
-        await new Promise((r) => setTimeout(r, Math.min(o.pollMs, Math.max(0, deadline - Date.now()))));
+        await sleep(Math.min(o.pollMs, Math.max(0, deadline - Date.now())), req.signal);
+        if (req.signal?.aborted) return withdraw();
         let thread;
         try {
           thread = await web.conversations.replies({ channel, ts, limit: 200 });
@@ -116,17 +223,32 @@ export async function openSlackApprovals(o: SlackApprovalsOptions): Promise<Appr
           continue; // a failed poll is retried until the deadline
         }
         for (const v of votes(thread.messages ?? [])) {
-          if (v.user === req.requester) ignore(v, 'the requester cannot approve their own request');
-          else if (v.user === me.user_id) ignore(v, 'the approvals bot cannot approve');
-          else if (!req.approvers.includes(v.user)) ignore(v, 'not a listed approver');
-          else {
-            await say(ts, v.approve ? `Approved by <@${v.user}>: running.` : `Declined by <@${v.user}>: not run.`);
-            return v.approve ? { status: 'approved', by: v.user } : { status: 'declined', by: v.user, why: 'an approver declined' };
+          const why = await disqualified(v);
+          if (why) {
+            ignore(v, why);
+            continue;
           }
+          if (req.signal?.aborted) return withdraw();
+          if (Date.now() > deadline) break;
+          await say(ts, v.approve ? `Approved by <@${v.user}>: running.` : `Declined by <@${v.user}>: not run.`);
+          return v.approve ? { status: 'approved', by: v.user, digest: req.digest, at: Date.now() } : { status: 'declined', by: v.user, why: 'an approver declined' };
         }
       }
       await say(ts, 'No answer in time: expired, not run.');
       return { status: 'expired' };
     },
   };
+}
+
+function sleep(ms: number, signal?: AbortSignal, unref = false): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    if (unref) t.unref();
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }

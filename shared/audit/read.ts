@@ -17,6 +17,14 @@ export interface CallRow {
   /** allow | deny | replay (an idempotency key that already ran) | pending (waiting for approval) */
   decision: string;
   rule?: string;
+  /** the approver (a proven ID) and when they said yes */
+  approver?: string;
+  approved_at?: string;
+  /** the instance's own upstream identity and its credential reference */
+  executor?: string;
+  credential?: string;
+  /** sha256 of the manifest the call ran under */
+  manifest?: string;
   /** ok | error | unknown (intent written, no outcome: the process died or is still running) | - (not run) */
   outcome: string;
   /** the last approval step: "approved by U0EDITOR1", "expired", ... */
@@ -43,7 +51,7 @@ export function readCalls(text: string): CallRow[] {
         thread: r.thread,
         client: r.client ? `${r.client.name}@${r.client.version}` : undefined,
         client_id: r.client_id,
-        proof: r.actor_proof ? `${r.actor_proof.kind}${r.actor_proof.verified ? '' : r.actor_proof.failure ? ` (failed: ${r.actor_proof.failure})` : ''}` : undefined,
+        manifest: r.manifest,
         decision: r.decision ?? 'allow',
         outcome: 'unknown',
         records: [],
@@ -58,6 +66,16 @@ export function readCalls(text: string): CallRow[] {
       if (r.phase === 'decision') row.outcome = r.decision === 'replay' ? 'replayed' : '-';
     }
     if (r.phase === 'approval') row.approval = r.by ? `${r.status} by ${r.by}` : r.status;
+    if (r.phase === 'approval' && r.status === 'approved') {
+      row.approver = r.by;
+      row.approved_at = r.at ?? r.time;
+    }
+    if (r.actor_proof) row.proof = `${r.actor_proof.kind}${r.actor_proof.verified || !r.actor_proof.failure ? '' : ` (failed: ${r.actor_proof.failure})`}`;
+    if (r.actor && !row.actor) row.actor = r.actor;
+    if (r.phase === 'intent' && r.executor) {
+      row.executor = r.executor.id;
+      row.credential = r.executor.credential;
+    }
     if (r.phase === 'outcome') {
       row.outcome = r.outcome;
       row.error = r.error;

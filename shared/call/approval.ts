@@ -1,6 +1,9 @@
 // Human approval before a call runs. Two channels: MCP elicitation (the user at an interactive
-// client) and Slack (a named approver, never the requester, for the bot). Anything short of a
-// clear yes — decline, cancel, silence until the timeout, a client that cannot ask — is a no.
+// client) and Slack (a listed, proven human who is neither the requester nor a bot). Anything short
+// of a clear yes — decline, cancel, silence until the timeout, a client that cannot ask, a client
+// that gave up — is a no. An approval is bound to a digest of the exact call and to its expiry, and
+// the approver is shown every argument that will run, in full.
+import { createHash } from 'node:crypto';
 import type { Fact } from '../connector/tool.js';
 
 export interface ApprovalRequest {
@@ -8,18 +11,31 @@ export interface ApprovalRequest {
   instance: string;
   tool: string;
   resources: Fact[];
-  /** readable arguments (secrets as lengths) */
-  summary: string;
+  /** every argument that will run, one `name = value` line each (secrets as lengths), never cut */
+  lines: string[];
+  /** sha256 of the exact call: instance, tool, full arguments, resources, manifest hash */
+  digest: string;
   requester?: string;
+  requesterKind?: 'slack-user' | 'email';
+  /** how the requester was proven (slack-message, oidc, asserted) */
+  proof?: string;
   thread?: string;
+  reason?: string;
   approvers: string[];
+  /** identities that can never approve: the instance's own bot (the executor) */
+  executor: string[];
   timeoutMs: number;
+  /** ms since the epoch after which an approval no longer counts */
+  expiresAt: number;
+  /** aborted when the call is withdrawn (the client cancelled, timed out or went away) */
+  signal?: AbortSignal;
 }
 
 export type Verdict =
-  | { status: 'approved'; by: string }
+  | { status: 'approved'; by: string; digest: string; at: number }
   | { status: 'declined'; by?: string; why: string }
-  | { status: 'expired' };
+  | { status: 'expired' }
+  | { status: 'withdrawn'; why: string };
 
 /** What a channel reports while it waits: progress for the client, events for the audit trail. */
 export interface ApprovalHooks {
@@ -31,22 +47,42 @@ export interface ApprovalChannel {
   request(req: ApprovalRequest, hooks: ApprovalHooks): Promise<Verdict>;
 }
 
-export function describeRequest(req: ApprovalRequest): string {
-  const touches = req.resources.filter((f) => typeof f.value === 'string').map((f) => `${f.on} ${f.value}`).join(', ');
-  return [
-    `${req.instance} wants to run ${req.tool}${req.requester ? ` for ${req.requester}` : ''}${req.thread ? ` (thread ${req.thread})` : ''}.`,
-    touches ? `Touches: ${touches}.` : '',
-    `Arguments: ${req.summary}`,
-  ].filter(Boolean).join('\n');
+/** JSON with sorted keys: the same call always gives the same digest. */
+function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v && typeof v === 'object') {
+    return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v ?? null);
 }
 
-export function summarize(args: Record<string, unknown>, secret: Set<string>): string {
-  const shown = Object.entries(args).map(([k, v]) => {
-    if (secret.has(k)) return `${k}=<${String(v ?? '').length} characters, hidden>`;
-    const s = typeof v === 'string' ? v : JSON.stringify(v);
-    return `${k}=${JSON.stringify(s.length > 500 ? `${s.slice(0, 500)}…` : s)}`;
-  });
-  return shown.join(' ') || '(none)';
+export function callDigest(x: { instance: string; tool: string; args: Record<string, unknown>; resources: Fact[]; manifest: string }): string {
+  return createHash('sha256').update(canonicalJson(x)).digest('hex');
+}
+
+/** Every argument, in full: `name = <JSON value>`; a secret as its length only. */
+export function argumentLines(args: Record<string, unknown>, secret: Set<string>): string[] {
+  const lines = Object.entries(args).map(([k, v]) =>
+    secret.has(k) ? `${k} = <${(typeof v === 'string' ? v : JSON.stringify(v ?? '')).length} characters, hidden>` : `${k} = ${JSON.stringify(v ?? null)}`);
+  return lines.length ? lines : ['(no arguments)'];
+}
+
+/**
+ * The request as a person reads it. `esc` escapes every value the requester controls (arguments,
+ * actor, thread, reason) for the medium: Slack markup for the Slack channel, nothing for elicitation.
+ */
+export function describeRequest(req: ApprovalRequest, esc: (s: string) => string = (s) => s): string[] {
+  const touches = req.resources.filter((f) => typeof f.value === 'string').map((f) => `${f.on} ${esc(String(f.value))}`).join(', ');
+  const who = req.requester ? ` for ${esc(req.requester)}` : ' with no named requester';
+  const about = [req.thread ? `thread ${esc(req.thread)}` : '', req.requester && req.proof ? `actor ${req.proof === 'asserted' ? 'asserted, not proven' : `proven by ${req.proof}`}` : ''].filter(Boolean).join('; ');
+  return [
+    `${req.instance} wants to run ${req.tool}${who}${about ? ` (${about})` : ''}.`,
+    ...(req.reason ? [`Reason: ${esc(JSON.stringify(req.reason))}`] : []),
+    ...(touches ? [`Touches: ${touches}.`] : []),
+    `Call digest: ${req.digest}`,
+    `Arguments (in full, exactly as they will run):`,
+    ...req.lines.map((l) => `  ${esc(l)}`),
+  ];
 }
 
 export type Elicit = (message: string, timeoutMs: number, signal?: AbortSignal) => Promise<'accept' | 'decline' | 'cancel' | 'timeout'>;
@@ -56,10 +92,11 @@ export function elicitationChannel(elicit: Elicit | undefined): ApprovalChannel 
   return {
     async request(req, hooks) {
       if (!elicit) return { status: 'declined', why: 'the client cannot ask its user (it did not declare the elicitation capability)' };
-      hooks.event('requested', { via: 'elicitation' });
+      hooks.event('requested', { via: 'elicitation', digest: req.digest });
       hooks.progress(`waiting for your approval of ${req.tool}`);
-      const answer = await elicit(`Approve this action?\n${describeRequest(req)}`, req.timeoutMs);
-      if (answer === 'accept') return { status: 'approved', by: 'client user' };
+      const answer = await elicit(`Approve this action?\n${describeRequest(req).join('\n')}`, req.timeoutMs, req.signal);
+      if (req.signal?.aborted) return { status: 'withdrawn', why: 'the client withdrew the call' };
+      if (answer === 'accept') return { status: 'approved', by: 'client user', digest: req.digest, at: Date.now() };
       if (answer === 'timeout') return { status: 'expired' };
       return { status: 'declined', by: 'client user', why: `the user ${answer === 'cancel' ? 'cancelled' : 'declined'}` };
     },

@@ -7,7 +7,7 @@ import type { Instance } from '../connector/instance.js';
 import { CallState, failed, type CallRequest } from './state.js';
 import {
   approve, attribution, auditHealthy, checkPolicy, claimKey, clientAllowed, findTool, proveActor, openUpstream, parseArguments, rateLimit, readIdempotencyKey,
-  recordIntent, runUpstream, touches, type Step,
+  recordIntent, runUpstream, stillWanted, touches, type Step,
 } from './steps.js';
 
 export type { CallRequest } from './state.js';
@@ -26,7 +26,8 @@ export const STEPS: readonly Step[] = [
   checkPolicy, // every fact against its constraint; attribution rule
   claimKey, // a key that already ran replays its first outcome
   rateLimit, // the grant's rate window
-  approve, // a human says yes, where the grant asks
+  approve, // a human says yes, where the grant asks: a listed human, not the requester, for this exact call
+  stillWanted, // the client has not withdrawn the call (cancelled, timed out, disconnected)
   recordIntent, // the intent is on the record before the upstream is called
   runUpstream, // the upstream call, its result filtered and its outcome recorded
 ];

@@ -5,7 +5,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { AuditUnavailable } from '../base/errors.js';
 import type { Instance } from '../connector/instance.js';
 import type { Fact, ToolContext, ToolDef } from '../connector/tool.js';
-import type { Elicit } from './approval.js';
+import { callDigest, type Elicit } from './approval.js';
 import { attribute, BadAttribution, type Attribution, type ClientPrincipal } from './attribution.js';
 import type { Status } from './status.js';
 
@@ -57,6 +57,8 @@ export class CallState {
   /** this call holds the claim on `key`, so it must settle it */
   claimed = false;
   ctx?: ToolContext<unknown>;
+  /** when a pending approval stops counting (ms since the epoch) */
+  approvalExpires = 0;
   /** whether the upstream may have acted: decides if an idempotency key is kept or released */
   ran = false;
   /** the instance's timeout bounds the call; its timer is cleared as soon as the call ends */
@@ -76,6 +78,17 @@ export class CallState {
     }
     this.base = { v: 1, call: this.call, time: new Date().toISOString(), instance: inst.manifest.id, owner: inst.manifest.owner, manifest: inst.manifest.hash, tool: req.name };
   }
+
+  /** aborted when the client withdraws the call: cancelled, timed out or disconnected */
+  get cancelled(): AbortSignal | undefined {
+    return this.req.signal;
+  }
+
+  /** sha256 of this exact call (instance, tool, full arguments, resources, manifest hash): what an approval is bound to */
+  get digest(): string {
+    return (this.digestMemo ??= callDigest({ instance: this.inst.manifest.id, tool: this.req.name, args: this.args, resources: this.facts ?? [], manifest: this.inst.manifest.hash }));
+  }
+  private digestMemo?: string;
 
   get signal(): AbortSignal {
     return this.controller.signal;

@@ -7,7 +7,8 @@ import type { Instance } from '../connector/instance.js';
 import type { ToolDef } from '../connector/tool.js';
 import { sha256 } from '../audit/chain.js';
 import type { Approval } from '../manifest/types.js';
-import { elicitationChannel, summarize, type Verdict } from './approval.js';
+import { argumentLines, elicitationChannel, type ApprovalRequest, type Verdict } from './approval.js';
+import { sameId } from './identity.js';
 import { KEY_META } from './idempotency.js';
 import { attributionRule } from '../manifest/attribution.js';
 import { proveActor as proveActorOf } from './proof.js';
@@ -167,10 +168,18 @@ export const approve: Step = async (c) => {
   const { manifest } = c.inst;
   const approval = manifest.tools[tool.name]!.approval as Approval | undefined;
   if (!approval) return;
-  const verdict = await seekApproval(c, tool, approval);
-  if (verdict.status === 'approved') return;
-  const expired = verdict.status === 'expired';
   const line = where(manifest, `tools.${tool.name}.approval`);
+  const verdict = await seekApproval(c, tool, approval);
+  if (verdict.status === 'approved') {
+    const broken = separationOfDuties(c, approval, verdict);
+    if (!broken) return;
+    await c.record({ phase: 'approval', status: 'refused', via: approval.via, by: verdict.by, why: broken, digest: c.digest });
+    return c.refuse(`tools.${tool.name}.approval`, `denied: the approval of ${tool.name} by ${verdict.by} does not count: ${broken} (${line}); nothing was done`, 'approval_declined');
+  }
+  if (verdict.status === 'withdrawn') {
+    return c.refuse(`tools.${tool.name}.approval`, `cancelled: ${verdict.why} while its approval was pending; the request was withdrawn and nothing was done`, 'failed');
+  }
+  const expired = verdict.status === 'expired';
   return c.refuse(`tools.${tool.name}.approval`,
     expired
       ? `denied: approval for ${tool.name} expired with no answer (${line}); nothing was done`
@@ -178,9 +187,36 @@ export const approve: Step = async (c) => {
     expired ? 'approval_expired' : 'approval_declined');
 };
 
+/**
+ * Requester, approver and executor are three different principals; a Slack approver is a listed
+ * human; the approval is for this exact call and still fresh. Checked on the proven, canonical IDs
+ * whatever the channel already checked. Returns what is wrong, or undefined.
+ */
+function separationOfDuties(c: CallState, approval: Approval, v: Extract<Verdict, { status: 'approved' }>): string | undefined {
+  if (v.digest !== c.digest) return 'it was given for a different call (digest mismatch)';
+  if (Date.now() > c.approvalExpires) return 'it came after the request expired';
+  if (c.cancelled?.aborted) return 'the client withdrew the call';
+  if (approval.via !== 'slack') return undefined;
+  if (c.who.actor && sameId(v.by, c.who.actor)) return 'the requester cannot approve their own request';
+  if (executorIds(c).includes(v.by)) return "the instance's own identity cannot approve what it executes";
+  if (!(approval.approvers ?? []).includes(v.by)) return `${v.by} is not a listed approver`;
+  return undefined;
+}
+
+const executorIds = (c: CallState): string[] => [c.ctx?.identity.user, c.ctx?.identity.bot].filter((x): x is string => typeof x === 'string');
+
+/** A call whose client has gone (cancelled, timed out, disconnected) never reaches the upstream. */
+export const stillWanted: Step = (c) => {
+  if (!c.cancelled?.aborted) return;
+  return c.refuse('cancelled', 'cancelled: the client withdrew the call before it ran; nothing was done', 'failed');
+};
+
 export const recordIntent: Step = async (c) => {
   try {
-    await c.record({ phase: 'intent', decision: 'allow', args: c.logged, resources: c.facts, ...(c.key ? { key: c.key } : {}) });
+    const id = c.ctx!.identity;
+    // the executor: the instance's own upstream identity, and the reference (never the value) of its credential
+    const executor = { id: id.user ?? id.bot, ...(id.bot ? { bot: id.bot } : {}), home: id.home, credential: c.inst.manifest.credential };
+    await c.record({ phase: 'intent', decision: 'allow', executor, args: c.logged, resources: c.facts, ...(c.key ? { key: c.key } : {}) });
   } catch (e) {
     const why = e instanceof AuditUnavailable ? e.message : String(e);
     c.inst.log.error(why);
@@ -220,21 +256,30 @@ export const runUpstream: Step = async (c) => {
 async function seekApproval(c: CallState, tool: ToolDef, approval: Approval): Promise<Verdict> {
   const { inst, req } = c;
   const secret = new Set(Object.entries(tool.audit ?? {}).filter(([, as]) => as === 'secret').map(([k]) => k));
-  const request = {
+  const timeoutMs = parseDuration(approval.timeout) ?? 15 * 60_000;
+  c.approvalExpires = Date.now() + timeoutMs;
+  const request: ApprovalRequest = {
     call: c.call,
     instance: inst.manifest.id,
     tool: tool.name,
     resources: c.facts!.filter((f) => tool.constraints[f.on]?.resources),
-    summary: inst.redactor.scrub(summarize(c.args, secret)),
+    lines: argumentLines(c.args, secret).map((l) => inst.redactor.scrub(l)),
+    digest: c.digest,
     requester: c.who.actor,
+    requesterKind: c.who.actorKind,
+    proof: c.who.proof?.kind,
     thread: c.who.thread,
+    reason: c.who.reason,
     approvers: approval.approvers ?? [],
-    timeoutMs: parseDuration(approval.timeout) ?? 15 * 60_000,
+    executor: executorIds(c),
+    timeoutMs,
+    expiresAt: c.approvalExpires,
+    signal: c.cancelled,
   };
   const hooks = {
     progress: (m: string) => req.progress?.(m),
     event: (status: string, detail: Record<string, unknown>) =>
-      void c.record({ phase: 'approval', status, via: approval.via, ...detail }).catch((e: Error) => inst.log.error(e.message)),
+      void c.record({ phase: 'approval', status, via: approval.via, digest: c.digest, ...detail }).catch((e: Error) => inst.log.error(e.message)),
   };
   if (c.key) await inst.keys.awaiting(c.key, true);
   let verdict: Verdict;
@@ -246,7 +291,11 @@ async function seekApproval(c: CallState, tool: ToolDef, approval: Approval): Pr
   } finally {
     if (c.key) await inst.keys.awaiting(c.key, false).catch(() => {});
   }
-  await c.record({ phase: 'approval', status: verdict.status, via: approval.via, ...('by' in verdict && verdict.by ? { by: verdict.by } : {}), ...('why' in verdict ? { why: verdict.why } : {}) });
+  const detail: Record<string, unknown> = { digest: c.digest, expires: new Date(c.approvalExpires).toISOString() };
+  if ('by' in verdict && verdict.by) detail.by = verdict.by;
+  if ('why' in verdict) detail.why = verdict.why;
+  if (verdict.status === 'approved') detail.at = new Date(verdict.at).toISOString();
+  await c.record({ phase: 'approval', status: verdict.status, via: approval.via, ...detail });
   return verdict;
 }
 

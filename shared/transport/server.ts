@@ -47,8 +47,8 @@ export interface ServerHooks {
 }
 
 export type FleetServer = Server & {
-  /** resolves once every call in flight has ended (or after `ms`) */
-  settled(ms: number): Promise<void>;
+  /** withdraws every call in flight (as a client's cancellation would) and waits for them to end, at most `ms` */
+  withdrawAll(ms: number): Promise<void>;
 };
 
 export function buildServer(inst: Instance, version: string, hooks: ServerHooks = {}): FleetServer {
@@ -67,17 +67,21 @@ export function buildServer(inst: Instance, version: string, hooks: ServerHooks 
     return { tools: listed };
   });
   const inFlight = new Set<Promise<unknown>>();
+  const withdrawals = new Set<AbortController>();
   server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
     const token = request.params._meta?.progressToken;
     let step = 0;
     const principal = typeof hooks.principal === 'function' ? hooks.principal(extra) : hooks.principal;
+    // the call is withdrawn when the client cancels it, its transport closes, or the server stops
+    const withdrawn = new AbortController();
+    withdrawals.add(withdrawn);
     const call = runCall(inst, {
       name: request.params.name,
       arguments: request.params.arguments,
       meta: request.params._meta as Record<string, unknown> | undefined,
       client: server.getClientVersion(),
       principal,
-      signal: extra.signal,
+      signal: AbortSignal.any([extra.signal, withdrawn.signal]),
       elicit: server.getClientCapabilities()?.elicitation ? (message, timeoutMs, signal) => elicit(server, message, timeoutMs, signal) : undefined,
       progress:
         token === undefined
@@ -90,11 +94,13 @@ export function buildServer(inst: Instance, version: string, hooks: ServerHooks 
       return await call;
     } finally {
       inFlight.delete(call);
+      withdrawals.delete(withdrawn);
     }
   });
   return Object.assign(server, {
-    settled: async (ms: number) => {
+    withdrawAll: async (ms: number) => {
       if (!inFlight.size) return;
+      for (const w of withdrawals) w.abort(new Error('the server is stopping'));
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([Promise.allSettled([...inFlight]), new Promise((r) => (timer = setTimeout(r, ms)))]);
       clearTimeout(timer);

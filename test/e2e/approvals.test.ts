@@ -54,7 +54,7 @@ describe('approval by elicitation (an interactive client)', () => {
     expect(r.structuredContent).toMatchObject({ status: 'completed', ts });
     expect(asked[0]).toContain('slack.dev wants to run delete_message for dev@example.com');
     expect(asked[0]).toContain('Touches: channels C0DEVBOTTEST');
-    expect(asked[0]).toContain(`ts="${ts}"`);
+    expect(asked[0]).toContain(`ts = "${ts}"`);
     const steps = auditRecords(s.auditFile).filter((x) => x.phase === 'approval').map((x) => x.status);
     expect(steps).toEqual(['requested', 'approved']);
     await s.close();
@@ -114,7 +114,7 @@ describe('approval in Slack (the production bot)', () => {
       )
       .finally(() => (settled = true));
     const req = await request('Release notes 4.2.1');
-    expect(req.text).toMatch(/slack\.prod wants to run update_message for U0WRITER1 \(thread C0EDITORIAL\/\d{10}\.\d{6}\)/);
+    expect(req.text).toMatch(/slack\.prod wants to run update_message for U0WRITER1 \(thread C0EDITORIAL\/\d{10}\.\d{6}; actor proven by slack-message\)/);
     expect(req.text).toContain('Approvers: <@U0EDITOR1>, <@U0EDITOR2>');
     await as('U0WRITER1').chat.postMessage({ channel: 'C0APPROVALS', thread_ts: req.ts, text: 'approve' });
     await as('U0WRITER2').reactions.add({ channel: 'C0APPROVALS', timestamp: req.ts, name: 'white_check_mark' });

@@ -112,6 +112,75 @@ export interface ShowFilter {
   decision?: string;
   since?: string;
   json?: boolean;
+  /** one chain-of-custody row per call instead of the decision table */
+  custody?: boolean;
+}
+
+/**
+ * The chain of custody of one call: who called (client), for whom (actor) and how that was
+ * proven, where it was asked (thread), who approved and when, who executed it with which
+ * credential reference, under which manifest, and what came of it. Field names are stable
+ * (docs/security.md).
+ */
+export interface CustodyRow {
+  time: string;
+  call: string;
+  instance: string;
+  tool: string;
+  client: string;
+  actor: string;
+  proof: string;
+  thread: string;
+  approver: string;
+  approved_at: string;
+  executor: string;
+  credential: string;
+  manifest: string;
+  result: string;
+}
+
+export function custodyOf(r: CallRow): CustodyRow {
+  const result =
+    r.decision === 'deny' || r.decision === 'pending' ? `${r.decision === 'deny' ? 'denied' : 'pending'} (${r.rule ?? '?'})`
+    : r.decision === 'replay' ? 'replayed'
+    : r.outcome === 'unknown' ? 'UNKNOWN (no outcome recorded)'
+    : r.outcome === 'error' ? `error ${r.error ?? ''}`.trim()
+    : r.outcome;
+  return {
+    time: r.time,
+    call: r.call,
+    instance: r.instance,
+    tool: r.tool,
+    client: r.client_id ?? '-',
+    actor: r.actor ?? '-',
+    proof: r.proof ?? '-',
+    thread: r.thread ?? '-',
+    approver: r.approver ?? '-',
+    approved_at: r.approved_at ?? '-',
+    executor: r.executor ?? '-',
+    credential: r.credential ?? '-',
+    manifest: r.manifest ?? '-',
+    result,
+  };
+}
+
+export function renderCustody(rows: CustodyRow[]): string {
+  const cols: [string, (r: CustodyRow) => string][] = [
+    ['time', (r) => r.time.replace('T', ' ').slice(0, 19)],
+    ['client', (r) => r.client],
+    ['actor', (r) => r.actor],
+    ['proof', (r) => r.proof],
+    ['thread', (r) => r.thread],
+    ['approver', (r) => (r.approver === '-' ? '-' : `${r.approver} at ${r.approved_at.replace('T', ' ').slice(11, 19)}`)],
+    ['executor', (r) => (r.executor === '-' ? '-' : `${r.executor} (${r.credential})`)],
+    ['manifest', (r) => r.manifest.slice(0, 12)],
+    ['result', (r) => r.result],
+    ['tool', (r) => `${r.instance}.${r.tool}`],
+  ];
+  const cells = rows.map((r) => cols.map(([, f]) => f(r)));
+  const widths = cols.map(([h], i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const line = (vals: string[]) => vals.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(cols.map(([h]) => h)), ...cells.map(line)].join('\n');
 }
 
 export function sinceTime(since: string, now = Date.now()): number {
@@ -162,6 +231,12 @@ export function renderTable(rows: CallRow[]): string {
 
 export function auditShow(file: string, f: ShowFilter, out: (s: string) => void = console.log): number {
   const rows = filterCalls(readCalls(read(file)), f);
+  if (f.custody) {
+    const custody = rows.map(custodyOf);
+    if (f.json) for (const r of custody) out(JSON.stringify(r));
+    else out(custody.length ? renderCustody(custody) : '(no matching calls)');
+    return 0;
+  }
   if (f.json) for (const r of rows) out(JSON.stringify(r));
   else out(rows.length ? renderTable(rows) : '(no matching calls)');
   return 0;

@@ -90,7 +90,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
   let opened: Promise<Upstream<unknown>> | undefined;
   const upstream = () => (opened ??= open());
   let approvalsSandbox: { close(): Promise<void> } | undefined;
-  const slackApprovals = slackApprovalsFor(manifest, opts, redactor, (sb) => (approvalsSandbox = sb));
+  const slackApprovals = slackApprovalsFor(manifest, opts, redactor, (sb) => (approvalsSandbox = sb), log);
   const principal = stdioPrincipal(process.env);
   const inst: Instance = {
     connector,
@@ -117,10 +117,13 @@ export async function serve(opts: ServeOptions): Promise<void> {
     process.stdout,
     { maxBufferSize: 2 * MAX_LINE },
   );
+  let stopping = false;
   const shutdown = async (code: number) => {
-    // calls still in flight (an approval waiting) are cancelled by the transport's close: let them
-    // withdraw their requests and write their records before the process ends
-    await server.settled(5000);
+    if (stopping) return;
+    stopping = true;
+    // calls still in flight (an approval waiting) are withdrawn: they take back their requests and
+    // write their records before the process ends
+    await server.withdrawAll(5000);
     await sandbox?.close().catch(() => {});
     await approvalsSandbox?.close().catch(() => {});
     checkpointer?.close();
@@ -211,6 +214,7 @@ function slackApprovalsFor(
   opts: ServeOptions,
   redactor: Redactor,
   keepSandbox: (sb: { close(): Promise<void> }) => void,
+  log: { warn(message: string): void },
 ): (() => Promise<ApprovalChannel>) | undefined {
   const wanted = Object.values(manifest.tools).some((g) => (g.approval as { via?: string } | undefined)?.via === 'slack');
   if (!wanted) return undefined;
@@ -231,7 +235,7 @@ function slackApprovalsFor(
       }
       redactor.add(credential);
       const pollMs = Number(process.env.FLEET_APPROVAL_POLL_MS) || 2000;
-      return openSlackApprovals({ config, credential, baseUrl, timeoutMs: manifest.timeoutMs, pollMs });
+      return openSlackApprovals({ config, credential, baseUrl, timeoutMs: manifest.timeoutMs, pollMs, warn: log.warn });
     })());
 }
 

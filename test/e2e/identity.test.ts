@@ -1,0 +1,318 @@
+// Proven identity and honest approvals, through the real CLI over stdio against the Slack sandbox in
+// this process: the tests play the editors (posting requests, approving), then assert on what the
+// sandbox received — which proofs hold, which fail, what the approvals post said, and that nothing
+// reached the upstream for a refused, withdrawn or unproven call.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { WebClient } from '@slack/web-api';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSlackSandbox, type SlackSandbox } from '../../servers/slack/sandbox/index.js';
+import { auditRecords, runCli, serve, SCOPES, tempDir, text, type Served } from '../helpers.js';
+
+const PROD_SCOPES = ['channels:read', 'channels:history', 'chat:write', 'reactions:write', 'users:read'];
+const BOT_MESSAGE = '1767226320.000112'; // posted by the prod bot in C0EDITORIAL
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+let sb: SlackSandbox;
+beforeAll(async () => {
+  sb = await startSlackSandbox();
+});
+afterAll(() => sb.close());
+
+const editorial = () => sb.workspace('T0BLOGPROD').channels.find((c) => c.id === 'C0EDITORIAL')!;
+const approvalsChannel = () => sb.workspace('T0BLOGPROD').channels.find((c) => c.id === 'C0APPROVALS')!;
+const requests = () => sb.emulator.requests.length;
+const since = (n: number) => sb.emulator.requests.slice(n).map((r) => r.route);
+const as = (user: string) => new WebClient(sb.issue('T0BLOGPROD', ['chat:write', 'reactions:write'], undefined, user), { slackApiUrl: sb.url, retryConfig: { retries: 0 } });
+const asks = (actor: string, channel = 'C0EDITORIAL') => ({ 'fleet/actor': actor, 'fleet/thread': sb.say('T0BLOGPROD', channel, actor, 'please do it') });
+
+async function waitFor<T>(fn: () => T | undefined, ms = 15_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await sleep(25);
+  }
+}
+
+/** A scopes folder with the shipped manifests, slack.prod edited. */
+function scopes(edit: (text: string) => string = (t) => t): string {
+  const dir = tempDir('fleet-scopes-');
+  for (const f of ['slack.dev.yaml', 'slack.prod.yaml', 'fleet.yaml']) {
+    const t = readFileSync(join(SCOPES, f), 'utf8');
+    writeFileSync(join(dir, f), f === 'slack.prod.yaml' ? edit(t) : t);
+  }
+  return dir;
+}
+
+const startProd = (dir = scopes((t) => t.replace('timeout: 15m }', 'timeout: 20s }')), vars: Record<string, string> = {}) =>
+  serve({
+    connector: 'slack',
+    env: 'prod',
+    upstream: sb.url,
+    scopes: dir,
+    vars: {
+      SLACK_BOT_TOKEN_PROD: sb.issue('T0BLOGPROD', PROD_SCOPES),
+      SLACK_APPROVALS_TOKEN: sb.issue('T0BLOGPROD', ['chat:write', 'channels:history', 'users:read'], undefined, 'U0APPROVALS'),
+      FLEET_APPROVAL_POLL_MS: '50',
+      ...vars,
+    },
+  });
+
+describe('actor proof: slack-message', () => {
+  let s: Served;
+  beforeAll(async () => {
+    s = await startProd();
+    // the first call opens the upstream (its identity check), so each test sees only its own requests
+    expect((await s.call('read_history', { channel: 'C0EDITORIAL', limit: 1 }, asks('U0WRITER1'))).isError).toBeFalsy();
+  });
+  afterAll(() => s.close());
+
+  it('admits a call whose thread is a fresh message by the actor, a human, in a request channel; the audit keeps the proof', async () => {
+    const meta = asks('U0WRITER1');
+    const r = await s.call('read_history', { channel: 'C0EDITORIAL', limit: 1 }, meta);
+    expect(r.isError, text(r)).toBeFalsy();
+    const rec = auditRecords(s.auditFile).filter((x) => x.phase === 'intent').at(-1)!;
+    expect(rec).toMatchObject({
+      actor: 'U0WRITER1',
+      thread: meta['fleet/thread'],
+      client_id: 'local',
+      actor_proof: { kind: 'slack-message', verified: true, author: 'U0WRITER1', message: meta['fleet/thread'] },
+    });
+    expect(rec.actor_proof.checked_at).toMatch(/^\d{4}-/);
+  });
+
+  const refusals: [string, () => Record<string, string>, string, boolean][] = [
+    ['a message by someone else', () => ({ 'fleet/actor': 'U0WRITER1', 'fleet/thread': sb.say('T0BLOGPROD', 'C0EDITORIAL', 'U0WRITER2', 'not me') }), 'author-mismatch', true],
+    ['a missing message', () => ({ 'fleet/actor': 'U0WRITER1', 'fleet/thread': `C0EDITORIAL/${(Date.now() / 1000 - 5).toFixed(6)}` }), 'message-not-found', true],
+    ['a bot-authored message', () => ({ 'fleet/actor': 'U0PRODBOT', 'fleet/thread': sb.say('T0BLOGPROD', 'C0EDITORIAL', 'U0PRODBOT', 'I asked myself') }), 'bot-authored', true],
+    ['a guest account', () => asks('U0GUEST1'), 'not-human', true],
+    ['a deleted account', () => asks('U0FORMER1'), 'not-human', true],
+    ['a stale message', () => ({ 'fleet/actor': 'U0WRITER1', 'fleet/thread': 'C0EDITORIAL/1767226200.000110' }), 'stale', false],
+    ['a message outside the request channels', () => asks('U0WRITER1', 'C0GENERAL'), 'not-a-request-channel', false],
+    ['no thread at all', () => ({ 'fleet/actor': 'U0WRITER1' }), 'no-thread', false],
+    ['an e-mail actor', () => ({ 'fleet/actor': 'wes@example.com', 'fleet/thread': sb.say('T0BLOGPROD', 'C0EDITORIAL', 'U0WRITER1', 'hi') }), 'actor-not-slack-user', false],
+  ];
+  it.each(refusals)('refuses %s, telling nothing about the message, before anything else reaches Slack', async (_what, meta, failure, reads) => {
+    const m = meta();
+    const before = requests();
+    const r = await s.call('update_message', { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: 'forged edit' }, m);
+    expect(r.isError).toBe(true);
+    expect(r.structuredContent).toMatchObject({ status: 'denied' });
+    expect(text(r)).toMatch(/^denied: the actor \S+ is not proven \(.*slack\.prod\.yaml:\d+\): pass _meta "fleet\/thread"/);
+    // the refusal names no author and does not say whether the message exists
+    expect(text(r)).not.toMatch(/U0WRITER2|not found|bot-authored|guest|deleted/);
+    // only the proof's own read-only lookups, and only for a request channel
+    expect(since(before).every((route) => ['conversations.replies', 'users.info'].includes(route))).toBe(true);
+    if (!reads) expect(since(before)).toEqual([]);
+    expect(editorial().messages.find((x) => x.ts === BOT_MESSAGE)!.text).not.toBe('forged edit');
+    const rec = auditRecords(s.auditFile).at(-1)!;
+    expect(rec).toMatchObject({ decision: 'deny', rule: 'attribution.proof', actor_proof: { kind: 'slack-message', verified: false } });
+    expect(rec.actor_proof.failure).toContain(failure);
+  });
+
+  it.each([
+    ['an invisible character', 'U0WRITER1\u200b'],
+    ['a bidi override', '\u202eU0WRITER1'],
+    ['a Cyrillic look-alike', 'U0WR\u0406TER1'],
+    ['a fullwidth look-alike', '\uff350WRITER1'],
+    ['a blank', ' '],
+    ['lower case', 'u0writer1'],
+  ])('refuses an actor with %s before any lookup', async (_what, actor) => {
+    const before = requests();
+    const r = await s.call('read_history', { channel: 'C0EDITORIAL' }, { 'fleet/actor': actor, 'fleet/thread': sb.say('T0BLOGPROD', 'C0EDITORIAL', 'U0WRITER1', 'hi') });
+    expect(r.isError).toBe(true);
+    expect(text(r)).toMatch(/^denied: _meta "fleet\/actor" /);
+    expect(since(before)).toEqual([]);
+    expect(auditRecords(s.auditFile).at(-1)).toMatchObject({ decision: 'deny', rule: 'attribution' });
+  });
+
+  it('sends nothing upstream for an unattributed call', async () => {
+    const before = requests();
+    const r = await s.call('update_message', { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: 'who am I' });
+    expect(r.isError).toBe(true);
+    expect(text(r)).toMatch(/slack\.prod requires attribution/);
+    expect(since(before)).toEqual([]);
+  });
+});
+
+describe('approvals: separation of duties on proven IDs', () => {
+  const request = (marker: string) =>
+    waitFor(() => approvalsChannel().messages.find((m) => m.user === 'U0APPROVALS' && m.text.includes('Approval needed') && m.text.includes(marker)));
+  const thread = (ts: string) => approvalsChannel().messages.filter((m) => m.ts === ts || m.thread_ts === ts);
+  const approvalSteps = (s: Served) => auditRecords(s.auditFile).filter((x) => x.phase === 'approval').map((x) => [x.status, x.by ?? '', x.why ?? '']);
+
+  it('ignores the requester, both bots, unlisted users and a listed guest; runs on a listed human', async () => {
+    const s = await startProd(scopes((t) => t.replace('approvers: [U0EDITOR1, U0EDITOR2], timeout: 15m', 'approvers: [U0EDITOR1, U0EDITOR2, U0GUEST1, U0PRODBOT], timeout: 20s')));
+    const pending = s.call('update_message', { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: 'Published: SoD 1' }, asks('U0WRITER1'));
+    const req = await request('SoD 1');
+    await as('U0WRITER1').chat.postMessage({ channel: 'C0APPROVALS', thread_ts: req.ts, text: 'approve' });
+    await as('U0PRODBOT').chat.postMessage({ channel: 'C0APPROVALS', thread_ts: req.ts, text: 'approve' });
+    await as('U0WRITER2').reactions.add({ channel: 'C0APPROVALS', timestamp: req.ts, name: 'white_check_mark' });
+    await as('U0GUEST1').reactions.add({ channel: 'C0APPROVALS', timestamp: req.ts, name: '+1' });
+    await waitFor(() => approvalSteps(s).some(([st, by]) => st === 'ignored' && by === 'U0GUEST1') || undefined);
+    expect(editorial().messages.find((m) => m.ts === BOT_MESSAGE)!.text).not.toBe('Published: SoD 1');
+    await as('U0EDITOR2').chat.postMessage({ channel: 'C0APPROVALS', thread_ts: req.ts, text: 'approve' });
+    const r = await pending;
+    expect(r.structuredContent).toMatchObject({ status: 'completed' });
+    const steps = approvalSteps(s);
+    expect(steps).toContainEqual(['ignored', 'U0WRITER1', 'the requester cannot approve their own request']);
+    expect(steps).toContainEqual(['ignored', 'U0WRITER2', 'not a listed approver']);
+    expect(steps.find(([st, by]) => st === 'ignored' && by === 'U0GUEST1')![2]).toMatch(/restricted/);
+    expect(steps.at(-1)!.slice(0, 2)).toEqual(['approved', 'U0EDITOR2']);
+    // the bot's reply carries a bot_id: never even a vote
+    expect(steps.some(([, by]) => by === 'U0PRODBOT')).toBe(false);
+    const approved = auditRecords(s.auditFile).find((x) => x.phase === 'approval' && x.status === 'approved')!;
+    const intent = auditRecords(s.auditFile).find((x) => x.phase === 'intent' && x.call === approved.call)!;
+    expect(approved.digest).toMatch(/^[0-9a-f]{64}$/);
+    expect(req.text).toContain(approved.digest.slice(0, 12));
+    expect(intent).toBeDefined();
+    await s.close();
+  });
+
+  it('an approval in another request\'s thread (a different call, or changed arguments) approves nothing', async () => {
+    const s = await startProd(scopes((t) => t.replace('timeout: 15m }', 'timeout: 3s }')));
+    const a = s.call('update_message', { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: 'Published: variant A' }, asks('U0WRITER1'));
+    const reqA = await request('variant A');
+    const b = s.call('update_message', { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: 'Published: variant B' }, asks('U0WRITER1'));
+    const reqB = await request('variant B');
+    expect(reqA.text).not.toBe(reqB.text);
+    await as('U0EDITOR1').chat.postMessage({ channel: 'C0APPROVALS', thread_ts: reqA.ts, text: 'approve' });
+    const [ra, rb] = await Promise.all([a, b]);
+    expect(ra.structuredContent).toMatchObject({ status: 'completed' });
+    expect(rb.structuredContent).toMatchObject({ status: 'approval_expired' });
+    expect(editorial().messages.find((m) => m.ts === BOT_MESSAGE)!.text).toBe('Published: variant A');
+    await s.close();
+  });
+
+  it('an approval after the expiry counts for nothing', async () => {
+    const s = await startProd(scopes((t) => t.replace('timeout: 15m }', 'timeout: 1s }')));
+    const r = await s.call('update_message', { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: 'Published: too late' }, asks('U0WRITER1'));
+    expect(r.structuredContent).toMatchObject({ status: 'approval_expired' });
+    const req = await request('too late');
+    const updates = sb.emulator.requests.filter((x) => x.route === 'chat.update').length;
+    await as('U0EDITOR1').chat.postMessage({ channel: 'C0APPROVALS', thread_ts: req.ts, text: 'approve' });
+    await sleep(300);
+    expect(sb.emulator.requests.filter((x) => x.route === 'chat.update').length).toBe(updates);
+    expect(editorial().messages.find((m) => m.ts === BOT_MESSAGE)!.text).not.toBe('Published: too late');
+    await s.close();
+  });
+
+  it('shows a long argument in full, and escapes every requester-controlled value', async () => {
+    const s = await startProd(scopes((t) => t.replace('timeout: 15m }', 'timeout: 20s }').replace(/update_message:\n    channels: \[C0EDITORIAL\]\n    mentions: false/, 'update_message:\n    channels: [C0EDITORIAL]\n    mentions: false\n    max_length: 20000')));
+    const tail = 'AND-THEN-THE-SECRET-TAIL';
+    const long = `Published: long ${'word '.repeat(2400)}${tail}`;
+    // broadcasts in the text itself are refused by mentions: false; the rest reaches the approver
+    const sneaky = 'x <https://evil.example|release notes> <@U0EDITOR1> <#C0GENERAL>';
+    const meta = { ...asks('U0WRITER1'), 'fleet/reason': 'urgent <!everyone> @here <!channel> <https://evil.example|see ticket>' };
+    const pending = s.call('update_message', { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: `${long} ${sneaky}` }, meta);
+    const req = await request('Published: long');
+    const n = Number(/Arguments, part 1 of (\d+):/.exec(req.text)![1]);
+    await waitFor(() => (thread(req.ts).length >= n ? true : undefined));
+    const all = thread(req.ts).map((m) => m.text).join('\n');
+    // every character of the long value is shown: the parts, in order, join into the whole
+    const parts = thread(req.ts).map((m) => m.text.split(/Arguments, part \d+ of \d+:\n/)[1]).filter((p) => p !== undefined);
+    expect(parts.length).toBeGreaterThanOrEqual(3);
+    expect(parts.join('')).toContain(`text = ${JSON.stringify(`${long} ${sneaky}`).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')}`);
+    expect(parts.join('')).toContain(tail);
+    expect(thread(req.ts).every((m) => m.text.length <= 4000)).toBe(true);
+    expect(parts.join('').split('word ').length - 1).toBe(2400);
+    // nothing the requester wrote is live markup in a message the approvals identity sent
+    const bySystem = thread(req.ts).filter((m) => m.user === 'U0APPROVALS').map((m) => m.text).join('\n');
+    expect(bySystem).not.toMatch(/<!(channel|here|everyone)/);
+    expect(bySystem).not.toMatch(/<https?:[^>]*\|/);
+    expect(bySystem.match(/<@U0EDITOR1>/g)?.length).toBe(1); // the approvers line only
+    expect(bySystem).not.toMatch(/(^|[^A-Za-z0-9])@(channel|here|everyone)(?![A-Za-z0-9])/m);
+    expect(bySystem).toContain('&lt;!channel&gt;');
+    expect(bySystem).toContain('&lt;!everyone&gt;');
+    await as('U0EDITOR1').chat.postMessage({ channel: 'C0APPROVALS', thread_ts: req.ts, text: 'decline' });
+    expect((await pending).structuredContent).toMatchObject({ status: 'approval_declined' });
+    await s.close();
+  });
+});
+
+describe('an approval dies with its call', () => {
+  const request = (marker: string) =>
+    waitFor(() => approvalsChannel().messages.find((m) => m.user === 'U0APPROVALS' && m.text.includes(marker)));
+
+  it.each([
+    ['the client cancels', 'cancel'],
+    ['the client times out', 'timeout'],
+    ['the client disconnects', 'disconnect'],
+  ] as const)('%s: the post is withdrawn, a late approval is ignored, nothing reaches the upstream, the key is released', async (_what, how) => {
+    const stateDir = tempDir();
+    const s = await startProd(undefined, {});
+    await s.client.listTools();
+    const marker = `doomed ${how} ${Date.now()}`;
+    const key = `k-${how}-${Date.now()}`;
+    const ac = new AbortController();
+    const progress: string[] = [];
+    const pending = s.client
+      .callTool(
+        { name: 'update_message', arguments: { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: marker }, _meta: { ...asks('U0WRITER1'), 'fleet/idempotency-key': key } },
+        undefined,
+        { signal: ac.signal, timeout: how === 'timeout' ? 1500 : 30_000, onprogress: (p) => void progress.push(p.message ?? '') },
+      )
+      .catch((e: Error) => e);
+    const req = await request(marker);
+    await waitFor(() => progress.length || undefined); // progress keeps flowing while it waits
+    const updatesBefore = sb.emulator.requests.filter((x) => x.route === 'chat.update' && x.params.channel === 'C0EDITORIAL').length;
+    if (how === 'cancel') ac.abort('changed my mind');
+    if (how === 'disconnect') await s.close();
+    // the client sees an error (cancel, timeout) or, on disconnect, nothing it could act on
+    const outcome = await pending;
+    if (how !== 'disconnect') expect(outcome).toBeInstanceOf(Error);
+    const withdrawn = await waitFor(() => (approvalsChannel().messages.find((m) => m.ts === req.ts)!.text.includes('Withdrawn') ? true : undefined));
+    expect(withdrawn).toBe(true);
+    await waitFor(() => (auditRecords(s.auditFile).some((x) => x.phase === 'approval' && x.status === 'withdrawn') ? true : undefined));
+    if (how !== 'disconnect') {
+      await as('U0EDITOR1').chat.postMessage({ channel: 'C0APPROVALS', thread_ts: req.ts, text: 'approve' });
+      await waitFor(() => (auditRecords(s.auditFile).some((x) => x.phase === 'approval' && x.status === 'ignored' && x.by === 'U0EDITOR1') ? true : undefined));
+      // the key is free again: the same call can be asked anew (and waits for a new approval)
+      const again = s.client.callTool({ name: 'update_message', arguments: { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: marker }, _meta: { ...asks('U0WRITER1'), 'fleet/idempotency-key': key } }, undefined, { timeout: 30_000 });
+      const second = await waitFor(() => approvalsChannel().messages.find((m) => m.ts !== req.ts && m.text.includes(marker) && m.text.includes('Approval needed')));
+      await as('U0EDITOR2').chat.postMessage({ channel: 'C0APPROVALS', thread_ts: second.ts, text: 'decline' });
+      await again;
+      await s.close();
+    }
+    await sleep(200);
+    expect(sb.emulator.requests.filter((x) => x.route === 'chat.update' && x.params.channel === 'C0EDITORIAL').length).toBe(updatesBefore);
+    expect(editorial().messages.find((m) => m.ts === BOT_MESSAGE)!.text).not.toBe(marker);
+    void stateDir;
+  });
+});
+
+describe('chain of custody', () => {
+  it('audit show --custody prints one row per call: client, actor and proof, thread, approver, executor, manifest, result', async () => {
+    const s = await startProd(undefined, { FLEET_CLIENT: 'blogbot-publish' });
+    const meta = asks('U0WRITER2');
+    const pending = s.call('update_message', { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: 'Published: custody' }, meta);
+    const req = await waitFor(() => approvalsChannel().messages.find((m) => m.user === 'U0APPROVALS' && m.text.includes('custody')));
+    await as('U0EDITOR1').chat.postMessage({ channel: 'C0APPROVALS', thread_ts: req.ts, text: 'approve' });
+    expect((await pending).structuredContent).toMatchObject({ status: 'completed' });
+    await s.call('read_history', { channel: 'C0EDITORIAL' }, { 'fleet/actor': 'U0WRITER2', 'fleet/thread': 'C0EDITORIAL/1767226200.000110' });
+    await s.close();
+    const json = await runCli(['audit', 'show', s.auditFile, '--custody', '--json']);
+    expect(json.code, json.stderr).toBe(0);
+    const rows = json.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const edit = rows.find((r) => r.tool === 'update_message')!;
+    expect(edit).toMatchObject({
+      client: 'blogbot-publish',
+      actor: 'U0WRITER2',
+      proof: 'slack-message',
+      thread: meta['fleet/thread'],
+      approver: 'U0EDITOR1',
+      executor: 'U0PRODBOT',
+      credential: 'env:SLACK_BOT_TOKEN_PROD',
+      result: 'ok',
+    });
+    expect(edit.manifest).toMatch(/^[0-9a-f]{64}$/);
+    expect(edit.approved_at).toMatch(/^\d{4}-/);
+    const refused = rows.find((r) => r.tool === 'read_history')!;
+    expect(refused).toMatchObject({ proof: 'slack-message (failed: stale)', result: 'denied (attribution.proof)' });
+    const table = await runCli(['audit', 'show', s.auditFile, '--custody']);
+    expect(table.stdout.split('\n')[0]).toMatch(/^time\s+client\s+actor\s+proof\s+thread\s+approver\s+executor\s+manifest\s+result/);
+    expect(table.stdout).toContain('blogbot-publish');
+  });
+});
