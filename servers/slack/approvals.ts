@@ -146,7 +146,7 @@ export async function openSlackApprovals(o: SlackApprovalsOptions): Promise<Appr
       const minutes = Math.max(1, Math.round(req.timeoutMs / 60_000));
       const lines = describeRequest(req, slackEscape);
       const split = lines.findIndex((l) => l.startsWith('Arguments ('));
-      const head = lines.slice(0, split + 1);
+      const head = lines.slice(0, split);
       const parts = splitParts(lines.slice(split + 1).join('\n'));
       const n = parts.length;
       const part = (i: number) => `Arguments, part ${i + 1} of ${n}:\n${parts[i]}`;
@@ -158,7 +158,7 @@ export async function openSlackApprovals(o: SlackApprovalsOptions): Promise<Appr
         text: [
           `:lock: *Approval needed* (call ${req.call.slice(0, 8)})`,
           ...head,
-          `Approvers: ${approvers}. Reply \`approve\` or \`decline\` in this thread (or react :white_check_mark: / :x:) within ${minutes} min. The requester, bots and unlisted users cannot approve; an approval counts for this exact call (digest ${req.digest.slice(0, 12)}) only.${n > 1 ? ` The arguments continue in ${n - 1} more part(s) in this thread: read them all before answering.` : ''}`,
+          `Approvers: ${approvers}. Reply \`approve\` or \`decline\` in this thread (or react :white_check_mark: / :x:) within ${minutes} min. The requester, bots and unlisted users cannot approve; an approval counts for this exact call (digest ${req.digest.slice(0, 12)}) only. Below: every argument in full, exactly as it will run.${n > 1 ? ` The arguments continue in ${n - 1} more part(s) in this thread: read them all before answering.` : ''}`,
           part(0),
         ].join('\n'),
       });

@@ -62,6 +62,16 @@ export const slack: Connector<Slack> = {
     return {
       url: sb.url,
       issueToken: (m) => sb.issue(m.upstream.workspace, m.upstream.token_scopes),
+      // what a person can do in the Slack client: write, react, read; deleted accounts cannot sign in
+      people: () =>
+        sb.workspaces.flatMap((ws) =>
+          ws.users.filter((u) => !u.is_bot && !u.deleted).map((u) => ({
+            id: u.id,
+            name: `${u.real_name}${u.is_restricted ? ' (guest)' : ''}`,
+            home: ws.id,
+            token: sb.issue(ws.id, ['chat:write', 'reactions:write', 'channels:history', 'channels:read', 'users:read'], undefined, u.id),
+          }))),
+      issueAs: (home, permissions, identity) => sb.issue(home, permissions, undefined, identity),
       close: () => sb.close(),
     };
   },

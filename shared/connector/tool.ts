@@ -94,6 +94,10 @@ export interface Sandbox {
   url: string;
   /** a token for the manifest's workspace/account holding exactly its declared permissions */
   issueToken(manifest: Manifest): string;
+  /** the seeded people (humans) of the sandbox, each with a token of their own, so a person can play them (an approver, a requester) */
+  people?(): { id: string; name: string; home: string; token: string }[];
+  /** a token acting as one seeded identity (e.g. the approvals bot) holding `permissions` */
+  issueAs?(home: string, permissions: string[], identity: string): string;
   close(): Promise<void>;
 }
 

@@ -316,3 +316,36 @@ describe('chain of custody', () => {
     expect(table.stdout).toContain('blogbot-publish');
   });
 });
+
+describe('try it offline', () => {
+  it('fleet sandbox slack prints a token for each seeded human, which acts as that person', async () => {
+    const { spawn } = await import('node:child_process');
+    const { CLI, ROOT } = await import('../helpers.js');
+    const child = spawn(process.execPath, [CLI, 'sandbox', 'slack'], { cwd: ROOT, env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      await waitFor(() => (/U0WRITER2 .*xoxp-\S+/.test(out) ? true : undefined));
+      const url = /listening at (\S+)/.exec(out)![1]!;
+      const token = /T0BLOGPROD U0EDITOR2\s+.*?(xoxp-\S+)/.exec(out)![1]!;
+      expect(out).toMatch(/approvals identity: SLACK_APPROVALS_TOKEN=xoxb-\S+ \(posts to C0APPROVALS\)/);
+      expect(out).not.toMatch(/U0FORMER1|U0PRODBOT .*xoxp/);
+      const me = await new WebClient(token, { slackApiUrl: url, retryConfig: { retries: 0 } }).auth.test();
+      expect(me.user_id).toBe('U0EDITOR2');
+      const posted = await new WebClient(token, { slackApiUrl: url, retryConfig: { retries: 0 } }).chat.postMessage({ channel: 'C0APPROVALS', text: 'approve' });
+      expect(posted.ok).toBe(true);
+    } finally {
+      child.kill();
+    }
+  });
+
+  it('fleet demo walks the production flow: proof, another editor approves, custody row; a forged actor is refused', async () => {
+    const r = await runCli(['demo'], { timeoutMs: 120_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/15\. The approvals identity asks in #approvals[\s\S]*?Call digest: [0-9a-f]{64}/);
+    expect(r.stdout).toMatch(/Sam \(U0EDITOR2\)[^\n]*\n\s+✓ ok \(status: completed\)/);
+    expect(r.stdout).toMatch(/16\. The same call with a forged actor[\s\S]*?✗ refused \(status: denied\)\n\s+denied: the actor U0EDITOR2 is not proven/);
+    expect(r.stdout).toMatch(/18\. The chain of custody[^\n]*\n\s+time\s+client[^\n]*\n\s+\S+ \S+\s+blogbot-publish\s+U0EDITOR1\s+slack-message\s+C0EDITORIAL\/\S+\s+U0EDITOR2 at \S+\s+U0PRODBOT \(env:SLACK_BOT_TOKEN_PROD\)\s+[0-9a-f]{12}\s+ok/);
+    expect(r.stdout).toMatch(/19\. Its hash chain[^\n]*\n[^\n]*chain intact/);
+  });
+});

@@ -81,7 +81,91 @@ async function session(opts: { scopes: string; cli: string }, auditDir: string):
   say();
   say(`13. Its hash chain (fleet audit verify ${file})`);
   const code = await auditVerify(file, {}, (s) => say(`    ${s}`));
+  const prodCode = await production(opts, auditDir);
   say();
   say('Next: `npm test`, or add the dev instances to Claude Code with the .mcp.json in this repository.');
-  return code;
+  return code || prodCode;
+}
+
+/**
+ * The production flow, on a Slack sandbox this process holds so it can play the people: an editor
+ * asks in #editorial, the bot's call carries that message as its thread, the instance reads it back
+ * (the actor's proof), another editor approves in #approvals, the edit runs, and the custody row
+ * shows all of it; then the same call with a forged actor is refused.
+ */
+async function production(opts: { scopes: string; cli: string }, auditDir: string): Promise<number> {
+  const { startSlackSandbox } = await import('../../slack/sandbox/index.js');
+  const { webClient } = await import('../../slack/client.js');
+  const sb = await startSlackSandbox();
+  const team = 'T0BLOGPROD';
+  const env = {
+    ...process.env,
+    FLEET_AUDIT_DIR: auditDir,
+    FLEET_STATE_DIR: join(auditDir, 'state-prod'),
+    FLEET_CLIENT: 'blogbot-publish',
+    FLEET_APPROVAL_POLL_MS: '100',
+    SLACK_BOT_TOKEN_PROD: sb.issue(team, ['channels:read', 'channels:history', 'chat:write', 'reactions:write', 'users:read']),
+    SLACK_APPROVALS_TOKEN: sb.issue(team, ['chat:write', 'channels:history', 'users:read'], undefined, 'U0APPROVALS'),
+  } as Record<string, string>;
+  delete env.FLEET_ACTOR;
+  const args = [opts.cli, 'serve', 'slack', '--env', 'prod', '--upstream', sb.url, '--scopes', opts.scopes];
+  const channel = (id: string) => sb.workspace(team).channels.find((c) => c.id === id)!;
+  const published = channel('C0EDITORIAL').messages.find((m) => m.user === 'U0PRODBOT')!;
+  say();
+  say('Production: the blog bot (client blogbot-publish) acts for an editor who asked in Slack');
+  say(`  server: fleet ${args.slice(1).join(' ')}  (a Slack sandbox in this process plays the people)`);
+  const client = new Client({ name: 'blogbot', version: VERSION });
+  await client.connect(new StdioClientTransport({ command: process.execPath, args, env, stderr: 'inherit' }));
+  const call = async (a: Record<string, unknown>, meta: Record<string, string>) => {
+    say(`   update_message ${JSON.stringify(a)} _meta ${JSON.stringify(meta)}`);
+    const r = (await client.callTool({ name: 'update_message', arguments: a, _meta: meta }, undefined, { timeout: 60_000 })) as CallToolResult;
+    const status = (r.structuredContent as { status?: string } | undefined)?.status;
+    say(`   ${r.isError ? '✗ refused' : '✓ ok'}${status ? ` (status: ${status})` : ''}`);
+    say(indent(first(r)));
+    return r;
+  };
+  try {
+    say();
+    const thread = sb.say(team, 'C0EDITORIAL', 'U0EDITOR1', `@blogbot please fix the title of ${published.ts}`);
+    say(`14. Erin (U0EDITOR1) asks in #editorial: message ${thread}`);
+    say('    The bot calls with that message as its thread; the instance reads it back: it exists, Erin wrote it, she is a human member, it is fresh.');
+    const edit = { channel: 'C0EDITORIAL', ts: published.ts, text: 'Published: "Release notes 4.2" (title fixed)' };
+    const pending = call(edit, { 'fleet/actor': 'U0EDITOR1', 'fleet/thread': thread });
+    const asked = await waitFor(() => channel('C0APPROVALS').messages.find((m) => m.user === 'U0APPROVALS' && m.text.includes('Approval needed')));
+    say();
+    say('15. The approvals identity asks in #approvals (every argument in full, the call digest):');
+    say(indent(indent(asked.text)));
+    const sam = webClient(sb.issue(team, ['chat:write'], undefined, 'U0EDITOR2'), sb.url, 10_000);
+    await webClient(sb.issue(team, ['chat:write'], undefined, 'U0EDITOR1'), sb.url, 10_000).chat.postMessage({ channel: 'C0APPROVALS', thread_ts: asked.ts, text: 'approve' });
+    say('    Erin replies "approve" to her own request: ignored (the requester cannot approve).');
+    await sam.chat.postMessage({ channel: 'C0APPROVALS', thread_ts: asked.ts, text: 'approve' });
+    say('    Sam (U0EDITOR2), a listed editor, replies "approve": the edit runs.');
+    await pending;
+    say();
+    say('16. The same call with a forged actor: Sam claims to be the requester of Erin\'s message');
+    await call(edit, { 'fleet/actor': 'U0EDITOR2', 'fleet/thread': thread });
+    say();
+    say('17. ... and with a look-alike actor (U0EDITOR1 with an invisible character)');
+    await call(edit, { 'fleet/actor': 'U0EDITOR1\u200b', 'fleet/thread': thread });
+  } finally {
+    await client.close();
+    await sb.close();
+  }
+  const file = join(auditDir, 'slack.prod.jsonl');
+  say();
+  say(`18. The chain of custody (fleet audit show ${file} --custody)`);
+  auditShow(file, { custody: true }, (s) => say(indent(s)));
+  say();
+  say(`19. Its hash chain (fleet audit verify ${file})`);
+  return auditVerify(file, {}, (s) => say(`    ${s}`));
+}
+
+async function waitFor<T>(fn: () => T | undefined, ms = 30_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error('the demo timed out waiting for the approvals post');
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }

@@ -1,4 +1,6 @@
 // `fleet sandbox <connector>`: the sandbox upstream on its own, for pointing `serve --upstream` at.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { loadManifest } from '../../../shared/manifest/load.js';
 import { CONNECTORS } from '../connectors.js';
 import { manifestFiles } from '../../../shared/review/verify.js';
@@ -11,6 +13,20 @@ export async function sandboxCmd(name: string, _port: number, scopes: string): P
   for (const file of manifestFiles(scopes).filter((f) => f.includes(`/${name}.`))) {
     const m = loadManifest(file, CONNECTORS);
     process.stdout.write(`  ${m.id}: ${m.credential.replace(/^env:/, '')}=${sb.issueToken(m)} fleet serve ${name} --env ${m.instance} --upstream ${sb.url}\n`);
+  }
+  if (name === 'slack' && sb.issueAs && existsSync(join(scopes, 'fleet.yaml'))) {
+    const { readApprovalsConfig, SANDBOX_APPROVALS_BOT } = await import('../../slack/approvals.js');
+    try {
+      const a = readApprovalsConfig(scopes);
+      process.stdout.write(`  approvals identity: ${a.credential.replace(/^env:/, '')}=${sb.issueAs(a.workspace, a.token_scopes, SANDBOX_APPROVALS_BOT)} (posts to ${a.channel})\n`);
+    } catch {
+      // no approvals identity declared: nothing to print
+    }
+  }
+  const people = sb.people?.() ?? [];
+  if (people.length) {
+    process.stdout.write(`  people (play a requester or an approver with their token, e.g. a Slack client or curl ${sb.url}chat.postMessage):\n`);
+    for (const p of people) process.stdout.write(`    ${p.home} ${p.id.padEnd(11)} ${p.name.padEnd(24)} ${p.token}\n`);
   }
   await new Promise(() => {});
 }
