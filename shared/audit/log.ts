@@ -60,6 +60,10 @@ export class AuditLog {
   private brokenWhy: string | undefined;
   /** records written and synced by this process */
   written = 0;
+  /** fdatasync calls made: fewer than records when concurrent appends share one (group commit) */
+  syncs = 0;
+  /** the last record of this process known to be on stable storage */
+  durable: Head | undefined;
 
   constructor(readonly file: string, readonly instance: string, private readonly opts: AuditLogOptions = {}) {
     this.tail = { size: -1, lineStart: 0, head: emptyHead(instance) };
@@ -113,7 +117,9 @@ export class AuditLog {
           // (an fdatasync by anyone flushes every write to the file made before it)
           this.unlock();
           await datasync(this.fd!);
+          this.syncs++;
         }
+        if (written.length) this.durable = written[written.length - 1]![1];
         this.written += batch.length;
         for (const p of batch) p.resolve();
         if (this.opts.onRecord) for (const [r, h] of written) this.opts.onRecord(r, h);
@@ -215,8 +221,8 @@ export class AuditLog {
     if (st.size < known.size) {
       throw new TrailBroken('shrank', `audit trail ${this.file} shrank under the running server from ${known.size} to ${st.size} bytes (record ${known.head.seq} of this process is gone)`, { size: st.size });
     }
-    if (st.size !== known.size && known.head.seq > 0) {
-      // the record this process last wrote must still be where it wrote it
+    if (known.head.seq > 0) {
+      // the record this process last wrote (or found last) must still be where it was
       const len = known.size - known.lineStart;
       const buf = Buffer.alloc(len);
       readSync(fd, buf, 0, len, known.lineStart);

@@ -118,6 +118,21 @@ describe('audit hash chain', () => {
     expect(await verifyLines(fileLines(file, 64), { instance: INSTANCE })).toMatchObject({ ok: true, records: 3 });
   });
 
+  it('resolves an append only once its record is on stable storage, one fdatasync serving many concurrent appends', async () => {
+    const file = join(tempDir(), 'durable.jsonl');
+    const log = new AuditLog(file, INSTANCE);
+    const durableAt = new Map<string, number>();
+    await Promise.all(Array.from({ length: 64 }, (_, i) => log.append({ call: `c${i}` }).then(() => durableAt.set(`c${i}`, log.durable!.seq))));
+    log.close();
+    expect(log.written).toBe(64);
+    // each append resolved after a sync that covered its own record
+    const seqOf = new Map(lines(file).map((l) => [JSON.parse(l).call as string, JSON.parse(l).seq as number]));
+    for (const [call, seq] of seqOf) expect(durableAt.get(call), call).toBeGreaterThanOrEqual(seq);
+    expect(log.durable!.seq).toBe(64);
+    expect(log.syncs).toBeGreaterThan(0);
+    expect(log.syncs).toBeLessThan(64);
+  });
+
   it('fails closed when the file cannot be written', async () => {
     const notADir = join(tempDir(), 'file');
     writeFileSync(notADir, '');
