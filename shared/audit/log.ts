@@ -28,7 +28,7 @@ export interface AuditLogOptions {
   /** fdatasync each batch before append() resolves (default true; off only to measure its cost) */
   sync?: boolean;
   /** told of every record written, with its position and hash (exports, checkpoints) */
-  onRecord?: (record: Record<string, unknown>, head: Head) => void;
+  onRecord?: (record: Record<string, unknown>, head: Head, line: string) => void;
 }
 
 const TAIL = 64 * 1024;
@@ -122,7 +122,7 @@ export class AuditLog {
         if (written.length) this.durable = written[written.length - 1]![1];
         this.written += batch.length;
         for (const p of batch) p.resolve();
-        if (this.opts.onRecord) for (const [r, h] of written) this.opts.onRecord(r, h);
+        if (this.opts.onRecord) for (const [r, h, l] of written) this.opts.onRecord(r, h, l);
       } catch (e) {
         this.unlock();
         if (e instanceof TrailBroken) this.breakTrail(e);
@@ -177,7 +177,7 @@ export class AuditLog {
   }
 
   /** Writes the records after the file's current last record; returns each with its head. */
-  private write(records: Record<string, unknown>[]): [Record<string, unknown>, Head][] {
+  private write(records: Record<string, unknown>[]): [Record<string, unknown>, Head, string][] {
     const fd = this.fd!;
     const size = this.checkIdentity(fd);
     const lead: Record<string, unknown>[] = [];
@@ -186,7 +186,7 @@ export class AuditLog {
       if (fragment) lead.push(this.recovery(fd, fragment));
     }
     const all = [...lead, ...records];
-    const out: [Record<string, unknown>, Head][] = [];
+    const out: [Record<string, unknown>, Head, string][] = [];
     let head = this.tail.head;
     let text = '';
     let lineStart = this.tail.size;
@@ -195,7 +195,7 @@ export class AuditLog {
       head = { seq: head.seq + 1, hash: s.hash };
       lineStart = this.tail.size + Buffer.byteLength(text);
       text += s.line;
-      out.push([r, head]);
+      out.push([r, head, s.line]);
     }
     const bytes = Buffer.from(text);
     let off = 0;

@@ -40,6 +40,8 @@ export function readCalls(text: string): CallRow[] {
     const o = line ? open(line) : undefined;
     if (!o) continue;
     const r = o.record;
+    // records of the trail itself (a recovered torn write, an incident, the export's losses) are not calls
+    if (typeof r.call !== 'string') continue;
     let row = calls.get(r.call);
     if (!row) {
       row = {

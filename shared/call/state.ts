@@ -8,6 +8,7 @@ import type { Fact, ToolContext, ToolDef } from '../connector/tool.js';
 import { callDigest, type Elicit } from './approval.js';
 import { attribute, BadAttribution, type Attribution, type ClientPrincipal } from './attribution.js';
 import type { Status } from './status.js';
+import { parseTraceparent } from '../audit/export.js';
 
 export interface CallRequest {
   name: string;
@@ -77,6 +78,9 @@ export class CallState {
       this.attributionError = e.message;
     }
     this.base = { v: 1, call: this.call, time: new Date().toISOString(), instance: inst.manifest.id, owner: inst.manifest.owner, manifest: inst.manifest.hash, tool: req.name };
+    // a W3C trace context the client sent is kept, so the record (and its export) joins the trace
+    const tp = req.meta?.traceparent;
+    if (parseTraceparent(tp)) this.base.traceparent = tp;
   }
 
   /** aborted when the client withdraws the call: cancelled, timed out or disconnected */

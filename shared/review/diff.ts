@@ -319,6 +319,16 @@ function compareFleet(ctx: Ctx, a: Doc | undefined, b: Doc | undefined): void {
   if (removed.length && b) push('escalation', `bots ${removed.join(', ')} no longer listed: rules stop keeping them from approving`, b, ctx.head, 'bots', 'head');
   if (added.length && b) push('reduction', `bots ${added.join(', ')} listed`, b, ctx.head, 'bots', 'head');
   if (a && b && !same(a.data.approvals, b.data.approvals)) push('neutral', 'approvals block changed', b, ctx.head, 'approvals', 'head');
+  if (a && b && !same(a.data.checkpoints, b.data.checkpoints)) {
+    const ca = obj(a.data.checkpoints);
+    const cb = obj(b.data.checkpoints);
+    if (!cb.key) push('escalation', 'checkpoints removed: a cut tail or a rewritten trail can no longer be proven', b, ctx.head, 'checkpoints', 'head');
+    else if (!same(ca.key, cb.key)) push('escalation', `checkpoints are now verified with another key (${show(obj(cb.key).name)}): whoever holds it signs what a trail is checked against`, b, ctx.head, 'checkpoints.key', 'head');
+    const na = Number(ca.every ?? 1000);
+    const nb = Number(cb.every ?? 1000);
+    if (na !== nb) push(nb > na ? 'escalation' : 'reduction', `checkpoints.every ${na} → ${nb}${nb > na ? ': more records may follow the last checkpoint unanchored' : ''}`, b, ctx.head, 'checkpoints.every', 'head');
+    for (const j of judgeField('checkpoints.interval', { kind: 'longer', fallback: '10m', what: 'a longer stretch of the trail may go unanchored' }, ca.interval, cb.interval) ?? []) push(j.class, j.what, b, ctx.head, 'checkpoints.interval', 'head');
+  }
 }
 
 const RELAXED: [string, boolean][] = [['readOnlyHint', true], ['destructiveHint', false]];

@@ -62,6 +62,10 @@ const CASES: Case[] = [
   ['rate 30/hour → 20/hour', 'slack.prod.yaml', 'rate: 30/hour', 'rate: 20/hour', 'reduction', 'narrowed, at most 20 calls at once where 30 were allowed'],
   ['rate 30/hour → 30/day', 'slack.prod.yaml', 'rate: 30/hour', 'rate: 30/day', 'reduction', 'narrowed'],
   ['rate removed', 'slack.prod.yaml', ', rate: 30/hour', '', 'escalation', 'no longer rate-limited (was 30/hour)'],
+  // the checkpoints of every trail (fleet.yaml)
+  ['checkpoint key replaced', 'fleet.yaml', 'name: fleet-audit, public: ', 'name: fleet-audit-2, public: ', 'escalation', 'checkpoints are now verified with another key ("fleet-audit-2")'],
+  ['checkpoints rarer', 'fleet.yaml', 'every: 1000', 'every: 50000', 'escalation', 'checkpoints.every 1000 → 50000: more records may follow the last checkpoint unanchored'],
+  ['checkpoints more often', 'fleet.yaml', 'interval: 10m', 'interval: 1m', 'reduction', 'checkpoints.interval 10m → 1m'],
   // constraints judge themselves: reveal, SQL mode
   ['sql read → write', 'cloudflare.prod.yaml', 'sql: read', 'sql: write', 'escalation', 'd1_query.sql "read" → "write": widened'],
 ];

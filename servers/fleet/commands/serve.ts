@@ -5,6 +5,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { Checkpointer, fileSink, loadPrivateKey, rawPublicKey, readCheckpointsConfig } from '../../../shared/audit/checkpoint.js';
 import { parseDuration } from '../../../shared/base/duration.js';
+import { openOtlpExport, otlpConfigured, type AuditExport } from '../../../shared/audit/export.js';
 import type { Log } from '../../../shared/base/log.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { AuditLog } from '../../../shared/audit/log.js';
@@ -85,7 +86,8 @@ export async function serve(opts: ServeOptions): Promise<void> {
   };
 
   const trail = auditFile(manifest.id, opts.scopes);
-  const checkpointer = openCheckpoints(manifest, opts.scopes, trail, log);
+  const exporter = otlpConfigured(process.env) ? await openOtlpExport(manifest.id, process.env, log.warn) : undefined;
+  const checkpointer = openCheckpoints(manifest, opts.scopes, trail, log, exporter);
 
   let opened: Promise<Upstream<unknown>> | undefined;
   const upstream = () => (opened ??= open());
@@ -97,7 +99,14 @@ export async function serve(opts: ServeOptions): Promise<void> {
     manifest,
     tools: grantedTools(connector, manifest),
     upstream,
-    audit: new AuditLog(trail, manifest.id, { onBroken: (why) => log.error(why), onRecord: (_r, head) => checkpointer?.record(head) }),
+    audit: new AuditLog(trail, manifest.id, {
+      onBroken: (why) => log.error(why),
+      // after the record is on disk: the export first, then a checkpoint that may follow it
+      onRecord: (r, head, line) => {
+        exporter?.record(r, head, line);
+        checkpointer?.record(head);
+      },
+    }),
     redactor,
     log,
     env: process.env,
@@ -127,6 +136,14 @@ export async function serve(opts: ServeOptions): Promise<void> {
     await sandbox?.close().catch(() => {});
     await approvalsSandbox?.close().catch(() => {});
     checkpointer?.close();
+    if (exporter) {
+      await exporter.shutdown();
+      // what the export lost is itself on the record, where the trail stays the source of truth
+      if (exporter.dropped) {
+        log.warn(`audit export: ${exporter.dropped} record(s) never reached the OTLP collector (${exporter.exported} did)`);
+        await inst.audit.append({ v: 1, time: new Date().toISOString(), instance: manifest.id, phase: 'export', dropped: exporter.dropped, exported: exporter.exported }).catch(() => {});
+      }
+    }
     inst.audit.close();
     process.exit(code);
   };
@@ -157,7 +174,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
  * key in fleet.yaml, and neither it nor the checkpoint file may sit in the trail's folder: whoever
  * can rewrite the trail must not be able to sign for it, or rewrite what was signed.
  */
-function openCheckpoints(manifest: Manifest, scopes: string, trail: string, log: Log): Checkpointer | undefined {
+function openCheckpoints(manifest: Manifest, scopes: string, trail: string, log: Log, exporter: AuditExport | undefined): Checkpointer | undefined {
   const fleetFile = join(scopes, 'fleet.yaml');
   const keyFile = process.env.FLEET_CHECKPOINT_KEY;
   let config;
@@ -185,12 +202,12 @@ function openCheckpoints(manifest: Manifest, scopes: string, trail: string, log:
   }
   if (rawPublicKey(privateKey) !== config.key.public) throw new StartupError(`the checkpoint signing key ${keyFile} does not match the public key ${config.key.name} in ${fleetFile}`);
   const out = process.env.FLEET_CHECKPOINT_FILE;
-  if (!out) throw new StartupError('FLEET_CHECKPOINT_KEY is set but FLEET_CHECKPOINT_FILE is not: name the file checkpoints are appended to, outside the trail\'s folder');
-  if (inside(out)) throw new StartupError(`the checkpoint file ${out} is in the audit trail's folder ${trailDir}; checkpoints go where the instance cannot rewrite them`);
+  if (!out && !exporter) throw new StartupError('FLEET_CHECKPOINT_KEY is set but neither FLEET_CHECKPOINT_FILE nor an OTLP collector (OTEL_EXPORTER_OTLP_ENDPOINT) is: name where checkpoints go, outside the trail\'s folder');
+  if (out && inside(out)) throw new StartupError(`the checkpoint file ${out} is in the audit trail's folder ${trailDir}; checkpoints go where the instance cannot rewrite them`);
   return new Checkpointer({
     instance: manifest.id,
     key: { name: config.key.name, privateKey },
-    sinks: [fileSink(out)],
+    sinks: [...(out ? [fileSink(out)] : []), ...(exporter ? [exporter] : [])],
     every: config.every,
     intervalMs: parseDuration(config.interval)!,
     onError: (m) => log.error(m),
