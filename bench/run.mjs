@@ -13,6 +13,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
 import { auditThroughput } from './audit.mjs';
+import { verifySpeed } from './verify.mjs';
 import { perCall } from './calls.mjs';
 import { machine, markdown, readmeSummary } from './report.mjs';
 import { coldStart, spawnToExit } from './stdio.mjs';
@@ -27,6 +28,8 @@ const { values: o } = parseArgs({
     warmup: { type: 'string', default: '200' },
     audit: { type: 'string', default: '20000' },
     processes: { type: 'string', default: '4' },
+    'verify-mb': { type: 'string', default: '1024' },
+    durability: { type: 'string', default: '400' },
     cli: { type: 'string', default: process.env.FLEET_CLI || 'dist/cli.js' },
     scopes: { type: 'string', default: 'scopes' },
     out: { type: 'string', default: 'docs/benchmarks.md' },
@@ -43,7 +46,7 @@ const count = (name, min) => {
   }
   return n;
 };
-const settings = { starts: count('starts', 1), calls: count('calls', 1), warmup: count('warmup', 0), auditEvents: count('audit', 1), processes: count('processes', 2) };
+const settings = { starts: count('starts', 1), calls: count('calls', 1), warmup: count('warmup', 0), auditEvents: count('audit', 1), processes: count('processes', 2), verifyMB: count('verify-mb', 1), durability: count('durability', 1) };
 const cli = resolve(ROOT, o.cli);
 const scopes = resolve(ROOT, o.scopes);
 if (!existsSync(cli)) {
@@ -122,7 +125,12 @@ try {
     audit.push(await auditThroughput({ lib, libFile, dir: work, processes, perProcess: Math.ceil(settings.auditEvents / processes) }));
   }
 
-  const result = { date: new Date().toISOString().slice(0, 10), root: ROOT, machine: machine(), load: [loadAtStart, loadavg()[0]], settings, targets, skipped, calls, audit, notes };
+  say(`durability: ${settings.durability} records appended with and without fdatasync, and 32 at once`);
+  const durability = await lib.durability(work, settings.durability);
+  say(`audit verify: a ${settings.verifyMB} MiB trail, against sha256sum of the same file`);
+  const verify = await verifySpeed({ lib, libFile, dir: work, mb: settings.verifyMB });
+
+  const result = { date: new Date().toISOString().slice(0, 10), root: ROOT, machine: machine(), load: [loadAtStart, loadavg()[0]], settings, targets, skipped, calls, audit, durability, verify, notes };
   const md = markdown(result);
   process.stdout.write(`${md}\n`);
   if (o.json) writeFileSync(resolve(o.json), JSON.stringify(result, (k, v) => ((k === 'tools' && Array.isArray(v)) || k === 'instance' ? undefined : v), 2));

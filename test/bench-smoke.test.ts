@@ -26,7 +26,7 @@ describe('npm run bench (smoke, tiny counts)', () => {
     const dir = tempDir('fleet-bench-smoke-');
     const out = join(dir, 'benchmarks.md');
     const json = join(dir, 'bench.json');
-    const r = await runBench(['--starts', '1', '--calls', '3', '--warmup', '1', '--audit', '40', '--cli', CLI, '--out', out, '--readme', join(dir, 'README.md'), '--json', json]);
+    const r = await runBench(['--starts', '1', '--calls', '3', '--warmup', '1', '--audit', '40', '--verify-mb', '1', '--durability', '5', '--cli', CLI, '--out', out, '--readme', join(dir, 'README.md'), '--json', json]);
     expect(r.code, r.stderr).toBe(0);
     const md = readFileSync(out, 'utf8');
     expect(r.stdout.trim()).toBe(md.trim());

@@ -18,6 +18,7 @@ import { emptyHead, open, seal, sealAll, sha256, type Head } from './chain.js';
 
 interface Pending {
   record: Record<string, unknown>;
+  durable: boolean;
   resolve(): void;
   reject(err: Error): void;
 }
@@ -38,6 +39,7 @@ const LOCK_WAIT_MS = 15_000;
 // serving the instance get their turn. Taking the lock costs ~0.1 ms; writing a record ~3 µs.
 const LEASE_IDLE_MS = 2;
 const LEASE_MAX_MS = 20;
+const SYNC_LATER_MS = 20;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const datasync = promisify(fdatasync);
 const OPEN_FLAGS = constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW;
@@ -58,6 +60,7 @@ export class AuditLog {
   /** what this process last knew of the file's end: its size, and the last record's start and head */
   private tail: { size: number; lineStart: number; head: Head };
   private brokenWhy: string | undefined;
+  private later: NodeJS.Timeout | undefined;
   /** records written and synced by this process */
   written = 0;
   /** fdatasync calls made: fewer than records when concurrent appends share one (group commit) */
@@ -74,15 +77,53 @@ export class AuditLog {
     return this.brokenWhy;
   }
 
-  append(record: Record<string, unknown>): Promise<void> {
+  /**
+   * Appends a record. `durable` (the default): resolves once it is on stable storage (fdatasync,
+   * one for every record queued meanwhile). Otherwise it resolves once written, and is synced with
+   * the next durable record or by a sync at most SYNC_LATER_MS later.
+   */
+  append(record: Record<string, unknown>, durable = true): Promise<void> {
     if (this.brokenWhy) return Promise.reject(new AuditUnavailable(this.brokenWhy));
     return new Promise((resolve, reject) => {
-      this.queue.push({ record, resolve, reject });
+      this.queue.push({ record, durable, resolve, reject });
       if (!this.busy) void this.drain();
     });
   }
 
+  private async sync(): Promise<void> {
+    clearTimeout(this.later);
+    this.later = undefined;
+    await datasync(this.fd!);
+    this.syncs++;
+  }
+
+  /** Records that need not wait are still synced soon: a power loss loses at most SYNC_LATER_MS of them. */
+  private syncLater(head: Head | undefined): void {
+    if (this.later) return;
+    this.later = setTimeout(() => {
+      this.later = undefined;
+      if (this.fd === undefined) return;
+      datasync(this.fd).then(
+        () => {
+          this.syncs++;
+          if (head && (!this.durable || head.seq > this.durable.seq)) this.durable = head;
+        },
+        () => {},
+      );
+    }, SYNC_LATER_MS);
+    this.later.unref();
+  }
+
   close(): void {
+    clearTimeout(this.later);
+    if (this.fd !== undefined && this.later !== undefined) {
+      try {
+        fdatasyncSync(this.fd);
+      } catch {
+        /* closing anyway */
+      }
+    }
+    this.later = undefined;
     this.unlock();
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
@@ -112,14 +153,15 @@ export class AuditLog {
         if (!this.lease) this.lease = { release: await this.lock(), since: Date.now() };
         clearTimeout(this.lease.idle);
         const written = this.write(batch.map((p) => p.record));
-        if (this.opts.sync !== false) {
+        const last = written[written.length - 1]?.[1];
+        if (this.opts.sync !== false && batch.some((p) => p.durable)) {
           // the lock guards the chain's end, not durability: others append while this batch syncs
           // (an fdatasync by anyone flushes every write to the file made before it)
           this.unlock();
-          await datasync(this.fd!);
-          this.syncs++;
-        }
-        if (written.length) this.durable = written[written.length - 1]![1];
+          await this.sync();
+          if (last) this.durable = last;
+        } else if (this.opts.sync !== false) this.syncLater(last);
+        else if (last) this.durable = last;
         this.written += batch.length;
         for (const p of batch) p.resolve();
         if (this.opts.onRecord) for (const [r, h, l] of written) this.opts.onRecord(r, h, l);

@@ -112,7 +112,12 @@ export class CallState {
   }
 
   /** Appends one audit record of this call; a trail that refuses it marks the instance down. */
-  async record(r: Record<string, unknown>): Promise<void> {
+  /**
+   * Appends one audit record of this call; a trail that refuses it marks the instance down. A
+   * `durable` record (the intent) resolves only once it is on stable storage; the others are
+   * written at once and synced with the next durable record or within a few milliseconds.
+   */
+  async record(r: Record<string, unknown>, durable = false): Promise<void> {
     const { audit, redactor } = this.inst;
     const w = this.who;
     // field names are documented in docs/audit.md and kept stable
@@ -127,7 +132,7 @@ export class CallState {
       reason: w.reason,
     };
     try {
-      await audit.append(redactor.deep({ ...this.base, ...who, ...r }));
+      await audit.append(redactor.deep({ ...this.base, ...who, ...r }), durable);
       auditDown.delete(audit);
     } catch (e) {
       auditDown.set(audit, { at: Date.now(), why: e instanceof AuditUnavailable ? e.message : String(e) });

@@ -216,7 +216,8 @@ export const recordIntent: Step = async (c) => {
     const id = c.ctx!.identity;
     // the executor: the instance's own upstream identity, and the reference (never the value) of its credential
     const executor = { id: id.user ?? id.bot, ...(id.bot ? { bot: id.bot } : {}), home: id.home, credential: c.inst.manifest.credential };
-    await c.record({ phase: 'intent', decision: 'allow', executor, args: c.logged, resources: c.facts, ...(c.key ? { key: c.key } : {}) });
+    // durable: on stable storage before the upstream is called
+    await c.record({ phase: 'intent', decision: 'allow', executor, args: c.logged, resources: c.facts, ...(c.key ? { key: c.key } : {}) }, true);
   } catch (e) {
     const why = e instanceof AuditUnavailable ? e.message : String(e);
     c.inst.log.error(why);
