@@ -6,12 +6,17 @@
 //
 // The first record's "prev" is the instance's genesis, derived from the instance ID: a chain is
 // bound to the instance that wrote it, so one instance's trail presented as another's fails.
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 
-const SUFFIX = /,"hash":"([0-9a-f]{64})"\}$/;
+// the last 75 characters of a sealed line: ,"hash":"<64 hex>"}
+const SUFFIX = /^,"hash":"([0-9a-f]{64})"\}$/;
+const SUFFIX_LEN = 75;
+
+// crypto.hash (one shot, Node ≥ 20.12) skips building a Hash object per line
+const oneShot = (crypto as { hash?: (alg: string, data: string | Buffer, enc: 'hex') => string }).hash;
 
 export function sha256(text: string | Buffer): string {
-  return createHash('sha256').update(text).digest('hex');
+  return oneShot ? oneShot('sha256', text, 'hex') : crypto.createHash('sha256').update(text).digest('hex');
 }
 
 /** The "prev" of an instance's first record. */
@@ -55,9 +60,10 @@ export interface Opened {
 
 /** Splits a line into its record and stated hash; undefined when it is not a sealed record. */
 export function open(line: string): Opened | undefined {
-  const m = SUFFIX.exec(line);
+  const cut = line.length - SUFFIX_LEN;
+  const m = cut > 0 ? SUFFIX.exec(line.slice(cut)) : null;
   if (!m) return undefined;
-  const body = `${line.slice(0, m.index)}}`;
+  const body = `${line.slice(0, cut)}}`;
   try {
     const record = JSON.parse(line);
     if (typeof record !== 'object' || record === null || Array.isArray(record)) return undefined;
