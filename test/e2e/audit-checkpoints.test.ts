@@ -53,7 +53,7 @@ beforeAll(async () => {
   const kg = await runCli(['audit', 'keygen', keyFile, '--name', 'fleet-test']);
   expect(kg.code, kg.stdout + kg.stderr).toBe(0);
   const block = kg.stdout.split('\n').filter((l) => !l.startsWith('#')).join('\n').replace('every: 1000', 'every: 3');
-  writeFileSync(join(scopes, 'fleet.yaml'), `${readFileSync(join(scopes, 'fleet.yaml'), 'utf8')}\n${block}\n`);
+  writeFileSync(join(scopes, 'fleet.yaml'), `${readFileSync(join(scopes, 'fleet.yaml'), 'utf8').replace(/\ncheckpoints:[\s\S]*$/, '\n')}\n${block}\n`);
   cpFile = join(tempDir('fleet-cpout-'), 'checkpoints.txt');
   const s = await serve({ connector: 'slack', env: 'dev', sandbox: true, scopes, vars: { FLEET_CHECKPOINT_KEY: keyFile, FLEET_CHECKPOINT_FILE: cpFile } });
   trail = s.auditFile;

@@ -60,7 +60,7 @@ async function checkpointScopes(): Promise<{ scopes: string; key: string }> {
   cpSync(SCOPES, scopes, { recursive: true });
   const key = join(tempDir('fleet-key-'), 'cp.pem');
   const kg = await runCli(['audit', 'keygen', key]);
-  writeFileSync(join(scopes, 'fleet.yaml'), `${readFileSync(join(scopes, 'fleet.yaml'), 'utf8')}\n${kg.stdout.split('\n').filter((l) => !l.startsWith('#')).join('\n').replace('every: 1000', 'every: 4')}\n`);
+  writeFileSync(join(scopes, 'fleet.yaml'), `${readFileSync(join(scopes, 'fleet.yaml'), 'utf8').replace(/\ncheckpoints:[\s\S]*$/, '\n')}\n${kg.stdout.split('\n').filter((l) => !l.startsWith('#')).join('\n').replace('every: 1000', 'every: 4')}\n`);
   return { scopes, key };
 }
 

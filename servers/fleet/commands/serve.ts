@@ -174,7 +174,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
  * key in fleet.yaml, and neither it nor the checkpoint file may sit in the trail's folder: whoever
  * can rewrite the trail must not be able to sign for it, or rewrite what was signed.
  */
-function openCheckpoints(manifest: Manifest, scopes: string, trail: string, log: Log, exporter: AuditExport | undefined): Checkpointer | undefined {
+function openCheckpoints(manifest: Manifest, scopes: string, trail: string, log: Log, exporter: AuditExport | undefined): Pick<Checkpointer, 'record' | 'close'> | undefined {
   const fleetFile = join(scopes, 'fleet.yaml');
   const keyFile = process.env.FLEET_CHECKPOINT_KEY;
   let config;
@@ -184,8 +184,17 @@ function openCheckpoints(manifest: Manifest, scopes: string, trail: string, log:
     throw new StartupError(`checkpoints: ${(e as Error).message}`);
   }
   if (!keyFile) {
-    if (config && isProduction(manifest)) log.warn(`no FLEET_CHECKPOINT_KEY: the trail of ${manifest.id} gets no signed checkpoints, so a cut tail or a rewritten trail cannot be proven (${fleetFile}:checkpoints)`);
-    return undefined;
+    if (!config || !isProduction(manifest)) return undefined;
+    // said once the trail is written to, so that a start-up failure stays one line
+    let said = false;
+    return {
+      record: () => {
+        if (said) return;
+        said = true;
+        log.warn(`no FLEET_CHECKPOINT_KEY: the trail of ${manifest.id} gets no signed checkpoints, so a cut tail or a rewritten trail cannot be proven (${fleetFile}: checkpoints)`);
+      },
+      close: () => {},
+    };
   }
   if (!config) throw new StartupError(`FLEET_CHECKPOINT_KEY is set but ${fleetFile} names no checkpoints key; add a checkpoints: block (fleet audit keygen prints one)`);
   const trailDir = realDir(dirname(trail));
