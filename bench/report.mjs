@@ -117,7 +117,7 @@ export function markdown(r) {
   if (r.audit?.length) {
     L.push('## Audit throughput');
     L.push('');
-    L.push('Events appended through shared/audit/log.ts to one file, each awaited before the next (lock, read tail if another process wrote, seal, write), then the whole chain verified.');
+    L.push('Events appended through shared/audit/log.ts to one file, each awaited before the next (lock, read tail if another process wrote, seal, write; synced within 20 ms, as decision and outcome records are — an intent\'s fdatasync wait is in the durability table below), then the whole chain verified.');
     L.push('');
     L.push('| processes | events | seconds | events/s | chain |');
     L.push('|---:|---:|---:|---:|---|');
@@ -195,7 +195,7 @@ export function why(r) {
   }
   if (has(/per-call overhead/) && r.calls) {
     out.push(
-      `Per-call overhead: the difference to the direct SDK call includes the MCP stdio transport, ${f2(r.calls.echo.median)} ms median here by the one-tool server's echo, which every MCP server pays; the core's share is that difference less the transport. It holds two audit records (one lease of the cross-process lock, a seal and a write each), argument and result validation, redaction and the result's text rendering.`,
+      `Per-call overhead: the difference to the direct SDK call includes the MCP stdio transport, ${f2(r.calls.echo.median)} ms median here by the one-tool server's echo, which every MCP server pays; the core's share is that difference less the transport. It holds two audit records (one lease of the cross-process lock, a seal and a write each), argument and result validation, redaction and the result's text rendering — and the wait for the intent's fdatasync${r.durability ? ` (${f2(r.durability.serialSyncMs)} ms here alone: the disk's latency, which only concurrency shares, see Durability)` : ''}.`,
     );
   }
   if (has(/audit events/)) {
