@@ -84,3 +84,36 @@ describe('actor proof: oidc', () => {
     expect(text(await read({}))).toMatch(/requires attribution/);
   });
 });
+
+describe('the client principal', () => {
+  const dir = () => {
+    const d = tempDir('fleet-clients-');
+    for (const f of ['slack.dev.yaml', 'slack.prod.yaml', 'fleet.yaml']) {
+      let t = readFileSync(join(SCOPES, f), 'utf8');
+      if (f === 'slack.dev.yaml') t = t.replace('attribution: optional', 'attribution: optional\nclients: [blogbot-publish]');
+      writeFileSync(join(d, f), t);
+    }
+    return d;
+  };
+
+  it('is FLEET_CLIENT over stdio, on every record; an instance serves only the clients it lists', async () => {
+    const scopes = dir();
+    const ok = await serve({ connector: 'slack', env: 'dev', sandbox: true, scopes, vars: { FLEET_CLIENT: 'blogbot-publish' } });
+    expect((await ok.call('read_history', { channel: 'C0DEVGENERAL', limit: 1 })).isError).toBeFalsy();
+    expect(auditRecords(ok.auditFile).at(-1)).toMatchObject({ client_id: 'blogbot-publish', client_via: 'stdio-env', client: { name: 'fleet-test' } });
+    await ok.close();
+    const other = await serve({ connector: 'slack', env: 'dev', sandbox: true, scopes, vars: { FLEET_CLIENT: 'blogbot-moderate' } });
+    const r = await other.call('read_history', { channel: 'C0DEVGENERAL', limit: 1 });
+    expect(r.isError).toBe(true);
+    expect(text(r)).toMatch(/^denied: client blogbot-moderate may not call slack\.dev \(.*slack\.dev\.yaml:\d+\); it serves blogbot-publish/);
+    expect(auditRecords(other.auditFile).at(-1)).toMatchObject({ decision: 'deny', rule: 'clients', client_id: 'blogbot-moderate' });
+    await other.close();
+  });
+
+  it('a malformed FLEET_CLIENT stops the server at start', async () => {
+    const { runCli } = await import('../helpers.js');
+    const r = await runCli(['serve', 'slack', '--env', 'dev', '--sandbox'], { env: { FLEET_CLIENT: 'blogbot\u200b-publish', FLEET_AUDIT_DIR: tempDir() }, keepStdin: true, timeoutMs: 15_000 });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/FLEET_CLIENT carries the invisible or bidi character U\+200B/);
+  });
+});
