@@ -349,3 +349,41 @@ describe('try it offline', () => {
     expect(r.stdout).toMatch(/19\. Its hash chain[^\n]*\n[^\n]*chain intact/);
   });
 });
+
+describe('actor proof: slack-message for an instance of another connector', () => {
+  it('reads the request through the approvals identity: a proven call runs, a forged one reaches neither upstream', async () => {
+    const { startCloudflareSandbox } = await import('../../servers/cloudflare/sandbox/index.js');
+    const { ACCOUNT } = await import('../../servers/cloudflare/sandbox/seed.js');
+    const cf = await startCloudflareSandbox();
+    const dir = tempDir('fleet-scopes-');
+    for (const f of ['cloudflare.dev.yaml', 'fleet.yaml']) {
+      let t = readFileSync(join(SCOPES, f), 'utf8');
+      if (f === 'cloudflare.dev.yaml') t = t.replace('attribution: optional', 'attribution: { proof: slack-message, request_channels: [C0EDITORIAL], max_age: 10m }');
+      writeFileSync(join(dir, f), t);
+    }
+    const s = await serve({
+      connector: 'cloudflare',
+      env: 'dev',
+      upstream: cf.url,
+      scopes: dir,
+      vars: {
+        CLOUDFLARE_API_TOKEN_DEV: cf.issue(ACCOUNT, ['Zone Read', 'DNS Read', 'Account API Tokens Read']),
+        SLACK_APPROVALS_TOKEN: sb.issue('T0BLOGPROD', ['channels:history', 'users:read'], undefined, 'U0APPROVALS'),
+        FLEET_APPROVALS_SLACK_URL: sb.url,
+      },
+    });
+    try {
+      const ok = await s.call('list_zones', {}, asks('U0EDITOR1'));
+      expect(ok.isError, text(ok)).toBeFalsy();
+      expect(auditRecords(s.auditFile).at(-1)).toMatchObject({ actor: 'U0EDITOR1', actor_proof: { kind: 'slack-message', verified: true, author: 'U0EDITOR1' } });
+      const cfBefore = cf.emulator.requests.length;
+      const forged = await s.call('list_zones', {}, { 'fleet/actor': 'U0EDITOR2', 'fleet/thread': sb.say('T0BLOGPROD', 'C0EDITORIAL', 'U0EDITOR1', 'not Sam') });
+      expect(forged.isError).toBe(true);
+      expect(text(forged)).toMatch(/the actor U0EDITOR2 is not proven/);
+      expect(cf.emulator.requests.length).toBe(cfBefore);
+    } finally {
+      await s.close();
+      await cf.close();
+    }
+  });
+});

@@ -22,7 +22,7 @@ import { fleetDir } from '../../../shared/base/install.js';
 import { guardStdin, MAX_LINE } from '../../../shared/transport/stdio-guard.js';
 import type { ApprovalChannel } from '../../../shared/call/approval.js';
 import type { Manifest } from '../../../shared/manifest/schema.js';
-import { openSlackApprovals, readApprovalsConfig, SANDBOX_APPROVALS_BOT } from '../../slack/approvals.js';
+import { openSlackApprovals, readApprovalsConfig, SANDBOX_APPROVALS_BOT, type SlackApprovalsConfig } from '../../slack/approvals.js';
 import { buildServer } from '../../../shared/transport/server.js';
 import { attributionRule } from '../../../shared/manifest/attribution.js';
 import { BadIdentifier, client as clientName } from '../../../shared/call/identity.js';
@@ -92,7 +92,8 @@ export async function serve(opts: ServeOptions): Promise<void> {
   let opened: Promise<Upstream<unknown>> | undefined;
   const upstream = () => (opened ??= open());
   let approvalsSandbox: { close(): Promise<void> } | undefined;
-  const slackApprovals = slackApprovalsFor(manifest, opts, redactor, (sb) => (approvalsSandbox = sb), log);
+  const slack = approvalsSlack(manifest, opts, redactor, (sb) => (approvalsSandbox = sb));
+  const slackApprovals = slackApprovalsFor(manifest, opts, slack, log);
   const principal = stdioPrincipal(process.env);
   const inst: Instance = {
     connector,
@@ -113,7 +114,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
     keys: new KeyStore(stateFile(process.env, manifest.id, 'keys', fleetDir('state', opts.scopes))),
     rateFile: stateFile(process.env, manifest.id, 'rate', fleetDir('state', opts.scopes)),
     slackApprovals,
-    messages: messageReaderFor(manifest, upstream),
+    messages: messageReaderFor(manifest, opts, upstream, slack),
   };
 
   let onListed!: () => void;
@@ -231,23 +232,20 @@ function realDir(dir: string): string {
   }
 }
 
-/**
- * The Slack approvals identity, when a grant asks for Slack approval: its config is checked now
- * (a missing or broken fleet.yaml block stops the start), the connection opens on first need.
- */
-function slackApprovalsFor(
+/** The approvals identity's Slack connection (scopes/fleet.yaml `approvals.slack`), opened once, on first need. */
+type ApprovalsSlack = () => Promise<{ config: SlackApprovalsConfig; credential: string; baseUrl?: string }>;
+
+function approvalsSlack(
   manifest: Manifest,
   opts: ServeOptions,
   redactor: Redactor,
   keepSandbox: (sb: { close(): Promise<void> }) => void,
-  log: { warn(message: string): void },
-): (() => Promise<ApprovalChannel>) | undefined {
-  const wanted = Object.values(manifest.tools).some((g) => (g.approval as { via?: string } | undefined)?.via === 'slack');
-  if (!wanted) return undefined;
-  const config = readApprovalsConfig(opts.scopes);
-  let channel: Promise<ApprovalChannel> | undefined;
+): ApprovalsSlack {
+  let config: SlackApprovalsConfig | undefined;
+  let opened: ReturnType<ApprovalsSlack> | undefined;
   return () =>
-    (channel ??= (async () => {
+    (opened ??= (async () => {
+      config ??= readApprovalsConfig(opts.scopes);
       let credential: string;
       let baseUrl = process.env.FLEET_APPROVALS_SLACK_URL || (manifest.connector === 'slack' ? opts.upstream : undefined);
       if (opts.sandbox) {
@@ -260,6 +258,22 @@ function slackApprovalsFor(
         credential = await resolveCredential(config.credential, process.env);
       }
       redactor.add(credential);
+      return { config, credential, baseUrl };
+    })());
+}
+
+/**
+ * The Slack approvals identity, when a grant asks for Slack approval: its config is checked now
+ * (a missing or broken fleet.yaml block stops the start), the connection opens on first need.
+ */
+function slackApprovalsFor(manifest: Manifest, opts: ServeOptions, slack: ApprovalsSlack, log: { warn(message: string): void }): (() => Promise<ApprovalChannel>) | undefined {
+  const wanted = Object.values(manifest.tools).some((g) => (g.approval as { via?: string } | undefined)?.via === 'slack');
+  if (!wanted) return undefined;
+  readApprovalsConfig(opts.scopes);
+  let channel: Promise<ApprovalChannel> | undefined;
+  return () =>
+    (channel ??= (async () => {
+      const { config, credential, baseUrl } = await slack();
       const pollMs = Number(process.env.FLEET_APPROVAL_POLL_MS) || 2000;
       return openSlackApprovals({ config, credential, baseUrl, timeoutMs: manifest.timeoutMs, pollMs, warn: log.warn });
     })());
@@ -276,13 +290,23 @@ export function stdioPrincipal(env: NodeJS.ProcessEnv): ClientPrincipal {
   }
 }
 
-/** Where a slack-message proof reads the request message: the Slack instance's own identity. */
-function messageReaderFor(manifest: Manifest, upstream: () => Promise<Upstream<unknown>>): (() => Promise<MessageReader>) | undefined {
+/**
+ * Where a slack-message proof reads the request message: a Slack instance's own identity, or (any
+ * other connector, or `reader: approvals`) the approvals identity of scopes/fleet.yaml, whose token
+ * then needs channels:history and users:read.
+ */
+function messageReaderFor(manifest: Manifest, opts: ServeOptions, upstream: () => Promise<Upstream<unknown>>, slack: ApprovalsSlack): (() => Promise<MessageReader>) | undefined {
   const rule = attributionRule(manifest.attribution);
   if (rule.proof !== 'slack-message') return undefined;
-  if (manifest.connector !== 'slack' || rule.reader === 'approvals') {
-    throw new StartupError(`${manifest.file}:${manifest.line('attribution')}: attribution proof slack-message reads the request through the Slack instance's own identity; this build does not yet read it through the approvals identity`);
+  let reader: Promise<MessageReader> | undefined;
+  if (manifest.connector === 'slack' && rule.reader !== 'approvals') {
+    return () => (reader ??= upstream().then((u) => slackReader(u.client as WebClient)));
   }
-  let reader: MessageReader | undefined;
-  return async () => (reader ??= slackReader((await upstream()).client as WebClient));
+  readApprovalsConfig(opts.scopes); // a missing approvals identity stops the start, at its file:line
+  return () =>
+    (reader ??= (async () => {
+      const { credential, baseUrl } = await slack();
+      const { webClient } = await import('../../slack/client.js');
+      return slackReader(webClient(credential, baseUrl, manifest.timeoutMs));
+    })());
 }
