@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm run bench`: the whole fleet against its peers, in one run. Prints the tables and writes
 // them to docs/benchmarks.md (and the summary between the bench markers of README.md, where
-// present). Not part of `npm test`; test/bench-smoke.test.ts runs it with tiny counts.
+// present). Not part of `npm test`; bench/smoke.test.ts (`npm run bench:smoke`) runs it with tiny counts.
 //
 //   node bench/run.mjs [--starts 20] [--calls 2000] [--warmup 200] [--audit 20000]
 //     [--processes 4] [--cli dist/cli.js] [--scopes scopes] [--out docs/benchmarks.md]

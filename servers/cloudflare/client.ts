@@ -3,6 +3,7 @@ import Cloudflare from 'cloudflare';
 import { StartupError } from '../../shared/base/errors.js';
 import type { OpenOptions, Upstream } from '../../shared/connector/tool.js';
 import type { CF } from './common.js';
+import { countingFetch } from '../../shared/connector/sent.js';
 
 const write = (lvl: string) => (msg: string, ...rest: unknown[]) => process.stderr.write(`cloudflare-sdk ${lvl}: ${[msg, ...rest].map(String).join(' ')}\n`);
 // The SDK's default logger is console, whose info/debug go to stdout, which belongs to JSON-RPC.
@@ -30,7 +31,9 @@ function coversAccount(resources: Record<string, unknown> | undefined, account: 
 
 export async function openCloudflare(opts: OpenOptions): Promise<Upstream<CF>> {
   const account = opts.manifest.upstream.account as string;
+  const counted = countingFetch();
   const api = new Cloudflare({
+    fetch: counted.fetch,
     apiToken: opts.credential,
     // Explicit, so CLOUDFLARE_* variables in the environment cannot add credentials or move the endpoint.
     apiKey: null,
@@ -84,5 +87,6 @@ export async function openCloudflare(opts: OpenOptions): Promise<Upstream<CF>> {
     client: { api, account, zoneAccounts: new Map(), schemas: new Map() },
     identity: { home: account, token: verified.id, kind },
     held,
+    sent: counted.sent,
   };
 }

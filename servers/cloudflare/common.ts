@@ -54,7 +54,15 @@ export const DESTROY: Annotations = { readOnlyHint: false, destructiveHint: true
 /** defineTool with the Cloudflare client type fixed, so arguments and results stay typed. */
 export const cfTool = <I extends z.ZodObject, O extends z.ZodObject>(def: ToolDef<CF, I, O>) => def;
 
-/** Collects an auto-paginating SDK list up to `max` items. */
+/**
+ * How many items a list tool walks at most. The core filters what was walked to the grant and only
+ * then cuts it to the tool's limit, so this bounds the upstream work, never what the grant shows.
+ */
+export const WALK = 10_000;
+/** What a listing without a limit argument shows at most (after filtering). */
+export const SHOWN = 1000;
+
+/** Collects an auto-paginating SDK list up to `max` items (unfiltered: the core filters, then limits). */
 export async function collect<T>(pages: AsyncIterable<T>, max: number, signal: AbortSignal): Promise<T[]> {
   const out: T[] = [];
   for await (const item of pages) {

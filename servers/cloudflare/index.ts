@@ -18,7 +18,7 @@ const HINTS: Record<number, string> = {
   429: 'Cloudflare is rate limiting this token',
 };
 
-function describeError(err: unknown): UpstreamError {
+function describeError(err: unknown): UpstreamError | undefined {
   const e = err as { name?: string; status?: number; errors?: { code?: number; message?: string }[]; headers?: Headers; message?: string };
   const name = e?.name ?? '';
   // The SDK's error classes set no `name` (it reads "Error"): its connection, timeout and abort
@@ -39,7 +39,11 @@ function describeError(err: unknown): UpstreamError {
       definite: e.status < 500,
     };
   }
-  return { code: 'error', message: e?.message ?? String(err) };
+  // the SDK parses every answer: a body that is not JSON is Cloudflare's (or a proxy's), not ours
+  if (name === 'SyntaxError' && /JSON/.test(e.message ?? '')) {
+    return { code: 'bad_response', message: 'Cloudflare answered with a body that is not JSON (an outage or proxy page?); if this was a write, check before retrying' };
+  }
+  return undefined; // not Cloudflare's: a fault of the fleet's own
 }
 
 export const cloudflare: Connector<CF> = {

@@ -100,6 +100,9 @@ function sdk(token: string, baseUrl: string): DopplerSDK {
   return s;
 }
 
+/** Requests each Doppler client has sent (every call goes through `within`). */
+const sentBy = new WeakMap<Doppler, () => number>();
+
 export function dopplerClient(token: string, baseUrl: string = DEFAULT_API, timeoutMs = 10_000): Doppler {
   guard();
   const reads = sdk(token, baseUrl);
@@ -108,9 +111,10 @@ export function dopplerClient(token: string, baseUrl: string = DEFAULT_API, time
   // or a 404 reported for a delete that worked. A failed write comes back at once instead.
   const writes = sdk(token, baseUrl);
   (writes.secrets.httpClient as { retryAttempts: number }).retryAttempts = 1;
-  const t = <T>(call: () => Promise<T>, value?: string) => within(timeoutMs, call, value);
+  let sent = 0;
+  const t = <T>(call: () => Promise<T>, value?: string) => (sent++, within(timeoutMs, call, value));
 
-  return {
+  const client: Doppler = {
     projects: () =>
       t(() =>
         paged(async (page, perPage) => (await reads.projects.list({ page, perPage })).projects),
@@ -153,6 +157,8 @@ export function dopplerClient(token: string, baseUrl: string = DEFAULT_API, time
     logNames: (project, config, id) =>
       t(async () => ((await reads.configLogs.get(project, config, id)).log?.diff ?? []).map((d) => d.name ?? '').filter(Boolean)),
   };
+  sentBy.set(client, () => sent);
+  return client;
 }
 
 /** Reads one secret for the credential resolver; undefined when the config has no such secret. */
@@ -178,5 +184,6 @@ export async function openDoppler(opts: OpenOptions): Promise<Upstream<Doppler>>
   return {
     client,
     identity: { home: pinned, user: me.name, workplace: me.workplace?.slug, token_type: me.type_ ?? (me as { type?: string }).type },
+    sent: sentBy.get(client),
   };
 }

@@ -10,13 +10,13 @@ import { listConfigs, listProjects } from './tools/projects.js';
 import { getSecret, listSecretNames } from './tools/secrets.js';
 import { deleteSecret, setSecret } from './tools/write.js';
 
-function describeError(err: unknown): UpstreamError {
+function describeError(err: unknown): UpstreamError | undefined {
   const e = err as { name?: string; code?: string; message?: string; status?: number };
   // A 4xx (a 429 included) says Doppler did not act, so an idempotency key may be retried.
   if (e?.name === 'DopplerFailure') return { code: e.code!, message: e.message!, definite: e.status !== undefined && e.status >= 400 && e.status < 500 };
   if (e?.name === 'TimeoutError' || e?.name === 'AbortError') return { code: 'timeout', message: 'Doppler did not answer within the instance timeout' };
-  // Anything else is a bug of ours, and its text may quote data: say only what kind it was.
-  return { code: 'error', message: `internal error (${e?.name ?? typeof err})` };
+  // Anything else is a bug of ours (the client turns every SDK error into a DopplerFailure).
+  return undefined;
 }
 
 export const doppler: Connector<Doppler> = {

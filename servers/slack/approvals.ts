@@ -49,6 +49,8 @@ export function readApprovalsConfig(scopes: string): SlackApprovalsConfig {
   return parsed.data;
 }
 
+/** Slack errors that no retry can cure: the approvals credential or channel is gone. */
+const REFUSED = new Set(['invalid_auth', 'not_authed', 'token_revoked', 'token_expired', 'account_inactive', 'channel_not_found', 'not_in_channel', 'missing_scope']);
 const APPROVE = /^\s*(approve|approved|yes|lgtm)\b/i;
 const DECLINE = /^\s*(decline|declined|deny|denied|no|reject)\b/i;
 const REACT_YES = new Set(['white_check_mark', 'heavy_check_mark', '+1', 'thumbsup']);
@@ -219,8 +221,13 @@ export async function openSlackApprovals(o: SlackApprovalsOptions): Promise<Appr
         let thread;
         try {
           thread = await web.conversations.replies({ channel, ts, limit: 200 });
-        } catch {
-          continue; // a failed poll is retried until the deadline
+        } catch (e) {
+          // Slack refused the approvals identity itself: no answer can come, so say so now
+          const code = (e as { data?: { error?: string } }).data?.error;
+          if (code && REFUSED.has(code)) {
+            return { status: 'failed', why: `Slack refused the approvals identity while waiting (${code}): fix its credential (scopes/fleet.yaml approvals.slack)` };
+          }
+          continue; // a failed poll (network, 5xx, 429) is retried until the deadline
         }
         for (const v of votes(thread.messages ?? [])) {
           const why = await disqualified(v);

@@ -2,6 +2,7 @@
 import { LogLevel, WebClient, type Logger } from '@slack/web-api';
 import { StartupError } from '../../shared/base/errors.js';
 import type { OpenOptions, Upstream } from '../../shared/connector/tool.js';
+import { countingFetch } from '../../shared/connector/sent.js';
 
 // The SDK's default logger writes to stdout, which belongs to JSON-RPC.
 function stderrLogger(): Logger {
@@ -18,8 +19,9 @@ function stderrLogger(): Logger {
   };
 }
 
-export function webClient(token: string, baseUrl: string | undefined, timeoutMs: number): WebClient {
+export function webClient(token: string, baseUrl: string | undefined, timeoutMs: number, fetch?: typeof globalThis.fetch): WebClient {
   return new WebClient(token, {
+    ...(fetch ? { fetch } : {}),
     ...(baseUrl ? { slackApiUrl: baseUrl } : {}),
     timeout: timeoutMs,
     // Writes must never be sent twice on their own: no automatic retries; a 429 comes back at
@@ -32,7 +34,8 @@ export function webClient(token: string, baseUrl: string | undefined, timeoutMs:
 }
 
 export async function openSlack(opts: OpenOptions): Promise<Upstream<WebClient>> {
-  const client = webClient(opts.credential, opts.baseUrl, opts.timeoutMs);
+  const counted = countingFetch();
+  const client = webClient(opts.credential, opts.baseUrl, opts.timeoutMs, counted.fetch);
   const who = await client.auth.test().catch((e: { data?: { error?: string }; message?: string }) => {
     throw new StartupError(`auth.test failed: ${e.data?.error ?? e.message ?? 'unknown error'}`);
   });
@@ -44,5 +47,6 @@ export async function openSlack(opts: OpenOptions): Promise<Upstream<WebClient>>
     client,
     identity: { home: who.team_id!, user: who.user_id, bot: who.bot_id },
     held: who.response_metadata?.scopes,
+    sent: counted.sent,
   };
 }

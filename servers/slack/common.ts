@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import type { WebClient } from '@slack/web-api';
 import { flag, ids, max, oneOf } from '../../shared/call/constraints.js';
-import type { Annotations, Fact, ToolDef } from '../../shared/connector/tool.js';
+import { on, type Annotations, type Fact, type ToolDef } from '../../shared/connector/tool.js';
 
 export type Slack = WebClient;
 
@@ -38,16 +38,23 @@ const SPECIAL = /<!([^>|^]*)[^>]*>/g;
 const PLAIN = /(?:^|[^A-Za-z0-9])[@＠](channel|here|everyone|group)(?![A-Za-z0-9])/gi;
 const HARMLESS = new Set(['date']);
 
-/** The facts of a message a tool is about to send: its channel, every broadcast mention, its length. */
-export function messageFacts(channel: string, body: string): Fact[] {
-  const facts: Fact[] = [{ on: 'channels', value: channel }];
+/** Every broadcast mention in a message body, as `@name` (special commands first, then plain text). */
+export function mentionsIn(body: string): string[] {
+  const out: string[] = [];
   for (const m of body.matchAll(SPECIAL)) {
     const what = m[1]!.trim().toLowerCase();
-    if (!HARMLESS.has(what)) facts.push({ on: 'mentions', value: `@${what || 'special'}` });
+    if (!HARMLESS.has(what)) out.push(`@${what || 'special'}`);
   }
-  for (const m of body.matchAll(PLAIN)) facts.push({ on: 'mentions', value: `@${m[1]!.toLowerCase()}` });
-  facts.push({ on: 'max_length', value: body.length });
-  return facts;
+  for (const m of body.matchAll(PLAIN)) out.push(`@${m[1]!.toLowerCase()}`);
+  return out;
+}
+
+/** What governs a message body: its broadcast mentions and its length. */
+export const bodyCovers = [on('mentions', mentionsIn), on('max_length', (t: string) => t.length)];
+
+/** The facts of a message a tool is about to send: its channel, every broadcast mention, its length. */
+export function messageFacts(channel: string, body: string): Fact[] {
+  return [{ on: 'channels', value: channel }, ...mentionsIn(body).map((value) => ({ on: 'mentions', value })), { on: 'max_length', value: body.length }];
 }
 
 export const message = z.object({

@@ -21,12 +21,17 @@ const HINTS: Record<string, string> = {
   invalid_name: 'no such emoji',
 };
 
-function describeError(err: unknown): UpstreamError {
+function describeError(err: unknown): UpstreamError | undefined {
   const e = err as { code?: string; data?: { error?: string; needed?: string }; retryAfter?: number; statusCode?: number; original?: { code?: string; message?: string }; message?: string; name?: string };
   if (e?.name === 'TimeoutError' || e?.name === 'AbortError') return { code: 'timeout', message: 'Slack did not answer within the instance timeout' };
   switch (e?.code) {
     case 'slack_webapi_platform_error': {
       const code = e.data?.error ?? 'error';
+      // Slack's codes are snake_case words; anything else is a body that was not Slack's (a proxy
+      // page, a cut-off answer) and may quote anything: say that, not what it said
+      if (!/^[a-z0-9_]{1,80}$/.test(code)) {
+        return { code: 'bad_response', message: 'Slack answered with a body that is not a Slack API response (an outage or proxy page?); if this was a write, check before retrying' };
+      }
       const hint = HINTS[code];
       return { code, message: `${hint ?? 'Slack refused the request'}${e.data?.needed ? ` (needs ${e.data.needed})` : ''}`, definite: true };
     }
@@ -37,7 +42,8 @@ function describeError(err: unknown): UpstreamError {
     case 'slack_webapi_request_error':
       return { code: e.original?.code === 'ECONNABORTED' ? 'timeout' : 'request_failed', message: `the request to Slack failed: ${e.original?.message ?? 'network error'}` };
     default:
-      return { code: 'error', message: e?.message ?? String(err) };
+      // another of the SDK's own errors (slack_webapi_*); anything else is a fault of the fleet's own
+      return typeof e?.code === 'string' && e.code.startsWith('slack_') ? { code: e.code, message: 'the Slack SDK failed' } : undefined;
   }
 }
 

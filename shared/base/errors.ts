@@ -15,3 +15,14 @@ export class StartupError extends Error {
 export class AuditUnavailable extends Error {
   override name = 'AuditUnavailable';
 }
+
+/**
+ * A tool's own refusal, found in what the upstream answered before anything was changed (two
+ * records where one was expected, a body that is not text): shown as it is, and definite.
+ */
+export class Stopped extends Error {
+  override name = 'Stopped';
+  constructor(readonly code: string, message: string) {
+    super(message);
+  }
+}

@@ -35,7 +35,9 @@ export type Verdict =
   | { status: 'approved'; by: string; digest: string; at: number }
   | { status: 'declined'; by?: string; why: string }
   | { status: 'expired' }
-  | { status: 'withdrawn'; why: string };
+  | { status: 'withdrawn'; why: string }
+  /** no answer could be had: the channel itself failed (a revoked approvals credential, a broken elicitation) */
+  | { status: 'failed'; why: string };
 
 /** What a channel reports while it waits: progress for the client, events for the audit trail. */
 export interface ApprovalHooks {

@@ -7,7 +7,7 @@ import type { Instance } from '../connector/instance.js';
 import { CallState, failed, type CallRequest } from './state.js';
 import {
   approve, attribution, auditHealthy, checkPolicy, claimKey, clientAllowed, findTool, proveActor, openUpstream, parseArguments, rateLimit, readIdempotencyKey,
-  recordIntent, runUpstream, stillWanted, touches, type Step,
+  recordIntent, runUpstream, startClock, stillWanted, touches, type Step,
 } from './steps.js';
 
 export type { CallRequest } from './state.js';
@@ -29,6 +29,7 @@ export const STEPS: readonly Step[] = [
   approve, // a human says yes, where the grant asks: a listed human, not the requester, for this exact call
   stillWanted, // the client has not withdrawn the call (cancelled, timed out, disconnected)
   recordIntent, // the intent is on the record before the upstream is called
+  startClock, // the instance's timeout bounds the upstream call from here, not the approval's wait
   runUpstream, // the upstream call, its result filtered and its outcome recorded
 ];
 
@@ -42,9 +43,12 @@ export async function runCall(inst: Instance, req: CallRequest): Promise<CallToo
     throw new Error('the call path ended without a result');
   } catch (e) {
     // a record the call path awaited outside its own refusals (an approval step, a replay)
-    if (!(e instanceof AuditUnavailable)) throw e;
-    inst.log.error(e.message);
-    return c.settle(failed(inst, req.name, `refused: ${e.message}; the call was not made`, 'failed'));
+    if (e instanceof AuditUnavailable) {
+      inst.log.error(e.message);
+      return c.settle(failed(inst, req.name, `refused: ${e.message}; the call was not made`, 'failed'));
+    }
+    // any other throw is a fault of the fleet's own, in a step before the upstream call
+    return c.settle(await c.fault(e, c.ran ? 'during' : 'before'));
   } finally {
     c.dispose();
   }

@@ -4,8 +4,9 @@ import { randomUUID } from 'node:crypto';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { AuditUnavailable } from '../base/errors.js';
 import type { Instance } from '../connector/instance.js';
-import type { Fact, ToolContext, ToolDef } from '../connector/tool.js';
+import type { Fact, ToolContext, ToolDef, Upstream } from '../connector/tool.js';
 import { callDigest, type Elicit } from './approval.js';
+import { describeFault, type FaultAt } from './faults.js';
 import { attribute, BadAttribution, type Attribution, type ClientPrincipal } from './attribution.js';
 import type { Status } from './status.js';
 import { parseTraceparent } from '../audit/export.js';
@@ -60,10 +61,15 @@ export class CallState {
   ctx?: ToolContext<unknown>;
   /** when a pending approval stops counting (ms since the epoch) */
   approvalExpires = 0;
+  upstream?: Upstream<unknown>;
   /** whether the upstream may have acted: decides if an idempotency key is kept or released */
   ran = false;
-  /** the instance's timeout bounds the call; its timer is cleared as soon as the call ends */
-  private readonly controller = new AbortController();
+  /**
+   * The instance's timeout bounds each stretch of upstream work: the look-ups before policy, then,
+   * afresh, the upstream call itself, so a human's time to approve is never counted against the
+   * upstream. Its timer is cleared as soon as the call ends.
+   */
+  private controller = new AbortController();
   private timer?: ReturnType<typeof setTimeout>;
   private readonly base: Record<string, unknown>;
 
@@ -102,9 +108,19 @@ export class CallState {
     return !!this.tool && this.tool.access !== 'read';
   }
 
+  /** Starts the instance's timeout afresh, with a signal of its own (an earlier stretch's timeout does not carry over). */
   startTimer(): void {
+    clearTimeout(this.timer);
+    if (this.controller.signal.aborted) this.controller = new AbortController();
+    const controller = this.controller;
     // AbortSignal.timeout would leave one pending timer behind per call
-    this.timer ??= setTimeout(() => this.controller.abort(new DOMException('the upstream did not answer in time', 'TimeoutError')), this.inst.manifest.timeoutMs);
+    this.timer = setTimeout(() => controller.abort(new DOMException('the upstream did not answer in time', 'TimeoutError')), this.inst.manifest.timeoutMs);
+  }
+
+  /** Stops the timer while nothing is asked of the upstream (a human's approval). */
+  stopTimer(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
   }
 
   dispose(): void {
@@ -152,6 +168,35 @@ export class CallState {
       this.inst.log.error((e as Error).message);
     }
     return this.failure(message, status);
+  }
+
+  /** A fault of the fleet's own: its cause on stderr, its result and audit fields. */
+  internal(e: unknown, at: FaultAt): { result: CallToolResult; record: Record<string, unknown> } {
+    this.inst.log.error(`internal error in ${this.req.name} (call ${this.call}): ${(e as Error)?.stack ?? String(e)}`);
+    const { message, record } = describeFault(e, at, { tool: this.req.name, connector: this.inst.connector.name, call: this.call, writes: this.writes });
+    return { result: this.failure(message, at === 'after' ? 'completed' : 'failed'), record };
+  }
+
+  /** Ends the call with a fault of the fleet's own, before the upstream call: on the record, said so, definite. */
+  async fault(e: unknown, at: FaultAt): Promise<CallToolResult> {
+    const { result, record } = this.internal(e, at);
+    try {
+      await this.record({ phase: 'decision', decision: 'error', rule: 'internal', args: this.logged, resources: this.facts, ...record });
+    } catch (err) {
+      this.inst.log.error((err as Error).message);
+    }
+    return result;
+  }
+
+  /** Ends the upstream call: its outcome on the record, and whether the upstream may have acted (which keeps a key). */
+  async outcome(o: { result: CallToolResult; record: Record<string, unknown> }, mayHaveRun: boolean): Promise<CallToolResult> {
+    this.ran = mayHaveRun;
+    try {
+      await this.record({ phase: 'outcome', ...o.record, duration_ms: Math.round((performance.now() - this.started) * 100) / 100 });
+    } catch (e) {
+      this.inst.log.error(`${(e as Error).message}; outcome of call ${this.call} not recorded`);
+    }
+    return o.result;
   }
 
   /** Keeps a claimed idempotency key with its outcome when the upstream may have acted, else frees it. */

@@ -4,11 +4,13 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { parseDuration } from '../base/duration.js';
 import { AuditUnavailable, Denied } from '../base/errors.js';
 import type { Instance } from '../connector/instance.js';
-import type { ToolDef } from '../connector/tool.js';
+import type { ToolContext, ToolDef } from '../connector/tool.js';
 import { sha256 } from '../audit/chain.js';
 import type { Approval } from '../manifest/types.js';
 import { argumentLines, elicitationChannel, type ApprovalRequest, type Verdict } from './approval.js';
 import { sameId } from './identity.js';
+import { derivedFacts, lookedUp } from './covers.js';
+import { upstreamError } from './faults.js';
 import { KEY_META } from './idempotency.js';
 import { attributionRule } from '../manifest/attribution.js';
 import { proveActor as proveActorOf } from './proof.js';
@@ -92,6 +94,7 @@ export const openUpstream: Step = async (c) => {
   } catch (e) {
     return c.refuse('startup', `${inst.manifest.id} is not available: ${(e as Error).message}`, 'failed');
   }
+  c.upstream = upstream;
   c.startTimer();
   const { manifest } = inst;
   c.ctx = {
@@ -99,17 +102,28 @@ export const openUpstream: Step = async (c) => {
     grant: manifest.tools[tool.name]!,
     identity: upstream.identity,
     manifest,
-    signal: c.signal,
+    get signal() {
+      return c.signal;
+    },
     allows: (on, value) => allows(tool, manifest, on, value),
   };
 };
 
 export const touches: Step = async (c) => {
+  const tool = c.tool!;
   try {
-    c.facts = await c.tool!.facts(c.args, c.ctx!);
+    // what the arguments name, read by the core from the tool's covers; then what only the upstream can tell
+    const derived = derivedFacts(tool, c.args);
+    const found = (await tool.facts?.(c.args, c.ctx!)) ?? [];
+    c.facts = [...derived, ...found];
+    // a look-up is owed only when nothing the arguments name is refused already (a tool never reads a refused resource)
+    const owed = derived.every((f) => c.ctx!.allows(f.on, f.value));
+    const missing = owed ? lookedUp(tool, c.args).filter((k) => !found.some((f) => f.on === k)) : [];
+    if (missing.length) throw new TypeError(`${tool.name}.facts() reported nothing on ${missing.join(', ')}, which its covers say it looks up`);
   } catch (e) {
     if (e instanceof Denied) return c.refuse(e.rule, e.message);
-    const u = c.inst.connector.describeError(e);
+    const u = upstreamError(c.inst.connector, e);
+    if (!u) return c.fault(e, 'before');
     return c.refuse('upstream', `${c.inst.connector.name} error while checking the call: ${u.code}: ${u.message}`, 'failed');
   }
 };
@@ -168,6 +182,8 @@ export const approve: Step = async (c) => {
   const { manifest } = c.inst;
   const approval = manifest.tools[tool.name]!.approval as Approval | undefined;
   if (!approval) return;
+  // the approval has its own timeout; the instance's is the upstream's
+  c.stopTimer();
   const line = where(manifest, `tools.${tool.name}.approval`);
   const verdict = await seekApproval(c, tool, approval);
   if (verdict.status === 'approved') {
@@ -178,6 +194,9 @@ export const approve: Step = async (c) => {
   }
   if (verdict.status === 'withdrawn') {
     return c.refuse(`tools.${tool.name}.approval`, `cancelled: ${verdict.why} while its approval was pending; the request was withdrawn and nothing was done`, 'failed');
+  }
+  if (verdict.status === 'failed') {
+    return c.refuse(`tools.${tool.name}.approval`, `refused: no approval for ${tool.name} could be had: ${verdict.why} (${line}); nothing was done`, 'failed');
   }
   const expired = verdict.status === 'expired';
   return c.refuse(`tools.${tool.name}.approval`,
@@ -225,34 +244,77 @@ export const recordIntent: Step = async (c) => {
   }
 };
 
+/** The instance's timeout starts afresh for the upstream call: a slow approval is not a slow upstream. */
+export const startClock: Step = (c) => {
+  c.startTimer();
+  return undefined;
+};
+
 export const runUpstream: Step = async (c) => {
   const { inst, ctx, signal } = c;
   const tool = c.tool!;
-  let outcome: Record<string, unknown>;
-  let result: CallToolResult;
+  const sent = c.upstream?.sent?.();
+  let raw: unknown;
   c.ran = true;
   try {
-    const raw = await Promise.race([
+    raw = await Promise.race([
       tool.run(c.args, ctx!),
       new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true })),
     ]);
-    const out = inst.redactor.deep(tool.output.parse(tool.filter ? tool.filter(raw, ctx!) : raw)) as Record<string, unknown>;
-    result = { content: [{ type: 'text', text: tool.text(out) }], structuredContent: c.writes ? { ...out, status: 'completed' } : out };
-    outcome = { outcome: 'ok' };
   } catch (e) {
-    const u = inst.connector.describeError(e);
+    const u = upstreamError(inst.connector, e);
+    if (!u) {
+      // a fault of ours: definite when the client sent nothing since run() began
+      const before = sent !== undefined && c.upstream!.sent!() === sent;
+      return c.outcome(c.internal(e, before ? 'before' : 'during'), !before);
+    }
     const msg = inst.redactor.scrub(u.message);
-    result = c.failure(`${inst.connector.name} error: ${u.code}: ${msg}${u.retryAfter ? ` (retry after ${u.retryAfter}s)` : ''}`, 'failed');
-    outcome = { outcome: 'error', error: u.code, error_message: msg };
-    c.ran = !u.definite;
+    const result = c.failure(`${inst.connector.name} error: ${u.code}: ${msg}${u.retryAfter ? ` (retry after ${u.retryAfter}s)` : ''}`, 'failed');
+    return c.outcome({ result, record: { outcome: 'error', error: u.code, error_message: msg } }, !u.definite);
   }
   try {
-    await c.record({ phase: 'outcome', ...outcome, duration_ms: Math.round((performance.now() - c.started) * 100) / 100 });
+    const out = shape(c, raw);
+    const result: CallToolResult = { content: [{ type: 'text', text: tool.text(out) }], structuredContent: c.writes ? { ...out, status: 'completed' } : out };
+    return c.outcome({ result, record: { outcome: 'ok' } }, true);
   } catch (e) {
-    inst.log.error(`${(e as Error).message}; outcome of call ${c.call} not recorded`);
+    // the upstream answered and acted; only our rendering of its answer failed
+    return c.outcome(c.internal(e, 'after'), true);
   }
-  return result;
 };
+
+/** What the upstream answered, as the client may see it: cut to the grant, then to the limit, checked against the output schema, redacted. */
+function shape(c: CallState, raw: unknown): Record<string, unknown> {
+  return c.inst.redactor.deep(shapeOutput(c.tool!, c.args, c.ctx!, raw)) as Record<string, unknown>;
+}
+
+/** A tool's answer cut to the grant, then to the limit, then checked against its output schema. */
+export function shapeOutput(tool: ToolDef, args: Record<string, unknown>, ctx: ToolContext<unknown>, raw: unknown): Record<string, unknown> {
+  const narrowed = tool.filter ? tool.filter(raw as never, ctx) : raw;
+  const listed = limitLists(tool, args, grantedItems(tool, ctx, narrowed as Record<string, unknown>));
+  return tool.output.parse(listed) as Record<string, unknown>;
+}
+
+/** Each declared list keeps only the items whose every fact the grant allows. */
+export function grantedItems(tool: ToolDef, ctx: ToolContext<unknown>, out: Record<string, unknown>): Record<string, unknown> {
+  if (!tool.lists) return out;
+  const kept = { ...out };
+  for (const [field, keys] of Object.entries(tool.lists)) {
+    const items = out[field];
+    if (!Array.isArray(items)) throw new TypeError(`${tool.name} declares list "${field}", but its output has no such array`);
+    const by = Object.entries(keys);
+    kept[field] = items.filter((item) => by.every(([on, value]) => ctx.allows(on, value(item))));
+  }
+  return kept;
+}
+
+/** Then each declared list is cut to the call's limit: filter first, limit second, in every list. */
+export function limitLists(tool: ToolDef, args: Record<string, unknown>, out: Record<string, unknown>): Record<string, unknown> {
+  const n = tool.limit?.(args);
+  if (n === undefined || !tool.lists) return out;
+  const cut = { ...out };
+  for (const field of Object.keys(tool.lists)) cut[field] = (out[field] as unknown[]).slice(0, n);
+  return cut;
+}
 
 async function seekApproval(c: CallState, tool: ToolDef, approval: Approval): Promise<Verdict> {
   const { inst, req } = c;
@@ -288,7 +350,7 @@ async function seekApproval(c: CallState, tool: ToolDef, approval: Approval): Pr
     const channel = approval.via === 'elicitation' ? elicitationChannel(req.elicit) : await openSlackApprovals(inst);
     verdict = await channel.request(request, hooks);
   } catch (e) {
-    verdict = { status: 'declined', why: `the approval could not be requested: ${(e as Error).message}` };
+    verdict = { status: 'failed', why: `the approval could not be requested: ${(e as Error).message}` };
   } finally {
     if (c.key) await inst.keys.awaiting(c.key, false).catch(() => {});
   }

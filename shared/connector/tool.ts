@@ -41,6 +41,23 @@ export interface ToolContext<C> {
   allows(on: string, value: string | number): boolean;
 }
 
+/**
+ * What governs one argument of a tool. Every argument says, so none can be forgotten:
+ * - `{ on }`: its value (or the values `value` derives from it, with the call's other arguments)
+ *   is checked against the grant's constraint `on`; the core derives these facts itself.
+ * - `{ lookup }`: the constraints that judge it from what `facts()` looks up (a record's name, a
+ *   SQL verdict); the core refuses the call if `facts()` reports none of them while it is set.
+ * - `{ free }`: no constraint needs to see it, and why (a message body, a count, a cursor).
+ */
+export type Cover =
+  | { on: string; value?: (v: any, args: any) => string | number | readonly (string | number)[] }
+  | { lookup: readonly string[] }
+  | { free: string };
+
+export const on = (key: string, value?: (v: any, args: any) => string | number | readonly (string | number)[]): Cover => ({ on: key, ...(value ? { value } : {}) });
+export const lookup = (...keys: string[]): Cover => ({ lookup: keys });
+export const free = (why: string): Cover => ({ free: why });
+
 /** How an argument is written to the audit trail: a message body as length + hash, a secret as length only. */
 export type AuditAs = 'body' | 'secret';
 
@@ -59,10 +76,25 @@ export interface ToolDef<C = any, I extends z.ZodObject = z.ZodObject, O extends
   /** Constraints a manifest may (or must) put on the grant. */
   constraints: Record<string, Constraint<any>>;
   audit?: Partial<Record<keyof z.infer<I> & string, AuditAs>>;
-  /** Names what the call touches. May read the upstream (e.g. a message's author) and may throw Denied. */
-  facts(args: z.infer<I>, ctx: ToolContext<C>): Fact[] | Promise<Fact[]>;
+  /** Per argument, what governs it (every argument must say: the compiler and `fleet verify` check). */
+  covers: { [K in keyof z.infer<I>]-?: Cover | readonly Cover[] };
+  /**
+   * Facts only the upstream can tell (a message's author, a record's name, a SQL verdict), added to
+   * the ones the core derives from `covers`. Must check `ctx.allows` before reading a resource, and
+   * may throw Denied.
+   */
+  facts?(args: z.infer<I>, ctx: ToolContext<C>): Fact[] | Promise<Fact[]>;
   run(args: z.infer<I>, ctx: ToolContext<C>): Promise<z.infer<O>>;
-  /** Drops what the grant does not cover from a result (lists, searches). */
+  /**
+   * Lists and searches: per array field of the output, per constraint key, the value of one item
+   * it is checked on (`{}`: a list no grant narrows). The core keeps the items the grant allows on
+   * every key, and only then cuts each list to `limit` — so `run()` returns what the upstream
+   * answered, neither filtered nor cut.
+   */
+  lists?: Record<string, Record<string, (item: any) => string | number>>;
+  /** How many items of each list the call asks for (the core cuts after filtering). */
+  limit?(args: z.infer<I>): number | undefined;
+  /** Narrows a result by something other than a grant (e.g. the pinned project). */
   filter?(out: z.infer<O>, ctx: ToolContext<C>): z.infer<O>;
   /** A short text rendering for clients that ignore structuredContent. */
   text(out: z.infer<O>): string;
@@ -75,6 +107,11 @@ export function defineTool<C, I extends z.ZodObject, O extends z.ZodObject>(def:
 /** The connector's live upstream: an SDK client plus who it authenticated as. */
 export interface Upstream<C> {
   client: C;
+  /**
+   * How many requests the client has sent so far: tells whether a fault of the fleet's own inside
+   * `run()` struck before the upstream was called. Absent: the core assumes it may have been.
+   */
+  sent?(): number;
   identity: Identity;
   /** permissions the token actually holds, where the upstream tells (compared with the manifest) */
   held?: string[];
@@ -118,6 +155,9 @@ export interface Connector<C = any> {
   declared(upstreamBlock: any): string[];
   open(opts: OpenOptions): Promise<Upstream<C>>;
   sandbox(): Promise<Sandbox>;
-  /** turns an SDK error into a code and a message safe to show */
-  describeError(err: unknown): UpstreamError;
+  /**
+   * Turns an SDK error into a code and a message safe to show; undefined when the error is not the
+   * upstream's (a TypeError, a failed schema: a fault of the fleet's own, reported as such).
+   */
+  describeError(err: unknown): UpstreamError | undefined;
 }

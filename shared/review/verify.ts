@@ -12,6 +12,7 @@ import type { Finding } from './findings.js';
 import { overlap } from './glob-sets.js';
 import { checkRules, loadFleetRules } from './rules.js';
 import { checkGenerated } from './surface-files.js';
+import { coverProblems } from '../call/covers.js';
 
 export function manifestFiles(dir: string): string[] {
   return readdirSync(dir)
@@ -177,6 +178,24 @@ export function checkSharing(manifests: Manifest[], connectors: Record<string, C
   return findings;
 }
 
+/** Every argument of a granted tool is covered by a constraint or declared free (ToolDef `covers`). */
+function checkCovers(m: Manifest, connector: Connector): Finding[] {
+  return connector.tools
+    .filter((t) => m.tools[t.name] !== undefined)
+    .flatMap((t) =>
+      coverProblems(t).map((p): Finding => ({
+        rule: 'uncovered-argument',
+        severity: 'error',
+        file: m.file,
+        line: m.line(`tools.${t.name}`),
+        path: `tools.${t.name}`,
+        instance: m.id,
+        tool: t.name,
+        message: `${p}: granted here, but the ${connector.name} connector's declaration of ${t.name} must be fixed first`,
+      })),
+    );
+}
+
 export function verifyScopes(dir: string, opts: VerifyOptions): VerifyResult {
   const { connectors } = opts;
   const { manifests, findings } = loadAll(dir, connectors);
@@ -185,6 +204,7 @@ export function verifyScopes(dir: string, opts: VerifyOptions): VerifyResult {
   for (const m of manifests) {
     const connector = connectors[m.connector]!;
     findings.push(...checkPermissions(m, connector));
+    findings.push(...checkCovers(m, connector));
     if (fleet) findings.push(...checkRules(fleet, m, connector, opts.now));
   }
   findings.push(...checkSharing(manifests, connectors));

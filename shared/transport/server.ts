@@ -33,7 +33,9 @@ async function elicit(server: Server, message: string, timeoutMs: number, signal
     if (r.action === 'accept') return r.content?.approve === true ? 'accept' : 'decline';
     return r.action;
   } catch (e) {
-    return /timed out|timeout/i.test((e as Error).message) ? 'timeout' : 'cancel';
+    // a failed request is not the user's answer: the approval step reports it as a failure
+    if (/timed out|timeout/i.test((e as Error).message)) return 'timeout';
+    throw e;
   }
 }
 

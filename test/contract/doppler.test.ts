@@ -15,6 +15,7 @@ import type { Manifest } from '../../shared/manifest/schema.js';
 import { allows } from '../../shared/call/policy.js';
 import type { ToolContext, ToolDef } from '../../shared/connector/tool.js';
 import { SCOPES } from '../helpers.js';
+import { shapeOutput } from '../../shared/call/steps.js';
 
 const SUBSET = JSON.parse(readFileSync(new URL('../fixtures/specs/doppler-subset.json', import.meta.url), 'utf8'));
 const FULL = JSON.parse(readFileSync(new URL('../fixtures/specs/doppler-openapi.json', import.meta.url), 'utf8'));
@@ -49,13 +50,13 @@ const tool = (name: string): ToolDef<Doppler> => doppler.tools.find((t) => t.nam
 function ctx(t: ToolDef<Doppler>, m: Manifest): ToolContext<Doppler> {
   return { client, grant: m.tools[t.name]!, identity: { home: 'blogbot' }, manifest: m, signal: AbortSignal.timeout(5000), allows: (on, v) => allows(t, m, on, v) };
 }
-/** Runs a tool as the core does after policy: facts, run, filter. */
+/** Runs a tool as the core does after policy: run, then the core's filter-then-limit and schema. */
 async function call(name: string, args: Record<string, unknown>, m = dev) {
   const t = tool(name);
   const a = t.input.parse(args);
   const c = ctx(t, m);
   const out = await t.run(a, c);
-  return t.output.parse(t.filter ? t.filter(out, c) : out) as Record<string, any>;
+  return shapeOutput(t, a, c, out) as Record<string, any>;
 }
 
 beforeAll(async () => {
@@ -181,6 +182,12 @@ describe('the client guards what the SDK leaves open', () => {
 
   it('turns HTTP errors into codes without the value it was sending', async () => {
     await expect(client.set('blogbot', 'dev', 'DOPPLER_X', 'the-value')).rejects.toMatchObject({ code: 'bad_request' });
+    // an upstream that quotes the value back in its error: the value never reaches the message
+    sb.emulator.inject({ route: 'secrets.update', status: 400, body: JSON.stringify({ messages: ['Invalid value "s3cr3t-echo" for AGENT_V'], success: false }) });
+    const echoed = await client.set('blogbot', 'dev', 'AGENT_V', 's3cr3t-echo').catch((e: Error) => e);
+    expect(echoed).toMatchObject({ code: 'bad_request' });
+    expect((echoed as Error).message).toContain('Invalid value "[value]" for AGENT_V');
+    expect((echoed as Error).message).not.toContain('s3cr3t-echo');
     await expect(dopplerClient('dp.sa.bogus', sb.url, 3000).names('blogbot', 'dev')).rejects.toMatchObject({ code: 'unauthorized' });
     const reader = dopplerClient(sb.issueServiceToken('blogbot', 'dev'), sb.url, 3000);
     await expect(reader.names('blogbot', 'prd')).rejects.toMatchObject({ code: 'forbidden' });

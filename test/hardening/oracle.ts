@@ -20,23 +20,27 @@ export const KINDS: Record<string, 'ids' | 'glob' | 'prefix' | 'oneOf'> = {
   types: 'oneOf',
 };
 
-/** Glob semantics spelled out by recursion: `**` any run, `*` a run without `/`, `?` one non-`/`. */
+/**
+ * Glob semantics spelled out as a table filled from the end: `**` any run, `*` a run without `/`,
+ * `?` one non-`/`. (A table, not recursion, so a very long value cannot exhaust the stack.)
+ */
 export function globCovers(glob: string, value: string): boolean {
-  const memo = new Map<string, boolean>();
-  const go = (g: number, v: number): boolean => {
-    const k = `${g},${v}`;
-    const hit = memo.get(k);
-    if (hit !== undefined) return hit;
-    let r: boolean;
-    if (g === glob.length) r = v === value.length;
-    else if (glob.startsWith('**', g)) r = go(g + 2, v) || (v < value.length && go(g, v + 1));
-    else if (glob[g] === '*') r = go(g + 1, v) || (v < value.length && value[v] !== '/' && go(g, v + 1));
-    else if (glob[g] === '?') r = v < value.length && value[v] !== '/' && go(g + 1, v + 1);
-    else r = v < value.length && glob[g] === value[v] && go(g + 1, v + 1);
-    memo.set(k, r);
-    return r;
-  };
-  return go(0, 0);
+  const tokens = glob.match(/\*\*|[\s\S]/g) ?? [];
+  const V = value.length;
+  // next[v]: the tokens after this one match value[v..]
+  let next: boolean[] = Array.from({ length: V + 1 }, (_, v) => v === V);
+  for (let t = tokens.length - 1; t >= 0; t--) {
+    const tok = tokens[t]!;
+    const row: boolean[] = new Array(V + 1).fill(false);
+    for (let v = V; v >= 0; v--) {
+      if (tok === '**') row[v] = next[v]! || (v < V && row[v + 1]!);
+      else if (tok === '*') row[v] = next[v]! || (v < V && value[v] !== '/' && row[v + 1]!);
+      else if (tok === '?') row[v] = v < V && value[v] !== '/' && next[v + 1]!;
+      else row[v] = v < V && tok === value[v] && next[v + 1]!;
+    }
+    next = row;
+  }
+  return next[0]!;
 }
 
 /** A key as a path store would see it after every decoding a proxy might apply, `.`/`..` resolved. */

@@ -4,7 +4,9 @@
 // regex metacharacters, very long values, IDs of the other environment). What the sandbox
 // received is the evidence: each request a call caused must name only resources an independent
 // oracle says the grant covers, a call that reached nothing must be an isError result, and every
-// attempt must have left an audit record (a `deny` decision when it reached nothing).
+// attempt must have left an audit record (a `deny` decision when it reached nothing). The targets
+// come from a hand-written table (./targets.ts), never from the tools' own declarations; a request
+// no sandbox route knows fails the run; and a near-miss the oracle allows must reach the upstream.
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONNECTORS } from '../../servers/fleet/connectors.js';
@@ -12,14 +14,13 @@ import type { CloudflareSandbox } from '../../servers/cloudflare/sandbox/index.j
 import { ROUTES } from '../../servers/cloudflare/sandbox/routes.js';
 import type { Recorded } from '../../shared/connector/emulator.js';
 import type { Manifest } from '../../shared/manifest/schema.js';
-import type { ToolDef } from '../../shared/connector/tool.js';
 import { auditRecords } from '../helpers.js';
 import { BROADCAST_WORDS, covers, DEFAULTS, KINDS } from './oracle.js';
 import { nearMiss, sneakyMentions } from './near-miss.js';
+import { TARGETS } from './targets.js';
+import { METHODS } from '../../servers/slack/sandbox/methods.js';
 import { CF_IDS, INSTANCES, manifestOf, runs, SAMPLES, startLive, UNGRANTED, type Live } from './instances.js';
 
-/** Constraint keys judged by their own properties below rather than by resource oracles. */
-const SPECIAL = new Set(['mentions', 'max_length', 'sql', 'reveal']);
 const RUNS = runs(1000);
 
 interface Target {
@@ -45,25 +46,18 @@ function setPath(obj: Record<string, unknown>, path: (string | number)[], value:
   return out;
 }
 
-/**
- * Which argument feeds which constraint, found by asking the tool itself: its facts, with a
- * context that allows nothing (so no tool reads the upstream), name the values it checks.
- */
-async function targets(m: Manifest, other: Manifest): Promise<Target[]> {
+/** The hand-written table's targets for the tools this instance grants (and has samples for). */
+function targets(m: Manifest, other: Manifest): Target[] {
   const out: Target[] = [];
   for (const [name, sample] of Object.entries(SAMPLES[m.id] ?? {})) {
-    const tool = CONNECTORS[m.connector]!.tools.find((t) => t.name === name) as ToolDef;
-    const args = tool.input.parse(sample);
-    const ctx = { allows: () => false, client: undefined, grant: m.tools[name], manifest: m, identity: { home: '' }, signal: AbortSignal.timeout(1000) };
-    const facts = await tool.facts(args, ctx as never);
-    for (const f of facts) {
-      if (SPECIAL.has(f.on)) continue;
-      if (!KINDS[f.on]) throw new Error(`${m.id} ${name}: constraint "${f.on}" has no oracle in test/hardening/oracle.ts`);
-      for (const [path, v] of leaves(sample)) {
-        if (v !== String(f.value) && v.toLowerCase() !== String(f.value)) continue;
-        const granted = [m.tools[name]?.[f.on], other.tools[name]?.[f.on]].flat().filter((x): x is string => typeof x === 'string');
-        out.push({ tool: name, path, key: f.on, seed: v, others: [...new Set([...granted, ...(UNGRANTED[f.on] ?? [])])] });
-      }
+    const rows = TARGETS[m.connector]?.[name];
+    if (!rows) throw new Error(`${m.id} ${name}: no row in test/hardening/targets.ts`);
+    for (const [path, key] of rows) {
+      if (!KINDS[key]) throw new Error(`${m.id} ${name}: constraint "${key}" has no oracle in test/hardening/oracle.ts`);
+      const seed = path.reduce<any>((v, p) => v?.[p], sample);
+      if (typeof seed !== 'string') throw new Error(`${m.id} ${name}: the sample has no string at ${path.join('.')}`);
+      const granted = [m.tools[name]?.[key], other.tools[name]?.[key]].flat().filter((x): x is string => typeof x === 'string');
+      out.push({ tool: name, path, key, seed, others: [...new Set([...granted, ...(UNGRANTED[key] ?? [])])] });
     }
   }
   return out;
@@ -76,12 +70,14 @@ function resourcesOf(connector: string, q: Recorded): [string, string][] {
   const p = q.params as Record<string, any>;
   const out: [string, string][] = [];
   if (connector === 'slack') {
+    if (!METHODS[q.route]) out.push(['unrouted', `${q.method} ${q.path}`]);
     if (typeof p.channel === 'string') out.push(['channels', p.channel]);
     if (q.route === 'reactions.add' && typeof p.name === 'string') out.push(['emoji', p.name]);
     if (typeof p.text === 'string' && BROADCAST_WORDS.test(p.text)) out.push(['mentions', p.text]);
   } else if (connector === 'cloudflare') {
     const segs = q.path.slice(1).split('/');
     const hit = cfRoutes.find(({ r, parts }) => r.method === q.method && parts.length === segs.length && parts.every((x, i) => x.startsWith(':') || x === segs[i]));
+    if (!hit || q.route === 'unknown') out.push(['unrouted', `${q.method} ${q.path}`]);
     const KEYS: Record<string, string> = { script: 'scripts', ns: 'namespaces', key: 'key_prefix', bucket: 'buckets', db: 'databases', wf: 'workflows', zone: 'zones' };
     hit?.parts.forEach((x, i) => {
       const k = KEYS[x.slice(1)];
@@ -90,6 +86,8 @@ function resourcesOf(connector: string, q: Recorded): [string, string][] {
     if (typeof p.prefix === 'string' && p.prefix) out.push(['key_prefix', p.prefix]);
     if (q.route.startsWith('dns.records.') && typeof p.name === 'string') out.push(['names', p.name], ['types', String(p.type)]);
   } else {
+    // the Doppler sandbox names a request it has no route for by its method and path
+    if (q.route.includes(' ')) out.push(['unrouted', q.route]);
     if (typeof p.config === 'string') out.push(['configs', p.config]);
     if (typeof p.name === 'string') out.push(['secrets', p.name]);
     if (Array.isArray(p.names)) for (const n of p.names) out.push(['secrets', String(n)]);
@@ -105,19 +103,29 @@ function safeDecode(s: string): string {
   }
 }
 
-/** Pairs a tool's grant does not cover; mentions count as outside unless the grant allows them. */
+/**
+ * Pairs a tool's grant does not cover, judged on every resource key the oracle knows whatever the
+ * tool declares (a key the grant does not set falls back to the oracle's default, else is outside);
+ * mentions count as outside unless the grant allows them; a request no route knows is outside.
+ */
 function outside(m: Manifest, tool: string, seen: Recorded[]): string[] {
-  const def = CONNECTORS[m.connector]!.tools.find((t) => t.name === tool)!;
   const grant = m.tools[tool] ?? {};
   const bad: string[] = [];
   for (const q of seen) {
     for (const [key, value] of resourcesOf(m.connector, q)) {
-      if (!def.constraints[key]) continue;
+      if (key === 'unrouted') {
+        bad.push(`a request no sandbox route knows: ${value}`);
+        continue;
+      }
       if (key === 'mentions') {
         if (grant.mentions !== true) bad.push(`${q.route}: broadcast mention in ${JSON.stringify(value.slice(0, 80))}`);
         continue;
       }
       const granted = grant[key] ?? DEFAULTS[key];
+      if (granted === undefined) {
+        bad.push(`${q.route}: ${key} ${JSON.stringify(value.slice(0, 120))}, which ${tool}'s grant does not govern`);
+        continue;
+      }
       if (!covers(key, granted, value)) bad.push(`${q.route}: ${key} ${JSON.stringify(value.slice(0, 120))}`);
     }
   }
@@ -129,6 +137,9 @@ interface Attempt {
   tool: string;
   how: string;
   reached: boolean;
+  /** the oracle says the grant covers the mutated value */
+  allowed?: boolean;
+  args?: Record<string, unknown>;
 }
 
 /** Runs one generated call and checks what reached the sandbox; returns what happened. */
@@ -140,8 +151,11 @@ async function attempt(live: Live, tool: string, args: Record<string, unknown>, 
   const seen = live.up.emulator.requests.slice(before);
   expect(outside(live.manifest, tool, seen), `${tool} ${how} ${JSON.stringify(args).slice(0, 300)}`).toEqual([]);
   if (!seen.length) expect(r.isError, `${tool} ${how}: nothing reached the upstream, yet no isError`).toBe(true);
-  return { thread, tool, how, reached: seen.length > 0 };
+  return { thread, tool, how, reached: seen.length > 0, args };
 }
+
+/** The decision records of an attempt (by its thread). */
+const decisions = (live: Live, thread: string) => auditRecords(live.server.auditFile).filter((r) => r.thread === thread && r.phase === 'decision');
 
 function checkAudit(live: Live, attempts: Attempt[]): void {
   const byThread = new Map<string, Record<string, any>[]>();
@@ -156,6 +170,11 @@ function checkAudit(live: Live, attempts: Attempt[]): void {
 }
 
 const tally: Record<string, { attempts: number; reached: number }> = {};
+// over every instance, the evidence is not empty: some attempts did reach an upstream
+afterAll(() => {
+  const reached = Object.values(tally).reduce((n, t) => n + t.reached, 0);
+  if (Object.keys(tally).length === INSTANCES.length) expect(reached, `attempts that reached an upstream: ${JSON.stringify(tally)}`).toBeGreaterThan(0);
+});
 
 for (const [connector, env] of INSTANCES) {
   const id = `${connector}.${env}`;
@@ -168,13 +187,15 @@ for (const [connector, env] of INSTANCES) {
     afterAll(() => live?.close());
 
     it(`${RUNS} near-misses of granted resources: none reaches the upstream outside the grant`, async () => {
-      const ts = await targets(live.manifest, manifestOf(connector, env === 'dev' ? 'prod' : 'dev'));
+      const ts = targets(live.manifest, manifestOf(connector, env === 'dev' ? 'prod' : 'dev'));
       expect(ts.length).toBeGreaterThan(0);
       const attempts: Attempt[] = [];
       const run = async (t: Target, n: { how: string; value: string }) => {
         if (n.value === t.seed) return;
         const args = setPath(SAMPLES[id]![t.tool]!, t.path, n.value);
-        attempts.push(await attempt(live, t.tool, args, `${t.key} ${n.how}`, counter++));
+        const a = await attempt(live, t.tool, args, `${t.key} ${n.how}`, counter++);
+        a.allowed = covers(t.key, live.manifest.tools[t.tool]?.[t.key] ?? DEFAULTS[t.key], n.value);
+        attempts.push(a);
       };
       // a sweep so every constrained argument is tried, then the random search
       for (const t of ts) for (const n of fc.sample(nearMiss(t.seed, t.others), { numRuns: 3, seed: 7 })) await run(t, n);
@@ -184,6 +205,13 @@ for (const [connector, env] of INSTANCES) {
       // every kind of constrained argument was tried
       expect(new Set(attempts.map((a) => a.tool)).size).toBe(new Set(ts.map((t) => t.tool)).size);
       tally[id] = { attempts: attempts.length, reached: attempts.filter((a) => a.reached).length };
+      // a near-miss the grant covers must not be refused by policy: it reaches the upstream, unless
+      // the tool's input schema refuses its shape (rule input) first
+      const allowed = attempts.filter((a) => a.allowed);
+      const stopped = allowed.filter((a) => !a.reached).map((a) => ({ a, rules: decisions(live, a.thread).map((r) => r.rule) }));
+      expect(stopped.filter((s) => !s.rules.every((r) => r === 'input')).map((s) => `${s.a.tool} ${s.a.how}: ${s.rules.join(', ')}`), 'allowed near-misses refused by policy').toEqual([]);
+      // counted: every allowed near-miss of a valid shape reached the upstream
+      expect(allowed.filter((a) => a.reached).length, 'allowed near-misses that reached the upstream').toBe(allowed.length - stopped.length);
       // a deploy reached the sandbox only with bindings the grant names
       if (id === 'cloudflare.dev') {
         const grant = live.manifest.tools.deploy_worker!;

@@ -54,6 +54,8 @@ const CASES: [string, string, string, 'error' | 'warning', string][] = [
   ['review-past-dev', 'review-by', 'slack.dev.yaml:5', 'warning', 'slack.dev was due for review on 2026-11-01'],
   ['review-near', 'review-by', 'slack.prod.yaml:5', 'warning', 'slack.prod is due for review on 2026-12-20 (in 19 day(s))'],
   ['review-missing', 'review-by', 'slack.prod.yaml:4', 'error', 'slack.prod has no review_by date'],
+  // a tool whose declaration leaves an argument that names a resource ungoverned
+  ['uncovered-argument', 'uncovered-argument', 'vault.dev.yaml:13', 'error', 'copy_secret: argument "to" is governed by no constraint'],
 ];
 
 describe('fleet verify: broken-manifest corpus', () => {

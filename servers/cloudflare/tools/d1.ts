@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { Denied } from '../../../shared/base/errors.js';
 import type { ToolContext } from '../../../shared/connector/tool.js';
-import { C, DESTROY, READ, cfTool, collect, hexId, lines, text, type CF } from '../common.js';
+import { C, DESTROY, READ, cfTool, collect, hexId, SHOWN, WALK, lines, text, type CF } from '../common.js';
+import { free, lookup, on } from '../../../shared/connector/tool.js';
 
 const SCHEMA_TTL_MS = 30_000;
 const MAX_ROWS = 500;
@@ -18,12 +19,13 @@ export const d1ListDatabases = cfTool({
   output: z.object({ databases: z.array(z.object({ id: z.string(), name: z.string() })) }),
   needs: ['D1 Read'],
   constraints: { databases: C.databases },
-  facts: () => [],
+  covers: {},
   async run(_a, { client, signal }) {
-    const all = await collect(client.api.d1.database.list({ account_id: client.account, per_page: 100 }, { signal }), 1000, signal);
+    const all = await collect(client.api.d1.database.list({ account_id: client.account, per_page: 100 }, { signal }), WALK, signal);
     return { databases: all.map((d) => ({ id: d.uuid ?? '', name: d.name ?? '' })) };
   },
-  filter: (o, ctx) => ({ databases: o.databases.filter((d) => ctx.allows('databases', d.id)) }),
+  lists: { databases: { databases: (d: { id: string }) => d.id } },
+  limit: () => SHOWN,
   text: (o) => lines(o.databases.map((d) => `${d.id} ${d.name}`), '(no granted databases)'),
 });
 
@@ -64,10 +66,10 @@ export const d1Query = cfTool({
   grantNeeds: (g) => (g.sql === 'write' ? ['D1 Write'] : []),
   constraints: { databases: C.databases, sql: C.sql },
   audit: { sql: 'body' },
+  covers: { database_id: on('databases'), sql: lookup('sql'), params: free('values bound to ? placeholders by D1, never SQL') },
   async facts(a, ctx) {
-    const facts = [{ on: 'databases', value: a.database_id }];
     // A refused database is never read, not even for its schema; a write grant needs no verdict.
-    if (!ctx.allows('databases', a.database_id) || ctx.allows('sql', 'write')) return [...facts, { on: 'sql', value: 'write' }];
+    if (!ctx.allows('databases', a.database_id) || ctx.allows('sql', 'write')) return [{ on: 'sql', value: 'write' }];
     const { readOnlyVerdict } = await import('../sql.js');
     let v = await readOnlyVerdict(a.sql, await schema(ctx, a.database_id, false));
     if (!v.readOnly && /no such (table|column)/.test(v.reason)) v = await readOnlyVerdict(a.sql, await schema(ctx, a.database_id, true));
@@ -78,7 +80,7 @@ export const d1Query = cfTool({
         `denied: the SQL is not provably read-only: ${v.reason}; d1_query.sql of ${ctx.manifest.id} is read (${at}); send one SELECT statement`,
       );
     }
-    return [...facts, { on: 'sql', value: 'read' }];
+    return [{ on: 'sql', value: 'read' }];
   },
   async run(a, { client, signal }) {
     const [res] = await rows(client, a.database_id, a.sql, a.params, signal);

@@ -1,9 +1,12 @@
 import { z } from 'zod';
-import { Denied } from '../../../shared/base/errors.js';
+import { Denied, Stopped } from '../../../shared/base/errors.js';
 import type { ToolContext } from '../../../shared/connector/tool.js';
-import { C, DESTROY, READ, WRITE, cfTool, whole, collect, hexId, lines, text, type CF } from '../common.js';
+import { C, DESTROY, READ, WRITE, cfTool, whole, collect, hexId, SHOWN, WALK, lines, text, type CF } from '../common.js';
+import { free, lookup, on } from '../../../shared/connector/tool.js';
 
 const zoneId = hexId('zone');
+/** dns_list_records shows at most this many granted records */
+const RECORDS_SHOWN = 5000;
 const TYPES = ['A', 'AAAA', 'CNAME', 'TXT', 'MX'] as const;
 /** Record names are compared as the API stores them: lower-case, no trailing dot. */
 const fqdn = z
@@ -21,7 +24,7 @@ const render = (r: Record_) => `${r.id} ${r.type} ${r.name} ${r.content}${r.prox
 
 /** A zone the grant names must still belong to the pinned account; checked once per zone. */
 async function zoneFacts(ctx: ToolContext<CF>, zone: string): Promise<{ on: string; value: string }[]> {
-  const facts = [{ on: 'zones', value: zone }];
+  const facts: { on: string; value: string }[] = [];
   if (!ctx.allows('zones', zone)) return facts;
   let owner = ctx.client.zoneAccounts.get(zone);
   if (!owner) {
@@ -44,12 +47,13 @@ export const listZones = cfTool({
   output: z.object({ zones: z.array(z.object({ id: z.string(), name: z.string(), status: z.string().optional() })) }),
   needs: ['Zone Read'],
   constraints: { zones: C.zones },
-  facts: () => [],
+  covers: {},
   async run(_a, { client, signal }) {
-    const all = await collect(client.api.zones.list({ account: { id: client.account }, per_page: 50 }, { signal }), 1000, signal);
+    const all = await collect(client.api.zones.list({ account: { id: client.account }, per_page: 50 }, { signal }), WALK, signal);
     return { zones: all.map((z_) => ({ id: z_.id, name: z_.name, status: z_.status })) };
   },
-  filter: (o, ctx) => ({ zones: o.zones.filter((z_) => ctx.allows('zones', z_.id)) }),
+  lists: { zones: { zones: (z_: { id: string }) => z_.id } },
+  limit: () => SHOWN,
   text: (o) => lines(o.zones.map((z_) => `${z_.id} ${z_.name}`), '(no granted zones)'),
 });
 
@@ -62,12 +66,18 @@ export const dnsListRecords = cfTool({
   output: z.object({ records: z.array(record) }),
   needs: ['DNS Read'],
   constraints: { zones: C.zones, names: C.listNames, types: C.listTypes },
+  covers: {
+    zone_id: on('zones'),
+    name: free('narrows the listing; the records shown are filtered by names'),
+    type: free('narrows the listing; the records shown are filtered by types'),
+  },
   facts: (a, ctx) => zoneFacts(ctx, a.zone_id),
   async run(a, { client, signal }) {
     const list = client.api.dns.records.list({ zone_id: a.zone_id, per_page: 100, ...(a.name ? { name: { exact: a.name } } : {}), ...(a.type ? { type: a.type } : {}) }, { signal });
-    return { records: (await collect(list, 5000, signal)).map(toRecord) };
+    return { records: (await collect(list, WALK, signal)).map(toRecord) };
   },
-  filter: (o, ctx) => ({ records: o.records.filter((r) => ctx.allows('names', r.name) && ctx.allows('types', r.type)) }),
+  lists: { records: { names: (r: Record_) => r.name, types: (r: Record_) => r.type } },
+  limit: () => RECORDS_SHOWN,
   text: (o) => lines(o.records.map(render), '(no records)'),
 });
 
@@ -88,13 +98,20 @@ export const dnsUpsertRecord = cfTool({
   output: record.extend({ created: z.boolean() }),
   needs: ['DNS Write'],
   constraints: { zones: C.zones, names: C.names, types: C.types },
-  async facts(a, ctx) {
-    return [...(await zoneFacts(ctx, a.zone_id)), { on: 'names', value: a.name }, { on: 'types', value: a.type }];
+  covers: {
+    zone_id: on('zones'),
+    name: on('names'),
+    type: on('types'),
+    content: free('what the record points at'),
+    ttl: free('a duration'),
+    proxied: free('a setting of the granted record'),
+    priority: free('a setting of the granted record'),
   },
+  facts: (a, ctx) => zoneFacts(ctx, a.zone_id),
   async run(a, { client, signal }) {
     const existing = await collect(client.api.dns.records.list({ zone_id: a.zone_id, name: { exact: a.name }, type: a.type, per_page: 100 }, { signal }), 100, signal);
     if (existing.length > 1) {
-      throw new Error(`${existing.length} ${a.type} records are named ${a.name}; delete the extra ones with dns_delete_record first`);
+      throw new Stopped('ambiguous', `${existing.length} ${a.type} records are named ${a.name}; delete the extra ones with dns_delete_record first`);
     }
     const body = {
       zone_id: a.zone_id,
@@ -123,6 +140,7 @@ export const dnsDeleteRecord = cfTool({
   needs: ['DNS Write'],
   constraints: { zones: C.zones, names: C.names, types: C.types },
   // The record's name and type decide; they are read only once its zone is granted.
+  covers: { zone_id: on('zones'), id: lookup('names', 'types') },
   async facts(a, ctx) {
     const facts = await zoneFacts(ctx, a.zone_id);
     if (!ctx.allows('zones', a.zone_id)) return facts;

@@ -1,13 +1,11 @@
 import { z } from 'zod';
-import { C, DESTROY, READ, WRITE, cfTool, whole, collect, hexId, limit, lines, text } from '../common.js';
+import { C, DESTROY, READ, WRITE, cfTool, whole, collect, hexId, SHOWN, WALK, limit, lines, text } from '../common.js';
 import { safeKey, safePrefix } from '../names.js';
+import { free, lookup, on } from '../../../shared/connector/tool.js';
 
 const namespaceId = hexId('KV namespace');
 const key = safeKey('key', 512).describe('Key');
-const keyFacts = (a: { namespace_id: string; key: string }) => [
-  { on: 'namespaces', value: a.namespace_id },
-  { on: 'key_prefix', value: a.key },
-];
+const keyCovers = { namespace_id: on('namespaces'), key: on('key_prefix') };
 
 export const kvListNamespaces = cfTool({
   name: 'kv_list_namespaces',
@@ -18,12 +16,13 @@ export const kvListNamespaces = cfTool({
   output: z.object({ namespaces: z.array(z.object({ id: z.string(), title: z.string() })) }),
   needs: ['Workers KV Storage Read'],
   constraints: { namespaces: C.namespaces },
-  facts: () => [],
+  covers: {},
   async run(_a, { client, signal }) {
-    const all = await collect(client.api.kv.namespaces.list({ account_id: client.account, per_page: 100 }, { signal }), 1000, signal);
+    const all = await collect(client.api.kv.namespaces.list({ account_id: client.account, per_page: 100 }, { signal }), WALK, signal);
     return { namespaces: all.map((n) => ({ id: n.id, title: n.title })) };
   },
-  filter: (o, ctx) => ({ namespaces: o.namespaces.filter((n) => ctx.allows('namespaces', n.id)) }),
+  lists: { namespaces: { namespaces: (n: { id: string }) => n.id } },
+  limit: () => SHOWN,
   text: (o) => lines(o.namespaces.map((n) => `${n.id} ${n.title}`), '(no granted namespaces)'),
 });
 
@@ -42,7 +41,7 @@ export const kvListKeys = cfTool({
   needs: ['Workers KV Storage Read'],
   constraints: { namespaces: C.namespaces, key_prefix: C.key_prefix },
   // A prefix narrower than the grant's is checked like a key; without one, keys are filtered.
-  facts: (a) => [{ on: 'namespaces', value: a.namespace_id }, ...(a.prefix ? [{ on: 'key_prefix', value: a.prefix }] : [])],
+  covers: { namespace_id: on('namespaces'), prefix: on('key_prefix'), limit: free('a count'), cursor: free('continues a listing; keys are filtered by key_prefix') },
   async run(a, { client, signal }) {
     const page = await client.api.kv.namespaces.keys.list(
       a.namespace_id,
@@ -51,9 +50,10 @@ export const kvListKeys = cfTool({
     );
     const keys = page.getPaginatedItems().map((k) => ({ name: k.name, ...(k.expiration ? { expiration: k.expiration } : {}) }));
     const cursor = (page.result_info as { cursor?: string } | undefined)?.cursor || undefined;
-    return { keys: keys.slice(0, a.limit ?? 100), cursor };
+    return { keys, cursor };
   },
-  filter: (o, ctx) => ({ ...o, keys: o.keys.filter((k) => ctx.allows('key_prefix', k.name)) }),
+  lists: { keys: { key_prefix: (k: { name: string }) => k.name } },
+  limit: (a) => a.limit ?? 100,
   text: (o) => lines(o.keys.map((k) => k.name), '(no keys)') + (o.cursor ? `\n(more: cursor ${o.cursor})` : ''),
 });
 
@@ -66,7 +66,7 @@ export const kvGet = cfTool({
   output: z.object({ key: z.string(), value: z.string() }),
   needs: ['Workers KV Storage Read'],
   constraints: { namespaces: C.namespaces, key_prefix: C.key_prefix },
-  facts: keyFacts,
+  covers: keyCovers,
   async run(a, { client, signal }) {
     const res = await client.api.kv.namespaces.values.get(a.key, { account_id: client.account, namespace_id: a.namespace_id }, { signal });
     return { key: a.key, value: await res.text() };
@@ -89,7 +89,7 @@ export const kvPut = cfTool({
   needs: ['Workers KV Storage Write'],
   constraints: { namespaces: C.namespaces, key_prefix: C.key_prefix },
   audit: { value: 'body' },
-  facts: keyFacts,
+  covers: { ...keyCovers, value: free('the value, kept as a body hash'), expiration_ttl: free('a duration') },
   async run(a, { client, signal }) {
     await client.api.kv.namespaces.values.update(
       a.key,
@@ -110,7 +110,7 @@ export const kvDelete = cfTool({
   output: z.object({ key: z.string(), deleted: z.boolean() }),
   needs: ['Workers KV Storage Write'],
   constraints: { namespaces: C.namespaces, key_prefix: C.key_prefix },
-  facts: keyFacts,
+  covers: keyCovers,
   async run(a, { client, signal }) {
     await client.api.kv.namespaces.values.delete(a.key, { account_id: client.account, namespace_id: a.namespace_id }, { signal });
     return { key: a.key, deleted: true };

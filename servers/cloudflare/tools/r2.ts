@@ -1,13 +1,12 @@
+import { Stopped } from '../../../shared/base/errors.js';
 import { z } from 'zod';
 import { C, DESTROY, READ, WRITE, cfTool, limit, lines, text } from '../common.js';
 import { BUCKET, named, safeKey, safePrefix } from '../names.js';
+import { free, lookup, on } from '../../../shared/connector/tool.js';
 
 const bucket = named(BUCKET, 'must be an R2 bucket name: 3-63 lower-case letters, digits and -').describe('Bucket');
 const key = safeKey('object key').describe('Object key');
-const objectFacts = (a: { bucket: string; key: string }) => [
-  { on: 'buckets', value: a.bucket },
-  { on: 'key_prefix', value: a.key },
-];
+const objectCovers = { bucket: on('buckets'), key: on('key_prefix') };
 /** r2_get_object returns text only, and at most this much of it */
 export const R2_TEXT_CAP = 256 * 1024;
 
@@ -20,12 +19,12 @@ export const r2ListBuckets = cfTool({
   output: z.object({ buckets: z.array(z.object({ name: z.string(), created: z.string().optional() })) }),
   needs: ['Workers R2 Storage Read'],
   constraints: { buckets: C.buckets },
-  facts: () => [],
+  covers: {},
   async run(_a, { client, signal }) {
     const res = await client.api.r2.buckets.list({ account_id: client.account, per_page: 1000 }, { signal });
     return { buckets: (res.buckets ?? []).map((b) => ({ name: b.name ?? '', created: b.creation_date })) };
   },
-  filter: (o, ctx) => ({ buckets: o.buckets.filter((b) => ctx.allows('buckets', b.name)) }),
+  lists: { buckets: { buckets: (b: { name: string }) => b.name } },
   text: (o) => lines(o.buckets.map((b) => b.name), '(no granted buckets)'),
 });
 
@@ -45,7 +44,7 @@ export const r2ListObjects = cfTool({
   output: z.object({ objects: z.array(object), cursor: z.string().optional() }),
   needs: ['Workers R2 Storage Read'],
   constraints: { buckets: C.buckets, key_prefix: C.key_prefix },
-  facts: (a) => [{ on: 'buckets', value: a.bucket }, ...(a.prefix ? [{ on: 'key_prefix', value: a.prefix }] : [])],
+  covers: { bucket: on('buckets'), prefix: on('key_prefix'), limit: free('a count'), cursor: free('continues a listing; objects are filtered by key_prefix') },
   async run(a, { client, signal }) {
     const page = await client.api.r2.buckets.objects.list(
       a.bucket,
@@ -55,7 +54,8 @@ export const r2ListObjects = cfTool({
     const objects = page.getPaginatedItems().map((o) => ({ key: o.key ?? '', size: o.size, uploaded: o.last_modified }));
     return { objects, cursor: (page.result_info as { cursor?: string } | undefined)?.cursor || undefined };
   },
-  filter: (o, ctx) => ({ ...o, objects: o.objects.filter((x) => ctx.allows('key_prefix', x.key)) }),
+  lists: { objects: { key_prefix: (x: { key: string }) => x.key } },
+  limit: (a) => a.limit ?? 100,
   text: (o) => lines(o.objects.map((x) => `${x.key} ${x.size ?? '?'} B`), '(no objects)') + (o.cursor ? `\n(more: cursor ${o.cursor})` : ''),
 });
 
@@ -86,7 +86,7 @@ export const r2GetObject = cfTool({
   output: z.object({ key: z.string(), size: z.number(), content_type: z.string().optional(), text: z.string(), truncated: z.boolean() }),
   needs: ['Workers R2 Storage Read'],
   constraints: { buckets: C.buckets, key_prefix: C.key_prefix },
-  facts: objectFacts,
+  covers: objectCovers,
   async run(a, { client, signal }) {
     const res = await client.api.r2.buckets.objects.get(a.key, { account_id: client.account, bucket_name: a.bucket }, { signal });
     const { bytes, truncated } = await readCapped(res, R2_TEXT_CAP);
@@ -95,7 +95,7 @@ export const r2GetObject = cfTool({
       // A cut may split a multi-byte character: only the complete prefix must decode.
       text = new TextDecoder('utf-8', { fatal: !truncated }).decode(bytes);
     } catch {
-      throw new Error(`object ${a.key} is not UTF-8 text; r2_get_object returns text only`);
+      throw new Stopped('not_text', `object ${a.key} is not UTF-8 text; r2_get_object returns text only`);
     }
     const length = Number(res.headers.get('content-length'));
     return { key: a.key, size: Number.isFinite(length) && length > 0 ? length : bytes.length, content_type: res.headers.get('content-type') ?? undefined, text, truncated };
@@ -118,7 +118,7 @@ export const r2PutObject = cfTool({
   needs: ['Workers R2 Storage Write'],
   constraints: { buckets: C.buckets, key_prefix: C.key_prefix },
   audit: { text: 'body' },
-  facts: objectFacts,
+  covers: { ...objectCovers, text: free('the content, kept as a body hash'), content_type: free('a media type') },
   async run(a, { client, signal }) {
     const res = await client.api.r2.buckets.objects.upload(a.key, a.text, { account_id: client.account, bucket_name: a.bucket }, {
       signal,
@@ -138,7 +138,7 @@ export const r2DeleteObject = cfTool({
   output: z.object({ key: z.string(), deleted: z.boolean() }),
   needs: ['Workers R2 Storage Write'],
   constraints: { buckets: C.buckets, key_prefix: C.key_prefix },
-  facts: objectFacts,
+  covers: objectCovers,
   async run(a, { client, signal }) {
     await client.api.r2.buckets.objects.delete(a.key, { account_id: client.account, bucket_name: a.bucket }, { signal });
     return { key: a.key, deleted: true };

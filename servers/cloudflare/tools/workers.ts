@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { C, DESTROY, READ, WRITE, cfTool, collect, lines, text } from '../common.js';
+import { C, DESTROY, READ, WRITE, cfTool, collect, lines, SHOWN, WALK, text } from '../common.js';
 import { SCRIPT, named } from '../names.js';
+import { free, lookup, on } from '../../../shared/connector/tool.js';
 
 const scriptName = named(SCRIPT, 'must be a Worker name: lower-case letters, digits, - and _').describe('Worker name');
 
@@ -27,12 +28,13 @@ export const listWorkers = cfTool({
   output: z.object({ workers: z.array(z.object({ name: z.string(), modified_on: z.string().optional() })) }),
   needs: ['Workers Scripts Read'],
   constraints: { scripts: C.scripts },
-  facts: () => [],
+  covers: {},
   async run(_a, { client, signal }) {
-    const all = await collect(client.api.workers.scripts.list({ account_id: client.account }, { signal }), 1000, signal);
+    const all = await collect(client.api.workers.scripts.list({ account_id: client.account }, { signal }), WALK, signal);
     return { workers: all.map((s) => ({ name: s.id ?? '', modified_on: s.modified_on })) };
   },
-  filter: (o, ctx) => ({ workers: o.workers.filter((w) => ctx.allows('scripts', w.name)) }),
+  lists: { workers: { scripts: (w: { name: string }) => w.name } },
+  limit: () => SHOWN,
   text: (o) => lines(o.workers.map((w) => `${w.name}${w.modified_on ? ` (modified ${w.modified_on})` : ''}`), '(no granted workers)'),
 });
 
@@ -45,7 +47,7 @@ export const getWorker = cfTool({
   output: z.object({ name: z.string(), source: z.string(), compatibility_date: z.string().optional(), bindings: z.array(binding) }),
   needs: ['Workers Scripts Read'],
   constraints: { scripts: C.scripts },
-  facts: (a) => [{ on: 'scripts', value: a.name }],
+  covers: { name: on('scripts') },
   async run(a, { client, signal }) {
     const opts = { account_id: client.account };
     const [content, settings] = await Promise.all([
@@ -95,10 +97,13 @@ export const deployWorker = cfTool({
   // A binding hands the Worker a resource; it may only name resources the grant lists.
   constraints: { scripts: C.scripts, namespaces: C.bindNamespaces, buckets: C.bindBuckets, databases: C.bindDatabases },
   audit: { source: 'body' },
-  facts: (a) => [
-    { on: 'scripts', value: a.name },
-    ...(a.bindings ?? []).flatMap((b) => (b.type === 'plain_text' ? [] : [{ on: BOUND[b.type], value: b.value }])),
-  ],
+  covers: {
+    name: on('scripts'),
+    source: free('code, kept as a body hash'),
+    // each binding to a resource is checked against the grant's list of that kind
+    bindings: (['kv_namespace', 'r2_bucket', 'd1'] as const).map((type) => on(BOUND[type], (bs: z.infer<typeof bindingArg>[]) => bs.filter((b) => b.type === type).map((b) => b.value))),
+    compatibility_date: free('a date'),
+  },
   async run(a, { client, signal }) {
     const metadata = {
       main_module: 'worker.js',
@@ -131,7 +136,7 @@ export const deleteWorker = cfTool({
   output: z.object({ name: z.string(), deleted: z.boolean() }),
   needs: ['Workers Scripts Write'],
   constraints: { scripts: C.scripts },
-  facts: (a) => [{ on: 'scripts', value: a.name }],
+  covers: { name: on('scripts') },
   async run(a, { client, signal }) {
     await client.api.workers.scripts.delete(a.name, { account_id: client.account }, { signal });
     return { name: a.name, deleted: true };

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { C, READ, WRITE, cfTool, collect, limit, lines } from '../common.js';
 import { INSTANCE, WORKFLOW, named } from '../names.js';
+import { free, lookup, on } from '../../../shared/connector/tool.js';
 
 const workflow = named(WORKFLOW, 'must be a Workflow name: letters, digits, - and _').describe('Workflow name');
 const instanceId = named(INSTANCE, 'must be an instance ID: letters, digits, - and _').describe('Instance ID');
@@ -21,13 +22,16 @@ export const workflowListInstances = cfTool({
   output: z.object({ instances: z.array(instance) }),
   needs: ['Workers Scripts Read'],
   constraints: { workflows: C.workflows },
-  facts: (a) => [{ on: 'workflows', value: a.workflow }],
+  covers: { workflow: on('workflows'), status: free('narrows the listing of the granted workflow'), limit: free('a count') },
   async run(a, { client, signal }) {
     const max = a.limit ?? 25;
     const list = client.api.workflows.instances.list(a.workflow, { account_id: client.account, status: a.status as (typeof STATUS)[number] | undefined, per_page: Math.min(max, 100) }, { signal });
     const all = await collect(list, max, signal);
     return { instances: all.map((i) => ({ id: i.id, status: i.status, created_on: i.created_on, ended_on: i.ended_on })) };
   },
+  // every instance is of the granted workflow (a fact of the call): nothing to filter, so the upstream's cut stands
+  lists: { instances: {} },
+  limit: (a) => a.limit ?? 25,
   text: (o) => lines(o.instances.map((i) => `${i.id} ${i.status} ${i.created_on ?? ''}`.trim()), '(no instances)'),
 });
 
@@ -47,7 +51,7 @@ export const workflowGetInstance = cfTool({
   }),
   needs: ['Workers Scripts Read'],
   constraints: { workflows: C.workflows },
-  facts: (a) => [{ on: 'workflows', value: a.workflow }],
+  covers: { workflow: on('workflows'), id: free('an instance of the granted workflow') },
   async run(a, { client, signal }) {
     const r = await client.api.workflows.instances.get(a.id, { account_id: client.account, workflow_name: a.workflow }, { signal });
     const steps = (r.steps ?? []).map((s) => {
@@ -75,7 +79,7 @@ export const workflowCreateInstance = cfTool({
   needs: ['Workers Scripts Write'],
   constraints: { workflows: C.workflows },
   audit: { params: 'body' },
-  facts: (a) => [{ on: 'workflows', value: a.workflow }],
+  covers: { workflow: on('workflows'), params: free('the event payload, kept as a body hash'), id: free('names the new instance of the granted workflow') },
   async run(a, { client, signal }) {
     // The SDK types `params` as a string, but the API takes the payload itself (as wrangler sends
     // it): a string would reach the Workflow as a string event.

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { C, READ, configName, dopplerTool, project } from '../common.js';
+import { free, lookup, on } from '../../../shared/connector/tool.js';
 
 export const configActivity = dopplerTool({
   name: 'config_activity',
@@ -13,8 +14,10 @@ export const configActivity = dopplerTool({
   }),
   needs: [],
   constraints: { configs: C.configs },
-  facts: (a) => [{ on: 'configs', value: a.config }],
+  covers: { config: on('configs'), limit: free('a count') },
   // The list carries no diffs: the values a change set or removed are never fetched here.
   run: async (a, ctx) => ({ config: a.config, entries: await ctx.client.logs(project(ctx), a.config, a.limit ?? 20) }),
+  lists: { entries: {} }, // all of the granted config (a fact of the call)
+  limit: (a) => a.limit ?? 20,
   text: (o) => o.entries.map((e) => `${e.created_at} ${e.user ?? '?'}: ${e.text}${e.rollback ? ' (rollback)' : ''}`).join('\n') || '(no changes)',
 });

@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import { C, READ, configName, dopplerTool, project } from '../common.js';
+import { free, lookup, on } from '../../../shared/connector/tool.js';
 
 const names = z.array(z.string());
+const secret = { secrets: (n: string) => n };
 
 export const compareConfigs = dopplerTool({
   name: 'compare_configs',
@@ -12,10 +14,7 @@ export const compareConfigs = dopplerTool({
   output: z.object({ from: z.string(), to: z.string(), only_in_from: names, only_in_to: names, differ: names, same: names }),
   needs: [],
   constraints: { configs: C.configs, secrets: C.secrets },
-  facts: (a) => [
-    { on: 'configs', value: a.from },
-    { on: 'configs', value: a.to },
-  ],
+  covers: { from: on('configs'), to: on('configs') },
   // Both configs' values are read here and compared here; only names leave this function.
   async run(a, ctx) {
     const [left, right] = await Promise.all([ctx.client.secrets(project(ctx), a.from), ctx.client.secrets(project(ctx), a.to)]);
@@ -31,10 +30,7 @@ export const compareConfigs = dopplerTool({
     for (const k of ['only_in_from', 'only_in_to', 'differ', 'same'] as const) out[k].sort();
     return out;
   },
-  filter: (o, ctx) => {
-    const keep = (ns: string[]) => ns.filter((n) => ctx.allows('secrets', n));
-    return { ...o, only_in_from: keep(o.only_in_from), only_in_to: keep(o.only_in_to), differ: keep(o.differ), same: keep(o.same) };
-  },
+  lists: { only_in_from: secret, only_in_to: secret, differ: secret, same: secret },
   text: (o) =>
     [
       `${o.from} vs ${o.to} (granted names only)`,

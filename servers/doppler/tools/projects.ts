@@ -10,7 +10,7 @@ export const listProjects = dopplerTool({
   output: z.object({ projects: z.array(z.object({ slug: z.string(), name: z.string(), description: z.string().optional() })) }),
   needs: [],
   constraints: {},
-  facts: () => [],
+  covers: {},
   run: async (_a, { client }) => ({ projects: await client.projects() }),
   // The manifest pins one project; whatever else the token sees stays out of the answer.
   filter: (o, ctx) => ({ projects: o.projects.filter((p) => p.slug === project(ctx)) }),
@@ -26,8 +26,8 @@ export const listConfigs = dopplerTool({
   output: z.object({ configs: z.array(z.object({ name: z.string(), environment: z.string(), root: z.boolean(), locked: z.boolean() })) }),
   needs: [],
   constraints: { configs: C.configs },
-  facts: () => [],
+  covers: {},
   run: async (_a, ctx) => ({ configs: await ctx.client.configs(project(ctx)) }),
-  filter: (o, ctx) => ({ configs: o.configs.filter((c) => ctx.allows('configs', c.name)) }),
+  lists: { configs: { configs: (c: { name: string }) => c.name } },
   text: (o) => o.configs.map((c) => `${c.name} (${c.environment}${c.locked ? ', locked' : ''})`).join('\n') || '(no granted configs)',
 });

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { ToolContext } from '../../../shared/connector/tool.js';
 import { C, READ, configName, dopplerTool, project, secretName, type Doppler } from '../common.js';
+import { free, lookup, on } from '../../../shared/connector/tool.js';
 
 export const listSecretNames = dopplerTool({
   name: 'list_secret_names',
@@ -11,9 +12,9 @@ export const listSecretNames = dopplerTool({
   output: z.object({ config: z.string(), names: z.array(z.string()) }),
   needs: [],
   constraints: { configs: C.configs, secrets: C.secrets },
-  facts: (a) => [{ on: 'configs', value: a.config }],
+  covers: { config: on('configs') },
   run: async (a, ctx) => ({ config: a.config, names: await ctx.client.names(project(ctx), a.config) }),
-  filter: (o, ctx) => ({ config: o.config, names: o.names.filter((n) => ctx.allows('secrets', n)) }),
+  lists: { names: { secrets: (n: string) => n } },
   text: (o) => (o.names.length ? `${o.config}: ${o.names.join(', ')}` : `${o.config}: (no granted secret names)`),
 });
 
@@ -50,11 +51,7 @@ export const getSecret = dopplerTool({
   }),
   needs: [],
   constraints: { configs: C.configs, secrets: C.secrets, reveal: C.reveal },
-  facts: (a) => [
-    { on: 'configs', value: a.config },
-    { on: 'secrets', value: a.name },
-    ...(a.reveal ? [{ on: 'reveal', value: a.name }] : []),
-  ],
+  covers: { config: on('configs'), name: on('secrets'), reveal: on('reveal', (r: boolean, a: { name: string }) => (r ? [a.name] : [])) },
   async run(a, ctx) {
     const s = await ctx.client.secret(project(ctx), a.config, a.name);
     const raw = s?.raw ?? '';

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { C, DESTROY, WRITE, configName, dopplerTool, project, secretName } from '../common.js';
+import { free, lookup, on } from '../../../shared/connector/tool.js';
 
 const changed = z.object({ config: z.string(), name: z.string(), length: z.number().int().optional() });
 
@@ -14,10 +15,7 @@ export const setSecret = dopplerTool({
   constraints: { configs: C.configs, secrets: C.secrets },
   // The audit record keeps the value's length only.
   audit: { value: 'secret' },
-  facts: (a) => [
-    { on: 'configs', value: a.config },
-    { on: 'secrets', value: a.name },
-  ],
+  covers: { config: on('configs'), name: on('secrets'), value: free('the new value, kept as its length only') },
   async run(a, ctx) {
     await ctx.client.set(project(ctx), a.config, a.name, a.value);
     return { config: a.config, name: a.name, length: a.value.length };
@@ -34,10 +32,7 @@ export const deleteSecret = dopplerTool({
   output: changed,
   needs: [],
   constraints: { configs: C.configs, secrets: C.secrets },
-  facts: (a) => [
-    { on: 'configs', value: a.config },
-    { on: 'secrets', value: a.name },
-  ],
+  covers: { config: on('configs'), name: on('secrets') },
   async run(a, ctx) {
     await ctx.client.delete(project(ctx), a.config, a.name);
     return { config: a.config, name: a.name };

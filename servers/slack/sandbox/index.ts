@@ -9,6 +9,7 @@ import { seedWorkspaces, type Workspace } from './seed.js';
 export class SlackSandbox {
   readonly workspaces: Workspace[] = seedWorkspaces();
   private tokens = new Map<string, { team: string; scopes: string[]; user?: string }>();
+  private revoked = new Set<string>();
   readonly emulator = new Emulator({
     route: (req) => req.path.replace(/^\/api\//, ''),
     params: (req) => redactToken(parseParams(req)),
@@ -49,6 +50,12 @@ export class SlackSandbox {
     return `${channel}/${ts}`;
   }
 
+  /** Revokes a token, as an admin would: Slack then answers `token_revoked`. */
+  revoke(token: string): void {
+    this.tokens.delete(token);
+    this.revoked.add(token);
+  }
+
   workspace(team: string): Workspace {
     const ws = this.workspaces.find((w) => w.id === team);
     if (!ws) throw new Error(`sandbox has no workspace ${team}`);
@@ -72,7 +79,7 @@ export class SlackSandbox {
     if (!m) return { json: { ok: false, error: 'unknown_method' } };
     if (!auth) return { json: { ok: false, error: 'not_authed' } };
     const grant = this.tokens.get(auth);
-    if (!grant) return { json: { ok: false, error: 'invalid_auth' } };
+    if (!grant) return { json: { ok: false, error: this.revoked.has(auth) ? 'token_revoked' : 'invalid_auth' } };
     const headers = { 'x-oauth-scopes': grant.scopes.join(','), 'x-accepted-oauth-scopes': m.scope };
     if (m.scope && !grant.scopes.includes(m.scope)) {
       return { headers, json: { ok: false, error: 'missing_scope', needed: m.scope, provided: grant.scopes.join(',') } };

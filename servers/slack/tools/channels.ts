@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { C, READ, slackTool, limit, type Slack } from '../common.js';
+import { free, lookup, on } from '../../../shared/connector/tool.js';
 
 const channel = z.object({ id: z.string(), name: z.string(), private: z.boolean(), topic: z.string().optional() });
 
@@ -12,19 +13,20 @@ export const listChannels = slackTool({
   output: z.object({ channels: z.array(channel) }),
   needs: ['channels:read'],
   constraints: { channels: C.channels },
-  facts: () => [],
-  async run({ limit: max = 100 }, { client, signal }) {
+  covers: { limit: free('a count: the core cuts the granted channels to it') },
+  // Every page is walked (up to 50): the core keeps the granted channels, then cuts to `limit`.
+  async run(_a, { client, signal }) {
     const out: z.infer<typeof channel>[] = [];
     let cursor: string | undefined;
-    // Walk pages until `max` granted channels are found; filtering happens per page.
     for (let page = 0; page < 50 && !signal.aborted; page++) {
       const res = await client.conversations.list({ types: 'public_channel,private_channel', exclude_archived: true, limit: 200, cursor });
       for (const c of res.channels ?? []) out.push({ id: c.id!, name: c.name ?? '', private: !!c.is_private, topic: c.topic?.value || undefined });
       cursor = res.response_metadata?.next_cursor || undefined;
       if (!cursor) break;
     }
-    return { channels: out.slice(0, max) };
+    return { channels: out };
   },
-  filter: (out, ctx) => ({ channels: out.channels.filter((c) => ctx.allows('channels', c.id)) }),
+  lists: { channels: { channels: (c: z.infer<typeof channel>) => c.id } },
+  limit: (a) => a.limit ?? 100,
   text: (out) => out.channels.map((c) => `${c.id} #${c.name}${c.private ? ' (private)' : ''}`).join('\n') || '(no granted channels)',
 });

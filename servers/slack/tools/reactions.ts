@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { C, WRITE, channelId, messageTs, slackTool } from '../common.js';
+import { free, lookup, on } from '../../../shared/connector/tool.js';
 
 export const addReaction = slackTool({
   name: 'add_reaction',
@@ -14,10 +15,7 @@ export const addReaction = slackTool({
   output: z.object({ ok: z.boolean() }),
   needs: ['reactions:write'],
   constraints: { channels: C.channels, emoji: C.emoji },
-  facts: (a) => [
-    { on: 'channels', value: a.channel },
-    { on: 'emoji', value: a.emoji.replace(/^:|:$/g, '') },
-  ],
+  covers: { channel: on('channels'), ts: free('a message in the granted channel'), emoji: on('emoji', (e: string) => e.replace(/^:|:$/g, '')) },
   async run(a, { client }) {
     await client.reactions.add({ channel: a.channel, timestamp: a.ts, name: a.emoji.replace(/^:|:$/g, '') });
     return { ok: true };

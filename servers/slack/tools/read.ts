@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { C, READ, slackTool, channelId, limit, message, messageTs, renderMessages, toMessage, type Slack } from '../common.js';
+import { free, lookup, on } from '../../../shared/connector/tool.js';
 
 const page = z.object({ messages: z.array(message), next_cursor: z.string().optional() });
 
@@ -16,11 +17,13 @@ export const readHistory = slackTool({
   output: page,
   needs: ['channels:history'],
   constraints: { channels: C.channels },
-  facts: (a) => [{ on: 'channels', value: a.channel }],
+  covers: { channel: on('channels'), limit: free('a count'), cursor: free('continues a listing of the same channel') },
   async run(a, { client }) {
     const res = await client.conversations.history({ channel: a.channel, limit: a.limit ?? 20, cursor: a.cursor });
     return { messages: (res.messages ?? []).map(toMessage), next_cursor: res.response_metadata?.next_cursor || undefined };
   },
+  lists: { messages: {} }, // all in the granted channel (a fact of the call)
+  limit: (a) => a.limit ?? 20,
   text: (o) => renderMessages(o.messages) + (o.next_cursor ? `\n(more: cursor ${o.next_cursor})` : ''),
 });
 
@@ -33,7 +36,7 @@ export const readThread = slackTool({
   output: page,
   needs: ['channels:history'],
   constraints: { channels: C.channels },
-  facts: (a) => [{ on: 'channels', value: a.channel }],
+  covers: { channel: on('channels'), ts: free('a message in the granted channel') },
   async run(a, { client }) {
     const res = await client.conversations.replies({ channel: a.channel, ts: a.ts, limit: 200 });
     return { messages: (res.messages ?? []).map(toMessage) };
@@ -50,7 +53,7 @@ export const getPermalink = slackTool({
   output: z.object({ permalink: z.string() }),
   needs: [],
   constraints: { channels: C.channels },
-  facts: (a) => [{ on: 'channels', value: a.channel }],
+  covers: { channel: on('channels'), ts: free('a message in the granted channel') },
   async run(a, { client }) {
     const res = await client.chat.getPermalink({ channel: a.channel, message_ts: a.ts });
     return { permalink: res.permalink ?? '' };
@@ -58,6 +61,8 @@ export const getPermalink = slackTool({
   text: (o) => o.permalink,
 });
 
+/** Pages of 100 matches search_messages reads at most before it filters them to the grant. */
+const SEARCH_PAGES = 5;
 const match = z.object({ channel: z.string(), ts: z.string(), user: z.string().optional(), text: z.string(), permalink: z.string().optional() });
 
 export const searchMessages = slackTool({
@@ -69,18 +74,23 @@ export const searchMessages = slackTool({
   output: z.object({ matches: z.array(match) }),
   needs: ['search:read'],
   constraints: { channels: C.channels },
-  facts: () => [],
-  async run(a, { client }) {
-    const res = await client.search.messages({ query: a.query, count: a.limit ?? 20, sort: 'timestamp' });
-    const matches = (res.messages?.matches ?? []).map((m) => ({
-      channel: m.channel?.id ?? '',
-      ts: m.ts ?? '',
-      user: m.user || undefined,
-      text: m.text ?? '',
-      permalink: m.permalink || undefined,
-    }));
+  covers: { query: free('search text: the matches are filtered to granted channels'), limit: free('a count: the core cuts the granted matches to it') },
+  // Full pages, newest first: the core keeps matches in granted channels, then cuts to `limit`. A
+  // page of matches in other channels would otherwise hide every granted one behind it.
+  async run(a, { client, signal, allows }) {
+    const want = a.limit ?? 20;
+    const enough = () => matches.filter((m) => allows('channels', m.channel)).length >= want;
+    const matches: z.infer<typeof match>[] = [];
+    for (let page = 1; page <= SEARCH_PAGES && !signal.aborted; page++) {
+      const res = await client.search.messages({ query: a.query, count: 100, page, sort: 'timestamp' });
+      for (const m of res.messages?.matches ?? []) {
+        matches.push({ channel: m.channel?.id ?? '', ts: m.ts ?? '', user: m.user || undefined, text: m.text ?? '', permalink: m.permalink || undefined });
+      }
+      if (page >= (res.messages?.paging?.pages ?? 1) || enough()) break; // the core still does the filtering
+    }
     return { matches };
   },
-  filter: (o, ctx) => ({ matches: o.matches.filter((m) => ctx.allows('channels', m.channel)) }),
+  lists: { matches: { channels: (m: z.infer<typeof match>) => m.channel } },
+  limit: (a) => a.limit ?? 20,
   text: (o) => o.matches.map((m) => `${m.channel} ${m.ts} ${m.user ?? '?'}: ${m.text}`).join('\n') || '(no matches in granted channels)',
 });

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { READ, limit, slackTool } from '../common.js';
+import { free, lookup, on } from '../../../shared/connector/tool.js';
 
 // Emails and profile details stay out: a model needs who someone is, not how to reach them.
 const user = z.object({ id: z.string(), name: z.string(), real_name: z.string().optional(), bot: z.boolean(), tz: z.string().optional() });
@@ -23,7 +24,7 @@ export const listUsers = slackTool({
   output: z.object({ users: z.array(user) }),
   needs: ['users:read'],
   constraints: {},
-  facts: () => [],
+  covers: { limit: free('a count') },
   async run(a, { client, signal }) {
     const max = a.limit ?? 200;
     const out: User[] = [];
@@ -34,8 +35,10 @@ export const listUsers = slackTool({
       cursor = res.response_metadata?.next_cursor || undefined;
       if (!cursor) break;
     }
-    return { users: out.slice(0, max) };
+    return { users: out };
   },
+  lists: { users: {} }, // no grant narrows members
+  limit: (a) => a.limit ?? 200,
   text: (o) => o.users.map(render).join('\n'),
 });
 
@@ -48,7 +51,7 @@ export const getUser = slackTool({
   output: user,
   needs: ['users:read'],
   constraints: {},
-  facts: () => [],
+  covers: { user: free('the workspace directory is not scoped by grant') },
   async run(a, { client }) {
     const res = await client.users.info({ user: a.user });
     return toUser(res.user ?? {});

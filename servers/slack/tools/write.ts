@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { Denied } from '../../../shared/base/errors.js';
 import type { ToolContext } from '../../../shared/connector/tool.js';
-import { C, DESTROY, WRITE, channelId, messageFacts, messageTs, slackTool, text, writeConstraints, type Slack } from '../common.js';
+import { C, DESTROY, WRITE, bodyCovers, channelId, messageTs, slackTool, text, writeConstraints, type Slack } from '../common.js';
+import { free, lookup, on } from '../../../shared/connector/tool.js';
 
 const posted = z.object({ channel: z.string(), ts: z.string() });
 const renderPosted = (o: z.infer<typeof posted>) => `posted ${o.channel} ${o.ts}`;
@@ -16,7 +17,7 @@ export const postMessage = slackTool({
   needs: ['chat:write'],
   constraints: writeConstraints,
   audit: { text: 'body' },
-  facts: (a) => messageFacts(a.channel, a.text),
+  covers: { channel: on('channels'), text: bodyCovers },
   async run(a, { client }) {
     const res = await client.chat.postMessage({ channel: a.channel, text: a.text, link_names: false, unfurl_links: false });
     return { channel: res.channel ?? a.channel, ts: res.ts ?? '' };
@@ -34,7 +35,7 @@ export const replyInThread = slackTool({
   needs: ['chat:write'],
   constraints: writeConstraints,
   audit: { text: 'body' },
-  facts: (a) => messageFacts(a.channel, a.text),
+  covers: { channel: on('channels'), thread_ts: free('a thread in the granted channel'), text: bodyCovers },
   async run(a, { client }) {
     const res = await client.chat.postMessage({ channel: a.channel, thread_ts: a.thread_ts, text: a.text, link_names: false });
     return { channel: res.channel ?? a.channel, ts: res.ts ?? '' };
@@ -70,9 +71,10 @@ export const updateMessage = slackTool({
   needs: ['chat:write', 'channels:history'],
   constraints: writeConstraints,
   audit: { text: 'body' },
+  covers: { channel: on('channels'), ts: free("a message in the granted channel; facts() checks this bot posted it"), text: bodyCovers },
   async facts(a, ctx) {
     await ownMessage('update_message', a.channel, a.ts, ctx);
-    return messageFacts(a.channel, a.text);
+    return [];
   },
   async run(a, { client }) {
     const res = await client.chat.update({ channel: a.channel, ts: a.ts, text: a.text, link_names: false });
@@ -90,9 +92,10 @@ export const deleteMessage = slackTool({
   output: posted,
   needs: ['chat:write', 'channels:history'],
   constraints: { channels: C.channels },
+  covers: { channel: on('channels'), ts: free("a message in the granted channel; facts() checks this bot posted it") },
   async facts(a, ctx) {
     await ownMessage('delete_message', a.channel, a.ts, ctx);
-    return [{ on: 'channels', value: a.channel }];
+    return [];
   },
   async run(a, { client }) {
     const res = await client.chat.delete({ channel: a.channel, ts: a.ts });
