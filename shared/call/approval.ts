@@ -96,7 +96,14 @@ export function elicitationChannel(elicit: Elicit | undefined): ApprovalChannel 
       if (!elicit) return { status: 'declined', why: 'the client cannot ask its user (it did not declare the elicitation capability)' };
       hooks.event('requested', { via: 'elicitation', digest: req.digest });
       hooks.progress(`waiting for your approval of ${req.tool}`);
-      const answer = await elicit(`Approve this action?\n${describeRequest(req).join('\n')}`, req.timeoutMs, req.signal);
+      let answer: Awaited<ReturnType<Elicit>>;
+      try {
+        answer = await elicit(`Approve this action?\n${describeRequest(req).join('\n')}`, req.timeoutMs, req.signal);
+      } catch (e) {
+        // a request cut short by the call's withdrawal is a withdrawal; any other failure is the channel's
+        if (req.signal?.aborted) return { status: 'withdrawn', why: 'the client withdrew the call' };
+        throw e;
+      }
       if (req.signal?.aborted) return { status: 'withdrawn', why: 'the client withdrew the call' };
       if (answer === 'accept') return { status: 'approved', by: 'client user', digest: req.digest, at: Date.now() };
       if (answer === 'timeout') return { status: 'expired' };
