@@ -213,9 +213,16 @@ describe('replay-safe retries', () => {
   it('runs two concurrent calls with one key once', async () => {
     const s = await start(tempDir(), token());
     const k = `twin-${Date.now()}`;
-    sb.emulator.inject({ route: 'chat.postMessage', delayMs: 300 });
-    const rs = await Promise.all([0, 1].map(() => s.call('post_message', { channel: 'C0DEVBOTTEST', text: k }, key(k))));
-    expect(rs.map((r) => (r.structuredContent as { status: string }).status).sort()).toEqual(['completed', 'replayed']);
+    // the first call's post is held at the upstream; the second is sent while it is in flight
+    sb.emulator.inject({ route: 'chat.postMessage', delayMs: 1500 });
+    let firstDone = false;
+    const first = s.call('post_message', { channel: 'C0DEVBOTTEST', text: k }, key(k)).finally(() => (firstDone = true));
+    await waitFor(() => posts(k) === 1 || undefined);
+    const second = s.call('post_message', { channel: 'C0DEVBOTTEST', text: k }, key(k));
+    await sleep(200);
+    expect(firstDone, 'the first call was still in flight when the second was sent').toBe(false);
+    const rs = await Promise.all([first, second]);
+    expect(rs.map((r) => (r.structuredContent as { status: string }).status)).toEqual(['completed', 'replayed']);
     expect(posts(k)).toBe(1);
     await s.close();
   });

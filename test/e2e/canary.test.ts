@@ -17,6 +17,8 @@ import { loadManifest } from '../../shared/manifest/load.js';
 import type { Manifest } from '../../shared/manifest/schema.js';
 import type { Sandbox } from '../../shared/connector/tool.js';
 import { CLI, ROOT, SCOPES, tempDir } from '../helpers.js';
+// valid, granted arguments for every Cloudflare tool (placeholders would be refused before the upstream)
+import { SAMPLES as HARDENING } from '../hardening/instances.js';
 
 const MARKER = `cnry${randomBytes(10).toString('hex')}`;
 
@@ -80,6 +82,8 @@ function synthesize(tool: Tool, grant: Record<string, unknown>): Record<string, 
 
 interface Run {
   id: string;
+  /** the credential this instance was started with (issued by its sandbox for this run) */
+  token?: string;
   /** every JSON-RPC message the server wrote to stdout, and any line that was not one */
   stdout: string[];
   stderr: string;
@@ -116,7 +120,9 @@ async function runInstance(m: Manifest, args: string[], vars: Record<string, str
   const { tools } = await client.listTools();
   const results: Run['results'] = [];
   for (const t of tools) {
-    const calls = SAMPLES[m.id]?.[t.name] ?? [SAMPLES[m.id] ? {} : synthesize(t, m.tools[t.name] ?? {})];
+    const sample = SAMPLES[m.id] ?? HARDENING[m.id];
+    const known = SAMPLES[m.id]?.[t.name] ?? (HARDENING[m.id]?.[t.name] ? [HARDENING[m.id]![t.name]!] : undefined);
+    const calls = known ?? [sample ? {} : synthesize(t, m.tools[t.name] ?? {})];
     for (const a of calls) {
       let text: string;
       try {
@@ -171,7 +177,7 @@ beforeAll(async () => {
       url = sb.url;
       token = sb.issueToken(m);
     }
-    runs.push(await runInstance(m, ['--upstream', url], { [envName]: token }));
+    runs.push({ ...(await runInstance(m, ['--upstream', url], { [envName]: token })), token });
   }
 
   // `serve slack` with its bot token drawn from Doppler: doppler:blogbot/dev/SLACK_BOT_TOKEN.
@@ -181,7 +187,7 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'slack.dev.yaml'), readFileSync(join(SCOPES, 'slack.dev.yaml'), 'utf8').replace(/^credential: .*$/m, 'credential: doppler:blogbot/dev/SLACK_BOT_TOKEN'));
   const viaDoppler = loadManifest(join(dir, 'slack.dev.yaml'), CONNECTORS);
   const run = await runInstance(viaDoppler, ['--upstream', slack.url], { DOPPLER_TOKEN: doppler.issueServiceToken('blogbot', 'dev'), DOPPLER_API_URL: doppler.url }, dir);
-  runs.push({ ...run, id: 'slack.dev (doppler: credential)' });
+  runs.push({ ...run, id: 'slack.dev (doppler: credential)', token: slackToken });
 }, 180_000);
 
 afterAll(async () => {
@@ -191,7 +197,12 @@ afterAll(async () => {
 describe('canary: secret values never leave the fleet unless a dev grant reveals them', () => {
   it('ran every tool of every registered instance, and the doppler: credential case', () => {
     const ids = runs.map((r) => r.id);
-    expect(ids).toEqual(expect.arrayContaining(['doppler.dev', 'doppler.prod', 'slack.dev', 'slack.prod', 'slack.dev (doppler: credential)']));
+    expect(ids).toEqual(expect.arrayContaining(['cloudflare.dev', 'cloudflare.prod', 'doppler.dev', 'doppler.prod', 'slack.dev', 'slack.prod', 'slack.dev (doppler: credential)']));
+    // Cloudflare's tools ran with granted arguments: their calls reached the upstream, not a refusal
+    for (const id of ['cloudflare.dev', 'cloudflare.prod']) {
+      const refused = runs.find((r) => r.id === id)!.results.filter((x) => /"isError":true/.test(x.text) && /invalid arguments|denied: (?!approval)/.test(x.text));
+      expect(refused.map((x) => `${x.tool}: ${x.text.slice(0, 200)}`), id).toEqual([]);
+    }
     for (const r of runs) {
       expect(r.tools.length, r.id).toBeGreaterThan(0);
       expect(new Set(r.results.map((x) => x.tool)), r.id).toEqual(new Set(r.tools));
@@ -216,9 +227,14 @@ describe('canary: secret values never leave the fleet unless a dev grant reveals
     expect(prodReveal.text).toMatch(/denied: secret value STRIPE_KEY is not allowed by get_secret\.reveal/);
   });
 
-  it('finds neither the marker nor the Slack token in any result, stdout message, stderr line or audit record', () => {
+  it('finds neither the marker nor any issued credential in any result, stdout message, stderr line or audit record', () => {
     const leaks: string[] = [];
+    // every instance's own credential, and every other's: a token must not show up anywhere
+    const tokens = [...new Set(runs.map((r) => r.token).filter((t): t is string => !!t))];
+    expect(tokens.length).toBe(runs.length);
     for (const r of runs) {
+      const written = [...r.results.map((x) => x.text), ...r.stdout, r.stderr, r.audit].join('\n');
+      for (const t of tokens) if (written.includes(t)) leaks.push(`${r.id} wrote the credential of ${runs.find((x) => x.token === t)!.id}`);
       for (const x of r.results) {
         if (mayReveal(r.id, x.tool, x.args)) continue;
         if (x.text.includes(MARKER) || x.text.includes(slackToken)) leaks.push(`${r.id} ${x.tool} ${JSON.stringify(x.args)} result`);

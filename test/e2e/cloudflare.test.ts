@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCloudflareSandbox, type CloudflareSandbox } from '../../servers/cloudflare/sandbox/index.js';
 import { ACCOUNT, IDS, OTHER_ACCOUNT } from '../../servers/cloudflare/sandbox/seed.js';
 import { auditRecords, ROOT, runCli, serve, tempDir, text, type Served } from '../helpers.js';
+import { manifestOf } from '../hardening/instances.js';
 
 const DEV_PERMS = [
   'Workers Scripts Read', 'Workers Scripts Write', 'Workers KV Storage Read', 'Workers KV Storage Write', 'Workers R2 Storage Read',
@@ -54,7 +55,8 @@ function start(env: string, vars: Record<string, string>) {
 describe('cloudflare dev', () => {
   it('lists the granted tools with explicit annotations; prod has no deploy', async () => {
     const { tools } = await dev.client.listTools();
-    expect(tools).toHaveLength(23);
+    // as many as the dev manifest grants (derived, not counted by hand)
+    expect(tools.map((t) => t.name).sort()).toEqual(Object.keys(manifestOf('cloudflare', 'dev').tools).sort());
     for (const t of tools) expect(Object.keys(t.annotations ?? {}).sort()).toEqual(['destructiveHint', 'idempotentHint', 'openWorldHint', 'readOnlyHint']);
     expect(tools.find((t) => t.name === 'delete_worker')!.annotations).toMatchObject({ destructiveHint: true, readOnlyHint: false });
     const names = (await prod.client.listTools()).tools.map((t) => t.name);
@@ -145,8 +147,9 @@ describe('cloudflare dev', () => {
     writeFileSync(`${dir}/cloudflare.dev.yaml`, readFileSync(`${ROOT}/scopes/cloudflare.dev.yaml`, 'utf8').replace(/dns_list_records:\s+\{ zones: \[[0-9a-f]+\] \}/, 'dns_list_records: { zones: ["*"] }'));
     const s = await serve({ connector: 'cloudflare', env: 'dev', upstream: sb.url, scopes: dir, vars: { CLOUDFLARE_API_TOKEN_DEV: token } });
     try {
-      expect(s.stderr()).toBe('');
       await s.call('list_zones');
+      // the identity check has run (the call waited for it): its only word is that the token reaches further
+      expect(s.stderr().trim()).toBe(`fleet cloudflare.dev: warning: the token also reaches com.cloudflare.api.account.${OTHER_ACCOUNT}; calls stay in ${ACCOUNT}`);
       expect(await refused(s, 'dns_list_records', { zone_id: IDS.otherZone }, 'upstream.account', ['zones.get'])).toContain(`belongs to account ${OTHER_ACCOUNT}`);
       expect((await s.call('dns_list_records', { zone_id: IDS.devZone })).isError).toBeFalsy();
     } finally {

@@ -127,7 +127,10 @@ describe('doppler prod over stdio', () => {
     const r = await start(['doppler', '--env', 'prod', '--scopes', dir, '--upstream', sb.url], { DOPPLER_TOKEN_PROD: prodToken });
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(/doppler\.prod\.yaml:17: tools\.get_secret\.reveal: reveal is refused in a production manifest \(instance prod\)/);
+    // the line of the edited grant, found in the file the server read
+    const line = readFileSync(join(dir, 'doppler.prod.yaml'), 'utf8').split('\n').findIndex((l) => l.includes('reveal: true')) + 1;
+    expect(line).toBeGreaterThan(0);
+    expect(r.stderr).toContain(`doppler.prod.yaml:${line}: tools.get_secret.reveal: reveal is refused in a production manifest (instance prod)`);
   });
 });
 

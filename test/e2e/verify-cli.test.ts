@@ -53,7 +53,8 @@ describe('fleet verify', () => {
     const r = await runCli(['verify', '--scopes', scopes, '--format', 'json']);
     const out = JSON.parse(r.stdout);
     // dev over-declaring is a warning: CI stays green, the warning is still shown
-    expect(out.ok).toBe(r.code === 0);
+    expect(out.ok).toBe(true);
+    expect(r.code).toBe(0);
     expect(out.findings).toContainEqual(expect.objectContaining({ rule: 'excess-permission', severity: 'warning', instance: 'slack.dev', path: 'upstream.token_scopes.0' }));
     expect(out.findings.filter((f: { severity: string }) => f.severity === 'error')).toEqual([]);
   });
