@@ -16,7 +16,7 @@ import { auditThroughput } from './audit.mjs';
 import { verifySpeed } from './verify.mjs';
 import { perCall } from './calls.mjs';
 import { machine, markdown, readmeSummary } from './report.mjs';
-import { coldStart, spawnToExit } from './stdio.mjs';
+import { clientStart, coldStart, spawnToExit } from './stdio.mjs';
 import { surfaceSize } from './surface.mjs';
 import { bareNode, fleetTarget, peerTargets } from './targets.mjs';
 
@@ -96,8 +96,9 @@ try {
       if (t.unavailable || t.error) continue;
       try {
         const r = await coldStart(t);
+        const viaClient = await clientStart(t);
         if (round === 0) continue;
-        (t.runs ??= []).push(r);
+        (t.runs ??= []).push({ ...r, clientMs: viaClient });
         t.surface ??= surfaceSize(r.tools);
         t.listed ??= r.tools.map((x) => x.name);
       } catch (e) {

@@ -45,6 +45,9 @@ describe('npm run bench (smoke, tiny counts)', () => {
       expect(t.error, t.name).toBeUndefined();
       expect(t.runs, t.name).toHaveLength(1);
       expect(t.runs[0].listMs).toBeGreaterThan(t.runs[0].initMs);
+      // settled RSS (after 1 s idle) and start-up through the SDK Client are measured too
+      expect(t.runs[0].settledMB, t.name).toBeGreaterThan(0);
+      expect(t.runs[0].clientMs, t.name).toBeGreaterThan(0);
       expect(t.surface.tools, t.name).toBeGreaterThan(0);
     }
     for (const t of fleet) expect([...t.listed].sort(), t.name).toEqual([...t.granted].sort());

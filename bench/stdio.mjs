@@ -100,9 +100,13 @@ export class StdioSession {
   }
 }
 
+/** How long a server sits idle after tools/list before its settled RSS is read (the fleet opens its upstream 300 ms after the list). */
+export const SETTLE_MS = 1000;
+
 /**
  * One cold start: spawn → initialize answered → tools/list answered, then RSS of the server
- * process and the tools it listed. Times are in ms from just before spawn().
+ * process at that instant and again once it has settled (its upstream opened, idle SETTLE_MS),
+ * and the tools it listed. Times are in ms from just before spawn().
  */
 export async function coldStart(target) {
   const s = new StdioSession(target);
@@ -111,9 +115,30 @@ export async function coldStart(target) {
     s.notify('notifications/initialized');
     const list = await s.request('tools/list', {});
     const rss = rssMB(s.child.pid);
-    return { initMs: init.at - s.spawnedAt, listMs: list.at - s.spawnedAt, rssMB: rss, tools: list.result.tools, listBytes: list.bytes };
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
+    const settled = rssMB(s.child.pid);
+    return { initMs: init.at - s.spawnedAt, listMs: list.at - s.spawnedAt, rssMB: rss, settledMB: settled, tools: list.result.tools, listBytes: list.bytes };
   } finally {
     await s.close();
+  }
+}
+
+/**
+ * Spawn → tools/list answered through the SDK's own Client and stdio transport, as a user's client
+ * sees it: the Client also compiles every tool's outputSchema on tools/list.
+ */
+export async function clientStart(target) {
+  const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
+  const { StdioClientTransport } = await import('@modelcontextprotocol/sdk/client/stdio.js');
+  const t0 = performance.now();
+  const transport = new StdioClientTransport({ command: target.command, args: target.args, env: target.env, cwd: target.cwd, stderr: 'ignore' });
+  const client = new Client(CLIENT);
+  try {
+    await client.connect(transport);
+    await client.listTools();
+    return performance.now() - t0;
+  } finally {
+    await client.close().catch(() => {});
   }
 }
 
