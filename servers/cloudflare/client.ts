@@ -63,6 +63,7 @@ export async function openCloudflare(opts: OpenOptions): Promise<Upstream<CF>> {
   if (verified.status !== 'active') throw new StartupError(`the token is ${verified.status}, not active`);
 
   let held: string[] | undefined;
+  let unchecked: string | undefined;
   try {
     const token = kind === 'account' ? await api.accounts.tokens.get(verified.id, { account_id: account }) : await api.user.tokens.get(verified.id);
     const allow = ((token.policies ?? []) as Policy[]).filter((p) => p.effect === 'allow');
@@ -70,13 +71,13 @@ export async function openCloudflare(opts: OpenOptions): Promise<Upstream<CF>> {
       throw new StartupError(`the token's policies do not cover account ${account}, which the manifest pins`);
     }
     held = [...new Set(allow.flatMap((p) => (p.permission_groups ?? []).map((g) => g.name ?? '')).filter((n) => n && !SELF_READ.has(n)))];
-    const others = allow.flatMap((p) => Object.keys(p.resources ?? {})).filter((k) => k.startsWith('com.cloudflare.api.account.') && k !== `com.cloudflare.api.account.${account}`);
+    const others = allow.flatMap((p) => Object.keys(p.resources ?? {})).filter((k) => k.startsWith('com.cloudflare.api.account.') && !k.startsWith('com.cloudflare.api.account.zone.') && k !== `com.cloudflare.api.account.${account}`);
     if (others.length) opts.warn(`the token also reaches ${others.join(', ')}; calls stay in ${account}`);
   } catch (e) {
     if (e instanceof StartupError) throw e;
     const s = status(e);
     if (!s || s >= 500) throw new StartupError(`reading the token's policies failed: ${why(e)}`);
-    opts.warn(`the token cannot read its own policies (${why(e)}), so its permissions were not compared with the manifest; "${kind === 'account' ? 'Account API Tokens Read' : 'API Tokens Read'}" allows that check`);
+    unchecked = `the token cannot read its own policies (${why(e)}), so its permissions were not compared with the manifest; "${kind === 'account' ? 'Account API Tokens Read' : 'API Tokens Read'}" allows that check`;
     if (kind === 'user') {
       const accounts = [];
       for await (const a of api.accounts.list({ per_page: 50 })) accounts.push(a.id);
@@ -88,5 +89,6 @@ export async function openCloudflare(opts: OpenOptions): Promise<Upstream<CF>> {
     identity: { home: account, token: verified.id, kind },
     held,
     sent: counted.sent,
+    unchecked,
   };
 }

@@ -48,5 +48,6 @@ export async function openSlack(opts: OpenOptions): Promise<Upstream<WebClient>>
     identity: { home: who.team_id!, user: who.user_id, bot: who.bot_id },
     held: who.response_metadata?.scopes,
     sent: counted.sent,
+    ...(who.response_metadata?.scopes ? {} : { unchecked: "Slack did not report the token's scopes (no x-oauth-scopes header on auth.test)" }),
   };
 }

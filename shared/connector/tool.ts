@@ -115,6 +115,11 @@ export interface Upstream<C> {
   identity: Identity;
   /** permissions the token actually holds, where the upstream tells (compared with the manifest) */
   held?: string[];
+  /**
+   * Why the token's permissions could not be read, when the manifest declares some: a production
+   * instance refuses to start, a development one warns and serves.
+   */
+  unchecked?: string;
 }
 
 export interface OpenOptions {

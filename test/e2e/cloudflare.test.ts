@@ -273,11 +273,18 @@ describe('cloudflare: upstream errors and start-up checks', () => {
     expect(none.stderr).toMatch(/CLOUDFLARE_API_TOKEN_PROD is not set/);
   });
 
-  it('warns, and still starts, when the token cannot read its own policies; a user token must reach the account', async () => {
+  it('warns in dev, and refuses in prod, when the token cannot read its own policies; a user token must reach the account', async () => {
     const s = await serve({ connector: 'cloudflare', env: 'dev', upstream: sb.url, vars: { CLOUDFLARE_API_TOKEN_DEV: sb.issue(ACCOUNT, DEV_PERMS) } });
     expect((await s.call('list_workers')).isError).toBeFalsy();
     await s.close();
     expect(s.stderr()).toMatch(/cannot read its own policies/);
+    // The same kind of token for prod: it could hold anything, so prod does not start.
+    const blind = sb.issue(ACCOUNT, [...PROD_PERMS, 'Workers KV Storage Write']);
+    const refused = await start('prod', { CLOUDFLARE_API_TOKEN_PROD: blind });
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toBe('');
+    expect(refused.stderr).toMatch(/cannot read its own policies .*refusing to start a production instance whose token's permissions cannot be checked \(.*cloudflare\.prod\.yaml:\d+\)/);
+    expect(refused.stderr).not.toContain(blind);
     const user = await start('prod', { CLOUDFLARE_API_TOKEN_PROD: sb.issue(OTHER_ACCOUNT, [...PROD_PERMS, 'API Tokens Read'], { kind: 'user' }) });
     expect(user.code).toBe(1);
     expect(user.stderr).toMatch(/policies do not cover account/);

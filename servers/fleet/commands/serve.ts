@@ -73,6 +73,13 @@ export async function serve(opts: ServeOptions): Promise<void> {
     }
     redactor.add(credential);
     const up = await connector.open({ manifest, credential, baseUrl, timeoutMs: manifest.timeoutMs, warn: log.warn });
+    if (up.unchecked) {
+      // What the token may do is unknown: it may hold anything. Production needs to know.
+      if (isProduction(manifest)) {
+        throw new StartupError(`${up.unchecked}; refusing to start a production instance whose token's permissions cannot be checked (${manifest.file}:${manifest.line('upstream')})`);
+      }
+      log.warn(up.unchecked);
+    }
     if (up.held) {
       const { excess, missing } = checkHeld(connector, manifest, up.held);
       if (excess.length) {
