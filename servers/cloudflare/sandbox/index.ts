@@ -1,11 +1,11 @@
 // A Cloudflare v4 API emulator on loopback, for exactly the operations the tools use. The
 // official `cloudflare` SDK talks to it over real HTTP with a Bearer token; tokens are issued per
 // account with exactly the permission groups asked for.
-import { randomBytes } from 'node:crypto';
 import { Emulator, type EmulatorRequest, type Reply } from '../../../shared/connector/emulator.js';
 import { D1Engine } from './d1.js';
 import { CfError, failure } from './http.js';
-import { ROUTES, type Grant, type Route } from './routes.js';
+import { ROUTES, type Grant, type Route, type TokenRegistry } from './routes.js';
+import { admits, makeGrant, newId, newTokenValue, reaches, statusOf } from './tokens.js';
 import { seedAccounts } from './seed.js';
 
 const BASE = '/client/v4';
@@ -62,18 +62,40 @@ export class CloudflareSandbox {
     return this;
   }
 
+  /** Every token by its secret value; the token routes create, list and delete through `registry`. */
+  readonly registry: TokenRegistry = {
+    add: (g) => {
+      const value = newTokenValue();
+      this.tokens.set(value, g);
+      return value;
+    },
+    remove: (id) => {
+      for (const [v, g] of this.tokens) if (g.id === id) return this.tokens.delete(v);
+      return false;
+    },
+    all: () => [...this.tokens.values()],
+  };
+
   /** A token for `account` holding exactly `permissions`; `user` tokens are verified at /user/tokens. */
-  issue(account: string, permissions: string[], opts: { kind?: 'account' | 'user'; accounts?: string[]; status?: Grant['status'] } = {}): string {
+  issue(account: string, permissions: string[], opts: { kind?: 'account' | 'user'; accounts?: string[]; status?: Grant['status']; name?: string; expires_on?: string } = {}): string {
     if (!this.state.accounts.some((a) => a.id === account)) throw new Error(`sandbox has no account ${account}`);
-    const token = randomBytes(30).toString('base64url');
-    this.tokens.set(token, {
-      id: randomBytes(16).toString('hex'),
-      kind: opts.kind ?? 'account',
-      accounts: opts.accounts ?? [account],
-      permissions: [...permissions],
-      status: opts.status ?? 'active',
-    });
-    return token;
+    const kind = opts.kind ?? 'account';
+    const resources = Object.fromEntries((opts.accounts ?? [account]).map((a) => [`com.cloudflare.api.account.${a}`, '*' as const]));
+    return this.registry.add(
+      makeGrant(
+        {
+          id: newId(), kind, ...(kind === 'account' ? { owner: account } : {}), name: opts.name ?? `sandbox token ${account.slice(0, 6)}`,
+          policies: [{ id: newId(), effect: 'allow', groups: [...permissions], resources }],
+          status: opts.status ?? 'active', issued_on: '2026-01-01T00:00:00Z', ...(opts.expires_on ? { expires_on: opts.expires_on } : {}),
+        },
+        this.state.zones,
+      ),
+    );
+  }
+
+  /** The token a value stands for (tests: what a minted credential really holds). */
+  grantOf(value: string): Grant | undefined {
+    return this.tokens.get(value);
   }
 
   account(id: string) {
@@ -95,19 +117,26 @@ export class CloudflareSandbox {
     if (!auth) return failure(400, 9106, 'Missing X-Auth-Key, X-Auth-Email or Authorization headers');
     const token = this.tokens.get(auth);
     if (!token) return failure(401, 1000, 'Invalid API Token');
-    if (token.status !== 'active' && !m.route.name.endsWith('.verify')) return failure(401, 1000, 'Invalid API Token');
+    if (statusOf(token) !== 'active' && !m.route.name.endsWith('.verify')) return failure(401, 1000, 'Invalid API Token');
     const { route, p } = m;
     let account = this.state.accounts[0]!;
+    // What the request is about: its account, or its zone (and that zone's account).
+    let scope: { account: string; zone?: string } | undefined;
     if (p.account !== undefined) {
       const a = this.state.accounts.find((x) => x.id === p.account);
-      if (!a || !token.accounts.includes(a.id)) return failure(403, 9109, 'Unauthorized to access requested resource');
+      if (!a || !reaches(token, a.id)) return failure(403, 9109, 'Unauthorized to access requested resource');
       account = a;
+      scope = { account: a.id };
+    } else if (p.zone !== undefined) {
+      const z = this.state.zones.find((x) => x.id === p.zone);
+      if (z) scope = { account: z.account, zone: z.id };
     }
-    if (!route.perms.includes('') && !route.perms.some((g) => token.permissions.includes(g))) {
+    // Every policy is enforced: a permission group admits a request only on the resources its policy names.
+    if (!route.perms.includes('') && !admits(token, route.perms, scope?.account, scope?.zone)) {
       return failure(403, 10000, 'Authentication error');
     }
     try {
-      return await route.handle({ p, q: req.query, req, token, account, zones: this.state.zones, d1: this.d1, accounts: this.state.accounts });
+      return await route.handle({ p, q: req.query, req, token, account, zones: this.state.zones, d1: this.d1, accounts: this.state.accounts, tokens: this.registry });
     } catch (e) {
       if (e instanceof CfError) return failure(e.status, e.code, e.message);
       throw e;

@@ -6,13 +6,16 @@ import type { EmulatorRequest, Reply } from '../../../shared/connector/emulator.
 import type { D1Engine } from './d1.js';
 import { CfError, cursored, formData, json, ok, paged } from './http.js';
 import { etagOf, type Account, type DnsRecord, type Script, type Zone } from './seed.js';
+import { admits, makeGrant, newId, parseCreate, PERMISSION_GROUPS, reaches, statusOf, tokenOut, type Grant } from './tokens.js';
 
-export interface Grant {
-  id: string;
-  kind: 'account' | 'user';
-  accounts: string[];
-  permissions: string[];
-  status: 'active' | 'disabled' | 'expired';
+export type { Grant } from './tokens.js';
+
+/** The sandbox's tokens, for the token routes. */
+export interface TokenRegistry {
+  /** stores a new grant and returns its secret value */
+  add(g: Grant): string;
+  remove(id: string): boolean;
+  all(): Grant[];
 }
 
 export interface Call {
@@ -25,6 +28,7 @@ export interface Call {
   zones: Zone[];
   d1: D1Engine;
   accounts: Account[];
+  tokens: TokenRegistry;
 }
 
 export interface Route {
@@ -52,7 +56,7 @@ const workflowOf = (c: Call) => need(c.account.workflows.get(c.p.wf!), 404, 1020
 function zoneOf(c: Call): Zone {
   const z = c.zones.find((x) => x.id === c.p.zone);
   if (!z) throw new CfError(404, 7003, 'Could not route to /zones, perhaps your object identifier is invalid?');
-  if (!c.token.accounts.includes(z.account)) throw new CfError(403, 9109, 'Unauthorized to access requested resource');
+  if (!reaches(c.token, z.account, z.id)) throw new CfError(403, 9109, 'Unauthorized to access requested resource');
   return z;
 }
 
@@ -181,31 +185,39 @@ function instanceOut(wf: { id: string }, i: import('./seed.js').WorkflowInstance
   return { id: i.id, status: i.status, created_on: i.created_on, modified_on: i.modified_on, started_on: i.started_on, ended_on: i.ended_on, version_id: 'v1', workflow_id: wf.id, trigger_source: 'api' };
 }
 
-function tokenOut(t: Grant) {
-  return {
-    id: t.id, name: `sandbox token ${t.id.slice(0, 6)}`, status: t.status, issued_on: '2026-01-01T00:00:00Z', modified_on: '2026-01-01T00:00:00Z',
-    policies: [{
-      id: `${t.id}-policy`, effect: 'allow',
-      permission_groups: t.permissions.map((name, i) => ({ id: `pg${i}`, name })),
-      resources: Object.fromEntries(t.accounts.map((a) => [`com.cloudflare.api.account.${a}`, '*'])),
-    }],
-  };
-}
+const ownTokens = (c: Call) => c.tokens.all().filter((t) => t.kind === 'account' && t.owner === c.account.id);
+const ownToken = (c: Call) => need(ownTokens(c).find((t) => t.id === c.p.id), 404, 1003, 'Token not found');
 
 const A = '/accounts/:account';
 export const ROUTES: Route[] = [
-  // Identity
+  // Identity and account-owned API tokens. `verify` and `permission_groups` come before `:id`.
   { name: 'accounts.tokens.verify', method: 'GET', path: `${A}/tokens/verify`, perms: [''], handle: (c) => {
-    if (c.token.kind !== 'account') throw new CfError(401, 1000, 'Invalid API Token');
-    return ok({ id: c.token.id, status: c.token.status, expires_on: '2027-01-01T00:00:00Z' });
+    if (c.token.kind !== 'account' || c.token.owner !== c.account.id) throw new CfError(401, 1000, 'Invalid API Token');
+    return ok({ id: c.token.id, status: statusOf(c.token), expires_on: c.token.expires_on ?? '2027-01-01T00:00:00Z' });
   } },
-  { name: 'accounts.tokens.get', method: 'GET', path: `${A}/tokens/:id`, perms: ['Account API Tokens Read'], handle: (c) => {
-    if (c.p.id !== c.token.id) throw new CfError(404, 1003, 'Token not found');
-    return ok(tokenOut(c.token));
+  { name: 'accounts.tokens.permission_groups', method: 'GET', path: `${A}/tokens/permission_groups`, perms: read('Account API Tokens'), handle: (c) => {
+    const name = c.q.get('name');
+    const scope = c.q.get('scope');
+    return ok(PERMISSION_GROUPS.filter((g) => (!name || g.name === name) && (!scope || g.scopes.includes(scope as never))));
+  } },
+  { name: 'accounts.tokens.list', method: 'GET', path: `${A}/tokens`, perms: read('Account API Tokens'), handle: (c) => {
+    const withExpired = c.q.get('include_expired') === 'true';
+    return paged(ownTokens(c).filter((t) => withExpired || statusOf(t) !== 'expired').map((t) => tokenOut(t)), c.q, 20, 50);
+  } },
+  { name: 'accounts.tokens.create', method: 'POST', path: `${A}/tokens`, perms: write('Account API Tokens'), handle: (c) => {
+    const body = parseCreate(json(c.req.body), c.account, c.zones);
+    const grant = makeGrant({ id: newId(), kind: 'account', owner: c.account.id, status: 'active', issued_on: now().replace(/\.\d{3}Z$/, 'Z'), ...body }, c.zones);
+    const value = c.tokens.add(grant);
+    return ok({ ...tokenOut(grant), value });
+  } },
+  { name: 'accounts.tokens.get', method: 'GET', path: `${A}/tokens/:id`, perms: read('Account API Tokens'), handle: (c) => ok(tokenOut(ownToken(c))) },
+  { name: 'accounts.tokens.delete', method: 'DELETE', path: `${A}/tokens/:id`, perms: write('Account API Tokens'), handle: (c) => {
+    c.tokens.remove(ownToken(c).id);
+    return ok({ id: c.p.id });
   } },
   { name: 'user.tokens.verify', method: 'GET', path: '/user/tokens/verify', perms: [''], handle: (c) => {
     if (c.token.kind !== 'user') throw new CfError(401, 1000, 'Invalid API Token');
-    return ok({ id: c.token.id, status: c.token.status, expires_on: '2027-01-01T00:00:00Z' });
+    return ok({ id: c.token.id, status: statusOf(c.token), expires_on: c.token.expires_on ?? '2027-01-01T00:00:00Z' });
   } },
   { name: 'user.tokens.get', method: 'GET', path: '/user/tokens/:id', perms: ['API Tokens Read'], handle: (c) => {
     if (c.token.kind !== 'user' || c.p.id !== c.token.id) throw new CfError(404, 1003, 'Token not found');
@@ -326,7 +338,7 @@ export const ROUTES: Route[] = [
   // Zones and DNS
   { name: 'zones.list', method: 'GET', path: '/zones', perms: read('Zone'), handle: (c) => {
     const account = c.q.get('account.id') ?? c.q.get('account[id]');
-    const zones = c.zones.filter((z) => c.token.accounts.includes(z.account) && (!account || z.account === account));
+    const zones = c.zones.filter((z) => admits(c.token, read('Zone'), z.account, z.id) && (!account || z.account === account));
     return paged(zones.map((z) => zoneOut(c, z)), c.q, 20, 50);
   } },
   { name: 'zones.get', method: 'GET', path: '/zones/:zone', perms: read('Zone'), handle: (c) => {

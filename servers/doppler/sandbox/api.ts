@@ -1,6 +1,7 @@
 // The Doppler v3 operations the tools and the credential resolver use, answered as Doppler does:
 // JSON bodies always, `{messages, success: false}` with a 4xx on errors, page/per_page pagination
 // with no total (a short or empty page ends it), 204 for a deleted secret.
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { EmulatorRequest, Reply } from '../../../shared/connector/emulator.js';
 import { at, WORKPLACE, type SandboxConfig, type SandboxProject } from './seed.js';
 
@@ -11,12 +12,27 @@ export interface Grant {
   configs: string[] | '*';
   write: boolean;
   name: string;
+  /** may create, list and revoke the project's service tokens (a broker) */
+  tokens?: boolean;
+  /** a service token's slug, its config's environment, when it was made and when it expires (ms) */
+  slug?: string;
+  created_at?: string;
+  expires_at?: number;
+}
+
+/** The sandbox's tokens, for the service-token routes. */
+export interface TokenRegistry {
+  add(key: string, g: Grant): void;
+  /** removes the service token with this slug or this key; false when there is none */
+  remove(project: string, config: string, by: { slug?: string; key?: string }): boolean;
+  all(): Grant[];
 }
 
 export interface Caller {
   grant: Grant;
   token: string;
   projects: SandboxProject[];
+  tokens: TokenRegistry;
   /** the next change log id and time, so logs stay ordered */
   stamp(): { id: string; created_at: string };
 }
@@ -128,6 +144,49 @@ export const ROUTES: Record<string, (c: Caller, req: EmulatorRequest) => Reply> 
     return { status: 204 };
   },
 
+  // Service tokens: made by a broker (a service account allowed to manage tokens), scoped to one
+  // config, read or read/write, with an optional expiry (unix seconds, as a string).
+  'POST /v3/configs/config/tokens': (c, req) => {
+    const body = parseJson(req);
+    const q = new URLSearchParams({ project: String(body.project ?? ''), config: String(body.config ?? '') });
+    const cf = config(c, q);
+    if (!c.grant.tokens) throw new ApiError(403, 'This token does not have access to manage service tokens');
+    if (typeof body.name !== 'string' || !body.name.trim() || body.name.length > 200) return error(400, 'Name is required');
+    const access = body.access ?? 'read';
+    if (access !== 'read' && access !== 'read/write') return error(400, 'Access must be one of read, read/write');
+    let expires_at: number | undefined;
+    if (body.expire_at !== undefined && body.expire_at !== null) {
+      const raw = String(body.expire_at);
+      const t = /^\d+$/.test(raw) ? Number(raw) * 1000 : Date.parse(raw);
+      if (!Number.isFinite(t)) return error(400, 'expire_at must be a unix timestamp');
+      if (t <= Date.now()) return error(400, 'expire_at must be in the future');
+      expires_at = t;
+    }
+    const key = `dp.st.${cf.name}.${randomBytes(20).toString('hex')}`;
+    const slug = randomUUID();
+    const created_at = new Date().toISOString();
+    c.tokens.add(key, { kind: 'service_token', project: c.grant.project, configs: [cf.name], write: access === 'read/write', name: body.name, slug, created_at, ...(expires_at ? { expires_at } : {}) });
+    return { json: { token: { ...tokenOut(c.tokens.all().find((g) => g.slug === slug)!, cf), key, access }, success: true } };
+  },
+
+  'GET /v3/configs/config/tokens': (c, req) => {
+    const cf = config(c, req.query);
+    if (!c.grant.tokens) throw new ApiError(403, 'This token does not have access to manage service tokens');
+    const tokens = c.tokens.all().filter((g) => g.kind === 'service_token' && g.slug && g.project === c.grant.project && g.configs !== '*' && g.configs.includes(cf.name));
+    return { json: { tokens: tokens.map((g) => tokenOut(g, cf)), success: true } };
+  },
+
+  'DELETE /v3/configs/config/tokens/token': (c, req) => {
+    const body = parseJson(req);
+    const q = new URLSearchParams({ project: String(body.project ?? ''), config: String(body.config ?? '') });
+    const cf = config(c, q);
+    if (!c.grant.tokens) throw new ApiError(403, 'This token does not have access to manage service tokens');
+    const by = { slug: typeof body.slug === 'string' ? body.slug : undefined, key: typeof body.token === 'string' ? body.token : undefined };
+    if (!by.slug && !by.key) return error(400, 'Either slug or token is required');
+    if (!c.tokens.remove(c.grant.project, cf.name, by)) return error(404, 'Could not find requested service token');
+    return { json: { success: true } };
+  },
+
   'GET /v3/configs/config/logs': (c, req) => {
     const cf = config(c, req.query);
     const logs = [...cf.logs].reverse().map(({ diff: _d, ...l }) => ({ ...l, html: l.text, config: cf.name, environment: cf.environment, project: req.query.get('project') }));
@@ -141,6 +200,23 @@ export const ROUTES: Record<string, (c: Caller, req: EmulatorRequest) => Reply> 
     return { json: { log: { ...log, html: log.text, config: cf.name, environment: cf.environment, project: req.query.get('project') }, success: true } };
   },
 };
+
+function parseJson(req: EmulatorRequest): Record<string, unknown> {
+  try {
+    const v = JSON.parse(req.body.toString('utf8') || '{}');
+    if (v && typeof v === 'object' && !Array.isArray(v)) return v;
+  } catch {
+    /* answered below */
+  }
+  throw new ApiError(400, 'Request body must be a JSON object');
+}
+
+function tokenOut(g: Grant, cf: SandboxConfig) {
+  return {
+    name: g.name, slug: g.slug, created_at: g.created_at, config: cf.name, environment: cf.environment, project: g.project,
+    expires_at: g.expires_at ? new Date(g.expires_at).toISOString() : null,
+  };
+}
 
 const actor = (c: Caller) => ({ email: `${c.grant.name}@tokens.example.com`, name: c.grant.name, username: c.grant.name });
 

@@ -4,7 +4,7 @@
 // otherwise be read as a second request on the same socket.
 import { randomBytes } from 'node:crypto';
 import { Emulator, type EmulatorRequest, type Reply } from '../../../shared/connector/emulator.js';
-import { ApiError, error, ROUTES, type Grant } from './api.js';
+import { ApiError, error, ROUTES, type Grant, type TokenRegistry } from './api.js';
 import { seedProjects, type SandboxProject } from './seed.js';
 
 const ROUTE_NAMES: Record<string, string> = {
@@ -19,6 +19,9 @@ const ROUTE_NAMES: Record<string, string> = {
   'DELETE /v3/configs/config/secret': 'secrets.delete',
   'GET /v3/configs/config/logs': 'config_logs.list',
   'GET /v3/configs/config/logs/log': 'config_logs.get',
+  'POST /v3/configs/config/tokens': 'service_tokens.create',
+  'GET /v3/configs/config/tokens': 'service_tokens.list',
+  'DELETE /v3/configs/config/tokens/token': 'service_tokens.delete',
 };
 
 const key = (req: EmulatorRequest) => `${req.method} ${req.path}`;
@@ -55,6 +58,31 @@ export class DopplerSandbox {
     this.tokens.set(token, { kind: 'service_account', project, configs: '*', write, name: `fleet-${project}-${write ? 'rw' : 'ro'}` });
     return token;
   }
+
+  /** A service account allowed to create, list and revoke the project's service tokens (and nothing else). */
+  issueBroker(project: string): string {
+    this.project(project);
+    const token = `dp.sa.${randomBytes(20).toString('hex')}`;
+    this.tokens.set(token, { kind: 'service_account', project, configs: '*', write: false, tokens: true, name: `fleet-${project}-broker` });
+    return token;
+  }
+
+  /** The token a key stands for (tests: what a minted credential really holds). */
+  grantOf(key: string): Grant | undefined {
+    return this.tokens.get(key);
+  }
+
+  readonly registry: TokenRegistry = {
+    add: (key, g) => void this.tokens.set(key, g),
+    remove: (project, config, by) => {
+      for (const [k, g] of this.tokens) {
+        if (g.kind !== 'service_token' || g.project !== project || g.configs === '*' || !g.configs.includes(config)) continue;
+        if ((by.slug && g.slug === by.slug) || (by.key && k === by.key)) return this.tokens.delete(k);
+      }
+      return false;
+    },
+    all: () => [...this.tokens.values()],
+  };
 
   /** A read-only service token scoped to one config, as the credential resolver is given. */
   issueServiceToken(project: string, config: string): string {
@@ -104,9 +132,9 @@ export class DopplerSandbox {
     if (!route) return error(404, `No route for ${key(req)}`);
     const token = req.headers.authorization?.replace(/^Bearer\s+/i, '') ?? '';
     const grant = this.tokens.get(token);
-    if (!grant) return error(401, 'Invalid Auth token');
+    if (!grant || (grant.expires_at !== undefined && grant.expires_at <= Date.now())) return error(401, 'Invalid Auth token');
     try {
-      return route({ grant, token, projects: this.projects, stamp: () => this.stamp() }, req);
+      return route({ grant, token, projects: this.projects, tokens: this.registry, stamp: () => this.stamp() }, req);
     } catch (e) {
       if (e instanceof ApiError) return error(e.status, e.message);
       throw e;
