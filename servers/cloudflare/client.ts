@@ -29,23 +29,28 @@ function coversAccount(resources: Record<string, unknown> | undefined, account: 
   return Object.keys(resources ?? {}).some((k) => k === `com.cloudflare.api.account.${account}` || k === 'com.cloudflare.api.account.*');
 }
 
-export async function openCloudflare(opts: OpenOptions): Promise<Upstream<CF>> {
-  const account = opts.manifest.upstream.account as string;
-  const counted = countingFetch();
-  const api = new Cloudflare({
-    fetch: counted.fetch,
-    apiToken: opts.credential,
+/** An SDK client for one token: explicit settings only, no retries, logs to stderr. */
+export function cloudflareApi(token: string, baseUrl: string | undefined, timeoutMs: number, fetchFn?: typeof fetch): Cloudflare {
+  return new Cloudflare({
+    ...(fetchFn ? { fetch: fetchFn } : {}),
+    apiToken: token,
     // Explicit, so CLOUDFLARE_* variables in the environment cannot add credentials or move the endpoint.
     apiKey: null,
     apiEmail: null,
     userServiceKey: null,
-    baseURL: opts.baseUrl ?? 'https://api.cloudflare.com/client/v4',
-    timeout: opts.timeoutMs,
+    baseURL: baseUrl ?? 'https://api.cloudflare.com/client/v4',
+    timeout: timeoutMs,
     // Writes must never be sent twice on their own: a 429 comes back at once with its Retry-After.
     maxRetries: 0,
     logger: stderrLogger,
     logLevel: 'warn',
   });
+}
+
+export async function openCloudflare(opts: OpenOptions): Promise<Upstream<CF>> {
+  const account = opts.manifest.upstream.account as string;
+  const counted = countingFetch();
+  const api = cloudflareApi(opts.credential, opts.baseUrl, opts.timeoutMs, counted.fetch);
 
   // An account-owned token verifies at its account; a user token at /user/tokens.
   let kind: 'account' | 'user' = 'account';
@@ -64,7 +69,9 @@ export async function openCloudflare(opts: OpenOptions): Promise<Upstream<CF>> {
 
   let held: string[] | undefined;
   let unchecked: string | undefined;
-  try {
+  // A token minted for this run holds what it was minted with: nothing to read back.
+  if (opts.minted) held = opts.minted.permissions;
+  else try {
     const token = kind === 'account' ? await api.accounts.tokens.get(verified.id, { account_id: account }) : await api.user.tokens.get(verified.id);
     const allow = ((token.policies ?? []) as Policy[]).filter((p) => p.effect === 'allow');
     if (kind === 'user' && !allow.some((p) => coversAccount(p.resources, account))) {
@@ -84,11 +91,15 @@ export async function openCloudflare(opts: OpenOptions): Promise<Upstream<CF>> {
       if (!accounts.includes(account)) throw new StartupError(`the token cannot reach account ${account}, which the manifest pins`);
     }
   }
+  const client: CF = { api, account, zoneAccounts: new Map(), schemas: new Map() };
   return {
-    client: { api, account, zoneAccounts: new Map(), schemas: new Map() },
-    identity: { home: account, token: verified.id, kind },
+    client,
+    identity: { home: account, token: verified.id, kind, ...(opts.minted ? { minted: true } : {}) },
     held,
     sent: counted.sent,
     unchecked,
+    rebind: (token) => {
+      client.api = cloudflareApi(token, opts.baseUrl, opts.timeoutMs, counted.fetch);
+    },
   };
 }

@@ -65,6 +65,10 @@ export const cloudflare: Connector<CF> = {
     const { openCloudflare } = await import('./client.js');
     return openCloudflare(opts);
   },
+  async minter(opts) {
+    const { cloudflareMinter } = await import('./mint.js');
+    return cloudflareMinter(opts);
+  },
   async sandbox() {
     const { startCloudflareSandbox } = await import('./sandbox/index.js');
     const sb = await startCloudflareSandbox();
@@ -72,6 +76,7 @@ export const cloudflare: Connector<CF> = {
       url: sb.url,
       // The declared permissions, plus reading its own policies so the over-scope check runs.
       issueToken: (m) => sb.issue(m.upstream.account, [...m.upstream.token_permissions, 'Account API Tokens Read']),
+      issueBroker: (m) => sb.issue(m.upstream.account, ['Account API Tokens Write'], { name: 'fleet broker' }),
       close: () => sb.close(),
     };
   },

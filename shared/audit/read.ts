@@ -31,6 +31,8 @@ export interface CallRow {
   approval?: string;
   error?: string;
   duration_ms?: number;
+  /** what else the row needs to say (a minted token's id and expiry) */
+  note?: string;
   records: Record<string, any>[];
 }
 
@@ -66,6 +68,13 @@ export function readCalls(text: string): CallRow[] {
       row.rule = r.rule;
       // A decision record ends a call that never ran: denied, replayed or left pending.
       if (r.phase === 'decision') row.outcome = r.decision === 'replay' ? 'replayed' : '-';
+    }
+    // A minted credential's life (mint, renew, revoke, sweep): not a call, one record per step.
+    if (r.phase === 'credential') {
+      row.decision = r.action;
+      row.outcome = r.outcome;
+      row.error = r.error;
+      row.note = `token ${r.token_id}${r.expires_on ? ` until ${r.expires_on}` : ''}${r.reason ? ` (${r.reason})` : ''}`;
     }
     if (r.phase === 'approval') row.approval = r.by ? `${r.status} by ${r.by}` : r.status;
     if (r.phase === 'approval' && r.status === 'approved') {

@@ -120,11 +120,51 @@ export interface Upstream<C> {
    * instance refuses to start, a development one warns and serves.
    */
   unchecked?: string;
+  /** points the client at a new credential (a renewed minted token); calls already sent finish on the old one */
+  rebind?(credential: string): void;
+}
+
+/** One token minted for this run. Everything but `value` may be written to the audit trail. */
+export interface MintedToken {
+  /** the secret: registered with the redactor, handed only to the connector's client */
+  value: string;
+  id: string;
+  /** the upstream's name for it: names the instance, host and process that made it */
+  name: string;
+  /** ms since the epoch */
+  expiresAt: number;
+  /** the permissions it holds, as the manifest names them */
+  permissions: string[];
+  /** the resources its policies name (accounts, zones, configs) */
+  resources: string[];
+  /** sha256 of the canonical policy */
+  policyDigest: string;
+}
+
+export interface MintOptions {
+  manifest: Manifest;
+  /** the broker credential's value: used only to create, list and delete the instance's tokens */
+  broker: string;
+  baseUrl?: string;
+  timeoutMs: number;
+  /** the upstream name prefix of every token this instance mints on this host: "fleet <id> <host> " */
+  prefix: string;
+  warn(message: string): void;
+}
+
+/** Creates, finds and deletes an instance's short-lived upstream tokens with a broker credential. */
+export interface Minter {
+  /** tokens of this instance on this host, named `${prefix}${pid}` */
+  list(): Promise<{ id: string; name: string }[]>;
+  mint(name: string, expiresAt: number): Promise<MintedToken>;
+  revoke(id: string): Promise<void>;
 }
 
 export interface OpenOptions {
   manifest: Manifest;
   credential: string;
+  /** set when `credential` was minted for this run: the permissions it was minted with (no need to read them back) */
+  minted?: { permissions: string[] };
   /** base URL of the upstream API (a sandbox, or a real endpoint override) */
   baseUrl?: string;
   timeoutMs: number;
@@ -140,6 +180,8 @@ export interface Sandbox {
   people?(): { id: string; name: string; home: string; token: string }[];
   /** a token acting as one seeded identity (e.g. the approvals bot) holding `permissions` */
   issueAs?(home: string, permissions: string[], identity: string): string;
+  /** a broker credential for a manifest whose token is minted (may create and delete tokens only) */
+  issueBroker?(manifest: Manifest): string;
   close(): Promise<void>;
 }
 
@@ -160,6 +202,8 @@ export interface Connector<C = any> {
   declared(upstreamBlock: any): string[];
   open(opts: OpenOptions): Promise<Upstream<C>>;
   sandbox(): Promise<Sandbox>;
+  /** present when the connector can mint the instance's token from a broker credential */
+  minter?(opts: MintOptions): Promise<Minter>;
   /**
    * Turns an SDK error into a code and a message safe to show; undefined when the error is not the
    * upstream's (a TypeError, a failed schema: a fault of the fleet's own, reported as such).

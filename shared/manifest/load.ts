@@ -143,8 +143,14 @@ export function loadManifest(file: string, connectors: Record<string, Connector>
     }
   }
 
+  // A minted credential: the process resolves the broker; the connector must know how to mint.
+  const minted = typeof m.credential === 'object' ? m.credential : undefined;
+  if (minted && !connector!.minter) fail(line('credential.mint'), 'credential.mint', `${connector!.name} cannot mint credentials; use a reference (env:NAME or doppler:project/config/NAME)`);
+
   const manifest: Manifest = {
     ...m,
+    credential: minted ? minted.broker : (m.credential as string),
+    ...(minted ? { mint: { ttl: minted.mint.ttl, ttlMs: parseDuration(minted.mint.ttl)! } } : {}),
     upstream: m.upstream as Record<string, any>,
     tools: m.tools as Manifest['tools'],
     id: `${m.connector}.${m.instance}`,

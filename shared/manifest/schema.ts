@@ -8,7 +8,7 @@ import type { ManifestFields } from './types.js';
 import { attributionSchema } from './attribution.js';
 import { client } from '../call/identity.js';
 
-export type { Approval, Manifest } from './types.js';
+export type { Approval, Manifest, MintedCredential } from './types.js';
 
 export const CREDENTIAL = /^(env:[A-Za-z_][A-Za-z0-9_]*|doppler:[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+\/[A-Za-z_][A-Za-z0-9_]*)$/;
 
@@ -19,6 +19,15 @@ export const DATE = z
   .refine((s) => !Number.isNaN(Date.parse(`${s}T00:00:00Z`)) && new Date(`${s}T00:00:00Z`).toISOString().startsWith(s), 'not a calendar date');
 
 const duration = z.string().refine((s) => parseDuration(s) !== undefined, 'expected a duration such as 10s, 15m or 1h');
+
+const reference = z.string().regex(CREDENTIAL, 'credential must be a reference: env:NAME or doppler:project/config/NAME, or { broker: <reference>, mint: { ttl } }');
+
+/** How long a minted token lives: renewed when a third of it is left. */
+export const MINT_TTL = { min: 10_000, max: 24 * 3600_000 };
+const mintTtl = z.string().refine((s) => {
+  const ms = parseDuration(s);
+  return ms !== undefined && ms >= MINT_TTL.min && ms <= MINT_TTL.max;
+}, 'ttl is a duration from 10s to 24h, such as 1h');
 
 export const RATE = /^([1-9]\d{0,6})\/(second|minute|hour|day)$/;
 
@@ -61,7 +70,13 @@ function buildSchema(connector: Connector) {
     owner: z.string().trim().min(1, 'owner is required: who answers for this instance'),
     review_by: DATE.optional(),
     purpose: z.string().trim().min(1, 'purpose is required: why this instance exists'),
-    credential: z.string().regex(CREDENTIAL, 'credential must be a reference: env:NAME or doppler:project/config/NAME'),
+    credential: z.union([
+      reference,
+      z.strictObject({
+        broker: reference,
+        mint: z.strictObject({ ttl: mintTtl.default('1h') }).default({ ttl: '1h' }),
+      }),
+    ]),
     upstream: connector.upstream,
     attribution: attributionSchema,
     /** the client principals (routines) allowed to call this instance; any when not set */

@@ -5,6 +5,13 @@ import type { AttributionSpec } from './attribution.js';
 
 export type Approval = { via: 'elicitation' | 'slack'; approvers?: string[]; timeout: string };
 
+/**
+ * `credential: { broker: <reference>, mint: { ttl } }`: the broker credential only creates (and
+ * deletes) a short-lived upstream token holding exactly what the manifest declares; tools only
+ * ever see that minted token.
+ */
+export type MintedCredential = { broker: string; mint: { ttl: string } };
+
 /** The fields a manifest file declares, after defaults. */
 export interface ManifestFields {
   connector: string;
@@ -13,7 +20,7 @@ export interface ManifestFields {
   /** when the owner must next recertify this access (YYYY-MM-DD); fleet rule kind review-due */
   review_by?: string;
   purpose: string;
-  credential: string;
+  credential: string | MintedCredential;
   upstream: Record<string, any>;
   attribution: AttributionSpec;
   clients?: string[];
@@ -23,6 +30,10 @@ export interface ManifestFields {
 }
 
 export interface Manifest extends ManifestFields {
+  /** the reference the process resolves: the standing token, or the broker of a minted one */
+  credential: string;
+  /** set when the instance's upstream token is minted at start (credential is then the broker) */
+  mint?: { ttl: string; ttlMs: number };
   /** "slack.dev" */
   id: string;
   /** path as given, for messages */

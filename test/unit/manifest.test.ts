@@ -136,3 +136,33 @@ describe('manifest loading', () => {
     expect(problem('- a\n- b\n').line).toBe(1);
   });
 });
+
+describe('minted credentials', () => {
+  const CF = `connector: cloudflare
+instance: prod
+owner: team <t@example.com>
+purpose: testing
+credential:
+  broker: env:CF_BROKER
+  mint: { ttl: 20m }
+upstream:
+  account: 5f3c7e2a9b1d4c6e8a0b2d4f6a8c0e12
+  token_permissions: [Workers Scripts Read]
+tools:
+  list_workers: { scripts: [blogbot] }
+`;
+  it('loads { broker, mint }: the broker is the reference the process resolves', () => {
+    const m = load(CF, 'cloudflare.prod.yaml');
+    expect(m.credential).toBe('env:CF_BROKER');
+    expect(m.mint).toEqual({ ttl: '20m', ttlMs: 20 * 60_000 });
+    expect(load(CF.replace('  mint: { ttl: 20m }\n', ''), 'cloudflare.prod.yaml').mint).toEqual({ ttl: '1h', ttlMs: 3600_000 });
+    expect(load(GOOD).mint).toBeUndefined();
+  });
+
+  it('refuses a ttl out of bounds, a bad broker, and minting where the connector cannot', () => {
+    expect(problem(CF.replace('ttl: 20m', 'ttl: 2d'), 'cloudflare.prod.yaml')).toMatchObject({ line: 7, message: expect.stringContaining('from 10s to 24h') });
+    expect(problem(CF.replace('env:CF_BROKER', 'CF_BROKER'), 'cloudflare.prod.yaml').message).toContain('credential must be a reference');
+    const slack = GOOD.replace('credential: env:SLACK_TOKEN_TEST', 'credential:\n  broker: env:SLACK_BROKER\n  mint: { ttl: 1h }');
+    expect(problem(slack)).toMatchObject({ line: 7, message: expect.stringContaining('slack cannot mint credentials') });
+  });
+});

@@ -93,6 +93,12 @@ export class CloudflareSandbox {
     );
   }
 
+  /** A token's secret value by its id (tests: use a minted credential directly against the sandbox). */
+  valueOf(id: string): string | undefined {
+    for (const [v, g] of this.tokens) if (g.id === id) return v;
+    return undefined;
+  }
+
   /** The token a value stands for (tests: what a minted credential really holds). */
   grantOf(value: string): Grant | undefined {
     return this.tokens.get(value);

@@ -221,7 +221,7 @@ export function renderTable(rows: CallRow[]): string {
     ['tool', (r: CallRow) => r.tool],
     ['decision', (r: CallRow) => r.decision],
     ['outcome', (r: CallRow) => (r.outcome === 'unknown' ? 'UNKNOWN (no outcome recorded)' : r.outcome)],
-    ['detail', (r: CallRow) => [r.approval, r.decision === 'allow' ? '' : `rule ${r.rule}`, r.error ? `error ${r.error}` : '', r.duration_ms !== undefined ? `${r.duration_ms} ms` : ''].filter(Boolean).join('; ')],
+    ['detail', (r: CallRow) => [r.note, r.approval, r.decision === 'allow' || r.rule === undefined ? '' : `rule ${r.rule}`, r.error ? `error ${r.error}` : '', r.duration_ms !== undefined ? `${r.duration_ms} ms` : ''].filter(Boolean).join('; ')],
   ] as const;
   const cells = rows.map((r) => cols.map(([, f]) => f(r)));
   const widths = cols.map(([h], i) => Math.min(40, Math.max(h.length, ...cells.map((c) => c[i]!.length))));

@@ -12,7 +12,7 @@ export async function sandboxCmd(name: string, _port: number, scopes: string): P
   process.stdout.write(`${name} sandbox listening at ${sb.url}\n`);
   for (const file of manifestFiles(scopes).filter((f) => f.includes(`/${name}.`))) {
     const m = loadManifest(file, CONNECTORS);
-    process.stdout.write(`  ${m.id}: ${m.credential.replace(/^env:/, '')}=${sb.issueToken(m)} fleet serve ${name} --env ${m.instance} --upstream ${sb.url}\n`);
+    process.stdout.write(`  ${m.id}: ${m.credential.replace(/^env:/, '')}=${m.mint && sb.issueBroker ? sb.issueBroker(m) : sb.issueToken(m)} fleet serve ${name} --env ${m.instance} --upstream ${sb.url}\n`);
   }
   if (name === 'slack' && sb.issueAs && existsSync(join(scopes, 'fleet.yaml'))) {
     const { readApprovalsConfig, SANDBOX_APPROVALS_BOT } = await import('../../slack/approvals.js');

@@ -30,11 +30,13 @@ import type { ClientPrincipal } from '../../../shared/call/attribution.js';
 import type { MessageReader } from '../../../shared/call/proof.js';
 import type { WebClient } from '@slack/web-api';
 import { slackReader } from '../../slack/reader.js';
-import type { Sandbox, Upstream } from '../../../shared/connector/tool.js';
+import type { MintedToken, Sandbox, Upstream } from '../../../shared/connector/tool.js';
+import { MintedCredential, tokenPrefix } from '../../../shared/connector/minting.js';
 import { CONNECTORS } from '../connectors.js';
 import { VERSION } from '../version.js';
 
 const OPEN_FALLBACK_MS = 300;
+const REVOKE_WAIT_MS = 5000;
 
 export interface ServeOptions {
   connector: string;
@@ -57,13 +59,14 @@ export async function serve(opts: ServeOptions): Promise<void> {
   const redactor = new Redactor();
   const log = stderrLog(manifest.id, redactor);
   let sandbox: Sandbox | undefined;
+  let minting: MintedCredential | undefined;
 
   const open = async (): Promise<Upstream<unknown>> => {
     let credential: string;
     let baseUrl = opts.upstream;
     if (opts.sandbox) {
       sandbox = await connector.sandbox();
-      credential = sandbox.issueToken(manifest);
+      credential = manifest.mint && sandbox.issueBroker ? sandbox.issueBroker(manifest) : sandbox.issueToken(manifest);
       baseUrl = sandbox.url;
     } else {
       credential = await resolveCredential(manifest.credential, process.env, {
@@ -72,7 +75,17 @@ export async function serve(opts: ServeOptions): Promise<void> {
       });
     }
     redactor.add(credential);
-    const up = await connector.open({ manifest, credential, baseUrl, timeoutMs: manifest.timeoutMs, warn: log.warn });
+    let minted: MintedToken | undefined;
+    if (manifest.mint) {
+      // `credential` is the broker: it mints this run's token and is used for nothing else.
+      const prefix = tokenPrefix(manifest);
+      const minter = await connector.minter!({ manifest, broker: credential, baseUrl, timeoutMs: manifest.timeoutMs, prefix, warn: log.warn });
+      minting = new MintedCredential({ manifest, minter, prefix, audit: inst.audit, redactor, log });
+      minted = await minting.start();
+      credential = minted.value;
+    }
+    const up = await connector.open({ manifest, credential, baseUrl, timeoutMs: manifest.timeoutMs, warn: log.warn, ...(minted ? { minted: { permissions: minted.permissions } } : {}) });
+    if (minting) minting.rebind = up.rebind;
     if (up.unchecked) {
       // What the token may do is unknown: it may hold anything. Production needs to know.
       if (isProduction(manifest)) {
@@ -135,12 +148,14 @@ export async function serve(opts: ServeOptions): Promise<void> {
     { maxBufferSize: 2 * MAX_LINE },
   );
   let stopping = false;
-  const shutdown = async (code: number) => {
+  const shutdown = async (code: number, why: string) => {
     if (stopping) return;
     stopping = true;
     // calls still in flight (an approval waiting) are withdrawn: they take back their requests and
     // write their records before the process ends
     await server.withdrawAll(5000);
+    // A minted token dies with the process (bounded: a hung upstream must not keep it alive).
+    if (minting) await Promise.race([minting.stop(why).catch(() => {}), new Promise((r) => setTimeout(r, REVOKE_WAIT_MS).unref())]);
     await sandbox?.close().catch(() => {});
     await approvalsSandbox?.close().catch(() => {});
     checkpointer?.close();
@@ -155,10 +170,10 @@ export async function serve(opts: ServeOptions): Promise<void> {
     inst.audit.close();
     process.exit(code);
   };
-  transport.onclose = () => void shutdown(0);
-  process.stdin.on('end', () => void shutdown(0));
-  process.on('SIGTERM', () => void shutdown(0));
-  process.on('SIGINT', () => void shutdown(0));
+  transport.onclose = () => void shutdown(0, 'exit');
+  process.stdin.on('end', () => void shutdown(0, 'exit'));
+  process.on('SIGTERM', () => void shutdown(0, 'SIGTERM'));
+  process.on('SIGINT', () => void shutdown(0, 'SIGINT'));
   await server.connect(transport);
   // The upstream (its SDK, the sandbox, the identity check) opens once tools/list has been
   // answered, so loading it never delays the first answers; or on the first call; or after a short
@@ -169,7 +184,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
     opening = true;
     upstream().catch((e: Error) => {
       log.error(`cannot start: ${e.message}`);
-      void shutdown(1);
+      void shutdown(1, 'start failed');
     });
   };
   listed.then(() => setImmediate(openNow));
