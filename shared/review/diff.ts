@@ -3,6 +3,7 @@
 // the connectors' constraint kinds: resource lists and globs by the exact sets of names they
 // match, other kinds by asking the constraint itself which values it now admits.
 import { describeAttribution, proofStrength } from '../manifest/attribution.js';
+import { parseDuration } from '../base/duration.js';
 import { ManifestError, readYaml } from '../manifest/load.js';
 import type { Constraint } from '../call/constraints.js';
 import type { Connector } from '../connector/tool.js';
@@ -120,6 +121,45 @@ export function compareConstraint(c: Constraint<any>, before: unknown, after: un
   return { wider: name(wider), narrower: name(narrower) };
 }
 
+// ---- rates and approvals -----------------------------------------------------------------------
+
+const PER: Record<string, number> = { second: 1, minute: 60, hour: 3600, day: 86400 };
+function perSecond(rate: unknown): number | undefined {
+  const m = /^(\d+)\/(second|minute|hour|day)$/.exec(String(rate));
+  return m ? Number(m[1]) / PER[m[2]!]! : undefined;
+}
+
+// ---- credentials -------------------------------------------------------------------------------
+
+/** `credential:` as written: a reference, or `{ broker, mint: { ttl } }`. */
+function credentialOf(v: unknown): { ref: string; mint?: { ttl: string } } {
+  if (v && typeof v === 'object') {
+    const o = v as { broker?: unknown; mint?: { ttl?: unknown } | null };
+    return { ref: String(o.broker), mint: { ttl: String(o.mint?.ttl ?? '1h') } };
+  }
+  return { ref: String(v) };
+}
+
+/**
+ * A minted credential turned standing is an escalation (the token may then hold anything and live
+ * for ever), so is a longer-lived minted token; a reference shared with another instance too.
+ */
+function compareCredential(ctx: Ctx, name: string, a: Doc, b: Doc, push: (cls: Class, what: string, path: string) => void): void {
+  const ca = credentialOf(a.data.credential);
+  const cb = credentialOf(b.data.credential);
+  if (ca.mint && !cb.mint) push('escalation', `credential is no longer minted: a standing token ${show(cb.ref)} replaces tokens minted from ${show(ca.ref)} with exactly the declared permissions`, 'credential');
+  if (!ca.mint && cb.mint) push('reduction', `credential is now minted from broker ${show(cb.ref)}: a short-lived token with exactly the declared permissions (ttl ${cb.mint.ttl})`, 'credential');
+  if (ca.mint && cb.mint && ca.mint.ttl !== cb.mint.ttl) {
+    const [x, y] = [parseDuration(ca.mint.ttl) ?? 0, parseDuration(cb.mint.ttl) ?? 0];
+    push(y > x ? 'escalation' : 'reduction', `minted token ttl ${ca.mint.ttl} → ${cb.mint.ttl}${y > x ? ': a leaked token stays valid longer' : ''}`, 'credential.mint.ttl');
+  }
+  // (a switch between minted and standing already names the new reference)
+  if (ca.ref !== cb.ref && !!ca.mint === !!cb.mint) {
+    const sharedWith = [...ctx.headDocs].filter(([n, d]) => n !== name && credentialOf(d.data.credential).ref === cb.ref).map(([n]) => n.replace(/\.ya?ml$/, ''));
+    push(sharedWith.length ? 'escalation' : 'neutral', `credential ${cb.mint ? 'broker ' : ''}reference ${show(ca.ref)} → ${show(cb.ref)}${sharedWith.length ? ` (also used by ${sharedWith.join(', ')})` : ''}`, cb.mint ? 'credential.broker' : 'credential');
+  }
+}
+
 // ---- one manifest ------------------------------------------------------------------------------
 
 function compareManifest(ctx: Ctx, name: string, a: Doc | undefined, b: Doc | undefined): void {
@@ -150,10 +190,7 @@ function compareManifest(ctx: Ctx, name: string, a: Doc | undefined, b: Doc | un
       }
     };
     judge('', MANIFEST_FIELDS, a.data, b.data, (key) => {
-      if (key === 'credential' && a.data.credential !== b.data.credential) {
-        const sharedWith = [...ctx.headDocs].filter(([n, d]) => n !== name && d.data.credential === b.data.credential).map(([n]) => n.replace(/\.ya?ml$/, ''));
-        push(sharedWith.length ? 'escalation' : 'neutral', `credential reference ${show(a.data.credential)} → ${show(b.data.credential)}${sharedWith.length ? ` (also used by ${sharedWith.join(', ')})` : ''}`, head('credential'));
-      }
+      if (key === 'credential') compareCredential(ctx, name, a, b, (cls, what, path) => push(cls, what, head(path)));
       if (key === 'attribution') {
         const attrA = describeAttribution(a.data.attribution);
         const attrB = describeAttribution(b.data.attribution);

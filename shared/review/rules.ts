@@ -33,6 +33,7 @@ const common = {
 const ruleSchema = z.discriminatedUnion('kind', [
   z.strictObject({ ...common, kind: z.literal('attribution-required') }),
   z.strictObject({ ...common, kind: z.literal('proof-required'), proofs: z.array(z.enum(PROOF_KINDS)).min(1) }),
+  z.strictObject({ ...common, kind: z.literal('credential-minted'), max_ttl: z.string().refine((v) => parseDuration(v) !== undefined, 'max_ttl is a duration such as 1h').optional() }),
   z.strictObject({ ...common, kind: z.literal('approval-required') }),
   z.strictObject({ ...common, kind: z.literal('approver-not-bot') }),
   // approvals only through these channels: where the calling client cannot answer its own request
@@ -136,6 +137,15 @@ const KINDS: { [K in Rule['kind']]: (rule: Extract<Rule, { kind: K }>, s: Scope)
     const { proof } = attributionRule(manifest.attribution);
     if (r.proofs.includes(proof)) return [];
     return [{ path: 'attribution', message: `${manifest.id} must prove its actor by ${r.proofs.join(' or ')} (attribution.proof); it has ${describeAttribution(manifest.attribution)}` }];
+  },
+
+  // Only connectors that can mint are held to it: Slack cannot down-scope a token at run time.
+  'credential-minted': (r, { manifest, connector }) => {
+    if (!connector.minter) return [];
+    if (!manifest.mint) return [{ path: 'credential', message: `${manifest.id} uses the standing credential ${manifest.credential}; mint one per run: credential: { broker: <reference>, mint: { ttl } }` }];
+    const max = r.max_ttl === undefined ? undefined : parseDuration(r.max_ttl);
+    if (max !== undefined && manifest.mint.ttlMs > max) return [{ path: 'credential.mint.ttl', message: `${manifest.id} mints tokens living ${manifest.mint.ttl}, longer than ${r.max_ttl}` }];
+    return [];
   },
 
   'approval-required': (_r, { tools }) =>

@@ -54,6 +54,9 @@ const CASES: [string, [string, string, string | undefined, string, string][]][] 
     ['reduction', 'slack.prod', 'get_permalink', 'base/slack.prod.yaml:16', 'revokes get_permalink'],
   ]],
   ['token-scope-added', [['escalation', 'slack.prod', undefined, 'head/slack.prod.yaml:9', 'upstream.token_scopes adds "files:write"']]],
+  // a minted credential turned standing: the token may then hold anything, for ever
+  ['credential-unminted', [['escalation', 'cloudflare.prod', undefined, 'head/cloudflare.prod.yaml:7', 'credential is no longer minted: a standing token "env:CLOUDFLARE_API_TOKEN_PROD"']]],
+  ['mint-ttl-raised', [['escalation', 'cloudflare.prod', undefined, 'head/cloudflare.prod.yaml:7', 'minted token ttl 30m → 4h: a leaked token stays valid longer']]],
   ['credential-changed', [['neutral', 'slack.prod', undefined, 'head/slack.prod.yaml:6', '"env:SLACK_BOT_TOKEN_PROD" → "doppler:blogbot/prd/SLACK_BOT_TOKEN"']]],
   ['fleet-rule-removed', [['escalation', 'fleet', undefined, 'base/fleet.yaml:3', 'fleet rule prod-attribution (attribution-required) removed']]],
   ['rate-raised', [['escalation', 'slack.prod', 'post_message', 'head/slack.prod.yaml:18', 'rate 30/hour → 5/minute']]],
