@@ -166,10 +166,58 @@ export async function readSecret(token: string, baseUrl: string, timeoutMs: numb
   return (await dopplerClient(token, baseUrl, timeoutMs).secret(project, config, name))?.computed;
 }
 
+/** An SDK instance for the minter (service tokens are made and listed through the SDK). */
+export function dopplerSdk(token: string, baseUrl: string = DEFAULT_API): DopplerSDK {
+  guard();
+  return sdk(token, baseUrl);
+}
+
+export { within as withinTimeout, failure as dopplerFailure };
+
+/**
+ * A minted Doppler credential is one service token per config (`{"prd": "dp.st…", …}`): each
+ * call goes through the token of its config; a config without one is refused here, before any
+ * request. Renewal swaps the whole set.
+ */
+export function parseMinted(credential: string): Record<string, string> | undefined {
+  if (!credential.startsWith('{')) return undefined;
+  return JSON.parse(credential) as Record<string, string>;
+}
+
+function routedClient(tokens: Record<string, string>, baseUrl: string, timeoutMs: number): { client: Doppler; rebind(tokens: Record<string, string>): void } {
+  let clients = new Map<string, Doppler>();
+  const build = (t: Record<string, string>) => (clients = new Map(Object.entries(t).map(([config, token]) => [config, dopplerClient(token, baseUrl, timeoutMs)])));
+  build(tokens);
+  const of = (config: string): Doppler => {
+    const c = clients.get(config);
+    if (!c) throw new DopplerFailure('forbidden', `this instance holds no minted token for config ${config}`);
+    return c;
+  };
+  const first = () => clients.values().next().value as Doppler;
+  const client: Doppler = {
+    projects: () => first().projects(),
+    // each token sees its own config: the union is what the instance may see
+    configs: async (project) => {
+      const all = (await Promise.all([...clients.values()].map((c) => c.configs(project)))).flat();
+      return [...new Map(all.map((c) => [c.name, c])).values()];
+    },
+    names: async (p, c) => of(c).names(p, c),
+    secret: async (p, c, n) => of(c).secret(p, c, n),
+    secrets: async (p, c) => of(c).secrets(p, c),
+    set: async (p, c, n, v) => of(c).set(p, c, n, v),
+    delete: async (p, c, n) => of(c).delete(p, c, n),
+    logs: async (p, c, l) => of(c).logs(p, c, l),
+    logNames: async (p, c, id) => of(c).logNames(p, c, id),
+  };
+  return { client, rebind: build };
+}
+
 export async function openDoppler(opts: OpenOptions): Promise<Upstream<Doppler>> {
-  const token = opts.credential;
+  const minted = parseMinted(opts.credential);
+  const token = minted ? Object.values(minted)[0]! : opts.credential;
   const baseUrl = opts.baseUrl ?? DEFAULT_API;
-  const client = dopplerClient(token, baseUrl, opts.timeoutMs);
+  const routed = minted ? routedClient(minted, baseUrl, opts.timeoutMs) : undefined;
+  const client = routed ? routed.client : dopplerClient(token, baseUrl, opts.timeoutMs);
   const s = sdk(token, baseUrl);
   const pinned = opts.manifest.upstream.project as string;
   const me = await within(opts.timeoutMs, () => s.auth.me()).catch((e: DopplerFailure) => {
@@ -183,7 +231,8 @@ export async function openDoppler(opts: OpenOptions): Promise<Upstream<Doppler>>
   }
   return {
     client,
-    identity: { home: pinned, user: me.name, workplace: me.workplace?.slug, token_type: me.type_ ?? (me as { type?: string }).type },
+    identity: { home: pinned, user: me.name, workplace: me.workplace?.slug, token_type: me.type_ ?? (me as { type?: string }).type, ...(minted ? { minted: Object.keys(minted) } : {}) },
+    ...(routed ? { rebind: (credential: string) => routed.rebind(parseMinted(credential)!) } : {}),
     sent: sentBy.get(client),
   };
 }

@@ -31,11 +31,16 @@ export const doppler: Connector<Doppler> = {
     const { openDoppler } = await import('./client.js');
     return openDoppler(opts);
   },
+  async minter(opts) {
+    const { dopplerMinter } = await import('./mint.js');
+    return dopplerMinter(opts);
+  },
   async sandbox() {
     const { startDopplerSandbox } = await import('./sandbox/index.js');
     const sb = await startDopplerSandbox();
     return {
       url: sb.url,
+      issueBroker: (m) => sb.issueBroker(m.upstream.project),
       // Read-only for production instances and for instances that grant no write.
       issueToken: (m) => sb.issueAccount(m.upstream.project, !isProduction(m) && Object.keys(m.tools).some((t) => t === 'set_secret' || t === 'delete_secret')),
       close: () => sb.close(),

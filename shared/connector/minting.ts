@@ -104,6 +104,7 @@ export class MintedCredential {
     const ttl = this.d.manifest.mint!.ttlMs;
     const t = await this.d.minter.mint(`${this.d.prefix}${process.pid}`, this.now + ttl);
     this.d.redactor.add(t.value);
+    for (const v of t.secrets ?? []) this.d.redactor.add(v);
     this.current = t;
     await this.record(action, { ...describe(t), outcome: 'ok' });
     return t;

@@ -128,6 +128,8 @@ export interface Upstream<C> {
 export interface MintedToken {
   /** the secret: registered with the redactor, handed only to the connector's client */
   value: string;
+  /** every secret inside `value` when it holds several (one token per config): each is redacted */
+  secrets?: string[];
   id: string;
   /** the upstream's name for it: names the instance, host and process that made it */
   name: string;

@@ -67,6 +67,12 @@ export class DopplerSandbox {
     return token;
   }
 
+  /** A service token's key by its slug (tests: use a minted token directly against the sandbox). */
+  keyOf(slug: string): string | undefined {
+    for (const [k, g] of this.tokens) if (g.slug === slug) return k;
+    return undefined;
+  }
+
   /** The token a key stands for (tests: what a minted credential really holds). */
   grantOf(key: string): Grant | undefined {
     return this.tokens.get(key);
