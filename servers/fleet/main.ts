@@ -25,18 +25,45 @@ function buildProgram(): Command {
 
   program
     .command('serve')
-    .description('serve one instance over stdio')
-    .argument('<connector>', 'slack')
-    .requiredOption('--env <env>', 'instance: dev, prod, ...')
+    .description('serve one instance over stdio, or with --http one or several over Streamable HTTP')
+    .argument('[connector]', 'slack, cloudflare, doppler')
+    .option('--env <env>', 'instance: dev, prod, ...')
     .option('--sandbox', 'run against the built-in sandbox upstream (no account or token needed)')
     .option('--upstream <url>', 'base URL of the upstream API (e.g. a sandbox started with `fleet sandbox`)')
     .addOption(scopesOpt())
-    .action((connector: string, o: { env: string; sandbox?: boolean; upstream?: string; scopes?: string }) =>
+    .option('--http <[host:]port>', 'serve over Streamable HTTP at /mcp/<connector>/<env> (default host 127.0.0.1)')
+    .option('--instance <id...>', 'with --http: instances to serve, e.g. slack.prod (default: the connector/--env given, else every manifest)')
+    .option('--public-url <url>', 'with --http: the URL clients reach this server by (tunnel, proxy); instance URLs and JWT audiences derive from it')
+    .option('--allow-origin <origin...>', 'with --http: browser origins allowed to call')
+    .option('--max-body <bytes>', 'with --http: largest request body', '1048576')
+    .option('--max-in-flight <n>', 'with --http: requests in flight over all clients', '256')
+    .option('--client-rate <n/per>', "with --http: a client's requests per second|minute|hour unless clients.yaml sets its own", '20/second')
+    .option('--drain <duration>', 'with --http: on SIGTERM, how long calls in flight may finish before they are cut', '30s')
+    .action((connector: string | undefined, o: { env?: string; sandbox?: boolean; upstream?: string; scopes?: string; http?: string; instance?: string[]; publicUrl?: string; allowOrigin?: string[]; maxBody: string; maxInFlight: string; clientRate: string; drain: string }) =>
       run(async () => {
+        const scopes = scopesDir(o.scopes);
+        if (o.http) {
+          const { serveHttpCmd } = await import('./commands/serve-http.js');
+          const { readdirSync } = await import('node:fs');
+          const all = readdirSync(scopes).map((f) => /^([a-z0-9-]+)\.([a-z0-9-]+)\.ya?ml$/.exec(f)).filter((m) => m && m[1] !== 'clients' && m[1] !== 'fleet');
+          const instances = o.instance ?? (connector || o.env ? all.filter((m) => (!connector || m![1] === connector) && (!o.env || m![2] === o.env)).map((m) => `${m![1]}.${m![2]}`) : []);
+          if ((connector || o.env) && !instances.length) throw new Error(`no manifest in ${scopes} matches ${connector ?? '*'}.${o.env ?? '*'}`);
+          await serveHttpCmd({ listen: o.http, scopes, instances, sandbox: o.sandbox, upstream: o.upstream, publicUrl: o.publicUrl, allowOrigin: o.allowOrigin, maxBody: o.maxBody, maxInFlight: o.maxInFlight, clientRate: o.clientRate, drain: o.drain });
+          return;
+        }
+        if (!connector || !o.env) throw new Error('serve over stdio needs a connector and --env (e.g. fleet serve slack --env dev), or --http [host:]port');
         const { serve } = await import('./commands/serve.js');
-        await serve({ connector, env: o.env, scopes: scopesDir(o.scopes), sandbox: o.sandbox, upstream: o.upstream });
+        await serve({ connector, env: o.env, scopes, sandbox: o.sandbox, upstream: o.upstream });
       }),
     );
+
+  const clients = program.command('clients').description('the HTTP clients of scopes/clients.yaml');
+  clients
+    .command('mint')
+    .argument('<name>', 'a client declared in scopes/clients.yaml')
+    .description('mint a bearer token for a client: printed once, only its sha256 is stored')
+    .addOption(scopesOpt())
+    .action((name: string, o: { scopes?: string }) => run(async () => (await import('./commands/clients.js')).mintCmd(name, { scopes: scopesDir(o.scopes) })));
 
   const docsOpt = () => new Option('--docs <file>', 'docs file with the generated tool table (default: docs/tools.md beside the scopes folder)');
   const noDocsOpt = () => new Option('--no-docs', 'skip the docs table');

@@ -83,6 +83,8 @@ export class CallState {
       this.who = { via: 'none', client: req.principal ?? { id: 'local', via: 'stdio-default' }, clientInfo: req.client };
       this.attributionError = e.message;
     }
+    const cancelled = req.signal;
+    cancelled?.addEventListener('abort', () => this.controller.abort(cancelled.reason ?? new DOMException('the client cancelled the call', 'AbortError')), { once: true });
     this.base = { v: 1, call: this.call, time: new Date().toISOString(), instance: inst.manifest.id, owner: inst.manifest.owner, manifest: inst.manifest.hash, tool: req.name };
     // a W3C trace context the client sent is kept, so the record (and its export) joins the trace
     const tp = req.meta?.traceparent;

@@ -46,7 +46,14 @@ export interface ServerHooks {
    * transport passes a function of the request's auth info (the credential's name).
    */
   principal?: ClientPrincipal | ((extra: { authInfo?: unknown }) => ClientPrincipal | undefined);
+  /** ends every call of this server (an HTTP request cancelled, or cut by a drain) */
+  signal?: AbortSignal;
+  /** told of every tool call while it runs (a draining HTTP server waits for them) */
+  track?: (call: Promise<unknown>) => void;
 }
+
+/** what an instance shows a client, rendered once per instance (HTTP builds a server per request) */
+const listedTools = new WeakMap<Instance, Tool[]>();
 
 export type FleetServer = Server & {
   /** withdraws every call in flight (as a client's cancellation would) and waits for them to end, at most `ms` */
@@ -62,9 +69,9 @@ export function buildServer(inst: Instance, version: string, hooks: ServerHooks 
       instructions: `${inst.manifest.id}: ${inst.manifest.purpose.trim()} Calls are scoped by ${inst.manifest.file} and audited.`,
     },
   );
-  let listed: Tool[] | undefined;
   server.setRequestHandler(ListToolsRequestSchema, async () => {
-    listed ??= surface(inst.tools.values());
+    let listed = listedTools.get(inst);
+    if (!listed) listedTools.set(inst, (listed = surface(inst.tools.values())));
     queueMicrotask(() => hooks.onListed?.());
     return { tools: listed };
   });
@@ -83,7 +90,7 @@ export function buildServer(inst: Instance, version: string, hooks: ServerHooks 
       meta: request.params._meta as Record<string, unknown> | undefined,
       client: server.getClientVersion(),
       principal,
-      signal: AbortSignal.any([extra.signal, withdrawn.signal]),
+      signal: AbortSignal.any([extra.signal, withdrawn.signal, ...(hooks.signal ? [hooks.signal] : [])]),
       elicit: server.getClientCapabilities()?.elicitation ? (message, timeoutMs, signal) => elicit(server, message, timeoutMs, signal) : undefined,
       progress:
         token === undefined
@@ -92,6 +99,7 @@ export function buildServer(inst: Instance, version: string, hooks: ServerHooks 
               void extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, progress: ++step, message } }).catch(() => {}),
     });
     inFlight.add(call);
+    hooks.track?.(call);
     try {
       return await call;
     } finally {

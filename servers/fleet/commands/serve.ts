@@ -52,7 +52,16 @@ export function auditFile(id: string, scopes: string, env: NodeJS.ProcessEnv = p
   return join(fleetDir('audit', scopes, env), `${id}.jsonl`);
 }
 
-export async function serve(opts: ServeOptions): Promise<void> {
+/** One instance, ready to serve: its upstream opens on `openNow` (or on the first call). */
+export interface Running {
+  inst: Instance;
+  /** opens the upstream now; a failure (identity check, credential) is handed to `fail` */
+  openNow(fail: (e: Error) => void): void;
+  /** revokes a minted token, closes the sandboxes, the checkpoints, the export and the trail */
+  close(why: string): Promise<void>;
+}
+
+export async function instanceFor(opts: ServeOptions): Promise<Running> {
   const connector = CONNECTORS[opts.connector];
   if (!connector) throw new StartupError(`unknown connector "${opts.connector}" (known: ${Object.keys(CONNECTORS).join(', ')})`);
   const manifest = loadManifest(join(opts.scopes, `${opts.connector}.${opts.env}.yaml`), CONNECTORS);
@@ -114,7 +123,6 @@ export async function serve(opts: ServeOptions): Promise<void> {
   let approvalsSandbox: { close(): Promise<void> } | undefined;
   const slack = approvalsSlack(manifest, opts, redactor, (sb) => (approvalsSandbox = sb));
   const slackApprovals = slackApprovalsFor(manifest, opts, slack, log);
-  const principal = stdioPrincipal(process.env);
   const inst: Instance = {
     connector,
     manifest,
@@ -136,7 +144,37 @@ export async function serve(opts: ServeOptions): Promise<void> {
     slackApprovals,
     messages: messageReaderFor(manifest, opts, upstream, slack),
   };
+  let opening = false;
+  return {
+    inst,
+    openNow(fail) {
+      if (opening) return;
+      opening = true;
+      upstream().catch(fail);
+    },
+    async close(why) {
+      // A minted token dies with the process (bounded: a hung upstream must not keep it alive).
+      if (minting) await Promise.race([minting.stop(why).catch(() => {}), new Promise((r) => setTimeout(r, REVOKE_WAIT_MS).unref())]);
+      await sandbox?.close().catch(() => {});
+      await approvalsSandbox?.close().catch(() => {});
+      checkpointer?.close();
+      if (exporter) {
+        await exporter.shutdown();
+        // what the export lost is itself on the record, where the trail stays the source of truth
+        if (exporter.dropped) {
+          log.warn(`audit export: ${exporter.dropped} record(s) never reached the OTLP collector (${exporter.exported} did)`);
+          await inst.audit.append({ v: 1, time: new Date().toISOString(), instance: manifest.id, phase: 'export', dropped: exporter.dropped, exported: exporter.exported }).catch(() => {});
+        }
+      }
+      inst.audit.close();
+    },
+  };
+}
 
+export async function serve(opts: ServeOptions): Promise<void> {
+  const principal = stdioPrincipal(process.env);
+  const { inst, openNow: open, close } = await instanceFor(opts);
+  const log = inst.log;
   let onListed!: () => void;
   const listed = new Promise<void>((resolve) => (onListed = resolve));
   const server = buildServer(inst, VERSION, { onListed, principal });
@@ -154,20 +192,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
     // calls still in flight (an approval waiting) are withdrawn: they take back their requests and
     // write their records before the process ends
     await server.withdrawAll(5000);
-    // A minted token dies with the process (bounded: a hung upstream must not keep it alive).
-    if (minting) await Promise.race([minting.stop(why).catch(() => {}), new Promise((r) => setTimeout(r, REVOKE_WAIT_MS).unref())]);
-    await sandbox?.close().catch(() => {});
-    await approvalsSandbox?.close().catch(() => {});
-    checkpointer?.close();
-    if (exporter) {
-      await exporter.shutdown();
-      // what the export lost is itself on the record, where the trail stays the source of truth
-      if (exporter.dropped) {
-        log.warn(`audit export: ${exporter.dropped} record(s) never reached the OTLP collector (${exporter.exported} did)`);
-        await inst.audit.append({ v: 1, time: new Date().toISOString(), instance: manifest.id, phase: 'export', dropped: exporter.dropped, exported: exporter.exported }).catch(() => {});
-      }
-    }
-    inst.audit.close();
+    await close(why);
     process.exit(code);
   };
   transport.onclose = () => void shutdown(0, 'exit');
@@ -178,15 +203,11 @@ export async function serve(opts: ServeOptions): Promise<void> {
   // The upstream (its SDK, the sandbox, the identity check) opens once tools/list has been
   // answered, so loading it never delays the first answers; or on the first call; or after a short
   // while with no client traffic, so a bad credential still ends the process promptly.
-  let opening = false;
-  const openNow = () => {
-    if (opening) return;
-    opening = true;
-    upstream().catch((e: Error) => {
+  const openNow = () =>
+    open((e) => {
       log.error(`cannot start: ${e.message}`);
       void shutdown(1, 'start failed');
     });
-  };
   listed.then(() => setImmediate(openNow));
   setTimeout(openNow, OPEN_FALLBACK_MS).unref();
 }
