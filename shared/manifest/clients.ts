@@ -59,6 +59,7 @@ export function parseClients(text: string, file: string): Clients {
     throw new ManifestError(parsed.error.issues.flatMap((i) => {
       const path = i.path.map(String).join('.');
       if (i.code === 'unrecognized_keys') return i.keys.map((k) => ({ file, line: line(path ? `${path}.${k}` : k), path: path ? `${path}.${k}` : k, message: `unknown key "${k}"` }));
+      if (i.code === 'invalid_key') return [{ file, line: line(path), path, message: 'a client name is 2 to 63 lower-case letters, digits and dashes, starting with a letter' }];
       return [{ file, line: line(path), path, message: i.code === 'invalid_type' && i.input === undefined ? 'is required' : i.message }];
     }));
   }

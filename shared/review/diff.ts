@@ -7,6 +7,8 @@ import { parseDuration } from '../base/duration.js';
 import { ManifestError, readYaml } from '../manifest/load.js';
 import type { Constraint } from '../call/constraints.js';
 import type { Connector } from '../connector/tool.js';
+import { CLIENTS_FILE } from '../manifest/clients.js';
+import { compareClientDocs } from './clients.js';
 import { beyond, overlap } from './glob-sets.js';
 import { APPROVAL_FIELDS, ATTRIBUTION_FIELDS, AUDIT_FIELDS, compareRates, GRANT_FIELDS, judgeField, MANIFEST_FIELDS, parseRateText, spanText, UPSTREAM_FIELDS, type Order } from './field-order.js';
 
@@ -407,7 +409,7 @@ function compareSurface(ctx: Ctx, name: string): void {
 
 export function compareSides(base: Side, head: Side, connectors: Record<string, Connector>): Change[] {
   const out: Change[] = [];
-  const manifests = (side: Side) => [...side.files.keys()].filter((n) => /\.ya?ml$/.test(n) && !/^fleet\.ya?ml$/.test(n));
+  const manifests = (side: Side) => [...side.files.keys()].filter((n) => /\.ya?ml$/.test(n) && !/^(fleet|clients)\.ya?ml$/.test(n));
   const docs = (side: Side, which: 'base' | 'head') => {
     const m = new Map<string, Doc>();
     for (const n of manifests(side)) {
@@ -429,6 +431,14 @@ export function compareSides(base: Side, head: Side, connectors: Record<string, 
     compareManifest(ctx, n, a, b);
   }
   if (base.files.get('fleet.yaml') !== head.files.get('fleet.yaml')) compareFleet(ctx, parse(base, 'fleet.yaml', out, 'base'), headFleet);
+  if (base.files.get(CLIENTS_FILE) !== head.files.get(CLIENTS_FILE)) {
+    const a = parse(base, CLIENTS_FILE, out, 'base');
+    const b = parse(head, CLIENTS_FILE, out, 'head');
+    compareClientDocs(a?.data, b?.data, (cls, what, path, side) => {
+      const doc = side === 'head' ? b : a;
+      out.push({ class: cls, instance: 'clients', what, file: (side === 'head' ? head : base).display(CLIENTS_FILE), line: doc?.line(path) ?? 1, side });
+    });
+  }
   const surfaces = new Set([...base.files.keys(), ...head.files.keys()].filter((n) => n.startsWith('surface/')));
   for (const n of [...surfaces].sort()) if (base.files.get(n) !== head.files.get(n)) compareSurface(ctx, n);
   return out.sort((x, y) => ORDER[x.class] - ORDER[y.class] || x.file.localeCompare(y.file) || x.line - y.line);

@@ -4,6 +4,7 @@
 // (tool-surface snapshots, JSON Schema, docs table) in step with the code.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { checkClients } from './clients.js';
 import { loadManifest, ManifestError, readYaml, type ManifestProblem } from '../manifest/load.js';
 import type { Manifest } from '../manifest/schema.js';
 import { isProduction, needsOf } from '../connector/scopes.js';
@@ -208,6 +209,7 @@ export function verifyScopes(dir: string, opts: VerifyOptions): VerifyResult {
     if (fleet) findings.push(...checkRules(fleet, m, connector, opts.now));
   }
   findings.push(...checkSharing(manifests, connectors));
+  findings.push(...checkClients(dir, manifests));
   if (opts.generated !== false) findings.push(...checkGenerated(dir, manifests, connectors, opts.docs));
   const problems = findings.filter((f) => f.severity === 'error').map((f) => ({ file: f.file, line: f.line, path: f.path ?? '', message: `[${f.rule}] ${f.message}` }));
   return { manifests, problems, findings };

@@ -42,7 +42,7 @@ export interface Shared {
   /** tool calls still running (they may outlive their response: an audit record, a settled key) */
   calls: Set<Promise<unknown>>;
   /** ends a client's request in flight, by client, instance and JSON-RPC id */
-  cancel: Map<string, () => void>;
+  cancel: Map<string, (why?: string) => void>;
 }
 
 export class Exchange {
@@ -52,7 +52,7 @@ export class Exchange {
   rate?: string;
   body?: unknown;
   /** ends this request's MCP exchange early (cancellation, the end of a drain) */
-  abort?: () => void;
+  abort?: (why?: string) => void;
 
   constructor(readonly shared: Shared, readonly req: IncomingMessage, readonly res: ServerResponse) {
     this.url = new URL(req.url ?? '/', 'http://fleet.invalid');

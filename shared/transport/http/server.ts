@@ -89,9 +89,10 @@ export async function serveHttp(o: HttpOptions): Promise<HttpFleet> {
       const before = shared.active.size;
       await until(graceMs);
       const cut = shared.active.size;
-      for (const x of shared.active) x.abort ? x.abort() : x.res.destroy();
+      for (const x of shared.active) x.abort ? x.abort('the server is shutting down') : x.res.destroy();
       // what was cut still writes its records (approval withdrawn, outcome of the upstream call)
       await until(10_000);
+      for (const x of shared.active) x.res.destroy();
       server.closeAllConnections();
       return { finished: before - cut, cut };
     },

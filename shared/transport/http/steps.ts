@@ -120,10 +120,16 @@ export const cancel: HttpStep = (x) => {
 /** This request, through a server built for it: stateless Streamable HTTP, one server per request. */
 export const mcp: HttpStep = async (x) => {
   const { shared, res } = x;
-  const server = buildServer(x.route!.inst, shared.version, { principal: x.principal, track: (p) => (shared.calls.add(p), void p.finally(() => shared.calls.delete(p))) });
+  const ended = new AbortController();
+  const server = buildServer(x.route!.inst, shared.version, {
+    principal: x.principal,
+    signal: ended.signal,
+    track: (p) => (shared.calls.add(p), void p.finally(() => shared.calls.delete(p))),
+  });
   const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
   const keys = ids(x.body).map((id) => cancelKey(x, id));
-  x.abort = () => void transport.close();
+  // the call ends with its refusal on the record and a result on the stream
+  x.abort = (why = 'the client cancelled the call') => ended.abort(new DOMException(why, 'AbortError'));
   for (const k of keys) shared.cancel.set(k, x.abort);
   res.once('close', () => {
     for (const k of keys) if (shared.cancel.get(k) === x.abort) shared.cancel.delete(k);
