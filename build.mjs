@@ -26,6 +26,10 @@ await build({
   banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);" },
 });
 
+// dist/client.js: the bot's typed client (package export mcp-fleet/client). Built for a neutral
+// platform, so a Node built-in creeping into it fails the build: it must run on Workers.
+await build({ entryPoints: { client: 'client/index.ts' }, outdir, bundle: true, platform: 'neutral', format: 'esm', target: 'es2022', logLevel: 'warning' });
+
 const snapshotJs = join(outdir, 'snapshot.cjs');
 await build({
   ...common,

@@ -56,6 +56,29 @@ describe('npm run bench (smoke, tiny counts)', () => {
     expect(md).toContain('## Goals (issue 8)');
   }, 180_000);
 
+  it('runs the HTTP bench: fleet serve --http and the SDK server, every level, RSS after the calls', async () => {
+    const dir = tempDir('fleet-bench-http-smoke-');
+    const json = join(dir, 'http.json');
+    const r = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
+      const child = spawn(process.execPath, [join(ROOT, 'bench', 'http.mjs'), '--seconds', '0.2', '--rss-calls', '20', '--levels', '1,4', '--cli', CLI, '--json', json, '--no-write'], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' } });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.stdout.resume();
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, stderr }));
+    });
+    expect(r.code, r.stderr).toBe(0);
+    const result = JSON.parse(readFileSync(json, 'utf8'));
+    expect(result.levels.map((l: { clients: number }) => l.clients)).toEqual([1, 4]);
+    for (const level of result.levels) {
+      for (const [name, m] of Object.entries(level)) if (name !== 'clients') expect((m as { calls: number; errors: number }).errors, name).toBe(0);
+    }
+    for (const m of Object.values(result.rss) as { after: number; errors: number }[]) {
+      expect(m.after).toBeGreaterThan(0);
+      expect(m.errors).toBe(0);
+    }
+  }, 120_000);
+
   it('refuses a bad count with a clear message and writes nothing', async () => {
     const dir = tempDir('fleet-bench-smoke-');
     const r = await runBench(['--starts', 'zero', '--out', join(dir, 'b.md')]);

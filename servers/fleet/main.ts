@@ -1,6 +1,7 @@
 // The `fleet` CLI. Each command's code loads only when that command runs. `main` is shared by the
 // bundle (dist/cli.js) and the start-up snapshot (dist/snapshot.blob, via dist/fleet).
 import { Command, Option } from 'commander';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { bundleFile, installDir, scopesDir } from '../../shared/base/install.js';
 import { VERSION } from './version.js';
@@ -44,7 +45,6 @@ function buildProgram(): Command {
         const scopes = scopesDir(o.scopes);
         if (o.http) {
           const { serveHttpCmd } = await import('./commands/serve-http.js');
-          const { readdirSync } = await import('node:fs');
           const all = readdirSync(scopes).map((f) => /^([a-z0-9-]+)\.([a-z0-9-]+)\.ya?ml$/.exec(f)).filter((m) => m && m[1] !== 'clients' && m[1] !== 'fleet');
           const instances = o.instance ?? (connector || o.env ? all.filter((m) => (!connector || m![1] === connector) && (!o.env || m![2] === o.env)).map((m) => `${m![1]}.${m![2]}`) : []);
           if ((connector || o.env) && !instances.length) throw new Error(`no manifest in ${scopes} matches ${connector ?? '*'}.${o.env ?? '*'}`);

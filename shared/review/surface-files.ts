@@ -10,6 +10,7 @@ import type { Manifest } from '../manifest/schema.js';
 import { surface } from '../transport/surface.js';
 import type { Connector } from '../connector/tool.js';
 import type { Finding } from './findings.js';
+import { clientTypes } from './client-types.js';
 import { withToolTable } from './surface-docs.js';
 
 export const MODELINE = '# yaml-language-server: $schema=./manifest.schema.json';
@@ -38,6 +39,9 @@ function generated(dir: string, manifests: Manifest[], connectors: Record<string
   const out: Generated[] = manifests.map((m) => ({ file: surfaceFile(dir, m.id), content: snapshot(m, connectors[m.connector]!), instance: m.id }));
   out.push({ file: join(dir, 'manifest.schema.json'), content: json(manifestJsonSchema(list)) });
   if (docs) out.push({ file: docs, content: '', merge: (current) => withToolTable(current, list) });
+  // the bot's typed client, when this scopes folder sits in the project beside client/
+  const types = join(dirname(dir), 'client', 'tools.ts');
+  if (existsSync(dirname(types)) && existsSync(join(dirname(types), 'index.ts'))) out.push({ file: types, content: clientTypes(manifests, connectors) });
   return out;
 }
 

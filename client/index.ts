@@ -1,0 +1,161 @@
+// mcp-fleet/client: the production bot's client of a fleet instance over Streamable HTTP.
+// Fetch only, no Node built-ins: it runs on Node 18+, Cloudflare Workers and Workflows alike.
+// Every granted tool is a typed function (client/tools.ts, generated from the inventory); each
+// call carries the human actor, the thread, a reason and an idempotency key in _meta; a failed
+// request is retried only when that is safe (a read, or a write with its idempotency key).
+import { FLEET_TOOLS, type FleetTools } from './tools.js';
+
+export type { FleetTools } from './tools.js';
+export type InstanceId = keyof FleetTools;
+
+/** Who and why, per call: what the instance attributes, proves and audits. */
+export interface CallContext {
+  /** the human on whose behalf (a Slack user ID, an e-mail) */
+  actor?: string;
+  /** the conversation that asked, e.g. "C0EDITORIAL/1767226200.000110" */
+  thread?: string;
+  reason?: string;
+  /** a write's replay key: the same key never runs twice. Made up per call when absent. */
+  idempotencyKey?: string;
+  signal?: AbortSignal;
+  /** progress messages while the call waits (an approval in Slack) */
+  onProgress?: (message: string) => void;
+}
+
+export type ToolResult<R> =
+  | { ok: true; data: R; text: string }
+  | { ok: false; status: string; message: string; text: string; data?: R };
+
+export type Tools<I extends InstanceId> = {
+  [T in keyof FleetTools[I]]: FleetTools[I][T] extends { args: infer A; result: infer R }
+    ? (args: A, ctx?: CallContext) => Promise<ToolResult<R>>
+    : never;
+};
+
+export interface ClientOptions {
+  /** the instance's URL, e.g. https://fleet.example.com/mcp/slack/prod */
+  url: string;
+  /** this routine's bearer token, or a function that returns a fresh access token (JWT) */
+  token: string | (() => string | Promise<string>);
+  /** extra headers (e.g. a Cloudflare Access service token's CF-Access-Client-Id/-Secret) */
+  headers?: Record<string, string>;
+  /** attempts for a retryable failure (default 3) */
+  attempts?: number;
+  /** per attempt (default 60 s; a Slack approval may take longer: raise it) */
+  timeoutMs?: number;
+  fetch?: typeof fetch;
+}
+
+/** A refusal of the request itself (401, 403, 429 after retries...) or a transport failure. */
+export class FleetError extends Error {
+  constructor(message: string, readonly httpStatus?: number, readonly retryable = false) {
+    super(message);
+    this.name = 'FleetError';
+  }
+}
+
+export const PROTOCOL_VERSION = '2025-06-18';
+
+/** The _meta a fleet instance reads: usable with the SDK's Client over stdio too. */
+export function fleetMeta(ctx: CallContext & { idempotencyKey?: string }): Record<string, string> {
+  const m: Record<string, string> = {};
+  if (ctx.actor) m['fleet/actor'] = ctx.actor;
+  if (ctx.thread) m['fleet/thread'] = ctx.thread;
+  if (ctx.reason) m['fleet/reason'] = ctx.reason;
+  if (ctx.idempotencyKey) m['fleet/idempotency-key'] = ctx.idempotencyKey;
+  return m;
+}
+
+/** Typed functions for every tool `instance` grants. */
+export function fleetClient<I extends InstanceId>(instance: I, opts: ClientOptions): Tools<I> {
+  const kinds = FLEET_TOOLS[instance] as Record<string, 'read' | 'write'>;
+  if (!kinds) throw new FleetError(`unknown instance ${String(instance)}`);
+  const out: Record<string, (args: unknown, ctx?: CallContext) => Promise<ToolResult<unknown>>> = {};
+  for (const [name, kind] of Object.entries(kinds)) out[name] = (args, ctx = {}) => callTool(opts, name, args, kind, ctx);
+  return out as Tools<I>;
+}
+
+let nextId = 1;
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+  });
+
+/** One tool call, retried only when running it again cannot do anything twice. */
+export async function callTool(opts: ClientOptions, name: string, args: unknown, kind: 'read' | 'write', ctx: CallContext = {}): Promise<ToolResult<any>> {
+  const key = kind === 'write' ? (ctx.idempotencyKey ?? crypto.randomUUID()) : undefined;
+  const meta = fleetMeta({ ...ctx, idempotencyKey: key });
+  const attempts = Math.max(1, opts.attempts ?? 3);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await once(opts, name, args, meta, ctx);
+    } catch (e) {
+      const err = e instanceof FleetError ? e : new FleetError(`request failed: ${(e as Error).message}`, undefined, true);
+      // safe: a read, or a write with its key (a repeat replays the first outcome, never runs again)
+      if (!err.retryable || attempt >= attempts || ctx.signal?.aborted) throw err;
+      await sleep(Math.min(8000, 250 * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2), ctx.signal);
+    }
+  }
+}
+
+async function once(opts: ClientOptions, name: string, args: unknown, meta: Record<string, string>, ctx: CallContext): Promise<ToolResult<any>> {
+  const id = nextId++;
+  const token = typeof opts.token === 'function' ? await opts.token() : opts.token;
+  const progressToken = ctx.onProgress ? `p${id}` : undefined;
+  const body = { jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args, _meta: { ...meta, ...(progressToken ? { progressToken } : {}) } } };
+  const timeout = AbortSignal.timeout(opts.timeoutMs ?? 60_000);
+  const signal = ctx.signal ? AbortSignal.any([ctx.signal, timeout]) : timeout;
+  const res = await (opts.fetch ?? fetch)(opts.url, {
+    method: 'POST',
+    headers: { ...opts.headers, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': PROTOCOL_VERSION, authorization: `Bearer ${token}` },
+    body: JSON.stringify(body),
+    signal,
+  });
+  if (!res.ok) {
+    const text = await res.text().catch(() => '');
+    let message = text.slice(0, 500);
+    try {
+      message = JSON.parse(text).error?.message ?? message;
+    } catch {
+      /* not JSON */
+    }
+    const retryable = res.status === 429 || res.status === 502 || res.status === 503 || res.status === 504;
+    if (retryable) await sleep(Math.min(10, Number(res.headers.get('retry-after')) || 0) * 1000, ctx.signal);
+    throw new FleetError(`${name}: HTTP ${res.status}: ${message}`, res.status, retryable);
+  }
+  const reply = (res.headers.get('content-type') ?? '').includes('text/event-stream')
+    ? await fromStream(res, id, ctx.onProgress)
+    : ((await res.json()) as Record<string, any>);
+  if (!reply) throw new FleetError(`${name}: the response ended without a result`, undefined, true);
+  if (reply.error) throw new FleetError(`${name}: ${reply.error.message}`, undefined, false);
+  const r = reply.result as { isError?: boolean; content?: { type: string; text?: string }[]; structuredContent?: Record<string, any> };
+  const text = (r.content ?? []).map((c) => (c.type === 'text' ? c.text : '')).join('\n');
+  const data = r.structuredContent;
+  if (r.isError) return { ok: false, status: String(data?.status ?? 'denied'), message: String(data?.message ?? text), text, ...(data ? { data } : {}) };
+  return { ok: true, data: data as any, text };
+}
+
+/** Reads an SSE response: progress notifications on the way, then the answer to `id`. */
+async function fromStream(res: Response, id: number, onProgress?: (m: string) => void): Promise<Record<string, any> | undefined> {
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return undefined;
+    buf += value;
+    let cut: number;
+    while ((cut = buf.search(/\r?\n\r?\n/)) >= 0) {
+      const event = buf.slice(0, cut);
+      buf = buf.slice(cut).replace(/^\r?\n\r?\n/, '');
+      const data = event.split(/\r?\n/).filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n');
+      if (!data) continue;
+      const msg = JSON.parse(data) as Record<string, any>;
+      if (msg.method === 'notifications/progress') onProgress?.(String(msg.params?.message ?? ''));
+      else if (msg.id === id) {
+        void reader.cancel().catch(() => {});
+        return msg;
+      }
+    }
+  }
+}

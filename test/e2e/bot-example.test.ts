@@ -1,0 +1,86 @@
+// examples/bot: the Worker's publish step, run as is against a local `fleet serve --http --sandbox`
+// through the typed client (mcp-fleet/client): it posts once, a retried step replays instead of
+// reposting, a refused post comes back as a status the workflow can branch on, and the typed
+// client's retries reuse the idempotency key.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { publishDraft, type Env } from '../../examples/bot/publish.js';
+import { callTool, fleetClient, FleetError } from '../../client/index.js';
+import { auditRecords } from '../helpers.js';
+import { httpScopes, mintedToken, serveHttp, type HttpServed } from '../http-helpers.js';
+import { join } from 'node:path';
+
+let s: HttpServed;
+let env: Env;
+const THREAD = 'C0EDITORIAL/1767226200.000110';
+
+beforeAll(async () => {
+  const scopes = httpScopes(`clients:
+  bot-publish:
+    owner: content-platform <content@example.com>
+    purpose: The blog bot's publish step posts approved drafts in the editorial channel.
+    instances: [slack.prod]
+    token: env:NOT_YET_MINTED
+`);
+  const token = await mintedToken(scopes, 'bot-publish');
+  s = await serveHttp(['--instance', 'slack.prod', '--sandbox', '--scopes', scopes]);
+  env = { FLEET_URL: s.url, FLEET_TOKEN: token };
+});
+afterAll(async () => {
+  expect(await s.stop()).toBe(0);
+});
+
+describe('the bot example (a Worker step) through the typed client', () => {
+  it('posts a draft once; the retried step replays; the trail names the client and the editor', async () => {
+    const draft = { id: `d-${Date.now()}`, channel: 'C0EDITORIAL', text: 'Release notes 4.3 are out', editor: 'U0EDITOR1', thread: THREAD };
+    const first = await publishDraft(env, draft);
+    expect(first).toMatchObject({ posted: true, replayed: false });
+    const again = await publishDraft(env, draft);
+    expect(again).toMatchObject({ posted: true, replayed: true, ts: (first as { ts: string }).ts });
+    const slack = fleetClient('slack.prod', { url: `${s.url}/mcp/slack/prod`, token: env.FLEET_TOKEN });
+    const history = await slack.read_history({ channel: 'C0EDITORIAL' }, { actor: 'U0EDITOR1', thread: THREAD });
+    expect(history.ok).toBe(true);
+    if (history.ok) expect(history.data.messages.filter((m) => m.text === draft.text)).toHaveLength(1);
+    const recs = auditRecords(join(s.auditDir, 'slack.prod.jsonl')).filter((r) => r.tool === 'post_message');
+    expect(recs.every((r) => r.client.id === 'bot-publish' && r.actor === 'U0EDITOR1' && r.reason === `publish draft ${draft.id}`)).toBe(true);
+    expect(recs.map((r) => r.decision ?? r.outcome)).toEqual(['allow', 'ok', 'replay']);
+  });
+
+  it('returns a refusal as a status the workflow branches on', async () => {
+    const r = await publishDraft(env, { id: `x-${Date.now()}`, channel: 'C0RANDOM9', text: 'elsewhere', editor: 'U0EDITOR1', thread: THREAD });
+    expect(r).toMatchObject({ posted: false, status: 'denied' });
+    expect((r as { why: string }).why).toMatch(/channel C0RANDOM9 is not in post_message\.channels of slack\.prod/);
+  });
+
+  it('throws FleetError with the HTTP status for a bad credential (no retry: it cannot help)', async () => {
+    let calls = 0;
+    const counting: typeof fetch = (...a) => (calls++, fetch(...a));
+    await expect(publishDraft({ ...env, FLEET_TOKEN: 'fleet_nope' }, { id: 'z', channel: 'C0EDITORIAL', text: 'z', editor: 'U0EDITOR1', thread: THREAD }, counting)).rejects.toMatchObject({ name: 'FleetError', httpStatus: 401 });
+    expect(calls).toBe(1);
+  });
+
+  it('retries a write only with the same idempotency key, so a lost answer never posts twice', async () => {
+    const seen: string[] = [];
+    let dropped = false;
+    // the first answer is lost on the way back (the post happened); the client retries
+    const flaky: typeof fetch = async (input, init) => {
+      seen.push(JSON.parse(String(init!.body)).params._meta['fleet/idempotency-key']);
+      const res = await fetch(input, init);
+      if (!dropped) {
+        dropped = true;
+        await res.text();
+        throw new TypeError('network connection lost');
+      }
+      return res;
+    };
+    const text = `flaky ${Date.now()}`;
+    const r = await callTool({ url: `${s.url}/mcp/slack/prod`, token: env.FLEET_TOKEN, fetch: flaky }, 'post_message', { channel: 'C0EDITORIAL', text }, 'write', { actor: 'U0EDITOR1', thread: THREAD });
+    expect(r.ok).toBe(true);
+    expect(r.data.status).toBe('replayed');
+    expect(seen).toHaveLength(2);
+    expect(seen[0]).toBe(seen[1]);
+    const slack = fleetClient('slack.prod', { url: `${s.url}/mcp/slack/prod`, token: env.FLEET_TOKEN });
+    const history = await slack.read_history({ channel: 'C0EDITORIAL' }, { actor: 'U0EDITOR1', thread: THREAD });
+    expect(history.ok && history.data.messages.filter((m) => m.text === text)).toHaveLength(1);
+    expect(FleetError).toBeDefined();
+  });
+});
