@@ -1,4 +1,5 @@
-// examples/bot: the Worker's publish step, run as is against a local `fleet serve --http --sandbox`
+// examples/bot: the Worker's publish step, run as is against a local `fleet serve --http` on the
+// Slack sandbox (in this process, so the editor's request message can be posted first)
 // through the typed client (mcp-fleet/client): it posts once, a retried step replays instead of
 // reposting, a refused post comes back as a status the workflow can branch on, and the typed
 // client's retries reuse the idempotency key.
@@ -8,10 +9,12 @@ import { callTool, fleetClient, FleetError } from '../../client/index.js';
 import { auditRecords } from '../helpers.js';
 import { httpScopes, mintedToken, serveHttp, type HttpServed } from '../http-helpers.js';
 import { join } from 'node:path';
+import { startSlackSandbox, type SlackSandbox } from '../../servers/slack/sandbox/index.js';
 
 let s: HttpServed;
 let env: Env;
-const THREAD = 'C0EDITORIAL/1767226200.000110';
+let THREAD: string;
+let sb: SlackSandbox;
 
 beforeAll(async () => {
   const scopes = httpScopes(`clients:
@@ -22,11 +25,17 @@ beforeAll(async () => {
     token: env:NOT_YET_MINTED
 `);
   const token = await mintedToken(scopes, 'bot-publish');
-  s = await serveHttp(['--instance', 'slack.prod', '--sandbox', '--scopes', scopes]);
+  sb = await startSlackSandbox();
+  // the editor asks in the editorial channel; slack.prod reads that message back as the proof
+  THREAD = sb.say('T0BLOGPROD', 'C0EDITORIAL', 'U0EDITOR1', 'please publish the release notes');
+  s = await serveHttp(['--instance', 'slack.prod', '--upstream', sb.url, '--scopes', scopes], {
+    vars: { SLACK_BOT_TOKEN_PROD: sb.issue('T0BLOGPROD', ['channels:read', 'channels:history', 'chat:write', 'reactions:write', 'users:read']) },
+  });
   env = { FLEET_URL: s.url, FLEET_TOKEN: token };
 });
 afterAll(async () => {
   expect(await s.stop()).toBe(0);
+  await sb.close();
 });
 
 describe('the bot example (a Worker step) through the typed client', () => {
@@ -41,7 +50,7 @@ describe('the bot example (a Worker step) through the typed client', () => {
     expect(history.ok).toBe(true);
     if (history.ok) expect(history.data.messages.filter((m) => m.text === draft.text)).toHaveLength(1);
     const recs = auditRecords(join(s.auditDir, 'slack.prod.jsonl')).filter((r) => r.tool === 'post_message');
-    expect(recs.every((r) => r.client.id === 'bot-publish' && r.actor === 'U0EDITOR1' && r.reason === `publish draft ${draft.id}`)).toBe(true);
+    expect(recs.every((r) => r.client_id === 'bot-publish' && r.actor === 'U0EDITOR1' && r.reason === `publish draft ${draft.id}`)).toBe(true);
     expect(recs.map((r) => r.decision ?? r.outcome)).toEqual(['allow', 'ok', 'replay']);
   });
 

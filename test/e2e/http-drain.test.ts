@@ -12,7 +12,7 @@ import { connect, httpScopes, serveHttp } from '../http-helpers.js';
 const PROD_SCOPES = ['channels:read', 'channels:history', 'chat:write', 'reactions:write', 'users:read'];
 const BOT_MESSAGE = '1767226320.000112';
 const token = mintToken();
-const META = { 'fleet/actor': 'U0WRITER1', 'fleet/thread': 'C0EDITORIAL/1767226200.000110' };
+const meta = () => ({ 'fleet/actor': 'U0WRITER1', 'fleet/thread': sb.say('T0BLOGPROD', 'C0EDITORIAL', 'U0WRITER1', 'please publish') });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let sb: SlackSandbox;
@@ -59,7 +59,7 @@ describe('SIGTERM drains', () => {
     const c = await connect(`${s.url}/mcp/slack/prod`, token);
     const k = `drain-${Date.now()}`;
     sb.emulator.inject({ route: 'chat.postMessage', delayMs: 1500 });
-    const pending = c.callTool({ name: 'post_message', arguments: { channel: 'C0EDITORIAL', text: k }, _meta: { ...META, 'fleet/idempotency-key': k } });
+    const pending = c.callTool({ name: 'post_message', arguments: { channel: 'C0EDITORIAL', text: k }, _meta: { ...meta(), 'fleet/idempotency-key': k } });
     await waitFor(() => count('chat.postMessage', (p) => p.text === k));
     s.child.kill('SIGTERM');
     // a new request while draining is turned away, not lost
@@ -72,11 +72,11 @@ describe('SIGTERM drains', () => {
     expect(await s.exited).toBe(0);
     const recs = auditRecords(join(auditDir, 'slack.prod.jsonl')).filter((x) => x.tool === 'post_message');
     expect(recs.map((x) => x.phase)).toEqual(['intent', 'outcome']);
-    expect(recs[1]).toMatchObject({ outcome: 'ok', client: { id: 'publish' } });
+    expect(recs[1]).toMatchObject({ outcome: 'ok', client_id: 'publish' });
     // the bot retries on the next server with the same key: replayed, never written twice
     const s2 = await start(stateDir, auditDir, '1s');
     const c2 = await connect(`${s2.url}/mcp/slack/prod`, token);
-    const again = await c2.callTool({ name: 'post_message', arguments: { channel: 'C0EDITORIAL', text: k }, _meta: { ...META, 'fleet/idempotency-key': k } });
+    const again = await c2.callTool({ name: 'post_message', arguments: { channel: 'C0EDITORIAL', text: k }, _meta: { ...meta(), 'fleet/idempotency-key': k } });
     expect(again.structuredContent).toMatchObject({ status: 'replayed' });
     expect(count('chat.postMessage', (p) => p.text === k)).toBe(1);
     expect(await s2.stop()).toBe(0);
@@ -87,7 +87,7 @@ describe('SIGTERM drains', () => {
     const s = await start(tempDir(), auditDir, '500ms');
     const c = await connect(`${s.url}/mcp/slack/prod`, token);
     const marker = `drained edit ${Date.now()}`;
-    const pending = c.callTool({ name: 'update_message', arguments: { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: marker }, _meta: META }, undefined, { timeout: 30_000 });
+    const pending = c.callTool({ name: 'update_message', arguments: { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: marker }, _meta: meta() }, undefined, { timeout: 30_000 });
     await waitFor(() => sb.workspace('T0BLOGPROD').channels.find((x) => x.id === 'C0APPROVALS')!.messages.find((m) => m.text.includes(marker)));
     s.child.kill('SIGTERM');
     const r = await pending;
@@ -102,6 +102,6 @@ describe('SIGTERM drains', () => {
       ['approval', 'declined'],
       ['decision', 'deny'],
     ]);
-    expect(recs.every((x) => x.client?.id === 'publish')).toBe(true);
+    expect(recs.every((x) => x.client_id === 'publish')).toBe(true);
   });
 });

@@ -6,6 +6,7 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSlackSandbox, type SlackSandbox } from '../../servers/slack/sandbox/index.js';
 import { tokenHash, mintToken } from '../../shared/transport/http/auth/bearer.js';
 import { auditRecords, text } from '../helpers.js';
 import { connect, httpScopes, mintedToken, serveHttp, type HttpServed } from '../http-helpers.js';
@@ -16,6 +17,7 @@ let publishToken: string;
 let key: CryptoKey;
 let strangerKey: CryptoKey;
 let s: HttpServed;
+let sb: SlackSandbox;
 let scopes: string;
 
 const clientsYaml = (jwks: string) => `clients:
@@ -61,10 +63,14 @@ beforeAll(async () => {
   writeFileSync(join(scopes, 'jwks.json'), JSON.stringify({ keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' }] }));
   writeFileSync(join(scopes, 'clients.yaml'), clientsYaml('jwks.json'));
   publishToken = await mintedToken(scopes, 'publish');
-  s = await serveHttp(['--instance', 'slack.dev', '--instance', 'slack.prod', '--instance', 'cloudflare.dev', '--sandbox', '--scopes', scopes, '--max-body', '65536']);
+  sb = await startSlackSandbox();
+  s = await serveHttp(['--instance', 'slack.dev', '--instance', 'slack.prod', '--upstream', sb.url, '--scopes', scopes, '--max-body', '65536'], {
+    vars: { SLACK_BOT_TOKEN_DEV: sb.issue('T0BLOGDEV', DEV_SCOPES), SLACK_BOT_TOKEN_PROD: sb.issue('T0BLOGPROD', PROD_SCOPES) },
+  });
 });
 afterAll(async () => {
   expect(await s.stop()).toBe(0);
+  await sb.close();
   expect(s.stderr()).not.toMatch(/\[stdout!\]/);
   for (const t of [publishToken, ...Object.values(tokens)]) expect(auditOf('slack.dev') + auditOf('slack.prod')).not.toContain(t);
 });
@@ -78,7 +84,10 @@ const post = (path: string, body: unknown, headers: Record<string, string> = {})
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
 const listTools = { jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} };
-const PROD_META = { 'fleet/actor': 'U0EDITOR1', 'fleet/thread': 'C0EDITORIAL/1767226320.000100', 'fleet/reason': 'test' };
+const DEV_SCOPES = ['channels:read', 'channels:history', 'chat:write', 'reactions:write', 'users:read', 'search:read'];
+const PROD_SCOPES = ['channels:read', 'channels:history', 'chat:write', 'reactions:write', 'users:read'];
+/** slack.prod proves the actor by the Slack message that asked: the editor asks, the call names it */
+const prodMeta = () => ({ 'fleet/actor': 'U0EDITOR1', 'fleet/thread': sb.say('T0BLOGPROD', 'C0EDITORIAL', 'U0EDITOR1', 'please post the draft'), 'fleet/reason': 'test' });
 
 describe('two clients over the SDK Streamable HTTP client', () => {
   it('serves each client its instance, with the client named in every audit record', async () => {
@@ -88,16 +97,16 @@ describe('two clients over the SDK Streamable HTTP client', () => {
     expect((await prod.listTools()).tools.map((t) => t.name)).not.toContain('search_messages');
     const r1 = await dev.callTool({ name: 'list_channels', arguments: {}, _meta: { 'fleet/actor': 'dev@example.com' } });
     expect(r1.isError).toBeFalsy();
-    const r2 = await prod.callTool({ name: 'post_message', arguments: { channel: 'C0EDITORIAL', text: 'over http' }, _meta: { ...PROD_META, 'fleet/idempotency-key': 'http-1' } });
+    const r2 = await prod.callTool({ name: 'post_message', arguments: { channel: 'C0EDITORIAL', text: 'over http' }, _meta: { ...prodMeta(), 'fleet/idempotency-key': 'http-1' } });
     expect(r2.isError, text(r2 as never)).toBeFalsy();
     expect(r2.structuredContent).toMatchObject({ status: 'completed' });
     const devRecs = auditRecords(join(s.auditDir, 'slack.dev.jsonl')).filter((r) => r.tool === 'list_channels');
     const prodRecs = auditRecords(join(s.auditDir, 'slack.prod.jsonl')).filter((r) => r.tool === 'post_message');
     expect(devRecs.map((r) => r.phase)).toEqual(['intent', 'outcome']);
-    expect(devRecs.every((r) => r.client.id === 'staging' && r.client.via === 'bearer')).toBe(true);
-    expect(prodRecs.every((r) => r.client.id === 'publish' && r.client.via === 'bearer')).toBe(true);
+    expect(devRecs.every((r) => r.client_id === 'staging' && r.client_via === 'http-bearer')).toBe(true);
+    expect(prodRecs.every((r) => r.client_id === 'publish' && r.client_via === 'http-bearer')).toBe(true);
     // the same denials as over stdio
-    const denied = await prod.callTool({ name: 'post_message', arguments: { channel: 'C0RANDOM9', text: 'x' }, _meta: PROD_META });
+    const denied = await prod.callTool({ name: 'post_message', arguments: { channel: 'C0RANDOM9', text: 'x' }, _meta: prodMeta() });
     expect(denied.isError).toBe(true);
     expect(text(denied as never)).toMatch(/denied: channel C0RANDOM9 is not in post_message\.channels of slack\.prod \(.*slack\.prod\.yaml:\d+\)/);
     await dev.close();
@@ -107,7 +116,7 @@ describe('two clients over the SDK Streamable HTTP client', () => {
   it('answers health without a credential and without an upstream', async () => {
     const r = await fetch(`${s.url}/healthz`);
     expect(r.status).toBe(200);
-    expect(await r.json()).toMatchObject({ ok: true, instances: ['slack.dev', 'slack.prod', 'cloudflare.dev'] });
+    expect(await r.json()).toMatchObject({ ok: true, instances: ['slack.dev', 'slack.prod'] });
   });
 });
 
@@ -129,8 +138,8 @@ describe('credentials: 401 with the challenge, 403 for another instance, each au
     const rec = lastDenial('slack.dev')!;
     expect(rec).toMatchObject({ rule: 'client', http: { status } });
     expect(rec.message).toMatch(why);
-    if (token === tokens.revoked) expect(rec.client).toMatchObject({ id: 'old-staging', via: 'bearer' });
-    if (token === tokens.other) expect(rec.client).toMatchObject({ id: 'workers-dev', via: 'bearer' });
+    if (token === tokens.revoked) expect(rec).toMatchObject({ client_id: 'old-staging', client_via: 'http-bearer' });
+    if (token === tokens.other) expect(rec).toMatchObject({ client_id: 'workers-dev', client_via: 'http-bearer' });
   });
 
   it('serves RFC 9728 metadata naming the resource and its authorization servers', async () => {
@@ -154,10 +163,10 @@ describe('JWT access tokens from an authorization server', () => {
 
   it('admits a valid token, as its client', async () => {
     const c = await connect(aud(), await jwt());
-    const r = await c.callTool({ name: 'read_history', arguments: { channel: 'C0EDITORIAL' }, _meta: PROD_META });
+    const r = await c.callTool({ name: 'read_history', arguments: { channel: 'C0EDITORIAL' }, _meta: prodMeta() });
     expect(r.isError, text(r as never)).toBeFalsy();
     const rec = auditRecords(join(s.auditDir, 'slack.prod.jsonl')).filter((x) => x.tool === 'read_history').at(-1)!;
-    expect(rec.client).toMatchObject({ id: 'moderation', via: 'jwt' });
+    expect(rec).toMatchObject({ client_id: 'moderation', client_via: 'http-jwt' });
     await c.close();
   });
 
@@ -182,7 +191,7 @@ describe('hostile requests', () => {
   it('refuses an oversized body with 413, audited, and keeps serving', async () => {
     const r = await post('/mcp/slack/dev', { ...listTools, params: { pad: 'x'.repeat(100_000) } }, { authorization: `Bearer ${tokens.staging}` });
     expect(r.status).toBe(413);
-    expect(lastDenial('slack.dev')).toMatchObject({ rule: 'body', client: { id: 'staging' }, http: { status: 413 } });
+    expect(lastDenial('slack.dev')).toMatchObject({ rule: 'body', client_id: 'staging', http: { status: 413 } });
     expect((await post('/mcp/slack/dev', listTools, { authorization: `Bearer ${tokens.staging}` })).status).toBe(200);
   });
 
@@ -208,7 +217,7 @@ describe('hostile requests', () => {
     expect(statuses).toEqual([200, 200, 200, 200, 429, 429]);
     const r = await post('/mcp/slack/dev', listTools, { authorization: `Bearer ${tokens.flood}` });
     expect(Number(r.headers.get('retry-after'))).toBeGreaterThan(0);
-    expect(lastDenial('slack.dev')).toMatchObject({ rule: 'client.rate', client: { id: 'flood' }, http: { status: 429 } });
+    expect(lastDenial('slack.dev')).toMatchObject({ rule: 'client.rate', client_id: 'flood', http: { status: 429 } });
     expect((await post('/mcp/slack/dev', listTools, { authorization: `Bearer ${tokens.staging}` })).status).toBe(200);
   });
 
