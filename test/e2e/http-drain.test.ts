@@ -92,16 +92,18 @@ describe('SIGTERM drains', () => {
     s.child.kill('SIGTERM');
     const r = await pending;
     expect(r.isError).toBe(true);
-    expect(r.structuredContent).toMatchObject({ status: 'approval_declined' });
-    expect(text(r as never)).toContain('withdrawn before an answer: the server is shutting down');
+    expect(r.structuredContent).toMatchObject({ status: 'failed' });
+    expect(text(r as never)).toMatch(/^cancelled: .*while its approval was pending; the request was withdrawn and nothing was done/);
     expect(await s.exited).toBe(0);
     expect(count('chat.update', (p) => p.text === marker)).toBe(0);
     const recs = auditRecords(join(auditDir, 'slack.prod.jsonl')).filter((x) => x.tool === 'update_message');
     expect(recs.map((x) => [x.phase, x.status ?? x.decision])).toEqual([
       ['approval', 'requested'],
-      ['approval', 'declined'],
+      ['approval', 'withdrawn'],
+      ['approval', 'withdrawn'],
       ['decision', 'deny'],
     ]);
+    expect(recs.some((x) => x.phase === 'intent')).toBe(false);
     expect(recs.every((x) => x.client_id === 'publish')).toBe(true);
   });
 });
