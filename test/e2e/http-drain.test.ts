@@ -3,6 +3,7 @@
 // Either way the trail is complete, the upstream saw at most one write, and a retry with the same
 // idempotency key on the next server never writes again.
 import { join } from 'node:path';
+import { WebClient } from '@slack/web-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSlackSandbox, type SlackSandbox } from '../../servers/slack/sandbox/index.js';
 import { mintToken, tokenHash } from '../../shared/transport/http/auth/bearer.js';
@@ -45,7 +46,7 @@ const start = (stateDir: string, auditDir: string, drain: string) =>
     auditDir,
     vars: {
       SLACK_BOT_TOKEN_PROD: sb.issue('T0BLOGPROD', PROD_SCOPES),
-      SLACK_APPROVALS_TOKEN: sb.issue('T0BLOGPROD', ['chat:write', 'channels:history'], undefined, 'U0APPROVALS'),
+      SLACK_APPROVALS_TOKEN: sb.issue('T0BLOGPROD', ['chat:write', 'channels:history', 'users:read'], undefined, 'U0APPROVALS'),
       FLEET_APPROVAL_POLL_MS: '50',
     },
   });
@@ -105,5 +106,31 @@ describe('SIGTERM drains', () => {
     ]);
     expect(recs.some((x) => x.phase === 'intent')).toBe(false);
     expect(recs.every((x) => x.client_id === 'publish')).toBe(true);
+  });
+
+  it('waits for a Slack approval while the HTTP request is open, with progress on its stream, then runs once', async () => {
+    const auditDir = tempDir();
+    const s = await start(tempDir(), auditDir, '5s');
+    const c = await connect(`${s.url}/mcp/slack/prod`, token);
+    const marker = `approved edit ${Date.now()}`;
+    const progress: string[] = [];
+    const pending = c.callTool(
+      { name: 'update_message', arguments: { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: marker }, _meta: meta() },
+      undefined,
+      { timeout: 30_000, onprogress: (p) => void progress.push(p.message ?? '') },
+    );
+    const req = await waitFor(() => sb.workspace('T0BLOGPROD').channels.find((x) => x.id === 'C0APPROVALS')!.messages.find((m) => m.user === 'U0APPROVALS' && m.text.includes(marker)));
+    await waitFor(() => progress.length > 0);
+    const editor = new WebClient(sb.issue('T0BLOGPROD', ['chat:write'], undefined, 'U0EDITOR1'), { slackApiUrl: sb.url, retryConfig: { retries: 0 } });
+    await editor.chat.postMessage({ channel: 'C0APPROVALS', thread_ts: (req as { thread_ts?: string }).thread_ts ?? req.ts, text: 'approve' });
+    const r = await pending;
+    expect(r.isError, text(r as never)).toBeFalsy();
+    expect(r.structuredContent).toMatchObject({ status: 'completed' });
+    expect(progress.some((m) => /waiting for/.test(m))).toBe(true);
+    expect(count('chat.update', (p) => p.text === marker)).toBe(1);
+    const recs = auditRecords(join(auditDir, 'slack.prod.jsonl')).filter((x) => x.tool === 'update_message');
+    expect(recs.filter((x) => x.phase === 'approval').at(-1)).toMatchObject({ status: 'approved', by: 'U0EDITOR1' });
+    expect(recs.every((x) => x.client_id === 'publish')).toBe(true);
+    expect(await s.stop()).toBe(0);
   });
 });
