@@ -133,4 +133,22 @@ describe('SIGTERM drains', () => {
     expect(recs.every((x) => x.client_id === 'publish')).toBe(true);
     expect(await s.stop()).toBe(0);
   });
+
+  it('withdraws a pending approval when the client cancels its request (notifications/cancelled)', async () => {
+    const auditDir = tempDir();
+    const s = await start(tempDir(), auditDir, '5s');
+    const c = await connect(`${s.url}/mcp/slack/prod`, token);
+    const marker = `cancelled edit ${Date.now()}`;
+    const abort = new AbortController();
+    const pending = c.callTool({ name: 'update_message', arguments: { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: marker }, _meta: meta() }, undefined, { timeout: 30_000, signal: abort.signal });
+    await waitFor(() => sb.workspace('T0BLOGPROD').channels.find((x) => x.id === 'C0APPROVALS')!.messages.find((m) => m.text.includes(marker)));
+    abort.abort('the bot gave up');
+    await expect(pending).rejects.toThrow();
+    const recs = () => auditRecords(join(auditDir, 'slack.prod.jsonl')).filter((x) => x.tool === 'update_message');
+    await waitFor(() => recs().find((x) => x.phase === 'decision'));
+    expect(recs().filter((x) => x.phase === 'approval').map((x) => x.status)).toContain('withdrawn');
+    expect(recs().some((x) => x.phase === 'intent')).toBe(false);
+    expect(count('chat.update', (p) => p.text === marker)).toBe(0);
+    expect(await s.stop()).toBe(0);
+  });
 });
