@@ -103,6 +103,36 @@ function buildProgram(): Command {
       run(async () => (await import('./commands/diff.js')).diffCmd(base, head, { ...o, scopes: scopesDir(o.scopes) })),
     );
 
+  program
+    .command('review')
+    .description('least privilege from evidence: per instance, what its grants were used for over a window of its audit trail')
+    .argument('[instances...]', 'instances to review, e.g. slack.prod (default: every manifest)')
+    .addOption(scopesOpt())
+    .option('--audit-dir <dir>', 'folder of audit trails (default: $FLEET_AUDIT_DIR or .fleet/audit)')
+    .option('--window <duration>', 'how far back to look', '90d')
+    .addOption(new Option('--format <format>', 'output').choices(['text', 'markdown', 'json']).default('text'))
+    .option('--propose <dir>', 'write narrowed manifests (unused grants removed, resource lists cut to what was used) to a new folder; nothing is applied')
+    .option('--write', 'write the narrowed manifests over the scopes folder instead (review them with git diff / fleet diff)')
+    .action((instances: string[], o: { scopes: string; auditDir?: string; window: string; format: 'text' | 'markdown' | 'json'; propose?: string; write?: boolean }) =>
+      run(async () => (await import('./commands/review.js')).reviewCmd(instances, o)),
+    );
+
+  program
+    .command('suspend')
+    .description('stop every process serving an instance (or every instance serving a client) from making calls, at once; recorded in the audit trail')
+    .argument('<target>', 'an instance (slack.prod) or a client (client:NAME)')
+    .requiredOption('--reason <text>', 'why: shown to every refused caller and kept in the trail')
+    .addOption(scopesOpt())
+    .action((target: string, o: { reason: string; scopes: string }) => run(async () => (await import('./commands/suspend.js')).suspendCmd(target, o)));
+
+  program
+    .command('resume')
+    .description('lift a suspension; recorded in the audit trail')
+    .argument('<target>', 'an instance (slack.prod) or a client (client:NAME)')
+    .option('--reason <text>', 'why it is lifted')
+    .addOption(scopesOpt())
+    .action((target: string, o: { reason?: string; scopes: string }) => run(async () => (await import('./commands/suspend.js')).resumeCmd(target, o)));
+
   const audit = program.command('audit').description('read and check audit trails');
   audit
     .command('verify')

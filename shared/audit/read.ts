@@ -76,6 +76,8 @@ export function readCalls(text: string): CallRow[] {
       row.error = r.error;
       row.note = `token ${r.token_id}${r.expires_on ? ` until ${r.expires_on}` : ''}${r.reason ? ` (${r.reason})` : ''}`;
     }
+    // `fleet suspend` / `fleet resume`: an administrative record, not a call
+    if (r.phase === 'admin') row.outcome = '-';
     if (r.phase === 'approval') row.approval = r.by ? `${r.status} by ${r.by}` : r.status;
     if (r.phase === 'approval' && r.status === 'approved') {
       row.approver = r.by;

@@ -7,13 +7,14 @@ import type { Instance } from '../connector/instance.js';
 import { CallState, failed, type CallRequest } from './state.js';
 import {
   approve, attribution, auditHealthy, checkPolicy, claimKey, clientAllowed, findTool, proveActor, openUpstream, parseArguments, rateLimit, readIdempotencyKey,
-  recordIntent, runUpstream, startClock, stillWanted, touches, type Step,
+  recordIntent, runUpstream, startClock, stillWanted, suspended, touches, type Step,
 } from './steps.js';
 
 export type { CallRequest } from './state.js';
 
 /** The call path, in order. A new concern (a proof, a client check, shared state) is a new step. */
 export const STEPS: readonly Step[] = [
+  suspended, // the instance (or the calling client) is not suspended by `fleet suspend`
   findTool, // the tool is granted to this instance
   parseArguments, // its arguments match its schema
   attribution, // who the call is for, in canonical form, present where required
@@ -28,6 +29,7 @@ export const STEPS: readonly Step[] = [
   rateLimit, // the grant's rate window
   approve, // a human says yes, where the grant asks: a listed human, not the requester, for this exact call
   stillWanted, // the client has not withdrawn the call (cancelled, timed out, disconnected)
+  suspended, // still not suspended: an approval may have waited minutes
   recordIntent, // the intent is on the record before the upstream is called
   startClock, // the instance's timeout bounds the upstream call from here, not the approval's wait
   runUpstream, // the upstream call, its result filtered and its outcome recorded

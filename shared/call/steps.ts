@@ -17,11 +17,33 @@ import { proveActor as proveActorOf } from './proof.js';
 import { allows, decide, where } from './policy.js';
 import { takeSlot } from './rate.js';
 import { AUDIT_RETRY_MS, auditDown, type CallState } from './state.js';
+import { activeSuspension } from '../state/suspension.js';
 
 export type Step = (c: CallState) => Promise<CallToolResult | undefined> | CallToolResult | undefined;
 
 const WAIT_POLL_MS = 50;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * `fleet suspend` of this instance, or of the calling client, refuses the call, naming the
+ * suspension. Runs first, and again just before the intent record (an approval may have waited).
+ */
+export const suspended: Step = async (c) => {
+  let s;
+  try {
+    s = activeSuspension(c.inst.env, c.inst.manifest.id, c.who.client?.name);
+  } catch (e) {
+    return c.refuse('suspension', `refused: ${(e as Error).message}`, 'failed');
+  }
+  if (!s) return;
+  const what = s.target.startsWith('client:') ? `client ${s.target.slice('client:'.length)}` : `instance ${s.target}`;
+  try {
+    await c.record({ phase: 'decision', decision: 'deny', rule: 'suspension', suspension: { target: s.target, at: s.at, by: s.by, reason: s.reason }, args: c.logged });
+  } catch (e) {
+    c.inst.log.error((e as Error).message);
+  }
+  return c.failure(`refused: ${what} is suspended since ${s.at} by ${s.by}: ${s.reason}; nothing was done (\`fleet resume ${s.target}\` lifts it)`, 'denied');
+};
 
 export const findTool: Step = (c) => {
   c.tool = c.inst.tools.get(c.req.name);

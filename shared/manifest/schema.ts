@@ -77,6 +77,8 @@ function buildSchema(connector: Connector) {
         mint: z.strictObject({ ttl: mintTtl.default('1h') }).default({ ttl: '1h' }),
       }),
     ]),
+    /** when the credential was issued or last rotated, for `fleet review` (the upstream rarely tells) */
+    credential_issued: DATE.optional(),
     upstream: connector.upstream,
     attribution: attributionSchema,
     /** the client principals (routines) allowed to call this instance; any when not set */

@@ -21,6 +21,8 @@ export interface ManifestFields {
   review_by?: string;
   purpose: string;
   credential: string | MintedCredential;
+  /** when the credential was issued or rotated (YYYY-MM-DD), for `fleet review` */
+  credential_issued?: string;
   upstream: Record<string, any>;
   attribution: AttributionSpec;
   clients?: string[];

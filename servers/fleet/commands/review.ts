@@ -1,0 +1,128 @@
+// `fleet review [instance...]`: least privilege from evidence. Reads each instance's audit trail
+// over a window and reports what its grants were used for; with --propose DIR (or --write) it
+// writes narrowed manifests — never applied to the scopes folder unless --write says so — and
+// checks them: every call the window allowed still allowed, `fleet verify` clean, and `fleet diff`
+// showing reductions only.
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { CONNECTORS } from '../connectors.js';
+import { readCalls, type CallRow } from '../../../shared/audit/read.js';
+import { parseDuration } from '../../../shared/base/duration.js';
+import { loadManifest } from '../../../shared/manifest/load.js';
+import type { Manifest } from '../../../shared/manifest/types.js';
+import { compareSides, type Change, type Side } from '../../../shared/review/diff.js';
+import { reviewInstance, reviewMarkdown, reviewText, inWindow, type InstanceReview } from '../../../shared/review/evidence.js';
+import { failed, formatFindings } from '../../../shared/review/findings.js';
+import { narrow, replay, type Replay } from '../../../shared/review/narrow.js';
+import { writeGenerated } from '../../../shared/review/surface-files.js';
+import { manifestFiles, verifyScopes } from '../../../shared/review/verify.js';
+
+export interface ReviewOptions {
+  scopes: string;
+  /** audit folder; default $FLEET_AUDIT_DIR or .fleet/audit */
+  auditDir?: string;
+  window: string;
+  format: 'text' | 'markdown' | 'json';
+  /** folder to write the proposal to */
+  propose?: string;
+  /** write the proposal over the scopes folder */
+  write?: boolean;
+  /** judge the window against this time (ms); default now */
+  now?: number;
+}
+
+export interface Proposal {
+  instance: string;
+  file: string;
+  cuts: string[];
+  replay: Replay;
+}
+
+const DAY = 86_400_000;
+
+function trail(dir: string, id: string): CallRow[] {
+  const file = join(dir, `${id}.jsonl`);
+  if (!existsSync(file)) return [];
+  return readCalls(readFileSync(file, 'utf8'));
+}
+
+function sideOf(dir: string, label: string): Side {
+  const files = new Map<string, string>();
+  for (const f of readdirSync(dir)) if (/\.ya?ml$/.test(f)) files.set(f, readFileSync(join(dir, f), 'utf8'));
+  if (existsSync(join(dir, 'surface'))) for (const f of readdirSync(join(dir, 'surface'))) files.set(`surface/${f}`, readFileSync(join(dir, 'surface', f), 'utf8'));
+  return { label, files, display: (n) => join(dir, n) };
+}
+
+export function reviewCmd(instances: string[], o: ReviewOptions, out: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): number {
+  const windowMs = parseDuration(o.window);
+  if (windowMs === undefined || windowMs < DAY) throw new Error(`--window takes a duration of at least a day, such as 30d or 90d, not "${o.window}"`);
+  const days = Math.round(windowMs / DAY);
+  const now = o.now ?? Date.now();
+  const auditDir = o.auditDir ?? (process.env.FLEET_AUDIT_DIR || join(process.cwd(), '.fleet', 'audit'));
+  const files = manifestFiles(o.scopes);
+  const all = files.map((f) => basename(f).replace(/\.ya?ml$/, ''));
+  for (const i of instances) if (!all.includes(i)) throw new Error(`no manifest for instance "${i}" in ${o.scopes} (known: ${all.join(', ')})`);
+  const chosen = files.filter((f) => !instances.length || instances.includes(basename(f).replace(/\.ya?ml$/, '')));
+
+  const reviews: { m: Manifest; review: InstanceReview; rows: CallRow[] }[] = [];
+  for (const file of chosen) {
+    const m = loadManifest(file, CONNECTORS);
+    const rows = inWindow(trail(auditDir, m.id), now, days);
+    reviews.push({ m, rows, review: reviewInstance(m, CONNECTORS[m.connector]!, rows, { now, days }) });
+  }
+
+  if (!o.propose && !o.write) {
+    const rs = reviews.map((r) => r.review);
+    out(o.format === 'json' ? JSON.stringify({ instances: rs }, null, 2) : o.format === 'markdown' ? reviewMarkdown(rs) : reviewText(rs));
+    return 0;
+  }
+
+  // The proposal: a full copy of the scopes folder (so verify and diff see the whole fleet) with the
+  // narrowed manifests in place and the generated files regenerated for them.
+  const target = o.write ? o.scopes : o.propose!;
+  if (!o.write) {
+    if (existsSync(target) && readdirSync(target).length) throw new Error(`${target} is not empty: --propose writes into a new or empty folder`);
+    mkdirSync(join(target, 'surface'), { recursive: true });
+    for (const f of readdirSync(o.scopes)) if (statSync(join(o.scopes, f)).isFile()) copyFileSync(join(o.scopes, f), join(target, f));
+    for (const f of existsSync(join(o.scopes, 'surface')) ? readdirSync(join(o.scopes, 'surface')) : []) copyFileSync(join(o.scopes, 'surface', f), join(target, 'surface', f));
+  }
+  const before = sideOf(o.scopes, o.scopes);
+  const proposals: Proposal[] = [];
+  for (const { m, review, rows } of reviews) {
+    const connector = CONNECTORS[m.connector]!;
+    const text = readFileSync(m.file, 'utf8');
+    const n = narrow(text, m, connector, review);
+    if (!n.cuts.length) continue;
+    const file = join(target, basename(m.file));
+    writeFileSync(file, n.text);
+    const proposed = loadManifest(file, CONNECTORS);
+    proposals.push({ instance: m.id, file, cuts: n.cuts, replay: replay(rows, proposed, connector) });
+  }
+  const loaded = manifestFiles(target).map((f) => loadManifest(f, CONNECTORS));
+  const docs = o.write ? join(o.scopes, '..', 'docs', 'tools.md') : undefined;
+  writeGenerated(target, loaded, CONNECTORS, docs && existsSync(docs) ? docs : undefined);
+  const { findings } = verifyScopes(target, { connectors: CONNECTORS, docs: docs && existsSync(docs) ? docs : undefined, now });
+  const changes: Change[] = compareSides(before, sideOf(target, target), CONNECTORS);
+  const escalations = changes.filter((c) => c.class === 'escalation');
+  const refused = proposals.flatMap((p) => p.replay.refused);
+
+  if (o.format === 'json') {
+    out(JSON.stringify({ folder: target, written: !!o.write, proposals, verify: { ok: !failed(findings), findings }, diff: changes }, null, 2));
+  } else {
+    const lines: string[] = [];
+    lines.push(proposals.length ? `Proposed narrowing (${o.write ? `written over ${target}` : `written to ${target}; nothing applied`}):` : `Nothing to narrow: every grant and listed resource was used in the last ${days} days.`);
+    for (const p of proposals) {
+      lines.push(`  ${p.instance} → ${p.file}`);
+      for (const c of p.cuts) lines.push(`    - ${c}`);
+      lines.push(`    replay: ${p.replay.checked} call(s) allowed in the window, ${p.replay.refused.length ? `${p.replay.refused.length} WOULD BE REFUSED` : 'all still allowed'}`);
+      for (const r of p.replay.refused) lines.push(`      ${r.time} ${r.tool}: ${r.why}`);
+    }
+    lines.push(`verify: ${formatFindings(findings, 'text', loaded.length).split('\n').pop()}`);
+    lines.push(`diff: ${changes.filter((c) => c.class === 'reduction').length} reduction(s), ${escalations.length} escalation(s), ${changes.filter((c) => c.class === 'neutral').length} neutral`);
+    if (failed(findings)) lines.push(formatFindings(findings, 'text', loaded.length));
+    for (const e of escalations) lines.push(`  ESCALATION ${e.instance}: ${e.what}`);
+    if (!o.write && proposals.length) lines.push(`Review with \`fleet diff ${o.scopes} ${target}\`; apply by copying the manifests (or run again with --write) and commit.`);
+    out(lines.join('\n'));
+  }
+  return refused.length || escalations.length || failed(findings) ? 1 : 0;
+}

@@ -1,0 +1,259 @@
+// `fleet review`: what an instance's grants were actually used for, from its audit trail over a
+// window. Per granted tool and per granted resource (each entry of a resource list: a channel, a
+// script, a config, a secret glob): allowed calls, denials, last use and by whom; grants never
+// used; resources never touched; approvals asked and given; calls made under an exception; the
+// credential's age where it is known. Pure: handed the manifest, its connector and the calls.
+import type { CallRow } from '../audit/read.js';
+import type { Connector, Fact } from '../connector/tool.js';
+import type { Manifest } from '../manifest/types.js';
+
+const DAY = 86_400_000;
+
+export interface Use {
+  allowed: number;
+  denied: number;
+  /** the last allowed call */
+  last?: { time: string; by: string };
+  /** who made allowed calls, most calls first */
+  by: { who: string; calls: number }[];
+}
+
+export interface ToolReview extends Use {
+  tool: string;
+  access: string;
+  /** granted only through a time-boxed exception */
+  exception?: string;
+}
+
+export interface ResourceReview extends Use {
+  tool: string;
+  /** constraint key, e.g. channels */
+  key: string;
+  noun: string;
+  /** the entry as granted (an ID or a glob) */
+  value: string;
+  /** whether an allowed call was checked against this list at all: only then can it be cut */
+  evidenced: boolean;
+}
+
+export interface ApprovalReview {
+  tool: string;
+  asked: number;
+  approved: number;
+  declined: number;
+  expired: number;
+  /** who approved, with counts */
+  approvers: { who: string; calls: number }[];
+}
+
+export interface InstanceReview {
+  instance: string;
+  file: string;
+  owner: string;
+  review_by?: string;
+  window: { from: string; to: string; days: number };
+  calls: { allowed: number; denied: number; other: number };
+  tools: ToolReview[];
+  resources: ResourceReview[];
+  unused: string[];
+  untouched: { tool: string; key: string; value: string }[];
+  /** denied calls for things no grant covers (tools not granted, resources outside the lists): what was wanted */
+  refusedWants: { tool: string; what: string; calls: number }[];
+  approvals: ApprovalReview[];
+  exceptionCalls: { exception: string; tool: string; calls: number; last?: { time: string; by: string } }[];
+  credential: { ref: string; issued?: string; age_days?: number; source: string };
+}
+
+export const who = (r: CallRow) => r.actor ?? r.client ?? 'unknown';
+/** a call that used its grant: allowed (ran or was left UNKNOWN) or replayed from a key */
+export const usedGrant = (r: CallRow) => r.decision === 'allow' || r.decision === 'replay';
+export const factsOf = (r: CallRow): Fact[] => (r.records.find((x) => Array.isArray(x.resources))?.resources as Fact[] | undefined) ?? [];
+export const exceptionOf = (r: CallRow): string | undefined => r.records.find((x) => typeof x.exception === 'string')?.exception;
+
+export function inWindow(rows: CallRow[], now: number, days: number): CallRow[] {
+  const from = now - days * DAY;
+  return rows.filter((r) => {
+    const t = Date.parse(r.time);
+    return t >= from && t <= now;
+  });
+}
+
+function newUse(): Use & { byMap: Map<string, number> } {
+  return { allowed: 0, denied: 0, by: [], byMap: new Map() };
+}
+
+function count(u: Use & { byMap: Map<string, number> }, r: CallRow): void {
+  if (usedGrant(r)) {
+    u.allowed++;
+    if (!u.last || r.time >= u.last.time) u.last = { time: r.time, by: who(r) };
+    u.byMap.set(who(r), (u.byMap.get(who(r)) ?? 0) + 1);
+  } else if (r.decision === 'deny') u.denied++;
+}
+
+function finish<T extends Use & { byMap?: Map<string, number> }>(u: T): T {
+  const { byMap, ...rest } = u;
+  return { ...rest, by: [...(byMap ?? new Map()).entries()].map(([w, calls]) => ({ who: w, calls })).sort((a, b) => b.calls - a.calls || a.who.localeCompare(b.who)) } as unknown as T;
+}
+
+/**
+ * Reviews one instance. `rows` are the instance's calls (readCalls of its trail); only those in
+ * the window count. `granted` is the manifest's tools as reviewed (with exceptions, if any, the
+ * caller adds).
+ */
+export function reviewInstance(m: Manifest, connector: Connector, allRows: CallRow[], opts: { now: number; days: number; exceptionTools?: Map<string, string> }): InstanceReview {
+  const rows = inWindow(allRows.filter((r) => r.instance === undefined || r.instance === m.id), opts.now, opts.days);
+  const tools = connector.tools.filter((t) => m.tools[t.name] !== undefined || opts.exceptionTools?.has(t.name));
+  const toolUse = new Map(tools.map((t) => [t.name, newUse()]));
+  const resUse = new Map<string, ResourceReview & { byMap: Map<string, number> }>();
+  const evidenced = new Set<string>();
+  const wants = new Map<string, { tool: string; what: string; calls: number }>();
+  const approvals = new Map<string, ApprovalReview & { byMap: Map<string, number> }>();
+  const exc = new Map<string, { exception: string; tool: string; calls: number; last?: { time: string; by: string } }>();
+
+  for (const t of tools) {
+    const grant = m.tools[t.name] ?? {};
+    for (const [key, c] of Object.entries(t.constraints)) {
+      if (!c.resources || grant[key] === undefined) continue;
+      for (const value of c.resources(grant[key])) {
+        resUse.set(`${t.name}\0${key}\0${value}`, { tool: t.name, key, noun: c.noun, value, evidenced: false, ...newUse() });
+      }
+    }
+  }
+  const want = (tool: string, what: string) => {
+    const k = `${tool}\0${what}`;
+    const w = wants.get(k) ?? { tool, what, calls: 0 };
+    w.calls++;
+    wants.set(k, w);
+  };
+
+  let allowed = 0;
+  let denied = 0;
+  for (const r of rows) {
+    if (usedGrant(r)) allowed++;
+    else if (r.decision === 'deny') denied++;
+    const use = toolUse.get(r.tool);
+    if (!use) {
+      if (r.decision === 'deny' && r.rule === 'tools') want(r.tool, 'the tool (not granted)');
+      continue;
+    }
+    count(use, r);
+    const t = connector.tools.find((x) => x.name === r.tool)!;
+    const grant = m.tools[r.tool] ?? {};
+    for (const f of factsOf(r)) {
+      const c = t.constraints[f.on];
+      if (!c?.resources || grant[f.on] === undefined) continue;
+      const entries = c.resources(grant[f.on]).filter((v) => c.allows([v] as never, f.value));
+      if (usedGrant(r)) evidenced.add(`${r.tool}\0${f.on}`);
+      if (!entries.length) {
+        if (r.decision === 'deny') want(r.tool, `${c.noun} ${f.value}`);
+        continue;
+      }
+      for (const v of entries) count(resUse.get(`${r.tool}\0${f.on}\0${v}`)!, r);
+    }
+    const steps = r.records.filter((x) => x.phase === 'approval');
+    if (steps.length) {
+      const a = approvals.get(r.tool) ?? { tool: r.tool, asked: 0, approved: 0, declined: 0, expired: 0, approvers: [], byMap: new Map() };
+      approvals.set(r.tool, a);
+      a.asked++;
+      const final = [...steps].reverse().find((x) => ['approved', 'declined', 'expired'].includes(x.status));
+      if (final?.status === 'approved') {
+        a.approved++;
+        const by = String(final.by ?? 'unknown');
+        a.byMap.set(by, (a.byMap.get(by) ?? 0) + 1);
+      } else if (final?.status === 'declined') a.declined++;
+      else if (final?.status === 'expired') a.expired++;
+    }
+    const e = exceptionOf(r);
+    if (e && usedGrant(r)) {
+      const k = `${e}\0${r.tool}`;
+      const x = exc.get(k) ?? { exception: e, tool: r.tool, calls: 0 };
+      x.calls++;
+      if (!x.last || r.time >= x.last.time) x.last = { time: r.time, by: who(r) };
+      exc.set(k, x);
+    }
+  }
+
+  const toolList: ToolReview[] = tools.map((t) => ({
+    tool: t.name,
+    access: t.access,
+    ...(opts.exceptionTools?.has(t.name) && m.tools[t.name] === undefined ? { exception: opts.exceptionTools.get(t.name) } : {}),
+    ...finish(toolUse.get(t.name)!),
+  }));
+  const resources = [...resUse.values()].map((u) => finish({ ...u, evidenced: evidenced.has(`${u.tool}\0${u.key}`) }));
+  const issued = m.credential_issued;
+  return {
+    instance: m.id,
+    file: m.file,
+    owner: m.owner,
+    review_by: m.review_by,
+    window: { from: new Date(opts.now - opts.days * DAY).toISOString(), to: new Date(opts.now).toISOString(), days: opts.days },
+    calls: { allowed, denied, other: rows.length - allowed - denied },
+    tools: toolList,
+    resources,
+    unused: toolList.filter((t) => t.allowed === 0).map((t) => t.tool),
+    untouched: resources.filter((r) => r.allowed === 0).map(({ tool, key, value }) => ({ tool, key, value })),
+    refusedWants: [...wants.values()].sort((a, b) => b.calls - a.calls),
+    approvals: [...approvals.values()].map((a) => {
+      const { byMap, ...rest } = a;
+      return { ...rest, approvers: [...byMap.entries()].map(([w, calls]) => ({ who: w, calls })) };
+    }),
+    exceptionCalls: [...exc.values()],
+    credential: issued
+      ? { ref: m.credential, issued, age_days: Math.floor((opts.now - Date.parse(`${issued}T00:00:00Z`)) / DAY), source: 'manifest credential_issued' }
+      : { ref: m.credential, source: 'unknown: record credential_issued in the manifest when the credential is issued or rotated' },
+  };
+}
+
+const day = (iso?: string) => (iso ? iso.slice(0, 16).replace('T', ' ') : '—');
+const last = (u: Use) => (u.last ? `${day(u.last.time)} by ${u.last.by}` : 'never');
+
+/** A person's report. */
+export function reviewText(rs: InstanceReview[]): string {
+  const out: string[] = [];
+  for (const r of rs) {
+    out.push(`${r.instance} (${r.file}) — owner ${r.owner}${r.review_by ? `, review by ${r.review_by}` : ''}`);
+    out.push(`  window ${r.window.days} days (${r.window.from.slice(0, 10)} → ${r.window.to.slice(0, 10)}): ${r.calls.allowed} allowed, ${r.calls.denied} denied, ${r.calls.other} other`);
+    out.push(`  credential ${r.credential.ref}: ${r.credential.age_days !== undefined ? `${r.credential.age_days} days old (issued ${r.credential.issued}, ${r.credential.source})` : `age ${r.credential.source}`}`);
+    out.push('  tools:');
+    for (const t of r.tools) out.push(`    ${t.tool.padEnd(20)} ${t.access.padEnd(11)} ${String(t.allowed).padStart(5)} allowed ${String(t.denied).padStart(4)} denied   last ${last(t)}${t.exception ? `   [exception ${t.exception}]` : ''}`);
+    if (r.resources.length) {
+      out.push('  resources:');
+      for (const x of r.resources) out.push(`    ${`${x.tool}.${x.key}`.padEnd(28)} ${x.value.padEnd(20)} ${String(x.allowed).padStart(5)} allowed ${String(x.denied).padStart(4)} denied   last ${last(x)}`);
+    }
+    out.push(`  unused grants: ${r.unused.join(', ') || 'none'}`);
+    out.push(`  untouched resources: ${r.untouched.map((u) => `${u.tool}.${u.key} ${u.value}`).join(', ') || 'none'}`);
+    if (r.approvals.length) {
+      out.push('  approvals:');
+      for (const a of r.approvals) out.push(`    ${a.tool}: ${a.asked} asked, ${a.approved} approved${a.approvers.length ? ` (${a.approvers.map((p) => `${p.who} ×${p.calls}`).join(', ')})` : ''}, ${a.declined} declined, ${a.expired} expired`);
+    }
+    if (r.exceptionCalls.length) {
+      out.push('  calls under exceptions:');
+      for (const e of r.exceptionCalls) out.push(`    ${e.exception}: ${e.tool} ×${e.calls}, last ${e.last ? `${day(e.last.time)} by ${e.last.by}` : '—'}`);
+    }
+    if (r.refusedWants.length) out.push(`  refused (not granted): ${r.refusedWants.map((w) => `${w.tool} ${w.what} ×${w.calls}`).join(', ')}`);
+    out.push('');
+  }
+  return out.join('\n').trimEnd();
+}
+
+/** A pull request's comment. */
+export function reviewMarkdown(rs: InstanceReview[]): string {
+  const out: string[] = [];
+  const esc = (s: string) => s.replace(/\|/g, '\\|');
+  for (const r of rs) {
+    out.push(`### Access review: ${r.instance}`, '');
+    out.push(`Owner ${esc(r.owner)}${r.review_by ? `, review by **${r.review_by}**` : ''}. Window: ${r.window.days} days to ${r.window.to.slice(0, 10)} — ${r.calls.allowed} allowed, ${r.calls.denied} denied. Credential \`${r.credential.ref}\`: ${r.credential.age_days !== undefined ? `${r.credential.age_days} days old` : 'age unknown'}.`, '');
+    out.push('| tool | access | allowed | denied | last use |', '|---|---|---:|---:|---|');
+    for (const t of r.tools) out.push(`| \`${t.tool}\`${t.exception ? ` (exception ${t.exception})` : ''} | ${t.access} | ${t.allowed} | ${t.denied} | ${esc(last(t))} |`);
+    if (r.resources.length) {
+      out.push('', '| grant | resource | allowed | denied | last use |', '|---|---|---:|---:|---|');
+      for (const x of r.resources) out.push(`| \`${x.tool}.${x.key}\` | \`${esc(x.value)}\` | ${x.allowed} | ${x.denied} | ${esc(last(x))} |`);
+    }
+    out.push('', `**Unused grants:** ${r.unused.map((u) => `\`${u}\``).join(', ') || 'none'}  `);
+    out.push(`**Untouched resources:** ${r.untouched.map((u) => `\`${u.tool}.${u.key} ${esc(u.value)}\``).join(', ') || 'none'}`);
+    if (r.approvals.length) out.push('', ...r.approvals.map((a) => `- approvals for \`${a.tool}\`: ${a.asked} asked, ${a.approved} approved${a.approvers.length ? ` by ${a.approvers.map((p) => `${p.who} (${p.calls})`).join(', ')}` : ''}, ${a.declined} declined, ${a.expired} expired`));
+    if (r.exceptionCalls.length) out.push('', ...r.exceptionCalls.map((e) => `- exception \`${e.exception}\`: \`${e.tool}\` ×${e.calls}`));
+    out.push('');
+  }
+  return out.join('\n').trimEnd();
+}
