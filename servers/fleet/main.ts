@@ -108,7 +108,7 @@ function buildProgram(): Command {
     .description('least privilege from evidence: per instance, what its grants were used for over a window of its audit trail')
     .argument('[instances...]', 'instances to review, e.g. slack.prod (default: every manifest)')
     .addOption(scopesOpt())
-    .option('--audit-dir <dir>', 'folder of audit trails (default: $FLEET_AUDIT_DIR or .fleet/audit)')
+    .option('--audit-dir <dir>', 'folder of audit trails (default: $FLEET_AUDIT_DIR, else .fleet/audit beside the scopes folder)')
     .option('--window <duration>', 'how far back to look', '90d')
     .addOption(new Option('--format <format>', 'output').choices(['text', 'markdown', 'json']).default('text'))
     .option('--propose <dir>', 'write narrowed manifests (unused grants removed, resource lists cut to what was used) to a new folder; nothing is applied')

@@ -1,10 +1,11 @@
 // Suspensions: `fleet suspend <instance | client:NAME>` writes one here and every process serving
 // the instance (or serving that client) refuses calls from then on; `fleet resume` lifts it. They
-// live in the embedded state folder ($FLEET_STATE_DIR, default .fleet/state) as one locked JSON
+// live in the embedded state folder ($FLEET_STATE_DIR, default .fleet/state beside the scopes) as one locked JSON
 // file shared by every process on the machine; the call path reads it through `activeSuspension`
 // only, cached for at most SUSPENSION_CACHE_MS, so moving it to a shared store is one function.
 import { readFileSync } from 'node:fs';
-import { stateFile, updateState } from './files.js';
+import { join } from 'node:path';
+import { updateState } from './files.js';
 
 /** How long a process may keep using what it last read: the bound on how fast a suspension bites. */
 export const SUSPENSION_CACHE_MS = 1000;
@@ -20,26 +21,27 @@ export interface Suspension {
 
 type Store = { suspensions: Record<string, Suspension> };
 
-export const suspensionsFile = (env: NodeJS.ProcessEnv) => stateFile(env, 'fleet', 'suspensions');
+/** `dir` is the instance's state folder (fleetDir('state', scopes)) */
+export const suspensionsFile = (dir: string) => join(dir, 'fleet.suspensions.json');
 
-export async function addSuspension(env: NodeJS.ProcessEnv, s: Suspension): Promise<Suspension | undefined> {
-  return updateState<Store, Suspension | undefined>(suspensionsFile(env), () => ({ suspensions: {} }), (st) => {
+export async function addSuspension(dir: string, s: Suspension): Promise<Suspension | undefined> {
+  return updateState<Store, Suspension | undefined>(suspensionsFile(dir), () => ({ suspensions: {} }), (st) => {
     const before = st.suspensions[s.target];
     st.suspensions[s.target] = s;
     return before;
   });
 }
 
-export async function removeSuspension(env: NodeJS.ProcessEnv, target: string): Promise<Suspension | undefined> {
-  return updateState<Store, Suspension | undefined>(suspensionsFile(env), () => ({ suspensions: {} }), (st) => {
+export async function removeSuspension(dir: string, target: string): Promise<Suspension | undefined> {
+  return updateState<Store, Suspension | undefined>(suspensionsFile(dir), () => ({ suspensions: {} }), (st) => {
     const before = st.suspensions[target];
     delete st.suspensions[target];
     return before;
   });
 }
 
-export function listSuspensions(env: NodeJS.ProcessEnv): Suspension[] {
-  return Object.values(read(suspensionsFile(env)).suspensions);
+export function listSuspensions(dir: string): Suspension[] {
+  return Object.values(read(suspensionsFile(dir)).suspensions);
 }
 
 function read(file: string): Store {
@@ -59,8 +61,8 @@ const cache = new Map<string, { at: number; store?: Store; error?: Error }>();
  * The suspension that stops a call to `instance` from `client`, if any. Throws when the file cannot
  * be read: the caller refuses the call (fail closed).
  */
-export function activeSuspension(env: NodeJS.ProcessEnv, instance: string, client: string | undefined, now = Date.now()): Suspension | undefined {
-  const file = suspensionsFile(env);
+export function activeSuspension(dir: string, instance: string, client: string | undefined, now = Date.now()): Suspension | undefined {
+  const file = suspensionsFile(dir);
   let c = cache.get(file);
   if (!c || now - c.at >= SUSPENSION_CACHE_MS || now < c.at) {
     try {

@@ -61,7 +61,7 @@ describe('fleet suspend and resume', () => {
     const refused = recs.filter((x) => x.rule === 'suspension');
     expect(refused).toHaveLength(4);
     expect(new Set(refused.map((x) => x.actor))).toEqual(new Set(['U0DEVALICE', 'U0DEVBOB']));
-    expect(refused[0].suspension).toMatchObject({ target: 'slack.dev', by: 'U0SECOPS', reason: 'incident 42: token may have leaked' });
+    expect(refused[0]!.suspension).toMatchObject({ target: 'slack.dev', by: 'U0SECOPS', reason: 'incident 42: token may have leaked' });
     const verify = await runCli(['audit', 'verify', a.auditFile]);
     expect(verify.code, verify.stdout).toBe(0);
     const show = await runCli(['audit', 'show', a.auditFile]);

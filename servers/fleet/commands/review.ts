@@ -6,6 +6,7 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { CONNECTORS } from '../connectors.js';
+import { fleetDir } from '../../../shared/base/install.js';
 import { readCalls, type CallRow } from '../../../shared/audit/read.js';
 import { parseDuration } from '../../../shared/base/duration.js';
 import { loadManifest } from '../../../shared/manifest/load.js';
@@ -58,7 +59,7 @@ export function reviewCmd(instances: string[], o: ReviewOptions, out: (s: string
   if (windowMs === undefined || windowMs < DAY) throw new Error(`--window takes a duration of at least a day, such as 30d or 90d, not "${o.window}"`);
   const days = Math.round(windowMs / DAY);
   const now = o.now ?? Date.now();
-  const auditDir = o.auditDir ?? (process.env.FLEET_AUDIT_DIR || join(process.cwd(), '.fleet', 'audit'));
+  const auditDir = o.auditDir ?? fleetDir('audit', o.scopes);
   const files = manifestFiles(o.scopes);
   const all = files.map((f) => basename(f).replace(/\.ya?ml$/, ''));
   for (const i of instances) if (!all.includes(i)) throw new Error(`no manifest for instance "${i}" in ${o.scopes} (known: ${all.join(', ')})`);

@@ -9,6 +9,7 @@ import { basename } from 'node:path';
 import { AuditLog } from '../../../shared/audit/log.js';
 import { addSuspension, listSuspensions, removeSuspension, SUSPENSION_CACHE_MS, type Suspension } from '../../../shared/state/suspension.js';
 import { manifestFiles } from '../../../shared/review/verify.js';
+import { fleetDir } from '../../../shared/base/install.js';
 import { auditFile } from './serve.js';
 
 export interface SuspendOptions {
@@ -36,9 +37,9 @@ function covered(target: string, scopes: string): string[] {
   return [target];
 }
 
-async function record(instances: string[], env: NodeJS.ProcessEnv, action: 'suspend' | 'resume', s: Suspension): Promise<void> {
+async function record(instances: string[], scopes: string, env: NodeJS.ProcessEnv, action: 'suspend' | 'resume', s: Suspension): Promise<void> {
   for (const id of instances) {
-    const log = new AuditLog(auditFile(id, env));
+    const log = new AuditLog(auditFile(id, scopes, env));
     try {
       await log.append({ v: 1, call: randomUUID(), time: new Date().toISOString(), instance: id, tool: `fleet ${action}`, phase: 'admin', decision: action, actor: s.by, actor_via: 'env', reason: s.reason, target: s.target });
     } finally {
@@ -52,8 +53,8 @@ export async function suspendCmd(target: string, o: SuspendOptions, out: (s: str
   if (!reason) throw new Error('--reason is required: say why, it is shown to every refused caller and kept in the trail');
   const instances = covered(target, o.scopes);
   const s: Suspension = { target, reason, by: who(env), at: new Date().toISOString() };
-  await addSuspension(env, s);
-  await record(instances, env, 'suspend', s);
+  await addSuspension(fleetDir('state', o.scopes, env), s);
+  await record(instances, o.scopes, env, 'suspend', s);
   out(`suspended ${target}: ${reason}`);
   out(`  every process serving ${target.startsWith('client:') ? 'any instance refuses this client' : target} with this state folder refuses calls within ${SUSPENSION_CACHE_MS / 1000} s (and again before any call that was waiting for approval runs)`);
   out('  minted credentials: none to revoke — this build runs on the configured credential; rotate it at the upstream if it may be compromised');
@@ -63,12 +64,12 @@ export async function suspendCmd(target: string, o: SuspendOptions, out: (s: str
 
 export async function resumeCmd(target: string, o: SuspendOptions, out: (s: string) => void = (s) => process.stdout.write(`${s}\n`), env = process.env): Promise<number> {
   const instances = covered(target, o.scopes);
-  const before = await removeSuspension(env, target);
+  const before = await removeSuspension(fleetDir('state', o.scopes, env), target);
   if (!before) {
-    const now = listSuspensions(env).map((x) => x.target);
+    const now = listSuspensions(fleetDir('state', o.scopes, env)).map((x) => x.target);
     throw new Error(`${target} is not suspended (suspended now: ${now.join(', ') || 'nothing'})`);
   }
-  await record(instances, env, 'resume', { target, reason: o.reason?.trim() || `lifts: ${before.reason}`, by: who(env), at: new Date().toISOString() });
+  await record(instances, o.scopes, env, 'resume', { target, reason: o.reason?.trim() || `lifts: ${before.reason}`, by: who(env), at: new Date().toISOString() });
   out(`resumed ${target} (suspended since ${before.at} by ${before.by}: ${before.reason}); calls are served again within ${SUSPENSION_CACHE_MS / 1000} s`);
   return 0;
 }
