@@ -114,7 +114,7 @@ function buildProgram(): Command {
     .option('--propose <dir>', 'write narrowed manifests (unused grants removed, resource lists cut to what was used) to a new folder; nothing is applied')
     .option('--write', 'write the narrowed manifests over the scopes folder instead (review them with git diff / fleet diff)')
     .action((instances: string[], o: { scopes: string; auditDir?: string; window: string; format: 'text' | 'markdown' | 'json'; propose?: string; write?: boolean }) =>
-      run(async () => (await import('./commands/review.js')).reviewCmd(instances, o)),
+      run(async () => (await import('./commands/review.js')).reviewCmd(instances, { ...o, scopes: scopesDir(o.scopes) })),
     );
 
   program
@@ -123,7 +123,7 @@ function buildProgram(): Command {
     .argument('<target>', 'an instance (slack.prod) or a client (client:NAME)')
     .requiredOption('--reason <text>', 'why: shown to every refused caller and kept in the trail')
     .addOption(scopesOpt())
-    .action((target: string, o: { reason: string; scopes: string }) => run(async () => (await import('./commands/suspend.js')).suspendCmd(target, o)));
+    .action((target: string, o: { reason: string; scopes: string }) => run(async () => (await import('./commands/suspend.js')).suspendCmd(target, { ...o, scopes: scopesDir(o.scopes) })));
 
   program
     .command('resume')
@@ -131,7 +131,7 @@ function buildProgram(): Command {
     .argument('<target>', 'an instance (slack.prod) or a client (client:NAME)')
     .option('--reason <text>', 'why it is lifted')
     .addOption(scopesOpt())
-    .action((target: string, o: { reason?: string; scopes: string }) => run(async () => (await import('./commands/suspend.js')).resumeCmd(target, o)));
+    .action((target: string, o: { reason?: string; scopes: string }) => run(async () => (await import('./commands/suspend.js')).resumeCmd(target, { ...o, scopes: scopesDir(o.scopes) })));
 
   const audit = program.command('audit').description('read and check audit trails');
   audit
