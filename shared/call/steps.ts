@@ -33,7 +33,7 @@ export const suspended: Step = async (c) => {
   let s;
   try {
     // the instance's state folder: where its rate windows live
-    s = activeSuspension(dirname(c.inst.rateFile), c.inst.manifest.id, c.who.client?.name);
+    s = activeSuspension(dirname(c.inst.rateFile), c.inst.manifest.id, c.who.client.id);
   } catch (e) {
     return c.refuse('suspension', `refused: ${(e as Error).message}`, 'failed');
   }

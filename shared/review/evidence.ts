@@ -64,7 +64,7 @@ export interface InstanceReview {
   credential: { ref: string; issued?: string; age_days?: number; source: string };
 }
 
-export const who = (r: CallRow) => r.actor ?? r.client ?? 'unknown';
+export const who = (r: CallRow) => r.actor ?? (r.client_id ? `client ${r.client_id}` : r.client) ?? 'unknown';
 /** a call that used its grant: allowed (ran or was left UNKNOWN) or replayed from a key */
 export const usedGrant = (r: CallRow) => r.decision === 'allow' || r.decision === 'replay';
 export const factsOf = (r: CallRow): Fact[] => (r.records.find((x) => Array.isArray(x.resources))?.resources as Fact[] | undefined) ?? [];

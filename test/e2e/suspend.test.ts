@@ -20,8 +20,8 @@ describe('fleet suspend and resume', () => {
 
   beforeAll(async () => {
     [a, b] = await Promise.all([
-      serve({ connector: 'slack', env: 'dev', sandbox: true, stateDir, auditDir, vars: { FLEET_ACTOR: 'U0DEVALICE' } }),
-      serve({ connector: 'slack', env: 'dev', sandbox: true, stateDir, auditDir, vars: { FLEET_ACTOR: 'U0DEVBOB' } }),
+      serve({ connector: 'slack', env: 'dev', sandbox: true, stateDir, auditDir, vars: { FLEET_ACTOR: 'U0DEVALICE', FLEET_CLIENT: 'claude-dev' } }),
+      serve({ connector: 'slack', env: 'dev', sandbox: true, stateDir, auditDir, vars: { FLEET_ACTOR: 'U0DEVBOB', FLEET_CLIENT: 'docs-routine' } }),
     ]);
   }, 60_000);
   afterAll(async () => {
@@ -69,11 +69,12 @@ describe('fleet suspend and resume', () => {
   }, 60_000);
 
   it('a suspended client is refused by every instance; other clients are not', async () => {
-    const s = await runCli(['suspend', 'client:fleet-test', '--reason', 'agent misbehaving'], { env });
+    const s = await runCli(['suspend', 'client:claude-dev', '--reason', 'agent misbehaving'], { env });
     expect(s.code, s.stderr).toBe(0);
     await sleep(BOUND);
-    expect(text(await read(a))).toContain('refused: client fleet-test is suspended');
-    expect((await runCli(['resume', 'client:fleet-test'], { env })).code).toBe(0);
+    expect(text(await read(a))).toContain('refused: client claude-dev is suspended');
+    expect((await read(b)).isError).toBeFalsy();
+    expect((await runCli(['resume', 'client:claude-dev'], { env })).code).toBe(0);
     await sleep(BOUND);
     expect((await read(a)).isError).toBeFalsy();
   }, 30_000);
