@@ -39,7 +39,7 @@ function covered(target: string, scopes: string): string[] {
 
 async function record(instances: string[], scopes: string, env: NodeJS.ProcessEnv, action: 'suspend' | 'resume', s: Suspension): Promise<void> {
   for (const id of instances) {
-    const log = new AuditLog(auditFile(id, scopes, env));
+    const log = new AuditLog(auditFile(id, scopes, env), id);
     try {
       await log.append({ v: 1, call: randomUUID(), time: new Date().toISOString(), instance: id, tool: `fleet ${action}`, phase: 'admin', decision: action, actor: s.by, actor_via: 'env', reason: s.reason, target: s.target });
     } finally {
