@@ -66,6 +66,9 @@ describe('.mcp.json, as Claude Code starts it', () => {
     mkdirSync(sub, { recursive: true });
 
     const entry = JSON.parse(readFileSync(join(project, '.mcp.json'), 'utf8')).mcpServers['slack-dev'] as { command: string; args: string[] };
+    // Claude Code expands ${VAR} and ${VAR:-default} in .mcp.json before it spawns (a shell
+    // parameter expansion written that way would reach sh mangled), so the entry must hold none
+    for (const a of [entry.command, ...entry.args]) expect(a).not.toMatch(/\$\{/);
     const transport = new StdioClientTransport({ command: entry.command, args: entry.args, cwd: sub, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' }, stderr: 'pipe' });
     const client = new Client({ name: 'claude-code-like', version: '1' });
     await client.connect(transport);
