@@ -22,6 +22,8 @@ await build({
   splitting: true,
   format: 'esm',
   chunkNames: 'chunks/[name]-[hash]',
+  // state drivers load from node_modules on first use (better-sqlite3 is native)
+  external: ['better-sqlite3', 'pg'],
   // CommonJS dependencies (axios, form-data, ...) call require() on Node built-ins.
   banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);" },
 });
@@ -39,7 +41,7 @@ await build({
   // Upstream SDKs are loaded on first use, so they need not weigh on every start: they stay out of
   // the snapshot and load from node_modules, through a require() rooted at the install folder (a
   // snapshot's own require() reaches only Node's built-in modules).
-  external: ['cloudflare', '@dopplerhq/node-sdk', '@slack/web-api', 'sql.js', '@opentelemetry/*'],
+  external: ['cloudflare', '@dopplerhq/node-sdk', '@slack/web-api', 'sql.js', '@opentelemetry/*', 'better-sqlite3', 'pg'],
   // No module URL in CommonJS: the launcher names the install folder in FLEET_DIST instead.
   define: { 'import.meta.url': '__fleet_module_url' },
   banner: {

@@ -134,15 +134,16 @@ function buildProgram(): Command {
     .action((target: string, o: { reason?: string; scopes: string }) => run(async () => (await import('./commands/suspend.js')).resumeCmd(target, { ...o, scopes: scopesDir(o.scopes) })));
 
   const audit = program.command('audit').description('read and check audit trails');
+  const instanceOpt = () => new Option('--instance <id>', "read the trail of this instance (connector.env) from the state store named in fleet.yaml");
   audit
     .command('verify')
-    .argument('<file>', 'audit file (.fleet/audit/<connector>.<env>.jsonl)')
+    .argument('[file]', 'audit file (.fleet/audit/<connector>.<env>.jsonl); without it, the trail of --instance in the state store fleet.yaml names')
     .description('check the hash chain, streaming; names the first line that is not a sealed record continuing the chain of the instance. Exit 0 intact, 1 tampered, 2 cannot be checked')
-    .option('--instance <id>', 'the instance the trail belongs to (default: from the file name)')
+    .option('--instance <id>', 'the instance the trail belongs to (default: from the file name); without a file, read its trail from the state store')
     .option('--checkpoints <file>', 'signed checkpoints the trail must reach and agree with (a cut tail, an emptied or re-chained trail fail)')
     .addOption(scopesOpt())
-    .action((file: string, o: { instance?: string; checkpoints?: string; scopes?: string }) =>
-      run(async () => (await import('./commands/audit.js')).auditVerify(file, { ...o, scopes: o.checkpoints ? scopesDir(o.scopes) : o.scopes })),
+    .action((file: string | undefined, o: { instance?: string; checkpoints?: string; scopes?: string }) =>
+      run(async () => (await import('./commands/audit.js')).auditVerify(file, { ...o, scopes: o.checkpoints || !file ? scopesDir(o.scopes) : o.scopes })),
     );
   audit
     .command('keygen')
@@ -152,15 +153,39 @@ function buildProgram(): Command {
     .action((file: string, o: { name: string }) => run(async () => (await import('./commands/audit.js')).auditKeygen(file, o.name)));
   audit
     .command('show')
-    .argument('<file>', 'audit file')
-    .description('print the calls in an audit file as a table')
+    .argument('[file]', 'audit file')
+    .description('print the calls in an audit trail as a table (streamed: any size)')
     .option('--tool <name>')
     .option('--actor <actor>')
-    .addOption(new Option('--decision <decision>').choices(['allow', 'deny']))
+    .addOption(new Option('--decision <decision>').choices(['allow', 'deny', 'replay', 'failed', 'pending']))
     .option('--since <when>', 'a duration (30m, 2h, 7d) or a date')
     .option('--custody', 'the chain of custody: per call its client, actor and proof, thread, approver, executor, manifest and result')
     .option('--json', 'one JSON object per call')
-    .action((file: string, o) => run(async () => (await import('./commands/audit.js')).auditShow(file, o)));
+    .addOption(instanceOpt())
+    .addOption(scopesOpt())
+    .action((file: string | undefined, o) => run(async () => (await import('./commands/audit.js')).auditShow(file, { ...o, scopes: file ? o.scopes : scopesDir(o.scopes) })));
+  audit
+    .command('import')
+    .argument('<file>', 'an embedded trail (.fleet/audit/<connector>.<env>.jsonl)')
+    .description("move an instance's embedded trail into its PostgreSQL store, chain intact (running it again adds nothing)")
+    .requiredOption('--instance <id>', 'the instance the trail belongs to (connector.env)')
+    .addOption(scopesOpt())
+    .action((file: string, o) => run(async () => (await import('./commands/audit.js')).auditImport(file, { ...o, scopes: scopesDir(o.scopes) })));
+  audit
+    .command('export')
+    .description("write an instance's trail from its state store as JSONL, exactly as sealed (fleet audit verify checks it)")
+    .requiredOption('--instance <id>', 'the instance (connector.env)')
+    .option('--out <file>', 'write to this file instead of stdout')
+    .addOption(scopesOpt())
+    .action((o) => run(async () => (await import('./commands/audit.js')).auditExport({ ...o, scopes: scopesDir(o.scopes) })));
+
+  program
+    .command('state')
+    .description("an instance's state store")
+    .command('migrate')
+    .description('create or upgrade the PostgreSQL state schema named in fleet.yaml (idempotent)')
+    .addOption(scopesOpt())
+    .action((o: { scopes?: string }) => run(async () => (await import('./commands/state.js')).stateMigrate({ scopes: scopesDir(o.scopes) })));
 
   program
     .command('demo')

@@ -40,60 +40,80 @@ export function readCalls(text: string): CallRow[] {
   const calls = new Map<string, CallRow>();
   for (const line of text.split('\n')) {
     const o = line ? open(line) : undefined;
-    if (!o) continue;
-    const r = o.record;
     // records of the trail itself (a recovered torn write, an incident, the export's losses) are not calls
-    if (typeof r.call !== 'string') continue;
-    let row = calls.get(r.call);
-    if (!row) {
-      row = {
-        call: r.call,
-        time: r.time,
-        instance: r.instance,
-        tool: r.tool,
-        actor: r.actor,
-        thread: r.thread,
-        client: r.client ? `${r.client.name}@${r.client.version}` : undefined,
-        client_id: r.client_id,
-        manifest: r.manifest,
-        decision: r.decision ?? 'allow',
-        outcome: 'unknown',
-        records: [],
-      };
-      calls.set(r.call, row);
-    }
-    row.records.push(r);
-    if (r.phase === 'decision' || r.phase === 'intent') {
-      row.decision = r.decision;
-      row.rule = r.rule;
-      // A decision record ends a call that never ran: denied, replayed or left pending.
-      if (r.phase === 'decision') row.outcome = r.decision === 'replay' ? 'replayed' : '-';
-    }
-    // A minted credential's life (mint, renew, revoke, sweep): not a call, one record per step.
-    if (r.phase === 'credential') {
-      row.decision = r.action;
-      row.outcome = r.outcome;
-      row.error = r.error;
-      row.note = `token ${r.token_id}${r.expires_on ? ` until ${r.expires_on}` : ''}${r.reason ? ` (${r.reason})` : ''}`;
-    }
-    // `fleet suspend` / `fleet resume`: an administrative record, not a call
-    if (r.phase === 'admin') row.outcome = '-';
-    if (r.phase === 'approval') row.approval = r.by ? `${r.status} by ${r.by}` : r.status;
-    if (r.phase === 'approval' && r.status === 'approved') {
-      row.approver = r.by;
-      row.approved_at = r.at ?? r.time;
-    }
-    if (r.actor_proof) row.proof = `${r.actor_proof.kind}${r.actor_proof.verified || !r.actor_proof.failure ? '' : ` (failed: ${r.actor_proof.failure})`}`;
-    if (r.actor && !row.actor) row.actor = r.actor;
-    if (r.phase === 'intent' && r.executor) {
-      row.executor = r.executor.id;
-      row.credential = r.executor.credential;
-    }
-    if (r.phase === 'outcome') {
-      row.outcome = r.outcome;
-      row.error = r.error;
-      row.duration_ms = r.duration_ms;
-    }
+    if (o && typeof o.record.call === 'string') addRecord(calls, o.record);
   }
   return [...calls.values()];
 }
+
+/** Each call of a trail, streamed (a file or a database, of any size): a call is handed on as soon
+ * as it ends, so memory holds only the calls still open; those never ended (UNKNOWN) come last. */
+export async function* streamCalls(lines: AsyncIterable<string> | Iterable<string>): AsyncIterable<CallRow> {
+  const open_ = new Map<string, CallRow>();
+  for await (const line of lines) {
+    const o = line ? open(line) : undefined;
+    if (!o || typeof o.record.call !== 'string') continue;
+    const row = addRecord(open_, o.record);
+    // credential and admin records are one record each: they end their row at once
+    if (o.record.phase === 'outcome' || o.record.phase === 'decision' || o.record.phase === 'credential' || o.record.phase === 'admin') {
+      open_.delete(row.call);
+      yield row;
+    }
+  }
+  yield* open_.values();
+}
+
+function addRecord(calls: Map<string, CallRow>, r: Record<string, any>): CallRow {
+  let row = calls.get(r.call);
+  if (!row) {
+    row = {
+      call: r.call,
+      time: r.time,
+      instance: r.instance,
+      tool: r.tool,
+      actor: r.actor,
+      thread: r.thread,
+      client: r.client ? `${r.client.name}@${r.client.version}` : undefined,
+      client_id: r.client_id,
+      manifest: r.manifest,
+      decision: r.decision ?? 'allow',
+      outcome: 'unknown',
+      records: [],
+    };
+    calls.set(r.call, row);
+  }
+  row.records.push(r);
+  if (r.phase === 'decision' || r.phase === 'intent') {
+    row.decision = r.decision;
+    row.rule = r.rule;
+    // A decision record ends a call that never ran: denied, replayed or left pending.
+    if (r.phase === 'decision') row.outcome = r.decision === 'replay' ? 'replayed' : '-';
+  }
+  // A minted credential's life (mint, renew, revoke, sweep): not a call, one record per step.
+  if (r.phase === 'credential') {
+    row.decision = r.action;
+    row.outcome = r.outcome;
+    row.error = r.error;
+    row.note = `token ${r.token_id}${r.expires_on ? ` until ${r.expires_on}` : ''}${r.reason ? ` (${r.reason})` : ''}`;
+  }
+  // `fleet suspend` / `fleet resume`: an administrative record, not a call
+  if (r.phase === 'admin') row.outcome = '-';
+  if (r.phase === 'approval') row.approval = r.by ? `${r.status} by ${r.by}` : r.status;
+  if (r.phase === 'approval' && r.status === 'approved') {
+    row.approver = r.by;
+    row.approved_at = r.at ?? r.time;
+  }
+  if (r.actor_proof) row.proof = `${r.actor_proof.kind}${r.actor_proof.verified || !r.actor_proof.failure ? '' : ` (failed: ${r.actor_proof.failure})`}`;
+  if (r.actor && !row.actor) row.actor = r.actor;
+  if (r.phase === 'intent' && r.executor) {
+    row.executor = r.executor.id;
+    row.credential = r.executor.credential;
+  }
+  if (r.phase === 'outcome') {
+    row.outcome = r.outcome;
+    row.error = r.error;
+    row.duration_ms = r.duration_ms;
+  }
+  return row;
+}
+

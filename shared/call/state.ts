@@ -163,9 +163,9 @@ export class CallState {
   }
 
   /** Ends the call with a refusal on the record (a trail that refuses it is logged, not thrown). */
-  async refuse(rule: string, message: string, status: Status = 'denied', decision = 'deny'): Promise<CallToolResult> {
+  async refuse(rule: string, message: string, status: Status = 'denied', decision = 'deny', detail?: Record<string, unknown>): Promise<CallToolResult> {
     try {
-      await this.record({ phase: 'decision', decision, rule, args: this.logged, resources: this.facts });
+      await this.record({ phase: 'decision', decision, rule, args: this.logged, resources: this.facts, ...detail });
     } catch (e) {
       this.inst.log.error((e as Error).message);
     }

@@ -16,7 +16,8 @@ import { KEY_META } from './idempotency.js';
 import { attributionRule } from '../manifest/attribution.js';
 import { proveActor as proveActorOf } from './proof.js';
 import { allows, decide, where } from './policy.js';
-import { takeSlot } from './rate.js';
+import { parseRate } from './rate.js';
+import { StateUnavailable, type ApprovalEntry, type Claim } from '../state/store.js';
 import { AUDIT_RETRY_MS, auditDown, type CallState } from './state.js';
 import { activeSuspension } from '../state/suspension.js';
 
@@ -163,7 +164,12 @@ export const claimKey: Step = async (c) => {
   if (!key) return;
   const fingerprint = sha256(JSON.stringify([c.tool!.name, c.args]));
   for (;;) {
-    const claim = await inst.keys.claim(key, fingerprint);
+    let claim: Claim;
+    try {
+      claim = await inst.keys.claim(key, fingerprint);
+    } catch (e) {
+      return stateRefusal(c, 'idempotency', e);
+    }
     if (claim.kind === 'claimed') {
       c.claimed = true;
       return;
@@ -194,12 +200,25 @@ export const rateLimit: Step = async (c) => {
   const tool = c.tool!;
   const rate = manifest.tools[tool.name]!.rate as string | undefined;
   if (!rate) return;
-  const slot = await takeSlot(c.inst.rateFile, tool.name, rate);
+  const { limit, windowMs } = parseRate(rate);
+  let slot;
+  try {
+    slot = await c.inst.state.rate.take(tool.name, limit, windowMs);
+  } catch (e) {
+    return stateRefusal(c, `tools.${tool.name}.rate`, e);
+  }
   if (slot.ok) return;
   const wait = Math.ceil((slot.next - Date.now()) / 1000);
   return c.refuse(`tools.${tool.name}.rate`,
     `denied: rate limit ${rate} of ${tool.name} in ${manifest.id} reached (${where(manifest, `tools.${tool.name}.rate`)}); next call allowed at ${new Date(slot.next).toISOString()} (in ${wait}s)`);
 };
+
+/** State that cannot be read or written ends the call with a refusal on the record, naming where it lives. */
+async function stateRefusal(c: CallState, rule: string, e: unknown): Promise<CallToolResult> {
+  if (!(e instanceof StateUnavailable)) throw e;
+  c.inst.log.error(e.message);
+  return c.refuse(rule, `refused: ${e.message}; the call was not made`, 'failed', 'failed', { error: 'state_unavailable', error_message: e.message });
+}
 
 export const approve: Step = async (c) => {
   const tool = c.tool!;
@@ -368,15 +387,29 @@ async function seekApproval(c: CallState, tool: ToolDef, approval: Approval): Pr
     event: (status: string, detail: Record<string, unknown>) =>
       void c.record({ phase: 'approval', status, via: approval.via, digest: c.digest, ...detail }).catch((e: Error) => inst.log.error(e.message)),
   };
-  if (c.key) await inst.keys.awaiting(c.key, true);
+  // The approval is kept in the instance's state, under the call's idempotency key (else the call),
+  // where every process and replica sees it: a retry of the key that finds it approved (its first
+  // holder died after the answer) runs on that answer instead of asking again, and the first
+  // answer kept is the one that counts.
+  const id = c.key ? `key:${c.key}` : `call:${c.call}`;
   let verdict: Verdict;
   try {
-    const channel = approval.via === 'elicitation' ? elicitationChannel(req.elicit) : await openSlackApprovals(inst);
-    verdict = await channel.request(request, hooks);
+    if (c.key && !(await inst.keys.awaiting(c.key, true))) throw new StateUnavailable(`idempotency key ${c.key} is no longer held by this process`);
+    const entry = await inst.state.approvals.open({ id, call: c.call, expires: c.approvalExpires, ref: { digest: c.digest } });
+    // an answer counts for this exact call only (the same digest), and only until it expires
+    if (entry.status === 'approved' && entry.ref?.digest === c.digest) verdict = asVerdict(entry, c.digest);
+    else {
+      const channel = approval.via === 'elicitation' ? elicitationChannel(req.elicit) : await openSlackApprovals(inst);
+      verdict = await channel.request(request, hooks);
+    }
+    verdict = asVerdict(await inst.state.approvals.decide(id, { status: verdict.status, ...('by' in verdict && verdict.by ? { by: verdict.by } : {}), ...('why' in verdict ? { why: verdict.why } : {}) }, verdict.status === 'approved' ? verdict.at : Date.now()), c.digest);
   } catch (e) {
     verdict = { status: 'failed', why: `the approval could not be requested: ${(e as Error).message}` };
   } finally {
-    if (c.key) await inst.keys.awaiting(c.key, false).catch(() => {});
+    if (c.key) {
+      const held = await inst.keys.awaiting(c.key, false).catch(() => false);
+      if (!held && verdict!?.status === 'approved') verdict = { status: 'declined', why: `another process took over idempotency key ${c.key}` };
+    }
   }
   const detail: Record<string, unknown> = { digest: c.digest, expires: new Date(c.approvalExpires).toISOString() };
   if ('by' in verdict && verdict.by) detail.by = verdict.by;
@@ -384,6 +417,13 @@ async function seekApproval(c: CallState, tool: ToolDef, approval: Approval): Pr
   if (verdict.status === 'approved') detail.at = new Date(verdict.at).toISOString();
   await c.record({ phase: 'approval', status: verdict.status, via: approval.via, ...detail });
   return verdict;
+}
+
+function asVerdict(e: ApprovalEntry, digest: string): Verdict {
+  if (e.status === 'approved') return { status: 'approved', by: e.by ?? 'unknown', digest, at: e.decided ?? Date.now() };
+  if (e.status === 'withdrawn') return { status: 'withdrawn', why: e.why ?? 'withdrawn' };
+  if (e.status === 'declined') return { status: 'declined', ...(e.by ? { by: e.by } : {}), why: e.why ?? 'declined' };
+  return { status: 'expired' };
 }
 
 async function openSlackApprovals(inst: Instance) {

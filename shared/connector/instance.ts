@@ -1,8 +1,7 @@
 // One running instance: a connector, the manifest that scopes it, its upstream (opened once, on
-// start, in the background) and its audit trail.
+// start, in the background), its audit trail and the rest of its state.
 import type { ApprovalChannel } from '../call/approval.js';
-import type { AuditLog } from '../audit/log.js';
-import type { KeyStore } from '../call/idempotency.js';
+import type { AuditStore, KeyStore, StateStore } from '../state/store.js';
 import type { Log } from '../base/log.js';
 import type { Manifest } from '../manifest/schema.js';
 import type { Redactor } from '../call/redaction.js';
@@ -15,14 +14,15 @@ export interface Instance<C = any> {
   /** granted tools only, in the connector's order */
   tools: Map<string, ToolDef<C>>;
   upstream: () => Promise<Upstream<C>>;
-  audit: AuditLog;
+  /** the audit trail (state.audit) */
+  audit: AuditStore;
   redactor: Redactor;
   log: Log;
   env: NodeJS.ProcessEnv;
-  /** idempotency keys of this instance, shared by all its processes */
+  /** everything the instance remembers between calls, shared by all its processes (and replicas) */
+  state: StateStore;
+  /** idempotency keys (state.keys) */
   keys: KeyStore;
-  /** rate windows of this instance, shared by all its processes */
-  rateFile: string;
   /** the Slack approvals identity, opened on first need */
   slackApprovals?: () => Promise<ApprovalChannel>;
   /** reads Slack request messages and members to prove actors (attribution proof: slack-message) */

@@ -1,6 +1,7 @@
 // Fleet-wide rules (scopes/fleet.yaml) as data: each rule has an id, a kind from the table below
 // with its parameters, a selector saying which instances and tools it covers, and a reason. New
 // rules are a YAML edit; a new kind is one entry in KINDS.
+import { storeConfig } from '../state/config.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ManifestError, readYaml } from '../manifest/load.js';
@@ -62,6 +63,8 @@ const fleetSchema = z.strictObject({
   approvals: z.unknown().optional(),
   /** the audit checkpoints' public key and cadence (shared/audit/checkpoint.ts) */
   checkpoints: checkpointsSchema.optional(),
+  /** where instances keep their state (shared/state/config.ts) */
+  store: storeConfig.optional(),
 });
 
 export interface FleetRules {

@@ -1,11 +1,16 @@
-// `fleet audit verify FILE` and `fleet audit show FILE`.
-import { closeSync, constants, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+// `fleet audit verify|show [FILE | --instance ID]`, `fleet audit import FILE --instance ID`,
+// `fleet audit export --instance ID` and `fleet audit keygen`. A trail is a JSONL file or the trail
+// of an instance in the state store fleet.yaml names (PostgreSQL), read as a stream of lines.
+import { once } from 'node:events';
+import { closeSync, constants, createWriteStream, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { generateCheckpointKey, parseCheckpoints, readCheckpointsConfig } from '../../../shared/audit/checkpoint.js';
-import { readCalls, type CallRow } from '../../../shared/audit/read.js';
+import { streamCalls, type CallRow } from '../../../shared/audit/read.js';
 import { fileLines, verifyLines, type VerifyResult } from '../../../shared/audit/verify.js';
 import { parseDuration } from '../../../shared/base/duration.js';
 import { BadIdentifier, canonical } from '../../../shared/call/identity.js';
+import type { StateStore } from '../../../shared/state/store.js';
+import { instanceState } from './state.js';
 
 function read(file: string): string {
   try {
@@ -49,25 +54,43 @@ export interface VerifyOpts {
   instance?: string;
   /** a file of signed checkpoints the trail must reach and agree with */
   checkpoints?: string;
-  /** the scopes folder whose fleet.yaml names the checkpoint key */
+  /** the scopes folder whose fleet.yaml names the checkpoint key (and the state store) */
   scopes?: string;
+}
+
+/** The trail of --instance in the state store fleet.yaml names, when no file is given. */
+function storeOf(o: { instance?: string; scopes?: string }): StateStore {
+  if (!o.instance) throw new Error("name an audit file, or --instance <connector>.<env> to read that instance's trail from its state store");
+  return instanceState(o.scopes ?? 'scopes', o.instance);
 }
 
 /**
  * Prints the verdict; returns the exit code: 0 intact, 1 tampered (or not this instance's, or
  * contradicted by a checkpoint), 2 cannot be checked (unreadable, no instance).
  */
-export async function auditVerify(file: string, o: VerifyOpts = {}, out: (s: string) => void = console.log): Promise<number> {
+export async function auditVerify(fileArg: string | undefined, o: VerifyOpts = {}, out: (s: string) => void = console.log): Promise<number> {
+  const store = fileArg ? undefined : storeOf(o);
+  try {
+    return await verifyTrail(fileArg, store, o, out);
+  } finally {
+    await store?.close();
+  }
+}
+
+async function verifyTrail(fileArg: string | undefined, store: StateStore | undefined, o: VerifyOpts, out: (s: string) => void): Promise<number> {
+  const file = fileArg ?? store!.audit.where;
   const instance = o.instance ?? instanceOfFile(file);
   if (!instance) {
     out(`${file}: cannot tell which instance this trail belongs to; name it with --instance <connector>.<env>`);
     return 2;
   }
-  try {
-    if (!statSync(file).isFile()) throw Object.assign(new Error(), { code: 'not a regular file' });
-  } catch (e) {
-    out(`${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    return 2;
+  if (!store) {
+    try {
+      if (!statSync(file).isFile()) throw Object.assign(new Error(), { code: 'not a regular file' });
+    } catch (e) {
+      out(`${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      return 2;
+    }
   }
   let anchors: Map<number, string> | undefined;
   if (o.checkpoints) {
@@ -91,7 +114,7 @@ export async function auditVerify(file: string, o: VerifyOpts = {}, out: (s: str
   }
   let r: VerifyResult;
   try {
-    r = await verifyLines(fileLines(file), { instance, anchors });
+    r = await verifyLines(store ? store.audit.lines() : fileLines(file), { instance, anchors });
   } catch (e) {
     out(`${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     return 2;
@@ -201,44 +224,96 @@ export function actorFilter(raw: string): string {
   }
 }
 
-export function filterCalls(rows: CallRow[], f: ShowFilter): CallRow[] {
+const COLUMNS: [string, number, (r: CallRow) => string][] = [
+  ['time', 19, (r) => r.time.replace('T', ' ').slice(0, 19)],
+  ['actor', 14, (r) => r.actor ?? '-'],
+  ['thread', 18, (r) => r.thread ?? '-'],
+  ['tool', 20, (r) => r.tool],
+  ['decision', 8, (r) => r.decision],
+  ['outcome', 29, (r) => (r.outcome === 'unknown' ? 'UNKNOWN (no outcome recorded)' : r.outcome)],
+  ['detail', 80, (r) => [r.note, r.approval, r.decision === 'allow' || r.rule === undefined ? '' : `rule ${r.rule}`, r.error ? `error ${r.error}` : '', r.duration_ms !== undefined ? `${r.duration_ms} ms` : ''].filter(Boolean).join('; ')],
+];
+const tableLine = (vals: string[]) => vals.map((v, i) => {
+  const w = COLUMNS[i]![1];
+  return (v.length > w ? `${v.slice(0, w - 1)}…` : v).padEnd(w);
+}).join('  ').trimEnd();
+
+/**
+ * Streams the calls of a trail (memory holds only calls still open): a table with fixed columns, or
+ * JSON lines; --custody collects its rows to size its columns (use --json for a trail of any size).
+ */
+export async function auditShow(file: string | undefined, f: ShowFilter & { instance?: string; scopes?: string }, out: (s: string) => void = console.log): Promise<number> {
+  if (file) read1(file);
+  const store = file ? undefined : storeOf(f);
   const since = f.since ? sinceTime(f.since) : undefined;
   const actor = f.actor ? actorFilter(f.actor) : undefined;
-  return rows.filter(
-    (r) =>
-      (!f.tool || r.tool === f.tool) &&
-      (!actor || r.actor === actor) &&
-      (!f.decision || r.decision === f.decision) &&
-      (since === undefined || Date.parse(r.time) >= since),
-  );
-}
-
-export function renderTable(rows: CallRow[]): string {
-  const cols = [
-    ['time', (r: CallRow) => r.time.replace('T', ' ').slice(0, 19)],
-    ['actor', (r: CallRow) => r.actor ?? '-'],
-    ['thread', (r: CallRow) => r.thread ?? '-'],
-    ['tool', (r: CallRow) => r.tool],
-    ['decision', (r: CallRow) => r.decision],
-    ['outcome', (r: CallRow) => (r.outcome === 'unknown' ? 'UNKNOWN (no outcome recorded)' : r.outcome)],
-    ['detail', (r: CallRow) => [r.note, r.approval, r.decision === 'allow' || r.rule === undefined ? '' : `rule ${r.rule}`, r.error ? `error ${r.error}` : '', r.duration_ms !== undefined ? `${r.duration_ms} ms` : ''].filter(Boolean).join('; ')],
-  ] as const;
-  const cells = rows.map((r) => cols.map(([, f]) => f(r)));
-  const widths = cols.map(([h], i) => Math.min(40, Math.max(h.length, ...cells.map((c) => c[i]!.length))));
-  const line = (vals: string[]) => vals.map((v, i) => (v.length > 40 ? `${v.slice(0, 39)}…` : v).padEnd(widths[i]!)).join('  ').trimEnd();
-  return [line(cols.map(([h]) => h)), ...cells.map(line)].join('\n');
-}
-
-export function auditShow(file: string, f: ShowFilter, out: (s: string) => void = console.log): number {
-  const rows = filterCalls(readCalls(read(file)), f);
-  if (f.custody) {
-    const custody = rows.map(custodyOf);
-    if (f.json) for (const r of custody) out(JSON.stringify(r));
-    else out(custody.length ? renderCustody(custody) : '(no matching calls)');
-    return 0;
+  const custody: CustodyRow[] = [];
+  let shown = 0;
+  try {
+    for await (const r of streamCalls(store ? store.audit.lines() : fileLines(file!))) {
+      if ((f.tool && r.tool !== f.tool) || (actor && r.actor !== actor) || (f.decision && r.decision !== f.decision) || (since !== undefined && Date.parse(r.time) < since)) continue;
+      shown++;
+      if (f.custody) {
+        if (f.json) out(JSON.stringify(custodyOf(r)));
+        else custody.push(custodyOf(r));
+        continue;
+      }
+      if (!f.json && shown === 1) out(tableLine(COLUMNS.map(([h]) => h)));
+      out(f.json ? JSON.stringify(r) : tableLine(COLUMNS.map(([, , get]) => get(r))));
+    }
+  } finally {
+    await store?.close();
   }
-  if (f.json) for (const r of rows) out(JSON.stringify(r));
-  else out(rows.length ? renderTable(rows) : '(no matching calls)');
+  // collected anyway to size its columns: shown in the order calls began, as the trail holds them
+  if (custody.length) out(renderCustody(custody.sort((x, y) => (x.time < y.time ? -1 : x.time > y.time ? 1 : 0))));
+  if (!shown && !f.json) out('(no matching calls)');
+  return 0;
+}
+
+/** Fails early, with a clear line, on a file that cannot be read. */
+function read1(file: string): void {
+  try {
+    closeSync(openSync(file, 'r'));
+  } catch (e) {
+    throw new Error(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+/** Moves an embedded trail into the instance's PostgreSQL store, chain intact; running it again adds nothing. */
+export async function auditImport(file: string, o: { instance?: string; scopes?: string }, out: (s: string) => void = console.log): Promise<number> {
+  read1(file);
+  const state = storeOf(o);
+  try {
+    if (!state.audit.importLines) throw new Error(`the ${state.engine} engine keeps its trail in a file already: name a PostgreSQL store: in fleet.yaml to import into`);
+    const n = await state.audit.importLines(fileLines(file));
+    const head = await state.audit.head();
+    out(`imported ${n} records from ${file} into ${state.audit.where}; its chain now ends at record ${head.seq}, hash ${head.hash}`);
+    return 0;
+  } catch (e) {
+    throw new Error(`import of ${file} refused: ${(e as Error).message}`);
+  } finally {
+    await state.close();
+  }
+}
+
+/** Writes an instance's trail as JSONL, exactly as sealed: `fleet audit verify` checks the result. */
+export async function auditExport(o: { instance?: string; scopes?: string; out?: string }, out: (s: string) => void = console.log): Promise<number> {
+  const state = storeOf(o);
+  const sink = o.out ? createWriteStream(o.out, { mode: 0o600 }) : process.stdout;
+  let n = 0;
+  try {
+    for await (const line of state.audit.lines()) {
+      n++;
+      if (!sink.write(line.endsWith('\n') ? line : `${line}\n`)) await once(sink, 'drain');
+    }
+  } finally {
+    await state.close();
+    if (o.out) {
+      (sink as ReturnType<typeof createWriteStream>).end();
+      await once(sink, 'finish');
+    }
+  }
+  if (o.out) out(`exported ${n} records of ${state.audit.where} to ${o.out}`);
   return 0;
 }
 

@@ -77,7 +77,7 @@ async function session(opts: { scopes: string; cli: string }, auditDir: string):
   const file = join(auditDir, 'slack.dev.jsonl');
   say();
   say(`12. The audit trail (fleet audit show ${file})`);
-  auditShow(file, {}, (s) => say(indent(s)));
+  await auditShow(file, {}, (s) => say(indent(s)));
   say();
   say(`13. Its hash chain (fleet audit verify ${file})`);
   const code = await auditVerify(file, {}, (s) => say(`    ${s}`));
@@ -154,7 +154,7 @@ async function production(opts: { scopes: string; cli: string }, auditDir: strin
   const file = join(auditDir, 'slack.prod.jsonl');
   say();
   say(`18. The chain of custody (fleet audit show ${file} --custody)`);
-  auditShow(file, { custody: true }, (s) => say(indent(s)));
+  await auditShow(file, { custody: true }, (s) => say(indent(s)));
   say();
   say(`19. Its hash chain (fleet audit verify ${file})`);
   return auditVerify(file, {}, (s) => say(`    ${s}`));

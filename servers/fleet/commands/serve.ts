@@ -8,7 +8,6 @@ import { parseDuration } from '../../../shared/base/duration.js';
 import { openOtlpExport, otlpConfigured, type AuditExport } from '../../../shared/audit/export.js';
 import type { Log } from '../../../shared/base/log.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import { AuditLog } from '../../../shared/audit/log.js';
 import { resolveCredential } from '../../../shared/connector/credentials.js';
 import { StartupError } from '../../../shared/base/errors.js';
 import { grantedTools, type Instance } from '../../../shared/connector/instance.js';
@@ -16,9 +15,8 @@ import { stderrLog } from '../../../shared/base/log.js';
 import { loadManifest } from '../../../shared/manifest/load.js';
 import { Redactor } from '../../../shared/call/redaction.js';
 import { checkHeld, isProduction } from '../../../shared/connector/scopes.js';
-import { KeyStore } from '../../../shared/call/idempotency.js';
-import { stateFile } from '../../../shared/state/files.js';
-import { fleetDir } from '../../../shared/base/install.js';
+import { embeddedPaths, readStoreConfig } from '../../../shared/state/config.js';
+import { openState } from '../../../shared/state/open.js';
 import { guardStdin, MAX_LINE } from '../../../shared/transport/stdio-guard.js';
 import type { ApprovalChannel } from '../../../shared/call/approval.js';
 import type { Manifest } from '../../../shared/manifest/schema.js';
@@ -49,7 +47,7 @@ export interface ServeOptions {
 
 /** The instance's trail: FLEET_AUDIT_DIR, else the project's .fleet/audit (beside its scopes folder). */
 export function auditFile(id: string, scopes: string, env: NodeJS.ProcessEnv = process.env): string {
-  return join(fleetDir('audit', scopes, env), `${id}.jsonl`);
+  return embeddedPaths(id, scopes, env).audit;
 }
 
 /** One instance, ready to serve: its upstream opens on `openNow` (or on the first call). */
@@ -65,6 +63,7 @@ export async function instanceFor(opts: ServeOptions): Promise<Running> {
   const connector = CONNECTORS[opts.connector];
   if (!connector) throw new StartupError(`unknown connector "${opts.connector}" (known: ${Object.keys(CONNECTORS).join(', ')})`);
   const manifest = loadManifest(join(opts.scopes, `${opts.connector}.${opts.env}.yaml`), CONNECTORS);
+  const storeConfig = readStoreConfig(opts.scopes);
   const redactor = new Redactor();
   const log = stderrLog(manifest.id, redactor);
   let sandbox: Sandbox | undefined;
@@ -123,24 +122,27 @@ export async function instanceFor(opts: ServeOptions): Promise<Running> {
   let approvalsSandbox: { close(): Promise<void> } | undefined;
   const slack = approvalsSlack(manifest, opts, redactor, (sb) => (approvalsSandbox = sb));
   const slackApprovals = slackApprovalsFor(manifest, opts, slack, log);
+  // the instance's state (the trail among it), opened on first use: no database nor its driver is
+  // touched before the first call
+  const state = openState(storeConfig, manifest.id, opts.scopes, process.env, (ref) => resolveStoreCredential(ref, manifest, opts, redactor), {
+    onBroken: (why) => log.error(why),
+    // after the record is stored: the export first, then a checkpoint that may follow it
+    onRecord: (r, head, line) => {
+      exporter?.record(r, head, line);
+      checkpointer?.record(head);
+    },
+  });
   const inst: Instance = {
     connector,
     manifest,
     tools: grantedTools(connector, manifest),
     upstream,
-    audit: new AuditLog(trail, manifest.id, {
-      onBroken: (why) => log.error(why),
-      // after the record is on disk: the export first, then a checkpoint that may follow it
-      onRecord: (r, head, line) => {
-        exporter?.record(r, head, line);
-        checkpointer?.record(head);
-      },
-    }),
+    audit: state.audit,
+    state,
     redactor,
     log,
     env: process.env,
-    keys: new KeyStore(stateFile(process.env, manifest.id, 'keys', fleetDir('state', opts.scopes))),
-    rateFile: stateFile(process.env, manifest.id, 'rate', fleetDir('state', opts.scopes)),
+    keys: state.keys,
     slackApprovals,
     messages: messageReaderFor(manifest, opts, upstream, slack),
   };
@@ -166,7 +168,7 @@ export async function instanceFor(opts: ServeOptions): Promise<Running> {
           await inst.audit.append({ v: 1, time: new Date().toISOString(), instance: manifest.id, phase: 'export', dropped: exporter.dropped, exported: exporter.exported }).catch(() => {});
         }
       }
-      inst.audit.close();
+      await state.close().catch(() => {});
     },
   };
 }
@@ -210,6 +212,17 @@ export async function serve(opts: ServeOptions): Promise<void> {
     });
   listed.then(() => setImmediate(openNow));
   setTimeout(openNow, OPEN_FALLBACK_MS).unref();
+}
+
+/** The state database's URL, from its credential reference; registered with the redactor at once. */
+async function resolveStoreCredential(ref: string, manifest: Manifest, opts: ServeOptions, redactor: Redactor): Promise<string> {
+  const value = await resolveCredential(ref, process.env, {
+    doppler: async (r) => (await import('../../doppler/resolver.js')).resolveDoppler(r, { env: process.env, manifest, scopes: opts.scopes, timeoutMs: manifest.timeoutMs, connectors: CONNECTORS }),
+  });
+  redactor.add(value);
+  const password = /^[a-z]+:\/\/[^:/@]*:([^@]+)@/i.exec(value)?.[1];
+  if (password) redactor.add(decodeURIComponent(password));
+  return value;
 }
 
 /**

@@ -1,0 +1,137 @@
+#!/usr/bin/env node
+// `npm run bench:state`: what state costs per call, and whether it grows with history.
+// - keyed write (claim + outcome, the state work of one keyed call) with 0, 10,000 and 100,000 keys
+//   kept, on the embedded engine (SQLite), on per-key files (the other candidate), on the whole-file
+//   JSON store it replaced (the reference), and on PostgreSQL when one is given;
+// - audit appends per second on PostgreSQL from 1 replica and from 3 replicas at once.
+// Figures are ratios within this run (the machine is shared; absolute times vary with load).
+//
+//   node bench/state.mjs [--ops 200] [--appends 1000] [--pg URL (default $FLEET_TEST_PG)] [--out docs/benchmarks-state.md] [--no-write]
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { build } from 'esbuild';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const { values: o } = parseArgs({
+  options: {
+    ops: { type: 'string', default: '200' },
+    appends: { type: 'string', default: '1000' },
+    sizes: { type: 'string', default: '0,10000,100000' },
+    pg: { type: 'string', default: process.env.FLEET_TEST_PG ?? '' },
+    out: { type: 'string', default: 'docs/benchmarks-state.md' },
+    'no-write': { type: 'boolean', default: false },
+  },
+});
+const OPS = Number(o.ops);
+const SIZES = o.sizes.split(',').map(Number);
+const say = (s) => process.stderr.write(`bench:state: ${s}\n`);
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+const libFile = join(ROOT, 'node_modules', '.cache', 'fleet-bench', 'state-lib.mjs');
+await build({
+  entryPoints: [join(ROOT, 'bench', 'state-lib.ts')], outfile: libFile, bundle: true, format: 'esm', platform: 'node', target: 'node20',
+  external: ['better-sqlite3', 'pg'], logLevel: 'warning',
+  banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);" },
+});
+const lib = await import(pathToFileURL(libFile).href);
+const work = mkdtempSync(join(tmpdir(), 'fleet-bench-state-'));
+const load = loadavg()[0];
+
+/** median ms of one keyed write, after a short warm-up */
+async function timeKeyed(keyed, ops) {
+  for (let i = 0; i < Math.min(10, ops); i++) await keyed(`warm-${i}`);
+  const ts = [];
+  for (let i = 0; i < ops; i++) {
+    const t0 = performance.now();
+    await keyed(`k-${i}`);
+    ts.push(performance.now() - t0);
+  }
+  return median(ts);
+}
+
+const engines = {
+  'embedded (SQLite)': async (n, dir) => {
+    const s = new lib.EmbeddedState(join(dir, 'a.jsonl'), join(dir, 's.db'));
+    await s.keys.claim('init', 'fp'); // creates the schema
+    lib.prefillSqlite(join(dir, 's.db'), n);
+    return { keyed: async (k) => { await s.keys.claim(k, 'fp'); await s.keys.done(k, lib.RESULT); }, close: () => s.close(), ops: OPS };
+  },
+  'per-key files': async (n, dir) => {
+    const s = new lib.PerKeyFiles(join(dir, 'keys'));
+    s.prefill(n);
+    return { keyed: (k) => s.keyed(k), close: async () => {}, ops: OPS };
+  },
+  'whole-file JSON (before)': async (n, dir) => {
+    const s = new lib.WholeFileKeys(join(dir, 'keys.json'));
+    s.prefill(n);
+    return { keyed: (k) => s.keyed(k), close: async () => {}, ops: n >= 100_000 ? 5 : n >= 10_000 ? 20 : OPS };
+  },
+};
+if (o.pg) {
+  await lib.migrate(o.pg);
+  engines.PostgreSQL = async (n) => {
+    const instance = `bench-${process.pid}-${n}-${Date.now()}`;
+    await lib.prefillPg(o.pg, instance, n);
+    const s = new lib.PostgresState(instance, async () => o.pg);
+    return { keyed: async (k) => { await s.keys.claim(k, 'fp'); await s.keys.done(k, lib.RESULT); }, close: () => s.close(), ops: OPS };
+  };
+} else say('no PostgreSQL (--pg or FLEET_TEST_PG): its rows are skipped');
+
+const keyed = [];
+for (const [name, open] of Object.entries(engines)) {
+  const row = { engine: name, ms: {} };
+  for (const n of SIZES) {
+    const dir = mkdtempSync(join(work, 'e-'));
+    const e = await open(n, dir);
+    row.ms[n] = await timeKeyed(e.keyed, e.ops);
+    await e.close();
+    rmSync(dir, { recursive: true, force: true });
+    say(`${name} with ${n} keys: ${row.ms[n].toFixed(3)} ms`);
+  }
+  keyed.push(row);
+}
+
+async function appendsPerSecond(replicas) {
+  const instance = `bench-appends-${process.pid}-${replicas}-${Date.now()}`;
+  const per = Number(o.appends);
+  const kids = Array.from({ length: replicas }, () => spawn(process.execPath, [join(ROOT, 'bench', 'state-worker.mjs'), libFile, o.pg, instance, String(per)], { stdio: ['pipe', 'pipe', 'inherit'] }));
+  const said = (k, word) => new Promise((res, rej) => {
+    let buf = '';
+    const on = (d) => { buf += d; if (buf.includes(`${word}\n`)) { k.stdout.off('data', on); res(); } };
+    k.stdout.on('data', on);
+    k.on('exit', (c) => rej(new Error(`worker exited ${c}`)));
+  });
+  await Promise.all(kids.map((k) => said(k, 'ready')));
+  const t0 = performance.now();
+  const done = kids.map((k) => said(k, 'done'));
+  for (const k of kids) k.stdin.write('go\n');
+  await Promise.all(done);
+  return (replicas * per) / ((performance.now() - t0) / 1000);
+}
+const appends = o.pg ? { one: await appendsPerSecond(1), three: await appendsPerSecond(3) } : undefined;
+rmSync(work, { recursive: true, force: true });
+
+const fmt = (x) => (x < 1 ? x.toFixed(3) : x < 100 ? x.toFixed(2) : x.toFixed(0));
+const lines = [
+  '# State benchmarks',
+  '',
+  `Generated by \`npm run bench:state\` (${new Date().toISOString().slice(0, 10)}, load average ${load.toFixed(1)} at start; medians of ${OPS} keyed writes per cell, fewer for the whole-file store at 10k/100k).`,
+  '',
+  '## Keyed write (claim + outcome) with N keys kept',
+  '',
+  `| engine | ${SIZES.map((n) => `${n.toLocaleString('en')} keys`).join(' | ')} | growth ${SIZES.at(-1).toLocaleString('en')} / ${SIZES[0]} |`,
+  `|---|${SIZES.map(() => '---:').join('|')}|---:|`,
+  ...keyed.map((r) => `| ${r.engine} | ${SIZES.map((n) => `${fmt(r.ms[n])} ms`).join(' | ')} | ${(r.ms[SIZES.at(-1)] / r.ms[SIZES[0]]).toFixed(2)}× |`),
+  '',
+  ...(appends
+    ? ['## Audit appends on PostgreSQL', '', '| replicas | appends/s | vs 1 replica |', '|---|---:|---:|',
+      `| 1 | ${appends.one.toFixed(0)} | 1.00× |`, `| 3 at once | ${appends.three.toFixed(0)} | ${(appends.three / appends.one).toFixed(2)}× |`, '']
+    : ['PostgreSQL rows skipped: no database was given.', '']),
+];
+const md = lines.join('\n');
+process.stdout.write(`${md}\n`);
+if (!o['no-write']) writeFileSync(resolve(ROOT, o.out), md);

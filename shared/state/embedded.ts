@@ -1,0 +1,294 @@
+// The embedded state engine, for one machine: no server, nothing to set up.
+// - The audit trail is the JSONL file `fleet audit verify` reads (shared/audit/log.ts appends it).
+// - Keys, rate windows, approvals and checkpoints live in one SQLite database per instance
+//   (better-sqlite3), in WAL mode with synchronous=FULL: several processes serving the instance on
+//   this machine share it safely (each change is one IMMEDIATE transaction), a committed change
+//   survives a power loss, and every operation is an index lookup, so a keyed write costs the same
+//   with 0 or 100,000 keys kept (README "State" gives the measurement that chose it over per-key files).
+// better-sqlite3 is native: it is loaded on first use, never before tools/list, never in the
+// start-up snapshot.
+import { mkdirSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type BetterSqlite3 from 'better-sqlite3';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { AuditLog } from '../audit/log.js';
+import { installRequire } from '../base/install.js';
+import { emptyHead, open } from '../audit/chain.js';
+import { fileLines } from '../audit/verify.js';
+import { ownerAlive, selfOwner } from './owner.js';
+import {
+  approvalFromRow, KEEP_MS, StateUnavailable, type ApprovalEntry, type ApprovalStore, type AuditStore, type ChainHead, type Checkpoint, type CheckpointStore,
+  type Claim, type KeyStore, type RateStore, type Slot, type StateStore, type TrailHooks,
+} from './store.js';
+
+type Db = BetterSqlite3.Database;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS keys (
+  key TEXT PRIMARY KEY, args TEXT NOT NULL, state TEXT NOT NULL, owner TEXT NOT NULL,
+  at INTEGER NOT NULL, awaiting INTEGER NOT NULL DEFAULT 0, result TEXT
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS keys_at ON keys (at);
+CREATE TABLE IF NOT EXISTS rate (name TEXT NOT NULL, t INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (name, t, n)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS approvals (
+  id TEXT PRIMARY KEY, call TEXT NOT NULL, status TEXT NOT NULL, ref TEXT, by TEXT, why TEXT,
+  opened INTEGER NOT NULL, expires INTEGER NOT NULL, decided INTEGER
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS approvals_opened ON approvals (opened);
+CREATE TABLE IF NOT EXISTS checkpoints (seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, text TEXT NOT NULL);
+INSERT OR IGNORE INTO meta VALUES ('schema', '1');
+`;
+
+// require() from the installation: a start-up snapshot has no dynamic import(), and the native
+// module must stay out of the snapshot and out of every start that never keeps state
+let driver: Promise<typeof BetterSqlite3> | undefined;
+const loadDriver = () => (driver ??= Promise.resolve().then(() => installRequire()('better-sqlite3') as typeof BetterSqlite3));
+
+/** Opens the database on first use; every failure names the file and says what to do. */
+class Sqlite {
+  private db?: Db;
+  private opening?: Promise<Db>;
+  private seq = 0;
+  private swept = 0;
+  constructor(readonly file: string) {}
+
+  private unavailable(e: unknown): StateUnavailable {
+    if (e instanceof StateUnavailable) return e;
+    const why = (e as NodeJS.ErrnoException).code ?? '';
+    return new StateUnavailable(
+      `state database ${this.file} cannot be used (${[why, (e as Error).message].filter(Boolean).join(': ')}); repair or move it aside (a fresh one forgets kept idempotency keys and rate windows)`,
+    );
+  }
+
+  private async handle(): Promise<Db> {
+    if (this.db) return this.db;
+    return (this.opening ??= (async () => {
+      try {
+        const Database = await loadDriver();
+        mkdirSync(dirname(this.file), { recursive: true, mode: 0o700 });
+        const db = new Database(this.file, { timeout: 15_000 });
+        db.pragma('journal_mode = WAL');
+        db.pragma('synchronous = FULL');
+        db.exec(SCHEMA);
+        this.db = db;
+        return db;
+      } catch (e) {
+        this.opening = undefined;
+        throw this.unavailable(e);
+      }
+    })());
+  }
+
+  /** Runs fn in one IMMEDIATE transaction (the write lock is taken first, so no upgrade deadlock). */
+  async tx<R>(fn: (db: Db) => R): Promise<R> {
+    const db = await this.handle();
+    try {
+      return db.transaction(() => fn(db)).immediate();
+    } catch (e) {
+      throw this.unavailable(e);
+    }
+  }
+
+  /** a counter that tells apart two slots taken in the same millisecond */
+  next(): number {
+    return ++this.seq;
+  }
+
+  /** Forgets expired keys and approvals at most once a minute: an index range, not a scan. */
+  sweep(db: Db, now: number): void {
+    if (now - this.swept < 60_000) return;
+    this.swept = now;
+    db.prepare('DELETE FROM keys WHERE at < ?').run(now - KEEP_MS);
+    db.prepare("DELETE FROM approvals WHERE opened < ? AND status <> 'pending'").run(now - KEEP_MS);
+  }
+
+  close(): void {
+    this.db?.close();
+    this.db = undefined;
+    this.opening = undefined;
+  }
+}
+
+interface KeyRow {
+  args: string;
+  state: string;
+  owner: string;
+  awaiting: number;
+  result: string | null;
+}
+
+class EmbeddedKeys implements KeyStore {
+  constructor(private readonly s: Sqlite) {}
+
+  claim(key: string, fingerprint: string, now = Date.now()): Promise<Claim> {
+    return this.s.tx((db) => {
+      this.s.sweep(db, now);
+      const row = db.prepare('SELECT args, state, owner, awaiting, result FROM keys WHERE key = ?').get(key) as KeyRow | undefined;
+      if (!row) {
+        db.prepare("INSERT INTO keys (key, args, state, owner, at) VALUES (?, ?, 'running', ?, ?)").run(key, fingerprint, selfOwner(), now);
+        return { kind: 'claimed' } as const;
+      }
+      if (row.args !== fingerprint) return { kind: 'conflict' } as const;
+      if (row.state === 'done') return { kind: 'replay', result: JSON.parse(row.result!) as CallToolResult } as const;
+      if (ownerAlive(row.owner)) return { kind: 'running', awaitingApproval: !!row.awaiting } as const;
+      if (row.awaiting) {
+        // its holder died while waiting for a person: nothing reached the upstream, so the retry
+        // takes the key over (and finds the approval still open)
+        db.prepare('UPDATE keys SET owner = ?, awaiting = 0 WHERE key = ?').run(selfOwner(), key);
+        return { kind: 'claimed' } as const;
+      }
+      return { kind: 'unknown' } as const;
+    });
+  }
+
+  awaiting(key: string, waiting: boolean): Promise<boolean> {
+    return this.s.tx((db) => db.prepare('UPDATE keys SET awaiting = ? WHERE key = ? AND owner = ?').run(waiting ? 1 : 0, key, selfOwner()).changes > 0);
+  }
+
+  done(key: string, result: CallToolResult): Promise<void> {
+    return this.s.tx((db) => void db.prepare("UPDATE keys SET state = 'done', awaiting = 0, result = ? WHERE key = ?").run(JSON.stringify(result), key));
+  }
+
+  release(key: string): Promise<void> {
+    return this.s.tx((db) => void db.prepare('DELETE FROM keys WHERE key = ? AND owner = ?').run(key, selfOwner()));
+  }
+}
+
+class EmbeddedRate implements RateStore {
+  constructor(private readonly s: Sqlite) {}
+
+  take(name: string, limit: number, windowMs: number, now = Date.now()): Promise<Slot> {
+    return this.s.tx((db) => {
+      // the window keeps at most `limit` times per name, however many calls come
+      db.prepare('DELETE FROM rate WHERE name = ? AND t <= ?').run(name, now - windowMs);
+      const { n } = db.prepare('SELECT count(*) AS n FROM rate WHERE name = ?').get(name) as { n: number };
+      if (n >= limit) {
+        const oldest = db.prepare('SELECT t FROM rate WHERE name = ? ORDER BY t LIMIT 1 OFFSET ?').get(name, n - limit) as { t: number };
+        return { ok: false, next: oldest.t + windowMs } as const;
+      }
+      db.prepare('INSERT INTO rate (name, t, n) VALUES (?, ?, ?)').run(name, now, this.s.next());
+      return { ok: true } as const;
+    });
+  }
+}
+
+interface ApprovalRow {
+  id: string;
+  call: string;
+  status: ApprovalEntry['status'];
+  ref: string | null;
+  by: string | null;
+  why: string | null;
+  opened: number;
+  expires: number;
+  decided: number | null;
+}
+
+class EmbeddedApprovals implements ApprovalStore {
+  constructor(private readonly s: Sqlite) {}
+
+  private row(db: Db, id: string): ApprovalEntry | undefined {
+    const r = db.prepare('SELECT * FROM approvals WHERE id = ?').get(id) as ApprovalRow | undefined;
+    return r && approvalFromRow(r);
+  }
+
+  open(e: { id: string; call: string; expires: number; ref?: Record<string, unknown> }, now = Date.now()): Promise<ApprovalEntry> {
+    return this.s.tx((db) => {
+      db.prepare(`INSERT INTO approvals (id, call, status, ref, opened, expires) VALUES (?, ?, 'pending', ?, ?, ?)
+        ON CONFLICT (id) DO UPDATE SET call = excluded.call, status = 'pending', ref = excluded.ref, by = NULL, why = NULL,
+          opened = excluded.opened, expires = excluded.expires, decided = NULL
+        WHERE approvals.status NOT IN ('pending', 'approved') OR approvals.expires <= excluded.opened`)
+        .run(e.id, e.call, e.ref ? JSON.stringify(e.ref) : null, now, e.expires);
+      return this.row(db, e.id)!;
+    });
+  }
+
+  get(id: string): Promise<ApprovalEntry | undefined> {
+    return this.s.tx((db) => this.row(db, id));
+  }
+
+  setRef(id: string, ref: Record<string, unknown>): Promise<void> {
+    return this.s.tx((db) => void db.prepare('UPDATE approvals SET ref = ? WHERE id = ?').run(JSON.stringify(ref), id));
+  }
+
+  decide(id: string, v: { status: Exclude<ApprovalEntry['status'], 'pending'>; by?: string; why?: string }, now = Date.now()): Promise<ApprovalEntry> {
+    return this.s.tx((db) => {
+      db.prepare("UPDATE approvals SET status = ?, by = ?, why = ?, decided = ? WHERE id = ? AND status = 'pending'").run(v.status, v.by ?? null, v.why ?? null, now, id);
+      const r = this.row(db, id);
+      if (!r) throw new StateUnavailable(`approval ${id} is not open`);
+      return r;
+    });
+  }
+}
+
+class EmbeddedCheckpoints implements CheckpointStore {
+  constructor(private readonly s: Sqlite) {}
+  put(c: Checkpoint): Promise<void> {
+    return this.s.tx((db) => void db.prepare('INSERT OR REPLACE INTO checkpoints (seq, hash, text) VALUES (?, ?, ?)').run(c.seq, c.hash, c.text));
+  }
+  latest(): Promise<Checkpoint | undefined> {
+    return this.s.tx((db) => db.prepare('SELECT seq, hash, text FROM checkpoints ORDER BY seq DESC LIMIT 1').get() as Checkpoint | undefined);
+  }
+}
+
+/** The JSONL trail, appended by shared/audit/log.ts (durable, chained from the instance's genesis). */
+export class FileAudit implements AuditStore {
+  private readonly log: AuditLog;
+  constructor(readonly where: string, readonly instance: string, hooks: TrailHooks = {}) {
+    this.log = new AuditLog(where, instance, {
+      ...(hooks.onBroken ? { onBroken: hooks.onBroken } : {}),
+      ...(hooks.onRecord ? { onRecord: hooks.onRecord } : {}),
+    });
+  }
+  append(record: Record<string, unknown>, durable = true): Promise<void> {
+    return this.log.append(record, durable);
+  }
+  get broken(): string | undefined {
+    return this.log.broken;
+  }
+  async head(): Promise<ChainHead> {
+    let head: ChainHead = emptyHead(this.instance);
+    try {
+      statSync(this.where);
+    } catch {
+      return head;
+    }
+    for await (const line of fileLines(this.where)) {
+      const o = line.endsWith('\n') ? open(line.slice(0, -1)) : undefined;
+      if (o) head = { seq: o.record.seq as number, hash: o.hash };
+    }
+    return head;
+  }
+  lines(): AsyncIterable<string> {
+    return fileLines(this.where);
+  }
+  close(): void {
+    this.log.close();
+  }
+}
+
+export class EmbeddedState implements StateStore {
+  readonly engine = 'embedded';
+  readonly audit: FileAudit;
+  readonly keys: KeyStore;
+  readonly rate: RateStore;
+  readonly approvals: ApprovalStore;
+  readonly checkpoints: CheckpointStore;
+  private readonly db: Sqlite;
+
+  /** `auditFile`: the JSONL trail of `instance`; `dbFile`: the SQLite database of everything else */
+  constructor(auditFile: string, dbFile: string, instance: string, hooks: TrailHooks = {}) {
+    this.db = new Sqlite(dbFile);
+    this.audit = new FileAudit(auditFile, instance, hooks);
+    this.keys = new EmbeddedKeys(this.db);
+    this.rate = new EmbeddedRate(this.db);
+    this.approvals = new EmbeddedApprovals(this.db);
+    this.checkpoints = new EmbeddedCheckpoints(this.db);
+  }
+
+  async close(): Promise<void> {
+    this.audit.close();
+    this.db.close();
+  }
+}

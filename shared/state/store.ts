@@ -1,0 +1,145 @@
+// Everything an instance remembers between calls goes through this one interface: the audit chain,
+// idempotency claims and outcomes, rate windows, approvals, checkpoints. Two engines implement it —
+// the embedded default (./embedded.ts: the JSONL trail + one SQLite file, for one machine) and
+// PostgreSQL (./postgres.ts, for replicas) — and both pass the same contract suite
+// (test/state/contract.ts). An engine that cannot be reached or read throws StateUnavailable
+// (or AuditUnavailable for the trail): the call path turns either into a refusal on the record.
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+
+/** State that cannot be read or written; the message names where it lives (file or database). */
+export class StateUnavailable extends Error {
+  override name = 'StateUnavailable';
+}
+
+export interface ChainHead {
+  seq: number;
+  hash: string;
+}
+
+/** What the instance is told of its trail (the embedded engine: shared/audit/log.ts's own hooks). */
+export interface TrailHooks {
+  /** the trail stopped taking records, and why */
+  onBroken?: (why: string) => void;
+  /** told of every record written, with its position and hash (checkpoints) */
+  onRecord?: (record: Record<string, unknown>, head: ChainHead, line: string) => void;
+}
+
+export interface AuditStore {
+  /** where the trail lives, for messages: a file path or "postgresql:<instance>" */
+  readonly where: string;
+  /**
+   * Seals and appends one record after the current head; rejects with AuditUnavailable. `durable`:
+   * resolve only once it is on stable storage (an intent, before the upstream call).
+   */
+  append(record: Record<string, unknown>, durable?: boolean): Promise<void>;
+  /** the last intact record (seq 0 and the genesis hash for an empty trail) */
+  head(): Promise<ChainHead>;
+  /** the trail's lines in order, each exactly as sealed with its "\n" (a torn last line has none) */
+  lines(): AsyncIterable<string>;
+  /** why the trail stopped taking records for good (it shrank or was replaced under the server) */
+  readonly broken?: string;
+  /** Appends lines sealed elsewhere (an import), refusing any that does not continue the head. */
+  importLines?(lines: AsyncIterable<string>): Promise<number>;
+  close(): void | Promise<void>;
+}
+
+export type Claim =
+  | { kind: 'claimed' }
+  | { kind: 'replay'; result: CallToolResult }
+  | { kind: 'conflict' }
+  | { kind: 'running'; awaitingApproval: boolean }
+  /** its first call stopped (the process or replica died) before the outcome was kept */
+  | { kind: 'unknown' };
+
+/**
+ * Idempotency keys: a write carrying a key runs at most once per instance, across processes,
+ * replicas and restarts. A key whose holder died mid-call stays "unknown" and never runs again.
+ */
+export interface KeyStore {
+  claim(key: string, fingerprint: string, now?: number): Promise<Claim>;
+  /** Marks a held key as waiting for a person; false when this process no longer holds it. */
+  awaiting(key: string, waiting: boolean): Promise<boolean>;
+  done(key: string, result: CallToolResult): Promise<void>;
+  /** Forgets a key whose call certainly did nothing upstream, so a retry may run it. */
+  release(key: string): Promise<void>;
+}
+
+export type Slot = { ok: true } | { ok: false; next: number };
+
+/** Sliding rate windows, exact across every process (and replica) of the instance. */
+export interface RateStore {
+  /** Takes one slot of `limit` per `windowMs` for `name`; else says when the next one frees up. */
+  take(name: string, limit: number, windowMs: number, now?: number): Promise<Slot>;
+}
+
+export type ApprovalStatus = 'pending' | 'approved' | 'declined' | 'expired' | 'withdrawn';
+
+export interface ApprovalEntry {
+  /** the digest the approval is bound to (an idempotency key, or the call) */
+  id: string;
+  call: string;
+  status: ApprovalStatus;
+  /** the channel's handle on the request (e.g. a Slack message ts), so another replica can resume */
+  ref?: Record<string, unknown>;
+  by?: string;
+  why?: string;
+  opened: number;
+  expires: number;
+  decided?: number;
+}
+
+/** Pending and decided approvals, visible to every process and replica of the instance. */
+export interface ApprovalStore {
+  /**
+   * Opens a pending approval, or returns the one already pending or approved (and not expired) under
+   * this id; one that was declined, expired or withdrawn ended its attempt, and is opened afresh.
+   */
+  open(e: { id: string; call: string; expires: number; ref?: Record<string, unknown> }, now?: number): Promise<ApprovalEntry>;
+  get(id: string): Promise<ApprovalEntry | undefined>;
+  setRef(id: string, ref: Record<string, unknown>): Promise<void>;
+  /** Records the verdict; only the first decision counts. Returns the entry as it now stands. */
+  decide(id: string, v: { status: Exclude<ApprovalStatus, 'pending'>; by?: string; why?: string }, now?: number): Promise<ApprovalEntry>;
+}
+
+export interface Checkpoint {
+  seq: number;
+  hash: string;
+  text: string;
+}
+
+export interface CheckpointStore {
+  put(c: Checkpoint): Promise<void>;
+  latest(): Promise<Checkpoint | undefined>;
+}
+
+export interface StateStore {
+  /** "embedded" | "postgres" */
+  readonly engine: string;
+  readonly audit: AuditStore;
+  readonly keys: KeyStore;
+  readonly rate: RateStore;
+  readonly approvals: ApprovalStore;
+  readonly checkpoints: CheckpointStore;
+  close(): Promise<void>;
+}
+
+/** How long a kept idempotency key (and a decided approval) is remembered. */
+export const KEEP_MS = 7 * 86_400_000;
+
+/** An approvals row as both engines store it. */
+export function approvalFromRow(r: {
+  id: string; call: string; status: string; ref: string | null; by: string | null; why: string | null;
+  opened: number | string; expires: number | string; decided: number | string | null;
+}): ApprovalEntry {
+  return {
+    id: r.id,
+    call: r.call,
+    status: r.status as ApprovalStatus,
+    opened: Number(r.opened),
+    expires: Number(r.expires),
+    ...(r.ref ? { ref: JSON.parse(r.ref) as Record<string, unknown> } : {}),
+    ...(r.by ? { by: r.by } : {}),
+    ...(r.why ? { why: r.why } : {}),
+    ...(r.decided !== null && r.decided !== undefined ? { decided: Number(r.decided) } : {}),
+  };
+}
