@@ -50,7 +50,8 @@ export function readCalls(text: string): CallRow[] {
  * as it ends, so memory holds only the calls still open; those never ended (UNKNOWN) come last. */
 export async function* streamCalls(lines: AsyncIterable<string> | Iterable<string>): AsyncIterable<CallRow> {
   const open_ = new Map<string, CallRow>();
-  for await (const line of lines) {
+  for await (const raw of lines) {
+    const line = raw.endsWith('\n') ? raw.slice(0, -1) : raw;
     const o = line ? open(line) : undefined;
     if (!o || typeof o.record.call !== 'string') continue;
     const row = addRecord(open_, o.record);
