@@ -124,6 +124,12 @@ class Db {
     try {
       await this.ready(pool);
       client = await pool.connect();
+      // a connection lost while checked out emits 'error' on the client: without a listener that
+      // would end the process; the query in flight rejects, and the refusal says so
+      if (!(client as unknown as Record<symbol, boolean>)[GUARDED]) {
+        client.on('error', () => {});
+        (client as unknown as Record<symbol, boolean>)[GUARDED] = true;
+      }
       const q: Q = (text, params) => client!.query(text, params);
       await q('BEGIN');
       const r = await fn(q);
@@ -171,6 +177,7 @@ class Db {
   }
 }
 
+const GUARDED = Symbol('fleet.error-guarded');
 const lockKey = (what: string) => `SELECT pg_advisory_xact_lock(hashtextextended(${what}, 0))`;
 
 class PgAudit implements AuditStore {
