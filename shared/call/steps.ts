@@ -422,6 +422,7 @@ async function seekApproval(c: CallState, tool: ToolDef, approval: Approval): Pr
 function asVerdict(e: ApprovalEntry, digest: string): Verdict {
   if (e.status === 'approved') return { status: 'approved', by: e.by ?? 'unknown', digest, at: e.decided ?? Date.now() };
   if (e.status === 'withdrawn') return { status: 'withdrawn', why: e.why ?? 'withdrawn' };
+  if (e.status === 'failed') return { status: 'failed', why: e.why ?? 'failed' };
   if (e.status === 'declined') return { status: 'declined', ...(e.by ? { by: e.by } : {}), why: e.why ?? 'declined' };
   return { status: 'expired' };
 }

@@ -72,7 +72,7 @@ export interface RateStore {
   take(name: string, limit: number, windowMs: number, now?: number): Promise<Slot>;
 }
 
-export type ApprovalStatus = 'pending' | 'approved' | 'declined' | 'expired' | 'withdrawn';
+export type ApprovalStatus = 'pending' | 'approved' | 'declined' | 'expired' | 'withdrawn' | 'failed';
 
 export interface ApprovalEntry {
   /** the digest the approval is bound to (an idempotency key, or the call) */

@@ -5,9 +5,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AuditLog } from '../../shared/audit/log.js';
 import { runCall, type CallRequest } from '../../shared/call/call.js';
-import { KeyStore } from '../../shared/call/idempotency.js';
+import { EmbeddedState } from '../../shared/state/embedded.js';
 import { Redactor } from '../../shared/call/redaction.js';
 import { grantedTools, type Instance } from '../../shared/connector/instance.js';
 import { loadManifest } from '../../shared/manifest/load.js';
@@ -28,17 +27,18 @@ function instance(tools: string, timeout = '1s') {
   const manifest = loadManifest(file, { probe });
   const up: Probe = { calls: [] };
   const stderr: string[] = [];
+  const state = new EmbeddedState(join(dir, 'audit.jsonl'), join(dir, 'state.db'), manifest.id);
   const inst: Instance<Probe> = {
     connector: probe,
     manifest,
     tools: grantedTools(probe, manifest),
     upstream: async () => ({ client: up, identity: { home: 'probe' }, sent: () => up.calls.length }),
-    audit: new AuditLog(join(dir, 'audit.jsonl'), manifest.id),
+    audit: state.audit,
+    state,
     redactor: new Redactor(),
     log: { warn: (m) => void stderr.push(m), error: (m) => void stderr.push(m) },
     env: {},
-    keys: new KeyStore(join(dir, 'keys.json')),
-    rateFile: join(dir, 'rate.json'),
+    keys: state.keys,
   };
   open.push(inst);
   const call = (name: string, args: Record<string, unknown>, more: Partial<CallRequest> = {}): Promise<CallToolResult> =>
