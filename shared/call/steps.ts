@@ -1,6 +1,5 @@
 // The steps of a call (their order is in ./call.ts). Each has one job: it returns nothing to let
 // the call go on, or the result that ends it.
-import { dirname } from 'node:path';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { parseDuration } from '../base/duration.js';
 import { AuditUnavailable, Denied } from '../base/errors.js';
@@ -33,8 +32,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export const suspended: Step = async (c) => {
   let s;
   try {
-    // the instance's state folder: where its rate windows live
-    s = activeSuspension(dirname(c.inst.rateFile), c.inst.manifest.id, c.who.client.id);
+    s = activeSuspension(c.inst.stateDir, c.inst.manifest.id, c.who.client.id);
   } catch (e) {
     return c.refuse('suspension', `refused: ${(e as Error).message}`, 'failed');
   }

@@ -23,6 +23,8 @@ export interface Instance<C = any> {
   state: StateStore;
   /** idempotency keys (state.keys) */
   keys: KeyStore;
+  /** the instance's state folder on this machine (fleetDir('state', scopes)): where suspensions live */
+  stateDir: string;
   /** the Slack approvals identity, opened on first need */
   slackApprovals?: () => Promise<ApprovalChannel>;
   /** reads Slack request messages and members to prove actors (attribution proof: slack-message) */

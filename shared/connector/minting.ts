@@ -5,7 +5,7 @@
 // id, expiry and policy digest, never its value. The broker credential is used for nothing else.
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { AuditLog } from '../audit/log.js';
+import type { AuditStore } from '../state/store.js';
 import type { Log } from '../base/log.js';
 import type { Manifest } from '../manifest/schema.js';
 import type { Redactor } from '../call/redaction.js';
@@ -30,7 +30,7 @@ export interface CredentialDeps {
   manifest: Manifest;
   minter: Minter;
   prefix: string;
-  audit: AuditLog;
+  audit: Pick<AuditStore, 'append'>;
   redactor: Redactor;
   log: Log;
   /** the client to rebind on renewal, once the upstream is open */

@@ -39,6 +39,7 @@ function instance(tools: string, timeout = '1s') {
     log: { warn: (m) => void stderr.push(m), error: (m) => void stderr.push(m) },
     env: {},
     keys: state.keys,
+    stateDir: dir,
   };
   open.push(inst);
   const call = (name: string, args: Record<string, unknown>, more: Partial<CallRequest> = {}): Promise<CallToolResult> =>

@@ -15,6 +15,7 @@ import { stderrLog } from '../../../shared/base/log.js';
 import { loadManifest } from '../../../shared/manifest/load.js';
 import { Redactor } from '../../../shared/call/redaction.js';
 import { checkHeld, isProduction } from '../../../shared/connector/scopes.js';
+import { fleetDir } from '../../../shared/base/install.js';
 import { embeddedPaths, readStoreConfig } from '../../../shared/state/config.js';
 import { openState } from '../../../shared/state/open.js';
 import { guardStdin, MAX_LINE } from '../../../shared/transport/stdio-guard.js';
@@ -143,6 +144,7 @@ export async function instanceFor(opts: ServeOptions): Promise<Running> {
     log,
     env: process.env,
     keys: state.keys,
+    stateDir: fleetDir('state', opts.scopes),
     slackApprovals,
     messages: messageReaderFor(manifest, opts, upstream, slack),
   };
