@@ -91,7 +91,13 @@ export async function openCloudflare(opts: OpenOptions): Promise<Upstream<CF>> {
       if (!accounts.includes(account)) throw new StartupError(`the token cannot reach account ${account}, which the manifest pins`);
     }
   }
-  const client: CF = { api, account, zoneAccounts: new Map(), schemas: new Map() };
+  const sub = opts.manifest.upstream.workers_subdomain as string | undefined;
+  const routeOf = opts.baseUrl
+    ? (script: string) => `${new URL(opts.baseUrl!).origin}/__workers/${script}` // a sandbox serves deployments under its own origin
+    : sub
+      ? (script: string) => `https://${script}.${sub}.workers.dev`
+      : undefined;
+  const client: CF = { api, account, zoneAccounts: new Map(), schemas: new Map(), ...(routeOf ? { routeOf } : {}) };
   return {
     client,
     identity: { home: account, token: verified.id, kind, ...(opts.minted ? { minted: true } : {}) },

@@ -14,6 +14,8 @@ export interface CF {
   zoneAccounts: Map<string, string>;
   /** D1 database ID → its schema (CREATE statements) and when it was read */
   schemas: Map<string, { at: number; ddl: string[] }>;
+  /** where a deployed Worker answers (its workers.dev origin, or the sandbox's), for smoke checks */
+  routeOf?: (script: string) => string;
 }
 
 export const hexId = (what: string) => named(HEX32, `must be a ${what} ID: 32 lower-case hex characters`).describe(`${what} ID`);
@@ -28,7 +30,25 @@ function optionalIds(noun: string, plural: string): Constraint<string[]> {
   return { ...ids(noun, plural), required: false, fallback: [], instead: (g) => (g.length ? ids(noun, plural).instead(g) : `list the ${plural} this tool may bind in the grant`) };
 }
 
+/** The smoke check a grant declares: a GET of `path` on the deployment must answer `status` (and this body digest). */
+const smokeSchema = z.strictObject({
+  path: z.string().regex(/^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*(\?[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*)?$/, 'path is the URL path to request, such as /health'),
+  status: z.number().int().min(100).max(599).default(200),
+  body_sha256: z.string().regex(/^[0-9a-f]{64}$/, 'body_sha256 is a sha256 in lower-case hex').optional(),
+});
+export type Smoke = z.infer<typeof smokeSchema>;
+const smoke: Constraint<Smoke> = {
+  schema: smokeSchema as unknown as z.ZodType<Smoke>,
+  required: true,
+  noun: 'smoke check',
+  // what the check requests is fixed by the grant; it admits no argument
+  allows: () => true,
+  refusal: () => 'the smoke check is fixed by',
+  instead: (g) => `the grant checks ${g.path} for HTTP ${g.status}`,
+};
+
 export const C = {
+  smoke,
   scripts: globs('script'),
   namespaces: ids('KV namespace'),
   key_prefix: prefixes('key'),

@@ -7,7 +7,7 @@ import { d1ListDatabases, d1Query } from './tools/d1.js';
 import { dnsDeleteRecord, dnsListRecords, dnsUpsertRecord, listZones } from './tools/dns.js';
 import { kvDelete, kvGet, kvListKeys, kvListNamespaces, kvPut } from './tools/kv.js';
 import { r2DeleteObject, r2GetObject, r2ListBuckets, r2ListObjects, r2PutObject } from './tools/r2.js';
-import { deleteWorker, deployWorker, getWorker, listWorkers } from './tools/workers.js';
+import { deleteWorker, deployWorker, getWorker, listWorkers, smokeCheckWorker } from './tools/workers.js';
 import { workflowCreateInstance, workflowGetInstance, workflowListInstances } from './tools/workflows.js';
 
 const HINTS: Record<number, string> = {
@@ -49,7 +49,7 @@ function describeError(err: unknown): UpstreamError | undefined {
 export const cloudflare: Connector<CF> = {
   name: 'cloudflare',
   tools: [
-    listWorkers, getWorker, deployWorker, deleteWorker,
+    listWorkers, getWorker, deployWorker, deleteWorker, smokeCheckWorker,
     kvListNamespaces, kvListKeys, kvGet, kvPut, kvDelete,
     r2ListBuckets, r2ListObjects, r2GetObject, r2PutObject, r2DeleteObject,
     d1ListDatabases, d1Query,
@@ -59,6 +59,8 @@ export const cloudflare: Connector<CF> = {
   upstream: z.strictObject({
     account: z.string().regex(HEX32, 'account must be a Cloudflare account ID: 32 lower-case hex characters'),
     token_permissions: z.array(z.string().regex(/^[A-Z][A-Za-z0-9 ]+ (Read|Write)$/, 'a permission group name such as "Workers Scripts Read"')).min(1),
+    // the account's workers.dev subdomain: where smoke checks reach a deployment
+    workers_subdomain: z.string().regex(/^[a-z0-9-]{1,63}$/, 'workers_subdomain is the account\'s workers.dev subdomain, such as example').optional(),
   }),
   declared: (u) => u.token_permissions,
   async open(opts) {

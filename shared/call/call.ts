@@ -7,7 +7,7 @@ import type { Instance } from '../connector/instance.js';
 import { CallState, failed, type CallRequest } from './state.js';
 import {
   approve, attribution, auditHealthy, checkPolicy, claimKey, clientAllowed, findTool, proveActor, openUpstream, parseArguments, rateLimit, readIdempotencyKey,
-  recordIntent, runUpstream, startClock, stillWanted, suspended, touches, type Step,
+  recordIntent, requireEvidence, runUpstream, startClock, stillWanted, suspended, touches, type Step,
 } from './steps.js';
 
 export type { CallRequest } from './state.js';
@@ -27,6 +27,7 @@ export const STEPS: readonly Step[] = [
   checkPolicy, // every fact against its constraint; attribution rule
   claimKey, // a key that already ran replays its first outcome
   rateLimit, // the grant's rate window
+  requireEvidence, // proof before promotion: the development instance's verified trail shows it first
   approve, // a human says yes, where the grant asks: a listed human, not the requester, for this exact call
   stillWanted, // the client has not withdrawn the call (cancelled, timed out, disconnected)
   suspended, // still not suspended: an approval may have waited minutes

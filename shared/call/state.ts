@@ -1,5 +1,6 @@
 // What one call carries from step to step, and the ways it ends: a refusal on the record, or a
 // result that settles its idempotency key.
+import type { Cited } from './promotion.js';
 import { randomUUID } from 'node:crypto';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { AuditUnavailable } from '../base/errors.js';
@@ -55,6 +56,8 @@ export class CallState {
   /** the arguments as the audit trail keeps them (bodies hashed, secrets as lengths) */
   logged?: Record<string, unknown>;
   facts?: Fact[];
+  /** evidence records a promotion rests on, cited in the intent record */
+  cited?: Cited[];
   key?: string;
   /** this call holds the claim on `key`, so it must settle it */
   claimed = false;

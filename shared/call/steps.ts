@@ -17,6 +17,8 @@ import { proveActor as proveActorOf } from './proof.js';
 import { allows, decide, where } from './policy.js';
 import { parseRate } from './rate.js';
 import { StateUnavailable, type ApprovalEntry, type Claim } from '../state/store.js';
+import { findEvidence } from './promotion.js';
+import type { Promotion } from '../manifest/schema.js';
 import { AUDIT_RETRY_MS, auditDown, type CallState } from './state.js';
 import { activeSuspension } from '../state/suspension.js';
 
@@ -218,6 +220,20 @@ async function stateRefusal(c: CallState, rule: string, e: unknown): Promise<Cal
   return c.refuse(rule, `refused: ${e.message}; the call was not made`, 'failed', 'failed', { error: 'state_unavailable', error_message: e.message });
 }
 
+/** Proof before promotion: the grant's `promotion` evidence must be in the development instance's trail. */
+export const requireEvidence: Step = async (c) => {
+  const tool = c.tool!;
+  const { manifest } = c.inst;
+  const p = manifest.tools[tool.name]!.promotion as Promotion | undefined;
+  if (!p || !tool.evidence) return;
+  const trail = c.inst.auditOf?.(p.from);
+  const verdict = trail
+    ? await findEvidence(tool, c.args, p, trail)
+    : ({ ok: false, missing: `no evidence: this instance cannot locate the audit trail of ${p.from}` } as const);
+  if (!verdict.ok) return c.refuse(`tools.${tool.name}.promotion`, `denied: ${verdict.missing} (${where(manifest, `tools.${tool.name}.promotion`)})`);
+  c.cited = verdict.cited;
+};
+
 export const approve: Step = async (c) => {
   const tool = c.tool!;
   const { manifest } = c.inst;
@@ -274,10 +290,14 @@ export const stillWanted: Step = (c) => {
 export const recordIntent: Step = async (c) => {
   try {
     const id = c.ctx!.identity;
-    // the executor: the instance's own upstream identity, and the reference (never the value) of its credential
-    const executor = { id: id.user ?? id.bot, ...(id.bot ? { bot: id.bot } : {}), home: id.home, credential: c.inst.manifest.credential };
+    // the executor: the instance's own upstream identity, and the reference (never the value) of its
+    // credential; a minted one is the broker's reference, the token itself is named by id
+    const executor = {
+      id: id.user ?? id.bot, ...(id.bot ? { bot: id.bot } : {}), home: id.home, credential: c.inst.manifest.credential,
+      ...(c.inst.manifest.mint ? { minted: true, ...(typeof id.token === 'string' ? { token_id: id.token } : {}) } : {}),
+    };
     // durable: on stable storage before the upstream is called
-    await c.record({ phase: 'intent', decision: 'allow', executor, args: c.logged, resources: c.facts, ...(c.key ? { key: c.key } : {}) }, true);
+    await c.record({ phase: 'intent', decision: 'allow', executor, args: c.logged, resources: c.facts, ...(c.key ? { key: c.key } : {}), ...(c.cited ? { evidence_from: c.cited } : {}) }, true);
   } catch (e) {
     const why = e instanceof AuditUnavailable ? e.message : String(e);
     c.inst.log.error(why);
@@ -316,7 +336,7 @@ export const runUpstream: Step = async (c) => {
   try {
     const out = shape(c, raw);
     const result: CallToolResult = { content: [{ type: 'text', text: tool.text(out) }], structuredContent: c.writes ? { ...out, status: 'completed' } : out };
-    return c.outcome({ result, record: { outcome: 'ok' } }, true);
+    return c.outcome({ result, record: { outcome: 'ok', ...(tool.evidence ? { evidence: tool.evidence(c.args, out as never) } : {}) } }, true);
   } catch (e) {
     // the upstream answered and acted; only our rendering of its answer failed
     return c.outcome(c.internal(e, 'after'), true);

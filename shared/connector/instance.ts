@@ -25,6 +25,8 @@ export interface Instance<C = any> {
   keys: KeyStore;
   /** the instance's state folder on this machine (fleetDir('state', scopes)): where suspensions live */
   stateDir: string;
+  /** the audit trail of another instance ("cloudflare.dev"), for promotion evidence */
+  auditOf?(instance: string): string;
   /** the Slack approvals identity, opened on first need */
   slackApprovals?: () => Promise<ApprovalChannel>;
   /** reads Slack request messages and members to prove actors (attribution proof: slack-message) */

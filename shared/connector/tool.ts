@@ -98,7 +98,17 @@ export interface ToolDef<C = any, I extends z.ZodObject = z.ZodObject, O extends
   filter?(out: z.infer<O>, ctx: ToolContext<C>): z.infer<O>;
   /** A short text rendering for clients that ignore structuredContent. */
   text(out: z.infer<O>): string;
+  /**
+   * What a successful call proves, written as `evidence` in its outcome record (digests, never
+   * content). A grant of a tool with evidence may require `promotion`: the same evidence recorded
+   * by a named development instance first (shared/call/promotion.ts). Called without `out` to
+   * compute what a call is about to do.
+   */
+  evidence?(args: z.infer<I>, out?: z.infer<O>): Evidence;
 }
+
+/** Digests and verdicts a call proves; `check` names a check (e.g. "smoke") and `passed` its result. */
+export type Evidence = Record<string, string | number | boolean>;
 
 export function defineTool<C, I extends z.ZodObject, O extends z.ZodObject>(def: ToolDef<C, I, O>): ToolDef<C, I, O> {
   return def;

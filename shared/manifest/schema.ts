@@ -31,6 +31,14 @@ const mintTtl = z.string().refine((s) => {
 
 export const RATE = /^([1-9]\d{0,6})\/(second|minute|hour|day)$/;
 
+/** `promotion: { from: cloudflare.dev, within: 24h, smoke: true }` on a grant of a tool with evidence. */
+export const promotion = z.strictObject({
+  from: z.string().regex(/^[a-z0-9-]+\.[a-z][a-z0-9-]*$/, 'from names a development instance as <connector>.<instance>, such as cloudflare.dev'),
+  within: duration,
+  smoke: z.boolean().default(true),
+});
+export type Promotion = z.infer<typeof promotion>;
+
 /** Keys every grant may carry, whatever the tool: how often, and who must say yes first. */
 export const grantCommon = {
   rate: z.string().regex(RATE, 'rate is N/period: 30/hour, 5/minute, 1000/day').optional(),
@@ -47,6 +55,8 @@ export const grantCommon = {
 export function grantSchema(tool: ToolDef): z.ZodType<Grant> {
   const shape: Record<string, z.ZodType> = { ...grantCommon };
   for (const [key, c] of Object.entries(tool.constraints)) shape[key] = c.required ? c.schema : c.schema.optional();
+  // A tool whose calls leave evidence may require, in this grant, the same evidence from a development instance.
+  if (tool.evidence) shape.promotion = promotion.optional();
   const obj = z.strictObject(shape);
   // `list_users:` with nothing under it grants the tool with no constraints.
   return z.preprocess((v) => (v === null ? {} : v), obj) as unknown as z.ZodType<Grant>;

@@ -244,6 +244,7 @@ function compareManifest(ctx: Ctx, name: string, a: Doc | undefined, b: Doc | un
       const c = def?.constraints[key];
       if (key === 'approval') compareApproval(ctx, ga.approval, gb.approval, (cls, what, at) => push(cls, `${tool}: ${what}`, at && key in gb ? head(`${path}.${at}`) : where, tool));
       else if (key === 'rate') compareRate(ga.rate, gb.rate, (cls, what) => push(cls, `${tool}: ${what}`, where, tool));
+      else if (key === 'promotion') comparePromotion(ga.promotion, gb.promotion, (cls, what) => push(cls, `${tool}: ${what}`, where, tool));
       else if (!c) {
         // neither a constraint of the tool nor a key every grant may carry: no stated order
         for (const j of judgeField(`${tool}.${key}`, GRANT_FIELDS[key], ga[key], gb[key]) ?? []) push(j.class, j.what, where, tool);
@@ -287,6 +288,20 @@ function movedFromDev(ctx: Ctx, name: string, connector: Connector | undefined, 
     }
   }
   return notes.length ? ` — moved from dev: ${[...new Set(notes)].join('; ')}` : '';
+}
+
+/** Proof before promotion: dropping it, trusting another instance, a longer window or no smoke check widens. */
+function comparePromotion(a: unknown, b: unknown, push: (cls: Class, what: string) => void): void {
+  if (same(a, b)) return;
+  if (a === undefined) return push('reduction', `now needs evidence from ${obj(b).from} before it runs (promotion)`);
+  if (b === undefined) return push('escalation', `no longer needs evidence from ${obj(a).from} (promotion requirement removed)`);
+  const oa = obj(a);
+  const ob = obj(b);
+  if (oa.from !== ob.from) push('escalation', `promotion evidence now comes from ${ob.from} instead of ${oa.from}`);
+  const [wa, wb] = [parseDuration(String(oa.within)) ?? 0, parseDuration(String(ob.within)) ?? 0];
+  if (wb !== wa) push(wb > wa ? 'escalation' : 'reduction', `promotion window ${oa.within} → ${ob.within}${wb > wa ? ': older evidence now counts' : ''}`);
+  const [sa, sb] = [oa.smoke !== false, ob.smoke !== false];
+  if (sa !== sb) push(sb ? 'reduction' : 'escalation', sb ? 'promotion now needs a passing smoke check' : 'promotion no longer needs a passing smoke check');
 }
 
 function compareApproval(ctx: Ctx, a: unknown, b: unknown, push: (cls: Class, what: string, at?: string) => void): void {

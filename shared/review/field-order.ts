@@ -56,6 +56,7 @@ export const UPSTREAM_FIELDS: Record<string, Order> = {
   project: { kind: 'identity' },
   token_scopes: { kind: 'set', noun: 'the token may now hold' },
   token_permissions: { kind: 'set', noun: 'the token may now hold' },
+  workers_subdomain: { kind: 'identity' },
 };
 
 export const AUDIT_FIELDS: Record<string, Order> = {
@@ -66,6 +67,7 @@ export const AUDIT_FIELDS: Record<string, Order> = {
 export const GRANT_FIELDS: Record<string, Order> = {
   rate: { kind: 'own', by: 'rate: the largest burst any window allows' },
   approval: { kind: 'own', by: 'APPROVAL_FIELDS' },
+  promotion: { kind: 'own', by: 'promotion: removed, another source instance, a longer window or no smoke check escalates' },
 };
 
 export const APPROVAL_FIELDS: Record<string, Order> = {

@@ -9,6 +9,7 @@ import { admits, makeGrant, newId, newTokenValue, reaches, statusOf } from './to
 import { seedAccounts } from './seed.js';
 
 const BASE = '/client/v4';
+const WORKERS = '/__workers/';
 
 interface Match {
   route: Route;
@@ -45,6 +46,7 @@ export class CloudflareSandbox {
   private tokens = new Map<string, Grant>();
   readonly emulator = new Emulator({
     route: (req) => {
+      if (req.path.startsWith(WORKERS)) return 'worker.fetch';
       const m = match(req.method, req.path);
       return 'route' in m ? m.route.name : 'unknown';
     },
@@ -115,7 +117,22 @@ export class CloudflareSandbox {
     await this.emulator.close();
   }
 
+  /**
+   * A deployed Worker answering at its route (workers.dev in Cloudflare; here /__workers/<name>/…):
+   * the first string literal its main module passes to `new Response(…)`, with status 200 (or the
+   * `status:` it sets there). Faults on route "worker.fetch" make it fail.
+   */
+  private worker(req: EmulatorRequest): Reply {
+    const [name] = req.path.slice(WORKERS.length).split('/');
+    const script = this.state.accounts.map((a) => a.scripts.get(decodeURIComponent(name ?? ''))).find(Boolean);
+    if (!script) return { status: 404, headers: { 'content-type': 'text/plain' }, raw: 'There is nothing here yet' };
+    const src = script.modules[script.main_module]?.content ?? '';
+    const m = /new\s+Response\(\s*(["'`])((?:(?!\1)[^\\]|\\.)*)\1(?:\s*,\s*\{[^}]*status\s*:\s*(\d{3}))?/.exec(src);
+    return { status: m?.[3] ? Number(m[3]) : 200, headers: { 'content-type': 'text/plain' }, raw: m?.[2] ?? '' };
+  }
+
   private async handle(req: EmulatorRequest): Promise<Reply> {
+    if (req.path.startsWith(WORKERS)) return this.worker(req);
     const m = match(req.method, req.path);
     if ('bad' in m) return failure(400, 7003, m.bad);
     if ('status' in m) return m.status === 405 ? failure(405, 10405, 'Method not allowed for this route') : failure(404, 7003, 'No route for that URI');

@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { C, DESTROY, READ, WRITE, cfTool, collect, lines, SHOWN, WALK, text } from '../common.js';
+import { C, DESTROY, READ, WRITE, cfTool, collect, lines, SHOWN, WALK, text, type Smoke } from '../common.js';
 import { SCRIPT, named } from '../names.js';
 import { free, lookup, on } from '../../../shared/connector/tool.js';
 
@@ -124,7 +125,68 @@ export const deployWorker = cfTool({
     );
     return { name: a.name, etag: res.etag, modified_on: res.modified_on };
   },
+  evidence: (a) => deployEvidence(a.name, a.source, a.bindings ?? []),
   text: (o) => `deployed ${o.name}${o.etag ? ` (etag ${o.etag})` : ''}`,
+});
+
+const sha = (v: string | Uint8Array) => createHash('sha256').update(v).digest('hex');
+
+/**
+ * The bindings a Worker's code relies on, by name and type: the resource IDs and texts they point
+ * at differ between development and production by design, so they are not part of the digest.
+ */
+export function bindingsDigest(bindings: { name: string; type: string }[]): string {
+  return sha(bindings.map((b) => `${b.name}:${b.type}`).sort().join('\n'));
+}
+
+/** What a deploy proves, and what a promoted deploy must match: the exact source and binding shape. */
+export const deployEvidence = (name: string, source: string, bindings: { name: string; type: string }[]) => ({
+  script: name,
+  content_sha256: sha(source),
+  bindings_sha256: bindingsDigest(bindings),
+});
+
+export const smokeCheckWorker = cfTool({
+  name: 'smoke_check_worker',
+  description: "Run the grant's smoke check against a deployed Worker and record the result.",
+  access: 'read',
+  annotations: READ,
+  input: z.object({ name: scriptName }),
+  output: z.object({
+    name: z.string(), url: z.string(), status: z.number(), expected_status: z.number(), body_sha256: z.string(), body_ok: z.boolean(), passed: z.boolean(),
+    content_sha256: z.string(), bindings_sha256: z.string(),
+  }),
+  needs: ['Workers Scripts Read'],
+  constraints: { scripts: C.scripts, smoke: C.smoke },
+  covers: { name: on('scripts') },
+  facts: (a) => [{ on: 'scripts', value: a.name }],
+  async run(a, { client, signal, grant }) {
+    const check = grant.smoke as Smoke;
+    if (!client.routeOf) throw new Error('no route to the deployment: set upstream.workers_subdomain in the manifest');
+    const opts = { account_id: client.account };
+    // What is deployed now, read back: the evidence names the deployment the check ran against.
+    const [content, settings] = await Promise.all([
+      client.api.workers.scripts.content.get(a.name, opts, { signal }),
+      client.api.workers.scripts.scriptAndVersionSettings.get(a.name, opts, { signal }),
+    ]);
+    const source = await content.text();
+    const bindings = (settings.bindings ?? []).map((b) => toBinding(b as unknown as Record<string, unknown>));
+    const url = `${client.routeOf(a.name)}${check.path}`;
+    const res = await fetch(url, { signal, redirect: 'manual' });
+    const body = new Uint8Array(await res.arrayBuffer());
+    const bodySha = sha(body);
+    const bodyOk = check.body_sha256 === undefined || check.body_sha256 === bodySha;
+    const ev = deployEvidence(a.name, source, bindings);
+    return {
+      name: a.name, url, status: res.status, expected_status: check.status, body_sha256: bodySha, body_ok: bodyOk,
+      passed: res.status === check.status && bodyOk, content_sha256: ev.content_sha256, bindings_sha256: ev.bindings_sha256,
+    };
+  },
+  evidence: (a, o) => ({
+    script: a.name, check: 'smoke', content_sha256: o?.content_sha256 ?? '', bindings_sha256: o?.bindings_sha256 ?? '',
+    passed: o?.passed ?? false, status: o?.status ?? 0, expected_status: o?.expected_status ?? 0, body_ok: o?.body_ok ?? false,
+  }),
+  text: (o) => `${o.passed ? 'PASSED' : 'FAILED'}: GET ${o.url} answered ${o.status} (expected ${o.expected_status})${o.body_ok ? '' : ', body digest differs'}; content sha256 ${o.content_sha256.slice(0, 12)}…`,
 });
 
 export const deleteWorker = cfTool({

@@ -140,6 +140,7 @@ export async function instanceFor(opts: ServeOptions): Promise<Running> {
     upstream,
     audit: state.audit,
     state,
+    auditOf: (id) => auditFile(id, opts.scopes),
     redactor,
     log,
     env: process.env,
