@@ -84,6 +84,10 @@ function addRecord(calls: Map<string, CallRow>, r: Record<string, any>): CallRow
     calls.set(r.call, row);
   }
   row.records.push(r);
+  // a promotion's evidence, cited by instance, seq and hash
+  if (r.phase === 'intent' && Array.isArray(r.evidence_from)) {
+    row.note = `evidence ${r.evidence_from.map((e: { instance: string; seq: number; hash: string; what: string }) => `${e.what} ${e.instance}#${e.seq} ${String(e.hash).slice(0, 12)}`).join(', ')}`;
+  }
   if (r.phase === 'decision' || r.phase === 'intent') {
     row.decision = r.decision;
     row.rule = r.rule;

@@ -79,6 +79,9 @@ describe('proof before promotion', () => {
       { instance: 'cloudflare.dev', seq: smokeRec.seq, hash: expect.stringMatching(/^[0-9a-f]{64}$/), what: 'smoke' },
     ]);
     expect(smokeRec.evidence).toMatchObject({ check: 'smoke', passed: true, content_sha256: deployRec.evidence.content_sha256 });
+    const shown = await runCli(['audit', 'show', prod.auditFile, '--tool', 'deploy_worker']);
+    expect(shown.stdout).toContain(`evidence deploy cloudflare.dev#${deployRec.seq} `);
+    expect(shown.stdout).toContain(`smoke cloudflare.dev#${smokeRec.seq} `);
   });
 
   it('denies a script that differs by one byte, naming the digests', async () => {

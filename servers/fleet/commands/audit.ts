@@ -235,7 +235,8 @@ const COLUMNS: [string, number, (r: CallRow) => string][] = [
 ];
 const tableLine = (vals: string[]) => vals.map((v, i) => {
   const w = COLUMNS[i]![1];
-  return (v.length > w ? `${v.slice(0, w - 1)}…` : v).padEnd(w);
+  // the last column (detail: rules, evidence cited) is shown whole
+  return (i < COLUMNS.length - 1 && v.length > w ? `${v.slice(0, w - 1)}…` : v).padEnd(w);
 }).join('  ').trimEnd();
 
 /**
