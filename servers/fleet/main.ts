@@ -191,8 +191,12 @@ function buildProgram(): Command {
     .command('demo')
     .description('a guided session with the Slack dev instance on its sandbox')
     .addOption(new Option('--scopes <dir>', 'folder of manifests (default: the ones shipped with fleet)'))
-    .action((o: { scopes?: string }) =>
-      run(async () => (await import('./commands/demo.js')).demo({ scopes: o.scopes ?? join(installDir(), 'scopes'), cli: bundleFile() })),
+    .option('--promotion', 'instead: a Cloudflare dev deploy, its smoke check and the production promotion citing them')
+    .action((o: { scopes?: string; promotion?: boolean }) =>
+      run(async () => {
+        const args = { scopes: o.scopes ?? join(installDir(), 'scopes'), cli: bundleFile() };
+        return o.promotion ? (await import('./commands/demo-promotion.js')).demoPromotion(args) : (await import('./commands/demo.js')).demo(args);
+      }),
     );
 
   program

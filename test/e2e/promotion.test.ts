@@ -146,3 +146,14 @@ describe('proof before promotion', () => {
     expect(d.stdout).toMatch(/escalation.*deploy_worker: no longer needs evidence from cloudflare\.dev \(promotion requirement removed\)/is);
   });
 });
+
+describe('fleet demo --promotion', () => {
+  it('walks a dev deploy, its smoke check and the promotion, and shows the cited evidence', async () => {
+    const r = await runCli(['demo', '--promotion'], { timeoutMs: 60_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/denied: no smoke check: cloudflare\.dev has no smoke check/);
+    expect(r.stdout).toMatch(/PASSED: GET .*\/__workers\/blogbot-dev\/ answered 200/);
+    expect(r.stdout).toMatch(/allow +ok +evidence deploy cloudflare\.dev#\d+ [0-9a-f]{12}, smoke cloudflare\.dev#\d+ [0-9a-f]{12}/);
+    expect(r.stdout).not.toMatch(/TAMPERED/);
+  }, 90_000);
+});

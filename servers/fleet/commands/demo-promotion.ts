@@ -1,0 +1,81 @@
+// `fleet demo --promotion`: proof before promotion, end to end. One Cloudflare sandbox in this
+// process; the dev and prod instances run as child processes against it over stdio, as Claude
+// Code and the bot would. The shipped prod manifest never deploys, so the scene uses a copy of the
+// scopes whose prod grants deploy_worker with `promotion: { from: cloudflare.dev, within: 1h }`.
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { startCloudflareSandbox } from '../../cloudflare/sandbox/index.js';
+import { ACCOUNT, IDS } from '../../cloudflare/sandbox/seed.js';
+import { auditShow, auditVerify } from './audit.js';
+import { VERSION } from '../version.js';
+
+const say = (s = '') => console.log(s);
+const indent = (s: string) => s.split('\n').map((l) => `    ${l}`).join('\n');
+const first = (r: CallToolResult) => (r.content[0]?.type === 'text' ? r.content[0].text : '');
+
+const DEV = [
+  'Workers Scripts Read', 'Workers Scripts Write', 'Workers KV Storage Read', 'Workers KV Storage Write', 'Workers R2 Storage Read',
+  'Workers R2 Storage Write', 'D1 Read', 'D1 Write', 'Zone Read', 'DNS Read', 'DNS Write', 'Account API Tokens Read',
+];
+const PROD = ['Workers Scripts Read', 'Workers Scripts Write', 'Workers KV Storage Read', 'Workers R2 Storage Read', 'D1 Read', 'Zone Read', 'DNS Read', 'Account API Tokens Read'];
+
+export async function demoPromotion(opts: { scopes: string; cli: string }): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'fleet-demo-promotion-'));
+  const sb = await startCloudflareSandbox();
+  try {
+    const scopes = join(dir, 'scopes');
+    cpSync(opts.scopes, scopes, { recursive: true });
+    const prodFile = join(scopes, 'cloudflare.prod.yaml');
+    const grant = `  deploy_worker:\n    scripts: [blogbot]\n    namespaces: [${IDS.prodKv}]\n    promotion: { from: cloudflare.dev, within: 1h }   # the dev instance's verified trail must show it\n`;
+    writeFileSync(prodFile, readFileSync(prodFile, 'utf8').replace(/^tools:\n/m, `tools:\n${grant}`));
+    const audit = join(dir, 'audit');
+    const connect = async (env: string, vars: Record<string, string>) => {
+      const client = new Client({ name: `fleet-demo-${env}`, version: VERSION });
+      const e = { ...process.env, FLEET_AUDIT_DIR: audit, FLEET_STATE_DIR: join(dir, `state-${env}`), FLEET_ACTOR: 'alice@example.com', ...vars } as Record<string, string>;
+      await client.connect(new StdioClientTransport({ command: process.execPath, args: [opts.cli, 'serve', 'cloudflare', '--env', env, '--scopes', scopes, '--upstream', sb.url], env: e, stderr: 'inherit' }));
+      return client;
+    };
+    say('fleet demo --promotion — a dev deploy, its smoke check, and the production promotion that cites them');
+    say(`  sandbox: ${sb.url}; scopes: a copy whose cloudflare.prod grants deploy_worker with promotion: { from: cloudflare.dev, within: 1h }`);
+    const dev = await connect('dev', { CLOUDFLARE_API_TOKEN_DEV: sb.issue(ACCOUNT, DEV) });
+    const prod = await connect('prod', { CLOUDFLARE_API_TOKEN_PROD: sb.issue(ACCOUNT, PROD) });
+    let n = 0;
+    const step = async (who: Client, inst: string, title: string, name: string, a: Record<string, unknown>) => {
+      say();
+      say(`${++n}. ${title}`);
+      say(`   [${inst}] ${name} ${JSON.stringify(a).slice(0, 160)}`);
+      const r = (await who.callTool({ name, arguments: a })) as CallToolResult;
+      say(`   ${r.isError ? '✗ refused' : '✓ ok'}`);
+      say(indent(first(r)));
+      return r;
+    };
+    try {
+      const source = 'export default { async fetch(req, env) { return new Response("blog v43"); } };\n';
+      const bindings = (ns: string) => [{ name: 'CACHE', type: 'kv_namespace', value: ns }];
+      await step(prod, 'cloudflare.prod', 'Production tries first: nothing in dev shows this script yet', 'deploy_worker', { name: 'blogbot', source, bindings: bindings(IDS.prodKv) });
+      await step(dev, 'cloudflare.dev', 'The developer deploys it to the dev Worker', 'deploy_worker', { name: 'blogbot-dev', source, bindings: bindings(IDS.devKv) });
+      await step(prod, 'cloudflare.prod', 'Deployed in dev, but not checked: still refused', 'deploy_worker', { name: 'blogbot', source, bindings: bindings(IDS.prodKv) });
+      await step(dev, 'cloudflare.dev', "The dev smoke check the grant declares (GET / must answer 200)", 'smoke_check_worker', { name: 'blogbot-dev' });
+      await step(prod, 'cloudflare.prod', 'One byte different from what dev checked: refused', 'deploy_worker', { name: 'blogbot', source: `${source} `, bindings: bindings(IDS.prodKv) });
+      await step(prod, 'cloudflare.prod', 'The exact script and binding shape dev deployed and checked: promoted', 'deploy_worker', { name: 'blogbot', source, bindings: bindings(IDS.prodKv) });
+    } finally {
+      await Promise.all([dev.close(), prod.close()]);
+    }
+    const prodTrail = join(audit, 'cloudflare.prod.jsonl');
+    say();
+    say(`${++n}. The production trail cites its evidence (fleet audit show ${prodTrail})`);
+    auditShow(prodTrail, {}, (s) => say(indent(s)));
+    say();
+    say(`${++n}. Both chains (fleet audit verify)`);
+    const a = await auditVerify(join(audit, 'cloudflare.dev.jsonl'), {}, (s) => say(`    ${s}`));
+    const b = await auditVerify(prodTrail, {}, (s) => say(`    ${s}`));
+    return a || b;
+  } finally {
+    await sb.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
