@@ -24,7 +24,7 @@ export type PromotionVerdict = { ok: true; cited: Cited[] } | { ok: false; missi
 const matchKeys = (want: Evidence) => Object.keys(want).filter((k) => k.endsWith('_sha256'));
 const short = (h: unknown) => String(h).slice(0, 12);
 
-export async function findEvidence(tool: ToolDef, args: Record<string, unknown>, p: Promotion, trailFile: string, now = Date.now()): Promise<PromotionVerdict> {
+export async function findEvidence(tool: ToolDef, args: Record<string, unknown>, p: Promotion, trailFile: string, anchors?: () => Map<number, string> | undefined, now = Date.now()): Promise<PromotionVerdict> {
   const want = tool.evidence!(args);
   const keys = matchKeys(want);
   const same = (e: Evidence | undefined) => !!e && keys.every((k) => e[k] === want[k]);
@@ -36,7 +36,14 @@ export async function findEvidence(tool: ToolDef, args: Record<string, unknown>,
     return { ok: false, missing: `no evidence: the audit trail of ${p.from} cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'}: ${trailFile})` };
   }
   // Nothing in a trail is trusted before its whole chain verifies as that instance's.
-  const v = await verifyText(text, { instance: p.from });
+  // ... and, where signed checkpoints of it are kept, reaches and agrees with every one.
+  let checkpoints: Map<number, string> | undefined;
+  try {
+    checkpoints = anchors?.();
+  } catch (e) {
+    return { ok: false, missing: `the checkpoints of ${p.from} cannot be trusted (${(e as Error).message}), so its evidence is not trusted` };
+  }
+  const v = await verifyText(text, { instance: p.from, ...(checkpoints ? { anchors: checkpoints } : {}) });
   if (!v.ok) return { ok: false, missing: `the audit trail of ${p.from} does not verify (line ${v.problem!.line}: ${v.problem!.message}), so its evidence is not trusted` };
 
   const window = parseDuration(p.within)!;

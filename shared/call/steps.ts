@@ -228,7 +228,7 @@ export const requireEvidence: Step = async (c) => {
   if (!p || !tool.evidence) return;
   const trail = c.inst.auditOf?.(p.from);
   const verdict = trail
-    ? await findEvidence(tool, c.args, p, trail)
+    ? await findEvidence(tool, c.args, p, trail, c.inst.anchorsOf ? () => c.inst.anchorsOf!(p.from) : undefined)
     : ({ ok: false, missing: `no evidence: this instance cannot locate the audit trail of ${p.from}` } as const);
   if (!verdict.ok) return c.refuse(`tools.${tool.name}.promotion`, `denied: ${verdict.missing} (${where(manifest, `tools.${tool.name}.promotion`)})`);
   c.cited = verdict.cited;

@@ -27,6 +27,8 @@ export interface Instance<C = any> {
   stateDir: string;
   /** the audit trail of another instance ("cloudflare.dev"), for promotion evidence */
   auditOf?(instance: string): string;
+  /** that trail's signed checkpoints (seq → hash) where known; throws when they cannot be trusted */
+  anchorsOf?(instance: string): Map<number, string> | undefined;
   /** the Slack approvals identity, opened on first need */
   slackApprovals?: () => Promise<ApprovalChannel>;
   /** reads Slack request messages and members to prove actors (attribution proof: slack-message) */

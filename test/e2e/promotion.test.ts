@@ -9,6 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCloudflareSandbox, type CloudflareSandbox } from '../../servers/cloudflare/sandbox/index.js';
 import { ACCOUNT, IDS } from '../../servers/cloudflare/sandbox/seed.js';
 import { auditRecords, runCli, SCOPES, serve, tempDir, text, type Served } from '../helpers.js';
+import { findEvidence } from '../../shared/call/promotion.js';
+import { deployWorker } from '../../servers/cloudflare/tools/workers.js';
 
 const DEV_PERMS = [
   'Workers Scripts Read', 'Workers Scripts Write', 'Workers KV Storage Read', 'Workers KV Storage Write', 'Workers R2 Storage Read',
@@ -82,6 +84,23 @@ describe('proof before promotion', () => {
     const shown = await runCli(['audit', 'show', prod.auditFile, '--tool', 'deploy_worker']);
     expect(shown.stdout).toContain(`evidence deploy cloudflare.dev#${deployRec.seq} `);
     expect(shown.stdout).toContain(`smoke cloudflare.dev#${smokeRec.seq} `);
+  });
+
+  it('checks the dev trail against its signed checkpoints where they are kept', async () => {
+    const src = source('v1');
+    const args = { name: 'blogbot', source: src, bindings: [{ name: 'CACHE', type: 'kv_namespace', value: IDS.prodKv }] };
+    const p = { from: 'cloudflare.dev', within: '1h', smoke: true };
+    expect(await findEvidence(deployWorker, args, p, dev.auditFile)).toMatchObject({ ok: true });
+    const head = auditRecords(dev.auditFile).at(-1)!;
+    // a checkpoint that agrees, one the trail disagrees with, one past its end, and an untrusted source
+    const hash = head.hash as string;
+    expect(await findEvidence(deployWorker, args, p, dev.auditFile, () => new Map([[head.seq, hash]]))).toMatchObject({ ok: true });
+    expect(await findEvidence(deployWorker, args, p, dev.auditFile, () => new Map([[head.seq, 'f'.repeat(64)]]))).toMatchObject({ ok: false, missing: expect.stringMatching(/does not verify/) });
+    expect(await findEvidence(deployWorker, args, p, dev.auditFile, () => new Map([[head.seq + 5, 'f'.repeat(64)]]))).toMatchObject({ ok: false, missing: expect.stringMatching(/does not verify/) });
+    const untrusted = () => {
+      throw new Error('checkpoints.txt:3: checkpoint signature does not verify');
+    };
+    expect(await findEvidence(deployWorker, args, p, dev.auditFile, untrusted)).toMatchObject({ ok: false, missing: expect.stringMatching(/checkpoints of cloudflare\.dev cannot be trusted/) });
   });
 
   it('denies a script that differs by one byte, naming the digests', async () => {

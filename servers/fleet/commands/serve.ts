@@ -1,7 +1,7 @@
 // `fleet serve`: one process, one instance, over stdio. The manifest is read before anything is
 // served; the upstream (SDK load, credential, identity check) opens in the background right after,
 // and every call waits for it. A failed identity check ends the process with one line and exit 1.
-import { readFileSync, realpathSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { Checkpointer, fileSink, loadPrivateKey, rawPublicKey, readCheckpointsConfig } from '../../../shared/audit/checkpoint.js';
 import { parseDuration } from '../../../shared/base/duration.js';
@@ -32,6 +32,7 @@ import { slackReader } from '../../slack/reader.js';
 import type { MintedToken, Sandbox, Upstream } from '../../../shared/connector/tool.js';
 import { MintedCredential, tokenPrefix } from '../../../shared/connector/minting.js';
 import { CONNECTORS } from '../connectors.js';
+import { readAnchors } from './audit.js';
 import { VERSION } from '../version.js';
 
 const OPEN_FALLBACK_MS = 300;
@@ -141,6 +142,14 @@ export async function instanceFor(opts: ServeOptions): Promise<Running> {
     audit: state.audit,
     state,
     auditOf: (id) => auditFile(id, opts.scopes),
+    // the other instance's signed checkpoints, where this machine keeps them: its trail must reach and agree with each
+    anchorsOf: (id) => {
+      const file = process.env.FLEET_CHECKPOINT_FILE;
+      if (!file || !existsSync(file)) return undefined;
+      const a = readAnchors(file, id, join(opts.scopes, 'fleet.yaml'));
+      if (a.problem) throw new Error(a.problem);
+      return a.anchors;
+    },
     redactor,
     log,
     env: process.env,
