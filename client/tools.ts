@@ -62,6 +62,23 @@ export interface FleetTools {
         message?: string;
       };
     };
+    /** Run the grant's smoke check against a deployed Worker and record the result. */
+    smoke_check_worker: {
+      args: {
+        name: string;
+      };
+      result: {
+        name: string;
+        url: string;
+        status: number;
+        expected_status: number;
+        body_sha256: string;
+        body_ok: boolean;
+        passed: boolean;
+        content_sha256: string;
+        bindings_sha256: string;
+      };
+    };
     /** List the KV namespaces this instance may use, with their IDs. */
     kv_list_namespaces: {
       args: Record<string, never>;
@@ -1059,7 +1076,7 @@ export interface FleetTools {
 
 /** Each instance's tools at run time, and whether each only reads. */
 export const FLEET_TOOLS = {
-  "cloudflare.dev": { list_workers: 'read', get_worker: 'read', deploy_worker: 'write', delete_worker: 'write', kv_list_namespaces: 'read', kv_list_keys: 'read', kv_get: 'read', kv_put: 'write', kv_delete: 'write', r2_list_buckets: 'read', r2_list_objects: 'read', r2_get_object: 'read', r2_put_object: 'write', r2_delete_object: 'write', d1_list_databases: 'read', d1_query: 'write', workflow_list_instances: 'read', workflow_get_instance: 'read', workflow_create_instance: 'write', list_zones: 'read', dns_list_records: 'read', dns_upsert_record: 'write', dns_delete_record: 'write' },
+  "cloudflare.dev": { list_workers: 'read', get_worker: 'read', deploy_worker: 'write', delete_worker: 'write', smoke_check_worker: 'read', kv_list_namespaces: 'read', kv_list_keys: 'read', kv_get: 'read', kv_put: 'write', kv_delete: 'write', r2_list_buckets: 'read', r2_list_objects: 'read', r2_get_object: 'read', r2_put_object: 'write', r2_delete_object: 'write', d1_list_databases: 'read', d1_query: 'write', workflow_list_instances: 'read', workflow_get_instance: 'read', workflow_create_instance: 'write', list_zones: 'read', dns_list_records: 'read', dns_upsert_record: 'write', dns_delete_record: 'write' },
   "cloudflare.prod": { list_workers: 'read', get_worker: 'read', kv_list_namespaces: 'read', kv_list_keys: 'read', kv_get: 'read', r2_list_buckets: 'read', r2_list_objects: 'read', r2_get_object: 'read', d1_list_databases: 'read', d1_query: 'write', workflow_list_instances: 'read', workflow_get_instance: 'read', workflow_create_instance: 'write', list_zones: 'read', dns_list_records: 'read' },
   "doppler.dev": { list_projects: 'read', list_configs: 'read', list_secret_names: 'read', get_secret: 'read', compare_configs: 'read', config_activity: 'read', set_secret: 'write', delete_secret: 'write' },
   "doppler.prod": { list_projects: 'read', list_configs: 'read', list_secret_names: 'read', get_secret: 'read', compare_configs: 'read', config_activity: 'read' },

@@ -41,7 +41,8 @@ const smoke: Constraint<Smoke> = {
   schema: smokeSchema as unknown as z.ZodType<Smoke>,
   required: true,
   noun: 'smoke check',
-  // what the check requests is fixed by the grant; it admits no argument
+  configures: 'what smoke_check_worker requests and expects; fixed by the grant, it checks no argument',
+  // configuration: no argument is checked against it (coverProblems refuses one that tries)
   allows: () => true,
   refusal: () => 'the smoke check is fixed by',
   instead: (g) => `the grant checks ${g.path} for HTTP ${g.status}`,

@@ -19,6 +19,12 @@ export interface Constraint<V> {
   resources?(granted: V): string[];
   /** may be turned on only in a non-production manifest: `loadManifest` refuses it in prod */
   devOnly?: boolean;
+  /**
+   * Set (to why) when the constraint is grant configuration, not a check: it says what the tool does
+   * (e.g. which request a smoke check makes) and governs no argument. `fleet verify` accepts it
+   * governing nothing, and refuses any argument covered by it (configuration cannot check a value).
+   */
+  configures?: string;
 }
 
 const list = (values: string[]) => (values.length > 8 ? `${values.slice(0, 8).join(', ')}, …` : values.join(', '));

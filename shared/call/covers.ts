@@ -32,7 +32,8 @@ export function lookedUp(tool: ToolDef, args: Record<string, unknown>): string[]
 
 /**
  * What is wrong with a tool's declaration: an argument nothing governs, a cover naming no
- * constraint of the tool, a constraint that governs nothing (no argument, look-up or list).
+ * constraint of the tool (or one that is grant configuration), a constraint that governs nothing
+ * (no argument, look-up or list) unless it declares itself configuration (`configures`).
  */
 export function coverProblems(tool: ToolDef): string[] {
   const problems: string[] = [];
@@ -49,12 +50,17 @@ export function coverProblems(tool: ToolDef): string[] {
       if ('free' in c && !c.free.trim()) problems.push(`${tool.name}: argument "${arg}" is declared free without a reason`);
       for (const k of keys) {
         if (!tool.constraints[k]) problems.push(`${tool.name}: argument "${arg}" names constraint "${k}", which the tool does not declare`);
+        else if (tool.constraints[k]!.configures !== undefined) problems.push(`${tool.name}: argument "${arg}" names constraint "${k}", which is grant configuration and checks no argument`);
         used.add(k);
       }
     }
   }
   for (const arg of Object.keys(covers)) if (!(arg in tool.input.shape)) problems.push(`${tool.name}: covers names "${arg}", which is not an argument`);
-  for (const k of Object.keys(tool.constraints)) {
+  for (const [k, c] of Object.entries(tool.constraints)) {
+    if (c.configures !== undefined) {
+      if (!c.configures.trim()) problems.push(`${tool.name}: constraint "${k}" is declared configuration without a reason`);
+      continue;
+    }
     if (!used.has(k)) problems.push(`${tool.name}: constraint "${k}" governs no argument, look-up or list, so a grant of it would check nothing`);
   }
   return problems;

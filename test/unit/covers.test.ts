@@ -29,6 +29,22 @@ describe('covers', () => {
     expect(coverProblems({ ...post, covers: { ...post.covers, channel: { on: 'chanels' } } } as ToolDef)).toContain('post_message: argument "channel" names constraint "chanels", which the tool does not declare');
   });
 
+  it('accepts grant configuration that governs no argument, but never as the cover of an argument', () => {
+    const smoke = tool('cloudflare', 'smoke_check_worker');
+    expect(smoke.constraints.smoke!.configures).toBeTruthy();
+    expect(coverProblems(smoke)).toEqual([]);
+    const { configures: _c, ...check } = smoke.constraints.smoke!;
+    expect(coverProblems({ ...smoke, constraints: { ...smoke.constraints, smoke: check } } as ToolDef)).toEqual([
+      'smoke_check_worker: constraint "smoke" governs no argument, look-up or list, so a grant of it would check nothing',
+    ]);
+    expect(coverProblems({ ...smoke, constraints: { ...smoke.constraints, smoke: { ...check, configures: ' ' } } } as ToolDef)).toEqual([
+      'smoke_check_worker: constraint "smoke" is declared configuration without a reason',
+    ]);
+    expect(coverProblems({ ...smoke, covers: { ...smoke.covers, name: [{ on: 'scripts' }, { on: 'smoke' }] } } as ToolDef)).toEqual([
+      'smoke_check_worker: argument "name" names constraint "smoke", which is grant configuration and checks no argument',
+    ]);
+  });
+
   it('derives the facts of a message from the arguments, as the tool once listed them by hand', () => {
     const body = 'ship it <!here> and @channel';
     expect(derivedFacts(tool('slack', 'post_message'), { channel: 'C0DEVBOTTEST', text: body })).toEqual(messageFacts('C0DEVBOTTEST', body));
