@@ -124,6 +124,7 @@ export const SAMPLES: Record<string, Record<string, Record<string, unknown>>> = 
       ],
     },
     delete_worker: { name: 'blogbot-dev-preview' },
+    smoke_check_worker: { name: 'blogbot-dev' },
     kv_list_keys: { namespace_id: CF.devKv, prefix: 'posts/' },
     kv_get: { namespace_id: CF.devKv, key: 'posts/hello-world' },
     kv_put: { namespace_id: CF.devKv, key: 'posts/hardening', value: 'x' },

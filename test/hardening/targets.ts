@@ -25,6 +25,7 @@ export const TARGETS: Record<string, Record<string, Target[]>> = {
   cloudflare: {
     get_worker: [[['name'], 'scripts']],
     delete_worker: [[['name'], 'scripts']],
+    smoke_check_worker: [[['name'], 'scripts']],
     // the sample's bindings are, in order, a KV namespace, an R2 bucket and a D1 database
     deploy_worker: [[['name'], 'scripts'], [['bindings', 0, 'value'], 'namespaces'], [['bindings', 1, 'value'], 'buckets'], [['bindings', 2, 'value'], 'databases']],
     kv_list_keys: [[['namespace_id'], 'namespaces'], [['prefix'], 'key_prefix']],
