@@ -12,6 +12,17 @@ export const ROOT = resolve(import.meta.dirname, '..');
 export const CLI = process.env.FLEET_CLI ? resolve(process.env.FLEET_CLI) : join(ROOT, 'dist', 'cli.js');
 export const SCOPES = join(ROOT, 'scopes');
 
+/** Polls `fn` until it gives a value, or fails after `ms`: a wait for a condition, never for a time. */
+export async function waitFor<T>(fn: () => T | undefined, ms = 15_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
 export function tempDir(prefix = 'fleet-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { WebClient } from '@slack/web-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSlackSandbox, type SlackSandbox } from '../../servers/slack/sandbox/index.js';
-import { auditRecords, serve, SCOPES, tempDir, text, type Served } from '../helpers.js';
+import { auditRecords, serve, SCOPES, tempDir, text, type Served, waitFor } from '../helpers.js';
 
 const DEV_SCOPES = ['channels:read', 'channels:history', 'chat:write', 'reactions:write', 'users:read', 'search:read'];
 const PROD_SCOPES = ['channels:read', 'channels:history', 'chat:write', 'reactions:write', 'users:read'];
@@ -32,15 +32,6 @@ const count = (route: string, pred: (p: Record<string, unknown>) => boolean = ()
 const asks = (actor: string) => ({ 'fleet/actor': actor, 'fleet/thread': sb.say('T0BLOGPROD', 'C0EDITORIAL', actor, 'please edit the release notes') });
 const as = (user: string) => new WebClient(sb.issue('T0BLOGPROD', ['chat:write', 'reactions:write'], undefined, user), { slackApiUrl: sb.url, retryConfig: { retries: 0 } });
 
-async function waitFor<T>(fn: () => T | undefined, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await sleep(25);
-  }
-}
 
 describe('approval by elicitation (an interactive client)', () => {
   const ownPost = async (s: Served) => ((await s.call('post_message', { channel: 'C0DEVBOTTEST', text: 'to delete' })).structuredContent as { ts: string }).ts;

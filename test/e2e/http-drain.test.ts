@@ -7,14 +7,13 @@ import { WebClient } from '@slack/web-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSlackSandbox, type SlackSandbox } from '../../servers/slack/sandbox/index.js';
 import { mintToken, tokenHash } from '../../shared/transport/http/auth/bearer.js';
-import { auditRecords, tempDir, text } from '../helpers.js';
+import { auditRecords, tempDir, text, waitFor } from '../helpers.js';
 import { connect, httpScopes, serveHttp } from '../http-helpers.js';
 
 const PROD_SCOPES = ['channels:read', 'channels:history', 'chat:write', 'reactions:write', 'users:read'];
 const BOT_MESSAGE = '1767226320.000112';
 const token = mintToken();
 const meta = () => ({ 'fleet/actor': 'U0WRITER1', 'fleet/thread': sb.say('T0BLOGPROD', 'C0EDITORIAL', 'U0WRITER1', 'please publish') });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let sb: SlackSandbox;
 let scopes: string;
@@ -30,15 +29,6 @@ beforeAll(async () => {
 });
 afterAll(() => sb.close());
 
-async function waitFor<T>(fn: () => T | undefined, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await sleep(25);
-  }
-}
 
 const start = (stateDir: string, auditDir: string, drain: string) =>
   serveHttp(['--instance', 'slack.prod', '--upstream', sb.url, '--scopes', scopes, '--drain', drain], {

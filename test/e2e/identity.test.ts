@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { WebClient } from '@slack/web-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSlackSandbox, type SlackSandbox } from '../../servers/slack/sandbox/index.js';
-import { auditRecords, runCli, serve, SCOPES, tempDir, text, type Served } from '../helpers.js';
+import { auditRecords, runCli, serve, SCOPES, tempDir, text, type Served, waitFor } from '../helpers.js';
 
 const PROD_SCOPES = ['channels:read', 'channels:history', 'chat:write', 'reactions:write', 'users:read'];
 const BOT_MESSAGE = '1767226320.000112'; // posted by the prod bot in C0EDITORIAL
@@ -26,15 +26,6 @@ const since = (n: number) => sb.emulator.requests.slice(n).map((r) => r.route);
 const as = (user: string) => new WebClient(sb.issue('T0BLOGPROD', ['chat:write', 'reactions:write'], undefined, user), { slackApiUrl: sb.url, retryConfig: { retries: 0 } });
 const asks = (actor: string, channel = 'C0EDITORIAL') => ({ 'fleet/actor': actor, 'fleet/thread': sb.say('T0BLOGPROD', channel, actor, 'please do it') });
 
-async function waitFor<T>(fn: () => T | undefined, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await sleep(25);
-  }
-}
 
 /** A scopes folder with the shipped manifests, slack.prod edited. */
 function scopes(edit: (text: string) => string = (t) => t): string {
