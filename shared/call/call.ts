@@ -7,7 +7,7 @@ import type { Instance } from '../connector/instance.js';
 import { CallState, failed, type CallRequest } from './state.js';
 import {
   approve, attribution, auditHealthy, checkPolicy, claimKey, clientAllowed, findTool, proveActor, openUpstream, parseArguments, rateLimit, readIdempotencyKey,
-  recordIntent, requireEvidence, runUpstream, startClock, stillWanted, suspended, touches, type Step,
+  exceptionWindow, markException, recordIntent, requireEvidence, runUpstream, startClock, stillWanted, suspended, touches, type Step,
 } from './steps.js';
 
 export type { CallRequest } from './state.js';
@@ -15,6 +15,7 @@ export type { CallRequest } from './state.js';
 /** The call path, in order. A new concern (a proof, a client check, shared state) is a new step. */
 export const STEPS: readonly Step[] = [
   suspended, // the instance (or the calling client) is not suspended by `fleet suspend`
+  exceptionWindow, // time-boxed exceptions: the tools granted now
   findTool, // the tool is granted to this instance
   parseArguments, // its arguments match its schema
   attribution, // who the call is for, in canonical form, present where required
@@ -25,6 +26,7 @@ export const STEPS: readonly Step[] = [
   openUpstream, // the instance's upstream is open (identity checked at start)
   touches, // what the call touches (may read the upstream, only where allowed)
   checkPolicy, // every fact against its constraint; attribution rule
+  markException, // a call only an exception allows is marked so in the trail
   claimKey, // a key that already ran replays its first outcome
   rateLimit, // the grant's rate window
   requireEvidence, // proof before promotion: the development instance's verified trail shows it first

@@ -65,6 +65,8 @@ export class CallState {
   /** when a pending approval stops counting (ms since the epoch) */
   approvalExpires = 0;
   upstream?: Upstream<unknown>;
+  /** fields added to every later audit record of the call (e.g. the exception it used) */
+  marks: Record<string, unknown> = {};
   /** whether the upstream may have acted: decides if an idempotency key is kept or released */
   ran = false;
   /**
@@ -153,7 +155,7 @@ export class CallState {
       reason: w.reason,
     };
     try {
-      await audit.append(redactor.deep({ ...this.base, ...who, ...r }), durable);
+      await audit.append(redactor.deep({ ...this.base, ...who, ...this.marks, ...r }), durable);
       auditDown.delete(audit);
     } catch (e) {
       auditDown.set(audit, { at: Date.now(), why: e instanceof AuditUnavailable ? e.message : String(e) });

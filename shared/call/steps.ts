@@ -21,6 +21,8 @@ import { findEvidence } from './promotion.js';
 import type { Promotion } from '../manifest/schema.js';
 import { AUDIT_RETRY_MS, auditDown, type CallState } from './state.js';
 import { activeSuspension } from '../state/suspension.js';
+import { refreshExceptions } from '../connector/instance.js';
+import { baseOf, exceptionFor } from '../manifest/exceptions.js';
 
 export type Step = (c: CallState) => Promise<CallToolResult | undefined> | CallToolResult | undefined;
 
@@ -46,6 +48,36 @@ export const suspended: Step = async (c) => {
     c.inst.log.error((e as Error).message);
   }
   return c.failure(`refused: ${what} is suspended since ${s.at} by ${s.by}: ${s.reason}; nothing was done (\`fleet resume ${s.target}\` lifts it)`, 'denied');
+};
+
+/**
+ * Time-boxed exceptions: the instance's tools are those granted now (an exception that started or
+ * expired since the last call is applied first); a call to a tool whose exception is not active
+ * is refused naming the exception and its window.
+ */
+export const exceptionWindow: Step = (c) => {
+  refreshExceptions(c.inst);
+  if (c.inst.tools.has(c.req.name)) return;
+  const base = baseOf(c.inst.manifest);
+  const i = (base.exceptions ?? []).findIndex((e) => e.tool === c.req.name);
+  if (i < 0) return;
+  const e = base.exceptions![i]!;
+  const now = Date.now();
+  const why = !e.expires ? 'has no expiry, so it is never active'
+    : e.approver.trim() === e.owner.trim() ? 'is approved by its own owner, so it is never active'
+    : Date.parse(e.expires) <= now ? `expired at ${e.expires}`
+    : `starts at ${e.starts}`;
+  return c.refuse('exception', `denied: ${c.req.name} is granted to ${base.id} only by exception ${e.id}, which ${why} (${where(base, `exceptions.${i}`)}); ask its owner ${e.owner} for a new one`);
+};
+
+/** A call allowed only thanks to an exception is marked with it in every later audit record. */
+export const markException: Step = (c) => {
+  const tool = c.tool!;
+  const e = exceptionFor(c.inst.manifest, tool.name);
+  if (!e) return;
+  const base = baseOf(c.inst.manifest);
+  if (base.tools[tool.name] === undefined || !decide(tool, base, c.facts!, c.who).allow) c.marks.exception = e.id;
+  return undefined;
 };
 
 export const findTool: Step = (c) => {

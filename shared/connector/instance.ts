@@ -6,6 +6,7 @@ import type { Log } from '../base/log.js';
 import type { Manifest } from '../manifest/schema.js';
 import type { Redactor } from '../call/redaction.js';
 import type { Connector, ToolDef, Upstream } from './tool.js';
+import { baseOf, effective, nextChange } from '../manifest/exceptions.js';
 import type { MessageReader } from '../call/proof.js';
 
 export interface Instance<C = any> {
@@ -33,6 +34,37 @@ export interface Instance<C = any> {
   slackApprovals?: () => Promise<ApprovalChannel>;
   /** reads Slack request messages and members to prove actors (attribution proof: slack-message) */
   messages?: () => Promise<MessageReader>;
+}
+
+const windows = new WeakMap<object, { from: number; until: number; active: string }>();
+const listeners = new WeakMap<object, Set<() => void>>();
+
+/** Calls `fn` whenever the instance's tools change because an exception started or expired, until the returned function is called. */
+export function onToolsChanged(inst: Instance, fn: () => void): () => void {
+  let set = listeners.get(inst);
+  if (!set) listeners.set(inst, (set = new Set()));
+  set.add(fn);
+  return () => void set.delete(fn);
+}
+
+/**
+ * Brings `inst.manifest` and `inst.tools` to what the manifest grants at `now`, with the
+ * time-boxed exceptions active then (a no-op between two boundaries, and for a manifest with no
+ * exceptions). Returns the next boundary, if any.
+ */
+export function refreshExceptions(inst: Instance, now = Date.now()): number | undefined {
+  const base = baseOf(inst.manifest);
+  if (!base.exceptions?.length) return undefined;
+  const w = windows.get(inst);
+  if (w && now >= w.from && now < w.until) return w.until;
+  const eff = effective(base, now);
+  const active = [...eff.activeExceptions.values()].map((e) => e.id).join(',');
+  const until = nextChange(base, now) ?? Infinity;
+  inst.manifest = eff;
+  inst.tools = grantedTools(inst.connector, eff);
+  windows.set(inst, { from: now, until, active });
+  if (w && w.active !== active) for (const fn of listeners.get(inst) ?? []) fn();
+  return until === Infinity ? undefined : until;
 }
 
 export function grantedTools<C>(connector: Connector<C>, manifest: Manifest): Map<string, ToolDef<C>> {

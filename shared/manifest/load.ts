@@ -153,6 +153,7 @@ export function loadManifest(file: string, connectors: Record<string, Connector>
     ...(minted ? { mint: { ttl: minted.mint.ttl, ttlMs: parseDuration(minted.mint.ttl)! } } : {}),
     upstream: m.upstream as Record<string, any>,
     tools: m.tools as Manifest['tools'],
+    exceptions: m.exceptions as Manifest['exceptions'],
     id: `${m.connector}.${m.instance}`,
     file,
     hash,

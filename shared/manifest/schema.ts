@@ -62,6 +62,32 @@ export function grantSchema(tool: ToolDef): z.ZodType<Grant> {
   return z.preprocess((v) => (v === null ? {} : v), obj) as unknown as z.ZodType<Grant>;
 }
 
+/** An instant with its time zone: 2026-12-02T18:00:00Z or 2026-12-02T19:00:00+01:00. */
+export const INSTANT = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/, 'an instant is YYYY-MM-DDTHH:MM:SSZ (or with an offset such as +01:00)')
+  .refine((s) => !Number.isNaN(Date.parse(s)), 'not a real date and time');
+
+/**
+ * A time-boxed exception (break-glass): one more tool, or more resources on a granted one, for a
+ * named owner, approved by someone else, until it expires. `expires` is optional here so that
+ * `fleet verify` can name the missing expiry under its own rule; without one it is never active.
+ */
+function exceptionSchema(connector: Connector) {
+  const common = {
+    id: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'an exception id is lower-case letters, digits and dashes'),
+    owner: z.string().trim().min(1, 'owner is required: who asked for the exception and answers for it'),
+    reason: z.string().trim().min(1, 'reason is required: why the exception exists'),
+    approver: z.string().trim().min(1, 'approver is required: who approved it (not its owner)'),
+    starts: INSTANT.optional(),
+    expires: INSTANT.optional(),
+  };
+  const byTool = connector.tools.map((t) =>
+    z.strictObject({ ...common, tool: z.literal(t.name), grant: z.preprocess((v) => v ?? {}, grantSchema(t)) }),
+  );
+  return z.discriminatedUnion('tool', byTool as unknown as [z.ZodObject, ...z.ZodObject[]]);
+}
+
 const schemas = new WeakMap<Connector, ReturnType<typeof buildSchema>>();
 
 /** The connector's manifest schema, built once (and ahead of time in the start-up snapshot). */
@@ -96,11 +122,12 @@ function buildSchema(connector: Connector) {
     timeout: duration.default('10s'),
     audit: z.strictObject({ bodies: z.enum(['hash', 'keep']).default('hash') }).default({ bodies: 'hash' }),
     tools: z.strictObject(tools),
+    exceptions: z.array(exceptionSchema(connector)).optional(),
   });
 }
 
 // The parsed manifest's type is written out in ./types.ts (tools import it, so it cannot be inferred
 // from this schema, which imports the tools): these two lines keep the two in step.
-type Parsed = Omit<z.infer<ReturnType<typeof manifestSchema>>, 'tools' | 'upstream'>;
-type Declared = Omit<ManifestFields, 'tools' | 'upstream'>;
+type Parsed = Omit<z.infer<ReturnType<typeof manifestSchema>>, 'tools' | 'upstream' | 'exceptions'>;
+type Declared = Omit<ManifestFields, 'tools' | 'upstream' | 'exceptions'>;
 export const schemaMatchesType = [(p: Parsed): Declared => p, (d: Declared): Omit<Parsed, 'connector'> => d];

@@ -29,6 +29,20 @@ export interface ManifestFields {
   timeout: string;
   audit: { bodies: 'hash' | 'keep' };
   tools: Record<string, Grant>;
+  /** time-boxed exceptions (break-glass); ./exceptions.ts applies the active ones */
+  exceptions?: Exception[];
+}
+
+export interface Exception {
+  id: string;
+  tool: string;
+  /** constraints of the extra grant: merged into the tool's grant (lists united) while active */
+  grant: Grant;
+  owner: string;
+  reason: string;
+  approver: string;
+  starts?: string;
+  expires?: string;
 }
 
 export interface Manifest extends ManifestFields {

@@ -221,6 +221,8 @@ function compareManifest(ctx: Ctx, name: string, a: Doc | undefined, b: Doc | un
     });
   }
 
+  compareExceptions(a, b, head, base, push);
+
   const ta = tools(a);
   const tb = tools(b);
   for (const tool of new Set([...Object.keys(ta), ...Object.keys(tb)])) {
@@ -262,6 +264,31 @@ function compareManifest(ctx: Ctx, name: string, a: Doc | undefined, b: Doc | un
       }
     }
   }
+}
+
+/** Time-boxed exceptions, by id: a new or longer or wider one is an escalation, a removed one a reduction. */
+function compareExceptions(
+  a: Doc | undefined,
+  b: Doc | undefined,
+  head: (path: string) => { file: string; line: number; side: 'base' | 'head' },
+  base: (path: string) => { file: string; line: number; side: 'base' | 'head' },
+  push: (cls: Class, what: string, where: { file: string; line: number; side: 'base' | 'head' }, tool?: string) => void,
+): void {
+  const list = (d: Doc | undefined) => (Array.isArray(d?.data.exceptions) ? (d!.data.exceptions as Record<string, any>[]) : []);
+  const ea = list(a);
+  const eb = list(b);
+  const describe = (e: Record<string, any>) => `${e.tool}${e.grant && Object.keys(obj(e.grant)).length ? ` with ${Object.entries(obj(e.grant)).map(([k, v]) => `${k}: ${show(v)}`).join('; ')}` : ''} for ${e.owner}, approved by ${e.approver}, until ${e.expires ?? '(no expiry)'}`;
+  eb.forEach((e, j) => {
+    const old = ea.find((x) => x.id === e.id);
+    if (!old) return push('escalation', `exception ${e.id} grants ${describe(e)}`, head(`exceptions.${j}`), e.tool);
+    if (same(old, e)) return;
+    const longer = String(e.expires ?? '9999') > String(old.expires ?? '9999') || String(e.starts ?? '') < String(old.starts ?? '');
+    const wider = old.tool !== e.tool || !same(old.grant, e.grant) || old.approver !== e.approver;
+    push(longer || wider ? 'escalation' : 'neutral', `exception ${e.id} changed: ${describe(old)} → ${describe(e)}`, head(`exceptions.${j}`), e.tool);
+  });
+  ea.forEach((e, i) => {
+    if (!eb.some((x) => x.id === e.id)) push('reduction', `exception ${e.id} removed (${e.tool})`, base(`exceptions.${i}`), e.tool);
+  });
 }
 
 /** For a prod grant: names it adds that a dev instance of the same connector held in the base. */

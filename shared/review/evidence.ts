@@ -6,6 +6,7 @@
 import type { CallRow } from '../audit/read.js';
 import type { Connector, Fact } from '../connector/tool.js';
 import type { Manifest } from '../manifest/types.js';
+import { isActive } from '../manifest/exceptions.js';
 
 const DAY = 86_400_000;
 
@@ -62,6 +63,8 @@ export interface InstanceReview {
   approvals: ApprovalReview[];
   exceptionCalls: { exception: string; tool: string; calls: number; last?: { time: string; by: string } }[];
   credential: { ref: string; issued?: string; age_days?: number; source: string };
+  /** the manifest's time-boxed exceptions and where each stands */
+  exceptions: { id: string; tool: string; owner: string; approver: string; reason: string; starts?: string; expires?: string; status: 'active' | 'expired' | 'not started' | 'invalid' }[];
 }
 
 export const who = (r: CallRow) => r.actor ?? (r.client_id ? `client ${r.client_id}` : r.client) ?? 'unknown';
@@ -100,9 +103,12 @@ function finish<T extends Use & { byMap?: Map<string, number> }>(u: T): T {
  * the window count. `granted` is the manifest's tools as reviewed (with exceptions, if any, the
  * caller adds).
  */
-export function reviewInstance(m: Manifest, connector: Connector, allRows: CallRow[], opts: { now: number; days: number; exceptionTools?: Map<string, string> }): InstanceReview {
+export function reviewInstance(m: Manifest, connector: Connector, allRows: CallRow[], opts: { now: number; days: number }): InstanceReview {
+  // tools granted only by an exception are reviewed too, under their exception's grant
+  const exceptionTools = new Map((m.exceptions ?? []).filter((e) => m.tools[e.tool] === undefined).map((e) => [e.tool, e.id]));
+  const grantOf = (tool: string) => m.tools[tool] ?? m.exceptions?.find((e) => e.tool === tool)?.grant ?? {};
   const rows = inWindow(allRows.filter((r) => r.instance === undefined || r.instance === m.id), opts.now, opts.days);
-  const tools = connector.tools.filter((t) => m.tools[t.name] !== undefined || opts.exceptionTools?.has(t.name));
+  const tools = connector.tools.filter((t) => m.tools[t.name] !== undefined || exceptionTools.has(t.name));
   const toolUse = new Map(tools.map((t) => [t.name, newUse()]));
   const resUse = new Map<string, ResourceReview & { byMap: Map<string, number> }>();
   const evidenced = new Set<string>();
@@ -111,7 +117,7 @@ export function reviewInstance(m: Manifest, connector: Connector, allRows: CallR
   const exc = new Map<string, { exception: string; tool: string; calls: number; last?: { time: string; by: string } }>();
 
   for (const t of tools) {
-    const grant = m.tools[t.name] ?? {};
+    const grant = grantOf(t.name);
     for (const [key, c] of Object.entries(t.constraints)) {
       if (!c.resources || grant[key] === undefined) continue;
       for (const value of c.resources(grant[key])) {
@@ -138,7 +144,7 @@ export function reviewInstance(m: Manifest, connector: Connector, allRows: CallR
     }
     count(use, r);
     const t = connector.tools.find((x) => x.name === r.tool)!;
-    const grant = m.tools[r.tool] ?? {};
+    const grant = grantOf(r.tool);
     for (const f of factsOf(r)) {
       const c = t.constraints[f.on];
       if (!c?.resources || grant[f.on] === undefined) continue;
@@ -176,7 +182,7 @@ export function reviewInstance(m: Manifest, connector: Connector, allRows: CallR
   const toolList: ToolReview[] = tools.map((t) => ({
     tool: t.name,
     access: t.access,
-    ...(opts.exceptionTools?.has(t.name) && m.tools[t.name] === undefined ? { exception: opts.exceptionTools.get(t.name) } : {}),
+    ...(exceptionTools.has(t.name) ? { exception: exceptionTools.get(t.name) } : {}),
     ...finish(toolUse.get(t.name)!),
   }));
   const resources = [...resUse.values()].map((u) => finish({ ...u, evidenced: evidenced.has(`${u.tool}\0${u.key}`) }));
@@ -190,7 +196,7 @@ export function reviewInstance(m: Manifest, connector: Connector, allRows: CallR
     calls: { allowed, denied, other: rows.length - allowed - denied },
     tools: toolList,
     resources,
-    unused: toolList.filter((t) => t.allowed === 0).map((t) => t.tool),
+    unused: toolList.filter((t) => t.allowed === 0 && !t.exception).map((t) => t.tool),
     untouched: resources.filter((r) => r.allowed === 0).map(({ tool, key, value }) => ({ tool, key, value })),
     refusedWants: [...wants.values()].sort((a, b) => b.calls - a.calls),
     approvals: [...approvals.values()].map((a) => {
@@ -201,6 +207,12 @@ export function reviewInstance(m: Manifest, connector: Connector, allRows: CallR
     credential: issued
       ? { ref: m.credential, issued, age_days: Math.floor((opts.now - Date.parse(`${issued}T00:00:00Z`)) / DAY), source: 'manifest credential_issued' }
       : { ref: m.credential, source: 'unknown: record credential_issued in the manifest when the credential is issued or rotated' },
+    exceptions: (m.exceptions ?? []).map((e) => ({
+      id: e.id, tool: e.tool, owner: e.owner, approver: e.approver, reason: e.reason, starts: e.starts, expires: e.expires,
+      status: isActive(e, opts.now) ? 'active' as const
+        : !e.expires || e.approver.trim() === e.owner.trim() ? 'invalid' as const
+        : Date.parse(e.expires) <= opts.now ? 'expired' as const : 'not started' as const,
+    })),
   };
 }
 
@@ -226,6 +238,7 @@ export function reviewText(rs: InstanceReview[]): string {
       out.push('  approvals:');
       for (const a of r.approvals) out.push(`    ${a.tool}: ${a.asked} asked, ${a.approved} approved${a.approvers.length ? ` (${a.approvers.map((p) => `${p.who} ×${p.calls}`).join(', ')})` : ''}, ${a.declined} declined, ${a.expired} expired`);
     }
+    for (const e of r.exceptions) out.push(`  exception ${e.id}: ${e.tool} for ${e.owner}, approved by ${e.approver}, ${e.starts ? `${e.starts} → ` : 'until '}${e.expires ?? '(no expiry)'} — ${e.status}; ${e.reason}`);
     if (r.exceptionCalls.length) {
       out.push('  calls under exceptions:');
       for (const e of r.exceptionCalls) out.push(`    ${e.exception}: ${e.tool} ×${e.calls}, last ${e.last ? `${day(e.last.time)} by ${e.last.by}` : '—'}`);
@@ -252,6 +265,7 @@ export function reviewMarkdown(rs: InstanceReview[]): string {
     out.push('', `**Unused grants:** ${r.unused.map((u) => `\`${u}\``).join(', ') || 'none'}  `);
     out.push(`**Untouched resources:** ${r.untouched.map((u) => `\`${u.tool}.${u.key} ${esc(u.value)}\``).join(', ') || 'none'}`);
     if (r.approvals.length) out.push('', ...r.approvals.map((a) => `- approvals for \`${a.tool}\`: ${a.asked} asked, ${a.approved} approved${a.approvers.length ? ` by ${a.approvers.map((p) => `${p.who} (${p.calls})`).join(', ')}` : ''}, ${a.declined} declined, ${a.expired} expired`));
+    if (r.exceptions.length) out.push('', ...r.exceptions.map((e) => `- exception \`${e.id}\` (${e.status}): \`${e.tool}\` for ${esc(e.owner)}, approved by ${esc(e.approver)}, until ${e.expires ?? '(no expiry)'} — ${esc(e.reason)}`));
     if (r.exceptionCalls.length) out.push('', ...r.exceptionCalls.map((e) => `- exception \`${e.exception}\`: \`${e.tool}\` ×${e.calls}`));
     out.push('');
   }

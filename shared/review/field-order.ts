@@ -28,6 +28,7 @@ export const MANIFEST_FIELDS: Record<string, Order> = {
   purpose: { kind: 'none' },
   review_by: { kind: 'later', what: 'the next recertification moves later' },
   credential_issued: { kind: 'none' },
+  exceptions: { kind: 'own', by: 'exceptions: by id; a new one, a later expiry, an earlier start, another tool, grant or approver escalates; a removed one is a reduction' },
   credential: { kind: 'own', by: 'credential: escalates when the reference is shared with another instance, when a minted credential turns standing, or when a minted token lives longer' },
   upstream: { kind: 'own', by: 'UPSTREAM_FIELDS' },
   attribution: { kind: 'own', by: 'attribution: required or not, and the proof, by strength (manifest/attribution.ts)' },

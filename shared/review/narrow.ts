@@ -9,7 +9,7 @@ import { decide } from '../call/policy.js';
 import { needsOf } from '../connector/scopes.js';
 import type { Connector } from '../connector/tool.js';
 import type { Manifest } from '../manifest/types.js';
-import { factsOf, usedGrant, type InstanceReview } from './evidence.js';
+import { exceptionOf, factsOf, usedGrant, type InstanceReview } from './evidence.js';
 
 export interface Narrowing {
   /** the proposed manifest text; equal to the input when nothing can be cut */
@@ -90,6 +90,8 @@ export function narrow(text: string, m: Manifest, connector: Connector, review: 
 
 export interface Replay {
   checked: number;
+  /** allowed by a time-boxed exception, which a proposal leaves as it is: not replayed */
+  underException: number;
   /** calls the window allowed that the proposal would refuse (must be empty) */
   refused: { call: string; time: string; tool: string; why: string }[];
 }
@@ -98,7 +100,12 @@ export interface Replay {
 export function replay(rows: CallRow[], proposed: Manifest, connector: Connector): Replay {
   const refused: Replay['refused'] = [];
   let checked = 0;
+  let underException = 0;
   for (const r of rows.filter(usedGrant)) {
+    if (exceptionOf(r)) {
+      underException++;
+      continue;
+    }
     checked++;
     const tool = connector.tools.find((t) => t.name === r.tool);
     if (!tool || proposed.tools[r.tool] === undefined) {
@@ -108,5 +115,5 @@ export function replay(rows: CallRow[], proposed: Manifest, connector: Connector
     const d = decide(tool, proposed, factsOf(r), { via: r.actor ? 'meta' : 'none', actor: r.actor } as never);
     if (!d.allow) refused.push({ call: r.call, time: r.time, tool: r.tool, why: d.message });
   }
-  return { checked, refused };
+  return { checked, underException, refused };
 }

@@ -50,6 +50,13 @@ const ruleSchema = z.discriminatedUnion('kind', [
     warn_within: z.string().refine((s) => parseDuration(s) !== undefined, 'expected a duration such as 30d'),
     fail: z.array(z.enum(['prod', 'dev'])).default(['prod']),
   }),
+  // time-boxed exceptions: an expiry no later than `max` after the start (or after today), an
+  // approver who is neither the owner nor a bot; an expired one is a warning (remove it)
+  z.strictObject({
+    ...common,
+    kind: z.literal('exception-limits'),
+    max: z.string().refine((s) => parseDuration(s) !== undefined, 'expected a duration such as 7d'),
+  }),
   z.strictObject({ ...common, kind: z.literal('forbid-tools'), tools: z.array(z.string().regex(/^[a-z0-9-]+\.[a-z0-9_]+$/, 'name tools as connector.tool')).min(1) }),
 ]);
 
@@ -211,6 +218,25 @@ const KINDS: { [K in Rule['kind']]: (rule: Extract<Rule, { kind: K }>, s: Scope)
     }
     return [];
   },
+
+  'exception-limits': (r, { manifest, fleet, now }) =>
+    (manifest.exceptions ?? []).flatMap((e, i): Hit[] => {
+      const at = `exceptions.${i}`;
+      const name = `exception ${e.id} (${e.tool})`;
+      const hits: Hit[] = [];
+      const max = parseDuration(r.max)!;
+      if (!e.expires) hits.push({ path: at, tool: e.tool, message: `${name} has no expiry: add expires: (an instant with its zone) no later than ${r.max} after it starts` });
+      else {
+        const from = e.starts ? Date.parse(e.starts) : now;
+        const end = Date.parse(e.expires);
+        if (end <= from) hits.push({ path: `${at}.expires`, tool: e.tool, message: `${name} expires at ${e.expires}, before it starts` });
+        else if (end - from > max) hits.push({ path: `${at}.expires`, tool: e.tool, message: `${name} runs ${Math.ceil((end - from) / 3_600_000)} h, beyond the fleet maximum of ${r.max}${e.starts ? '' : ' from today'}` });
+        if (end <= now) hits.push({ path: `${at}.expires`, tool: e.tool, message: `${name} expired at ${e.expires}: remove it`, severity: 'warning' });
+      }
+      if (e.approver.trim() === e.owner.trim()) hits.push({ path: `${at}.approver`, tool: e.tool, message: `${name} is approved by its own owner ${e.owner}: someone else must approve it` });
+      else if (fleet.bots.includes(e.approver.trim())) hits.push({ path: `${at}.approver`, tool: e.tool, message: `${name} is approved by ${e.approver}, one of the fleet's bots` });
+      return hits;
+    }),
 
   'forbid-tools': (r, { tools, connector }) =>
     tools

@@ -14,6 +14,7 @@ import { overlap } from './glob-sets.js';
 import { checkRules, loadFleetRules } from './rules.js';
 import { checkGenerated } from './surface-files.js';
 import { coverProblems } from '../call/covers.js';
+import { withAllExceptions } from '../manifest/exceptions.js';
 
 export function manifestFiles(dir: string): string[] {
   return readdirSync(dir)
@@ -45,6 +46,7 @@ function classify(p: ManifestProblem, connector: Connector | undefined): string 
   if (p.path === 'connector' && p.message.startsWith('unknown connector')) return 'unknown-connector';
   if (p.path === 'owner' || p.path === 'purpose') return p.path;
   if (p.message.startsWith('unknown tool')) return 'unknown-tool';
+  if (/^exceptions\.\d+/.test(p.path)) return 'exception';
   if (p.message.startsWith('unknown constraint')) return 'unknown-constraint';
   const [top, tool, key] = p.path.split('.');
   if (top === 'tools' && key && connector?.tools.find((t) => t.name === tool)?.constraints[key]) return 'constraint-kind';
@@ -204,9 +206,11 @@ export function verifyScopes(dir: string, opts: VerifyOptions): VerifyResult {
   findings.push(...fleetFindings);
   for (const m of manifests) {
     const connector = connectors[m.connector]!;
-    findings.push(...checkPermissions(m, connector));
+    // an exception's grant keeps the same rules as any other, whenever it is active
+    const all = withAllExceptions(m);
+    findings.push(...checkPermissions(all, connector));
     findings.push(...checkCovers(m, connector));
-    if (fleet) findings.push(...checkRules(fleet, m, connector, opts.now));
+    if (fleet) findings.push(...checkRules(fleet, all, connector, opts.now));
   }
   findings.push(...checkSharing(manifests, connectors));
   findings.push(...checkClients(dir, manifests));

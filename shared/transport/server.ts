@@ -4,7 +4,8 @@ import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { jsonSchemaValidator as jsonSchemaValidatorProvider, JsonSchemaValidatorResult } from '@modelcontextprotocol/sdk/validation/types.js';
 import { CallToolRequestSchema, ListToolsRequestSchema, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import { runCall } from '../call/call.js';
-import type { Instance } from '../connector/instance.js';
+import { onToolsChanged, refreshExceptions, type Instance } from '../connector/instance.js';
+import { baseOf } from '../manifest/exceptions.js';
 import type { ClientPrincipal } from '../call/attribution.js';
 import { surface } from './surface.js';
 
@@ -52,26 +53,60 @@ export interface ServerHooks {
   track?: (call: Promise<unknown>) => void;
 }
 
-/** what an instance shows a client, rendered once per instance (HTTP builds a server per request) */
-const listedTools = new WeakMap<Instance, Tool[]>();
+/**
+ * What an instance shows a client, rendered once per set of granted tools (HTTP builds a server
+ * per request; an exception starting or expiring replaces `inst.tools`, so the list follows it).
+ */
+const listedTools = new WeakMap<Instance['tools'], Tool[]>();
 
 export type FleetServer = Server & {
   /** withdraws every call in flight (as a client's cancellation would) and waits for them to end, at most `ms` */
   withdrawAll(ms: number): Promise<void>;
 };
 
+const watched = new WeakSet<Instance>();
+
+/**
+ * Applies the exceptions active now and, at each start or expiry, again (one timer per instance,
+ * unref'd) so that the tool list changes then even with no call: `notify` sends tools/list_changed
+ * until the returned function is called (the server closed: HTTP builds one per request). A client
+ * that ignores it is still refused by the call path's exceptionWindow step.
+ */
+function watchExceptions(inst: Instance, notify: () => void): () => void {
+  const unwatch = onToolsChanged(inst, notify);
+  if (!watched.has(inst)) {
+    watched.add(inst);
+    const arm = () => {
+      const next = refreshExceptions(inst);
+      if (next === undefined) return;
+      setTimeout(arm, Math.min(Math.max(next - Date.now(), 0) + 5, 2 ** 31 - 1)).unref();
+    };
+    arm();
+  }
+  return unwatch;
+}
+
 export function buildServer(inst: Instance, version: string, hooks: ServerHooks = {}): FleetServer {
   const server = new Server(
     { name: `fleet-${inst.manifest.id}`, version },
     {
-      capabilities: { tools: { listChanged: false } },
+      // an instance with time-boxed exceptions tells its client when one starts or expires
+      capabilities: { tools: { listChanged: !!baseOf(inst.manifest).exceptions?.length } },
       jsonSchemaValidator: approvalAnswers,
       instructions: `${inst.manifest.id}: ${inst.manifest.purpose.trim()} Calls are scoped by ${inst.manifest.file} and audited.`,
     },
   );
+  // tools/list_changed at each start or expiry of an exception, while this server is connected
+  const unwatch = watchExceptions(inst, () => void server.sendToolListChanged().catch(() => {}));
+  const closed = server.onclose;
+  server.onclose = () => {
+    unwatch();
+    closed?.();
+  };
   server.setRequestHandler(ListToolsRequestSchema, async () => {
-    let listed = listedTools.get(inst);
-    if (!listed) listedTools.set(inst, (listed = surface(inst.tools.values())));
+    refreshExceptions(inst); // an exception that started or expired since the last request counts now
+    let listed = listedTools.get(inst.tools);
+    if (!listed) listedTools.set(inst.tools, (listed = surface(inst.tools.values())));
     queueMicrotask(() => hooks.onListed?.());
     return { tools: listed };
   });

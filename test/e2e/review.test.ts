@@ -106,7 +106,7 @@ describe('fleet review from a trail with a known mix of calls', () => {
     // replay every allowed call of the trail through the proposed policy
     const rows = readCalls(readFileSync(s.auditFile, 'utf8'));
     const rp = replay(rows, proposed, CONNECTORS.slack!);
-    expect(rp).toEqual({ checked: 5, refused: [] });
+    expect(rp).toEqual({ checked: 5, underException: 0, refused: [] });
     // and the check can fail: the original dev manifest minus read_history would refuse 3 of them
     const narrower = { ...proposed, tools: { ...proposed.tools, read_history: undefined } } as never;
     expect(replay(rows, narrower, CONNECTORS.slack!).refused.map((x) => x.tool)).toEqual(['read_history', 'read_history', 'read_history']);

@@ -59,6 +59,10 @@ const CASES: [string, string, string, 'error' | 'warning', string][] = [
   ['review-missing', 'review-by', 'slack.prod.yaml:4', 'error', 'slack.prod has no review_by date'],
   // a tool whose declaration leaves an argument that names a resource ungoverned
   ['uncovered-argument', 'uncovered-argument', 'vault.dev.yaml:13', 'error', 'copy_secret: argument "to" is governed by no constraint'],
+  // time-boxed exceptions: no expiry, beyond the fleet maximum (7d from today), approved by its owner
+  ['exception-no-expiry', 'exception-limits', 'slack.dev.yaml:29', 'error', 'exception incident-7 (delete_message) has no expiry'],
+  ['exception-too-long', 'exception-limits', 'slack.dev.yaml:35', 'error', 'exception incident-7 (delete_message) runs 444 h, beyond the fleet maximum of 7d from today'],
+  ['exception-self-approved', 'exception-limits', 'slack.dev.yaml:34', 'error', 'exception incident-7 (delete_message) is approved by its own owner U0DEVALICE'],
 ];
 
 describe('fleet verify: broken-manifest corpus', () => {
