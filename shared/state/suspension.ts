@@ -62,15 +62,14 @@ const cache = new Map<string, { at: number; store?: Store; error?: Error }>();
  * be read: the caller refuses the call (fail closed).
  */
 export function activeSuspension(dir: string, instance: string, client: string | undefined, now = Date.now()): Suspension | undefined {
-  const file = suspensionsFile(dir);
-  let c = cache.get(file);
+  let c = cache.get(dir);
   if (!c || now - c.at >= SUSPENSION_CACHE_MS || now < c.at) {
     try {
-      c = { at: now, store: read(file) };
+      c = { at: now, store: read(suspensionsFile(dir)) };
     } catch (e) {
       c = { at: now, error: e as Error };
     }
-    cache.set(file, c);
+    cache.set(dir, c);
   }
   if (c.error) throw c.error;
   const s = c.store!.suspensions;
