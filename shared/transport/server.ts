@@ -2,7 +2,7 @@
 // call through runCall, so no tool can skip attribution, policy or audit.
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { jsonSchemaValidator as jsonSchemaValidatorProvider, JsonSchemaValidatorResult } from '@modelcontextprotocol/sdk/validation/types.js';
-import { CallToolRequestSchema, ListToolsRequestSchema, type Tool } from '@modelcontextprotocol/sdk/types.js';
+import { CallToolRequestSchema, ListToolsRequestSchema, type Tool, type ToolListChangedNotification } from '@modelcontextprotocol/sdk/types.js';
 import { runCall } from '../call/call.js';
 import { onToolsChanged, refreshExceptions, type Instance } from '../connector/instance.js';
 import { baseOf } from '../manifest/exceptions.js';
@@ -51,6 +51,8 @@ export interface ServerHooks {
   signal?: AbortSignal;
   /** told of every tool call while it runs (a draining HTTP server waits for them) */
   track?: (call: Promise<unknown>) => void;
+  /** one server per request (stateless HTTP): notifications go on the requests' response streams */
+  stateless?: boolean;
 }
 
 /**
@@ -96,8 +98,15 @@ export function buildServer(inst: Instance, version: string, hooks: ServerHooks 
       instructions: `${inst.manifest.id}: ${inst.manifest.purpose.trim()} Calls are scoped by ${inst.manifest.file} and audited.`,
     },
   );
-  // tools/list_changed at each start or expiry of an exception, while this server is connected
-  const unwatch = watchExceptions(inst, () => void server.sendToolListChanged().catch(() => {}));
+  // tools/list_changed at each start or expiry of an exception, while this server is connected: on
+  // stdio as a server notification; a stateless HTTP server has no stream of its own, so on the
+  // response stream of each request in flight (and of a call refused because its exception ended)
+  const streams = new Set<(n: ToolListChangedNotification) => Promise<void>>();
+  const listChanged: ToolListChangedNotification = { method: 'notifications/tools/list_changed' };
+  const unwatch = watchExceptions(inst, () => {
+    if (!hooks.stateless) return void server.sendToolListChanged().catch(() => {});
+    for (const send of streams) void send(listChanged).catch(() => {});
+  });
   const closed = server.onclose;
   server.onclose = () => {
     unwatch();
@@ -135,9 +144,17 @@ export function buildServer(inst: Instance, version: string, hooks: ServerHooks 
     });
     inFlight.add(call);
     hooks.track?.(call);
+    const send = (n: ToolListChangedNotification) => extra.sendNotification(n);
+    streams.add(send);
     try {
-      return await call;
+      const result = await call;
+      // the client called a tool its list still shows, but whose exception has ended: tell it to list again
+      if (!inst.tools.has(request.params.name) && baseOf(inst.manifest).exceptions?.some((e) => e.tool === request.params.name)) {
+        await send(listChanged).catch(() => {});
+      }
+      return result;
     } finally {
+      streams.delete(send);
       inFlight.delete(call);
       withdrawals.delete(withdrawn);
     }

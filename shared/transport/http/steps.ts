@@ -124,6 +124,7 @@ export const mcp: HttpStep = async (x) => {
   const server = buildServer(x.route!.inst, shared.version, {
     principal: x.principal,
     signal: ended.signal,
+    stateless: true,
     track: (p) => (shared.calls.add(p), void p.finally(() => shared.calls.delete(p))),
   });
   const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
