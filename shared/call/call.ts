@@ -7,7 +7,7 @@ import type { Instance } from '../connector/instance.js';
 import { CallState, failed, type CallRequest } from './state.js';
 import {
   approve, attribution, auditHealthy, checkPolicy, claimKey, clientAllowed, findTool, proveActor, openUpstream, parseArguments, rateLimit, readIdempotencyKey,
-  exceptionWindow, markException, recordIntent, requireEvidence, runUpstream, startClock, stillWanted, suspended, touches, type Step,
+  exceptionStillActive, exceptionWindow, markException, recordIntent, requireEvidence, runUpstream, startClock, stillWanted, suspended, touches, type Step,
 } from './steps.js';
 
 export type { CallRequest } from './state.js';
@@ -33,6 +33,7 @@ export const STEPS: readonly Step[] = [
   approve, // a human says yes, where the grant asks: a listed human, not the requester, for this exact call
   stillWanted, // the client has not withdrawn the call (cancelled, timed out, disconnected)
   suspended, // still not suspended: an approval may have waited minutes
+  exceptionStillActive, // and the exception the call relies on has not ended meanwhile
   recordIntent, // the intent is on the record before the upstream is called
   startClock, // the instance's timeout bounds the upstream call from here, not the approval's wait
   runUpstream, // the upstream call, its result filtered and its outcome recorded

@@ -22,7 +22,7 @@ import type { Promotion } from '../manifest/schema.js';
 import { AUDIT_RETRY_MS, auditDown, type CallState } from './state.js';
 import { activeSuspension } from '../state/suspension.js';
 import { refreshExceptions } from '../connector/instance.js';
-import { baseOf, exceptionFor } from '../manifest/exceptions.js';
+import { baseOf, exceptionFor, isActive } from '../manifest/exceptions.js';
 
 export type Step = (c: CallState) => Promise<CallToolResult | undefined> | CallToolResult | undefined;
 
@@ -78,6 +78,20 @@ export const markException: Step = (c) => {
   const base = baseOf(c.inst.manifest);
   if (base.tools[tool.name] === undefined || !decide(tool, base, c.facts!, c.who).allow) c.marks.exception = e.id;
   return undefined;
+};
+
+/**
+ * A call that only an exception allows is refused if that exception ended while the call waited
+ * (for an approval, say): outside its window an exception does not exist.
+ */
+export const exceptionStillActive: Step = (c) => {
+  const id = c.marks.exception;
+  if (typeof id !== 'string') return;
+  const base = baseOf(c.inst.manifest);
+  const i = (base.exceptions ?? []).findIndex((e) => e.id === id);
+  const e = base.exceptions?.[i];
+  if (e && isActive(e, Date.now())) return;
+  return c.refuse('exception', `denied: exception ${id} of ${base.id} ended at ${e?.expires ?? 'its removal'} while the call waited (${where(base, `exceptions.${Math.max(i, 0)}`)}); nothing was done; ask its owner ${e?.owner ?? base.owner} for a new one`);
 };
 
 export const findTool: Step = (c) => {

@@ -124,3 +124,25 @@ describe('approval channels that fail', () => {
     expect(p.up.calls).toEqual([]);
   });
 });
+
+describe('time-boxed exceptions', () => {
+  it('a call only an exception allows is refused if the exception ends while its approval waits', async () => {
+    const expires = new Date(Date.now() + 1500).toISOString();
+    const p = instance(`  list_items: { paths: ["c/**"] }
+exceptions:
+  - id: hotfix
+    tool: put_item
+    grant: { paths: ["a/**"], approval: { via: elicitation, timeout: 30s } }
+    owner: U0DEVALICE
+    reason: a hotfix
+    approver: U0DEVBOB
+    expires: ${expires}
+`);
+    const { refreshExceptions } = await import('../../shared/connector/instance.js');
+    refreshExceptions(p.inst);
+    const r = await p.call('put_item', { path: 'a/1' }, { elicit: async () => (await sleep(2000), 'accept') });
+    expect(text(r)).toMatch(new RegExp(`^denied: exception hotfix of probe\\.dev ended at ${expires.replace(/\./g, '\\.')} while the call waited \\(.*probe\\.dev\\.yaml:\\d+\\); nothing was done`));
+    expect(p.up.calls).toEqual([]);
+    expect(p.records().at(-1)).toMatchObject({ decision: 'deny', rule: 'exception', exception: 'hotfix' });
+  });
+});
