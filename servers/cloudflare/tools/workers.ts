@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { C, DESTROY, READ, WRITE, cfTool, collect, lines, SHOWN, WALK, text, type Smoke } from '../common.js';
+import { C, DESTROY, READ, WRITE, cfTool, collect, lines, SHOWN, WALK, text, type CF, type Smoke } from '../common.js';
 import { SCRIPT, named } from '../names.js';
 import { free, lookup, on } from '../../../shared/connector/tool.js';
 
@@ -18,6 +18,21 @@ type Binding = z.infer<typeof binding>;
 function toBinding(b: Record<string, unknown>): Binding {
   const value = { plain_text: b.text, kv_namespace: b.namespace_id, r2_bucket: b.bucket_name, d1: b.id, workflow: b.workflow_name }[String(b.type)];
   return { name: String(b.name ?? ''), type: String(b.type ?? ''), ...(typeof value === 'string' ? { value } : {}) };
+}
+
+/** A deployed Worker as get_worker shows it and smoke_check_worker checks it: main module source and bindings. */
+async function readScript(client: CF, name: string, signal: AbortSignal): Promise<{ name: string; source: string; compatibility_date?: string; bindings: Binding[] }> {
+  const opts = { account_id: client.account };
+  const [content, settings] = await Promise.all([
+    client.api.workers.scripts.content.get(name, opts, { signal }),
+    client.api.workers.scripts.scriptAndVersionSettings.get(name, opts, { signal }),
+  ]);
+  return {
+    name,
+    source: await content.text(),
+    compatibility_date: settings.compatibility_date,
+    bindings: (settings.bindings ?? []).map((b) => toBinding(b as unknown as Record<string, unknown>)),
+  };
 }
 
 export const listWorkers = cfTool({
@@ -49,19 +64,7 @@ export const getWorker = cfTool({
   needs: ['Workers Scripts Read'],
   constraints: { scripts: C.scripts },
   covers: { name: on('scripts') },
-  async run(a, { client, signal }) {
-    const opts = { account_id: client.account };
-    const [content, settings] = await Promise.all([
-      client.api.workers.scripts.content.get(a.name, opts, { signal }),
-      client.api.workers.scripts.scriptAndVersionSettings.get(a.name, opts, { signal }),
-    ]);
-    return {
-      name: a.name,
-      source: await content.text(),
-      compatibility_date: settings.compatibility_date,
-      bindings: (settings.bindings ?? []).map((b) => toBinding(b as unknown as Record<string, unknown>)),
-    };
-  },
+  run: (a, { client, signal }) => readScript(client, a.name, signal),
   text: (o) => `${o.name} (${o.compatibility_date ?? 'no compatibility date'})\nbindings: ${o.bindings.map((b) => `${b.name}:${b.type}`).join(', ') || 'none'}\n---\n${o.source}`,
 });
 
@@ -163,14 +166,8 @@ export const smokeCheckWorker = cfTool({
   async run(a, { client, signal, grant }) {
     const check = grant.smoke as Smoke;
     if (!client.routeOf) throw new Error('no route to the deployment: set upstream.workers_subdomain in the manifest');
-    const opts = { account_id: client.account };
     // What is deployed now, read back: the evidence names the deployment the check ran against.
-    const [content, settings] = await Promise.all([
-      client.api.workers.scripts.content.get(a.name, opts, { signal }),
-      client.api.workers.scripts.scriptAndVersionSettings.get(a.name, opts, { signal }),
-    ]);
-    const source = await content.text();
-    const bindings = (settings.bindings ?? []).map((b) => toBinding(b as unknown as Record<string, unknown>));
+    const { source, bindings } = await readScript(client, a.name, signal);
     const url = `${client.routeOf(a.name)}${check.path}`;
     const res = await fetch(url, { signal, redirect: 'manual' });
     const body = new Uint8Array(await res.arrayBuffer());
