@@ -30,6 +30,12 @@ export interface Instance<C = any> {
   auditOf?(instance: string): string;
   /** that trail's signed checkpoints (seq → hash) where known; throws when they cannot be trusted */
   anchorsOf?(instance: string): Map<number, string> | undefined;
+  /**
+   * Deletes the token this process minted (and any being retired) now and stops renewing it, with
+   * `reason` on the revoke records; a no-op for a standing credential. Calls after it fail at the
+   * upstream until the process restarts. For suspension (`fleet suspend`), which owns when to call it.
+   */
+  revokeCredential?(reason: string): Promise<void>;
   /** the Slack approvals identity, opened on first need */
   slackApprovals?: () => Promise<ApprovalChannel>;
   /** reads Slack request messages and members to prove actors (attribution proof: slack-message) */

@@ -155,6 +155,10 @@ export async function instanceFor(opts: ServeOptions): Promise<Running> {
     env: process.env,
     keys: state.keys,
     stateDir: fleetDir('state', opts.scopes),
+    revokeCredential: async (reason) => {
+      await opened?.catch(() => {});
+      await minting?.stop(reason);
+    },
     slackApprovals,
     messages: messageReaderFor(manifest, opts, upstream, slack),
   };
