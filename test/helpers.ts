@@ -1,6 +1,6 @@
 // Test harness: start the real CLI as a child process and talk MCP to it over stdio with the
 // SDK's Client, exactly as Claude Code does.
-import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -25,6 +25,23 @@ export async function waitFor<T>(fn: () => T | undefined, ms = 15_000): Promise<
 
 export function tempDir(prefix = 'fleet-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/**
+ * A copy of the shipped scopes whose production Cloudflare and Doppler instances hold a standing
+ * token (env:CLOUDFLARE_API_TOKEN_PROD, env:DOPPLER_TOKEN_PROD) instead of minting one: what the
+ * start-up checks of a standing token (over-scoped, unreadable, another account) need to see.
+ */
+export function standingScopes(): string {
+  const dir = join(tempDir('fleet-standing-'), 'scopes');
+  cpSync(SCOPES, dir, { recursive: true });
+  for (const [file, ref] of [['cloudflare.prod.yaml', 'env:CLOUDFLARE_API_TOKEN_PROD'], ['doppler.prod.yaml', 'env:DOPPLER_TOKEN_PROD']]) {
+    const text = readFileSync(join(dir, file!), 'utf8');
+    const standing = text.replace(/^credential:\n(  .*\n)+/m, `credential: ${ref}\n`);
+    if (standing === text) throw new Error(`standingScopes: no minted credential block in ${file}`);
+    writeFileSync(join(dir, file!), standing);
+  }
+  return dir;
 }
 
 export interface Served {

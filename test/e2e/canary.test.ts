@@ -167,7 +167,8 @@ beforeAll(async () => {
     let token: string;
     if (m.connector === 'doppler') {
       url = doppler.url;
-      token = doppler.issueAccount(m.upstream.project, m.instance === 'dev');
+      // a minted manifest (doppler.prod) starts from its broker: the broker is the credential that must never show
+      token = m.mint ? doppler.issueBroker(m.upstream.project) : doppler.issueAccount(m.upstream.project, m.instance === 'dev');
     } else if (m.connector === 'slack') {
       url = slack.url;
       token = slack.issue(m.upstream.workspace, m.upstream.token_scopes);
@@ -175,7 +176,7 @@ beforeAll(async () => {
       const sb = await CONNECTORS[m.connector]!.sandbox();
       others.push(sb);
       url = sb.url;
-      token = sb.issueToken(m);
+      token = m.mint && sb.issueBroker ? sb.issueBroker(m) : sb.issueToken(m);
     }
     runs.push({ ...(await runInstance(m, ['--upstream', url], { [envName]: token })), token });
   }

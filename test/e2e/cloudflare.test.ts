@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCloudflareSandbox, type CloudflareSandbox } from '../../servers/cloudflare/sandbox/index.js';
 import { ACCOUNT, IDS, OTHER_ACCOUNT } from '../../servers/cloudflare/sandbox/seed.js';
-import { auditRecords, ROOT, runCli, serve, tempDir, text, type Served } from '../helpers.js';
+import { auditRecords, ROOT, runCli, serve, standingScopes, tempDir, text, type Served } from '../helpers.js';
 import { manifestOf } from '../hardening/instances.js';
 
 const DEV_PERMS = [
@@ -17,11 +17,13 @@ const SELF = 'Account API Tokens Read';
 let sb: CloudflareSandbox;
 let dev: Served;
 let prod: Served;
+let standing: string | undefined;
 beforeAll(async () => {
   sb = await startCloudflareSandbox();
   [dev, prod] = await Promise.all([
     serve({ connector: 'cloudflare', env: 'dev', upstream: sb.url, vars: { CLOUDFLARE_API_TOKEN_DEV: sb.issue(ACCOUNT, [...DEV_PERMS, SELF]) } }),
-    serve({ connector: 'cloudflare', env: 'prod', upstream: sb.url, vars: { CLOUDFLARE_API_TOKEN_PROD: sb.issue(ACCOUNT, [...PROD_PERMS, SELF]), FLEET_ACTOR: 'erin@example.com' } }),
+    // prod as shipped: its token minted from a broker that may only create and delete tokens
+    serve({ connector: 'cloudflare', env: 'prod', upstream: sb.url, vars: { CLOUDFLARE_BROKER_TOKEN_PROD: sb.issue(ACCOUNT, ['Account API Tokens Write'], { name: 'fleet broker' }), FLEET_ACTOR: 'erin@example.com' } }),
   ]);
   // Both have verified their tokens before any test counts requests.
   await Promise.all([dev.call('list_zones'), prod.call('list_zones')]);
@@ -47,9 +49,12 @@ async function refused(s: Served, name: string, args: Record<string, unknown>, r
   return text(r);
 }
 
-/** Runs `fleet serve ...` with stdin held open until it exits on its own (a start-up failure). */
+/**
+ * Runs `fleet serve ...` with stdin held open until it exits on its own (a start-up failure); prod
+ * with a standing token, what the start-up checks of a token handed in by a person are for.
+ */
 function start(env: string, vars: Record<string, string>) {
-  return runCli(['serve', 'cloudflare', '--env', env, '--upstream', sb.url], { env: { FLEET_AUDIT_DIR: tempDir(), FLEET_ACTOR: 'x', ...vars }, keepStdin: true, timeoutMs: 15_000 });
+  return runCli(['serve', 'cloudflare', '--env', env, '--upstream', sb.url, ...(env === 'prod' ? ['--scopes', standing ??= standingScopes()] : [])], { env: { FLEET_AUDIT_DIR: tempDir(), FLEET_ACTOR: 'x', ...vars }, keepStdin: true, timeoutMs: 15_000 });
 }
 
 describe('cloudflare dev', () => {

@@ -14,7 +14,7 @@ function mintedScopes(): string {
   const dir = join(tempDir('fleet-minted-'), 'scopes');
   cpSync(SCOPES, dir, { recursive: true });
   const file = join(dir, 'doppler.prod.yaml');
-  writeFileSync(file, readFileSync(file, 'utf8').replace(/^credential: .*$/m, 'credential: { broker: env:DOPPLER_BROKER_TOKEN_PROD, mint: { ttl: 10s } }').replace(/^timeout: .*$/m, 'timeout: 3s'));
+  writeFileSync(file, readFileSync(file, 'utf8').replace('mint: { ttl: 1h }', 'mint: { ttl: 10s }').replace(/^timeout: .*$/m, 'timeout: 3s'));
   return dir;
 }
 

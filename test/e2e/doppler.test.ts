@@ -9,16 +9,16 @@ import { auditRecords, ROOT, runCli, SCOPES, serve, tempDir, text } from '../hel
 
 let sb: DopplerSandbox;
 let devToken: string;
-let prodToken: string;
+let prodBroker: string;
 beforeAll(async () => {
   sb = await startDopplerSandbox();
   devToken = sb.issueAccount('blogbot', true);
-  prodToken = sb.issueAccount('blogbot', false);
+  prodBroker = sb.issueBroker('blogbot');
 });
 afterAll(() => sb.close());
 
 const dev = (vars: Record<string, string> = {}, scopes?: string) => serve({ connector: 'doppler', env: 'dev', upstream: sb.url, scopes, vars: { DOPPLER_TOKEN_DEV: devToken, ...vars } });
-const prod = () => serve({ connector: 'doppler', env: 'prod', upstream: sb.url, vars: { DOPPLER_TOKEN_PROD: prodToken, FLEET_ACTOR: 'editor@example.com' } });
+const prod = () => serve({ connector: 'doppler', env: 'prod', upstream: sb.url, vars: { DOPPLER_BROKER_TOKEN_PROD: prodBroker, FLEET_ACTOR: 'editor@example.com' } });
 
 /** Runs `fleet serve ...` with stdin held open until it exits on its own (a start-up failure). */
 function start(args: string[], env: Record<string, string>) {
@@ -124,7 +124,7 @@ describe('doppler prod over stdio', () => {
 
   it('refuses to start a prod manifest that grants reveal, naming file and line', async () => {
     const dir = scopesWith({ 'doppler.prod.yaml': (y) => y.replace('STRIPE_KEY] }', 'STRIPE_KEY], reveal: true }') });
-    const r = await start(['doppler', '--env', 'prod', '--scopes', dir, '--upstream', sb.url], { DOPPLER_TOKEN_PROD: prodToken });
+    const r = await start(['doppler', '--env', 'prod', '--scopes', dir, '--upstream', sb.url], { DOPPLER_BROKER_TOKEN_PROD: prodBroker });
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
     // the line of the edited grant, found in the file the server read

@@ -16,7 +16,6 @@ const DEV_PERMS = [
   'Workers Scripts Read', 'Workers Scripts Write', 'Workers KV Storage Read', 'Workers KV Storage Write', 'Workers R2 Storage Read',
   'Workers R2 Storage Write', 'D1 Read', 'D1 Write', 'Zone Read', 'DNS Read', 'DNS Write', 'Account API Tokens Read',
 ];
-const PROD_PERMS = ['Workers Scripts Read', 'Workers Scripts Write', 'Workers KV Storage Read', 'Workers R2 Storage Read', 'D1 Read', 'Zone Read', 'DNS Read', 'Account API Tokens Read'];
 
 let sb: CloudflareSandbox;
 let scopes: string;
@@ -34,12 +33,13 @@ function promotionScopes(): string {
   const grant = `  deploy_worker:\n    scripts: [blogbot]\n    namespaces: [${IDS.prodKv}]\n    promotion: { from: cloudflare.dev, within: 1h }\n`;
   const prodText = readFileSync(prodFile, 'utf8').replace(/^tools:\n/m, `tools:\n${grant}`);
   writeFileSync(prodFile, prodText);
-  writeFileSync(join(dir, 'cloudflare.prod-stale.yaml'), prodText.replace('instance: prod', 'instance: prod-stale').replace('within: 1h', 'within: 1s').replace('CLOUDFLARE_API_TOKEN_PROD', 'CLOUDFLARE_API_TOKEN_PROD_STALE'));
+  writeFileSync(join(dir, 'cloudflare.prod-stale.yaml'), prodText.replace('instance: prod', 'instance: prod-stale').replace('within: 1h', 'within: 1s').replace('CLOUDFLARE_BROKER_TOKEN_PROD', 'CLOUDFLARE_BROKER_TOKEN_PROD_STALE'));
   const devText = readFileSync(join(dir, 'cloudflare.dev.yaml'), 'utf8');
   writeFileSync(join(dir, 'cloudflare.dev-b.yaml'), devText.replace('instance: dev', 'instance: dev-b').replace('CLOUDFLARE_API_TOKEN_DEV', 'CLOUDFLARE_API_TOKEN_DEV_B'));
   return dir;
 }
 
+const broker = () => sb.issue(ACCOUNT, ['Account API Tokens Write'], { name: 'fleet broker' });
 const start = (env: string, vars: Record<string, string>) => serve({ connector: 'cloudflare', env, scopes, upstream: sb.url, auditDir, vars: { FLEET_ACTOR: 'erin@example.com', ...vars } });
 const source = (marker: string) => `export default { async fetch(req, env) { return new Response("ok ${marker}"); } };\n`;
 const devDeploy = (s: Served, src: string, name = 'blogbot-dev') =>
@@ -54,8 +54,9 @@ beforeAll(async () => {
   [dev, devB, prod, stale] = await Promise.all([
     start('dev', { CLOUDFLARE_API_TOKEN_DEV: sb.issue(ACCOUNT, DEV_PERMS) }),
     start('dev-b', { CLOUDFLARE_API_TOKEN_DEV_B: sb.issue(ACCOUNT, DEV_PERMS) }),
-    start('prod', { CLOUDFLARE_API_TOKEN_PROD: sb.issue(ACCOUNT, PROD_PERMS) }),
-    start('prod-stale', { CLOUDFLARE_API_TOKEN_PROD_STALE: sb.issue(ACCOUNT, PROD_PERMS) }),
+    // production as shipped: each mints its token from a broker that may only create and delete tokens
+    start('prod', { CLOUDFLARE_BROKER_TOKEN_PROD: broker() }),
+    start('prod-stale', { CLOUDFLARE_BROKER_TOKEN_PROD_STALE: broker() }),
   ]);
 });
 afterAll(async () => {

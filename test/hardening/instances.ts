@@ -33,7 +33,11 @@ export interface Upstream {
 
 export const manifestOf = (connector: string, env: string): Manifest => loadManifest(join(SCOPES, `${connector}.${env}.yaml`), CONNECTORS);
 
-/** A sandbox for the instance, and a credential it issued with exactly the manifest's declared permissions. */
+/**
+ * A sandbox for the instance, and a credential it issued with exactly the manifest's declared
+ * permissions; or, where the manifest mints its token (the shipped production Cloudflare and
+ * Doppler), a broker that may only create and delete the instance's tokens.
+ */
 export async function upstreamFor(m: Manifest, token?: string): Promise<Upstream> {
   if (m.connector === 'slack') {
     const sb = await startSlackSandbox();
@@ -41,11 +45,13 @@ export async function upstreamFor(m: Manifest, token?: string): Promise<Upstream
   }
   if (m.connector === 'cloudflare') {
     const sb = await startCloudflareSandbox();
-    return { sandbox: sb, emulator: sb.emulator, url: sb.url, token: sb.issue(m.upstream.account, [...m.upstream.token_permissions, 'Account API Tokens Read']), close: () => sb.close() };
+    const cred = m.mint ? sb.issue(m.upstream.account, ['Account API Tokens Write'], { name: 'fleet broker' }) : sb.issue(m.upstream.account, [...m.upstream.token_permissions, 'Account API Tokens Read']);
+    return { sandbox: sb, emulator: sb.emulator, url: sb.url, token: cred, close: () => sb.close() };
   }
   const sb = await startDopplerSandbox();
   const write = m.instance === 'dev';
-  return { sandbox: sb, emulator: sb.emulator, url: sb.url, token: sb.issueAccount(m.upstream.project, write), close: () => sb.close() };
+  const cred = m.mint ? sb.issueBroker(m.upstream.project) : sb.issueAccount(m.upstream.project, write);
+  return { sandbox: sb, emulator: sb.emulator, url: sb.url, token: cred, close: () => sb.close() };
 }
 
 export const credentialVar = (m: Manifest) => m.credential.replace(/^env:/, '');

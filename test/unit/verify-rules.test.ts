@@ -50,8 +50,8 @@ const CASES: [string, string, string, 'error' | 'warning', string][] = [
   ['prod-forbidden-tools', 'prod-forbidden-tools', 'slack.prod.yaml:19', 'error', 'list_users must not be granted here'],
   ['prod-sql-read-only', 'prod-sql-read-only', 'cloudflare.prod.yaml:33', 'error', 'd1_query.sql is "write"'],
   // a connector that can mint must, in prod; and not for longer than the rule's max_ttl
-  ['prod-minted-credentials', 'prod-minted-credentials', 'cloudflare.prod.yaml:7', 'warning', 'uses the standing credential env:CLOUDFLARE_API_TOKEN_PROD'],
-  ['prod-minted-ttl', 'prod-minted-credentials', 'cloudflare.prod.yaml:7', 'warning', 'mints tokens living 4h, longer than 1h'],
+  ['prod-minted-credentials', 'prod-minted-credentials', 'cloudflare.prod.yaml:7', 'error', 'uses the standing credential env:CLOUDFLARE_API_TOKEN_PROD'],
+  ['prod-minted-ttl', 'prod-minted-credentials', 'cloudflare.prod.yaml:7', 'error', 'mints tokens living 4h, longer than 1h'],
   // review_by: past in prod fails, past in dev and near anywhere warn, missing in prod fails
   ['review-past-prod', 'review-by', 'slack.prod.yaml:5', 'error', 'slack.prod was due for review on 2026-11-15 (16 day(s) ago)'],
   ['review-past-dev', 'review-by', 'slack.dev.yaml:5', 'warning', 'slack.dev was due for review on 2026-11-01'],

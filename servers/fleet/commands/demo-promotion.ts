@@ -21,7 +21,6 @@ const DEV = [
   'Workers Scripts Read', 'Workers Scripts Write', 'Workers KV Storage Read', 'Workers KV Storage Write', 'Workers R2 Storage Read',
   'Workers R2 Storage Write', 'D1 Read', 'D1 Write', 'Zone Read', 'DNS Read', 'DNS Write', 'Account API Tokens Read',
 ];
-const PROD = ['Workers Scripts Read', 'Workers Scripts Write', 'Workers KV Storage Read', 'Workers R2 Storage Read', 'D1 Read', 'Zone Read', 'DNS Read', 'Account API Tokens Read'];
 
 export async function demoPromotion(opts: { scopes: string; cli: string }): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'fleet-demo-promotion-'));
@@ -42,7 +41,8 @@ export async function demoPromotion(opts: { scopes: string; cli: string }): Prom
     say('fleet demo --promotion — a dev deploy, its smoke check, and the production promotion that cites them');
     say(`  sandbox: ${sb.url}; scopes: a copy whose cloudflare.prod grants deploy_worker with promotion: { from: cloudflare.dev, within: 1h }`);
     const dev = await connect('dev', { CLOUDFLARE_API_TOKEN_DEV: sb.issue(ACCOUNT, DEV) });
-    const prod = await connect('prod', { CLOUDFLARE_API_TOKEN_PROD: sb.issue(ACCOUNT, PROD) });
+    // production as shipped: its token is minted at start from a broker that may only create and delete tokens
+    const prod = await connect('prod', { CLOUDFLARE_BROKER_TOKEN_PROD: sb.issue(ACCOUNT, ['Account API Tokens Write'], { name: 'fleet broker' }) });
     let n = 0;
     const step = async (who: Client, inst: string, title: string, name: string, a: Record<string, unknown>) => {
       say();
