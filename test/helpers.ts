@@ -28,20 +28,30 @@ export function tempDir(prefix = 'fleet-test-'): string {
 }
 
 /**
- * A copy of the shipped scopes whose production Cloudflare and Doppler instances hold a standing
- * token (env:CLOUDFLARE_API_TOKEN_PROD, env:DOPPLER_TOKEN_PROD) instead of minting one: what the
- * start-up checks of a standing token (over-scoped, unreadable, another account) need to see.
+ * A copy of the shipped scopes (a `scopes` folder in a temporary one) with some manifests edited:
+ * file name → new text from old. An edit that changes nothing fails, so a test never runs on the
+ * shipped manifest while believing it changed it.
  */
-export function standingScopes(): string {
-  const dir = join(tempDir('fleet-standing-'), 'scopes');
+export function scopesCopy(edits: Record<string, (yaml: string) => string>): string {
+  const dir = join(tempDir('fleet-scopes-'), 'scopes');
   cpSync(SCOPES, dir, { recursive: true });
-  for (const [file, ref] of [['cloudflare.prod.yaml', 'env:CLOUDFLARE_API_TOKEN_PROD'], ['doppler.prod.yaml', 'env:DOPPLER_TOKEN_PROD']]) {
-    const text = readFileSync(join(dir, file!), 'utf8');
-    const standing = text.replace(/^credential:\n(  .*\n)+/m, `credential: ${ref}\n`);
-    if (standing === text) throw new Error(`standingScopes: no minted credential block in ${file}`);
-    writeFileSync(join(dir, file!), standing);
+  for (const [file, edit] of Object.entries(edits)) {
+    const text = readFileSync(join(dir, file), 'utf8');
+    const edited = edit(text);
+    if (edited === text) throw new Error(`scopesCopy: the edit of ${file} changed nothing`);
+    writeFileSync(join(dir, file), edited);
   }
   return dir;
+}
+
+/**
+ * The shipped scopes with production Cloudflare and Doppler holding a standing token
+ * (env:CLOUDFLARE_API_TOKEN_PROD, env:DOPPLER_TOKEN_PROD) instead of minting one: what the start-up
+ * checks of a standing token (over-scoped, unreadable, another account) need to see.
+ */
+export function standingScopes(): string {
+  const standing = (ref: string) => (yaml: string) => yaml.replace(/^credential:\n(  .*\n)+/m, `credential: ${ref}\n`);
+  return scopesCopy({ 'cloudflare.prod.yaml': standing('env:CLOUDFLARE_API_TOKEN_PROD'), 'doppler.prod.yaml': standing('env:DOPPLER_TOKEN_PROD') });
 }
 
 export interface Served {

@@ -1,13 +1,12 @@
 // A Cloudflare production instance whose token is minted at start from a broker credential: the
 // real CLI over stdio, the Cloudflare sandbox in this process. The sandbox is the judge of what
 // the minted token may do; the audit trail and every output are searched for the broker's value.
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Cloudflare from 'cloudflare';
 import { startCloudflareSandbox, type CloudflareSandbox } from '../../servers/cloudflare/sandbox/index.js';
 import { ACCOUNT, IDS } from '../../servers/cloudflare/sandbox/seed.js';
-import { auditRecords, runCli, SCOPES, serve, tempDir, text, type Served } from '../helpers.js';
+import { auditRecords, runCli, scopesCopy, serve, tempDir, text, type Served } from '../helpers.js';
 
 const PROD_PERMS = ['Workers Scripts Read', 'Workers Scripts Write', 'Workers KV Storage Read', 'Workers R2 Storage Read', 'D1 Read', 'Zone Read', 'DNS Read'];
 const ZONE_GROUPS = ['DNS Read', 'Zone Read'];
@@ -16,16 +15,7 @@ let sb: CloudflareSandbox;
 let scopes: string;
 
 /** The shipped scopes, cloudflare.prod's minted token living 10s (timeout 3s) so renewals and retirements come quickly. */
-function mintedScopes(): string {
-  const dir = join(tempDir('fleet-minted-'), 'scopes');
-  cpSync(SCOPES, dir, { recursive: true });
-  const file = join(dir, 'cloudflare.prod.yaml');
-  const text = readFileSync(file, 'utf8')
-    .replace('mint: { ttl: 1h }', 'mint: { ttl: 10s }')
-    .replace(/^timeout: .*$/m, 'timeout: 3s');
-  writeFileSync(file, text);
-  return dir;
-}
+const mintedScopes = () => scopesCopy({ 'cloudflare.prod.yaml': (y) => y.replace('mint: { ttl: 1h }', 'mint: { ttl: 10s }').replace(/^timeout: .*$/m, 'timeout: 3s') });
 
 const broker = () => sb.issue(ACCOUNT, ['Account API Tokens Write'], { name: 'fleet broker' });
 /** Tokens the fleet minted for cloudflare.prod, live in the sandbox. */

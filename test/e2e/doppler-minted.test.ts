@@ -1,22 +1,16 @@
 // A Doppler production instance whose credential is minted at start from a broker: one service
 // token per config its grants name, read-only as its grants need, with an expiry, revoked on exit
 // and swept after a crash. The real CLI over stdio; the Doppler sandbox in this process judges.
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDopplerSandbox, type DopplerSandbox } from '../../servers/doppler/sandbox/index.js';
-import { auditRecords, SCOPES, serve, tempDir, text, type Served } from '../helpers.js';
+import { auditRecords, scopesCopy, serve, tempDir, text, type Served } from '../helpers.js';
 
 let sb: DopplerSandbox;
 let scopes: string;
 
-function mintedScopes(): string {
-  const dir = join(tempDir('fleet-minted-'), 'scopes');
-  cpSync(SCOPES, dir, { recursive: true });
-  const file = join(dir, 'doppler.prod.yaml');
-  writeFileSync(file, readFileSync(file, 'utf8').replace('mint: { ttl: 1h }', 'mint: { ttl: 10s }').replace(/^timeout: .*$/m, 'timeout: 3s'));
-  return dir;
-}
+/** The shipped scopes, doppler.prod's minted tokens living 10s (timeout 3s) so renewals come quickly. */
+const mintedScopes = () => scopesCopy({ 'doppler.prod.yaml': (y) => y.replace('mint: { ttl: 1h }', 'mint: { ttl: 10s }').replace(/^timeout: .*$/m, 'timeout: 3s') });
 
 /** Service tokens the fleet minted for doppler.prod, live in the sandbox. */
 const minted = () => sb.registry.all().filter((g) => g.kind === 'service_token' && g.name.startsWith('fleet doppler.prod '));
