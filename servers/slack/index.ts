@@ -13,6 +13,7 @@ const HINTS: Record<string, string> = {
   not_in_channel: 'invite the bot to the channel first',
   missing_scope: "the token lacks a scope this tool needs; compare the app's scopes with the manifest's token_scopes",
   invalid_auth: 'the token is invalid or revoked',
+  token_expired: 'the rotated access token expired before it was renewed; see the instance log for why its renewal failed',
   ratelimited: 'Slack is rate limiting this token',
   message_not_found: 'no message with that ts in that channel',
   cant_update_message: 'only messages posted by this bot can be edited',
@@ -62,6 +63,10 @@ export const slack: Connector<Slack> = {
     const { openSlack } = await import('./client.js');
     return openSlack(opts);
   },
+  async rotate(opts) {
+    const { rotateSlack } = await import('./client.js');
+    return rotateSlack(opts);
+  },
   async sandbox() {
     const { startSlackSandbox } = await import('./sandbox/index.js');
     const sb = await startSlackSandbox();
@@ -78,6 +83,8 @@ export const slack: Connector<Slack> = {
             token: sb.issue(ws.id, ['chat:write', 'reactions:write', 'channels:history', 'channels:read', 'users:read'], undefined, u.id),
           }))),
       issueAs: (home, permissions, identity) => sb.issue(home, permissions, undefined, identity),
+      // an app with token rotation on, installed with exactly the declared scopes
+      issueRotation: (m) => sb.rotating(m.upstream.workspace, m.upstream.token_scopes),
       close: () => sb.close(),
     };
   },

@@ -172,6 +172,35 @@ export interface Minter {
   revoke(id: string): Promise<void>;
 }
 
+/**
+ * A short-lived access token exchanged for a refresh token, where the upstream rotates tokens
+ * (Slack's token rotation): the refresh token is single-use, so `refresh` replaces it.
+ */
+export interface RotatedToken {
+  access: string;
+  /** the next refresh token: the one exchanged is dead from now on */
+  refresh: string;
+  /** ms since the epoch */
+  expiresAt: number;
+  /** the permissions the upstream says the access token holds, where it says */
+  scopes?: string[];
+}
+
+/** The app's credentials for a token exchange: values, resolved from the manifest's references. */
+export interface RotationSecrets {
+  refresh_token: string;
+  client_id: string;
+  client_secret: string;
+}
+
+export interface RotateOptions {
+  refreshToken: string;
+  clientId: string;
+  clientSecret: string;
+  baseUrl?: string;
+  timeoutMs: number;
+}
+
 export interface OpenOptions {
   manifest: Manifest;
   credential: string;
@@ -194,6 +223,8 @@ export interface Sandbox {
   issueAs?(home: string, permissions: string[], identity: string): string;
   /** a broker credential for a manifest whose token is minted (may create and delete tokens only) */
   issueBroker?(manifest: Manifest): string;
+  /** an app with token rotation for a manifest whose credential rotates: its refresh token and client credentials */
+  issueRotation?(manifest: Manifest): RotationSecrets;
   close(): Promise<void>;
 }
 
@@ -216,6 +247,11 @@ export interface Connector<C = any> {
   sandbox(): Promise<Sandbox>;
   /** present when the connector can mint the instance's token from a broker credential */
   minter?(opts: MintOptions): Promise<Minter>;
+  /**
+   * Present when the upstream rotates tokens (Slack): exchanges a refresh token for a short-lived
+   * access token and the next refresh token. Cannot narrow what the token holds.
+   */
+  rotate?(opts: RotateOptions): Promise<RotatedToken>;
   /**
    * Turns an SDK error into a code and a message safe to show; undefined when the error is not the
    * upstream's (a TypeError, a failed schema: a fault of the fleet's own, reported as such).

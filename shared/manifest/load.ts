@@ -144,13 +144,17 @@ export function loadManifest(file: string, connectors: Record<string, Connector>
   }
 
   // A minted credential: the process resolves the broker; the connector must know how to mint.
-  const minted = typeof m.credential === 'object' ? m.credential : undefined;
+  const minted = typeof m.credential === 'object' && 'broker' in m.credential ? m.credential : undefined;
   if (minted && !connector!.minter) fail(line('credential.mint'), 'credential.mint', `${connector!.name} cannot mint credentials; use a reference (env:NAME or doppler:project/config/NAME)`);
+  // A rotating credential: the connector must know its upstream's token exchange.
+  const rotated = typeof m.credential === 'object' && 'rotate' in m.credential ? m.credential : undefined;
+  if (rotated && !connector!.rotate) fail(line('credential.rotate'), 'credential.rotate', `${connector!.name} has no token rotation; use a reference (env:NAME or doppler:project/config/NAME)${connector!.minter ? ', or { broker, mint: { ttl } }' : ''}`);
 
   const manifest: Manifest = {
     ...m,
-    credential: minted ? minted.broker : (m.credential as string),
+    credential: minted ? minted.broker : rotated ? rotated.rotate.refresh_token : (m.credential as string),
     ...(minted ? { mint: { ttl: minted.mint.ttl, ttlMs: parseDuration(minted.mint.ttl)! } } : {}),
+    ...(rotated ? { rotate: { ...rotated.rotate } } : {}),
     upstream: m.upstream as Record<string, any>,
     tools: m.tools as Manifest['tools'],
     exceptions: m.exceptions as Manifest['exceptions'],

@@ -8,7 +8,7 @@ import type { ManifestFields } from './types.js';
 import { attributionSchema } from './attribution.js';
 import { client } from '../call/identity.js';
 
-export type { Approval, Manifest, MintedCredential } from './types.js';
+export type { Approval, Manifest, MintedCredential, RotatedCredential } from './types.js';
 
 export const CREDENTIAL = /^(env:[A-Za-z_][A-Za-z0-9_]*|doppler:[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+\/[A-Za-z_][A-Za-z0-9_]*)$/;
 
@@ -20,7 +20,7 @@ export const DATE = z
 
 const duration = z.string().refine((s) => parseDuration(s) !== undefined, 'expected a duration such as 10s, 15m or 1h');
 
-const reference = z.string().regex(CREDENTIAL, 'credential must be a reference: env:NAME or doppler:project/config/NAME, or { broker: <reference>, mint: { ttl } }');
+const reference = z.string().regex(CREDENTIAL, 'credential must be a reference: env:NAME or doppler:project/config/NAME, or { broker: <reference>, mint: { ttl } }, or { rotate: { refresh_token, client_id, client_secret } }');
 
 /** How long a minted token lives: renewed when a third of it is left. */
 export const MINT_TTL = { min: 10_000, max: 24 * 3600_000 };
@@ -111,6 +111,9 @@ function buildSchema(connector: Connector) {
       z.strictObject({
         broker: reference,
         mint: z.strictObject({ ttl: mintTtl.default('1h') }).default({ ttl: '1h' }),
+      }),
+      z.strictObject({
+        rotate: z.strictObject({ refresh_token: reference, client_id: reference, client_secret: reference }),
       }),
     ]),
     /** when the credential was issued or last rotated, for `fleet review` (the upstream rarely tells) */

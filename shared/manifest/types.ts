@@ -12,6 +12,14 @@ export type Approval = { via: 'elicitation' | 'slack'; approvers?: string[]; tim
  */
 export type MintedCredential = { broker: string; mint: { ttl: string } };
 
+/**
+ * `credential: { rotate: { refresh_token, client_id, client_secret } }` (references): the upstream
+ * rotates tokens (Slack's token rotation), so the refresh token is exchanged for a short-lived
+ * access token at start and before each expiry, and the next refresh token is kept in the
+ * instance's state. The token holds what the app was installed with: rotation cannot narrow it.
+ */
+export type RotatedCredential = { rotate: { refresh_token: string; client_id: string; client_secret: string } };
+
 /** The fields a manifest file declares, after defaults. */
 export interface ManifestFields {
   connector: string;
@@ -20,7 +28,7 @@ export interface ManifestFields {
   /** when the owner must next recertify this access (YYYY-MM-DD); fleet rule kind review-due */
   review_by?: string;
   purpose: string;
-  credential: string | MintedCredential;
+  credential: string | MintedCredential | RotatedCredential;
   /** when the credential was issued or rotated (YYYY-MM-DD), for `fleet review` */
   credential_issued?: string;
   upstream: Record<string, any>;
@@ -50,6 +58,8 @@ export interface Manifest extends ManifestFields {
   credential: string;
   /** set when the instance's upstream token is minted at start (credential is then the broker) */
   mint?: { ttl: string; ttlMs: number };
+  /** set when the upstream token rotates (credential is then the refresh token's reference) */
+  rotate?: { refresh_token: string; client_id: string; client_secret: string };
   /** "slack.dev" */
   id: string;
   /** path as given, for messages */

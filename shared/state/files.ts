@@ -9,12 +9,16 @@ export function stateFile(env: NodeJS.ProcessEnv, id: string, kind: string, dir 
   return join(dir, `${id}.${kind}.json`);
 }
 
-export async function updateState<S, R>(file: string, fresh: () => S, fn: (state: S) => R): Promise<R> {
+/**
+ * Runs `fn` on the file's state under its lock and writes the state back, unless `fn` throws. `fn`
+ * may wait (a token exchange): the lock is kept fresh meanwhile, and other processes wait for it.
+ */
+export async function updateState<S, R>(file: string, fresh: () => S, fn: (state: S) => R | Promise<R>, waitMs = 10_000): Promise<R> {
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const release = await (await lockfile()).lock(file, {
     realpath: false,
     stale: 5000,
-    retries: { retries: 200, minTimeout: 2, maxTimeout: 50 },
+    retries: { retries: Math.max(200, Math.ceil(waitMs / 50)), minTimeout: 2, maxTimeout: 50 },
     onCompromised: () => {},
   });
   try {
@@ -25,7 +29,7 @@ export async function updateState<S, R>(file: string, fresh: () => S, fn: (state
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`state file ${file} is unreadable: ${(e as Error).message}`);
       state = fresh();
     }
-    const result = fn(state);
+    const result = await fn(state);
     const tmp = `${file}.${process.pid}.tmp`;
     writeFileSync(tmp, JSON.stringify(state), { mode: 0o600 });
     renameSync(tmp, file);

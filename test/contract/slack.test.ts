@@ -121,3 +121,48 @@ describe('Slack sandbox, through the official SDK', () => {
     expect(JSON.stringify(last)).not.toContain('xoxb-');
   });
 });
+
+describe('Slack sandbox: token rotation (oauth.v2.access, grant_type=refresh_token)', () => {
+  const ROT = ['channels:read', 'chat:write'];
+  const exchange = (app: { client_id: string; client_secret: string }, refresh_token: string) =>
+    client('').oauth.v2.access({ client_id: app.client_id, client_secret: app.client_secret, grant_type: 'refresh_token', refresh_token });
+
+  it('exchanges a refresh token for an expiring access token and the next refresh token, in the documented shape', async () => {
+    const app = sb.rotating('T0BLOGDEV', ROT);
+    const r = await exchange(app, app.refresh_token);
+    conforms('oauth.v2.access', r as never);
+    // the keys of the spec's own example (a bot token), with the same shapes; then what rotation adds
+    const example = SPEC.paths['/oauth.v2.access'].get.responses['200'].examples['application/json'];
+    for (const k of Object.keys(example).filter((k) => k !== 'authed_user' && k !== 'enterprise')) expect(typeof (r as never)[k], k).toBe(typeof example[k]);
+    expect(r).toMatchObject({ ok: true, token_type: 'bot', scope: ROT.join(','), team: { id: 'T0BLOGDEV' }, bot_user_id: 'U0DEVBOT', expires_in: 43_200 });
+    expect(r.access_token).toMatch(/^xoxe\.xoxb-/);
+    expect(r.refresh_token).toMatch(/^xoxe-1-/);
+    // the spec names the app's credentials as the method's arguments; rotation adds grant_type and refresh_token
+    const params = SPEC.paths['/oauth.v2.access'].get.parameters.map((p: { name: string }) => p.name);
+    expect(params).toEqual(expect.arrayContaining(['client_id', 'client_secret']));
+    const me = await client(r.access_token!).auth.test();
+    expect(me.response_metadata?.scopes).toEqual(ROT);
+  });
+
+  it('kills each refresh token once used, and refuses a wrong client secret', async () => {
+    const app = sb.rotating('T0BLOGDEV', ROT);
+    const first = await exchange(app, app.refresh_token);
+    await expect(exchange(app, app.refresh_token)).rejects.toMatchObject({ data: { ok: false, error: 'invalid_refresh_token' } });
+    await expect(exchange({ ...app, client_secret: 'nope' }, first.refresh_token!)).rejects.toMatchObject({ data: { error: 'bad_client_secret' } });
+    const second = await exchange(app, first.refresh_token!);
+    expect(second.refresh_token).not.toBe(first.refresh_token);
+    expect(sb.refreshable(first.refresh_token!)).toBe(false);
+    expect(sb.refreshable(second.refresh_token!)).toBe(true);
+    // the secrets are not kept in the request log
+    expect(JSON.stringify(sb.emulator.requests.filter((q) => q.route === 'oauth.v2.access'))).not.toMatch(/xoxe-1-|client_secret/);
+  });
+
+  it('answers token_expired once an access token outlives expires_in', async () => {
+    const app = sb.rotating('T0BLOGDEV', ROT, { ttlSeconds: 1 });
+    const r = await exchange(app, app.refresh_token);
+    expect(r.expires_in).toBe(1);
+    await client(r.access_token!).auth.test();
+    await new Promise((res) => setTimeout(res, 1100));
+    await expect(client(r.access_token!).auth.test()).rejects.toMatchObject({ data: { error: 'token_expired' } });
+  });
+});

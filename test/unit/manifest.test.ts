@@ -166,3 +166,32 @@ tools:
     expect(problem(slack)).toMatchObject({ line: 7, message: expect.stringContaining('slack cannot mint credentials') });
   });
 });
+
+describe('rotating credentials', () => {
+  const ROTATE = 'credential:\n  rotate:\n    refresh_token: env:SLACK_REFRESH\n    client_id: env:SLACK_CLIENT_ID\n    client_secret: env:SLACK_CLIENT_SECRET';
+  it('loads { rotate }: the refresh token is the reference, the client credentials go along', () => {
+    const m = load(GOOD.replace('credential: env:SLACK_TOKEN_TEST', ROTATE));
+    expect(m.credential).toBe('env:SLACK_REFRESH');
+    expect(m.rotate).toEqual({ refresh_token: 'env:SLACK_REFRESH', client_id: 'env:SLACK_CLIENT_ID', client_secret: 'env:SLACK_CLIENT_SECRET' });
+    expect(m.mint).toBeUndefined();
+    expect(load(GOOD).rotate).toBeUndefined();
+  });
+
+  it('refuses a value where a reference belongs, a missing part, and rotation where the upstream has none', () => {
+    expect(problem(GOOD.replace('credential: env:SLACK_TOKEN_TEST', ROTATE.replace('env:SLACK_CLIENT_SECRET', 'hunter2'))).message).toContain('credential must be a reference');
+    expect(problem(GOOD.replace('credential: env:SLACK_TOKEN_TEST', ROTATE.replace(/\n    client_id: .*/, '')))).toMatchObject({ path: expect.stringMatching(/^credential/) });
+    const cf = `connector: cloudflare
+instance: prod
+owner: team <t@example.com>
+purpose: testing
+credential:
+  rotate: { refresh_token: env:A, client_id: env:B, client_secret: env:C }
+upstream:
+  account: 5f3c7e2a9b1d4c6e8a0b2d4f6a8c0e12
+  token_permissions: [Workers Scripts Read]
+tools:
+  list_workers: { scripts: [blogbot] }
+`;
+    expect(problem(cf, 'cloudflare.prod.yaml')).toMatchObject({ line: 6, message: expect.stringContaining('cloudflare has no token rotation') });
+  });
+});

@@ -12,7 +12,16 @@ export async function sandboxCmd(name: string, _port: number, scopes: string): P
   process.stdout.write(`${name} sandbox listening at ${sb.url}\n`);
   for (const file of manifestFiles(scopes).filter((f) => f.includes(`/${name}.`))) {
     const m = loadManifest(file, CONNECTORS);
-    process.stdout.write(`  ${m.id}: ${m.credential.replace(/^env:/, '')}=${m.mint && sb.issueBroker ? sb.issueBroker(m) : sb.issueToken(m)} fleet serve ${name} --env ${m.instance} --upstream ${sb.url}\n`);
+    const v = (ref: string) => ref.replace(/^env:/, '');
+    let vars: string;
+    if (m.rotate && sb.issueRotation) {
+      // an app with token rotation on: its refresh token and client credentials
+      const r = sb.issueRotation(m);
+      vars = `${v(m.rotate.refresh_token)}=${r.refresh_token} ${v(m.rotate.client_id)}=${r.client_id} ${v(m.rotate.client_secret)}=${r.client_secret}`;
+    } else {
+      vars = `${v(m.credential)}=${m.mint && sb.issueBroker ? sb.issueBroker(m) : sb.issueToken(m)}`;
+    }
+    process.stdout.write(`  ${m.id}: ${vars} fleet serve ${name} --env ${m.instance} --upstream ${sb.url}\n`);
   }
   if (name === 'slack' && sb.issueAs && existsSync(join(scopes, 'fleet.yaml'))) {
     const { readApprovalsConfig, SANDBOX_APPROVALS_BOT } = await import('../../slack/approvals.js');

@@ -31,6 +31,7 @@ import type { WebClient } from '@slack/web-api';
 import { slackReader } from '../../slack/reader.js';
 import type { MintedToken, Sandbox, Upstream } from '../../../shared/connector/tool.js';
 import { MintedCredential, tokenPrefix } from '../../../shared/connector/minting.js';
+import { RotatingCredential } from '../../../shared/connector/rotation.js';
 import { CONNECTORS } from '../connectors.js';
 import { readAnchors } from './audit.js';
 import { VERSION } from '../version.js';
@@ -70,32 +71,17 @@ export async function instanceFor(opts: ServeOptions): Promise<Running> {
   const log = stderrLog(manifest.id, redactor);
   let sandbox: Sandbox | undefined;
   let minting: MintedCredential | undefined;
+  let rotating: RotatingCredential | undefined;
+  // where a failure after start (a renewed token refused) goes: set by openNow
+  let fatal: (e: Error) => void = (e) => log.error(e.message);
+  const resolve = (ref: string) =>
+    resolveCredential(ref, process.env, {
+      // loaded only when a manifest names a doppler: reference
+      doppler: async (r) => (await import('../../doppler/resolver.js')).resolveDoppler(r, { env: process.env, manifest, scopes: opts.scopes, timeoutMs: manifest.timeoutMs, connectors: CONNECTORS }),
+    });
 
-  const open = async (): Promise<Upstream<unknown>> => {
-    let credential: string;
-    let baseUrl = opts.upstream;
-    if (opts.sandbox) {
-      sandbox = await connector.sandbox();
-      credential = manifest.mint && sandbox.issueBroker ? sandbox.issueBroker(manifest) : sandbox.issueToken(manifest);
-      baseUrl = sandbox.url;
-    } else {
-      credential = await resolveCredential(manifest.credential, process.env, {
-        // loaded only when a manifest names a doppler: reference
-        doppler: async (ref) => (await import('../../doppler/resolver.js')).resolveDoppler(ref, { env: process.env, manifest, scopes: opts.scopes, timeoutMs: manifest.timeoutMs, connectors: CONNECTORS }),
-      });
-    }
-    redactor.add(credential);
-    let minted: MintedToken | undefined;
-    if (manifest.mint) {
-      // `credential` is the broker: it mints this run's token and is used for nothing else.
-      const prefix = tokenPrefix(manifest);
-      const minter = await connector.minter!({ manifest, broker: credential, baseUrl, timeoutMs: manifest.timeoutMs, prefix, warn: log.warn });
-      minting = new MintedCredential({ manifest, minter, prefix, audit: inst.audit, redactor, log });
-      minted = await minting.start();
-      credential = minted.value;
-    }
-    const up = await connector.open({ manifest, credential, baseUrl, timeoutMs: manifest.timeoutMs, warn: log.warn, ...(minted ? { minted: { permissions: minted.permissions } } : {}) });
-    if (minting) minting.rebind = up.rebind;
+  /** What the token may do, as the upstream reports it, against the manifest: production refuses an unknown or over-scoped token. */
+  const check = (up: Upstream<unknown>) => {
     if (up.unchecked) {
       // What the token may do is unknown: it may hold anything. Production needs to know.
       if (isProduction(manifest)) {
@@ -111,6 +97,60 @@ export async function instanceFor(opts: ServeOptions): Promise<Running> {
         log.warn(msg);
       }
       if (missing.length) log.warn(`the token lacks ${missing.join(', ')}, which granted tools need; those calls will fail`);
+    }
+  };
+
+  const open = async (): Promise<Upstream<unknown>> => {
+    let credential = '';
+    let baseUrl = opts.upstream;
+    let rotation: { refresh_token: string; client_id: string; client_secret: string } | undefined;
+    if (opts.sandbox) {
+      sandbox = await connector.sandbox();
+      if (manifest.rotate && sandbox.issueRotation) rotation = sandbox.issueRotation(manifest);
+      else credential = manifest.mint && sandbox.issueBroker ? sandbox.issueBroker(manifest) : sandbox.issueToken(manifest);
+      baseUrl = sandbox.url;
+    } else if (manifest.rotate) {
+      const r = manifest.rotate;
+      const [refresh_token, client_id, client_secret] = await Promise.all([resolve(r.refresh_token), resolve(r.client_id), resolve(r.client_secret)]);
+      rotation = { refresh_token, client_id, client_secret };
+    } else {
+      credential = await resolve(manifest.credential);
+    }
+    if (rotation) {
+      // the refresh token seeds (or, once rotated, is replaced by) the chain kept in the state folder
+      for (const v of Object.values(rotation)) redactor.add(v);
+      const { client_id: clientId, client_secret: clientSecret } = rotation;
+      rotating = new RotatingCredential({
+        manifest,
+        file: join(fleetDir('state', opts.scopes), `${manifest.id}.rotation.json`),
+        seed: rotation.refresh_token,
+        exchange: (refreshToken) => connector.rotate!({ refreshToken, clientId, clientSecret, baseUrl, timeoutMs: manifest.timeoutMs }),
+        audit: inst.audit,
+        redactor,
+        log,
+        fatal: (e) => fatal(e),
+      });
+      credential = await rotating.start();
+    }
+    redactor.add(credential);
+    let minted: MintedToken | undefined;
+    if (manifest.mint) {
+      // `credential` is the broker: it mints this run's token and is used for nothing else.
+      const prefix = tokenPrefix(manifest);
+      const minter = await connector.minter!({ manifest, broker: credential, baseUrl, timeoutMs: manifest.timeoutMs, prefix, warn: log.warn });
+      minting = new MintedCredential({ manifest, minter, prefix, audit: inst.audit, redactor, log });
+      minted = await minting.start();
+      credential = minted.value;
+    }
+    const up = await connector.open({ manifest, credential, baseUrl, timeoutMs: manifest.timeoutMs, warn: log.warn, ...(minted ? { minted: { permissions: minted.permissions } } : {}) });
+    if (minting) minting.rebind = up.rebind;
+    check(up);
+    if (rotating) {
+      // A renewed token is checked like the first (who it is, what it holds) before calls use it.
+      rotating.accept = async (access) => {
+        check(await connector.open({ manifest, credential: access, baseUrl, timeoutMs: manifest.timeoutMs, warn: log.warn }));
+        up.rebind!(access);
+      };
     }
     return up;
   };
@@ -166,11 +206,13 @@ export async function instanceFor(opts: ServeOptions): Promise<Running> {
   return {
     inst,
     openNow(fail) {
+      fatal = fail;
       if (opening) return;
       opening = true;
       upstream().catch(fail);
     },
     async close(why) {
+      rotating?.stop();
       // A minted token dies with the process (bounded: a hung upstream must not keep it alive).
       if (minting) await Promise.race([minting.stop(why).catch(() => {}), new Promise((r) => setTimeout(r, REVOKE_WAIT_MS).unref())]);
       await sandbox?.close().catch(() => {});

@@ -1,6 +1,8 @@
 // A Slack Web API emulator on loopback. The official SDK talks to it over real HTTP: form-encoded
 // POSTs with a Bearer token, answers with x-oauth-scopes headers, 429 + Retry-After when a fault
-// asks for it. Tokens are issued per workspace with exactly the scopes asked for.
+// asks for it. Tokens are issued per workspace with exactly the scopes asked for. Token rotation:
+// an app with rotation on exchanges a single-use refresh token for an access token that answers
+// `token_expired` once its `expires_in` has passed (oauth.v2.access, grant_type=refresh_token).
 import { randomBytes } from 'node:crypto';
 import { Emulator, type EmulatorRequest } from '../../../shared/connector/emulator.js';
 import { METHODS, nextTs, SlackError, type Params } from './methods.js';
@@ -8,8 +10,14 @@ import { seedWorkspaces, type Workspace } from './seed.js';
 
 export class SlackSandbox {
   readonly workspaces: Workspace[] = seedWorkspaces();
-  private tokens = new Map<string, { team: string; scopes: string[]; user?: string }>();
+  private tokens = new Map<string, { team: string; scopes: string[]; user?: string; expires?: number }>();
   private revoked = new Set<string>();
+  /** apps with token rotation on: client id → secret, the installation's scopes, its access tokens' lifetime */
+  private apps = new Map<string, { secret: string; team: string; scopes: string[]; ttlSeconds: number }>();
+  /** live refresh tokens → the app they belong to; each works once */
+  private refreshTokens = new Map<string, string>();
+  /** how many token exchanges (oauth.v2.access with a refresh token) succeeded */
+  exchanges = 0;
   readonly emulator = new Emulator({
     route: (req) => req.path.replace(/^\/api\//, ''),
     params: (req) => redactToken(parseParams(req)),
@@ -50,6 +58,62 @@ export class SlackSandbox {
     return `${channel}/${ts}`;
   }
 
+  /**
+   * An app with token rotation on, installed in `team` with `scopes` (bot): its client id and
+   * secret and a first refresh token. Access tokens it hands out live `ttlSeconds` (Slack: 12 hours).
+   */
+  rotating(team: string, scopes: string[], opts: { ttlSeconds?: number } = {}): { client_id: string; client_secret: string; refresh_token: string } {
+    this.workspace(team);
+    const client_id = `${Math.floor(1e9 + Math.random() * 9e9)}.${Math.floor(1e9 + Math.random() * 9e9)}`;
+    const client_secret = randomBytes(16).toString('hex');
+    this.apps.set(client_id, { secret: client_secret, team, scopes: [...scopes], ttlSeconds: opts.ttlSeconds ?? 43_200 });
+    const refresh_token = `xoxe-1-${randomBytes(24).toString('hex')}`;
+    this.refreshTokens.set(refresh_token, client_id);
+    return { client_id, client_secret, refresh_token };
+  }
+
+  /** Changes what an app with rotation is installed with (an admin reinstalling it): the next exchange hands out tokens holding `scopes`. */
+  rescope(clientId: string, scopes: string[]): void {
+    const app = this.apps.get(clientId);
+    if (!app) throw new Error(`sandbox has no app ${clientId}`);
+    app.scopes = [...scopes];
+  }
+
+  /** Whether a refresh token can still be exchanged (each works once). */
+  refreshable(token: string): boolean {
+    return this.refreshTokens.has(token);
+  }
+
+  /** oauth.v2.access with grant_type=refresh_token, authenticated by the app's client id and secret. */
+  private exchange(p: Params) {
+    const app = p.client_id ? this.apps.get(p.client_id) : undefined;
+    if (!app) return { ok: false, error: 'invalid_client_id' };
+    if (p.client_secret !== app.secret) return { ok: false, error: 'bad_client_secret' };
+    if (p.grant_type !== 'refresh_token') return { ok: false, error: 'invalid_grant_type' };
+    if (!p.refresh_token || this.refreshTokens.get(p.refresh_token) !== p.client_id) return { ok: false, error: 'invalid_refresh_token' };
+    this.refreshTokens.delete(p.refresh_token);
+    const ws = this.workspace(app.team);
+    const access = `xoxe.xoxb-1-${randomBytes(24).toString('hex')}`;
+    this.tokens.set(access, { team: app.team, scopes: [...app.scopes], expires: Date.now() + app.ttlSeconds * 1000 });
+    const refresh = `xoxe-1-${randomBytes(24).toString('hex')}`;
+    this.refreshTokens.set(refresh, p.client_id!);
+    this.exchanges++;
+    return {
+      ok: true,
+      app_id: 'A0FLEETBOT',
+      authed_user: { id: ws.users.find((u) => !u.is_bot)?.id ?? '' },
+      scope: app.scopes.join(','),
+      token_type: 'bot',
+      access_token: access,
+      bot_user_id: ws.bot.id,
+      refresh_token: refresh,
+      expires_in: app.ttlSeconds,
+      team: { id: ws.id, name: ws.name },
+      enterprise: null,
+      is_enterprise_install: false,
+    };
+  }
+
   /** Revokes a token, as an admin would: Slack then answers `token_revoked`. */
   revoke(token: string): void {
     this.tokens.delete(token);
@@ -74,12 +138,15 @@ export class SlackSandbox {
     } catch {
       return { json: { ok: false, error: 'invalid_form_data' } };
     }
+    // the one method authenticated by the app's credentials, not a token
+    if (method === 'oauth.v2.access') return { json: this.exchange(params) };
     const auth = req.headers.authorization?.replace(/^Bearer\s+/i, '') ?? params.token;
     const m = METHODS[method];
     if (!m) return { json: { ok: false, error: 'unknown_method' } };
     if (!auth) return { json: { ok: false, error: 'not_authed' } };
     const grant = this.tokens.get(auth);
     if (!grant) return { json: { ok: false, error: this.revoked.has(auth) ? 'token_revoked' : 'invalid_auth' } };
+    if (grant.expires !== undefined && Date.now() >= grant.expires) return { json: { ok: false, error: 'token_expired' } };
     const headers = { 'x-oauth-scopes': grant.scopes.join(','), 'x-accepted-oauth-scopes': m.scope };
     if (m.scope && !grant.scopes.includes(m.scope)) {
       return { headers, json: { ok: false, error: 'missing_scope', needed: m.scope, provided: grant.scopes.join(',') } };
@@ -106,7 +173,7 @@ function parseParams(req: EmulatorRequest): Params {
 }
 
 function redactToken(p: Params): Params {
-  const { token: _t, ...rest } = p;
+  const { token: _t, refresh_token: _r, client_secret: _s, ...rest } = p;
   return rest;
 }
 
