@@ -133,10 +133,11 @@ function perSecond(rate: unknown): number | undefined {
 
 // ---- credentials -------------------------------------------------------------------------------
 
-/** `credential:` as written: a reference, or `{ broker, mint: { ttl } }`. */
-function credentialOf(v: unknown): { ref: string; mint?: { ttl: string } } {
+/** `credential:` as written: a reference, `{ broker, mint: { ttl } }`, or `{ rotate: { refresh_token, ... } }`. */
+function credentialOf(v: unknown): { ref: string; mint?: { ttl: string }; rotate?: boolean } {
   if (v && typeof v === 'object') {
-    const o = v as { broker?: unknown; mint?: { ttl?: unknown } | null };
+    const o = v as { broker?: unknown; mint?: { ttl?: unknown } | null; rotate?: { refresh_token?: unknown } | null };
+    if (o.rotate) return { ref: String(o.rotate.refresh_token), rotate: true };
     return { ref: String(o.broker), mint: { ttl: String(o.mint?.ttl ?? '1h') } };
   }
   return { ref: String(v) };
@@ -151,12 +152,15 @@ function compareCredential(ctx: Ctx, name: string, a: Doc, b: Doc, push: (cls: C
   const cb = credentialOf(b.data.credential);
   if (ca.mint && !cb.mint) push('escalation', `credential is no longer minted: a standing token ${show(cb.ref)} replaces tokens minted from ${show(ca.ref)} with exactly the declared permissions`, 'credential');
   if (!ca.mint && cb.mint) push('reduction', `credential is now minted from broker ${show(cb.ref)}: a short-lived token with exactly the declared permissions (ttl ${cb.mint.ttl})`, 'credential');
+  // a rotating token lives hours, a standing one for ever
+  if (ca.rotate && !cb.rotate && !cb.mint) push('escalation', `credential no longer rotates: a standing token ${show(cb.ref)} that never expires replaces short-lived tokens rotated from ${show(ca.ref)}`, 'credential');
+  if (!ca.rotate && !ca.mint && cb.rotate) push('reduction', `credential now rotates from refresh token ${show(cb.ref)}: access tokens expire within hours`, 'credential');
   if (ca.mint && cb.mint && ca.mint.ttl !== cb.mint.ttl) {
     const [x, y] = [parseDuration(ca.mint.ttl) ?? 0, parseDuration(cb.mint.ttl) ?? 0];
     push(y > x ? 'escalation' : 'reduction', `minted token ttl ${ca.mint.ttl} → ${cb.mint.ttl}${y > x ? ': a leaked token stays valid longer' : ''}`, 'credential.mint.ttl');
   }
   // (a switch between minted and standing already names the new reference)
-  if (ca.ref !== cb.ref && !!ca.mint === !!cb.mint) {
+  if (ca.ref !== cb.ref && !!ca.mint === !!cb.mint && !!ca.rotate === !!cb.rotate) {
     const sharedWith = [...ctx.headDocs].filter(([n, d]) => n !== name && credentialOf(d.data.credential).ref === cb.ref).map(([n]) => n.replace(/\.ya?ml$/, ''));
     push(sharedWith.length ? 'escalation' : 'neutral', `credential ${cb.mint ? 'broker ' : ''}reference ${show(ca.ref)} → ${show(cb.ref)}${sharedWith.length ? ` (also used by ${sharedWith.join(', ')})` : ''}`, cb.mint ? 'credential.broker' : 'credential');
   }

@@ -34,7 +34,13 @@ const common = {
 const ruleSchema = z.discriminatedUnion('kind', [
   z.strictObject({ ...common, kind: z.literal('attribution-required') }),
   z.strictObject({ ...common, kind: z.literal('proof-required'), proofs: z.array(z.enum(PROOF_KINDS)).min(1) }),
-  z.strictObject({ ...common, kind: z.literal('credential-minted'), max_ttl: z.string().refine((v) => parseDuration(v) !== undefined, 'max_ttl is a duration such as 1h').optional() }),
+  z.strictObject({
+    ...common,
+    kind: z.literal('credential-minted'),
+    max_ttl: z.string().refine((v) => parseDuration(v) !== undefined, 'max_ttl is a duration such as 1h').optional(),
+    /** instances allowed a standing credential, each with the documented reason: an exception written down, not a silent hole */
+    exempt: z.record(z.string().regex(/^[a-z0-9-]+\.[a-z][a-z0-9-]*$/, 'exempt names instances as <connector>.<instance>, such as slack.prod'), z.string().trim().min(1, 'an exemption says why')).optional(),
+  }),
   z.strictObject({ ...common, kind: z.literal('approval-required') }),
   z.strictObject({ ...common, kind: z.literal('approver-not-bot') }),
   // approvals only through these channels: where the calling client cannot answer its own request
@@ -149,9 +155,14 @@ const KINDS: { [K in Rule['kind']]: (rule: Extract<Rule, { kind: K }>, s: Scope)
     return [{ path: 'attribution', message: `${manifest.id} must prove its actor by ${r.proofs.join(' or ')} (attribution.proof); it has ${describeAttribution(manifest.attribution)}` }];
   },
 
-  // Only connectors that can mint are held to it: Slack cannot down-scope a token at run time.
+  // Connectors that can mint must; one that cannot but whose tokens rotate (Slack cannot down-scope
+  // a token at run time) must rotate; any other has nothing shorter-lived to offer.
   'credential-minted': (r, { manifest, connector }) => {
-    if (!connector.minter) return [];
+    if (r.exempt?.[manifest.id] !== undefined && !manifest.mint && !manifest.rotate) return [];
+    if (!connector.minter) {
+      if (!connector.rotate || manifest.rotate) return [];
+      return [{ path: 'credential', message: `${manifest.id} uses the standing credential ${manifest.credential}; ${connector.name} cannot mint a token, but it can rotate one: turn token rotation on for the app and declare credential: { rotate: { refresh_token, client_id, client_secret } }` }];
+    }
     if (!manifest.mint) return [{ path: 'credential', message: `${manifest.id} uses the standing credential ${manifest.credential}; mint one per run: credential: { broker: <reference>, mint: { ttl } }` }];
     const max = r.max_ttl === undefined ? undefined : parseDuration(r.max_ttl);
     if (max !== undefined && manifest.mint.ttlMs > max) return [{ path: 'credential.mint.ttl', message: `${manifest.id} mints tokens living ${manifest.mint.ttl}, longer than ${r.max_ttl}` }];

@@ -56,6 +56,8 @@ const CASES: [string, [string, string, string | undefined, string, string][]][] 
   ['token-scope-added', [['escalation', 'slack.prod', undefined, 'head/slack.prod.yaml:9', 'upstream.token_scopes adds "files:write"']]],
   // a minted credential turned standing: the token may then hold anything, for ever
   ['credential-unminted', [['escalation', 'cloudflare.prod', undefined, 'head/cloudflare.prod.yaml:7', 'credential is no longer minted: a standing token "env:CLOUDFLARE_API_TOKEN_PROD"']]],
+  // a rotating Slack token (hours) turned standing (for ever)
+  ['credential-unrotated', [['escalation', 'slack.prod', undefined, 'head/slack.prod.yaml:7', 'credential no longer rotates: a standing token "env:SLACK_BOT_TOKEN_PROD" that never expires']]],
   ['mint-ttl-raised', [['escalation', 'cloudflare.prod', undefined, 'head/cloudflare.prod.yaml:7', 'minted token ttl 30m → 4h: a leaked token stays valid longer']]],
   ['credential-changed', [['neutral', 'slack.prod', undefined, 'head/slack.prod.yaml:6', '"env:SLACK_BOT_TOKEN_PROD" → "doppler:blogbot/prd/SLACK_BOT_TOKEN"']]],
   ['fleet-rule-removed', [['escalation', 'fleet', undefined, 'base/fleet.yaml:3', 'fleet rule prod-attribution (attribution-required) removed']]],

@@ -52,6 +52,8 @@ const CASES: [string, string, string, 'error' | 'warning', string][] = [
   // a connector that can mint must, in prod; and not for longer than the rule's max_ttl
   ['prod-minted-credentials', 'prod-minted-credentials', 'cloudflare.prod.yaml:7', 'error', 'uses the standing credential env:CLOUDFLARE_API_TOKEN_PROD'],
   ['prod-minted-ttl', 'prod-minted-credentials', 'cloudflare.prod.yaml:7', 'error', 'mints tokens living 4h, longer than 1h'],
+  // Slack cannot mint: a production Slack instance rotates its token, unless the rule exempts it by name (slack.prod, with its reason)
+  ['prod-rotated-slack-token', 'prod-rotated-slack-token', 'slack.prod-alerts.yaml:7', 'error', 'slack cannot mint a token, but it can rotate one'],
   // review_by: past in prod fails, past in dev and near anywhere warn, missing in prod fails
   ['review-past-prod', 'review-by', 'slack.prod.yaml:5', 'error', 'slack.prod was due for review on 2026-11-15 (16 day(s) ago)'],
   ['review-past-dev', 'review-by', 'slack.dev.yaml:5', 'warning', 'slack.dev was due for review on 2026-11-01'],
@@ -74,6 +76,10 @@ describe('fleet verify: broken-manifest corpus', () => {
     const found = verify(name);
     expect(found.map(({ rule, severity, at }) => ({ rule, severity, at }))).toEqual([{ rule, severity, at }]);
     expect(found[0]!.message).toContain(phrase);
+  });
+
+  it('a production Slack instance whose token rotates passes the rule that slack.prod is exempt from', () => {
+    expect(verify('slack-rotating')).toEqual([]);
   });
 
   it('a fleet rule finding names its reason and where the rule lives', () => {
