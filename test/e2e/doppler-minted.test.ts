@@ -55,6 +55,16 @@ describe('minted Doppler credentials', () => {
     for (const secret of [broker, ...keys]) expect(seen).not.toContain(secret);
   });
 
+  it('revokes the set on SIGINT (Ctrl-C in a terminal), as on SIGTERM and a closed stdin', async () => {
+    const a = await start(sb.issueBroker('blogbot'));
+    expect((await a.call('list_secret_names', { config: 'stg' })).isError).toBeFalsy();
+    expect(minted()).toHaveLength(2);
+    process.kill(a.pid, 'SIGINT');
+    await expect.poll(() => minted().length, { timeout: 10_000 }).toBe(0);
+    await expect.poll(() => credentialRecords(a).at(-1), { timeout: 10_000 }).toMatchObject({ action: 'revoke', reason: 'SIGINT', outcome: 'ok' });
+    await a.close().catch(() => {});
+  });
+
   it('renews the set before it expires; after SIGKILL the next start sweeps what was left', async () => {
     const auditDir = tempDir('fleet-audit-');
     const a = await start(sb.issueBroker('blogbot'), auditDir);
