@@ -94,12 +94,14 @@ function addRecord(calls: Map<string, CallRow>, r: Record<string, any>): CallRow
     // A decision record ends a call that never ran: denied, replayed or left pending.
     if (r.phase === 'decision') row.outcome = r.decision === 'replay' ? 'replayed' : '-';
   }
-  // A minted credential's life (mint, renew, revoke, sweep): not a call, one record per step.
+  // A minted credential's life (mint, renew, revoke, sweep), or a rotating one's (rotate, renew,
+  // adopt: no token id, the refresh token's source instead): not a call, one record per step.
   if (r.phase === 'credential') {
     row.decision = r.action;
     row.outcome = r.outcome;
     row.error = r.error;
-    row.note = `token ${r.token_id}${r.expires_on ? ` until ${r.expires_on}` : ''}${r.reason ? ` (${r.reason})` : ''}`;
+    const what = r.token_id ? `token ${r.token_id}` : `access token${r.source ? ` from the ${r.source}'s refresh token` : ''}`;
+    row.note = `${what}${r.expires_on ? ` until ${r.expires_on}` : ''}${r.reason ? ` (${r.reason})` : ''}`;
   }
   // `fleet suspend` / `fleet resume`: an administrative record, not a call
   if (r.phase === 'admin') row.outcome = '-';

@@ -84,6 +84,11 @@ describe('Slack token rotation', () => {
     const written = [readFileSync(s.auditFile, 'utf8'), s.stderr(), ...results].join('\n');
     for (const secret of seen) expect(written).not.toContain(secret);
     expect(written).not.toMatch(/xoxe/);
+    // the security team's view: each exchange, its expiry and where its refresh token came from
+    const shown = await runCli(['audit', 'show', s.auditFile]);
+    expect(shown.stdout).toMatch(/\(credential\)\s+rotate\s+ok\s+access token from the reference's refresh token until /);
+    expect(shown.stdout).toMatch(/\(credential\)\s+renew\s+ok\s+access token from the state's refresh token until /);
+    expect(shown.stdout).not.toMatch(/xoxe/);
   });
 
   it('the next start continues the chain from the state folder, though the reference still holds the spent refresh token', async () => {
