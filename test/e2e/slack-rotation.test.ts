@@ -43,7 +43,7 @@ afterAll(() => sb.close());
 
 describe('Slack token rotation', () => {
   it('exchanges the refresh token at start, renews before expiry, keeps the rotated refresh token in the state folder, and shows no token', async () => {
-    const app = sb.rotating('T0BLOGPROD', PROD_SCOPES, { ttlSeconds: 6 });
+    const app = sb.rotating('T0BLOGPROD', PROD_SCOPES, { ttlSeconds: 9 });
     const stateDir = tempDir('fleet-state-');
     const auditDir = tempDir('fleet-audit-');
     const s = await serve({ connector: 'slack', env: 'prod', scopes, upstream: sb.url, stateDir, auditDir, vars: vars(app) });
@@ -60,7 +60,7 @@ describe('Slack token rotation', () => {
       expect(sb.refreshable(first.refresh_token)).toBe(true);
       expect(statSync(join(stateDir, 'slack.prod.rotation.json')).mode & 0o077).toBe(0);
 
-      // renewed when a third of its 6 s is left: a second exchange, before the first token expires
+      // renewed when a third of its 9 s is left (3 s before it expires): a second exchange
       await waitFor(() => sb.exchanges >= 2 && chain(stateDir).access_token !== first.access_token);
       expect(Date.now()).toBeLessThan(first.expires_at);
       const second = chain(stateDir);
