@@ -1,4 +1,47 @@
 // The PostgreSQL the suites use: FLEET_TEST_PG (a connection URL; .ci/run starts a throwaway cluster
 // and sets it). Without it the PostgreSQL suites are skipped, with a notice saying so.
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+
 export const PG_URL = process.env.FLEET_TEST_PG ?? '';
 if (!PG_URL) process.stderr.write('notice: FLEET_TEST_PG is not set, so the PostgreSQL state suites are skipped (bash .ci/run sets one up)\n');
+
+/** A loopback TCP proxy to the test database that can be cut and restored on the same port. */
+export class Proxy {
+  private server?: Server;
+  private conns = new Set<Socket>();
+  port = 0;
+  constructor(private readonly target: () => Socket) {}
+  async start(): Promise<void> {
+    this.server = createServer((c) => {
+      const up = this.target();
+      this.conns.add(c).add(up);
+      const drop = () => (c.destroy(), up.destroy(), this.conns.delete(c), this.conns.delete(up));
+      c.on('error', drop).on('close', drop);
+      up.on('error', drop).on('close', drop);
+      c.pipe(up).pipe(c);
+    });
+    await new Promise<void>((r) => this.server!.listen(this.port, '127.0.0.1', () => r()));
+    this.port = (this.server.address() as { port: number }).port;
+  }
+  async cut(): Promise<void> {
+    const s = this.server;
+    this.server = undefined;
+    for (const c of this.conns) c.destroy();
+    this.conns.clear();
+    await new Promise<void>((r) => (s ? s.close(() => r()) : r()));
+  }
+}
+
+/** Parts of a libpq URL: its user, and where it listens (Unix socket folder via ?host=, or host:port). */
+export function pgParts(url: string): { user: string; database: string; connect: () => Socket } {
+  const user = decodeURIComponent(/^postgres(?:ql)?:\/\/([^:@/]+)(?::[^@/]*)?@/.exec(url)?.[1] ?? 'postgres');
+  const query = new URLSearchParams(url.split('?')[1] ?? '');
+  const authority = /^postgres(?:ql)?:\/\/(?:[^@/]*@)?([^/?]*)/.exec(url)?.[1] ?? '';
+  const [h, p] = authority.split(':');
+  const host = query.get('host') ?? (h || '/var/run/postgresql');
+  const port = Number(query.get('port') ?? (p || 5432));
+  const database = decodeURIComponent(/^postgres(?:ql)?:\/\/[^/]*\/([^?]*)/.exec(url)?.[1] || user);
+  return { user, database, connect: host.startsWith('/') ? () => connect(join(host, `.s.PGSQL.${port}`)) : () => connect(port, host) };
+}
+
