@@ -44,3 +44,34 @@ export function pgParts(url: string): { user: string; database: string; connect:
   return { user, database, connect: host.startsWith('/') ? () => connect(join(host, `.s.PGSQL.${port}`)) : () => connect(port, host) };
 }
 
+
+/** The same server, another database: `url` with its database name replaced. */
+export function onDatabase(url: string, database: string): string {
+  return url.replace(/^(postgres(?:ql)?:\/\/[^/?]*)(\/[^?]*)?/, `$1/${database}`);
+}
+
+/**
+ * A fresh database of this test file's own on the test server (dropped by the returned function),
+ * so what other suites or branches do to FLEET_TEST_PG's database — another schema version, say —
+ * cannot change what this one sees.
+ */
+export async function freshDatabase(prefix: string): Promise<{ url: string; drop: () => Promise<void> }> {
+  const pg = (await import('pg')).default;
+  const name = `${prefix}_${process.pid}_${Date.now()}`;
+  const admin = new pg.Client({ connectionString: PG_URL });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  return {
+    url: onDatabase(PG_URL, name),
+    drop: async () => {
+      const a = new pg.Client({ connectionString: PG_URL });
+      await a.connect();
+      await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => {});
+      await a.end();
+    },
+  };
+}
