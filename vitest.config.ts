@@ -8,6 +8,8 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     // seeds every fast-check property from FLEET_SEED (or a fresh seed, printed on failure)
     setupFiles: ['test/setup.ts'],
+    // says when the PostgreSQL suites are skipped (no FLEET_TEST_PG)
+    globalSetup: ['test/global-setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',

@@ -10,8 +10,36 @@ import { EmbeddedState } from '../shared/state/embedded.js';
 import { migrate, PostgresState } from '../shared/state/postgres.js';
 import { lockfile } from '../shared/state/lockfile.js';
 import { selfOwner } from '../shared/state/owner.js';
+import { emptyHead, seal } from '../shared/audit/chain.js';
+import { verifyLines } from '../shared/audit/verify.js';
 
-export { EmbeddedState, migrate, PostgresState };
+export { EmbeddedState, migrate, PostgresState, verifyLines };
+
+/**
+ * Puts a sealed trail of `n` records for `instance` into PostgreSQL directly (the set-up of the
+ * streaming-reader measure, not what it times), each record about the size of a real call's.
+ */
+export async function prefillPgTrail(url: string, instance: string, n: number): Promise<void> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    let head = emptyHead(instance);
+    for (let from = 0; from < n; from += 2000) {
+      const values: unknown[] = [instance];
+      const rows: string[] = [];
+      for (let i = from; i < Math.min(n, from + 2000); i++) {
+        const s = seal({ ts: new Date(1767226320000 + i).toISOString(), call: `c-${i}`, instance, phase: 'outcome', tool: 'post_message', outcome: 'ok', args: { channel: 'C0DEVBOTTEST', text: { len: 240, sha256: 'ab'.repeat(32) } } }, head.seq + 1, head.hash);
+        head = { seq: head.seq + 1, hash: s.hash };
+        values.push(head.seq, s.hash, s.line.slice(0, -1));
+        const k = values.length;
+        rows.push(`($1, $${k - 2}, $${k - 1}, $${k})`);
+      }
+      await c.query(`INSERT INTO fleet_audit (instance, seq, hash, line) VALUES ${rows.join(', ')}`, values);
+    }
+  } finally {
+    await c.end();
+  }
+}
 
 export const RESULT = { content: [{ type: 'text', text: 'posted to C0DEVBOTTEST at 1767226320.000112' }], structuredContent: { channel: 'C0DEVBOTTEST', ts: '1767226320.000112', status: 'completed' } };
 const resultText = JSON.stringify(RESULT);

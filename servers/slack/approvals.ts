@@ -152,21 +152,29 @@ export async function openSlackApprovals(o: SlackApprovalsOptions): Promise<Appr
       const parts = splitParts(lines.slice(split + 1).join('\n'));
       const n = parts.length;
       const part = (i: number) => `Arguments, part ${i + 1} of ${n}:\n${parts[i]}`;
-      const posted = await web.chat.postMessage({
-        channel,
-        link_names: false,
-        unfurl_links: false,
-        unfurl_media: false,
-        text: [
-          `:lock: *Approval needed* (call ${req.call.slice(0, 8)})`,
-          ...head,
-          `Approvers: ${approvers}. Reply \`approve\` or \`decline\` in this thread (or react :white_check_mark: / :x:) within ${minutes} min. The requester, bots and unlisted users cannot approve; an approval counts for this exact call (digest ${req.digest.slice(0, 12)}) only. Below: every argument in full, exactly as it will run.${n > 1 ? ` The arguments continue in ${n - 1} more part(s) in this thread: read them all before answering.` : ''}`,
-          part(0),
-        ].join('\n'),
-      });
-      const ts = posted.ts!;
-      for (let i = 1; i < n; i++) await web.chat.postMessage({ channel, thread_ts: ts, link_names: false, unfurl_links: false, unfurl_media: false, text: part(i) });
-      hooks.event('requested', { channel, ts, approvers: req.approvers, parts: n });
+      let ts: string;
+      if (req.resume && req.resume.channel === channel) {
+        // asked already, by a process that stopped while it waited: the same post, the same thread
+        ts = req.resume.ts;
+        hooks.event('resumed', { channel, ts, approvers: req.approvers });
+      } else {
+        const posted = await web.chat.postMessage({
+          channel,
+          link_names: false,
+          unfurl_links: false,
+          unfurl_media: false,
+          text: [
+            `:lock: *Approval needed* (call ${req.call.slice(0, 8)})`,
+            ...head,
+            `Approvers: ${approvers}. Reply \`approve\` or \`decline\` in this thread (or react :white_check_mark: / :x:) within ${minutes} min. The requester, bots and unlisted users cannot approve; an approval counts for this exact call (digest ${req.digest.slice(0, 12)}) only. Below: every argument in full, exactly as it will run.${n > 1 ? ` The arguments continue in ${n - 1} more part(s) in this thread: read them all before answering.` : ''}`,
+            part(0),
+          ].join('\n'),
+        });
+        ts = posted.ts!;
+        for (let i = 1; i < n; i++) await web.chat.postMessage({ channel, thread_ts: ts, link_names: false, unfurl_links: false, unfurl_media: false, text: part(i) });
+        await hooks.posted?.({ channel, ts });
+        hooks.event('requested', { channel, ts, approvers: req.approvers, parts: n });
+      }
       const deadline = Math.min(req.expiresAt, Date.now() + req.timeoutMs);
       const noted = new Set<string>();
       const ignore = (v: Vote, why: string) => {

@@ -29,6 +29,12 @@ export interface ApprovalRequest {
   expiresAt: number;
   /** aborted when the call is withdrawn (the client cancelled, timed out or went away) */
   signal?: AbortSignal;
+  /**
+   * The request already posted for this very call by a process or replica that stopped while it
+   * waited (found in the shared state): wait on that post, and count an answer already given
+   * there, instead of asking again.
+   */
+  resume?: { channel: string; ts: string };
 }
 
 export type Verdict =
@@ -43,6 +49,8 @@ export type Verdict =
 export interface ApprovalHooks {
   progress(message: string): void;
   event(status: string, detail: Record<string, unknown>): void;
+  /** where the request was posted, kept in the shared state so another replica can resume it */
+  posted?(where: { channel: string; ts: string }): Promise<void>;
 }
 
 export interface ApprovalChannel {

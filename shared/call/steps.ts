@@ -464,7 +464,15 @@ async function seekApproval(c: CallState, tool: ToolDef, approval: Approval): Pr
     if (entry.status === 'approved' && entry.ref?.digest === c.digest) verdict = asVerdict(entry, c.digest);
     else {
       const channel = approval.via === 'elicitation' ? elicitationChannel(req.elicit) : await openSlackApprovals(inst);
-      verdict = await channel.request(request, hooks);
+      const resume = resumable(entry, c.digest, approval.via);
+      if (resume) {
+        // the request this key's first holder posted before it stopped: wait on it, to its expiry
+        c.approvalExpires = request.expiresAt = entry.expires;
+        request.resume = resume;
+      }
+      const posted = (where: { channel: string; ts: string }) =>
+        inst.state.approvals.setRef(id, { digest: c.digest, ...where }).catch((e: Error) => inst.log.error(`the approval request of ${id} cannot be resumed elsewhere: ${e.message}`));
+      verdict = await channel.request(request, { ...hooks, posted });
     }
     verdict = asVerdict(await inst.state.approvals.decide(id, { status: verdict.status, ...('by' in verdict && verdict.by ? { by: verdict.by } : {}), ...('why' in verdict ? { why: verdict.why } : {}) }, verdict.status === 'approved' ? verdict.at : Date.now()), c.digest);
   } catch (e) {
@@ -481,6 +489,16 @@ async function seekApproval(c: CallState, tool: ToolDef, approval: Approval): Pr
   if (verdict.status === 'approved') detail.at = new Date(verdict.at).toISOString();
   await c.record({ phase: 'approval', status: verdict.status, via: approval.via, ...detail });
   return verdict;
+}
+
+/**
+ * A pending request for this very call (same digest, not expired) that a process or replica which
+ * has since stopped posted to Slack: where to resume waiting, instead of asking a second time.
+ */
+function resumable(e: ApprovalEntry, digest: string, via: string): { channel: string; ts: string } | undefined {
+  const { ref } = e;
+  if (via !== 'slack' || e.status !== 'pending' || e.expires <= Date.now() || ref?.digest !== digest) return undefined;
+  return typeof ref.channel === 'string' && typeof ref.ts === 'string' ? { channel: ref.channel, ts: ref.ts } : undefined;
 }
 
 function asVerdict(e: ApprovalEntry, digest: string): Verdict {

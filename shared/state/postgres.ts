@@ -350,11 +350,55 @@ class PgKeys implements KeyStore {
   }
 
   done(key: string, result: CallToolResult): Promise<void> {
-    return this.db.tx(async (q) => void (await q("UPDATE fleet_keys SET state = 'done', awaiting = false, result = $3 WHERE instance = $1 AND key = $2", [this.db.instance, key, JSON.stringify(result)])));
+    return this.settle(key, result);
   }
 
   release(key: string): Promise<void> {
-    return this.db.tx(async (q) => void (await q('DELETE FROM fleet_keys WHERE instance = $1 AND key = $2 AND owner = $3', [this.db.instance, key, this.db.owner])));
+    return this.settle(key, null);
+  }
+
+  /**
+   * Keys whose outcome (or release) could not be written while the database was away. This
+   * replica still holds them, so a retry elsewhere waits (or, once this replica's owner lock was
+   * lost with its connection, reads UNKNOWN): they are written as soon as the database answers,
+   * else a key refused during an outage would stay "running" until the replica restarts.
+   */
+  private unsettled = new Map<string, CallToolResult | null>();
+  private retry?: NodeJS.Timeout;
+
+  private async settle(key: string, result: CallToolResult | null): Promise<void> {
+    try {
+      await this.write(key, result);
+      this.unsettled.delete(key);
+    } catch (e) {
+      this.unsettled.set(key, result);
+      this.retry ??= setInterval(() => void this.flush(), 1000).unref();
+      throw e;
+    }
+  }
+
+  private write(key: string, result: CallToolResult | null): Promise<void> {
+    return this.db.tx(async (q) => void (await (result
+      ? q("UPDATE fleet_keys SET state = 'done', awaiting = false, result = $3 WHERE instance = $1 AND key = $2", [this.db.instance, key, JSON.stringify(result)])
+      : q('DELETE FROM fleet_keys WHERE instance = $1 AND key = $2 AND owner = $3', [this.db.instance, key, this.db.owner]))));
+  }
+
+  private async flush(): Promise<void> {
+    for (const [key, result] of [...this.unsettled]) {
+      try {
+        await this.write(key, result);
+        this.unsettled.delete(key);
+      } catch {
+        return; // still away: the next tick tries again
+      }
+    }
+    clearInterval(this.retry);
+    this.retry = undefined;
+  }
+
+  stop(): void {
+    clearInterval(this.retry);
+    this.retry = undefined;
   }
 }
 
@@ -435,7 +479,7 @@ class PgCheckpoints implements CheckpointStore {
 export class PostgresState implements StateStore {
   readonly engine = 'postgres';
   readonly audit: PgAudit;
-  readonly keys: KeyStore;
+  readonly keys: PgKeys;
   readonly rate: RateStore;
   readonly approvals: ApprovalStore;
   readonly checkpoints: CheckpointStore;
@@ -452,6 +496,7 @@ export class PostgresState implements StateStore {
   }
 
   close(): Promise<void> {
+    this.keys.stop();
     return this.db.close();
   }
 }
