@@ -20,7 +20,10 @@ export interface Explained {
   file: string;
   production: boolean;
   owner: string;
+  /** the reference the process resolves: the standing token, the broker, or the refresh token */
   credential: string;
+  /** how the upstream token is had: minted per run, rotated, or standing */
+  credential_kind: string;
   attribution: string;
   tools: ExplainedTool[];
   needs: string[];
@@ -45,6 +48,7 @@ export function explain(m: Manifest, connector: Connector): Explained {
     production: isProduction(m),
     owner: m.owner,
     credential: m.credential,
+    credential_kind: m.mint ? `minted from broker (ttl ${m.mint.ttl})` : m.rotate ? 'rotated from refresh token' : 'standing',
     attribution: describeAttribution(m.attribution),
     tools,
     needs: [...new Set(tools.flatMap((t) => t.needs))].sort(),
@@ -65,7 +69,7 @@ export function explainText(all: Explained[]): string {
     const same = e.needs.join() === e.declared.join();
     out.push(
       `${e.instance} (${e.file})${e.production ? ' — production' : ''}`,
-      `  owner ${e.owner}; credential ${e.credential}; attribution ${e.attribution}`,
+      `  owner ${e.owner}; credential ${e.credential_kind} ${e.credential}; attribution ${e.attribution}`,
       `  upstream permissions needed: ${e.needs.join(', ') || 'none'}`,
       `  declared by the manifest:    ${same ? 'the same' : e.declared.join(', ') || 'none'}`,
       `  tools (${e.tools.length}):`,

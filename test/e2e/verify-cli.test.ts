@@ -99,6 +99,10 @@ describe('fleet verify', () => {
     expect(r.stdout).toMatch(/^slack\.prod \(scopes\/slack\.prod\.yaml\) — production$/m);
     expect(r.stdout).toMatch(/^ {4}post_message +write +channels: C0EDITORIAL; .*\[needs chat:write\]$/m);
     expect(r.stdout).toMatch(/upstream permissions needed: channels:history, channels:read, chat:write, reactions:write, users:read/);
+    // how each instance holds its token: what a reviewer asks first
+    expect(r.stdout).toContain('credential minted from broker (ttl 1h) env:CLOUDFLARE_BROKER_TOKEN_PROD;');
+    expect(r.stdout).toContain('credential minted from broker (ttl 1h) env:DOPPLER_BROKER_TOKEN_PROD;');
+    expect(r.stdout).toContain('credential standing env:SLACK_BOT_TOKEN_PROD;');
   });
 
   it('the committed JSON Schema accepts every shipped manifest and rejects an unknown tool', () => {
