@@ -38,6 +38,13 @@ import { VERSION } from '../version.js';
 
 const OPEN_FALLBACK_MS = 300;
 const REVOKE_WAIT_MS = 5000;
+/**
+ * A production instance on a real upstream opens it (credential, identity check) as soon as it
+ * starts, and its tools/list answers wait up to this long for that check: a failed check is then
+ * the answer to tools/list and the process exits 1, so a client shows the server as failed, not as
+ * connected.
+ */
+const PROD_LIST_WAIT_MS = 1000;
 
 export interface ServeOptions {
   connector: string;
@@ -237,7 +244,10 @@ export async function serve(opts: ServeOptions): Promise<void> {
   const log = inst.log;
   let onListed!: () => void;
   const listed = new Promise<void>((resolve) => (onListed = resolve));
-  const server = buildServer(inst, VERSION, { onListed, principal });
+  // On a sandbox the token is minted for the manifest, so there is no credential to find wrong.
+  const checkFirst = isProduction(inst.manifest) && !opts.sandbox;
+  const beforeList = checkFirst ? () => checked(inst.upstream(), PROD_LIST_WAIT_MS, (e) => `${inst.manifest.id} cannot serve: ${inst.redactor.scrub(e.message)}`) : undefined;
+  const server = buildServer(inst, VERSION, { onListed, beforeList, principal });
   // stdin goes through the wire guard: oversized, non-UTF-8, non-JSON and pre-initialize lines get a
   // JSON-RPC error and the server keeps reading (the SDK's transport would stop or stay silent).
   const transport: StdioServerTransport = new StdioServerTransport(
@@ -260,16 +270,30 @@ export async function serve(opts: ServeOptions): Promise<void> {
   process.on('SIGTERM', () => void shutdown(0, 'SIGTERM'));
   process.on('SIGINT', () => void shutdown(0, 'SIGINT'));
   await server.connect(transport);
-  // The upstream (its SDK, the sandbox, the identity check) opens once tools/list has been
-  // answered, so loading it never delays the first answers; or on the first call; or after a short
-  // while with no client traffic, so a bad credential still ends the process promptly.
+  // A dev instance opens its upstream (its SDK, the sandbox, the identity check) once tools/list
+  // has been answered, so loading it never delays the first answers; or on the first call; or
+  // after a short while with no client traffic, so a bad credential still ends the process
+  // promptly. A production instance on a real upstream opens it at once (see PROD_LIST_WAIT_MS).
   const openNow = () =>
     open((e) => {
       log.error(`cannot start: ${e.message}`);
-      void shutdown(1, 'start failed');
+      // after the tools/list waiting on this check has been answered with it
+      setImmediate(() => void shutdown(1, 'start failed'));
     });
+  if (checkFirst) openNow();
   listed.then(() => setImmediate(openNow));
   setTimeout(openNow, OPEN_FALLBACK_MS).unref();
+}
+
+/** Waits for `p` up to `ms`: its failure is thrown (worded by `say`), a slow success is not awaited. */
+function checked(p: Promise<unknown>, ms: number, say: (e: Error) => string): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const slow = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+  return Promise.race([p.then(() => undefined), slow])
+    .catch((e: Error) => {
+      throw new Error(say(e));
+    })
+    .finally(() => clearTimeout(timer));
 }
 
 /** The state database's URL, from its credential reference; registered with the redactor at once. */
