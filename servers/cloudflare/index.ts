@@ -71,9 +71,9 @@ export const cloudflare: Connector<CF> = {
     const { cloudflareMinter } = await import('./mint.js');
     return cloudflareMinter(opts);
   },
-  async sandbox() {
+  async sandbox(port = 0) {
     const { startCloudflareSandbox } = await import('./sandbox/index.js');
-    const sb = await startCloudflareSandbox();
+    const sb = await startCloudflareSandbox(port);
     return {
       url: sb.url,
       // The declared permissions, plus reading its own policies so the over-scope check runs.

@@ -35,9 +35,9 @@ export const doppler: Connector<Doppler> = {
     const { dopplerMinter } = await import('./mint.js');
     return dopplerMinter(opts);
   },
-  async sandbox() {
+  async sandbox(port = 0) {
     const { startDopplerSandbox } = await import('./sandbox/index.js');
-    const sb = await startDopplerSandbox();
+    const sb = await startDopplerSandbox(port);
     return {
       url: sb.url,
       issueBroker: (m) => sb.issueBroker(m.upstream.project),

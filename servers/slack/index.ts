@@ -67,9 +67,9 @@ export const slack: Connector<Slack> = {
     const { rotateSlack } = await import('./client.js');
     return rotateSlack(opts);
   },
-  async sandbox() {
+  async sandbox(port = 0) {
     const { startSlackSandbox } = await import('./sandbox/index.js');
-    const sb = await startSlackSandbox();
+    const sb = await startSlackSandbox(port);
     return {
       url: sb.url,
       issueToken: (m) => sb.issue(m.upstream.workspace, m.upstream.token_scopes),

@@ -1,7 +1,7 @@
 // `fleet serve`: one process, one instance, over stdio. The manifest is read before anything is
 // served; the upstream (SDK load, credential, identity check) opens in the background right after,
 // and every call waits for it. A failed identity check ends the process with one line and exit 1.
-import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { Checkpointer, fileSink, loadPrivateKey, rawPublicKey, readCheckpointsConfig } from '../../../shared/audit/checkpoint.js';
 import { parseDuration } from '../../../shared/base/duration.js';
@@ -60,6 +60,23 @@ export function auditFile(id: string, scopes: string, env: NodeJS.ProcessEnv = p
   return embeddedPaths(id, scopes, env).audit;
 }
 
+/** The instance's manifest file; when it is missing, which environments the connector does have. */
+function manifestFor(opts: ServeOptions): string {
+  const file = join(opts.scopes, `${opts.connector}.${opts.env}.yaml`);
+  if (existsSync(file)) return file;
+  if (!existsSync(opts.scopes)) {
+    throw new StartupError(`no scopes folder at ${resolve(opts.scopes)}: run fleet in your project (where scopes/ is, or below it) or pass --scopes DIR`);
+  }
+  const envs = readdirSync(opts.scopes)
+    .map((f) => new RegExp(`^${opts.connector}\\.([a-z][a-z0-9-]*)\\.yaml$`).exec(f)?.[1])
+    .filter((e): e is string => !!e)
+    .sort();
+  throw new StartupError(
+    `no manifest ${file} for ${opts.connector} --env ${opts.env}; ` +
+      (envs.length ? `${opts.connector} has: ${envs.map((e) => `--env ${e}`).join(', ')}` : `${opts.scopes} holds no ${opts.connector} manifest`),
+  );
+}
+
 /** One instance, ready to serve: its upstream opens on `openNow` (or on the first call). */
 export interface Running {
   inst: Instance;
@@ -72,7 +89,7 @@ export interface Running {
 export async function instanceFor(opts: ServeOptions): Promise<Running> {
   const connector = CONNECTORS[opts.connector];
   if (!connector) throw new StartupError(`unknown connector "${opts.connector}" (known: ${Object.keys(CONNECTORS).join(', ')})`);
-  const manifest = loadManifest(join(opts.scopes, `${opts.connector}.${opts.env}.yaml`), CONNECTORS);
+  const manifest = loadManifest(manifestFor(opts), CONNECTORS);
   const storeConfig = readStoreConfig(opts.scopes);
   const redactor = new Redactor();
   const log = stderrLog(manifest.id, redactor);
