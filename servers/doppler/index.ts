@@ -23,7 +23,7 @@ export const doppler: Connector<Doppler> = {
   name: 'doppler',
   tools: [listProjects, listConfigs, listSecretNames, getSecret, compareConfigs, configActivity, setSecret, deleteSecret],
   upstream: z.strictObject({
-    project: z.string().regex(SLUG, 'project must be a Doppler project slug such as blogbot'),
+    project: z.string().regex(SLUG, 'project must be a Doppler project slug such as blogbot').describe('the Doppler project this instance is pinned to'),
   }),
   // Doppler tokens carry no scope list the API reports; access is enforced by the grants.
   declared: () => [],
