@@ -5,6 +5,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { bundleFile, installDir, scopesDir } from '../../shared/base/install.js';
 import { VERSION } from './version.js';
+import { DECISIONS } from '../../shared/audit/read.js';
 import { CONNECTORS } from './connectors.js';
 
 /** What --help says after the commands: the connectors and every environment variable fleet reads. */
@@ -202,7 +203,7 @@ function buildProgram(): Command {
     .description('print the calls in an audit trail as a table (streamed: any size)')
     .option('--tool <name>')
     .option('--actor <actor>')
-    .addOption(new Option('--decision <decision>', 'any decision a trail holds').choices(['allow', 'deny', 'replay', 'failed', 'pending']))
+    .addOption(new Option('--decision <decision>', 'any decision the table shows').choices(DECISIONS))
     .option('--since <when>', 'a duration (30m, 2h, 7d) or a date (times are UTC)')
     .option('--custody', 'the chain of custody: per call its client, actor and proof, thread, approver, executor, manifest and result')
     .option('--json', 'one JSON object per call')
