@@ -10,7 +10,7 @@ import { isProduction } from '../connector/scopes.js';
 import type { Connector, Grant, ToolDef } from '../connector/tool.js';
 import type { Finding, Severity } from './findings.js';
 import { isPattern } from './glob-sets.js';
-import { durationSchema, parseDuration } from '../base/duration.js';
+import { DURATION, durationSchema, parseDuration } from '../base/duration.js';
 import { checkpointsSchema } from '../audit/checkpoint.js';
 
 const DAY = 86_400_000;
@@ -53,7 +53,7 @@ const ruleSchema = z.discriminatedUnion('kind', [
   z.strictObject({
     ...common,
     kind: z.literal('review-due'),
-    warn_within: durationSchema('warn when review_by is this close, such as 30d'),
+    warn_within: z.string().regex(DURATION, 'expected a duration above zero such as 30d').describe('warn when review_by is this close, such as 30d'),
     fail: z.array(z.enum(['prod', 'dev'])).default(['prod']),
   }),
   // time-boxed exceptions: an expiry no later than `max` after the start (or after today), an
