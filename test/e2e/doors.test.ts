@@ -108,8 +108,8 @@ describe('a production instance that cannot serve', () => {
       transport.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
       const exited = new Promise<void>((resolve) => (transport.onclose = () => resolve()));
       const client = new Client({ name: 'claude-code-like', version: '1' });
-      // a check that fails at once ends the process before it answers initialize; one that needs
-      // the upstream is the answer to tools/list
+      // a check that fails within 1 s ends the process before it answers initialize; a slower one
+      // is the answer to tools/list
       const told = await client.connect(transport).then(
         () => client.listTools().then(() => 'listed', (e: Error) => e.message),
         (e: Error) => e.message,

@@ -40,9 +40,10 @@ const OPEN_FALLBACK_MS = 300;
 const REVOKE_WAIT_MS = 5000;
 /**
  * A production instance on a real upstream opens it (credential, identity check) as soon as it
- * starts, and its tools/list answers wait up to this long for that check: a failed check is then
- * the answer to tools/list and the process exits 1, so a client shows the server as failed, not as
- * connected.
+ * starts and answers nothing until that check is done, up to this long: a failed check ends the
+ * process (exit 1) before `initialize` is answered, so a client shows the server as failed, not as
+ * connected. A check still running then is waited for by tools/list (up to as long again), whose
+ * answer is its failure.
  */
 const PROD_LIST_WAIT_MS = 1000;
 
@@ -286,18 +287,24 @@ export async function serve(opts: ServeOptions): Promise<void> {
   process.stdin.on('end', () => void shutdown(0, 'exit'));
   process.on('SIGTERM', () => void shutdown(0, 'SIGTERM'));
   process.on('SIGINT', () => void shutdown(0, 'SIGINT'));
-  await server.connect(transport);
   // A dev instance opens its upstream (its SDK, the sandbox, the identity check) once tools/list
   // has been answered, so loading it never delays the first answers; or on the first call; or
   // after a short while with no client traffic, so a bad credential still ends the process
-  // promptly. A production instance on a real upstream opens it at once (see PROD_LIST_WAIT_MS).
+  // promptly.
   const openNow = () =>
     open((e) => {
       log.error(`cannot start: ${e.message}`);
-      // after the tools/list waiting on this check has been answered with it
       setImmediate(() => void shutdown(1, 'start failed'));
     });
-  if (checkFirst) openNow();
+  if (checkFirst) {
+    // A production instance on a real upstream checks its credential and identity before it answers
+    // anything (up to PROD_LIST_WAIT_MS; the client's first messages wait in stdin): a failed check
+    // ends the process before `initialize` is answered, so a client marks the server failed, not
+    // connected. A slower check goes on in the background and tools/list waits for it.
+    openNow();
+    if (await checked(inst.upstream(), PROD_LIST_WAIT_MS, (e) => e.message).then(() => false, () => true)) return;
+  }
+  await server.connect(transport);
   listed.then(() => setImmediate(openNow));
   setTimeout(openNow, OPEN_FALLBACK_MS).unref();
 }
