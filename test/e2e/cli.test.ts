@@ -112,7 +112,7 @@ describe('fleet audit', () => {
     }
     const bad = await runCli(['audit', 'show', s.auditFile, '--decision', 'maybe']);
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toContain("argument 'maybe' is invalid. Allowed choices are allow, deny, replay, pending, failed, error, mint, renew, revoke, sweep, suspend, resume.");
+    expect(bad.stderr).toContain("argument 'maybe' is invalid. Allowed choices are allow, deny, replay, pending, failed, error, mint, renew, revoke, sweep, rotate, suspend, resume.");
   });
 
   it.each(['show', 'verify'])('%s on a file that is not a trail says so and exits 1', async (cmd) => {
