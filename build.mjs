@@ -7,8 +7,9 @@
 //   launcher falls back to dist/cli.js when the blob is missing or older than that binary.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { chmodSync, copyFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
 
 // FLEET_OUTDIR lets parallel work build beside dist/ without pulling it from under running tests.
 const outdir = process.env.FLEET_OUTDIR || 'dist';
@@ -22,8 +23,10 @@ await build({
   splitting: true,
   format: 'esm',
   chunkNames: 'chunks/[name]-[hash]',
-  // state drivers load from node_modules on first use (better-sqlite3 is native)
-  external: ['better-sqlite3', 'pg'],
+  // Everything is bundled, so an installed package needs no dependency but one: better-sqlite3 is
+  // native (a .node file built for the installing node), so it stays a dependency and loads from
+  // node_modules on first use. pg's optional native binding is never used.
+  external: ['better-sqlite3', 'pg-native'],
   // CommonJS dependencies (axios, form-data, ...) call require() on Node built-ins.
   banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);" },
 });
@@ -31,6 +34,12 @@ await build({
 // dist/client.js: the bot's typed client (package export mcp-fleet/client). Built for a neutral
 // platform, so a Node built-in creeping into it fails the build: it must run on Workers.
 await build({ entryPoints: { client: 'client/index.ts' }, outdir, bundle: true, platform: 'neutral', format: 'esm', target: 'es2022', logLevel: 'warning' });
+
+// sql.js (SQLite as wasm) loads at run time from beside the bundle, not from node_modules: with
+// everything else bundled, the package needs no dependency installed (servers/cloudflare/sql.ts).
+const sqljs = dirname(createRequire(import.meta.url).resolve('sql.js'));
+copyFileSync(join(sqljs, 'sql-wasm.js'), join(outdir, 'sql-wasm.cjs'));
+copyFileSync(join(sqljs, 'sql-wasm.wasm'), join(outdir, 'sql-wasm.wasm'));
 
 const snapshotJs = join(outdir, 'snapshot.cjs');
 await build({
@@ -41,7 +50,7 @@ await build({
   // Upstream SDKs are loaded on first use, so they need not weigh on every start: they stay out of
   // the snapshot and load from node_modules, through a require() rooted at the install folder (a
   // snapshot's own require() reaches only Node's built-in modules).
-  external: ['cloudflare', '@dopplerhq/node-sdk', '@slack/web-api', 'sql.js', '@opentelemetry/*', 'better-sqlite3', 'pg'],
+  external: ['cloudflare', '@dopplerhq/node-sdk', '@slack/web-api', '@opentelemetry/*', 'better-sqlite3', 'pg', 'pg-native'],
   // No module URL in CommonJS: the launcher names the install folder in FLEET_DIST instead.
   define: { 'import.meta.url': '__fleet_module_url' },
   banner: {

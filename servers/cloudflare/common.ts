@@ -2,7 +2,7 @@
 // annotations. Every call is made in the manifest's pinned account; no tool takes an account.
 import { z } from 'zod';
 import type Cloudflare from 'cloudflare';
-import { choice, globs, ids, oneOf, prefixes, type Constraint } from '../../shared/call/constraints.js';
+import { choice, globs, ids, oneOf, prefixes, type Constraint, type IdShape } from '../../shared/call/constraints.js';
 import type { Annotations, ToolDef } from '../../shared/connector/tool.js';
 import { HEX32, named } from './names.js';
 
@@ -25,17 +25,26 @@ export const whole = (ok: (n: number) => boolean, message: string) => z.number()
 export const limit = (top: number) => whole((n) => n >= 1 && n <= top, `must be a whole number from 1 to ${top}`);
 export const text = (max: number, what = 'text') => z.string().refine((s) => s.length >= 1 && s.length <= max, `${what} must be 1 to ${max} characters`);
 
+/** Cloudflare resource IDs: 32 lower-case hex characters. */
+const HEX_ID: IdShape = { pattern: HEX32, example: '1d0e5f0c2b4a49e7a1c3e5f7a9b1d3e5' };
+
 /** A constraint that is off (empty) unless a grant lists values: for resources a call may optionally touch. */
-function optionalIds(noun: string, plural: string): Constraint<string[]> {
-  return { ...ids(noun, plural), required: false, fallback: [], instead: (g) => (g.length ? ids(noun, plural).instead(g) : `list the ${plural} this tool may bind in the grant`) };
+function optionalIds(noun: string, plural: string, shape?: IdShape): Constraint<string[]> {
+  const c = ids(noun, plural, shape);
+  return { ...c, required: false, fallback: [], instead: (g) => (g.length ? c.instead(g) : `list the ${plural} this tool may bind in the grant`) };
 }
 
 /** The smoke check a grant declares: a GET of `path` on the deployment must answer `status` (and this body digest). */
-const smokeSchema = z.strictObject({
-  path: z.string().regex(/^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*(\?[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*)?$/, 'path is the URL path to request, such as /health'),
-  status: z.number().int().min(100).max(599).default(200),
-  body_sha256: z.string().regex(/^[0-9a-f]{64}$/, 'body_sha256 is a sha256 in lower-case hex').optional(),
-});
+const smokeSchema = z
+  .strictObject({
+    path: z
+      .string()
+      .regex(/^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*(\?[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*)?$/, 'path is the URL path to request, such as /health')
+      .describe('the URL path smoke_check_worker requests on the deployment, such as /health'),
+    status: z.number().int().min(100).max(599).default(200).describe('the HTTP status the deployment must answer (default 200)'),
+    body_sha256: z.string().regex(/^[0-9a-f]{64}$/, 'body_sha256 is a sha256 in lower-case hex').describe('the sha256 (lower-case hex) the answer body must have').optional(),
+  })
+  .describe('what smoke_check_worker requests on the deployment and expects back');
 export type Smoke = z.infer<typeof smokeSchema>;
 const smoke: Constraint<Smoke> = {
   schema: smokeSchema as unknown as z.ZodType<Smoke>,
@@ -51,21 +60,21 @@ const smoke: Constraint<Smoke> = {
 export const C = {
   smoke,
   scripts: globs('script'),
-  namespaces: ids('KV namespace'),
+  namespaces: ids('KV namespace', 'KV namespaces', HEX_ID),
   key_prefix: prefixes('key'),
   buckets: ids('bucket'),
-  databases: ids('database'),
+  databases: ids('database', 'databases', HEX_ID),
   sql: choice('sql', ['read', 'write'] as const),
   workflows: globs('workflow'),
-  zones: ids('zone'),
+  zones: ids('zone', 'zones', HEX_ID),
   names: globs('record name'),
   types: oneOf('record type'),
   /** listings: names/types narrow what is shown, all when absent */
   listNames: { ...globs('record name'), required: false, fallback: ['**'] } as Constraint<string[]>,
   listTypes: oneOf('record type', ['*']),
-  bindNamespaces: optionalIds('KV namespace', 'KV namespaces'),
+  bindNamespaces: optionalIds('KV namespace', 'KV namespaces', HEX_ID),
   bindBuckets: optionalIds('bucket', 'buckets'),
-  bindDatabases: optionalIds('database', 'databases'),
+  bindDatabases: optionalIds('database', 'databases', HEX_ID),
 };
 
 export const READ: Annotations = { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: true };

@@ -57,10 +57,10 @@ export const cloudflare: Connector<CF> = {
     listZones, dnsListRecords, dnsUpsertRecord, dnsDeleteRecord,
   ],
   upstream: z.strictObject({
-    account: z.string().regex(HEX32, 'account must be a Cloudflare account ID: 32 lower-case hex characters'),
-    token_permissions: z.array(z.string().regex(/^[A-Z][A-Za-z0-9 ]+ (Read|Write)$/, 'a permission group name such as "Workers Scripts Read"')).min(1),
+    account: z.string().regex(HEX32, 'account must be a Cloudflare account ID: 32 lower-case hex characters').describe('the Cloudflare account ID the token is pinned to'),
+    token_permissions: z.array(z.string().regex(/^[A-Z][A-Za-z0-9 ]+ (Read|Write)$/, 'a permission group name such as "Workers Scripts Read"')).min(1).describe('the permission groups the API token holds, exactly'),
     // the account's workers.dev subdomain: where smoke checks reach a deployment
-    workers_subdomain: z.string().regex(/^[a-z0-9-]{1,63}$/, 'workers_subdomain is the account\'s workers.dev subdomain, such as example').optional(),
+    workers_subdomain: z.string().regex(/^[a-z0-9-]{1,63}$/, 'workers_subdomain is the account\'s workers.dev subdomain, such as example').describe('the account\'s workers.dev subdomain, where smoke checks reach a deployment').optional(),
   }),
   declared: (u) => u.token_permissions,
   async open(opts) {
@@ -71,9 +71,9 @@ export const cloudflare: Connector<CF> = {
     const { cloudflareMinter } = await import('./mint.js');
     return cloudflareMinter(opts);
   },
-  async sandbox() {
+  async sandbox(port = 0) {
     const { startCloudflareSandbox } = await import('./sandbox/index.js');
-    const sb = await startCloudflareSandbox();
+    const sb = await startCloudflareSandbox(port);
     return {
       url: sb.url,
       // The declared permissions, plus reading its own policies so the over-scope check runs.

@@ -14,9 +14,11 @@
 //      is refused until someone reads it and lists it.
 // Anything SQLite cannot compile (unknown function such as load_extension, unknown table, syntax
 // error) is not proven, so it is refused.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { Database, SqlJsStatic } from 'sql.js';
-import { installRequire } from '../../shared/base/install.js';
+import { bundleFile, installRequire } from '../../shared/base/install.js';
 import { READ_FUNCTIONS, READ_PRAGMAS, READ_TABLE_FUNCTIONS } from './sql-allow.js';
 
 export type Verdict = { readOnly: true } | { readOnly: false; reason: string };
@@ -29,12 +31,16 @@ const WRITING = new Set([
 
 let engine: Promise<SqlJsStatic> | undefined;
 
-/** sql.js and its wasm load on the first verdict, from node_modules beside the bundle. */
+/**
+ * sql.js and its wasm load on the first verdict: the copies build.mjs puts beside the bundle (so an
+ * installed package needs no node_modules), or sql.js from node_modules when run from the sources
+ * before a build.
+ */
 function loadEngine(): Promise<SqlJsStatic> {
   return (engine ??= (async () => {
-    const req = installRequire();
-    const main = req.resolve('sql.js');
-    const init = req(main) as (cfg: { locateFile(f: string): string }) => Promise<SqlJsStatic>;
+    const beside = join(dirname(bundleFile()), 'sql-wasm.cjs');
+    const main = existsSync(beside) ? beside : installRequire().resolve('sql.js');
+    const init = createRequire(main)(main) as (cfg: { locateFile(f: string): string }) => Promise<SqlJsStatic>;
     return init({ locateFile: (f) => join(dirname(main), f) });
   })());
 }

@@ -23,7 +23,7 @@ export const doppler: Connector<Doppler> = {
   name: 'doppler',
   tools: [listProjects, listConfigs, listSecretNames, getSecret, compareConfigs, configActivity, setSecret, deleteSecret],
   upstream: z.strictObject({
-    project: z.string().regex(SLUG, 'project must be a Doppler project slug such as blogbot'),
+    project: z.string().regex(SLUG, 'project must be a Doppler project slug such as blogbot').describe('the Doppler project this instance is pinned to'),
   }),
   // Doppler tokens carry no scope list the API reports; access is enforced by the grants.
   declared: () => [],
@@ -35,9 +35,9 @@ export const doppler: Connector<Doppler> = {
     const { dopplerMinter } = await import('./mint.js');
     return dopplerMinter(opts);
   },
-  async sandbox() {
+  async sandbox(port = 0) {
     const { startDopplerSandbox } = await import('./sandbox/index.js');
-    const sb = await startDopplerSandbox();
+    const sb = await startDopplerSandbox(port);
     return {
       url: sb.url,
       issueBroker: (m) => sb.issueBroker(m.upstream.project),

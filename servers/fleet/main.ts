@@ -1,10 +1,52 @@
 // The `fleet` CLI. Each command's code loads only when that command runs. `main` is shared by the
 // bundle (dist/cli.js) and the start-up snapshot (dist/snapshot.blob, via dist/fleet).
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { bundleFile, installDir, scopesDir } from '../../shared/base/install.js';
 import { VERSION } from './version.js';
+import { DECISIONS } from '../../shared/audit/read.js';
+import { CONNECTORS } from './connectors.js';
+
+/** What --help says after the commands: the connectors and every environment variable fleet reads. */
+const HELP_AFTER = `
+Connectors: ${Object.keys(CONNECTORS).join(', ')} (manifests: scopes/<connector>.<env>.yaml)
+
+Environment:
+  FLEET_ACTOR                the person behind calls that name none in _meta "fleet/actor"
+  FLEET_THREAD               the thread or ticket behind calls that name none in _meta "fleet/thread"
+  FLEET_CLIENT               the routine (client principal) a stdio process serves (default: local)
+  FLEET_AUDIT_DIR            audit trails (default: .fleet/audit beside the scopes folder)
+  FLEET_STATE_DIR            rate windows and idempotency keys (default: .fleet/state beside the scopes folder)
+  FLEET_CHECKPOINT_KEY       PKCS#8 PEM file of the key that signs the trail's checkpoints
+  FLEET_CHECKPOINT_FILE      where signed checkpoints are appended (never inside the trail's folder)
+  FLEET_APPROVALS_SLACK_URL  Slack API base URL for the approvals identity (default: Slack's)
+  FLEET_APPROVAL_POLL_MS     how often a Slack approval thread is read, in ms (default: 2000)
+  FLEET_TRACE_START          set: print whether fleet started from the snapshot or the bundle
+  FLEET_DIST                 set by dist/fleet: the folder it starts from
+  OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_LOGS_ENDPOINT
+                             also send every audit record as an OTLP/HTTP log record (standard
+                             OTEL_* variables: OTEL_SERVICE_NAME, OTEL_EXPORTER_OTLP_*_TIMEOUT,
+                             OTEL_BLRP_*, OTEL_LOGS_EXPORTER=none, OTEL_SDK_DISABLED=true)
+  DOPPLER_TOKEN              resolves doppler:<project>/<config>/<NAME> credential references
+  DOPPLER_API_URL            Doppler API base URL for those references (default: Doppler's)
+  <NAME> of credential: env:<NAME>  each manifest's upstream credential
+
+The scopes folder is --scopes, else scopes/ in the current folder or the nearest one above it.
+`;
+
+/** --upstream: an http(s) URL. */
+function url(value: string): string {
+  if (!/^https?:\/\/[^\s/]+/.test(value)) throw new InvalidArgumentError('the upstream is an http:// or https:// URL');
+  return value;
+}
+
+/** --port: an integer from 0 (any free port) to 65535. */
+function port(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 65535) throw new InvalidArgumentError('a port is a whole number from 0 to 65535');
+  return n;
+}
 
 /** Ends the process with one clear line for any error a user can cause. */
 async function run(fn: () => Promise<number | void> | number | void): Promise<void> {
@@ -20,17 +62,21 @@ async function run(fn: () => Promise<number | void> | number | void): Promise<vo
 
 /** The command tree, built once: at import for the bundle, ahead of time for the snapshot. */
 function buildProgram(): Command {
-  const program = new Command('fleet').version(VERSION).description('Narrowly-scoped MCP servers for Slack, Cloudflare and Doppler');
+  const program = new Command('fleet')
+    .version(VERSION)
+    .description('Narrowly-scoped MCP servers for Slack, Cloudflare and Doppler')
+    .addHelpText('after', HELP_AFTER)
+    .showHelpAfterError('(fleet --help lists the commands, connectors and environment variables)');
   const scopesOpt = () => new Option('--scopes <dir>', 'folder of manifests (default: scopes/ in this folder or the nearest one above holding it)');
 
 
   program
     .command('serve')
     .description('serve one instance over stdio, or with --http one or several over Streamable HTTP')
-    .argument('[connector]', 'slack, cloudflare, doppler')
-    .option('--env <env>', 'instance: dev, prod, ...')
-    .option('--sandbox', 'run against the built-in sandbox upstream (no account or token needed)')
-    .option('--upstream <url>', 'base URL of the upstream API (e.g. a sandbox started with `fleet sandbox`)')
+    .argument('[connector]', Object.keys(CONNECTORS).join(' | '))
+    .option('--env <env>', 'instance: dev, prod, ... (the manifest is scopes/<connector>.<env>.yaml)')
+    .addOption(new Option('--sandbox', 'run against the built-in sandbox upstream (no account or token needed)').conflicts('upstream'))
+    .addOption(new Option('--upstream <url>', 'base URL of the upstream API (e.g. a sandbox started with `fleet sandbox`)').argParser(url))
     .addOption(scopesOpt())
     .option('--http <[host:]port>', 'serve over Streamable HTTP at /mcp/<connector>/<env> (default host 127.0.0.1)')
     .option('--instance <id...>', 'with --http: instances to serve, e.g. slack.prod (default: the connector/--env given, else every manifest)')
@@ -157,8 +203,8 @@ function buildProgram(): Command {
     .description('print the calls in an audit trail as a table (streamed: any size)')
     .option('--tool <name>')
     .option('--actor <actor>')
-    .addOption(new Option('--decision <decision>').choices(['allow', 'deny', 'replay', 'failed', 'pending']))
-    .option('--since <when>', 'a duration (30m, 2h, 7d) or a date')
+    .addOption(new Option('--decision <decision>', 'any decision the table shows').choices(DECISIONS))
+    .option('--since <when>', 'a duration (30m, 2h, 7d) or a date (times are UTC)')
     .option('--custody', 'the chain of custody: per call its client, actor and proof, thread, approver, executor, manifest and result')
     .option('--json', 'one JSON object per call')
     .addOption(instanceOpt())
@@ -202,11 +248,11 @@ function buildProgram(): Command {
   program
     .command('sandbox')
     .description('run a sandbox upstream on loopback and print its URL and a token per manifest')
-    .argument('<connector>', 'slack')
-    .option('--port <port>', 'port', '0')
+    .argument('<connector>', Object.keys(CONNECTORS).join(' | '))
+    .addOption(new Option('--port <port>', 'loopback port to listen on (0: any free one)').argParser(port).default(0))
     .addOption(scopesOpt())
-    .action((connector: string, o: { port: string; scopes?: string }) =>
-      run(async () => (await import('./commands/sandbox.js')).sandboxCmd(connector, Number(o.port), scopesDir(o.scopes))),
+    .action((connector: string, o: { port: number; scopes?: string }) =>
+      run(async () => (await import('./commands/sandbox.js')).sandboxCmd(connector, o.port, scopesDir(o.scopes))),
     );
 
   return program;

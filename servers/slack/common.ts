@@ -8,9 +8,12 @@ export type Slack = WebClient;
 
 // Patterns are checked by refine (not `regex`) so they stay out of the listed schema: the
 // description tells the model the same thing in fewer bytes.
+/** A Slack channel ID: public (C), private (G) or direct (D). */
+export const CHANNEL_ID = /^[CGD][A-Z0-9]{8,}$/;
+
 export const channelId = z
   .string()
-  .refine((s) => /^[CGD][A-Z0-9]{8,}$/.test(s), 'must be a channel ID such as C0123ABCD, not a #name')
+  .refine((s) => CHANNEL_ID.test(s), 'must be a channel ID such as C0123ABCD, not a #name')
   .describe('Channel ID (C…)');
 export const messageTs = z
   .string()
@@ -20,7 +23,7 @@ export const text = z.string().min(1).max(40_000).describe('mrkdwn text');
 export const limit = (fallback: number, top: number) => z.number().int().min(1).max(top).default(fallback);
 
 export const C = {
-  channels: ids('channel'),
+  channels: ids('channel', 'channels', { pattern: CHANNEL_ID, example: 'C0123ABCD' }),
   mentions: flag('broadcast mention', 'write the message without @channel, @here, @everyone, @group or user-group mentions'),
   max_length: max('message length', 4000, ' characters'),
   emoji: oneOf('emoji'),

@@ -55,8 +55,8 @@ export const slack: Connector<Slack> = {
     deleteMessage, addReaction, listUsers, getUser, searchMessages, getPermalink,
   ],
   upstream: z.strictObject({
-    workspace: z.string().regex(/^T[A-Z0-9]{2,}$/, 'workspace must be a Slack team ID such as T0123ABCD'),
-    token_scopes: z.array(z.string().regex(/^[a-z]+(:[a-z.]+)+$/, 'an OAuth scope such as chat:write')).min(1),
+    workspace: z.string().regex(/^T[A-Z0-9]{2,}$/, 'workspace must be a Slack team ID such as T0123ABCD').describe('the Slack team ID (T…) the token must belong to'),
+    token_scopes: z.array(z.string().regex(/^[a-z]+(:[a-z.]+)+$/, 'an OAuth scope such as chat:write')).min(1).describe('the OAuth scopes the bot token holds, exactly'),
   }),
   declared: (u) => u.token_scopes,
   async open(opts) {
@@ -67,9 +67,9 @@ export const slack: Connector<Slack> = {
     const { rotateSlack } = await import('./client.js');
     return rotateSlack(opts);
   },
-  async sandbox() {
+  async sandbox(port = 0) {
     const { startSlackSandbox } = await import('./sandbox/index.js');
-    const sb = await startSlackSandbox();
+    const sb = await startSlackSandbox(port);
     return {
       url: sb.url,
       issueToken: (m) => sb.issue(m.upstream.workspace, m.upstream.token_scopes),

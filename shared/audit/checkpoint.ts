@@ -17,7 +17,7 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { closeSync, constants, existsSync, fdatasyncSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { z } from 'zod';
-import { parseDuration } from '../base/duration.js';
+import { durationSchema } from '../base/duration.js';
 import { readYaml } from '../manifest/load.js';
 import type { Head } from './chain.js';
 
@@ -211,12 +211,14 @@ export class Checkpointer {
 
 /** `checkpoints:` in scopes/fleet.yaml: the public key checkpoints are verified with, and how often. */
 export const checkpointsSchema = z.strictObject({
-  key: z.strictObject({
-    name: z.string().regex(/^[A-Za-z0-9._+-]{1,64}$/, 'a key name is letters, digits and . _ + -'),
-    public: z.string().refine((s) => Buffer.from(s, 'base64').length === 32, 'the Ed25519 public key, 32 bytes in base64 (fleet audit keygen prints it)'),
-  }),
-  every: z.number().int().min(1).default(1000),
-  interval: z.string().refine((s) => parseDuration(s) !== undefined, 'a duration such as 10m').default('10m'),
+  key: z
+    .strictObject({
+      name: z.string().regex(/^[A-Za-z0-9._+-]{1,64}$/, 'a key name is letters, digits and . _ + -').describe('the signing key\'s name, written in each checkpoint'),
+      public: z.string().refine((s) => Buffer.from(s, 'base64').length === 32, 'the Ed25519 public key, 32 bytes in base64 (fleet audit keygen prints it)').describe('the Ed25519 public key in base64 (fleet audit keygen prints it)'),
+    })
+    .describe('the key checkpoints are verified with'),
+  every: z.number().int().min(1).default(1000).describe('sign a checkpoint every this many records (default 1000)'),
+  interval: durationSchema('and at least this often while records arrive (default 10m)').default('10m'),
 });
 export type CheckpointsConfig = z.infer<typeof checkpointsSchema>;
 

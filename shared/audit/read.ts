@@ -46,6 +46,13 @@ export function readCalls(text: string): CallRow[] {
   return [...calls.values()];
 }
 
+/**
+ * Every decision a row of `fleet audit show` can carry: a call's (allow, deny, replay, pending,
+ * failed, error), a credential's step (mint, renew, revoke, sweep; rotate) and an administrative
+ * record's (suspend, resume). `--decision` takes each of them.
+ */
+export const DECISIONS = ['allow', 'deny', 'replay', 'pending', 'failed', 'error', 'mint', 'renew', 'revoke', 'sweep', 'rotate', 'suspend', 'resume'] as const;
+
 /** Each call of a trail, streamed (a file or a database, of any size): a call is handed on as soon
  * as it ends, so memory holds only the calls still open; those never ended (UNKNOWN) come last. */
 export async function* streamCalls(lines: AsyncIterable<string> | Iterable<string>): AsyncIterable<CallRow> {

@@ -29,10 +29,21 @@ export interface Constraint<V> {
 
 const list = (values: string[]) => (values.length > 8 ? `${values.slice(0, 8).join(', ')}, …` : values.join(', '));
 
+/** What an identifier looks like, so a name where an ID belongs is refused at file:line. */
+export interface IdShape {
+  pattern: RegExp;
+  example: string;
+}
+
 /** Exact identifiers (never names, which can be renamed). `*` grants all. */
-export function ids(noun: string, plural = `${noun}s`): Constraint<string[]> {
+export function ids(noun: string, plural = `${noun}s`, shape?: IdShape): Constraint<string[]> {
+  const item = shape
+    ? z.string().regex(new RegExp(`^(?:\\*|${shape.pattern.source.replace(/^\^|\$$/g, '')})$`), {
+        error: (iss) => `${JSON.stringify(iss.input)} is not a ${noun} ID: grant IDs such as ${shape.example}, never names (or * for any)`,
+      })
+    : z.string().min(1);
   return {
-    schema: z.array(z.string().min(1)).min(1),
+    schema: z.array(item).min(1).describe(`${noun} IDs this tool may touch (never names; * for any)`),
     required: true,
     noun,
     allows: (granted, value) => granted.includes('*') || granted.includes(String(value)),
@@ -45,7 +56,7 @@ export function ids(noun: string, plural = `${noun}s`): Constraint<string[]> {
 /** Name globs (`*` within a path segment, `**` across). */
 export function globs(noun: string, plural = `${noun}s`): Constraint<string[]> {
   return {
-    schema: z.array(z.string().min(1)).min(1),
+    schema: z.array(z.string().min(1)).min(1).describe(`${plural} this tool may touch, as globs (* within a segment, ** across)`),
     required: true,
     noun,
     allows: (granted, value) => granted.some((g) => globMatch(g, String(value))),
@@ -59,7 +70,7 @@ export function globs(noun: string, plural = `${noun}s`): Constraint<string[]> {
 export function prefixes(noun: string): Constraint<string | string[]> {
   const all = (g: string | string[]) => (Array.isArray(g) ? g : [g]);
   return {
-    schema: z.union([z.string(), z.array(z.string()).min(1)]),
+    schema: z.union([z.string(), z.array(z.string()).min(1)]).describe(`${noun}s must start with this prefix (or one of these)`),
     required: false,
     fallback: '',
     noun,
@@ -72,7 +83,7 @@ export function prefixes(noun: string): Constraint<string | string[]> {
 /** An allowlist of plain values (emoji names, record types). Absent: `fallback`. */
 export function oneOf(noun: string, fallback?: string[]): Constraint<string[]> {
   return {
-    schema: z.array(z.string().min(1)).min(1),
+    schema: z.array(z.string().min(1)).min(1).describe(`the ${noun} values allowed${fallback ? '' : ' (required)'}`),
     required: fallback === undefined,
     fallback,
     noun,
@@ -85,7 +96,7 @@ export function oneOf(noun: string, fallback?: string[]): Constraint<string[]> {
 /** A capability that is off unless the grant turns it on; a fact names each use of it. */
 export function flag(noun: string, instead: string): Constraint<boolean> {
   return {
-    schema: z.boolean(),
+    schema: z.boolean().describe(`allow ${noun} (off unless true)`),
     required: false,
     fallback: false,
     noun,
@@ -98,7 +109,7 @@ export function flag(noun: string, instead: string): Constraint<boolean> {
 /** An upper bound on a number the call carries (a length, a size). */
 export function max(noun: string, fallback: number, unit = ''): Constraint<number> {
   return {
-    schema: z.number().int().positive(),
+    schema: z.number().int().positive().describe(`the largest ${noun} allowed (default ${fallback}${unit})`),
     required: false,
     fallback,
     noun,
@@ -115,7 +126,7 @@ export function max(noun: string, fallback: number, unit = ''): Constraint<numbe
 export function choice<L extends string>(noun: string, levels: readonly [L, ...L[]], fallback: L = levels[0]): Constraint<L> {
   const rank = (v: string | number) => levels.indexOf(String(v) as L);
   return {
-    schema: z.enum(levels as unknown as [L, ...L[]]),
+    schema: z.enum(levels as unknown as [L, ...L[]]).describe(`the ${noun} level allowed: ${levels.join(' or ')} (default ${fallback})`),
     required: false,
     fallback,
     noun,

@@ -244,7 +244,8 @@ export interface Connector<C = any> {
   /** permissions the manifest declares for the token */
   declared(upstreamBlock: any): string[];
   open(opts: OpenOptions): Promise<Upstream<C>>;
-  sandbox(): Promise<Sandbox>;
+  /** the connector's emulator on loopback, on `port` (0: any free one) */
+  sandbox(port?: number): Promise<Sandbox>;
   /** present when the connector can mint the instance's token from a broker credential */
   minter?(opts: MintOptions): Promise<Minter>;
   /**

@@ -10,36 +10,35 @@
 //
 //   attribution: { proof: oidc, issuer: https://id.example.com, jwks: file:keys/jwks.json, max_age: 10m }
 import { z } from 'zod';
-import { parseDuration } from '../base/duration.js';
+import { durationSchema } from '../base/duration.js';
 
-const duration = z.string().refine((s) => parseDuration(s) !== undefined, 'expected a duration such as 10s, 15m or 1h');
-const required = z.boolean().default(true);
+const required = z.boolean().default(true).describe('calls with no actor are denied (default true)');
 
 export const PROOF_KINDS = ['asserted', 'slack-message', 'oidc'] as const;
 export type ProofKind = (typeof PROOF_KINDS)[number];
 
 export const attributionBlock = z.discriminatedUnion('proof', [
-  z.strictObject({ required, proof: z.literal('asserted') }),
+  z.strictObject({ required, proof: z.literal('asserted').describe('the caller says who the actor is') }),
   z.strictObject({
     required,
-    proof: z.literal('slack-message'),
+    proof: z.literal('slack-message').describe('the actor is the author of the Slack message that asked for the call'),
     /** channels where a request may be asked: the thread must be a message in one of them */
-    request_channels: z.array(z.string().regex(/^[CG][A-Z0-9]{8,}$/, 'request channels are channel IDs (C…)')).min(1),
+    request_channels: z.array(z.string().regex(/^[CG][A-Z0-9]{8,}$/, 'request channels are channel IDs (C…)')).min(1).describe('channel IDs where a request may be asked'),
     /** how old the asking message may be */
-    max_age: duration.default('1h'),
+    max_age: durationSchema('how old the asking message may be (default 1h)').default('1h'),
     /** whose token reads the message: the instance's own (a Slack instance) or the approvals identity */
-    reader: z.enum(['instance', 'approvals']).optional(),
+    reader: z.enum(['instance', 'approvals']).describe('whose token reads the message: the instance\'s own or the approvals identity').optional(),
   }),
   z.strictObject({
     required,
-    proof: z.literal('oidc'),
-    issuer: z.string().url('issuer is the token issuer URL (its `iss`)'),
+    proof: z.literal('oidc').describe('the actor is the subject of an OIDC token the caller passes'),
+    issuer: z.string().url('issuer is the token issuer URL (its `iss`)').describe('the token issuer URL (its iss)'),
     /** the token's `aud`; the instance's id (slack.prod) when not set */
-    audience: z.string().min(1).optional(),
+    audience: z.string().min(1).describe('the token\'s aud; the instance id (slack.prod) when not set').optional(),
     /** the issuer's public keys: file:path/to/jwks.json (relative to the manifest) or an https:// URL */
-    jwks: z.string().regex(/^(file:.+|https?:\/\/.+)$/, 'jwks is file:path/to/jwks.json or an https:// URL'),
+    jwks: z.string().regex(/^(file:.+|https?:\/\/.+)$/, 'jwks is file:path/to/jwks.json or an https:// URL').describe('the issuer\'s public keys: file:path/to/jwks.json or an https:// URL'),
     /** the longest a token may live (exp - iat) */
-    max_age: duration.default('15m'),
+    max_age: durationSchema('the longest a token may live, exp - iat (default 15m)').default('15m'),
   }),
 ]);
 

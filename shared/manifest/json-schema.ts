@@ -10,9 +10,13 @@ type Json = Record<string, any>;
 function forConnector(connector: Connector): Json {
   const js = z.toJSONSchema(manifestSchema(connector), { target: 'draft-7', io: 'input', unrepresentable: 'any' }) as Json;
   delete js.$schema;
-  // `get_user:` with nothing under it grants the tool with no constraints (null in YAML).
   for (const [name, grant] of Object.entries<Json>(js.properties.tools.properties)) {
-    js.properties.tools.properties[name] = { anyOf: [{ type: 'null' }, grant] };
+    const tool = connector.tools.find((t) => t.name === name)!;
+    grant.description = `${tool.description} (${tool.access})`;
+    // `get_user:` with nothing under it grants the tool with no constraints (null in YAML). The
+    // grant stays one object schema (not anyOf null | object), so a misspelt constraint key reads
+    // "property is not allowed" in an editor, not a type mismatch against null.
+    if (!grant.required?.length) grant.type = ['object', 'null'];
   }
   return js;
 }

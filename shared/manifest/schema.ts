@@ -3,7 +3,7 @@
 // declared constraints. An unknown tool or constraint is a schema error, not a silent no-op.
 import { z } from 'zod';
 import type { Connector, Grant, ToolDef } from '../connector/tool.js';
-import { parseDuration } from '../base/duration.js';
+import { DURATION, durationSchema, parseDuration } from '../base/duration.js';
 import type { ManifestFields } from './types.js';
 import { attributionSchema } from './attribution.js';
 import { client } from '../call/identity.js';
@@ -18,37 +18,50 @@ export const DATE = z
   .regex(/^\d{4}-\d{2}-\d{2}$/, 'a date is YYYY-MM-DD, e.g. 2027-03-31')
   .refine((s) => !Number.isNaN(Date.parse(`${s}T00:00:00Z`)) && new Date(`${s}T00:00:00Z`).toISOString().startsWith(s), 'not a calendar date');
 
-const duration = z.string().refine((s) => parseDuration(s) !== undefined, 'expected a duration such as 10s, 15m or 1h');
-
 const reference = z.string().regex(CREDENTIAL, 'credential must be a reference: env:NAME or doppler:project/config/NAME, or { broker: <reference>, mint: { ttl } }, or { rotate: { refresh_token, client_id, client_secret } }');
 
 /** How long a minted token lives: renewed when a third of it is left. */
 export const MINT_TTL = { min: 10_000, max: 24 * 3600_000 };
-const mintTtl = z.string().refine((s) => {
-  const ms = parseDuration(s);
-  return ms !== undefined && ms >= MINT_TTL.min && ms <= MINT_TTL.max;
-}, 'ttl is a duration from 10s to 24h, such as 1h');
+const mintTtl = z
+  .string()
+  .regex(DURATION, 'ttl is a duration from 10s to 24h, such as 1h')
+  .refine((s) => {
+    const ms = parseDuration(s);
+    return ms !== undefined && ms >= MINT_TTL.min && ms <= MINT_TTL.max;
+  }, 'ttl is a duration from 10s to 24h, such as 1h')
+  .describe('how long each minted token lives, 10s to 24h (default 1h); renewed when a third is left');
 
 export const RATE = /^([1-9]\d{0,6})\/(second|minute|hour|day)$/;
 
 /** `promotion: { from: cloudflare.dev, within: 24h, smoke: true }` on a grant of a tool with evidence. */
-export const promotion = z.strictObject({
-  from: z.string().regex(/^[a-z0-9-]+\.[a-z][a-z0-9-]*$/, 'from names a development instance as <connector>.<instance>, such as cloudflare.dev'),
-  within: duration,
-  smoke: z.boolean().default(true),
-});
+export const promotion = z
+  .strictObject({
+    from: z
+      .string()
+      .regex(/^[a-z0-9-]+\.[a-z][a-z0-9-]*$/, 'from names a development instance as <connector>.<instance>, such as cloudflare.dev')
+      .describe('the development instance whose trail must hold the evidence, as <connector>.<instance>'),
+    within: durationSchema('how recent the dev deploy and its smoke check must be, such as 24h'),
+    smoke: z.boolean().default(true).describe('a passing smoke check must follow the dev deploy (default true)'),
+  })
+  .describe('calls run only with matching evidence from a development instance (deploy, then passing smoke check)');
 export type Promotion = z.infer<typeof promotion>;
 
 /** Keys every grant may carry, whatever the tool: how often, and who must say yes first. */
 export const grantCommon = {
-  rate: z.string().regex(RATE, 'rate is N/period: 30/hour, 5/minute, 1000/day').optional(),
+  rate: z.string().regex(RATE, 'rate is N/period: 30/hour, 5/minute, 1000/day').describe('at most this many calls per instance: N/second, N/minute, N/hour or N/day').optional(),
   approval: z
     .strictObject({
-      via: z.enum(['elicitation', 'slack']),
-      approvers: z.array(z.string().regex(/^[UW][A-Z0-9]{2,}$/, 'approvers are Slack user IDs (U…)')).optional(),
-      timeout: duration.default('15m'),
+      via: z.enum(['elicitation', 'slack']).describe('who is asked: the client\'s user (elicitation) or listed approvers in Slack'),
+      approvers: z
+        .array(z.string().regex(/^[UW][A-Z0-9]{2,}$/, 'approvers are Slack user IDs (U…)'))
+        .describe('Slack user IDs who may approve (required with via: slack)')
+        .optional(),
+      timeout: durationSchema('how long to wait for an answer before denying (default 15m)').default('15m'),
     })
     .refine((a) => a.via !== 'slack' || (a.approvers?.length ?? 0) > 0, { message: 'a slack approval needs at least one approver', path: ['approvers'] })
+    // the same rule for editors: the refinement above does not survive the JSON Schema export
+    .meta({ if: { properties: { via: { const: 'slack' } }, required: ['via'] }, then: { required: ['approvers'], properties: { approvers: { minItems: 1 } } } })
+    .describe('a person must say yes before each call runs')
     .optional(),
 };
 
@@ -75,15 +88,15 @@ export const INSTANT = z
  */
 function exceptionSchema(connector: Connector) {
   const common = {
-    id: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'an exception id is lower-case letters, digits and dashes'),
-    owner: z.string().trim().min(1, 'owner is required: who asked for the exception and answers for it'),
-    reason: z.string().trim().min(1, 'reason is required: why the exception exists'),
-    approver: z.string().trim().min(1, 'approver is required: who approved it (not its owner)'),
-    starts: INSTANT.optional(),
-    expires: INSTANT.optional(),
+    id: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'an exception id is lower-case letters, digits and dashes').describe('the exception\'s name, cited in the trail'),
+    owner: z.string().trim().min(1, 'owner is required: who asked for the exception and answers for it').describe('who asked for the exception and answers for it'),
+    reason: z.string().trim().min(1, 'reason is required: why the exception exists').describe('why the exception exists'),
+    approver: z.string().trim().min(1, 'approver is required: who approved it (not its owner)').describe('who approved it (not its owner)'),
+    starts: INSTANT.describe('when it starts (YYYY-MM-DDTHH:MM:SSZ)').optional(),
+    expires: INSTANT.describe('when it ends (YYYY-MM-DDTHH:MM:SSZ); without it the exception is never active').optional(),
   };
   const byTool = connector.tools.map((t) =>
-    z.strictObject({ ...common, tool: z.literal(t.name), grant: z.preprocess((v) => v ?? {}, grantSchema(t)) }),
+    z.strictObject({ ...common, tool: z.literal(t.name).describe('the tool the exception grants'), grant: z.preprocess((v) => v ?? {}, grantSchema(t)).describe(`what the exception grants on ${t.name}`) }),
   );
   return z.discriminatedUnion('tool', byTool as unknown as [z.ZodObject, ...z.ZodObject[]]);
 }
@@ -101,31 +114,43 @@ function buildSchema(connector: Connector) {
   const tools: Record<string, z.ZodType> = {};
   for (const t of connector.tools) tools[t.name] = grantSchema(t).optional();
   return z.strictObject({
-    connector: z.literal(connector.name),
-    instance: z.string().regex(/^[a-z][a-z0-9-]*$/, 'instance must be lower-case letters, digits and dashes'),
-    owner: z.string().trim().min(1, 'owner is required: who answers for this instance'),
-    review_by: DATE.optional(),
-    purpose: z.string().trim().min(1, 'purpose is required: why this instance exists'),
-    credential: z.union([
-      reference,
-      z.strictObject({
-        broker: reference,
-        mint: z.strictObject({ ttl: mintTtl.default('1h') }).default({ ttl: '1h' }),
-      }),
-      z.strictObject({
-        rotate: z.strictObject({ refresh_token: reference, client_id: reference, client_secret: reference }),
-      }),
-    ]),
+    connector: z.literal(connector.name).describe('which connector serves this manifest'),
+    instance: z.string().regex(/^[a-z][a-z0-9-]*$/, 'instance must be lower-case letters, digits and dashes').describe('the instance name: dev, prod or prod-*; the file is <connector>.<instance>.yaml'),
+    owner: z.string().trim().min(1, 'owner is required: who answers for this instance').describe('who answers for this instance: team <email>'),
+    review_by: DATE.describe('when the grants must be reviewed again (YYYY-MM-DD)').optional(),
+    purpose: z.string().trim().min(1, 'purpose is required: why this instance exists').describe('why this instance exists, in a sentence'),
+    credential: z
+      .union([
+        reference.describe('where the upstream credential is: env:NAME or doppler:project/config/NAME, never a value'),
+        z
+          .strictObject({
+            broker: reference.describe('the broker credential that mints (and deletes) this instance\'s tokens: env:NAME or doppler:project/config/NAME'),
+            mint: z.strictObject({ ttl: mintTtl.default('1h') }).default({ ttl: '1h' }).describe('how the minted token lives'),
+          })
+          .describe('a token minted at every start from a broker credential, never a standing one'),
+        z
+          .strictObject({
+            rotate: z
+              .strictObject({
+                refresh_token: reference.describe('reference to the refresh token the access tokens are renewed with'),
+                client_id: reference.describe('reference to the Slack app\'s client ID'),
+                client_secret: reference.describe('reference to the Slack app\'s client secret'),
+              })
+              .describe('Slack token rotation: a short-lived access token renewed from a refresh token'),
+          })
+          .describe('a rotating token (Slack): renewed from a refresh token, never a standing one'),
+      ])
+      .describe('the upstream credential: a reference (env:NAME, doppler:project/config/NAME), { broker, mint } or { rotate }'),
     /** when the credential was issued or last rotated, for `fleet review` (the upstream rarely tells) */
-    credential_issued: DATE.optional(),
-    upstream: connector.upstream,
-    attribution: attributionSchema,
+    credential_issued: DATE.describe('when the credential was issued or last rotated (YYYY-MM-DD), for fleet review').optional(),
+    upstream: connector.upstream.describe(`the ${connector.name} account this instance is pinned to and the permissions its credential holds`),
+    attribution: attributionSchema.describe('whether calls must name the person they are for, and how that person is proven'),
     /** the client principals (routines) allowed to call this instance; any when not set */
-    clients: z.array(z.string().refine((s) => { try { return client(s) === s; } catch { return false; } }, 'a client is a routine name such as blogbot-publish')).min(1).optional(),
-    timeout: duration.default('10s'),
-    audit: z.strictObject({ bodies: z.enum(['hash', 'keep']).default('hash') }).default({ bodies: 'hash' }),
-    tools: z.strictObject(tools),
-    exceptions: z.array(exceptionSchema(connector)).optional(),
+    clients: z.array(z.string().refine((s) => { try { return client(s) === s; } catch { return false; } }, 'a client is a routine name such as blogbot-publish')).min(1).describe('the client principals (routines) allowed to call this instance; any when not set').optional(),
+    timeout: durationSchema('longest a call may take upstream (default 10s)').default('10s'),
+    audit: z.strictObject({ bodies: z.enum(['hash', 'keep']).default('hash').describe('message bodies in the trail: hash (length + sha256) or keep') }).default({ bodies: 'hash' }).describe('what the audit trail keeps'),
+    tools: z.strictObject(tools).describe('the tools this instance grants, each with its constraints; a tool not listed is neither listed nor callable'),
+    exceptions: z.array(exceptionSchema(connector)).describe('time-boxed exceptions (break-glass): one more tool, or more on a granted one, for a while').optional(),
   });
 }
 

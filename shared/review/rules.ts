@@ -10,7 +10,7 @@ import { isProduction } from '../connector/scopes.js';
 import type { Connector, Grant, ToolDef } from '../connector/tool.js';
 import type { Finding, Severity } from './findings.js';
 import { isPattern } from './glob-sets.js';
-import { parseDuration } from '../base/duration.js';
+import { DURATION, durationSchema, parseDuration } from '../base/duration.js';
 import { checkpointsSchema } from '../audit/checkpoint.js';
 
 const DAY = 86_400_000;
@@ -37,7 +37,7 @@ const ruleSchema = z.discriminatedUnion('kind', [
   z.strictObject({
     ...common,
     kind: z.literal('credential-minted'),
-    max_ttl: z.string().refine((v) => parseDuration(v) !== undefined, 'max_ttl is a duration such as 1h').optional(),
+    max_ttl: durationSchema('the longest ttl a minted credential may have, such as 1h').optional(),
     /** instances allowed a standing credential, each with the documented reason: an exception written down, not a silent hole */
     exempt: z.record(z.string().regex(/^[a-z0-9-]+\.[a-z][a-z0-9-]*$/, 'exempt names instances as <connector>.<instance>, such as slack.prod'), z.string().trim().min(1, 'an exemption says why')).optional(),
   }),
@@ -53,7 +53,7 @@ const ruleSchema = z.discriminatedUnion('kind', [
   z.strictObject({
     ...common,
     kind: z.literal('review-due'),
-    warn_within: z.string().refine((s) => parseDuration(s) !== undefined, 'expected a duration such as 30d'),
+    warn_within: z.string().regex(DURATION, 'expected a duration above zero such as 30d').describe('warn when review_by is this close, such as 30d'),
     fail: z.array(z.enum(['prod', 'dev'])).default(['prod']),
   }),
   // time-boxed exceptions: an expiry no later than `max` after the start (or after today), an

@@ -48,6 +48,7 @@ function classify(p: ManifestProblem, connector: Connector | undefined): string 
   if (p.message.startsWith('unknown tool')) return 'unknown-tool';
   if (/^exceptions\.\d+/.test(p.path)) return 'exception';
   if (p.message.startsWith('unknown constraint')) return 'unknown-constraint';
+  if (/ is not an? [\w ]+ ID: grant IDs /.test(p.message)) return 'id-not-name';
   const [top, tool, key] = p.path.split('.');
   if (top === 'tools' && key && connector?.tools.find((t) => t.name === tool)?.constraints[key]) return 'constraint-kind';
   return 'schema';

@@ -13,7 +13,6 @@ import { randomInt } from 'node:crypto';
 import type * as PgTypes from 'pg';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { AuditUnavailable } from '../base/errors.js';
-import { installRequire } from '../base/install.js';
 import { emptyHead, openVerified, seal, type Head } from '../audit/chain.js';
 import {
   approvalFromRow, KEEP_MS, StateUnavailable, type ApprovalEntry, type ApprovalStore, type AuditStore, type ChainHead, type Checkpoint, type CheckpointStore,
@@ -22,8 +21,9 @@ import {
 
 type Pg = typeof PgTypes;
 let driver: Promise<Pg> | undefined;
-// require() from the installation (a start-up snapshot has no dynamic import()), on first use
-const loadDriver = () => (driver ??= Promise.resolve().then(() => installRequire()('pg') as Pg));
+// on first use: bundled into its own chunk of dist/cli.js (the start-up snapshot, which has no
+// dynamic import(), requires it from node_modules instead)
+const loadDriver = () => (driver ??= import('pg').then((m) => ((m as unknown as { default?: Pg }).default ?? m) as Pg));
 
 /** the schema, one step per version; `fleet state migrate` applies the missing ones in order */
 export const MIGRATIONS: { version: number; sql: string }[] = [

@@ -41,7 +41,10 @@ async function elicit(server: Server, message: string, timeoutMs: number, signal
 }
 
 export interface ServerHooks {
+  /** after each tools/list answer */
   onListed?: () => void;
+  /** awaited before each tools/list answer; a rejection becomes the answer (an error) */
+  beforeList?: () => Promise<void>;
   /**
    * The client principal of a request: for stdio the process's configured identity; the HTTP
    * transport passes a function of the request's auth info (the credential's name).
@@ -113,6 +116,7 @@ export function buildServer(inst: Instance, version: string, hooks: ServerHooks 
     closed?.();
   };
   server.setRequestHandler(ListToolsRequestSchema, async () => {
+    await hooks.beforeList?.();
     refreshExceptions(inst); // an exception that started or expired since the last request counts now
     let listed = listedTools.get(inst.tools);
     if (!listed) listedTools.set(inst.tools, (listed = surface(inst.tools.values())));

@@ -8,7 +8,8 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { describe, expect, it } from 'vitest';
-import { auditRecords, CLI, ROOT, tempDir } from '../helpers.js';
+import { startSlackSandbox } from '../../servers/slack/sandbox/index.js';
+import { auditRecords, CLI, ROOT, SCOPES, tempDir } from '../helpers.js';
 
 const LAUNCHER = join(dirname(CLI), 'fleet');
 
@@ -83,5 +84,44 @@ describe('.mcp.json, as Claude Code starts it', () => {
     const trail = auditRecords(join(project, '.fleet', 'audit', 'slack.dev.jsonl'));
     expect(trail.map((x) => [x.tool, x.phase])).toEqual([['read_history', 'intent'], ['read_history', 'outcome']]);
     expect(existsSync(join(sub, '.fleet'))).toBe(false);
+  });
+});
+
+describe('a production instance that cannot serve', () => {
+  const PROD_SCOPES = ['channels:read', 'channels:history', 'chat:write', 'reactions:write', 'users:read'];
+
+  it.each([
+    ['a token of another workspace', (issue: (ws: string) => string) => ({ SLACK_BOT_TOKEN_PROD: issue('T0BLOGDEV') }), 'the token belongs to workspace T0BLOGDEV'],
+    ['no credential at all', () => ({}), 'SLACK_BOT_TOKEN_PROD'],
+  ])('with %s fails where the client looks (connect or tools/list) and exits 1', async (_what, vars, phrase) => {
+    const sb = await startSlackSandbox();
+    try {
+      // through sh, only to keep the server's exit code
+      const codeFile = join(tempDir(), 'code');
+      const transport = new StdioClientTransport({
+        command: 'sh',
+        args: ['-c', `"$0" "$@"; echo $? > ${codeFile}`, process.execPath, CLI, 'serve', 'slack', '--env', 'prod', '--upstream', sb.url, '--scopes', SCOPES],
+        env: { PATH: process.env.PATH ?? '', FLEET_AUDIT_DIR: tempDir(), FLEET_STATE_DIR: tempDir(), ...vars((ws) => sb.issue(ws, PROD_SCOPES)) },
+        stderr: 'pipe',
+      });
+      let stderr = '';
+      transport.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+      const exited = new Promise<void>((resolve) => (transport.onclose = () => resolve()));
+      const client = new Client({ name: 'claude-code-like', version: '1' });
+      // a check that fails within 1 s ends the process before it answers initialize; a slower one
+      // is the answer to tools/list
+      const told = await client.connect(transport).then(
+        () => client.listTools().then(() => 'listed', (e: Error) => e.message),
+        (e: Error) => e.message,
+      );
+      expect(told).not.toBe('listed');
+      if (!/Connection closed/.test(told)) expect(told).toMatch(new RegExp(`slack\\.prod cannot serve: .*${phrase}`));
+      await exited;
+      await expect.poll(() => (existsSync(codeFile) ? readFileSync(codeFile, 'utf8').trim() : '')).toBe('1');
+      expect(stderr).toContain('slack.prod: cannot start:');
+      expect(stderr).toContain(phrase);
+    } finally {
+      await sb.close();
+    }
   });
 });

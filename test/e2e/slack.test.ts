@@ -108,7 +108,7 @@ describe('slack dev on its sandbox', () => {
     const shown = await runCli(['audit', 'show', s.auditFile, '--decision', 'deny', '--tool', 'post_message']);
     expect(shown.code).toBe(0);
     const rows = shown.stdout.trim().split('\n');
-    expect(rows[0]).toMatch(/^time\s+actor\s+thread\s+tool\s+decision\s+outcome\s+detail$/);
+    expect(rows[0]).toMatch(/^time \(UTC\)\s+actor\s+thread\s+tool\s+decision\s+outcome\s+detail$/);
     expect(rows.slice(1).every((l) => /post_message\s+deny/.test(l))).toBe(true);
     expect(rows.length).toBeGreaterThan(3);
     const json = await runCli(['audit', 'show', s.auditFile, '--json', '--actor', 'U0DEVALICE']);

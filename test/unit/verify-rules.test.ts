@@ -24,6 +24,14 @@ function verify(name: string, fleet = join(SCOPES, 'fleet.yaml')) {
 const CASES: [string, string, string, 'error' | 'warning', string][] = [
   ['schema', 'schema', 'slack.dev.yaml:12', 'error', 'expected a duration'],
   ['unknown-connector', 'unknown-connector', 'slack.dev.yaml:2', 'error', 'unknown connector "jira"'],
+  // a name where an ID belongs, in any grant: a dev read, a prod write, a Cloudflare database
+  ['id-not-name-dev', 'id-not-name', 'slack.dev.yaml:16', 'error', '"#general" is not a channel ID: grant IDs such as C0123ABCD, never names'],
+  ['id-not-name-prod', 'id-not-name', 'slack.prod.yaml:19', 'error', '"editorial" is not a channel ID'],
+  ['id-not-name-cloudflare', 'id-not-name', 'cloudflare.dev.yaml:46', 'error', '"blog-dev" is not a database ID'],
+  // durations a timer cannot run: zero, and beyond 2^31-1 ms
+  ['duration-zero', 'schema', 'slack.dev.yaml:12', 'error', 'expected a duration above zero'],
+  ['duration-overflow', 'schema', 'slack.dev.yaml:26', 'error', '30d is longer than a timer can hold'],
+  ['slack-approval-no-approvers', 'schema', 'slack.prod.yaml:25', 'error', 'a slack approval needs at least one approver'],
   ['unknown-tool', 'unknown-tool', 'slack.dev.yaml:22', 'error', 'unknown tool "kick_user"'],
   ['unknown-constraint', 'unknown-constraint', 'slack.dev.yaml:25', 'error', 'unknown constraint "users" for update_message'],
   ['constraint-kind', 'constraint-kind', 'slack.dev.yaml:25', 'error', 'expected array, received string'],

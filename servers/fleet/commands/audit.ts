@@ -2,11 +2,12 @@
 // `fleet audit export --instance ID` and `fleet audit keygen`. A trail is a JSONL file or the trail
 // of an instance in the state store fleet.yaml names (PostgreSQL), read as a stream of lines.
 import { once } from 'node:events';
-import { closeSync, constants, createWriteStream, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { closeSync, constants, createWriteStream, openSync, readFileSync, readSync, statSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { generateCheckpointKey, parseCheckpoints, readCheckpointsConfig } from '../../../shared/audit/checkpoint.js';
 import { streamCalls, type CallRow } from '../../../shared/audit/read.js';
 import { fileLines, verifyLines, type VerifyResult } from '../../../shared/audit/verify.js';
+import { open as openRecord } from '../../../shared/audit/chain.js';
 import { parseDuration } from '../../../shared/base/duration.js';
 import { BadIdentifier, canonical } from '../../../shared/call/identity.js';
 import type { StateStore } from '../../../shared/state/store.js';
@@ -17,6 +18,30 @@ function read(file: string): string {
     return readFileSync(file, 'utf8');
   } catch (e) {
     throw new Error(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+/**
+ * Refuses a file that is not an audit trail at all (a README, a config), rather than calling it
+ * tampered or showing no calls: one sealed record among its first 64 KiB is enough, so a trail
+ * whose first lines were altered is still judged by verify as TAMPERED, and so is an emptied one.
+ */
+function assertTrail(file: string): void {
+  let head = '';
+  try {
+    const fd = openSync(file, 'r');
+    try {
+      const buf = Buffer.alloc(64 * 1024);
+      head = buf.subarray(0, readSync(fd, buf, 0, buf.length, 0)).toString('utf8');
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return; // unreadable: the caller says so
+  }
+  // an empty file is a trail that lost its records (verify judges that, e.g. against checkpoints)
+  if (head.trim() && !head.split('\n').some((l) => openRecord(l) !== undefined)) {
+    throw new Error(`${file} is not a fleet audit trail: none of its lines is a sealed audit record (trails are .fleet/audit/<connector>.<env>.jsonl)`);
   }
 }
 
@@ -78,6 +103,7 @@ export async function auditVerify(fileArg: string | undefined, o: VerifyOpts = {
 }
 
 async function verifyTrail(fileArg: string | undefined, store: StateStore | undefined, o: VerifyOpts, out: (s: string) => void): Promise<number> {
+  if (fileArg) assertTrail(fileArg);
   const file = fileArg ?? store!.audit.where;
   const instance = o.instance ?? instanceOfFile(file);
   if (!instance) {
@@ -225,7 +251,7 @@ export function actorFilter(raw: string): string {
 }
 
 const COLUMNS: [string, number, (r: CallRow) => string][] = [
-  ['time', 19, (r) => r.time.replace('T', ' ').slice(0, 19)],
+  ['time (UTC)', 19, (r) => r.time.replace('T', ' ').slice(0, 19)],
   ['actor', 14, (r) => r.actor ?? '-'],
   ['thread', 18, (r) => r.thread ?? '-'],
   ['tool', 20, (r) => r.tool],
@@ -244,7 +270,10 @@ const tableLine = (vals: string[]) => vals.map((v, i) => {
  * JSON lines; --custody collects its rows to size its columns (use --json for a trail of any size).
  */
 export async function auditShow(file: string | undefined, f: ShowFilter & { instance?: string; scopes?: string }, out: (s: string) => void = console.log): Promise<number> {
-  if (file) read1(file);
+  if (file) {
+    read1(file);
+    assertTrail(file);
+  }
   const store = file ? undefined : storeOf(f);
   const since = f.since ? sinceTime(f.since) : undefined;
   const actor = f.actor ? actorFilter(f.actor) : undefined;

@@ -1,7 +1,7 @@
 // `fleet serve`: one process, one instance, over stdio. The manifest is read before anything is
 // served; the upstream (SDK load, credential, identity check) opens in the background right after,
 // and every call waits for it. A failed identity check ends the process with one line and exit 1.
-import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { Checkpointer, fileSink, loadPrivateKey, rawPublicKey, readCheckpointsConfig } from '../../../shared/audit/checkpoint.js';
 import { parseDuration } from '../../../shared/base/duration.js';
@@ -38,6 +38,14 @@ import { VERSION } from '../version.js';
 
 const OPEN_FALLBACK_MS = 300;
 const REVOKE_WAIT_MS = 5000;
+/**
+ * A production instance on a real upstream opens it (credential, identity check) as soon as it
+ * starts and answers nothing until that check is done, up to this long: a failed check ends the
+ * process (exit 1) before `initialize` is answered, so a client shows the server as failed, not as
+ * connected. A check still running then is waited for by tools/list (up to as long again), whose
+ * answer is its failure.
+ */
+const PROD_LIST_WAIT_MS = 1000;
 
 export interface ServeOptions {
   connector: string;
@@ -53,6 +61,23 @@ export function auditFile(id: string, scopes: string, env: NodeJS.ProcessEnv = p
   return embeddedPaths(id, scopes, env).audit;
 }
 
+/** The instance's manifest file; when it is missing, which environments the connector does have. */
+function manifestFor(opts: ServeOptions): string {
+  const file = join(opts.scopes, `${opts.connector}.${opts.env}.yaml`);
+  if (existsSync(file)) return file;
+  if (!existsSync(opts.scopes)) {
+    throw new StartupError(`no scopes folder at ${resolve(opts.scopes)}: run fleet in your project (where scopes/ is, or below it) or pass --scopes DIR`);
+  }
+  const envs = readdirSync(opts.scopes)
+    .map((f) => new RegExp(`^${opts.connector}\\.([a-z][a-z0-9-]*)\\.yaml$`).exec(f)?.[1])
+    .filter((e): e is string => !!e)
+    .sort();
+  throw new StartupError(
+    `no manifest ${file} for ${opts.connector} --env ${opts.env}; ` +
+      (envs.length ? `${opts.connector} has: ${envs.map((e) => `--env ${e}`).join(', ')}` : `${opts.scopes} holds no ${opts.connector} manifest`),
+  );
+}
+
 /** One instance, ready to serve: its upstream opens on `openNow` (or on the first call). */
 export interface Running {
   inst: Instance;
@@ -65,7 +90,7 @@ export interface Running {
 export async function instanceFor(opts: ServeOptions): Promise<Running> {
   const connector = CONNECTORS[opts.connector];
   if (!connector) throw new StartupError(`unknown connector "${opts.connector}" (known: ${Object.keys(CONNECTORS).join(', ')})`);
-  const manifest = loadManifest(join(opts.scopes, `${opts.connector}.${opts.env}.yaml`), CONNECTORS);
+  const manifest = loadManifest(manifestFor(opts), CONNECTORS);
   const storeConfig = readStoreConfig(opts.scopes);
   const redactor = new Redactor();
   const log = stderrLog(manifest.id, redactor);
@@ -237,7 +262,10 @@ export async function serve(opts: ServeOptions): Promise<void> {
   const log = inst.log;
   let onListed!: () => void;
   const listed = new Promise<void>((resolve) => (onListed = resolve));
-  const server = buildServer(inst, VERSION, { onListed, principal });
+  // On a sandbox the token is minted for the manifest, so there is no credential to find wrong.
+  const checkFirst = isProduction(inst.manifest) && !opts.sandbox;
+  const beforeList = checkFirst ? () => checked(inst.upstream(), PROD_LIST_WAIT_MS, (e) => `${inst.manifest.id} cannot serve: ${inst.redactor.scrub(e.message)}`) : undefined;
+  const server = buildServer(inst, VERSION, { onListed, beforeList, principal });
   // stdin goes through the wire guard: oversized, non-UTF-8, non-JSON and pre-initialize lines get a
   // JSON-RPC error and the server keeps reading (the SDK's transport would stop or stay silent).
   const transport: StdioServerTransport = new StdioServerTransport(
@@ -259,17 +287,37 @@ export async function serve(opts: ServeOptions): Promise<void> {
   process.stdin.on('end', () => void shutdown(0, 'exit'));
   process.on('SIGTERM', () => void shutdown(0, 'SIGTERM'));
   process.on('SIGINT', () => void shutdown(0, 'SIGINT'));
-  await server.connect(transport);
-  // The upstream (its SDK, the sandbox, the identity check) opens once tools/list has been
-  // answered, so loading it never delays the first answers; or on the first call; or after a short
-  // while with no client traffic, so a bad credential still ends the process promptly.
+  // A dev instance opens its upstream (its SDK, the sandbox, the identity check) once tools/list
+  // has been answered, so loading it never delays the first answers; or on the first call; or
+  // after a short while with no client traffic, so a bad credential still ends the process
+  // promptly.
   const openNow = () =>
     open((e) => {
       log.error(`cannot start: ${e.message}`);
-      void shutdown(1, 'start failed');
+      setImmediate(() => void shutdown(1, 'start failed'));
     });
+  if (checkFirst) {
+    // A production instance on a real upstream checks its credential and identity before it answers
+    // anything (up to PROD_LIST_WAIT_MS; the client's first messages wait in stdin): a failed check
+    // ends the process before `initialize` is answered, so a client marks the server failed, not
+    // connected. A slower check goes on in the background and tools/list waits for it.
+    openNow();
+    if (await checked(inst.upstream(), PROD_LIST_WAIT_MS, (e) => e.message).then(() => false, () => true)) return;
+  }
+  await server.connect(transport);
   listed.then(() => setImmediate(openNow));
   setTimeout(openNow, OPEN_FALLBACK_MS).unref();
+}
+
+/** Waits for `p` up to `ms`: its failure is thrown (worded by `say`), a slow success is not awaited. */
+function checked(p: Promise<unknown>, ms: number, say: (e: Error) => string): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const slow = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+  return Promise.race([p.then(() => undefined), slow])
+    .catch((e: Error) => {
+      throw new Error(say(e));
+    })
+    .finally(() => clearTimeout(timer));
 }
 
 /** The state database's URL, from its credential reference; registered with the redactor at once. */
