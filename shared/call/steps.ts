@@ -477,8 +477,10 @@ async function seekApproval(c: CallState, tool: ToolDef, approval: Approval): Pr
         c.approvalExpires = request.expiresAt = entry.expires;
         request.resume = resume;
       }
+      // where it was posted: another replica resumes a pending request there, and once withdrawn,
+      // whoever runs for the instance records late answers to it (./late.ts)
       const posted = (where: { channel: string; ts: string }) =>
-        inst.state.approvals.setRef(id, { digest: c.digest, ...where }).catch((e: Error) => inst.log.error(`the approval request of ${id} cannot be resumed elsewhere: ${e.message}`));
+        inst.state.approvals.setRef(id, { digest: c.digest, tool: tool.name, ...where }).catch((e: Error) => inst.log.error(`the approval request of ${id} cannot be resumed elsewhere: ${e.message}`));
       verdict = await channel.request(request, { ...hooks, posted });
     }
     verdict = asVerdict(await inst.state.approvals.decide(id, { status: verdict.status, ...('by' in verdict && verdict.by ? { by: verdict.by } : {}), ...('why' in verdict ? { why: verdict.why } : {}) }, verdict.status === 'approved' ? verdict.at : Date.now()), c.digest);
