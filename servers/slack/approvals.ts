@@ -106,13 +106,14 @@ export function splitParts(text: string, max = PART_CHARS): string[] {
   const parts: string[] = [];
   let rest = text;
   while (rest.length > max) {
-    let cut = rest.lastIndexOf('\n', max);
+    // just after the last line end that fits: the line end stays with its line
+    let cut = rest.lastIndexOf('\n', max - 1) + 1;
     if (cut < max / 2) {
+      // no line end late enough: cut at max, or before an entity that max would cut
       cut = max;
-      const amp = rest.lastIndexOf('&', cut);
+      const amp = rest.lastIndexOf('&', cut - 1);
       if (amp > cut - 6 && !rest.slice(amp, cut).includes(';')) cut = amp;
     }
-    if (rest[cut] === '\n') cut++; // the line end stays with its line: the parts join back exactly
     parts.push(rest.slice(0, cut));
     rest = rest.slice(cut);
   }
