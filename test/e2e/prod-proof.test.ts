@@ -13,7 +13,8 @@ import { approvalsIdentity, askedInSlack, auditRecords, serve, text, type Served
 import { connect, httpScopes, serveHttp, type HttpServed } from '../http-helpers.js';
 import { SAMPLES } from '../hardening/instances.js';
 
-const CF_PROD = ['Workers Scripts Read', 'Workers Scripts Write', 'Workers KV Storage Read', 'Workers R2 Storage Read', 'D1 Read', 'Zone Read', 'DNS Read', 'Account API Tokens Read'];
+/** cloudflare.prod and doppler.prod, as shipped, mint their tokens at start from a broker */
+const cfBroker = () => cf.issue(ACCOUNT, ['Account API Tokens Write'], { name: 'fleet broker' });
 const SLACK_PROD = ['channels:read', 'channels:history', 'chat:write', 'reactions:write', 'users:read'];
 
 let slack: SlackSandbox;
@@ -40,7 +41,7 @@ interface Case {
 const CASES: Case[] = [
   {
     id: 'cloudflare.prod',
-    start: () => serve({ connector: 'cloudflare', env: 'prod', upstream: cf.url, vars: { CLOUDFLARE_API_TOKEN_PROD: cf.issue(ACCOUNT, CF_PROD), ...approvalsIdentity(slack) } }),
+    start: () => serve({ connector: 'cloudflare', env: 'prod', upstream: cf.url, vars: { CLOUDFLARE_BROKER_TOKEN_PROD: cfBroker(), ...approvalsIdentity(slack) } }),
     upstream: () => cf.emulator.requests.length,
     // a production write: it starts the publishing workflow
     tool: 'workflow_create_instance',
@@ -48,7 +49,7 @@ const CASES: Case[] = [
   },
   {
     id: 'doppler.prod',
-    start: () => serve({ connector: 'doppler', env: 'prod', upstream: doppler.url, vars: { DOPPLER_TOKEN_PROD: doppler.issueAccount('blogbot', false), ...approvalsIdentity(slack) } }),
+    start: () => serve({ connector: 'doppler', env: 'prod', upstream: doppler.url, vars: { DOPPLER_BROKER_TOKEN_PROD: doppler.issueBroker('blogbot'), ...approvalsIdentity(slack) } }),
     upstream: () => doppler.emulator.requests.length,
     tool: 'get_secret',
     args: SAMPLES['doppler.prod']!.get_secret!,
@@ -123,7 +124,7 @@ describe('over Streamable HTTP, the client cannot name the human either', () => 
     // the server's own environment names a proven human: over HTTP it must count for no client
     asked = askedInSlack(slack, 'U0EDITOR1', 'server-wide request');
     h = await serveHttp(['--instance', 'cloudflare.prod', '--upstream', cf.url, '--scopes', scopes], {
-      vars: { CLOUDFLARE_API_TOKEN_PROD: cf.issue(ACCOUNT, CF_PROD), ...asked },
+      vars: { CLOUDFLARE_BROKER_TOKEN_PROD: cfBroker(), ...asked },
     });
   });
   afterAll(async () => {
