@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { ElicitRequestSchema, type CallToolResult, type ElicitResult } from '@modelcontextprotocol/sdk/types.js';
+import type { SlackSandbox } from '../servers/slack/sandbox/index.js';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 export const CLI = process.env.FLEET_CLI ? resolve(process.env.FLEET_CLI) : join(ROOT, 'dist', 'cli.js');
@@ -21,6 +22,24 @@ export async function waitFor<T>(fn: () => T | undefined, ms = 15_000): Promise<
     if (Date.now() > end) throw new Error('timed out waiting');
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/** The approvals identity's token scopes (scopes/fleet.yaml approvals.slack). */
+export const APPROVALS_SCOPES = ['chat:write', 'channels:history', 'users:read'];
+
+/** The environment pointing an instance's approvals identity at a Slack sandbox. */
+export function approvalsIdentity(sb: SlackSandbox, scopes = APPROVALS_SCOPES): Record<string, string> {
+  return { SLACK_APPROVALS_TOKEN: sb.issue('T0BLOGPROD', scopes, undefined, 'U0APPROVALS'), FLEET_APPROVALS_SLACK_URL: sb.url };
+}
+
+/**
+ * A production instance's proven actor (attribution proof: slack-message, read through the approvals
+ * identity): `user` asks in the request channel of the Slack sandbox, and the server's environment
+ * names that message as its thread (FLEET_ACTOR, FLEET_THREAD) and points the approvals identity at
+ * the sandbox.
+ */
+export function askedInSlack(sb: SlackSandbox, user = 'U0EDITOR1', what = 'please check it'): Record<string, string> {
+  return { FLEET_ACTOR: user, FLEET_THREAD: sb.say('T0BLOGPROD', 'C0EDITORIAL', user, what), ...approvalsIdentity(sb) };
 }
 
 export function tempDir(prefix = 'fleet-test-'): string {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { WebClient } from '@slack/web-api';
-import { describeRequest, type ApprovalChannel, type ApprovalRequest, type Verdict } from '../../shared/call/approval.js';
+import { describeRequest, type Answer, type ApprovalChannel, type ApprovalRequest, type Verdict } from '../../shared/call/approval.js';
 import type { Member } from '../../shared/call/proof.js';
 import { slackReader } from './reader.js';
 import { CREDENTIAL } from '../../shared/manifest/schema.js';
@@ -56,10 +56,7 @@ const DECLINE = /^\s*(decline|declined|deny|denied|no|reject)\b/i;
 const REACT_YES = new Set(['white_check_mark', 'heavy_check_mark', '+1', 'thumbsup']);
 const REACT_NO = new Set(['x', 'no_entry', '-1', 'thumbsdown']);
 
-interface Vote {
-  user: string;
-  approve: boolean;
-}
+type Vote = Answer;
 
 function votes(messages: { user?: string; bot_id?: string; text?: string; reactions?: { name?: string; users?: string[] }[] }[]): Vote[] {
   const [root, ...replies] = messages;
@@ -109,13 +106,14 @@ export function splitParts(text: string, max = PART_CHARS): string[] {
   const parts: string[] = [];
   let rest = text;
   while (rest.length > max) {
-    let cut = rest.lastIndexOf('\n', max);
+    // just after the last line end that fits: the line end stays with its line
+    let cut = rest.lastIndexOf('\n', max - 1) + 1;
     if (cut < max / 2) {
+      // no line end late enough: cut at max, or before an entity that max would cut
       cut = max;
-      const amp = rest.lastIndexOf('&', cut);
+      const amp = rest.lastIndexOf('&', cut - 1);
       if (amp > cut - 6 && !rest.slice(amp, cut).includes(';')) cut = amp;
     }
-    if (rest[cut] === '\n') cut++; // the line end stays with its line: the parts join back exactly
     parts.push(rest.slice(0, cut));
     rest = rest.slice(cut);
   }
@@ -205,21 +203,9 @@ export async function openSlackApprovals(o: SlackApprovalsOptions): Promise<Appr
         await web.chat.update({ channel, ts, text: `:no_entry_sign: *Withdrawn* (call ${req.call.slice(0, 8)}): ${why}. Nothing will run; a later answer is ignored.` }).catch(() => undefined);
         await say(ts, 'Withdrawn: the call is gone, nothing will run. Answers from now on are ignored.');
         hooks.event('withdrawn', { channel, ts });
-        void watchLate(ts, deadline);
+        // answers still arrive until the request would have expired: whoever runs for the instance
+        // next (this process, a replica, the next start) records each once (shared/call/late.ts)
         return { status: 'withdrawn', why };
-      };
-      // after a withdrawal, answers still arrive: each is ignored and recorded until the deadline
-      const watchLate = async (at: string, until: number) => {
-        const seen = new Set<string>();
-        while (Date.now() < until) {
-          await sleep(o.pollMs, undefined, true);
-          const thread = await web.conversations.replies({ channel, ts: at, limit: 200 }).catch(() => undefined);
-          for (const v of votes(thread?.messages ?? [])) {
-            if (seen.has(`${v.user}:${v.approve}`)) continue;
-            seen.add(`${v.user}:${v.approve}`);
-            hooks.event('ignored', { by: v.user, why: 'the request was withdrawn: its call is gone' });
-          }
-        }
       };
       while (Date.now() < deadline) {
         if (req.signal?.aborted) return withdraw();
@@ -251,6 +237,11 @@ export async function openSlackApprovals(o: SlackApprovalsOptions): Promise<Appr
       }
       await say(ts, 'No answer in time: expired, not run.');
       return { status: 'expired' };
+    },
+
+    async answers(ref): Promise<Answer[]> {
+      const thread = await web.conversations.replies({ channel: ref.channel, ts: ref.ts, limit: 200 });
+      return votes(thread.messages ?? []);
     },
   };
 }

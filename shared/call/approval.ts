@@ -49,12 +49,21 @@ export type Verdict =
 export interface ApprovalHooks {
   progress(message: string): void;
   event(status: string, detail: Record<string, unknown>): void;
-  /** where the request was posted, kept in the shared state so another replica can resume it */
+  /** where the request was posted, kept in the shared state: another replica can resume it, and once
+   * withdrawn, whoever runs next records late answers to it (./late.ts) */
   posted?(where: { channel: string; ts: string }): Promise<void>;
+}
+
+/** An answer someone gave to a request. */
+export interface Answer {
+  user: string;
+  approve: boolean;
 }
 
 export interface ApprovalChannel {
   request(req: ApprovalRequest, hooks: ApprovalHooks): Promise<Verdict>;
+  /** every answer given so far to a request the channel posted (for late answers to withdrawn ones) */
+  answers?(ref: { channel: string; ts: string }): Promise<Answer[]>;
 }
 
 /** JSON with sorted keys: the same call always gives the same digest. */

@@ -83,7 +83,10 @@ export function attribute(
     return { ...base, actor: a.id, actorKind: a.kind, thread, reason, via: 'meta', token };
   }
   if (token) return { ...base, thread, reason, via: 'token', token };
-  // dev: a developer's session names its human in the server's environment
+  // A stdio process serves one session, so its environment may name that session's human (a
+  // developer's FLEET_ACTOR). An HTTP server serves many clients: its environment names nobody's
+  // human, and only a request's own _meta (proven as the manifest asks) can.
+  if (!client.via.startsWith('stdio')) return { ...base, thread, reason, via: 'none' };
   const envActor = env.FLEET_ACTOR ? parse('FLEET_ACTOR', () => parseActor(env.FLEET_ACTOR)) : undefined;
   const envThread = thread ?? (env.FLEET_THREAD ? parse('FLEET_THREAD', () => parseThread(env.FLEET_THREAD)) : undefined);
   return { ...base, actor: envActor?.id, actorKind: envActor?.kind, thread: envThread, reason, via: envActor ? 'env' : 'none' };

@@ -115,11 +115,18 @@ export const attribution: Step = (c) => {
   const { manifest } = c.inst;
   if (c.attributionError) return c.refuse('attribution', `denied: ${c.attributionError} (${where(manifest, 'attribution')})`);
   if (attributionRule(manifest.attribution).required && !c.who.actor && !c.who.token) {
-    return c.refuse('attribution',
-      `denied: ${manifest.id} requires attribution (${where(manifest, 'attribution')}); ` +
-      `pass _meta "fleet/actor" (and "fleet/thread") with the call, or set FLEET_ACTOR for the server`);
+    return c.refuse('attribution', `denied: ${manifest.id} requires attribution (${where(manifest, 'attribution')}); ${howToAttribute(c)}`);
   }
 };
+
+/** What a call must carry to name its human, as this instance proves it and over this transport. */
+function howToAttribute(c: CallState): string {
+  const { proof } = attributionRule(c.inst.manifest.attribution);
+  if (proof === 'oidc') return 'pass _meta "fleet/actor-token" (a signed token from the issuer this instance trusts) with the call';
+  if (proof === 'slack-message') return 'pass _meta "fleet/actor" (their Slack user ID) and "fleet/thread" (<channel>/<ts> of the Slack message in which they asked) with the call';
+  // only a stdio process's environment names its session's human; an HTTP server's names nobody's
+  return `pass _meta "fleet/actor" (and "fleet/thread") with the call${c.who.client.via.startsWith('stdio') ? ', or set FLEET_ACTOR for the server' : ''}`;
+}
 
 /** The client principal is one this instance serves, where the manifest lists them. */
 export const clientAllowed: Step = (c) => {
@@ -470,8 +477,10 @@ async function seekApproval(c: CallState, tool: ToolDef, approval: Approval): Pr
         c.approvalExpires = request.expiresAt = entry.expires;
         request.resume = resume;
       }
+      // where it was posted: another replica resumes a pending request there, and once withdrawn,
+      // whoever runs for the instance records late answers to it (./late.ts)
       const posted = (where: { channel: string; ts: string }) =>
-        inst.state.approvals.setRef(id, { digest: c.digest, ...where }).catch((e: Error) => inst.log.error(`the approval request of ${id} cannot be resumed elsewhere: ${e.message}`));
+        inst.state.approvals.setRef(id, { digest: c.digest, tool: tool.name, ...where }).catch((e: Error) => inst.log.error(`the approval request of ${id} cannot be resumed elsewhere: ${e.message}`));
       verdict = await channel.request(request, { ...hooks, posted });
     }
     verdict = asVerdict(await inst.state.approvals.decide(id, { status: verdict.status, ...('by' in verdict && verdict.by ? { by: verdict.by } : {}), ...('why' in verdict ? { why: verdict.why } : {}) }, verdict.status === 'approved' ? verdict.at : Date.now()), c.digest);

@@ -17,7 +17,7 @@ import { emptyHead, open } from '../audit/chain.js';
 import { fileLines } from '../audit/verify.js';
 import { ownerAlive, selfOwner } from './owner.js';
 import {
-  approvalFromRow, KEEP_MS, StateUnavailable, type ApprovalEntry, type ApprovalStore, type AuditStore, type ChainHead, type Checkpoint, type CheckpointStore,
+  approvalFromRow, KEEP_MS, StateUnavailable, withLate, type ApprovalEntry, type ApprovalStore, type AuditStore, type ChainHead, type Checkpoint, type CheckpointStore,
   type Claim, type KeyStore, type RateStore, type Slot, type StateStore, type TrailHooks,
 } from './store.js';
 
@@ -218,6 +218,20 @@ class EmbeddedApprovals implements ApprovalStore {
       const r = this.row(db, id);
       if (!r) throw new StateUnavailable(`approval ${id} is not open`);
       return r;
+    });
+  }
+
+  withdrawn(now = Date.now()): Promise<ApprovalEntry[]> {
+    return this.s.tx((db) => (db.prepare("SELECT * FROM approvals WHERE status = 'withdrawn' AND expires > ? ORDER BY opened").all(now) as ApprovalRow[]).map(approvalFromRow));
+  }
+
+  noteLate(id: string, answer: string): Promise<boolean> {
+    return this.s.tx((db) => {
+      const r = this.row(db, id);
+      const ref = r && withLate(r.ref, answer);
+      if (!ref) return false;
+      db.prepare('UPDATE approvals SET ref = ? WHERE id = ?').run(JSON.stringify(ref), id);
+      return true;
     });
   }
 }

@@ -15,7 +15,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { AuditUnavailable } from '../base/errors.js';
 import { emptyHead, openVerified, seal, type Head } from '../audit/chain.js';
 import {
-  approvalFromRow, KEEP_MS, StateUnavailable, type ApprovalEntry, type ApprovalStore, type AuditStore, type ChainHead, type Checkpoint, type CheckpointStore,
+  approvalFromRow, KEEP_MS, StateUnavailable, withLate, type ApprovalEntry, type ApprovalStore, type AuditStore, type ChainHead, type Checkpoint, type CheckpointStore,
   type Claim, type KeyStore, type RateStore, type Slot, type StateStore, type TrailHooks,
 } from './store.js';
 
@@ -456,6 +456,22 @@ class PgApprovals implements ApprovalStore {
       const r = await this.row(q, id);
       if (!r) throw new StateUnavailable(`approval ${id} is not open`);
       return r;
+    });
+  }
+
+  withdrawn(now = Date.now()): Promise<ApprovalEntry[]> {
+    return this.db.tx(async (q) =>
+      (await q("SELECT id, call, status, ref, by, why, opened, expires, decided FROM fleet_approvals WHERE instance = $1 AND status = 'withdrawn' AND expires > $2 ORDER BY opened", [this.db.instance, now])).rows.map(approvalFromRow));
+  }
+
+  noteLate(id: string, answer: string): Promise<boolean> {
+    return this.db.tx(async (q) => {
+      // the row is locked until the transaction ends: two replicas noting the same answer take turns
+      const r = (await q('SELECT id, call, status, ref, by, why, opened, expires, decided FROM fleet_approvals WHERE instance = $1 AND id = $2 FOR UPDATE', [this.db.instance, id])).rows[0];
+      const ref = r && withLate(approvalFromRow(r).ref, answer);
+      if (!ref) return false;
+      await q('UPDATE fleet_approvals SET ref = $3 WHERE instance = $1 AND id = $2', [this.db.instance, id, JSON.stringify(ref)]);
+      return true;
     });
   }
 }

@@ -99,6 +99,17 @@ export interface ApprovalStore {
   setRef(id: string, ref: Record<string, unknown>): Promise<void>;
   /** Records the verdict; only the first decision counts. Returns the entry as it now stands. */
   decide(id: string, v: { status: Exclude<ApprovalStatus, 'pending'>; by?: string; why?: string }, now?: number): Promise<ApprovalEntry>;
+  /** Withdrawn requests still within their expiry: an approver may still answer them (shared/call/late.ts). */
+  withdrawn(now?: number): Promise<ApprovalEntry[]>;
+  /** Notes one late answer (`user:answer`) to a withdrawn request: true the first time, in any process. */
+  noteLate(id: string, answer: string): Promise<boolean>;
+}
+
+/** The ref with `answer` noted among its late answers (`ref.late`), or undefined when it was noted already. */
+export function withLate(ref: Record<string, unknown> | undefined, answer: string): Record<string, unknown> | undefined {
+  const noted = Array.isArray(ref?.late) ? (ref!.late as unknown[]) : [];
+  if (noted.includes(answer)) return undefined;
+  return { ...ref, late: [...noted, answer] };
 }
 
 export interface Checkpoint {

@@ -1,36 +1,27 @@
 // Approvals (elicitation and Slack), rate limits across processes, and replay-safe retries —
 // each through the real CLI over stdio, with the Slack sandbox in this process so the tests can
 // act as approvers and count what reached the upstream.
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { WebClient } from '@slack/web-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSlackSandbox, type SlackSandbox } from '../../servers/slack/sandbox/index.js';
-import { auditRecords, serve, SCOPES, tempDir, text, type Served, waitFor } from '../helpers.js';
+import { auditRecords, serve, tempDir, text, type Served, waitFor } from '../helpers.js';
+import { approvalTimeout, BOT_MESSAGE, serveSlackProd, slackScopes as scopes, workspace } from '../slack-prod.js';
 
 const DEV_SCOPES = ['channels:read', 'channels:history', 'chat:write', 'reactions:write', 'users:read', 'search:read'];
-const PROD_SCOPES = ['channels:read', 'channels:history', 'chat:write', 'reactions:write', 'users:read'];
-const BOT_MESSAGE = '1767226320.000112'; // posted by the prod bot in C0EDITORIAL
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let sb: SlackSandbox;
+let people: ReturnType<typeof workspace>;
 beforeAll(async () => {
   sb = await startSlackSandbox();
+  people = workspace(sb);
 });
 afterAll(() => sb.close());
 
-/** A scopes folder with the shipped manifests, edited. */
-function scopes(edit: (name: string, text: string) => string): string {
-  const dir = tempDir('fleet-scopes-');
-  for (const f of ['slack.dev.yaml', 'slack.prod.yaml', 'fleet.yaml']) writeFileSync(join(dir, f), edit(f, readFileSync(join(SCOPES, f), 'utf8')));
-  return dir;
-}
-const channel = (id: string) => sb.workspace(id.startsWith('C0DEV') ? 'T0BLOGDEV' : 'T0BLOGPROD').channels.find((c) => c.id === id)!;
+const channel = (id: string) => people.channel(id);
 const count = (route: string, pred: (p: Record<string, unknown>) => boolean = () => true) =>
   sb.emulator.requests.filter((r) => r.route === route && pred(r.params)).length;
-/** the actor asks in the request channel; the bot's call carries that message as its proof */
-const asks = (actor: string) => ({ 'fleet/actor': actor, 'fleet/thread': sb.say('T0BLOGPROD', 'C0EDITORIAL', actor, 'please edit the release notes') });
-const as = (user: string) => new WebClient(sb.issue('T0BLOGPROD', ['chat:write', 'reactions:write'], undefined, user), { slackApiUrl: sb.url, retryConfig: { retries: 0 } });
+const asks = (actor: string) => people.asks(actor);
+const as = (user: string) => people.as(user);
 
 
 describe('approval by elicitation (an interactive client)', () => {
@@ -77,19 +68,8 @@ describe('approval by elicitation (an interactive client)', () => {
 });
 
 describe('approval in Slack (the production bot)', () => {
-  const dir = (timeout = '20s') => scopes((f, t) => (f === 'slack.prod.yaml' ? t.replace('timeout: 15m }', `timeout: ${timeout} }`) : t));
-  const start = (scopesDir: string) =>
-    serve({
-      connector: 'slack',
-      env: 'prod',
-      upstream: sb.url,
-      scopes: scopesDir,
-      vars: {
-        SLACK_BOT_TOKEN_PROD: sb.issue('T0BLOGPROD', PROD_SCOPES),
-        SLACK_APPROVALS_TOKEN: sb.issue('T0BLOGPROD', ['chat:write', 'channels:history', 'users:read'], undefined, 'U0APPROVALS'),
-        FLEET_APPROVAL_POLL_MS: '50',
-      },
-    });
+  const dir = (timeout = '20s') => approvalTimeout(timeout);
+  const start = (scopesDir: string) => serveSlackProd(sb, { scopes: scopesDir });
   /** the approvals bot's request that quotes `marker` (each test edits to a text of its own) */
   const request = (marker: string) => waitFor(() => channel('C0APPROVALS').messages.find((m) => m.user === 'U0APPROVALS' && m.text.includes('Approval needed') && m.text.includes(marker)));
 

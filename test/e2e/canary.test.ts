@@ -16,7 +16,7 @@ import { startSlackSandbox, type SlackSandbox } from '../../servers/slack/sandbo
 import { loadManifest } from '../../shared/manifest/load.js';
 import type { Manifest } from '../../shared/manifest/schema.js';
 import type { Sandbox } from '../../shared/connector/tool.js';
-import { CLI, ROOT, SCOPES, tempDir } from '../helpers.js';
+import { askedInSlack, CLI, ROOT, SCOPES, tempDir } from '../helpers.js';
 // valid, granted arguments for every Cloudflare tool (placeholders would be refused before the upstream)
 import { SAMPLES as HARDENING } from '../hardening/instances.js';
 
@@ -178,7 +178,10 @@ beforeAll(async () => {
       url = sb.url;
       token = m.mint && sb.issueBroker ? sb.issueBroker(m) : sb.issueToken(m);
     }
-    runs.push({ ...(await runInstance(m, ['--upstream', url], { [envName]: token })), token });
+    // a production instance of another connector proves its actor by the Slack message that asked,
+    // read by the approvals identity (slack.prod's calls stay unproven: its approvals would wait)
+    const actor = m.instance === 'prod' && m.connector !== 'slack' ? askedInSlack(slack) : {};
+    runs.push({ ...(await runInstance(m, ['--upstream', url], { [envName]: token, ...actor })), token });
   }
 
   // `serve slack` with its bot token drawn from Doppler: doppler:blogbot/dev/SLACK_BOT_TOKEN.

@@ -6,12 +6,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Cloudflare from 'cloudflare';
 import { startCloudflareSandbox, type CloudflareSandbox } from '../../servers/cloudflare/sandbox/index.js';
 import { ACCOUNT, IDS } from '../../servers/cloudflare/sandbox/seed.js';
-import { auditRecords, runCli, scopesCopy, serve, tempDir, text, type Served } from '../helpers.js';
+import { startSlackSandbox, type SlackSandbox } from '../../servers/slack/sandbox/index.js';
+import { askedInSlack, auditRecords, runCli, scopesCopy, serve, tempDir, text, type Served } from '../helpers.js';
 
 const PROD_PERMS = ['Workers Scripts Read', 'Workers Scripts Write', 'Workers KV Storage Read', 'Workers R2 Storage Read', 'D1 Read', 'Zone Read', 'DNS Read'];
 const ZONE_GROUPS = ['DNS Read', 'Zone Read'];
 
 let sb: CloudflareSandbox;
+let slack: SlackSandbox;
 let scopes: string;
 
 /** The shipped scopes, cloudflare.prod's minted token living 10s (timeout 3s) so renewals and retirements come quickly. */
@@ -23,14 +25,15 @@ const minted = () => sb.registry.all().filter((g) => g.name.startsWith('fleet cl
 const credentialRecords = (s: Served) => auditRecords(s.auditFile).filter((r) => r.phase === 'credential');
 
 function start(brokerToken: string, auditDir = tempDir('fleet-audit-')) {
-  return serve({ connector: 'cloudflare', env: 'prod', scopes, upstream: sb.url, auditDir, vars: { CLOUDFLARE_BROKER_TOKEN_PROD: brokerToken, FLEET_ACTOR: 'erin@example.com' } });
+  return serve({ connector: 'cloudflare', env: 'prod', scopes, upstream: sb.url, auditDir, vars: { CLOUDFLARE_BROKER_TOKEN_PROD: brokerToken, ...askedInSlack(slack) } });
 }
 
 beforeAll(async () => {
   sb = await startCloudflareSandbox();
+  slack = await startSlackSandbox();
   scopes = mintedScopes();
 });
-afterAll(() => sb.close());
+afterAll(() => Promise.all([sb.close(), slack?.close()]));
 
 describe('minted Cloudflare credentials', () => {
   it('mints exactly the declared permissions, on the pinned account and the named zones only; the sandbox refuses the rest', async () => {

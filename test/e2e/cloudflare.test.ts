@@ -4,7 +4,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCloudflareSandbox, type CloudflareSandbox } from '../../servers/cloudflare/sandbox/index.js';
 import { ACCOUNT, IDS, OTHER_ACCOUNT } from '../../servers/cloudflare/sandbox/seed.js';
-import { auditRecords, ROOT, runCli, serve, standingScopes, tempDir, text, type Served } from '../helpers.js';
+import { startSlackSandbox, type SlackSandbox } from '../../servers/slack/sandbox/index.js';
+import { askedInSlack, auditRecords, ROOT, runCli, serve, standingScopes, tempDir, text, type Served } from '../helpers.js';
 import { manifestOf } from '../hardening/instances.js';
 
 const DEV_PERMS = [
@@ -15,22 +16,25 @@ const PROD_PERMS = ['Workers Scripts Read', 'Workers Scripts Write', 'Workers KV
 const SELF = 'Account API Tokens Read';
 
 let sb: CloudflareSandbox;
+/** where the editor asks: cloudflare.prod proves its actor by that message, read by the approvals identity */
+let slack: SlackSandbox;
 let dev: Served;
 let prod: Served;
 let standing: string | undefined;
 beforeAll(async () => {
   sb = await startCloudflareSandbox();
+  slack = await startSlackSandbox();
   [dev, prod] = await Promise.all([
     serve({ connector: 'cloudflare', env: 'dev', upstream: sb.url, vars: { CLOUDFLARE_API_TOKEN_DEV: sb.issue(ACCOUNT, [...DEV_PERMS, SELF]) } }),
     // prod as shipped: its token minted from a broker that may only create and delete tokens
-    serve({ connector: 'cloudflare', env: 'prod', upstream: sb.url, vars: { CLOUDFLARE_BROKER_TOKEN_PROD: sb.issue(ACCOUNT, ['Account API Tokens Write'], { name: 'fleet broker' }), FLEET_ACTOR: 'erin@example.com' } }),
+    serve({ connector: 'cloudflare', env: 'prod', upstream: sb.url, vars: { CLOUDFLARE_BROKER_TOKEN_PROD: sb.issue(ACCOUNT, ['Account API Tokens Write'], { name: 'fleet broker' }), ...askedInSlack(slack) } }),
   ]);
   // Both have verified their tokens before any test counts requests.
   await Promise.all([dev.call('list_zones'), prod.call('list_zones')]);
 });
 afterAll(async () => {
   await Promise.all([dev?.close(), prod?.close()]);
-  await sb.close();
+  await Promise.all([sb.close(), slack?.close()]);
 });
 
 const sc = <T>(r: { structuredContent?: unknown }) => r.structuredContent as T;

@@ -4,9 +4,11 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDopplerSandbox, type DopplerSandbox } from '../../servers/doppler/sandbox/index.js';
-import { auditRecords, scopesCopy, serve, tempDir, text, type Served } from '../helpers.js';
+import { startSlackSandbox, type SlackSandbox } from '../../servers/slack/sandbox/index.js';
+import { askedInSlack, auditRecords, scopesCopy, serve, tempDir, text, type Served } from '../helpers.js';
 
 let sb: DopplerSandbox;
+let slack: SlackSandbox;
 let scopes: string;
 
 /** The shipped scopes, doppler.prod's minted tokens living 10s (timeout 3s) so renewals come quickly. */
@@ -16,13 +18,14 @@ const mintedScopes = () => scopesCopy({ 'doppler.prod.yaml': (y) => y.replace('m
 const minted = () => sb.registry.all().filter((g) => g.kind === 'service_token' && g.name.startsWith('fleet doppler.prod '));
 const credentialRecords = (s: Served) => auditRecords(s.auditFile).filter((r) => r.phase === 'credential');
 const start = (broker: string, auditDir = tempDir('fleet-audit-')) =>
-  serve({ connector: 'doppler', env: 'prod', scopes, upstream: sb.url, auditDir, vars: { DOPPLER_BROKER_TOKEN_PROD: broker, FLEET_ACTOR: 'erin@example.com' } });
+  serve({ connector: 'doppler', env: 'prod', scopes, upstream: sb.url, auditDir, vars: { DOPPLER_BROKER_TOKEN_PROD: broker, ...askedInSlack(slack) } });
 
 beforeAll(async () => {
   sb = await startDopplerSandbox();
+  slack = await startSlackSandbox();
   scopes = mintedScopes();
 });
-afterAll(() => sb.close());
+afterAll(() => Promise.all([sb.close(), slack?.close()]));
 
 describe('minted Doppler credentials', () => {
   it('mints one read-only service token per granted config, used per config, revoked on exit; the broker never shows', async () => {

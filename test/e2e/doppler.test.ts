@@ -5,20 +5,24 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDopplerSandbox, type DopplerSandbox } from '../../servers/doppler/sandbox/index.js';
-import { auditRecords, ROOT, runCli, SCOPES, serve, tempDir, text } from '../helpers.js';
+import { startSlackSandbox, type SlackSandbox } from '../../servers/slack/sandbox/index.js';
+import { askedInSlack, auditRecords, ROOT, runCli, SCOPES, serve, tempDir, text } from '../helpers.js';
 
 let sb: DopplerSandbox;
+/** where the editor asks: doppler.prod proves its actor by that message, read by the approvals identity */
+let slack: SlackSandbox;
 let devToken: string;
 let prodBroker: string;
 beforeAll(async () => {
   sb = await startDopplerSandbox();
+  slack = await startSlackSandbox();
   devToken = sb.issueAccount('blogbot', true);
   prodBroker = sb.issueBroker('blogbot');
 });
-afterAll(() => sb.close());
+afterAll(() => Promise.all([sb.close(), slack?.close()]));
 
 const dev = (vars: Record<string, string> = {}, scopes?: string) => serve({ connector: 'doppler', env: 'dev', upstream: sb.url, scopes, vars: { DOPPLER_TOKEN_DEV: devToken, ...vars } });
-const prod = () => serve({ connector: 'doppler', env: 'prod', upstream: sb.url, vars: { DOPPLER_BROKER_TOKEN_PROD: prodBroker, FLEET_ACTOR: 'editor@example.com' } });
+const prod = () => serve({ connector: 'doppler', env: 'prod', upstream: sb.url, vars: { DOPPLER_BROKER_TOKEN_PROD: prodBroker, ...askedInSlack(slack) } });
 
 /** Runs `fleet serve ...` with stdin held open until it exits on its own (a start-up failure). */
 function start(args: string[], env: Record<string, string>) {

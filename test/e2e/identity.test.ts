@@ -7,49 +7,31 @@ import { join } from 'node:path';
 import { WebClient } from '@slack/web-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSlackSandbox, type SlackSandbox } from '../../servers/slack/sandbox/index.js';
-import { auditRecords, runCli, serve, SCOPES, tempDir, text, type Served, waitFor } from '../helpers.js';
+import { approvalsIdentity, auditRecords, runCli, serve, SCOPES, tempDir, text, type Served, waitFor } from '../helpers.js';
+import { BOT_MESSAGE, serveSlackProd, slackScopes, workspace } from '../slack-prod.js';
 
-const PROD_SCOPES = ['channels:read', 'channels:history', 'chat:write', 'reactions:write', 'users:read'];
-const BOT_MESSAGE = '1767226320.000112'; // posted by the prod bot in C0EDITORIAL
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let sb: SlackSandbox;
+let people: ReturnType<typeof workspace>;
 beforeAll(async () => {
   sb = await startSlackSandbox();
+  people = workspace(sb);
 });
 afterAll(() => sb.close());
 
-const editorial = () => sb.workspace('T0BLOGPROD').channels.find((c) => c.id === 'C0EDITORIAL')!;
-const approvalsChannel = () => sb.workspace('T0BLOGPROD').channels.find((c) => c.id === 'C0APPROVALS')!;
+const editorial = () => people.channel('C0EDITORIAL');
+const approvalsChannel = () => people.channel('C0APPROVALS');
 const requests = () => sb.emulator.requests.length;
 const since = (n: number) => sb.emulator.requests.slice(n).map((r) => r.route);
-const as = (user: string) => new WebClient(sb.issue('T0BLOGPROD', ['chat:write', 'reactions:write'], undefined, user), { slackApiUrl: sb.url, retryConfig: { retries: 0 } });
-const asks = (actor: string, channel = 'C0EDITORIAL') => ({ 'fleet/actor': actor, 'fleet/thread': sb.say('T0BLOGPROD', channel, actor, 'please do it') });
-
+const as = (user: string) => people.as(user);
+const asks = (actor: string, channel = 'C0EDITORIAL') => people.asks(actor, channel);
 
 /** A scopes folder with the shipped manifests, slack.prod edited. */
-function scopes(edit: (text: string) => string = (t) => t): string {
-  const dir = tempDir('fleet-scopes-');
-  for (const f of ['slack.dev.yaml', 'slack.prod.yaml', 'fleet.yaml']) {
-    const t = readFileSync(join(SCOPES, f), 'utf8');
-    writeFileSync(join(dir, f), f === 'slack.prod.yaml' ? edit(t) : t);
-  }
-  return dir;
-}
+const scopes = (edit: (text: string) => string = (t) => t) => slackScopes((f, t) => (f === 'slack.prod.yaml' ? edit(t) : t));
 
-const startProd = (dir = scopes((t) => t.replace('timeout: 15m }', 'timeout: 20s }')), vars: Record<string, string> = {}) =>
-  serve({
-    connector: 'slack',
-    env: 'prod',
-    upstream: sb.url,
-    scopes: dir,
-    vars: {
-      SLACK_BOT_TOKEN_PROD: sb.issue('T0BLOGPROD', PROD_SCOPES),
-      SLACK_APPROVALS_TOKEN: sb.issue('T0BLOGPROD', ['chat:write', 'channels:history', 'users:read'], undefined, 'U0APPROVALS'),
-      FLEET_APPROVAL_POLL_MS: '50',
-      ...vars,
-    },
-  });
+const startProd = (dir = scopes((t) => t.replace('timeout: 15m }', 'timeout: 20s }')), vars: Record<string, string> = {}, dirs: { stateDir?: string; auditDir?: string } = {}) =>
+  serveSlackProd(sb, { scopes: dir, vars, ...dirs });
 
 describe('actor proof: slack-message', () => {
   let s: Served;
@@ -110,11 +92,27 @@ describe('actor proof: slack-message', () => {
     ['a fullwidth look-alike', '\uff350WRITER1'],
     ['a blank', ' '],
     ['lower case', 'u0writer1'],
+    // Slack markup can never reach the approvals post through the actor: it is no identifier
+    ['a broadcast mention', '<!channel>'],
+    ['a disguised mention', '<@U0EDITOR1|U0WRITER1>'],
   ])('refuses an actor with %s before any lookup', async (_what, actor) => {
     const before = requests();
     const r = await s.call('read_history', { channel: 'C0EDITORIAL' }, { 'fleet/actor': actor, 'fleet/thread': sb.say('T0BLOGPROD', 'C0EDITORIAL', 'U0WRITER1', 'hi') });
     expect(r.isError).toBe(true);
     expect(text(r)).toMatch(/^denied: _meta "fleet\/actor" /);
+    expect(since(before)).toEqual([]);
+    expect(auditRecords(s.auditFile).at(-1)).toMatchObject({ decision: 'deny', rule: 'attribution' });
+  });
+
+  it.each([
+    ['a broadcast mention', 'C0EDITORIAL/<!here>'],
+    ['a disguised link', '<https://evil.example|C0EDITORIAL/1767226320.000112>'],
+    ['an invisible character', 'C0EDITORIAL/1767226320.000112\u200b'],
+  ])('refuses a thread with %s before any lookup, so it never reaches an approvals post', async (_what, thread) => {
+    const before = requests();
+    const r = await s.call('update_message', { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: 'x' }, { 'fleet/actor': 'U0WRITER1', 'fleet/thread': thread });
+    expect(r.isError).toBe(true);
+    expect(text(r)).toMatch(/^denied: _meta "fleet\/thread" /);
     expect(since(before)).toEqual([]);
     expect(auditRecords(s.auditFile).at(-1)).toMatchObject({ decision: 'deny', rule: 'attribution' });
   });
@@ -142,7 +140,11 @@ describe('approvals: separation of duties on proven IDs', () => {
     await as('U0PRODBOT').chat.postMessage({ channel: 'C0APPROVALS', thread_ts: req.ts, text: 'approve' });
     await as('U0WRITER2').reactions.add({ channel: 'C0APPROVALS', timestamp: req.ts, name: 'white_check_mark' });
     await as('U0GUEST1').reactions.add({ channel: 'C0APPROVALS', timestamp: req.ts, name: '+1' });
+    // the executor (the instance's own bot) and the approvals bot, reacting as users
+    await as('U0PRODBOT').reactions.add({ channel: 'C0APPROVALS', timestamp: req.ts, name: 'white_check_mark' });
+    await as('U0APPROVALS').reactions.add({ channel: 'C0APPROVALS', timestamp: req.ts, name: 'white_check_mark' });
     await waitFor(() => approvalSteps(s).some(([st, by]) => st === 'ignored' && by === 'U0GUEST1') || undefined);
+    await waitFor(() => approvalSteps(s).some(([st, by]) => st === 'ignored' && by === 'U0APPROVALS') || undefined);
     expect(editorial().messages.find((m) => m.ts === BOT_MESSAGE)!.text).not.toBe('Published: SoD 1');
     await as('U0EDITOR2').chat.postMessage({ channel: 'C0APPROVALS', thread_ts: req.ts, text: 'approve' });
     const r = await pending;
@@ -152,8 +154,10 @@ describe('approvals: separation of duties on proven IDs', () => {
     expect(steps).toContainEqual(['ignored', 'U0WRITER2', 'not a listed approver']);
     expect(steps.find(([st, by]) => st === 'ignored' && by === 'U0GUEST1')![2]).toMatch(/restricted/);
     expect(steps.at(-1)!.slice(0, 2)).toEqual(['approved', 'U0EDITOR2']);
-    // the bot's reply carries a bot_id: never even a vote
-    expect(steps.some(([, by]) => by === 'U0PRODBOT')).toBe(false);
+    expect(steps).toContainEqual(['ignored', 'U0PRODBOT', "the instance's own bot cannot approve"]);
+    expect(steps).toContainEqual(['ignored', 'U0APPROVALS', 'the approvals bot cannot approve']);
+    // the bot's reply carries a bot_id: never even a vote (its reaction is the one ignored above)
+    expect(steps.filter(([, by]) => by === 'U0PRODBOT')).toHaveLength(1);
     const approved = auditRecords(s.auditFile).find((x) => x.phase === 'approval' && x.status === 'approved')!;
     const intent = auditRecords(s.auditFile).find((x) => x.phase === 'intent' && x.call === approved.call)!;
     expect(approved.digest).toMatch(/^[0-9a-f]{64}$/);
@@ -233,7 +237,7 @@ describe('an approval dies with its call', () => {
     ['the client disconnects', 'disconnect'],
   ] as const)('%s: the post is withdrawn, a late approval is ignored, nothing reaches the upstream, the key is released', async (_what, how) => {
     const stateDir = tempDir();
-    const s = await startProd(undefined, {});
+    const s = await startProd(undefined, {}, { stateDir });
     await s.client.listTools();
     const marker = `doomed ${how} ${Date.now()}`;
     const key = `k-${how}-${Date.now()}`;
@@ -267,10 +271,34 @@ describe('an approval dies with its call', () => {
       await again;
       await s.close();
     }
+    if (how === 'disconnect') {
+      // the process ended with its client, but the post stays: two approvers still answer it
+      const withdrawal = auditRecords(s.auditFile).find((x) => x.phase === 'approval' && x.status === 'withdrawn')!;
+      await as('U0EDITOR1').chat.postMessage({ channel: 'C0APPROVALS', thread_ts: req.ts, text: 'approve' });
+      await as('U0EDITOR2').reactions.add({ channel: 'C0APPROVALS', timestamp: req.ts, name: 'white_check_mark' });
+      const late = () => auditRecords(s.auditFile).filter((x) => x.phase === 'approval' && x.status === 'ignored');
+      expect(late()).toEqual([]);
+      // whoever runs for the instance next (here: the next start) records each late answer
+      const next = await startProd(undefined, {}, { stateDir, auditDir: s.auditDir });
+      await waitFor(() => (late().length >= 2 ? true : undefined));
+      await next.close();
+      // another start (or a replica) reads the thread again and records nothing twice
+      const reads = () => sb.emulator.requests.filter((x) => x.route === 'conversations.replies' && x.params.ts === req.ts).length;
+      const before = reads();
+      const third = await startProd(undefined, {}, { stateDir, auditDir: s.auditDir });
+      await waitFor(() => (reads() >= before + 2 ? true : undefined)); // two passes: the first has ended
+      await third.close();
+      expect(late().map((x) => [x.by, x.answer, x.why, x.call, x.digest, x.tool, x.late])).toEqual([
+        ['U0EDITOR1', 'approve', 'the request was withdrawn: its call is gone', withdrawal.call, withdrawal.digest, 'update_message', true],
+        ['U0EDITOR2', 'approve', 'the request was withdrawn: its call is gone', withdrawal.call, withdrawal.digest, 'update_message', true],
+      ]);
+      // three processes appended to one trail: its chain holds
+      const verified = await runCli(['audit', 'verify', s.auditFile]);
+      expect(verified.code, verified.stdout + verified.stderr).toBe(0);
+    }
     await sleep(200);
     expect(sb.emulator.requests.filter((x) => x.route === 'chat.update' && x.params.channel === 'C0EDITORIAL').length).toBe(updatesBefore);
     expect(editorial().messages.find((m) => m.ts === BOT_MESSAGE)!.text).not.toBe(marker);
-    void stateDir;
   });
 });
 
@@ -359,8 +387,7 @@ describe('actor proof: slack-message for an instance of another connector', () =
       scopes: dir,
       vars: {
         CLOUDFLARE_API_TOKEN_DEV: cf.issue(ACCOUNT, ['Zone Read', 'DNS Read', 'Account API Tokens Read']),
-        SLACK_APPROVALS_TOKEN: sb.issue('T0BLOGPROD', ['channels:history', 'users:read'], undefined, 'U0APPROVALS'),
-        FLEET_APPROVALS_SLACK_URL: sb.url,
+        ...approvalsIdentity(sb, ['channels:history', 'users:read']),
       },
     });
     try {

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCloudflareSandbox, type CloudflareSandbox } from '../../servers/cloudflare/sandbox/index.js';
 import { ACCOUNT, IDS } from '../../servers/cloudflare/sandbox/seed.js';
-import { auditRecords, runCli, SCOPES, serve, tempDir, text, type Served } from '../helpers.js';
+import { startSlackSandbox, type SlackSandbox } from '../../servers/slack/sandbox/index.js';
+import { askedInSlack, auditRecords, runCli, SCOPES, serve, tempDir, text, type Served } from '../helpers.js';
 import { findEvidence } from '../../shared/call/promotion.js';
 import { deployWorker } from '../../servers/cloudflare/tools/workers.js';
 
@@ -40,7 +41,10 @@ function promotionScopes(): string {
 }
 
 const broker = () => sb.issue(ACCOUNT, ['Account API Tokens Write'], { name: 'fleet broker' });
-const start = (env: string, vars: Record<string, string>) => serve({ connector: 'cloudflare', env, scopes, upstream: sb.url, auditDir, vars: { FLEET_ACTOR: 'erin@example.com', ...vars } });
+/** the production instances prove their actor by the Slack message that asked (read by the approvals identity) */
+let slack: SlackSandbox;
+const actorFor = (env: string) => (env.startsWith('prod') ? askedInSlack(slack) : { FLEET_ACTOR: 'erin@example.com' });
+const start = (env: string, vars: Record<string, string>) => serve({ connector: 'cloudflare', env, scopes, upstream: sb.url, auditDir, vars: { ...actorFor(env), ...vars } });
 const source = (marker: string) => `export default { async fetch(req, env) { return new Response("ok ${marker}"); } };\n`;
 const devDeploy = (s: Served, src: string, name = 'blogbot-dev') =>
   s.call('deploy_worker', { name, source: src, bindings: [{ name: 'CACHE', type: 'kv_namespace', value: IDS.devKv }] });
@@ -49,6 +53,7 @@ const lastDecision = (s: Served) => auditRecords(s.auditFile).filter((r) => r.ph
 
 beforeAll(async () => {
   sb = await startCloudflareSandbox();
+  slack = await startSlackSandbox();
   scopes = promotionScopes();
   auditDir = tempDir('fleet-audit-');
   [dev, devB, prod, stale] = await Promise.all([
@@ -61,7 +66,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await Promise.all([dev?.close(), devB?.close(), prod?.close(), stale?.close()]);
-  await sb.close();
+  await Promise.all([sb.close(), slack?.close()]);
 });
 
 describe('proof before promotion', () => {

@@ -9,7 +9,7 @@ import { startSlackSandbox, type SlackSandbox } from '../../servers/slack/sandbo
 import type { Emulator } from '../../shared/connector/emulator.js';
 import { loadManifest } from '../../shared/manifest/load.js';
 import type { Manifest } from '../../shared/manifest/schema.js';
-import { SCOPES, serve, type Served, type ServeArgs } from '../helpers.js';
+import { askedInSlack, SCOPES, serve, type Served, type ServeArgs } from '../helpers.js';
 
 /** How many generated cases a suite runs; FLEET_FUZZ_RUNS scales every suite (CI keeps the default). */
 export function runs(base: number): number {
@@ -67,11 +67,16 @@ export interface Live {
 export async function startLive(connector: string, env: string, extra: Partial<ServeArgs> = {}): Promise<Live> {
   const manifest = manifestOf(connector, env);
   const up = await upstreamFor(manifest);
-  // slack.prod proves its actor by the Slack message that asked: a writer asks in the request channel
+  // a production instance proves its actor by the Slack message that asked: a writer asks in the
+  // request channel (slack.prod reads it with its own token; the others through the approvals
+  // identity, pointed at a Slack sandbox of their own)
+  const asking = manifest.instance === 'prod' && manifest.connector !== 'slack' ? await startSlackSandbox() : undefined;
   const actor: Record<string, string> =
     manifest.id === 'slack.prod'
       ? { FLEET_ACTOR: 'U0WRITER1', FLEET_THREAD: (up.sandbox as SlackSandbox).say('T0BLOGPROD', 'C0EDITORIAL', 'U0WRITER1', 'hardening run, please') }
-      : { FLEET_ACTOR: 'hardening@example.com' };
+      : asking
+        ? askedInSlack(asking, 'U0WRITER1', 'hardening run, please')
+        : { FLEET_ACTOR: 'hardening@example.com' };
   const server = await serve({
     connector,
     env,
@@ -82,7 +87,7 @@ export async function startLive(connector: string, env: string, extra: Partial<S
   // any read opens the upstream: the identity check's requests are behind us afterwards
   const first = [...Object.keys(manifest.tools)].find((t) => SAMPLES[manifest.id]?.[t] && !WRITES.has(t));
   if (first) await server.call(first, SAMPLES[manifest.id]![first]!);
-  return { manifest, up, server, close: async () => { await server.close(); await up.close(); } };
+  return { manifest, up, server, close: async () => { await server.close(); await up.close(); await asking?.close(); } };
 }
 
 const ts = (n: number) => `${1767225600 + n * 60}.${String(100 + n).padStart(6, '0')}`;

@@ -198,6 +198,32 @@ export function stateContract(e: Engine): void {
       }
     });
 
+    it('withdrawn requests within their expiry are listed to every process, and each late answer is noted once', async () => {
+      const id = fresh(e);
+      const [a, b] = [e.open(id), e.open(id)];
+      try {
+        const now = Date.now();
+        for (const [k, expires, status] of [['call:w', now + 60_000, 'withdrawn'], ['call:old', now - 1, 'withdrawn'], ['call:d', now + 60_000, 'declined']] as const) {
+          await a.approvals.open({ id: k, call: k, expires, ref: { digest: 'd' } }, now - 10);
+          await a.approvals.decide(k, { status, why: 'gone' });
+        }
+        await a.approvals.open({ id: 'call:p', call: 'call:p', expires: now + 60_000 });
+        await a.approvals.setRef('call:w', { digest: 'd', channel: 'C0APPROVALS', ts: '2.000200' });
+        // only the withdrawn one still within its expiry, with where it was posted
+        expect((await b.approvals.withdrawn(now)).map((x) => [x.id, x.ref])).toEqual([['call:w', { digest: 'd', channel: 'C0APPROVALS', ts: '2.000200' }]]);
+        // two processes noting the same answers at once: each answer is theirs once
+        const tries = await Promise.all([a, b, a, b].flatMap((s) => [s.approvals.noteLate('call:w', 'U0EDITOR1:approve'), s.approvals.noteLate('call:w', 'U0EDITOR2:decline')]));
+        expect(tries.filter(Boolean)).toHaveLength(2);
+        expect(await a.approvals.noteLate('call:w', 'U0EDITOR1:approve')).toBe(false);
+        expect(await b.approvals.noteLate('call:nope', 'U0EDITOR1:approve')).toBe(false);
+        expect((await a.approvals.get('call:w'))!.ref).toMatchObject({ digest: 'd', channel: 'C0APPROVALS', ts: '2.000200' });
+        expect(await b.approvals.withdrawn(now + 120_000)).toEqual([]);
+      } finally {
+        await a.close();
+        await b.close();
+      }
+    });
+
     it('keeps checkpoints, newest last', async () => {
       const s = e.open(fresh(e));
       try {

@@ -48,6 +48,8 @@ const CASES: [string, string, string, 'error' | 'warning', string][] = [
   ['prod-attribution', 'prod-attribution', 'slack.prod.yaml:11', 'error', 'must set attribution: required'],
   // required, but only asserted: the client would name the human unchecked
   ['prod-proven-actor', 'prod-proven-actor', 'slack.prod.yaml:11', 'error', 'must prove its actor by slack-message or oidc'],
+  // whatever the connector: a production Doppler instance that takes the client's word is refused too
+  ['prod-proven-actor-any-connector', 'prod-proven-actor', 'doppler.prod.yaml:10', 'error', 'doppler.prod must prove its actor by slack-message or oidc'],
   ['prod-no-wildcard-writes', 'prod-no-wildcard-writes', 'slack.prod.yaml:26', 'error', 'add_reaction.channels grants the wildcard "*"'],
   ['prod-no-wildcard-writes-pattern', 'prod-no-wildcard-writes', 'doppler.prod.yaml:20', 'error', 'set_secret.configs grants the wildcard "pr*"'],
   ['prod-destructive-approval', 'prod-destructive-approval', 'slack.prod.yaml:26', 'error', 'delete_message (destructive) needs an approval'],

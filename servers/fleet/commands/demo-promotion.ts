@@ -2,6 +2,8 @@
 // process; the dev and prod instances run as child processes against it over stdio, as Claude
 // Code and the bot would. The shipped prod manifest never deploys, so the scene uses a copy of the
 // scopes whose prod grants deploy_worker with `promotion: { from: cloudflare.dev, within: 1h }`.
+// Production proves its actor: Erin asks in #editorial of a Slack sandbox, and the prod instance's
+// calls carry that message as their thread (read back through the approvals identity).
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +11,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { startCloudflareSandbox } from '../../cloudflare/sandbox/index.js';
+import { startSlackSandbox } from '../../slack/sandbox/index.js';
 import { ACCOUNT, IDS } from '../../cloudflare/sandbox/seed.js';
 import { auditShow, auditVerify } from './audit.js';
 import { VERSION } from '../version.js';
@@ -25,6 +28,7 @@ const DEV = [
 export async function demoPromotion(opts: { scopes: string; cli: string }): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'fleet-demo-promotion-'));
   const sb = await startCloudflareSandbox();
+  const slack = await startSlackSandbox();
   try {
     const scopes = join(dir, 'scopes');
     cpSync(opts.scopes, scopes, { recursive: true });
@@ -41,8 +45,17 @@ export async function demoPromotion(opts: { scopes: string; cli: string }): Prom
     say('fleet demo --promotion — a dev deploy, its smoke check, and the production promotion that cites them');
     say(`  sandbox: ${sb.url}; scopes: a copy whose cloudflare.prod grants deploy_worker with promotion: { from: cloudflare.dev, within: 1h }`);
     const dev = await connect('dev', { CLOUDFLARE_API_TOKEN_DEV: sb.issue(ACCOUNT, DEV) });
-    // production as shipped: its token is minted at start from a broker that may only create and delete tokens
-    const prod = await connect('prod', { CLOUDFLARE_BROKER_TOKEN_PROD: sb.issue(ACCOUNT, ['Account API Tokens Write'], { name: 'fleet broker' }) });
+    // production as shipped: its token is minted at start from a broker that may only create and delete
+    // tokens, and it proves its actor: Erin asked in #editorial, read back through the approvals identity
+    const asked = slack.say('T0BLOGPROD', 'C0EDITORIAL', 'U0EDITOR1', '@blogbot please promote the checked blogbot Worker');
+    say(`  production proves its actor: Erin (U0EDITOR1) asked in #editorial (message ${asked}), read back through the approvals identity`);
+    const prod = await connect('prod', {
+      CLOUDFLARE_BROKER_TOKEN_PROD: sb.issue(ACCOUNT, ['Account API Tokens Write'], { name: 'fleet broker' }),
+      FLEET_ACTOR: 'U0EDITOR1',
+      FLEET_THREAD: asked,
+      SLACK_APPROVALS_TOKEN: slack.issue('T0BLOGPROD', ['chat:write', 'channels:history', 'users:read'], undefined, 'U0APPROVALS'),
+      FLEET_APPROVALS_SLACK_URL: slack.url,
+    });
     let n = 0;
     const step = async (who: Client, inst: string, title: string, name: string, a: Record<string, unknown>) => {
       say();
@@ -75,7 +88,7 @@ export async function demoPromotion(opts: { scopes: string; cli: string }): Prom
     const b = await auditVerify(prodTrail, {}, (s) => say(`    ${s}`));
     return a || b;
   } finally {
-    await sb.close();
+    await Promise.all([sb.close(), slack.close()]);
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -22,6 +22,7 @@ import { guardStdin, MAX_LINE } from '../../../shared/transport/stdio-guard.js';
 import type { ApprovalChannel } from '../../../shared/call/approval.js';
 import type { Manifest } from '../../../shared/manifest/schema.js';
 import { openSlackApprovals, readApprovalsConfig, SANDBOX_APPROVALS_BOT, type SlackApprovalsConfig } from '../../slack/approvals.js';
+import { watchWithdrawn, type LateWatch } from '../../../shared/call/late.js';
 import { buildServer } from '../../../shared/transport/server.js';
 import { attributionRule } from '../../../shared/manifest/attribution.js';
 import { BadIdentifier, client as clientName } from '../../../shared/call/identity.js';
@@ -228,6 +229,7 @@ export async function instanceFor(opts: ServeOptions): Promise<Running> {
     messages: messageReaderFor(manifest, opts, upstream, slack),
   };
   let opening = false;
+  let late: LateWatch | undefined;
   return {
     inst,
     openNow(fail) {
@@ -235,9 +237,12 @@ export async function instanceFor(opts: ServeOptions): Promise<Running> {
       if (opening) return;
       opening = true;
       upstream().catch(fail);
+      // answers to this instance's withdrawn approval requests, whoever withdrew them (shared/call/late.ts)
+      if (slackApprovals) late = watchWithdrawn(inst, approvalPollMs());
     },
     async close(why) {
       rotating?.stop();
+      await late?.stop();
       // A minted token dies with the process (bounded: a hung upstream must not keep it alive).
       if (minting) await Promise.race([minting.stop(why).catch(() => {}), new Promise((r) => setTimeout(r, REVOKE_WAIT_MS).unref())]);
       await sandbox?.close().catch(() => {});
@@ -436,10 +441,12 @@ function slackApprovalsFor(manifest: Manifest, opts: ServeOptions, slack: Approv
   return () =>
     (channel ??= (async () => {
       const { config, credential, baseUrl } = await slack();
-      const pollMs = Number(process.env.FLEET_APPROVAL_POLL_MS) || 2000;
-      return openSlackApprovals({ config, credential, baseUrl, timeoutMs: manifest.timeoutMs, pollMs, warn: log.warn });
+      return openSlackApprovals({ config, credential, baseUrl, timeoutMs: manifest.timeoutMs, pollMs: approvalPollMs(), warn: log.warn });
     })());
 }
+
+/** How often a pending approval's thread is read (and withdrawn requests' threads, for late answers). */
+const approvalPollMs = () => Number(process.env.FLEET_APPROVAL_POLL_MS) || 2000;
 
 /** The stdio client principal: FLEET_CLIENT names the routine this process serves. */
 export function stdioPrincipal(env: NodeJS.ProcessEnv): ClientPrincipal {
