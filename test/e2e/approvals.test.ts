@@ -1,6 +1,7 @@
 // Approvals (elicitation and Slack), rate limits across processes, and replay-safe retries —
 // each through the real CLI over stdio, with the Slack sandbox in this process so the tests can
 // act as approvers and count what reached the upstream.
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSlackSandbox, type SlackSandbox } from '../../servers/slack/sandbox/index.js';
 import { auditRecords, serve, tempDir, text, type Served, waitFor } from '../helpers.js';
@@ -131,6 +132,35 @@ describe('approval in Slack (the production bot)', () => {
     expect(channel('C0APPROVALS').messages.at(-1)!.text).toBe('No answer in time: expired, not run.');
     expect(auditRecords(s.auditFile).filter((x) => x.phase === 'approval').at(-1)).toMatchObject({ status: 'expired' });
     await s.close();
+  });
+});
+
+describe('a pending Slack approval outlives the process that asked (embedded state)', () => {
+  it('a retry of the key after a restart waits on the same post and applies its answer, once', async () => {
+    const dir = scopes((f, t) => t);
+    const stateDir = tempDir();
+    const auditDir = tempDir();
+    const start = () => serveSlackProd(sb, { scopes: dir, stateDir, auditDir });
+    const k = `restart-${Date.now()}`;
+    const marker = `Release notes 4.6 (${k})`;
+    const meta = { ...asks('U0WRITER1'), 'fleet/idempotency-key': k };
+    const edit = (s: Served) => s.client.callTool({ name: 'update_message', arguments: { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: marker }, _meta: meta }, undefined, { timeout: 30_000 }) as Promise<CallToolResult>;
+    const steps = (s: Served) => auditRecords(s.auditFile).filter((x) => x.phase === 'approval').map((x) => x.status);
+    const requests = () => channel('C0APPROVALS').messages.filter((m) => m.user === 'U0APPROVALS' && m.text.includes('Approval needed') && m.text.includes(marker));
+    const first = await start();
+    void edit(first).catch(() => {});
+    const req = await waitFor(() => requests()[0]);
+    await waitFor(() => steps(first).includes('requested') || undefined); // where it was posted is kept by now
+    process.kill(first.pid, 'SIGKILL');
+    await as('U0EDITOR2').chat.postMessage({ channel: 'C0APPROVALS', thread_ts: req.ts, text: 'approve' }); // while nobody waits
+    const second = await start();
+    const r = await edit(second);
+    expect(r.structuredContent, text(r)).toMatchObject({ status: 'completed' });
+    expect(requests()).toHaveLength(1);
+    expect(count('chat.update', (p) => p.text === marker)).toBe(1);
+    expect(steps(second)).toEqual(['requested', 'resumed', 'approved']);
+    expect(auditRecords(second.auditFile).filter((x) => x.phase === 'approval').at(-1)).toMatchObject({ status: 'approved', by: 'U0EDITOR2' });
+    await second.close();
   });
 });
 
