@@ -199,7 +199,7 @@ export function why(r) {
   }
   if (has(/settled RSS/)) {
     const grow = r.targets.filter((t) => t.kind === 'fleet' && t.runs?.length).map((t) => `${t.name.replace(/^fleet /, '')} +${f1(summarise(t).settled - summarise(t).rss)} MB`);
-    out.push(`Settled RSS: within 300 ms of tools/list the fleet opens its upstream (credential, identity check), which loads the upstream's SDK — ${grow.join(', ')} over the RSS at list; the Doppler client costs least. Loading it only on the first call would keep an idle dev instance near its RSS at list, but would move a bad credential's failure from start-up to the first call (a production instance checks at start by design).`);
+    out.push(`Settled RSS: right after tools/list the fleet opens its upstream: with --sandbox it starts the emulator in process, and it checks the token (identity, permissions) in a short-lived child process, so the upstream's SDK and Node's fetch (undici), 10–40 MB resident that V8 never gives back, load into the server only on its first call while a bad credential still ends the start. Settled minus at list: ${grow.join(', ')}. A minted credential is made in process, with the SDK, at start.`);
   }
   if (has(/via SDK Client/)) {
     out.push("Start-up through the SDK's Client: its listTools compiles every tool's outputSchema (the official Slack server declares none), so the more tools an instance grants, the more the client spends after the answer has arrived.");

@@ -100,7 +100,7 @@ export class StdioSession {
   }
 }
 
-/** How long a server sits idle after tools/list before its settled RSS is read (the fleet opens its upstream 300 ms after the list). */
+/** How long a server sits idle after tools/list before its settled RSS is read (the fleet opens its upstream right after the list: the sandbox, and the identity check in a child process). */
 export const SETTLE_MS = 1000;
 
 /**

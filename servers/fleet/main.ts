@@ -86,7 +86,9 @@ function buildProgram(): Command {
     .option('--max-in-flight <n>', 'with --http: requests in flight over all clients', '256')
     .option('--client-rate <n/per>', "with --http: a client's requests per second|minute|hour unless clients.yaml sets its own", '20/second')
     .option('--drain <duration>', 'with --http: on SIGTERM, how long calls in flight may finish before they are cut', '30s')
-    .action((connector: string | undefined, o: { env?: string; sandbox?: boolean; upstream?: string; scopes?: string; http?: string; instance?: string[]; publicUrl?: string; allowOrigin?: string[]; maxBody: string; maxInFlight: string; clientRate: string; drain: string }) =>
+    // internal: the start-up identity check's child process (serve.ts checkInChild)
+    .addOption(new Option('--check-upstream').hideHelp())
+    .action((connector: string | undefined, o: { checkUpstream?: boolean; env?: string; sandbox?: boolean; upstream?: string; scopes?: string; http?: string; instance?: string[]; publicUrl?: string; allowOrigin?: string[]; maxBody: string; maxInFlight: string; clientRate: string; drain: string }) =>
       run(async () => {
         const scopes = scopesDir(o.scopes);
         if (o.http) {
@@ -98,6 +100,7 @@ function buildProgram(): Command {
           return;
         }
         if (!connector || !o.env) throw new Error('serve over stdio needs a connector and --env (e.g. fleet serve slack --env dev), or --http [host:]port');
+        if (o.checkUpstream) return (await import('./commands/serve.js')).checkUpstreamCmd({ connector, env: o.env, scopes, upstream: o.upstream });
         const { serve } = await import('./commands/serve.js');
         await serve({ connector, env: o.env, scopes, sandbox: o.sandbox, upstream: o.upstream });
       }),

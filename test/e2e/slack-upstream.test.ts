@@ -4,7 +4,8 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSlackSandbox, type SlackSandbox } from '../../servers/slack/sandbox/index.js';
-import { auditRecords, rawRpc, runCli, serve, tempDir, text } from '../helpers.js';
+import { pathToFileURL } from 'node:url';
+import { auditRecords, rawRpc, ROOT, runCli, serve, tempDir, text, waitFor } from '../helpers.js';
 
 const DEV_SCOPES = ['channels:read', 'channels:history', 'chat:write', 'reactions:write', 'users:read', 'search:read'];
 const PROD_SCOPES = ['channels:read', 'channels:history', 'chat:write', 'reactions:write', 'users:read'];
@@ -35,6 +36,31 @@ describe('start-up identity check', () => {
     expect((await s.call('list_users')).isError).toBeFalsy();
     expect(s.stderr()).toMatch(/warning: the token holds admin:write beyond/);
     await s.close();
+  });
+
+  it('checks the token at start in a child process: the serving process loads the Slack SDK on its first call', async () => {
+    // the chunk of the bundle that holds @slack/web-api and the client that opens it
+    const chunks = join(ROOT, 'dist', 'chunks');
+    const sdk = readdirSync(chunks).filter((f) => readFileSync(join(chunks, f), 'utf8').includes('auth.test failed'));
+    expect(sdk).toHaveLength(1);
+    const log = join(tempDir(), 'loads.log');
+    writeFileSync(log, '');
+    const before = sb.emulator.requests.length;
+    const hook = pathToFileURL(join(ROOT, 'test', 'fixtures', 'load-log.mjs')).href;
+    const s = await serve({ connector: 'slack', env: 'dev', upstream: sb.url, vars: { SLACK_BOT_TOKEN_DEV: sb.issue('T0BLOGDEV', DEV_SCOPES), NODE_OPTIONS: `--import=${hook}`, FLEET_LOAD_LOG: log } });
+    try {
+      const loadedHere = () => readFileSync(log, 'utf8').split('\n').filter((l) => l.startsWith(`${s.pid} `) && l.includes(sdk[0]!));
+      await s.client.listTools();
+      // the identity check reached the upstream at start, before any call...
+      await waitFor(() => sb.emulator.requests.slice(before).some((q) => q.route === 'auth.test'));
+      // ...from another process: this one has not loaded the SDK
+      expect(readFileSync(log, 'utf8')).toContain(`${s.pid} `);
+      expect(loadedHere()).toEqual([]);
+      expect((await s.call('list_users')).isError).toBeFalsy();
+      expect(loadedHere().length).toBeGreaterThan(0);
+    } finally {
+      await s.close();
+    }
   });
 
   it('refuses a token of another workspace', async () => {

@@ -1,6 +1,9 @@
 // `fleet serve`: one process, one instance, over stdio. The manifest is read before anything is
-// served; the upstream (SDK load, credential, identity check) opens in the background right after,
-// and every call waits for it. A failed identity check ends the process with one line and exit 1.
+// served; right after, the credential is resolved (the sandbox started) and the token's identity is
+// checked in a short-lived child process; the upstream's SDK loads here on the first call, which
+// waits for it (a production instance on a real upstream checks in process, before it answers). A
+// failed identity check ends the process with one line and exit 1.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { Checkpointer, fileSink, loadPrivateKey, rawPublicKey, readCheckpointsConfig } from '../../../shared/audit/checkpoint.js';
@@ -15,7 +18,7 @@ import { stderrLog } from '../../../shared/base/log.js';
 import { loadManifest } from '../../../shared/manifest/load.js';
 import { Redactor } from '../../../shared/call/redaction.js';
 import { checkHeld, isProduction } from '../../../shared/connector/scopes.js';
-import { fleetDir } from '../../../shared/base/install.js';
+import { bundleFile, fleetDir } from '../../../shared/base/install.js';
 import { embeddedPaths, readStoreConfig } from '../../../shared/state/config.js';
 import { openState } from '../../../shared/state/open.js';
 import { guardStdin, MAX_LINE } from '../../../shared/transport/stdio-guard.js';
@@ -30,7 +33,7 @@ import type { ClientPrincipal } from '../../../shared/call/attribution.js';
 import type { MessageReader } from '../../../shared/call/proof.js';
 import type { WebClient } from '@slack/web-api';
 import { slackReader } from '../../slack/reader.js';
-import type { MintedToken, Sandbox, Upstream } from '../../../shared/connector/tool.js';
+import type { Connector, MintedToken, Sandbox, Upstream } from '../../../shared/connector/tool.js';
 import { MintedCredential, tokenPrefix } from '../../../shared/connector/minting.js';
 import { RotatingCredential } from '../../../shared/connector/rotation.js';
 import { CONNECTORS } from '../connectors.js';
@@ -82,8 +85,12 @@ function manifestFor(opts: ServeOptions): string {
 /** One instance, ready to serve: its upstream opens on `openNow` (or on the first call). */
 export interface Running {
   inst: Instance;
-  /** opens the upstream now; a failure (identity check, credential) is handed to `fail` */
-  openNow(fail: (e: Error) => void): void;
+  /**
+   * opens the upstream now; a failure (identity check, credential) is handed to `fail`. With
+   * `inChild`, the identity check runs in a short-lived child process instead, so the upstream's SDK
+   * (and fetch) load into this one only on the first call.
+   */
+  openNow(fail: (e: Error) => void, how?: { inChild?: boolean }): void;
   /** revokes a minted token, closes the sandboxes, the checkpoints, the export and the trail */
   close(why: string): Promise<void>;
 }
@@ -107,26 +114,13 @@ export async function instanceFor(opts: ServeOptions): Promise<Running> {
     });
 
   /** What the token may do, as the upstream reports it, against the manifest: production refuses an unknown or over-scoped token. */
-  const check = (up: Upstream<unknown>) => {
-    if (up.unchecked) {
-      // What the token may do is unknown: it may hold anything. Production needs to know.
-      if (isProduction(manifest)) {
-        throw new StartupError(`${up.unchecked}; refusing to start a production instance whose token's permissions cannot be checked (${manifest.file}:${manifest.line('upstream')})`);
-      }
-      log.warn(up.unchecked);
-    }
-    if (up.held) {
-      const { excess, missing } = checkHeld(connector, manifest, up.held);
-      if (excess.length) {
-        const msg = `the token holds ${excess.join(', ')} beyond the manifest's declared permissions (${manifest.file}:${manifest.line('upstream')})`;
-        if (isProduction(manifest)) throw new StartupError(`${msg}; refusing to start a production instance with an over-scoped token`);
-        log.warn(msg);
-      }
-      if (missing.length) log.warn(`the token lacks ${missing.join(', ')}, which granted tools need; those calls will fail`);
-    }
-  };
+  const check = (up: Upstream<unknown>) => judgeUpstream(connector, manifest, up, log.warn);
 
-  const open = async (): Promise<Upstream<unknown>> => {
+  // Where the upstream is and with which credential: the sandbox started, the references resolved,
+  // a rotated token exchanged, a token minted. Once per process.
+  let reached: Promise<Reach> | undefined;
+  const reach = () => (reached ??= reachUpstream());
+  const reachUpstream = async (): Promise<Reach> => {
     let credential = '';
     let baseUrl = opts.upstream;
     let rotation: { refresh_token: string; client_id: string; client_secret: string } | undefined;
@@ -168,13 +162,18 @@ export async function instanceFor(opts: ServeOptions): Promise<Running> {
       minted = await minting.start();
       credential = minted.value;
     }
-    const up = await connector.open({ manifest, credential, baseUrl, timeoutMs: manifest.timeoutMs, warn: log.warn, ...(minted ? { minted: { permissions: minted.permissions } } : {}) });
+    return { credential, baseUrl, ...(minted ? { minted } : {}) };
+  };
+  // set once a child process has checked the upstream at start: what it warned is not said twice
+  let checkedInChild = false;
+  const open = async (): Promise<Upstream<unknown>> => {
+    const r = await reach();
+    const up = await connectUpstream(connector, manifest, r, checkedInChild ? () => {} : log.warn);
     if (minting) minting.rebind = up.rebind;
-    check(up);
     if (rotating) {
       // A renewed token is checked like the first (who it is, what it holds) before calls use it.
       rotating.accept = async (access) => {
-        check(await connector.open({ manifest, credential: access, baseUrl, timeoutMs: manifest.timeoutMs, warn: log.warn }));
+        check(await connector.open({ manifest, credential: access, baseUrl: r.baseUrl, timeoutMs: manifest.timeoutMs, warn: log.warn }));
         up.rebind!(access);
       };
     }
@@ -230,17 +229,26 @@ export async function instanceFor(opts: ServeOptions): Promise<Running> {
   };
   let opening = false;
   let late: LateWatch | undefined;
+  let checking: ChildProcess | undefined;
   return {
     inst,
-    openNow(fail) {
+    openNow(fail, how) {
       fatal = fail;
       if (opening) return;
       opening = true;
-      upstream().catch(fail);
+      // a minted or rotated token is made here, with the SDK (and a rotation's refresh token may be
+      // used once): its check stays in this process
+      if (!how?.inChild || manifest.mint || manifest.rotate) upstream().catch(fail);
+      else
+        reach()
+          .then((r) => checkInChild(opts, r, manifest.timeoutMs, (c) => (checking = c)))
+          .then(() => (checkedInChild = true))
+          .catch(fail);
       // answers to this instance's withdrawn approval requests, whoever withdrew them (shared/call/late.ts)
       if (slackApprovals) late = watchWithdrawn(inst, approvalPollMs());
     },
     async close(why) {
+      checking?.kill();
       rotating?.stop();
       await late?.stop();
       // A minted token dies with the process (bounded: a hung upstream must not keep it alive).
@@ -296,11 +304,17 @@ export async function serve(opts: ServeOptions): Promise<void> {
   // has been answered, so loading it never delays the first answers; or on the first call; or
   // after a short while with no client traffic, so a bad credential still ends the process
   // promptly.
+  // Otherwise the identity check runs in a child process that exits once it has answered: the
+  // upstream's SDK and fetch (together 10–40 MB resident, for good: V8 does not give code back) load
+  // into this process only on the first call, so an instance that sits idle stays small.
   const openNow = () =>
-    open((e) => {
-      log.error(`cannot start: ${e.message}`);
-      setImmediate(() => void shutdown(1, 'start failed'));
-    });
+    open(
+      (e) => {
+        log.error(`cannot start: ${e.message}`);
+        setImmediate(() => void shutdown(1, 'start failed'));
+      },
+      { inChild: !checkFirst },
+    );
   if (checkFirst) {
     // A production instance on a real upstream checks its credential and identity before it answers
     // anything (up to PROD_LIST_WAIT_MS; the client's first messages wait in stdin): a failed check
@@ -323,6 +337,102 @@ function checked(p: Promise<unknown>, ms: number, say: (e: Error) => string): Pr
       throw new Error(say(e));
     })
     .finally(() => clearTimeout(timer));
+}
+
+/** Where an instance's upstream is, and the credential its client uses (a minted token, when it mints). */
+export interface Reach {
+  credential: string;
+  baseUrl?: string;
+  minted?: MintedToken;
+}
+
+/**
+ * Opens the upstream through the connector (its SDK and identity check) and judges what the token
+ * holds: a production instance refuses a token whose permissions cannot be checked or that holds
+ * more than the manifest declares; a development one warns.
+ */
+export async function connectUpstream(connector: Connector, manifest: Manifest, r: Reach, warn: (m: string) => void): Promise<Upstream<unknown>> {
+  const up = await connector.open({ manifest, credential: r.credential, baseUrl: r.baseUrl, timeoutMs: manifest.timeoutMs, warn, ...(r.minted ? { minted: { permissions: r.minted.permissions } } : {}) });
+  judgeUpstream(connector, manifest, up, warn);
+  return up;
+}
+
+/** What the token may do, as the upstream reports it, against the manifest (see connectUpstream). */
+export function judgeUpstream(connector: Connector, manifest: Manifest, up: Upstream<unknown>, warn: (m: string) => void): void {
+  if (up.unchecked) {
+    // What the token may do is unknown: it may hold anything. Production needs to know.
+    if (isProduction(manifest)) {
+      throw new StartupError(`${up.unchecked}; refusing to start a production instance whose token's permissions cannot be checked (${manifest.file}:${manifest.line('upstream')})`);
+    }
+    warn(up.unchecked);
+  }
+  if (up.held) {
+    const { excess, missing } = checkHeld(connector, manifest, up.held);
+    if (excess.length) {
+      const msg = `the token holds ${excess.join(', ')} beyond the manifest's declared permissions (${manifest.file}:${manifest.line('upstream')})`;
+      if (isProduction(manifest)) throw new StartupError(`${msg}; refusing to start a production instance with an over-scoped token`);
+      warn(msg);
+    }
+    if (missing.length) warn(`the token lacks ${missing.join(', ')}, which granted tools need; those calls will fail`);
+  }
+}
+
+/** The hidden flag that makes `fleet serve` the start-up check's child instead of a server. */
+export const CHECK_FLAG = '--check-upstream';
+
+/**
+ * Runs the start-up identity check (connectUpstream) in a child `fleet` process, which is handed the
+ * credential on its stdin (never in argv or the environment) and answers one JSON line on its
+ * stdout; its warnings go to this process's stderr. Resolves when the check passed.
+ */
+export function checkInChild(opts: ServeOptions, r: Reach, timeoutMs: number, started: (c: ChildProcess) => void): Promise<void> {
+  const bundle = bundleFile();
+  const launcher = join(dirname(bundle), 'fleet');
+  const args = ['serve', opts.connector, '--env', opts.env, '--scopes', opts.scopes, CHECK_FLAG];
+  const child = existsSync(launcher) ? spawn(launcher, args, { stdio: ['pipe', 'pipe', 'inherit'] }) : spawn(process.execPath, [bundle, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+  started(child);
+  return new Promise((resolve, reject) => {
+    let out = '';
+    // the child's own start (a loaded machine) comes on top of the upstream's timeout
+    const timer = setTimeout(() => child.kill(), timeoutMs + 30_000);
+    child.stdout!.on('data', (d) => (out += d));
+    child.on('error', (e) => reject(new StartupError(`cannot run the upstream check: ${e.message}`)));
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      let answer: { ok?: boolean; error?: string } | undefined;
+      try {
+        answer = JSON.parse(out);
+      } catch {
+        /* no answer: said below */
+      }
+      if (answer?.ok) resolve();
+      else reject(new StartupError(answer?.error ?? `the upstream check ended without an answer (${signal ?? `exit ${code}`})`));
+    });
+    child.stdin!.on('error', () => {}); // a child that died early: its close says why
+    child.stdin!.end(JSON.stringify(r));
+  });
+}
+
+/** The child's side of checkInChild: reads the credential from stdin, checks, answers on stdout. */
+export async function checkUpstreamCmd(opts: ServeOptions): Promise<number> {
+  let input = '';
+  for await (const chunk of process.stdin) input += chunk;
+  const r = JSON.parse(input) as Reach;
+  const connector = CONNECTORS[opts.connector];
+  if (!connector) throw new StartupError(`unknown connector "${opts.connector}"`);
+  const manifest = loadManifest(manifestFor(opts), CONNECTORS);
+  const redactor = new Redactor();
+  redactor.add(r.credential);
+  const log = stderrLog(manifest.id, redactor);
+  let answer: { ok: true } | { error: string };
+  try {
+    await connectUpstream(connector, manifest, r, log.warn);
+    answer = { ok: true };
+  } catch (e) {
+    answer = { error: redactor.scrub((e as Error).message) };
+  }
+  await new Promise<void>((resolve) => process.stdout.write(`${JSON.stringify(answer)}\n`, () => resolve()));
+  return 0;
 }
 
 /** The state database's URL, from its credential reference; registered with the redactor at once. */
