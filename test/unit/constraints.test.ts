@@ -164,8 +164,19 @@ describe('the decision', () => {
   });
 });
 
-// a schema per kind, so a manifest can state it (the loader checks grants against these)
+// a schema per kind, so a manifest can state it (the loader checks grants against these), and
+// whether a grant must set it (deny by default) or a fallback applies
+it('each kind says whether a grant must set it', () => {
+  expect([ids('c'), globs('c'), oneOf('c')].map((c) => c.required)).toEqual([true, true, true]);
+  expect([prefixes('k'), oneOf('e', ['x']), flag('f', ''), max('n', 1), choice('s', ['a'] as const)].map((c) => c.required)).toEqual([false, false, false, false, false]);
+});
+
 it('each kind has a schema a manifest value is checked against', () => {
+  expect(globs('c').schema.safeParse(['a*', 'b*']).success).toBe(true);
+  expect(globs('c').schema.safeParse([]).success).toBe(false);
+  expect(oneOf('c').schema.safeParse(['ab', 'cd']).success).toBe(true);
+  expect(oneOf('c').schema.safeParse([]).success).toBe(false);
+  expect(oneOf('c').schema.safeParse(['']).success).toBe(false);
   expect(ids('c').schema.safeParse([]).success).toBe(false);
   expect(ids('c').schema.safeParse(['']).success).toBe(false);
   expect(globs('c').schema.safeParse(['a*']).success).toBe(true);

@@ -27,7 +27,8 @@ const verify = (lines: string[], anchors?: Map<number, string>) => verifyText(li
 describe('verifyLines', () => {
   it('accepts an intact trail, naming its last record', async () => {
     const { lines, hashes } = chain(3);
-    expect(await verify(lines)).toEqual({ ok: true, records: 3, lines: 3, last: { seq: 3, hash: hashes[2] } });
+    // strict: no torn or checkpoints member at all, not even undefined
+    expect(await verify(lines)).toStrictEqual({ ok: true, records: 3, lines: 3, last: { seq: 3, hash: hashes[2] } });
   });
 
   it('accepts a torn final line, and says which', async () => {
@@ -133,6 +134,7 @@ describe('reading lines', () => {
     expect([...textLines('a\nbc\n')]).toEqual(['a\n', 'bc\n']);
     expect([...textLines('a\n\nb')]).toEqual(['a\n', '\n', 'b']);
     expect([...textLines('')]).toEqual([]);
+    expect([...textLines('\nx\n')]).toEqual(['\n', 'x\n']);
   });
 
   it('fileLines streams a file in chunks that cut lines anywhere, by name or by descriptor', async () => {
