@@ -96,6 +96,13 @@ describe('Doppler sandbox against the official OpenAPI document', () => {
 describe('every Doppler tool through the real SDK', () => {
   it('list_projects shows only the pinned project, though the token may see more', async () => {
     expect((await call('list_projects', {})).projects.map((p: { slug: string }) => p.slug)).toEqual(['blogbot']);
+    // a token that sees two projects (a workplace-wide one): the sandbox's service accounts see one
+    // each, so the two answers are put together, as Doppler would give them, before the core's filter
+    const t = tool('list_projects');
+    const c = ctx(t, dev);
+    const both = [...(await client.projects()), ...(await dopplerClient(sb.issueAccount('billing', false), sb.url, 3000).projects())];
+    expect(both.map((p) => p.slug)).toEqual(['blogbot', 'billing']);
+    expect((shapeOutput(t, {}, c, { projects: both }) as { projects: { slug: string }[] }).projects.map((p) => p.slug)).toEqual(['blogbot']);
   });
 
   it('list_configs keeps the granted configs', async () => {
@@ -129,6 +136,8 @@ describe('every Doppler tool through the real SDK', () => {
       same: ['SLACK_BOT_TOKEN'],
     });
     expect(JSON.stringify(out)).not.toContain('sk_live');
+    // the other way round: what only one side has is one-sided, not a difference
+    expect(await call('compare_configs', { from: 'prd', to: 'stg' }, prod)).toMatchObject({ only_in_from: ['CDN_PURGE_KEY'], only_in_to: [] });
   });
 
   it('set_secret writes once, config_activity shows it, delete_secret removes it', async () => {
