@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { CONNECTORS } from '../../servers/fleet/connectors.js';
 import { messageFacts } from '../../servers/slack/common.js';
 import { coverProblems, derivedFacts, lookedUp } from '../../shared/call/covers.js';
-import type { ToolDef } from '../../shared/connector/tool.js';
+import { free, lookup, on, type ToolDef } from '../../shared/connector/tool.js';
 
 const tools = Object.values(CONNECTORS).flatMap((c) => c.tools.map((t) => [`${c.name}.${t.name}`, t] as const));
 const tool = (connector: string, name: string) => CONNECTORS[connector]!.tools.find((t) => t.name === name)! as ToolDef;
@@ -79,5 +79,29 @@ describe('covers', () => {
   it('names the constraints a set argument is judged on by look-up', () => {
     expect(lookedUp(tool('cloudflare', 'd1_query'), { database_id: 'x', sql: 'SELECT 1' })).toEqual(['sql']);
     expect(lookedUp(tool('cloudflare', 'dns_delete_record'), { zone_id: 'z', id: 'r' })).toEqual(['names', 'types']);
+  });
+});
+
+// A declaration built here, so each case names exactly what it holds (edges the mutation check,
+// docs/mutation.md, found unpinned).
+describe('covers on a declaration built here', () => {
+  const c = { schema: z.array(z.string()), required: true, noun: 'x', allows: () => true, refusal: () => '', instead: () => '' };
+  const made = (covers: Record<string, unknown>) =>
+    ({ name: 't', input: z.object({ a: z.string(), b: z.string().optional() }), constraints: { x: c, k: c }, covers }) as unknown as ToolDef;
+
+  it('derives nothing, and looks nothing up, for an argument that is absent', () => {
+    const t = made({ a: on('x'), b: [on('x', (v: string) => v.length), lookup('k')] });
+    expect(derivedFacts(t, { a: 'one' })).toEqual([{ on: 'x', value: 'one' }]);
+    expect(derivedFacts(t, { a: 'one', b: 'four' })).toEqual([{ on: 'x', value: 'one' }, { on: 'x', value: 4 }]);
+    expect(lookedUp(t, { a: 'one' })).toEqual([]);
+    expect(lookedUp(t, { a: 'one', b: 'two' })).toEqual(['k']);
+  });
+
+  it('refuses an empty list of covers and a free declaration without a reason', () => {
+    expect(coverProblems(made({ a: [], b: [on('x'), lookup('k')] }))).toEqual([
+      't: argument "a" is governed by no constraint; cover it with on(<constraint>) or lookup(...), or declare it free(\'why\')',
+    ]);
+    expect(coverProblems(made({ a: free('  '), b: [on('x'), lookup('k')] }))).toEqual(['t: argument "a" is declared free without a reason']);
+    expect(coverProblems(made({ a: free('a label, shown as is'), b: [on('x'), lookup('k')] }))).toEqual([]);
   });
 });

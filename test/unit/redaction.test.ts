@@ -51,6 +51,9 @@ describe('Redactor', () => {
     expect(out).not.toBe(v);
     expect(out).toStrictEqual({ a: ['x', { b: `has ${R} inside`, n: 1, t: true, z: null }], c: 'plain', k: R });
     expect(v.a[1]).toMatchObject({ b: 'has s3cret-value inside' });
+    // one of several registered values is enough
+    r.add('another-secret');
+    expect(r.deep({ only: 'another-secret' })).toStrictEqual({ only: R });
     // only in an array, only in a nested object, only a token shape: each is found
     expect(r.deep(['a', ['s3cret-value']])).toStrictEqual(['a', [R]]);
     expect(r.deep({ x: { y: 's3cret-value' } })).toStrictEqual({ x: { y: R } });
