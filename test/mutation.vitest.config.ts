@@ -12,6 +12,7 @@ export default defineConfig({
       'test/unit/chain.test.ts',
       'test/unit/verify.test.ts',
       'test/unit/redaction.test.ts',
+      'test/unit/faults.test.ts',
       'test/unit/covers.test.ts',
       'test/unit/call-path.test.ts',
       'test/unit/audit.test.ts',
