@@ -36,7 +36,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export const suspended: Step = async (c) => {
   let s;
   try {
-    s = activeSuspension(c.inst.stateDir, c.inst.manifest.id, c.who.client.id);
+    s = await activeSuspension(c.inst.state.suspensions, c.inst.manifest.id, c.who.client.id);
   } catch (e) {
     return c.refuse('suspension', `refused: ${(e as Error).message}`, 'failed');
   }

@@ -18,8 +18,9 @@ import { fileLines } from '../audit/verify.js';
 import { ownerAlive, selfOwner } from './owner.js';
 import {
   approvalFromRow, KEEP_MS, StateUnavailable, withLate, type ApprovalEntry, type ApprovalStore, type AuditStore, type ChainHead, type Checkpoint, type CheckpointStore,
-  type Claim, type KeyStore, type RateStore, type Slot, type StateStore, type TrailHooks,
+  type Claim, type KeyStore, type RateStore, type Slot, type StateStore, type SuspensionStore, type TrailHooks,
 } from './store.js';
+import { FileSuspensions } from './suspension.js';
 
 type Db = BetterSqlite3.Database;
 
@@ -289,9 +290,13 @@ export class EmbeddedState implements StateStore {
   readonly rate: RateStore;
   readonly approvals: ApprovalStore;
   readonly checkpoints: CheckpointStore;
+  readonly suspensions: SuspensionStore;
   private readonly db: Sqlite;
 
-  /** `auditFile`: the JSONL trail of `instance`; `dbFile`: the SQLite database of everything else */
+  /**
+   * `auditFile`: the JSONL trail of `instance`; `dbFile`: the SQLite database of everything else;
+   * suspensions are fleet-wide, in the database's folder (the state folder every instance shares)
+   */
   constructor(auditFile: string, dbFile: string, instance: string, hooks: TrailHooks = {}) {
     this.db = new Sqlite(dbFile);
     this.audit = new FileAudit(auditFile, instance, hooks);
@@ -299,6 +304,7 @@ export class EmbeddedState implements StateStore {
     this.rate = new EmbeddedRate(this.db);
     this.approvals = new EmbeddedApprovals(this.db);
     this.checkpoints = new EmbeddedCheckpoints(this.db);
+    this.suspensions = new FileSuspensions(dirname(dbFile));
   }
 
   async close(): Promise<void> {

@@ -16,7 +16,7 @@ import { AuditUnavailable } from '../base/errors.js';
 import { emptyHead, openVerified, seal, type Head } from '../audit/chain.js';
 import {
   approvalFromRow, KEEP_MS, StateUnavailable, withLate, type ApprovalEntry, type ApprovalStore, type AuditStore, type ChainHead, type Checkpoint, type CheckpointStore,
-  type Claim, type KeyStore, type RateStore, type Slot, type StateStore, type TrailHooks,
+  type Claim, type KeyStore, type RateStore, type Slot, type StateStore, type Suspension, type SuspensionStore, type TrailHooks,
 } from './store.js';
 
 type Pg = typeof PgTypes;
@@ -43,6 +43,13 @@ CREATE TABLE fleet_approvals (instance text NOT NULL, id text NOT NULL, call tex
   PRIMARY KEY (instance, id));
 CREATE TABLE fleet_checkpoints (instance text NOT NULL, seq bigint NOT NULL, hash text NOT NULL, text text NOT NULL,
   PRIMARY KEY (instance, seq));
+`,
+  },
+  {
+    // `fleet suspend`: fleet-wide (a client's suspension covers every instance), read by every replica
+    version: 2,
+    sql: `
+CREATE TABLE fleet_suspensions (target text PRIMARY KEY, reason text NOT NULL, by text NOT NULL, at text NOT NULL);
 `,
   },
 ];
@@ -492,6 +499,27 @@ class PgCheckpoints implements CheckpointStore {
   }
 }
 
+class PgSuspensions implements SuspensionStore {
+  readonly where = 'PostgreSQL state store';
+  constructor(private readonly db: Db) {}
+  put(s: Suspension): Promise<Suspension | undefined> {
+    return this.db.tx(async (q) => {
+      const before = (await q('SELECT target, reason, by, at FROM fleet_suspensions WHERE target = $1 FOR UPDATE', [s.target])).rows[0] as Suspension | undefined;
+      await q('INSERT INTO fleet_suspensions (target, reason, by, at) VALUES ($1, $2, $3, $4) ON CONFLICT (target) DO UPDATE SET reason = excluded.reason, by = excluded.by, at = excluded.at', [s.target, s.reason, s.by, s.at]);
+      return before ? { ...before } : undefined;
+    });
+  }
+  remove(target: string): Promise<Suspension | undefined> {
+    return this.db.tx(async (q) => {
+      const r = (await q('DELETE FROM fleet_suspensions WHERE target = $1 RETURNING target, reason, by, at', [target])).rows[0] as Suspension | undefined;
+      return r ? { ...r } : undefined;
+    });
+  }
+  list(): Promise<Suspension[]> {
+    return this.db.tx(async (q) => (await q('SELECT target, reason, by, at FROM fleet_suspensions ORDER BY target')).rows.map((r) => ({ ...r }) as Suspension));
+  }
+}
+
 export class PostgresState implements StateStore {
   readonly engine = 'postgres';
   readonly audit: PgAudit;
@@ -499,6 +527,7 @@ export class PostgresState implements StateStore {
   readonly rate: RateStore;
   readonly approvals: ApprovalStore;
   readonly checkpoints: CheckpointStore;
+  readonly suspensions: SuspensionStore;
   private readonly db: Db;
 
   /** `url` resolves the connection string (a credential reference) on first use */
@@ -509,6 +538,7 @@ export class PostgresState implements StateStore {
     this.rate = new PgRate(this.db);
     this.approvals = new PgApprovals(this.db);
     this.checkpoints = new PgCheckpoints(this.db);
+    this.suspensions = new PgSuspensions(this.db);
   }
 
   close(): Promise<void> {

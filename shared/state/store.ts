@@ -123,6 +123,31 @@ export interface CheckpointStore {
   latest(): Promise<Checkpoint | undefined>;
 }
 
+/** `fleet suspend`: an instance, or a client of every instance, refused until `fleet resume`. */
+export interface Suspension {
+  /** "slack.prod" for an instance, "client:blogbot-publish" for a client */
+  target: string;
+  reason: string;
+  /** who suspended (FLEET_ACTOR or the OS user) */
+  by: string;
+  at: string;
+}
+
+/**
+ * Suspensions, seen by every process and replica that shares the store: the embedded engine's
+ * state folder (one machine) or the PostgreSQL database (every replica). Fleet-wide, not per
+ * instance: a client's suspension covers every instance.
+ */
+export interface SuspensionStore {
+  /** where they live, for messages: a file path or "PostgreSQL state store" */
+  readonly where: string;
+  /** sets (or replaces) the suspension of `s.target`; returns the one it replaced */
+  put(s: Suspension): Promise<Suspension | undefined>;
+  /** lifts the suspension of `target`; returns it, if there was one */
+  remove(target: string): Promise<Suspension | undefined>;
+  list(): Promise<Suspension[]>;
+}
+
 export interface StateStore {
   /** "embedded" | "postgres" */
   readonly engine: string;
@@ -131,6 +156,7 @@ export interface StateStore {
   readonly rate: RateStore;
   readonly approvals: ApprovalStore;
   readonly checkpoints: CheckpointStore;
+  readonly suspensions: SuspensionStore;
   close(): Promise<void>;
 }
 

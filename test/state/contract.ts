@@ -236,6 +236,25 @@ export function stateContract(e: Engine): void {
       }
     });
 
+    it('a suspension is fleet-wide: every instance and process sharing the store sees it until it is lifted', async () => {
+      const a = e.open(fresh(e));
+      const b = e.open(fresh(e));
+      const target = `${fresh(e)}.prod`;
+      const s = { target, reason: 'incident 42', by: 'U0SECOPS', at: '2026-12-01T16:00:00.000Z' };
+      try {
+        expect(await a.suspensions.put(s)).toBeUndefined();
+        expect((await b.suspensions.list()).find((x) => x.target === target)).toEqual(s);
+        const again = { ...s, reason: 'incident 43' };
+        expect(await b.suspensions.put(again)).toEqual(s);
+        expect(await a.suspensions.remove(target)).toEqual(again);
+        expect((await b.suspensions.list()).some((x) => x.target === target)).toBe(false);
+        expect(await b.suspensions.remove(target)).toBeUndefined();
+      } finally {
+        await a.close();
+        await b.close();
+      }
+    });
+
     it('state that cannot be read refuses with an error naming where it lives', async () => {
       const id = fresh(e);
       const s = await e.broken(id);
