@@ -1,7 +1,8 @@
 // A minted credential's life: at start, delete what an earlier process of this instance on this
 // host left behind (the sweep), then mint a token holding exactly what the manifest declares;
 // renew it when a third of its life is left (a new token, the client rebound, the old one deleted
-// once calls on it are done); delete it on exit. Every step is an audit record with the token's
+// once calls on it are done); delete it on exit, and while the instance is suspended (`fleet
+// suspend`: none is minted until it is lifted). Every step is an audit record with the token's
 // id, expiry and policy digest, never its value. The broker credential is used for nothing else.
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -36,6 +37,12 @@ export interface CredentialDeps {
   /** the client to rebind on renewal, once the upstream is open */
   rebind?: (value: string) => void;
   now?: () => number;
+  /**
+   * Whether the instance is suspended now (`fleet suspend`), as a reason; polled every `pollMs`.
+   * While it is, no token lives: the current one is deleted and none is minted until it is lifted.
+   */
+  suspended?: () => Promise<string | undefined>;
+  pollMs?: number;
 }
 
 type Action = 'mint' | 'renew' | 'revoke' | 'sweep';
@@ -46,6 +53,9 @@ export class MintedCredential {
   private retiring = new Set<MintedToken>();
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** the suspension that holds this credential: no token lives meanwhile */
+  private held: string | undefined;
+  private watch: NodeJS.Timeout | undefined;
   rebind: ((value: string) => void) | undefined;
 
   constructor(private d: CredentialDeps) {
@@ -63,17 +73,93 @@ export class MintedCredential {
   /** a mint under way, which stop() waits for so that no token outlives the process */
   private pending: Promise<unknown> | undefined;
 
-  /** Sweeps leftovers, mints the first token, schedules its renewal; returns the token. */
+  /**
+   * Sweeps leftovers, mints the first token (once the instance is not suspended: until then the
+   * promise waits), schedules its renewal and starts following suspensions; returns the token.
+   */
   async start(): Promise<MintedToken> {
     const run = (async () => {
       await this.sweep();
+      while (!this.stopped && (this.held = await this.isSuspended())) await new Promise((r) => setTimeout(r, this.d.pollMs ?? 1000));
       if (this.stopped) throw new Error('the instance is stopping');
       const t = await this.mintOne('mint');
       this.schedule();
+      this.follow();
       return t;
     })();
     this.pending = run.catch(() => {});
     return run;
+  }
+
+  private async isSuspended(): Promise<string | undefined> {
+    try {
+      return await this.d.suspended?.();
+    } catch {
+      return undefined; // unreadable: calls are refused by the call path meanwhile; the token stays
+    }
+  }
+
+  /** Polls the suspension: suspended deletes every live token, lifted mints a fresh one. */
+  private follow(): void {
+    if (!this.d.suspended || this.watch) return;
+    let busy = false;
+    this.watch = setInterval(() => {
+      if (busy || this.stopped) return;
+      busy = true;
+      void (async () => {
+        const why = await this.isSuspended();
+        if (why && !this.held) await this.suspend(why);
+        else if (!why && this.held) await this.resume();
+      })().finally(() => (busy = false));
+    }, this.d.pollMs ?? 1000);
+    this.watch.unref();
+  }
+
+  /** The instance is suspended: every live token of this process is deleted, none is minted until resume(). */
+  async suspend(why: string): Promise<void> {
+    if (this.stopped || this.held) return;
+    this.held = why;
+    clearTimeout(this.timer);
+    await this.pending;
+    const all = [...this.retiring, ...(this.current ? [this.current] : [])];
+    this.retiring.clear();
+    this.current = undefined;
+    await Promise.all(all.map((t) => this.revokeOne(t, `suspended: ${why}`)));
+  }
+
+  /**
+   * Before a call: a token lives. One held by a suspension that has been lifted since is minted
+   * now, so the first call after `fleet resume` does not wait for the next poll.
+   */
+  async ready(): Promise<void> {
+    if (!this.held || this.stopped) return;
+    const why = await this.isSuspended();
+    if (why) throw new Error(`the instance is suspended (${why}) and its minted token deleted`);
+    await this.resume();
+    if (this.held) throw new Error('no token could be minted since the suspension was lifted; the next call tries again');
+  }
+
+  private resuming: Promise<void> | undefined;
+
+  /** The suspension is lifted: a fresh token, the client rebound to it. */
+  resume(): Promise<void> {
+    return (this.resuming ??= this.mintAgain().finally(() => (this.resuming = undefined)));
+  }
+
+  private async mintAgain(): Promise<void> {
+    if (this.stopped || !this.held) return;
+    try {
+      const minting = this.mintOne('mint', { reason: 'resumed' });
+      this.pending = minting.catch(() => {});
+      const t = await minting;
+      this.held = undefined;
+      this.rebind?.(t.value);
+      this.schedule();
+    } catch (e) {
+      // still held: the next poll tries again
+      this.d.log.error(`minting a token after the suspension was lifted failed (${(e as Error).message}); trying again`);
+      await this.record('mint', { reason: 'resumed', outcome: 'error', error: (e as Error).message }).catch(() => {});
+    }
   }
 
   private async sweep(): Promise<void> {
@@ -100,18 +186,18 @@ export class MintedCredential {
     }
   }
 
-  private async mintOne(action: 'mint' | 'renew'): Promise<MintedToken> {
+  private async mintOne(action: 'mint' | 'renew', more: Record<string, unknown> = {}): Promise<MintedToken> {
     const ttl = this.d.manifest.mint!.ttlMs;
     const t = await this.d.minter.mint(`${this.d.prefix}${process.pid}`, this.now + ttl);
     this.d.redactor.add(t.value);
     for (const v of t.secrets ?? []) this.d.redactor.add(v);
     this.current = t;
-    await this.record(action, { ...describe(t), outcome: 'ok' });
+    await this.record(action, { ...describe(t), ...more, outcome: 'ok' });
     return t;
   }
 
   private schedule(): void {
-    if (this.stopped || !this.current) return;
+    if (this.stopped || this.held || !this.current) return;
     // Renew when a third of the token's life is left.
     const left = this.current.expiresAt - this.now;
     const delay = Math.max(1000, left - this.d.manifest.mint!.ttlMs / 3);
@@ -120,7 +206,7 @@ export class MintedCredential {
   }
 
   private async renew(): Promise<void> {
-    if (this.stopped) return;
+    if (this.stopped || this.held) return;
     const old = this.current!;
     try {
       const minting = this.mintOne('renew');
@@ -158,6 +244,7 @@ export class MintedCredential {
     if (this.stopped) return;
     this.stopped = true;
     clearTimeout(this.timer);
+    clearInterval(this.watch);
     await this.pending;
     const all = [...this.retiring, ...(this.current ? [this.current] : [])];
     this.retiring.clear();

@@ -21,6 +21,7 @@ import { checkHeld, isProduction } from '../../../shared/connector/scopes.js';
 import { bundleFile, fleetDir } from '../../../shared/base/install.js';
 import { embeddedPaths, readStoreConfig } from '../../../shared/state/config.js';
 import { openState } from '../../../shared/state/open.js';
+import { activeSuspension, SUSPENSION_CACHE_MS } from '../../../shared/state/suspension.js';
 import { guardStdin, MAX_LINE } from '../../../shared/transport/stdio-guard.js';
 import type { ApprovalChannel } from '../../../shared/call/approval.js';
 import type { Manifest } from '../../../shared/manifest/schema.js';
@@ -158,7 +159,15 @@ export async function instanceFor(opts: ServeOptions): Promise<Running> {
       // `credential` is the broker: it mints this run's token and is used for nothing else.
       const prefix = tokenPrefix(manifest);
       const minter = await connector.minter!({ manifest, broker: credential, baseUrl, timeoutMs: manifest.timeoutMs, prefix, warn: log.warn });
-      minting = new MintedCredential({ manifest, minter, prefix, audit: inst.audit, redactor, log });
+      minting = new MintedCredential({
+        manifest, minter, prefix, audit: inst.audit, redactor, log,
+        // `fleet suspend` of this instance deletes the token; none is minted until it is lifted
+        suspended: async () => {
+          const s = await activeSuspension(state.suspensions, manifest.id, undefined);
+          return s && `${s.reason} (by ${s.by})`;
+        },
+        pollMs: SUSPENSION_CACHE_MS,
+      });
       minted = await minting.start();
       credential = minted.value;
     }
@@ -185,7 +194,12 @@ export async function instanceFor(opts: ServeOptions): Promise<Running> {
   const checkpointer = openCheckpoints(manifest, opts.scopes, trail, log, exporter);
 
   let opened: Promise<Upstream<unknown>> | undefined;
-  const upstream = () => (opened ??= open());
+  // a minted token deleted by a suspension that has since been lifted is minted again first
+  const upstream = async () => {
+    const up = await (opened ??= open());
+    await minting?.ready();
+    return up;
+  };
   let approvalsSandbox: { close(): Promise<void> } | undefined;
   const slack = approvalsSlack(manifest, opts, redactor, (sb) => (approvalsSandbox = sb));
   const slackApprovals = slackApprovalsFor(manifest, opts, slack, log);

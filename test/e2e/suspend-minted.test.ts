@@ -1,0 +1,86 @@
+// `fleet suspend` revokes minted credentials: a Cloudflare production instance whose token is minted
+// per run (the real CLI over stdio, the Cloudflare sandbox in this process as the judge). Once the
+// instance is suspended the serving process deletes its token at the sandbox and mints none while
+// the suspension lasts; `fleet resume` has it mint a fresh one and calls work again; the trail holds
+// the suspension, the deletion (with its reason), the refusals and the new token.
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCloudflareSandbox, type CloudflareSandbox } from '../../servers/cloudflare/sandbox/index.js';
+import { ACCOUNT } from '../../servers/cloudflare/sandbox/seed.js';
+import { SUSPENSION_CACHE_MS } from '../../shared/state/suspension.js';
+import { auditRecords, runCli, SCOPES, serve, tempDir, text, waitFor, type Served } from '../helpers.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('fleet suspend of an instance with a minted credential', () => {
+  let sb: CloudflareSandbox;
+  let s: Served;
+  const scopes = join(tempDir('fleet-susp-minted-'), 'scopes');
+  const stateDir = tempDir('fleet-state-');
+  const auditDir = tempDir('fleet-audit-');
+  const env = { FLEET_STATE_DIR: stateDir, FLEET_AUDIT_DIR: auditDir, FLEET_ACTOR: 'U0SECOPS' };
+  /** the fleet's live tokens for cloudflare.prod at the sandbox */
+  const minted = () => sb.registry.all().filter((g) => g.name.startsWith('fleet cloudflare.prod '));
+  const credentialRecords = () => auditRecords(s.auditFile).filter((r) => r.phase === 'credential');
+  /** the sandbox's own answer to a token: is it still a credential? */
+  const accepted = async (value: string) =>
+    (await fetch(`${sb.url}/accounts/${ACCOUNT}/workers/scripts`, { headers: { authorization: `Bearer ${value}` } })).status;
+
+  beforeAll(async () => {
+    sb = await startCloudflareSandbox();
+    cpSync(SCOPES, scopes, { recursive: true });
+    const file = join(scopes, 'cloudflare.prod.yaml');
+    writeFileSync(file, readFileSync(file, 'utf8').replace(/^credential: .*$/m, 'credential:\n  broker: env:CLOUDFLARE_BROKER_TOKEN_PROD\n  mint: { ttl: 10m }'));
+    const broker = sb.issue(ACCOUNT, ['Account API Tokens Write'], { name: 'fleet broker' });
+    s = await serve({ connector: 'cloudflare', env: 'prod', scopes, upstream: sb.url, stateDir, auditDir, vars: { CLOUDFLARE_BROKER_TOKEN_PROD: broker, FLEET_ACTOR: 'erin@example.com' } });
+  }, 60_000);
+  afterAll(async () => {
+    await s?.close();
+    await sb?.close();
+  });
+
+  it('deletes the token at the upstream, mints none while suspended, and a fresh one on resume', async () => {
+    expect((await s.call('list_workers')).isError).toBeFalsy();
+    const [first, ...more] = minted();
+    expect(more).toEqual([]);
+    const value = sb.valueOf(first!.id)!;
+    expect(await accepted(value)).toBe(200);
+
+    const sus = await runCli(['suspend', 'cloudflare.prod', '--reason', 'incident 7: broker may have leaked', '--scopes', scopes], { env });
+    expect(sus.code, sus.stderr).toBe(0);
+    expect(sus.stdout).toContain(`minted credentials: every process serving cloudflare.prod deletes its minted upstream token within ${(2 * SUSPENSION_CACHE_MS) / 1000} s and mints none until resumed`);
+    const suspendedAt = Date.now();
+    await waitFor(() => minted().length === 0 || undefined);
+    const took = Date.now() - suspendedAt;
+    // the token itself is dead at the upstream, not just forgotten by the fleet
+    expect(await accepted(value)).toBe(401);
+    expect(credentialRecords().find((r) => r.action === 'revoke')).toMatchObject({ token_id: first!.id, reason: 'suspended: incident 7: broker may have leaked (by U0SECOPS)', outcome: 'ok' });
+    // calls are refused naming the suspension, and nothing is minted while it lasts
+    const refused = await s.call('list_workers');
+    expect(text(refused)).toMatch(/^refused: instance cloudflare\.prod is suspended since \S+ by U0SECOPS: incident 7/);
+    await sleep(2 * SUSPENSION_CACHE_MS + 200);
+    expect(minted()).toEqual([]);
+    expect(credentialRecords().filter((r) => r.action === 'mint')).toHaveLength(1);
+
+    const res = await runCli(['resume', 'cloudflare.prod', '--reason', 'broker rotated', '--scopes', scopes], { env });
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout).toContain('a fresh token is minted');
+    await sleep(SUSPENSION_CACHE_MS + 50);
+    // the first call after the bound runs, on a fresh token (minted by then, or by this call)
+    const back = await s.call('list_workers');
+    expect(back.isError, text(back)).toBeFalsy();
+    const [second, ...others] = minted();
+    expect(others).toEqual([]);
+    expect(second!.id).not.toBe(first!.id);
+    expect(await accepted(sb.valueOf(second!.id)!)).toBe(200);
+
+    const recs = auditRecords(s.auditFile);
+    expect(recs.filter((r) => r.phase === 'admin' || r.phase === 'credential' || r.rule === 'suspension').map((r) => r.phase === 'credential' ? `${r.action}${r.reason ? ` (${r.reason.split(':')[0]})` : ''}` : r.phase === 'admin' ? r.decision : `refused ${r.tool}`)).toEqual([
+      'mint', 'suspend', 'revoke (suspended)', 'refused list_workers', 'resume', 'mint (resumed)',
+    ]);
+    expect(recs.filter((r) => r.action === 'mint').map((r) => r.token_id)).toEqual([first!.id, second!.id]);
+    expect((await runCli(['audit', 'verify', s.auditFile])).code).toBe(0);
+    process.stderr.write(`suspend → token deleted at the sandbox: ${took} ms\n`);
+  }, 60_000);
+});
