@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { isProduction } from '../connector/scopes.js';
 import { ManifestError, readYaml, type ManifestProblem } from './load.js';
+import { DATE } from './schema.js';
 import type { Manifest } from './types.js';
 
 export const CLIENTS_FILE = 'clients.yaml';
@@ -31,6 +32,7 @@ const clientSchema = z.strictObject({
   jwt: jwtSchema.optional(),
   revoked: z.union([z.string().min(1), z.literal(true)]).optional().describe('a revoked client is refused (the date or reason)'),
   rate: z.string().regex(/^\d+\/(second|minute|hour)$/, 'rate is N/second|minute|hour').optional().describe('requests per window for this client (default 20/second)'),
+  review_by: DATE.optional().describe('when the owner next recertifies this client (YYYY-MM-DD); fleet rule kind review-due'),
 });
 
 export const clientsSchema = z.strictObject({

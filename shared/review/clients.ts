@@ -1,5 +1,5 @@
 // Review of scopes/clients.yaml: `fleet verify` findings (schema, one environment per client, one
-// credential per client, only instances that exist) and the `fleet diff` changes (a new client,
+// credential per client, only instances that exist, recertification by review_by) and the `fleet diff` changes (a new client,
 // or a client given a new instance or a new way to prove itself, is an escalation).
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -7,8 +7,10 @@ import { CLIENTS_FILE, parseClients } from '../manifest/clients.js';
 import { ManifestError } from '../manifest/load.js';
 import type { Manifest } from '../manifest/types.js';
 import type { Finding } from './findings.js';
+import { checkClientReviews, type FleetRules } from './rules.js';
 
-export function checkClients(dir: string, manifests: Manifest[]): Finding[] {
+/** `fleet verify` on the clients file; `fleet` (the fleet rules) adds each client's recertification. */
+export function checkClients(dir: string, manifests: Manifest[], fleet?: FleetRules, now = Date.now()): Finding[] {
   const file = join(dir, CLIENTS_FILE);
   if (!existsSync(file)) return [];
   let clients;
@@ -27,6 +29,7 @@ export function checkClients(dir: string, manifests: Manifest[]): Finding[] {
       findings.push({ rule: 'client-instance', severity: 'error', file, line: clients.line(path), path, message: `client ${name} lists ${id}, which no manifest in ${dir} defines (instances: ${[...known].join(', ')})` });
     });
   }
+  if (fleet) findings.push(...checkClientReviews(fleet, clients, now));
   return findings;
 }
 
@@ -56,6 +59,7 @@ export function compareClientDocs(a: Record<string, any> | undefined, b: Record<
     if (JSON.stringify(was.jwt) !== JSON.stringify(now.jwt)) {
       push(now.jwt ? 'escalation' : 'neutral', `client ${name} proves itself differently: ${now.jwt ? `JWT from ${rec(now.jwt).issuer} (keys ${rec(now.jwt).jwks}, subject ${rec(now.jwt).subject})` : 'bearer token'}`, now.jwt ? `${at}.jwt` : at, 'head');
     } else if (was.token !== now.token) push('neutral', `client ${name}'s token rotated`, `${at}.token`, 'head');
+    if (was.review_by !== now.review_by) push('neutral', `client ${name}'s review_by ${was.review_by ?? '(none)'} → ${now.review_by ?? '(none)'}`, `${at}.review_by`, 'head');
     if (was.rate !== now.rate) push(now.rate === undefined ? 'escalation' : 'neutral', `client ${name}'s request rate ${was.rate ?? '(default)'} → ${now.rate ?? '(default)'}`, at, 'head');
   }
 }

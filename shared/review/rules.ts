@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ManifestError, readYaml } from '../manifest/load.js';
 import type { Manifest } from '../manifest/schema.js';
+import type { Clients } from '../manifest/clients.js';
 import { isProduction } from '../connector/scopes.js';
 import type { Connector, Grant, ToolDef } from '../connector/tool.js';
 import type { Finding, Severity } from './findings.js';
@@ -215,19 +216,8 @@ const KINDS: { [K in Rule['kind']]: (rule: Extract<Rule, { kind: K }>, s: Scope)
     }),
 
   'review-due': (r, { manifest, now }) => {
-    const failing = r.fail.includes(isProduction(manifest) ? 'prod' : 'dev');
-    const severe: Severity = failing ? 'error' : 'warning';
-    const date = manifest.review_by;
-    if (!date) return [{ path: 'owner', message: `${manifest.id} has no review_by date: add one next to owner (YYYY-MM-DD), when ${manifest.owner} must next recertify this access`, severity: severe }];
-    const due = Date.parse(`${date}T00:00:00Z`) + DAY; // due at the end of that day (UTC)
-    const days = Math.floor((due - now) / DAY);
-    if (due <= now) {
-      return [{ path: 'review_by', message: `${manifest.id} was due for review on ${date} (${Math.ceil((now - due) / DAY) || 1} day(s) ago): ${manifest.owner} runs \`fleet review\` and recertifies (set a new review_by) or narrows it`, severity: severe }];
-    }
-    if (due - now <= parseDuration(r.warn_within)!) {
-      return [{ path: 'review_by', message: `${manifest.id} is due for review on ${date} (in ${days} day(s)): run \`fleet review\` before then`, severity: 'warning' }];
-    }
-    return [];
+    const hit = reviewDue(r, { what: manifest.id, owner: manifest.owner, review_by: manifest.review_by, prod: isProduction(manifest) }, now);
+    return hit ? [hit] : [];
   },
 
   'exception-limits': (r, { manifest, fleet, now }) =>
@@ -259,6 +249,55 @@ export function selects(rule: Rule, manifest: Manifest): boolean {
   const env = rule.where.env;
   if (env !== 'any' && (env === 'prod') !== isProduction(manifest)) return false;
   return !rule.where.connectors || rule.where.connectors.includes(manifest.connector);
+}
+
+/**
+ * Recertification of one item (a manifest, a client): a review_by date missing or past is an error
+ * in the rule's `fail` environments and a warning elsewhere; one within `warn_within` warns.
+ */
+function reviewDue(r: Extract<Rule, { kind: 'review-due' }>, item: { what: string; owner: string; review_by?: string; prod: boolean }, now: number): Hit | undefined {
+  const severe: Severity = r.fail.includes(item.prod ? 'prod' : 'dev') ? 'error' : 'warning';
+  const date = item.review_by;
+  if (!date) return { path: 'owner', message: `${item.what} has no review_by date: add one next to owner (YYYY-MM-DD), when ${item.owner} must next recertify this access`, severity: severe };
+  const due = Date.parse(`${date}T00:00:00Z`) + DAY; // due at the end of that day (UTC)
+  const days = Math.floor((due - now) / DAY);
+  if (due <= now) {
+    return { path: 'review_by', message: `${item.what} was due for review on ${date} (${Math.ceil((now - due) / DAY) || 1} day(s) ago): ${item.owner} runs \`fleet review\` and recertifies (set a new review_by) or narrows it`, severity: severe };
+  }
+  if (due - now <= parseDuration(r.warn_within)!) {
+    return { path: 'review_by', message: `${item.what} is due for review on ${date} (in ${days} day(s)): run \`fleet review\` before then`, severity: 'warning' };
+  }
+  return undefined;
+}
+
+/**
+ * The review-due rules against each client of the clients file: a client is production when it
+ * may call a production instance, and a rule limited to connectors covers a client of any of them.
+ */
+export function checkClientReviews(fleet: FleetRules, clients: Clients, now = Date.now()): Finding[] {
+  const findings: Finding[] = [];
+  fleet.rules.forEach((rule, i) => {
+    if (rule.kind !== 'review-due') return;
+    for (const [name, c] of Object.entries(clients.clients)) {
+      if (c.revoked !== undefined) continue; // a revoked client has no access to recertify
+      const prod = c.instances.some((id) => isProduction({ instance: id.split('.')[1] } as Manifest));
+      const env = rule.where.env;
+      if (env !== 'any' && (env === 'prod') !== prod) continue;
+      if (rule.where.connectors && !c.instances.some((id) => rule.where.connectors!.includes(id.split('.')[0]!))) continue;
+      const hit = reviewDue(rule, { what: `client ${name}`, owner: c.owner, review_by: c.review_by, prod }, now);
+      if (!hit) continue;
+      const path = `clients.${name}${hit.path === 'review_by' ? '.review_by' : ''}`;
+      findings.push({
+        rule: rule.id,
+        severity: hit.severity ?? rule.severity,
+        file: clients.file,
+        line: clients.line(path),
+        path,
+        message: `${hit.message}: ${rule.why} (fleet rule ${rule.id}, ${fleet.file}:${fleet.line(`rules.${i}`)})`,
+      });
+    }
+  });
+  return findings;
 }
 
 /** Every fleet rule against one loaded manifest. */

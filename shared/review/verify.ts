@@ -214,7 +214,7 @@ export function verifyScopes(dir: string, opts: VerifyOptions): VerifyResult {
     if (fleet) findings.push(...checkRules(fleet, all, connector, opts.now));
   }
   findings.push(...checkSharing(manifests, connectors));
-  findings.push(...checkClients(dir, manifests));
+  findings.push(...checkClients(dir, manifests, fleet, opts.now));
   if (opts.generated !== false) findings.push(...checkGenerated(dir, manifests, connectors, opts.docs));
   const problems = findings.filter((f) => f.severity === 'error').map((f) => ({ file: f.file, line: f.line, path: f.path ?? '', message: `[${f.rule}] ${f.message}` }));
   return { manifests, problems, findings };

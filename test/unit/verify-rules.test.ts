@@ -69,6 +69,10 @@ const CASES: [string, string, string, 'error' | 'warning', string][] = [
   ['review-past-dev', 'review-by', 'slack.dev.yaml:5', 'warning', 'slack.dev was due for review on 2026-11-01'],
   ['review-near', 'review-by', 'slack.prod.yaml:5', 'warning', 'slack.prod is due for review on 2026-12-20 (in 19 day(s))'],
   ['review-missing', 'review-by', 'slack.prod.yaml:4', 'error', 'slack.prod has no review_by date'],
+  // the same rule on each client of clients.yaml: production when it may call a production instance
+  ['client-review-past-prod', 'review-by', 'clients.yaml:7', 'error', 'client bot-publish was due for review on 2026-11-15 (16 day(s) ago)'],
+  ['client-review-near', 'review-by', 'clients.yaml:13', 'warning', 'client bot-staging is due for review on 2026-12-20 (in 19 day(s))'],
+  ['client-review-missing', 'review-by', 'clients.yaml:8', 'error', 'client bot-publish has no review_by date'],
   // a tool whose declaration leaves an argument that names a resource ungoverned
   ['uncovered-argument', 'uncovered-argument', 'vault.dev.yaml:13', 'error', 'copy_secret: argument "to" is governed by no constraint'],
   // time-boxed exceptions: no expiry, beyond the fleet maximum (7d from today), approved by its owner
