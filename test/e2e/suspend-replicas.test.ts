@@ -109,6 +109,11 @@ describe.skipIf(!PG_URL)('fleet suspend with replicas on one PostgreSQL', () => 
       'ok U0DEVBOB',
     ]);
     expect(recs.filter((x) => x.rule === 'suspension').every((x) => x.client_id === 'staging' && x.suspension?.target === 'slack.dev')).toBe(true);
+    // fleet review reads the same shared trail: 4 calls allowed, the 2 refusals denied
+    const review = await cli(['review', 'slack.dev', '--format', 'json']);
+    expect(review.code, review.stderr).toBe(0);
+    const [rev] = JSON.parse(review.stdout).instances;
+    expect(rev.tools.find((t: { tool: string }) => t.tool === 'read_history')).toMatchObject({ allowed: 4, denied: 2, by: [{ who: 'U0DEVALICE', calls: 2 }, { who: 'U0DEVBOB', calls: 2 }] });
     const verify = await cli(['audit', 'verify', '--instance', 'slack.dev']);
     expect(verify.code, verify.stdout + verify.stderr).toBe(0);
   }, 60_000);

@@ -7,7 +7,9 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSyn
 import { basename, join } from 'node:path';
 import { CONNECTORS } from '../connectors.js';
 import { fleetDir } from '../../../shared/base/install.js';
-import { readCalls, type CallRow } from '../../../shared/audit/read.js';
+import { readCalls, streamCalls, type CallRow } from '../../../shared/audit/read.js';
+import { readStoreConfig } from '../../../shared/state/config.js';
+import { instanceState } from './state.js';
 import { parseDuration } from '../../../shared/base/duration.js';
 import { loadManifest } from '../../../shared/manifest/load.js';
 import type { Manifest } from '../../../shared/manifest/types.js';
@@ -41,8 +43,22 @@ export interface Proposal {
 
 const DAY = 86_400_000;
 
-function trail(dir: string, id: string): CallRow[] {
-  const file = join(dir, `${id}.jsonl`);
+/**
+ * The instance's calls: from --audit-dir when given, else from its state as fleet.yaml names it (the
+ * shared PostgreSQL trail of every replica, or the embedded trail file).
+ */
+async function trail(o: ReviewOptions, id: string): Promise<CallRow[]> {
+  if (!o.auditDir && readStoreConfig(o.scopes).engine === 'postgres') {
+    const state = instanceState(o.scopes, id);
+    try {
+      const rows: CallRow[] = [];
+      for await (const r of streamCalls(state.audit.lines())) rows.push(r);
+      return rows;
+    } finally {
+      await state.close().catch(() => {});
+    }
+  }
+  const file = join(o.auditDir ?? fleetDir('audit', o.scopes), `${id}.jsonl`);
   if (!existsSync(file)) return [];
   return readCalls(readFileSync(file, 'utf8'));
 }
@@ -54,12 +70,11 @@ function sideOf(dir: string, label: string): Side {
   return { label, files, display: (n) => join(dir, n) };
 }
 
-export function reviewCmd(instances: string[], o: ReviewOptions, out: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): number {
+export async function reviewCmd(instances: string[], o: ReviewOptions, out: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): Promise<number> {
   const windowMs = parseDuration(o.window);
   if (windowMs === undefined || windowMs < DAY) throw new Error(`--window takes a duration of at least a day, such as 30d or 90d, not "${o.window}"`);
   const days = Math.round(windowMs / DAY);
   const now = o.now ?? Date.now();
-  const auditDir = o.auditDir ?? fleetDir('audit', o.scopes);
   const files = manifestFiles(o.scopes);
   const all = files.map((f) => basename(f).replace(/\.ya?ml$/, ''));
   for (const i of instances) if (!all.includes(i)) throw new Error(`no manifest for instance "${i}" in ${o.scopes} (known: ${all.join(', ')})`);
@@ -68,7 +83,7 @@ export function reviewCmd(instances: string[], o: ReviewOptions, out: (s: string
   const reviews: { m: Manifest; review: InstanceReview; rows: CallRow[] }[] = [];
   for (const file of chosen) {
     const m = loadManifest(file, CONNECTORS);
-    const rows = inWindow(trail(auditDir, m.id), now, days);
+    const rows = inWindow(await trail(o, m.id), now, days);
     reviews.push({ m, rows, review: reviewInstance(m, CONNECTORS[m.connector]!, rows, { now, days }) });
   }
 
