@@ -69,10 +69,12 @@ export async function openCloudflare(opts: OpenOptions): Promise<Upstream<CF>> {
 
   let held: string[] | undefined;
   let unchecked: string | undefined;
+  let issued: string | undefined;
   // A token minted for this run holds what it was minted with: nothing to read back.
   if (opts.minted) held = opts.minted.permissions;
   else try {
     const token = kind === 'account' ? await api.accounts.tokens.get(verified.id, { account_id: account }) : await api.user.tokens.get(verified.id);
+    issued = typeof token.issued_on === 'string' ? token.issued_on : undefined;
     const allow = ((token.policies ?? []) as Policy[]).filter((p) => p.effect === 'allow');
     if (kind === 'user' && !allow.some((p) => coversAccount(p.resources, account))) {
       throw new StartupError(`the token's policies do not cover account ${account}, which the manifest pins`);
@@ -100,7 +102,7 @@ export async function openCloudflare(opts: OpenOptions): Promise<Upstream<CF>> {
   const client: CF = { api, account, zoneAccounts: new Map(), schemas: new Map(), ...(routeOf ? { routeOf } : {}) };
   return {
     client,
-    identity: { home: account, token: verified.id, kind, ...(opts.minted ? { minted: true } : {}) },
+    identity: { home: account, token: verified.id, kind, ...(opts.minted ? { minted: true } : {}), ...(issued ? { issued } : {}) },
     held,
     sent: counted.sent,
     unchecked,

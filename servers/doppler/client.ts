@@ -231,7 +231,10 @@ export async function openDoppler(opts: OpenOptions): Promise<Upstream<Doppler>>
   }
   return {
     client,
-    identity: { home: pinned, user: me.name, workplace: me.workplace?.slug, token_type: me.type_ ?? (me as { type?: string }).type, ...(minted ? { minted: Object.keys(minted) } : {}) },
+    identity: {
+      home: pinned, user: me.name, workplace: me.workplace?.slug, token_type: me.type_ ?? (me as { type?: string }).type, ...(minted ? { minted: Object.keys(minted) } : {}),
+      ...(typeof me.created_at === 'string' && !minted ? { issued: me.created_at } : {}),
+    },
     ...(routed ? { rebind: (credential: string) => routed.rebind(parseMinted(credential)!) } : {}),
     sent: sentBy.get(client),
   };

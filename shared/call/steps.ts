@@ -348,6 +348,8 @@ export const recordIntent: Step = async (c) => {
     const executor = {
       id: id.user ?? id.bot, ...(id.bot ? { bot: id.bot } : {}), home: id.home, credential: c.inst.manifest.credential,
       ...(c.inst.manifest.mint ? { minted: true, ...(typeof id.token === 'string' ? { token_id: id.token } : {}) } : {}),
+      // when the upstream says the credential was issued (its age, for `fleet review`)
+      ...(typeof id.issued === 'string' ? { issued: id.issued } : {}),
     };
     // durable: on stable storage before the upstream is called
     await c.record({ phase: 'intent', decision: 'allow', executor, args: c.logged, resources: c.facts, ...(c.key ? { key: c.key } : {}), ...(c.cited ? { evidence_from: c.cited } : {}) }, true);

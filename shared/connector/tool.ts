@@ -28,6 +28,8 @@ export interface Identity {
   /** the token's own user or bot, where the upstream has one */
   user?: string;
   bot?: string;
+  /** when the upstream says the credential was issued (ISO 8601), where it tells */
+  issued?: string;
   [k: string]: unknown;
 }
 

@@ -99,6 +99,26 @@ function finish<T extends Use & { byMap?: Map<string, number> }>(u: T): T {
 }
 
 /**
+ * How old the instance's credential is, from the best source there is: a minted one, the newest
+ * token the trail shows minted; else what the upstream reported when the instance opened it (the
+ * Cloudflare token's issued_on, the Doppler token's created_at), kept in each call's executor;
+ * else the manifest's credential_issued.
+ */
+function credentialAge(m: Manifest, rows: CallRow[], now: number): InstanceReview['credential'] {
+  const age = (issued: string) => Math.floor((now - Date.parse(/T/.test(issued) ? issued : `${issued}T00:00:00Z`)) / DAY);
+  const newest = (pick: (r: Record<string, any>) => boolean) =>
+    rows.flatMap((r) => r.records).filter(pick).sort((a, b) => String(a.time).localeCompare(String(b.time))).at(-1);
+  if (m.mint) {
+    const t = newest((r) => r.phase === 'credential' && (r.action === 'mint' || r.action === 'renew') && r.outcome === 'ok');
+    if (t) return { ref: m.credential, issued: t.time, age_days: age(t.time), source: `minted per run (ttl ${m.mint.ttl}): the newest token in the trail, ${t.token_id}` };
+  }
+  const up = newest((r) => r.phase === 'intent' && typeof r.executor?.issued === 'string');
+  if (up) return { ref: m.credential, issued: up.executor.issued, age_days: age(up.executor.issued), source: `reported by ${m.connector} when the instance opened it` };
+  if (m.credential_issued) return { ref: m.credential, issued: m.credential_issued, age_days: age(m.credential_issued), source: 'manifest credential_issued' };
+  return { ref: m.credential, source: 'unknown: record credential_issued in the manifest when the credential is issued or rotated' };
+}
+
+/**
  * Reviews one instance. `rows` are the instance's calls (readCalls of its trail); only those in
  * the window count. `granted` is the manifest's tools as reviewed (with exceptions, if any, the
  * caller adds).
@@ -186,7 +206,6 @@ export function reviewInstance(m: Manifest, connector: Connector, allRows: CallR
     ...finish(toolUse.get(t.name)!),
   }));
   const resources = [...resUse.values()].map((u) => finish({ ...u, evidenced: evidenced.has(`${u.tool}\0${u.key}`) }));
-  const issued = m.credential_issued;
   return {
     instance: m.id,
     file: m.file,
@@ -204,9 +223,7 @@ export function reviewInstance(m: Manifest, connector: Connector, allRows: CallR
       return { ...rest, approvers: [...byMap.entries()].map(([w, calls]) => ({ who: w, calls })) };
     }),
     exceptionCalls: [...exc.values()],
-    credential: issued
-      ? { ref: m.credential, issued, age_days: Math.floor((opts.now - Date.parse(`${issued}T00:00:00Z`)) / DAY), source: 'manifest credential_issued' }
-      : { ref: m.credential, source: 'unknown: record credential_issued in the manifest when the credential is issued or rotated' },
+    credential: credentialAge(m, rows, opts.now),
     exceptions: (m.exceptions ?? []).map((e) => ({
       id: e.id, tool: e.tool, owner: e.owner, approver: e.approver, reason: e.reason, starts: e.starts, expires: e.expires,
       status: isActive(e, opts.now) ? 'active' as const

@@ -10,7 +10,7 @@ import { readCalls } from '../../shared/audit/read.js';
 import { loadManifest } from '../../shared/manifest/load.js';
 import { replay } from '../../shared/review/narrow.js';
 import { reviewInstance } from '../../shared/review/evidence.js';
-import { runCli, SCOPES, serve, tempDir, type Served } from '../helpers.js';
+import { auditRecords as auditRecordsOf, runCli, SCOPES, serve, tempDir, text, type Served } from '../helpers.js';
 
 const ALICE = { 'fleet/actor': 'U0DEVALICE' };
 const BOB = { 'fleet/actor': 'U0DEVBOB' };
@@ -110,5 +110,46 @@ describe('fleet review from a trail with a known mix of calls', () => {
     // and the check can fail: the original dev manifest minus read_history would refuse 3 of them
     const narrower = { ...proposed, tools: { ...proposed.tools, read_history: undefined } } as never;
     expect(replay(rows, narrower, CONNECTORS.slack!).refused.map((x) => x.tool)).toEqual(['read_history', 'read_history', 'read_history']);
+  });
+});
+
+describe('fleet review: approvals asked and given, and the credential age the upstream reports', () => {
+  it('counts approvals by outcome and approver (dev elicitation: one yes, one no)', async () => {
+    let answers = ['accept', 'decline'];
+    const s = await serve({ connector: 'slack', env: 'dev', sandbox: true, onElicit: () => ({ action: 'accept', content: { approve: answers.shift() === 'accept' } }) });
+    try {
+      const post = async () => ((await s.call('post_message', { channel: 'C0DEVBOTTEST', text: 'to delete' }, ALICE)).structuredContent as { ts: string }).ts;
+      const [one, two] = [await post(), await post()];
+      expect((await s.call('delete_message', { channel: 'C0DEVBOTTEST', ts: one }, ALICE)).isError).toBeFalsy();
+      const no = await s.call('delete_message', { channel: 'C0DEVBOTTEST', ts: two }, ALICE);
+      expect(no.isError).toBe(true);
+      expect(text(no)).toMatch(/declin/);
+      const r = await runCli(['review', 'slack.dev', '--audit-dir', s.auditDir, '--format', 'json']);
+      const [rev] = JSON.parse(r.stdout).instances;
+      expect(rev.approvals).toEqual([{ tool: 'delete_message', asked: 2, approved: 1, declined: 1, expired: 0, approvers: [expect.objectContaining({ calls: 1 })] }]);
+      expect(rev.tools.find((t: { tool: string }) => t.tool === 'delete_message')).toMatchObject({ allowed: 1 });
+    } finally {
+      await s.close();
+    }
+    answers = [];
+  });
+
+  it('reads the credential age from what the upstream reported when the instance opened it', async () => {
+    const s = await serve({ connector: 'cloudflare', env: 'dev', sandbox: true, vars: { FLEET_ACTOR: 'dev@example.com' } });
+    try {
+      expect((await s.call('list_workers')).isError).toBeFalsy();
+      const intent = auditRecordsOf(s.auditFile).find((x) => x.phase === 'intent');
+      expect(intent?.executor.issued).toBe('2026-01-01T00:00:00Z');
+      const r = await runCli(['review', 'cloudflare.dev', '--audit-dir', s.auditDir, '--format', 'json']);
+      const [rev] = JSON.parse(r.stdout).instances;
+      expect(rev.credential).toEqual({
+        ref: 'env:CLOUDFLARE_API_TOKEN_DEV', issued: '2026-01-01T00:00:00Z', source: 'reported by cloudflare when the instance opened it',
+        age_days: Math.floor((Date.now() - Date.parse('2026-01-01T00:00:00Z')) / 86_400_000),
+      });
+      const txt = await runCli(['review', 'cloudflare.dev', '--audit-dir', s.auditDir]);
+      expect(txt.stdout).toMatch(/credential env:CLOUDFLARE_API_TOKEN_DEV: \d+ days old \(issued 2026-01-01T00:00:00Z, reported by cloudflare/);
+    } finally {
+      await s.close();
+    }
   });
 });

@@ -81,6 +81,9 @@ describe('fleet suspend of an instance with a minted credential', () => {
     ]);
     expect(recs.filter((r) => r.action === 'mint').map((r) => r.token_id)).toEqual([first!.id, second!.id]);
     expect((await runCli(['audit', 'verify', s.auditFile])).code).toBe(0);
+    // fleet review dates the credential by the newest token the trail shows minted
+    const review = await runCli(['review', 'cloudflare.prod', '--scopes', scopes, '--format', 'json'], { env });
+    expect(JSON.parse(review.stdout).instances[0].credential).toMatchObject({ age_days: 0, source: `minted per run (ttl 10m): the newest token in the trail, ${second!.id}` });
     process.stderr.write(`suspend → token deleted at the sandbox: ${took} ms\n`);
   }, 60_000);
 });
