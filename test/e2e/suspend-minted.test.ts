@@ -1,5 +1,5 @@
-// `fleet suspend` revokes minted credentials: a Cloudflare production instance whose token is minted
-// per run (the real CLI over stdio, the Cloudflare sandbox in this process as the judge). Once the
+// `fleet suspend` revokes minted credentials: Cloudflare and Doppler production instances whose
+// tokens are minted per run (the real CLI over stdio, each sandbox in this process as the judge). Once the
 // instance is suspended the serving process deletes its token at the sandbox and mints none while
 // the suspension lasts; `fleet resume` has it mint a fresh one and calls work again; the trail holds
 // the suspension, the deletion (with its reason), the refusals and the new token.
@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCloudflareSandbox, type CloudflareSandbox } from '../../servers/cloudflare/sandbox/index.js';
 import { ACCOUNT } from '../../servers/cloudflare/sandbox/seed.js';
+import { startDopplerSandbox } from '../../servers/doppler/sandbox/index.js';
 import { SUSPENSION_CACHE_MS } from '../../shared/state/suspension.js';
 import { auditRecords, runCli, SCOPES, serve, tempDir, text, waitFor, type Served } from '../helpers.js';
 
@@ -85,5 +86,41 @@ describe('fleet suspend of an instance with a minted credential', () => {
     const review = await runCli(['review', 'cloudflare.prod', '--scopes', scopes, '--format', 'json'], { env });
     expect(JSON.parse(review.stdout).instances[0].credential).toMatchObject({ age_days: 0, source: `minted per run (ttl 10m): the newest token in the trail, ${second!.id}` });
     process.stderr.write(`suspend → token deleted at the sandbox: ${took} ms\n`);
+  }, 60_000);
+});
+
+describe('fleet suspend of a Doppler instance with minted service tokens', () => {
+  it('deletes every minted service token at the sandbox while suspended and mints new ones on resume', async () => {
+    const sb = await startDopplerSandbox();
+    const scopes = join(tempDir('fleet-susp-doppler-'), 'scopes');
+    cpSync(SCOPES, scopes, { recursive: true });
+    const file = join(scopes, 'doppler.prod.yaml');
+    writeFileSync(file, readFileSync(file, 'utf8').replace(/^credential: .*$/m, 'credential: { broker: env:DOPPLER_BROKER_TOKEN_PROD, mint: { ttl: 10m } }'));
+    const stateDir = tempDir('fleet-state-');
+    const auditDir = tempDir('fleet-audit-');
+    const env = { FLEET_STATE_DIR: stateDir, FLEET_AUDIT_DIR: auditDir, FLEET_ACTOR: 'U0SECOPS' };
+    const minted = () => sb.registry.all().filter((g) => g.kind === 'service_token' && g.name.startsWith('fleet doppler.prod '));
+    const s = await serve({ connector: 'doppler', env: 'prod', scopes, upstream: sb.url, stateDir, auditDir, vars: { DOPPLER_BROKER_TOKEN_PROD: sb.issueBroker('blogbot'), FLEET_ACTOR: 'erin@example.com' } });
+    try {
+      expect((await s.call('list_secret_names', { config: 'prd' })).isError).toBeFalsy();
+      const before = minted();
+      expect(before.length).toBe(2);
+      const keys = before.map((g) => sb.keyOf(g.slug!)!);
+      expect((await runCli(['suspend', 'doppler.prod', '--reason', 'incident 8', '--scopes', scopes], { env })).code).toBe(0);
+      await waitFor(() => minted().length === 0 || undefined);
+      for (const k of keys) expect((await fetch(`${sb.url}/v3/me`, { headers: { authorization: `Bearer ${k}` } })).status).toBe(401);
+      expect(text(await s.call('list_secret_names', { config: 'prd' }))).toContain('refused: instance doppler.prod is suspended');
+      expect((await runCli(['resume', 'doppler.prod', '--scopes', scopes], { env })).code).toBe(0);
+      await sleep(SUSPENSION_CACHE_MS + 50);
+      const back = await s.call('list_secret_names', { config: 'prd' });
+      expect(back.isError, text(back)).toBeFalsy();
+      expect(minted().map((g) => g.slug).filter((x) => before.some((b) => b.slug === x))).toEqual([]);
+      expect(minted()).toHaveLength(2);
+      const creds = auditRecords(s.auditFile).filter((r) => r.phase === 'credential').map((r) => `${r.action}${r.reason ? ` (${String(r.reason).split(':')[0]})` : ''}`);
+      expect(creds).toEqual(['mint', 'revoke (suspended)', 'mint (resumed)']);
+    } finally {
+      await s.close();
+      await sb.close();
+    }
   }, 60_000);
 });
