@@ -13,6 +13,8 @@ import { SUSPENSION_CACHE_MS } from '../../shared/state/suspension.js';
 import { auditRecords, runCli, SCOPES, serve, tempDir, text, waitFor, type Served } from '../helpers.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** a manifest's whole credential: block, on one line or several (a standing or a minted one) */
+const CREDENTIAL = /^credential:.*\n(?:[ \t]+.*\n)*/m;
 
 describe('fleet suspend of an instance with a minted credential', () => {
   let sb: CloudflareSandbox;
@@ -32,7 +34,7 @@ describe('fleet suspend of an instance with a minted credential', () => {
     sb = await startCloudflareSandbox();
     cpSync(SCOPES, scopes, { recursive: true });
     const file = join(scopes, 'cloudflare.prod.yaml');
-    writeFileSync(file, readFileSync(file, 'utf8').replace(/^credential: .*$/m, 'credential:\n  broker: env:CLOUDFLARE_BROKER_TOKEN_PROD\n  mint: { ttl: 10m }'));
+    writeFileSync(file, readFileSync(file, 'utf8').replace(CREDENTIAL, 'credential:\n  broker: env:CLOUDFLARE_BROKER_TOKEN_PROD\n  mint: { ttl: 10m }\n'));
     const broker = sb.issue(ACCOUNT, ['Account API Tokens Write'], { name: 'fleet broker' });
     s = await serve({ connector: 'cloudflare', env: 'prod', scopes, upstream: sb.url, stateDir, auditDir, vars: { CLOUDFLARE_BROKER_TOKEN_PROD: broker, FLEET_ACTOR: 'erin@example.com' } });
   }, 60_000);
@@ -95,7 +97,7 @@ describe('fleet suspend of a Doppler instance with minted service tokens', () =>
     const scopes = join(tempDir('fleet-susp-doppler-'), 'scopes');
     cpSync(SCOPES, scopes, { recursive: true });
     const file = join(scopes, 'doppler.prod.yaml');
-    writeFileSync(file, readFileSync(file, 'utf8').replace(/^credential: .*$/m, 'credential: { broker: env:DOPPLER_BROKER_TOKEN_PROD, mint: { ttl: 10m } }'));
+    writeFileSync(file, readFileSync(file, 'utf8').replace(CREDENTIAL, 'credential: { broker: env:DOPPLER_BROKER_TOKEN_PROD, mint: { ttl: 10m } }\n'));
     const stateDir = tempDir('fleet-state-');
     const auditDir = tempDir('fleet-audit-');
     const env = { FLEET_STATE_DIR: stateDir, FLEET_AUDIT_DIR: auditDir, FLEET_ACTOR: 'U0SECOPS' };
