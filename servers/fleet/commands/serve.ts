@@ -252,7 +252,8 @@ export async function instanceFor(opts: ServeOptions): Promise<Running> {
       opening = true;
       // a minted or rotated token is made here, with the SDK (and a rotation's refresh token may be
       // used once): its check stays in this process
-      if (!how?.inChild || manifest.mint || manifest.rotate) upstream().catch(fail);
+      // opening (and its identity check) only: a suspension holding a minted token is not a start-up failure
+      if (!how?.inChild || manifest.mint || manifest.rotate) (opened ??= open()).catch(fail);
       else
         reach()
           .then((r) => checkInChild(opts, r, manifest.timeoutMs, (c) => (checking = c)))
