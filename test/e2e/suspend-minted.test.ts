@@ -56,6 +56,8 @@ describe('fleet suspend of an instance with a minted credential', () => {
     const suspendedAt = Date.now();
     await waitFor(() => minted().length === 0 || undefined);
     const took = Date.now() - suspendedAt;
+    // the record follows the deletion at the upstream
+    await waitFor(() => credentialRecords().some((r) => r.action === 'revoke') || undefined);
     // the token itself is dead at the upstream, not just forgotten by the fleet
     expect(await accepted(value)).toBe(401);
     expect(credentialRecords().find((r) => r.action === 'revoke')).toMatchObject({ token_id: first!.id, reason: 'suspended: incident 7: broker may have leaked (by U0SECOPS)', outcome: 'ok' });
