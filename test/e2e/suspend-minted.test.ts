@@ -10,7 +10,8 @@ import { startCloudflareSandbox, type CloudflareSandbox } from '../../servers/cl
 import { ACCOUNT } from '../../servers/cloudflare/sandbox/seed.js';
 import { startDopplerSandbox } from '../../servers/doppler/sandbox/index.js';
 import { SUSPENSION_CACHE_MS } from '../../shared/state/suspension.js';
-import { auditRecords, runCli, SCOPES, serve, tempDir, text, waitFor, type Served } from '../helpers.js';
+import { startSlackSandbox, type SlackSandbox } from '../../servers/slack/sandbox/index.js';
+import { askedInSlack, auditRecords, runCli, SCOPES, serve, tempDir, text, waitFor, type Served } from '../helpers.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** a manifest's whole credential: block, on one line or several (a standing or a minted one) */
@@ -18,6 +19,7 @@ const CREDENTIAL = /^credential:.*\n(?:[ \t]+.*\n)*/m;
 
 describe('fleet suspend of an instance with a minted credential', () => {
   let sb: CloudflareSandbox;
+  let slack: SlackSandbox;
   let s: Served;
   const scopes = join(tempDir('fleet-susp-minted-'), 'scopes');
   const stateDir = tempDir('fleet-state-');
@@ -36,11 +38,14 @@ describe('fleet suspend of an instance with a minted credential', () => {
     const file = join(scopes, 'cloudflare.prod.yaml');
     writeFileSync(file, readFileSync(file, 'utf8').replace(CREDENTIAL, 'credential:\n  broker: env:CLOUDFLARE_BROKER_TOKEN_PROD\n  mint: { ttl: 10m }\n'));
     const broker = sb.issue(ACCOUNT, ['Account API Tokens Write'], { name: 'fleet broker' });
-    s = await serve({ connector: 'cloudflare', env: 'prod', scopes, upstream: sb.url, stateDir, auditDir, vars: { CLOUDFLARE_BROKER_TOKEN_PROD: broker, FLEET_ACTOR: 'erin@example.com' } });
+    // production proves its actor by the Slack message that asked
+    slack = await startSlackSandbox();
+    s = await serve({ connector: 'cloudflare', env: 'prod', scopes, upstream: sb.url, stateDir, auditDir, vars: { CLOUDFLARE_BROKER_TOKEN_PROD: broker, ...askedInSlack(slack) } });
   }, 60_000);
   afterAll(async () => {
     await s?.close();
     await sb?.close();
+    await slack?.close();
   });
 
   it('deletes the token at the upstream, mints none while suspended, and a fresh one on resume', async () => {
@@ -104,7 +109,8 @@ describe('fleet suspend of a Doppler instance with minted service tokens', () =>
     const auditDir = tempDir('fleet-audit-');
     const env = { FLEET_STATE_DIR: stateDir, FLEET_AUDIT_DIR: auditDir, FLEET_ACTOR: 'U0SECOPS' };
     const minted = () => sb.registry.all().filter((g) => g.kind === 'service_token' && g.name.startsWith('fleet doppler.prod '));
-    const s = await serve({ connector: 'doppler', env: 'prod', scopes, upstream: sb.url, stateDir, auditDir, vars: { DOPPLER_BROKER_TOKEN_PROD: sb.issueBroker('blogbot'), FLEET_ACTOR: 'erin@example.com' } });
+    const slack = await startSlackSandbox();
+    const s = await serve({ connector: 'doppler', env: 'prod', scopes, upstream: sb.url, stateDir, auditDir, vars: { DOPPLER_BROKER_TOKEN_PROD: sb.issueBroker('blogbot'), ...askedInSlack(slack) } });
     try {
       expect((await s.call('list_secret_names', { config: 'prd' })).isError).toBeFalsy();
       const before = minted();
@@ -125,6 +131,7 @@ describe('fleet suspend of a Doppler instance with minted service tokens', () =>
     } finally {
       await s.close();
       await sb.close();
+      await slack.close();
     }
   }, 60_000);
 });
