@@ -1,6 +1,7 @@
 // `fleet audit verify` speed and memory: a sealed trail of the given size is verified (streaming,
-// in its own process) and hashed by `sha256sum` in the same run; a trail 1/16 the size shows that
-// peak memory does not grow with the trail.
+// in its own process) and hashed by `sha256sum` in the same run. Memory: the verifying process runs
+// with its V8 heap capped at HEAP_MB, far below the trail's size, so it can only finish if it holds
+// no more than a chunk at a time; its peak RSS is set beside that of a trail 1/16 the size.
 import { execFile, spawn } from 'node:child_process';
 import { rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,11 +10,12 @@ import { promisify } from 'node:util';
 import { baseEnv } from './targets.mjs';
 
 const WORKER = fileURLToPath(new URL('./verify-worker.mjs', import.meta.url));
+export const HEAP_MB = 64;
 const run = promisify(execFile);
 
 function verifyIn(libFile, file) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [WORKER, libFile, file], { env: baseEnv(), stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [`--max-old-space-size=${HEAP_MB}`, WORKER, libFile, file], { env: baseEnv(), stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.on('error', reject);
@@ -48,7 +50,7 @@ export async function verifySpeed({ lib, libFile, dir, mb }) {
     return {
       sizeMB,
       records: made.records,
-      verify: { seconds: v.seconds, mbPerS: sizeMB / v.seconds, ok: v.ok && v.records === made.records, maxRssMB: v.maxRssMB },
+      verify: { seconds: v.seconds, mbPerS: sizeMB / v.seconds, ok: v.ok && v.records === made.records, maxRssMB: v.maxRssMB, heapCapMB: HEAP_MB },
       small: { sizeMB: smallMB, maxRssMB: vs.maxRssMB, ok: vs.ok },
       sha256sum: hash.error ? hash : { seconds: hash.seconds, mbPerS: sizeMB / hash.seconds },
     };
