@@ -8,7 +8,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
 import { EmbeddedState } from '../shared/state/embedded.js';
 import { migrate, PostgresState } from '../shared/state/postgres.js';
-import { lockfile } from '../shared/state/lockfile.js';
+import { withFileLock } from '../shared/state/oslock.js';
 import { selfOwner } from '../shared/state/owner.js';
 import { emptyHead, seal } from '../shared/audit/chain.js';
 import { verifyLines } from '../shared/audit/verify.js';
@@ -74,8 +74,7 @@ export class WholeFileKeys {
     writeFileSync(this.file, JSON.stringify(keys));
   }
   private async update(fn: (keys: Record<string, any>) => void): Promise<void> {
-    const release = await (await lockfile()).lock(this.file, { realpath: false, stale: 5000, retries: { retries: 200, minTimeout: 2, maxTimeout: 50 } });
-    try {
+    await withFileLock(this.file, () => {
       let keys: Record<string, any> = {};
       try {
         keys = JSON.parse(readFileSync(this.file, 'utf8'));
@@ -85,9 +84,7 @@ export class WholeFileKeys {
       fn(keys);
       writeFileSync(`${this.file}.tmp`, JSON.stringify(keys));
       renameSync(`${this.file}.tmp`, this.file);
-    } finally {
-      await release();
-    }
+    });
   }
   async keyed(key: string): Promise<void> {
     await this.update((k) => (k[key] = { args: 'fp', state: 'running', pid: process.pid, at: Date.now() }));

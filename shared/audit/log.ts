@@ -1,6 +1,7 @@
 // Appends audit records to one JSONL file per instance, shared safely by every process serving
-// that instance: appends happen under a proper-lockfile lock, each reads the file's current last
-// record to continue the chain. Records queued while a write (and its fdatasync) is under way go
+// that instance: appends happen under an OS-level lock (shared/state/oslock.ts: released by the
+// kernel when its holder dies, so a killed writer's lock passes to exactly one waiter), each reads
+// the file's current last record to continue the chain. Records queued while a write (and its fdatasync) is under way go
 // out together under one lock and one fdatasync (group commit): when append() resolves, the record
 // is on stable storage. A record that cannot be written rejects, and the caller refuses the call.
 //
@@ -12,7 +13,7 @@
 import { closeSync, constants, fdatasync, fdatasyncSync, fstatSync, ftruncateSync, lstatSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { lockfile } from '../state/lockfile.js';
+import { lockPath, OsLock } from '../state/oslock.js';
 import { AuditUnavailable } from '../base/errors.js';
 import { emptyHead, open, seal, sealAll, sha256, type Head } from './chain.js';
 
@@ -56,7 +57,8 @@ export class AuditLog {
   private identity: { dev: number; ino: number } | undefined;
   private queue: Pending[] = [];
   private busy = false;
-  private lease: { release: () => void; since: number; idle?: NodeJS.Timeout } | undefined;
+  private lease: { since: number; idle?: NodeJS.Timeout } | undefined;
+  private osLock: OsLock | undefined;
   /** what this process last knew of the file's end: its size, and the last record's start and head */
   private tail: { size: number; lineStart: number; head: Head };
   private brokenWhy: string | undefined;
@@ -125,6 +127,8 @@ export class AuditLog {
     }
     this.later = undefined;
     this.unlock();
+    this.osLock?.close();
+    this.osLock = undefined;
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
   }
@@ -132,11 +136,7 @@ export class AuditLog {
   private unlock(): void {
     if (!this.lease) return;
     clearTimeout(this.lease.idle);
-    try {
-      this.lease.release();
-    } catch {
-      /* already released or taken over as stale: nothing of ours to undo */
-    }
+    this.osLock?.release();
     this.lease = undefined;
   }
 
@@ -150,7 +150,10 @@ export class AuditLog {
           this.unlock();
           await sleep(1); // let a waiting process in
         }
-        if (!this.lease) this.lease = { release: await this.lock(), since: Date.now() };
+        if (!this.lease) {
+          await this.lock();
+          this.lease = { since: Date.now() };
+        }
         clearTimeout(this.lease.idle);
         const written = this.write(batch.map((p) => p.record));
         const last = written[written.length - 1]?.[1];
@@ -181,19 +184,11 @@ export class AuditLog {
     }
   }
 
-  private async lock(): Promise<() => void> {
+  /** Takes the trail's lock (waits for another process's lease; a dead holder's is free at once). */
+  private async lock(): Promise<void> {
     if (this.fd === undefined) this.openTrail();
-    const lf = await lockfile();
-    const deadline = Date.now() + LOCK_WAIT_MS;
-    for (let wait = 1; ; wait = Math.min(wait * 2, 4)) {
-      try {
-        // Held for a short lease; a lock left by a killed process goes stale after 2 s.
-        return lf.lockSync(this.file, { realpath: false, stale: 2000, onCompromised: () => {} });
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ELOCKED' || Date.now() > deadline) throw e;
-        await sleep(wait);
-      }
-    }
+    this.osLock ??= new OsLock(lockPath(this.file));
+    await this.osLock.take(LOCK_WAIT_MS);
   }
 
   /** Opens the trail without following a link; it must be a regular file owned by this user. */

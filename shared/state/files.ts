@@ -1,8 +1,8 @@
 // Small JSON state files shared by every process serving an instance (rate windows, idempotency
-// keys): read-modify-write under a proper-lockfile lock, written atomically by rename.
+// keys, suspensions): read-modify-write under an OS-level lock (oslock.ts), written atomically by rename.
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { lockfile } from './lockfile.js';
+import { withFileLock } from './oslock.js';
 
 /** `dir`: where the instance keeps its state (serve passes the project's, see shared/base/install.ts). */
 export function stateFile(env: NodeJS.ProcessEnv, id: string, kind: string, dir = env.FLEET_STATE_DIR || join(process.cwd(), '.fleet', 'state')): string {
@@ -11,17 +11,12 @@ export function stateFile(env: NodeJS.ProcessEnv, id: string, kind: string, dir 
 
 /**
  * Runs `fn` on the file's state under its lock and writes the state back, unless `fn` throws. `fn`
- * may wait (a token exchange): the lock is kept fresh meanwhile, and other processes wait for it.
+ * may wait (a token exchange): the lock is held (by the OS, never judged stale) meanwhile, and other
+ * processes wait for it, up to waitMs.
  */
 export async function updateState<S, R>(file: string, fresh: () => S, fn: (state: S) => R | Promise<R>, waitMs = 10_000): Promise<R> {
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-  const release = await (await lockfile()).lock(file, {
-    realpath: false,
-    stale: 5000,
-    retries: { retries: Math.max(200, Math.ceil(waitMs / 50)), minTimeout: 2, maxTimeout: 50 },
-    onCompromised: () => {},
-  });
-  try {
+  const update = async (): Promise<R> => {
     let state: S;
     try {
       state = JSON.parse(readFileSync(file, 'utf8')) as S;
@@ -34,7 +29,6 @@ export async function updateState<S, R>(file: string, fresh: () => S, fn: (state
     writeFileSync(tmp, JSON.stringify(state), { mode: 0o600 });
     renameSync(tmp, file);
     return result;
-  } finally {
-    await release();
-  }
+  };
+  return withFileLock(file, update, waitMs);
 }
