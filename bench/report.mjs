@@ -210,7 +210,7 @@ export function why(r) {
     );
   }
   if (has(/audit events/)) {
-    out.push('Audit: appends hold the trail's OS lock as a short lease (released after 2 ms idle or 20 ms held, so other processes get their turn); taking it costs about 0.1 ms, sealing and writing a record a few µs.');
+    out.push('Audit: appends hold the trail\'s OS lock as a short lease (released after 2 ms idle or 20 ms held, so other processes get their turn); taking it costs about 0.1 ms, sealing and writing a record a few µs.');
   }
   return out;
 }
