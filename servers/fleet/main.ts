@@ -189,17 +189,18 @@ function buildProgram(): Command {
     .argument('[file]', 'audit file (.fleet/audit/<connector>.<env>.jsonl); without it, the trail of --instance in the state store fleet.yaml names')
     .description('check the hash chain, streaming; names the first line that is not a sealed record continuing the chain of the instance. Exit 0 intact, 1 tampered, 2 cannot be checked')
     .option('--instance <id>', 'the instance the trail belongs to (default: from the file name); without a file, read its trail from the state store')
-    .option('--checkpoints <file>', 'signed checkpoints the trail must reach and agree with (a cut tail, an emptied or re-chained trail fail)')
+    .option('--checkpoints <src>', 'signed checkpoints the trail must reach and agree with (a cut tail, an emptied or re-chained trail fail): a file of notes, or slack (the approvals channel, read with checkpoints.slack.reader); repeatable', (v: string, all: string[] = []) => [...all, v])
     .addOption(scopesOpt())
-    .action((file: string | undefined, o: { instance?: string; checkpoints?: string; scopes?: string }) =>
-      run(async () => (await import('./commands/audit.js')).auditVerify(file, { ...o, scopes: o.checkpoints || !file ? scopesDir(o.scopes) : o.scopes })),
+    .action((file: string | undefined, o: { instance?: string; checkpoints?: string[]; scopes?: string }) =>
+      run(async () => (await import('./commands/audit.js')).auditVerify(file, { ...o, scopes: o.checkpoints?.length || !file ? scopesDir(o.scopes) : o.scopes })),
     );
   audit
     .command('keygen')
     .description('write a new Ed25519 checkpoint signing key and print the checkpoints: block for scopes/fleet.yaml')
     .argument('<file>', 'where to write the private key (created, never overwritten; keep it away from the trail)')
     .option('--name <name>', 'the key name checkpoints carry', 'fleet-audit')
-    .action((file: string, o: { name: string }) => run(async () => (await import('./commands/audit.js')).auditKeygen(file, o.name)));
+    .option('--scopes <dir>', "also write the public half into this scopes folder's fleet.yaml (checkpoints.key), to review and commit")
+    .action((file: string, o: { name: string; scopes?: string }) => run(async () => (await import('./commands/audit.js')).auditKeygen(file, o.name, console.log, o.scopes)));
   audit
     .command('show')
     .argument('[file]', 'audit file')

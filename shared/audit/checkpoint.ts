@@ -2,7 +2,7 @@
 // naming the instance, how many records the trail held and the hash of the last one, signed with
 // Ed25519 (node:crypto). Written every N records, every T minutes and at shutdown to places the
 // instance cannot rewrite (a file outside the trail's folder, owned by someone else or append-only;
-// the OpenTelemetry export), they let `fleet audit verify --checkpoints` tell a cut tail, an emptied
+// the approvals channel in Slack, posted by the approvals identity; the OpenTelemetry export), they let `fleet audit verify --checkpoints` tell a cut tail, an emptied
 // file or a re-chained trail from an intact one: the trail must reach every checkpoint and agree.
 //
 //   fleet-audit/slack.prod          origin: the instance
@@ -19,6 +19,7 @@ import { closeSync, constants, existsSync, fdatasyncSync, openSync, readFileSync
 import { z } from 'zod';
 import { durationSchema } from '../base/duration.js';
 import { readYaml } from '../manifest/load.js';
+import { CREDENTIAL } from '../manifest/schema.js';
 import type { Head } from './chain.js';
 
 export const ORIGIN_PREFIX = 'fleet-audit/';
@@ -219,6 +220,16 @@ export const checkpointsSchema = z.strictObject({
     .describe('the key checkpoints are verified with'),
   every: z.number().int().min(1).default(1000).describe('sign a checkpoint every this many records (default 1000)'),
   interval: durationSchema('and at least this often while records arrive (default 10m)').default('10m'),
+  /**
+   * Also post each checkpoint to the approvals channel (approvals.slack) as the approvals identity,
+   * and read them back for `fleet audit verify --checkpoints slack` with `reader`, a read-only token.
+   */
+  slack: z
+    .strictObject({
+      reader: z.string().regex(CREDENTIAL, 'a read-only Slack token (channels:history) as a reference: env:NAME or doppler:project/config/NAME').describe('the read-only Slack token fleet audit verify --checkpoints slack reads the channel with'),
+    })
+    .optional()
+    .describe('also post each checkpoint to the approvals channel, as the approvals identity'),
 });
 export type CheckpointsConfig = z.infer<typeof checkpointsSchema>;
 

@@ -413,6 +413,9 @@ function compareFleet(ctx: Ctx, a: Doc | undefined, b: Doc | undefined): void {
     const nb = Number(cb.every ?? 1000);
     if (na !== nb) push(nb > na ? 'escalation' : 'reduction', `checkpoints.every ${na} → ${nb}${nb > na ? ': more records may follow the last checkpoint unanchored' : ''}`, b, ctx.head, 'checkpoints.every', 'head');
     for (const j of judgeField('checkpoints.interval', { kind: 'longer', fallback: '10m', what: 'a longer stretch of the trail may go unanchored' }, ca.interval, cb.interval) ?? []) push(j.class, j.what, b, ctx.head, 'checkpoints.interval', 'head');
+    if (cb.key && ca.slack && !cb.slack) push('escalation', 'checkpoints are no longer posted to the approvals channel: one place off the machine that catches a cut tail is gone', b, ctx.head, 'checkpoints', 'head');
+    else if (ca.key && !ca.slack && cb.slack) push('reduction', 'checkpoints are also posted to the approvals channel, by the approvals identity', b, ctx.head, 'checkpoints.slack', 'head');
+    else if (ca.slack && cb.slack && !same(ca.slack, cb.slack)) push('neutral', `checkpoints.slack changed (${show(ca.slack)} → ${show(cb.slack)}): the read-only token verify reads the channel with`, b, ctx.head, 'checkpoints.slack', 'head');
   }
 }
 

@@ -3,7 +3,7 @@
 // a signing key (FLEET_CHECKPOINT_KEY) writes checkpoints every 3 records and at shutdown to a file
 // outside its trail's folder; the key must match fleet.yaml's public key and never sit beside the
 // trail.
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { genesis, seal } from '../../shared/audit/chain.js';
@@ -124,6 +124,30 @@ describe('signed checkpoints', () => {
     expect(r.code).toBe(2);
     expect(r.stdout).toMatch(/cannot read: ENOENT/);
   });
+
+  it('keygen --scopes: a pair of your own, its public half in fleet.yaml (nothing else changed), and the shipped manifests sign and verify with it', async () => {
+    const mine = join(tempDir('fleet-kg-'), 'scopes');
+    cpSync(SCOPES, mine, { recursive: true });
+    const before = readFileSync(join(mine, 'fleet.yaml'), 'utf8');
+    const key = join(tempDir('fleet-key-'), 'mine.pem');
+    const inside = await runCli(['audit', 'keygen', join(mine, 'mine.pem'), '--scopes', mine]);
+    expect(inside.stdout).toContain('is inside the scopes folder');
+    expect(inside.code).toBe(2);
+    expect(existsSync(join(mine, 'mine.pem'))).toBe(false);
+    const kg = await runCli(['audit', 'keygen', key, '--name', 'ours', '--scopes', mine]);
+    expect(kg.code, kg.stdout).toBe(0);
+    const after = readFileSync(join(mine, 'fleet.yaml'), 'utf8');
+    const pub = /key: \{ name: ours, public: (\S+) \}/.exec(after)![1]!;
+    expect(after).toBe(before.replace(/key: \{ name: fleet-audit, public: \S+ \}/, `key: { name: ours, public: ${pub} }`));
+    const notes = join(tempDir('fleet-cpout-'), 'mine.txt');
+    const s = await serve({ connector: 'slack', env: 'dev', sandbox: true, scopes: mine, vars: { FLEET_CHECKPOINT_KEY: key, FLEET_CHECKPOINT_FILE: notes } });
+    expect(text(await s.call('get_user', { user: 'U0DEVALICE' }))).toContain('U0DEVALICE');
+    await s.close();
+    await until('the shutdown checkpoint', () => (existsSync(notes) && readFileSync(notes, 'utf8').includes('fleet-audit/slack.dev\n2\n')) || undefined);
+    const v = await runCli(['audit', 'verify', s.auditFile, '--scopes', mine, '--checkpoints', notes]);
+    expect(v.stdout).toMatch(/chain intact, 2 records of slack\.dev; .*1 checkpoint\(s\) matched/);
+    expect(v.code).toBe(0);
+  }, 40_000);
 
   it('refuses to start with the signing key beside the trail, or a key fleet.yaml does not name', async () => {
     const auditDir = tempDir('fleet-audit-');

@@ -37,11 +37,25 @@ describe('SIGKILL between the audit intent and the outcome', () => {
       const tool = { slack: 'post_message', cloudflare: 'kv_put', doppler: 'set_secret' }[connector]!;
       const route = { slack: 'chat.postMessage', cloudflare: 'kv.values.update', doppler: 'secrets.update' }[connector]!;
       live.up.emulator.inject({ route, hang: true });
+      // what the trail held at the instant the upstream got the request: the intent must be there
+      // already (its append resolved only after fdatasync: test/unit/audit.test.ts), so a kill from
+      // then on, before any answer, leaves it on disk
+      const atRequest: string[] = [];
+      const seen = live.up.emulator.requests;
+      const record = seen.push.bind(seen);
+      seen.push = (...r) => {
+        if (r.some((q) => q.route === route)) atRequest.push(readFileSync(live.server.auditFile, 'utf8'));
+        return record(...r);
+      };
       const pending = live.server.call(tool, SAMPLES[`${connector}.dev`]![tool]!, { 'fleet/thread': 'doomed' }).catch((e: Error) => e);
       await until('the intent record', () => auditRecords(live.server.auditFile).find((r) => r.thread === 'doomed' && r.phase === 'intent'));
       await until('the request at the upstream', () => live.up.emulator.requests.some((q) => q.route === route));
       killed(live.server.pid);
       expect(await pending).toBeInstanceOf(Error);
+      expect(atRequest).toHaveLength(1);
+      const before = atRequest[0]!.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+      expect(before.filter((r) => r.thread === 'doomed').map((r) => r.phase)).toContain('intent');
+      expect(auditRecords(live.server.auditFile).filter((r) => r.thread === 'doomed').map((r) => r.phase)).toEqual(before.filter((r) => r.thread === 'doomed').map((r) => r.phase));
 
       const verify = await runCli(['audit', 'verify', live.server.auditFile]);
       expect(verify.code, verify.stdout + verify.stderr).toBe(0);

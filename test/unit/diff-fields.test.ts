@@ -66,6 +66,8 @@ const CASES: Case[] = [
   ['checkpoint key replaced', 'fleet.yaml', 'name: fleet-audit, public: ', 'name: fleet-audit-2, public: ', 'escalation', 'checkpoints are now verified with another key ("fleet-audit-2")'],
   ['checkpoints rarer', 'fleet.yaml', 'every: 1000', 'every: 50000', 'escalation', 'checkpoints.every 1000 → 50000: more records may follow the last checkpoint unanchored'],
   ['checkpoints more often', 'fleet.yaml', 'interval: 10m', 'interval: 1m', 'reduction', 'checkpoints.interval 10m → 1m'],
+  ['checkpoints no longer posted to Slack', 'fleet.yaml', /\n {2}slack: \{ reader: [^}]*\}/, '', 'escalation', 'checkpoints are no longer posted to the approvals channel'],
+  ['the Slack checkpoints read with another token', 'fleet.yaml', 'reader: env:SLACK_AUDIT_READER_TOKEN', 'reader: env:OTHER_READER', 'neutral', 'checkpoints.slack changed'],
   // constraints judge themselves: reveal, SQL mode
   ['sql read → write', 'cloudflare.prod.yaml', 'sql: read', 'sql: write', 'escalation', 'd1_query.sql "read" → "write": widened'],
 ];

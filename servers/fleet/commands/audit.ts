@@ -2,8 +2,9 @@
 // `fleet audit export --instance ID` and `fleet audit keygen`. A trail is a JSONL file or the trail
 // of an instance in the state store fleet.yaml names (PostgreSQL), read as a stream of lines.
 import { once } from 'node:events';
-import { closeSync, constants, createWriteStream, openSync, readFileSync, readSync, statSync, writeSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { closeSync, constants, createWriteStream, existsSync, openSync, readFileSync, readSync, realpathSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { basename, dirname, join, resolve, sep } from 'node:path';
+import { parseDocument } from 'yaml';
 import { generateCheckpointKey, parseCheckpoints, readCheckpointsConfig } from '../../../shared/audit/checkpoint.js';
 import { streamCalls, type CallRow } from '../../../shared/audit/read.js';
 import { fileLines, verifyLines, type VerifyResult } from '../../../shared/audit/verify.js';
@@ -12,6 +13,7 @@ import { parseDuration } from '../../../shared/base/duration.js';
 import { BadIdentifier, canonical } from '../../../shared/call/identity.js';
 import type { StateStore } from '../../../shared/state/store.js';
 import { instanceState } from './state.js';
+import { resolveCredential } from '../../../shared/connector/credentials.js';
 
 function read(file: string): string {
   try {
@@ -20,6 +22,19 @@ function read(file: string): string {
     throw new Error(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
 }
+
+/** Checkpoint notes from one place: a file of notes, or one message of the approvals channel. */
+export interface NoteSource {
+  text: string;
+  /** where the note starting at `line` of `text` is, for messages */
+  at(line: number): string;
+  /** the message was edited after it was posted, by whom */
+  edited?: string;
+}
+
+export const fileNotes = (src: string): NoteSource => ({ text: read(src), at: (line) => `${src}:${line}` });
+
+type Anchors = { anchors?: Map<number, string>; problem?: string; count: number; others: number };
 
 /**
  * Refuses a file that is not an audit trail at all (a README, a config), rather than calling it
@@ -46,27 +61,47 @@ function assertTrail(file: string): void {
 }
 
 /**
- * Reads signed checkpoints for `instance` from a file of notes, verified with the public key in
- * fleet.yaml: record position → hash. Any note that is not validly signed, or two that disagree,
- * is a problem (exit 1): a checkpoint source someone tampered with proves nothing either way.
+ * Reads signed checkpoints for `instance` from notes, verified with the public key in fleet.yaml:
+ * record position → hash. Any note that is not validly signed, an edited message, or two notes
+ * that disagree, is a problem (exit 1): a checkpoint source someone tampered with proves nothing
+ * either way.
  */
-export function readAnchors(src: string, instance: string, fleetFile: string): { anchors?: Map<number, string>; problem?: string; count: number; others: number } {
+export function anchorsFrom(sources: NoteSource[], instance: string, fleetFile: string): Anchors {
   const config = readCheckpointsConfig(fleetFile);
   if (!config) return { problem: `${fleetFile} names no checkpoints key (checkpoints: key: {name, public}), so no checkpoint can be verified`, count: 0, others: 0 };
-  const notes = parseCheckpoints(read(src), [config.key]);
   const anchors = new Map<number, string>();
   let others = 0;
-  for (const n of notes) {
-    if (n.problem) return { problem: `${src}:${n.line}: checkpoint ${n.problem}`, count: anchors.size, others };
-    if (n.instance !== instance) {
-      others++;
-      continue;
+  for (const src of sources) {
+    for (const n of parseCheckpoints(src.text, [config.key])) {
+      if (n.problem) return { problem: `${src.at(n.line)}: checkpoint ${n.problem}`, count: anchors.size, others };
+      if (src.edited) return { problem: `${src.at(n.line)}: the checkpoint message was edited by ${src.edited} after it was posted`, count: anchors.size, others };
+      if (n.instance !== instance) {
+        others++;
+        continue;
+      }
+      const seen = anchors.get(n.seq);
+      if (seen !== undefined && seen !== n.hash) return { problem: `${src.at(n.line)}: two signed checkpoints of ${instance} disagree on record ${n.seq}: the trail was forked or rewritten after the first was signed`, count: anchors.size, others };
+      anchors.set(n.seq, n.hash);
     }
-    const seen = anchors.get(n.seq);
-    if (seen !== undefined && seen !== n.hash) return { problem: `${src}:${n.line}: two signed checkpoints of ${instance} disagree on record ${n.seq}: the trail was forked or rewritten after the first was signed`, count: anchors.size, others };
-    anchors.set(n.seq, n.hash);
   }
   return { anchors, count: anchors.size, others };
+}
+
+/** Signed checkpoints of `instance` in a file of notes (see anchorsFrom). */
+export function readAnchors(src: string, instance: string, fleetFile: string): Anchors {
+  return anchorsFrom([fileNotes(src)], instance, fleetFile);
+}
+
+/** The source `slack`: the checkpoints posted to the approvals channel, read with checkpoints.slack.reader. */
+async function slackNotes(scopes: string, fleetFile: string, env: NodeJS.ProcessEnv): Promise<NoteSource[]> {
+  const config = readCheckpointsConfig(fleetFile);
+  if (!config?.slack) throw new Error(`${fleetFile} has no checkpoints.slack block: checkpoints are not posted to Slack, and no reader credential is named`);
+  const { readApprovalsConfig } = await import('../../slack/approvals.js');
+  const { readPostedCheckpoints } = await import('../../slack/checkpoints.js');
+  const approvals = readApprovalsConfig(scopes);
+  const credential = await resolveCredential(config.slack.reader, env);
+  const notes = await readPostedCheckpoints({ config: approvals, credential, baseUrl: env.FLEET_APPROVALS_SLACK_URL || undefined, timeoutMs: 15_000 });
+  return notes.map((n) => ({ text: n.text, at: () => n.where, ...(n.edited ? { edited: n.edited } : {}) }));
 }
 
 /** The instance a trail file is named for: <connector>.<env>.jsonl (or an incident file beside it). */
@@ -77,8 +112,10 @@ export function instanceOfFile(file: string): string | undefined {
 export interface VerifyOpts {
   /** the instance the trail is presented as (default: from the file name) */
   instance?: string;
-  /** a file of signed checkpoints the trail must reach and agree with */
-  checkpoints?: string;
+  /** where signed checkpoints are that the trail must reach and agree with: files of notes, or `slack` (the approvals channel) */
+  checkpoints?: string | string[];
+  /** where `slack` finds its reader credential and FLEET_APPROVALS_SLACK_URL (default: this process's) */
+  env?: NodeJS.ProcessEnv;
   /** the scopes folder whose fleet.yaml names the checkpoint key (and the state store) */
   scopes?: string;
 }
@@ -119,13 +156,24 @@ async function verifyTrail(fileArg: string | undefined, store: StateStore | unde
     }
   }
   let anchors: Map<number, string> | undefined;
-  if (o.checkpoints) {
-    const fleetFile = join(o.scopes ?? 'scopes', 'fleet.yaml');
+  const srcs = [o.checkpoints ?? []].flat();
+  if (srcs.length) {
+    const scopes = o.scopes ?? 'scopes';
+    const fleetFile = join(scopes, 'fleet.yaml');
+    const sources: NoteSource[] = [];
+    for (const src of srcs) {
+      try {
+        sources.push(...(src === 'slack' ? await slackNotes(scopes, fleetFile, o.env ?? process.env) : [fileNotes(src)]));
+      } catch (e) {
+        out(`${src}: cannot read checkpoints: ${(e as Error).message}`);
+        return 2;
+      }
+    }
     let a;
     try {
-      a = readAnchors(o.checkpoints, instance, fleetFile);
+      a = anchorsFrom(sources, instance, fleetFile);
     } catch (e) {
-      out(`${o.checkpoints}: cannot read checkpoints: ${(e as Error).message}`);
+      out(`${srcs.join(', ')}: cannot read checkpoints: ${(e as Error).message}`);
       return 2;
     }
     if (a.problem) {
@@ -133,7 +181,7 @@ async function verifyTrail(fileArg: string | undefined, store: StateStore | unde
       return 1;
     }
     if (!a.count) {
-      out(`${file}: ${o.checkpoints} holds no checkpoint of ${instance}${a.others ? ` (${a.others} of other instances)` : ''}; nothing to compare the trail with`);
+      out(`${file}: ${srcs.join(' and ')} hold${srcs.length > 1 ? '' : 's'} no checkpoint of ${instance}${a.others ? ` (${a.others} of other instances)` : ''}; nothing to compare the trail with`);
       return 2;
     }
     anchors = a.anchors;
@@ -347,8 +395,47 @@ export async function auditExport(o: { instance?: string; scopes?: string; out?:
   return 0;
 }
 
-/** Writes a new checkpoint signing key (never over an existing file) and prints its fleet.yaml block. */
-export function auditKeygen(outFile: string, name: string, out: (s: string) => void = console.log): number {
+const real = (p: string) => {
+  try {
+    return realpathSync(p);
+  } catch {
+    return resolve(p);
+  }
+};
+
+/**
+ * Writes a new checkpoint signing key (never over an existing file, never into the scopes folder)
+ * and prints its fleet.yaml block; with `scopes`, also writes the public half into that folder's
+ * fleet.yaml (`checkpoints.key`, the rest of the file untouched), to be reviewed and committed.
+ */
+export function auditKeygen(outFile: string, name: string, out: (s: string) => void = console.log, scopes?: string): number {
+  if (!/^[A-Za-z0-9._+-]{1,64}$/.test(name)) {
+    out(`--name ${JSON.stringify(name)}: a key name is 1 to 64 letters, digits and . _ + -`);
+    return 2;
+  }
+  const fleetFile = scopes ? join(scopes, 'fleet.yaml') : undefined;
+  let text = '';
+  let keyRange: [number, number] | undefined;
+  if (scopes) {
+    const keyDir = real(dirname(resolve(outFile)));
+    const scopesDir = real(scopes);
+    if (keyDir === scopesDir || keyDir.startsWith(`${scopesDir}${sep}`)) {
+      out(`${outFile} is inside the scopes folder ${scopes}: the private key would be committed with the manifests; write it where only the instances can read it`);
+      return 2;
+    }
+    if (existsSync(fleetFile!)) text = readFileSync(fleetFile!, 'utf8');
+    const doc = parseDocument(text);
+    if (doc.errors.length) {
+      out(`${fleetFile}: cannot read it: ${doc.errors[0]!.message}`);
+      return 2;
+    }
+    const node = doc.getIn(['checkpoints', 'key'], true) as { range?: [number, number, number] } | undefined;
+    if (node?.range) keyRange = [node.range[0], node.range[1]];
+    else if (doc.has('checkpoints')) {
+      out(`${fleetFile} has a checkpoints: block without key:; add the key by hand (printed below) or remove the block`);
+      return 2;
+    }
+  }
   const key = generateCheckpointKey();
   let fd: number;
   try {
@@ -362,10 +449,19 @@ export function auditKeygen(outFile: string, name: string, out: (s: string) => v
   } finally {
     closeSync(fd);
   }
+  const flow = `{ name: ${name}, public: ${key.public} }`;
   out(`# the private key is in ${outFile}: give it to the instances as FLEET_CHECKPOINT_KEY, never beside the audit trail`);
+  if (fleetFile) {
+    const next = keyRange
+      ? `${text.slice(0, keyRange[0])}${flow}${text.slice(keyRange[1])}`
+      : `${text.replace(/\n*$/, text ? '\n\n' : '')}# Signed checkpoints of every audit trail (fleet audit keygen): verified with this public key.\ncheckpoints:\n  key: ${flow}\n  every: 1000\n  interval: 10m\n`;
+    writeFileSync(fleetFile, next);
+    out(`# its public half is now checkpoints.key in ${fleetFile}: review and commit it (checkpoints are verified with it)`);
+    return 0;
+  }
   out('# scopes/fleet.yaml:');
   out('checkpoints:');
-  out(`  key: { name: ${name}, public: ${key.public} }`);
+  out(`  key: ${flow}`);
   out('  every: 1000');
   out('  interval: 10m');
   return 0;

@@ -1,31 +1,54 @@
 // `fleet demo` (what `npm start` runs): starts the Slack dev instance on its sandbox as a child
 // process, talks to it over stdio with the MCP SDK client exactly as Claude Code would, and walks
-// a short session. Then prints the audit trail and verifies its chain.
-import { mkdtempSync, rmSync } from 'node:fs';
+// a short session. Then prints the audit trail and verifies its chain against its signed
+// checkpoints. The demo works on a copy of the scopes folder in its temporary folder, with a
+// checkpoint key pair of its own made there (fleet audit keygen --scopes): the repository's key is
+// the project's, whose private half is not in it.
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { ElicitRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { auditShow, auditVerify } from './audit.js';
+import { auditKeygen, auditShow, auditVerify } from './audit.js';
 import { VERSION } from '../version.js';
 
 const say = (s = '') => console.log(s);
 const first = (r: CallToolResult) => (r.content[0]?.type === 'text' ? r.content[0].text : '');
 const indent = (s: string) => s.split('\n').map((l) => `    ${l}`).join('\n');
 
+/** Where the demo keeps everything: the trails, a copy of the scopes, its own checkpoint key and notes. */
+interface Place {
+  auditDir: string;
+  scopes: string;
+  /** FLEET_CHECKPOINT_KEY and FLEET_CHECKPOINT_FILE, both outside the trails' folder */
+  checkpoints: { FLEET_CHECKPOINT_KEY: string; FLEET_CHECKPOINT_FILE: string };
+}
+
 export async function demo(opts: { scopes: string; cli: string }): Promise<number> {
-  const auditDir = mkdtempSync(join(tmpdir(), 'fleet-demo-'));
+  const root = mkdtempSync(join(tmpdir(), 'fleet-demo-'));
   try {
-    return await session(opts, auditDir);
+    const auditDir = join(root, 'audit');
+    const scopes = join(root, 'scopes');
+    mkdirSync(auditDir);
+    mkdirSync(join(root, 'keys'), { mode: 0o700 });
+    cpSync(opts.scopes, scopes, { recursive: true });
+    const key = join(root, 'keys', 'checkpoint.pem');
+    if (auditKeygen(key, 'fleet-demo', () => {}, scopes) !== 0) throw new Error(`the demo could not make its checkpoint key in ${root}`);
+    // the demo's checkpoints also go to (and are read back from) the sandbox's approvals channel
+    const fleetFile = join(scopes, 'fleet.yaml');
+    const fleet = readFileSync(fleetFile, 'utf8');
+    if (!/\n {2}slack:/.test(fleet.slice(fleet.indexOf('\ncheckpoints:')))) writeFileSync(fleetFile, `${fleet.trimEnd()}\n  slack: { reader: env:SLACK_AUDIT_READER_TOKEN }\n`);
+    return await session(opts, { auditDir, scopes, checkpoints: { FLEET_CHECKPOINT_KEY: key, FLEET_CHECKPOINT_FILE: join(root, 'checkpoints.txt') } });
   } finally {
-    rmSync(auditDir, { recursive: true, force: true });
+    rmSync(root, { recursive: true, force: true });
   }
 }
 
-async function session(opts: { scopes: string; cli: string }, auditDir: string): Promise<number> {
-  const env = { ...process.env, FLEET_AUDIT_DIR: auditDir, FLEET_STATE_DIR: join(auditDir, 'state'), FLEET_ACTOR: 'alice@example.com' } as Record<string, string>;
-  const args = [opts.cli, 'serve', 'slack', '--env', 'dev', '--sandbox', '--scopes', opts.scopes];
+async function session(opts: { scopes: string; cli: string }, place: Place): Promise<number> {
+  const { auditDir } = place;
+  const env = { ...process.env, ...place.checkpoints, FLEET_AUDIT_DIR: auditDir, FLEET_STATE_DIR: join(auditDir, 'state'), FLEET_ACTOR: 'alice@example.com' } as Record<string, string>;
+  const args = [opts.cli, 'serve', 'slack', '--env', 'dev', '--sandbox', '--scopes', place.scopes];
   say(`fleet demo — the Slack dev instance on its sandbox workspace, driven like Claude Code drives it`);
   say(`  server: fleet ${args.slice(1).join(' ')}`);
   say(`  actor:  FLEET_ACTOR=${env.FLEET_ACTOR}; audit: ${auditDir} (removed when the demo ends)`);
@@ -79,9 +102,9 @@ async function session(opts: { scopes: string; cli: string }, auditDir: string):
   say(`12. The audit trail (fleet audit show ${file})`);
   await auditShow(file, {}, (s) => say(indent(s)));
   say();
-  say(`13. Its hash chain (fleet audit verify ${file})`);
-  const code = await auditVerify(file, {}, (s) => say(`    ${s}`));
-  const prodCode = await production(opts, auditDir);
+  say(`13. Its hash chain, against the signed checkpoints the instance wrote (fleet audit verify ${file} --checkpoints ${place.checkpoints.FLEET_CHECKPOINT_FILE})`);
+  const code = await auditVerify(file, { checkpoints: place.checkpoints.FLEET_CHECKPOINT_FILE, scopes: place.scopes }, (s) => say(`    ${s}`));
+  const prodCode = await production(opts, place);
   say();
   say('Next: `npm test`, or add the dev instances to Claude Code with the .mcp.json in this repository.');
   return code || prodCode;
@@ -93,13 +116,15 @@ async function session(opts: { scopes: string; cli: string }, auditDir: string):
  * (the actor's proof), another editor approves in #approvals, the edit runs, and the custody row
  * shows all of it; then the same call with a forged actor is refused.
  */
-async function production(opts: { scopes: string; cli: string }, auditDir: string): Promise<number> {
+async function production(opts: { scopes: string; cli: string }, place: Place): Promise<number> {
+  const { auditDir } = place;
   const { startSlackSandbox } = await import('../../slack/sandbox/index.js');
   const { webClient } = await import('../../slack/client.js');
   const sb = await startSlackSandbox();
   const team = 'T0BLOGPROD';
   const env = {
     ...process.env,
+    ...place.checkpoints,
     FLEET_AUDIT_DIR: auditDir,
     FLEET_STATE_DIR: join(auditDir, 'state-prod'),
     FLEET_CLIENT: 'blogbot-publish',
@@ -108,7 +133,7 @@ async function production(opts: { scopes: string; cli: string }, auditDir: strin
     SLACK_APPROVALS_TOKEN: sb.issue(team, ['chat:write', 'channels:history', 'users:read'], undefined, 'U0APPROVALS'),
   } as Record<string, string>;
   delete env.FLEET_ACTOR;
-  const args = [opts.cli, 'serve', 'slack', '--env', 'prod', '--upstream', sb.url, '--scopes', opts.scopes];
+  const args = [opts.cli, 'serve', 'slack', '--env', 'prod', '--upstream', sb.url, '--scopes', place.scopes];
   const channel = (id: string) => sb.workspace(team).channels.find((c) => c.id === id)!;
   const published = channel('C0EDITORIAL').messages.find((m) => m.user === 'U0PRODBOT')!;
   say();
@@ -147,17 +172,39 @@ async function production(opts: { scopes: string; cli: string }, auditDir: strin
     say();
     say('17. ... and with a look-alike actor (U0EDITOR1 with an invisible character)');
     await call(edit, { 'fleet/actor': 'U0EDITOR1\u200b', 'fleet/thread': thread });
-  } finally {
+  } catch (e) {
     await client.close();
     await sb.close();
+    throw e;
   }
-  const file = join(auditDir, 'slack.prod.jsonl');
-  say();
-  say(`18. The chain of custody (fleet audit show ${file} --custody)`);
-  await auditShow(file, { custody: true }, (s) => say(indent(s)));
-  say();
-  say(`19. Its hash chain (fleet audit verify ${file})`);
-  return auditVerify(file, {}, (s) => say(`    ${s}`));
+  await client.close();
+  try {
+    const file = join(auditDir, 'slack.prod.jsonl');
+    say();
+    say(`18. The chain of custody (fleet audit show ${file} --custody)`);
+    await auditShow(file, { custody: true }, (s) => say(indent(s)));
+    // the instance posted its checkpoints to #approvals as the approvals identity; they are read
+    // back with a token that can only read
+    const verifyEnv = { FLEET_APPROVALS_SLACK_URL: sb.url, SLACK_AUDIT_READER_TOKEN: sb.issue(team, ['channels:history']) };
+    await waitFor(() => {
+      const n = readFileSync(file, 'utf8').split('\n').filter(Boolean).length;
+      return channel('C0APPROVALS').messages.some((m) => m.text.startsWith(`fleet-audit/slack.prod\n${n}\n`)) || undefined;
+    });
+    say();
+    say(`19. Its hash chain, against the signed checkpoints in #approvals (fleet audit verify ${file} --checkpoints slack)`);
+    const code = await auditVerify(file, { checkpoints: 'slack', scopes: place.scopes, env: verifyEnv }, (s) => say(`    ${s}`));
+    const lines = readFileSync(file, 'utf8').split(/(?<=\n)/);
+    const cut = join(auditDir, 'cut', 'slack.prod.jsonl');
+    mkdirSync(join(auditDir, 'cut'));
+    writeFileSync(cut, lines.slice(0, -2).join(''));
+    say();
+    say(`20. The same trail with its last 2 records cut off: the chain alone cannot tell, the checkpoints can`);
+    await auditVerify(cut, {}, (s) => say(`    ${s}`));
+    const caught = await auditVerify(cut, { checkpoints: 'slack', scopes: place.scopes, env: verifyEnv }, (s) => say(`    ${s}`));
+    return code || (caught === 1 ? 0 : 1);
+  } finally {
+    await sb.close();
+  }
 }
 
 async function waitFor<T>(fn: () => T | undefined, ms = 30_000): Promise<T> {

@@ -34,6 +34,7 @@ import type { ClientPrincipal } from '../../../shared/call/attribution.js';
 import type { MessageReader } from '../../../shared/call/proof.js';
 import type { WebClient } from '@slack/web-api';
 import { slackReader } from '../../slack/reader.js';
+import { slackCheckpointSink, type SlackCheckpointSink } from '../../slack/checkpoints.js';
 import type { Connector, MintedToken, Sandbox, Upstream } from '../../../shared/connector/tool.js';
 import { MintedCredential, tokenPrefix } from '../../../shared/connector/minting.js';
 import { RotatingCredential } from '../../../shared/connector/rotation.js';
@@ -51,6 +52,7 @@ const REVOKE_WAIT_MS = 5000;
  * answer is its failure.
  */
 const PROD_LIST_WAIT_MS = 1000;
+const POST_WAIT_MS = 1000;
 
 export interface ServeOptions {
   connector: string;
@@ -191,7 +193,9 @@ export async function instanceFor(opts: ServeOptions): Promise<Running> {
 
   const trail = auditFile(manifest.id, opts.scopes);
   const exporter = otlpConfigured(process.env) ? await openOtlpExport(manifest.id, process.env, log.warn) : undefined;
-  const checkpointer = openCheckpoints(manifest, opts.scopes, trail, log, exporter);
+  let approvalsSandbox: { close(): Promise<void> } | undefined;
+  const slack = approvalsSlack(manifest, opts, redactor, (sb) => (approvalsSandbox = sb));
+  const checkpointer = openCheckpoints(manifest, opts.scopes, trail, log, exporter, slack);
 
   let opened: Promise<Upstream<unknown>> | undefined;
   // a minted token deleted by a suspension that has since been lifted is minted again first
@@ -200,8 +204,6 @@ export async function instanceFor(opts: ServeOptions): Promise<Running> {
     await minting?.ready();
     return up;
   };
-  let approvalsSandbox: { close(): Promise<void> } | undefined;
-  const slack = approvalsSlack(manifest, opts, redactor, (sb) => (approvalsSandbox = sb));
   const slackApprovals = slackApprovalsFor(manifest, opts, slack, log);
   // the instance's state (the trail among it), opened on first use: no database nor its driver is
   // touched before the first call
@@ -269,8 +271,18 @@ export async function instanceFor(opts: ServeOptions): Promise<Running> {
       // A minted token dies with the process (bounded: a hung upstream must not keep it alive).
       if (minting) await Promise.race([minting.stop(why).catch(() => {}), new Promise((r) => setTimeout(r, REVOKE_WAIT_MS).unref())]);
       await sandbox?.close().catch(() => {});
-      await approvalsSandbox?.close().catch(() => {});
       checkpointer?.close();
+      const posted = checkpointer?.posted;
+      if (posted) {
+        // the last checkpoint is posted before the approvals connection goes; the wait is short, as
+        // a client ending the process gives it a few seconds (the MCP SDK: 2 s, then SIGTERM)
+        await posted.flush(POST_WAIT_MS);
+        if (posted.failed || posted.dropped) {
+          log.warn(`audit checkpoints: ${posted.failed + posted.dropped} of ${posted.posted + posted.failed + posted.dropped} never reached the approvals channel (${posted.failed} refused or unanswered, ${posted.dropped} dropped)`);
+          await inst.audit.append({ v: 1, time: new Date().toISOString(), instance: manifest.id, phase: 'checkpoints', to: 'slack', posted: posted.posted, failed: posted.failed, dropped: posted.dropped }).catch(() => {});
+        }
+      }
+      await approvalsSandbox?.close().catch(() => {});
       if (exporter) {
         await exporter.shutdown();
         // what the export lost is itself on the record, where the trail stays the source of truth
@@ -467,7 +479,14 @@ async function resolveStoreCredential(ref: string, manifest: Manifest, opts: Ser
  * key in fleet.yaml, and neither it nor the checkpoint file may sit in the trail's folder: whoever
  * can rewrite the trail must not be able to sign for it, or rewrite what was signed.
  */
-function openCheckpoints(manifest: Manifest, scopes: string, trail: string, log: Log, exporter: AuditExport | undefined): Pick<Checkpointer, 'record' | 'close'> | undefined {
+function openCheckpoints(
+  manifest: Manifest,
+  scopes: string,
+  trail: string,
+  log: Log,
+  exporter: AuditExport | undefined,
+  slack: ApprovalsSlack,
+): (Pick<Checkpointer, 'record' | 'close'> & { posted?: SlackCheckpointSink }) | undefined {
   const fleetFile = join(scopes, 'fleet.yaml');
   const keyFile = process.env.FLEET_CHECKPOINT_KEY;
   let config;
@@ -502,18 +521,25 @@ function openCheckpoints(manifest: Manifest, scopes: string, trail: string, log:
   } catch (e) {
     throw new StartupError(`cannot read the checkpoint signing key ${keyFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
-  if (rawPublicKey(privateKey) !== config.key.public) throw new StartupError(`the checkpoint signing key ${keyFile} does not match the public key ${config.key.name} in ${fleetFile}`);
+  if (rawPublicKey(privateKey) !== config.key.public) {
+    throw new StartupError(`the checkpoint signing key ${keyFile} does not match the public key ${config.key.name} in ${fleetFile}; run fleet audit keygen <new key file> --scopes ${scopes} to make a pair and write its public half there`);
+  }
   const out = process.env.FLEET_CHECKPOINT_FILE;
-  if (!out && !exporter) throw new StartupError('FLEET_CHECKPOINT_KEY is set but neither FLEET_CHECKPOINT_FILE nor an OTLP collector (OTEL_EXPORTER_OTLP_ENDPOINT) is: name where checkpoints go, outside the trail\'s folder');
+  if (config.slack) readApprovalsConfig(scopes); // posted by the approvals identity: it must be declared (file:line)
+  const posted = config.slack ? slackCheckpointSink({ open: slack, timeoutMs: manifest.timeoutMs, warn: log.warn }) : undefined;
+  if (!out && !exporter && !posted) {
+    throw new StartupError(`FLEET_CHECKPOINT_KEY is set but checkpoints go nowhere: set FLEET_CHECKPOINT_FILE (outside the trail's folder), name an OTLP collector (OTEL_EXPORTER_OTLP_ENDPOINT) or add checkpoints.slack to ${fleetFile}`);
+  }
   if (out && inside(out)) throw new StartupError(`the checkpoint file ${out} is in the audit trail's folder ${trailDir}; checkpoints go where the instance cannot rewrite them`);
-  return new Checkpointer({
+  const checkpointer = new Checkpointer({
     instance: manifest.id,
     key: { name: config.key.name, privateKey },
-    sinks: [...(out ? [fileSink(out)] : []), ...(exporter ? [exporter] : [])],
+    sinks: [...(out ? [fileSink(out)] : []), ...(exporter ? [exporter] : []), ...(posted ? [posted] : [])],
     every: config.every,
     intervalMs: parseDuration(config.interval)!,
     onError: (m) => log.error(m),
   });
+  return { record: (h) => checkpointer.record(h), close: () => checkpointer.close(), ...(posted ? { posted } : {}) };
 }
 
 function realDir(dir: string): string {

@@ -96,7 +96,8 @@ export const METHODS: Record<string, { scope: string; run(c: Caller, p: Params):
       if (!m) throw new SlackError('message_not_found');
       if (m.user !== user.id) throw new SlackError('cant_update_message');
       m.text = needText(p);
-      return { channel: ch.id, ts: m.ts, text: m.text, message: { text: m.text } };
+      m.edited = { user: user.id, ts: nextTs() };
+      return { channel: ch.id, ts: m.ts, text: m.text, message: { text: m.text, edited: m.edited } };
     },
   },
   'chat.delete': {

@@ -22,6 +22,8 @@ export interface SlackMessage {
   thread_ts?: string;
   reply_count?: number;
   reactions?: { name: string; users: string[]; count: number }[];
+  /** set by chat.update, as Slack marks an edited message */
+  edited?: { user: string; ts: string };
 }
 
 export interface SlackChannel {
