@@ -8,6 +8,7 @@ import { onToolsChanged, refreshExceptions, type Instance } from '../connector/i
 import { baseOf } from '../manifest/exceptions.js';
 import type { ClientPrincipal } from '../call/attribution.js';
 import { surface } from './surface.js';
+import { linkSignals } from '../base/signals.js';
 
 const APPROVE_SCHEMA = {
   type: 'object' as const,
@@ -132,13 +133,14 @@ export function buildServer(inst: Instance, version: string, hooks: ServerHooks 
     // the call is withdrawn when the client cancels it, its transport closes, or the server stops
     const withdrawn = new AbortController();
     withdrawals.add(withdrawn);
+    const signal = linkSignals(extra.signal, withdrawn.signal, hooks.signal);
     const call = runCall(inst, {
       name: request.params.name,
       arguments: request.params.arguments,
       meta: request.params._meta as Record<string, unknown> | undefined,
       client: server.getClientVersion(),
       principal,
-      signal: AbortSignal.any([extra.signal, withdrawn.signal, ...(hooks.signal ? [hooks.signal] : [])]),
+      signal: signal.signal,
       elicit: server.getClientCapabilities()?.elicitation ? (message, timeoutMs, signal) => elicit(server, message, timeoutMs, signal) : undefined,
       progress:
         token === undefined
@@ -161,6 +163,7 @@ export function buildServer(inst: Instance, version: string, hooks: ServerHooks 
       streams.delete(send);
       inFlight.delete(call);
       withdrawals.delete(withdrawn);
+      signal.unlink();
     }
   });
   return Object.assign(server, {
