@@ -198,8 +198,12 @@ export async function instanceFor(opts: ServeOptions): Promise<Running> {
   const checkpointer = openCheckpoints(manifest, opts.scopes, trail, log, exporter, slack);
 
   let opened: Promise<Upstream<unknown>> | undefined;
+  // the start-up identity check under way in a child process, if any
+  let childCheck: Promise<void> | undefined;
   // a minted token deleted by a suspension that has since been lifted is minted again first
   const upstream = async () => {
+    // no call reaches the upstream before the start-up check has judged the token
+    await childCheck;
     const up = await (opened ??= open());
     await minting?.ready();
     return up;
@@ -255,12 +259,14 @@ export async function instanceFor(opts: ServeOptions): Promise<Running> {
       // a minted or rotated token is made here, with the SDK (and a rotation's refresh token may be
       // used once): its check stays in this process
       // opening (and its identity check) only: a suspension holding a minted token is not a start-up failure
-      if (!how?.inChild || manifest.mint || manifest.rotate) (opened ??= open()).catch(fail);
-      else
-        reach()
+      // a call that came first has opened the upstream here, with its check: no child needed
+      if (!how?.inChild || manifest.mint || manifest.rotate || opened) (opened ??= open()).catch(fail);
+      else {
+        childCheck = reach()
           .then((r) => checkInChild(opts, r, manifest.timeoutMs, (c) => (checking = c)))
-          .then(() => (checkedInChild = true))
-          .catch(fail);
+          .then(() => void (checkedInChild = true));
+        childCheck.catch(fail);
+      }
       // answers to this instance's withdrawn approval requests, whoever withdrew them (shared/call/late.ts)
       if (slackApprovals) late = watchWithdrawn(inst, approvalPollMs());
     },
