@@ -5,7 +5,17 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { tokenHash } from '../shared/transport/http/auth/bearer.js';
 import { CLI, ROOT, SCOPES, tempDir } from './helpers.js';
+
+/** A clients.yaml with one client, `staging`, that may call slack.dev with `token`. */
+export const stagingClient = (token: string): string => `clients:
+  staging:
+    owner: content-platform <content@example.com>
+    purpose: The staging bot, against the dev instance.
+    instances: [slack.dev]
+    token: sha256:${tokenHash(token)}
+`;
 
 /** A scopes folder with the shipped manifests and the given clients.yaml. */
 export function httpScopes(clients: string, edit: (name: string, text: string) => string = (_n, t) => t): string {

@@ -8,9 +8,9 @@ import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/typ
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { startSlackSandbox, type SlackSandbox } from '../../servers/slack/sandbox/index.js';
-import { mintToken, tokenHash } from '../../shared/transport/http/auth/bearer.js';
+import { mintToken } from '../../shared/transport/http/auth/bearer.js';
 import { auditRecords, runCli, SCOPES, serve, tempDir, text, waitFor, type Served } from '../helpers.js';
-import { connect, httpScopes, serveHttp, type HttpServed } from '../http-helpers.js';
+import { connect, httpScopes, serveHttp, stagingClient, type HttpServed } from '../http-helpers.js';
 
 // long enough for a server to start and take three calls on a loaded machine
 const LIFETIME_MS = 12_000;
@@ -99,13 +99,7 @@ describe('a time-boxed exception that expires while `serve --http` runs', () => 
   beforeAll(async () => {
     expires = new Date(Date.now() + LIFETIME_MS).toISOString();
     const scopes = httpScopes(
-      `clients:
-  staging:
-    owner: content-platform <content@example.com>
-    purpose: The staging bot, against the dev instance.
-    instances: [slack.dev]
-    token: sha256:${tokenHash(token)}
-`,
+      stagingClient(token),
       (name, t) => (name === 'slack.dev.yaml' ? withExceptions(t, expires) : t),
     );
     sb = await startSlackSandbox();

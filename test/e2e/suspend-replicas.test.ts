@@ -7,10 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { startSlackSandbox, type SlackSandbox } from '../../servers/slack/sandbox/index.js';
-import { mintToken, tokenHash } from '../../shared/transport/http/auth/bearer.js';
+import { mintToken } from '../../shared/transport/http/auth/bearer.js';
 import { SUSPENSION_CACHE_MS } from '../../shared/state/suspension.js';
 import { runCli, tempDir, text } from '../helpers.js';
-import { connect, httpScopes, serveHttp, type HttpServed } from '../http-helpers.js';
+import { connect, httpScopes, serveHttp, stagingClient, type HttpServed } from '../http-helpers.js';
 import { PG_URL } from '../state/pg.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -48,13 +48,7 @@ describe.skipIf(!PG_URL)('fleet suspend with replicas on one PostgreSQL', () => 
     await a.query(`CREATE DATABASE ${db}`);
     await a.end();
     scopes = httpScopes(
-      `clients:
-  staging:
-    owner: content-platform <content@example.com>
-    purpose: The staging bot, against the dev instance.
-    instances: [slack.dev]
-    token: sha256:${tokenHash(token)}
-`,
+      stagingClient(token),
       (name, t) => (name === 'fleet.yaml' ? `${t}\nstore:\n  engine: postgres\n  url: env:FLEET_STATE_PG\n` : t),
     );
     const m = await cli(['state', 'migrate']);
