@@ -4,46 +4,55 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { AuditUnavailable } from '../base/errors.js';
 import type { Instance } from '../connector/instance.js';
-import { CallState, failed, type CallRequest } from './state.js';
+import { InFlightCall, failed, type CallRequest } from './in-flight.js';
+import { path, runStage, type Stage } from './step.js';
 import {
   approve, attribution, auditHealthy, checkPolicy, claimKey, clientAllowed, findTool, proveActor, openUpstream, parseArguments, rateLimit, readIdempotencyKey,
-  exceptionStillActive, exceptionWindow, markException, recordIntent, requireEvidence, runUpstream, startClock, stillWanted, suspended, touches, type Step,
+  exceptionStillActive, exceptionWindow, markException, recordIntent, requireEvidence, runUpstream, startClock, stillWanted, suspended, touches,
 } from './steps.js';
 
-export type { CallRequest } from './state.js';
+export type { CallRequest } from './in-flight.js';
 
-/** The call path, in order. A new concern (a proof, a client check, shared state) is a new step. */
-export const STEPS: readonly Step[] = [
-  suspended, // the instance (or the calling client) is not suspended by `fleet suspend`
-  exceptionWindow, // time-boxed exceptions: the tools granted now
-  findTool, // the tool is granted to this instance
-  parseArguments, // its arguments match its schema
-  attribution, // who the call is for, in canonical form, present where required
-  clientAllowed, // the client principal is one this instance serves
-  readIdempotencyKey, // a write's replay key is well-formed
-  auditHealthy, // the trail can take records: nothing reaches the upstream otherwise
-  proveActor, // the actor is proven as the manifest asks (reads only the request message)
-  openUpstream, // the instance's upstream is open (identity checked at start)
-  touches, // what the call touches (may read the upstream, only where allowed)
-  checkPolicy, // every fact against its constraint; attribution rule
-  markException, // a call only an exception allows is marked so in the trail
-  claimKey, // a key that already ran replays its first outcome
-  rateLimit, // the grant's rate window
-  requireEvidence, // proof before promotion: the development instance's verified trail shows it first
-  approve, // a human says yes, where the grant asks: a listed human, not the requester, for this exact call
-  stillWanted, // the client has not withdrawn the call (cancelled, timed out, disconnected)
-  suspended, // still not suspended: an approval may have waited minutes
-  exceptionStillActive, // and the exception the call relies on has not ended meanwhile
-  recordIntent, // the intent is on the record before the upstream is called
-  startClock, // the instance's timeout bounds the upstream call from here, not the approval's wait
-  runUpstream, // the upstream call, its result filtered and its outcome recorded
-];
+/**
+ * The call path, in order. A new concern (a proof, a client check, shared state) is a new step. A
+ * step placed before the steps that add what it needs does not compile; docs/architecture.md's
+ * list is generated from this one (npm run docs:steps).
+ */
+export const STEPS: readonly Stage[] = path()
+  .then(suspended, 'the instance (or the calling client) is not suspended by `fleet suspend`')
+  .then(exceptionWindow, 'time-boxed exceptions: the tools granted now')
+  .then(findTool, 'the tool is granted to this instance')
+  .then(parseArguments, 'its arguments match its schema')
+  .then(attribution, 'who the call is for, in canonical form, present where required')
+  .then(clientAllowed, 'the client principal is one this instance serves')
+  .then(readIdempotencyKey, "a write's replay key is well-formed")
+  .then(auditHealthy, 'the trail can take records: nothing reaches the upstream otherwise')
+  .then(proveActor, 'the actor is proven as the manifest asks (reads only the request message)')
+  .then(openUpstream, "the instance's upstream is open (identity checked at start)")
+  .then(touches, 'what the call touches (may read the upstream, only where allowed)')
+  .then(checkPolicy, 'every fact against its constraint; attribution rule')
+  .then(markException, 'a call only an exception allows is marked so in the trail')
+  .then(claimKey, 'a key that already ran replays its first outcome')
+  .then(rateLimit, "the grant's rate window")
+  .then(requireEvidence, "proof before promotion: the development instance's verified trail shows it first")
+  .then(approve, 'a human says yes, where the grant asks: a listed human, not the requester, for this exact call')
+  .then(stillWanted, 'the client has not withdrawn the call (cancelled, timed out, disconnected)')
+  .then(suspended, 'still not suspended: an approval may have waited minutes')
+  .then(exceptionStillActive, 'and the exception the call relies on has not ended meanwhile')
+  .then(recordIntent, 'the intent is on the record before the upstream is called')
+  .then(startClock, "the instance's timeout bounds the upstream call from here, not the approval's wait")
+  .then(runUpstream, 'the upstream call, its result filtered and its outcome recorded').stages;
+
+/** The call path as docs/architecture.md lists it: one line per step, with why it stands there. */
+export function describeSteps(stages: readonly Stage[] = STEPS): string {
+  return stages.map((s, i) => `${i + 1}. \`${s.step.name}\`: ${s.why}`).join('\n');
+}
 
 export async function runCall(inst: Instance, req: CallRequest): Promise<CallToolResult> {
-  const c = new CallState(inst, req);
+  const c = new InFlightCall(inst, req);
   try {
-    for (const step of STEPS) {
-      const done = await step(c);
+    for (const stage of STEPS) {
+      const done = await runStage(stage, c);
       if (done) return await c.settle(done);
     }
     throw new Error('the call path ended without a result');

@@ -46,7 +46,7 @@ const watched = (e: ApprovalEntry): e is ApprovalEntry & { ref: { channel: strin
 
 async function sweepOnce(inst: Instance): Promise<number> {
   if (!inst.slackApprovals) return 0;
-  const open = (await inst.state.approvals.withdrawn(Date.now())).filter(watched);
+  const open = (await inst.store.approvals.withdrawn(Date.now())).filter(watched);
   // nothing withdrawn within its expiry: no Slack request at all
   if (!open.length) return 0;
   const channel = await inst.slackApprovals();
@@ -63,7 +63,7 @@ async function sweepOnce(inst: Instance): Promise<number> {
     for (const a of answers) {
       const answer = a.approve ? 'approve' : 'decline';
       // noted first: an answer is recorded at most once, whichever process sees it
-      if (!(await inst.state.approvals.noteLate(e.id, `${a.user}:${answer}`))) continue;
+      if (!(await inst.store.approvals.noteLate(e.id, `${a.user}:${answer}`))) continue;
       await inst.audit.append(
         inst.redactor.deep({
           v: 1,

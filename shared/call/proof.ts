@@ -53,7 +53,7 @@ export interface ProofContext {
   now?: number;
 }
 
-export async function proveActor(who: Attribution, ctx: ProofContext): Promise<Proven> {
+export async function checkActorProof(who: Attribution, ctx: ProofContext): Promise<Proven> {
   const rule = attributionRule(ctx.manifest.attribution);
   if (rule.proof === 'oidc') return proveToken(who, rule, ctx);
   if (who.token) return fail('asserted', 'token-not-trusted', `denied: ${ctx.manifest.id} does not accept "fleet/actor-token" (${ctx.line}); it proves actors by ${rule.proof}`);

@@ -15,19 +15,19 @@ export interface Instance<C = any> {
   /** granted tools only, in the connector's order */
   tools: Map<string, ToolDef<C>>;
   upstream: () => Promise<Upstream<C>>;
-  /** the audit trail (state.audit) */
+  /** the audit trail (store.audit) */
   audit: AuditStore;
   redactor: Redactor;
   log: Log;
   env: NodeJS.ProcessEnv;
-  /** everything the instance remembers between calls, shared by all its processes (and replicas) */
-  state: StateStore;
-  /** idempotency keys (state.keys) */
+  /** the store: everything the instance remembers between calls, shared by all its processes (and replicas) */
+  store: StateStore;
+  /** idempotency keys (store.keys) */
   keys: KeyStore;
   /** the instance's state folder on this machine (fleetDir('state', scopes)): where suspensions live */
   stateDir: string;
-  /** the audit trail of another instance ("cloudflare.dev"), for promotion evidence */
-  auditOf?(instance: string): string;
+  /** the file of another instance's audit trail ("cloudflare.dev"), for promotion evidence */
+  trailFileOf?(instance: string): string;
   /** that trail's signed checkpoints (seq → hash) where known; throws when they cannot be trusted */
   anchorsOf?(instance: string): Map<number, string> | undefined;
   /**

@@ -15,7 +15,7 @@ import type { Manifest } from '../../shared/manifest/schema.js';
 import { allows } from '../../shared/call/policy.js';
 import type { ToolContext, ToolDef } from '../../shared/connector/tool.js';
 import { SCOPES } from '../helpers.js';
-import { shapeOutput } from '../../shared/call/steps.js';
+import { shapeOutput } from '../../shared/call/output.js';
 
 const SUBSET = JSON.parse(readFileSync(new URL('../fixtures/specs/doppler-subset.json', import.meta.url), 'utf8'));
 const FULL = JSON.parse(readFileSync(new URL('../fixtures/specs/doppler-openapi.json', import.meta.url), 'utf8'));

@@ -34,7 +34,7 @@ function instance(tools: string, timeout = '1s') {
     tools: grantedTools(probe, manifest),
     upstream: async () => ({ client: up, identity: { home: 'probe' }, sent: () => up.calls.length }),
     audit: state.audit,
-    state,
+    store: state,
     redactor: new Redactor(),
     log: { warn: (m) => void stderr.push(m), error: (m) => void stderr.push(m) },
     env: {},

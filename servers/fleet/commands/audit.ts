@@ -5,36 +5,16 @@ import { once } from 'node:events';
 import { closeSync, constants, createWriteStream, existsSync, openSync, readFileSync, readSync, realpathSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { parseDocument } from 'yaml';
-import { generateCheckpointKey, parseCheckpoints, readCheckpointsConfig } from '../../../shared/audit/checkpoint.js';
+import { generateCheckpointKey, readCheckpointsConfig } from '../../../shared/audit/checkpoint.js';
 import { streamCalls, type CallRow } from '../../../shared/audit/read.js';
 import { fileLines, verifyLines, type VerifyResult } from '../../../shared/audit/verify.js';
 import { open as openRecord } from '../../../shared/audit/chain.js';
 import { parseDuration } from '../../../shared/base/duration.js';
 import { BadIdentifier, canonical } from '../../../shared/call/identity.js';
 import type { StateStore } from '../../../shared/state/store.js';
-import { instanceState } from './state.js';
+import { instanceStore } from '../compose/store.js';
+import { anchorsFrom, fileNotes, type NoteSource } from '../../../shared/audit/anchors.js';
 import { resolveCredential } from '../../../shared/connector/credentials.js';
-
-function read(file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new Error(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-}
-
-/** Checkpoint notes from one place: a file of notes, or one message of the approvals channel. */
-export interface NoteSource {
-  text: string;
-  /** where the note starting at `line` of `text` is, for messages */
-  at(line: number): string;
-  /** the message was edited after it was posted, by whom */
-  edited?: string;
-}
-
-export const fileNotes = (src: string): NoteSource => ({ text: read(src), at: (line) => `${src}:${line}` });
-
-type Anchors = { anchors?: Map<number, string>; problem?: string; count: number; others: number };
 
 /**
  * Refuses a file that is not an audit trail at all (a README, a config), rather than calling it
@@ -58,38 +38,6 @@ function assertTrail(file: string): void {
   if (head.trim() && !head.split('\n').some((l) => openRecord(l) !== undefined)) {
     throw new Error(`${file} is not a fleet audit trail: none of its lines is a sealed audit record (trails are .fleet/audit/<connector>.<env>.jsonl)`);
   }
-}
-
-/**
- * Reads signed checkpoints for `instance` from notes, verified with the public key in fleet.yaml:
- * record position → hash. Any note that is not validly signed, an edited message, or two notes
- * that disagree, is a problem (exit 1): a checkpoint source someone tampered with proves nothing
- * either way.
- */
-export function anchorsFrom(sources: NoteSource[], instance: string, fleetFile: string): Anchors {
-  const config = readCheckpointsConfig(fleetFile);
-  if (!config) return { problem: `${fleetFile} names no checkpoints key (checkpoints: key: {name, public}), so no checkpoint can be verified`, count: 0, others: 0 };
-  const anchors = new Map<number, string>();
-  let others = 0;
-  for (const src of sources) {
-    for (const n of parseCheckpoints(src.text, [config.key])) {
-      if (n.problem) return { problem: `${src.at(n.line)}: checkpoint ${n.problem}`, count: anchors.size, others };
-      if (src.edited) return { problem: `${src.at(n.line)}: the checkpoint message was edited by ${src.edited} after it was posted`, count: anchors.size, others };
-      if (n.instance !== instance) {
-        others++;
-        continue;
-      }
-      const seen = anchors.get(n.seq);
-      if (seen !== undefined && seen !== n.hash) return { problem: `${src.at(n.line)}: two signed checkpoints of ${instance} disagree on record ${n.seq}: the trail was forked or rewritten after the first was signed`, count: anchors.size, others };
-      anchors.set(n.seq, n.hash);
-    }
-  }
-  return { anchors, count: anchors.size, others };
-}
-
-/** Signed checkpoints of `instance` in a file of notes (see anchorsFrom). */
-export function readAnchors(src: string, instance: string, fleetFile: string): Anchors {
-  return anchorsFrom([fileNotes(src)], instance, fleetFile);
 }
 
 /** The source `slack`: the checkpoints posted to the approvals channel, read with checkpoints.slack.reader. */
@@ -123,7 +71,7 @@ export interface VerifyOpts {
 /** The trail of --instance in the state store fleet.yaml names, when no file is given. */
 function storeOf(o: { instance?: string; scopes?: string }): StateStore {
   if (!o.instance) throw new Error("name an audit file, or --instance <connector>.<env> to read that instance's trail from its state store");
-  return instanceState(o.scopes ?? 'scopes', o.instance);
+  return instanceStore(o.scopes ?? 'scopes', o.instance);
 }
 
 /**

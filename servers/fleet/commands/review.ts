@@ -9,7 +9,7 @@ import { CONNECTORS } from '../connectors.js';
 import { fleetDir } from '../../../shared/base/install.js';
 import { readCalls, streamCalls, type CallRow } from '../../../shared/audit/read.js';
 import { readStoreConfig } from '../../../shared/state/config.js';
-import { instanceState } from './state.js';
+import { instanceStore } from '../compose/store.js';
 import { parseDuration } from '../../../shared/base/duration.js';
 import { loadManifest } from '../../../shared/manifest/load.js';
 import type { Manifest } from '../../../shared/manifest/types.js';
@@ -49,7 +49,7 @@ const DAY = 86_400_000;
  */
 async function trail(o: ReviewOptions, id: string): Promise<CallRow[]> {
   if (!o.auditDir && readStoreConfig(o.scopes).engine === 'postgres') {
-    const state = instanceState(o.scopes, id);
+    const state = instanceStore(o.scopes, id);
     try {
       const rows: CallRow[] = [];
       for await (const r of streamCalls(state.audit.lines())) rows.push(r);

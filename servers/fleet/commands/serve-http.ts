@@ -4,7 +4,6 @@
 import { basename } from 'node:path';
 import { StartupError } from '../../../shared/base/errors.js';
 import { parseDuration } from '../../../shared/base/duration.js';
-import { resolveCredential } from '../../../shared/connector/credentials.js';
 import { isProduction } from '../../../shared/connector/scopes.js';
 import { loadClients } from '../../../shared/manifest/clients.js';
 import { manifestFiles } from '../../../shared/review/verify.js';
@@ -12,7 +11,8 @@ import { ClientRegistry } from '../../../shared/transport/http/auth/clients.js';
 import { serveHttp } from '../../../shared/transport/http/server.js';
 import { CONNECTORS } from '../connectors.js';
 import { VERSION } from '../version.js';
-import { instanceFor, type Running } from './serve.js';
+import { credentialResolver } from '../compose/credentials.js';
+import { composeInstance, type Running } from '../compose/instance.js';
 
 export interface HttpServeOptions {
   listen: string;
@@ -57,14 +57,10 @@ export async function serveHttpCmd(o: HttpServeOptions): Promise<void> {
   for (const id of ids) {
     const [connector, env] = id.split('.') as [string, string];
     if (!env) throw new StartupError(`--instance ${JSON.stringify(id)}: expected <connector>.<env>, e.g. slack.prod`);
-    running.push(await instanceFor({ connector, env, scopes: o.scopes, sandbox: o.sandbox, upstream: o.upstream }));
+    running.push(await composeInstance({ connector, env, scopes: o.scopes, sandbox: o.sandbox, upstream: o.upstream }));
   }
   const first = running[0]!.inst;
-  const registry = await ClientRegistry.load(clients, (ref) =>
-    resolveCredential(ref, process.env, {
-      doppler: async (r) => (await import('../../doppler/resolver.js')).resolveDoppler(r, { env: process.env, manifest: first.manifest, scopes: o.scopes, timeoutMs: first.manifest.timeoutMs, connectors: CONNECTORS }),
-    }),
-  );
+  const registry = await ClientRegistry.load(clients, credentialResolver(o.scopes, () => first.manifest));
   const log = (m: string) => process.stderr.write(`fleet http: ${first.redactor.scrub(m)}\n`);
   const exit = async (code: number, why = code ? 'start failed' : 'SIGTERM') => {
     await Promise.all(running.map((r) => r.close(why)));

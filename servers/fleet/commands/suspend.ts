@@ -12,7 +12,7 @@ import { SUSPENSION_CACHE_MS } from '../../../shared/state/suspension.js';
 import type { StateStore, Suspension } from '../../../shared/state/store.js';
 import { manifestFiles } from '../../../shared/review/verify.js';
 import { CONNECTORS } from '../connectors.js';
-import { instanceState } from './state.js';
+import { instanceStore } from '../compose/store.js';
 
 export interface SuspendOptions {
   scopes: string;
@@ -43,7 +43,7 @@ function covered(target: string, scopes: string): string[] {
 async function eachState<T>(instances: string[], scopes: string, fn: (s: StateStore, id: string) => Promise<T>): Promise<T[]> {
   const out: T[] = [];
   for (const id of instances) {
-    const state = instanceState(scopes, id);
+    const state = instanceStore(scopes, id);
     try {
       out.push(await fn(state, id));
     } finally {

@@ -1,11 +1,12 @@
-// What one call carries from step to step, and the ways it ends: a refusal on the record, or a
-// result that settles its idempotency key.
+// A call in flight: what it carries from step to step (what each step adds, typed in `Grown`), and
+// the ways it ends: a refusal on the record, or a result that settles its idempotency key. (The
+// instance's store, what it remembers between calls, is shared/state/.)
 import type { Cited } from './promotion.js';
 import { randomUUID } from 'node:crypto';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { AuditUnavailable } from '../base/errors.js';
 import type { Instance } from '../connector/instance.js';
-import type { Fact, ToolContext, ToolDef, Upstream } from '../connector/tool.js';
+import type { Fact, Grant, ToolContext, ToolDef, Upstream } from '../connector/tool.js';
 import { callDigest, type Elicit } from './approval.js';
 import { describeFault, type FaultAt } from './faults.js';
 import { attribute, BadAttribution, type Attribution, type ClientPrincipal } from './attribution.js';
@@ -46,14 +47,40 @@ export function failed(inst: Instance, toolName: string, message: string, status
   return { isError: true, content: [{ type: 'text', text }], ...(writes ? { structuredContent: { status, message: text } } : {}) };
 }
 
-export class CallState {
+/**
+ * What the steps add to a call, each field set by one step (its `adds`) and read by later ones
+ * (their `needs`): a step's `c` has exactly the fields of the steps before it, so a list of steps
+ * in the wrong order does not compile (./path.ts).
+ */
+export interface Grown {
+  /** the granted tool called (findTool) */
+  tool: ToolDef;
+  /** its grant in the manifest in effect (findTool) */
+  grant: Grant;
+  /** the arguments, parsed by the tool's schema (parseArguments) */
+  args: Record<string, unknown>;
+  /** the arguments as the audit trail keeps them: bodies hashed, secrets as lengths (parseArguments) */
+  logged: Record<string, unknown>;
+  /** the open upstream (openUpstream) */
+  upstream: Upstream<unknown>;
+  /** what the tool runs with: client, grant, identity, signal (openUpstream) */
+  ctx: ToolContext<unknown>;
+  /** what the call touches, derived and looked up (touches) */
+  facts: Fact[];
+}
+export type Field = keyof Grown;
+
+/** A call in flight that has the fields `N` (added by the steps before). */
+export type CallWith<N extends Field> = InFlightCall & Pick<Grown, N>;
+
+export class InFlightCall implements Partial<Grown> {
   readonly call = randomUUID();
   readonly started = performance.now();
   who: Attribution;
   attributionError?: string;
   tool?: ToolDef;
-  args: Record<string, unknown> = {};
-  /** the arguments as the audit trail keeps them (bodies hashed, secrets as lengths) */
+  grant?: Grant;
+  args?: Record<string, unknown>;
   logged?: Record<string, unknown>;
   facts?: Fact[];
   /** evidence records a promotion rests on, cited in the intent record */
@@ -103,7 +130,7 @@ export class CallState {
 
   /** sha256 of this exact call (instance, tool, full arguments, resources, manifest hash): what an approval is bound to */
   get digest(): string {
-    return (this.digestMemo ??= callDigest({ instance: this.inst.manifest.id, tool: this.req.name, args: this.args, resources: this.facts ?? [], manifest: this.inst.manifest.hash }));
+    return (this.digestMemo ??= callDigest({ instance: this.inst.manifest.id, tool: this.req.name, args: this.args ?? {}, resources: this.facts ?? [], manifest: this.inst.manifest.hash }));
   }
   private digestMemo?: string;
 

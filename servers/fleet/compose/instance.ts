@@ -1,0 +1,100 @@
+// The composition root: one instance, ready to serve, put together from the factories beside this
+// file (upstream and credentials, identity check, approvals, actor provers, checkpoints, store,
+// shutdown). `fleet serve` and `fleet serve --http` parse their flags and call `composeInstance`.
+import { openOtlpExport, otlpConfigured } from '../../../shared/audit/export.js';
+import { StartupError } from '../../../shared/base/errors.js';
+import { fleetDir } from '../../../shared/base/install.js';
+import { stderrLog } from '../../../shared/base/log.js';
+import { watchWithdrawn, type LateWatch } from '../../../shared/call/late.js';
+import { Redactor } from '../../../shared/call/redaction.js';
+import { grantedTools, type Instance } from '../../../shared/connector/instance.js';
+import { loadManifest } from '../../../shared/manifest/load.js';
+import { embeddedPaths, readStoreConfig } from '../../../shared/state/config.js';
+import type { StateStore } from '../../../shared/state/store.js';
+import { CONNECTORS } from '../connectors.js';
+import { approvalPollMs, approvalsSlack, slackApprovalsFor } from './approvals.js';
+import { anchorsOf, openCheckpoints } from './checkpoints.js';
+import { credentialResolver } from './credentials.js';
+import { manifestFor, type ServeOptions } from './options.js';
+import { messageReaderFor } from './provers.js';
+import { shutdownOf } from './shutdown.js';
+import { servingStore } from './store.js';
+import { linkUpstream } from './upstream.js';
+
+export type { ServeOptions } from './options.js';
+
+/** One instance, ready to serve: its upstream opens on `openNow` (or on the first call). */
+export interface Running {
+  inst: Instance;
+  /**
+   * opens the upstream now; a failure (identity check, credential) is handed to `fail`. With
+   * `inChild`, the identity check runs in a short-lived child process instead, so the upstream's SDK
+   * (and fetch) load into this one only on the first call.
+   */
+  openNow(fail: (e: Error) => void, how?: { inChild?: boolean }): void;
+  /** revokes a minted token, closes the sandboxes, the checkpoints, the export and the trail */
+  close(why: string): Promise<void>;
+}
+
+/** The instance's trail file: FLEET_AUDIT_DIR, else the project's .fleet/audit (beside its scopes folder). */
+export function trailFile(id: string, scopes: string, env: NodeJS.ProcessEnv = process.env): string {
+  return embeddedPaths(id, scopes, env).audit;
+}
+
+export async function composeInstance(opts: ServeOptions): Promise<Running> {
+  const connector = CONNECTORS[opts.connector];
+  if (!connector) throw new StartupError(`unknown connector "${opts.connector}" (known: ${Object.keys(CONNECTORS).join(', ')})`);
+  const manifest = loadManifest(manifestFor(opts), CONNECTORS);
+  const storeConfig = readStoreConfig(opts.scopes);
+  const redactor = new Redactor();
+  const log = stderrLog(manifest.id, redactor);
+  const resolve = credentialResolver(opts.scopes, () => manifest);
+  // the instance's store (the trail among it), opened on first use: no database nor its driver is
+  // touched before the first call
+  let store: StateStore | undefined;
+  const link = linkUpstream({ connector, manifest, opts, resolve, redactor, log, store: () => store! });
+
+  const trail = trailFile(manifest.id, opts.scopes);
+  const exporter = otlpConfigured(process.env) ? await openOtlpExport(manifest.id, process.env, log.warn) : undefined;
+  let approvalsSandbox: { close(): Promise<void> } | undefined;
+  const slack = approvalsSlack(manifest, opts, redactor, (sb) => (approvalsSandbox = sb));
+  const checkpoints = openCheckpoints(manifest, opts.scopes, trail, log, exporter, slack);
+  const upstream = () => link.upstream();
+  const slackApprovals = slackApprovalsFor(manifest, opts, slack, log);
+  store = servingStore(storeConfig, opts.scopes, manifest.id, resolve, redactor, {
+    onBroken: (why) => log.error(why),
+    // after the record is stored: the export first, then a checkpoint that may follow it
+    onRecord: (r, head, line) => {
+      exporter?.record(r, head, line);
+      checkpoints?.record(head);
+    },
+  });
+  const inst: Instance = {
+    connector,
+    manifest,
+    tools: grantedTools(connector, manifest),
+    upstream,
+    audit: store.audit,
+    store,
+    trailFileOf: (id) => trailFile(id, opts.scopes),
+    anchorsOf: anchorsOf(opts.scopes),
+    redactor,
+    log,
+    env: process.env,
+    keys: store.keys,
+    stateDir: fleetDir('state', opts.scopes),
+    revokeCredential: (reason) => link.revoke(reason),
+    slackApprovals,
+    messages: messageReaderFor(manifest, opts, upstream, slack),
+  };
+  let late: LateWatch | undefined;
+  return {
+    inst,
+    openNow(fail, how) {
+      link.openNow(fail, how);
+      // answers to this instance's withdrawn approval requests, whoever withdrew them (shared/call/late.ts)
+      if (slackApprovals && !late) late = watchWithdrawn(inst, approvalPollMs());
+    },
+    close: shutdownOf({ manifest, log, link, late: () => late, checkpoints, approvalsSandbox: () => approvalsSandbox, exporter, store }),
+  };
+}

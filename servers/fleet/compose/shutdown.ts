@@ -1,0 +1,53 @@
+// How an instance stops: in order, so that what ends last can still be written to the trail.
+import type { AuditExport } from '../../../shared/audit/export.js';
+import type { Log } from '../../../shared/base/log.js';
+import type { LateWatch } from '../../../shared/call/late.js';
+import type { Manifest } from '../../../shared/manifest/schema.js';
+import type { StateStore } from '../../../shared/state/store.js';
+import type { Checkpoints } from './checkpoints.js';
+import type { UpstreamLink } from './upstream.js';
+
+const POST_WAIT_MS = 1000;
+
+export interface Parts {
+  manifest: Manifest;
+  log: Log;
+  link: UpstreamLink;
+  late: () => LateWatch | undefined;
+  checkpoints: Checkpoints | undefined;
+  approvalsSandbox: () => { close(): Promise<void> } | undefined;
+  exporter: AuditExport | undefined;
+  store: StateStore;
+}
+
+/**
+ * Stops the late-answer watch, revokes a minted token and closes the sandboxes, then the checkpoints
+ * (the last one posted), the export (what it lost on the record) and the store.
+ */
+export function shutdownOf({ manifest, log, link, late, checkpoints, approvalsSandbox, exporter, store }: Parts): (why: string) => Promise<void> {
+  return async (why) => {
+    await late()?.stop();
+    await link.close(why);
+    checkpoints?.close();
+    const posted = checkpoints?.posted;
+    if (posted) {
+      // the last checkpoint is posted before the approvals connection goes; the wait is short, as
+      // a client ending the process gives it a few seconds (the MCP SDK: 2 s, then SIGTERM)
+      await posted.flush(POST_WAIT_MS);
+      if (posted.failed || posted.dropped) {
+        log.warn(`audit checkpoints: ${posted.failed + posted.dropped} of ${posted.posted + posted.failed + posted.dropped} never reached the approvals channel (${posted.failed} refused or unanswered, ${posted.dropped} dropped)`);
+        await store.audit.append({ v: 1, time: new Date().toISOString(), instance: manifest.id, phase: 'checkpoints', to: 'slack', posted: posted.posted, failed: posted.failed, dropped: posted.dropped }).catch(() => {});
+      }
+    }
+    await approvalsSandbox()?.close().catch(() => {});
+    if (exporter) {
+      await exporter.shutdown();
+      // what the export lost is itself on the record, where the trail stays the source of truth
+      if (exporter.dropped) {
+        log.warn(`audit export: ${exporter.dropped} record(s) never reached the OTLP collector (${exporter.exported} did)`);
+        await store.audit.append({ v: 1, time: new Date().toISOString(), instance: manifest.id, phase: 'export', dropped: exporter.dropped, exported: exporter.exported }).catch(() => {});
+      }
+    }
+    await store.close().catch(() => {});
+  };
+}
