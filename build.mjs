@@ -31,9 +31,8 @@ await build({
   banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);" },
 });
 
-// dist/client.js: the bot's typed client (package export mcp-fleet/client). Built for a neutral
-// platform, so a Node built-in creeping into it fails the build: it must run on Workers.
-await build({ entryPoints: { client: 'client/index.ts' }, outdir, bundle: true, platform: 'neutral', format: 'esm', target: 'es2022', logLevel: 'warning' });
+// client/dist: the bot's typed client, its own package (mcp-fleet-client, the workspace client/)
+await import('./client/build.mjs');
 
 // sql.js (SQLite as wasm) loads at run time from beside the bundle, not from node_modules: with
 // everything else bundled, the package needs no dependency installed (servers/cloudflare/sql.ts).

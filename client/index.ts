@@ -1,4 +1,4 @@
-// mcp-fleet/client: the production bot's client of a fleet instance over Streamable HTTP.
+// mcp-fleet-client: the production bot's client of a fleet instance over Streamable HTTP.
 // Fetch only, no Node built-ins: it runs on Node 18+, Cloudflare Workers and Workflows alike.
 // Every granted tool is a typed function (client/tools.ts, generated from the inventory); each
 // call carries the human actor, the thread, a reason and an idempotency key in _meta; a failed
@@ -11,15 +11,15 @@ export type InstanceId = keyof FleetTools;
 /** Who and why, per call: what the instance attributes, proves and audits. */
 export interface CallContext {
   /** the human on whose behalf (a Slack user ID, an e-mail) */
-  actor?: string;
+  actor?: string | undefined;
   /** the conversation that asked, e.g. "C0EDITORIAL/1767226200.000110" */
-  thread?: string;
-  reason?: string;
+  thread?: string | undefined;
+  reason?: string | undefined;
   /** a write's replay key: the same key never runs twice. Made up per call when absent. */
-  idempotencyKey?: string;
-  signal?: AbortSignal;
+  idempotencyKey?: string | undefined;
+  signal?: AbortSignal | undefined;
   /** progress messages while the call waits (an approval in Slack) */
-  onProgress?: (message: string) => void;
+  onProgress?: ((message: string) => void) | undefined;
 }
 
 export type ToolResult<R> =
@@ -38,12 +38,12 @@ export interface ClientOptions {
   /** this routine's bearer token, or a function that returns a fresh access token (JWT) */
   token: string | (() => string | Promise<string>);
   /** extra headers (e.g. a Cloudflare Access service token's CF-Access-Client-Id/-Secret) */
-  headers?: Record<string, string>;
+  headers?: Record<string, string> | undefined;
   /** attempts for a retryable failure (default 3) */
-  attempts?: number;
+  attempts?: number | undefined;
   /** per attempt (default 60 s; a Slack approval may take longer: raise it) */
-  timeoutMs?: number;
-  fetch?: typeof fetch;
+  timeoutMs?: number | undefined;
+  fetch?: typeof fetch | undefined;
 }
 
 /** A refusal of the request itself (401, 403, 429 after retries...) or a transport failure. */
@@ -57,7 +57,7 @@ export class FleetError extends Error {
 export const PROTOCOL_VERSION = '2025-06-18';
 
 /** The _meta a fleet instance reads: usable with the SDK's Client over stdio too. */
-export function fleetMeta(ctx: CallContext & { idempotencyKey?: string }): Record<string, string> {
+export function fleetMeta(ctx: CallContext): Record<string, string> {
   const m: Record<string, string> = {};
   if (ctx.actor) m['fleet/actor'] = ctx.actor;
   if (ctx.thread) m['fleet/thread'] = ctx.thread;
@@ -116,7 +116,7 @@ async function once(opts: ClientOptions, name: string, args: unknown, meta: Reco
     const text = await res.text().catch(() => '');
     let message = text.slice(0, 500);
     try {
-      message = JSON.parse(text).error?.message ?? message;
+      message = (JSON.parse(text) as RpcMessage).error?.message ?? message;
     } catch {
       /* not JSON */
     }
@@ -126,18 +126,27 @@ async function once(opts: ClientOptions, name: string, args: unknown, meta: Reco
   }
   const reply = (res.headers.get('content-type') ?? '').includes('text/event-stream')
     ? await fromStream(res, id, ctx.onProgress)
-    : ((await res.json()) as Record<string, any>);
+    : ((await res.json()) as RpcMessage);
   if (!reply) throw new FleetError(`${name}: the response ended without a result`, undefined, true);
   if (reply.error) throw new FleetError(`${name}: ${reply.error.message}`, undefined, false);
-  const r = reply.result as { isError?: boolean; content?: { type: string; text?: string }[]; structuredContent?: Record<string, any> };
+  const r = reply.result ?? {};
   const text = (r.content ?? []).map((c) => (c.type === 'text' ? c.text : '')).join('\n');
   const data = r.structuredContent;
   if (r.isError) return { ok: false, status: String(data?.status ?? 'denied'), message: String(data?.message ?? text), text, ...(data ? { data } : {}) };
   return { ok: true, data: data as any, text };
 }
 
+/** What a fleet instance sends back: the answer to a call, an error, or a progress notification. */
+interface RpcMessage {
+  id?: number | string;
+  method?: string;
+  params?: { message?: unknown };
+  error?: { message?: string };
+  result?: { isError?: boolean; content?: { type: string; text?: string }[]; structuredContent?: { status?: unknown; message?: unknown } };
+}
+
 /** Reads an SSE response: progress notifications on the way, then the answer to `id`. */
-async function fromStream(res: Response, id: number, onProgress?: (m: string) => void): Promise<Record<string, any> | undefined> {
+async function fromStream(res: Response, id: number, onProgress?: (m: string) => void): Promise<RpcMessage | undefined> {
   const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
   let buf = '';
   for (;;) {
@@ -150,7 +159,7 @@ async function fromStream(res: Response, id: number, onProgress?: (m: string) =>
       buf = buf.slice(cut).replace(/^\r?\n\r?\n/, '');
       const data = event.split(/\r?\n/).filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n');
       if (!data) continue;
-      const msg = JSON.parse(data) as Record<string, any>;
+      const msg = JSON.parse(data) as RpcMessage;
       if (msg.method === 'notifications/progress') onProgress?.(String(msg.params?.message ?? ''));
       else if (msg.id === id) {
         void reader.cancel().catch(() => {});

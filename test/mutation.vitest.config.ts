@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
-  resolve: { alias: { 'mcp-fleet/client': fileURLToPath(new URL('../client/index.ts', import.meta.url)) } },
+  resolve: { alias: { 'mcp-fleet-client': fileURLToPath(new URL('../client/index.ts', import.meta.url)) } },
   test: {
     include: [
       'test/unit/policy.test.ts',

@@ -3,7 +3,7 @@
 // instance, on behalf of the editor who asked in a Slack thread. The bot holds no Slack token; it
 // holds its own fleet client credential (FLEET_TOKEN), which scopes/clients.yaml lists for
 // slack.prod only.
-import { fleetClient, FleetError } from 'mcp-fleet/client';
+import { fleetClient, FleetError } from 'mcp-fleet-client';
 
 export interface Env {
   /** the fleet's public URL, e.g. https://fleet.example.com (a Cloudflare Tunnel hostname) */

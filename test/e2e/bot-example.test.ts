@@ -1,12 +1,16 @@
 // examples/bot: the Worker's publish step, run as is against a local `fleet serve --http` on the
 // Slack sandbox (in this process, so the editor's request message can be posted first)
-// through the typed client (mcp-fleet/client): it posts once, a retried step replays instead of
+// through the typed client (mcp-fleet-client): it posts once, a retried step replays instead of
 // reposting, a refused post comes back as a status the workflow can branch on, and the typed
-// client's retries reuse the idempotency key.
+// client's retries reuse the idempotency key. The same Worker, bundled for a neutral platform with
+// the built package mcp-fleet-client, also runs where only Web globals exist (no process, no
+// require), as on Cloudflare Workers.
+import { runInNewContext } from 'node:vm';
+import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { publishDraft, type Env } from '../../examples/bot/publish.js';
 import { callTool, fleetClient, FleetError } from '../../client/index.js';
-import { auditRecords } from '../helpers.js';
+import { auditRecords, ROOT } from '../helpers.js';
 import { httpScopes, mintedToken, serveHttp, type HttpServed } from '../http-helpers.js';
 import { join } from 'node:path';
 import { startSlackSandbox, type SlackSandbox } from '../../servers/slack/sandbox/index.js';
@@ -92,4 +96,18 @@ describe('the bot example (a Worker step) through the typed client', () => {
     expect(history.ok && history.data.messages.filter((m) => m.text === text)).toHaveLength(1);
     expect(FleetError).toBeDefined();
   });
+
+  it('runs as a Worker bundle (platform neutral) in a context with only Web globals', async () => {
+    // tsconfigRaw: not the project's tsconfig, whose paths point at the client's source
+    const b = await build({ entryPoints: [join(ROOT, 'examples/bot/publish.ts')], bundle: true, platform: 'neutral', format: 'iife', globalName: 'worker', write: false, metafile: true, logLevel: 'silent', tsconfigRaw: {} });
+    expect(Object.keys(b.metafile.inputs)).toContain('client/dist/index.js');
+    const web = { fetch, Request, Response, Headers, URL, AbortSignal, AbortController, TextDecoderStream, TextEncoder, crypto, setTimeout, clearTimeout };
+    const worker = runInNewContext(`${b.outputFiles[0]!.text};worker.default`, web) as { fetch(r: Request, env: Env): Promise<Response> };
+    expect(runInNewContext('typeof process + typeof require', web)).toBe('undefinedundefined');
+    const draft = { id: `w-${Date.now()}`, channel: 'C0EDITORIAL', text: 'Posted from a Worker bundle', editor: 'U0EDITOR1', thread: THREAD };
+    const res = await worker.fetch(new Request('https://bot.example/publish', { method: 'POST', body: JSON.stringify(draft) }), env);
+    expect(await res.json()).toMatchObject({ posted: true, replayed: false });
+    const wrong = await worker.fetch(new Request('https://bot.example/publish'), env);
+    expect(wrong.status).toBe(405);
+  }, 60_000);
 });
