@@ -2,7 +2,7 @@
 // the registered connectors (to find instances and start their sandboxes), the manifest loader,
 // and the audit log and chain check. Nothing here is in the shipped CLI.
 import { AuditLog } from '../shared/audit/log.js';
-import { fileLines, verifyLines } from '../shared/audit/verify.js';
+import { verifyFile as verifyTrail } from '../shared/audit/verify.js';
 import { loadManifest } from '../shared/manifest/load.js';
 import type { Manifest } from '../shared/manifest/schema.js';
 import { CONNECTORS } from '../servers/fleet/connectors.js';
@@ -68,7 +68,7 @@ export async function appendSerially(file: string, n: number): Promise<void> {
 }
 
 export async function checkChain(file: string): Promise<{ ok: boolean; records: number; problem?: string }> {
-  const r = await verifyLines(fileLines(file), { instance: 'bench.dev' });
+  const r = await verifyTrail(file, { instance: 'bench.dev' });
   return { ok: r.ok, records: r.records, problem: r.problem?.message };
 }
 
@@ -121,8 +121,8 @@ export async function makeTrail(file: string, bytes: number): Promise<{ records:
   return { records, bytes: written };
 }
 
-/** Verifies a trail file, streaming; the caller measures time and peak memory. */
+/** Verifies a trail file as `fleet audit verify` does, streaming; the caller measures time and peak memory. */
 export async function verifyFile(file: string): Promise<{ ok: boolean; records: number; problem?: string }> {
-  const r = await verifyLines(fileLines(file), { instance: 'bench.dev' });
+  const r = await verifyTrail(file, { instance: 'bench.dev' });
   return { ok: r.ok, records: r.records, problem: r.problem?.message };
 }

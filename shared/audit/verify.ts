@@ -50,102 +50,226 @@ export interface VerifyOptions {
   anchors?: Map<number, string>;
 }
 
-export async function verifyLines(lines: AsyncIterable<string> | Iterable<string>, opts: VerifyOptions): Promise<VerifyResult> {
-  const start = genesis(opts.instance);
-  const anchors = opts.anchors ?? new Map<number, string>();
-  let prev = start;
-  let seq = 0;
-  let n = 0;
-  let torn: number | undefined;
-  let problem: Problem | undefined;
+/** The rule above, fed one line at a time (with its "\n"; a final line without one is torn). */
+class Verifier {
+  private readonly anchors: Map<number, string>;
+  private prev: string;
+  private seq = 0;
+  private n = 0;
+  private torn: number | undefined;
+  private problem: Problem | undefined;
   /** after a jump forward: the record that belonged there, looked for further on */
-  let missing: number | undefined;
-  let jumpedTo = 0;
-  let missingSeen = false;
-  let anchorsChecked = 0;
+  private missing: number | undefined;
+  private jumpedTo = 0;
+  private missingSeen = false;
+  private anchorsChecked = 0;
 
-  for await (const raw of lines) {
-    n++;
-    if (problem) {
-      if (missing !== undefined && !missingSeen && open(raw.endsWith('\n') ? raw.slice(0, -1) : raw)?.record.seq === missing) missingSeen = true;
-      continue;
+  constructor(private readonly opts: VerifyOptions) {
+    this.anchors = opts.anchors ?? new Map<number, string>();
+    this.prev = genesis(opts.instance);
+  }
+
+  /**
+   * A terminated line already found sealed, its hash matching its bytes, naming no other instance:
+   * it is taken when it simply continues the chain, and false says to judge it line by line.
+   */
+  continues(seq: number, prev: string, hash: string): boolean {
+    if (this.problem || this.torn !== undefined || seq !== this.seq + 1 || prev !== this.prev || this.anchors.has(seq)) return false;
+    this.n++;
+    this.prev = hash;
+    this.seq = seq;
+    return true;
+  }
+
+  line(raw: string): void {
+    const n = ++this.n;
+    if (this.problem) {
+      if (this.missing !== undefined && !this.missingSeen && open(raw.endsWith('\n') ? raw.slice(0, -1) : raw)?.record.seq === this.missing) this.missingSeen = true;
+      return;
     }
-    if (torn !== undefined) {
+    if (this.torn !== undefined) {
       // a "torn" line with more after it was not the end: it is a line without its newline
-      problem = { line: torn, kind: 'malformed', message: `line ${torn} is not a sealed audit record (only the last line may be cut off)` };
-      continue;
+      this.problem = { line: this.torn, kind: 'malformed', message: `line ${this.torn} is not a sealed audit record (only the last line may be cut off)` };
+      return;
     }
     if (!raw.endsWith('\n')) {
-      torn = n;
-      continue;
+      this.torn = n;
+      return;
     }
     const line = raw.slice(0, -1);
     const o = open(line);
     if (!o) {
-      problem = { line: n, kind: 'malformed', message: `line ${n} is not a sealed audit record (inserted, modified or corrupted)` };
-      continue;
+      this.problem = { line: n, kind: 'malformed', message: `line ${n} is not a sealed audit record (inserted, modified or corrupted)` };
+      return;
     }
     if (sha256(o.body) !== o.hash) {
-      problem = { line: n, kind: 'modified', message: `line ${n} was modified: its content no longer matches its hash` };
-      continue;
+      this.problem = { line: n, kind: 'modified', message: `line ${n} was modified: its content no longer matches its hash` };
+      return;
     }
     const s = o.record.seq as number;
+    const seq = this.seq;
     const inst = o.record.instance;
-    if (inst !== undefined && inst !== opts.instance) {
-      problem = { line: n, kind: 'foreign', message: `line ${n} is a record of instance ${JSON.stringify(inst)}, not ${opts.instance}` };
-      continue;
+    if (inst !== undefined && inst !== this.opts.instance) {
+      this.problem = { line: n, kind: 'foreign', message: `line ${n} is a record of instance ${JSON.stringify(inst)}, not ${this.opts.instance}` };
+      return;
     }
-    if (s === seq + 1 && o.record.prev !== prev) {
-      problem = seq === 0 && s === 1
-        ? { line: n, kind: 'foreign', message: `line ${n} does not start the chain of ${opts.instance} (its "prev" is not the instance's genesis): a trail of another instance, or a rewritten one` }
+    if (s === seq + 1 && o.record.prev !== this.prev) {
+      this.problem = seq === 0 && s === 1
+        ? { line: n, kind: 'foreign', message: `line ${n} does not start the chain of ${this.opts.instance} (its "prev" is not the instance's genesis): a trail of another instance, or a rewritten one` }
         : { line: n, kind: 'modified', message: `line ${n} does not continue the chain (its "prev" does not match line ${n - 1}'s hash)` };
-      continue;
+      return;
     }
     if (s !== seq + 1) {
       if (s > seq + 1) {
-        missing = seq + 1;
-        jumpedTo = s;
-        problem = { line: n, kind: 'deleted', message: `record(s) ${seq + 1}..${s - 1} deleted before line ${n} (sequence jumps from ${seq} to ${s})` };
+        this.missing = seq + 1;
+        this.jumpedTo = s;
+        this.problem = { line: n, kind: 'deleted', message: `record(s) ${seq + 1}..${s - 1} deleted before line ${n} (sequence jumps from ${seq} to ${s})` };
       } else {
-        problem = { line: n, kind: 'reordered', message: `line ${n} is out of order (record ${s} after record ${seq}): moved, duplicated or inserted` };
+        this.problem = { line: n, kind: 'reordered', message: `line ${n} is out of order (record ${s} after record ${seq}): moved, duplicated or inserted` };
       }
-      continue;
+      return;
     }
-    const anchored = anchors.get(s);
+    const anchored = this.anchors.get(s);
     if (anchored !== undefined) {
-      anchorsChecked++;
+      this.anchorsChecked++;
       if (anchored !== o.hash) {
-        problem = { line: n, kind: 'rewritten', message: `record ${s} at line ${n} disagrees with a signed checkpoint (checkpoint hash ${anchored}, trail hash ${o.hash}): the trail was rewritten` };
-        continue;
+        this.problem = { line: n, kind: 'rewritten', message: `record ${s} at line ${n} disagrees with a signed checkpoint (checkpoint hash ${anchored}, trail hash ${o.hash}): the trail was rewritten` };
+        return;
       }
     }
-    prev = o.hash;
-    seq = s;
+    this.prev = o.hash;
+    this.seq = s;
   }
 
-  if (problem && missing !== undefined && missingSeen) {
-    problem = { line: problem.line, kind: 'reordered', message: `line ${problem.line} is out of order (record ${jumpedTo} where record ${missing} belongs)` };
-  }
-  const newest = anchors.size ? Math.max(...anchors.keys()) : undefined;
-  if (!problem && newest !== undefined && newest > seq) {
-    problem = {
-      line: n + 1,
-      kind: 'truncated',
-      message: `the trail ends at record ${seq} but a signed checkpoint says it had reached record ${newest}: its tail was cut off (or the file was emptied or replaced)`,
+  result(): VerifyResult {
+    const { seq, n, anchors } = this;
+    let problem = this.problem;
+    if (problem && this.missing !== undefined && this.missingSeen) {
+      problem = { line: problem.line, kind: 'reordered', message: `line ${problem.line} is out of order (record ${this.jumpedTo} where record ${this.missing} belongs)` };
+    }
+    const newest = anchors.size ? Math.max(...anchors.keys()) : undefined;
+    if (!problem && newest !== undefined && newest > seq) {
+      problem = {
+        line: n + 1,
+        kind: 'truncated',
+        message: `the trail ends at record ${seq} but a signed checkpoint says it had reached record ${newest}: its tail was cut off (or the file was emptied or replaced)`,
+      };
+    }
+    if (!problem && seq === 0) {
+      problem = { line: 1, kind: 'empty', message: 'the trail holds no record: an audit trail is created by its first record, so an empty one was emptied (or replaced)' };
+    }
+    return {
+      ok: !problem,
+      records: seq,
+      lines: n,
+      ...(problem ? { problem } : {}),
+      ...(this.torn !== undefined && !problem ? { torn: this.torn } : {}),
+      ...(seq ? { last: { seq, hash: this.prev } } : {}),
+      ...(anchors.size ? { checkpoints: { checked: this.anchorsChecked, newest } } : {}),
     };
   }
-  if (!problem && seq === 0) {
-    problem = { line: 1, kind: 'empty', message: 'the trail holds no record: an audit trail is created by its first record, so an empty one was emptied (or replaced)' };
+}
+
+export async function verifyLines(lines: AsyncIterable<string> | Iterable<string>, opts: VerifyOptions): Promise<VerifyResult> {
+  const v = new Verifier(opts);
+  for await (const raw of lines) v.line(raw);
+  return v.result();
+}
+
+/**
+ * Verifies a trail file, streaming its bytes: the same rule and the same answers as verifyLines
+ * over fileLines, several times faster. A line is first looked at as bytes — the sealed ending
+ * (`"seq":N,"prev":"…","hash":"…"}`, the last members of every record the sealer writes), its
+ * hash over its own bytes, and each `"instance":` in it naming this instance — and taken when it
+ * continues the chain; any other line (not sealed, not matching, another instance, a jump, a
+ * checkpoint's position, anything after a problem) is judged by the line-by-line rule. A record is
+ * not parsed as JSON on this path: a line whose hash matches its bytes is as the sealer wrote it,
+ * or was forged by someone able to reseal the chain, which only checkpoints tell.
+ */
+export async function verifyFile(file: string | number, opts: VerifyOptions, chunk = 4 << 20): Promise<VerifyResult> {
+  const v = new Verifier(opts);
+  const fast = new SealedLines(opts.instance);
+  const stream = typeof file === 'number' ? createReadStream('', { fd: file, highWaterMark: chunk, autoClose: false, start: 0 }) : createReadStream(file, { highWaterMark: chunk });
+  let rest: Buffer | undefined;
+  for await (const data of stream as AsyncIterable<Buffer>) {
+    const buf = rest ? Buffer.concat([rest, data]) : data;
+    fast.chunk(buf);
+    let at = 0;
+    for (let nl = buf.indexOf(0x0a, at); nl >= 0; nl = buf.indexOf(0x0a, at)) {
+      const s = fast.sealed(buf, at, nl);
+      if (!s || !v.continues(s.seq, s.prev, s.hash)) v.line(buf.toString('utf8', at, nl + 1));
+      at = nl + 1;
+    }
+    rest = at < buf.length ? buf.subarray(at) : undefined;
   }
-  return {
-    ok: !problem,
-    records: seq,
-    lines: n,
-    ...(problem ? { problem } : {}),
-    ...(torn !== undefined && !problem ? { torn } : {}),
-    ...(seq ? { last: { seq, hash: prev } } : {}),
-    ...(anchors.size ? { checkpoints: { checked: anchorsChecked, newest } } : {}),
-  };
+  if (rest?.length) v.line(rest.toString('utf8'));
+  return v.result();
+}
+
+const HASH_MEMBER = Buffer.from(',"hash":"');
+const PREV_MEMBER = Buffer.from('"prev":"');
+const SEQ_MEMBER = Buffer.from('"seq":');
+const INSTANCE_MEMBER = Buffer.from('"instance":');
+const HEX_LEN = 64;
+// ,"hash":"<64 hex>"}  and  "prev":"<64 hex>"  before it
+const HASH_TAIL = HASH_MEMBER.length + HEX_LEN + 2;
+const PREV_TAIL = PREV_MEMBER.length + HEX_LEN + 1;
+
+/** The byte-level look at a line (verifyFile): its seq, prev and hash when it is provably sealed. */
+class SealedLines {
+  private readonly named: Buffer;
+  /** where the next `"instance":` in the chunk is (searched once per occurrence, not per line) */
+  private nextInstance = -1;
+
+  constructor(instance: string) {
+    this.named = Buffer.from(`${JSON.stringify(instance)}`);
+  }
+
+  chunk(buf: Buffer): void {
+    this.nextInstance = buf.indexOf(INSTANCE_MEMBER);
+  }
+
+  sealed(b: Buffer, s: number, e: number): { seq: number; prev: string; hash: string } | undefined {
+    const h = e - HASH_TAIL;
+    const p = h - PREV_TAIL;
+    if (p - SEQ_MEMBER.length - 3 < s || b[s] !== 0x7b || b[e - 1] !== 0x7d || b[e - 2] !== 0x22 || b[h - 1] !== 0x22 || b[p - 1] !== 0x2c) return undefined;
+    if (!startsWith(b, h, HASH_MEMBER) || !startsWith(b, p, PREV_MEMBER)) return undefined;
+    // "seq":N with N a JSON integer ≥ 1 (no leading zero), after "{" or ","
+    let d = p - 1;
+    let seq = 0;
+    let scale = 1;
+    while (d > s && b[d - 1]! >= 0x30 && b[d - 1]! <= 0x39) {
+      d--;
+      seq += (b[d]! - 0x30) * scale;
+      scale *= 10;
+    }
+    if (d === p - 1 || b[d] === 0x30 || scale > 1e15) return undefined;
+    const m = d - SEQ_MEMBER.length;
+    if (m - 1 < s || !startsWith(b, m, SEQ_MEMBER) || (b[m - 1] !== 0x2c && !(b[m - 1] === 0x7b && m - 1 === s))) return undefined;
+    // every "instance": in the line names this instance (a key cannot occur inside a JSON string)
+    while (this.nextInstance >= 0 && this.nextInstance < s) this.nextInstance = b.indexOf(INSTANCE_MEMBER, s);
+    for (let i = this.nextInstance; i >= 0 && i < e; i = this.nextInstance = b.indexOf(INSTANCE_MEMBER, i + 1)) {
+      const v = i + INSTANCE_MEMBER.length;
+      const after = b[v + this.named.length];
+      if (!startsWith(b, v, this.named) || (after !== 0x2c && after !== 0x7d)) return undefined;
+    }
+    // the hash is over the line without its hash member: "," becomes "}" for the moment of hashing
+    b[h] = 0x7d;
+    const hash = sha256(b.subarray(s, h + 1));
+    b[h] = 0x2c;
+    if (!equalsAt(b, h + HASH_MEMBER.length, hash)) return undefined;
+    return { seq, prev: b.toString('latin1', p + PREV_MEMBER.length, p + PREV_MEMBER.length + HEX_LEN), hash };
+  }
+}
+
+function startsWith(b: Buffer, at: number, what: Buffer): boolean {
+  for (let i = 0; i < what.length; i++) if (b[at + i] !== what[i]) return false;
+  return true;
+}
+
+function equalsAt(b: Buffer, at: number, text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (b[at + i] !== text.charCodeAt(i)) return false;
+  return true;
 }
 
 /** The lines of a text, each with its "\n" (the last without one when it is torn). */

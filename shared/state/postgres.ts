@@ -1,8 +1,9 @@
 // The PostgreSQL state engine, for replicas of one instance on several machines (through `pg`,
 // loaded on first use). What makes it safe to share:
-// - the audit chain is appended under a per-instance transaction lock (pg_advisory_xact_lock), `seq`
-//   the key and the exact sealed line stored as text (jsonb would reorder keys and break the hash),
-//   so the chain stays gapless whichever replica writes;
+// - the audit chain is sequenced in batches under a per-instance transaction lock
+//   (pg_advisory_xact_lock) that is not held through the disk flush (PgAudit below), `seq` the key
+//   and the exact sealed line stored as text (jsonb would reorder keys and break the hash), so the
+//   chain stays gapless whichever replica writes;
 // - an idempotency claim is INSERT … ON CONFLICT DO NOTHING: one replica wins; each replica holds a
 //   session advisory lock on its owner id while it lives, so a claim whose replica died is seen as
 //   "unknown" (never re-run) the moment its connection drops;
@@ -91,6 +92,7 @@ class Db {
   /** this process's owner id, held as a session advisory lock while it lives */
   readonly owner = randomInt(1, 2 ** 31 - 1);
   private holder?: Promise<PgTypes.Client>;
+  private driver?: Pg;
 
   constructor(readonly instance: string, private readonly url: () => Promise<string>, private readonly max: number) {}
 
@@ -105,6 +107,7 @@ class Db {
     return (this.opening ??= (async () => {
       try {
         const pg = await loadDriver();
+        this.driver = pg;
         const pool = new pg.Pool({ connectionString: await this.url(), max: this.max, connectionTimeoutMillis: 5000, idleTimeoutMillis: 10_000 });
         pool.on('error', () => {}); // an idle connection lost: the next query opens another
         this.pool = pool;
@@ -125,7 +128,17 @@ class Db {
   }
 
   /** Runs fn in one transaction; any failure is a StateUnavailable naming the store. */
-  async tx<R>(fn: (q: Q) => Promise<R>): Promise<R> {
+  tx<R>(fn: (q: Q) => Promise<R>): Promise<R> {
+    return this.session(async (q) => {
+      await q('BEGIN');
+      const r = await fn(q);
+      await q('COMMIT');
+      return r;
+    });
+  }
+
+  /** Runs fn on one connection of the pool, rolling back what it began if it fails (StateUnavailable). */
+  async session<R>(fn: (q: Q) => Promise<R>): Promise<R> {
     const pool = await this.handle();
     let client: PgTypes.PoolClient | undefined;
     try {
@@ -137,10 +150,7 @@ class Db {
         client.on('error', () => {});
         (client as unknown as Record<symbol, boolean>)[GUARDED] = true;
       }
-      const q: Q = (text, params) => client!.query(text, params);
-      await q('BEGIN');
-      const r = await fn(q);
-      await q('COMMIT');
+      const r = await fn((text, params) => client!.query(text, params));
       client.release();
       return r;
     } catch (e) {
@@ -148,6 +158,26 @@ class Db {
         const c = client;
         await c.query('ROLLBACK').then(() => c.release(), () => c.release(true));
       }
+      throw this.unavailable(e);
+    }
+  }
+
+  /** A string as an SQL literal, for the statements sent several at once (which take no parameters). */
+  literal(s: string): string {
+    return this.driver!.escapeLiteral(s);
+  }
+
+  /**
+   * Waits until everything committed so far (by any replica) is on the database's stable storage:
+   * a transaction that writes WAL (a transactional logical message, no table) commits
+   * synchronously, and its flush covers every commit record before its own. Concurrent flushes from
+   * every replica share the disk's flushes (PostgreSQL's group commit).
+   */
+  async flush(): Promise<void> {
+    const pool = await this.handle();
+    try {
+      await pool.query("SELECT pg_logical_emit_message(true, 'fleet.flush', '')");
+    } catch (e) {
       throw this.unavailable(e);
     }
   }
@@ -185,54 +215,133 @@ class Db {
 }
 
 const GUARDED = Symbol('fleet.error-guarded');
+const SYNC_LATER_MS = 20;
 const lockKey = (what: string) => `SELECT pg_advisory_xact_lock(hashtextextended(${what}, 0))`;
 
+/**
+ * The chain of one instance, appended by every replica. Two steps, so that replicas add throughput
+ * rather than queue behind each other's disk flushes:
+ * - sequencing: the records queued in this replica are sealed after the chain's head and inserted
+ *   in one transaction under the instance's lock; it commits without waiting for the disk, so the
+ *   lock is held for a few round trips, not for a flush;
+ * - durability: a durable append (an intent) resolves once a flush issued after its commit
+ *   returned. One flush is in flight per replica at a time and covers every batch committed before
+ *   it; the flushes of all replicas share the disk's (group commit). Other records are flushed
+ *   within SYNC_LATER_MS, as the embedded trail syncs them.
+ * A batch is visible to other replicas before it is flushed; a record chained after it is flushed
+ * after it (the WAL is written in order), so a crash of the database loses a tail, never a middle.
+ * docs/architecture.md says why this design and not the others.
+ */
 class PgAudit implements AuditStore {
   readonly where: string;
-  private queue: { record: Record<string, unknown>; resolve(): void; reject(e: Error): void }[] = [];
+  private queue: { record: Record<string, unknown>; durable: boolean; resolve(): void; reject(e: Error): void }[] = [];
   private busy = false;
+  /** the flush in flight, and the one queued behind it (for commits made after the first began) */
+  private flushing?: Promise<void>;
+  private nextFlush?: Promise<void>;
+  private later?: NodeJS.Timeout;
   constructor(private readonly db: Db, private readonly hooks: TrailHooks = {}) {
     this.where = `postgresql:${db.instance}`;
   }
 
-  /** Every append is durable: it resolves once its transaction has committed. */
-  append(record: Record<string, unknown>): Promise<void> {
+  /** Resolves once sealed and committed; a durable record (the default) once also flushed to disk. */
+  append(record: Record<string, unknown>, durable = true): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ record, resolve, reject });
+      this.queue.push({ record, durable, resolve, reject });
       if (!this.busy) void this.drain();
     });
   }
 
-  /** Records queued while a transaction is under way go out together in the next one. */
+  /** Records queued while a batch is being sequenced go out together in the next one. */
   private async drain(): Promise<void> {
     this.busy = true;
     while (this.queue.length) {
       const batch = this.queue.splice(0, 500);
+      let heads: [Record<string, unknown>, Head, string][];
       try {
-        const heads: [Record<string, unknown>, Head, string][] = [];
-        await this.db.tx(async (q) => {
-          heads.length = 0;
-          let { seq, hash } = await this.lockedHead(q);
-          const values: unknown[] = [this.db.instance];
-          const rows: string[] = [];
-          for (const p of batch) {
-            const sealed = seal(p.record, ++seq, hash);
-            hash = sealed.hash;
-            values.push(seq, hash, sealed.line.slice(0, -1));
-            heads.push([p.record, { seq, hash }, sealed.line]);
-            const i = values.length;
-            rows.push(`($1, $${i - 2}, $${i - 1}, $${i})`);
-          }
-          await q(`INSERT INTO fleet_audit (instance, seq, hash, line) VALUES ${rows.join(', ')}`, values);
-        });
-        if (this.hooks.onRecord) for (const [r, h, l] of heads) this.hooks.onRecord(r, h, l);
-        for (const p of batch) p.resolve();
+        heads = await this.sequence(batch.map((p) => p.record));
       } catch (e) {
         const err = new AuditUnavailable(`audit trail ${this.where} cannot be written: ${(e as Error).message}`);
         for (const p of batch) p.reject(err);
+        continue;
       }
+      if (this.hooks.onRecord) for (const [r, h, l] of heads) this.hooks.onRecord(r, h, l);
+      const durable = batch.filter((p) => p.durable);
+      for (const p of batch) if (!p.durable) p.resolve();
+      if (durable.length) {
+        this.flush().then(
+          () => { for (const p of durable) p.resolve(); },
+          (e: Error) => {
+            const err = new AuditUnavailable(`audit trail ${this.where} cannot be flushed to disk: ${e.message}`);
+            for (const p of durable) p.reject(err);
+          },
+        );
+      } else this.flushLater();
     }
     this.busy = false;
+  }
+
+  /**
+   * Seals the records after the head and commits them without waiting for the disk, in two round
+   * trips: the lock and the head (each statement of a multi-statement query reads afresh, so the
+   * head is read after the lock is held), then the rows and the commit.
+   */
+  private sequence(records: Record<string, unknown>[]): Promise<[Record<string, unknown>, Head, string][]> {
+    const db = this.db;
+    return db.session(async (q) => {
+      const inst = db.literal(db.instance);
+      const got = (await q(`BEGIN; SET LOCAL synchronous_commit = off; ${lockKey(db.literal(`fleet.audit:${db.instance}`))};
+        SELECT seq, hash FROM fleet_audit WHERE instance = ${inst} ORDER BY seq DESC LIMIT 1`)) as unknown as PgTypes.QueryResult[];
+      const last = got[got.length - 1]!.rows[0];
+      let { seq, hash } = last ? { seq: Number(last.seq), hash: last.hash as string } : emptyHead(db.instance);
+      const heads: [Record<string, unknown>, Head, string][] = [];
+      const rows: string[] = [];
+      for (const r of records) {
+        const sealed = seal(r, ++seq, hash);
+        hash = sealed.hash;
+        heads.push([r, { seq, hash }, sealed.line]);
+        rows.push(`(${inst}, ${seq}, '${hash}', ${db.literal(sealed.line.slice(0, -1))})`);
+      }
+      await q(`INSERT INTO fleet_audit (instance, seq, hash, line) VALUES ${rows.join(', ')}; COMMIT`);
+      return heads;
+    });
+  }
+
+  /** Resolves once every batch committed before the call is on disk. */
+  private flush(): Promise<void> {
+    if (!this.flushing) {
+      clearTimeout(this.later);
+      this.later = undefined;
+      const f = this.db.flush();
+      this.flushing = f;
+      const clear = () => {
+        if (this.flushing === f) this.flushing = undefined;
+      };
+      f.then(clear, clear);
+      return f;
+    }
+    // the flush in flight may have begun before this commit: the next one covers it
+    return (this.nextFlush ??= this.flushing.then(
+      () => undefined,
+      () => undefined,
+    ).then(() => {
+      this.nextFlush = undefined;
+      return this.flush();
+    }));
+  }
+
+  /** Records that need not wait are flushed soon all the same (a crash loses at most SYNC_LATER_MS of them). */
+  private flushLater(): void {
+    if (this.later) return;
+    if (this.flushing) {
+      this.flush().catch(() => {});
+      return;
+    }
+    this.later = setTimeout(() => {
+      this.later = undefined;
+      this.flush().catch(() => {});
+    }, SYNC_LATER_MS);
+    this.later.unref();
   }
 
   private async lockedHead(q: Q): Promise<ChainHead> {
@@ -241,11 +350,14 @@ class PgAudit implements AuditStore {
     return r.rows[0] ? { seq: Number(r.rows[0].seq), hash: r.rows[0].hash } : emptyHead(this.db.instance);
   }
 
-  head(): Promise<ChainHead> {
-    return this.db.tx(async (q) => {
+  /** The head, once on disk: a record seen committed may not be flushed yet (see sequencing above). */
+  async head(): Promise<ChainHead> {
+    const head = await this.db.tx(async (q) => {
       const r = await q('SELECT seq, hash FROM fleet_audit WHERE instance = $1 ORDER BY seq DESC LIMIT 1', [this.db.instance]);
       return r.rows[0] ? { seq: Number(r.rows[0].seq), hash: r.rows[0].hash as string } : emptyHead(this.db.instance);
     });
+    if (head.seq > 0) await this.db.flush();
+    return head;
   }
 
   /** The trail in pages of 1,000 lines: constant memory for a trail of any size. */
@@ -253,6 +365,7 @@ class PgAudit implements AuditStore {
     let after = 0;
     for (;;) {
       const page = await this.db.tx((q) => q('SELECT seq, line FROM fleet_audit WHERE instance = $1 AND seq > $2 ORDER BY seq LIMIT 1000', [this.db.instance, after]));
+      if (page.rows.length) await this.db.flush(); // only lines on disk are handed out
       for (const r of page.rows) yield `${r.line as string}\n`;
       if (page.rows.length < 1000) return;
       after = Number(page.rows[page.rows.length - 1].seq);
@@ -315,7 +428,11 @@ class PgAudit implements AuditStore {
     return imported;
   }
 
-  close(): void {}
+  /** Flushes the records still waiting for their later flush. */
+  async close(): Promise<void> {
+    if (this.later === undefined && !this.flushing) return;
+    await this.flush().catch(() => {});
+  }
 }
 
 class PgKeys implements KeyStore {
@@ -541,8 +658,9 @@ export class PostgresState implements StateStore {
     this.suspensions = new PgSuspensions(this.db);
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
     this.keys.stop();
+    await this.audit.close();
     return this.db.close();
   }
 }

@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { build } from 'esbuild';
 import { describe, expect, it } from 'vitest';
 import { AuditLog } from '../../shared/audit/log.js';
-import { fileLines, verifyLines, verifyText } from '../../shared/audit/verify.js';
+import { fileLines, verifyFile, verifyLines, verifyText } from '../../shared/audit/verify.js';
 import { genesis, seal } from '../../shared/audit/chain.js';
 import { readCalls } from '../../shared/audit/read.js';
 import { ROOT, tempDir } from '../helpers.js';
@@ -22,7 +22,12 @@ async function writeLog(n: number, instance = INSTANCE): Promise<string> {
 }
 const lines = (file: string) => readFileSync(file, 'utf8').split('\n').filter(Boolean);
 const rewrite = (file: string, ls: string[], tail = '\n') => writeFileSync(file, ls.join('\n') + tail);
-const check = (file: string, anchors?: Map<number, string>, instance = INSTANCE) => verifyText(readFileSync(file, 'utf8'), { instance, anchors });
+/** The trail judged line by line, and as bytes (verifyFile, what `fleet audit verify` runs): the two must agree. */
+async function check(file: string, anchors?: Map<number, string>, instance = INSTANCE) {
+  const r = await verifyText(readFileSync(file, 'utf8'), { instance, anchors });
+  expect(await verifyFile(file, { instance, anchors })).toStrictEqual(r);
+  return r;
+}
 /** a line re-sealed after an edit, as an attacker without any key can */
 function reseal(line: string, edit: (r: Record<string, unknown>) => void, prev?: string): string {
   const r = JSON.parse(line);

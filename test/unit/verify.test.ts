@@ -5,7 +5,7 @@ import { closeSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { genesis, seal } from '../../shared/audit/chain.js';
-import { fileLines, textLines, verifyLines, verifyText } from '../../shared/audit/verify.js';
+import { fileLines, textLines, verifyFile, verifyLines, verifyText } from '../../shared/audit/verify.js';
 import { tempDir } from '../helpers.js';
 
 const I = 's.dev';
@@ -22,7 +22,15 @@ function chain(n: number, from = genesis(I)) {
   }
   return { lines, hashes };
 }
-const verify = (lines: string[], anchors?: Map<number, string>) => verifyText(lines.join(''), { instance: I, ...(anchors ? { anchors } : {}) });
+/** Verifies a trail both ways — its text line by line, and its file as bytes (verifyFile) — which must agree. */
+async function verify(lines: string[], anchors?: Map<number, string>) {
+  const opts = { instance: I, ...(anchors ? { anchors } : {}) };
+  const r = await verifyText(lines.join(''), opts);
+  const file = join(tempDir(), 't.jsonl');
+  writeFileSync(file, lines.join(''));
+  expect(await verifyFile(file, opts)).toStrictEqual(r);
+  return r;
+}
 
 describe('verifyLines', () => {
   it('accepts an intact trail, naming its last record', async () => {
@@ -126,6 +134,33 @@ describe('verifyLines', () => {
     const empty = { line: 1, kind: 'empty', message: 'the trail holds no record: an audit trail is created by its first record, so an empty one was emptied (or replaced)' };
     expect(await verify([])).toEqual({ ok: false, records: 0, lines: 0, problem: empty });
     expect(await verify(['{"seq":1'])).toEqual({ ok: false, records: 0, lines: 1, problem: empty });
+  });
+});
+
+describe('verifyFile', () => {
+  it('agrees with the line-by-line rule on a long trail read in chunks that cut lines anywhere', async () => {
+    // records without an instance, naming it, and naming another one only inside an argument
+    let prev = genesis(I);
+    const lines: string[] = [];
+    for (let seq = 1; seq <= 40; seq++) {
+      const r = seq % 3 === 0 ? { n: seq } : seq % 3 === 1 ? { instance: I, text: 'é "instance":"x"' } : { instance: I, args: { instance: 'other.dev' } };
+      const s = seal(r, seq, prev);
+      lines.push(s.line);
+      prev = s.hash;
+    }
+    const file = join(tempDir(), 't.jsonl');
+    const cases = {
+      intact: lines,
+      modified: lines.map((l, i) => (i === 20 ? l.replace('"n":21', '"n":22') : l)),
+      foreign: lines.map((l, i) => (i === 30 ? seal({ instance: 'other.dev' }, 31, JSON.parse(lines[29]!).hash as string).line : l)),
+      torn: [...lines.slice(0, 39), lines[39]!.slice(0, 50)],
+    };
+    for (const [name, ls] of Object.entries(cases)) {
+      writeFileSync(file, ls.join(''));
+      const expected = await verifyText(ls.join(''), { instance: I });
+      for (const chunk of [5, 100, 1 << 20]) expect(await verifyFile(file, { instance: I }, chunk), `${name}, chunk ${chunk}`).toStrictEqual(expected);
+    }
+    expect((await verifyFile(file, { instance: I })).ok).toBe(true);
   });
 });
 

@@ -7,7 +7,7 @@ import { basename, dirname, join, resolve, sep } from 'node:path';
 import { parseDocument } from 'yaml';
 import { generateCheckpointKey, readCheckpointsConfig } from '../../../shared/audit/checkpoint.js';
 import { streamCalls, type CallRow } from '../../../shared/audit/read.js';
-import { fileLines, verifyLines, type VerifyResult } from '../../../shared/audit/verify.js';
+import { fileLines, verifyFile, verifyLines, type VerifyResult } from '../../../shared/audit/verify.js';
 import { open as openRecord } from '../../../shared/audit/chain.js';
 import { parseDuration } from '../../../shared/base/duration.js';
 import { BadIdentifier, canonical } from '../../../shared/call/identity.js';
@@ -136,7 +136,7 @@ async function verifyTrail(fileArg: string | undefined, store: StateStore | unde
   }
   let r: VerifyResult;
   try {
-    r = await verifyLines(store ? store.audit.lines() : fileLines(file), { instance, anchors });
+    r = store ? await verifyLines(store.audit.lines(), { instance, anchors }) : await verifyFile(file, { instance, anchors });
   } catch (e) {
     out(`${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     return 2;
