@@ -5,7 +5,7 @@
 // 2.0 message the SDK can take (a batch, an empty array, an id that is neither a string nor an
 // integer, a method that is not a string...), or a request before `initialize` is answered with a
 // JSON-RPC error (naming the request's id where one can be found) and dropped, and the server goes
-// on reading the next line. Nothing a client sends is left unanswered.
+// on reading the next line. A leading UTF-8 BOM is dropped. Nothing a client sends is left unanswered.
 import { PassThrough, type Readable } from 'node:stream';
 
 export const MAX_LINE = 16 * 1024 * 1024;
@@ -100,7 +100,9 @@ export function guardStdin(input: Readable, reply: (e: WireError | WireError[]) 
         return id === null ? undefined : fail(id, -32600, `invalid request: ${m.method} before initialize; send initialize first`);
       }
     }
-    out.write(buf);
+    // the decoded text, not the bytes: the decoder dropped a leading UTF-8 BOM, which the SDK's
+    // JSON.parse would choke on, leaving the line unanswered
+    out.write(text.length === buf.length ? buf : text);
     out.write('\n');
   };
 

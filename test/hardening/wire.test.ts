@@ -160,6 +160,36 @@ describe('wire: one server, each hostile case named', () => {
     expect(onlyJsonRpc(s.lines)).toEqual([]);
   });
 
+  // Every line gets an answer, whatever it starts with or however it is encoded: a UTF-8 BOM
+  // (Windows editors and PowerShell pipes add one), CRLF endings, UTF-16 with or without its BOM.
+  const call = (id: string) => JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: VALID.slack });
+  const bom = Buffer.from([0xef, 0xbb, 0xbf]);
+  it.each([
+    ['a UTF-8 BOM before a call', (id: string) => Buffer.concat([bom, Buffer.from(`${call(id)}\n`)]), 'result'],
+    ['a UTF-8 BOM and a CRLF ending', (id: string) => Buffer.concat([bom, Buffer.from(`${call(id)}\r\n`)]), 'result'],
+    ['a CRLF ending', (id: string) => Buffer.from(`${call(id)}\r\n`), 'result'],
+    ['two UTF-8 BOMs', (id: string) => Buffer.concat([bom, bom, Buffer.from(`${call(id)}\n`)]), -32700],
+    ['a BOM inside the line, before the id', (id: string) => Buffer.from(`${call(id).replace('"id"', '\ufeff"id"')}\n`), -32700],
+    ['UTF-16LE with its BOM', (id: string) => Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(call(id), 'utf16le'), Buffer.from('\n')]), -32700],
+    ['UTF-16BE with its BOM', (id: string) => Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from(call(id), 'utf16le').swap16(), Buffer.from('\n')]), -32700],
+    ['UTF-16LE without a BOM', (id: string) => Buffer.concat([Buffer.from(call(id), 'utf16le'), Buffer.from('\n')]), -32700],
+    ['Latin-1 text in a string', (id: string) => Buffer.from(`${call(id).replace('U0DEVALICE', 'U0DEV\u00e9')}\n`, 'latin1'), -32700],
+  ] as const)('answers %s', async (what, bytes, expected) => {
+    const id = `enc-${what.replace(/\W+/g, '-')}`;
+    const before = s.lines.length;
+    s.write(bytes(id));
+    if (expected === 'result') {
+      const m = await s.answer(id);
+      expect(m.error, JSON.stringify(m).slice(0, 300)).toBeUndefined();
+      expect(m.result?.isError).toBeFalsy();
+    } else {
+      // the id cannot always be read from bytes in another encoding: then the answer names id null
+      const m = await Promise.race([s.answer(id), nullIdError(before)]);
+      expect(m.error).toMatchObject({ code: expected });
+    }
+    await stillServing(s, 'slack');
+  });
+
   /** Waits for the next line after `from` that is an error with a null id, and returns it. */
   async function nullIdError(from: number): Promise<Record<string, any>> {
     for (let spins = 0; spins < 1500; spins++) {
