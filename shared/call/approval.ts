@@ -1,23 +1,25 @@
-// Human approval before a call runs. Two channels: MCP elicitation (the user at an interactive
-// client) and Slack (a listed, proven human who is neither the requester nor a bot). Anything short
+// Human approval before a call runs. Two kinds of channel: MCP elicitation (the user at an
+// interactive client), the core's own, and those connectors contribute (ApprovalChannelKind), where
+// a listed, proven human who is neither the requester nor a bot answers. Anything short
 // of a clear yes — decline, cancel, silence until the timeout, a client that cannot ask, a client
 // that gave up — is a no. An approval is bound to a digest of the exact call and to its expiry, and
 // the approver is shown every argument that will run, in full.
 import { createHash } from 'node:crypto';
-import type { Fact } from '../connector/tool.js';
 
 export interface ApprovalRequest {
   call: string;
   instance: string;
   tool: string;
-  resources: Fact[];
+  /** what the call touches (Fact in shared/connector/tool.ts) */
+  resources: { on: string; value: string | number }[];
   /** every argument that will run, one `name = value` line each (secrets as lengths), never cut */
   lines: string[];
   /** sha256 of the exact call: instance, tool, full arguments, resources, manifest hash */
   digest: string;
   requester?: string;
-  requesterKind?: 'slack-user' | 'email';
-  /** how the requester was proven (slack-message, oidc, asserted) */
+  /** the requester's identity kind (IdKind) */
+  requesterKind?: string;
+  /** how the requester was proven (asserted, oidc, a connector's proof) */
   proof?: string;
   thread?: string;
   reason?: string;
@@ -34,7 +36,7 @@ export interface ApprovalRequest {
    * waited (found in the shared state): wait on that post, and count an answer already given
    * there, instead of asking again.
    */
-  resume?: { channel: string; ts: string };
+  resume?: PostedRequest;
 }
 
 export type Verdict =
@@ -51,7 +53,7 @@ export interface ApprovalHooks {
   event(status: string, detail: Record<string, unknown>): void;
   /** where the request was posted, kept in the shared state: another replica can resume it, and once
    * withdrawn, whoever runs next records late answers to it (./late.ts) */
-  posted?(where: { channel: string; ts: string }): Promise<void>;
+  posted?(where: PostedRequest): Promise<void>;
 }
 
 /** An answer someone gave to a request. */
@@ -60,10 +62,22 @@ export interface Answer {
   approve: boolean;
 }
 
+/** Where a channel posted a request: kept in the store, so another process resumes it and late answers are found. */
+export interface PostedRequest {
+  channel: string;
+  ts: string;
+}
+
+/**
+ * One way of asking for approval. `request` opens the request (or resumes `req.resume`), reports
+ * where it was posted (`hooks.posted`), and waits for the answer, the expiry, or the call's
+ * withdrawal (`req.signal`: the channel then takes its request back and answers `withdrawn`).
+ * `answers` reads, later, every answer given to a request it posted: the late-answer reader
+ * (./late.ts) records those given after the request was withdrawn.
+ */
 export interface ApprovalChannel {
   request(req: ApprovalRequest, hooks: ApprovalHooks): Promise<Verdict>;
-  /** every answer given so far to a request the channel posted (for late answers to withdrawn ones) */
-  answers?(ref: { channel: string; ts: string }): Promise<Answer[]>;
+  answers?(ref: PostedRequest): Promise<Answer[]>;
 }
 
 /** JSON with sorted keys: the same call always gives the same digest. */
@@ -75,7 +89,7 @@ function canonicalJson(v: unknown): string {
   return JSON.stringify(v ?? null);
 }
 
-export function callDigest(x: { instance: string; tool: string; args: Record<string, unknown>; resources: Fact[]; manifest: string }): string {
+export function callDigest(x: { instance: string; tool: string; args: Record<string, unknown>; resources: { on: string; value: string | number }[]; manifest: string }): string {
   return createHash('sha256').update(canonicalJson(x)).digest('hex');
 }
 
@@ -88,7 +102,7 @@ export function argumentLines(args: Record<string, unknown>, secret: Set<string>
 
 /**
  * The request as a person reads it. `esc` escapes every value the requester controls (arguments,
- * actor, thread, reason) for the medium: Slack markup for the Slack channel, nothing for elicitation.
+ * actor, thread, reason) for the medium: a channel's markup, nothing for elicitation.
  */
 export function describeRequest(req: ApprovalRequest, esc: (s: string) => string = (s) => s): string[] {
   const touches = req.resources.filter((f) => typeof f.value === 'string').map((f) => `${f.on} ${esc(String(f.value))}`).join(', ');
@@ -105,6 +119,9 @@ export function describeRequest(req: ApprovalRequest, esc: (s: string) => string
 }
 
 export type Elicit = (message: string, timeoutMs: number, signal?: AbortSignal) => Promise<'accept' | 'decline' | 'cancel' | 'timeout'>;
+
+/** The core's own channel: the client's user answers (MCP elicitation). */
+export const ELICITATION = 'elicitation';
 
 /** The elicitation channel: asks the client's user a yes/no question about the exact action. */
 export function elicitationChannel(elicit: Elicit | undefined): ApprovalChannel {
