@@ -1,6 +1,6 @@
 // What a connector declares. The core (server.ts, call.ts) does everything else.
 import type { z } from 'zod';
-import type { Constraint } from '../call/constraints.js';
+import type { Constraint } from './constraints.js';
 import type { Manifest } from '../manifest/types.js';
 import type { Grant } from './grant.js';
 import type { ConnectorExtensions } from './extensions.js';

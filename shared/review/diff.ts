@@ -5,7 +5,7 @@
 import { describeAttribution, proofStrength } from '../manifest/attribution.js';
 import { parseDuration } from '../base/duration.js';
 import { ManifestError, readYaml } from '../manifest/load.js';
-import type { Constraint } from '../call/constraints.js';
+import type { Constraint } from '../connector/constraints.js';
 import type { Connector } from '../connector/tool.js';
 import { ELICITATION } from '../call/approval.js';
 import { extensionsOf } from '../connector/extensions.js';

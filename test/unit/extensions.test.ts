@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCall } from '../../shared/call/call.js';
 import { registerPeople } from '../../shared/call/identity.js';
-import { Redactor } from '../../shared/call/redaction.js';
+import { Redactor } from '../../shared/base/redaction.js';
 import { extensionsOf, type ExtensionContext } from '../../shared/connector/extensions.js';
 import { grantedTools, type Instance } from '../../shared/connector/instance.js';
 import { manifestJsonSchema } from '../../shared/manifest/json-schema.js';

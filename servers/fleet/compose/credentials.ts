@@ -5,7 +5,7 @@ import { resolveCredential } from '../../../shared/connector/credentials.js';
 import { extensionsOf } from '../../../shared/connector/extensions.js';
 import { loadManifest } from '../../../shared/manifest/load.js';
 import type { Manifest } from '../../../shared/manifest/schema.js';
-import type { Redactor } from '../../../shared/call/redaction.js';
+import type { Redactor } from '../../../shared/base/redaction.js';
 import { CONNECTORS } from '../connectors.js';
 
 export type Resolve = (ref: string) => Promise<string>;

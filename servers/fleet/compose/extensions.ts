@@ -5,7 +5,7 @@
 import type { Log } from '../../../shared/base/log.js';
 import type { ApprovalChannel } from '../../../shared/call/approval.js';
 import { ELICITATION } from '../../../shared/call/approval.js';
-import type { Redactor } from '../../../shared/call/redaction.js';
+import type { Redactor } from '../../../shared/base/redaction.js';
 import { extensionsOf, type ActorProver, type ExtensionContext, type FleetExtensions } from '../../../shared/connector/extensions.js';
 import type { Upstream } from '../../../shared/connector/tool.js';
 import { attributionRule } from '../../../shared/manifest/attribution.js';

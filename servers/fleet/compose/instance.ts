@@ -6,7 +6,7 @@ import { StartupError } from '../../../shared/base/errors.js';
 import { fleetDir } from '../../../shared/base/install.js';
 import { stderrLog } from '../../../shared/base/log.js';
 import { watchWithdrawn, type LateWatch } from '../../../shared/call/late.js';
-import { Redactor } from '../../../shared/call/redaction.js';
+import { Redactor } from '../../../shared/base/redaction.js';
 import { grantedTools, type Instance } from '../../../shared/connector/instance.js';
 import { loadManifest } from '../../../shared/manifest/load.js';
 import { embeddedPaths, readStoreConfig } from '../../../shared/state/config.js';
