@@ -54,8 +54,10 @@ async function sweepOnce(inst: Instance): Promise<number> {
   let recorded = 0;
   for (const e of open) {
     // the channel that posted it (a request kept before `via` was: the instance's one channel)
-    const via = typeof e.ref.via === 'string' && channels[e.ref.via] ? e.ref.via : vias[0]!;
-    const channel = await channels[via]!();
+    const via = typeof e.ref.via === 'string' && channels[e.ref.via] ? e.ref.via : vias[0];
+    const open = via === undefined ? undefined : channels[via];
+    if (!open) continue;
+    const channel = await open();
     if (!channel.answers) continue;
     let answers;
     try {

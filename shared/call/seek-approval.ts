@@ -44,7 +44,8 @@ export async function seekApproval(c: Asking, approval: Approval): Promise<Verdi
   // holder died after the answer) runs on that answer instead of asking again, and the first
   // answer kept is the one that counts.
   const id = c.key ? `key:${c.key}` : `call:${c.call}`;
-  let verdict: Verdict;
+  // set by the try below, or by its catch
+  let verdict: Verdict = { status: 'failed', why: 'the approval was not requested' };
   try {
     if (c.key && !(await inst.keys.awaiting(c.key, true))) throw new StateUnavailable(`idempotency key ${c.key} is no longer held by this process`);
     const entry = await inst.store.approvals.open({ id, call: c.call, expires: c.approvalExpires, ref: { digest: c.digest } });
@@ -70,7 +71,7 @@ export async function seekApproval(c: Asking, approval: Approval): Promise<Verdi
   } finally {
     if (c.key) {
       const held = await inst.keys.awaiting(c.key, false).catch(() => false);
-      if (!held && verdict!?.status === 'approved') verdict = { status: 'declined', why: `another process took over idempotency key ${c.key}` };
+      if (!held && verdict.status === 'approved') verdict = { status: 'declined', why: `another process took over idempotency key ${c.key}` };
     }
   }
   const detail: Record<string, unknown> = { digest: c.digest, expires: new Date(c.approvalExpires).toISOString() };

@@ -278,8 +278,9 @@ export const requireEvidence = step('requireEvidence', { needs: ['tool', 'grant'
   const p = c.grant.promotion as Promotion | undefined;
   if (!p || !tool.evidence) return;
   const trail = c.inst.trailFileOf?.(p.from);
+  const anchorsOf = c.inst.anchorsOf;
   const verdict = trail
-    ? await findEvidence(tool, c.args, p, trail, c.inst.anchorsOf ? () => c.inst.anchorsOf!(p.from) : undefined)
+    ? await findEvidence(tool, c.args, p, trail, anchorsOf ? () => anchorsOf(p.from) : undefined)
     : ({ ok: false, missing: `no evidence: this instance cannot locate the audit trail of ${p.from}` } as const);
   if (!verdict.ok) return c.refuse(`tools.${tool.name}.promotion`, `denied: ${verdict.missing} (${where(manifest, `tools.${tool.name}.promotion`)})`);
   c.cited = verdict.cited;
