@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
-# fresh-install.sh [COMMIT]: what `npm install` costs a new user. Clones this repository at COMMIT
-# (default HEAD) into an empty temporary folder, runs `npm install` there with a new, empty npm
+# fresh-install.sh [--keep DIR] [COMMIT]: what `npm install` costs a new user. Clones this
+# repository at COMMIT (default HEAD) into an empty temporary folder (or DIR, kept), runs `npm install` there with a new, empty npm
 # cache (everything comes from the registry, as on a first install), and prints the time it took,
 # the packages it added and the load it ran under. Exits non-zero when the install fails or warns
 # (an EBADENGINE, an install-scripts notice: a new user should see nothing to worry about).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
-commit="${1:-HEAD}"
+keep=""
+if [ "${1:-}" = --keep ]; then keep="${2:?--keep DIR}"; shift 2; fi
+commit="${1:-$(git -C "$repo" rev-parse HEAD)}"
 work="$(mktemp -d "${TMPDIR:-/tmp}/fleet-fresh.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
-git clone --quiet "$repo" "$work/mcp-fleet"
-git -C "$work/mcp-fleet" checkout --quiet "$commit"
-cd "$work/mcp-fleet"
+clone="${keep:-$work/mcp-fleet}"
+git clone --quiet "$repo" "$clone"
+git -C "$clone" checkout --quiet "$commit"
+cd "$clone"
 load="$(cut -d' ' -f1 /proc/loadavg)"
 start=$(date +%s%N)
 status=0
