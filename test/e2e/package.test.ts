@@ -31,8 +31,8 @@ describe('npm pack', () => {
   const files = packed.files.map((f) => f.path);
 
   it('ships the bundle, the launcher, the manifests and docs, and nothing else (the typed client is its own package); one dependency', () => {
-    for (const f of ['package.json', 'README.md', 'dist/cli.js', 'dist/fleet', 'dist/sql-wasm.cjs', 'dist/sql-wasm.wasm', 'scopes/slack.dev.yaml', 'scopes/fleet.yaml', 'docs/tools.md']) expect(files).toContain(f);
-    expect(files.filter((f) => !/^(package\.json|README\.md|dist\/|scopes\/|docs\/)/.test(f))).toEqual([]);
+    for (const f of ['package.json', 'README.md', 'LICENSE', 'dist/cli.js', 'dist/fleet', 'dist/sql-wasm.cjs', 'dist/sql-wasm.wasm', 'scopes/slack.dev.yaml', 'scopes/fleet.yaml', 'docs/tools.md']) expect(files).toContain(f);
+    expect(files.filter((f) => !/^(package\.json|README\.md|LICENSE|dist\/|scopes\/|docs\/)/.test(f))).toEqual([]);
     // no start-up snapshot: it belongs to the node binary that built it, never the installer's
     expect(files).not.toContain('dist/snapshot.blob');
     // the bundle holds every other package; a native module cannot be bundled

@@ -1,10 +1,10 @@
-// The tests the mutation check (stryker.config.mjs) reruns: the unit and contract files that cover
+// The tests the mutation check (test/mutation/stryker.config.mjs) reruns: the unit and contract files that cover
 // the mutated code (policy, constraints, the call path, the audit chain, the doppler connector).
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
-  resolve: { alias: { 'mcp-fleet-client': fileURLToPath(new URL('../client/index.ts', import.meta.url)) } },
+  resolve: { alias: { 'mcp-fleet-client': fileURLToPath(new URL('../../client/index.ts', import.meta.url)) } },
   test: {
     include: [
       'test/unit/policy.test.ts',

@@ -1,4 +1,5 @@
-// The mutation check (`npm run mutation`): Stryker changes the code under test one small edit at a
+// The mutation check (`npm run mutation`, run from the project's root; Stryker and its vitest runner
+// are installed in test/mutation/ by that script, not by `npm install`): Stryker changes the code under test one small edit at a
 // time and reruns the tests that cover that line; a mutant that no test notices ("survived") is a
 // line the suite does not really check. Kept out of `npm test` (it reruns tests hundreds of times).
 // Scope (a scoped run, chosen to finish in ~15 min on a shared 2-core machine): the policy and
@@ -12,7 +13,7 @@
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
   testRunner: 'vitest',
-  vitest: { configFile: 'test/mutation.vitest.config.ts', related: false },
+  vitest: { configFile: 'test/mutation/vitest.config.ts', related: false },
   plugins: ['@stryker-mutator/vitest-runner'],
   mutate: [
     'shared/call/policy.ts',
@@ -33,7 +34,7 @@ export default {
   timeoutFactor: 2,
   incremental: true,
   incrementalFile: 'reports/mutation/stryker-incremental.json',
-  ignorePatterns: ['dist', 'reports', '.fleet', 'bench', 'examples', 'docs'],
+  ignorePatterns: ['dist', 'reports', '.fleet', 'bench', 'examples', 'docs', 'test/mutation/node_modules'],
   reporters: ['clear-text', 'progress', 'html', 'json'],
   htmlReporter: { fileName: 'reports/mutation/mutation.html' },
   jsonReporter: { fileName: 'reports/mutation/mutation.json' },

@@ -1,0 +1,58 @@
+// What `npm install` on a fresh clone brings: the project's own dependencies, and no script npm has
+// not been told about. The benchmark's peers and the mutation tooling live in their own package
+// folders (bench/, test/mutation/), installed by the scripts that use them; every dependency with an
+// install script is reviewed in allowScripts (npm 11 prints a notice for any other), so the
+// install is quiet. `bash .ci/fresh-install.sh` measures the install itself.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from '../helpers.js';
+
+interface Manifest {
+  dependencies?: Record<string, string>;
+  devDependencies?: Record<string, string>;
+  allowScripts?: Record<string, boolean>;
+  scripts?: Record<string, string>;
+  workspaces?: string[];
+}
+interface Lock {
+  packages: Record<string, { hasInstallScript?: boolean; version?: string; link?: boolean }>;
+}
+const read = <T>(file: string) => JSON.parse(readFileSync(join(ROOT, file), 'utf8')) as T;
+const names = (m: Manifest) => Object.keys({ ...m.dependencies, ...m.devDependencies });
+/** name of each package in a lockfile with an install script */
+const withScripts = (lock: Lock) =>
+  Object.entries(lock.packages)
+    .filter(([, p]) => p.hasInstallScript)
+    .map(([path]) => path.slice(path.lastIndexOf('node_modules/') + 'node_modules/'.length));
+const allowed = (m: Manifest, name: string) => Object.keys(m.allowScripts ?? {}).some((k) => k === name || k.startsWith(`${name}@`));
+
+describe('npm install', () => {
+  const root = read<Manifest>('package.json');
+
+  it('installs neither the benchmark peers nor the mutation tooling: their own folders, installed by their scripts', () => {
+    for (const [folder, script] of [
+      ['bench', 'bench:peers'],
+      ['test/mutation', 'mutation'],
+    ] as const) {
+      const own = names(read<Manifest>(`${folder}/package.json`));
+      expect(own.length).toBeGreaterThan(0);
+      expect(names(root).filter((n) => own.includes(n)), folder).toEqual([]);
+      expect(root.workspaces ?? []).not.toContain(folder);
+      expect(root.scripts?.[script]).toContain(`--prefix ${folder}`);
+    }
+    expect(root.scripts?.['bench']).toContain('npm run bench:peers');
+    expect(root.scripts?.['bench:smoke']).toContain('npm run bench:peers');
+  });
+
+  it('runs only install scripts that allowScripts reviewed (npm prints no notice), in every package folder', () => {
+    for (const folder of ['', 'bench/', 'test/mutation/']) {
+      const m = read<Manifest>(`${folder}package.json`);
+      const pending = withScripts(read<Lock>(`${folder}package-lock.json`)).filter((n) => !allowed(m, n));
+      expect(pending, `${folder || 'the project'}: add to allowScripts (true to run, false to skip)`).toEqual([]);
+    }
+    // the native module needs its build; the project's own lockfile has it
+    expect(withScripts(read<Lock>('package-lock.json'))).toContain('better-sqlite3');
+    expect(root.allowScripts?.['better-sqlite3']).toBe(true);
+  });
+});
