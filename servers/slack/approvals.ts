@@ -129,7 +129,7 @@ export async function openSlackApprovals(o: SlackApprovalsOptions): Promise<Appr
   });
   if (me.team_id !== o.config.workspace) throw new Error(`the approvals token belongs to ${me.team_id}, not ${o.config.workspace}`);
   const channel = o.config.channel;
-  const members = slackReader(web);
+  const members = slackReader(web, o.config.workspace);
   const memberCache = new Map<string, Promise<Member | undefined>>();
   const member = (u: string) => {
     let m = memberCache.get(u);
