@@ -272,7 +272,7 @@ export async function auditShow(file: string | undefined, f: ShowFilter & { inst
   }
   const store = file ? undefined : storeOf(f);
   const since = f.since ? sinceTime(f.since) : undefined;
-  const actor = f.actor ? actorFilter(f.actor) : undefined;
+  const actor = f.actor !== undefined ? actorFilter(f.actor) : undefined;
   const custody: CustodyRow[] = [];
   let shown = 0;
   // an --actor that no call of the trail names is an error (a near miss of someone), not an empty table
