@@ -30,7 +30,8 @@ export const SURFACES: Surface[] = [
   {
     name: 'manifest: a grant\'s approval.approvers',
     role: 'reference',
-    reads: [{ pattern: /approvers: z\b/, under: ['shared/'] }],
+    // the core lists them (approvers: z.array(approver)); each approval channel gives their grammar
+    reads: [{ pattern: /approvers: z\b/, under: ['shared/'] }, { pattern: /\bapprover: z\./, under: ['shared/connector/', 'servers/'] }],
     seeds: ['U0EDITOR1', 'U0EDITOR2'],
     cost: 'in-process',
   },
