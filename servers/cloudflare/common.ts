@@ -2,7 +2,7 @@
 // annotations. Every call is made in the manifest's pinned account; no tool takes an account.
 import { z } from 'zod';
 import type Cloudflare from 'cloudflare';
-import { choice, globs, ids, oneOf, prefixes, type Constraint, type IdShape } from '../../shared/call/constraints.js';
+import { choice, globs, ids, oneOf, prefixes, type Constraint, type IdShape } from '../../shared/connector/constraints.js';
 import type { Annotations, ToolDef } from '../../shared/connector/tool.js';
 import { HEX32, named } from './names.js';
 

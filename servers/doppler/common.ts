@@ -1,6 +1,6 @@
 // What the Doppler tools share: the client they call, argument schemas, constraints, annotations.
 import { z } from 'zod';
-import { flag, globs } from '../../shared/call/constraints.js';
+import { flag, globs } from '../../shared/connector/constraints.js';
 import type { Annotations, ToolContext, ToolDef } from '../../shared/connector/tool.js';
 
 export interface Project {

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { isProduction } from '../../shared/connector/scopes.js';
 import type { Connector, UpstreamError } from '../../shared/connector/tool.js';
+import type { CredentialScheme } from '../../shared/connector/extensions.js';
 import type { Doppler } from './common.js';
 import { SLUG } from './common.js';
 import { configActivity } from './tools/activity.js';
@@ -18,6 +19,20 @@ function describeError(err: unknown): UpstreamError | undefined {
   // Anything else is a bug of ours (the client turns every SDK error into a DopplerFailure).
   return undefined;
 }
+
+/**
+ * `doppler:<project>/<config>/<NAME>` references, for any connector's manifest (and the state
+ * store's URL, the HTTP clients' tokens): resolved at start through the Doppler API (./resolver.ts).
+ */
+const references: CredentialScheme = {
+  scheme: 'doppler',
+  pattern: /^doppler:[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+\/[A-Za-z_][A-Za-z0-9_]*$/,
+  example: 'doppler:project/config/NAME',
+  async resolve(ref, ctx) {
+    const { resolveDoppler } = await import('./resolver.js');
+    return resolveDoppler(ref, { env: ctx.env, manifest: ctx.manifest, scopes: ctx.scopes, timeoutMs: ctx.manifest.timeoutMs, connectors: ctx.connectors as never });
+  },
+};
 
 export const doppler: Connector<Doppler> = {
   name: 'doppler',
@@ -47,4 +62,5 @@ export const doppler: Connector<Doppler> = {
     };
   },
   describeError,
+  extensions: { credentials: [references] },
 };

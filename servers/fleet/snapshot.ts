@@ -22,7 +22,7 @@ import './commands/serve.js';
 
 async function warm(): Promise<void> {
   for (const c of Object.values(CONNECTORS)) {
-    manifestSchema(c);
+    manifestSchema(c, CONNECTORS);
     surface(c.tools);
   }
   let files: string[] = [];

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { WebClient } from '@slack/web-api';
 import { describeRequest, type Answer, type ApprovalChannel, type ApprovalRequest, type Verdict } from '../../shared/call/approval.js';
-import type { Member } from '../../shared/call/proof.js';
+import type { Member } from './proof.js';
 import { slackReader } from './reader.js';
 import { CREDENTIAL } from '../../shared/manifest/schema.js';
 import { ManifestError, readYaml } from '../../shared/manifest/load.js';

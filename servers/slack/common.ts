@@ -1,7 +1,7 @@
 // What the Slack tools share: argument schemas, constraints, and the message shape they return.
 import { z } from 'zod';
 import type { WebClient } from '@slack/web-api';
-import { flag, ids, max, oneOf } from '../../shared/call/constraints.js';
+import { flag, ids, max, oneOf } from '../../shared/connector/constraints.js';
 import { on, type Annotations, type Fact, type ToolDef } from '../../shared/connector/tool.js';
 
 export type Slack = WebClient;

@@ -1,4 +1,5 @@
 // The Slack connector: its tools, its manifest `upstream:` block, and how to open the upstream.
+import { slackExtensions } from './extensions.js';
 import { z } from 'zod';
 import type { Connector, UpstreamError } from '../../shared/connector/tool.js';
 import type { Slack } from './common.js';
@@ -89,4 +90,5 @@ export const slack: Connector<Slack> = {
     };
   },
   describeError,
+  extensions: slackExtensions,
 };

@@ -3,7 +3,7 @@
 // account). Read-only: conversations.replies and users.info, through whichever identity is handed
 // in (the instance's own, or the approvals identity).
 import type { WebClient } from '@slack/web-api';
-import type { Member, MessageReader, ProofMessage } from '../../shared/call/proof.js';
+import type { Member, MessageReader, ProofMessage } from './proof.js';
 import { email } from '../../shared/call/identity.js';
 
 const NOT_FOUND = new Set(['thread_not_found', 'message_not_found']);

@@ -1,7 +1,7 @@
 // Signed checkpoints of a trail, read back from where they were put (a file of notes, messages of
 // a channel): record position → hash, verified with the public key in fleet.yaml.
 import { readFileSync } from 'node:fs';
-import { parseCheckpoints, readCheckpointsConfig } from './checkpoint.js';
+import { parseCheckpoints, readCheckpointsConfig, type SinkBlock } from './checkpoint.js';
 
 function read(file: string): string {
   try {
@@ -30,8 +30,8 @@ export type Anchors = { anchors?: Map<number, string>; problem?: string; count: 
  * that disagree, is a problem (exit 1): a checkpoint source someone tampered with proves nothing
  * either way.
  */
-export function anchorsFrom(sources: NoteSource[], instance: string, fleetFile: string): Anchors {
-  const config = readCheckpointsConfig(fleetFile);
+export function anchorsFrom(sources: NoteSource[], instance: string, fleetFile: string, sinks: readonly SinkBlock[] = []): Anchors {
+  const config = readCheckpointsConfig(fleetFile, sinks);
   if (!config) return { problem: `${fleetFile} names no checkpoints key (checkpoints: key: {name, public}), so no checkpoint can be verified`, count: 0, others: 0 };
   const anchors = new Map<number, string>();
   let others = 0;
@@ -52,7 +52,7 @@ export function anchorsFrom(sources: NoteSource[], instance: string, fleetFile: 
 }
 
 /** Signed checkpoints of `instance` in a file of notes (see anchorsFrom). */
-export function readAnchors(src: string, instance: string, fleetFile: string): Anchors {
-  return anchorsFrom([fileNotes(src)], instance, fleetFile);
+export function readAnchors(src: string, instance: string, fleetFile: string, sinks: readonly SinkBlock[] = []): Anchors {
+  return anchorsFrom([fileNotes(src)], instance, fleetFile, sinks);
 }
 

@@ -19,7 +19,6 @@ import { closeSync, constants, existsSync, fdatasyncSync, openSync, readFileSync
 import { z } from 'zod';
 import { durationSchema } from '../base/duration.js';
 import { readYaml } from '../manifest/load.js';
-import { CREDENTIAL } from '../manifest/schema.js';
 import type { Head } from './chain.js';
 
 export const ORIGIN_PREFIX = 'fleet-audit/';
@@ -211,7 +210,7 @@ export class Checkpointer {
 // ---- fleet.yaml `checkpoints:` ------------------------------------------------------------------
 
 /** `checkpoints:` in scopes/fleet.yaml: the public key checkpoints are verified with, and how often. */
-export const checkpointsSchema = z.strictObject({
+const checkpointsBase = {
   key: z
     .strictObject({
       name: z.string().regex(/^[A-Za-z0-9._+-]{1,64}$/, 'a key name is letters, digits and . _ + -').describe('the signing key\'s name, written in each checkpoint'),
@@ -220,26 +219,28 @@ export const checkpointsSchema = z.strictObject({
     .describe('the key checkpoints are verified with'),
   every: z.number().int().min(1).default(1000).describe('sign a checkpoint every this many records (default 1000)'),
   interval: durationSchema('and at least this often while records arrive (default 10m)').default('10m'),
-  /**
-   * Also post each checkpoint to the approvals channel (approvals.slack) as the approvals identity,
-   * and read them back for `fleet audit verify --checkpoints slack` with `reader`, a read-only token.
-   */
-  slack: z
-    .strictObject({
-      reader: z.string().regex(CREDENTIAL, 'a read-only Slack token (channels:history) as a reference: env:NAME or doppler:project/config/NAME').describe('the read-only Slack token fleet audit verify --checkpoints slack reads the channel with'),
-    })
-    .optional()
-    .describe('also post each checkpoint to the approvals channel, as the approvals identity'),
-});
-export type CheckpointsConfig = z.infer<typeof checkpointsSchema>;
+};
+
+/** A place checkpoints may also be posted to, as its block under `checkpoints:` (a connector's CheckpointSinkKind). */
+export interface SinkBlock {
+  name: string;
+  /** the block's schema (optional: a sink is on when its block is there) */
+  schema: z.ZodType;
+}
+
+/** `checkpoints:` with the blocks of the sinks the fleet's connectors contribute. */
+export function checkpointsSchema(sinks: readonly SinkBlock[] = []) {
+  return z.strictObject({ ...checkpointsBase, ...Object.fromEntries(sinks.map((s) => [s.name, s.schema])) });
+}
+export type CheckpointsConfig = z.infer<ReturnType<typeof checkpointsSchema>> & { [sink: string]: unknown };
 
 /** Reads the checkpoints block of a fleet.yaml (undefined when it has none); errors name file:line. */
-export function readCheckpointsConfig(fleetFile: string): CheckpointsConfig | undefined {
+export function readCheckpointsConfig(fleetFile: string, sinks: readonly SinkBlock[] = []): CheckpointsConfig | undefined {
   if (!existsSync(fleetFile)) return undefined;
   const doc = readYaml(readFileSync(fleetFile, 'utf8'), fleetFile);
   const raw = (doc.data as Record<string, unknown> | null)?.checkpoints;
   if (raw === undefined) return undefined;
-  const parsed = checkpointsSchema.safeParse(raw);
+  const parsed = checkpointsSchema(sinks).safeParse(raw);
   if (!parsed.success) {
     const i = parsed.error.issues[0]!;
     const path = ['checkpoints', ...i.path.map(String)].join('.');

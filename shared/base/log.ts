@@ -1,5 +1,5 @@
 // Diagnostics go to stderr only: stdout belongs to JSON-RPC.
-import type { Redactor } from '../call/redaction.js';
+import type { Redactor } from './redaction.js';
 
 export interface Log {
   warn(message: string): void;

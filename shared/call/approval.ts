@@ -1,70 +1,14 @@
-// Human approval before a call runs. Two channels: MCP elicitation (the user at an interactive
-// client) and Slack (a listed, proven human who is neither the requester nor a bot). Anything short
+// Human approval before a call runs. Two kinds of channel: MCP elicitation (the user at an
+// interactive client), the core's own, and those connectors contribute (ApprovalChannelKind), where
+// a listed, proven human who is neither the requester nor a bot answers. Anything short
 // of a clear yes — decline, cancel, silence until the timeout, a client that cannot ask, a client
 // that gave up — is a no. An approval is bound to a digest of the exact call and to its expiry, and
 // the approver is shown every argument that will run, in full.
 import { createHash } from 'node:crypto';
-import type { Fact } from '../connector/tool.js';
 
-export interface ApprovalRequest {
-  call: string;
-  instance: string;
-  tool: string;
-  resources: Fact[];
-  /** every argument that will run, one `name = value` line each (secrets as lengths), never cut */
-  lines: string[];
-  /** sha256 of the exact call: instance, tool, full arguments, resources, manifest hash */
-  digest: string;
-  requester?: string;
-  requesterKind?: 'slack-user' | 'email';
-  /** how the requester was proven (slack-message, oidc, asserted) */
-  proof?: string;
-  thread?: string;
-  reason?: string;
-  approvers: string[];
-  /** identities that can never approve: the instance's own bot (the executor) */
-  executor: string[];
-  timeoutMs: number;
-  /** ms since the epoch after which an approval no longer counts */
-  expiresAt: number;
-  /** aborted when the call is withdrawn (the client cancelled, timed out or went away) */
-  signal?: AbortSignal;
-  /**
-   * The request already posted for this very call by a process or replica that stopped while it
-   * waited (found in the shared state): wait on that post, and count an answer already given
-   * there, instead of asking again.
-   */
-  resume?: { channel: string; ts: string };
-}
+import type { ApprovalChannel, ApprovalRequest } from '../connector/approval-channel.js';
 
-export type Verdict =
-  | { status: 'approved'; by: string; digest: string; at: number }
-  | { status: 'declined'; by?: string; why: string }
-  | { status: 'expired' }
-  | { status: 'withdrawn'; why: string }
-  /** no answer could be had: the channel itself failed (a revoked approvals credential, a broken elicitation) */
-  | { status: 'failed'; why: string };
-
-/** What a channel reports while it waits: progress for the client, events for the audit trail. */
-export interface ApprovalHooks {
-  progress(message: string): void;
-  event(status: string, detail: Record<string, unknown>): void;
-  /** where the request was posted, kept in the shared state: another replica can resume it, and once
-   * withdrawn, whoever runs next records late answers to it (./late.ts) */
-  posted?(where: { channel: string; ts: string }): Promise<void>;
-}
-
-/** An answer someone gave to a request. */
-export interface Answer {
-  user: string;
-  approve: boolean;
-}
-
-export interface ApprovalChannel {
-  request(req: ApprovalRequest, hooks: ApprovalHooks): Promise<Verdict>;
-  /** every answer given so far to a request the channel posted (for late answers to withdrawn ones) */
-  answers?(ref: { channel: string; ts: string }): Promise<Answer[]>;
-}
+export type { Answer, ApprovalChannel, ApprovalHooks, ApprovalRequest, PostedRequest, Verdict } from '../connector/approval-channel.js';
 
 /** JSON with sorted keys: the same call always gives the same digest. */
 function canonicalJson(v: unknown): string {
@@ -75,7 +19,7 @@ function canonicalJson(v: unknown): string {
   return JSON.stringify(v ?? null);
 }
 
-export function callDigest(x: { instance: string; tool: string; args: Record<string, unknown>; resources: Fact[]; manifest: string }): string {
+export function callDigest(x: { instance: string; tool: string; args: Record<string, unknown>; resources: { on: string; value: string | number }[]; manifest: string }): string {
   return createHash('sha256').update(canonicalJson(x)).digest('hex');
 }
 
@@ -88,7 +32,7 @@ export function argumentLines(args: Record<string, unknown>, secret: Set<string>
 
 /**
  * The request as a person reads it. `esc` escapes every value the requester controls (arguments,
- * actor, thread, reason) for the medium: Slack markup for the Slack channel, nothing for elicitation.
+ * actor, thread, reason) for the medium: a channel's markup, nothing for elicitation.
  */
 export function describeRequest(req: ApprovalRequest, esc: (s: string) => string = (s) => s): string[] {
   const touches = req.resources.filter((f) => typeof f.value === 'string').map((f) => `${f.on} ${esc(String(f.value))}`).join(', ');
@@ -105,6 +49,9 @@ export function describeRequest(req: ApprovalRequest, esc: (s: string) => string
 }
 
 export type Elicit = (message: string, timeoutMs: number, signal?: AbortSignal) => Promise<'accept' | 'decline' | 'cancel' | 'timeout'>;
+
+/** The core's own channel: the client's user answers (MCP elicitation). */
+export const ELICITATION = 'elicitation';
 
 /** The elicitation channel: asks the client's user a yes/no question about the exact action. */
 export function elicitationChannel(elicit: Elicit | undefined): ApprovalChannel {

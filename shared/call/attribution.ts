@@ -3,6 +3,7 @@
 // (the human on whose behalf), claimed by the client in _meta — or, in dev, by the process
 // environment — and parsed here into canonical IDs (./identity.ts). Whether the actor is believed
 // is decided by the proof step (./proof.ts), before anything reaches the upstream.
+import type { ProofRecord } from '../connector/extensions.js';
 import { actor as parseActor, BadIdentifier, freeText, thread as parseThread } from './identity.js';
 
 /** The client principal, as the transport proved it. */
@@ -13,22 +14,16 @@ export interface ClientPrincipal {
   via: string;
 }
 
-/** What the audit trail keeps of an actor's proof (never the token itself). */
-export interface ActorProof {
-  kind: 'asserted' | 'slack-message' | 'oidc' | 'none';
-  verified: boolean;
-  /** why a proof failed, for the security team (the client only learns that it failed) */
-  failure?: string;
-  [detail: string]: unknown;
-}
+/** What the audit trail keeps of an actor's proof (never the token itself): kind asserted, oidc, none or a connector's proof. */
+export type ActorProof = ProofRecord;
 
 export interface Attribution {
   client: ClientPrincipal;
   /** the client's self-declared name and version (initialize): informative, not proof */
   clientInfo?: { name: string; version: string };
-  /** canonical: a Slack user ID or a lower-cased e-mail address */
+  /** canonical: an ID of one of the identity kinds (./identity.ts), or a lower-cased e-mail address */
   actor?: string;
-  actorKind?: 'slack-user' | 'email';
+  actorKind?: string;
   /** canonical <channel>/<ts> */
   thread?: string;
   reason?: string;

@@ -3,12 +3,24 @@
 // carries an invisible, bidi, control, whitespace or non-ASCII (look-alike) character, is refused
 // rather than folded, so a near-miss can never become equal to the ID it imitates.
 //
-//   slack-user  U0EDITOR1, W0123ABC         (upper-case as Slack writes them)
 //   email       erin@example.com            (NFKC, then lower-cased; ASCII only)
-//   thread      C0EDITORIAL/1767226200.000110   (<channel ID>/<message ts>; other sources: plain ASCII)
+//   thread      C0EDITORIAL/1767226200.000110   (a message as <channel>/<ts>, a ticket: plain ASCII)
 //   client      blogbot-publish             (a routine's own name: lower-case, digits, . _ -)
+//   (people)    the person IDs connectors contribute (PersonKind), each with its own grammar
 
-export type IdKind = 'slack-user' | 'email' | 'thread' | 'client';
+import type { PersonKind } from '../connector/extensions.js';
+
+export type { PersonKind } from '../connector/extensions.js';
+
+const people: PersonKind[] = [];
+
+/**
+ * The person kinds of the fleet's connectors, registered once by the program that lists them
+ * (servers/fleet/connectors.ts): an actor is one of these, or an e-mail address.
+ */
+export function registerPeople(kinds: readonly PersonKind[]): void {
+  for (const k of kinds) if (!people.some((p) => p.kind === k.kind)) people.push(k);
+}
 
 export class BadIdentifier extends Error {
   constructor(readonly what: string, readonly why: string) {
@@ -17,10 +29,8 @@ export class BadIdentifier extends Error {
 }
 
 const MAX = 256;
-const SLACK_USER = /^[UW][A-Z0-9]{2,20}$/;
 const EMAIL = /^[a-z0-9_%+-]+(\.[a-z0-9_%+-]+)*@([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
-const THREAD = /^([CGD][A-Z0-9]{8,20})\/(\d{10}\.\d{6})$/;
-// a conversation of another source (a ticket, a run): opaque, but plain ASCII
+// a conversation: a message as <channel>/<ts>, a ticket, a run: opaque, but plain ASCII
 const OPAQUE_THREAD = /^[A-Za-z0-9][A-Za-z0-9._:#\/-]{0,127}$/;
 const CLIENT = /^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$/;
 
@@ -40,17 +50,11 @@ export function characterProblem(raw: string): string | undefined {
   return undefined;
 }
 
-function checked(what: string, raw: unknown): string {
+export function checked(what: string, raw: unknown): string {
   if (typeof raw !== 'string') throw new BadIdentifier(what, 'must be a printable string');
   const problem = characterProblem(raw);
   if (problem) throw new BadIdentifier(what, problem);
   return raw.normalize('NFKC');
-}
-
-export function slackUser(raw: unknown, what = 'a Slack user ID'): string {
-  const s = checked(what, raw);
-  if (!SLACK_USER.test(s)) throw new BadIdentifier(what, 'must be a Slack user ID such as U0123ABCD');
-  return s;
 }
 
 export function email(raw: unknown, what = 'an e-mail address'): string {
@@ -59,28 +63,13 @@ export function email(raw: unknown, what = 'an e-mail address'): string {
   return s;
 }
 
-export interface ThreadRef {
-  channel: string;
-  ts: string;
-}
-
-/** A thread: a Slack message as <channel ID>/<ts>, or an opaque ASCII reference of another source. */
+/** A thread: a message as <channel ID>/<ts>, or an opaque ASCII reference of another source. */
 export function thread(raw: unknown, what = 'a thread'): string {
   const s = checked(what, raw);
-  if (!THREAD.test(s) && !OPAQUE_THREAD.test(s)) {
-    throw new BadIdentifier(what, 'must name a Slack message as <channel ID>/<ts> (C0EDITORIAL/1767226200.000110), or be a plain reference of letters, digits and . _ : # / -');
+  if (!OPAQUE_THREAD.test(s)) {
+    throw new BadIdentifier(what, 'must name a message as <channel ID>/<ts> (C0EDITORIAL/1767226200.000110), or be a plain reference of letters, digits and . _ : # / -');
   }
   return s;
-}
-
-export function isSlackThread(canonical: string): boolean {
-  return THREAD.test(canonical);
-}
-
-export function threadRef(canonical: string): ThreadRef {
-  const m = THREAD.exec(canonical);
-  if (!m) throw new BadIdentifier('a thread', 'is not a <channel ID>/<ts> reference');
-  return { channel: m[1]!, ts: m[2]! };
 }
 
 export function client(raw: unknown, what = 'a client name'): string {
@@ -89,12 +78,13 @@ export function client(raw: unknown, what = 'a client name'): string {
   return s;
 }
 
-/** An actor: a Slack user ID or an e-mail address, in canonical form, with its kind. */
-export function actor(raw: unknown, what = 'the actor'): { id: string; kind: 'slack-user' | 'email' } {
+/** An actor: a person ID of a registered kind or an e-mail address, in canonical form, with its kind. */
+export function actor(raw: unknown, what = 'the actor'): { id: string; kind: string } {
   const s = checked(what, raw);
-  if (SLACK_USER.test(s)) return { id: s, kind: 'slack-user' };
+  const person = people.find((p) => p.pattern.test(s));
+  if (person) return { id: s, kind: person.kind };
   if (s.includes('@')) return { id: email(s, what), kind: 'email' };
-  throw new BadIdentifier(what, 'must be a Slack user ID (U0123ABCD) or an e-mail address');
+  throw new BadIdentifier(what, `must be ${[...people.map((p) => `${p.name} (${p.example})`), 'an e-mail address'].join(' or ')}`);
 }
 
 /** The canonical form of an identifier of unknown kind (e.g. an `audit show --actor` filter). */

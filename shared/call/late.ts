@@ -1,4 +1,4 @@
-// Late answers to withdrawn approval requests. A request withdrawn with its call (the client
+// Late answers to withdrawn approval requests (the late-answer reader: ApprovalChannel.answers). A request withdrawn with its call (the client
 // cancelled, timed out or disconnected) stays in the approvals channel until it would have
 // expired, and an approver may still answer it there. That answer runs nothing, but the trail must
 // show it: someone said yes (or no) to a call that never ran. The process that withdrew the request
@@ -19,7 +19,7 @@ export interface LateWatch {
   stop(): Promise<void>;
 }
 
-/** Watches the instance's withdrawn Slack approval requests every `everyMs`, starting now. */
+/** Watches the instance's withdrawn approval requests every `everyMs`, starting now. */
 export function watchWithdrawn(inst: Instance, everyMs: number): LateWatch {
   let running: Promise<number> | undefined;
   let stopped = false;
@@ -45,14 +45,20 @@ const watched = (e: ApprovalEntry): e is ApprovalEntry & { ref: { channel: strin
   typeof e.ref?.channel === 'string' && typeof e.ref?.ts === 'string';
 
 async function sweepOnce(inst: Instance): Promise<number> {
-  if (!inst.slackApprovals) return 0;
+  const channels = inst.approvalChannels ?? {};
+  const vias = Object.keys(channels);
+  if (!vias.length) return 0;
   const open = (await inst.store.approvals.withdrawn(Date.now())).filter(watched);
-  // nothing withdrawn within its expiry: no Slack request at all
+  // nothing withdrawn within its expiry: no channel is asked at all
   if (!open.length) return 0;
-  const channel = await inst.slackApprovals();
-  if (!channel.answers) return 0;
   let recorded = 0;
   for (const e of open) {
+    // the channel that posted it (a request kept before `via` was: the instance's one channel)
+    const via = typeof e.ref.via === 'string' && channels[e.ref.via] ? e.ref.via : vias[0];
+    const open = via === undefined ? undefined : channels[via];
+    if (!open) continue;
+    const channel = await open();
+    if (!channel.answers) continue;
     let answers;
     try {
       answers = await channel.answers(e.ref);
@@ -75,7 +81,7 @@ async function sweepOnce(inst: Instance): Promise<number> {
           ...(typeof e.ref.tool === 'string' ? { tool: e.ref.tool } : {}),
           phase: 'approval',
           status: 'ignored',
-          via: 'slack',
+          via,
           ...(typeof e.ref.digest === 'string' ? { digest: e.ref.digest } : {}),
           by: a.user,
           answer,

@@ -5,7 +5,7 @@ import { parseDuration } from '../base/duration.js';
 import type { Instance } from '../connector/instance.js';
 import type { Approval } from '../manifest/types.js';
 import { StateUnavailable, type ApprovalEntry } from '../state/store.js';
-import { argumentLines, elicitationChannel, type ApprovalChannel, type ApprovalRequest, type Verdict } from './approval.js';
+import { argumentLines, ELICITATION, elicitationChannel, type ApprovalChannel, type ApprovalRequest, type PostedRequest, type Verdict } from './approval.js';
 import { sameId } from './identity.js';
 import type { CallWith } from './in-flight.js';
 
@@ -44,15 +44,16 @@ export async function seekApproval(c: Asking, approval: Approval): Promise<Verdi
   // holder died after the answer) runs on that answer instead of asking again, and the first
   // answer kept is the one that counts.
   const id = c.key ? `key:${c.key}` : `call:${c.call}`;
-  let verdict: Verdict;
+  // set by the try below, or by its catch
+  let verdict: Verdict = { status: 'failed', why: 'the approval was not requested' };
   try {
     if (c.key && !(await inst.keys.awaiting(c.key, true))) throw new StateUnavailable(`idempotency key ${c.key} is no longer held by this process`);
     const entry = await inst.store.approvals.open({ id, call: c.call, expires: c.approvalExpires, ref: { digest: c.digest } });
     // an answer counts for this exact call only (the same digest), and only until it expires
     if (entry.status === 'approved' && entry.ref?.digest === c.digest) verdict = asVerdict(entry, c.digest);
     else {
-      const channel = approval.via === 'elicitation' ? elicitationChannel(req.elicit) : await approvalChannelFor(inst);
-      const resume = resumable(entry, c.digest, approval.via);
+      const channel = approval.via === ELICITATION ? elicitationChannel(req.elicit) : await approvalChannelFor(inst, approval.via);
+      const resume = resumable(entry, c.digest);
       if (resume) {
         // the request this key's first holder posted before it stopped: wait on it, to its expiry
         c.approvalExpires = request.expiresAt = entry.expires;
@@ -61,7 +62,7 @@ export async function seekApproval(c: Asking, approval: Approval): Promise<Verdi
       // where it was posted: another replica resumes a pending request there, and once withdrawn,
       // whoever runs for the instance records late answers to it (./late.ts)
       const posted = (where: { channel: string; ts: string }) =>
-        inst.store.approvals.setRef(id, { digest: c.digest, tool: tool.name, ...where }).catch((e: Error) => inst.log.error(`the approval request of ${id} cannot be resumed elsewhere: ${e.message}`));
+        inst.store.approvals.setRef(id, { digest: c.digest, tool: tool.name, via: approval.via, ...where }).catch((e: Error) => inst.log.error(`the approval request of ${id} cannot be resumed elsewhere: ${e.message}`));
       verdict = await channel.request(request, { ...hooks, posted });
     }
     verdict = asVerdict(await inst.store.approvals.decide(id, { status: verdict.status, ...('by' in verdict && verdict.by ? { by: verdict.by } : {}), ...('why' in verdict ? { why: verdict.why } : {}) }, verdict.status === 'approved' ? verdict.at : Date.now()), c.digest);
@@ -70,7 +71,7 @@ export async function seekApproval(c: Asking, approval: Approval): Promise<Verdi
   } finally {
     if (c.key) {
       const held = await inst.keys.awaiting(c.key, false).catch(() => false);
-      if (!held && verdict!?.status === 'approved') verdict = { status: 'declined', why: `another process took over idempotency key ${c.key}` };
+      if (!held && verdict.status === 'approved') verdict = { status: 'declined', why: `another process took over idempotency key ${c.key}` };
     }
   }
   const detail: Record<string, unknown> = { digest: c.digest, expires: new Date(c.approvalExpires).toISOString() };
@@ -82,15 +83,16 @@ export async function seekApproval(c: Asking, approval: Approval): Promise<Verdi
 }
 
 /**
- * Requester, approver and executor are three different principals; a Slack approver is a listed
- * human; the approval is for this exact call and still fresh. Checked on the proven, canonical IDs
- * whatever the channel already checked. Returns what is wrong, or undefined.
+ * Requester, approver and executor are three different principals; where listed people answer (any
+ * channel but elicitation, where the client's own user does) the approver is one of them; the
+ * approval is for this exact call and still fresh. Checked on the proven, canonical IDs whatever
+ * the channel already checked. Returns what is wrong, or undefined.
  */
 export function separationOfDuties(c: Asking, approval: Approval, v: Extract<Verdict, { status: 'approved' }>): string | undefined {
   if (v.digest !== c.digest) return 'it was given for a different call (digest mismatch)';
   if (Date.now() > c.approvalExpires) return 'it came after the request expired';
   if (c.cancelled?.aborted) return 'the client withdrew the call';
-  if (approval.via !== 'slack') return undefined;
+  if (approval.via === ELICITATION) return undefined;
   if (c.who.actor && sameId(v.by, c.who.actor)) return 'the requester cannot approve their own request';
   if (executorIds(c).includes(v.by)) return "the instance's own identity cannot approve what it executes";
   if (!(approval.approvers ?? []).includes(v.by)) return `${v.by} is not a listed approver`;
@@ -101,11 +103,12 @@ const executorIds = (c: Asking): string[] => [c.ctx.identity.user, c.ctx.identit
 
 /**
  * A pending request for this very call (same digest, not expired) that a process or replica which
- * has since stopped posted to Slack: where to resume waiting, instead of asking a second time.
+ * has since stopped posted to its channel: where to resume waiting, instead of asking a second
+ * time. (Elicitation posts nothing, so it never resumes.)
  */
-function resumable(e: ApprovalEntry, digest: string, via: string): { channel: string; ts: string } | undefined {
+function resumable(e: ApprovalEntry, digest: string): PostedRequest | undefined {
   const { ref } = e;
-  if (via !== 'slack' || e.status !== 'pending' || e.expires <= Date.now() || ref?.digest !== digest) return undefined;
+  if (e.status !== 'pending' || e.expires <= Date.now() || ref?.digest !== digest) return undefined;
   return typeof ref.channel === 'string' && typeof ref.ts === 'string' ? { channel: ref.channel, ts: ref.ts } : undefined;
 }
 
@@ -117,7 +120,9 @@ function asVerdict(e: ApprovalEntry, digest: string): Verdict {
   return { status: 'expired' };
 }
 
-async function approvalChannelFor(inst: Instance): Promise<ApprovalChannel> {
-  if (!inst.slackApprovals) throw new Error('no Slack approvals identity is configured (scopes/fleet.yaml approvals.slack)');
-  return inst.slackApprovals();
+/** The channel a grant names, as the instance opened it (a connector's ApprovalChannelKind). */
+async function approvalChannelFor(inst: Instance, via: string): Promise<ApprovalChannel> {
+  const open = inst.approvalChannels?.[via];
+  if (!open) throw new Error(`no ${via} approval channel is configured for ${inst.manifest.id}`);
+  return open();
 }

@@ -122,7 +122,7 @@ export const attribution = step('attribution', {}, (c) => {
 function howToAttribute(c: InFlightCall): string {
   const { proof } = attributionRule(c.inst.manifest.attribution);
   if (proof === 'oidc') return 'pass _meta "fleet/actor-token" (a signed token from the issuer this instance trusts) with the call';
-  if (proof === 'slack-message') return 'pass _meta "fleet/actor" (their Slack user ID) and "fleet/thread" (<channel>/<ts> of the Slack message in which they asked) with the call';
+  if (proof !== 'asserted' && c.inst.prover) return c.inst.prover.howTo;
   // only a stdio process's environment names its session's human; an HTTP server's names nobody's
   return `pass _meta "fleet/actor" (and "fleet/thread") with the call${c.who.client.via.startsWith('stdio') ? ', or set FLEET_ACTOR for the server' : ''}`;
 }
@@ -137,7 +137,7 @@ export const clientAllowed = step('clientAllowed', {}, (c) => {
 /** The actor is proven as the manifest's attribution asks, before anything else reaches the upstream. */
 export const proveActor = step('proveActor', {}, async (c) => {
   const { inst } = c;
-  const r = await checkActorProof(c.who, { manifest: inst.manifest, line: where(inst.manifest, 'attribution'), reader: inst.messages });
+  const r = await checkActorProof(c.who, { manifest: inst.manifest, line: where(inst.manifest, 'attribution'), prover: inst.prover });
   c.who.proof = r.proof;
   c.who.token = undefined;
   if (!r.ok) return c.refuse('attribution.proof', r.message, r.status ?? 'denied');
@@ -278,8 +278,9 @@ export const requireEvidence = step('requireEvidence', { needs: ['tool', 'grant'
   const p = c.grant.promotion as Promotion | undefined;
   if (!p || !tool.evidence) return;
   const trail = c.inst.trailFileOf?.(p.from);
+  const anchorsOf = c.inst.anchorsOf;
   const verdict = trail
-    ? await findEvidence(tool, c.args, p, trail, c.inst.anchorsOf ? () => c.inst.anchorsOf!(p.from) : undefined)
+    ? await findEvidence(tool, c.args, p, trail, anchorsOf ? () => anchorsOf(p.from) : undefined)
     : ({ ok: false, missing: `no evidence: this instance cannot locate the audit trail of ${p.from}` } as const);
   if (!verdict.ok) return c.refuse(`tools.${tool.name}.promotion`, `denied: ${verdict.missing} (${where(manifest, `tools.${tool.name}.promotion`)})`);
   c.cited = verdict.cited;

@@ -1,13 +1,13 @@
 // One running instance: a connector, the manifest that scopes it, its upstream (opened once, on
 // start, in the background), its audit trail and the rest of its state.
-import type { ApprovalChannel } from '../call/approval.js';
+import type { ApprovalChannel } from './approval-channel.js';
 import type { AuditStore, KeyStore, StateStore } from '../state/store.js';
 import type { Log } from '../base/log.js';
 import type { Manifest } from '../manifest/schema.js';
-import type { Redactor } from '../call/redaction.js';
+import type { Redactor } from '../base/redaction.js';
 import type { Connector, ToolDef, Upstream } from './tool.js';
 import { baseOf, effective, nextChange } from '../manifest/exceptions.js';
-import type { MessageReader } from '../call/proof.js';
+import type { ActorProver } from './extensions.js';
 
 export interface Instance<C = any> {
   connector: Connector<C>;
@@ -36,10 +36,10 @@ export interface Instance<C = any> {
    * upstream until the process restarts. For suspension (`fleet suspend`), which owns when to call it.
    */
   revokeCredential?(reason: string): Promise<void>;
-  /** the Slack approvals identity, opened on first need */
-  slackApprovals?: () => Promise<ApprovalChannel>;
-  /** reads Slack request messages and members to prove actors (attribution proof: slack-message) */
-  messages?: () => Promise<MessageReader>;
+  /** the approval channels its grants ask for, by `via` (a connector's ApprovalChannelKind), each opened on first need */
+  approvalChannels?: Record<string, () => Promise<ApprovalChannel>>;
+  /** the prover of its attribution's proof, where a connector contributes it, and what a call must carry for it */
+  prover?: ActorProver & { howTo: string };
 }
 
 const windows = new WeakMap<object, { from: number; until: number; active: string }>();

@@ -9,7 +9,7 @@ import { hostname } from 'node:os';
 import type { AuditStore } from '../state/store.js';
 import type { Log } from '../base/log.js';
 import type { Manifest } from '../manifest/schema.js';
-import type { Redactor } from '../call/redaction.js';
+import type { Redactor } from '../base/redaction.js';
 import type { Minter, MintedToken } from './tool.js';
 
 /** "fleet <instance> <host> ": every token this instance mints on this host starts with it. */

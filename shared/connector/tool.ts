@@ -1,8 +1,9 @@
 // What a connector declares. The core (server.ts, call.ts) does everything else.
 import type { z } from 'zod';
-import type { Constraint } from '../call/constraints.js';
+import type { Constraint } from './constraints.js';
 import type { Manifest } from '../manifest/types.js';
 import type { Grant } from './grant.js';
+import type { ConnectorExtensions } from './extensions.js';
 
 export type { Grant } from './grant.js';
 
@@ -260,4 +261,9 @@ export interface Connector<C = any> {
    * upstream's (a TypeError, a failed schema: a fault of the fleet's own, reported as such).
    */
   describeError(err: unknown): UpstreamError | undefined;
+  /**
+   * What the connector adds to the fleet beyond its tools, asked for by kind (an approval channel,
+   * an actor prover, a credential scheme, a checkpoint sink): shared/connector/extensions.ts.
+   */
+  extensions?: ConnectorExtensions;
 }

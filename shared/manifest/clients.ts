@@ -14,8 +14,8 @@ export const CLIENTS_FILE = 'clients.yaml';
 
 const NAME = /^[a-z][a-z0-9-]{1,62}$/;
 const INSTANCE = /^[a-z][a-z0-9]*\.[a-z][a-z0-9-]*$/;
-/** sha256:<64 hex> (from `fleet clients mint`), env:NAME or doppler:project/config/NAME */
-const TOKEN_REF = /^(sha256:[0-9a-f]{64}|env:[A-Z_][A-Z0-9_]*|doppler:[\w.-]+\/[\w.-]+\/[A-Z_][A-Z0-9_]*)$/;
+/** sha256:<64 hex> (from `fleet clients mint`), env:NAME or a reference of a scheme a connector contributes (<scheme>:<path>) */
+const TOKEN_REF = /^(sha256:[0-9a-f]{64}|env:[A-Z_][A-Z0-9_]*|(?!sha256:|env:)[a-z][a-z0-9-]*:[\w.-]+(\/[\w.-]+)*)$/;
 
 const jwtSchema = z.strictObject({
   issuer: z.url().describe('the authorization server (iss claim)'),
@@ -27,8 +27,8 @@ const jwtSchema = z.strictObject({
 const clientSchema = z.strictObject({
   owner: z.string().min(3).describe('team and contact'),
   purpose: z.string().min(10).describe('what this routine does with its access'),
-  instances: z.array(z.string().regex(INSTANCE, 'an instance is <connector>.<env>, e.g. slack.prod')).min(1),
-  token: z.string().regex(TOKEN_REF, 'token is sha256:<hex> (from `fleet clients mint`), env:NAME or doppler:project/config/NAME — never the token itself').optional(),
+  instances: z.array(z.string().regex(INSTANCE, 'an instance is <connector>.<env>, such as <connector>.prod')).min(1),
+  token: z.string().regex(TOKEN_REF, 'token is sha256:<hex> (from `fleet clients mint`), env:NAME or a secret manager\'s <scheme>:<path> — never the token itself').optional(),
   jwt: jwtSchema.optional(),
   revoked: z.union([z.string().min(1), z.literal(true)]).optional().describe('a revoked client is refused (the date or reason)'),
   rate: z.string().regex(/^\d+\/(second|minute|hour)$/, 'rate is N/second|minute|hour').optional().describe('requests per window for this client (default 20/second)'),

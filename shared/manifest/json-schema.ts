@@ -7,8 +7,8 @@ import { manifestSchema } from './schema.js';
 
 type Json = Record<string, any>;
 
-function forConnector(connector: Connector): Json {
-  const js = z.toJSONSchema(manifestSchema(connector), { target: 'draft-7', io: 'input', unrepresentable: 'any' }) as Json;
+function forConnector(connector: Connector, connectors: Connector[]): Json {
+  const js = z.toJSONSchema(manifestSchema(connector, Object.fromEntries(connectors.map((c) => [c.name, c]))), { target: 'draft-7', io: 'input', unrepresentable: 'any' }) as Json;
   delete js.$schema;
   for (const [name, grant] of Object.entries<Json>(js.properties.tools.properties)) {
     const tool = connector.tools.find((t) => t.name === name)!;
@@ -30,6 +30,6 @@ export function manifestJsonSchema(connectors: Connector[]): Json {
     type: 'object',
     required: ['connector'],
     properties: { connector: { type: 'string', enum: names } },
-    allOf: connectors.map((c) => ({ if: { properties: { connector: { const: c.name } } }, then: forConnector(c) })),
+    allOf: connectors.map((c) => ({ if: { properties: { connector: { const: c.name } } }, then: forConnector(c, connectors) })),
   };
 }

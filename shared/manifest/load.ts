@@ -7,7 +7,8 @@ import type { z } from 'zod';
 import type { Connector } from '../connector/tool.js';
 import { parseDuration } from '../base/duration.js';
 import { isProduction } from '../connector/scopes.js';
-import { manifestSchema, type Manifest } from './schema.js';
+import { manifestSchema, referenceForms, type Manifest } from './schema.js';
+import { extensionsOf } from '../connector/extensions.js';
 
 export interface ManifestProblem {
   file: string;
@@ -121,7 +122,7 @@ export function loadManifest(file: string, connectors: Record<string, Connector>
   const connector = typeof name === 'string' ? connectors[name] : undefined;
   if (!connector) fail(line('connector'), 'connector', `unknown connector ${JSON.stringify(name)} (known: ${Object.keys(connectors).join(', ')})`);
 
-  const parsed = manifestSchema(connector!).safeParse(obj, { reportInput: true });
+  const parsed = manifestSchema(connector!, connectors).safeParse(obj, { reportInput: true });
   if (!parsed.success) {
     const problems = parsed.error.issues.flatMap((issue) =>
       describeIssue(issue, connector!).map((d) => ({ file, line: line(d.path), ...d })),
@@ -145,10 +146,10 @@ export function loadManifest(file: string, connectors: Record<string, Connector>
 
   // A minted credential: the process resolves the broker; the connector must know how to mint.
   const minted = typeof m.credential === 'object' && 'broker' in m.credential ? m.credential : undefined;
-  if (minted && !connector!.minter) fail(line('credential.mint'), 'credential.mint', `${connector!.name} cannot mint credentials; use a reference (env:NAME or doppler:project/config/NAME)`);
+  if (minted && !connector!.minter) fail(line('credential.mint'), 'credential.mint', `${connector!.name} cannot mint credentials; use a reference (${referenceForms(extensionsOf(connectors).credentials)})`);
   // A rotating credential: the connector must know its upstream's token exchange.
   const rotated = typeof m.credential === 'object' && 'rotate' in m.credential ? m.credential : undefined;
-  if (rotated && !connector!.rotate) fail(line('credential.rotate'), 'credential.rotate', `${connector!.name} has no token rotation; use a reference (env:NAME or doppler:project/config/NAME)${connector!.minter ? ', or { broker, mint: { ttl } }' : ''}`);
+  if (rotated && !connector!.rotate) fail(line('credential.rotate'), 'credential.rotate', `${connector!.name} has no token rotation; use a reference (${referenceForms(extensionsOf(connectors).credentials)})${connector!.minter ? ', or { broker, mint: { ttl } }' : ''}`);
 
   const manifest: Manifest = {
     ...m,

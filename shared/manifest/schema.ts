@@ -3,6 +3,7 @@
 // declared constraints. An unknown tool or constraint is a schema error, not a silent no-op.
 import { z } from 'zod';
 import type { Connector, Grant, ToolDef } from '../connector/tool.js';
+import { extensionsOf, type ApprovalChannelKind, type CredentialScheme, type FleetExtensions } from '../connector/extensions.js';
 import { DURATION, durationSchema, parseDuration } from '../base/duration.js';
 import type { ManifestFields } from './types.js';
 import { attributionSchema } from './attribution.js';
@@ -10,7 +11,23 @@ import { client } from '../call/identity.js';
 
 export type { Approval, Manifest, MintedCredential, RotatedCredential } from './types.js';
 
-export const CREDENTIAL = /^(env:[A-Za-z_][A-Za-z0-9_]*|doppler:[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+\/[A-Za-z_][A-Za-z0-9_]*)$/;
+const ENV_REF = 'env:[A-Za-z_][A-Za-z0-9_]*';
+
+/**
+ * A credential reference of any scheme: env:NAME, or <scheme>:<path> of a scheme a connector
+ * contributes (whose own grammar the manifest schema, built with the connectors, checks).
+ */
+export const CREDENTIAL = new RegExp(`^(${ENV_REF}|[a-z][a-z0-9-]*:[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*)$`);
+
+/** A credential reference of the schemes the fleet knows, exactly: env:NAME or each scheme's own grammar. */
+export function credentialPattern(schemes: readonly CredentialScheme[]): RegExp {
+  return new RegExp(`^(${[ENV_REF, ...schemes.map((s) => s.pattern.source.replace(/^\^|\$$/g, ''))].join('|')})$`);
+}
+
+/** How a reference is written, for messages: "env:NAME or <scheme>:project/config/NAME". */
+export function referenceForms(schemes: readonly CredentialScheme[]): string {
+  return ['env:NAME', ...schemes.map((s) => s.example)].join(' or ');
+}
 
 /** A calendar date, YYYY-MM-DD, that exists. */
 export const DATE = z
@@ -18,7 +35,6 @@ export const DATE = z
   .regex(/^\d{4}-\d{2}-\d{2}$/, 'a date is YYYY-MM-DD, e.g. 2027-03-31')
   .refine((s) => !Number.isNaN(Date.parse(`${s}T00:00:00Z`)) && new Date(`${s}T00:00:00Z`).toISOString().startsWith(s), 'not a calendar date');
 
-const reference = z.string().regex(CREDENTIAL, 'credential must be a reference: env:NAME or doppler:project/config/NAME, or { broker: <reference>, mint: { ttl } }, or { rotate: { refresh_token, client_id, client_secret } }');
 
 /** How long a minted token lives: renewed when a third of it is left. */
 export const MINT_TTL = { min: 10_000, max: 24 * 3600_000 };
@@ -38,7 +54,7 @@ export const promotion = z
   .strictObject({
     from: z
       .string()
-      .regex(/^[a-z0-9-]+\.[a-z][a-z0-9-]*$/, 'from names a development instance as <connector>.<instance>, such as cloudflare.dev')
+      .regex(/^[a-z0-9-]+\.[a-z][a-z0-9-]*$/, 'from names a development instance as <connector>.<instance>, such as <connector>.dev')
       .describe('the development instance whose trail must hold the evidence, as <connector>.<instance>'),
     within: durationSchema('how recent the dev deploy and its smoke check must be, such as 24h'),
     smoke: z.boolean().default(true).describe('a passing smoke check must follow the dev deploy (default true)'),
@@ -46,27 +62,39 @@ export const promotion = z
   .describe('calls run only with matching evidence from a development instance (deploy, then passing smoke check)');
 export type Promotion = z.infer<typeof promotion>;
 
-/** Keys every grant may carry, whatever the tool: how often, and who must say yes first. */
-export const grantCommon = {
-  rate: z.string().regex(RATE, 'rate is N/period: 30/hour, 5/minute, 1000/day').describe('at most this many calls per instance: N/second, N/minute, N/hour or N/day').optional(),
-  approval: z
-    .strictObject({
-      via: z.enum(['elicitation', 'slack']).describe('who is asked: the client\'s user (elicitation) or listed approvers in Slack'),
-      approvers: z
-        .array(z.string().regex(/^[UW][A-Z0-9]{2,}$/, 'approvers are Slack user IDs (U…)'))
-        .describe('Slack user IDs who may approve (required with via: slack)')
-        .optional(),
-      timeout: durationSchema('how long to wait for an answer before denying (default 15m)').default('15m'),
-    })
-    .refine((a) => a.via !== 'slack' || (a.approvers?.length ?? 0) > 0, { message: 'a slack approval needs at least one approver', path: ['approvers'] })
-    // the same rule for editors: the refinement above does not survive the JSON Schema export
-    .meta({ if: { properties: { via: { const: 'slack' } }, required: ['via'] }, then: { required: ['approvers'], properties: { approvers: { minItems: 1 } } } })
-    .describe('a person must say yes before each call runs')
-    .optional(),
-};
+/** Keys every grant may carry, whatever the tool: how often, and who must say yes first (asked through the channels `ext` holds). */
+export function grantCommon(ext: Pick<FleetExtensions, 'approvals'>) {
+  return {
+    rate: z.string().regex(RATE, 'rate is N/period: 30/hour, 5/minute, 1000/day').describe('at most this many calls per instance: N/second, N/minute, N/hour or N/day').optional(),
+    approval: approvalSchema(ext.approvals),
+  };
+}
 
-export function grantSchema(tool: ToolDef): z.ZodType<Grant> {
-  const shape: Record<string, z.ZodType> = { ...grantCommon };
+/**
+ * `approval: { via, approvers, timeout }`: the client's user (elicitation, the core's own channel)
+ * or a channel a connector contributes, whose listed approvers answer (at least one is required).
+ */
+function approvalSchema(channels: readonly ApprovalChannelKind[]) {
+  const approver = channels.length === 1 ? channels[0]!.approver : channels.length ? z.union(channels.map((c) => c.approver)) : z.string();
+  const needsApprovers = (via: string) => ({ if: { properties: { via: { const: via } }, required: ['via'] }, then: { required: ['approvers'], properties: { approvers: { minItems: 1 } } } });
+  let schema = z.strictObject({
+    via: z.enum(['elicitation', ...channels.map((c) => c.via)]).describe(`who is asked: the client's user (elicitation)${channels.map((c) => ` or ${c.who}`).join('')}`),
+    approvers: z
+      .array(approver)
+      .describe(channels.map((c) => `${c.approvers} (required with via: ${c.via})`).join('; ') || 'who may approve')
+      .optional(),
+    timeout: durationSchema('how long to wait for an answer before denying (default 15m)').default('15m'),
+  });
+  for (const c of channels) {
+    schema = schema.refine((a) => a.via !== c.via || (a.approvers?.length ?? 0) > 0, { message: `a ${c.via} approval needs at least one approver`, path: ['approvers'] }) as unknown as typeof schema;
+  }
+  // the same rule for editors: the refinements above do not survive the JSON Schema export
+  const rules = channels.map((c) => needsApprovers(c.via));
+  return (rules.length === 1 ? schema.meta(rules[0]!) : rules.length ? schema.meta({ allOf: rules }) : schema).describe('a person must say yes before each call runs').optional();
+}
+
+export function grantSchema(tool: ToolDef, ext: Pick<FleetExtensions, 'approvals'>): z.ZodType<Grant> {
+  const shape: Record<string, z.ZodType> = { ...grantCommon(ext) };
   for (const [key, c] of Object.entries(tool.constraints)) shape[key] = c.required ? c.schema : c.schema.optional();
   // A tool whose calls leave evidence may require, in this grant, the same evidence from a development instance.
   if (tool.evidence) shape.promotion = promotion.optional();
@@ -86,7 +114,7 @@ export const INSTANT = z
  * named owner, approved by someone else, until it expires. `expires` is optional here so that
  * `fleet verify` can name the missing expiry under its own rule; without one it is never active.
  */
-function exceptionSchema(connector: Connector) {
+function exceptionSchema(connector: Connector, ext: FleetExtensions) {
   const common = {
     id: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'an exception id is lower-case letters, digits and dashes').describe('the exception\'s name, cited in the trail'),
     owner: z.string().trim().min(1, 'owner is required: who asked for the exception and answers for it').describe('who asked for the exception and answers for it'),
@@ -96,23 +124,32 @@ function exceptionSchema(connector: Connector) {
     expires: INSTANT.describe('when it ends (YYYY-MM-DDTHH:MM:SSZ); without it the exception is never active').optional(),
   };
   const byTool = connector.tools.map((t) =>
-    z.strictObject({ ...common, tool: z.literal(t.name).describe('the tool the exception grants'), grant: z.preprocess((v) => v ?? {}, grantSchema(t)).describe(`what the exception grants on ${t.name}`) }),
+    z.strictObject({ ...common, tool: z.literal(t.name).describe('the tool the exception grants'), grant: z.preprocess((v) => v ?? {}, grantSchema(t, ext)).describe(`what the exception grants on ${t.name}`) }),
   );
   return z.discriminatedUnion('tool', byTool as unknown as [z.ZodObject, ...z.ZodObject[]]);
 }
 
-const schemas = new WeakMap<Connector, ReturnType<typeof buildSchema>>();
+const schemas = new WeakMap<Connector, Map<string, ReturnType<typeof buildSchema>>>();
 
-/** The connector's manifest schema, built once (and ahead of time in the start-up snapshot). */
-export function manifestSchema(connector: Connector) {
-  let s = schemas.get(connector);
-  if (!s) schemas.set(connector, (s = buildSchema(connector)));
+/**
+ * The connector's manifest schema, with the approval channels, proofs and credential schemes the
+ * fleet's `connectors` contribute; built once (and ahead of time in the start-up snapshot).
+ */
+export function manifestSchema(connector: Connector, connectors: Record<string, Connector>) {
+  const ext = extensionsOf(connectors);
+  const key = [ext.approvals.map((a) => a.via), ext.provers.map((p) => p.proof), ext.credentials.map((c) => c.scheme)].join(';');
+  let byKey = schemas.get(connector);
+  if (!byKey) schemas.set(connector, (byKey = new Map()));
+  let s = byKey.get(key);
+  if (!s) byKey.set(key, (s = buildSchema(connector, ext)));
   return s;
 }
 
-function buildSchema(connector: Connector) {
+function buildSchema(connector: Connector, ext: FleetExtensions) {
+  const forms = referenceForms(ext.credentials);
+  const reference = z.string().regex(credentialPattern(ext.credentials), `credential must be a reference: ${forms}, or { broker: <reference>, mint: { ttl } }, or { rotate: { refresh_token, client_id, client_secret } }`);
   const tools: Record<string, z.ZodType> = {};
-  for (const t of connector.tools) tools[t.name] = grantSchema(t).optional();
+  for (const t of connector.tools) tools[t.name] = grantSchema(t, ext).optional();
   return z.strictObject({
     connector: z.literal(connector.name).describe('which connector serves this manifest'),
     instance: z.string().regex(/^[a-z][a-z0-9-]*$/, 'instance must be lower-case letters, digits and dashes').describe('the instance name: dev, prod or prod-*; the file is <connector>.<instance>.yaml'),
@@ -121,10 +158,10 @@ function buildSchema(connector: Connector) {
     purpose: z.string().trim().min(1, 'purpose is required: why this instance exists').describe('why this instance exists, in a sentence'),
     credential: z
       .union([
-        reference.describe('where the upstream credential is: env:NAME or doppler:project/config/NAME, never a value'),
+        reference.describe(`where the upstream credential is: ${forms}, never a value`),
         z
           .strictObject({
-            broker: reference.describe('the broker credential that mints (and deletes) this instance\'s tokens: env:NAME or doppler:project/config/NAME'),
+            broker: reference.describe(`the broker credential that mints (and deletes) this instance's tokens: ${forms}`),
             mint: z.strictObject({ ttl: mintTtl.default('1h') }).default({ ttl: '1h' }).describe('how the minted token lives'),
           })
           .describe('a token minted at every start from a broker credential, never a standing one'),
@@ -133,24 +170,24 @@ function buildSchema(connector: Connector) {
             rotate: z
               .strictObject({
                 refresh_token: reference.describe('reference to the refresh token the access tokens are renewed with'),
-                client_id: reference.describe('reference to the Slack app\'s client ID'),
-                client_secret: reference.describe('reference to the Slack app\'s client secret'),
+                client_id: reference.describe('reference to the app\'s client ID'),
+                client_secret: reference.describe('reference to the app\'s client secret'),
               })
-              .describe('Slack token rotation: a short-lived access token renewed from a refresh token'),
+              .describe('token rotation: a short-lived access token renewed from a refresh token'),
           })
-          .describe('a rotating token (Slack): renewed from a refresh token, never a standing one'),
+          .describe('a rotating token (a connector with rotate()): renewed from a refresh token, never a standing one'),
       ])
-      .describe('the upstream credential: a reference (env:NAME, doppler:project/config/NAME), { broker, mint } or { rotate }'),
+      .describe(`the upstream credential: a reference (${forms.split(' or ').join(', ')}), { broker, mint } or { rotate }`),
     /** when the credential was issued or last rotated, for `fleet review` (the upstream rarely tells) */
     credential_issued: DATE.describe('when the credential was issued or last rotated (YYYY-MM-DD), for fleet review').optional(),
     upstream: connector.upstream.describe(`the ${connector.name} account this instance is pinned to and the permissions its credential holds`),
-    attribution: attributionSchema.describe('whether calls must name the person they are for, and how that person is proven'),
+    attribution: attributionSchema(ext.provers).describe('whether calls must name the person they are for, and how that person is proven'),
     /** the client principals (routines) allowed to call this instance; any when not set */
     clients: z.array(z.string().refine((s) => { try { return client(s) === s; } catch { return false; } }, 'a client is a routine name such as blogbot-publish')).min(1).describe('the client principals (routines) allowed to call this instance; any when not set').optional(),
     timeout: durationSchema('longest a call may take upstream (default 10s)').default('10s'),
     audit: z.strictObject({ bodies: z.enum(['hash', 'keep']).default('hash').describe('message bodies in the trail: hash (length + sha256) or keep') }).default({ bodies: 'hash' }).describe('what the audit trail keeps'),
     tools: z.strictObject(tools).describe('the tools this instance grants, each with its constraints; a tool not listed is neither listed nor callable'),
-    exceptions: z.array(exceptionSchema(connector)).describe('time-boxed exceptions (break-glass): one more tool, or more on a granted one, for a while').optional(),
+    exceptions: z.array(exceptionSchema(connector, ext)).describe('time-boxed exceptions (break-glass): one more tool, or more on a granted one, for a while').optional(),
   });
 }
 

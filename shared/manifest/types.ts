@@ -3,7 +3,8 @@
 import type { Grant } from '../connector/grant.js';
 import type { AttributionSpec } from './attribution.js';
 
-export type Approval = { via: 'elicitation' | 'slack'; approvers?: string[]; timeout: string };
+/** `via`: elicitation (the core's own channel) or a connector's approval channel. */
+export type Approval = { via: string; approvers?: string[]; timeout: string };
 
 /**
  * `credential: { broker: <reference>, mint: { ttl } }`: the broker credential only creates (and

@@ -5,8 +5,10 @@
 import { describeAttribution, proofStrength } from '../manifest/attribution.js';
 import { parseDuration } from '../base/duration.js';
 import { ManifestError, readYaml } from '../manifest/load.js';
-import type { Constraint } from '../call/constraints.js';
+import type { Constraint } from '../connector/constraints.js';
 import type { Connector } from '../connector/tool.js';
+import { ELICITATION } from '../call/approval.js';
+import { extensionsOf } from '../connector/extensions.js';
 import { CLIENTS_FILE } from '../manifest/clients.js';
 import { compareClientDocs } from './clients.js';
 import { beyond, overlap } from './glob-sets.js';
@@ -335,6 +337,15 @@ function comparePromotion(a: unknown, b: unknown, push: (cls: Class, what: strin
   if (sa !== sb) push(sb ? 'reduction' : 'escalation', sb ? 'promotion now needs a passing smoke check' : 'promotion no longer needs a passing smoke check');
 }
 
+/** The channel: elicitation lets the calling client answer its own request; any other asks listed people. */
+function judgeVia(a: unknown, b: unknown): { class: Class; what: string } | undefined {
+  if (a === b) return undefined;
+  const what = `approval.via ${a} → ${b}`;
+  if (b === ELICITATION) return { class: 'escalation', what: `${what}: the calling client answers its own approval request; the approvers list is not asked` };
+  if (a === ELICITATION) return { class: 'reduction', what };
+  return { class: 'escalation', what: `${what}: other people answer, elsewhere; review it by hand` };
+}
+
 function compareApproval(ctx: Ctx, a: unknown, b: unknown, push: (cls: Class, what: string, at?: string) => void): void {
   if (same(a, b)) return;
   if (a === undefined) return push('reduction', `now needs an approval (${show(b)})`);
@@ -343,13 +354,18 @@ function compareApproval(ctx: Ctx, a: unknown, b: unknown, push: (cls: Class, wh
   const ob = obj(b);
   for (const key of new Set([...Object.keys(APPROVAL_FIELDS), ...Object.keys(oa), ...Object.keys(ob)])) {
     const order = APPROVAL_FIELDS[key];
+    if (key === 'via') {
+      const j = judgeVia(oa.via, ob.via);
+      if (j) push(j.class, j.what, key);
+      continue;
+    }
     if (order?.kind !== 'own') {
       for (const j of judgeField(`approval.${key}`, order, oa[key], ob[key]) ?? []) push(j.class, j.what, key);
       continue;
     }
-    // approvers: who may agree, when a listed person is asked (via slack); under elicitation the
-    // client's user answers and the list is not asked, so the change of channel says it all
-    if (ob.via !== 'slack' || oa.via !== 'slack') continue;
+    // approvers: who may agree, when listed people are asked (a connector's channel); under
+    // elicitation the client's user answers and the list is not asked, so the change of channel says it all
+    if (oa.via !== ob.via || ob.via === ELICITATION) continue;
     const la: string[] = Array.isArray(oa.approvers) ? oa.approvers.map(String) : [];
     const lb: string[] = Array.isArray(ob.approvers) ? ob.approvers.map(String) : [];
     const added = lb.filter((x) => !la.includes(x));
@@ -413,9 +429,13 @@ function compareFleet(ctx: Ctx, a: Doc | undefined, b: Doc | undefined): void {
     const nb = Number(cb.every ?? 1000);
     if (na !== nb) push(nb > na ? 'escalation' : 'reduction', `checkpoints.every ${na} → ${nb}${nb > na ? ': more records may follow the last checkpoint unanchored' : ''}`, b, ctx.head, 'checkpoints.every', 'head');
     for (const j of judgeField('checkpoints.interval', { kind: 'longer', fallback: '10m', what: 'a longer stretch of the trail may go unanchored' }, ca.interval, cb.interval) ?? []) push(j.class, j.what, b, ctx.head, 'checkpoints.interval', 'head');
-    if (cb.key && ca.slack && !cb.slack) push('escalation', 'checkpoints are no longer posted to the approvals channel: one place off the machine that catches a cut tail is gone', b, ctx.head, 'checkpoints', 'head');
-    else if (ca.key && !ca.slack && cb.slack) push('reduction', 'checkpoints are also posted to the approvals channel, by the approvals identity', b, ctx.head, 'checkpoints.slack', 'head');
-    else if (ca.slack && cb.slack && !same(ca.slack, cb.slack)) push('neutral', `checkpoints.slack changed (${show(ca.slack)} → ${show(cb.slack)}): the read-only token verify reads the channel with`, b, ctx.head, 'checkpoints.slack', 'head');
+    // the places connectors post checkpoints to (CheckpointSinkKind), each under its own key
+    for (const sink of extensionsOf(ctx.connectors).checkpointSinks) {
+      const [sa, sb, at] = [ca[sink.name], cb[sink.name], `checkpoints.${sink.name}`];
+      if (cb.key && sa && !sb) push('escalation', `checkpoints are no longer posted to ${sink.place}: one place off the machine that catches a cut tail is gone`, b, ctx.head, 'checkpoints', 'head');
+      else if (ca.key && !sa && sb) push('reduction', `checkpoints are also posted to ${sink.place}, by ${sink.by}`, b, ctx.head, at, 'head');
+      else if (sa && sb && !same(sa, sb)) push('neutral', `${at} changed (${show(sa)} → ${show(sb)}): ${sink.changes}`, b, ctx.head, at, 'head');
+    }
   }
 }
 

@@ -72,9 +72,9 @@ export const GRANT_FIELDS: Record<string, Order> = {
 };
 
 export const APPROVAL_FIELDS: Record<string, Order> = {
-  // slack: a listed human other than the requester answers; elicitation: the calling client's user
-  // answers, which for the bot is the bot itself
-  via: { kind: 'scale', values: ['slack', 'elicitation'], note: { elicitation: 'the calling client answers its own approval request; the approvers list is not asked' } },
+  // a connector's channel: a listed human other than the requester answers; elicitation: the
+  // calling client's user answers, which for the bot is the bot itself (shared/review/diff.ts)
+  via: { kind: 'own', by: 'approval.via: to elicitation escalates, to a channel of listed approvers reduces' },
   approvers: { kind: 'own', by: 'approvers: added people (or bots) widen who may agree' },
   timeout: { kind: 'longer', fallback: '15m', what: 'an approval request stays answerable longer' },
 };

@@ -13,9 +13,10 @@ import type { Finding, Severity } from './findings.js';
 import { isPattern } from './glob-sets.js';
 import { DURATION, durationSchema, parseDuration } from '../base/duration.js';
 import { checkpointsSchema } from '../audit/checkpoint.js';
+import { extensionsOf, type FleetExtensions } from '../connector/extensions.js';
+import { attributionRule, describeAttribution, proofKinds } from '../manifest/attribution.js';
 
 const DAY = 86_400_000;
-import { attributionRule, describeAttribution, PROOF_KINDS } from '../manifest/attribution.js';
 
 const where = z
   .strictObject({
@@ -32,20 +33,21 @@ const common = {
   severity: z.enum(['error', 'warning']).default('error'),
 };
 
-const ruleSchema = z.discriminatedUnion('kind', [
+/** The rule kinds, with the proofs and approval channels the fleet's connectors contribute. */
+const ruleSchema = (ext: FleetExtensions) => z.discriminatedUnion('kind', [
   z.strictObject({ ...common, kind: z.literal('attribution-required') }),
-  z.strictObject({ ...common, kind: z.literal('proof-required'), proofs: z.array(z.enum(PROOF_KINDS)).min(1) }),
+  z.strictObject({ ...common, kind: z.literal('proof-required'), proofs: z.array(z.enum(proofKinds(ext.provers))).min(1) }),
   z.strictObject({
     ...common,
     kind: z.literal('credential-minted'),
     max_ttl: durationSchema('the longest ttl a minted credential may have, such as 1h').optional(),
     /** instances allowed a standing credential, each with the documented reason: an exception written down, not a silent hole */
-    exempt: z.record(z.string().regex(/^[a-z0-9-]+\.[a-z][a-z0-9-]*$/, 'exempt names instances as <connector>.<instance>, such as slack.prod'), z.string().trim().min(1, 'an exemption says why')).optional(),
+    exempt: z.record(z.string().regex(/^[a-z0-9-]+\.[a-z][a-z0-9-]*$/, 'exempt names instances as <connector>.<instance>, such as blog.prod'), z.string().trim().min(1, 'an exemption says why')).optional(),
   }),
   z.strictObject({ ...common, kind: z.literal('approval-required') }),
   z.strictObject({ ...common, kind: z.literal('approver-not-bot') }),
   // approvals only through these channels: where the calling client cannot answer its own request
-  z.strictObject({ ...common, kind: z.literal('approval-via'), via: z.array(z.enum(['slack', 'elicitation'])).min(1) }),
+  z.strictObject({ ...common, kind: z.literal('approval-via'), via: z.array(z.enum([...ext.approvals.map((a) => a.via), 'elicitation'])).min(1) }),
   // patterns: false also refuses partial wildcards such as `blog-*`, not only a bare `*`
   z.strictObject({ ...common, kind: z.literal('no-wildcard'), patterns: z.boolean().default(false) }),
   z.strictObject({ ...common, kind: z.literal('forbid-value'), constraint: z.string().min(1), value: z.unknown() }),
@@ -67,16 +69,16 @@ const ruleSchema = z.discriminatedUnion('kind', [
   z.strictObject({ ...common, kind: z.literal('forbid-tools'), tools: z.array(z.string().regex(/^[a-z0-9-]+\.[a-z0-9_]+$/, 'name tools as connector.tool')).min(1) }),
 ]);
 
-export type Rule = z.infer<typeof ruleSchema>;
+export type Rule = z.infer<ReturnType<typeof ruleSchema>>;
 
-const fleetSchema = z.strictObject({
+const fleetSchema = (ext: FleetExtensions) => z.strictObject({
   /** the fleet's own bot identities: never approvers of their own requests */
   bots: z.array(z.string().min(1)).default([]),
-  rules: z.array(ruleSchema),
+  rules: z.array(ruleSchema(ext)),
   // Declared and validated by the approvals work; tolerated here.
   approvals: z.unknown().optional(),
   /** the audit checkpoints' public key and cadence (shared/audit/checkpoint.ts) */
-  checkpoints: checkpointsSchema.optional(),
+  checkpoints: checkpointsSchema(ext.checkpointSinks).optional(),
   /** where instances keep their state (shared/state/config.ts) */
   store: storeConfig.optional(),
 });
@@ -101,7 +103,7 @@ export function loadFleetRules(file: string, connectors: Record<string, Connecto
     if (e instanceof ManifestError) return { findings: e.problems.map((p) => problem(p.line, p.message)) };
     throw e;
   }
-  const parsed = fleetSchema.safeParse(doc.data ?? {});
+  const parsed = fleetSchema(extensionsOf(connectors)).safeParse(doc.data ?? {});
   if (!parsed.success) {
     return {
       findings: parsed.error.issues.map((i) => {

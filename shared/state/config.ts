@@ -17,7 +17,7 @@ export const storeConfig = z.discriminatedUnion('engine', [
   z.strictObject({ engine: z.literal('embedded').describe('the JSONL trail and one SQLite file per instance, on this machine') }),
   z.strictObject({
     engine: z.literal('postgres').describe('PostgreSQL, shared by the replicas of an instance'),
-    url: z.string().regex(CREDENTIAL, 'the database URL must be a credential reference: env:NAME or doppler:project/config/NAME').describe('the database URL as a credential reference, never a literal URL'),
+    url: z.string().regex(CREDENTIAL, 'the database URL must be a credential reference: env:NAME or a secret manager\'s <scheme>:<path>').describe('the database URL as a credential reference, never a literal URL'),
     pool: z.number().int().min(1).max(64).default(4).describe('connections per process (default 4)'),
   }),
 ]);

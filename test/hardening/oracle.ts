@@ -1,4 +1,4 @@
-// An oracle for grants written apart from shared/call/constraints.ts and shared/base/glob.ts: when a value
+// An oracle for grants written apart from shared/connector/constraints.ts and shared/base/glob.ts: when a value
 // reaches an upstream, these say whether the grant really covers it. It is deliberately stricter
 // than the core where meaning is ambiguous (a key is judged after resolving `..` and decoding
 // percent-escapes), so a core that let an escape through could not pass by sharing its bug.

@@ -17,11 +17,11 @@ export default {
   plugins: ['@stryker-mutator/vitest-runner'],
   mutate: [
     'shared/call/policy.ts',
-    'shared/call/constraints.ts',
+    'shared/connector/constraints.ts',
     'shared/call/covers.ts',
     'shared/call/call.ts',
     'shared/call/faults.ts',
-    'shared/call/redaction.ts',
+    'shared/base/redaction.ts',
     'shared/audit/chain.ts',
     'shared/audit/verify.ts',
     'servers/doppler/common.ts',

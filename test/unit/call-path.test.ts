@@ -7,7 +7,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCall, type CallRequest } from '../../shared/call/call.js';
 import { EmbeddedState } from '../../shared/state/embedded.js';
-import { Redactor } from '../../shared/call/redaction.js';
+import { Redactor } from '../../shared/base/redaction.js';
 import { grantedTools, type Instance } from '../../shared/connector/instance.js';
 import { loadManifest } from '../../shared/manifest/load.js';
 import { probe, type Probe } from '../fixtures/probe-connector.js';

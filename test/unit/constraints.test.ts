@@ -5,7 +5,7 @@
 // case names exactly the grant it is judged against.
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { choice, flag, globs, ids, max, oneOf, prefixes, type Constraint } from '../../shared/call/constraints.js';
+import { choice, flag, globs, ids, max, oneOf, prefixes, type Constraint } from '../../shared/connector/constraints.js';
 import { allows, decide } from '../../shared/call/policy.js';
 import type { ToolDef } from '../../shared/connector/tool.js';
 import type { Manifest } from '../../shared/manifest/schema.js';

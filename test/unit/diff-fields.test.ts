@@ -7,6 +7,7 @@ import { readSide } from '../../servers/fleet/commands/diff-sides.js';
 import { compareSides, type Side } from '../../shared/review/diff.js';
 import { APPROVAL_FIELDS, AUDIT_FIELDS, burst, compareRates, GRANT_FIELDS, MANIFEST_FIELDS, UPSTREAM_FIELDS } from '../../shared/review/field-order.js';
 import { grantCommon, manifestSchema } from '../../shared/manifest/schema.js';
+import { extensionsOf } from '../../shared/connector/extensions.js';
 import { ROOT } from '../helpers.js';
 
 const base = readSide(join(ROOT, 'scopes'), 'scopes');
@@ -93,11 +94,12 @@ describe('fleet diff judges every field by what it widens', () => {
     const missing: string[] = [];
     const check = (where: string, keys: string[], table: Record<string, unknown>) => keys.filter((k) => !(k in table)).forEach((k) => missing.push(`${where}.${k}`));
     for (const connector of Object.values(CONNECTORS)) {
-      check('manifest', Object.keys(manifestSchema(connector).shape), MANIFEST_FIELDS);
+      check('manifest', Object.keys(manifestSchema(connector, CONNECTORS).shape), MANIFEST_FIELDS);
       check(`${connector.name}.upstream`, Object.keys((connector.upstream as unknown as { shape: object }).shape), UPSTREAM_FIELDS);
     }
-    check('grant', Object.keys(grantCommon), GRANT_FIELDS);
-    const approval = (grantCommon.approval as unknown as { unwrap(): { def?: unknown; _def?: unknown; in?: unknown } }).unwrap();
+    const common = grantCommon(extensionsOf(CONNECTORS));
+    check('grant', Object.keys(common), GRANT_FIELDS);
+    const approval = (common.approval as unknown as { unwrap(): { def?: unknown; _def?: unknown; in?: unknown } }).unwrap();
     const shape = findShape(approval);
     check('approval', Object.keys(shape), APPROVAL_FIELDS);
     check('audit', ['bodies'], AUDIT_FIELDS);

@@ -9,7 +9,7 @@ import { compareConstraint, compareSides } from '../../shared/review/diff.js';
 import { formatDiff } from '../../shared/review/diff-format.js';
 import { readSide } from '../../servers/fleet/commands/diff-sides.js';
 import { beyond, overlap } from '../../shared/review/glob-sets.js';
-import { globs, ids, max, oneOf, prefixes, flag } from '../../shared/call/constraints.js';
+import { globs, ids, max, oneOf, prefixes, flag } from '../../shared/connector/constraints.js';
 import { globMatch } from '../../shared/base/glob.js';
 import { ROOT } from '../helpers.js';
 import { vault } from '../fixtures/vault-connector.js';

@@ -5,7 +5,11 @@
 // FLEET_IDENTITY_SEED replays a run; FLEET_FUZZ_RUNS scales it.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { actor, BadIdentifier, canonical, email, sameId, slackUser, thread } from '../../shared/call/identity.js';
+import { actor, BadIdentifier, canonical, email, registerPeople, sameId, thread } from '../../shared/call/identity.js';
+import { SLACK_PEOPLE, slackUser } from '../../servers/slack/ids.js';
+
+// Slack's user IDs are the person kind the Slack connector adds (servers/fleet/connectors.ts registers them)
+registerPeople([SLACK_PEOPLE]);
 
 const SEED = Number(process.env.FLEET_IDENTITY_SEED) || Date.now() % 2 ** 31;
 const RUNS = Math.max(100, Math.round((2000 * (Number(process.env.FLEET_FUZZ_RUNS) || 100)) / 100));

@@ -1,8 +1,8 @@
-// The redactor on its own (shared/call/redaction.ts): what it registers, what it replaces, and
+// The redactor on its own (shared/base/redaction.ts): what it registers, what it replaces, and
 // that a deep scrub copies only what needs it. Written for what the mutation check
 // (docs/mutation.md) found unpinned: the e2e secrets suites see its effect, not its edges.
 import { describe, expect, it } from 'vitest';
-import { Redactor } from '../../shared/call/redaction.js';
+import { Redactor } from '../../shared/base/redaction.js';
 
 const R = '[redacted]';
 

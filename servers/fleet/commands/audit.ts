@@ -15,6 +15,8 @@ import type { StateStore } from '../../../shared/state/store.js';
 import { instanceStore } from '../compose/store.js';
 import { anchorsFrom, fileNotes, type NoteSource } from '../../../shared/audit/anchors.js';
 import { resolveCredential } from '../../../shared/connector/credentials.js';
+import type { CheckpointSinkKind } from '../../../shared/connector/extensions.js';
+import { fleetExtensions } from '../compose/extensions.js';
 
 /**
  * Refuses a file that is not an audit trail at all (a README, a config), rather than calling it
@@ -40,15 +42,12 @@ function assertTrail(file: string): void {
   }
 }
 
-/** The source `slack`: the checkpoints posted to the approvals channel, read with checkpoints.slack.reader. */
-async function slackNotes(scopes: string, fleetFile: string, env: NodeJS.ProcessEnv): Promise<NoteSource[]> {
-  const config = readCheckpointsConfig(fleetFile);
-  if (!config?.slack) throw new Error(`${fleetFile} has no checkpoints.slack block: checkpoints are not posted to Slack, and no reader credential is named`);
-  const { readApprovalsConfig } = await import('../../slack/approvals.js');
-  const { readPostedCheckpoints } = await import('../../slack/checkpoints.js');
-  const approvals = readApprovalsConfig(scopes);
-  const credential = await resolveCredential(config.slack.reader, env);
-  const notes = await readPostedCheckpoints({ config: approvals, credential, baseUrl: env.FLEET_APPROVALS_SLACK_URL || undefined, timeoutMs: 15_000 });
+/** A source named for a checkpoint sink (`slack`): the checkpoints it posted, read back as its block says. */
+async function postedNotes(kind: CheckpointSinkKind, scopes: string, fleetFile: string, env: NodeJS.ProcessEnv): Promise<NoteSource[]> {
+  const config = readCheckpointsConfig(fleetFile, fleetExtensions().checkpointSinks);
+  const block = config?.[kind.name];
+  if (block === undefined) throw new Error(`${fleetFile} has no checkpoints.${kind.name} block: checkpoints are not posted to ${kind.place}, and no reader credential is named`);
+  const notes = await kind.read({ scopes, block, env, resolve: (ref) => resolveCredential(ref, env) });
   return notes.map((n) => ({ text: n.text, at: () => n.where, ...(n.edited ? { edited: n.edited } : {}) }));
 }
 
@@ -111,7 +110,8 @@ async function verifyTrail(fileArg: string | undefined, store: StateStore | unde
     const sources: NoteSource[] = [];
     for (const src of srcs) {
       try {
-        sources.push(...(src === 'slack' ? await slackNotes(scopes, fleetFile, o.env ?? process.env) : [fileNotes(src)]));
+        const sink = fleetExtensions().checkpointSinks.find((k) => k.name === src);
+        sources.push(...(sink ? await postedNotes(sink, scopes, fleetFile, o.env ?? process.env) : [fileNotes(src)]));
       } catch (e) {
         out(`${src}: cannot read checkpoints: ${(e as Error).message}`);
         return 2;
@@ -119,7 +119,7 @@ async function verifyTrail(fileArg: string | undefined, store: StateStore | unde
     }
     let a;
     try {
-      a = anchorsFrom(sources, instance, fleetFile);
+      a = anchorsFrom(sources, instance, fleetFile, fleetExtensions().checkpointSinks);
     } catch (e) {
       out(`${srcs.join(', ')}: cannot read checkpoints: ${(e as Error).message}`);
       return 2;

@@ -8,7 +8,7 @@ import { StartupError } from '../../../shared/base/errors.js';
 import { stderrLog } from '../../../shared/base/log.js';
 import { BadIdentifier, client as clientName } from '../../../shared/call/identity.js';
 import type { ClientPrincipal } from '../../../shared/call/attribution.js';
-import { Redactor } from '../../../shared/call/redaction.js';
+import { Redactor } from '../../../shared/base/redaction.js';
 import { isProduction } from '../../../shared/connector/scopes.js';
 import { loadManifest } from '../../../shared/manifest/load.js';
 import { buildServer } from '../../../shared/transport/server.js';

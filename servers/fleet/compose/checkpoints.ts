@@ -1,5 +1,5 @@
-// Signed checkpoints of the trail, and where they go: a file of notes, the OTLP export, the
-// approvals channel. Also where another instance's checkpoints are read back (promotion evidence).
+// Signed checkpoints of the trail, and where they go: a file of notes, the OTLP export, the sinks
+// connectors contribute (CheckpointSinkKind, each switched on by its block under `checkpoints:`). Also where another instance's checkpoints are read back (promotion evidence).
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { readAnchors } from '../../../shared/audit/anchors.js';
@@ -10,11 +10,10 @@ import { StartupError } from '../../../shared/base/errors.js';
 import type { Log } from '../../../shared/base/log.js';
 import { isProduction } from '../../../shared/connector/scopes.js';
 import type { Manifest } from '../../../shared/manifest/schema.js';
-import { readApprovalsConfig } from '../../slack/approvals.js';
-import { slackCheckpointSink, type SlackCheckpointSink } from '../../slack/checkpoints.js';
-import type { ApprovalsSlack } from './approvals.js';
+import type { CheckpointSinkKind, ExtensionContext, PostedSink } from '../../../shared/connector/extensions.js';
 
-export type Checkpoints = Pick<Checkpointer, 'record' | 'close'> & { posted?: SlackCheckpointSink };
+/** The instance's checkpointer, and the sinks connectors contribute that it posts to (each tells at the end what it lost). */
+export type Checkpoints = Pick<Checkpointer, 'record' | 'close'> & { posted?: { kind: CheckpointSinkKind; sink: PostedSink }[] };
 
 /**
  * Signed checkpoints of the trail, when the environment names a signing key (FLEET_CHECKPOINT_KEY,
@@ -28,13 +27,14 @@ export function openCheckpoints(
   trail: string,
   log: Log,
   exporter: AuditExport | undefined,
-  slack: ApprovalsSlack,
+  sinks: readonly CheckpointSinkKind[],
+  ctx: ExtensionContext,
 ): Checkpoints | undefined {
   const fleetFile = join(scopes, 'fleet.yaml');
   const keyFile = process.env.FLEET_CHECKPOINT_KEY;
   let config;
   try {
-    config = readCheckpointsConfig(fleetFile);
+    config = readCheckpointsConfig(fleetFile, sinks);
   } catch (e) {
     throw new StartupError(`checkpoints: ${(e as Error).message}`);
   }
@@ -68,29 +68,29 @@ export function openCheckpoints(
     throw new StartupError(`the checkpoint signing key ${keyFile} does not match the public key ${config.key.name} in ${fleetFile}; run fleet audit keygen <new key file> --scopes ${scopes} to make a pair and write its public half there`);
   }
   const out = process.env.FLEET_CHECKPOINT_FILE;
-  if (config.slack) readApprovalsConfig(scopes); // posted by the approvals identity: it must be declared (file:line)
-  const posted = config.slack ? slackCheckpointSink({ open: slack, timeoutMs: manifest.timeoutMs, warn: log.warn }) : undefined;
-  if (!out && !exporter && !posted) {
-    throw new StartupError(`FLEET_CHECKPOINT_KEY is set but checkpoints go nowhere: set FLEET_CHECKPOINT_FILE (outside the trail's folder), name an OTLP collector (OTEL_EXPORTER_OTLP_ENDPOINT) or add checkpoints.slack to ${fleetFile}`);
+  const posted = sinks.filter((kind) => config[kind.name] !== undefined).map((kind) => ({ kind, sink: kind.open(ctx, config[kind.name]) }));
+  if (!out && !exporter && !posted.length) {
+    const add = sinks.map((k) => `checkpoints.${k.name}`).join(' or ');
+    throw new StartupError(`FLEET_CHECKPOINT_KEY is set but checkpoints go nowhere: set FLEET_CHECKPOINT_FILE (outside the trail's folder)${add ? ', ' : ' or '}name an OTLP collector (OTEL_EXPORTER_OTLP_ENDPOINT)${add ? ` or add ${add} to ${fleetFile}` : ''}`);
   }
   if (out && inside(out)) throw new StartupError(`the checkpoint file ${out} is in the audit trail's folder ${trailDir}; checkpoints go where the instance cannot rewrite them`);
   const checkpointer = new Checkpointer({
     instance: manifest.id,
     key: { name: config.key.name, privateKey },
-    sinks: [...(out ? [fileSink(out)] : []), ...(exporter ? [exporter] : []), ...(posted ? [posted] : [])],
+    sinks: [...(out ? [fileSink(out)] : []), ...(exporter ? [exporter] : []), ...posted.map((p) => p.sink)],
     every: config.every,
     intervalMs: parseDuration(config.interval)!,
     onError: (m) => log.error(m),
   });
-  return { record: (h) => checkpointer.record(h), close: () => checkpointer.close(), ...(posted ? { posted } : {}) };
+  return { record: (h) => checkpointer.record(h), close: () => checkpointer.close(), ...(posted.length ? { posted } : {}) };
 }
 
 /** Another instance's signed checkpoints, where this machine keeps them: its trail must reach and agree with each. */
-export function anchorsOf(scopes: string): (id: string) => Map<number, string> | undefined {
+export function anchorsOf(scopes: string, sinks: readonly CheckpointSinkKind[]): (id: string) => Map<number, string> | undefined {
   return (id) => {
     const file = process.env.FLEET_CHECKPOINT_FILE;
     if (!file || !existsSync(file)) return undefined;
-    const a = readAnchors(file, id, join(scopes, 'fleet.yaml'));
+    const a = readAnchors(file, id, join(scopes, 'fleet.yaml'), sinks);
     if (a.problem) throw new Error(a.problem);
     return a.anchors;
   };

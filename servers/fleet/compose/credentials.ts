@@ -1,28 +1,26 @@
-// Credential references (env:NAME, doppler:project/config/NAME) resolved to values, in one place:
+// Credential references (env:NAME, or a scheme a connector contributes) resolved to values, in one place:
 // the instance's upstream, the state store's URL and the HTTP clients' secrets all come through here.
 import { join } from 'node:path';
 import { resolveCredential } from '../../../shared/connector/credentials.js';
+import { extensionsOf } from '../../../shared/connector/extensions.js';
 import { loadManifest } from '../../../shared/manifest/load.js';
 import type { Manifest } from '../../../shared/manifest/schema.js';
-import type { Redactor } from '../../../shared/call/redaction.js';
+import type { Redactor } from '../../../shared/base/redaction.js';
 import { CONNECTORS } from '../connectors.js';
 
 export type Resolve = (ref: string) => Promise<string>;
 
 /**
- * Resolves references as `manifest` may read them (a doppler: reference reads with the manifest's
- * timeout and its scopes folder's Doppler settings). `manifest` is a function for commands that
- * load it only when a reference needs it.
+ * Resolves references as `manifest` may read them, with the schemes the connectors contribute
+ * (CredentialScheme: a doppler: reference reads with the manifest's timeout and its scopes
+ * folder's settings). `manifest` is a function for commands that load it only when a reference
+ * needs it.
  */
 export function credentialResolver(scopes: string, manifest: (ref: string) => Manifest): Resolve {
-  return (ref) =>
-    resolveCredential(ref, process.env, {
-      // loaded only when a manifest names a doppler: reference
-      doppler: async (r) => {
-        const m = manifest(r);
-        return (await import('../../doppler/resolver.js')).resolveDoppler(r, { env: process.env, manifest: m, scopes, timeoutMs: m.timeoutMs, connectors: CONNECTORS });
-      },
-    });
+  const schemes = Object.fromEntries(
+    extensionsOf(CONNECTORS).credentials.map((s) => [s.scheme, (ref: string) => s.resolve(ref, { env: process.env, manifest: manifest(ref), scopes, connectors: CONNECTORS })]),
+  );
+  return (ref) => resolveCredential(ref, process.env, schemes);
 }
 
 /** The resolver of a command that names an instance (`--instance slack.prod`): its manifest is read on need. */

@@ -1,22 +1,21 @@
 // The composition root: one instance, ready to serve, put together from the factories beside this
-// file (upstream and credentials, identity check, approvals, actor provers, checkpoints, store,
-// shutdown). `fleet serve` and `fleet serve --http` parse their flags and call `composeInstance`.
+// file (upstream and credentials, identity check, the connectors' extensions: approval channels,
+// actor provers, checkpoint sinks; the store, shutdown). `fleet serve` and `fleet serve --http` parse their flags and call `composeInstance`.
 import { openOtlpExport, otlpConfigured } from '../../../shared/audit/export.js';
 import { StartupError } from '../../../shared/base/errors.js';
 import { fleetDir } from '../../../shared/base/install.js';
 import { stderrLog } from '../../../shared/base/log.js';
 import { watchWithdrawn, type LateWatch } from '../../../shared/call/late.js';
-import { Redactor } from '../../../shared/call/redaction.js';
+import { Redactor } from '../../../shared/base/redaction.js';
 import { grantedTools, type Instance } from '../../../shared/connector/instance.js';
 import { loadManifest } from '../../../shared/manifest/load.js';
 import { embeddedPaths, readStoreConfig } from '../../../shared/state/config.js';
 import type { StateStore } from '../../../shared/state/store.js';
 import { CONNECTORS } from '../connectors.js';
-import { approvalPollMs, approvalsSlack, slackApprovalsFor } from './approvals.js';
 import { anchorsOf, openCheckpoints } from './checkpoints.js';
 import { credentialResolver } from './credentials.js';
+import { actorProver, approvalChannels, approvalPollMs, extensionContext, fleetExtensions } from './extensions.js';
 import { manifestFor, type ServeOptions } from './options.js';
-import { messageReaderFor } from './provers.js';
 import { shutdownOf } from './shutdown.js';
 import { servingStore } from './store.js';
 import { linkUpstream } from './upstream.js';
@@ -56,11 +55,11 @@ export async function composeInstance(opts: ServeOptions): Promise<Running> {
 
   const trail = trailFile(manifest.id, opts.scopes);
   const exporter = otlpConfigured(process.env) ? await openOtlpExport(manifest.id, process.env, log.warn) : undefined;
-  let approvalsSandbox: { close(): Promise<void> } | undefined;
-  const slack = approvalsSlack(manifest, opts, redactor, (sb) => (approvalsSandbox = sb));
-  const checkpoints = openCheckpoints(manifest, opts.scopes, trail, log, exporter, slack);
   const upstream = () => link.upstream();
-  const slackApprovals = slackApprovalsFor(manifest, opts, slack, log);
+  const ext = fleetExtensions();
+  const extensions = extensionContext({ manifest, opts, redactor, log, resolve, upstream });
+  const checkpoints = openCheckpoints(manifest, opts.scopes, trail, log, exporter, ext.checkpointSinks, extensions.ctx);
+  const channels = approvalChannels(extensions.ctx, ext);
   store = servingStore(storeConfig, opts.scopes, manifest.id, resolve, redactor, {
     onBroken: (why) => log.error(why),
     // after the record is stored: the export first, then a checkpoint that may follow it
@@ -77,24 +76,25 @@ export async function composeInstance(opts: ServeOptions): Promise<Running> {
     audit: store.audit,
     store,
     trailFileOf: (id) => trailFile(id, opts.scopes),
-    anchorsOf: anchorsOf(opts.scopes),
+    anchorsOf: anchorsOf(opts.scopes, ext.checkpointSinks),
     redactor,
     log,
     env: process.env,
     keys: store.keys,
     stateDir: fleetDir('state', opts.scopes),
     revokeCredential: (reason) => link.revoke(reason),
-    slackApprovals,
-    messages: messageReaderFor(manifest, opts, upstream, slack),
+    ...(channels ? { approvalChannels: channels } : {}),
   };
+  const prover = actorProver(extensions.ctx, ext);
+  if (prover) inst.prover = prover;
   let late: LateWatch | undefined;
   return {
     inst,
     openNow(fail, how) {
       link.openNow(fail, how);
       // answers to this instance's withdrawn approval requests, whoever withdrew them (shared/call/late.ts)
-      if (slackApprovals && !late) late = watchWithdrawn(inst, approvalPollMs());
+      if (channels && !late) late = watchWithdrawn(inst, approvalPollMs());
     },
-    close: shutdownOf({ manifest, log, link, late: () => late, checkpoints, approvalsSandbox: () => approvalsSandbox, exporter, store }),
+    close: shutdownOf({ manifest, log, link, late: () => late, checkpoints, extensions, exporter, store }),
   };
 }

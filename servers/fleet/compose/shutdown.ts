@@ -15,31 +15,31 @@ export interface Parts {
   link: UpstreamLink;
   late: () => LateWatch | undefined;
   checkpoints: Checkpoints | undefined;
-  approvalsSandbox: () => { close(): Promise<void> } | undefined;
+  /** what the connectors' extensions opened (an approvals connection's sandbox) */
+  extensions: { close(): Promise<void> };
   exporter: AuditExport | undefined;
   store: StateStore;
 }
 
 /**
- * Stops the late-answer watch, revokes a minted token and closes the sandboxes, then the checkpoints
- * (the last one posted), the export (what it lost on the record) and the store.
+ * Stops the late-answer watch, revokes a minted token and closes the sandbox, then the checkpoints
+ * (the last ones posted), the extensions' connections, the export (what it lost on the record) and the store.
  */
-export function shutdownOf({ manifest, log, link, late, checkpoints, approvalsSandbox, exporter, store }: Parts): (why: string) => Promise<void> {
+export function shutdownOf({ manifest, log, link, late, checkpoints, extensions, exporter, store }: Parts): (why: string) => Promise<void> {
   return async (why) => {
     await late()?.stop();
     await link.close(why);
     checkpoints?.close();
-    const posted = checkpoints?.posted;
-    if (posted) {
-      // the last checkpoint is posted before the approvals connection goes; the wait is short, as
+    for (const { kind, sink: posted } of checkpoints?.posted ?? []) {
+      // the last checkpoint is posted before the extensions' connections go; the wait is short, as
       // a client ending the process gives it a few seconds (the MCP SDK: 2 s, then SIGTERM)
       await posted.flush(POST_WAIT_MS);
       if (posted.failed || posted.dropped) {
-        log.warn(`audit checkpoints: ${posted.failed + posted.dropped} of ${posted.posted + posted.failed + posted.dropped} never reached the approvals channel (${posted.failed} refused or unanswered, ${posted.dropped} dropped)`);
-        await store.audit.append({ v: 1, time: new Date().toISOString(), instance: manifest.id, phase: 'checkpoints', to: 'slack', posted: posted.posted, failed: posted.failed, dropped: posted.dropped }).catch(() => {});
+        log.warn(`audit checkpoints: ${posted.failed + posted.dropped} of ${posted.posted + posted.failed + posted.dropped} never reached ${kind.place} (${posted.failed} refused or unanswered, ${posted.dropped} dropped)`);
+        await store.audit.append({ v: 1, time: new Date().toISOString(), instance: manifest.id, phase: 'checkpoints', to: kind.name, posted: posted.posted, failed: posted.failed, dropped: posted.dropped }).catch(() => {});
       }
     }
-    await approvalsSandbox()?.close().catch(() => {});
+    await extensions.close();
     if (exporter) {
       await exporter.shutdown();
       // what the export lost is itself on the record, where the trail stays the source of truth

@@ -4,7 +4,7 @@
 import { openState } from '../../../shared/state/open.js';
 import { readStoreConfig, type StoreConfig } from '../../../shared/state/config.js';
 import type { StateStore, TrailHooks } from '../../../shared/state/store.js';
-import type { Redactor } from '../../../shared/call/redaction.js';
+import type { Redactor } from '../../../shared/base/redaction.js';
 import { instanceResolver, resolveStoreCredential, type Resolve } from './credentials.js';
 
 /** The store of instance `id` (e.g. slack.prod) as a command opens it, with the engine fleet.yaml names. */

@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { StartupError } from '../../../shared/base/errors.js';
 import { bundleFile, fleetDir } from '../../../shared/base/install.js';
 import type { Log } from '../../../shared/base/log.js';
-import type { Redactor } from '../../../shared/call/redaction.js';
+import type { Redactor } from '../../../shared/base/redaction.js';
 import { MintedCredential, tokenPrefix } from '../../../shared/connector/minting.js';
 import { RotatingCredential } from '../../../shared/connector/rotation.js';
 import { checkHeld, isProduction } from '../../../shared/connector/scopes.js';

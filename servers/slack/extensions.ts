@@ -1,0 +1,128 @@
+// What Slack adds to the whole fleet, whatever an instance's connector: approval requests answered
+// by listed people in a channel (`approval: { via: slack }`), the slack-message proof of an actor,
+// and signed checkpoints posted to the approvals channel (`checkpoints: { slack: ... }`). All three
+// go through the approvals identity of scopes/fleet.yaml (`approvals.slack`), opened once per
+// instance, on first need; a slack-message proof on a Slack instance reads with the instance's own.
+import { z } from 'zod';
+import type { WebClient } from '@slack/web-api';
+import { durationSchema } from '../../shared/base/duration.js';
+import { resolveCredential } from '../../shared/connector/credentials.js';
+import type { ActorProverKind, ApprovalChannelKind, CheckpointSinkKind, ConnectorExtensions, ExtensionContext } from '../../shared/connector/extensions.js';
+import { attributionRule } from '../../shared/manifest/attribution.js';
+import { CREDENTIAL } from '../../shared/manifest/schema.js';
+import type { ApprovalChannel } from '../../shared/call/approval.js';
+import { openSlackApprovals, readApprovalsConfig, SANDBOX_APPROVALS_BOT, type SlackApprovalsConfig } from './approvals.js';
+import { readPostedCheckpoints, slackCheckpointSink } from './checkpoints.js';
+import { messageProver, type MessageReader } from './proof.js';
+import { slackReader } from './reader.js';
+import { SLACK_PEOPLE } from './ids.js';
+
+type Identity = () => Promise<{ config: SlackApprovalsConfig; credential: string; baseUrl?: string }>;
+const identities = new WeakMap<ExtensionContext, Identity>();
+
+/** The approvals identity's connection for one instance: its config, its credential (a sandbox's under --sandbox), opened once. */
+function approvalsIdentity(ctx: ExtensionContext): Identity {
+  let identity = identities.get(ctx);
+  if (!identity) {
+    let opened: ReturnType<Identity> | undefined;
+    identity = () =>
+      (opened ??= (async () => {
+        const config = readApprovalsConfig(ctx.scopes);
+        let credential: string;
+        let baseUrl = ctx.env.FLEET_APPROVALS_SLACK_URL || (ctx.manifest.connector === 'slack' ? ctx.upstream : undefined);
+        if (ctx.sandbox) {
+          const { startSlackSandbox } = await import('./sandbox/index.js');
+          const sb = await startSlackSandbox();
+          ctx.onClose(() => sb.close());
+          credential = sb.issue(config.workspace, config.token_scopes, undefined, SANDBOX_APPROVALS_BOT);
+          baseUrl = sb.url;
+        } else {
+          credential = await resolveCredential(config.credential, ctx.env);
+        }
+        ctx.secret(credential);
+        return { config, credential, baseUrl };
+      })());
+    identities.set(ctx, identity);
+  }
+  return identity;
+}
+
+const approvals: ApprovalChannelKind = {
+  via: 'slack',
+  who: 'listed approvers in Slack',
+  approver: z.string().regex(/^[UW][A-Z0-9]{2,}$/, 'approvers are Slack user IDs (U…)'),
+  approvers: 'Slack user IDs who may approve',
+  open(ctx) {
+    readApprovalsConfig(ctx.scopes); // a missing or broken approvals identity stops the start, at its file:line
+    const identity = approvalsIdentity(ctx);
+    let channel: Promise<ApprovalChannel> | undefined;
+    return () =>
+      (channel ??= (async () => {
+        const { config, credential, baseUrl } = await identity();
+        return openSlackApprovals({ config, credential, baseUrl, timeoutMs: ctx.manifest.timeoutMs, pollMs: ctx.pollMs, warn: ctx.log.warn });
+      })());
+  },
+};
+
+const messageProof: ActorProverKind = {
+  proof: 'slack-message',
+  describe: 'the actor is the author of the Slack message that asked for the call',
+  fields: {
+    /** channels where a request may be asked: the thread must be a message in one of them */
+    request_channels: z.array(z.string().regex(/^[CG][A-Z0-9]{8,}$/, 'request channels are channel IDs (C…)')).min(1).describe('channel IDs where a request may be asked'),
+    /** how old the asking message may be */
+    max_age: durationSchema('how old the asking message may be (default 1h)').default('1h'),
+    /** whose token reads the message: the instance's own (a Slack instance) or the approvals identity */
+    reader: z.enum(['instance', 'approvals']).describe('whose token reads the message: the instance\'s own or the approvals identity').optional(),
+  },
+  howTo: 'pass _meta "fleet/actor" (their Slack user ID) and "fleet/thread" (<channel>/<ts> of the Slack message in which they asked) with the call',
+  /**
+   * Where the request message is read: a Slack instance's own identity, or (any other connector,
+   * or `reader: approvals`) the approvals identity, whose token then needs channels:history and users:read.
+   */
+  open(ctx) {
+    let reader: Promise<MessageReader> | undefined;
+    const rule = attributionRule(ctx.manifest.attribution) as { reader?: string };
+    if (ctx.manifest.connector === 'slack' && rule.reader !== 'approvals') {
+      return messageProver(() => (reader ??= ctx.instanceClient().then((client) => slackReader(client as WebClient))));
+    }
+    readApprovalsConfig(ctx.scopes); // a missing approvals identity stops the start, at its file:line
+    const identity = approvalsIdentity(ctx);
+    return messageProver(
+      () =>
+        (reader ??= (async () => {
+          const { credential, baseUrl } = await identity();
+          const { webClient } = await import('./client.js');
+          return slackReader(webClient(credential, baseUrl, ctx.manifest.timeoutMs));
+        })()),
+    );
+  },
+};
+
+/**
+ * Also post each checkpoint to the approvals channel (approvals.slack) as the approvals identity,
+ * and read them back for `fleet audit verify --checkpoints slack` with `reader`, a read-only token.
+ */
+const checkpoints: CheckpointSinkKind = {
+  name: 'slack',
+  schema: z
+    .strictObject({
+      reader: z.string().regex(CREDENTIAL, 'a read-only Slack token (channels:history) as a reference: env:NAME or doppler:project/config/NAME').describe('the read-only Slack token fleet audit verify --checkpoints slack reads the channel with'),
+    })
+    .optional()
+    .describe('also post each checkpoint to the approvals channel, as the approvals identity'),
+  place: 'the approvals channel',
+  by: 'the approvals identity',
+  changes: 'the read-only token verify reads the channel with',
+  open(ctx) {
+    readApprovalsConfig(ctx.scopes); // posted by the approvals identity: it must be declared (file:line)
+    return slackCheckpointSink({ open: approvalsIdentity(ctx), timeoutMs: ctx.manifest.timeoutMs, warn: ctx.log.warn });
+  },
+  async read({ scopes, block, env }) {
+    const config = readApprovalsConfig(scopes);
+    const credential = await resolveCredential((block as { reader: string }).reader, env);
+    return readPostedCheckpoints({ config, credential, baseUrl: env.FLEET_APPROVALS_SLACK_URL || undefined, timeoutMs: 15_000 });
+  },
+};
+
+export const slackExtensions: ConnectorExtensions = { people: [SLACK_PEOPLE], approvals: [approvals], provers: [messageProof], checkpointSinks: [checkpoints] };
