@@ -4,10 +4,10 @@
 // records) against the SDK's own stateless Streamable HTTP server with one equivalent tool
 // (bench/one-tool-http-server.mjs), both reading the same Slack sandbox, in one run. Calls per
 // second and p50/p99 latency at 1, 16 and 64 concurrent clients, then RSS after --rss-calls calls.
-// Writes docs/benchmarks-http.md and the README block between the bench-http markers.
+// Writes docs/benchmarks-http.md and the block between the bench-http markers of docs/bots.md.
 //
 //   node bench/http.mjs [--seconds 5] [--rss-calls 10000] [--cli dist/cli.js] [--out docs/benchmarks-http.md]
-//     [--readme README.md] [--json file] [--no-write]
+//     [--readme docs/bots.md] [--json file] [--no-write]
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
@@ -25,7 +25,7 @@ const { values: o } = parseArgs({
     levels: { type: 'string', default: '1,16,64' },
     cli: { type: 'string', default: process.env.FLEET_CLI || 'dist/cli.js' },
     out: { type: 'string', default: 'docs/benchmarks-http.md' },
-    readme: { type: 'string', default: 'README.md' },
+    readme: { type: 'string', default: 'docs/bots.md' },
     json: { type: 'string' },
     'no-write': { type: 'boolean', default: false },
   },
@@ -156,7 +156,7 @@ try {
   const rssRatio = result.rss[F].after / result.rss[R].after;
   result.ratios = { levels: ratios, rss: rssRatio };
   const summary = [
-    `Measured by \`npm run bench\` on ${result.date} (${result.cores} cores, ${result.node}); fleet \`serve --http\` (client check, attribution, policy, two audit records per call) against the SDK's own stateless Streamable HTTP server with one equivalent tool, same sandbox upstream. Full table in [docs/benchmarks-http.md](docs/benchmarks-http.md).`,
+    `Measured by \`npm run bench\` on ${result.date} (${result.cores} cores, ${result.node}); fleet \`serve --http\` (client check, attribution, policy, two audit records per call) against the SDK's own stateless Streamable HTTP server with one equivalent tool, same sandbox upstream. Full table in [docs/benchmarks-http.md](benchmarks-http.md).`,
     '',
     '| clients | throughput vs SDK server (goal ≥ 0.8× at 16) | p99 added (goal ≤ 1 ms) |',
     '|---:|---:|---:|',
