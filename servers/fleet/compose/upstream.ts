@@ -158,12 +158,12 @@ export function linkUpstream({ connector, manifest, opts, resolve, redactor, log
       // used once): its check stays in this process
       // opening (and its identity check) only: a suspension holding a minted token is not a start-up failure
       // a call that came first has opened the upstream here, with its check: no child needed
-      if (!how?.inChild || manifest.mint || manifest.rotate || opened) (opened ??= open()).catch(fail);
+      if (!how?.inChild || manifest.mint || manifest.rotate || opened) (opened ??= open()).then(tracedOpen, fail);
       else {
         childCheck = reach()
           .then((r) => checkInChild(opts, r, manifest.timeoutMs, (c) => (checking = c)))
           .then(() => void (checkedInChild = true));
-        childCheck.catch(fail);
+        childCheck.then(tracedOpen, fail);
       }
     },
     async revoke(reason) {
@@ -212,6 +212,11 @@ export function judgeUpstream(connector: Connector, manifest: Manifest, up: Upst
 }
 
 /** The hidden flag that makes `fleet serve` the start-up check's child instead of a server. */
+/** FLEET_TRACE_START: says when the upstream is open (the bench reads a settled server's memory then). */
+function tracedOpen(): void {
+  if (process.env.FLEET_TRACE_START) process.stderr.write('fleet: upstream open\n');
+}
+
 const CHECK_FLAG = '--check-upstream';
 
 /**
