@@ -170,7 +170,7 @@ describe('minted Cloudflare credentials', () => {
     const s = await serve({ connector: 'cloudflare', env: 'prod', scopes, sandbox: true, vars: { NODE_OPTIONS: `--import=${hook}`, FLEET_LOAD_LOG: log, FLEET_TRACE_START: '1', FLEET_ACTOR: 'U0EDITOR1' } });
     try {
       await s.client.listTools();
-      await waitFor(() => s.stderr().includes('fleet: upstream open'), 20_000);
+      await waitFor(() => s.stderr().includes('fleet: upstream open'), 60_000);
       expect(credentialRecords(s).map((r) => r.action)).toEqual(['mint']);
       const loads = readFileSync(log, 'utf8').split('\n');
       expect(loads.some((l) => l.startsWith(`${s.pid} `))).toBe(true);
@@ -178,7 +178,7 @@ describe('minted Cloudflare credentials', () => {
     } finally {
       await s.close();
     }
-  });
+  }, 90_000);
 
   it('refuses to start when the broker cannot mint, naming what it needs', async () => {
     const weak = sb.issue(ACCOUNT, ['Account API Tokens Read']);
