@@ -3,14 +3,10 @@
 // list_channels through `fleet serve --http` (client check, attribution, policy, two audit
 // records) against the SDK's own stateless Streamable HTTP server with one equivalent tool
 // (bench/one-tool-http-server.mjs), both reading the same Slack sandbox, in one run. Calls per
-// second and p50/p99 latency at 1, 16 and 64 concurrent clients; the latency the fleet adds, as the
-// distribution of per-call differences of paired calls (a client calls one server, then the other);
-// RSS after --rss-calls calls. With a PostgreSQL database (--pg, default $FLEET_TEST_PG): 1, 2 and 3
-// `serve --http` replicas sharing it, against one replica on the embedded store, same clients.
-// Every figure is printed with the machine's load while it was taken. Writes docs/benchmarks-http.md
-// and the README block between the bench-http markers.
+// second and p50/p99 latency at 1, 16 and 64 concurrent clients, then RSS after --rss-calls calls.
+// Writes docs/benchmarks-http.md and the README block between the bench-http markers.
 //
-//   node bench/http.mjs [--seconds 5] [--rss-calls 10000] [--pg URL] [--cli dist/cli.js] [--out docs/benchmarks-http.md]
+//   node bench/http.mjs [--seconds 5] [--rss-calls 10000] [--cli dist/cli.js] [--out docs/benchmarks-http.md]
 //     [--readme README.md] [--json file] [--no-write]
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -22,6 +18,11 @@ import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
 import { bundleLikeTheFleet } from './bundle.mjs';
 import { load as loadNow, loadSpan, median, quantile, uptime } from './stats.mjs';
+
+// Also: the latency the fleet adds, as the distribution of per-call differences of paired calls (a
+// client calls one server, then the other; --paired pairs); with a PostgreSQL database (--pg, default
+// $FLEET_TEST_PG), 1, 2 and 3 `serve --http` replicas sharing it against one replica on the embedded
+// store, same clients. Every figure is printed with the machine's load while it was taken.
 
 const ROOT = resolve(import.meta.dirname, '..');
 const { values: o } = parseArgs({
@@ -252,7 +253,9 @@ try {
   L.push('', '## Goals', '', '| goal | this run | |', '|---|---:|---|', ...goals);
   result.ratios = { levels: ratios, rss: rssRatio };
   const summary = [
-    `Measured by \`npm run bench\` on ${result.date} (${result.cores} cores, ${result.node}; \`${result.uptime}\` at the start); fleet \`serve --http\` (client check, attribution, policy, two audit records per call) against the SDK's own stateless Streamable HTTP server with one equivalent tool, bundled as the fleet is, same sandbox upstream. Full tables and the load under each figure in [docs/benchmarks-http.md](docs/benchmarks-http.md).`,
+    `Measured by \`npm run bench\` on ${result.date} (${result.cores} cores, ${result.node}); fleet \`serve --http\` (client check, attribution, policy, two audit records per call) against the SDK's own stateless Streamable HTTP server with one equivalent tool, same sandbox upstream. Full table in [docs/benchmarks-http.md](docs/benchmarks-http.md).`,
+    '',
+    `Load (\`uptime\`) at the start: \`${result.uptime}\`; the load under each figure is in the full table. The SDK server is bundled as the fleet is.`,
     '',
     '| goal | this run | |',
     '|---|---:|---|',

@@ -225,7 +225,7 @@ export function readmeSummary(r) {
   const slack = r.targets.find((t) => t.ref === 'slack');
   const ref = slack?.runs?.length ? summarise(slack) : undefined;
   const ratio = (v, of) => (Number.isFinite(v) && Number.isFinite(of) ? ` (${f2(v / of)}×)` : '');
-  const lines = [`Measured by \`npm run bench\` on ${r.date} (${r.machine.cores} cores, Node ${r.machine.node}; \`${r.uptime?.[0] ?? ''}\` at the start, start-ups at ${r.loads?.startup ?? '–'}); ratios are to the official Slack server in the same run. Full tables, the load under each figure, goals and reasons in [docs/benchmarks.md](docs/benchmarks.md).`, ''];
+  const lines = [`Measured by \`npm run bench\` on ${r.date} (${r.machine.cores} cores, Node ${r.machine.node}); ratios are to the official Slack server in the same run. Full tables, goals and reasons in [docs/benchmarks.md](docs/benchmarks.md).`, ''];
   lines.push('| server | spawn→tools/list (raw pipe) | via SDK Client | RSS at list | settled RSS (upstream open, 1 s idle) | bytes per tool shown to the model |', '|---|---:|---:|---:|---:|---:|');
   for (const t of r.targets.filter((x) => x.runs?.length)) {
     const s = summarise(t);
@@ -249,6 +249,7 @@ export function readmeSummary(r) {
   }
   const phrases = [...kinds].map(([kind, rs]) => `${kind}: ${rs.length > 1 ? `${rs.length} instances, ` : ''}${f2(Math.min(...rs))}${rs.length > 1 ? `–${f2(Math.max(...rs))}` : ''}× the limit`);
   if (r.verify && !r.verify.sha256sum.error) lines.push(`Audit verify: ${f2(r.verify.verify.mbPerS / r.verify.sha256sum.mbPerS)}× sha256sum's speed on the same trail.`);
+  lines.push(`Load (\`uptime\`) at the start: \`${r.uptime?.[0] ?? ''}\`; start-ups measured at ${r.loads?.startup ?? '–'}; the load under every other figure is in the full tables.`);
   if (r.launcher) lines.push(`\`fleet --version\`: ${f1(r.launcher.launcher)} ms through dist/fleet, ${f1(r.launcher.bundle)} ms from the bundle.`);
   lines.push('', missed.length ? `${met.length - missed.length} of ${met.length} goals hold. Not holding — ${phrases.join('; ')}.${why(r).length ? ' From this run:' : ''}` : `All ${met.length} goals hold.`);
   if (missed.length) lines.push('', ...why(r).map((w) => `- ${w}`));

@@ -195,12 +195,12 @@ process.stdout.write(`${md}\n`);
 const row = (name) => keyed.find((r) => r.engine === name);
 const pgRow = row('PostgreSQL');
 const block = [
-  `Measured by \`npm run bench:state\` on ${date} (${machine}; \`${uptimeAtStart}\` at the start); ratios within the run, full tables and the load under each in [docs/benchmarks-state.md](docs/benchmarks-state.md).`,
+  `Measured by \`npm run bench:state\` on ${date} (${machine}); ratios within the run, full table in [docs/benchmarks-state.md](docs/benchmarks-state.md).`,
   '',
   `| keyed write (claim + outcome) | ${SIZES.map((n) => `${n.toLocaleString('en')} keys`).join(' | ')} |`,
   `|---|${SIZES.map(() => '---:').join('|')}|`,
   ...keyed.map((r) => `| ${r.engine} | ${SIZES.map((n) => ratio(r, n)).join(' | ')} |`),
-  ...(pgRow ? ['', `PostgreSQL vs embedded at ${SIZES[0]} keys: ${(pgRow.ms[SIZES[0]] / row('embedded (SQLite)').ms[SIZES[0]]).toFixed(2)}× the time of a keyed write.`] : []),
+  ...(pgRow ? ['', `Load (\`uptime\`) at the start: \`${uptimeAtStart}\`; the load under each figure is in the full tables.`, `PostgreSQL vs embedded at ${SIZES[0]} keys: ${(pgRow.ms[SIZES[0]] / row('embedded (SQLite)').ms[SIZES[0]]).toFixed(2)}× the time of a keyed write.`] : []),
   ...(appends ? [`Audit appends on PostgreSQL (durable, fsync on): 3 replicas at once reach ${(appends.three / appends.one).toFixed(2)}× the appends/s of 1 with 1 caller each, ${(appends.threeMany / appends.oneMany).toFixed(2)}× with ${INFLIGHT} callers each. Goal ≥ ${APPENDS_GOAL.toLocaleString('en')}/s from 3 replicas: ${appendsGoal}.`] : []),
   ...(streamed.length > 1 ? [`Verifying a trail streamed from PostgreSQL: peak memory ${streamed.map((v) => `${(v.maxRssMB / streamed[0].maxRssMB).toFixed(2)}× at ${v.n.toLocaleString('en')} records`).join(', ')} (the reader holds one page of 1,000 lines at a time).`] : []),
   '',
