@@ -4,10 +4,10 @@
 // records) against the SDK's own stateless Streamable HTTP server with one equivalent tool
 // (bench/one-tool-http-server.mjs), both reading the same Slack sandbox, in one run. Calls per
 // second and p50/p99 latency at 1, 16 and 64 concurrent clients, then RSS after --rss-calls calls.
-// Writes docs/benchmarks-http.md and the README block between the bench-http markers.
+// Writes docs/benchmarks-http.md and the block between the bench-http markers of docs/bots.md.
 //
 //   node bench/http.mjs [--seconds 5] [--rss-calls 10000] [--cli dist/cli.js] [--out docs/benchmarks-http.md]
-//     [--readme README.md] [--json file] [--no-write]
+//     [--readme docs/bots.md] [--json file] [--no-write]
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
@@ -34,7 +34,7 @@ const { values: o } = parseArgs({
     pg: { type: 'string', default: process.env.FLEET_TEST_PG ?? '' },
     cli: { type: 'string', default: process.env.FLEET_CLI || 'dist/cli.js' },
     out: { type: 'string', default: 'docs/benchmarks-http.md' },
-    readme: { type: 'string', default: 'README.md' },
+    readme: { type: 'string', default: 'docs/bots.md' },
     json: { type: 'string' },
     'no-write': { type: 'boolean', default: false },
   },
@@ -253,7 +253,7 @@ try {
   L.push('', '## Goals', '', '| goal | this run | |', '|---|---:|---|', ...goals);
   result.ratios = { levels: ratios, rss: rssRatio };
   const summary = [
-    `Measured by \`npm run bench\` on ${result.date} (${result.cores} cores, ${result.node}); fleet \`serve --http\` (client check, attribution, policy, two audit records per call) against the SDK's own stateless Streamable HTTP server with one equivalent tool, same sandbox upstream. Full table in [docs/benchmarks-http.md](docs/benchmarks-http.md).`,
+    `Measured by \`npm run bench\` on ${result.date} (${result.cores} cores, ${result.node}); fleet \`serve --http\` (client check, attribution, policy, two audit records per call) against the SDK's own stateless Streamable HTTP server with one equivalent tool, same sandbox upstream. Full table in [docs/benchmarks-http.md](benchmarks-http.md).`,
     '',
     `Load (\`uptime\`) at the start: \`${result.uptime}\`; the load under each figure is in the full table. The SDK server is bundled as the fleet is.`,
     '',

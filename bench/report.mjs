@@ -225,7 +225,7 @@ export function readmeSummary(r) {
   const slack = r.targets.find((t) => t.ref === 'slack');
   const ref = slack?.runs?.length ? summarise(slack) : undefined;
   const ratio = (v, of) => (Number.isFinite(v) && Number.isFinite(of) ? ` (${f2(v / of)}×)` : '');
-  const lines = [`Measured by \`npm run bench\` on ${r.date} (${r.machine.cores} cores, Node ${r.machine.node}); ratios are to the official Slack server in the same run. Full tables, goals and reasons in [docs/benchmarks.md](docs/benchmarks.md).`, ''];
+  const lines = [`Measured by \`npm run bench\` on ${r.date} (${r.machine.cores} cores, Node ${r.machine.node}); ratios are to the official Slack server in the same run. Full tables, goals and reasons in [docs/benchmarks.md](benchmarks.md).`, ''];
   lines.push('| server | spawn→tools/list (raw pipe) | via SDK Client | RSS at list | settled RSS (upstream open, 1 s idle) | bytes per tool shown to the model |', '|---|---:|---:|---:|---:|---:|');
   for (const t of r.targets.filter((x) => x.runs?.length)) {
     const s = summarise(t);

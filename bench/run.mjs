@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 // `npm run bench`: the whole fleet against its peers, in one run. Prints the tables and writes
-// them to docs/benchmarks.md (and the summary between the bench markers of README.md, where
+// them to docs/benchmarks.md (and the summary between the bench markers of docs/operations.md, where
 // present). Not part of `npm test`; bench/smoke.test.ts (`npm run bench:smoke`) runs it with tiny counts.
 //
 //   node bench/run.mjs [--starts 20] [--calls 2000] [--warmup 200] [--audit 20000]
 //     [--processes 4] [--cli dist/cli.js] [--scopes scopes] [--out docs/benchmarks.md]
-//     [--readme README.md] [--json file] [--no-write]
+//     [--readme docs/operations.md] [--json file] [--no-write]
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -35,7 +35,7 @@ const { values: o } = parseArgs({
     cli: { type: 'string', default: process.env.FLEET_CLI || 'dist/cli.js' },
     scopes: { type: 'string', default: 'scopes' },
     out: { type: 'string', default: 'docs/benchmarks.md' },
-    readme: { type: 'string', default: 'README.md' },
+    readme: { type: 'string', default: 'docs/operations.md' },
     json: { type: 'string' },
     'no-write': { type: 'boolean', default: false },
   },

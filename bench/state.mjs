@@ -6,10 +6,10 @@
 // - audit appends per second on PostgreSQL from 1 replica and from 3 replicas at once.
 // Figures are ratios within this run (the machine is shared; absolute times vary with load).
 //
-// Writes docs/benchmarks-state.md and the README block between the state-bench markers.
+// Writes docs/benchmarks-state.md and the block between the state-bench markers of docs/operations.md.
 //
 //   node bench/state.mjs [--ops 200] [--appends 1000] [--pg URL (default $FLEET_TEST_PG)] [--out docs/benchmarks-state.md]
-//     [--readme README.md] [--no-write]
+//     [--readme docs/operations.md] [--no-write]
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -29,7 +29,7 @@ const { values: o } = parseArgs({
     sizes: { type: 'string', default: '0,10000,100000' },
     pg: { type: 'string', default: process.env.FLEET_TEST_PG ?? '' },
     out: { type: 'string', default: 'docs/benchmarks-state.md' },
-    readme: { type: 'string', default: 'README.md' },
+    readme: { type: 'string', default: 'docs/operations.md' },
     'no-write': { type: 'boolean', default: false },
   },
 });
@@ -195,7 +195,7 @@ process.stdout.write(`${md}\n`);
 const row = (name) => keyed.find((r) => r.engine === name);
 const pgRow = row('PostgreSQL');
 const block = [
-  `Measured by \`npm run bench:state\` on ${date} (${machine}); ratios within the run, full table in [docs/benchmarks-state.md](docs/benchmarks-state.md).`,
+  `Measured by \`npm run bench:state\` on ${date} (${machine}); ratios within the run, full table in [docs/benchmarks-state.md](benchmarks-state.md).`,
   '',
   `| keyed write (claim + outcome) | ${SIZES.map((n) => `${n.toLocaleString('en')} keys`).join(' | ')} |`,
   `|---|${SIZES.map(() => '---:').join('|')}|`,

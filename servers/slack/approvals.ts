@@ -129,7 +129,7 @@ export async function openSlackApprovals(o: SlackApprovalsOptions): Promise<Appr
   });
   if (me.team_id !== o.config.workspace) throw new Error(`the approvals token belongs to ${me.team_id}, not ${o.config.workspace}`);
   const channel = o.config.channel;
-  const members = slackReader(web);
+  const members = slackReader(web, o.config.workspace);
   const memberCache = new Map<string, Promise<Member | undefined>>();
   const member = (u: string) => {
     let m = memberCache.get(u);
@@ -142,6 +142,13 @@ export async function openSlackApprovals(o: SlackApprovalsOptions): Promise<Appr
 
   return {
     async request(req: ApprovalRequest, hooks): Promise<Verdict> {
+      // the requester as a member of this workspace: their own ID, or the ones fleet.yaml links to them
+      const linked = await requesterHere(req, member);
+      if ('refused' in linked) {
+        hooks.event('refused', { why: linked.refused });
+        return { status: 'failed', why: linked.refused };
+      }
+      const mine = linked.ids;
       const approvers = req.approvers.map((u) => `<@${u}>`).join(', ');
       const minutes = Math.max(1, Math.round(req.timeoutMs / 60_000));
       const lines = describeRequest(req, slackEscape);
@@ -182,7 +189,7 @@ export async function openSlackApprovals(o: SlackApprovalsOptions): Promise<Appr
       };
       /** why a vote does not count, or undefined when it does */
       const disqualified = async (v: Vote): Promise<string | undefined> => {
-        if (req.requesterKind === 'slack-user' && v.user === req.requester) return 'the requester cannot approve their own request';
+        if (mine.includes(v.user)) return 'the requester cannot approve their own request';
         if (v.user === me.user_id || req.executor.includes(v.user)) return v.user === me.user_id ? 'the approvals bot cannot approve' : "the instance's own bot cannot approve";
         if (!req.approvers.includes(v.user)) return 'not a listed approver';
         let m: Member | undefined;
@@ -195,7 +202,6 @@ export async function openSlackApprovals(o: SlackApprovalsOptions): Promise<Appr
         }
         if (!m) return `${v.user} is not a member of the workspace`;
         if (!m.human) return `${v.user} is ${m.why}: only human members approve`;
-        if (req.requesterKind === 'email' && m.email === req.requester) return 'the requester cannot approve their own request';
         return undefined;
       };
       const withdraw = async (): Promise<Verdict> => {
@@ -244,6 +250,37 @@ export async function openSlackApprovals(o: SlackApprovalsOptions): Promise<Appr
       return votes(thread.messages ?? []);
     },
   };
+}
+
+const MEMBER_ID = /^[UW][A-Z0-9]{2,20}$/;
+
+/**
+ * The requester's member IDs in this workspace. A requester proven as a member is that member. One
+ * proven otherwise (an e-mail) is recognised through the member IDs fleet.yaml people: links to
+ * them, each checked here (users.info): at least one must be a full human member of this workspace,
+ * and where the token may read e-mails (users:read.email) its profile's must be the requester's.
+ * Anything less is refused: no approver could be told apart from the requester.
+ */
+async function requesterHere(req: ApprovalRequest, member: (u: string) => Promise<Member | undefined>): Promise<{ ids: string[] } | { refused: string }> {
+  if (!req.requester) return { ids: [] };
+  if (req.requesterKind === 'slack-user') return { ids: [req.requester] };
+  const links = (req.requesterIds ?? []).filter((id) => MEMBER_ID.test(id));
+  const refused = (why: string) => ({ refused: `the requester ${req.requester} cannot be told apart from an approver: ${why}` });
+  if (!links.length) return refused('fleet.yaml people: links them to no member ID');
+  const here: string[] = [];
+  for (const id of links) {
+    let m: Member | undefined;
+    try {
+      m = await member(id);
+    } catch (e) {
+      return refused(`their member ID ${id} could not be checked (${(e as { data?: { error?: string } }).data?.error ?? 'request failed'})`);
+    }
+    if (!m || !m.human) continue;
+    if (m.email && m.email !== req.requester) return refused(`fleet.yaml people: links them to ${id}, whose e-mail in Slack is another's`);
+    here.push(id);
+  }
+  if (!here.length) return refused(`none of the member IDs fleet.yaml people: links to them (${links.join(', ')}) is a full member of this workspace`);
+  return { ids: links };
 }
 
 function sleep(ms: number, signal?: AbortSignal, unref = false): Promise<void> {

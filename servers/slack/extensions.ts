@@ -84,16 +84,16 @@ const messageProof: ActorProverKind = {
     let reader: Promise<MessageReader> | undefined;
     const rule = attributionRule(ctx.manifest.attribution) as { reader?: string };
     if (ctx.manifest.connector === 'slack' && rule.reader !== 'approvals') {
-      return messageProver(() => (reader ??= ctx.instanceClient().then((client) => slackReader(client as WebClient))));
+      return messageProver(() => (reader ??= ctx.instanceClient().then((client) => slackReader(client as WebClient, (ctx.manifest.upstream as { workspace?: string }).workspace))));
     }
     readApprovalsConfig(ctx.scopes); // a missing approvals identity stops the start, at its file:line
     const identity = approvalsIdentity(ctx);
     return messageProver(
       () =>
         (reader ??= (async () => {
-          const { credential, baseUrl } = await identity();
+          const { config, credential, baseUrl } = await identity();
           const { webClient } = await import('./client.js');
-          return slackReader(webClient(credential, baseUrl, ctx.manifest.timeoutMs));
+          return slackReader(webClient(credential, baseUrl, ctx.manifest.timeoutMs), config.workspace);
         })()),
     );
   },

@@ -1,14 +1,28 @@
 // Reads what an actor's proof and an approval need from Slack: one message (the request that
-// asked), and whether a member is a full human (not a bot, app, deleted, restricted or guest
-// account). Read-only: conversations.replies and users.info, through whichever identity is handed
-// in (the instance's own, or the approvals identity).
+// asked), and whether a member is a full human of the pinned workspace (not a bot, app, deleted,
+// restricted or guest account, nor a Slack Connect member whose home is another organisation's
+// workspace). Read-only: conversations.replies, users.info (and auth.test once, to learn the
+// workspace when none is handed in), through whichever identity is handed in (the instance's own,
+// or the approvals identity, each checked at start to belong to its pinned workspace).
 import type { WebClient } from '@slack/web-api';
 import type { Member, MessageReader, ProofMessage } from './proof.js';
 import { email } from '../../shared/call/identity.js';
 
 const NOT_FOUND = new Set(['thread_not_found', 'message_not_found']);
 
-export function slackReader(web: WebClient): MessageReader {
+export function slackReader(web: WebClient, workspace?: string): MessageReader {
+  let home: Promise<string> | undefined;
+  const team = () =>
+    (home ??= workspace
+      ? Promise.resolve(workspace)
+      : web.auth.test().then((r) => {
+          if (!r.team_id) throw new Error('auth.test named no workspace');
+          return r.team_id;
+        }));
+  const pinnedTeam = () => team().catch((e: unknown) => {
+    home = undefined;
+    throw e;
+  });
   return {
     async message(channel, ts): Promise<ProofMessage | undefined> {
       let res;
@@ -32,7 +46,9 @@ export function slackReader(web: WebClient): MessageReader {
       }
       const u = res.user;
       if (!u) return undefined;
-      const why = u.is_bot || u.id === 'USLACKBOT' ? 'a bot' : u.is_app_user ? 'an app user' : u.deleted ? 'a deleted account' : u.is_restricted || u.is_ultra_restricted ? 'a restricted (guest) account' : undefined;
+      const pinned = await pinnedTeam();
+      const why = u.team_id !== pinned ? `a member of another workspace (${u.team_id ?? 'none named'}, e.g. through Slack Connect), not of ${pinned}`
+        : u.is_bot || u.id === 'USLACKBOT' ? 'a bot' : u.is_app_user ? 'an app user' : u.deleted ? 'a deleted account' : u.is_restricted || u.is_ultra_restricted ? 'a restricted (guest) account' : undefined;
       let mail: string | undefined;
       try {
         mail = u.profile?.email ? email(u.profile.email) : undefined;

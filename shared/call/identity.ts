@@ -22,6 +22,14 @@ export function registerPeople(kinds: readonly PersonKind[]): void {
   for (const k of kinds) if (!people.some((p) => p.kind === k.kind)) people.push(k);
 }
 
+declare const canonicalBrand: unique symbol;
+/** A string that went through this module's parser for its kind: only these compare as identities. */
+export type Canonical<K extends string> = string & { readonly [canonicalBrand]: K };
+/** a person: a member ID of a registered kind or a lower-cased e-mail address */
+export type PersonId = Canonical<'person'>;
+/** a routine: the client principal's name */
+export type ClientId = Canonical<'client'>;
+
 export class BadIdentifier extends Error {
   constructor(readonly what: string, readonly why: string) {
     super(`${what} ${why}`);
@@ -57,10 +65,10 @@ export function checked(what: string, raw: unknown): string {
   return raw.normalize('NFKC');
 }
 
-export function email(raw: unknown, what = 'an e-mail address'): string {
+export function email(raw: unknown, what = 'an e-mail address'): PersonId {
   const s = checked(what, raw).toLowerCase();
   if (!EMAIL.test(s) || s.split('@')[0]!.length > 64) throw new BadIdentifier(what, 'must be an e-mail address such as erin@example.com');
-  return s;
+  return s as PersonId;
 }
 
 /** A thread: a message as <channel ID>/<ts>, or an opaque ASCII reference of another source. */
@@ -72,24 +80,42 @@ export function thread(raw: unknown, what = 'a thread'): string {
   return s;
 }
 
-export function client(raw: unknown, what = 'a client name'): string {
+export function client(raw: unknown, what = 'a client name'): ClientId {
   const s = checked(what, raw);
   if (!CLIENT.test(s)) throw new BadIdentifier(what, 'must be lower-case letters, digits, dots, dashes or underscores (1 to 64), such as blogbot-publish');
-  return s;
+  return s as ClientId;
 }
 
 /** An actor: a person ID of a registered kind or an e-mail address, in canonical form, with its kind. */
-export function actor(raw: unknown, what = 'the actor'): { id: string; kind: string } {
+export function actor(raw: unknown, what = 'the actor'): { id: PersonId; kind: string } {
   const s = checked(what, raw);
   const person = people.find((p) => p.pattern.test(s));
-  if (person) return { id: s, kind: person.kind };
+  if (person) return { id: s as PersonId, kind: person.kind };
   if (s.includes('@')) return { id: email(s, what), kind: 'email' };
   throw new BadIdentifier(what, `must be ${[...people.map((p) => `${p.name} (${p.example})`), 'an e-mail address'].join(' or ')}`);
 }
 
+/** A person named in a reviewed file: parsed as an actor and already written in canonical form. */
+export function person(raw: unknown, what = 'a person'): PersonId {
+  const p = actor(raw, what);
+  if (p.id !== raw) throw new BadIdentifier(what, `must be written as ${p.id} (the canonical form)`);
+  return p.id;
+}
+
 /** The canonical form of an identifier of unknown kind (e.g. an `audit show --actor` filter). */
-export function canonical(raw: string): string {
+export function canonical(raw: string): PersonId {
   return actor(raw).id;
+}
+
+/**
+ * The one known identifier that `raw` names, or a BadIdentifier that says so: a name that parses
+ * but matches nobody known is an error, never a no-op (e.g. `fleet suspend client:<a near miss>`).
+ */
+export function known<T extends string>(raw: unknown, parse: (raw: unknown, what: string) => T, knownOnes: Iterable<string>, what: string): T {
+  const id = parse(raw, what);
+  const all = [...new Set(knownOnes)].sort();
+  if (all.includes(id)) return id;
+  throw new BadIdentifier(what, `"${id}" names nobody known here (known: ${all.join(', ') || 'none'})`);
 }
 
 /** Whether two identifiers name the same principal; anything unparsable is equal to nothing. */

@@ -6,7 +6,7 @@ import type { Instance } from '../connector/instance.js';
 import type { Approval } from '../manifest/types.js';
 import { StateUnavailable, type ApprovalEntry } from '../state/store.js';
 import { argumentLines, ELICITATION, elicitationChannel, type ApprovalChannel, type ApprovalRequest, type PostedRequest, type Verdict } from './approval.js';
-import { sameId } from './identity.js';
+import { actor as parseActor, sameId } from './identity.js';
 import type { CallWith } from './in-flight.js';
 
 type Asking = CallWith<'tool' | 'args' | 'facts' | 'ctx'>;
@@ -25,6 +25,7 @@ export async function seekApproval(c: Asking, approval: Approval): Promise<Verdi
     digest: c.digest,
     requester: c.who.actor,
     requesterKind: c.who.actorKind,
+    requesterIds: requesterIds(c),
     proof: c.who.proof?.kind,
     thread: c.who.thread,
     reason: c.who.reason,
@@ -93,11 +94,33 @@ export function separationOfDuties(c: Asking, approval: Approval, v: Extract<Ver
   if (Date.now() > c.approvalExpires) return 'it came after the request expired';
   if (c.cancelled?.aborted) return 'the client withdrew the call';
   if (approval.via === ELICITATION) return undefined;
-  if (c.who.actor && sameId(v.by, c.who.actor)) return 'the requester cannot approve their own request';
+  if (requesterIds(c).some((id) => sameId(v.by, id))) return 'the requester cannot approve their own request';
   if (executorIds(c).includes(v.by)) return "the instance's own identity cannot approve what it executes";
   if (!(approval.approvers ?? []).includes(v.by)) return `${v.by} is not a listed approver`;
   return undefined;
 }
+
+/** Every ID of the requester: the proven one, and those the fleet's people: link to it. */
+const requesterIds = (c: Pick<Asking, 'who' | 'inst'>): string[] => (c.who.actor ? c.inst.people?.idsOf(c.who.actor) ?? [c.who.actor] : []);
+
+/**
+ * Listed approvers answer as members of the channel's workspace: a requester proven as an e-mail
+ * (by oidc, or asserted) is compared with them only through a member ID the fleet's people: link
+ * to them. Without one no approver can be told apart from the requester, so none is asked.
+ */
+export function unresolvedRequester(c: Pick<Asking, 'who' | 'inst'>, approval: Approval): string | undefined {
+  if (approval.via === ELICITATION || !c.who.actor || c.who.actorKind !== 'email') return undefined;
+  if (requesterIds(c).some((id) => kindOf(id) !== 'email')) return undefined;
+  return `the requester ${c.who.actor} (proven by ${c.who.proof?.kind ?? 'nothing'}) is linked to no member ID, so an approver could not be told apart from them: list them with their member ID under people: in fleet.yaml`;
+}
+
+const kindOf = (id: string): string | undefined => {
+  try {
+    return parseActor(id).kind;
+  } catch {
+    return undefined;
+  }
+};
 
 const executorIds = (c: Asking): string[] => [c.ctx.identity.user, c.ctx.identity.bot].filter((x): x is string => typeof x === 'string');
 

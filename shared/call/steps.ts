@@ -18,10 +18,10 @@ import type { Promotion } from '../manifest/schema.js';
 import { AUDIT_RETRY_MS, auditDown, type InFlightCall } from './in-flight.js';
 import { activeSuspension } from '../state/suspension.js';
 import { refreshExceptions } from '../connector/instance.js';
-import { baseOf, exceptionFor, isActive } from '../manifest/exceptions.js';
+import { baseOf, exceptionFor, isActive, selfApproved } from '../manifest/exceptions.js';
 import { auditArgs, inputProblem } from './arguments.js';
 import { shapeAnswer } from './output.js';
-import { seekApproval, separationOfDuties } from './seek-approval.js';
+import { seekApproval, separationOfDuties, unresolvedRequester } from './seek-approval.js';
 import { step } from './step.js';
 
 const WAIT_POLL_MS = 50;
@@ -62,7 +62,7 @@ export const exceptionWindow = step('exceptionWindow', {}, (c) => {
   if (!e) return;
   const now = Date.now();
   const why = !e.expires ? 'has no expiry, so it is never active'
-    : e.approver.trim() === e.owner.trim() ? 'is approved by its own owner, so it is never active'
+    : selfApproved(e) ? 'is approved by its own owner, so it is never active'
     : Date.parse(e.expires) <= now ? `expired at ${e.expires}`
     : `starts at ${e.starts}`;
   return c.refuse('exception', `denied: ${c.req.name} is granted to ${base.id} only by exception ${e.id}, which ${why} (${where(base, `exceptions.${i}`)}); ask its owner ${e.owner} for a new one`);
@@ -294,6 +294,11 @@ export const approve = step('approve', { needs: ['tool', 'grant', 'args', 'facts
   // the approval has its own timeout; the instance's is the upstream's
   c.stopTimer();
   const line = where(manifest, `tools.${tool.name}.approval`);
+  const unresolved = unresolvedRequester(c, approval);
+  if (unresolved) {
+    await c.record({ phase: 'approval', status: 'refused', via: approval.via, why: unresolved });
+    return c.refuse(`tools.${tool.name}.approval`, `denied: no approval of ${tool.name} can be asked: ${unresolved} (${line}); nothing was done`, 'approval_declined');
+  }
   const verdict = await seekApproval(c, approval);
   if (verdict.status === 'approved') {
     const broken = separationOfDuties(c, approval, verdict);

@@ -15,6 +15,11 @@ export interface ApprovalRequest {
   requester?: string;
   /** the requester's identity kind (IdKind) */
   requesterKind?: string;
+  /**
+   * every ID of the requester: the proven one and those fleet.yaml people: links to it. An answer
+   * by any of them is the requester's own; a channel checks the links against its workspace first.
+   */
+  requesterIds?: string[];
   /** how the requester was proven (asserted, oidc, a connector's proof) */
   proof?: string;
   thread?: string;

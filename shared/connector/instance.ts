@@ -8,6 +8,7 @@ import type { Redactor } from '../base/redaction.js';
 import type { Connector, ToolDef, Upstream } from './tool.js';
 import { baseOf, effective, nextChange } from '../manifest/exceptions.js';
 import type { ActorProver } from './extensions.js';
+import type { People } from '../manifest/people.js';
 
 export interface Instance<C = any> {
   connector: Connector<C>;
@@ -40,6 +41,8 @@ export interface Instance<C = any> {
   approvalChannels?: Record<string, () => Promise<ApprovalChannel>>;
   /** the prover of its attribution's proof, where a connector contributes it, and what a call must carry for it */
   prover?: ActorProver & { howTo: string };
+  /** the people the fleet knows (fleet.yaml people:): links a requester's e-mail to their member IDs */
+  people?: People;
 }
 
 const windows = new WeakMap<object, { from: number; until: number; active: string }>();

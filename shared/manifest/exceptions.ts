@@ -5,6 +5,7 @@
 // never active (and `fleet verify` refuses it, rule kind exception-limits).
 import type { Grant } from '../connector/grant.js';
 import type { Exception, Manifest } from './types.js';
+import { sameId } from '../call/identity.js';
 
 const bases = new WeakMap<Manifest, Manifest>();
 
@@ -13,8 +14,13 @@ export function baseOf(m: Manifest): Manifest {
   return bases.get(m) ?? m;
 }
 
+/** Whether an exception's owner approved it themselves, judged on canonical IDs (and on the directory's links when given). */
+export function selfApproved(e: Exception, idsOf?: (id: string) => string[] | undefined): boolean {
+  return sameId(e.approver, e.owner) || !!idsOf?.(e.owner)?.includes(e.approver);
+}
+
 export function isActive(e: Exception, now: number): boolean {
-  if (!e.expires || e.approver.trim() === e.owner.trim()) return false;
+  if (!e.expires || selfApproved(e)) return false;
   return (!e.starts || Date.parse(e.starts) <= now) && now < Date.parse(e.expires);
 }
 

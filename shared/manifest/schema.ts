@@ -7,7 +7,18 @@ import { extensionsOf, type ApprovalChannelKind, type CredentialScheme, type Fle
 import { DURATION, durationSchema, parseDuration } from '../base/duration.js';
 import type { ManifestFields } from './types.js';
 import { attributionSchema } from './attribution.js';
-import { client } from '../call/identity.js';
+import { BadIdentifier, client, person } from '../call/identity.js';
+
+/** A person as a reviewed file must write them: one canonical identifier (shared/call/identity.ts). */
+const personCheck = (what: string) => (v: string, ctx: z.RefinementCtx) => {
+  try {
+    person(v, what);
+  } catch (e) {
+    if (!(e instanceof BadIdentifier)) throw e;
+    ctx.addIssue({ code: 'custom', message: e.message });
+  }
+};
+const personSchema = (key: string) => z.string({ error: (i) => (i.input === undefined ? `${key} is required` : `${key} is a person: a member ID or an e-mail address`) }).superRefine(personCheck(key));
 
 export type { Approval, Manifest, MintedCredential, RotatedCredential } from './types.js';
 
@@ -117,9 +128,9 @@ export const INSTANT = z
 function exceptionSchema(connector: Connector, ext: FleetExtensions) {
   const common = {
     id: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'an exception id is lower-case letters, digits and dashes').describe('the exception\'s name, cited in the trail'),
-    owner: z.string().trim().min(1, 'owner is required: who asked for the exception and answers for it').describe('who asked for the exception and answers for it'),
+    owner: personSchema('owner').describe('who asked for the exception and answers for it: a person of fleet.yaml people:, by member ID or e-mail'),
     reason: z.string().trim().min(1, 'reason is required: why the exception exists').describe('why the exception exists'),
-    approver: z.string().trim().min(1, 'approver is required: who approved it (not its owner)').describe('who approved it (not its owner)'),
+    approver: personSchema('approver').describe('who approved it (not its owner): a person of fleet.yaml people:, by member ID or e-mail'),
     starts: INSTANT.describe('when it starts (YYYY-MM-DDTHH:MM:SSZ)').optional(),
     expires: INSTANT.describe('when it ends (YYYY-MM-DDTHH:MM:SSZ); without it the exception is never active').optional(),
   };

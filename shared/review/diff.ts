@@ -419,6 +419,22 @@ function compareFleet(ctx: Ctx, a: Doc | undefined, b: Doc | undefined): void {
   const added = bots(b).filter((x) => !bots(a).includes(x));
   if (removed.length && b) push('escalation', `bots ${removed.join(', ')} no longer listed: rules stop keeping them from approving`, b, ctx.head, 'bots', 'head');
   if (added.length && b) push('reduction', `bots ${added.join(', ')} listed`, b, ctx.head, 'bots', 'head');
+  // people: who is whom. A member ID that stops being someone's (removed, or moved to another
+  // person) no longer counts as them when they request: they could approve their own request with it.
+  const people = (d: Doc | undefined): Map<string, string> => {
+    const m = new Map<string, string>();
+    for (const [mail, ids] of Object.entries(obj(d?.data.people))) for (const id of Array.isArray(ids) ? ids : []) m.set(String(id), mail);
+    return m;
+  };
+  const pa = people(a);
+  const pb = people(b);
+  for (const [id, mail] of pa) {
+    if (!b || pb.get(id) === mail) continue;
+    const now = pb.get(id);
+    push('escalation', `people: ${id} is no longer ${mail}'s${now ? ` but ${now}'s` : ''}: a request by ${mail} no longer stops ${id} from approving it`, b, ctx.head, now ? `people.${now}` : 'people', 'head');
+  }
+  for (const [id, mail] of pb) if (!pa.has(id) && Object.hasOwn(obj(a?.data.people), mail)) push('reduction', `people: ${id} is now also ${mail}'s`, b!, ctx.head, `people.${mail}`, 'head');
+  for (const mail of Object.keys(obj(b?.data.people))) if (a && !Object.hasOwn(obj(a.data.people), mail)) push('neutral', `people: ${mail} added (manifests may name them)`, b!, ctx.head, `people.${mail}`, 'head');
   if (a && b && !same(a.data.approvals, b.data.approvals)) push('neutral', 'approvals block changed', b, ctx.head, 'approvals', 'head');
   if (a && b && !same(a.data.checkpoints, b.data.checkpoints)) {
     const ca = obj(a.data.checkpoints);

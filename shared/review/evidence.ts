@@ -6,7 +6,7 @@
 import type { CallRow } from '../audit/read.js';
 import type { Connector, Fact } from '../connector/tool.js';
 import type { Manifest } from '../manifest/types.js';
-import { isActive } from '../manifest/exceptions.js';
+import { isActive, selfApproved } from '../manifest/exceptions.js';
 
 const DAY = 86_400_000;
 
@@ -227,7 +227,7 @@ export function reviewInstance(m: Manifest, connector: Connector, allRows: CallR
     exceptions: (m.exceptions ?? []).map((e) => ({
       id: e.id, tool: e.tool, owner: e.owner, approver: e.approver, reason: e.reason, starts: e.starts, expires: e.expires,
       status: isActive(e, opts.now) ? 'active' as const
-        : !e.expires || e.approver.trim() === e.owner.trim() ? 'invalid' as const
+        : !e.expires || selfApproved(e) ? 'invalid' as const
         : Date.parse(e.expires) <= opts.now ? 'expired' as const : 'not started' as const,
     })),
   };

@@ -1,6 +1,8 @@
 // Fleet-wide rules (scopes/fleet.yaml) as data: each rule has an id, a kind from the table below
 // with its parameters, a selector saying which instances and tools it covers, and a reason. New
 // rules are a YAML edit; a new kind is one entry in KINDS.
+import { selfApproved } from '../manifest/exceptions.js';
+import { peopleOf, peopleSchema, type People } from '../manifest/people.js';
 import { storeConfig } from '../state/config.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
@@ -74,6 +76,8 @@ export type Rule = z.infer<ReturnType<typeof ruleSchema>>;
 const fleetSchema = (ext: FleetExtensions) => z.strictObject({
   /** the fleet's own bot identities: never approvers of their own requests */
   bots: z.array(z.string().min(1)).default([]),
+  /** the people the fleet's files may name (shared/manifest/people.ts) */
+  people: peopleSchema.optional(),
   rules: z.array(ruleSchema(ext)),
   // Declared and validated by the approvals work; tolerated here.
   approvals: z.unknown().optional(),
@@ -86,6 +90,8 @@ const fleetSchema = (ext: FleetExtensions) => z.strictObject({
 export interface FleetRules {
   file: string;
   bots: string[];
+  /** who the fleet knows: its people and its bots */
+  directory: People;
   rules: Rule[];
   line(path: string): number;
   /** approvals block as written, unvalidated here */
@@ -127,7 +133,9 @@ export function loadFleetRules(file: string, connectors: Record<string, Connecto
       }
     });
   });
-  return { fleet: { file, ...parsed.data, line: doc.line }, findings };
+  const { people, problems } = peopleOf(parsed.data.people, parsed.data.bots);
+  for (const p of problems) findings.push({ ...problem(doc.line(p.path), p.message), path: p.path });
+  return { fleet: { file, ...parsed.data, directory: people, line: doc.line }, findings };
 }
 
 interface Hit {
@@ -236,8 +244,8 @@ const KINDS: { [K in Rule['kind']]: (rule: Extract<Rule, { kind: K }>, s: Scope)
         else if (end - from > max) hits.push({ path: `${at}.expires`, tool: e.tool, message: `${name} runs ${Math.ceil((end - from) / 3_600_000)} h, beyond the fleet maximum of ${r.max}${e.starts ? '' : ' from today'}` });
         if (end <= now) hits.push({ path: `${at}.expires`, tool: e.tool, message: `${name} expired at ${e.expires}: remove it`, severity: 'warning' });
       }
-      if (e.approver.trim() === e.owner.trim()) hits.push({ path: `${at}.approver`, tool: e.tool, message: `${name} is approved by its own owner ${e.owner}: someone else must approve it` });
-      else if (fleet.bots.includes(e.approver.trim())) hits.push({ path: `${at}.approver`, tool: e.tool, message: `${name} is approved by ${e.approver}, one of the fleet's bots` });
+      if (selfApproved(e, fleet.directory.idsOf)) hits.push({ path: `${at}.approver`, tool: e.tool, message: `${name} is approved by its own owner ${e.owner}: someone else must approve it` });
+      else if (fleet.bots.includes(e.approver)) hits.push({ path: `${at}.approver`, tool: e.tool, message: `${name} is approved by ${e.approver}, one of the fleet's bots` });
       return hits;
     }),
 

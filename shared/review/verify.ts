@@ -2,6 +2,7 @@
 // the fleet's rules: no credential or resource shared between dev and prod, upstream permissions
 // exactly what the granted tools need, the fleet-wide rules of fleet.yaml, and generated files
 // (tool-surface snapshots, JSON Schema, docs table) in step with the code.
+import { strangers } from '../manifest/people.js';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkClients } from './clients.js';
@@ -212,6 +213,8 @@ export function verifyScopes(dir: string, opts: VerifyOptions): VerifyResult {
     findings.push(...checkPermissions(all, connector));
     findings.push(...checkCovers(m, connector));
     if (fleet) findings.push(...checkRules(fleet, all, connector, opts.now));
+    // every person a manifest names is someone the fleet knows: a near miss is an error, not a stranger
+    if (fleet) findings.push(...strangers(m, fleet.directory, fleet.file).map((p) => ({ rule: 'unknown-person', severity: 'error' as const, file: p.file, line: p.line, path: p.path, instance: m.id, message: p.message })));
   }
   findings.push(...checkSharing(manifests, connectors));
   findings.push(...checkClients(dir, manifests, fleet, opts.now));

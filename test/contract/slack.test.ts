@@ -98,6 +98,36 @@ describe('Slack sandbox, through the official SDK', () => {
     expect(s.messages?.matches?.map((m) => m.channel?.id)).toContain('C0DEVGENERAL');
   });
 
+  it('shows profile.email only to a token holding users:read.email, as Slack does', async () => {
+    const plain = client(sb.issue('T0BLOGPROD', ['users:read']));
+    const withEmail = client(sb.issue('T0BLOGPROD', ['users:read', 'users:read.email']));
+    const hidden = await plain.users.info({ user: 'U0EDITOR1' });
+    conforms('users.info', hidden as never);
+    expect(hidden.user?.profile).not.toHaveProperty('email');
+    const listed = await plain.users.list({});
+    conforms('users.list', listed as never);
+    expect(listed.members!.filter((m) => m.profile && 'email' in m.profile)).toEqual([]);
+    const shown = await withEmail.users.info({ user: 'U0EDITOR1' });
+    conforms('users.info', shown as never);
+    expect(shown.user?.profile?.email).toBe('erin@example.com');
+  });
+
+  it('names every member\'s and every message\'s workspace; a Slack Connect member keeps their own', async () => {
+    const prod = client(sb.issue('T0BLOGPROD', ['users:read', 'channels:history']));
+    const members = (await prod.users.list({})).members!;
+    expect(members.every((m) => /^T[A-Z0-9]+$/.test(m.team_id ?? ''))).toBe(true);
+    const partner = await prod.users.info({ user: 'U0PARTNER1' });
+    expect(partner.user).toMatchObject({ team_id: 'T0PARTNER', is_bot: false, deleted: false });
+    expect((await prod.users.info({ user: 'U0EDITOR1' })).user?.team_id).toBe('T0BLOGPROD');
+    // a partner member writes in the request and the approvals channels, as a shared channel allows
+    for (const channel of ['C0EDITORIAL', 'C0APPROVALS']) {
+      const h = await prod.conversations.history({ channel });
+      conforms('conversations.history', h as never);
+      expect(h.messages!.every((m) => /^T[A-Z0-9]+$/.test(m.team ?? '')), channel).toBe(true);
+      expect(h.messages!.find((m) => m.user === 'U0PARTNER1')?.team, channel).toBe('T0PARTNER');
+    }
+  });
+
   it('answers missing_scope, invalid_auth and channel_not_found as Slack does', async () => {
     const narrow = client(sb.issue('T0BLOGDEV', ['channels:read']));
     await expect(narrow.chat.postMessage({ channel: 'C0DEVBOTTEST', text: 'x' })).rejects.toMatchObject({ data: { error: 'missing_scope', needed: 'chat:write' } });

@@ -62,6 +62,7 @@ describe('actor proof: slack-message', () => {
     ['a bot-authored message', () => ({ 'fleet/actor': 'U0PRODBOT', 'fleet/thread': sb.say('T0BLOGPROD', 'C0EDITORIAL', 'U0PRODBOT', 'I asked myself') }), 'bot-authored', true],
     ['a guest account', () => asks('U0GUEST1'), 'not-human', true],
     ['a deleted account', () => asks('U0FORMER1'), 'not-human', true],
+    ['a Slack Connect member (another workspace)', () => asks('U0PARTNER1'), 'another workspace', true],
     ['a stale message', () => ({ 'fleet/actor': 'U0WRITER1', 'fleet/thread': 'C0EDITORIAL/1767226200.000110' }), 'stale', false],
     ['a message outside the request channels', () => asks('U0WRITER1', 'C0GENERAL'), 'not-a-request-channel', false],
     ['no thread at all', () => ({ 'fleet/actor': 'U0WRITER1' }), 'no-thread', false],
@@ -132,18 +133,22 @@ describe('approvals: separation of duties on proven IDs', () => {
   const thread = (ts: string) => approvalsChannel().messages.filter((m) => m.ts === ts || m.thread_ts === ts);
   const approvalSteps = (s: Served) => auditRecords(s.auditFile).filter((x) => x.phase === 'approval').map((x) => [x.status, x.by ?? '', x.why ?? '']);
 
-  it('ignores the requester, both bots, unlisted users and a listed guest; runs on a listed human', async () => {
-    const s = await startProd(scopes((t) => t.replace('approvers: [U0EDITOR1, U0EDITOR2], timeout: 15m', 'approvers: [U0EDITOR1, U0EDITOR2, U0GUEST1, U0PRODBOT], timeout: 20s')));
+  it('ignores the requester, both bots, unlisted users, a listed guest and a listed Slack Connect member; runs on a listed human', async () => {
+    // the guest and the partner are people the fleet knows (else serve refuses the manifest), yet no approvers
+    const known = (t: string) => t.replace('\npeople:\n', '\npeople:\n  gus@partner.example: [U0GUEST1]\n  pat@partner.example: [U0PARTNER1]\n');
+    const s = await startProd(slackScopes((f, t) => (f === 'slack.prod.yaml' ? t.replace('approvers: [U0EDITOR1, U0EDITOR2], timeout: 15m', 'approvers: [U0EDITOR1, U0EDITOR2, U0GUEST1, U0PARTNER1, U0PRODBOT], timeout: 20s') : f === 'fleet.yaml' ? known(t) : t)));
     const pending = s.call('update_message', { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: 'Published: SoD 1' }, asks('U0WRITER1'));
     const req = await request('SoD 1');
     await as('U0WRITER1').chat.postMessage({ channel: 'C0APPROVALS', thread_ts: req.ts, text: 'approve' });
     await as('U0PRODBOT').chat.postMessage({ channel: 'C0APPROVALS', thread_ts: req.ts, text: 'approve' });
     await as('U0WRITER2').reactions.add({ channel: 'C0APPROVALS', timestamp: req.ts, name: 'white_check_mark' });
     await as('U0GUEST1').reactions.add({ channel: 'C0APPROVALS', timestamp: req.ts, name: '+1' });
+    await as('U0PARTNER1').chat.postMessage({ channel: 'C0APPROVALS', thread_ts: req.ts, text: 'approve' });
     // the executor (the instance's own bot) and the approvals bot, reacting as users
     await as('U0PRODBOT').reactions.add({ channel: 'C0APPROVALS', timestamp: req.ts, name: 'white_check_mark' });
     await as('U0APPROVALS').reactions.add({ channel: 'C0APPROVALS', timestamp: req.ts, name: 'white_check_mark' });
     await waitFor(() => approvalSteps(s).some(([st, by]) => st === 'ignored' && by === 'U0GUEST1') || undefined);
+    await waitFor(() => approvalSteps(s).some(([st, by]) => st === 'ignored' && by === 'U0PARTNER1') || undefined);
     await waitFor(() => approvalSteps(s).some(([st, by]) => st === 'ignored' && by === 'U0APPROVALS') || undefined);
     expect(editorial().messages.find((m) => m.ts === BOT_MESSAGE)!.text).not.toBe('Published: SoD 1');
     await as('U0EDITOR2').chat.postMessage({ channel: 'C0APPROVALS', thread_ts: req.ts, text: 'approve' });
@@ -153,6 +158,7 @@ describe('approvals: separation of duties on proven IDs', () => {
     expect(steps).toContainEqual(['ignored', 'U0WRITER1', 'the requester cannot approve their own request']);
     expect(steps).toContainEqual(['ignored', 'U0WRITER2', 'not a listed approver']);
     expect(steps.find(([st, by]) => st === 'ignored' && by === 'U0GUEST1')![2]).toMatch(/restricted/);
+    expect(steps.find(([st, by]) => st === 'ignored' && by === 'U0PARTNER1')![2]).toMatch(/another workspace \(T0PARTNER/);
     expect(steps.at(-1)!.slice(0, 2)).toEqual(['approved', 'U0EDITOR2']);
     expect(steps).toContainEqual(['ignored', 'U0PRODBOT', "the instance's own bot cannot approve"]);
     expect(steps).toContainEqual(['ignored', 'U0APPROVALS', 'the approvals bot cannot approve']);

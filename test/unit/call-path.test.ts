@@ -133,9 +133,9 @@ exceptions:
   - id: hotfix
     tool: put_item
     grant: { paths: ["a/**"], approval: { via: elicitation, timeout: 30s } }
-    owner: U0DEVALICE
+    owner: alice@example.com
     reason: a hotfix
-    approver: U0DEVBOB
+    approver: bob@example.com
     expires: ${expires}
 `);
     const { refreshExceptions } = await import('../../shared/connector/instance.js');

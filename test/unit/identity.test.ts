@@ -59,7 +59,7 @@ function parsed(value: string): string | undefined {
 
 describe('canonical identifiers against generated near-misses', () => {
   it.each([...APPROVERS, ...REQUESTERS])(`no near-miss of %s is ever equal to it (seed ${SEED})`, (target) => {
-    const listed = new Set([...APPROVERS, ...REQUESTERS].map((x) => canonical(x)));
+    const listed = new Set<string>([...APPROVERS, ...REQUESTERS].map((x) => canonical(x)));
     try {
       fc.assert(
         fc.property(nearMiss(target), ({ value }) => {

@@ -272,11 +272,18 @@ export async function auditShow(file: string | undefined, f: ShowFilter & { inst
   }
   const store = file ? undefined : storeOf(f);
   const since = f.since ? sinceTime(f.since) : undefined;
-  const actor = f.actor ? actorFilter(f.actor) : undefined;
+  const actor = f.actor !== undefined ? actorFilter(f.actor) : undefined;
   const custody: CustodyRow[] = [];
   let shown = 0;
+  // an --actor that no call of the trail names is an error (a near miss of someone), not an empty table
+  let actorSeen = false;
+  const actors = new Set<string>();
   try {
     for await (const r of streamCalls(store ? store.audit.lines() : fileLines(file!))) {
+      if (actor && !actorSeen) {
+        actorSeen = r.actor === actor;
+        if (r.actor && actors.size < 50) actors.add(r.actor);
+      }
       if ((f.tool && r.tool !== f.tool) || (actor && r.actor !== actor) || (f.decision && r.decision !== f.decision) || (since !== undefined && Date.parse(r.time) < since)) continue;
       shown++;
       if (f.custody) {
@@ -289,6 +296,9 @@ export async function auditShow(file: string | undefined, f: ShowFilter & { inst
     }
   } finally {
     await store?.close();
+  }
+  if (actor && !actorSeen) {
+    throw new Error(`--actor ${actor} names nobody this trail knows: no call was made for them (actors of this trail: ${[...actors].sort().join(', ') || 'none'})`);
   }
   // collected anyway to size its columns: shown in the order calls began, as the trail holds them
   if (custody.length) out(renderCustody(custody.sort((x, y) => (x.time < y.time ? -1 : x.time > y.time ? 1 : 0))));

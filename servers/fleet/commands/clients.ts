@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { parseDocument } from 'yaml';
 import { CLIENTS_FILE, parseClients } from '../../../shared/manifest/clients.js';
 import { mintToken, tokenHash } from '../../../shared/transport/http/auth/bearer.js';
+import { BadIdentifier, client, known } from '../../../shared/call/identity.js';
 
 export function mintCmd(name: string, o: { scopes: string }): number {
   const file = join(o.scopes, CLIENTS_FILE);
@@ -16,8 +17,13 @@ export function mintCmd(name: string, o: { scopes: string }): number {
     throw new Error(`${file} does not exist: declare the client there first (owner, purpose, instances)`);
   }
   const clients = parseClients(text, file);
-  const c = clients.clients[name];
-  if (!c) throw new Error(`${file}: no client "${name}" (clients: ${Object.keys(clients.clients).join(', ') || 'none'}); declare it first with its owner, purpose and instances`);
+  try {
+    known(name, client, Object.keys(clients.clients), 'the client');
+  } catch (e) {
+    if (!(e instanceof BadIdentifier)) throw e;
+    throw new Error(`${file}: ${e.message}; declare it first with its owner, purpose and instances`);
+  }
+  const c = clients.clients[name]!;
   if (c.jwt) throw new Error(`${file}:${clients.line(`clients.${name}.jwt`)}: client ${name} proves itself with a JWT from ${c.jwt.issuer}; it has no bearer token to mint`);
   const token = mintToken();
   const doc = parseDocument(text);

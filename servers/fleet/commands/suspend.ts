@@ -8,6 +8,8 @@ import { randomUUID } from 'node:crypto';
 import { userInfo } from 'node:os';
 import { basename, join } from 'node:path';
 import { loadManifest } from '../../../shared/manifest/load.js';
+import { loadClients } from '../../../shared/manifest/clients.js';
+import { actor, BadIdentifier, client, known } from '../../../shared/call/identity.js';
 import { SUSPENSION_CACHE_MS } from '../../../shared/state/suspension.js';
 import type { StateStore, Suspension } from '../../../shared/state/store.js';
 import { manifestFiles } from '../../../shared/review/verify.js';
@@ -19,7 +21,7 @@ export interface SuspendOptions {
   reason?: string;
 }
 
-const who = (env: NodeJS.ProcessEnv) => env.FLEET_ACTOR || safeUser();
+const who = (env: NodeJS.ProcessEnv) => (env.FLEET_ACTOR ? actor(env.FLEET_ACTOR, 'FLEET_ACTOR').id : safeUser());
 function safeUser(): string {
   try {
     return userInfo().username;
@@ -28,15 +30,65 @@ function safeUser(): string {
   }
 }
 
-/** The instances a target covers: one instance, or every instance for a client. */
-function covered(target: string, scopes: string): string[] {
+/**
+ * The clients this folder declares: those of clients.yaml (HTTP), those its manifests admit by
+ * name, and `local` (a stdio process that names none).
+ */
+function declaredClients(scopes: string): string[] {
+  const names = ['local', ...Object.keys(loadClients(scopes).clients)];
+  for (const f of manifestFiles(scopes)) {
+    try {
+      names.push(...(loadManifest(f, CONNECTORS).clients ?? []));
+    } catch {
+      // a manifest that does not load serves nobody
+    }
+  }
+  return names;
+}
+
+/** Clients that called these instances (a stdio routine's FLEET_CLIENT is declared nowhere else). */
+async function seenClients(instances: string[], scopes: string, wanted: string): Promise<string[]> {
+  const seen = new Set<string>();
+  await eachState(instances, scopes, async (state) => {
+    if (seen.has(wanted)) return;
+    try {
+      for await (const line of state.audit.lines()) {
+        if (!line.includes('"client_id"')) continue;
+        try {
+          const id = (JSON.parse(line) as { client_id?: unknown }).client_id;
+          if (typeof id === 'string') seen.add(id);
+        } catch {
+          // a torn line names nobody
+        }
+        if (seen.has(wanted)) return;
+      }
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; // an instance that never served has no trail
+    }
+  });
+  return [...seen];
+}
+
+/**
+ * The target in its canonical form, and the instances it covers: one instance, or every instance
+ * for a client. A client is known when this folder declares it or a trail shows it calling; a
+ * target that names no instance and no known client is an error, never a suspension of nobody.
+ */
+async function covered(target: string, scopes: string): Promise<{ target: string; instances: string[] }> {
   const all = manifestFiles(scopes).map((f) => basename(f).replace(/\.ya?ml$/, ''));
   if (target.startsWith('client:')) {
-    if (!/^client:[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(target)) throw new Error(`"${target}" is not a client name: use client:NAME (letters, digits, . _ -)`);
-    return all;
+    try {
+      const name = client(target.slice('client:'.length), 'the client');
+      const declared = declaredClients(scopes);
+      const knownOnes = declared.includes(name) ? declared : [...declared, ...(await seenClients(all, scopes, name))];
+      return { target: `client:${known(name, client, knownOnes, 'the client')}`, instances: all };
+    } catch (e) {
+      if (e instanceof BadIdentifier) throw new Error(`"${target}": ${e.message}; nothing was suspended or resumed`);
+      throw e;
+    }
   }
   if (!all.includes(target)) throw new Error(`no instance "${target}" in ${scopes} (known: ${all.join(', ')}); a client is named client:NAME`);
-  return [target];
+  return { target, instances: [target] };
 }
 
 /** Runs `fn` on the state of each instance (each opened and closed in turn). */
@@ -67,10 +119,10 @@ function mintedOf(ids: string[], scopes: string): string[] {
   });
 }
 
-export async function suspendCmd(target: string, o: SuspendOptions, out: (s: string) => void = (s) => process.stdout.write(`${s}\n`), env = process.env): Promise<number> {
+export async function suspendCmd(named: string, o: SuspendOptions, out: (s: string) => void = (s) => process.stdout.write(`${s}\n`), env = process.env): Promise<number> {
   const reason = o.reason?.trim();
   if (!reason) throw new Error('--reason is required: say why, it is shown to every refused caller and kept in the trail');
-  const instances = covered(target, o.scopes);
+  const { target, instances } = await covered(named, o.scopes);
   const s: Suspension = { target, reason, by: who(env), at: new Date().toISOString() };
   // suspensions are fleet-wide in a store every instance shares: one write, then one record per trail
   const [where] = await eachState(instances, o.scopes, async (state, id) => {
@@ -88,8 +140,8 @@ export async function suspendCmd(target: string, o: SuspendOptions, out: (s: str
   return 0;
 }
 
-export async function resumeCmd(target: string, o: SuspendOptions, out: (s: string) => void = (s) => process.stdout.write(`${s}\n`), env = process.env): Promise<number> {
-  const instances = covered(target, o.scopes);
+export async function resumeCmd(named: string, o: SuspendOptions, out: (s: string) => void = (s) => process.stdout.write(`${s}\n`), env = process.env): Promise<number> {
+  const { target, instances } = await covered(named, o.scopes);
   let before: Suspension | undefined;
   let now: Suspension[] = [];
   await eachState([instances[0]!], o.scopes, async (state) => {

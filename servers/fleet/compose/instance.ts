@@ -8,7 +8,8 @@ import { stderrLog } from '../../../shared/base/log.js';
 import { watchWithdrawn, type LateWatch } from '../../../shared/call/late.js';
 import { Redactor } from '../../../shared/base/redaction.js';
 import { grantedTools, type Instance } from '../../../shared/connector/instance.js';
-import { loadManifest } from '../../../shared/manifest/load.js';
+import { loadManifest, ManifestError } from '../../../shared/manifest/load.js';
+import { loadPeople, strangers } from '../../../shared/manifest/people.js';
 import { embeddedPaths, readStoreConfig } from '../../../shared/state/config.js';
 import type { StateStore } from '../../../shared/state/store.js';
 import { CONNECTORS } from '../connectors.js';
@@ -44,6 +45,10 @@ export async function composeInstance(opts: ServeOptions): Promise<Running> {
   const connector = CONNECTORS[opts.connector];
   if (!connector) throw new StartupError(`unknown connector "${opts.connector}" (known: ${Object.keys(CONNECTORS).join(', ')})`);
   const manifest = loadManifest(manifestFor(opts), CONNECTORS);
+  // every person the manifest names is someone the fleet knows, as verify demands
+  const directory = loadPeople(opts.scopes);
+  const strange = strangers(manifest, directory.people, directory.file);
+  if (strange.length) throw new ManifestError(strange);
   const storeConfig = readStoreConfig(opts.scopes);
   const redactor = new Redactor();
   const log = stderrLog(manifest.id, redactor);
@@ -84,6 +89,7 @@ export async function composeInstance(opts: ServeOptions): Promise<Running> {
     stateDir: fleetDir('state', opts.scopes),
     revokeCredential: (reason) => link.revoke(reason),
     ...(channels ? { approvalChannels: channels } : {}),
+    people: directory.people,
   };
   const prover = actorProver(extensions.ctx, ext);
   if (prover) inst.prover = prover;

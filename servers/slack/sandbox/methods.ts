@@ -1,6 +1,9 @@
 // The Slack Web API methods the tools use, as Slack answers them: HTTP 200 with {ok:false, error}
-// for API errors, cursor pagination in response_metadata.next_cursor ('' at the end).
-import type { SlackChannel, SlackMessage, SlackUser, Workspace } from './seed.js';
+// for API errors, cursor pagination in response_metadata.next_cursor ('' at the end). As strict as
+// Slack where the fleet's identity rules depend on it: a member's `profile.email` only to a token
+// holding users:read.email, every member with its home `team_id` and every message with its
+// author's `team` (a Slack Connect member's is another organisation's).
+import { homeTeam, type SlackChannel, type SlackMessage, type SlackUser, type Workspace } from './seed.js';
 
 export type Params = Record<string, string>;
 export interface Caller {
@@ -50,7 +53,7 @@ export const METHODS: Record<string, { scope: string; run(c: Caller, p: Params):
       const ranged = inRange(top, p);
       const page = paginate(ranged, p, 100);
       return {
-        messages: page.items,
+        messages: page.items.map((m) => message(ws, m)),
         has_more: page.next !== '',
         pin_count: 0,
         channel_actions_ts: null,
@@ -68,7 +71,7 @@ export const METHODS: Record<string, { scope: string; run(c: Caller, p: Params):
       const root = target.thread_ts ?? target.ts;
       const msgs = ch.messages.filter((m) => m.ts === root || m.thread_ts === root);
       const page = paginate(inRange(msgs, p), p, 1000);
-      return { messages: page.items, has_more: page.next !== '', response_metadata: { next_cursor: page.next } };
+      return { messages: page.items.map((m) => message(ws, m)), has_more: page.next !== '', response_metadata: { next_cursor: page.next } };
     },
   },
   'chat.postMessage': {
@@ -85,7 +88,7 @@ export const METHODS: Record<string, { scope: string; run(c: Caller, p: Params):
         m.thread_ts = parent.ts;
       }
       ch.messages.push(m);
-      return { channel: ch.id, ts: m.ts, message: { ...m } };
+      return { channel: ch.id, ts: m.ts, message: message(ws, m) };
     },
   },
   'chat.update': {
@@ -137,17 +140,17 @@ export const METHODS: Record<string, { scope: string; run(c: Caller, p: Params):
   },
   'users.list': {
     scope: 'users:read',
-    run: ({ ws }, p) => {
+    run: ({ ws, scopes }, p) => {
       const page = paginate(ws.users, p, 100);
-      return { members: page.items.map((u) => user(ws, u)), cache_ts: 1767225600, response_metadata: { next_cursor: page.next } };
+      return { members: page.items.map((u) => user(ws, u, scopes)), cache_ts: 1767225600, response_metadata: { next_cursor: page.next } };
     },
   },
   'users.info': {
     scope: 'users:read',
-    run: ({ ws }, p) => {
+    run: ({ ws, scopes }, p) => {
       const u = ws.users.find((x) => x.id === p.user);
       if (!u) throw new SlackError('user_not_found');
-      return { user: user(ws, u) };
+      return { user: user(ws, u, scopes) };
     },
   },
   'search.messages': {
@@ -167,7 +170,7 @@ export const METHODS: Record<string, { scope: string; run(c: Caller, p: Params):
           total: hits.length,
           matches: slice.map(({ c, m }) => ({
             iid: `${c.id}-${m.ts}`,
-            team: ws.id,
+            team: message(ws, m).team,
             channel: { id: c.id, name: c.name, is_private: c.is_private },
             type: 'message',
             user: m.user,
@@ -254,10 +257,18 @@ function conversation(ws: Workspace, c: SlackChannel) {
   };
 }
 
-function user(ws: Workspace, u: Workspace['users'][number]) {
+/** A message as Slack sends it: with its author's workspace (`team`); a Slack Connect author's is their own. */
+function message(ws: Workspace, m: SlackMessage) {
+  const author = ws.users.find((u) => u.id === m.user);
+  return { ...m, team: author ? homeTeam(ws, author) : ws.id };
+}
+
+/** A member as users.info/users.list show them: `profile.email` only to a token holding users:read.email. */
+function user(ws: Workspace, u: Workspace['users'][number], scopes: string[]) {
+  const email = scopes.includes('users:read.email') && u.email ? { email: u.email } : {};
   return {
     id: u.id,
-    team_id: ws.id,
+    team_id: homeTeam(ws, u),
     name: u.name,
     real_name: u.real_name,
     deleted: u.deleted ?? false,
@@ -268,6 +279,6 @@ function user(ws: Workspace, u: Workspace['users'][number]) {
     is_admin: false,
     is_owner: false,
     tz: u.tz,
-    profile: { real_name: u.real_name, display_name: u.name, email: u.email, ...(u.bot_id ? { bot_id: u.bot_id } : {}) },
+    profile: { real_name: u.real_name, display_name: u.name, ...email, team: homeTeam(ws, u), ...(u.bot_id ? { bot_id: u.bot_id } : {}) },
   };
 }

@@ -11,6 +11,8 @@ export interface SlackUser {
   /** a guest: single-channel (ultra) or multi-channel (restricted) */
   is_restricted?: boolean;
   is_ultra_restricted?: boolean;
+  /** the member's home workspace when it is not this one: a Slack Connect member of a shared channel */
+  team?: string;
 }
 
 export interface SlackMessage {
@@ -44,6 +46,12 @@ export interface Workspace {
   users: SlackUser[];
   channels: SlackChannel[];
 }
+
+/** The home workspace of the sandbox's Slack Connect member (another organisation). */
+export const PARTNER_TEAM = 'T0PARTNER';
+
+/** A member's home workspace: their own, or the one they are in. */
+export const homeTeam = (ws: Workspace, u: SlackUser): string => u.team ?? ws.id;
 
 const T0 = 1767225600; // 2026-01-01T00:00:00Z
 const ts = (n: number) => `${T0 + n * 60}.${String(100 + n).padStart(6, '0')}`;
@@ -105,6 +113,10 @@ export function seedWorkspaces(): Workspace[] {
       prodBot,
       // The approvals identity: its own bot, separate from every instance's bot (scopes/fleet.yaml).
       { id: 'U0APPROVALS', name: 'fleet-approvals', real_name: 'Fleet Approvals', is_bot: true, bot_id: 'B0APPROVALSBOT', tz: 'UTC' },
+      // A Slack Connect member: a full human of another organisation's workspace, in the shared
+      // editorial and approvals channels. Slack shows them like a member (users.info answers, their
+      // messages read back) but with their own team_id; they are nobody of this workspace.
+      { id: 'U0PARTNER1', name: 'pat', real_name: 'Pat Partner', is_bot: false, email: 'pat@partner.example', tz: 'UTC', team: PARTNER_TEAM },
     ],
     channels: [
       channel('C0EDITORIAL', 'editorial', 'Drafts, reviews and publishing', [
@@ -112,10 +124,11 @@ export function seedWorkspaces(): Workspace[] {
           msg(11, 'U0EDITOR1', 'Reviewing now.'),
         ]),
         msg(12, 'U0PRODBOT', 'Published: "Release notes 4.2".', { bot_id: prodBot.bot_id }),
+        msg(16, 'U0PARTNER1', 'Hi from the partner agency: our guest post is in the shared folder.'),
       ]),
       channel('C0GENERAL', 'general', 'Company-wide', [msg(13, 'U0EDITOR2', 'Office closed Friday.')]),
       channel('C0RANDOM', 'random', 'Off-topic', [msg(14, 'U0WRITER1', 'Lunch?')]),
-      channel('C0APPROVALS', 'approvals', 'Approval requests from the fleet', []),
+      channel('C0APPROVALS', 'approvals', 'Approval requests from the fleet', [msg(17, 'U0PARTNER1', 'Partner agency here: we can help review.')]),
       channel('C0FINANCE', 'finance', 'Private: finance', [msg(15, 'U0EDITOR2', 'Q3 numbers (private).')], true),
     ],
   };
