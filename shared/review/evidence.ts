@@ -47,8 +47,28 @@ export interface ApprovalReview {
   approvers: { who: string; calls: number }[];
 }
 
+/** Where the evidence came from, and whether it can be trusted: a review of no trail is no evidence of disuse. */
+export interface TrailSource {
+  /** the file, or postgresql:<instance> */
+  where: string;
+  status: 'verified' | 'missing' | 'unverifiable';
+  /** what is wrong: why it is missing, or the first problem the chain check found */
+  problem?: string;
+}
+
+/** One plain line when the trail is not evidence, else undefined. */
+export function trailWarning(r: Pick<InstanceReview, 'instance' | 'trail'>): string | undefined {
+  const t = r.trail;
+  if (!t || t.status === 'verified') return undefined;
+  return t.status === 'missing'
+    ? `WARNING ${r.instance}: no audit trail (${t.where}${t.problem ? `: ${t.problem}` : ''}); the counts below are no evidence that anything went unused`
+    : `WARNING ${r.instance}: the audit trail ${t.where} does not verify (${t.problem}); nothing here can be relied on`;
+}
+
 export interface InstanceReview {
   instance: string;
+  /** the trail judged (set by the command that read it) */
+  trail?: TrailSource;
   file: string;
   owner: string;
   review_by?: string;
@@ -241,6 +261,8 @@ export function reviewText(rs: InstanceReview[]): string {
   const out: string[] = [];
   for (const r of rs) {
     out.push(`${r.instance} (${r.file}) — owner ${r.owner}${r.review_by ? `, review by ${r.review_by}` : ''}`);
+    const warning = trailWarning(r);
+    if (warning) out.push(`  ${warning}`);
     out.push(`  window ${r.window.days} days (${r.window.from.slice(0, 10)} → ${r.window.to.slice(0, 10)}): ${r.calls.allowed} allowed, ${r.calls.denied} denied, ${r.calls.other} other`);
     out.push(`  credential ${r.credential.ref}: ${r.credential.age_days !== undefined ? `${r.credential.age_days} days old (issued ${r.credential.issued}, ${r.credential.source})` : `age ${r.credential.source}`}`);
     out.push('  tools:');
@@ -272,6 +294,8 @@ export function reviewMarkdown(rs: InstanceReview[]): string {
   const esc = (s: string) => s.replace(/\|/g, '\\|');
   for (const r of rs) {
     out.push(`### Access review: ${r.instance}`, '');
+    const warning = trailWarning(r);
+    if (warning) out.push(`> **${esc(warning)}**`, '');
     out.push(`Owner ${esc(r.owner)}${r.review_by ? `, review by **${r.review_by}**` : ''}. Window: ${r.window.days} days to ${r.window.to.slice(0, 10)} — ${r.calls.allowed} allowed, ${r.calls.denied} denied. Credential \`${r.credential.ref}\`: ${r.credential.age_days !== undefined ? `${r.credential.age_days} days old` : 'age unknown'}.`, '');
     out.push('| tool | access | allowed | denied | last use |', '|---|---|---:|---:|---|');
     for (const t of r.tools) out.push(`| \`${t.tool}\`${t.exception ? ` (exception ${t.exception})` : ''} | ${t.access} | ${t.allowed} | ${t.denied} | ${esc(last(t))} |`);

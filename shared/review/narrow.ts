@@ -6,7 +6,7 @@
 import { isMap, isSeq, parseDocument, type Document } from 'yaml';
 import type { CallRow } from '../audit/read.js';
 import { decide } from '../call/policy.js';
-import { needsOf } from '../connector/scopes.js';
+import { neededBy, needsOf } from '../connector/scopes.js';
 import type { Connector } from '../connector/tool.js';
 import type { Manifest } from '../manifest/types.js';
 import { exceptionOf, factsOf, usedGrant, type InstanceReview } from './evidence.js';
@@ -76,7 +76,8 @@ export function narrow(text: string, m: Manifest, connector: Connector, review: 
     cuts.push(`${l.tool}.${l.key}: drop ${cut.join(', ')} (never used in ${review.window.days} days)`);
   }
   // upstream permissions no remaining grant needs
-  const needed = new Set(connector.tools.filter((t) => remaining.has(t.name)).flatMap((t) => needsOf(t, remaining.get(t.name))));
+  // what the remaining grants need, and what the call path itself needs (a proof read with this token)
+  const needed = neededBy(connector, m, Object.fromEntries(remaining));
   for (const p of connector.declared(m.upstream)) {
     if (needed.has(p)) continue;
     const path = permissionPath(m.upstream, p);
@@ -113,7 +114,19 @@ export function replay(rows: CallRow[], proposed: Manifest, connector: Connector
       continue;
     }
     const d = decide(tool, proposed, factsOf(r), { via: r.actor ? 'meta' : 'none', actor: r.actor } as never);
-    if (!d.allow) refused.push({ call: r.call, time: r.time, tool: r.tool, why: d.message });
+    if (!d.allow) {
+      refused.push({ call: r.call, time: r.time, tool: r.tool, why: d.message });
+      continue;
+    }
+    // the proposed token must still hold what this call needed: the tool's permissions, and those of
+    // the proof the call was made with (a slack-message proof reads the request back with the token)
+    const held = new Set(connector.declared(proposed.upstream));
+    const proven = !!r.proof && r.proof !== 'asserted' && r.proof !== 'none' && !r.proof.startsWith('failed');
+    const lacks = (needs: string[]) => needs.filter((p) => !held.has(p));
+    const forTool = lacks(needsOf(tool, proposed.tools[r.tool]));
+    const forProof = proven ? lacks(connector.pathNeeds?.(proposed) ?? []) : [];
+    if (forProof.length) refused.push({ call: r.call, time: r.time, tool: r.tool, why: `its ${r.proof} proof of ${r.actor} would fail: the proposed token lacks ${forProof.join(', ')}` });
+    else if (forTool.length) refused.push({ call: r.call, time: r.time, tool: r.tool, why: `the proposed token lacks ${forTool.join(', ')}, which ${r.tool} needs` });
   }
   return { checked, underException, refused };
 }

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { checkClients } from './clients.js';
 import { loadManifest, ManifestError, readYaml, type ManifestProblem } from '../manifest/load.js';
 import type { Manifest } from '../manifest/schema.js';
-import { isProduction, needsOf } from '../connector/scopes.js';
+import { isProduction, neededBy, needsOf } from '../connector/scopes.js';
+import { attributionRule } from '../manifest/attribution.js';
 import type { Connector } from '../connector/tool.js';
 import type { Finding } from './findings.js';
 import { overlap } from './glob-sets.js';
@@ -92,8 +93,15 @@ function pathOf(obj: unknown, value: string, at: string): string | undefined {
 export function checkPermissions(m: Manifest, connector: Connector): Finding[] {
   const declared = new Set(connector.declared(m.upstream));
   const granted = connector.tools.filter((t) => m.tools[t.name] !== undefined);
-  const needed = new Set(granted.flatMap((t) => needsOf(t, m.tools[t.name])));
+  const needed = neededBy(connector, m);
   const findings: Finding[] = [];
+  const forPath = (connector.pathNeeds?.(m) ?? []).filter((n) => !declared.has(n));
+  if (forPath.length) {
+    findings.push({
+      rule: 'missing-permission', severity: 'error', file: m.file, line: m.line('attribution'), path: 'attribution', instance: m.id,
+      message: `the ${attributionRule(m.attribution).proof} proof reads each request with this instance's token, which needs ${forPath.join(', ')}: declare it, or every proven call is refused`,
+    });
+  }
   for (const t of granted) {
     const missing = needsOf(t, m.tools[t.name]).filter((n) => !declared.has(n));
     if (missing.length) {
@@ -108,7 +116,7 @@ export function checkPermissions(m: Manifest, connector: Connector): Finding[] {
     const path = pathOf(m.upstream, p, 'upstream') ?? 'upstream';
     findings.push({
       rule: 'excess-permission', severity: isProduction(m) ? 'error' : 'warning', file: m.file, line: m.line(path), path, instance: m.id,
-      message: `${p} is declared but no granted tool needs it: remove it (and from the token) to keep ${m.id} least-privileged`,
+      message: `${p} is declared but no granted tool needs it (nor the call path): remove it (and from the token) to keep ${m.id} least-privileged`,
     });
   }
   return findings;

@@ -7,14 +7,15 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSyn
 import { basename, join } from 'node:path';
 import { CONNECTORS } from '../connectors.js';
 import { fleetDir } from '../../../shared/base/install.js';
-import { readCalls, streamCalls, type CallRow } from '../../../shared/audit/read.js';
+import { streamCalls, type CallRow } from '../../../shared/audit/read.js';
+import { fileLines, verifyLines } from '../../../shared/audit/verify.js';
 import { readStoreConfig } from '../../../shared/state/config.js';
 import { instanceStore } from '../compose/store.js';
 import { parseDuration } from '../../../shared/base/duration.js';
 import { loadManifest } from '../../../shared/manifest/load.js';
 import type { Manifest } from '../../../shared/manifest/types.js';
 import { compareSides, type Change, type Side } from '../../../shared/review/diff.js';
-import { reviewInstance, reviewMarkdown, reviewText, inWindow, type InstanceReview } from '../../../shared/review/evidence.js';
+import { reviewInstance, reviewMarkdown, reviewText, inWindow, trailWarning, type InstanceReview, type TrailSource } from '../../../shared/review/evidence.js';
 import { failed, formatFindings } from '../../../shared/review/findings.js';
 import { narrow, replay, type Replay } from '../../../shared/review/narrow.js';
 import { writeGenerated } from '../../../shared/review/surface-files.js';
@@ -45,22 +46,31 @@ const DAY = 86_400_000;
 
 /**
  * The instance's calls: from --audit-dir when given, else from its state as fleet.yaml names it (the
- * shared PostgreSQL trail of every replica, or the embedded trail file).
+ * shared PostgreSQL trail of every replica, or the embedded trail file) — and whether that trail is
+ * there and verifies, for a review of no trail (or of a broken one) is no evidence.
  */
-async function trail(o: ReviewOptions, id: string): Promise<CallRow[]> {
+async function trail(o: ReviewOptions, id: string): Promise<{ rows: CallRow[]; source: TrailSource }> {
+  const lines: string[] = [];
+  let where: string;
   if (!o.auditDir && readStoreConfig(o.scopes).engine === 'postgres') {
     const state = instanceStore(o.scopes, id);
+    where = state.audit.where;
     try {
-      const rows: CallRow[] = [];
-      for await (const r of streamCalls(state.audit.lines())) rows.push(r);
-      return rows;
+      for await (const l of state.audit.lines()) lines.push(l);
     } finally {
       await state.close().catch(() => {});
     }
+  } else {
+    where = join(o.auditDir ?? fleetDir('audit', o.scopes), `${id}.jsonl`);
+    if (!existsSync(where)) return { rows: [], source: { where, status: 'missing', problem: 'no such file' } };
+    for await (const l of fileLines(where)) lines.push(l);
   }
-  const file = join(o.auditDir ?? fleetDir('audit', o.scopes), `${id}.jsonl`);
-  if (!existsSync(file)) return [];
-  return readCalls(readFileSync(file, 'utf8'));
+  if (!lines.length) return { rows: [], source: { where, status: 'missing', problem: 'no records' } };
+  const v = await verifyLines(lines, { instance: id });
+  const rows: CallRow[] = [];
+  for await (const r of streamCalls(lines)) rows.push(r);
+  const source: TrailSource = v.ok ? { where, status: 'verified' } : { where, status: 'unverifiable', problem: `line ${v.problem!.line}: ${v.problem!.kind}: ${v.problem!.message}` };
+  return { rows, source };
 }
 
 function sideOf(dir: string, label: string): Side {
@@ -83,8 +93,9 @@ export async function reviewCmd(instances: string[], o: ReviewOptions, out: (s: 
   const reviews: { m: Manifest; review: InstanceReview; rows: CallRow[] }[] = [];
   for (const file of chosen) {
     const m = loadManifest(file, CONNECTORS);
-    const rows = inWindow(await trail(o, m.id), now, days);
-    reviews.push({ m, rows, review: reviewInstance(m, CONNECTORS[m.connector]!, rows, { now, days }) });
+    const t = await trail(o, m.id);
+    const rows = inWindow(t.rows, now, days);
+    reviews.push({ m, rows, review: { ...reviewInstance(m, CONNECTORS[m.connector]!, rows, { now, days }), trail: t.source } });
   }
 
   if (!o.propose && !o.write) {
@@ -104,29 +115,69 @@ export async function reviewCmd(instances: string[], o: ReviewOptions, out: (s: 
   }
   const before = sideOf(o.scopes, o.scopes);
   const proposals: Proposal[] = [];
+  /** instances left as they are, and why: no evidence to narrow by, or no valid narrowing */
+  const skipped: { instance: string; why: string }[] = [];
   for (const { m, review, rows } of reviews) {
     const connector = CONNECTORS[m.connector]!;
+    const warning = trailWarning(review);
+    if (warning) {
+      skipped.push({ instance: m.id, why: `not narrowed: ${warning.replace(/^WARNING [^:]+: /, '').replace(/; .*$/, '')}` });
+      continue;
+    }
     const text = readFileSync(m.file, 'utf8');
     const n = narrow(text, m, connector, review);
     if (!n.cuts.length) continue;
+    if (!review.tools.some((t) => t.allowed > 0)) {
+      skipped.push({ instance: m.id, why: `not narrowed: no call was allowed in ${days} days, and a manifest granting nothing is not one to write (remove the instance if it is not needed)` });
+      continue;
+    }
     const file = join(target, basename(m.file));
     writeFileSync(file, n.text);
-    const proposed = loadManifest(file, CONNECTORS);
+    let proposed: Manifest;
+    try {
+      proposed = loadManifest(file, CONNECTORS);
+    } catch (e) {
+      // never leave an invalid manifest behind: the instance keeps its own
+      writeFileSync(file, text);
+      skipped.push({ instance: m.id, why: `not narrowed: the narrowed manifest would be invalid (${(e as Error).message.split('\n')[0]})` });
+      continue;
+    }
     proposals.push({ instance: m.id, file, cuts: n.cuts, replay: replay(rows, proposed, connector) });
   }
-  const loaded = manifestFiles(target).map((f) => loadManifest(f, CONNECTORS));
   const docs = o.write ? join(o.scopes, '..', 'docs', 'tools.md') : undefined;
-  writeGenerated(target, loaded, CONNECTORS, docs && existsSync(docs) ? docs : undefined);
-  const { findings } = verifyScopes(target, { connectors: CONNECTORS, docs: docs && existsSync(docs) ? docs : undefined, now });
+  const check = () => {
+    const loaded = manifestFiles(target).map((f) => loadManifest(f, CONNECTORS));
+    writeGenerated(target, loaded, CONNECTORS, docs && existsSync(docs) ? docs : undefined);
+    return { loaded, findings: verifyScopes(target, { connectors: CONNECTORS, docs: docs && existsSync(docs) ? docs : undefined, now }).findings };
+  };
+  let { loaded, findings } = check();
+  // a narrowed manifest `fleet verify` rejects is not a proposal: the instance keeps its own
+  const rejected = proposals.filter((p) => findings.some((f) => f.severity === 'error' && f.file === p.file));
+  if (rejected.length) {
+    for (const p of rejected) {
+      const first = findings.find((f) => f.severity === 'error' && f.file === p.file)!;
+      writeFileSync(p.file, readFileSync(reviews.find((r) => r.m.id === p.instance)!.m.file, 'utf8'));
+      skipped.push({ instance: p.instance, why: `not narrowed: the narrowed manifest would be invalid (${first.rule}: ${first.message})` });
+      proposals.splice(proposals.indexOf(p), 1);
+    }
+    ({ loaded, findings } = check());
+  }
   const changes: Change[] = compareSides(before, sideOf(target, target), CONNECTORS);
   const escalations = changes.filter((c) => c.class === 'escalation');
   const refused = proposals.flatMap((p) => p.replay.refused);
 
   if (o.format === 'json') {
-    out(JSON.stringify({ folder: target, written: !!o.write, proposals, verify: { ok: !failed(findings), findings }, diff: changes }, null, 2));
+    out(JSON.stringify({ folder: target, written: !!o.write, proposals, skipped, verify: { ok: !failed(findings), findings }, diff: changes }, null, 2));
   } else {
     const lines: string[] = [];
-    lines.push(proposals.length ? `Proposed narrowing (${o.write ? `written over ${target}` : `written to ${target}; nothing applied`}):` : `Nothing to narrow: every grant and listed resource was used in the last ${days} days.`);
+    lines.push(
+      proposals.length
+        ? `Proposed narrowing (${o.write ? `written over ${target}` : `written to ${target}; nothing applied`}):`
+        : skipped.length
+          ? 'Nothing narrowed:'
+          : `Nothing to narrow: every grant and listed resource was used in the last ${days} days.`,
+    );
+    for (const k of skipped) lines.push(`  ${k.instance}: ${k.why}`);
     for (const p of proposals) {
       lines.push(`  ${p.instance} → ${p.file}`);
       for (const c of p.cuts) lines.push(`    - ${c}`);
@@ -140,5 +191,6 @@ export async function reviewCmd(instances: string[], o: ReviewOptions, out: (s: 
     if (!o.write && proposals.length) lines.push(`Review with \`fleet diff ${o.scopes} ${target}\`; apply by copying the manifests (or run again with --write) and commit.`);
     out(lines.join('\n'));
   }
-  return refused.length || escalations.length || failed(findings) ? 1 : 0;
+  // an instance asked for by name that could not be judged fails the run
+  return refused.length || escalations.length || failed(findings) || (instances.length && skipped.length) ? 1 : 0;
 }
