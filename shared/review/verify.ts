@@ -3,8 +3,8 @@
 // exactly what the granted tools need, the fleet-wide rules of fleet.yaml, and generated files
 // (tool-surface snapshots, JSON Schema, docs table) in step with the code.
 import { strangers } from '../manifest/people.js';
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { checkClients } from './clients.js';
 import { loadManifest, ManifestError, readYaml, type ManifestProblem } from '../manifest/load.js';
 import type { Manifest } from '../manifest/schema.js';
@@ -18,7 +18,12 @@ import { checkGenerated } from './surface-files.js';
 import { coverProblems } from '../call/covers.js';
 import { withAllExceptions } from '../manifest/exceptions.js';
 
+/** What to say when there is no scopes folder where one is looked for. */
+export const noScopes = (dir: string) =>
+  `no scopes folder at ${resolve(dir)}: run fleet in your project (where scopes/ is, or below it), pass --scopes DIR, or create one with \`fleet init <connector>...\``;
+
 export function manifestFiles(dir: string): string[] {
+  if (!existsSync(dir)) throw new Error(noScopes(dir));
   return readdirSync(dir)
     .filter((f) => /^[a-z0-9-]+\.[a-z0-9-]+\.ya?ml$/.test(f))
     .sort()
