@@ -5,10 +5,13 @@
 // dropped and counted (stderr, and an `export` record in the trail at shutdown). The local trail
 // stays the source of truth: the export can lose records, never hold a call.
 //
-// Attributes follow the MCP semantic conventions where they fit (mcp.method.name, gen_ai.tool.name,
-// gen_ai.operation.name) plus the fleet's own (fleet.audit.seq, fleet.audit.hash, decision, rule,
+// Attributes follow the MCP semantic conventions where they fit (mcp.method.name, mcp.protocol.version,
+// jsonrpc.request.id, error.type, gen_ai.tool.name, gen_ai.operation.name; service.version and
+// service.instance.id on the resource) plus the fleet's own (fleet.audit.seq, fleet.audit.hash, decision, rule,
 // actor, client); the body is the sealed line itself, so a collector can check its hash. A
-// `traceparent` the client sent in `_meta` is kept in the record and becomes the log's trace context.
+// `traceparent` the client sent in `_meta` (or, over HTTP, as the W3C header) is kept in the record and
+// becomes the log's trace context.
+import { randomUUID } from 'node:crypto';
 import type { Head } from './chain.js';
 import type { Checkpoint, CheckpointSink } from './checkpoint.js';
 
@@ -44,8 +47,13 @@ type Attr = string | number | boolean;
 
 /** The log attributes of one audit record. */
 export function recordAttributes(r: Record<string, any>, head: Head): Record<string, Attr> {
+  const failed = r.outcome === 'error' || ['deny', 'error', 'failed'].includes(r.decision);
   const out: Record<string, Attr | undefined> = {
     'mcp.method.name': r.tool ? 'tools/call' : undefined,
+    'mcp.protocol.version': r.protocol_version,
+    'jsonrpc.request.id': r.request_id === undefined ? undefined : String(r.request_id),
+    // the upstream's error code, or tool_error for a call the fleet refused (the MCP conventions' value for isError)
+    'error.type': failed ? (typeof r.error === 'string' ? r.error : 'tool_error') : undefined,
     'gen_ai.tool.name': r.tool,
     'gen_ai.operation.name': r.tool ? 'execute_tool' : undefined,
     'fleet.instance': r.instance,
@@ -70,7 +78,7 @@ export function recordAttributes(r: Record<string, any>, head: Head): Record<str
  * Opens the OTLP log export (the OpenTelemetry packages load only here, when a collector is named).
  * `warn` is told of losses, at most once per power of two.
  */
-export async function openOtlpExport(instance: string, env: NodeJS.ProcessEnv, warn: (m: string) => void): Promise<AuditExport> {
+export async function openOtlpExport(instance: string, env: NodeJS.ProcessEnv, warn: (m: string) => void, service: { version?: string } = {}): Promise<AuditExport> {
   const { LoggerProvider, BatchLogRecordProcessor, OTLPLogExporter, resourceFromAttributes, SeverityNumber, ...api } = await import('./otlp-sdk.js');
   let dropped = 0;
   let exported = 0;
@@ -98,7 +106,13 @@ export async function openOtlpExport(instance: string, env: NodeJS.ProcessEnv, w
     forceFlush: () => inner.forceFlush(),
   });
   const provider = new LoggerProvider({
-    resource: resourceFromAttributes({ 'service.name': env.OTEL_SERVICE_NAME || 'fleet', 'fleet.instance': instance }),
+    resource: resourceFromAttributes({
+      'service.name': env.OTEL_SERVICE_NAME || 'fleet',
+      ...(service.version ? { 'service.version': service.version } : {}),
+      // this process: one replica among several of the instance
+      'service.instance.id': randomUUID(),
+      'fleet.instance': instance,
+    }),
     processors: [
       new BatchLogRecordProcessor({
         exporter,

@@ -124,6 +124,16 @@ export function buildServer(inst: Instance, version: string, hooks: ServerHooks 
     queueMicrotask(() => hooks.onListed?.());
     return { tools: listed };
   });
+  // the protocol version initialize settled on (stdio; over HTTP each request carries its header)
+  let negotiated: string | undefined;
+  const init = (server as unknown as { _oninitialize?: (r: unknown) => Promise<{ protocolVersion?: string }> })._oninitialize;
+  if (typeof init === 'function') {
+    (server as unknown as { _oninitialize: typeof init })._oninitialize = async (r) => {
+      const answer = await init.call(server, r);
+      negotiated = answer.protocolVersion;
+      return answer;
+    };
+  }
   const inFlight = new Set<Promise<unknown>>();
   const withdrawals = new Set<AbortController>();
   server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
@@ -134,11 +144,18 @@ export function buildServer(inst: Instance, version: string, hooks: ServerHooks 
     const withdrawn = new AbortController();
     withdrawals.add(withdrawn);
     const signal = linkSignals(extra.signal, withdrawn.signal, hooks.signal);
+    const headers = extra.requestInfo?.headers ?? {};
+    const header = (n: string) => (Array.isArray(headers[n]) ? headers[n]![0] : (headers[n] as string | undefined));
+    const meta = request.params._meta as Record<string, unknown> | undefined;
+    // the W3C trace context of the HTTP request, unless the call names its own in _meta
+    const traceparent = meta?.traceparent === undefined ? header('traceparent') : undefined;
     const call = runCall(inst, {
       name: request.params.name,
       arguments: request.params.arguments,
-      meta: request.params._meta as Record<string, unknown> | undefined,
+      meta: traceparent ? { ...meta, traceparent } : meta,
       client: server.getClientVersion(),
+      requestId: extra.requestId,
+      protocolVersion: header('mcp-protocol-version') ?? negotiated,
       principal,
       signal: signal.signal,
       elicit: server.getClientCapabilities()?.elicitation ? (message, timeoutMs, signal) => elicit(server, message, timeoutMs, signal) : undefined,

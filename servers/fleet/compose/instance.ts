@@ -13,6 +13,7 @@ import { loadPeople, strangers } from '../../../shared/manifest/people.js';
 import { embeddedPaths, readStoreConfig } from '../../../shared/state/config.js';
 import type { StateStore } from '../../../shared/state/store.js';
 import { CONNECTORS } from '../connectors.js';
+import { VERSION } from '../version.js';
 import { anchorsOf, openCheckpoints } from './checkpoints.js';
 import { credentialResolver } from './credentials.js';
 import { actorProver, approvalChannels, approvalPollMs, extensionContext, fleetExtensions } from './extensions.js';
@@ -59,7 +60,7 @@ export async function composeInstance(opts: ServeOptions): Promise<Running> {
   const link = linkUpstream({ connector, manifest, opts, resolve, redactor, log, store: () => store! });
 
   const trail = trailFile(manifest.id, opts.scopes);
-  const exporter = otlpConfigured(process.env) ? await openOtlpExport(manifest.id, process.env, log.warn) : undefined;
+  const exporter = otlpConfigured(process.env) ? await openOtlpExport(manifest.id, process.env, log.warn, { version: VERSION }) : undefined;
   const upstream = () => link.upstream();
   const ext = fleetExtensions();
   const extensions = extensionContext({ manifest, opts, redactor, log, resolve, upstream });
