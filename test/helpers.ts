@@ -110,6 +110,8 @@ export interface ServeArgs {
   capabilities?: Record<string, unknown>;
   /** answers elicitation requests (declares the elicitation capability) */
   onElicit?: (params: { message: string }) => Promise<ElicitResult> | ElicitResult;
+  /** the bundle instead of the bin, for a test about the bundle */
+  door?: 'bin' | 'bundle';
 }
 
 /** Spawns `fleet serve ...` (the bin) and connects an SDK Client to it over stdio. */
@@ -125,7 +127,7 @@ export async function serve(a: ServeArgs): Promise<Served> {
     FLEET_STATE_DIR: a.stateDir ?? tempDir('fleet-state-'),
     ...a.vars,
   };
-  const transport = new StdioClientTransport({ ...fleetCommand(args), env, stderr: 'pipe', cwd: ROOT });
+  const transport = new StdioClientTransport({ ...fleetCommand(args, a.door), env, stderr: 'pipe', cwd: ROOT });
   let err = '';
   transport.stderr?.on('data', (d: Buffer) => (err += d.toString()));
   const capabilities = { ...(a.onElicit ? { elicitation: {} } : {}), ...a.capabilities };
