@@ -1,20 +1,17 @@
 // Journey: the bot. Its typed client (client/index.ts) calls slack.prod over Streamable HTTP through
 // an edit that needs an editor's yes in Slack, an approval that takes far longer than the client's
 // timeout: the client waits as long as the instance reports progress, so the request is posted
-// once, never withdrawn and reposted, and the edit runs once. When the replica it waits on dies, the
-// retry (same idempotency key) reaches another replica and re-attaches to the same approval. The
-// W3C traceparent the bot sends reaches the trail and the OTLP export.
+// once, never withdrawn and reposted, and the edit runs once. The W3C traceparent the bot sends
+// reaches the trail and the OTLP export.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fleetClient } from '../../client/index.js';
 import { startSlackSandbox, type SlackSandbox } from '../../servers/slack/sandbox/index.js';
 import { mintToken, tokenHash } from '../../shared/transport/http/auth/bearer.js';
-import { auditRecords, runCli, waitFor } from '../helpers.js';
-import { httpScopes, serveHttp, type HttpServed } from '../http-helpers.js';
+import { auditRecords, waitFor } from '../helpers.js';
+import { httpScopes, serveHttp } from '../http-helpers.js';
 import { BOT_MESSAGE, PROD_SCOPES, workspace } from '../slack-prod.js';
-import { PG_URL } from '../state/pg.js';
 
 const TRACEPARENT = '00-5bf92f3577b34da6a3ce929d0e0e4736-10f067aa0ba902b7-01';
 const hex = (id: string | undefined) => (id && /^[0-9a-f]+$/.test(id) ? id : id ? Buffer.from(id, 'base64').toString('hex') : undefined);
@@ -33,13 +30,12 @@ describe('journey: the bot through a long Slack approval', () => {
     token: sha256:${tokenHash(bearer)}
     review_by: '2027-05-31'
 `;
-  const vars = (extra: Record<string, string> = {}) => ({
+  const vars = () => ({
     SLACK_BOT_TOKEN_PROD: sb.issue('T0BLOGPROD', PROD_SCOPES),
     SLACK_APPROVALS_TOKEN: sb.issue('T0BLOGPROD', ['chat:write', 'channels:history', 'users:read'], undefined, 'U0APPROVALS'),
     FLEET_APPROVAL_POLL_MS: '200',
     OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
     OTEL_BLRP_SCHEDULE_DELAY: '50',
-    ...extra,
   });
   const requests = (marker: string) => workspace(sb).channel('C0APPROVALS').messages.filter((m) => m.user === 'U0APPROVALS' && m.text.includes('Approval needed') && m.text.includes(marker));
   const withdrawn = () => workspace(sb).channel('C0APPROVALS').messages.filter((m) => /Withdrawn/.test(m.text));
@@ -96,58 +92,4 @@ describe('journey: the bot through a long Slack approval', () => {
     }, 20_000);
     expect(new Set(exported.map((l) => hex(l.traceId)))).toEqual(new Set(['5bf92f3577b34da6a3ce929d0e0e4736']));
   }, 90_000);
-
-  describe.skipIf(!PG_URL)('replicas on PostgreSQL', () => {
-    const db = `fleet_bot_${process.pid}`;
-    afterAll(async () => {
-      const a = new pg.Client({ connectionString: PG_URL });
-      await a.connect();
-      await a.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`).catch(() => {});
-      await a.end();
-    });
-
-    it('the replica it waits on dies: the retry re-attaches to the same approval on another, and the edit runs once', async () => {
-      const a = new pg.Client({ connectionString: PG_URL });
-      await a.connect();
-      await a.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
-      await a.query(`CREATE DATABASE ${db}`);
-      await a.end();
-      const url = PG_URL.replace(/\/[^/?]+(\?|$)/, `/${db}$1`);
-      const scopes = httpScopes(clients, (f, t) => (f === 'fleet.yaml' ? `${t}\nstore:\n  engine: postgres\n  url: env:FLEET_STATE_PG\n` : t));
-      expect((await runCli(['state', 'migrate', '--scopes', scopes], { env: { FLEET_STATE_PG: url } })).code).toBe(0);
-      const replicas: HttpServed[] = await Promise.all([0, 1].map(() => serveHttp(['--instance', 'slack.prod', '--upstream', sb.url, '--scopes', scopes], { vars: vars({ FLEET_STATE_PG: url }) })));
-      try {
-        // a load balancer: the first replica while it lives, then the other
-        let dead = false;
-        const balanced: typeof fetch = (input, init) => fetch(String(input).replace(/^http:\/\/[^/]+/, (dead ? replicas[1]! : replicas[0]!).url), init);
-        const slack = fleetClient('slack.prod', { url: `${replicas[0]!.url}/mcp/slack/prod`, token: bearer, timeoutMs: 5000, fetch: balanced });
-        const marker = `Release notes 6.1 (${process.pid})`;
-        const asked = workspace(sb).asks('U0WRITER1');
-        const call = slack.update_message({ channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: marker }, { actor: asked['fleet/actor'], thread: asked['fleet/thread'], idempotencyKey: `edit-ha-${process.pid}` });
-        call.catch(() => {}); // awaited below; a failure must not go unhandled while the test waits
-        const req = await waitFor(() => requests(marker)[0], 20_000);
-        dead = true;
-        process.kill(replicas[0]!.pid, 'SIGKILL');
-        await replicas[0]!.exited;
-        // the retry waits on the same post on the other replica; the editor answers there
-        const trail = async () => {
-          const c = new pg.Client({ connectionString: url });
-          await c.connect();
-          try {
-            return (await c.query("SELECT line FROM fleet_audit WHERE instance = 'slack.prod' ORDER BY seq")).rows.map((r) => JSON.parse(r.line));
-          } finally {
-            await c.end();
-          }
-        };
-        await expect.poll(async () => (await trail()).some((r) => r.phase === 'approval' && r.status === 'resumed'), { timeout: 30_000 }).toBe(true);
-        await workspace(sb).as('U0EDITOR2').reactions.add({ channel: 'C0APPROVALS', timestamp: req.ts, name: 'white_check_mark' });
-        const r = await call;
-        expect(r.ok, r.text).toBe(true);
-        expect(requests(marker)).toHaveLength(1);
-        expect(updates(marker)).toBe(1);
-      } finally {
-        await Promise.all(replicas.map((r) => r.stop().catch(() => {})));
-      }
-    }, 120_000);
-  });
 });

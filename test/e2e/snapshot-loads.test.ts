@@ -135,13 +135,22 @@ describe('what the snapshot leaves out loads through dist/fleet', () => {
         expect(migrate.stderr).toContain(FROM_SNAPSHOT);
         expect(migrate.code, migrate.stderr).toBe(0);
         expect(migrate.stdout).toMatch(/migrated from version 0 to \d+/);
-        const s = await serve({ connector: 'slack', env: 'dev', sandbox: true, scopes, vars: env });
+        // two processes from the same snapshot at once: each its own owner id (no random value drawn
+        // while the snapshot was built may be served again to every start)
+        const both = await Promise.all([0, 1].map(() => serve({ connector: 'slack', env: 'dev', sandbox: true, scopes, vars: env })));
         try {
-          const post = await s.call('post_message', { channel: 'C0DEVBOTTEST', text: 'on pg' }, { 'fleet/idempotency-key': 'snapshot-pg' });
-          expect(post.structuredContent, text(post)).toMatchObject({ status: 'completed' });
+          for (const [i, s] of both.entries()) {
+            const post = await s.call('post_message', { channel: 'C0DEVBOTTEST', text: `on pg ${i}` }, { 'fleet/idempotency-key': `snapshot-pg-${i}` });
+            expect(post.structuredContent, text(post) + s.stderr()).toMatchObject({ status: 'completed' });
+          }
         } finally {
-          await s.close();
+          await Promise.all(both.map((s) => s.close()));
         }
+        const c = new pg.Client({ connectionString: url });
+        await c.connect();
+        const owners = (await c.query("SELECT owner FROM fleet_keys WHERE key LIKE 'snapshot-pg-%'")).rows.map((r) => r.owner);
+        await c.end();
+        expect(new Set(owners).size).toBe(2);
         const suspend = await runCli(['suspend', 'slack.dev', '--reason', 'snapshot walk', '--scopes', scopes], { env });
         expect(suspend.code, suspend.stderr).toBe(0);
         const out = join(tempDir('fleet-export-'), 'trail.jsonl');
