@@ -4,7 +4,7 @@
 // scopes whose prod grants deploy_worker with `promotion: { from: cloudflare.dev, within: 1h }`.
 // Production proves its actor: Erin asks in #editorial of a Slack sandbox, and the prod instance's
 // calls carry that message as their thread (read back through the approvals identity).
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -13,7 +13,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { startCloudflareSandbox } from '../../cloudflare/sandbox/index.js';
 import { startSlackSandbox } from '../../slack/sandbox/index.js';
 import { ACCOUNT, IDS } from '../../cloudflare/sandbox/seed.js';
-import { auditShow, auditVerify } from './audit.js';
+import { auditKeygen, auditShow, auditVerify } from './audit.js';
 import { VERSION } from '../version.js';
 
 const say = (s = '') => console.log(s);
@@ -36,9 +36,15 @@ export async function demoPromotion(opts: { scopes: string; cli: string }): Prom
     const grant = `  deploy_worker:\n    scripts: [blogbot]\n    namespaces: [${IDS.prodKv}]\n    promotion: { from: cloudflare.dev, within: 1h }   # the dev instance's verified trail must show it\n`;
     writeFileSync(prodFile, readFileSync(prodFile, 'utf8').replace(/^tools:\n/m, `tools:\n${grant}`));
     const audit = join(dir, 'audit');
+    // evidence counts only where a signed checkpoint covers it: the scene's own key, its notes beside the trails' folder
+    mkdirSync(join(dir, 'keys'), { mode: 0o700 });
+    const checkpoints = { FLEET_CHECKPOINT_KEY: join(dir, 'keys', 'checkpoint.pem'), FLEET_CHECKPOINT_FILE: join(dir, 'keys', 'checkpoints.txt') };
+    if (auditKeygen(checkpoints.FLEET_CHECKPOINT_KEY, 'fleet-demo', () => {}, scopes) !== 0) throw new Error(`the demo could not make its checkpoint key in ${dir}`);
+    const fleetFile = join(scopes, 'fleet.yaml');
+    writeFileSync(fleetFile, readFileSync(fleetFile, 'utf8').replace(/\n {2}slack: \{ reader: [^\n]*\}\n/, '\n'));
     const connect = async (env: string, vars: Record<string, string>) => {
       const client = new Client({ name: `fleet-demo-${env}`, version: VERSION });
-      const e = { ...process.env, FLEET_AUDIT_DIR: audit, FLEET_STATE_DIR: join(dir, `state-${env}`), FLEET_ACTOR: 'alice@example.com', ...vars } as Record<string, string>;
+      const e = { ...process.env, FLEET_AUDIT_DIR: audit, FLEET_STATE_DIR: join(dir, `state-${env}`), FLEET_ACTOR: 'alice@example.com', ...checkpoints, ...vars } as Record<string, string>;
       await client.connect(new StdioClientTransport({ command: process.execPath, args: [opts.cli, 'serve', 'cloudflare', '--env', env, '--scopes', scopes, '--upstream', sb.url], env: e, stderr: 'inherit' }));
       return client;
     };
@@ -81,7 +87,7 @@ export async function demoPromotion(opts: { scopes: string; cli: string }): Prom
     const prodTrail = join(audit, 'cloudflare.prod.jsonl');
     say();
     say(`${++n}. The production trail cites its evidence (fleet audit show ${prodTrail})`);
-    auditShow(prodTrail, {}, (s) => say(indent(s)));
+    await auditShow(prodTrail, {}, (s) => say(indent(s)), (s) => say(indent(s)));
     say();
     say(`${++n}. Both chains (fleet audit verify)`);
     const a = await auditVerify(join(audit, 'cloudflare.dev.jsonl'), {}, (s) => say(`    ${s}`));

@@ -70,7 +70,8 @@ export async function composeInstance(opts: ServeOptions): Promise<Running> {
     // after the record is stored: the export first, then a checkpoint that may follow it
     onRecord: (r, head, line) => {
       exporter?.record(r, head, line);
-      checkpoints?.record(head);
+      // evidence another instance will rely on (a promotion's) is signed at once
+      checkpoints?.record(head, r.phase === 'outcome' && !!r.evidence);
     },
   });
   const inst: Instance = {
