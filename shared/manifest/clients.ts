@@ -3,12 +3,11 @@
 // bearer token (only its sha256, or a reference to where the token lives) or a JWT from an
 // external authorization server. Every error names file:line.
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { z } from 'zod';
-import { isProduction } from '../connector/scopes.js';
+import { productionDecl, productionOfId } from './production-of.js';
 import { ManifestError, readYaml, type ManifestProblem } from './load.js';
 import { DATE } from './schema.js';
-import type { Manifest } from './types.js';
 
 export const CLIENTS_FILE = 'clients.yaml';
 
@@ -66,10 +65,11 @@ export function parseClients(text: string, file: string): Clients {
     }));
   }
   const problems: ManifestProblem[] = [];
+  const decl = productionDecl(dirname(file));
   for (const [name, c] of Object.entries(parsed.data.clients)) {
     const at = `clients.${name}`;
     if (!c.token === !c.jwt) problems.push({ file, line: line(at), path: at, message: 'a client proves itself with exactly one of token: or jwt:' });
-    const prod = c.instances.filter((i) => isProduction({ instance: i.split('.')[1] } as Manifest));
+    const prod = c.instances.filter((i) => productionOfId(i, dirname(file), decl));
     if (prod.length && prod.length < c.instances.length) {
       problems.push({ file, line: line(`${at}.instances`), path: `${at}.instances`, message: `lists production (${prod.join(', ')}) and non-production instances: a dev and a prod instance never accept the same credential; give each environment its own client` });
     }

@@ -4,6 +4,7 @@
 // match, other kinds by asking the constraint itself which values it now admits.
 import { describeAttribution, proofStrength } from '../manifest/attribution.js';
 import { parseDuration } from '../base/duration.js';
+import { isProductionReach, parseProduction } from '../base/production.js';
 import { ManifestError, readYaml } from '../manifest/load.js';
 import type { Constraint } from '../connector/constraints.js';
 import type { Connector } from '../connector/tool.js';
@@ -53,6 +54,8 @@ interface Ctx {
   baseDocs: Map<string, Doc>;
   headDocs: Map<string, Doc>;
   headBots: string[];
+  /** whether the manifest of this name is production on that side (shared/base/production.ts) */
+  isProd(name: string, which: 'base' | 'head'): boolean;
 }
 
 const ORDER: Record<Class, number> = { escalation: 0, reduction: 1, neutral: 2 };
@@ -299,8 +302,8 @@ function compareExceptions(
 
 /** For a prod grant: names it adds that a dev instance of the same connector held in the base. */
 function movedFromDev(ctx: Ctx, name: string, connector: Connector | undefined, def: Connector['tools'][number] | undefined, grant: Record<string, unknown>): string {
-  const [conn, inst] = name.replace(/\.ya?ml$/, '').split('.') as [string, string];
-  if (!connector || !def || !(inst === 'prod' || inst.startsWith('prod-'))) return '';
+  const [conn] = name.replace(/\.ya?ml$/, '').split('.') as [string, string];
+  if (!connector || !def || !ctx.isProd(name, 'head')) return '';
   const notes: string[] = [];
   for (const [key, value] of Object.entries(grant)) {
     const c = def.constraints[key];
@@ -308,7 +311,7 @@ function movedFromDev(ctx: Ctx, name: string, connector: Connector | undefined, 
     for (const r of c.resources(value)) {
       for (const [devName, dev] of ctx.baseDocs) {
         const [dc, di] = devName.replace(/\.ya?ml$/, '').split('.') as [string, string];
-        if (dc !== conn || di === 'prod' || di.startsWith('prod-')) continue;
+        if (dc !== conn || ctx.isProd(devName, 'base')) continue;
         const devRes = Object.entries(obj(dev.data.tools)).flatMap(([t, g]) => {
           const td = connector.tools.find((x) => x.name === t);
           return Object.entries(obj(g)).flatMap(([k, v]) => {
@@ -506,7 +509,19 @@ export function compareSides(base: Side, head: Side, connectors: Record<string, 
   const baseDocs = docs(base, 'base');
   const headDocs = docs(head, 'head');
   const headFleet = parse(head, 'fleet.yaml', out, 'head');
-  const ctx: Ctx = { base, head, connectors, out, baseDocs, headDocs, headBots: Array.isArray(headFleet?.data.bots) ? headFleet!.data.bots.map(String) : [] };
+  const declOf = (d: Doc | undefined) => {
+    try {
+      return parseProduction(d?.data.production);
+    } catch {
+      return undefined; // fleet verify reports it
+    }
+  };
+  const decls = { base: declOf(parse(base, 'fleet.yaml', [], 'base')), head: declOf(headFleet) };
+  const isProd = (name: string, which: 'base' | 'head') => {
+    const [connector = '', instance = ''] = name.replace(/\.ya?ml$/, '').split('.');
+    return isProductionReach({ connector, instance, upstream: obj((which === 'base' ? baseDocs : headDocs).get(name)?.data.upstream) }, decls[which]);
+  };
+  const ctx: Ctx = { base, head, connectors, out, baseDocs, headDocs, headBots: Array.isArray(headFleet?.data.bots) ? headFleet!.data.bots.map(String) : [], isProd };
   const names = [...new Set([...manifests(base), ...manifests(head)])].sort();
   for (const n of names) {
     const a = baseDocs.get(n);
