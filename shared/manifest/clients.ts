@@ -16,14 +16,14 @@ const INSTANCE = /^[a-z][a-z0-9]*\.[a-z][a-z0-9-]*$/;
 /** sha256:<64 hex> (from `fleet clients mint`), env:NAME or a reference of a scheme a connector contributes (<scheme>:<path>) */
 const TOKEN_REF = /^(sha256:[0-9a-f]{64}|env:[A-Z_][A-Z0-9_]*|(?!sha256:|env:)[a-z][a-z0-9-]*:[\w.-]+(\/[\w.-]+)*)$/;
 
-const jwtSchema = z.strictObject({
+export const jwtSchema = z.strictObject({
   issuer: z.url().describe('the authorization server (iss claim)'),
   jwks: z.string().min(1).describe('JWKS URL, or a file of the issuer\'s public keys'),
   subject: z.string().min(1).max(256).describe('the sub (or client_id) claim naming this client'),
   algorithms: z.array(z.enum(['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA'])).min(1).default(['RS256', 'ES256', 'EdDSA']),
 });
 
-const clientSchema = z.strictObject({
+export const clientSchema = z.strictObject({
   owner: z.string().min(3).describe('team and contact'),
   purpose: z.string().min(10).describe('what this routine does with its access'),
   instances: z.array(z.string().regex(INSTANCE, 'an instance is <connector>.<env>, such as <connector>.prod')).min(1),

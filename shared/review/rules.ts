@@ -76,7 +76,7 @@ const ruleSchema = (ext: FleetExtensions) => z.discriminatedUnion('kind', [
 
 export type Rule = z.infer<ReturnType<typeof ruleSchema>>;
 
-const fleetSchema = (ext: FleetExtensions) => z.strictObject({
+export const fleetSchema = (ext: FleetExtensions) => z.strictObject({
   /** the fleet's own bot identities: never approvers of their own requests */
   bots: z.array(z.string().min(1)).default([]),
   /** the people the fleet's files may name (shared/manifest/people.ts) */
