@@ -451,13 +451,16 @@ function compareFleet(ctx: Ctx, a: Doc | undefined, b: Doc | undefined): void {
   }
   for (const [id, mail] of pb) if (!pa.has(id) && Object.hasOwn(obj(a?.data.people), mail)) push('reduction', `people: ${id} is now also ${mail}'s`, b!, ctx.head, `people.${mail}`, 'head');
   for (const mail of Object.keys(obj(b?.data.people))) if (a && !Object.hasOwn(obj(a.data.people), mail)) push('neutral', `people: ${mail} added (manifests may name them)`, b!, ctx.head, `people.${mail}`, 'head');
-  // the approvals identity: where it asks, with which token (each an identity that decides approvals)
-  if (!same(a?.data.approvals, b?.data.approvals) && b) {
-    const sa = obj(obj(a?.data.approvals).slack);
-    const sb = obj(obj(b.data.approvals).slack);
-    if (!Object.keys(sb).length && Object.keys(sa).length) push('neutral', 'approvals.slack removed: grants that ask for Slack approval can no longer be approved (they fail)', b, ctx.head, 'approvals', 'head');
-    else if (!Object.keys(sa).length && Object.keys(sb).length) push('escalation', `approvals.slack added: ${show(sb.credential)} now asks approvers in ${show(sb.channel)} and reads their answers`, b, ctx.head, 'approvals.slack', 'head');
-    else judgeFleetBlock(ctx, b, 'approvals.slack.', APPROVALS_FIELDS, sa, sb);
+  // each approvals identity: where it asks, with which token (each an identity that decides approvals)
+  const channels = (d: Doc | undefined) => obj(d?.data.approvals);
+  for (const via of new Set([...Object.keys(channels(a)), ...Object.keys(channels(b))])) {
+    const sa = obj(channels(a)[via]);
+    const sb = obj(channels(b)[via]);
+    const at = `approvals.${via}`;
+    if (!b || same(sa, sb)) continue;
+    if (!Object.keys(sb).length) push('neutral', `${at} removed: grants that ask for approval through it can no longer be approved (they fail)`, b, ctx.head, 'approvals', 'head');
+    else if (!Object.keys(sa).length) push('escalation', `${at} added: ${show(sb.credential)} now asks approvers in ${show(sb.channel)} and reads their answers`, b, ctx.head, at, 'head');
+    else judgeFleetBlock(ctx, b, `${at}.`, APPROVALS_FIELDS, sa, sb);
   }
   // where the trail, keys and suspensions live: any change moves them to other hands
   if (!same(a?.data.store, b?.data.store) && b) {
@@ -495,6 +498,8 @@ function compareFleet(ctx: Ctx, a: Doc | undefined, b: Doc | undefined): void {
       const [sa, sb, at] = [ca[sink.name], cb[sink.name], `checkpoints.${sink.name}`];
       if (cb.key && sa && !sb) push('escalation', `checkpoints are no longer posted to ${sink.place}: one place off the machine that catches a cut tail is gone`, b, ctx.head, 'checkpoints', 'head');
       else if (ca.key && !sa && sb) push('reduction', `checkpoints are also posted to ${sink.place}, by ${sink.by}`, b, ctx.head, at, 'head');
+      // whose notes count: another author's (or every author's) notes now count as checkpoints
+      else if (sa && sb && !same(obj(sa).poster, obj(sb).poster)) push('escalation', `${at}.poster ${show(obj(sa).poster)} → ${show(obj(sb).poster)}: another author's notes now count as checkpoints`, b, ctx.head, at, 'head');
       else if (sa && sb && !same(sa, sb)) push('neutral', `${at} changed (${show(sa)} → ${show(sb)}): ${sink.changes}`, b, ctx.head, at, 'head');
     }
   }

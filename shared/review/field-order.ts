@@ -61,7 +61,7 @@ export const FLEET_FIELDS: Record<string, Order> = {
   production: { kind: 'own', by: 'PRODUCTION_FIELDS' },
 };
 
-/** `approvals.slack`: the identity that asks approvers and reads their answers (and the proofs). */
+/** An approvals identity's block (`approvals.<channel>`): who asks approvers and reads their answers (and the proofs). */
 export const APPROVALS_FIELDS: Record<string, Order> = {
   workspace: { kind: 'identity', what: 'approvals are now asked, and answers read, in another workspace' },
   channel: { kind: 'identity', what: 'approvals are now asked in another channel, whose members may answer' },
@@ -73,7 +73,8 @@ export const CHECKPOINTS_FIELDS: Record<string, Order> = {
   key: { kind: 'own', by: 'checkpoints.key: another key escalates' },
   every: { kind: 'own', by: 'checkpoints.every: more records between checkpoints escalates' },
   interval: { kind: 'longer', fallback: '10m', what: 'a longer stretch of the trail may go unanchored' },
-  slack: { kind: 'own', by: 'checkpoints.slack: no longer posted escalates' },
+  // each sink's block (checkpoints.<sink>) is judged by the sink comparison in ./diff.ts: no longer
+  // posted escalates, another poster escalates
 };
 
 /** `store:`: where every instance keeps its trail, keys and suspensions. */

@@ -31,7 +31,8 @@ describe('every field of every reviewed file states its order', () => {
   it.each([
     ['fleet.yaml', shapeKeys(fleetSchema(extensionsOf(CONNECTORS))), FLEET_FIELDS],
     ['fleet.yaml approvals.slack', shapeKeys(approvalsConfig), APPROVALS_FIELDS],
-    ['fleet.yaml checkpoints', shapeKeys(checkpointsSchema(extensionsOf(CONNECTORS).checkpointSinks)), CHECKPOINTS_FIELDS],
+    // a sink's own block (checkpoints.<sink>) is judged by the sink comparison of diff.ts
+    ['fleet.yaml checkpoints', shapeKeys(checkpointsSchema(extensionsOf(CONNECTORS).checkpointSinks)).filter((k) => !extensionsOf(CONNECTORS).checkpointSinks.some((s) => s.name === k)), CHECKPOINTS_FIELDS],
     ['fleet.yaml store', [...new Set(storeConfig.options.flatMap((o) => shapeKeys(o)))], STORE_FIELDS],
     ['fleet.yaml production', shapeKeys(productionSchema), PRODUCTION_FIELDS],
     ['clients.yaml client', shapeKeys(clientSchema), CLIENT_FIELDS],
