@@ -13,7 +13,7 @@ import { extensionsOf } from '../connector/extensions.js';
 import { CLIENTS_FILE } from '../manifest/clients.js';
 import { compareClientDocs } from './clients.js';
 import { beyond, overlap } from './glob-sets.js';
-import { APPROVAL_FIELDS, APPROVALS_FIELDS, ATTRIBUTION_FIELDS, AUDIT_FIELDS, compareRates, FLEET_FIELDS, STORE_FIELDS, GRANT_FIELDS, judgeField, MANIFEST_FIELDS, parseRateText, spanText, UPSTREAM_FIELDS, type Order } from './field-order.js';
+import { APPROVAL_FIELDS, APPROVALS_FIELDS, ATTRIBUTION_FIELDS, AUDIT_FIELDS, compareRates, RULES_FILE_FIELDS, STORE_FIELDS, GRANT_FIELDS, judgeField, MANIFEST_FIELDS, parseRateText, spanText, UPSTREAM_FIELDS, type Order } from './field-order.js';
 
 /** One side of a diff: the scopes folder as of a revision, a folder, or the working tree. */
 export interface Side {
@@ -482,7 +482,7 @@ function compareFleet(ctx: Ctx, a: Doc | undefined, b: Doc | undefined): void {
   }
   // a key fleet.yaml may hold that nothing above judges: review it by hand
   for (const k of new Set([...Object.keys(obj(a?.data)), ...Object.keys(obj(b?.data))])) {
-    if (!(k in FLEET_FIELDS) && b && !same(obj(a?.data)[k], obj(b.data)[k])) push('escalation', `${k} ${show(obj(a?.data)[k])} → ${show(obj(b.data)[k])}: a field with no stated order (shared/review/field-order.ts); review it by hand`, b, ctx.head, k, 'head');
+    if (!(k in RULES_FILE_FIELDS) && b && !same(obj(a?.data)[k], obj(b.data)[k])) push('escalation', `${k} ${show(obj(a?.data)[k])} → ${show(obj(b.data)[k])}: a field with no stated order (shared/review/field-order.ts); review it by hand`, b, ctx.head, k, 'head');
   }
   if (a && b && !same(a.data.checkpoints, b.data.checkpoints)) {
     const ca = obj(a.data.checkpoints);

@@ -51,7 +51,7 @@ export const ATTRIBUTION_FIELDS: Record<string, Order> = {
 };
 
 /** `scopes/fleet.yaml`: every top-level key, each judged by its own comparison in ./diff.ts. */
-export const FLEET_FIELDS: Record<string, Order> = {
+export const RULES_FILE_FIELDS: Record<string, Order> = {
   bots: { kind: 'own', by: 'bots: an unlisted bot may approve (escalation)' },
   people: { kind: 'own', by: "people: an ID that is no longer a person's escalates (they could approve their own request with it)" },
   rules: { kind: 'own', by: 'rules: by id; a removed or changed rule escalates' },

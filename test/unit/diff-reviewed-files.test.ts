@@ -12,7 +12,7 @@ import { checkpointsSchema } from '../../shared/audit/checkpoint.js';
 import { productionSchema } from '../../shared/base/production.js';
 import { clientSchema, jwtSchema } from '../../shared/manifest/clients.js';
 import { compareSides, type Side } from '../../shared/review/diff.js';
-import { APPROVALS_FIELDS, CHECKPOINTS_FIELDS, CLIENT_FIELDS, FLEET_FIELDS, JWT_FIELDS, PRODUCTION_FIELDS, STORE_FIELDS } from '../../shared/review/field-order.js';
+import { APPROVALS_FIELDS, CHECKPOINTS_FIELDS, CLIENT_FIELDS, RULES_FILE_FIELDS, JWT_FIELDS, PRODUCTION_FIELDS, STORE_FIELDS } from '../../shared/review/field-order.js';
 import { fleetSchema } from '../../shared/review/rules.js';
 import { extensionsOf } from '../../shared/connector/extensions.js';
 import { storeConfig } from '../../shared/state/config.js';
@@ -29,7 +29,7 @@ function edited(file: string, from: string | RegExp, to: string): Side {
 describe('every field of every reviewed file states its order', () => {
   const shapeKeys = (s: unknown) => Object.keys((s as { shape: object }).shape);
   it.each([
-    ['fleet.yaml', shapeKeys(fleetSchema(extensionsOf(CONNECTORS))), FLEET_FIELDS],
+    ['fleet.yaml', shapeKeys(fleetSchema(extensionsOf(CONNECTORS))), RULES_FILE_FIELDS],
     ['fleet.yaml approvals.slack', shapeKeys(approvalsConfig), APPROVALS_FIELDS],
     // a sink's own block (checkpoints.<sink>) is judged by the sink comparison of diff.ts
     ['fleet.yaml checkpoints', shapeKeys(checkpointsSchema(extensionsOf(CONNECTORS).checkpointSinks)).filter((k) => !extensionsOf(CONNECTORS).checkpointSinks.some((s) => s.name === k)), CHECKPOINTS_FIELDS],
