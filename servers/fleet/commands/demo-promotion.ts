@@ -7,13 +7,14 @@
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { generateCheckpointKey } from '../../../shared/audit/checkpoint.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { startCloudflareSandbox } from '../../cloudflare/sandbox/index.js';
 import { startSlackSandbox } from '../../slack/sandbox/index.js';
 import { ACCOUNT, IDS } from '../../cloudflare/sandbox/seed.js';
-import { auditKeygen, auditShow, auditVerify } from './audit.js';
+import { auditShow, auditVerify } from './audit.js';
 import { VERSION } from '../version.js';
 
 const say = (s = '') => console.log(s);
@@ -39,9 +40,10 @@ export async function demoPromotion(opts: { scopes: string; cli: string }): Prom
     // evidence counts only where a signed checkpoint covers it: the scene's own key, its notes beside the trails' folder
     mkdirSync(join(dir, 'keys'), { mode: 0o700 });
     const checkpoints = { FLEET_CHECKPOINT_KEY: join(dir, 'keys', 'checkpoint.pem'), FLEET_CHECKPOINT_FILE: join(dir, 'keys', 'checkpoints.txt') };
-    if (auditKeygen(checkpoints.FLEET_CHECKPOINT_KEY, 'fleet-demo', () => {}, scopes) !== 0) throw new Error(`the demo could not make its checkpoint key in ${dir}`);
+    const key = generateCheckpointKey();
+    writeFileSync(checkpoints.FLEET_CHECKPOINT_KEY, key.privatePem, { mode: 0o600 });
     const fleetFile = join(scopes, 'fleet.yaml');
-    writeFileSync(fleetFile, readFileSync(fleetFile, 'utf8').replace(/\n {2}slack: \{ reader: [^\n]*\}\n/, '\n'));
+    writeFileSync(fleetFile, readFileSync(fleetFile, 'utf8').replace(/^ {2}key: \{[^}\n]*\}$/m, `  key: { name: fleet-demo, public: ${key.public} }`).replace(/\n {2}slack: \{ reader: [^\n]*\}\n/, '\n'));
     const connect = async (env: string, vars: Record<string, string>) => {
       const client = new Client({ name: `fleet-demo-${env}`, version: VERSION });
       const e = { ...process.env, FLEET_AUDIT_DIR: audit, FLEET_STATE_DIR: join(dir, `state-${env}`), FLEET_ACTOR: 'alice@example.com', ...checkpoints, ...vars } as Record<string, string>;
