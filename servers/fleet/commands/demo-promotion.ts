@@ -89,7 +89,7 @@ export async function demoPromotion(opts: { scopes: string; cli: string }): Prom
     const prodTrail = join(audit, 'cloudflare.prod.jsonl');
     say();
     say(`${++n}. The production trail cites its evidence (fleet audit show ${prodTrail})`);
-    await auditShow(prodTrail, {}, (s) => say(indent(s)), (s) => say(indent(s)));
+    await auditShow(prodTrail, {}, (s) => say(indent(s)));
     say();
     say(`${++n}. Both chains (fleet audit verify)`);
     const a = await auditVerify(join(audit, 'cloudflare.dev.jsonl'), {}, (s) => say(`    ${s}`));
