@@ -8,7 +8,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
 import { EmbeddedState } from '../shared/state/embedded.js';
 import { migrate, PostgresState } from '../shared/state/postgres.js';
-import { withFileLock } from '../shared/state/oslock.js';
+import { withFileLock } from '../shared/base/oslock.js';
 import { selfOwner } from '../shared/state/owner.js';
 import { emptyHead, seal } from '../shared/audit/chain.js';
 import { verifyLines } from '../shared/audit/verify.js';

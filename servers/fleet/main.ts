@@ -245,7 +245,9 @@ function buildProgram(): Command {
     .action((o: { scopes?: string; promotion?: boolean }) =>
       run(async () => {
         const args = { scopes: o.scopes ?? join(installDir(), 'scopes'), cli: bundleFile() };
-        return o.promotion ? (await import('./commands/demo-promotion.js')).demoPromotion(args) : (await import('./commands/demo.js')).demo(args);
+        // the tour runs the audit commands: handed in here, as a command imports no other
+        const audit = await import('./commands/audit.js');
+        return o.promotion ? (await import('./commands/demo-promotion.js')).demoPromotion(args, audit) : (await import('./commands/demo.js')).demo(args, audit);
       }),
     );
 

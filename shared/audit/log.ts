@@ -13,7 +13,7 @@
 import { closeSync, constants, fdatasync, fdatasyncSync, fstatSync, ftruncateSync, lstatSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { lockPath, OsLock } from '../state/oslock.js';
+import { lockPath, OsLock } from '../base/oslock.js';
 import { AuditUnavailable } from '../base/errors.js';
 import { emptyHead, open, seal, sealAll, sha256, type Head } from './chain.js';
 

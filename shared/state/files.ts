@@ -2,7 +2,7 @@
 // keys, suspensions): read-modify-write under an OS-level lock (oslock.ts), written atomically by rename.
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { withFileLock } from './oslock.js';
+import { withFileLock } from '../base/oslock.js';
 
 /** `dir`: where the instance keeps its state (serve passes the project's, see shared/base/install.ts). */
 export function stateFile(env: NodeJS.ProcessEnv, id: string, kind: string, dir = env.FLEET_STATE_DIR || join(process.cwd(), '.fleet', 'state')): string {

@@ -13,7 +13,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { startCloudflareSandbox } from '../../cloudflare/sandbox/index.js';
 import { startSlackSandbox } from '../../slack/sandbox/index.js';
 import { ACCOUNT, IDS } from '../../cloudflare/sandbox/seed.js';
-import { auditShow, auditVerify } from './audit.js';
+import type { AuditCommands } from '../audit-commands.js';
 import { VERSION } from '../version.js';
 
 const say = (s = '') => console.log(s);
@@ -25,7 +25,7 @@ const DEV = [
   'Workers R2 Storage Write', 'D1 Read', 'D1 Write', 'Zone Read', 'DNS Read', 'DNS Write', 'Account API Tokens Read',
 ];
 
-export async function demoPromotion(opts: { scopes: string; cli: string }): Promise<number> {
+export async function demoPromotion(opts: { scopes: string; cli: string }, { auditShow, auditVerify }: Pick<AuditCommands, 'auditShow' | 'auditVerify'>): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'fleet-demo-promotion-'));
   const sb = await startCloudflareSandbox();
   const slack = await startSlackSandbox();

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { ElicitRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { auditKeygen, auditShow, auditVerify } from './audit.js';
+import type { AuditCommands } from '../audit-commands.js';
 import { VERSION } from '../version.js';
 
 const say = (s = '') => console.log(s);
@@ -23,9 +23,11 @@ interface Place {
   scopes: string;
   /** FLEET_CHECKPOINT_KEY and FLEET_CHECKPOINT_FILE, both outside the trails' folder */
   checkpoints: { FLEET_CHECKPOINT_KEY: string; FLEET_CHECKPOINT_FILE: string };
+  /** the audit commands the tour runs */
+  audit: AuditCommands;
 }
 
-export async function demo(opts: { scopes: string; cli: string }): Promise<number> {
+export async function demo(opts: { scopes: string; cli: string }, audit: AuditCommands): Promise<number> {
   const root = mkdtempSync(join(tmpdir(), 'fleet-demo-'));
   try {
     const auditDir = join(root, 'audit');
@@ -34,18 +36,19 @@ export async function demo(opts: { scopes: string; cli: string }): Promise<numbe
     mkdirSync(join(root, 'keys'), { mode: 0o700 });
     cpSync(opts.scopes, scopes, { recursive: true });
     const key = join(root, 'keys', 'checkpoint.pem');
-    if (auditKeygen(key, 'fleet-demo', () => {}, scopes) !== 0) throw new Error(`the demo could not make its checkpoint key in ${root}`);
+    if (audit.auditKeygen(key, 'fleet-demo', () => {}, scopes) !== 0) throw new Error(`the demo could not make its checkpoint key in ${root}`);
     // the demo's checkpoints also go to (and are read back from) the sandbox's approvals channel
     const fleetFile = join(scopes, 'fleet.yaml');
     const fleet = readFileSync(fleetFile, 'utf8');
     if (!/\n {2}slack:/.test(fleet.slice(fleet.indexOf('\ncheckpoints:')))) writeFileSync(fleetFile, `${fleet.trimEnd()}\n  slack: { reader: env:SLACK_AUDIT_READER_TOKEN }\n`);
-    return await session(opts, { auditDir, scopes, checkpoints: { FLEET_CHECKPOINT_KEY: key, FLEET_CHECKPOINT_FILE: join(root, 'checkpoints.txt') } });
+    return await session(opts, { auditDir, scopes, checkpoints: { FLEET_CHECKPOINT_KEY: key, FLEET_CHECKPOINT_FILE: join(root, 'checkpoints.txt') }, audit });
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
 }
 
 async function session(opts: { scopes: string; cli: string }, place: Place): Promise<number> {
+  const { auditShow, auditVerify } = place.audit;
   const { auditDir } = place;
   const env = { ...process.env, ...place.checkpoints, FLEET_AUDIT_DIR: auditDir, FLEET_STATE_DIR: join(auditDir, 'state'), FLEET_ACTOR: 'alice@example.com' } as Record<string, string>;
   const args = [opts.cli, 'serve', 'slack', '--env', 'dev', '--sandbox', '--scopes', place.scopes];
@@ -117,6 +120,7 @@ async function session(opts: { scopes: string; cli: string }, place: Place): Pro
  * shows all of it; then the same call with a forged actor is refused.
  */
 async function production(opts: { scopes: string; cli: string }, place: Place): Promise<number> {
+  const { auditShow, auditVerify } = place.audit;
   const { auditDir } = place;
   const { startSlackSandbox } = await import('../../slack/sandbox/index.js');
   const { webClient } = await import('../../slack/client.js');

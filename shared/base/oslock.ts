@@ -10,7 +10,7 @@ import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
-import { installRequire } from '../base/install.js';
+import { installRequire } from './install.js';
 
 let driver: typeof BetterSqlite3 | undefined;
 /** From the installation; code bundled outside it (a test's or the bench's worker) looks from the working directory. */
