@@ -2,9 +2,11 @@
 // upstream call made directly with the official SDK to the same sandbox, interleaved call by call
 // so both see the same machine. The difference is what the fleet adds: MCP over stdio,
 // attribution, policy and the two audit records. The one-tool SDK server's echo over stdio is
-// measured too: the part of that difference any stdio MCP server pays.
+// measured too: the part of that difference any stdio MCP server pays. The three calls of one round
+// are made back to back, so the overhead and the core's share are per-round differences, and their
+// medians and p99s are those of the differences (never a difference of two quantiles).
 import { WebClient } from '@slack/web-api';
-import { median, quantile } from './stats.mjs';
+import { load, loadSpan, median, quantile } from './stats.mjs';
 import { StdioSession } from './stdio.mjs';
 
 async function timed(fn) {
@@ -51,6 +53,7 @@ export async function perCall(o) {
     };
     const echo = mcpCall(one, 'echo', { text: 'x' });
     const ms = { fleet: [], sdk: [], echo: [] };
+    const before = load();
     for (let i = 0; i < o.warmup + o.calls; i++) {
       const f = await timed(viaFleet);
       const d = await timed(viaSdk);
@@ -61,11 +64,11 @@ export async function perCall(o) {
         ms.echo.push(e);
       }
     }
-    const out = { tool: 'slack read_history', upstream: 'conversations.history', fleet: summary(ms.fleet), sdk: summary(ms.sdk), echo: summary(ms.echo) };
-    out.overhead = { median: out.fleet.median - out.sdk.median, p99: out.fleet.p99 - out.sdk.p99 };
-    // What the fleet adds beyond what any MCP server pays for the stdio transport: the price of
-    // attribution, policy and audit (the echo measures the transport, in the same run).
-    out.core = { median: out.overhead.median - out.echo.median, p99: out.overhead.p99 - out.echo.p99 };
+    const out = { tool: 'slack read_history', upstream: 'conversations.history', fleet: summary(ms.fleet), sdk: summary(ms.sdk), echo: summary(ms.echo), load: loadSpan(before, load()) };
+    // per round: what the fleet adds to the direct SDK call, and beyond what any MCP server pays for
+    // the stdio transport (the echo of the same round): the price of attribution, policy and audit
+    out.overhead = summary(ms.fleet.map((f, i) => f - ms.sdk[i]));
+    out.core = summary(ms.fleet.map((f, i) => f - ms.sdk[i] - ms.echo[i]));
     return out;
   } finally {
     await Promise.all([fleet.close(), one.close()]);

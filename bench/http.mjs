@@ -16,6 +16,13 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
+import { bundleLikeTheFleet } from './bundle.mjs';
+import { load as loadNow, loadSpan, median, quantile, uptime } from './stats.mjs';
+
+// Also: the latency the fleet adds, as the distribution of per-call differences of paired calls (a
+// client calls one server, then the other; --paired pairs); with a PostgreSQL database (--pg, default
+// $FLEET_TEST_PG), 1, 2 and 3 `serve --http` replicas sharing it against one replica on the embedded
+// store, same clients. Every figure is printed with the machine's load while it was taken.
 
 const ROOT = resolve(import.meta.dirname, '..');
 const { values: o } = parseArgs({
@@ -23,6 +30,8 @@ const { values: o } = parseArgs({
     seconds: { type: 'string', default: '5' },
     'rss-calls': { type: 'string', default: '10000' },
     levels: { type: 'string', default: '1,16,64' },
+    paired: { type: 'string', default: '2000' },
+    pg: { type: 'string', default: process.env.FLEET_TEST_PG ?? '' },
     cli: { type: 'string', default: process.env.FLEET_CLI || 'dist/cli.js' },
     out: { type: 'string', default: 'docs/benchmarks-http.md' },
     readme: { type: 'string', default: 'docs/bots.md' },
@@ -56,13 +65,10 @@ function spawnServer(args, env) {
 }
 
 const rssMB = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
-const pct = (xs, p) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
-};
 
 /** `clients` loops calling for `ms` (or until `total` calls are done); latencies in ms. */
 async function load(call, clients, { ms, total }) {
+  const before = loadNow();
   const lat = [];
   let done = 0;
   let errors = 0;
@@ -83,7 +89,45 @@ async function load(call, clients, { ms, total }) {
     }),
   );
   const wall = (performance.now() - t0) / 1000;
-  return { calls: lat.length, errors, perSecond: lat.length / wall, p50: pct(lat, 50), p99: pct(lat, 99) };
+  return { calls: lat.length, errors, perSecond: lat.length / wall, p50: median(lat), p99: quantile(lat, 0.99), load: loadSpan(before, loadNow()) };
+}
+
+/**
+ * `clients` loops, each calling `a` then `b` (alternating which goes first), `total` pairs in all:
+ * the distribution of a − b per pair is what `a` adds to a call, under the same load at the same moment.
+ * @param {() => Promise<void>} a @param {() => Promise<void>} b @param {number} clients @param {number} total
+ */
+async function paired(a, b, clients, total) {
+  const before = loadNow();
+  const diffs = [];
+  let started = 0;
+  /** @param {() => Promise<void>} f */
+  const timed = async (f) => {
+    const s = performance.now();
+    await f();
+    return performance.now() - s;
+  };
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (started < total) {
+        const i = started++;
+        if (i % 2) {
+          const tb = await timed(b);
+          diffs.push((await timed(a)) - tb);
+        } else {
+          const ta = await timed(a);
+          diffs.push(ta - (await timed(b)));
+        }
+      }
+    }),
+  );
+  return { pairs: diffs.length, p50: median(diffs), p99: quantile(diffs, 0.99), load: loadSpan(before, loadNow()) };
+}
+
+/** A caller spreading its calls over several servers in turn (replicas behind a round-robin balancer). @param {(() => Promise<void>)[]} calls */
+function roundRobin(calls) {
+  let i = 0;
+  return () => calls[i++ % calls.length]();
 }
 
 function caller(url, headers) {
@@ -101,6 +145,8 @@ function caller(url, headers) {
 
 let fleet;
 let ref;
+/** @type {{ child: import('node:child_process').ChildProcess }[]} */
+let replicas = [];
 let sandbox;
 try {
   const libFile = join(work, 'lib.mjs');
@@ -116,15 +162,17 @@ try {
   const token = `fleet_${randomBytes(32).toString('base64url')}`;
   writeFileSync(join(scopes, 'clients.yaml'), `clients:\n  bench:\n    owner: bench <bench@example.com>\n    purpose: The HTTP benchmark's load generator.\n    instances: [slack.dev]\n    token: sha256:${createHash('sha256').update(token).digest('hex')}\n`);
 
-  fleet = spawnServer([cli, 'serve', '--http', '127.0.0.1:0', '--instance', 'slack.dev', '--upstream', sandbox.url, '--scopes', scopes, '--client-rate', '1000000/second', '--max-in-flight', '1024'], {
-    SLACK_BOT_TOKEN_DEV: slackToken, FLEET_AUDIT_DIR: join(work, 'audit'), FLEET_STATE_DIR: join(work, 'state'),
+  const serve = (dir, env = {}) => spawnServer([cli, 'serve', '--http', '127.0.0.1:0', '--instance', 'slack.dev', '--upstream', sandbox.url, '--scopes', dir, '--client-rate', '1000000/second', '--max-in-flight', '1024'], {
+    SLACK_BOT_TOKEN_DEV: slackToken, FLEET_AUDIT_DIR: join(work, 'audit'), FLEET_STATE_DIR: join(work, 'state'), ...env,
   });
-  ref = spawnServer([join(ROOT, 'bench', 'one-tool-http-server.mjs'), sandbox.url, slackToken], {});
+  fleet = serve(scopes);
+  const refFile = await bundleLikeTheFleet(join(ROOT, 'bench', 'one-tool-http-server.mjs'), join(work, 'one-tool-http-server.mjs'));
+  ref = spawnServer([refFile, sandbox.url, slackToken], {});
   const targets = [
     { name: 'fleet serve --http (slack.dev list_channels)', call: caller(`${await fleet.url}/mcp/slack/dev`, { authorization: `Bearer ${token}` }), pid: fleet.child.pid },
     { name: 'SDK Streamable HTTP server, one tool', call: caller(await ref.url, {}), pid: ref.child.pid },
   ];
-  const result = { date: new Date().toISOString().slice(0, 10), node: process.version, cores: cpus().length, load: loadavg()[0], seconds, rssCalls, levels: [], rss: {} };
+  const result = { date: new Date().toISOString().slice(0, 10), node: process.version, cores: cpus().length, load: loadavg()[0], uptime: uptime(), seconds, rssCalls, levels: [], rss: {} };
   for (const t of targets) {
     await load(t.call, 4, { total: 200 }); // warm-up
     result.rss[t.name] = { start: rssMB(t.pid) };
@@ -138,33 +186,82 @@ try {
     }
     result.levels.push(row);
   }
+  say(`${o.paired} paired calls at 1 and at 16 clients`);
+  result.paired = { 1: await paired(targets[0].call, targets[1].call, 1, Number(o.paired)), 16: await paired(targets[0].call, targets[1].call, 16, Number(o.paired)) };
+  if (o.pg) {
+    // replicas of slack.dev on one PostgreSQL store, against the embedded one-replica fleet above
+    const pgScopes = join(work, 'scopes-pg');
+    await import('node:fs').then((fs) => fs.cpSync(scopes, pgScopes, { recursive: true }));
+    writeFileSync(join(pgScopes, 'fleet.yaml'), `${readFileSync(join(pgScopes, 'fleet.yaml'), 'utf8')}\nstore:\n  engine: postgres\n  url: env:FLEET_STATE_PG\n`);
+    const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', FLEET_STATE_PG: o.pg };
+    const { execFileSync } = await import('node:child_process');
+    execFileSync(process.execPath, [cli, 'state', 'migrate', '--scopes', pgScopes], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+    replicas = [0, 1, 2].map(() => serve(pgScopes, { FLEET_STATE_PG: o.pg }));
+    const calls = await Promise.all(replicas.map(async (r) => caller(`${await r.url}/mcp/slack/dev`, { authorization: `Bearer ${token}` })));
+    for (const c of calls) await load(c, 4, { total: 100 }); // warm-up
+    const sets = [
+      { name: '1 replica, embedded store', call: targets[0].call },
+      ...[1, 2, 3].map((n) => ({ name: `${n} replica${n > 1 ? 's' : ''}, PostgreSQL`, call: roundRobin(calls.slice(0, n)) })),
+    ];
+    result.replicas = { clients: 16, rows: Object.fromEntries(sets.map((x) => [x.name, []])) };
+    // interleaved, twice each, so a load change weighs on every row alike
+    for (let round = 0; round < 2; round++) {
+      for (const x of sets) {
+        say(`replicas: ${x.name}, 16 clients`);
+        result.replicas.rows[x.name].push(await load(x.call, 16, { ms: seconds * 1000 }));
+      }
+    }
+  }
   for (const t of targets) {
     say(`${rssCalls} calls at 16 clients: ${t.name}`);
     const r = await load(t.call, 16, { total: rssCalls });
     result.rss[t.name].after = rssMB(t.pid);
     result.rss[t.name].errors = r.errors;
+    result.rss[t.name].load = r.load;
   }
+  result.uptimeAtEnd = uptime();
   const [F, R] = targets.map((t) => t.name);
   const f1 = (x) => x.toFixed(1);
   const f2 = (x) => x.toFixed(2);
-  const L = [`# HTTP benchmark`, '', `Measured by \`npm run bench\` (bench/http.mjs) on ${result.date} (${result.cores} cores, Node ${result.node}, load ${f1(result.load)} at start). Each level runs ${seconds} s per server, interleaved; both servers read the same Slack sandbox.`, ''];
-  L.push('| clients | server | calls/s | p50 ms | p99 ms | errors |', '|---:|---|---:|---:|---:|---:|');
-  for (const row of result.levels) for (const name of [F, R]) L.push(`| ${row.clients} | ${name} | ${f1(row[name].perSecond)} | ${f2(row[name].p50)} | ${f2(row[name].p99)} | ${row[name].errors} |`);
-  L.push('', '| server | RSS after warm-up | RSS after ' + rssCalls.toLocaleString('en') + ' calls |', '|---|---:|---:|');
-  for (const name of [F, R]) L.push(`| ${name} | ${f1(result.rss[name].start)} MB | ${f1(result.rss[name].after)} MB |`);
-  const ratios = result.levels.map((row) => ({ clients: row.clients, throughput: row[F].perSecond / row[R].perSecond, p99: row[F].p99 - row[R].p99 }));
+  const L = [`# HTTP benchmark`, '', `Measured by \`npm run bench\` (bench/http.mjs) on ${result.date} (${result.cores} cores, Node ${result.node}). Each level runs ${seconds} s per server, interleaved; both servers read the same Slack sandbox; the SDK server is bundled as the fleet is (bench/bundle.mjs). Every row names the load average (1 min) at its start and end.`, '', `Machine load (\`uptime\`) at the start: \`${result.uptime}\`; at the end: \`${result.uptimeAtEnd}\`.`, ''];
+  L.push('| clients | server | calls/s | p50 ms | p99 ms | errors | load |', '|---:|---|---:|---:|---:|---:|---|');
+  for (const row of result.levels) for (const name of [F, R]) L.push(`| ${row.clients} | ${name} | ${f1(row[name].perSecond)} | ${f2(row[name].p50)} | ${f2(row[name].p99)} | ${row[name].errors} | ${row[name].load} |`);
+  L.push('', `Latency the fleet adds: ${o.paired} paired calls (each client calls one server, then the other, alternating which goes first); the distribution of the per-pair difference, fleet − SDK server.`, '', '| clients | median added ms | p99 added ms | load |', '|---:|---:|---:|---|');
+  for (const [n, p] of Object.entries(result.paired)) L.push(`| ${n} | ${f2(p.p50)} | ${f2(p.p99)} | ${p.load} |`);
+  L.push('', '| server | RSS after warm-up | RSS after ' + rssCalls.toLocaleString('en') + ' calls | load |', '|---|---:|---:|---|');
+  for (const name of [F, R]) L.push(`| ${name} | ${f1(result.rss[name].start)} MB | ${f1(result.rss[name].after)} MB | ${result.rss[name].load} |`);
+  const ratios = result.levels.map((row) => ({ clients: row.clients, throughput: row[F].perSecond / row[R].perSecond }));
   const rssRatio = result.rss[F].after / result.rss[R].after;
+  const goals = [];
+  const goal = (what, value, holds) => goals.push(`| ${what} | ${value} | ${holds ? 'holds' : '**does not hold**'} |`);
+  for (const r of ratios) if (r.clients === 1 || r.clients === 16) goal(`throughput vs SDK server at ${r.clients} client${r.clients > 1 ? 's' : ''} ≥ 0.9×`, `${f2(r.throughput)}×`, r.throughput >= 0.9);
+  if (result.paired[16]) goal('p99 added at 16 clients ≤ 2 ms', `${f2(result.paired[16].p99)} ms`, result.paired[16].p99 <= 2);
+  goal('RSS after the calls ≤ 1.2× the SDK server', `${f2(rssRatio)}×`, rssRatio <= 1.2);
+  let replicaLines = [];
+  if (result.replicas) {
+    const rate = Object.fromEntries(Object.entries(result.replicas.rows).map(([k, runs]) => [k, median(runs.map((x) => x.perSecond))]));
+    const names = Object.keys(rate);
+    const [emb, ...pg] = names;
+    L.push('', `## Replicas on PostgreSQL`, '', `slack.dev list_channels at ${result.replicas.clients} clients for ${seconds} s, the clients' calls spread over the replicas in turn; each row run twice, interleaved with the others, the median of the two counted. The database runs on this machine, with fsync on.`, '', '| fleet | calls/s (each run) | median calls/s | vs 1 replica on the embedded store | load (each run) |', '|---|---:|---:|---:|---|');
+    for (const k of names) L.push(`| ${k} | ${result.replicas.rows[k].map((x) => f1(x.perSecond)).join(', ')} | ${f1(rate[k])} | ${f2(rate[k] / rate[emb])}× | ${result.replicas.rows[k].map((x) => x.load).join('; ')} |`);
+    const three = rate[pg[2]];
+    const monotonic = pg.every((k, i) => i === 0 || rate[k] >= rate[pg[i - 1]]);
+    goal('3 replicas on PostgreSQL vs 1 on the embedded store ≥ 1.0×', `${f2(three / rate[emb])}×`, three >= rate[emb]);
+    goal('more replicas never mean fewer calls/s (1 → 2 → 3 on PostgreSQL)', pg.map((k) => f1(rate[k])).join(' → '), monotonic);
+    replicaLines = ['', `Replicas (16 clients, median of 2 runs): ${names.map((k) => `${k} ${f1(rate[k])}/s`).join(', ')}.`];
+  }
+  L.push('', '## Goals', '', '| goal | this run | |', '|---|---:|---|', ...goals);
   result.ratios = { levels: ratios, rss: rssRatio };
   const summary = [
     `Measured by \`npm run bench\` on ${result.date} (${result.cores} cores, ${result.node}); fleet \`serve --http\` (client check, attribution, policy, two audit records per call) against the SDK's own stateless Streamable HTTP server with one equivalent tool, same sandbox upstream. Full table in [docs/benchmarks-http.md](benchmarks-http.md).`,
     '',
-    '| clients | throughput vs SDK server (goal ≥ 0.8× at 16) | p99 added (goal ≤ 1 ms) |',
-    '|---:|---:|---:|',
-    ...ratios.map((r) => `| ${r.clients} | ${f2(r.throughput)}× | ${r.p99 >= 0 ? '+' : ''}${f2(r.p99)} ms |`),
+    `Load (\`uptime\`) at the start: \`${result.uptime}\`; the load under each figure is in the full table. The SDK server is bundled as the fleet is.`,
     '',
-    `RSS after ${rssCalls.toLocaleString('en')} calls: ${f1(result.rss[F].after)} MB vs ${f1(result.rss[R].after)} MB, ${f2(rssRatio)}× (goal ≤ 1.2×).`,
+    '| goal | this run | |',
+    '|---|---:|---|',
+    ...goals,
+    ...replicaLines,
   ].join('\n');
-  L.push('', '## Ratios', '', summary, '');
   const md = L.join('\n');
   process.stdout.write(`${md}\n`);
   if (o.json) writeFileSync(o.json, JSON.stringify(result, null, 2));
@@ -181,6 +278,7 @@ try {
 } finally {
   fleet?.child.kill('SIGTERM');
   ref?.child.kill('SIGTERM');
+  for (const r of replicas) r.child.kill('SIGTERM');
   await sandbox?.close();
   rmSync(work, { recursive: true, force: true });
 }

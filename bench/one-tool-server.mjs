@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// The floor for this SDK: one tool, registered with the SDK's own McpServer and zod, run
-// unbundled from node_modules exactly as a typical SDK server is. The bench compares every
-// fleet instance's start with this one's.
+// The floor for this SDK: one tool, registered with the SDK's own McpServer and zod. The bench
+// bundles it as the fleet is bundled (bench/bundle.mjs) and compares every fleet instance's start
+// with this one's.
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { z } from 'zod';

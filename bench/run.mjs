@@ -13,12 +13,14 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
 import { auditThroughput } from './audit.mjs';
+import { bundleLikeTheFleet } from './bundle.mjs';
 import { verifySpeed } from './verify.mjs';
 import { perCall } from './calls.mjs';
 import { machine, markdown, readmeSummary } from './report.mjs';
 import { clientStart, coldStart, spawnToExit } from './stdio.mjs';
 import { surfaceSize } from './surface.mjs';
 import { bareNode, fleetTarget, peerTargets } from './targets.mjs';
+import { load, loadSpan, median, uptime } from './stats.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const { values: o } = parseArgs({
@@ -56,6 +58,7 @@ if (!existsSync(cli)) {
 const say = (s) => process.stderr.write(`bench: ${s}\n`);
 
 const loadAtStart = loadavg()[0];
+const uptimeAtStart = uptime();
 const work = mkdtempSync(join(tmpdir(), 'fleet-bench-'));
 try {
   // The bench's view of the project's source (connectors, manifests, audit), bundled like the CLI.
@@ -84,10 +87,16 @@ try {
 
   const targets = [
     ...instances.map((instance) => fleetTarget({ root: ROOT, cli, scopes, auditDir, instance })),
-    ...peerTargets({ root: ROOT, dopplerSandbox }),
+    ...peerTargets({ root: ROOT, dopplerSandbox, oneTool: await bundleLikeTheFleet(join(ROOT, 'bench', 'one-tool-server.mjs'), join(work, 'one-tool-server.mjs')) }),
   ];
   const bare = bareNode();
   bare.exits = [];
+  // the launcher against the bundle it falls back to: the first fleet instance's start, and --version
+  const first = targets.find((t) => t.kind === 'fleet' && t.command !== process.execPath);
+  const bundled = first && { ...first, name: `${first.name} from the bundle (node dist/cli.js)`, kind: 'bundle', command: process.execPath, args: [cli, ...first.args] };
+  if (bundled) targets.splice(targets.indexOf(first) + 1, 0, bundled);
+  const version = first && { launcher: { command: first.command, args: ['--version'], env: first.env, exits: [] }, bundle: { command: process.execPath, args: [cli, '--version'], env: first.env, exits: [] } };
+  const loads = { start: load() };
   say(`${instances.length} fleet instance(s), ${targets.length - instances.length} peers; ${settings.starts} starts each`);
 
   // Round-robin, one discarded warm-up round first: every server sees the same machine state.
@@ -108,7 +117,14 @@ try {
     }
     const exit = await spawnToExit(bare);
     if (round > 0) bare.exits.push(exit);
+    if (version) {
+      for (const v of [version.launcher, version.bundle]) {
+        const ms = await spawnToExit(v);
+        if (round > 0) v.exits.push(ms);
+      }
+    }
   }
+  loads.startup = loadSpan(loads.start, load());
   await dopplerSandbox?.close();
   targets.push(bare);
 
@@ -123,15 +139,20 @@ try {
   say(`audit throughput: ${settings.auditEvents} events by 1 and by ${settings.processes} processes`);
   const audit = [];
   for (const processes of [1, settings.processes]) {
-    audit.push(await auditThroughput({ lib, libFile, dir: work, processes, perProcess: Math.ceil(settings.auditEvents / processes) }));
+    const before = load();
+    audit.push({ ...(await auditThroughput({ lib, libFile, dir: work, processes, perProcess: Math.ceil(settings.auditEvents / processes) })), load: loadSpan(before, load()) });
   }
 
   say(`durability: ${settings.durability} records appended with and without fdatasync, and 32 at once`);
-  const durability = await lib.durability(work, settings.durability);
+  let before = load();
+  const { serialSync, serialNoSync, ...d } = await lib.durability(work, settings.durability);
+  const durability = { ...d, serialSyncMs: median(serialSync), serialNoSyncMs: median(serialNoSync), load: loadSpan(before, load()) };
   say(`audit verify: a ${settings.verifyMB} MiB trail, against sha256sum of the same file`);
-  const verify = await verifySpeed({ lib, libFile, dir: work, mb: settings.verifyMB });
+  before = load();
+  const verify = { ...(await verifySpeed({ lib, libFile, dir: work, mb: settings.verifyMB })), load: loadSpan(before, load()) };
 
-  const result = { date: new Date().toISOString().slice(0, 10), root: ROOT, machine: machine(), load: [loadAtStart, loadavg()[0]], settings, targets, skipped, calls, audit, durability, verify, notes };
+  const launcher = version && { launcher: median(version.launcher.exits), bundle: median(version.bundle.exits) };
+  const result = { date: new Date().toISOString().slice(0, 10), root: ROOT, machine: machine(), load: [loadAtStart, loadavg()[0]], uptime: [uptimeAtStart, uptime()], loads, settings, targets, skipped, calls, audit, durability, verify, launcher, notes };
   const md = markdown(result);
   process.stdout.write(`${md}\n`);
   if (o.json) writeFileSync(resolve(o.json), JSON.stringify(result, (k, v) => ((k === 'tools' && Array.isArray(v)) || k === 'instance' ? undefined : v), 2));

@@ -45,7 +45,7 @@ describe('npm run bench (smoke, tiny counts)', () => {
       expect(t.error, t.name).toBeUndefined();
       expect(t.runs, t.name).toHaveLength(1);
       expect(t.runs[0].listMs).toBeGreaterThan(t.runs[0].initMs);
-      // settled RSS (after 1 s idle) and start-up through the SDK Client are measured too
+      // settled RSS (a fleet instance's once its upstream is open) and start-up through the SDK Client are measured too
       expect(t.runs[0].settledMB, t.name).toBeGreaterThan(0);
       expect(t.runs[0].clientMs, t.name).toBeGreaterThan(0);
       expect(t.surface.tools, t.name).toBeGreaterThan(0);
@@ -53,14 +53,15 @@ describe('npm run bench (smoke, tiny counts)', () => {
     for (const t of fleet) expect([...t.listed].sort(), t.name).toEqual([...t.granted].sort());
     expect(result.calls.fleet.n).toBe(3);
     expect(result.audit.map((a: { processes: number; intact: boolean }) => [a.processes, a.intact])).toEqual([[1, true], [4, true]]);
-    expect(md).toContain('## Goals (issue 8)');
+    expect(md).toContain('## Goals, as ratios to references measured in this run');
+    expect(md).toMatch(/load \d+\.\d+ → \d+\.\d+/);
   }, 180_000);
 
   it('runs the HTTP bench: fleet serve --http and the SDK server, every level, RSS after the calls', async () => {
     const dir = tempDir('fleet-bench-http-smoke-');
     const json = join(dir, 'http.json');
     const r = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, [join(ROOT, 'bench', 'http.mjs'), '--seconds', '0.2', '--rss-calls', '20', '--levels', '1,4', '--cli', CLI, '--json', json, '--no-write'], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' } });
+      const child = spawn(process.execPath, [join(ROOT, 'bench', 'http.mjs'), '--seconds', '0.2', '--rss-calls', '20', '--paired', '20', '--pg', '', '--levels', '1,4', '--cli', CLI, '--json', json, '--no-write'], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' } });
       let stderr = '';
       child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
       child.stdout.resume();

@@ -17,6 +17,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
+import { load as loadNow, loadSpan, median } from './stats.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const { values: o } = parseArgs({
@@ -35,7 +36,6 @@ const { values: o } = parseArgs({
 const OPS = Number(o.ops);
 const SIZES = o.sizes.split(',').map(Number);
 const say = (s) => process.stderr.write(`bench:state: ${s}\n`);
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const libFile = join(ROOT, 'node_modules', '.cache', 'fleet-bench', 'state-lib.mjs');
 await build({
@@ -81,7 +81,7 @@ if (o.pg) {
 // change of load on a shared machine weighs on every size alike and the ratios stay honest.
 const keyed = [];
 for (const [name, open] of Object.entries(engines)) {
-  const row = { engine: name, ms: {} };
+  const row = { engine: name, ms: {}, at: loadNow() };
   const opened = [];
   for (const n of SIZES) {
     const dir = mkdtempSync(join(work, 'e-'));
@@ -102,6 +102,7 @@ for (const [name, open] of Object.entries(engines)) {
     rmSync(o.dir, { recursive: true, force: true });
     say(`${name} with ${o.n} keys: ${row.ms[o.n].toFixed(3)} ms (${o.ts.length} writes)`);
   }
+  row.load = loadSpan(row.at, loadNow());
   keyed.push(row);
 }
 
@@ -123,6 +124,7 @@ async function appendsPerSecond(replicas, inflight) {
   await Promise.all(done);
   return (replicas * per) / ((performance.now() - t0) / 1000);
 }
+const appendsAt = loadNow();
 // Serial (one caller per replica: each append's latency is the whole story) and with INFLIGHT callers per
 // replica (a replica serving that many calls at once, as the HTTP bench's clients do).
 const INFLIGHT = Number(o.inflight);
@@ -133,6 +135,7 @@ const appends = o.pg
       oneMany: await appendsPerSecond(1, INFLIGHT), threeMany: await appendsPerSecond(3, INFLIGHT),
     }
   : undefined;
+const appendsLoad = loadSpan(appendsAt, loadNow());
 if (appends) say(`appends/s on PostgreSQL: ${appends.one.toFixed(0)} from 1 replica, ${appends.three.toFixed(0)} from 3 (1 caller each); ${appends.oneMany.toFixed(0)} and ${appends.threeMany.toFixed(0)} (${INFLIGHT} callers each)`);
 
 // Streaming from PostgreSQL: verifying a trail read page by page from the database keeps the same
@@ -169,12 +172,12 @@ const lines = [
   '',
   '## Keyed write (claim + outcome) with N keys kept',
   '',
-  `| engine | ${SIZES.map((n) => `${n.toLocaleString('en')} keys`).join(' | ')} | growth ${SIZES.at(-1).toLocaleString('en')} / ${SIZES[0]} |`,
-  `|---|${SIZES.map(() => '---:').join('|')}|---:|`,
-  ...keyed.map((r) => `| ${r.engine} | ${SIZES.map((n) => `${fmt(r.ms[n])} ms`).join(' | ')} | ${ratio(r, SIZES.at(-1))} |`),
+  `| engine | ${SIZES.map((n) => `${n.toLocaleString('en')} keys`).join(' | ')} | growth ${SIZES.at(-1).toLocaleString('en')} / ${SIZES[0]} | load |`,
+  `|---|${SIZES.map(() => '---:').join('|')}|---:|---|`,
+  ...keyed.map((r) => `| ${r.engine} | ${SIZES.map((n) => `${fmt(r.ms[n])} ms`).join(' | ')} | ${ratio(r, SIZES.at(-1))} | ${r.load} |`),
   '',
   ...(appends
-    ? ['## Audit appends on PostgreSQL', '', `Each replica a process of its own appending durable records (each resolved only once on the database's disk, as a call's intent is) to one instance's chain, all starting together: with 1 caller per replica (${o.appends} records each, one after another) and with ${INFLIGHT} callers per replica (${Number(o.appends) * 4} records each). The database runs with \`fsync\` and \`synchronous_commit\` on.`, '',
+    ? ['## Audit appends on PostgreSQL', '', `Each replica a process of its own appending durable records (each resolved only once on the database's disk, as a call's intent is) to one instance's chain, all starting together: with 1 caller per replica (${o.appends} records each, one after another) and with ${INFLIGHT} callers per replica (${Number(o.appends) * 4} records each). The database runs with \`fsync\` and \`synchronous_commit\` on; ${appendsLoad}.`, '',
       '| replicas | callers per replica | appends/s (all replicas) | vs 1 replica |', '|---|---:|---:|---:|',
       `| 1 | 1 | ${appends.one.toFixed(0)} | 1.00× |`, `| 3 at once | 1 | ${appends.three.toFixed(0)} | ${(appends.three / appends.one).toFixed(2)}× |`,
       `| 1 | ${INFLIGHT} | ${appends.oneMany.toFixed(0)} | 1.00× |`, `| 3 at once | ${INFLIGHT} | ${appends.threeMany.toFixed(0)} | ${(appends.threeMany / appends.oneMany).toFixed(2)}× |`, '',
@@ -197,11 +200,12 @@ const block = [
   `| keyed write (claim + outcome) | ${SIZES.map((n) => `${n.toLocaleString('en')} keys`).join(' | ')} |`,
   `|---|${SIZES.map(() => '---:').join('|')}|`,
   ...keyed.map((r) => `| ${r.engine} | ${SIZES.map((n) => ratio(r, n)).join(' | ')} |`),
-  ...(pgRow ? ['', `PostgreSQL vs embedded at ${SIZES[0]} keys: ${(pgRow.ms[SIZES[0]] / row('embedded (SQLite)').ms[SIZES[0]]).toFixed(2)}× the time of a keyed write.`] : []),
+  ...(pgRow ? ['', `Load (\`uptime\`) at the start: \`${uptimeAtStart}\`; the load under each figure is in the full tables.`, `PostgreSQL vs embedded at ${SIZES[0]} keys: ${(pgRow.ms[SIZES[0]] / row('embedded (SQLite)').ms[SIZES[0]]).toFixed(2)}× the time of a keyed write.`] : []),
   ...(appends ? [`Audit appends on PostgreSQL (durable, fsync on): 3 replicas at once reach ${(appends.three / appends.one).toFixed(2)}× the appends/s of 1 with 1 caller each, ${(appends.threeMany / appends.oneMany).toFixed(2)}× with ${INFLIGHT} callers each. Goal ≥ ${APPENDS_GOAL.toLocaleString('en')}/s from 3 replicas: ${appendsGoal}.`] : []),
-  ...(streamed.length > 1 ? [`Verifying a trail streamed from PostgreSQL: peak memory ${streamed.map((v) => `${(v.maxRssMB / streamed[0].maxRssMB).toFixed(2)}× at ${v.n.toLocaleString('en')} records`).join(', ')} (it levels off: the reader holds one page of 1,000 lines).`] : []),
+  ...(streamed.length > 1 ? [`Verifying a trail streamed from PostgreSQL: peak memory ${streamed.map((v) => `${(v.maxRssMB / streamed[0].maxRssMB).toFixed(2)}× at ${v.n.toLocaleString('en')} records`).join(', ')} (the reader holds one page of 1,000 lines at a time).`] : []),
   '',
-  'Both embedded candidates stay flat per write; SQLite is the default because the rest of the state needs it',
+  `Growth of a keyed write from ${SIZES[0]} to ${SIZES.at(-1).toLocaleString('en')} keys in this run: ${keyed.map((r) => `${r.engine} ${ratio(r, SIZES.at(-1))}`).join(', ')}.`,
+  'SQLite is the embedded default because the rest of the state needs it',
   'too: a rate window is a counted index range inside the same transaction as its insert (per-key',
   'files would need a lock file and a rewritten list per tool), expiry of old keys is an index-range',
   'delete (per-key files need a directory scan that grows with history), approvals and checkpoints sit',

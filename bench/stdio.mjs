@@ -81,6 +81,19 @@ export class StdioSession {
     });
   }
 
+  /** Resolves once the server has written `line` on stderr (a trace line), or rejects after `ms`. @param {string} line @param {number} ms */
+  said(line, ms) {
+    return new Promise((resolve, reject) => {
+      const t0 = performance.now();
+      const poll = () => {
+        if (this.stderr.includes(line)) return resolve(performance.now() - t0);
+        if (performance.now() - t0 > ms) return reject(new Error(`did not say "${line}" within ${ms} ms: ${this.stderr.trim().slice(-300)}`));
+        setTimeout(poll, 5);
+      };
+      poll();
+    });
+  }
+
   notify(method, params) {
     this.child.stdin.write(`${JSON.stringify({ jsonrpc: '2.0', method, ...(params ? { params } : {}) })}\n`);
   }
@@ -100,13 +113,16 @@ export class StdioSession {
   }
 }
 
-/** How long a server sits idle after tools/list before its settled RSS is read (the fleet opens its upstream right after the list: the sandbox, and the identity check in a child process). */
-export const SETTLE_MS = 1000;
+/** The longest a fleet instance is given to say its upstream is open before the start counts as failed. */
+export const OPEN_TIMEOUT_MS = 20_000;
 
 /**
  * One cold start: spawn → initialize answered → tools/list answered, then RSS of the server
- * process at that instant and again once it has settled (its upstream opened, idle SETTLE_MS),
- * and the tools it listed. Times are in ms from just before spawn().
+ * process at that instant and again once it has settled, and the tools it listed. Settled: a fleet
+ * instance (`target.opens`) opens its upstream after tools/list (the sandbox, and the identity
+ * check in a child process) and says so on stderr (FLEET_TRACE_START): its RSS is read once it
+ * has; a server that opens nothing before a call is settled at tools/list. Times are in ms from
+ * just before spawn().
  */
 export async function coldStart(target) {
   const s = new StdioSession(target);
@@ -115,7 +131,7 @@ export async function coldStart(target) {
     s.notify('notifications/initialized');
     const list = await s.request('tools/list', {});
     const rss = rssMB(s.child.pid);
-    await new Promise((r) => setTimeout(r, SETTLE_MS));
+    if (target.opens) await s.said(target.opens, OPEN_TIMEOUT_MS);
     const settled = rssMB(s.child.pid);
     return { initMs: init.at - s.spawnedAt, listMs: list.at - s.spawnedAt, rssMB: rss, settledMB: settled, tools: list.result.tools, listBytes: list.bytes };
   } finally {

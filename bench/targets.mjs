@@ -24,8 +24,10 @@ export function fleetTarget({ root, cli, scopes, auditDir, instance }) {
     instance,
     granted: Object.keys(manifest.tools),
     ...(existsSync(launcher) ? { command: launcher, args: serve } : { command: process.execPath, args: [cli, ...serve] }),
-    env: baseEnv({ FLEET_AUDIT_DIR: auditDir }),
+    env: baseEnv({ FLEET_AUDIT_DIR: auditDir, FLEET_TRACE_START: '1' }),
     cwd: root,
+    // settled once its upstream is open (servers/fleet/commands/serve.ts says so with FLEET_TRACE_START)
+    opens: 'fleet: upstream open',
   };
 }
 
@@ -35,7 +37,7 @@ const peerBin = (root, pkg, file) => join(root, 'bench', 'node_modules', pkg, fi
  * The peers. `dopplerSandbox` is the fleet's Doppler sandbox ({url, token}) when that connector is
  * registered; the Doppler server checks its token against the API before it serves anything.
  */
-export function peerTargets({ root, dopplerSandbox }) {
+export function peerTargets({ root, dopplerSandbox, oneTool }) {
   const node = process.execPath;
   const peers = [
     {
@@ -73,9 +75,9 @@ export function peerTargets({ root, dopplerSandbox }) {
     name: 'one-tool SDK server',
     kind: 'peer',
     ref: 'oneTool',
-    note: 'bench/one-tool-server.mjs: @modelcontextprotocol/sdk 1.32.2 McpServer + zod, unbundled (the floor for this SDK)',
+    note: 'bench/one-tool-server.mjs: @modelcontextprotocol/sdk 1.32.2 McpServer + zod, bundled as the fleet is (bench/bundle.mjs): the floor for this SDK',
     command: node,
-    args: [join(root, 'bench', 'one-tool-server.mjs')],
+    args: [oneTool],
     env: baseEnv(),
   });
   return peers.map((p) => ({ cwd: root, ...p }));

@@ -1,13 +1,15 @@
 // A Cloudflare production instance whose token is minted at start from a broker credential: the
 // real CLI over stdio, the Cloudflare sandbox in this process. The sandbox is the judge of what
 // the minted token may do; the audit trail and every output are searched for the broker's value.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Cloudflare from 'cloudflare';
 import { startCloudflareSandbox, type CloudflareSandbox } from '../../servers/cloudflare/sandbox/index.js';
 import { ACCOUNT, IDS } from '../../servers/cloudflare/sandbox/seed.js';
 import { startSlackSandbox, type SlackSandbox } from '../../servers/slack/sandbox/index.js';
-import { askedInSlack, auditRecords, runCli, scopesCopy, serve, tempDir, text, type Served } from '../helpers.js';
+import { askedInSlack, auditRecords, ROOT, runCli, scopesCopy, serve, tempDir, text, waitFor, type Served } from '../helpers.js';
 
 const PROD_PERMS = ['Workers Scripts Read', 'Workers Scripts Write', 'Workers KV Storage Read', 'Workers R2 Storage Read', 'D1 Read', 'Zone Read', 'DNS Read'];
 const ZONE_GROUPS = ['DNS Read', 'Zone Read'];
@@ -155,6 +157,29 @@ describe('minted Cloudflare credentials', () => {
       expect(s.stderr()).not.toContain(secret);
     }
   });
+
+  it('mints without the Cloudflare SDK: at rest, the serving process has not loaded it', async () => {
+    // the chunk of the bundle that holds the `cloudflare` SDK's client (servers/cloudflare/client.ts)
+    const chunks = join(ROOT, 'dist', 'chunks');
+    const sdk = readdirSync(chunks).filter((f) => readFileSync(join(chunks, f), 'utf8').includes('cloudflare-sdk '));
+    expect(sdk).toHaveLength(1);
+    const log = join(tempDir(), 'loads.log');
+    writeFileSync(log, '');
+    const hook = pathToFileURL(join(ROOT, 'test', 'fixtures', 'load-log.mjs')).href;
+    // --sandbox: its broker mints in this process, and the minted token is checked in a child process
+    // the shipped scopes: an hour-long token and a 10 s timeout (this file's own scopes renew every 10 s with a 3 s timeout)
+    const s = await serve({ connector: 'cloudflare', env: 'prod', sandbox: true, vars: { NODE_OPTIONS: `--import=${hook}`, FLEET_LOAD_LOG: log, FLEET_TRACE_START: '1', FLEET_ACTOR: 'U0EDITOR1' } });
+    try {
+      await s.client.listTools();
+      await waitFor(() => s.stderr().includes('fleet: upstream open'), 60_000);
+      expect(credentialRecords(s).map((r) => r.action)).toEqual(['mint']);
+      const loads = readFileSync(log, 'utf8').split('\n');
+      expect(loads.some((l) => l.startsWith(`${s.pid} `))).toBe(true);
+      expect(loads.filter((l) => l.startsWith(`${s.pid} `) && l.includes(sdk[0]!))).toEqual([]);
+    } finally {
+      await s.close();
+    }
+  }, 90_000);
 
   it('refuses to start when the broker cannot mint, naming what it needs', async () => {
     const weak = sb.issue(ACCOUNT, ['Account API Tokens Read']);

@@ -123,7 +123,9 @@ export function linkUpstream({ connector, manifest, opts, resolve, redactor, log
   // set once a child process has checked the upstream at start: what it warned is not said twice
   let checkedInChild = false;
   const open = async (): Promise<Upstream<unknown>> => {
-    const r = await reach();
+    const reached = await reach();
+    // a minted token may have been renewed since (the upstream opens on the first call)
+    const r = minting?.token ? { ...reached, credential: minting.token.value } : reached;
     const up = await connectUpstream(connector, manifest, r, checkedInChild ? () => {} : log.warn);
     if (minting) minting.rebind = up.rebind;
     if (rotating) {
@@ -154,16 +156,17 @@ export function linkUpstream({ connector, manifest, opts, resolve, redactor, log
       fatal = fail;
       if (opening) return;
       opening = true;
-      // a minted or rotated token is made here, with the SDK (and a rotation's refresh token may be
-      // used once): its check stays in this process
+      // a rotated token is exchanged here, with the SDK (and a rotation's refresh token may be used
+      // once): its check stays in this process; a minted one is made here without the SDK (plain
+      // HTTP requests) and checked in the child like any other
       // opening (and its identity check) only: a suspension holding a minted token is not a start-up failure
       // a call that came first has opened the upstream here, with its check: no child needed
-      if (!how?.inChild || manifest.mint || manifest.rotate || opened) (opened ??= open()).catch(fail);
+      if (!how?.inChild || manifest.rotate || opened) (opened ??= open()).then(tracedOpen, fail);
       else {
         childCheck = reach()
           .then((r) => checkInChild(opts, r, manifest.timeoutMs, (c) => (checking = c)))
           .then(() => void (checkedInChild = true));
-        childCheck.catch(fail);
+        childCheck.then(tracedOpen, fail);
       }
     },
     async revoke(reason) {
@@ -212,6 +215,11 @@ export function judgeUpstream(connector: Connector, manifest: Manifest, up: Upst
 }
 
 /** The hidden flag that makes `fleet serve` the start-up check's child instead of a server. */
+/** FLEET_TRACE_START: says when the upstream is open (the bench reads a settled server's memory then). */
+function tracedOpen(): void {
+  if (process.env.FLEET_TRACE_START) process.stderr.write('fleet: upstream open\n');
+}
+
 const CHECK_FLAG = '--check-upstream';
 
 /**

@@ -1,0 +1,21 @@
+// The bench's reference servers are bundled the way the fleet's CLI is (build.mjs: one minified
+// ESM bundle, every package inside, Node built-ins through require), so a comparison with them
+// measures the servers, not how many files node_modules makes Node read.
+import { build } from 'esbuild';
+
+/** Bundles `entry` into `outfile` as build.mjs bundles dist/cli.js; returns outfile. @param {string} entry @param {string} outfile */
+export async function bundleLikeTheFleet(entry, outfile) {
+  await build({
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    minify: true,
+    legalComments: 'none',
+    format: 'esm',
+    logLevel: 'warning',
+    banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);" },
+  });
+  return outfile;
+}
