@@ -142,7 +142,7 @@ describe('approvals: separation of duties on proven IDs', () => {
     await as('U0WRITER1').chat.postMessage({ channel: 'C0APPROVALS', thread_ts: req.ts, text: 'approve' });
     await as('U0PRODBOT').chat.postMessage({ channel: 'C0APPROVALS', thread_ts: req.ts, text: 'approve' });
     await as('U0WRITER2').reactions.add({ channel: 'C0APPROVALS', timestamp: req.ts, name: 'white_check_mark' });
-    await as('U0GUEST1').reactions.add({ channel: 'C0APPROVALS', timestamp: req.ts, name: '+1' });
+    await as('U0GUEST1').reactions.add({ channel: 'C0APPROVALS', timestamp: req.ts, name: 'white_check_mark' });
     await as('U0PARTNER1').chat.postMessage({ channel: 'C0APPROVALS', thread_ts: req.ts, text: 'approve' });
     // the executor (the instance's own bot) and the approvals bot, reacting as users
     await as('U0PRODBOT').reactions.add({ channel: 'C0APPROVALS', timestamp: req.ts, name: 'white_check_mark' });
