@@ -182,6 +182,8 @@ export interface CustodyRow {
   credential: string;
   manifest: string;
   result: string;
+  /** the MCP task the call ran as, or - */
+  task: string;
 }
 
 export function custodyOf(r: CallRow): CustodyRow {
@@ -206,6 +208,7 @@ export function custodyOf(r: CallRow): CustodyRow {
     credential: r.credential ?? '-',
     manifest: r.manifest ?? '-',
     result,
+    task: r.task ?? '-',
   };
 }
 
@@ -220,6 +223,7 @@ export function renderCustody(rows: CustodyRow[]): string {
     ['executor', (r) => (r.executor === '-' ? '-' : `${r.executor} (${r.credential})`)],
     ['manifest', (r) => r.manifest.slice(0, 12)],
     ['result', (r) => r.result],
+    ['task', (r) => r.task],
     ['tool', (r) => `${r.instance}.${r.tool}`],
   ];
   const cells = rows.map((r) => cols.map(([, f]) => f(r)));
