@@ -110,6 +110,17 @@ function run(inst: Instance, t: TaskEntry, elicit?: Elicit, cancelled = false): 
     }, () => {});
   }, Math.max(250, t.poll / 2));
   watch.unref();
+  // asking the client's own user (elicitation, in dev) is input the requesting client must give
+  const asking: Elicit | undefined = elicit
+    ? async (message, timeoutMs, signal) => {
+        await inst.state.tasks.update(t.id, { status: 'input_required', message: 'input_required: waiting for your approval (elicitation)' }).catch(() => undefined);
+        try {
+          return await elicit(message, timeoutMs, signal);
+        } finally {
+          await inst.state.tasks.update(t.id, { status: 'working', message: 'working: answered' }).catch(() => undefined);
+        }
+      }
+    : undefined;
   void runCall(inst, {
     name: r.name,
     arguments: r.arguments,
@@ -117,7 +128,7 @@ function run(inst: Instance, t: TaskEntry, elicit?: Elicit, cancelled = false): 
     client: r.client,
     principal: r.principal,
     signal: withdraw.signal,
-    elicit,
+    elicit: asking,
     task: t.id,
     progress: (message) => {
       if (message === said) return;

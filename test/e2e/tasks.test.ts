@@ -11,7 +11,7 @@ import { CallToolResultSchema, CreateTaskResultSchema, GetTaskResultSchema, List
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSlackSandbox, type SlackSandbox } from '../../servers/slack/sandbox/index.js';
 import { mintToken, tokenHash } from '../../shared/transport/http/auth/bearer.js';
-import { runCli, text, waitFor } from '../helpers.js';
+import { runCli, serve, text, waitFor, type Served } from '../helpers.js';
 import { connect, httpScopes, serveHttp, type HttpServed } from '../http-helpers.js';
 import { PG_URL } from '../state/pg.js';
 
@@ -170,5 +170,38 @@ describe.skipIf(!PG_URL)('long approvals as MCP tasks, across replicas on Postgr
     const r = (await call) as CallToolResult;
     expect(r.structuredContent).toMatchObject({ status: 'completed' });
     expect(r).not.toHaveProperty('task');
+  }, 60_000);
+});
+
+describe('a task over stdio that asks its own user (elicitation, in dev)', () => {
+  it('is input_required while the client is asked, then completes; another stdio session cannot see it', async () => {
+    let taskId = '';
+    let asked: string | undefined;
+    const s: Served = await serve({
+      connector: 'slack',
+      env: 'dev',
+      sandbox: true,
+      vars: { FLEET_ACTOR: 'dev@example.com' },
+      onElicit: async () => {
+        await waitFor(() => taskId || undefined);
+        asked = (await s.client.request({ method: 'tasks/get', params: { taskId } }, GetTaskResultSchema)).status;
+        return { action: 'accept', content: { approve: true } };
+      },
+    });
+    const other = await serve({ connector: 'slack', env: 'dev', sandbox: true });
+    try {
+      const ts = ((await s.call('post_message', { channel: 'C0DEVBOTTEST', text: 'to delete' })).structuredContent as { ts: string }).ts;
+      const created = await s.client.request({ method: 'tools/call', params: { name: 'delete_message', arguments: { channel: 'C0DEVBOTTEST', ts }, task: {} } }, CreateTaskResultSchema);
+      taskId = created.task.taskId;
+      expect(created.task.statusMessage).toMatch(/your approval/);
+      await expect.poll(async () => (await s.client.request({ method: 'tasks/get', params: { taskId } }, GetTaskResultSchema)).status, { timeout: 20_000 }).toBe('completed');
+      expect(asked).toBe('input_required');
+      const r = (await s.client.request({ method: 'tasks/result', params: { taskId } }, CallToolResultSchema)) as CallToolResult;
+      expect(r.structuredContent).toMatchObject({ status: 'completed', ts });
+      await expect(other.client.request({ method: 'tasks/get', params: { taskId } }, GetTaskResultSchema)).rejects.toThrow(/Task not found/);
+    } finally {
+      await s.close();
+      await other.close();
+    }
   }, 60_000);
 });
