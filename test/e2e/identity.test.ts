@@ -288,8 +288,8 @@ describe('an approval dies with its call', () => {
       const next = await startProd(undefined, {}, { stateDir, auditDir: s.auditDir });
       await waitFor(() => (late().length >= 2 ? true : undefined));
       await next.close();
-      // another start (or a replica) reads the thread again and records nothing twice
-      const reads = () => sb.emulator.requests.filter((x) => x.route === 'conversations.replies' && x.params.ts === req.ts).length;
+      // another start (or a replica) reads the approvals channel again and records nothing twice
+      const reads = () => sb.emulator.requests.filter((x) => x.route === 'conversations.history' && x.params.channel === 'C0APPROVALS').length;
       const before = reads();
       const third = await startProd(undefined, {}, { stateDir, auditDir: s.auditDir });
       await waitFor(() => (reads() >= before + 2 ? true : undefined)); // two passes: the first has ended
