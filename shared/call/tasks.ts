@@ -65,7 +65,7 @@ export async function startTask(inst: Instance, call: TaskCall, approval: Approv
   // carries it on resumes its approval request and never runs its upstream call twice
   const meta = { ...call.meta, [KEY_META]: (call.meta?.[KEY_META] as string | undefined) ?? `task:${id}` };
   const ttl = taskTtl(approval);
-  const entry = await inst.state.tasks.create({
+  const entry = await inst.store.tasks.create({
     id,
     owner: taskOwner(call.principal),
     request: { name: call.name, arguments: call.arguments ?? {}, meta, ...(call.client ? { client: call.client } : {}), ...(call.principal ? { principal: call.principal } : {}) },
@@ -82,17 +82,17 @@ export async function startTask(inst: Instance, call: TaskCall, approval: Approv
  * ended whose holder died is carried on here first.
  */
 export async function lookTask(inst: Instance, id: string, owner: string): Promise<TaskEntry | undefined> {
-  const t = await inst.state.tasks.get(id, owner);
-  if (t && !TERMINAL.includes(t.status) && !running.has(id) && (await inst.state.tasks.adopt(id))) run(inst, t);
+  const t = await inst.store.tasks.get(id, owner);
+  if (t && !TERMINAL.includes(t.status) && !running.has(id) && (await inst.store.tasks.adopt(id))) run(inst, t);
   return t;
 }
 
 /** Cancels a task that has not ended: its call is withdrawn by whoever holds it (this process, if none does). */
 export async function cancelTask(inst: Instance, t: TaskEntry): Promise<TaskEntry | undefined> {
-  const after = await inst.state.tasks.update(t.id, { status: 'cancelled', message: 'cancelled by the client: the call was withdrawn, nothing will run' });
+  const after = await inst.store.tasks.update(t.id, { status: 'cancelled', message: 'cancelled by the client: the call was withdrawn, nothing will run' });
   const mine = running.get(t.id);
   if (mine) mine.abort(new Error('the task was cancelled'));
-  else if (await inst.state.tasks.adopt(t.id)) run(inst, t, undefined, true);
+  else if (await inst.store.tasks.adopt(t.id)) run(inst, t, undefined, true);
   return after;
 }
 
@@ -105,7 +105,7 @@ function run(inst: Instance, t: TaskEntry, elicit?: Elicit, cancelled = false): 
   let said = t.message ?? '';
   // the holder looks for a cancellation made on another replica
   const watch = setInterval(() => {
-    void inst.state.tasks.get(t.id, t.owner).then((now) => {
+    void inst.store.tasks.get(t.id, t.owner).then((now) => {
       if (!now || now.status === 'cancelled') withdraw.abort(new Error('the task was cancelled'));
     }, () => {});
   }, Math.max(250, t.poll / 2));
@@ -113,11 +113,11 @@ function run(inst: Instance, t: TaskEntry, elicit?: Elicit, cancelled = false): 
   // asking the client's own user (elicitation, in dev) is input the requesting client must give
   const asking: Elicit | undefined = elicit
     ? async (message, timeoutMs, signal) => {
-        await inst.state.tasks.update(t.id, { status: 'input_required', message: 'input_required: waiting for your approval (elicitation)' }).catch(() => undefined);
+        await inst.store.tasks.update(t.id, { status: 'input_required', message: 'input_required: waiting for your approval (elicitation)' }).catch(() => undefined);
         try {
           return await elicit(message, timeoutMs, signal);
         } finally {
-          await inst.state.tasks.update(t.id, { status: 'working', message: 'working: answered' }).catch(() => undefined);
+          await inst.store.tasks.update(t.id, { status: 'working', message: 'working: answered' }).catch(() => undefined);
         }
       }
     : undefined;
@@ -133,11 +133,11 @@ function run(inst: Instance, t: TaskEntry, elicit?: Elicit, cancelled = false): 
     progress: (message) => {
       if (message === said) return;
       said = message;
-      void inst.state.tasks.update(t.id, { message }).catch(() => {});
+      void inst.store.tasks.update(t.id, { message }).catch(() => {});
     },
   })
     .then((result: CallToolResult) =>
-      inst.state.tasks.update(t.id, { status: result.isError ? 'failed' : 'completed', result: result as Record<string, unknown>, message: result.isError ? 'the call failed or was refused: its result says why' : 'completed' }))
+      inst.store.tasks.update(t.id, { status: result.isError ? 'failed' : 'completed', result: result as Record<string, unknown>, message: result.isError ? 'the call failed or was refused: its result says why' : 'completed' }))
     .catch((e: Error) => inst.log.error(`task ${t.id}: its result could not be kept: ${e.message}`))
     .finally(() => {
       clearInterval(watch);

@@ -161,7 +161,7 @@ export function buildServer(inst: Instance, version: string, hooks: ServerHooks 
       return t;
     };
     server.setRequestHandler(GetTaskRequestSchema, async (request, extra) => taskView(await own(request.params.taskId, extra)) as never);
-    server.setRequestHandler(ListTasksRequestSchema, async (_request, extra) => ({ tasks: (await inst.state.tasks.list(taskOwner(principalOf(extra)))).map(taskView) }) as never);
+    server.setRequestHandler(ListTasksRequestSchema, async (_request, extra) => ({ tasks: (await inst.store.tasks.list(taskOwner(principalOf(extra)))).map(taskView) }) as never);
     server.setRequestHandler(CancelTaskRequestSchema, async (request, extra) => {
       const t = await own(request.params.taskId, extra);
       if (TERMINAL.includes(t.status)) throw new McpError(ErrorCode.InvalidParams, `Cannot cancel task in terminal status: ${t.status}`);
