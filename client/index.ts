@@ -91,9 +91,21 @@ export interface TaskState {
   pollInterval: number;
 }
 
-const asTask = (t: Record<string, any>): TaskState => ({
+/** What a fleet instance answers to a request: a tool's result, a task, or a created task. */
+interface RpcResult {
+  task?: RpcResult;
+  taskId?: unknown;
+  status?: unknown;
+  statusMessage?: unknown;
+  pollInterval?: unknown;
+  isError?: boolean;
+  content?: { type: string; text?: string }[];
+  structuredContent?: { status?: unknown; message?: unknown };
+}
+
+const asTask = (t: RpcResult): TaskState => ({
   taskId: String(t.taskId),
-  status: t.status,
+  status: t.status as TaskState['status'],
   ...(t.statusMessage ? { statusMessage: String(t.statusMessage) } : {}),
   pollInterval: Number(t.pollInterval) || 2000,
 });
@@ -108,7 +120,7 @@ const ended = (t: TaskState) => t.status === 'completed' || t.status === 'failed
 export async function startTask(opts: ClientOptions, name: string, args: unknown, ctx: CallContext = {}): Promise<TaskState> {
   const meta = fleetMeta({ ...ctx, idempotencyKey: ctx.idempotencyKey ?? crypto.randomUUID() });
   const r = await withRetries(opts, ctx, () => rpc(opts, 'tools/call', { name, arguments: args, _meta: meta, task: {} }, ctx, name));
-  return asTask((r.task ?? {}) as Record<string, any>);
+  return asTask(r.task ?? {});
 }
 
 /** The task's state now; any replica answers. */
@@ -185,7 +197,7 @@ async function once(opts: ClientOptions, name: string, args: unknown, meta: Reco
 }
 
 /** A tools/call (or tasks/result) answer as the typed functions return it. */
-function toolResult(r: { isError?: boolean; content?: { type: string; text?: string }[]; structuredContent?: Record<string, any> }): ToolResult<any> {
+function toolResult(r: RpcResult): ToolResult<any> {
   const text = (r.content ?? []).map((c) => (c.type === 'text' ? c.text : '')).join('\n');
   const data = r.structuredContent;
   if (r.isError) return { ok: false, status: String(data?.status ?? 'denied'), message: String(data?.message ?? text), text, ...(data ? { data } : {}) };
@@ -193,7 +205,7 @@ function toolResult(r: { isError?: boolean; content?: { type: string; text?: str
 }
 
 /** One JSON-RPC request to the instance; its result, or a FleetError. */
-async function rpc(opts: ClientOptions, method: string, params: Record<string, any>, ctx: CallContext, name: string): Promise<Record<string, any>> {
+async function rpc(opts: ClientOptions, method: string, params: { _meta?: Record<string, unknown>; [k: string]: unknown }, ctx: CallContext, name: string): Promise<RpcResult> {
   const id = nextId++;
   const token = typeof opts.token === 'function' ? await opts.token() : opts.token;
   const progressToken = ctx.onProgress && method === 'tools/call' ? `p${id}` : undefined;
@@ -223,7 +235,7 @@ async function rpc(opts: ClientOptions, method: string, params: Record<string, a
     : ((await res.json()) as RpcMessage);
   if (!reply) throw new FleetError(`${name}: the response ended without a result`, undefined, true);
   if (reply.error) throw new FleetError(`${name}: ${reply.error.message}`, undefined, false);
-  return (reply.result ?? {}) as Record<string, any>;
+  return (reply.result ?? {}) as RpcResult;
 }
 
 /** What a fleet instance sends back: the answer to a call, an error, or a progress notification. */
