@@ -190,7 +190,8 @@ export function buildServer(inst: Instance, version: string, hooks: ServerHooks 
       // the call returns a task at once and runs on; a tool that never waits on a person runs as asked before
       const approval = inst.tools.has(request.params.name) ? waitsOnPerson(inst, request.params.name) : undefined;
       if (!approval) throw new McpError(ErrorCode.MethodNotFound, `${request.params.name} does not run as a task (taskSupport: forbidden): call it without params.task`);
-      const who = approval.via === 'slack' ? `a Slack approval by ${(approval.approvers ?? []).join(', ')}` : 'your approval';
+      // a third party is asked (the task stays working, naming who), or the client's own user
+      const who = approval.via === 'elicitation' ? 'your approval' : `an approval by ${(approval.approvers ?? []).join(', ')} (via ${approval.via})`;
       const t = await startTask(inst, {
         name: request.params.name,
         arguments: request.params.arguments,

@@ -112,7 +112,7 @@ describe.skipIf(!PG_URL)('long approvals as MCP tasks, across replicas on Postgr
     const first = await client(replicas[0]!, bearer.bot);
     const created = await asTask(first, marker);
     expect(created.task.status).toBe('working');
-    expect(created.task.statusMessage).toMatch(/Slack approval by U0EDITOR1, U0EDITOR2/);
+    expect(created.task.statusMessage).toMatch(/approval by U0EDITOR1, U0EDITOR2 \(via slack\)/);
     expect(created.task.ttl).toBeGreaterThanOrEqual(15 * 60_000);
     const taskId = created.task.taskId;
     const req = await waitFor(() => requests(marker)[0], 20_000);
