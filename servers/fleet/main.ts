@@ -21,7 +21,8 @@ Environment:
   FLEET_CHECKPOINT_KEY       PKCS#8 PEM file of the key that signs the trail's checkpoints
   FLEET_CHECKPOINT_FILE      where signed checkpoints are appended (never inside the trail's folder)
   FLEET_APPROVALS_SLACK_URL  Slack API base URL for the approvals identity (default: Slack's)
-  FLEET_APPROVAL_POLL_MS     how often a Slack approval thread is read, in ms (default: 2000)
+  FLEET_APPROVAL_POLL_MS     how often the approvals channel is read for answers, in ms (default: 2000)
+  FLEET_SANDBOX_SPEEDUP      the Slack sandbox's rate windows shortened this many times (default: 1, Slack's own)
   FLEET_TRACE_START          set: print whether fleet started from the snapshot or the bundle, and when the upstream is open
   FLEET_DIST                 set by dist/fleet: the folder it starts from
   OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_LOGS_ENDPOINT

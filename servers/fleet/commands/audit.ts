@@ -205,6 +205,8 @@ export interface CustodyRow {
   credential: string;
   manifest: string;
   result: string;
+  /** the MCP task the call ran as, or - */
+  task: string;
 }
 
 export function custodyOf(r: CallRow): CustodyRow {
@@ -229,6 +231,7 @@ export function custodyOf(r: CallRow): CustodyRow {
     credential: r.credential ?? '-',
     manifest: r.manifest ?? '-',
     result,
+    task: r.task ?? '-',
   };
 }
 
