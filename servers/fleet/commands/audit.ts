@@ -9,8 +9,7 @@ import { generateCheckpointKey, readCheckpointsConfig } from '../../../shared/au
 import { streamCalls, type CallRow } from '../../../shared/audit/read.js';
 import { fileLines, verifyFile, verifyLines, type VerifyResult } from '../../../shared/audit/verify.js';
 import { open as openRecord } from '../../../shared/audit/chain.js';
-import { parseDuration } from '../../../shared/base/duration.js';
-import { BadIdentifier, canonical } from '../../../shared/call/identity.js';
+import { actorFilter, sinceTime } from '../../../shared/audit/filter.js';
 import type { StateStore } from '../../../shared/state/store.js';
 import { instanceStore } from '../compose/store.js';
 import { anchorsFrom, fileNotes, type NoteSource } from '../../../shared/audit/anchors.js';
@@ -226,24 +225,6 @@ export function renderCustody(rows: CustodyRow[]): string {
   const widths = cols.map(([h], i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (vals: string[]) => vals.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
   return [line(cols.map(([h]) => h)), ...cells.map(line)].join('\n');
-}
-
-export function sinceTime(since: string, now = Date.now()): number {
-  const d = parseDuration(since);
-  if (d !== undefined) return now - d;
-  const t = Date.parse(since);
-  if (Number.isNaN(t)) throw new Error(`--since takes a duration (30m, 2h, 7d) or a date, not "${since}"`);
-  return t;
-}
-
-/** An --actor filter in canonical form (a look-alike is refused, not matched). */
-export function actorFilter(raw: string): string {
-  try {
-    return canonical(raw);
-  } catch (e) {
-    if (e instanceof BadIdentifier) throw new Error(`--actor ${e.why}`);
-    throw e;
-  }
 }
 
 const COLUMNS: [string, number, (r: CallRow) => string][] = [

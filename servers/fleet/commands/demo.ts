@@ -43,7 +43,7 @@ export async function demo(opts: { scopes: string; cli: string }, audit: AuditCo
     if (!/\n {2}slack:/.test(fleet.slice(fleet.indexOf('\ncheckpoints:')))) writeFileSync(fleetFile, `${fleet.trimEnd()}\n  slack: { reader: env:SLACK_AUDIT_READER_TOKEN }\n`);
     return await session(opts, { auditDir, scopes, checkpoints: { FLEET_CHECKPOINT_KEY: key, FLEET_CHECKPOINT_FILE: join(root, 'checkpoints.txt') }, audit });
   } finally {
-    rmSync(root, { recursive: true, force: true });
+    if (!process.env.KEEPDEMO) rmSync(root, { recursive: true, force: true });
   }
 }
 
