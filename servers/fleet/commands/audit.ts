@@ -16,6 +16,22 @@ import { anchorsFrom, fileNotes, type NoteSource } from '../../../shared/audit/a
 import { resolveCredential } from '../../../shared/connector/credentials.js';
 import type { CheckpointSinkKind } from '../../../shared/connector/extensions.js';
 import { fleetExtensions } from '../compose/extensions.js';
+import { counted, painter, progress, widthOf } from '../../../shared/base/terminal.js';
+
+/** A trail's lines with progress on stderr while they are read (a terminal only; see base/terminal.ts). */
+function watched(what: string, store: StateStore | undefined, file: string | undefined): AsyncIterable<string> {
+  if (store) return counted(store.audit.lines(), progress(what));
+  let size: number | undefined;
+  try {
+    size = statSync(file!).size;
+  } catch {
+    // unreadable: the read itself says so
+  }
+  return counted(fileLines(file!), progress(what, size));
+}
+
+/** Colour for the verdicts, on a terminal without NO_COLOR. */
+const paint = painter(process.stdout);
 
 /**
  * Refuses a file that is not an audit trail at all (a README, a config), rather than calling it
@@ -124,7 +140,7 @@ async function verifyTrail(fileArg: string | undefined, store: StateStore | unde
       return 2;
     }
     if (a.problem) {
-      out(`${file}: TAMPERED (checkpoints): ${a.problem}`);
+      out(`${file}: ${paint('TAMPERED', 'red')} (checkpoints): ${a.problem}`);
       return 1;
     }
     if (!a.count) {
@@ -135,18 +151,18 @@ async function verifyTrail(fileArg: string | undefined, store: StateStore | unde
   }
   let r: VerifyResult;
   try {
-    r = store ? await verifyLines(store.audit.lines(), { instance, anchors }) : await verifyFile(file, { instance, anchors });
+    r = store ? await verifyLines(watched(`verifying ${instance}`, store, undefined), { instance, anchors }) : await verifyFile(file, { instance, anchors });
   } catch (e) {
     out(`${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     return 2;
   }
   const cps = r.checkpoints ? `; ${r.checkpoints.checked} checkpoint(s) matched, the newest at record ${r.checkpoints.newest}` : '';
   if (!r.ok) {
-    out(`${file}:${r.problem!.line}: TAMPERED (${r.problem!.kind}): ${r.problem!.message} (${r.records} records of ${instance} verified before it, ${r.lines} lines read)`);
+    out(`${file}:${r.problem!.line}: ${paint('TAMPERED', 'red')} (${r.problem!.kind}): ${r.problem!.message} (${r.records} records of ${instance} verified before it, ${r.lines} lines read)`);
     return 1;
   }
   if (r.torn) out(`${file}:${r.torn}: interrupted write (the last line was cut off mid-write; the next append seals a record of it)`);
-  out(`${file}: chain intact, ${r.records} records of ${instance}; last record ${r.last!.seq}, hash ${r.last!.hash}${cps}${r.checkpoints ? '' : '; without checkpoints a cut tail or a re-chained trail cannot be told apart (--checkpoints)'}`);
+  out(`${file}: ${paint('chain intact', 'green')}, ${r.records} records of ${instance}; last record ${r.last!.seq}, hash ${r.last!.hash}${cps}${r.checkpoints ? '' : '; without checkpoints a cut tail or a re-chained trail cannot be told apart (--checkpoints)'}`);
   return 0;
 }
 
@@ -208,7 +224,11 @@ export function custodyOf(r: CallRow): CustodyRow {
   };
 }
 
-export function renderCustody(rows: CustodyRow[]): string {
+/**
+ * The custody table. On a terminal of `width` columns the widest columns give way (cut with "…",
+ * never below 8) so a row stays one line; results are coloured when `paint` colours.
+ */
+export function renderCustody(rows: CustodyRow[], width?: number, paint: (s: string, c: 'red' | 'green' | 'yellow') => string = (s) => s): string {
   const cols: [string, (r: CustodyRow) => string][] = [
     ['time', (r) => r.time.replace('T', ' ').slice(0, 19)],
     ['client', (r) => r.client],
@@ -222,9 +242,21 @@ export function renderCustody(rows: CustodyRow[]): string {
     ['tool', (r) => `${r.instance}.${r.tool}`],
   ];
   const cells = rows.map((r) => cols.map(([, f]) => f(r)));
-  const widths = cols.map(([h], i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-  const line = (vals: string[]) => vals.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
-  return [line(cols.map(([h]) => h)), ...cells.map(line)].join('\n');
+  // a loop, not Math.max(...): a spread of 200,000 cells overflows the stack
+  const widths = cols.map(([h]) => h.length);
+  for (const c of cells) for (let i = 0; i < c.length; i++) if (c[i]!.length > widths[i]!) widths[i] = c[i]!.length;
+  if (width) {
+    const gaps = 2 * (cols.length - 1);
+    while (widths.reduce((a, b) => a + b, 0) + gaps > width - 1) {
+      const widest = widths.indexOf(Math.max(...widths));
+      if (widths[widest]! <= 8) break;
+      widths[widest]!--;
+    }
+  }
+  const fit = (v: string, w: number) => (v.length > w ? `${v.slice(0, w - 1)}…` : v.padEnd(w));
+  const colour = (v: string) => (/^denied|^error|^UNKNOWN/.test(v.trim()) ? paint(v, 'red') : /^ok\b/.test(v.trim()) ? paint(v, 'green') : v);
+  const line = (vals: string[], head = false) => vals.map((v, i) => (head || cols[i]![0] !== 'result' ? fit(v, widths[i]!) : colour(fit(v, widths[i]!)))).join('  ').trimEnd();
+  return [line(cols.map(([h]) => h), true), ...cells.map((c) => line(c))].join('\n');
 }
 
 const COLUMNS: [string, number, (r: CallRow) => string][] = [
@@ -260,7 +292,7 @@ export async function auditShow(file: string | undefined, f: ShowFilter & { inst
   let actorSeen = false;
   const actors = new Set<string>();
   try {
-    for await (const r of streamCalls(store ? store.audit.lines() : fileLines(file!))) {
+    for await (const r of streamCalls(watched('reading', store, file))) {
       if (actor && !actorSeen) {
         actorSeen = r.actor === actor;
         if (r.actor && actors.size < 50) actors.add(r.actor);
@@ -282,7 +314,7 @@ export async function auditShow(file: string | undefined, f: ShowFilter & { inst
     throw new Error(`--actor ${actor} names nobody this trail knows: no call was made for them (actors of this trail: ${[...actors].sort().join(', ') || 'none'})`);
   }
   // collected anyway to size its columns: shown in the order calls began, as the trail holds them
-  if (custody.length) out(renderCustody(custody.sort((x, y) => (x.time < y.time ? -1 : x.time > y.time ? 1 : 0))));
+  if (custody.length) out(renderCustody(custody.sort((x, y) => (x.time < y.time ? -1 : x.time > y.time ? 1 : 0)), widthOf(process.stdout), paint));
   if (!shown && !f.json) out('(no matching calls)');
   return 0;
 }
@@ -302,7 +334,7 @@ export async function auditImport(file: string, o: { instance?: string; scopes?:
   const state = storeOf(o);
   try {
     if (!state.audit.importLines) throw new Error(`the ${state.engine} engine keeps its trail in a file already: name a PostgreSQL store: in fleet.yaml to import into`);
-    const n = await state.audit.importLines(fileLines(file));
+    const n = await state.audit.importLines(watched(`importing ${file}`, undefined, file));
     const head = await state.audit.head();
     out(`imported ${n} records from ${file} into ${state.audit.where}; its chain now ends at record ${head.seq}, hash ${head.hash}`);
     return 0;
@@ -319,7 +351,7 @@ export async function auditExport(o: { instance?: string; scopes?: string; out?:
   const sink = o.out ? createWriteStream(o.out, { mode: 0o600 }) : process.stdout;
   let n = 0;
   try {
-    for await (const line of state.audit.lines()) {
+    for await (const line of watched('exporting', state, undefined)) {
       n++;
       if (!sink.write(line.endsWith('\n') ? line : `${line}\n`)) await once(sink, 'drain');
     }

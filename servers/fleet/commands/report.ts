@@ -22,7 +22,8 @@ import { readStoreConfig } from '../../../shared/state/config.js';
 import type { StateStore } from '../../../shared/state/store.js';
 import { CONNECTORS } from '../connectors.js';
 import { VERSION } from '../version.js';
-import { instanceState } from './state.js';
+import { instanceStore } from '../compose/store.js';
+import { readAnchors } from '../../../shared/audit/anchors.js';
 
 export interface ReportOptions {
   scopes: string;
@@ -39,6 +40,8 @@ export interface ReportOptions {
   filter?: (r: CallRow) => boolean;
   /** a trail file named on the command line (audit show FILE) instead of the instances' own */
   file?: string;
+  /** files of signed checkpoint notes the trails must reach and agree with (a cut tail shows) */
+  checkpoints?: string[];
   command: string;
 }
 
@@ -67,9 +70,10 @@ async function openTrail(o: ReportOptions, id: string): Promise<Opened> {
   let read: () => AsyncIterable<string>;
   let size: number | undefined;
   if (!o.file && !o.auditDir && readStoreConfig(o.scopes).engine === 'postgres') {
-    store = instanceState(o.scopes, id);
-    source = `PostgreSQL state store (${store.audit.where})`;
-    read = () => store!.audit.lines();
+    const opened = instanceStore(o.scopes, id);
+    store = opened;
+    source = `PostgreSQL state store (${opened.audit.where})`;
+    read = () => opened.audit.lines();
   } else {
     const file = o.file ?? join(o.auditDir ?? fleetDir('audit', o.scopes), `${id}.jsonl`);
     source = file;
@@ -80,12 +84,18 @@ async function openTrail(o: ReportOptions, id: string): Promise<Opened> {
     read = () => fileLines(file);
   }
   const close = async () => void (await store?.close().catch(() => {}));
+  let anchors: Map<number, string> | undefined;
+  for (const src of o.checkpoints ?? []) {
+    const a = readAnchors(src, id, join(o.scopes, 'fleet.yaml'));
+    if (a.problem) return { state: { instance: id, source, status: 'tampered', verdict: `checkpoints: ${a.problem}`, records: 0 }, close: async () => void (await store?.close().catch(() => {})) };
+    for (const [seq, hash] of a.anchors ?? []) (anchors ??= new Map()).set(seq, hash);
+  }
   try {
-    const r = await verifyLines(counted(read(), progress(`verifying ${id}`, size)), { instance: id });
+    const r = await verifyLines(counted(read(), progress(`verifying ${id}`, size)), { instance: id, ...(anchors ? { anchors } : {}) });
     const verified = r.ok ? (r.torn ? r.lines - 1 : r.lines) : Math.max(0, (r.problem?.line ?? 1) - 1);
     const state: TrailState = r.ok
-      ? { instance: id, source, status: 'intact', verdict: `chain intact, ${r.records} records; last record ${r.last?.seq}`, records: r.records, ...(r.torn ? { torn: r.torn } : {}) }
-      : { instance: id, source, status: 'tampered', verdict: `line ${r.problem!.line}: ${r.problem!.kind}: ${r.problem!.message}; ${r.records} records verified before it, counted below`, records: r.records };
+      ? { instance: id, source, status: 'intact', verdict: `chain intact, ${r.records} records; last record ${r.last?.seq}${o.checkpoints?.length && !r.checkpoints ? '; no checkpoint of this instance to compare with' : ''}`, records: r.records, ...(r.torn ? { torn: r.torn } : {}), ...(r.checkpoints ? { checkpoints: r.checkpoints } : {}) }
+      : { instance: id, source, status: 'tampered', verdict: `line ${r.problem!.line}: ${r.problem!.kind}: ${r.problem!.message}; ${r.records} records verified before it, counted below`, records: r.records, ...(r.checkpoints ? { checkpoints: r.checkpoints } : {}) };
     return { state, lines: () => counted(firstLines(read(), verified), progress(`reading ${id}`, size)), close };
   } catch (e) {
     await close();
