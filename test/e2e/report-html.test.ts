@@ -2,9 +2,9 @@
 // Debian's Chromium headless and checked in its DOM: the custody rows, the trail-state banner
 // (intact, missing, tampered), no request leaving the page, and no markup from a hostile trail
 // value becoming an element. Screenshots are kept as artefacts in reports/html/.
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { chromiumOrSkip, render } from '../chromium.js';
 import { productionCalls, writeTrail } from '../fixtures/trail-writer.js';
 import { ROOT, runCli, SCOPES, tempDir } from '../helpers.js';
@@ -92,8 +92,9 @@ describe.runIf(run)('the HTML report in a real browser', () => {
 
   it('reads a 1,000,000-record trail with its heap capped at 128 MB, and the page stays a few MB', async () => {
     const dir = tempDir();
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const file = join(dir, 'slack.prod.jsonl');
-    const n = writeTrail(file, 'slack.prod', productionCalls(310_000, Date.now(), 20_000));
+    const n = writeTrail(file, 'slack.prod', productionCalls(440_000, Date.now(), 15_000));
     expect(n).toBeGreaterThanOrEqual(1_000_000);
     const out = join(dir, 'million.html');
     const r = await runCli(['review', 'slack.prod', '--scopes', SCOPES, '--audit-dir', dir, '--format', 'html', '--out', out], {
