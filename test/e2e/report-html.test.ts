@@ -3,7 +3,7 @@
 // (intact, missing, tampered), no request leaving the page, and no markup from a hostile trail
 // value becoming an element. Screenshots are kept as artefacts in reports/html/.
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { chromiumOrSkip, render } from '../chromium.js';
 import { productionCalls, writeTrail } from '../fixtures/trail-writer.js';
@@ -44,6 +44,8 @@ describe.runIf(run)('the HTML report in a real browser', () => {
     expect(page.dom).toMatch(/approved by U0EDITOR2/);
     // sortable headers: the page's script ran, so its hash in the CSP is right
     expect(page.dom).toMatch(/<th scope="col" data-sort="" tabindex="0"/);
+    // `npm run docs:screenshot`: the README's picture of the page, made here rather than by hand
+    if (process.env.FLEET_SCREENSHOT_TO) await render(out, { png: resolve(ROOT, process.env.FLEET_SCREENSHOT_TO), height: 1500 });
   }, 240_000);
 
   it('puts a missing and a tampered trail in the headline, and counts only what verified', async () => {

@@ -152,8 +152,9 @@ export async function reportCmd(instances: string[], o: ReportOptions, out: (s: 
   const line = (instance: string, tool: string, rule: string) => {
     const m = manifests.get(instance);
     if (!m) return undefined;
-    const path = rule === 'tools' ? 'tools' : rule.startsWith('attribution') ? 'attribution' : m.tools[tool] !== undefined ? `tools.${tool}.${rule}` : 'tools';
-    return `${m.file}:${m.line(path)}`;
+    // a policy denial's rule is the manifest path it broke (tools.post_message.channels); others name a block
+    const path = rule.startsWith('tools.') || rule === 'tools' ? rule : rule.startsWith('attribution') ? 'attribution' : rule.startsWith('exception') ? 'exceptions' : undefined;
+    return path ? `${m.file}:${m.line(path)}` : undefined;
   };
   const html = renderReport(
     {

@@ -56,6 +56,7 @@ tr.k-ok td:last-child{color:var(--ok)}
 .cards{display:flex;flex-wrap:wrap;gap:10px}.card{border:1px solid var(--line);border-radius:6px;padding:8px 12px;min-width:140px}.card b{display:block;font-size:20px}
 code,pre,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12.5px}
 pre.diff{background:var(--bg2);padding:8px;overflow-x:auto;white-space:pre-wrap}pre.diff .del{color:var(--bad);background:#fdecee;display:block}pre.diff .add{color:var(--ok);background:#eaf6ee;display:block}
+.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(360px,1fr));gap:4px 16px}.charts h3{margin:8px 0 2px}table.narrow{width:auto}
 .chart{max-width:100%;height:auto}.chart .axis{stroke:#777}.chart .tick{font-size:10px;fill:#333}.chart .calls{fill:#2f6db5}.chart .denials{fill:#c0392b}.chart .lat{fill:#6b4fa1}
 .legend span{display:inline-block;margin-right:12px}.legend i{display:inline-block;width:10px;height:10px;margin-right:4px}.legend .calls{background:#2f6db5}.legend .denials{background:#c0392b}
 .due-past{color:var(--bad);font-weight:700}.due-soon{color:var(--warn);font-weight:700}
@@ -105,20 +106,21 @@ function summary(input: ReportInput): string {
 
 function activity(input: ReportInput): string {
   const out: string[] = ['<section id="activity" aria-labelledby="activity-h"><h2 id="activity-h">Activity</h2>'];
-  out.push('<p class="legend"><span><i class="calls"></i>calls</span><span><i class="denials"></i>denials</span></p>');
+  out.push('<p class="legend"><span><i class="calls"></i>calls</span><span><i class="denials"></i>denials</span></p><div class="charts">');
   for (const [instance, perDay] of [...input.activity.days.entries()].sort(([a], [b]) => a.localeCompare(b))) {
     const days = [...perDay.values()].sort((a, b) => a.day.localeCompare(b.day));
-    out.push(`<h3>${esc(instance)}: calls and denials per day</h3>`);
-    out.push(barChart(days.map((d) => ({ label: d.day.slice(5), parts: [[d.calls - d.denials, 'calls'], [d.denials, 'denials']], title: `${d.day}: ${d.calls} calls, ${d.denials} denied` })), { title: `${instance}: calls and denials per day` }));
+    out.push(`<div><h3>${esc(instance)}: calls and denials per day</h3>`);
+    out.push(barChart(days.map((d) => ({ label: d.day.slice(5), parts: [[d.calls - d.denials, 'calls'], [d.denials, 'denials']], title: `${d.day}: ${d.calls} calls, ${d.denials} denied` })), { title: `${instance}: calls and denials per day`, width: 480, height: 140 }));
+    out.push('</div>');
   }
   const lat = input.activity.latency;
   const n = lat.reduce((s, v) => s + v, 0);
-  out.push(`<h3>Approval latency (${n} approved)</h3>`);
+  out.push(`<div><h3>Approval latency (${n} approved)</h3>`);
   if (n) {
-    out.push(barChart(LATENCY_BUCKETS.map(([, label], i) => ({ label, parts: [[lat[i]!, 'lat']], title: `${label}: ${lat[i]} approval(s)` })), { title: 'Time from request to approval', height: 140 }));
-    out.push(`<table class="small"><caption>Time from request to approval</caption>${th([['after'], ['approvals', true]])}<tbody>${LATENCY_BUCKETS.map(([, label], i) => `<tr><td>${esc(label)}</td><td class="n">${lat[i]}</td></tr>`).join('')}</tbody></table>`);
+    out.push(barChart(LATENCY_BUCKETS.map(([, label], i) => ({ label, parts: [[lat[i]!, 'lat']], title: `${label}: ${lat[i]} approval(s)` })), { title: 'Time from request to approval', width: 480, height: 140 }));
+    out.push(`<table class="small narrow"><caption>Time from request to approval</caption>${th([['after'], ['approvals', true]])}<tbody>${LATENCY_BUCKETS.map(([, label], i) => `<tr><td>${esc(label)}</td><td class="n">${lat[i]}</td></tr>`).join('')}</tbody></table>`);
   } else out.push('<p>No approval in the trails read.</p>');
-  out.push('</section>');
+  out.push('</div></div></section>');
   return out.join('');
 }
 
@@ -190,9 +192,9 @@ export function renderReport(input: ReportInput, line: (instance: string, tool: 
   const toc = [
     ['trail', 'Trail state'],
     ['summary', 'Summary'],
-    ['activity', 'Activity'],
     ['custody', 'Custody of production actions'],
     ['denials', 'Denials by rule'],
+    ['activity', 'Activity'],
     ...input.instances.map((s) => [`i-${s.review.instance}`, s.review.instance] as [string, string]),
   ];
   return [
@@ -206,9 +208,9 @@ export function renderReport(input: ReportInput, line: (instance: string, tool: 
     trailBanner(input.trails),
     `<nav aria-label="Contents"><ul>${toc.map(([id, label]) => `<li><a href="#${esc(id)}">${esc(label)}</a></li>`).join('')}</ul></nav>`,
     summary(input),
-    activity(input),
     custody(input),
     denials(input, line),
+    activity(input),
     ...input.instances.map((s) => instanceSection(s, input)),
     '</main>',
     `<footer class="small"><p>Custody rows kept: the newest ${CUSTODY_KEPT}. Every value from a trail is shown as text.</p></footer>`,
