@@ -6,6 +6,8 @@ import type { CallRow } from '../../audit/read.js';
 
 /** production actions shown in the custody timeline (the newest); the rest are counted */
 export const CUSTODY_KEPT = 500;
+/** minted tokens whose expiry is remembered for the custody rows */
+const TOKENS_KEPT = 1000;
 /** distinct denial groups kept; further ones are counted under "other" */
 const RULES_KEPT = 200;
 
@@ -84,8 +86,8 @@ export interface Activity {
 
 const str = (v: unknown, or = '-'): string => (typeof v === 'string' && v ? v : typeof v === 'number' ? String(v) : or);
 
-/** The custody of one call: asked → approved → executed → outcome. */
-export function custodySteps(r: CallRow): CustodyStep {
+/** The custody of one call: asked → approved → executed → outcome. `expiry` finds a minted token's expiry. */
+export function custodySteps(r: CallRow, expiry: (token: string) => string | undefined = () => undefined): CustodyStep {
   let approval = '-';
   let approvalMs: number | undefined;
   const ignored: string[] = [];
@@ -113,6 +115,9 @@ export function custodySteps(r: CallRow): CustodyStep {
     : r.outcome === 'unknown' ? 'UNKNOWN (no outcome recorded)'
     : r.outcome === 'error' ? `error ${r.error ?? ''}`.trim()
     : r.outcome;
+  const executor = r.records.find((x) => x.phase === 'intent' && x.executor)?.executor as Record<string, unknown> | undefined;
+  const token = typeof executor?.token_id === 'string' ? executor.token_id : undefined;
+  const credential = token ? `${r.credential ?? '-'} · minted ${token}${expiry(token) ? ` until ${expiry(token)}` : ''}` : (r.credential ?? '-');
   return {
     actor: r.actor ?? '-',
     thread: r.thread ?? '-',
@@ -122,7 +127,7 @@ export function custodySteps(r: CallRow): CustodyStep {
     ignored,
     client: r.client_id ?? '-',
     executor: r.executor ?? '-',
-    credential: r.credential ?? '-',
+    credential,
     outcome: str(outcome),
     kind,
   };
@@ -137,6 +142,8 @@ export class ActivityCollector {
   private readonly denials = new Map<string, DenialGroup>();
   private denialsOther = 0;
   private readonly suspensions = new Map<string, Suspension | undefined>();
+  /** minted tokens' expiries, the newest TOKENS_KEPT */
+  private readonly tokens = new Map<string, string>();
   private calls = 0;
   private first?: string;
   private last?: string;
@@ -156,7 +163,14 @@ export class ActivityCollector {
       else if (admin.decision === 'resume') this.suspensions.set(target, undefined);
       return;
     }
-    if (r.records.some((x) => x.phase === 'credential')) return;
+    const minted = r.records.find((x) => x.phase === 'credential');
+    if (minted) {
+      if (typeof minted.token_id === 'string' && typeof minted.expires_on === 'string') {
+        this.tokens.set(minted.token_id, minted.expires_on);
+        if (this.tokens.size > TOKENS_KEPT) this.tokens.delete(this.tokens.keys().next().value!);
+      }
+      return;
+    }
     this.calls++;
     let perDay = this.days.get(instance);
     if (!perDay) this.days.set(instance, (perDay = new Map()));
@@ -175,7 +189,7 @@ export class ActivityCollector {
       } else if (this.denials.size < RULES_KEPT) this.denials.set(k, { instance, tool, rule: r.rule ?? '?', count: 1, last: time });
       else this.denialsOther++;
     }
-    const c = custodySteps(r);
+    const c = custodySteps(r, (t) => this.tokens.get(t));
     for (const x of r.records) {
       if (x.phase !== 'approval') continue;
       if (x.status === 'approved') this.approvals.approved++;
