@@ -2,7 +2,8 @@
 // Debian's Chromium headless and checked in its DOM: the custody rows, the trail-state banner
 // (intact, missing, tampered), no request leaving the page, and no markup from a hostile trail
 // value becoming an element. Screenshots are kept as artefacts in reports/html/.
-import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { formatCheckpoint, loadPrivateKey } from '../../shared/audit/checkpoint.js';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { chromiumOrSkip, render } from '../chromium.js';
@@ -39,6 +40,8 @@ describe.runIf(run)('the HTML report in a real browser', () => {
     expect(injected(page.dom)).toEqual([]);
     expect(titleOf(page.dom)).toBe('Access review');
     expect(page.dom).toContain('Every trail intact (2)');
+    // the demo's own signed checkpoints were compared, and matched
+    expect(page.dom).toMatch(/<td>\d+ matched, newest at record \d+<\/td>/);
     // the demo's production part: one approved edit, a forged actor refused, an unattributed call refused
     expect(custodyRows(page.dom)).toBe(3);
     expect(page.dom).toMatch(/approved by U0EDITOR2/);
@@ -70,6 +73,33 @@ describe.runIf(run)('the HTML report in a real browser', () => {
     expect(page.dom).toMatch(/<td class="st-missing">missing<\/td>/);
     // the 29 records before the altered one are counted, nothing after it
     expect(page.dom).toMatch(/<th scope="row">slack\.prod<\/th><td class="st-tampered">tampered<\/td><td class="mono">[^<]*<\/td><td class="n">29<\/td>/);
+  }, 120_000);
+
+  it('catches a cut tail against signed checkpoints and says so first', async () => {
+    const dir = tempDir();
+    const scopes = join(dir, 'scopes');
+    cpSync(SCOPES, scopes, { recursive: true });
+    const key = join(dir, 'checkpoint.pem');
+    expect((await runCli(['audit', 'keygen', key, '--name', 'test-key', '--scopes', scopes])).code).toBe(0);
+    const audit = join(dir, 'audit');
+    mkdirSync(audit);
+    const file = join(audit, 'slack.prod.jsonl');
+    const n = writeTrail(file, 'slack.prod', productionCalls(30, Date.now(), 60_000));
+    const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+    const last = JSON.parse(lines.at(-1)!) as { seq: number; hash: string };
+    expect(last.seq).toBe(n);
+    const notes = join(dir, 'checkpoints.txt');
+    writeFileSync(notes, formatCheckpoint({ instance: 'slack.prod', seq: last.seq, hash: last.hash, time: new Date().toISOString() }, { name: 'test-key', privateKey: loadPrivateKey(readFileSync(key, 'utf8')) }));
+    // the last three records cut off: the chain alone still verifies, the checkpoint does not
+    writeFileSync(file, `${lines.slice(0, -3).join('\n')}\n`);
+    const out = join(dir, 'cut.html');
+    const r = await runCli(['review', 'slack.prod', '--scopes', scopes, '--audit-dir', audit, '--format', 'html', '--out', out, '--checkpoints', notes], { timeoutMs: 60_000 });
+    expect(r.code, r.stdout + r.stderr).toBe(1);
+    expect(r.stdout).toMatch(/slack\.prod: TAMPERED: .*truncated/);
+    const page = await render(out, { png: join(ARTEFACTS, 'cut.png') });
+    expect(page.requests).toEqual([]);
+    expect(page.dom).toMatch(/<section id="trail" class="banner bad"/);
+    expect(page.dom).toContain('TAMPERED OR UNREADABLE: slack.prod');
   }, 120_000);
 
   it('shows hostile trail values as text: no element, no handler, no request, the title unchanged', async () => {
