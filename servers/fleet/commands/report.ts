@@ -24,6 +24,7 @@ import { CONNECTORS } from '../connectors.js';
 import { VERSION } from '../version.js';
 import { instanceStore } from '../compose/store.js';
 import { readAnchors } from '../../../shared/audit/anchors.js';
+import { fleetExtensions } from '../compose/extensions.js';
 
 export interface ReportOptions {
   scopes: string;
@@ -86,7 +87,7 @@ async function openTrail(o: ReportOptions, id: string): Promise<Opened> {
   const close = async () => void (await store?.close().catch(() => {}));
   let anchors: Map<number, string> | undefined;
   for (const src of o.checkpoints ?? []) {
-    const a = readAnchors(src, id, join(o.scopes, 'fleet.yaml'));
+    const a = readAnchors(src, id, join(o.scopes, 'fleet.yaml'), fleetExtensions().checkpointSinks);
     if (a.problem) return { state: { instance: id, source, status: 'tampered', verdict: `checkpoints: ${a.problem}`, records: 0 }, close: async () => void (await store?.close().catch(() => {})) };
     for (const [seq, hash] of a.anchors ?? []) (anchors ??= new Map()).set(seq, hash);
   }
