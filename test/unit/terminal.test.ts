@@ -5,7 +5,15 @@ import { renderCustody, type CustodyRow } from '../../servers/fleet/commands/aud
 import { colourOn, counted, painter, progress, type Stream } from '../../shared/base/terminal.js';
 
 function fakeStream(isTTY: boolean, columns = 100): Stream & { text: string } {
-  const s = { isTTY, columns, text: '', write: (t: string) => ((s.text += t), true) };
+  const s = {
+    isTTY,
+    columns,
+    text: '',
+    write: (t: string) => {
+      s.text += t;
+      return true;
+    },
+  };
   return s;
 }
 

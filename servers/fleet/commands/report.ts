@@ -150,7 +150,7 @@ export async function reportCmd(instances: string[], o: ReportOptions, out: (s: 
     }
     if (o.grants) sections.push(section);
   }
-  const line = (instance: string, tool: string, rule: string) => {
+  const line = (instance: string, _tool: string, rule: string) => {
     const m = manifests.get(instance);
     if (!m) return undefined;
     // a policy denial's rule is the manifest path it broke (tools.post_message.channels); others name a block

@@ -6,6 +6,7 @@ const ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;
 export function esc(value: unknown): string {
   const s = value === undefined || value === null ? '' : String(value);
   // control characters (other than tab and newline) and lone surrogates render as U+FFFD
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the control characters are what it replaces
   return s.replace(/[&<>"'`]/g, (c) => ENTITIES[c]!).replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd');
 }
 
