@@ -253,9 +253,9 @@ export function renderCustody(rows: CustodyRow[], width?: number, paint: (s: str
       widths[widest]!--;
     }
   }
-  const fit = (v: string, w: number) => (v.length > w ? `${v.slice(0, w - 1)}…` : v.padEnd(w));
+  const clip = (v: string, w: number) => (v.length > w ? `${v.slice(0, w - 1)}…` : v.padEnd(w));
   const colour = (v: string) => (/^denied|^error|^UNKNOWN/.test(v.trim()) ? paint(v, 'red') : /^ok\b/.test(v.trim()) ? paint(v, 'green') : v);
-  const line = (vals: string[], head = false) => vals.map((v, i) => (head || cols[i]![0] !== 'result' ? fit(v, widths[i]!) : colour(fit(v, widths[i]!)))).join('  ').trimEnd();
+  const line = (vals: string[], head = false) => vals.map((v, i) => (head || cols[i]![0] !== 'result' ? clip(v, widths[i]!) : colour(clip(v, widths[i]!)))).join('  ').trimEnd();
   return [line(cols.map(([h]) => h), true), ...cells.map((c) => line(c))].join('\n');
 }
 
