@@ -29,8 +29,9 @@ export interface Seen {
   what: string;
   approve?: boolean;
   /**
-   * When it happened, in ms, as Slack dates it: a reply's or a button's own ts (`lo === hi`); a
+   * When it happened, in µs, as Slack dates it: a reply's or a button's own ts (`lo === hi`); a
    * reaction polled for carries no time of its own, only "after the last read, by this one".
+   * Microseconds, not ms: two replies in one millisecond are still ordered by their ts.
    */
   lo: number;
   hi: number;
@@ -50,18 +51,22 @@ export function exactReaction(name: string | undefined): boolean | undefined {
   return name === APPROVE_REACTION ? true : name === DECLINE_REACTION ? false : undefined;
 }
 
-export const slackMs = (ts: string | undefined): number => Math.round(Number(ts) * 1000);
+/** A Slack ts ("seconds.micros") in µs, exactly: a float would merge neighbours. */
+export function slackUs(ts: string | undefined): number {
+  const [sec = '0', frac = ''] = (ts ?? '').split('.');
+  return Number(sec) * 1_000_000 + Number(frac.padEnd(6, '0').slice(0, 6));
+}
 
 /**
  * Everything people did on a request, from its thread (parent first, as conversations.replies
  * gives it) and the parent's reactions. Bots' messages (the request's own parts) are no answers
- * and are left out. `reactionsAfter` / `now` bound when the reactions not seen before happened.
+ * and are left out. `reactionsAfter` / `now` (µs) bound when the reactions not seen before happened.
  */
 export function seenIn(parent: SlackMsg, replies: SlackMsg[], reactionsAfter: number, now: number): Seen[] {
   const out: Seen[] = [];
   for (const m of replies) {
     if (m.ts === parent.ts || m.bot_id || !m.user || m.subtype) continue;
-    const at = slackMs(m.ts);
+    const at = slackUs(m.ts);
     out.push({ user: m.user, via: 'reply', what: m.ts ?? '', approve: exactReply(m.text), lo: at, hi: at });
   }
   for (const r of parent.reactions ?? []) {

@@ -16,7 +16,7 @@ import type { WebClient } from '@slack/web-api';
 import { describeRequest, type Answer, type ApprovalChannel, type ApprovalRequest, type Verdict } from '../../shared/call/approval.js';
 import type { Member } from './proof.js';
 import { slackReader } from './reader.js';
-import { decide, seenIn, seenKey, slackMs, type Seen } from './answers.js';
+import { decide, seenIn, seenKey, slackUs, type Seen } from './answers.js';
 import { ChannelWatch, type Thread } from './watch.js';
 import { CREDENTIAL } from '../../shared/manifest/schema.js';
 import { ManifestError, readYaml } from '../../shared/manifest/load.js';
@@ -214,7 +214,7 @@ export async function openSlackApprovals(o: SlackApprovalsOptions): Promise<Appr
       const judge = async (t: Thread): Promise<Verdict | undefined> => {
         const qualified: Seen[] = [];
         const first = seen.size === 0 && !recorded.size;
-        for (const fresh of seenIn(t.parent, t.replies, first ? slackMs(ts) : t.prev, t.at)) {
+        for (const fresh of seenIn(t.parent, t.replies, first ? slackUs(ts) : t.prev * 1000, t.at * 1000)) {
           const k = seenKey(fresh);
           if (!seen.has(k)) seen.set(k, fresh);
           const v = seen.get(k)!;
@@ -270,7 +270,7 @@ export async function openSlackApprovals(o: SlackApprovalsOptions): Promise<Appr
     async answers(ref): Promise<Answer[]> {
       const t = ref.channel === channel ? await watch.read(ref.ts) : undefined;
       if (!t) return [];
-      return seenIn(t.parent, t.replies, t.prev, t.at).flatMap((v) => (v.approve === undefined ? [] : [{ user: v.user, approve: v.approve }]));
+      return seenIn(t.parent, t.replies, t.prev * 1000, t.at * 1000).flatMap((v) => (v.approve === undefined ? [] : [{ user: v.user, approve: v.approve }]));
     },
   };
 }
