@@ -2,7 +2,7 @@
 // bundle (dist/cli.js) and the start-up snapshot (dist/snapshot.blob, via dist/fleet).
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { bundleFile, installDir, scopesDir } from '../../shared/base/install.js';
 import { VERSION } from './version.js';
 import { DECISIONS } from '../../shared/audit/read.js';
@@ -21,7 +21,8 @@ Environment:
   FLEET_CHECKPOINT_KEY       PKCS#8 PEM file of the key that signs the trail's checkpoints
   FLEET_CHECKPOINT_FILE      where signed checkpoints are appended (never inside the trail's folder)
   FLEET_APPROVALS_SLACK_URL  Slack API base URL for the approvals identity (default: Slack's)
-  FLEET_APPROVAL_POLL_MS     how often a Slack approval thread is read, in ms (default: 2000)
+  FLEET_APPROVAL_POLL_MS     how often the approvals channel is read for answers, in ms (default: 2000)
+  FLEET_SANDBOX_SPEEDUP      the Slack sandbox's rate windows shortened this many times (default: 1, Slack's own)
   FLEET_TRACE_START          set: print whether fleet started from the snapshot or the bundle, and when the upstream is open
   FLEET_DIST                 set by dist/fleet: the folder it starts from
   OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_LOGS_ENDPOINT
@@ -83,12 +84,13 @@ function buildProgram(): Command {
     .option('--public-url <url>', 'with --http: the URL clients reach this server by (tunnel, proxy); instance URLs and JWT audiences derive from it')
     .option('--allow-origin <origin...>', 'with --http: browser origins allowed to call')
     .option('--max-body <bytes>', 'with --http: largest request body', '1048576')
-    .option('--max-in-flight <n>', 'with --http: requests in flight over all clients', '256')
+    .option('--max-in-flight <n>', 'with --http: requests in flight over all clients (each client of clients.yaml is sure of an equal share)', '256')
+    .option('--body-timeout <duration>', "with --http: how long a request's body may take to arrive", '10s')
     .option('--client-rate <n/per>', "with --http: a client's requests per second|minute|hour unless clients.yaml sets its own", '20/second')
     .option('--drain <duration>', 'with --http: on SIGTERM, how long calls in flight may finish before they are cut', '30s')
     // internal: the start-up identity check's child process (serve.ts checkInChild)
     .addOption(new Option('--check-upstream').hideHelp())
-    .action((connector: string | undefined, o: { checkUpstream?: boolean; env?: string; sandbox?: boolean; upstream?: string; scopes?: string; http?: string; instance?: string[]; publicUrl?: string; allowOrigin?: string[]; maxBody: string; maxInFlight: string; clientRate: string; drain: string }) =>
+    .action((connector: string | undefined, o: { checkUpstream?: boolean; env?: string; sandbox?: boolean; upstream?: string; scopes?: string; http?: string; instance?: string[]; publicUrl?: string; allowOrigin?: string[]; maxBody: string; maxInFlight: string; bodyTimeout: string; clientRate: string; drain: string }) =>
       run(async () => {
         const scopes = scopesDir(o.scopes);
         if (o.http) {
@@ -96,7 +98,7 @@ function buildProgram(): Command {
           const all = readdirSync(scopes).map((f) => /^([a-z0-9-]+)\.([a-z0-9-]+)\.ya?ml$/.exec(f)).filter((m) => m && m[1] !== 'clients' && m[1] !== 'fleet');
           const instances = o.instance ?? (connector || o.env ? all.filter((m) => (!connector || m![1] === connector) && (!o.env || m![2] === o.env)).map((m) => `${m![1]}.${m![2]}`) : []);
           if ((connector || o.env) && !instances.length) throw new Error(`no manifest in ${scopes} matches ${connector ?? '*'}.${o.env ?? '*'}`);
-          await serveHttpCmd({ listen: o.http, scopes, instances, sandbox: o.sandbox, upstream: o.upstream, publicUrl: o.publicUrl, allowOrigin: o.allowOrigin, maxBody: o.maxBody, maxInFlight: o.maxInFlight, clientRate: o.clientRate, drain: o.drain });
+          await serveHttpCmd({ listen: o.http, scopes, instances, sandbox: o.sandbox, upstream: o.upstream, publicUrl: o.publicUrl, allowOrigin: o.allowOrigin, maxBody: o.maxBody, maxInFlight: o.maxInFlight, bodyTimeout: o.bodyTimeout, clientRate: o.clientRate, drain: o.drain });
           return;
         }
         if (!connector || !o.env) throw new Error('serve over stdio needs a connector and --env (e.g. fleet serve slack --env dev), or --http [host:]port');
@@ -166,11 +168,22 @@ function buildProgram(): Command {
     .addOption(scopesOpt())
     .option('--audit-dir <dir>', 'folder of audit trails (default: $FLEET_AUDIT_DIR, else .fleet/audit beside the scopes folder)')
     .option('--window <duration>', 'how far back to look', '90d')
-    .addOption(new Option('--format <format>', 'output').choices(['text', 'markdown', 'json']).default('text'))
+    .addOption(new Option('--format <format>', 'output (html: one self-contained page for a ticket, written to --out)').choices(['text', 'markdown', 'json', 'html']).default('text'))
+    .option('--out <file>', 'with --format html: the file to write')
+    .option('--checkpoints <file>', 'with --format html: signed checkpoint notes each trail must reach and agree with (a cut tail is caught); repeatable', (v: string, all: string[] = []) => [...all, v])
     .option('--propose <dir>', 'write narrowed manifests (unused grants removed, resource lists cut to what was used) to a new folder; nothing is applied')
     .option('--write', 'write the narrowed manifests over the scopes folder instead (review them with git diff / fleet diff)')
-    .action((instances: string[], o: { scopes: string; auditDir?: string; window: string; format: 'text' | 'markdown' | 'json'; propose?: string; write?: boolean }) =>
-      run(async () => (await import('./commands/review.js')).reviewCmd(instances, { ...o, scopes: scopesDir(o.scopes) })),
+    .action((instances: string[], o: { scopes: string; auditDir?: string; window: string; format: 'text' | 'markdown' | 'json' | 'html'; out?: string; checkpoints?: string[]; propose?: string; write?: boolean }) =>
+      run(async () => {
+        const scopes = scopesDir(o.scopes);
+        if (o.format !== 'html') {
+          if (o.out || o.checkpoints) throw new Error('--out and --checkpoints go with --format html (fleet audit verify --checkpoints checks a trail on its own)');
+          return (await import('./commands/review.js')).reviewCmd(instances, { ...o, format: o.format, scopes });
+        }
+        if (!o.out) throw new Error('--format html writes a file: name it with --out FILE');
+        if (o.propose || o.write) throw new Error('--format html shows what --propose would write; run --propose separately to write it');
+        return (await import('./commands/report.js')).reportCmd(instances, { scopes, auditDir: o.auditDir, window: o.window, out: o.out, grants: true, checkpoints: o.checkpoints ?? [], command: `fleet ${process.argv.slice(2).join(' ')}` });
+      }),
     );
 
   program
@@ -218,9 +231,26 @@ function buildProgram(): Command {
     .option('--since <when>', 'a duration (30m, 2h, 7d) or a date (times are UTC)')
     .option('--custody', 'the chain of custody: per call its client, actor and proof, thread, approver, executor, manifest and result')
     .option('--json', 'one JSON object per call')
+    .addOption(new Option('--format <format>', 'html: one self-contained page (trail state, custody timeline, denials, activity) written to --out').choices(['text', 'html']).default('text'))
+    .option('--out <file>', 'with --format html: the file to write')
     .addOption(instanceOpt())
     .addOption(scopesOpt())
-    .action((file: string | undefined, o) => run(async () => (await import('./commands/audit.js')).auditShow(file, { ...o, scopes: file ? o.scopes : scopesDir(o.scopes) })));
+    .action((file: string | undefined, o) =>
+      run(async () => {
+        if (o.format !== 'html') {
+          if (o.out) throw new Error('--out goes with --format html');
+          return (await import('./commands/audit.js')).auditShow(file, { ...o, scopes: file ? o.scopes : scopesDir(o.scopes) });
+        }
+        if (!o.out) throw new Error('--format html writes a file: name it with --out FILE');
+        if (o.json || o.custody) throw new Error('--format html holds the custody view already; --json and --custody are for the terminal');
+        const instance = o.instance ?? (file ? /^(.+?)\.jsonl$/.exec(basename(file))?.[1] : undefined);
+        if (!instance) throw new Error('name the instance the trail belongs to with --instance <connector>.<env>');
+        const { rowFilter } = await import('../../shared/audit/filter.js');
+        return (await import('./commands/report.js')).reportCmd([instance], {
+          scopes: scopesDir(o.scopes), window: '36500d', out: o.out, grants: false, filter: rowFilter(o), ...(file ? { file } : {}), command: `fleet ${process.argv.slice(2).join(' ')}`,
+        });
+      }),
+    );
   audit
     .command('import')
     .argument('<file>', 'an embedded trail (.fleet/audit/<connector>.<env>.jsonl)')
@@ -249,11 +279,12 @@ function buildProgram(): Command {
     .description('a guided session with the Slack dev instance on its sandbox')
     .addOption(new Option('--scopes <dir>', 'folder of manifests (default: the ones shipped with fleet)'))
     .option('--promotion', 'instead: a Cloudflare dev deploy, its smoke check and the production promotion citing them')
-    .action((o: { scopes?: string; promotion?: boolean }) =>
+    .option('--report <file>', "at the end, write the reviewer's HTML page of the demo's trails to this file")
+    .action((o: { scopes?: string; promotion?: boolean; report?: string }) =>
       run(async () => {
-        const args = { scopes: o.scopes ?? join(installDir(), 'scopes'), cli: bundleFile() };
+        const args = { scopes: o.scopes ?? join(installDir(), 'scopes'), cli: bundleFile(), ...(o.report ? { report: resolve(o.report) } : {}) };
         // the tour runs the audit commands: handed in here, as a command imports no other
-        const audit = await import('./commands/audit.js');
+        const audit = { ...(await import('./commands/audit.js')), ...(o.report ? { reportCmd: (await import('./commands/report.js')).reportCmd } : {}) };
         return o.promotion ? (await import('./commands/demo-promotion.js')).demoPromotion(args, audit) : (await import('./commands/demo.js')).demo(args, audit);
       }),
     );

@@ -1,4 +1,5 @@
 // Compares what the upstream token really holds with what the manifest declares.
+import { productionByName } from '../base/production.js';
 import type { Manifest } from '../manifest/schema.js';
 import type { Connector, Grant, ToolDef } from './tool.js';
 
@@ -13,8 +14,9 @@ export function neededBy(connector: Connector, manifest: Manifest, tools: Record
   return new Set([...granted.flatMap((t) => needsOf(t, tools[t.name])), ...(connector.pathNeeds?.(manifest) ?? [])]);
 }
 
+/** Whether a loaded manifest's instance is production (decided once, at load: shared/base/production.ts). */
 export function isProduction(manifest: Manifest): boolean {
-  return manifest.instance === 'prod' || manifest.instance.startsWith('prod-');
+  return manifest.production ?? productionByName(manifest.instance);
 }
 
 export interface ScopeCheck {

@@ -75,7 +75,7 @@ describe('fleet review --propose on a production instance proven by slack-messag
   it('says plainly when there is no trail, and narrows nothing', async () => {
     const empty = tempDir('fleet-no-audit-');
     const review = await runCli(['review', 'slack.prod', '--scopes', scopes, '--audit-dir', empty]);
-    expect(review.stdout).toMatch(/WARNING slack\.prod: no audit trail \(.*slack\.prod\.jsonl: no such file\); the counts below are no evidence/);
+    expect(review.stderr).toMatch(/warning: .*slack\.prod\.jsonl: there is no audit trail there: .*not evidence that it made none/);
     const json = JSON.parse((await runCli(['review', 'slack.prod', '--scopes', scopes, '--audit-dir', empty, '--format', 'json'])).stdout);
     expect(json.instances[0].trail).toMatchObject({ status: 'missing' });
     const to = join(tempDir('fleet-proposal-'), 'p');
@@ -92,7 +92,8 @@ describe('fleet review --propose on a production instance proven by slack-messag
     const t = readFileSync(join(bad, 'slack.prod.jsonl'), 'utf8');
     writeFileSync(join(bad, 'slack.prod.jsonl'), t.replace('"tool":"post_message"', '"tool":"get_user"'));
     const review = await runCli(['review', 'slack.prod', '--scopes', scopes, '--audit-dir', bad]);
-    expect(review.stdout).toMatch(/WARNING slack\.prod: the audit trail .* does not verify \(line \d+: modified/);
+    expect(review.stderr).toMatch(/warning: .*slack\.prod\.jsonl:\d+: TAMPERED \(modified\)/);
+    expect(JSON.parse((await runCli(['review', 'slack.prod', '--scopes', scopes, '--audit-dir', bad, '--format', 'json'])).stdout).instances[0].trail).toMatchObject({ status: 'unverifiable' });
     const to = join(tempDir('fleet-proposal-'), 'p');
     const p = await runCli(['review', 'slack.prod', '--scopes', scopes, '--audit-dir', bad, '--propose', to]);
     expect(p.code).toBe(1);

@@ -8,14 +8,14 @@ import { basename, join } from 'node:path';
 import { CONNECTORS } from '../connectors.js';
 import { fleetDir } from '../../../shared/base/install.js';
 import { streamCalls, type CallRow } from '../../../shared/audit/read.js';
-import { fileLines, verifyLines } from '../../../shared/audit/verify.js';
+import { fileTrail, Trail } from '../../../shared/audit/trail.js';
 import { readStoreConfig } from '../../../shared/state/config.js';
 import { instanceStore } from '../compose/store.js';
 import { parseDuration } from '../../../shared/base/duration.js';
 import { loadManifest } from '../../../shared/manifest/load.js';
 import type { Manifest } from '../../../shared/manifest/types.js';
 import { compareSides, type Change, type Side } from '../../../shared/review/diff.js';
-import { reviewInstance, reviewMarkdown, reviewText, inWindow, trailWarning, type InstanceReview, type TrailSource } from '../../../shared/review/evidence.js';
+import { reviewInstance, reviewMarkdown, reviewText, inWindow, type InstanceReview, type TrailSource } from '../../../shared/review/evidence.js';
 import { failed, formatFindings } from '../../../shared/review/findings.js';
 import { narrow, replay, type Replay } from '../../../shared/review/narrow.js';
 import { writeGenerated } from '../../../shared/review/surface-files.js';
@@ -45,32 +45,36 @@ export interface Proposal {
 const DAY = 86_400_000;
 
 /**
- * The instance's calls: from --audit-dir when given, else from its state as fleet.yaml names it (the
- * shared PostgreSQL trail of every replica, or the embedded trail file) — and whether that trail is
- * there and verifies, for a review of no trail (or of a broken one) is no evidence.
+ * The instance's calls, from the verified stream of its trail (shared/audit/trail.ts): from
+ * --audit-dir when given, else from its state as fleet.yaml names it (the shared PostgreSQL trail
+ * of every replica, or the embedded trail file). `warnings` says what the trail could not vouch
+ * for: missing, torn, or failing verification (then only the records before the problem count);
+ * `source` is the same verdict for the review itself, for a review of no trail (or of a broken one)
+ * is no evidence to narrow by.
  */
-async function trail(o: ReviewOptions, id: string): Promise<{ rows: CallRow[]; source: TrailSource }> {
-  const lines: string[] = [];
-  let where: string;
+async function trail(o: ReviewOptions, id: string): Promise<{ rows: CallRow[]; warnings: string[]; whole: boolean; missing?: boolean; source: TrailSource }> {
+  const rows: CallRow[] = [];
   if (!o.auditDir && readStoreConfig(o.scopes).engine === 'postgres') {
     const state = instanceStore(o.scopes, id);
-    where = state.audit.where;
     try {
-      for await (const l of state.audit.lines()) lines.push(l);
+      const t = new Trail(state.audit.where, () => state.audit.lines(), { instance: id });
+      for await (const r of streamCalls(t)) rows.push(r);
+      return { rows, warnings: t.warnings(), whole: t.whole, source: sourceOf(t) };
     } finally {
       await state.close().catch(() => {});
     }
-  } else {
-    where = join(o.auditDir ?? fleetDir('audit', o.scopes), `${id}.jsonl`);
-    if (!existsSync(where)) return { rows: [], source: { where, status: 'missing', problem: 'no such file' } };
-    for await (const l of fileLines(where)) lines.push(l);
   }
-  if (!lines.length) return { rows: [], source: { where, status: 'missing', problem: 'no records' } };
-  const v = await verifyLines(lines, { instance: id });
-  const rows: CallRow[] = [];
-  for await (const r of streamCalls(lines)) rows.push(r);
-  const source: TrailSource = v.ok ? { where, status: 'verified' } : { where, status: 'unverifiable', problem: `line ${v.problem!.line}: ${v.problem!.kind}: ${v.problem!.message}` };
-  return { rows, source };
+  const t = fileTrail(join(o.auditDir ?? fleetDir('audit', o.scopes), `${id}.jsonl`), { instance: id });
+  for await (const r of streamCalls(t)) rows.push(r);
+  const warnings = t.warnings().map((w) => (t.unreadable ? `${w}: ${id} is reviewed as if it made no call, which is not evidence that it made none` : w));
+  return { rows, warnings, whole: t.whole, missing: t.missing, source: sourceOf(t) };
+}
+
+/** The review's own verdict on a trail read to its end. */
+function sourceOf(t: Trail): TrailSource {
+  if (t.unreadable || t.verdict?.problem?.kind === 'empty') return { where: t.where, status: 'missing', problem: t.unreadable ?? 'no records' };
+  if (!t.whole) return { where: t.where, status: 'unverifiable', problem: t.warnings()[0]?.replace(`${t.where}:`, 'line ') };
+  return { where: t.where, status: 'verified' };
 }
 
 function sideOf(dir: string, label: string): Side {
@@ -80,7 +84,12 @@ function sideOf(dir: string, label: string): Side {
   return { label, files, display: (n) => join(dir, n) };
 }
 
-export async function reviewCmd(instances: string[], o: ReviewOptions, out: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): Promise<number> {
+export async function reviewCmd(
+  instances: string[],
+  o: ReviewOptions,
+  out: (s: string) => void = (s) => process.stdout.write(`${s}\n`),
+  warn: (s: string) => void = (s) => process.stderr.write(`${s}\n`),
+): Promise<number> {
   const windowMs = parseDuration(o.window);
   if (windowMs === undefined || windowMs < DAY) throw new Error(`--window takes a duration of at least a day, such as 30d or 90d, not "${o.window}"`);
   const days = Math.round(windowMs / DAY);
@@ -91,9 +100,14 @@ export async function reviewCmd(instances: string[], o: ReviewOptions, out: (s: 
   const chosen = files.filter((f) => !instances.length || instances.includes(basename(f).replace(/\.ya?ml$/, '')));
 
   const reviews: { m: Manifest; review: InstanceReview; rows: CallRow[] }[] = [];
+  let unvouched = false;
   for (const file of chosen) {
     const m = loadManifest(file, CONNECTORS);
     const t = await trail(o, m.id);
+    // said plainly, first: a review of a trail that is missing or fails verification proves nothing
+    for (const w of t.warnings) warn(`warning: ${w}`);
+    // no trail at all is said, not failed: a new instance has none yet
+    if (!t.whole && !t.missing) unvouched = true;
     const rows = inWindow(t.rows, now, days);
     reviews.push({ m, rows, review: { ...reviewInstance(m, CONNECTORS[m.connector]!, rows, { now, days }), trail: t.source } });
   }
@@ -101,7 +115,7 @@ export async function reviewCmd(instances: string[], o: ReviewOptions, out: (s: 
   if (!o.propose && !o.write) {
     const rs = reviews.map((r) => r.review);
     out(o.format === 'json' ? JSON.stringify({ instances: rs }, null, 2) : o.format === 'markdown' ? reviewMarkdown(rs) : reviewText(rs));
-    return 0;
+    return unvouched ? 1 : 0;
   }
 
   // The proposal: a full copy of the scopes folder (so verify and diff see the whole fleet) with the
@@ -119,9 +133,9 @@ export async function reviewCmd(instances: string[], o: ReviewOptions, out: (s: 
   const skipped: { instance: string; why: string }[] = [];
   for (const { m, review, rows } of reviews) {
     const connector = CONNECTORS[m.connector]!;
-    const warning = trailWarning(review);
-    if (warning) {
-      skipped.push({ instance: m.id, why: `not narrowed: ${warning.replace(/^WARNING [^:]+: /, '').replace(/; .*$/, '')}` });
+    const t = review.trail;
+    if (t && t.status !== 'verified') {
+      skipped.push({ instance: m.id, why: t.status === 'missing' ? `not narrowed: no audit trail (${t.where}: ${t.problem})` : `not narrowed: the audit trail ${t.where} does not verify (${t.problem})` });
       continue;
     }
     const text = readFileSync(m.file, 'utf8');
@@ -192,5 +206,5 @@ export async function reviewCmd(instances: string[], o: ReviewOptions, out: (s: 
     out(lines.join('\n'));
   }
   // an instance asked for by name that could not be judged fails the run
-  return refused.length || escalations.length || failed(findings) || (instances.length && skipped.length) ? 1 : 0;
+  return refused.length || escalations.length || failed(findings) || unvouched || (instances.length && skipped.length) ? 1 : 0;
 }
