@@ -206,7 +206,7 @@ describe.skipIf(!PG_URL)('replicas of one instance over HTTP on one PostgreSQL',
     expect(posts(k)).toBeLessThanOrEqual(1);
     const shown = await runCli(['audit', 'show', '--instance', 'slack.dev', '--scopes', scopes, '--json'], { env: env() });
     const calls = shown.stdout.trim().split('\n').map((l) => JSON.parse(l));
-    expect(calls.filter((c) => c.outcome === 'unknown' && c.records.some((r: { key?: string }) => r.key === k))).toHaveLength(1);
+    expect(calls.filter((c) => c.outcome === 'unknown' && c.records.some((r: { key?: string }) => r.key === k)), shown.stderr + shown.stdout.slice(-3000)).toHaveLength(1);
     replicas[0] = await start();
     sb.emulator.clearFaults();
   }, 60_000);

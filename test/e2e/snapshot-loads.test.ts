@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { join, relative } from 'node:path';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { ROOT, runCli, serve, tempDir, text, waitFor } from '../helpers.js';
+import { auditRecords, ROOT, runCli, serve, tempDir, text, waitFor } from '../helpers.js';
 import { httpScopes } from '../http-helpers.js';
 import { PG_URL } from '../state/pg.js';
 
@@ -76,6 +76,21 @@ describe('what the snapshot leaves out loads through dist/fleet', () => {
     } finally {
       await s.close();
     }
+  }, 60_000);
+
+  it('two starts from one snapshot draw their own random values: call ids differ', async () => {
+    // Node caches random data for randomUUID and randomInt: a cache filled while the snapshot was
+    // built (a module-level randomUUID()) made every process draw the same call and task ids
+    const both = await Promise.all([0, 1].map(() => serve({ connector: 'slack', env: 'dev', sandbox: true, vars: trace })));
+    try {
+      for (const s of both) expect(text(await s.call('get_user', { user: 'U0DEVALICE' }))).toContain('U0DEVALICE');
+      for (const s of both) expect(s.stderr()).toContain(FROM_SNAPSHOT);
+    } finally {
+      await Promise.all(both.map((s) => s.close()));
+    }
+    const ids = both.map((s) => [...new Set(auditRecords(s.auditFile).map((r) => r.call as string))]);
+    expect(ids.map((x) => x.length)).toEqual([1, 1]);
+    expect(ids[0]![0]).not.toBe(ids[1]![0]);
   }, 60_000);
 
   it("cloudflare: the SDK, and sql.js's wasm for a D1 read verdict", async () => {
