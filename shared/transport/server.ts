@@ -196,6 +196,12 @@ export function buildServer(inst: Instance, version: string, hooks: ServerHooks 
     const token = request.params._meta?.progressToken;
     let step = 0;
     const principal = principalOf(extra);
+    const headers = extra.requestInfo?.headers ?? {};
+    const header = (n: string) => (Array.isArray(headers[n]) ? headers[n]![0] : (headers[n] as string | undefined));
+    const meta = request.params._meta as Record<string, unknown> | undefined;
+    // the W3C trace context of the HTTP request, unless the call names its own in _meta
+    const traceparent = meta?.traceparent === undefined ? header('traceparent') : undefined;
+    const callMeta = traceparent ? { ...meta, traceparent } : meta;
     if (request.params.task) {
       // the call returns a task at once and runs on; a tool that never waits on a person runs as asked before
       const approval = inst.tools.has(request.params.name) ? waitsOnPerson(inst, request.params.name) : undefined;
@@ -205,7 +211,7 @@ export function buildServer(inst: Instance, version: string, hooks: ServerHooks 
       const t = await startTask(inst, {
         name: request.params.name,
         arguments: request.params.arguments,
-        meta: request.params._meta as Record<string, unknown> | undefined,
+        meta: callMeta,
         client: server.getClientVersion(),
         principal,
         elicit: elicitor(),
@@ -216,15 +222,10 @@ export function buildServer(inst: Instance, version: string, hooks: ServerHooks 
     const withdrawn = new AbortController();
     withdrawals.add(withdrawn);
     const signal = linkSignals(extra.signal, withdrawn.signal, hooks.signal);
-    const headers = extra.requestInfo?.headers ?? {};
-    const header = (n: string) => (Array.isArray(headers[n]) ? headers[n]![0] : (headers[n] as string | undefined));
-    const meta = request.params._meta as Record<string, unknown> | undefined;
-    // the W3C trace context of the HTTP request, unless the call names its own in _meta
-    const traceparent = meta?.traceparent === undefined ? header('traceparent') : undefined;
     const call = runCall(inst, {
       name: request.params.name,
       arguments: request.params.arguments,
-      meta: traceparent ? { ...meta, traceparent } : meta,
+      meta: callMeta,
       client: server.getClientVersion(),
       requestId: extra.requestId,
       protocolVersion: header('mcp-protocol-version') ?? negotiated,
