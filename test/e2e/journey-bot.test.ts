@@ -1,8 +1,8 @@
 // Journey: the bot. Its typed client (client/index.ts) calls slack.prod over Streamable HTTP through
 // an edit that needs an editor's yes in Slack, an approval that takes far longer than the client's
-// timeout: the client waits as long as the instance reports progress, so the request is posted
-// once, never withdrawn and reposted, and the edit runs once. The W3C traceparent the bot sends
-// reaches the trail and the OTLP export.
+// timeout: the client runs it as an MCP task and polls, so the request is posted once, never
+// withdrawn and reposted, and the edit runs once. The W3C traceparent the bot sends reaches the
+// trail (through the task) and the OTLP export.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
