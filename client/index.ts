@@ -241,7 +241,10 @@ async function rpc(opts: ClientOptions, method: string, params: { _meta?: Record
       signal,
     });
     heard();
-    return await answer(res, name, id, (m) => (heard(), ctx.onProgress?.(m)), ctx.signal);
+    return await answer(res, name, id, (m) => {
+      heard();
+      ctx.onProgress?.(m);
+    }, ctx.signal);
   } catch (e) {
     throw silence.signal.aborted && !ctx.signal?.aborted ? silence.signal.reason : e;
   } finally {

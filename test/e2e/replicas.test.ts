@@ -217,7 +217,10 @@ describe.skipIf(!PG_URL)('replicas of one instance over HTTP on one PostgreSQL',
     const sent = Date.now();
     let lostAt = 0;
     const first = replicas[0]!.dev[0]!.callTool({ name: 'post_message', arguments: { channel: 'C0DEVBOTTEST', text: k }, _meta: key(k) })
-      .then(() => 'answered', () => ((lostAt = Date.now()), 'lost'));
+      .then(() => 'answered', () => {
+        lostAt = Date.now();
+        return 'lost';
+      });
     await expect.poll(async () => (await trail()).some((r) => r.key === k && r.phase === 'intent'), { timeout: 20_000 }).toBe(true);
     // the key's row is held, so the replica records the outcome in the trail but cannot keep it with the key
     const locker = new pg.Client({ connectionString: url });

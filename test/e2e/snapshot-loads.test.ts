@@ -120,7 +120,10 @@ describe('what the snapshot leaves out loads through dist/fleet', () => {
     const bodies: string[] = [];
     const receiver = createServer((req, res) => {
       let b = '';
-      req.on('data', (d) => (b += d)).on('end', () => (bodies.push(b), res.writeHead(200, { 'content-type': 'application/json' }).end('{}')));
+      req.on('data', (d) => (b += d)).on('end', () => {
+        bodies.push(b);
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      });
     });
     await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
     try {
