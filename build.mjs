@@ -79,7 +79,9 @@ try {
 }
 rmSync(snapshotJs, { force: true });
 
-// The launcher: the snapshot when it was built by this very node binary, else the bundle.
+// The launcher: the snapshot when it was built by this very node binary, else the bundle. A V8 option
+// in NODE_OPTIONS (--max-old-space-size, --stack-size) makes a snapshot refuse to load (exit 14 or 9,
+// "Expected tag"), so with NODE_OPTIONS set the bundle starts: slower, never broken.
 const launcher = join(outdir, 'fleet');
 writeFileSync(
   launcher,
@@ -91,7 +93,7 @@ case $p in */*) ;; *) p=$(command -v "$p") ;; esac
 d=\${p%/*}
 case $d in /*) ;; *) d=$PWD/$d ;; esac
 n=$(command -v node)
-if [ "$n" = "${resolve(process.execPath)}" ] && [ -f "$d/snapshot.blob" ] && [ "$d/snapshot.blob" -nt "$n" ]; then
+if [ -z "$NODE_OPTIONS" ] && [ "$n" = "${resolve(process.execPath)}" ] && [ -f "$d/snapshot.blob" ] && [ "$d/snapshot.blob" -nt "$n" ]; then
   FLEET_DIST="$d" exec "$n" --snapshot-blob "$d/snapshot.blob" -- "$@"
 fi
 exec node "$d/cli.js" "$@"

@@ -78,6 +78,14 @@ describe('what the snapshot leaves out loads through dist/fleet', () => {
     }
   }, 60_000);
 
+  it('starts with a V8 option in NODE_OPTIONS (a heap cap), which a snapshot refuses: from the bundle', async () => {
+    for (const NODE_OPTIONS of ['--max-old-space-size=128', '--max-semi-space-size=8']) {
+      const r = await runCli(['verify', '--scopes', join(ROOT, 'scopes'), '--no-docs'], { env: { NODE_OPTIONS, ...trace } });
+      expect(r.code, `${NODE_OPTIONS}: ${r.stdout}${r.stderr}`).toBe(0);
+      expect(r.stderr).not.toContain(FROM_SNAPSHOT);
+    }
+  }, 60_000);
+
   it('two starts from one snapshot draw their own random values: call ids differ', async () => {
     // Node caches random data for randomUUID and randomInt: a cache filled while the snapshot was
     // built (a module-level randomUUID()) made every process draw the same call and task ids
