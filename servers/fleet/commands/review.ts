@@ -15,9 +15,9 @@ import { parseDuration } from '../../../shared/base/duration.js';
 import { loadManifest } from '../../../shared/manifest/load.js';
 import type { Manifest } from '../../../shared/manifest/types.js';
 import { compareSides, type Change, type Side } from '../../../shared/review/diff.js';
-import { reviewInstance, reviewMarkdown, reviewText, inWindow, type InstanceReview, type TrailSource } from '../../../shared/review/evidence.js';
+import { InstanceReviewer, reviewMarkdown, reviewText, type InstanceReview, type TrailSource } from '../../../shared/review/evidence.js';
 import { failed, formatFindings } from '../../../shared/review/findings.js';
-import { narrow, replay, type Replay } from '../../../shared/review/narrow.js';
+import { narrow, Replayer, type Replay } from '../../../shared/review/narrow.js';
 import { writeGenerated } from '../../../shared/review/surface-files.js';
 import { manifestFiles, verifyScopes } from '../../../shared/review/verify.js';
 
@@ -45,29 +45,29 @@ export interface Proposal {
 const DAY = 86_400_000;
 
 /**
- * The instance's calls, from the verified stream of its trail (shared/audit/trail.ts): from
+ * The instance's calls, each handed to `each` as the verified stream of its trail passes
+ * (shared/audit/trail.ts; memory never holds the calls, whatever the trail's length): from
  * --audit-dir when given, else from its state as fleet.yaml names it (the shared PostgreSQL trail
  * of every replica, or the embedded trail file). `warnings` says what the trail could not vouch
  * for: missing, torn, or failing verification (then only the records before the problem count);
  * `source` is the same verdict for the review itself, for a review of no trail (or of a broken one)
  * is no evidence to narrow by.
  */
-async function trail(o: ReviewOptions, id: string): Promise<{ rows: CallRow[]; warnings: string[]; whole: boolean; missing?: boolean; source: TrailSource }> {
-  const rows: CallRow[] = [];
+async function trail(o: ReviewOptions, id: string, each: (r: CallRow) => void): Promise<{ warnings: string[]; whole: boolean; missing?: boolean; source: TrailSource }> {
   if (!o.auditDir && readStoreConfig(o.scopes).engine === 'postgres') {
     const state = instanceStore(o.scopes, id);
     try {
       const t = new Trail(state.audit.where, () => state.audit.lines(), { instance: id });
-      for await (const r of streamCalls(t)) rows.push(r);
-      return { rows, warnings: t.warnings(), whole: t.whole, source: sourceOf(t) };
+      for await (const r of streamCalls(t)) each(r);
+      return { warnings: t.warnings(), whole: t.whole, source: sourceOf(t) };
     } finally {
       await state.close().catch(() => {});
     }
   }
   const t = fileTrail(join(o.auditDir ?? fleetDir('audit', o.scopes), `${id}.jsonl`), { instance: id });
-  for await (const r of streamCalls(t)) rows.push(r);
+  for await (const r of streamCalls(t)) each(r);
   const warnings = t.warnings().map((w) => (t.unreadable ? `${w}: ${id} is reviewed as if it made no call, which is not evidence that it made none` : w));
-  return { rows, warnings, whole: t.whole, missing: t.missing, source: sourceOf(t) };
+  return { warnings, whole: t.whole, missing: t.missing, source: sourceOf(t) };
 }
 
 /** The review's own verdict on a trail read to its end. */
@@ -99,17 +99,22 @@ export async function reviewCmd(
   for (const i of instances) if (!all.includes(i)) throw new Error(`no manifest for instance "${i}" in ${o.scopes} (known: ${all.join(', ')})`);
   const chosen = files.filter((f) => !instances.length || instances.includes(basename(f).replace(/\.ya?ml$/, '')));
 
-  const reviews: { m: Manifest; review: InstanceReview; rows: CallRow[] }[] = [];
+  const from = now - days * DAY;
+  const inWindow = (r: CallRow) => {
+    const t = Date.parse(r.time);
+    return t >= from && t <= now;
+  };
+  const reviews: { m: Manifest; review: InstanceReview }[] = [];
   let unvouched = false;
   for (const file of chosen) {
     const m = loadManifest(file, CONNECTORS);
-    const t = await trail(o, m.id);
+    const reviewer = new InstanceReviewer(m, CONNECTORS[m.connector]!, { now, days });
+    const t = await trail(o, m.id, (r) => inWindow(r) && reviewer.add(r));
     // said plainly, first: a review of a trail that is missing or fails verification proves nothing
     for (const w of t.warnings) warn(`warning: ${w}`);
     // no trail at all is said, not failed: a new instance has none yet
     if (!t.whole && !t.missing) unvouched = true;
-    const rows = inWindow(t.rows, now, days);
-    reviews.push({ m, rows, review: { ...reviewInstance(m, CONNECTORS[m.connector]!, rows, { now, days }), trail: t.source } });
+    reviews.push({ m, review: { ...reviewer.finish(), trail: t.source } });
   }
 
   if (!o.propose && !o.write) {
@@ -131,7 +136,7 @@ export async function reviewCmd(
   const proposals: Proposal[] = [];
   /** instances left as they are, and why: no evidence to narrow by, or no valid narrowing */
   const skipped: { instance: string; why: string }[] = [];
-  for (const { m, review, rows } of reviews) {
+  for (const { m, review } of reviews) {
     const connector = CONNECTORS[m.connector]!;
     const t = review.trail;
     if (t && t.status !== 'verified') {
@@ -156,7 +161,10 @@ export async function reviewCmd(
       skipped.push({ instance: m.id, why: `not narrowed: the narrowed manifest would be invalid (${(e as Error).message.split('\n')[0]})` });
       continue;
     }
-    proposals.push({ instance: m.id, file, cuts: n.cuts, replay: replay(rows, proposed, connector) });
+    // the window's calls again, through the proposal's policy (a second pass: none is kept from the first)
+    const replayer = new Replayer(proposed, connector);
+    await trail(o, m.id, (r) => inWindow(r) && replayer.add(r));
+    proposals.push({ instance: m.id, file, cuts: n.cuts, replay: replayer.result });
   }
   const docs = o.write ? join(o.scopes, '..', 'docs', 'tools.md') : undefined;
   const check = () => {
