@@ -2,54 +2,11 @@
 // accept are owed (their seqs, kept in the state folder) and re-sent from the trail, marked
 // fleet.audit.resent — by the same process once the collector accepts a batch again, and by the
 // next start when the process stopped while the collector was down.
-import { createServer, type Server } from 'node:http';
 import { existsSync, readdirSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { auditRecords, serve, tempDir, text, waitFor } from '../helpers.js';
-
-type OtlpValue = { stringValue?: string; intValue?: string | number; boolValue?: boolean };
-interface LogRecord {
-  attributes?: { key: string; value: OtlpValue }[];
-  eventName?: string;
-}
-const value = (v: OtlpValue | undefined) => v?.stringValue ?? (v?.intValue !== undefined ? Number(v.intValue) : v?.boolValue);
-const attrs = (l: LogRecord) => Object.fromEntries((l.attributes ?? []).map((a) => [a.key, value(a.value)]));
-
-/** A collector on a fixed loopback port that can be taken down and brought back. */
-class Collector {
-  logs: LogRecord[] = [];
-  private server: Server | undefined;
-  port = 0;
-  async up(): Promise<void> {
-    const s = createServer((req, res) => {
-      let body = '';
-      req.on('data', (d) => (body += d)).on('end', () => {
-        for (const rl of JSON.parse(body).resourceLogs ?? []) for (const sl of rl.scopeLogs ?? []) this.logs.push(...(sl.logRecords ?? []));
-        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-      });
-    });
-    await new Promise<void>((r) => s.listen(this.port, '127.0.0.1', r));
-    this.port = (s.address() as AddressInfo).port;
-    this.server = s;
-  }
-  async down(): Promise<void> {
-    const s = this.server;
-    this.server = undefined;
-    if (!s) return;
-    s.closeAllConnections();
-    await new Promise<void>((r) => s.close(() => r()));
-  }
-  get url(): string {
-    return `http://127.0.0.1:${this.port}`;
-  }
-  /** the seqs received of the instance's records, and which came as re-sent */
-  seqs(): { all: Set<number>; resent: Set<number> } {
-    const rs = this.logs.filter((l) => l.eventName === 'fleet.audit.record').map(attrs);
-    return { all: new Set(rs.map((a) => Number(a['fleet.audit.seq']))), resent: new Set(rs.filter((a) => a['fleet.audit.resent'] === true).map((a) => Number(a['fleet.audit.seq']))) };
-  }
-}
+import { Collector } from '../otlp-collector.js';
 
 const callSeqs = (file: string) => auditRecords(file).filter((r) => r.call && r.tool).map((r) => r.seq as number);
 
