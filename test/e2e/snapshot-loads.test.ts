@@ -1,6 +1,6 @@
 // Everything `fleet` loads on first use, loaded through the bin (dist/fleet, started from the V8
 // snapshot). A snapshot has no dynamic import(), so a module the snapshot leaves out — an upstream
-// SDK, pg, OpenTelemetry, the native better-sqlite3, sql.js's wasm — is only found when the path
+// SDK, pg, OpenTelemetry, the native libsql, sql.js's wasm — is only found when the path
 // that needs it first runs: PostgreSQL once failed every call that way while `node dist/cli.js`
 // worked. The walk is driven by the build itself: every module build.mjs keeps out of the snapshot,
 // and every bare import() in the sources, must have a journey here that loads it.
@@ -47,7 +47,7 @@ const JOURNEY: Record<string, string> = {
   '@dopplerhq/node-sdk': 'doppler',
   '@slack/web-api': 'slack',
   '@opentelemetry/*': 'otlp',
-  'better-sqlite3': 'slack',
+  libsql: 'slack',
   pg: 'postgres',
   'pg-native': 'never',
 };
@@ -64,7 +64,7 @@ describe('what the snapshot leaves out loads through dist/fleet', () => {
     expect(bareDynamicImports().map((i) => i.name)).toContain('pg');
   });
 
-  it('slack: @slack/web-api on the first call, better-sqlite3 on the first keyed one', async () => {
+  it('slack: @slack/web-api on the first call, libsql on the first keyed one', async () => {
     const stateDir = tempDir('fleet-state-');
     const s = await serve({ connector: 'slack', env: 'dev', sandbox: true, stateDir, vars: trace });
     try {
