@@ -16,8 +16,8 @@ import { readPostedCheckpoints, slackCheckpointSink } from './checkpoints.js';
 import { messageProver, type MessageReader } from './proof.js';
 import { slackReader } from './reader.js';
 import { SLACK_PEOPLE } from './ids.js';
-import { slackDeliveries } from './events.js';
-import { deliver } from './inbox.js';
+import { slackDeliveries, type Delivered } from './events.js';
+import { handOn, relayFrom } from './inbox.js';
 import { parseDuration } from '../../shared/base/duration.js';
 import { ManifestError } from '../../shared/manifest/load.js';
 
@@ -71,6 +71,7 @@ const approvals: ApprovalChannelKind = {
       (channel ??= (async () => {
         const { config, credential, baseUrl } = await identity();
         const events = delivers(ctx, config);
+        if (events) relayFrom(ctx.signals());
         const pollMs = events ? parseDuration(config.safety_poll ?? '1m')! : ctx.pollMs;
         return openSlackApprovals({ config, credential, baseUrl, timeoutMs: ctx.manifest.timeoutMs, pollMs, events, warn: ctx.log.warn });
       })());
@@ -84,6 +85,8 @@ const approvals: ApprovalChannelKind = {
         ctx.secret(v);
         return v;
       }));
+    relayFrom(ctx.signals());
+    const deliver = (d: Delivered) => void handOn(d, ctx.signals()).catch((e: Error) => ctx.log.warn(`an answer delivered by Slack could not be handed to the other replicas: ${e.message}`));
     const handle = slackDeliveries({ secret: signing, workspace: config.workspace, channel: config.channel, deliver });
     return [EVENTS_PATH, ACTIONS_PATH].map((path) => ({ path, handle, ready: () => signing().then(() => undefined) }));
   },

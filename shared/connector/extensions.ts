@@ -8,6 +8,7 @@ import type { z } from 'zod';
 import type { Log } from '../base/log.js';
 import type { ApprovalChannel } from './approval-channel.js';
 import type { Manifest } from '../manifest/types.js';
+import type { Signals } from '../state/store.js';
 
 /** A kind of person ID a connector contributes: an actor or approver of that kind (shared/call/identity.ts). */
 export interface PersonKind {
@@ -41,6 +42,8 @@ export interface ExtensionContext {
   pollMs: number;
   /** `fleet serve --http`: the endpoints an extension offers (InboundEndpoint) are served, so an upstream can call back */
   http: boolean;
+  /** messages to the other processes sharing the instance's store (replicas on PostgreSQL); undefined where it has none */
+  signals(): Signals | undefined;
   /** called when the instance stops, after its checkpoints are flushed */
   onClose(close: () => Promise<void>): void;
 }

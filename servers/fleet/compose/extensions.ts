@@ -8,6 +8,7 @@ import { ELICITATION } from '../../../shared/call/approval.js';
 import type { Redactor } from '../../../shared/base/redaction.js';
 import { extensionsOf, type ActorProver, type ExtensionContext, type FleetExtensions, type InboundEndpoint } from '../../../shared/connector/extensions.js';
 import type { Upstream } from '../../../shared/connector/tool.js';
+import type { StateStore } from '../../../shared/state/store.js';
 import { attributionRule } from '../../../shared/manifest/attribution.js';
 import type { Manifest } from '../../../shared/manifest/schema.js';
 import { CONNECTORS } from '../connectors.js';
@@ -27,6 +28,8 @@ export function extensionContext(o: {
   log: Log;
   resolve: Resolve;
   upstream: () => Promise<Upstream<unknown>>;
+  /** the instance's store, once opened */
+  store: () => StateStore | undefined;
 }): { ctx: ExtensionContext; close(): Promise<void> } {
   const closers: (() => Promise<void>)[] = [];
   const ctx: ExtensionContext = {
@@ -41,6 +44,7 @@ export function extensionContext(o: {
     resolve: o.resolve,
     pollMs: approvalPollMs(),
     http: !!o.opts.http,
+    signals: () => o.store()?.signals,
     onClose: (fn) => void closers.push(fn),
   };
   return { ctx, close: async () => void (await Promise.all(closers.map((fn) => fn().catch(() => {})))) };

@@ -67,7 +67,7 @@ export async function composeInstance(opts: ServeOptions): Promise<Running> {
   const exporter = otlpConfigured(process.env) ? await openOtlpExport(manifest.id, process.env, log.warn) : undefined;
   const upstream = () => link.upstream();
   const ext = fleetExtensions();
-  const extensions = extensionContext({ manifest, opts, redactor, log, resolve, upstream });
+  const extensions = extensionContext({ manifest, opts, redactor, log, resolve, upstream, store: () => store });
   const checkpoints = openCheckpoints(manifest, opts.scopes, trail, log, exporter, ext.checkpointSinks, extensions.ctx);
   const channels = approvalChannels(extensions.ctx, ext);
   store = servingStore(storeConfig, opts.scopes, manifest.id, resolve, redactor, {
