@@ -8,7 +8,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { WebClient } from '@slack/web-api';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { CallToolResultSchema, CreateTaskResultSchema, TaskStatusNotificationSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSlackSandbox, type SlackSandbox } from '../../servers/slack/sandbox/index.js';
 import { mintToken, tokenHash } from '../../shared/transport/http/auth/bearer.js';
@@ -124,6 +124,23 @@ describe('approval answers delivered by Slack to serve --http', () => {
     const { result } = await approvedBy(async (ts) => expect(await sb.press(TEAM, 'U0EDITOR2', 'C0APPROVALS', ts, 'fleet_decline')).toBe(200), marker);
     expect(result.isError).toBe(true);
     expect(updates(marker)).toBe(0);
+  }, 90_000);
+
+  it('tasks/result tells each change of the task\'s status on its open stream (notifications/tasks/status)', async () => {
+    const marker = `Release notes (task ${process.pid})`;
+    const told: { taskId: string; status: string }[] = [];
+    client.setNotificationHandler(TaskStatusNotificationSchema, (n) => void told.push(n.params));
+    const thread = sb.say(TEAM, 'C0EDITORIAL', 'U0WRITER1', 'please edit the release notes');
+    const created = await client.request({ method: 'tools/call', params: { name: 'update_message', arguments: { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: marker }, _meta: { 'fleet/actor': 'U0WRITER1', 'fleet/thread': thread }, task: { ttl: 3_600_000 } } }, CreateTaskResultSchema);
+    const taskId = created.task.taskId;
+    const result = client.request({ method: 'tasks/result', params: { taskId } }, CallToolResultSchema, { timeout: 60_000 });
+    const req = await waitFor(() => request(marker), 30_000);
+    // the result's stream is open before the answer comes
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await sb.press(TEAM, 'U0EDITOR1', 'C0APPROVALS', req.ts, 'fleet_approve')).toBe(200);
+    const r = await result;
+    expect(r.isError, text(r)).toBeFalsy();
+    expect(told).toContainEqual(expect.objectContaining({ taskId, status: 'completed' }));
   }, 90_000);
 
   it('a callback signed with another secret, or with an old timestamp, is refused and recorded', async () => {
