@@ -77,7 +77,8 @@ describe('journey: the bot through a long Slack approval', () => {
       expect(requests(marker)).toHaveLength(1);
       expect(withdrawn()).toEqual([]);
       expect(updates(marker)).toBe(1);
-      expect(progress.length).toBeGreaterThan(3);
+      // it heard how the approval stood while it waited (a task's status, polled every pollInterval: how many times is the clock's)
+      expect(progress.length).toBeGreaterThan(0);
     } finally {
       await served.stop();
     }
