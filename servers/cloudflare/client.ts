@@ -70,6 +70,7 @@ export async function openCloudflare(opts: OpenOptions): Promise<Upstream<CF>> {
   let held: string[] | undefined;
   let unchecked: string | undefined;
   let issued: string | undefined;
+  let reachesBeyond: string[] | undefined;
   // A token minted for this run holds what it was minted with: nothing to read back.
   if (opts.minted) held = opts.minted.permissions;
   else try {
@@ -81,7 +82,7 @@ export async function openCloudflare(opts: OpenOptions): Promise<Upstream<CF>> {
     }
     held = [...new Set(allow.flatMap((p) => (p.permission_groups ?? []).map((g) => g.name ?? '')).filter((n) => n && !SELF_READ.has(n)))];
     const others = allow.flatMap((p) => Object.keys(p.resources ?? {})).filter((k) => k.startsWith('com.cloudflare.api.account.') && !k.startsWith('com.cloudflare.api.account.zone.') && k !== `com.cloudflare.api.account.${account}`);
-    if (others.length) opts.warn(`the token also reaches ${others.join(', ')}; calls stay in ${account}`);
+    if (others.length) reachesBeyond = others.map((k) => k.replace('com.cloudflare.api.account.', 'account '));
   } catch (e) {
     if (e instanceof StartupError) throw e;
     const s = status(e);
@@ -106,6 +107,7 @@ export async function openCloudflare(opts: OpenOptions): Promise<Upstream<CF>> {
     held,
     sent: counted.sent,
     unchecked,
+    ...(reachesBeyond ? { reachesBeyond } : {}),
     rebind: (token) => {
       client.api = cloudflareApi(token, opts.baseUrl, opts.timeoutMs, counted.fetch);
     },

@@ -83,12 +83,13 @@ function buildProgram(): Command {
     .option('--public-url <url>', 'with --http: the URL clients reach this server by (tunnel, proxy); instance URLs and JWT audiences derive from it')
     .option('--allow-origin <origin...>', 'with --http: browser origins allowed to call')
     .option('--max-body <bytes>', 'with --http: largest request body', '1048576')
-    .option('--max-in-flight <n>', 'with --http: requests in flight over all clients', '256')
+    .option('--max-in-flight <n>', 'with --http: requests in flight over all clients (each client of clients.yaml is sure of an equal share)', '256')
+    .option('--body-timeout <duration>', "with --http: how long a request's body may take to arrive", '10s')
     .option('--client-rate <n/per>', "with --http: a client's requests per second|minute|hour unless clients.yaml sets its own", '20/second')
     .option('--drain <duration>', 'with --http: on SIGTERM, how long calls in flight may finish before they are cut', '30s')
     // internal: the start-up identity check's child process (serve.ts checkInChild)
     .addOption(new Option('--check-upstream').hideHelp())
-    .action((connector: string | undefined, o: { checkUpstream?: boolean; env?: string; sandbox?: boolean; upstream?: string; scopes?: string; http?: string; instance?: string[]; publicUrl?: string; allowOrigin?: string[]; maxBody: string; maxInFlight: string; clientRate: string; drain: string }) =>
+    .action((connector: string | undefined, o: { checkUpstream?: boolean; env?: string; sandbox?: boolean; upstream?: string; scopes?: string; http?: string; instance?: string[]; publicUrl?: string; allowOrigin?: string[]; maxBody: string; maxInFlight: string; bodyTimeout: string; clientRate: string; drain: string }) =>
       run(async () => {
         const scopes = scopesDir(o.scopes);
         if (o.http) {
@@ -96,7 +97,7 @@ function buildProgram(): Command {
           const all = readdirSync(scopes).map((f) => /^([a-z0-9-]+)\.([a-z0-9-]+)\.ya?ml$/.exec(f)).filter((m) => m && m[1] !== 'clients' && m[1] !== 'fleet');
           const instances = o.instance ?? (connector || o.env ? all.filter((m) => (!connector || m![1] === connector) && (!o.env || m![2] === o.env)).map((m) => `${m![1]}.${m![2]}`) : []);
           if ((connector || o.env) && !instances.length) throw new Error(`no manifest in ${scopes} matches ${connector ?? '*'}.${o.env ?? '*'}`);
-          await serveHttpCmd({ listen: o.http, scopes, instances, sandbox: o.sandbox, upstream: o.upstream, publicUrl: o.publicUrl, allowOrigin: o.allowOrigin, maxBody: o.maxBody, maxInFlight: o.maxInFlight, clientRate: o.clientRate, drain: o.drain });
+          await serveHttpCmd({ listen: o.http, scopes, instances, sandbox: o.sandbox, upstream: o.upstream, publicUrl: o.publicUrl, allowOrigin: o.allowOrigin, maxBody: o.maxBody, maxInFlight: o.maxInFlight, bodyTimeout: o.bodyTimeout, clientRate: o.clientRate, drain: o.drain });
           return;
         }
         if (!connector || !o.env) throw new Error('serve over stdio needs a connector and --env (e.g. fleet serve slack --env dev), or --http [host:]port');

@@ -96,6 +96,8 @@ export interface PostedNote {
   text: string;
   /** the message was edited after it was posted (Slack marks it) */
   edited?: string;
+  /** who posted it: the member (or bot) ID */
+  author?: string;
 }
 
 /** Scopes a reader may hold: reading only. */
@@ -124,7 +126,8 @@ export async function readPostedCheckpoints(o: { config: SlackApprovalsConfig; c
     for (const m of page.messages ?? []) {
       if (!m.text?.startsWith(ORIGIN_PREFIX)) continue;
       const edited = (m as { edited?: { user?: string } }).edited;
-      notes.push({ where: `slack:${o.config.channel}/${m.ts}`, text: m.text, ...(edited ? { edited: edited.user ?? 'someone' } : {}) });
+      const author = m.user ?? m.bot_id;
+      notes.push({ where: `slack:${o.config.channel}/${m.ts}`, text: m.text, ...(edited ? { edited: edited.user ?? 'someone' } : {}), ...(author ? { author } : {}) });
     }
     cursor = page.response_metadata?.next_cursor || undefined;
   } while (cursor);

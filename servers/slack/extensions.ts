@@ -108,6 +108,7 @@ const checkpoints: CheckpointSinkKind = {
   schema: z
     .strictObject({
       reader: z.string().regex(CREDENTIAL, 'a read-only Slack token (channels:history) as a reference: env:NAME or doppler:project/config/NAME').describe('the read-only Slack token fleet audit verify --checkpoints slack reads the channel with'),
+      poster: z.string().regex(/^[UBW][A-Z0-9]{2,}$/, "the approvals identity's Slack member ID (U…), or its bot ID (B…)").optional().describe("the approvals identity's member ID: only checkpoint notes it posted count"),
     })
     .optional()
     .describe('also post each checkpoint to the approvals channel, as the approvals identity'),
@@ -120,8 +121,11 @@ const checkpoints: CheckpointSinkKind = {
   },
   async read({ scopes, block, env }) {
     const config = readApprovalsConfig(scopes);
-    const credential = await resolveCredential((block as { reader: string }).reader, env);
-    return readPostedCheckpoints({ config, credential, baseUrl: env.FLEET_APPROVALS_SLACK_URL || undefined, timeoutMs: 15_000 });
+    const { reader, poster } = block as { reader: string; poster?: string };
+    const credential = await resolveCredential(reader, env);
+    const notes = await readPostedCheckpoints({ config, credential, baseUrl: env.FLEET_APPROVALS_SLACK_URL || undefined, timeoutMs: 15_000 });
+    // only the approvals identity's notes count: a member's junk or forged note is not a checkpoint
+    return poster ? notes.filter((n) => n.author === poster) : notes;
   },
 };
 

@@ -37,12 +37,13 @@ export function anchorsFrom(sources: NoteSource[], instance: string, fleetFile: 
   let others = 0;
   for (const src of sources) {
     for (const n of parseCheckpoints(src.text, [config.key])) {
-      if (n.problem) return { problem: `${src.at(n.line)}: checkpoint ${n.problem}`, count: anchors.size, others };
-      if (src.edited) return { problem: `${src.at(n.line)}: the checkpoint message was edited by ${src.edited} after it was posted`, count: anchors.size, others };
+      // notes count per instance: another instance's note, or one that names none, says nothing of this trail
       if (n.instance !== instance) {
         others++;
         continue;
       }
+      if (n.problem) return { problem: `${src.at(n.line)}: checkpoint ${n.problem}`, count: anchors.size, others };
+      if (src.edited) return { problem: `${src.at(n.line)}: the checkpoint message was edited by ${src.edited} after it was posted`, count: anchors.size, others };
       const seen = anchors.get(n.seq);
       if (seen !== undefined && seen !== n.hash) return { problem: `${src.at(n.line)}: two signed checkpoints of ${instance} disagree on record ${n.seq}: the trail was forked or rewritten after the first was signed`, count: anchors.size, others };
       anchors.set(n.seq, n.hash);

@@ -178,10 +178,13 @@ export class Checkpointer {
     this.timer.unref();
   }
 
-  /** Told of every record this process wrote (in order), with its position and hash. */
-  record(head: Head): void {
+  /**
+   * Told of every record this process wrote (in order), with its position and hash. `now`: the
+   * record is evidence another instance will rely on (a promotion's), signed at once.
+   */
+  record(head: Head, now = false): void {
     if (!this.head || head.seq > this.head.seq) this.head = head;
-    if (++this.since >= this.o.every) this.checkpoint();
+    if (++this.since >= this.o.every || now) this.checkpoint();
   }
 
   checkpoint(): void {

@@ -1,5 +1,6 @@
 // Reads an audit file back as calls: the decision, intent and outcome records of one call joined.
 import { open } from './chain.js';
+import type { SealedRecord } from './verify.js';
 
 export interface CallRow {
   call: string;
@@ -53,17 +54,15 @@ export function readCalls(text: string): CallRow[] {
  */
 export const DECISIONS = ['allow', 'deny', 'replay', 'pending', 'failed', 'error', 'mint', 'renew', 'revoke', 'sweep', 'rotate', 'suspend', 'resume'] as const;
 
-/** Each call of a trail, streamed (a file or a database, of any size): a call is handed on as soon
+/** Each call of a trail's verified stream (./trail.ts), of any size: a call is handed on as soon
  * as it ends, so memory holds only the calls still open; those never ended (UNKNOWN) come last. */
-export async function* streamCalls(lines: AsyncIterable<string> | Iterable<string>): AsyncIterable<CallRow> {
+export async function* streamCalls(records: AsyncIterable<SealedRecord>): AsyncIterable<CallRow> {
   const open_ = new Map<string, CallRow>();
-  for await (const raw of lines) {
-    const line = raw.endsWith('\n') ? raw.slice(0, -1) : raw;
-    const o = line ? open(line) : undefined;
-    if (!o || typeof o.record.call !== 'string') continue;
-    const row = addRecord(open_, o.record);
-    // credential and admin records are one record each: they end their row at once
-    if (o.record.phase === 'outcome' || o.record.phase === 'decision' || o.record.phase === 'credential' || o.record.phase === 'admin') {
+  for await (const { record } of records) {
+    if (typeof record.call !== 'string') continue;
+    const row = addRecord(open_, record);
+    // credential, admin and edge records are one record each: they end their row at once
+    if (record.phase === 'outcome' || record.phase === 'decision' || record.phase === 'credential' || record.phase === 'admin' || record.phase === 'edge') {
       open_.delete(row.call);
       yield row;
     }
@@ -71,14 +70,20 @@ export async function* streamCalls(lines: AsyncIterable<string> | Iterable<strin
   yield* open_.values();
 }
 
+/** What a record that names no tool is about: an HTTP request refused before any tool, or its kind. */
+const subject = (r: Record<string, any>): string =>
+  typeof r.tool === 'string' ? r.tool
+  : r.http && typeof r.http === 'object' ? `HTTP ${String(r.http.method ?? '?')} ${String(r.http.path ?? '')}`.trim()
+  : `(${typeof r.phase === 'string' ? r.phase : 'record'})`;
+
 function addRecord(calls: Map<string, CallRow>, r: Record<string, any>): CallRow {
   let row = calls.get(r.call);
   if (!row) {
     row = {
       call: r.call,
-      time: r.time,
+      time: typeof r.time === 'string' ? r.time : '',
       instance: r.instance,
-      tool: r.tool,
+      tool: subject(r),
       actor: r.actor,
       thread: r.thread,
       client: r.client ? `${r.client.name}@${r.client.version}` : undefined,
@@ -112,6 +117,13 @@ function addRecord(calls: Map<string, CallRow>, r: Record<string, any>): CallRow
   }
   // `fleet suspend` / `fleet resume`: an administrative record, not a call
   if (r.phase === 'admin') row.outcome = '-';
+  // unauthenticated requests refused at the HTTP edge, counted over an interval (one record)
+  if (r.phase === 'edge') {
+    row.decision = 'deny';
+    row.outcome = '-';
+    row.rule = r.rule;
+    row.note = `${r.count} unauthenticated request(s) refused at the HTTP edge in ${r.interval_s} s${Array.isArray(r.sources) ? `: ${r.sources.map((x: Record<string, unknown>) => `${x.count}× ${x.status} ${x.remote} (${x.why})`).join(', ')}` : ''}${r.other ? `; ${r.other} more from other sources` : ''}`;
+  }
   if (r.phase === 'approval') row.approval = r.by ? `${r.status} by ${r.by}` : r.status;
   if (r.phase === 'approval' && r.status === 'approved') {
     row.approver = r.by;

@@ -29,6 +29,8 @@ export interface Problem {
 
 export interface VerifyResult {
   ok: boolean;
+  /** the instance the records name, when the caller did not say which to expect */
+  instance?: string;
   /** sealed records that verified before the first problem (all of them when ok) */
   records: number;
   /** lines read in all */
@@ -44,16 +46,29 @@ export interface VerifyResult {
 }
 
 export interface VerifyOptions {
-  /** the instance the trail is presented as (its genesis starts the chain) */
-  instance: string;
+  /** the instance the trail is asserted to be (its genesis starts the chain); default: the one its first record names */
+  instance?: string;
   /** outside anchors: record position → hash the trail must have there */
   anchors?: Map<number, string>;
+}
+
+/** A record that verified: sealed, its hash matching its text, continuing the chain. */
+export interface SealedRecord {
+  /** 1-based line number in the trail */
+  line: number;
+  seq: number;
+  hash: string;
+  /** the line's exact text, without its "\n" */
+  text: string;
+  record: Record<string, any>;
 }
 
 /** The rule above, fed one line at a time (with its "\n"; a final line without one is torn). */
 class Verifier {
   private readonly anchors: Map<number, string>;
   private prev: string;
+  /** the instance: asserted, or named by the first record */
+  instance: string | undefined;
   private seq = 0;
   private n = 0;
   private torn: number | undefined;
@@ -66,7 +81,8 @@ class Verifier {
 
   constructor(private readonly opts: VerifyOptions) {
     this.anchors = opts.anchors ?? new Map<number, string>();
-    this.prev = genesis(opts.instance);
+    this.instance = opts.instance;
+    this.prev = opts.instance === undefined ? '' : genesis(opts.instance);
   }
 
   /**
@@ -81,7 +97,8 @@ class Verifier {
     return true;
   }
 
-  line(raw: string): void {
+  /** Judges one line; returns its record when it was taken (sealed and continuing the chain). */
+  line(raw: string): SealedRecord | undefined {
     const n = ++this.n;
     if (this.problem) {
       if (this.missing !== undefined && !this.missingSeen && open(raw.endsWith('\n') ? raw.slice(0, -1) : raw)?.record.seq === this.missing) this.missingSeen = true;
@@ -109,13 +126,22 @@ class Verifier {
     const s = o.record.seq as number;
     const seq = this.seq;
     const inst = o.record.instance;
-    if (inst !== undefined && inst !== this.opts.instance) {
-      this.problem = { line: n, kind: 'foreign', message: `line ${n} is a record of instance ${JSON.stringify(inst)}, not ${this.opts.instance}` };
+    if (this.instance === undefined) {
+      // the trail says whose it is: its first record names the instance, whose genesis starts the chain
+      if (typeof inst !== 'string' || !inst) {
+        this.problem = { line: n, kind: 'foreign', message: `line ${n} names no instance, so the trail cannot say whose it is (name it with --instance <connector>.<env>)` };
+        return;
+      }
+      this.instance = inst;
+      this.prev = genesis(inst);
+    }
+    if (inst !== undefined && inst !== this.instance) {
+      this.problem = { line: n, kind: 'foreign', message: `line ${n} is a record of instance ${JSON.stringify(inst)}, not ${this.instance}` };
       return;
     }
     if (s === seq + 1 && o.record.prev !== this.prev) {
       this.problem = seq === 0 && s === 1
-        ? { line: n, kind: 'foreign', message: `line ${n} does not start the chain of ${this.opts.instance} (its "prev" is not the instance's genesis): a trail of another instance, or a rewritten one` }
+        ? { line: n, kind: 'foreign', message: `line ${n} does not start the chain of ${this.instance} (its "prev" is not the instance's genesis): a trail of another instance, or a rewritten one` }
         : { line: n, kind: 'modified', message: `line ${n} does not continue the chain (its "prev" does not match line ${n - 1}'s hash)` };
       return;
     }
@@ -139,6 +165,7 @@ class Verifier {
     }
     this.prev = o.hash;
     this.seq = s;
+    return { line: n, seq: s, hash: o.hash, text: line, record: o.record };
   }
 
   result(): VerifyResult {
@@ -160,6 +187,7 @@ class Verifier {
     }
     return {
       ok: !problem,
+      ...(this.instance !== undefined && this.opts.instance === undefined ? { instance: this.instance } : {}),
       records: seq,
       lines: n,
       ...(problem ? { problem } : {}),
@@ -177,6 +205,23 @@ export async function verifyLines(lines: AsyncIterable<string> | Iterable<string
 }
 
 /**
+ * The one verified stream every reader of a trail reads (show, custody, review, promotion
+ * evidence, export: ./trail.ts): yields each record once it has verified, in order, and stops
+ * yielding at the first problem; a torn last line is never yielded. Its return value is the
+ * verdict, which a reader must state when it is not ok: the records yielded before a problem are
+ * all that can be trusted, and a problem found only at the end (a checkpoint the trail does not
+ * reach) condemns them too. Without `opts.instance` the instance is the one the first record names.
+ */
+export async function* verifiedRecords(lines: AsyncIterable<string> | Iterable<string>, opts: VerifyOptions): AsyncGenerator<SealedRecord, VerifyResult> {
+  const v = new Verifier(opts);
+  for await (const raw of lines) {
+    const r = v.line(raw);
+    if (r) yield r;
+  }
+  return v.result();
+}
+
+/**
  * Verifies a trail file, streaming its bytes: the same rule and the same answers as verifyLines
  * over fileLines, several times faster. A line is first looked at as bytes — the sealed ending
  * (`"seq":N,"prev":"…","hash":"…"}`, the last members of every record the sealer writes), its
@@ -188,16 +233,21 @@ export async function verifyLines(lines: AsyncIterable<string> | Iterable<string
  */
 export async function verifyFile(file: string | number, opts: VerifyOptions, chunk = 4 << 20): Promise<VerifyResult> {
   const v = new Verifier(opts);
-  const fast = new SealedLines(opts.instance);
+  // the byte-level look needs the instance: asserted, or once the first record has named it
+  let fast = opts.instance === undefined ? undefined : new SealedLines(opts.instance);
   const stream = typeof file === 'number' ? createReadStream('', { fd: file, highWaterMark: chunk, autoClose: false, start: 0 }) : createReadStream(file, { highWaterMark: chunk });
   let rest: Buffer | undefined;
   for await (const data of stream as AsyncIterable<Buffer>) {
     const buf = rest ? Buffer.concat([rest, data]) : data;
-    fast.chunk(buf);
+    fast?.chunk(buf);
     let at = 0;
     for (let nl = buf.indexOf(0x0a, at); nl >= 0; nl = buf.indexOf(0x0a, at)) {
-      const s = fast.sealed(buf, at, nl);
+      const s = fast?.sealed(buf, at, nl);
       if (!s || !v.continues(s.seq, s.prev, s.hash)) v.line(buf.toString('utf8', at, nl + 1));
+      if (!fast && v.instance !== undefined) {
+        fast = new SealedLines(v.instance);
+        fast.chunk(buf.subarray(0));
+      }
       at = nl + 1;
     }
     rest = at < buf.length ? buf.subarray(at) : undefined;

@@ -1,4 +1,5 @@
 // Compares what the upstream token really holds with what the manifest declares.
+import { productionByName } from '../base/production.js';
 import type { Manifest } from '../manifest/schema.js';
 import type { Connector, Grant, ToolDef } from './tool.js';
 
@@ -7,8 +8,9 @@ export function needsOf(tool: ToolDef, grant: Grant | undefined): string[] {
   return [...tool.needs, ...(grant && tool.grantNeeds ? tool.grantNeeds(grant) : [])];
 }
 
+/** Whether a loaded manifest's instance is production (decided once, at load: shared/base/production.ts). */
 export function isProduction(manifest: Manifest): boolean {
-  return manifest.instance === 'prod' || manifest.instance.startsWith('prod-');
+  return manifest.production ?? productionByName(manifest.instance);
 }
 
 export interface ScopeCheck {

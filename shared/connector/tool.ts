@@ -133,6 +133,8 @@ export interface Upstream<C> {
    * instance refuses to start, a development one warns and serves.
    */
   unchecked?: string;
+  /** where else the token reaches beyond the manifest's pin (other accounts): production refuses it */
+  reachesBeyond?: string[];
   /** points the client at a new credential (a renewed minted token); calls already sent finish on the old one */
   rebind?(credential: string): void;
 }

@@ -3,12 +3,11 @@
 // bearer token (only its sha256, or a reference to where the token lives) or a JWT from an
 // external authorization server. Every error names file:line.
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { z } from 'zod';
-import { isProduction } from '../connector/scopes.js';
+import { productionDecl, productionOfId } from './production-of.js';
 import { ManifestError, readYaml, type ManifestProblem } from './load.js';
 import { DATE } from './schema.js';
-import type { Manifest } from './types.js';
 
 export const CLIENTS_FILE = 'clients.yaml';
 
@@ -17,14 +16,14 @@ const INSTANCE = /^[a-z][a-z0-9]*\.[a-z][a-z0-9-]*$/;
 /** sha256:<64 hex> (from `fleet clients mint`), env:NAME or a reference of a scheme a connector contributes (<scheme>:<path>) */
 const TOKEN_REF = /^(sha256:[0-9a-f]{64}|env:[A-Z_][A-Z0-9_]*|(?!sha256:|env:)[a-z][a-z0-9-]*:[\w.-]+(\/[\w.-]+)*)$/;
 
-const jwtSchema = z.strictObject({
+export const jwtSchema = z.strictObject({
   issuer: z.url().describe('the authorization server (iss claim)'),
   jwks: z.string().min(1).describe('JWKS URL, or a file of the issuer\'s public keys'),
   subject: z.string().min(1).max(256).describe('the sub (or client_id) claim naming this client'),
   algorithms: z.array(z.enum(['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA'])).min(1).default(['RS256', 'ES256', 'EdDSA']),
 });
 
-const clientSchema = z.strictObject({
+export const clientSchema = z.strictObject({
   owner: z.string().min(3).describe('team and contact'),
   purpose: z.string().min(10).describe('what this routine does with its access'),
   instances: z.array(z.string().regex(INSTANCE, 'an instance is <connector>.<env>, such as <connector>.prod')).min(1),
@@ -66,10 +65,11 @@ export function parseClients(text: string, file: string): Clients {
     }));
   }
   const problems: ManifestProblem[] = [];
+  const decl = productionDecl(dirname(file));
   for (const [name, c] of Object.entries(parsed.data.clients)) {
     const at = `clients.${name}`;
     if (!c.token === !c.jwt) problems.push({ file, line: line(at), path: at, message: 'a client proves itself with exactly one of token: or jwt:' });
-    const prod = c.instances.filter((i) => isProduction({ instance: i.split('.')[1] } as Manifest));
+    const prod = c.instances.filter((i) => productionOfId(i, dirname(file), decl));
     if (prod.length && prod.length < c.instances.length) {
       problems.push({ file, line: line(`${at}.instances`), path: `${at}.instances`, message: `lists production (${prod.join(', ')}) and non-production instances: a dev and a prod instance never accept the same credential; give each environment its own client` });
     }

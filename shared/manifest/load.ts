@@ -1,12 +1,13 @@
 // Reads one manifest. Every error names file:line and the offending key.
 import { readFileSync, statSync } from 'node:fs';
-import { basename } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { createHash } from 'node:crypto';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
 import type { z } from 'zod';
 import type { Connector } from '../connector/tool.js';
 import { parseDuration } from '../base/duration.js';
-import { isProduction } from '../connector/scopes.js';
+import { isProductionReach } from '../base/production.js';
+import { productionDecl } from './production-of.js';
 import { manifestSchema, referenceForms, type Manifest } from './schema.js';
 import { extensionsOf } from '../connector/extensions.js';
 
@@ -112,7 +113,14 @@ export function loadManifest(file: string, connectors: Record<string, Connector>
   const hash = createHash('sha256').update(bytes).digest('hex');
   // The file name is part of the key (it must match connector.instance); the folder is not, so a
   // manifest parsed ahead of time under scopes/ is found again under /abs/path/scopes/.
-  const key = `${basename(file)}\0${hash}`;
+  // what production is comes from the folder's fleet.yaml too, so it is part of the key
+  let decl;
+  try {
+    decl = productionDecl(dirname(file));
+  } catch (e) {
+    return fail(1, '', `fleet.yaml beside it: ${(e as Error).message}`);
+  }
+  const key = `${basename(file)}\0${hash}\0${JSON.stringify(decl ?? null)}`;
   const known = loaded.get(key);
   if (known) return known.file === file ? known : { ...known, file };
   const { data, line } = readYaml(bytes.toString('utf8'), file);
@@ -134,7 +142,8 @@ export function loadManifest(file: string, connectors: Record<string, Connector>
   if (basename(file) !== expected) fail(line('instance'), 'instance', `file name must be ${expected} for connector ${m.connector}, instance ${m.instance}`);
 
   // A devOnly constraint (Doppler's get_secret.reveal) cannot be turned on in a production manifest.
-  if (isProduction({ instance: m.instance } as Manifest)) {
+  const production = isProductionReach({ connector: m.connector, instance: m.instance, upstream: m.upstream as Record<string, unknown> }, decl);
+  if (production) {
     for (const tool of connector!.tools) {
       for (const [key, c] of Object.entries(tool.constraints)) {
         const granted = (m.tools as Record<string, Record<string, unknown> | undefined>)[tool.name]?.[key];
@@ -160,6 +169,7 @@ export function loadManifest(file: string, connectors: Record<string, Connector>
     tools: m.tools as Manifest['tools'],
     exceptions: m.exceptions as Manifest['exceptions'],
     id: `${m.connector}.${m.instance}`,
+    production,
     file,
     hash,
     timeoutMs: parseDuration(m.timeout)!,

@@ -63,6 +63,8 @@ export interface Manifest extends ManifestFields {
   rotate?: { refresh_token: string; client_id: string; client_secret: string };
   /** "slack.dev" */
   id: string;
+  /** production, by what it reaches (shared/base/production.ts): its name, fleet.yaml's declaration, or its pins */
+  production: boolean;
   /** path as given, for messages */
   file: string;
   /** sha256 of the file's bytes: ties every audit record to a reviewed revision */

@@ -7,6 +7,10 @@ import { CLIENTS_FILE, parseClients } from '../manifest/clients.js';
 import { ManifestError } from '../manifest/load.js';
 import type { Manifest } from '../manifest/types.js';
 import type { Finding } from './findings.js';
+import { CLIENT_FIELDS, compareRates, judgeField, JWT_FIELDS, parseRateText, spanText } from './field-order.js';
+
+/** The rate a client without one gets (fleet serve --http --client-rate's default). */
+const DEFAULT_CLIENT_RATE = '20/second';
 import { checkClientReviews, type FleetRules } from './rules.js';
 
 /** `fleet verify` on the clients file; `fleet` (the fleet rules) adds each client's recertification. */
@@ -57,9 +61,27 @@ export function compareClientDocs(a: Record<string, any> | undefined, b: Record<
     if (was.revoked !== undefined && now.revoked === undefined) push('escalation', `client ${name} is no longer revoked`, at, 'head');
     if (was.revoked === undefined && now.revoked !== undefined) push('reduction', `client ${name} revoked`, `${at}.revoked`, 'head');
     if (JSON.stringify(was.jwt) !== JSON.stringify(now.jwt)) {
-      push(now.jwt ? 'escalation' : 'neutral', `client ${name} proves itself differently: ${now.jwt ? `JWT from ${rec(now.jwt).issuer} (keys ${rec(now.jwt).jwks}, subject ${rec(now.jwt).subject})` : 'bearer token'}`, now.jwt ? `${at}.jwt` : at, 'head');
+      if (was.jwt && now.jwt) {
+        // the same way of proving itself: each JWT field by its order (issuer, key set, subject: identities)
+        for (const k of new Set([...Object.keys(rec(was.jwt)), ...Object.keys(rec(now.jwt))])) {
+          for (const j of judgeField(`client ${name}: jwt.${k}`, JWT_FIELDS[k], rec(was.jwt)[k], rec(now.jwt)[k]) ?? []) push(j.class, j.what, `${at}.jwt.${k}`, 'head');
+        }
+      } else push(now.jwt ? 'escalation' : 'neutral', `client ${name} proves itself differently: ${now.jwt ? `JWT from ${rec(now.jwt).issuer} (keys ${rec(now.jwt).jwks}, subject ${rec(now.jwt).subject})` : 'bearer token'}`, now.jwt ? `${at}.jwt` : at, 'head');
     } else if (was.token !== now.token) push('neutral', `client ${name}'s token rotated`, `${at}.token`, 'head');
-    if (was.review_by !== now.review_by) push('neutral', `client ${name}'s review_by ${was.review_by ?? '(none)'} → ${now.review_by ?? '(none)'}`, `${at}.review_by`, 'head');
-    if (was.rate !== now.rate) push(now.rate === undefined ? 'escalation' : 'neutral', `client ${name}'s request rate ${was.rate ?? '(default)'} → ${now.rate ?? '(default)'}`, at, 'head');
+    for (const j of judgeField(`client ${name}: review_by`, CLIENT_FIELDS.review_by, was.review_by, now.review_by) ?? []) push(j.class, j.what, `${at}.review_by`, 'head');
+    if (was.rate !== now.rate) {
+      // by the largest burst any window allows; unset is the server's default (--client-rate, 20/second)
+      const ra = parseRateText(was.rate ?? DEFAULT_CLIENT_RATE);
+      const rb = parseRateText(now.rate ?? DEFAULT_CLIENT_RATE);
+      const c = ra && rb ? compareRates(ra, rb) : undefined;
+      const what = `client ${name}'s request rate ${was.rate ?? '(default)'} → ${now.rate ?? '(default)'}`;
+      if (!c || now.rate === undefined) push('escalation', `${what}${now.rate === undefined ? ': the server default applies, whatever it is set to' : ''}`, `${at}.rate`, 'head');
+      else if (c.wider) push('escalation', `${what}: up to ${c.wider.to} requests ${spanText(c.wider.span)} where ${c.wider.from} were allowed`, `${at}.rate`, 'head');
+      else push(c.narrower ? 'reduction' : 'neutral', what, `${at}.rate`, 'head');
+    }
+    // a key nothing above judges: review it by hand
+    for (const k of new Set([...Object.keys(was), ...Object.keys(now)])) {
+      if (!(k in CLIENT_FIELDS) && JSON.stringify(was[k]) !== JSON.stringify(now[k])) push('escalation', `client ${name}: ${k} changed, a field with no stated order (shared/review/field-order.ts); review it by hand`, `${at}.${k}`, 'head');
+    }
   }
 }

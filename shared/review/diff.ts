@@ -4,6 +4,7 @@
 // match, other kinds by asking the constraint itself which values it now admits.
 import { describeAttribution, proofStrength } from '../manifest/attribution.js';
 import { parseDuration } from '../base/duration.js';
+import { isProductionReach, parseProduction } from '../base/production.js';
 import { ManifestError, readYaml } from '../manifest/load.js';
 import type { Constraint } from '../connector/constraints.js';
 import type { Connector } from '../connector/tool.js';
@@ -12,7 +13,7 @@ import { extensionsOf } from '../connector/extensions.js';
 import { CLIENTS_FILE } from '../manifest/clients.js';
 import { compareClientDocs } from './clients.js';
 import { beyond, overlap } from './glob-sets.js';
-import { APPROVAL_FIELDS, ATTRIBUTION_FIELDS, AUDIT_FIELDS, compareRates, GRANT_FIELDS, judgeField, MANIFEST_FIELDS, parseRateText, spanText, UPSTREAM_FIELDS, type Order } from './field-order.js';
+import { APPROVAL_FIELDS, APPROVALS_FIELDS, ATTRIBUTION_FIELDS, AUDIT_FIELDS, compareRates, RULES_FILE_FIELDS, STORE_FIELDS, GRANT_FIELDS, judgeField, MANIFEST_FIELDS, parseRateText, spanText, UPSTREAM_FIELDS, type Order } from './field-order.js';
 
 /** One side of a diff: the scopes folder as of a revision, a folder, or the working tree. */
 export interface Side {
@@ -53,6 +54,8 @@ interface Ctx {
   baseDocs: Map<string, Doc>;
   headDocs: Map<string, Doc>;
   headBots: string[];
+  /** whether the manifest of this name is production on that side (shared/base/production.ts) */
+  isProd(name: string, which: 'base' | 'head'): boolean;
 }
 
 const ORDER: Record<Class, number> = { escalation: 0, reduction: 1, neutral: 2 };
@@ -202,7 +205,14 @@ function compareManifest(ctx: Ctx, name: string, a: Doc | undefined, b: Doc | un
       if (key === 'attribution') {
         const attrA = describeAttribution(a.data.attribution);
         const attrB = describeAttribution(b.data.attribution);
-        if (attrA !== attrB) push(proofStrength(b.data.attribution) >= proofStrength(a.data.attribution) ? 'reduction' : 'escalation', `attribution ${attrA} → ${attrB}`, head('attribution'));
+        // another proof kind is another identity that names the actor (an OIDC issuer and key set the
+        // author may run): an escalation, however strong the new kind is said to be
+        const kindOf = (v: unknown) => (typeof v === 'object' && v !== null ? String(obj(v).proof ?? '') : '');
+        const newIdentity = kindOf(b.data.attribution) !== kindOf(a.data.attribution) && ['issuer', 'jwks', 'audience', 'reader'].some((k) => obj(b.data.attribution)[k] !== undefined);
+        if (attrA !== attrB && newIdentity) {
+          const nb = obj(b.data.attribution);
+          push('escalation', `attribution ${attrA} → ${attrB}: actors are now proven by ${['issuer', 'jwks', 'audience', 'reader'].filter((k) => nb[k] !== undefined).map((k) => `${k} ${show(nb[k])}`).join(', ')}; whoever controls that names the actor`, head('attribution'));
+        } else if (attrA !== attrB) push(proofStrength(b.data.attribution) >= proofStrength(a.data.attribution) ? 'reduction' : 'escalation', `attribution ${attrA} → ${attrB}`, head('attribution'));
         else if (!same(a.data.attribution, b.data.attribution)) {
           // the same proof kind: its details by their stated order (request channels, max age, issuer...)
           const block = (v: unknown) => (typeof v === 'string' ? {} : obj(v));
@@ -299,8 +309,8 @@ function compareExceptions(
 
 /** For a prod grant: names it adds that a dev instance of the same connector held in the base. */
 function movedFromDev(ctx: Ctx, name: string, connector: Connector | undefined, def: Connector['tools'][number] | undefined, grant: Record<string, unknown>): string {
-  const [conn, inst] = name.replace(/\.ya?ml$/, '').split('.') as [string, string];
-  if (!connector || !def || !(inst === 'prod' || inst.startsWith('prod-'))) return '';
+  const [conn] = name.replace(/\.ya?ml$/, '').split('.') as [string, string];
+  if (!connector || !def || !ctx.isProd(name, 'head')) return '';
   const notes: string[] = [];
   for (const [key, value] of Object.entries(grant)) {
     const c = def.constraints[key];
@@ -308,7 +318,7 @@ function movedFromDev(ctx: Ctx, name: string, connector: Connector | undefined, 
     for (const r of c.resources(value)) {
       for (const [devName, dev] of ctx.baseDocs) {
         const [dc, di] = devName.replace(/\.ya?ml$/, '').split('.') as [string, string];
-        if (dc !== conn || di === 'prod' || di.startsWith('prod-')) continue;
+        if (dc !== conn || ctx.isProd(devName, 'base')) continue;
         const devRes = Object.entries(obj(dev.data.tools)).flatMap(([t, g]) => {
           const td = connector.tools.find((x) => x.name === t);
           return Object.entries(obj(g)).flatMap(([k, v]) => {
@@ -397,6 +407,12 @@ function compareRate(a: unknown, b: unknown, push: (cls: Class, what: string) =>
 
 // ---- fleet.yaml and surfaces -------------------------------------------------------------------
 
+function judgeFleetBlock(ctx: Ctx, doc: Doc, prefix: string, fields: Record<string, Order>, a: Record<string, any>, b: Record<string, any>): void {
+  for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
+    for (const j of judgeField(`${prefix}${k}`, fields[k], a[k], b[k]) ?? []) ctx.out.push({ class: j.class, instance: 'fleet', what: j.what, file: ctx.head.display(doc.name), line: doc.line(`${prefix}${k}`), side: 'head' });
+  }
+}
+
 function compareFleet(ctx: Ctx, a: Doc | undefined, b: Doc | undefined): void {
   const push = (cls: Class, what: string, doc: Doc, side: Side, path: string, s: 'base' | 'head') =>
     ctx.out.push({ class: cls, instance: 'fleet', what, file: side.display(doc.name), line: doc.line(path), side: s });
@@ -435,7 +451,39 @@ function compareFleet(ctx: Ctx, a: Doc | undefined, b: Doc | undefined): void {
   }
   for (const [id, mail] of pb) if (!pa.has(id) && Object.hasOwn(obj(a?.data.people), mail)) push('reduction', `people: ${id} is now also ${mail}'s`, b!, ctx.head, `people.${mail}`, 'head');
   for (const mail of Object.keys(obj(b?.data.people))) if (a && !Object.hasOwn(obj(a.data.people), mail)) push('neutral', `people: ${mail} added (manifests may name them)`, b!, ctx.head, `people.${mail}`, 'head');
-  if (a && b && !same(a.data.approvals, b.data.approvals)) push('neutral', 'approvals block changed', b, ctx.head, 'approvals', 'head');
+  // each approvals identity: where it asks, with which token (each an identity that decides approvals)
+  const channels = (d: Doc | undefined) => obj(d?.data.approvals);
+  for (const via of new Set([...Object.keys(channels(a)), ...Object.keys(channels(b))])) {
+    const sa = obj(channels(a)[via]);
+    const sb = obj(channels(b)[via]);
+    const at = `approvals.${via}`;
+    if (!b || same(sa, sb)) continue;
+    if (!Object.keys(sb).length) push('neutral', `${at} removed: grants that ask for approval through it can no longer be approved (they fail)`, b, ctx.head, 'approvals', 'head');
+    else if (!Object.keys(sa).length) push('escalation', `${at} added: ${show(sb.credential)} now asks approvers in ${show(sb.channel)} and reads their answers`, b, ctx.head, at, 'head');
+    else judgeFleetBlock(ctx, b, `${at}.`, APPROVALS_FIELDS, sa, sb);
+  }
+  // where the trail, keys and suspensions live: any change moves them to other hands
+  if (!same(a?.data.store, b?.data.store) && b) {
+    const sa = obj(a?.data.store);
+    const sb = obj(b.data.store);
+    if (!Object.keys(sa).length || !Object.keys(sb).length) push('escalation', `store ${show(a?.data.store)} → ${show(b.data.store)}: instances now keep their trail, idempotency keys and suspensions elsewhere, in other hands`, b, ctx.head, 'store', 'head');
+    else judgeFleetBlock(ctx, b, 'store.', STORE_FIELDS, sa, sb);
+  }
+  // what production is: a pin or an instance no longer declared loses every production rule
+  if (!same(a?.data.production, b?.data.production) && b) {
+    const pa = obj(a?.data.production);
+    const pb = obj(b.data.production);
+    const list = (v: unknown) => (Array.isArray(v) ? v.map(String) : []);
+    const pins = (p: Record<string, any>) => Object.entries(obj(p.reaches)).flatMap(([c, vs]) => list(vs).map((v) => `${c}:${v}`));
+    const lost = [...list(pa.instances).filter((x) => !list(pb.instances).includes(x)), ...pins(pa).filter((x) => !pins(pb).includes(x))];
+    const gained = [...list(pb.instances).filter((x) => !list(pa.instances).includes(x)), ...pins(pb).filter((x) => !pins(pa).includes(x))];
+    if (lost.length) push('escalation', `production no longer declares ${lost.join(', ')}: what it names loses every production rule`, b, ctx.head, 'production', 'head');
+    if (gained.length) push('reduction', `production now declares ${gained.join(', ')}: what it names gets every production rule`, b, ctx.head, 'production', 'head');
+  }
+  // a key fleet.yaml may hold that nothing above judges: review it by hand
+  for (const k of new Set([...Object.keys(obj(a?.data)), ...Object.keys(obj(b?.data))])) {
+    if (!(k in RULES_FILE_FIELDS) && b && !same(obj(a?.data)[k], obj(b.data)[k])) push('escalation', `${k} ${show(obj(a?.data)[k])} → ${show(obj(b.data)[k])}: a field with no stated order (shared/review/field-order.ts); review it by hand`, b, ctx.head, k, 'head');
+  }
   if (a && b && !same(a.data.checkpoints, b.data.checkpoints)) {
     const ca = obj(a.data.checkpoints);
     const cb = obj(b.data.checkpoints);
@@ -450,6 +498,8 @@ function compareFleet(ctx: Ctx, a: Doc | undefined, b: Doc | undefined): void {
       const [sa, sb, at] = [ca[sink.name], cb[sink.name], `checkpoints.${sink.name}`];
       if (cb.key && sa && !sb) push('escalation', `checkpoints are no longer posted to ${sink.place}: one place off the machine that catches a cut tail is gone`, b, ctx.head, 'checkpoints', 'head');
       else if (ca.key && !sa && sb) push('reduction', `checkpoints are also posted to ${sink.place}, by ${sink.by}`, b, ctx.head, at, 'head');
+      // whose notes count: another author's (or every author's) notes now count as checkpoints
+      else if (sa && sb && !same(obj(sa).poster, obj(sb).poster)) push('escalation', `${at}.poster ${show(obj(sa).poster)} → ${show(obj(sb).poster)}: another author's notes now count as checkpoints`, b, ctx.head, at, 'head');
       else if (sa && sb && !same(sa, sb)) push('neutral', `${at} changed (${show(sa)} → ${show(sb)}): ${sink.changes}`, b, ctx.head, at, 'head');
     }
   }
@@ -506,7 +556,19 @@ export function compareSides(base: Side, head: Side, connectors: Record<string, 
   const baseDocs = docs(base, 'base');
   const headDocs = docs(head, 'head');
   const headFleet = parse(head, 'fleet.yaml', out, 'head');
-  const ctx: Ctx = { base, head, connectors, out, baseDocs, headDocs, headBots: Array.isArray(headFleet?.data.bots) ? headFleet!.data.bots.map(String) : [] };
+  const declOf = (d: Doc | undefined) => {
+    try {
+      return parseProduction(d?.data.production);
+    } catch {
+      return undefined; // fleet verify reports it
+    }
+  };
+  const decls = { base: declOf(parse(base, 'fleet.yaml', [], 'base')), head: declOf(headFleet) };
+  const isProd = (name: string, which: 'base' | 'head') => {
+    const [connector = '', instance = ''] = name.replace(/\.ya?ml$/, '').split('.');
+    return isProductionReach({ connector, instance, upstream: obj((which === 'base' ? baseDocs : headDocs).get(name)?.data.upstream) }, decls[which]);
+  };
+  const ctx: Ctx = { base, head, connectors, out, baseDocs, headDocs, headBots: Array.isArray(headFleet?.data.bots) ? headFleet!.data.bots.map(String) : [], isProd };
   const names = [...new Set([...manifests(base), ...manifests(head)])].sort();
   for (const n of names) {
     const a = baseDocs.get(n);

@@ -6,8 +6,8 @@
 import { parseDuration } from '../base/duration.js';
 
 export type Order =
-  /** the instance is pointed at something else (workspace, account, project): any change escalates */
-  | { kind: 'identity' }
+  /** the instance is pointed at something else (workspace, account, project, issuer, key set, credential): any change escalates */
+  | { kind: 'identity'; what?: string }
   /** a list whose additions widen and removals narrow */
   | { kind: 'set'; noun: string }
   /** values from the narrowest to the widest; a value not on the scale escalates */
@@ -44,10 +44,69 @@ export const ATTRIBUTION_FIELDS: Record<string, Order> = {
   proof: { kind: 'own', by: 'attribution strength' },
   request_channels: { kind: 'set', noun: 'a request may now be asked in' },
   max_age: { kind: 'longer', what: 'an older request (or a longer-lived token) still proves the actor' },
-  reader: { kind: 'identity' },
-  issuer: { kind: 'identity' },
-  audience: { kind: 'identity' },
-  jwks: { kind: 'identity' },
+  reader: { kind: 'identity', what: 'another identity now reads the proofs' },
+  issuer: { kind: 'identity', what: 'another authorization server now proves who the actor is: whoever runs it names the actor' },
+  audience: { kind: 'identity', what: 'tokens minted for another audience now prove the actor' },
+  jwks: { kind: 'identity', what: 'proof tokens are now checked with another key set: whoever holds its keys names the actor' },
+};
+
+/** `scopes/fleet.yaml`: every top-level key, each judged by its own comparison in ./diff.ts. */
+export const RULES_FILE_FIELDS: Record<string, Order> = {
+  bots: { kind: 'own', by: 'bots: an unlisted bot may approve (escalation)' },
+  people: { kind: 'own', by: "people: an ID that is no longer a person's escalates (they could approve their own request with it)" },
+  rules: { kind: 'own', by: 'rules: by id; a removed or changed rule escalates' },
+  approvals: { kind: 'own', by: 'APPROVALS_FIELDS' },
+  checkpoints: { kind: 'own', by: 'CHECKPOINTS_FIELDS' },
+  store: { kind: 'own', by: 'STORE_FIELDS' },
+  production: { kind: 'own', by: 'PRODUCTION_FIELDS' },
+};
+
+/** An approvals identity's block (`approvals.<channel>`): who asks approvers and reads their answers (and the proofs). */
+export const APPROVALS_FIELDS: Record<string, Order> = {
+  workspace: { kind: 'identity', what: 'approvals are now asked, and answers read, in another workspace' },
+  channel: { kind: 'identity', what: 'approvals are now asked in another channel, whose members may answer' },
+  credential: { kind: 'identity', what: 'the approvals identity now acts with another token, whose holder reads and may forge answers' },
+  token_scopes: { kind: 'set', noun: "the approvals identity's token may now hold" },
+};
+
+export const CHECKPOINTS_FIELDS: Record<string, Order> = {
+  key: { kind: 'own', by: 'checkpoints.key: another key escalates' },
+  every: { kind: 'own', by: 'checkpoints.every: more records between checkpoints escalates' },
+  interval: { kind: 'longer', fallback: '10m', what: 'a longer stretch of the trail may go unanchored' },
+  // each sink's block (checkpoints.<sink>) is judged by the sink comparison in ./diff.ts: no longer
+  // posted escalates, another poster escalates
+};
+
+/** `store:`: where every instance keeps its trail, keys and suspensions. */
+export const STORE_FIELDS: Record<string, Order> = {
+  engine: { kind: 'identity', what: "instances now keep their trail, idempotency keys and suspensions in another engine, whose holders can read and change them" },
+  url: { kind: 'identity', what: "instances now keep their trail, idempotency keys and suspensions in another database, whose holders can read and change them" },
+  pool: { kind: 'none' },
+};
+
+/** `production:`: what production is beyond the names prod and prod-* (shared/base/production.ts). */
+export const PRODUCTION_FIELDS: Record<string, Order> = {
+  instances: { kind: 'own', by: 'production.instances: one removed loses every production rule (escalation)' },
+  reaches: { kind: 'own', by: 'production.reaches: a pin removed loses every production rule for what reaches it (escalation)' },
+};
+
+/** A client of `scopes/clients.yaml`. */
+export const CLIENT_FIELDS: Record<string, Order> = {
+  owner: { kind: 'none' },
+  purpose: { kind: 'none' },
+  instances: { kind: 'own', by: 'instances: an added instance escalates' },
+  token: { kind: 'own', by: 'token: rotated is neutral; turning to a JWT judges the JWT' },
+  jwt: { kind: 'own', by: 'JWT_FIELDS' },
+  revoked: { kind: 'own', by: 'revoked: lifted escalates' },
+  rate: { kind: 'own', by: 'rate: the largest burst any window allows (compareRates); unset is the server default' },
+  review_by: { kind: 'later', what: 'the next recertification of this client moves later' },
+};
+
+export const JWT_FIELDS: Record<string, Order> = {
+  issuer: { kind: 'identity', what: 'another authorization server now names this client: whoever runs it may call as the client' },
+  jwks: { kind: 'identity', what: "the client's tokens are now checked with another key set: whoever holds its keys may call as the client" },
+  subject: { kind: 'identity', what: 'another subject of the issuer now calls as this client' },
+  algorithms: { kind: 'set', noun: 'tokens may now be signed with' },
 };
 
 /** Every connector's `upstream:` keys: what the instance is pinned to, and what its token may hold. */
@@ -94,7 +153,7 @@ export function judgeField(name: string, order: Order | undefined, a: unknown, b
     case 'none':
       return same(a, b) ? undefined : [{ class: 'neutral', what: `${name} ${show(a)} → ${show(b)}` }];
     case 'identity':
-      return same(a, b) ? undefined : [{ class: 'escalation', what: `${name} ${show(a)} → ${show(b)}: the instance is now pinned to another upstream identity, whose resources its grants now reach` }];
+      return same(a, b) ? undefined : [{ class: 'escalation', what: `${name} ${show(a)} → ${show(b)}: ${order.what ?? 'the instance is now pinned to another upstream identity, whose resources its grants now reach'}` }];
     case 'set': {
       const va: unknown[] = Array.isArray(a) ? a : [];
       const vb: unknown[] = Array.isArray(b) ? b : [];

@@ -5,6 +5,9 @@ import { selfApproved } from '../manifest/exceptions.js';
 import { peopleOf, peopleSchema, type People } from '../manifest/people.js';
 import { storeConfig } from '../state/config.js';
 import { existsSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { productionOfId } from '../manifest/production-of.js';
+import { productionSchema } from '../base/production.js';
 import { z } from 'zod';
 import { ManifestError, readYaml } from '../manifest/load.js';
 import type { Manifest } from '../manifest/schema.js';
@@ -73,7 +76,7 @@ const ruleSchema = (ext: FleetExtensions) => z.discriminatedUnion('kind', [
 
 export type Rule = z.infer<ReturnType<typeof ruleSchema>>;
 
-const fleetSchema = (ext: FleetExtensions) => z.strictObject({
+export const fleetSchema = (ext: FleetExtensions) => z.strictObject({
   /** the fleet's own bot identities: never approvers of their own requests */
   bots: z.array(z.string().min(1)).default([]),
   /** the people the fleet's files may name (shared/manifest/people.ts) */
@@ -85,6 +88,8 @@ const fleetSchema = (ext: FleetExtensions) => z.strictObject({
   checkpoints: checkpointsSchema(ext.checkpointSinks).optional(),
   /** where instances keep their state (shared/state/config.ts) */
   store: storeConfig.optional(),
+  /** what production is beyond the names prod and prod-* (shared/base/production.ts) */
+  production: productionSchema.optional(),
 });
 
 export interface FleetRules {
@@ -290,7 +295,7 @@ export function checkClientReviews(fleet: FleetRules, clients: Clients, now = Da
     if (rule.kind !== 'review-due') return;
     for (const [name, c] of Object.entries(clients.clients)) {
       if (c.revoked !== undefined) continue; // a revoked client has no access to recertify
-      const prod = c.instances.some((id) => isProduction({ instance: id.split('.')[1] } as Manifest));
+      const prod = c.instances.some((id) => productionOfId(id, dirname(clients.file)));
       const env = rule.where.env;
       if (env !== 'any' && (env === 'prod') !== prod) continue;
       if (rule.where.connectors && !c.instances.some((id) => rule.where.connectors!.includes(id.split('.')[0]!))) continue;

@@ -12,7 +12,7 @@ import { isProduction, needsOf } from '../connector/scopes.js';
 import type { Connector } from '../connector/tool.js';
 import type { Finding } from './findings.js';
 import { overlap } from './glob-sets.js';
-import { checkRules, loadFleetRules } from './rules.js';
+import { checkRules, loadFleetRules, type FleetRules } from './rules.js';
 import { checkGenerated } from './surface-files.js';
 import { coverProblems } from '../call/covers.js';
 import { withAllExceptions } from '../manifest/exceptions.js';
@@ -201,21 +201,36 @@ function checkCovers(m: Manifest, connector: Connector): Finding[] {
     );
 }
 
+/**
+ * What the fleet's rules say of one instance's manifest: its permissions, its covers and every rule
+ * of fleet.yaml, exceptions included. `fleet verify` asks it of each manifest, and `fleet serve`
+ * of the instance it starts: a production instance with an error here does not start.
+ */
+export function instanceFindings(m: Manifest, connector: Connector, fleet: FleetRules | undefined, now?: number): Finding[] {
+  // an exception's grant keeps the same rules as any other, whenever it is active
+  const all = withAllExceptions(m);
+  return [
+    ...checkPermissions(all, connector),
+    ...checkCovers(m, connector),
+    ...(fleet ? checkRules(fleet, all, connector, now) : []),
+    // every person a manifest names is someone the fleet knows: a near miss is an error, not a stranger
+    ...(fleet ? strangers(m, fleet.directory, fleet.file).map((p) => ({ rule: 'unknown-person', severity: 'error' as const, file: p.file, line: p.line, path: p.path, instance: m.id, message: p.message })) : []),
+  ];
+}
+
+/** The verdict of the fleet's rules on the instance `fleet serve` starts (see instanceFindings). */
+export function serveFindings(m: Manifest, connectors: Record<string, Connector>, fleetFile: string, now?: number): Finding[] {
+  const { fleet, findings } = loadFleetRules(fleetFile, connectors);
+  // a folder without fleet.yaml has no fleet rules to break (verify says so); its own problems still count
+  return [...findings.filter((f) => !/no fleet rules file/.test(f.message)), ...instanceFindings(m, connectors[m.connector]!, fleet, now)];
+}
+
 export function verifyScopes(dir: string, opts: VerifyOptions): VerifyResult {
   const { connectors } = opts;
   const { manifests, findings } = loadAll(dir, connectors);
   const { fleet, findings: fleetFindings } = loadFleetRules(opts.fleet ?? join(dir, 'fleet.yaml'), connectors);
   findings.push(...fleetFindings);
-  for (const m of manifests) {
-    const connector = connectors[m.connector]!;
-    // an exception's grant keeps the same rules as any other, whenever it is active
-    const all = withAllExceptions(m);
-    findings.push(...checkPermissions(all, connector));
-    findings.push(...checkCovers(m, connector));
-    if (fleet) findings.push(...checkRules(fleet, all, connector, opts.now));
-    // every person a manifest names is someone the fleet knows: a near miss is an error, not a stranger
-    if (fleet) findings.push(...strangers(m, fleet.directory, fleet.file).map((p) => ({ rule: 'unknown-person', severity: 'error' as const, file: p.file, line: p.line, path: p.path, instance: m.id, message: p.message })));
-  }
+  for (const m of manifests) findings.push(...instanceFindings(m, connectors[m.connector]!, fleet, opts.now));
   findings.push(...checkSharing(manifests, connectors));
   findings.push(...checkClients(dir, manifests, fleet, opts.now));
   if (opts.generated !== false) findings.push(...checkGenerated(dir, manifests, connectors, opts.docs));

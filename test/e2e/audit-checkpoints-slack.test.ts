@@ -145,4 +145,25 @@ describe('checkpoints in the approvals channel', () => {
       hung.close();
     }
   }, 60_000);
+
+  it('notes count only from the approvals identity (checkpoints.slack.poster) and each only for its own instance', async () => {
+    // a member's junk and a member's forged note for slack.dev, and the approvals identity's note of another instance
+    sb.say('T0BLOGPROD', 'C0APPROVALS', 'U0EDITOR1', 'fleet-audit/slack.dev\n99\nnot a checkpoint');
+    sb.say('T0BLOGPROD', 'C0APPROVALS', 'U0EDITOR1', `fleet-audit/slack.dev\n8\n${'f'.repeat(64)}\n2026-12-01T00:00:00.000Z\n\n\u2014 fleet-test AAAA\n`);
+    sb.say('T0BLOGPROD', 'C0APPROVALS', 'U0APPROVALS', 'fleet-audit/doppler.dev\n1\ngarbage');
+    // without a poster every author counts, as before: the forged note condemns the trail
+    const open = await verify(trail, reader(), '--checkpoints', 'slack');
+    expect(open.stdout).toMatch(/TAMPERED \(checkpoints\)/);
+    const fleet = join(scopes, 'fleet.yaml');
+    const before = readFileSync(fleet, 'utf8');
+    writeFileSync(fleet, before.replace('  slack: { reader: env:SLACK_AUDIT_READER_TOKEN }', '  slack: { reader: env:SLACK_AUDIT_READER_TOKEN, poster: U0APPROVALS }'));
+    try {
+      const ok = await verify(trail, reader(), '--checkpoints', 'slack');
+      expect(ok.stdout).toContain('chain intact, 8 records of slack.dev');
+      expect(ok.stdout).toContain('3 checkpoint(s) matched');
+      expect(ok.code, ok.stdout).toBe(0);
+    } finally {
+      writeFileSync(fleet, before);
+    }
+  });
 });

@@ -98,7 +98,9 @@ describe('signed checkpoints', () => {
     ['a record edited in place', () => altered((t) => t.replace('"decision":"deny"', '"decision":"allow"')), /:9: TAMPERED \(modified\)/, 1, /:9: TAMPERED \(modified\)/, 1],
     ['a well-formed record inserted mid-trail', () => altered((t) => { const ls = lines(t); ls.splice(3, 0, JSON.stringify({ v: 1, call: 'forged', phase: 'decision', decision: 'allow' })); return ls.join('\n') + '\n'; }), /:4: TAMPERED \(malformed\)/, 1, /:4: TAMPERED \(malformed\)/, 1],
     ['the last line torn', () => altered((t) => t.slice(0, -30)), /:9: interrupted write[\s\S]*chain intact, 8 records/, 0, /:10: TAMPERED \(truncated\): the trail ends at record 8/, 1],
-    ['slack.prod\'s name on slack.dev\'s trail', () => altered((t) => t, 'slack.prod.jsonl'), /:1: TAMPERED \(foreign\)/, 1, /holds no checkpoint of slack\.prod/, 2],
+    // whose trail it is comes from its records, not the file's name (an export may be called anything)
+    ['slack.dev\'s trail under slack.prod\'s name', () => altered((t) => t, 'slack.prod.jsonl'), /chain intact, 9 records of slack\.dev/, 0, /chain intact, 9 records of slack\.dev; .*3 checkpoint\(s\) matched/, 0],
+    ['slack.dev\'s trail under any name', () => altered((t) => t, 'export-2026-12-07.jsonl'), /chain intact, 9 records of slack\.dev/, 0, /chain intact, 9 records of slack\.dev; .*3 checkpoint\(s\) matched/, 0],
     ['slack.dev\'s trail replaced by another valid chain of slack.dev', () => altered((t) => rechain([...lines(t), ...lines(t)].map((l) => l.replace('U0DEVALICE', 'U0DEVBOB')), 'slack.dev')), /chain intact, 18 records/, 0, /:3: TAMPERED \(rewritten\)/, 1],
   ];
   it.each(corpus)('%s', async (_what, make, without, codeWithout, withCheckpoints, codeWith) => {
@@ -109,6 +111,14 @@ describe('signed checkpoints', () => {
     const b = await withCp(file);
     expect(b.stdout).toMatch(withCheckpoints);
     expect(b.code, b.stdout).toBe(codeWith);
+  });
+
+  it('--instance asserts whose trail it is: another instance\'s is TAMPERED (foreign)', async () => {
+    const file = altered((t) => t, 'export.jsonl');
+    const r = await verify(file, '--instance', 'slack.prod');
+    expect(r.stdout).toMatch(/:1: TAMPERED \(foreign\): line 1 is a record of instance "slack\.dev", not slack\.prod/);
+    expect(r.code).toBe(1);
+    expect((await verify(file, '--instance', 'slack.dev')).code).toBe(0);
   });
 
   it('refuses a checkpoint file with a forged or altered note: exit 1', async () => {

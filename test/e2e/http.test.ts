@@ -116,7 +116,8 @@ describe('two clients over the SDK Streamable HTTP client', () => {
   it('answers health without a credential and without an upstream', async () => {
     const r = await fetch(`${s.url}/healthz`);
     expect(r.status).toBe(200);
-    expect(await r.json()).toMatchObject({ ok: true, instances: ['slack.dev', 'slack.prod'] });
+    // how many, never which: health answers anyone
+    expect(await r.json()).toMatchObject({ ok: true, instances: 2 });
   });
 });
 

@@ -12,6 +12,9 @@ import { startSlackSandbox, type SlackSandbox } from '../../servers/slack/sandbo
 import { askedInSlack, auditRecords, runCli, SCOPES, serve, tempDir, text, type Served } from '../helpers.js';
 import { findEvidence } from '../../shared/call/promotion.js';
 import { deployWorker } from '../../servers/cloudflare/tools/workers.js';
+import { auditKeygen } from '../../servers/fleet/commands/audit.js';
+import { readAnchors } from '../../shared/audit/anchors.js';
+import { seal } from '../../shared/audit/chain.js';
 
 const DEV_PERMS = [
   'Workers Scripts Read', 'Workers Scripts Write', 'Workers KV Storage Read', 'Workers KV Storage Write', 'Workers R2 Storage Read',
@@ -26,10 +29,20 @@ let devB: Served;
 let prod: Served;
 let stale: Served;
 
-/** The shipped scopes, plus: prod may deploy blogbot with evidence from cloudflare.dev; a second dev instance; a prod with a 1s window. */
+/**
+ * The shipped scopes, plus: prod may deploy blogbot with evidence from cloudflare.dev; a second dev
+ * instance; a prod with a 1s window; a checkpoint key of the test's own (evidence must be covered
+ * by a signed checkpoint, which each instance writes to one file outside the trails' folder).
+ */
+let checkpoints: { FLEET_CHECKPOINT_KEY: string; FLEET_CHECKPOINT_FILE: string };
 function promotionScopes(): string {
   const dir = join(tempDir('fleet-promo-'), 'scopes');
   cpSync(SCOPES, dir, { recursive: true });
+  const keys = tempDir('fleet-promo-key-');
+  checkpoints = { FLEET_CHECKPOINT_KEY: join(keys, 'checkpoint.pem'), FLEET_CHECKPOINT_FILE: join(keys, 'checkpoints.txt') };
+  expect(auditKeygen(checkpoints.FLEET_CHECKPOINT_KEY, 'fleet-promo', () => {}, dir)).toBe(0);
+  const fleet = join(dir, 'fleet.yaml');
+  writeFileSync(fleet, readFileSync(fleet, 'utf8').replace(/\n {2}slack: \{ reader: [^\n]*\}\n/, '\n'));
   const prodFile = join(dir, 'cloudflare.prod.yaml');
   const grant = `  deploy_worker:\n    scripts: [blogbot]\n    namespaces: [${IDS.prodKv}]\n    promotion: { from: cloudflare.dev, within: 1h }\n`;
   const prodText = readFileSync(prodFile, 'utf8').replace(/^tools:\n/m, `tools:\n${grant}`);
@@ -44,11 +57,18 @@ const broker = () => sb.issue(ACCOUNT, ['Account API Tokens Write'], { name: 'fl
 /** the production instances prove their actor by the Slack message that asked (read by the approvals identity) */
 let slack: SlackSandbox;
 const actorFor = (env: string) => (env.startsWith('prod') ? askedInSlack(slack) : { FLEET_ACTOR: 'erin@example.com' });
-const start = (env: string, vars: Record<string, string>) => serve({ connector: 'cloudflare', env, scopes, upstream: sb.url, auditDir, vars: { ...actorFor(env), ...vars } });
+const start = (env: string, vars: Record<string, string>) => serve({ connector: 'cloudflare', env, scopes, upstream: sb.url, auditDir, vars: { ...actorFor(env), ...checkpoints, ...vars } });
 const source = (marker: string) => `export default { async fetch(req, env) { return new Response("ok ${marker}"); } };\n`;
 const devDeploy = (s: Served, src: string, name = 'blogbot-dev') =>
   s.call('deploy_worker', { name, source: src, bindings: [{ name: 'CACHE', type: 'kv_namespace', value: IDS.devKv }] });
 const prodDeploy = (src: string, s = prod) => s.call('deploy_worker', { name: 'blogbot', source: src, bindings: [{ name: 'CACHE', type: 'kv_namespace', value: IDS.prodKv }] });
+const p1h = { from: 'cloudflare.dev', within: '1h', smoke: true };
+/** the signed checkpoints of an instance in the test's checkpoint file */
+const readAnchorsOf = (id: string) => {
+  const a = readAnchors(checkpoints.FLEET_CHECKPOINT_FILE, id, join(scopes, 'fleet.yaml'));
+  if (a.problem) throw new Error(a.problem);
+  return a.anchors;
+};
 const lastDecision = (s: Served) => auditRecords(s.auditFile).filter((r) => r.phase === 'decision' || r.phase === 'intent').at(-1)!;
 
 beforeAll(async () => {
@@ -96,7 +116,8 @@ describe('proof before promotion', () => {
     const src = source('v1');
     const args = { name: 'blogbot', source: src, bindings: [{ name: 'CACHE', type: 'kv_namespace', value: IDS.prodKv }] };
     const p = { from: 'cloudflare.dev', within: '1h', smoke: true };
-    expect(await findEvidence(deployWorker, args, p, dev.auditFile)).toMatchObject({ ok: true });
+    // without checkpoints nothing shows the dev instance wrote its evidence
+    expect(await findEvidence(deployWorker, args, p, dev.auditFile)).toMatchObject({ ok: false, missing: expect.stringMatching(/^unproven evidence: no signed checkpoint of cloudflare\.dev covers its deploy_worker/) });
     const head = auditRecords(dev.auditFile).at(-1)!;
     // a checkpoint that agrees, one the trail disagrees with, one past its end, and an untrusted source
     const hash = head.hash as string;
@@ -107,6 +128,27 @@ describe('proof before promotion', () => {
       throw new Error('checkpoints.txt:3: checkpoint signature does not verify');
     };
     expect(await findEvidence(deployWorker, args, p, dev.auditFile, untrusted)).toMatchObject({ ok: false, missing: expect.stringMatching(/checkpoints of cloudflare\.dev cannot be trusted/) });
+  });
+
+  it('denies sealed, chained evidence appended after the newest checkpoint, and an unsealed torn line', async () => {
+    const src = source('forged');
+    const args = { name: 'blogbot', source: src, bindings: [{ name: 'CACHE', type: 'kv_namespace' as const, value: IDS.prodKv }] };
+    const want = deployWorker.evidence!(args);
+    const trail = auditRecords(dev.auditFile);
+    const last = trail.at(-1)!;
+    const base = { v: 1, time: new Date().toISOString(), instance: 'cloudflare.dev', phase: 'outcome', outcome: 'ok' };
+    const deploy = seal({ ...base, call: 'forged-deploy', tool: 'deploy_worker', evidence: want }, last.seq + 1, last.hash);
+    const smoke = seal({ ...base, call: 'forged-smoke', tool: 'smoke_check_worker', evidence: { ...want, check: 'smoke', passed: true } }, last.seq + 2, deploy.hash);
+    const copy = join(tempDir('fleet-forged-'), 'cloudflare.dev.jsonl');
+    const pristine = readFileSync(dev.auditFile, 'utf8');
+    const anchors = () => readAnchorsOf('cloudflare.dev');
+    writeFileSync(copy, pristine + deploy.line + smoke.line);
+    expect(await findEvidence(deployWorker, args, p1h, copy, anchors)).toMatchObject({ ok: false, missing: expect.stringMatching(/^unproven evidence: the deploy_worker in cloudflare\.dev \(seq \d+\) comes after its newest signed checkpoint/) });
+    // the forged pair as one torn, unterminated last line after a genuine deploy: still not a smoke check
+    writeFileSync(copy, pristine + deploy.line + smoke.line.slice(0, -1));
+    expect(await findEvidence(deployWorker, args, p1h, copy, anchors)).toMatchObject({ ok: false });
+    const r = await prodDeploy(src);
+    expect(text(r)).toMatch(/denied: no evidence: cloudflare\.dev never ran deploy_worker with this exact content/);
   });
 
   it('denies a script that differs by one byte, naming the digests', async () => {

@@ -8,6 +8,7 @@ import { parseDocument } from 'yaml';
 import { generateCheckpointKey, readCheckpointsConfig } from '../../../shared/audit/checkpoint.js';
 import { streamCalls, type CallRow } from '../../../shared/audit/read.js';
 import { fileLines, verifyFile, verifyLines, type VerifyResult } from '../../../shared/audit/verify.js';
+import { fileTrail, Trail } from '../../../shared/audit/trail.js';
 import { open as openRecord } from '../../../shared/audit/chain.js';
 import { parseDuration } from '../../../shared/base/duration.js';
 import { BadIdentifier, canonical } from '../../../shared/call/identity.js';
@@ -51,13 +52,31 @@ async function postedNotes(kind: CheckpointSinkKind, scopes: string, fleetFile: 
   return notes.map((n) => ({ text: n.text, at: () => n.where, ...(n.edited ? { edited: n.edited } : {}) }));
 }
 
-/** The instance a trail file is named for: <connector>.<env>.jsonl (or an incident file beside it). */
-export function instanceOfFile(file: string): string | undefined {
-  return /^(.+?)(?:\.incident-[^.]*)?\.jsonl$/.exec(basename(file))?.[1];
+/** The instance a trail file's name suggests (<connector>.<env>.jsonl): only for a file with no record. */
+const nameOf = (file: string): string | undefined => /^([a-z0-9-]+\.[a-z0-9-]+)\.jsonl$/.exec(basename(file))?.[1];
+
+/** The instance the first sealed record among a file's first 64 KiB names (verify then holds the whole trail to it). */
+function firstInstance(file: string): string | undefined {
+  try {
+    const fd = openSync(file, 'r');
+    try {
+      const buf = Buffer.alloc(64 * 1024);
+      const head = buf.subarray(0, readSync(fd, buf, 0, buf.length, 0)).toString('utf8');
+      for (const l of head.split('\n')) {
+        const inst = openRecord(l)?.record.instance;
+        if (typeof inst === 'string' && inst) return inst;
+      }
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    /* unreadable: verify says so */
+  }
+  return undefined;
 }
 
 export interface VerifyOpts {
-  /** the instance the trail is presented as (default: from the file name) */
+  /** the instance the trail is asserted to be (default: the one its records name) */
   instance?: string;
   /** where signed checkpoints are that the trail must reach and agree with: files of notes, or `slack` (the approvals channel) */
   checkpoints?: string | string[];
@@ -89,11 +108,10 @@ export async function auditVerify(fileArg: string | undefined, o: VerifyOpts = {
 async function verifyTrail(fileArg: string | undefined, store: StateStore | undefined, o: VerifyOpts, out: (s: string) => void): Promise<number> {
   if (fileArg) assertTrail(fileArg);
   const file = fileArg ?? store!.audit.where;
-  const instance = o.instance ?? instanceOfFile(file);
-  if (!instance) {
-    out(`${file}: cannot tell which instance this trail belongs to; name it with --instance <connector>.<env>`);
-    return 2;
-  }
+  // whose trail it is comes from its records (a file's name says nothing); --instance asserts it
+  const asserted = o.instance;
+  // (a file with no record at all has only its name to go by: checkpoints can still show what it lost)
+  let instance = asserted ?? (fileArg ? firstInstance(fileArg) ?? nameOf(fileArg) : undefined);
   if (!store) {
     try {
       if (!statSync(file).isFile()) throw Object.assign(new Error(), { code: 'not a regular file' });
@@ -104,7 +122,11 @@ async function verifyTrail(fileArg: string | undefined, store: StateStore | unde
   }
   let anchors: Map<number, string> | undefined;
   const srcs = [o.checkpoints ?? []].flat();
-  if (srcs.length) {
+  if (srcs.length && !instance) {
+    out(`${file}: cannot tell which instance this trail belongs to (no record names one); name it with --instance <connector>.<env>`);
+    return 2;
+  }
+  if (srcs.length && instance) {
     const scopes = o.scopes ?? 'scopes';
     const fleetFile = join(scopes, 'fleet.yaml');
     const sources: NoteSource[] = [];
@@ -136,7 +158,8 @@ async function verifyTrail(fileArg: string | undefined, store: StateStore | unde
   }
   let r: VerifyResult;
   try {
-    r = store ? await verifyLines(store.audit.lines(), { instance, anchors }) : await verifyFile(file, { instance, anchors });
+    r = store ? await verifyLines(store.audit.lines(), { instance: asserted ?? instance, anchors }) : await verifyFile(file, { instance: asserted ?? instance, anchors });
+    instance = asserted ?? r.instance ?? instance ?? '?';
   } catch (e) {
     out(`${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     return 2;
@@ -209,25 +232,6 @@ export function custodyOf(r: CallRow): CustodyRow {
   };
 }
 
-export function renderCustody(rows: CustodyRow[]): string {
-  const cols: [string, (r: CustodyRow) => string][] = [
-    ['time', (r) => r.time.replace('T', ' ').slice(0, 19)],
-    ['client', (r) => r.client],
-    ['actor', (r) => r.actor],
-    ['proof', (r) => r.proof],
-    ['thread', (r) => r.thread],
-    ['approver', (r) => (r.approver === '-' ? '-' : `${r.approver} at ${r.approved_at.replace('T', ' ').slice(11, 19)}`)],
-    ['executor', (r) => (r.executor === '-' ? '-' : `${r.executor} (${r.credential})`)],
-    ['manifest', (r) => r.manifest.slice(0, 12)],
-    ['result', (r) => r.result],
-    ['tool', (r) => `${r.instance}.${r.tool}`],
-  ];
-  const cells = rows.map((r) => cols.map(([, f]) => f(r)));
-  const widths = cols.map(([h], i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-  const line = (vals: string[]) => vals.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
-  return [line(cols.map(([h]) => h)), ...cells.map(line)].join('\n');
-}
-
 export function sinceTime(since: string, now = Date.now()): number {
   const d = parseDuration(since);
   if (d !== undefined) return now - d;
@@ -246,6 +250,24 @@ export function actorFilter(raw: string): string {
   }
 }
 
+const CUSTODY: [string, number, (r: CustodyRow) => string][] = [
+  ['time', 19, (r) => r.time.replace('T', ' ').slice(0, 19)],
+  ['client', 16, (r) => r.client],
+  ['actor', 14, (r) => r.actor],
+  ['proof', 14, (r) => r.proof],
+  ['thread', 24, (r) => r.thread],
+  ['approver', 22, (r) => (r.approver === '-' ? '-' : `${r.approver} at ${r.approved_at.replace('T', ' ').slice(11, 19)}`)],
+  ['executor', 24, (r) => (r.executor === '-' ? '-' : `${r.executor} (${r.credential})`)],
+  ['manifest', 12, (r) => r.manifest.slice(0, 12)],
+  ['result', 24, (r) => r.result],
+  ['tool', 0, (r) => `${r.instance}.${r.tool}`],
+];
+
+/** One custody row as a line of fixed columns (a longer value pushes the rest right, never cut). */
+export function custodyLine(r: CustodyRow | undefined): string {
+  return CUSTODY.map(([h, w, get]) => (r ? get(r) : h).padEnd(w)).join('  ').trimEnd();
+}
+
 const COLUMNS: [string, number, (r: CallRow) => string][] = [
   ['time (UTC)', 19, (r) => r.time.replace('T', ' ').slice(0, 19)],
   ['actor', 14, (r) => r.actor ?? '-'],
@@ -262,10 +284,17 @@ const tableLine = (vals: string[]) => vals.map((v, i) => {
 }).join('  ').trimEnd();
 
 /**
- * Streams the calls of a trail (memory holds only calls still open): a table with fixed columns, or
- * JSON lines; --custody collects its rows to size its columns (use --json for a trail of any size).
+ * Streams the calls of a trail's verified records (memory holds only calls still open): a table
+ * with fixed columns, --custody rows, or JSON lines, in the order calls ended (those that never
+ * did last). What the trail could not vouch for (missing, torn, failing verification) is said on
+ * `warn`, and then the exit code is 1.
  */
-export async function auditShow(file: string | undefined, f: ShowFilter & { instance?: string; scopes?: string }, out: (s: string) => void = console.log): Promise<number> {
+export async function auditShow(
+  file: string | undefined,
+  f: ShowFilter & { instance?: string; scopes?: string },
+  out: (s: string) => void = console.log,
+  warn: (s: string) => void = console.error,
+): Promise<number> {
   if (file) {
     read1(file);
     assertTrail(file);
@@ -273,13 +302,13 @@ export async function auditShow(file: string | undefined, f: ShowFilter & { inst
   const store = file ? undefined : storeOf(f);
   const since = f.since ? sinceTime(f.since) : undefined;
   const actor = f.actor !== undefined ? actorFilter(f.actor) : undefined;
-  const custody: CustodyRow[] = [];
+  const trail = store ? new Trail(store.audit.where, () => store.audit.lines(), { instance: f.instance }) : fileTrail(file!, { instance: f.instance });
   let shown = 0;
   // an --actor that no call of the trail names is an error (a near miss of someone), not an empty table
   let actorSeen = false;
   const actors = new Set<string>();
   try {
-    for await (const r of streamCalls(store ? store.audit.lines() : fileLines(file!))) {
+    for await (const r of streamCalls(trail)) {
       if (actor && !actorSeen) {
         actorSeen = r.actor === actor;
         if (r.actor && actors.size < 50) actors.add(r.actor);
@@ -288,7 +317,10 @@ export async function auditShow(file: string | undefined, f: ShowFilter & { inst
       shown++;
       if (f.custody) {
         if (f.json) out(JSON.stringify(custodyOf(r)));
-        else custody.push(custodyOf(r));
+        else {
+          if (shown === 1) out(custodyLine(undefined));
+          out(custodyLine(custodyOf(r)));
+        }
         continue;
       }
       if (!f.json && shown === 1) out(tableLine(COLUMNS.map(([h]) => h)));
@@ -300,10 +332,10 @@ export async function auditShow(file: string | undefined, f: ShowFilter & { inst
   if (actor && !actorSeen) {
     throw new Error(`--actor ${actor} names nobody this trail knows: no call was made for them (actors of this trail: ${[...actors].sort().join(', ') || 'none'})`);
   }
-  // collected anyway to size its columns: shown in the order calls began, as the trail holds them
-  if (custody.length) out(renderCustody(custody.sort((x, y) => (x.time < y.time ? -1 : x.time > y.time ? 1 : 0))));
   if (!shown && !f.json) out('(no matching calls)');
-  return 0;
+  const warnings = trail.warnings();
+  for (const w of warnings) warn(w);
+  return trail.whole ? 0 : 1;
 }
 
 /** Fails early, with a clear line, on a file that cannot be read. */
@@ -333,14 +365,16 @@ export async function auditImport(file: string, o: { instance?: string; scopes?:
 }
 
 /** Writes an instance's trail as JSONL, exactly as sealed: `fleet audit verify` checks the result. */
-export async function auditExport(o: { instance?: string; scopes?: string; out?: string }, out: (s: string) => void = console.log): Promise<number> {
+export async function auditExport(o: { instance?: string; scopes?: string; out?: string }, out: (s: string) => void = console.log, warn: (s: string) => void = console.error): Promise<number> {
   const state = storeOf(o);
   const sink = o.out ? createWriteStream(o.out, { mode: 0o600 }) : process.stdout;
+  // only what verifies is exported: a torn last line and anything after a problem stay behind, said below
+  const trail = new Trail(state.audit.where, () => state.audit.lines(), { instance: o.instance });
   let n = 0;
   try {
-    for await (const line of state.audit.lines()) {
+    for await (const r of trail) {
       n++;
-      if (!sink.write(line.endsWith('\n') ? line : `${line}\n`)) await once(sink, 'drain');
+      if (!sink.write(`${r.text}\n`)) await once(sink, 'drain');
     }
   } finally {
     await state.close();
@@ -350,7 +384,8 @@ export async function auditExport(o: { instance?: string; scopes?: string; out?:
     }
   }
   if (o.out) out(`exported ${n} records of ${state.audit.where} to ${o.out}`);
-  return 0;
+  for (const w of trail.warnings()) warn(w.replace('shown or counted', 'exported'));
+  return trail.whole ? 0 : 1;
 }
 
 const real = (p: string) => {

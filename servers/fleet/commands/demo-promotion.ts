@@ -4,9 +4,10 @@
 // scopes whose prod grants deploy_worker with `promotion: { from: cloudflare.dev, within: 1h }`.
 // Production proves its actor: Erin asks in #editorial of a Slack sandbox, and the prod instance's
 // calls carry that message as their thread (read back through the approvals identity).
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { generateCheckpointKey } from '../../../shared/audit/checkpoint.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
@@ -36,9 +37,16 @@ export async function demoPromotion(opts: { scopes: string; cli: string }, { aud
     const grant = `  deploy_worker:\n    scripts: [blogbot]\n    namespaces: [${IDS.prodKv}]\n    promotion: { from: cloudflare.dev, within: 1h }   # the dev instance's verified trail must show it\n`;
     writeFileSync(prodFile, readFileSync(prodFile, 'utf8').replace(/^tools:\n/m, `tools:\n${grant}`));
     const audit = join(dir, 'audit');
+    // evidence counts only where a signed checkpoint covers it: the scene's own key, its notes beside the trails' folder
+    mkdirSync(join(dir, 'keys'), { mode: 0o700 });
+    const checkpoints = { FLEET_CHECKPOINT_KEY: join(dir, 'keys', 'checkpoint.pem'), FLEET_CHECKPOINT_FILE: join(dir, 'keys', 'checkpoints.txt') };
+    const key = generateCheckpointKey();
+    writeFileSync(checkpoints.FLEET_CHECKPOINT_KEY, key.privatePem, { mode: 0o600 });
+    const fleetFile = join(scopes, 'fleet.yaml');
+    writeFileSync(fleetFile, readFileSync(fleetFile, 'utf8').replace(/^ {2}key: \{[^}\n]*\}$/m, `  key: { name: fleet-demo, public: ${key.public} }`).replace(/\n {2}slack: \{ reader: [^\n]*\}\n/, '\n'));
     const connect = async (env: string, vars: Record<string, string>) => {
       const client = new Client({ name: `fleet-demo-${env}`, version: VERSION });
-      const e = { ...process.env, FLEET_AUDIT_DIR: audit, FLEET_STATE_DIR: join(dir, `state-${env}`), FLEET_ACTOR: 'alice@example.com', ...vars } as Record<string, string>;
+      const e = { ...process.env, FLEET_AUDIT_DIR: audit, FLEET_STATE_DIR: join(dir, `state-${env}`), FLEET_ACTOR: 'alice@example.com', ...checkpoints, ...vars } as Record<string, string>;
       await client.connect(new StdioClientTransport({ command: process.execPath, args: [opts.cli, 'serve', 'cloudflare', '--env', env, '--scopes', scopes, '--upstream', sb.url], env: e, stderr: 'inherit' }));
       return client;
     };
@@ -81,7 +89,7 @@ export async function demoPromotion(opts: { scopes: string; cli: string }, { aud
     const prodTrail = join(audit, 'cloudflare.prod.jsonl');
     say();
     say(`${++n}. The production trail cites its evidence (fleet audit show ${prodTrail})`);
-    auditShow(prodTrail, {}, (s) => say(indent(s)));
+    await auditShow(prodTrail, {}, (s) => say(indent(s)));
     say();
     say(`${++n}. Both chains (fleet audit verify)`);
     const a = await auditVerify(join(audit, 'cloudflare.dev.jsonl'), {}, (s) => say(`    ${s}`));

@@ -7,7 +7,8 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSyn
 import { basename, join } from 'node:path';
 import { CONNECTORS } from '../connectors.js';
 import { fleetDir } from '../../../shared/base/install.js';
-import { readCalls, streamCalls, type CallRow } from '../../../shared/audit/read.js';
+import { streamCalls, type CallRow } from '../../../shared/audit/read.js';
+import { fileTrail, Trail } from '../../../shared/audit/trail.js';
 import { readStoreConfig } from '../../../shared/state/config.js';
 import { instanceStore } from '../compose/store.js';
 import { parseDuration } from '../../../shared/base/duration.js';
@@ -44,23 +45,27 @@ export interface Proposal {
 const DAY = 86_400_000;
 
 /**
- * The instance's calls: from --audit-dir when given, else from its state as fleet.yaml names it (the
- * shared PostgreSQL trail of every replica, or the embedded trail file).
+ * The instance's calls, from the verified stream of its trail (shared/audit/trail.ts): from
+ * --audit-dir when given, else from its state as fleet.yaml names it (the shared PostgreSQL trail
+ * of every replica, or the embedded trail file). `warnings` says what the trail could not vouch
+ * for: missing, torn, or failing verification (then only the records before the problem count).
  */
-async function trail(o: ReviewOptions, id: string): Promise<CallRow[]> {
+async function trail(o: ReviewOptions, id: string): Promise<{ rows: CallRow[]; warnings: string[]; whole: boolean; missing?: boolean }> {
+  const rows: CallRow[] = [];
   if (!o.auditDir && readStoreConfig(o.scopes).engine === 'postgres') {
     const state = instanceStore(o.scopes, id);
     try {
-      const rows: CallRow[] = [];
-      for await (const r of streamCalls(state.audit.lines())) rows.push(r);
-      return rows;
+      const t = new Trail(state.audit.where, () => state.audit.lines(), { instance: id });
+      for await (const r of streamCalls(t)) rows.push(r);
+      return { rows, warnings: t.warnings(), whole: t.whole };
     } finally {
       await state.close().catch(() => {});
     }
   }
-  const file = join(o.auditDir ?? fleetDir('audit', o.scopes), `${id}.jsonl`);
-  if (!existsSync(file)) return [];
-  return readCalls(readFileSync(file, 'utf8'));
+  const t = fileTrail(join(o.auditDir ?? fleetDir('audit', o.scopes), `${id}.jsonl`), { instance: id });
+  for await (const r of streamCalls(t)) rows.push(r);
+  const warnings = t.warnings().map((w) => (t.unreadable ? `${w}: ${id} is reviewed as if it made no call, which is not evidence that it made none` : w));
+  return { rows, warnings, whole: t.whole, missing: t.missing };
 }
 
 function sideOf(dir: string, label: string): Side {
@@ -70,7 +75,12 @@ function sideOf(dir: string, label: string): Side {
   return { label, files, display: (n) => join(dir, n) };
 }
 
-export async function reviewCmd(instances: string[], o: ReviewOptions, out: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): Promise<number> {
+export async function reviewCmd(
+  instances: string[],
+  o: ReviewOptions,
+  out: (s: string) => void = (s) => process.stdout.write(`${s}\n`),
+  warn: (s: string) => void = (s) => process.stderr.write(`${s}\n`),
+): Promise<number> {
   const windowMs = parseDuration(o.window);
   if (windowMs === undefined || windowMs < DAY) throw new Error(`--window takes a duration of at least a day, such as 30d or 90d, not "${o.window}"`);
   const days = Math.round(windowMs / DAY);
@@ -81,16 +91,22 @@ export async function reviewCmd(instances: string[], o: ReviewOptions, out: (s: 
   const chosen = files.filter((f) => !instances.length || instances.includes(basename(f).replace(/\.ya?ml$/, '')));
 
   const reviews: { m: Manifest; review: InstanceReview; rows: CallRow[] }[] = [];
+  let unvouched = false;
   for (const file of chosen) {
     const m = loadManifest(file, CONNECTORS);
-    const rows = inWindow(await trail(o, m.id), now, days);
+    const t = await trail(o, m.id);
+    // said plainly, first: a review of a trail that is missing or fails verification proves nothing
+    for (const w of t.warnings) warn(`warning: ${w}`);
+    // no trail at all is said, not failed: a new instance has none yet
+    if (!t.whole && !t.missing) unvouched = true;
+    const rows = inWindow(t.rows, now, days);
     reviews.push({ m, rows, review: reviewInstance(m, CONNECTORS[m.connector]!, rows, { now, days }) });
   }
 
   if (!o.propose && !o.write) {
     const rs = reviews.map((r) => r.review);
     out(o.format === 'json' ? JSON.stringify({ instances: rs }, null, 2) : o.format === 'markdown' ? reviewMarkdown(rs) : reviewText(rs));
-    return 0;
+    return unvouched ? 1 : 0;
   }
 
   // The proposal: a full copy of the scopes folder (so verify and diff see the whole fleet) with the
@@ -140,5 +156,5 @@ export async function reviewCmd(instances: string[], o: ReviewOptions, out: (s: 
     if (!o.write && proposals.length) lines.push(`Review with \`fleet diff ${o.scopes} ${target}\`; apply by copying the manifests (or run again with --write) and commit.`);
     out(lines.join('\n'));
   }
-  return refused.length || escalations.length || failed(findings) ? 1 : 0;
+  return refused.length || escalations.length || failed(findings) || unvouched ? 1 : 0;
 }

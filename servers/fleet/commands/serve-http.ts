@@ -25,6 +25,7 @@ export interface HttpServeOptions {
   allowOrigin?: string[];
   maxBody?: string;
   maxInFlight?: string;
+  bodyTimeout?: string;
   clientRate?: string;
   drain?: string;
 }
@@ -49,6 +50,8 @@ export async function serveHttpCmd(o: HttpServeOptions): Promise<void> {
   if (!ids.length) throw new StartupError(`no instance to serve: no manifest in ${o.scopes}`);
   if (o.upstream && new Set(ids.map((id) => id.split('.')[0])).size > 1) throw new StartupError('--upstream names one upstream: serve instances of one connector with it');
   if (o.clientRate && !/^\d+\/(second|minute|hour)$/.test(o.clientRate)) throw new StartupError(`--client-rate ${JSON.stringify(o.clientRate)}: expected N/second|minute|hour`);
+  const bodyMs = parseDuration(o.bodyTimeout ?? '10s');
+  if (!bodyMs) throw new StartupError(`--body-timeout ${JSON.stringify(o.bodyTimeout)}: expected a duration such as 10s`);
   const graceMs = parseDuration(o.drain ?? '30s');
   if (graceMs === undefined) throw new StartupError(`--drain ${JSON.stringify(o.drain)}: expected a duration such as 30s or 2m`);
 
@@ -77,6 +80,7 @@ export async function serveHttpCmd(o: HttpServeOptions): Promise<void> {
     limits: {
       maxBody: positive(o.maxBody, '--max-body', 1024 * 1024),
       maxInFlight: positive(o.maxInFlight, '--max-in-flight', 256),
+      bodyMs,
       rate: o.clientRate ?? '20/second',
     },
     onError: log,

@@ -52,9 +52,11 @@ export function openCheckpoints(
     };
   }
   if (!config) throw new StartupError(`FLEET_CHECKPOINT_KEY is set but ${fleetFile} names no checkpoints key; add a checkpoints: block (fleet audit keygen prints one)`);
+  // judged where the paths really lead: a key or checkpoint file reached through a link into the
+  // trail's folder is in it
   const trailDir = realDir(dirname(trail));
   const inside = (p: string) => {
-    const d = realDir(dirname(resolve(p)));
+    const d = realFileDir(p);
     return d === trailDir || d.startsWith(`${trailDir}/`);
   };
   if (inside(keyFile)) throw new StartupError(`the checkpoint signing key ${keyFile} is in the audit trail's folder ${trailDir}; keep it where the instance's trail is not (another user's file, a secret mount)`);
@@ -82,7 +84,7 @@ export function openCheckpoints(
     intervalMs: parseDuration(config.interval)!,
     onError: (m) => log.error(m),
   });
-  return { record: (h) => checkpointer.record(h), close: () => checkpointer.close(), ...(posted.length ? { posted } : {}) };
+  return { record: (h, now) => checkpointer.record(h, now), close: () => checkpointer.close(), ...(posted.length ? { posted } : {}) };
 }
 
 /** Another instance's signed checkpoints, where this machine keeps them: its trail must reach and agree with each. */
@@ -94,6 +96,15 @@ export function anchorsOf(scopes: string, sinks: readonly CheckpointSinkKind[]):
     if (a.problem) throw new Error(a.problem);
     return a.anchors;
   };
+}
+
+/** The real folder of a file: its links followed (the file's own too, when it exists). */
+function realFileDir(file: string): string {
+  try {
+    return dirname(realpathSync(file));
+  } catch {
+    return realDir(dirname(resolve(file)));
+  }
 }
 
 function realDir(dir: string): string {

@@ -10,6 +10,7 @@ import { Redactor } from '../../../shared/base/redaction.js';
 import { grantedTools, type Instance } from '../../../shared/connector/instance.js';
 import { loadManifest, ManifestError } from '../../../shared/manifest/load.js';
 import { loadPeople, strangers } from '../../../shared/manifest/people.js';
+import { enforceFleetRules } from './fleet-rules.js';
 import { embeddedPaths, readStoreConfig } from '../../../shared/state/config.js';
 import type { StateStore } from '../../../shared/state/store.js';
 import { CONNECTORS } from '../connectors.js';
@@ -52,6 +53,7 @@ export async function composeInstance(opts: ServeOptions): Promise<Running> {
   const storeConfig = readStoreConfig(opts.scopes);
   const redactor = new Redactor();
   const log = stderrLog(manifest.id, redactor);
+  enforceFleetRules(manifest, opts.scopes, log);
   const resolve = credentialResolver(opts.scopes, () => manifest);
   // the instance's store (the trail among it), opened on first use: no database nor its driver is
   // touched before the first call
@@ -70,7 +72,8 @@ export async function composeInstance(opts: ServeOptions): Promise<Running> {
     // after the record is stored: the export first, then a checkpoint that may follow it
     onRecord: (r, head, line) => {
       exporter?.record(r, head, line);
-      checkpoints?.record(head);
+      // evidence another instance will rely on (a promotion's) is signed at once
+      checkpoints?.record(head, r.phase === 'outcome' && !!r.evidence);
     },
   });
   const inst: Instance = {

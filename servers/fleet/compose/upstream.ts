@@ -203,6 +203,12 @@ export function judgeUpstream(connector: Connector, manifest: Manifest, up: Upst
     }
     warn(up.unchecked);
   }
+  if (up.reachesBeyond?.length) {
+    // the token reaches more than the manifest pins: production refuses it, as it refuses an over-scoped one
+    const msg = `the token also reaches ${up.reachesBeyond.join(', ')}, beyond what the manifest pins (${manifest.file}:${manifest.line('upstream')})`;
+    if (isProduction(manifest)) throw new StartupError(`${msg}; refusing to start a production instance whose token reaches more than it declares`);
+    warn(`${msg}; calls stay where the manifest pins them`);
+  }
   if (up.held) {
     const { excess, missing } = checkHeld(connector, manifest, up.held);
     if (excess.length) {

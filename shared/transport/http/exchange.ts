@@ -1,10 +1,10 @@
 // One HTTP request as it passes the steps of ./steps.ts, and what every request shares: the
 // served instances, the clients, the limits, the calls in flight.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { randomUUID } from 'node:crypto';
 import type { Instance } from '../../connector/instance.js';
 import type { ClientPrincipal } from '../../call/attribution.js';
 import type { ClientRegistry } from './auth/clients.js';
+import type { EdgeLedger } from './edge.js';
 import type { ClientRates } from './limits.js';
 import type { OriginPolicy } from './origin.js';
 
@@ -21,8 +21,12 @@ export interface Route {
 export interface Limits {
   /** bytes of one request body */
   maxBody: number;
-  /** requests in flight, over all clients */
+  /** requests in flight, over all clients; each client of clients.yaml is sure of an equal share */
   maxInFlight: number;
+  /** how long a request's body may take to arrive (ms) */
+  bodyMs?: number;
+  /** how often counted refusals are written as one record (ms) */
+  edgeIntervalMs?: number;
   /** a client's requests per window, unless clients.yaml sets its own */
   rate: string;
 }
@@ -31,6 +35,10 @@ export interface Shared {
   routes: Map<string, Route>;
   clients: ClientRegistry;
   rates: ClientRates;
+  /** refusals at the edge: bounded, counted records */
+  edge: EdgeLedger;
+  /** requests in flight per client (past the capacity step) */
+  held: Map<string, number>;
   origin: OriginPolicy;
   limits: Limits;
   version: string;
@@ -74,23 +82,16 @@ export class Exchange {
   }
 
   /**
-   * A refusal before any tool call, on the instance's audit trail: who tried (when known), which
-   * rule, which HTTP status. The credential itself is never recorded.
+   * A refusal before any tool call, on the instance's audit trail through the edge ledger (./edge.ts):
+   * who tried (when known), which rule, which HTTP status, every field bounded; the first of its
+   * kind in an interval is its own record, the rest are counted into one. The credential itself is
+   * never recorded.
    */
   async refuse(status: number, rule: string, message: string, headers: Record<string, string> = {}, client?: { id?: string; via?: string }): Promise<true> {
     const inst = this.route?.inst;
     if (inst) {
       const who = client ?? this.principal;
-      const record = {
-        v: 1, call: randomUUID(), time: new Date().toISOString(), instance: inst.manifest.id, owner: inst.manifest.owner, manifest: inst.manifest.hash,
-        phase: 'decision', decision: 'deny', rule, ...(who?.id ? { client_id: who.id } : {}), ...(who?.via ? { client_via: who.via } : {}), message,
-        http: { status, method: this.req.method, path: this.url.pathname, remote: this.req.socket.remoteAddress },
-      };
-      try {
-        await inst.audit.append(inst.redactor.deep(record) as Record<string, unknown>);
-      } catch (e) {
-        inst.log.error(`refusal of an HTTP request not recorded: ${(e as Error).message}`);
-      }
+      await this.shared.edge.note(inst, { status, rule, message, method: this.req.method, path: this.url.pathname, remote: this.req.socket.remoteAddress, client: who?.id, via: who?.via });
     }
     return this.error(status, message, headers);
   }

@@ -2,25 +2,55 @@
 import type { IncomingMessage } from 'node:http';
 
 export class TooLarge extends Error {}
+export class TooSlow extends Error {}
 
-/** The body, refused once it passes `max` bytes (announced or actually sent). */
-export function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
+/** The body, refused once it passes `max` bytes (announced or actually sent), or takes more than `ms` to arrive. */
+export function readBody(req: IncomingMessage, max: number, ms = 10_000): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const announced = Number(req.headers['content-length']);
     if (announced > max) return reject(new TooLarge(`the body is ${announced} bytes; the limit is ${max}`));
     const chunks: Buffer[] = [];
     let size = 0;
+    const timer = setTimeout(() => {
+      req.removeAllListeners('data');
+      reject(new TooSlow(`the body took more than ${ms} ms to arrive (${size} bytes so far)`));
+    }, ms);
     req.on('data', (c: Buffer) => {
       size += c.length;
       if (size > max) {
+        clearTimeout(timer);
         req.removeAllListeners('data');
         req.resume();
         reject(new TooLarge(`the body passed ${max} bytes, the limit`));
       } else chunks.push(c);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
+    req.on('end', () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks));
+    });
+    req.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
   });
+}
+
+/**
+ * Whether a client may have one more request in flight: always while it holds less than its share
+ * (the capacity split equally over every client of clients.yaml), and beyond it only while what is
+ * free exceeds what the other clients have yet to use of their own shares. So no client, however
+ * many requests it sends or however slowly it sends them, can keep another from its share.
+ */
+export function admits(held: ReadonlyMap<string, number>, clients: readonly string[], client: string, max: number): boolean {
+  const share = Math.max(1, Math.floor(max / Math.max(1, clients.length)));
+  let total = 0;
+  for (const n of held.values()) total += n;
+  if (total >= max) return false;
+  const mine = held.get(client) ?? 0;
+  if (mine < share) return true;
+  let reserved = 0;
+  for (const c of clients) if (c !== client) reserved += Math.max(0, share - (held.get(c) ?? 0));
+  return max - total > reserved;
 }
 
 const WINDOW_MS = { second: 1000, minute: 60_000, hour: 3_600_000 } as const;

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import type { Instance } from '../../connector/instance.js';
 import type { ClientRegistry } from './auth/clients.js';
 import { Exchange, type Limits, type Route, type Shared } from './exchange.js';
+import { EdgeLedger } from './edge.js';
 import { ClientRates } from './limits.js';
 import { hostsFor } from './origin.js';
 import { HTTP_STEPS } from './steps.js';
@@ -42,6 +43,8 @@ export async function serveHttp(o: HttpOptions): Promise<HttpFleet> {
     routes: new Map(),
     clients: o.clients,
     rates: new ClientRates(),
+    edge: new EdgeLedger(o.limits.edgeIntervalMs),
+    held: new Map(),
     origin: { origins: new Set(o.allowOrigins ?? []), hosts: new Set() },
     limits: o.limits,
     version: o.version,
@@ -94,6 +97,8 @@ export async function serveHttp(o: HttpOptions): Promise<HttpFleet> {
       await until(10_000);
       for (const x of shared.active) x.res.destroy();
       server.closeAllConnections();
+      // what the edge counted is written before the process goes
+      await shared.edge.close();
       return { finished: before - cut, cut };
     },
   };

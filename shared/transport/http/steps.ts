@@ -6,7 +6,8 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { buildServer } from '../server.js';
 import { challenge, METADATA_PREFIX, resourceMetadata } from './auth/challenge.js';
 import type { Exchange } from './exchange.js';
-import { readBody, TooLarge } from './limits.js';
+import { admits, readBody, TooLarge, TooSlow } from './limits.js';
+import { wireProblem } from '../stdio-guard.js';
 import { checkOrigin } from './origin.js';
 
 export type HttpStep = (x: Exchange) => Promise<true | void> | true | void;
@@ -15,7 +16,8 @@ export type HttpStep = (x: Exchange) => Promise<true | void> | true | void;
 export const health: HttpStep = (x) => {
   if (x.url.pathname !== '/healthz') return;
   const { shared } = x;
-  return x.json(shared.draining ? 503 : 200, { ok: !shared.draining, draining: shared.draining, instances: [...shared.routes.values()].map((r) => r.id), in_flight: shared.active.size });
+  // how many instances, never which: health answers anyone
+  return x.json(shared.draining ? 503 : 200, { ok: !shared.draining, draining: shared.draining, instances: shared.routes.size, in_flight: shared.active.size });
 };
 
 /** RFC 9728 Protected Resource Metadata of an instance (no credential needed). */
@@ -23,14 +25,15 @@ export const metadata: HttpStep = (x) => {
   const { pathname } = x.url;
   if (!pathname.startsWith(METADATA_PREFIX)) return;
   const route = x.shared.routes.get(pathname.slice(METADATA_PREFIX.length));
-  if (!route) return x.error(404, `no instance is served at ${pathname.slice(METADATA_PREFIX.length)}`);
+  if (!route) return x.error(404, 'no instance is served at this path');
   return x.json(200, resourceMetadata(route.resource, x.shared.clients.issuersFor(route.id)), { 'cache-control': 'max-age=300' });
 };
 
 /** /mcp/<connector>/<env> names a served instance. */
 export const route: HttpStep = (x) => {
   x.route = x.shared.routes.get(x.url.pathname.replace(/\/$/, ''));
-  if (!x.route) return x.error(404, `nothing is served at ${x.url.pathname.slice(0, 200)}; instances: ${[...x.shared.routes.keys()].join(', ')}`);
+  // which instances are served is not told to whoever asks: a client knows its own URL
+  if (!x.route) return x.error(404, 'nothing is served at this path; an instance is served at /mcp/<connector>/<env>');
 };
 
 /** A draining server finishes what it has and takes nothing new. */
@@ -80,21 +83,39 @@ export const clientRate: HttpStep = (x) => {
   if (wait) return x.refuse(429, 'client.rate', `too many requests: client ${x.principal!.id} is over its rate of ${rate}; retry in ${wait} ms`, { 'retry-after': String(Math.ceil(wait / 1000)) });
 };
 
-/** Requests in flight over all clients; past the capacity step a request is counted until its response closes. */
+/**
+ * Requests in flight: over all clients, and each client's share of them (./limits.ts `admits`);
+ * past the capacity step a request is counted until its response closes.
+ */
 export const capacity: HttpStep = (x) => {
   const { shared } = x;
+  const client = x.principal!.id;
   if (shared.active.size >= shared.limits.maxInFlight) return x.error(503, `busy: ${shared.active.size} requests in flight, the limit; retry shortly`, { 'retry-after': '1' });
+  if (!admits(shared.held, shared.clients.names(), client, shared.limits.maxInFlight)) {
+    return x.refuse(503, 'client.share', `busy: client ${client} holds ${shared.held.get(client)} requests in flight, its share of ${shared.limits.maxInFlight}; retry shortly`, { 'retry-after': '1' });
+  }
   shared.active.add(x);
-  x.res.once('close', () => shared.active.delete(x));
+  shared.held.set(client, (shared.held.get(client) ?? 0) + 1);
+  x.res.once('close', () => {
+    shared.active.delete(x);
+    const n = (shared.held.get(client) ?? 1) - 1;
+    if (n > 0) shared.held.set(client, n);
+    else shared.held.delete(client);
+  });
 };
 
 /** A bounded JSON body. */
 export const body: HttpStep = async (x) => {
   let raw: Buffer;
   try {
-    raw = await readBody(x.req, x.shared.limits.maxBody);
+    raw = await readBody(x.req, x.shared.limits.maxBody, x.shared.limits.bodyMs);
   } catch (e) {
     if (e instanceof TooLarge) return x.refuse(413, 'body', `refused: ${e.message}`, { connection: 'close' });
+    if (e instanceof TooSlow) {
+      // the connection goes with the answer: a peer trickling bytes holds nothing after it
+      x.res.once('finish', () => x.req.socket.destroy());
+      return x.refuse(408, 'body', `refused: ${e.message}`, { connection: 'close' });
+    }
     throw e;
   }
   try {
@@ -102,6 +123,8 @@ export const body: HttpStep = async (x) => {
   } catch {
     return x.error(400, 'parse error: the body is not JSON', {}, -32700);
   }
+  // one message per request, as on stdio: a batch would run many calls for one request of the client's rate
+  if (Array.isArray(x.body)) return x.error(400, `invalid request: ${wireProblem(x.body)}`, {}, -32600);
 };
 
 const ids = (body: unknown): unknown[] =>
@@ -152,8 +175,8 @@ export const HTTP_STEPS: readonly HttpStep[] = [
   authenticate, // the credential proves a listed client (401 + challenge)
   authorize, // that client is listed for this instance (403)
   clientRate, // the client's request rate (429)
-  capacity, // requests in flight (503)
-  body, // bounded JSON (413, 400)
+  capacity, // requests in flight, and each client's share of them (503)
+  body, // bounded JSON, in bounded time, one message (413, 408, 400)
   cancel, // notifications/cancelled ends that request
   mcp, // the instance's MCP server, for this request
 ];

@@ -31,6 +31,11 @@ export class ClientRegistry {
     return reg;
   }
 
+  /** every client of clients.yaml, by name */
+  names(): string[] {
+    return [...this.instances.keys()];
+  }
+
   allows(client: string, instance: string): boolean {
     return this.instances.get(client)?.has(instance) ?? false;
   }
