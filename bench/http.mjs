@@ -228,7 +228,7 @@ try {
   for (const row of result.levels) for (const name of [F, R]) L.push(`| ${row.clients} | ${name} | ${f1(row[name].perSecond)} | ${f2(row[name].p50)} | ${f2(row[name].p99)} | ${row[name].errors} | ${row[name].load} |`);
   L.push('', `Latency the fleet adds: ${o.paired} paired calls (each client calls one server, then the other, alternating which goes first); the distribution of the per-pair difference, fleet − SDK server.`, '', '| clients | median added ms | p99 added ms | load |', '|---:|---:|---:|---|');
   for (const [n, p] of Object.entries(result.paired)) L.push(`| ${n} | ${f2(p.p50)} | ${f2(p.p99)} | ${p.load} |`);
-  L.push('', '| server | RSS after warm-up | RSS after ' + rssCalls.toLocaleString('en') + ' calls | load |', '|---|---:|---:|---|');
+  L.push('', `| server | RSS after warm-up | RSS after ${rssCalls.toLocaleString('en')} calls | load |`, '|---|---:|---:|---|');
   for (const name of [F, R]) L.push(`| ${name} | ${f1(result.rss[name].start)} MB | ${f1(result.rss[name].after)} MB | ${result.rss[name].load} |`);
   const ratios = result.levels.map((row) => ({ clients: row.clients, throughput: row[F].perSecond / row[R].perSecond }));
   const rssRatio = result.rss[F].after / result.rss[R].after;

@@ -69,7 +69,7 @@ export function scopesCopy(edits: Record<string, (yaml: string) => string>): str
  * checks of a standing token (over-scoped, unreadable, another account) need to see.
  */
 export function standingScopes(): string {
-  const standing = (ref: string) => (yaml: string) => yaml.replace(/^credential:\n(  .*\n)+/m, `credential: ${ref}\n`);
+  const standing = (ref: string) => (yaml: string) => yaml.replace(/^credential:\n( {2}.*\n)+/m, `credential: ${ref}\n`);
   // serve enforces the fleet's rules: a standing production token needs its documented exception
   const exempt = (yaml: string) => yaml.replace('    max_ttl: 1h\n', '    max_ttl: 1h\n    exempt:\n      cloudflare.prod: the start-up checks of a token handed in by a person are tested with a standing token\n      doppler.prod: the start-up checks of a token handed in by a person are tested with a standing token\n');
   return scopesCopy({ 'cloudflare.prod.yaml': standing('env:CLOUDFLARE_API_TOKEN_PROD'), 'doppler.prod.yaml': standing('env:DOPPLER_TOKEN_PROD'), 'fleet.yaml': exempt });

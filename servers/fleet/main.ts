@@ -49,7 +49,7 @@ function port(value: string): number {
 }
 
 /** Ends the process with one clear line for any error a user can cause. */
-async function run(fn: () => Promise<number | void> | number | void): Promise<void> {
+async function run(fn: () => unknown): Promise<void> {
   try {
     const code = await fn();
     if (typeof code === 'number') process.exitCode = code;

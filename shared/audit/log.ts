@@ -290,7 +290,9 @@ export class AuditLog {
     const complete = lastNl < 0 ? '' : buf.toString('utf8', 0, lastNl);
     const lines = complete.split('\n');
     let offset = start + (lastNl < 0 ? 0 : lastNl + 1);
-    for (let i = lines.length - 1; i >= (start > 0 ? 1 : 0); i--) {
+    // only the last complete line is judged: it is the chain's head, or the trail is broken
+    const i = lines.length - 1;
+    if (i >= (start > 0 ? 1 : 0)) {
       offset -= Buffer.byteLength(lines[i]!) + 1;
       const o = open(lines[i]!);
       if (!o) throw new TrailBroken('changed', `audit trail ${this.file} ends in a line that is not a sealed record (line ending at byte ${offset + Buffer.byteLength(lines[i]!) + 1}); run fleet audit verify`);

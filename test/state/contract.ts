@@ -51,7 +51,10 @@ async function holder(e: Engine, instance: string, key: string, fp: string, awai
     });
     child.on('exit', (code) => reject(new Error(`holder exited ${code}`)));
   });
-  return { kind, kill: () => new Promise<void>((r) => (child.once('exit', () => r()), child.kill('SIGKILL'))) };
+  return { kind, kill: () => new Promise<void>((r) => {
+        child.once('exit', () => r());
+        child.kill('SIGKILL');
+      }) };
 }
 
 export function stateContract(e: Engine): void {

@@ -92,7 +92,9 @@ describe('fleet diff judges every field by what it widens', () => {
 
   it('every field of every connector\'s manifest schema states its order', () => {
     const missing: string[] = [];
-    const check = (where: string, keys: string[], table: Record<string, unknown>) => keys.filter((k) => !(k in table)).forEach((k) => missing.push(`${where}.${k}`));
+    const check = (where: string, keys: string[], table: Record<string, unknown>) => {
+      for (const k of keys) if (!(k in table)) missing.push(`${where}.${k}`);
+    };
     for (const connector of Object.values(CONNECTORS)) {
       check('manifest', Object.keys(manifestSchema(connector, CONNECTORS).shape), MANIFEST_FIELDS);
       check(`${connector.name}.upstream`, Object.keys((connector.upstream as unknown as { shape: object }).shape), UPSTREAM_FIELDS);

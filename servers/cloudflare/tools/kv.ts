@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { C, DESTROY, READ, WRITE, cfTool, whole, collect, hexId, SHOWN, WALK, limit, lines, text } from '../common.js';
 import { safeKey, safePrefix } from '../names.js';
-import { free, lookup, on } from '../../../shared/connector/tool.js';
+import { free, on } from '../../../shared/connector/tool.js';
 
 const namespaceId = hexId('KV namespace');
 const key = safeKey('key', 512).describe('Key');

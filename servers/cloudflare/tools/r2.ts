@@ -2,7 +2,7 @@ import { Stopped } from '../../../shared/base/errors.js';
 import { z } from 'zod';
 import { C, DESTROY, READ, WRITE, cfTool, limit, lines, text } from '../common.js';
 import { BUCKET, named, safeKey, safePrefix } from '../names.js';
-import { free, lookup, on } from '../../../shared/connector/tool.js';
+import { free, on } from '../../../shared/connector/tool.js';
 
 const bucket = named(BUCKET, 'must be an R2 bucket name: 3-63 lower-case letters, digits and -').describe('Bucket');
 const key = safeKey('object key').describe('Object key');

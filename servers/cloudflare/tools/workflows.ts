@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { C, READ, WRITE, cfTool, collect, limit, lines } from '../common.js';
 import { INSTANCE, WORKFLOW, named } from '../names.js';
-import { free, lookup, on } from '../../../shared/connector/tool.js';
+import { free, on } from '../../../shared/connector/tool.js';
 
 const workflow = named(WORKFLOW, 'must be a Workflow name: letters, digits, - and _').describe('Workflow name');
 const instanceId = named(INSTANCE, 'must be an instance ID: letters, digits, - and _').describe('Instance ID');

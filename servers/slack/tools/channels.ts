@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { C, READ, slackTool, limit, type Slack } from '../common.js';
-import { free, lookup, on } from '../../../shared/connector/tool.js';
+import { C, READ, slackTool, limit, } from '../common.js';
+import { free, } from '../../../shared/connector/tool.js';
 
 const channel = z.object({ id: z.string(), name: z.string(), private: z.boolean(), topic: z.string().optional() });
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { C, READ, slackTool, channelId, limit, message, messageTs, renderMessages, toMessage, type Slack } from '../common.js';
-import { free, lookup, on } from '../../../shared/connector/tool.js';
+import { C, READ, slackTool, channelId, limit, message, messageTs, renderMessages, toMessage, } from '../common.js';
+import { free, on } from '../../../shared/connector/tool.js';
 
 const page = z.object({ messages: z.array(message), next_cursor: z.string().optional() });
 

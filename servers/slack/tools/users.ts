@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { READ, limit, slackTool } from '../common.js';
-import { free, lookup, on } from '../../../shared/connector/tool.js';
+import { limit, slackTool } from '../common.js';
+import { free, } from '../../../shared/connector/tool.js';
 
 // Emails and profile details stay out: a model needs who someone is, not how to reach them.
 const user = z.object({ id: z.string(), name: z.string(), real_name: z.string().optional(), bot: z.boolean(), tz: z.string().optional() });
