@@ -85,7 +85,7 @@ function buildProgram(): Command {
     .option('--max-body <bytes>', 'with --http: largest request body', '1048576')
     .option('--max-in-flight <n>', 'with --http: requests in flight over all clients (each client of clients.yaml is sure of an equal share)', '256')
     .option('--body-timeout <duration>', "with --http: how long a request's body may take to arrive", '10s')
-    .option('--client-rate <n/per>', "with --http: a client's requests per second|minute|hour unless clients.yaml sets its own", '20/second')
+    .option('--client-rate <n/per>', "with --http: a client's requests per second|minute|hour|day unless clients.yaml sets its own", '20/second')
     .option('--drain <duration>', 'with --http: on SIGTERM, how long calls in flight may finish before they are cut', '30s')
     // internal: the start-up identity check's child process (serve.ts checkInChild)
     .addOption(new Option('--check-upstream').hideHelp())

@@ -2,6 +2,7 @@
 // the call go on, or the result that ends it; each declares the fields it needs from the steps
 // before it and the ones it adds (./step.ts).
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { parseRate } from '../base/rate.js';
 import { AuditUnavailable, Denied } from '../base/errors.js';
 import { sha256 } from '../audit/chain.js';
 import type { Approval } from '../manifest/types.js';
@@ -11,7 +12,6 @@ import { KEY_META } from './idempotency.js';
 import { attributionRule } from '../manifest/attribution.js';
 import { checkActorProof } from './proof.js';
 import { allows, decide, where } from './policy.js';
-import { parseRate } from './rate.js';
 import { StateUnavailable, type Claim } from '../state/store.js';
 import { findEvidence } from './promotion.js';
 import type { Promotion } from '../manifest/schema.js';
@@ -251,7 +251,7 @@ export const rateLimit = step('rateLimit', { needs: ['tool', 'grant'] }, async (
   const { tool } = c;
   const rate = c.grant.rate as string | undefined;
   if (!rate) return;
-  const { limit, windowMs } = parseRate(rate);
+  const { limit, windowMs } = parseRate(rate)!; // the manifest's schema took only rates
   let slot;
   try {
     slot = await c.inst.store.rate.take(tool.name, limit, windowMs);

@@ -5,6 +5,7 @@
 import { describeAttribution, proofStrength } from '../manifest/attribution.js';
 import { parseDuration } from '../base/duration.js';
 import { isProductionReach, parseProduction } from '../base/production.js';
+import { parseRate } from '../base/rate.js';
 import { ManifestError, readYaml } from '../manifest/load.js';
 import type { Constraint } from '../connector/constraints.js';
 import type { Connector } from '../connector/tool.js';
@@ -13,7 +14,7 @@ import { extensionsOf } from '../connector/extensions.js';
 import { CLIENTS_FILE } from '../manifest/clients.js';
 import { compareClientDocs } from './clients.js';
 import { beyond, overlap } from './glob-sets.js';
-import { APPROVAL_FIELDS, APPROVALS_FIELDS, ATTRIBUTION_FIELDS, AUDIT_FIELDS, compareRates, RULES_FILE_FIELDS, STORE_FIELDS, GRANT_FIELDS, judgeField, MANIFEST_FIELDS, parseRateText, spanText, UPSTREAM_FIELDS, type Order } from './field-order.js';
+import { APPROVAL_FIELDS, APPROVALS_FIELDS, ATTRIBUTION_FIELDS, AUDIT_FIELDS, compareRates, RULES_FILE_FIELDS, STORE_FIELDS, GRANT_FIELDS, judgeField, MANIFEST_FIELDS, spanText, UPSTREAM_FIELDS, type Order } from './field-order.js';
 
 /** One side of a diff: the scopes folder as of a revision, a folder, or the working tree. */
 export interface Side {
@@ -389,8 +390,8 @@ function compareRate(a: unknown, b: unknown, push: (cls: Class, what: string) =>
   if (same(a, b)) return;
   if (a === undefined) return push('reduction', `now rate-limited to ${b}`);
   if (b === undefined) return push('escalation', `no longer rate-limited (was ${a})`);
-  const ra = parseRateText(a);
-  const rb = parseRateText(b);
+  const ra = parseRate(a);
+  const rb = parseRate(b);
   if (!ra || !rb) return push('escalation', `rate ${show(a)} → ${show(b)}: not a rate; review it by hand`);
   const { wider, narrower } = compareRates(ra, rb);
   const times = (x: { from: number; to: number }) => (x.to / x.from >= 10 ? Math.round(x.to / x.from) : Math.round((x.to / x.from) * 10) / 10);

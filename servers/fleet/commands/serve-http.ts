@@ -4,6 +4,7 @@
 import { basename } from 'node:path';
 import { StartupError } from '../../../shared/base/errors.js';
 import { parseDuration } from '../../../shared/base/duration.js';
+import { parseRate } from '../../../shared/base/rate.js';
 import { isProduction } from '../../../shared/connector/scopes.js';
 import { loadClients } from '../../../shared/manifest/clients.js';
 import { manifestFiles } from '../../../shared/review/verify.js';
@@ -49,7 +50,7 @@ export async function serveHttpCmd(o: HttpServeOptions): Promise<void> {
   const ids = o.instances.length ? o.instances : manifestFiles(o.scopes).map((f) => basename(f).replace(/\.ya?ml$/, '')).filter((id) => CONNECTORS[id.split('.')[0]!]);
   if (!ids.length) throw new StartupError(`no instance to serve: no manifest in ${o.scopes}`);
   if (o.upstream && new Set(ids.map((id) => id.split('.')[0])).size > 1) throw new StartupError('--upstream names one upstream: serve instances of one connector with it');
-  if (o.clientRate && !/^\d+\/(second|minute|hour)$/.test(o.clientRate)) throw new StartupError(`--client-rate ${JSON.stringify(o.clientRate)}: expected N/second|minute|hour`);
+  if (o.clientRate && !parseRate(o.clientRate)) throw new StartupError(`--client-rate ${JSON.stringify(o.clientRate)}: expected N/second, N/minute, N/hour or N/day`);
   const bodyMs = parseDuration(o.bodyTimeout ?? '10s');
   if (!bodyMs) throw new StartupError(`--body-timeout ${JSON.stringify(o.bodyTimeout)}: expected a duration such as 10s`);
   const graceMs = parseDuration(o.drain ?? '30s');
