@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { spawn } from 'node:child_process';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { ElicitRequestSchema, type CallToolResult, type ElicitResult } from '@modelcontextprotocol/sdk/types.js';
+import { ElicitRequestSchema, LATEST_PROTOCOL_VERSION, type CallToolResult, type ElicitResult } from '@modelcontextprotocol/sdk/types.js';
 import type { SlackSandbox } from '../servers/slack/sandbox/index.js';
 
 export const ROOT = resolve(import.meta.dirname, '..');
@@ -197,7 +197,7 @@ export function rawRpc(args: string[], requests: Record<string, unknown>[], env:
     let stdout = '';
     let stderr = '';
     const queue = [
-      { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw-test', version: '1' } } },
+      { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: {}, clientInfo: { name: 'raw-test', version: '1' } } },
       { jsonrpc: '2.0', method: 'notifications/initialized' },
       ...requests.map((r, i) => ({ jsonrpc: '2.0', id: i + 1, ...r })),
     ];

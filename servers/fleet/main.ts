@@ -5,6 +5,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { bundleFile, installDir, scopesDir } from '../../shared/base/install.js';
 import { VERSION } from './version.js';
+import { META } from '../../shared/base/wire.js';
 import { DECISIONS } from '../../shared/audit/read.js';
 import { CONNECTORS } from './connectors.js';
 
@@ -13,8 +14,8 @@ const HELP_AFTER = `
 Connectors: ${Object.keys(CONNECTORS).join(', ')} (manifests: scopes/<connector>.<env>.yaml)
 
 Environment:
-  FLEET_ACTOR                the person behind calls that name none in _meta "fleet/actor"
-  FLEET_THREAD               the thread or ticket behind calls that name none in _meta "fleet/thread"
+  FLEET_ACTOR                the person behind calls that name none in _meta "${META.actor}"
+  FLEET_THREAD               the thread or ticket behind calls that name none in _meta "${META.thread}"
   FLEET_CLIENT               the routine (client principal) a stdio process serves (default: local)
   FLEET_AUDIT_DIR            audit trails (default: .fleet/audit beside the scopes folder)
   FLEET_STATE_DIR            rate windows and idempotency keys (default: .fleet/state beside the scopes folder)
