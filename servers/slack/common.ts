@@ -20,7 +20,7 @@ export const messageTs = z
   .refine((s) => /^\d{10}\.\d{6}$/.test(s), 'must be a message ts such as 1767225600.000100')
   .describe('Message ts');
 export const text = z.string().min(1).max(40_000).describe('mrkdwn text');
-export const limit = (fallback: number, top: number) => z.number().int().min(1).max(top).default(fallback);
+export const pageSize = (fallback: number, top: number) => z.number().int().min(1).max(top).default(fallback);
 
 export const C = {
   channels: ids('channel', 'channels', { pattern: CHANNEL_ID, example: 'C0123ABCD' }),

@@ -4,7 +4,7 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { AuditUnavailable } from '../base/errors.js';
 import type { Instance } from '../connector/instance.js';
-import { InFlightCall, failed, type CallRequest } from './in-flight.js';
+import { InFlightCall, failedResult, type CallRequest } from './in-flight.js';
 import { path, runStage, type Stage } from './step.js';
 import {
   approve, attribution, auditHealthy, checkPolicy, claimKey, clientAllowed, findTool, proveActor, openUpstream, parseArguments, rateLimit, readIdempotencyKey,
@@ -60,7 +60,7 @@ export async function runCall(inst: Instance, req: CallRequest): Promise<CallToo
     // a record the call path awaited outside its own refusals (an approval step, a replay)
     if (e instanceof AuditUnavailable) {
       inst.log.error(e.message);
-      return c.settle(failed(inst, req.name, `refused: ${e.message}; the call was not made`, 'failed'));
+      return c.settle(failedResult(inst, req.name, `refused: ${e.message}; the call was not made`, 'failed'));
     }
     // any other throw is a fault of the fleet's own, in a step before the upstream call
     return c.settle(await c.fault(e, c.ran ? 'during' : 'before'));

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { C, READ, WRITE, cfTool, collect, limit, lines } from '../common.js';
+import { C, READ, WRITE, cfTool, collect, maxItems, lines } from '../common.js';
 import { INSTANCE, WORKFLOW, named } from '../names.js';
 import { free, on } from '../../../shared/connector/tool.js';
 
@@ -17,7 +17,7 @@ export const workflowListInstances = cfTool({
   input: z.object({
     workflow,
     status: z.string().refine((s) => (STATUS as readonly string[]).includes(s), `must be one of ${STATUS.join(', ')}`).optional().describe('e.g. errored'),
-    limit: limit(100).optional(),
+    limit: maxItems(100).optional(),
   }),
   output: z.object({ instances: z.array(instance) }),
   needs: ['Workers Scripts Read'],
