@@ -1,5 +1,5 @@
 // Appends audit records to one JSONL file per instance, shared safely by every process serving
-// that instance: appends happen under an OS-level lock (shared/state/oslock.ts: released by the
+// that instance: appends happen under an OS-level lock (shared/base/oslock.ts: released by the
 // kernel when its holder dies, so a killed writer's lock passes to exactly one waiter), each reads
 // the file's current last record to continue the chain. Records queued while a write (and its fdatasync) is under way go
 // out together under one lock and one fdatasync (group commit): when append() resolves, the record

@@ -1,5 +1,5 @@
 // Small JSON state files shared by every process serving an instance (rate windows, idempotency
-// keys, suspensions): read-modify-write under an OS-level lock (oslock.ts), written atomically by rename.
+// keys, suspensions): read-modify-write under an OS-level lock (../base/oslock.ts), written atomically by rename.
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { withFileLock } from '../base/oslock.js';
