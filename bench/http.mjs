@@ -67,6 +67,11 @@ function spawnServer(args, env) {
 const rssMB = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
 
 /** `clients` loops calling for `ms` (or until `total` calls are done); latencies in ms. */
+/**
+ * @param {() => Promise<unknown>} call
+ * @param {number} clients
+ * @param {{ ms?: number, total?: number }} until a duration or a count of calls
+ */
 async function load(call, clients, { ms, total }) {
   const before = loadNow();
   const lat = [];

@@ -244,7 +244,7 @@ export function readmeSummary(r) {
   for (const g of missed) {
     const kind = (g.what ?? 'listing').replace(/^fleet \S+: /, '');
     // rows without a numeric limit (a listing, the audit rate) count as missed but carry no ratio
-    const ratio = g.limit ? Number.parseFloat(g.value) / Number.parseFloat(g.limit.replace('≤ ', '')) : NaN;
+    const ratio = g.limit ? Number.parseFloat(g.value ?? '') / Number.parseFloat(g.limit.replace('≤ ', '')) : NaN;
     kinds.set(kind, [...(kinds.get(kind) ?? []), ratio]);
   }
   const phrases = [...kinds].map(([kind, rs]) => `${kind}: ${rs.length > 1 ? `${rs.length} instances, ` : ''}${f2(Math.min(...rs))}${rs.length > 1 ? `–${f2(Math.max(...rs))}` : ''}× the limit`);
