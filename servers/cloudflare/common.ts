@@ -81,7 +81,7 @@ export const READ: Annotations = { readOnlyHint: true, destructiveHint: false, i
 export const WRITE: Annotations = { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true };
 export const DESTROY: Annotations = { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: true };
 
-/** defineTool with the Cloudflare client type fixed, so arguments and results stay typed. */
+/** A ToolDef with the Cloudflare client type fixed, so arguments and results stay typed. */
 export const cfTool = <I extends z.ZodObject, O extends z.ZodObject>(def: ToolDef<CF, I, O>) => def;
 
 /**

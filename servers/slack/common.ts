@@ -86,5 +86,5 @@ export const READ: Annotations = { readOnlyHint: true, destructiveHint: false, i
 export const WRITE: Annotations = { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true };
 export const DESTROY: Annotations = { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: true };
 
-/** defineTool with the Slack client type fixed, so arguments and results stay typed. */
+/** A ToolDef with the Slack client type fixed, so arguments and results stay typed. */
 export const slackTool = <I extends z.ZodObject, O extends z.ZodObject>(def: ToolDef<Slack, I, O>) => def;

@@ -21,7 +21,7 @@ const personCheck = (what: string) => (v: string, ctx: z.RefinementCtx) => {
 };
 const personSchema = (key: string) => z.string({ error: (i) => (i.input === undefined ? `${key} is required` : `${key} is a person: a member ID or an e-mail address`) }).superRefine(personCheck(key));
 
-export type { Approval, Manifest, MintedCredential, RotatedCredential } from './types.js';
+export type { Manifest } from './types.js';
 
 const ENV_REF = 'env:[A-Za-z_][A-Za-z0-9_]*';
 
