@@ -63,10 +63,10 @@ module.exports = {
     },
     {
       name: 'examples-use-the-public-client',
-      comment: 'an example imports the client as a user does, by its package name, never a file of this repository',
+      comment: 'an example imports the client as a user does, by its package name (tsconfig paths), never a file of this repository',
       severity: 'error',
       from: { path: '^examples/' },
-      to: { path: '^(servers|shared|client|bench|test)/' },
+      to: { path: '^(servers|shared|client|bench|test)/', dependencyTypesNot: ['aliased-tsconfig-paths'] },
     },
     {
       name: 'bench-measures-the-build',

@@ -40,6 +40,7 @@ export interface Path<Have extends Field> {
 }
 
 export function path(): Path<never> {
+  // biome-ignore lint/suspicious/noThenProperty: a builder's next step, never awaited
   const grow = (stages: readonly Stage[]): Path<any> => ({ stages, then: (s, why) => grow([...stages, { step: s, why }]) });
   return grow([]);
 }

@@ -13,7 +13,7 @@ import { attribute } from '../../shared/call/attribution.js';
 const root = join(import.meta.dirname, '../..');
 const sources = (dir: string): string[] =>
   readdirSync(join(root, dir), { withFileTypes: true, recursive: true })
-    .filter((e) => e.isFile() && /\.(ts|mjs)$/.test(e.name))
+    .filter((e) => e.isFile() && /\.(ts|mjs)$/.test(e.name) && !/(^|\/)(dist|node_modules)(\/|$)/.test(relative(root, e.parentPath)))
     .map((e) => relative(root, join(e.parentPath, e.name)));
 
 describe('the wire contract', () => {
