@@ -50,10 +50,10 @@ function drivers() {
       busy: (e) => e.code === 'SQLITE_BUSY',
     };
   } catch (e) {
-    say(`better-sqlite3 not measured: ${e.message.split('\n')[0]}`);
+    say(`better-sqlite3 not measured: ${/** @type {Error} */ (e).message.split('\n')[0]}`);
   }
   try {
-    const { DatabaseSync } = process.getBuiltinModule('node:sqlite');
+    const { DatabaseSync } = /** @type {any} */ (process.getBuiltinModule('node:sqlite'));
     out['node:sqlite'] = {
       load: "process.getBuiltinModule('node:sqlite')",
       open: (file, busyMs) => {
@@ -232,6 +232,6 @@ if (!o['no-write']) {
   const major = process.version.split('.')[0];
   const kept = sections.slice(1).filter((s) => !s.startsWith(`## Node ${major}.`));
   const all = [...kept, `${section}\n`].sort((x, y) => Number(y.slice(9).split('.')[0]) - Number(x.slice(9).split('.')[0]));
-  writeFileSync(file, [sections[0].trimEnd() + '\n\n', ...all.map((s) => s.trimEnd() + '\n\n')].join('').trimEnd() + '\n');
+  writeFileSync(file, `${[`${sections[0].trimEnd()}\n\n`, ...all.map((s) => `${s.trimEnd()}\n\n`)].join('').trimEnd()}\n`);
   say(`wrote ${o.out}`);
 }

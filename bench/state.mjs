@@ -113,7 +113,7 @@ async function appendsPerSecond(replicas, inflight) {
   const kids = Array.from({ length: replicas }, () => spawn(process.execPath, [join(ROOT, 'bench', 'state-worker.mjs'), libFile, o.pg, instance, String(per), String(inflight)], { stdio: ['pipe', 'pipe', 'inherit'] }));
   const said = (k, word) => new Promise((res, rej) => {
     let buf = '';
-    const on = (d) => { buf += d; if (buf.includes(`${word}\n`)) { k.stdout.off('data', on); res(); } };
+    const on = (d) => { buf += d; if (buf.includes(`${word}\n`)) { k.stdout.off('data', on); res(undefined); } };
     k.stdout.on('data', on);
     k.on('exit', (c) => rej(new Error(`worker exited ${c}`)));
   });

@@ -7,6 +7,7 @@ import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { fleetMeta, PROTOCOL_VERSION as CLIENT_PROTOCOL_VERSION } from '../../client/index.js';
+import '../../servers/fleet/connectors.js'; // registers the connectors' person kinds (Slack user IDs)
 import { META, PROTOCOL_VERSION } from '../../shared/base/wire.js';
 import { attribute } from '../../shared/call/attribution.js';
 
