@@ -275,7 +275,7 @@ async function requesterHere(req: ApprovalRequest, member: (u: string) => Promis
     } catch (e) {
       return refused(`their member ID ${id} could not be checked (${(e as { data?: { error?: string } }).data?.error ?? 'request failed'})`);
     }
-    if (!m || !m.human) continue;
+    if (!m?.human) continue;
     if (m.email && m.email !== req.requester) return refused(`fleet.yaml people: links them to ${id}, whose e-mail in Slack is another's`);
     here.push(id);
   }
