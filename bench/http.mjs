@@ -64,7 +64,7 @@ function spawnServer(args, env) {
   return { child, url };
 }
 
-const rssMB = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
+const rssMB = (pid) => Number(/** @type {RegExpExecArray} */ (/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8')))[1]) / 1024;
 
 /** `clients` loops calling for `ms` (or until `total` calls are done); latencies in ms. */
 /**
@@ -151,6 +151,7 @@ function caller(url, headers) {
 let fleet;
 let ref;
 /** @type {{ child: import('node:child_process').ChildProcess }[]} */
+/** @type {{ child: import('node:child_process').ChildProcess, url: Promise<string> }[]} */
 let replicas = [];
 let sandbox;
 try {
@@ -177,6 +178,7 @@ try {
     { name: 'fleet serve --http (slack.dev list_channels)', call: caller(`${await fleet.url}/mcp/slack/dev`, { authorization: `Bearer ${token}` }), pid: fleet.child.pid },
     { name: 'SDK Streamable HTTP server, one tool', call: caller(await ref.url, {}), pid: ref.child.pid },
   ];
+  /** @type {Record<string, any> & { levels: Record<string, any>[], rss: Record<string, any> }} */
   const result = { date: new Date().toISOString().slice(0, 10), node: process.version, cores: cpus().length, load: loadavg()[0], uptime: uptime(), seconds, rssCalls, levels: [], rss: {} };
   for (const t of targets) {
     await load(t.call, 4, { total: 200 }); // warm-up
