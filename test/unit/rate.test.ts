@@ -22,8 +22,8 @@ describe('parseRate', () => {
       fc.constantFrom('0/second', '00/hour', '01/minute', '10000000/day', '-1/hour', '+1/hour', '1.5/hour', ' 1/hour', '1/hour ', '1 /hour', '1/ hour', '1/Hour', '1/hours', '1/week', '1/', '/hour', '1', 'hour', ''),
       fc.tuple(limit, fc.constantFrom(...periods), fc.string({ minLength: 1, maxLength: 3 })).map(([n, p, junk]) => `${n}/${p}${junk}`),
       fc.tuple(limit, fc.constantFrom(...periods), fc.string({ minLength: 1, maxLength: 3 })).map(([n, p, junk]) => `${junk}${n}/${p}`),
-      fc.string().filter((s) => !/^[1-9]\d{0,6}\/(second|minute|hour|day)$/.test(s)),
-    );
+      fc.string(),
+    ).filter((s) => !/^[1-9]\d{0,6}\/(second|minute|hour|day)$/.test(s)); // junk of digits can make a rate: 1 + 5/hour
     fc.assert(
       fc.property(near, (text) => {
         expect(parseRate(text)).toBeUndefined();
