@@ -43,7 +43,7 @@ export class EdgeLedger {
   private readonly timer: NodeJS.Timeout;
   private readonly writes = new Set<Promise<void>>();
 
-  constructor(private readonly intervalMs = 60_000) {
+  constructor(intervalMs = 60_000) {
     this.timer = setInterval(() => void this.flush(), intervalMs);
     this.timer.unref();
   }
