@@ -67,13 +67,106 @@ export function fleetMeta(ctx: CallContext): Record<string, string> {
   return m;
 }
 
-/** Typed functions for every tool `instance` grants. */
+/**
+ * Typed functions for every tool `instance` grants. A tool that may wait on a person (an approval)
+ * runs as an MCP task: the call returns a task at once, this function polls it at the server's
+ * pollInterval and resolves with its result, so no request stays open while a person decides.
+ */
 export function fleetClient<I extends InstanceId>(instance: I, opts: ClientOptions): Tools<I> {
-  const kinds = FLEET_TOOLS[instance] as Record<string, 'read' | 'write'>;
+  const kinds = FLEET_TOOLS[instance] as Record<string, ToolKind>;
   if (!kinds) throw new FleetError(`unknown instance ${String(instance)}`);
   const out: Record<string, (args: unknown, ctx?: CallContext) => Promise<ToolResult<unknown>>> = {};
-  for (const [name, kind] of Object.entries(kinds)) out[name] = (args, ctx = {}) => callTool(opts, name, args, kind, ctx);
+  for (const [name, kind] of Object.entries(kinds)) out[name] = (args, ctx = {}) => (kind === 'task' ? runTask(opts, name, args, ctx) : callTool(opts, name, args, kind, ctx));
   return out as Tools<I>;
+}
+
+/** read: safe to retry; write: retried only with its key; task: a write that may wait on a person, run as an MCP task */
+export type ToolKind = 'read' | 'write' | 'task';
+
+/** A task as the server reports it (MCP tasks, protocol 2025-11-25). */
+export interface TaskState {
+  taskId: string;
+  status: 'working' | 'input_required' | 'completed' | 'failed' | 'cancelled';
+  statusMessage?: string;
+  /** ms the server asks the client to wait between polls */
+  pollInterval: number;
+}
+
+/** What a fleet instance answers to a request: a tool's result, a task, or a created task. */
+interface RpcResult {
+  task?: RpcResult;
+  taskId?: unknown;
+  status?: unknown;
+  statusMessage?: unknown;
+  pollInterval?: unknown;
+  isError?: boolean;
+  content?: { type: string; text?: string }[];
+  structuredContent?: { status?: unknown; message?: unknown };
+}
+
+const asTask = (t: RpcResult): TaskState => ({
+  taskId: String(t.taskId),
+  status: t.status as TaskState['status'],
+  ...(t.statusMessage ? { statusMessage: String(t.statusMessage) } : {}),
+  pollInterval: Number(t.pollInterval) || 2000,
+});
+const ended = (t: TaskState) => t.status === 'completed' || t.status === 'failed' || t.status === 'cancelled';
+
+/**
+ * Starts `name` as a task and returns at once: for a Workflow, whose step must not hold a request
+ * open while a person decides (start in one step, `step.sleep` for the pollInterval, then
+ * `getTask` / `taskResult` in later steps). The write's idempotency key makes a retried start
+ * return the first call's outcome, never run it twice.
+ */
+export async function startTask(opts: ClientOptions, name: string, args: unknown, ctx: CallContext = {}): Promise<TaskState> {
+  const meta = fleetMeta({ ...ctx, idempotencyKey: ctx.idempotencyKey ?? crypto.randomUUID() });
+  const r = await withRetries(opts, ctx, () => rpc(opts, 'tools/call', { name, arguments: args, _meta: meta, task: {} }, ctx, name));
+  return asTask(r.task ?? {});
+}
+
+/** The task's state now; any replica answers. */
+export async function getTask(opts: ClientOptions, taskId: string, ctx: CallContext = {}): Promise<TaskState> {
+  return asTask(await withRetries(opts, ctx, () => rpc(opts, 'tasks/get', { taskId }, ctx, 'tasks/get')));
+}
+
+/** The result of a task that has ended (the server holds the request until it ends). */
+export async function taskResult<R = any>(opts: ClientOptions, taskId: string, ctx: CallContext = {}): Promise<ToolResult<R>> {
+  return toolResult(await withRetries(opts, ctx, () => rpc(opts, 'tasks/result', { taskId }, ctx, 'tasks/result')));
+}
+
+/** Withdraws a task that has not ended: its pending approval request is withdrawn too. */
+export async function cancelTask(opts: ClientOptions, taskId: string, ctx: CallContext = {}): Promise<TaskState> {
+  return asTask(await rpc(opts, 'tasks/cancel', { taskId }, ctx, 'tasks/cancel'));
+}
+
+/** Starts the task, polls it at the server's interval, and resolves with its result. */
+async function runTask(opts: ClientOptions, name: string, args: unknown, ctx: CallContext): Promise<ToolResult<any>> {
+  let t = await startTask(opts, name, args, ctx);
+  let said = '';
+  while (!ended(t)) {
+    if (t.statusMessage && t.statusMessage !== said) ctx.onProgress?.((said = t.statusMessage));
+    await sleep(t.pollInterval, ctx.signal);
+    if (ctx.signal?.aborted) {
+      await cancelTask(opts, t.taskId).catch(() => undefined);
+      throw new FleetError(`${name}: cancelled while waiting (the task and its approval request were withdrawn)`);
+    }
+    t = await getTask(opts, t.taskId, ctx);
+  }
+  if (t.status === 'cancelled') return { ok: false, status: 'cancelled', message: t.statusMessage ?? 'the task was cancelled', text: t.statusMessage ?? '' };
+  return taskResult(opts, t.taskId, ctx);
+}
+
+async function withRetries<T>(opts: ClientOptions, ctx: CallContext, f: () => Promise<T>): Promise<T> {
+  const attempts = Math.max(1, opts.attempts ?? 3);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await f();
+    } catch (e) {
+      const err = e instanceof FleetError ? e : new FleetError(`request failed: ${(e as Error).message}`, undefined, true);
+      if (!err.retryable || attempt >= attempts || ctx.signal?.aborted) throw err;
+      await sleep(Math.min(8000, 250 * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2), ctx.signal);
+    }
+  }
 }
 
 let nextId = 1;
@@ -104,10 +197,23 @@ export async function callTool(opts: ClientOptions, name: string, args: unknown,
 }
 
 async function once(opts: ClientOptions, name: string, args: unknown, meta: Record<string, string>, ctx: CallContext): Promise<ToolResult<any>> {
+  return toolResult(await rpc(opts, 'tools/call', { name, arguments: args, _meta: meta }, ctx, name));
+}
+
+/** A tools/call (or tasks/result) answer as the typed functions return it. */
+function toolResult(r: RpcResult): ToolResult<any> {
+  const text = (r.content ?? []).map((c) => (c.type === 'text' ? c.text : '')).join('\n');
+  const data = r.structuredContent;
+  if (r.isError) return { ok: false, status: String(data?.status ?? 'denied'), message: String(data?.message ?? text), text, ...(data ? { data } : {}) };
+  return { ok: true, data: data as any, text };
+}
+
+/** One JSON-RPC request to the instance; its result, or a FleetError. */
+async function rpc(opts: ClientOptions, method: string, params: { _meta?: Record<string, unknown>; [k: string]: unknown }, ctx: CallContext, name: string): Promise<RpcResult> {
   const id = nextId++;
   const token = typeof opts.token === 'function' ? await opts.token() : opts.token;
-  const progressToken = ctx.onProgress ? `p${id}` : undefined;
-  const body = { jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args, _meta: { ...meta, ...(progressToken ? { progressToken } : {}) } } };
+  const progressToken = ctx.onProgress && method === 'tools/call' ? `p${id}` : undefined;
+  const body = { jsonrpc: '2.0', id, method, params: progressToken ? { ...params, _meta: { ...params._meta, progressToken } } : params };
   const timeout = AbortSignal.timeout(opts.timeoutMs ?? 60_000);
   const signal = ctx.signal ? AbortSignal.any([ctx.signal, timeout]) : timeout;
   const res = await (opts.fetch ?? fetch)(opts.url, {
@@ -133,11 +239,7 @@ async function once(opts: ClientOptions, name: string, args: unknown, meta: Reco
     : ((await res.json()) as RpcMessage);
   if (!reply) throw new FleetError(`${name}: the response ended without a result`, undefined, true);
   if (reply.error) throw new FleetError(`${name}: ${reply.error.message}`, undefined, false);
-  const r = reply.result ?? {};
-  const text = (r.content ?? []).map((c) => (c.type === 'text' ? c.text : '')).join('\n');
-  const data = r.structuredContent;
-  if (r.isError) return { ok: false, status: String(data?.status ?? 'denied'), message: String(data?.message ?? text), text, ...(data ? { data } : {}) };
-  return { ok: true, data: data as any, text };
+  return (reply.result ?? {}) as RpcResult;
 }
 
 /** What a fleet instance sends back: the answer to a call, an error, or a progress notification. */

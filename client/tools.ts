@@ -1074,12 +1074,12 @@ export interface FleetTools {
   };
 }
 
-/** Each instance's tools at run time, and whether each only reads. */
+/** Each instance's tools at run time: whether each only reads, writes, or writes after waiting on a person (run as an MCP task). */
 export const FLEET_TOOLS = {
   "cloudflare.dev": { list_workers: 'read', get_worker: 'read', deploy_worker: 'write', delete_worker: 'write', smoke_check_worker: 'read', kv_list_namespaces: 'read', kv_list_keys: 'read', kv_get: 'read', kv_put: 'write', kv_delete: 'write', r2_list_buckets: 'read', r2_list_objects: 'read', r2_get_object: 'read', r2_put_object: 'write', r2_delete_object: 'write', d1_list_databases: 'read', d1_query: 'write', workflow_list_instances: 'read', workflow_get_instance: 'read', workflow_create_instance: 'write', list_zones: 'read', dns_list_records: 'read', dns_upsert_record: 'write', dns_delete_record: 'write' },
   "cloudflare.prod": { list_workers: 'read', get_worker: 'read', kv_list_namespaces: 'read', kv_list_keys: 'read', kv_get: 'read', r2_list_buckets: 'read', r2_list_objects: 'read', r2_get_object: 'read', d1_list_databases: 'read', d1_query: 'write', workflow_list_instances: 'read', workflow_get_instance: 'read', workflow_create_instance: 'write', list_zones: 'read', dns_list_records: 'read' },
   "doppler.dev": { list_projects: 'read', list_configs: 'read', list_secret_names: 'read', get_secret: 'read', compare_configs: 'read', config_activity: 'read', set_secret: 'write', delete_secret: 'write' },
   "doppler.prod": { list_projects: 'read', list_configs: 'read', list_secret_names: 'read', get_secret: 'read', compare_configs: 'read', config_activity: 'read' },
-  "slack.dev": { list_channels: 'read', read_history: 'read', read_thread: 'read', post_message: 'write', reply_in_thread: 'write', update_message: 'write', delete_message: 'write', add_reaction: 'write', list_users: 'read', get_user: 'read', search_messages: 'read', get_permalink: 'read' },
-  "slack.prod": { list_channels: 'read', read_history: 'read', read_thread: 'read', post_message: 'write', reply_in_thread: 'write', update_message: 'write', add_reaction: 'write', get_user: 'read', get_permalink: 'read' },
-} as const satisfies { [I in keyof FleetTools]: { [T in keyof FleetTools[I]]: 'read' | 'write' } };
+  "slack.dev": { list_channels: 'read', read_history: 'read', read_thread: 'read', post_message: 'write', reply_in_thread: 'write', update_message: 'write', delete_message: 'task', add_reaction: 'write', list_users: 'read', get_user: 'read', search_messages: 'read', get_permalink: 'read' },
+  "slack.prod": { list_channels: 'read', read_history: 'read', read_thread: 'read', post_message: 'write', reply_in_thread: 'write', update_message: 'task', add_reaction: 'write', get_user: 'read', get_permalink: 'read' },
+} as const satisfies { [I in keyof FleetTools]: { [T in keyof FleetTools[I]]: 'read' | 'write' | 'task' } };

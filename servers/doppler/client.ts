@@ -52,12 +52,13 @@ const HINTS: Record<number, [string, string]> = {
 /** SDK error → DopplerFailure. `value`, when given, is cut out of anything the upstream said. */
 function failure(err: unknown, value?: string): DopplerFailure {
   if (err instanceof DopplerFailure) return err;
-  const e = err as { statusCode?: number; detail?: { messages?: unknown }; code?: string; message?: string };
+  const e = err as { statusCode?: number; detail?: { messages?: unknown }; code?: string; message?: string; retryAfter?: unknown };
   if (typeof e?.statusCode === 'number') {
     const [code, hint] = HINTS[e.statusCode] ?? [e.statusCode >= 500 ? 'upstream_error' : `http_${e.statusCode}`, `Doppler answered HTTP ${e.statusCode}`];
     const said = Array.isArray(e.detail?.messages) ? e.detail.messages.filter((m) => typeof m === 'string').join('; ') : '';
     const safe = value && value.length > 0 ? said.split(value).join('[value]') : said;
-    return new DopplerFailure(code, safe ? `${hint}: ${safe.slice(0, 300)}` : hint, e.statusCode);
+    const retry = Number(e.retryAfter);
+    return new DopplerFailure(code, safe ? `${hint}: ${safe.slice(0, 300)}` : hint, e.statusCode, e.statusCode === 429 && retry > 0 ? retry : undefined);
   }
   if (typeof e?.code === 'string') return new DopplerFailure('request_failed', `the request to Doppler failed (${e.code})`);
   return new DopplerFailure('error', 'the Doppler SDK failed');
@@ -97,7 +98,29 @@ async function paged<T>(fetch: (page: number, perPage: number) => Promise<T[] | 
 function sdk(token: string, baseUrl: string): DopplerSDK {
   const s = new DopplerSDK({ accessToken: token });
   s.setBaseUrl(baseUrl.replace(/\/+$/, ''));
+  keepRetryAfter(s);
   return s;
+}
+
+type Answered = { status: number; headers: Record<string, unknown>; data: unknown };
+let retryAfterKept = false;
+
+/**
+ * The SDK reads a 429's wait from `headers["Retry-After"]`, but Node names every header in lower
+ * case, so it always reads nothing. Once per process, its HTTP layer (one static method shared by
+ * every client) hands the header on under the name the SDK looks for.
+ */
+function keepRetryAfter(s: DopplerSDK): void {
+  if (retryAfterKept) return;
+  const lib = (s.secrets as unknown as { httpClient: { constructor: { httpRequest?: (...a: unknown[]) => Promise<Answered> } } }).httpClient.constructor;
+  const send = lib.httpRequest;
+  if (typeof send !== 'function') return;
+  retryAfterKept = true;
+  lib.httpRequest = async (...args: unknown[]) => {
+    const r = await send.apply(lib, args);
+    if (r?.headers && r.headers['retry-after'] !== undefined) r.headers['Retry-After'] ??= r.headers['retry-after'];
+    return r;
+  };
 }
 
 /** Requests each Doppler client has sent (every call goes through `within`). */

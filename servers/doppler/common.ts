@@ -88,7 +88,7 @@ export const dopplerTool = <I extends z.ZodObject, O extends z.ZodObject>(def: T
 /** A Doppler failure with a code and a message that never carries a secret value. */
 export class DopplerFailure extends Error {
   override name = 'DopplerFailure';
-  constructor(readonly code: string, message: string, readonly status?: number) {
+  constructor(readonly code: string, message: string, readonly status?: number, readonly retryAfter?: number) {
     super(message);
   }
 }

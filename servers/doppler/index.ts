@@ -12,9 +12,11 @@ import { getSecret, listSecretNames } from './tools/secrets.js';
 import { deleteSecret, setSecret } from './tools/write.js';
 
 function describeError(err: unknown): UpstreamError | undefined {
-  const e = err as { name?: string; code?: string; message?: string; status?: number };
+  const e = err as { name?: string; code?: string; message?: string; status?: number; retryAfter?: number };
   // A 4xx (a 429 included) says Doppler did not act, so an idempotency key may be retried.
-  if (e?.name === 'DopplerFailure') return { code: e.code!, message: e.message!, definite: e.status !== undefined && e.status >= 400 && e.status < 500 };
+  if (e?.name === 'DopplerFailure') {
+    return { code: e.code!, message: e.message!, ...(e.retryAfter ? { retryAfter: e.retryAfter } : {}), definite: e.status !== undefined && e.status >= 400 && e.status < 500 };
+  }
   if (e?.name === 'TimeoutError' || e?.name === 'AbortError') return { code: 'timeout', message: 'Doppler did not answer within the instance timeout' };
   // Anything else is a bug of ours (the client turns every SDK error into a DopplerFailure).
   return undefined;

@@ -2,7 +2,7 @@
 // bundle (dist/cli.js) and the start-up snapshot (dist/snapshot.blob, via dist/fleet).
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { bundleFile, installDir, scopesDir } from '../../shared/base/install.js';
 import { VERSION } from './version.js';
 import { META } from '../../shared/base/wire.js';
@@ -22,7 +22,8 @@ Environment:
   FLEET_CHECKPOINT_KEY       PKCS#8 PEM file of the key that signs the trail's checkpoints
   FLEET_CHECKPOINT_FILE      where signed checkpoints are appended (never inside the trail's folder)
   FLEET_APPROVALS_SLACK_URL  Slack API base URL for the approvals identity (default: Slack's)
-  FLEET_APPROVAL_POLL_MS     how often a Slack approval thread is read, in ms (default: 2000)
+  FLEET_APPROVAL_POLL_MS     how often the approvals channel is read for answers, in ms (default: 2000)
+  FLEET_SANDBOX_SPEEDUP      the Slack sandbox's rate windows shortened this many times (default: 1, Slack's own)
   FLEET_TRACE_START          set: print whether fleet started from the snapshot or the bundle, and when the upstream is open
   FLEET_DIST                 set by dist/fleet: the folder it starts from
   OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_LOGS_ENDPOINT
@@ -161,11 +162,22 @@ function buildProgram(): Command {
     .addOption(scopesOpt())
     .option('--audit-dir <dir>', 'folder of audit trails (default: $FLEET_AUDIT_DIR, else .fleet/audit beside the scopes folder)')
     .option('--window <duration>', 'how far back to look', '90d')
-    .addOption(new Option('--format <format>', 'output').choices(['text', 'markdown', 'json']).default('text'))
+    .addOption(new Option('--format <format>', 'output (html: one self-contained page for a ticket, written to --out)').choices(['text', 'markdown', 'json', 'html']).default('text'))
+    .option('--out <file>', 'with --format html: the file to write')
+    .option('--checkpoints <file>', 'with --format html: signed checkpoint notes each trail must reach and agree with (a cut tail is caught); repeatable', (v: string, all: string[] = []) => [...all, v])
     .option('--propose <dir>', 'write narrowed manifests (unused grants removed, resource lists cut to what was used) to a new folder; nothing is applied')
     .option('--write', 'write the narrowed manifests over the scopes folder instead (review them with git diff / fleet diff)')
-    .action((instances: string[], o: { scopes: string; auditDir?: string; window: string; format: 'text' | 'markdown' | 'json'; propose?: string; write?: boolean }) =>
-      run(async () => (await import('./commands/review.js')).reviewCmd(instances, { ...o, scopes: scopesDir(o.scopes) })),
+    .action((instances: string[], o: { scopes: string; auditDir?: string; window: string; format: 'text' | 'markdown' | 'json' | 'html'; out?: string; checkpoints?: string[]; propose?: string; write?: boolean }) =>
+      run(async () => {
+        const scopes = scopesDir(o.scopes);
+        if (o.format !== 'html') {
+          if (o.out || o.checkpoints) throw new Error('--out and --checkpoints go with --format html (fleet audit verify --checkpoints checks a trail on its own)');
+          return (await import('./commands/review.js')).reviewCmd(instances, { ...o, format: o.format, scopes });
+        }
+        if (!o.out) throw new Error('--format html writes a file: name it with --out FILE');
+        if (o.propose || o.write) throw new Error('--format html shows what --propose would write; run --propose separately to write it');
+        return (await import('./commands/report.js')).reportCmd(instances, { scopes, auditDir: o.auditDir, window: o.window, out: o.out, grants: true, checkpoints: o.checkpoints ?? [], command: `fleet ${process.argv.slice(2).join(' ')}` });
+      }),
     );
 
   program
@@ -213,9 +225,26 @@ function buildProgram(): Command {
     .option('--since <when>', 'a duration (30m, 2h, 7d) or a date (times are UTC)')
     .option('--custody', 'the chain of custody: per call its client, actor and proof, thread, approver, executor, manifest and result')
     .option('--json', 'one JSON object per call')
+    .addOption(new Option('--format <format>', 'html: one self-contained page (trail state, custody timeline, denials, activity) written to --out').choices(['text', 'html']).default('text'))
+    .option('--out <file>', 'with --format html: the file to write')
     .addOption(instanceOpt())
     .addOption(scopesOpt())
-    .action((file: string | undefined, o) => run(async () => (await import('./commands/audit.js')).auditShow(file, { ...o, scopes: file ? o.scopes : scopesDir(o.scopes) })));
+    .action((file: string | undefined, o) =>
+      run(async () => {
+        if (o.format !== 'html') {
+          if (o.out) throw new Error('--out goes with --format html');
+          return (await import('./commands/audit.js')).auditShow(file, { ...o, scopes: file ? o.scopes : scopesDir(o.scopes) });
+        }
+        if (!o.out) throw new Error('--format html writes a file: name it with --out FILE');
+        if (o.json || o.custody) throw new Error('--format html holds the custody view already; --json and --custody are for the terminal');
+        const instance = o.instance ?? (file ? /^(.+?)\.jsonl$/.exec(basename(file))?.[1] : undefined);
+        if (!instance) throw new Error('name the instance the trail belongs to with --instance <connector>.<env>');
+        const { rowFilter } = await import('../../shared/audit/filter.js');
+        return (await import('./commands/report.js')).reportCmd([instance], {
+          scopes: scopesDir(o.scopes), window: '36500d', out: o.out, grants: false, filter: rowFilter(o), ...(file ? { file } : {}), command: `fleet ${process.argv.slice(2).join(' ')}`,
+        });
+      }),
+    );
   audit
     .command('import')
     .argument('<file>', 'an embedded trail (.fleet/audit/<connector>.<env>.jsonl)')
@@ -244,11 +273,12 @@ function buildProgram(): Command {
     .description('a guided session with the Slack dev instance on its sandbox')
     .addOption(new Option('--scopes <dir>', 'folder of manifests (default: the ones shipped with fleet)'))
     .option('--promotion', 'instead: a Cloudflare dev deploy, its smoke check and the production promotion citing them')
-    .action((o: { scopes?: string; promotion?: boolean }) =>
+    .option('--report <file>', "at the end, write the reviewer's HTML page of the demo's trails to this file")
+    .action((o: { scopes?: string; promotion?: boolean; report?: string }) =>
       run(async () => {
-        const args = { scopes: o.scopes ?? join(installDir(), 'scopes'), cli: bundleFile() };
+        const args = { scopes: o.scopes ?? join(installDir(), 'scopes'), cli: bundleFile(), ...(o.report ? { report: resolve(o.report) } : {}) };
         // the tour runs the audit commands: handed in here, as a command imports no other
-        const audit = await import('./commands/audit.js');
+        const audit = { ...(await import('./commands/audit.js')), ...(o.report ? { reportCmd: (await import('./commands/report.js')).reportCmd } : {}) };
         return o.promotion ? (await import('./commands/demo-promotion.js')).demoPromotion(args, audit) : (await import('./commands/demo.js')).demo(args, audit);
       }),
     );

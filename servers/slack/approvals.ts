@@ -1,10 +1,14 @@
 // Approvals through Slack, for the production bot where no human sits at the client. A separate
 // approvals identity (scopes/fleet.yaml `approvals.slack`, its own credential) posts the request to
-// the approvals channel; a listed approver answers with a threaded "approve"/"decline" or a ✅/❌
-// reaction. The requester's own answer, a bot's, an unlisted user's and that of any member who is
-// not a full human (users.info: bot, app, deleted, guest) are ignored and recorded. Every value the
+// the approvals channel; a listed approver answers with a threaded reply of exactly "approve" or
+// "decline", or a ✅/❌ reaction (./answers.ts: the earliest answer by Slack's timestamp counts, a
+// decline vetoes, every answer seen is recorded). The requester's own approval, a bot's, an
+// unlisted user's and that of any member who is not a full human (users.info: bot, app, deleted,
+// guest) are ignored and recorded. One shared read of the channel serves every pending request
+// (./watch.ts), inside Slack's rate tiers. Every value the
 // requester controls is escaped for Slack's markup; every argument is shown in full, split across
 // thread replies when long. A call withdrawn by its client withdraws its request.
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
@@ -12,6 +16,8 @@ import type { WebClient } from '@slack/web-api';
 import { describeRequest, type Answer, type ApprovalChannel, type ApprovalRequest, type Verdict } from '../../shared/call/approval.js';
 import type { Member } from './proof.js';
 import { slackReader } from './reader.js';
+import { countedAnswer, seenIn, seenKey, slackUs, type Seen } from './answers.js';
+import { ChannelWatch, type Thread } from './watch.js';
 import { CREDENTIAL } from '../../shared/manifest/schema.js';
 import { ManifestError, readYaml } from '../../shared/manifest/load.js';
 import { StartupError } from '../../shared/base/errors.js';
@@ -49,28 +55,13 @@ export function readApprovalsConfig(scopes: string): SlackApprovalsConfig {
   return parsed.data;
 }
 
-/** Slack errors that no retry can cure: the approvals credential or channel is gone. */
-const REFUSED = new Set(['invalid_auth', 'not_authed', 'token_revoked', 'token_expired', 'account_inactive', 'channel_not_found', 'not_in_channel', 'missing_scope']);
-const APPROVE = /^\s*(approve|approved|yes|lgtm)\b/i;
-const DECLINE = /^\s*(decline|declined|deny|denied|no|reject)\b/i;
-const REACT_YES = new Set(['white_check_mark', 'heavy_check_mark', '+1', 'thumbsup']);
-const REACT_NO = new Set(['x', 'no_entry', '-1', 'thumbsdown']);
-
-type Vote = Answer;
-
-function votes(messages: { user?: string; bot_id?: string; text?: string; reactions?: { name?: string; users?: string[] }[] }[]): Vote[] {
-  const [root, ...replies] = messages;
-  const out: Vote[] = [];
-  for (const m of replies) {
-    if (m.bot_id || !m.user) continue; // a bot never answers an approval
-    if (APPROVE.test(m.text ?? '')) out.push({ user: m.user, approve: true });
-    else if (DECLINE.test(m.text ?? '')) out.push({ user: m.user, approve: false });
-  }
-  for (const r of root?.reactions ?? []) {
-    const approve = REACT_YES.has(r.name ?? '') ? true : REACT_NO.has(r.name ?? '') ? false : undefined;
-    if (approve !== undefined) for (const user of r.users ?? []) out.push({ user, approve });
-  }
-  return out;
+/** One reader of the approvals channel per approvals identity and channel, in this process (./watch.ts). */
+const watches = new Map<string, ChannelWatch>();
+function sharedWatch(web: WebClient, o: SlackApprovalsOptions, channel: string): ChannelWatch {
+  const key = `${o.baseUrl ?? ''}|${createHash('sha256').update(o.credential).digest('hex')}|${channel}`;
+  let w = watches.get(key);
+  if (!w) watches.set(key, (w = new ChannelWatch(web, channel, o.pollMs, o.warn)));
+  return w;
 }
 
 export interface SlackApprovalsOptions {
@@ -138,6 +129,8 @@ export async function openSlackApprovals(o: SlackApprovalsOptions): Promise<Appr
     return m;
   };
 
+  const watch = sharedWatch(web, o, channel);
+
   const say = (ts: string, text: string) => web.chat.postMessage({ channel, thread_ts: ts, text, link_names: false, unfurl_links: false, unfurl_media: false }).catch(() => undefined);
 
   return {
@@ -171,7 +164,7 @@ export async function openSlackApprovals(o: SlackApprovalsOptions): Promise<Appr
           text: [
             `:lock: *Approval needed* (call ${req.call.slice(0, 8)})`,
             ...head,
-            `Approvers: ${approvers}. Reply \`approve\` or \`decline\` in this thread (or react :white_check_mark: / :x:) within ${minutes} min. The requester, bots and unlisted users cannot approve; an approval counts for this exact call (digest ${req.digest.slice(0, 12)}) only. Below: every argument in full, exactly as it will run.${n > 1 ? ` The arguments continue in ${n - 1} more part(s) in this thread: read them all before answering.` : ''}`,
+            `Approvers: ${approvers}. Reply exactly \`approve\` or \`decline\` in this thread (or react :white_check_mark: / :x:) within ${minutes} min. The requester, bots and unlisted users cannot approve; an approval counts for this exact call (digest ${req.digest.slice(0, 12)}) only. Below: every argument in full, exactly as it will run.${n > 1 ? ` The arguments continue in ${n - 1} more part(s) in this thread: read them all before answering.` : ''}`,
             part(0),
           ].join('\n'),
         });
@@ -181,15 +174,10 @@ export async function openSlackApprovals(o: SlackApprovalsOptions): Promise<Appr
         hooks.event('requested', { channel, ts, approvers: req.approvers, parts: n });
       }
       const deadline = Math.min(req.expiresAt, Date.now() + req.timeoutMs);
-      const noted = new Set<string>();
-      const ignore = (v: Vote, why: string) => {
-        if (noted.has(`${v.user}:${v.approve}:${why}`)) return;
-        noted.add(`${v.user}:${v.approve}:${why}`);
-        hooks.event('ignored', { by: v.user, why });
-      };
-      /** why a vote does not count, or undefined when it does */
-      const disqualified = async (v: Vote): Promise<string | undefined> => {
-        if (mine.includes(v.user)) return 'the requester cannot approve their own request';
+      /** why an answer does not count, or undefined when it does */
+      const disqualified = async (v: Seen): Promise<string | undefined> => {
+        // a decline by a listed approver stops the call even when they asked for it themselves
+        if (v.approve && mine.includes(v.user)) return 'the requester cannot approve their own request';
         if (v.user === me.user_id || req.executor.includes(v.user)) return v.user === me.user_id ? 'the approvals bot cannot approve' : "the instance's own bot cannot approve";
         if (!req.approvers.includes(v.user)) return 'not a listed approver';
         let m: Member | undefined;
@@ -213,41 +201,76 @@ export async function openSlackApprovals(o: SlackApprovalsOptions): Promise<Appr
         // next (this process, a replica, the next start) records each once (shared/call/late.ts)
         return { status: 'withdrawn', why };
       };
-      while (Date.now() < deadline) {
-        if (req.signal?.aborted) return withdraw();
-        hooks.progress(`waiting for ${approvers} to approve ${req.tool} in ${channel} (${Math.ceil((deadline - Date.now()) / 1000)}s left)`);
-        await sleep(Math.min(o.pollMs, Math.max(0, deadline - Date.now())), req.signal);
-        if (req.signal?.aborted) return withdraw();
-        let thread;
-        try {
-          thread = await web.conversations.replies({ channel, ts, limit: 200 });
-        } catch (e) {
-          // Slack refused the approvals identity itself: no answer can come, so say so now
-          const code = (e as { data?: { error?: string } }).data?.error;
-          if (code && REFUSED.has(code)) {
-            return { status: 'failed', why: `Slack refused the approvals identity while waiting (${code}): fix its credential (scopes/fleet.yaml approvals.slack)` };
-          }
-          continue; // a failed poll (network, 5xx, 429) is retried until the deadline
-        }
-        for (const v of votes(thread.messages ?? [])) {
-          const why = await disqualified(v);
-          if (why) {
-            ignore(v, why);
+      // every answer seen, counted or not, goes on the record once; a reaction keeps the bounds of
+      // the read that first saw it (Slack dates no reaction)
+      const seen = new Map<string, Seen>();
+      const recorded = new Set<string>();
+      const ignore = (v: Seen, why: string) => {
+        const k = seenKey(v);
+        if (recorded.has(k)) return;
+        recorded.add(k);
+        hooks.event('ignored', { by: v.user, via: v.via, ...(v.approve === undefined ? {} : { answer: v.approve ? 'approve' : 'decline' }), ...(v.via === 'reply' ? { ts: v.what } : { name: v.what }), why });
+      };
+      const judge = async (t: Thread): Promise<Verdict | undefined> => {
+        const qualified: Seen[] = [];
+        const first = seen.size === 0 && !recorded.size;
+        for (const fresh of seenIn(t.parent, t.replies, first ? slackUs(ts) : t.prev * 1000, t.at * 1000)) {
+          const k = seenKey(fresh);
+          if (!seen.has(k)) seen.set(k, fresh);
+          const v = seen.get(k)!;
+          if (v.approve === undefined) {
+            ignore(v, 'not an answer: only a reply of exactly "approve" or "decline", a ✅ or ❌ reaction, or a button counts');
             continue;
           }
-          if (req.signal?.aborted) return withdraw();
-          if (Date.now() > deadline) break;
-          await say(ts, v.approve ? `Approved by <@${v.user}>: running.` : `Declined by <@${v.user}>: not run.`);
-          return v.approve ? { status: 'approved', by: v.user, digest: req.digest, at: Date.now() } : { status: 'declined', by: v.user, why: 'an approver declined' };
+          const why = await disqualified(v);
+          if (why) ignore(v, why);
+          else qualified.push(v);
         }
-      }
-      await say(ts, 'No answer in time: expired, not run.');
-      return { status: 'expired' };
+        const d = countedAnswer(qualified);
+        if (d.status === 'pending') return undefined;
+        for (const v of d.rest) {
+          ignore(v, d.status === 'declined' && v.approve ? 'a decline by a listed approver vetoes an approval that did not certainly come before it' : 'an earlier answer counted');
+        }
+        const by = d.counted.user;
+        await say(ts, d.status === 'approved' ? `Approved by <@${by}>: running.` : `Declined by <@${by}>: not run.`);
+        return d.status === 'approved' ? { status: 'approved', by, digest: req.digest, at: Date.now() } : { status: 'declined', by, why: 'an approver declined' };
+      };
+      if (req.signal?.aborted) return withdraw();
+      return new Promise<Verdict>((resolve) => {
+        let done = false;
+        let judging = Promise.resolve();
+        const finish = (v: Verdict | Promise<Verdict>) => {
+          if (done) return;
+          done = true;
+          stop();
+          clearTimeout(timer);
+          req.signal?.removeEventListener('abort', onAbort);
+          resolve(v);
+        };
+        const onAbort = () => finish(withdraw());
+        const timer = setTimeout(() => finish(say(ts, 'No answer in time: expired, not run.').then(() => ({ status: 'expired' }) as const)), Math.max(0, deadline - Date.now()));
+        req.signal?.addEventListener('abort', onAbort, { once: true });
+        const progress = () => hooks.progress(`waiting for ${approvers} to approve ${req.tool} in ${channel} (${Math.ceil((deadline - Date.now()) / 1000)}s left)`);
+        progress();
+        const stop = watch.watch(ts, {
+          onThread: (t) =>
+            void (judging = judging.then(async () => {
+              if (done) return;
+              const v = await judge(t);
+              if (req.signal?.aborted) return finish(withdraw());
+              if (v && Date.now() <= deadline) return finish(v);
+              progress();
+            }).catch((e: Error) => o.warn?.(`an approval answer could not be judged: ${e.message}`))),
+          // Slack refused the approvals identity itself: no answer can come, so say so now
+          onError: (code) => finish({ status: 'failed', why: `Slack refused the approvals identity while waiting (${code}): fix its credential (scopes/fleet.yaml approvals.slack)` }),
+        });
+      });
     },
 
     async answers(ref): Promise<Answer[]> {
-      const thread = await web.conversations.replies({ channel: ref.channel, ts: ref.ts, limit: 200 });
-      return votes(thread.messages ?? []);
+      const t = ref.channel === channel ? await watch.read(ref.ts) : undefined;
+      if (!t) return [];
+      return seenIn(t.parent, t.replies, t.prev * 1000, t.at * 1000).flatMap((v) => (v.approve === undefined ? [] : [{ user: v.user, approve: v.approve }]));
     },
   };
 }
@@ -281,17 +304,4 @@ async function requesterHere(req: ApprovalRequest, member: (u: string) => Promis
   }
   if (!here.length) return refused(`none of the member IDs fleet.yaml people: links to them (${links.join(', ')}) is a full member of this workspace`);
   return { ids: links };
-}
-
-function sleep(ms: number, signal?: AbortSignal, unref = false): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    if (unref) t.unref();
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }

@@ -32,6 +32,8 @@ export interface CallRow {
   approval?: string;
   error?: string;
   duration_ms?: number;
+  /** the MCP task the call ran as */
+  task?: string;
   /** what else the row needs to say (a minted token's id and expiry) */
   note?: string;
   records: Record<string, any>[];
@@ -88,6 +90,7 @@ function addRecord(calls: Map<string, CallRow>, r: Record<string, any>): CallRow
       thread: r.thread,
       client: r.client ? `${r.client.name}@${r.client.version}` : undefined,
       client_id: r.client_id,
+      ...(r.task ? { task: r.task } : {}),
       manifest: r.manifest,
       decision: r.decision ?? 'allow',
       outcome: 'unknown',

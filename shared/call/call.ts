@@ -7,7 +7,7 @@ import type { Instance } from '../connector/instance.js';
 import { InFlightCall, failedResult, type CallRequest } from './in-flight.js';
 import { path, runStage, type Stage } from './step.js';
 import {
-  approve, attribution, auditHealthy, checkPolicy, claimKey, clientAllowed, findTool, proveActor, openUpstream, parseArguments, rateLimit, readIdempotencyKey,
+  approve, attribution, auditHealthy, checkPolicy, claimKey, clientAllowed, findTool, proveActor, openUpstream, parseArguments, rateLimit, readIdempotencyKey, upstreamWait,
   exceptionStillActive, exceptionWindow, markException, recordIntent, requireEvidence, runUpstream, startClock, stillWanted, suspended, touches,
 } from './steps.js';
 
@@ -34,6 +34,7 @@ export const STEPS: readonly Stage[] = path()
   .then(markException, 'a call only an exception allows is marked so in the trail')
   .then(claimKey, 'a key that already ran replays its first outcome')
   .then(rateLimit, "the grant's rate window")
+  .then(upstreamWait, "the upstream's own Retry-After after a 429 is honoured: nothing is sent before it ends")
   .then(requireEvidence, "proof before promotion: the development instance's verified trail shows it first")
   .then(approve, 'a human says yes, where the grant asks: a listed human, not the requester, for this exact call')
   .then(stillWanted, 'the client has not withdrawn the call (cancelled, timed out, disconnected)')

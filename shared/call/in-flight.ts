@@ -30,6 +30,8 @@ export interface CallRequest {
   elicit?: Elicit;
   /** progress notifications, when the client asked for them */
   progress?: (message: string) => void;
+  /** the MCP task this call runs as (every record of the call names it) */
+  task?: string;
 }
 
 /**
@@ -119,6 +121,7 @@ export class InFlightCall implements Partial<Grown> {
     cancelled?.addEventListener('abort', () => this.controller.abort(cancelled.reason ?? new DOMException('the client cancelled the call', 'AbortError')), { once: true });
     this.base = { v: 1, call: this.call, time: new Date().toISOString(), instance: inst.manifest.id, owner: inst.manifest.owner, manifest: inst.manifest.hash, tool: req.name };
     // a W3C trace context the client sent is kept, so the record (and its export) joins the trace
+    if (req.task) this.base.task = req.task;
     const tp = req.meta?.traceparent;
     if (parseTraceparent(tp)) this.base.traceparent = tp;
   }

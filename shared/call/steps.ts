@@ -17,7 +17,7 @@ import { findEvidence } from './promotion.js';
 import type { Promotion } from '../manifest/schema.js';
 import { AUDIT_RETRY_MS, auditDown, type InFlightCall } from './in-flight.js';
 import { activeSuspension } from '../state/suspension.js';
-import { refreshExceptions } from '../connector/instance.js';
+import { refreshExceptions, type Instance } from '../connector/instance.js';
 import { baseOf, exceptionFor, isActive, selfApproved } from '../manifest/exceptions.js';
 import { auditArgs, inputProblem } from './arguments.js';
 import { shapeAnswer } from './output.js';
@@ -264,6 +264,30 @@ export const rateLimit = step('rateLimit', { needs: ['tool', 'grant'] }, async (
     `denied: rate limit ${rate} of ${tool.name} in ${manifest.id} reached (${where(manifest, `tools.${tool.name}.rate`)}); next call allowed at ${new Date(slot.next).toISOString()} (in ${wait}s)`);
 });
 
+/**
+ * The upstream's own Retry-After: after it answered a tool's call with 429 and a wait, this
+ * process sends that tool nothing until the wait is over; a call meanwhile is refused at once,
+ * naming the wait, and nothing reaches the upstream.
+ */
+export const upstreamWait = step('upstreamWait', { needs: ['tool'] }, (c) => {
+  const until = waits.get(c.inst)?.get(c.tool.name);
+  if (until === undefined) return;
+  const left = until - Date.now();
+  if (left <= 0) return void waits.get(c.inst)!.delete(c.tool.name);
+  const s = Math.ceil(left / 1000);
+  return c.refuse('upstream.retry_after',
+    `refused: ${c.inst.connector.name} asked for no more ${c.tool.name} calls until ${new Date(until).toISOString()} (HTTP 429, Retry-After); retry in ${s}s; nothing was sent`, 'failed');
+});
+
+/** instance → tool → when its upstream's Retry-After ends */
+const waits = new WeakMap<Instance, Map<string, number>>();
+
+function noteRetryAfter(inst: Instance, tool: string, seconds: number): void {
+  let m = waits.get(inst);
+  if (!m) waits.set(inst, (m = new Map()));
+  m.set(tool, Math.max(m.get(tool) ?? 0, Date.now() + seconds * 1000));
+}
+
 /** State that cannot be read or written ends the call with a refusal on the record, naming where it lives. */
 async function stateRefusal(c: InFlightCall, rule: string, e: unknown): Promise<CallToolResult> {
   if (!(e instanceof StateUnavailable)) throw e;
@@ -370,6 +394,7 @@ export const runUpstream = step('runUpstream', { needs: ['tool', 'args', 'ctx', 
       return c.outcome(c.internal(e, before ? 'before' : 'during'), !before);
     }
     const msg = inst.redactor.scrub(u.message);
+    if (u.retryAfter) noteRetryAfter(inst, tool.name, u.retryAfter);
     const result = c.failure(`${inst.connector.name} error: ${u.code}: ${msg}${u.retryAfter ? ` (retry after ${u.retryAfter}s)` : ''}`, 'failed');
     return c.outcome({ result, record: { outcome: 'error', error: u.code, error_message: msg } }, !u.definite);
   }

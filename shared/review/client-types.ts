@@ -56,7 +56,7 @@ export function clientTypes(manifests: Manifest[], connectors: Record<string, Co
   ];
   const names: string[] = [];
   for (const m of [...manifests].sort((a, b) => a.id.localeCompare(b.id))) {
-    const tools = surface(grantedTools(connectors[m.connector]!, m).values());
+    const tools = surface(grantedTools(connectors[m.connector]!, m).values(), m.tools);
     out.push(`  ${JSON.stringify(m.id)}: {`);
     for (const t of tools) {
       out.push(`    /** ${String(t.description ?? '').replace(/\*\//g, '* /')} */`);
@@ -66,9 +66,10 @@ export function clientTypes(manifests: Manifest[], connectors: Record<string, Co
       out.push('    };');
     }
     out.push('  };');
-    names.push(`  ${JSON.stringify(m.id)}: { ${tools.map((t) => `${t.name}: ${t.annotations?.readOnlyHint === true ? "'read'" : "'write'"}`).join(', ')} },`);
+    const kind = (t: (typeof tools)[number]) => (t.execution?.taskSupport === 'optional' ? "'task'" : t.annotations?.readOnlyHint === true ? "'read'" : "'write'");
+    names.push(`  ${JSON.stringify(m.id)}: { ${tools.map((t) => `${t.name}: ${kind(t)}`).join(', ')} },`);
   }
-  out.push('}', '', '/** Each instance\'s tools at run time, and whether each only reads. */');
-  out.push('export const FLEET_TOOLS = {', ...names, '} as const satisfies { [I in keyof FleetTools]: { [T in keyof FleetTools[I]]: \'read\' | \'write\' } };', '');
+  out.push('}', '', '/** Each instance\'s tools at run time: whether each only reads, writes, or writes after waiting on a person (run as an MCP task). */');
+  out.push('export const FLEET_TOOLS = {', ...names, '} as const satisfies { [I in keyof FleetTools]: { [T in keyof FleetTools[I]]: \'read\' | \'write\' | \'task\' } };', '');
   return out.join('\n');
 }

@@ -98,24 +98,13 @@ function finish<T extends Use & { byMap?: Map<string, number> }>(u: T): T {
   return { ...rest, by: [...(byMap ?? new Map()).entries()].map(([w, calls]) => ({ who: w, calls })).sort((a, b) => b.calls - a.calls || a.who.localeCompare(b.who)) } as unknown as T;
 }
 
-/**
- * How old the instance's credential is, from the best source there is: a minted one, the newest
- * token the trail shows minted; else what the upstream reported when the instance opened it (the
- * Cloudflare token's issued_on, the Doppler token's created_at), kept in each call's executor;
- * else the manifest's credential_issued.
- */
-function credentialAge(m: Manifest, rows: CallRow[], now: number): InstanceReview['credential'] {
-  const age = (issued: string) => Math.floor((now - Date.parse(/T/.test(issued) ? issued : `${issued}T00:00:00Z`)) / DAY);
-  const newest = (pick: (r: Record<string, any>) => boolean) =>
-    rows.flatMap((r) => r.records).filter(pick).sort((a, b) => String(a.time).localeCompare(String(b.time))).at(-1);
-  if (m.mint) {
-    const t = newest((r) => r.phase === 'credential' && (r.action === 'mint' || r.action === 'renew') && r.outcome === 'ok');
-    if (t) return { ref: m.credential, issued: t.time, age_days: age(t.time), source: `minted per run (ttl ${m.mint.ttl}): the newest token in the trail, ${t.token_id}` };
+/** The newest record that `pick` accepts, kept while the trail streams past. */
+class Newest {
+  record?: Record<string, any>;
+  constructor(private readonly pick: (r: Record<string, any>) => boolean) {}
+  see(r: Record<string, any>): void {
+    if (this.pick(r) && (!this.record || String(r.time) >= String(this.record.time))) this.record = r;
   }
-  const up = newest((r) => r.phase === 'intent' && typeof r.executor?.issued === 'string');
-  if (up) return { ref: m.credential, issued: up.executor.issued, age_days: age(up.executor.issued), source: `reported by ${m.connector} when the instance opened it` };
-  if (m.credential_issued) return { ref: m.credential, issued: m.credential_issued, age_days: age(m.credential_issued), source: 'manifest credential_issued' };
-  return { ref: m.credential, source: 'unknown: record credential_issued in the manifest when the credential is issued or rotated' };
 }
 
 /**
@@ -123,63 +112,99 @@ function credentialAge(m: Manifest, rows: CallRow[], now: number): InstanceRevie
  * the window count. `granted` is the manifest's tools as reviewed (with exceptions, if any, the
  * caller adds).
  */
-export function reviewInstance(m: Manifest, connector: Connector, allRows: CallRow[], opts: { now: number; days: number }): InstanceReview {
-  // tools granted only by an exception are reviewed too, under their exception's grant
-  const exceptionTools = new Map((m.exceptions ?? []).filter((e) => m.tools[e.tool] === undefined).map((e) => [e.tool, e.id]));
-  const grantOf = (tool: string) => m.tools[tool] ?? m.exceptions?.find((e) => e.tool === tool)?.grant ?? {};
-  const rows = inWindow(allRows.filter((r) => r.instance === undefined || r.instance === m.id), opts.now, opts.days);
-  const tools = connector.tools.filter((t) => m.tools[t.name] !== undefined || exceptionTools.has(t.name));
-  const toolUse = new Map(tools.map((t) => [t.name, newUse()]));
-  const resUse = new Map<string, ResourceReview & { byMap: Map<string, number> }>();
-  const evidenced = new Set<string>();
-  const wants = new Map<string, { tool: string; what: string; calls: number }>();
-  const approvals = new Map<string, ApprovalReview & { byMap: Map<string, number> }>();
-  const exc = new Map<string, { exception: string; tool: string; calls: number; last?: { time: string; by: string } }>();
+export function reviewInstance(m: Manifest, connector: Connector, allRows: Iterable<CallRow>, opts: { now: number; days: number }): InstanceReview {
+  const reviewer = new InstanceReviewer(m, connector, opts);
+  for (const r of allRows) reviewer.add(r);
+  return reviewer.finish();
+}
 
-  for (const t of tools) {
-    const grant = grantOf(t.name);
-    for (const [key, c] of Object.entries(t.constraints)) {
-      if (!c.resources || grant[key] === undefined) continue;
-      for (const value of c.resources(grant[key])) {
-        resUse.set(`${t.name}\0${key}\0${value}`, { tool: t.name, key, noun: c.noun, value, evidenced: false, ...newUse() });
+/**
+ * The same review, one call at a time as the trail streams past: memory holds counters per grant,
+ * resource and person, never the calls, whatever the trail's length.
+ */
+export class InstanceReviewer {
+  // tools granted only by an exception are reviewed too, under their exception's grant
+  private readonly exceptionTools: Map<string, string>;
+  private readonly tools: Connector['tools'];
+  private readonly toolUse: Map<string, Use & { byMap: Map<string, number> }>;
+  private readonly resUse = new Map<string, ResourceReview & { byMap: Map<string, number> }>();
+  private readonly evidenced = new Set<string>();
+  private readonly wants = new Map<string, { tool: string; what: string; calls: number }>();
+  private readonly approvals = new Map<string, ApprovalReview & { byMap: Map<string, number> }>();
+  private readonly exc = new Map<string, { exception: string; tool: string; calls: number; last?: { time: string; by: string } }>();
+  private readonly minted = new Newest((r) => r.phase === 'credential' && (r.action === 'mint' || r.action === 'renew') && r.outcome === 'ok');
+  private readonly opened = new Newest((r) => r.phase === 'intent' && typeof r.executor?.issued === 'string');
+  private readonly from: number;
+  private allowed = 0;
+  private denied = 0;
+  private rows = 0;
+
+  constructor(
+    private readonly m: Manifest,
+    private readonly connector: Connector,
+    private readonly opts: { now: number; days: number },
+  ) {
+    this.from = opts.now - opts.days * DAY;
+    this.exceptionTools = new Map((m.exceptions ?? []).filter((e) => m.tools[e.tool] === undefined).map((e) => [e.tool, e.id]));
+    this.tools = connector.tools.filter((t) => m.tools[t.name] !== undefined || this.exceptionTools.has(t.name));
+    this.toolUse = new Map(this.tools.map((t) => [t.name, newUse()]));
+    for (const t of this.tools) {
+      const grant = this.grantOf(t.name);
+      for (const [key, c] of Object.entries(t.constraints)) {
+        if (!c.resources || grant[key] === undefined) continue;
+        for (const value of c.resources(grant[key])) {
+          this.resUse.set(`${t.name}\0${key}\0${value}`, { tool: t.name, key, noun: c.noun, value, evidenced: false, ...newUse() });
+        }
       }
     }
   }
-  const want = (tool: string, what: string) => {
-    const k = `${tool}\0${what}`;
-    const w = wants.get(k) ?? { tool, what, calls: 0 };
-    w.calls++;
-    wants.set(k, w);
-  };
 
-  let allowed = 0;
-  let denied = 0;
-  for (const r of rows) {
-    if (usedGrant(r)) allowed++;
-    else if (r.decision === 'deny') denied++;
-    const use = toolUse.get(r.tool);
+  private grantOf(tool: string): Record<string, any> {
+    return this.m.tools[tool] ?? this.m.exceptions?.find((e) => e.tool === tool)?.grant ?? {};
+  }
+
+  private want(tool: string, what: string): void {
+    const k = `${tool}\0${what}`;
+    const w = this.wants.get(k) ?? { tool, what, calls: 0 };
+    w.calls++;
+    this.wants.set(k, w);
+  }
+
+  /** One call of the trail; calls of other instances and outside the window are passed over. */
+  add(r: CallRow): void {
+    if (r.instance !== undefined && r.instance !== this.m.id) return;
+    const t0 = Date.parse(r.time);
+    if (!(t0 >= this.from && t0 <= this.opts.now)) return;
+    this.rows++;
+    for (const x of r.records) {
+      this.minted.see(x);
+      this.opened.see(x);
+    }
+    if (usedGrant(r)) this.allowed++;
+    else if (r.decision === 'deny') this.denied++;
+    const use = this.toolUse.get(r.tool);
     if (!use) {
-      if (r.decision === 'deny' && r.rule === 'tools') want(r.tool, 'the tool (not granted)');
-      continue;
+      if (r.decision === 'deny' && r.rule === 'tools') this.want(r.tool, 'the tool (not granted)');
+      return;
     }
     count(use, r);
-    const t = connector.tools.find((x) => x.name === r.tool)!;
-    const grant = grantOf(r.tool);
+    const t = this.connector.tools.find((x) => x.name === r.tool)!;
+    const grant = this.grantOf(r.tool);
     for (const f of factsOf(r)) {
       const c = t.constraints[f.on];
       if (!c?.resources || grant[f.on] === undefined) continue;
       const entries = c.resources(grant[f.on]).filter((v) => c.allows([v] as never, f.value));
-      if (usedGrant(r)) evidenced.add(`${r.tool}\0${f.on}`);
+      if (usedGrant(r)) this.evidenced.add(`${r.tool}\0${f.on}`);
       if (!entries.length) {
-        if (r.decision === 'deny') want(r.tool, `${c.noun} ${f.value}`);
+        if (r.decision === 'deny') this.want(r.tool, `${c.noun} ${f.value}`);
         continue;
       }
-      for (const v of entries) count(resUse.get(`${r.tool}\0${f.on}\0${v}`)!, r);
+      for (const v of entries) count(this.resUse.get(`${r.tool}\0${f.on}\0${v}`)!, r);
     }
     const steps = r.records.filter((x) => x.phase === 'approval');
     if (steps.length) {
-      const a = approvals.get(r.tool) ?? { tool: r.tool, asked: 0, approved: 0, declined: 0, expired: 0, approvers: [], byMap: new Map() };
-      approvals.set(r.tool, a);
+      const a = this.approvals.get(r.tool) ?? { tool: r.tool, asked: 0, approved: 0, declined: 0, expired: 0, approvers: [], byMap: new Map() };
+      this.approvals.set(r.tool, a);
       a.asked++;
       const final = [...steps].reverse().find((x) => ['approved', 'declined', 'expired'].includes(x.status));
       if (final?.status === 'approved') {
@@ -192,46 +217,66 @@ export function reviewInstance(m: Manifest, connector: Connector, allRows: CallR
     const e = exceptionOf(r);
     if (e && usedGrant(r)) {
       const k = `${e}\0${r.tool}`;
-      const x = exc.get(k) ?? { exception: e, tool: r.tool, calls: 0 };
+      const x = this.exc.get(k) ?? { exception: e, tool: r.tool, calls: 0 };
       x.calls++;
       if (!x.last || r.time >= x.last.time) x.last = { time: r.time, by: who(r) };
-      exc.set(k, x);
+      this.exc.set(k, x);
     }
   }
 
-  const toolList: ToolReview[] = tools.map((t) => ({
-    tool: t.name,
-    access: t.access,
-    ...(exceptionTools.has(t.name) ? { exception: exceptionTools.get(t.name) } : {}),
-    ...finish(toolUse.get(t.name)!),
-  }));
-  const resources = [...resUse.values()].map((u) => finish({ ...u, evidenced: evidenced.has(`${u.tool}\0${u.key}`) }));
-  return {
-    instance: m.id,
-    file: m.file,
-    owner: m.owner,
-    review_by: m.review_by,
-    window: { from: new Date(opts.now - opts.days * DAY).toISOString(), to: new Date(opts.now).toISOString(), days: opts.days },
-    calls: { allowed, denied, other: rows.length - allowed - denied },
-    tools: toolList,
-    resources,
-    unused: toolList.filter((t) => t.allowed === 0 && !t.exception).map((t) => t.tool),
-    untouched: resources.filter((r) => r.allowed === 0).map(({ tool, key, value }) => ({ tool, key, value })),
-    refusedWants: [...wants.values()].sort((a, b) => b.calls - a.calls),
-    approvals: [...approvals.values()].map((a) => {
-      const { byMap, ...rest } = a;
-      return { ...rest, approvers: [...byMap.entries()].map(([w, calls]) => ({ who: w, calls })) };
-    }),
-    exceptionCalls: [...exc.values()],
-    credential: credentialAge(m, rows, opts.now),
-    exceptions: (m.exceptions ?? []).map((e) => ({
-      id: e.id, tool: e.tool, owner: e.owner, approver: e.approver, reason: e.reason, starts: e.starts, expires: e.expires,
-      status: isActive(e, opts.now) ? 'active' as const
-        : !e.expires || selfApproved(e) ? 'invalid' as const
-        : Date.parse(e.expires) <= opts.now ? 'expired' as const : 'not started' as const,
-    })),
-  };
+  finish(): InstanceReview {
+    const { m, opts } = this;
+    const toolList: ToolReview[] = this.tools.map((t) => ({
+      tool: t.name,
+      access: t.access,
+      ...(this.exceptionTools.has(t.name) ? { exception: this.exceptionTools.get(t.name) } : {}),
+      ...finish(this.toolUse.get(t.name)!),
+    }));
+    const resources = [...this.resUse.values()].map((u) => finish({ ...u, evidenced: this.evidenced.has(`${u.tool}\0${u.key}`) }));
+    return {
+      instance: m.id,
+      file: m.file,
+      owner: m.owner,
+      review_by: m.review_by,
+      window: { from: new Date(this.from).toISOString(), to: new Date(opts.now).toISOString(), days: opts.days },
+      calls: { allowed: this.allowed, denied: this.denied, other: this.rows - this.allowed - this.denied },
+      tools: toolList,
+      resources,
+      unused: toolList.filter((t) => t.allowed === 0 && !t.exception).map((t) => t.tool),
+      untouched: resources.filter((r) => r.allowed === 0).map(({ tool, key, value }) => ({ tool, key, value })),
+      refusedWants: [...this.wants.values()].sort((a, b) => b.calls - a.calls),
+      approvals: [...this.approvals.values()].map((a) => {
+        const { byMap, ...rest } = a;
+        return { ...rest, approvers: [...byMap.entries()].map(([w, calls]) => ({ who: w, calls })) };
+      }),
+      exceptionCalls: [...this.exc.values()],
+      credential: credentialAge(m, this.minted, this.opened, opts.now),
+      exceptions: (m.exceptions ?? []).map((e) => ({
+        id: e.id, tool: e.tool, owner: e.owner, approver: e.approver, reason: e.reason, starts: e.starts, expires: e.expires,
+        status: isActive(e, opts.now) ? 'active' as const
+          : !e.expires || selfApproved(e) ? 'invalid' as const
+          : Date.parse(e.expires) <= opts.now ? 'expired' as const : 'not started' as const,
+      })),
+    };
+  }
 }
+
+/**
+ * How old the instance's credential is, from the best source there is: a minted one, the newest
+ * token the trail shows minted; else what the upstream reported when the instance opened it (the
+ * Cloudflare token's issued_on, the Doppler token's created_at), kept in each call's executor;
+ * else the manifest's credential_issued.
+ */
+function credentialAge(m: Manifest, minted: Newest, opened: Newest, now: number): InstanceReview['credential'] {
+  const age = (issued: string) => Math.floor((now - Date.parse(/T/.test(issued) ? issued : `${issued}T00:00:00Z`)) / DAY);
+  const t = m.mint ? minted.record : undefined;
+  if (m.mint && t) return { ref: m.credential, issued: t.time, age_days: age(t.time), source: `minted per run (ttl ${m.mint.ttl}): the newest token in the trail, ${t.token_id}` };
+  const up = opened.record;
+  if (up) return { ref: m.credential, issued: up.executor.issued, age_days: age(up.executor.issued), source: `reported by ${m.connector} when the instance opened it` };
+  if (m.credential_issued) return { ref: m.credential, issued: m.credential_issued, age_days: age(m.credential_issued), source: 'manifest credential_issued' };
+  return { ref: m.credential, source: 'unknown: record credential_issued in the manifest when the credential is issued or rotated' };
+}
+
 
 const day = (iso?: string) => (iso ? iso.slice(0, 16).replace('T', ' ') : '—');
 const last = (u: Use) => (u.last ? `${day(u.last.time)} by ${u.last.by}` : 'never');

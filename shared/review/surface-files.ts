@@ -23,7 +23,7 @@ export const surfaceFile = (dir: string, id: string) => join(dir, 'surface', `${
 
 /** The tools/list result of an instance, as its snapshot file holds it. */
 export function snapshot(m: Manifest, connector: Connector): string {
-  return json({ tools: surface(grantedTools(connector, m).values()) });
+  return json({ tools: surface(grantedTools(connector, m).values(), m.tools) });
 }
 
 interface Generated {

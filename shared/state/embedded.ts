@@ -17,7 +17,7 @@ import { emptyHead, open } from '../audit/chain.js';
 import { fileLines } from '../audit/verify.js';
 import { ownerAlive, selfOwner } from './owner.js';
 import {
-  approvalFromRow, KEEP_MS, StateUnavailable, withLate, type ApprovalEntry, type ApprovalStore, type AuditStore, type ChainHead, type Checkpoint, type CheckpointStore,
+  approvalFromRow, KEEP_MS, taskFromRow, TERMINAL, type TaskEntry, type TaskStatus, type TaskStore, StateUnavailable, withLate, type ApprovalEntry, type ApprovalStore, type AuditStore, type ChainHead, type Checkpoint, type CheckpointStore,
   type Claim, type KeyStore, type RateStore, type Slot, type StateStore, type SuspensionStore, type TrailHooks,
 } from './store.js';
 import { FileSuspensions } from './suspension.js';
@@ -38,6 +38,11 @@ CREATE TABLE IF NOT EXISTS approvals (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS approvals_opened ON approvals (opened);
 CREATE TABLE IF NOT EXISTS checkpoints (seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, text TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tasks (
+  id TEXT PRIMARY KEY, owner TEXT NOT NULL, status TEXT NOT NULL, message TEXT, request TEXT NOT NULL, result TEXT,
+  holder TEXT NOT NULL, created INTEGER NOT NULL, updated INTEGER NOT NULL, ttl INTEGER NOT NULL, poll INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tasks_owner ON tasks (owner, created);
 INSERT OR IGNORE INTO meta VALUES ('schema', '1');
 `;
 
@@ -102,6 +107,7 @@ class Sqlite {
     this.swept = now;
     db.prepare('DELETE FROM keys WHERE at < ?').run(now - KEEP_MS);
     db.prepare("DELETE FROM approvals WHERE opened < ? AND status <> 'pending'").run(now - KEEP_MS);
+    db.prepare('DELETE FROM tasks WHERE created + ttl < ?').run(now);
   }
 
   close(): void {
@@ -237,6 +243,57 @@ class EmbeddedApprovals implements ApprovalStore {
   }
 }
 
+type TaskRow = Parameters<typeof taskFromRow>[0] & { holder: string };
+const ENDED = TERMINAL.map((t) => `'${t}'`).join(', ');
+
+class EmbeddedTasks implements TaskStore {
+  constructor(private readonly s: Sqlite) {}
+
+  private row(db: Db, id: string, now: number): TaskRow | undefined {
+    const r = db.prepare('SELECT * FROM tasks WHERE id = ?').get(id) as TaskRow | undefined;
+    return r && Number(r.created) + Number(r.ttl) >= now ? r : undefined;
+  }
+
+  create(t: { id: string; owner: string; request: Record<string, unknown>; ttl: number; poll: number; message?: string }, now = Date.now()): Promise<TaskEntry> {
+    return this.s.tx((db) => {
+      this.s.sweep(db, now);
+      db.prepare("INSERT INTO tasks (id, owner, status, message, request, holder, created, updated, ttl, poll) VALUES (?, ?, 'working', ?, ?, ?, ?, ?, ?, ?)")
+        .run(t.id, t.owner, t.message ?? null, JSON.stringify(t.request), selfOwner(), now, now, t.ttl, t.poll);
+      return taskFromRow(this.row(db, t.id, now)!);
+    });
+  }
+
+  get(id: string, owner: string, now = Date.now()): Promise<TaskEntry | undefined> {
+    return this.s.tx((db) => {
+      const r = this.row(db, id, now);
+      return r && r.owner === owner ? taskFromRow(r) : undefined;
+    });
+  }
+
+  list(owner: string, now = Date.now()): Promise<TaskEntry[]> {
+    return this.s.tx((db) =>
+      (db.prepare('SELECT * FROM tasks WHERE owner = ? AND created + ttl >= ? ORDER BY created DESC, id').all(owner, now) as TaskRow[]).map(taskFromRow));
+  }
+
+  update(id: string, v: { status?: TaskStatus; message?: string; result?: Record<string, unknown> }, now = Date.now()): Promise<TaskEntry | undefined> {
+    return this.s.tx((db) => {
+      db.prepare(`UPDATE tasks SET status = coalesce(?, status), message = coalesce(?, message), result = coalesce(?, result), updated = ?
+        WHERE id = ? AND status NOT IN (${ENDED})`).run(v.status ?? null, v.message ?? null, v.result ? JSON.stringify(v.result) : null, now, id);
+      const r = this.row(db, id, now);
+      return r && taskFromRow(r);
+    });
+  }
+
+  adopt(id: string, now = Date.now()): Promise<boolean> {
+    return this.s.tx((db) => {
+      const r = this.row(db, id, now);
+      if (!r || TERMINAL.includes(r.status as TaskStatus) || r.holder === selfOwner() || ownerAlive(r.holder)) return false;
+      db.prepare('UPDATE tasks SET holder = ?, updated = ? WHERE id = ?').run(selfOwner(), now, id);
+      return true;
+    });
+  }
+}
+
 class EmbeddedCheckpoints implements CheckpointStore {
   constructor(private readonly s: Sqlite) {}
   put(c: Checkpoint): Promise<void> {
@@ -291,6 +348,7 @@ export class EmbeddedState implements StateStore {
   readonly approvals: ApprovalStore;
   readonly checkpoints: CheckpointStore;
   readonly suspensions: SuspensionStore;
+  readonly tasks: TaskStore;
   private readonly db: Sqlite;
 
   /**
@@ -305,6 +363,7 @@ export class EmbeddedState implements StateStore {
     this.approvals = new EmbeddedApprovals(this.db);
     this.checkpoints = new EmbeddedCheckpoints(this.db);
     this.suspensions = new FileSuspensions(dirname(dbFile));
+    this.tasks = new EmbeddedTasks(this.db);
   }
 
   async close(): Promise<void> {

@@ -16,7 +16,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { AuditUnavailable } from '../base/errors.js';
 import { emptyHead, openVerified, seal, type Head } from '../audit/chain.js';
 import {
-  approvalFromRow, KEEP_MS, StateUnavailable, withLate, type ApprovalEntry, type ApprovalStore, type AuditStore, type ChainHead, type Checkpoint, type CheckpointStore,
+  approvalFromRow, KEEP_MS, taskFromRow, TERMINAL, type TaskEntry, type TaskStatus, type TaskStore, StateUnavailable, withLate, type ApprovalEntry, type ApprovalStore, type AuditStore, type ChainHead, type Checkpoint, type CheckpointStore,
   type Claim, type KeyStore, type RateStore, type Slot, type StateStore, type Suspension, type SuspensionStore, type TrailHooks,
 } from './store.js';
 
@@ -51,6 +51,16 @@ CREATE TABLE fleet_checkpoints (instance text NOT NULL, seq bigint NOT NULL, has
     version: 2,
     sql: `
 CREATE TABLE fleet_suspensions (target text PRIMARY KEY, reason text NOT NULL, by text NOT NULL, at text NOT NULL);
+`,
+  },
+  {
+    // long calls as MCP tasks: any replica answers tasks/get, tasks/result, tasks/list, tasks/cancel
+    version: 3,
+    sql: `
+CREATE TABLE fleet_tasks (instance text NOT NULL, id text NOT NULL, owner text NOT NULL, status text NOT NULL, message text,
+  request text NOT NULL, result text, holder bigint NOT NULL, created bigint NOT NULL, updated bigint NOT NULL,
+  ttl bigint NOT NULL, poll bigint NOT NULL, PRIMARY KEY (instance, id));
+CREATE INDEX fleet_tasks_owner ON fleet_tasks (instance, owner, created);
 `,
   },
 ];
@@ -600,6 +610,59 @@ class PgApprovals implements ApprovalStore {
   }
 }
 
+const TASK_COLUMNS = 'id, owner, status, message, request, result, holder, created, updated, ttl, poll';
+const ENDED = TERMINAL.map((t) => `'${t}'`).join(', ');
+
+class PgTasks implements TaskStore {
+  constructor(private readonly db: Db) {}
+
+  create(t: { id: string; owner: string; request: Record<string, unknown>; ttl: number; poll: number; message?: string }, now = Date.now()): Promise<TaskEntry> {
+    return this.db.holdOwner().then(() => this.db.tx(async (q) => {
+      const r = (await q(`INSERT INTO fleet_tasks (instance, id, owner, status, message, request, holder, created, updated, ttl, poll)
+        VALUES ($1, $2, $3, 'working', $4, $5, $6, $7, $7, $8, $9) RETURNING ${TASK_COLUMNS}`,
+      [this.db.instance, t.id, t.owner, t.message ?? null, JSON.stringify(t.request), this.db.owner, now, t.ttl, t.poll])).rows[0];
+      if (now % 64 === 0) await q('DELETE FROM fleet_tasks WHERE instance = $1 AND created + ttl < $2', [this.db.instance, now]);
+      return taskFromRow(r);
+    }));
+  }
+
+  get(id: string, owner: string, now = Date.now()): Promise<TaskEntry | undefined> {
+    return this.db.tx(async (q) => {
+      const r = (await q(`SELECT ${TASK_COLUMNS} FROM fleet_tasks WHERE instance = $1 AND id = $2 AND owner = $3 AND created + ttl >= $4`, [this.db.instance, id, owner, now])).rows[0];
+      return r ? taskFromRow(r) : undefined;
+    });
+  }
+
+  list(owner: string, now = Date.now()): Promise<TaskEntry[]> {
+    return this.db.tx(async (q) =>
+      (await q(`SELECT ${TASK_COLUMNS} FROM fleet_tasks WHERE instance = $1 AND owner = $2 AND created + ttl >= $3 ORDER BY created DESC, id`, [this.db.instance, owner, now])).rows.map(taskFromRow));
+  }
+
+  update(id: string, v: { status?: TaskStatus; message?: string; result?: Record<string, unknown> }, now = Date.now()): Promise<TaskEntry | undefined> {
+    return this.db.tx(async (q) => {
+      await q(`UPDATE fleet_tasks SET status = coalesce($3, status), message = coalesce($4, message), result = coalesce($5, result), updated = $6
+        WHERE instance = $1 AND id = $2 AND status NOT IN (${ENDED})`, [this.db.instance, id, v.status ?? null, v.message ?? null, v.result ? JSON.stringify(v.result) : null, now]);
+      const r = (await q(`SELECT ${TASK_COLUMNS} FROM fleet_tasks WHERE instance = $1 AND id = $2 AND created + ttl >= $3`, [this.db.instance, id, now])).rows[0];
+      return r ? taskFromRow(r) : undefined;
+    });
+  }
+
+  async adopt(id: string, now = Date.now()): Promise<boolean> {
+    await this.db.holdOwner();
+    return this.db.tx(async (q) => {
+      const r = (await q(`SELECT status, holder FROM fleet_tasks WHERE instance = $1 AND id = $2 AND created + ttl >= $3 FOR UPDATE`, [this.db.instance, id, now])).rows[0];
+      if (!r || TERMINAL.includes(r.status) || Number(r.holder) === this.db.owner) return false;
+      const alive = (await q(
+        "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = $1::int::oid AND objid = $2::int::oid AND objsubid = 2 AND granted) AS alive",
+        [OWNER_NS, Number(r.holder)],
+      )).rows[0].alive;
+      if (alive) return false;
+      await q('UPDATE fleet_tasks SET holder = $3, updated = $4 WHERE instance = $1 AND id = $2', [this.db.instance, id, this.db.owner, now]);
+      return true;
+    });
+  }
+}
+
 class PgCheckpoints implements CheckpointStore {
   constructor(private readonly db: Db) {}
   put(c: Checkpoint): Promise<void> {
@@ -645,6 +708,7 @@ export class PostgresState implements StateStore {
   readonly approvals: ApprovalStore;
   readonly checkpoints: CheckpointStore;
   readonly suspensions: SuspensionStore;
+  readonly tasks: TaskStore;
   private readonly db: Db;
 
   /** `url` resolves the connection string (a credential reference) on first use */
@@ -656,6 +720,7 @@ export class PostgresState implements StateStore {
     this.approvals = new PgApprovals(this.db);
     this.checkpoints = new PgCheckpoints(this.db);
     this.suspensions = new PgSuspensions(this.db);
+    this.tasks = new PgTasks(this.db);
   }
 
   async close(): Promise<void> {

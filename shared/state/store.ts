@@ -148,6 +148,64 @@ export interface SuspensionStore {
   list(): Promise<Suspension[]>;
 }
 
+/** A task's state (MCP tasks, protocol 2025-11-25): `working` while it runs; the rest end it. */
+export type TaskStatus = 'working' | 'input_required' | 'completed' | 'failed' | 'cancelled';
+export const TERMINAL: readonly TaskStatus[] = ['completed', 'failed', 'cancelled'];
+
+/**
+ * A long call run as a task. It belongs to the principal that created it (`owner`): every read
+ * names the owner, and another owner's task is not found. The request is kept so whoever runs for
+ * the instance can carry the call on when the process that held it died (`adopt`).
+ */
+export interface TaskEntry {
+  id: string;
+  owner: string;
+  status: TaskStatus;
+  message?: string;
+  /** the tools/call it runs: name, arguments, _meta */
+  request: Record<string, unknown>;
+  /** the call's result, once it ended */
+  result?: Record<string, unknown>;
+  created: number;
+  updated: number;
+  /** ms from creation the task is kept; after it the task is gone */
+  ttl: number;
+  /** ms the client is asked to wait between polls */
+  poll: number;
+}
+
+export interface TaskStore {
+  /** Creates a task, held by this process. */
+  create(t: { id: string; owner: string; request: Record<string, unknown>; ttl: number; poll: number; message?: string }, now?: number): Promise<TaskEntry>;
+  /** The task, if it exists, has not outlived its ttl, and belongs to `owner`. */
+  get(id: string, owner: string, now?: number): Promise<TaskEntry | undefined>;
+  /** `owner`'s live tasks, newest first. */
+  list(owner: string, now?: number): Promise<TaskEntry[]>;
+  /** Changes a task that has not ended (an ended one stays as it is); returns it as it now stands. */
+  update(id: string, v: { status?: TaskStatus; message?: string; result?: Record<string, unknown> }, now?: number): Promise<TaskEntry | undefined>;
+  /** Takes over a task that has not ended whose holding process died: true when this process now holds it. */
+  adopt(id: string, now?: number): Promise<boolean>;
+}
+
+/** A tasks row as both engines store it. */
+export function taskFromRow(r: {
+  id: string; owner: string; status: string; message: string | null; request: string; result: string | null;
+  created: number | string; updated: number | string; ttl: number | string; poll: number | string;
+}): TaskEntry {
+  return {
+    id: r.id,
+    owner: r.owner,
+    status: r.status as TaskStatus,
+    ...(r.message ? { message: r.message } : {}),
+    request: JSON.parse(r.request) as Record<string, unknown>,
+    ...(r.result ? { result: JSON.parse(r.result) as Record<string, unknown> } : {}),
+    created: Number(r.created),
+    updated: Number(r.updated),
+    ttl: Number(r.ttl),
+    poll: Number(r.poll),
+  };
+}
+
 export interface StateStore {
   /** "embedded" | "postgres" */
   readonly engine: string;
@@ -157,6 +215,7 @@ export interface StateStore {
   readonly approvals: ApprovalStore;
   readonly checkpoints: CheckpointStore;
   readonly suspensions: SuspensionStore;
+  readonly tasks: TaskStore;
   close(): Promise<void>;
 }
 

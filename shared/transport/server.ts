@@ -2,7 +2,12 @@
 // call through runCall, so no tool can skip attribution, policy or audit.
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { jsonSchemaValidator as jsonSchemaValidatorProvider, JsonSchemaValidatorResult } from '@modelcontextprotocol/sdk/validation/types.js';
-import { CallToolRequestSchema, ListToolsRequestSchema, type Tool, type ToolListChangedNotification } from '@modelcontextprotocol/sdk/types.js';
+import {
+  CallToolRequestSchema, CancelTaskRequestSchema, ErrorCode, GetTaskPayloadRequestSchema, GetTaskRequestSchema, ListTasksRequestSchema, ListToolsRequestSchema, McpError,
+  RELATED_TASK_META_KEY, type Tool, type ToolListChangedNotification,
+} from '@modelcontextprotocol/sdk/types.js';
+import { cancelTaskCall, lookTask, startTaskCall, taskOwner, waitsOnPerson } from '../call/tasks.js';
+import { TERMINAL, type TaskEntry } from '../state/store.js';
 import { runCall } from '../call/call.js';
 import { onToolsChanged, refreshExceptions, type Instance } from '../connector/instance.js';
 import { baseOf } from '../manifest/exceptions.js';
@@ -92,12 +97,33 @@ function watchExceptions(inst: Instance, notify: () => void): () => void {
   return unwatch;
 }
 
+/** A task as the protocol shows it. */
+function taskView(t: TaskEntry) {
+  return {
+    taskId: t.id,
+    status: t.status,
+    ...(t.message ? { statusMessage: t.message } : {}),
+    createdAt: new Date(t.created).toISOString(),
+    lastUpdatedAt: new Date(t.updated).toISOString(),
+    ttl: t.ttl,
+    pollInterval: t.poll,
+  };
+}
+
+/** The same answer for a task that does not exist and one that is another principal's: nothing is learnt. */
+const notFound = (id: string) => new McpError(ErrorCode.InvalidParams, `Task not found: ${id}`);
+
 export function buildServer(inst: Instance, version: string, hooks: ServerHooks = {}): FleetServer {
+  // a grant that waits on a person (an approval) may run as an MCP task
+  const tasks = Object.values(inst.manifest.tools).some((g) => !!(g as { approval?: unknown }).approval);
   const server = new Server(
     { name: `fleet-${inst.manifest.id}`, version },
     {
       // an instance with time-boxed exceptions tells its client when one starts or expires
-      capabilities: { tools: { listChanged: !!baseOf(inst.manifest).exceptions?.length } },
+      capabilities: {
+        tools: { listChanged: !!baseOf(inst.manifest).exceptions?.length },
+        ...(tasks ? { tasks: { list: {}, cancel: {}, requests: { tools: { call: {} } } } } : {}),
+      },
       jsonSchemaValidator: approvalAnswers,
       instructions: `${inst.manifest.id}: ${inst.manifest.purpose.trim()} Calls are scoped by ${inst.manifest.file} and audited.`,
     },
@@ -120,16 +146,69 @@ export function buildServer(inst: Instance, version: string, hooks: ServerHooks 
     await hooks.beforeList?.();
     refreshExceptions(inst); // an exception that started or expired since the last request counts now
     let listed = listedTools.get(inst.tools);
-    if (!listed) listedTools.set(inst.tools, (listed = surface(inst.tools.values())));
+    if (!listed) listedTools.set(inst.tools, (listed = surface(inst.tools.values(), inst.manifest.tools)));
     queueMicrotask(() => hooks.onListed?.());
     return { tools: listed };
   });
   const inFlight = new Set<Promise<unknown>>();
   const withdrawals = new Set<AbortController>();
+  const principalOf = (extra: { authInfo?: unknown }) => (typeof hooks.principal === 'function' ? hooks.principal(extra) : hooks.principal);
+  const elicitor = () => (server.getClientCapabilities()?.elicitation ? (message: string, timeoutMs: number, signal?: AbortSignal) => elicit(server, message, timeoutMs, signal) : undefined);
+  if (tasks) {
+    const own = async (id: string, extra: { authInfo?: unknown }) => {
+      const t = await lookTask(inst, id, taskOwner(principalOf(extra)));
+      if (!t) throw notFound(id);
+      return t;
+    };
+    server.setRequestHandler(GetTaskRequestSchema, async (request, extra) => taskView(await own(request.params.taskId, extra)) as never);
+    server.setRequestHandler(ListTasksRequestSchema, async (_request, extra) => ({ tasks: (await inst.store.tasks.list(taskOwner(principalOf(extra)))).map(taskView) }) as never);
+    server.setRequestHandler(CancelTaskRequestSchema, async (request, extra) => {
+      const t = await own(request.params.taskId, extra);
+      if (TERMINAL.includes(t.status)) throw new McpError(ErrorCode.InvalidParams, `Cannot cancel task in terminal status: ${t.status}`);
+      return taskView((await cancelTaskCall(inst, t)) ?? t) as never;
+    });
+    server.setRequestHandler(GetTaskPayloadRequestSchema, async (request, extra) => {
+      // blocks until the task ends, reading the store each poll interval (any replica may hold it)
+      for (;;) {
+        const t = await own(request.params.taskId, extra);
+        if (TERMINAL.includes(t.status)) {
+          if (!t.result) throw new McpError(ErrorCode.InvalidParams, `Task ${t.id} was ${t.status} before it had a result: ${t.message ?? ''}`.trim());
+          return { ...t.result, _meta: { ...(t.result._meta as object | undefined), [RELATED_TASK_META_KEY]: { taskId: t.id } } } as never;
+        }
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(resolve, t.poll);
+          extra.signal.addEventListener(
+            'abort',
+            () => {
+              clearTimeout(timer);
+              reject(new McpError(ErrorCode.InvalidRequest, 'Request cancelled'));
+            },
+            { once: true },
+          );
+        });
+      }
+    });
+  }
   server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
     const token = request.params._meta?.progressToken;
     let step = 0;
-    const principal = typeof hooks.principal === 'function' ? hooks.principal(extra) : hooks.principal;
+    const principal = principalOf(extra);
+    if (request.params.task) {
+      // the call returns a task at once and runs on; a tool that never waits on a person runs as asked before
+      const approval = inst.tools.has(request.params.name) ? waitsOnPerson(inst, request.params.name) : undefined;
+      if (!approval) throw new McpError(ErrorCode.MethodNotFound, `${request.params.name} does not run as a task (taskSupport: forbidden): call it without params.task`);
+      // a third party is asked (the task stays working, naming who), or the client's own user
+      const who = approval.via === 'elicitation' ? 'your approval' : `an approval by ${(approval.approvers ?? []).join(', ')} (via ${approval.via})`;
+      const t = await startTaskCall(inst, {
+        name: request.params.name,
+        arguments: request.params.arguments,
+        meta: request.params._meta as Record<string, unknown> | undefined,
+        client: server.getClientVersion(),
+        principal,
+        elicit: elicitor(),
+      }, approval, { ttl: request.params.task.ttl, statusMessage: `working: waiting for ${who}` });
+      return { task: taskView(t) } as never;
+    }
     // the call is withdrawn when the client cancels it, its transport closes, or the server stops
     const withdrawn = new AbortController();
     withdrawals.add(withdrawn);
@@ -141,7 +220,7 @@ export function buildServer(inst: Instance, version: string, hooks: ServerHooks 
       client: server.getClientVersion(),
       principal,
       signal: signal.signal,
-      elicit: server.getClientCapabilities()?.elicitation ? (message, timeoutMs, signal) => elicit(server, message, timeoutMs, signal) : undefined,
+      elicit: elicitor(),
       progress:
         token === undefined
           ? undefined

@@ -49,6 +49,10 @@ function render(tool: ToolDef): Tool {
   };
 }
 
-export function surface(tools: Iterable<ToolDef>): Tool[] {
-  return [...tools].map(describeTool);
+/**
+ * The granted tools as listed. A tool whose grant may wait on a person (an approval) may run as an
+ * MCP task (`execution.taskSupport: optional`): the client may ask for one and poll for the result.
+ */
+export function surface(tools: Iterable<ToolDef>, grants: Record<string, { approval?: unknown }> = {}): Tool[] {
+  return [...tools].map((t) => (grants[t.name]?.approval ? { ...describeTool(t), execution: { taskSupport: 'optional' as const } } : describeTool(t)));
 }

@@ -152,6 +152,46 @@ describe('Slack sandbox, through the official SDK', () => {
   });
 });
 
+describe("Slack sandbox: Slack's rate tiers, per method, app and workspace", () => {
+  it('answers a Tier 3 method 50 times a minute, then 429 with Retry-After; another app keeps its own budget', async () => {
+    const strict = await startSlackSandbox();
+    try {
+      const one = new WebClient(strict.issue('T0BLOGDEV', ALL), { slackApiUrl: strict.url, retryConfig: { retries: 0 }, rejectRateLimitedCalls: true, timeout: 5000 });
+      for (let i = 0; i < 50; i++) await one.conversations.replies({ channel: 'C0DEVGENERAL', ts: '1767225720.000102' });
+      const refused = await one.conversations.replies({ channel: 'C0DEVGENERAL', ts: '1767225720.000102' }).catch((e) => e);
+      expect(refused).toMatchObject({ code: ErrorCode.RateLimitedError });
+      expect(refused.retryAfter).toBeGreaterThanOrEqual(1);
+      expect(refused.retryAfter).toBeLessThanOrEqual(60);
+      // conversations.history is its own Tier 3 budget; a Tier 2 method allows 20
+      await one.conversations.history({ channel: 'C0DEVGENERAL', limit: 1 });
+      for (let i = 0; i < 20; i++) await one.users.list({});
+      await expect(one.users.list({})).rejects.toMatchObject({ code: ErrorCode.RateLimitedError });
+      const other = new WebClient(strict.issue('T0BLOGDEV', ALL), { slackApiUrl: strict.url, retryConfig: { retries: 0 }, rejectRateLimitedCalls: true, timeout: 5000 });
+      await other.conversations.replies({ channel: 'C0DEVGENERAL', ts: '1767225720.000102' });
+      expect(strict.tiers.limited.get('conversations.replies')).toBe(1);
+      // chat.postMessage: a minute's burst per channel, then 429; another channel still takes posts
+      for (let i = 0; i < 60; i++) await one.chat.postMessage({ channel: 'C0DEVBOTTEST', text: `burst ${i}` });
+      await expect(one.chat.postMessage({ channel: 'C0DEVBOTTEST', text: 'one too many' })).rejects.toMatchObject({ code: ErrorCode.RateLimitedError });
+      await one.chat.postMessage({ channel: 'C0DEVSCRATCH', text: 'elsewhere' });
+    } finally {
+      await strict.close();
+    }
+  });
+
+  it('a speedup shortens the window for tests, and nothing else', async () => {
+    const quick = await startSlackSandbox(0, { speedup: 60 });
+    try {
+      const one = new WebClient(quick.issue('T0BLOGDEV', ALL), { slackApiUrl: quick.url, retryConfig: { retries: 0 }, rejectRateLimitedCalls: true, timeout: 5000 });
+      for (let i = 0; i < 20; i++) await one.users.list({});
+      await expect(one.users.list({})).rejects.toMatchObject({ code: ErrorCode.RateLimitedError, retryAfter: 1 });
+      await new Promise((r) => setTimeout(r, 1050));
+      await one.users.list({});
+    } finally {
+      await quick.close();
+    }
+  });
+});
+
 describe('Slack sandbox: token rotation (oauth.v2.access, grant_type=refresh_token)', () => {
   const ROT = ['channels:read', 'chat:write'];
   const exchange = (app: { client_id: string; client_secret: string }, refresh_token: string) =>

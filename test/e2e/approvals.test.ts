@@ -95,7 +95,7 @@ describe('approval in Slack (the production bot)', () => {
     await as('U0WRITER2').reactions.add({ channel: 'C0APPROVALS', timestamp: req.ts, name: 'white_check_mark' });
     await sleep(300);
     expect(settled).toBe(false);
-    await as('U0EDITOR1').chat.postMessage({ channel: 'C0APPROVALS', thread_ts: req.ts, text: 'Approve, thanks' });
+    await as('U0EDITOR1').chat.postMessage({ channel: 'C0APPROVALS', thread_ts: req.ts, text: ' Approve ' }); // exact, but for case and spaces
     const r = await pending;
     expect(r.isError).toBeFalsy();
     expect(r.structuredContent).toMatchObject({ status: 'completed', ts: BOT_MESSAGE });
@@ -264,6 +264,7 @@ describe('replay-safe retries', () => {
     const k = `refused-${Date.now()}`;
     sb.emulator.inject({ route: 'chat.postMessage', status: 429, retryAfter: 1 });
     expect((await s.call('post_message', { channel: 'C0DEVBOTTEST', text: k }, key(k))).structuredContent).toMatchObject({ status: 'failed' });
+    await new Promise((r) => setTimeout(r, 1100)); // the Retry-After is honoured: nothing is sent before it ends
     expect((await s.call('post_message', { channel: 'C0DEVBOTTEST', text: k }, key(k))).structuredContent).toMatchObject({ status: 'completed' });
     await s.close();
   });

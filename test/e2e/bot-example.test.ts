@@ -10,7 +10,9 @@ import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { publishDraft, type Env } from '../../examples/bot/publish.js';
 import { callTool, fleetClient, FleetError } from '../../client/index.js';
-import { auditRecords, ROOT } from '../helpers.js';
+import { approvalsIdentity, auditRecords, ROOT, waitFor } from '../helpers.js';
+import { editWithApproval, type Step } from '../../examples/bot/edit-workflow.js';
+import { WebClient } from '@slack/web-api';
 import { httpScopes, mintedToken, serveHttp, type HttpServed } from '../http-helpers.js';
 import { join } from 'node:path';
 import { startSlackSandbox, type SlackSandbox } from '../../servers/slack/sandbox/index.js';
@@ -33,7 +35,12 @@ beforeAll(async () => {
   // the editor asks in the editorial channel; slack.prod reads that message back as the proof
   THREAD = sb.say('T0BLOGPROD', 'C0EDITORIAL', 'U0EDITOR1', 'please publish the release notes');
   s = await serveHttp(['--instance', 'slack.prod', '--upstream', sb.url, '--scopes', scopes], {
-    vars: { SLACK_BOT_TOKEN_PROD: sb.issue('T0BLOGPROD', ['channels:read', 'channels:history', 'chat:write', 'reactions:write', 'users:read']) },
+    vars: {
+      SLACK_BOT_TOKEN_PROD: sb.issue('T0BLOGPROD', ['channels:read', 'channels:history', 'chat:write', 'reactions:write', 'users:read']),
+      // the approvals identity, reading the approvals channel inside Slack's budget (the sandbox is strict here)
+      ...approvalsIdentity(sb),
+      FLEET_APPROVAL_POLL_MS: '1200',
+    },
   });
   env = { FLEET_URL: s.url, FLEET_TOKEN: token };
 });
@@ -112,5 +119,36 @@ describe('the bot example (a Worker step) through the typed client', () => {
     expect(await res.json()).toMatchObject({ posted: true, replayed: false });
     const wrong = await worker.fetch(new Request('https://bot.example/publish'), env);
     expect(wrong.status).toBe(405);
+  }, 60_000);
+
+  it('a Workflow step starts an approval-gated edit as a task, sleeps with step.sleep, and collects the result', async () => {
+    const BOT_MESSAGE = '1767226320.000112'; // posted by the prod bot in C0EDITORIAL
+    const sleeps: number[] = [];
+    const steps: string[] = [];
+    const step: Step = {
+      do: (name, fn) => {
+        steps.push(name);
+        return fn();
+      },
+      sleep: async (_name, ms) => {
+        sleeps.push(ms);
+        await new Promise((r) => setTimeout(r, ms));
+      },
+    };
+    const text = `Release notes 4.3.1 (${Date.now()})`;
+    const thread = sb.say('T0BLOGPROD', 'C0EDITORIAL', 'U0WRITER1', 'please fix the release notes');
+    const run = editWithApproval(env, step, { id: `e-${Date.now()}`, channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text, editor: 'U0WRITER1', thread });
+    const approvals = sb.workspace('T0BLOGPROD').channels.find((c) => c.id === 'C0APPROVALS')!;
+    const req = await waitFor(() => approvals.messages.find((m) => m.user === 'U0APPROVALS' && m.text.includes(text)), 20_000);
+    const editor = new WebClient(sb.issue('T0BLOGPROD', ['chat:write'], undefined, 'U0EDITOR1'), { slackApiUrl: sb.url, retryConfig: { retries: 0 } });
+    await editor.chat.postMessage({ channel: 'C0APPROVALS', thread_ts: req.ts, text: 'approve' });
+    expect(await run).toEqual({ edited: true, ts: BOT_MESSAGE });
+    // no step held a request open for the approval: it slept between short checks, at the server's pollInterval
+    expect(sleeps.length).toBeGreaterThan(0);
+    expect(new Set(sleeps)).toEqual(new Set([2000]));
+    expect(steps[0]).toMatch(/^start edit/);
+    expect(steps.at(-1)).toMatch(/^collect edit/);
+    expect(sb.workspace('T0BLOGPROD').channels.find((c) => c.id === 'C0EDITORIAL')!.messages.find((m) => m.ts === BOT_MESSAGE)!.text).toBe(text);
+    expect(sb.emulator.requests.filter((r) => r.route === 'chat.update' && r.params.text === text)).toHaveLength(1);
   }, 60_000);
 });

@@ -235,10 +235,11 @@ describe('cloudflare: names and keys that would walk a URL', () => {
 
 describe('cloudflare: upstream errors and start-up checks', () => {
   it('returns a 429 at once with its Retry-After, and a 404 with a hint', async () => {
-    sb.emulator.inject({ route: 'kv.values.get', status: 429, retryAfter: 9 });
+    sb.emulator.inject({ route: 'kv.values.get', status: 429, retryAfter: 1 });
     const r = await dev.call('kv_get', { namespace_id: IDS.devKv, key: 'config/theme' });
     expect(r.isError).toBe(true);
-    expect(text(r)).toMatch(/cloudflare error: cf_971: .*\(retry after 9s\)/);
+    expect(text(r)).toMatch(/cloudflare error: cf_971: .*\(retry after 1s\)/);
+    await new Promise((r) => setTimeout(r, 1100)); // the Retry-After is honoured: nothing is sent before it ends
     const nf = await dev.call('kv_get', { namespace_id: IDS.devKv, key: 'posts/none' });
     expect(text(nf)).toContain("cf_10009: get: 'key not found'");
     const out = auditRecords(dev.auditFile).filter((x) => x.phase === 'outcome').at(-1)!;

@@ -54,6 +54,11 @@ describe.each(cases)('$connector writes with an idempotency key', (c) => {
     const before = sent();
     c.emulator().inject({ route: c.route, status: 429, retryAfter: 1 });
     expect(status(await c.write(s, key))).toBe('failed');
+    // the upstream's Retry-After is honoured: nothing is sent until it ends
+    const held = await c.write(s, key);
+    expect(status(held)).toBe('failed');
+    expect(sent()).toBe(before + 1);
+    await new Promise((r) => setTimeout(r, 1100));
     expect(status(await c.write(s, key))).toBe('completed');
     expect(sent()).toBe(before + 2);
   });

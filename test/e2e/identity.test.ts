@@ -143,7 +143,7 @@ describe('approvals: separation of duties on proven IDs', () => {
     await as('U0WRITER1').chat.postMessage({ channel: 'C0APPROVALS', thread_ts: req.ts, text: 'approve' });
     await as('U0PRODBOT').chat.postMessage({ channel: 'C0APPROVALS', thread_ts: req.ts, text: 'approve' });
     await as('U0WRITER2').reactions.add({ channel: 'C0APPROVALS', timestamp: req.ts, name: 'white_check_mark' });
-    await as('U0GUEST1').reactions.add({ channel: 'C0APPROVALS', timestamp: req.ts, name: '+1' });
+    await as('U0GUEST1').reactions.add({ channel: 'C0APPROVALS', timestamp: req.ts, name: 'white_check_mark' });
     await as('U0PARTNER1').chat.postMessage({ channel: 'C0APPROVALS', thread_ts: req.ts, text: 'approve' });
     // the executor (the instance's own bot) and the approvals bot, reacting as users
     await as('U0PRODBOT').reactions.add({ channel: 'C0APPROVALS', timestamp: req.ts, name: 'white_check_mark' });
@@ -288,8 +288,8 @@ describe('an approval dies with its call', () => {
       const next = await startProd(undefined, {}, { stateDir, auditDir: s.auditDir });
       await waitFor(() => (late().length >= 2 ? true : undefined));
       await next.close();
-      // another start (or a replica) reads the thread again and records nothing twice
-      const reads = () => sb.emulator.requests.filter((x) => x.route === 'conversations.replies' && x.params.ts === req.ts).length;
+      // another start (or a replica) reads the approvals channel again and records nothing twice
+      const reads = () => sb.emulator.requests.filter((x) => x.route === 'conversations.history' && x.params.channel === 'C0APPROVALS').length;
       const before = reads();
       const third = await startProd(undefined, {}, { stateDir, auditDir: s.auditDir });
       await waitFor(() => (reads() >= before + 2 ? true : undefined)); // two passes: the first has ended

@@ -31,7 +31,7 @@ const CASES: Record<string, { read: [string, string]; write: [string, string] }>
 /** Each fault with the exact error code each connector reports for it (the outcome record's `error`). */
 type Kind = { name: string; fault: Omit<Fault, 'route' | 'times'>; ok?: boolean; codes?: Record<string, string> };
 const FAULTS: Kind[] = [
-  { name: '429 + Retry-After', fault: { status: 429, retryAfter: 7 }, codes: { slack: 'ratelimited', cloudflare: 'cf_971', doppler: 'ratelimited' } },
+  { name: '429 + Retry-After', fault: { status: 429, retryAfter: 1 }, codes: { slack: 'ratelimited', cloudflare: 'cf_971', doppler: 'ratelimited' } },
   // Cloudflare's 5xx envelope carries its own code (10013, "An unknown error has occurred")
   { name: '500', fault: { status: 500 }, codes: { slack: 'http_500', cloudflare: 'cf_10013', doppler: 'upstream_error' } },
   { name: '503', fault: { status: 503 }, codes: { slack: 'http_503', cloudflare: 'cf_10013', doppler: 'upstream_error' } },
@@ -82,7 +82,7 @@ describe.each(Object.keys(CASES))('upstream faults: %s', (connector) => {
           expect(r.isError).toBe(true);
           expect(text(r).startsWith(`${connector} error: ${code}: `), text(r)).toBe(true);
           expect(outcome).toMatchObject({ outcome: 'error', error: code });
-          if (fault.fault.status === 429 && connector !== 'doppler') expect(text(r)).toContain('retry after 7s');
+          if (fault.fault.status === 429) expect(text(r)).toContain('retry after 1s');
         }
         // a write goes out once; a read may be retried by the SDK, a bounded number of times
         if (side === 'write') expect(sent).toBe(1);
@@ -91,7 +91,16 @@ describe.each(Object.keys(CASES))('upstream faults: %s', (connector) => {
           expect(sent).toBeLessThanOrEqual(3);
         }
         if (side === 'write' && !fault.ok) expect((r.structuredContent as { status?: string })?.status).toBe('failed');
-        // and the next call is served normally
+        if (fault.fault.status === 429) {
+          // the upstream's Retry-After is honoured: the same tool sends nothing until it ends
+          const sentBefore = live.up.emulator.requests.length;
+          const held = await live.server.call(tool, { ...SAMPLES[`${connector}.dev`]![tool]!, ...(side === 'write' ? { [tool === 'post_message' ? 'text' : 'value']: `held ${n}` } : {}) });
+          expect(held.isError).toBe(true);
+          expect(text(held)).toMatch(/Retry-After\); retry in 1s; nothing was sent/);
+          expect(live.up.emulator.requests.length).toBe(sentBefore);
+          await new Promise((r) => setTimeout(r, 1100));
+        }
+        // and the next call is served normally (after a 429, once its wait is over)
         const again = await live.server.call(c.read[0], SAMPLES[`${connector}.dev`]![c.read[0]]!);
         expect(again.isError, text(again)).toBeFalsy();
       }, 20_000);

@@ -258,6 +258,48 @@ export function stateContract(e: Engine): void {
       }
     });
 
+    it('a task belongs to its owner, ends once, outlives nothing past its ttl, and is taken over only when its holder died', async () => {
+      const id = fresh(e);
+      const s = e.open(id);
+      const other = e.open(id);
+      try {
+        const t0 = Date.now();
+        const t = await s.tasks.create({ id: 'task-1', owner: 'client:bot', request: { name: 'update_message', arguments: { text: 'hi' } }, ttl: 60_000, poll: 1500, message: 'asked U0EDITOR1' }, t0);
+        expect(t).toMatchObject({ id: 'task-1', owner: 'client:bot', status: 'working', message: 'asked U0EDITOR1', ttl: 60_000, poll: 1500, request: { name: 'update_message' } });
+        // every process sees it; another owner does not, not even in a list
+        expect(await other.tasks.get('task-1', 'client:bot')).toMatchObject({ status: 'working' });
+        expect(await other.tasks.get('task-1', 'client:other')).toBeUndefined();
+        expect(await other.tasks.list('client:other')).toEqual([]);
+        await s.tasks.create({ id: 'task-2', owner: 'client:bot', request: {}, ttl: 60_000, poll: 1000 }, t0 + 1);
+        expect((await other.tasks.list('client:bot')).map((x) => x.id)).toEqual(['task-2', 'task-1']);
+        // a held task is not taken over, by this process or another living one
+        expect(await other.tasks.adopt('task-1')).toBe(false);
+        // it ends once: the first end counts
+        expect(await other.tasks.update('task-1', { status: 'completed', result: { content: [], structuredContent: { status: 'completed' } } })).toMatchObject({ status: 'completed', result: { structuredContent: { status: 'completed' } } });
+        expect(await s.tasks.update('task-1', { status: 'cancelled', message: 'too late' })).toMatchObject({ status: 'completed', message: 'asked U0EDITOR1' });
+        // past its ttl it is gone
+        expect(await s.tasks.get('task-2', 'client:bot', t0 + 60_002)).toBeUndefined();
+        expect(await s.tasks.list('client:bot', t0 + 60_002)).toEqual([]);
+
+        // a task whose holding process died is taken over once
+        const child = spawn(process.execPath, [worker, e.worker(id), 'task', 'task-3', 'client:bot'], { stdio: ['ignore', 'pipe', 'inherit'] });
+        await new Promise<void>((resolve, reject) => {
+          child.stdout.on('data', (d: Buffer) => d.toString().includes('created') && resolve());
+          child.on('exit', (code) => reject(new Error(`task holder exited ${code}`)));
+        });
+        expect(await s.tasks.adopt('task-3')).toBe(false);
+        await new Promise<void>((r) => {
+          child.once('exit', () => r());
+          child.kill('SIGKILL');
+        });
+        await expect.poll(() => s.tasks.adopt('task-3'), { timeout: 10_000 }).toBe(true);
+        expect(await other.tasks.adopt('task-3')).toBe(false);
+      } finally {
+        await s.close();
+        await other.close();
+      }
+    }, 30_000);
+
     it('state that cannot be read refuses with an error naming where it lives', async () => {
       const id = fresh(e);
       const s = await e.broken(id);

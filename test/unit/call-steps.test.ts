@@ -13,7 +13,7 @@ describe('the call path', () => {
   it('runs its steps in this order', () => {
     expect(STEPS.map((s) => s.step.name)).toEqual([
       'suspended', 'exceptionWindow', 'findTool', 'parseArguments', 'attribution', 'clientAllowed', 'readIdempotencyKey', 'auditHealthy',
-      'proveActor', 'openUpstream', 'touches', 'checkPolicy', 'markException', 'claimKey', 'rateLimit', 'requireEvidence', 'approve',
+      'proveActor', 'openUpstream', 'touches', 'checkPolicy', 'markException', 'claimKey', 'rateLimit', 'upstreamWait', 'requireEvidence', 'approve',
       'stillWanted', 'suspended', 'exceptionStillActive', 'recordIntent', 'startClock', 'runUpstream',
     ]);
   });

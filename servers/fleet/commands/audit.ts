@@ -10,8 +10,7 @@ import { streamCalls, type CallRow } from '../../../shared/audit/read.js';
 import { fileLines, verifyFile, verifyLines, type VerifyResult } from '../../../shared/audit/verify.js';
 import { fileTrail, Trail } from '../../../shared/audit/trail.js';
 import { open as openRecord } from '../../../shared/audit/chain.js';
-import { parseDuration } from '../../../shared/base/duration.js';
-import { BadIdentifier, canonical } from '../../../shared/call/identity.js';
+import { actorFilter, sinceTime } from '../../../shared/audit/filter.js';
 import type { StateStore } from '../../../shared/state/store.js';
 import { instanceStore } from '../compose/store.js';
 import { anchorsFrom, fileNotes, type NoteSource } from '../../../shared/audit/anchors.js';
@@ -205,6 +204,8 @@ export interface CustodyRow {
   credential: string;
   manifest: string;
   result: string;
+  /** the MCP task the call ran as, or - */
+  task: string;
 }
 
 export function custodyOf(r: CallRow): CustodyRow {
@@ -229,25 +230,8 @@ export function custodyOf(r: CallRow): CustodyRow {
     credential: r.credential ?? '-',
     manifest: r.manifest ?? '-',
     result,
+    task: r.task ?? '-',
   };
-}
-
-export function sinceTime(since: string, now = Date.now()): number {
-  const d = parseDuration(since);
-  if (d !== undefined) return now - d;
-  const t = Date.parse(since);
-  if (Number.isNaN(t)) throw new Error(`--since takes a duration (30m, 2h, 7d) or a date, not "${since}"`);
-  return t;
-}
-
-/** An --actor filter in canonical form (a look-alike is refused, not matched). */
-export function actorFilter(raw: string): string {
-  try {
-    return canonical(raw);
-  } catch (e) {
-    if (e instanceof BadIdentifier) throw new Error(`--actor ${e.why}`);
-    throw e;
-  }
 }
 
 const CUSTODY: [string, number, (r: CustodyRow) => string][] = [

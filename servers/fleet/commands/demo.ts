@@ -28,7 +28,7 @@ interface Place {
   audit: AuditCommands;
 }
 
-export async function demo(opts: { scopes: string; cli: string }, audit: AuditCommands): Promise<number> {
+export async function demo(opts: { scopes: string; cli: string; report?: string }, audit: AuditCommands): Promise<number> {
   const root = mkdtempSync(join(tmpdir(), 'fleet-demo-'));
   try {
     const auditDir = join(root, 'audit');
@@ -44,11 +44,11 @@ export async function demo(opts: { scopes: string; cli: string }, audit: AuditCo
     if (!/\n {2}slack:/.test(fleet.slice(fleet.indexOf('\ncheckpoints:')))) writeFileSync(fleetFile, `${fleet.trimEnd()}\n  slack: { reader: env:SLACK_AUDIT_READER_TOKEN }\n`);
     return await session(opts, { auditDir, scopes, checkpoints: { FLEET_CHECKPOINT_KEY: key, FLEET_CHECKPOINT_FILE: join(root, 'checkpoints.txt') }, audit });
   } finally {
-    rmSync(root, { recursive: true, force: true });
+    if (!process.env.KEEPDEMO) rmSync(root, { recursive: true, force: true });
   }
 }
 
-async function session(opts: { scopes: string; cli: string }, place: Place): Promise<number> {
+async function session(opts: { scopes: string; cli: string; report?: string }, place: Place): Promise<number> {
   const { auditShow, auditVerify } = place.audit;
   const { auditDir } = place;
   const env = { ...process.env, ...place.checkpoints, FLEET_AUDIT_DIR: auditDir, FLEET_STATE_DIR: join(auditDir, 'state'), FLEET_ACTOR: 'alice@example.com' } as Record<string, string>;
@@ -109,6 +109,11 @@ async function session(opts: { scopes: string; cli: string }, place: Place): Pro
   say(`13. Its hash chain, against the signed checkpoints the instance wrote (fleet audit verify ${file} --checkpoints ${place.checkpoints.FLEET_CHECKPOINT_FILE})`);
   const code = await auditVerify(file, { checkpoints: place.checkpoints.FLEET_CHECKPOINT_FILE, scopes: place.scopes }, (s) => say(`    ${s}`));
   const prodCode = await production(opts, place);
+  if (opts.report && place.audit.reportCmd) {
+    say();
+    say(`21. The reviewer's page of both trails (fleet review --format html --out ${opts.report})`);
+    await place.audit.reportCmd(['slack.dev', 'slack.prod'], { scopes: place.scopes, auditDir, window: '1d', out: opts.report, grants: true, checkpoints: [place.checkpoints.FLEET_CHECKPOINT_FILE], command: `fleet review slack.dev slack.prod --format html --out ${opts.report} --checkpoints ${place.checkpoints.FLEET_CHECKPOINT_FILE}` }, (s) => say(`    ${s}`));
+  }
   say();
   say('Next: `npm test`, or add the dev instances to Claude Code with the .mcp.json in this repository.');
   return code || prodCode;

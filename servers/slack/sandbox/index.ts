@@ -3,14 +3,17 @@
 // asks for it. Tokens are issued per workspace with exactly the scopes asked for. Token rotation:
 // an app with rotation on exchanges a single-use refresh token for an access token that answers
 // `token_expired` once its `expires_in` has passed (oauth.v2.access, grant_type=refresh_token).
+// Slack's rate tiers hold per app and workspace (./tiers.ts): each issued token is an app of its
+// own, the tokens an app with rotation hands out share its budget.
 import { randomBytes } from 'node:crypto';
 import { Emulator, type EmulatorRequest } from '../../../shared/connector/emulator.js';
 import { METHODS, nextTs, SlackError, type Params } from './methods.js';
 import { seedWorkspaces, type Workspace } from './seed.js';
+import { RateTiers } from './tiers.js';
 
 export class SlackSandbox {
   readonly workspaces: Workspace[] = seedWorkspaces();
-  private tokens = new Map<string, { team: string; scopes: string[]; user?: string; expires?: number }>();
+  private tokens = new Map<string, { team: string; scopes: string[]; user?: string; expires?: number; app: string }>();
   private revoked = new Set<string>();
   /** apps with token rotation on: client id → secret, the installation's scopes, its access tokens' lifetime */
   private apps = new Map<string, { secret: string; team: string; scopes: string[]; ttlSeconds: number }>();
@@ -25,6 +28,12 @@ export class SlackSandbox {
     faultBody: (status) => (status === 429 ? { ok: false, error: 'ratelimited' } : { ok: false, error: 'internal_error' }),
   });
   url = '';
+  readonly tiers: RateTiers;
+
+  /** `speedup` shortens Slack's rate windows by that factor (default: FLEET_SANDBOX_SPEEDUP, else 1, Slack's own) */
+  constructor(opts: { speedup?: number } = {}) {
+    this.tiers = new RateTiers(opts.speedup ?? (Number(process.env.FLEET_SANDBOX_SPEEDUP) || 1));
+  }
 
   async start(port = 0): Promise<this> {
     this.url = `${await this.emulator.listen(port)}/api/`;
@@ -39,7 +48,7 @@ export class SlackSandbox {
     const ws = this.workspace(team);
     if (user && !ws.users.some((u) => u.id === user)) throw new Error(`sandbox workspace ${team} has no user ${user}`);
     token ??= `${user && !ws.users.find((u) => u.id === user)!.is_bot ? 'xoxp' : 'xoxb'}-sandbox-${team}-${randomBytes(12).toString('hex')}`;
-    this.tokens.set(token, { team, scopes: [...scopes], user });
+    this.tokens.set(token, { team, scopes: [...scopes], user, app: token });
     return token;
   }
 
@@ -94,7 +103,7 @@ export class SlackSandbox {
     this.refreshTokens.delete(p.refresh_token);
     const ws = this.workspace(app.team);
     const access = `xoxe.xoxb-1-${randomBytes(24).toString('hex')}`;
-    this.tokens.set(access, { team: app.team, scopes: [...app.scopes], expires: Date.now() + app.ttlSeconds * 1000 });
+    this.tokens.set(access, { team: app.team, scopes: [...app.scopes], expires: Date.now() + app.ttlSeconds * 1000, app: p.client_id! });
     const refresh = `xoxe-1-${randomBytes(24).toString('hex')}`;
     this.refreshTokens.set(refresh, p.client_id!);
     this.exchanges++;
@@ -130,6 +139,12 @@ export class SlackSandbox {
     return this.emulator.close();
   }
 
+  /** Slack's answer to a call over its tier, or undefined when the call may go (and is counted). */
+  private limit(app: string, team: string, method: string, channel?: string) {
+    const wait = this.tiers.take(app, team, method, channel);
+    return wait ? { status: 429, headers: { 'retry-after': String(wait) }, json: { ok: false, error: 'ratelimited' } } : undefined;
+  }
+
   private handle(req: EmulatorRequest) {
     const method = req.path.replace(/^\/api\//, '');
     let params: Params;
@@ -139,7 +154,7 @@ export class SlackSandbox {
       return { json: { ok: false, error: 'invalid_form_data' } };
     }
     // the one method authenticated by the app's credentials, not a token
-    if (method === 'oauth.v2.access') return { json: this.exchange(params) };
+    if (method === 'oauth.v2.access') return this.limit(params.client_id ?? '', '', method) ?? { json: this.exchange(params) };
     const auth = req.headers.authorization?.replace(/^Bearer\s+/i, '') ?? params.token;
     const m = METHODS[method];
     if (!m) return { json: { ok: false, error: 'unknown_method' } };
@@ -147,6 +162,8 @@ export class SlackSandbox {
     const grant = this.tokens.get(auth);
     if (!grant) return { json: { ok: false, error: this.revoked.has(auth) ? 'token_revoked' : 'invalid_auth' } };
     if (grant.expires !== undefined && Date.now() >= grant.expires) return { json: { ok: false, error: 'token_expired' } };
+    const limited = this.limit(grant.app, grant.team, method, params.channel);
+    if (limited) return limited;
     const headers = { 'x-oauth-scopes': grant.scopes.join(','), 'x-accepted-oauth-scopes': m.scope };
     if (m.scope && !grant.scopes.includes(m.scope)) {
       return { headers, json: { ok: false, error: 'missing_scope', needed: m.scope, provided: grant.scopes.join(',') } };
@@ -177,6 +194,6 @@ function redactToken(p: Params): Params {
   return rest;
 }
 
-export async function startSlackSandbox(port = 0): Promise<SlackSandbox> {
-  return new SlackSandbox().start(port);
+export async function startSlackSandbox(port = 0, opts: { speedup?: number } = {}): Promise<SlackSandbox> {
+  return new SlackSandbox(opts).start(port);
 }

@@ -85,6 +85,8 @@ export const METHODS: Record<string, { scope: string; run(c: Caller, p: Params):
         if (!parent) throw new SlackError('thread_not_found');
         parent.thread_ts = parent.ts;
         parent.reply_count = (parent.reply_count ?? 0) + 1;
+        parent.latest_reply = m.ts;
+        if (!parent.reply_users?.includes(user.id)) parent.reply_users = [...(parent.reply_users ?? []), user.id];
         m.thread_ts = parent.ts;
       }
       ch.messages.push(m);

@@ -23,6 +23,9 @@ export interface SlackMessage {
   bot_id?: string;
   thread_ts?: string;
   reply_count?: number;
+  /** a thread's parent: the newest reply's ts and who replied, as conversations.history shows them */
+  latest_reply?: string;
+  reply_users?: string[];
   reactions?: { name: string; users: string[]; count: number }[];
   /** set by chat.update, as Slack marks an edited message */
   edited?: { user: string; ts: string };
@@ -64,6 +67,10 @@ const channel = (id: string, name: string, topic: string, messages: SlackMessage
 function thread(parent: SlackMessage, replies: SlackMessage[]): SlackMessage[] {
   parent.thread_ts = parent.ts;
   parent.reply_count = replies.length;
+  if (replies.length) {
+    parent.latest_reply = replies.at(-1)!.ts;
+    parent.reply_users = [...new Set(replies.map((r) => r.user))];
+  }
   for (const r of replies) r.thread_ts = parent.ts;
   return [parent, ...replies];
 }

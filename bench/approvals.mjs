@@ -1,0 +1,102 @@
+#!/usr/bin/env node
+// `node bench/approvals.mjs`: what pending Slack approvals cost Slack's budget. For 1, 10 and 100
+// requests waiting at once (the approvals identity's real SDK against the Slack sandbox, whose rate
+// tiers are Slack's own), the Slack calls a minute the approvals identity makes while they wait, the
+// 429s it met, and the time from an approver's answer to the verdict (what the upstream call then
+// waits for). Slack allows a Tier 3 method about 50 calls a minute per app and workspace.
+//
+//   node bench/approvals.mjs [--pending 1,10,100] [--seconds 60] [--poll-ms 2000]
+import { execFileSync } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { build } from 'esbuild';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const { values: o } = parseArgs({
+  options: {
+    pending: { type: 'string', default: '1,10,100' },
+    seconds: { type: 'string', default: '60' },
+    'poll-ms': { type: 'string', default: '2000' },
+  },
+});
+const say = (s) => process.stderr.write(`bench:approvals: ${s}\n`);
+const libFile = join(ROOT, 'node_modules', '.cache', 'fleet-bench', 'approvals-lib.mjs');
+await build({
+  entryPoints: [join(ROOT, 'bench', 'approvals-lib.ts')], outfile: libFile, bundle: true, format: 'esm', platform: 'node', target: 'node20',
+  external: ['@slack/web-api'], logLevel: 'warning',
+  banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);" },
+});
+const lib = await import(pathToFileURL(libFile).href);
+const SCOPES = ['chat:write', 'channels:history', 'users:read'];
+const POLL = Number(o['poll-ms']);
+const WINDOW = Number(o.seconds) * 1000;
+const uptime = () => { try { return execFileSync('uptime', { encoding: 'utf8' }).trim(); } catch { return ''; } };
+const atStart = uptime();
+
+async function measure(n) {
+  const sb = await lib.startSlackSandbox();
+  try {
+    const channel = await lib.openSlackApprovals({
+      config: { workspace: 'T0BLOGPROD', channel: 'C0APPROVALS', credential: 'env:SLACK_APPROVALS_TOKEN', token_scopes: SCOPES },
+      credential: sb.issue('T0BLOGPROD', SCOPES, undefined, 'U0APPROVALS'),
+      baseUrl: sb.url,
+      timeoutMs: 10_000,
+      pollMs: POLL,
+    });
+    const abort = new AbortController();
+    const posted = new Array(n);
+    const verdicts = [];
+    for (let i = 0; i < n; i++) {
+      // chat.postMessage allows about one a second per channel: the requests arrive as Slack lets them
+      verdicts.push(channel.request({
+        call: `bench-${n}-${i}-00000000`, instance: 'slack.prod', tool: 'update_message', resources: [], lines: [`text = "bench ${i}"`],
+        digest: String(i).padStart(64, '0'), requester: 'U0WRITER1', requesterKind: 'slack-user', approvers: ['U0EDITOR1', 'U0EDITOR2'],
+        executor: ['U0PRODBOT'], timeoutMs: 30 * 60_000, expiresAt: Date.now() + 30 * 60_000, signal: abort.signal,
+      }, { progress: () => {}, event: () => {}, posted: async ({ ts }) => void (posted[i] = ts) }).catch((e) => ({ status: 'error', why: e.message })));
+      if (i % 50 === 49) await new Promise((r) => setTimeout(r, 61_000)); // a minute's burst per channel
+    }
+    while (posted.filter(Boolean).length < n) await new Promise((r) => setTimeout(r, 50));
+    const from = sb.emulator.requests.length;
+    const limitedBefore = [...sb.tiers.limited.values()].reduce((a, b) => a + b, 0);
+    await new Promise((r) => setTimeout(r, WINDOW));
+    const reads = sb.emulator.requests.slice(from).filter((r) => r.route !== 'chat.postMessage');
+    const perMin = (reads.length * 60_000) / WINDOW;
+    const limited = [...sb.tiers.limited.values()].reduce((a, b) => a + b, 0) - limitedBefore;
+    // one approver answers one request: how long until its verdict
+    const editor = sb.issue('T0BLOGPROD', ['chat:write'], undefined, 'U0EDITOR1');
+    const { WebClient } = await import('@slack/web-api');
+    const web = new WebClient(editor, { slackApiUrl: sb.url, retryConfig: { retries: 0 } });
+    const k = Math.floor(n / 2);
+    const t0 = performance.now();
+    await web.chat.postMessage({ channel: 'C0APPROVALS', thread_ts: posted[k], text: 'approve' });
+    const v = await verdicts[k];
+    const answerMs = performance.now() - t0;
+    abort.abort();
+    await Promise.all(verdicts);
+    return { n, perMin, byMethod: count(reads), limited, answerMs, verdict: v.status };
+  } finally {
+    await sb.close();
+  }
+}
+
+function count(reqs) {
+  const m = {};
+  for (const r of reqs) m[r.route] = (m[r.route] ?? 0) + 1;
+  return Object.entries(m).map(([k, v]) => `${k} ${v}`).join(', ');
+}
+
+const rows = [];
+for (const n of o.pending.split(',').map(Number)) {
+  say(`${n} pending, reading every ${POLL} ms for ${WINDOW / 1000} s ...`);
+  rows.push(await measure(n));
+}
+const lines = [
+  `Pending Slack approvals against Slack's budget (Tier 3 ≈ 50 calls/min per method, app and workspace), polling every ${POLL} ms, measured over ${WINDOW / 1000} s each.`,
+  `Machine: ${atStart}`,
+  '',
+  '| pending | Slack calls/min by the approvals identity | of which | 429s | answer → verdict |',
+  '|---:|---:|---|---:|---:|',
+  ...rows.map((r) => `| ${r.n} | ${r.perMin.toFixed(1)} | ${r.byMethod || '-'} | ${r.limited} | ${Math.round(r.answerMs)} ms (${r.verdict}) |`),
+];
+process.stdout.write(`${lines.join('\n')}\n`);
