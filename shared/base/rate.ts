@@ -1,9 +1,10 @@
 // `N/period`: a grant's `rate:` in a manifest, a client's `rate:` in clients.yaml, `--client-rate`.
 // One grammar and one parser for all of them; the manifest's JSON Schema carries RATE as its pattern.
 import { z } from 'zod';
+import { DAY_MS } from './duration.js';
 
 /** Each period's length in milliseconds. */
-export const PERIOD_MS = { second: 1000, minute: 60_000, hour: 3_600_000, day: 86_400_000 } as const;
+export const PERIOD_MS = { second: 1000, minute: 60_000, hour: 3_600_000, day: DAY_MS } as const;
 export type Period = keyof typeof PERIOD_MS;
 
 /** 1 to 9,999,999 calls per second, minute, hour or day. */

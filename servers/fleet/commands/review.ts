@@ -11,15 +11,14 @@ import { streamCalls, type CallRow } from '../../../shared/audit/read.js';
 import { fileTrail, Trail } from '../../../shared/audit/trail.js';
 import { readStoreConfig } from '../../../shared/state/config.js';
 import { instanceStore } from '../compose/store.js';
-import { parseDuration } from '../../../shared/base/duration.js';
 import { loadManifest } from '../../../shared/manifest/load.js';
 import type { Manifest } from '../../../shared/manifest/types.js';
 import { compareSides, type Change, type Side } from '../../../shared/review/diff.js';
-import { reviewInstance, reviewMarkdown, reviewText, inWindow, type InstanceReview } from '../../../shared/review/evidence.js';
+import { reviewInstance, reviewMarkdown, reviewText, inWindow, windowDays, type InstanceReview } from '../../../shared/review/evidence.js';
 import { failed, formatFindings } from '../../../shared/review/findings.js';
 import { narrow, replay, type Replay } from '../../../shared/review/narrow.js';
 import { writeGenerated } from '../../../shared/review/surface-files.js';
-import { manifestFiles, verifyScopes } from '../../../shared/review/verify.js';
+import { chosenManifests, manifestFiles, verifyScopes } from '../../../shared/review/verify.js';
 
 export interface ReviewOptions {
   scopes: string;
@@ -41,8 +40,6 @@ export interface Proposal {
   cuts: string[];
   replay: Replay;
 }
-
-const DAY = 86_400_000;
 
 /**
  * The instance's calls, from the verified stream of its trail (shared/audit/trail.ts): from
@@ -81,14 +78,9 @@ export async function reviewCmd(
   out: (s: string) => void = (s) => process.stdout.write(`${s}\n`),
   warn: (s: string) => void = (s) => process.stderr.write(`${s}\n`),
 ): Promise<number> {
-  const windowMs = parseDuration(o.window);
-  if (windowMs === undefined || windowMs < DAY) throw new Error(`--window takes a duration of at least a day, such as 30d or 90d, not "${o.window}"`);
-  const days = Math.round(windowMs / DAY);
+  const days = windowDays(o.window);
   const now = o.now ?? Date.now();
-  const files = manifestFiles(o.scopes);
-  const all = files.map((f) => basename(f).replace(/\.ya?ml$/, ''));
-  for (const i of instances) if (!all.includes(i)) throw new Error(`no manifest for instance "${i}" in ${o.scopes} (known: ${all.join(', ')})`);
-  const chosen = files.filter((f) => !instances.length || instances.includes(basename(f).replace(/\.ya?ml$/, '')));
+  const chosen = chosenManifests(o.scopes, instances);
 
   const reviews: { m: Manifest; review: InstanceReview; rows: CallRow[] }[] = [];
   let unvouched = false;
