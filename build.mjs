@@ -23,10 +23,10 @@ await build({
   splitting: true,
   format: 'esm',
   chunkNames: 'chunks/[name]-[hash]',
-  // Everything is bundled, so an installed package needs no dependency but one: better-sqlite3 is
-  // native (a .node file built for the installing node), so it stays a dependency and loads from
+  // Everything is bundled, so an installed package needs no dependency but one: libsql is native
+  // (a prebuilt .node per platform, from its npm packages), so it stays a dependency and loads from
   // node_modules on first use. pg's optional native binding is never used.
-  external: ['better-sqlite3', 'pg-native'],
+  external: ['libsql', 'pg-native'],
   // CommonJS dependencies (axios, form-data, ...) call require() on Node built-ins.
   banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);" },
 });
@@ -49,7 +49,7 @@ await build({
   // Upstream SDKs are loaded on first use, so they need not weigh on every start: they stay out of
   // the snapshot and load from node_modules, through a require() rooted at the install folder (a
   // snapshot's own require() reaches only Node's built-in modules).
-  external: ['cloudflare', '@dopplerhq/node-sdk', '@slack/web-api', '@opentelemetry/*', 'better-sqlite3', 'pg', 'pg-native'],
+  external: ['cloudflare', '@dopplerhq/node-sdk', '@slack/web-api', '@opentelemetry/*', 'libsql', 'pg', 'pg-native'],
   // No module URL in CommonJS: the launcher names the install folder in FLEET_DIST instead.
   define: { 'import.meta.url': '__fleet_module_url' },
   banner: {

@@ -3,7 +3,9 @@
 # repository at COMMIT (default HEAD) into an empty temporary folder (or DIR, kept), runs `npm install` there with a new, empty npm
 # cache (everything comes from the registry, as on a first install), and prints the time it took,
 # the packages it added and the load it ran under. Exits non-zero when the install fails or warns
-# (an EBADENGINE, an install-scripts notice: a new user should see nothing to worry about).
+# (an EBADENGINE, an install-scripts notice: a new user should see nothing to worry about), or
+# when it compiled a native module (node-gyp's objects in node_modules: every binary the project
+# needs comes prebuilt from the registry, so an install takes seconds, not minutes).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 keep=""
@@ -26,5 +28,10 @@ printf 'fresh clone of %s: npm install took %d.%d s, added %s packages, %s npm w
   "$(git rev-parse --short HEAD)" $((ms / 1000)) $((ms % 1000 / 100)) "$added" "$warnings" "$(node --version)" "$(npm --version)" "$load"
 if [ "$status" != 0 ] || [ "$warnings" != 0 ]; then
   grep -E '^npm (warn|error)' "$work/install.out" | head -n 20 >&2 || tail -n 20 "$work/install.out" >&2
+  exit 1
+fi
+compiled="$(find node_modules -type d -name obj.target -path '*/build/*' | sed 's|/build/.*||' | sort -u)"
+if [ -n "$compiled" ]; then
+  echo "npm install compiled native code (node-gyp) in: $compiled" >&2
   exit 1
 fi

@@ -1,15 +1,17 @@
 #!/usr/bin/env node
-// `npm run bench:sqlite`: better-sqlite3 (native, compiled at install where no prebuilt binary can be
-// fetched) against node:sqlite (built into Node >= 22.13), on the embedded store's own work, under
-// the node that runs it:
+// `npm run bench:sqlite`: the SQLite drivers the embedded store could run on, on the store's own
+// work, under the node that runs it: libsql (the dependency: a prebuilt binary per platform, from
+// npm), better-sqlite3 (native, compiled at install where no prebuilt binary can be fetched; measured
+// when --better-sqlite3 names an installed copy built for this node) and node:sqlite (built into
+// Node >= 22.13):
 // - a keyed claim: one IMMEDIATE transaction that looks a key up and inserts it, then one that
 //   records the outcome (shared/state/embedded.ts, EmbeddedKeys.claim + done);
 // - a rate-window take: delete what left the window, count, insert (EmbeddedRate.take);
-// - the OS lock (shared/state/oslock.ts): BEGIN IMMEDIATE on a lock database with no busy wait, and
+// - the OS lock (shared/base/oslock.ts): BEGIN IMMEDIATE on a lock database with no busy wait, and
 //   ROLLBACK; a second connection must be refused while it is held;
 // - loading the driver in a fresh process;
-// - with --install, `npm install better-sqlite3` into an empty folder from an empty npm cache.
-// Both drivers run the same SQL on files in WAL mode with synchronous=FULL, interleaved.
+// - with --install, `npm install libsql` into an empty folder from an empty npm cache.
+// Every driver runs the same SQL on files in WAL mode with synchronous=FULL, interleaved.
 // Writes (or replaces) this node's section of docs/benchmarks-sqlite.md.
 //
 //   node bench/sqlite.mjs [--ops 400] [--install] [--better-sqlite3 DIR] [--out docs/benchmarks-sqlite.md] [--no-write]
@@ -25,7 +27,7 @@ const { values: o } = parseArgs({
   options: {
     ops: { type: 'string', default: '400' },
     install: { type: 'boolean', default: false },
-    'better-sqlite3': { type: 'string', default: join(ROOT, 'node_modules', 'better-sqlite3') },
+    'better-sqlite3': { type: 'string' },
     out: { type: 'string', default: 'docs/benchmarks-sqlite.md' },
     'no-write': { type: 'boolean', default: false },
   },
@@ -36,21 +38,32 @@ const pct = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Mat
 const us = (ns) => (ns / 1000).toFixed(0);
 const loadAtStart = loadavg()[0];
 const work = mkdtempSync(join(tmpdir(), 'fleet-bench-sqlite-'));
-const bsDir = resolve(o['better-sqlite3']);
-const bsVersion = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).dependencies['better-sqlite3'];
+const DEP = 'libsql';
+const depVersion = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).dependencies[DEP];
 
-/** The two drivers behind the few calls the store makes. */
-function drivers() {
-  const out = {};
+/** A driver with better-sqlite3's API (libsql has it too), from the package folder `dir`. */
+function betterApi(name, dir) {
   try {
-    const Database = createRequire(join(bsDir, 'package.json'))(bsDir);
-    out['better-sqlite3'] = {
-      load: `require(${JSON.stringify(bsDir)})`,
+    const Database = createRequire(join(dir, 'package.json'))(dir);
+    return {
+      load: `require(${JSON.stringify(dir)})`,
       open: (file, busyMs) => new Database(file, { timeout: busyMs }),
       busy: (e) => e.code === 'SQLITE_BUSY',
     };
   } catch (e) {
-    say(`better-sqlite3 not measured: ${/** @type {Error} */ (e).message.split('\n')[0]}`);
+    say(`${name} not measured: ${/** @type {Error} */ (e).message.split('\n')[0]}`);
+    return undefined;
+  }
+}
+
+/** The drivers behind the few calls the store makes; the dependency first. */
+function drivers() {
+  const out = {};
+  const dep = betterApi(DEP, join(ROOT, 'node_modules', DEP));
+  if (dep) out[DEP] = dep;
+  if (o['better-sqlite3']) {
+    const bs = betterApi('better-sqlite3', resolve(o['better-sqlite3']));
+    if (bs) out['better-sqlite3'] = bs;
   }
   try {
     const { DatabaseSync } = /** @type {any} */ (process.getBuiltinModule('node:sqlite'));
@@ -157,14 +170,15 @@ function loadMs(d) {
 
 function installCost() {
   const dir = mkdtempSync(join(tmpdir(), 'fleet-bench-sqlite-install-'));
-  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'probe', private: true, allowScripts: { 'better-sqlite3': true } }));
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'probe', private: true }));
   const t = Date.now();
-  const r = spawnSync('npm', ['install', `better-sqlite3@${bsVersion}`, '--no-audit', '--no-fund', '--loglevel=error'], { cwd: dir, env: { ...process.env, npm_config_cache: join(dir, 'cache') }, encoding: 'utf8' });
+  const r = spawnSync('npm', ['install', `${DEP}@${depVersion}`, '--no-audit', '--no-fund', '--loglevel=error'], { cwd: dir, env: { ...process.env, npm_config_cache: join(dir, 'cache') }, encoding: 'utf8' });
   const s = (Date.now() - t) / 1000;
-  const built = existsSync(join(dir, 'node_modules/better-sqlite3/build/Release/obj.target'));
+  // a compile leaves node-gyp's objects behind; libsql's binary is an npm package
+  const built = spawnSync('find', [join(dir, 'node_modules'), '-name', 'obj.target'], { encoding: 'utf8' }).stdout.trim() !== '';
   rmSync(dir, { recursive: true, force: true });
-  if (r.status !== 0) throw new Error(`npm install better-sqlite3 failed: ${r.stderr.slice(-400)}`);
-  return { seconds: s, how: built ? 'compiled from source (no prebuilt binary reachable)' : 'prebuilt binary' };
+  if (r.status !== 0) throw new Error(`npm install ${DEP} failed: ${r.stderr.slice(-400)}`);
+  return { seconds: s, how: built ? 'compiled from source' : 'nothing compiled (prebuilt binary from the npm registry)' };
 }
 
 const ds = drivers();
@@ -200,7 +214,7 @@ const date = new Date().toISOString().slice(0, 10);
 const L = [
   `## Node ${process.version}`,
   '',
-  `Measured by \`node bench/sqlite.mjs${o.install ? ' --install' : ''}\` on ${date} (${machine}); ${OPS} operations of each kind per driver, interleaved in ${ROUNDS} rounds. Times per operation in µs, median / 95th percentile.`,
+  `Measured by \`node bench/sqlite.mjs${o.install ? ' --install' : ''}${o['better-sqlite3'] ? ' --better-sqlite3 DIR' : ''}\` on ${date} (${machine}); ${OPS} operations of each kind per driver, interleaved in ${ROUNDS} rounds. Times per operation in µs, median / 95th percentile.`,
   '',
   '| driver | SQLite | keyed claim + outcome | rate-window take | OS lock take | lock excludes a second holder | a process that loads it |',
   '|---|---|---|---|---|---|---|',
@@ -209,19 +223,19 @@ const L = [
   `A process that loads nothing (\`node -e 0\`): ${bareMs.toFixed(1)} ms, median of 7 starts.`,
   '',
 ];
-if (rows.length === 2) {
-  const [a, b] = rows;
+for (const b of rows.slice(1)) {
+  const a = rows[0];
   const ratio = (k) => (pct(b[k], 0.5) / pct(a[k], 0.5)).toFixed(2);
   L.push(`${b.name} / ${a.name}, medians: keyed claim ${ratio('claim')}×, rate take ${ratio('rate')}×, lock take ${ratio('lock')}×.`, '');
 }
-if (install) L.push(`\`npm install better-sqlite3@${bsVersion}\` from an empty npm cache on this node: ${install.seconds.toFixed(0)} s, ${install.how}.`, '');
+if (install) L.push(`\`npm install ${DEP}@${depVersion}\` from an empty npm cache on this node: ${install.seconds.toFixed(0)} s, ${install.how}.`, '');
 const section = L.join('\n');
 process.stdout.write(`${section}\n`);
 
 if (!o['no-write']) {
   const file = resolve(ROOT, o.out);
   const head = [
-    '# SQLite drivers: better-sqlite3 against node:sqlite',
+    '# SQLite drivers: libsql, better-sqlite3 and node:sqlite',
     '',
     'Generated by `node bench/sqlite.mjs` (one section per Node line it ran on; each section from one run). The',
     "embedded store's work per driver: see the script's header for what each column does.",

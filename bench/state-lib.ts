@@ -4,7 +4,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import BetterSqlite3 from 'better-sqlite3';
+import Libsql from 'libsql';
 import pg from 'pg';
 import { EmbeddedState } from '../shared/state/embedded.js';
 import { migrate, PostgresState } from '../shared/state/postgres.js';
@@ -46,7 +46,7 @@ const resultText = JSON.stringify(RESULT);
 
 /** Puts `n` done keys into an embedded database directly (the bench's set-up, not what it times). */
 export function prefillSqlite(dbFile: string, n: number): void {
-  const db = new BetterSqlite3(dbFile);
+  const db = new Libsql(dbFile);
   const at = Date.now();
   const ins = db.prepare("INSERT INTO keys (key, args, state, owner, at, result) VALUES (?, 'fp', 'done', ?, ?, ?)");
   db.transaction(() => {

@@ -40,7 +40,7 @@ const say = (s) => process.stderr.write(`bench:state: ${s}\n`);
 const libFile = join(ROOT, 'node_modules', '.cache', 'fleet-bench', 'state-lib.mjs');
 await build({
   entryPoints: [join(ROOT, 'bench', 'state-lib.ts')], outfile: libFile, bundle: true, format: 'esm', platform: 'node', target: 'node20',
-  external: ['better-sqlite3', 'pg'], logLevel: 'warning',
+  external: ['libsql', 'pg'], logLevel: 'warning',
   banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);" },
 });
 const lib = await import(pathToFileURL(libFile).href);

@@ -50,8 +50,18 @@ function port(value: string): number {
   return n;
 }
 
-/** Ends the process with one clear line for any error a user can cause. */
-async function run(fn: () => unknown): Promise<void> {
+/**
+ * Ends the process with one clear line for any error a user can cause. A reader piped into
+ * `head` or `less` that quits ends quietly (its exit code so far), not with a stack trace; `serve`
+ * keeps its own shutdown for a closed pipe (`closedPipe: false`).
+ */
+async function run(fn: () => unknown, { closedPipe = true } = {}): Promise<void> {
+  if (closedPipe) {
+    process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE') throw e;
+      process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+    });
+  }
   try {
     const code = await fn();
     if (typeof code === 'number') process.exitCode = code;
@@ -106,7 +116,7 @@ function buildProgram(): Command {
         if (o.checkUpstream) return (await import('./commands/serve.js')).checkUpstreamCmd({ connector, env: o.env, scopes, upstream: o.upstream });
         const { serve } = await import('./commands/serve.js');
         await serve({ connector, env: o.env, scopes, sandbox: o.sandbox, upstream: o.upstream });
-      }),
+      }, { closedPipe: false }),
     );
 
   const clients = program.command('clients').description('the HTTP clients of scopes/clients.yaml');

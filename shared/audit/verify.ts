@@ -50,6 +50,8 @@ export interface VerifyOptions {
   instance?: string;
   /** outside anchors: record position → hash the trail must have there */
   anchors?: Map<number, string>;
+  /** told of each line read, with its length in bytes (progress on a terminal) */
+  onLine?: (bytes: number) => void;
 }
 
 /** A record that verified: sealed, its hash matching its text, continuing the chain. */
@@ -244,6 +246,7 @@ export async function verifyFile(file: string | number, opts: VerifyOptions, chu
     for (let nl = buf.indexOf(0x0a, at); nl >= 0; nl = buf.indexOf(0x0a, at)) {
       const s = fast?.sealed(buf, at, nl);
       if (!s || !v.continues(s.seq, s.prev, s.hash)) v.line(buf.toString('utf8', at, nl + 1));
+      opts.onLine?.(nl + 1 - at);
       if (!fast && v.instance !== undefined) {
         fast = new SealedLines(v.instance);
         fast.chunk(buf.subarray(0));

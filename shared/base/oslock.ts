@@ -5,22 +5,22 @@
 // waiter: no lock goes "stale", so no two waiters can both take over a dead holder's lock, and a
 // live holder whose event loop stalls keeps it (a stale-detecting lockfile would hand it to another).
 // Within one process, two OsLocks on one file exclude each other too (SQLite tracks its locks per
-// inode). better-sqlite3 is native: loaded on the first take, never in the start-up snapshot.
+// inode). The driver (libsql) is native: loaded on the first take, never in the start-up snapshot.
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import type BetterSqlite3 from 'better-sqlite3';
+import type Libsql from 'libsql';
 import { installRequire } from './install.js';
 
-let driver: typeof BetterSqlite3 | undefined;
+let driver: typeof Libsql | undefined;
 /** From the installation; code bundled outside it (a test's or the bench's worker) looks from the working directory. */
-function load(): typeof BetterSqlite3 {
+function load(): typeof Libsql {
   if (driver) return driver;
   try {
-    return (driver = installRequire()('better-sqlite3') as typeof BetterSqlite3);
+    return (driver = installRequire()('libsql') as typeof Libsql);
   } catch (e) {
     try {
-      return (driver = createRequire(join(process.cwd(), 'package.json'))('better-sqlite3') as typeof BetterSqlite3);
+      return (driver = createRequire(join(process.cwd(), 'package.json'))('libsql') as typeof Libsql);
     } catch {
       throw e;
     }
@@ -33,7 +33,7 @@ export class LockTimeout extends Error {
 }
 
 export class OsLock {
-  private db: BetterSqlite3.Database | undefined;
+  private db: Libsql.Database | undefined;
   constructor(readonly file: string) {}
 
   /** Takes the lock when it is free; false when another holder (any process, or this one) has it. */

@@ -86,3 +86,50 @@ export async function* counted<T extends string>(lines: AsyncIterable<T> | Itera
     p.done();
   }
 }
+
+/** What a command shows on a terminal: colour for its output and its warnings, the output's width, progress on stderr. */
+export interface Term {
+  paint: (text: string, colour: Colour) => string;
+  paintErr: (text: string, colour: Colour) => string;
+  /** the output's width when it is a terminal (its rows then show the progress themselves) */
+  width?: number;
+  progress: (label: string, total?: number) => Progress;
+}
+
+/** The terminal of a command writing to `out` with progress and warnings on `err` (default: this process's). */
+export function terminalOf(out: Stream = process.stdout, err: Stream = process.stderr, env: NodeJS.ProcessEnv = process.env, clock: () => number = Date.now): Term {
+  const width = widthOf(out);
+  return { paint: painter(out, env), paintErr: painter(err, env), ...(width ? { width } : {}), progress: (label, total) => progress(label, total, err, clock) };
+}
+
+/**
+ * Column widths that fit `total` characters (separators of `gap` included). Columns are given as
+ * their width, their narrowest, and a rank: when even the narrowest widths do not fit, the
+ * columns with a rank are left out (width 0), highest rank first; then the widest columns shrink,
+ * none below its narrowest, and the last column takes what is left. Without a total, the widths
+ * as given. The last column's width is what it would like; it takes at least its narrowest.
+ */
+export function fitColumns(cols: { width: number; min: number; drop?: number }[], total: number | undefined, gap = 2): number[] {
+  const w = cols.map((c) => c.width);
+  if (!total) return w;
+  const last = w.length - 1;
+  const shown = () => w.filter((x, i) => x > 0 || i === last).length;
+  const room = () => total - gap * (shown() - 1) - w.slice(0, -1).reduce((a, b) => a + b, 0);
+  const minRoom = () => total - gap * (shown() - 1) - cols.slice(0, -1).reduce((a, c, i) => a + (w[i]! > 0 ? c.min : 0), 0);
+  const ranked = cols.map((c, i) => ({ i, drop: c.drop })).filter((c) => c.drop !== undefined).sort((a, b) => b.drop! - a.drop!);
+  for (const { i } of ranked) {
+    if (minRoom() >= cols[last]!.min) break;
+    w[i] = 0;
+  }
+  while (room() < Math.max(cols[last]!.min, cols[last]!.width)) {
+    let widest = -1;
+    for (let i = 0; i < last; i++) if (w[i]! > cols[i]!.min && (widest < 0 || w[i]! - cols[i]!.min > w[widest]! - cols[widest]!.min)) widest = i;
+    if (widest < 0) break;
+    w[widest]!--;
+  }
+  w[last] = Math.max(cols[last]!.min, room());
+  return w;
+}
+
+/** `text` in `width` characters: cut with an ellipsis when longer, padded when shorter. */
+export const cell = (text: string, width: number): string => (text.length > width ? `${text.slice(0, Math.max(0, width - 1))}…` : text.padEnd(width));

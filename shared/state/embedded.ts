@@ -1,15 +1,15 @@
 // The embedded state engine, for one machine: no server, nothing to set up.
 // - The audit trail is the JSONL file `fleet audit verify` reads (shared/audit/log.ts appends it).
 // - Keys, rate windows, approvals and checkpoints live in one SQLite database per instance
-//   (better-sqlite3), in WAL mode with synchronous=FULL: several processes serving the instance on
-//   this machine share it safely (each change is one IMMEDIATE transaction), a committed change
-//   survives a power loss, and every operation is an index lookup, so a keyed write costs the same
-//   with 0 or 100,000 keys kept (README "State" gives the measurement that chose it over per-key files).
-// better-sqlite3 is native: it is loaded on first use, never before tools/list, never in the
-// start-up snapshot.
+//   (the libsql driver: SQLite behind better-sqlite3's API, prebuilt per platform on npm), in WAL
+//   mode with synchronous=FULL: several processes serving the instance on this machine share it
+//   safely (each change is one IMMEDIATE transaction), a committed change survives a power loss,
+//   and every operation is an index lookup, so a keyed write costs the same with 0 or 100,000 keys kept (README "State" gives the measurement that chose it over per-key files).
+// The driver is native: it is loaded on first use, never before tools/list, never in the start-up
+// snapshot.
 import { mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type BetterSqlite3 from 'better-sqlite3';
+import type Libsql from 'libsql';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { AuditLog } from '../audit/log.js';
 import { installRequire } from '../base/install.js';
@@ -22,7 +22,7 @@ import {
 } from './store.js';
 import { FileSuspensions } from './suspension.js';
 
-type Db = BetterSqlite3.Database;
+type Db = Libsql.Database;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -48,8 +48,8 @@ INSERT OR IGNORE INTO meta VALUES ('schema', '1');
 
 // require() from the installation: a start-up snapshot has no dynamic import(), and the native
 // module must stay out of the snapshot and out of every start that never keeps state
-let driver: Promise<typeof BetterSqlite3> | undefined;
-const loadDriver = () => (driver ??= Promise.resolve().then(() => installRequire()('better-sqlite3') as typeof BetterSqlite3));
+let driver: Promise<typeof Libsql> | undefined;
+const loadDriver = () => (driver ??= Promise.resolve().then(() => installRequire()('libsql') as typeof Libsql));
 
 /** Opens the database on first use; every failure names the file and says what to do. */
 class Sqlite {
@@ -300,7 +300,11 @@ class EmbeddedCheckpoints implements CheckpointStore {
     return this.s.tx((db) => void db.prepare('INSERT OR REPLACE INTO checkpoints (seq, hash, text) VALUES (?, ?, ?)').run(c.seq, c.hash, c.text));
   }
   latest(): Promise<Checkpoint | undefined> {
-    return this.s.tx((db) => db.prepare('SELECT seq, hash, text FROM checkpoints ORDER BY seq DESC LIMIT 1').get() as Checkpoint | undefined);
+    return this.s.tx((db) => {
+      // only the columns: libsql's get() adds a `_metadata` field to the row it returns
+      const r = db.prepare('SELECT seq, hash, text FROM checkpoints ORDER BY seq DESC LIMIT 1').get() as Checkpoint | undefined;
+      return r && { seq: r.seq, hash: r.hash, text: r.text };
+    });
   }
 }
 

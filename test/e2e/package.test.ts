@@ -1,7 +1,6 @@
 // The package as npm ships it: `npm pack` holds what `fleet` needs and nothing of the workshop
-// (tests, fixtures, local settings). Everything is bundled but better-sqlite3 (native: a binary per
-// node and platform), the one dependency a global install fetches; its prebuilt binary comes from
-// a local folder here (prebuild-install's own local_prebuilds setting), as GitHub would give it.
+// (tests, fixtures, local settings). Everything is bundled but libsql (native: its binary comes in an
+// npm package per platform), the one dependency a global install fetches, with nothing to compile.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,16 +12,6 @@ import { IDS } from '../../servers/cloudflare/sandbox/seed.js';
 import { ROOT, tempDir } from '../helpers.js';
 
 const npm = (args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env) => execFileSync('npm', [...args, '--no-audit', '--no-fund', '--loglevel=error'], { cwd, env, encoding: 'utf8' });
-
-/** better-sqlite3's prebuilt binary for this node, named as its GitHub release names it, from the clone's build. */
-function localPrebuild(): string {
-  const dir = tempDir('fleet-prebuilds-');
-  const pkg = join(ROOT, 'node_modules', 'better-sqlite3');
-  const { version } = JSON.parse(readFileSync(join(pkg, 'package.json'), 'utf8')) as { version: string };
-  const name = `better-sqlite3-v${version}-node-v${process.versions.modules}-${process.platform}-${process.arch}.tar.gz`;
-  execFileSync('tar', ['czf', join(dir, name), '-C', pkg, 'build/Release/better_sqlite3.node']);
-  return dir;
-}
 
 describe('npm pack', () => {
   // packed as is (--ignore-scripts: `prepare` would rebuild dist/ under the other suites)
@@ -36,13 +25,13 @@ describe('npm pack', () => {
     // no start-up snapshot: it belongs to the node binary that built it, never the installer's
     expect(files).not.toContain('dist/snapshot.blob');
     // the bundle holds every other package; a native module cannot be bundled
-    expect(Object.keys((JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: object }).dependencies)).toEqual(['better-sqlite3']);
+    expect(Object.keys((JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: object }).dependencies)).toEqual(['libsql']);
   });
 
   it('installs globally, then `fleet demo` (its state in SQLite) and the sql.js-backed D1 check run from the install', async () => {
     const prefix = tempDir('fleet-global-');
-    // npm's cache first: after `npm ci` it holds better-sqlite3 and its install helpers
-    npm(['install', '--global', '--prefer-offline', '--prefix', prefix, join(out, packed.filename)], out, { ...process.env, npm_config_better_sqlite3_local_prebuilds: localPrebuild() });
+    // npm's cache first: after `npm ci` it holds libsql and its platform package
+    npm(['install', '--global', '--prefer-offline', '--prefix', prefix, join(out, packed.filename)], out);
     const bin = join(prefix, 'bin', 'fleet');
     const elsewhere = tempDir('fleet-elsewhere-');
     const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' };

@@ -30,7 +30,7 @@ export async function buildWorker(): Promise<string> {
   const out = join(ROOT, 'node_modules', '.cache', 'fleet-test', `state-worker-${process.pid}.mjs`);
   await build({
     entryPoints: [join(ROOT, 'test/fixtures/state-worker.ts')], bundle: true, platform: 'node', format: 'esm', outfile: out, logLevel: 'error',
-    external: ['better-sqlite3', 'pg'],
+    external: ['libsql', 'pg'],
     banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);" },
   });
   return (worker = out);

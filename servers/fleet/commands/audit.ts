@@ -8,7 +8,7 @@ import { parseDocument } from 'yaml';
 import { generateCheckpointKey, readCheckpointsConfig } from '../../../shared/audit/checkpoint.js';
 import { streamCalls, type CallRow } from '../../../shared/audit/read.js';
 import { fileLines, verifyFile, verifyLines, type VerifyResult } from '../../../shared/audit/verify.js';
-import { fileTrail, Trail } from '../../../shared/audit/trail.js';
+import { Trail } from '../../../shared/audit/trail.js';
 import { open as openRecord } from '../../../shared/audit/chain.js';
 import { actorFilter, sinceTime } from '../../../shared/audit/filter.js';
 import type { StateStore } from '../../../shared/state/store.js';
@@ -17,6 +17,7 @@ import { anchorsFrom, fileNotes, type NoteSource } from '../../../shared/audit/a
 import { resolveCredential } from '../../../shared/connector/credentials.js';
 import type { CheckpointSinkKind } from '../../../shared/connector/extensions.js';
 import { fleetExtensions } from '../compose/extensions.js';
+import { cell, counted, fitColumns, terminalOf, type Colour, type Term } from '../../../shared/base/terminal.js';
 
 /**
  * Refuses a file that is not an audit trail at all (a README, a config), rather than calling it
@@ -85,6 +86,15 @@ export interface VerifyOpts {
   scopes?: string;
 }
 
+/** A file's size in bytes for a progress line's percentage, or undefined. */
+function sizeOf(file: string): number | undefined {
+  try {
+    return statSync(file).size;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The trail of --instance in the state store fleet.yaml names, when no file is given. */
 function storeOf(o: { instance?: string; scopes?: string }): StateStore {
   if (!o.instance) throw new Error("name an audit file, or --instance <connector>.<env> to read that instance's trail from its state store");
@@ -95,16 +105,16 @@ function storeOf(o: { instance?: string; scopes?: string }): StateStore {
  * Prints the verdict; returns the exit code: 0 intact, 1 tampered (or not this instance's, or
  * contradicted by a checkpoint), 2 cannot be checked (unreadable, no instance).
  */
-export async function auditVerify(fileArg: string | undefined, o: VerifyOpts = {}, out: (s: string) => void = console.log): Promise<number> {
+export async function auditVerify(fileArg: string | undefined, o: VerifyOpts = {}, out: (s: string) => void = console.log, term: Term = terminalOf()): Promise<number> {
   const store = fileArg ? undefined : storeOf(o);
   try {
-    return await verifyTrail(fileArg, store, o, out);
+    return await verifyTrail(fileArg, store, o, out, term);
   } finally {
     await store?.close();
   }
 }
 
-async function verifyTrail(fileArg: string | undefined, store: StateStore | undefined, o: VerifyOpts, out: (s: string) => void): Promise<number> {
+async function verifyTrail(fileArg: string | undefined, store: StateStore | undefined, o: VerifyOpts, out: (s: string) => void, term: Term): Promise<number> {
   if (fileArg) assertTrail(fileArg);
   const file = fileArg ?? store!.audit.where;
   // whose trail it is comes from its records (a file's name says nothing); --instance asserts it
@@ -146,7 +156,7 @@ async function verifyTrail(fileArg: string | undefined, store: StateStore | unde
       return 2;
     }
     if (a.problem) {
-      out(`${file}: TAMPERED (checkpoints): ${a.problem}`);
+      out(`${file}: ${term.paint('TAMPERED (checkpoints)', 'red')}: ${a.problem}`);
       return 1;
     }
     if (!a.count) {
@@ -157,7 +167,14 @@ async function verifyTrail(fileArg: string | undefined, store: StateStore | unde
   }
   let r: VerifyResult;
   try {
-    r = store ? await verifyLines(store.audit.lines(), { instance: asserted ?? instance, anchors }) : await verifyFile(file, { instance: asserted ?? instance, anchors });
+    const p = term.progress(`verifying ${instance ?? file}`, store ? undefined : sizeOf(file));
+    try {
+      r = store
+        ? await verifyLines(counted(store.audit.lines(), p), { instance: asserted ?? instance, anchors })
+        : await verifyFile(file, { instance: asserted ?? instance, anchors, onLine: (n) => p.tick(n) });
+    } finally {
+      p.done();
+    }
     instance = asserted ?? r.instance ?? instance ?? '?';
   } catch (e) {
     out(`${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
@@ -165,11 +182,11 @@ async function verifyTrail(fileArg: string | undefined, store: StateStore | unde
   }
   const cps = r.checkpoints ? `; ${r.checkpoints.checked} checkpoint(s) matched, the newest at record ${r.checkpoints.newest}` : '';
   if (!r.ok) {
-    out(`${file}:${r.problem!.line}: TAMPERED (${r.problem!.kind}): ${r.problem!.message} (${r.records} records of ${instance} verified before it, ${r.lines} lines read)`);
+    out(`${file}:${r.problem!.line}: ${term.paint(`TAMPERED (${r.problem!.kind})`, 'red')}: ${r.problem!.message} (${r.records} records of ${instance} verified before it, ${r.lines} lines read)`);
     return 1;
   }
-  if (r.torn) out(`${file}:${r.torn}: interrupted write (the last line was cut off mid-write; the next append seals a record of it)`);
-  out(`${file}: chain intact, ${r.records} records of ${instance}; last record ${r.last!.seq}, hash ${r.last!.hash}${cps}${r.checkpoints ? '' : '; without checkpoints a cut tail or a re-chained trail cannot be told apart (--checkpoints)'}`);
+  if (r.torn) out(`${file}:${r.torn}: ${term.paint('interrupted write', 'yellow')} (the last line was cut off mid-write; the next append seals a record of it)`);
+  out(`${file}: ${term.paint('chain intact', 'green')}, ${r.records} records of ${instance}; last record ${r.last!.seq}, hash ${r.last!.hash}${cps}${r.checkpoints ? '' : '; without checkpoints a cut tail or a re-chained trail cannot be told apart (--checkpoints)'}`);
   return 0;
 }
 
@@ -234,22 +251,42 @@ export function custodyOf(r: CallRow): CustodyRow {
   };
 }
 
-const CUSTODY: [string, number, (r: CustodyRow) => string][] = [
-  ['time', 19, (r) => r.time.replace('T', ' ').slice(0, 19)],
-  ['client', 16, (r) => r.client],
-  ['actor', 14, (r) => r.actor],
-  ['proof', 14, (r) => r.proof],
-  ['thread', 24, (r) => r.thread],
-  ['approver', 22, (r) => (r.approver === '-' ? '-' : `${r.approver} at ${r.approved_at.replace('T', ' ').slice(11, 19)}`)],
-  ['executor', 24, (r) => (r.executor === '-' ? '-' : `${r.executor} (${r.credential})`)],
-  ['manifest', 12, (r) => r.manifest.slice(0, 12)],
-  ['result', 24, (r) => r.result],
-  ['tool', 0, (r) => `${r.instance}.${r.tool}`],
+/** The custody columns: header, width, narrowest width on a terminal, rank to leave out on a narrow one, value. */
+const CUSTODY: [string, number, number, number | undefined, (r: CustodyRow) => string][] = [
+  ['time', 19, 19, undefined, (r) => r.time.replace('T', ' ').slice(0, 19)],
+  ['client', 16, 14, 3, (r) => r.client],
+  ['actor', 14, 10, undefined, (r) => r.actor],
+  ['proof', 14, 13, 5, (r) => r.proof],
+  ['thread', 24, 14, 4, (r) => r.thread],
+  ['approver', 22, 11, undefined, (r) => (r.approver === '-' ? '-' : `${r.approver} at ${r.approved_at.replace('T', ' ').slice(11, 19)}`)],
+  ['executor', 24, 14, 2, (r) => (r.executor === '-' ? '-' : `${r.executor} (${r.credential})`)],
+  ['manifest', 12, 12, 7, (r) => r.manifest.slice(0, 12)],
+  ['result', 24, 10, undefined, (r) => r.result],
+  ['task', 36, 8, 6, (r) => r.task],
+  ['tool', 34, 20, undefined, (r) => `${r.instance}.${r.tool}`],
 ];
 
-/** One custody row as a line of fixed columns (a longer value pushes the rest right, never cut). */
-export function custodyLine(r: CustodyRow | undefined): string {
-  return CUSTODY.map(([h, w, get]) => (r ? get(r) : h).padEnd(w)).join('  ').trimEnd();
+/** The colour a call's result is shown in on a terminal. */
+function resultColour(r: CustodyRow): Colour | undefined {
+  return r.result === 'ok' ? 'green' : r.result.startsWith('pending') ? 'yellow' : r.result === 'replayed' ? undefined : 'red';
+}
+
+/**
+ * One custody row as a line of columns. Without `width` (output not a terminal) the columns are
+ * fixed and a longer value pushes the rest right, never cut; on a terminal they fit its width:
+ * the least needed columns left out first, then longer values cut with "…".
+ */
+export function custodyLine(r: CustodyRow | undefined, width?: number, paint: Term['paint'] = (t) => t): string {
+  if (!width) return CUSTODY.map(([h, w, , , get], i) => (r ? get(r) : h).padEnd(i === CUSTODY.length - 1 ? 0 : w)).join('  ').trimEnd();
+  const ws = fitColumns(CUSTODY.map(([, w, min, drop]) => ({ width: w, min, ...(drop === undefined ? {} : { drop }) })), width);
+  return CUSTODY.flatMap(([h, , , , get], i) => {
+    if (!ws[i]) return [];
+    const text = cell(r ? get(r) : h, ws[i]!);
+    const colour = r && h === 'result' ? resultColour(r) : undefined;
+    return [colour ? paint(text, colour) : r ? text : paint(text, 'bold')];
+  })
+    .join('  ')
+    .trimEnd();
 }
 
 const COLUMNS: [string, number, (r: CallRow) => string][] = [
@@ -278,6 +315,7 @@ export async function auditShow(
   f: ShowFilter & { instance?: string; scopes?: string },
   out: (s: string) => void = console.log,
   warn: (s: string) => void = console.error,
+  term: Term = terminalOf(),
 ): Promise<number> {
   if (file) {
     read1(file);
@@ -286,7 +324,10 @@ export async function auditShow(
   const store = file ? undefined : storeOf(f);
   const since = f.since ? sinceTime(f.since) : undefined;
   const actor = f.actor !== undefined ? actorFilter(f.actor) : undefined;
-  const trail = store ? new Trail(store.audit.where, () => store.audit.lines(), { instance: f.instance }) : fileTrail(file!, { instance: f.instance });
+  // progress only when the rows go elsewhere than the terminal: there, they show it themselves
+  const p = term.width ? undefined : term.progress(`reading ${f.instance ?? file}`, file ? sizeOf(file) : undefined);
+  const lines = () => (store ? store.audit.lines() : fileLines(file!));
+  const trail = new Trail(store ? store.audit.where : file!, () => (p ? counted(lines(), p) : lines()), { instance: f.instance });
   let shown = 0;
   // an --actor that no call of the trail names is an error (a near miss of someone), not an empty table
   let actorSeen = false;
@@ -302,8 +343,8 @@ export async function auditShow(
       if (f.custody) {
         if (f.json) out(JSON.stringify(custodyOf(r)));
         else {
-          if (shown === 1) out(custodyLine(undefined));
-          out(custodyLine(custodyOf(r)));
+          if (shown === 1) out(custodyLine(undefined, term.width, term.paint));
+          out(custodyLine(custodyOf(r), term.width, term.paint));
         }
         continue;
       }
@@ -318,7 +359,7 @@ export async function auditShow(
   }
   if (!shown && !f.json) out('(no matching calls)');
   const warnings = trail.warnings();
-  for (const w of warnings) warn(w);
+  for (const w of warnings) warn(term.paintErr(w, 'yellow'));
   return trail.whole ? 0 : 1;
 }
 
@@ -332,12 +373,12 @@ function read1(file: string): void {
 }
 
 /** Moves an embedded trail into the instance's PostgreSQL store, chain intact; running it again adds nothing. */
-export async function auditImport(file: string, o: { instance?: string; scopes?: string }, out: (s: string) => void = console.log): Promise<number> {
+export async function auditImport(file: string, o: { instance?: string; scopes?: string }, out: (s: string) => void = console.log, term: Term = terminalOf()): Promise<number> {
   read1(file);
   const state = storeOf(o);
   try {
     if (!state.audit.importLines) throw new Error(`the ${state.engine} engine keeps its trail in a file already: name a PostgreSQL store: in fleet.yaml to import into`);
-    const n = await state.audit.importLines(fileLines(file));
+    const n = await state.audit.importLines(counted(fileLines(file), term.progress(`importing ${file}`, sizeOf(file))));
     const head = await state.audit.head();
     out(`imported ${n} records from ${file} into ${state.audit.where}; its chain now ends at record ${head.seq}, hash ${head.hash}`);
     return 0;
@@ -349,11 +390,18 @@ export async function auditImport(file: string, o: { instance?: string; scopes?:
 }
 
 /** Writes an instance's trail as JSONL, exactly as sealed: `fleet audit verify` checks the result. */
-export async function auditExport(o: { instance?: string; scopes?: string; out?: string }, out: (s: string) => void = console.log, warn: (s: string) => void = console.error): Promise<number> {
+export async function auditExport(
+  o: { instance?: string; scopes?: string; out?: string },
+  out: (s: string) => void = console.log,
+  warn: (s: string) => void = console.error,
+  term: Term = terminalOf(),
+): Promise<number> {
   const state = storeOf(o);
   const sink = o.out ? createWriteStream(o.out, { mode: 0o600 }) : process.stdout;
   // only what verifies is exported: a torn last line and anything after a problem stay behind, said below
-  const trail = new Trail(state.audit.where, () => state.audit.lines(), { instance: o.instance });
+  // progress only when the records go to a file: on stdout they would share the terminal with it
+  const p = o.out ? term.progress(`exporting ${o.instance}`) : undefined;
+  const trail = new Trail(state.audit.where, () => (p ? counted(state.audit.lines(), p) : state.audit.lines()), { instance: o.instance });
   let n = 0;
   try {
     for await (const r of trail) {
@@ -368,7 +416,7 @@ export async function auditExport(o: { instance?: string; scopes?: string; out?:
     }
   }
   if (o.out) out(`exported ${n} records of ${state.audit.where} to ${o.out}`);
-  for (const w of trail.warnings()) warn(w.replace('shown or counted', 'exported'));
+  for (const w of trail.warnings()) warn(term.paintErr(w.replace('shown or counted', 'exported'), 'yellow'));
   return trail.whole ? 0 : 1;
 }
 

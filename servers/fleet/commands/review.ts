@@ -8,7 +8,9 @@ import { basename, join } from 'node:path';
 import { CONNECTORS } from '../connectors.js';
 import { fleetDir } from '../../../shared/base/install.js';
 import { streamCalls, type CallRow } from '../../../shared/audit/read.js';
-import { fileTrail, Trail } from '../../../shared/audit/trail.js';
+import { Trail } from '../../../shared/audit/trail.js';
+import { fileLines } from '../../../shared/audit/verify.js';
+import { counted, progress } from '../../../shared/base/terminal.js';
 import { readStoreConfig } from '../../../shared/state/config.js';
 import { instanceStore } from '../compose/store.js';
 import { loadManifest } from '../../../shared/manifest/load.js';
@@ -52,14 +54,15 @@ async function trail(o: ReviewOptions, id: string): Promise<{ rows: CallRow[]; w
   if (!o.auditDir && readStoreConfig(o.scopes).engine === 'postgres') {
     const state = instanceStore(o.scopes, id);
     try {
-      const t = new Trail(state.audit.where, () => state.audit.lines(), { instance: id });
+      const t = new Trail(state.audit.where, () => counted(state.audit.lines(), progress(`reading ${id}`)), { instance: id });
       for await (const r of streamCalls(t)) rows.push(r);
       return { rows, warnings: t.warnings(), whole: t.whole };
     } finally {
       await state.close().catch(() => {});
     }
   }
-  const t = fileTrail(join(o.auditDir ?? fleetDir('audit', o.scopes), `${id}.jsonl`), { instance: id });
+  const file = join(o.auditDir ?? fleetDir('audit', o.scopes), `${id}.jsonl`);
+  const t = new Trail(file, () => counted(fileLines(file), progress(`reading ${id}`, existsSync(file) ? statSync(file).size : undefined)), { instance: id });
   for await (const r of streamCalls(t)) rows.push(r);
   const warnings = t.warnings().map((w) => (t.unreadable ? `${w}: ${id} is reviewed as if it made no call, which is not evidence that it made none` : w));
   return { rows, warnings, whole: t.whole, missing: t.missing };
