@@ -4,9 +4,15 @@
 // tiers are Slack's own), the Slack calls a minute the approvals identity makes while they wait, the
 // 429s it met, and the time from an approver's answer to the verdict (what the upstream call then
 // waits for). Slack allows a Tier 3 method about 50 calls a minute per app and workspace.
+// `--mode events`: Slack delivers the answers (the sandbox POSTs signed Events API and button
+// callbacks to a local server running the fleet's own handler: signature check, then the inbox),
+// the channel is read only by the safety net (`--safety-ms`, default a minute), and the answer is
+// a press of the request's Approve button.
 //
-//   node bench/approvals.mjs [--pending 1,10,100] [--seconds 60] [--poll-ms 2000]
+//   node bench/approvals.mjs [--mode polling|events|both] [--pending 1,10,100] [--seconds 60] [--poll-ms 2000] [--safety-ms 60000]
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -18,6 +24,8 @@ const { values: o } = parseArgs({
     pending: { type: 'string', default: '1,10,100' },
     seconds: { type: 'string', default: '60' },
     'poll-ms': { type: 'string', default: '2000' },
+    'safety-ms': { type: 'string', default: '60000' },
+    mode: { type: 'string', default: 'both' },
   },
 });
 const say = (s) => process.stderr.write(`bench:approvals: ${s}\n`);
@@ -34,15 +42,34 @@ const WINDOW = Number(o.seconds) * 1000;
 const uptime = () => { try { return execFileSync('uptime', { encoding: 'utf8' }).trim(); } catch { return ''; } };
 const atStart = uptime();
 
-async function measure(n) {
+/** A local request URL running the fleet's handler of Slack's deliveries; the sandbox delivers there. */
+async function deliveries(sb) {
+  const secret = randomBytes(16).toString('hex');
+  const handle = lib.slackDeliveries({ secret: async () => secret, workspace: 'T0BLOGPROD', channel: 'C0APPROVALS', deliver: lib.deliver });
+  const server = createServer(async (req, res) => {
+    const chunks = [];
+    for await (const c of req) chunks.push(c);
+    const a = await handle({ headers: req.headers, body: Buffer.concat(chunks) });
+    res.writeHead(a.status, { 'content-type': a.type ?? 'text/plain' }).end(a.body);
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', () => r(undefined)));
+  const url = `http://127.0.0.1:${/** @type {import('node:net').AddressInfo} */ (server.address()).port}`;
+  sb.deliverTo({ events: `${url}/slack/events`, actions: `${url}/slack/actions`, secret, team: 'T0BLOGPROD' });
+  return server;
+}
+
+async function measure(n, mode) {
   const sb = await lib.startSlackSandbox();
+  const events = mode === 'events';
+  const server = events ? await deliveries(sb) : undefined;
   try {
     const channel = await lib.openSlackApprovals({
       config: { workspace: 'T0BLOGPROD', channel: 'C0APPROVALS', credential: 'env:SLACK_APPROVALS_TOKEN', token_scopes: SCOPES },
       credential: sb.issue('T0BLOGPROD', SCOPES, undefined, 'U0APPROVALS'),
       baseUrl: sb.url,
       timeoutMs: 10_000,
-      pollMs: POLL,
+      pollMs: events ? Number(o['safety-ms']) : POLL,
+      events,
     });
     const abort = new AbortController();
     const posted = new Array(n);
@@ -60,7 +87,7 @@ async function measure(n) {
     const from = sb.emulator.requests.length;
     const limitedBefore = [...sb.tiers.limited.values()].reduce((a, b) => a + b, 0);
     await new Promise((r) => setTimeout(r, WINDOW));
-    const reads = sb.emulator.requests.slice(from).filter((r) => r.route !== 'chat.postMessage');
+    const reads = sb.emulator.requests.slice(from).filter((r) => r.route !== 'chat.postMessage' && r.route !== 'chat.update');
     const perMin = (reads.length * 60_000) / WINDOW;
     const limited = [...sb.tiers.limited.values()].reduce((a, b) => a + b, 0) - limitedBefore;
     // one approver answers one request: how long until its verdict
@@ -69,13 +96,15 @@ async function measure(n) {
     const web = new WebClient(editor, { slackApiUrl: sb.url, retryConfig: { retries: 0 } });
     const k = Math.floor(n / 2);
     const t0 = performance.now();
-    await web.chat.postMessage({ channel: 'C0APPROVALS', thread_ts: posted[k], text: 'approve' });
+    if (events) await sb.press('T0BLOGPROD', 'U0EDITOR1', 'C0APPROVALS', posted[k], 'fleet_approve');
+    else await web.chat.postMessage({ channel: 'C0APPROVALS', thread_ts: posted[k], text: 'approve' });
     const v = await verdicts[k];
     const answerMs = performance.now() - t0;
     abort.abort();
     await Promise.all(verdicts);
-    return { n, perMin, byMethod: count(reads), limited, answerMs, verdict: v.status };
+    return { n, mode, perMin, byMethod: count(reads), limited, answerMs, verdict: v.status };
   } finally {
+    server?.close();
     await sb.close();
   }
 }
@@ -87,16 +116,20 @@ function count(reqs) {
 }
 
 const rows = [];
-for (const n of o.pending.split(',').map(Number)) {
-  say(`${n} pending, reading every ${POLL} ms for ${WINDOW / 1000} s ...`);
-  rows.push(await measure(n));
+const modes = o.mode === 'both' ? ['polling', 'events'] : [o.mode];
+if (!modes.every((m) => m === 'polling' || m === 'events')) throw new Error(`--mode ${o.mode}: polling, events or both`);
+for (const mode of modes) {
+  for (const n of o.pending.split(',').map(Number)) {
+    say(`${mode}: ${n} pending, ${mode === 'events' ? `answers delivered, safety read every ${o['safety-ms']} ms` : `reading every ${POLL} ms`} for ${WINDOW / 1000} s ...`);
+    rows.push(await measure(n, mode));
+  }
 }
 const lines = [
-  `Pending Slack approvals against Slack's budget (Tier 3 ≈ 50 calls/min per method, app and workspace), polling every ${POLL} ms, measured over ${WINDOW / 1000} s each.`,
+  `Pending Slack approvals against Slack's budget (Tier 3 ≈ 50 calls/min per method, app and workspace), measured over ${WINDOW / 1000} s each: polling every ${POLL} ms (answer: a thread reply), or answers delivered as events with a safety read every ${o['safety-ms']} ms (answer: the Approve button).`,
   `Machine: ${atStart}`,
   '',
-  '| pending | Slack calls/min by the approvals identity | of which | 429s | answer → verdict |',
-  '|---:|---:|---|---:|---:|',
-  ...rows.map((r) => `| ${r.n} | ${r.perMin.toFixed(1)} | ${r.byMethod || '-'} | ${r.limited} | ${Math.round(r.answerMs)} ms (${r.verdict}) |`),
+  '| answers | pending | Slack calls/min by the approvals identity | of which | 429s | answer → verdict |',
+  '|---|---:|---:|---|---:|---:|',
+  ...rows.map((r) => `| ${r.mode} | ${r.n} | ${r.perMin.toFixed(1)} | ${r.byMethod || '-'} | ${r.limited} | ${Math.round(r.answerMs)} ms (${r.verdict}) |`),
 ];
 process.stdout.write(`${lines.join('\n')}\n`);

@@ -51,6 +51,15 @@ export function exactReaction(name: string | undefined): boolean | undefined {
   return name === APPROVE_REACTION ? true : name === DECLINE_REACTION ? false : undefined;
 }
 
+/** The action IDs of the request's Approve and Decline buttons (Block Kit). */
+export const APPROVE_ACTION = 'fleet_approve';
+export const DECLINE_ACTION = 'fleet_decline';
+
+/** The exact answer a button gives, or undefined (another action is no answer). */
+export function exactButton(actionId: string | undefined): boolean | undefined {
+  return actionId === APPROVE_ACTION ? true : actionId === DECLINE_ACTION ? false : undefined;
+}
+
 /** A Slack ts ("seconds.micros") in µs, exactly: a float would merge neighbours. */
 export function slackUs(ts: string | undefined): number {
   const [sec = '0', frac = ''] = (ts ?? '').split('.');
@@ -65,14 +74,31 @@ export function slackUs(ts: string | undefined): number {
 export function seenIn(parent: SlackMsg, replies: SlackMsg[], reactionsAfter: number, now: number): Seen[] {
   const out: Seen[] = [];
   for (const m of replies) {
-    if (m.ts === parent.ts || m.bot_id || !m.user || m.subtype) continue;
-    const at = slackUs(m.ts);
-    out.push({ user: m.user, via: 'reply', what: m.ts ?? '', approve: exactReply(m.text), lo: at, hi: at });
+    const s = m.ts === parent.ts ? undefined : replySeen(m);
+    if (s) out.push(s);
   }
   for (const r of parent.reactions ?? []) {
-    for (const user of r.users ?? []) out.push({ user, via: 'reaction', what: r.name ?? '', approve: exactReaction(r.name), lo: reactionsAfter, hi: now });
+    for (const user of r.users ?? []) out.push(reactionSeen(user, r.name, reactionsAfter, now));
   }
   return out;
+}
+
+/** A reply in a request's thread as a person's answer; a bot's message or an edit, join, etc. (a subtype) is none. */
+export function replySeen(m: SlackMsg): Seen | undefined {
+  if (m.bot_id || !m.user || m.subtype) return undefined;
+  const at = slackUs(m.ts);
+  return { user: m.user, via: 'reply', what: m.ts ?? '', approve: exactReply(m.text), lo: at, hi: at };
+}
+
+/** A reaction on a request, happened between `lo` and `hi` (µs): a delivered reaction_added event dates it exactly. */
+export function reactionSeen(user: string, name: string | undefined, lo: number, hi: number): Seen {
+  return { user, via: 'reaction', what: name ?? '', approve: exactReaction(name), lo, hi };
+}
+
+/** A press of one of the request's buttons, dated by its action_ts. */
+export function buttonSeen(user: string, actionId: string | undefined, actionTs: string | undefined): Seen {
+  const at = slackUs(actionTs);
+  return { user, via: 'button', what: actionId ?? '', approve: exactButton(actionId), lo: at, hi: at };
 }
 
 /** The key an answer is recorded under once: who did what, where. */

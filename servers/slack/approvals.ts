@@ -1,32 +1,43 @@
 // Approvals through Slack, for the production bot where no human sits at the client. A separate
 // approvals identity (scopes/fleet.yaml `approvals.slack`, its own credential) posts the request to
 // the approvals channel; a listed approver answers with a threaded reply of exactly "approve" or
-// "decline", or a ✅/❌ reaction (./answers.ts: the earliest answer by Slack's timestamp counts, a
+// "decline", a ✅/❌ reaction, or (answers delivered by Slack, ./events.ts) the request's Approve /
+// Decline button (./answers.ts: the earliest answer by Slack's timestamp counts, a
 // decline vetoes, every answer seen is recorded). The requester's own approval, a bot's, an
 // unlisted user's and that of any member who is not a full human (users.info: bot, app, deleted,
 // guest) are ignored and recorded. One shared read of the channel serves every pending request
-// (./watch.ts), inside Slack's rate tiers. Every value the
+// (./watch.ts), inside Slack's rate tiers; where Slack delivers answers (./inbox.ts) that read is
+// only a slow safety net. Every value the
 // requester controls is escaped for Slack's markup; every argument is shown in full, split across
 // thread replies when long. A call withdrawn by its client withdraws its request.
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import type { WebClient } from '@slack/web-api';
+import type { KnownBlock, WebClient } from '@slack/web-api';
 import { describeRequest, type Answer, type ApprovalChannel, type ApprovalRequest, type Verdict } from '../../shared/call/approval.js';
 import type { Member } from './proof.js';
 import { slackReader } from './reader.js';
-import { countedAnswer, seenIn, seenKey, slackUs, type Seen } from './answers.js';
+import { APPROVE_ACTION, DECLINE_ACTION, countedAnswer, seenIn, seenKey, slackUs, type Seen } from './answers.js';
 import { ChannelWatch, type Thread } from './watch.js';
 import { CREDENTIAL } from '../../shared/manifest/schema.js';
 import { ManifestError, readYaml } from '../../shared/manifest/load.js';
 import { StartupError } from '../../shared/base/errors.js';
+import { durationSchema } from '../../shared/base/duration.js';
+import { listen } from './inbox.js';
 
 export const approvalsConfig = z.strictObject({
   workspace: z.string().regex(/^T[A-Z0-9]{2,}$/),
   channel: z.string().regex(/^[CG][A-Z0-9]{8,}$/, 'the approvals channel is a channel ID'),
   credential: z.string().regex(CREDENTIAL, 'credential must be a reference: env:NAME or doppler:project/config/NAME'),
   token_scopes: z.array(z.string()).default(['chat:write', 'channels:history', 'users:read']),
+  /**
+   * The Slack app's signing secret: where `fleet serve --http` runs, Slack delivers answers (Events
+   * API, the request's buttons) to /slack/events and /slack/actions, checked with it (./events.ts).
+   */
+  signing_secret: z.string().regex(CREDENTIAL, 'signing_secret must be a reference: env:NAME or doppler:project/config/NAME').optional(),
+  /** with answers delivered, the channel is still read this often: a safety net for a lost delivery */
+  safety_poll: durationSchema('how often the channel is still read when Slack delivers answers (default 1m)').optional(),
 });
 export type SlackApprovalsConfig = z.infer<typeof approvalsConfig>;
 
@@ -69,7 +80,10 @@ export interface SlackApprovalsOptions {
   credential: string;
   baseUrl?: string;
   timeoutMs: number;
+  /** how often the channel is read: the poll interval, or with `events` the safety net's */
   pollMs: number;
+  /** Slack delivers answers here (./events.ts → ./inbox.ts): the request carries buttons, and answers arrive as they are given */
+  events?: boolean;
   warn?: (message: string) => void;
 }
 
@@ -156,18 +170,13 @@ export async function openSlackApprovals(o: SlackApprovalsOptions): Promise<Appr
         ts = req.resume.ts;
         hooks.event('resumed', { channel, ts, approvers: req.approvers });
       } else {
-        const posted = await web.chat.postMessage({
-          channel,
-          link_names: false,
-          unfurl_links: false,
-          unfurl_media: false,
-          text: [
-            `:lock: *Approval needed* (call ${req.call.slice(0, 8)})`,
-            ...head,
-            `Approvers: ${approvers}. Reply exactly \`approve\` or \`decline\` in this thread (or react :white_check_mark: / :x:) within ${minutes} min. The requester, bots and unlisted users cannot approve; an approval counts for this exact call (digest ${req.digest.slice(0, 12)}) only. Below: every argument in full, exactly as it will run.${n > 1 ? ` The arguments continue in ${n - 1} more part(s) in this thread: read them all before answering.` : ''}`,
-            part(0),
-          ].join('\n'),
-        });
+        const text = [
+          `:lock: *Approval needed* (call ${req.call.slice(0, 8)})`,
+          ...head,
+          `Approvers: ${approvers}. Reply exactly \`approve\` or \`decline\` in this thread (or react :white_check_mark: / :x:${o.events ? ', or press Approve / Decline' : ''}) within ${minutes} min. The requester, bots and unlisted users cannot approve; an approval counts for this exact call (digest ${req.digest.slice(0, 12)}) only. Below: every argument in full, exactly as it will run.${n > 1 ? ` The arguments continue in ${n - 1} more part(s) in this thread: read them all before answering.` : ''}`,
+          part(0),
+        ].join('\n');
+        const posted = await web.chat.postMessage({ channel, link_names: false, unfurl_links: false, unfurl_media: false, text, ...(o.events ? { blocks: requestBlocks(text, req.call) } : {}) });
         ts = posted.ts!;
         for (let i = 1; i < n; i++) await web.chat.postMessage({ channel, thread_ts: ts, link_names: false, unfurl_links: false, unfurl_media: false, text: part(i) });
         await hooks.posted?.({ channel, ts });
@@ -194,7 +203,9 @@ export async function openSlackApprovals(o: SlackApprovalsOptions): Promise<Appr
       };
       const withdraw = async (): Promise<Verdict> => {
         const why = 'the client withdrew the call (cancelled, timed out or disconnected)';
-        await web.chat.update({ channel, ts, text: `:no_entry_sign: *Withdrawn* (call ${req.call.slice(0, 8)}): ${why}. Nothing will run; a later answer is ignored.` }).catch(() => undefined);
+        const text = `:no_entry_sign: *Withdrawn* (call ${req.call.slice(0, 8)}): ${why}. Nothing will run; a later answer is ignored.`;
+        // the buttons go with the request: the message is all text again
+        await web.chat.update({ channel, ts, text, ...(o.events ? { blocks: requestBlocks(text) } : {}) }).catch(() => undefined);
         await say(ts, 'Withdrawn: the call is gone, nothing will run. Answers from now on are ignored.');
         hooks.event('withdrawn', { channel, ts });
         // answers still arrive until the request would have expired: whoever runs for the instance
@@ -211,12 +222,30 @@ export async function openSlackApprovals(o: SlackApprovalsOptions): Promise<Appr
         recorded.add(k);
         hooks.event('ignored', { by: v.user, via: v.via, ...(v.approve === undefined ? {} : { answer: v.approve ? 'approve' : 'decline' }), ...(v.via === 'reply' ? { ts: v.what } : { name: v.what }), why });
       };
-      const judge = async (t: Thread): Promise<Verdict | undefined> => {
+      // what the last read of the thread shows, and what Slack delivered: the answers that stand
+      let shown: string[] = [];
+      let read = false;
+      const delivered = new Set<string>();
+      const judge = (t: Thread): Promise<Verdict | undefined> => {
+        const news = seenIn(t.parent, t.replies, read ? t.prev * 1000 : slackUs(ts), t.at * 1000);
+        read = true;
+        shown = news.map(seenKey);
+        return judgeSeen(news);
+      };
+      const judgeDelivered = (s: Seen): Promise<Verdict | undefined> => {
+        delivered.add(seenKey(s));
+        return judgeSeen([s]);
+      };
+      /** judges the answers that stand, with what is new: from a read of the thread, or delivered by Slack */
+      const judgeSeen = async (news: Seen[]): Promise<Verdict | undefined> => {
         const qualified: Seen[] = [];
-        const first = seen.size === 0 && !recorded.size;
-        for (const fresh of seenIn(t.parent, t.replies, first ? slackUs(ts) : t.prev * 1000, t.at * 1000)) {
+        for (const fresh of news) {
           const k = seenKey(fresh);
-          if (!seen.has(k)) seen.set(k, fresh);
+          const had = seen.get(k);
+          // the same answer seen again: a delivered reaction dates more closely what a read only bounded
+          if (!had || fresh.hi - fresh.lo < had.hi - had.lo) seen.set(k, fresh);
+        }
+        for (const k of new Set([...shown, ...delivered])) {
           const v = seen.get(k)!;
           if (v.approve === undefined) {
             ignore(v, 'not an answer: only a reply of exactly "approve" or "decline", a ✅ or ❌ reaction, or a button counts');
@@ -243,6 +272,7 @@ export async function openSlackApprovals(o: SlackApprovalsOptions): Promise<Appr
           if (done) return;
           done = true;
           stop();
+          unlisten();
           clearTimeout(timer);
           req.signal?.removeEventListener('abort', onAbort);
           resolve(v);
@@ -264,6 +294,22 @@ export async function openSlackApprovals(o: SlackApprovalsOptions): Promise<Appr
           // Slack refused the approvals identity itself: no answer can come, so say so now
           onError: (code) => finish({ status: 'failed', why: `Slack refused the approvals identity while waiting (${code}): fix its credential (scopes/fleet.yaml approvals.slack)` }),
         });
+        // answers Slack delivers (a reply, a reaction, a button), judged as they come
+        const unlisten = o.events
+          ? listen(channel, ts, (s) =>
+              void (judging = judging.then(async () => {
+                if (done) return;
+                const v = await judgeDelivered(s);
+                if (v && Date.now() <= deadline && !req.signal?.aborted) finish(v);
+              }).catch((e: Error) => o.warn?.(`an approval answer could not be judged: ${e.message}`))))
+          : () => {};
+      }).then(async (v) => {
+        // decided or expired: the buttons go, so nobody presses one that no longer counts
+        if (o.events && v.status !== 'withdrawn' && v.status !== 'failed') {
+          const text = v.status === 'approved' ? `:white_check_mark: *Approved* by <@${v.by}> (call ${req.call.slice(0, 8)}): running.` : v.status === 'declined' ? `:x: *Declined* by <@${v.by ?? '?'}> (call ${req.call.slice(0, 8)}): not run.` : `:hourglass: *Expired* (call ${req.call.slice(0, 8)}): no answer in time, not run.`;
+          await web.chat.update({ channel, ts, text, blocks: requestBlocks(text) }).catch(() => undefined);
+        }
+        return v;
       });
     },
 
@@ -273,6 +319,14 @@ export async function openSlackApprovals(o: SlackApprovalsOptions): Promise<Appr
       return seenIn(t.parent, t.replies, t.prev * 1000, t.at * 1000).flatMap((v) => (v.approve === undefined ? [] : [{ user: v.user, approve: v.approve }]));
     },
   };
+}
+
+/** The request as Block Kit: its text in sections (each within Slack's 3,000 characters), then, while it waits, the Approve and Decline buttons. */
+export function requestBlocks(text: string, call?: string): KnownBlock[] {
+  const sections: KnownBlock[] = splitParts(text).map((t) => ({ type: 'section', text: { type: 'mrkdwn', text: t } }));
+  if (!call) return sections;
+  const button = (action_id: string, label: string, style: 'primary' | 'danger') => ({ type: 'button' as const, action_id, text: { type: 'plain_text' as const, text: label }, style, value: call });
+  return [...sections, { type: 'actions', block_id: 'fleet_approval', elements: [button(APPROVE_ACTION, 'Approve', 'primary'), button(DECLINE_ACTION, 'Decline', 'danger')] }];
 }
 
 const MEMBER_ID = /^[UW][A-Z0-9]{2,20}$/;

@@ -17,8 +17,19 @@ import { readPostedCheckpoints, slackCheckpointSink } from './checkpoints.js';
 import { messageProver, type MessageReader } from './proof.js';
 import { slackReader } from './reader.js';
 import { SLACK_PEOPLE } from './ids.js';
+import { slackDeliveries, type Delivered } from './events.js';
+import { handOn, relayFrom } from './inbox.js';
+import { parseDuration } from '../../shared/base/duration.js';
+import { ManifestError } from '../../shared/manifest/load.js';
 
 type Identity = () => Promise<{ config: SlackApprovalsConfig; credential: string; baseUrl?: string }>;
+
+/** Where Slack delivers answers (the app's Event Subscriptions request URL, and its Interactivity request URL). */
+export const EVENTS_PATH = '/slack/events';
+export const ACTIONS_PATH = '/slack/actions';
+
+/** Answers are delivered, not only read: fleet.yaml gives the app's signing secret and `serve --http` serves the URLs (a sandbox's app has none). */
+const delivers = (ctx: ExtensionContext, config: SlackApprovalsConfig) => !!config.signing_secret && ctx.http && !ctx.sandbox;
 const identities = new WeakMap<ExtensionContext, Identity>();
 
 /** The approvals identity's connection for one instance: its config, its credential (a sandbox's under --sandbox), opened once. */
@@ -60,8 +71,34 @@ const approvals: ApprovalChannelKind = {
     return () =>
       (channel ??= (async () => {
         const { config, credential, baseUrl } = await identity();
-        return openSlackApprovals({ config, credential, baseUrl, timeoutMs: ctx.manifest.timeoutMs, pollMs: ctx.pollMs, warn: ctx.log.warn });
+        const events = delivers(ctx, config);
+        if (events) relayFrom(ctx.signals());
+        const pollMs = events ? parseDuration(config.safety_poll ?? '1m')! : ctx.pollMs;
+        return openSlackApprovals({ config, credential, baseUrl, timeoutMs: ctx.manifest.timeoutMs, pollMs, events, warn: ctx.log.warn });
       })());
+  },
+  inbound(ctx) {
+    const config = readApprovalsConfig(ctx.scopes);
+    if (!delivers(ctx, config)) return [];
+    let secret: Promise<string> | undefined;
+    const signing = () =>
+      (secret ??= resolveCredential(config.signing_secret!, ctx.env).then((v) => {
+        ctx.secret(v);
+        return v;
+      }));
+    relayFrom(ctx.signals());
+    const deliver = (d: Delivered) => void handOn(d, ctx.signals()).catch((e: Error) => ctx.log.warn(`an answer delivered by Slack could not be handed to the other replicas: ${e.message}`));
+    const handle = slackDeliveries({ secret: signing, workspace: config.workspace, channel: config.channel, deliver });
+    return [EVENTS_PATH, ACTIONS_PATH].map((path) => ({ path, handle, ready: () => signing().then(() => undefined) }));
+  },
+  verify(scopes) {
+    try {
+      readApprovalsConfig(scopes);
+      return [];
+    } catch (e) {
+      if (e instanceof ManifestError) return e.problems;
+      throw e;
+    }
   },
 };
 

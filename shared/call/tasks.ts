@@ -53,6 +53,8 @@ export interface TaskCall {
   principal?: ClientPrincipal;
   /** the client's user, while this process serves it (elicitation in dev) */
   elicit?: Elicit;
+  /** the task's status changed here (a stream to its client is open: notifications/tasks/status) */
+  onStatus?: (t: TaskEntry) => void;
 }
 
 /** Calls running as tasks in this process, by task id: their withdrawal. */
@@ -73,7 +75,7 @@ export async function startTaskCall(inst: Instance, call: TaskCall, approval: Ap
     poll: TASK_POLL_MS,
     message: opts.statusMessage,
   });
-  run(inst, entry, call.elicit);
+  run(inst, entry, call.elicit, false, call.onStatus);
   return entry;
 }
 
@@ -97,7 +99,14 @@ export async function cancelTaskCall(inst: Instance, t: TaskEntry): Promise<Task
 }
 
 /** Runs (or carries on) a task's call in the background; its result goes to the store. */
-function run(inst: Instance, t: TaskEntry, elicit?: Elicit, cancelled = false): void {
+function run(inst: Instance, t: TaskEntry, elicit?: Elicit, cancelled = false, onStatus?: (t: TaskEntry) => void): void {
+  let status = t.status;
+  const told = (now: TaskEntry | undefined) => {
+    if (now && now.status !== status) {
+      status = now.status;
+      onStatus?.(now);
+    }
+  };
   const withdraw = new AbortController();
   if (cancelled) withdraw.abort(new Error('the task was cancelled'));
   running.set(t.id, withdraw);
@@ -113,11 +122,11 @@ function run(inst: Instance, t: TaskEntry, elicit?: Elicit, cancelled = false): 
   // asking the client's own user (elicitation, in dev) is input the requesting client must give
   const asking: Elicit | undefined = elicit
     ? async (message, timeoutMs, signal) => {
-        await inst.store.tasks.update(t.id, { status: 'input_required', message: 'input_required: waiting for your approval (elicitation)' }).catch(() => undefined);
+        told(await inst.store.tasks.update(t.id, { status: 'input_required', message: 'input_required: waiting for your approval (elicitation)' }).catch(() => undefined));
         try {
           return await elicit(message, timeoutMs, signal);
         } finally {
-          await inst.store.tasks.update(t.id, { status: 'working', message: 'working: answered' }).catch(() => undefined);
+          told(await inst.store.tasks.update(t.id, { status: 'working', message: 'working: answered' }).catch(() => undefined));
         }
       }
     : undefined;
@@ -137,7 +146,7 @@ function run(inst: Instance, t: TaskEntry, elicit?: Elicit, cancelled = false): 
     },
   })
     .then((result: CallToolResult) =>
-      inst.store.tasks.update(t.id, { status: result.isError ? 'failed' : 'completed', result: result as Record<string, unknown>, message: result.isError ? 'the call failed or was refused: its result says why' : 'completed' }))
+      inst.store.tasks.update(t.id, { status: result.isError ? 'failed' : 'completed', result: result as Record<string, unknown>, message: result.isError ? 'the call failed or was refused: its result says why' : 'completed' }).then(told))
     .catch((e: Error) => inst.log.error(`task ${t.id}: its result could not be kept: ${e.message}`))
     .finally(() => {
       clearInterval(watch);

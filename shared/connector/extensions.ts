@@ -9,6 +9,7 @@ import type { Log } from '../base/log.js';
 import type { ApprovalChannel } from './approval-channel.js';
 import type { Manifest } from '../manifest/types.js';
 import type { PersonKind } from '../base/identity.js';
+import type { Signals } from '../state/store.js';
 
 /** What the composition root hands an extension it opens for one instance. */
 export interface ExtensionContext {
@@ -29,8 +30,37 @@ export interface ExtensionContext {
   resolve(ref: string): Promise<string>;
   /** how often a pending request is polled, in ms */
   pollMs: number;
+  /** `fleet serve --http`: the endpoints an extension offers (InboundEndpoint) are served, so an upstream can call back */
+  http: boolean;
+  /** messages to the other processes sharing the instance's store (replicas on PostgreSQL); undefined where it has none */
+  signals(): Signals | undefined;
   /** called when the instance stops, after its checkpoints are flushed */
   onClose(close: () => Promise<void>): void;
+}
+
+/** One POST an upstream sends back to the fleet (a webhook), as an inbound endpoint is handed it. */
+export interface InboundRequest {
+  headers: Record<string, string | string[] | undefined>;
+  /** the raw body, exactly as sent: signatures are over these bytes */
+  body: Buffer;
+}
+
+export interface InboundAnswer {
+  status: number;
+  body: string;
+  /** content-type (default text/plain) */
+  type?: string;
+  /** the request was refused (a bad signature, a stale timestamp): this goes on the record */
+  refused?: { rule: string; message: string };
+}
+
+/** An HTTP endpoint `fleet serve --http` serves beside the instances, for callbacks from an upstream (Slack's Events API). */
+export interface InboundEndpoint {
+  /** e.g. /slack/events; the same path offered by several instances is served once */
+  path: string;
+  handle(req: InboundRequest): Promise<InboundAnswer>;
+  /** resolves what the endpoint needs (a signing secret) before the server listens; a failure stops the start */
+  ready?(): Promise<void>;
 }
 
 /** A channel that asks listed people for approval (`approval: { via: <via>, approvers: [...] }`). */
@@ -47,6 +77,10 @@ export interface ApprovalChannelKind {
    * returns its opener: the connection opens on first need, once. Called at start, when a grant asks for it.
    */
   open(ctx: ExtensionContext): () => Promise<ApprovalChannel>;
+  /** the endpoints answers arrive at under `fleet serve --http` (ctx.http), where the channel's configuration asks for them */
+  inbound?(ctx: ExtensionContext): InboundEndpoint[];
+  /** what `fleet verify` finds wrong with the channel's configuration in the scopes folder: the same problems that stop `fleet serve` */
+  verify?(scopes: string): { file: string; line: number; path: string; message: string }[];
 }
 
 /** What the trail keeps of a proof (never a token itself). */

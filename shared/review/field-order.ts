@@ -68,6 +68,8 @@ export const APPROVALS_FIELDS: Record<string, Order> = {
   channel: { kind: 'identity', what: 'approvals are now asked in another channel, whose members may answer' },
   credential: { kind: 'identity', what: 'the approvals identity now acts with another token, whose holder reads and may forge answers' },
   token_scopes: { kind: 'set', noun: "the approvals identity's token may now hold" },
+  signing_secret: { kind: 'identity', what: 'answers delivered to the approvals identity are now accepted when signed with another secret, whose holder may forge them' },
+  safety_poll: { kind: 'none' },
 };
 
 export const CHECKPOINTS_FIELDS: Record<string, Order> = {

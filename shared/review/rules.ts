@@ -138,6 +138,13 @@ export function loadFleetRules(file: string, connectors: Record<string, Connecto
   });
   const { people, problems } = peopleOf(parsed.data.people, parsed.data.bots);
   for (const p of problems) findings.push({ ...problem(doc.line(p.path), p.message), path: p.path });
+  // each approvals identity declared here, checked by its channel's own parser: what stops `fleet serve` fails verify
+  const declared = (parsed.data.approvals ?? {}) as Record<string, unknown>;
+  for (const kind of extensionsOf(connectors).approvals) {
+    if (kind.verify && typeof declared === 'object' && Object.hasOwn(declared, kind.via)) {
+      for (const p of kind.verify(dirname(file))) findings.push({ ...problem(p.line, p.message), path: p.path });
+    }
+  }
   return { fleet: { file, ...parsed.data, directory: people, line: doc.line }, findings };
 }
 

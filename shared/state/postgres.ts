@@ -17,7 +17,7 @@ import { AuditUnavailable } from '../base/errors.js';
 import { emptyHead, openVerified, seal, type Head } from '../audit/chain.js';
 import {
   approvalFromRow, KEEP_MS, taskFromRow, TERMINAL, type TaskEntry, type TaskStatus, type TaskStore, StateUnavailable, withLate, type ApprovalEntry, type ApprovalStore, type AuditStore, type ChainHead, type Checkpoint, type CheckpointStore,
-  type Claim, type KeyStore, type RateStore, type Slot, type StateStore, type Suspension, type SuspensionStore, type TrailHooks,
+  type Claim, type KeyStore, type RateStore, type Signals, type Slot, type StateStore, type Suspension, type SuspensionStore, type TrailHooks,
 } from './store.js';
 
 type Pg = typeof PgTypes;
@@ -700,6 +700,91 @@ class PgSuspensions implements SuspensionStore {
   }
 }
 
+/** The one NOTIFY channel of the fleet's processes on a database; a message names its topic. */
+const SIGNAL_CHANNEL = 'fleet_signals';
+/** NOTIFY's payload limit is 8,000 bytes */
+const MAX_SIGNAL = 7900;
+
+/** LISTEN on one connection of its own (re-opened after a loss while anyone listens), NOTIFY through the pool. */
+class PgSignals implements Signals {
+  private listeners = new Map<string, Set<(m: string) => void>>();
+  private client?: Promise<PgTypes.Client>;
+  private retry?: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(private readonly db: Db, private readonly url: () => Promise<string>) {}
+
+  async publish(topic: string, message: string): Promise<void> {
+    const payload = JSON.stringify({ t: topic, m: message });
+    if (Buffer.byteLength(payload) > MAX_SIGNAL) throw new Error(`a signal of ${Buffer.byteLength(payload)} bytes is over NOTIFY's limit`);
+    await this.db.session((q) => q('SELECT pg_notify($1, $2)', [SIGNAL_CHANNEL, payload]));
+  }
+
+  subscribe(topic: string, fn: (m: string) => void): () => void {
+    let set = this.listeners.get(topic);
+    if (!set) this.listeners.set(topic, (set = new Set()));
+    set.add(fn);
+    this.listen();
+    return () => {
+      set.delete(fn);
+      if (!set.size) this.listeners.delete(topic);
+      if (!this.listeners.size) this.drop();
+    };
+  }
+
+  private listen(): void {
+    if (this.client || this.closed) return;
+    const lost = () => {
+      this.client = undefined;
+      if (this.listeners.size && !this.closed && !this.retry) {
+        this.retry = setTimeout(() => {
+          this.retry = undefined;
+          this.listen();
+        }, 1000);
+        this.retry.unref();
+      }
+    };
+    this.client = (async () => {
+      const pg = await loadDriver();
+      const c = new pg.Client({ connectionString: await this.url(), connectionTimeoutMillis: 5000 });
+      c.on('error', lost);
+      c.on('end', lost);
+      c.on('notification', (n) => {
+        if (n.channel !== SIGNAL_CHANNEL || !n.payload) return;
+        let msg: { t?: string; m?: string };
+        try {
+          msg = JSON.parse(n.payload) as typeof msg;
+        } catch {
+          return;
+        }
+        for (const fn of [...(this.listeners.get(msg.t ?? '') ?? [])]) fn(msg.m ?? '');
+      });
+      await c.connect();
+      await c.query(`LISTEN ${SIGNAL_CHANNEL}`);
+      return c;
+    })();
+    this.client.catch(lost);
+  }
+
+  /** Resolves once this process listens (a test waits for it before the first publish). */
+  async listening(): Promise<void> {
+    this.listen();
+    await this.client;
+  }
+
+  private drop(): void {
+    const c = this.client;
+    this.client = undefined;
+    void c?.then((x) => x.end()).catch(() => {});
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.retry);
+    this.drop();
+  }
+}
+
 export class PostgresState implements StateStore {
   readonly engine = 'postgres';
   readonly audit: PgAudit;
@@ -709,11 +794,13 @@ export class PostgresState implements StateStore {
   readonly checkpoints: CheckpointStore;
   readonly suspensions: SuspensionStore;
   readonly tasks: TaskStore;
+  readonly signals: PgSignals;
   private readonly db: Db;
 
   /** `url` resolves the connection string (a credential reference) on first use */
   constructor(instance: string, url: () => Promise<string>, pool = 4, hooks: TrailHooks = {}) {
     this.db = new Db(instance, url, pool);
+    this.signals = new PgSignals(this.db, url);
     this.audit = new PgAudit(this.db, hooks);
     this.keys = new PgKeys(this.db);
     this.rate = new PgRate(this.db);
@@ -725,6 +812,7 @@ export class PostgresState implements StateStore {
 
   async close(): Promise<void> {
     this.keys.stop();
+    this.signals.close();
     await this.audit.close();
     return this.db.close();
   }

@@ -207,9 +207,23 @@ export function taskFromRow(r: {
   };
 }
 
+/**
+ * Messages between the processes that share a store (replicas on PostgreSQL: LISTEN/NOTIFY): an
+ * answer delivered to one replica reaches the one that waits on it. Best effort, not kept: a
+ * message sent while a listener is reconnecting is lost (what it carried must be found another
+ * way too). The embedded engine is one process's, and has none.
+ */
+export interface Signals {
+  publish(topic: string, message: string): Promise<void>;
+  /** calls `fn` with every message on `topic` from any process, this one's included, until the returned function is called */
+  subscribe(topic: string, fn: (message: string) => void): () => void;
+}
+
 export interface StateStore {
   /** "embedded" | "postgres" */
   readonly engine: string;
+  /** messages to the other processes of the store, where the engine has several (PostgreSQL) */
+  readonly signals?: Signals;
   readonly audit: AuditStore;
   readonly keys: KeyStore;
   readonly rate: RateStore;

@@ -110,6 +110,9 @@ function taskView(t: TaskEntry) {
   };
 }
 
+/** notifications/tasks/status: the task as tasks/get shows it. */
+const taskStatus = (t: TaskEntry) => ({ method: 'notifications/tasks/status' as const, params: taskView(t) });
+
 /** The same answer for a task that does not exist and one that is another principal's: nothing is learnt. */
 const notFound = (id: string) => new McpError(ErrorCode.InvalidParams, `Task not found: ${id}`);
 
@@ -168,9 +171,13 @@ export function buildServer(inst: Instance, version: string, hooks: ServerHooks 
       return taskView((await cancelTaskCall(inst, t)) ?? t) as never;
     });
     server.setRequestHandler(GetTaskPayloadRequestSchema, async (request, extra) => {
-      // blocks until the task ends, reading the store each poll interval (any replica may hold it)
+      // blocks until the task ends, reading the store each poll interval (any replica may hold it);
+      // its response stream is open meanwhile, so each change of status is told there
+      let seen: string | undefined;
       for (;;) {
         const t = await own(request.params.taskId, extra);
+        if (seen !== undefined && t.status !== seen) await extra.sendNotification(taskStatus(t) as never).catch(() => {});
+        seen = t.status;
         if (TERMINAL.includes(t.status)) {
           if (!t.result) throw new McpError(ErrorCode.InvalidParams, `Task ${t.id} was ${t.status} before it had a result: ${t.message ?? ''}`.trim());
           return { ...t.result, _meta: { ...(t.result._meta as object | undefined), [RELATED_TASK_META_KEY]: { taskId: t.id } } } as never;
@@ -206,6 +213,8 @@ export function buildServer(inst: Instance, version: string, hooks: ServerHooks 
         client: server.getClientVersion(),
         principal,
         elicit: elicitor(),
+        // stdio keeps its stream open: each change of the task's status here is told on it
+        ...(hooks.stateless ? {} : { onStatus: (t: TaskEntry) => void server.notification(taskStatus(t)).catch(() => {}) }),
       }, approval, { ttl: request.params.task.ttl, statusMessage: `working: waiting for ${who}` });
       return { task: taskView(t) } as never;
     }

@@ -7,7 +7,7 @@
 import { WebClient } from '@slack/web-api';
 import pg from 'pg';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { CallToolResultSchema, CreateTaskResultSchema, GetTaskResultSchema, ListTasksResultSchema, CancelTaskResultSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { CallToolResultSchema, CreateTaskResultSchema, GetTaskResultSchema, ListTasksResultSchema, CancelTaskResultSchema, TaskStatusNotificationSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSlackSandbox, type SlackSandbox } from '../../servers/slack/sandbox/index.js';
 import { mintToken, tokenHash } from '../../shared/transport/http/auth/bearer.js';
@@ -189,6 +189,9 @@ describe('a task over stdio that asks its own user (elicitation, in dev)', () =>
       },
     });
     const other = await serve({ connector: 'slack', env: 'dev', sandbox: true });
+    // stdio's stream stays open: each change of the task's status is told on it
+    const told: string[] = [];
+    s.client.setNotificationHandler(TaskStatusNotificationSchema, (n) => void (n.params.taskId === taskId && told.push(n.params.status)));
     try {
       const ts = ((await s.call('post_message', { channel: 'C0DEVBOTTEST', text: 'to delete' })).structuredContent as { ts: string }).ts;
       const created = await s.client.request({ method: 'tools/call', params: { name: 'delete_message', arguments: { channel: 'C0DEVBOTTEST', ts }, task: {} } }, CreateTaskResultSchema);
@@ -196,6 +199,7 @@ describe('a task over stdio that asks its own user (elicitation, in dev)', () =>
       expect(created.task.statusMessage).toMatch(/your approval/);
       await expect.poll(async () => (await s.client.request({ method: 'tasks/get', params: { taskId } }, GetTaskResultSchema)).status, { timeout: 20_000 }).toBe('completed');
       expect(asked).toBe('input_required');
+      await expect.poll(() => told.join(','), { timeout: 10_000 }).toBe('input_required,working,completed');
       const r = (await s.client.request({ method: 'tasks/result', params: { taskId } }, CallToolResultSchema)) as CallToolResult;
       expect(r.structuredContent).toMatchObject({ status: 'completed', ts });
       await expect(other.client.request({ method: 'tasks/get', params: { taskId } }, GetTaskResultSchema)).rejects.toThrow(/Task not found/);

@@ -122,7 +122,15 @@ export const SURFACES: Surface[] = [
  */
 export const UPSTREAM_NAMES: { name: string; reads: { pattern: RegExp; under: string[] }[] }[] = [
   { name: 'a proof message\'s author (Slack)', reads: [{ pattern: /author: m\.user\b/, under: ['servers/slack/'] }] },
-  { name: 'an approval answer\'s user (Slack)', reads: [{ pattern: /out\.push\(\{ user: m\.user\b/, under: ['servers/slack/'] }] },
+  // a reply, a reaction or a button press: read from the thread, or delivered by Slack (servers/slack/events.ts)
+  {
+    name: 'an approval answer\'s user (Slack)',
+    reads: [
+      { pattern: /return \{ user: m\.user, via: 'reply'/, under: ['servers/slack/'] },
+      { pattern: /return \{ user, via: 'reaction'/, under: ['servers/slack/'] },
+      { pattern: /return \{ user, via: 'button'/, under: ['servers/slack/'] },
+    ],
+  },
 ];
 
 /**

@@ -8,7 +8,7 @@ import { isProduction } from '../../../shared/connector/scopes.js';
 import { loadClients } from '../../../shared/manifest/clients.js';
 import { instanceOf, manifestFiles } from '../../../shared/review/verify.js';
 import { ClientRegistry } from '../../../shared/transport/http/auth/clients.js';
-import { serveHttp } from '../../../shared/transport/http/server.js';
+import { serveHttp, type Inbound } from '../../../shared/transport/http/server.js';
 import { CONNECTORS } from '../connectors.js';
 import { VERSION } from '../version.js';
 import { credentialResolver } from '../compose/credentials.js';
@@ -29,6 +29,8 @@ export interface HttpServeOptions {
   clientRate?: string;
   drain?: string;
 }
+
+const r0 = (inst: { manifest: { id: string } }) => inst.manifest.id;
 
 export function parseListen(spec: string): { host: string; port: number } {
   const m = /^(?:(\[[0-9a-fA-F:]+\]|[\w.-]+):)?(\d{1,5})$/.exec(spec);
@@ -60,7 +62,7 @@ export async function serveHttpCmd(o: HttpServeOptions): Promise<void> {
   for (const id of ids) {
     const [connector, env] = id.split('.') as [string, string];
     if (!env) throw new StartupError(`--instance ${JSON.stringify(id)}: expected <connector>.<env>, e.g. slack.prod`);
-    running.push(await composeInstance({ connector, env, scopes: o.scopes, sandbox: o.sandbox, upstream: o.upstream }));
+    running.push(await composeInstance({ connector, env, scopes: o.scopes, sandbox: o.sandbox, upstream: o.upstream, http: true }));
   }
   const first = running[0]!.inst;
   const registry = await ClientRegistry.load(clients, credentialResolver(o.scopes, () => first.manifest));
@@ -69,7 +71,16 @@ export async function serveHttpCmd(o: HttpServeOptions): Promise<void> {
     await Promise.all(running.map((r) => r.close(why)));
     process.exit(code);
   };
+  // Slack's callbacks (answers to approval requests): each path once, refusals on the first instance's trail that serves it
+  const inbound = new Map<string, Inbound>();
+  for (const r of running) for (const e of r.inbound) if (!inbound.has(e.path)) inbound.set(e.path, { ...e, inst: r.inst });
+  for (const e of inbound.values()) {
+    await e.ready?.().catch((err: Error) => {
+      throw new StartupError(`${r0(e.inst)} cannot serve ${e.path}: ${err.message}`);
+    });
+  }
   const fleet = await serveHttp({
+    inbound: [...inbound.values()],
     host,
     port,
     instances: running.map((r) => r.inst),

@@ -6,8 +6,9 @@ import type { Log } from '../../../shared/base/log.js';
 import type { ApprovalChannel } from '../../../shared/call/approval.js';
 import { ELICITATION } from '../../../shared/call/approval.js';
 import type { Redactor } from '../../../shared/base/redaction.js';
-import { extensionsOf, type ActorProver, type ExtensionContext, type FleetExtensions } from '../../../shared/connector/extensions.js';
+import { extensionsOf, type ActorProver, type ExtensionContext, type FleetExtensions, type InboundEndpoint } from '../../../shared/connector/extensions.js';
 import type { Upstream } from '../../../shared/connector/tool.js';
+import type { StateStore } from '../../../shared/state/store.js';
 import { attributionRule } from '../../../shared/manifest/attribution.js';
 import type { Manifest } from '../../../shared/manifest/schema.js';
 import { CONNECTORS } from '../connectors.js';
@@ -27,6 +28,8 @@ export function extensionContext(o: {
   log: Log;
   resolve: Resolve;
   upstream: () => Promise<Upstream<unknown>>;
+  /** the instance's store, once opened */
+  store: () => StateStore | undefined;
 }): { ctx: ExtensionContext; close(): Promise<void> } {
   const closers: (() => Promise<void>)[] = [];
   const ctx: ExtensionContext = {
@@ -40,6 +43,8 @@ export function extensionContext(o: {
     instanceClient: () => o.upstream().then((u) => u.client),
     resolve: o.resolve,
     pollMs: approvalPollMs(),
+    http: !!o.opts.http,
+    signals: () => o.store()?.signals,
     onClose: (fn) => void closers.push(fn),
   };
   return { ctx, close: async () => void (await Promise.all(closers.map((fn) => fn().catch(() => {})))) };
@@ -50,6 +55,12 @@ export function approvalChannels(ctx: ExtensionContext, ext: FleetExtensions): R
   const wanted = new Set(Object.values(ctx.manifest.tools).map((g) => (g.approval as { via?: string } | undefined)?.via).filter((v) => v && v !== ELICITATION));
   if (!wanted.size) return undefined;
   return Object.fromEntries(ext.approvals.filter((k) => wanted.has(k.via)).map((k) => [k.via, k.open(ctx)]));
+}
+
+/** What the channels the instance's grants ask for serve under `fleet serve --http`, for answers to arrive at. */
+export function inboundEndpoints(ctx: ExtensionContext, ext: FleetExtensions): InboundEndpoint[] {
+  const wanted = new Set(Object.values(ctx.manifest.tools).map((g) => (g.approval as { via?: string } | undefined)?.via));
+  return ctx.http ? ext.approvals.filter((k) => wanted.has(k.via)).flatMap((k) => k.inbound?.(ctx) ?? []) : [];
 }
 
 /** The prover of the instance's attribution proof, where a connector contributes it. */

@@ -8,6 +8,7 @@ import { stderrLog } from '../../../shared/base/log.js';
 import { watchWithdrawn, type LateWatch } from '../../../shared/call/late.js';
 import { Redactor } from '../../../shared/base/redaction.js';
 import { grantedTools, type Instance } from '../../../shared/connector/instance.js';
+import type { InboundEndpoint } from '../../../shared/connector/extensions.js';
 import { loadManifest, ManifestError } from '../../../shared/manifest/load.js';
 import { loadPeople, strangers } from '../../../shared/manifest/people.js';
 import { enforceFleetRules } from './fleet-rules.js';
@@ -16,7 +17,7 @@ import type { StateStore } from '../../../shared/state/store.js';
 import { CONNECTORS } from '../connectors.js';
 import { anchorsOf, openCheckpoints } from './checkpoints.js';
 import { credentialResolver } from './credentials.js';
-import { actorProver, approvalChannels, approvalPollMs, extensionContext, fleetExtensions } from './extensions.js';
+import { actorProver, approvalChannels, approvalPollMs, extensionContext, fleetExtensions, inboundEndpoints } from './extensions.js';
 import { manifestFor, type ServeOptions } from './options.js';
 import { shutdownOf } from './shutdown.js';
 import { servingStore } from './store.js';
@@ -35,6 +36,8 @@ export interface Running {
   openNow(fail: (e: Error) => void, how?: { inChild?: boolean }): void;
   /** revokes a minted token, closes the sandboxes, the checkpoints, the export and the trail */
   close(why: string): Promise<void>;
+  /** what `fleet serve --http` serves beside the instance for its approval channels (Slack's callbacks) */
+  inbound: InboundEndpoint[];
 }
 
 /** The instance's trail file: FLEET_AUDIT_DIR, else the project's .fleet/audit (beside its scopes folder). */
@@ -64,7 +67,7 @@ export async function composeInstance(opts: ServeOptions): Promise<Running> {
   const exporter = otlpConfigured(process.env) ? await openOtlpExport(manifest.id, process.env, log.warn) : undefined;
   const upstream = () => link.upstream();
   const ext = fleetExtensions();
-  const extensions = extensionContext({ manifest, opts, redactor, log, resolve, upstream });
+  const extensions = extensionContext({ manifest, opts, redactor, log, resolve, upstream, store: () => store });
   const checkpoints = openCheckpoints(manifest, opts.scopes, trail, log, exporter, ext.checkpointSinks, extensions.ctx);
   const channels = approvalChannels(extensions.ctx, ext);
   store = servingStore(storeConfig, opts.scopes, manifest.id, resolve, redactor, {
@@ -105,5 +108,6 @@ export async function composeInstance(opts: ServeOptions): Promise<Running> {
       if (channels && !late) late = watchWithdrawn(inst, approvalPollMs());
     },
     close: shutdownOf({ manifest, log, link, late: () => late, checkpoints, extensions, exporter, store }),
+    inbound: inboundEndpoints(extensions.ctx, ext),
   };
 }

@@ -11,6 +11,8 @@ export interface ServeOptions {
   sandbox?: boolean;
   /** base URL of the upstream API (e.g. a sandbox started elsewhere) */
   upstream?: string;
+  /** `fleet serve --http`: extensions' inbound endpoints (Slack's callbacks) are served */
+  http?: boolean;
 }
 
 /** The instance's manifest file; when it is missing, which environments the connector does have. */

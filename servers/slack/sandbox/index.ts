@@ -10,6 +10,7 @@ import { Emulator, type EmulatorRequest } from '../../../shared/connector/emulat
 import { METHODS, nextTs, SlackError, type Params } from './methods.js';
 import { seedWorkspaces, type Workspace } from './seed.js';
 import { RateTiers } from './tiers.js';
+import { Callbacks, type CallbackTarget } from './callbacks.js';
 
 export class SlackSandbox {
   readonly workspaces: Workspace[] = seedWorkspaces();
@@ -29,6 +30,8 @@ export class SlackSandbox {
   });
   url = '';
   readonly tiers: RateTiers;
+  /** events and button presses delivered to an app's request URLs (./callbacks.ts), once `deliverTo` names them */
+  readonly callbacks = new Callbacks();
 
   /** `speedup` shortens Slack's rate windows by that factor (default: FLEET_SANDBOX_SPEEDUP, else 1, Slack's own) */
   constructor(opts: { speedup?: number } = {}) {
@@ -65,6 +68,42 @@ export class SlackSandbox {
     const ts = nextTs();
     ch.messages.push({ type: 'message', ts, user: u.id, text, ...(u.bot_id ? { bot_id: u.bot_id } : {}) });
     return `${channel}/${ts}`;
+  }
+
+  /**
+   * The app's Event Subscriptions and Interactivity request URLs and signing secret: from now on a
+   * message or reaction in `team` is delivered as an event, and `press` delivers a button press.
+   */
+  deliverTo(target: CallbackTarget): void {
+    this.callbacks.target = target;
+  }
+
+  /**
+   * `user` presses the button `actionId` on message `ts`, as in the Slack client: the app's
+   * Interactivity URL gets the block_actions payload; resolves to the status it answered.
+   */
+  press(team: string, user: string, channel: string, ts: string, actionId: string): Promise<number> {
+    const ws = this.workspace(team);
+    const u = ws.users.find((x) => x.id === user);
+    if (!u) throw new Error(`sandbox workspace ${team} has no user ${user}`);
+    const m = ws.channels.find((c) => c.id === channel)?.messages.find((x) => x.ts === ts);
+    if (!m) throw new Error(`sandbox has no message ${channel}/${ts}`);
+    const block = m.blocks?.find((b) => b.elements?.some((e) => e.type === 'button' && e.action_id === actionId));
+    if (!block) throw new Error(`message ${channel}/${ts} has no button ${actionId}`);
+    const actionTs = nextTs();
+    return this.callbacks.action({
+      type: 'block_actions',
+      user: { id: u.id, username: u.name, name: u.name, team_id: ws.id },
+      api_app_id: 'A0APPROVALS',
+      token: 'deprecated-verification-token',
+      container: { type: 'message', message_ts: ts, channel_id: channel, is_ephemeral: false },
+      trigger_id: `${Date.now()}.${randomBytes(4).toString('hex')}`,
+      team: { id: ws.id, domain: ws.domain },
+      channel: { id: channel },
+      message: { type: 'message', ts, user: m.user, text: m.text, blocks: m.blocks },
+      response_url: `${this.url}response/${randomBytes(8).toString('hex')}`,
+      actions: [{ action_id: actionId, block_id: (block as { block_id?: string }).block_id ?? '', type: 'button', action_ts: actionTs, value: (block.elements!.find((e) => e.action_id === actionId) as { value?: string }).value }],
+    });
   }
 
   /**
@@ -139,6 +178,19 @@ export class SlackSandbox {
     return this.emulator.close();
   }
 
+  /** What an app subscribed to message.channels and reaction_added hears of a call that succeeded. */
+  private announce(ws: Workspace, user: Workspace['users'][number], method: string, p: Params, out: Record<string, unknown>): void {
+    if (!this.callbacks.target) return;
+    const bot = user.bot_id ? { bot_id: user.bot_id } : {};
+    if (method === 'chat.postMessage') {
+      const ts = String(out.ts);
+      this.callbacks.event(ws.id, { type: 'message', channel: p.channel, user: user.id, ...bot, text: p.text ?? '', ts, ...(p.thread_ts ? { thread_ts: p.thread_ts } : {}), event_ts: ts, channel_type: 'channel' });
+    } else if (method === 'reactions.add') {
+      const item = ws.channels.find((c) => c.id === p.channel)?.messages.find((m) => m.ts === p.timestamp);
+      this.callbacks.event(ws.id, { type: 'reaction_added', user: user.id, reaction: p.name, item_user: item?.user, item: { type: 'message', channel: p.channel, ts: p.timestamp }, event_ts: nextTs() });
+    }
+  }
+
   /** Slack's answer to a call over its tier, or undefined when the call may go (and is counted). */
   private limit(app: string, team: string, method: string, channel?: string) {
     const wait = this.tiers.take(app, team, method, channel);
@@ -171,7 +223,9 @@ export class SlackSandbox {
     try {
       const ws = this.workspace(grant.team);
       const user = ws.users.find((u) => u.id === grant.user) ?? ws.bot;
-      return { headers, json: { ok: true, ...m.run({ ws, scopes: grant.scopes, user }, params) } };
+      const out = m.run({ ws, scopes: grant.scopes, user }, params);
+      this.announce(ws, user, method, params, out);
+      return { headers, json: { ok: true, ...out } };
     } catch (e) {
       if (e instanceof SlackError) return { headers, json: { ok: false, error: e.error, ...e.extra } };
       throw e;

@@ -79,7 +79,7 @@ export const METHODS: Record<string, { scope: string; run(c: Caller, p: Params):
     run: ({ ws, user }, p) => {
       const ch = findChannel(ws, p.channel);
       const text = needText(p);
-      const m: SlackMessage = { type: 'message', ts: nextTs(), user: user.id, ...(user.bot_id ? { bot_id: user.bot_id } : {}), text };
+      const m: SlackMessage = { type: 'message', ts: nextTs(), user: user.id, ...(user.bot_id ? { bot_id: user.bot_id } : {}), text, ...blocksOf(p) };
       if (p.thread_ts) {
         const parent = ch.messages.find((x) => x.ts === p.thread_ts);
         if (!parent) throw new SlackError('thread_not_found');
@@ -101,6 +101,9 @@ export const METHODS: Record<string, { scope: string; run(c: Caller, p: Params):
       if (!m) throw new SlackError('message_not_found');
       if (m.user !== user.id) throw new SlackError('cant_update_message');
       m.text = needText(p);
+      // Slack: the update's blocks replace the message's; with none given, none are left
+      delete m.blocks;
+      Object.assign(m, blocksOf(p));
       m.edited = { user: user.id, ts: nextTs() };
       return { channel: ch.id, ts: m.ts, text: m.text, message: { text: m.text, edited: m.edited } };
     },
@@ -195,6 +198,18 @@ export function nextTs(): string {
 }
 
 const clamp = (n: number, lo: number, hi: number) => (Number.isFinite(n) ? Math.min(hi, Math.max(lo, Math.floor(n))) : lo);
+
+function blocksOf(p: Params): Pick<SlackMessage, 'blocks'> {
+  if (!p.blocks) return {};
+  let blocks: unknown;
+  try {
+    blocks = JSON.parse(p.blocks);
+  } catch {
+    throw new SlackError('invalid_blocks');
+  }
+  if (!Array.isArray(blocks) || blocks.length > 50 || blocks.some((b) => !b || typeof (b as { type?: unknown }).type !== 'string')) throw new SlackError('invalid_blocks');
+  return blocks.length ? { blocks: blocks as SlackMessage['blocks'] } : {};
+}
 
 function needText(p: Params): string {
   const text = p.text ?? '';

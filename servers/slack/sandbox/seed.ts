@@ -29,6 +29,8 @@ export interface SlackMessage {
   reactions?: { name: string; users: string[]; count: number }[];
   /** set by chat.update, as Slack marks an edited message */
   edited?: { user: string; ts: string };
+  /** Block Kit, as posted (a request's buttons) */
+  blocks?: { type: string; elements?: { type: string; action_id?: string }[] }[];
 }
 
 export interface SlackChannel {

@@ -2,6 +2,7 @@
 // served instances, the clients, the limits, the calls in flight.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Instance } from '../../connector/instance.js';
+import type { InboundEndpoint } from '../../connector/extensions.js';
 import type { ClientPrincipal } from '../../call/attribution.js';
 import type { ClientRegistry } from './auth/clients.js';
 import type { EdgeLedger } from './edge.js';
@@ -51,6 +52,8 @@ export interface Shared {
   calls: Set<Promise<unknown>>;
   /** ends a client's request in flight, by client, instance and JSON-RPC id */
   cancel: Map<string, (why?: string) => void>;
+  /** upstreams' callbacks by path, each on the route of the instance whose trail records its refusals */
+  inbound: Map<string, Route & { endpoint: InboundEndpoint }>;
 }
 
 export class Exchange {

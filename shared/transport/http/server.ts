@@ -3,6 +3,7 @@
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Instance } from '../../connector/instance.js';
+import type { InboundEndpoint } from '../../connector/extensions.js';
 import type { ClientRegistry } from './auth/clients.js';
 import { Exchange, type Limits, type Route, type Shared } from './exchange.js';
 import { EdgeLedger } from './edge.js';
@@ -21,6 +22,8 @@ export interface HttpOptions {
   publicUrl?: string;
   /** browser origins allowed to call */
   allowOrigins?: string[];
+  /** upstreams' callbacks served beside the instances (./steps.ts `inbound`) */
+  inbound?: Inbound[];
   onError(message: string): void;
 }
 
@@ -35,6 +38,9 @@ export interface HttpFleet {
    */
   drain(graceMs: number): Promise<{ finished: number; cut: number }>;
 }
+
+/** An extension's endpoint, with the instance whose trail records its refusals. */
+export type Inbound = InboundEndpoint & { inst: Instance };
 
 export const pathOf = (inst: Instance): string => `/mcp/${inst.manifest.connector}/${inst.manifest.instance}`;
 
@@ -53,6 +59,7 @@ export async function serveHttp(o: HttpOptions): Promise<HttpFleet> {
     active: new Set(),
     calls: new Set(),
     cancel: new Map(),
+    inbound: new Map(),
   };
   const server: HttpServer = createServer({ requestTimeout: 0, headersTimeout: 10_000, keepAliveTimeout: 5000 }, (req, res) => {
     const x = new Exchange(shared, req, res);
@@ -72,6 +79,7 @@ export async function serveHttp(o: HttpOptions): Promise<HttpFleet> {
   const local = `http://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
   shared.base = (o.publicUrl ?? local).replace(/\/$/, '');
   shared.origin.hosts = hostsFor({ host: bound.address, port: bound.port }, o.publicUrl);
+  for (const e of o.inbound ?? []) shared.inbound.set(e.path, { id: e.inst.manifest.id, path: e.path, resource: `${shared.base}${e.path}`, inst: e.inst, endpoint: e });
   for (const inst of o.instances) {
     const path = pathOf(inst);
     shared.routes.set(path, { id: inst.manifest.id, path, resource: `${shared.base}${path}`, inst });

@@ -29,6 +29,30 @@ export const metadata: HttpStep = (x) => {
   return x.json(200, resourceMetadata(route.resource, x.shared.clients.issuersFor(route.id)), { 'cache-control': 'max-age=300' });
 };
 
+/**
+ * An upstream's callback (Slack delivering an approval's answer): no client credential, the
+ * endpoint checks the upstream's own signature; a refusal goes on the record through the edge
+ * ledger, like any other at the edge.
+ */
+export const inbound: HttpStep = async (x) => {
+  const at = x.shared.inbound.get(x.url.pathname);
+  if (!at) return;
+  x.route = at;
+  if (x.shared.draining) return x.error(503, 'the server is shutting down; retry on another replica', { 'retry-after': '1', connection: 'close' });
+  if (x.req.method !== 'POST') return x.error(405, `${x.req.method} is not served here: callbacks are POSTs`, { allow: 'POST' });
+  let raw: Buffer;
+  try {
+    raw = await readBody(x.req, x.shared.limits.maxBody, x.shared.limits.bodyMs);
+  } catch (e) {
+    if (e instanceof TooLarge || e instanceof TooSlow) return x.refuse(e instanceof TooLarge ? 413 : 408, 'body', `refused: ${e.message}`, { connection: 'close' });
+    throw e;
+  }
+  const a = await at.endpoint.handle({ headers: x.req.headers, body: raw });
+  if (a.refused) await x.shared.edge.note(at.inst, { status: a.status, rule: a.refused.rule, message: a.refused.message, method: x.req.method, path: x.url.pathname, remote: x.req.socket.remoteAddress });
+  x.res.writeHead(a.status, { 'content-type': a.type ?? 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(a.body) }).end(a.body);
+  return true;
+};
+
 /** /mcp/<connector>/<env> names a served instance. */
 export const route: HttpStep = (x) => {
   x.route = x.shared.routes.get(x.url.pathname.replace(/\/$/, ''));
@@ -171,6 +195,7 @@ export const mcp: HttpStep = async (x) => {
 export const HTTP_STEPS: readonly HttpStep[] = [
   health, // GET /healthz: up and taking requests; no upstream is touched
   metadata, // RFC 9728 metadata of each instance
+  inbound, // an upstream's callback, verified by its own signature (Slack's answers to approvals)
   route, // /mcp/<connector>/<env> names a served instance
   draining, // a draining server takes nothing new
   origin, // Origin and Host (DNS rebinding)
