@@ -7,7 +7,7 @@
 //   launcher falls back to dist/cli.js when the blob is missing or older than that binary.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 
@@ -46,6 +46,10 @@ await build({
   entryPoints: ['servers/fleet/snapshot.ts'],
   outfile: snapshotJs,
   format: 'cjs',
+  // A snapshot has no dynamic import() (no callback to load a module with: every import() fails with
+  // ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING), so every import() in it becomes the require() below,
+  // which loads what is external (pg, the upstream SDKs) from the installation.
+  supported: { 'dynamic-import': false },
   // Upstream SDKs are loaded on first use, so they need not weigh on every start: they stay out of
   // the snapshot and load from node_modules, through a require() rooted at the install folder (a
   // snapshot's own require() reaches only Node's built-in modules).
@@ -61,6 +65,11 @@ await build({
   },
 });
 
+// The class of bug the flag above closes: a dynamic import() left in the snapshot fails only when
+// that path first runs (a PostgreSQL store, an OTLP export), so the build refuses one here.
+const leftover = /\bimport\((?!\))/.exec(readFileSync(snapshotJs, 'utf8'));
+if (leftover) throw new Error(`build: a dynamic import() is left in the snapshot (${snapshotJs} at ${leftover.index}): it would fail at run time`);
+
 const blob = join(outdir, 'snapshot.blob');
 try {
   execFileSync(process.execPath, ['--snapshot-blob', blob, '--build-snapshot', snapshotJs], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -70,7 +79,9 @@ try {
 }
 rmSync(snapshotJs, { force: true });
 
-// The launcher: the snapshot when it was built by this very node binary, else the bundle.
+// The launcher: the snapshot when it was built by this very node binary, else the bundle. A V8 option
+// in NODE_OPTIONS (--max-old-space-size, --stack-size) makes a snapshot refuse to load (exit 14 or 9,
+// "Expected tag"), so with NODE_OPTIONS set the bundle starts: slower, never broken.
 const launcher = join(outdir, 'fleet');
 writeFileSync(
   launcher,
@@ -82,7 +93,7 @@ case $p in */*) ;; *) p=$(command -v "$p") ;; esac
 d=\${p%/*}
 case $d in /*) ;; *) d=$PWD/$d ;; esac
 n=$(command -v node)
-if [ "$n" = "${resolve(process.execPath)}" ] && [ -f "$d/snapshot.blob" ] && [ "$d/snapshot.blob" -nt "$n" ]; then
+if [ -z "$NODE_OPTIONS" ] && [ "$n" = "${resolve(process.execPath)}" ] && [ -f "$d/snapshot.blob" ] && [ "$d/snapshot.blob" -nt "$n" ]; then
   FLEET_DIST="$d" exec "$n" --snapshot-blob "$d/snapshot.blob" -- "$@"
 fi
 exec node "$d/cli.js" "$@"

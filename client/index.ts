@@ -21,6 +21,8 @@ export interface CallContext {
   signal?: AbortSignal | undefined;
   /** progress messages while the call waits (an approval in Slack) */
   onProgress?: ((message: string) => void) | undefined;
+  /** the W3C trace context of the work this call belongs to: sent as the traceparent header */
+  traceparent?: string | undefined;
 }
 
 export type ToolResult<R> =
@@ -42,7 +44,11 @@ export interface ClientOptions {
   headers?: Record<string, string> | undefined;
   /** attempts for a retryable failure (default 3) */
   attempts?: number | undefined;
-  /** per attempt (default 60 s; a Slack approval may take longer: raise it) */
+  /**
+   * How long an attempt may go without a word from the instance (default 60 s). The instance reports
+   * progress while a call waits for a person (every poll of a Slack approval), so a 15-minute
+   * approval is waited for in full; a replica that dies or hangs is given up on after this.
+   */
   timeoutMs?: number | undefined;
   fetch?: typeof fetch | undefined;
 }
@@ -212,16 +218,45 @@ function toolResult(r: RpcResult): ToolResult<any> {
 async function rpc(opts: ClientOptions, method: string, params: { _meta?: Record<string, unknown>; [k: string]: unknown }, ctx: CallContext, name: string): Promise<RpcResult> {
   const id = nextId++;
   const token = typeof opts.token === 'function' ? await opts.token() : opts.token;
-  const progressToken = ctx.onProgress && method === 'tools/call' ? `p${id}` : undefined;
+  // a call's progress is always asked for: it is what tells a call waiting for a person from a dead instance
+  const progressToken = method === 'tools/call' ? `p${id}` : undefined;
   const body = { jsonrpc: '2.0', id, method, params: progressToken ? { ...params, _meta: { ...params._meta, progressToken } } : params };
-  const timeout = AbortSignal.timeout(opts.timeoutMs ?? 60_000);
-  const signal = ctx.signal ? AbortSignal.any([ctx.signal, timeout]) : timeout;
-  const res = await (opts.fetch ?? fetch)(opts.url, {
-    method: 'POST',
-    headers: { ...opts.headers, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': PROTOCOL_VERSION, authorization: `Bearer ${token}` },
-    body: JSON.stringify(body),
-    signal,
-  });
+  const silence = new AbortController();
+  const limit = opts.timeoutMs ?? 60_000;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const heard = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => silence.abort(new FleetError(`${name}: no word from the instance for ${limit} ms`, undefined, true)), limit);
+  };
+  heard();
+  const signal = ctx.signal ? AbortSignal.any([ctx.signal, silence.signal]) : silence.signal;
+  try {
+    const res = await (opts.fetch ?? fetch)(opts.url, {
+      method: 'POST',
+      headers: {
+        ...opts.headers,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'mcp-protocol-version': PROTOCOL_VERSION,
+        authorization: `Bearer ${token}`,
+        ...(ctx.traceparent ? { traceparent: ctx.traceparent } : {}),
+      },
+      body: JSON.stringify(body),
+      signal,
+    });
+    heard();
+    return await answer(res, name, id, (m) => {
+      heard();
+      ctx.onProgress?.(m);
+    }, ctx.signal);
+  } catch (e) {
+    throw silence.signal.aborted && !ctx.signal?.aborted ? silence.signal.reason : e;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function answer(res: Response, name: string, id: number, onProgress: (m: string) => void, cancel: AbortSignal | undefined): Promise<RpcResult> {
   if (!res.ok) {
     const text = await res.text().catch(() => '');
     let message = text.slice(0, 500);
@@ -231,11 +266,11 @@ async function rpc(opts: ClientOptions, method: string, params: { _meta?: Record
       /* not JSON */
     }
     const retryable = res.status === 429 || res.status === 502 || res.status === 503 || res.status === 504;
-    if (retryable) await sleep(Math.min(10, Number(res.headers.get('retry-after')) || 0) * 1000, ctx.signal);
+    if (retryable) await sleep(Math.min(10, Number(res.headers.get('retry-after')) || 0) * 1000, cancel);
     throw new FleetError(`${name}: HTTP ${res.status}: ${message}`, res.status, retryable);
   }
   const reply = (res.headers.get('content-type') ?? '').includes('text/event-stream')
-    ? await fromStream(res, id, ctx.onProgress)
+    ? await fromStream(res, id, onProgress)
     : ((await res.json()) as RpcMessage);
   if (!reply) throw new FleetError(`${name}: the response ended without a result`, undefined, true);
   if (reply.error) throw new FleetError(`${name}: ${reply.error.message}`, undefined, false);

@@ -1,8 +1,10 @@
 // Test harness: start the real CLI as a child process and talk MCP to it over stdio with the
-// SDK's Client, exactly as Claude Code does.
+// SDK's Client, exactly as Claude Code does. The CLI is started the way users start it: the package's
+// bin, dist/fleet (from the V8 start-up snapshot); the bundle (node dist/cli.js) only where a test is
+// about the bundle, or for every test with FLEET_DOOR=bundle.
 import { cpSync, mkdtempSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { spawn } from 'node:child_process';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
@@ -10,7 +12,15 @@ import { ElicitRequestSchema, LATEST_PROTOCOL_VERSION, type CallToolResult, type
 import type { SlackSandbox } from '../servers/slack/sandbox/index.js';
 
 export const ROOT = resolve(import.meta.dirname, '..');
+/** The bundle, dist/cli.js (FLEET_CLI names another build's). */
 export const CLI = process.env.FLEET_CLI ? resolve(process.env.FLEET_CLI) : join(ROOT, 'dist', 'cli.js');
+/** The package's bin beside it, what `npm i -g` puts on PATH: the launcher of the start-up snapshot. */
+export const FLEET = join(dirname(CLI), 'fleet');
+
+/** The command running `fleet ...args` as users do: the bin, or `node dist/cli.js` with FLEET_DOOR=bundle. */
+export function fleetCommand(args: string[], door: 'bin' | 'bundle' = process.env.FLEET_DOOR === 'bundle' ? 'bundle' : 'bin'): { command: string; args: string[] } {
+  return door === 'bin' ? { command: FLEET, args } : { command: process.execPath, args: [CLI, ...args] };
+}
 export const SCOPES = join(ROOT, 'scopes');
 
 /** Polls `fn` until it gives a value, or fails after `ms`: a wait for a condition, never for a time. */
@@ -102,12 +112,14 @@ export interface ServeArgs {
   capabilities?: Record<string, unknown>;
   /** answers elicitation requests (declares the elicitation capability) */
   onElicit?: (params: { message: string }) => Promise<ElicitResult> | ElicitResult;
+  /** the bundle instead of the bin, for a test about the bundle */
+  door?: 'bin' | 'bundle';
 }
 
-/** Spawns `node dist/cli.js serve ...` and connects an SDK Client to it over stdio. */
+/** Spawns `fleet serve ...` (the bin) and connects an SDK Client to it over stdio. */
 export async function serve(a: ServeArgs): Promise<Served> {
   const auditDir = a.auditDir ?? tempDir('fleet-audit-');
-  const args = [CLI, 'serve', a.connector, '--env', a.env, '--scopes', a.scopes ?? SCOPES];
+  const args = ['serve', a.connector, '--env', a.env, '--scopes', a.scopes ?? SCOPES];
   if (a.sandbox) args.push('--sandbox');
   if (a.upstream) args.push('--upstream', a.upstream);
   const env: Record<string, string> = {
@@ -117,7 +129,7 @@ export async function serve(a: ServeArgs): Promise<Served> {
     FLEET_STATE_DIR: a.stateDir ?? tempDir('fleet-state-'),
     ...a.vars,
   };
-  const transport = new StdioClientTransport({ command: process.execPath, args, env, stderr: 'pipe', cwd: ROOT });
+  const transport = new StdioClientTransport({ ...fleetCommand(args, a.door), env, stderr: 'pipe', cwd: ROOT });
   let err = '';
   transport.stderr?.on('data', (d: Buffer) => (err += d.toString()));
   const capabilities = { ...(a.onElicit ? { elicitation: {} } : {}), ...a.capabilities };
@@ -149,13 +161,14 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Runs `node dist/cli.js ...args` to completion. */
+/** Runs `fleet ...args` (the bin) to completion. */
 export function runCli(
   args: string[],
   opts: { env?: Record<string, string>; cwd?: string; input?: string; timeoutMs?: number; keepStdin?: boolean } = {},
 ): Promise<RunResult> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
+    const cmd = fleetCommand(args);
+    const child = spawn(cmd.command, cmd.args, {
       cwd: opts.cwd ?? ROOT,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', FLEET_STATE_DIR: tempDir('fleet-state-'), ...opts.env },
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -184,12 +197,13 @@ export interface RawSession {
 }
 
 /**
- * Talks JSON-RPC to `node dist/cli.js ...args` line by line, without the SDK client, so tests can
+ * Talks JSON-RPC to `fleet ...args` (the bin) line by line, without the SDK client, so tests can
  * see exactly what reaches stdout. Sends initialize, then each request once the previous answered.
  */
 export function rawRpc(args: string[], requests: Record<string, unknown>[], env: Record<string, string> = {}): Promise<RawSession> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
+    const cmd = fleetCommand(args);
+    const child = spawn(cmd.command, cmd.args, {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', FLEET_STATE_DIR: tempDir('fleet-state-'), ...env },
       stdio: ['pipe', 'pipe', 'pipe'],

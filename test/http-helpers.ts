@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { tokenHash } from '../shared/transport/http/auth/bearer.js';
-import { CLI, ROOT, SCOPES, tempDir } from './helpers.js';
+import { fleetCommand, ROOT, SCOPES, tempDir } from './helpers.js';
 
 /** A clients.yaml with one client, `staging`, that may call slack.dev with `token`. */
 export const stagingClient = (token: string): string => `clients:
@@ -38,10 +38,11 @@ export interface HttpServed {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Spawns `node dist/cli.js serve --http 127.0.0.1:0 ...args` and waits until it listens. */
+/** Spawns `fleet serve --http 127.0.0.1:0 ...args` and waits until it listens. */
 export async function serveHttp(args: string[], opts: { vars?: Record<string, string>; auditDir?: string; stateDir?: string } = {}): Promise<HttpServed> {
   const auditDir = opts.auditDir ?? tempDir('fleet-audit-');
-  const child = spawn(process.execPath, [CLI, 'serve', '--http', '127.0.0.1:0', ...args], {
+  const cmd = fleetCommand(['serve', '--http', '127.0.0.1:0', ...args]);
+  const child = spawn(cmd.command, cmd.args, {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', FLEET_AUDIT_DIR: auditDir, FLEET_STATE_DIR: opts.stateDir ?? tempDir('fleet-state-'), ...opts.vars },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -119,6 +119,13 @@ function buildProgram(): Command {
       }, { closedPipe: false }),
     );
 
+  program
+    .command('init')
+    .description('scaffold scopes/ in your own repository: a dev and a prod manifest per connector, fleet.yaml, clients.yaml, the generated schemas and a CI workflow')
+    .argument('<connectors...>', `the connectors to start with (${Object.keys(CONNECTORS).join(', ')})`)
+    .option('--dir <dir>', 'the repository to write into', '.')
+    .action((connectors: string[], o: { dir: string }) => run(async () => (await import('./commands/init.js')).initCmd(connectors, o)));
+
   const clients = program.command('clients').description('the HTTP clients of scopes/clients.yaml');
   clients
     .command('mint')
@@ -127,7 +134,7 @@ function buildProgram(): Command {
     .addOption(scopesOpt())
     .action((name: string, o: { scopes?: string }) => run(async () => (await import('./commands/clients.js')).mintCmd(name, { scopes: scopesDir(o.scopes) })));
 
-  const docsOpt = () => new Option('--docs <file>', 'docs file with the generated tool table (default: docs/tools.md beside the scopes folder)');
+  const docsOpt = () => new Option('--docs <file>', 'docs file with the generated tool table (default: docs/tools.md beside the scopes folder, where the repository holds one)');
   const noDocsOpt = () => new Option('--no-docs', 'skip the docs table');
 
   program

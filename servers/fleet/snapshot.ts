@@ -4,6 +4,7 @@
 // built, tool schemas rendered, a real in-memory MCP session) so that zod's compiled parsers and
 // the rendered tool list are in the snapshot too. A start then pays only for deserialising it.
 // Upstream SDKs and sandboxes stay unevaluated until an instance first needs them.
+import { randomInt, randomUUID } from 'node:crypto';
 import v8 from 'node:v8';
 import { join } from 'node:path';
 import { runningFrom } from '../../shared/base/install.js';
@@ -50,7 +51,19 @@ async function warm(): Promise<void> {
 // The snapshot is taken once this script and its event loop are done, so the warm-up completes first.
 warm().catch((e: Error) => process.stderr.write(`snapshot warm-up skipped: ${e.message}\n`));
 
+/**
+ * Node caches random data for randomUUID (128 UUIDs) and randomInt (1,024 draws); a cache filled while
+ * the snapshot was built (a module-level randomUUID() is enough) is in the snapshot, so every start
+ * would draw the same call ids, task ids and owner ids. Drawing a whole cache's worth refills each
+ * from this process's entropy before anything else draws. (Math.random is reseeded by V8 itself.)
+ */
+function freshEntropy(): void {
+  for (let i = 0; i < 128; i++) randomUUID();
+  for (let i = 0; i < 1024; i++) randomInt(2);
+}
+
 v8.startupSnapshot.setDeserializeMainFunction(() => {
+  freshEntropy();
   if (process.env.FLEET_TRACE_START) process.stderr.write('fleet: started from the snapshot\n');
   // The launcher names its folder; the bundle beside it is what a child fleet process runs.
   if (process.env.FLEET_DIST) runningFrom(join(process.env.FLEET_DIST, 'cli.js'));

@@ -2,6 +2,7 @@
 import { slackExtensions } from './extensions.js';
 import { z } from 'zod';
 import type { Connector, UpstreamError } from '../../shared/connector/tool.js';
+import { attributionRule } from '../../shared/manifest/attribution.js';
 import type { Slack } from './common.js';
 import { listChannels } from './tools/channels.js';
 import { getPermalink, readHistory, readThread, searchMessages } from './tools/read.js';
@@ -60,6 +61,12 @@ export const slack: Connector<Slack> = {
     token_scopes: z.array(z.string().regex(/^[a-z]+(:[a-z.]+)+$/, 'an OAuth scope such as chat:write')).min(1).describe('the OAuth scopes the bot token holds, exactly'),
   }),
   declared: (u) => u.token_scopes,
+  // a slack-message proof read with the instance's own token (servers/slack/reader.ts):
+  // conversations.replies for the message, users.info for its author
+  pathNeeds: (m) => {
+    const rule = attributionRule(m.attribution);
+    return rule.proof === 'slack-message' && rule.reader !== 'approvals' ? ['channels:history', 'users:read'] : [];
+  },
   async open(opts) {
     const { openSlack } = await import('./client.js');
     return openSlack(opts);

@@ -19,6 +19,9 @@ export interface CallRequest {
   meta?: Record<string, unknown>;
   /** the client's self-declared name and version (MCP initialize): informative only */
   client?: { name: string; version: string };
+  /** the JSON-RPC id of the tools/call request, and the MCP protocol version of the session */
+  requestId?: string | number;
+  protocolVersion?: string;
   /**
    * The client principal as the transport proved it: for stdio the process's configured identity
    * (FLEET_CLIENT), for HTTP the name of the credential the request carried.
@@ -124,6 +127,8 @@ export class InFlightCall implements Partial<Grown> {
     if (req.task) this.base.task = req.task;
     const tp = req.meta?.traceparent;
     if (parseTraceparent(tp)) this.base.traceparent = tp;
+    if (req.requestId !== undefined) this.base.request_id = req.requestId;
+    if (req.protocolVersion) this.base.protocol_version = req.protocolVersion;
   }
 
   /** aborted when the client withdraws the call: cancelled, timed out or disconnected */

@@ -9,6 +9,7 @@ import { sha256 } from '../audit/chain.js';
 import type { Approval } from '../manifest/types.js';
 import { derivedFacts, lookedUp } from './covers.js';
 import { upstreamError } from './faults.js';
+import { settleFromTrail } from './idempotency.js';
 import { attributionRule } from '../manifest/attribution.js';
 import { checkActorProof } from './proof.js';
 import { allows, decide, where } from './policy.js';
@@ -216,8 +217,14 @@ export const claimKey = step('claimKey', { needs: ['tool', 'args', 'logged', 'fa
   const fingerprint = sha256(JSON.stringify([c.tool.name, c.args]));
   for (;;) {
     let claim: Claim;
+    let settled = false;
     try {
       claim = await inst.keys.claim(key, fingerprint);
+      if (claim.kind === 'unknown') {
+        // its process died: the trail may hold the outcome it did not live to keep
+        const result = await settleFromTrail({ audit: inst.audit, keys: inst.keys }, key, c.tool!.name);
+        if (result) [claim, settled] = [{ kind: 'replay', result }, true];
+      }
     } catch (e) {
       return stateRefusal(c, 'idempotency', e);
     }
@@ -226,7 +233,7 @@ export const claimKey = step('claimKey', { needs: ['tool', 'args', 'logged', 'fa
       return;
     }
     if (claim.kind === 'replay') {
-      await c.record({ phase: 'decision', decision: 'replay', rule: 'idempotency', args: c.logged, resources: c.facts, key });
+      await c.record({ phase: 'decision', decision: 'replay', rule: 'idempotency', args: c.logged, resources: c.facts, key, ...(settled ? { settled: 'trail' } : {}) });
       const first = claim.result;
       const sc = (first.structuredContent ?? {}) as Record<string, unknown>;
       const text = `replayed: idempotency key ${key} already ran; this is its first outcome, the upstream was not called again\n${first.content.map((x) => (x.type === 'text' ? x.text : '')).join('\n')}`;

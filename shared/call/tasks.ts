@@ -23,8 +23,12 @@ export const TASK_RETENTION_MS = 60 * 60_000;
 /** How often a client is asked to poll a task, and a holder looks for its cancellation. */
 export const TASK_POLL_MS = 2000;
 
-/** this process's stdio session: a stdio client's tasks are its session's, not every session's of the same name */
-const session = randomUUID();
+/**
+ * This process's stdio session: a stdio client's tasks are its session's, not every session's of the
+ * same name. Drawn on first use, not at load: a value drawn at load is in the start-up snapshot and
+ * would be every process's session.
+ */
+let session: string | undefined;
 
 /**
  * Whose a task is: the client principal that created it, as the transport proved it (over HTTP,
@@ -32,7 +36,7 @@ const session = randomUUID();
  */
 export const taskOwner = (p: ClientPrincipal | undefined): string => {
   const who = p ?? { id: 'local', via: 'stdio-default' };
-  return who.via.startsWith('stdio') ? `${who.via}:${who.id}@${session}` : `${who.via}:${who.id}`;
+  return who.via.startsWith('stdio') ? `${who.via}:${who.id}@${(session ??= randomUUID())}` : `${who.via}:${who.id}`;
 };
 
 /** The grant's approval, when the tool's call may wait on a person: such a tool supports tasks. */

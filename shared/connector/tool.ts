@@ -244,6 +244,11 @@ export interface Connector<C = any> {
   upstream: z.ZodObject;
   /** permissions the manifest declares for the token */
   declared(upstreamBlock: any): string[];
+  /**
+   * Permissions the instance's own token needs for the call path itself, whatever tools it grants
+   * (reading a Slack request message back to prove the actor): a narrowing must keep them.
+   */
+  pathNeeds?(manifest: Manifest): string[];
   open(opts: OpenOptions): Promise<Upstream<C>>;
   /** the connector's emulator on loopback, on `port` (0: any free one) */
   sandbox(port?: number): Promise<Sandbox>;

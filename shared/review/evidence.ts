@@ -46,8 +46,19 @@ export interface ApprovalReview {
   approvers: { who: string; calls: number }[];
 }
 
+/** Where the evidence came from, and whether it can be trusted: a review of no trail is no evidence of disuse. */
+export interface TrailSource {
+  /** the file, or postgresql:<instance> */
+  where: string;
+  status: 'verified' | 'missing' | 'unverifiable';
+  /** what is wrong: why it is missing, or the first problem the chain check found */
+  problem?: string;
+}
+
 export interface InstanceReview {
   instance: string;
+  /** the trail judged (set by the command that read it) */
+  trail?: TrailSource;
   file: string;
   owner: string;
   review_by?: string;

@@ -6,7 +6,7 @@
 import { isMap, isSeq, parseDocument, type Document } from 'yaml';
 import type { CallRow } from '../audit/read.js';
 import { decide } from '../call/policy.js';
-import { needsOf } from '../connector/scopes.js';
+import { neededBy, needsOf } from '../connector/scopes.js';
 import type { Connector } from '../connector/tool.js';
 import type { Manifest } from '../manifest/types.js';
 import { exceptionOf, factsOf, usedGrant, type InstanceReview } from './evidence.js';
@@ -76,7 +76,8 @@ export function narrow(text: string, m: Manifest, connector: Connector, review: 
     cuts.push(`${l.tool}.${l.key}: drop ${cut.join(', ')} (never used in ${review.window.days} days)`);
   }
   // upstream permissions no remaining grant needs
-  const needed = new Set(connector.tools.filter((t) => remaining.has(t.name)).flatMap((t) => needsOf(t, remaining.get(t.name))));
+  // what the remaining grants need, and what the call path itself needs (a proof read with this token)
+  const needed = neededBy(connector, m, Object.fromEntries(remaining));
   for (const p of connector.declared(m.upstream)) {
     if (needed.has(p)) continue;
     const path = permissionPath(m.upstream, p);
@@ -97,23 +98,43 @@ export interface Replay {
 }
 
 /** Runs every call the window allowed through the policy of `proposed`. */
-export function replay(rows: CallRow[], proposed: Manifest, connector: Connector): Replay {
-  const refused: Replay['refused'] = [];
-  let checked = 0;
-  let underException = 0;
-  for (const r of rows.filter(usedGrant)) {
-    if (exceptionOf(r)) {
-      underException++;
-      continue;
-    }
-    checked++;
-    const tool = connector.tools.find((t) => t.name === r.tool);
-    if (!tool || proposed.tools[r.tool] === undefined) {
-      refused.push({ call: r.call, time: r.time, tool: r.tool, why: `${r.tool} is no longer granted` });
-      continue;
-    }
-    const d = decide(tool, proposed, factsOf(r), { via: r.actor ? 'meta' : 'none', actor: r.actor } as never);
-    if (!d.allow) refused.push({ call: r.call, time: r.time, tool: r.tool, why: d.message });
+export function replay(rows: Iterable<CallRow>, proposed: Manifest, connector: Connector): Replay {
+  const r = new Replayer(proposed, connector);
+  for (const row of rows) r.add(row);
+  return r.result;
+}
+
+/** The same replay, one call at a time as the trail streams past (memory holds what would be refused). */
+export class Replayer {
+  readonly result: Replay = { checked: 0, underException: 0, refused: [] };
+  private readonly held: Set<string>;
+  constructor(
+    private readonly proposed: Manifest,
+    private readonly connector: Connector,
+  ) {
+    this.held = new Set(connector.declared(proposed.upstream));
   }
-  return { checked, underException, refused };
+
+  add(r: CallRow): void {
+    if (!usedGrant(r)) return;
+    const { proposed, connector, result } = this;
+    if (exceptionOf(r)) {
+      result.underException++;
+      return;
+    }
+    result.checked++;
+    const refuse = (why: string) => result.refused.push({ call: r.call, time: r.time, tool: r.tool, why });
+    const tool = connector.tools.find((t) => t.name === r.tool);
+    if (!tool || proposed.tools[r.tool] === undefined) return void refuse(`${r.tool} is no longer granted`);
+    const d = decide(tool, proposed, factsOf(r), { via: r.actor ? 'meta' : 'none', actor: r.actor } as never);
+    if (!d.allow) return void refuse(d.message);
+    // the proposed token must still hold what this call needed: the tool's permissions, and those of
+    // the proof the call was made with (a slack-message proof reads the request back with the token)
+    const proven = !!r.proof && r.proof !== 'asserted' && r.proof !== 'none' && !r.proof.startsWith('failed');
+    const lacks = (needs: string[]) => needs.filter((p) => !this.held.has(p));
+    const forTool = lacks(needsOf(tool, proposed.tools[r.tool]));
+    const forProof = proven ? lacks(connector.pathNeeds?.(proposed) ?? []) : [];
+    if (forProof.length) refuse(`its ${r.proof} proof of ${r.actor} would fail: the proposed token lacks ${forProof.join(', ')}`);
+    else if (forTool.length) refuse(`the proposed token lacks ${forTool.join(', ')}, which ${r.tool} needs`);
+  }
 }

@@ -5,7 +5,9 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { grantedTools } from '../connector/instance.js';
-import { manifestJsonSchema } from '../manifest/json-schema.js';
+import { clientsJsonSchema, fileSchema, manifestJsonSchema } from '../manifest/json-schema.js';
+import { fleetSchema } from './rules.js';
+import { extensionsOf } from '../connector/extensions.js';
 import type { Manifest } from '../manifest/schema.js';
 import { surface } from '../transport/surface.js';
 import type { Connector } from '../connector/tool.js';
@@ -38,6 +40,9 @@ function generated(dir: string, manifests: Manifest[], connectors: Record<string
   const list = Object.values(connectors);
   const out: Generated[] = manifests.map((m) => ({ file: surfaceFile(dir, m.id), content: snapshot(m, connectors[m.connector]!), instance: m.id }));
   out.push({ file: join(dir, 'manifest.schema.json'), content: json(manifestJsonSchema(list)) });
+  // fleet.yaml's (approvals are checked by their connector) and clients.yaml's, for editors and CI
+  out.push({ file: join(dir, 'fleet.schema.json'), content: json(fileSchema(fleetSchema(extensionsOf(connectors)), 'fleet rules (scopes/fleet.yaml)', 'shared/review/rules.ts')) });
+  out.push({ file: join(dir, 'clients.schema.json'), content: json(clientsJsonSchema()) });
   if (docs) out.push({ file: docs, content: '', merge: (current) => withToolTable(current, list) });
   // the bot's typed client, when this scopes folder sits in the project beside client/
   const types = join(dirname(dir), 'client', 'tools.ts');

@@ -3,12 +3,13 @@
 // exactly what the granted tools need, the fleet-wide rules of fleet.yaml, and generated files
 // (tool-surface snapshots, JSON Schema, docs table) in step with the code.
 import { strangers } from '../manifest/people.js';
-import { readdirSync, readFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
 import { checkClients } from './clients.js';
 import { loadManifest, ManifestError, readYaml, type ManifestProblem } from '../manifest/load.js';
 import type { Manifest } from '../manifest/schema.js';
-import { isProduction, needsOf } from '../connector/scopes.js';
+import { isProduction, neededBy, needsOf } from '../connector/scopes.js';
+import { attributionRule } from '../manifest/attribution.js';
 import type { Connector } from '../connector/tool.js';
 import type { Finding } from './findings.js';
 import { overlap } from './glob-sets.js';
@@ -17,7 +18,12 @@ import { checkGenerated } from './surface-files.js';
 import { coverProblems } from '../call/covers.js';
 import { withAllExceptions } from '../manifest/exceptions.js';
 
+/** What to say when there is no scopes folder where one is looked for. */
+export const noScopes = (dir: string) =>
+  `no scopes folder at ${resolve(dir)}: run fleet in your project (where scopes/ is, or below it), pass --scopes DIR, or create one with \`fleet init <connector>...\``;
+
 export function manifestFiles(dir: string): string[] {
+  if (!existsSync(dir)) throw new Error(noScopes(dir));
   return readdirSync(dir)
     .filter((f) => /^[a-z0-9-]+\.[a-z0-9-]+\.ya?ml$/.test(f))
     .sort()
@@ -105,8 +111,15 @@ function pathOf(obj: unknown, value: string, at: string): string | undefined {
 export function checkPermissions(m: Manifest, connector: Connector): Finding[] {
   const declared = new Set(connector.declared(m.upstream));
   const granted = connector.tools.filter((t) => m.tools[t.name] !== undefined);
-  const needed = new Set(granted.flatMap((t) => needsOf(t, m.tools[t.name])));
+  const needed = neededBy(connector, m);
   const findings: Finding[] = [];
+  const forPath = (connector.pathNeeds?.(m) ?? []).filter((n) => !declared.has(n));
+  if (forPath.length) {
+    findings.push({
+      rule: 'missing-permission', severity: 'error', file: m.file, line: m.line('attribution'), path: 'attribution', instance: m.id,
+      message: `the ${attributionRule(m.attribution).proof} proof reads each request with this instance's token, which needs ${forPath.join(', ')}: declare it, or every proven call is refused`,
+    });
+  }
   for (const t of granted) {
     const missing = needsOf(t, m.tools[t.name]).filter((n) => !declared.has(n));
     if (missing.length) {
@@ -121,7 +134,7 @@ export function checkPermissions(m: Manifest, connector: Connector): Finding[] {
     const path = pathOf(m.upstream, p, 'upstream') ?? 'upstream';
     findings.push({
       rule: 'excess-permission', severity: isProduction(m) ? 'error' : 'warning', file: m.file, line: m.line(path), path, instance: m.id,
-      message: `${p} is declared but no granted tool needs it: remove it (and from the token) to keep ${m.id} least-privileged`,
+      message: `${p} is declared but no granted tool needs it (nor the call path): remove it (and from the token) to keep ${m.id} least-privileged`,
     });
   }
   return findings;

@@ -153,6 +153,16 @@ export function buildServer(inst: Instance, version: string, hooks: ServerHooks 
     queueMicrotask(() => hooks.onListed?.());
     return { tools: listed };
   });
+  // the protocol version initialize settled on (stdio; over HTTP each request carries its header)
+  let negotiated: string | undefined;
+  const init = (server as unknown as { _oninitialize?: (r: unknown) => Promise<{ protocolVersion?: string }> })._oninitialize;
+  if (typeof init === 'function') {
+    (server as unknown as { _oninitialize: typeof init })._oninitialize = async (r) => {
+      const answer = await init.call(server, r);
+      negotiated = answer.protocolVersion;
+      return answer;
+    };
+  }
   const inFlight = new Set<Promise<unknown>>();
   const withdrawals = new Set<AbortController>();
   const principalOf = (extra: { authInfo?: unknown }) => (typeof hooks.principal === 'function' ? hooks.principal(extra) : hooks.principal);
@@ -200,6 +210,12 @@ export function buildServer(inst: Instance, version: string, hooks: ServerHooks 
     const token = request.params._meta?.progressToken;
     let step = 0;
     const principal = principalOf(extra);
+    const headers = extra.requestInfo?.headers ?? {};
+    const header = (n: string) => (Array.isArray(headers[n]) ? headers[n]![0] : (headers[n] as string | undefined));
+    const meta = request.params._meta as Record<string, unknown> | undefined;
+    // the W3C trace context of the HTTP request, unless the call names its own in _meta
+    const traceparent = meta?.traceparent === undefined ? header('traceparent') : undefined;
+    const callMeta = traceparent ? { ...meta, traceparent } : meta;
     if (request.params.task) {
       // the call returns a task at once and runs on; a tool that never waits on a person runs as asked before
       const approval = inst.tools.has(request.params.name) ? waitsOnPerson(inst, request.params.name) : undefined;
@@ -209,7 +225,7 @@ export function buildServer(inst: Instance, version: string, hooks: ServerHooks 
       const t = await startTaskCall(inst, {
         name: request.params.name,
         arguments: request.params.arguments,
-        meta: request.params._meta as Record<string, unknown> | undefined,
+        meta: callMeta,
         client: server.getClientVersion(),
         principal,
         elicit: elicitor(),
@@ -225,8 +241,10 @@ export function buildServer(inst: Instance, version: string, hooks: ServerHooks 
     const call = runCall(inst, {
       name: request.params.name,
       arguments: request.params.arguments,
-      meta: request.params._meta as Record<string, unknown> | undefined,
+      meta: callMeta,
       client: server.getClientVersion(),
+      requestId: extra.requestId,
+      protocolVersion: header('mcp-protocol-version') ?? negotiated,
       principal,
       signal: signal.signal,
       elicit: elicitor(),

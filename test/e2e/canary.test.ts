@@ -16,7 +16,7 @@ import { startSlackSandbox, type SlackSandbox } from '../../servers/slack/sandbo
 import { loadManifest } from '../../shared/manifest/load.js';
 import type { Manifest } from '../../shared/manifest/schema.js';
 import type { Sandbox } from '../../shared/connector/tool.js';
-import { askedInSlack, CLI, ROOT, SCOPES, tempDir } from '../helpers.js';
+import { askedInSlack, fleetCommand, ROOT, SCOPES, tempDir } from '../helpers.js';
 // valid, granted arguments for every Cloudflare tool (placeholders would be refused before the upstream)
 import { SAMPLES as HARDENING } from '../hardening/instances.js';
 
@@ -95,8 +95,7 @@ interface Run {
 async function runInstance(m: Manifest, args: string[], vars: Record<string, string>, scopes = SCOPES): Promise<Run> {
   const auditDir = tempDir('fleet-canary-');
   const transport = new StdioClientTransport({
-    command: process.execPath,
-    args: [CLI, 'serve', m.connector, '--env', m.instance, '--scopes', scopes, ...args],
+    ...fleetCommand(['serve', m.connector, '--env', m.instance, '--scopes', scopes, ...args]),
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', FLEET_AUDIT_DIR: auditDir, FLEET_ACTOR: 'canary@example.com', ...vars },
     stderr: 'pipe',
     cwd: ROOT,

@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { CLI, ROOT, runCli, serve, tempDir } from '../helpers.js';
+import { fleetCommand, ROOT, runCli, serve, tempDir } from '../helpers.js';
 
 /** Every FLEET_* variable the code reads. */
 function fleetVars(): string[] {
@@ -74,7 +74,8 @@ describe('refused options', () => {
 describe('fleet sandbox --port', () => {
   it('listens on the port asked for', async () => {
     const port = await freePort();
-    const child = spawn(process.execPath, [CLI, 'sandbox', 'slack', '--port', String(port)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const cmd = fleetCommand(['sandbox', 'slack', '--port', String(port)]);
+    const child = spawn(cmd.command, cmd.args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     try {
       const first = await new Promise<string>((resolve, reject) => {
         let out = '';

@@ -168,7 +168,8 @@ describe('minted Cloudflare credentials', () => {
     const hook = pathToFileURL(join(ROOT, 'test', 'fixtures', 'load-log.mjs')).href;
     // --sandbox: its broker mints in this process, and the minted token is checked in a child process
     // the shipped scopes: an hour-long token and a 10 s timeout (this file's own scopes renew every 10 s with a 3 s timeout)
-    const s = await serve({ connector: 'cloudflare', env: 'prod', sandbox: true, vars: { NODE_OPTIONS: `--import=${hook}`, FLEET_LOAD_LOG: log, FLEET_TRACE_START: '1', FLEET_ACTOR: 'U0EDITOR1' } });
+    // about the bundle's chunks, so through the bundle (the snapshot loads the SDK with require())
+    const s = await serve({ connector: 'cloudflare', env: 'prod', sandbox: true, door: 'bundle', vars: { NODE_OPTIONS: `--import=${hook}`, FLEET_LOAD_LOG: log, FLEET_TRACE_START: '1', FLEET_ACTOR: 'U0EDITOR1' } });
     try {
       await s.client.listTools();
       await waitFor(() => s.stderr().includes('fleet: upstream open'), 60_000);

@@ -345,8 +345,9 @@ describe('chain of custody', () => {
 describe('try it offline', () => {
   it('fleet sandbox slack prints a token for each seeded human, which acts as that person', async () => {
     const { spawn } = await import('node:child_process');
-    const { CLI, ROOT } = await import('../helpers.js');
-    const child = spawn(process.execPath, [CLI, 'sandbox', 'slack'], { cwd: ROOT, env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const { fleetCommand, ROOT } = await import('../helpers.js');
+    const cmd = fleetCommand(['sandbox', 'slack']);
+    const child = spawn(cmd.command, cmd.args, { cwd: ROOT, env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     try {

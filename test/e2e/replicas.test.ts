@@ -69,6 +69,15 @@ describe.skipIf(!PG_URL)('replicas of one instance over HTTP on one PostgreSQL',
     await r.served.exited;
     for (const c of [...r.dev, ...r.prod]) void c.close().catch(() => {});
   };
+  const keyState = async (k: string): Promise<string | undefined> => {
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    try {
+      return (await c.query('SELECT state FROM fleet_keys WHERE key = $1', [k])).rows[0]?.state;
+    } finally {
+      await c.end();
+    }
+  };
   const trail = async (instance = 'slack.dev'): Promise<Record<string, any>[]> => {
     const c = new pg.Client({ connectionString: url });
     await c.connect();
@@ -197,7 +206,49 @@ describe.skipIf(!PG_URL)('replicas of one instance over HTTP on one PostgreSQL',
     expect(posts(k)).toBeLessThanOrEqual(1);
     const shown = await runCli(['audit', 'show', '--instance', 'slack.dev', '--scopes', scopes, '--json'], { env: env() });
     const calls = shown.stdout.trim().split('\n').map((l) => JSON.parse(l));
-    expect(calls.filter((c) => c.outcome === 'unknown' && c.records.some((r: { key?: string }) => r.key === k))).toHaveLength(1);
+    expect(calls.filter((c) => c.outcome === 'unknown' && c.records.some((r: { key?: string }) => r.key === k)), shown.stderr + shown.stdout.slice(-3000)).toHaveLength(1);
+    replicas[0] = await start();
+    sb.emulator.clearFaults();
+  }, 60_000);
+
+  it('a replica killed after its outcome reached the trail: the call fails fast at the client, and a retry replays that outcome', async () => {
+    const k = `settled-${process.pid}`;
+    sb.emulator.inject({ route: 'chat.postMessage', delayMs: 2000, times: 1 });
+    const sent = Date.now();
+    let lostAt = 0;
+    const first = replicas[0]!.dev[0]!.callTool({ name: 'post_message', arguments: { channel: 'C0DEVBOTTEST', text: k }, _meta: key(k) })
+      .then(() => 'answered', () => {
+        lostAt = Date.now();
+        return 'lost';
+      });
+    await expect.poll(async () => (await trail()).some((r) => r.key === k && r.phase === 'intent'), { timeout: 20_000 }).toBe(true);
+    // the key's row is held, so the replica records the outcome in the trail but cannot keep it with the key
+    const locker = new pg.Client({ connectionString: url });
+    await locker.connect();
+    try {
+      await locker.query('BEGIN');
+      await locker.query('SELECT 1 FROM fleet_keys WHERE key = $1 FOR UPDATE', [k]);
+      const call = (await trail()).find((r) => r.key === k && r.phase === 'intent')!.call;
+      await expect.poll(async () => (await trail()).some((r) => r.call === call && r.phase === 'outcome' && r.outcome === 'ok'), { timeout: 20_000 }).toBe(true);
+      const killedAt = Date.now();
+      await kill(0);
+      expect(await first).toBe('lost');
+      expect(lostAt - killedAt, `the client waited ${lostAt - killedAt} ms after its replica died (sent ${killedAt - sent} ms before)`).toBeLessThan(10_000);
+    } finally {
+      await locker.query('ROLLBACK').catch(() => {});
+      await locker.end();
+    }
+    expect((await keyState(k))).toBe('running'); // what the dead replica left behind
+    for (const i of [1, 2]) {
+      const retry = (await replicas[i]!.dev[1]!.callTool({ name: 'post_message', arguments: { channel: 'C0DEVBOTTEST', text: k }, _meta: key(k) })) as CallToolResult;
+      expect(retry.isError, text(retry)).toBeFalsy();
+      expect(status(retry)).toBe('replayed');
+      expect(text(retry)).toMatch(/settled from the audit trail/);
+    }
+    expect(posts(k)).toBe(1);
+    expect(await keyState(k)).toBe('done');
+    const replays = (await trail()).filter((r) => r.key === k && r.decision === 'replay');
+    expect(replays.map((r) => r.settled)).toEqual(['trail', undefined]);
     replicas[0] = await start();
     sb.emulator.clearFaults();
   }, 60_000);

@@ -47,7 +47,8 @@ describe('start-up identity check', () => {
     writeFileSync(log, '');
     const before = sb.emulator.requests.length;
     const hook = pathToFileURL(join(ROOT, 'test', 'fixtures', 'load-log.mjs')).href;
-    const s = await serve({ connector: 'slack', env: 'dev', upstream: sb.url, vars: { SLACK_BOT_TOKEN_DEV: sb.issue('T0BLOGDEV', DEV_SCOPES), NODE_OPTIONS: `--import=${hook}`, FLEET_LOAD_LOG: log } });
+    // about the bundle's chunks, so through the bundle (the snapshot loads the SDK with require())
+    const s = await serve({ connector: 'slack', env: 'dev', upstream: sb.url, door: 'bundle', vars: { SLACK_BOT_TOKEN_DEV: sb.issue('T0BLOGDEV', DEV_SCOPES), NODE_OPTIONS: `--import=${hook}`, FLEET_LOAD_LOG: log } });
     try {
       const loadedHere = () => readFileSync(log, 'utf8').split('\n').filter((l) => l.startsWith(`${s.pid} `) && l.includes(sdk[0]!));
       await s.client.listTools();

@@ -2,7 +2,7 @@
 // No SDK client in between, so the suites can send what no well-behaved client would.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
-import { CLI, ROOT, tempDir } from '../helpers.js';
+import { fleetCommand, ROOT, tempDir } from '../helpers.js';
 
 export interface Raw {
   child: ChildProcessWithoutNullStreams;
@@ -22,7 +22,8 @@ export interface Raw {
 
 export function rawServe(args: string[], env: Record<string, string> = {}): Raw {
   const auditDir = env.FLEET_AUDIT_DIR ?? tempDir('fleet-raw-audit-');
-  const child = spawn(process.execPath, [CLI, 'serve', ...args], {
+  const cmd = fleetCommand(['serve', ...args]);
+  const child = spawn(cmd.command, cmd.args, {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', FLEET_STATE_DIR: tempDir('fleet-state-'), FLEET_AUDIT_DIR: auditDir, ...env },
     stdio: ['pipe', 'pipe', 'pipe'],

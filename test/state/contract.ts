@@ -8,6 +8,7 @@ import { build } from 'esbuild';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { verifyLines } from '../../shared/audit/verify.js';
+import { settleFromTrail } from '../../shared/call/idempotency.js';
 import { StateUnavailable, type StateStore } from '../../shared/state/store.js';
 import { ROOT } from '../helpers.js';
 
@@ -145,6 +146,43 @@ export function stateContract(e: Engine): void {
         await w.kill();
         await expect.poll(() => s.keys.claim('waiting', 'fp'), { timeout: 10_000 }).toEqual({ kind: 'claimed' });
         expect(await s.keys.awaiting('waiting', true)).toBe(true); // this process holds it now
+      } finally {
+        await s.close();
+      }
+    }, 30_000);
+
+    it('a key left running by a dead process is settled from the trail when the trail holds its outcome', async () => {
+      const id = fresh(e);
+      const s = e.open(id);
+      try {
+        for (const k of ['ran-ok', 'ran-error', 'no-outcome']) {
+          const h = await holder(e, id, k, 'fp', false);
+          expect(h.kind).toBe('claimed');
+          await h.kill();
+        }
+        await expect.poll(() => s.keys.claim('ran-ok', 'fp'), { timeout: 10_000 }).toEqual({ kind: 'unknown' });
+        const rec = (r: Record<string, unknown>) => s.audit.append({ v: 1, time: new Date().toISOString(), instance: id, tool: 'post_message', ...r });
+        // an earlier call under the same key was released (its outcome definite), then the key ran again
+        await rec({ phase: 'intent', call: 'c0', key: 'ran-ok' });
+        await rec({ phase: 'outcome', call: 'c0', outcome: 'error', error: 'channel_not_found' });
+        await rec({ phase: 'intent', call: 'c1', key: 'ran-ok' });
+        await rec({ phase: 'intent', call: 'c2', key: 'ran-error' });
+        await rec({ phase: 'intent', call: 'c3', key: 'no-outcome' });
+        await rec({ phase: 'outcome', call: 'c2', outcome: 'error', error: 'ratelimited', error_message: 'slow down' });
+        await rec({ phase: 'outcome', call: 'c1', outcome: 'ok' });
+        expect(await settleFromTrail(s, 'ran-ok', 'other_tool')).toBeUndefined(); // another tool's key: not this call
+        const ok = await settleFromTrail(s, 'ran-ok', 'post_message');
+        expect(ok?.isError).toBeFalsy();
+        expect(ok?.structuredContent).toMatchObject({ status: 'completed' });
+        expect(JSON.stringify(ok)).toMatch(/ran as call c1 .*outcome ok/);
+        expect(await s.keys.claim('ran-ok', 'fp')).toEqual({ kind: 'replay', result: ok });
+        const err = await settleFromTrail(s, 'ran-error', 'post_message');
+        expect(err).toMatchObject({ isError: true, structuredContent: { status: 'failed' } });
+        expect(JSON.stringify(err)).toContain('outcome error: ratelimited (slow down)');
+        expect(await s.keys.claim('ran-error', 'fp')).toEqual({ kind: 'replay', result: err });
+        // no outcome in the trail: nobody can tell what happened, and the key says so still
+        expect(await settleFromTrail(s, 'no-outcome', 'post_message')).toBeUndefined();
+        expect(await s.keys.claim('no-outcome', 'fp')).toEqual({ kind: 'unknown' });
       } finally {
         await s.close();
       }

@@ -46,8 +46,8 @@ const CASES: Case[] = [
   ['timeout shortened', 'slack.prod.yaml', 'timeout: 10s', 'timeout: 5s', 'reduction', 'timeout 10s → 5s'],
   ['timeout respelled', 'slack.prod.yaml', 'timeout: 10s', 'timeout: 10000ms', 'neutral', 'same length'],
   ['bodies kept', 'slack.prod.yaml', 'timeout: 10s', 'timeout: 10s\naudit: { bodies: keep }', 'escalation', 'audit.bodies hash → keep: message bodies are now kept'],
-  ['review pushed later', 'slack.prod.yaml', 'review_by: 2027-05-31', 'review_by: 2029-05-31', 'escalation', 'review_by "2027-05-31" → "2029-05-31"'.replace(/"/g, '')],
-  ['review brought forward', 'slack.prod.yaml', 'review_by: 2027-05-31', 'review_by: 2027-01-31', 'reduction', 'review_by 2027-05-31 → 2027-01-31'],
+  ['review pushed later', 'slack.prod.yaml', "review_by: '2027-05-31'", "review_by: '2029-05-31'", 'escalation', 'review_by "2027-05-31" → "2029-05-31"'.replace(/"/g, '')],
+  ['review brought forward', 'slack.prod.yaml', "review_by: '2027-05-31'", "review_by: '2027-01-31'", 'reduction', 'review_by 2027-05-31 → 2027-01-31'],
   ['owner changed', 'slack.prod.yaml', 'owner: content-platform', 'owner: web-platform', 'neutral', 'owner'],
   // approvals: channel, approvers, timeout
   ['approval moved from Slack to elicitation', 'slack.prod.yaml', 'approval: { via: slack, approvers: [U0EDITOR1, U0EDITOR2], timeout: 15m }', 'approval: { via: elicitation, approvers: [U0EDITOR1, U0EDITOR2], timeout: 15m }', 'escalation', 'update_message: approval.via slack → elicitation: the calling client answers its own approval request'],

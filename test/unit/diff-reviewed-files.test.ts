@@ -52,9 +52,9 @@ const ESCALATIONS: Case[] = [
   ['a store: block added', 'fleet.yaml', '\ncheckpoints:\n', '\nstore: { engine: postgres, url: env:SOMEONES_DB }\ncheckpoints:\n', /store .*elsewhere/],
   ['the production workspace no longer declared', 'fleet.yaml', '    slack: [T0BLOGPROD]\n', '    slack: []\n', /production no longer declares slack:T0BLOGPROD/],
   ['an unknown fleet.yaml key', 'fleet.yaml', '\ncheckpoints:\n', '\nlegacy_mode: true\ncheckpoints:\n', /legacy_mode .*no stated order/],
-  ['a client\'s rate raised 100,000×', 'clients.yaml', '    review_by: 2027-05-31\n  bot-moderation', '    rate: 2000000/second\n    review_by: 2027-05-31\n  bot-moderation', /bot-publish's request rate \(default\) → 2000000\/second: up to/],
-  ['a client\'s rate raised from a set one', 'clients.yaml', '    review_by: 2027-05-31\n  bot-moderation', '    rate: 2000000/second\n    review_by: 2027-05-31\n  bot-moderation', /escalation|up to/],
-  ['a client\'s review_by moved to 2099', 'clients.yaml', '    token: sha256:8d6c0c4ac64b2ee9f1c1a9f0e6bb8e8a0fd6ba0d2c5a2f6c3a0a8e5f26b4cf11\n    review_by: 2027-05-31', '    token: sha256:8d6c0c4ac64b2ee9f1c1a9f0e6bb8e8a0fd6ba0d2c5a2f6c3a0a8e5f26b4cf11\n    review_by: 2099-12-31', /client bot-publish: review_by 2027-05-31 → 2099-12-31: the next recertification of this client moves later/],
+  ['a client\'s rate raised 100,000×', 'clients.yaml', '    review_by: \'2027-05-31\'\n  bot-moderation', '    rate: 2000000/second\n    review_by: \'2027-05-31\'\n  bot-moderation', /bot-publish's request rate \(default\) → 2000000\/second: up to/],
+  ['a client\'s rate raised from a set one', 'clients.yaml', '    review_by: \'2027-05-31\'\n  bot-moderation', '    rate: 2000000/second\n    review_by: \'2027-05-31\'\n  bot-moderation', /escalation|up to/],
+  ['a client\'s review_by moved to 2099', 'clients.yaml', '    token: sha256:8d6c0c4ac64b2ee9f1c1a9f0e6bb8e8a0fd6ba0d2c5a2f6c3a0a8e5f26b4cf11\n    review_by: \'2027-05-31\'', '    token: sha256:8d6c0c4ac64b2ee9f1c1a9f0e6bb8e8a0fd6ba0d2c5a2f6c3a0a8e5f26b4cf11\n    review_by: \'2099-12-31\'', /client bot-publish: review_by 2027-05-31 → 2099-12-31: the next recertification of this client moves later/],
   ['a client\'s JWT issuer changed', 'clients.yaml', "issuer: 'https://auth.example.com/'", "issuer: 'https://auth.attacker.example/'", /jwt\.issuer .*another authorization server/],
   ['a client\'s JWT key set changed', 'clients.yaml', "jwks: 'https://auth.example.com/.well-known/jwks.json'", "jwks: 'https://keys.attacker.example/jwks.json'", /jwt\.jwks .*another key set/],
   ['prod switched from slack-message proofs to oidc with an issuer the author controls', 'slack.prod.yaml', /attribution:\n {2}required: true\n {2}proof: slack-message\n {2}request_channels: \[C0EDITORIAL\]\n {2}max_age: 1h\n/, 'attribution: { proof: oidc, issuer: "https://id.attacker.example/", jwks: "https://id.attacker.example/jwks.json" }\n', /attribution .*actors are now proven by issuer "https:\/\/id\.attacker\.example\/"/],
@@ -68,8 +68,8 @@ describe('fleet diff calls every widening of a reviewed file an escalation', () 
   });
 
   it.each([
-    ['a client\'s review_by brought forward', 'clients.yaml', '    token: sha256:8d6c0c4ac64b2ee9f1c1a9f0e6bb8e8a0fd6ba0d2c5a2f6c3a0a8e5f26b4cf11\n    review_by: 2027-05-31', '    token: sha256:8d6c0c4ac64b2ee9f1c1a9f0e6bb8e8a0fd6ba0d2c5a2f6c3a0a8e5f26b4cf11\n    review_by: 2027-01-31'],
-    ['a client given a lower rate', 'clients.yaml', '    review_by: 2027-05-31\n  bot-moderation', '    rate: 5/second\n    review_by: 2027-05-31\n  bot-moderation'],
+    ['a client\'s review_by brought forward', 'clients.yaml', '    token: sha256:8d6c0c4ac64b2ee9f1c1a9f0e6bb8e8a0fd6ba0d2c5a2f6c3a0a8e5f26b4cf11\n    review_by: \'2027-05-31\'', '    token: sha256:8d6c0c4ac64b2ee9f1c1a9f0e6bb8e8a0fd6ba0d2c5a2f6c3a0a8e5f26b4cf11\n    review_by: \'2027-01-31\''],
+    ['a client given a lower rate', 'clients.yaml', '    review_by: \'2027-05-31\'\n  bot-moderation', '    rate: 5/second\n    review_by: \'2027-05-31\'\n  bot-moderation'],
     ['a pool size', 'fleet.yaml', '\ncheckpoints:\n', '\ncheckpoints:\n'],
   ])('%s is no escalation', (_what, file, from, to) => {
     const side = from === to ? base : edited(file, from, to);

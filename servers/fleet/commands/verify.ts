@@ -1,4 +1,5 @@
 // `fleet verify` and `fleet surface`, as the CLI runs them.
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { CONNECTORS } from '../connectors.js';
 import { failed, formatFindings, type Format } from '../../../shared/review/findings.js';
@@ -14,7 +15,16 @@ export interface VerifyCmdOptions {
   docs: string | boolean;
 }
 
-const docsFile = (scopes: string, docs: string | boolean) => (docs === false ? undefined : typeof docs === 'string' ? docs : join(dirname(scopes), 'docs', 'tools.md'));
+/**
+ * The docs file whose tool table is checked: the one named, else docs/tools.md beside the scopes
+ * folder where the repository holds it (this one does; a platform team's own repository need not).
+ */
+function docsFile(scopes: string, docs: string | boolean): string | undefined {
+  if (docs === false) return undefined;
+  if (typeof docs === 'string') return docs;
+  const beside = join(dirname(scopes), 'docs', 'tools.md');
+  return existsSync(beside) ? beside : undefined;
+}
 
 export function verifyCmd(o: VerifyCmdOptions, out: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): number {
   const { manifests, findings } = verifyScopes(o.scopes, { connectors: CONNECTORS, docs: docsFile(o.scopes, o.docs) });

@@ -1,7 +1,9 @@
 // The composition root: one instance, ready to serve, put together from the factories beside this
 // file (upstream and credentials, identity check, the connectors' extensions: approval channels,
 // actor provers, checkpoint sinks; the store, shutdown). `fleet serve` and `fleet serve --http` parse their flags and call `composeInstance`.
+import { join } from 'node:path';
 import { openOtlpExport, otlpConfigured } from '../../../shared/audit/export.js';
+import { OwedFile } from '../../../shared/audit/owed.js';
 import { StartupError } from '../../../shared/base/errors.js';
 import { fleetDir } from '../../../shared/base/install.js';
 import { stderrLog } from '../../../shared/base/log.js';
@@ -15,6 +17,7 @@ import { enforceFleetRules } from './fleet-rules.js';
 import { embeddedPaths, readStoreConfig } from '../../../shared/state/config.js';
 import type { StateStore } from '../../../shared/state/store.js';
 import { CONNECTORS } from '../connectors.js';
+import { VERSION } from '../version.js';
 import { anchorsOf, openCheckpoints } from './checkpoints.js';
 import { credentialResolver } from './credentials.js';
 import { actorProver, approvalChannels, approvalPollMs, extensionContext, fleetExtensions, inboundEndpoints } from './extensions.js';
@@ -64,7 +67,9 @@ export async function composeInstance(opts: ServeOptions): Promise<Running> {
   const link = linkUpstream({ connector, manifest, opts, resolve, redactor, log, store: () => store! });
 
   const trail = trailFile(manifest.id, opts.scopes);
-  const exporter = otlpConfigured(process.env) ? await openOtlpExport(manifest.id, process.env, log.warn) : undefined;
+  // what the collector misses is owed (kept in the state folder) and re-sent from the trail
+  const resend = { owed: new OwedFile(join(fleetDir('state', opts.scopes), `${manifest.id}.otlp-owed.json`)), lines: () => store!.audit.lines() };
+  const exporter = otlpConfigured(process.env) ? await openOtlpExport(manifest.id, process.env, log.warn, { version: VERSION }, resend) : undefined;
   const upstream = () => link.upstream();
   const ext = fleetExtensions();
   const extensions = extensionContext({ manifest, opts, redactor, log, resolve, upstream, store: () => store });

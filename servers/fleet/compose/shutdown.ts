@@ -44,8 +44,9 @@ export function shutdownOf({ manifest, log, link, late, checkpoints, extensions,
       await exporter.shutdown();
       // what the export lost is itself on the record, where the trail stays the source of truth
       if (exporter.dropped) {
-        log.warn(`audit export: ${exporter.dropped} record(s) never reached the OTLP collector (${exporter.exported} did)`);
-        await store.audit.append({ v: 1, time: new Date().toISOString(), instance: manifest.id, phase: 'export', dropped: exporter.dropped, exported: exporter.exported }).catch(() => {});
+        const owed = exporter.owed();
+        log.warn(`audit export: ${exporter.dropped} record(s) never reached the OTLP collector (${exporter.exported} did)${owed ? `; ${owed} owed, re-sent from the trail when the collector answers` : ''}`);
+        await store.audit.append({ v: 1, time: new Date().toISOString(), instance: manifest.id, phase: 'export', dropped: exporter.dropped, exported: exporter.exported, owed }).catch(() => {});
       }
     }
     await store.close().catch(() => {});
