@@ -6,7 +6,7 @@ import type { Instance } from '../connector/instance.js';
 import type { Approval } from '../manifest/types.js';
 import { StateUnavailable, type ApprovalEntry } from '../state/store.js';
 import { argumentLines, ELICITATION, elicitationChannel, type ApprovalChannel, type ApprovalRequest, type PostedRequest, type Verdict } from './approval.js';
-import { actor as parseActor, sameId } from '../base/identity.js';
+import { actor as parseActor, sameId } from './identity.js';
 import type { CallWith } from './in-flight.js';
 
 type Asking = CallWith<'tool' | 'args' | 'facts' | 'ctx'>;
