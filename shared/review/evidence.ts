@@ -90,12 +90,13 @@ export function windowDays(window: string): number {
   return Math.round(ms / DAY_MS);
 }
 
-export function inWindow(rows: CallRow[], now: number, days: number): CallRow[] {
+/** Whether a call falls in the window: the `days` days up to `now`. */
+export function inWindow(now: number, days: number): (r: CallRow) => boolean {
   const from = now - days * DAY_MS;
-  return rows.filter((r) => {
+  return (r) => {
     const t = Date.parse(r.time);
     return t >= from && t <= now;
-  });
+  };
 }
 
 function newUse(): Use & { byMap: Map<string, number> } {

@@ -13,7 +13,7 @@ import { counted, progress } from '../../../shared/base/terminal.js';
 import { isProduction } from '../../../shared/connector/scopes.js';
 import { loadManifest } from '../../../shared/manifest/load.js';
 import type { Manifest } from '../../../shared/manifest/types.js';
-import { InstanceReviewer, windowDays } from '../../../shared/review/evidence.js';
+import { InstanceReviewer, inWindow, windowDays } from '../../../shared/review/evidence.js';
 import { narrow } from '../../../shared/review/narrow.js';
 import { ActivityCollector } from '../../../shared/review/report/collect.js';
 import { renderReport, type InstanceSection, type TrailState } from '../../../shared/review/report/html.js';
@@ -112,8 +112,7 @@ export async function reportCmd(instances: string[], o: ReportOptions, out: (s: 
     const m = manifests.get(id);
     return m ? isProduction(m) : /\.prod$/.test(id);
   });
-  const from = now - days * DAY_MS;
-  const wanted = o.filter ?? ((r: CallRow) => Date.parse(r.time) >= from && Date.parse(r.time) <= now);
+  const wanted = o.filter ?? inWindow(now, days);
   const trails: TrailState[] = [];
   const sections: InstanceSection[] = [];
   for (const [id, m] of manifests) {

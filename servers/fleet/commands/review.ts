@@ -15,9 +15,8 @@ import { readStoreConfig } from '../../../shared/state/config.js';
 import { instanceStore } from '../compose/store.js';
 import { loadManifest } from '../../../shared/manifest/load.js';
 import type { Manifest } from '../../../shared/manifest/types.js';
-import { DAY_MS } from '../../../shared/base/duration.js';
 import { compareSides, type Change, type Side } from '../../../shared/review/diff.js';
-import { InstanceReviewer, reviewMarkdown, reviewText, windowDays, type InstanceReview, type TrailSource } from '../../../shared/review/evidence.js';
+import { InstanceReviewer, inWindow, reviewMarkdown, reviewText, windowDays, type InstanceReview, type TrailSource } from '../../../shared/review/evidence.js';
 import { failed, formatFindings } from '../../../shared/review/findings.js';
 import { narrow, Replayer, type Replay } from '../../../shared/review/narrow.js';
 import { writeGenerated } from '../../../shared/review/surface-files.js';
@@ -95,17 +94,13 @@ export async function reviewCmd(
   const now = o.now ?? Date.now();
   const chosen = chosenManifests(o.scopes, instances);
 
-  const from = now - days * DAY_MS;
-  const inWindow = (r: CallRow) => {
-    const t = Date.parse(r.time);
-    return t >= from && t <= now;
-  };
+  const inTime = inWindow(now, days);
   const reviews: { m: Manifest; review: InstanceReview }[] = [];
   let unvouched = false;
   for (const file of chosen) {
     const m = loadManifest(file, CONNECTORS);
     const reviewer = new InstanceReviewer(m, CONNECTORS[m.connector]!, { now, days });
-    const t = await trail(o, m.id, (r) => inWindow(r) && reviewer.add(r));
+    const t = await trail(o, m.id, (r) => inTime(r) && reviewer.add(r));
     // said plainly, first: a review of a trail that is missing or fails verification proves nothing
     for (const w of t.warnings) warn(`warning: ${w}`);
     // no trail at all is said, not failed: a new instance has none yet
@@ -159,7 +154,7 @@ export async function reviewCmd(
     }
     // the window's calls again, through the proposal's policy (a second pass: none is kept from the first)
     const replayer = new Replayer(proposed, connector);
-    await trail(o, m.id, (r) => inWindow(r) && replayer.add(r));
+    await trail(o, m.id, (r) => inTime(r) && replayer.add(r));
     proposals.push({ instance: m.id, file, cuts: n.cuts, replay: replayer.result });
   }
   const docs = o.write ? join(o.scopes, '..', 'docs', 'tools.md') : undefined;
