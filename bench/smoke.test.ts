@@ -78,7 +78,7 @@ describe('npm run bench (smoke, tiny counts)', () => {
       expect(m.after).toBeGreaterThan(0);
       expect(m.errors).toBe(0);
     }
-  }, 120_000);
+  }, 280_000);
 
   it('refuses a bad count with a clear message and writes nothing', async () => {
     const dir = tempDir('fleet-bench-smoke-');

@@ -1,5 +1,5 @@
 // What the bench starts: every fleet instance found in scopes/ (on its sandbox), the peers
-// installed in bench/node_modules (bench/package.json, by `npm run bench`), the one-tool SDK server and a bare `node -e 0`. Every target gets
+// installed in bench/peers/node_modules (bench/peers/package.json, by `npm run bench`), the one-tool SDK server and a bare `node -e 0`. Every target gets
 // the same minimal environment, so nothing in the caller's shell (NODE_OPTIONS,
 // NODE_EXTRA_CA_CERTS, ...) weighs on one row and not another.
 import { existsSync } from 'node:fs';
@@ -31,7 +31,7 @@ export function fleetTarget({ root, cli, scopes, auditDir, instance }) {
   };
 }
 
-const peerBin = (root, pkg, file) => join(root, 'bench', 'node_modules', pkg, file);
+const peerBin = (root, pkg, file) => join(root, 'bench', 'peers', 'node_modules', pkg, file);
 
 /**
  * The peers. `dopplerSandbox` is the fleet's Doppler sandbox ({url, token}) when that connector is

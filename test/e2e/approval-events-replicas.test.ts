@@ -3,7 +3,6 @@
 // calling replica A. B hands the answer on through the shared store (LISTEN/NOTIFY); A runs the
 // call once, long before its safety-net read of the channel (10 minutes here) could have seen it.
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { WebClient } from '@slack/web-api';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
@@ -12,7 +11,7 @@ import { startSlackSandbox, type SlackSandbox } from '../../servers/slack/sandbo
 import { mintToken, tokenHash } from '../../shared/transport/http/auth/bearer.js';
 import { runCli, text, waitFor } from '../helpers.js';
 import { connect, httpScopes, serveHttp, type HttpServed } from '../http-helpers.js';
-import { PG_URL } from '../state/pg.js';
+import { freshDatabase, PG_STORE, PG_URL } from '../state/pg.js';
 
 const TEAM = 'T0BLOGPROD';
 const PROD_SCOPES = ['channels:read', 'channels:history', 'chat:write', 'reactions:write', 'users:read'];
@@ -25,20 +24,16 @@ describe.skipIf(!PG_URL)('an answer delivered to one replica reaches the one tha
   const replicas: HttpServed[] = [];
   let client: Client;
   const bearer = mintToken();
-  const db = `fleet_events_e2e_${process.pid}`;
-  const admin = () => new pg.Client({ connectionString: PG_URL });
+  const db = 'fleet_events_e2e';
+  let database: Awaited<ReturnType<typeof freshDatabase>> | undefined;
   const request = (marker: string) => sb.workspace(TEAM).channels.find((c) => c.id === 'C0APPROVALS')!.messages.find((m) => m.user === 'U0APPROVALS' && m.text.includes(marker));
   const updates = (marker: string) => sb.emulator.requests.filter((r) => r.route === 'chat.update' && r.params.text === marker).length;
   const reads = () => sb.emulator.requests.filter((r) => r.route === 'conversations.replies' && r.params.channel === 'C0APPROVALS').length;
 
   beforeAll(async () => {
     sb = await startSlackSandbox(0, { speedup: 60 });
-    const a = admin();
-    await a.connect();
-    await a.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
-    await a.query(`CREATE DATABASE ${db}`);
-    await a.end();
-    url = PG_URL.replace(/^(postgres(?:ql)?:\/\/[^/]*\/)[^?]*/, `$1${db}`);
+    database = await freshDatabase(db);
+    url = database.url;
     const scopes = httpScopes(`clients:
   editorial-bot:
     owner: content-platform <content@example.com>
@@ -47,7 +42,7 @@ describe.skipIf(!PG_URL)('an answer delivered to one replica reaches the one tha
     token: sha256:${tokenHash(bearer)}
 `, (f, t) =>
       f === 'fleet.yaml'
-        ? `${t.replace('    credential: env:SLACK_APPROVALS_TOKEN\n', '    credential: env:SLACK_APPROVALS_TOKEN\n    signing_secret: env:SLACK_APPROVALS_SIGNING_SECRET\n    safety_poll: 10m\n')}\nstore:\n  engine: postgres\n  url: env:FLEET_STATE_PG\n`
+        ? `${t.replace('    credential: env:SLACK_APPROVALS_TOKEN\n', '    credential: env:SLACK_APPROVALS_TOKEN\n    signing_secret: env:SLACK_APPROVALS_SIGNING_SECRET\n    safety_poll: 10m\n')}${PG_STORE}`
         : t);
     const m = await runCli(['state', 'migrate', '--scopes', scopes], { env: { FLEET_STATE_PG: url } });
     expect(m.code, m.stderr).toBe(0);
@@ -71,10 +66,7 @@ describe.skipIf(!PG_URL)('an answer delivered to one replica reaches the one tha
     await client?.close().catch(() => {});
     await Promise.all(replicas.map((r) => r.stop().catch(() => {})));
     await sb?.close();
-    const a = admin();
-    await a.connect();
-    await a.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`).catch(() => {});
-    await a.end();
+    await database?.drop();
   }, 30_000);
 
   for (const how of ['button', 'reply'] as const) {

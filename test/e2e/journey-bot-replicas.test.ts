@@ -3,7 +3,6 @@
 // after the client's timeout, and the retry under the same key never runs it twice.
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fleetClient } from '../../client/index.js';
 import { startSlackSandbox, type SlackSandbox } from '../../servers/slack/sandbox/index.js';
@@ -11,7 +10,7 @@ import { mintToken, tokenHash } from '../../shared/transport/http/auth/bearer.js
 import { runCli, waitFor } from '../helpers.js';
 import { httpScopes, serveHttp, type HttpServed } from '../http-helpers.js';
 import { PROD_SCOPES, workspace } from '../slack-prod.js';
-import { PG_URL } from '../state/pg.js';
+import { freshDatabase, PG_STORE, PG_URL } from '../state/pg.js';
 
 /** Forwards every request to the replica it is pointed at; a replica that dies mid-answer cuts the answer. */
 class Balancer {
@@ -43,11 +42,11 @@ describe.skipIf(!PG_URL)('journey: the bot behind a load balancer, a replica die
   let sb: SlackSandbox;
   let scopes: string;
   let url: string;
-  const db = `fleet_bot_replicas_${process.pid}`;
+  const db = 'fleet_bot_replicas';
+  let database: Awaited<ReturnType<typeof freshDatabase>> | undefined;
   const bearer = mintToken();
   const replicas: HttpServed[] = [];
   const balancer = new Balancer();
-  const admin = () => new pg.Client({ connectionString: PG_URL });
   const start = () =>
     serveHttp(['--instance', 'slack.prod', '--upstream', sb.url, '--scopes', scopes], {
       vars: {
@@ -71,12 +70,8 @@ describe.skipIf(!PG_URL)('journey: the bot behind a load balancer, a replica die
 
   beforeAll(async () => {
     sb = await startSlackSandbox(0, { speedup: 60 });
-    const a = admin();
-    await a.connect();
-    await a.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
-    await a.query(`CREATE DATABASE ${db}`);
-    await a.end();
-    url = PG_URL.replace(/\/[^/?]+(\?|$)/, `/${db}$1`);
+    database = await freshDatabase(db);
+    url = database.url;
     scopes = httpScopes(`clients:
   editorial-bot:
     owner: content-platform <content@example.com>
@@ -84,7 +79,7 @@ describe.skipIf(!PG_URL)('journey: the bot behind a load balancer, a replica die
     instances: [slack.prod]
     token: sha256:${tokenHash(bearer)}
     review_by: '2027-05-31'
-`, (f, t) => (f === 'fleet.yaml' ? `${t}\nstore:\n  engine: postgres\n  url: env:FLEET_STATE_PG\n` : t));
+`, (f, t) => (f === 'fleet.yaml' ? `${t}${PG_STORE}` : t));
     const m = await runCli(['state', 'migrate', '--scopes', scopes], { env: { FLEET_STATE_PG: url } });
     expect(m.code, m.stderr).toBe(0);
     replicas.push(...(await Promise.all([start(), start()])));
@@ -96,10 +91,7 @@ describe.skipIf(!PG_URL)('journey: the bot behind a load balancer, a replica die
     await balancer.stop();
     await Promise.all(replicas.map((r) => r.stop().catch(() => {})));
     await sb?.close();
-    const a = admin();
-    await a.connect();
-    await a.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`).catch(() => {});
-    await a.end();
+    await database?.drop();
   }, 30_000);
 
   it('a write in flight on a replica that dies fails fast at the client; the retry under its key never runs it twice', async () => {

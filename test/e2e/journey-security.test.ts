@@ -8,7 +8,6 @@
 // a 1,000,000-record trail of every record kind, with the heap capped.
 import { linkSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import pg from 'pg';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
@@ -20,7 +19,7 @@ import { runCli, tempDir, text, waitFor } from '../helpers.js';
 import { connect, httpScopes, serveHttp, type HttpServed } from '../http-helpers.js';
 import { Collector } from '../otlp-collector.js';
 import { BOT_MESSAGE, PROD_SCOPES, workspace } from '../slack-prod.js';
-import { PG_URL } from '../state/pg.js';
+import { freshDatabase, PG_STORE, PG_URL } from '../state/pg.js';
 
 const status = (r: CallToolResult) => (r.structuredContent as { status?: string } | undefined)?.status;
 /** what kind of record a line of the trail is, as the team asks for them */
@@ -33,13 +32,13 @@ describe.skipIf(!PG_URL)('journey: a security team', () => {
   let scopes: string;
   let url: string;
   let evidence = '';
-  const db = `fleet_security_${process.pid}`;
+  const db = 'fleet_security';
+  let database: Awaited<ReturnType<typeof freshDatabase>> | undefined;
   const bearer = mintToken();
   const replicas: HttpServed[] = [];
   const collector = new Collector();
   // one host: the replicas share the state folder, where what the collector missed is kept
   const stateDir = tempDir('fleet-state-');
-  const admin = () => new pg.Client({ connectionString: PG_URL });
   const env = () => ({ FLEET_STATE_PG: url });
 
   const start = async (token = PROD_SCOPES, dir = scopes) =>
@@ -67,12 +66,8 @@ describe.skipIf(!PG_URL)('journey: a security team', () => {
 
   beforeAll(async () => {
     sb = await startSlackSandbox();
-    const a = admin();
-    await a.connect();
-    await a.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
-    await a.query(`CREATE DATABASE ${db}`);
-    await a.end();
-    url = PG_URL.replace(/\/[^/?]+(\?|$)/, `/${db}$1`);
+    database = await freshDatabase(db);
+    url = database.url;
     // a port for the collector, which is then down
     await collector.up();
     await collector.down();
@@ -85,7 +80,7 @@ describe.skipIf(!PG_URL)('journey: a security team', () => {
     token: sha256:${tokenHash(bearer)}
     review_by: '2027-05-31'
 `,
-      (f, t) => (f === 'fleet.yaml' ? `${t}\nstore:\n  engine: postgres\n  url: env:FLEET_STATE_PG\n` : f === 'slack.prod.yaml' ? t.replace('timeout: 15m }', 'timeout: 1m }') : t),
+      (f, t) => (f === 'fleet.yaml' ? `${t}${PG_STORE}` : f === 'slack.prod.yaml' ? t.replace('timeout: 15m }', 'timeout: 1m }') : t),
     );
     const migrate = await runCli(['state', 'migrate', '--scopes', scopes], { env: env() });
     expect(migrate.code, migrate.stderr).toBe(0);
@@ -95,10 +90,7 @@ describe.skipIf(!PG_URL)('journey: a security team', () => {
     await Promise.all(replicas.map((r) => r.stop().catch(() => {})));
     await collector.down();
     await sb?.close();
-    const a = admin();
-    await a.connect();
-    await a.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`).catch(() => {});
-    await a.end();
+    await database?.drop();
   });
 
   it('serves, exports, verifies, shows, reviews, narrows, and still serves; the collector gets what it missed', async () => {

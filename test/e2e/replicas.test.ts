@@ -19,7 +19,7 @@ import { AuditLog } from '../../shared/audit/log.js';
 import { mintToken, tokenHash } from '../../shared/transport/http/auth/bearer.js';
 import { runCli, tempDir, text, waitFor } from '../helpers.js';
 import { connect, httpScopes, serveHttp, type HttpServed } from '../http-helpers.js';
-import { PG_URL, pgParts, TcpProxy } from '../state/pg.js';
+import { freshDatabase, PG_STORE, PG_URL, pgParts, TcpProxy } from '../state/pg.js';
 
 const DEV_SCOPES = ['channels:read', 'channels:history', 'chat:write', 'reactions:write', 'users:read', 'search:read'];
 const PROD_SCOPES = ['channels:read', 'channels:history', 'chat:write', 'reactions:write', 'users:read'];
@@ -42,9 +42,9 @@ describe.skipIf(!PG_URL)('replicas of one instance over HTTP on one PostgreSQL',
   let scopes: string;
   const replicas: Replica[] = [];
   const bearer = { dev: mintToken(), prod: mintToken() };
-  const db = `fleet_replicas_${process.pid}`;
+  const db = 'fleet_replicas';
+  let database: Awaited<ReturnType<typeof freshDatabase>> | undefined;
   const env = () => ({ FLEET_STATE_PG: url });
-  const admin = () => new pg.Client({ connectionString: PG_URL });
   const posts = (t: string) => sb.emulator.requests.filter((r) => r.route === 'chat.postMessage' && r.params.text === t).length;
   const channel = (id: string) => sb.workspace('T0BLOGPROD').channels.find((c) => c.id === id)!;
   const as = (user: string) => new WebClient(sb.issue('T0BLOGPROD', ['chat:write', 'reactions:write'], undefined, user), { slackApiUrl: sb.url, retryConfig: { retries: 0 } });
@@ -90,15 +90,11 @@ describe.skipIf(!PG_URL)('replicas of one instance over HTTP on one PostgreSQL',
 
   beforeAll(async () => {
     sb = await startSlackSandbox();
-    const a = admin();
-    await a.connect();
-    await a.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
-    await a.query(`CREATE DATABASE ${db}`);
-    await a.end();
+    database = await freshDatabase(db);
     const { user, connect: toDb } = pgParts(PG_URL);
     proxy = new TcpProxy(toDb);
     await proxy.start();
-    url = `postgresql://${user}@127.0.0.1:${proxy.port}/${db}`;
+    url = `postgresql://${user}@127.0.0.1:${proxy.port}/${database.name}`;
     scopes = httpScopes(`clients:
   staging-bots:
     owner: content-platform <content@example.com>
@@ -113,7 +109,7 @@ describe.skipIf(!PG_URL)('replicas of one instance over HTTP on one PostgreSQL',
     token: sha256:${tokenHash(bearer.prod)}
 `, (f, t) => {
       if (f === 'slack.dev.yaml') return t.replace(/ {2}read_history: {4}\{ channels: \[([^\]]+)\] \}/, '  read_history:    { channels: [$1], rate: 7/hour }');
-      if (f === 'fleet.yaml') return `${t}\nstore:\n  engine: postgres\n  url: env:FLEET_STATE_PG\n`;
+      if (f === 'fleet.yaml') return `${t}${PG_STORE}`;
       return t;
     });
     expect(readFileSync(join(scopes, 'slack.dev.yaml'), 'utf8')).toContain('rate: 7/hour');
@@ -128,10 +124,7 @@ describe.skipIf(!PG_URL)('replicas of one instance over HTTP on one PostgreSQL',
     await Promise.all(replicas.map((r) => r.served.stop().catch(() => {})));
     await proxy?.cut();
     await sb?.close();
-    const a = admin();
-    await a.connect();
-    await a.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`).catch(() => {});
-    await a.end();
+    await database?.drop();
   }, 30_000);
 
   /**

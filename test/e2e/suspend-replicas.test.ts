@@ -11,7 +11,7 @@ import { mintToken } from '../../shared/transport/http/auth/bearer.js';
 import { SUSPENSION_CACHE_MS } from '../../shared/state/suspension.js';
 import { runCli, tempDir, text } from '../helpers.js';
 import { connect, httpScopes, serveHttp, stagingClient, type HttpServed } from '../http-helpers.js';
-import { PG_URL } from '../state/pg.js';
+import { freshDatabase, PG_STORE, PG_URL } from '../state/pg.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 // a replica may use what it read for SUSPENSION_CACHE_MS: a call that starts after that sees the change
@@ -19,10 +19,10 @@ const BOUND = SUSPENSION_CACHE_MS + 50;
 const DEV_SCOPES = ['channels:read', 'channels:history', 'chat:write', 'reactions:write', 'users:read', 'search:read'];
 
 describe.skipIf(!PG_URL)('fleet suspend with replicas on one PostgreSQL', () => {
-  const db = `fleet_suspend17_${process.pid}`;
-  const url = PG_URL.replace(/\/[^/?]*(\?|$)/, `/${db}$1`);
+  const db = 'fleet_suspend17';
+  let database: Awaited<ReturnType<typeof freshDatabase>> | undefined;
+  let url = '';
   const token = mintToken();
-  const admin = () => new pg.Client({ connectionString: PG_URL });
   let sb: SlackSandbox;
   let scopes: string;
   let replicas: HttpServed[] = [];
@@ -42,14 +42,11 @@ describe.skipIf(!PG_URL)('fleet suspend with replicas on one PostgreSQL', () => 
   };
 
   beforeAll(async () => {
-    const a = admin();
-    await a.connect();
-    await a.query(`DROP DATABASE IF EXISTS ${db}`);
-    await a.query(`CREATE DATABASE ${db}`);
-    await a.end();
+    database = await freshDatabase(db);
+    url = database.url;
     scopes = httpScopes(
       stagingClient(token),
-      (name, t) => (name === 'fleet.yaml' ? `${t}\nstore:\n  engine: postgres\n  url: env:FLEET_STATE_PG\n` : t),
+      (name, t) => (name === 'fleet.yaml' ? `${t}${PG_STORE}` : t),
     );
     const m = await cli(['state', 'migrate']);
     expect(m.code, m.stderr).toBe(0);
@@ -63,10 +60,7 @@ describe.skipIf(!PG_URL)('fleet suspend with replicas on one PostgreSQL', () => 
     await Promise.all(clients.map((c) => c.close().catch(() => {})));
     await Promise.all(replicas.map((r) => r.stop()));
     await sb?.close();
-    const a = admin();
-    await a.connect();
-    await a.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`).catch(() => {});
-    await a.end();
+    await database?.drop();
   });
 
   it('both replicas refuse within the bound, resume restores them, and the shared trail holds it all', async () => {

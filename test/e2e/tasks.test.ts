@@ -13,7 +13,7 @@ import { startSlackSandbox, type SlackSandbox } from '../../servers/slack/sandbo
 import { mintToken, tokenHash } from '../../shared/transport/http/auth/bearer.js';
 import { runCli, serve, text, waitFor, type Served } from '../helpers.js';
 import { connect, httpScopes, serveHttp, type HttpServed } from '../http-helpers.js';
-import { PG_URL } from '../state/pg.js';
+import { freshDatabase, PG_STORE, PG_URL } from '../state/pg.js';
 
 const PROD_SCOPES = ['channels:read', 'channels:history', 'chat:write', 'reactions:write', 'users:read'];
 const BOT_MESSAGE = '1767226320.000112'; // posted by the prod bot in C0EDITORIAL
@@ -25,8 +25,8 @@ describe.skipIf(!PG_URL)('long approvals as MCP tasks, across replicas on Postgr
   const replicas: HttpServed[] = [];
   const clients: Client[] = [];
   const bearer = { bot: mintToken(), other: mintToken() };
-  const db = `fleet_tasks_e2e_${process.pid}`;
-  const admin = () => new pg.Client({ connectionString: PG_URL });
+  const db = 'fleet_tasks_e2e';
+  let database: Awaited<ReturnType<typeof freshDatabase>> | undefined;
   const channel = (id: string) => sb.workspace('T0BLOGPROD').channels.find((c) => c.id === id)!;
   const as = (user: string) => new WebClient(sb.issue('T0BLOGPROD', ['chat:write', 'reactions:write'], undefined, user), { slackApiUrl: sb.url, retryConfig: { retries: 0 } });
   const requests = (marker: string) => channel('C0APPROVALS').messages.filter((m) => m.user === 'U0APPROVALS' && m.text.includes(marker));
@@ -65,13 +65,9 @@ describe.skipIf(!PG_URL)('long approvals as MCP tasks, across replicas on Postgr
   beforeAll(async () => {
     // the approvals identity polls every 100 ms here: Slack's windows are shortened, the meaning is not
     sb = await startSlackSandbox(0, { speedup: 60 });
-    const a = admin();
-    await a.connect();
-    await a.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
-    await a.query(`CREATE DATABASE ${db}`);
-    await a.end();
+    database = await freshDatabase(db);
     // the same server, this test's own database
-    url = PG_URL.replace(/^(postgres(?:ql)?:\/\/[^/]*\/)[^?]*/, `$1${db}`);
+    url = database.url;
     scopes = httpScopes(`clients:
   editorial-bot:
     owner: content-platform <content@example.com>
@@ -83,7 +79,7 @@ describe.skipIf(!PG_URL)('long approvals as MCP tasks, across replicas on Postgr
     purpose: Another routine of the same bot, with its own credential.
     instances: [slack.prod]
     token: sha256:${tokenHash(bearer.other)}
-`, (f, t) => (f === 'fleet.yaml' ? `${t}\nstore:\n  engine: postgres\n  url: env:FLEET_STATE_PG\n` : t));
+`, (f, t) => (f === 'fleet.yaml' ? `${t}${PG_STORE}` : t));
     const m = await runCli(['state', 'migrate', '--scopes', scopes], { env: { FLEET_STATE_PG: url } });
     expect(m.code, m.stderr).toBe(0);
     replicas.push(...(await Promise.all([start(), start()])));
@@ -93,10 +89,7 @@ describe.skipIf(!PG_URL)('long approvals as MCP tasks, across replicas on Postgr
     for (const c of clients) await c.close().catch(() => {});
     await Promise.all(replicas.map((r) => r.stop().catch(() => {})));
     await sb?.close();
-    const a = admin();
-    await a.connect();
-    await a.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`).catch(() => {});
-    await a.end();
+    await database?.drop();
   }, 30_000);
 
   it('lists the approval-gated tools with taskSupport and declares the tasks capability', async () => {

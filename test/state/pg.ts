@@ -50,6 +50,9 @@ export function pgParts(url: string): { user: string; database: string; connect:
 }
 
 
+/** fleet.yaml's block that keeps every instance's state (and trail) in the PostgreSQL FLEET_STATE_PG names. */
+export const PG_STORE = '\nstore:\n  engine: postgres\n  url: env:FLEET_STATE_PG\n';
+
 /** The same server, another database: `url` with its database name replaced. */
 export function onDatabase(url: string, database: string): string {
   return url.replace(/^(postgres(?:ql)?:\/\/[^/?]*)(\/[^?]*)?/, `$1/${database}`);
@@ -60,7 +63,7 @@ export function onDatabase(url: string, database: string): string {
  * so what other suites or branches do to FLEET_TEST_PG's database — another schema version, say —
  * cannot change what this one sees.
  */
-export async function freshDatabase(prefix: string): Promise<{ url: string; drop: () => Promise<void> }> {
+export async function freshDatabase(prefix: string): Promise<{ name: string; url: string; drop: () => Promise<void> }> {
   const pg = (await import('pg')).default;
   const name = `${prefix}_${process.pid}_${Date.now()}`;
   const admin = new pg.Client({ connectionString: PG_URL });
@@ -71,6 +74,7 @@ export async function freshDatabase(prefix: string): Promise<{ url: string; drop
     await admin.end();
   }
   return {
+    name,
     url: onDatabase(PG_URL, name),
     drop: async () => {
       const a = new pg.Client({ connectionString: PG_URL });

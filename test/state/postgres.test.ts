@@ -48,6 +48,38 @@ if (PG_URL) {
     }, 30_000);
   });
 
+  describe('signals between the processes of a store (LISTEN/NOTIFY)', () => {
+    it('a message published by one reaches every subscriber of its topic, and a listener that lost its connection listens again', async () => {
+      const { user, database, connect } = pgParts(DB_URL);
+      const proxy = new TcpProxy(connect);
+      await proxy.start();
+      const a = new PostgresState('signals-a', async () => DB_URL);
+      const b = new PostgresState('signals-b', async () => `postgresql://${user}@127.0.0.1:${proxy.port}/${database}`);
+      try {
+        const got: string[] = [];
+        const other: string[] = [];
+        b.signals.subscribe('answers', (m) => void got.push(m));
+        b.signals.subscribe('elsewhere', (m) => void other.push(m));
+        await b.signals.listening();
+        await a.signals.publish('answers', 'one');
+        await expect.poll(() => got, { timeout: 10_000 }).toEqual(['one']);
+        expect(other).toEqual([]);
+        // the listening connection is cut: once the database answers again, b listens again by itself
+        await proxy.cut();
+        await proxy.start();
+        await expect.poll(async () => {
+          await a.signals.publish('answers', 'two');
+          return got.includes('two');
+        }, { timeout: 15_000, interval: 300 }).toBe(true);
+        await expect(a.signals.publish('answers', 'x'.repeat(9000))).rejects.toThrow(/over NOTIFY's limit/);
+      } finally {
+        await a.close();
+        await b.close();
+        await proxy.cut();
+      }
+    }, 30_000);
+  });
+
   describe('fleet state migrate', () => {
     it('is idempotent and records its version', async () => {
       expect(first).toEqual({ from: 0, to: SCHEMA_VERSION });
