@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { KnownBlock, WebClient } from '@slack/web-api';
-import { describeRequest, type Answer, type ApprovalChannel, type ApprovalRequest, type Verdict } from '../../shared/call/approval.js';
+import { describeRequest, type Answer, type ApprovalChannel, type ApprovalRequest, type PostingRequest, type Verdict } from '../../shared/call/approval.js';
 import type { Member } from './proof.js';
 import { slackReader } from './reader.js';
 import { APPROVE_ACTION, DECLINE_ACTION, countedAnswer, seenIn, seenKey, slackUs, type Seen } from './answers.js';
@@ -145,6 +145,13 @@ export async function openSlackApprovals(o: SlackApprovalsOptions): Promise<Appr
 
   const watch = sharedWatch(web, o, channel);
 
+  /** The approvals identity's own request post holding `marker`, posted since `since`: a stopped holder's. */
+  const ownPost = async (p: PostingRequest): Promise<string | undefined> => {
+    const oldest = (p.since / 1000 - 60).toFixed(6);
+    const h = await web.conversations.history({ channel, oldest, limit: 200 }).catch(() => undefined);
+    return h?.messages?.find((m) => m.user === me.user_id && (!m.thread_ts || m.thread_ts === m.ts) && !!m.text?.includes(p.marker))?.ts;
+  };
+
   const say = (ts: string, text: string) => web.chat.postMessage({ channel, thread_ts: ts, text, link_names: false, unfurl_links: false, unfurl_media: false }).catch(() => undefined);
 
   return {
@@ -164,10 +171,14 @@ export async function openSlackApprovals(o: SlackApprovalsOptions): Promise<Appr
       const parts = splitParts(lines.slice(split + 1).join('\n'));
       const n = parts.length;
       const part = (i: number) => `Arguments, part ${i + 1} of ${n}:\n${parts[i]}`;
-      let ts: string;
+      let ts: string | undefined;
       if (req.resume && req.resume.channel === channel) {
         // asked already, by a process that stopped while it waited: the same post, the same thread
         ts = req.resume.ts;
+        hooks.event('resumed', { channel, ts, approvers: req.approvers });
+      } else if (req.unsure && (ts = await ownPost(req.unsure))) {
+        // a process that stopped as it posted: its post is there, though it did not live to say where
+        await hooks.posted?.({ channel, ts });
         hooks.event('resumed', { channel, ts, approvers: req.approvers });
       } else {
         const text = [
@@ -176,6 +187,9 @@ export async function openSlackApprovals(o: SlackApprovalsOptions): Promise<Appr
           `Approvers: ${approvers}. Reply exactly \`approve\` or \`decline\` in this thread (or react :white_check_mark: / :x:${o.events ? ', or press Approve / Decline' : ''}) within ${minutes} min. The requester, bots and unlisted users cannot approve; an approval counts for this exact call (digest ${req.digest.slice(0, 12)}) only. Below: every argument in full, exactly as it will run.${n > 1 ? ` The arguments continue in ${n - 1} more part(s) in this thread: read them all before answering.` : ''}`,
           part(0),
         ].join('\n');
+        // said first, in the shared state: a replica that carries this call on after this process
+        // stops finds the post by the marker, whether or not this process lived to say where it is
+        await hooks.posting?.({ marker: `(call ${req.call.slice(0, 8)})`, since: Date.now() });
         const posted = await web.chat.postMessage({ channel, link_names: false, unfurl_links: false, unfurl_media: false, text, ...(o.events ? { blocks: requestBlocks(text, req.call) } : {}) });
         ts = posted.ts!;
         for (let i = 1; i < n; i++) await web.chat.postMessage({ channel, thread_ts: ts, link_names: false, unfurl_links: false, unfurl_media: false, text: part(i) });

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 
 import type { ApprovalChannel, ApprovalRequest } from '../connector/approval-channel.js';
 
-export type { Answer, ApprovalChannel, ApprovalHooks, ApprovalRequest, PostedRequest, Verdict } from '../connector/approval-channel.js';
+export type { Answer, ApprovalChannel, ApprovalHooks, ApprovalRequest, PostedRequest, PostingRequest, Verdict } from '../connector/approval-channel.js';
 
 /** JSON with sorted keys: the same call always gives the same digest. */
 function canonicalJson(v: unknown): string {

@@ -5,7 +5,7 @@ import { parseDuration } from '../base/duration.js';
 import type { Instance } from '../connector/instance.js';
 import type { Approval } from '../manifest/types.js';
 import { StateUnavailable, type ApprovalEntry } from '../state/store.js';
-import { argumentLines, ELICITATION, elicitationChannel, type ApprovalChannel, type ApprovalRequest, type PostedRequest, type Verdict } from './approval.js';
+import { argumentLines, ELICITATION, elicitationChannel, type ApprovalChannel, type ApprovalRequest, type PostedRequest, type PostingRequest, type Verdict } from './approval.js';
 import { actor as parseActor, sameId } from './identity.js';
 import type { CallWith } from './in-flight.js';
 
@@ -55,16 +55,22 @@ export async function seekApproval(c: Asking, approval: Approval): Promise<Verdi
     else {
       const channel = approval.via === ELICITATION ? elicitationChannel(req.elicit) : await approvalChannelFor(inst, approval.via);
       const resume = resumable(entry, c.digest);
-      if (resume) {
+      if (resume && 'ts' in resume) {
         // the request this key's first holder posted before it stopped: wait on it, to its expiry
         c.approvalExpires = request.expiresAt = entry.expires;
         request.resume = resume;
+      } else if (resume) {
+        // it was about to post when it stopped: the channel looks for that post before asking again
+        c.approvalExpires = request.expiresAt = entry.expires;
+        request.unsure = resume;
       }
       // where it was posted: another replica resumes a pending request there, and once withdrawn,
       // whoever runs for the instance records late answers to it (./late.ts)
       const posted = (where: { channel: string; ts: string }) =>
         inst.store.approvals.setRef(id, { digest: c.digest, tool: tool.name, via: approval.via, ...where }).catch((e: Error) => inst.log.error(`the approval request of ${id} cannot be resumed elsewhere: ${e.message}`));
-      verdict = await channel.request(request, { ...hooks, posted });
+      const posting = (what: PostingRequest) =>
+        inst.store.approvals.setRef(id, { digest: c.digest, tool: tool.name, via: approval.via, posting: what }).catch((e: Error) => inst.log.error(`the approval request of ${id} cannot be found elsewhere: ${e.message}`));
+      verdict = await channel.request(request, { ...hooks, posted, posting });
     }
     verdict = asVerdict(await inst.store.approvals.decide(id, { status: verdict.status, ...('by' in verdict && verdict.by ? { by: verdict.by } : {}), ...('why' in verdict ? { why: verdict.why } : {}) }, verdict.status === 'approved' ? verdict.at : Date.now()), c.digest);
   } catch (e) {
@@ -129,10 +135,12 @@ const executorIds = (c: Asking): string[] => [c.ctx.identity.user, c.ctx.identit
  * has since stopped posted to its channel: where to resume waiting, instead of asking a second
  * time. (Elicitation posts nothing, so it never resumes.)
  */
-function resumable(e: ApprovalEntry, digest: string): PostedRequest | undefined {
+function resumable(e: ApprovalEntry, digest: string): PostedRequest | PostingRequest | undefined {
   const { ref } = e;
   if (e.status !== 'pending' || e.expires <= Date.now() || ref?.digest !== digest) return undefined;
-  return typeof ref.channel === 'string' && typeof ref.ts === 'string' ? { channel: ref.channel, ts: ref.ts } : undefined;
+  if (typeof ref.channel === 'string' && typeof ref.ts === 'string') return { channel: ref.channel, ts: ref.ts };
+  const p = ref.posting as Partial<PostingRequest> | undefined;
+  return typeof p?.marker === 'string' && typeof p.since === 'number' ? { marker: p.marker, since: p.since } : undefined;
 }
 
 function asVerdict(e: ApprovalEntry, digest: string): Verdict {

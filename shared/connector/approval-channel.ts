@@ -38,6 +38,18 @@ export interface ApprovalRequest {
    * there, instead of asking again.
    */
   resume?: PostedRequest;
+  /**
+   * A stopped holder was about to post this very call's request and may have posted it before it
+   * could say where: look for its post (its text holds `marker`, posted since `since`) before
+   * posting again, and wait on it when found.
+   */
+  unsure?: PostingRequest;
+}
+
+/** What a channel says before it posts: enough for another replica to find the post if it stops. */
+export interface PostingRequest {
+  marker: string;
+  since: number;
 }
 
 export type Verdict =
@@ -55,6 +67,8 @@ export interface ApprovalHooks {
   /** where the request was posted, kept in the shared state: another replica can resume it, and once
    * withdrawn, whoever runs next records late answers to it (./late.ts) */
   posted?(where: PostedRequest): Promise<void>;
+  /** about to post: kept in the shared state first, so a post this process does not live to record is found */
+  posting?(what: PostingRequest): Promise<void>;
 }
 
 /** An answer someone gave to a request. */

@@ -1,6 +1,10 @@
 // Journey: the bot behind a load balancer, two replicas of slack.prod on PostgreSQL, and a replica
-// that dies: a write in flight on it fails fast at the bot's typed client (client/index.ts), not
-// after the client's timeout, and the retry under the same key never runs it twice.
+// that dies. The bot's typed client (client/index.ts) runs an approval-gated edit as an MCP task;
+// the replica holding it dies after its request reached Slack but before it kept where (the race in
+// which a retry once waited on a second request nobody answered): the client's next poll fails fast
+// on the dead replica and is retried through the balancer on the other, which finds the post and
+// carries the task on — the editor is asked once, the edit runs once. A write in flight on a dying
+// replica fails fast at the client, not after its timeout, and its retry never runs it twice.
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,7 +13,7 @@ import { startSlackSandbox, type SlackSandbox } from '../../servers/slack/sandbo
 import { mintToken, tokenHash } from '../../shared/transport/http/auth/bearer.js';
 import { runCli, waitFor } from '../helpers.js';
 import { httpScopes, serveHttp, type HttpServed } from '../http-helpers.js';
-import { PROD_SCOPES, workspace } from '../slack-prod.js';
+import { BOT_MESSAGE, PROD_SCOPES, workspace } from '../slack-prod.js';
 import { freshDatabase, PG_STORE, PG_URL } from '../state/pg.js';
 
 /** Forwards every request to the replica it is pointed at; a replica that dies mid-answer cuts the answer. */
@@ -56,6 +60,8 @@ describe.skipIf(!PG_URL)('journey: the bot behind a load balancer, a replica die
         FLEET_STATE_PG: url,
       },
     });
+  const requests = (marker: string) => workspace(sb).channel('C0APPROVALS').messages.filter((m) => m.user === 'U0APPROVALS' && m.text.includes('Approval needed') && m.text.includes(marker));
+  const updates = (marker: string) => sb.emulator.requests.filter((r) => r.route === 'chat.update' && r.params.text === marker).length;
   const posts = (marker: string) => sb.emulator.requests.filter((r) => r.route === 'chat.postMessage' && r.params.text === marker).length;
   /** kills the replica the balancer points at, then points it at a live one */
   const killServing = async () => {
@@ -93,6 +99,34 @@ describe.skipIf(!PG_URL)('journey: the bot behind a load balancer, a replica die
     await sb?.close();
     await database?.drop();
   }, 30_000);
+
+  it('a task whose replica dies between posting its request and keeping where is carried on by the other: asked once, run once', async () => {
+    const slack = fleetClient('slack.prod', { url: `${balancer.url}/mcp/slack/prod`, token: bearer, timeoutMs: 60_000 });
+    const marker = `Release notes 7.0 (${process.pid})`;
+    const key = `edit-lb-${process.pid}`;
+    const asked = workspace(sb).asks('U0WRITER1');
+    // the request's post is slow, and where it landed cannot be kept: the holder dies in between
+    sb.emulator.inject({ route: 'chat.postMessage', delayMs: 1500, times: 1 });
+    const call = slack.update_message({ channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: marker }, { actor: asked['fleet/actor'], thread: asked['fleet/thread'], idempotencyKey: key });
+    const locker = new pg.Client({ connectionString: url });
+    await locker.connect();
+    try {
+      await waitFor(() => sb.emulator.requests.some((x) => x.route === 'chat.postMessage' && String(x.params.text ?? '').includes(marker)), 20_000);
+      await locker.query('BEGIN');
+      await locker.query('SELECT 1 FROM fleet_approvals WHERE instance = $1 AND id = $2 FOR UPDATE', ['slack.prod', `key:${key}`]);
+      await waitFor(() => requests(marker)[0], 20_000);
+      await killServing();
+    } finally {
+      await locker.query('ROLLBACK').catch(() => {});
+      await locker.end();
+    }
+    const req = requests(marker)[0]!;
+    await workspace(sb).as('U0EDITOR1').chat.postMessage({ channel: 'C0APPROVALS', thread_ts: req.ts, text: 'approve' });
+    const r = await Promise.race([call, new Promise<never>((_, no) => setTimeout(() => no(new Error(`no result 60 s after the approval: requests posted ${requests(marker).length}`)), 60_000))]);
+    expect(r.ok, r.text).toBe(true);
+    expect(updates(marker)).toBe(1);
+    expect(requests(marker)).toHaveLength(1);
+  }, 120_000);
 
   it('a write in flight on a replica that dies fails fast at the client; the retry under its key never runs it twice', async () => {
     const slack = fleetClient('slack.prod', { url: `${balancer.url}/mcp/slack/prod`, token: bearer, timeoutMs: 60_000, attempts: 1 });

@@ -133,6 +133,7 @@ describe.skipIf(!PG_URL)('replicas of one instance over HTTP on one PostgreSQL',
    */
   const post = async (k: string, first: number, patienceMs: number): Promise<{ result: CallToolResult; tried: number[] }> => {
     const tried: number[] = [];
+    let last = '';
     for (let attempt = 0; attempt < 8; attempt++) {
       const i = (first + attempt) % replicas.length;
       tried.push(i);
@@ -140,11 +141,13 @@ describe.skipIf(!PG_URL)('replicas of one instance over HTTP on one PostgreSQL',
       try {
         const r = (await c.callTool({ name: 'post_message', arguments: { channel: 'C0DEVBOTTEST', text: k }, _meta: key(k) }, undefined, { timeout: attempt ? 30_000 : patienceMs })) as CallToolResult;
         if (status(r) === 'completed' || status(r) === 'replayed') return { result: r, tried };
-      } catch {
+        last = `${status(r)}: ${text(r).slice(0, 300)}`;
+      } catch (e) {
         // no answer in time (or the connection dropped): the same key, on the next replica
+        last = (e as Error).message;
       }
     }
-    throw new Error(`${k}: no final status after 8 attempts on ${tried.join(',')}`);
+    throw new Error(`${k}: no final status after 8 attempts on ${tried.join(',')} (the last: ${last})`);
   };
 
   it('runs every key exactly once while many clients retry on other replicas', async () => {
