@@ -7,6 +7,7 @@
 // replica fails fast at the client, not after its timeout, and its retry never runs it twice.
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fleetClient } from '../../client/index.js';
 import { startSlackSandbox, type SlackSandbox } from '../../servers/slack/sandbox/index.js';
