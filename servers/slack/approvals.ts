@@ -36,6 +36,11 @@ export const approvalsConfig = z.strictObject({
    * API, the request's buttons) to /slack/events and /slack/actions, checked with it (./events.ts).
    */
   signing_secret: z.string().regex(CREDENTIAL, 'signing_secret must be a reference: env:NAME or doppler:project/config/NAME').optional(),
+  /**
+   * The Slack app's app-level token (xapp-, connections:write): the instance opens a Socket Mode
+   * connection and Slack delivers answers over it (./socket.ts), with no inbound URL.
+   */
+  app_token: z.string().regex(CREDENTIAL, 'app_token must be a reference: env:NAME or doppler:project/config/NAME').optional(),
   /** with answers delivered, the channel is still read this often: a safety net for a lost delivery */
   safety_poll: durationSchema('how often the channel is still read when Slack delivers answers (default 1m)').optional(),
 });

@@ -41,9 +41,9 @@ export interface Delivered {
   seen: Seen;
 }
 
-type Parsed = { challenge: string } | { delivered: Delivered } | { other: string };
+export type Parsed = { challenge: string } | { delivered: Delivered } | { other: string };
 
-interface EventBody {
+export interface EventBody {
   type?: string;
   challenge?: string;
   team_id?: string;
@@ -62,7 +62,7 @@ interface EventBody {
   };
 }
 
-interface ActionPayload {
+export interface ActionPayload {
   type?: string;
   user?: { id?: string; team_id?: string };
   team?: { id?: string };
@@ -80,7 +80,11 @@ export function parseDelivery(body: Buffer, contentType: string | undefined): Pa
     if (!payload) return { other: 'a form without a payload' };
     return parseAction(JSON.parse(payload) as ActionPayload);
   }
-  const b = JSON.parse(text) as EventBody;
+  return parseEvent(JSON.parse(text) as EventBody);
+}
+
+/** What an Events API envelope says (a POSTed body, or the payload of a Socket Mode `events_api` envelope). */
+export function parseEvent(b: EventBody): Parsed {
   if (b.type === 'url_verification') return typeof b.challenge === 'string' ? { challenge: b.challenge } : { other: 'a url_verification without a challenge' };
   if (b.type !== 'event_callback' || !b.event) return { other: `an event envelope of type ${String(b.type)}` };
   const e = b.event;
@@ -97,7 +101,8 @@ export function parseDelivery(body: Buffer, contentType: string | undefined): Pa
   return { other: `a ${String(e.type)} event` };
 }
 
-function parseAction(p: ActionPayload): Parsed {
+/** What an interaction says (a POSTed form's payload, or the payload of a Socket Mode `interactive` envelope). */
+export function parseAction(p: ActionPayload): Parsed {
   if (p.type !== 'block_actions') return { other: `an interaction of type ${String(p.type)}` };
   const a = p.actions?.[0];
   const channel = p.container?.channel_id ?? p.channel?.id;
@@ -122,11 +127,14 @@ export function slackDeliveries(o: { secret: () => Promise<string>; workspace: s
       return { status: 400, body: 'the body is not a Slack callback' };
     }
     if ('challenge' in parsed) return { status: 200, body: JSON.stringify({ challenge: parsed.challenge }), type: 'application/json' };
-    if ('delivered' in parsed) {
-      const d = parsed.delivered;
-      // another workspace's or channel's events are not answers to these requests
-      if ((d.team === undefined || d.team === o.workspace) && d.channel === o.channel) o.deliver(d);
-    }
+    forward(parsed, o);
     return { status: 200, body: '' };
   };
+}
+
+/** Hands a parsed answer on when it is on the approvals channel of `workspace`: another workspace's or channel's events are not answers to these requests. */
+export function forward(parsed: Parsed, o: { workspace: string; channel: string; deliver(d: Delivered): void }): void {
+  if (!('delivered' in parsed)) return;
+  const d = parsed.delivered;
+  if ((d.team === undefined || d.team === o.workspace) && d.channel === o.channel) o.deliver(d);
 }

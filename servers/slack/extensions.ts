@@ -19,6 +19,7 @@ import { slackReader } from './reader.js';
 import { SLACK_PEOPLE } from './ids.js';
 import { slackDeliveries, type Delivered } from './events.js';
 import { handOn, relayFrom } from './inbox.js';
+import { openSocket } from './socket.js';
 import { parseDuration } from '../../shared/base/duration.js';
 import { ManifestError } from '../../shared/manifest/load.js';
 
@@ -28,8 +29,10 @@ type Identity = () => Promise<{ config: SlackApprovalsConfig; credential: string
 export const EVENTS_PATH = '/slack/events';
 export const ACTIONS_PATH = '/slack/actions';
 
-/** Answers are delivered, not only read: fleet.yaml gives the app's signing secret and `serve --http` serves the URLs (a sandbox's app has none). */
-const delivers = (ctx: ExtensionContext, config: SlackApprovalsConfig) => !!config.signing_secret && ctx.http && !ctx.sandbox;
+/** Slack posts answers to the URLs `serve --http` serves: fleet.yaml gives the app's signing secret (a sandbox's app has none). */
+const posted = (ctx: ExtensionContext, config: SlackApprovalsConfig) => !!config.signing_secret && ctx.http && !ctx.sandbox;
+/** Answers are delivered, not only read: posted to the URLs, or sent over Socket Mode (fleet.yaml gives the app-level token). */
+const delivers = (ctx: ExtensionContext, config: SlackApprovalsConfig) => posted(ctx, config) || (!!config.app_token && !ctx.sandbox);
 const identities = new WeakMap<ExtensionContext, Identity>();
 
 /** The approvals identity's connection for one instance: its config, its credential (a sandbox's under --sandbox), opened once. */
@@ -59,6 +62,16 @@ function approvalsIdentity(ctx: ExtensionContext): Identity {
   return identity;
 }
 
+/** The instance's Socket Mode connection, open before the first request is posted; closed with the instance. */
+async function socketMode(ctx: ExtensionContext, config: SlackApprovalsConfig, baseUrl: string | undefined): Promise<void> {
+  const appToken = await resolveCredential(config.app_token!, ctx.env);
+  ctx.secret(appToken);
+  if (!appToken.startsWith('xapp-')) throw new Error('approvals.slack.app_token does not resolve to an app-level token (xapp-…): Socket Mode needs one with connections:write');
+  const deliver = (d: Delivered) => void handOn(d, ctx.signals()).catch((e: Error) => ctx.log.warn(`an answer delivered by Slack could not be handed to the other replicas: ${e.message}`));
+  const close = await openSocket({ appToken, baseUrl, workspace: config.workspace, channel: config.channel, deliver, warn: ctx.log.warn });
+  ctx.onClose(close);
+}
+
 const approvals: ApprovalChannelKind = {
   via: 'slack',
   who: 'listed approvers in Slack',
@@ -73,13 +86,14 @@ const approvals: ApprovalChannelKind = {
         const { config, credential, baseUrl } = await identity();
         const events = delivers(ctx, config);
         if (events) relayFrom(ctx.signals());
+        if (events && config.app_token) await socketMode(ctx, config, baseUrl);
         const pollMs = events ? parseDuration(config.safety_poll ?? '1m')! : ctx.pollMs;
         return openSlackApprovals({ config, credential, baseUrl, timeoutMs: ctx.manifest.timeoutMs, pollMs, events, warn: ctx.log.warn });
       })());
   },
   inbound(ctx) {
     const config = readApprovalsConfig(ctx.scopes);
-    if (!delivers(ctx, config)) return [];
+    if (!posted(ctx, config)) return [];
     let secret: Promise<string> | undefined;
     const signing = () =>
       (secret ??= resolveCredential(config.signing_secret!, ctx.env).then((v) => {

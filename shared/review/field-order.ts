@@ -69,6 +69,7 @@ export const APPROVALS_FIELDS: Record<string, Order> = {
   credential: { kind: 'identity', what: 'the approvals identity now acts with another token, whose holder reads and may forge answers' },
   token_scopes: { kind: 'set', noun: "the approvals identity's token may now hold" },
   signing_secret: { kind: 'identity', what: 'answers delivered to the approvals identity are now accepted when signed with another secret, whose holder may forge them' },
+  app_token: { kind: 'identity', what: 'answers are now received over Socket Mode with another app-level token, whose holder may take deliveries meant for the fleet' },
   safety_poll: { kind: 'none' },
 };
 

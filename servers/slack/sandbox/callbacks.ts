@@ -3,7 +3,9 @@
 // when someone presses a button, each POSTed to the app's request URL and signed with its signing
 // secret as Slack signs: X-Slack-Request-Timestamp, and X-Slack-Signature = v0=HMAC-SHA256 of
 // `v0:<timestamp>:<body>`. Every delivery is kept, with the status the app answered.
+// With Socket Mode on (./socket.ts) the same envelopes go over the app's WebSocket instead.
 import { createHmac, randomBytes } from 'node:crypto';
+import type { SocketHub } from './socket.js';
 
 export interface CallbackTarget {
   /** the Event Subscriptions request URL */
@@ -25,14 +27,17 @@ export interface Delivery {
 
 export class Callbacks {
   target?: CallbackTarget;
+  /** the app's Socket Mode connections, when it uses them */
+  socket?: SocketHub;
   readonly deliveries: Delivery[] = [];
   private pending = new Set<Promise<unknown>>();
 
   /** An event as the Events API wraps it, delivered in the background (Slack does not wait on the app). */
   event(team: string, event: Record<string, unknown>): void {
     const t = this.target;
-    if (!t || t.team !== team) return;
-    const body = JSON.stringify({
+    const socket = this.socket?.team === team ? this.socket : undefined;
+    if (!socket && (!t || t.team !== team)) return;
+    const envelope = {
       token: 'deprecated-verification-token',
       team_id: team,
       api_app_id: 'A0APPROVALS',
@@ -40,8 +45,9 @@ export class Callbacks {
       type: 'event_callback',
       event_id: `Ev${randomBytes(6).toString('hex').toUpperCase()}`,
       event_time: Math.floor(Date.now() / 1000),
-    });
-    const p = this.post(t.events, 'application/json', body, t.secret).then((status) => void this.deliveries.push({ kind: 'event', what: String(event.type), status }));
+    };
+    const sent = socket ? socket.send('events_api', envelope).then((ok) => (ok ? 200 : 0)) : this.post(t!.events, 'application/json', JSON.stringify(envelope), t!.secret);
+    const p = sent.then((status) => void this.deliveries.push({ kind: 'event', what: String(event.type), status }));
     this.pending.add(p);
     void p.finally(() => this.pending.delete(p));
   }
@@ -49,7 +55,12 @@ export class Callbacks {
   /** A block_actions payload, form-encoded as Slack sends it; resolves to the app's status. */
   async action(payload: Record<string, unknown>): Promise<number> {
     const t = this.target;
-    if (!t) throw new Error('the sandbox has no interactivity URL (deliverTo)');
+    if (this.socket) {
+      const status = (await this.socket.send('interactive', payload)) ? 200 : 0;
+      this.deliveries.push({ kind: 'action', what: 'block_actions', status });
+      return status;
+    }
+    if (!t) throw new Error('the sandbox has no interactivity URL (deliverTo) and no Socket Mode app (socketMode)');
     const status = await this.post(t.actions, 'application/x-www-form-urlencoded', new URLSearchParams({ payload: JSON.stringify(payload) }).toString(), t.secret);
     this.deliveries.push({ kind: 'action', what: 'block_actions', status });
     return status;

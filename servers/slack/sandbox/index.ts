@@ -11,6 +11,7 @@ import { METHODS, nextTs, SlackError, type Params } from './methods.js';
 import { seedWorkspaces, type Workspace } from './seed.js';
 import { RateTiers } from './tiers.js';
 import { Callbacks, type CallbackTarget } from './callbacks.js';
+import { SocketHub } from './socket.js';
 
 export class SlackSandbox {
   readonly workspaces: Workspace[] = seedWorkspaces();
@@ -76,6 +77,17 @@ export class SlackSandbox {
    */
   deliverTo(target: CallbackTarget): void {
     this.callbacks.target = target;
+  }
+
+  /**
+   * The app turns Socket Mode on in `team`: returns its app-level token (xapp-, connections:write)
+   * for apps.connections.open; from now on events and button presses go over its WebSocket
+   * connections (./socket.ts), not to request URLs.
+   */
+  socketMode(team: string, appToken = `xapp-1-A0APPROVALS-${randomBytes(12).toString('hex')}`): string {
+    this.workspace(team);
+    this.callbacks.socket = new SocketHub(appToken, team);
+    return appToken;
   }
 
   /**
@@ -174,13 +186,14 @@ export class SlackSandbox {
     return ws;
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    await this.callbacks.socket?.close();
     return this.emulator.close();
   }
 
   /** What an app subscribed to message.channels and reaction_added hears of a call that succeeded. */
   private announce(ws: Workspace, user: Workspace['users'][number], method: string, p: Params, out: Record<string, unknown>): void {
-    if (!this.callbacks.target) return;
+    if (!this.callbacks.target && !this.callbacks.socket) return;
     const bot = user.bot_id ? { bot_id: user.bot_id } : {};
     if (method === 'chat.postMessage') {
       const ts = String(out.ts);
@@ -189,6 +202,15 @@ export class SlackSandbox {
       const item = ws.channels.find((c) => c.id === p.channel)?.messages.find((m) => m.ts === p.timestamp);
       this.callbacks.event(ws.id, { type: 'reaction_added', user: user.id, reaction: p.name, item_user: item?.user, item: { type: 'message', channel: p.channel, ts: p.timestamp }, event_ts: nextTs() });
     }
+  }
+
+  /** apps.connections.open: only the Socket Mode app's app-level token opens a connection. */
+  private async connectionsOpen(auth: string | undefined) {
+    if (!auth) return { json: { ok: false, error: 'not_authed' } };
+    const hub = this.callbacks.socket;
+    if (!auth.startsWith('xapp-')) return { json: { ok: false, error: 'not_allowed_token_type' } };
+    if (!hub || hub.appToken !== auth) return { json: { ok: false, error: 'invalid_auth' } };
+    return { json: { ok: true, url: await hub.url() } };
   }
 
   /** Slack's answer to a call over its tier, or undefined when the call may go (and is counted). */
@@ -208,6 +230,7 @@ export class SlackSandbox {
     // the one method authenticated by the app's credentials, not a token
     if (method === 'oauth.v2.access') return this.limit(params.client_id ?? '', '', method) ?? { json: this.exchange(params) };
     const auth = req.headers.authorization?.replace(/^Bearer\s+/i, '') ?? params.token;
+    if (method === 'apps.connections.open') return this.connectionsOpen(auth);
     const m = METHODS[method];
     if (!m) return { json: { ok: false, error: 'unknown_method' } };
     if (!auth) return { json: { ok: false, error: 'not_authed' } };
