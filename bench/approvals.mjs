@@ -52,8 +52,8 @@ async function deliveries(sb) {
     const a = await handle({ headers: req.headers, body: Buffer.concat(chunks) });
     res.writeHead(a.status, { 'content-type': a.type ?? 'text/plain' }).end(a.body);
   });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${server.address().port}`;
+  await new Promise((r) => server.listen(0, '127.0.0.1', () => r(undefined)));
+  const url = `http://127.0.0.1:${/** @type {import('node:net').AddressInfo} */ (server.address()).port}`;
   sb.deliverTo({ events: `${url}/slack/events`, actions: `${url}/slack/actions`, secret, team: 'T0BLOGPROD' });
   return server;
 }

@@ -26,7 +26,7 @@ function worker(libFile, file, count) {
   const exited = new Promise((resolve) => child.on('exit', resolve));
   const next = (want) =>
     new Promise((resolve, reject) => {
-      const check = () => (lines.length ? (lines.shift() === want ? resolve() : reject(new Error(`audit worker said something else than ${want}`))) : waiters.push(check));
+      const check = () => (lines.length ? (lines.shift() === want ? resolve(undefined) : reject(new Error(`audit worker said something else than ${want}`))) : waiters.push(check));
       void exited.then((code) => reject(new Error(`audit worker exited with ${code}`)));
       check();
     });

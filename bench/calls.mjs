@@ -29,8 +29,13 @@ function mcpCall(session, name, args) {
 const summary = (ms) => ({ median: median(ms), p99: quantile(ms, 0.99), n: ms.length });
 
 /**
- * @param o.lib the bundled bench library; o.instance a slack dev instance; o.fleet / o.oneTool
- *   stdio targets (command, args, env); o.calls measured calls; o.warmup calls discarded first
+ * @param {object} o
+ * @param {any} o.lib the bundled bench library
+ * @param {any} o.instance a slack dev instance
+ * @param {any} o.fleet stdio target (command, args, env)
+ * @param {any} o.oneTool stdio target (command, args, env)
+ * @param {number} o.calls measured calls
+ * @param {number} o.warmup calls discarded first
  */
 export async function perCall(o) {
   const { manifest } = o.instance;
@@ -56,6 +61,7 @@ export async function perCall(o) {
       if (!r.ok) throw new Error('conversations.history failed');
     };
     const echo = mcpCall(one, 'echo', { text: 'x' });
+    /** @type {{ fleet: number[], sdk: number[], echo: number[] }} */
     const ms = { fleet: [], sdk: [], echo: [] };
     const before = load();
     for (let i = 0; i < o.warmup + o.calls; i++) {

@@ -68,9 +68,14 @@ function spawnServer(args, env) {
   return { child, url };
 }
 
-const rssMB = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
+const rssMB = (pid) => Number(/** @type {RegExpExecArray} */ (/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8')))[1]) / 1024;
 
 /** `clients` loops calling for `ms` (or until `total` calls are done); latencies in ms. */
+/**
+ * @param {() => Promise<unknown>} call
+ * @param {number} clients
+ * @param {{ ms?: number, total?: number }} until a duration or a count of calls
+ */
 async function load(call, clients, { ms, total }) {
   const before = loadNow();
   const lat = [];
@@ -150,6 +155,7 @@ function caller(url, headers) {
 let fleet;
 let ref;
 /** @type {{ child: import('node:child_process').ChildProcess }[]} */
+/** @type {{ child: import('node:child_process').ChildProcess, url: Promise<string> }[]} */
 let replicas = [];
 let sandbox;
 try {
@@ -176,6 +182,7 @@ try {
     { name: 'fleet serve --http (slack.dev list_channels)', call: caller(`${await fleet.url}/mcp/slack/dev`, { authorization: `Bearer ${token}` }), pid: fleet.child.pid },
     { name: 'SDK Streamable HTTP server, one tool', call: caller(await ref.url, {}), pid: ref.child.pid },
   ];
+  /** @type {Record<string, any> & { levels: Record<string, any>[], rss: Record<string, any> }} */
   const result = { date: new Date().toISOString().slice(0, 10), node: process.version, cores: cpus().length, load: loadavg()[0], uptime: uptime(), seconds, rssCalls, levels: [], rss: {} };
   for (const t of targets) {
     await load(t.call, 4, { total: 200 }); // warm-up
@@ -232,7 +239,7 @@ try {
   for (const row of result.levels) for (const name of [F, R]) L.push(`| ${row.clients} | ${name} | ${f1(row[name].perSecond)} | ${f2(row[name].p50)} | ${f2(row[name].p99)} | ${row[name].errors} | ${row[name].load} |`);
   L.push('', `Latency the fleet adds: ${o.paired} paired calls (each client calls one server, then the other, alternating which goes first); the distribution of the per-pair difference, fleet − SDK server.`, '', '| clients | median added ms | p99 added ms | load |', '|---:|---:|---:|---|');
   for (const [n, p] of Object.entries(result.paired)) L.push(`| ${n} | ${f2(p.p50)} | ${f2(p.p99)} | ${p.load} |`);
-  L.push('', '| server | RSS after warm-up | RSS after ' + rssCalls.toLocaleString('en') + ' calls | load |', '|---|---:|---:|---|');
+  L.push('', `| server | RSS after warm-up | RSS after ${rssCalls.toLocaleString('en')} calls | load |`, '|---|---:|---:|---|');
   for (const name of [F, R]) L.push(`| ${name} | ${f1(result.rss[name].start)} MB | ${f1(result.rss[name].after)} MB | ${result.rss[name].load} |`);
   const ratios = result.levels.map((row) => ({ clients: row.clients, throughput: row[F].perSecond / row[R].perSecond }));
   const rssRatio = result.rss[F].after / result.rss[R].after;

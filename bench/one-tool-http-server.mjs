@@ -40,5 +40,5 @@ const http = createServer(async (req, res) => {
   await server.connect(transport);
   await transport.handleRequest(req, res, JSON.parse(Buffer.concat(chunks).toString('utf8')));
 });
-http.listen(0, '127.0.0.1', () => process.stderr.write(`listening on http://127.0.0.1:${http.address().port}/mcp\n`));
+http.listen(0, '127.0.0.1', () => process.stderr.write(`listening on http://127.0.0.1:${/** @type {import('node:net').AddressInfo} */ (http.address()).port}/mcp\n`));
 process.on('SIGTERM', () => process.exit(0));

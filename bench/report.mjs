@@ -48,6 +48,7 @@ function startRow(t) {
 export function goals(r) {
   const slack = r.targets.find((t) => t.ref === 'slack');
   const ref = slack?.runs?.length ? summarise(slack) : undefined;
+  /** @type {{ met: boolean, line: string, what?: string, value?: string, limit?: string }[]} */
   const rows = [];
   const check = (what, value, limit, fmt, unit = '', atLeast = false) => {
     const ok = Number.isFinite(value) && Number.isFinite(limit);
@@ -104,7 +105,7 @@ export function markdown(r) {
   L.push('');
   L.push('## Start-up and tool surface');
   L.push('');
-  L.push(`Times are ms from spawn() to the answer arriving: median (p10–p90), through the bench\'s raw pipe and, separately, through the SDK\'s own \`Client\` (which also compiles every outputSchema on tools/list). RSS is VmRSS of the server process right after tools/list, and settled: a fleet instance\'s once it has said its upstream is open (the sandbox started and the identity check done; \`FLEET_TRACE_START\`), what a user lives with; a peer opens nothing before a call, so its settled RSS is read at tools/list too. "Model-shown" is name + description + input schema as JSON; "other" is output schema and annotations.${r.loads?.startup ? ` Start-ups measured at ${r.loads.startup}.` : ''}`);
+  L.push(`Times are ms from spawn() to the answer arriving: median (p10–p90), through the bench's raw pipe and, separately, through the SDK's own \`Client\` (which also compiles every outputSchema on tools/list). RSS is VmRSS of the server process right after tools/list, and settled: a fleet instance's once it has said its upstream is open (the sandbox started and the identity check done; \`FLEET_TRACE_START\`), what a user lives with; a peer opens nothing before a call, so its settled RSS is read at tools/list too. "Model-shown" is name + description + input schema as JSON; "other" is output schema and annotations.${r.loads?.startup ? ` Start-ups measured at ${r.loads.startup}.` : ''}`);
   L.push('');
   L.push('| server | tools | spawn→initialize ms | spawn→tools/list ms | via SDK Client ms | RSS at list MB | settled RSS MB | tools/list bytes | bytes/tool | model-shown B/tool | other B/tool |');
   L.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
@@ -244,7 +245,7 @@ export function readmeSummary(r) {
   for (const g of missed) {
     const kind = (g.what ?? 'listing').replace(/^fleet \S+: /, '');
     // rows without a numeric limit (a listing, the audit rate) count as missed but carry no ratio
-    const ratio = g.limit ? Number.parseFloat(g.value) / Number.parseFloat(g.limit.replace('≤ ', '')) : NaN;
+    const ratio = g.limit ? Number.parseFloat(g.value ?? '') / Number.parseFloat(g.limit.replace('≤ ', '')) : NaN;
     kinds.set(kind, [...(kinds.get(kind) ?? []), ratio]);
   }
   const phrases = [...kinds].map(([kind, rs]) => `${kind}: ${rs.length > 1 ? `${rs.length} instances, ` : ''}${f2(Math.min(...rs))}${rs.length > 1 ? `–${f2(Math.max(...rs))}` : ''}× the limit`);

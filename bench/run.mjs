@@ -111,7 +111,7 @@ try {
         t.surface ??= surfaceSize(r.tools);
         t.listed ??= r.tools.map((x) => x.name);
       } catch (e) {
-        t.error = `could not start: ${e.message.split('\n')[0].slice(0, 300)}`;
+        t.error = `could not start: ${/** @type {Error} */ (e).message.split('\n')[0]?.slice(0, 300)}`;
         say(`${t.name}: ${t.error}`);
       }
     }

@@ -51,7 +51,7 @@ function betterApi(name, dir) {
       busy: (e) => e.code === 'SQLITE_BUSY',
     };
   } catch (e) {
-    say(`${name} not measured: ${e.message.split('\n')[0]}`);
+    say(`${name} not measured: ${/** @type {Error} */ (e).message.split('\n')[0]}`);
     return undefined;
   }
 }
@@ -66,7 +66,7 @@ function drivers() {
     if (bs) out['better-sqlite3'] = bs;
   }
   try {
-    const { DatabaseSync } = process.getBuiltinModule('node:sqlite');
+    const { DatabaseSync } = /** @type {any} */ (process.getBuiltinModule('node:sqlite'));
     out['node:sqlite'] = {
       load: "process.getBuiltinModule('node:sqlite')",
       open: (file, busyMs) => {
@@ -246,6 +246,6 @@ if (!o['no-write']) {
   const major = process.version.split('.')[0];
   const kept = sections.slice(1).filter((s) => !s.startsWith(`## Node ${major}.`));
   const all = [...kept, `${section}\n`].sort((x, y) => Number(y.slice(9).split('.')[0]) - Number(x.slice(9).split('.')[0]));
-  writeFileSync(file, [sections[0].trimEnd() + '\n\n', ...all.map((s) => s.trimEnd() + '\n\n')].join('').trimEnd() + '\n');
+  writeFileSync(file, `${[`${sections[0].trimEnd()}\n\n`, ...all.map((s) => `${s.trimEnd()}\n\n`)].join('').trimEnd()}\n`);
   say(`wrote ${o.out}`);
 }

@@ -2,7 +2,7 @@
 // in a process of its own, so its peak memory (maxRSS) is its own (bench/state.mjs).
 import { pathToFileURL } from 'node:url';
 
-const [libFile, url, instance] = process.argv.slice(2);
+const [libFile, url, instance] = /** @type {[string, string, string]} */ (process.argv.slice(2));
 const lib = await import(pathToFileURL(libFile).href);
 const store = new lib.PostgresState(instance, async () => url, 1);
 const t0 = performance.now();

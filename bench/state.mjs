@@ -82,6 +82,7 @@ if (o.pg) {
 const keyed = [];
 for (const [name, open] of Object.entries(engines)) {
   const row = { engine: name, ms: {}, at: loadNow() };
+  /** @type {{ n: number, dir: string, e: any, ts: number[] }[]} */
   const opened = [];
   for (const n of SIZES) {
     const dir = mkdtempSync(join(work, 'e-'));
@@ -113,7 +114,7 @@ async function appendsPerSecond(replicas, inflight) {
   const kids = Array.from({ length: replicas }, () => spawn(process.execPath, [join(ROOT, 'bench', 'state-worker.mjs'), libFile, o.pg, instance, String(per), String(inflight)], { stdio: ['pipe', 'pipe', 'inherit'] }));
   const said = (k, word) => new Promise((res, rej) => {
     let buf = '';
-    const on = (d) => { buf += d; if (buf.includes(`${word}\n`)) { k.stdout.off('data', on); res(); } };
+    const on = (d) => { buf += d; if (buf.includes(`${word}\n`)) { k.stdout.off('data', on); res(undefined); } };
     k.stdout.on('data', on);
     k.on('exit', (c) => rej(new Error(`worker exited ${c}`)));
   });
@@ -172,7 +173,7 @@ const lines = [
   '',
   '## Keyed write (claim + outcome) with N keys kept',
   '',
-  `| engine | ${SIZES.map((n) => `${n.toLocaleString('en')} keys`).join(' | ')} | growth ${SIZES.at(-1).toLocaleString('en')} / ${SIZES[0]} | load |`,
+  `| engine | ${SIZES.map((n) => `${n.toLocaleString('en')} keys`).join(' | ')} | growth ${SIZES[SIZES.length - 1].toLocaleString('en')} / ${SIZES[0]} | load |`,
   `|---|${SIZES.map(() => '---:').join('|')}|---:|---|`,
   ...keyed.map((r) => `| ${r.engine} | ${SIZES.map((n) => `${fmt(r.ms[n])} ms`).join(' | ')} | ${ratio(r, SIZES.at(-1))} | ${r.load} |`),
   '',
@@ -204,7 +205,7 @@ const block = [
   ...(appends ? [`Audit appends on PostgreSQL (durable, fsync on): 3 replicas at once reach ${(appends.three / appends.one).toFixed(2)}× the appends/s of 1 with 1 caller each, ${(appends.threeMany / appends.oneMany).toFixed(2)}× with ${INFLIGHT} callers each. Goal ≥ ${APPENDS_GOAL.toLocaleString('en')}/s from 3 replicas: ${appendsGoal}.`] : []),
   ...(streamed.length > 1 ? [`Verifying a trail streamed from PostgreSQL: peak memory ${streamed.map((v) => `${(v.maxRssMB / streamed[0].maxRssMB).toFixed(2)}× at ${v.n.toLocaleString('en')} records`).join(', ')} (the reader holds one page of 1,000 lines at a time).`] : []),
   '',
-  `Growth of a keyed write from ${SIZES[0]} to ${SIZES.at(-1).toLocaleString('en')} keys in this run: ${keyed.map((r) => `${r.engine} ${ratio(r, SIZES.at(-1))}`).join(', ')}.`,
+  `Growth of a keyed write from ${SIZES[0]} to ${SIZES[SIZES.length - 1].toLocaleString('en')} keys in this run: ${keyed.map((r) => `${r.engine} ${ratio(r, SIZES.at(-1))}`).join(', ')}.`,
   'SQLite is the embedded default because the rest of the state needs it',
   'too: a rate window is a counted index range inside the same transaction as its insert (per-key',
   'files would need a lock file and a rewritten list per tool), expiry of old keys is an index-range',

@@ -39,6 +39,7 @@ const peerBin = (root, pkg, file) => join(root, 'bench', 'peers', 'node_modules'
  */
 export function peerTargets({ root, dopplerSandbox, oneTool }) {
   const node = process.execPath;
+  /** @type {{ name: string, kind: string, ref?: string, note: string, command: string, args: string[], env?: Record<string, string>, unavailable?: string }[]} */
   const peers = [
     {
       name: 'official Slack server',

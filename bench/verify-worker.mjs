@@ -1,5 +1,5 @@
 // Verifies one trail in a process of its own, so its peak memory (maxRSS) is its own.
-const [lib, file] = process.argv.slice(2);
+const [lib, file] = /** @type {[string, string]} */ (process.argv.slice(2));
 const { verifyFile } = await import(lib);
 const t0 = performance.now();
 const r = await verifyFile(file);

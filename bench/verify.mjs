@@ -28,7 +28,7 @@ async function sha256sum(file) {
   try {
     await run('sha256sum', [file], { maxBuffer: 1 << 20 });
   } catch (e) {
-    return { error: `sha256sum unavailable: ${e.message.split('\n')[0]}` };
+    return { error: `sha256sum unavailable: ${/** @type {Error} */ (e).message.split('\n')[0]}` };
   }
   return { seconds: (performance.now() - t0) / 1000 };
 }
@@ -52,7 +52,7 @@ export async function verifySpeed({ lib, libFile, dir, mb }) {
       records: made.records,
       verify: { seconds: v.seconds, mbPerS: sizeMB / v.seconds, ok: v.ok && v.records === made.records, maxRssMB: v.maxRssMB, heapCapMB: HEAP_MB },
       small: { sizeMB: smallMB, maxRssMB: vs.maxRssMB, ok: vs.ok },
-      sha256sum: hash.error ? hash : { seconds: hash.seconds, mbPerS: sizeMB / hash.seconds },
+      sha256sum: 'error' in hash ? hash : { seconds: hash.seconds, mbPerS: sizeMB / hash.seconds },
     };
   } finally {
     rmSync(big, { force: true });

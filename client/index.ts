@@ -3,6 +3,7 @@
 // Every granted tool is a typed function (client/tools.ts, generated from the inventory); each
 // call carries the human actor, the thread, a reason and an idempotency key in _meta; a failed
 // request is retried only when that is safe (a read, or a write with its idempotency key).
+import { META, PROTOCOL_VERSION as WIRE_VERSION } from './wire.js';
 import { FLEET_TOOLS, type FleetTools } from './tools.js';
 
 export type { FleetTools } from './tools.js';
@@ -60,15 +61,15 @@ export class FleetError extends Error {
   }
 }
 
-export const PROTOCOL_VERSION = '2025-11-25';
+export const PROTOCOL_VERSION: string = WIRE_VERSION;
 
 /** The _meta a fleet instance reads: usable with the SDK's Client over stdio too. */
 export function fleetMeta(ctx: CallContext): Record<string, string> {
   const m: Record<string, string> = {};
-  if (ctx.actor) m['fleet/actor'] = ctx.actor;
-  if (ctx.thread) m['fleet/thread'] = ctx.thread;
-  if (ctx.reason) m['fleet/reason'] = ctx.reason;
-  if (ctx.idempotencyKey) m['fleet/idempotency-key'] = ctx.idempotencyKey;
+  if (ctx.actor) m[META.actor] = ctx.actor;
+  if (ctx.thread) m[META.thread] = ctx.thread;
+  if (ctx.reason) m[META.reason] = ctx.reason;
+  if (ctx.idempotencyKey) m[META.idempotencyKey] = ctx.idempotencyKey;
   return m;
 }
 
@@ -178,7 +179,10 @@ let nextId = 1;
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
     const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+    signal?.addEventListener('abort', () => {
+      clearTimeout(t);
+      resolve();
+    }, { once: true });
   });
 
 /** One tool call, retried only when running it again cannot do anything twice. */

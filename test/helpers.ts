@@ -8,7 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { spawn } from 'node:child_process';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { ElicitRequestSchema, type CallToolResult, type ElicitResult } from '@modelcontextprotocol/sdk/types.js';
+import { ElicitRequestSchema, LATEST_PROTOCOL_VERSION, type CallToolResult, type ElicitResult } from '@modelcontextprotocol/sdk/types.js';
 import type { SlackSandbox } from '../servers/slack/sandbox/index.js';
 
 export const ROOT = resolve(import.meta.dirname, '..');
@@ -79,7 +79,7 @@ export function scopesCopy(edits: Record<string, (yaml: string) => string>): str
  * checks of a standing token (over-scoped, unreadable, another account) need to see.
  */
 export function standingScopes(): string {
-  const standing = (ref: string) => (yaml: string) => yaml.replace(/^credential:\n(  .*\n)+/m, `credential: ${ref}\n`);
+  const standing = (ref: string) => (yaml: string) => yaml.replace(/^credential:\n( {2}.*\n)+/m, `credential: ${ref}\n`);
   // serve enforces the fleet's rules: a standing production token needs its documented exception
   const exempt = (yaml: string) => yaml.replace('    max_ttl: 1h\n', '    max_ttl: 1h\n    exempt:\n      cloudflare.prod: the start-up checks of a token handed in by a person are tested with a standing token\n      doppler.prod: the start-up checks of a token handed in by a person are tested with a standing token\n');
   return scopesCopy({ 'cloudflare.prod.yaml': standing('env:CLOUDFLARE_API_TOKEN_PROD'), 'doppler.prod.yaml': standing('env:DOPPLER_TOKEN_PROD'), 'fleet.yaml': exempt });
@@ -211,7 +211,7 @@ export function rawRpc(args: string[], requests: Record<string, unknown>[], env:
     let stdout = '';
     let stderr = '';
     const queue = [
-      { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw-test', version: '1' } } },
+      { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: {}, clientInfo: { name: 'raw-test', version: '1' } } },
       { jsonrpc: '2.0', method: 'notifications/initialized' },
       ...requests.map((r, i) => ({ jsonrpc: '2.0', id: i + 1, ...r })),
     ];

@@ -22,7 +22,7 @@ export const hexId = (what: string) => named(HEX32, `must be a ${what} ID: 32 lo
 // Bounds are checked by refine so they stay out of the listed schema: the model pays for every
 // byte of it on every turn, and the error message says the same thing when it matters.
 export const whole = (ok: (n: number) => boolean, message: string) => z.number().refine((n) => Number.isInteger(n) && ok(n), message);
-export const limit = (top: number) => whole((n) => n >= 1 && n <= top, `must be a whole number from 1 to ${top}`);
+export const maxItems = (top: number) => whole((n) => n >= 1 && n <= top, `must be a whole number from 1 to ${top}`);
 export const text = (max: number, what = 'text') => z.string().refine((s) => s.length >= 1 && s.length <= max, `${what} must be 1 to ${max} characters`);
 
 /** Cloudflare resource IDs: 32 lower-case hex characters. */
@@ -81,7 +81,7 @@ export const READ: Annotations = { readOnlyHint: true, destructiveHint: false, i
 export const WRITE: Annotations = { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true };
 export const DESTROY: Annotations = { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: true };
 
-/** defineTool with the Cloudflare client type fixed, so arguments and results stay typed. */
+/** A ToolDef with the Cloudflare client type fixed, so arguments and results stay typed. */
 export const cfTool = <I extends z.ZodObject, O extends z.ZodObject>(def: ToolDef<CF, I, O>) => def;
 
 /**

@@ -3,6 +3,7 @@
 // `../` or an encoded separator walk a request across the API; so they never leave the process.
 import { z } from 'zod';
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it looks for
 const CONTROL = /[\u0000-\u001f\u007f]/;
 /** %2F, %5C, %2E and %25 (which can smuggle the others through a second decode) */
 const ENCODED = /%(2f|5c|2e|25)/i;

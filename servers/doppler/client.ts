@@ -135,7 +135,10 @@ export function dopplerClient(token: string, baseUrl: string = DEFAULT_API, time
   const writes = sdk(token, baseUrl);
   (writes.secrets.httpClient as { retryAttempts: number }).retryAttempts = 1;
   let sent = 0;
-  const t = <T>(call: () => Promise<T>, value?: string) => (sent++, within(timeoutMs, call, value));
+  const t = <T>(call: () => Promise<T>, value?: string) => {
+    sent++;
+    return within(timeoutMs, call, value);
+  };
 
   const client: Doppler = {
     projects: () =>

@@ -82,7 +82,7 @@ export const DESTROY: Annotations = { readOnlyHint: false, destructiveHint: true
 
 export const project = (ctx: ToolContext<Doppler>): string => ctx.manifest.upstream.project as string;
 
-/** defineTool with the Doppler client type fixed, so arguments and results stay typed. */
+/** A ToolDef with the Doppler client type fixed, so arguments and results stay typed. */
 export const dopplerTool = <I extends z.ZodObject, O extends z.ZodObject>(def: ToolDef<Doppler, I, O>) => def;
 
 /** A Doppler failure with a code and a message that never carries a secret value. */

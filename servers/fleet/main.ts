@@ -5,6 +5,7 @@ import { readdirSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { bundleFile, installDir, scopesDir } from '../../shared/base/install.js';
 import { VERSION } from './version.js';
+import { META } from '../../shared/base/wire.js';
 import { DECISIONS } from '../../shared/audit/read.js';
 import { CONNECTORS } from './connectors.js';
 
@@ -13,8 +14,8 @@ const HELP_AFTER = `
 Connectors: ${Object.keys(CONNECTORS).join(', ')} (manifests: scopes/<connector>.<env>.yaml)
 
 Environment:
-  FLEET_ACTOR                the person behind calls that name none in _meta "fleet/actor"
-  FLEET_THREAD               the thread or ticket behind calls that name none in _meta "fleet/thread"
+  FLEET_ACTOR                the person behind calls that name none in _meta "${META.actor}"
+  FLEET_THREAD               the thread or ticket behind calls that name none in _meta "${META.thread}"
   FLEET_CLIENT               the routine (client principal) a stdio process serves (default: local)
   FLEET_AUDIT_DIR            audit trails (default: .fleet/audit beside the scopes folder)
   FLEET_STATE_DIR            rate windows and idempotency keys (default: .fleet/state beside the scopes folder)
@@ -54,7 +55,7 @@ function port(value: string): number {
  * `head` or `less` that quits ends quietly (its exit code so far), not with a stack trace; `serve`
  * keeps its own shutdown for a closed pipe (`closedPipe: false`).
  */
-async function run(fn: () => Promise<number | void> | number | void, { closedPipe = true } = {}): Promise<void> {
+async function run(fn: () => unknown, { closedPipe = true } = {}): Promise<void> {
   if (closedPipe) {
     process.stdout.on('error', (e: NodeJS.ErrnoException) => {
       if (e.code !== 'EPIPE') throw e;
@@ -96,7 +97,7 @@ function buildProgram(): Command {
     .option('--max-body <bytes>', 'with --http: largest request body', '1048576')
     .option('--max-in-flight <n>', 'with --http: requests in flight over all clients (each client of clients.yaml is sure of an equal share)', '256')
     .option('--body-timeout <duration>', "with --http: how long a request's body may take to arrive", '10s')
-    .option('--client-rate <n/per>', "with --http: a client's requests per second|minute|hour unless clients.yaml sets its own", '20/second')
+    .option('--client-rate <n/per>', "with --http: a client's requests per second|minute|hour|day unless clients.yaml sets its own", '20/second')
     .option('--drain <duration>', 'with --http: on SIGTERM, how long calls in flight may finish before they are cut', '30s')
     // internal: the start-up identity check's child process (serve.ts checkInChild)
     .addOption(new Option('--check-upstream').hideHelp())

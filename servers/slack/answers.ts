@@ -114,7 +114,7 @@ export type Decision =
  * at the same time; otherwise a decline counts, the earliest. `rest` are the answers that did not
  * count, each to be recorded.
  */
-export function decide(answers: Seen[]): Decision {
+export function countedAnswer(answers: Seen[]): Decision {
   const yes = answers.filter((a) => a.approve === true).sort((a, b) => a.hi - b.hi || a.lo - b.lo);
   const no = answers.filter((a) => a.approve === false).sort((a, b) => a.lo - b.lo || a.hi - b.hi);
   const first = yes[0];

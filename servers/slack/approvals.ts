@@ -18,7 +18,7 @@ import type { KnownBlock, WebClient } from '@slack/web-api';
 import { describeRequest, type Answer, type ApprovalChannel, type ApprovalRequest, type PostingRequest, type Verdict } from '../../shared/call/approval.js';
 import type { Member } from './proof.js';
 import { slackReader } from './reader.js';
-import { APPROVE_ACTION, DECLINE_ACTION, decide, seenIn, seenKey, slackUs, type Seen } from './answers.js';
+import { APPROVE_ACTION, DECLINE_ACTION, countedAnswer, seenIn, seenKey, slackUs, type Seen } from './answers.js';
 import { ChannelWatch, type Thread } from './watch.js';
 import { CREDENTIAL } from '../../shared/manifest/schema.js';
 import { ManifestError, readYaml } from '../../shared/manifest/load.js';
@@ -274,7 +274,7 @@ export async function openSlackApprovals(o: SlackApprovalsOptions): Promise<Appr
           if (why) ignore(v, why);
           else qualified.push(v);
         }
-        const d = decide(qualified);
+        const d = countedAnswer(qualified);
         if (d.status === 'pending') return undefined;
         for (const v of d.rest) {
           ignore(v, d.status === 'declined' && v.approve ? 'a decline by a listed approver vetoes an approval that did not certainly come before it' : 'an earlier answer counted');
@@ -371,7 +371,7 @@ async function requesterHere(req: ApprovalRequest, member: (u: string) => Promis
     } catch (e) {
       return refused(`their member ID ${id} could not be checked (${(e as { data?: { error?: string } }).data?.error ?? 'request failed'})`);
     }
-    if (!m || !m.human) continue;
+    if (!m?.human) continue;
     if (m.email && m.email !== req.requester) return refused(`fleet.yaml people: links them to ${id}, whose e-mail in Slack is another's`);
     here.push(id);
   }

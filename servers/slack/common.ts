@@ -20,7 +20,7 @@ export const messageTs = z
   .refine((s) => /^\d{10}\.\d{6}$/.test(s), 'must be a message ts such as 1767225600.000100')
   .describe('Message ts');
 export const text = z.string().min(1).max(40_000).describe('mrkdwn text');
-export const limit = (fallback: number, top: number) => z.number().int().min(1).max(top).default(fallback);
+export const pageSize = (fallback: number, top: number) => z.number().int().min(1).max(top).default(fallback);
 
 export const C = {
   channels: ids('channel', 'channels', { pattern: CHANNEL_ID, example: 'C0123ABCD' }),
@@ -86,5 +86,5 @@ export const READ: Annotations = { readOnlyHint: true, destructiveHint: false, i
 export const WRITE: Annotations = { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true };
 export const DESTROY: Annotations = { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: true };
 
-/** defineTool with the Slack client type fixed, so arguments and results stay typed. */
+/** A ToolDef with the Slack client type fixed, so arguments and results stay typed. */
 export const slackTool = <I extends z.ZodObject, O extends z.ZodObject>(def: ToolDef<Slack, I, O>) => def;

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import type { WebClient } from '@slack/web-api';
 import { durationSchema } from '../../shared/base/duration.js';
+import { META } from '../../shared/base/wire.js';
 import { resolveCredential } from '../../shared/connector/credentials.js';
 import type { ActorProverKind, ApprovalChannelKind, CheckpointSinkKind, ConnectorExtensions, ExtensionContext } from '../../shared/connector/extensions.js';
 import { attributionRule } from '../../shared/manifest/attribution.js';
@@ -126,7 +127,7 @@ const messageProof: ActorProverKind = {
     /** whose token reads the message: the instance's own (a Slack instance) or the approvals identity */
     reader: z.enum(['instance', 'approvals']).describe('whose token reads the message: the instance\'s own or the approvals identity').optional(),
   },
-  howTo: 'pass _meta "fleet/actor" (their Slack user ID) and "fleet/thread" (<channel>/<ts> of the Slack message in which they asked) with the call',
+  howTo: `pass _meta "${META.actor}" (their Slack user ID) and "${META.thread}" (<channel>/<ts> of the Slack message in which they asked) with the call`,
   /**
    * Where the request message is read: a Slack instance's own identity, or (any other connector,
    * or `reader: approvals`) the approvals identity, whose token then needs channels:history and users:read.

@@ -2,6 +2,7 @@
 // through a read-only identity: it exists, its author is the actor, a human member (not a bot,
 // app, deleted or restricted account), and it is younger than max_age.
 import { parseDuration } from '../../shared/base/duration.js';
+import { META } from '../../shared/base/wire.js';
 import type { ActorProver, ClaimedActor, ProofRecord, Proven } from '../../shared/connector/extensions.js';
 import { isSlackThread, threadRef } from './ids.js';
 
@@ -53,7 +54,7 @@ export function messageProver(reader: () => Promise<MessageReader>): ActorProver
       const rule = block as unknown as MessageRule;
       const maxAge = parseDuration(rule.max_age) ?? 3_600_000;
       const how =
-        `pass _meta "fleet/thread" as <channel>/<ts> of the Slack message in which ${who.actor} asked, ` +
+        `pass _meta "${META.thread}" as <channel>/<ts> of the Slack message in which ${who.actor} asked, ` +
         `written by them as a human member, in a request channel (${rule.request_channels.join(', ')}), within the last ${rule.max_age}`;
       const refuse = (failure: string, detail: Record<string, unknown> = {}) => fail(failure, `denied: the actor ${who.actor} is not proven (${line}): ${how}`, detail);
       if (who.actorKind !== 'slack-user') return refuse('actor-not-slack-user');

@@ -1,5 +1,5 @@
 // Appends audit records to one JSONL file per instance, shared safely by every process serving
-// that instance: appends happen under an OS-level lock (shared/state/oslock.ts: released by the
+// that instance: appends happen under an OS-level lock (shared/base/oslock.ts: released by the
 // kernel when its holder dies, so a killed writer's lock passes to exactly one waiter), each reads
 // the file's current last record to continue the chain. Records queued while a write (and its fdatasync) is under way go
 // out together under one lock and one fdatasync (group commit): when append() resolves, the record
@@ -290,7 +290,9 @@ export class AuditLog {
     const complete = lastNl < 0 ? '' : buf.toString('utf8', 0, lastNl);
     const lines = complete.split('\n');
     let offset = start + (lastNl < 0 ? 0 : lastNl + 1);
-    for (let i = lines.length - 1; i >= (start > 0 ? 1 : 0); i--) {
+    // only the last complete line is judged: it is the chain's head, or the trail is broken
+    const i = lines.length - 1;
+    if (i >= (start > 0 ? 1 : 0)) {
       offset -= Buffer.byteLength(lines[i]!) + 1;
       const o = open(lines[i]!);
       if (!o) throw new TrailBroken('changed', `audit trail ${this.file} ends in a line that is not a sealed record (line ending at byte ${offset + Buffer.byteLength(lines[i]!) + 1}); run fleet audit verify`);

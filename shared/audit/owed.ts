@@ -29,7 +29,7 @@ export function addSeqs(ranges: Ranges, seqs: Iterable<number>): Ranges {
 }
 
 /** The newest `max` seqs of `ranges`, and how many older ones were given up. */
-export function bounded(ranges: Ranges, max: number): { ranges: Ranges; gaveUp: number } {
+export function newestSeqs(ranges: Ranges, max: number): { ranges: Ranges; gaveUp: number } {
   let over = countOf(ranges) - max;
   const out = ranges.map(([a, b]) => [a, b] as [number, number]);
   let gaveUp = 0;
@@ -88,7 +88,7 @@ export class OwedFile {
     const list = [...seqs];
     if (!list.length) return Promise.resolve(0);
     return withFileLock(this.file, () => {
-      const b = bounded(addSeqs(this.read(), list), this.max);
+      const b = newestSeqs(addSeqs(this.read(), list), this.max);
       this.write(b.ranges);
       return b.gaveUp;
     });

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+/** A day in milliseconds. */
+export const DAY_MS = 86_400_000;
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: DAY_MS };
 
 /** The longest a Node timer can wait: 2^31-1 ms, about 24.8 days (a longer one fires at once). */
 export const MAX_TIMER_MS = 2_147_483_647;

@@ -15,5 +15,7 @@ export function linkSignals(...sources: (AbortSignal | undefined)[]): { signal: 
     source.addEventListener('abort', abort, { once: true });
     unlinks.push(() => source.removeEventListener('abort', abort));
   }
-  return { signal: ctl.signal, unlink: () => unlinks.splice(0).forEach((u) => u()) };
+  return { signal: ctl.signal, unlink: () => {
+    for (const u of unlinks.splice(0)) u();
+  } };
 }

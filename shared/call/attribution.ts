@@ -3,6 +3,7 @@
 // (the human on whose behalf), claimed by the client in _meta — or, in dev, by the process
 // environment — and parsed here into canonical IDs (./identity.ts). Whether the actor is believed
 // is decided by the proof step (./proof.ts), before anything reaches the upstream.
+import { META } from '../base/wire.js';
 import type { ProofRecord } from '../connector/extensions.js';
 import { actor as parseActor, BadIdentifier, freeText, thread as parseThread } from './identity.js';
 
@@ -34,8 +35,6 @@ export interface Attribution {
   proof?: ActorProof;
 }
 
-export const META = { actor: 'fleet/actor', thread: 'fleet/thread', reason: 'fleet/reason', token: 'fleet/actor-token' } as const;
-
 export const DEFAULT_CLIENT: ClientPrincipal = { id: 'local', via: 'stdio-default' };
 
 export class BadAttribution extends Error {}
@@ -66,10 +65,10 @@ export function attribute(
   const reason = present(m[META.reason]) ? parse(`_meta "${META.reason}"`, () => freeText(m[META.reason], 'reason')) : undefined;
   const thread = present(m[META.thread]) ? parse(`_meta "${META.thread}"`, () => parseThread(m[META.thread])) : undefined;
   let token: string | undefined;
-  if (present(m[META.token])) {
-    const t = m[META.token];
+  if (present(m[META.actorToken])) {
+    const t = m[META.actorToken];
     if (typeof t !== 'string' || t.length === 0 || t.length > MAX_TOKEN || !/^[A-Za-z0-9_.-]+$/.test(t)) {
-      throw new BadAttribution(`_meta "${META.token}" must be a compact JWT (at most ${MAX_TOKEN} characters)`);
+      throw new BadAttribution(`_meta "${META.actorToken}" must be a compact JWT (at most ${MAX_TOKEN} characters)`);
     }
     token = t;
   }

@@ -4,8 +4,8 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { AuditUnavailable } from '../base/errors.js';
 import type { Instance } from '../connector/instance.js';
-import { InFlightCall, failed, type CallRequest } from './in-flight.js';
-import { path, runStage, type Stage } from './step.js';
+import { InFlightCall, failedResult, type CallRequest } from './in-flight.js';
+import { callPath, runStage, type Stage } from './step.js';
 import {
   approve, attribution, auditHealthy, checkPolicy, claimKey, clientAllowed, findTool, proveActor, openUpstream, parseArguments, rateLimit, readIdempotencyKey, upstreamWait,
   exceptionStillActive, exceptionWindow, markException, recordIntent, requireEvidence, runUpstream, startClock, stillWanted, suspended, touches,
@@ -18,31 +18,31 @@ export type { CallRequest } from './in-flight.js';
  * step placed before the steps that add what it needs does not compile; docs/architecture.md's
  * list is generated from this one (npm run docs:steps).
  */
-export const STEPS: readonly Stage[] = path()
-  .then(suspended, 'the instance (or the calling client) is not suspended by `fleet suspend`')
-  .then(exceptionWindow, 'time-boxed exceptions: the tools granted now')
-  .then(findTool, 'the tool is granted to this instance')
-  .then(parseArguments, 'its arguments match its schema')
-  .then(attribution, 'who the call is for, in canonical form, present where required')
-  .then(clientAllowed, 'the client principal is one this instance serves')
-  .then(readIdempotencyKey, "a write's replay key is well-formed")
-  .then(auditHealthy, 'the trail can take records: nothing reaches the upstream otherwise')
-  .then(proveActor, 'the actor is proven as the manifest asks (reads only the request message)')
-  .then(openUpstream, "the instance's upstream is open (identity checked at start)")
-  .then(touches, 'what the call touches (may read the upstream, only where allowed)')
-  .then(checkPolicy, 'every fact against its constraint; attribution rule')
-  .then(markException, 'a call only an exception allows is marked so in the trail')
-  .then(claimKey, 'a key that already ran replays its first outcome')
-  .then(rateLimit, "the grant's rate window")
-  .then(upstreamWait, "the upstream's own Retry-After after a 429 is honoured: nothing is sent before it ends")
-  .then(requireEvidence, "proof before promotion: the development instance's verified trail shows it first")
-  .then(approve, 'a human says yes, where the grant asks: a listed human, not the requester, for this exact call')
-  .then(stillWanted, 'the client has not withdrawn the call (cancelled, timed out, disconnected)')
-  .then(suspended, 'still not suspended: an approval may have waited minutes')
-  .then(exceptionStillActive, 'and the exception the call relies on has not ended meanwhile')
-  .then(recordIntent, 'the intent is on the record before the upstream is called')
-  .then(startClock, "the instance's timeout bounds the upstream call from here, not the approval's wait")
-  .then(runUpstream, 'the upstream call, its result filtered and its outcome recorded').stages;
+export const STEPS: readonly Stage[] = callPath()
+  .next(suspended, 'the instance (or the calling client) is not suspended by `fleet suspend`')
+  .next(exceptionWindow, 'time-boxed exceptions: the tools granted now')
+  .next(findTool, 'the tool is granted to this instance')
+  .next(parseArguments, 'its arguments match its schema')
+  .next(attribution, 'who the call is for, in canonical form, present where required')
+  .next(clientAllowed, 'the client principal is one this instance serves')
+  .next(readIdempotencyKey, "a write's replay key is well-formed")
+  .next(auditHealthy, 'the trail can take records: nothing reaches the upstream otherwise')
+  .next(proveActor, 'the actor is proven as the manifest asks (reads only the request message)')
+  .next(openUpstream, "the instance's upstream is open (identity checked at start)")
+  .next(touches, 'what the call touches (may read the upstream, only where allowed)')
+  .next(checkPolicy, 'every fact against its constraint; attribution rule')
+  .next(markException, 'a call only an exception allows is marked so in the trail')
+  .next(claimKey, 'a key that already ran replays its first outcome')
+  .next(rateLimit, "the grant's rate window")
+  .next(upstreamWait, "the upstream's own Retry-After after a 429 is honoured: nothing is sent before it ends")
+  .next(requireEvidence, "proof before promotion: the development instance's verified trail shows it first")
+  .next(approve, 'a human says yes, where the grant asks: a listed human, not the requester, for this exact call')
+  .next(stillWanted, 'the client has not withdrawn the call (cancelled, timed out, disconnected)')
+  .next(suspended, 'still not suspended: an approval may have waited minutes')
+  .next(exceptionStillActive, 'and the exception the call relies on has not ended meanwhile')
+  .next(recordIntent, 'the intent is on the record before the upstream is called')
+  .next(startClock, "the instance's timeout bounds the upstream call from here, not the approval's wait")
+  .next(runUpstream, 'the upstream call, its result filtered and its outcome recorded').stages;
 
 /** The call path as docs/architecture.md lists it: one line per step, with why it stands there. */
 export function describeSteps(stages: readonly Stage[] = STEPS): string {
@@ -61,7 +61,7 @@ export async function runCall(inst: Instance, req: CallRequest): Promise<CallToo
     // a record the call path awaited outside its own refusals (an approval step, a replay)
     if (e instanceof AuditUnavailable) {
       inst.log.error(e.message);
-      return c.settle(failed(inst, req.name, `refused: ${e.message}; the call was not made`, 'failed'));
+      return c.settle(failedResult(inst, req.name, `refused: ${e.message}; the call was not made`, 'failed'));
     }
     // any other throw is a fault of the fleet's own, in a step before the upstream call
     return c.settle(await c.fault(e, c.ran ? 'during' : 'before'));

@@ -6,8 +6,6 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { StateStore } from '../state/store.js';
 
-export const KEY_META = 'fleet/idempotency-key';
-
 /** The newest intent of `key` for `tool` in the trail, and its outcome record if the trail holds one. */
 async function outcomeInTrail(audit: StateStore['audit'], key: string, tool: string): Promise<{ call: string; outcome: Record<string, unknown> } | undefined> {
   let call: string | undefined;

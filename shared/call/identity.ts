@@ -39,7 +39,7 @@ export class BadIdentifier extends Error {
 const MAX = 256;
 const EMAIL = /^[a-z0-9_%+-]+(\.[a-z0-9_%+-]+)*@([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
 // a conversation: a message as <channel>/<ts>, a ticket, a run: opaque, but plain ASCII
-const OPAQUE_THREAD = /^[A-Za-z0-9][A-Za-z0-9._:#\/-]{0,127}$/;
+const OPAQUE_THREAD = /^[A-Za-z0-9][A-Za-z0-9._:#/-]{0,127}$/;
 const CLIENT = /^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$/;
 
 const hex = (cp: number) => `U+${cp.toString(16).toUpperCase().padStart(4, '0')}`;

@@ -46,7 +46,7 @@ export const auditDown = new WeakMap<object, { at: number; why: string }>();
 export const AUDIT_RETRY_MS = 5000;
 
 /** An isError result, scrubbed; a write tool's also carries its status. */
-export function failed(inst: Instance, toolName: string, message: string, status: Status): CallToolResult {
+export function failedResult(inst: Instance, toolName: string, message: string, status: Status): CallToolResult {
   const text = inst.redactor.scrub(message);
   const writes = (inst.tools.get(toolName)?.access ?? 'read') !== 'read';
   return { isError: true, content: [{ type: 'text', text }], ...(writes ? { structuredContent: { status, message: text } } : {}) };
@@ -199,7 +199,7 @@ export class InFlightCall implements Partial<Grown> {
   }
 
   failure(message: string, status: Status): CallToolResult {
-    return failed(this.inst, this.req.name, message, status);
+    return failedResult(this.inst, this.req.name, message, status);
   }
 
   /** Ends the call with a refusal on the record (a trail that refuses it is logged, not thrown). */

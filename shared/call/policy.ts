@@ -1,5 +1,6 @@
 // The decision: deny by default, every refusal naming its rule, the manifest line behind it and
 // what is allowed instead.
+import { META } from '../base/wire.js';
 import type { Attribution } from './attribution.js';
 import type { Manifest } from '../manifest/schema.js';
 import { attributionRule } from '../manifest/attribution.js';
@@ -22,7 +23,7 @@ export function decide(tool: ToolDef, manifest: Manifest, facts: Fact[], who: Pa
       rule: 'attribution',
       message:
         `denied: ${manifest.id} requires attribution (${where(manifest, 'attribution')}); ` +
-        `pass _meta "fleet/actor" (and "fleet/thread") with the call, or set FLEET_ACTOR for the server`,
+        `pass _meta "${META.actor}" (and "${META.thread}") with the call, or set FLEET_ACTOR for the server`,
     };
   }
   for (const fact of facts) {

@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs';
 import type { Manifest } from '../manifest/types.js';
 import { attributionRule, type OidcBlock } from '../manifest/attribution.js';
 import { parseDuration } from '../base/duration.js';
+import { META } from '../base/wire.js';
 import type { ActorProver, Proven } from '../connector/extensions.js';
 import type { ActorProof, Attribution } from './attribution.js';
 import { actor as parseActor, BadIdentifier } from './identity.js';
@@ -31,7 +32,7 @@ export interface ProofContext {
 export async function checkActorProof(who: Attribution, ctx: ProofContext): Promise<Proven> {
   const rule = attributionRule(ctx.manifest.attribution);
   if (rule.proof === 'oidc') return proveToken(who, rule as OidcBlock, ctx);
-  if (who.token) return fail('asserted', 'token-not-trusted', `denied: ${ctx.manifest.id} does not accept "fleet/actor-token" (${ctx.line}); it proves actors by ${rule.proof}`);
+  if (who.token) return fail('asserted', 'token-not-trusted', `denied: ${ctx.manifest.id} does not accept "${META.actorToken}" (${ctx.line}); it proves actors by ${rule.proof}`);
   if (!who.actor) return { ok: true, proof: { kind: 'none', verified: false } };
   if (rule.proof === 'asserted') return { ok: true, proof: { kind: 'asserted', verified: false } };
   if (!ctx.prover) return fail(rule.proof, 'no-prover', `refused: ${ctx.manifest.id} has no prover for ${rule.proof} (${ctx.line})`, {}, 'failed');
@@ -76,7 +77,7 @@ const JOSE_WHY: Record<string, string> = {
 async function proveToken(who: Attribution, rule: OidcBlock, ctx: ProofContext): Promise<Proven> {
   const { manifest } = ctx;
   const audience = rule.audience ?? manifest.id;
-  const how = `pass _meta "fleet/actor-token": a JWT from ${rule.issuer} for audience ${audience}, living at most ${rule.max_age}`;
+  const how = `pass _meta "${META.actorToken}": a JWT from ${rule.issuer} for audience ${audience}, living at most ${rule.max_age}`;
   if (!who.token) {
     if (!who.actor) return { ok: true, proof: { kind: 'none', verified: false } };
     return fail('oidc', 'no-token', `denied: the actor ${who.actor} is not proven (${ctx.line}): ${how}`);
@@ -115,7 +116,7 @@ async function proveToken(who: Attribution, rule: OidcBlock, ctx: ProofContext):
   }
   const detail = { issuer: rule.issuer, subject: String(payload.sub), audience, key: kid, expires: new Date(exp * 1000).toISOString(), checked_at: new Date(ctx.now ?? Date.now()).toISOString() };
   if (who.actor && who.actor !== proven.id) {
-    return fail('oidc', 'actor-mismatch', `denied: _meta "fleet/actor" ${who.actor} is not the actor the token proves (${ctx.line}); drop it or pass the token's own`, detail);
+    return fail('oidc', 'actor-mismatch', `denied: _meta "${META.actor}" ${who.actor} is not the actor the token proves (${ctx.line}); drop it or pass the token's own`, detail);
   }
   who.actor = proven.id;
   who.actorKind = proven.kind;

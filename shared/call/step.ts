@@ -1,6 +1,6 @@
 // What a step of the call path is, and how the path is put together so that its order is checked
 // by the compiler: each step declares the fields it needs and the ones it adds (`Grown`, in
-// ./in-flight.ts), and `path().then(step)` accepts a step only when every field it needs was added
+// ./in-flight.ts), and `callPath().next(step)` accepts a step only when every field it needs was added
 // by a step before it.
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { CallWith, Field, InFlightCall } from './in-flight.js';
@@ -35,12 +35,13 @@ export interface Stage {
 /** The call path being put together: `Have` is what the steps so far have added. */
 export interface Path<Have extends Field> {
   /** the next step: it compiles only if it needs nothing that no earlier step added */
-  then<N extends Have, A extends Field = never>(s: Step<N, A>, why: string): Path<Have | A>;
+  next<N extends Have, A extends Field = never>(s: Step<N, A>, why: string): Path<Have | A>;
   readonly stages: readonly Stage[];
 }
 
-export function path(): Path<never> {
-  const grow = (stages: readonly Stage[]): Path<any> => ({ stages, then: (s, why) => grow([...stages, { step: s, why }]) });
+/** An empty path; `.next(step, why)` adds a stage (not `then`: an object with one is awaited as a promise). */
+export function callPath(): Path<never> {
+  const grow = (stages: readonly Stage[]): Path<any> => ({ stages, next: (s, why) => grow([...stages, { step: s, why }]) });
   return grow([]);
 }
 

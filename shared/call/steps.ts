@@ -2,16 +2,17 @@
 // the call go on, or the result that ends it; each declares the fields it needs from the steps
 // before it and the ones it adds (./step.ts).
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { parseRate } from '../base/rate.js';
+import { META } from '../base/wire.js';
 import { AuditUnavailable, Denied } from '../base/errors.js';
 import { sha256 } from '../audit/chain.js';
 import type { Approval } from '../manifest/types.js';
 import { derivedFacts, lookedUp } from './covers.js';
 import { upstreamError } from './faults.js';
-import { KEY_META, settleFromTrail } from './idempotency.js';
+import { settleFromTrail } from './idempotency.js';
 import { attributionRule } from '../manifest/attribution.js';
 import { checkActorProof } from './proof.js';
 import { allows, decide, where } from './policy.js';
-import { parseRate } from './rate.js';
 import { StateUnavailable, type Claim } from '../state/store.js';
 import { findEvidence } from './promotion.js';
 import type { Promotion } from '../manifest/schema.js';
@@ -121,10 +122,10 @@ export const attribution = step('attribution', {}, (c) => {
 /** What a call must carry to name its human, as this instance proves it and over this transport. */
 function howToAttribute(c: InFlightCall): string {
   const { proof } = attributionRule(c.inst.manifest.attribution);
-  if (proof === 'oidc') return 'pass _meta "fleet/actor-token" (a signed token from the issuer this instance trusts) with the call';
+  if (proof === 'oidc') return `pass _meta "${META.actorToken}" (a signed token from the issuer this instance trusts) with the call`;
   if (proof !== 'asserted' && c.inst.prover) return c.inst.prover.howTo;
   // only a stdio process's environment names its session's human; an HTTP server's names nobody's
-  return `pass _meta "fleet/actor" (and "fleet/thread") with the call${c.who.client.via.startsWith('stdio') ? ', or set FLEET_ACTOR for the server' : ''}`;
+  return `pass _meta "${META.actor}" (and "${META.thread}") with the call${c.who.client.via.startsWith('stdio') ? ', or set FLEET_ACTOR for the server' : ''}`;
 }
 
 /** The client principal is one this instance serves, where the manifest lists them. */
@@ -145,10 +146,10 @@ export const proveActor = step('proveActor', {}, async (c) => {
 
 export const readIdempotencyKey = step('readIdempotencyKey', { needs: ['tool'] }, (c) => {
   if (!c.writes) return;
-  const k = c.req.meta?.[KEY_META];
+  const k = c.req.meta?.[META.idempotencyKey];
   if (k === undefined || k === null) return;
   if (typeof k !== 'string' || !/^[\x21-\x7e]{1,200}$/.test(k)) {
-    return c.refuse('idempotency', `denied: _meta "${KEY_META}" must be 1 to 200 printable ASCII characters`);
+    return c.refuse('idempotency', `denied: _meta "${META.idempotencyKey}" must be 1 to 200 printable ASCII characters`);
   }
   c.key = k;
 });
@@ -257,7 +258,7 @@ export const rateLimit = step('rateLimit', { needs: ['tool', 'grant'] }, async (
   const { tool } = c;
   const rate = c.grant.rate as string | undefined;
   if (!rate) return;
-  const { limit, windowMs } = parseRate(rate);
+  const { limit, windowMs } = parseRate(rate)!; // the manifest's schema took only rates
   let slot;
   try {
     slot = await c.inst.store.rate.take(tool.name, limit, windowMs);

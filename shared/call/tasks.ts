@@ -10,12 +10,12 @@
 import { randomUUID } from 'node:crypto';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { parseDuration } from '../base/duration.js';
+import { META } from '../base/wire.js';
 import type { Instance } from '../connector/instance.js';
 import type { Approval } from '../manifest/types.js';
 import { TERMINAL, type TaskEntry } from '../state/store.js';
 import type { ClientPrincipal } from './attribution.js';
 import { runCall } from './call.js';
-import { KEY_META } from './idempotency.js';
 import type { Elicit } from './approval.js';
 
 /** How long a task's result is kept after its approval would have expired. */
@@ -65,11 +65,11 @@ export interface TaskCall {
 const running = new Map<string, AbortController>();
 
 /** Creates the task and starts its call in the background; resolves once the task is in the store. */
-export async function startTask(inst: Instance, call: TaskCall, approval: Approval, opts: { ttl?: number | null; statusMessage: string }): Promise<TaskEntry> {
+export async function startTaskCall(inst: Instance, call: TaskCall, approval: Approval, opts: { ttl?: number | null; statusMessage: string }): Promise<TaskEntry> {
   const id = randomUUID();
   // the call runs under an idempotency key (the client's, else the task's own): a replica that
   // carries it on resumes its approval request and never runs its upstream call twice
-  const meta = { ...call.meta, [KEY_META]: (call.meta?.[KEY_META] as string | undefined) ?? `task:${id}` };
+  const meta = { ...call.meta, [META.idempotencyKey]: (call.meta?.[META.idempotencyKey] as string | undefined) ?? `task:${id}` };
   const ttl = taskTtl(approval);
   const entry = await inst.store.tasks.create({
     id,
@@ -94,7 +94,7 @@ export async function lookTask(inst: Instance, id: string, owner: string): Promi
 }
 
 /** Cancels a task that has not ended: its call is withdrawn by whoever holds it (this process, if none does). */
-export async function cancelTask(inst: Instance, t: TaskEntry): Promise<TaskEntry | undefined> {
+export async function cancelTaskCall(inst: Instance, t: TaskEntry): Promise<TaskEntry | undefined> {
   const after = await inst.store.tasks.update(t.id, { status: 'cancelled', message: 'cancelled by the client: the call was withdrawn, nothing will run' });
   const mine = running.get(t.id);
   if (mine) mine.abort(new Error('the task was cancelled'));

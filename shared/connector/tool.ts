@@ -113,10 +113,6 @@ export interface ToolDef<C = any, I extends z.ZodObject = z.ZodObject, O extends
 /** Digests and verdicts a call proves; `check` names a check (e.g. "smoke") and `passed` its result. */
 export type Evidence = Record<string, string | number | boolean>;
 
-export function defineTool<C, I extends z.ZodObject, O extends z.ZodObject>(def: ToolDef<C, I, O>): ToolDef<C, I, O> {
-  return def;
-}
-
 /** The connector's live upstream: an SDK client plus who it authenticated as. */
 export interface Upstream<C> {
   client: C;

@@ -5,6 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
+import { rateSchema } from '../base/rate.js';
 import { productionDecl, productionOfId } from './production-of.js';
 import { ManifestError, readYaml, type ManifestProblem } from './load.js';
 import { DATE } from './schema.js';
@@ -30,7 +31,7 @@ export const clientSchema = z.strictObject({
   token: z.string().regex(TOKEN_REF, 'token is sha256:<hex> (from `fleet clients mint`), env:NAME or a secret manager\'s <scheme>:<path> — never the token itself').optional(),
   jwt: jwtSchema.optional(),
   revoked: z.union([z.string().min(1), z.literal(true)]).optional().describe('a revoked client is refused (the date or reason)'),
-  rate: z.string().regex(/^\d+\/(second|minute|hour)$/, 'rate is N/second|minute|hour').optional().describe('requests per window for this client (default 20/second)'),
+  rate: rateSchema('requests per window for this client (default 20/second)').optional(),
   review_by: DATE.optional().describe('when the owner next recertifies this client (YYYY-MM-DD); fleet rule kind review-due'),
 });
 

@@ -66,7 +66,7 @@ export function peopleNamed(m: Manifest): { id: string; path: string; role: stri
   const out: { id: string; path: string; role: string }[] = [];
   for (const [tool, g] of Object.entries(m.tools)) {
     const approvers = (g.approval as { approvers?: string[] } | undefined)?.approvers ?? [];
-    approvers.forEach((id, i) => out.push({ id, path: `tools.${tool}.approval.approvers.${i}`, role: `an approver of ${tool}` }));
+    for (const [i, id] of approvers.entries()) out.push({ id, path: `tools.${tool}.approval.approvers.${i}`, role: `an approver of ${tool}` });
   }
   (m.exceptions ?? []).forEach((e, i) => {
     out.push({ id: e.owner, path: `exceptions.${i}.owner`, role: `the owner of exception ${e.id}` });

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { Connector, Grant, ToolDef } from '../connector/tool.js';
 import { extensionsOf, type ApprovalChannelKind, type CredentialScheme, type FleetExtensions } from '../connector/extensions.js';
 import { DURATION, durationSchema, parseDuration } from '../base/duration.js';
+import { rateSchema } from '../base/rate.js';
 import type { ManifestFields } from './types.js';
 import { attributionSchema } from './attribution.js';
 import { BadIdentifier, client, person } from '../call/identity.js';
@@ -20,7 +21,7 @@ const personCheck = (what: string) => (v: string, ctx: z.RefinementCtx) => {
 };
 const personSchema = (key: string) => z.string({ error: (i) => (i.input === undefined ? `${key} is required` : `${key} is a person: a member ID or an e-mail address`) }).superRefine(personCheck(key));
 
-export type { Approval, Manifest, MintedCredential, RotatedCredential } from './types.js';
+export type { Manifest } from './types.js';
 
 const ENV_REF = 'env:[A-Za-z_][A-Za-z0-9_]*';
 
@@ -58,8 +59,6 @@ const mintTtl = z
   }, 'ttl is a duration from 10s to 24h, such as 1h')
   .describe('how long each minted token lives, 10s to 24h (default 1h); renewed when a third is left');
 
-export const RATE = /^([1-9]\d{0,6})\/(second|minute|hour|day)$/;
-
 /** `promotion: { from: cloudflare.dev, within: 24h, smoke: true }` on a grant of a tool with evidence. */
 export const promotion = z
   .strictObject({
@@ -76,7 +75,7 @@ export type Promotion = z.infer<typeof promotion>;
 /** Keys every grant may carry, whatever the tool: how often, and who must say yes first (asked through the channels `ext` holds). */
 export function grantCommon(ext: Pick<FleetExtensions, 'approvals'>) {
   return {
-    rate: z.string().regex(RATE, 'rate is N/period: 30/hour, 5/minute, 1000/day').describe('at most this many calls per instance: N/second, N/minute, N/hour or N/day').optional(),
+    rate: rateSchema('at most this many calls per instance: N/second, N/minute, N/hour or N/day').optional(),
     approval: approvalSchema(ext.approvals),
   };
 }

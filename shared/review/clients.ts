@@ -7,7 +7,8 @@ import { CLIENTS_FILE, parseClients } from '../manifest/clients.js';
 import { ManifestError } from '../manifest/load.js';
 import type { Manifest } from '../manifest/types.js';
 import type { Finding } from './findings.js';
-import { CLIENT_FIELDS, compareRates, judgeField, JWT_FIELDS, parseRateText, spanText } from './field-order.js';
+import { CLIENT_FIELDS, compareRates, judgeField, JWT_FIELDS, spanText } from './field-order.js';
+import { parseRate } from '../base/rate.js';
 
 /** The rate a client without one gets (fleet serve --http --client-rate's default). */
 const DEFAULT_CLIENT_RATE = '20/second';
@@ -71,8 +72,8 @@ export function compareClientDocs(a: Record<string, any> | undefined, b: Record<
     for (const j of judgeField(`client ${name}: review_by`, CLIENT_FIELDS.review_by, was.review_by, now.review_by) ?? []) push(j.class, j.what, `${at}.review_by`, 'head');
     if (was.rate !== now.rate) {
       // by the largest burst any window allows; unset is the server's default (--client-rate, 20/second)
-      const ra = parseRateText(was.rate ?? DEFAULT_CLIENT_RATE);
-      const rb = parseRateText(now.rate ?? DEFAULT_CLIENT_RATE);
+      const ra = parseRate(was.rate ?? DEFAULT_CLIENT_RATE);
+      const rb = parseRate(now.rate ?? DEFAULT_CLIENT_RATE);
       const c = ra && rb ? compareRates(ra, rb) : undefined;
       const what = `client ${name}'s request rate ${was.rate ?? '(default)'} → ${now.rate ?? '(default)'}`;
       if (!c || now.rate === undefined) push('escalation', `${what}${now.rate === undefined ? ': the server default applies, whatever it is set to' : ''}`, `${at}.rate`, 'head');

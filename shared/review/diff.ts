@@ -5,6 +5,7 @@
 import { describeAttribution, proofStrength } from '../manifest/attribution.js';
 import { parseDuration } from '../base/duration.js';
 import { isProductionReach, parseProduction } from '../base/production.js';
+import { parseRate } from '../base/rate.js';
 import { ManifestError, readYaml } from '../manifest/load.js';
 import type { Constraint } from '../connector/constraints.js';
 import type { Connector } from '../connector/tool.js';
@@ -13,7 +14,7 @@ import { extensionsOf } from '../connector/extensions.js';
 import { CLIENTS_FILE } from '../manifest/clients.js';
 import { compareClientDocs } from './clients.js';
 import { beyond, overlap } from './glob-sets.js';
-import { APPROVAL_FIELDS, APPROVALS_FIELDS, ATTRIBUTION_FIELDS, AUDIT_FIELDS, compareRates, RULES_FILE_FIELDS, STORE_FIELDS, GRANT_FIELDS, judgeField, MANIFEST_FIELDS, parseRateText, spanText, UPSTREAM_FIELDS, type Order } from './field-order.js';
+import { APPROVAL_FIELDS, APPROVALS_FIELDS, ATTRIBUTION_FIELDS, AUDIT_FIELDS, compareRates, RULES_FILE_FIELDS, STORE_FIELDS, GRANT_FIELDS, judgeField, MANIFEST_FIELDS, spanText, UPSTREAM_FIELDS, type Order } from './field-order.js';
 
 /** One side of a diff: the scopes folder as of a revision, a folder, or the working tree. */
 export interface Side {
@@ -85,8 +86,8 @@ function parse(side: Side, name: string, problems: Change[], which: 'base' | 'he
 function candidates(a: unknown, b: unknown): (string | number)[] {
   const out = new Set<string | number>(['', '*', '@channel', '@here', '@everyone', 'write', 'read', 'admin', 1, 0, 1e9]);
   const walk = (v: unknown) => {
-    if (typeof v === 'string') [v, `${v}x`, `${v}/x`, v.slice(0, -1), `x${v}`].forEach((s) => out.add(s));
-    else if (typeof v === 'number') [v, v + 1, v - 1].forEach((n) => out.add(n));
+    if (typeof v === 'string') for (const s of [v, `${v}x`, `${v}/x`, v.slice(0, -1), `x${v}`]) out.add(s);
+    else if (typeof v === 'number') for (const n of [v, v + 1, v - 1]) out.add(n);
     else if (Array.isArray(v)) v.forEach(walk);
     else if (v && typeof v === 'object') Object.values(v).forEach(walk);
   };
@@ -130,11 +131,6 @@ export function compareConstraint(c: Constraint<any>, before: unknown, after: un
 
 // ---- rates and approvals -----------------------------------------------------------------------
 
-const PER: Record<string, number> = { second: 1, minute: 60, hour: 3600, day: 86400 };
-function perSecond(rate: unknown): number | undefined {
-  const m = /^(\d+)\/(second|minute|hour|day)$/.exec(String(rate));
-  return m ? Number(m[1]) / PER[m[2]!]! : undefined;
-}
 
 // ---- credentials -------------------------------------------------------------------------------
 
@@ -294,14 +290,15 @@ function compareExceptions(
   const ea = list(a);
   const eb = list(b);
   const describe = (e: Record<string, any>) => `${e.tool}${e.grant && Object.keys(obj(e.grant)).length ? ` with ${Object.entries(obj(e.grant)).map(([k, v]) => `${k}: ${show(v)}`).join('; ')}` : ''} for ${e.owner}, approved by ${e.approver}, until ${e.expires ?? '(no expiry)'}`;
-  eb.forEach((e, j) => {
+  for (const [j, e] of eb.entries()) {
     const old = ea.find((x) => x.id === e.id);
-    if (!old) return push('escalation', `exception ${e.id} grants ${describe(e)}`, head(`exceptions.${j}`), e.tool);
-    if (same(old, e)) return;
-    const longer = String(e.expires ?? '9999') > String(old.expires ?? '9999') || String(e.starts ?? '') < String(old.starts ?? '');
-    const wider = old.tool !== e.tool || !same(old.grant, e.grant) || old.approver !== e.approver;
-    push(longer || wider ? 'escalation' : 'neutral', `exception ${e.id} changed: ${describe(old)} → ${describe(e)}`, head(`exceptions.${j}`), e.tool);
-  });
+    if (!old) push('escalation', `exception ${e.id} grants ${describe(e)}`, head(`exceptions.${j}`), e.tool);
+    else if (!same(old, e)) {
+      const longer = String(e.expires ?? '9999') > String(old.expires ?? '9999') || String(e.starts ?? '') < String(old.starts ?? '');
+      const wider = old.tool !== e.tool || !same(old.grant, e.grant) || old.approver !== e.approver;
+      push(longer || wider ? 'escalation' : 'neutral', `exception ${e.id} changed: ${describe(old)} → ${describe(e)}`, head(`exceptions.${j}`), e.tool);
+    }
+  }
   ea.forEach((e, i) => {
     if (!eb.some((x) => x.id === e.id)) push('reduction', `exception ${e.id} removed (${e.tool})`, base(`exceptions.${i}`), e.tool);
   });
@@ -393,8 +390,8 @@ function compareRate(a: unknown, b: unknown, push: (cls: Class, what: string) =>
   if (same(a, b)) return;
   if (a === undefined) return push('reduction', `now rate-limited to ${b}`);
   if (b === undefined) return push('escalation', `no longer rate-limited (was ${a})`);
-  const ra = parseRateText(a);
-  const rb = parseRateText(b);
+  const ra = parseRate(a);
+  const rb = parseRate(b);
   if (!ra || !rb) return push('escalation', `rate ${show(a)} → ${show(b)}: not a rate; review it by hand`);
   const { wider, narrower } = compareRates(ra, rb);
   const times = (x: { from: number; to: number }) => (x.to / x.from >= 10 ? Math.round(x.to / x.from) : Math.round((x.to / x.from) * 10) / 10);

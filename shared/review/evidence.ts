@@ -4,11 +4,10 @@
 // used; resources never touched; approvals asked and given; calls made under an exception; the
 // credential's age where it is known. Pure: handed the manifest, its connector and the calls.
 import type { CallRow } from '../audit/read.js';
+import { DAY_MS, parseDuration } from '../base/duration.js';
 import type { Connector, Fact } from '../connector/tool.js';
 import type { Manifest } from '../manifest/types.js';
 import { isActive, selfApproved } from '../manifest/exceptions.js';
-
-const DAY = 86_400_000;
 
 export interface Use {
   allowed: number;
@@ -84,12 +83,20 @@ export const usedGrant = (r: CallRow) => r.decision === 'allow' || r.decision ==
 export const factsOf = (r: CallRow): Fact[] => (r.records.find((x) => Array.isArray(x.resources))?.resources as Fact[] | undefined) ?? [];
 export const exceptionOf = (r: CallRow): string | undefined => r.records.find((x) => typeof x.exception === 'string')?.exception;
 
-export function inWindow(rows: CallRow[], now: number, days: number): CallRow[] {
-  const from = now - days * DAY;
-  return rows.filter((r) => {
+/** `--window`: a duration of at least a day, in whole days. */
+export function windowDays(window: string): number {
+  const ms = parseDuration(window);
+  if (ms === undefined || ms < DAY_MS) throw new Error(`--window takes a duration of at least a day, such as 30d or 90d, not "${window}"`);
+  return Math.round(ms / DAY_MS);
+}
+
+/** Whether a call falls in the window: the `days` days up to `now`. */
+export function inWindow(now: number, days: number): (r: CallRow) => boolean {
+  const from = now - days * DAY_MS;
+  return (r) => {
     const t = Date.parse(r.time);
     return t >= from && t <= now;
-  });
+  };
 }
 
 function newUse(): Use & { byMap: Map<string, number> } {
@@ -155,7 +162,7 @@ export class InstanceReviewer {
     private readonly connector: Connector,
     private readonly opts: { now: number; days: number },
   ) {
-    this.from = opts.now - opts.days * DAY;
+    this.from = opts.now - opts.days * DAY_MS;
     this.exceptionTools = new Map((m.exceptions ?? []).filter((e) => m.tools[e.tool] === undefined).map((e) => [e.tool, e.id]));
     this.tools = connector.tools.filter((t) => m.tools[t.name] !== undefined || this.exceptionTools.has(t.name));
     this.toolUse = new Map(this.tools.map((t) => [t.name, newUse()]));
@@ -279,7 +286,7 @@ export class InstanceReviewer {
  * else the manifest's credential_issued.
  */
 function credentialAge(m: Manifest, minted: Newest, opened: Newest, now: number): InstanceReview['credential'] {
-  const age = (issued: string) => Math.floor((now - Date.parse(/T/.test(issued) ? issued : `${issued}T00:00:00Z`)) / DAY);
+  const age = (issued: string) => Math.floor((now - Date.parse(/T/.test(issued) ? issued : `${issued}T00:00:00Z`)) / DAY_MS);
   const t = m.mint ? minted.record : undefined;
   if (m.mint && t) return { ref: m.credential, issued: t.time, age_days: age(t.time), source: `minted per run (ttl ${m.mint.ttl}): the newest token in the trail, ${t.token_id}` };
   const up = opened.record;

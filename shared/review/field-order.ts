@@ -4,6 +4,7 @@
 // test/unit/diff-fields.test.ts fails when a schema field is missing from these tables, so a new
 // field cannot slip through as neutral.
 import { parseDuration } from '../base/duration.js';
+import type { Rate } from '../base/rate.js';
 
 export type Order =
   /** the instance is pointed at something else (workspace, account, project, issuer, key set, credential): any change escalates */
@@ -203,29 +204,24 @@ export function judgeField(name: string, order: Order | undefined, a: unknown, b
 
 // ---- rates -------------------------------------------------------------------------------------
 
-const PERIOD: Record<string, number> = { second: 1, minute: 60, hour: 3600, day: 86400 };
-
-export function parseRateText(rate: unknown): { n: number; period: number } | undefined {
-  const m = /^(\d+)\/(second|minute|hour|day)$/.exec(String(rate));
-  return m ? { n: Number(m[1]), period: PERIOD[m[2]!]! } : undefined;
-}
-
 /**
- * The most calls a sliding window of `n` per `period` lets through in any span of `w` seconds:
+ * The most calls a sliding window of `limit` per period lets through in any span of `w` seconds:
  * a full window's worth at once, and again each time a period has passed.
  */
-export function burst(r: { n: number; period: number }, w: number): number {
-  return r.n * (Math.floor(w / r.period) + 1);
+export function burst(r: Rate, w: number): number {
+  return r.limit * (Math.floor(w / seconds(r)) + 1);
 }
+
+const seconds = (r: Rate) => r.windowMs / 1000;
 
 /**
  * Compares two rates by every span: wider if some span admits more calls under the new rate (the
  * largest burst), narrower if some span admits fewer. Spans are checked at every multiple of the
  * shorter period up to the longer one (the step points of both), and in the long run.
  */
-export function compareRates(a: { n: number; period: number }, b: { n: number; period: number }): { wider?: { span: number; from: number; to: number }; narrower?: { span: number; from: number; to: number } } {
-  const step = Math.min(a.period, b.period);
-  const top = Math.max(a.period, b.period);
+export function compareRates(a: Rate, b: Rate): { wider?: { span: number; from: number; to: number }; narrower?: { span: number; from: number; to: number } } {
+  const step = Math.min(seconds(a), seconds(b));
+  const top = Math.max(seconds(a), seconds(b));
   let wider: { span: number; from: number; to: number } | undefined;
   let narrower: { span: number; from: number; to: number } | undefined;
   for (let w = 0; w <= top; w += step) {
@@ -234,8 +230,8 @@ export function compareRates(a: { n: number; period: number }, b: { n: number; p
     if (fb > fa && (!wider || fb / fa > wider.to / wider.from)) wider = { span: w, from: fa, to: fb };
     if (fb < fa && (!narrower || fa / fb > narrower.from / narrower.to)) narrower = { span: w, from: fa, to: fb };
   }
-  const ra = a.n / a.period;
-  const rb = b.n / b.period;
+  const ra = a.limit / seconds(a);
+  const rb = b.limit / seconds(b);
   const long = 1000 * top;
   if (rb > ra && !wider) wider = { span: long, from: burst(a, long), to: burst(b, long) };
   if (rb < ra && !narrower) narrower = { span: long, from: burst(a, long), to: burst(b, long) };

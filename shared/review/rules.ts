@@ -16,12 +16,10 @@ import { isProduction } from '../connector/scopes.js';
 import type { Connector, Grant, ToolDef } from '../connector/tool.js';
 import type { Finding, Severity } from './findings.js';
 import { isPattern } from './glob-sets.js';
-import { DURATION, durationSchema, parseDuration } from '../base/duration.js';
+import { DAY_MS, DURATION, durationSchema, parseDuration } from '../base/duration.js';
 import { checkpointsSchema } from '../audit/checkpoint.js';
 import { extensionsOf, type FleetExtensions } from '../connector/extensions.js';
 import { attributionRule, describeAttribution, proofKinds } from '../manifest/attribution.js';
-
-const DAY = 86_400_000;
 
 const where = z
   .strictObject({
@@ -281,10 +279,10 @@ function reviewDue(r: Extract<Rule, { kind: 'review-due' }>, item: { what: strin
   const severe: Severity = r.fail.includes(item.prod ? 'prod' : 'dev') ? 'error' : 'warning';
   const date = item.review_by;
   if (!date) return { path: 'owner', message: `${item.what} has no review_by date: add one next to owner (YYYY-MM-DD), when ${item.owner} must next recertify this access`, severity: severe };
-  const due = Date.parse(`${date}T00:00:00Z`) + DAY; // due at the end of that day (UTC)
-  const days = Math.floor((due - now) / DAY);
+  const due = Date.parse(`${date}T00:00:00Z`) + DAY_MS; // due at the end of that day (UTC)
+  const days = Math.floor((due - now) / DAY_MS);
   if (due <= now) {
-    return { path: 'review_by', message: `${item.what} was due for review on ${date} (${Math.ceil((now - due) / DAY) || 1} day(s) ago): ${item.owner} runs \`fleet review\` and recertifies (set a new review_by) or narrows it`, severity: severe };
+    return { path: 'review_by', message: `${item.what} was due for review on ${date} (${Math.ceil((now - due) / DAY_MS) || 1} day(s) ago): ${item.owner} runs \`fleet review\` and recertifies (set a new review_by) or narrows it`, severity: severe };
   }
   if (due - now <= parseDuration(r.warn_within)!) {
     return { path: 'review_by', message: `${item.what} is due for review on ${date} (in ${days} day(s)): run \`fleet review\` before then`, severity: 'warning' };

@@ -4,7 +4,7 @@
 // (tool-surface snapshots, JSON Schema, docs table) in step with the code.
 import { strangers } from '../manifest/people.js';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { checkClients } from './clients.js';
 import { loadManifest, ManifestError, readYaml, type ManifestProblem } from '../manifest/load.js';
 import type { Manifest } from '../manifest/schema.js';
@@ -28,6 +28,19 @@ export function manifestFiles(dir: string): string[] {
     .filter((f) => /^[a-z0-9-]+\.[a-z0-9-]+\.ya?ml$/.test(f))
     .sort()
     .map((f) => join(dir, f));
+}
+
+/** The instance a manifest file configures: its file name without `.yaml` (slack.prod.yaml → slack.prod). */
+export function instanceOf(file: string): string {
+  return basename(file).replace(/\.ya?ml$/, '');
+}
+
+/** The manifest files of the instances named, every one when none is; a name without a manifest is an error. */
+export function chosenManifests(dir: string, instances: string[]): string[] {
+  const files = manifestFiles(dir);
+  const all = files.map(instanceOf);
+  for (const i of instances) if (!all.includes(i)) throw new Error(`no manifest for instance "${i}" in ${dir} (known: ${all.join(', ')})`);
+  return instances.length ? files.filter((f) => instances.includes(instanceOf(f))) : files;
 }
 
 export interface VerifyOptions {

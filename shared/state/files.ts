@@ -1,13 +1,8 @@
 // Small JSON state files shared by every process serving an instance (rate windows, idempotency
-// keys, suspensions): read-modify-write under an OS-level lock (oslock.ts), written atomically by rename.
+// keys, suspensions): read-modify-write under an OS-level lock (../base/oslock.ts), written atomically by rename.
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { withFileLock } from '../base/oslock.js';
-
-/** `dir`: where the instance keeps its state (serve passes the project's, see shared/base/install.ts). */
-export function stateFile(env: NodeJS.ProcessEnv, id: string, kind: string, dir = env.FLEET_STATE_DIR || join(process.cwd(), '.fleet', 'state')): string {
-  return join(dir, `${id}.${kind}.json`);
-}
 
 /**
  * Runs `fn` on the file's state under its lock and writes the state back, unless `fn` throws. `fn`

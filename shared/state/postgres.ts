@@ -737,7 +737,10 @@ class PgSignals implements Signals {
     const lost = () => {
       this.client = undefined;
       if (this.listeners.size && !this.closed && !this.retry) {
-        this.retry = setTimeout(() => ((this.retry = undefined), this.listen()), 1000);
+        this.retry = setTimeout(() => {
+          this.retry = undefined;
+          this.listen();
+        }, 1000);
         this.retry.unref();
       }
     };

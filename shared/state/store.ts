@@ -5,6 +5,7 @@
 // (test/state/contract.ts). An engine that cannot be reached or read throws StateUnavailable
 // (or AuditUnavailable for the trail): the call path turns either into a refusal on the record.
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { DAY_MS } from '../base/duration.js';
 
 /** State that cannot be read or written; the message names where it lives (file or database). */
 export class StateUnavailable extends Error {
@@ -234,7 +235,7 @@ export interface StateStore {
 }
 
 /** How long a kept idempotency key (and a decided approval) is remembered. */
-export const KEEP_MS = 7 * 86_400_000;
+export const KEEP_MS = 7 * DAY_MS;
 
 /** An approvals row as both engines store it. */
 export function approvalFromRow(r: {

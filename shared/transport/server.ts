@@ -6,7 +6,7 @@ import {
   CallToolRequestSchema, CancelTaskRequestSchema, ErrorCode, GetTaskPayloadRequestSchema, GetTaskRequestSchema, ListTasksRequestSchema, ListToolsRequestSchema, McpError,
   RELATED_TASK_META_KEY, type Tool, type ToolListChangedNotification,
 } from '@modelcontextprotocol/sdk/types.js';
-import { cancelTask, lookTask, startTask, taskOwner, waitsOnPerson } from '../call/tasks.js';
+import { cancelTaskCall, lookTask, startTaskCall, taskOwner, waitsOnPerson } from '../call/tasks.js';
 import { TERMINAL, type TaskEntry } from '../state/store.js';
 import { runCall } from '../call/call.js';
 import { onToolsChanged, refreshExceptions, type Instance } from '../connector/instance.js';
@@ -178,7 +178,7 @@ export function buildServer(inst: Instance, version: string, hooks: ServerHooks 
     server.setRequestHandler(CancelTaskRequestSchema, async (request, extra) => {
       const t = await own(request.params.taskId, extra);
       if (TERMINAL.includes(t.status)) throw new McpError(ErrorCode.InvalidParams, `Cannot cancel task in terminal status: ${t.status}`);
-      return taskView((await cancelTask(inst, t)) ?? t) as never;
+      return taskView((await cancelTaskCall(inst, t)) ?? t) as never;
     });
     server.setRequestHandler(GetTaskPayloadRequestSchema, async (request, extra) => {
       // blocks until the task ends, reading the store each poll interval (any replica may hold it);
@@ -194,7 +194,14 @@ export function buildServer(inst: Instance, version: string, hooks: ServerHooks 
         }
         await new Promise<void>((resolve, reject) => {
           const timer = setTimeout(resolve, t.poll);
-          extra.signal.addEventListener('abort', () => (clearTimeout(timer), reject(new McpError(ErrorCode.InvalidRequest, 'Request cancelled'))), { once: true });
+          extra.signal.addEventListener(
+            'abort',
+            () => {
+              clearTimeout(timer);
+              reject(new McpError(ErrorCode.InvalidRequest, 'Request cancelled'));
+            },
+            { once: true },
+          );
         });
       }
     });
@@ -215,7 +222,7 @@ export function buildServer(inst: Instance, version: string, hooks: ServerHooks 
       if (!approval) throw new McpError(ErrorCode.MethodNotFound, `${request.params.name} does not run as a task (taskSupport: forbidden): call it without params.task`);
       // a third party is asked (the task stays working, naming who), or the client's own user
       const who = approval.via === 'elicitation' ? 'your approval' : `an approval by ${(approval.approvers ?? []).join(', ')} (via ${approval.via})`;
-      const t = await startTask(inst, {
+      const t = await startTaskCall(inst, {
         name: request.params.name,
         arguments: request.params.arguments,
         meta: callMeta,

@@ -3,7 +3,6 @@
 // calling replica A. B hands the answer on through the shared store (LISTEN/NOTIFY); A runs the
 // call once, long before its safety-net read of the channel (10 minutes here) could have seen it.
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { WebClient } from '@slack/web-api';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';

@@ -30,7 +30,10 @@ describe('approval by elicitation (an interactive client)', () => {
 
   it('runs the call once the user accepts, after showing the exact action', async () => {
     const asked: string[] = [];
-    const s = await serve({ connector: 'slack', env: 'dev', sandbox: true, vars: { FLEET_ACTOR: 'dev@example.com' }, onElicit: ({ message }) => (asked.push(message), { action: 'accept', content: { approve: true } }) });
+    const s = await serve({ connector: 'slack', env: 'dev', sandbox: true, vars: { FLEET_ACTOR: 'dev@example.com' }, onElicit: ({ message }) => {
+        asked.push(message);
+        return { action: 'accept', content: { approve: true } };
+      } });
     const ts = await ownPost(s);
     const r = await s.call('delete_message', { channel: 'C0DEVBOTTEST', ts });
     expect(r.isError).toBeFalsy();
@@ -137,7 +140,7 @@ describe('approval in Slack (the production bot)', () => {
 
 describe('a pending Slack approval outlives the process that asked (embedded state)', () => {
   it('a retry of the key after a restart waits on the same post and applies its answer, once', async () => {
-    const dir = scopes((f, t) => t);
+    const dir = scopes((_f, t) => t);
     const stateDir = tempDir();
     const auditDir = tempDir();
     const start = () => serveSlackProd(sb, { scopes: dir, stateDir, auditDir });

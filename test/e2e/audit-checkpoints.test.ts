@@ -91,12 +91,12 @@ describe('signed checkpoints', () => {
 
   // [alteration, verdict without checkpoints, exit, verdict with checkpoints, exit]
   const corpus: [string, () => string, RegExp, number, RegExp, number][] = [
-    ['the tail cut off (3 records)', () => altered((t) => lines(t).slice(0, 6).join('\n') + '\n'), /chain intact, 6 records/, 0, /:7: TAMPERED \(truncated\): the trail ends at record 6 but a signed checkpoint says it had reached record 9/, 1],
+    ['the tail cut off (3 records)', () => altered((t) => `${lines(t).slice(0, 6).join('\n')}\n`), /chain intact, 6 records/, 0, /:7: TAMPERED \(truncated\): the trail ends at record 6 but a signed checkpoint says it had reached record 9/, 1],
     ['the file emptied', () => altered(() => ''), /:1: TAMPERED \(empty\)/, 1, /:1: TAMPERED \(truncated\): the trail ends at record 0/, 1],
     ['a record removed and the rest re-chained', () => altered((t) => { const ls = lines(t); ls.splice(4, 1); return rechain(ls, 'slack.dev'); }), /chain intact, 8 records/, 0, /:6: TAMPERED \(rewritten\): record 6 at line 6 disagrees with a signed checkpoint/, 1],
     ['a record edited and re-chained', () => altered((t) => rechain(lines(t).map((l, i) => (i === 1 ? l.replace('"outcome":"ok"', '"outcome":"error"') : l)), 'slack.dev')), /chain intact, 9 records/, 0, /:3: TAMPERED \(rewritten\): record 3/, 1],
     ['a record edited in place', () => altered((t) => t.replace('"decision":"deny"', '"decision":"allow"')), /:9: TAMPERED \(modified\)/, 1, /:9: TAMPERED \(modified\)/, 1],
-    ['a well-formed record inserted mid-trail', () => altered((t) => { const ls = lines(t); ls.splice(3, 0, JSON.stringify({ v: 1, call: 'forged', phase: 'decision', decision: 'allow' })); return ls.join('\n') + '\n'; }), /:4: TAMPERED \(malformed\)/, 1, /:4: TAMPERED \(malformed\)/, 1],
+    ['a well-formed record inserted mid-trail', () => altered((t) => { const ls = lines(t); ls.splice(3, 0, JSON.stringify({ v: 1, call: 'forged', phase: 'decision', decision: 'allow' })); return `${ls.join('\n')}\n`; }), /:4: TAMPERED \(malformed\)/, 1, /:4: TAMPERED \(malformed\)/, 1],
     ['the last line torn', () => altered((t) => t.slice(0, -30)), /:9: interrupted write[\s\S]*chain intact, 8 records/, 0, /:10: TAMPERED \(truncated\): the trail ends at record 8/, 1],
     // whose trail it is comes from its records, not the file's name (an export may be called anything)
     ['slack.dev\'s trail under slack.prod\'s name', () => altered((t) => t, 'slack.prod.jsonl'), /chain intact, 9 records of slack\.dev/, 0, /chain intact, 9 records of slack\.dev; .*3 checkpoint\(s\) matched/, 0],

@@ -73,7 +73,10 @@ describe('the bot example (a Worker step) through the typed client', () => {
 
   it('throws FleetError with the HTTP status for a bad credential (no retry: it cannot help)', async () => {
     let calls = 0;
-    const counting: typeof fetch = (...a) => (calls++, fetch(...a));
+    const counting: typeof fetch = (...a) => {
+      calls++;
+      return fetch(...a);
+    };
     await expect(publishDraft({ ...env, FLEET_TOKEN: 'fleet_nope' }, { id: 'z', channel: 'C0EDITORIAL', text: 'z', editor: 'U0EDITOR1', thread: THREAD }, counting)).rejects.toMatchObject({ name: 'FleetError', httpStatus: 401 });
     expect(calls).toBe(1);
   });
@@ -123,7 +126,10 @@ describe('the bot example (a Worker step) through the typed client', () => {
     const sleeps: number[] = [];
     const steps: string[] = [];
     const step: Step = {
-      do: (name, fn) => (steps.push(name), fn()),
+      do: (name, fn) => {
+        steps.push(name);
+        return fn();
+      },
       sleep: async (_name, ms) => {
         sleeps.push(ms);
         await new Promise((r) => setTimeout(r, ms));

@@ -27,7 +27,10 @@ describe('an approved call is timed from its approval', () => {
     const dir = scopes(['cloudflare.dev.yaml'], (_f, t) =>
       replaced(replaced(t, /^timeout: .*$/m, 'timeout: 2s'), /^( {2}kv_put: +\{ namespaces: \[[0-9a-f]+\])( \})$/m, '$1, approval: { via: elicitation, timeout: 60s }$2'),
     );
-    const s = await serve({ connector: 'cloudflare', env: 'dev', sandbox: true, scopes: dir, onElicit: async () => (await sleep(3000), { action: 'accept', content: { approve: true } }) });
+    const s = await serve({ connector: 'cloudflare', env: 'dev', sandbox: true, scopes: dir, onElicit: async () => {
+        await sleep(3000);
+        return { action: 'accept', content: { approve: true } };
+      } });
     const ns = '1d0e5f0c2b4a49e7a1c3e5f7a9b1d3e5';
     const r = await s.call('kv_put', { namespace_id: ns, key: 'approved/slowly', value: 'v1' }, { 'fleet/idempotency-key': 'slow-approval-1' });
     expect(text(r)).toBe('wrote approved/slowly');

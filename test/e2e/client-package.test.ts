@@ -70,7 +70,7 @@ describe('the client package (mcp-fleet-client)', () => {
   it('packs JavaScript, .d.ts, a README and the license: no source, no server code, no dependency', () => {
     expect(packed.files.map((f) => f.path).sort()).toEqual(['README.md', 'dist/LICENSE', 'dist/index.d.ts', 'dist/index.js', 'dist/tools.d.ts', 'package.json']);
     const manifest = JSON.parse(readFileSync(join(ROOT, 'client/package.json'), 'utf8')) as Record<string, unknown>;
-    expect(manifest['name']).toBe('mcp-fleet-client');
+    expect(manifest.name).toBe('mcp-fleet-client');
     for (const field of ['dependencies', 'peerDependencies', 'optionalDependencies']) expect(manifest[field]).toBeUndefined();
     const js = readFileSync(join(ROOT, 'client/dist/index.js'), 'utf8');
     expect(js).not.toMatch(/\bfrom\s*["'](node:|[a-z@])/);

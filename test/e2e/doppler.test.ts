@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDopplerSandbox, type DopplerSandbox } from '../../servers/doppler/sandbox/index.js';
 import { startSlackSandbox, type SlackSandbox } from '../../servers/slack/sandbox/index.js';
-import { askedInSlack, auditRecords, ROOT, runCli, SCOPES, serve, tempDir, text } from '../helpers.js';
+import { askedInSlack, auditRecords, runCli, SCOPES, serve, tempDir, text } from '../helpers.js';
 
 let sb: DopplerSandbox;
 /** where the editor asks: doppler.prod proves its actor by that message, read by the approvals identity */

@@ -16,7 +16,7 @@ import { connect, httpScopes, serveHttp, stagingClient, type HttpServed } from '
 const LIFETIME_MS = 12_000;
 
 /** slack.dev with get_permalink granted only by an exception, and post_message one more channel by another */
-const withExceptions = (manifest: string, expires: string) => `${manifest.replace(/^  get_permalink:.*\n/m, '')}exceptions:
+const withExceptions = (manifest: string, expires: string) => `${manifest.replace(/^ {2}get_permalink:.*\n/m, '')}exceptions:
   - id: perma-incident-9
     tool: get_permalink
     grant: { channels: [C0DEVGENERAL] }

@@ -202,7 +202,7 @@ describe('approvals: separation of duties on proven IDs', () => {
   });
 
   it('shows a long argument in full, and escapes every requester-controlled value', async () => {
-    const s = await startProd(scopes((t) => t.replace('timeout: 15m }', 'timeout: 20s }').replace(/update_message:\n    channels: \[C0EDITORIAL\]\n    mentions: false/, 'update_message:\n    channels: [C0EDITORIAL]\n    mentions: false\n    max_length: 20000')));
+    const s = await startProd(scopes((t) => t.replace('timeout: 15m }', 'timeout: 20s }').replace(/update_message:\n {4}channels: \[C0EDITORIAL\]\n {4}mentions: false/, 'update_message:\n    channels: [C0EDITORIAL]\n    mentions: false\n    max_length: 20000')));
     const tail = 'AND-THEN-THE-SECRET-TAIL';
     const long = `Published: long ${'word '.repeat(2400)}${tail}`;
     // broadcasts in the text itself are refused by mentions: false; the rest reaches the approver
@@ -212,7 +212,6 @@ describe('approvals: separation of duties on proven IDs', () => {
     const req = await request('Published: long');
     const n = Number(/Arguments, part 1 of (\d+):/.exec(req.text)![1]);
     await waitFor(() => (thread(req.ts).length >= n ? true : undefined));
-    const all = thread(req.ts).map((m) => m.text).join('\n');
     // every character of the long value is shown: the parts, in order, join into the whole
     const parts = thread(req.ts).map((m) => m.text.split(/Arguments, part \d+ of \d+:\n/)[1]).filter((p) => p !== undefined);
     expect(parts.length).toBeGreaterThanOrEqual(3);

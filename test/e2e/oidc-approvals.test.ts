@@ -40,7 +40,7 @@ const token = (email: string) =>
 function oidcScopes(links: (t: string) => string = (t) => t): string {
   const dir = slackScopes((f, t) => {
     if (f === 'slack.prod.yaml') {
-      return t.replace(/^attribution:\n(  .*\n)+/m, `attribution: { required: true, proof: oidc, issuer: '${ISSUER}', jwks: 'file:jwks.json', max_age: 10m }\n`).replace('timeout: 15m }', 'timeout: 20s }');
+      return t.replace(/^attribution:\n( {2}.*\n)+/m, `attribution: { required: true, proof: oidc, issuer: '${ISSUER}', jwks: 'file:jwks.json', max_age: 10m }\n`).replace('timeout: 15m }', 'timeout: 20s }');
     }
     return f === 'fleet.yaml' ? links(t) : t;
   });

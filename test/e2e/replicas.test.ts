@@ -19,7 +19,7 @@ import { AuditLog } from '../../shared/audit/log.js';
 import { mintToken, tokenHash } from '../../shared/transport/http/auth/bearer.js';
 import { runCli, tempDir, text, waitFor } from '../helpers.js';
 import { connect, httpScopes, serveHttp, type HttpServed } from '../http-helpers.js';
-import { freshDatabase, PG_STORE, PG_URL, pgParts, Proxy } from '../state/pg.js';
+import { freshDatabase, PG_STORE, PG_URL, pgParts, TcpProxy } from '../state/pg.js';
 
 const DEV_SCOPES = ['channels:read', 'channels:history', 'chat:write', 'reactions:write', 'users:read', 'search:read'];
 const PROD_SCOPES = ['channels:read', 'channels:history', 'chat:write', 'reactions:write', 'users:read'];
@@ -37,7 +37,7 @@ interface Replica {
 
 describe.skipIf(!PG_URL)('replicas of one instance over HTTP on one PostgreSQL', () => {
   let sb: SlackSandbox;
-  let proxy: Proxy;
+  let proxy: TcpProxy;
   let url: string;
   let scopes: string;
   const replicas: Replica[] = [];
@@ -92,7 +92,7 @@ describe.skipIf(!PG_URL)('replicas of one instance over HTTP on one PostgreSQL',
     sb = await startSlackSandbox();
     database = await freshDatabase(db);
     const { user, connect: toDb } = pgParts(PG_URL);
-    proxy = new Proxy(toDb);
+    proxy = new TcpProxy(toDb);
     await proxy.start();
     url = `postgresql://${user}@127.0.0.1:${proxy.port}/${database.name}`;
     scopes = httpScopes(`clients:
@@ -108,7 +108,7 @@ describe.skipIf(!PG_URL)('replicas of one instance over HTTP on one PostgreSQL',
     instances: [slack.prod]
     token: sha256:${tokenHash(bearer.prod)}
 `, (f, t) => {
-      if (f === 'slack.dev.yaml') return t.replace(/  read_history:    \{ channels: \[([^\]]+)\] \}/, '  read_history:    { channels: [$1], rate: 7/hour }');
+      if (f === 'slack.dev.yaml') return t.replace(/ {2}read_history: {4}\{ channels: \[([^\]]+)\] \}/, '  read_history:    { channels: [$1], rate: 7/hour }');
       if (f === 'fleet.yaml') return `${t}${PG_STORE}`;
       return t;
     });
@@ -252,7 +252,7 @@ describe.skipIf(!PG_URL)('replicas of one instance over HTTP on one PostgreSQL',
   describe('a Slack approval outlives the replica that asked', () => {
     /** the actor asks in the request channel; the bot's call carries that message as its proof */
     const meta = (k: string) => ({ ...key(k), 'fleet/actor': 'U0WRITER1', 'fleet/thread': sb.say('T0BLOGPROD', 'C0EDITORIAL', 'U0WRITER1', 'please edit the release notes') });
-    const edit = (i: number, k: string, marker: string, _meta: Record<string, string>) =>
+    const edit = (i: number, marker: string, _meta: Record<string, string>) =>
       replicas[i]!.prod[0]!.callTool({ name: 'update_message', arguments: { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: marker }, _meta }, undefined, { timeout: 60_000 }) as Promise<CallToolResult>;
     const requests = (marker: string) => channel('C0APPROVALS').messages.filter((m) => m.user === 'U0APPROVALS' && m.text.includes('Approval needed') && m.text.includes(marker));
     const updates = (marker: string) => sb.emulator.requests.filter((r) => r.route === 'chat.update' && r.params.text === marker).length;
@@ -274,11 +274,11 @@ describe.skipIf(!PG_URL)('replicas of one instance over HTTP on one PostgreSQL',
       const k = `approve-elsewhere-${process.pid}`;
       const marker = `Release notes 4.4 (${k})`;
       const m = meta(k);
-      const first = edit(1, k, marker, m).then(() => 'answered', () => 'lost');
+      const first = edit(1, marker, m).then(() => 'answered', () => 'lost');
       const req = await asked(marker);
       await kill(1); // the asking replica dies while the request waits in Slack
       expect(await first).toBe('lost');
-      const retry = edit(2, k, marker, m);
+      const retry = edit(2, marker, m);
       await expect.poll(() => steps(req.ts), { timeout: 20_000 }).toContain('resumed');
       // while replica 2 waits, a third attempt sees the approval pending, and does not ask again
       const third = (await replicas[0]!.prod[0]!.callTool({ name: 'update_message', arguments: { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: marker }, _meta: m })) as CallToolResult;
@@ -300,19 +300,19 @@ describe.skipIf(!PG_URL)('replicas of one instance over HTTP on one PostgreSQL',
       const k = `approve-meanwhile-${process.pid}`;
       const marker = `Release notes 4.5 (${k})`;
       const m = meta(k);
-      const first = edit(0, k, marker, m).then(() => 'answered', () => 'lost');
+      const first = edit(0, marker, m).then(() => 'answered', () => 'lost');
       const req = await asked(marker);
       await kill(0);
       expect(await first).toBe('lost');
       await as('U0EDITOR2').reactions.add({ channel: 'C0APPROVALS', timestamp: req.ts, name: 'white_check_mark' }); // nobody is waiting now
       replicas[0] = await start(); // the same replica, restarted
-      const r = await edit(0, k, marker, m);
+      const r = await edit(0, marker, m);
       expect(status(r), text(r)).toBe('completed');
       expect(requests(marker)).toHaveLength(1);
       expect(updates(marker)).toBe(1);
       expect(await steps(req.ts)).toEqual(['requested', 'resumed', 'approved']);
       expect((await approvals(req.ts)).at(-1)).toMatchObject({ status: 'approved', by: 'U0EDITOR2' });
-      expect(status((await edit(2, k, marker, m)))).toBe('replayed');
+      expect(status((await edit(2, marker, m)))).toBe('replayed');
       expect(updates(marker)).toBe(1);
     }, 90_000);
   });

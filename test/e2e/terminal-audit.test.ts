@@ -2,6 +2,7 @@
 // (util-linux `script`) around the installed bin: `--custody` fits the terminal's width, results
 // are coloured (not with NO_COLOR), a long read whose rows go to a file shows progress on stderr,
 // and nothing of that reaches a pipe. A reader piped into `head` ends quietly.
+// biome-ignore-all lint/suspicious/noControlCharactersInRegex: the suite matches the terminal's escape sequences (ESC [ ...)
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -126,6 +126,7 @@ describe('CI workflow', () => {
     expect(runs).toContain('node dist/cli.js verify --format github');
     // against the pull request's own base branch, not a fixed one
     const diff = steps.find((s) => s.run?.includes('node dist/cli.js diff "origin/$BASE" --format markdown > scope-diff.md'));
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub Actions expression, not a template
     expect(diff?.env?.BASE).toBe('${{ github.event.pull_request.base.ref }}');
     expect(JSON.stringify(wf)).not.toContain('origin/main');
     expect(runs.some((r) => r.includes('gh pr comment "$PR" --body-file scope-diff.md'))).toBe(true);

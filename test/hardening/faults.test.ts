@@ -86,7 +86,10 @@ describe.each(Object.keys(CASES))('upstream faults: %s', (connector) => {
         }
         // a write goes out once; a read may be retried by the SDK, a bounded number of times
         if (side === 'write') expect(sent).toBe(1);
-        else expect(sent).toBeGreaterThanOrEqual(1), expect(sent).toBeLessThanOrEqual(3);
+        else {
+          expect(sent).toBeGreaterThanOrEqual(1);
+          expect(sent).toBeLessThanOrEqual(3);
+        }
         if (side === 'write' && !fault.ok) expect((r.structuredContent as { status?: string })?.status).toBe('failed');
         if (fault.fault.status === 429) {
           // the upstream's Retry-After is honoured: the same tool sends nothing until it ends

@@ -101,14 +101,14 @@ export const SURFACES: Surface[] = [
   {
     name: '_meta "fleet/actor"',
     role: 'claim',
-    reads: [{ pattern: /META\.actor\b/, under: ['shared/'] }],
+    reads: [{ pattern: /\w\[META\.actor\]/, under: ['shared/'] }],
     seeds: ['U0DEVALICE', 'alice@example.com'],
     cost: 'call',
   },
   {
     name: 'an oidc token\'s e-mail (or sub) claim',
     role: 'claim',
-    reads: [{ pattern: /payload\.(email|sub)\b/, under: ['shared/'] }, { pattern: /META\.token\b/, under: ['shared/'] }],
+    reads: [{ pattern: /payload\.(email|sub)\b/, under: ['shared/'] }, { pattern: /\w\[META\.actorToken\]/, under: ['shared/'] }],
     seeds: ['alice@example.com'],
     cost: 'call',
   },
@@ -153,7 +153,8 @@ export const CENSUS: RegExp[] = [
   /env\.FLEET_(ACTOR|CLIENT)\b/,
   /\.option\('--(actor|client|user|by|owner) </,
   /\.argument\('<(name|client|user|actor|target)>'/,
-  /META\.(actor|token)\b/,
+  // a read of the key (m[META.actor]); a call that sends one, or a help text that names it, reads no name
+  /\w\[META\.(actor|actorToken)\](?!\s*=(?!=))/,
   /payload\.(email|sub)\b/,
   /'client:'/,
 ];

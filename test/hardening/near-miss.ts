@@ -38,7 +38,7 @@ export function nearMiss(seed: string, others: string[] = []): fc.Arbitrary<{ ho
     m('truncated', pos.map((i) => seed.slice(0, Math.max(0, seed.length - 1 - (i % Math.max(1, seed.length)))))),
     m('extended', fc.tuple(fc.string({ minLength: 1, maxLength: 6 }), fc.boolean()).map(([x, front]) => (front ? x + seed : seed + x))),
     m('very long', fc.tuple(fc.integer({ min: 300, max: 70_000 }), fc.constantFrom('a', 'A', '/', '.', '9')).map(([n, c]) => seed + c.repeat(n))),
-    m('unicode normal form', fc.constant(seed.normalize('NFKD') + '\u0301')),
+    m('unicode normal form', fc.constant(`${seed.normalize('NFKD')}\u0301`)),
     m('null or control', fc.tuple(pos, one(['\u0000', '\u0001', '\u001b', '\u007f', '\u0085'])).map(([i, c]) => insert(seed, i, c))),
   ];
   if (lookalikeable.length) {

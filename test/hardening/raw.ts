@@ -1,6 +1,7 @@
 // A raw stdio session with `fleet serve`: bytes in, every stdout line kept, answers awaited by id.
 // No SDK client in between, so the suites can send what no well-behaved client would.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
 import { fleetCommand, ROOT, tempDir } from '../helpers.js';
 
 export interface Raw {
@@ -76,7 +77,7 @@ export function rawServe(args: string[], env: Record<string, string> = {}): Raw 
       });
     },
     init: async () => {
-      raw.send({ id: 'init', method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'hardening-raw', version: '1' } } });
+      raw.send({ id: 'init', method: 'initialize', params: { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: {}, clientInfo: { name: 'hardening-raw', version: '1' } } });
       await raw.answer('init');
       raw.send({ method: 'notifications/initialized' });
     },

@@ -9,7 +9,6 @@
 // no sandbox route knows fails the run; and a near-miss the oracle allows must reach the upstream.
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONNECTORS } from '../../servers/fleet/connectors.js';
 import type { CloudflareSandbox } from '../../servers/cloudflare/sandbox/index.js';
 import { ROUTES } from '../../servers/cloudflare/sandbox/routes.js';
 import type { Recorded } from '../../shared/connector/emulator.js';
@@ -29,13 +28,6 @@ interface Target {
   key: string;
   seed: string;
   others: string[];
-}
-
-function leaves(v: unknown, path: (string | number)[] = []): [(string | number)[], string][] {
-  if (typeof v === 'string') return [[path, v]];
-  if (Array.isArray(v)) return v.flatMap((x, i) => leaves(x, [...path, i]));
-  if (v && typeof v === 'object') return Object.entries(v).flatMap(([k, x]) => leaves(x, [...path, k]));
-  return [];
 }
 
 function setPath(obj: Record<string, unknown>, path: (string | number)[], value: unknown): Record<string, unknown> {

@@ -52,7 +52,10 @@ async function holder(e: Engine, instance: string, key: string, fp: string, awai
     });
     child.on('exit', (code) => reject(new Error(`holder exited ${code}`)));
   });
-  return { kind, kill: () => new Promise<void>((r) => (child.once('exit', () => r()), child.kill('SIGKILL'))) };
+  return { kind, kill: () => new Promise<void>((r) => {
+        child.once('exit', () => r());
+        child.kill('SIGKILL');
+      }) };
 }
 
 export function stateContract(e: Engine): void {
@@ -323,7 +326,10 @@ export function stateContract(e: Engine): void {
           child.on('exit', (code) => reject(new Error(`task holder exited ${code}`)));
         });
         expect(await s.tasks.adopt('task-3')).toBe(false);
-        await new Promise<void>((r) => (child.once('exit', () => r()), child.kill('SIGKILL')));
+        await new Promise<void>((r) => {
+          child.once('exit', () => r());
+          child.kill('SIGKILL');
+        });
         await expect.poll(() => s.tasks.adopt('task-3'), { timeout: 10_000 }).toBe(true);
         expect(await other.tasks.adopt('task-3')).toBe(false);
       } finally {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 export const PG_URL = process.env.FLEET_TEST_PG ?? '';
 
 /** A loopback TCP proxy to the test database that can be cut and restored on the same port. */
-export class Proxy {
+export class TcpProxy {
   private server?: Server;
   private conns = new Set<Socket>();
   port = 0;
@@ -15,7 +15,12 @@ export class Proxy {
     this.server = createServer((c) => {
       const up = this.target();
       this.conns.add(c).add(up);
-      const drop = () => (c.destroy(), up.destroy(), this.conns.delete(c), this.conns.delete(up));
+      const drop = () => {
+        c.destroy();
+        up.destroy();
+        this.conns.delete(c);
+        this.conns.delete(up);
+      };
       c.on('error', drop).on('close', drop);
       up.on('error', drop).on('close', drop);
       c.pipe(up).pipe(c);

@@ -2,7 +2,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { migrate, PostgresState, SCHEMA_VERSION } from '../../shared/state/postgres.js';
 import { stateContract } from './contract.js';
-import { freshDatabase, PG_URL, pgParts, Proxy } from './pg.js';
+import { freshDatabase, PG_URL, pgParts, TcpProxy } from './pg.js';
 
 if (PG_URL) {
   // a database of this file's own: nothing another suite (or branch) migrated there can leak in
@@ -21,7 +21,7 @@ if (PG_URL) {
   describe('an outage of the database', () => {
     it('a key refused while the database was away is released once it answers, not left running', async () => {
       const { user, database, connect } = pgParts(DB_URL);
-      const proxy = new Proxy(connect);
+      const proxy = new TcpProxy(connect);
       await proxy.start();
       const id = `outage-${process.pid}-${Date.now()}`;
       const cut = new PostgresState(id, async () => `postgresql://${user}@127.0.0.1:${proxy.port}/${database}`);
@@ -51,7 +51,7 @@ if (PG_URL) {
   describe('signals between the processes of a store (LISTEN/NOTIFY)', () => {
     it('a message published by one reaches every subscriber of its topic, and a listener that lost its connection listens again', async () => {
       const { user, database, connect } = pgParts(DB_URL);
-      const proxy = new Proxy(connect);
+      const proxy = new TcpProxy(connect);
       await proxy.start();
       const a = new PostgresState('signals-a', async () => DB_URL);
       const b = new PostgresState('signals-b', async () => `postgresql://${user}@127.0.0.1:${proxy.port}/${database}`);

@@ -51,7 +51,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe('the upstream timer', () => {
   it('starts after approval: a slow human is not a slow upstream (an approved call once died as a false timeout)', async () => {
     const p = instance('  put_item: { paths: ["a/**"], approval: { via: elicitation, timeout: 30s } }\n', '1s');
-    const r = await p.call('put_item', { path: 'a/1' }, { elicit: async () => (await sleep(1500), 'accept') });
+    const r = await p.call('put_item', { path: 'a/1' }, { elicit: async () => {
+        await sleep(1500);
+        return 'accept';
+      } });
     expect(text(r)).toBe('wrote a/1');
     expect(r.structuredContent).toMatchObject({ status: 'completed', written: true });
     expect(p.up.calls).toEqual(['put a/1']);
@@ -140,7 +143,10 @@ exceptions:
 `);
     const { refreshExceptions } = await import('../../shared/connector/instance.js');
     refreshExceptions(p.inst);
-    const r = await p.call('put_item', { path: 'a/1' }, { elicit: async () => (await sleep(2000), 'accept') });
+    const r = await p.call('put_item', { path: 'a/1' }, { elicit: async () => {
+        await sleep(2000);
+        return 'accept';
+      } });
     expect(text(r)).toMatch(new RegExp(`^denied: exception hotfix of probe\\.dev ended at ${expires.replace(/\./g, '\\.')} while the call waited \\(.*probe\\.dev\\.yaml:\\d+\\); nothing was done`));
     expect(p.up.calls).toEqual([]);
     expect(p.records().at(-1)).toMatchObject({ decision: 'deny', rule: 'exception', exception: 'hotfix' });

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { describeSteps, STEPS } from '../../shared/call/call.js';
 import type { InFlightCall } from '../../shared/call/in-flight.js';
-import { path, runStage, step } from '../../shared/call/step.js';
+import { callPath, runStage, step } from '../../shared/call/step.js';
 import { findTool, openUpstream, parseArguments, touches } from '../../shared/call/steps.js';
 
 describe('the call path', () => {
@@ -20,9 +20,15 @@ describe('the call path', () => {
 
   it('does not compile with a step before the step that adds what it needs', () => {
     // @ts-expect-error touches needs ctx, which only openUpstream adds
-    const early = path().then(findTool, '').then(parseArguments, '').then(touches, '');
-    const inOrder = path().then(findTool, '').then(parseArguments, '').then(openUpstream, '').then(touches, '');
+    const early = callPath().next(findTool, '').next(parseArguments, '').next(touches, '');
+    const inOrder = callPath().next(findTool, '').next(parseArguments, '').next(openUpstream, '').next(touches, '');
     expect([early.stages.length, inOrder.stages.length]).toEqual([3, 4]);
+  });
+
+  it('builds a path that is not a thenable: awaiting one gives it back', async () => {
+    const p = callPath().next(findTool, '');
+    expect('then' in p).toBe(false);
+    expect(await p).toBe(p);
   });
 
   it('says every step needs only what an earlier step adds', () => {

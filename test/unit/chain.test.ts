@@ -18,7 +18,7 @@ describe('open', () => {
 
   it.each([
     ['an empty line', ''],
-    ['the suffix alone', ',"hash":"' + 'a'.repeat(64) + '"}'],
+    ['the suffix alone', `,"hash":"${'a'.repeat(64)}"}`],
     ['no hash member', '{"seq":1,"prev":"p"}'],
     ['a hash that is not 64 hex', withSuffix('{"seq":1,"prev":"p"}', 'A'.repeat(64))],
     ['broken JSON', withSuffix('{"seq":1,"prev":"p"')],

@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { FLEET_TOOLS, type FleetTools } from '../../client/tools.js';
 import { fleetClient } from '../../client/index.js';
 
-// never called: only compiled
+// never called: only compiled (exported so that tsc does not call it unused)
+// biome-ignore lint/suspicious/noExportsInTest: see above
 export function compileOnly(): void {
   const slack = fleetClient('slack.prod', { url: 'https://fleet.example.com/mcp/slack/prod', token: 't' });
   void slack.post_message({ channel: 'C0EDITORIAL', text: 'ok' }, { actor: 'U0EDITOR1', idempotencyKey: 'k' });

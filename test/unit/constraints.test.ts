@@ -4,7 +4,7 @@
 // fallback, and the list predicate that filters results. Tool and manifest are built here, so each
 // case names exactly the grant it is judged against.
 import { describe, expect, it } from 'vitest';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { choice, flag, globs, ids, max, oneOf, prefixes, type Constraint } from '../../shared/connector/constraints.js';
 import { allows, decide } from '../../shared/call/policy.js';
 import type { ToolDef } from '../../shared/connector/tool.js';

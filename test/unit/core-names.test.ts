@@ -52,6 +52,7 @@ describe('the core', () => {
       'const slackApprovals = 1;',
       "const m = 'proven by SLACK-message';",
       'const r = /^doppler:/;',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: the source of a template literal, as text
       'const t = `on ${m} at Cloudflare`;',
     ].join('\n');
     ts.sys.writeFile(file, src);

@@ -9,6 +9,7 @@ import { APPROVAL_FIELDS, AUDIT_FIELDS, burst, compareRates, GRANT_FIELDS, MANIF
 import { grantCommon, manifestSchema } from '../../shared/manifest/schema.js';
 import { extensionsOf } from '../../shared/connector/extensions.js';
 import { ROOT } from '../helpers.js';
+import { parseRate } from '../../shared/base/rate.js';
 
 const base = readSide(join(ROOT, 'scopes'), 'scopes');
 
@@ -92,7 +93,9 @@ describe('fleet diff judges every field by what it widens', () => {
 
   it('every field of every connector\'s manifest schema states its order', () => {
     const missing: string[] = [];
-    const check = (where: string, keys: string[], table: Record<string, unknown>) => keys.filter((k) => !(k in table)).forEach((k) => missing.push(`${where}.${k}`));
+    const check = (where: string, keys: string[], table: Record<string, unknown>) => {
+      for (const k of keys) if (!(k in table)) missing.push(`${where}.${k}`);
+    };
     for (const connector of Object.values(CONNECTORS)) {
       check('manifest', Object.keys(manifestSchema(connector, CONNECTORS).shape), MANIFEST_FIELDS);
       check(`${connector.name}.upstream`, Object.keys((connector.upstream as unknown as { shape: object }).shape), UPSTREAM_FIELDS);
@@ -116,15 +119,16 @@ function findShape(t: unknown): Record<string, unknown> {
 }
 
 describe('rates by the largest burst', () => {
+  const rate = (text: string) => parseRate(text)!;
   it('counts a full window at once, and again each period', () => {
-    expect(burst({ n: 30, period: 3600 }, 0)).toBe(30);
-    expect(burst({ n: 30, period: 3600 }, 3600)).toBe(60);
-    expect(burst({ n: 720, period: 86400 }, 3599)).toBe(720);
+    expect(burst(rate('30/hour'), 0)).toBe(30);
+    expect(burst(rate('30/hour'), 3600)).toBe(60);
+    expect(burst(rate('720/day'), 3599)).toBe(720);
   });
   it('finds the span where the new rate lets more through', () => {
-    expect(compareRates({ n: 30, period: 3600 }, { n: 720, period: 86400 })).toEqual({ wider: { span: 0, from: 30, to: 720 } });
-    expect(compareRates({ n: 720, period: 86400 }, { n: 30, period: 3600 })).toEqual({ narrower: { span: 0, from: 720, to: 30 } });
-    expect(compareRates({ n: 60, period: 60 }, { n: 3600, period: 3600 }).wider).toMatchObject({ span: 0, from: 60, to: 3600 });
-    expect(compareRates({ n: 1, period: 1 }, { n: 1, period: 1 })).toEqual({});
+    expect(compareRates(rate('30/hour'), rate('720/day'))).toEqual({ wider: { span: 0, from: 30, to: 720 } });
+    expect(compareRates(rate('720/day'), rate('30/hour'))).toEqual({ narrower: { span: 0, from: 720, to: 30 } });
+    expect(compareRates(rate('60/minute'), rate('3600/hour')).wider).toMatchObject({ span: 0, from: 60, to: 3600 });
+    expect(compareRates(rate('1/second'), rate('1/second'))).toEqual({});
   });
 });

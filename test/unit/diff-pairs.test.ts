@@ -73,7 +73,7 @@ describe('fleet diff: manifest-pair corpus', () => {
   it.each(CASES)('%s', (name, expected) => {
     const changes = diff(name);
     expect(changes.map((c) => [c.class, c.instance, c.tool, c.at])).toEqual(expected.map(([k, i, t, at]) => [k, i, t, at]));
-    changes.forEach((c, n) => expect(c.what).toContain(expected[n]![4]));
+    for (const [n, c] of changes.entries()) expect(c.what).toContain(expected[n]![4]);
   });
 
   it('markdown for a pull request lists escalations first, each with instance, tool and file:line', () => {

@@ -10,7 +10,7 @@ import { effective, isActive, nextChange, withAllExceptions } from '../../shared
 import { compareSides, type Side } from '../../shared/review/diff.js';
 import { SCOPES } from '../helpers.js';
 
-const BASE = readFileSync(join(SCOPES, 'slack.dev.yaml'), 'utf8').replace(/^  get_permalink:.*\n/m, '');
+const BASE = readFileSync(join(SCOPES, 'slack.dev.yaml'), 'utf8').replace(/^ {2}get_permalink:.*\n/m, '');
 const EXC = (expires: string, extra = '') => `exceptions:
   - id: perma
     tool: get_permalink

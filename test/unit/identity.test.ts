@@ -43,7 +43,7 @@ function nearMiss(id: string): fc.Arbitrary<{ how: string; value: string }> {
     ch.map((i) => ({ how: `double ${i}`, value: id.slice(0, i + 1) + id.slice(i) })),
     fc.constant({ how: 'lower case', value: id.toLowerCase() }),
     fc.constant({ how: 'fullwidth', value: [...id].map((c) => (c >= '!' && c <= '~' ? String.fromCodePoint(c.codePointAt(0)! + 0xfee0) : c)).join('') }),
-    fc.constant({ how: 'NFD', value: id.normalize('NFD') + '\u0301' }),
+    fc.constant({ how: 'NFD', value: `${id.normalize('NFD')}\u0301` }),
   ).filter((n) => n.value !== id && !(id.includes('@') && n.value.toLowerCase() === id.toLowerCase()));
 }
 

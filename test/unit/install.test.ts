@@ -42,7 +42,7 @@ describe('npm install', () => {
       expect(root.workspaces ?? []).not.toContain(folder);
       expect(root.scripts?.[script]).toContain(`--prefix ${folder}`);
     }
-    expect(root.scripts?.['bench']).toContain('npm run bench:peers');
+    expect(root.scripts?.bench).toContain('npm run bench:peers');
     expect(root.scripts?.['bench:smoke']).toContain('npm run bench:peers');
   });
 

@@ -6,12 +6,22 @@ import { describe, expect, it } from 'vitest';
 
 const root = join(import.meta.dirname, '../..');
 const depcruise = join(root, 'node_modules/.bin/depcruise');
+const CRUISED = ['servers', 'shared', 'client', 'bench', 'examples'];
+
+/**
+ * The folders of shared/ still in one loop of imports, each left to the change that reshapes it:
+ * manifest → call (the client-name parser in call/identity.ts, #24) and manifest ↔ connector (the
+ * schema is built from connector/extensions.ts and tool.ts; the production check in
+ * connector/scopes.ts, #24); call, audit and state are in the loop only through manifest. A folder
+ * cycle through any other folder fails; take a folder out of this list once it is out of every loop.
+ */
+const TANGLE = ['shared/audit', 'shared/call', 'shared/connector', 'shared/manifest', 'shared/state'];
 
 /** Runs dependency-cruiser as a user would, from `cwd`; rules match paths relative to it. */
 function cruise(cwd: string) {
   let out: string;
   try {
-    out = execFileSync(depcruise, ['servers', 'shared', '--config', join(root, '.dependency-cruiser.cjs'), '--ts-config', join(root, 'tsconfig.json'), '--output-type', 'json'], { cwd, encoding: 'utf8', maxBuffer: 64 << 20 });
+    out = execFileSync(depcruise, [...CRUISED, '--config', join(root, '.dependency-cruiser.cjs'), '--ts-config', join(root, 'tsconfig.json'), '--output-type', 'json'], { cwd, encoding: 'utf8', maxBuffer: 64 << 20 });
   } catch (e) {
     out = (e as { stdout: string }).stdout; // exits non-zero on violations
   }
@@ -25,15 +35,23 @@ describe('layout', () => {
     // the imports were resolved (.js specifiers to .ts files), so the rules had edges to judge
     expect(r.totalCruised).toBeGreaterThan(100);
     expect(r.totalDependenciesCruised).toBeGreaterThan(250);
-    expect(r.found).toEqual([]);
+    const tangled = (v: string) => TANGLE.some((f) => v === f);
+    expect(r.found.filter((v) => !/^no-folder-cycles: (\S+) -> (\S+)$/.test(v) || !v.split(/: | -> /).slice(1).every(tangled))).toEqual([]);
   }, 60_000);
 
   it('every rule fires on a tree that breaks it', () => {
     expect(cruise(join(root, 'test/fixtures/layout')).found.sort()).toEqual([
+      'base-is-a-leaf: shared/base/leaf.ts -> shared/core/x.ts',
+      'bench-measures-the-build: bench/run.mjs -> shared/beta/b.ts',
+      'client-stands-alone: client/index.ts -> shared/beta/b.ts',
       'connectors-import-no-command: servers/beta/c.ts -> servers/fleet/list.ts',
       'connectors-stay-apart: servers/alpha/a.ts -> servers/beta/b.ts',
       'core-imports-no-server: shared/core/up.ts -> servers/fleet/list.ts',
+      'examples-use-the-public-client: examples/bot.ts -> client/index.ts',
       'no-cycles: shared/core/x.ts -> shared/core/y.ts',
+      'no-folder-cycles: shared/alpha -> shared/beta',
+      'no-folder-cycles: shared/beta -> shared/alpha',
+      'wire-imports-nothing: shared/base/wire.ts -> path',
     ]);
   }, 60_000);
 });

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { ROOT, SCOPES } from '../helpers.js';
+import { SCOPES } from '../helpers.js';
 
 const SCHEMA = JSON.parse(readFileSync(join(SCOPES, 'manifest.schema.json'), 'utf8'));
 const validate = new Ajv({ strict: false, allErrors: true }).compile(SCHEMA);
@@ -15,7 +15,7 @@ const errors = (m: unknown) => (validate(m) ? [] : validate.errors!.map((e) => `
 
 /** Every property of every object schema below `node`, with its path. */
 function fields(node: any, path = '', out: [string, any][] = []): [string, any][] {
-  if (Array.isArray(node)) node.forEach((n, i) => fields(n, `${path}[${i}]`, out));
+  if (Array.isArray(node)) for (const [i, n] of node.entries()) fields(n, `${path}[${i}]`, out);
   else if (node && typeof node === 'object') {
     for (const [k, v] of Object.entries<any>(node.properties ?? {})) {
       out.push([`${path}.${k}`, v]);

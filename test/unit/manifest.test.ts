@@ -179,7 +179,7 @@ describe('rotating credentials', () => {
 
   it('refuses a value where a reference belongs, a missing part, and rotation where the upstream has none', () => {
     expect(problem(GOOD.replace('credential: env:SLACK_TOKEN_TEST', ROTATE.replace('env:SLACK_CLIENT_SECRET', 'hunter2'))).message).toContain('credential must be a reference');
-    expect(problem(GOOD.replace('credential: env:SLACK_TOKEN_TEST', ROTATE.replace(/\n    client_id: .*/, '')))).toMatchObject({ path: expect.stringMatching(/^credential/) });
+    expect(problem(GOOD.replace('credential: env:SLACK_TOKEN_TEST', ROTATE.replace(/\n {4}client_id: .*/, '')))).toMatchObject({ path: expect.stringMatching(/^credential/) });
     const cf = `connector: cloudflare
 instance: prod
 owner: team <t@example.com>

@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { addSeqs, bounded, countOf, inRanges, OwedFile } from '../../shared/audit/owed.js';
+import { addSeqs, newestSeqs, countOf, inRanges, OwedFile } from '../../shared/audit/owed.js';
 import { tempDir } from '../helpers.js';
 
 describe('owed seqs', () => {
@@ -15,8 +15,8 @@ describe('owed seqs', () => {
   });
 
   it('keeps the newest within the bound and says how many it gave up', () => {
-    expect(bounded([[1, 3], [5, 8], [10, 10]], 3)).toEqual({ ranges: [[7, 8], [10, 10]], gaveUp: 5 });
-    expect(bounded([[1, 3]], 5)).toEqual({ ranges: [[1, 3]], gaveUp: 0 });
+    expect(newestSeqs([[1, 3], [5, 8], [10, 10]], 3)).toEqual({ ranges: [[7, 8], [10, 10]], gaveUp: 5 });
+    expect(newestSeqs([[1, 3]], 5)).toEqual({ ranges: [[1, 3]], gaveUp: 0 });
   });
 
   it('persists what is owed until it is taken', async () => {

@@ -30,7 +30,12 @@ function match(method: string, path: string): Match | { status: 404 | 405 } | { 
     const parts = route.path.slice(1).split('/');
     if (parts.length !== segs.length) continue;
     const p: Record<string, string> = {};
-    if (!parts.every((part, i) => (part.startsWith(':') ? ((p[part.slice(1)] = segs[i]!), segs[i] !== '') : part === segs[i]))) continue;
+    const matches = parts.every((part, i) => {
+      if (!part.startsWith(':')) return part === segs[i];
+      p[part.slice(1)] = segs[i]!;
+      return segs[i] !== '';
+    });
+    if (!matches) continue;
     if (route.method !== method) {
       wrongMethod = true;
       continue;

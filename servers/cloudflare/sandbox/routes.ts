@@ -126,7 +126,7 @@ const publicBinding = (b: Record<string, unknown>) => (b.type === 'secret_text' 
 async function kvPut(c: Call): Promise<Reply> {
   const ns = kvOf(c);
   const ttl = c.q.get('expiration_ttl');
-  if (ttl !== null && (!/^\d+$/.test(ttl) || Number(ttl) < 60)) throw new CfError(400, 10033, 'Invalid expiration_ttl of ' + ttl + '. Expiration TTL must be at least 60.');
+  if (ttl !== null && (!/^\d+$/.test(ttl) || Number(ttl) < 60)) throw new CfError(400, 10033, `Invalid expiration_ttl of ${ttl}. Expiration TTL must be at least 60.`);
   let value: Buffer;
   let metadata: unknown;
   const type = c.req.headers['content-type'] ?? '';

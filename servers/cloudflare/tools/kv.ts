@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { C, DESTROY, READ, WRITE, cfTool, whole, collect, hexId, SHOWN, WALK, limit, lines, text } from '../common.js';
+import { C, DESTROY, READ, WRITE, cfTool, whole, collect, hexId, SHOWN, WALK, maxItems, lines, text } from '../common.js';
 import { safeKey, safePrefix } from '../names.js';
-import { free, lookup, on } from '../../../shared/connector/tool.js';
+import { free, on } from '../../../shared/connector/tool.js';
 
 const namespaceId = hexId('KV namespace');
 const key = safeKey('key', 512).describe('Key');
@@ -34,7 +34,7 @@ export const kvListKeys = cfTool({
   input: z.object({
     namespace_id: namespaceId,
     prefix: safePrefix('prefix').optional(),
-    limit: limit(1000).optional(),
+    limit: maxItems(1000).optional(),
     cursor: text(1000).optional().describe('from the previous page'),
   }),
   output: z.object({ keys: z.array(z.object({ name: z.string(), expiration: z.number().optional() })), cursor: z.string().optional() }),

@@ -1,8 +1,8 @@
 import { Stopped } from '../../../shared/base/errors.js';
 import { z } from 'zod';
-import { C, DESTROY, READ, WRITE, cfTool, limit, lines, text } from '../common.js';
+import { C, DESTROY, READ, WRITE, cfTool, maxItems, lines, text } from '../common.js';
 import { BUCKET, named, safeKey, safePrefix } from '../names.js';
-import { free, lookup, on } from '../../../shared/connector/tool.js';
+import { free, on } from '../../../shared/connector/tool.js';
 
 const bucket = named(BUCKET, 'must be an R2 bucket name: 3-63 lower-case letters, digits and -').describe('Bucket');
 const key = safeKey('object key').describe('Object key');
@@ -38,7 +38,7 @@ export const r2ListObjects = cfTool({
   input: z.object({
     bucket,
     prefix: safePrefix('prefix').optional(),
-    limit: limit(1000).optional(),
+    limit: maxItems(1000).optional(),
     cursor: text(1000).optional().describe('from the previous page'),
   }),
   output: z.object({ objects: z.array(object), cursor: z.string().optional() }),

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { C, DESTROY, READ, WRITE, cfTool, collect, lines, SHOWN, WALK, text, type CF, type Smoke } from '../common.js';
 import { SCRIPT, named } from '../names.js';
-import { free, lookup, on } from '../../../shared/connector/tool.js';
+import { free, on } from '../../../shared/connector/tool.js';
 
 const scriptName = named(SCRIPT, 'must be a Worker name: lower-case letters, digits, - and _').describe('Worker name');
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { C, READ, WRITE, cfTool, collect, limit, lines } from '../common.js';
+import { C, READ, WRITE, cfTool, collect, maxItems, lines } from '../common.js';
 import { INSTANCE, WORKFLOW, named } from '../names.js';
-import { free, lookup, on } from '../../../shared/connector/tool.js';
+import { free, on } from '../../../shared/connector/tool.js';
 
 const workflow = named(WORKFLOW, 'must be a Workflow name: letters, digits, - and _').describe('Workflow name');
 const instanceId = named(INSTANCE, 'must be an instance ID: letters, digits, - and _').describe('Instance ID');
@@ -17,7 +17,7 @@ export const workflowListInstances = cfTool({
   input: z.object({
     workflow,
     status: z.string().refine((s) => (STATUS as readonly string[]).includes(s), `must be one of ${STATUS.join(', ')}`).optional().describe('e.g. errored'),
-    limit: limit(100).optional(),
+    limit: maxItems(100).optional(),
   }),
   output: z.object({ instances: z.array(instance) }),
   needs: ['Workers Scripts Read'],

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { C, READ, configName, dopplerTool, project } from '../common.js';
-import { free, lookup, on } from '../../../shared/connector/tool.js';
+import { free, on } from '../../../shared/connector/tool.js';
 
 export const configActivity = dopplerTool({
   name: 'config_activity',

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { C, READ, configName, dopplerTool, project } from '../common.js';
-import { free, lookup, on } from '../../../shared/connector/tool.js';
+import { on } from '../../../shared/connector/tool.js';
 
 const names = z.array(z.string());
 const secret = { secrets: (n: string) => n };

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { ToolContext } from '../../../shared/connector/tool.js';
 import { C, READ, configName, dopplerTool, project, secretName, type Doppler } from '../common.js';
-import { free, lookup, on } from '../../../shared/connector/tool.js';
+import { on } from '../../../shared/connector/tool.js';
 
 export const listSecretNames = dopplerTool({
   name: 'list_secret_names',

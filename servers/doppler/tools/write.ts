@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { C, DESTROY, WRITE, configName, dopplerTool, project, secretName } from '../common.js';
-import { free, lookup, on } from '../../../shared/connector/tool.js';
+import { free, on } from '../../../shared/connector/tool.js';
 
 const changed = z.object({ config: z.string(), name: z.string(), length: z.number().int().optional() });
 

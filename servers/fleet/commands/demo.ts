@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { ElicitRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { META } from '../../../shared/base/wire.js';
 import type { AuditCommands } from '../audit-commands.js';
 import { VERSION } from '../version.js';
 
@@ -85,7 +86,7 @@ async function session(opts: { scopes: string; cli: string; report?: string }, p
     await step(2, 'Which channels may the agent use? (the private #hiring channel is filtered out)', 'list_channels', {});
     await step(3, 'A read', 'read_history', { channel: 'C0DEVGENERAL', limit: 3 });
     const posted = await step(4, 'An allowed post, on behalf of a person in a thread', 'post_message',
-      { channel: 'C0DEVBOTTEST', text: 'Draft 42 preview is ready.' }, { 'fleet/actor': 'U0DEVALICE', 'fleet/thread': 'C0DEVBOTTEST/1767225900.000105' });
+      { channel: 'C0DEVBOTTEST', text: 'Draft 42 preview is ready.' }, { [META.actor]: 'U0DEVALICE', [META.thread]: 'C0DEVBOTTEST/1767225900.000105' });
     await step(5, 'A post to a channel outside the grant', 'post_message', { channel: 'C0DEVGENERAL', text: 'Hello everyone' });
     await step(6, 'A broadcast mention', 'post_message', { channel: 'C0DEVBOTTEST', text: '<!channel> deploy finished' });
     await step(7, "Editing a message someone else posted", 'update_message', { channel: 'C0DEVBOTTEST', ts: '1767225960.000106', text: 'edited' });
@@ -93,9 +94,9 @@ async function session(opts: { scopes: string; cli: string; report?: string }, p
     const sc = posted.structuredContent as { ts?: string } | undefined;
     if (sc?.ts) await step(9, "Deleting the bot's own message: the grant asks a human first", 'delete_message', { channel: 'C0DEVBOTTEST', ts: sc.ts });
     await step(10, 'A retry of the same post with the same idempotency key: replayed, not posted twice', 'post_message',
-      { channel: 'C0DEVBOTTEST', text: 'Build 118 is green.' }, { 'fleet/idempotency-key': 'build-118-green' });
+      { channel: 'C0DEVBOTTEST', text: 'Build 118 is green.' }, { [META.idempotencyKey]: 'build-118-green' });
     await step(11, '... and again, as a workflow retrying its step would', 'post_message',
-      { channel: 'C0DEVBOTTEST', text: 'Build 118 is green.' }, { 'fleet/idempotency-key': 'build-118-green' });
+      { channel: 'C0DEVBOTTEST', text: 'Build 118 is green.' }, { [META.idempotencyKey]: 'build-118-green' });
   } finally {
     await client.close();
   }
@@ -164,7 +165,7 @@ async function production(opts: { scopes: string; cli: string }, place: Place): 
     say(`14. Erin (U0EDITOR1) asks in #editorial: message ${thread}`);
     say('    The bot calls with that message as its thread; the instance reads it back: it exists, Erin wrote it, she is a human member, it is fresh.');
     const edit = { channel: 'C0EDITORIAL', ts: published.ts, text: 'Published: "Release notes 4.2" (title fixed)' };
-    const pending = call(edit, { 'fleet/actor': 'U0EDITOR1', 'fleet/thread': thread });
+    const pending = call(edit, { [META.actor]: 'U0EDITOR1', [META.thread]: thread });
     const asked = await waitFor(() => channel('C0APPROVALS').messages.find((m) => m.user === 'U0APPROVALS' && m.text.includes('Approval needed')));
     say();
     say('15. The approvals identity asks in #approvals (every argument in full, the call digest):');
@@ -177,10 +178,10 @@ async function production(opts: { scopes: string; cli: string }, place: Place): 
     await pending;
     say();
     say('16. The same call with a forged actor: Sam claims to be the requester of Erin\'s message');
-    await call(edit, { 'fleet/actor': 'U0EDITOR2', 'fleet/thread': thread });
+    await call(edit, { [META.actor]: 'U0EDITOR2', [META.thread]: thread });
     say();
     say('17. ... and with a look-alike actor (U0EDITOR1 with an invisible character)');
-    await call(edit, { 'fleet/actor': 'U0EDITOR1\u200b', 'fleet/thread': thread });
+    await call(edit, { [META.actor]: 'U0EDITOR1\u200b', [META.thread]: thread });
   } catch (e) {
     await client.close();
     await sb.close();

@@ -4,20 +4,20 @@
 // streamed once more through the review and activity counters, so memory stays flat however long
 // the trail is.
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { streamCalls, type CallRow } from '../../../shared/audit/read.js';
 import { fileLines, verifiedRecords, verifyLines } from '../../../shared/audit/verify.js';
-import { parseDuration } from '../../../shared/base/duration.js';
+import { DAY_MS } from '../../../shared/base/duration.js';
 import { fleetDir } from '../../../shared/base/install.js';
 import { counted, progress } from '../../../shared/base/terminal.js';
 import { isProduction } from '../../../shared/connector/scopes.js';
 import { loadManifest } from '../../../shared/manifest/load.js';
 import type { Manifest } from '../../../shared/manifest/types.js';
-import { InstanceReviewer } from '../../../shared/review/evidence.js';
+import { InstanceReviewer, inWindow, windowDays } from '../../../shared/review/evidence.js';
 import { narrow } from '../../../shared/review/narrow.js';
 import { ActivityCollector } from '../../../shared/review/report/collect.js';
 import { renderReport, type InstanceSection, type TrailState } from '../../../shared/review/report/html.js';
-import { manifestFiles } from '../../../shared/review/verify.js';
+import { chosenManifests, instanceOf } from '../../../shared/review/verify.js';
 import { readStoreConfig } from '../../../shared/state/config.js';
 import type { StateStore } from '../../../shared/state/store.js';
 import { CONNECTORS } from '../connectors.js';
@@ -45,8 +45,6 @@ export interface ReportOptions {
   checkpoints?: string[];
   command: string;
 }
-
-const DAY = 86_400_000;
 
 interface Opened {
   state: TrailState;
@@ -106,24 +104,15 @@ async function openTrail(o: ReportOptions, id: string): Promise<Opened> {
 
 /** Writes the report; returns the exit code (1 when a trail is tampered or unreadable). */
 export async function reportCmd(instances: string[], o: ReportOptions, out: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): Promise<number> {
-  const windowMs = parseDuration(o.window);
-  if (windowMs === undefined || windowMs < DAY) throw new Error(`--window takes a duration of at least a day, such as 30d or 90d, not "${o.window}"`);
-  const days = Math.round(windowMs / DAY);
+  const days = windowDays(o.window);
   const now = o.now ?? Date.now();
-  const files = manifestFiles(o.scopes);
-  const all = files.map((f) => basename(f).replace(/\.ya?ml$/, ''));
-  for (const i of instances) if (!all.includes(i)) throw new Error(`no manifest for instance "${i}" in ${o.scopes} (known: ${all.join(', ')})`);
   const manifests = new Map<string, Manifest>();
-  for (const f of files) {
-    const id = basename(f).replace(/\.ya?ml$/, '');
-    if (!instances.length || instances.includes(id)) manifests.set(id, loadManifest(f, CONNECTORS));
-  }
+  for (const f of chosenManifests(o.scopes, instances)) manifests.set(instanceOf(f), loadManifest(f, CONNECTORS));
   const activity = new ActivityCollector((id) => {
     const m = manifests.get(id);
     return m ? isProduction(m) : /\.prod$/.test(id);
   });
-  const from = now - days * DAY;
-  const wanted = o.filter ?? ((r: CallRow) => Date.parse(r.time) >= from && Date.parse(r.time) <= now);
+  const wanted = o.filter ?? inWindow(now, days);
   const trails: TrailState[] = [];
   const sections: InstanceSection[] = [];
   for (const [id, m] of manifests) {
@@ -163,7 +152,7 @@ export async function reportCmd(instances: string[], o: ReportOptions, out: (s: 
       generated: new Date(now),
       version: VERSION,
       command: o.command,
-      window: { from: new Date(now - days * DAY).toISOString(), to: new Date(now).toISOString(), days },
+      window: { from: new Date(now - days * DAY_MS).toISOString(), to: new Date(now).toISOString(), days },
       trails,
       instances: sections,
       activity: activity.finish(),

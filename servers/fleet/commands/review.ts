@@ -13,15 +13,14 @@ import { fileLines } from '../../../shared/audit/verify.js';
 import { counted, progress } from '../../../shared/base/terminal.js';
 import { readStoreConfig } from '../../../shared/state/config.js';
 import { instanceStore } from '../compose/store.js';
-import { parseDuration } from '../../../shared/base/duration.js';
 import { loadManifest } from '../../../shared/manifest/load.js';
 import type { Manifest } from '../../../shared/manifest/types.js';
 import { compareSides, type Change, type Side } from '../../../shared/review/diff.js';
-import { InstanceReviewer, reviewMarkdown, reviewText, type InstanceReview, type TrailSource } from '../../../shared/review/evidence.js';
+import { InstanceReviewer, inWindow, reviewMarkdown, reviewText, windowDays, type InstanceReview, type TrailSource } from '../../../shared/review/evidence.js';
 import { failed, formatFindings } from '../../../shared/review/findings.js';
 import { narrow, Replayer, type Replay } from '../../../shared/review/narrow.js';
 import { writeGenerated } from '../../../shared/review/surface-files.js';
-import { manifestFiles, verifyScopes } from '../../../shared/review/verify.js';
+import { chosenManifests, manifestFiles, verifyScopes } from '../../../shared/review/verify.js';
 
 export interface ReviewOptions {
   scopes: string;
@@ -43,8 +42,6 @@ export interface Proposal {
   cuts: string[];
   replay: Replay;
 }
-
-const DAY = 86_400_000;
 
 /**
  * The instance's calls, each handed to `each` as the verified stream of its trail passes
@@ -93,26 +90,17 @@ export async function reviewCmd(
   out: (s: string) => void = (s) => process.stdout.write(`${s}\n`),
   warn: (s: string) => void = (s) => process.stderr.write(`${s}\n`),
 ): Promise<number> {
-  const windowMs = parseDuration(o.window);
-  if (windowMs === undefined || windowMs < DAY) throw new Error(`--window takes a duration of at least a day, such as 30d or 90d, not "${o.window}"`);
-  const days = Math.round(windowMs / DAY);
+  const days = windowDays(o.window);
   const now = o.now ?? Date.now();
-  const files = manifestFiles(o.scopes);
-  const all = files.map((f) => basename(f).replace(/\.ya?ml$/, ''));
-  for (const i of instances) if (!all.includes(i)) throw new Error(`no manifest for instance "${i}" in ${o.scopes} (known: ${all.join(', ')})`);
-  const chosen = files.filter((f) => !instances.length || instances.includes(basename(f).replace(/\.ya?ml$/, '')));
+  const chosen = chosenManifests(o.scopes, instances);
 
-  const from = now - days * DAY;
-  const inWindow = (r: CallRow) => {
-    const t = Date.parse(r.time);
-    return t >= from && t <= now;
-  };
+  const inTime = inWindow(now, days);
   const reviews: { m: Manifest; review: InstanceReview }[] = [];
   let unvouched = false;
   for (const file of chosen) {
     const m = loadManifest(file, CONNECTORS);
     const reviewer = new InstanceReviewer(m, CONNECTORS[m.connector]!, { now, days });
-    const t = await trail(o, m.id, (r) => inWindow(r) && reviewer.add(r));
+    const t = await trail(o, m.id, (r) => inTime(r) && reviewer.add(r));
     // said plainly, first: a review of a trail that is missing or fails verification proves nothing
     for (const w of t.warnings) warn(`warning: ${w}`);
     // no trail at all is said, not failed: a new instance has none yet
@@ -166,7 +154,7 @@ export async function reviewCmd(
     }
     // the window's calls again, through the proposal's policy (a second pass: none is kept from the first)
     const replayer = new Replayer(proposed, connector);
-    await trail(o, m.id, (r) => inWindow(r) && replayer.add(r));
+    await trail(o, m.id, (r) => inTime(r) && replayer.add(r));
     proposals.push({ instance: m.id, file, cuts: n.cuts, replay: replayer.result });
   }
   const docs = o.write ? join(o.scopes, '..', 'docs', 'tools.md') : undefined;

@@ -1,12 +1,12 @@
 // `fleet serve --http [HOST:]PORT`: one process serving one or several instances over Streamable
 // HTTP (stateless), each at /mcp/<connector>/<env>, to the clients of scopes/clients.yaml. Binds
 // to loopback unless told otherwise; TLS is the tunnel's or proxy's job. SIGTERM drains.
-import { basename } from 'node:path';
 import { StartupError } from '../../../shared/base/errors.js';
 import { parseDuration } from '../../../shared/base/duration.js';
+import { parseRate } from '../../../shared/base/rate.js';
 import { isProduction } from '../../../shared/connector/scopes.js';
 import { loadClients } from '../../../shared/manifest/clients.js';
-import { manifestFiles } from '../../../shared/review/verify.js';
+import { instanceOf, manifestFiles } from '../../../shared/review/verify.js';
 import { ClientRegistry } from '../../../shared/transport/http/auth/clients.js';
 import { serveHttp, type Inbound } from '../../../shared/transport/http/server.js';
 import { CONNECTORS } from '../connectors.js';
@@ -48,10 +48,10 @@ const positive = (v: string | undefined, name: string, dflt: number) => {
 
 export async function serveHttpCmd(o: HttpServeOptions): Promise<void> {
   const { host, port } = parseListen(o.listen);
-  const ids = o.instances.length ? o.instances : manifestFiles(o.scopes).map((f) => basename(f).replace(/\.ya?ml$/, '')).filter((id) => CONNECTORS[id.split('.')[0]!]);
+  const ids = o.instances.length ? o.instances : manifestFiles(o.scopes).map(instanceOf).filter((id) => CONNECTORS[id.split('.')[0]!]);
   if (!ids.length) throw new StartupError(`no instance to serve: no manifest in ${o.scopes}`);
   if (o.upstream && new Set(ids.map((id) => id.split('.')[0])).size > 1) throw new StartupError('--upstream names one upstream: serve instances of one connector with it');
-  if (o.clientRate && !/^\d+\/(second|minute|hour)$/.test(o.clientRate)) throw new StartupError(`--client-rate ${JSON.stringify(o.clientRate)}: expected N/second|minute|hour`);
+  if (o.clientRate && !parseRate(o.clientRate)) throw new StartupError(`--client-rate ${JSON.stringify(o.clientRate)}: expected N/second, N/minute, N/hour or N/day`);
   const bodyMs = parseDuration(o.bodyTimeout ?? '10s');
   if (!bodyMs) throw new StartupError(`--body-timeout ${JSON.stringify(o.bodyTimeout)}: expected a duration such as 10s`);
   const graceMs = parseDuration(o.drain ?? '30s');

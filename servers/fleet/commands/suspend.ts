@@ -12,7 +12,7 @@ import { loadClients } from '../../../shared/manifest/clients.js';
 import { actor, BadIdentifier, client, known } from '../../../shared/call/identity.js';
 import { SUSPENSION_CACHE_MS } from '../../../shared/state/suspension.js';
 import type { StateStore, Suspension } from '../../../shared/state/store.js';
-import { manifestFiles } from '../../../shared/review/verify.js';
+import { instanceOf, manifestFiles } from '../../../shared/review/verify.js';
 import { CONNECTORS } from '../connectors.js';
 import { instanceStore } from '../compose/store.js';
 
@@ -75,7 +75,7 @@ async function seenClients(instances: string[], scopes: string, wanted: string):
  * target that names no instance and no known client is an error, never a suspension of nobody.
  */
 async function covered(target: string, scopes: string): Promise<{ target: string; instances: string[] }> {
-  const all = manifestFiles(scopes).map((f) => basename(f).replace(/\.ya?ml$/, ''));
+  const all = manifestFiles(scopes).map(instanceOf);
   if (target.startsWith('client:')) {
     try {
       const name = client(target.slice('client:'.length), 'the client');

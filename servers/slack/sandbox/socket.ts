@@ -35,7 +35,9 @@ export class SocketHub {
       const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
       await new Promise<void>((resolve, reject) => wss.once('listening', resolve).once('error', reject));
       wss.on('connection', (ws, req) => this.accept(ws, new URL(req.url ?? '/', 'ws://x').searchParams.get('ticket') ?? ''));
-      this.pinger = setInterval(() => this.open.forEach((ws) => ws.ping()), PING_MS);
+      this.pinger = setInterval(() => {
+        for (const ws of this.open) ws.ping();
+      }, PING_MS);
       this.pinger.unref();
       this.wss = wss;
     }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { C, READ, slackTool, limit, type Slack } from '../common.js';
-import { free, lookup, on } from '../../../shared/connector/tool.js';
+import { C, READ, slackTool, pageSize } from '../common.js';
+import { free } from '../../../shared/connector/tool.js';
 
 const channel = z.object({ id: z.string(), name: z.string(), private: z.boolean(), topic: z.string().optional() });
 
@@ -9,7 +9,7 @@ export const listChannels = slackTool({
   description: 'List the Slack channels this instance may use, with IDs to pass to other tools.',
   access: 'read',
   annotations: READ,
-  input: z.object({ limit: limit(100, 1000).optional().describe('Max channels') }),
+  input: z.object({ limit: pageSize(100, 1000).optional().describe('Max channels') }),
   output: z.object({ channels: z.array(channel) }),
   needs: ['channels:read'],
   constraints: { channels: C.channels },

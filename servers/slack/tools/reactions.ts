@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { C, WRITE, channelId, messageTs, slackTool } from '../common.js';
-import { free, lookup, on } from '../../../shared/connector/tool.js';
+import { free, on } from '../../../shared/connector/tool.js';
 
 export const addReaction = slackTool({
   name: 'add_reaction',

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { C, READ, slackTool, channelId, limit, message, messageTs, renderMessages, toMessage, type Slack } from '../common.js';
-import { free, lookup, on } from '../../../shared/connector/tool.js';
+import { C, READ, slackTool, channelId, pageSize, message, messageTs, renderMessages, toMessage } from '../common.js';
+import { free, on } from '../../../shared/connector/tool.js';
 
 const page = z.object({ messages: z.array(message), next_cursor: z.string().optional() });
 
@@ -11,7 +11,7 @@ export const readHistory = slackTool({
   annotations: READ,
   input: z.object({
     channel: channelId,
-    limit: limit(20, 100).optional(),
+    limit: pageSize(20, 100).optional(),
     cursor: z.string().max(500).optional().describe('next_cursor of a previous page'),
   }),
   output: page,
@@ -70,7 +70,7 @@ export const searchMessages = slackTool({
   description: 'Search messages by text; only channels this instance may read are searched.',
   access: 'read',
   annotations: READ,
-  input: z.object({ query: z.string().min(1).max(500).describe('Slack search query'), limit: limit(20, 100).optional() }),
+  input: z.object({ query: z.string().min(1).max(500).describe('Slack search query'), limit: pageSize(20, 100).optional() }),
   output: z.object({ matches: z.array(match) }),
   needs: ['search:read'],
   constraints: { channels: C.channels },

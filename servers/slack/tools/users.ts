@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { READ, limit, slackTool } from '../common.js';
-import { free, lookup, on } from '../../../shared/connector/tool.js';
+import { pageSize, slackTool } from '../common.js';
+import { free } from '../../../shared/connector/tool.js';
 
 // Emails and profile details stay out: a model needs who someone is, not how to reach them.
 const user = z.object({ id: z.string(), name: z.string(), real_name: z.string().optional(), bot: z.boolean(), tz: z.string().optional() });
@@ -20,7 +20,7 @@ export const listUsers = slackTool({
   description: 'List workspace members (ID, handle, name).',
   access: 'read',
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: true },
-  input: z.object({ limit: limit(200, 1000).optional().describe('Max users') }),
+  input: z.object({ limit: pageSize(200, 1000).optional().describe('Max users') }),
   output: z.object({ users: z.array(user) }),
   needs: ['users:read'],
   constraints: {},

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { Denied } from '../../../shared/base/errors.js';
 import type { ToolContext } from '../../../shared/connector/tool.js';
 import { C, DESTROY, WRITE, bodyCovers, channelId, messageTs, slackTool, text, writeConstraints, type Slack } from '../common.js';
-import { free, lookup, on } from '../../../shared/connector/tool.js';
+import { free, on } from '../../../shared/connector/tool.js';
 
 const posted = z.object({ channel: z.string(), ts: z.string() });
 const renderPosted = (o: z.infer<typeof posted>) => `posted ${o.channel} ${o.ts}`;

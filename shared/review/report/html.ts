@@ -4,6 +4,7 @@
 // a trail value could not run or load anything even if it escaped esc()), inline CSS and SVG, a
 // little inline script for sorting and filtering that the page does not need to be read.
 import { createHash } from 'node:crypto';
+import { DAY_MS } from '../../base/duration.js';
 import type { InstanceReview } from '../evidence.js';
 import { CUSTODY_KEPT, LATENCY_BUCKETS, type Activity, type CustodyEntry } from './collect.js';
 import { esc, lineDiff } from './escape.js';
@@ -74,8 +75,6 @@ document.querySelectorAll('input[data-filter]').forEach(function(inp){var t=docu
 
 const hash = (s: string) => `'sha256-${createHash('sha256').update(s).digest('base64')}'`;
 export const CSP = `default-src 'none'; style-src ${hash(CSS)}; script-src ${hash(SCRIPT)}; img-src data:; base-uri 'none'; form-action 'none'`;
-
-const DAY = 86_400_000;
 const when = (iso?: string) => (iso ? esc(iso.replace('T', ' ').slice(0, 19)) : '—');
 const dur = (ms: number) => (ms < 60_000 ? `${Math.round(ms / 1000)} s` : ms < 3_600_000 ? `${Math.round(ms / 60_000)} min` : `${(ms / 3_600_000).toFixed(1)} h`);
 const th = (cols: [string, boolean?][]) => `<thead><tr>${cols.map(([c, n]) => `<th scope="col" data-sort${n ? ' class="n"' : ''}>${esc(c)}</th>`).join('')}</tr></thead>`;
@@ -148,7 +147,7 @@ function denials(input: ReportInput, line: (instance: string, tool: string, rule
 function dueClass(reviewBy: string | undefined, now: number): string {
   if (!reviewBy) return 'due-past';
   const t = Date.parse(`${reviewBy}T00:00:00Z`);
-  return t <= now ? 'due-past' : t - now < 30 * DAY ? 'due-soon' : '';
+  return t <= now ? 'due-past' : t - now < 30 * DAY_MS ? 'due-soon' : '';
 }
 
 function instanceSection(s: InstanceSection, input: ReportInput): string {

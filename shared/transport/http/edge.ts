@@ -14,7 +14,7 @@ export const MAX_SOURCES = 32;
 const MAX_TEXT = 240;
 
 /** Printable text of at most `max` characters: what a peer sent, cut, never all of it. */
-export function bounded(v: unknown, max = MAX_TEXT): string {
+export function peerText(v: unknown, max = MAX_TEXT): string {
   const s = String(v ?? '').replace(/[^\x20-\x7e]/g, '?');
   return s.length > max ? `${s.slice(0, max - 1)}…` : s;
 }
@@ -43,7 +43,7 @@ export class EdgeLedger {
   private readonly timer: NodeJS.Timeout;
   private readonly writes = new Set<Promise<void>>();
 
-  constructor(private readonly intervalMs = 60_000) {
+  constructor(intervalMs = 60_000) {
     this.timer = setInterval(() => void this.flush(), intervalMs);
     this.timer.unref();
   }
@@ -52,22 +52,22 @@ export class EdgeLedger {
   note(inst: Instance, r: Refusal): Promise<void> {
     const t = this.tallies.get(inst) ?? { count: 0, since: Date.now(), kinds: new Set(), sources: new Map(), other: 0 };
     this.tallies.set(inst, t);
-    const remote = bounded(r.remote ?? '?', 64);
-    const why = bounded(r.message, 120);
+    const remote = peerText(r.remote ?? '?', 64);
+    const why = peerText(r.message, 120);
     const kind = `${r.status}\0${r.rule}\0${remote}\0${why}`;
     if (!t.kinds.has(kind) && t.kinds.size < MAX_KINDS) {
       t.kinds.add(kind);
       return this.write(inst, {
         phase: 'decision', decision: 'deny', rule: r.rule,
-        ...(r.client ? { client_id: bounded(r.client, 64) } : {}), ...(r.via ? { client_via: bounded(r.via, 32) } : {}),
-        message: bounded(r.message),
-        http: { status: r.status, method: bounded(r.method ?? '?', 16), path: bounded(r.path, 120), remote },
+        ...(r.client ? { client_id: peerText(r.client, 64) } : {}), ...(r.via ? { client_via: peerText(r.via, 32) } : {}),
+        message: peerText(r.message),
+        http: { status: r.status, method: peerText(r.method ?? '?', 16), path: peerText(r.path, 120), remote },
       });
     }
     t.count++;
     const s = t.sources.get(kind);
     if (s) s.count++;
-    else if (t.sources.size < MAX_SOURCES) t.sources.set(kind, { status: r.status, rule: r.rule, remote, why, ...(r.client ? { client: bounded(r.client, 64) } : {}), count: 1 });
+    else if (t.sources.size < MAX_SOURCES) t.sources.set(kind, { status: r.status, rule: r.rule, remote, why, ...(r.client ? { client: peerText(r.client, 64) } : {}), count: 1 });
     else t.other++;
     return Promise.resolve();
   }

@@ -1,5 +1,6 @@
 // Bounds on what one request and one client may take: body size, calls in flight, request rate.
 import type { IncomingMessage } from 'node:http';
+import { parseRate } from '../../base/rate.js';
 
 export class TooLarge extends Error {}
 export class TooSlow extends Error {}
@@ -53,20 +54,13 @@ export function admits(held: ReadonlyMap<string, number>, clients: readonly stri
   return max - total > reserved;
 }
 
-const WINDOW_MS = { second: 1000, minute: 60_000, hour: 3_600_000 } as const;
-
-export function parseRate(rate: string): { n: number; ms: number } {
-  const [n, per] = rate.split('/') as [string, keyof typeof WINDOW_MS];
-  return { n: Number(n), ms: WINDOW_MS[per] };
-}
-
 /** A token bucket per client: `n` requests per window, refilled continuously. */
 export class ClientRates {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
 
   /** 0 when admitted, else the milliseconds until the next request would be */
   take(client: string, rate: string): number {
-    const { n, ms } = parseRate(rate);
+    const { limit: n, windowMs: ms } = parseRate(rate)!; // clients.yaml and --client-rate took only rates
     const now = Date.now();
     const b = this.buckets.get(client) ?? { tokens: n, at: now };
     b.tokens = Math.min(n, b.tokens + ((now - b.at) * n) / ms);

@@ -10,7 +10,7 @@ import { admits, readBody, TooLarge, TooSlow } from './limits.js';
 import { wireProblem } from '../stdio-guard.js';
 import { checkOrigin } from './origin.js';
 
-export type HttpStep = (x: Exchange) => Promise<true | void> | true | void;
+export type HttpStep = (x: Exchange) => Promise<true | undefined> | true | undefined;
 
 /** GET /healthz: the process is up and taking requests; no upstream is touched. */
 export const health: HttpStep = (x) => {
@@ -172,7 +172,10 @@ export const mcp: HttpStep = async (x) => {
     principal: x.principal,
     signal: ended.signal,
     stateless: true,
-    track: (p) => (shared.calls.add(p), void p.finally(() => shared.calls.delete(p))),
+    track: (p) => {
+      shared.calls.add(p);
+      void p.finally(() => shared.calls.delete(p));
+    },
   });
   const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
   const keys = ids(x.body).map((id) => cancelKey(x, id));
