@@ -14,7 +14,14 @@ import { dirname, join, resolve } from 'node:path';
 // FLEET_OUTDIR lets parallel work build beside dist/ without pulling it from under running tests.
 const outdir = process.env.FLEET_OUTDIR || 'dist';
 rmSync(outdir, { recursive: true, force: true });
-const common = { bundle: true, platform: 'node', target: 'node20', minify: true, legalComments: 'none', logLevel: 'warning' };
+const common = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  minify: true,
+  legalComments: 'none',
+  logLevel: 'warning',
+};
 
 await build({
   ...common,
@@ -68,14 +75,25 @@ await build({
 // The class of bug the flag above closes: a dynamic import() left in the snapshot fails only when
 // that path first runs (a PostgreSQL store, an OTLP export), so the build refuses one here.
 const leftover = /\bimport\((?!\))/.exec(readFileSync(snapshotJs, 'utf8'));
-if (leftover) throw new Error(`build: a dynamic import() is left in the snapshot (${snapshotJs} at ${leftover.index}): it would fail at run time`);
+if (leftover)
+  throw new Error(
+    `build: a dynamic import() is left in the snapshot (${snapshotJs} at ${leftover.index}): it would fail at run time`,
+  );
 
 const blob = join(outdir, 'snapshot.blob');
 try {
-  execFileSync(process.execPath, ['--snapshot-blob', blob, '--build-snapshot', snapshotJs], { stdio: ['ignore', 'ignore', 'pipe'] });
+  execFileSync(process.execPath, ['--snapshot-blob', blob, '--build-snapshot', snapshotJs], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
 } catch (e) {
   rmSync(blob, { force: true });
-  process.stderr.write(`build: no start-up snapshot (fleet starts from dist/cli.js instead): ${String(e.stderr ?? e.message).split('\n').find((l) => l.trim()) ?? ''}\n`);
+  process.stderr.write(
+    `build: no start-up snapshot (fleet starts from dist/cli.js instead): ${
+      String(e.stderr ?? e.message)
+        .split('\n')
+        .find((l) => l.trim()) ?? ''
+    }\n`,
+  );
 }
 rmSync(snapshotJs, { force: true });
 

@@ -31,21 +31,38 @@ const { values: o } = parseArgs({
 const say = (s) => process.stderr.write(`bench:approvals: ${s}\n`);
 const libFile = join(ROOT, 'node_modules', '.cache', 'fleet-bench', 'approvals-lib.mjs');
 await build({
-  entryPoints: [join(ROOT, 'bench', 'approvals-lib.ts')], outfile: libFile, bundle: true, format: 'esm', platform: 'node', target: 'node20',
-  external: ['@slack/web-api'], logLevel: 'warning',
+  entryPoints: [join(ROOT, 'bench', 'approvals-lib.ts')],
+  outfile: libFile,
+  bundle: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  external: ['@slack/web-api'],
+  logLevel: 'warning',
   banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);" },
 });
 const lib = await import(pathToFileURL(libFile).href);
 const SCOPES = ['chat:write', 'channels:history', 'users:read'];
 const POLL = Number(o['poll-ms']);
 const WINDOW = Number(o.seconds) * 1000;
-const uptime = () => { try { return execFileSync('uptime', { encoding: 'utf8' }).trim(); } catch { return ''; } };
+const uptime = () => {
+  try {
+    return execFileSync('uptime', { encoding: 'utf8' }).trim();
+  } catch {
+    return '';
+  }
+};
 const atStart = uptime();
 
 /** A local request URL running the fleet's handler of Slack's deliveries; the sandbox delivers there. */
 async function deliveries(sb) {
   const secret = randomBytes(16).toString('hex');
-  const handle = lib.slackDeliveries({ secret: async () => secret, workspace: 'T0BLOGPROD', channel: 'C0APPROVALS', deliver: lib.deliver });
+  const handle = lib.slackDeliveries({
+    secret: async () => secret,
+    workspace: 'T0BLOGPROD',
+    channel: 'C0APPROVALS',
+    deliver: lib.deliver,
+  });
   const server = createServer(async (req, res) => {
     const chunks = [];
     for await (const c of req) chunks.push(c);
@@ -64,7 +81,12 @@ async function measure(n, mode) {
   const server = events ? await deliveries(sb) : undefined;
   try {
     const channel = await lib.openSlackApprovals({
-      config: { workspace: 'T0BLOGPROD', channel: 'C0APPROVALS', credential: 'env:SLACK_APPROVALS_TOKEN', token_scopes: SCOPES },
+      config: {
+        workspace: 'T0BLOGPROD',
+        channel: 'C0APPROVALS',
+        credential: 'env:SLACK_APPROVALS_TOKEN',
+        token_scopes: SCOPES,
+      },
       credential: sb.issue('T0BLOGPROD', SCOPES, undefined, 'U0APPROVALS'),
       baseUrl: sb.url,
       timeoutMs: 10_000,
@@ -76,18 +98,37 @@ async function measure(n, mode) {
     const verdicts = [];
     for (let i = 0; i < n; i++) {
       // chat.postMessage allows about one a second per channel: the requests arrive as Slack lets them
-      verdicts.push(channel.request({
-        call: `bench-${n}-${i}-00000000`, instance: 'slack.prod', tool: 'update_message', resources: [], lines: [`text = "bench ${i}"`],
-        digest: String(i).padStart(64, '0'), requester: 'U0WRITER1', requesterKind: 'slack-user', approvers: ['U0EDITOR1', 'U0EDITOR2'],
-        executor: ['U0PRODBOT'], timeoutMs: 30 * 60_000, expiresAt: Date.now() + 30 * 60_000, signal: abort.signal,
-      }, { progress: () => {}, event: () => {}, posted: async ({ ts }) => void (posted[i] = ts) }).catch((e) => ({ status: 'error', why: e.message })));
+      verdicts.push(
+        channel
+          .request(
+            {
+              call: `bench-${n}-${i}-00000000`,
+              instance: 'slack.prod',
+              tool: 'update_message',
+              resources: [],
+              lines: [`text = "bench ${i}"`],
+              digest: String(i).padStart(64, '0'),
+              requester: 'U0WRITER1',
+              requesterKind: 'slack-user',
+              approvers: ['U0EDITOR1', 'U0EDITOR2'],
+              executor: ['U0PRODBOT'],
+              timeoutMs: 30 * 60_000,
+              expiresAt: Date.now() + 30 * 60_000,
+              signal: abort.signal,
+            },
+            { progress: () => {}, event: () => {}, posted: async ({ ts }) => void (posted[i] = ts) },
+          )
+          .catch((e) => ({ status: 'error', why: e.message })),
+      );
       if (i % 50 === 49) await new Promise((r) => setTimeout(r, 61_000)); // a minute's burst per channel
     }
     while (posted.filter(Boolean).length < n) await new Promise((r) => setTimeout(r, 50));
     const from = sb.emulator.requests.length;
     const limitedBefore = [...sb.tiers.limited.values()].reduce((a, b) => a + b, 0);
     await new Promise((r) => setTimeout(r, WINDOW));
-    const reads = sb.emulator.requests.slice(from).filter((r) => r.route !== 'chat.postMessage' && r.route !== 'chat.update');
+    const reads = sb.emulator.requests
+      .slice(from)
+      .filter((r) => r.route !== 'chat.postMessage' && r.route !== 'chat.update');
     const perMin = (reads.length * 60_000) / WINDOW;
     const limited = [...sb.tiers.limited.values()].reduce((a, b) => a + b, 0) - limitedBefore;
     // one approver answers one request: how long until its verdict
@@ -112,15 +153,20 @@ async function measure(n, mode) {
 function count(reqs) {
   const m = {};
   for (const r of reqs) m[r.route] = (m[r.route] ?? 0) + 1;
-  return Object.entries(m).map(([k, v]) => `${k} ${v}`).join(', ');
+  return Object.entries(m)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
 }
 
 const rows = [];
 const modes = o.mode === 'both' ? ['polling', 'events'] : [o.mode];
-if (!modes.every((m) => m === 'polling' || m === 'events')) throw new Error(`--mode ${o.mode}: polling, events or both`);
+if (!modes.every((m) => m === 'polling' || m === 'events'))
+  throw new Error(`--mode ${o.mode}: polling, events or both`);
 for (const mode of modes) {
   for (const n of o.pending.split(',').map(Number)) {
-    say(`${mode}: ${n} pending, ${mode === 'events' ? `answers delivered, safety read every ${o['safety-ms']} ms` : `reading every ${POLL} ms`} for ${WINDOW / 1000} s ...`);
+    say(
+      `${mode}: ${n} pending, ${mode === 'events' ? `answers delivered, safety read every ${o['safety-ms']} ms` : `reading every ${POLL} ms`} for ${WINDOW / 1000} s ...`,
+    );
     rows.push(await measure(n, mode));
   }
 }
@@ -130,6 +176,9 @@ const lines = [
   '',
   '| answers | pending | Slack calls/min by the approvals identity | of which | 429s | answer → verdict |',
   '|---|---:|---:|---|---:|---:|',
-  ...rows.map((r) => `| ${r.mode} | ${r.n} | ${r.perMin.toFixed(1)} | ${r.byMethod || '-'} | ${r.limited} | ${Math.round(r.answerMs)} ms (${r.verdict}) |`),
+  ...rows.map(
+    (r) =>
+      `| ${r.mode} | ${r.n} | ${r.perMin.toFixed(1)} | ${r.byMethod || '-'} | ${r.limited} | ${Math.round(r.answerMs)} ms (${r.verdict}) |`,
+  ),
 ];
 process.stdout.write(`${lines.join('\n')}\n`);

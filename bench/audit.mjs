@@ -11,7 +11,10 @@ import { baseEnv } from './targets.mjs';
 const WORKER = fileURLToPath(new URL('./audit-worker.mjs', import.meta.url));
 
 function worker(libFile, file, count) {
-  const child = spawn(process.execPath, [WORKER, libFile, file, String(count)], { env: baseEnv(), stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [WORKER, libFile, file, String(count)], {
+    env: baseEnv(),
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   const lines = [];
   const waiters = [];
   let buf = '';
@@ -26,7 +29,12 @@ function worker(libFile, file, count) {
   const exited = new Promise((resolve) => child.on('exit', resolve));
   const next = (want) =>
     new Promise((resolve, reject) => {
-      const check = () => (lines.length ? (lines.shift() === want ? resolve(undefined) : reject(new Error(`audit worker said something else than ${want}`))) : waiters.push(check));
+      const check = () =>
+        lines.length
+          ? lines.shift() === want
+            ? resolve(undefined)
+            : reject(new Error(`audit worker said something else than ${want}`))
+          : waiters.push(check);
       void exited.then((code) => reject(new Error(`audit worker exited with ${code}`)));
       check();
     });
@@ -46,5 +54,12 @@ export async function auditThroughput({ lib, libFile, dir, processes, perProcess
   await Promise.all(workers.map((w) => w.exited));
   const total = processes * perProcess;
   const chain = await lib.checkChain(file);
-  return { processes, events: total, seconds, perSecond: total / seconds, intact: chain.ok && chain.records === total, chain };
+  return {
+    processes,
+    events: total,
+    seconds,
+    perSecond: total / seconds,
+    intact: chain.ok && chain.records === total,
+    chain,
+  };
 }

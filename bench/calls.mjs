@@ -49,7 +49,12 @@ export async function perCall(o) {
     env: { ...o.fleet.env, [credentialVar]: token, FLEET_ACTOR: 'bench@example.com' },
   });
   const one = new StdioSession(o.oneTool);
-  const direct = new WebClient(token, { slackApiUrl: sandbox.url, timeout: manifest.timeoutMs, retryConfig: { retries: 0 }, rejectRateLimitedCalls: true });
+  const direct = new WebClient(token, {
+    slackApiUrl: sandbox.url,
+    timeout: manifest.timeoutMs,
+    retryConfig: { retries: 0 },
+    rejectRateLimitedCalls: true,
+  });
   try {
     for (const s of [fleet, one]) {
       await s.initialize();
@@ -74,7 +79,14 @@ export async function perCall(o) {
         ms.echo.push(e);
       }
     }
-    const out = { tool: 'slack read_history', upstream: 'conversations.history', fleet: summary(ms.fleet), sdk: summary(ms.sdk), echo: summary(ms.echo), load: loadSpan(before, load()) };
+    const out = {
+      tool: 'slack read_history',
+      upstream: 'conversations.history',
+      fleet: summary(ms.fleet),
+      sdk: summary(ms.sdk),
+      echo: summary(ms.echo),
+      load: loadSpan(before, load()),
+    };
     // per round: what the fleet adds to the direct SDK call, and beyond what any MCP server pays for
     // the stdio transport (the echo of the same round): the price of attribution, policy and audit
     out.overhead = summary(ms.fleet.map((f, i) => f - ms.sdk[i]));

@@ -46,7 +46,12 @@ const { values: o } = parseArgs({
 const seconds = Number(o.seconds);
 const rssCalls = Number(o['rss-calls']);
 const levels = o.levels.split(',').map(Number);
-if (!(seconds > 0) || !Number.isInteger(rssCalls) || rssCalls < 1 || levels.some((n) => !Number.isInteger(n) || n < 1)) {
+if (
+  !(seconds > 0) ||
+  !Number.isInteger(rssCalls) ||
+  rssCalls < 1 ||
+  levels.some((n) => !Number.isInteger(n) || n < 1)
+) {
   process.stderr.write('bench http: --seconds must be > 0, --rss-calls and --levels whole numbers ≥ 1\n');
   process.exit(2);
 }
@@ -55,7 +60,11 @@ const cli = resolve(ROOT, o.cli);
 const work = mkdtempSync(join(tmpdir(), 'fleet-bench-http-'));
 
 function spawnServer(args, env) {
-  const child = spawn(process.execPath, args, { cwd: ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, args, {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let err = '';
   const url = new Promise((res, rej) => {
     child.stderr.on('data', (d) => {
@@ -68,7 +77,8 @@ function spawnServer(args, env) {
   return { child, url };
 }
 
-const rssMB = (pid) => Number(/** @type {RegExpExecArray} */ (/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8')))[1]) / 1024;
+const rssMB = (pid) =>
+  Number(/** @type {RegExpExecArray} */ (/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8')))[1]) / 1024;
 
 /** `clients` loops calling for `ms` (or until `total` calls are done); latencies in ms. */
 /**
@@ -98,7 +108,14 @@ async function load(call, clients, { ms, total }) {
     }),
   );
   const wall = (performance.now() - t0) / 1000;
-  return { calls: lat.length, errors, perSecond: lat.length / wall, p50: median(lat), p99: quantile(lat, 0.99), load: loadSpan(before, loadNow()) };
+  return {
+    calls: lat.length,
+    errors,
+    perSecond: lat.length / wall,
+    p50: median(lat),
+    p99: quantile(lat, 0.99),
+    load: loadSpan(before, loadNow()),
+  };
 }
 
 /**
@@ -145,10 +162,16 @@ function caller(url, headers) {
     const res = await fetch(url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
-      body: JSON.stringify({ jsonrpc: '2.0', id: ++id, method: 'tools/call', params: { name: 'list_channels', arguments: {}, _meta: { 'fleet/actor': 'bench@example.com' } } }),
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: ++id,
+        method: 'tools/call',
+        params: { name: 'list_channels', arguments: {}, _meta: { 'fleet/actor': 'bench@example.com' } },
+      }),
     });
     const text = await res.text();
-    if (res.status !== 200 || !text.includes('"result"') || text.includes('"isError":true')) throw new Error(`${res.status} ${text.slice(0, 200)}`);
+    if (res.status !== 200 || !text.includes('"result"') || text.includes('"isError":true'))
+      throw new Error(`${res.status} ${text.slice(0, 200)}`);
   };
 }
 
@@ -160,30 +183,84 @@ let replicas = [];
 let sandbox;
 try {
   const libFile = join(work, 'lib.mjs');
-  await build({ entryPoints: [join(ROOT, 'bench', 'lib.ts')], outfile: libFile, bundle: true, format: 'esm', platform: 'node', target: 'node20', banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);" }, logLevel: 'warning' });
+  await build({
+    entryPoints: [join(ROOT, 'bench', 'lib.ts')],
+    outfile: libFile,
+    bundle: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);" },
+    logLevel: 'warning',
+  });
   const lib = await import(pathToFileURL(libFile).href);
-  const manifest = lib.discover(join(ROOT, 'scopes')).instances.find((i) => i.connector === 'slack' && i.env === 'dev').manifest;
+  const manifest = lib
+    .discover(join(ROOT, 'scopes'))
+    .instances.find((i) => i.connector === 'slack' && i.env === 'dev').manifest;
   sandbox = await lib.CONNECTORS.slack.sandbox();
   const slackToken = sandbox.issueToken(manifest);
 
   const scopes = join(work, 'scopes');
   await import('node:fs').then((fs) => fs.mkdirSync(scopes));
-  for (const f of readdirSync(join(ROOT, 'scopes'))) if (/\.yaml$/.test(f) && f !== 'clients.yaml') copyFileSync(join(ROOT, 'scopes', f), join(scopes, f));
+  for (const f of readdirSync(join(ROOT, 'scopes')))
+    if (/\.yaml$/.test(f) && f !== 'clients.yaml') copyFileSync(join(ROOT, 'scopes', f), join(scopes, f));
   const token = `fleet_${randomBytes(32).toString('base64url')}`;
-  writeFileSync(join(scopes, 'clients.yaml'), `clients:\n  bench:\n    owner: bench <bench@example.com>\n    purpose: The HTTP benchmark's load generator.\n    instances: [slack.dev]\n    token: sha256:${createHash('sha256').update(token).digest('hex')}\n`);
+  writeFileSync(
+    join(scopes, 'clients.yaml'),
+    `clients:\n  bench:\n    owner: bench <bench@example.com>\n    purpose: The HTTP benchmark's load generator.\n    instances: [slack.dev]\n    token: sha256:${createHash('sha256').update(token).digest('hex')}\n`,
+  );
 
-  const serve = (dir, env = {}) => spawnServer([cli, 'serve', '--http', '127.0.0.1:0', '--instance', 'slack.dev', '--upstream', sandbox.url, '--scopes', dir, '--client-rate', '1000000/second', '--max-in-flight', '1024'], {
-    SLACK_BOT_TOKEN_DEV: slackToken, FLEET_AUDIT_DIR: join(work, 'audit'), FLEET_STATE_DIR: join(work, 'state'), ...env,
-  });
+  const serve = (dir, env = {}) =>
+    spawnServer(
+      [
+        cli,
+        'serve',
+        '--http',
+        '127.0.0.1:0',
+        '--instance',
+        'slack.dev',
+        '--upstream',
+        sandbox.url,
+        '--scopes',
+        dir,
+        '--client-rate',
+        '1000000/second',
+        '--max-in-flight',
+        '1024',
+      ],
+      {
+        SLACK_BOT_TOKEN_DEV: slackToken,
+        FLEET_AUDIT_DIR: join(work, 'audit'),
+        FLEET_STATE_DIR: join(work, 'state'),
+        ...env,
+      },
+    );
   fleet = serve(scopes);
-  const refFile = await bundleLikeTheFleet(join(ROOT, 'bench', 'one-tool-http-server.mjs'), join(work, 'one-tool-http-server.mjs'));
+  const refFile = await bundleLikeTheFleet(
+    join(ROOT, 'bench', 'one-tool-http-server.mjs'),
+    join(work, 'one-tool-http-server.mjs'),
+  );
   ref = spawnServer([refFile, sandbox.url, slackToken], {});
   const targets = [
-    { name: 'fleet serve --http (slack.dev list_channels)', call: caller(`${await fleet.url}/mcp/slack/dev`, { authorization: `Bearer ${token}` }), pid: fleet.child.pid },
+    {
+      name: 'fleet serve --http (slack.dev list_channels)',
+      call: caller(`${await fleet.url}/mcp/slack/dev`, { authorization: `Bearer ${token}` }),
+      pid: fleet.child.pid,
+    },
     { name: 'SDK Streamable HTTP server, one tool', call: caller(await ref.url, {}), pid: ref.child.pid },
   ];
   /** @type {Record<string, any> & { levels: Record<string, any>[], rss: Record<string, any> }} */
-  const result = { date: new Date().toISOString().slice(0, 10), node: process.version, cores: cpus().length, load: loadavg()[0], uptime: uptime(), seconds, rssCalls, levels: [], rss: {} };
+  const result = {
+    date: new Date().toISOString().slice(0, 10),
+    node: process.version,
+    cores: cpus().length,
+    load: loadavg()[0],
+    uptime: uptime(),
+    seconds,
+    rssCalls,
+    levels: [],
+    rss: {},
+  };
   for (const t of targets) {
     await load(t.call, 4, { total: 200 }); // warm-up
     result.rss[t.name] = { start: rssMB(t.pid) };
@@ -198,21 +275,35 @@ try {
     result.levels.push(row);
   }
   say(`${o.paired} paired calls at 1 and at 16 clients`);
-  result.paired = { 1: await paired(targets[0].call, targets[1].call, 1, Number(o.paired)), 16: await paired(targets[0].call, targets[1].call, 16, Number(o.paired)) };
+  result.paired = {
+    1: await paired(targets[0].call, targets[1].call, 1, Number(o.paired)),
+    16: await paired(targets[0].call, targets[1].call, 16, Number(o.paired)),
+  };
   if (o.pg) {
     // replicas of slack.dev on one PostgreSQL store, against the embedded one-replica fleet above
     const pgScopes = join(work, 'scopes-pg');
     await import('node:fs').then((fs) => fs.cpSync(scopes, pgScopes, { recursive: true }));
-    writeFileSync(join(pgScopes, 'fleet.yaml'), `${readFileSync(join(pgScopes, 'fleet.yaml'), 'utf8')}\nstore:\n  engine: postgres\n  url: env:FLEET_STATE_PG\n`);
+    writeFileSync(
+      join(pgScopes, 'fleet.yaml'),
+      `${readFileSync(join(pgScopes, 'fleet.yaml'), 'utf8')}\nstore:\n  engine: postgres\n  url: env:FLEET_STATE_PG\n`,
+    );
     const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', FLEET_STATE_PG: o.pg };
     const { execFileSync } = await import('node:child_process');
-    execFileSync(process.execPath, [cli, 'state', 'migrate', '--scopes', pgScopes], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+    execFileSync(process.execPath, [cli, 'state', 'migrate', '--scopes', pgScopes], {
+      env,
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
     replicas = [0, 1, 2].map(() => serve(pgScopes, { FLEET_STATE_PG: o.pg }));
-    const calls = await Promise.all(replicas.map(async (r) => caller(`${await r.url}/mcp/slack/dev`, { authorization: `Bearer ${token}` })));
+    const calls = await Promise.all(
+      replicas.map(async (r) => caller(`${await r.url}/mcp/slack/dev`, { authorization: `Bearer ${token}` })),
+    );
     for (const c of calls) await load(c, 4, { total: 100 }); // warm-up
     const sets = [
       { name: '1 replica, embedded store', call: targets[0].call },
-      ...[1, 2, 3].map((n) => ({ name: `${n} replica${n > 1 ? 's' : ''}, PostgreSQL`, call: roundRobin(calls.slice(0, n)) })),
+      ...[1, 2, 3].map((n) => ({
+        name: `${n} replica${n > 1 ? 's' : ''}, PostgreSQL`,
+        call: roundRobin(calls.slice(0, n)),
+      })),
     ];
     result.replicas = { clients: 16, rows: Object.fromEntries(sets.map((x) => [x.name, []])) };
     // interleaved, twice each, so a load change weighs on every row alike
@@ -234,32 +325,86 @@ try {
   const [F, R] = targets.map((t) => t.name);
   const f1 = (x) => x.toFixed(1);
   const f2 = (x) => x.toFixed(2);
-  const L = [`# HTTP benchmark`, '', `Measured by \`npm run bench\` (bench/http.mjs) on ${result.date} (${result.cores} cores, Node ${result.node}). Each level runs ${seconds} s per server, interleaved; both servers read the same Slack sandbox; the SDK server is bundled as the fleet is (bench/bundle.mjs). Every row names the load average (1 min) at its start and end.`, '', `Machine load (\`uptime\`) at the start: \`${result.uptime}\`; at the end: \`${result.uptimeAtEnd}\`.`, ''];
+  const L = [
+    `# HTTP benchmark`,
+    '',
+    `Measured by \`npm run bench\` (bench/http.mjs) on ${result.date} (${result.cores} cores, Node ${result.node}). Each level runs ${seconds} s per server, interleaved; both servers read the same Slack sandbox; the SDK server is bundled as the fleet is (bench/bundle.mjs). Every row names the load average (1 min) at its start and end.`,
+    '',
+    `Machine load (\`uptime\`) at the start: \`${result.uptime}\`; at the end: \`${result.uptimeAtEnd}\`.`,
+    '',
+  ];
   L.push('| clients | server | calls/s | p50 ms | p99 ms | errors | load |', '|---:|---|---:|---:|---:|---:|---|');
-  for (const row of result.levels) for (const name of [F, R]) L.push(`| ${row.clients} | ${name} | ${f1(row[name].perSecond)} | ${f2(row[name].p50)} | ${f2(row[name].p99)} | ${row[name].errors} | ${row[name].load} |`);
-  L.push('', `Latency the fleet adds: ${o.paired} paired calls (each client calls one server, then the other, alternating which goes first); the distribution of the per-pair difference, fleet − SDK server.`, '', '| clients | median added ms | p99 added ms | load |', '|---:|---:|---:|---|');
+  for (const row of result.levels)
+    for (const name of [F, R])
+      L.push(
+        `| ${row.clients} | ${name} | ${f1(row[name].perSecond)} | ${f2(row[name].p50)} | ${f2(row[name].p99)} | ${row[name].errors} | ${row[name].load} |`,
+      );
+  L.push(
+    '',
+    `Latency the fleet adds: ${o.paired} paired calls (each client calls one server, then the other, alternating which goes first); the distribution of the per-pair difference, fleet − SDK server.`,
+    '',
+    '| clients | median added ms | p99 added ms | load |',
+    '|---:|---:|---:|---|',
+  );
   for (const [n, p] of Object.entries(result.paired)) L.push(`| ${n} | ${f2(p.p50)} | ${f2(p.p99)} | ${p.load} |`);
-  L.push('', `| server | RSS after warm-up | RSS after ${rssCalls.toLocaleString('en')} calls | load |`, '|---|---:|---:|---|');
-  for (const name of [F, R]) L.push(`| ${name} | ${f1(result.rss[name].start)} MB | ${f1(result.rss[name].after)} MB | ${result.rss[name].load} |`);
-  const ratios = result.levels.map((row) => ({ clients: row.clients, throughput: row[F].perSecond / row[R].perSecond }));
+  L.push(
+    '',
+    `| server | RSS after warm-up | RSS after ${rssCalls.toLocaleString('en')} calls | load |`,
+    '|---|---:|---:|---|',
+  );
+  for (const name of [F, R])
+    L.push(
+      `| ${name} | ${f1(result.rss[name].start)} MB | ${f1(result.rss[name].after)} MB | ${result.rss[name].load} |`,
+    );
+  const ratios = result.levels.map((row) => ({
+    clients: row.clients,
+    throughput: row[F].perSecond / row[R].perSecond,
+  }));
   const rssRatio = result.rss[F].after / result.rss[R].after;
   const goals = [];
   const goal = (what, value, holds) => goals.push(`| ${what} | ${value} | ${holds ? 'holds' : '**does not hold**'} |`);
-  for (const r of ratios) if (r.clients === 1 || r.clients === 16) goal(`throughput vs SDK server at ${r.clients} client${r.clients > 1 ? 's' : ''} ≥ 0.9×`, `${f2(r.throughput)}×`, r.throughput >= 0.9);
-  if (result.paired[16]) goal('p99 added at 16 clients ≤ 2 ms', `${f2(result.paired[16].p99)} ms`, result.paired[16].p99 <= 2);
+  for (const r of ratios)
+    if (r.clients === 1 || r.clients === 16)
+      goal(
+        `throughput vs SDK server at ${r.clients} client${r.clients > 1 ? 's' : ''} ≥ 0.9×`,
+        `${f2(r.throughput)}×`,
+        r.throughput >= 0.9,
+      );
+  if (result.paired[16])
+    goal('p99 added at 16 clients ≤ 2 ms', `${f2(result.paired[16].p99)} ms`, result.paired[16].p99 <= 2);
   goal('RSS after the calls ≤ 1.2× the SDK server', `${f2(rssRatio)}×`, rssRatio <= 1.2);
   let replicaLines = [];
   if (result.replicas) {
-    const rate = Object.fromEntries(Object.entries(result.replicas.rows).map(([k, runs]) => [k, median(runs.map((x) => x.perSecond))]));
+    const rate = Object.fromEntries(
+      Object.entries(result.replicas.rows).map(([k, runs]) => [k, median(runs.map((x) => x.perSecond))]),
+    );
     const names = Object.keys(rate);
     const [emb, ...pg] = names;
-    L.push('', `## Replicas on PostgreSQL`, '', `slack.dev list_channels at ${result.replicas.clients} clients for ${seconds} s, the clients' calls spread over the replicas in turn; each row run twice, interleaved with the others, the median of the two counted. The database runs on this machine, with fsync on.`, '', '| fleet | calls/s (each run) | median calls/s | vs 1 replica on the embedded store | load (each run) |', '|---|---:|---:|---:|---|');
-    for (const k of names) L.push(`| ${k} | ${result.replicas.rows[k].map((x) => f1(x.perSecond)).join(', ')} | ${f1(rate[k])} | ${f2(rate[k] / rate[emb])}× | ${result.replicas.rows[k].map((x) => x.load).join('; ')} |`);
+    L.push(
+      '',
+      `## Replicas on PostgreSQL`,
+      '',
+      `slack.dev list_channels at ${result.replicas.clients} clients for ${seconds} s, the clients' calls spread over the replicas in turn; each row run twice, interleaved with the others, the median of the two counted. The database runs on this machine, with fsync on.`,
+      '',
+      '| fleet | calls/s (each run) | median calls/s | vs 1 replica on the embedded store | load (each run) |',
+      '|---|---:|---:|---:|---|',
+    );
+    for (const k of names)
+      L.push(
+        `| ${k} | ${result.replicas.rows[k].map((x) => f1(x.perSecond)).join(', ')} | ${f1(rate[k])} | ${f2(rate[k] / rate[emb])}× | ${result.replicas.rows[k].map((x) => x.load).join('; ')} |`,
+      );
     const three = rate[pg[2]];
     const monotonic = pg.every((k, i) => i === 0 || rate[k] >= rate[pg[i - 1]]);
     goal('3 replicas on PostgreSQL vs 1 on the embedded store ≥ 1.0×', `${f2(three / rate[emb])}×`, three >= rate[emb]);
-    goal('more replicas never mean fewer calls/s (1 → 2 → 3 on PostgreSQL)', pg.map((k) => f1(rate[k])).join(' → '), monotonic);
-    replicaLines = ['', `Replicas (16 clients, median of 2 runs): ${names.map((k) => `${k} ${f1(rate[k])}/s`).join(', ')}.`];
+    goal(
+      'more replicas never mean fewer calls/s (1 → 2 → 3 on PostgreSQL)',
+      pg.map((k) => f1(rate[k])).join(' → '),
+      monotonic,
+    );
+    replicaLines = [
+      '',
+      `Replicas (16 clients, median of 2 runs): ${names.map((k) => `${k} ${f1(rate[k])}/s`).join(', ')}.`,
+    ];
   }
   L.push('', '## Goals', '', '| goal | this run | |', '|---|---:|---|', ...goals);
   result.ratios = { levels: ratios, rss: rssRatio };
@@ -283,7 +428,8 @@ try {
       const text = readFileSync(readme, 'utf8');
       const a = text.indexOf('<!-- bench-http:start -->');
       const b = text.indexOf('<!-- bench-http:end -->');
-      if (a >= 0 && b > a) writeFileSync(readme, `${text.slice(0, a)}<!-- bench-http:start -->\n${summary}\n${text.slice(b)}`);
+      if (a >= 0 && b > a)
+        writeFileSync(readme, `${text.slice(0, a)}<!-- bench-http:start -->\n${summary}\n${text.slice(b)}`);
     }
   }
 } finally {

@@ -77,20 +77,32 @@ export async function checkChain(file: string): Promise<{ ok: boolean; records: 
  * intent's path) and without (a decision or outcome record's path); and `inFlight` calls at once,
  * where concurrent intents share one fdatasync (group commit).
  */
-export async function durability(dir: string, n: number, inFlight = 32): Promise<{ serialSync: number[]; serialNoSync: number[]; concurrentMs: number; syncsPerRecord: number; inFlight: number }> {
+export async function durability(
+  dir: string,
+  n: number,
+  inFlight = 32,
+): Promise<{
+  serialSync: number[];
+  serialNoSync: number[];
+  concurrentMs: number;
+  syncsPerRecord: number;
+  inFlight: number;
+}> {
   const per = async (sync: boolean, durable: boolean, parallel: number) => {
     const file = `${dir}/durability-${sync}-${durable}-${parallel}.jsonl`;
     const log = new AuditLog(file, 'bench.dev', { sync });
     const each: number[] = [];
     const t0 = performance.now();
     let next = 0;
-    await Promise.all(Array.from({ length: parallel }, async () => {
-      while (next < n) {
-        const s = performance.now();
-        await log.append(sampleRecord(next++), durable);
-        each.push(performance.now() - s);
-      }
-    }));
+    await Promise.all(
+      Array.from({ length: parallel }, async () => {
+        while (next < n) {
+          const s = performance.now();
+          await log.append(sampleRecord(next++), durable);
+          each.push(performance.now() - s);
+        }
+      }),
+    );
     const ms = (performance.now() - t0) / n;
     const syncs = log.syncs;
     log.close();
@@ -100,7 +112,13 @@ export async function durability(dir: string, n: number, inFlight = 32): Promise
   const nosync = await per(true, false, 1);
   const concurrent = await per(true, true, inFlight);
   // the serial cases as each append's time (the report takes their medians); the concurrent one as wall time per record
-  return { serialSync: serial.each, serialNoSync: nosync.each, concurrentMs: concurrent.ms, syncsPerRecord: concurrent.syncs / n, inFlight };
+  return {
+    serialSync: serial.each,
+    serialNoSync: nosync.each,
+    concurrentMs: concurrent.ms,
+    syncsPerRecord: concurrent.syncs / n,
+    inFlight,
+  };
 }
 
 /** Writes a sealed trail of about `bytes`, in chunks (memory stays flat). */

@@ -17,11 +17,18 @@ function build() {
   const server = new McpServer({ name: 'one-tool-http', version: '1.0.0' });
   server.registerTool(
     'list_channels',
-    { description: 'List the Slack channels.', inputSchema: { limit: z.number().int().min(1).max(1000).default(100).describe('Max channels') }, annotations: { readOnlyHint: true } },
+    {
+      description: 'List the Slack channels.',
+      inputSchema: { limit: z.number().int().min(1).max(1000).default(100).describe('Max channels') },
+      annotations: { readOnlyHint: true },
+    },
     async ({ limit }) => {
       const r = await slack.conversations.list({ limit, exclude_archived: true });
       const channels = (r.channels ?? []).map((c) => ({ id: c.id, name: c.name }));
-      return { content: [{ type: 'text', text: channels.map((c) => `${c.id} #${c.name}`).join('\n') }], structuredContent: { channels } };
+      return {
+        content: [{ type: 'text', text: channels.map((c) => `${c.id} #${c.name}`).join('\n') }],
+        structuredContent: { channels },
+      };
     },
   );
   return server;
@@ -40,5 +47,9 @@ const http = createServer(async (req, res) => {
   await server.connect(transport);
   await transport.handleRequest(req, res, JSON.parse(Buffer.concat(chunks).toString('utf8')));
 });
-http.listen(0, '127.0.0.1', () => process.stderr.write(`listening on http://127.0.0.1:${/** @type {import('node:net').AddressInfo} */ (http.address()).port}/mcp\n`));
+http.listen(0, '127.0.0.1', () =>
+  process.stderr.write(
+    `listening on http://127.0.0.1:${/** @type {import('node:net').AddressInfo} */ (http.address()).port}/mcp\n`,
+  ),
+);
 process.on('SIGTERM', () => process.exit(0));

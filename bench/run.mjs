@@ -48,7 +48,15 @@ const count = (name, min) => {
   }
   return n;
 };
-const settings = { starts: count('starts', 1), calls: count('calls', 1), warmup: count('warmup', 0), auditEvents: count('audit', 1), processes: count('processes', 2), verifyMB: count('verify-mb', 1), durability: count('durability', 1) };
+const settings = {
+  starts: count('starts', 1),
+  calls: count('calls', 1),
+  warmup: count('warmup', 0),
+  auditEvents: count('audit', 1),
+  processes: count('processes', 2),
+  verifyMB: count('verify-mb', 1),
+  durability: count('durability', 1),
+};
 const cli = resolve(ROOT, o.cli);
 const scopes = resolve(ROOT, o.scopes);
 if (!existsSync(cli)) {
@@ -87,17 +95,32 @@ try {
 
   const targets = [
     ...instances.map((instance) => fleetTarget({ root: ROOT, cli, scopes, auditDir, instance })),
-    ...peerTargets({ root: ROOT, dopplerSandbox, oneTool: await bundleLikeTheFleet(join(ROOT, 'bench', 'one-tool-server.mjs'), join(work, 'one-tool-server.mjs')) }),
+    ...peerTargets({
+      root: ROOT,
+      dopplerSandbox,
+      oneTool: await bundleLikeTheFleet(join(ROOT, 'bench', 'one-tool-server.mjs'), join(work, 'one-tool-server.mjs')),
+    }),
   ];
   const bare = bareNode();
   bare.exits = [];
   // the launcher against the bundle it falls back to: the first fleet instance's start, and --version
   const first = targets.find((t) => t.kind === 'fleet' && t.command !== process.execPath);
-  const bundled = first && { ...first, name: `${first.name} from the bundle (node dist/cli.js)`, kind: 'bundle', command: process.execPath, args: [cli, ...first.args] };
+  const bundled = first && {
+    ...first,
+    name: `${first.name} from the bundle (node dist/cli.js)`,
+    kind: 'bundle',
+    command: process.execPath,
+    args: [cli, ...first.args],
+  };
   if (bundled) targets.splice(targets.indexOf(first) + 1, 0, bundled);
-  const version = first && { launcher: { command: first.command, args: ['--version'], env: first.env, exits: [] }, bundle: { command: process.execPath, args: [cli, '--version'], env: first.env, exits: [] } };
+  const version = first && {
+    launcher: { command: first.command, args: ['--version'], env: first.env, exits: [] },
+    bundle: { command: process.execPath, args: [cli, '--version'], env: first.env, exits: [] },
+  };
   const loads = { start: load() };
-  say(`${instances.length} fleet instance(s), ${targets.length - instances.length} peers; ${settings.starts} starts each`);
+  say(
+    `${instances.length} fleet instance(s), ${targets.length - instances.length} peers; ${settings.starts} starts each`,
+  );
 
   // Round-robin, one discarded warm-up round first: every server sees the same machine state.
   for (let round = 0; round <= settings.starts; round++) {
@@ -129,33 +152,83 @@ try {
   targets.push(bare);
 
   let calls;
-  const dev = targets.find((t) => t.kind === 'fleet' && t.instance.connector === 'slack' && t.instance.manifest.tools.read_history && t.instance.env === 'dev');
+  const dev = targets.find(
+    (t) =>
+      t.kind === 'fleet' &&
+      t.instance.connector === 'slack' &&
+      t.instance.manifest.tools.read_history &&
+      t.instance.env === 'dev',
+  );
   if (dev) {
     say(`per-call overhead: ${settings.calls} calls per path`);
     const oneTool = targets.find((t) => t.ref === 'oneTool');
-    calls = await perCall({ lib, instance: dev.instance, fleet: dev, oneTool, calls: settings.calls, warmup: settings.warmup });
+    calls = await perCall({
+      lib,
+      instance: dev.instance,
+      fleet: dev,
+      oneTool,
+      calls: settings.calls,
+      warmup: settings.warmup,
+    });
   } else notes.push('Per-call overhead not measured: no Slack dev instance granting read_history.');
 
   say(`audit throughput: ${settings.auditEvents} events by 1 and by ${settings.processes} processes`);
   const audit = [];
   for (const processes of [1, settings.processes]) {
     const before = load();
-    audit.push({ ...(await auditThroughput({ lib, libFile, dir: work, processes, perProcess: Math.ceil(settings.auditEvents / processes) })), load: loadSpan(before, load()) });
+    audit.push({
+      ...(await auditThroughput({
+        lib,
+        libFile,
+        dir: work,
+        processes,
+        perProcess: Math.ceil(settings.auditEvents / processes),
+      })),
+      load: loadSpan(before, load()),
+    });
   }
 
   say(`durability: ${settings.durability} records appended with and without fdatasync, and 32 at once`);
   let before = load();
   const { serialSync, serialNoSync, ...d } = await lib.durability(work, settings.durability);
-  const durability = { ...d, serialSyncMs: median(serialSync), serialNoSyncMs: median(serialNoSync), load: loadSpan(before, load()) };
+  const durability = {
+    ...d,
+    serialSyncMs: median(serialSync),
+    serialNoSyncMs: median(serialNoSync),
+    load: loadSpan(before, load()),
+  };
   say(`audit verify: a ${settings.verifyMB} MiB trail, against sha256sum of the same file`);
   before = load();
-  const verify = { ...(await verifySpeed({ lib, libFile, dir: work, mb: settings.verifyMB })), load: loadSpan(before, load()) };
+  const verify = {
+    ...(await verifySpeed({ lib, libFile, dir: work, mb: settings.verifyMB })),
+    load: loadSpan(before, load()),
+  };
 
   const launcher = version && { launcher: median(version.launcher.exits), bundle: median(version.bundle.exits) };
-  const result = { date: new Date().toISOString().slice(0, 10), root: ROOT, machine: machine(), load: [loadAtStart, loadavg()[0]], uptime: [uptimeAtStart, uptime()], loads, settings, targets, skipped, calls, audit, durability, verify, launcher, notes };
+  const result = {
+    date: new Date().toISOString().slice(0, 10),
+    root: ROOT,
+    machine: machine(),
+    load: [loadAtStart, loadavg()[0]],
+    uptime: [uptimeAtStart, uptime()],
+    loads,
+    settings,
+    targets,
+    skipped,
+    calls,
+    audit,
+    durability,
+    verify,
+    launcher,
+    notes,
+  };
   const md = markdown(result);
   process.stdout.write(`${md}\n`);
-  if (o.json) writeFileSync(resolve(o.json), JSON.stringify(result, (k, v) => ((k === 'tools' && Array.isArray(v)) || k === 'instance' ? undefined : v), 2));
+  if (o.json)
+    writeFileSync(
+      resolve(o.json),
+      JSON.stringify(result, (k, v) => ((k === 'tools' && Array.isArray(v)) || k === 'instance' ? undefined : v), 2),
+    );
   if (!o['no-write']) {
     writeFileSync(resolve(ROOT, o.out), `${md}\n`);
     say(`wrote ${o.out}`);

@@ -9,7 +9,10 @@ import { CLI, ROOT, tempDir } from '../test/helpers.js';
 
 function runBench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(ROOT, 'bench', 'run.mjs'), ...args], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' } });
+    const child = spawn(process.execPath, [join(ROOT, 'bench', 'run.mjs'), ...args], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -26,7 +29,28 @@ describe('npm run bench (smoke, tiny counts)', () => {
     const dir = tempDir('fleet-bench-smoke-');
     const out = join(dir, 'benchmarks.md');
     const json = join(dir, 'bench.json');
-    const r = await runBench(['--starts', '1', '--calls', '3', '--warmup', '1', '--audit', '40', '--verify-mb', '1', '--durability', '5', '--cli', CLI, '--out', out, '--readme', join(dir, 'README.md'), '--json', json]);
+    const r = await runBench([
+      '--starts',
+      '1',
+      '--calls',
+      '3',
+      '--warmup',
+      '1',
+      '--audit',
+      '40',
+      '--verify-mb',
+      '1',
+      '--durability',
+      '5',
+      '--cli',
+      CLI,
+      '--out',
+      out,
+      '--readme',
+      join(dir, 'README.md'),
+      '--json',
+      json,
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const md = readFileSync(out, 'utf8');
     expect(r.stdout.trim()).toBe(md.trim());
@@ -36,10 +60,14 @@ describe('npm run bench (smoke, tiny counts)', () => {
     const fleet = result.targets.filter((t: { kind: string }) => t.kind === 'fleet');
     const slackScopes = readdirSync(join(ROOT, 'scopes')).filter((f) => /^slack\.[a-z0-9-]+\.yaml$/.test(f));
     expect(slackScopes.length).toBeGreaterThan(0);
-    expect(fleet.map((t: { name: string }) => t.name)).toEqual(expect.arrayContaining(slackScopes.map((f) => `fleet ${f.replace(/\.yaml$/, '')}`)));
+    expect(fleet.map((t: { name: string }) => t.name)).toEqual(
+      expect.arrayContaining(slackScopes.map((f) => `fleet ${f.replace(/\.yaml$/, '')}`)),
+    );
     // The Doppler server needs its API (the sandbox) to answer before it serves: its row may
     // carry the reason instead; every other server must start and list.
-    const mustStart = result.targets.filter((x: { name: string; kind: string }) => x.kind !== 'floor' && x.name !== 'Doppler server');
+    const mustStart = result.targets.filter(
+      (x: { name: string; kind: string }) => x.kind !== 'floor' && x.name !== 'Doppler server',
+    );
     expect(mustStart.length).toBeGreaterThanOrEqual(fleet.length + 3);
     for (const t of mustStart) {
       expect(t.error, t.name).toBeUndefined();
@@ -52,7 +80,10 @@ describe('npm run bench (smoke, tiny counts)', () => {
     }
     for (const t of fleet) expect([...t.listed].sort(), t.name).toEqual([...t.granted].sort());
     expect(result.calls.fleet.n).toBe(3);
-    expect(result.audit.map((a: { processes: number; intact: boolean }) => [a.processes, a.intact])).toEqual([[1, true], [4, true]]);
+    expect(result.audit.map((a: { processes: number; intact: boolean }) => [a.processes, a.intact])).toEqual([
+      [1, true],
+      [4, true],
+    ]);
     expect(md).toContain('## Goals, as ratios to references measured in this run');
     expect(md).toMatch(/load \d+\.\d+ → \d+\.\d+/);
   }, 180_000);
@@ -61,7 +92,28 @@ describe('npm run bench (smoke, tiny counts)', () => {
     const dir = tempDir('fleet-bench-http-smoke-');
     const json = join(dir, 'http.json');
     const r = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, [join(ROOT, 'bench', 'http.mjs'), '--seconds', '0.2', '--rss-calls', '20', '--paired', '20', '--pg', '', '--levels', '1,4', '--cli', CLI, '--json', json, '--no-write'], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' } });
+      const child = spawn(
+        process.execPath,
+        [
+          join(ROOT, 'bench', 'http.mjs'),
+          '--seconds',
+          '0.2',
+          '--rss-calls',
+          '20',
+          '--paired',
+          '20',
+          '--pg',
+          '',
+          '--levels',
+          '1,4',
+          '--cli',
+          CLI,
+          '--json',
+          json,
+          '--no-write',
+        ],
+        { cwd: ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' } },
+      );
       let stderr = '';
       child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
       child.stdout.resume();
@@ -72,7 +124,8 @@ describe('npm run bench (smoke, tiny counts)', () => {
     const result = JSON.parse(readFileSync(json, 'utf8'));
     expect(result.levels.map((l: { clients: number }) => l.clients)).toEqual([1, 4]);
     for (const level of result.levels) {
-      for (const [name, m] of Object.entries(level)) if (name !== 'clients') expect((m as { calls: number; errors: number }).errors, name).toBe(0);
+      for (const [name, m] of Object.entries(level))
+        if (name !== 'clients') expect((m as { calls: number; errors: number }).errors, name).toBe(0);
     }
     for (const m of Object.values(result.rss) as { after: number; errors: number }[]) {
       expect(m.after).toBeGreaterThan(0);

@@ -85,7 +85,10 @@ function drivers() {
 const SCHEMA = `PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
 CREATE TABLE IF NOT EXISTS keys (key TEXT PRIMARY KEY, args TEXT NOT NULL, state TEXT NOT NULL, owner TEXT NOT NULL, at INTEGER NOT NULL, awaiting INTEGER NOT NULL DEFAULT 0, result TEXT) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS rate (name TEXT NOT NULL, t INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (name, t, n)) WITHOUT ROWID;`;
-const RESULT = JSON.stringify({ content: [{ type: 'text', text: 'posted' }], structuredContent: { status: 'completed', ts: '1767226200.000110' } });
+const RESULT = JSON.stringify({
+  content: [{ type: 'text', text: 'posted' }],
+  structuredContent: { status: 'completed', ts: '1767226200.000110' },
+});
 
 function immediate(db, fn) {
   db.exec('BEGIN IMMEDIATE');
@@ -172,13 +175,21 @@ function installCost() {
   const dir = mkdtempSync(join(tmpdir(), 'fleet-bench-sqlite-install-'));
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'probe', private: true }));
   const t = Date.now();
-  const r = spawnSync('npm', ['install', `${DEP}@${depVersion}`, '--no-audit', '--no-fund', '--loglevel=error'], { cwd: dir, env: { ...process.env, npm_config_cache: join(dir, 'cache') }, encoding: 'utf8' });
+  const r = spawnSync('npm', ['install', `${DEP}@${depVersion}`, '--no-audit', '--no-fund', '--loglevel=error'], {
+    cwd: dir,
+    env: { ...process.env, npm_config_cache: join(dir, 'cache') },
+    encoding: 'utf8',
+  });
   const s = (Date.now() - t) / 1000;
   // a compile leaves node-gyp's objects behind; libsql's binary is an npm package
-  const built = spawnSync('find', [join(dir, 'node_modules'), '-name', 'obj.target'], { encoding: 'utf8' }).stdout.trim() !== '';
+  const built =
+    spawnSync('find', [join(dir, 'node_modules'), '-name', 'obj.target'], { encoding: 'utf8' }).stdout.trim() !== '';
   rmSync(dir, { recursive: true, force: true });
   if (r.status !== 0) throw new Error(`npm install ${DEP} failed: ${r.stderr.slice(-400)}`);
-  return { seconds: s, how: built ? 'compiled from source' : 'nothing compiled (prebuilt binary from the npm registry)' };
+  return {
+    seconds: s,
+    how: built ? 'compiled from source' : 'nothing compiled (prebuilt binary from the npm registry)',
+  };
 }
 
 const ds = drivers();
@@ -197,7 +208,14 @@ for (let r = 0; r < ROUNDS; r++) {
 const rows = names.map((name) => {
   const a = acc[name];
   say(`${name}: done`);
-  return { name, claim: a.claims, rate: a.rates, lock: a.locks, exclusive: a.refused === a.lockChecks, loadMs: loadMs(ds[name]) };
+  return {
+    name,
+    claim: a.claims,
+    rate: a.rates,
+    lock: a.locks,
+    exclusive: a.refused === a.lockChecks,
+    loadMs: loadMs(ds[name]),
+  };
 });
 const bareMs = loadMs(undefined);
 const sqliteVersion = (name) => {
@@ -218,7 +236,10 @@ const L = [
   '',
   '| driver | SQLite | keyed claim + outcome | rate-window take | OS lock take | lock excludes a second holder | a process that loads it |',
   '|---|---|---|---|---|---|---|',
-  ...rows.map((r) => `| ${r.name} | ${sqliteVersion(r.name)} | ${us(pct(r.claim, 0.5))} / ${us(pct(r.claim, 0.95))} | ${us(pct(r.rate, 0.5))} / ${us(pct(r.rate, 0.95))} | ${us(pct(r.lock, 0.5))} / ${us(pct(r.lock, 0.95))} | ${r.exclusive ? 'yes' : '**no**'} | ${r.loadMs.toFixed(1)} ms |`),
+  ...rows.map(
+    (r) =>
+      `| ${r.name} | ${sqliteVersion(r.name)} | ${us(pct(r.claim, 0.5))} / ${us(pct(r.claim, 0.95))} | ${us(pct(r.rate, 0.5))} / ${us(pct(r.rate, 0.95))} | ${us(pct(r.lock, 0.5))} / ${us(pct(r.lock, 0.95))} | ${r.exclusive ? 'yes' : '**no**'} | ${r.loadMs.toFixed(1)} ms |`,
+  ),
   '',
   `A process that loads nothing (\`node -e 0\`): ${bareMs.toFixed(1)} ms, median of 7 starts.`,
   '',
@@ -226,9 +247,16 @@ const L = [
 for (const b of rows.slice(1)) {
   const a = rows[0];
   const ratio = (k) => (pct(b[k], 0.5) / pct(a[k], 0.5)).toFixed(2);
-  L.push(`${b.name} / ${a.name}, medians: keyed claim ${ratio('claim')}×, rate take ${ratio('rate')}×, lock take ${ratio('lock')}×.`, '');
+  L.push(
+    `${b.name} / ${a.name}, medians: keyed claim ${ratio('claim')}×, rate take ${ratio('rate')}×, lock take ${ratio('lock')}×.`,
+    '',
+  );
 }
-if (install) L.push(`\`npm install ${DEP}@${depVersion}\` from an empty npm cache on this node: ${install.seconds.toFixed(0)} s, ${install.how}.`, '');
+if (install)
+  L.push(
+    `\`npm install ${DEP}@${depVersion}\` from an empty npm cache on this node: ${install.seconds.toFixed(0)} s, ${install.how}.`,
+    '',
+  );
 const section = L.join('\n');
 process.stdout.write(`${section}\n`);
 
@@ -245,7 +273,12 @@ if (!o['no-write']) {
   const sections = current.split(/^(?=## Node )/m);
   const major = process.version.split('.')[0];
   const kept = sections.slice(1).filter((s) => !s.startsWith(`## Node ${major}.`));
-  const all = [...kept, `${section}\n`].sort((x, y) => Number(y.slice(9).split('.')[0]) - Number(x.slice(9).split('.')[0]));
-  writeFileSync(file, `${[`${sections[0].trimEnd()}\n\n`, ...all.map((s) => `${s.trimEnd()}\n\n`)].join('').trimEnd()}\n`);
+  const all = [...kept, `${section}\n`].sort(
+    (x, y) => Number(y.slice(9).split('.')[0]) - Number(x.slice(9).split('.')[0]),
+  );
+  writeFileSync(
+    file,
+    `${[`${sections[0].trimEnd()}\n\n`, ...all.map((s) => `${s.trimEnd()}\n\n`)].join('').trimEnd()}\n`,
+  );
   say(`wrote ${o.out}`);
 }

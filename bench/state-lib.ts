@@ -28,7 +28,19 @@ export async function prefillPgTrail(url: string, instance: string, n: number): 
       const values: unknown[] = [instance];
       const rows: string[] = [];
       for (let i = from; i < Math.min(n, from + 2000); i++) {
-        const s = seal({ ts: new Date(1767226320000 + i).toISOString(), call: `c-${i}`, instance, phase: 'outcome', tool: 'post_message', outcome: 'ok', args: { channel: 'C0DEVBOTTEST', text: { len: 240, sha256: 'ab'.repeat(32) } } }, head.seq + 1, head.hash);
+        const s = seal(
+          {
+            ts: new Date(1767226320000 + i).toISOString(),
+            call: `c-${i}`,
+            instance,
+            phase: 'outcome',
+            tool: 'post_message',
+            outcome: 'ok',
+            args: { channel: 'C0DEVBOTTEST', text: { len: 240, sha256: 'ab'.repeat(32) } },
+          },
+          head.seq + 1,
+          head.hash,
+        );
         head = { seq: head.seq + 1, hash: s.hash };
         values.push(head.seq, s.hash, s.line.slice(0, -1));
         const k = values.length;
@@ -41,7 +53,10 @@ export async function prefillPgTrail(url: string, instance: string, n: number): 
   }
 }
 
-export const RESULT = { content: [{ type: 'text', text: 'posted to C0DEVBOTTEST at 1767226320.000112' }], structuredContent: { channel: 'C0DEVBOTTEST', ts: '1767226320.000112', status: 'completed' } };
+export const RESULT = {
+  content: [{ type: 'text', text: 'posted to C0DEVBOTTEST at 1767226320.000112' }],
+  structuredContent: { channel: 'C0DEVBOTTEST', ts: '1767226320.000112', status: 'completed' },
+};
 const resultText = JSON.stringify(RESULT);
 
 /** Puts `n` done keys into an embedded database directly (the bench's set-up, not what it times). */
@@ -70,7 +85,8 @@ export class WholeFileKeys {
   constructor(readonly file: string) {}
   prefill(n: number): void {
     const keys: Record<string, unknown> = {};
-    for (let i = 0; i < n; i++) keys[`old-${i}`] = { args: 'fp', state: 'done', pid: 1, start: null, at: Date.now(), result: RESULT };
+    for (let i = 0; i < n; i++)
+      keys[`old-${i}`] = { args: 'fp', state: 'done', pid: 1, start: null, at: Date.now(), result: RESULT };
     writeFileSync(this.file, JSON.stringify(keys));
   }
   private async update(fn: (keys: Record<string, any>) => void): Promise<void> {
@@ -117,6 +133,10 @@ export class PerKeyFiles {
     const f = this.path(key);
     mkdirSync(join(f, '..'), { recursive: true });
     this.put(f, JSON.stringify({ args: 'fp', state: 'running', owner: selfOwner(), at: Date.now() }), true);
-    this.put(f, JSON.stringify({ args: 'fp', state: 'done', owner: selfOwner(), at: Date.now(), result: RESULT }), false);
+    this.put(
+      f,
+      JSON.stringify({ args: 'fp', state: 'done', owner: selfOwner(), at: Date.now(), result: RESULT }),
+      false,
+    );
   }
 }

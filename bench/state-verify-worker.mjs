@@ -9,5 +9,7 @@ const t0 = performance.now();
 const r = await lib.verifyLines(store.audit.lines(), { instance });
 const seconds = (performance.now() - t0) / 1000;
 await store.close();
-process.stdout.write(`${JSON.stringify({ ok: r.ok, records: r.records, seconds, maxRssMB: process.resourceUsage().maxRSS / 1024 })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ ok: r.ok, records: r.records, seconds, maxRssMB: process.resourceUsage().maxRSS / 1024 })}\n`,
+);
 process.exit(r.ok ? 0 : 1);

@@ -13,7 +13,11 @@ const rl = createInterface({ input: process.stdin });
 for await (const line of rl) if (line === 'go') break;
 let next = 0;
 const caller = async () => {
-  for (let i = next++; i < Number(count); i = next++) await store.audit.append({ call: `${process.pid}-${i}`, phase: 'intent', decision: 'allow', tool: 'post_message' }, true);
+  for (let i = next++; i < Number(count); i = next++)
+    await store.audit.append(
+      { call: `${process.pid}-${i}`, phase: 'intent', decision: 'allow', tool: 'post_message' },
+      true,
+    );
 };
 await Promise.all(Array.from({ length: Number(inflight) }, caller));
 process.stdout.write('done\n');

@@ -39,14 +39,28 @@ const say = (s) => process.stderr.write(`bench:state: ${s}\n`);
 
 const libFile = join(ROOT, 'node_modules', '.cache', 'fleet-bench', 'state-lib.mjs');
 await build({
-  entryPoints: [join(ROOT, 'bench', 'state-lib.ts')], outfile: libFile, bundle: true, format: 'esm', platform: 'node', target: 'node20',
-  external: ['libsql', 'pg'], logLevel: 'warning',
+  entryPoints: [join(ROOT, 'bench', 'state-lib.ts')],
+  outfile: libFile,
+  bundle: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  external: ['libsql', 'pg'],
+  logLevel: 'warning',
   banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);" },
 });
 const lib = await import(pathToFileURL(libFile).href);
 const work = mkdtempSync(join(tmpdir(), 'fleet-bench-state-'));
 const load = loadavg()[0];
-const uptime = () => { try { return execFileSync('uptime', { encoding: 'utf8' }).trim(); } catch { return `load average ${loadavg().map((x) => x.toFixed(2)).join(', ')}`; } };
+const uptime = () => {
+  try {
+    return execFileSync('uptime', { encoding: 'utf8' }).trim();
+  } catch {
+    return `load average ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(', ')}`;
+  }
+};
 const uptimeAtStart = uptime();
 
 const engines = {
@@ -54,7 +68,14 @@ const engines = {
     const s = new lib.EmbeddedState(join(dir, 'a.jsonl'), join(dir, 's.db'));
     await s.keys.claim('init', 'fp'); // creates the schema
     lib.prefillSqlite(join(dir, 's.db'), n);
-    return { keyed: async (k) => { await s.keys.claim(k, 'fp'); await s.keys.done(k, lib.RESULT); }, close: () => s.close(), ops: OPS };
+    return {
+      keyed: async (k) => {
+        await s.keys.claim(k, 'fp');
+        await s.keys.done(k, lib.RESULT);
+      },
+      close: () => s.close(),
+      ops: OPS,
+    };
   },
   'per-key files': async (n, dir) => {
     const s = new lib.PerKeyFiles(join(dir, 'keys'));
@@ -73,7 +94,14 @@ if (o.pg) {
     const instance = `bench-${process.pid}-${n}-${Date.now()}`;
     await lib.prefillPg(o.pg, instance, n);
     const s = new lib.PostgresState(instance, async () => o.pg);
-    return { keyed: async (k) => { await s.keys.claim(k, 'fp'); await s.keys.done(k, lib.RESULT); }, close: () => s.close(), ops: OPS };
+    return {
+      keyed: async (k) => {
+        await s.keys.claim(k, 'fp');
+        await s.keys.done(k, lib.RESULT);
+      },
+      close: () => s.close(),
+      ops: OPS,
+    };
   };
 } else say('no PostgreSQL (--pg or FLEET_TEST_PG): its rows are skipped');
 
@@ -111,13 +139,26 @@ for (const [name, open] of Object.entries(engines)) {
 async function appendsPerSecond(replicas, inflight) {
   const instance = `bench-appends-${process.pid}-${replicas}-${inflight}-${Date.now()}`;
   const per = Number(o.appends) * (inflight > 1 ? 4 : 1);
-  const kids = Array.from({ length: replicas }, () => spawn(process.execPath, [join(ROOT, 'bench', 'state-worker.mjs'), libFile, o.pg, instance, String(per), String(inflight)], { stdio: ['pipe', 'pipe', 'inherit'] }));
-  const said = (k, word) => new Promise((res, rej) => {
-    let buf = '';
-    const on = (d) => { buf += d; if (buf.includes(`${word}\n`)) { k.stdout.off('data', on); res(undefined); } };
-    k.stdout.on('data', on);
-    k.on('exit', (c) => rej(new Error(`worker exited ${c}`)));
-  });
+  const kids = Array.from({ length: replicas }, () =>
+    spawn(
+      process.execPath,
+      [join(ROOT, 'bench', 'state-worker.mjs'), libFile, o.pg, instance, String(per), String(inflight)],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    ),
+  );
+  const said = (k, word) =>
+    new Promise((res, rej) => {
+      let buf = '';
+      const on = (d) => {
+        buf += d;
+        if (buf.includes(`${word}\n`)) {
+          k.stdout.off('data', on);
+          res(undefined);
+        }
+      };
+      k.stdout.on('data', on);
+      k.on('exit', (c) => rej(new Error(`worker exited ${c}`)));
+    });
   await Promise.all(kids.map((k) => said(k, 'ready')));
   const t0 = performance.now();
   const done = kids.map((k) => said(k, 'done'));
@@ -132,12 +173,17 @@ const INFLIGHT = Number(o.inflight);
 const APPENDS_GOAL = 3000;
 const appends = o.pg
   ? {
-      one: await appendsPerSecond(1, 1), three: await appendsPerSecond(3, 1),
-      oneMany: await appendsPerSecond(1, INFLIGHT), threeMany: await appendsPerSecond(3, INFLIGHT),
+      one: await appendsPerSecond(1, 1),
+      three: await appendsPerSecond(3, 1),
+      oneMany: await appendsPerSecond(1, INFLIGHT),
+      threeMany: await appendsPerSecond(3, INFLIGHT),
     }
   : undefined;
 const appendsLoad = loadSpan(appendsAt, loadNow());
-if (appends) say(`appends/s on PostgreSQL: ${appends.one.toFixed(0)} from 1 replica, ${appends.three.toFixed(0)} from 3 (1 caller each); ${appends.oneMany.toFixed(0)} and ${appends.threeMany.toFixed(0)} (${INFLIGHT} callers each)`);
+if (appends)
+  say(
+    `appends/s on PostgreSQL: ${appends.one.toFixed(0)} from 1 replica, ${appends.three.toFixed(0)} from 3 (1 caller each); ${appends.oneMany.toFixed(0)} and ${appends.threeMany.toFixed(0)} (${INFLIGHT} callers each)`,
+  );
 
 // Streaming from PostgreSQL: verifying a trail read page by page from the database keeps the same
 // peak memory whatever the trail's length (the reader of `fleet audit verify --instance`).
@@ -145,7 +191,9 @@ async function verifyFromPg(n) {
   const instance = `bench-trail-${process.pid}-${n}-${Date.now()}`;
   await lib.prefillPgTrail(o.pg, instance, n);
   const out = await new Promise((res, rej) => {
-    const k = spawn(process.execPath, [join(ROOT, 'bench', 'state-verify-worker.mjs'), libFile, o.pg, instance], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const k = spawn(process.execPath, [join(ROOT, 'bench', 'state-verify-worker.mjs'), libFile, o.pg, instance], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let buf = '';
     k.stdout.on('data', (d) => (buf += d));
     k.on('exit', (c) => (c === 0 ? res(JSON.parse(buf)) : rej(new Error(`verify worker exited ${c}: ${buf}`))));
@@ -159,7 +207,9 @@ const streamed = [];
 if (o.pg) for (const n of TRAILS) streamed.push(await verifyFromPg(n));
 rmSync(work, { recursive: true, force: true });
 
-const appendsGoal = appends ? `${appends.threeMany.toFixed(0)}/s with ${INFLIGHT} callers per replica: ${appends.threeMany >= APPENDS_GOAL ? 'holds' : 'does not hold'}; more replicas ${appends.threeMany >= appends.oneMany && appends.three >= appends.one ? 'never meant fewer appends/s' : 'meant fewer appends/s'} in this run` : '';
+const appendsGoal = appends
+  ? `${appends.threeMany.toFixed(0)}/s with ${INFLIGHT} callers per replica: ${appends.threeMany >= APPENDS_GOAL ? 'holds' : 'does not hold'}; more replicas ${appends.threeMany >= appends.oneMany && appends.three >= appends.one ? 'never meant fewer appends/s' : 'meant fewer appends/s'} in this run`
+  : '';
 const fmt = (x) => (x < 1 ? x.toFixed(3) : x < 100 ? x.toFixed(2) : x.toFixed(0));
 const ratio = (r, n) => `${(r.ms[n] / r.ms[SIZES[0]]).toFixed(2)}×`;
 const date = new Date().toISOString().slice(0, 10);
@@ -175,18 +225,38 @@ const lines = [
   '',
   `| engine | ${SIZES.map((n) => `${n.toLocaleString('en')} keys`).join(' | ')} | growth ${SIZES[SIZES.length - 1].toLocaleString('en')} / ${SIZES[0]} | load |`,
   `|---|${SIZES.map(() => '---:').join('|')}|---:|---|`,
-  ...keyed.map((r) => `| ${r.engine} | ${SIZES.map((n) => `${fmt(r.ms[n])} ms`).join(' | ')} | ${ratio(r, SIZES.at(-1))} | ${r.load} |`),
+  ...keyed.map(
+    (r) =>
+      `| ${r.engine} | ${SIZES.map((n) => `${fmt(r.ms[n])} ms`).join(' | ')} | ${ratio(r, SIZES.at(-1))} | ${r.load} |`,
+  ),
   '',
   ...(appends
-    ? ['## Audit appends on PostgreSQL', '', `Each replica a process of its own appending durable records (each resolved only once on the database's disk, as a call's intent is) to one instance's chain, all starting together: with 1 caller per replica (${o.appends} records each, one after another) and with ${INFLIGHT} callers per replica (${Number(o.appends) * 4} records each). The database runs with \`fsync\` and \`synchronous_commit\` on; ${appendsLoad}.`, '',
-      '| replicas | callers per replica | appends/s (all replicas) | vs 1 replica |', '|---|---:|---:|---:|',
-      `| 1 | 1 | ${appends.one.toFixed(0)} | 1.00× |`, `| 3 at once | 1 | ${appends.three.toFixed(0)} | ${(appends.three / appends.one).toFixed(2)}× |`,
-      `| 1 | ${INFLIGHT} | ${appends.oneMany.toFixed(0)} | 1.00× |`, `| 3 at once | ${INFLIGHT} | ${appends.threeMany.toFixed(0)} | ${(appends.threeMany / appends.oneMany).toFixed(2)}× |`, '',
-      `Goal: at least ${APPENDS_GOAL.toLocaleString('en')} appends/s from 3 replicas — ${appendsGoal}.`, '',
-      '## Verifying a trail streamed from PostgreSQL', '',
-      'Peak memory (maxRSS) of a process verifying one instance\'s trail read from the database page by page (the reader of `fleet audit verify --instance` and `fleet audit show --instance`).', '',
-      '| records | peak memory | time | memory vs smallest |', '|---:|---:|---:|---:|',
-      ...streamed.map((v) => `| ${v.n.toLocaleString('en')} | ${v.maxRssMB.toFixed(0)} MiB | ${v.seconds.toFixed(1)} s | ${(v.maxRssMB / streamed[0].maxRssMB).toFixed(2)}× |`), '']
+    ? [
+        '## Audit appends on PostgreSQL',
+        '',
+        `Each replica a process of its own appending durable records (each resolved only once on the database's disk, as a call's intent is) to one instance's chain, all starting together: with 1 caller per replica (${o.appends} records each, one after another) and with ${INFLIGHT} callers per replica (${Number(o.appends) * 4} records each). The database runs with \`fsync\` and \`synchronous_commit\` on; ${appendsLoad}.`,
+        '',
+        '| replicas | callers per replica | appends/s (all replicas) | vs 1 replica |',
+        '|---|---:|---:|---:|',
+        `| 1 | 1 | ${appends.one.toFixed(0)} | 1.00× |`,
+        `| 3 at once | 1 | ${appends.three.toFixed(0)} | ${(appends.three / appends.one).toFixed(2)}× |`,
+        `| 1 | ${INFLIGHT} | ${appends.oneMany.toFixed(0)} | 1.00× |`,
+        `| 3 at once | ${INFLIGHT} | ${appends.threeMany.toFixed(0)} | ${(appends.threeMany / appends.oneMany).toFixed(2)}× |`,
+        '',
+        `Goal: at least ${APPENDS_GOAL.toLocaleString('en')} appends/s from 3 replicas — ${appendsGoal}.`,
+        '',
+        '## Verifying a trail streamed from PostgreSQL',
+        '',
+        "Peak memory (maxRSS) of a process verifying one instance's trail read from the database page by page (the reader of `fleet audit verify --instance` and `fleet audit show --instance`).",
+        '',
+        '| records | peak memory | time | memory vs smallest |',
+        '|---:|---:|---:|---:|',
+        ...streamed.map(
+          (v) =>
+            `| ${v.n.toLocaleString('en')} | ${v.maxRssMB.toFixed(0)} MiB | ${v.seconds.toFixed(1)} s | ${(v.maxRssMB / streamed[0].maxRssMB).toFixed(2)}× |`,
+        ),
+        '',
+      ]
     : ['PostgreSQL rows skipped: no database was given.', '']),
 ];
 const md = lines.join('\n');
@@ -201,9 +271,23 @@ const block = [
   `| keyed write (claim + outcome) | ${SIZES.map((n) => `${n.toLocaleString('en')} keys`).join(' | ')} |`,
   `|---|${SIZES.map(() => '---:').join('|')}|`,
   ...keyed.map((r) => `| ${r.engine} | ${SIZES.map((n) => ratio(r, n)).join(' | ')} |`),
-  ...(pgRow ? ['', `Load (\`uptime\`) at the start: \`${uptimeAtStart}\`; the load under each figure is in the full tables.`, `PostgreSQL vs embedded at ${SIZES[0]} keys: ${(pgRow.ms[SIZES[0]] / row('embedded (SQLite)').ms[SIZES[0]]).toFixed(2)}× the time of a keyed write.`] : []),
-  ...(appends ? [`Audit appends on PostgreSQL (durable, fsync on): 3 replicas at once reach ${(appends.three / appends.one).toFixed(2)}× the appends/s of 1 with 1 caller each, ${(appends.threeMany / appends.oneMany).toFixed(2)}× with ${INFLIGHT} callers each. Goal ≥ ${APPENDS_GOAL.toLocaleString('en')}/s from 3 replicas: ${appendsGoal}.`] : []),
-  ...(streamed.length > 1 ? [`Verifying a trail streamed from PostgreSQL: peak memory ${streamed.map((v) => `${(v.maxRssMB / streamed[0].maxRssMB).toFixed(2)}× at ${v.n.toLocaleString('en')} records`).join(', ')} (the reader holds one page of 1,000 lines at a time).`] : []),
+  ...(pgRow
+    ? [
+        '',
+        `Load (\`uptime\`) at the start: \`${uptimeAtStart}\`; the load under each figure is in the full tables.`,
+        `PostgreSQL vs embedded at ${SIZES[0]} keys: ${(pgRow.ms[SIZES[0]] / row('embedded (SQLite)').ms[SIZES[0]]).toFixed(2)}× the time of a keyed write.`,
+      ]
+    : []),
+  ...(appends
+    ? [
+        `Audit appends on PostgreSQL (durable, fsync on): 3 replicas at once reach ${(appends.three / appends.one).toFixed(2)}× the appends/s of 1 with 1 caller each, ${(appends.threeMany / appends.oneMany).toFixed(2)}× with ${INFLIGHT} callers each. Goal ≥ ${APPENDS_GOAL.toLocaleString('en')}/s from 3 replicas: ${appendsGoal}.`,
+      ]
+    : []),
+  ...(streamed.length > 1
+    ? [
+        `Verifying a trail streamed from PostgreSQL: peak memory ${streamed.map((v) => `${(v.maxRssMB / streamed[0].maxRssMB).toFixed(2)}× at ${v.n.toLocaleString('en')} records`).join(', ')} (the reader holds one page of 1,000 lines at a time).`,
+      ]
+    : []),
   '',
   `Growth of a keyed write from ${SIZES[0]} to ${SIZES[SIZES.length - 1].toLocaleString('en')} keys in this run: ${keyed.map((r) => `${r.engine} ${ratio(r, SIZES.at(-1))}`).join(', ')}.`,
   'SQLite is the embedded default because the rest of the state needs it',

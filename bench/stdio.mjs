@@ -41,7 +41,13 @@ export class StdioSession {
         this.receive(line, at);
       }
     });
-    void this.exited.then(({ code, signal }) => this.failAll(new Error(`exited (${signal ?? code}) before answering: ${this.stderr.trim().split('\n').slice(-3).join(' | ')}`)));
+    void this.exited.then(({ code, signal }) =>
+      this.failAll(
+        new Error(
+          `exited (${signal ?? code}) before answering: ${this.stderr.trim().split('\n').slice(-3).join(' | ')}`,
+        ),
+      ),
+    );
   }
 
   receive(line, at) {
@@ -87,7 +93,8 @@ export class StdioSession {
       const t0 = performance.now();
       const poll = () => {
         if (this.stderr.includes(line)) return resolve(performance.now() - t0);
-        if (performance.now() - t0 > ms) return reject(new Error(`did not say "${line}" within ${ms} ms: ${this.stderr.trim().slice(-300)}`));
+        if (performance.now() - t0 > ms)
+          return reject(new Error(`did not say "${line}" within ${ms} ms: ${this.stderr.trim().slice(-300)}`));
         setTimeout(poll, 5);
       };
       poll();
@@ -133,7 +140,14 @@ export async function coldStart(target) {
     const rss = rssMB(s.child.pid);
     if (target.opens) await s.said(target.opens, OPEN_TIMEOUT_MS);
     const settled = rssMB(s.child.pid);
-    return { initMs: init.at - s.spawnedAt, listMs: list.at - s.spawnedAt, rssMB: rss, settledMB: settled, tools: list.result.tools, listBytes: list.bytes };
+    return {
+      initMs: init.at - s.spawnedAt,
+      listMs: list.at - s.spawnedAt,
+      rssMB: rss,
+      settledMB: settled,
+      tools: list.result.tools,
+      listBytes: list.bytes,
+    };
   } finally {
     await s.close();
   }
@@ -147,7 +161,13 @@ export async function clientStart(target) {
   const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
   const { StdioClientTransport } = await import('@modelcontextprotocol/sdk/client/stdio.js');
   const t0 = performance.now();
-  const transport = new StdioClientTransport({ command: target.command, args: target.args, env: target.env, cwd: target.cwd, stderr: 'ignore' });
+  const transport = new StdioClientTransport({
+    command: target.command,
+    args: target.args,
+    env: target.env,
+    cwd: target.cwd,
+    stderr: 'ignore',
+  });
   const client = new Client(CLIENT);
   try {
     await client.connect(transport);

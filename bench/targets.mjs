@@ -23,7 +23,9 @@ export function fleetTarget({ root, cli, scopes, auditDir, instance }) {
     kind: 'fleet',
     instance,
     granted: Object.keys(manifest.tools),
-    ...(existsSync(launcher) ? { command: launcher, args: serve } : { command: process.execPath, args: [cli, ...serve] }),
+    ...(existsSync(launcher)
+      ? { command: launcher, args: serve }
+      : { command: process.execPath, args: [cli, ...serve] }),
     env: baseEnv({ FLEET_AUDIT_DIR: auditDir, FLEET_TRACE_START: '1' }),
     cwd: root,
     // settled once its upstream is open (servers/fleet/commands/serve.ts says so with FLEET_TRACE_START)
@@ -55,7 +57,11 @@ export function peerTargets({ root, dopplerSandbox, oneTool }) {
       kind: 'peer',
       note: '@cloudflare/mcp-server-cloudflare 0.2.0 `run <account>` with CLOUDFLARE_API_TOKEN set: lists without calling the API',
       command: node,
-      args: [peerBin(root, '@cloudflare/mcp-server-cloudflare', 'dist/index.js'), 'run', '0123456789abcdef0123456789abcdef'],
+      args: [
+        peerBin(root, '@cloudflare/mcp-server-cloudflare', 'dist/index.js'),
+        'run',
+        '0123456789abcdef0123456789abcdef',
+      ],
       env: baseEnv({ CLOUDFLARE_API_TOKEN: 'bench-not-a-token' }),
     },
   ];
@@ -67,9 +73,13 @@ export function peerTargets({ root, dopplerSandbox, oneTool }) {
     args: [peerBin(root, '@dopplerhq/mcp-server', 'dist/index.js')],
   };
   if (dopplerSandbox) {
-    doppler.env = baseEnv({ DOPPLER_TOKEN: dopplerSandbox.token, DOPPLER_BASE_URL: dopplerSandbox.url.replace(/\/+$/, '') });
+    doppler.env = baseEnv({
+      DOPPLER_TOKEN: dopplerSandbox.token,
+      DOPPLER_BASE_URL: dopplerSandbox.url.replace(/\/+$/, ''),
+    });
   } else {
-    doppler.unavailable = 'not measured: it checks its token against the Doppler API before serving, and no Doppler sandbox is registered in this build';
+    doppler.unavailable =
+      'not measured: it checks its token against the Doppler API before serving, and no Doppler sandbox is registered in this build';
   }
   peers.push(doppler);
   peers.push({
@@ -84,4 +94,10 @@ export function peerTargets({ root, dopplerSandbox, oneTool }) {
   return peers.map((p) => ({ cwd: root, ...p }));
 }
 
-export const bareNode = () => ({ name: 'bare `node -e 0`', kind: 'floor', command: process.execPath, args: ['-e', '0'], env: baseEnv() });
+export const bareNode = () => ({
+  name: 'bare `node -e 0`',
+  kind: 'floor',
+  command: process.execPath,
+  args: ['-e', '0'],
+  env: baseEnv(),
+});

@@ -15,11 +15,16 @@ const run = promisify(execFile);
 
 function verifyIn(libFile, file) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [`--max-old-space-size=${HEAP_MB}`, WORKER, libFile, file], { env: baseEnv(), stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [`--max-old-space-size=${HEAP_MB}`, WORKER, libFile, file], {
+      env: baseEnv(),
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`verify worker exited with ${code}`))));
+    child.on('close', (code) =>
+      code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`verify worker exited with ${code}`)),
+    );
   });
 }
 
@@ -50,7 +55,13 @@ export async function verifySpeed({ lib, libFile, dir, mb }) {
     return {
       sizeMB,
       records: made.records,
-      verify: { seconds: v.seconds, mbPerS: sizeMB / v.seconds, ok: v.ok && v.records === made.records, maxRssMB: v.maxRssMB, heapCapMB: HEAP_MB },
+      verify: {
+        seconds: v.seconds,
+        mbPerS: sizeMB / v.seconds,
+        ok: v.ok && v.records === made.records,
+        maxRssMB: v.maxRssMB,
+        heapCapMB: HEAP_MB,
+      },
       small: { sizeMB: smallMB, maxRssMB: vs.maxRssMB, ok: vs.ok },
       sha256sum: 'error' in hash ? hash : { seconds: hash.seconds, mbPerS: sizeMB / hash.seconds },
     };

@@ -12,7 +12,15 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 const out = join(here, 'dist');
 rmSync(out, { recursive: true, force: true });
-await build({ entryPoints: [join(here, 'index.ts')], outfile: join(out, 'index.js'), bundle: true, platform: 'neutral', format: 'esm', target: 'es2022', logLevel: 'warning' });
+await build({
+  entryPoints: [join(here, 'index.ts')],
+  outfile: join(out, 'index.js'),
+  bundle: true,
+  platform: 'neutral',
+  format: 'esm',
+  target: 'es2022',
+  logLevel: 'warning',
+});
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 execFileSync(process.execPath, [tsc, '-p', join(here, 'tsconfig.json')], { stdio: 'inherit' });
 // the project's license travels with the package

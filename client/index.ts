@@ -55,7 +55,11 @@ export interface ClientOptions {
 
 /** A refusal of the request itself (401, 403, 429 after retries...) or a transport failure. */
 export class FleetError extends Error {
-  constructor(message: string, readonly httpStatus?: number, readonly retryable = false) {
+  constructor(
+    message: string,
+    readonly httpStatus?: number,
+    readonly retryable = false,
+  ) {
     super(message);
     this.name = 'FleetError';
   }
@@ -82,7 +86,9 @@ export function fleetClient<I extends InstanceId>(instance: I, opts: ClientOptio
   const kinds = FLEET_TOOLS[instance] as Record<string, ToolKind>;
   if (!kinds) throw new FleetError(`unknown instance ${String(instance)}`);
   const out: Record<string, (args: unknown, ctx?: CallContext) => Promise<ToolResult<unknown>>> = {};
-  for (const [name, kind] of Object.entries(kinds)) out[name] = (args, ctx = {}) => (kind === 'task' ? runTask(opts, name, args, ctx) : callTool(opts, name, args, kind, ctx));
+  for (const [name, kind] of Object.entries(kinds))
+    out[name] = (args, ctx = {}) =>
+      kind === 'task' ? runTask(opts, name, args, ctx) : callTool(opts, name, args, kind, ctx);
   return out as Tools<I>;
 }
 
@@ -124,9 +130,16 @@ const ended = (t: TaskState) => t.status === 'completed' || t.status === 'failed
  * `getTask` / `taskResult` in later steps). The write's idempotency key makes a retried start
  * return the first call's outcome, never run it twice.
  */
-export async function startTask(opts: ClientOptions, name: string, args: unknown, ctx: CallContext = {}): Promise<TaskState> {
+export async function startTask(
+  opts: ClientOptions,
+  name: string,
+  args: unknown,
+  ctx: CallContext = {},
+): Promise<TaskState> {
   const meta = fleetMeta({ ...ctx, idempotencyKey: ctx.idempotencyKey ?? crypto.randomUUID() });
-  const r = await withRetries(opts, ctx, () => rpc(opts, 'tools/call', { name, arguments: args, _meta: meta, task: {} }, ctx, name));
+  const r = await withRetries(opts, ctx, () =>
+    rpc(opts, 'tools/call', { name, arguments: args, _meta: meta, task: {} }, ctx, name),
+  );
   return asTask(r.task ?? {});
 }
 
@@ -136,7 +149,11 @@ export async function getTask(opts: ClientOptions, taskId: string, ctx: CallCont
 }
 
 /** The result of a task that has ended (the server holds the request until it ends). */
-export async function taskResult<R = any>(opts: ClientOptions, taskId: string, ctx: CallContext = {}): Promise<ToolResult<R>> {
+export async function taskResult<R = any>(
+  opts: ClientOptions,
+  taskId: string,
+  ctx: CallContext = {},
+): Promise<ToolResult<R>> {
   return toolResult(await withRetries(opts, ctx, () => rpc(opts, 'tasks/result', { taskId }, ctx, 'tasks/result')));
 }
 
@@ -158,7 +175,13 @@ async function runTask(opts: ClientOptions, name: string, args: unknown, ctx: Ca
     }
     t = await getTask(opts, t.taskId, ctx);
   }
-  if (t.status === 'cancelled') return { ok: false, status: 'cancelled', message: t.statusMessage ?? 'the task was cancelled', text: t.statusMessage ?? '' };
+  if (t.status === 'cancelled')
+    return {
+      ok: false,
+      status: 'cancelled',
+      message: t.statusMessage ?? 'the task was cancelled',
+      text: t.statusMessage ?? '',
+    };
   return taskResult(opts, t.taskId, ctx);
 }
 
@@ -168,7 +191,8 @@ async function withRetries<T>(opts: ClientOptions, ctx: CallContext, f: () => Pr
     try {
       return await f();
     } catch (e) {
-      const err = e instanceof FleetError ? e : new FleetError(`request failed: ${(e as Error).message}`, undefined, true);
+      const err =
+        e instanceof FleetError ? e : new FleetError(`request failed: ${(e as Error).message}`, undefined, true);
       if (!err.retryable || attempt >= attempts || ctx.signal?.aborted) throw err;
       await sleep(Math.min(8000, 250 * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2), ctx.signal);
     }
@@ -179,14 +203,24 @@ let nextId = 1;
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
     const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(t);
-      resolve();
-    }, { once: true });
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      { once: true },
+    );
   });
 
 /** One tool call, retried only when running it again cannot do anything twice. */
-export async function callTool(opts: ClientOptions, name: string, args: unknown, kind: 'read' | 'write', ctx: CallContext = {}): Promise<ToolResult<any>> {
+export async function callTool(
+  opts: ClientOptions,
+  name: string,
+  args: unknown,
+  kind: 'read' | 'write',
+  ctx: CallContext = {},
+): Promise<ToolResult<any>> {
   const key = kind === 'write' ? (ctx.idempotencyKey ?? crypto.randomUUID()) : undefined;
   const meta = fleetMeta({ ...ctx, idempotencyKey: key });
   const attempts = Math.max(1, opts.attempts ?? 3);
@@ -194,7 +228,8 @@ export async function callTool(opts: ClientOptions, name: string, args: unknown,
     try {
       return await once(opts, name, args, meta, ctx);
     } catch (e) {
-      const err = e instanceof FleetError ? e : new FleetError(`request failed: ${(e as Error).message}`, undefined, true);
+      const err =
+        e instanceof FleetError ? e : new FleetError(`request failed: ${(e as Error).message}`, undefined, true);
       // safe: a read, or a write with its key (a repeat replays the first outcome, never runs again)
       if (!err.retryable || attempt >= attempts || ctx.signal?.aborted) throw err;
       await sleep(Math.min(8000, 250 * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2), ctx.signal);
@@ -202,7 +237,13 @@ export async function callTool(opts: ClientOptions, name: string, args: unknown,
   }
 }
 
-async function once(opts: ClientOptions, name: string, args: unknown, meta: Record<string, string>, ctx: CallContext): Promise<ToolResult<any>> {
+async function once(
+  opts: ClientOptions,
+  name: string,
+  args: unknown,
+  meta: Record<string, string>,
+  ctx: CallContext,
+): Promise<ToolResult<any>> {
   return toolResult(await rpc(opts, 'tools/call', { name, arguments: args, _meta: meta }, ctx, name));
 }
 
@@ -210,23 +251,44 @@ async function once(opts: ClientOptions, name: string, args: unknown, meta: Reco
 function toolResult(r: RpcResult): ToolResult<any> {
   const text = (r.content ?? []).map((c) => (c.type === 'text' ? c.text : '')).join('\n');
   const data = r.structuredContent;
-  if (r.isError) return { ok: false, status: String(data?.status ?? 'denied'), message: String(data?.message ?? text), text, ...(data ? { data } : {}) };
+  if (r.isError)
+    return {
+      ok: false,
+      status: String(data?.status ?? 'denied'),
+      message: String(data?.message ?? text),
+      text,
+      ...(data ? { data } : {}),
+    };
   return { ok: true, data: data as any, text };
 }
 
 /** One JSON-RPC request to the instance; its result, or a FleetError. */
-async function rpc(opts: ClientOptions, method: string, params: { _meta?: Record<string, unknown>; [k: string]: unknown }, ctx: CallContext, name: string): Promise<RpcResult> {
+async function rpc(
+  opts: ClientOptions,
+  method: string,
+  params: { _meta?: Record<string, unknown>; [k: string]: unknown },
+  ctx: CallContext,
+  name: string,
+): Promise<RpcResult> {
   const id = nextId++;
   const token = typeof opts.token === 'function' ? await opts.token() : opts.token;
   // a call's progress is always asked for: it is what tells a call waiting for a person from a dead instance
   const progressToken = method === 'tools/call' ? `p${id}` : undefined;
-  const body = { jsonrpc: '2.0', id, method, params: progressToken ? { ...params, _meta: { ...params._meta, progressToken } } : params };
+  const body = {
+    jsonrpc: '2.0',
+    id,
+    method,
+    params: progressToken ? { ...params, _meta: { ...params._meta, progressToken } } : params,
+  };
   const silence = new AbortController();
   const limit = opts.timeoutMs ?? 60_000;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const heard = () => {
     clearTimeout(timer);
-    timer = setTimeout(() => silence.abort(new FleetError(`${name}: no word from the instance for ${limit} ms`, undefined, true)), limit);
+    timer = setTimeout(
+      () => silence.abort(new FleetError(`${name}: no word from the instance for ${limit} ms`, undefined, true)),
+      limit,
+    );
   };
   heard();
   const signal = ctx.signal ? AbortSignal.any([ctx.signal, silence.signal]) : silence.signal;
@@ -245,10 +307,16 @@ async function rpc(opts: ClientOptions, method: string, params: { _meta?: Record
       signal,
     });
     heard();
-    return await answer(res, name, id, (m) => {
-      heard();
-      ctx.onProgress?.(m);
-    }, ctx.signal);
+    return await answer(
+      res,
+      name,
+      id,
+      (m) => {
+        heard();
+        ctx.onProgress?.(m);
+      },
+      ctx.signal,
+    );
   } catch (e) {
     throw silence.signal.aborted && !ctx.signal?.aborted ? silence.signal.reason : e;
   } finally {
@@ -256,7 +324,13 @@ async function rpc(opts: ClientOptions, method: string, params: { _meta?: Record
   }
 }
 
-async function answer(res: Response, name: string, id: number, onProgress: (m: string) => void, cancel: AbortSignal | undefined): Promise<RpcResult> {
+async function answer(
+  res: Response,
+  name: string,
+  id: number,
+  onProgress: (m: string) => void,
+  cancel: AbortSignal | undefined,
+): Promise<RpcResult> {
   if (!res.ok) {
     const text = await res.text().catch(() => '');
     let message = text.slice(0, 500);
@@ -283,11 +357,19 @@ interface RpcMessage {
   method?: string;
   params?: { message?: unknown };
   error?: { message?: string };
-  result?: { isError?: boolean; content?: { type: string; text?: string }[]; structuredContent?: { status?: unknown; message?: unknown } };
+  result?: {
+    isError?: boolean;
+    content?: { type: string; text?: string }[];
+    structuredContent?: { status?: unknown; message?: unknown };
+  };
 }
 
 /** Reads an SSE response: progress notifications on the way, then the answer to `id`. */
-async function fromStream(res: Response, id: number, onProgress?: (m: string) => void): Promise<RpcMessage | undefined> {
+async function fromStream(
+  res: Response,
+  id: number,
+  onProgress?: (m: string) => void,
+): Promise<RpcMessage | undefined> {
   const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
   let buf = '';
   for (;;) {
@@ -298,7 +380,11 @@ async function fromStream(res: Response, id: number, onProgress?: (m: string) =>
     while ((cut = buf.search(/\r?\n\r?\n/)) >= 0) {
       const event = buf.slice(0, cut);
       buf = buf.slice(cut).replace(/^\r?\n\r?\n/, '');
-      const data = event.split(/\r?\n/).filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n');
+      const data = event
+        .split(/\r?\n/)
+        .filter((l) => l.startsWith('data:'))
+        .map((l) => l.slice(5).trimStart())
+        .join('\n');
       if (!data) continue;
       const msg = JSON.parse(data) as RpcMessage;
       if (msg.method === 'notifications/progress') onProgress?.(String(msg.params?.message ?? ''));

@@ -10,7 +10,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-export const CHROMIUM = process.env.FLEET_CHROMIUM ?? ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
+export const CHROMIUM =
+  process.env.FLEET_CHROMIUM ?? ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
 
 export interface Page {
   dom: string;
@@ -22,7 +23,8 @@ export interface Page {
 
 // Chromium's own background traffic, whatever the flags: component updates, the secure clock,
 // account checks. A page's request goes to a host the page names; none of the fleet's pages names these.
-const BROWSER_OWN = /^(GET|POST|CONNECT) (https?:\/\/)?(clients\d*\.google\.com|update\.googleapis\.com|accounts\.google\.com|www\.google\.com|optimizationguide-pa\.googleapis\.com|content-autofill\.googleapis\.com|redirector\.gvt1\.com)(:443)?[/]?/;
+const BROWSER_OWN =
+  /^(GET|POST|CONNECT) (https?:\/\/)?(clients\d*\.google\.com|update\.googleapis\.com|accounts\.google\.com|www\.google\.com|optimizationguide-pa\.googleapis\.com|content-autofill\.googleapis\.com|redirector\.gvt1\.com)(:443)?[/]?/;
 
 /** A proxy that answers every request 404 and remembers it. */
 async function recordingProxy(): Promise<{ server: Server; port: number; requests: string[] }> {
@@ -59,26 +61,48 @@ function run(args: string[], timeoutMs: number): Promise<{ code: number | null; 
  * Loads `file` in headless Chromium: its DOM after load (--dump-dom), a screenshot to `png` when
  * given, and the requests it made.
  */
-export async function render(file: string, opts: { png?: string; width?: number; height?: number; timeoutMs?: number } = {}): Promise<Page> {
+export async function render(
+  file: string,
+  opts: { png?: string; width?: number; height?: number; timeoutMs?: number } = {},
+): Promise<Page> {
   if (!CHROMIUM) throw new Error('no Chromium: apt-get install chromium (or set FLEET_CHROMIUM)');
   const proxy = await recordingProxy();
   const profile = mkdtempSync(join(tmpdir(), 'fleet-chromium-'));
   const flags = [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage', '--no-pings', '--disable-domain-reliability',
-    '--disable-client-side-phishing-detection', '--disable-default-apps', `--user-data-dir=${profile}`,
-    `--proxy-server=http://127.0.0.1:${proxy.port}`, '--proxy-bypass-list=<-loopback>',
-    `--window-size=${opts.width ?? 1280},${opts.height ?? 2400}`, '--virtual-time-budget=3000',
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    '--disable-dev-shm-usage',
+    '--no-pings',
+    '--disable-domain-reliability',
+    '--disable-client-side-phishing-detection',
+    '--disable-default-apps',
+    `--user-data-dir=${profile}`,
+    `--proxy-server=http://127.0.0.1:${proxy.port}`,
+    '--proxy-bypass-list=<-loopback>',
+    `--window-size=${opts.width ?? 1280},${opts.height ?? 2400}`,
+    '--virtual-time-budget=3000',
   ];
   const url = `file://${file}`;
   try {
     const dom = await run([...flags, '--dump-dom', url], opts.timeoutMs ?? 60_000);
-    if (dom.code !== 0 || !dom.stdout.includes('</html>')) throw new Error(`chromium --dump-dom exited ${dom.code}: ${dom.stderr.slice(-2000)}`);
+    if (dom.code !== 0 || !dom.stdout.includes('</html>'))
+      throw new Error(`chromium --dump-dom exited ${dom.code}: ${dom.stderr.slice(-2000)}`);
     if (opts.png) {
       const shot = await run([...flags, `--screenshot=${opts.png}`, url], opts.timeoutMs ?? 60_000);
-      if (shot.code !== 0 || !existsSync(opts.png)) throw new Error(`chromium --screenshot exited ${shot.code}: ${shot.stderr.slice(-2000)}`);
+      if (shot.code !== 0 || !existsSync(opts.png))
+        throw new Error(`chromium --screenshot exited ${shot.code}: ${shot.stderr.slice(-2000)}`);
     }
-    return { dom: dom.stdout, requests: proxy.requests.filter((r) => !BROWSER_OWN.test(r)), browser: proxy.requests.filter((r) => BROWSER_OWN.test(r)) };
+    return {
+      dom: dom.stdout,
+      requests: proxy.requests.filter((r) => !BROWSER_OWN.test(r)),
+      browser: proxy.requests.filter((r) => BROWSER_OWN.test(r)),
+    };
   } finally {
     proxy.server.close();
     rmSync(profile, { recursive: true, force: true });

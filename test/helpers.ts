@@ -8,7 +8,12 @@ import { dirname, join, resolve } from 'node:path';
 import { spawn } from 'node:child_process';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { ElicitRequestSchema, LATEST_PROTOCOL_VERSION, type CallToolResult, type ElicitResult } from '@modelcontextprotocol/sdk/types.js';
+import {
+  ElicitRequestSchema,
+  LATEST_PROTOCOL_VERSION,
+  type CallToolResult,
+  type ElicitResult,
+} from '@modelcontextprotocol/sdk/types.js';
 import type { SlackSandbox } from '../servers/slack/sandbox/index.js';
 
 export const ROOT = resolve(import.meta.dirname, '..');
@@ -18,7 +23,10 @@ export const CLI = process.env.FLEET_CLI ? resolve(process.env.FLEET_CLI) : join
 export const FLEET = join(dirname(CLI), 'fleet');
 
 /** The command running `fleet ...args` as users do: the bin, or `node dist/cli.js` with FLEET_DOOR=bundle. */
-export function fleetCommand(args: string[], door: 'bin' | 'bundle' = process.env.FLEET_DOOR === 'bundle' ? 'bundle' : 'bin'): { command: string; args: string[] } {
+export function fleetCommand(
+  args: string[],
+  door: 'bin' | 'bundle' = process.env.FLEET_DOOR === 'bundle' ? 'bundle' : 'bin',
+): { command: string; args: string[] } {
   return door === 'bin' ? { command: FLEET, args } : { command: process.execPath, args: [CLI, ...args] };
 }
 export const SCOPES = join(ROOT, 'scopes');
@@ -39,7 +47,10 @@ export const APPROVALS_SCOPES = ['chat:write', 'channels:history', 'users:read']
 
 /** The environment pointing an instance's approvals identity at a Slack sandbox. */
 export function approvalsIdentity(sb: SlackSandbox, scopes = APPROVALS_SCOPES): Record<string, string> {
-  return { SLACK_APPROVALS_TOKEN: sb.issue('T0BLOGPROD', scopes, undefined, 'U0APPROVALS'), FLEET_APPROVALS_SLACK_URL: sb.url };
+  return {
+    SLACK_APPROVALS_TOKEN: sb.issue('T0BLOGPROD', scopes, undefined, 'U0APPROVALS'),
+    FLEET_APPROVALS_SLACK_URL: sb.url,
+  };
 }
 
 /**
@@ -79,10 +90,19 @@ export function scopesCopy(edits: Record<string, (yaml: string) => string>): str
  * checks of a standing token (over-scoped, unreadable, another account) need to see.
  */
 export function standingScopes(): string {
-  const standing = (ref: string) => (yaml: string) => yaml.replace(/^credential:\n( {2}.*\n)+/m, `credential: ${ref}\n`);
+  const standing = (ref: string) => (yaml: string) =>
+    yaml.replace(/^credential:\n( {2}.*\n)+/m, `credential: ${ref}\n`);
   // serve enforces the fleet's rules: a standing production token needs its documented exception
-  const exempt = (yaml: string) => yaml.replace('    max_ttl: 1h\n', '    max_ttl: 1h\n    exempt:\n      cloudflare.prod: the start-up checks of a token handed in by a person are tested with a standing token\n      doppler.prod: the start-up checks of a token handed in by a person are tested with a standing token\n');
-  return scopesCopy({ 'cloudflare.prod.yaml': standing('env:CLOUDFLARE_API_TOKEN_PROD'), 'doppler.prod.yaml': standing('env:DOPPLER_TOKEN_PROD'), 'fleet.yaml': exempt });
+  const exempt = (yaml: string) =>
+    yaml.replace(
+      '    max_ttl: 1h\n',
+      '    max_ttl: 1h\n    exempt:\n      cloudflare.prod: the start-up checks of a token handed in by a person are tested with a standing token\n      doppler.prod: the start-up checks of a token handed in by a person are tested with a standing token\n',
+    );
+  return scopesCopy({
+    'cloudflare.prod.yaml': standing('env:CLOUDFLARE_API_TOKEN_PROD'),
+    'doppler.prod.yaml': standing('env:DOPPLER_TOKEN_PROD'),
+    'fleet.yaml': exempt,
+  });
 }
 
 export interface Served {
@@ -134,7 +154,8 @@ export async function serve(a: ServeArgs): Promise<Served> {
   transport.stderr?.on('data', (d: Buffer) => (err += d.toString()));
   const capabilities = { ...(a.onElicit ? { elicitation: {} } : {}), ...a.capabilities };
   const client = new Client({ name: 'fleet-test', version: '1.0.0' }, { capabilities });
-  if (a.onElicit) client.setRequestHandler(ElicitRequestSchema, (req) => a.onElicit!(req.params as { message: string }));
+  if (a.onElicit)
+    client.setRequestHandler(ElicitRequestSchema, (req) => a.onElicit!(req.params as { message: string }));
   await client.connect(transport);
   return {
     client,
@@ -143,7 +164,9 @@ export async function serve(a: ServeArgs): Promise<Served> {
     auditFile: join(auditDir, `${a.connector}.${a.env}.jsonl`),
     pid: transport.pid!,
     call: async (name, args = {}, meta) =>
-      (await client.callTool({ name, arguments: args, ...(meta ? { _meta: meta } : {}) }, undefined, { timeout: 60_000 })) as CallToolResult,
+      (await client.callTool({ name, arguments: args, ...(meta ? { _meta: meta } : {}) }, undefined, {
+        timeout: 60_000,
+      })) as CallToolResult,
     close: () => client.close(),
   };
 }
@@ -152,7 +175,10 @@ export const text = (r: CallToolResult): string => r.content.map((c) => (c.type 
 
 export function auditRecords(file: string): Record<string, any>[] {
   if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
 }
 
 export interface RunResult {
@@ -170,7 +196,12 @@ export function runCli(
     const cmd = fleetCommand(args);
     const child = spawn(cmd.command, cmd.args, {
       cwd: opts.cwd ?? ROOT,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', FLEET_STATE_DIR: tempDir('fleet-state-'), ...opts.env },
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? '',
+        FLEET_STATE_DIR: tempDir('fleet-state-'),
+        ...opts.env,
+      },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -200,18 +231,36 @@ export interface RawSession {
  * Talks JSON-RPC to `fleet ...args` (the bin) line by line, without the SDK client, so tests can
  * see exactly what reaches stdout. Sends initialize, then each request once the previous answered.
  */
-export function rawRpc(args: string[], requests: Record<string, unknown>[], env: Record<string, string> = {}): Promise<RawSession> {
+export function rawRpc(
+  args: string[],
+  requests: Record<string, unknown>[],
+  env: Record<string, string> = {},
+): Promise<RawSession> {
   return new Promise((resolvePromise, reject) => {
     const cmd = fleetCommand(args);
     const child = spawn(cmd.command, cmd.args, {
       cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', FLEET_STATE_DIR: tempDir('fleet-state-'), ...env },
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? '',
+        FLEET_STATE_DIR: tempDir('fleet-state-'),
+        ...env,
+      },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';
     let stderr = '';
     const queue = [
-      { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: {}, clientInfo: { name: 'raw-test', version: '1' } } },
+      {
+        jsonrpc: '2.0',
+        id: 0,
+        method: 'initialize',
+        params: {
+          protocolVersion: LATEST_PROTOCOL_VERSION,
+          capabilities: {},
+          clientInfo: { name: 'raw-test', version: '1' },
+        },
+      },
       { jsonrpc: '2.0', method: 'notifications/initialized' },
       ...requests.map((r, i) => ({ jsonrpc: '2.0', id: i + 1, ...r })),
     ];
@@ -237,7 +286,10 @@ export function rawRpc(args: string[], requests: Record<string, unknown>[], env:
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);
-      const messages = stdout.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+      const messages = stdout
+        .split('\n')
+        .filter((l) => l.trim())
+        .map((l) => JSON.parse(l));
       resolvePromise({ messages, stdout, stderr, code });
     });
     send();

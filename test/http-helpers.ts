@@ -20,7 +20,15 @@ export const stagingClient = (token: string): string => `clients:
 /** A scopes folder with the shipped manifests and the given clients.yaml. */
 export function httpScopes(clients: string, edit: (name: string, text: string) => string = (_n, t) => t): string {
   const dir = tempDir('fleet-http-scopes-');
-  for (const f of ['slack.dev.yaml', 'slack.prod.yaml', 'cloudflare.dev.yaml', 'cloudflare.prod.yaml', 'doppler.dev.yaml', 'doppler.prod.yaml', 'fleet.yaml']) {
+  for (const f of [
+    'slack.dev.yaml',
+    'slack.prod.yaml',
+    'cloudflare.dev.yaml',
+    'cloudflare.prod.yaml',
+    'doppler.dev.yaml',
+    'doppler.prod.yaml',
+    'fleet.yaml',
+  ]) {
     writeFileSync(join(dir, f), edit(f, readFileSync(join(SCOPES, f), 'utf8')));
   }
   writeFileSync(join(dir, 'clients.yaml'), clients);
@@ -39,12 +47,21 @@ export interface HttpServed {
 }
 
 /** Spawns `fleet serve --http 127.0.0.1:0 ...args` and waits until it listens. */
-export async function serveHttp(args: string[], opts: { vars?: Record<string, string>; auditDir?: string; stateDir?: string } = {}): Promise<HttpServed> {
+export async function serveHttp(
+  args: string[],
+  opts: { vars?: Record<string, string>; auditDir?: string; stateDir?: string } = {},
+): Promise<HttpServed> {
   const auditDir = opts.auditDir ?? tempDir('fleet-audit-');
   const cmd = fleetCommand(['serve', '--http', '127.0.0.1:0', ...args]);
   const child = spawn(cmd.command, cmd.args, {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', FLEET_AUDIT_DIR: auditDir, FLEET_STATE_DIR: opts.stateDir ?? tempDir('fleet-state-'), ...opts.vars },
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      FLEET_AUDIT_DIR: auditDir,
+      FLEET_STATE_DIR: opts.stateDir ?? tempDir('fleet-state-'),
+      ...opts.vars,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let err = '';

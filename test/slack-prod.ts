@@ -16,7 +16,8 @@ export const BOT_MESSAGE = '1767226320.000112';
 /** A scopes folder with copies of the shipped Slack manifests and fleet.yaml, each passed through `edit`. */
 export function slackScopes(edit: (name: string, text: string) => string = (_n, t) => t): string {
   const dir = tempDir('fleet-scopes-');
-  for (const f of ['slack.dev.yaml', 'slack.prod.yaml', 'fleet.yaml']) writeFileSync(join(dir, f), edit(f, readFileSync(join(SCOPES, f), 'utf8')));
+  for (const f of ['slack.dev.yaml', 'slack.prod.yaml', 'fleet.yaml'])
+    writeFileSync(join(dir, f), edit(f, readFileSync(join(SCOPES, f), 'utf8')));
   return dir;
 }
 
@@ -25,7 +26,10 @@ export const approvalTimeout = (timeout: string, edit: (text: string) => string 
   slackScopes((f, t) => (f === 'slack.prod.yaml' ? edit(t.replace('timeout: 15m }', `timeout: ${timeout} }`)) : t));
 
 /** `fleet serve slack --env prod` against the sandbox, with its bot token and the approvals identity. */
-export function serveSlackProd(sb: SlackSandbox, o: Partial<Pick<ServeArgs, 'scopes' | 'stateDir' | 'auditDir'>> & { vars?: Record<string, string> } = {}): Promise<Served> {
+export function serveSlackProd(
+  sb: SlackSandbox,
+  o: Partial<Pick<ServeArgs, 'scopes' | 'stateDir' | 'auditDir'>> & { vars?: Record<string, string> } = {},
+): Promise<Served> {
   return serve({
     connector: 'slack',
     env: 'prod',
@@ -33,19 +37,32 @@ export function serveSlackProd(sb: SlackSandbox, o: Partial<Pick<ServeArgs, 'sco
     scopes: o.scopes ?? approvalTimeout('20s'),
     stateDir: o.stateDir,
     auditDir: o.auditDir,
-    vars: { SLACK_BOT_TOKEN_PROD: sb.issue('T0BLOGPROD', PROD_SCOPES), ...approvalsIdentity(sb), FLEET_APPROVAL_POLL_MS: '50', ...o.vars },
+    vars: {
+      SLACK_BOT_TOKEN_PROD: sb.issue('T0BLOGPROD', PROD_SCOPES),
+      ...approvalsIdentity(sb),
+      FLEET_APPROVAL_POLL_MS: '50',
+      ...o.vars,
+    },
   });
 }
 
 /** The people of the sandbox's production workspace, and what they see. */
 export function workspace(sb: SlackSandbox) {
-  const channel = (id: string) => sb.workspace(id.startsWith('C0DEV') ? 'T0BLOGDEV' : 'T0BLOGPROD').channels.find((c) => c.id === id)!;
+  const channel = (id: string) =>
+    sb.workspace(id.startsWith('C0DEV') ? 'T0BLOGDEV' : 'T0BLOGPROD').channels.find((c) => c.id === id)!;
   return {
     channel,
     /** `actor` asks in a request channel; the bot's call carries that message as its proof */
-    asks: (actor: string, where = 'C0EDITORIAL') => ({ 'fleet/actor': actor, 'fleet/thread': sb.say('T0BLOGPROD', where, actor, 'please edit the release notes') }),
+    asks: (actor: string, where = 'C0EDITORIAL') => ({
+      'fleet/actor': actor,
+      'fleet/thread': sb.say('T0BLOGPROD', where, actor, 'please edit the release notes'),
+    }),
     /** a Slack client acting as `user` (to answer approvals) */
-    as: (user: string) => new WebClient(sb.issue('T0BLOGPROD', ['chat:write', 'reactions:write'], undefined, user), { slackApiUrl: sb.url, retryConfig: { retries: 0 } }),
+    as: (user: string) =>
+      new WebClient(sb.issue('T0BLOGPROD', ['chat:write', 'reactions:write'], undefined, user), {
+        slackApiUrl: sb.url,
+        retryConfig: { retries: 0 },
+      }),
     /** the text of the bot's message that update_message edits */
     edited: () => channel('C0EDITORIAL').messages.find((m) => m.ts === BOT_MESSAGE)!.text,
   };

@@ -30,22 +30,38 @@ const MAX_WAIT_MS = 20 * 60_000;
 
 /** The Workflow's run: start the edit, sleep between polls, collect the outcome. */
 export async function editWithApproval(env: Env, step: Step, edit: Edit, fetchImpl?: typeof fetch): Promise<Edited> {
-  const opts: ClientOptions = { url: `${env.FLEET_URL.replace(/\/$/, '')}/mcp/slack/prod`, token: env.FLEET_TOKEN, ...(fetchImpl ? { fetch: fetchImpl } : {}) };
+  const opts: ClientOptions = {
+    url: `${env.FLEET_URL.replace(/\/$/, '')}/mcp/slack/prod`,
+    token: env.FLEET_TOKEN,
+    ...(fetchImpl ? { fetch: fetchImpl } : {}),
+  };
   let task: TaskState = await step.do(`start edit ${edit.id}`, () =>
-    startTask(opts, 'update_message', { channel: edit.channel, ts: edit.ts, text: edit.text }, {
-      actor: edit.editor,
-      thread: edit.thread,
-      reason: `edit post ${edit.id}`,
-      idempotencyKey: `edit-${edit.id}`,
-    }));
+    startTask(
+      opts,
+      'update_message',
+      { channel: edit.channel, ts: edit.ts, text: edit.text },
+      {
+        actor: edit.editor,
+        thread: edit.thread,
+        reason: `edit post ${edit.id}`,
+        idempotencyKey: `edit-${edit.id}`,
+      },
+    ),
+  );
   for (let waited = 0, n = 0; task.status === 'working' || task.status === 'input_required'; n++) {
-    if (waited > MAX_WAIT_MS) return { edited: false, status: 'timeout', why: `no answer after ${MAX_WAIT_MS / 60_000} min: ${task.statusMessage ?? ''}` };
+    if (waited > MAX_WAIT_MS)
+      return {
+        edited: false,
+        status: 'timeout',
+        why: `no answer after ${MAX_WAIT_MS / 60_000} min: ${task.statusMessage ?? ''}`,
+      };
     await step.sleep(`wait for approval ${n}`, task.pollInterval);
     waited += task.pollInterval;
     const id = task.taskId;
     task = await step.do(`check edit ${edit.id} ${n}`, () => getTask(opts, id));
   }
-  if (task.status === 'cancelled') return { edited: false, status: 'cancelled', why: task.statusMessage ?? 'cancelled' };
+  if (task.status === 'cancelled')
+    return { edited: false, status: 'cancelled', why: task.statusMessage ?? 'cancelled' };
   const id = task.taskId;
   const r: ToolResult<{ ts?: string }> = await step.do(`collect edit ${edit.id}`, () => taskResult(opts, id));
   if (!r.ok) return { edited: false, status: r.status, why: r.message };

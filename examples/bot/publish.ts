@@ -24,20 +24,29 @@ export interface Draft {
   thread: string;
 }
 
-export type Published = { posted: true; ts: string; replayed: boolean } | { posted: false; status: string; why: string };
+export type Published =
+  | { posted: true; ts: string; replayed: boolean }
+  | { posted: false; status: string; why: string };
 
 /** One step: post the draft once, however often the step is retried. */
 export async function publishDraft(env: Env, draft: Draft, fetchImpl?: typeof fetch): Promise<Published> {
   const slack = fleetClient('slack.prod', {
     url: `${env.FLEET_URL.replace(/\/$/, '')}/mcp/slack/prod`,
     token: env.FLEET_TOKEN,
-    headers: env.CF_ACCESS_CLIENT_ID ? { 'CF-Access-Client-Id': env.CF_ACCESS_CLIENT_ID, 'CF-Access-Client-Secret': env.CF_ACCESS_CLIENT_SECRET ?? '' } : {},
+    headers: env.CF_ACCESS_CLIENT_ID
+      ? { 'CF-Access-Client-Id': env.CF_ACCESS_CLIENT_ID, 'CF-Access-Client-Secret': env.CF_ACCESS_CLIENT_SECRET ?? '' }
+      : {},
     fetch: fetchImpl,
   });
   const r = await slack.post_message(
     { channel: draft.channel, text: draft.text },
     // the key is the draft: a retried step (or a retry on another replica) replays, never reposts
-    { actor: draft.editor, thread: draft.thread, reason: `publish draft ${draft.id}`, idempotencyKey: `publish-${draft.id}` },
+    {
+      actor: draft.editor,
+      thread: draft.thread,
+      reason: `publish draft ${draft.id}`,
+      idempotencyKey: `publish-${draft.id}`,
+    },
   );
   if (!r.ok) return { posted: false, status: r.status, why: r.message };
   return { posted: true, ts: r.data.ts!, replayed: r.data.status === 'replayed' };

@@ -5,7 +5,10 @@ import type { OpenOptions, Upstream } from '../../shared/connector/tool.js';
 import type { CF } from './common.js';
 import { countingFetch } from '../../shared/connector/sent.js';
 
-const write = (lvl: string) => (msg: string, ...rest: unknown[]) => process.stderr.write(`cloudflare-sdk ${lvl}: ${[msg, ...rest].map(String).join(' ')}\n`);
+const write =
+  (lvl: string) =>
+  (msg: string, ...rest: unknown[]) =>
+    process.stderr.write(`cloudflare-sdk ${lvl}: ${[msg, ...rest].map(String).join(' ')}\n`);
 // The SDK's default logger is console, whose info/debug go to stdout, which belongs to JSON-RPC.
 const stderrLogger = { error: write('error'), warn: write('warning'), info: () => {}, debug: () => {} };
 
@@ -26,11 +29,18 @@ const why = (e: unknown) => {
 
 /** True when a policy's resources name the account (directly, by `*`, or as a parent of zones). */
 function coversAccount(resources: Record<string, unknown> | undefined, account: string): boolean {
-  return Object.keys(resources ?? {}).some((k) => k === `com.cloudflare.api.account.${account}` || k === 'com.cloudflare.api.account.*');
+  return Object.keys(resources ?? {}).some(
+    (k) => k === `com.cloudflare.api.account.${account}` || k === 'com.cloudflare.api.account.*',
+  );
 }
 
 /** An SDK client for one token: explicit settings only, no retries, logs to stderr. */
-export function cloudflareApi(token: string, baseUrl: string | undefined, timeoutMs: number, fetchFn?: typeof fetch): Cloudflare {
+export function cloudflareApi(
+  token: string,
+  baseUrl: string | undefined,
+  timeoutMs: number,
+  fetchFn?: typeof fetch,
+): Cloudflare {
   return new Cloudflare({
     ...(fetchFn ? { fetch: fetchFn } : {}),
     apiToken: token,
@@ -73,27 +83,45 @@ export async function openCloudflare(opts: OpenOptions): Promise<Upstream<CF>> {
   let reachesBeyond: string[] | undefined;
   // A token minted for this run holds what it was minted with: nothing to read back.
   if (opts.minted) held = opts.minted.permissions;
-  else try {
-    const token = kind === 'account' ? await api.accounts.tokens.get(verified.id, { account_id: account }) : await api.user.tokens.get(verified.id);
-    issued = typeof token.issued_on === 'string' ? token.issued_on : undefined;
-    const allow = ((token.policies ?? []) as Policy[]).filter((p) => p.effect === 'allow');
-    if (kind === 'user' && !allow.some((p) => coversAccount(p.resources, account))) {
-      throw new StartupError(`the token's policies do not cover account ${account}, which the manifest pins`);
+  else
+    try {
+      const token =
+        kind === 'account'
+          ? await api.accounts.tokens.get(verified.id, { account_id: account })
+          : await api.user.tokens.get(verified.id);
+      issued = typeof token.issued_on === 'string' ? token.issued_on : undefined;
+      const allow = ((token.policies ?? []) as Policy[]).filter((p) => p.effect === 'allow');
+      if (kind === 'user' && !allow.some((p) => coversAccount(p.resources, account))) {
+        throw new StartupError(`the token's policies do not cover account ${account}, which the manifest pins`);
+      }
+      held = [
+        ...new Set(
+          allow
+            .flatMap((p) => (p.permission_groups ?? []).map((g) => g.name ?? ''))
+            .filter((n) => n && !SELF_READ.has(n)),
+        ),
+      ];
+      const others = allow
+        .flatMap((p) => Object.keys(p.resources ?? {}))
+        .filter(
+          (k) =>
+            k.startsWith('com.cloudflare.api.account.') &&
+            !k.startsWith('com.cloudflare.api.account.zone.') &&
+            k !== `com.cloudflare.api.account.${account}`,
+        );
+      if (others.length) reachesBeyond = others.map((k) => k.replace('com.cloudflare.api.account.', 'account '));
+    } catch (e) {
+      if (e instanceof StartupError) throw e;
+      const s = status(e);
+      if (!s || s >= 500) throw new StartupError(`reading the token's policies failed: ${why(e)}`);
+      unchecked = `the token cannot read its own policies (${why(e)}), so its permissions were not compared with the manifest; "${kind === 'account' ? 'Account API Tokens Read' : 'API Tokens Read'}" allows that check`;
+      if (kind === 'user') {
+        const accounts = [];
+        for await (const a of api.accounts.list({ per_page: 50 })) accounts.push(a.id);
+        if (!accounts.includes(account))
+          throw new StartupError(`the token cannot reach account ${account}, which the manifest pins`);
+      }
     }
-    held = [...new Set(allow.flatMap((p) => (p.permission_groups ?? []).map((g) => g.name ?? '')).filter((n) => n && !SELF_READ.has(n)))];
-    const others = allow.flatMap((p) => Object.keys(p.resources ?? {})).filter((k) => k.startsWith('com.cloudflare.api.account.') && !k.startsWith('com.cloudflare.api.account.zone.') && k !== `com.cloudflare.api.account.${account}`);
-    if (others.length) reachesBeyond = others.map((k) => k.replace('com.cloudflare.api.account.', 'account '));
-  } catch (e) {
-    if (e instanceof StartupError) throw e;
-    const s = status(e);
-    if (!s || s >= 500) throw new StartupError(`reading the token's policies failed: ${why(e)}`);
-    unchecked = `the token cannot read its own policies (${why(e)}), so its permissions were not compared with the manifest; "${kind === 'account' ? 'Account API Tokens Read' : 'API Tokens Read'}" allows that check`;
-    if (kind === 'user') {
-      const accounts = [];
-      for await (const a of api.accounts.list({ per_page: 50 })) accounts.push(a.id);
-      if (!accounts.includes(account)) throw new StartupError(`the token cannot reach account ${account}, which the manifest pins`);
-    }
-  }
   const sub = opts.manifest.upstream.workers_subdomain as string | undefined;
   const routeOf = opts.baseUrl
     ? (script: string) => `${new URL(opts.baseUrl!).origin}/__workers/${script}` // a sandbox serves deployments under its own origin
@@ -103,7 +131,13 @@ export async function openCloudflare(opts: OpenOptions): Promise<Upstream<CF>> {
   const client: CF = { api, account, zoneAccounts: new Map(), schemas: new Map(), ...(routeOf ? { routeOf } : {}) };
   return {
     client,
-    identity: { home: account, token: verified.id, kind, ...(opts.minted ? { minted: true } : {}), ...(issued ? { issued } : {}) },
+    identity: {
+      home: account,
+      token: verified.id,
+      kind,
+      ...(opts.minted ? { minted: true } : {}),
+      ...(issued ? { issued } : {}),
+    },
     held,
     sent: counted.sent,
     unchecked,

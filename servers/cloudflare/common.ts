@@ -2,7 +2,15 @@
 // annotations. Every call is made in the manifest's pinned account; no tool takes an account.
 import { z } from 'zod';
 import type Cloudflare from 'cloudflare';
-import { choice, globs, ids, oneOf, prefixes, type Constraint, type IdShape } from '../../shared/connector/constraints.js';
+import {
+  choice,
+  globs,
+  ids,
+  oneOf,
+  prefixes,
+  type Constraint,
+  type IdShape,
+} from '../../shared/connector/constraints.js';
 import type { Annotations, ToolDef } from '../../shared/connector/tool.js';
 import { HEX32, named } from './names.js';
 
@@ -18,12 +26,15 @@ export interface CF {
   routeOf?: (script: string) => string;
 }
 
-export const hexId = (what: string) => named(HEX32, `must be a ${what} ID: 32 lower-case hex characters`).describe(`${what} ID`);
+export const hexId = (what: string) =>
+  named(HEX32, `must be a ${what} ID: 32 lower-case hex characters`).describe(`${what} ID`);
 // Bounds are checked by refine so they stay out of the listed schema: the model pays for every
 // byte of it on every turn, and the error message says the same thing when it matters.
-export const whole = (ok: (n: number) => boolean, message: string) => z.number().refine((n) => Number.isInteger(n) && ok(n), message);
+export const whole = (ok: (n: number) => boolean, message: string) =>
+  z.number().refine((n) => Number.isInteger(n) && ok(n), message);
 export const maxItems = (top: number) => whole((n) => n >= 1 && n <= top, `must be a whole number from 1 to ${top}`);
-export const text = (max: number, what = 'text') => z.string().refine((s) => s.length >= 1 && s.length <= max, `${what} must be 1 to ${max} characters`);
+export const text = (max: number, what = 'text') =>
+  z.string().refine((s) => s.length >= 1 && s.length <= max, `${what} must be 1 to ${max} characters`);
 
 /** Cloudflare resource IDs: 32 lower-case hex characters. */
 const HEX_ID: IdShape = { pattern: HEX32, example: '1d0e5f0c2b4a49e7a1c3e5f7a9b1d3e5' };
@@ -31,7 +42,12 @@ const HEX_ID: IdShape = { pattern: HEX32, example: '1d0e5f0c2b4a49e7a1c3e5f7a9b1
 /** A constraint that is off (empty) unless a grant lists values: for resources a call may optionally touch. */
 function optionalIds(noun: string, plural: string, shape?: IdShape): Constraint<string[]> {
   const c = ids(noun, plural, shape);
-  return { ...c, required: false, fallback: [], instead: (g) => (g.length ? c.instead(g) : `list the ${plural} this tool may bind in the grant`) };
+  return {
+    ...c,
+    required: false,
+    fallback: [],
+    instead: (g) => (g.length ? c.instead(g) : `list the ${plural} this tool may bind in the grant`),
+  };
 }
 
 /** The smoke check a grant declares: a GET of `path` on the deployment must answer `status` (and this body digest). */
@@ -39,10 +55,23 @@ const smokeSchema = z
   .strictObject({
     path: z
       .string()
-      .regex(/^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*(\?[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*)?$/, 'path is the URL path to request, such as /health')
+      .regex(
+        /^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*(\?[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*)?$/,
+        'path is the URL path to request, such as /health',
+      )
       .describe('the URL path smoke_check_worker requests on the deployment, such as /health'),
-    status: z.number().int().min(100).max(599).default(200).describe('the HTTP status the deployment must answer (default 200)'),
-    body_sha256: z.string().regex(/^[0-9a-f]{64}$/, 'body_sha256 is a sha256 in lower-case hex').describe('the sha256 (lower-case hex) the answer body must have').optional(),
+    status: z
+      .number()
+      .int()
+      .min(100)
+      .max(599)
+      .default(200)
+      .describe('the HTTP status the deployment must answer (default 200)'),
+    body_sha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/, 'body_sha256 is a sha256 in lower-case hex')
+      .describe('the sha256 (lower-case hex) the answer body must have')
+      .optional(),
   })
   .describe('what smoke_check_worker requests on the deployment and expects back');
 export type Smoke = z.infer<typeof smokeSchema>;
@@ -77,9 +106,24 @@ export const C = {
   bindDatabases: optionalIds('database', 'databases', HEX_ID),
 };
 
-export const READ: Annotations = { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: true };
-export const WRITE: Annotations = { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true };
-export const DESTROY: Annotations = { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: true };
+export const READ: Annotations = {
+  readOnlyHint: true,
+  destructiveHint: false,
+  idempotentHint: true,
+  openWorldHint: true,
+};
+export const WRITE: Annotations = {
+  readOnlyHint: false,
+  destructiveHint: false,
+  idempotentHint: false,
+  openWorldHint: true,
+};
+export const DESTROY: Annotations = {
+  readOnlyHint: false,
+  destructiveHint: true,
+  idempotentHint: true,
+  openWorldHint: true,
+};
 
 /** A ToolDef with the Cloudflare client type fixed, so arguments and results stay typed. */
 export const cfTool = <I extends z.ZodObject, O extends z.ZodObject>(def: ToolDef<CF, I, O>) => def;

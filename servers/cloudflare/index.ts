@@ -19,7 +19,13 @@ const HINTS: Record<number, string> = {
 };
 
 function describeError(err: unknown): UpstreamError | undefined {
-  const e = err as { name?: string; status?: number; errors?: { code?: number; message?: string }[]; headers?: Headers; message?: string };
+  const e = err as {
+    name?: string;
+    status?: number;
+    errors?: { code?: number; message?: string }[];
+    headers?: Headers;
+    message?: string;
+  };
   const name = e?.name ?? '';
   // The SDK's error classes set no `name` (it reads "Error"): its connection, timeout and abort
   // errors are the APIErrors that carry no HTTP status.
@@ -41,7 +47,11 @@ function describeError(err: unknown): UpstreamError | undefined {
   }
   // the SDK parses every answer: a body that is not JSON is Cloudflare's (or a proxy's), not ours
   if (name === 'SyntaxError' && /JSON/.test(e.message ?? '')) {
-    return { code: 'bad_response', message: 'Cloudflare answered with a body that is not JSON (an outage or proxy page?); if this was a write, check before retrying' };
+    return {
+      code: 'bad_response',
+      message:
+        'Cloudflare answered with a body that is not JSON (an outage or proxy page?); if this was a write, check before retrying',
+    };
   }
   return undefined; // not Cloudflare's: a fault of the fleet's own
 }
@@ -49,18 +59,48 @@ function describeError(err: unknown): UpstreamError | undefined {
 export const cloudflare: Connector<CF> = {
   name: 'cloudflare',
   tools: [
-    listWorkers, getWorker, deployWorker, deleteWorker, smokeCheckWorker,
-    kvListNamespaces, kvListKeys, kvGet, kvPut, kvDelete,
-    r2ListBuckets, r2ListObjects, r2GetObject, r2PutObject, r2DeleteObject,
-    d1ListDatabases, d1Query,
-    workflowListInstances, workflowGetInstance, workflowCreateInstance,
-    listZones, dnsListRecords, dnsUpsertRecord, dnsDeleteRecord,
+    listWorkers,
+    getWorker,
+    deployWorker,
+    deleteWorker,
+    smokeCheckWorker,
+    kvListNamespaces,
+    kvListKeys,
+    kvGet,
+    kvPut,
+    kvDelete,
+    r2ListBuckets,
+    r2ListObjects,
+    r2GetObject,
+    r2PutObject,
+    r2DeleteObject,
+    d1ListDatabases,
+    d1Query,
+    workflowListInstances,
+    workflowGetInstance,
+    workflowCreateInstance,
+    listZones,
+    dnsListRecords,
+    dnsUpsertRecord,
+    dnsDeleteRecord,
   ],
   upstream: z.strictObject({
-    account: z.string().regex(HEX32, 'account must be a Cloudflare account ID: 32 lower-case hex characters').describe('the Cloudflare account ID the token is pinned to'),
-    token_permissions: z.array(z.string().regex(/^[A-Z][A-Za-z0-9 ]+ (Read|Write)$/, 'a permission group name such as "Workers Scripts Read"')).min(1).describe('the permission groups the API token holds, exactly'),
+    account: z
+      .string()
+      .regex(HEX32, 'account must be a Cloudflare account ID: 32 lower-case hex characters')
+      .describe('the Cloudflare account ID the token is pinned to'),
+    token_permissions: z
+      .array(
+        z.string().regex(/^[A-Z][A-Za-z0-9 ]+ (Read|Write)$/, 'a permission group name such as "Workers Scripts Read"'),
+      )
+      .min(1)
+      .describe('the permission groups the API token holds, exactly'),
     // the account's workers.dev subdomain: where smoke checks reach a deployment
-    workers_subdomain: z.string().regex(/^[a-z0-9-]{1,63}$/, 'workers_subdomain is the account\'s workers.dev subdomain, such as example').describe('the account\'s workers.dev subdomain, where smoke checks reach a deployment').optional(),
+    workers_subdomain: z
+      .string()
+      .regex(/^[a-z0-9-]{1,63}$/, "workers_subdomain is the account's workers.dev subdomain, such as example")
+      .describe("the account's workers.dev subdomain, where smoke checks reach a deployment")
+      .optional(),
   }),
   declared: (u) => u.token_permissions,
   async open(opts) {

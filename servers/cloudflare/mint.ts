@@ -34,14 +34,24 @@ interface Policy {
 }
 
 /** One HTTPS (or, for a sandbox on loopback, HTTP) request through node:http — not fetch, whose undici is large too. */
-function send(url: URL, method: string, headers: Record<string, string>, body: string | undefined, timeoutMs: number): Promise<{ status: number; text: string }> {
+function send(
+  url: URL,
+  method: string,
+  headers: Record<string, string>,
+  body: string | undefined,
+  timeoutMs: number,
+): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = (url.protocol === 'http:' ? httpRequest : httpsRequest)(url, { method, headers, signal: AbortSignal.timeout(timeoutMs) }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
+    const req = (url.protocol === 'http:' ? httpRequest : httpsRequest)(
+      url,
+      { method, headers, signal: AbortSignal.timeout(timeoutMs) },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -49,7 +59,10 @@ function send(url: URL, method: string, headers: Record<string, string>, body: s
 
 /** A v4 API error as the SDK reported it: the HTTP status and the envelope's errors. */
 class ApiError extends Error {
-  constructor(readonly status: number, readonly errors: { code?: number; message?: string }[]) {
+  constructor(
+    readonly status: number,
+    readonly errors: { code?: number; message?: string }[],
+  ) {
     super(`HTTP ${status}`);
   }
 }
@@ -65,7 +78,13 @@ interface Envelope<T> {
 function brokerApi(token: string, baseUrl: string | undefined, timeoutMs: number) {
   const base = (baseUrl ?? 'https://api.cloudflare.com/client/v4').replace(/\/+$/, '');
   const call = async <T>(method: string, path: string, body?: unknown): Promise<Envelope<T>> => {
-    const res = await send(new URL(`${base}${path}`), method, { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body ? JSON.stringify(body) : undefined, timeoutMs);
+    const res = await send(
+      new URL(`${base}${path}`),
+      method,
+      { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      body ? JSON.stringify(body) : undefined,
+      timeoutMs,
+    );
     let env: Envelope<T> = {};
     try {
       env = JSON.parse(res.text) as Envelope<T>;
@@ -101,10 +120,15 @@ export async function cloudflareMinter(o: MintOptions): Promise<Minter> {
       if (g.name && g.id) groups.set(g.name, { id: g.id, scopes: g.scopes ?? [] });
     }
   } catch (e) {
-    throw new StartupError(`the broker credential cannot list permission groups of account ${account} (${why(e)}); it needs "Account API Tokens Write" there`);
+    throw new StartupError(
+      `the broker credential cannot list permission groups of account ${account} (${why(e)}); it needs "Account API Tokens Write" there`,
+    );
   }
   const unknown = declared.filter((n) => !groups.has(n));
-  if (unknown.length) throw new StartupError(`Cloudflare has no permission group ${unknown.map((n) => JSON.stringify(n)).join(', ')} (${where})`);
+  if (unknown.length)
+    throw new StartupError(
+      `Cloudflare has no permission group ${unknown.map((n) => JSON.stringify(n)).join(', ')} (${where})`,
+    );
   const zoneScoped = (n: string) => groups.get(n)!.scopes.includes('com.cloudflare.api.account.zone');
   const accountGroups = declared.filter((n) => !zoneScoped(n));
   const zoneGroups = declared.filter(zoneScoped);
@@ -112,15 +136,30 @@ export async function cloudflareMinter(o: MintOptions): Promise<Minter> {
   const policies: Policy[] = [];
   const resources: string[] = [];
   if (accountGroups.length) {
-    policies.push({ effect: 'allow', permission_groups: accountGroups.map((n) => ({ id: groups.get(n)!.id })), resources: { [ACCOUNT_KEY(account)]: '*' } });
+    policies.push({
+      effect: 'allow',
+      permission_groups: accountGroups.map((n) => ({ id: groups.get(n)!.id })),
+      resources: { [ACCOUNT_KEY(account)]: '*' },
+    });
     resources.push(ACCOUNT_KEY(account));
   }
   if (zoneGroups.length) {
-    const zoneResources: Policy['resources'] = zones.length ? Object.fromEntries(zones.map((z) => [ZONE_KEY(z), '*'])) : { [ACCOUNT_KEY(account)]: { [ZONE_KEY('*')]: '*' } };
-    policies.push({ effect: 'allow', permission_groups: zoneGroups.map((n) => ({ id: groups.get(n)!.id })), resources: zoneResources });
+    const zoneResources: Policy['resources'] = zones.length
+      ? Object.fromEntries(zones.map((z) => [ZONE_KEY(z), '*']))
+      : { [ACCOUNT_KEY(account)]: { [ZONE_KEY('*')]: '*' } };
+    policies.push({
+      effect: 'allow',
+      permission_groups: zoneGroups.map((n) => ({ id: groups.get(n)!.id })),
+      resources: zoneResources,
+    });
     resources.push(...(zones.length ? zones.map(ZONE_KEY) : [`${ACCOUNT_KEY(account)}/${ZONE_KEY('*')}`]));
   }
-  const canonical = JSON.stringify({ account, accountGroups: [...accountGroups].sort(), zoneGroups: [...zoneGroups].sort(), zones: [...zones].sort() });
+  const canonical = JSON.stringify({
+    account,
+    accountGroups: [...accountGroups].sort(),
+    zoneGroups: [...zoneGroups].sort(),
+    zones: [...zones].sort(),
+  });
   const policyDigest = createHash('sha256').update(canonical).digest('hex');
 
   return {
@@ -136,12 +175,29 @@ export async function cloudflareMinter(o: MintOptions): Promise<Minter> {
       const expires_on = new Date(Math.floor(expiresAt / 1000) * 1000).toISOString().replace(/\.000Z$/, 'Z');
       let made;
       try {
-        made = (await api.call<{ id?: string; value?: string; expires_on?: string }>('POST', tokens, { name, policies, expires_on })).result ?? {};
+        made =
+          (
+            await api.call<{ id?: string; value?: string; expires_on?: string }>('POST', tokens, {
+              name,
+              policies,
+              expires_on,
+            })
+          ).result ?? {};
       } catch (e) {
-        throw new StartupError(`minting a token for account ${account} failed (${why(e)}); the broker credential needs "Account API Tokens Write" there`);
+        throw new StartupError(
+          `minting a token for account ${account} failed (${why(e)}); the broker credential needs "Account API Tokens Write" there`,
+        );
       }
       if (!made.id || !made.value) throw new StartupError('Cloudflare created a token but returned no id or value');
-      return { value: made.value, id: made.id, name, expiresAt: Date.parse(made.expires_on ?? expires_on), permissions: [...declared], resources, policyDigest };
+      return {
+        value: made.value,
+        id: made.id,
+        name,
+        expiresAt: Date.parse(made.expires_on ?? expires_on),
+        permissions: [...declared],
+        resources,
+        policyDigest,
+      };
     },
     async revoke(id) {
       try {

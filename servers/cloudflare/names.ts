@@ -29,13 +29,11 @@ export const safeKey = (what: string, max = 1024) =>
 
 /** A prefix for listings: may be empty, same rules as a key. */
 export const safePrefix = (what: string) =>
-  z
-    .string()
-    .superRefine((s, ctx) => {
-      if (s.length > 1024) ctx.addIssue({ code: 'custom', message: `${what} is longer than 1024 characters` });
-      const p = s ? keyProblem(s) : undefined;
-      if (p) ctx.addIssue({ code: 'custom', message: `${what} ${p}` });
-    });
+  z.string().superRefine((s, ctx) => {
+    if (s.length > 1024) ctx.addIssue({ code: 'custom', message: `${what} is longer than 1024 characters` });
+    const p = s ? keyProblem(s) : undefined;
+    if (p) ctx.addIssue({ code: 'custom', message: `${what} ${p}` });
+  });
 
 /** A name with a fixed alphabet (script, bucket, workflow): the alphabet itself rules out separators. */
 export const named = (re: RegExp, message: string) => z.string().refine((s) => re.test(s), message);

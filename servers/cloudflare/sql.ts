@@ -24,9 +24,31 @@ import { READ_FUNCTIONS, READ_PRAGMAS, READ_TABLE_FUNCTIONS } from './sql-allow.
 export type Verdict = { readOnly: true } | { readOnly: false; reason: string };
 
 const WRITING = new Set([
-  'OpenWrite', 'CreateBtree', 'Destroy', 'Clear', 'DropTable', 'DropIndex', 'DropTrigger', 'ParseSchema',
-  'SetCookie', 'Vacuum', 'IncrVacuum', 'VCreate', 'VDestroy', 'VUpdate', 'VRename', 'VBegin', 'AutoCommit',
-  'Savepoint', 'JournalMode', 'Checkpoint', 'Expire', 'LoadAnalysis', 'MaxPgcnt', 'SqlExec', 'IntegrityCk',
+  'OpenWrite',
+  'CreateBtree',
+  'Destroy',
+  'Clear',
+  'DropTable',
+  'DropIndex',
+  'DropTrigger',
+  'ParseSchema',
+  'SetCookie',
+  'Vacuum',
+  'IncrVacuum',
+  'VCreate',
+  'VDestroy',
+  'VUpdate',
+  'VRename',
+  'VBegin',
+  'AutoCommit',
+  'Savepoint',
+  'JournalMode',
+  'Checkpoint',
+  'Expire',
+  'LoadAnalysis',
+  'MaxPgcnt',
+  'SqlExec',
+  'IntegrityCk',
 ]);
 
 let engine: Promise<SqlJsStatic> | undefined;
@@ -106,7 +128,8 @@ function namesOnlyReads(db: Database, ops: Op[]): Verdict {
     if (!FUNCTION_OPS.has(op)) continue;
     const name = /^(.+)\(-?\d+\)$/.exec(p4)?.[1]?.toLowerCase();
     if (!name) return { readOnly: false, reason: `it calls a function SQLite does not name (${op} ${p4})` };
-    if (!READ_FUNCTIONS.has(name)) return { readOnly: false, reason: `it calls ${name}(), which is not on the read-only allowlist of functions` };
+    if (!READ_FUNCTIONS.has(name))
+      return { readOnly: false, reason: `it calls ${name}(), which is not on the read-only allowlist of functions` };
   }
   const opened = ops.filter((o) => o.op === 'VOpen').map((o) => o.p4);
   if (!opened.length) return { readOnly: true };
@@ -117,7 +140,11 @@ function namesOnlyReads(db: Database, ops: Op[]): Verdict {
     if (name.startsWith('table:')) continue; // a virtual table of the schema, read
     if (name.startsWith('pragma_')) {
       const pragma = name.slice('pragma_'.length);
-      if (!READ_PRAGMAS.has(pragma)) return { readOnly: false, reason: `it calls ${name}(), the table-valued form of PRAGMA ${pragma}, which is not on the read-only allowlist of pragmas` };
+      if (!READ_PRAGMAS.has(pragma))
+        return {
+          readOnly: false,
+          reason: `it calls ${name}(), the table-valued form of PRAGMA ${pragma}, which is not on the read-only allowlist of pragmas`,
+        };
     } else if (!READ_TABLE_FUNCTIONS.has(name)) {
       return { readOnly: false, reason: `it reads ${name}, a table-valued function not on the read-only allowlist` };
     }
@@ -130,14 +157,16 @@ function virtualTables(db: Database): Map<string, string> {
   const out = new Map<string, string>();
   const probe = (name: string, as: string) => {
     try {
-      for (const o of explain(db, `SELECT * FROM "${name.replace(/"/g, '""')}"`)) if (o.op === 'VOpen') out.set(o.p4, as);
+      for (const o of explain(db, `SELECT * FROM "${name.replace(/"/g, '""')}"`))
+        if (o.op === 'VOpen') out.set(o.p4, as);
     } catch {
       /* not an eponymous table (a module that needs CREATE VIRTUAL TABLE) */
     }
   };
   const list = (sql: string) => (db.exec(sql)[0]?.values ?? []).map((r) => String(r[0]));
   for (const m of list('SELECT name FROM pragma_module_list')) probe(m, m.toLowerCase());
-  for (const t of list("SELECT name FROM sqlite_schema WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE%'")) probe(t, `table:${t}`);
+  for (const t of list("SELECT name FROM sqlite_schema WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE%'"))
+    probe(t, `table:${t}`);
   return out;
 }
 

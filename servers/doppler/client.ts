@@ -29,7 +29,10 @@ function guard(): void {
   process.on('uncaughtException', (err) => {
     const fromSdk = err instanceof SyntaxError && /JSON\.parse[\s\S]*IncomingMessage/.test(err.stack ?? '');
     if (fromSdk) {
-      const failure = new DopplerFailure('bad_response', 'Doppler answered with a body that is not JSON (an outage or proxy page?); if this was a write, check config_activity before retrying');
+      const failure = new DopplerFailure(
+        'bad_response',
+        'Doppler answered with a body that is not JSON (an outage or proxy page?); if this was a write, check config_activity before retrying',
+      );
       process.stderr.write(`doppler: an answer was not JSON; ${pending.size} call(s) failed\n`);
       for (const reject of [...pending]) reject(failure);
       return;
@@ -52,15 +55,32 @@ const HINTS: Record<number, [string, string]> = {
 /** SDK error → DopplerFailure. `value`, when given, is cut out of anything the upstream said. */
 function failure(err: unknown, value?: string): DopplerFailure {
   if (err instanceof DopplerFailure) return err;
-  const e = err as { statusCode?: number; detail?: { messages?: unknown }; code?: string; message?: string; retryAfter?: unknown };
+  const e = err as {
+    statusCode?: number;
+    detail?: { messages?: unknown };
+    code?: string;
+    message?: string;
+    retryAfter?: unknown;
+  };
   if (typeof e?.statusCode === 'number') {
-    const [code, hint] = HINTS[e.statusCode] ?? [e.statusCode >= 500 ? 'upstream_error' : `http_${e.statusCode}`, `Doppler answered HTTP ${e.statusCode}`];
-    const said = Array.isArray(e.detail?.messages) ? e.detail.messages.filter((m) => typeof m === 'string').join('; ') : '';
+    const [code, hint] = HINTS[e.statusCode] ?? [
+      e.statusCode >= 500 ? 'upstream_error' : `http_${e.statusCode}`,
+      `Doppler answered HTTP ${e.statusCode}`,
+    ];
+    const said = Array.isArray(e.detail?.messages)
+      ? e.detail.messages.filter((m) => typeof m === 'string').join('; ')
+      : '';
     const safe = value && value.length > 0 ? said.split(value).join('[value]') : said;
     const retry = Number(e.retryAfter);
-    return new DopplerFailure(code, safe ? `${hint}: ${safe.slice(0, 300)}` : hint, e.statusCode, e.statusCode === 429 && retry > 0 ? retry : undefined);
+    return new DopplerFailure(
+      code,
+      safe ? `${hint}: ${safe.slice(0, 300)}` : hint,
+      e.statusCode,
+      e.statusCode === 429 && retry > 0 ? retry : undefined,
+    );
   }
-  if (typeof e?.code === 'string') return new DopplerFailure('request_failed', `the request to Doppler failed (${e.code})`);
+  if (typeof e?.code === 'string')
+    return new DopplerFailure('request_failed', `the request to Doppler failed (${e.code})`);
   return new DopplerFailure('error', 'the Doppler SDK failed');
 }
 
@@ -72,7 +92,10 @@ function within<T>(ms: number, call: () => Promise<T>, value?: string): Promise<
       pending.delete(fail);
       reject(e);
     };
-    const timer = setTimeout(() => fail(new DopplerFailure('timeout', `Doppler did not answer within ${ms / 1000}s`)), ms);
+    const timer = setTimeout(
+      () => fail(new DopplerFailure('timeout', `Doppler did not answer within ${ms / 1000}s`)),
+      ms,
+    );
     pending.add(fail);
     call().then(
       (v) => {
@@ -85,7 +108,11 @@ function within<T>(ms: number, call: () => Promise<T>, value?: string): Promise<
   });
 }
 
-async function paged<T>(fetch: (page: number, perPage: number) => Promise<T[] | undefined>, perPage = 100, maxPages = 50): Promise<T[]> {
+async function paged<T>(
+  fetch: (page: number, perPage: number) => Promise<T[] | undefined>,
+  perPage = 100,
+  maxPages = 50,
+): Promise<T[]> {
   const out: T[] = [];
   for (let page = 1; page <= maxPages; page++) {
     const items = (await fetch(page, perPage)) ?? [];
@@ -112,7 +139,9 @@ let retryAfterKept = false;
  */
 function keepRetryAfter(s: DopplerSDK): void {
   if (retryAfterKept) return;
-  const lib = (s.secrets as unknown as { httpClient: { constructor: { httpRequest?: (...a: unknown[]) => Promise<Answered> } } }).httpClient.constructor;
+  const lib = (
+    s.secrets as unknown as { httpClient: { constructor: { httpRequest?: (...a: unknown[]) => Promise<Answered> } } }
+  ).httpClient.constructor;
   const send = lib.httpRequest;
   if (typeof send !== 'function') return;
   retryAfterKept = true;
@@ -142,12 +171,26 @@ export function dopplerClient(token: string, baseUrl: string = DEFAULT_API, time
 
   const client: Doppler = {
     projects: () =>
-      t(() =>
-        paged(async (page, perPage) => (await reads.projects.list({ page, perPage })).projects),
-      ).then((ps) => ps.map((p): Project => ({ slug: p.slug ?? '', name: p.name ?? p.slug ?? '', description: p.description || undefined }))),
+      t(() => paged(async (page, perPage) => (await reads.projects.list({ page, perPage })).projects)).then((ps) =>
+        ps.map(
+          (p): Project => ({
+            slug: p.slug ?? '',
+            name: p.name ?? p.slug ?? '',
+            description: p.description || undefined,
+          }),
+        ),
+      ),
     configs: (project) =>
-      t(() => paged(async (page, perPage) => (await reads.configs.list(project, { page, perPage })).configs)).then((cs) =>
-        cs.map((c): ConfigInfo => ({ name: c.name ?? '', environment: c.environment ?? '', root: !!c.root, locked: !!c.locked })),
+      t(() => paged(async (page, perPage) => (await reads.configs.list(project, { page, perPage })).configs)).then(
+        (cs) =>
+          cs.map(
+            (c): ConfigInfo => ({
+              name: c.name ?? '',
+              environment: c.environment ?? '',
+              root: !!c.root,
+              locked: !!c.locked,
+            }),
+          ),
       ),
     names: (project, config) => t(async () => (await reads.secrets.names(project, config)).names ?? []),
     secret: (project, config, name) =>
@@ -178,17 +221,34 @@ export function dopplerClient(token: string, baseUrl: string = DEFAULT_API, time
     delete: (project, config, name) => t(async () => void (await writes.secrets.delete(project, config, name))),
     logs: (project, config, limit) =>
       t(async () => (await reads.configLogs.list(project, config, { page: 1, perPage: limit })).logs ?? []).then((ls) =>
-        ls.map((l): LogEntry => ({ id: l.id ?? '', text: l.text ?? '', created_at: l.created_at ?? '', user: l.user?.email ?? l.user?.name, rollback: !!l.rollback })),
+        ls.map(
+          (l): LogEntry => ({
+            id: l.id ?? '',
+            text: l.text ?? '',
+            created_at: l.created_at ?? '',
+            user: l.user?.email ?? l.user?.name,
+            rollback: !!l.rollback,
+          }),
+        ),
       ),
     logNames: (project, config, id) =>
-      t(async () => ((await reads.configLogs.get(project, config, id)).log?.diff ?? []).map((d) => d.name ?? '').filter(Boolean)),
+      t(async () =>
+        ((await reads.configLogs.get(project, config, id)).log?.diff ?? []).map((d) => d.name ?? '').filter(Boolean),
+      ),
   };
   sentBy.set(client, () => sent);
   return client;
 }
 
 /** Reads one secret for the credential resolver; undefined when the config has no such secret. */
-export async function readSecret(token: string, baseUrl: string, timeoutMs: number, project: string, config: string, name: string): Promise<string | undefined> {
+export async function readSecret(
+  token: string,
+  baseUrl: string,
+  timeoutMs: number,
+  project: string,
+  config: string,
+  name: string,
+): Promise<string | undefined> {
   return (await dopplerClient(token, baseUrl, timeoutMs).secret(project, config, name))?.computed;
 }
 
@@ -210,9 +270,14 @@ export function parseMinted(credential: string): Record<string, string> | undefi
   return JSON.parse(credential) as Record<string, string>;
 }
 
-function routedClient(tokens: Record<string, string>, baseUrl: string, timeoutMs: number): { client: Doppler; rebind(tokens: Record<string, string>): void } {
+function routedClient(
+  tokens: Record<string, string>,
+  baseUrl: string,
+  timeoutMs: number,
+): { client: Doppler; rebind(tokens: Record<string, string>): void } {
   let clients = new Map<string, Doppler>();
-  const build = (t: Record<string, string>) => (clients = new Map(Object.entries(t).map(([config, token]) => [config, dopplerClient(token, baseUrl, timeoutMs)])));
+  const build = (t: Record<string, string>) =>
+    (clients = new Map(Object.entries(t).map(([config, token]) => [config, dopplerClient(token, baseUrl, timeoutMs)])));
   build(tokens);
   const of = (config: string): Doppler => {
     const c = clients.get(config);
@@ -253,12 +318,18 @@ export async function openDoppler(opts: OpenOptions): Promise<Upstream<Doppler>>
     throw new StartupError(`cannot list Doppler projects: ${e.code}: ${e.message}`);
   });
   if (!projects.some((p) => p.slug === pinned)) {
-    throw new StartupError(`the Doppler token cannot see project ${pinned}, which the manifest pins (${opts.manifest.file}:${opts.manifest.line('upstream.project')})`);
+    throw new StartupError(
+      `the Doppler token cannot see project ${pinned}, which the manifest pins (${opts.manifest.file}:${opts.manifest.line('upstream.project')})`,
+    );
   }
   return {
     client,
     identity: {
-      home: pinned, user: me.name, workplace: me.workplace?.slug, token_type: me.type_ ?? (me as { type?: string }).type, ...(minted ? { minted: Object.keys(minted) } : {}),
+      home: pinned,
+      user: me.name,
+      workplace: me.workplace?.slug,
+      token_type: me.type_ ?? (me as { type?: string }).type,
+      ...(minted ? { minted: Object.keys(minted) } : {}),
       ...(typeof me.created_at === 'string' && !minted ? { issued: me.created_at } : {}),
     },
     ...(routed ? { rebind: (credential: string) => routed.rebind(parseMinted(credential)!) } : {}),

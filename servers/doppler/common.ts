@@ -71,14 +71,32 @@ export const C = {
   // names the resources for verify's sharing and wildcard rules, so this one names none.
   secrets: { ...globs('secret'), resources: undefined },
   reveal: {
-    ...flag('secret value', 'call get_secret without reveal: it says whether the secret is set, its length and when it last changed'),
+    ...flag(
+      'secret value',
+      'call get_secret without reveal: it says whether the secret is set, its length and when it last changed',
+    ),
     devOnly: true as const,
   },
 };
 
-export const READ: Annotations = { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: true };
-export const WRITE: Annotations = { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true };
-export const DESTROY: Annotations = { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: true };
+export const READ: Annotations = {
+  readOnlyHint: true,
+  destructiveHint: false,
+  idempotentHint: true,
+  openWorldHint: true,
+};
+export const WRITE: Annotations = {
+  readOnlyHint: false,
+  destructiveHint: false,
+  idempotentHint: true,
+  openWorldHint: true,
+};
+export const DESTROY: Annotations = {
+  readOnlyHint: false,
+  destructiveHint: true,
+  idempotentHint: true,
+  openWorldHint: true,
+};
 
 export const project = (ctx: ToolContext<Doppler>): string => ctx.manifest.upstream.project as string;
 
@@ -88,7 +106,12 @@ export const dopplerTool = <I extends z.ZodObject, O extends z.ZodObject>(def: T
 /** A Doppler failure with a code and a message that never carries a secret value. */
 export class DopplerFailure extends Error {
   override name = 'DopplerFailure';
-  constructor(readonly code: string, message: string, readonly status?: number, readonly retryAfter?: number) {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly status?: number,
+    readonly retryAfter?: number,
+  ) {
     super(message);
   }
 }

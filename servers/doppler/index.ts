@@ -15,9 +15,15 @@ function describeError(err: unknown): UpstreamError | undefined {
   const e = err as { name?: string; code?: string; message?: string; status?: number; retryAfter?: number };
   // A 4xx (a 429 included) says Doppler did not act, so an idempotency key may be retried.
   if (e?.name === 'DopplerFailure') {
-    return { code: e.code!, message: e.message!, ...(e.retryAfter ? { retryAfter: e.retryAfter } : {}), definite: e.status !== undefined && e.status >= 400 && e.status < 500 };
+    return {
+      code: e.code!,
+      message: e.message!,
+      ...(e.retryAfter ? { retryAfter: e.retryAfter } : {}),
+      definite: e.status !== undefined && e.status >= 400 && e.status < 500,
+    };
   }
-  if (e?.name === 'TimeoutError' || e?.name === 'AbortError') return { code: 'timeout', message: 'Doppler did not answer within the instance timeout' };
+  if (e?.name === 'TimeoutError' || e?.name === 'AbortError')
+    return { code: 'timeout', message: 'Doppler did not answer within the instance timeout' };
   // Anything else is a bug of ours (the client turns every SDK error into a DopplerFailure).
   return undefined;
 }
@@ -32,15 +38,33 @@ const references: CredentialScheme = {
   example: 'doppler:project/config/NAME',
   async resolve(ref, ctx) {
     const { resolveDoppler } = await import('./resolver.js');
-    return resolveDoppler(ref, { env: ctx.env, manifest: ctx.manifest, scopes: ctx.scopes, timeoutMs: ctx.manifest.timeoutMs, connectors: ctx.connectors as never });
+    return resolveDoppler(ref, {
+      env: ctx.env,
+      manifest: ctx.manifest,
+      scopes: ctx.scopes,
+      timeoutMs: ctx.manifest.timeoutMs,
+      connectors: ctx.connectors as never,
+    });
   },
 };
 
 export const doppler: Connector<Doppler> = {
   name: 'doppler',
-  tools: [listProjects, listConfigs, listSecretNames, getSecret, compareConfigs, configActivity, setSecret, deleteSecret],
+  tools: [
+    listProjects,
+    listConfigs,
+    listSecretNames,
+    getSecret,
+    compareConfigs,
+    configActivity,
+    setSecret,
+    deleteSecret,
+  ],
   upstream: z.strictObject({
-    project: z.string().regex(SLUG, 'project must be a Doppler project slug such as blogbot').describe('the Doppler project this instance is pinned to'),
+    project: z
+      .string()
+      .regex(SLUG, 'project must be a Doppler project slug such as blogbot')
+      .describe('the Doppler project this instance is pinned to'),
   }),
   // Doppler tokens carry no scope list the API reports; access is enforced by the grants.
   declared: () => [],
@@ -59,7 +83,11 @@ export const doppler: Connector<Doppler> = {
       url: sb.url,
       issueBroker: (m) => sb.issueBroker(m.upstream.project),
       // Read-only for production instances and for instances that grant no write.
-      issueToken: (m) => sb.issueAccount(m.upstream.project, !isProduction(m) && Object.keys(m.tools).some((t) => t === 'set_secret' || t === 'delete_secret')),
+      issueToken: (m) =>
+        sb.issueAccount(
+          m.upstream.project,
+          !isProduction(m) && Object.keys(m.tools).some((t) => t === 'set_secret' || t === 'delete_secret'),
+        ),
       close: () => sb.close(),
     };
   },

@@ -13,14 +13,25 @@ import { listConfigs, listProjects } from './tools/projects.js';
 import { getSecret, listSecretNames } from './tools/secrets.js';
 import { deleteSecret, setSecret } from './tools/write.js';
 
-const TOOLS = [listProjects, listConfigs, listSecretNames, getSecret, compareConfigs, configActivity, setSecret, deleteSecret];
+const TOOLS = [
+  listProjects,
+  listConfigs,
+  listSecretNames,
+  getSecret,
+  compareConfigs,
+  configActivity,
+  setSecret,
+  deleteSecret,
+];
 
 type Access = 'read' | 'read/write';
 
 const said = (e: unknown) => {
   const x = e as { statusCode?: number; detail?: { messages?: unknown }; message?: string; code?: string };
   const messages = Array.isArray(x.detail?.messages) ? x.detail!.messages.join('; ') : '';
-  return x.statusCode ? `HTTP ${x.statusCode}${messages ? `: ${messages}` : ''}` : (x.code ?? x.message ?? 'request failed');
+  return x.statusCode
+    ? `HTTP ${x.statusCode}${messages ? `: ${messages}` : ''}`
+    : (x.code ?? x.message ?? 'request failed');
 };
 
 /** config → the access its grants need; refuses patterns. */
@@ -31,12 +42,18 @@ export function configAccess(o: MintOptions): Map<string, Access> {
     const grant = m.tools[tool.name];
     if (!grant) continue;
     for (const c of (grant.configs as string[] | undefined) ?? []) {
-      if (isPattern(c)) throw new StartupError(`a minted Doppler credential needs every config named, but ${tool.name}.configs has the pattern "${c}" (${m.file}:${m.line(`tools.${tool.name}.configs`)})`);
+      if (isPattern(c))
+        throw new StartupError(
+          `a minted Doppler credential needs every config named, but ${tool.name}.configs has the pattern "${c}" (${m.file}:${m.line(`tools.${tool.name}.configs`)})`,
+        );
       const access: Access = tool.access === 'read' ? 'read' : 'read/write';
       if (out.get(c) !== 'read/write') out.set(c, access);
     }
   }
-  if (!out.size) throw new StartupError(`a minted Doppler credential needs at least one config named in a grant (${m.file}:${m.line('tools')})`);
+  if (!out.size)
+    throw new StartupError(
+      `a minted Doppler credential needs at least one config named in a grant (${m.file}:${m.line('tools')})`,
+    );
   return out;
 }
 
@@ -47,7 +64,9 @@ export async function dopplerMinter(o: MintOptions): Promise<Minter> {
   const access = configAccess(o);
   const t = <T>(call: () => Promise<T>) => withinTimeout(o.timeoutMs, call);
   const policy = [...access].sort(([a], [b]) => (a < b ? -1 : 1));
-  const policyDigest = createHash('sha256').update(JSON.stringify({ project, configs: policy })).digest('hex');
+  const policyDigest = createHash('sha256')
+    .update(JSON.stringify({ project, configs: policy }))
+    .digest('hex');
 
   // The SDK sends a DELETE's JSON body with no length, which a server may not read: revoke with fetch.
   async function revokeOne(config: string, slug: string): Promise<void> {
@@ -60,15 +79,19 @@ export async function dopplerMinter(o: MintOptions): Promise<Minter> {
     });
     await res.text().catch(() => '');
     // Already gone (expired, or swept by a sibling) is what we wanted.
-    if (!res.ok && res.status !== 404) throw new Error(`revoking the service token ${slug} of ${project}/${config} failed: HTTP ${res.status}`);
+    if (!res.ok && res.status !== 404)
+      throw new Error(`revoking the service token ${slug} of ${project}/${config} failed: HTTP ${res.status}`);
   }
 
   return {
     async list() {
       const out: { id: string; name: string }[] = [];
       for (const config of access.keys()) {
-        const r = (await t(() => sdk.serviceTokens.list(project, config))) as { tokens?: { name?: string; slug?: string }[] };
-        for (const tok of r.tokens ?? []) if (tok.slug && tok.name?.startsWith(o.prefix)) out.push({ id: `${config}/${tok.slug}`, name: tok.name });
+        const r = (await t(() => sdk.serviceTokens.list(project, config))) as {
+          tokens?: { name?: string; slug?: string }[];
+        };
+        for (const tok of r.tokens ?? [])
+          if (tok.slug && tok.name?.startsWith(o.prefix)) out.push({ id: `${config}/${tok.slug}`, name: tok.name });
       }
       return out;
     },
@@ -77,14 +100,19 @@ export async function dopplerMinter(o: MintOptions): Promise<Minter> {
       const expire_at = String(Math.floor(expiresAt / 1000));
       try {
         for (const [config, a] of access) {
-          const r = (await t(() => sdk.serviceTokens.create({ project, config, name, expire_at, access: a }))) as { token?: { slug?: string; key?: string } };
-          if (!r.token?.slug || !r.token.key) throw new Error('Doppler created a service token but returned no slug or key');
+          const r = (await t(() => sdk.serviceTokens.create({ project, config, name, expire_at, access: a }))) as {
+            token?: { slug?: string; key?: string };
+          };
+          if (!r.token?.slug || !r.token.key)
+            throw new Error('Doppler created a service token but returned no slug or key');
           made.push({ config, slug: r.token.slug, key: r.token.key });
         }
       } catch (e) {
         // all or nothing: a partial set is deleted again
         await Promise.all(made.map((m) => revokeOne(m.config, m.slug).catch(() => {})));
-        throw new StartupError(`minting Doppler service tokens for ${project} failed (${said(e)}); the broker needs to manage the project's service tokens`);
+        throw new StartupError(
+          `minting Doppler service tokens for ${project} failed (${said(e)}); the broker needs to manage the project's service tokens`,
+        );
       }
       return {
         value: JSON.stringify(Object.fromEntries(made.map((m) => [m.config, m.key]))),

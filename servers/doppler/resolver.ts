@@ -31,7 +31,11 @@ export function parseRef(ref: string): { project: string; config: string; name: 
 const same = (a: string, b: string) => {
   const x = parseRef(a);
   const y = parseRef(b);
-  return x.project.toLowerCase() === y.project.toLowerCase() && x.config.toLowerCase() === y.config.toLowerCase() && x.name === y.name;
+  return (
+    x.project.toLowerCase() === y.project.toLowerCase() &&
+    x.config.toLowerCase() === y.config.toLowerCase() &&
+    x.name === y.name
+  );
 };
 
 /** A production instance and a non-production one must never draw on the same secret. */
@@ -51,7 +55,8 @@ function refuseShared(ref: string, o: ResolveOptions): void {
     } catch {
       continue; // `fleet verify` reports a broken manifest; it cannot take this one's credential
     }
-    if (other.id === o.manifest.id || isProduction(other) === prod || !other.credential.startsWith('doppler:')) continue;
+    if (other.id === o.manifest.id || isProduction(other) === prod || !other.credential.startsWith('doppler:'))
+      continue;
     if (same(other.credential, ref)) {
       throw new StartupError(
         `credential ${ref} (${o.manifest.file}:${o.manifest.line('credential')}) is also the credential of ${other.id} (${other.file}:${other.line('credential')}); a dev and a prod instance never share a secret`,
@@ -64,18 +69,27 @@ export async function resolveDoppler(ref: string, o: ResolveOptions): Promise<st
   const { project, config, name } = parseRef(ref);
   refuseShared(ref, o);
   const token = o.env.DOPPLER_TOKEN;
-  if (!token) throw new StartupError(`credential ${ref} cannot be resolved: DOPPLER_TOKEN is not set (a Doppler service token for ${project}/${config})`);
+  if (!token)
+    throw new StartupError(
+      `credential ${ref} cannot be resolved: DOPPLER_TOKEN is not set (a Doppler service token for ${project}/${config})`,
+    );
   const { DEFAULT_API, readSecret } = await import('./client.js');
   const api = o.env.DOPPLER_API_URL || DEFAULT_API;
-  if (!/^https?:\/\/[^\s]+$/.test(api)) throw new StartupError(`credential ${ref} cannot be resolved: DOPPLER_API_URL must be an http(s) URL`);
+  if (!/^https?:\/\/[^\s]+$/.test(api))
+    throw new StartupError(`credential ${ref} cannot be resolved: DOPPLER_API_URL must be an http(s) URL`);
   let value: string | undefined;
   try {
     value = await readSecret(token, api, o.timeoutMs, project, config, name);
   } catch (e) {
     const f = e as { code?: string; message?: string };
-    throw new StartupError(`credential ${ref} cannot be resolved: ${f.code ?? 'error'}: ${f.message ?? 'Doppler call failed'}`);
+    throw new StartupError(
+      `credential ${ref} cannot be resolved: ${f.code ?? 'error'}: ${f.message ?? 'Doppler call failed'}`,
+    );
   }
-  if (value === undefined) throw new StartupError(`credential ${ref} cannot be resolved: Doppler has no secret ${name} in ${project}/${config}`);
+  if (value === undefined)
+    throw new StartupError(
+      `credential ${ref} cannot be resolved: Doppler has no secret ${name} in ${project}/${config}`,
+    );
   if (!value) throw new StartupError(`credential ${ref} cannot be resolved: the secret is empty`);
   return value;
 }

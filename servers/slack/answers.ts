@@ -104,9 +104,7 @@ export function buttonSeen(user: string, actionId: string | undefined, actionTs:
 /** The key an answer is recorded under once: who did what, where. */
 export const seenKey = (s: Seen) => `${s.via}:${s.user}:${s.what}`;
 
-export type Decision =
-  | { status: 'approved' | 'declined'; counted: Seen; rest: Seen[] }
-  | { status: 'pending' };
+export type Decision = { status: 'approved' | 'declined'; counted: Seen; rest: Seen[] } | { status: 'pending' };
 
 /**
  * Which answer counts among the qualifying ones (the caller has set aside everyone who may not

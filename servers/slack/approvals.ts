@@ -15,7 +15,14 @@ import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { KnownBlock, WebClient } from '@slack/web-api';
-import { describeRequest, type Answer, type ApprovalChannel, type ApprovalRequest, type PostingRequest, type Verdict } from '../../shared/call/approval.js';
+import {
+  describeRequest,
+  type Answer,
+  type ApprovalChannel,
+  type ApprovalRequest,
+  type PostingRequest,
+  type Verdict,
+} from '../../shared/call/approval.js';
 import type { Member } from './proof.js';
 import { slackReader } from './reader.js';
 import { APPROVE_ACTION, DECLINE_ACTION, countedAnswer, seenIn, seenKey, slackUs, type Seen } from './answers.js';
@@ -35,14 +42,22 @@ export const approvalsConfig = z.strictObject({
    * The Slack app's signing secret: where `fleet serve --http` runs, Slack delivers answers (Events
    * API, the request's buttons) to /slack/events and /slack/actions, checked with it (./events.ts).
    */
-  signing_secret: z.string().regex(CREDENTIAL, 'signing_secret must be a reference: env:NAME or doppler:project/config/NAME').optional(),
+  signing_secret: z
+    .string()
+    .regex(CREDENTIAL, 'signing_secret must be a reference: env:NAME or doppler:project/config/NAME')
+    .optional(),
   /**
    * The Slack app's app-level token (xapp-, connections:write): the instance opens a Socket Mode
    * connection and Slack delivers answers over it (./socket.ts), with no inbound URL.
    */
-  app_token: z.string().regex(CREDENTIAL, 'app_token must be a reference: env:NAME or doppler:project/config/NAME').optional(),
+  app_token: z
+    .string()
+    .regex(CREDENTIAL, 'app_token must be a reference: env:NAME or doppler:project/config/NAME')
+    .optional(),
   /** with answers delivered, the channel is still read this often: a safety net for a lost delivery */
-  safety_poll: durationSchema('how often the channel is still read when Slack delivers answers (default 1m)').optional(),
+  safety_poll: durationSchema(
+    'how often the channel is still read when Slack delivers answers (default 1m)',
+  ).optional(),
 });
 export type SlackApprovalsConfig = z.infer<typeof approvalsConfig>;
 
@@ -56,17 +71,29 @@ export function readApprovalsConfig(scopes: string): SlackApprovalsConfig {
   try {
     text = readFileSync(file, 'utf8');
   } catch {
-    throw new StartupError(`a grant asks for Slack approval, but ${file} is missing (it declares the approvals identity)`);
+    throw new StartupError(
+      `a grant asks for Slack approval, but ${file} is missing (it declares the approvals identity)`,
+    );
   }
   const doc = readYaml(text, file);
   const block = (doc.data as { approvals?: { slack?: unknown } } | null)?.approvals?.slack;
-  if (block === undefined) throw new ManifestError([{ file, line: doc.line('approvals'), path: 'approvals.slack', message: 'a grant asks for Slack approval, but no approvals identity is declared here' }]);
+  if (block === undefined)
+    throw new ManifestError([
+      {
+        file,
+        line: doc.line('approvals'),
+        path: 'approvals.slack',
+        message: 'a grant asks for Slack approval, but no approvals identity is declared here',
+      },
+    ]);
   const parsed = approvalsConfig.safeParse(block);
   if (!parsed.success) {
-    throw new ManifestError(parsed.error.issues.map((i) => {
-      const path = ['approvals', 'slack', ...i.path.map(String)].join('.');
-      return { file, line: doc.line(path), path, message: i.message };
-    }));
+    throw new ManifestError(
+      parsed.error.issues.map((i) => {
+        const path = ['approvals', 'slack', ...i.path.map(String)].join('.');
+        return { file, line: doc.line(path), path, message: i.message };
+      }),
+    );
   }
   return parsed.data;
 }
@@ -137,7 +164,8 @@ export async function openSlackApprovals(o: SlackApprovalsOptions): Promise<Appr
   const me = await web.auth.test().catch((e: { data?: { error?: string } }) => {
     throw new Error(`the approvals identity failed auth.test: ${e.data?.error ?? 'request failed'}`);
   });
-  if (me.team_id !== o.config.workspace) throw new Error(`the approvals token belongs to ${me.team_id}, not ${o.config.workspace}`);
+  if (me.team_id !== o.config.workspace)
+    throw new Error(`the approvals token belongs to ${me.team_id}, not ${o.config.workspace}`);
   const channel = o.config.channel;
   const members = slackReader(web, o.config.workspace);
   const memberCache = new Map<string, Promise<Member | undefined>>();
@@ -154,10 +182,15 @@ export async function openSlackApprovals(o: SlackApprovalsOptions): Promise<Appr
   const ownPost = async (p: PostingRequest): Promise<string | undefined> => {
     const oldest = (p.since / 1000 - 60).toFixed(6);
     const h = await web.conversations.history({ channel, oldest, limit: 200 }).catch(() => undefined);
-    return h?.messages?.find((m) => m.user === me.user_id && (!m.thread_ts || m.thread_ts === m.ts) && !!m.text?.includes(p.marker))?.ts;
+    return h?.messages?.find(
+      (m) => m.user === me.user_id && (!m.thread_ts || m.thread_ts === m.ts) && !!m.text?.includes(p.marker),
+    )?.ts;
   };
 
-  const say = (ts: string, text: string) => web.chat.postMessage({ channel, thread_ts: ts, text, link_names: false, unfurl_links: false, unfurl_media: false }).catch(() => undefined);
+  const say = (ts: string, text: string) =>
+    web.chat
+      .postMessage({ channel, thread_ts: ts, text, link_names: false, unfurl_links: false, unfurl_media: false })
+      .catch(() => undefined);
 
   return {
     async request(req: ApprovalRequest, hooks): Promise<Verdict> {
@@ -195,9 +228,24 @@ export async function openSlackApprovals(o: SlackApprovalsOptions): Promise<Appr
         // said first, in the shared state: a replica that carries this call on after this process
         // stops finds the post by the marker, whether or not this process lived to say where it is
         await hooks.posting?.({ marker: `(call ${req.call.slice(0, 8)})`, since: Date.now() });
-        const posted = await web.chat.postMessage({ channel, link_names: false, unfurl_links: false, unfurl_media: false, text, ...(o.events ? { blocks: requestBlocks(text, req.call) } : {}) });
+        const posted = await web.chat.postMessage({
+          channel,
+          link_names: false,
+          unfurl_links: false,
+          unfurl_media: false,
+          text,
+          ...(o.events ? { blocks: requestBlocks(text, req.call) } : {}),
+        });
         ts = posted.ts!;
-        for (let i = 1; i < n; i++) await web.chat.postMessage({ channel, thread_ts: ts, link_names: false, unfurl_links: false, unfurl_media: false, text: part(i) });
+        for (let i = 1; i < n; i++)
+          await web.chat.postMessage({
+            channel,
+            thread_ts: ts,
+            link_names: false,
+            unfurl_links: false,
+            unfurl_media: false,
+            text: part(i),
+          });
         await hooks.posted?.({ channel, ts });
         hooks.event('requested', { channel, ts, approvers: req.approvers, parts: n });
       }
@@ -206,14 +254,18 @@ export async function openSlackApprovals(o: SlackApprovalsOptions): Promise<Appr
       const disqualified = async (v: Seen): Promise<string | undefined> => {
         // a decline by a listed approver stops the call even when they asked for it themselves
         if (v.approve && mine.includes(v.user)) return 'the requester cannot approve their own request';
-        if (v.user === me.user_id || req.executor.includes(v.user)) return v.user === me.user_id ? 'the approvals bot cannot approve' : "the instance's own bot cannot approve";
+        if (v.user === me.user_id || req.executor.includes(v.user))
+          return v.user === me.user_id ? 'the approvals bot cannot approve' : "the instance's own bot cannot approve";
         if (!req.approvers.includes(v.user)) return 'not a listed approver';
         let m: Member | undefined;
         try {
           m = await member(v.user);
         } catch (e) {
           const code = (e as { data?: { error?: string } }).data?.error ?? 'request failed';
-          if (code === 'missing_scope') o.warn?.('the approvals token lacks users:read, so no approver can be checked to be a human member: every answer is ignored');
+          if (code === 'missing_scope')
+            o.warn?.(
+              'the approvals token lacks users:read, so no approver can be checked to be a human member: every answer is ignored',
+            );
           return `cannot check that ${v.user} is a human member (${code})`;
         }
         if (!m) return `${v.user} is not a member of the workspace`;
@@ -224,7 +276,9 @@ export async function openSlackApprovals(o: SlackApprovalsOptions): Promise<Appr
         const why = 'the client withdrew the call (cancelled, timed out or disconnected)';
         const text = `:no_entry_sign: *Withdrawn* (call ${req.call.slice(0, 8)}): ${why}. Nothing will run; a later answer is ignored.`;
         // the buttons go with the request: the message is all text again
-        await web.chat.update({ channel, ts, text, ...(o.events ? { blocks: requestBlocks(text) } : {}) }).catch(() => undefined);
+        await web.chat
+          .update({ channel, ts, text, ...(o.events ? { blocks: requestBlocks(text) } : {}) })
+          .catch(() => undefined);
         await say(ts, 'Withdrawn: the call is gone, nothing will run. Answers from now on are ignored.');
         hooks.event('withdrawn', { channel, ts });
         // answers still arrive until the request would have expired: whoever runs for the instance
@@ -239,7 +293,13 @@ export async function openSlackApprovals(o: SlackApprovalsOptions): Promise<Appr
         const k = seenKey(v);
         if (recorded.has(k)) return;
         recorded.add(k);
-        hooks.event('ignored', { by: v.user, via: v.via, ...(v.approve === undefined ? {} : { answer: v.approve ? 'approve' : 'decline' }), ...(v.via === 'reply' ? { ts: v.what } : { name: v.what }), why });
+        hooks.event('ignored', {
+          by: v.user,
+          via: v.via,
+          ...(v.approve === undefined ? {} : { answer: v.approve ? 'approve' : 'decline' }),
+          ...(v.via === 'reply' ? { ts: v.what } : { name: v.what }),
+          why,
+        });
       };
       // what the last read of the thread shows, and what Slack delivered: the answers that stand
       let shown: string[] = [];
@@ -267,7 +327,10 @@ export async function openSlackApprovals(o: SlackApprovalsOptions): Promise<Appr
         for (const k of new Set([...shown, ...delivered])) {
           const v = seen.get(k)!;
           if (v.approve === undefined) {
-            ignore(v, 'not an answer: only a reply of exactly "approve" or "decline", a ✅ or ❌ reaction, or a button counts');
+            ignore(
+              v,
+              'not an answer: only a reply of exactly "approve" or "decline", a ✅ or ❌ reaction, or a button counts',
+            );
             continue;
           }
           const why = await disqualified(v);
@@ -277,11 +340,18 @@ export async function openSlackApprovals(o: SlackApprovalsOptions): Promise<Appr
         const d = countedAnswer(qualified);
         if (d.status === 'pending') return undefined;
         for (const v of d.rest) {
-          ignore(v, d.status === 'declined' && v.approve ? 'a decline by a listed approver vetoes an approval that did not certainly come before it' : 'an earlier answer counted');
+          ignore(
+            v,
+            d.status === 'declined' && v.approve
+              ? 'a decline by a listed approver vetoes an approval that did not certainly come before it'
+              : 'an earlier answer counted',
+          );
         }
         const by = d.counted.user;
         await say(ts, d.status === 'approved' ? `Approved by <@${by}>: running.` : `Declined by <@${by}>: not run.`);
-        return d.status === 'approved' ? { status: 'approved', by, digest: req.digest, at: Date.now() } : { status: 'declined', by, why: 'an approver declined' };
+        return d.status === 'approved'
+          ? { status: 'approved', by, digest: req.digest, at: Date.now() }
+          : { status: 'declined', by, why: 'an approver declined' };
       };
       if (req.signal?.aborted) return withdraw();
       return new Promise<Verdict>((resolve) => {
@@ -297,35 +367,58 @@ export async function openSlackApprovals(o: SlackApprovalsOptions): Promise<Appr
           resolve(v);
         };
         const onAbort = () => finish(withdraw());
-        const timer = setTimeout(() => finish(say(ts, 'No answer in time: expired, not run.').then(() => ({ status: 'expired' }) as const)), Math.max(0, deadline - Date.now()));
+        const timer = setTimeout(
+          () => finish(say(ts, 'No answer in time: expired, not run.').then(() => ({ status: 'expired' }) as const)),
+          Math.max(0, deadline - Date.now()),
+        );
         req.signal?.addEventListener('abort', onAbort, { once: true });
-        const progress = () => hooks.progress(`waiting for ${approvers} to approve ${req.tool} in ${channel} (${Math.ceil((deadline - Date.now()) / 1000)}s left)`);
+        const progress = () =>
+          hooks.progress(
+            `waiting for ${approvers} to approve ${req.tool} in ${channel} (${Math.ceil((deadline - Date.now()) / 1000)}s left)`,
+          );
         progress();
         const stop = watch.watch(ts, {
           onThread: (t) =>
-            void (judging = judging.then(async () => {
-              if (done) return;
-              const v = await judge(t);
-              if (req.signal?.aborted) return finish(withdraw());
-              if (v && Date.now() <= deadline) return finish(v);
-              progress();
-            }).catch((e: Error) => o.warn?.(`an approval answer could not be judged: ${e.message}`))),
+            void (judging = judging
+              .then(async () => {
+                if (done) return;
+                const v = await judge(t);
+                if (req.signal?.aborted) return finish(withdraw());
+                if (v && Date.now() <= deadline) return finish(v);
+                progress();
+              })
+              .catch((e: Error) => o.warn?.(`an approval answer could not be judged: ${e.message}`))),
           // Slack refused the approvals identity itself: no answer can come, so say so now
-          onError: (code) => finish({ status: 'failed', why: `Slack refused the approvals identity while waiting (${code}): fix its credential (scopes/fleet.yaml approvals.slack)` }),
+          onError: (code) =>
+            finish({
+              status: 'failed',
+              why: `Slack refused the approvals identity while waiting (${code}): fix its credential (scopes/fleet.yaml approvals.slack)`,
+            }),
         });
         // answers Slack delivers (a reply, a reaction, a button), judged as they come
         const unlisten = o.events
-          ? listen(channel, ts, (s) =>
-              void (judging = judging.then(async () => {
-                if (done) return;
-                const v = await judgeDelivered(s);
-                if (v && Date.now() <= deadline && !req.signal?.aborted) finish(v);
-              }).catch((e: Error) => o.warn?.(`an approval answer could not be judged: ${e.message}`))))
+          ? listen(
+              channel,
+              ts,
+              (s) =>
+                void (judging = judging
+                  .then(async () => {
+                    if (done) return;
+                    const v = await judgeDelivered(s);
+                    if (v && Date.now() <= deadline && !req.signal?.aborted) finish(v);
+                  })
+                  .catch((e: Error) => o.warn?.(`an approval answer could not be judged: ${e.message}`))),
+            )
           : () => {};
       }).then(async (v) => {
         // decided or expired: the buttons go, so nobody presses one that no longer counts
         if (o.events && v.status !== 'withdrawn' && v.status !== 'failed') {
-          const text = v.status === 'approved' ? `:white_check_mark: *Approved* by <@${v.by}> (call ${req.call.slice(0, 8)}): running.` : v.status === 'declined' ? `:x: *Declined* by <@${v.by ?? '?'}> (call ${req.call.slice(0, 8)}): not run.` : `:hourglass: *Expired* (call ${req.call.slice(0, 8)}): no answer in time, not run.`;
+          const text =
+            v.status === 'approved'
+              ? `:white_check_mark: *Approved* by <@${v.by}> (call ${req.call.slice(0, 8)}): running.`
+              : v.status === 'declined'
+                ? `:x: *Declined* by <@${v.by ?? '?'}> (call ${req.call.slice(0, 8)}): not run.`
+                : `:hourglass: *Expired* (call ${req.call.slice(0, 8)}): no answer in time, not run.`;
           await web.chat.update({ channel, ts, text, blocks: requestBlocks(text) }).catch(() => undefined);
         }
         return v;
@@ -335,7 +428,9 @@ export async function openSlackApprovals(o: SlackApprovalsOptions): Promise<Appr
     async answers(ref): Promise<Answer[]> {
       const t = ref.channel === channel ? await watch.read(ref.ts) : undefined;
       if (!t) return [];
-      return seenIn(t.parent, t.replies, t.prev * 1000, t.at * 1000).flatMap((v) => (v.approve === undefined ? [] : [{ user: v.user, approve: v.approve }]));
+      return seenIn(t.parent, t.replies, t.prev * 1000, t.at * 1000).flatMap((v) =>
+        v.approve === undefined ? [] : [{ user: v.user, approve: v.approve }],
+      );
     },
   };
 }
@@ -344,8 +439,21 @@ export async function openSlackApprovals(o: SlackApprovalsOptions): Promise<Appr
 export function requestBlocks(text: string, call?: string): KnownBlock[] {
   const sections: KnownBlock[] = splitParts(text).map((t) => ({ type: 'section', text: { type: 'mrkdwn', text: t } }));
   if (!call) return sections;
-  const button = (action_id: string, label: string, style: 'primary' | 'danger') => ({ type: 'button' as const, action_id, text: { type: 'plain_text' as const, text: label }, style, value: call });
-  return [...sections, { type: 'actions', block_id: 'fleet_approval', elements: [button(APPROVE_ACTION, 'Approve', 'primary'), button(DECLINE_ACTION, 'Decline', 'danger')] }];
+  const button = (action_id: string, label: string, style: 'primary' | 'danger') => ({
+    type: 'button' as const,
+    action_id,
+    text: { type: 'plain_text' as const, text: label },
+    style,
+    value: call,
+  });
+  return [
+    ...sections,
+    {
+      type: 'actions',
+      block_id: 'fleet_approval',
+      elements: [button(APPROVE_ACTION, 'Approve', 'primary'), button(DECLINE_ACTION, 'Decline', 'danger')],
+    },
+  ];
 }
 
 const MEMBER_ID = /^[UW][A-Z0-9]{2,20}$/;
@@ -357,11 +465,16 @@ const MEMBER_ID = /^[UW][A-Z0-9]{2,20}$/;
  * and where the token may read e-mails (users:read.email) its profile's must be the requester's.
  * Anything less is refused: no approver could be told apart from the requester.
  */
-async function requesterHere(req: ApprovalRequest, member: (u: string) => Promise<Member | undefined>): Promise<{ ids: string[] } | { refused: string }> {
+async function requesterHere(
+  req: ApprovalRequest,
+  member: (u: string) => Promise<Member | undefined>,
+): Promise<{ ids: string[] } | { refused: string }> {
   if (!req.requester) return { ids: [] };
   if (req.requesterKind === 'slack-user') return { ids: [req.requester] };
   const links = (req.requesterIds ?? []).filter((id) => MEMBER_ID.test(id));
-  const refused = (why: string) => ({ refused: `the requester ${req.requester} cannot be told apart from an approver: ${why}` });
+  const refused = (why: string) => ({
+    refused: `the requester ${req.requester} cannot be told apart from an approver: ${why}`,
+  });
   if (!links.length) return refused('fleet.yaml people: links them to no member ID');
   const here: string[] = [];
   for (const id of links) {
@@ -369,12 +482,18 @@ async function requesterHere(req: ApprovalRequest, member: (u: string) => Promis
     try {
       m = await member(id);
     } catch (e) {
-      return refused(`their member ID ${id} could not be checked (${(e as { data?: { error?: string } }).data?.error ?? 'request failed'})`);
+      return refused(
+        `their member ID ${id} could not be checked (${(e as { data?: { error?: string } }).data?.error ?? 'request failed'})`,
+      );
     }
     if (!m?.human) continue;
-    if (m.email && m.email !== req.requester) return refused(`fleet.yaml people: links them to ${id}, whose e-mail in Slack is another's`);
+    if (m.email && m.email !== req.requester)
+      return refused(`fleet.yaml people: links them to ${id}, whose e-mail in Slack is another's`);
     here.push(id);
   }
-  if (!here.length) return refused(`none of the member IDs fleet.yaml people: links to them (${links.join(', ')}) is a full member of this workspace`);
+  if (!here.length)
+    return refused(
+      `none of the member IDs fleet.yaml people: links to them (${links.join(', ')}) is a full member of this workspace`,
+    );
   return { ids: links };
 }

@@ -29,9 +29,18 @@ export interface SlackCheckpointSink extends CheckpointSink {
 
 const MAX_QUEUE = 32;
 
-const slackError = (e: unknown) => (e as { data?: { error?: string } }).data?.error ?? (e as { code?: string }).code ?? (e as Error).message ?? 'request failed';
+const slackError = (e: unknown) =>
+  (e as { data?: { error?: string } }).data?.error ??
+  (e as { code?: string }).code ??
+  (e as Error).message ??
+  'request failed';
 
-export function slackCheckpointSink(o: { open: () => Promise<SlackConnection>; timeoutMs: number; warn(message: string): void; maxQueue?: number }): SlackCheckpointSink {
+export function slackCheckpointSink(o: {
+  open: () => Promise<SlackConnection>;
+  timeoutMs: number;
+  warn(message: string): void;
+  maxQueue?: number;
+}): SlackCheckpointSink {
   const queue: { note: string; c: Checkpoint }[] = [];
   let web: Promise<{ web: WebClient; channel: string }> | undefined;
   let running: Promise<void> | undefined;
@@ -81,7 +90,9 @@ export function slackCheckpointSink(o: { open: () => Promise<SlackConnection>; t
       } catch (e) {
         if (closed) return;
         sink.failed++;
-        o.warn(`audit checkpoint ${next.c.seq} of ${next.c.instance} was not posted to ${where}: ${slackError(e)} (${sink.failed} failed so far; the trail and the other checkpoint places are unaffected)`);
+        o.warn(
+          `audit checkpoint ${next.c.seq} of ${next.c.instance} was not posted to ${where}: ${slackError(e)} (${sink.failed} failed so far; the trail and the other checkpoint places are unaffected)`,
+        );
       } finally {
         inflight = false;
       }
@@ -107,27 +118,43 @@ const READ_ONLY = /^(?:[a-z.]+:(?:read|history))$/;
  * Reads every checkpoint note in the approvals channel, through a read-only credential: a reader
  * token holding any scope that writes is refused (it could rewrite what it reads).
  */
-export async function readPostedCheckpoints(o: { config: SlackApprovalsConfig; credential: string; baseUrl?: string; timeoutMs: number }): Promise<PostedNote[]> {
+export async function readPostedCheckpoints(o: {
+  config: SlackApprovalsConfig;
+  credential: string;
+  baseUrl?: string;
+  timeoutMs: number;
+}): Promise<PostedNote[]> {
   const { webClient } = await import('./client.js');
   const web = webClient(o.credential, o.baseUrl, o.timeoutMs);
   const me = await web.auth.test().catch((e: unknown) => {
     throw new Error(`the checkpoint reader failed auth.test: ${slackError(e)}`);
   });
-  if (me.team_id !== o.config.workspace) throw new Error(`the checkpoint reader's token belongs to ${me.team_id}, not ${o.config.workspace}`);
+  if (me.team_id !== o.config.workspace)
+    throw new Error(`the checkpoint reader's token belongs to ${me.team_id}, not ${o.config.workspace}`);
   const scopes = (me.response_metadata as { scopes?: string[] } | undefined)?.scopes ?? [];
   const writes = scopes.filter((s) => !READ_ONLY.test(s));
-  if (writes.length) throw new Error(`the checkpoint reader's token holds ${writes.join(', ')}: verify reads checkpoints with a read-only token (channels:history), never one that could post, edit or delete them`);
+  if (writes.length)
+    throw new Error(
+      `the checkpoint reader's token holds ${writes.join(', ')}: verify reads checkpoints with a read-only token (channels:history), never one that could post, edit or delete them`,
+    );
   const notes: PostedNote[] = [];
   let cursor: string | undefined;
   do {
-    const page = await web.conversations.history({ channel: o.config.channel, limit: 200, ...(cursor ? { cursor } : {}) }).catch((e: unknown) => {
-      throw new Error(`cannot read ${o.config.channel}: ${slackError(e)}`);
-    });
+    const page = await web.conversations
+      .history({ channel: o.config.channel, limit: 200, ...(cursor ? { cursor } : {}) })
+      .catch((e: unknown) => {
+        throw new Error(`cannot read ${o.config.channel}: ${slackError(e)}`);
+      });
     for (const m of page.messages ?? []) {
       if (!m.text?.startsWith(ORIGIN_PREFIX)) continue;
       const edited = (m as { edited?: { user?: string } }).edited;
       const author = m.user ?? m.bot_id;
-      notes.push({ where: `slack:${o.config.channel}/${m.ts}`, text: m.text, ...(edited ? { edited: edited.user ?? 'someone' } : {}), ...(author ? { author } : {}) });
+      notes.push({
+        where: `slack:${o.config.channel}/${m.ts}`,
+        text: m.text,
+        ...(edited ? { edited: edited.user ?? 'someone' } : {}),
+        ...(author ? { author } : {}),
+      });
     }
     cursor = page.response_metadata?.next_cursor || undefined;
   } while (cursor);

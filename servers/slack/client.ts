@@ -7,7 +7,10 @@ import { countingFetch } from '../../shared/connector/sent.js';
 // The SDK's default logger writes to stdout, which belongs to JSON-RPC.
 function stderrLogger(): Logger {
   let level = LogLevel.ERROR;
-  const write = (lvl: string) => (...msg: unknown[]) => process.stderr.write(`slack-sdk ${lvl}: ${msg.map(String).join(' ')}\n`);
+  const write =
+    (lvl: string) =>
+    (...msg: unknown[]) =>
+      process.stderr.write(`slack-sdk ${lvl}: ${msg.map(String).join(' ')}\n`);
   return {
     debug: () => {},
     info: () => {},
@@ -19,7 +22,12 @@ function stderrLogger(): Logger {
   };
 }
 
-export function webClient(token: string, baseUrl: string | undefined, timeoutMs: number, fetch?: typeof globalThis.fetch): WebClient {
+export function webClient(
+  token: string,
+  baseUrl: string | undefined,
+  timeoutMs: number,
+  fetch?: typeof globalThis.fetch,
+): WebClient {
   return new WebClient(token, {
     ...(fetch ? { fetch } : {}),
     ...(baseUrl ? { slackApiUrl: baseUrl } : {}),
@@ -62,7 +70,9 @@ export async function openSlack(opts: OpenOptions): Promise<Upstream<WebClient>>
     held: who.response_metadata?.scopes,
     sent: counted.sent,
     rebind: (credential) => void (token = credential),
-    ...(who.response_metadata?.scopes ? {} : { unchecked: "Slack did not report the token's scopes (no x-oauth-scopes header on auth.test)" }),
+    ...(who.response_metadata?.scopes
+      ? {}
+      : { unchecked: "Slack did not report the token's scopes (no x-oauth-scopes header on auth.test)" }),
   };
 }
 
@@ -75,13 +85,20 @@ export async function rotateSlack(opts: RotateOptions): Promise<RotatedToken> {
   const web = webClient('', opts.baseUrl, opts.timeoutMs);
   let r;
   try {
-    r = await web.oauth.v2.access({ client_id: opts.clientId, client_secret: opts.clientSecret, grant_type: 'refresh_token', refresh_token: opts.refreshToken });
+    r = await web.oauth.v2.access({
+      client_id: opts.clientId,
+      client_secret: opts.clientSecret,
+      grant_type: 'refresh_token',
+      refresh_token: opts.refreshToken,
+    });
   } catch (e) {
     const err = e as { data?: { error?: string }; code?: string };
     throw new Error(`oauth.v2.access: ${err.data?.error ?? err.code ?? 'request failed'}`);
   }
   if (!r.access_token || !r.refresh_token || !r.expires_in) {
-    throw new Error('oauth.v2.access answered without access_token, refresh_token and expires_in: is token rotation enabled for the app?');
+    throw new Error(
+      'oauth.v2.access answered without access_token, refresh_token and expires_in: is token rotation enabled for the app?',
+    );
   }
   return {
     access: r.access_token,

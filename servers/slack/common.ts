@@ -24,7 +24,10 @@ export const pageSize = (fallback: number, top: number) => z.number().int().min(
 
 export const C = {
   channels: ids('channel', 'channels', { pattern: CHANNEL_ID, example: 'C0123ABCD' }),
-  mentions: flag('broadcast mention', 'write the message without @channel, @here, @everyone, @group or user-group mentions'),
+  mentions: flag(
+    'broadcast mention',
+    'write the message without @channel, @here, @everyone, @group or user-group mentions',
+  ),
   max_length: max('message length', 4000, ' characters'),
   emoji: oneOf('emoji'),
 };
@@ -57,7 +60,11 @@ export const bodyCovers = [on('mentions', mentionsIn), on('max_length', (t: stri
 
 /** The facts of a message a tool is about to send: its channel, every broadcast mention, its length. */
 export function messageFacts(channel: string, body: string): Fact[] {
-  return [{ on: 'channels', value: channel }, ...mentionsIn(body).map((value) => ({ on: 'mentions', value })), { on: 'max_length', value: body.length }];
+  return [
+    { on: 'channels', value: channel },
+    ...mentionsIn(body).map((value) => ({ on: 'mentions', value })),
+    { on: 'max_length', value: body.length },
+  ];
 }
 
 export const message = z.object({
@@ -69,7 +76,14 @@ export const message = z.object({
 });
 export type Message = z.infer<typeof message>;
 
-export function toMessage(m: { ts?: string; user?: string; bot_id?: string; text?: string; thread_ts?: string; reply_count?: number }): Message {
+export function toMessage(m: {
+  ts?: string;
+  user?: string;
+  bot_id?: string;
+  text?: string;
+  thread_ts?: string;
+  reply_count?: number;
+}): Message {
   return {
     ts: m.ts ?? '',
     user: m.user ?? m.bot_id,
@@ -80,11 +94,27 @@ export function toMessage(m: { ts?: string; user?: string; bot_id?: string; text
 }
 
 export const renderMessages = (msgs: Message[]) =>
-  msgs.map((m) => `${m.ts} ${m.user ?? '?'}: ${m.text}${m.replies ? ` [${m.replies} replies]` : ''}`).join('\n') || '(no messages)';
+  msgs.map((m) => `${m.ts} ${m.user ?? '?'}: ${m.text}${m.replies ? ` [${m.replies} replies]` : ''}`).join('\n') ||
+  '(no messages)';
 
-export const READ: Annotations = { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: true };
-export const WRITE: Annotations = { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true };
-export const DESTROY: Annotations = { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: true };
+export const READ: Annotations = {
+  readOnlyHint: true,
+  destructiveHint: false,
+  idempotentHint: true,
+  openWorldHint: true,
+};
+export const WRITE: Annotations = {
+  readOnlyHint: false,
+  destructiveHint: false,
+  idempotentHint: false,
+  openWorldHint: true,
+};
+export const DESTROY: Annotations = {
+  readOnlyHint: false,
+  destructiveHint: true,
+  idempotentHint: true,
+  openWorldHint: true,
+};
 
 /** A ToolDef with the Slack client type fixed, so arguments and results stay typed. */
 export const slackTool = <I extends z.ZodObject, O extends z.ZodObject>(def: ToolDef<Slack, I, O>) => def;

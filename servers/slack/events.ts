@@ -21,15 +21,22 @@ const header = (h: InboundRequest['headers'], name: string): string | undefined 
 };
 
 /** Why a request is not Slack's (signed with `secret`, fresh), or undefined when it is. */
-export function refuseSignature(secret: string, headers: InboundRequest['headers'], body: Buffer, nowMs = Date.now()): string | undefined {
+export function refuseSignature(
+  secret: string,
+  headers: InboundRequest['headers'],
+  body: Buffer,
+  nowMs = Date.now(),
+): string | undefined {
   const ts = header(headers, 'x-slack-request-timestamp');
   const sig = header(headers, 'x-slack-signature');
   if (!ts || !/^\d{1,12}$/.test(ts)) return 'no X-Slack-Request-Timestamp';
   const skew = Math.abs(Math.floor(nowMs / 1000) - Number(ts));
-  if (skew > MAX_SKEW_S) return `X-Slack-Request-Timestamp is ${skew} s from now, over ${MAX_SKEW_S} s: refused as a possible replay`;
+  if (skew > MAX_SKEW_S)
+    return `X-Slack-Request-Timestamp is ${skew} s from now, over ${MAX_SKEW_S} s: refused as a possible replay`;
   if (!sig || !/^v0=[0-9a-f]{64}$/.test(sig)) return 'no v0 X-Slack-Signature';
   const want = `v0=${createHmac('sha256', secret).update(`v0:${ts}:`).update(body).digest('hex')}`;
-  if (!timingSafeEqual(Buffer.from(want), Buffer.from(sig))) return 'X-Slack-Signature does not match the signing secret';
+  if (!timingSafeEqual(Buffer.from(want), Buffer.from(sig)))
+    return 'X-Slack-Signature does not match the signing secret';
   return undefined;
 }
 
@@ -85,18 +92,31 @@ export function parseDelivery(body: Buffer, contentType: string | undefined): Pa
 
 /** What an Events API envelope says (a POSTed body, or the payload of a Socket Mode `events_api` envelope). */
 export function parseEvent(b: EventBody): Parsed {
-  if (b.type === 'url_verification') return typeof b.challenge === 'string' ? { challenge: b.challenge } : { other: 'a url_verification without a challenge' };
+  if (b.type === 'url_verification')
+    return typeof b.challenge === 'string'
+      ? { challenge: b.challenge }
+      : { other: 'a url_verification without a challenge' };
   if (b.type !== 'event_callback' || !b.event) return { other: `an event envelope of type ${String(b.type)}` };
   const e = b.event;
   if (e.type === 'message') {
     if (!e.channel || !e.thread_ts || e.thread_ts === e.ts) return { other: 'a message outside a thread' };
     const seen = replySeen({ ts: e.ts, user: e.user, bot_id: e.bot_id, subtype: e.subtype, text: e.text });
-    return seen ? { delivered: { team: b.team_id, channel: e.channel, ts: e.thread_ts, seen } } : { other: "a bot's message or an edit" };
+    return seen
+      ? { delivered: { team: b.team_id, channel: e.channel, ts: e.thread_ts, seen } }
+      : { other: "a bot's message or an edit" };
   }
   if (e.type === 'reaction_added') {
-    if (e.item?.type !== 'message' || !e.item.channel || !e.item.ts || !e.user) return { other: 'a reaction on something other than a message' };
+    if (e.item?.type !== 'message' || !e.item.channel || !e.item.ts || !e.user)
+      return { other: 'a reaction on something other than a message' };
     const at = slackUs(e.event_ts);
-    return { delivered: { team: b.team_id, channel: e.item.channel, ts: e.item.ts, seen: reactionSeen(e.user, e.reaction, at, at) } };
+    return {
+      delivered: {
+        team: b.team_id,
+        channel: e.item.channel,
+        ts: e.item.ts,
+        seen: reactionSeen(e.user, e.reaction, at, at),
+      },
+    };
   }
   return { other: `a ${String(e.type)} event` };
 }
@@ -108,7 +128,14 @@ export function parseAction(p: ActionPayload): Parsed {
   const channel = p.container?.channel_id ?? p.channel?.id;
   const ts = p.container?.message_ts ?? p.message?.ts;
   if (!a || !channel || !ts || !p.user?.id) return { other: 'a block action without its message, user or action' };
-  return { delivered: { team: p.team?.id ?? p.user.team_id, channel, ts, seen: buttonSeen(p.user.id, a.action_id, a.action_ts) } };
+  return {
+    delivered: {
+      team: p.team?.id ?? p.user.team_id,
+      channel,
+      ts,
+      seen: buttonSeen(p.user.id, a.action_id, a.action_ts),
+    },
+  };
 }
 
 /**
@@ -116,17 +143,28 @@ export function parseAction(p: ActionPayload): Parsed {
  * approvals channel of `workspace` handed to `deliver`. Slack wants a 2xx within 3 s, so nothing
  * here waits on the judging.
  */
-export function slackDeliveries(o: { secret: () => Promise<string>; workspace: string; channel: string; deliver(d: Delivered): void }) {
+export function slackDeliveries(o: {
+  secret: () => Promise<string>;
+  workspace: string;
+  channel: string;
+  deliver(d: Delivered): void;
+}) {
   return async (req: InboundRequest): Promise<InboundAnswer> => {
     const why = refuseSignature(await o.secret(), req.headers, req.body);
-    if (why) return { status: 401, body: 'refused: the request is not signed by Slack', refused: { rule: 'slack.signature', message: `a callback to the approvals identity refused: ${why}` } };
+    if (why)
+      return {
+        status: 401,
+        body: 'refused: the request is not signed by Slack',
+        refused: { rule: 'slack.signature', message: `a callback to the approvals identity refused: ${why}` },
+      };
     let parsed: Parsed;
     try {
       parsed = parseDelivery(req.body, header(req.headers, 'content-type'));
     } catch {
       return { status: 400, body: 'the body is not a Slack callback' };
     }
-    if ('challenge' in parsed) return { status: 200, body: JSON.stringify({ challenge: parsed.challenge }), type: 'application/json' };
+    if ('challenge' in parsed)
+      return { status: 200, body: JSON.stringify({ challenge: parsed.challenge }), type: 'application/json' };
     forward(parsed, o);
     return { status: 200, body: '' };
   };

@@ -8,11 +8,22 @@ import type { WebClient } from '@slack/web-api';
 import { durationSchema } from '../../shared/base/duration.js';
 import { META } from '../../shared/base/wire.js';
 import { resolveCredential } from '../../shared/connector/credentials.js';
-import type { ActorProverKind, ApprovalChannelKind, CheckpointSinkKind, ConnectorExtensions, ExtensionContext } from '../../shared/connector/extensions.js';
+import type {
+  ActorProverKind,
+  ApprovalChannelKind,
+  CheckpointSinkKind,
+  ConnectorExtensions,
+  ExtensionContext,
+} from '../../shared/connector/extensions.js';
 import { attributionRule } from '../../shared/manifest/attribution.js';
 import { CREDENTIAL } from '../../shared/manifest/schema.js';
 import type { ApprovalChannel } from '../../shared/call/approval.js';
-import { openSlackApprovals, readApprovalsConfig, SANDBOX_APPROVALS_BOT, type SlackApprovalsConfig } from './approvals.js';
+import {
+  openSlackApprovals,
+  readApprovalsConfig,
+  SANDBOX_APPROVALS_BOT,
+  type SlackApprovalsConfig,
+} from './approvals.js';
 import { readPostedCheckpoints, slackCheckpointSink } from './checkpoints.js';
 import { messageProver, type MessageReader } from './proof.js';
 import { slackReader } from './reader.js';
@@ -30,9 +41,11 @@ export const EVENTS_PATH = '/slack/events';
 export const ACTIONS_PATH = '/slack/actions';
 
 /** Slack posts answers to the URLs `serve --http` serves: fleet.yaml gives the app's signing secret (a sandbox's app has none). */
-const posted = (ctx: ExtensionContext, config: SlackApprovalsConfig) => !!config.signing_secret && ctx.http && !ctx.sandbox;
+const posted = (ctx: ExtensionContext, config: SlackApprovalsConfig) =>
+  !!config.signing_secret && ctx.http && !ctx.sandbox;
 /** Answers are delivered, not only read: posted to the URLs, or sent over Socket Mode (fleet.yaml gives the app-level token). */
-const delivers = (ctx: ExtensionContext, config: SlackApprovalsConfig) => posted(ctx, config) || (!!config.app_token && !ctx.sandbox);
+const delivers = (ctx: ExtensionContext, config: SlackApprovalsConfig) =>
+  posted(ctx, config) || (!!config.app_token && !ctx.sandbox);
 const identities = new WeakMap<ExtensionContext, Identity>();
 
 /** The approvals identity's connection for one instance: its config, its credential (a sandbox's under --sandbox), opened once. */
@@ -44,7 +57,8 @@ function approvalsIdentity(ctx: ExtensionContext): Identity {
       (opened ??= (async () => {
         const config = readApprovalsConfig(ctx.scopes);
         let credential: string;
-        let baseUrl = ctx.env.FLEET_APPROVALS_SLACK_URL || (ctx.manifest.connector === 'slack' ? ctx.upstream : undefined);
+        let baseUrl =
+          ctx.env.FLEET_APPROVALS_SLACK_URL || (ctx.manifest.connector === 'slack' ? ctx.upstream : undefined);
         if (ctx.sandbox) {
           const { startSlackSandbox } = await import('./sandbox/index.js');
           const sb = await startSlackSandbox();
@@ -63,12 +77,29 @@ function approvalsIdentity(ctx: ExtensionContext): Identity {
 }
 
 /** The instance's Socket Mode connection, open before the first request is posted; closed with the instance. */
-async function socketMode(ctx: ExtensionContext, config: SlackApprovalsConfig, baseUrl: string | undefined): Promise<void> {
+async function socketMode(
+  ctx: ExtensionContext,
+  config: SlackApprovalsConfig,
+  baseUrl: string | undefined,
+): Promise<void> {
   const appToken = await resolveCredential(config.app_token!, ctx.env);
   ctx.secret(appToken);
-  if (!appToken.startsWith('xapp-')) throw new Error('approvals.slack.app_token does not resolve to an app-level token (xapp-…): Socket Mode needs one with connections:write');
-  const deliver = (d: Delivered) => void handOn(d, ctx.signals()).catch((e: Error) => ctx.log.warn(`an answer delivered by Slack could not be handed to the other replicas: ${e.message}`));
-  const close = await openSocket({ appToken, baseUrl, workspace: config.workspace, channel: config.channel, deliver, warn: ctx.log.warn });
+  if (!appToken.startsWith('xapp-'))
+    throw new Error(
+      'approvals.slack.app_token does not resolve to an app-level token (xapp-…): Socket Mode needs one with connections:write',
+    );
+  const deliver = (d: Delivered) =>
+    void handOn(d, ctx.signals()).catch((e: Error) =>
+      ctx.log.warn(`an answer delivered by Slack could not be handed to the other replicas: ${e.message}`),
+    );
+  const close = await openSocket({
+    appToken,
+    baseUrl,
+    workspace: config.workspace,
+    channel: config.channel,
+    deliver,
+    warn: ctx.log.warn,
+  });
   ctx.onClose(close);
 }
 
@@ -88,7 +119,15 @@ const approvals: ApprovalChannelKind = {
         if (events) relayFrom(ctx.signals());
         if (events && config.app_token) await socketMode(ctx, config, baseUrl);
         const pollMs = events ? parseDuration(config.safety_poll ?? '1m')! : ctx.pollMs;
-        return openSlackApprovals({ config, credential, baseUrl, timeoutMs: ctx.manifest.timeoutMs, pollMs, events, warn: ctx.log.warn });
+        return openSlackApprovals({
+          config,
+          credential,
+          baseUrl,
+          timeoutMs: ctx.manifest.timeoutMs,
+          pollMs,
+          events,
+          warn: ctx.log.warn,
+        });
       })());
   },
   inbound(ctx) {
@@ -101,7 +140,10 @@ const approvals: ApprovalChannelKind = {
         return v;
       }));
     relayFrom(ctx.signals());
-    const deliver = (d: Delivered) => void handOn(d, ctx.signals()).catch((e: Error) => ctx.log.warn(`an answer delivered by Slack could not be handed to the other replicas: ${e.message}`));
+    const deliver = (d: Delivered) =>
+      void handOn(d, ctx.signals()).catch((e: Error) =>
+        ctx.log.warn(`an answer delivered by Slack could not be handed to the other replicas: ${e.message}`),
+      );
     const handle = slackDeliveries({ secret: signing, workspace: config.workspace, channel: config.channel, deliver });
     return [EVENTS_PATH, ACTIONS_PATH].map((path) => ({ path, handle, ready: () => signing().then(() => undefined) }));
   },
@@ -121,11 +163,17 @@ const messageProof: ActorProverKind = {
   describe: 'the actor is the author of the Slack message that asked for the call',
   fields: {
     /** channels where a request may be asked: the thread must be a message in one of them */
-    request_channels: z.array(z.string().regex(/^[CG][A-Z0-9]{8,}$/, 'request channels are channel IDs (C…)')).min(1).describe('channel IDs where a request may be asked'),
+    request_channels: z
+      .array(z.string().regex(/^[CG][A-Z0-9]{8,}$/, 'request channels are channel IDs (C…)'))
+      .min(1)
+      .describe('channel IDs where a request may be asked'),
     /** how old the asking message may be */
     max_age: durationSchema('how old the asking message may be (default 1h)').default('1h'),
     /** whose token reads the message: the instance's own (a Slack instance) or the approvals identity */
-    reader: z.enum(['instance', 'approvals']).describe('whose token reads the message: the instance\'s own or the approvals identity').optional(),
+    reader: z
+      .enum(['instance', 'approvals'])
+      .describe("whose token reads the message: the instance's own or the approvals identity")
+      .optional(),
   },
   howTo: `pass _meta "${META.actor}" (their Slack user ID) and "${META.thread}" (<channel>/<ts> of the Slack message in which they asked) with the call`,
   /**
@@ -136,7 +184,14 @@ const messageProof: ActorProverKind = {
     let reader: Promise<MessageReader> | undefined;
     const rule = attributionRule(ctx.manifest.attribution) as { reader?: string };
     if (ctx.manifest.connector === 'slack' && rule.reader !== 'approvals') {
-      return messageProver(() => (reader ??= ctx.instanceClient().then((client) => slackReader(client as WebClient, (ctx.manifest.upstream as { workspace?: string }).workspace))));
+      return messageProver(
+        () =>
+          (reader ??= ctx
+            .instanceClient()
+            .then((client) =>
+              slackReader(client as WebClient, (ctx.manifest.upstream as { workspace?: string }).workspace),
+            )),
+      );
     }
     readApprovalsConfig(ctx.scopes); // a missing approvals identity stops the start, at its file:line
     const identity = approvalsIdentity(ctx);
@@ -159,8 +214,18 @@ const checkpoints: CheckpointSinkKind = {
   name: 'slack',
   schema: z
     .strictObject({
-      reader: z.string().regex(CREDENTIAL, 'a read-only Slack token (channels:history) as a reference: env:NAME or doppler:project/config/NAME').describe('the read-only Slack token fleet audit verify --checkpoints slack reads the channel with'),
-      poster: z.string().regex(/^[UBW][A-Z0-9]{2,}$/, "the approvals identity's Slack member ID (U…), or its bot ID (B…)").optional().describe("the approvals identity's member ID: only checkpoint notes it posted count"),
+      reader: z
+        .string()
+        .regex(
+          CREDENTIAL,
+          'a read-only Slack token (channels:history) as a reference: env:NAME or doppler:project/config/NAME',
+        )
+        .describe('the read-only Slack token fleet audit verify --checkpoints slack reads the channel with'),
+      poster: z
+        .string()
+        .regex(/^[UBW][A-Z0-9]{2,}$/, "the approvals identity's Slack member ID (U…), or its bot ID (B…)")
+        .optional()
+        .describe("the approvals identity's member ID: only checkpoint notes it posted count"),
     })
     .optional()
     .describe('also post each checkpoint to the approvals channel, as the approvals identity'),
@@ -175,10 +240,20 @@ const checkpoints: CheckpointSinkKind = {
     const config = readApprovalsConfig(scopes);
     const { reader, poster } = block as { reader: string; poster?: string };
     const credential = await resolveCredential(reader, env);
-    const notes = await readPostedCheckpoints({ config, credential, baseUrl: env.FLEET_APPROVALS_SLACK_URL || undefined, timeoutMs: 15_000 });
+    const notes = await readPostedCheckpoints({
+      config,
+      credential,
+      baseUrl: env.FLEET_APPROVALS_SLACK_URL || undefined,
+      timeoutMs: 15_000,
+    });
     // only the approvals identity's notes count: a member's junk or forged note is not a checkpoint
     return poster ? notes.filter((n) => n.author === poster) : notes;
   },
 };
 
-export const slackExtensions: ConnectorExtensions = { people: [SLACK_PEOPLE], approvals: [approvals], provers: [messageProof], checkpointSinks: [checkpoints] };
+export const slackExtensions: ConnectorExtensions = {
+  people: [SLACK_PEOPLE],
+  approvals: [approvals],
+  provers: [messageProof],
+  checkpointSinks: [checkpoints],
+};

@@ -6,7 +6,12 @@ const SLACK_USER = /^[UW][A-Z0-9]{2,20}$/;
 const THREAD = /^([CGD][A-Z0-9]{8,20})\/(\d{10}\.\d{6})$/;
 
 /** Actors and approvers who are Slack users (U0EDITOR1, W0123ABC). */
-export const SLACK_PEOPLE: PersonKind = { kind: 'slack-user', pattern: SLACK_USER, name: 'a Slack user ID', example: 'U0123ABCD' };
+export const SLACK_PEOPLE: PersonKind = {
+  kind: 'slack-user',
+  pattern: SLACK_USER,
+  name: 'a Slack user ID',
+  example: 'U0123ABCD',
+};
 
 export function slackUser(raw: unknown, what = 'a Slack user ID'): string {
   const s = checked(what, raw);

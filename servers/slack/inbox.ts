@@ -46,7 +46,8 @@ export function relayFrom(signals: Signals | undefined): void {
     } catch {
       return;
     }
-    if (d && typeof d.channel === 'string' && typeof d.ts === 'string' && d.seen && typeof d.seen.user === 'string') deliver(d);
+    if (d && typeof d.channel === 'string' && typeof d.ts === 'string' && d.seen && typeof d.seen.user === 'string')
+      deliver(d);
   });
 }
 

@@ -42,7 +42,12 @@ export interface MessageRule {
 /** A proof read back is reused for a short while per (actor, message): one lookup, not one per call. */
 const PROOF_REUSE_MS = 5 * 60_000;
 
-function fail(failure: string, message: string, detail: Record<string, unknown> = {}, status?: 'denied' | 'failed'): Proven {
+function fail(
+  failure: string,
+  message: string,
+  detail: Record<string, unknown> = {},
+  status?: 'denied' | 'failed',
+): Proven {
   return { ok: false, proof: { kind: 'slack-message', verified: false, failure, ...detail }, message, status };
 }
 
@@ -56,7 +61,8 @@ export function messageProver(reader: () => Promise<MessageReader>): ActorProver
       const how =
         `pass _meta "${META.thread}" as <channel>/<ts> of the Slack message in which ${who.actor} asked, ` +
         `written by them as a human member, in a request channel (${rule.request_channels.join(', ')}), within the last ${rule.max_age}`;
-      const refuse = (failure: string, detail: Record<string, unknown> = {}) => fail(failure, `denied: the actor ${who.actor} is not proven (${line}): ${how}`, detail);
+      const refuse = (failure: string, detail: Record<string, unknown> = {}) =>
+        fail(failure, `denied: the actor ${who.actor} is not proven (${line}): ${how}`, detail);
       if (who.actorKind !== 'slack-user') return refuse('actor-not-slack-user');
       if (!who.thread || !isSlackThread(who.thread)) return refuse('no-thread');
       const { channel, ts } = threadRef(who.thread);
@@ -76,15 +82,28 @@ export function messageProver(reader: () => Promise<MessageReader>): ActorProver
         msg = await r.message(channel, ts);
         if (msg && !msg.botId && !msg.subtype && msg.author === actor) member = await r.member(actor);
       } catch (e) {
-        return fail('lookup-failed', `refused: the request message could not be read to prove the actor (${line}); try again`, { message: who.thread, error: (e as Error).message }, 'failed');
+        return fail(
+          'lookup-failed',
+          `refused: the request message could not be read to prove the actor (${line}); try again`,
+          { message: who.thread, error: (e as Error).message },
+          'failed',
+        );
       }
       const checked = { message: who.thread, checked_at: new Date(now).toISOString() };
       if (!msg) return refuse('message-not-found', checked);
-      if (msg.botId || msg.subtype) return refuse('bot-authored', { ...checked, author: msg.author ?? msg.botId, subtype: msg.subtype });
+      if (msg.botId || msg.subtype)
+        return refuse('bot-authored', { ...checked, author: msg.author ?? msg.botId, subtype: msg.subtype });
       if (msg.author !== who.actor) return refuse('author-mismatch', { ...checked, author: msg.author });
       if (!member) return refuse('unknown-member', { ...checked, author: msg.author });
-      if (!member.human) return refuse(`not-human: ${member.why ?? 'not a full member'}`, { ...checked, author: msg.author });
-      const proof: ProofRecord = { kind: 'slack-message', verified: true, ...checked, author: msg.author, message_time: new Date(at).toISOString() };
+      if (!member.human)
+        return refuse(`not-human: ${member.why ?? 'not a full member'}`, { ...checked, author: msg.author });
+      const proof: ProofRecord = {
+        kind: 'slack-message',
+        verified: true,
+        ...checked,
+        author: msg.author,
+        message_time: new Date(at).toISOString(),
+      };
       if (cache.size > 1000) cache.clear();
       cache.set(key, { until: Math.min(now + PROOF_REUSE_MS, at + maxAge), proof });
       return { ok: true, proof };

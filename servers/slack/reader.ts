@@ -19,10 +19,11 @@ export function slackReader(web: WebClient, workspace?: string): MessageReader {
           if (!r.team_id) throw new Error('auth.test named no workspace');
           return r.team_id;
         }));
-  const pinnedTeam = () => team().catch((e: unknown) => {
-    home = undefined;
-    throw e;
-  });
+  const pinnedTeam = () =>
+    team().catch((e: unknown) => {
+      home = undefined;
+      throw e;
+    });
   return {
     async message(channel, ts): Promise<ProofMessage | undefined> {
       let res;
@@ -47,8 +48,18 @@ export function slackReader(web: WebClient, workspace?: string): MessageReader {
       const u = res.user;
       if (!u) return undefined;
       const pinned = await pinnedTeam();
-      const why = u.team_id !== pinned ? `a member of another workspace (${u.team_id ?? 'none named'}, e.g. through Slack Connect), not of ${pinned}`
-        : u.is_bot || u.id === 'USLACKBOT' ? 'a bot' : u.is_app_user ? 'an app user' : u.deleted ? 'a deleted account' : u.is_restricted || u.is_ultra_restricted ? 'a restricted (guest) account' : undefined;
+      const why =
+        u.team_id !== pinned
+          ? `a member of another workspace (${u.team_id ?? 'none named'}, e.g. through Slack Connect), not of ${pinned}`
+          : u.is_bot || u.id === 'USLACKBOT'
+            ? 'a bot'
+            : u.is_app_user
+              ? 'an app user'
+              : u.deleted
+                ? 'a deleted account'
+                : u.is_restricted || u.is_ultra_restricted
+                  ? 'a restricted (guest) account'
+                  : undefined;
       let mail: string | undefined;
       try {
         mail = u.profile?.email ? email(u.profile.email) : undefined;

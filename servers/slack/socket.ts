@@ -32,7 +32,11 @@ export async function openSocket(o: SocketOptions): Promise<() => Promise<void>>
     getLevel: () => level,
     setName: () => {},
   };
-  const client = new SocketModeClient({ appToken: o.appToken, logger, clientOptions: o.baseUrl ? { slackApiUrl: o.baseUrl } : {} });
+  const client = new SocketModeClient({
+    appToken: o.appToken,
+    logger,
+    clientOptions: o.baseUrl ? { slackApiUrl: o.baseUrl } : {},
+  });
   client.on('slack_event', async ({ ack, type, body }: { ack: () => Promise<void>; type: string; body: unknown }) => {
     await ack().catch(() => undefined);
     try {

@@ -31,7 +31,16 @@ interface Watched {
 }
 
 /** Slack errors that no retry can cure: the approvals credential or channel is gone. */
-export const REFUSED = new Set(['invalid_auth', 'not_authed', 'token_revoked', 'token_expired', 'account_inactive', 'channel_not_found', 'not_in_channel', 'missing_scope']);
+export const REFUSED = new Set([
+  'invalid_auth',
+  'not_authed',
+  'token_revoked',
+  'token_expired',
+  'account_inactive',
+  'channel_not_found',
+  'not_in_channel',
+  'missing_scope',
+]);
 
 export class ChannelWatch {
   private watched = new Map<string, Watched>();
@@ -41,7 +50,12 @@ export class ChannelWatch {
   /** Slack calls this watch made, by method: what the budget is measured on */
   readonly calls = new Map<string, number>();
 
-  constructor(private web: WebClient, readonly channel: string, private pollMs: number, private warn: (m: string) => void = () => {}) {}
+  constructor(
+    private web: WebClient,
+    readonly channel: string,
+    private pollMs: number,
+    private warn: (m: string) => void = () => {},
+  ) {}
 
   /** Calls `l` with the thread of request `ts` after each read, until the returned function is called. */
   watch(ts: string, l: Listener): () => void {
@@ -124,8 +138,12 @@ export class ChannelWatch {
       const code = err.data?.error;
       if (err.retryAfter) wait = Math.max(wait, err.retryAfter * 1000);
       for (const w of this.watched.values()) for (const x of w.waiting.splice(0)) x.reject(e);
-      if (code && REFUSED.has(code)) for (const w of this.watched.values()) for (const l of [...w.listeners]) l.onError(code);
-      else this.warn(`the approvals channel could not be read (${code ?? err.message ?? 'request failed'}); reading again in ${Math.ceil(wait / 1000)}s`);
+      if (code && REFUSED.has(code))
+        for (const w of this.watched.values()) for (const l of [...w.listeners]) l.onError(code);
+      else
+        this.warn(
+          `the approvals channel could not be read (${code ?? err.message ?? 'request failed'}); reading again in ${Math.ceil(wait / 1000)}s`,
+        );
     } finally {
       this.running = false;
       for (const ts of [...this.watched.keys()]) this.forget(ts);
@@ -141,7 +159,13 @@ export class ChannelWatch {
     let cursor: string | undefined;
     do {
       this.count('conversations.history');
-      const r = await this.web.conversations.history({ channel: this.channel, oldest, inclusive: true, limit: 200, ...(cursor ? { cursor } : {}) });
+      const r = await this.web.conversations.history({
+        channel: this.channel,
+        oldest,
+        inclusive: true,
+        limit: 200,
+        ...(cursor ? { cursor } : {}),
+      });
       for (const m of (r.messages ?? []) as SlackMsg[]) if (m.ts && want.has(m.ts)) out.set(m.ts, m);
       cursor = r.response_metadata?.next_cursor || undefined;
     } while (cursor && out.size < want.size);

@@ -30,9 +30,19 @@ export type Anchors = { anchors?: Map<number, string>; problem?: string; count: 
  * that disagree, is a problem (exit 1): a checkpoint source someone tampered with proves nothing
  * either way.
  */
-export function anchorsFrom(sources: NoteSource[], instance: string, fleetFile: string, sinks: readonly SinkBlock[] = []): Anchors {
+export function anchorsFrom(
+  sources: NoteSource[],
+  instance: string,
+  fleetFile: string,
+  sinks: readonly SinkBlock[] = [],
+): Anchors {
   const config = readCheckpointsConfig(fleetFile, sinks);
-  if (!config) return { problem: `${fleetFile} names no checkpoints key (checkpoints: key: {name, public}), so no checkpoint can be verified`, count: 0, others: 0 };
+  if (!config)
+    return {
+      problem: `${fleetFile} names no checkpoints key (checkpoints: key: {name, public}), so no checkpoint can be verified`,
+      count: 0,
+      others: 0,
+    };
   const anchors = new Map<number, string>();
   let others = 0;
   for (const src of sources) {
@@ -43,9 +53,19 @@ export function anchorsFrom(sources: NoteSource[], instance: string, fleetFile: 
         continue;
       }
       if (n.problem) return { problem: `${src.at(n.line)}: checkpoint ${n.problem}`, count: anchors.size, others };
-      if (src.edited) return { problem: `${src.at(n.line)}: the checkpoint message was edited by ${src.edited} after it was posted`, count: anchors.size, others };
+      if (src.edited)
+        return {
+          problem: `${src.at(n.line)}: the checkpoint message was edited by ${src.edited} after it was posted`,
+          count: anchors.size,
+          others,
+        };
       const seen = anchors.get(n.seq);
-      if (seen !== undefined && seen !== n.hash) return { problem: `${src.at(n.line)}: two signed checkpoints of ${instance} disagree on record ${n.seq}: the trail was forked or rewritten after the first was signed`, count: anchors.size, others };
+      if (seen !== undefined && seen !== n.hash)
+        return {
+          problem: `${src.at(n.line)}: two signed checkpoints of ${instance} disagree on record ${n.seq}: the trail was forked or rewritten after the first was signed`,
+          count: anchors.size,
+          others,
+        };
       anchors.set(n.seq, n.hash);
     }
   }
@@ -53,7 +73,11 @@ export function anchorsFrom(sources: NoteSource[], instance: string, fleetFile: 
 }
 
 /** Signed checkpoints of `instance` in a file of notes (see anchorsFrom). */
-export function readAnchors(src: string, instance: string, fleetFile: string, sinks: readonly SinkBlock[] = []): Anchors {
+export function readAnchors(
+  src: string,
+  instance: string,
+  fleetFile: string,
+  sinks: readonly SinkBlock[] = [],
+): Anchors {
   return anchorsFrom([fileNotes(src)], instance, fleetFile, sinks);
 }
-

@@ -14,7 +14,15 @@
 //
 // The signature covers the four body lines, each ending in "\n". The key id is the first 4 bytes
 // of sha256(name "\n" 0x01 public-key), as in a note's verifier key.
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  sign,
+  verify,
+  type KeyObject,
+} from 'node:crypto';
 import { closeSync, constants, existsSync, fdatasyncSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { z } from 'zod';
 import { durationSchema } from '../base/duration.js';
@@ -51,18 +59,25 @@ export function rawPublicKey(key: KeyObject): string {
 }
 
 export function keyId(name: string, rawPublic: string): Buffer {
-  return createHash('sha256').update(Buffer.concat([Buffer.from(`${name}\n`), Buffer.from([1]), Buffer.from(rawPublic, 'base64')])).digest().subarray(0, 4);
+  return createHash('sha256')
+    .update(Buffer.concat([Buffer.from(`${name}\n`), Buffer.from([1]), Buffer.from(rawPublic, 'base64')]))
+    .digest()
+    .subarray(0, 4);
 }
 
 /** A new key pair: the private key as PKCS#8 PEM (keep it away from the trail), the public raw base64. */
 export function generateCheckpointKey(): { privatePem: string; public: string } {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  return { privatePem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), public: rawPublicKey(publicKey) };
+  return {
+    privatePem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+    public: rawPublicKey(publicKey),
+  };
 }
 
 export function loadPrivateKey(pem: string): KeyObject {
   const key = createPrivateKey(pem);
-  if (key.asymmetricKeyType !== 'ed25519') throw new Error(`the checkpoint key must be Ed25519, not ${key.asymmetricKeyType}`);
+  if (key.asymmetricKeyType !== 'ed25519')
+    throw new Error(`the checkpoint key must be Ed25519, not ${key.asymmetricKeyType}`);
   return key;
 }
 
@@ -103,9 +118,21 @@ export function parseCheckpoints(text: string, keys: PublicKeyRef[]): ParsedChec
     const start = i + 1;
     const [origin, seqText, hash, time] = lines.slice(i, i + 4);
     i += 4;
-    const c: ParsedCheckpoint = { instance: '', seq: 0, hash: hash ?? '', time: time ?? '', line: start, signed: false };
+    const c: ParsedCheckpoint = {
+      instance: '',
+      seq: 0,
+      hash: hash ?? '',
+      time: time ?? '',
+      line: start,
+      signed: false,
+    };
     out.push(c);
-    if (!origin?.startsWith(ORIGIN_PREFIX) || !/^[1-9]\d{0,15}$/.test(seqText ?? '') || !/^[0-9a-f]{64}$/.test(hash ?? '') || lines[i] !== '') {
+    if (
+      !origin?.startsWith(ORIGIN_PREFIX) ||
+      !/^[1-9]\d{0,15}$/.test(seqText ?? '') ||
+      !/^[0-9a-f]{64}$/.test(hash ?? '') ||
+      lines[i] !== ''
+    ) {
       c.problem = 'not a fleet audit checkpoint (origin, record count, hash, time, blank line, signatures)';
       while (i < lines.length && lines[i] !== '') i++;
       continue;
@@ -124,7 +151,10 @@ export function parseCheckpoints(text: string, keys: PublicKeyRef[]): ParsedChec
       if (!v || raw.length !== 68 || !raw.subarray(0, 4).equals(v.id)) continue;
       if (verify(null, Buffer.from(text), v.key, raw.subarray(4))) c.signed = true;
     }
-    if (!c.signed) c.problem = sigs ? `no signature verifies with the checkpoint key${keys.length === 1 ? ` ${keys[0]!.name}` : 's'} named in fleet.yaml: forged or altered` : 'unsigned';
+    if (!c.signed)
+      c.problem = sigs
+        ? `no signature verifies with the checkpoint key${keys.length === 1 ? ` ${keys[0]!.name}` : 's'} named in fleet.yaml: forged or altered`
+        : 'unsigned';
   }
   return out;
 }
@@ -139,7 +169,11 @@ export function fileSink(file: string): CheckpointSink {
   return {
     name: file,
     write(note) {
-      const fd = openSync(file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o644);
+      const fd = openSync(
+        file,
+        constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW,
+        0o644,
+      );
       try {
         const bytes = Buffer.from(`${note}\n`);
         let off = 0;
@@ -192,13 +226,20 @@ export class Checkpointer {
     if (!head || head.seq === this.signed) return;
     this.since = 0;
     this.signed = head.seq;
-    const c: Checkpoint = { instance: this.o.instance, seq: head.seq, hash: head.hash, time: (this.o.now?.() ?? new Date()).toISOString() };
+    const c: Checkpoint = {
+      instance: this.o.instance,
+      seq: head.seq,
+      hash: head.hash,
+      time: (this.o.now?.() ?? new Date()).toISOString(),
+    };
     const note = formatCheckpoint(c, this.o.key);
     for (const sink of this.o.sinks) {
       try {
         sink.write(note, c);
       } catch (e) {
-        this.o.onError(`audit checkpoint ${c.seq} could not be written to ${sink.name}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+        this.o.onError(
+          `audit checkpoint ${c.seq} could not be written to ${sink.name}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+        );
       }
     }
     this.written++;
@@ -216,8 +257,17 @@ export class Checkpointer {
 const checkpointsBase = {
   key: z
     .strictObject({
-      name: z.string().regex(/^[A-Za-z0-9._+-]{1,64}$/, 'a key name is letters, digits and . _ + -').describe('the signing key\'s name, written in each checkpoint'),
-      public: z.string().refine((s) => Buffer.from(s, 'base64').length === 32, 'the Ed25519 public key, 32 bytes in base64 (fleet audit keygen prints it)').describe('the Ed25519 public key in base64 (fleet audit keygen prints it)'),
+      name: z
+        .string()
+        .regex(/^[A-Za-z0-9._+-]{1,64}$/, 'a key name is letters, digits and . _ + -')
+        .describe("the signing key's name, written in each checkpoint"),
+      public: z
+        .string()
+        .refine(
+          (s) => Buffer.from(s, 'base64').length === 32,
+          'the Ed25519 public key, 32 bytes in base64 (fleet audit keygen prints it)',
+        )
+        .describe('the Ed25519 public key in base64 (fleet audit keygen prints it)'),
     })
     .describe('the key checkpoints are verified with'),
   every: z.number().int().min(1).default(1000).describe('sign a checkpoint every this many records (default 1000)'),
@@ -238,7 +288,10 @@ export function checkpointsSchema(sinks: readonly SinkBlock[] = []) {
 export type CheckpointsConfig = z.infer<ReturnType<typeof checkpointsSchema>> & { [sink: string]: unknown };
 
 /** Reads the checkpoints block of a fleet.yaml (undefined when it has none); errors name file:line. */
-export function readCheckpointsConfig(fleetFile: string, sinks: readonly SinkBlock[] = []): CheckpointsConfig | undefined {
+export function readCheckpointsConfig(
+  fleetFile: string,
+  sinks: readonly SinkBlock[] = [],
+): CheckpointsConfig | undefined {
   if (!existsSync(fleetFile)) return undefined;
   const doc = readYaml(readFileSync(fleetFile, 'utf8'), fleetFile);
   const raw = (doc.data as Record<string, unknown> | null)?.checkpoints;

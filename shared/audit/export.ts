@@ -37,7 +37,11 @@ const BATCH = 512;
 
 /** Whether the environment names an OTLP collector for logs. */
 export function otlpConfigured(env: NodeJS.ProcessEnv): boolean {
-  return !!(env.OTEL_EXPORTER_OTLP_LOGS_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT) && env.OTEL_LOGS_EXPORTER !== 'none' && env.OTEL_SDK_DISABLED !== 'true';
+  return (
+    !!(env.OTEL_EXPORTER_OTLP_LOGS_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT) &&
+    env.OTEL_LOGS_EXPORTER !== 'none' &&
+    env.OTEL_SDK_DISABLED !== 'true'
+  );
 }
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
@@ -74,10 +78,17 @@ export function recordAttributes(r: Record<string, any>, head: Head): Record<str
     'fleet.actor': r.actor,
     'fleet.actor_via': r.actor_via,
     'fleet.thread': r.thread,
-    'fleet.client': r.client && typeof r.client === 'object' ? `${r.client.name}@${r.client.version}` : typeof r.client === 'string' ? r.client : undefined,
+    'fleet.client':
+      r.client && typeof r.client === 'object'
+        ? `${r.client.name}@${r.client.version}`
+        : typeof r.client === 'string'
+          ? r.client
+          : undefined,
     'fleet.client_id': r.client_id,
   };
-  return Object.fromEntries(Object.entries(out).filter(([, v]) => v !== undefined && v !== null && typeof v !== 'object')) as Record<string, Attr>;
+  return Object.fromEntries(
+    Object.entries(out).filter(([, v]) => v !== undefined && v !== null && typeof v !== 'object'),
+  ) as Record<string, Attr>;
 }
 
 /** Where owed records are kept, and the trail they are re-sent from. */
@@ -92,8 +103,15 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * Opens the OTLP log export (the OpenTelemetry packages load only here, when a collector is named).
  * `warn` is told of losses, at most once per power of two.
  */
-export async function openOtlpExport(instance: string, env: NodeJS.ProcessEnv, warn: (m: string) => void, service: { version?: string } = {}, resend?: Resend): Promise<AuditExport> {
-  const { LoggerProvider, BatchLogRecordProcessor, OTLPLogExporter, resourceFromAttributes, SeverityNumber, ...api } = await import('./otlp-sdk.js');
+export async function openOtlpExport(
+  instance: string,
+  env: NodeJS.ProcessEnv,
+  warn: (m: string) => void,
+  service: { version?: string } = {},
+  resend?: Resend,
+): Promise<AuditExport> {
+  const { LoggerProvider, BatchLogRecordProcessor, OTLPLogExporter, resourceFromAttributes, SeverityNumber, ...api } =
+    await import('./otlp-sdk.js');
   let dropped = 0;
   let exported = 0;
   let queued = 0;
@@ -102,23 +120,33 @@ export async function openOtlpExport(instance: string, env: NodeJS.ProcessEnv, w
     dropped += n;
     if (dropped >= Math.max(1, warnedAt * 2)) {
       warnedAt = dropped;
-      warn(`audit export: ${dropped} record(s) not delivered to the OTLP collector so far (${why}); the local trail has them all`);
+      warn(
+        `audit export: ${dropped} record(s) not delivered to the OTLP collector so far (${why}); the local trail has them all`,
+      );
     }
   };
   const delay = Number(env.OTEL_BLRP_SCHEDULE_DELAY ?? 1000);
   /** the seqs of records queued and not yet answered for */
   const pending = new Set<number>();
-  const seqOf = (l: { eventName?: string; attributes: Record<string, unknown> }) => (l.eventName === 'fleet.audit.record' ? Number(l.attributes['fleet.audit.seq']) : undefined);
+  const seqOf = (l: { eventName?: string; attributes: Record<string, unknown> }) =>
+    l.eventName === 'fleet.audit.record' ? Number(l.attributes['fleet.audit.seq']) : undefined;
   let maybeOwed = !!resend?.owed.read().length;
   const owe = (seqs: Iterable<number>) => {
     if (!resend) return;
     maybeOwed = true;
     resend.owed.add(seqs).then(
-      (gaveUp) => gaveUp && warn(`audit export: ${gaveUp} owed record(s) given up on (more than the bound are owed); the local trail has them`),
-      (e: Error) => warn(`audit export: could not keep what is owed to the collector in ${resend.owed.file}: ${e.message}`),
+      (gaveUp) =>
+        gaveUp &&
+        warn(
+          `audit export: ${gaveUp} owed record(s) given up on (more than the bound are owed); the local trail has them`,
+        ),
+      (e: Error) =>
+        warn(`audit export: could not keep what is owed to the collector in ${resend.owed.file}: ${e.message}`),
     );
   };
-  const inner = new OTLPLogExporter({ timeoutMillis: Number(env.OTEL_EXPORTER_OTLP_LOGS_TIMEOUT ?? env.OTEL_EXPORTER_OTLP_TIMEOUT ?? 5000) });
+  const inner = new OTLPLogExporter({
+    timeoutMillis: Number(env.OTEL_EXPORTER_OTLP_LOGS_TIMEOUT ?? env.OTEL_EXPORTER_OTLP_TIMEOUT ?? 5000),
+  });
   // counts what the collector accepted and what it refused, around the official exporter
   const exporter: typeof inner = Object.assign(Object.create(inner) as typeof inner, {
     export(logs: Parameters<typeof inner.export>[0], done: Parameters<typeof inner.export>[1]) {
@@ -173,15 +201,18 @@ export async function openOtlpExport(instance: string, env: NodeJS.ProcessEnv, w
     const tp = parseTraceparent(r.traceparent);
     const context = tp ? api.trace.setSpanContext(api.ROOT_CONTEXT, { ...tp, isRemote: true }) : undefined;
     const deny = r.decision === 'deny' || r.outcome === 'error';
-    emit({
-      eventName: 'fleet.audit.record',
-      severityNumber: deny ? SeverityNumber.WARN : SeverityNumber.INFO,
-      severityText: deny ? 'WARN' : 'INFO',
-      body: line.replace(/\n$/, ''),
-      attributes: { ...recordAttributes(r, head), ...(resent ? { 'fleet.audit.resent': true } : {}) },
-      ...(typeof r.time === 'string' ? { timestamp: new Date(r.time) } : {}),
-      ...(context ? { context } : {}),
-    }, head.seq);
+    emit(
+      {
+        eventName: 'fleet.audit.record',
+        severityNumber: deny ? SeverityNumber.WARN : SeverityNumber.INFO,
+        severityText: deny ? 'WARN' : 'INFO',
+        body: line.replace(/\n$/, ''),
+        attributes: { ...recordAttributes(r, head), ...(resent ? { 'fleet.audit.resent': true } : {}) },
+        ...(typeof r.time === 'string' ? { timestamp: new Date(r.time) } : {}),
+        ...(context ? { context } : {}),
+      },
+      head.seq,
+    );
   };
   let stopped = false;
   let resending = false;
@@ -218,7 +249,9 @@ export async function openOtlpExport(instance: string, env: NodeJS.ProcessEnv, w
     }
   };
   // a start that finds records owed, and a collector that stays down, retry on their own
-  const retry = resend ? setInterval(() => maybeOwed && !pending.size && void resendOwed(), Math.min(60_000, Math.max(1000, 30 * delay))) : undefined;
+  const retry = resend
+    ? setInterval(() => maybeOwed && !pending.size && void resendOwed(), Math.min(60_000, Math.max(1000, 30 * delay)))
+    : undefined;
   retry?.unref();
   if (maybeOwed) setTimeout(() => void resendOwed(), delay).unref();
   return {
@@ -241,7 +274,12 @@ export async function openOtlpExport(instance: string, env: NodeJS.ProcessEnv, w
         severityNumber: SeverityNumber.INFO,
         severityText: 'INFO',
         body: note,
-        attributes: { 'fleet.instance': c.instance, 'fleet.audit.seq': c.seq, 'fleet.audit.hash': c.hash, 'fleet.checkpoint.time': c.time },
+        attributes: {
+          'fleet.instance': c.instance,
+          'fleet.audit.seq': c.seq,
+          'fleet.audit.hash': c.hash,
+          'fleet.checkpoint.time': c.time,
+        },
       });
     },
     async shutdown(timeoutMs = 3000) {
@@ -250,12 +288,20 @@ export async function openOtlpExport(instance: string, env: NodeJS.ProcessEnv, w
       clearInterval(retry);
       let timer: NodeJS.Timeout | undefined;
       const gaveUp = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), timeoutMs)));
-      const end = await Promise.race([provider.shutdown().then(() => 'done' as const, () => 'done' as const), gaveUp]);
+      const end = await Promise.race([
+        provider.shutdown().then(
+          () => 'done' as const,
+          () => 'done' as const,
+        ),
+        gaveUp,
+      ]);
       clearTimeout(timer);
       if (end === 'late' && queued > 0) lose(queued, `still queued when the server stopped after ${timeoutMs} ms`);
       if (resend && pending.size) {
         // unanswered: owed, for the next start to send
-        await resend.owed.add(pending).catch((e: Error) => warn(`audit export: could not keep what is owed to the collector: ${e.message}`));
+        await resend.owed
+          .add(pending)
+          .catch((e: Error) => warn(`audit export: could not keep what is owed to the collector: ${e.message}`));
       }
     },
   };

@@ -33,5 +33,11 @@ export function actorFilter(raw: string): string {
 export function rowFilter(f: ShowFilter, now = Date.now()): (r: CallRow) => boolean {
   const since = f.since ? sinceTime(f.since, now) : undefined;
   const actor = f.actor !== undefined ? actorFilter(f.actor) : undefined;
-  return (r) => !((f.tool && r.tool !== f.tool) || (actor && r.actor !== actor) || (f.decision && r.decision !== f.decision) || (since !== undefined && Date.parse(r.time) < since));
+  return (r) =>
+    !(
+      (f.tool && r.tool !== f.tool) ||
+      (actor && r.actor !== actor) ||
+      (f.decision && r.decision !== f.decision) ||
+      (since !== undefined && Date.parse(r.time) < since)
+    );
 }

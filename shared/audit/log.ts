@@ -10,7 +10,19 @@
 // no longer holds the record this process last wrote where it wrote it, breaks the log for good:
 // every later append rejects, the reason goes to stderr (onBroken) and into a fresh incident file
 // beside the trail.
-import { closeSync, constants, fdatasync, fdatasyncSync, fstatSync, ftruncateSync, lstatSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fdatasync,
+  fdatasyncSync,
+  fstatSync,
+  ftruncateSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  writeSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { lockPath, OsLock } from '../base/oslock.js';
@@ -47,7 +59,11 @@ const OPEN_FLAGS = constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | c
 
 /** A trail that is not itself: the log stops for good. */
 class TrailBroken extends Error {
-  constructor(readonly kind: string, message: string, readonly found: Record<string, unknown> = {}) {
+  constructor(
+    readonly kind: string,
+    message: string,
+    readonly found: Record<string, unknown> = {},
+  ) {
     super(message);
   }
 }
@@ -70,7 +86,11 @@ export class AuditLog {
   /** the last record of this process known to be on stable storage */
   durable: Head | undefined;
 
-  constructor(readonly file: string, readonly instance: string, private readonly opts: AuditLogOptions = {}) {
+  constructor(
+    readonly file: string,
+    readonly instance: string,
+    private readonly opts: AuditLogOptions = {},
+  ) {
     this.tail = { size: -1, lineStart: 0, head: emptyHead(instance) };
   }
 
@@ -171,9 +191,14 @@ export class AuditLog {
       } catch (e) {
         this.unlock();
         if (e instanceof TrailBroken) this.breakTrail(e);
-        const err = e instanceof AuditUnavailable ? e
-          : this.brokenWhy ? new AuditUnavailable(this.brokenWhy)
-          : new AuditUnavailable(`audit trail ${this.file} cannot be written: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+        const err =
+          e instanceof AuditUnavailable
+            ? e
+            : this.brokenWhy
+              ? new AuditUnavailable(this.brokenWhy)
+              : new AuditUnavailable(
+                  `audit trail ${this.file} cannot be written: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+                );
         for (const p of batch) p.reject(err);
       }
     }
@@ -199,15 +224,24 @@ export class AuditLog {
       fd = openSync(this.file, OPEN_FLAGS, 0o600);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ELOOP') throw new AuditUnavailable(`audit trail ${this.file} cannot be written: ELOOP (it is a symbolic link; the trail must be a regular file)`);
+      if (code === 'ELOOP')
+        throw new AuditUnavailable(
+          `audit trail ${this.file} cannot be written: ELOOP (it is a symbolic link; the trail must be a regular file)`,
+        );
       throw e;
     }
     const st = fstatSync(fd);
     const uid = process.getuid?.();
-    const wrong = !st.isFile() ? 'it is not a regular file' : uid !== undefined && st.uid !== uid ? `it is owned by uid ${st.uid}, not by this process's user (uid ${uid})` : undefined;
+    const wrong = !st.isFile()
+      ? 'it is not a regular file'
+      : uid !== undefined && st.uid !== uid
+        ? `it is owned by uid ${st.uid}, not by this process's user (uid ${uid})`
+        : undefined;
     if (wrong) {
       closeSync(fd);
-      throw new AuditUnavailable(`audit trail ${this.file} cannot be written: ${wrong}; the trail must be a regular file owned by the instance's user`);
+      throw new AuditUnavailable(
+        `audit trail ${this.file} cannot be written: ${wrong}; the trail must be a regular file owned by the instance's user`,
+      );
     }
     this.fd = fd;
     this.identity = { dev: st.dev, ino: st.ino };
@@ -248,15 +282,26 @@ export class AuditLog {
     try {
       at = lstatSync(this.file);
     } catch (e) {
-      throw new TrailBroken('removed', `audit trail ${this.file} was removed or renamed under the running server (${(e as NodeJS.ErrnoException).code})`);
+      throw new TrailBroken(
+        'removed',
+        `audit trail ${this.file} was removed or renamed under the running server (${(e as NodeJS.ErrnoException).code})`,
+      );
     }
     if (at.dev !== this.identity!.dev || at.ino !== this.identity!.ino || !at.isFile()) {
-      throw new TrailBroken('replaced', `audit trail ${this.file} was replaced under the running server (another ${at.isSymbolicLink() ? 'link' : 'file'} is at its path)`, { dev: at.dev, ino: at.ino });
+      throw new TrailBroken(
+        'replaced',
+        `audit trail ${this.file} was replaced under the running server (another ${at.isSymbolicLink() ? 'link' : 'file'} is at its path)`,
+        { dev: at.dev, ino: at.ino },
+      );
     }
     const known = this.tail;
     if (known.size < 0) return st.size;
     if (st.size < known.size) {
-      throw new TrailBroken('shrank', `audit trail ${this.file} shrank under the running server from ${known.size} to ${st.size} bytes (record ${known.head.seq} of this process is gone)`, { size: st.size });
+      throw new TrailBroken(
+        'shrank',
+        `audit trail ${this.file} shrank under the running server from ${known.size} to ${st.size} bytes (record ${known.head.seq} of this process is gone)`,
+        { size: st.size },
+      );
     }
     if (known.head.seq > 0) {
       // the record this process last wrote (or found last) must still be where it was
@@ -265,7 +310,11 @@ export class AuditLog {
       readSync(fd, buf, 0, len, known.lineStart);
       const o = open(buf.toString('utf8').replace(/\n$/, ''));
       if (!o || o.hash !== known.head.hash || sha256(o.body) !== o.hash) {
-        throw new TrailBroken('changed', `audit trail ${this.file} changed under the running server: record ${known.head.seq} is no longer at byte ${known.lineStart}`, { size: st.size });
+        throw new TrailBroken(
+          'changed',
+          `audit trail ${this.file} changed under the running server: record ${known.head.seq} is no longer at byte ${known.lineStart}`,
+          { size: st.size },
+        );
       }
     }
     return st.size;
@@ -295,13 +344,28 @@ export class AuditLog {
     if (i >= (start > 0 ? 1 : 0)) {
       offset -= Buffer.byteLength(lines[i]!) + 1;
       const o = open(lines[i]!);
-      if (!o) throw new TrailBroken('changed', `audit trail ${this.file} ends in a line that is not a sealed record (line ending at byte ${offset + Buffer.byteLength(lines[i]!) + 1}); run fleet audit verify`);
+      if (!o)
+        throw new TrailBroken(
+          'changed',
+          `audit trail ${this.file} ends in a line that is not a sealed record (line ending at byte ${offset + Buffer.byteLength(lines[i]!) + 1}); run fleet audit verify`,
+        );
       const inst = o.record.instance;
-      if (inst !== undefined && inst !== this.instance) throw new TrailBroken('foreign', `audit trail ${this.file} holds records of instance ${JSON.stringify(inst)}, not ${this.instance}`);
-      this.tail = { size: size - (fragment ? Buffer.byteLength(fragment) : 0), lineStart: offset, head: { seq: o.record.seq, hash: o.hash } };
+      if (inst !== undefined && inst !== this.instance)
+        throw new TrailBroken(
+          'foreign',
+          `audit trail ${this.file} holds records of instance ${JSON.stringify(inst)}, not ${this.instance}`,
+        );
+      this.tail = {
+        size: size - (fragment ? Buffer.byteLength(fragment) : 0),
+        lineStart: offset,
+        head: { seq: o.record.seq, hash: o.hash },
+      };
       return fragment;
     }
-    throw new TrailBroken('changed', `no intact record in the last ${TAIL} bytes of ${this.file}; run fleet audit verify`);
+    throw new TrailBroken(
+      'changed',
+      `no intact record in the last ${TAIL} bytes of ${this.file}; run fleet audit verify`,
+    );
   }
 
   /**
@@ -323,7 +387,10 @@ export class AuditLog {
 
   private breakTrail(e: TrailBroken): void {
     if (this.brokenWhy) return;
-    const incident = join(dirname(this.file), `${basename(this.file, '.jsonl')}.incident-${new Date().toISOString().replace(/[-:.]/g, '')}-${process.pid}.jsonl`);
+    const incident = join(
+      dirname(this.file),
+      `${basename(this.file, '.jsonl')}.incident-${new Date().toISOString().replace(/[-:.]/g, '')}-${process.pid}.jsonl`,
+    );
     let where = `recorded in ${incident}`;
     try {
       const record = {
@@ -334,11 +401,21 @@ export class AuditLog {
         kind: e.kind,
         why: e.message,
         trail: this.file,
-        known: { size: this.tail.size, seq: this.tail.head.seq, hash: this.tail.head.hash, dev: this.identity?.dev, ino: this.identity?.ino },
+        known: {
+          size: this.tail.size,
+          seq: this.tail.head.seq,
+          hash: this.tail.head.hash,
+          dev: this.identity?.dev,
+          ino: this.identity?.ino,
+        },
         found: e.found,
         pid: process.pid,
       };
-      const fd = openSync(incident, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+      const fd = openSync(
+        incident,
+        constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+        0o600,
+      );
       try {
         writeSync(fd, sealAll([record], emptyHead(this.instance)).text);
         fsyncQuiet(fd);

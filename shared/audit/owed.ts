@@ -69,7 +69,13 @@ export class OwedFile {
     try {
       const owed = (JSON.parse(readFileSync(this.file, 'utf8')) as { owed?: unknown }).owed;
       if (!Array.isArray(owed)) return [];
-      return addSeqs(owed.filter((r): r is [number, number] => Array.isArray(r) && Number.isSafeInteger(r[0]) && Number.isSafeInteger(r[1]) && r[0] > 0 && r[0] <= r[1]), []);
+      return addSeqs(
+        owed.filter(
+          (r): r is [number, number] =>
+            Array.isArray(r) && Number.isSafeInteger(r[0]) && Number.isSafeInteger(r[1]) && r[0] > 0 && r[0] <= r[1],
+        ),
+        [],
+      );
     } catch {
       return [];
     }

@@ -54,7 +54,21 @@ export function readCalls(text: string): CallRow[] {
  * failed, error), a credential's step (mint, renew, revoke, sweep; rotate) and an administrative
  * record's (suspend, resume). `--decision` takes each of them.
  */
-export const DECISIONS = ['allow', 'deny', 'replay', 'pending', 'failed', 'error', 'mint', 'renew', 'revoke', 'sweep', 'rotate', 'suspend', 'resume'] as const;
+export const DECISIONS = [
+  'allow',
+  'deny',
+  'replay',
+  'pending',
+  'failed',
+  'error',
+  'mint',
+  'renew',
+  'revoke',
+  'sweep',
+  'rotate',
+  'suspend',
+  'resume',
+] as const;
 
 /** Each call of a trail's verified stream (./trail.ts), of any size: a call is handed on as soon
  * as it ends, so memory holds only the calls still open; those never ended (UNKNOWN) come last. */
@@ -64,7 +78,13 @@ export async function* streamCalls(records: AsyncIterable<SealedRecord>): AsyncI
     if (typeof record.call !== 'string') continue;
     const row = addRecord(open_, record);
     // credential, admin and edge records are one record each: they end their row at once
-    if (record.phase === 'outcome' || record.phase === 'decision' || record.phase === 'credential' || record.phase === 'admin' || record.phase === 'edge') {
+    if (
+      record.phase === 'outcome' ||
+      record.phase === 'decision' ||
+      record.phase === 'credential' ||
+      record.phase === 'admin' ||
+      record.phase === 'edge'
+    ) {
       open_.delete(row.call);
       yield row;
     }
@@ -74,9 +94,11 @@ export async function* streamCalls(records: AsyncIterable<SealedRecord>): AsyncI
 
 /** What a record that names no tool is about: an HTTP request refused before any tool, or its kind. */
 const subject = (r: Record<string, any>): string =>
-  typeof r.tool === 'string' ? r.tool
-  : r.http && typeof r.http === 'object' ? `HTTP ${String(r.http.method ?? '?')} ${String(r.http.path ?? '')}`.trim()
-  : `(${typeof r.phase === 'string' ? r.phase : 'record'})`;
+  typeof r.tool === 'string'
+    ? r.tool
+    : r.http && typeof r.http === 'object'
+      ? `HTTP ${String(r.http.method ?? '?')} ${String(r.http.path ?? '')}`.trim()
+      : `(${typeof r.phase === 'string' ? r.phase : 'record'})`;
 
 function addRecord(calls: Map<string, CallRow>, r: Record<string, any>): CallRow {
   let row = calls.get(r.call);
@@ -115,7 +137,9 @@ function addRecord(calls: Map<string, CallRow>, r: Record<string, any>): CallRow
     row.decision = r.action;
     row.outcome = r.outcome;
     row.error = r.error;
-    const what = r.token_id ? `token ${r.token_id}` : `access token${r.source ? ` from the ${r.source}'s refresh token` : ''}`;
+    const what = r.token_id
+      ? `token ${r.token_id}`
+      : `access token${r.source ? ` from the ${r.source}'s refresh token` : ''}`;
     row.note = `${what}${r.expires_on ? ` until ${r.expires_on}` : ''}${r.reason ? ` (${r.reason})` : ''}`;
   }
   // `fleet suspend` / `fleet resume`: an administrative record, not a call
@@ -132,7 +156,8 @@ function addRecord(calls: Map<string, CallRow>, r: Record<string, any>): CallRow
     row.approver = r.by;
     row.approved_at = r.at ?? r.time;
   }
-  if (r.actor_proof) row.proof = `${r.actor_proof.kind}${r.actor_proof.verified || !r.actor_proof.failure ? '' : ` (failed: ${r.actor_proof.failure})`}`;
+  if (r.actor_proof)
+    row.proof = `${r.actor_proof.kind}${r.actor_proof.verified || !r.actor_proof.failure ? '' : ` (failed: ${r.actor_proof.failure})`}`;
   if (r.actor && !row.actor) row.actor = r.actor;
   if (r.phase === 'intent' && r.executor) {
     row.executor = r.executor.id;
@@ -145,4 +170,3 @@ function addRecord(calls: Map<string, CallRow>, r: Record<string, any>): CallRow
   }
   return row;
 }
-

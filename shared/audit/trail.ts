@@ -32,7 +32,8 @@ export class Trail implements AsyncIterable<SealedRecord> {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       this.missing = code === 'ENOENT';
-      this.unreadable = code === 'ENOENT' ? 'there is no audit trail there' : `cannot read it (${code ?? (e as Error).message})`;
+      this.unreadable =
+        code === 'ENOENT' ? 'there is no audit trail there' : `cannot read it (${code ?? (e as Error).message})`;
     }
   }
 
@@ -52,14 +53,20 @@ export class Trail implements AsyncIterable<SealedRecord> {
     const out: string[] = [];
     if (!v.ok) {
       const p = v.problem!;
-      out.push(p.kind === 'empty'
-        ? `${this.where}: the trail holds no record: nothing to show or count`
-        : `${this.where}:${p.line}: TAMPERED (${p.kind}): ${p.message}; only the ${v.records} record(s) before it are shown or counted, and even those are not evidence (fleet audit verify)`);
+      out.push(
+        p.kind === 'empty'
+          ? `${this.where}: the trail holds no record: nothing to show or count`
+          : `${this.where}:${p.line}: TAMPERED (${p.kind}): ${p.message}; only the ${v.records} record(s) before it are shown or counted, and even those are not evidence (fleet audit verify)`,
+      );
     }
-    if (v.torn) out.push(`${this.where}:${v.torn}: an interrupted write (the last line is not a sealed record): not shown or counted`);
+    if (v.torn)
+      out.push(
+        `${this.where}:${v.torn}: an interrupted write (the last line is not a sealed record): not shown or counted`,
+      );
     return out;
   }
 }
 
 /** A trail file, read in chunks. */
-export const fileTrail = (file: string, opts: VerifyOptions = {}): Trail => new Trail(file, () => fileLines(file), opts);
+export const fileTrail = (file: string, opts: VerifyOptions = {}): Trail =>
+  new Trail(file, () => fileLines(file), opts);

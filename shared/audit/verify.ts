@@ -92,7 +92,8 @@ class Verifier {
    * it is taken when it simply continues the chain, and false says to judge it line by line.
    */
   continues(seq: number, prev: string, hash: string): boolean {
-    if (this.problem || this.torn !== undefined || seq !== this.seq + 1 || prev !== this.prev || this.anchors.has(seq)) return false;
+    if (this.problem || this.torn !== undefined || seq !== this.seq + 1 || prev !== this.prev || this.anchors.has(seq))
+      return false;
     this.n++;
     this.prev = hash;
     this.seq = seq;
@@ -103,12 +104,21 @@ class Verifier {
   line(raw: string): SealedRecord | undefined {
     const n = ++this.n;
     if (this.problem) {
-      if (this.missing !== undefined && !this.missingSeen && open(raw.endsWith('\n') ? raw.slice(0, -1) : raw)?.record.seq === this.missing) this.missingSeen = true;
+      if (
+        this.missing !== undefined &&
+        !this.missingSeen &&
+        open(raw.endsWith('\n') ? raw.slice(0, -1) : raw)?.record.seq === this.missing
+      )
+        this.missingSeen = true;
       return;
     }
     if (this.torn !== undefined) {
       // a "torn" line with more after it was not the end: it is a line without its newline
-      this.problem = { line: this.torn, kind: 'malformed', message: `line ${this.torn} is not a sealed audit record (only the last line may be cut off)` };
+      this.problem = {
+        line: this.torn,
+        kind: 'malformed',
+        message: `line ${this.torn} is not a sealed audit record (only the last line may be cut off)`,
+      };
       return;
     }
     if (!raw.endsWith('\n')) {
@@ -118,11 +128,19 @@ class Verifier {
     const line = raw.slice(0, -1);
     const o = open(line);
     if (!o) {
-      this.problem = { line: n, kind: 'malformed', message: `line ${n} is not a sealed audit record (inserted, modified or corrupted)` };
+      this.problem = {
+        line: n,
+        kind: 'malformed',
+        message: `line ${n} is not a sealed audit record (inserted, modified or corrupted)`,
+      };
       return;
     }
     if (sha256(o.body) !== o.hash) {
-      this.problem = { line: n, kind: 'modified', message: `line ${n} was modified: its content no longer matches its hash` };
+      this.problem = {
+        line: n,
+        kind: 'modified',
+        message: `line ${n} was modified: its content no longer matches its hash`,
+      };
       return;
     }
     const s = o.record.seq as number;
@@ -131,29 +149,54 @@ class Verifier {
     if (this.instance === undefined) {
       // the trail says whose it is: its first record names the instance, whose genesis starts the chain
       if (typeof inst !== 'string' || !inst) {
-        this.problem = { line: n, kind: 'foreign', message: `line ${n} names no instance, so the trail cannot say whose it is (name it with --instance <connector>.<env>)` };
+        this.problem = {
+          line: n,
+          kind: 'foreign',
+          message: `line ${n} names no instance, so the trail cannot say whose it is (name it with --instance <connector>.<env>)`,
+        };
         return;
       }
       this.instance = inst;
       this.prev = genesis(inst);
     }
     if (inst !== undefined && inst !== this.instance) {
-      this.problem = { line: n, kind: 'foreign', message: `line ${n} is a record of instance ${JSON.stringify(inst)}, not ${this.instance}` };
+      this.problem = {
+        line: n,
+        kind: 'foreign',
+        message: `line ${n} is a record of instance ${JSON.stringify(inst)}, not ${this.instance}`,
+      };
       return;
     }
     if (s === seq + 1 && o.record.prev !== this.prev) {
-      this.problem = seq === 0 && s === 1
-        ? { line: n, kind: 'foreign', message: `line ${n} does not start the chain of ${this.instance} (its "prev" is not the instance's genesis): a trail of another instance, or a rewritten one` }
-        : { line: n, kind: 'modified', message: `line ${n} does not continue the chain (its "prev" does not match line ${n - 1}'s hash)` };
+      this.problem =
+        seq === 0 && s === 1
+          ? {
+              line: n,
+              kind: 'foreign',
+              message: `line ${n} does not start the chain of ${this.instance} (its "prev" is not the instance's genesis): a trail of another instance, or a rewritten one`,
+            }
+          : {
+              line: n,
+              kind: 'modified',
+              message: `line ${n} does not continue the chain (its "prev" does not match line ${n - 1}'s hash)`,
+            };
       return;
     }
     if (s !== seq + 1) {
       if (s > seq + 1) {
         this.missing = seq + 1;
         this.jumpedTo = s;
-        this.problem = { line: n, kind: 'deleted', message: `record(s) ${seq + 1}..${s - 1} deleted before line ${n} (sequence jumps from ${seq} to ${s})` };
+        this.problem = {
+          line: n,
+          kind: 'deleted',
+          message: `record(s) ${seq + 1}..${s - 1} deleted before line ${n} (sequence jumps from ${seq} to ${s})`,
+        };
       } else {
-        this.problem = { line: n, kind: 'reordered', message: `line ${n} is out of order (record ${s} after record ${seq}): moved, duplicated or inserted` };
+        this.problem = {
+          line: n,
+          kind: 'reordered',
+          message: `line ${n} is out of order (record ${s} after record ${seq}): moved, duplicated or inserted`,
+        };
       }
       return;
     }
@@ -161,7 +204,11 @@ class Verifier {
     if (anchored !== undefined) {
       this.anchorsChecked++;
       if (anchored !== o.hash) {
-        this.problem = { line: n, kind: 'rewritten', message: `record ${s} at line ${n} disagrees with a signed checkpoint (checkpoint hash ${anchored}, trail hash ${o.hash}): the trail was rewritten` };
+        this.problem = {
+          line: n,
+          kind: 'rewritten',
+          message: `record ${s} at line ${n} disagrees with a signed checkpoint (checkpoint hash ${anchored}, trail hash ${o.hash}): the trail was rewritten`,
+        };
         return;
       }
     }
@@ -174,7 +221,11 @@ class Verifier {
     const { seq, n, anchors } = this;
     let problem = this.problem;
     if (problem && this.missing !== undefined && this.missingSeen) {
-      problem = { line: problem.line, kind: 'reordered', message: `line ${problem.line} is out of order (record ${this.jumpedTo} where record ${this.missing} belongs)` };
+      problem = {
+        line: problem.line,
+        kind: 'reordered',
+        message: `line ${problem.line} is out of order (record ${this.jumpedTo} where record ${this.missing} belongs)`,
+      };
     }
     const newest = anchors.size ? Math.max(...anchors.keys()) : undefined;
     if (!problem && newest !== undefined && newest > seq) {
@@ -185,7 +236,12 @@ class Verifier {
       };
     }
     if (!problem && seq === 0) {
-      problem = { line: 1, kind: 'empty', message: 'the trail holds no record: an audit trail is created by its first record, so an empty one was emptied (or replaced)' };
+      problem = {
+        line: 1,
+        kind: 'empty',
+        message:
+          'the trail holds no record: an audit trail is created by its first record, so an empty one was emptied (or replaced)',
+      };
     }
     return {
       ok: !problem,
@@ -200,7 +256,10 @@ class Verifier {
   }
 }
 
-export async function verifyLines(lines: AsyncIterable<string> | Iterable<string>, opts: VerifyOptions): Promise<VerifyResult> {
+export async function verifyLines(
+  lines: AsyncIterable<string> | Iterable<string>,
+  opts: VerifyOptions,
+): Promise<VerifyResult> {
   const v = new Verifier(opts);
   for await (const raw of lines) v.line(raw);
   return v.result();
@@ -214,7 +273,10 @@ export async function verifyLines(lines: AsyncIterable<string> | Iterable<string
  * all that can be trusted, and a problem found only at the end (a checkpoint the trail does not
  * reach) condemns them too. Without `opts.instance` the instance is the one the first record names.
  */
-export async function* verifiedRecords(lines: AsyncIterable<string> | Iterable<string>, opts: VerifyOptions): AsyncGenerator<SealedRecord, VerifyResult> {
+export async function* verifiedRecords(
+  lines: AsyncIterable<string> | Iterable<string>,
+  opts: VerifyOptions,
+): AsyncGenerator<SealedRecord, VerifyResult> {
   const v = new Verifier(opts);
   for await (const raw of lines) {
     const r = v.line(raw);
@@ -237,7 +299,10 @@ export async function verifyFile(file: string | number, opts: VerifyOptions, chu
   const v = new Verifier(opts);
   // the byte-level look needs the instance: asserted, or once the first record has named it
   let fast = opts.instance === undefined ? undefined : new SealedLines(opts.instance);
-  const stream = typeof file === 'number' ? createReadStream('', { fd: file, highWaterMark: chunk, autoClose: false, start: 0 }) : createReadStream(file, { highWaterMark: chunk });
+  const stream =
+    typeof file === 'number'
+      ? createReadStream('', { fd: file, highWaterMark: chunk, autoClose: false, start: 0 })
+      : createReadStream(file, { highWaterMark: chunk });
   let rest: Buffer | undefined;
   for await (const data of stream as AsyncIterable<Buffer>) {
     const buf = rest ? Buffer.concat([rest, data]) : data;
@@ -285,7 +350,15 @@ class SealedLines {
   sealed(b: Buffer, s: number, e: number): { seq: number; prev: string; hash: string } | undefined {
     const h = e - HASH_TAIL;
     const p = h - PREV_TAIL;
-    if (p - SEQ_MEMBER.length - 3 < s || b[s] !== 0x7b || b[e - 1] !== 0x7d || b[e - 2] !== 0x22 || b[h - 1] !== 0x22 || b[p - 1] !== 0x2c) return undefined;
+    if (
+      p - SEQ_MEMBER.length - 3 < s ||
+      b[s] !== 0x7b ||
+      b[e - 1] !== 0x7d ||
+      b[e - 2] !== 0x22 ||
+      b[h - 1] !== 0x22 ||
+      b[p - 1] !== 0x2c
+    )
+      return undefined;
     if (!startsWith(b, h, HASH_MEMBER) || !startsWith(b, p, PREV_MEMBER)) return undefined;
     // "seq":N with N a JSON integer ≥ 1 (no leading zero), after "{" or ","
     let d = p - 1;
@@ -298,7 +371,8 @@ class SealedLines {
     }
     if (d === p - 1 || b[d] === 0x30 || scale > 1e15) return undefined;
     const m = d - SEQ_MEMBER.length;
-    if (m - 1 < s || !startsWith(b, m, SEQ_MEMBER) || (b[m - 1] !== 0x2c && !(b[m - 1] === 0x7b && m - 1 === s))) return undefined;
+    if (m - 1 < s || !startsWith(b, m, SEQ_MEMBER) || (b[m - 1] !== 0x2c && !(b[m - 1] === 0x7b && m - 1 === s)))
+      return undefined;
     // every "instance": in the line names this instance (a key cannot occur inside a JSON string)
     while (this.nextInstance >= 0 && this.nextInstance < s) this.nextInstance = b.indexOf(INSTANCE_MEMBER, s);
     for (let i = this.nextInstance; i >= 0 && i < e; i = this.nextInstance = b.indexOf(INSTANCE_MEMBER, i + 1)) {
@@ -341,7 +415,10 @@ export function* textLines(text: string): Generator<string> {
 
 /** Streams a file's lines (each with its "\n"), in chunks: memory stays flat however large the file. */
 export async function* fileLines(file: string | number, chunk = 1 << 20): AsyncGenerator<string> {
-  const stream = typeof file === 'number' ? createReadStream('', { fd: file, highWaterMark: chunk, autoClose: false, start: 0 }) : createReadStream(file, { highWaterMark: chunk });
+  const stream =
+    typeof file === 'number'
+      ? createReadStream('', { fd: file, highWaterMark: chunk, autoClose: false, start: 0 })
+      : createReadStream(file, { highWaterMark: chunk });
   let rest: Buffer | undefined;
   for await (const data of stream as AsyncIterable<Buffer>) {
     const buf = rest ? Buffer.concat([rest, data]) : data;

@@ -18,7 +18,9 @@ export function durationSchema(description: string) {
   return z
     .string()
     .regex(DURATION, 'expected a duration above zero such as 10s, 15m or 1h')
-    .refine((s) => (parseDuration(s) ?? 0) <= MAX_TIMER_MS, { error: (iss) => `${String(iss.input)} is longer than a timer can hold: at most 24d` })
+    .refine((s) => (parseDuration(s) ?? 0) <= MAX_TIMER_MS, {
+      error: (iss) => `${String(iss.input)} is longer than a timer can hold: at most 24d`,
+    })
     .describe(description);
 }
 

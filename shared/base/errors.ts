@@ -1,6 +1,9 @@
 /** A refusal decided while naming what a call touches (e.g. a message another user posted). */
 export class Denied extends Error {
-  constructor(readonly rule: string, message: string) {
+  constructor(
+    readonly rule: string,
+    message: string,
+  ) {
     super(message);
     this.name = 'Denied';
   }
@@ -22,7 +25,10 @@ export class AuditUnavailable extends Error {
  */
 export class Stopped extends Error {
   override name = 'Stopped';
-  constructor(readonly code: string, message: string) {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
     super(message);
   }
 }

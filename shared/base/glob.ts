@@ -9,7 +9,10 @@ export function globToRegExp(glob: string): RegExp {
   for (let i = 0; i < glob.length; i++) {
     const c = glob[i]!;
     if (c === '*') {
-      if (glob[i + 1] === '*') { src += '.*'; i++; } else src += '[^/]*';
+      if (glob[i + 1] === '*') {
+        src += '.*';
+        i++;
+      } else src += '[^/]*';
     } else if (c === '?') src += '[^/]';
     else src += c.replace(/[\\^$.|+()[\]{}]/g, '\\$&');
   }

@@ -78,4 +78,3 @@ export function fleetDir(kind: 'audit' | 'state', scopes: string, env: NodeJS.Pr
   const explicit = kind === 'audit' ? env.FLEET_AUDIT_DIR : env.FLEET_STATE_DIR;
   return explicit ? resolve(explicit) : join(dirname(resolve(scopes)), '.fleet', kind);
 }
-

@@ -58,7 +58,10 @@ export class OsLock {
   async take(waitMs: number): Promise<void> {
     const deadline = Date.now() + waitMs;
     for (let wait = 1; !this.tryTake(); wait = Math.min(wait * 2, 4)) {
-      if (Date.now() > deadline) throw new LockTimeout(`the lock ${this.file} stayed held by another process for ${Math.round(waitMs / 1000)} s`);
+      if (Date.now() > deadline)
+        throw new LockTimeout(
+          `the lock ${this.file} stayed held by another process for ${Math.round(waitMs / 1000)} s`,
+        );
       await sleep(wait);
     }
   }

@@ -12,11 +12,16 @@ export const PIN_KEYS = ['workspace', 'account', 'project'] as const;
 /** `production:` in scopes/fleet.yaml. */
 export const productionSchema = z
   .strictObject({
-    instances: z.array(z.string().regex(/^[a-z][a-z0-9-]*\.[a-z][a-z0-9-]*$/, 'an instance id, <connector>.<env>')).default([]).describe('instances that are production whatever their name'),
+    instances: z
+      .array(z.string().regex(/^[a-z][a-z0-9-]*\.[a-z][a-z0-9-]*$/, 'an instance id, <connector>.<env>'))
+      .default([])
+      .describe('instances that are production whatever their name'),
     reaches: z
       .record(z.string().regex(/^[a-z][a-z0-9-]*$/, 'a connector name'), z.array(z.string().min(1)))
       .default({})
-      .describe('per connector, the workspaces, accounts or projects that hold production: an instance pinned to one is production'),
+      .describe(
+        'per connector, the workspaces, accounts or projects that hold production: an instance pinned to one is production',
+      ),
   })
   .describe('what production is, beyond the names prod and prod-*');
 export type ProductionDecl = z.infer<typeof productionSchema>;

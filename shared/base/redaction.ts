@@ -30,10 +30,14 @@ export class Redactor {
   }
 
   private hits(value: unknown): boolean {
-    if (typeof value === 'string') return this.values.some((v) => value.includes(v)) || TOKEN_SHAPES.some((re) => {
-      re.lastIndex = 0;
-      return re.test(value);
-    });
+    if (typeof value === 'string')
+      return (
+        this.values.some((v) => value.includes(v)) ||
+        TOKEN_SHAPES.some((re) => {
+          re.lastIndex = 0;
+          return re.test(value);
+        })
+      );
     if (Array.isArray(value)) return value.some((v) => this.hits(v));
     if (value && typeof value === 'object') return Object.values(value).some((v) => this.hits(v));
     return false;

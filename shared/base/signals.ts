@@ -15,7 +15,10 @@ export function linkSignals(...sources: (AbortSignal | undefined)[]): { signal: 
     source.addEventListener('abort', abort, { once: true });
     unlinks.push(() => source.removeEventListener('abort', abort));
   }
-  return { signal: ctl.signal, unlink: () => {
-    for (const u of unlinks.splice(0)) u();
-  } };
+  return {
+    signal: ctl.signal,
+    unlink: () => {
+      for (const u of unlinks.splice(0)) u();
+    },
+  };
 }

@@ -17,7 +17,10 @@ const SGR = { red: 31, green: 32, yellow: 33, bold: 1, dim: 2 } as const;
 export type Colour = keyof typeof SGR;
 
 /** A painter for `stream`: the identity when colour is off. */
-export function painter(stream: Stream, env: NodeJS.ProcessEnv = process.env): (text: string, colour: Colour) => string {
+export function painter(
+  stream: Stream,
+  env: NodeJS.ProcessEnv = process.env,
+): (text: string, colour: Colour) => string {
   if (!colourOn(stream, env)) return (text) => text;
   return (text, colour) => `\u001b[${SGR[colour]}m${text}\u001b[0m`;
 }
@@ -41,7 +44,12 @@ const SILENT: Progress = { tick() {}, done() {} };
  * Progress of a long read on `stream` (stderr), redrawn at most every 200 ms, first after 500 ms
  * (a short read prints nothing). `total` bytes, when known, gives a percentage and an ETA.
  */
-export function progress(label: string, total?: number, stream: Stream = process.stderr, clock: () => number = Date.now): Progress {
+export function progress(
+  label: string,
+  total?: number,
+  stream: Stream = process.stderr,
+  clock: () => number = Date.now,
+): Progress {
   if (!stream.isTTY) return SILENT;
   const start = clock();
   let records = 0;
@@ -97,9 +105,19 @@ export interface Term {
 }
 
 /** The terminal of a command writing to `out` with progress and warnings on `err` (default: this process's). */
-export function terminalOf(out: Stream = process.stdout, err: Stream = process.stderr, env: NodeJS.ProcessEnv = process.env, clock: () => number = Date.now): Term {
+export function terminalOf(
+  out: Stream = process.stdout,
+  err: Stream = process.stderr,
+  env: NodeJS.ProcessEnv = process.env,
+  clock: () => number = Date.now,
+): Term {
   const width = widthOf(out);
-  return { paint: painter(out, env), paintErr: painter(err, env), ...(width ? { width } : {}), progress: (label, total) => progress(label, total, err, clock) };
+  return {
+    paint: painter(out, env),
+    paintErr: painter(err, env),
+    ...(width ? { width } : {}),
+    progress: (label, total) => progress(label, total, err, clock),
+  };
 }
 
 /**
@@ -109,21 +127,30 @@ export function terminalOf(out: Stream = process.stdout, err: Stream = process.s
  * none below its narrowest, and the last column takes what is left. Without a total, the widths
  * as given. The last column's width is what it would like; it takes at least its narrowest.
  */
-export function fitColumns(cols: { width: number; min: number; drop?: number }[], total: number | undefined, gap = 2): number[] {
+export function fitColumns(
+  cols: { width: number; min: number; drop?: number }[],
+  total: number | undefined,
+  gap = 2,
+): number[] {
   const w = cols.map((c) => c.width);
   if (!total) return w;
   const last = w.length - 1;
   const shown = () => w.filter((x, i) => x > 0 || i === last).length;
   const room = () => total - gap * (shown() - 1) - w.slice(0, -1).reduce((a, b) => a + b, 0);
-  const minRoom = () => total - gap * (shown() - 1) - cols.slice(0, -1).reduce((a, c, i) => a + (w[i]! > 0 ? c.min : 0), 0);
-  const ranked = cols.map((c, i) => ({ i, drop: c.drop })).filter((c) => c.drop !== undefined).sort((a, b) => b.drop! - a.drop!);
+  const minRoom = () =>
+    total - gap * (shown() - 1) - cols.slice(0, -1).reduce((a, c, i) => a + (w[i]! > 0 ? c.min : 0), 0);
+  const ranked = cols
+    .map((c, i) => ({ i, drop: c.drop }))
+    .filter((c) => c.drop !== undefined)
+    .sort((a, b) => b.drop! - a.drop!);
   for (const { i } of ranked) {
     if (minRoom() >= cols[last]!.min) break;
     w[i] = 0;
   }
   while (room() < Math.max(cols[last]!.min, cols[last]!.width)) {
     let widest = -1;
-    for (let i = 0; i < last; i++) if (w[i]! > cols[i]!.min && (widest < 0 || w[i]! - cols[i]!.min > w[widest]! - cols[widest]!.min)) widest = i;
+    for (let i = 0; i < last; i++)
+      if (w[i]! > cols[i]!.min && (widest < 0 || w[i]! - cols[i]!.min > w[widest]! - cols[widest]!.min)) widest = i;
     if (widest < 0) break;
     w[widest]!--;
   }
@@ -132,4 +159,5 @@ export function fitColumns(cols: { width: number; min: number; drop?: number }[]
 }
 
 /** `text` in `width` characters: cut with an ellipsis when longer, padded when shorter. */
-export const cell = (text: string, width: number): string => (text.length > width ? `${text.slice(0, Math.max(0, width - 1))}…` : text.padEnd(width));
+export const cell = (text: string, width: number): string =>
+  text.length > width ? `${text.slice(0, Math.max(0, width - 1))}…` : text.padEnd(width);

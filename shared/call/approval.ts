@@ -8,25 +8,45 @@ import { createHash } from 'node:crypto';
 
 import type { ApprovalChannel, ApprovalRequest } from '../connector/approval-channel.js';
 
-export type { Answer, ApprovalChannel, ApprovalHooks, ApprovalRequest, PostedRequest, PostingRequest, Verdict } from '../connector/approval-channel.js';
+export type {
+  Answer,
+  ApprovalChannel,
+  ApprovalHooks,
+  ApprovalRequest,
+  PostedRequest,
+  PostingRequest,
+  Verdict,
+} from '../connector/approval-channel.js';
 
 /** JSON with sorted keys: the same call always gives the same digest. */
 function canonicalJson(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
   if (v && typeof v === 'object') {
-    return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
   }
   return JSON.stringify(v ?? null);
 }
 
-export function callDigest(x: { instance: string; tool: string; args: Record<string, unknown>; resources: { on: string; value: string | number }[]; manifest: string }): string {
+export function callDigest(x: {
+  instance: string;
+  tool: string;
+  args: Record<string, unknown>;
+  resources: { on: string; value: string | number }[];
+  manifest: string;
+}): string {
   return createHash('sha256').update(canonicalJson(x)).digest('hex');
 }
 
 /** Every argument, in full: `name = <JSON value>`; a secret as its length only. */
 export function argumentLines(args: Record<string, unknown>, secret: Set<string>): string[] {
   const lines = Object.entries(args).map(([k, v]) =>
-    secret.has(k) ? `${k} = <${(typeof v === 'string' ? v : JSON.stringify(v ?? '')).length} characters, hidden>` : `${k} = ${JSON.stringify(v ?? null)}`);
+    secret.has(k)
+      ? `${k} = <${(typeof v === 'string' ? v : JSON.stringify(v ?? '')).length} characters, hidden>`
+      : `${k} = ${JSON.stringify(v ?? null)}`,
+  );
   return lines.length ? lines : ['(no arguments)'];
 }
 
@@ -35,9 +55,19 @@ export function argumentLines(args: Record<string, unknown>, secret: Set<string>
  * actor, thread, reason) for the medium: a channel's markup, nothing for elicitation.
  */
 export function describeRequest(req: ApprovalRequest, esc: (s: string) => string = (s) => s): string[] {
-  const touches = req.resources.filter((f) => typeof f.value === 'string').map((f) => `${f.on} ${esc(String(f.value))}`).join(', ');
+  const touches = req.resources
+    .filter((f) => typeof f.value === 'string')
+    .map((f) => `${f.on} ${esc(String(f.value))}`)
+    .join(', ');
   const who = req.requester ? ` for ${esc(req.requester)}` : ' with no named requester';
-  const about = [req.thread ? `thread ${esc(req.thread)}` : '', req.requester && req.proof ? `actor ${req.proof === 'asserted' ? 'asserted, not proven' : `proven by ${req.proof}`}` : ''].filter(Boolean).join('; ');
+  const about = [
+    req.thread ? `thread ${esc(req.thread)}` : '',
+    req.requester && req.proof
+      ? `actor ${req.proof === 'asserted' ? 'asserted, not proven' : `proven by ${req.proof}`}`
+      : '',
+  ]
+    .filter(Boolean)
+    .join('; ');
   return [
     `${req.instance} wants to run ${req.tool}${who}${about ? ` (${about})` : ''}.`,
     ...(req.reason ? [`Reason: ${esc(JSON.stringify(req.reason))}`] : []),
@@ -48,7 +78,11 @@ export function describeRequest(req: ApprovalRequest, esc: (s: string) => string
   ];
 }
 
-export type Elicit = (message: string, timeoutMs: number, signal?: AbortSignal) => Promise<'accept' | 'decline' | 'cancel' | 'timeout'>;
+export type Elicit = (
+  message: string,
+  timeoutMs: number,
+  signal?: AbortSignal,
+) => Promise<'accept' | 'decline' | 'cancel' | 'timeout'>;
 
 /** The core's own channel: the client's user answers (MCP elicitation). */
 export const ELICITATION = 'elicitation';
@@ -57,7 +91,11 @@ export const ELICITATION = 'elicitation';
 export function elicitationChannel(elicit: Elicit | undefined): ApprovalChannel {
   return {
     async request(req, hooks) {
-      if (!elicit) return { status: 'declined', why: 'the client cannot ask its user (it did not declare the elicitation capability)' };
+      if (!elicit)
+        return {
+          status: 'declined',
+          why: 'the client cannot ask its user (it did not declare the elicitation capability)',
+        };
       hooks.event('requested', { via: 'elicitation', digest: req.digest });
       hooks.progress(`waiting for your approval of ${req.tool}`);
       let answer: Awaited<ReturnType<Elicit>>;
@@ -71,7 +109,11 @@ export function elicitationChannel(elicit: Elicit | undefined): ApprovalChannel 
       if (req.signal?.aborted) return { status: 'withdrawn', why: 'the client withdrew the call' };
       if (answer === 'accept') return { status: 'approved', by: 'client user', digest: req.digest, at: Date.now() };
       if (answer === 'timeout') return { status: 'expired' };
-      return { status: 'declined', by: 'client user', why: `the user ${answer === 'cancel' ? 'cancelled' : 'declined'}` };
+      return {
+        status: 'declined',
+        by: 'client user',
+        why: `the user ${answer === 'cancel' ? 'cancelled' : 'declined'}`,
+      };
     },
   };
 }

@@ -3,7 +3,11 @@ import { sha256 } from '../audit/chain.js';
 import type { ToolDef } from '../connector/tool.js';
 
 /** Bodies as length + sha256 (unless the manifest keeps them), secrets as their length only. */
-export function auditArgs(tool: ToolDef, args: Record<string, unknown>, bodies: 'hash' | 'keep'): Record<string, unknown> {
+export function auditArgs(
+  tool: ToolDef,
+  args: Record<string, unknown>,
+  bodies: 'hash' | 'keep',
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(args)) {
     const as = (tool.audit as Record<string, string> | undefined)?.[k];
@@ -17,5 +21,7 @@ export function auditArgs(tool: ToolDef, args: Record<string, unknown>, bodies: 
 
 /** What is wrong with arguments that fail the tool's input schema, one clause per issue. */
 export function inputProblem(err: { issues: { path: PropertyKey[]; message: string }[] }): string {
-  return err.issues.map((i) => (i.path.length ? `${i.path.map(String).join('.')}: ${i.message}` : i.message)).join('; ');
+  return err.issues
+    .map((i) => (i.path.length ? `${i.path.map(String).join('.')}: ${i.message}` : i.message))
+    .join('; ');
 }

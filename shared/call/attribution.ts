@@ -62,8 +62,12 @@ export function attribute(
 ): Attribution {
   const base = { client, clientInfo };
   const m = meta ?? {};
-  const reason = present(m[META.reason]) ? parse(`_meta "${META.reason}"`, () => freeText(m[META.reason], 'reason')) : undefined;
-  const thread = present(m[META.thread]) ? parse(`_meta "${META.thread}"`, () => parseThread(m[META.thread])) : undefined;
+  const reason = present(m[META.reason])
+    ? parse(`_meta "${META.reason}"`, () => freeText(m[META.reason], 'reason'))
+    : undefined;
+  const thread = present(m[META.thread])
+    ? parse(`_meta "${META.thread}"`, () => parseThread(m[META.thread]))
+    : undefined;
   let token: string | undefined;
   if (present(m[META.actorToken])) {
     const t = m[META.actorToken];
@@ -82,6 +86,14 @@ export function attribute(
   // human, and only a request's own _meta (proven as the manifest asks) can.
   if (!client.via.startsWith('stdio')) return { ...base, thread, reason, via: 'none' };
   const envActor = env.FLEET_ACTOR ? parse('FLEET_ACTOR', () => parseActor(env.FLEET_ACTOR)) : undefined;
-  const envThread = thread ?? (env.FLEET_THREAD ? parse('FLEET_THREAD', () => parseThread(env.FLEET_THREAD)) : undefined);
-  return { ...base, actor: envActor?.id, actorKind: envActor?.kind, thread: envThread, reason, via: envActor ? 'env' : 'none' };
+  const envThread =
+    thread ?? (env.FLEET_THREAD ? parse('FLEET_THREAD', () => parseThread(env.FLEET_THREAD)) : undefined);
+  return {
+    ...base,
+    actor: envActor?.id,
+    actorKind: envActor?.kind,
+    thread: envThread,
+    reason,
+    via: envActor ? 'env' : 'none',
+  };
 }

@@ -7,8 +7,29 @@ import type { Instance } from '../connector/instance.js';
 import { InFlightCall, failedResult, type CallRequest } from './in-flight.js';
 import { callPath, runStage, type Stage } from './step.js';
 import {
-  approve, attribution, auditHealthy, checkPolicy, claimKey, clientAllowed, findTool, proveActor, openUpstream, parseArguments, rateLimit, readIdempotencyKey, upstreamWait,
-  exceptionStillActive, exceptionWindow, markException, recordIntent, requireEvidence, runUpstream, startClock, stillWanted, suspended, touches,
+  approve,
+  attribution,
+  auditHealthy,
+  checkPolicy,
+  claimKey,
+  clientAllowed,
+  findTool,
+  proveActor,
+  openUpstream,
+  parseArguments,
+  rateLimit,
+  readIdempotencyKey,
+  upstreamWait,
+  exceptionStillActive,
+  exceptionWindow,
+  markException,
+  recordIntent,
+  requireEvidence,
+  runUpstream,
+  startClock,
+  stillWanted,
+  suspended,
+  touches,
 } from './steps.js';
 
 export type { CallRequest } from './in-flight.js';

@@ -42,26 +42,38 @@ export function coverProblems(tool: ToolDef): string[] {
   for (const arg of Object.keys(tool.input.shape)) {
     const cover = covers[arg];
     if (!cover || list(cover).length === 0) {
-      problems.push(`${tool.name}: argument "${arg}" is governed by no constraint; cover it with on(<constraint>) or lookup(...), or declare it free('why')`);
+      problems.push(
+        `${tool.name}: argument "${arg}" is governed by no constraint; cover it with on(<constraint>) or lookup(...), or declare it free('why')`,
+      );
       continue;
     }
     for (const c of list(cover)) {
       const keys = 'on' in c ? [c.on] : 'lookup' in c ? c.lookup : [];
-      if ('free' in c && !c.free.trim()) problems.push(`${tool.name}: argument "${arg}" is declared free without a reason`);
+      if ('free' in c && !c.free.trim())
+        problems.push(`${tool.name}: argument "${arg}" is declared free without a reason`);
       for (const k of keys) {
-        if (!tool.constraints[k]) problems.push(`${tool.name}: argument "${arg}" names constraint "${k}", which the tool does not declare`);
-        else if (tool.constraints[k]!.configures !== undefined) problems.push(`${tool.name}: argument "${arg}" names constraint "${k}", which is grant configuration and checks no argument`);
+        if (!tool.constraints[k])
+          problems.push(`${tool.name}: argument "${arg}" names constraint "${k}", which the tool does not declare`);
+        else if (tool.constraints[k]!.configures !== undefined)
+          problems.push(
+            `${tool.name}: argument "${arg}" names constraint "${k}", which is grant configuration and checks no argument`,
+          );
         used.add(k);
       }
     }
   }
-  for (const arg of Object.keys(covers)) if (!(arg in tool.input.shape)) problems.push(`${tool.name}: covers names "${arg}", which is not an argument`);
+  for (const arg of Object.keys(covers))
+    if (!(arg in tool.input.shape)) problems.push(`${tool.name}: covers names "${arg}", which is not an argument`);
   for (const [k, c] of Object.entries(tool.constraints)) {
     if (c.configures !== undefined) {
-      if (!c.configures.trim()) problems.push(`${tool.name}: constraint "${k}" is declared configuration without a reason`);
+      if (!c.configures.trim())
+        problems.push(`${tool.name}: constraint "${k}" is declared configuration without a reason`);
       continue;
     }
-    if (!used.has(k)) problems.push(`${tool.name}: constraint "${k}" governs no argument, look-up or list, so a grant of it would check nothing`);
+    if (!used.has(k))
+      problems.push(
+        `${tool.name}: constraint "${k}" governs no argument, look-up or list, so a grant of it would check nothing`,
+      );
   }
   return problems;
 }

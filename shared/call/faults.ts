@@ -14,7 +14,11 @@ const WRITE: Record<FaultAt, string> = {
   during: 'the upstream may have acted before it; check it before retrying',
   after: 'the upstream call itself completed, so its action was done: do not repeat the call',
 };
-const READ: Record<FaultAt, string> = { ...WRITE, during: 'it stopped while reading the upstream', after: 'the upstream answered, but fleet could not render its answer' };
+const READ: Record<FaultAt, string> = {
+  ...WRITE,
+  during: 'it stopped while reading the upstream',
+  after: 'the upstream answered, but fleet could not render its answer',
+};
 
 /** The connector's reading of an error, or undefined when it is not the upstream's (a fault of ours). */
 export function upstreamError(connector: Connector, e: unknown): UpstreamError | undefined {
@@ -23,10 +27,19 @@ export function upstreamError(connector: Connector, e: unknown): UpstreamError |
 }
 
 /** The result text and audit fields of a fault of the fleet's own. */
-export function describeFault(e: unknown, at: FaultAt, o: { tool: string; connector: string; call: string; writes: boolean }) {
+export function describeFault(
+  e: unknown,
+  at: FaultAt,
+  o: { tool: string; connector: string; call: string; writes: boolean },
+) {
   const kind = (e as Error)?.name || typeof e;
   return {
     message: `internal error: ${o.tool} failed inside fleet (${kind}), not in ${o.connector}; ${(o.writes ? WRITE : READ)[at]}. This is a bug in fleet; its cause is on the server's stderr (call ${o.call}).`,
-    record: { outcome: 'internal', error: 'internal', error_message: kind, upstream_called: at === 'before' ? false : at === 'after' ? true : 'unknown' },
+    record: {
+      outcome: 'internal',
+      error: 'internal',
+      error_message: kind,
+      upstream_called: at === 'before' ? false : at === 'after' ? true : 'unknown',
+    },
   };
 }

@@ -7,7 +7,11 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { StateStore } from '../state/store.js';
 
 /** The newest intent of `key` for `tool` in the trail, and its outcome record if the trail holds one. */
-async function outcomeInTrail(audit: StateStore['audit'], key: string, tool: string): Promise<{ call: string; outcome: Record<string, unknown> } | undefined> {
+async function outcomeInTrail(
+  audit: StateStore['audit'],
+  key: string,
+  tool: string,
+): Promise<{ call: string; outcome: Record<string, unknown> } | undefined> {
   let call: string | undefined;
   let outcome: Record<string, unknown> | undefined;
   try {
@@ -36,14 +40,24 @@ async function outcomeInTrail(audit: StateStore['audit'], key: string, tool: str
  * outcome of the key's call: then what happened is unknown, and the key stays so. The newest intent
  * of this key and tool is the call that ran (an earlier one was released, or is the same call's).
  */
-export async function settleFromTrail(state: Pick<StateStore, 'audit' | 'keys'>, key: string, tool: string): Promise<CallToolResult | undefined> {
+export async function settleFromTrail(
+  state: Pick<StateStore, 'audit' | 'keys'>,
+  key: string,
+  tool: string,
+): Promise<CallToolResult | undefined> {
   const found = await outcomeInTrail(state.audit, key, tool);
   if (!found) return undefined;
   const { call, outcome } = found;
   const ok = outcome.outcome === 'ok';
-  const what = ok ? 'ok' : `${String(outcome.outcome ?? 'error')}${outcome.error ? `: ${String(outcome.error)}` : ''}${outcome.error_message ? ` (${String(outcome.error_message)})` : ''}`;
+  const what = ok
+    ? 'ok'
+    : `${String(outcome.outcome ?? 'error')}${outcome.error ? `: ${String(outcome.error)}` : ''}${outcome.error_message ? ` (${String(outcome.error_message)})` : ''}`;
   const message = `idempotency key ${key} ran as call ${call} at ${String(outcome.time)}, outcome ${what}; its process stopped before keeping that outcome, so it was settled from the audit trail (the upstream's answer itself is not in the trail)`;
-  const result: CallToolResult = { ...(ok ? {} : { isError: true }), content: [{ type: 'text', text: message }], structuredContent: { status: ok ? 'completed' : 'failed', message } };
+  const result: CallToolResult = {
+    ...(ok ? {} : { isError: true }),
+    content: [{ type: 'text', text: message }],
+    structuredContent: { status: ok ? 'completed' : 'failed', message },
+  };
   await state.keys.done(key, result);
   return result;
 }

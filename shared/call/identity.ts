@@ -31,7 +31,10 @@ export type PersonId = Canonical<'person'>;
 export type ClientId = Canonical<'client'>;
 
 export class BadIdentifier extends Error {
-  constructor(readonly what: string, readonly why: string) {
+  constructor(
+    readonly what: string,
+    readonly why: string,
+  ) {
     super(`${what} ${why}`);
   }
 }
@@ -53,7 +56,8 @@ export function characterProblem(raw: string): string | undefined {
     if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) return `carries the control character ${hex(cp)}`;
     if (/\p{Cf}/u.test(ch)) return `carries the invisible or bidi character ${hex(cp)}`;
     if (/\s/u.test(ch)) return `carries the whitespace ${hex(cp)}`;
-    if (cp > 0x7e) return `carries the non-ASCII character ${hex(cp)}, which can imitate another (look-alikes are refused)`;
+    if (cp > 0x7e)
+      return `carries the non-ASCII character ${hex(cp)}, which can imitate another (look-alikes are refused)`;
   }
   return undefined;
 }
@@ -67,7 +71,8 @@ export function checked(what: string, raw: unknown): string {
 
 export function email(raw: unknown, what = 'an e-mail address'): PersonId {
   const s = checked(what, raw).toLowerCase();
-  if (!EMAIL.test(s) || s.split('@')[0]!.length > 64) throw new BadIdentifier(what, 'must be an e-mail address such as erin@example.com');
+  if (!EMAIL.test(s) || s.split('@')[0]!.length > 64)
+    throw new BadIdentifier(what, 'must be an e-mail address such as erin@example.com');
   return s as PersonId;
 }
 
@@ -75,14 +80,21 @@ export function email(raw: unknown, what = 'an e-mail address'): PersonId {
 export function thread(raw: unknown, what = 'a thread'): string {
   const s = checked(what, raw);
   if (!OPAQUE_THREAD.test(s)) {
-    throw new BadIdentifier(what, 'must name a message as <channel ID>/<ts> (C0EDITORIAL/1767226200.000110), or be a plain reference of letters, digits and . _ : # / -');
+    throw new BadIdentifier(
+      what,
+      'must name a message as <channel ID>/<ts> (C0EDITORIAL/1767226200.000110), or be a plain reference of letters, digits and . _ : # / -',
+    );
   }
   return s;
 }
 
 export function client(raw: unknown, what = 'a client name'): ClientId {
   const s = checked(what, raw);
-  if (!CLIENT.test(s)) throw new BadIdentifier(what, 'must be lower-case letters, digits, dots, dashes or underscores (1 to 64), such as blogbot-publish');
+  if (!CLIENT.test(s))
+    throw new BadIdentifier(
+      what,
+      'must be lower-case letters, digits, dots, dashes or underscores (1 to 64), such as blogbot-publish',
+    );
   return s as ClientId;
 }
 
@@ -92,7 +104,10 @@ export function actor(raw: unknown, what = 'the actor'): { id: PersonId; kind: s
   const person = people.find((p) => p.pattern.test(s));
   if (person) return { id: s as PersonId, kind: person.kind };
   if (s.includes('@')) return { id: email(s, what), kind: 'email' };
-  throw new BadIdentifier(what, `must be ${[...people.map((p) => `${p.name} (${p.example})`), 'an e-mail address'].join(' or ')}`);
+  throw new BadIdentifier(
+    what,
+    `must be ${[...people.map((p) => `${p.name} (${p.example})`), 'an e-mail address'].join(' or ')}`,
+  );
 }
 
 /** A person named in a reviewed file: parsed as an actor and already written in canonical form. */
@@ -111,7 +126,12 @@ export function canonical(raw: string): PersonId {
  * The one known identifier that `raw` names, or a BadIdentifier that says so: a name that parses
  * but matches nobody known is an error, never a no-op (e.g. `fleet suspend client:<a near miss>`).
  */
-export function known<T extends string>(raw: unknown, parse: (raw: unknown, what: string) => T, knownOnes: Iterable<string>, what: string): T {
+export function known<T extends string>(
+  raw: unknown,
+  parse: (raw: unknown, what: string) => T,
+  knownOnes: Iterable<string>,
+  what: string,
+): T {
   const id = parse(raw, what);
   const all = [...new Set(knownOnes)].sort();
   if (all.includes(id)) return id;
@@ -132,10 +152,12 @@ export function sameId(a: unknown, b: unknown): boolean {
  * differently from what it is (control, invisible and bidi characters are refused).
  */
 export function freeText(raw: unknown, what: string, max = MAX): string {
-  if (typeof raw !== 'string' || raw.length === 0 || raw.length > max) throw new BadIdentifier(what, `must be a string of 1 to ${max} characters`);
+  if (typeof raw !== 'string' || raw.length === 0 || raw.length > max)
+    throw new BadIdentifier(what, `must be a string of 1 to ${max} characters`);
   for (const ch of raw) {
     const cp = ch.codePointAt(0)!;
-    if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) throw new BadIdentifier(what, `carries the control character ${hex(cp)}`);
+    if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
+      throw new BadIdentifier(what, `carries the control character ${hex(cp)}`);
     if (/\p{Cf}/u.test(ch)) throw new BadIdentifier(what, `carries the invisible or bidi character ${hex(cp)}`);
   }
   return raw.normalize('NFKC');

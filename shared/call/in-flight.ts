@@ -49,7 +49,11 @@ export const AUDIT_RETRY_MS = 5000;
 export function failedResult(inst: Instance, toolName: string, message: string, status: Status): CallToolResult {
   const text = inst.redactor.scrub(message);
   const writes = (inst.tools.get(toolName)?.access ?? 'read') !== 'read';
-  return { isError: true, content: [{ type: 'text', text }], ...(writes ? { structuredContent: { status, message: text } } : {}) };
+  return {
+    isError: true,
+    content: [{ type: 'text', text }],
+    ...(writes ? { structuredContent: { status, message: text } } : {}),
+  };
 }
 
 /**
@@ -110,19 +114,38 @@ export class InFlightCall implements Partial<Grown> {
   private timer?: ReturnType<typeof setTimeout>;
   private readonly base: Record<string, unknown>;
 
-  constructor(readonly inst: Instance, readonly req: CallRequest) {
+  constructor(
+    readonly inst: Instance,
+    readonly req: CallRequest,
+  ) {
     // parsed at once so that every record, even an unknown tool's refusal, names who asked;
     // a malformed attribution is refused by its own step
     try {
       this.who = attribute(req.meta, inst.env, req.client, req.principal);
     } catch (e) {
       if (!(e instanceof BadAttribution)) throw e;
-      this.who = { via: 'none', client: req.principal ?? { id: 'local', via: 'stdio-default' }, clientInfo: req.client };
+      this.who = {
+        via: 'none',
+        client: req.principal ?? { id: 'local', via: 'stdio-default' },
+        clientInfo: req.client,
+      };
       this.attributionError = e.message;
     }
     const cancelled = req.signal;
-    cancelled?.addEventListener('abort', () => this.controller.abort(cancelled.reason ?? new DOMException('the client cancelled the call', 'AbortError')), { once: true });
-    this.base = { v: 1, call: this.call, time: new Date().toISOString(), instance: inst.manifest.id, owner: inst.manifest.owner, manifest: inst.manifest.hash, tool: req.name };
+    cancelled?.addEventListener(
+      'abort',
+      () => this.controller.abort(cancelled.reason ?? new DOMException('the client cancelled the call', 'AbortError')),
+      { once: true },
+    );
+    this.base = {
+      v: 1,
+      call: this.call,
+      time: new Date().toISOString(),
+      instance: inst.manifest.id,
+      owner: inst.manifest.owner,
+      manifest: inst.manifest.hash,
+      tool: req.name,
+    };
     // a W3C trace context the client sent is kept, so the record (and its export) joins the trace
     if (req.task) this.base.task = req.task;
     const tp = req.meta?.traceparent;
@@ -138,7 +161,13 @@ export class InFlightCall implements Partial<Grown> {
 
   /** sha256 of this exact call (instance, tool, full arguments, resources, manifest hash): what an approval is bound to */
   get digest(): string {
-    return (this.digestMemo ??= callDigest({ instance: this.inst.manifest.id, tool: this.req.name, args: this.args ?? {}, resources: this.facts ?? [], manifest: this.inst.manifest.hash }));
+    return (this.digestMemo ??= callDigest({
+      instance: this.inst.manifest.id,
+      tool: this.req.name,
+      args: this.args ?? {},
+      resources: this.facts ?? [],
+      manifest: this.inst.manifest.hash,
+    }));
   }
   private digestMemo?: string;
 
@@ -156,7 +185,10 @@ export class InFlightCall implements Partial<Grown> {
     if (this.controller.signal.aborted) this.controller = new AbortController();
     const controller = this.controller;
     // AbortSignal.timeout would leave one pending timer behind per call
-    this.timer = setTimeout(() => controller.abort(new DOMException('the upstream did not answer in time', 'TimeoutError')), this.inst.manifest.timeoutMs);
+    this.timer = setTimeout(
+      () => controller.abort(new DOMException('the upstream did not answer in time', 'TimeoutError')),
+      this.inst.manifest.timeoutMs,
+    );
   }
 
   /** Stops the timer while nothing is asked of the upstream (a human's approval). */
@@ -203,7 +235,13 @@ export class InFlightCall implements Partial<Grown> {
   }
 
   /** Ends the call with a refusal on the record (a trail that refuses it is logged, not thrown). */
-  async refuse(rule: string, message: string, status: Status = 'denied', decision = 'deny', detail?: Record<string, unknown>): Promise<CallToolResult> {
+  async refuse(
+    rule: string,
+    message: string,
+    status: Status = 'denied',
+    decision = 'deny',
+    detail?: Record<string, unknown>,
+  ): Promise<CallToolResult> {
     try {
       await this.record({ phase: 'decision', decision, rule, args: this.logged, resources: this.facts, ...detail });
     } catch (e) {
@@ -215,7 +253,12 @@ export class InFlightCall implements Partial<Grown> {
   /** A fault of the fleet's own: its cause on stderr, its result and audit fields. */
   internal(e: unknown, at: FaultAt): { result: CallToolResult; record: Record<string, unknown> } {
     this.inst.log.error(`internal error in ${this.req.name} (call ${this.call}): ${(e as Error)?.stack ?? String(e)}`);
-    const { message, record } = describeFault(e, at, { tool: this.req.name, connector: this.inst.connector.name, call: this.call, writes: this.writes });
+    const { message, record } = describeFault(e, at, {
+      tool: this.req.name,
+      connector: this.inst.connector.name,
+      call: this.call,
+      writes: this.writes,
+    });
     return { result: this.failure(message, at === 'after' ? 'completed' : 'failed'), record };
   }
 
@@ -223,7 +266,14 @@ export class InFlightCall implements Partial<Grown> {
   async fault(e: unknown, at: FaultAt): Promise<CallToolResult> {
     const { result, record } = this.internal(e, at);
     try {
-      await this.record({ phase: 'decision', decision: 'error', rule: 'internal', args: this.logged, resources: this.facts, ...record });
+      await this.record({
+        phase: 'decision',
+        decision: 'error',
+        rule: 'internal',
+        args: this.logged,
+        resources: this.facts,
+        ...record,
+      });
     } catch (err) {
       this.inst.log.error((err as Error).message);
     }
@@ -231,10 +281,17 @@ export class InFlightCall implements Partial<Grown> {
   }
 
   /** Ends the upstream call: its outcome on the record, and whether the upstream may have acted (which keeps a key). */
-  async outcome(o: { result: CallToolResult; record: Record<string, unknown> }, mayHaveRun: boolean): Promise<CallToolResult> {
+  async outcome(
+    o: { result: CallToolResult; record: Record<string, unknown> },
+    mayHaveRun: boolean,
+  ): Promise<CallToolResult> {
     this.ran = mayHaveRun;
     try {
-      await this.record({ phase: 'outcome', ...o.record, duration_ms: Math.round((performance.now() - this.started) * 100) / 100 });
+      await this.record({
+        phase: 'outcome',
+        ...o.record,
+        duration_ms: Math.round((performance.now() - this.started) * 100) / 100,
+      });
     } catch (e) {
       this.inst.log.error(`${(e as Error).message}; outcome of call ${this.call} not recorded`);
     }

@@ -63,7 +63,9 @@ async function sweepOnce(inst: Instance): Promise<number> {
     try {
       answers = await channel.answers(e.ref);
     } catch (err) {
-      inst.log.warn(`late answers to the withdrawn approval request ${e.ref.channel}/${e.ref.ts} could not be read: ${(err as Error).message}`);
+      inst.log.warn(
+        `late answers to the withdrawn approval request ${e.ref.channel}/${e.ref.ts} could not be read: ${(err as Error).message}`,
+      );
       continue;
     }
     for (const a of answers) {

@@ -9,19 +9,29 @@ export function shapeAnswer(c: CallWith<'tool' | 'args' | 'ctx'>, raw: unknown):
 }
 
 /** A tool's answer cut to the grant, then to the limit, then checked against its output schema. */
-export function shapeOutput(tool: ToolDef, args: Record<string, unknown>, ctx: ToolContext<unknown>, raw: unknown): Record<string, unknown> {
+export function shapeOutput(
+  tool: ToolDef,
+  args: Record<string, unknown>,
+  ctx: ToolContext<unknown>,
+  raw: unknown,
+): Record<string, unknown> {
   const narrowed = tool.filter ? tool.filter(raw as never, ctx) : raw;
   const listed = limitLists(tool, args, grantedItems(tool, ctx, narrowed as Record<string, unknown>));
   return tool.output.parse(listed) as Record<string, unknown>;
 }
 
 /** Each declared list keeps only the items whose every fact the grant allows. */
-export function grantedItems(tool: ToolDef, ctx: ToolContext<unknown>, out: Record<string, unknown>): Record<string, unknown> {
+export function grantedItems(
+  tool: ToolDef,
+  ctx: ToolContext<unknown>,
+  out: Record<string, unknown>,
+): Record<string, unknown> {
   if (!tool.lists) return out;
   const kept = { ...out };
   for (const [field, keys] of Object.entries(tool.lists)) {
     const items = out[field];
-    if (!Array.isArray(items)) throw new TypeError(`${tool.name} declares list "${field}", but its output has no such array`);
+    if (!Array.isArray(items))
+      throw new TypeError(`${tool.name} declares list "${field}", but its output has no such array`);
     const by = Object.entries(keys);
     kept[field] = items.filter((item) => by.every(([on, value]) => ctx.allows(on, value(item))));
   }
@@ -29,7 +39,11 @@ export function grantedItems(tool: ToolDef, ctx: ToolContext<unknown>, out: Reco
 }
 
 /** Then each declared list is cut to the call's limit: filter first, limit second, in every list. */
-export function limitLists(tool: ToolDef, args: Record<string, unknown>, out: Record<string, unknown>): Record<string, unknown> {
+export function limitLists(
+  tool: ToolDef,
+  args: Record<string, unknown>,
+  out: Record<string, unknown>,
+): Record<string, unknown> {
   const n = tool.limit?.(args);
   if (n === undefined || !tool.lists) return out;
   const cut = { ...out };

@@ -15,7 +15,11 @@ export function where(manifest: Manifest, path: string): string {
 export function decide(tool: ToolDef, manifest: Manifest, facts: Fact[], who: Partial<Attribution>): Decision {
   const grant = manifest.tools[tool.name];
   if (!grant) {
-    return { allow: false, rule: 'tools', message: `denied: ${tool.name} is not granted by ${manifest.id} (${where(manifest, 'tools')})` };
+    return {
+      allow: false,
+      rule: 'tools',
+      message: `denied: ${tool.name} is not granted by ${manifest.id} (${where(manifest, 'tools')})`,
+    };
   }
   if (attributionRule(manifest.attribution).required && !who.actor) {
     return {
@@ -32,7 +36,11 @@ export function decide(tool: ToolDef, manifest: Manifest, facts: Fact[], who: Pa
     const granted = set ? grant[fact.on] : c?.fallback;
     const path = `tools.${tool.name}.${fact.on}`;
     if (!c || granted === undefined) {
-      return { allow: false, rule: path, message: `denied: ${tool.name} has no ${fact.on} grant in ${manifest.id} (${where(manifest, `tools.${tool.name}`)})` };
+      return {
+        allow: false,
+        rule: path,
+        message: `denied: ${tool.name} has no ${fact.on} grant in ${manifest.id} (${where(manifest, `tools.${tool.name}`)})`,
+      };
     }
     if (!c.allows(granted, fact.value)) {
       const origin = set ? where(manifest, path) : `default, ${where(manifest, `tools.${tool.name}`)}`;

@@ -24,7 +24,14 @@ export type PromotionVerdict = { ok: true; cited: Cited[] } | { ok: false; missi
 const matchKeys = (want: Evidence) => Object.keys(want).filter((k) => k.endsWith('_sha256'));
 const short = (h: unknown) => String(h).slice(0, 12);
 
-export async function findEvidence(tool: ToolDef, args: Record<string, unknown>, p: Promotion, trailFile: string, anchors?: () => Map<number, string> | undefined, now = Date.now()): Promise<PromotionVerdict> {
+export async function findEvidence(
+  tool: ToolDef,
+  args: Record<string, unknown>,
+  p: Promotion,
+  trailFile: string,
+  anchors?: () => Map<number, string> | undefined,
+  now = Date.now(),
+): Promise<PromotionVerdict> {
   const want = tool.evidence!(args);
   const keys = matchKeys(want);
   const same = (e: Evidence | undefined) => !!e && keys.every((k) => e[k] === want[k]);
@@ -36,7 +43,10 @@ export async function findEvidence(tool: ToolDef, args: Record<string, unknown>,
   try {
     checkpoints = anchors?.();
   } catch (e) {
-    return { ok: false, missing: `the checkpoints of ${p.from} cannot be trusted (${(e as Error).message}), so its evidence is not trusted` };
+    return {
+      ok: false,
+      missing: `the checkpoints of ${p.from} cannot be trusted (${(e as Error).message}), so its evidence is not trusted`,
+    };
   }
   const window = parseDuration(p.within)!;
   const since = now - window;
@@ -47,33 +57,58 @@ export async function findEvidence(tool: ToolDef, args: Record<string, unknown>,
     if (r.phase !== 'outcome' || r.outcome !== 'ok' || !r.evidence) continue;
     outcomes.push({ seq, hash, time: Date.parse(r.time), evidence: r.evidence, tool: r.tool });
   }
-  if (trail.unreadable) return { ok: false, missing: `no evidence: the audit trail of ${p.from} cannot be read (${trail.unreadable}: ${trailFile})` };
+  if (trail.unreadable)
+    return {
+      ok: false,
+      missing: `no evidence: the audit trail of ${p.from} cannot be read (${trail.unreadable}: ${trailFile})`,
+    };
   const v = trail.verdict!;
-  if (!v.ok) return { ok: false, missing: `the audit trail of ${p.from} does not verify (line ${v.problem!.line}: ${v.problem!.message}), so its evidence is not trusted` };
+  if (!v.ok)
+    return {
+      ok: false,
+      missing: `the audit trail of ${p.from} does not verify (line ${v.problem!.line}: ${v.problem!.message}), so its evidence is not trusted`,
+    };
   const covered = checkpoints?.size ? Math.max(...checkpoints.keys()) : 0;
   const uncovered = (r: Rec) => r.seq > covered;
 
   const deploys = outcomes.filter((r) => r.tool === tool.name && r.evidence?.check === undefined && same(r.evidence));
   if (!deploys.length) {
     const last = outcomes.filter((r) => r.tool === tool.name && r.evidence?.check === undefined).at(-1);
-    const differ = last ? `; its last ${tool.name} (seq ${last.seq}) had ${keys.map((k) => `${k.replace(/_sha256$/, '')} sha256 ${short(last.evidence![k])}…`).join(', ')}` : '';
-    return { ok: false, missing: `no evidence: ${p.from} never ran ${tool.name} with this exact content (${wanted})${differ}; run it there first` };
+    const differ = last
+      ? `; its last ${tool.name} (seq ${last.seq}) had ${keys.map((k) => `${k.replace(/_sha256$/, '')} sha256 ${short(last.evidence![k])}…`).join(', ')}`
+      : '';
+    return {
+      ok: false,
+      missing: `no evidence: ${p.from} never ran ${tool.name} with this exact content (${wanted})${differ}; run it there first`,
+    };
   }
   const fresh = deploys.filter((r) => r.time >= since);
   if (!fresh.length) {
     const last = deploys.at(-1)!;
-    return { ok: false, missing: `stale evidence: the matching ${tool.name} in ${p.from} (seq ${last.seq}, ${new Date(last.time).toISOString()}) is older than the ${p.within} window; run it there again` };
+    return {
+      ok: false,
+      missing: `stale evidence: the matching ${tool.name} in ${p.from} (seq ${last.seq}, ${new Date(last.time).toISOString()}) is older than the ${p.within} window; run it there again`,
+    };
   }
   const deploy = fresh.at(-1)!;
   if (uncovered(deploy)) return { ok: false, missing: uncoveredWhy(p.from, deploy.seq, covered, tool.name) };
   const cited: Cited[] = [{ instance: p.from, seq: deploy.seq, hash: deploy.hash, what: 'deploy' }];
   if (p.smoke) {
-    const checks = outcomes.filter((r) => r.evidence?.check === 'smoke' && r.seq > deploy.seq && r.time >= since && same(r.evidence));
+    const checks = outcomes.filter(
+      (r) => r.evidence?.check === 'smoke' && r.seq > deploy.seq && r.time >= since && same(r.evidence),
+    );
     const check = checks.at(-1);
-    if (!check) return { ok: false, missing: `no smoke check: ${p.from} has no smoke check of that deployment after it (seq ${deploy.seq}); run the smoke check there` };
+    if (!check)
+      return {
+        ok: false,
+        missing: `no smoke check: ${p.from} has no smoke check of that deployment after it (seq ${deploy.seq}); run the smoke check there`,
+      };
     if (check.evidence!.passed !== true) {
       const e = check.evidence!;
-      return { ok: false, missing: `failed smoke check: the last smoke check of that deployment in ${p.from} (seq ${check.seq}) failed (status ${e.status}, expected ${e.expected_status}${e.body_ok === false ? ', body digest differs' : ''}); fix it and check again` };
+      return {
+        ok: false,
+        missing: `failed smoke check: the last smoke check of that deployment in ${p.from} (seq ${check.seq}) failed (status ${e.status}, expected ${e.expected_status}${e.body_ok === false ? ', body digest differs' : ''}); fix it and check again`,
+      };
     }
     if (uncovered(check)) return { ok: false, missing: uncoveredWhy(p.from, check.seq, covered, 'smoke check') };
     cited.push({ instance: p.from, seq: check.seq, hash: check.hash, what: 'smoke' });

@@ -32,14 +32,41 @@ export interface ProofContext {
 export async function checkActorProof(who: Attribution, ctx: ProofContext): Promise<Proven> {
   const rule = attributionRule(ctx.manifest.attribution);
   if (rule.proof === 'oidc') return proveToken(who, rule as OidcBlock, ctx);
-  if (who.token) return fail('asserted', 'token-not-trusted', `denied: ${ctx.manifest.id} does not accept "${META.actorToken}" (${ctx.line}); it proves actors by ${rule.proof}`);
+  if (who.token)
+    return fail(
+      'asserted',
+      'token-not-trusted',
+      `denied: ${ctx.manifest.id} does not accept "${META.actorToken}" (${ctx.line}); it proves actors by ${rule.proof}`,
+    );
   if (!who.actor) return { ok: true, proof: { kind: 'none', verified: false } };
   if (rule.proof === 'asserted') return { ok: true, proof: { kind: 'asserted', verified: false } };
-  if (!ctx.prover) return fail(rule.proof, 'no-prover', `refused: ${ctx.manifest.id} has no prover for ${rule.proof} (${ctx.line})`, {}, 'failed');
-  return ctx.prover.prove({ actor: who.actor, ...(who.actorKind ? { actorKind: who.actorKind } : {}), ...(who.thread ? { thread: who.thread } : {}) }, rule, ctx.line, ctx.now);
+  if (!ctx.prover)
+    return fail(
+      rule.proof,
+      'no-prover',
+      `refused: ${ctx.manifest.id} has no prover for ${rule.proof} (${ctx.line})`,
+      {},
+      'failed',
+    );
+  return ctx.prover.prove(
+    {
+      actor: who.actor,
+      ...(who.actorKind ? { actorKind: who.actorKind } : {}),
+      ...(who.thread ? { thread: who.thread } : {}),
+    },
+    rule,
+    ctx.line,
+    ctx.now,
+  );
 }
 
-function fail(kind: ActorProof['kind'], failure: string, message: string, detail: Record<string, unknown> = {}, status?: 'denied' | 'failed'): Proven {
+function fail(
+  kind: ActorProof['kind'],
+  failure: string,
+  message: string,
+  detail: Record<string, unknown> = {},
+  status?: 'denied' | 'failed',
+): Proven {
   return { ok: false, proof: { kind, verified: false, failure, ...detail }, message, status };
 }
 
@@ -100,23 +127,49 @@ async function proveToken(who: Attribution, rule: OidcBlock, ctx: ProofContext):
     kid = r.protectedHeader.kid;
   } catch (e) {
     const err = e as { code?: string; claim?: string; message?: string };
-    const why = err.code === 'ERR_JWT_CLAIM_VALIDATION_FAILED' && err.claim ? `its "${err.claim}" claim is not what this instance trusts` : JOSE_WHY[err.code ?? ''] ?? 'the token could not be verified';
-    return fail('oidc', err.code ?? 'invalid', `denied: the actor token is not valid (${ctx.line}): ${why}; ${how}`, { issuer: rule.issuer, ...(err.claim ? { claim: err.claim } : {}) });
+    const why =
+      err.code === 'ERR_JWT_CLAIM_VALIDATION_FAILED' && err.claim
+        ? `its "${err.claim}" claim is not what this instance trusts`
+        : (JOSE_WHY[err.code ?? ''] ?? 'the token could not be verified');
+    return fail('oidc', err.code ?? 'invalid', `denied: the actor token is not valid (${ctx.line}): ${why}; ${how}`, {
+      issuer: rule.issuer,
+      ...(err.claim ? { claim: err.claim } : {}),
+    });
   }
   const exp = Number(payload.exp);
   const iat = Number(payload.iat);
-  if (exp - iat > maxAge) return fail('oidc', 'too-long-lived', `denied: the actor token lives ${exp - iat}s, longer than ${rule.max_age} (${ctx.line}); ${how}`, { issuer: rule.issuer });
+  if (exp - iat > maxAge)
+    return fail(
+      'oidc',
+      'too-long-lived',
+      `denied: the actor token lives ${exp - iat}s, longer than ${rule.max_age} (${ctx.line}); ${how}`,
+      { issuer: rule.issuer },
+    );
   let proven: { id: string; kind: string };
   try {
     const claim = typeof payload.email === 'string' && payload.email_verified !== false ? payload.email : payload.sub;
     proven = parseActor(claim, 'the token subject');
   } catch (e) {
     const why = e instanceof BadIdentifier ? e.message : String(e);
-    return fail('oidc', 'bad-subject', `denied: the actor token names no usable actor (${ctx.line}): ${why}`, { issuer: rule.issuer });
+    return fail('oidc', 'bad-subject', `denied: the actor token names no usable actor (${ctx.line}): ${why}`, {
+      issuer: rule.issuer,
+    });
   }
-  const detail = { issuer: rule.issuer, subject: String(payload.sub), audience, key: kid, expires: new Date(exp * 1000).toISOString(), checked_at: new Date(ctx.now ?? Date.now()).toISOString() };
+  const detail = {
+    issuer: rule.issuer,
+    subject: String(payload.sub),
+    audience,
+    key: kid,
+    expires: new Date(exp * 1000).toISOString(),
+    checked_at: new Date(ctx.now ?? Date.now()).toISOString(),
+  };
   if (who.actor && who.actor !== proven.id) {
-    return fail('oidc', 'actor-mismatch', `denied: _meta "${META.actor}" ${who.actor} is not the actor the token proves (${ctx.line}); drop it or pass the token's own`, detail);
+    return fail(
+      'oidc',
+      'actor-mismatch',
+      `denied: _meta "${META.actor}" ${who.actor} is not the actor the token proves (${ctx.line}); drop it or pass the token's own`,
+      detail,
+    );
   }
   who.actor = proven.id;
   who.actorKind = proven.kind;

@@ -5,7 +5,16 @@ import { parseDuration } from '../base/duration.js';
 import type { Instance } from '../connector/instance.js';
 import type { Approval } from '../manifest/types.js';
 import { StateUnavailable, type ApprovalEntry } from '../state/store.js';
-import { argumentLines, ELICITATION, elicitationChannel, type ApprovalChannel, type ApprovalRequest, type PostedRequest, type PostingRequest, type Verdict } from './approval.js';
+import {
+  argumentLines,
+  ELICITATION,
+  elicitationChannel,
+  type ApprovalChannel,
+  type ApprovalRequest,
+  type PostedRequest,
+  type PostingRequest,
+  type Verdict,
+} from './approval.js';
 import { actor as parseActor, sameId } from './identity.js';
 import type { CallWith } from './in-flight.js';
 
@@ -13,7 +22,11 @@ type Asking = CallWith<'tool' | 'args' | 'facts' | 'ctx'>;
 
 export async function seekApproval(c: Asking, approval: Approval): Promise<Verdict> {
   const { inst, req, tool } = c;
-  const secret = new Set(Object.entries(tool.audit ?? {}).filter(([, as]) => as === 'secret').map(([k]) => k));
+  const secret = new Set(
+    Object.entries(tool.audit ?? {})
+      .filter(([, as]) => as === 'secret')
+      .map(([k]) => k),
+  );
   const timeoutMs = parseDuration(approval.timeout) ?? 15 * 60_000;
   c.approvalExpires = Date.now() + timeoutMs;
   const request: ApprovalRequest = {
@@ -38,7 +51,9 @@ export async function seekApproval(c: Asking, approval: Approval): Promise<Verdi
   const hooks = {
     progress: (m: string) => req.progress?.(m),
     event: (status: string, detail: Record<string, unknown>) =>
-      void c.record({ phase: 'approval', status, via: approval.via, digest: c.digest, ...detail }).catch((e: Error) => inst.log.error(e.message)),
+      void c
+        .record({ phase: 'approval', status, via: approval.via, digest: c.digest, ...detail })
+        .catch((e: Error) => inst.log.error(e.message)),
   };
   // The approval is kept in the instance's store, under the call's idempotency key (else the call),
   // where every process and replica sees it: a retry of the key that finds it approved (its first
@@ -48,12 +63,19 @@ export async function seekApproval(c: Asking, approval: Approval): Promise<Verdi
   // set by the try below, or by its catch
   let verdict: Verdict = { status: 'failed', why: 'the approval was not requested' };
   try {
-    if (c.key && !(await inst.keys.awaiting(c.key, true))) throw new StateUnavailable(`idempotency key ${c.key} is no longer held by this process`);
-    const entry = await inst.store.approvals.open({ id, call: c.call, expires: c.approvalExpires, ref: { digest: c.digest } });
+    if (c.key && !(await inst.keys.awaiting(c.key, true)))
+      throw new StateUnavailable(`idempotency key ${c.key} is no longer held by this process`);
+    const entry = await inst.store.approvals.open({
+      id,
+      call: c.call,
+      expires: c.approvalExpires,
+      ref: { digest: c.digest },
+    });
     // an answer counts for this exact call only (the same digest), and only until it expires
     if (entry.status === 'approved' && entry.ref?.digest === c.digest) verdict = asVerdict(entry, c.digest);
     else {
-      const channel = approval.via === ELICITATION ? elicitationChannel(req.elicit) : await approvalChannelFor(inst, approval.via);
+      const channel =
+        approval.via === ELICITATION ? elicitationChannel(req.elicit) : await approvalChannelFor(inst, approval.via);
       const resume = resumable(entry, c.digest);
       if (resume && 'ts' in resume) {
         // the request this key's first holder posted before it stopped: wait on it, to its expiry
@@ -67,18 +89,36 @@ export async function seekApproval(c: Asking, approval: Approval): Promise<Verdi
       // where it was posted: another replica resumes a pending request there, and once withdrawn,
       // whoever runs for the instance records late answers to it (./late.ts)
       const posted = (where: { channel: string; ts: string }) =>
-        inst.store.approvals.setRef(id, { digest: c.digest, tool: tool.name, via: approval.via, ...where }).catch((e: Error) => inst.log.error(`the approval request of ${id} cannot be resumed elsewhere: ${e.message}`));
+        inst.store.approvals
+          .setRef(id, { digest: c.digest, tool: tool.name, via: approval.via, ...where })
+          .catch((e: Error) =>
+            inst.log.error(`the approval request of ${id} cannot be resumed elsewhere: ${e.message}`),
+          );
       const posting = (what: PostingRequest) =>
-        inst.store.approvals.setRef(id, { digest: c.digest, tool: tool.name, via: approval.via, posting: what }).catch((e: Error) => inst.log.error(`the approval request of ${id} cannot be found elsewhere: ${e.message}`));
+        inst.store.approvals
+          .setRef(id, { digest: c.digest, tool: tool.name, via: approval.via, posting: what })
+          .catch((e: Error) => inst.log.error(`the approval request of ${id} cannot be found elsewhere: ${e.message}`));
       verdict = await channel.request(request, { ...hooks, posted, posting });
     }
-    verdict = asVerdict(await inst.store.approvals.decide(id, { status: verdict.status, ...('by' in verdict && verdict.by ? { by: verdict.by } : {}), ...('why' in verdict ? { why: verdict.why } : {}) }, verdict.status === 'approved' ? verdict.at : Date.now()), c.digest);
+    verdict = asVerdict(
+      await inst.store.approvals.decide(
+        id,
+        {
+          status: verdict.status,
+          ...('by' in verdict && verdict.by ? { by: verdict.by } : {}),
+          ...('why' in verdict ? { why: verdict.why } : {}),
+        },
+        verdict.status === 'approved' ? verdict.at : Date.now(),
+      ),
+      c.digest,
+    );
   } catch (e) {
     verdict = { status: 'failed', why: `the approval could not be requested: ${(e as Error).message}` };
   } finally {
     if (c.key) {
       const held = await inst.keys.awaiting(c.key, false).catch(() => false);
-      if (!held && verdict.status === 'approved') verdict = { status: 'declined', why: `another process took over idempotency key ${c.key}` };
+      if (!held && verdict.status === 'approved')
+        verdict = { status: 'declined', why: `another process took over idempotency key ${c.key}` };
     }
   }
   const detail: Record<string, unknown> = { digest: c.digest, expires: new Date(c.approvalExpires).toISOString() };
@@ -95,7 +135,11 @@ export async function seekApproval(c: Asking, approval: Approval): Promise<Verdi
  * approval is for this exact call and still fresh. Checked on the proven, canonical IDs whatever
  * the channel already checked. Returns what is wrong, or undefined.
  */
-export function separationOfDuties(c: Asking, approval: Approval, v: Extract<Verdict, { status: 'approved' }>): string | undefined {
+export function separationOfDuties(
+  c: Asking,
+  approval: Approval,
+  v: Extract<Verdict, { status: 'approved' }>,
+): string | undefined {
   if (v.digest !== c.digest) return 'it was given for a different call (digest mismatch)';
   if (Date.now() > c.approvalExpires) return 'it came after the request expired';
   if (c.cancelled?.aborted) return 'the client withdrew the call';
@@ -107,7 +151,8 @@ export function separationOfDuties(c: Asking, approval: Approval, v: Extract<Ver
 }
 
 /** Every ID of the requester: the proven one, and those the fleet's people: link to it. */
-const requesterIds = (c: Pick<Asking, 'who' | 'inst'>): string[] => (c.who.actor ? c.inst.people?.idsOf(c.who.actor) ?? [c.who.actor] : []);
+const requesterIds = (c: Pick<Asking, 'who' | 'inst'>): string[] =>
+  c.who.actor ? (c.inst.people?.idsOf(c.who.actor) ?? [c.who.actor]) : [];
 
 /**
  * Listed approvers answer as members of the channel's workspace: a requester proven as an e-mail
@@ -128,7 +173,8 @@ const kindOf = (id: string): string | undefined => {
   }
 };
 
-const executorIds = (c: Asking): string[] => [c.ctx.identity.user, c.ctx.identity.bot].filter((x): x is string => typeof x === 'string');
+const executorIds = (c: Asking): string[] =>
+  [c.ctx.identity.user, c.ctx.identity.bot].filter((x): x is string => typeof x === 'string');
 
 /**
  * A pending request for this very call (same digest, not expired) that a process or replica which
@@ -140,11 +186,14 @@ function resumable(e: ApprovalEntry, digest: string): PostedRequest | PostingReq
   if (e.status !== 'pending' || e.expires <= Date.now() || ref?.digest !== digest) return undefined;
   if (typeof ref.channel === 'string' && typeof ref.ts === 'string') return { channel: ref.channel, ts: ref.ts };
   const p = ref.posting as Partial<PostingRequest> | undefined;
-  return typeof p?.marker === 'string' && typeof p.since === 'number' ? { marker: p.marker, since: p.since } : undefined;
+  return typeof p?.marker === 'string' && typeof p.since === 'number'
+    ? { marker: p.marker, since: p.since }
+    : undefined;
 }
 
 function asVerdict(e: ApprovalEntry, digest: string): Verdict {
-  if (e.status === 'approved') return { status: 'approved', by: e.by ?? 'unknown', digest, at: e.decided ?? Date.now() };
+  if (e.status === 'approved')
+    return { status: 'approved', by: e.by ?? 'unknown', digest, at: e.decided ?? Date.now() };
   if (e.status === 'withdrawn') return { status: 'withdrawn', why: e.why ?? 'withdrawn' };
   if (e.status === 'failed') return { status: 'failed', why: e.why ?? 'failed' };
   if (e.status === 'declined') return { status: 'declined', ...(e.by ? { by: e.by } : {}), why: e.why ?? 'declined' };

@@ -41,7 +41,10 @@ export interface Path<Have extends Field> {
 
 /** An empty path; `.next(step, why)` adds a stage (not `then`: an object with one is awaited as a promise). */
 export function callPath(): Path<never> {
-  const grow = (stages: readonly Stage[]): Path<any> => ({ stages, next: (s, why) => grow([...stages, { step: s, why }]) });
+  const grow = (stages: readonly Stage[]): Path<any> => ({
+    stages,
+    next: (s, why) => grow([...stages, { step: s, why }]),
+  });
   return grow([]);
 }
 

@@ -42,11 +42,20 @@ export const suspended = step('suspended', {}, async (c) => {
   if (!s) return;
   const what = s.target.startsWith('client:') ? `client ${s.target.slice('client:'.length)}` : `instance ${s.target}`;
   try {
-    await c.record({ phase: 'decision', decision: 'deny', rule: 'suspension', suspension: { target: s.target, at: s.at, by: s.by, reason: s.reason }, args: c.logged });
+    await c.record({
+      phase: 'decision',
+      decision: 'deny',
+      rule: 'suspension',
+      suspension: { target: s.target, at: s.at, by: s.by, reason: s.reason },
+      args: c.logged,
+    });
   } catch (e) {
     c.inst.log.error((e as Error).message);
   }
-  return c.failure(`refused: ${what} is suspended since ${s.at} by ${s.by}: ${s.reason}; nothing was done (\`fleet resume ${s.target}\` lifts it)`, 'denied');
+  return c.failure(
+    `refused: ${what} is suspended since ${s.at} by ${s.by}: ${s.reason}; nothing was done (\`fleet resume ${s.target}\` lifts it)`,
+    'denied',
+  );
 });
 
 /**
@@ -62,11 +71,17 @@ export const exceptionWindow = step('exceptionWindow', {}, (c) => {
   const e = base.exceptions?.[i];
   if (!e) return;
   const now = Date.now();
-  const why = !e.expires ? 'has no expiry, so it is never active'
-    : selfApproved(e) ? 'is approved by its own owner, so it is never active'
-    : Date.parse(e.expires) <= now ? `expired at ${e.expires}`
-    : `starts at ${e.starts}`;
-  return c.refuse('exception', `denied: ${c.req.name} is granted to ${base.id} only by exception ${e.id}, which ${why} (${where(base, `exceptions.${i}`)}); ask its owner ${e.owner} for a new one`);
+  const why = !e.expires
+    ? 'has no expiry, so it is never active'
+    : selfApproved(e)
+      ? 'is approved by its own owner, so it is never active'
+      : Date.parse(e.expires) <= now
+        ? `expired at ${e.expires}`
+        : `starts at ${e.starts}`;
+  return c.refuse(
+    'exception',
+    `denied: ${c.req.name} is granted to ${base.id} only by exception ${e.id}, which ${why} (${where(base, `exceptions.${i}`)}); ask its owner ${e.owner} for a new one`,
+  );
 });
 
 /** A call allowed only thanks to an exception is marked with it in every later audit record. */
@@ -90,7 +105,10 @@ export const exceptionStillActive = step('exceptionStillActive', {}, (c) => {
   const i = (base.exceptions ?? []).findIndex((e) => e.id === id);
   const e = base.exceptions?.[i];
   if (e && isActive(e, Date.now())) return;
-  return c.refuse('exception', `denied: exception ${id} of ${base.id} ended at ${e?.expires ?? 'its removal'} while the call waited (${where(base, `exceptions.${Math.max(i, 0)}`)}); nothing was done; ask its owner ${e?.owner ?? base.owner} for a new one`);
+  return c.refuse(
+    'exception',
+    `denied: exception ${id} of ${base.id} ended at ${e?.expires ?? 'its removal'} while the call waited (${where(base, `exceptions.${Math.max(i, 0)}`)}); nothing was done; ask its owner ${e?.owner ?? base.owner} for a new one`,
+  );
 });
 
 export const findTool = step('findTool', { adds: ['tool', 'grant'] }, (c) => {
@@ -99,7 +117,10 @@ export const findTool = step('findTool', { adds: ['tool', 'grant'] }, (c) => {
   if (c.tool && c.grant) return;
   const { manifest } = c.inst;
   const granted = [...c.inst.tools.keys()].join(', ') || 'none';
-  return c.refuse('tools', `denied: unknown tool "${c.req.name}" for ${manifest.id} (${where(manifest, 'tools')}); this instance grants: ${granted}`);
+  return c.refuse(
+    'tools',
+    `denied: unknown tool "${c.req.name}" for ${manifest.id} (${where(manifest, 'tools')}); this instance grants: ${granted}`,
+  );
 });
 
 export const parseArguments = step('parseArguments', { needs: ['tool'], adds: ['args', 'logged'] }, (c) => {
@@ -113,16 +134,21 @@ export const parseArguments = step('parseArguments', { needs: ['tool'], adds: ['
 /** The attribution is well-formed, and present where the manifest requires it: decided before any lookup. */
 export const attribution = step('attribution', {}, (c) => {
   const { manifest } = c.inst;
-  if (c.attributionError) return c.refuse('attribution', `denied: ${c.attributionError} (${where(manifest, 'attribution')})`);
+  if (c.attributionError)
+    return c.refuse('attribution', `denied: ${c.attributionError} (${where(manifest, 'attribution')})`);
   if (attributionRule(manifest.attribution).required && !c.who.actor && !c.who.token) {
-    return c.refuse('attribution', `denied: ${manifest.id} requires attribution (${where(manifest, 'attribution')}); ${howToAttribute(c)}`);
+    return c.refuse(
+      'attribution',
+      `denied: ${manifest.id} requires attribution (${where(manifest, 'attribution')}); ${howToAttribute(c)}`,
+    );
   }
 });
 
 /** What a call must carry to name its human, as this instance proves it and over this transport. */
 function howToAttribute(c: InFlightCall): string {
   const { proof } = attributionRule(c.inst.manifest.attribution);
-  if (proof === 'oidc') return `pass _meta "${META.actorToken}" (a signed token from the issuer this instance trusts) with the call`;
+  if (proof === 'oidc')
+    return `pass _meta "${META.actorToken}" (a signed token from the issuer this instance trusts) with the call`;
   if (proof !== 'asserted' && c.inst.prover) return c.inst.prover.howTo;
   // only a stdio process's environment names its session's human; an HTTP server's names nobody's
   return `pass _meta "${META.actor}" (and "${META.thread}") with the call${c.who.client.via.startsWith('stdio') ? ', or set FLEET_ACTOR for the server' : ''}`;
@@ -132,13 +158,20 @@ function howToAttribute(c: InFlightCall): string {
 export const clientAllowed = step('clientAllowed', {}, (c) => {
   const { manifest } = c.inst;
   if (!manifest.clients || manifest.clients.includes(c.who.client.id)) return;
-  return c.refuse('clients', `denied: client ${c.who.client.id} may not call ${manifest.id} (${where(manifest, 'clients')}); it serves ${manifest.clients.join(', ')}`);
+  return c.refuse(
+    'clients',
+    `denied: client ${c.who.client.id} may not call ${manifest.id} (${where(manifest, 'clients')}); it serves ${manifest.clients.join(', ')}`,
+  );
 });
 
 /** The actor is proven as the manifest's attribution asks, before anything else reaches the upstream. */
 export const proveActor = step('proveActor', {}, async (c) => {
   const { inst } = c;
-  const r = await checkActorProof(c.who, { manifest: inst.manifest, line: where(inst.manifest, 'attribution'), prover: inst.prover });
+  const r = await checkActorProof(c.who, {
+    manifest: inst.manifest,
+    line: where(inst.manifest, 'attribution'),
+    prover: inst.prover,
+  });
   c.who.proof = r.proof;
   c.who.token = undefined;
   if (!r.ok) return c.refuse('attribution.proof', r.message, r.status ?? 'denied');
@@ -149,7 +182,10 @@ export const readIdempotencyKey = step('readIdempotencyKey', { needs: ['tool'] }
   const k = c.req.meta?.[META.idempotencyKey];
   if (k === undefined || k === null) return;
   if (typeof k !== 'string' || !/^[\x21-\x7e]{1,200}$/.test(k)) {
-    return c.refuse('idempotency', `denied: _meta "${META.idempotencyKey}" must be 1 to 200 printable ASCII characters`);
+    return c.refuse(
+      'idempotency',
+      `denied: _meta "${META.idempotencyKey}" must be 1 to 200 printable ASCII characters`,
+    );
   }
   c.key = k;
 });
@@ -196,12 +232,19 @@ export const touches = step('touches', { needs: ['tool', 'args', 'ctx'], adds: [
     // a look-up is owed only when nothing the arguments name is refused already (a tool never reads a refused resource)
     const owed = derived.every((f) => ctx.allows(f.on, f.value));
     const missing = owed ? lookedUp(tool, c.args).filter((k) => !found.some((f) => f.on === k)) : [];
-    if (missing.length) throw new TypeError(`${tool.name}.facts() reported nothing on ${missing.join(', ')}, which its covers say it looks up`);
+    if (missing.length)
+      throw new TypeError(
+        `${tool.name}.facts() reported nothing on ${missing.join(', ')}, which its covers say it looks up`,
+      );
   } catch (e) {
     if (e instanceof Denied) return c.refuse(e.rule, e.message);
     const u = upstreamError(c.inst.connector, e);
     if (!u) return c.fault(e, 'before');
-    return c.refuse('upstream', `${c.inst.connector.name} error while checking the call: ${u.code}: ${u.message}`, 'failed');
+    return c.refuse(
+      'upstream',
+      `${c.inst.connector.name} error while checking the call: ${u.code}: ${u.message}`,
+      'failed',
+    );
   }
 });
 
@@ -233,22 +276,47 @@ export const claimKey = step('claimKey', { needs: ['tool', 'args', 'logged', 'fa
       return;
     }
     if (claim.kind === 'replay') {
-      await c.record({ phase: 'decision', decision: 'replay', rule: 'idempotency', args: c.logged, resources: c.facts, key, ...(settled ? { settled: 'trail' } : {}) });
+      await c.record({
+        phase: 'decision',
+        decision: 'replay',
+        rule: 'idempotency',
+        args: c.logged,
+        resources: c.facts,
+        key,
+        ...(settled ? { settled: 'trail' } : {}),
+      });
       const first = claim.result;
       const sc = (first.structuredContent ?? {}) as Record<string, unknown>;
       const text = `replayed: idempotency key ${key} already ran; this is its first outcome, the upstream was not called again\n${first.content.map((x) => (x.type === 'text' ? x.text : '')).join('\n')}`;
       return { ...first, content: [{ type: 'text', text }], structuredContent: { ...sc, status: 'replayed' } };
     }
     if (claim.kind === 'conflict') {
-      return c.refuse('idempotency', `denied: idempotency key ${key} was first used with different arguments; use a new key for a different call`);
+      return c.refuse(
+        'idempotency',
+        `denied: idempotency key ${key} was first used with different arguments; use a new key for a different call`,
+      );
     }
     if (claim.kind === 'unknown') {
-      return c.refuse('idempotency', `denied: the first call with idempotency key ${key} stopped before its outcome was recorded; check ${inst.connector.name} before retrying with a new key`, 'failed');
+      return c.refuse(
+        'idempotency',
+        `denied: the first call with idempotency key ${key} stopped before its outcome was recorded; check ${inst.connector.name} before retrying with a new key`,
+        'failed',
+      );
     }
     if (claim.awaitingApproval) {
-      return c.refuse('approval', `pending: the call with idempotency key ${key} is waiting for approval; retry with the same key later`, 'pending_approval', 'pending');
+      return c.refuse(
+        'approval',
+        `pending: the call with idempotency key ${key} is waiting for approval; retry with the same key later`,
+        'pending_approval',
+        'pending',
+      );
     }
-    if (c.signal.aborted) return c.refuse('idempotency', `the call with idempotency key ${key} is still running; retry with the same key later`, 'failed');
+    if (c.signal.aborted)
+      return c.refuse(
+        'idempotency',
+        `the call with idempotency key ${key} is still running; retry with the same key later`,
+        'failed',
+      );
     await sleep(WAIT_POLL_MS);
   }
 });
@@ -267,8 +335,10 @@ export const rateLimit = step('rateLimit', { needs: ['tool', 'grant'] }, async (
   }
   if (slot.ok) return;
   const wait = Math.ceil((slot.next - Date.now()) / 1000);
-  return c.refuse(`tools.${tool.name}.rate`,
-    `denied: rate limit ${rate} of ${tool.name} in ${manifest.id} reached (${where(manifest, `tools.${tool.name}.rate`)}); next call allowed at ${new Date(slot.next).toISOString()} (in ${wait}s)`);
+  return c.refuse(
+    `tools.${tool.name}.rate`,
+    `denied: rate limit ${rate} of ${tool.name} in ${manifest.id} reached (${where(manifest, `tools.${tool.name}.rate`)}); next call allowed at ${new Date(slot.next).toISOString()} (in ${wait}s)`,
+  );
 });
 
 /**
@@ -282,8 +352,11 @@ export const upstreamWait = step('upstreamWait', { needs: ['tool'] }, (c) => {
   const left = until - Date.now();
   if (left <= 0) return void waits.get(c.inst)!.delete(c.tool.name);
   const s = Math.ceil(left / 1000);
-  return c.refuse('upstream.retry_after',
-    `refused: ${c.inst.connector.name} asked for no more ${c.tool.name} calls until ${new Date(until).toISOString()} (HTTP 429, Retry-After); retry in ${s}s; nothing was sent`, 'failed');
+  return c.refuse(
+    'upstream.retry_after',
+    `refused: ${c.inst.connector.name} asked for no more ${c.tool.name} calls until ${new Date(until).toISOString()} (HTTP 429, Retry-After); retry in ${s}s; nothing was sent`,
+    'failed',
+  );
 });
 
 /** instance → tool → when its upstream's Retry-After ends */
@@ -299,7 +372,10 @@ function noteRetryAfter(inst: Instance, tool: string, seconds: number): void {
 async function stateRefusal(c: InFlightCall, rule: string, e: unknown): Promise<CallToolResult> {
   if (!(e instanceof StateUnavailable)) throw e;
   c.inst.log.error(e.message);
-  return c.refuse(rule, `refused: ${e.message}; the call was not made`, 'failed', 'failed', { error: 'state_unavailable', error_message: e.message });
+  return c.refuse(rule, `refused: ${e.message}; the call was not made`, 'failed', 'failed', {
+    error: 'state_unavailable',
+    error_message: e.message,
+  });
 }
 
 /** Proof before promotion: the grant's `promotion` evidence must be in the development instance's trail. */
@@ -313,7 +389,11 @@ export const requireEvidence = step('requireEvidence', { needs: ['tool', 'grant'
   const verdict = trail
     ? await findEvidence(tool, c.args, p, trail, anchorsOf ? () => anchorsOf(p.from) : undefined)
     : ({ ok: false, missing: `no evidence: this instance cannot locate the audit trail of ${p.from}` } as const);
-  if (!verdict.ok) return c.refuse(`tools.${tool.name}.promotion`, `denied: ${verdict.missing} (${where(manifest, `tools.${tool.name}.promotion`)})`);
+  if (!verdict.ok)
+    return c.refuse(
+      `tools.${tool.name}.promotion`,
+      `denied: ${verdict.missing} (${where(manifest, `tools.${tool.name}.promotion`)})`,
+    );
   c.cited = verdict.cited;
 });
 
@@ -328,27 +408,52 @@ export const approve = step('approve', { needs: ['tool', 'grant', 'args', 'facts
   const unresolved = unresolvedRequester(c, approval);
   if (unresolved) {
     await c.record({ phase: 'approval', status: 'refused', via: approval.via, why: unresolved });
-    return c.refuse(`tools.${tool.name}.approval`, `denied: no approval of ${tool.name} can be asked: ${unresolved} (${line}); nothing was done`, 'approval_declined');
+    return c.refuse(
+      `tools.${tool.name}.approval`,
+      `denied: no approval of ${tool.name} can be asked: ${unresolved} (${line}); nothing was done`,
+      'approval_declined',
+    );
   }
   const verdict = await seekApproval(c, approval);
   if (verdict.status === 'approved') {
     const broken = separationOfDuties(c, approval, verdict);
     if (!broken) return;
-    await c.record({ phase: 'approval', status: 'refused', via: approval.via, by: verdict.by, why: broken, digest: c.digest });
-    return c.refuse(`tools.${tool.name}.approval`, `denied: the approval of ${tool.name} by ${verdict.by} does not count: ${broken} (${line}); nothing was done`, 'approval_declined');
+    await c.record({
+      phase: 'approval',
+      status: 'refused',
+      via: approval.via,
+      by: verdict.by,
+      why: broken,
+      digest: c.digest,
+    });
+    return c.refuse(
+      `tools.${tool.name}.approval`,
+      `denied: the approval of ${tool.name} by ${verdict.by} does not count: ${broken} (${line}); nothing was done`,
+      'approval_declined',
+    );
   }
   if (verdict.status === 'withdrawn') {
-    return c.refuse(`tools.${tool.name}.approval`, `cancelled: ${verdict.why} while its approval was pending; the request was withdrawn and nothing was done`, 'failed');
+    return c.refuse(
+      `tools.${tool.name}.approval`,
+      `cancelled: ${verdict.why} while its approval was pending; the request was withdrawn and nothing was done`,
+      'failed',
+    );
   }
   if (verdict.status === 'failed') {
-    return c.refuse(`tools.${tool.name}.approval`, `refused: no approval for ${tool.name} could be had: ${verdict.why} (${line}); nothing was done`, 'failed');
+    return c.refuse(
+      `tools.${tool.name}.approval`,
+      `refused: no approval for ${tool.name} could be had: ${verdict.why} (${line}); nothing was done`,
+      'failed',
+    );
   }
   const expired = verdict.status === 'expired';
-  return c.refuse(`tools.${tool.name}.approval`,
+  return c.refuse(
+    `tools.${tool.name}.approval`,
     expired
       ? `denied: approval for ${tool.name} expired with no answer (${line}); nothing was done`
       : `denied: approval for ${tool.name} declined${verdict.by ? ` by ${verdict.by}` : ''}: ${verdict.why} (${line}); nothing was done`,
-    expired ? 'approval_expired' : 'approval_declined');
+    expired ? 'approval_expired' : 'approval_declined',
+  );
 });
 
 /** A call whose client has gone (cancelled, timed out, disconnected) never reaches the upstream. */
@@ -363,13 +468,29 @@ export const recordIntent = step('recordIntent', { needs: ['ctx', 'logged', 'fac
     // the executor: the instance's own upstream identity, and the reference (never the value) of its
     // credential; a minted one is the broker's reference, the token itself is named by id
     const executor = {
-      id: id.user ?? id.bot, ...(id.bot ? { bot: id.bot } : {}), home: id.home, credential: c.inst.manifest.credential,
-      ...(c.inst.manifest.mint ? { minted: true, ...(typeof id.token === 'string' ? { token_id: id.token } : {}) } : {}),
+      id: id.user ?? id.bot,
+      ...(id.bot ? { bot: id.bot } : {}),
+      home: id.home,
+      credential: c.inst.manifest.credential,
+      ...(c.inst.manifest.mint
+        ? { minted: true, ...(typeof id.token === 'string' ? { token_id: id.token } : {}) }
+        : {}),
       // when the upstream says the credential was issued (its age, for `fleet review`)
       ...(typeof id.issued === 'string' ? { issued: id.issued } : {}),
     };
     // durable: on stable storage before the upstream is called
-    await c.record({ phase: 'intent', decision: 'allow', executor, args: c.logged, resources: c.facts, ...(c.key ? { key: c.key } : {}), ...(c.cited ? { evidence_from: c.cited } : {}) }, true);
+    await c.record(
+      {
+        phase: 'intent',
+        decision: 'allow',
+        executor,
+        args: c.logged,
+        resources: c.facts,
+        ...(c.key ? { key: c.key } : {}),
+        ...(c.cited ? { evidence_from: c.cited } : {}),
+      },
+      true,
+    );
   } catch (e) {
     const why = e instanceof AuditUnavailable ? e.message : String(e);
     c.inst.log.error(why);
@@ -402,13 +523,25 @@ export const runUpstream = step('runUpstream', { needs: ['tool', 'args', 'ctx', 
     }
     const msg = inst.redactor.scrub(u.message);
     if (u.retryAfter) noteRetryAfter(inst, tool.name, u.retryAfter);
-    const result = c.failure(`${inst.connector.name} error: ${u.code}: ${msg}${u.retryAfter ? ` (retry after ${u.retryAfter}s)` : ''}`, 'failed');
+    const result = c.failure(
+      `${inst.connector.name} error: ${u.code}: ${msg}${u.retryAfter ? ` (retry after ${u.retryAfter}s)` : ''}`,
+      'failed',
+    );
     return c.outcome({ result, record: { outcome: 'error', error: u.code, error_message: msg } }, !u.definite);
   }
   try {
     const out = shapeAnswer(c, raw);
-    const result: CallToolResult = { content: [{ type: 'text', text: tool.text(out) }], structuredContent: c.writes ? { ...out, status: 'completed' } : out };
-    return c.outcome({ result, record: { outcome: 'ok', ...(tool.evidence ? { evidence: tool.evidence(c.args, out as never) } : {}) } }, true);
+    const result: CallToolResult = {
+      content: [{ type: 'text', text: tool.text(out) }],
+      structuredContent: c.writes ? { ...out, status: 'completed' } : out,
+    };
+    return c.outcome(
+      {
+        result,
+        record: { outcome: 'ok', ...(tool.evidence ? { evidence: tool.evidence(c.args, out as never) } : {}) },
+      },
+      true,
+    );
   } catch (e) {
     // the upstream answered and acted; only our rendering of its answer failed
     return c.outcome(c.internal(e, 'after'), true);

@@ -65,16 +65,30 @@ export interface TaskCall {
 const running = new Map<string, AbortController>();
 
 /** Creates the task and starts its call in the background; resolves once the task is in the store. */
-export async function startTaskCall(inst: Instance, call: TaskCall, approval: Approval, opts: { ttl?: number | null; statusMessage: string }): Promise<TaskEntry> {
+export async function startTaskCall(
+  inst: Instance,
+  call: TaskCall,
+  approval: Approval,
+  opts: { ttl?: number | null; statusMessage: string },
+): Promise<TaskEntry> {
   const id = randomUUID();
   // the call runs under an idempotency key (the client's, else the task's own): a replica that
   // carries it on resumes its approval request and never runs its upstream call twice
-  const meta = { ...call.meta, [META.idempotencyKey]: (call.meta?.[META.idempotencyKey] as string | undefined) ?? `task:${id}` };
+  const meta = {
+    ...call.meta,
+    [META.idempotencyKey]: (call.meta?.[META.idempotencyKey] as string | undefined) ?? `task:${id}`,
+  };
   const ttl = taskTtl(approval);
   const entry = await inst.store.tasks.create({
     id,
     owner: taskOwner(call.principal),
-    request: { name: call.name, arguments: call.arguments ?? {}, meta, ...(call.client ? { client: call.client } : {}), ...(call.principal ? { principal: call.principal } : {}) },
+    request: {
+      name: call.name,
+      arguments: call.arguments ?? {},
+      meta,
+      ...(call.client ? { client: call.client } : {}),
+      ...(call.principal ? { principal: call.principal } : {}),
+    },
     ttl: opts.ttl ? Math.min(opts.ttl, ttl) : ttl,
     poll: TASK_POLL_MS,
     message: opts.statusMessage,
@@ -95,7 +109,10 @@ export async function lookTask(inst: Instance, id: string, owner: string): Promi
 
 /** Cancels a task that has not ended: its call is withdrawn by whoever holds it (this process, if none does). */
 export async function cancelTaskCall(inst: Instance, t: TaskEntry): Promise<TaskEntry | undefined> {
-  const after = await inst.store.tasks.update(t.id, { status: 'cancelled', message: 'cancelled by the client: the call was withdrawn, nothing will run' });
+  const after = await inst.store.tasks.update(t.id, {
+    status: 'cancelled',
+    message: 'cancelled by the client: the call was withdrawn, nothing will run',
+  });
   const mine = running.get(t.id);
   if (mine) mine.abort(new Error('the task was cancelled'));
   else if (await inst.store.tasks.adopt(t.id)) run(inst, t, undefined, true);
@@ -103,7 +120,13 @@ export async function cancelTaskCall(inst: Instance, t: TaskEntry): Promise<Task
 }
 
 /** Runs (or carries on) a task's call in the background; its result goes to the store. */
-function run(inst: Instance, t: TaskEntry, elicit?: Elicit, cancelled = false, onStatus?: (t: TaskEntry) => void): void {
+function run(
+  inst: Instance,
+  t: TaskEntry,
+  elicit?: Elicit,
+  cancelled = false,
+  onStatus?: (t: TaskEntry) => void,
+): void {
   let status = t.status;
   const told = (now: TaskEntry | undefined) => {
     if (now && now.status !== status) {
@@ -114,23 +137,46 @@ function run(inst: Instance, t: TaskEntry, elicit?: Elicit, cancelled = false, o
   const withdraw = new AbortController();
   if (cancelled) withdraw.abort(new Error('the task was cancelled'));
   running.set(t.id, withdraw);
-  const r = t.request as { name: string; arguments: unknown; meta?: Record<string, unknown>; client?: { name: string; version: string }; principal?: ClientPrincipal };
+  const r = t.request as {
+    name: string;
+    arguments: unknown;
+    meta?: Record<string, unknown>;
+    client?: { name: string; version: string };
+    principal?: ClientPrincipal;
+  };
   let said = t.message ?? '';
   // the holder looks for a cancellation made on another replica
-  const watch = setInterval(() => {
-    void inst.store.tasks.get(t.id, t.owner).then((now) => {
-      if (!now || now.status === 'cancelled') withdraw.abort(new Error('the task was cancelled'));
-    }, () => {});
-  }, Math.max(250, t.poll / 2));
+  const watch = setInterval(
+    () => {
+      void inst.store.tasks.get(t.id, t.owner).then(
+        (now) => {
+          if (!now || now.status === 'cancelled') withdraw.abort(new Error('the task was cancelled'));
+        },
+        () => {},
+      );
+    },
+    Math.max(250, t.poll / 2),
+  );
   watch.unref();
   // asking the client's own user (elicitation, in dev) is input the requesting client must give
   const asking: Elicit | undefined = elicit
     ? async (message, timeoutMs, signal) => {
-        told(await inst.store.tasks.update(t.id, { status: 'input_required', message: 'input_required: waiting for your approval (elicitation)' }).catch(() => undefined));
+        told(
+          await inst.store.tasks
+            .update(t.id, {
+              status: 'input_required',
+              message: 'input_required: waiting for your approval (elicitation)',
+            })
+            .catch(() => undefined),
+        );
         try {
           return await elicit(message, timeoutMs, signal);
         } finally {
-          told(await inst.store.tasks.update(t.id, { status: 'working', message: 'working: answered' }).catch(() => undefined));
+          told(
+            await inst.store.tasks
+              .update(t.id, { status: 'working', message: 'working: answered' })
+              .catch(() => undefined),
+          );
         }
       }
     : undefined;
@@ -150,7 +196,14 @@ function run(inst: Instance, t: TaskEntry, elicit?: Elicit, cancelled = false, o
     },
   })
     .then((result: CallToolResult) =>
-      inst.store.tasks.update(t.id, { status: result.isError ? 'failed' : 'completed', result: result as Record<string, unknown>, message: result.isError ? 'the call failed or was refused: its result says why' : 'completed' }).then(told))
+      inst.store.tasks
+        .update(t.id, {
+          status: result.isError ? 'failed' : 'completed',
+          result: result as Record<string, unknown>,
+          message: result.isError ? 'the call failed or was refused: its result says why' : 'completed',
+        })
+        .then(told),
+    )
     .catch((e: Error) => inst.log.error(`task ${t.id}: its result could not be kept: ${e.message}`))
     .finally(() => {
       clearInterval(watch);

@@ -39,7 +39,8 @@ export interface IdShape {
 export function ids(noun: string, plural = `${noun}s`, shape?: IdShape): Constraint<string[]> {
   const item = shape
     ? z.string().regex(new RegExp(`^(?:\\*|${shape.pattern.source.replace(/^\^|\$$/g, '')})$`), {
-        error: (iss) => `${JSON.stringify(iss.input)} is not a ${noun} ID: grant IDs such as ${shape.example}, never names (or * for any)`,
+        error: (iss) =>
+          `${JSON.stringify(iss.input)} is not a ${noun} ID: grant IDs such as ${shape.example}, never names (or * for any)`,
       })
     : z.string().min(1);
   return {
@@ -56,7 +57,10 @@ export function ids(noun: string, plural = `${noun}s`, shape?: IdShape): Constra
 /** Name globs (`*` within a path segment, `**` across). */
 export function globs(noun: string, plural = `${noun}s`): Constraint<string[]> {
   return {
-    schema: z.array(z.string().min(1)).min(1).describe(`${plural} this tool may touch, as globs (* within a segment, ** across)`),
+    schema: z
+      .array(z.string().min(1))
+      .min(1)
+      .describe(`${plural} this tool may touch, as globs (* within a segment, ** across)`),
     required: true,
     noun,
     allows: (granted, value) => granted.some((g) => globMatch(g, String(value))),
@@ -70,20 +74,28 @@ export function globs(noun: string, plural = `${noun}s`): Constraint<string[]> {
 export function prefixes(noun: string): Constraint<string | string[]> {
   const all = (g: string | string[]) => (Array.isArray(g) ? g : [g]);
   return {
-    schema: z.union([z.string(), z.array(z.string()).min(1)]).describe(`${noun}s must start with this prefix (or one of these)`),
+    schema: z
+      .union([z.string(), z.array(z.string()).min(1)])
+      .describe(`${noun}s must start with this prefix (or one of these)`),
     required: false,
     fallback: '',
     noun,
     allows: (granted, value) => all(granted).some((p) => String(value).startsWith(p)),
     refusal: (value) => `${noun} ${JSON.stringify(String(value))} is outside the prefix of`,
-    instead: (granted) => `use ${noun}s starting with ${all(granted).map((p) => JSON.stringify(p)).join(' or ')}`,
+    instead: (granted) =>
+      `use ${noun}s starting with ${all(granted)
+        .map((p) => JSON.stringify(p))
+        .join(' or ')}`,
   };
 }
 
 /** An allowlist of plain values (emoji names, record types). Absent: `fallback`. */
 export function oneOf(noun: string, fallback?: string[]): Constraint<string[]> {
   return {
-    schema: z.array(z.string().min(1)).min(1).describe(`the ${noun} values allowed${fallback ? '' : ' (required)'}`),
+    schema: z
+      .array(z.string().min(1))
+      .min(1)
+      .describe(`the ${noun} values allowed${fallback ? '' : ' (required)'}`),
     required: fallback === undefined,
     fallback,
     noun,
@@ -123,10 +135,16 @@ export function max(noun: string, fallback: number, unit = ''): Constraint<numbe
  * One level from an ordered list, each admitting the ones before it (`sql: read | write`): a fact
  * names the level a call needs. Absent: `fallback` (the lowest level unless given).
  */
-export function choice<L extends string>(noun: string, levels: readonly [L, ...L[]], fallback: L = levels[0]): Constraint<L> {
+export function choice<L extends string>(
+  noun: string,
+  levels: readonly [L, ...L[]],
+  fallback: L = levels[0],
+): Constraint<L> {
   const rank = (v: string | number) => levels.indexOf(String(v) as L);
   return {
-    schema: z.enum(levels as unknown as [L, ...L[]]).describe(`the ${noun} level allowed: ${levels.join(' or ')} (default ${fallback})`),
+    schema: z
+      .enum(levels as unknown as [L, ...L[]])
+      .describe(`the ${noun} level allowed: ${levels.join(' or ')} (default ${fallback})`),
     required: false,
     fallback,
     noun,

@@ -11,7 +11,11 @@ export function resolveEnv(ref: string, env: NodeJS.ProcessEnv): string {
   return value;
 }
 
-export async function resolveCredential(ref: string, env: NodeJS.ProcessEnv, resolvers: Record<string, Resolver> = {}): Promise<string> {
+export async function resolveCredential(
+  ref: string,
+  env: NodeJS.ProcessEnv,
+  resolvers: Record<string, Resolver> = {},
+): Promise<string> {
   const scheme = ref.slice(0, ref.indexOf(':'));
   if (scheme === 'env') return resolveEnv(ref, env);
   const resolve = resolvers[scheme];

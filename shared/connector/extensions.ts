@@ -102,7 +102,9 @@ export interface ProofRecord {
   [detail: string]: unknown;
 }
 
-export type Proven = { ok: true; proof: ProofRecord } | { ok: false; proof: ProofRecord; message: string; status?: 'denied' | 'failed' };
+export type Proven =
+  | { ok: true; proof: ProofRecord }
+  | { ok: false; proof: ProofRecord; message: string; status?: 'denied' | 'failed' };
 
 /** The actor a call names, as a prover sees it. */
 export interface ClaimedActor {
@@ -136,7 +138,10 @@ export interface CredentialScheme {
   pattern: RegExp;
   /** a reference as a person writes it, for messages: "<scheme>:project/config/NAME" */
   example: string;
-  resolve(ref: string, ctx: { env: NodeJS.ProcessEnv; manifest: Manifest; scopes: string; connectors: Record<string, unknown> }): Promise<string>;
+  resolve(
+    ref: string,
+    ctx: { env: NodeJS.ProcessEnv; manifest: Manifest; scopes: string; connectors: Record<string, unknown> },
+  ): Promise<string>;
 }
 
 /** A checkpoint as a sink is handed it. */
@@ -179,7 +184,12 @@ export interface CheckpointSinkKind {
   /** checks what posting needs (file:line on failure) and returns the sink */
   open(ctx: ExtensionContext, block: unknown): PostedSink;
   /** reads the posted checkpoints back, for `fleet audit verify --checkpoints <name>` */
-  read(o: { scopes: string; block: unknown; env: NodeJS.ProcessEnv; resolve(ref: string): Promise<string> }): Promise<ReadNote[]>;
+  read(o: {
+    scopes: string;
+    block: unknown;
+    env: NodeJS.ProcessEnv;
+    resolve(ref: string): Promise<string>;
+  }): Promise<ReadNote[]>;
 }
 
 export interface ConnectorExtensions {
@@ -202,7 +212,9 @@ export interface FleetExtensions {
 
 const memo = new WeakMap<object, FleetExtensions>();
 
-export function extensionsOf(connectors: Readonly<Record<string, { extensions?: ConnectorExtensions }>>): FleetExtensions {
+export function extensionsOf(
+  connectors: Readonly<Record<string, { extensions?: ConnectorExtensions }>>,
+): FleetExtensions {
   let x = memo.get(connectors);
   if (!x) {
     const all = Object.values(connectors).map((c) => c.extensions ?? {});

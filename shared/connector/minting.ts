@@ -80,7 +80,8 @@ export class MintedCredential {
   async start(): Promise<MintedToken> {
     const run = (async () => {
       await this.sweep();
-      while (!this.stopped && (this.held = await this.isSuspended())) await new Promise((r) => setTimeout(r, this.d.pollMs ?? 1000));
+      while (!this.stopped && (this.held = await this.isSuspended()))
+        await new Promise((r) => setTimeout(r, this.d.pollMs ?? 1000));
       if (this.stopped) throw new Error('the instance is stopping');
       const t = await this.mintOne('mint');
       this.schedule();
@@ -136,7 +137,8 @@ export class MintedCredential {
     const why = await this.isSuspended();
     if (why) throw new Error(`the instance is suspended (${why}) and its minted token deleted`);
     await this.resume();
-    if (this.held) throw new Error('no token could be minted since the suspension was lifted; the next call tries again');
+    if (this.held)
+      throw new Error('no token could be minted since the suspension was lifted; the next call tries again');
   }
 
   private resuming: Promise<void> | undefined;
@@ -157,7 +159,9 @@ export class MintedCredential {
       this.schedule();
     } catch (e) {
       // still held: the next poll tries again
-      this.d.log.error(`minting a token after the suspension was lifted failed (${(e as Error).message}); trying again`);
+      this.d.log.error(
+        `minting a token after the suspension was lifted failed (${(e as Error).message}); trying again`,
+      );
       await this.record('mint', { reason: 'resumed', outcome: 'error', error: (e as Error).message }).catch(() => {});
     }
   }
@@ -181,7 +185,12 @@ export class MintedCredential {
         await this.d.minter.revoke(t.id);
         await this.record('sweep', { token_id: t.id, token_name: t.name, outcome: 'ok' });
       } catch (e) {
-        await this.record('sweep', { token_id: t.id, token_name: t.name, outcome: 'error', error: (e as Error).message });
+        await this.record('sweep', {
+          token_id: t.id,
+          token_name: t.name,
+          outcome: 'error',
+          error: (e as Error).message,
+        });
       }
     }
   }
@@ -217,7 +226,9 @@ export class MintedCredential {
       // Calls already sent with the old token finish within the instance timeout.
       setTimeout(() => void this.retire(old), this.d.manifest.timeoutMs + 1000).unref();
     } catch (e) {
-      this.d.log.error(`renewing the minted token failed (${(e as Error).message}); the current one expires at ${new Date(old.expiresAt).toISOString()}`);
+      this.d.log.error(
+        `renewing the minted token failed (${(e as Error).message}); the current one expires at ${new Date(old.expiresAt).toISOString()}`,
+      );
       // The current token still lives: the next attempt comes soon (schedule waits at least a second).
       await this.record('renew', { token_id: old.id, outcome: 'error', error: (e as Error).message }).catch(() => {});
     }
@@ -234,8 +245,12 @@ export class MintedCredential {
       await this.d.minter.revoke(t.id);
       await this.record('revoke', { ...describe(t), reason, outcome: 'ok' });
     } catch (e) {
-      this.d.log.error(`could not delete minted token ${t.id}: ${(e as Error).message}; it expires at ${new Date(t.expiresAt).toISOString()}`);
-      await this.record('revoke', { ...describe(t), reason, outcome: 'error', error: (e as Error).message }).catch(() => {});
+      this.d.log.error(
+        `could not delete minted token ${t.id}: ${(e as Error).message}; it expires at ${new Date(t.expiresAt).toISOString()}`,
+      );
+      await this.record('revoke', { ...describe(t), reason, outcome: 'error', error: (e as Error).message }).catch(
+        () => {},
+      );
     }
   }
 
@@ -254,12 +269,30 @@ export class MintedCredential {
 
   private async record(action: Action, fields: Record<string, unknown>): Promise<void> {
     const m = this.d.manifest;
-    const r = { v: 1, call: randomUUID(), time: new Date(this.now).toISOString(), instance: m.id, owner: m.owner, manifest: m.hash, tool: '(credential)', phase: 'credential', action, ...fields };
+    const r = {
+      v: 1,
+      call: randomUUID(),
+      time: new Date(this.now).toISOString(),
+      instance: m.id,
+      owner: m.owner,
+      manifest: m.hash,
+      tool: '(credential)',
+      phase: 'credential',
+      action,
+      ...fields,
+    };
     await this.d.audit.append(this.d.redactor.deep(r));
   }
 }
 
 /** What the trail keeps of a token: never its value. */
 function describe(t: MintedToken) {
-  return { token_id: t.id, token_name: t.name, expires_on: new Date(t.expiresAt).toISOString(), permissions: t.permissions, resources: t.resources, policy_digest: t.policyDigest };
+  return {
+    token_id: t.id,
+    token_name: t.name,
+    expires_on: new Date(t.expiresAt).toISOString(),
+    permissions: t.permissions,
+    resources: t.resources,
+    policy_digest: t.policyDigest,
+  };
 }

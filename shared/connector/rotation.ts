@@ -77,7 +77,10 @@ export class RotatingCredential {
   private async next(action: 'rotate' | 'renew'): Promise<string> {
     const seed = sha(this.d.seed);
     const from = { source: '' };
-    const got = await updateState<Chain, { access: string; expiresAt: number; rotatedAt: number; scopes?: string[]; adopted: boolean }>(
+    const got = await updateState<
+      Chain,
+      { access: string; expiresAt: number; rotatedAt: number; scopes?: string[]; adopted: boolean }
+    >(
       this.d.file,
       () => ({}),
       async (st) => {
@@ -94,17 +97,31 @@ export class RotatingCredential {
         try {
           t = await this.d.exchange(refresh);
         } catch (e) {
-          const where = same ? `the refresh token kept in ${this.d.file}` : `the refresh token in ${this.d.manifest.credential}`;
-          throw new StartupError(`the token exchange with ${where} failed: ${(e as Error).message}; if the app was reinstalled or the chain broke, put its new refresh token in ${this.d.manifest.credential} (${this.d.manifest.file}:${this.d.manifest.line('credential')})`);
+          const where = same
+            ? `the refresh token kept in ${this.d.file}`
+            : `the refresh token in ${this.d.manifest.credential}`;
+          throw new StartupError(
+            `the token exchange with ${where} failed: ${(e as Error).message}; if the app was reinstalled or the chain broke, put its new refresh token in ${this.d.manifest.credential} (${this.d.manifest.file}:${this.d.manifest.line('credential')})`,
+          );
         }
         this.d.redactor.add(t.access);
         this.d.redactor.add(t.refresh);
-        Object.assign(st, { seed, refresh_token: t.refresh, access_token: t.access, expires_at: t.expiresAt, rotated_at: this.now } satisfies Chain);
+        Object.assign(st, {
+          seed,
+          refresh_token: t.refresh,
+          access_token: t.access,
+          expires_at: t.expiresAt,
+          rotated_at: this.now,
+        } satisfies Chain);
         return { access: t.access, expiresAt: t.expiresAt, rotatedAt: this.now, scopes: t.scopes, adopted: false };
       },
       this.d.manifest.timeoutMs + 5000,
     ).catch(async (e) => {
-      await this.record(action, { source: from.source || undefined, outcome: 'error', error: (e as Error).message }).catch(() => {});
+      await this.record(action, {
+        source: from.source || undefined,
+        outcome: 'error',
+        error: (e as Error).message,
+      }).catch(() => {});
       throw e;
     });
     this.expiresAt = got.expiresAt;
@@ -136,7 +153,9 @@ export class RotatingCredential {
       access = await this.next('renew');
     } catch (e) {
       const left = this.expiresAt - this.now;
-      this.d.log.error(`renewing the rotated token failed (${(e as Error).message}); the current one expires at ${new Date(this.expiresAt).toISOString()}`);
+      this.d.log.error(
+        `renewing the rotated token failed (${(e as Error).message}); the current one expires at ${new Date(this.expiresAt).toISOString()}`,
+      );
       this.schedule(Math.max(1000, Math.min(60_000, left / 10)));
       return;
     }
@@ -160,7 +179,18 @@ export class RotatingCredential {
 
   private async record(action: string, fields: Record<string, unknown>): Promise<void> {
     const m = this.d.manifest;
-    const r = { v: 1, call: randomUUID(), time: new Date(this.now).toISOString(), instance: m.id, owner: m.owner, manifest: m.hash, tool: '(credential)', phase: 'credential', action, ...fields };
+    const r = {
+      v: 1,
+      call: randomUUID(),
+      time: new Date(this.now).toISOString(),
+      instance: m.id,
+      owner: m.owner,
+      manifest: m.hash,
+      tool: '(credential)',
+      phase: 'credential',
+      action,
+      ...fields,
+    };
     await this.d.audit.append(this.d.redactor.deep(r));
   }
 }

@@ -9,7 +9,11 @@ export function needsOf(tool: ToolDef, grant: Grant | undefined): string[] {
 }
 
 /** Everything the instance's token needs: its granted tools', and the call path's own (a proof read). */
-export function neededBy(connector: Connector, manifest: Manifest, tools: Record<string, Grant | undefined> = manifest.tools): Set<string> {
+export function neededBy(
+  connector: Connector,
+  manifest: Manifest,
+  tools: Record<string, Grant | undefined> = manifest.tools,
+): Set<string> {
   const granted = connector.tools.filter((t) => tools[t.name]);
   return new Set([...granted.flatMap((t) => needsOf(t, tools[t.name])), ...(connector.pathNeeds?.(manifest) ?? [])]);
 }

@@ -57,7 +57,10 @@ export type Cover =
   | { lookup: readonly string[] }
   | { free: string };
 
-export const on = (key: string, value?: (v: any, args: any) => string | number | readonly (string | number)[]): Cover => ({ on: key, ...(value ? { value } : {}) });
+export const on = (
+  key: string,
+  value?: (v: any, args: any) => string | number | readonly (string | number)[],
+): Cover => ({ on: key, ...(value ? { value } : {}) });
 export const lookup = (...keys: string[]): Cover => ({ lookup: keys });
 export const free = (why: string): Cover => ({ free: why });
 

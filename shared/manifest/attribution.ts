@@ -28,29 +28,45 @@ export function proofKinds(provers: readonly Pick<ProofFields, 'proof'>[]): stri
   return [CORE_PROOFS[0], ...provers.map((p) => p.proof), CORE_PROOFS[1]];
 }
 
-const asserted = z.strictObject({ required, proof: z.literal('asserted').describe('the caller says who the actor is') });
+const asserted = z.strictObject({
+  required,
+  proof: z.literal('asserted').describe('the caller says who the actor is'),
+});
 const oidc = z.strictObject({
   required,
   proof: z.literal('oidc').describe('the actor is the subject of an OIDC token the caller passes'),
   issuer: z.string().url('issuer is the token issuer URL (its `iss`)').describe('the token issuer URL (its iss)'),
   /** the token's `aud`; the instance's id (<connector>.<env>) when not set */
-  audience: z.string().min(1).describe('the token\'s aud; the instance id (<connector>.<env>) when not set').optional(),
+  audience: z.string().min(1).describe("the token's aud; the instance id (<connector>.<env>) when not set").optional(),
   /** the issuer's public keys: file:path/to/jwks.json (relative to the manifest) or an https:// URL */
-  jwks: z.string().regex(/^(file:.+|https?:\/\/.+)$/, 'jwks is file:path/to/jwks.json or an https:// URL').describe('the issuer\'s public keys: file:path/to/jwks.json or an https:// URL'),
+  jwks: z
+    .string()
+    .regex(/^(file:.+|https?:\/\/.+)$/, 'jwks is file:path/to/jwks.json or an https:// URL')
+    .describe("the issuer's public keys: file:path/to/jwks.json or an https:// URL"),
   /** the longest a token may live (exp - iat) */
   max_age: durationSchema('the longest a token may live, exp - iat (default 15m)').default('15m'),
 });
 
 /** `attribution:` with the proofs `provers` contribute. */
 export function attributionSchema(provers: readonly ProofFields[]) {
-  const contributed = provers.map((p) => z.strictObject({ required, proof: z.literal(p.proof).describe(p.describe), ...p.fields }));
-  const block = z.discriminatedUnion('proof', [asserted, ...contributed, oidc] as unknown as [typeof asserted, ...z.ZodObject[]]);
-  return z.union([z.enum(['required', 'optional']), block]).default('optional') as unknown as z.ZodDefault<z.ZodType<AttributionSpec>>;
+  const contributed = provers.map((p) =>
+    z.strictObject({ required, proof: z.literal(p.proof).describe(p.describe), ...p.fields }),
+  );
+  const block = z.discriminatedUnion('proof', [asserted, ...contributed, oidc] as unknown as [
+    typeof asserted,
+    ...z.ZodObject[],
+  ]);
+  return z.union([z.enum(['required', 'optional']), block]).default('optional') as unknown as z.ZodDefault<
+    z.ZodType<AttributionSpec>
+  >;
 }
 
 export type OidcBlock = z.infer<typeof oidc>;
 /** An attribution block: the core's proofs, or a connector's with the fields it declares. */
-export type AttributionBlock = { required: boolean; proof: 'asserted' } | OidcBlock | { required: boolean; proof: string; [field: string]: unknown };
+export type AttributionBlock =
+  | { required: boolean; proof: 'asserted' }
+  | OidcBlock
+  | { required: boolean; proof: string; [field: string]: unknown };
 export type AttributionSpec = 'required' | 'optional' | AttributionBlock;
 
 /** What an instance's attribution asks of a call, whichever form the manifest used. */

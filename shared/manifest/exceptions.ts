@@ -49,7 +49,10 @@ function merge(base: Grant | undefined, extra: Grant): Grant {
  * grant of a tool the manifest does not grant, or is merged into the granted one (lists united,
  * other keys the exception's). Lines of exception-granted keys point into the exception.
  */
-export function applyExceptions(m: Manifest, active: (e: Exception) => boolean): Manifest & { activeExceptions: Map<string, Exception> } {
+export function applyExceptions(
+  m: Manifest,
+  active: (e: Exception) => boolean,
+): Manifest & { activeExceptions: Map<string, Exception> } {
   const base = baseOf(m);
   const on = (base.exceptions ?? []).map((e, i) => ({ e, i })).filter(({ e }) => active(e));
   if (!on.length) {

@@ -9,7 +9,11 @@ import { clientsSchema } from './clients.js';
 type Json = Record<string, any>;
 
 function forConnector(connector: Connector, connectors: Connector[]): Json {
-  const js = z.toJSONSchema(manifestSchema(connector, Object.fromEntries(connectors.map((c) => [c.name, c]))), { target: 'draft-7', io: 'input', unrepresentable: 'any' }) as Json;
+  const js = z.toJSONSchema(manifestSchema(connector, Object.fromEntries(connectors.map((c) => [c.name, c]))), {
+    target: 'draft-7',
+    io: 'input',
+    unrepresentable: 'any',
+  }) as Json;
   delete js.$schema;
   for (const [name, grant] of Object.entries<Json>(js.properties.tools.properties)) {
     const tool = connector.tools.find((t) => t.name === name)!;
@@ -23,9 +27,20 @@ function forConnector(connector: Connector, connectors: Connector[]): Json {
   // loader; the schema says so too, so an editor or a generic validator flags it where it is typed.
   const devOnly: Json = {};
   for (const t of connector.tools) {
-    for (const [key, c] of Object.entries(t.constraints)) if (c.devOnly) (devOnly[t.name] ??= { properties: {} }).properties[key] = { const: false, description: `${key} is refused in a production manifest` };
+    for (const [key, c] of Object.entries(t.constraints))
+      if (c.devOnly)
+        (devOnly[t.name] ??= { properties: {} }).properties[key] = {
+          const: false,
+          description: `${key} is refused in a production manifest`,
+        };
   }
-  if (Object.keys(devOnly).length) js.allOf = [{ if: { required: ['instance'], properties: { instance: { pattern: PRODUCTION } } }, then: { properties: { tools: { properties: devOnly } } } }];
+  if (Object.keys(devOnly).length)
+    js.allOf = [
+      {
+        if: { required: ['instance'], properties: { instance: { pattern: PRODUCTION } } },
+        then: { properties: { tools: { properties: devOnly } } },
+      },
+    ];
   return js;
 }
 
@@ -36,11 +51,17 @@ const PRODUCTION = '^prod(-|$)';
 export function fileSchema(schema: z.ZodType, title: string, from: string): Json {
   const js = z.toJSONSchema(schema, { target: 'draft-7', io: 'input', unrepresentable: 'any' }) as Json;
   delete js.$schema;
-  return { $schema: 'http://json-schema.org/draft-07/schema#', $comment: `Generated from ${from} by \`fleet surface --update\`; checked by \`fleet verify\`.`, title, ...js };
+  return {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    $comment: `Generated from ${from} by \`fleet surface --update\`; checked by \`fleet verify\`.`,
+    title,
+    ...js,
+  };
 }
 
 /** scopes/clients.yaml: the HTTP clients. */
-export const clientsJsonSchema = (): Json => fileSchema(clientsSchema, 'fleet HTTP clients (scopes/clients.yaml)', 'shared/manifest/clients.ts');
+export const clientsJsonSchema = (): Json =>
+  fileSchema(clientsSchema, 'fleet HTTP clients (scopes/clients.yaml)', 'shared/manifest/clients.ts');
 
 export function manifestJsonSchema(connectors: Connector[]): Json {
   const names = connectors.map((c) => c.name);
@@ -51,6 +72,9 @@ export function manifestJsonSchema(connectors: Connector[]): Json {
     type: 'object',
     required: ['connector'],
     properties: { connector: { type: 'string', enum: names } },
-    allOf: connectors.map((c) => ({ if: { properties: { connector: { const: c.name } } }, then: forConnector(c, connectors) })),
+    allOf: connectors.map((c) => ({
+      if: { properties: { connector: { const: c.name } } },
+      then: forConnector(c, connectors),
+    })),
   };
 }

@@ -124,11 +124,17 @@ export function loadManifest(file: string, connectors: Record<string, Connector>
   const known = loaded.get(key);
   if (known) return known.file === file ? known : { ...known, file };
   const { data, line } = readYaml(bytes.toString('utf8'), file);
-  if (typeof data !== 'object' || data === null || Array.isArray(data)) fail(1, '', 'a manifest is a mapping of keys (connector, instance, owner, ...)');
+  if (typeof data !== 'object' || data === null || Array.isArray(data))
+    fail(1, '', 'a manifest is a mapping of keys (connector, instance, owner, ...)');
   const obj = data as Record<string, unknown>;
   const name = obj.connector;
   const connector = typeof name === 'string' ? connectors[name] : undefined;
-  if (!connector) fail(line('connector'), 'connector', `unknown connector ${JSON.stringify(name)} (known: ${Object.keys(connectors).join(', ')})`);
+  if (!connector)
+    fail(
+      line('connector'),
+      'connector',
+      `unknown connector ${JSON.stringify(name)} (known: ${Object.keys(connectors).join(', ')})`,
+    );
 
   const parsed = manifestSchema(connector!, connectors).safeParse(obj, { reportInput: true });
   if (!parsed.success) {
@@ -139,26 +145,49 @@ export function loadManifest(file: string, connectors: Record<string, Connector>
   }
   const m = parsed.data;
   const expected = `${m.connector}.${m.instance}.yaml`;
-  if (basename(file) !== expected) fail(line('instance'), 'instance', `file name must be ${expected} for connector ${m.connector}, instance ${m.instance}`);
+  if (basename(file) !== expected)
+    fail(
+      line('instance'),
+      'instance',
+      `file name must be ${expected} for connector ${m.connector}, instance ${m.instance}`,
+    );
 
   // A devOnly constraint (Doppler's get_secret.reveal) cannot be turned on in a production manifest.
-  const production = isProductionReach({ connector: m.connector, instance: m.instance, upstream: m.upstream as Record<string, unknown> }, decl);
+  const production = isProductionReach(
+    { connector: m.connector, instance: m.instance, upstream: m.upstream as Record<string, unknown> },
+    decl,
+  );
   if (production) {
     for (const tool of connector!.tools) {
       for (const [key, c] of Object.entries(tool.constraints)) {
         const granted = (m.tools as Record<string, Record<string, unknown> | undefined>)[tool.name]?.[key];
         const path = `tools.${tool.name}.${key}`;
-        if (c.devOnly && granted !== undefined && granted !== false) fail(line(path), path, `${key} is refused in a production manifest (instance ${m.instance}); only a dev instance may grant it`);
+        if (c.devOnly && granted !== undefined && granted !== false)
+          fail(
+            line(path),
+            path,
+            `${key} is refused in a production manifest (instance ${m.instance}); only a dev instance may grant it`,
+          );
       }
     }
   }
 
   // A minted credential: the process resolves the broker; the connector must know how to mint.
   const minted = typeof m.credential === 'object' && 'broker' in m.credential ? m.credential : undefined;
-  if (minted && !connector!.minter) fail(line('credential.mint'), 'credential.mint', `${connector!.name} cannot mint credentials; use a reference (${referenceForms(extensionsOf(connectors).credentials)})`);
+  if (minted && !connector!.minter)
+    fail(
+      line('credential.mint'),
+      'credential.mint',
+      `${connector!.name} cannot mint credentials; use a reference (${referenceForms(extensionsOf(connectors).credentials)})`,
+    );
   // A rotating credential: the connector must know its upstream's token exchange.
   const rotated = typeof m.credential === 'object' && 'rotate' in m.credential ? m.credential : undefined;
-  if (rotated && !connector!.rotate) fail(line('credential.rotate'), 'credential.rotate', `${connector!.name} has no token rotation; use a reference (${referenceForms(extensionsOf(connectors).credentials)})${connector!.minter ? ', or { broker, mint: { ttl } }' : ''}`);
+  if (rotated && !connector!.rotate)
+    fail(
+      line('credential.rotate'),
+      'credential.rotate',
+      `${connector!.name} has no token rotation; use a reference (${referenceForms(extensionsOf(connectors).credentials)})${connector!.minter ? ', or { broker, mint: { ttl } }' : ''}`,
+    );
 
   const manifest: Manifest = {
     ...m,
@@ -196,7 +225,9 @@ function parseYaml(text: string, file: string): { data: unknown; line: (path: st
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false });
   if (doc.errors.length) {
-    throw new ManifestError(doc.errors.map((e) => ({ file, line: lc.linePos(e.pos[0]).line, path: '', message: e.message.split('\n')[0]! })));
+    throw new ManifestError(
+      doc.errors.map((e) => ({ file, line: lc.linePos(e.pos[0]).line, path: '', message: e.message.split('\n')[0]! })),
+    );
   }
   let data: unknown;
   try {

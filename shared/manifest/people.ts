@@ -19,24 +19,29 @@ import type { Manifest } from './types.js';
 
 const ids = (raw: unknown, what: string) => {
   const p = person(raw, what);
-  if (actor(p).kind === 'email') throw new BadIdentifier(what, 'must be a member ID such as U0123ABCD, not an e-mail address');
+  if (actor(p).kind === 'email')
+    throw new BadIdentifier(what, 'must be a member ID such as U0123ABCD, not an e-mail address');
   return p;
 };
-const parsed = <T>(fn: (raw: unknown, what: string) => T, what: string) => (v: unknown, ctx: z.RefinementCtx) => {
-  try {
-    fn(v, what);
-  } catch (e) {
-    if (!(e instanceof BadIdentifier)) throw e;
-    ctx.addIssue({ code: 'custom', message: e.message });
-  }
-};
+const parsed =
+  <T>(fn: (raw: unknown, what: string) => T, what: string) =>
+  (v: unknown, ctx: z.RefinementCtx) => {
+    try {
+      fn(v, what);
+    } catch (e) {
+      if (!(e instanceof BadIdentifier)) throw e;
+      ctx.addIssue({ code: 'custom', message: e.message });
+    }
+  };
 
 export const peopleSchema = z
   .record(
-    z.string().superRefine(parsed((v, what) => (email(v, what) === v ? v : person(v, what)), 'a person\'s e-mail address')),
+    z
+      .string()
+      .superRefine(parsed((v, what) => (email(v, what) === v ? v : person(v, what)), "a person's e-mail address")),
     z.array(z.string().superRefine(parsed(ids, 'a member ID'))).default([]),
   )
-  .describe('the people the fleet\'s files may name: e-mail address → their member IDs');
+  .describe("the people the fleet's files may name: e-mail address → their member IDs");
 
 export interface People {
   /** every ID of every person (e-mails and member IDs), canonical */
@@ -46,14 +51,21 @@ export interface People {
 }
 
 /** The directory from fleet.yaml's `people` (already checked by peopleSchema), plus the fleet's bots. */
-export function peopleOf(data: Record<string, string[]> | undefined, bots: string[] = []): { people: People; problems: { path: string; message: string }[] } {
+export function peopleOf(
+  data: Record<string, string[]> | undefined,
+  bots: string[] = [],
+): { people: People; problems: { path: string; message: string }[] } {
   const byId = new Map<string, PersonId[]>();
   const problems: { path: string; message: string }[] = [];
   for (const [mail, members] of Object.entries(data ?? {})) {
     const all = [mail, ...members] as PersonId[];
     for (const [i, id] of all.entries()) {
       const other = byId.get(id);
-      if (other && other[0] !== mail) problems.push({ path: i ? `people.${mail}.${i - 1}` : `people.${mail}`, message: `${id} is already ${other[0]}'s: one ID names one person` });
+      if (other && other[0] !== mail)
+        problems.push({
+          path: i ? `people.${mail}.${i - 1}` : `people.${mail}`,
+          message: `${id} is already ${other[0]}'s: one ID names one person`,
+        });
       else byId.set(id, all);
     }
   }
@@ -66,7 +78,8 @@ export function peopleNamed(m: Manifest): { id: string; path: string; role: stri
   const out: { id: string; path: string; role: string }[] = [];
   for (const [tool, g] of Object.entries(m.tools)) {
     const approvers = (g.approval as { approvers?: string[] } | undefined)?.approvers ?? [];
-    for (const [i, id] of approvers.entries()) out.push({ id, path: `tools.${tool}.approval.approvers.${i}`, role: `an approver of ${tool}` });
+    for (const [i, id] of approvers.entries())
+      out.push({ id, path: `tools.${tool}.approval.approvers.${i}`, role: `an approver of ${tool}` });
   }
   (m.exceptions ?? []).forEach((e, i) => {
     out.push({ id: e.owner, path: `exceptions.${i}.owner`, role: `the owner of exception ${e.id}` });
@@ -86,10 +99,12 @@ export function loadPeople(scopes: string): { file: string; people: People } {
   const data = (doc.data ?? {}) as { people?: unknown; bots?: unknown };
   const parsedPeople = peopleSchema.optional().safeParse(data.people);
   if (!parsedPeople.success) {
-    throw new ManifestError(parsedPeople.error.issues.map((i) => {
-      const path = ['people', ...i.path.map(String)].join('.');
-      return { file, line: doc.line(path), path, message: i.message };
-    }));
+    throw new ManifestError(
+      parsedPeople.error.issues.map((i) => {
+        const path = ['people', ...i.path.map(String)].join('.');
+        return { file, line: doc.line(path), path, message: i.message };
+      }),
+    );
   }
   const bots = Array.isArray(data.bots) ? data.bots.filter((b): b is string => typeof b === 'string') : [];
   const { people, problems } = peopleOf(parsedPeople.data, bots);
@@ -104,14 +119,24 @@ export function loadPeople(scopes: string): { file: string; people: People } {
 export function strangers(m: Manifest, people: People, fleetFile: string): ManifestProblem[] {
   const self = (m.exceptions ?? []).flatMap((e, i) =>
     people.known.has(e.owner) && people.known.has(e.approver) && selfApproved(e, people.idsOf) && e.owner !== e.approver
-      ? [{ file: m.file, line: m.line(`exceptions.${i}.approver`), path: `exceptions.${i}.approver`, message: `${e.approver} is ${e.owner} (${fleetFile} people:): exception ${e.id} is approved by its own owner` }]
-      : []);
-  return self.concat(peopleNamed(m)
-    .filter((p) => !people.known.has(p.id))
-    .map((p) => ({
-      file: m.file,
-      line: m.line(p.path),
-      path: p.path,
-      message: `${p.id}, ${p.role}, names nobody the fleet knows: add them to people: in ${fleetFile} (or correct a near miss of someone listed there)`,
-    })));
+      ? [
+          {
+            file: m.file,
+            line: m.line(`exceptions.${i}.approver`),
+            path: `exceptions.${i}.approver`,
+            message: `${e.approver} is ${e.owner} (${fleetFile} people:): exception ${e.id} is approved by its own owner`,
+          },
+        ]
+      : [],
+  );
+  return self.concat(
+    peopleNamed(m)
+      .filter((p) => !people.known.has(p.id))
+      .map((p) => ({
+        file: m.file,
+        line: m.line(p.path),
+        path: p.path,
+        message: `${p.id}, ${p.role}, names nobody the fleet knows: add them to people: in ${fleetFile} (or correct a near miss of someone listed there)`,
+      })),
+  );
 }

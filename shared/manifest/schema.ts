@@ -3,7 +3,12 @@
 // declared constraints. An unknown tool or constraint is a schema error, not a silent no-op.
 import { z } from 'zod';
 import type { Connector, Grant, ToolDef } from '../connector/tool.js';
-import { extensionsOf, type ApprovalChannelKind, type CredentialScheme, type FleetExtensions } from '../connector/extensions.js';
+import {
+  extensionsOf,
+  type ApprovalChannelKind,
+  type CredentialScheme,
+  type FleetExtensions,
+} from '../connector/extensions.js';
 import { DURATION, durationSchema, parseDuration } from '../base/duration.js';
 import { rateSchema } from '../base/rate.js';
 import type { ManifestFields } from './types.js';
@@ -19,7 +24,13 @@ const personCheck = (what: string) => (v: string, ctx: z.RefinementCtx) => {
     ctx.addIssue({ code: 'custom', message: e.message });
   }
 };
-const personSchema = (key: string) => z.string({ error: (i) => (i.input === undefined ? `${key} is required` : `${key} is a person: a member ID or an e-mail address`) }).superRefine(personCheck(key));
+const personSchema = (key: string) =>
+  z
+    .string({
+      error: (i) =>
+        i.input === undefined ? `${key} is required` : `${key} is a person: a member ID or an e-mail address`,
+    })
+    .superRefine(personCheck(key));
 
 export type { Manifest } from './types.js';
 
@@ -45,8 +56,10 @@ export function referenceForms(schemes: readonly CredentialScheme[]): string {
 export const DATE = z
   .string()
   .regex(/^\d{4}-\d{2}-\d{2}$/, 'a date is YYYY-MM-DD, e.g. 2027-03-31')
-  .refine((s) => !Number.isNaN(Date.parse(`${s}T00:00:00Z`)) && new Date(`${s}T00:00:00Z`).toISOString().startsWith(s), 'not a calendar date');
-
+  .refine(
+    (s) => !Number.isNaN(Date.parse(`${s}T00:00:00Z`)) && new Date(`${s}T00:00:00Z`).toISOString().startsWith(s),
+    'not a calendar date',
+  );
 
 /** How long a minted token lives: renewed when a third of it is left. */
 export const MINT_TTL = { min: 10_000, max: 24 * 3600_000 };
@@ -64,7 +77,10 @@ export const promotion = z
   .strictObject({
     from: z
       .string()
-      .regex(/^[a-z0-9-]+\.[a-z][a-z0-9-]*$/, 'from names a development instance as <connector>.<instance>, such as <connector>.dev')
+      .regex(
+        /^[a-z0-9-]+\.[a-z][a-z0-9-]*$/,
+        'from names a development instance as <connector>.<instance>, such as <connector>.dev',
+      )
       .describe('the development instance whose trail must hold the evidence, as <connector>.<instance>'),
     within: durationSchema('how recent the dev deploy and its smoke check must be, such as 24h'),
     smoke: z.boolean().default(true).describe('a passing smoke check must follow the dev deploy (default true)'),
@@ -85,10 +101,20 @@ export function grantCommon(ext: Pick<FleetExtensions, 'approvals'>) {
  * or a channel a connector contributes, whose listed approvers answer (at least one is required).
  */
 function approvalSchema(channels: readonly ApprovalChannelKind[]) {
-  const approver = channels.length === 1 ? channels[0]!.approver : channels.length ? z.union(channels.map((c) => c.approver)) : z.string();
-  const needsApprovers = (via: string) => ({ if: { properties: { via: { const: via } }, required: ['via'] }, then: { required: ['approvers'], properties: { approvers: { minItems: 1 } } } });
+  const approver =
+    channels.length === 1
+      ? channels[0]!.approver
+      : channels.length
+        ? z.union(channels.map((c) => c.approver))
+        : z.string();
+  const needsApprovers = (via: string) => ({
+    if: { properties: { via: { const: via } }, required: ['via'] },
+    then: { required: ['approvers'], properties: { approvers: { minItems: 1 } } },
+  });
   let schema = z.strictObject({
-    via: z.enum(['elicitation', ...channels.map((c) => c.via)]).describe(`who is asked: the client's user (elicitation)${channels.map((c) => ` or ${c.who}`).join('')}`),
+    via: z
+      .enum(['elicitation', ...channels.map((c) => c.via)])
+      .describe(`who is asked: the client's user (elicitation)${channels.map((c) => ` or ${c.who}`).join('')}`),
     approvers: z
       .array(approver)
       .describe(channels.map((c) => `${c.approvers} (required with via: ${c.via})`).join('; ') || 'who may approve')
@@ -96,11 +122,16 @@ function approvalSchema(channels: readonly ApprovalChannelKind[]) {
     timeout: durationSchema('how long to wait for an answer before denying (default 15m)').default('15m'),
   });
   for (const c of channels) {
-    schema = schema.refine((a) => a.via !== c.via || (a.approvers?.length ?? 0) > 0, { message: `a ${c.via} approval needs at least one approver`, path: ['approvers'] }) as unknown as typeof schema;
+    schema = schema.refine((a) => a.via !== c.via || (a.approvers?.length ?? 0) > 0, {
+      message: `a ${c.via} approval needs at least one approver`,
+      path: ['approvers'],
+    }) as unknown as typeof schema;
   }
   // the same rule for editors: the refinements above do not survive the JSON Schema export
   const rules = channels.map((c) => needsApprovers(c.via));
-  return (rules.length === 1 ? schema.meta(rules[0]!) : rules.length ? schema.meta({ allOf: rules }) : schema).describe('a person must say yes before each call runs').optional();
+  return (rules.length === 1 ? schema.meta(rules[0]!) : rules.length ? schema.meta({ allOf: rules }) : schema)
+    .describe('a person must say yes before each call runs')
+    .optional();
 }
 
 export function grantSchema(tool: ToolDef, ext: Pick<FleetExtensions, 'approvals'>): z.ZodType<Grant> {
@@ -116,7 +147,10 @@ export function grantSchema(tool: ToolDef, ext: Pick<FleetExtensions, 'approvals
 /** An instant with its time zone: 2026-12-02T18:00:00Z or 2026-12-02T19:00:00+01:00. */
 export const INSTANT = z
   .string()
-  .regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/, 'an instant is YYYY-MM-DDTHH:MM:SSZ (or with an offset such as +01:00)')
+  .regex(
+    /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/,
+    'an instant is YYYY-MM-DDTHH:MM:SSZ (or with an offset such as +01:00)',
+  )
   .refine((s) => !Number.isNaN(Date.parse(s)), 'not a real date and time');
 
 /**
@@ -126,15 +160,32 @@ export const INSTANT = z
  */
 function exceptionSchema(connector: Connector, ext: FleetExtensions) {
   const common = {
-    id: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'an exception id is lower-case letters, digits and dashes').describe('the exception\'s name, cited in the trail'),
-    owner: personSchema('owner').describe('who asked for the exception and answers for it: a person of fleet.yaml people:, by member ID or e-mail'),
-    reason: z.string().trim().min(1, 'reason is required: why the exception exists').describe('why the exception exists'),
-    approver: personSchema('approver').describe('who approved it (not its owner): a person of fleet.yaml people:, by member ID or e-mail'),
+    id: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9-]*$/, 'an exception id is lower-case letters, digits and dashes')
+      .describe("the exception's name, cited in the trail"),
+    owner: personSchema('owner').describe(
+      'who asked for the exception and answers for it: a person of fleet.yaml people:, by member ID or e-mail',
+    ),
+    reason: z
+      .string()
+      .trim()
+      .min(1, 'reason is required: why the exception exists')
+      .describe('why the exception exists'),
+    approver: personSchema('approver').describe(
+      'who approved it (not its owner): a person of fleet.yaml people:, by member ID or e-mail',
+    ),
     starts: INSTANT.describe('when it starts (YYYY-MM-DDTHH:MM:SSZ)').optional(),
-    expires: INSTANT.describe('when it ends (YYYY-MM-DDTHH:MM:SSZ); without it the exception is never active').optional(),
+    expires: INSTANT.describe(
+      'when it ends (YYYY-MM-DDTHH:MM:SSZ); without it the exception is never active',
+    ).optional(),
   };
   const byTool = connector.tools.map((t) =>
-    z.strictObject({ ...common, tool: z.literal(t.name).describe('the tool the exception grants'), grant: z.preprocess((v) => v ?? {}, grantSchema(t, ext)).describe(`what the exception grants on ${t.name}`) }),
+    z.strictObject({
+      ...common,
+      tool: z.literal(t.name).describe('the tool the exception grants'),
+      grant: z.preprocess((v) => v ?? {}, grantSchema(t, ext)).describe(`what the exception grants on ${t.name}`),
+    }),
   );
   return z.discriminatedUnion('tool', byTool as unknown as [z.ZodObject, ...z.ZodObject[]]);
 }
@@ -147,7 +198,11 @@ const schemas = new WeakMap<Connector, Map<string, ReturnType<typeof buildSchema
  */
 export function manifestSchema(connector: Connector, connectors: Record<string, Connector>) {
   const ext = extensionsOf(connectors);
-  const key = [ext.approvals.map((a) => a.via), ext.provers.map((p) => p.proof), ext.credentials.map((c) => c.scheme)].join(';');
+  const key = [
+    ext.approvals.map((a) => a.via),
+    ext.provers.map((p) => p.proof),
+    ext.credentials.map((c) => c.scheme),
+  ].join(';');
   let byKey = schemas.get(connector);
   if (!byKey) schemas.set(connector, (byKey = new Map()));
   let s = byKey.get(key);
@@ -157,22 +212,43 @@ export function manifestSchema(connector: Connector, connectors: Record<string, 
 
 function buildSchema(connector: Connector, ext: FleetExtensions) {
   const forms = referenceForms(ext.credentials);
-  const reference = z.string().regex(credentialPattern(ext.credentials), `credential must be a reference: ${forms}, or { broker: <reference>, mint: { ttl } }, or { rotate: { refresh_token, client_id, client_secret } }`);
+  const reference = z
+    .string()
+    .regex(
+      credentialPattern(ext.credentials),
+      `credential must be a reference: ${forms}, or { broker: <reference>, mint: { ttl } }, or { rotate: { refresh_token, client_id, client_secret } }`,
+    );
   const tools: Record<string, z.ZodType> = {};
   for (const t of connector.tools) tools[t.name] = grantSchema(t, ext).optional();
   return z.strictObject({
     connector: z.literal(connector.name).describe('which connector serves this manifest'),
-    instance: z.string().regex(/^[a-z][a-z0-9-]*$/, 'instance must be lower-case letters, digits and dashes').describe('the instance name: dev, prod or prod-*; the file is <connector>.<instance>.yaml'),
-    owner: z.string().trim().min(1, 'owner is required: who answers for this instance').describe('who answers for this instance: team <email>'),
+    instance: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]*$/, 'instance must be lower-case letters, digits and dashes')
+      .describe('the instance name: dev, prod or prod-*; the file is <connector>.<instance>.yaml'),
+    owner: z
+      .string()
+      .trim()
+      .min(1, 'owner is required: who answers for this instance')
+      .describe('who answers for this instance: team <email>'),
     review_by: DATE.describe('when the grants must be reviewed again (YYYY-MM-DD)').optional(),
-    purpose: z.string().trim().min(1, 'purpose is required: why this instance exists').describe('why this instance exists, in a sentence'),
+    purpose: z
+      .string()
+      .trim()
+      .min(1, 'purpose is required: why this instance exists')
+      .describe('why this instance exists, in a sentence'),
     credential: z
       .union([
         reference.describe(`where the upstream credential is: ${forms}, never a value`),
         z
           .strictObject({
-            broker: reference.describe(`the broker credential that mints (and deletes) this instance's tokens: ${forms}`),
-            mint: z.strictObject({ ttl: mintTtl.default('1h') }).default({ ttl: '1h' }).describe('how the minted token lives'),
+            broker: reference.describe(
+              `the broker credential that mints (and deletes) this instance's tokens: ${forms}`,
+            ),
+            mint: z
+              .strictObject({ ttl: mintTtl.default('1h') })
+              .default({ ttl: '1h' })
+              .describe('how the minted token lives'),
           })
           .describe('a token minted at every start from a broker credential, never a standing one'),
         z
@@ -180,24 +256,59 @@ function buildSchema(connector: Connector, ext: FleetExtensions) {
             rotate: z
               .strictObject({
                 refresh_token: reference.describe('reference to the refresh token the access tokens are renewed with'),
-                client_id: reference.describe('reference to the app\'s client ID'),
-                client_secret: reference.describe('reference to the app\'s client secret'),
+                client_id: reference.describe("reference to the app's client ID"),
+                client_secret: reference.describe("reference to the app's client secret"),
               })
               .describe('token rotation: a short-lived access token renewed from a refresh token'),
           })
           .describe('a rotating token (a connector with rotate()): renewed from a refresh token, never a standing one'),
       ])
-      .describe(`the upstream credential: a reference (${forms.split(' or ').join(', ')}), { broker, mint } or { rotate }`),
+      .describe(
+        `the upstream credential: a reference (${forms.split(' or ').join(', ')}), { broker, mint } or { rotate }`,
+      ),
     /** when the credential was issued or last rotated, for `fleet review` (the upstream rarely tells) */
-    credential_issued: DATE.describe('when the credential was issued or last rotated (YYYY-MM-DD), for fleet review').optional(),
-    upstream: connector.upstream.describe(`the ${connector.name} account this instance is pinned to and the permissions its credential holds`),
-    attribution: attributionSchema(ext.provers).describe('whether calls must name the person they are for, and how that person is proven'),
+    credential_issued: DATE.describe(
+      'when the credential was issued or last rotated (YYYY-MM-DD), for fleet review',
+    ).optional(),
+    upstream: connector.upstream.describe(
+      `the ${connector.name} account this instance is pinned to and the permissions its credential holds`,
+    ),
+    attribution: attributionSchema(ext.provers).describe(
+      'whether calls must name the person they are for, and how that person is proven',
+    ),
     /** the client principals (routines) allowed to call this instance; any when not set */
-    clients: z.array(z.string().refine((s) => { try { return client(s) === s; } catch { return false; } }, 'a client is a routine name such as blogbot-publish')).min(1).describe('the client principals (routines) allowed to call this instance; any when not set').optional(),
+    clients: z
+      .array(
+        z.string().refine((s) => {
+          try {
+            return client(s) === s;
+          } catch {
+            return false;
+          }
+        }, 'a client is a routine name such as blogbot-publish'),
+      )
+      .min(1)
+      .describe('the client principals (routines) allowed to call this instance; any when not set')
+      .optional(),
     timeout: durationSchema('longest a call may take upstream (default 10s)').default('10s'),
-    audit: z.strictObject({ bodies: z.enum(['hash', 'keep']).default('hash').describe('message bodies in the trail: hash (length + sha256) or keep') }).default({ bodies: 'hash' }).describe('what the audit trail keeps'),
-    tools: z.strictObject(tools).describe('the tools this instance grants, each with its constraints; a tool not listed is neither listed nor callable'),
-    exceptions: z.array(exceptionSchema(connector, ext)).describe('time-boxed exceptions (break-glass): one more tool, or more on a granted one, for a while').optional(),
+    audit: z
+      .strictObject({
+        bodies: z
+          .enum(['hash', 'keep'])
+          .default('hash')
+          .describe('message bodies in the trail: hash (length + sha256) or keep'),
+      })
+      .default({ bodies: 'hash' })
+      .describe('what the audit trail keeps'),
+    tools: z
+      .strictObject(tools)
+      .describe(
+        'the tools this instance grants, each with its constraints; a tool not listed is neither listed nor callable',
+      ),
+    exceptions: z
+      .array(exceptionSchema(connector, ext))
+      .describe('time-boxed exceptions (break-glass): one more tool, or more on a granted one, for a while')
+      .optional(),
   });
 }
 

@@ -36,9 +36,12 @@ export function tsType(s: Schema | boolean | undefined, pad = ''): string {
       const props = Object.entries((s.properties ?? {}) as Record<string, Schema>);
       const required = new Set<string>(s.required ?? []);
       const inner = `${pad}  `;
-      const lines = props.map(([k, v]) => `${inner}${KEY.test(k) ? k : JSON.stringify(k)}${required.has(k) ? '' : '?'}: ${tsType(v, inner)};`);
+      const lines = props.map(
+        ([k, v]) => `${inner}${KEY.test(k) ? k : JSON.stringify(k)}${required.has(k) ? '' : '?'}: ${tsType(v, inner)};`,
+      );
       const extra = s.additionalProperties;
-      if (extra && extra !== false) lines.push(`${inner}[key: string]: ${extra === true ? 'unknown' : tsType(extra, inner)};`);
+      if (extra && extra !== false)
+        lines.push(`${inner}[key: string]: ${extra === true ? 'unknown' : tsType(extra, inner)};`);
       return lines.length ? `{\n${lines.join('\n')}\n${pad}}` : 'Record<string, never>';
     }
     default:
@@ -66,10 +69,20 @@ export function clientTypes(manifests: Manifest[], connectors: Record<string, Co
       out.push('    };');
     }
     out.push('  };');
-    const kind = (t: (typeof tools)[number]) => (t.execution?.taskSupport === 'optional' ? "'task'" : t.annotations?.readOnlyHint === true ? "'read'" : "'write'");
+    const kind = (t: (typeof tools)[number]) =>
+      t.execution?.taskSupport === 'optional' ? "'task'" : t.annotations?.readOnlyHint === true ? "'read'" : "'write'";
     names.push(`  ${JSON.stringify(m.id)}: { ${tools.map((t) => `${t.name}: ${kind(t)}`).join(', ')} },`);
   }
-  out.push('}', '', '/** Each instance\'s tools at run time: whether each only reads, writes, or writes after waiting on a person (run as an MCP task). */');
-  out.push('export const FLEET_TOOLS = {', ...names, '} as const satisfies { [I in keyof FleetTools]: { [T in keyof FleetTools[I]]: \'read\' | \'write\' | \'task\' } };', '');
+  out.push(
+    '}',
+    '',
+    "/** Each instance's tools at run time: whether each only reads, writes, or writes after waiting on a person (run as an MCP task). */",
+  );
+  out.push(
+    'export const FLEET_TOOLS = {',
+    ...names,
+    "} as const satisfies { [I in keyof FleetTools]: { [T in keyof FleetTools[I]]: 'read' | 'write' | 'task' } };",
+    '',
+  );
   return out.join('\n');
 }

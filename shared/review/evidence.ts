@@ -74,19 +74,31 @@ export interface InstanceReview {
   exceptionCalls: { exception: string; tool: string; calls: number; last?: { time: string; by: string } }[];
   credential: { ref: string; issued?: string; age_days?: number; source: string };
   /** the manifest's time-boxed exceptions and where each stands */
-  exceptions: { id: string; tool: string; owner: string; approver: string; reason: string; starts?: string; expires?: string; status: 'active' | 'expired' | 'not started' | 'invalid' }[];
+  exceptions: {
+    id: string;
+    tool: string;
+    owner: string;
+    approver: string;
+    reason: string;
+    starts?: string;
+    expires?: string;
+    status: 'active' | 'expired' | 'not started' | 'invalid';
+  }[];
 }
 
 export const who = (r: CallRow) => r.actor ?? (r.client_id ? `client ${r.client_id}` : r.client) ?? 'unknown';
 /** a call that used its grant: allowed (ran or was left UNKNOWN) or replayed from a key */
 export const usedGrant = (r: CallRow) => r.decision === 'allow' || r.decision === 'replay';
-export const factsOf = (r: CallRow): Fact[] => (r.records.find((x) => Array.isArray(x.resources))?.resources as Fact[] | undefined) ?? [];
-export const exceptionOf = (r: CallRow): string | undefined => r.records.find((x) => typeof x.exception === 'string')?.exception;
+export const factsOf = (r: CallRow): Fact[] =>
+  (r.records.find((x) => Array.isArray(x.resources))?.resources as Fact[] | undefined) ?? [];
+export const exceptionOf = (r: CallRow): string | undefined =>
+  r.records.find((x) => typeof x.exception === 'string')?.exception;
 
 /** `--window`: a duration of at least a day, in whole days. */
 export function windowDays(window: string): number {
   const ms = parseDuration(window);
-  if (ms === undefined || ms < DAY_MS) throw new Error(`--window takes a duration of at least a day, such as 30d or 90d, not "${window}"`);
+  if (ms === undefined || ms < DAY_MS)
+    throw new Error(`--window takes a duration of at least a day, such as 30d or 90d, not "${window}"`);
   return Math.round(ms / DAY_MS);
 }
 
@@ -113,7 +125,12 @@ function count(u: Use & { byMap: Map<string, number> }, r: CallRow): void {
 
 function finish<T extends Use & { byMap?: Map<string, number> }>(u: T): T {
   const { byMap, ...rest } = u;
-  return { ...rest, by: [...(byMap ?? new Map()).entries()].map(([w, calls]) => ({ who: w, calls })).sort((a, b) => b.calls - a.calls || a.who.localeCompare(b.who)) } as unknown as T;
+  return {
+    ...rest,
+    by: [...(byMap ?? new Map()).entries()]
+      .map(([w, calls]) => ({ who: w, calls }))
+      .sort((a, b) => b.calls - a.calls || a.who.localeCompare(b.who)),
+  } as unknown as T;
 }
 
 /** The newest record that `pick` accepts, kept while the trail streams past. */
@@ -130,7 +147,12 @@ class Newest {
  * the window count. `granted` is the manifest's tools as reviewed (with exceptions, if any, the
  * caller adds).
  */
-export function reviewInstance(m: Manifest, connector: Connector, allRows: Iterable<CallRow>, opts: { now: number; days: number }): InstanceReview {
+export function reviewInstance(
+  m: Manifest,
+  connector: Connector,
+  allRows: Iterable<CallRow>,
+  opts: { now: number; days: number },
+): InstanceReview {
   const reviewer = new InstanceReviewer(m, connector, opts);
   for (const r of allRows) reviewer.add(r);
   return reviewer.finish();
@@ -149,8 +171,13 @@ export class InstanceReviewer {
   private readonly evidenced = new Set<string>();
   private readonly wants = new Map<string, { tool: string; what: string; calls: number }>();
   private readonly approvals = new Map<string, ApprovalReview & { byMap: Map<string, number> }>();
-  private readonly exc = new Map<string, { exception: string; tool: string; calls: number; last?: { time: string; by: string } }>();
-  private readonly minted = new Newest((r) => r.phase === 'credential' && (r.action === 'mint' || r.action === 'renew') && r.outcome === 'ok');
+  private readonly exc = new Map<
+    string,
+    { exception: string; tool: string; calls: number; last?: { time: string; by: string } }
+  >();
+  private readonly minted = new Newest(
+    (r) => r.phase === 'credential' && (r.action === 'mint' || r.action === 'renew') && r.outcome === 'ok',
+  );
   private readonly opened = new Newest((r) => r.phase === 'intent' && typeof r.executor?.issued === 'string');
   private readonly from: number;
   private allowed = 0;
@@ -163,7 +190,9 @@ export class InstanceReviewer {
     private readonly opts: { now: number; days: number },
   ) {
     this.from = opts.now - opts.days * DAY_MS;
-    this.exceptionTools = new Map((m.exceptions ?? []).filter((e) => m.tools[e.tool] === undefined).map((e) => [e.tool, e.id]));
+    this.exceptionTools = new Map(
+      (m.exceptions ?? []).filter((e) => m.tools[e.tool] === undefined).map((e) => [e.tool, e.id]),
+    );
     this.tools = connector.tools.filter((t) => m.tools[t.name] !== undefined || this.exceptionTools.has(t.name));
     this.toolUse = new Map(this.tools.map((t) => [t.name, newUse()]));
     for (const t of this.tools) {
@@ -171,7 +200,14 @@ export class InstanceReviewer {
       for (const [key, c] of Object.entries(t.constraints)) {
         if (!c.resources || grant[key] === undefined) continue;
         for (const value of c.resources(grant[key])) {
-          this.resUse.set(`${t.name}\0${key}\0${value}`, { tool: t.name, key, noun: c.noun, value, evidenced: false, ...newUse() });
+          this.resUse.set(`${t.name}\0${key}\0${value}`, {
+            tool: t.name,
+            key,
+            noun: c.noun,
+            value,
+            evidenced: false,
+            ...newUse(),
+          });
         }
       }
     }
@@ -221,7 +257,15 @@ export class InstanceReviewer {
     }
     const steps = r.records.filter((x) => x.phase === 'approval');
     if (steps.length) {
-      const a = this.approvals.get(r.tool) ?? { tool: r.tool, asked: 0, approved: 0, declined: 0, expired: 0, approvers: [], byMap: new Map() };
+      const a = this.approvals.get(r.tool) ?? {
+        tool: r.tool,
+        asked: 0,
+        approved: 0,
+        declined: 0,
+        expired: 0,
+        approvers: [],
+        byMap: new Map(),
+      };
       this.approvals.set(r.tool, a);
       a.asked++;
       const final = [...steps].reverse().find((x) => ['approved', 'declined', 'expired'].includes(x.status));
@@ -250,7 +294,9 @@ export class InstanceReviewer {
       ...(this.exceptionTools.has(t.name) ? { exception: this.exceptionTools.get(t.name) } : {}),
       ...finish(this.toolUse.get(t.name)!),
     }));
-    const resources = [...this.resUse.values()].map((u) => finish({ ...u, evidenced: this.evidenced.has(`${u.tool}\0${u.key}`) }));
+    const resources = [...this.resUse.values()].map((u) =>
+      finish({ ...u, evidenced: this.evidenced.has(`${u.tool}\0${u.key}`) }),
+    );
     return {
       instance: m.id,
       file: m.file,
@@ -270,10 +316,20 @@ export class InstanceReviewer {
       exceptionCalls: [...this.exc.values()],
       credential: credentialAge(m, this.minted, this.opened, opts.now),
       exceptions: (m.exceptions ?? []).map((e) => ({
-        id: e.id, tool: e.tool, owner: e.owner, approver: e.approver, reason: e.reason, starts: e.starts, expires: e.expires,
-        status: isActive(e, opts.now) ? 'active' as const
-          : !e.expires || selfApproved(e) ? 'invalid' as const
-          : Date.parse(e.expires) <= opts.now ? 'expired' as const : 'not started' as const,
+        id: e.id,
+        tool: e.tool,
+        owner: e.owner,
+        approver: e.approver,
+        reason: e.reason,
+        starts: e.starts,
+        expires: e.expires,
+        status: isActive(e, opts.now)
+          ? ('active' as const)
+          : !e.expires || selfApproved(e)
+            ? ('invalid' as const)
+            : Date.parse(e.expires) <= opts.now
+              ? ('expired' as const)
+              : ('not started' as const),
       })),
     };
   }
@@ -286,15 +342,36 @@ export class InstanceReviewer {
  * else the manifest's credential_issued.
  */
 function credentialAge(m: Manifest, minted: Newest, opened: Newest, now: number): InstanceReview['credential'] {
-  const age = (issued: string) => Math.floor((now - Date.parse(/T/.test(issued) ? issued : `${issued}T00:00:00Z`)) / DAY_MS);
+  const age = (issued: string) =>
+    Math.floor((now - Date.parse(/T/.test(issued) ? issued : `${issued}T00:00:00Z`)) / DAY_MS);
   const t = m.mint ? minted.record : undefined;
-  if (m.mint && t) return { ref: m.credential, issued: t.time, age_days: age(t.time), source: `minted per run (ttl ${m.mint.ttl}): the newest token in the trail, ${t.token_id}` };
+  if (m.mint && t)
+    return {
+      ref: m.credential,
+      issued: t.time,
+      age_days: age(t.time),
+      source: `minted per run (ttl ${m.mint.ttl}): the newest token in the trail, ${t.token_id}`,
+    };
   const up = opened.record;
-  if (up) return { ref: m.credential, issued: up.executor.issued, age_days: age(up.executor.issued), source: `reported by ${m.connector} when the instance opened it` };
-  if (m.credential_issued) return { ref: m.credential, issued: m.credential_issued, age_days: age(m.credential_issued), source: 'manifest credential_issued' };
-  return { ref: m.credential, source: 'unknown: record credential_issued in the manifest when the credential is issued or rotated' };
+  if (up)
+    return {
+      ref: m.credential,
+      issued: up.executor.issued,
+      age_days: age(up.executor.issued),
+      source: `reported by ${m.connector} when the instance opened it`,
+    };
+  if (m.credential_issued)
+    return {
+      ref: m.credential,
+      issued: m.credential_issued,
+      age_days: age(m.credential_issued),
+      source: 'manifest credential_issued',
+    };
+  return {
+    ref: m.credential,
+    source: 'unknown: record credential_issued in the manifest when the credential is issued or rotated',
+  };
 }
-
 
 const day = (iso?: string) => (iso ? iso.slice(0, 16).replace('T', ' ') : '—');
 const last = (u: Use) => (u.last ? `${day(u.last.time)} by ${u.last.by}` : 'never');
@@ -304,26 +381,46 @@ export function reviewText(rs: InstanceReview[]): string {
   const out: string[] = [];
   for (const r of rs) {
     out.push(`${r.instance} (${r.file}) — owner ${r.owner}${r.review_by ? `, review by ${r.review_by}` : ''}`);
-    out.push(`  window ${r.window.days} days (${r.window.from.slice(0, 10)} → ${r.window.to.slice(0, 10)}): ${r.calls.allowed} allowed, ${r.calls.denied} denied, ${r.calls.other} other`);
-    out.push(`  credential ${r.credential.ref}: ${r.credential.age_days !== undefined ? `${r.credential.age_days} days old (issued ${r.credential.issued}, ${r.credential.source})` : `age ${r.credential.source}`}`);
+    out.push(
+      `  window ${r.window.days} days (${r.window.from.slice(0, 10)} → ${r.window.to.slice(0, 10)}): ${r.calls.allowed} allowed, ${r.calls.denied} denied, ${r.calls.other} other`,
+    );
+    out.push(
+      `  credential ${r.credential.ref}: ${r.credential.age_days !== undefined ? `${r.credential.age_days} days old (issued ${r.credential.issued}, ${r.credential.source})` : `age ${r.credential.source}`}`,
+    );
     out.push('  tools:');
-    for (const t of r.tools) out.push(`    ${t.tool.padEnd(20)} ${t.access.padEnd(11)} ${String(t.allowed).padStart(5)} allowed ${String(t.denied).padStart(4)} denied   last ${last(t)}${t.exception ? `   [exception ${t.exception}]` : ''}`);
+    for (const t of r.tools)
+      out.push(
+        `    ${t.tool.padEnd(20)} ${t.access.padEnd(11)} ${String(t.allowed).padStart(5)} allowed ${String(t.denied).padStart(4)} denied   last ${last(t)}${t.exception ? `   [exception ${t.exception}]` : ''}`,
+      );
     if (r.resources.length) {
       out.push('  resources:');
-      for (const x of r.resources) out.push(`    ${`${x.tool}.${x.key}`.padEnd(28)} ${x.value.padEnd(20)} ${String(x.allowed).padStart(5)} allowed ${String(x.denied).padStart(4)} denied   last ${last(x)}`);
+      for (const x of r.resources)
+        out.push(
+          `    ${`${x.tool}.${x.key}`.padEnd(28)} ${x.value.padEnd(20)} ${String(x.allowed).padStart(5)} allowed ${String(x.denied).padStart(4)} denied   last ${last(x)}`,
+        );
     }
     out.push(`  unused grants: ${r.unused.join(', ') || 'none'}`);
     out.push(`  untouched resources: ${r.untouched.map((u) => `${u.tool}.${u.key} ${u.value}`).join(', ') || 'none'}`);
     if (r.approvals.length) {
       out.push('  approvals:');
-      for (const a of r.approvals) out.push(`    ${a.tool}: ${a.asked} asked, ${a.approved} approved${a.approvers.length ? ` (${a.approvers.map((p) => `${p.who} ×${p.calls}`).join(', ')})` : ''}, ${a.declined} declined, ${a.expired} expired`);
+      for (const a of r.approvals)
+        out.push(
+          `    ${a.tool}: ${a.asked} asked, ${a.approved} approved${a.approvers.length ? ` (${a.approvers.map((p) => `${p.who} ×${p.calls}`).join(', ')})` : ''}, ${a.declined} declined, ${a.expired} expired`,
+        );
     }
-    for (const e of r.exceptions) out.push(`  exception ${e.id}: ${e.tool} for ${e.owner}, approved by ${e.approver}, ${e.starts ? `${e.starts} → ` : 'until '}${e.expires ?? '(no expiry)'} — ${e.status}; ${e.reason}`);
+    for (const e of r.exceptions)
+      out.push(
+        `  exception ${e.id}: ${e.tool} for ${e.owner}, approved by ${e.approver}, ${e.starts ? `${e.starts} → ` : 'until '}${e.expires ?? '(no expiry)'} — ${e.status}; ${e.reason}`,
+      );
     if (r.exceptionCalls.length) {
       out.push('  calls under exceptions:');
-      for (const e of r.exceptionCalls) out.push(`    ${e.exception}: ${e.tool} ×${e.calls}, last ${e.last ? `${day(e.last.time)} by ${e.last.by}` : '—'}`);
+      for (const e of r.exceptionCalls)
+        out.push(
+          `    ${e.exception}: ${e.tool} ×${e.calls}, last ${e.last ? `${day(e.last.time)} by ${e.last.by}` : '—'}`,
+        );
     }
-    if (r.refusedWants.length) out.push(`  refused (not granted): ${r.refusedWants.map((w) => `${w.tool} ${w.what} ×${w.calls}`).join(', ')}`);
+    if (r.refusedWants.length)
+      out.push(`  refused (not granted): ${r.refusedWants.map((w) => `${w.tool} ${w.what} ×${w.calls}`).join(', ')}`);
     out.push('');
   }
   return out.join('\n').trimEnd();
@@ -335,18 +432,42 @@ export function reviewMarkdown(rs: InstanceReview[]): string {
   const esc = (s: string) => s.replace(/\|/g, '\\|');
   for (const r of rs) {
     out.push(`### Access review: ${r.instance}`, '');
-    out.push(`Owner ${esc(r.owner)}${r.review_by ? `, review by **${r.review_by}**` : ''}. Window: ${r.window.days} days to ${r.window.to.slice(0, 10)} — ${r.calls.allowed} allowed, ${r.calls.denied} denied. Credential \`${r.credential.ref}\`: ${r.credential.age_days !== undefined ? `${r.credential.age_days} days old` : 'age unknown'}.`, '');
+    out.push(
+      `Owner ${esc(r.owner)}${r.review_by ? `, review by **${r.review_by}**` : ''}. Window: ${r.window.days} days to ${r.window.to.slice(0, 10)} — ${r.calls.allowed} allowed, ${r.calls.denied} denied. Credential \`${r.credential.ref}\`: ${r.credential.age_days !== undefined ? `${r.credential.age_days} days old` : 'age unknown'}.`,
+      '',
+    );
     out.push('| tool | access | allowed | denied | last use |', '|---|---|---:|---:|---|');
-    for (const t of r.tools) out.push(`| \`${t.tool}\`${t.exception ? ` (exception ${t.exception})` : ''} | ${t.access} | ${t.allowed} | ${t.denied} | ${esc(last(t))} |`);
+    for (const t of r.tools)
+      out.push(
+        `| \`${t.tool}\`${t.exception ? ` (exception ${t.exception})` : ''} | ${t.access} | ${t.allowed} | ${t.denied} | ${esc(last(t))} |`,
+      );
     if (r.resources.length) {
       out.push('', '| grant | resource | allowed | denied | last use |', '|---|---|---:|---:|---|');
-      for (const x of r.resources) out.push(`| \`${x.tool}.${x.key}\` | \`${esc(x.value)}\` | ${x.allowed} | ${x.denied} | ${esc(last(x))} |`);
+      for (const x of r.resources)
+        out.push(`| \`${x.tool}.${x.key}\` | \`${esc(x.value)}\` | ${x.allowed} | ${x.denied} | ${esc(last(x))} |`);
     }
     out.push('', `**Unused grants:** ${r.unused.map((u) => `\`${u}\``).join(', ') || 'none'}  `);
-    out.push(`**Untouched resources:** ${r.untouched.map((u) => `\`${u.tool}.${u.key} ${esc(u.value)}\``).join(', ') || 'none'}`);
-    if (r.approvals.length) out.push('', ...r.approvals.map((a) => `- approvals for \`${a.tool}\`: ${a.asked} asked, ${a.approved} approved${a.approvers.length ? ` by ${a.approvers.map((p) => `${p.who} (${p.calls})`).join(', ')}` : ''}, ${a.declined} declined, ${a.expired} expired`));
-    if (r.exceptions.length) out.push('', ...r.exceptions.map((e) => `- exception \`${e.id}\` (${e.status}): \`${e.tool}\` for ${esc(e.owner)}, approved by ${esc(e.approver)}, until ${e.expires ?? '(no expiry)'} — ${esc(e.reason)}`));
-    if (r.exceptionCalls.length) out.push('', ...r.exceptionCalls.map((e) => `- exception \`${e.exception}\`: \`${e.tool}\` ×${e.calls}`));
+    out.push(
+      `**Untouched resources:** ${r.untouched.map((u) => `\`${u.tool}.${u.key} ${esc(u.value)}\``).join(', ') || 'none'}`,
+    );
+    if (r.approvals.length)
+      out.push(
+        '',
+        ...r.approvals.map(
+          (a) =>
+            `- approvals for \`${a.tool}\`: ${a.asked} asked, ${a.approved} approved${a.approvers.length ? ` by ${a.approvers.map((p) => `${p.who} (${p.calls})`).join(', ')}` : ''}, ${a.declined} declined, ${a.expired} expired`,
+        ),
+      );
+    if (r.exceptions.length)
+      out.push(
+        '',
+        ...r.exceptions.map(
+          (e) =>
+            `- exception \`${e.id}\` (${e.status}): \`${e.tool}\` for ${esc(e.owner)}, approved by ${esc(e.approver)}, until ${e.expires ?? '(no expiry)'} — ${esc(e.reason)}`,
+        ),
+      );
+    if (r.exceptionCalls.length)
+      out.push('', ...r.exceptionCalls.map((e) => `- exception \`${e.exception}\`: \`${e.tool}\` ×${e.calls}`));
     out.push('');
   }
   return out.join('\n').trimEnd();

@@ -40,7 +40,14 @@ export function explain(m: Manifest, connector: Connector): Explained {
         const v = grant[key] !== undefined ? grant[key] : c.fallback;
         if (v !== undefined) constraints[key] = v;
       }
-      return { name: t.name, access: t.access, constraints, approval: grant.approval, rate: grant.rate, needs: needsOf(t, grant) };
+      return {
+        name: t.name,
+        access: t.access,
+        constraints,
+        approval: grant.approval,
+        rate: grant.rate,
+        needs: needsOf(t, grant),
+      };
     });
   return {
     instance: m.id,
@@ -48,7 +55,11 @@ export function explain(m: Manifest, connector: Connector): Explained {
     production: isProduction(m),
     owner: m.owner,
     credential: m.credential,
-    credential_kind: m.mint ? `minted from broker (ttl ${m.mint.ttl})` : m.rotate ? 'rotated from refresh token' : 'standing',
+    credential_kind: m.mint
+      ? `minted from broker (ttl ${m.mint.ttl})`
+      : m.rotate
+        ? 'rotated from refresh token'
+        : 'standing',
     attribution: describeAttribution(m.attribution),
     tools,
     needs: [...new Set(tools.flatMap((t) => t.needs))].sort(),
@@ -56,7 +67,8 @@ export function explain(m: Manifest, connector: Connector): Explained {
   };
 }
 
-const show = (v: unknown): string => (Array.isArray(v) ? v.join(', ') : typeof v === 'object' && v ? JSON.stringify(v) : String(v));
+const show = (v: unknown): string =>
+  Array.isArray(v) ? v.join(', ') : typeof v === 'object' && v ? JSON.stringify(v) : String(v);
 
 function approvalText(a: unknown): string {
   const ap = a as { via?: string; approvers?: unknown[]; timeout?: string };
@@ -76,8 +88,12 @@ export function explainText(all: Explained[]): string {
     );
     const width = Math.max(0, ...e.tools.map((t) => t.name.length));
     for (const t of e.tools) {
-      const cs = Object.entries(t.constraints).map(([k, v]) => `${k}: ${show(v)}`).join('; ');
-      out.push(`    ${t.name.padEnd(width)}  ${t.access.padEnd(11)} ${cs || 'no constraints'}${t.needs.length ? `  [needs ${t.needs.join(', ')}]` : ''}`);
+      const cs = Object.entries(t.constraints)
+        .map(([k, v]) => `${k}: ${show(v)}`)
+        .join('; ');
+      out.push(
+        `    ${t.name.padEnd(width)}  ${t.access.padEnd(11)} ${cs || 'no constraints'}${t.needs.length ? `  [needs ${t.needs.join(', ')}]` : ''}`,
+      );
       if (t.approval) out.push(`    ${''.padEnd(width)}  ${''.padEnd(11)} ${approvalText(t.approval)}`);
       if (t.rate) out.push(`    ${''.padEnd(width)}  ${''.padEnd(11)} rate ${show(t.rate)}`);
     }

@@ -29,10 +29,19 @@ export const MANIFEST_FIELDS: Record<string, Order> = {
   purpose: { kind: 'none' },
   review_by: { kind: 'later', what: 'the next recertification moves later' },
   credential_issued: { kind: 'none' },
-  exceptions: { kind: 'own', by: 'exceptions: by id; a new one, a later expiry, an earlier start, another tool, grant or approver escalates; a removed one is a reduction' },
-  credential: { kind: 'own', by: 'credential: escalates when the reference is shared with another instance, when a minted credential turns standing, or when a minted token lives longer' },
+  exceptions: {
+    kind: 'own',
+    by: 'exceptions: by id; a new one, a later expiry, an earlier start, another tool, grant or approver escalates; a removed one is a reduction',
+  },
+  credential: {
+    kind: 'own',
+    by: 'credential: escalates when the reference is shared with another instance, when a minted credential turns standing, or when a minted token lives longer',
+  },
   upstream: { kind: 'own', by: 'UPSTREAM_FIELDS' },
-  attribution: { kind: 'own', by: 'attribution: required or not, and the proof, by strength (manifest/attribution.ts)' },
+  attribution: {
+    kind: 'own',
+    by: 'attribution: required or not, and the proof, by strength (manifest/attribution.ts)',
+  },
   clients: { kind: 'own', by: 'clients: unset admits any client; added routines widen' },
   timeout: { kind: 'longer', fallback: '10s', what: 'a call may run longer' },
   audit: { kind: 'own', by: 'AUDIT_FIELDS' },
@@ -46,15 +55,24 @@ export const ATTRIBUTION_FIELDS: Record<string, Order> = {
   request_channels: { kind: 'set', noun: 'a request may now be asked in' },
   max_age: { kind: 'longer', what: 'an older request (or a longer-lived token) still proves the actor' },
   reader: { kind: 'identity', what: 'another identity now reads the proofs' },
-  issuer: { kind: 'identity', what: 'another authorization server now proves who the actor is: whoever runs it names the actor' },
+  issuer: {
+    kind: 'identity',
+    what: 'another authorization server now proves who the actor is: whoever runs it names the actor',
+  },
   audience: { kind: 'identity', what: 'tokens minted for another audience now prove the actor' },
-  jwks: { kind: 'identity', what: 'proof tokens are now checked with another key set: whoever holds its keys names the actor' },
+  jwks: {
+    kind: 'identity',
+    what: 'proof tokens are now checked with another key set: whoever holds its keys names the actor',
+  },
 };
 
 /** `scopes/fleet.yaml`: every top-level key, each judged by its own comparison in ./diff.ts. */
 export const RULES_FILE_FIELDS: Record<string, Order> = {
   bots: { kind: 'own', by: 'bots: an unlisted bot may approve (escalation)' },
-  people: { kind: 'own', by: "people: an ID that is no longer a person's escalates (they could approve their own request with it)" },
+  people: {
+    kind: 'own',
+    by: "people: an ID that is no longer a person's escalates (they could approve their own request with it)",
+  },
   rules: { kind: 'own', by: 'rules: by id; a removed or changed rule escalates' },
   approvals: { kind: 'own', by: 'APPROVALS_FIELDS' },
   checkpoints: { kind: 'own', by: 'CHECKPOINTS_FIELDS' },
@@ -66,10 +84,19 @@ export const RULES_FILE_FIELDS: Record<string, Order> = {
 export const APPROVALS_FIELDS: Record<string, Order> = {
   workspace: { kind: 'identity', what: 'approvals are now asked, and answers read, in another workspace' },
   channel: { kind: 'identity', what: 'approvals are now asked in another channel, whose members may answer' },
-  credential: { kind: 'identity', what: 'the approvals identity now acts with another token, whose holder reads and may forge answers' },
+  credential: {
+    kind: 'identity',
+    what: 'the approvals identity now acts with another token, whose holder reads and may forge answers',
+  },
   token_scopes: { kind: 'set', noun: "the approvals identity's token may now hold" },
-  signing_secret: { kind: 'identity', what: 'answers delivered to the approvals identity are now accepted when signed with another secret, whose holder may forge them' },
-  app_token: { kind: 'identity', what: 'answers are now received over Socket Mode with another app-level token, whose holder may take deliveries meant for the fleet' },
+  signing_secret: {
+    kind: 'identity',
+    what: 'answers delivered to the approvals identity are now accepted when signed with another secret, whose holder may forge them',
+  },
+  app_token: {
+    kind: 'identity',
+    what: 'answers are now received over Socket Mode with another app-level token, whose holder may take deliveries meant for the fleet',
+  },
   safety_poll: { kind: 'none' },
 };
 
@@ -83,15 +110,24 @@ export const CHECKPOINTS_FIELDS: Record<string, Order> = {
 
 /** `store:`: where every instance keeps its trail, keys and suspensions. */
 export const STORE_FIELDS: Record<string, Order> = {
-  engine: { kind: 'identity', what: "instances now keep their trail, idempotency keys and suspensions in another engine, whose holders can read and change them" },
-  url: { kind: 'identity', what: "instances now keep their trail, idempotency keys and suspensions in another database, whose holders can read and change them" },
+  engine: {
+    kind: 'identity',
+    what: 'instances now keep their trail, idempotency keys and suspensions in another engine, whose holders can read and change them',
+  },
+  url: {
+    kind: 'identity',
+    what: 'instances now keep their trail, idempotency keys and suspensions in another database, whose holders can read and change them',
+  },
   pool: { kind: 'none' },
 };
 
 /** `production:`: what production is beyond the names prod and prod-* (shared/base/production.ts). */
 export const PRODUCTION_FIELDS: Record<string, Order> = {
   instances: { kind: 'own', by: 'production.instances: one removed loses every production rule (escalation)' },
-  reaches: { kind: 'own', by: 'production.reaches: a pin removed loses every production rule for what reaches it (escalation)' },
+  reaches: {
+    kind: 'own',
+    by: 'production.reaches: a pin removed loses every production rule for what reaches it (escalation)',
+  },
 };
 
 /** A client of `scopes/clients.yaml`. */
@@ -107,8 +143,14 @@ export const CLIENT_FIELDS: Record<string, Order> = {
 };
 
 export const JWT_FIELDS: Record<string, Order> = {
-  issuer: { kind: 'identity', what: 'another authorization server now names this client: whoever runs it may call as the client' },
-  jwks: { kind: 'identity', what: "the client's tokens are now checked with another key set: whoever holds its keys may call as the client" },
+  issuer: {
+    kind: 'identity',
+    what: 'another authorization server now names this client: whoever runs it may call as the client',
+  },
+  jwks: {
+    kind: 'identity',
+    what: "the client's tokens are now checked with another key set: whoever holds its keys may call as the client",
+  },
   subject: { kind: 'identity', what: 'another subject of the issuer now calls as this client' },
   algorithms: { kind: 'set', noun: 'tokens may now be signed with' },
 };
@@ -124,14 +166,22 @@ export const UPSTREAM_FIELDS: Record<string, Order> = {
 };
 
 export const AUDIT_FIELDS: Record<string, Order> = {
-  bodies: { kind: 'scale', values: ['hash', 'keep'], fallback: 'hash', note: { keep: 'message bodies are now kept in the audit trail' } },
+  bodies: {
+    kind: 'scale',
+    values: ['hash', 'keep'],
+    fallback: 'hash',
+    note: { keep: 'message bodies are now kept in the audit trail' },
+  },
 };
 
 /** Keys every grant may carry besides its tool's constraints (which judge themselves). */
 export const GRANT_FIELDS: Record<string, Order> = {
   rate: { kind: 'own', by: 'rate: the largest burst any window allows' },
   approval: { kind: 'own', by: 'APPROVAL_FIELDS' },
-  promotion: { kind: 'own', by: 'promotion: removed, another source instance, a longer window or no smoke check escalates' },
+  promotion: {
+    kind: 'own',
+    by: 'promotion: removed, another source instance, a longer window or no smoke check escalates',
+  },
 };
 
 export const APPROVAL_FIELDS: Record<string, Order> = {
@@ -151,20 +201,33 @@ const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
 export function judgeField(name: string, order: Order | undefined, a: unknown, b: unknown): Judged[] | undefined {
   if (!order) {
     if (same(a, b)) return undefined;
-    return [{ class: 'escalation', what: `${name} ${show(a)} → ${show(b)}: a field with no stated order (shared/review/field-order.ts); review it by hand` }];
+    return [
+      {
+        class: 'escalation',
+        what: `${name} ${show(a)} → ${show(b)}: a field with no stated order (shared/review/field-order.ts); review it by hand`,
+      },
+    ];
   }
   switch (order.kind) {
     case 'none':
       return same(a, b) ? undefined : [{ class: 'neutral', what: `${name} ${show(a)} → ${show(b)}` }];
     case 'identity':
-      return same(a, b) ? undefined : [{ class: 'escalation', what: `${name} ${show(a)} → ${show(b)}: ${order.what ?? 'the instance is now pinned to another upstream identity, whose resources its grants now reach'}` }];
+      return same(a, b)
+        ? undefined
+        : [
+            {
+              class: 'escalation',
+              what: `${name} ${show(a)} → ${show(b)}: ${order.what ?? 'the instance is now pinned to another upstream identity, whose resources its grants now reach'}`,
+            },
+          ];
     case 'set': {
       const va: unknown[] = Array.isArray(a) ? a : [];
       const vb: unknown[] = Array.isArray(b) ? b : [];
       const added = vb.filter((v) => !va.some((w) => same(v, w)));
       const removed = va.filter((v) => !vb.some((w) => same(v, w)));
       const out: Judged[] = [];
-      if (added.length) out.push({ class: 'escalation', what: `${name} adds ${added.map(show).join(', ')}: ${order.noun} more` });
+      if (added.length)
+        out.push({ class: 'escalation', what: `${name} adds ${added.map(show).join(', ')}: ${order.noun} more` });
       if (removed.length) out.push({ class: 'reduction', what: `${name} drops ${removed.map(show).join(', ')}` });
       return out.length ? out : undefined;
     }
@@ -175,8 +238,19 @@ export function judgeField(name: string, order: Order | undefined, a: unknown, b
       const ia = order.values.indexOf(String(va));
       const ib = order.values.indexOf(String(vb));
       const note = order.note?.[String(vb)];
-      if (ib < 0 || ia < 0) return [{ class: 'escalation', what: `${name} ${show(va)} → ${show(vb)}: a value outside the known scale (${order.values.join(' < ')}); review it by hand` }];
-      return [{ class: ib > ia ? 'escalation' : 'reduction', what: `${name} ${va} → ${vb}${ib > ia && note ? `: ${note}` : ''}` }];
+      if (ib < 0 || ia < 0)
+        return [
+          {
+            class: 'escalation',
+            what: `${name} ${show(va)} → ${show(vb)}: a value outside the known scale (${order.values.join(' < ')}); review it by hand`,
+          },
+        ];
+      return [
+        {
+          class: ib > ia ? 'escalation' : 'reduction',
+          what: `${name} ${va} → ${vb}${ib > ia && note ? `: ${note}` : ''}`,
+        },
+      ];
     }
     case 'longer': {
       const va = a ?? order.fallback;
@@ -184,9 +258,15 @@ export function judgeField(name: string, order: Order | undefined, a: unknown, b
       if (same(va, vb)) return undefined;
       const da = parseDuration(String(va));
       const db = parseDuration(String(vb));
-      if (da === undefined || db === undefined) return [{ class: 'escalation', what: `${name} ${show(va)} → ${show(vb)}: not a duration; review it by hand` }];
+      if (da === undefined || db === undefined)
+        return [{ class: 'escalation', what: `${name} ${show(va)} → ${show(vb)}: not a duration; review it by hand` }];
       if (da === db) return [{ class: 'neutral', what: `${name} ${va} → ${vb}: same length` }];
-      return [{ class: db > da ? 'escalation' : 'reduction', what: `${name} ${va} → ${vb}${db > da ? `: ${order.what}` : ''}` }];
+      return [
+        {
+          class: db > da ? 'escalation' : 'reduction',
+          what: `${name} ${va} → ${vb}${db > da ? `: ${order.what}` : ''}`,
+        },
+      ];
     }
     case 'later': {
       if (same(a, b)) return undefined;
@@ -194,8 +274,11 @@ export function judgeField(name: string, order: Order | undefined, a: unknown, b
       if (a === undefined) return [{ class: 'reduction', what: `${name} set to ${show(b)}` }];
       const ta = Date.parse(String(a));
       const tb = Date.parse(String(b));
-      if (Number.isNaN(ta) || Number.isNaN(tb)) return [{ class: 'escalation', what: `${name} ${show(a)} → ${show(b)}: not a date; review it by hand` }];
-      return [{ class: tb > ta ? 'escalation' : 'reduction', what: `${name} ${a} → ${b}${tb > ta ? `: ${order.what}` : ''}` }];
+      if (Number.isNaN(ta) || Number.isNaN(tb))
+        return [{ class: 'escalation', what: `${name} ${show(a)} → ${show(b)}: not a date; review it by hand` }];
+      return [
+        { class: tb > ta ? 'escalation' : 'reduction', what: `${name} ${a} → ${b}${tb > ta ? `: ${order.what}` : ''}` },
+      ];
     }
     case 'own':
       throw new Error(`${name} is judged by its own comparison (${order.by})`);
@@ -219,7 +302,10 @@ const seconds = (r: Rate) => r.windowMs / 1000;
  * largest burst), narrower if some span admits fewer. Spans are checked at every multiple of the
  * shorter period up to the longer one (the step points of both), and in the long run.
  */
-export function compareRates(a: Rate, b: Rate): { wider?: { span: number; from: number; to: number }; narrower?: { span: number; from: number; to: number } } {
+export function compareRates(
+  a: Rate,
+  b: Rate,
+): { wider?: { span: number; from: number; to: number }; narrower?: { span: number; from: number; to: number } } {
   const step = Math.min(seconds(a), seconds(b));
   const top = Math.max(seconds(a), seconds(b));
   let wider: { span: number; from: number; to: number } | undefined;
@@ -240,7 +326,11 @@ export function compareRates(a: Rate, b: Rate): { wider?: { span: number; from: 
 
 export function spanText(seconds: number): string {
   if (seconds === 0) return 'at once';
-  for (const [unit, s] of [['day', 86400], ['hour', 3600], ['minute', 60]] as const) {
+  for (const [unit, s] of [
+    ['day', 86400],
+    ['hour', 3600],
+    ['minute', 60],
+  ] as const) {
     if (seconds % s === 0) return `in ${seconds / s} ${unit}${seconds / s === 1 ? '' : 's'}`;
   }
   return `in ${seconds} s`;

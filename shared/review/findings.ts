@@ -26,7 +26,9 @@ const counts = (fs: Finding[]) => ({
 /** Errors first, then by file and line, so the output reads top-down. */
 export function sortFindings(fs: Finding[]): Finding[] {
   const rank = (f: Finding) => (f.severity === 'error' ? 0 : 1);
-  return [...fs].sort((a, b) => rank(a) - rank(b) || a.file.localeCompare(b.file) || a.line - b.line || a.rule.localeCompare(b.rule));
+  return [...fs].sort(
+    (a, b) => rank(a) - rank(b) || a.file.localeCompare(b.file) || a.line - b.line || a.rule.localeCompare(b.rule),
+  );
 }
 
 // GitHub's workflow-command escaping: data escapes %, CR, LF; properties also `:` and `,`.
@@ -36,15 +38,22 @@ const ghProp = (s: string) => ghData(s).replace(/:/g, '%3A').replace(/,/g, '%2C'
 export function formatFindings(findings: Finding[], format: Format, checked: number): string {
   const fs = sortFindings(findings);
   const { errors, warnings } = counts(fs);
-  const summary = errors || warnings ? `${errors} error(s), ${warnings} warning(s) in ${checked} manifest(s)` : `${checked} manifest(s) ok`;
-  if (format === 'json') return JSON.stringify({ ok: errors === 0, manifests: checked, errors, warnings, findings: fs }, null, 2);
+  const summary =
+    errors || warnings
+      ? `${errors} error(s), ${warnings} warning(s) in ${checked} manifest(s)`
+      : `${checked} manifest(s) ok`;
+  if (format === 'json')
+    return JSON.stringify({ ok: errors === 0, manifests: checked, errors, warnings, findings: fs }, null, 2);
   if (format === 'github') {
     const lines = fs.map(
-      (f) => `::${f.severity} file=${ghProp(f.file)},line=${f.line},title=${ghProp(`fleet verify: ${f.rule}`)}::${ghData(f.message)}`,
+      (f) =>
+        `::${f.severity} file=${ghProp(f.file)},line=${f.line},title=${ghProp(`fleet verify: ${f.rule}`)}::${ghData(f.message)}`,
     );
     return [...lines, `fleet verify: ${summary}`].join('\n');
   }
-  const lines = fs.map((f) => `${f.file}:${f.line}: ${f.severity} [${f.rule}] ${f.path ? `${f.path}: ` : ''}${f.message}`);
+  const lines = fs.map(
+    (f) => `${f.file}:${f.line}: ${f.severity} [${f.rule}] ${f.path ? `${f.path}: ` : ''}${f.message}`,
+  );
   return [...lines, summary].join('\n');
 }
 

@@ -25,7 +25,10 @@ function dropItems(doc: Document, path: (string | number)[], keep: (value: unkno
   let dropped = 0;
   for (let i = seq.items.length - 1; i >= 0; i--) {
     const item = seq.items[i] as { toJSON?: () => unknown } | unknown;
-    const value = item && typeof item === 'object' && 'toJSON' in (item as object) ? (item as { toJSON: () => unknown }).toJSON() : item;
+    const value =
+      item && typeof item === 'object' && 'toJSON' in (item as object)
+        ? (item as { toJSON: () => unknown }).toJSON()
+        : item;
     if (!keep(value)) {
       seq.items.splice(i, 1);
       dropped++;
@@ -35,7 +38,11 @@ function dropItems(doc: Document, path: (string | number)[], keep: (value: unkno
 }
 
 /** Where in the upstream block a declared permission is written. */
-function permissionPath(upstream: unknown, value: string, at: (string | number)[] = ['upstream']): (string | number)[] | undefined {
+function permissionPath(
+  upstream: unknown,
+  value: string,
+  at: (string | number)[] = ['upstream'],
+): (string | number)[] | undefined {
   if (Array.isArray(upstream)) return upstream.includes(value) ? at : undefined;
   if (upstream && typeof upstream === 'object') {
     for (const [k, v] of Object.entries(upstream)) {
@@ -81,7 +88,8 @@ export function narrow(text: string, m: Manifest, connector: Connector, review: 
   for (const p of connector.declared(m.upstream)) {
     if (needed.has(p)) continue;
     const path = permissionPath(m.upstream, p);
-    if (path && dropItems(doc, path, (v) => v !== p)) cuts.push(`${path.join('.')}: drop ${p} (no remaining grant needs it; narrow the token too)`);
+    if (path && dropItems(doc, path, (v) => v !== p))
+      cuts.push(`${path.join('.')}: drop ${p} (no remaining grant needs it; narrow the token too)`);
   }
   if (!cuts.length) return { text, cuts };
   const tools = doc.get('tools', true);
@@ -134,7 +142,8 @@ export class Replayer {
     const lacks = (needs: string[]) => needs.filter((p) => !this.held.has(p));
     const forTool = lacks(needsOf(tool, proposed.tools[r.tool]));
     const forProof = proven ? lacks(connector.pathNeeds?.(proposed) ?? []) : [];
-    if (forProof.length) refuse(`its ${r.proof} proof of ${r.actor} would fail: the proposed token lacks ${forProof.join(', ')}`);
+    if (forProof.length)
+      refuse(`its ${r.proof} proof of ${r.actor} would fail: the proposed token lacks ${forProof.join(', ')}`);
     else if (forTool.length) refuse(`the proposed token lacks ${forTool.join(', ')}, which ${r.tool} needs`);
   }
 }

@@ -25,7 +25,10 @@ const where = z
   .strictObject({
     env: z.enum(['prod', 'dev', 'any']).default('any'),
     connectors: z.array(z.string()).min(1).optional(),
-    access: z.array(z.enum(['read', 'write', 'destructive'])).min(1).optional(),
+    access: z
+      .array(z.enum(['read', 'write', 'destructive']))
+      .min(1)
+      .optional(),
   })
   .default({ env: 'any' });
 
@@ -37,58 +40,85 @@ const common = {
 };
 
 /** The rule kinds, with the proofs and approval channels the fleet's connectors contribute. */
-const ruleSchema = (ext: FleetExtensions) => z.discriminatedUnion('kind', [
-  z.strictObject({ ...common, kind: z.literal('attribution-required') }),
-  z.strictObject({ ...common, kind: z.literal('proof-required'), proofs: z.array(z.enum(proofKinds(ext.provers))).min(1) }),
-  z.strictObject({
-    ...common,
-    kind: z.literal('credential-minted'),
-    max_ttl: durationSchema('the longest ttl a minted credential may have, such as 1h').optional(),
-    /** instances allowed a standing credential, each with the documented reason: an exception written down, not a silent hole */
-    exempt: z.record(z.string().regex(/^[a-z0-9-]+\.[a-z][a-z0-9-]*$/, 'exempt names instances as <connector>.<instance>, such as blog.prod'), z.string().trim().min(1, 'an exemption says why')).optional(),
-  }),
-  z.strictObject({ ...common, kind: z.literal('approval-required') }),
-  z.strictObject({ ...common, kind: z.literal('approver-not-bot') }),
-  // approvals only through these channels: where the calling client cannot answer its own request
-  z.strictObject({ ...common, kind: z.literal('approval-via'), via: z.array(z.enum([...ext.approvals.map((a) => a.via), 'elicitation'])).min(1) }),
-  // patterns: false also refuses partial wildcards such as `blog-*`, not only a bare `*`
-  z.strictObject({ ...common, kind: z.literal('no-wildcard'), patterns: z.boolean().default(false) }),
-  z.strictObject({ ...common, kind: z.literal('forbid-value'), constraint: z.string().min(1), value: z.unknown() }),
-  // recertification: a review_by date that is missing or past is an error in the `fail` envs and a
-  // warning elsewhere; one within `warn_within` of today is a warning everywhere
-  z.strictObject({
-    ...common,
-    kind: z.literal('review-due'),
-    warn_within: z.string().regex(DURATION, 'expected a duration above zero such as 30d').describe('warn when review_by is this close, such as 30d'),
-    fail: z.array(z.enum(['prod', 'dev'])).default(['prod']),
-  }),
-  // time-boxed exceptions: an expiry no later than `max` after the start (or after today), an
-  // approver who is neither the owner nor a bot; an expired one is a warning (remove it)
-  z.strictObject({
-    ...common,
-    kind: z.literal('exception-limits'),
-    max: z.string().refine((s) => parseDuration(s) !== undefined, 'expected a duration such as 7d'),
-  }),
-  z.strictObject({ ...common, kind: z.literal('forbid-tools'), tools: z.array(z.string().regex(/^[a-z0-9-]+\.[a-z0-9_]+$/, 'name tools as connector.tool')).min(1) }),
-]);
+const ruleSchema = (ext: FleetExtensions) =>
+  z.discriminatedUnion('kind', [
+    z.strictObject({ ...common, kind: z.literal('attribution-required') }),
+    z.strictObject({
+      ...common,
+      kind: z.literal('proof-required'),
+      proofs: z.array(z.enum(proofKinds(ext.provers))).min(1),
+    }),
+    z.strictObject({
+      ...common,
+      kind: z.literal('credential-minted'),
+      max_ttl: durationSchema('the longest ttl a minted credential may have, such as 1h').optional(),
+      /** instances allowed a standing credential, each with the documented reason: an exception written down, not a silent hole */
+      exempt: z
+        .record(
+          z
+            .string()
+            .regex(
+              /^[a-z0-9-]+\.[a-z][a-z0-9-]*$/,
+              'exempt names instances as <connector>.<instance>, such as blog.prod',
+            ),
+          z.string().trim().min(1, 'an exemption says why'),
+        )
+        .optional(),
+    }),
+    z.strictObject({ ...common, kind: z.literal('approval-required') }),
+    z.strictObject({ ...common, kind: z.literal('approver-not-bot') }),
+    // approvals only through these channels: where the calling client cannot answer its own request
+    z.strictObject({
+      ...common,
+      kind: z.literal('approval-via'),
+      via: z.array(z.enum([...ext.approvals.map((a) => a.via), 'elicitation'])).min(1),
+    }),
+    // patterns: false also refuses partial wildcards such as `blog-*`, not only a bare `*`
+    z.strictObject({ ...common, kind: z.literal('no-wildcard'), patterns: z.boolean().default(false) }),
+    z.strictObject({ ...common, kind: z.literal('forbid-value'), constraint: z.string().min(1), value: z.unknown() }),
+    // recertification: a review_by date that is missing or past is an error in the `fail` envs and a
+    // warning elsewhere; one within `warn_within` of today is a warning everywhere
+    z.strictObject({
+      ...common,
+      kind: z.literal('review-due'),
+      warn_within: z
+        .string()
+        .regex(DURATION, 'expected a duration above zero such as 30d')
+        .describe('warn when review_by is this close, such as 30d'),
+      fail: z.array(z.enum(['prod', 'dev'])).default(['prod']),
+    }),
+    // time-boxed exceptions: an expiry no later than `max` after the start (or after today), an
+    // approver who is neither the owner nor a bot; an expired one is a warning (remove it)
+    z.strictObject({
+      ...common,
+      kind: z.literal('exception-limits'),
+      max: z.string().refine((s) => parseDuration(s) !== undefined, 'expected a duration such as 7d'),
+    }),
+    z.strictObject({
+      ...common,
+      kind: z.literal('forbid-tools'),
+      tools: z.array(z.string().regex(/^[a-z0-9-]+\.[a-z0-9_]+$/, 'name tools as connector.tool')).min(1),
+    }),
+  ]);
 
 export type Rule = z.infer<ReturnType<typeof ruleSchema>>;
 
-export const fleetSchema = (ext: FleetExtensions) => z.strictObject({
-  /** the fleet's own bot identities: never approvers of their own requests */
-  bots: z.array(z.string().min(1)).default([]),
-  /** the people the fleet's files may name (shared/manifest/people.ts) */
-  people: peopleSchema.optional(),
-  rules: z.array(ruleSchema(ext)),
-  // Declared and validated by the approvals work; tolerated here.
-  approvals: z.unknown().optional(),
-  /** the audit checkpoints' public key and cadence (shared/audit/checkpoint.ts) */
-  checkpoints: checkpointsSchema(ext.checkpointSinks).optional(),
-  /** where instances keep their state (shared/state/config.ts) */
-  store: storeConfig.optional(),
-  /** what production is beyond the names prod and prod-* (shared/base/production.ts) */
-  production: productionSchema.optional(),
-});
+export const fleetSchema = (ext: FleetExtensions) =>
+  z.strictObject({
+    /** the fleet's own bot identities: never approvers of their own requests */
+    bots: z.array(z.string().min(1)).default([]),
+    /** the people the fleet's files may name (shared/manifest/people.ts) */
+    people: peopleSchema.optional(),
+    rules: z.array(ruleSchema(ext)),
+    // Declared and validated by the approvals work; tolerated here.
+    approvals: z.unknown().optional(),
+    /** the audit checkpoints' public key and cadence (shared/audit/checkpoint.ts) */
+    checkpoints: checkpointsSchema(ext.checkpointSinks).optional(),
+    /** where instances keep their state (shared/state/config.ts) */
+    store: storeConfig.optional(),
+    /** what production is beyond the names prod and prod-* (shared/base/production.ts) */
+    production: productionSchema.optional(),
+  });
 
 export interface FleetRules {
   file: string;
@@ -102,9 +132,21 @@ export interface FleetRules {
 }
 
 /** Reads fleet.yaml; problems come back as findings of rule `fleet-rules`. */
-export function loadFleetRules(file: string, connectors: Record<string, Connector>): { fleet?: FleetRules; findings: Finding[] } {
-  const problem = (line: number, message: string, severity: Severity = 'error'): Finding => ({ rule: 'fleet-rules', severity, file, line, message });
-  if (!existsSync(file)) return { findings: [problem(1, 'no fleet rules file: every scopes folder needs a fleet.yaml with its fleet-wide rules')] };
+export function loadFleetRules(
+  file: string,
+  connectors: Record<string, Connector>,
+): { fleet?: FleetRules; findings: Finding[] } {
+  const problem = (line: number, message: string, severity: Severity = 'error'): Finding => ({
+    rule: 'fleet-rules',
+    severity,
+    file,
+    line,
+    message,
+  });
+  if (!existsSync(file))
+    return {
+      findings: [problem(1, 'no fleet rules file: every scopes folder needs a fleet.yaml with its fleet-wide rules')],
+    };
   let doc: ReturnType<typeof readYaml>;
   try {
     doc = readYaml(readFileSync(file, 'utf8'), file);
@@ -130,9 +172,21 @@ export function loadFleetRules(file: string, connectors: Record<string, Connecto
     r.tools.forEach((name, j) => {
       const [c, t] = name.split('.') as [string, string];
       const connector = connectors[c];
-      if (!connector) findings.push(problem(doc.line(`rules.${i}.tools.${j}`), `${name}: no connector "${c}" in this build; the rule covers it once it exists`, 'warning'));
+      if (!connector)
+        findings.push(
+          problem(
+            doc.line(`rules.${i}.tools.${j}`),
+            `${name}: no connector "${c}" in this build; the rule covers it once it exists`,
+            'warning',
+          ),
+        );
       else if (!connector.tools.some((x) => x.name === t)) {
-        findings.push(problem(doc.line(`rules.${i}.tools.${j}`), `${name}: ${c} has no tool "${t}" (known: ${connector.tools.map((x) => x.name).join(', ')})`));
+        findings.push(
+          problem(
+            doc.line(`rules.${i}.tools.${j}`),
+            `${name}: ${c} has no tool "${t}" (known: ${connector.tools.map((x) => x.name).join(', ')})`,
+          ),
+        );
       }
     });
   });
@@ -168,12 +222,19 @@ interface Scope {
 
 const KINDS: { [K in Rule['kind']]: (rule: Extract<Rule, { kind: K }>, s: Scope) => Hit[] } = {
   'attribution-required': (_r, { manifest }) =>
-    attributionRule(manifest.attribution).required ? [] : [{ path: 'attribution', message: `${manifest.id} must set attribution: required` }],
+    attributionRule(manifest.attribution).required
+      ? []
+      : [{ path: 'attribution', message: `${manifest.id} must set attribution: required` }],
 
   'proof-required': (r, { manifest }) => {
     const { proof } = attributionRule(manifest.attribution);
     if (r.proofs.includes(proof)) return [];
-    return [{ path: 'attribution', message: `${manifest.id} must prove its actor by ${r.proofs.join(' or ')} (attribution.proof); it has ${describeAttribution(manifest.attribution)}` }];
+    return [
+      {
+        path: 'attribution',
+        message: `${manifest.id} must prove its actor by ${r.proofs.join(' or ')} (attribution.proof); it has ${describeAttribution(manifest.attribution)}`,
+      },
+    ];
   },
 
   // Connectors that can mint must; one that cannot but whose tokens rotate (Slack cannot down-scope
@@ -182,18 +243,39 @@ const KINDS: { [K in Rule['kind']]: (rule: Extract<Rule, { kind: K }>, s: Scope)
     if (r.exempt?.[manifest.id] !== undefined && !manifest.mint && !manifest.rotate) return [];
     if (!connector.minter) {
       if (!connector.rotate || manifest.rotate) return [];
-      return [{ path: 'credential', message: `${manifest.id} uses the standing credential ${manifest.credential}; ${connector.name} cannot mint a token, but it can rotate one: turn token rotation on for the app and declare credential: { rotate: { refresh_token, client_id, client_secret } }` }];
+      return [
+        {
+          path: 'credential',
+          message: `${manifest.id} uses the standing credential ${manifest.credential}; ${connector.name} cannot mint a token, but it can rotate one: turn token rotation on for the app and declare credential: { rotate: { refresh_token, client_id, client_secret } }`,
+        },
+      ];
     }
-    if (!manifest.mint) return [{ path: 'credential', message: `${manifest.id} uses the standing credential ${manifest.credential}; mint one per run: credential: { broker: <reference>, mint: { ttl } }` }];
+    if (!manifest.mint)
+      return [
+        {
+          path: 'credential',
+          message: `${manifest.id} uses the standing credential ${manifest.credential}; mint one per run: credential: { broker: <reference>, mint: { ttl } }`,
+        },
+      ];
     const max = r.max_ttl === undefined ? undefined : parseDuration(r.max_ttl);
-    if (max !== undefined && manifest.mint.ttlMs > max) return [{ path: 'credential.mint.ttl', message: `${manifest.id} mints tokens living ${manifest.mint.ttl}, longer than ${r.max_ttl}` }];
+    if (max !== undefined && manifest.mint.ttlMs > max)
+      return [
+        {
+          path: 'credential.mint.ttl',
+          message: `${manifest.id} mints tokens living ${manifest.mint.ttl}, longer than ${r.max_ttl}`,
+        },
+      ];
     return [];
   },
 
   'approval-required': (_r, { tools }) =>
     tools
       .filter(({ grant }) => !grant.approval)
-      .map(({ tool }) => ({ path: `tools.${tool.name}`, tool: tool.name, message: `${tool.name} (${tool.access}) needs an approval: block` })),
+      .map(({ tool }) => ({
+        path: `tools.${tool.name}`,
+        tool: tool.name,
+        message: `${tool.name} (${tool.access}) needs an approval: block`,
+      })),
 
   'approver-not-bot': (_r, { tools, fleet }) =>
     tools.flatMap(({ tool, grant }) => {
@@ -201,7 +283,13 @@ const KINDS: { [K in Rule['kind']]: (rule: Extract<Rule, { kind: K }>, s: Scope)
       if (!Array.isArray(approvers)) return [];
       return approvers.flatMap((a, i) =>
         fleet.bots.includes(String(a))
-          ? [{ path: `tools.${tool.name}.approval.approvers.${i}`, tool: tool.name, message: `${a} is one of the fleet's bots: a bot must never approve its own request` }]
+          ? [
+              {
+                path: `tools.${tool.name}.approval.approvers.${i}`,
+                tool: tool.name,
+                message: `${a} is one of the fleet's bots: a bot must never approve its own request`,
+              },
+            ]
           : [],
       );
     }),
@@ -210,7 +298,13 @@ const KINDS: { [K in Rule['kind']]: (rule: Extract<Rule, { kind: K }>, s: Scope)
     tools.flatMap(({ tool, grant }) => {
       const via = (grant.approval as { via?: string } | undefined)?.via;
       if (via === undefined || r.via.includes(via as never)) return [];
-      return [{ path: `tools.${tool.name}.approval.via`, tool: tool.name, message: `${tool.name} is approved via ${via}, which the calling client answers itself; approve via ${r.via.join(' or ')}` }];
+      return [
+        {
+          path: `tools.${tool.name}.approval.via`,
+          tool: tool.name,
+          message: `${tool.name} is approved via ${via}, which the calling client answers itself; approve via ${r.via.join(' or ')}`,
+        },
+      ];
     }),
 
   'no-wildcard': (r, { tools }) =>
@@ -220,7 +314,13 @@ const KINDS: { [K in Rule['kind']]: (rule: Extract<Rule, { kind: K }>, s: Scope)
         return c.resources(grant[key]).flatMap((res, i) => {
           const bare = /^\*+$/.test(res);
           if (!bare && !(r.patterns === false && isPattern(res))) return [];
-          return [{ path: `tools.${tool.name}.${key}.${i}`, tool: tool.name, message: `${tool.name}.${key} grants the wildcard ${JSON.stringify(res)}; name each ${c.noun}` }];
+          return [
+            {
+              path: `tools.${tool.name}.${key}.${i}`,
+              tool: tool.name,
+              message: `${tool.name}.${key} grants the wildcard ${JSON.stringify(res)}; name each ${c.noun}`,
+            },
+          ];
         });
       }),
     ),
@@ -232,11 +332,21 @@ const KINDS: { [K in Rule['kind']]: (rule: Extract<Rule, { kind: K }>, s: Scope)
       const value = grant[r.constraint] !== undefined ? grant[r.constraint] : c.fallback;
       if (JSON.stringify(value) !== JSON.stringify(r.value)) return [];
       const path = grant[r.constraint] !== undefined ? `tools.${tool.name}.${r.constraint}` : `tools.${tool.name}`;
-      return [{ path, tool: tool.name, message: `${tool.name}.${r.constraint} is ${JSON.stringify(r.value)}${grant[r.constraint] === undefined ? ' by default' : ''}` }];
+      return [
+        {
+          path,
+          tool: tool.name,
+          message: `${tool.name}.${r.constraint} is ${JSON.stringify(r.value)}${grant[r.constraint] === undefined ? ' by default' : ''}`,
+        },
+      ];
     }),
 
   'review-due': (r, { manifest, now }) => {
-    const hit = reviewDue(r, { what: manifest.id, owner: manifest.owner, review_by: manifest.review_by, prod: isProduction(manifest) }, now);
+    const hit = reviewDue(
+      r,
+      { what: manifest.id, owner: manifest.owner, review_by: manifest.review_by, prod: isProduction(manifest) },
+      now,
+    );
     return hit ? [hit] : [];
   },
 
@@ -246,23 +356,58 @@ const KINDS: { [K in Rule['kind']]: (rule: Extract<Rule, { kind: K }>, s: Scope)
       const name = `exception ${e.id} (${e.tool})`;
       const hits: Hit[] = [];
       const max = parseDuration(r.max)!;
-      if (!e.expires) hits.push({ path: at, tool: e.tool, message: `${name} has no expiry: add expires: (an instant with its zone) no later than ${r.max} after it starts` });
+      if (!e.expires)
+        hits.push({
+          path: at,
+          tool: e.tool,
+          message: `${name} has no expiry: add expires: (an instant with its zone) no later than ${r.max} after it starts`,
+        });
       else {
         const from = e.starts ? Date.parse(e.starts) : now;
         const end = Date.parse(e.expires);
-        if (end <= from) hits.push({ path: `${at}.expires`, tool: e.tool, message: `${name} expires at ${e.expires}, before it starts` });
-        else if (end - from > max) hits.push({ path: `${at}.expires`, tool: e.tool, message: `${name} runs ${Math.ceil((end - from) / 3_600_000)} h, beyond the fleet maximum of ${r.max}${e.starts ? '' : ' from today'}` });
-        if (end <= now) hits.push({ path: `${at}.expires`, tool: e.tool, message: `${name} expired at ${e.expires}: remove it`, severity: 'warning' });
+        if (end <= from)
+          hits.push({
+            path: `${at}.expires`,
+            tool: e.tool,
+            message: `${name} expires at ${e.expires}, before it starts`,
+          });
+        else if (end - from > max)
+          hits.push({
+            path: `${at}.expires`,
+            tool: e.tool,
+            message: `${name} runs ${Math.ceil((end - from) / 3_600_000)} h, beyond the fleet maximum of ${r.max}${e.starts ? '' : ' from today'}`,
+          });
+        if (end <= now)
+          hits.push({
+            path: `${at}.expires`,
+            tool: e.tool,
+            message: `${name} expired at ${e.expires}: remove it`,
+            severity: 'warning',
+          });
       }
-      if (selfApproved(e, fleet.directory.idsOf)) hits.push({ path: `${at}.approver`, tool: e.tool, message: `${name} is approved by its own owner ${e.owner}: someone else must approve it` });
-      else if (fleet.bots.includes(e.approver)) hits.push({ path: `${at}.approver`, tool: e.tool, message: `${name} is approved by ${e.approver}, one of the fleet's bots` });
+      if (selfApproved(e, fleet.directory.idsOf))
+        hits.push({
+          path: `${at}.approver`,
+          tool: e.tool,
+          message: `${name} is approved by its own owner ${e.owner}: someone else must approve it`,
+        });
+      else if (fleet.bots.includes(e.approver))
+        hits.push({
+          path: `${at}.approver`,
+          tool: e.tool,
+          message: `${name} is approved by ${e.approver}, one of the fleet's bots`,
+        });
       return hits;
     }),
 
   'forbid-tools': (r, { tools, connector }) =>
     tools
       .filter(({ tool }) => r.tools.includes(`${connector.name}.${tool.name}`))
-      .map(({ tool }) => ({ path: `tools.${tool.name}`, tool: tool.name, message: `${tool.name} must not be granted here` })),
+      .map(({ tool }) => ({
+        path: `tools.${tool.name}`,
+        tool: tool.name,
+        message: `${tool.name} must not be granted here`,
+      })),
 };
 
 export function selects(rule: Rule, manifest: Manifest): boolean {
@@ -275,17 +420,34 @@ export function selects(rule: Rule, manifest: Manifest): boolean {
  * Recertification of one item (a manifest, a client): a review_by date missing or past is an error
  * in the rule's `fail` environments and a warning elsewhere; one within `warn_within` warns.
  */
-function reviewDue(r: Extract<Rule, { kind: 'review-due' }>, item: { what: string; owner: string; review_by?: string; prod: boolean }, now: number): Hit | undefined {
+function reviewDue(
+  r: Extract<Rule, { kind: 'review-due' }>,
+  item: { what: string; owner: string; review_by?: string; prod: boolean },
+  now: number,
+): Hit | undefined {
   const severe: Severity = r.fail.includes(item.prod ? 'prod' : 'dev') ? 'error' : 'warning';
   const date = item.review_by;
-  if (!date) return { path: 'owner', message: `${item.what} has no review_by date: add one next to owner (YYYY-MM-DD), when ${item.owner} must next recertify this access`, severity: severe };
+  if (!date)
+    return {
+      path: 'owner',
+      message: `${item.what} has no review_by date: add one next to owner (YYYY-MM-DD), when ${item.owner} must next recertify this access`,
+      severity: severe,
+    };
   const due = Date.parse(`${date}T00:00:00Z`) + DAY_MS; // due at the end of that day (UTC)
   const days = Math.floor((due - now) / DAY_MS);
   if (due <= now) {
-    return { path: 'review_by', message: `${item.what} was due for review on ${date} (${Math.ceil((now - due) / DAY_MS) || 1} day(s) ago): ${item.owner} runs \`fleet review\` and recertifies (set a new review_by) or narrows it`, severity: severe };
+    return {
+      path: 'review_by',
+      message: `${item.what} was due for review on ${date} (${Math.ceil((now - due) / DAY_MS) || 1} day(s) ago): ${item.owner} runs \`fleet review\` and recertifies (set a new review_by) or narrows it`,
+      severity: severe,
+    };
   }
   if (due - now <= parseDuration(r.warn_within)!) {
-    return { path: 'review_by', message: `${item.what} is due for review on ${date} (in ${days} day(s)): run \`fleet review\` before then`, severity: 'warning' };
+    return {
+      path: 'review_by',
+      message: `${item.what} is due for review on ${date} (in ${days} day(s)): run \`fleet review\` before then`,
+      severity: 'warning',
+    };
   }
   return undefined;
 }
@@ -303,7 +465,8 @@ export function checkClientReviews(fleet: FleetRules, clients: Clients, now = Da
       const prod = c.instances.some((id) => productionOfId(id, dirname(clients.file)));
       const env = rule.where.env;
       if (env !== 'any' && (env === 'prod') !== prod) continue;
-      if (rule.where.connectors && !c.instances.some((id) => rule.where.connectors!.includes(id.split('.')[0]!))) continue;
+      if (rule.where.connectors && !c.instances.some((id) => rule.where.connectors!.includes(id.split('.')[0]!)))
+        continue;
       const hit = reviewDue(rule, { what: `client ${name}`, owner: c.owner, review_by: c.review_by, prod }, now);
       if (!hit) continue;
       const path = `clients.${name}${hit.path === 'review_by' ? '.review_by' : ''}`;
@@ -326,7 +489,9 @@ export function checkRules(fleet: FleetRules, manifest: Manifest, connector: Con
   fleet.rules.forEach((rule, i) => {
     if (!selects(rule, manifest)) return;
     const tools = connector.tools
-      .filter((t) => manifest.tools[t.name] !== undefined && (!rule.where.access || rule.where.access.includes(t.access)))
+      .filter(
+        (t) => manifest.tools[t.name] !== undefined && (!rule.where.access || rule.where.access.includes(t.access)),
+      )
       .map((tool) => ({ tool, grant: manifest.tools[tool.name]! }));
     const check = KINDS[rule.kind] as (r: Rule, s: Scope) => Hit[];
     for (const hit of check(rule, { manifest, connector, fleet, tools, now })) {

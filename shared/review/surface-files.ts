@@ -36,17 +36,32 @@ interface Generated {
   instance?: string;
 }
 
-function generated(dir: string, manifests: Manifest[], connectors: Record<string, Connector>, docs?: string): Generated[] {
+function generated(
+  dir: string,
+  manifests: Manifest[],
+  connectors: Record<string, Connector>,
+  docs?: string,
+): Generated[] {
   const list = Object.values(connectors);
-  const out: Generated[] = manifests.map((m) => ({ file: surfaceFile(dir, m.id), content: snapshot(m, connectors[m.connector]!), instance: m.id }));
+  const out: Generated[] = manifests.map((m) => ({
+    file: surfaceFile(dir, m.id),
+    content: snapshot(m, connectors[m.connector]!),
+    instance: m.id,
+  }));
   out.push({ file: join(dir, 'manifest.schema.json'), content: json(manifestJsonSchema(list)) });
   // fleet.yaml's (approvals are checked by their connector) and clients.yaml's, for editors and CI
-  out.push({ file: join(dir, 'fleet.schema.json'), content: json(fileSchema(fleetSchema(extensionsOf(connectors)), 'fleet rules (scopes/fleet.yaml)', 'shared/review/rules.ts')) });
+  out.push({
+    file: join(dir, 'fleet.schema.json'),
+    content: json(
+      fileSchema(fleetSchema(extensionsOf(connectors)), 'fleet rules (scopes/fleet.yaml)', 'shared/review/rules.ts'),
+    ),
+  });
   out.push({ file: join(dir, 'clients.schema.json'), content: json(clientsJsonSchema()) });
   if (docs) out.push({ file: docs, content: '', merge: (current) => withToolTable(current, list) });
   // the bot's typed client, when this scopes folder sits in the project beside client/
   const types = join(dirname(dir), 'client', 'tools.ts');
-  if (existsSync(dirname(types)) && existsSync(join(dirname(types), 'index.ts'))) out.push({ file: types, content: clientTypes(manifests, connectors) });
+  if (existsSync(dirname(types)) && existsSync(join(dirname(types), 'index.ts')))
+    out.push({ file: types, content: clientTypes(manifests, connectors) });
   return out;
 }
 
@@ -74,7 +89,9 @@ function toolsChanged(current: string, expected: string): string {
     if (old === undefined) parts.push(`${t.name} is listed by the code but not the snapshot`);
     else if (old !== JSON.stringify(t)) {
       const o = JSON.parse(old);
-      const keys = Object.keys({ ...o, ...t }).filter((k) => JSON.stringify(o[k]) !== JSON.stringify((t as Record<string, unknown>)[k]));
+      const keys = Object.keys({ ...o, ...t }).filter(
+        (k) => JSON.stringify(o[k]) !== JSON.stringify((t as Record<string, unknown>)[k]),
+      );
       parts.push(`${t.name} changed (${keys.join(', ')})`);
     }
     byName.delete(t.name);
@@ -83,38 +100,83 @@ function toolsChanged(current: string, expected: string): string {
   return parts.join('; ') || 'tool order or formatting differs';
 }
 
-export function checkGenerated(dir: string, manifests: Manifest[], connectors: Record<string, Connector>, docs?: string): Finding[] {
+export function checkGenerated(
+  dir: string,
+  manifests: Manifest[],
+  connectors: Record<string, Connector>,
+  docs?: string,
+): Finding[] {
   const findings: Finding[] = [];
   for (const g of generated(dir, manifests, connectors, docs)) {
     const current = read(g.file);
     const expected = g.merge ? g.merge(current) : g.content;
     const rule = g.instance ? 'surface' : g.merge ? 'docs-drift' : 'schema-drift';
     if (current === undefined) {
-      findings.push({ rule, severity: 'error', file: g.file, line: 1, instance: g.instance, message: `missing generated file; ${UPDATE}` });
+      findings.push({
+        rule,
+        severity: 'error',
+        file: g.file,
+        line: 1,
+        instance: g.instance,
+        message: `missing generated file; ${UPDATE}`,
+      });
     } else if (current !== expected) {
-      const what = g.instance ? `the tool surface of ${g.instance} differs from the code: ${toolsChanged(current, expected)}` : 'out of date with the code';
-      findings.push({ rule, severity: 'error', file: g.file, line: firstDifference(current, expected), instance: g.instance, message: `${what}; ${UPDATE}` });
+      const what = g.instance
+        ? `the tool surface of ${g.instance} differs from the code: ${toolsChanged(current, expected)}`
+        : 'out of date with the code';
+      findings.push({
+        rule,
+        severity: 'error',
+        file: g.file,
+        line: firstDifference(current, expected),
+        instance: g.instance,
+        message: `${what}; ${UPDATE}`,
+      });
     }
   }
-  const ids = new Set(readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).map((f) => f.replace(/\.ya?ml$/, '')));
+  const ids = new Set(
+    readdirSync(dir)
+      .filter((f) => /\.ya?ml$/.test(f))
+      .map((f) => f.replace(/\.ya?ml$/, '')),
+  );
   const surfaces = join(dir, 'surface');
   if (existsSync(surfaces)) {
-    for (const f of readdirSync(surfaces).filter((f) => f.endsWith('.json')).sort()) {
+    for (const f of readdirSync(surfaces)
+      .filter((f) => f.endsWith('.json'))
+      .sort()) {
       if (!ids.has(basename(f, '.json'))) {
-        findings.push({ rule: 'surface', severity: 'error', file: join(surfaces, f), line: 1, message: `snapshot of an instance with no manifest; delete it or ${UPDATE}` });
+        findings.push({
+          rule: 'surface',
+          severity: 'error',
+          file: join(surfaces, f),
+          line: 1,
+          message: `snapshot of an instance with no manifest; delete it or ${UPDATE}`,
+        });
       }
     }
   }
   for (const m of manifests) {
     if (readFileSync(m.file, 'utf8').split('\n', 1)[0]!.trim() !== MODELINE) {
-      findings.push({ rule: 'modeline', severity: 'error', file: m.file, line: 1, instance: m.id, message: `the first line must be "${MODELINE}" so editors check the manifest against its schema` });
+      findings.push({
+        rule: 'modeline',
+        severity: 'error',
+        file: m.file,
+        line: 1,
+        instance: m.id,
+        message: `the first line must be "${MODELINE}" so editors check the manifest against its schema`,
+      });
     }
   }
   return findings;
 }
 
 /** Rewrites every generated file; returns those whose content changed. */
-export function writeGenerated(dir: string, manifests: Manifest[], connectors: Record<string, Connector>, docs?: string): string[] {
+export function writeGenerated(
+  dir: string,
+  manifests: Manifest[],
+  connectors: Record<string, Connector>,
+  docs?: string,
+): string[] {
   const changed: string[] = [];
   for (const g of generated(dir, manifests, connectors, docs)) {
     const current = read(g.file);

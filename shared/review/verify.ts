@@ -39,7 +39,8 @@ export function instanceOf(file: string): string {
 export function chosenManifests(dir: string, instances: string[]): string[] {
   const files = manifestFiles(dir);
   const all = files.map(instanceOf);
-  for (const i of instances) if (!all.includes(i)) throw new Error(`no manifest for instance "${i}" in ${dir} (known: ${all.join(', ')})`);
+  for (const i of instances)
+    if (!all.includes(i)) throw new Error(`no manifest for instance "${i}" in ${dir} (known: ${all.join(', ')})`);
   return instances.length ? files.filter((f) => instances.includes(instanceOf(f))) : files;
 }
 
@@ -70,7 +71,8 @@ function classify(p: ManifestProblem, connector: Connector | undefined): string 
   if (p.message.startsWith('unknown constraint')) return 'unknown-constraint';
   if (/ is not an? [\w ]+ ID: grant IDs /.test(p.message)) return 'id-not-name';
   const [top, tool, key] = p.path.split('.');
-  if (top === 'tools' && key && connector?.tools.find((t) => t.name === tool)?.constraints[key]) return 'constraint-kind';
+  if (top === 'tools' && key && connector?.tools.find((t) => t.name === tool)?.constraints[key])
+    return 'constraint-kind';
   return 'schema';
 }
 
@@ -89,7 +91,8 @@ function loadAll(dir: string, connectors: Record<string, Connector>): { manifest
       } catch {
         // a YAML syntax error: already one of the loader's problems
       }
-      for (const p of e.problems) findings.push({ rule: classify(p, connector), severity: 'error', ...p, path: p.path || undefined });
+      for (const p of e.problems)
+        findings.push({ rule: classify(p, connector), severity: 'error', ...p, path: p.path || undefined });
     }
   }
   return { manifests, findings };
@@ -116,7 +119,12 @@ export function checkPermissions(m: Manifest, connector: Connector): Finding[] {
   const forPath = (connector.pathNeeds?.(m) ?? []).filter((n) => !declared.has(n));
   if (forPath.length) {
     findings.push({
-      rule: 'missing-permission', severity: 'error', file: m.file, line: m.line('attribution'), path: 'attribution', instance: m.id,
+      rule: 'missing-permission',
+      severity: 'error',
+      file: m.file,
+      line: m.line('attribution'),
+      path: 'attribution',
+      instance: m.id,
       message: `the ${attributionRule(m.attribution).proof} proof reads each request with this instance's token, which needs ${forPath.join(', ')}: declare it, or every proven call is refused`,
     });
   }
@@ -124,7 +132,13 @@ export function checkPermissions(m: Manifest, connector: Connector): Finding[] {
     const missing = needsOf(t, m.tools[t.name]).filter((n) => !declared.has(n));
     if (missing.length) {
       findings.push({
-        rule: 'missing-permission', severity: 'error', file: m.file, line: m.line(`tools.${t.name}`), path: `tools.${t.name}`, instance: m.id, tool: t.name,
+        rule: 'missing-permission',
+        severity: 'error',
+        file: m.file,
+        line: m.line(`tools.${t.name}`),
+        path: `tools.${t.name}`,
+        instance: m.id,
+        tool: t.name,
         message: `${t.name} needs ${missing.join(', ')}, which the upstream block does not declare: the tool would fail. Declare it or revoke the tool`,
       });
     }
@@ -133,7 +147,12 @@ export function checkPermissions(m: Manifest, connector: Connector): Finding[] {
     if (needed.has(p)) continue;
     const path = pathOf(m.upstream, p, 'upstream') ?? 'upstream';
     findings.push({
-      rule: 'excess-permission', severity: isProduction(m) ? 'error' : 'warning', file: m.file, line: m.line(path), path, instance: m.id,
+      rule: 'excess-permission',
+      severity: isProduction(m) ? 'error' : 'warning',
+      file: m.file,
+      line: m.line(path),
+      path,
+      instance: m.id,
       message: `${p} is declared but no granted tool needs it (nor the call path): remove it (and from the token) to keep ${m.id} least-privileged`,
     });
   }
@@ -154,7 +173,8 @@ function footprints(m: Manifest, connector: Connector): Map<string, Named>[] {
     if (!grant) continue;
     const byNoun = new Map<string, Named>();
     for (const [key, c] of Object.entries(t.constraints)) {
-      if (c.resources && grant[key] !== undefined) byNoun.set(c.noun, { values: c.resources(grant[key]), path: `tools.${t.name}.${key}` });
+      if (c.resources && grant[key] !== undefined)
+        byNoun.set(c.noun, { values: c.resources(grant[key]), path: `tools.${t.name}.${key}` });
     }
     if (byNoun.size) out.push(byNoun);
   }
@@ -173,7 +193,12 @@ export function checkSharing(manifests: Manifest[], connectors: Record<string, C
     const other = byCredential.get(m.credential);
     if (other) {
       findings.push({
-        rule: 'shared-credential', severity: 'error', file: m.file, line: m.line('credential'), path: 'credential', instance: m.id,
+        rule: 'shared-credential',
+        severity: 'error',
+        file: m.file,
+        line: m.line('credential'),
+        path: 'credential',
+        instance: m.id,
         message: `shares credential ${m.credential} with ${other.id} (${other.file}:${other.line('credential')}); each instance needs its own`,
       });
     } else byCredential.set(m.credential, m);
@@ -197,9 +222,18 @@ export function checkSharing(manifests: Manifest[], connectors: Record<string, C
           if (reported.has(`${noun}\0${prodValue}`)) continue;
           reported.add(`${noun}\0${prodValue}`);
           const path = `${pv.path}.${i}`;
-          const how = devValue === prodValue ? '' : ` (both match ${JSON.stringify(name)}: dev grants ${JSON.stringify(devValue)})`;
+          const how =
+            devValue === prodValue
+              ? ''
+              : ` (both match ${JSON.stringify(name)}: dev grants ${JSON.stringify(devValue)})`;
           findings.push({
-            rule: 'shared-resource', severity: 'error', file: prod.file, line: prod.line(path), path, instance: prod.id, tool: path.split('.')[1],
+            rule: 'shared-resource',
+            severity: 'error',
+            file: prod.file,
+            line: prod.line(path),
+            path,
+            instance: prod.id,
+            tool: path.split('.')[1],
             message: `${noun} ${JSON.stringify(prodValue)} is granted to both ${prod.id} and ${dev.id} (${dev.file}:${dev.line(`${dv.path}.${j}`)})${how}; dev and prod must not share resources`,
           });
         }
@@ -214,16 +248,18 @@ function checkCovers(m: Manifest, connector: Connector): Finding[] {
   return connector.tools
     .filter((t) => m.tools[t.name] !== undefined)
     .flatMap((t) =>
-      coverProblems(t).map((p): Finding => ({
-        rule: 'uncovered-argument',
-        severity: 'error',
-        file: m.file,
-        line: m.line(`tools.${t.name}`),
-        path: `tools.${t.name}`,
-        instance: m.id,
-        tool: t.name,
-        message: `${p}: granted here, but the ${connector.name} connector's declaration of ${t.name} must be fixed first`,
-      })),
+      coverProblems(t).map(
+        (p): Finding => ({
+          rule: 'uncovered-argument',
+          severity: 'error',
+          file: m.file,
+          line: m.line(`tools.${t.name}`),
+          path: `tools.${t.name}`,
+          instance: m.id,
+          tool: t.name,
+          message: `${p}: granted here, but the ${connector.name} connector's declaration of ${t.name} must be fixed first`,
+        }),
+      ),
     );
 }
 
@@ -232,7 +268,12 @@ function checkCovers(m: Manifest, connector: Connector): Finding[] {
  * of fleet.yaml, exceptions included. `fleet verify` asks it of each manifest, and `fleet serve`
  * of the instance it starts: a production instance with an error here does not start.
  */
-export function instanceFindings(m: Manifest, connector: Connector, fleet: FleetRules | undefined, now?: number): Finding[] {
+export function instanceFindings(
+  m: Manifest,
+  connector: Connector,
+  fleet: FleetRules | undefined,
+  now?: number,
+): Finding[] {
   // an exception's grant keeps the same rules as any other, whenever it is active
   const all = withAllExceptions(m);
   return [
@@ -240,15 +281,33 @@ export function instanceFindings(m: Manifest, connector: Connector, fleet: Fleet
     ...checkCovers(m, connector),
     ...(fleet ? checkRules(fleet, all, connector, now) : []),
     // every person a manifest names is someone the fleet knows: a near miss is an error, not a stranger
-    ...(fleet ? strangers(m, fleet.directory, fleet.file).map((p) => ({ rule: 'unknown-person', severity: 'error' as const, file: p.file, line: p.line, path: p.path, instance: m.id, message: p.message })) : []),
+    ...(fleet
+      ? strangers(m, fleet.directory, fleet.file).map((p) => ({
+          rule: 'unknown-person',
+          severity: 'error' as const,
+          file: p.file,
+          line: p.line,
+          path: p.path,
+          instance: m.id,
+          message: p.message,
+        }))
+      : []),
   ];
 }
 
 /** The verdict of the fleet's rules on the instance `fleet serve` starts (see instanceFindings). */
-export function serveFindings(m: Manifest, connectors: Record<string, Connector>, fleetFile: string, now?: number): Finding[] {
+export function serveFindings(
+  m: Manifest,
+  connectors: Record<string, Connector>,
+  fleetFile: string,
+  now?: number,
+): Finding[] {
   const { fleet, findings } = loadFleetRules(fleetFile, connectors);
   // a folder without fleet.yaml has no fleet rules to break (verify says so); its own problems still count
-  return [...findings.filter((f) => !/no fleet rules file/.test(f.message)), ...instanceFindings(m, connectors[m.connector]!, fleet, now)];
+  return [
+    ...findings.filter((f) => !/no fleet rules file/.test(f.message)),
+    ...instanceFindings(m, connectors[m.connector]!, fleet, now),
+  ];
 }
 
 export function verifyScopes(dir: string, opts: VerifyOptions): VerifyResult {
@@ -260,6 +319,8 @@ export function verifyScopes(dir: string, opts: VerifyOptions): VerifyResult {
   findings.push(...checkSharing(manifests, connectors));
   findings.push(...checkClients(dir, manifests, fleet, opts.now));
   if (opts.generated !== false) findings.push(...checkGenerated(dir, manifests, connectors, opts.docs));
-  const problems = findings.filter((f) => f.severity === 'error').map((f) => ({ file: f.file, line: f.line, path: f.path ?? '', message: `[${f.rule}] ${f.message}` }));
+  const problems = findings
+    .filter((f) => f.severity === 'error')
+    .map((f) => ({ file: f.file, line: f.line, path: f.path ?? '', message: `[${f.rule}] ${f.message}` }));
   return { manifests, problems, findings };
 }

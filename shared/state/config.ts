@@ -14,10 +14,18 @@ import { CREDENTIAL } from '../manifest/schema.js';
 import { ManifestError, readYaml } from '../manifest/load.js';
 
 export const storeConfig = z.discriminatedUnion('engine', [
-  z.strictObject({ engine: z.literal('embedded').describe('the JSONL trail and one SQLite file per instance, on this machine') }),
+  z.strictObject({
+    engine: z.literal('embedded').describe('the JSONL trail and one SQLite file per instance, on this machine'),
+  }),
   z.strictObject({
     engine: z.literal('postgres').describe('PostgreSQL, shared by the replicas of an instance'),
-    url: z.string().regex(CREDENTIAL, 'the database URL must be a credential reference: env:NAME or a secret manager\'s <scheme>:<path>').describe('the database URL as a credential reference, never a literal URL'),
+    url: z
+      .string()
+      .regex(
+        CREDENTIAL,
+        "the database URL must be a credential reference: env:NAME or a secret manager's <scheme>:<path>",
+      )
+      .describe('the database URL as a credential reference, never a literal URL'),
     pool: z.number().int().min(1).max(64).default(4).describe('connections per process (default 4)'),
   }),
 ]);
@@ -37,15 +45,20 @@ export function readStoreConfig(scopes: string): StoreConfig {
   if (block === undefined || block === null) return { engine: 'embedded' };
   const parsed = storeConfig.safeParse(block);
   if (!parsed.success) {
-    throw new ManifestError(parsed.error.issues.map((i) => {
-      const path = ['store', ...i.path.map(String)].join('.');
-      return { file, line: doc.line(path), path, message: i.message };
-    }));
+    throw new ManifestError(
+      parsed.error.issues.map((i) => {
+        const path = ['store', ...i.path.map(String)].join('.');
+        return { file, line: doc.line(path), path, message: i.message };
+      }),
+    );
   }
   return parsed.data;
 }
 
 /** Where the embedded engine keeps an instance's files (FLEET_AUDIT_DIR / FLEET_STATE_DIR, else .fleet/ beside the scopes folder). */
 export function embeddedPaths(id: string, scopes: string, env: NodeJS.ProcessEnv): { audit: string; db: string } {
-  return { audit: join(fleetDir('audit', scopes, env), `${id}.jsonl`), db: join(fleetDir('state', scopes, env), `${id}.db`) };
+  return {
+    audit: join(fleetDir('audit', scopes, env), `${id}.jsonl`),
+    db: join(fleetDir('state', scopes, env), `${id}.db`),
+  };
 }

@@ -17,8 +17,28 @@ import { emptyHead, open } from '../audit/chain.js';
 import { fileLines } from '../audit/verify.js';
 import { ownerAlive, selfOwner } from './owner.js';
 import {
-  approvalFromRow, KEEP_MS, taskFromRow, TERMINAL, type TaskEntry, type TaskStatus, type TaskStore, StateUnavailable, withLate, type ApprovalEntry, type ApprovalStore, type AuditStore, type ChainHead, type Checkpoint, type CheckpointStore,
-  type Claim, type KeyStore, type RateStore, type Slot, type StateStore, type SuspensionStore, type TrailHooks,
+  approvalFromRow,
+  KEEP_MS,
+  taskFromRow,
+  TERMINAL,
+  type TaskEntry,
+  type TaskStatus,
+  type TaskStore,
+  StateUnavailable,
+  withLate,
+  type ApprovalEntry,
+  type ApprovalStore,
+  type AuditStore,
+  type ChainHead,
+  type Checkpoint,
+  type CheckpointStore,
+  type Claim,
+  type KeyStore,
+  type RateStore,
+  type Slot,
+  type StateStore,
+  type SuspensionStore,
+  type TrailHooks,
 } from './store.js';
 import { FileSuspensions } from './suspension.js';
 
@@ -131,9 +151,16 @@ class EmbeddedKeys implements KeyStore {
   claim(key: string, fingerprint: string, now = Date.now()): Promise<Claim> {
     return this.s.tx((db) => {
       this.s.sweep(db, now);
-      const row = db.prepare('SELECT args, state, owner, awaiting, result FROM keys WHERE key = ?').get(key) as KeyRow | undefined;
+      const row = db.prepare('SELECT args, state, owner, awaiting, result FROM keys WHERE key = ?').get(key) as
+        | KeyRow
+        | undefined;
       if (!row) {
-        db.prepare("INSERT INTO keys (key, args, state, owner, at) VALUES (?, ?, 'running', ?, ?)").run(key, fingerprint, selfOwner(), now);
+        db.prepare("INSERT INTO keys (key, args, state, owner, at) VALUES (?, ?, 'running', ?, ?)").run(
+          key,
+          fingerprint,
+          selfOwner(),
+          now,
+        );
         return { kind: 'claimed' } as const;
       }
       if (row.args !== fingerprint) return { kind: 'conflict' } as const;
@@ -150,11 +177,20 @@ class EmbeddedKeys implements KeyStore {
   }
 
   awaiting(key: string, waiting: boolean): Promise<boolean> {
-    return this.s.tx((db) => db.prepare('UPDATE keys SET awaiting = ? WHERE key = ? AND owner = ?').run(waiting ? 1 : 0, key, selfOwner()).changes > 0);
+    return this.s.tx(
+      (db) =>
+        db.prepare('UPDATE keys SET awaiting = ? WHERE key = ? AND owner = ?').run(waiting ? 1 : 0, key, selfOwner())
+          .changes > 0,
+    );
   }
 
   done(key: string, result: CallToolResult): Promise<void> {
-    return this.s.tx((db) => void db.prepare("UPDATE keys SET state = 'done', awaiting = 0, result = ? WHERE key = ?").run(JSON.stringify(result), key));
+    return this.s.tx(
+      (db) =>
+        void db
+          .prepare("UPDATE keys SET state = 'done', awaiting = 0, result = ? WHERE key = ?")
+          .run(JSON.stringify(result), key),
+    );
   }
 
   release(key: string): Promise<void> {
@@ -171,7 +207,9 @@ class EmbeddedRate implements RateStore {
       db.prepare('DELETE FROM rate WHERE name = ? AND t <= ?').run(name, now - windowMs);
       const { n } = db.prepare('SELECT count(*) AS n FROM rate WHERE name = ?').get(name) as { n: number };
       if (n >= limit) {
-        const oldest = db.prepare('SELECT t FROM rate WHERE name = ? ORDER BY t LIMIT 1 OFFSET ?').get(name, n - limit) as { t: number };
+        const oldest = db
+          .prepare('SELECT t FROM rate WHERE name = ? ORDER BY t LIMIT 1 OFFSET ?')
+          .get(name, n - limit) as { t: number };
         return { ok: false, next: oldest.t + windowMs } as const;
       }
       db.prepare('INSERT INTO rate (name, t, n) VALUES (?, ?, ?)').run(name, now, this.s.next());
@@ -200,13 +238,21 @@ class EmbeddedApprovals implements ApprovalStore {
     return r && approvalFromRow(r);
   }
 
-  open(e: { id: string; call: string; expires: number; ref?: Record<string, unknown> }, now = Date.now()): Promise<ApprovalEntry> {
+  open(
+    e: { id: string; call: string; expires: number; ref?: Record<string, unknown> },
+    now = Date.now(),
+  ): Promise<ApprovalEntry> {
     return this.s.tx((db) => {
       db.prepare(`INSERT INTO approvals (id, call, status, ref, opened, expires) VALUES (?, ?, 'pending', ?, ?, ?)
         ON CONFLICT (id) DO UPDATE SET call = excluded.call, status = 'pending', ref = excluded.ref, by = NULL, why = NULL,
           opened = excluded.opened, expires = excluded.expires, decided = NULL
-        WHERE approvals.status NOT IN ('pending', 'approved') OR approvals.expires <= excluded.opened`)
-        .run(e.id, e.call, e.ref ? JSON.stringify(e.ref) : null, now, e.expires);
+        WHERE approvals.status NOT IN ('pending', 'approved') OR approvals.expires <= excluded.opened`).run(
+        e.id,
+        e.call,
+        e.ref ? JSON.stringify(e.ref) : null,
+        now,
+        e.expires,
+      );
       return this.row(db, e.id)!;
     });
   }
@@ -219,9 +265,15 @@ class EmbeddedApprovals implements ApprovalStore {
     return this.s.tx((db) => void db.prepare('UPDATE approvals SET ref = ? WHERE id = ?').run(JSON.stringify(ref), id));
   }
 
-  decide(id: string, v: { status: Exclude<ApprovalEntry['status'], 'pending'>; by?: string; why?: string }, now = Date.now()): Promise<ApprovalEntry> {
+  decide(
+    id: string,
+    v: { status: Exclude<ApprovalEntry['status'], 'pending'>; by?: string; why?: string },
+    now = Date.now(),
+  ): Promise<ApprovalEntry> {
     return this.s.tx((db) => {
-      db.prepare("UPDATE approvals SET status = ?, by = ?, why = ?, decided = ? WHERE id = ? AND status = 'pending'").run(v.status, v.by ?? null, v.why ?? null, now, id);
+      db.prepare(
+        "UPDATE approvals SET status = ?, by = ?, why = ?, decided = ? WHERE id = ? AND status = 'pending'",
+      ).run(v.status, v.by ?? null, v.why ?? null, now, id);
       const r = this.row(db, id);
       if (!r) throw new StateUnavailable(`approval ${id} is not open`);
       return r;
@@ -229,7 +281,13 @@ class EmbeddedApprovals implements ApprovalStore {
   }
 
   withdrawn(now = Date.now()): Promise<ApprovalEntry[]> {
-    return this.s.tx((db) => (db.prepare("SELECT * FROM approvals WHERE status = 'withdrawn' AND expires > ? ORDER BY opened").all(now) as ApprovalRow[]).map(approvalFromRow));
+    return this.s.tx((db) =>
+      (
+        db
+          .prepare("SELECT * FROM approvals WHERE status = 'withdrawn' AND expires > ? ORDER BY opened")
+          .all(now) as ApprovalRow[]
+      ).map(approvalFromRow),
+    );
   }
 
   noteLate(id: string, answer: string): Promise<boolean> {
@@ -254,11 +312,15 @@ class EmbeddedTasks implements TaskStore {
     return r && Number(r.created) + Number(r.ttl) >= now ? r : undefined;
   }
 
-  create(t: { id: string; owner: string; request: Record<string, unknown>; ttl: number; poll: number; message?: string }, now = Date.now()): Promise<TaskEntry> {
+  create(
+    t: { id: string; owner: string; request: Record<string, unknown>; ttl: number; poll: number; message?: string },
+    now = Date.now(),
+  ): Promise<TaskEntry> {
     return this.s.tx((db) => {
       this.s.sweep(db, now);
-      db.prepare("INSERT INTO tasks (id, owner, status, message, request, holder, created, updated, ttl, poll) VALUES (?, ?, 'working', ?, ?, ?, ?, ?, ?, ?)")
-        .run(t.id, t.owner, t.message ?? null, JSON.stringify(t.request), selfOwner(), now, now, t.ttl, t.poll);
+      db.prepare(
+        "INSERT INTO tasks (id, owner, status, message, request, holder, created, updated, ttl, poll) VALUES (?, ?, 'working', ?, ?, ?, ?, ?, ?, ?)",
+      ).run(t.id, t.owner, t.message ?? null, JSON.stringify(t.request), selfOwner(), now, now, t.ttl, t.poll);
       return taskFromRow(this.row(db, t.id, now)!);
     });
   }
@@ -272,13 +334,28 @@ class EmbeddedTasks implements TaskStore {
 
   list(owner: string, now = Date.now()): Promise<TaskEntry[]> {
     return this.s.tx((db) =>
-      (db.prepare('SELECT * FROM tasks WHERE owner = ? AND created + ttl >= ? ORDER BY created DESC, id').all(owner, now) as TaskRow[]).map(taskFromRow));
+      (
+        db
+          .prepare('SELECT * FROM tasks WHERE owner = ? AND created + ttl >= ? ORDER BY created DESC, id')
+          .all(owner, now) as TaskRow[]
+      ).map(taskFromRow),
+    );
   }
 
-  update(id: string, v: { status?: TaskStatus; message?: string; result?: Record<string, unknown> }, now = Date.now()): Promise<TaskEntry | undefined> {
+  update(
+    id: string,
+    v: { status?: TaskStatus; message?: string; result?: Record<string, unknown> },
+    now = Date.now(),
+  ): Promise<TaskEntry | undefined> {
     return this.s.tx((db) => {
       db.prepare(`UPDATE tasks SET status = coalesce(?, status), message = coalesce(?, message), result = coalesce(?, result), updated = ?
-        WHERE id = ? AND status NOT IN (${ENDED})`).run(v.status ?? null, v.message ?? null, v.result ? JSON.stringify(v.result) : null, now, id);
+        WHERE id = ? AND status NOT IN (${ENDED})`).run(
+        v.status ?? null,
+        v.message ?? null,
+        v.result ? JSON.stringify(v.result) : null,
+        now,
+        id,
+      );
       const r = this.row(db, id, now);
       return r && taskFromRow(r);
     });
@@ -287,7 +364,8 @@ class EmbeddedTasks implements TaskStore {
   adopt(id: string, now = Date.now()): Promise<boolean> {
     return this.s.tx((db) => {
       const r = this.row(db, id, now);
-      if (!r || TERMINAL.includes(r.status as TaskStatus) || r.holder === selfOwner() || ownerAlive(r.holder)) return false;
+      if (!r || TERMINAL.includes(r.status as TaskStatus) || r.holder === selfOwner() || ownerAlive(r.holder))
+        return false;
       db.prepare('UPDATE tasks SET holder = ?, updated = ? WHERE id = ?').run(selfOwner(), now, id);
       return true;
     });
@@ -297,12 +375,19 @@ class EmbeddedTasks implements TaskStore {
 class EmbeddedCheckpoints implements CheckpointStore {
   constructor(private readonly s: Sqlite) {}
   put(c: Checkpoint): Promise<void> {
-    return this.s.tx((db) => void db.prepare('INSERT OR REPLACE INTO checkpoints (seq, hash, text) VALUES (?, ?, ?)').run(c.seq, c.hash, c.text));
+    return this.s.tx(
+      (db) =>
+        void db
+          .prepare('INSERT OR REPLACE INTO checkpoints (seq, hash, text) VALUES (?, ?, ?)')
+          .run(c.seq, c.hash, c.text),
+    );
   }
   latest(): Promise<Checkpoint | undefined> {
     return this.s.tx((db) => {
       // only the columns: libsql's get() adds a `_metadata` field to the row it returns
-      const r = db.prepare('SELECT seq, hash, text FROM checkpoints ORDER BY seq DESC LIMIT 1').get() as Checkpoint | undefined;
+      const r = db.prepare('SELECT seq, hash, text FROM checkpoints ORDER BY seq DESC LIMIT 1').get() as
+        | Checkpoint
+        | undefined;
       return r && { seq: r.seq, hash: r.hash, text: r.text };
     });
   }
@@ -311,7 +396,11 @@ class EmbeddedCheckpoints implements CheckpointStore {
 /** The JSONL trail, appended by shared/audit/log.ts (durable, chained from the instance's genesis). */
 export class FileAudit implements AuditStore {
   private readonly log: AuditLog;
-  constructor(readonly where: string, readonly instance: string, hooks: TrailHooks = {}) {
+  constructor(
+    readonly where: string,
+    readonly instance: string,
+    hooks: TrailHooks = {},
+  ) {
     this.log = new AuditLog(where, instance, {
       ...(hooks.onBroken ? { onBroken: hooks.onBroken } : {}),
       ...(hooks.onRecord ? { onRecord: hooks.onRecord } : {}),

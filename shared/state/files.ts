@@ -9,14 +9,20 @@ import { withFileLock } from '../base/oslock.js';
  * may wait (a token exchange): the lock is held (by the OS, never judged stale) meanwhile, and other
  * processes wait for it, up to waitMs.
  */
-export async function updateState<S, R>(file: string, fresh: () => S, fn: (state: S) => R | Promise<R>, waitMs = 10_000): Promise<R> {
+export async function updateState<S, R>(
+  file: string,
+  fresh: () => S,
+  fn: (state: S) => R | Promise<R>,
+  waitMs = 10_000,
+): Promise<R> {
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const update = async (): Promise<R> => {
     let state: S;
     try {
       state = JSON.parse(readFileSync(file, 'utf8')) as S;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`state file ${file} is unreadable: ${(e as Error).message}`);
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT')
+        throw new Error(`state file ${file} is unreadable: ${(e as Error).message}`);
       state = fresh();
     }
     const result = await fn(state);

@@ -16,8 +16,30 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { AuditUnavailable } from '../base/errors.js';
 import { emptyHead, openVerified, seal, type Head } from '../audit/chain.js';
 import {
-  approvalFromRow, KEEP_MS, taskFromRow, TERMINAL, type TaskEntry, type TaskStatus, type TaskStore, StateUnavailable, withLate, type ApprovalEntry, type ApprovalStore, type AuditStore, type ChainHead, type Checkpoint, type CheckpointStore,
-  type Claim, type KeyStore, type RateStore, type Signals, type Slot, type StateStore, type Suspension, type SuspensionStore, type TrailHooks,
+  approvalFromRow,
+  KEEP_MS,
+  taskFromRow,
+  TERMINAL,
+  type TaskEntry,
+  type TaskStatus,
+  type TaskStore,
+  StateUnavailable,
+  withLate,
+  type ApprovalEntry,
+  type ApprovalStore,
+  type AuditStore,
+  type ChainHead,
+  type Checkpoint,
+  type CheckpointStore,
+  type Claim,
+  type KeyStore,
+  type RateStore,
+  type Signals,
+  type Slot,
+  type StateStore,
+  type Suspension,
+  type SuspensionStore,
+  type TrailHooks,
 } from './store.js';
 
 type Pg = typeof PgTypes;
@@ -76,8 +98,12 @@ export async function migrate(url: string): Promise<{ from: number; to: number }
   try {
     await client.query('BEGIN');
     await client.query("SELECT pg_advisory_xact_lock(hashtextextended('fleet.migrate', 0))");
-    await client.query('CREATE TABLE IF NOT EXISTS fleet_schema_version (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
-    const from = Number((await client.query('SELECT coalesce(max(version), 0) AS v FROM fleet_schema_version')).rows[0].v);
+    await client.query(
+      'CREATE TABLE IF NOT EXISTS fleet_schema_version (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
+    );
+    const from = Number(
+      (await client.query('SELECT coalesce(max(version), 0) AS v FROM fleet_schema_version')).rows[0].v,
+    );
     for (const m of MIGRATIONS) {
       if (m.version <= from) continue;
       await client.query(m.sql);
@@ -104,12 +130,18 @@ class Db {
   private holder?: Promise<PgTypes.Client>;
   private driver?: Pg;
 
-  constructor(readonly instance: string, private readonly url: () => Promise<string>, private readonly max: number) {}
+  constructor(
+    readonly instance: string,
+    private readonly url: () => Promise<string>,
+    private readonly max: number,
+  ) {}
 
   unavailable(e: unknown): StateUnavailable {
     if (e instanceof StateUnavailable) return e;
     const err = e as NodeJS.ErrnoException;
-    return new StateUnavailable(`the PostgreSQL state store of ${this.instance} is unavailable (${[err.code, err.message].filter(Boolean).join(': ')}); calls are refused until it answers`);
+    return new StateUnavailable(
+      `the PostgreSQL state store of ${this.instance} is unavailable (${[err.code, err.message].filter(Boolean).join(': ')}); calls are refused until it answers`,
+    );
   }
 
   private async handle(): Promise<PgTypes.Pool> {
@@ -118,7 +150,12 @@ class Db {
       try {
         const pg = await loadDriver();
         this.driver = pg;
-        const pool = new pg.Pool({ connectionString: await this.url(), max: this.max, connectionTimeoutMillis: 5000, idleTimeoutMillis: 10_000 });
+        const pool = new pg.Pool({
+          connectionString: await this.url(),
+          max: this.max,
+          connectionTimeoutMillis: 5000,
+          idleTimeoutMillis: 10_000,
+        });
         pool.on('error', () => {}); // an idle connection lost: the next query opens another
         this.pool = pool;
         return pool;
@@ -132,8 +169,13 @@ class Db {
   private async ready(pool: PgTypes.Pool): Promise<void> {
     if (this.checked) return;
     const r = await pool.query("SELECT to_regclass('fleet_schema_version') IS NOT NULL AS ok");
-    const v = r.rows[0].ok ? Number((await pool.query('SELECT coalesce(max(version), 0) AS v FROM fleet_schema_version')).rows[0].v) : 0;
-    if (v < SCHEMA_VERSION) throw new StateUnavailable(`the PostgreSQL state schema is at version ${v}, this fleet needs ${SCHEMA_VERSION}: run \`fleet state migrate\``);
+    const v = r.rows[0].ok
+      ? Number((await pool.query('SELECT coalesce(max(version), 0) AS v FROM fleet_schema_version')).rows[0].v)
+      : 0;
+    if (v < SCHEMA_VERSION)
+      throw new StateUnavailable(
+        `the PostgreSQL state schema is at version ${v}, this fleet needs ${SCHEMA_VERSION}: run \`fleet state migrate\``,
+      );
     this.checked = true;
   }
 
@@ -166,7 +208,10 @@ class Db {
     } catch (e) {
       if (client) {
         const c = client;
-        await c.query('ROLLBACK').then(() => c.release(), () => c.release(true));
+        await c.query('ROLLBACK').then(
+          () => c.release(),
+          () => c.release(true),
+        );
       }
       throw this.unavailable(e);
     }
@@ -200,7 +245,8 @@ class Db {
       client.on('error', () => (this.holder = undefined));
       client.on('end', () => (this.holder = undefined));
       await client.connect();
-      const got = (await client.query('SELECT pg_try_advisory_lock($1::int, $2::int) AS ok', [OWNER_NS, this.owner])).rows[0].ok;
+      const got = (await client.query('SELECT pg_try_advisory_lock($1::int, $2::int) AS ok', [OWNER_NS, this.owner]))
+        .rows[0].ok;
       if (!got) {
         await client.end().catch(() => {});
         throw new Error('owner id already held');
@@ -250,7 +296,10 @@ class PgAudit implements AuditStore {
   private flushing?: Promise<void>;
   private nextFlush?: Promise<void>;
   private later?: NodeJS.Timeout;
-  constructor(private readonly db: Db, private readonly hooks: TrailHooks = {}) {
+  constructor(
+    private readonly db: Db,
+    private readonly hooks: TrailHooks = {},
+  ) {
     this.where = `postgresql:${db.instance}`;
   }
 
@@ -280,7 +329,9 @@ class PgAudit implements AuditStore {
       for (const p of batch) if (!p.durable) p.resolve();
       if (durable.length) {
         this.flush().then(
-          () => { for (const p of durable) p.resolve(); },
+          () => {
+            for (const p of durable) p.resolve();
+          },
           (e: Error) => {
             const err = new AuditUnavailable(`audit trail ${this.where} cannot be flushed to disk: ${e.message}`);
             for (const p of durable) p.reject(err);
@@ -300,7 +351,8 @@ class PgAudit implements AuditStore {
     const db = this.db;
     return db.session(async (q) => {
       const inst = db.literal(db.instance);
-      const got = (await q(`BEGIN; SET LOCAL synchronous_commit = off; ${lockKey(db.literal(`fleet.audit:${db.instance}`))};
+      const got =
+        (await q(`BEGIN; SET LOCAL synchronous_commit = off; ${lockKey(db.literal(`fleet.audit:${db.instance}`))};
         SELECT seq, hash FROM fleet_audit WHERE instance = ${inst} ORDER BY seq DESC LIMIT 1`)) as unknown as PgTypes.QueryResult[];
       const last = got[got.length - 1]!.rows[0];
       let { seq, hash } = last ? { seq: Number(last.seq), hash: last.hash as string } : emptyHead(db.instance);
@@ -331,13 +383,15 @@ class PgAudit implements AuditStore {
       return f;
     }
     // the flush in flight may have begun before this commit: the next one covers it
-    return (this.nextFlush ??= this.flushing.then(
-      () => undefined,
-      () => undefined,
-    ).then(() => {
-      this.nextFlush = undefined;
-      return this.flush();
-    }));
+    return (this.nextFlush ??= this.flushing
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .then(() => {
+        this.nextFlush = undefined;
+        return this.flush();
+      }));
   }
 
   /** Records that need not wait are flushed soon all the same (a crash loses at most SYNC_LATER_MS of them). */
@@ -356,14 +410,18 @@ class PgAudit implements AuditStore {
 
   private async lockedHead(q: Q): Promise<ChainHead> {
     await q(lockKey('$1'), [`fleet.audit:${this.db.instance}`]);
-    const r = await q('SELECT seq, hash FROM fleet_audit WHERE instance = $1 ORDER BY seq DESC LIMIT 1', [this.db.instance]);
+    const r = await q('SELECT seq, hash FROM fleet_audit WHERE instance = $1 ORDER BY seq DESC LIMIT 1', [
+      this.db.instance,
+    ]);
     return r.rows[0] ? { seq: Number(r.rows[0].seq), hash: r.rows[0].hash } : emptyHead(this.db.instance);
   }
 
   /** The head, once on disk: a record seen committed may not be flushed yet (see sequencing above). */
   async head(): Promise<ChainHead> {
     const head = await this.db.tx(async (q) => {
-      const r = await q('SELECT seq, hash FROM fleet_audit WHERE instance = $1 ORDER BY seq DESC LIMIT 1', [this.db.instance]);
+      const r = await q('SELECT seq, hash FROM fleet_audit WHERE instance = $1 ORDER BY seq DESC LIMIT 1', [
+        this.db.instance,
+      ]);
       return r.rows[0] ? { seq: Number(r.rows[0].seq), hash: r.rows[0].hash as string } : emptyHead(this.db.instance);
     });
     if (head.seq > 0) await this.db.flush();
@@ -374,7 +432,12 @@ class PgAudit implements AuditStore {
   async *lines(): AsyncIterable<string> {
     let after = 0;
     for (;;) {
-      const page = await this.db.tx((q) => q('SELECT seq, line FROM fleet_audit WHERE instance = $1 AND seq > $2 ORDER BY seq LIMIT 1000', [this.db.instance, after]));
+      const page = await this.db.tx((q) =>
+        q('SELECT seq, line FROM fleet_audit WHERE instance = $1 AND seq > $2 ORDER BY seq LIMIT 1000', [
+          this.db.instance,
+          after,
+        ]),
+      );
       if (page.rows.length) await this.db.flush(); // only lines on disk are handed out
       for (const r of page.rows) yield `${r.line as string}\n`;
       if (page.rows.length < 1000) return;
@@ -399,7 +462,8 @@ class PgAudit implements AuditStore {
       batch = [];
       await this.db.tx(async (q) => {
         const now = await this.lockedHead(q);
-        if (now.seq !== head!.seq || now.hash !== head!.hash) throw new Error('the trail in PostgreSQL changed during the import');
+        if (now.seq !== head!.seq || now.hash !== head!.hash)
+          throw new Error('the trail in PostgreSQL changed during the import');
         const values: unknown[] = [this.db.instance];
         const tuples = rows.map((r) => {
           values.push(r.seq, r.hash, r.line);
@@ -417,17 +481,22 @@ class PgAudit implements AuditStore {
       n++;
       if (!line) continue;
       const o = line.endsWith('\n') ? openVerified(line.slice(0, -1)) : undefined;
-      if (torn !== undefined) throw new Error(`line ${torn} is not a sealed record and is not the last line: run fleet audit verify`);
+      if (torn !== undefined)
+        throw new Error(`line ${torn} is not a sealed record and is not the last line: run fleet audit verify`);
       if (!o) {
         torn = n; // only a last line cut off mid-write may be torn; anything after it is refused
         continue;
       }
-      if (o.record.seq !== expect.seq + 1 || o.record.prev !== expect.hash) throw new Error(`line ${n} does not continue the chain (record ${String(o.record.seq)} after ${expect.seq})`);
+      if (o.record.seq !== expect.seq + 1 || o.record.prev !== expect.hash)
+        throw new Error(`line ${n} does not continue the chain (record ${String(o.record.seq)} after ${expect.seq})`);
       expect = { seq: o.record.seq, hash: o.hash };
       if (expect.seq <= start.seq) {
         // already imported: it must be the very same record
-        const r = await this.db.tx((q) => q('SELECT hash FROM fleet_audit WHERE instance = $1 AND seq = $2', [this.db.instance, expect.seq]));
-        if (r.rows[0]?.hash !== expect.hash) throw new Error(`record ${expect.seq} differs from the one already in ${this.where}: a different trail`);
+        const r = await this.db.tx((q) =>
+          q('SELECT hash FROM fleet_audit WHERE instance = $1 AND seq = $2', [this.db.instance, expect.seq]),
+        );
+        if (r.rows[0]?.hash !== expect.hash)
+          throw new Error(`record ${expect.seq} differs from the one already in ${this.where}: a different trail`);
         continue;
       }
       head ??= start;
@@ -460,18 +529,29 @@ class PgKeys implements KeyStore {
         if (now % 64 === 0) await q('DELETE FROM fleet_keys WHERE instance = $1 AND at < $2', [inst, now - KEEP_MS]);
         return { kind: 'claimed' };
       }
-      const row = (await q('SELECT args, state, owner, awaiting, result FROM fleet_keys WHERE instance = $1 AND key = $2 FOR UPDATE', [inst, key])).rows[0];
+      const row = (
+        await q(
+          'SELECT args, state, owner, awaiting, result FROM fleet_keys WHERE instance = $1 AND key = $2 FOR UPDATE',
+          [inst, key],
+        )
+      ).rows[0];
       if (!row) return { kind: 'unknown' };
       if (row.args !== fingerprint) return { kind: 'conflict' };
       if (row.state === 'done') return { kind: 'replay', result: JSON.parse(row.result) as CallToolResult };
-      const alive = (await q(
-        "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = $1::int::oid AND objid = $2::int::oid AND objsubid = 2 AND granted) AS alive",
-        [OWNER_NS, Number(row.owner)],
-      )).rows[0].alive;
+      const alive = (
+        await q(
+          "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = $1::int::oid AND objid = $2::int::oid AND objsubid = 2 AND granted) AS alive",
+          [OWNER_NS, Number(row.owner)],
+        )
+      ).rows[0].alive;
       if (alive) return { kind: 'running', awaitingApproval: row.awaiting };
       if (row.awaiting) {
         // its replica died while a person was asked: nothing reached the upstream; take it over
-        await q('UPDATE fleet_keys SET owner = $3, awaiting = false WHERE instance = $1 AND key = $2', [inst, key, this.db.owner]);
+        await q('UPDATE fleet_keys SET owner = $3, awaiting = false WHERE instance = $1 AND key = $2', [
+          inst,
+          key,
+          this.db.owner,
+        ]);
         return { kind: 'claimed' };
       }
       return { kind: 'unknown' };
@@ -479,8 +559,17 @@ class PgKeys implements KeyStore {
   }
 
   awaiting(key: string, waiting: boolean): Promise<boolean> {
-    return this.db.tx(async (q) =>
-      !!(await q('UPDATE fleet_keys SET awaiting = $3 WHERE instance = $1 AND key = $2 AND owner = $4', [this.db.instance, key, waiting, this.db.owner])).rowCount);
+    return this.db.tx(
+      async (q) =>
+        !!(
+          await q('UPDATE fleet_keys SET awaiting = $3 WHERE instance = $1 AND key = $2 AND owner = $4', [
+            this.db.instance,
+            key,
+            waiting,
+            this.db.owner,
+          ])
+        ).rowCount,
+    );
   }
 
   done(key: string, result: CallToolResult): Promise<void> {
@@ -512,9 +601,20 @@ class PgKeys implements KeyStore {
   }
 
   private write(key: string, result: CallToolResult | null): Promise<void> {
-    return this.db.tx(async (q) => void (await (result
-      ? q("UPDATE fleet_keys SET state = 'done', awaiting = false, result = $3 WHERE instance = $1 AND key = $2", [this.db.instance, key, JSON.stringify(result)])
-      : q('DELETE FROM fleet_keys WHERE instance = $1 AND key = $2 AND owner = $3', [this.db.instance, key, this.db.owner]))));
+    return this.db.tx(
+      async (q) =>
+        void (await (result
+          ? q("UPDATE fleet_keys SET state = 'done', awaiting = false, result = $3 WHERE instance = $1 AND key = $2", [
+              this.db.instance,
+              key,
+              JSON.stringify(result),
+            ])
+          : q('DELETE FROM fleet_keys WHERE instance = $1 AND key = $2 AND owner = $3', [
+              this.db.instance,
+              key,
+              this.db.owner,
+            ]))),
+    );
   }
 
   private async flush(): Promise<void> {
@@ -544,9 +644,19 @@ class PgRate implements RateStore {
     return this.db.tx(async (q): Promise<Slot> => {
       await q(lockKey('$1'), [`fleet.rate:${inst}:${name}`]);
       await q('DELETE FROM fleet_rate WHERE instance = $1 AND name = $2 AND t <= $3', [inst, name, now - windowMs]);
-      const n = Number((await q('SELECT count(*) AS n FROM fleet_rate WHERE instance = $1 AND name = $2', [inst, name])).rows[0].n);
+      const n = Number(
+        (await q('SELECT count(*) AS n FROM fleet_rate WHERE instance = $1 AND name = $2', [inst, name])).rows[0].n,
+      );
       if (n >= limit) {
-        const t = Number((await q('SELECT t FROM fleet_rate WHERE instance = $1 AND name = $2 ORDER BY t LIMIT 1 OFFSET $3', [inst, name, n - limit])).rows[0].t);
+        const t = Number(
+          (
+            await q('SELECT t FROM fleet_rate WHERE instance = $1 AND name = $2 ORDER BY t LIMIT 1 OFFSET $3', [
+              inst,
+              name,
+              n - limit,
+            ])
+          ).rows[0].t,
+        );
         return { ok: false, next: t + windowMs };
       }
       await q('INSERT INTO fleet_rate (instance, name, t) VALUES ($1, $2, $3)', [inst, name, now]);
@@ -559,18 +669,32 @@ class PgApprovals implements ApprovalStore {
   constructor(private readonly db: Db) {}
 
   private async row(q: Q, id: string): Promise<ApprovalEntry | undefined> {
-    const r = (await q('SELECT id, call, status, ref, by, why, opened, expires, decided FROM fleet_approvals WHERE instance = $1 AND id = $2', [this.db.instance, id])).rows[0];
+    const r = (
+      await q(
+        'SELECT id, call, status, ref, by, why, opened, expires, decided FROM fleet_approvals WHERE instance = $1 AND id = $2',
+        [this.db.instance, id],
+      )
+    ).rows[0];
     return r && approvalFromRow(r);
   }
 
-  open(e: { id: string; call: string; expires: number; ref?: Record<string, unknown> }, now = Date.now()): Promise<ApprovalEntry> {
+  open(
+    e: { id: string; call: string; expires: number; ref?: Record<string, unknown> },
+    now = Date.now(),
+  ): Promise<ApprovalEntry> {
     return this.db.tx(async (q) => {
-      await q(`INSERT INTO fleet_approvals (instance, id, call, status, ref, opened, expires) VALUES ($1, $2, $3, 'pending', $4, $5, $6)
+      await q(
+        `INSERT INTO fleet_approvals (instance, id, call, status, ref, opened, expires) VALUES ($1, $2, $3, 'pending', $4, $5, $6)
         ON CONFLICT (instance, id) DO UPDATE SET call = excluded.call, status = 'pending', ref = excluded.ref, by = NULL, why = NULL,
           opened = excluded.opened, expires = excluded.expires, decided = NULL
         WHERE fleet_approvals.status NOT IN ('pending', 'approved') OR fleet_approvals.expires <= excluded.opened`,
-        [this.db.instance, e.id, e.call, e.ref ? JSON.stringify(e.ref) : null, now, e.expires]);
-      if (now % 64 === 0) await q("DELETE FROM fleet_approvals WHERE instance = $1 AND opened < $2 AND status <> 'pending'", [this.db.instance, now - KEEP_MS]);
+        [this.db.instance, e.id, e.call, e.ref ? JSON.stringify(e.ref) : null, now, e.expires],
+      );
+      if (now % 64 === 0)
+        await q("DELETE FROM fleet_approvals WHERE instance = $1 AND opened < $2 AND status <> 'pending'", [
+          this.db.instance,
+          now - KEEP_MS,
+        ]);
       return (await this.row(q, e.id))!;
     });
   }
@@ -580,13 +704,26 @@ class PgApprovals implements ApprovalStore {
   }
 
   setRef(id: string, ref: Record<string, unknown>): Promise<void> {
-    return this.db.tx(async (q) => void (await q('UPDATE fleet_approvals SET ref = $3 WHERE instance = $1 AND id = $2', [this.db.instance, id, JSON.stringify(ref)])));
+    return this.db.tx(
+      async (q) =>
+        void (await q('UPDATE fleet_approvals SET ref = $3 WHERE instance = $1 AND id = $2', [
+          this.db.instance,
+          id,
+          JSON.stringify(ref),
+        ])),
+    );
   }
 
-  decide(id: string, v: { status: Exclude<ApprovalEntry['status'], 'pending'>; by?: string; why?: string }, now = Date.now()): Promise<ApprovalEntry> {
+  decide(
+    id: string,
+    v: { status: Exclude<ApprovalEntry['status'], 'pending'>; by?: string; why?: string },
+    now = Date.now(),
+  ): Promise<ApprovalEntry> {
     return this.db.tx(async (q) => {
-      await q("UPDATE fleet_approvals SET status = $3, by = $4, why = $5, decided = $6 WHERE instance = $1 AND id = $2 AND status = 'pending'",
-        [this.db.instance, id, v.status, v.by ?? null, v.why ?? null, now]);
+      await q(
+        "UPDATE fleet_approvals SET status = $3, by = $4, why = $5, decided = $6 WHERE instance = $1 AND id = $2 AND status = 'pending'",
+        [this.db.instance, id, v.status, v.by ?? null, v.why ?? null, now],
+      );
       const r = await this.row(q, id);
       if (!r) throw new StateUnavailable(`approval ${id} is not open`);
       return r;
@@ -595,16 +732,31 @@ class PgApprovals implements ApprovalStore {
 
   withdrawn(now = Date.now()): Promise<ApprovalEntry[]> {
     return this.db.tx(async (q) =>
-      (await q("SELECT id, call, status, ref, by, why, opened, expires, decided FROM fleet_approvals WHERE instance = $1 AND status = 'withdrawn' AND expires > $2 ORDER BY opened", [this.db.instance, now])).rows.map(approvalFromRow));
+      (
+        await q(
+          "SELECT id, call, status, ref, by, why, opened, expires, decided FROM fleet_approvals WHERE instance = $1 AND status = 'withdrawn' AND expires > $2 ORDER BY opened",
+          [this.db.instance, now],
+        )
+      ).rows.map(approvalFromRow),
+    );
   }
 
   noteLate(id: string, answer: string): Promise<boolean> {
     return this.db.tx(async (q) => {
       // the row is locked until the transaction ends: two replicas noting the same answer take turns
-      const r = (await q('SELECT id, call, status, ref, by, why, opened, expires, decided FROM fleet_approvals WHERE instance = $1 AND id = $2 FOR UPDATE', [this.db.instance, id])).rows[0];
+      const r = (
+        await q(
+          'SELECT id, call, status, ref, by, why, opened, expires, decided FROM fleet_approvals WHERE instance = $1 AND id = $2 FOR UPDATE',
+          [this.db.instance, id],
+        )
+      ).rows[0];
       const ref = r && withLate(approvalFromRow(r).ref, answer);
       if (!ref) return false;
-      await q('UPDATE fleet_approvals SET ref = $3 WHERE instance = $1 AND id = $2', [this.db.instance, id, JSON.stringify(ref)]);
+      await q('UPDATE fleet_approvals SET ref = $3 WHERE instance = $1 AND id = $2', [
+        this.db.instance,
+        id,
+        JSON.stringify(ref),
+      ]);
       return true;
     });
   }
@@ -616,33 +768,77 @@ const ENDED = TERMINAL.map((t) => `'${t}'`).join(', ');
 class PgTasks implements TaskStore {
   constructor(private readonly db: Db) {}
 
-  create(t: { id: string; owner: string; request: Record<string, unknown>; ttl: number; poll: number; message?: string }, now = Date.now()): Promise<TaskEntry> {
-    return this.db.holdOwner().then(() => this.db.tx(async (q) => {
-      const r = (await q(`INSERT INTO fleet_tasks (instance, id, owner, status, message, request, holder, created, updated, ttl, poll)
+  create(
+    t: { id: string; owner: string; request: Record<string, unknown>; ttl: number; poll: number; message?: string },
+    now = Date.now(),
+  ): Promise<TaskEntry> {
+    return this.db.holdOwner().then(() =>
+      this.db.tx(async (q) => {
+        const r = (
+          await q(
+            `INSERT INTO fleet_tasks (instance, id, owner, status, message, request, holder, created, updated, ttl, poll)
         VALUES ($1, $2, $3, 'working', $4, $5, $6, $7, $7, $8, $9) RETURNING ${TASK_COLUMNS}`,
-      [this.db.instance, t.id, t.owner, t.message ?? null, JSON.stringify(t.request), this.db.owner, now, t.ttl, t.poll])).rows[0];
-      if (now % 64 === 0) await q('DELETE FROM fleet_tasks WHERE instance = $1 AND created + ttl < $2', [this.db.instance, now]);
-      return taskFromRow(r);
-    }));
+            [
+              this.db.instance,
+              t.id,
+              t.owner,
+              t.message ?? null,
+              JSON.stringify(t.request),
+              this.db.owner,
+              now,
+              t.ttl,
+              t.poll,
+            ],
+          )
+        ).rows[0];
+        if (now % 64 === 0)
+          await q('DELETE FROM fleet_tasks WHERE instance = $1 AND created + ttl < $2', [this.db.instance, now]);
+        return taskFromRow(r);
+      }),
+    );
   }
 
   get(id: string, owner: string, now = Date.now()): Promise<TaskEntry | undefined> {
     return this.db.tx(async (q) => {
-      const r = (await q(`SELECT ${TASK_COLUMNS} FROM fleet_tasks WHERE instance = $1 AND id = $2 AND owner = $3 AND created + ttl >= $4`, [this.db.instance, id, owner, now])).rows[0];
+      const r = (
+        await q(
+          `SELECT ${TASK_COLUMNS} FROM fleet_tasks WHERE instance = $1 AND id = $2 AND owner = $3 AND created + ttl >= $4`,
+          [this.db.instance, id, owner, now],
+        )
+      ).rows[0];
       return r ? taskFromRow(r) : undefined;
     });
   }
 
   list(owner: string, now = Date.now()): Promise<TaskEntry[]> {
     return this.db.tx(async (q) =>
-      (await q(`SELECT ${TASK_COLUMNS} FROM fleet_tasks WHERE instance = $1 AND owner = $2 AND created + ttl >= $3 ORDER BY created DESC, id`, [this.db.instance, owner, now])).rows.map(taskFromRow));
+      (
+        await q(
+          `SELECT ${TASK_COLUMNS} FROM fleet_tasks WHERE instance = $1 AND owner = $2 AND created + ttl >= $3 ORDER BY created DESC, id`,
+          [this.db.instance, owner, now],
+        )
+      ).rows.map(taskFromRow),
+    );
   }
 
-  update(id: string, v: { status?: TaskStatus; message?: string; result?: Record<string, unknown> }, now = Date.now()): Promise<TaskEntry | undefined> {
+  update(
+    id: string,
+    v: { status?: TaskStatus; message?: string; result?: Record<string, unknown> },
+    now = Date.now(),
+  ): Promise<TaskEntry | undefined> {
     return this.db.tx(async (q) => {
-      await q(`UPDATE fleet_tasks SET status = coalesce($3, status), message = coalesce($4, message), result = coalesce($5, result), updated = $6
-        WHERE instance = $1 AND id = $2 AND status NOT IN (${ENDED})`, [this.db.instance, id, v.status ?? null, v.message ?? null, v.result ? JSON.stringify(v.result) : null, now]);
-      const r = (await q(`SELECT ${TASK_COLUMNS} FROM fleet_tasks WHERE instance = $1 AND id = $2 AND created + ttl >= $3`, [this.db.instance, id, now])).rows[0];
+      await q(
+        `UPDATE fleet_tasks SET status = coalesce($3, status), message = coalesce($4, message), result = coalesce($5, result), updated = $6
+        WHERE instance = $1 AND id = $2 AND status NOT IN (${ENDED})`,
+        [this.db.instance, id, v.status ?? null, v.message ?? null, v.result ? JSON.stringify(v.result) : null, now],
+      );
+      const r = (
+        await q(`SELECT ${TASK_COLUMNS} FROM fleet_tasks WHERE instance = $1 AND id = $2 AND created + ttl >= $3`, [
+          this.db.instance,
+          id,
+          now,
+        ])
+      ).rows[0];
       return r ? taskFromRow(r) : undefined;
     });
   }
@@ -650,14 +846,26 @@ class PgTasks implements TaskStore {
   async adopt(id: string, now = Date.now()): Promise<boolean> {
     await this.db.holdOwner();
     return this.db.tx(async (q) => {
-      const r = (await q(`SELECT status, holder FROM fleet_tasks WHERE instance = $1 AND id = $2 AND created + ttl >= $3 FOR UPDATE`, [this.db.instance, id, now])).rows[0];
+      const r = (
+        await q(
+          `SELECT status, holder FROM fleet_tasks WHERE instance = $1 AND id = $2 AND created + ttl >= $3 FOR UPDATE`,
+          [this.db.instance, id, now],
+        )
+      ).rows[0];
       if (!r || TERMINAL.includes(r.status) || Number(r.holder) === this.db.owner) return false;
-      const alive = (await q(
-        "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = $1::int::oid AND objid = $2::int::oid AND objsubid = 2 AND granted) AS alive",
-        [OWNER_NS, Number(r.holder)],
-      )).rows[0].alive;
+      const alive = (
+        await q(
+          "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = $1::int::oid AND objid = $2::int::oid AND objsubid = 2 AND granted) AS alive",
+          [OWNER_NS, Number(r.holder)],
+        )
+      ).rows[0].alive;
       if (alive) return false;
-      await q('UPDATE fleet_tasks SET holder = $3, updated = $4 WHERE instance = $1 AND id = $2', [this.db.instance, id, this.db.owner, now]);
+      await q('UPDATE fleet_tasks SET holder = $3, updated = $4 WHERE instance = $1 AND id = $2', [
+        this.db.instance,
+        id,
+        this.db.owner,
+        now,
+      ]);
       return true;
     });
   }
@@ -666,14 +874,21 @@ class PgTasks implements TaskStore {
 class PgCheckpoints implements CheckpointStore {
   constructor(private readonly db: Db) {}
   put(c: Checkpoint): Promise<void> {
-    return this.db.tx(async (q) => void (await q(
-      'INSERT INTO fleet_checkpoints (instance, seq, hash, text) VALUES ($1, $2, $3, $4) ON CONFLICT (instance, seq) DO UPDATE SET hash = excluded.hash, text = excluded.text',
-      [this.db.instance, c.seq, c.hash, c.text],
-    )));
+    return this.db.tx(
+      async (q) =>
+        void (await q(
+          'INSERT INTO fleet_checkpoints (instance, seq, hash, text) VALUES ($1, $2, $3, $4) ON CONFLICT (instance, seq) DO UPDATE SET hash = excluded.hash, text = excluded.text',
+          [this.db.instance, c.seq, c.hash, c.text],
+        )),
+    );
   }
   latest(): Promise<Checkpoint | undefined> {
     return this.db.tx(async (q) => {
-      const r = (await q('SELECT seq, hash, text FROM fleet_checkpoints WHERE instance = $1 ORDER BY seq DESC LIMIT 1', [this.db.instance])).rows[0];
+      const r = (
+        await q('SELECT seq, hash, text FROM fleet_checkpoints WHERE instance = $1 ORDER BY seq DESC LIMIT 1', [
+          this.db.instance,
+        ])
+      ).rows[0];
       return r ? { seq: Number(r.seq), hash: r.hash, text: r.text } : undefined;
     });
   }
@@ -684,19 +899,29 @@ class PgSuspensions implements SuspensionStore {
   constructor(private readonly db: Db) {}
   put(s: Suspension): Promise<Suspension | undefined> {
     return this.db.tx(async (q) => {
-      const before = (await q('SELECT target, reason, by, at FROM fleet_suspensions WHERE target = $1 FOR UPDATE', [s.target])).rows[0] as Suspension | undefined;
-      await q('INSERT INTO fleet_suspensions (target, reason, by, at) VALUES ($1, $2, $3, $4) ON CONFLICT (target) DO UPDATE SET reason = excluded.reason, by = excluded.by, at = excluded.at', [s.target, s.reason, s.by, s.at]);
+      const before = (
+        await q('SELECT target, reason, by, at FROM fleet_suspensions WHERE target = $1 FOR UPDATE', [s.target])
+      ).rows[0] as Suspension | undefined;
+      await q(
+        'INSERT INTO fleet_suspensions (target, reason, by, at) VALUES ($1, $2, $3, $4) ON CONFLICT (target) DO UPDATE SET reason = excluded.reason, by = excluded.by, at = excluded.at',
+        [s.target, s.reason, s.by, s.at],
+      );
       return before ? { ...before } : undefined;
     });
   }
   remove(target: string): Promise<Suspension | undefined> {
     return this.db.tx(async (q) => {
-      const r = (await q('DELETE FROM fleet_suspensions WHERE target = $1 RETURNING target, reason, by, at', [target])).rows[0] as Suspension | undefined;
+      const r = (await q('DELETE FROM fleet_suspensions WHERE target = $1 RETURNING target, reason, by, at', [target]))
+        .rows[0] as Suspension | undefined;
       return r ? { ...r } : undefined;
     });
   }
   list(): Promise<Suspension[]> {
-    return this.db.tx(async (q) => (await q('SELECT target, reason, by, at FROM fleet_suspensions ORDER BY target')).rows.map((r) => ({ ...r }) as Suspension));
+    return this.db.tx(async (q) =>
+      (await q('SELECT target, reason, by, at FROM fleet_suspensions ORDER BY target')).rows.map(
+        (r) => ({ ...r }) as Suspension,
+      ),
+    );
   }
 }
 
@@ -712,11 +937,15 @@ class PgSignals implements Signals {
   private retry?: NodeJS.Timeout;
   private closed = false;
 
-  constructor(private readonly db: Db, private readonly url: () => Promise<string>) {}
+  constructor(
+    private readonly db: Db,
+    private readonly url: () => Promise<string>,
+  ) {}
 
   async publish(topic: string, message: string): Promise<void> {
     const payload = JSON.stringify({ t: topic, m: message });
-    if (Buffer.byteLength(payload) > MAX_SIGNAL) throw new Error(`a signal of ${Buffer.byteLength(payload)} bytes is over NOTIFY's limit`);
+    if (Buffer.byteLength(payload) > MAX_SIGNAL)
+      throw new Error(`a signal of ${Buffer.byteLength(payload)} bytes is over NOTIFY's limit`);
     await this.db.session((q) => q('SELECT pg_notify($1, $2)', [SIGNAL_CHANNEL, payload]));
   }
 

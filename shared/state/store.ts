@@ -95,11 +95,18 @@ export interface ApprovalStore {
    * Opens a pending approval, or returns the one already pending or approved (and not expired) under
    * this id; one that was declined, expired or withdrawn ended its attempt, and is opened afresh.
    */
-  open(e: { id: string; call: string; expires: number; ref?: Record<string, unknown> }, now?: number): Promise<ApprovalEntry>;
+  open(
+    e: { id: string; call: string; expires: number; ref?: Record<string, unknown> },
+    now?: number,
+  ): Promise<ApprovalEntry>;
   get(id: string): Promise<ApprovalEntry | undefined>;
   setRef(id: string, ref: Record<string, unknown>): Promise<void>;
   /** Records the verdict; only the first decision counts. Returns the entry as it now stands. */
-  decide(id: string, v: { status: Exclude<ApprovalStatus, 'pending'>; by?: string; why?: string }, now?: number): Promise<ApprovalEntry>;
+  decide(
+    id: string,
+    v: { status: Exclude<ApprovalStatus, 'pending'>; by?: string; why?: string },
+    now?: number,
+  ): Promise<ApprovalEntry>;
   /** Withdrawn requests still within their expiry: an approver may still answer them (shared/call/late.ts). */
   withdrawn(now?: number): Promise<ApprovalEntry[]>;
   /** Notes one late answer (`user:answer`) to a withdrawn request: true the first time, in any process. */
@@ -107,7 +114,10 @@ export interface ApprovalStore {
 }
 
 /** The ref with `answer` noted among its late answers (`ref.late`), or undefined when it was noted already. */
-export function withLate(ref: Record<string, unknown> | undefined, answer: string): Record<string, unknown> | undefined {
+export function withLate(
+  ref: Record<string, unknown> | undefined,
+  answer: string,
+): Record<string, unknown> | undefined {
   const noted = Array.isArray(ref?.late) ? (ref!.late as unknown[]) : [];
   if (noted.includes(answer)) return undefined;
   return { ...ref, late: [...noted, answer] };
@@ -177,21 +187,36 @@ export interface TaskEntry {
 
 export interface TaskStore {
   /** Creates a task, held by this process. */
-  create(t: { id: string; owner: string; request: Record<string, unknown>; ttl: number; poll: number; message?: string }, now?: number): Promise<TaskEntry>;
+  create(
+    t: { id: string; owner: string; request: Record<string, unknown>; ttl: number; poll: number; message?: string },
+    now?: number,
+  ): Promise<TaskEntry>;
   /** The task, if it exists, has not outlived its ttl, and belongs to `owner`. */
   get(id: string, owner: string, now?: number): Promise<TaskEntry | undefined>;
   /** `owner`'s live tasks, newest first. */
   list(owner: string, now?: number): Promise<TaskEntry[]>;
   /** Changes a task that has not ended (an ended one stays as it is); returns it as it now stands. */
-  update(id: string, v: { status?: TaskStatus; message?: string; result?: Record<string, unknown> }, now?: number): Promise<TaskEntry | undefined>;
+  update(
+    id: string,
+    v: { status?: TaskStatus; message?: string; result?: Record<string, unknown> },
+    now?: number,
+  ): Promise<TaskEntry | undefined>;
   /** Takes over a task that has not ended whose holding process died: true when this process now holds it. */
   adopt(id: string, now?: number): Promise<boolean>;
 }
 
 /** A tasks row as both engines store it. */
 export function taskFromRow(r: {
-  id: string; owner: string; status: string; message: string | null; request: string; result: string | null;
-  created: number | string; updated: number | string; ttl: number | string; poll: number | string;
+  id: string;
+  owner: string;
+  status: string;
+  message: string | null;
+  request: string;
+  result: string | null;
+  created: number | string;
+  updated: number | string;
+  ttl: number | string;
+  poll: number | string;
 }): TaskEntry {
   return {
     id: r.id,
@@ -239,8 +264,15 @@ export const KEEP_MS = 7 * DAY_MS;
 
 /** An approvals row as both engines store it. */
 export function approvalFromRow(r: {
-  id: string; call: string; status: string; ref: string | null; by: string | null; why: string | null;
-  opened: number | string; expires: number | string; decided: number | string | null;
+  id: string;
+  call: string;
+  status: string;
+  ref: string | null;
+  by: string | null;
+  why: string | null;
+  opened: number | string;
+  expires: number | string;
+  decided: number | string | null;
 }): ApprovalEntry {
   return {
     id: r.id,

@@ -53,7 +53,9 @@ export class FileSuspensions implements SuspensionStore {
       return st;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { suspensions: {} };
-      throw new StateUnavailable(`suspensions file ${this.where} is unreadable (${(e as Error).message}); calls are refused until it is fixed or removed`);
+      throw new StateUnavailable(
+        `suspensions file ${this.where} is unreadable (${(e as Error).message}); calls are refused until it is fixed or removed`,
+      );
     }
   }
 }
@@ -65,7 +67,12 @@ const cache = new WeakMap<SuspensionStore, { at: number; read: Promise<Map<strin
  * SUSPENSION_CACHE_MS ago (callers meanwhile share one read). Throws when the store cannot be read:
  * the caller refuses the call (fail closed), and the store is read again after the same bound.
  */
-export async function activeSuspension(store: SuspensionStore, instance: string, client: string | undefined, now = Date.now()): Promise<Suspension | undefined> {
+export async function activeSuspension(
+  store: SuspensionStore,
+  instance: string,
+  client: string | undefined,
+  now = Date.now(),
+): Promise<Suspension | undefined> {
   let c = cache.get(store);
   if (!c || now - c.at >= SUSPENSION_CACHE_MS || now < c.at) {
     // the read starts now, so what it returns is at least as new as `now`

@@ -1,10 +1,22 @@
 // The only code that touches the MCP SDK's server: it lists the granted tools and sends every
 // call through runCall, so no tool can skip attribution, policy or audit.
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import type { jsonSchemaValidator as jsonSchemaValidatorProvider, JsonSchemaValidatorResult } from '@modelcontextprotocol/sdk/validation/types.js';
+import type {
+  jsonSchemaValidator as jsonSchemaValidatorProvider,
+  JsonSchemaValidatorResult,
+} from '@modelcontextprotocol/sdk/validation/types.js';
 import {
-  CallToolRequestSchema, CancelTaskRequestSchema, ErrorCode, GetTaskPayloadRequestSchema, GetTaskRequestSchema, ListTasksRequestSchema, ListToolsRequestSchema, McpError,
-  RELATED_TASK_META_KEY, type Tool, type ToolListChangedNotification,
+  CallToolRequestSchema,
+  CancelTaskRequestSchema,
+  ErrorCode,
+  GetTaskPayloadRequestSchema,
+  GetTaskRequestSchema,
+  ListTasksRequestSchema,
+  ListToolsRequestSchema,
+  McpError,
+  RELATED_TASK_META_KEY,
+  type Tool,
+  type ToolListChangedNotification,
 } from '@modelcontextprotocol/sdk/types.js';
 import { cancelTaskCall, lookTask, startTaskCall, taskOwner, waitsOnPerson } from '../call/tasks.js';
 import { TERMINAL, type TaskEntry } from '../state/store.js';
@@ -27,14 +39,21 @@ const APPROVE_SCHEMA = {
  * each start.
  */
 const approvalAnswers: jsonSchemaValidatorProvider = {
-  getValidator: <T>() => (input: unknown): JsonSchemaValidatorResult<T> =>
-    input && typeof input === 'object' && typeof (input as { approve?: unknown }).approve === 'boolean'
-      ? { valid: true, data: input as T, errorMessage: undefined }
-      : { valid: false, data: undefined, errorMessage: 'approve must be true or false' },
+  getValidator:
+    <T>() =>
+    (input: unknown): JsonSchemaValidatorResult<T> =>
+      input && typeof input === 'object' && typeof (input as { approve?: unknown }).approve === 'boolean'
+        ? { valid: true, data: input as T, errorMessage: undefined }
+        : { valid: false, data: undefined, errorMessage: 'approve must be true or false' },
 };
 
 /** One yes/no question to the client's user; anything but an accepted yes is a no. */
-async function elicit(server: Server, message: string, timeoutMs: number, signal?: AbortSignal): Promise<'accept' | 'decline' | 'cancel' | 'timeout'> {
+async function elicit(
+  server: Server,
+  message: string,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<'accept' | 'decline' | 'cancel' | 'timeout'> {
   try {
     const r = await server.elicitInput({ message, requestedSchema: APPROVE_SCHEMA }, { timeout: timeoutMs, signal });
     if (r.action === 'accept') return r.content?.approve === true ? 'accept' : 'decline';
@@ -155,7 +174,8 @@ export function buildServer(inst: Instance, version: string, hooks: ServerHooks 
   });
   // the protocol version initialize settled on (stdio; over HTTP each request carries its header)
   let negotiated: string | undefined;
-  const init = (server as unknown as { _oninitialize?: (r: unknown) => Promise<{ protocolVersion?: string }> })._oninitialize;
+  const init = (server as unknown as { _oninitialize?: (r: unknown) => Promise<{ protocolVersion?: string }> })
+    ._oninitialize;
   if (typeof init === 'function') {
     (server as unknown as { _oninitialize: typeof init })._oninitialize = async (r) => {
       const answer = await init.call(server, r);
@@ -165,19 +185,31 @@ export function buildServer(inst: Instance, version: string, hooks: ServerHooks 
   }
   const inFlight = new Set<Promise<unknown>>();
   const withdrawals = new Set<AbortController>();
-  const principalOf = (extra: { authInfo?: unknown }) => (typeof hooks.principal === 'function' ? hooks.principal(extra) : hooks.principal);
-  const elicitor = () => (server.getClientCapabilities()?.elicitation ? (message: string, timeoutMs: number, signal?: AbortSignal) => elicit(server, message, timeoutMs, signal) : undefined);
+  const principalOf = (extra: { authInfo?: unknown }) =>
+    typeof hooks.principal === 'function' ? hooks.principal(extra) : hooks.principal;
+  const elicitor = () =>
+    server.getClientCapabilities()?.elicitation
+      ? (message: string, timeoutMs: number, signal?: AbortSignal) => elicit(server, message, timeoutMs, signal)
+      : undefined;
   if (tasks) {
     const own = async (id: string, extra: { authInfo?: unknown }) => {
       const t = await lookTask(inst, id, taskOwner(principalOf(extra)));
       if (!t) throw notFound(id);
       return t;
     };
-    server.setRequestHandler(GetTaskRequestSchema, async (request, extra) => taskView(await own(request.params.taskId, extra)) as never);
-    server.setRequestHandler(ListTasksRequestSchema, async (_request, extra) => ({ tasks: (await inst.store.tasks.list(taskOwner(principalOf(extra)))).map(taskView) }) as never);
+    server.setRequestHandler(
+      GetTaskRequestSchema,
+      async (request, extra) => taskView(await own(request.params.taskId, extra)) as never,
+    );
+    server.setRequestHandler(
+      ListTasksRequestSchema,
+      async (_request, extra) =>
+        ({ tasks: (await inst.store.tasks.list(taskOwner(principalOf(extra)))).map(taskView) }) as never,
+    );
     server.setRequestHandler(CancelTaskRequestSchema, async (request, extra) => {
       const t = await own(request.params.taskId, extra);
-      if (TERMINAL.includes(t.status)) throw new McpError(ErrorCode.InvalidParams, `Cannot cancel task in terminal status: ${t.status}`);
+      if (TERMINAL.includes(t.status))
+        throw new McpError(ErrorCode.InvalidParams, `Cannot cancel task in terminal status: ${t.status}`);
       return taskView((await cancelTaskCall(inst, t)) ?? t) as never;
     });
     server.setRequestHandler(GetTaskPayloadRequestSchema, async (request, extra) => {
@@ -186,11 +218,19 @@ export function buildServer(inst: Instance, version: string, hooks: ServerHooks 
       let seen: string | undefined;
       for (;;) {
         const t = await own(request.params.taskId, extra);
-        if (seen !== undefined && t.status !== seen) await extra.sendNotification(taskStatus(t) as never).catch(() => {});
+        if (seen !== undefined && t.status !== seen)
+          await extra.sendNotification(taskStatus(t) as never).catch(() => {});
         seen = t.status;
         if (TERMINAL.includes(t.status)) {
-          if (!t.result) throw new McpError(ErrorCode.InvalidParams, `Task ${t.id} was ${t.status} before it had a result: ${t.message ?? ''}`.trim());
-          return { ...t.result, _meta: { ...(t.result._meta as object | undefined), [RELATED_TASK_META_KEY]: { taskId: t.id } } } as never;
+          if (!t.result)
+            throw new McpError(
+              ErrorCode.InvalidParams,
+              `Task ${t.id} was ${t.status} before it had a result: ${t.message ?? ''}`.trim(),
+            );
+          return {
+            ...t.result,
+            _meta: { ...(t.result._meta as object | undefined), [RELATED_TASK_META_KEY]: { taskId: t.id } },
+          } as never;
         }
         await new Promise<void>((resolve, reject) => {
           const timer = setTimeout(resolve, t.poll);
@@ -219,19 +259,33 @@ export function buildServer(inst: Instance, version: string, hooks: ServerHooks 
     if (request.params.task) {
       // the call returns a task at once and runs on; a tool that never waits on a person runs as asked before
       const approval = inst.tools.has(request.params.name) ? waitsOnPerson(inst, request.params.name) : undefined;
-      if (!approval) throw new McpError(ErrorCode.MethodNotFound, `${request.params.name} does not run as a task (taskSupport: forbidden): call it without params.task`);
+      if (!approval)
+        throw new McpError(
+          ErrorCode.MethodNotFound,
+          `${request.params.name} does not run as a task (taskSupport: forbidden): call it without params.task`,
+        );
       // a third party is asked (the task stays working, naming who), or the client's own user
-      const who = approval.via === 'elicitation' ? 'your approval' : `an approval by ${(approval.approvers ?? []).join(', ')} (via ${approval.via})`;
-      const t = await startTaskCall(inst, {
-        name: request.params.name,
-        arguments: request.params.arguments,
-        meta: callMeta,
-        client: server.getClientVersion(),
-        principal,
-        elicit: elicitor(),
-        // stdio keeps its stream open: each change of the task's status here is told on it
-        ...(hooks.stateless ? {} : { onStatus: (t: TaskEntry) => void server.notification(taskStatus(t)).catch(() => {}) }),
-      }, approval, { ttl: request.params.task.ttl, statusMessage: `working: waiting for ${who}` });
+      const who =
+        approval.via === 'elicitation'
+          ? 'your approval'
+          : `an approval by ${(approval.approvers ?? []).join(', ')} (via ${approval.via})`;
+      const t = await startTaskCall(
+        inst,
+        {
+          name: request.params.name,
+          arguments: request.params.arguments,
+          meta: callMeta,
+          client: server.getClientVersion(),
+          principal,
+          elicit: elicitor(),
+          // stdio keeps its stream open: each change of the task's status here is told on it
+          ...(hooks.stateless
+            ? {}
+            : { onStatus: (t: TaskEntry) => void server.notification(taskStatus(t)).catch(() => {}) }),
+        },
+        approval,
+        { ttl: request.params.task.ttl, statusMessage: `working: waiting for ${who}` },
+      );
       return { task: taskView(t) } as never;
     }
     // the call is withdrawn when the client cancels it, its transport closes, or the server stops
@@ -252,7 +306,12 @@ export function buildServer(inst: Instance, version: string, hooks: ServerHooks 
         token === undefined
           ? undefined
           : (message) =>
-              void extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, progress: ++step, message } }).catch(() => {}),
+              void extra
+                .sendNotification({
+                  method: 'notifications/progress',
+                  params: { progressToken: token, progress: ++step, message },
+                })
+                .catch(() => {}),
     });
     inFlight.add(call);
     hooks.track?.(call);
@@ -261,7 +320,10 @@ export function buildServer(inst: Instance, version: string, hooks: ServerHooks 
     try {
       const result = await call;
       // the client called a tool its list still shows, but whose exception has ended: tell it to list again
-      if (!inst.tools.has(request.params.name) && baseOf(inst.manifest).exceptions?.some((e) => e.tool === request.params.name)) {
+      if (
+        !inst.tools.has(request.params.name) &&
+        baseOf(inst.manifest).exceptions?.some((e) => e.tool === request.params.name)
+      ) {
         await send(listChanged).catch(() => {});
       }
       return result;

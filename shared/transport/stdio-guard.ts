@@ -32,7 +32,8 @@ function findId(head: string, tail: string): string | number | null {
   }
 }
 
-const validId = (id: unknown): id is string | number => typeof id === 'string' || (typeof id === 'number' && Number.isSafeInteger(id));
+const validId = (id: unknown): id is string | number =>
+  typeof id === 'string' || (typeof id === 'number' && Number.isSafeInteger(id));
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Why a parsed line is not one JSON-RPC 2.0 message the server can take; undefined when it is. */
@@ -44,14 +45,15 @@ export function wireProblem(msg: unknown): string | undefined {
   }
   if (!isObject(msg)) return 'not a JSON-RPC message (a JSON object)';
   if (msg.jsonrpc !== '2.0') return 'jsonrpc must be "2.0"';
-  if ('id' in msg && !validId(msg.id)) return `the id must be a string or an integer, not ${msg.id === null ? 'null' : typeof msg.id === 'number' ? 'a fraction' : `a${Array.isArray(msg.id) ? 'n array' : typeof msg.id === 'object' ? 'n object' : ` ${typeof msg.id}`}`}`;
+  if ('id' in msg && !validId(msg.id))
+    return `the id must be a string or an integer, not ${msg.id === null ? 'null' : typeof msg.id === 'number' ? 'a fraction' : `a${Array.isArray(msg.id) ? 'n array' : typeof msg.id === 'object' ? 'n object' : ` ${typeof msg.id}`}`}`;
   if ('method' in msg) {
     if (typeof msg.method !== 'string' || !msg.method) return 'the method must be a non-empty string';
     if ('params' in msg && msg.params !== undefined && !isObject(msg.params)) return 'params must be an object';
     return undefined;
   }
   if (!('id' in msg)) return 'neither a request (no method) nor a response (no id)';
-  if (('result' in msg) === ('error' in msg)) return 'a response must carry exactly one of result and error';
+  if ('result' in msg === 'error' in msg) return 'a response must carry exactly one of result and error';
   return undefined;
 }
 
@@ -66,7 +68,8 @@ export function guardStdin(input: Readable, reply: (e: WireError | WireError[]) 
   let head = '';
   let tail = Buffer.alloc(0);
   let initialized = false;
-  const fail = (id: string | number | null, code: number, message: string) => reply({ jsonrpc: '2.0', id, error: { code, message } });
+  const fail = (id: string | number | null, code: number, message: string) =>
+    reply({ jsonrpc: '2.0', id, error: { code, message } });
 
   const line = (buf: Buffer) => {
     if (buf.length === 0 || (buf.length === 1 && buf[0] === 13)) return;
@@ -75,7 +78,11 @@ export function guardStdin(input: Readable, reply: (e: WireError | WireError[]) 
       text = utf8.decode(buf);
     } catch {
       const latin = buf.subarray(0, PEEK).toString('latin1');
-      return fail(findId(latin, buf.subarray(-PEEK).toString('latin1')), -32700, 'parse error: the line is not valid UTF-8');
+      return fail(
+        findId(latin, buf.subarray(-PEEK).toString('latin1')),
+        -32700,
+        'parse error: the line is not valid UTF-8',
+      );
     }
     let msg: unknown;
     try {
@@ -85,9 +92,15 @@ export function guardStdin(input: Readable, reply: (e: WireError | WireError[]) 
     }
     const problem = wireProblem(msg);
     if (problem) {
-      const error = (id: string | number | null): WireError => ({ jsonrpc: '2.0', id, error: { code: -32600, message: `invalid request: ${problem}` } });
+      const error = (id: string | number | null): WireError => ({
+        jsonrpc: '2.0',
+        id,
+        error: { code: -32600, message: `invalid request: ${problem}` },
+      });
       // a batch is answered as a batch: one error per member that carries an id
-      const ids = Array.isArray(msg) ? msg.map((x) => (isObject(x) && validId(x.id) ? x.id : undefined)).filter((x) => x !== undefined) : [];
+      const ids = Array.isArray(msg)
+        ? msg.map((x) => (isObject(x) && validId(x.id) ? x.id : undefined)).filter((x) => x !== undefined)
+        : [];
       if (ids.length) return reply(ids.map(error));
       const own = isObject(msg) && validId(msg.id) ? msg.id : null;
       return reply(error(own));
@@ -97,7 +110,9 @@ export function guardStdin(input: Readable, reply: (e: WireError | WireError[]) 
       if (m.method === 'initialize') initialized = true;
       else if (m.method !== 'ping' && !m.method.startsWith('notifications/')) {
         const id = typeof m.id === 'string' || typeof m.id === 'number' ? m.id : null;
-        return id === null ? undefined : fail(id, -32600, `invalid request: ${m.method} before initialize; send initialize first`);
+        return id === null
+          ? undefined
+          : fail(id, -32600, `invalid request: ${m.method} before initialize; send initialize first`);
       }
     }
     // the decoded text, not the bytes: the decoder dropped a leading UTF-8 BOM, which the SDK's
@@ -109,7 +124,11 @@ export function guardStdin(input: Readable, reply: (e: WireError | WireError[]) 
   const oversize = () => {
     const start = head;
     const end = tail.toString('latin1');
-    fail(findId(start, end), -32600, `invalid request: a message of more than ${maxLine} bytes; the limit is ${maxLine} bytes per line`);
+    fail(
+      findId(start, end),
+      -32600,
+      `invalid request: a message of more than ${maxLine} bytes; the limit is ${maxLine} bytes per line`,
+    );
   };
 
   input.on('data', (chunk: Buffer) => {

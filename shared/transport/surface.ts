@@ -54,5 +54,9 @@ function render(tool: ToolDef): Tool {
  * MCP task (`execution.taskSupport: optional`): the client may ask for one and poll for the result.
  */
 export function surface(tools: Iterable<ToolDef>, grants: Record<string, { approval?: unknown }> = {}): Tool[] {
-  return [...tools].map((t) => (grants[t.name]?.approval ? { ...describeTool(t), execution: { taskSupport: 'optional' as const } } : describeTool(t)));
+  return [...tools].map((t) =>
+    grants[t.name]?.approval
+      ? { ...describeTool(t), execution: { taskSupport: 'optional' as const } }
+      : describeTool(t),
+  );
 }

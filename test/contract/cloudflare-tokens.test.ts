@@ -18,7 +18,16 @@ ajv.addSchema(SPEC, 'cf');
 let sb: CloudflareSandbox;
 let broker: string;
 const account_id = ACCOUNT;
-const sdk = (t: string) => new Cloudflare({ apiToken: t, apiKey: null, apiEmail: null, userServiceKey: null, baseURL: sb.url, maxRetries: 0, timeout: 5000 });
+const sdk = (t: string) =>
+  new Cloudflare({
+    apiToken: t,
+    apiKey: null,
+    apiEmail: null,
+    userServiceKey: null,
+    baseURL: sb.url,
+    maxRetries: 0,
+    timeout: 5000,
+  });
 
 const schema = (specPath: string, method: string) => {
   const ref = `cf#/paths/${specPath.replace(/~/g, '~0').replace(/\//g, '~1')}/${method}/responses/200/content/application~1json/schema`;
@@ -28,12 +37,21 @@ const schema = (specPath: string, method: string) => {
 };
 
 /** A raw request whose 200 body is checked against the spec's schema for `specPath`. */
-async function conforms(method: string, path: string, specPath: string, body?: unknown, token = broker): Promise<Record<string, any>> {
+async function conforms(
+  method: string,
+  path: string,
+  specPath: string,
+  body?: unknown,
+  token = broker,
+): Promise<Record<string, any>> {
   // Request bodies follow the SDK's TokenCreateParams: the 2024 document requires a policy `id`
   // even on create, which neither the SDK nor the API asks for.
   const res = await fetch(`${sb.url}${path}`, {
     method,
-    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
   });
   const json = (await res.json()) as Record<string, any>;
@@ -63,12 +81,17 @@ async function groupIds(names: string[]): Promise<string[]> {
 
 describe('account API tokens', () => {
   it('lists permission groups with their scopes, filtered by name', async () => {
-    const body = await conforms('GET', `/accounts/${ACCOUNT}/tokens/permission_groups`, '/user/tokens/permission_groups');
+    const body = await conforms(
+      'GET',
+      `/accounts/${ACCOUNT}/tokens/permission_groups`,
+      '/user/tokens/permission_groups',
+    );
     const byName = new Map((body.result as { name: string; scopes: string[] }[]).map((g) => [g.name, g.scopes]));
     expect(byName.get('Workers Scripts Read')).toEqual(['com.cloudflare.api.account']);
     expect(byName.get('DNS Read')).toEqual(['com.cloudflare.api.account.zone']);
     const one = [];
-    for await (const g of sdk(broker).accounts.tokens.permissionGroups.list({ account_id, name: 'D1 Read' })) one.push(g.name);
+    for await (const g of sdk(broker).accounts.tokens.permissionGroups.list({ account_id, name: 'D1 Read' }))
+      one.push(g.name);
     expect(one).toEqual(['D1 Read']);
   });
 
@@ -77,8 +100,16 @@ describe('account API tokens', () => {
     const create = {
       name: 'fleet cloudflare.prod test',
       policies: [
-        { effect: 'allow', permission_groups: [{ id: scripts }], resources: { [`com.cloudflare.api.account.${ACCOUNT}`]: '*' } },
-        { effect: 'allow', permission_groups: [{ id: dns }], resources: { [`com.cloudflare.api.account.zone.${IDS.zone}`]: '*' } },
+        {
+          effect: 'allow',
+          permission_groups: [{ id: scripts }],
+          resources: { [`com.cloudflare.api.account.${ACCOUNT}`]: '*' },
+        },
+        {
+          effect: 'allow',
+          permission_groups: [{ id: dns }],
+          resources: { [`com.cloudflare.api.account.zone.${IDS.zone}`]: '*' },
+        },
       ],
       expires_on: soon(600),
     };
@@ -94,35 +125,63 @@ describe('account API tokens', () => {
     expect(names).toContain('blogbot');
     await minted.dns.records.list({ zone_id: IDS.zone }).then((p) => p.result);
     // not granted: another group, a zone not named, another account, writing scripts, and tokens
-    await expect(minted.kv.namespaces.list({ account_id }).then((p) => p.result)).rejects.toMatchObject({ status: 403, errors: [{ code: 10000 }] });
-    await expect(minted.dns.records.list({ zone_id: IDS.devZone }).then((p) => p.result)).rejects.toMatchObject({ status: 403 });
-    await expect(minted.workers.scripts.list({ account_id: OTHER_ACCOUNT }).then((p) => p.result)).rejects.toMatchObject({ status: 403, errors: [{ code: 9109 }] });
+    await expect(minted.kv.namespaces.list({ account_id }).then((p) => p.result)).rejects.toMatchObject({
+      status: 403,
+      errors: [{ code: 10000 }],
+    });
+    await expect(minted.dns.records.list({ zone_id: IDS.devZone }).then((p) => p.result)).rejects.toMatchObject({
+      status: 403,
+    });
+    await expect(
+      minted.workers.scripts.list({ account_id: OTHER_ACCOUNT }).then((p) => p.result),
+    ).rejects.toMatchObject({ status: 403, errors: [{ code: 9109 }] });
     await expect(minted.workers.scripts.delete('blogbot', { account_id })).rejects.toMatchObject({ status: 403 });
-    await expect(minted.accounts.tokens.create({ account_id, name: 'escalate', policies: create.policies as never })).rejects.toMatchObject({ status: 403 });
+    await expect(
+      minted.accounts.tokens.create({ account_id, name: 'escalate', policies: create.policies as never }),
+    ).rejects.toMatchObject({ status: 403 });
 
     // read back, listed, then deleted: the value stops working at once
     const got = await conforms('GET', `/accounts/${ACCOUNT}/tokens/${made.result.id}`, '/user/tokens/{token_id}');
-    expect(got.result.policies.map((p: { permission_groups: { name: string }[] }) => p.permission_groups.map((g) => g.name))).toEqual([['Workers Scripts Read'], ['DNS Read']]);
+    expect(
+      got.result.policies.map((p: { permission_groups: { name: string }[] }) => p.permission_groups.map((g) => g.name)),
+    ).toEqual([['Workers Scripts Read'], ['DNS Read']]);
     expect(got.result.value).toBeUndefined();
     const listed = await conforms('GET', `/accounts/${ACCOUNT}/tokens`, '/user/tokens');
     expect(listed.result.map((t: { id: string }) => t.id)).toContain(made.result.id);
     const del = await sdk(broker).accounts.tokens.delete(made.result.id, { account_id });
     expect(del).toEqual({ id: made.result.id });
     await expect(minted.accounts.tokens.verify({ account_id })).rejects.toMatchObject({ status: 401 });
-    await expect(sdk(broker).accounts.tokens.delete(made.result.id, { account_id })).rejects.toMatchObject({ status: 404 });
+    await expect(sdk(broker).accounts.tokens.delete(made.result.id, { account_id })).rejects.toMatchObject({
+      status: 404,
+    });
   });
 
   it('expires a token at its expires_on', async () => {
     const [scripts] = await groupIds(['Workers Scripts Read']);
     const t = await sdk(broker).accounts.tokens.create({
-      account_id, name: 'short', expires_on: new Date(Date.now() + 1500).toISOString(),
-      policies: [{ effect: 'allow', permission_groups: [{ id: scripts! }], resources: { [`com.cloudflare.api.account.${ACCOUNT}`]: '*' } }],
+      account_id,
+      name: 'short',
+      expires_on: new Date(Date.now() + 1500).toISOString(),
+      policies: [
+        {
+          effect: 'allow',
+          permission_groups: [{ id: scripts! }],
+          resources: { [`com.cloudflare.api.account.${ACCOUNT}`]: '*' },
+        },
+      ],
     });
     const minted = sdk(t.value!);
     expect((await minted.accounts.tokens.verify({ account_id })).status).toBe('active');
     // wait for the condition, not for a time
-    await expect.poll(() => minted.accounts.tokens.verify({ account_id }).then((v) => v.status), { timeout: 10_000, interval: 200 }).toBe('expired');
-    await expect(minted.workers.scripts.list({ account_id }).then((p) => p.result)).rejects.toMatchObject({ status: 401 });
+    await expect
+      .poll(() => minted.accounts.tokens.verify({ account_id }).then((v) => v.status), {
+        timeout: 10_000,
+        interval: 200,
+      })
+      .toBe('expired');
+    await expect(minted.workers.scripts.list({ account_id }).then((p) => p.result)).rejects.toMatchObject({
+      status: 401,
+    });
     const listed = [];
     for await (const x of sdk(broker).accounts.tokens.list({ account_id })) listed.push(x.id);
     expect(listed).not.toContain(t.id);
@@ -135,21 +194,77 @@ describe('account API tokens', () => {
     const [scripts, dns] = await groupIds(['Workers Scripts Read', 'DNS Read']);
     const acct = { [`com.cloudflare.api.account.${ACCOUNT}`]: '*' };
     const bad: [unknown, RegExp][] = [
-      [{ name: 'x', policies: [{ effect: 'allow', permission_groups: [{ id: 'f'.repeat(32) }], resources: acct }] }, /unknown permission group/],
-      [{ name: 'x', policies: [{ effect: 'allow', permission_groups: [{ id: scripts }], resources: { [`com.cloudflare.api.account.${OTHER_ACCOUNT}`]: '*' } }] }, /outside account/],
-      [{ name: 'x', policies: [{ effect: 'allow', permission_groups: [{ id: scripts }], resources: { [`com.cloudflare.api.account.zone.${IDS.otherZone}`]: '*' } }] }, /not a zone of account/],
-      [{ name: 'x', policies: [{ effect: 'allow', permission_groups: [{ id: scripts }], resources: { [`com.cloudflare.api.account.zone.${IDS.zone}`]: '*' } }] }, /applies to an account/],
-      [{ name: 'x', expires_on: '2020-01-01T00:00:00Z', policies: [{ effect: 'allow', permission_groups: [{ id: dns }], resources: acct }] }, /in the future/],
+      [
+        { name: 'x', policies: [{ effect: 'allow', permission_groups: [{ id: 'f'.repeat(32) }], resources: acct }] },
+        /unknown permission group/,
+      ],
+      [
+        {
+          name: 'x',
+          policies: [
+            {
+              effect: 'allow',
+              permission_groups: [{ id: scripts }],
+              resources: { [`com.cloudflare.api.account.${OTHER_ACCOUNT}`]: '*' },
+            },
+          ],
+        },
+        /outside account/,
+      ],
+      [
+        {
+          name: 'x',
+          policies: [
+            {
+              effect: 'allow',
+              permission_groups: [{ id: scripts }],
+              resources: { [`com.cloudflare.api.account.zone.${IDS.otherZone}`]: '*' },
+            },
+          ],
+        },
+        /not a zone of account/,
+      ],
+      [
+        {
+          name: 'x',
+          policies: [
+            {
+              effect: 'allow',
+              permission_groups: [{ id: scripts }],
+              resources: { [`com.cloudflare.api.account.zone.${IDS.zone}`]: '*' },
+            },
+          ],
+        },
+        /applies to an account/,
+      ],
+      [
+        {
+          name: 'x',
+          expires_on: '2020-01-01T00:00:00Z',
+          policies: [{ effect: 'allow', permission_groups: [{ id: dns }], resources: acct }],
+        },
+        /in the future/,
+      ],
       [{ name: 'x', policies: [] }, /non-empty/],
     ];
     for (const [body, msg] of bad) {
-      const res = await fetch(`${sb.url}/accounts/${ACCOUNT}/tokens`, { method: 'POST', headers: { authorization: `Bearer ${broker}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const res = await fetch(`${sb.url}/accounts/${ACCOUNT}/tokens`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${broker}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
       const json = (await res.json()) as { success: boolean; errors: { message: string }[] };
       expect(res.status, JSON.stringify(body)).toBe(400);
       expect(json.success).toBe(false);
       expect(json.errors[0]!.message).toMatch(msg);
     }
     const reader = sdk(sb.issue(ACCOUNT, ['Account API Tokens Read']));
-    await expect(reader.accounts.tokens.create({ account_id, name: 'x', policies: [{ effect: 'allow', permission_groups: [{ id: scripts! }], resources: acct }] })).rejects.toMatchObject({ status: 403 });
+    await expect(
+      reader.accounts.tokens.create({
+        account_id,
+        name: 'x',
+        policies: [{ effect: 'allow', permission_groups: [{ id: scripts! }], resources: acct }],
+      }),
+    ).rejects.toMatchObject({ status: 403 });
   });
 });

@@ -26,7 +26,11 @@ ajv.addSchema(FULL, 'full');
 /** Fetches a sandbox path raw and checks the body against the operation's documented answer. */
 async function conforms(method: string, path: string, token: string, status = '200', body?: unknown): Promise<unknown> {
   const url = new URL(path, sb.url);
-  const res = await fetch(url, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await fetch(url, {
+    method,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   expect(res.headers.get('content-type')).toContain('application/json');
   expect(String(res.status)).toBe(status);
   const text = await res.text();
@@ -35,7 +39,8 @@ async function conforms(method: string, path: string, token: string, status = '2
   const op = method.toLowerCase();
   const schema = `${spec}#/paths/${url.pathname.replace(/~/g, '~0').replace(/\//g, '~1')}/${op}/responses/${status}/content/application~1json/schema`;
   const validate = ajv.getSchema(schema);
-  if (validate) expect(validate(json), `${method} ${url.pathname}: ${JSON.stringify(validate.errors?.slice(0, 3))}`).toBe(true);
+  if (validate)
+    expect(validate(json), `${method} ${url.pathname}: ${JSON.stringify(validate.errors?.slice(0, 3))}`).toBe(true);
   else expect(status, `${method} ${url.pathname} has no documented ${status} schema`).toBe('204');
   return json;
 }
@@ -48,7 +53,14 @@ let prod: Manifest;
 
 const tool = (name: string): ToolDef<Doppler> => doppler.tools.find((t) => t.name === name)!;
 function ctx(t: ToolDef<Doppler>, m: Manifest): ToolContext<Doppler> {
-  return { client, grant: m.tools[t.name]!, identity: { home: 'blogbot' }, manifest: m, signal: AbortSignal.timeout(5000), allows: (on, v) => allows(t, m, on, v) };
+  return {
+    client,
+    grant: m.tools[t.name]!,
+    identity: { home: 'blogbot' },
+    manifest: m,
+    signal: AbortSignal.timeout(5000),
+    allows: (on, v) => allows(t, m, on, v),
+  };
 }
 /** Runs a tool as the core does after policy: run, then the core's filter-then-limit and schema. */
 async function call(name: string, args: Record<string, unknown>, m = dev) {
@@ -78,17 +90,25 @@ describe('Doppler sandbox against the official OpenAPI document', () => {
     await conforms('GET', '/v3/configs/config/secrets?project=blogbot&config=dev', token);
     await conforms('GET', '/v3/configs/config/secrets/names?project=blogbot&config=dev', token);
     await conforms('GET', '/v3/configs/config/secret?project=blogbot&config=dev&name=API_BASE_URL', token);
-    await conforms('POST', '/v3/configs/config/secrets', token, '200', { project: 'blogbot', config: 'dev_ci', secrets: { AGENT_SPEC: 'x' } });
+    await conforms('POST', '/v3/configs/config/secrets', token, '200', {
+      project: 'blogbot',
+      config: 'dev_ci',
+      secrets: { AGENT_SPEC: 'x' },
+    });
     await conforms('DELETE', '/v3/configs/config/secret?project=blogbot&config=dev_ci&name=AGENT_SPEC', token, '204');
-    const logs = (await conforms('GET', '/v3/configs/config/logs?project=blogbot&config=dev', token)) as { logs: { id: string }[] };
+    const logs = (await conforms('GET', '/v3/configs/config/logs?project=blogbot&config=dev', token)) as {
+      logs: { id: string }[];
+    };
     await conforms('GET', `/v3/configs/config/logs/log?project=blogbot&config=dev&log=${logs.logs[0]!.id}`, token);
   });
 
-  it('answers errors as JSON with Doppler\'s envelope, pagination past the end as an empty page', async () => {
+  it("answers errors as JSON with Doppler's envelope, pagination past the end as an empty page", async () => {
     const res = await fetch(new URL('/v3/me', sb.url), { headers: { authorization: 'Bearer dp.sa.nope' } });
     expect(res.status).toBe(401);
     expect(await res.json()).toEqual({ messages: ['Invalid Auth token'], success: false });
-    const past = (await conforms('GET', '/v3/configs?project=blogbot&page=9&per_page=20', token)) as { configs: unknown[] };
+    const past = (await conforms('GET', '/v3/configs?project=blogbot&page=9&per_page=20', token)) as {
+      configs: unknown[];
+    };
     expect(past.configs).toEqual([]);
   });
 });
@@ -100,9 +120,14 @@ describe('every Doppler tool through the real SDK', () => {
     // each, so the two answers are put together, as Doppler would give them, before the core's filter
     const t = tool('list_projects');
     const c = ctx(t, dev);
-    const both = [...(await client.projects()), ...(await dopplerClient(sb.issueAccount('billing', false), sb.url, 3000).projects())];
+    const both = [
+      ...(await client.projects()),
+      ...(await dopplerClient(sb.issueAccount('billing', false), sb.url, 3000).projects()),
+    ];
     expect(both.map((p) => p.slug)).toEqual(['blogbot', 'billing']);
-    expect((shapeOutput(t, {}, c, { projects: both }) as { projects: { slug: string }[] }).projects.map((p) => p.slug)).toEqual(['blogbot']);
+    expect(
+      (shapeOutput(t, {}, c, { projects: both }) as { projects: { slug: string }[] }).projects.map((p) => p.slug),
+    ).toEqual(['blogbot']);
   });
 
   it('list_configs keeps the granted configs', async () => {
@@ -113,16 +138,30 @@ describe('every Doppler tool through the real SDK', () => {
   it('list_secret_names returns names, filtered by the secrets grant', async () => {
     const out = await call('list_secret_names', { config: 'dev' });
     expect(out.names).toContain('STRIPE_KEY');
-    const narrow = { ...prod, tools: { ...prod.tools, list_secret_names: { configs: ['prd'], secrets: ['STRIPE_*'] } } } as Manifest;
+    const narrow = {
+      ...prod,
+      tools: { ...prod.tools, list_secret_names: { configs: ['prd'], secrets: ['STRIPE_*'] } },
+    } as Manifest;
     expect((await call('list_secret_names', { config: 'prd' }, narrow)).names).toEqual(['STRIPE_KEY']);
   });
 
   it('get_secret is masked (set, length, last change; no value, no hash) unless reveal is asked', async () => {
     const masked = await call('get_secret', { config: 'dev', name: 'FEATURE_FLAGS' });
-    expect(masked).toEqual({ config: 'dev', name: 'FEATURE_FLAGS', set: true, length: 'drafts,previews,scheduling'.length, changed_at: '2026-01-01T01:00:00.000Z' });
+    expect(masked).toEqual({
+      config: 'dev',
+      name: 'FEATURE_FLAGS',
+      set: true,
+      length: 'drafts,previews,scheduling'.length,
+      changed_at: '2026-01-01T01:00:00.000Z',
+    });
     const shown = await call('get_secret', { config: 'dev', name: 'FEATURE_FLAGS', reveal: true });
     expect(shown.value).toBe('drafts,previews,scheduling');
-    expect(await call('get_secret', { config: 'dev', name: 'NO_SUCH_SECRET' })).toEqual({ config: 'dev', name: 'NO_SUCH_SECRET', set: false, length: 0 });
+    expect(await call('get_secret', { config: 'dev', name: 'NO_SUCH_SECRET' })).toEqual({
+      config: 'dev',
+      name: 'NO_SUCH_SECRET',
+      set: false,
+      length: 0,
+    });
   });
 
   it('compare_configs returns names only: one-sided, differing and equal', async () => {
@@ -137,12 +176,19 @@ describe('every Doppler tool through the real SDK', () => {
     });
     expect(JSON.stringify(out)).not.toContain('sk_live');
     // the other way round: what only one side has is one-sided, not a difference
-    expect(await call('compare_configs', { from: 'prd', to: 'stg' }, prod)).toMatchObject({ only_in_from: ['CDN_PURGE_KEY'], only_in_to: [] });
+    expect(await call('compare_configs', { from: 'prd', to: 'stg' }, prod)).toMatchObject({
+      only_in_from: ['CDN_PURGE_KEY'],
+      only_in_to: [],
+    });
   });
 
   it('set_secret writes once, config_activity shows it, delete_secret removes it', async () => {
     const before = sb.emulator.requests.length;
-    expect(await call('set_secret', { config: 'dev', name: 'AGENT_NOTE', value: 'twelve chars' })).toEqual({ config: 'dev', name: 'AGENT_NOTE', length: 12 });
+    expect(await call('set_secret', { config: 'dev', name: 'AGENT_NOTE', value: 'twelve chars' })).toEqual({
+      config: 'dev',
+      name: 'AGENT_NOTE',
+      length: 12,
+    });
     expect(sb.secretsOf('blogbot', 'dev').get('AGENT_NOTE')).toBe('twelve chars');
     expect(sb.emulator.requests.slice(before).map((r) => r.route)).toEqual(['secrets.update']);
     expect(sb.emulator.requests.at(-1)!.params).toEqual({ project: 'blogbot', config: 'dev', names: ['AGENT_NOTE'] });
@@ -150,8 +196,13 @@ describe('every Doppler tool through the real SDK', () => {
     expect(activity.entries).toHaveLength(1);
     expect(activity.entries[0].text).toMatch(/updated 1 secret/);
     expect(JSON.stringify(activity)).not.toContain('twelve chars');
-    expect((await call('get_secret', { config: 'dev', name: 'AGENT_NOTE' })).changed_at).toBe(activity.entries[0].created_at);
-    expect(await call('delete_secret', { config: 'dev', name: 'AGENT_NOTE' })).toEqual({ config: 'dev', name: 'AGENT_NOTE' });
+    expect((await call('get_secret', { config: 'dev', name: 'AGENT_NOTE' })).changed_at).toBe(
+      activity.entries[0].created_at,
+    );
+    expect(await call('delete_secret', { config: 'dev', name: 'AGENT_NOTE' })).toEqual({
+      config: 'dev',
+      name: 'AGENT_NOTE',
+    });
     expect(sb.secretsOf('blogbot', 'dev').has('AGENT_NOTE')).toBe(false);
   });
 });
@@ -179,25 +230,36 @@ describe('the client guards what the SDK leaves open', () => {
   it('times out a call the upstream never answers', async () => {
     const quick = dopplerClient(token, sb.url, 300);
     sb.emulator.inject({ route: 'secrets.get', hang: true, times: 3 });
-    await expect(quick.secret('blogbot', 'dev', 'API_BASE_URL')).rejects.toMatchObject({ code: 'timeout', message: 'Doppler did not answer within 0.3s' });
+    await expect(quick.secret('blogbot', 'dev', 'API_BASE_URL')).rejects.toMatchObject({
+      code: 'timeout',
+      message: 'Doppler did not answer within 0.3s',
+    });
   });
 
   it('answers DELETE and closes the connection (the SDK sends a body with no length)', async () => {
     sb.setSecret('blogbot', 'dev', 'AGENT_Z', 'v');
     await client.delete('blogbot', 'dev', 'AGENT_Z');
-    expect(sb.emulator.requests.filter((r) => r.route === 'secrets.delete' && r.params.name === 'AGENT_Z')).toHaveLength(1);
+    expect(
+      sb.emulator.requests.filter((r) => r.route === 'secrets.delete' && r.params.name === 'AGENT_Z'),
+    ).toHaveLength(1);
     expect(await client.names('blogbot', 'dev')).not.toContain('AGENT_Z');
   });
 
   it('turns HTTP errors into codes without the value it was sending', async () => {
     await expect(client.set('blogbot', 'dev', 'DOPPLER_X', 'the-value')).rejects.toMatchObject({ code: 'bad_request' });
     // an upstream that quotes the value back in its error: the value never reaches the message
-    sb.emulator.inject({ route: 'secrets.update', status: 400, body: JSON.stringify({ messages: ['Invalid value "s3cr3t-echo" for AGENT_V'], success: false }) });
+    sb.emulator.inject({
+      route: 'secrets.update',
+      status: 400,
+      body: JSON.stringify({ messages: ['Invalid value "s3cr3t-echo" for AGENT_V'], success: false }),
+    });
     const echoed = await client.set('blogbot', 'dev', 'AGENT_V', 's3cr3t-echo').catch((e: Error) => e);
     expect(echoed).toMatchObject({ code: 'bad_request' });
     expect((echoed as Error).message).toContain('Invalid value "[value]" for AGENT_V');
     expect((echoed as Error).message).not.toContain('s3cr3t-echo');
-    await expect(dopplerClient('dp.sa.bogus', sb.url, 3000).names('blogbot', 'dev')).rejects.toMatchObject({ code: 'unauthorized' });
+    await expect(dopplerClient('dp.sa.bogus', sb.url, 3000).names('blogbot', 'dev')).rejects.toMatchObject({
+      code: 'unauthorized',
+    });
     const reader = dopplerClient(sb.issueServiceToken('blogbot', 'dev'), sb.url, 3000);
     await expect(reader.names('blogbot', 'prd')).rejects.toMatchObject({ code: 'forbidden' });
     await expect(reader.set('blogbot', 'dev', 'AGENT_W', 'x')).rejects.toMatchObject({ code: 'forbidden' });
@@ -208,7 +270,9 @@ describe('the client guards what the SDK leaves open', () => {
     const up = await openDoppler({ ...opts, credential: token });
     expect(up.identity).toMatchObject({ home: 'blogbot', workplace: 'wp0blogsandbox', token_type: 'service_account' });
     const other = { ...dev, upstream: { project: 'billing' } } as Manifest;
-    await expect(openDoppler({ ...opts, manifest: other, credential: token })).rejects.toThrow(/cannot see project billing/);
+    await expect(openDoppler({ ...opts, manifest: other, credential: token })).rejects.toThrow(
+      /cannot see project billing/,
+    );
     await expect(openDoppler({ ...opts, credential: 'dp.sa.bogus' })).rejects.toThrow(/identity check .* unauthorized/);
   });
 });

@@ -20,22 +20,45 @@ const PEOPLE = ['U0EDITOR1', 'U0EDITOR2', REQUESTER, 'U0WRITER2', 'U0GUEST1'];
 /** who may answer at all: a listed approver who is a full human member, not the requester */
 const QUALIFIED = new Set(['U0EDITOR1', 'U0EDITOR2']);
 
-const EXACT_REPLIES: [string, boolean][] = [['approve', true], ['Approve', true], ['  APPROVE\n', true], ['decline', false], ['Decline ', false], ['\tdecline', false]];
-const NEAR_REPLIES = ['approved', 'Approve this? why does it touch prod', 'yes', 'lgtm', 'approve.', 'decline?', 'no', 'ok, approve', 'deny', 'I approve'];
-const EXACT_REACTIONS: [string, boolean][] = [['white_check_mark', true], ['x', false]];
+const EXACT_REPLIES: [string, boolean][] = [
+  ['approve', true],
+  ['Approve', true],
+  ['  APPROVE\n', true],
+  ['decline', false],
+  ['Decline ', false],
+  ['\tdecline', false],
+];
+const NEAR_REPLIES = [
+  'approved',
+  'Approve this? why does it touch prod',
+  'yes',
+  'lgtm',
+  'approve.',
+  'decline?',
+  'no',
+  'ok, approve',
+  'deny',
+  'I approve',
+];
+const EXACT_REACTIONS: [string, boolean][] = [
+  ['white_check_mark', true],
+  ['x', false],
+];
 const NEAR_REACTIONS = ['+1', 'thumbsup', 'heavy_check_mark', '-1', 'no_entry', 'ballot_box_with_check'];
 
 type Act = { user: string; reply?: string; reaction?: string; approve?: boolean };
 
-const act: fc.Arbitrary<Act> = fc.tuple(
-  fc.constantFrom(...PEOPLE),
-  fc.oneof(
-    fc.constantFrom(...EXACT_REPLIES).map(([reply, approve]) => ({ reply, approve })),
-    fc.constantFrom(...NEAR_REPLIES).map((reply) => ({ reply })),
-    fc.constantFrom(...EXACT_REACTIONS).map(([reaction, approve]) => ({ reaction, approve })),
-    fc.constantFrom(...NEAR_REACTIONS).map((reaction) => ({ reaction })),
-  ),
-).map(([user, a]) => ({ user, ...a }));
+const act: fc.Arbitrary<Act> = fc
+  .tuple(
+    fc.constantFrom(...PEOPLE),
+    fc.oneof(
+      fc.constantFrom(...EXACT_REPLIES).map(([reply, approve]) => ({ reply, approve })),
+      fc.constantFrom(...NEAR_REPLIES).map((reply) => ({ reply })),
+      fc.constantFrom(...EXACT_REACTIONS).map(([reaction, approve]) => ({ reaction, approve })),
+      fc.constantFrom(...NEAR_REACTIONS).map((reaction) => ({ reaction })),
+    ),
+  )
+  .map(([user, a]) => ({ user, ...a }));
 
 /** one reaction per person and name, as Slack allows */
 const acts = fc.array(act, { minLength: 1, maxLength: 6 }).map((xs) => {
@@ -53,8 +76,10 @@ function expected(xs: Act[]): { status: 'approved' | 'declined' | 'expired'; by:
   const firstYes = counts.findIndex((a) => a.approve === true && a.reply !== undefined);
   const yesReaction = counts.find((a) => a.approve === true && a.reaction !== undefined);
   // an approval counts when no decline could have come before it
-  if (firstYes >= 0 && declines.every((d) => d.reply !== undefined && counts.indexOf(d) > firstYes)) return { status: 'approved', by: [counts[firstYes]!.user] };
-  if (firstYes < 0 && yesReaction && !declines.length) return { status: 'approved', by: counts.filter((a) => a.approve).map((a) => a.user) };
+  if (firstYes >= 0 && declines.every((d) => d.reply !== undefined && counts.indexOf(d) > firstYes))
+    return { status: 'approved', by: [counts[firstYes]!.user] };
+  if (firstYes < 0 && yesReaction && !declines.length)
+    return { status: 'approved', by: counts.filter((a) => a.approve).map((a) => a.user) };
   if (declines.length) return { status: 'declined', by: declines.map((d) => d.user) };
   return { status: 'expired', by: [] };
 }
@@ -69,14 +94,28 @@ afterAll(() => sb?.close());
 const person = new Map<string, WebClient>();
 const as = (user: string) => {
   let c = person.get(user);
-  if (!c) person.set(user, (c = new WebClient(sb.issue(TEAM, ['chat:write', 'reactions:write'], undefined, user), { slackApiUrl: sb.url, retryConfig: { retries: 0 } })));
+  if (!c)
+    person.set(
+      user,
+      (c = new WebClient(sb.issue(TEAM, ['chat:write', 'reactions:write'], undefined, user), {
+        slackApiUrl: sb.url,
+        retryConfig: { retries: 0 },
+      })),
+    );
   return c;
 };
 
 let n = 0;
-async function run(xs: Act[]): Promise<{ verdict: Verdict; events: { status: string; detail: Record<string, unknown> }[] }> {
+async function run(
+  xs: Act[],
+): Promise<{ verdict: Verdict; events: { status: string; detail: Record<string, unknown> }[] }> {
   const channel = await openSlackApprovals({
-    config: { workspace: TEAM, channel: CHANNEL, credential: 'env:SLACK_APPROVALS_TOKEN', token_scopes: APPROVALS_SCOPES },
+    config: {
+      workspace: TEAM,
+      channel: CHANNEL,
+      credential: 'env:SLACK_APPROVALS_TOKEN',
+      token_scopes: APPROVALS_SCOPES,
+    },
     credential: sb.issue(TEAM, APPROVALS_SCOPES, undefined, 'U0APPROVALS'),
     baseUrl: sb.url,
     timeoutMs: 5000,
@@ -103,7 +142,8 @@ async function run(xs: Act[]): Promise<{ verdict: Verdict; events: { status: str
     // every answer is given before the channel's first read: all within one poll interval
     posted: async ({ ts }) => {
       for (const a of xs) {
-        if (a.reply !== undefined) await as(a.user).chat.postMessage({ channel: CHANNEL, thread_ts: ts, text: a.reply });
+        if (a.reply !== undefined)
+          await as(a.user).chat.postMessage({ channel: CHANNEL, thread_ts: ts, text: a.reply });
         else await as(a.user).reactions.add({ channel: CHANNEL, timestamp: ts, name: a.reaction! });
       }
     },
@@ -118,13 +158,16 @@ describe('approval answers mean what people mean (generated)', () => {
         const { verdict, events } = await run(xs);
         const want = expected(xs);
         expect(verdict.status, JSON.stringify(xs)).toBe(want.status);
-        if (verdict.status === 'approved' || verdict.status === 'declined') expect(want.by, JSON.stringify(xs)).toContain(verdict.by);
+        if (verdict.status === 'approved' || verdict.status === 'declined')
+          expect(want.by, JSON.stringify(xs)).toContain(verdict.by);
         // every answer seen is on the record: the one that counted as the verdict, each other as ignored
         const ignored = events.filter((e) => e.status === 'ignored');
         const counted = verdict.status === 'approved' || verdict.status === 'declined' ? verdict.by : undefined;
         for (const a of xs) {
           const isCounted = counted === a.user && a.approve === (verdict.status === 'approved');
-          const onRecord = ignored.some((e) => e.detail.by === a.user && (a.reaction ? e.detail.name === a.reaction : e.detail.via === 'reply'));
+          const onRecord = ignored.some(
+            (e) => e.detail.by === a.user && (a.reaction ? e.detail.name === a.reaction : e.detail.via === 'reply'),
+          );
           expect(isCounted || onRecord, `not on the record: ${JSON.stringify(a)} of ${JSON.stringify(xs)}`).toBe(true);
         }
       }),
@@ -138,7 +181,9 @@ describe('approval answers mean what people mean (generated)', () => {
       { user: 'U0EDITOR1', reply: 'approve', approve: true },
     ]);
     expect(verdict).toMatchObject({ status: 'declined', by: 'U0EDITOR2' });
-    expect(events.filter((e) => e.status === 'ignored').map((e) => [e.detail.by, e.detail.answer])).toEqual([['U0EDITOR1', 'approve']]);
+    expect(events.filter((e) => e.status === 'ignored').map((e) => [e.detail.by, e.detail.answer])).toEqual([
+      ['U0EDITOR1', 'approve'],
+    ]);
   }, 30_000);
 
   it('👍 and "Approve this? why…" are not answers', async () => {
@@ -147,6 +192,11 @@ describe('approval answers mean what people mean (generated)', () => {
       { user: 'U0EDITOR2', reaction: '+1' },
     ]);
     expect(verdict.status).toBe('expired');
-    expect(events.filter((e) => e.status === 'ignored').map((e) => e.detail.by).sort()).toEqual(['U0EDITOR1', 'U0EDITOR2']);
+    expect(
+      events
+        .filter((e) => e.status === 'ignored')
+        .map((e) => e.detail.by)
+        .sort(),
+    ).toEqual(['U0EDITOR1', 'U0EDITOR2']);
   }, 30_000);
 });

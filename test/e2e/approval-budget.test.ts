@@ -20,12 +20,18 @@ beforeAll(async () => {
 });
 afterAll(() => sb?.close());
 
-const count = (route: string, since: number) => sb.emulator.requests.slice(since).filter((r) => r.route === route).length;
+const count = (route: string, since: number) =>
+  sb.emulator.requests.slice(since).filter((r) => r.route === route).length;
 
 describe("pending approvals inside Slack's rate tiers (strict)", () => {
   it(`${PENDING} pending requests cost one history read an interval, and replies only for the thread that changed`, async () => {
     const channel = await openSlackApprovals({
-      config: { workspace: TEAM, channel: CHANNEL, credential: 'env:SLACK_APPROVALS_TOKEN', token_scopes: APPROVALS_SCOPES },
+      config: {
+        workspace: TEAM,
+        channel: CHANNEL,
+        credential: 'env:SLACK_APPROVALS_TOKEN',
+        token_scopes: APPROVALS_SCOPES,
+      },
       credential: sb.issue(TEAM, APPROVALS_SCOPES, undefined, 'U0APPROVALS'),
       baseUrl: sb.url,
       timeoutMs: 5000,
@@ -50,7 +56,9 @@ describe("pending approvals inside Slack's rate tiers (strict)", () => {
         expiresAt: Date.now() + 60_000,
         signal: abort.signal,
       };
-      verdicts.push(channel.request(req, { progress: () => {}, event: () => {}, posted: async ({ ts }) => void (posted[i] = ts) }));
+      verdicts.push(
+        channel.request(req, { progress: () => {}, event: () => {}, posted: async ({ ts }) => void (posted[i] = ts) }),
+      );
     }
     await waitFor(() => posted.filter(Boolean).length === PENDING || undefined, 20_000);
     const since = sb.emulator.requests.length;
@@ -63,7 +71,10 @@ describe("pending approvals inside Slack's rate tiers (strict)", () => {
     expect(count('conversations.replies', since)).toBe(0);
 
     // one approver answers one request: its thread alone is read, and that request alone is decided
-    const editor = new WebClient(sb.issue(TEAM, ['chat:write'], undefined, 'U0EDITOR1'), { slackApiUrl: sb.url, retryConfig: { retries: 0 } });
+    const editor = new WebClient(sb.issue(TEAM, ['chat:write'], undefined, 'U0EDITOR1'), {
+      slackApiUrl: sb.url,
+      retryConfig: { retries: 0 },
+    });
     const mark = sb.emulator.requests.length;
     await editor.chat.postMessage({ channel: CHANNEL, thread_ts: posted[7]!, text: 'approve' });
     expect(await verdicts[7]).toMatchObject({ status: 'approved', by: 'U0EDITOR1' });

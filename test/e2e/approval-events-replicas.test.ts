@@ -26,31 +26,46 @@ describe.skipIf(!PG_URL)('an answer delivered to one replica reaches the one tha
   const bearer = mintToken();
   const db = 'fleet_events_e2e';
   let database: Awaited<ReturnType<typeof freshDatabase>> | undefined;
-  const request = (marker: string) => sb.workspace(TEAM).channels.find((c) => c.id === 'C0APPROVALS')!.messages.find((m) => m.user === 'U0APPROVALS' && m.text.includes(marker));
-  const updates = (marker: string) => sb.emulator.requests.filter((r) => r.route === 'chat.update' && r.params.text === marker).length;
-  const reads = () => sb.emulator.requests.filter((r) => r.route === 'conversations.replies' && r.params.channel === 'C0APPROVALS').length;
+  const request = (marker: string) =>
+    sb
+      .workspace(TEAM)
+      .channels.find((c) => c.id === 'C0APPROVALS')!
+      .messages.find((m) => m.user === 'U0APPROVALS' && m.text.includes(marker));
+  const updates = (marker: string) =>
+    sb.emulator.requests.filter((r) => r.route === 'chat.update' && r.params.text === marker).length;
+  const reads = () =>
+    sb.emulator.requests.filter((r) => r.route === 'conversations.replies' && r.params.channel === 'C0APPROVALS')
+      .length;
 
   beforeAll(async () => {
     sb = await startSlackSandbox(0, { speedup: 60 });
     database = await freshDatabase(db);
     url = database.url;
-    const scopes = httpScopes(`clients:
+    const scopes = httpScopes(
+      `clients:
   editorial-bot:
     owner: content-platform <content@example.com>
     purpose: The editorial bot, behind the load balancer.
     instances: [slack.prod]
     token: sha256:${tokenHash(bearer)}
-`, (f, t) =>
-      f === 'fleet.yaml'
-        ? `${t.replace('    credential: env:SLACK_APPROVALS_TOKEN\n', '    credential: env:SLACK_APPROVALS_TOKEN\n    signing_secret: env:SLACK_APPROVALS_SIGNING_SECRET\n    safety_poll: 10m\n')}${PG_STORE}`
-        : t);
+`,
+      (f, t) =>
+        f === 'fleet.yaml'
+          ? `${t.replace('    credential: env:SLACK_APPROVALS_TOKEN\n', '    credential: env:SLACK_APPROVALS_TOKEN\n    signing_secret: env:SLACK_APPROVALS_SIGNING_SECRET\n    safety_poll: 10m\n')}${PG_STORE}`
+          : t,
+    );
     const m = await runCli(['state', 'migrate', '--scopes', scopes], { env: { FLEET_STATE_PG: url } });
     expect(m.code, m.stderr).toBe(0);
     const start = () =>
       serveHttp(['--instance', 'slack.prod', '--upstream', sb.url, '--scopes', scopes], {
         vars: {
           SLACK_BOT_TOKEN_PROD: sb.issue(TEAM, PROD_SCOPES),
-          SLACK_APPROVALS_TOKEN: sb.issue(TEAM, ['chat:write', 'channels:history', 'users:read'], undefined, 'U0APPROVALS'),
+          SLACK_APPROVALS_TOKEN: sb.issue(
+            TEAM,
+            ['chat:write', 'channels:history', 'users:read'],
+            undefined,
+            'U0APPROVALS',
+          ),
           SLACK_APPROVALS_SIGNING_SECRET: SECRET,
           FLEET_STATE_PG: url,
         },
@@ -74,10 +89,22 @@ describe.skipIf(!PG_URL)('an answer delivered to one replica reaches the one tha
       const marker = `Release notes (replicas, ${how}, ${process.pid})`;
       const before = reads();
       const thread = sb.say(TEAM, 'C0EDITORIAL', 'U0WRITER1', 'please edit the release notes');
-      const call = client.callTool({ name: 'update_message', arguments: { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: marker }, _meta: { 'fleet/actor': 'U0WRITER1', 'fleet/thread': thread } }, undefined, { timeout: 90_000 });
+      const call = client.callTool(
+        {
+          name: 'update_message',
+          arguments: { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: marker },
+          _meta: { 'fleet/actor': 'U0WRITER1', 'fleet/thread': thread },
+        },
+        undefined,
+        { timeout: 90_000 },
+      );
       const req = await waitFor(() => request(marker), 30_000);
       if (how === 'button') expect(await sb.press(TEAM, 'U0EDITOR1', 'C0APPROVALS', req.ts, 'fleet_approve')).toBe(200);
-      else await new WebClient(sb.issue(TEAM, ['chat:write'], undefined, 'U0EDITOR2'), { slackApiUrl: sb.url, retryConfig: { retries: 0 } }).chat.postMessage({ channel: 'C0APPROVALS', thread_ts: req.ts, text: 'approve' });
+      else
+        await new WebClient(sb.issue(TEAM, ['chat:write'], undefined, 'U0EDITOR2'), {
+          slackApiUrl: sb.url,
+          retryConfig: { retries: 0 },
+        }).chat.postMessage({ channel: 'C0APPROVALS', thread_ts: req.ts, text: 'approve' });
       const result = (await call) as CallToolResult;
       expect(result.isError, text(result)).toBeFalsy();
       expect(updates(marker)).toBe(1);

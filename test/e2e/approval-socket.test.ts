@@ -12,20 +12,39 @@ import { approvalsIdentity, runCli, scopesCopy, serve, text, waitFor, type Serve
 const TEAM = 'T0BLOGPROD';
 const PROD_SCOPES = ['channels:read', 'channels:history', 'chat:write', 'reactions:write', 'users:read'];
 const BOT_MESSAGE = '1767226320.000112'; // posted by the prod bot in C0EDITORIAL
-const withAppToken = (ref: string) => (t: string) => t.replace('    credential: env:SLACK_APPROVALS_TOKEN\n', `    credential: env:SLACK_APPROVALS_TOKEN\n    app_token: ${ref}\n    safety_poll: 10m\n`);
+const withAppToken = (ref: string) => (t: string) =>
+  t.replace(
+    '    credential: env:SLACK_APPROVALS_TOKEN\n',
+    `    credential: env:SLACK_APPROVALS_TOKEN\n    app_token: ${ref}\n    safety_poll: 10m\n`,
+  );
 
 describe('approval answers delivered over Socket Mode to serve (stdio)', () => {
   let sb: SlackSandbox;
   let fleet: Served;
   let appToken: string;
-  const as = (user: string) => new WebClient(sb.issue(TEAM, ['chat:write'], undefined, user), { slackApiUrl: sb.url, retryConfig: { retries: 0 } });
-  const request = (marker: string) => sb.workspace(TEAM).channels.find((c) => c.id === 'C0APPROVALS')!.messages.find((m) => m.user === 'U0APPROVALS' && m.text.includes(marker));
-  const updates = (marker: string) => sb.emulator.requests.filter((r) => r.route === 'chat.update' && r.params.text === marker).length;
-  const reads = () => sb.emulator.requests.filter((r) => r.route === 'conversations.replies' && r.params.channel === 'C0APPROVALS').length;
+  const as = (user: string) =>
+    new WebClient(sb.issue(TEAM, ['chat:write'], undefined, user), {
+      slackApiUrl: sb.url,
+      retryConfig: { retries: 0 },
+    });
+  const request = (marker: string) =>
+    sb
+      .workspace(TEAM)
+      .channels.find((c) => c.id === 'C0APPROVALS')!
+      .messages.find((m) => m.user === 'U0APPROVALS' && m.text.includes(marker));
+  const updates = (marker: string) =>
+    sb.emulator.requests.filter((r) => r.route === 'chat.update' && r.params.text === marker).length;
+  const reads = () =>
+    sb.emulator.requests.filter((r) => r.route === 'conversations.replies' && r.params.channel === 'C0APPROVALS')
+      .length;
 
   async function approvedBy(answer: (ts: string) => Promise<unknown>, marker: string): Promise<CallToolResult> {
     const thread = sb.say(TEAM, 'C0EDITORIAL', 'U0WRITER1', 'please edit the release notes');
-    const call = fleet.call('update_message', { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: marker }, { 'fleet/actor': 'U0WRITER1', 'fleet/thread': thread });
+    const call = fleet.call(
+      'update_message',
+      { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: marker },
+      { 'fleet/actor': 'U0WRITER1', 'fleet/thread': thread },
+    );
     const req = await waitFor(() => request(marker), 30_000);
     expect(JSON.stringify(req.blocks)).toContain('fleet_approve');
     await answer(req.ts);
@@ -52,7 +71,10 @@ describe('approval answers delivered over Socket Mode to serve (stdio)', () => {
   it('a press of the Approve button, sent as an interactive envelope, runs the call once', async () => {
     const marker = `Release notes (socket button ${process.pid})`;
     const before = reads();
-    const result = await approvedBy(async (ts) => expect(await sb.press(TEAM, 'U0EDITOR1', 'C0APPROVALS', ts, 'fleet_approve')).toBe(200), marker);
+    const result = await approvedBy(
+      async (ts) => expect(await sb.press(TEAM, 'U0EDITOR1', 'C0APPROVALS', ts, 'fleet_approve')).toBe(200),
+      marker,
+    );
     expect(result.isError, text(result)).toBeFalsy();
     expect(updates(marker)).toBe(1);
     expect(reads()).toBe(before);
@@ -63,12 +85,17 @@ describe('approval answers delivered over Socket Mode to serve (stdio)', () => {
   it('a reply of "approve" in the thread, sent as an events_api envelope, runs the call once', async () => {
     const marker = `Release notes (socket reply ${process.pid})`;
     const before = reads();
-    const result = await approvedBy((ts) => as('U0EDITOR2').chat.postMessage({ channel: 'C0APPROVALS', thread_ts: ts, text: 'approve' }), marker);
+    const result = await approvedBy(
+      (ts) => as('U0EDITOR2').chat.postMessage({ channel: 'C0APPROVALS', thread_ts: ts, text: 'approve' }),
+      marker,
+    );
     expect(result.isError, text(result)).toBeFalsy();
     expect(updates(marker)).toBe(1);
     expect(reads()).toBe(before);
     // every envelope the sandbox sent was acked
-    await expect.poll(() => sb.callbacks.deliveries.filter((d) => d.status !== 200).length, { timeout: 10_000 }).toBe(0);
+    await expect
+      .poll(() => sb.callbacks.deliveries.filter((d) => d.status !== 200).length, { timeout: 10_000 })
+      .toBe(0);
   }, 90_000);
 });
 

@@ -14,7 +14,11 @@ import { auditRecords, runCli, SCOPES, serve, tempDir, text, waitFor } from '../
 
 const DEV_SCOPES = ['channels:read', 'channels:history', 'chat:write', 'reactions:write', 'users:read', 'search:read'];
 const APPROVALS_SCOPES = ['chat:write', 'channels:history', 'users:read'];
-const notesIn = (sb: SlackSandbox) => sb.workspace('T0BLOGPROD').channels.find((c) => c.id === 'C0APPROVALS')!.messages.filter((m) => m.text.startsWith('fleet-audit/'));
+const notesIn = (sb: SlackSandbox) =>
+  sb
+    .workspace('T0BLOGPROD')
+    .channels.find((c) => c.id === 'C0APPROVALS')!
+    .messages.filter((m) => m.text.startsWith('fleet-audit/'));
 const lines = (t: string) => t.split('\n').filter(Boolean);
 
 let sb: SlackSandbox;
@@ -35,8 +39,12 @@ function vars(extra: Record<string, string> = {}): Record<string, string> {
   };
 }
 const verify = (file: string, env: Record<string, string>, ...extra: string[]) =>
-  runCli(['audit', 'verify', file, '--scopes', scopes, ...extra], { env: { FLEET_APPROVALS_SLACK_URL: sb.url, ...env } });
-const reader = (scopesHeld = ['channels:history']) => ({ SLACK_AUDIT_READER_TOKEN: sb.issue('T0BLOGPROD', scopesHeld) });
+  runCli(['audit', 'verify', file, '--scopes', scopes, ...extra], {
+    env: { FLEET_APPROVALS_SLACK_URL: sb.url, ...env },
+  });
+const reader = (scopesHeld = ['channels:history']) => ({
+  SLACK_AUDIT_READER_TOKEN: sb.issue('T0BLOGPROD', scopesHeld),
+});
 
 beforeAll(async () => {
   sb = await startSlackSandbox();
@@ -45,9 +53,16 @@ beforeAll(async () => {
   keyFile = join(tempDir('fleet-key-'), 'checkpoint.pem');
   const kg = await runCli(['audit', 'keygen', keyFile, '--name', 'fleet-test']);
   expect(kg.code, kg.stdout + kg.stderr).toBe(0);
-  const block = kg.stdout.split('\n').filter((l) => !l.startsWith('#')).join('\n').replace('every: 1000', 'every: 3');
+  const block = kg.stdout
+    .split('\n')
+    .filter((l) => !l.startsWith('#'))
+    .join('\n')
+    .replace('every: 1000', 'every: 3');
   publicKey = { name: 'fleet-test', public: /public: (\S+) \}/.exec(block)![1]! };
-  writeFileSync(join(scopes, 'fleet.yaml'), `${readFileSync(join(scopes, 'fleet.yaml'), 'utf8').replace(/\ncheckpoints:[\s\S]*$/, '\n')}\n${block}\n  slack: { reader: env:SLACK_AUDIT_READER_TOKEN }\n`);
+  writeFileSync(
+    join(scopes, 'fleet.yaml'),
+    `${readFileSync(join(scopes, 'fleet.yaml'), 'utf8').replace(/\ncheckpoints:[\s\S]*$/, '\n')}\n${block}\n  slack: { reader: env:SLACK_AUDIT_READER_TOKEN }\n`,
+  );
   const s = await serve({ connector: 'slack', env: 'dev', upstream: sb.url, scopes, vars: vars() });
   trail = s.auditFile;
   for (let i = 0; i < 4; i++) expect(text(await s.call('get_user', { user: 'U0DEVALICE' }))).toContain('U0DEVALICE');
@@ -111,10 +126,21 @@ describe('checkpoints in the approvals channel', () => {
       dst.messages.push(...src.messages.map((m) => ({ ...m })));
       const last = notesIn(sb2).at(-1)!;
       const approvals = sb2.issue('T0BLOGPROD', APPROVALS_SCOPES, undefined, 'U0APPROVALS');
-      const res = await fetch(`${sb2.url}chat.update`, { method: 'POST', headers: { authorization: `Bearer ${approvals}`, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ channel: 'C0APPROVALS', ts: last.ts, text: last.text }) });
+      const res = await fetch(`${sb2.url}chat.update`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${approvals}`, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ channel: 'C0APPROVALS', ts: last.ts, text: last.text }),
+      });
       expect(await res.json()).toMatchObject({ ok: true });
-      const r = await runCli(['audit', 'verify', trail, '--scopes', scopes, '--checkpoints', 'slack'], { env: { FLEET_APPROVALS_SLACK_URL: sb2.url, SLACK_AUDIT_READER_TOKEN: sb2.issue('T0BLOGPROD', ['channels:history']) } });
-      expect(r.stdout).toContain(`slack:C0APPROVALS/${last.ts}: the checkpoint message was edited by U0APPROVALS after it was posted`);
+      const r = await runCli(['audit', 'verify', trail, '--scopes', scopes, '--checkpoints', 'slack'], {
+        env: {
+          FLEET_APPROVALS_SLACK_URL: sb2.url,
+          SLACK_AUDIT_READER_TOKEN: sb2.issue('T0BLOGPROD', ['channels:history']),
+        },
+      });
+      expect(r.stdout).toContain(
+        `slack:C0APPROVALS/${last.ts}: the checkpoint message was edited by U0APPROVALS after it was posted`,
+      );
       expect(r.code).toBe(1);
     } finally {
       await sb2.close();
@@ -127,11 +153,19 @@ describe('checkpoints in the approvals channel', () => {
     await new Promise<void>((r) => hung.listen(0, '127.0.0.1', r));
     try {
       const url = `http://127.0.0.1:${(hung.address() as AddressInfo).port}/api/`;
-      const s = await serve({ connector: 'slack', env: 'dev', upstream: sb.url, scopes, vars: vars({ FLEET_APPROVALS_SLACK_URL: url }) });
-      for (let i = 0; i < 2; i++) expect(text(await s.call('get_user', { user: 'U0DEVALICE' }))).toContain('U0DEVALICE');
+      const s = await serve({
+        connector: 'slack',
+        env: 'dev',
+        upstream: sb.url,
+        scopes,
+        vars: vars({ FLEET_APPROVALS_SLACK_URL: url }),
+      });
+      for (let i = 0; i < 2; i++)
+        expect(text(await s.call('get_user', { user: 'U0DEVALICE' }))).toContain('U0DEVALICE');
       // the first checkpoint's post is stuck in the hung Slack: calls go on regardless
       await waitFor(() => seen.length || undefined);
-      for (let i = 0; i < 3; i++) expect(text(await s.call('get_user', { user: 'U0DEVALICE' }))).toContain('U0DEVALICE');
+      for (let i = 0; i < 3; i++)
+        expect(text(await s.call('get_user', { user: 'U0DEVALICE' }))).toContain('U0DEVALICE');
       // ... and they were answered while that post was still unanswered (a call that waited for it
       // would have waited out the client's timeout, which ends the request)
       expect(seen[0]!.socket.destroyed).toBe(false);
@@ -149,14 +183,25 @@ describe('checkpoints in the approvals channel', () => {
   it('notes count only from the approvals identity (checkpoints.slack.poster) and each only for its own instance', async () => {
     // a member's junk and a member's forged note for slack.dev, and the approvals identity's note of another instance
     sb.say('T0BLOGPROD', 'C0APPROVALS', 'U0EDITOR1', 'fleet-audit/slack.dev\n99\nnot a checkpoint');
-    sb.say('T0BLOGPROD', 'C0APPROVALS', 'U0EDITOR1', `fleet-audit/slack.dev\n8\n${'f'.repeat(64)}\n2026-12-01T00:00:00.000Z\n\n\u2014 fleet-test AAAA\n`);
+    sb.say(
+      'T0BLOGPROD',
+      'C0APPROVALS',
+      'U0EDITOR1',
+      `fleet-audit/slack.dev\n8\n${'f'.repeat(64)}\n2026-12-01T00:00:00.000Z\n\n\u2014 fleet-test AAAA\n`,
+    );
     sb.say('T0BLOGPROD', 'C0APPROVALS', 'U0APPROVALS', 'fleet-audit/doppler.dev\n1\ngarbage');
     // without a poster every author counts, as before: the forged note condemns the trail
     const open = await verify(trail, reader(), '--checkpoints', 'slack');
     expect(open.stdout).toMatch(/TAMPERED \(checkpoints\)/);
     const fleet = join(scopes, 'fleet.yaml');
     const before = readFileSync(fleet, 'utf8');
-    writeFileSync(fleet, before.replace('  slack: { reader: env:SLACK_AUDIT_READER_TOKEN }', '  slack: { reader: env:SLACK_AUDIT_READER_TOKEN, poster: U0APPROVALS }'));
+    writeFileSync(
+      fleet,
+      before.replace(
+        '  slack: { reader: env:SLACK_AUDIT_READER_TOKEN }',
+        '  slack: { reader: env:SLACK_AUDIT_READER_TOKEN, poster: U0APPROVALS }',
+      ),
+    );
     try {
       const ok = await verify(trail, reader(), '--checkpoints', 'slack');
       expect(ok.stdout).toContain('chain intact, 8 records of slack.dev');

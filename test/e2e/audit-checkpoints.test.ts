@@ -31,12 +31,14 @@ const withCp = (file: string) => verify(file, '--checkpoints', cpFile);
 const lines = (t: string) => t.split('\n').filter(Boolean);
 function rechain(ls: string[], instance: string): string {
   let head = { seq: 0, hash: genesis(instance) };
-  return ls.map((l) => {
-    const r = JSON.parse(l);
-    const s = seal(r, head.seq + 1, head.hash);
-    head = { seq: head.seq + 1, hash: s.hash };
-    return s.line;
-  }).join('');
+  return ls
+    .map((l) => {
+      const r = JSON.parse(l);
+      const s = seal(r, head.seq + 1, head.hash);
+      head = { seq: head.seq + 1, hash: s.hash };
+      return s.line;
+    })
+    .join('');
 }
 /** a copy of the trail, altered, under the same instance's name */
 function altered(alter: (text: string) => string, name = 'slack.dev.jsonl'): string {
@@ -52,10 +54,23 @@ beforeAll(async () => {
   keyFile = join(tempDir('fleet-key-'), 'checkpoint.pem');
   const kg = await runCli(['audit', 'keygen', keyFile, '--name', 'fleet-test']);
   expect(kg.code, kg.stdout + kg.stderr).toBe(0);
-  const block = kg.stdout.split('\n').filter((l) => !l.startsWith('#')).join('\n').replace('every: 1000', 'every: 3');
-  writeFileSync(join(scopes, 'fleet.yaml'), `${readFileSync(join(scopes, 'fleet.yaml'), 'utf8').replace(/\ncheckpoints:[\s\S]*$/, '\n')}\n${block}\n`);
+  const block = kg.stdout
+    .split('\n')
+    .filter((l) => !l.startsWith('#'))
+    .join('\n')
+    .replace('every: 1000', 'every: 3');
+  writeFileSync(
+    join(scopes, 'fleet.yaml'),
+    `${readFileSync(join(scopes, 'fleet.yaml'), 'utf8').replace(/\ncheckpoints:[\s\S]*$/, '\n')}\n${block}\n`,
+  );
   cpFile = join(tempDir('fleet-cpout-'), 'checkpoints.txt');
-  const s = await serve({ connector: 'slack', env: 'dev', sandbox: true, scopes, vars: { FLEET_CHECKPOINT_KEY: keyFile, FLEET_CHECKPOINT_FILE: cpFile } });
+  const s = await serve({
+    connector: 'slack',
+    env: 'dev',
+    sandbox: true,
+    scopes,
+    vars: { FLEET_CHECKPOINT_KEY: keyFile, FLEET_CHECKPOINT_FILE: cpFile },
+  });
   trail = s.auditFile;
   for (let i = 0; i < 4; i++) expect(text(await s.call('get_user', { user: 'U0DEVALICE' }))).toContain('U0DEVALICE');
   await s.call('post_message', { channel: 'C0DEVGENERAL', text: 'denied' });
@@ -78,7 +93,9 @@ describe('signed checkpoints', () => {
     const heads = lines(pristine).map((l) => JSON.parse(l));
     expect(heads.length).toBe(9);
     const note = notes.split(/\n\n(?=fleet-audit\/)/)[0]!;
-    expect(note).toMatch(/^fleet-audit\/slack\.dev\n3\n[0-9a-f]{64}\n\d{4}-\d\d-\d\dT[\d:.]+Z\n\n— fleet-test [A-Za-z0-9+/=]{92}\n?$/);
+    expect(note).toMatch(
+      /^fleet-audit\/slack\.dev\n3\n[0-9a-f]{64}\n\d{4}-\d\d-\d\dT[\d:.]+Z\n\n— fleet-test [A-Za-z0-9+/=]{92}\n?$/,
+    );
     expect(note.split('\n')[2]).toBe(heads[2].hash);
     expect(notes).toContain(`fleet-audit/slack.dev\n9\n${heads[8].hash}\n`);
   });
@@ -86,22 +103,116 @@ describe('signed checkpoints', () => {
   it('verify matches the intact trail with them: exit 0', async () => {
     const r = await withCp(trail);
     expect(r.code, r.stdout).toBe(0);
-    expect(r.stdout).toMatch(/chain intact, 9 records of slack\.dev; .*3 checkpoint\(s\) matched, the newest at record 9/);
+    expect(r.stdout).toMatch(
+      /chain intact, 9 records of slack\.dev; .*3 checkpoint\(s\) matched, the newest at record 9/,
+    );
   });
 
   // [alteration, verdict without checkpoints, exit, verdict with checkpoints, exit]
   const corpus: [string, () => string, RegExp, number, RegExp, number][] = [
-    ['the tail cut off (3 records)', () => altered((t) => `${lines(t).slice(0, 6).join('\n')}\n`), /chain intact, 6 records/, 0, /:7: TAMPERED \(truncated\): the trail ends at record 6 but a signed checkpoint says it had reached record 9/, 1],
-    ['the file emptied', () => altered(() => ''), /:1: TAMPERED \(empty\)/, 1, /:1: TAMPERED \(truncated\): the trail ends at record 0/, 1],
-    ['a record removed and the rest re-chained', () => altered((t) => { const ls = lines(t); ls.splice(4, 1); return rechain(ls, 'slack.dev'); }), /chain intact, 8 records/, 0, /:6: TAMPERED \(rewritten\): record 6 at line 6 disagrees with a signed checkpoint/, 1],
-    ['a record edited and re-chained', () => altered((t) => rechain(lines(t).map((l, i) => (i === 1 ? l.replace('"outcome":"ok"', '"outcome":"error"') : l)), 'slack.dev')), /chain intact, 9 records/, 0, /:3: TAMPERED \(rewritten\): record 3/, 1],
-    ['a record edited in place', () => altered((t) => t.replace('"decision":"deny"', '"decision":"allow"')), /:9: TAMPERED \(modified\)/, 1, /:9: TAMPERED \(modified\)/, 1],
-    ['a well-formed record inserted mid-trail', () => altered((t) => { const ls = lines(t); ls.splice(3, 0, JSON.stringify({ v: 1, call: 'forged', phase: 'decision', decision: 'allow' })); return `${ls.join('\n')}\n`; }), /:4: TAMPERED \(malformed\)/, 1, /:4: TAMPERED \(malformed\)/, 1],
-    ['the last line torn', () => altered((t) => t.slice(0, -30)), /:9: interrupted write[\s\S]*chain intact, 8 records/, 0, /:10: TAMPERED \(truncated\): the trail ends at record 8/, 1],
+    [
+      'the tail cut off (3 records)',
+      () => altered((t) => `${lines(t).slice(0, 6).join('\n')}\n`),
+      /chain intact, 6 records/,
+      0,
+      /:7: TAMPERED \(truncated\): the trail ends at record 6 but a signed checkpoint says it had reached record 9/,
+      1,
+    ],
+    [
+      'the file emptied',
+      () => altered(() => ''),
+      /:1: TAMPERED \(empty\)/,
+      1,
+      /:1: TAMPERED \(truncated\): the trail ends at record 0/,
+      1,
+    ],
+    [
+      'a record removed and the rest re-chained',
+      () =>
+        altered((t) => {
+          const ls = lines(t);
+          ls.splice(4, 1);
+          return rechain(ls, 'slack.dev');
+        }),
+      /chain intact, 8 records/,
+      0,
+      /:6: TAMPERED \(rewritten\): record 6 at line 6 disagrees with a signed checkpoint/,
+      1,
+    ],
+    [
+      'a record edited and re-chained',
+      () =>
+        altered((t) =>
+          rechain(
+            lines(t).map((l, i) => (i === 1 ? l.replace('"outcome":"ok"', '"outcome":"error"') : l)),
+            'slack.dev',
+          ),
+        ),
+      /chain intact, 9 records/,
+      0,
+      /:3: TAMPERED \(rewritten\): record 3/,
+      1,
+    ],
+    [
+      'a record edited in place',
+      () => altered((t) => t.replace('"decision":"deny"', '"decision":"allow"')),
+      /:9: TAMPERED \(modified\)/,
+      1,
+      /:9: TAMPERED \(modified\)/,
+      1,
+    ],
+    [
+      'a well-formed record inserted mid-trail',
+      () =>
+        altered((t) => {
+          const ls = lines(t);
+          ls.splice(3, 0, JSON.stringify({ v: 1, call: 'forged', phase: 'decision', decision: 'allow' }));
+          return `${ls.join('\n')}\n`;
+        }),
+      /:4: TAMPERED \(malformed\)/,
+      1,
+      /:4: TAMPERED \(malformed\)/,
+      1,
+    ],
+    [
+      'the last line torn',
+      () => altered((t) => t.slice(0, -30)),
+      /:9: interrupted write[\s\S]*chain intact, 8 records/,
+      0,
+      /:10: TAMPERED \(truncated\): the trail ends at record 8/,
+      1,
+    ],
     // whose trail it is comes from its records, not the file's name (an export may be called anything)
-    ['slack.dev\'s trail under slack.prod\'s name', () => altered((t) => t, 'slack.prod.jsonl'), /chain intact, 9 records of slack\.dev/, 0, /chain intact, 9 records of slack\.dev; .*3 checkpoint\(s\) matched/, 0],
-    ['slack.dev\'s trail under any name', () => altered((t) => t, 'export-2026-12-07.jsonl'), /chain intact, 9 records of slack\.dev/, 0, /chain intact, 9 records of slack\.dev; .*3 checkpoint\(s\) matched/, 0],
-    ['slack.dev\'s trail replaced by another valid chain of slack.dev', () => altered((t) => rechain([...lines(t), ...lines(t)].map((l) => l.replace('U0DEVALICE', 'U0DEVBOB')), 'slack.dev')), /chain intact, 18 records/, 0, /:3: TAMPERED \(rewritten\)/, 1],
+    [
+      "slack.dev's trail under slack.prod's name",
+      () => altered((t) => t, 'slack.prod.jsonl'),
+      /chain intact, 9 records of slack\.dev/,
+      0,
+      /chain intact, 9 records of slack\.dev; .*3 checkpoint\(s\) matched/,
+      0,
+    ],
+    [
+      "slack.dev's trail under any name",
+      () => altered((t) => t, 'export-2026-12-07.jsonl'),
+      /chain intact, 9 records of slack\.dev/,
+      0,
+      /chain intact, 9 records of slack\.dev; .*3 checkpoint\(s\) matched/,
+      0,
+    ],
+    [
+      "slack.dev's trail replaced by another valid chain of slack.dev",
+      () =>
+        altered((t) =>
+          rechain(
+            [...lines(t), ...lines(t)].map((l) => l.replace('U0DEVALICE', 'U0DEVBOB')),
+            'slack.dev',
+          ),
+        ),
+      /chain intact, 18 records/,
+      0,
+      /:3: TAMPERED \(rewritten\)/,
+      1,
+    ],
   ];
   it.each(corpus)('%s', async (_what, make, without, codeWithout, withCheckpoints, codeWith) => {
     const file = make();
@@ -113,7 +224,7 @@ describe('signed checkpoints', () => {
     expect(b.code, b.stdout).toBe(codeWith);
   });
 
-  it('--instance asserts whose trail it is: another instance\'s is TAMPERED (foreign)', async () => {
+  it("--instance asserts whose trail it is: another instance's is TAMPERED (foreign)", async () => {
     const file = altered((t) => t, 'export.jsonl');
     const r = await verify(file, '--instance', 'slack.prod');
     expect(r.stdout).toMatch(/:1: TAMPERED \(foreign\): line 1 is a record of instance "slack\.dev", not slack\.prod/);
@@ -125,7 +236,9 @@ describe('signed checkpoints', () => {
     const forged = join(tempDir(), 'forged.txt');
     writeFileSync(forged, notes.replace('fleet-audit/slack.dev\n9\n', 'fleet-audit/slack.dev\n8\n'));
     const r = await verify(trail, '--checkpoints', forged);
-    expect(r.stdout).toMatch(/TAMPERED \(checkpoints\): .*forged\.txt:\d+: checkpoint no signature verifies with the checkpoint key fleet-test named in fleet.yaml: forged or altered/);
+    expect(r.stdout).toMatch(
+      /TAMPERED \(checkpoints\): .*forged\.txt:\d+: checkpoint no signature verifies with the checkpoint key fleet-test named in fleet.yaml: forged or altered/,
+    );
     expect(r.code).toBe(1);
   });
 
@@ -148,12 +261,23 @@ describe('signed checkpoints', () => {
     expect(kg.code, kg.stdout).toBe(0);
     const after = readFileSync(join(mine, 'fleet.yaml'), 'utf8');
     const pub = /key: \{ name: ours, public: (\S+) \}/.exec(after)![1]!;
-    expect(after).toBe(before.replace(/key: \{ name: fleet-audit, public: \S+ \}/, `key: { name: ours, public: ${pub} }`));
+    expect(after).toBe(
+      before.replace(/key: \{ name: fleet-audit, public: \S+ \}/, `key: { name: ours, public: ${pub} }`),
+    );
     const notes = join(tempDir('fleet-cpout-'), 'mine.txt');
-    const s = await serve({ connector: 'slack', env: 'dev', sandbox: true, scopes: mine, vars: { FLEET_CHECKPOINT_KEY: key, FLEET_CHECKPOINT_FILE: notes } });
+    const s = await serve({
+      connector: 'slack',
+      env: 'dev',
+      sandbox: true,
+      scopes: mine,
+      vars: { FLEET_CHECKPOINT_KEY: key, FLEET_CHECKPOINT_FILE: notes },
+    });
     expect(text(await s.call('get_user', { user: 'U0DEVALICE' }))).toContain('U0DEVALICE');
     await s.close();
-    await until('the shutdown checkpoint', () => (existsSync(notes) && readFileSync(notes, 'utf8').includes('fleet-audit/slack.dev\n2\n')) || undefined);
+    await until(
+      'the shutdown checkpoint',
+      () => (existsSync(notes) && readFileSync(notes, 'utf8').includes('fleet-audit/slack.dev\n2\n')) || undefined,
+    );
     const v = await runCli(['audit', 'verify', s.auditFile, '--scopes', mine, '--checkpoints', notes]);
     expect(v.stdout).toMatch(/chain intact, 2 records of slack\.dev; .*1 checkpoint\(s\) matched/);
     expect(v.code).toBe(0);
@@ -164,15 +288,27 @@ describe('signed checkpoints', () => {
     const beside = join(auditDir, 'key.pem');
     writeFileSync(beside, readFileSync(keyFile));
     const env = { FLEET_AUDIT_DIR: auditDir, FLEET_CHECKPOINT_KEY: beside, FLEET_CHECKPOINT_FILE: cpFile };
-    const a = await runCli(['serve', 'slack', '--env', 'dev', '--sandbox', '--scopes', scopes], { env, keepStdin: true, timeoutMs: 10_000 });
+    const a = await runCli(['serve', 'slack', '--env', 'dev', '--sandbox', '--scopes', scopes], {
+      env,
+      keepStdin: true,
+      timeoutMs: 10_000,
+    });
     expect(a.code).toBe(1);
     expect(a.stderr).toMatch(/the checkpoint signing key .*key\.pem is in the audit trail's folder/);
     const other = join(tempDir('fleet-key-'), 'other.pem');
     expect((await runCli(['audit', 'keygen', other])).code).toBe(0);
-    const b = await runCli(['serve', 'slack', '--env', 'dev', '--sandbox', '--scopes', scopes], { env: { ...env, FLEET_CHECKPOINT_KEY: other }, keepStdin: true, timeoutMs: 10_000 });
+    const b = await runCli(['serve', 'slack', '--env', 'dev', '--sandbox', '--scopes', scopes], {
+      env: { ...env, FLEET_CHECKPOINT_KEY: other },
+      keepStdin: true,
+      timeoutMs: 10_000,
+    });
     expect(b.code).toBe(1);
     expect(b.stderr).toMatch(/does not match the public key fleet-test/);
-    const c = await runCli(['serve', 'slack', '--env', 'dev', '--sandbox', '--scopes', scopes], { env: { ...env, FLEET_CHECKPOINT_KEY: keyFile, FLEET_CHECKPOINT_FILE: join(auditDir, 'cp.txt') }, keepStdin: true, timeoutMs: 10_000 });
+    const c = await runCli(['serve', 'slack', '--env', 'dev', '--sandbox', '--scopes', scopes], {
+      env: { ...env, FLEET_CHECKPOINT_KEY: keyFile, FLEET_CHECKPOINT_FILE: join(auditDir, 'cp.txt') },
+      keepStdin: true,
+      timeoutMs: 10_000,
+    });
     expect(c.code).toBe(1);
     expect(c.stderr).toMatch(/the checkpoint file .*cp\.txt is in the audit trail's folder/);
   }, 40_000);

@@ -28,9 +28,11 @@ const until = async <T>(what: string, f: () => T | undefined, ms = 20_000): Prom
     await new Promise((r) => setTimeout(r, 25));
   }
 };
-const value = (v: OtlpValue | undefined) => v?.stringValue ?? (v?.intValue !== undefined ? Number(v.intValue) : v?.boolValue ?? v?.doubleValue);
+const value = (v: OtlpValue | undefined) =>
+  v?.stringValue ?? (v?.intValue !== undefined ? Number(v.intValue) : (v?.boolValue ?? v?.doubleValue));
 const attrs = (l: LogRecord) => Object.fromEntries((l.attributes ?? []).map((a) => [a.key, value(a.value)]));
-const hex = (id: string | undefined) => (id && /^[0-9a-f]+$/.test(id) ? id : id ? Buffer.from(id, 'base64').toString('hex') : undefined);
+const hex = (id: string | undefined) =>
+  id && /^[0-9a-f]+$/.test(id) ? id : id ? Buffer.from(id, 'base64').toString('hex') : undefined;
 
 let receiver: Server;
 let url: string;
@@ -44,8 +46,14 @@ beforeAll(async () => {
     req.on('end', () => {
       const json = JSON.parse(body);
       for (const rl of json.resourceLogs ?? []) {
-        const resource = Object.fromEntries((rl.resource?.attributes ?? []).map((a: { key: string; value: OtlpValue }) => [a.key, value(a.value)]));
-        received.push({ path: req.url ?? '', resource, logs: (rl.scopeLogs ?? []).flatMap((s: { logRecords?: LogRecord[] }) => s.logRecords ?? []) });
+        const resource = Object.fromEntries(
+          (rl.resource?.attributes ?? []).map((a: { key: string; value: OtlpValue }) => [a.key, value(a.value)]),
+        );
+        received.push({
+          path: req.url ?? '',
+          resource,
+          logs: (rl.scopeLogs ?? []).flatMap((s: { logRecords?: LogRecord[] }) => s.logRecords ?? []),
+        });
       }
       res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
     });
@@ -60,7 +68,14 @@ async function checkpointScopes(): Promise<{ scopes: string; key: string }> {
   cpSync(SCOPES, scopes, { recursive: true });
   const key = join(tempDir('fleet-key-'), 'cp.pem');
   const kg = await runCli(['audit', 'keygen', key]);
-  writeFileSync(join(scopes, 'fleet.yaml'), `${readFileSync(join(scopes, 'fleet.yaml'), 'utf8').replace(/\ncheckpoints:[\s\S]*$/, '\n')}\n${kg.stdout.split('\n').filter((l) => !l.startsWith('#')).join('\n').replace('every: 1000', 'every: 4')}\n`);
+  writeFileSync(
+    join(scopes, 'fleet.yaml'),
+    `${readFileSync(join(scopes, 'fleet.yaml'), 'utf8').replace(/\ncheckpoints:[\s\S]*$/, '\n')}\n${kg.stdout
+      .split('\n')
+      .filter((l) => !l.startsWith('#'))
+      .join('\n')
+      .replace('every: 1000', 'every: 4')}\n`,
+  );
   return { scopes, key };
 }
 
@@ -68,8 +83,16 @@ describe('OTLP export of the audit trail', () => {
   it('delivers every record and checkpoint, with MCP and fleet attributes and the trace context', async () => {
     const { scopes, key } = await checkpointScopes();
     const s = await serve({
-      connector: 'slack', env: 'dev', sandbox: true, scopes,
-      vars: { OTEL_EXPORTER_OTLP_ENDPOINT: url, OTEL_BLRP_SCHEDULE_DELAY: '50', FLEET_CHECKPOINT_KEY: key, FLEET_ACTOR: 'U0DEVALICE' },
+      connector: 'slack',
+      env: 'dev',
+      sandbox: true,
+      scopes,
+      vars: {
+        OTEL_EXPORTER_OTLP_ENDPOINT: url,
+        OTEL_BLRP_SCHEDULE_DELAY: '50',
+        FLEET_CHECKPOINT_KEY: key,
+        FLEET_ACTOR: 'U0DEVALICE',
+      },
     });
     const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
     expect(text(await s.call('get_user', { user: 'U0DEVALICE' }, { traceparent }))).toContain('U0DEVALICE');
@@ -85,7 +108,16 @@ describe('OTLP export of the audit trail', () => {
     for (const [i, l] of records.entries()) {
       const a = attrs(l);
       const r = JSON.parse(trail[i]!);
-      expect(a).toMatchObject({ 'mcp.method.name': 'tools/call', 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': r.tool, 'fleet.audit.seq': r.seq, 'fleet.audit.hash': r.hash, 'fleet.instance': 'slack.dev', 'fleet.client': 'fleet-test@1.0.0', 'fleet.audit.phase': r.phase });
+      expect(a).toMatchObject({
+        'mcp.method.name': 'tools/call',
+        'gen_ai.operation.name': 'execute_tool',
+        'gen_ai.tool.name': r.tool,
+        'fleet.audit.seq': r.seq,
+        'fleet.audit.hash': r.hash,
+        'fleet.instance': 'slack.dev',
+        'fleet.client': 'fleet-test@1.0.0',
+        'fleet.audit.phase': r.phase,
+      });
       if (r.decision) expect(a['fleet.decision']).toBe(r.decision);
     }
     const deny = records.map(attrs).find((a) => a['fleet.decision'] === 'deny')!;
@@ -112,32 +144,61 @@ describe('OTLP export of the audit trail', () => {
   }, 60_000);
 
   it.each([
-    ['down (connection refused)', async () => {
-      const dead = createServer();
-      await new Promise<void>((r) => dead.listen(0, '127.0.0.1', r));
-      const port = (dead.address() as AddressInfo).port;
-      await new Promise<void>((r) => dead.close(() => r()));
-      return { endpoint: `http://127.0.0.1:${port}`, stop: async () => {} };
-    }],
-    ['hanging (accepts, never answers)', async () => {
-      const hang = createServer(() => {});
-      await new Promise<void>((r) => hang.listen(0, '127.0.0.1', r));
-      return { endpoint: `http://127.0.0.1:${(hang.address() as AddressInfo).port}`, stop: () => new Promise<void>((r) => { hang.closeAllConnections(); hang.close(() => r()); }) };
-    }],
-  ])('a collector %s never fails a call; the losses are counted and recorded', async (_what, collector) => {
-    const c = await collector();
-    try {
-      const s = await serve({ connector: 'slack', env: 'dev', sandbox: true, vars: { OTEL_EXPORTER_OTLP_ENDPOINT: c.endpoint, OTEL_BLRP_SCHEDULE_DELAY: '50', OTEL_EXPORTER_OTLP_TIMEOUT: '500' } });
-      for (let i = 0; i < 5; i++) expect(text(await s.call('get_user', { user: 'U0DEVALICE' }))).toContain('U0DEVALICE');
-      await s.close();
-      const exportRecord = await until('the export record', () => auditRecords(s.auditFile).find((r) => r.phase === 'export'));
-      expect(exportRecord.dropped).toBeGreaterThanOrEqual(10);
-      expect(exportRecord.exported).toBe(0);
-      expect(s.stderr()).toMatch(/audit export: \d+ record\(s\) (not delivered|never reached)/);
-      const v = await runCli(['audit', 'verify', s.auditFile]);
-      expect(v.code, v.stdout).toBe(0);
-    } finally {
-      await c.stop();
-    }
-  }, 60_000);
+    [
+      'down (connection refused)',
+      async () => {
+        const dead = createServer();
+        await new Promise<void>((r) => dead.listen(0, '127.0.0.1', r));
+        const port = (dead.address() as AddressInfo).port;
+        await new Promise<void>((r) => dead.close(() => r()));
+        return { endpoint: `http://127.0.0.1:${port}`, stop: async () => {} };
+      },
+    ],
+    [
+      'hanging (accepts, never answers)',
+      async () => {
+        const hang = createServer(() => {});
+        await new Promise<void>((r) => hang.listen(0, '127.0.0.1', r));
+        return {
+          endpoint: `http://127.0.0.1:${(hang.address() as AddressInfo).port}`,
+          stop: () =>
+            new Promise<void>((r) => {
+              hang.closeAllConnections();
+              hang.close(() => r());
+            }),
+        };
+      },
+    ],
+  ])(
+    'a collector %s never fails a call; the losses are counted and recorded',
+    async (_what, collector) => {
+      const c = await collector();
+      try {
+        const s = await serve({
+          connector: 'slack',
+          env: 'dev',
+          sandbox: true,
+          vars: {
+            OTEL_EXPORTER_OTLP_ENDPOINT: c.endpoint,
+            OTEL_BLRP_SCHEDULE_DELAY: '50',
+            OTEL_EXPORTER_OTLP_TIMEOUT: '500',
+          },
+        });
+        for (let i = 0; i < 5; i++)
+          expect(text(await s.call('get_user', { user: 'U0DEVALICE' }))).toContain('U0DEVALICE');
+        await s.close();
+        const exportRecord = await until('the export record', () =>
+          auditRecords(s.auditFile).find((r) => r.phase === 'export'),
+        );
+        expect(exportRecord.dropped).toBeGreaterThanOrEqual(10);
+        expect(exportRecord.exported).toBe(0);
+        expect(s.stderr()).toMatch(/audit export: \d+ record\(s\) (not delivered|never reached)/);
+        const v = await runCli(['audit', 'verify', s.auditFile]);
+        expect(v.code, v.stdout).toBe(0);
+      } finally {
+        await c.stop();
+      }
+    },
+    60_000,
+  );
 });

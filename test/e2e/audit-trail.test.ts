@@ -11,11 +11,14 @@ const CALL = ['get_user', { user: 'U0DEVALICE' }] as const;
 describe('the trail must be a regular file, opened without following links', () => {
   it.each([
     ['a link to /dev/null', () => '/dev/null'],
-    ['a link to another regular file', () => {
-      const f = join(tempDir(), 'elsewhere.jsonl');
-      writeFileSync(f, '');
-      return f;
-    }],
+    [
+      'a link to another regular file',
+      () => {
+        const f = join(tempDir(), 'elsewhere.jsonl');
+        writeFileSync(f, '');
+        return f;
+      },
+    ],
   ])('%s: every call refused, nothing written through it', async (_what, target) => {
     const auditDir = tempDir('fleet-audit-');
     const to = target();
@@ -25,7 +28,9 @@ describe('the trail must be a regular file, opened without following links', () 
       for (let i = 0; i < 2; i++) {
         const r = await s.call(...CALL);
         expect(r.isError).toBe(true);
-        expect(text(r)).toMatch(/refused: audit trail .*slack\.dev\.jsonl cannot be written: ELOOP \(it is a symbolic link; the trail must be a regular file\)/);
+        expect(text(r)).toMatch(
+          /refused: audit trail .*slack\.dev\.jsonl cannot be written: ELOOP \(it is a symbolic link; the trail must be a regular file\)/,
+        );
       }
       if (to !== '/dev/null') expect(readFileSync(to, 'utf8')).toBe('');
     } finally {
@@ -38,17 +43,25 @@ describe('a trail changed under a running server stops every call', () => {
   const cases: [string, (file: string) => void, RegExp][] = [
     ['emptied', (f) => truncateSync(f, 0), /shrank under the running server from \d+ to 0 bytes/],
     ['cut short', (f) => truncateSync(f, 200), /shrank under the running server from \d+ to 200 bytes/],
-    ['replaced by another file', (f) => {
-      const other = `${f}.new`;
-      writeFileSync(other, readFileSync(f));
-      renameSync(other, f);
-    }, /was replaced under the running server/],
+    [
+      'replaced by another file',
+      (f) => {
+        const other = `${f}.new`;
+        writeFileSync(other, readFileSync(f));
+        renameSync(other, f);
+      },
+      /was replaced under the running server/,
+    ],
     ['removed', (f) => unlinkSync(f), /was removed or renamed under the running server/],
-    ['rewritten in place to the same length', (f) => {
-      const t = readFileSync(f, 'utf8');
-      const at = t.lastIndexOf('"outcome":"ok"');
-      writeFileSync(f, `${t.slice(0, at)}"outcome":"no"${t.slice(at + 14)}`);
-    }, /changed under the running server: record \d+ is no longer at byte/],
+    [
+      'rewritten in place to the same length',
+      (f) => {
+        const t = readFileSync(f, 'utf8');
+        const at = t.lastIndexOf('"outcome":"ok"');
+        writeFileSync(f, `${t.slice(0, at)}"outcome":"no"${t.slice(at + 14)}`);
+      },
+      /changed under the running server: record \d+ is no longer at byte/,
+    ],
   ];
   it.each(cases)('%s', async (_what, alter, why) => {
     const s = await serve({ connector: 'slack', env: 'dev', sandbox: true });

@@ -36,7 +36,13 @@ beforeAll(async () => {
   THREAD = sb.say('T0BLOGPROD', 'C0EDITORIAL', 'U0EDITOR1', 'please publish the release notes');
   s = await serveHttp(['--instance', 'slack.prod', '--upstream', sb.url, '--scopes', scopes], {
     vars: {
-      SLACK_BOT_TOKEN_PROD: sb.issue('T0BLOGPROD', ['channels:read', 'channels:history', 'chat:write', 'reactions:write', 'users:read']),
+      SLACK_BOT_TOKEN_PROD: sb.issue('T0BLOGPROD', [
+        'channels:read',
+        'channels:history',
+        'chat:write',
+        'reactions:write',
+        'users:read',
+      ]),
       // the approvals identity, reading the approvals channel inside Slack's budget (the sandbox is strict here)
       ...approvalsIdentity(sb),
       FLEET_APPROVAL_POLL_MS: '1200',
@@ -51,7 +57,13 @@ afterAll(async () => {
 
 describe('the bot example (a Worker step) through the typed client', () => {
   it('posts a draft once; the retried step replays; the trail names the client and the editor', async () => {
-    const draft = { id: `d-${Date.now()}`, channel: 'C0EDITORIAL', text: 'Release notes 4.3 are out', editor: 'U0EDITOR1', thread: THREAD };
+    const draft = {
+      id: `d-${Date.now()}`,
+      channel: 'C0EDITORIAL',
+      text: 'Release notes 4.3 are out',
+      editor: 'U0EDITOR1',
+      thread: THREAD,
+    };
     const first = await publishDraft(env, draft);
     expect(first).toMatchObject({ posted: true, replayed: false });
     const again = await publishDraft(env, draft);
@@ -61,12 +73,22 @@ describe('the bot example (a Worker step) through the typed client', () => {
     expect(history.ok).toBe(true);
     if (history.ok) expect(history.data.messages.filter((m) => m.text === draft.text)).toHaveLength(1);
     const recs = auditRecords(join(s.auditDir, 'slack.prod.jsonl')).filter((r) => r.tool === 'post_message');
-    expect(recs.every((r) => r.client_id === 'bot-publish' && r.actor === 'U0EDITOR1' && r.reason === `publish draft ${draft.id}`)).toBe(true);
+    expect(
+      recs.every(
+        (r) => r.client_id === 'bot-publish' && r.actor === 'U0EDITOR1' && r.reason === `publish draft ${draft.id}`,
+      ),
+    ).toBe(true);
     expect(recs.map((r) => r.decision ?? r.outcome)).toEqual(['allow', 'ok', 'replay']);
   });
 
   it('returns a refusal as a status the workflow branches on', async () => {
-    const r = await publishDraft(env, { id: `x-${Date.now()}`, channel: 'C0RANDOM9', text: 'elsewhere', editor: 'U0EDITOR1', thread: THREAD });
+    const r = await publishDraft(env, {
+      id: `x-${Date.now()}`,
+      channel: 'C0RANDOM9',
+      text: 'elsewhere',
+      editor: 'U0EDITOR1',
+      thread: THREAD,
+    });
     expect(r).toMatchObject({ posted: false, status: 'denied' });
     expect((r as { why: string }).why).toMatch(/channel C0RANDOM9 is not in post_message\.channels of slack\.prod/);
   });
@@ -77,7 +99,13 @@ describe('the bot example (a Worker step) through the typed client', () => {
       calls++;
       return fetch(...a);
     };
-    await expect(publishDraft({ ...env, FLEET_TOKEN: 'fleet_nope' }, { id: 'z', channel: 'C0EDITORIAL', text: 'z', editor: 'U0EDITOR1', thread: THREAD }, counting)).rejects.toMatchObject({ name: 'FleetError', httpStatus: 401 });
+    await expect(
+      publishDraft(
+        { ...env, FLEET_TOKEN: 'fleet_nope' },
+        { id: 'z', channel: 'C0EDITORIAL', text: 'z', editor: 'U0EDITOR1', thread: THREAD },
+        counting,
+      ),
+    ).rejects.toMatchObject({ name: 'FleetError', httpStatus: 401 });
     expect(calls).toBe(1);
   });
 
@@ -96,7 +124,13 @@ describe('the bot example (a Worker step) through the typed client', () => {
       return res;
     };
     const text = `flaky ${Date.now()}`;
-    const r = await callTool({ url: `${s.url}/mcp/slack/prod`, token: env.FLEET_TOKEN, fetch: flaky }, 'post_message', { channel: 'C0EDITORIAL', text }, 'write', { actor: 'U0EDITOR1', thread: THREAD });
+    const r = await callTool(
+      { url: `${s.url}/mcp/slack/prod`, token: env.FLEET_TOKEN, fetch: flaky },
+      'post_message',
+      { channel: 'C0EDITORIAL', text },
+      'write',
+      { actor: 'U0EDITOR1', thread: THREAD },
+    );
     expect(r.ok).toBe(true);
     expect(r.data.status).toBe('replayed');
     expect(seen).toHaveLength(2);
@@ -109,13 +143,47 @@ describe('the bot example (a Worker step) through the typed client', () => {
 
   it('runs as a Worker bundle (platform neutral) in a context with only Web globals', async () => {
     // tsconfigRaw: not the project's tsconfig, whose paths point at the client's source
-    const b = await build({ entryPoints: [join(ROOT, 'examples/bot/publish.ts')], bundle: true, platform: 'neutral', format: 'iife', globalName: 'worker', write: false, metafile: true, logLevel: 'silent', tsconfigRaw: {} });
+    const b = await build({
+      entryPoints: [join(ROOT, 'examples/bot/publish.ts')],
+      bundle: true,
+      platform: 'neutral',
+      format: 'iife',
+      globalName: 'worker',
+      write: false,
+      metafile: true,
+      logLevel: 'silent',
+      tsconfigRaw: {},
+    });
     expect(Object.keys(b.metafile.inputs)).toContain('client/dist/index.js');
-    const web = { fetch, Request, Response, Headers, URL, AbortSignal, AbortController, TextDecoderStream, TextEncoder, crypto, setTimeout, clearTimeout };
-    const worker = runInNewContext(`${b.outputFiles[0]!.text};worker.default`, web) as { fetch(r: Request, env: Env): Promise<Response> };
+    const web = {
+      fetch,
+      Request,
+      Response,
+      Headers,
+      URL,
+      AbortSignal,
+      AbortController,
+      TextDecoderStream,
+      TextEncoder,
+      crypto,
+      setTimeout,
+      clearTimeout,
+    };
+    const worker = runInNewContext(`${b.outputFiles[0]!.text};worker.default`, web) as {
+      fetch(r: Request, env: Env): Promise<Response>;
+    };
     expect(runInNewContext('typeof process + typeof require', web)).toBe('undefinedundefined');
-    const draft = { id: `w-${Date.now()}`, channel: 'C0EDITORIAL', text: 'Posted from a Worker bundle', editor: 'U0EDITOR1', thread: THREAD };
-    const res = await worker.fetch(new Request('https://bot.example/publish', { method: 'POST', body: JSON.stringify(draft) }), env);
+    const draft = {
+      id: `w-${Date.now()}`,
+      channel: 'C0EDITORIAL',
+      text: 'Posted from a Worker bundle',
+      editor: 'U0EDITOR1',
+      thread: THREAD,
+    };
+    const res = await worker.fetch(
+      new Request('https://bot.example/publish', { method: 'POST', body: JSON.stringify(draft) }),
+      env,
+    );
     expect(await res.json()).toMatchObject({ posted: true, replayed: false });
     const wrong = await worker.fetch(new Request('https://bot.example/publish'), env);
     expect(wrong.status).toBe(405);
@@ -137,10 +205,23 @@ describe('the bot example (a Worker step) through the typed client', () => {
     };
     const text = `Release notes 4.3.1 (${Date.now()})`;
     const thread = sb.say('T0BLOGPROD', 'C0EDITORIAL', 'U0WRITER1', 'please fix the release notes');
-    const run = editWithApproval(env, step, { id: `e-${Date.now()}`, channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text, editor: 'U0WRITER1', thread });
+    const run = editWithApproval(env, step, {
+      id: `e-${Date.now()}`,
+      channel: 'C0EDITORIAL',
+      ts: BOT_MESSAGE,
+      text,
+      editor: 'U0WRITER1',
+      thread,
+    });
     const approvals = sb.workspace('T0BLOGPROD').channels.find((c) => c.id === 'C0APPROVALS')!;
-    const req = await waitFor(() => approvals.messages.find((m) => m.user === 'U0APPROVALS' && m.text.includes(text)), 20_000);
-    const editor = new WebClient(sb.issue('T0BLOGPROD', ['chat:write'], undefined, 'U0EDITOR1'), { slackApiUrl: sb.url, retryConfig: { retries: 0 } });
+    const req = await waitFor(
+      () => approvals.messages.find((m) => m.user === 'U0APPROVALS' && m.text.includes(text)),
+      20_000,
+    );
+    const editor = new WebClient(sb.issue('T0BLOGPROD', ['chat:write'], undefined, 'U0EDITOR1'), {
+      slackApiUrl: sb.url,
+      retryConfig: { retries: 0 },
+    });
     await editor.chat.postMessage({ channel: 'C0APPROVALS', thread_ts: req.ts, text: 'approve' });
     expect(await run).toEqual({ edited: true, ts: BOT_MESSAGE });
     // no step held a request open for the approval: it slept between short checks, at the server's pollInterval
@@ -148,7 +229,12 @@ describe('the bot example (a Worker step) through the typed client', () => {
     expect(new Set(sleeps)).toEqual(new Set([2000]));
     expect(steps[0]).toMatch(/^start edit/);
     expect(steps.at(-1)).toMatch(/^collect edit/);
-    expect(sb.workspace('T0BLOGPROD').channels.find((c) => c.id === 'C0EDITORIAL')!.messages.find((m) => m.ts === BOT_MESSAGE)!.text).toBe(text);
+    expect(
+      sb
+        .workspace('T0BLOGPROD')
+        .channels.find((c) => c.id === 'C0EDITORIAL')!
+        .messages.find((m) => m.ts === BOT_MESSAGE)!.text,
+    ).toBe(text);
     expect(sb.emulator.requests.filter((r) => r.route === 'chat.update' && r.params.text === text)).toHaveLength(1);
   }, 60_000);
 });

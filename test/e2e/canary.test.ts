@@ -51,7 +51,10 @@ const SAMPLES: Record<string, Record<string, Record<string, unknown>[]>> = {
   },
   'doppler.dev': {
     list_secret_names: [{ config: 'dev' }],
-    get_secret: [{ config: 'dev', name: 'STRIPE_KEY' }, { config: 'dev', name: 'STRIPE_KEY', reveal: true }],
+    get_secret: [
+      { config: 'dev', name: 'STRIPE_KEY' },
+      { config: 'dev', name: 'STRIPE_KEY', reveal: true },
+    ],
     compare_configs: [{ from: 'dev', to: 'dev_ci' }],
     config_activity: [{ config: 'dev' }],
     set_secret: [{ config: 'dev', name: 'AGENT_CANARY', value: `agent-${MARKER}` }],
@@ -59,13 +62,17 @@ const SAMPLES: Record<string, Record<string, Record<string, unknown>[]>> = {
   },
   'doppler.prod': {
     list_secret_names: [{ config: 'prd' }],
-    get_secret: [{ config: 'prd', name: 'STRIPE_KEY' }, { config: 'prd', name: 'STRIPE_KEY', reveal: true }],
+    get_secret: [
+      { config: 'prd', name: 'STRIPE_KEY' },
+      { config: 'prd', name: 'STRIPE_KEY', reveal: true },
+    ],
     compare_configs: [{ from: 'stg', to: 'prd' }],
     config_activity: [{ config: 'prd' }],
   },
 };
 /** The one call allowed to show a value: a dev grant with reveal: true, asked to reveal. */
-const mayReveal = (id: string, tool: string, args: Record<string, unknown>) => id === 'doppler.dev' && tool === 'get_secret' && args.reveal === true;
+const mayReveal = (id: string, tool: string, args: Record<string, unknown>) =>
+  id === 'doppler.dev' && tool === 'get_secret' && args.reveal === true;
 
 /** Arguments for a tool this test has no sample for: each required property from the grant or its type. */
 function synthesize(tool: Tool, grant: Record<string, unknown>): Record<string, unknown> {
@@ -75,7 +82,17 @@ function synthesize(tool: Tool, grant: Record<string, unknown>): Record<string, 
     const granted = grant[`${key}s`] ?? grant[key];
     const first = Array.isArray(granted) ? granted.find((g) => typeof g === 'string' && !g.includes('*')) : undefined;
     const type = props[key]?.type;
-    out[key] = first ?? (type === 'number' || type === 'integer' ? 1 : type === 'boolean' ? false : type === 'array' ? [] : type === 'object' ? {} : 'canary');
+    out[key] =
+      first ??
+      (type === 'number' || type === 'integer'
+        ? 1
+        : type === 'boolean'
+          ? false
+          : type === 'array'
+            ? []
+            : type === 'object'
+              ? {}
+              : 'canary');
   }
   return out;
 }
@@ -96,7 +113,13 @@ async function runInstance(m: Manifest, args: string[], vars: Record<string, str
   const auditDir = tempDir('fleet-canary-');
   const transport = new StdioClientTransport({
     ...fleetCommand(['serve', m.connector, '--env', m.instance, '--scopes', scopes, ...args]),
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', FLEET_AUDIT_DIR: auditDir, FLEET_ACTOR: 'canary@example.com', ...vars },
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      FLEET_AUDIT_DIR: auditDir,
+      FLEET_ACTOR: 'canary@example.com',
+      ...vars,
+    },
     stderr: 'pipe',
     cwd: ROOT,
   });
@@ -134,7 +157,14 @@ async function runInstance(m: Manifest, args: string[], vars: Record<string, str
   }
   await client.close();
   const file = join(auditDir, `${m.id}.jsonl`);
-  return { id: m.id, stdout, stderr, audit: existsSync(file) ? readFileSync(file, 'utf8') : '', results, tools: tools.map((t) => t.name) };
+  return {
+    id: m.id,
+    stdout,
+    stderr,
+    audit: existsSync(file) ? readFileSync(file, 'utf8') : '',
+    results,
+    tools: tools.map((t) => t.name),
+  };
 }
 
 let doppler: DopplerSandbox;
@@ -148,10 +178,13 @@ beforeAll(async () => {
   doppler = await startDopplerSandbox();
   slack = await startSlackSandbox();
   for (const p of doppler.projects) {
-    for (const c of p.configs) for (const [name, value] of [...c.secrets]) doppler.setSecret(p.slug, c.name, name, `${value}-${MARKER}`);
+    for (const c of p.configs)
+      for (const [name, value] of [...c.secrets]) doppler.setSecret(p.slug, c.name, name, `${value}-${MARKER}`);
   }
   const manifests: Manifest[] = [];
-  for (const f of readdirSync(SCOPES).filter((x) => /^[a-z0-9-]+\.[a-z0-9-]+\.ya?ml$/.test(x)).sort()) {
+  for (const f of readdirSync(SCOPES)
+    .filter((x) => /^[a-z0-9-]+\.[a-z0-9-]+\.ya?ml$/.test(x))
+    .sort()) {
     const connector = f.split('.')[0]!;
     if (!CONNECTORS[connector]) {
       skipped.push(f);
@@ -161,13 +194,16 @@ beforeAll(async () => {
   }
   for (const m of manifests) {
     const envName = m.credential.startsWith('env:') ? m.credential.slice(4) : undefined;
-    if (!envName) throw new Error(`${m.id}: the canary expects env: credentials in scopes/ (it adds the doppler: case itself)`);
+    if (!envName)
+      throw new Error(`${m.id}: the canary expects env: credentials in scopes/ (it adds the doppler: case itself)`);
     let url: string;
     let token: string;
     if (m.connector === 'doppler') {
       url = doppler.url;
       // a minted manifest (doppler.prod) starts from its broker: the broker is the credential that must never show
-      token = m.mint ? doppler.issueBroker(m.upstream.project) : doppler.issueAccount(m.upstream.project, m.instance === 'dev');
+      token = m.mint
+        ? doppler.issueBroker(m.upstream.project)
+        : doppler.issueAccount(m.upstream.project, m.instance === 'dev');
     } else if (m.connector === 'slack') {
       url = slack.url;
       token = slack.issue(m.upstream.workspace, m.upstream.token_scopes);
@@ -184,12 +220,26 @@ beforeAll(async () => {
   }
 
   // `serve slack` with its bot token drawn from Doppler: doppler:blogbot/dev/SLACK_BOT_TOKEN.
-  slackToken = slack.issue('T0BLOGDEV', (loadManifest(join(SCOPES, 'slack.dev.yaml'), CONNECTORS).upstream.token_scopes as string[]));
+  slackToken = slack.issue(
+    'T0BLOGDEV',
+    loadManifest(join(SCOPES, 'slack.dev.yaml'), CONNECTORS).upstream.token_scopes as string[],
+  );
   doppler.setSecret('blogbot', 'dev', 'SLACK_BOT_TOKEN', slackToken);
   const dir = tempDir('fleet-canary-scopes-');
-  writeFileSync(join(dir, 'slack.dev.yaml'), readFileSync(join(SCOPES, 'slack.dev.yaml'), 'utf8').replace(/^credential: .*$/m, 'credential: doppler:blogbot/dev/SLACK_BOT_TOKEN'));
+  writeFileSync(
+    join(dir, 'slack.dev.yaml'),
+    readFileSync(join(SCOPES, 'slack.dev.yaml'), 'utf8').replace(
+      /^credential: .*$/m,
+      'credential: doppler:blogbot/dev/SLACK_BOT_TOKEN',
+    ),
+  );
   const viaDoppler = loadManifest(join(dir, 'slack.dev.yaml'), CONNECTORS);
-  const run = await runInstance(viaDoppler, ['--upstream', slack.url], { DOPPLER_TOKEN: doppler.issueServiceToken('blogbot', 'dev'), DOPPLER_API_URL: doppler.url }, dir);
+  const run = await runInstance(
+    viaDoppler,
+    ['--upstream', slack.url],
+    { DOPPLER_TOKEN: doppler.issueServiceToken('blogbot', 'dev'), DOPPLER_API_URL: doppler.url },
+    dir,
+  );
   runs.push({ ...run, id: 'slack.dev (doppler: credential)', token: slackToken });
 }, 180_000);
 
@@ -200,11 +250,26 @@ afterAll(async () => {
 describe('canary: secret values never leave the fleet unless a dev grant reveals them', () => {
   it('ran every tool of every registered instance, and the doppler: credential case', () => {
     const ids = runs.map((r) => r.id);
-    expect(ids).toEqual(expect.arrayContaining(['cloudflare.dev', 'cloudflare.prod', 'doppler.dev', 'doppler.prod', 'slack.dev', 'slack.prod', 'slack.dev (doppler: credential)']));
+    expect(ids).toEqual(
+      expect.arrayContaining([
+        'cloudflare.dev',
+        'cloudflare.prod',
+        'doppler.dev',
+        'doppler.prod',
+        'slack.dev',
+        'slack.prod',
+        'slack.dev (doppler: credential)',
+      ]),
+    );
     // Cloudflare's tools ran with granted arguments: their calls reached the upstream, not a refusal
     for (const id of ['cloudflare.dev', 'cloudflare.prod']) {
-      const refused = runs.find((r) => r.id === id)!.results.filter((x) => /"isError":true/.test(x.text) && /invalid arguments|denied: (?!approval)/.test(x.text));
-      expect(refused.map((x) => `${x.tool}: ${x.text.slice(0, 200)}`), id).toEqual([]);
+      const refused = runs
+        .find((r) => r.id === id)!
+        .results.filter((x) => /"isError":true/.test(x.text) && /invalid arguments|denied: (?!approval)/.test(x.text));
+      expect(
+        refused.map((x) => `${x.tool}: ${x.text.slice(0, 200)}`),
+        id,
+      ).toEqual([]);
     }
     for (const r of runs) {
       expect(r.tools.length, r.id).toBeGreaterThan(0);
@@ -223,10 +288,14 @@ describe('canary: secret values never leave the fleet unless a dev grant reveals
   });
 
   it('shows the marker where the dev grant reveals it: the check can see a leak', () => {
-    const shown = runs.find((r) => r.id === 'doppler.dev')!.results.filter((x) => mayReveal('doppler.dev', x.tool, x.args));
+    const shown = runs
+      .find((r) => r.id === 'doppler.dev')!
+      .results.filter((x) => mayReveal('doppler.dev', x.tool, x.args));
     expect(shown).toHaveLength(1);
     expect(shown[0]!.text).toContain(MARKER);
-    const prodReveal = runs.find((r) => r.id === 'doppler.prod')!.results.find((x) => x.tool === 'get_secret' && x.args.reveal)!;
+    const prodReveal = runs
+      .find((r) => r.id === 'doppler.prod')!
+      .results.find((x) => x.tool === 'get_secret' && x.args.reveal)!;
     expect(prodReveal.text).toMatch(/denied: secret value STRIPE_KEY is not allowed by get_secret\.reveal/);
   });
 
@@ -237,10 +306,12 @@ describe('canary: secret values never leave the fleet unless a dev grant reveals
     expect(tokens.length).toBe(runs.length);
     for (const r of runs) {
       const written = [...r.results.map((x) => x.text), ...r.stdout, r.stderr, r.audit].join('\n');
-      for (const t of tokens) if (written.includes(t)) leaks.push(`${r.id} wrote the credential of ${runs.find((x) => x.token === t)!.id}`);
+      for (const t of tokens)
+        if (written.includes(t)) leaks.push(`${r.id} wrote the credential of ${runs.find((x) => x.token === t)!.id}`);
       for (const x of r.results) {
         if (mayReveal(r.id, x.tool, x.args)) continue;
-        if (x.text.includes(MARKER) || x.text.includes(slackToken)) leaks.push(`${r.id} ${x.tool} ${JSON.stringify(x.args)} result`);
+        if (x.text.includes(MARKER) || x.text.includes(slackToken))
+          leaks.push(`${r.id} ${x.tool} ${JSON.stringify(x.args)} result`);
       }
       // stdout: every message except the one reveal answer
       const revealed = r.results.filter((x) => mayReveal(r.id, x.tool, x.args)).length;
@@ -252,11 +323,16 @@ describe('canary: secret values never leave the fleet unless a dev grant reveals
     }
     expect(leaks).toEqual([]);
     // and the audit trails recorded the calls (the check above is not vacuous)
-    for (const r of runs) expect(r.audit.split('\n').filter(Boolean).length, r.id).toBeGreaterThanOrEqual(r.results.length);
+    for (const r of runs)
+      expect(r.audit.split('\n').filter(Boolean).length, r.id).toBeGreaterThanOrEqual(r.results.length);
   });
 
   it('kept the value a write carried out of the audit trail, recording its length', () => {
-    const audit = runs.find((r) => r.id === 'doppler.dev')!.audit.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const audit = runs
+      .find((r) => r.id === 'doppler.dev')!
+      .audit.split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
     const intent = audit.find((a) => a.tool === 'set_secret' && a.phase === 'intent');
     expect(intent.args.value).toEqual({ len: `agent-${MARKER}`.length });
   });

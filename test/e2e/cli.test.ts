@@ -16,7 +16,10 @@ function fleetVars(): string[] {
       if (statSync(p).isDirectory()) walk(p);
       else if (p.endsWith('.ts')) {
         // code, not comments (a comment may show an example variable of the user's); a `const FLEET_…` is a name, not a variable
-        const code = readFileSync(p, 'utf8').split('\n').filter((l) => !/^\s*(\/\/|\*|\/\*)/.test(l)).join('\n');
+        const code = readFileSync(p, 'utf8')
+          .split('\n')
+          .filter((l) => !/^\s*(\/\/|\*|\/\*)/.test(l))
+          .join('\n');
         for (const m of code.matchAll(/(?<!const )\bFLEET_[A-Z_]+\b/g)) found.add(m[0]);
       }
     }
@@ -41,13 +44,17 @@ describe('fleet --help', () => {
     expect(r.stdout).toMatch(/Connectors: slack, doppler, cloudflare/);
     const vars = fleetVars();
     expect(vars).toContain('FLEET_ACTOR');
-    for (const v of [...vars, 'DOPPLER_TOKEN', 'DOPPLER_API_URL']) expect(r.stdout, v).toMatch(new RegExp(`^  ${v} `, 'm'));
+    for (const v of [...vars, 'DOPPLER_TOKEN', 'DOPPLER_API_URL'])
+      expect(r.stdout, v).toMatch(new RegExp(`^  ${v} `, 'm'));
   });
 });
 
 describe('refused options', () => {
   it.each([
-    [['serve', 'slack', '--env', 'dev', '--sandbox', '--upstream', 'http://127.0.0.1:1'], "option '--sandbox' cannot be used with option '--upstream <url>'"],
+    [
+      ['serve', 'slack', '--env', 'dev', '--sandbox', '--upstream', 'http://127.0.0.1:1'],
+      "option '--sandbox' cannot be used with option '--upstream <url>'",
+    ],
     [['serve', 'slack', '--env', 'dev', '--upstream', 'slack.com'], 'the upstream is an http:// or https:// URL'],
     [['sandbox', 'slack', '--port', 'abc'], 'a port is a whole number from 0 to 65535'],
     [['sandbox', 'slack', '--port', '70000'], 'a port is a whole number from 0 to 65535'],
@@ -61,7 +68,9 @@ describe('refused options', () => {
   it('a missing manifest names the environments the connector has', async () => {
     const r = await runCli(['serve', 'slack', '--env', 'staging']);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/no manifest .*slack\.staging\.yaml for slack --env staging; slack has: --env dev, --env prod/);
+    expect(r.stderr).toMatch(
+      /no manifest .*slack\.staging\.yaml for slack --env staging; slack has: --env dev, --env prod/,
+    );
   });
 
   it('outside any project, says where it looked for scopes/', async () => {
@@ -104,16 +113,29 @@ describe('fleet audit', () => {
 
     const all = await runCli(['audit', 'show', s.auditFile]);
     expect(all.stdout.split('\n')[0]).toMatch(/^time \(UTC\)\s+actor/);
-    const printed = new Set(all.stdout.split('\n').slice(1).filter(Boolean).map((l) => l.split(/\s{2,}/)[4]));
+    const printed = new Set(
+      all.stdout
+        .split('\n')
+        .slice(1)
+        .filter(Boolean)
+        .map((l) => l.split(/\s{2,}/)[4]),
+    );
     expect([...printed].sort()).toEqual(['allow', 'deny', 'replay']);
     for (const d of printed) {
       const r = await runCli(['audit', 'show', s.auditFile, '--decision', d!, '--json']);
       expect(r.code, r.stderr).toBe(0);
-      expect(r.stdout.trim().split('\n').map((l) => JSON.parse(l).decision)).toEqual([d]);
+      expect(
+        r.stdout
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l).decision),
+      ).toEqual([d]);
     }
     const bad = await runCli(['audit', 'show', s.auditFile, '--decision', 'maybe']);
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toContain("argument 'maybe' is invalid. Allowed choices are allow, deny, replay, pending, failed, error, mint, renew, revoke, sweep, rotate, suspend, resume.");
+    expect(bad.stderr).toContain(
+      "argument 'maybe' is invalid. Allowed choices are allow, deny, replay, pending, failed, error, mint, renew, revoke, sweep, rotate, suspend, resume.",
+    );
   });
 
   it.each(['show', 'verify'])('%s on a file that is not a trail says so and exits 1', async (cmd) => {

@@ -16,7 +16,11 @@ const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 // packed as built (--ignore-scripts: `prepack` would rebuild client/dist under the other suites)
 const out = tempDir('fleet-client-pack-');
 const packed = JSON.parse(
-  execFileSync('npm', ['pack', '--workspace', 'client', '--json', '--ignore-scripts', '--pack-destination', out, '--loglevel=error'], { cwd: ROOT, encoding: 'utf8' }),
+  execFileSync(
+    'npm',
+    ['pack', '--workspace', 'client', '--json', '--ignore-scripts', '--pack-destination', out, '--loglevel=error'],
+    { cwd: ROOT, encoding: 'utf8' },
+  ),
 )[0] as { filename: string; files: { path: string }[] };
 
 /** A consumer project with the packed client in its node_modules and the example bot as its code. */
@@ -68,10 +72,18 @@ const compile = (dir: string) => spawnSync(process.execPath, [tsc, '-p', dir], {
 
 describe('the client package (mcp-fleet-client)', () => {
   it('packs JavaScript, .d.ts, a README and the license: no source, no server code, no dependency', () => {
-    expect(packed.files.map((f) => f.path).sort()).toEqual(['README.md', 'dist/LICENSE', 'dist/index.d.ts', 'dist/index.js', 'dist/tools.d.ts', 'package.json']);
+    expect(packed.files.map((f) => f.path).sort()).toEqual([
+      'README.md',
+      'dist/LICENSE',
+      'dist/index.d.ts',
+      'dist/index.js',
+      'dist/tools.d.ts',
+      'package.json',
+    ]);
     const manifest = JSON.parse(readFileSync(join(ROOT, 'client/package.json'), 'utf8')) as Record<string, unknown>;
     expect(manifest.name).toBe('mcp-fleet-client');
-    for (const field of ['dependencies', 'peerDependencies', 'optionalDependencies']) expect(manifest[field]).toBeUndefined();
+    for (const field of ['dependencies', 'peerDependencies', 'optionalDependencies'])
+      expect(manifest[field]).toBeUndefined();
     const js = readFileSync(join(ROOT, 'client/dist/index.js'), 'utf8');
     expect(js).not.toMatch(/\bfrom\s*["'](node:|[a-z@])/);
     expect(js).not.toMatch(/\brequire\(/);
@@ -91,12 +103,27 @@ describe('the client package (mcp-fleet-client)', () => {
 
   it('bundles into a Worker for a neutral platform (no Node built-ins)', async () => {
     const dir = consumer({});
-    const b = await build({ entryPoints: [join(dir, 'publish.ts')], bundle: true, platform: 'neutral', format: 'esm', write: false, logLevel: 'silent' });
+    const b = await build({
+      entryPoints: [join(dir, 'publish.ts')],
+      bundle: true,
+      platform: 'neutral',
+      format: 'esm',
+      write: false,
+      logLevel: 'silent',
+    });
     const code = b.outputFiles[0]!.text;
     expect(code).toContain('mcp-protocol-version');
     expect(code).not.toMatch(/\bimport\b[^;]*["']node:|\brequire\(/);
     // a Node built-in in the bundle fails the build on this platform: the check above can fail
     writeFileSync(join(dir, 'node.ts'), `import { readFileSync } from 'node:fs';\nexport default readFileSync;\n`);
-    await expect(build({ entryPoints: [join(dir, 'node.ts')], bundle: true, platform: 'neutral', write: false, logLevel: 'silent' })).rejects.toThrow(/node:fs/);
+    await expect(
+      build({
+        entryPoints: [join(dir, 'node.ts')],
+        bundle: true,
+        platform: 'neutral',
+        write: false,
+        logLevel: 'silent',
+      }),
+    ).rejects.toThrow(/node:fs/);
   }, 120_000);
 });

@@ -9,9 +9,28 @@ import Cloudflare from 'cloudflare';
 import { startCloudflareSandbox, type CloudflareSandbox } from '../../servers/cloudflare/sandbox/index.js';
 import { ACCOUNT, IDS } from '../../servers/cloudflare/sandbox/seed.js';
 import { startSlackSandbox, type SlackSandbox } from '../../servers/slack/sandbox/index.js';
-import { askedInSlack, auditRecords, ROOT, runCli, scopesCopy, serve, tempDir, text, waitFor, type Served } from '../helpers.js';
+import {
+  askedInSlack,
+  auditRecords,
+  ROOT,
+  runCli,
+  scopesCopy,
+  serve,
+  tempDir,
+  text,
+  waitFor,
+  type Served,
+} from '../helpers.js';
 
-const PROD_PERMS = ['Workers Scripts Read', 'Workers Scripts Write', 'Workers KV Storage Read', 'Workers R2 Storage Read', 'D1 Read', 'Zone Read', 'DNS Read'];
+const PROD_PERMS = [
+  'Workers Scripts Read',
+  'Workers Scripts Write',
+  'Workers KV Storage Read',
+  'Workers R2 Storage Read',
+  'D1 Read',
+  'Zone Read',
+  'DNS Read',
+];
 const ZONE_GROUPS = ['DNS Read', 'Zone Read'];
 
 let sb: CloudflareSandbox;
@@ -19,7 +38,11 @@ let slack: SlackSandbox;
 let scopes: string;
 
 /** The shipped scopes, cloudflare.prod's minted token living 10s (timeout 3s) so renewals and retirements come quickly. */
-const mintedScopes = () => scopesCopy({ 'cloudflare.prod.yaml': (y) => y.replace('mint: { ttl: 1h }', 'mint: { ttl: 10s }').replace(/^timeout: .*$/m, 'timeout: 3s') });
+const mintedScopes = () =>
+  scopesCopy({
+    'cloudflare.prod.yaml': (y) =>
+      y.replace('mint: { ttl: 1h }', 'mint: { ttl: 10s }').replace(/^timeout: .*$/m, 'timeout: 3s'),
+  });
 
 const broker = () => sb.issue(ACCOUNT, ['Account API Tokens Write'], { name: 'fleet broker' });
 /** Tokens the fleet minted for cloudflare.prod, live in the sandbox. */
@@ -27,7 +50,14 @@ const minted = () => sb.registry.all().filter((g) => g.name.startsWith('fleet cl
 const credentialRecords = (s: Served) => auditRecords(s.auditFile).filter((r) => r.phase === 'credential');
 
 function start(brokerToken: string, auditDir = tempDir('fleet-audit-')) {
-  return serve({ connector: 'cloudflare', env: 'prod', scopes, upstream: sb.url, auditDir, vars: { CLOUDFLARE_BROKER_TOKEN_PROD: brokerToken, ...askedInSlack(slack) } });
+  return serve({
+    connector: 'cloudflare',
+    env: 'prod',
+    scopes,
+    upstream: sb.url,
+    auditDir,
+    vars: { CLOUDFLARE_BROKER_TOKEN_PROD: brokerToken, ...askedInSlack(slack) },
+  });
 }
 
 beforeAll(async () => {
@@ -56,13 +86,30 @@ describe('minted Cloudflare credentials', () => {
       expect(Date.parse(t!.expires_on!) - Date.now()).toBeLessThanOrEqual(10_000);
 
       // What the upstream itself allows the minted token: only what the manifest declares.
-      const cf = new Cloudflare({ apiToken: sb.valueOf(t!.id)!, apiKey: null, apiEmail: null, userServiceKey: null, baseURL: sb.url, maxRetries: 0, timeout: 5000 });
+      const cf = new Cloudflare({
+        apiToken: sb.valueOf(t!.id)!,
+        apiKey: null,
+        apiEmail: null,
+        userServiceKey: null,
+        baseURL: sb.url,
+        maxRetries: 0,
+        timeout: 5000,
+      });
       await cf.kv.namespaces.list({ account_id: ACCOUNT }).then((p) => p.result); // KV Read: declared
-      const raw = (method: string, path: string) => fetch(`${sb.url}${path}`, { method, headers: { authorization: `Bearer ${sb.valueOf(t!.id)}` }, body: method === 'PUT' ? 'x' : undefined }).then((r) => r.status);
+      const raw = (method: string, path: string) =>
+        fetch(`${sb.url}${path}`, {
+          method,
+          headers: { authorization: `Bearer ${sb.valueOf(t!.id)}` },
+          body: method === 'PUT' ? 'x' : undefined,
+        }).then((r) => r.status);
       expect(await raw('PUT', `/accounts/${ACCOUNT}/storage/kv/namespaces/${IDS.prodKv}/values/k`)).toBe(403); // KV Write: not declared
       expect(await raw('DELETE', `/accounts/${ACCOUNT}/r2/buckets/blogbot-media/objects/published%2Fx`)).toBe(403);
-      await expect(cf.dns.records.list({ zone_id: IDS.devZone }).then((p) => p.result)).rejects.toMatchObject({ status: 403 }); // a zone no grant names
-      await expect(cf.accounts.tokens.list({ account_id: ACCOUNT }).then((p) => p.result)).rejects.toMatchObject({ status: 403 });
+      await expect(cf.dns.records.list({ zone_id: IDS.devZone }).then((p) => p.result)).rejects.toMatchObject({
+        status: 403,
+      }); // a zone no grant names
+      await expect(cf.accounts.tokens.list({ account_id: ACCOUNT }).then((p) => p.result)).rejects.toMatchObject({
+        status: 403,
+      });
 
       // The trail: a mint record with id, expiry and policy digest; never a value.
       const [mint] = credentialRecords(s);
@@ -74,7 +121,12 @@ describe('minted Cloudflare credentials', () => {
       await s.close();
     }
     await expect.poll(() => minted().length, { timeout: 10_000 }).toBe(0);
-    await expect.poll(() => credentialRecords(s).map((r) => [r.action, r.reason]), { timeout: 10_000 }).toEqual([['mint', undefined], ['revoke', 'exit']]);
+    await expect
+      .poll(() => credentialRecords(s).map((r) => [r.action, r.reason]), { timeout: 10_000 })
+      .toEqual([
+        ['mint', undefined],
+        ['revoke', 'exit'],
+      ]);
     const all = JSON.stringify(auditRecords(s.auditFile)) + s.stderr();
     expect(all).not.toContain(b);
   });
@@ -84,15 +136,24 @@ describe('minted Cloudflare credentials', () => {
     try {
       expect((await s.call('list_zones')).isError).toBeFalsy();
       const first = minted()[0]!.id;
-      await expect.poll(() => credentialRecords(s).some((r) => r.action === 'renew' && r.outcome === 'ok'), { timeout: 20_000, interval: 250 }).toBe(true);
+      await expect
+        .poll(() => credentialRecords(s).some((r) => r.action === 'renew' && r.outcome === 'ok'), {
+          timeout: 20_000,
+          interval: 250,
+        })
+        .toBe(true);
       const renewed = credentialRecords(s).find((r) => r.action === 'renew')!;
       expect(renewed.token_id).not.toBe(first);
       // the old token goes once calls on it have had their timeout
-      await expect.poll(() => minted().map((g) => g.id), { timeout: 15_000, interval: 250 }).toEqual([renewed.token_id]);
+      await expect
+        .poll(() => minted().map((g) => g.id), { timeout: 15_000, interval: 250 })
+        .toEqual([renewed.token_id]);
       const before = sb.emulator.requests.length;
       expect((await s.call('list_workers')).isError).toBeFalsy();
       expect(sb.emulator.requests.slice(before).some((q) => q.route === 'workers.scripts.list')).toBe(true);
-      await expect.poll(() => credentialRecords(s).find((r) => r.action === 'revoke'), { timeout: 10_000 }).toMatchObject({ token_id: first, reason: 'renewed', outcome: 'ok' });
+      await expect
+        .poll(() => credentialRecords(s).find((r) => r.action === 'revoke'), { timeout: 10_000 })
+        .toMatchObject({ token_id: first, reason: 'renewed', outcome: 'ok' });
     } finally {
       await s.close();
     }
@@ -105,7 +166,9 @@ describe('minted Cloudflare credentials', () => {
     process.kill(a.pid, 'SIGTERM');
     await expect.poll(() => minted().length, { timeout: 10_000 }).toBe(0);
     // the record follows the upstream's answer
-    await expect.poll(() => credentialRecords(a).at(-1), { timeout: 10_000 }).toMatchObject({ action: 'revoke', reason: 'SIGTERM', outcome: 'ok' });
+    await expect
+      .poll(() => credentialRecords(a).at(-1), { timeout: 10_000 })
+      .toMatchObject({ action: 'revoke', reason: 'SIGTERM', outcome: 'ok' });
     await a.close().catch(() => {});
 
     const b = await start(broker(), auditDir);
@@ -113,7 +176,19 @@ describe('minted Cloudflare credentials', () => {
     const left = minted()[0]!.id;
     process.kill(b.pid, 'SIGKILL');
     await b.close().catch(() => {});
-    await expect.poll(() => { try { process.kill(b.pid, 0); return true; } catch { return false; } }, { timeout: 10_000 }).toBe(false);
+    await expect
+      .poll(
+        () => {
+          try {
+            process.kill(b.pid, 0);
+            return true;
+          } catch {
+            return false;
+          }
+        },
+        { timeout: 10_000 },
+      )
+      .toBe(false);
     expect(minted().map((g) => g.id)).toEqual([left]); // nothing ran to delete it
 
     // a live sibling's token is not swept; the dead process's is
@@ -142,7 +217,11 @@ describe('minted Cloudflare credentials', () => {
       value = sb.valueOf(minted()[0]!.id)!;
       // an upstream error, a denial and a result
       sb.emulator.inject({ route: 'kv.namespaces.list', status: 500 });
-      const outs = [await s.call('kv_list_namespaces'), await s.call('kv_get', { namespace_id: IDS.sessionsKv, key: 'x' }), await s.call('get_worker', { name: 'blogbot' })];
+      const outs = [
+        await s.call('kv_list_namespaces'),
+        await s.call('kv_get', { namespace_id: IDS.sessionsKv, key: 'x' }),
+        await s.call('get_worker', { name: 'blogbot' }),
+      ];
       for (const r of outs) {
         expect(text(r)).not.toContain(canary);
         expect(text(r)).not.toContain(value);
@@ -169,7 +248,13 @@ describe('minted Cloudflare credentials', () => {
     // --sandbox: its broker mints in this process, and the minted token is checked in a child process
     // the shipped scopes: an hour-long token and a 10 s timeout (this file's own scopes renew every 10 s with a 3 s timeout)
     // about the bundle's chunks, so through the bundle (the snapshot loads the SDK with require())
-    const s = await serve({ connector: 'cloudflare', env: 'prod', sandbox: true, door: 'bundle', vars: { NODE_OPTIONS: `--import=${hook}`, FLEET_LOAD_LOG: log, FLEET_TRACE_START: '1', FLEET_ACTOR: 'U0EDITOR1' } });
+    const s = await serve({
+      connector: 'cloudflare',
+      env: 'prod',
+      sandbox: true,
+      door: 'bundle',
+      vars: { NODE_OPTIONS: `--import=${hook}`, FLEET_LOAD_LOG: log, FLEET_TRACE_START: '1', FLEET_ACTOR: 'U0EDITOR1' },
+    });
     try {
       await s.client.listTools();
       await waitFor(() => s.stderr().includes('fleet: upstream open'), 60_000);
@@ -191,7 +276,9 @@ describe('minted Cloudflare credentials', () => {
     });
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(/minting a token for account 5f3c7e2a9b1d4c6e8a0b2d4f6a8c0e12 failed .*needs "Account API Tokens Write"/);
+    expect(r.stderr).toMatch(
+      /minting a token for account 5f3c7e2a9b1d4c6e8a0b2d4f6a8c0e12 failed .*needs "Account API Tokens Write"/,
+    );
     expect(r.stderr).not.toContain(weak);
   });
 });

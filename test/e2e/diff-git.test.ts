@@ -7,7 +7,18 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { SCOPES, runCli, tempDir } from '../helpers.js';
 
 let repo: string;
-const git = (...args: string[]) => execFileSync('git', args, { cwd: repo, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@example.com', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@example.com' } });
+const git = (...args: string[]) =>
+  execFileSync('git', args, {
+    cwd: repo,
+    encoding: 'utf8',
+    env: {
+      ...process.env,
+      GIT_AUTHOR_NAME: 't',
+      GIT_AUTHOR_EMAIL: 't@example.com',
+      GIT_COMMITTER_NAME: 't',
+      GIT_COMMITTER_EMAIL: 't@example.com',
+    },
+  });
 const edit = (file: string, from: string, to: string) => {
   const path = join(repo, 'scopes', file);
   const text = readFileSync(path, 'utf8');
@@ -22,7 +33,11 @@ beforeAll(() => {
   git('add', '.');
   git('commit', '-q', '-m', 'base');
   // The change under review: prod now takes a dev channel and drops attribution; dev loses a tool.
-  edit('slack.prod.yaml', 'read_thread:     { channels: [C0EDITORIAL] }', 'read_thread:     { channels: [C0EDITORIAL, C0DEVSCRATCH] }');
+  edit(
+    'slack.prod.yaml',
+    'read_thread:     { channels: [C0EDITORIAL] }',
+    'read_thread:     { channels: [C0EDITORIAL, C0DEVSCRATCH] }',
+  );
   edit('slack.prod.yaml', '  required: true\n', '  required: false\n');
   edit('slack.dev.yaml', '  get_user:\n', '');
   git('commit', '-q', '-am', 'widen prod');
@@ -38,20 +53,32 @@ describe('fleet diff between git revisions', () => {
     const at = (needle: string) => prod.findIndex((l) => l.includes(needle)) + 1;
     expect(lines.slice(1)).toEqual([
       `ESCALATION slack.prod: attribution required, proven by slack-message → optional, proven by slack-message [scopes/slack.prod.yaml:${at('attribution:')}]`,
-      expect.stringMatching(new RegExp(`^ESCALATION slack\\.prod read_thread: read_thread\\.channels .*now also admits "C0DEVSCRATCH" — moved from dev: .* \\[scopes/slack\\.prod\\.yaml:${at('read_thread:')}\\]$`)),
-      expect.stringMatching(/^REDUCTION {2}slack\.dev get_user: revokes get_user \(read\) \[scopes\/slack\.dev\.yaml:\d+ \(base\)\]$/),
+      expect.stringMatching(
+        new RegExp(
+          `^ESCALATION slack\\.prod read_thread: read_thread\\.channels .*now also admits "C0DEVSCRATCH" — moved from dev: .* \\[scopes/slack\\.prod\\.yaml:${at('read_thread:')}\\]$`,
+        ),
+      ),
+      expect.stringMatching(
+        /^REDUCTION {2}slack\.dev get_user: revokes get_user \(read\) \[scopes\/slack\.dev\.yaml:\d+ \(base\)\]$/,
+      ),
     ]);
   });
 
   it('--fail-on escalation exits 1; HEAD defaults to the working tree', async () => {
     expect((await runCli(['diff', 'HEAD~1', '--fail-on', 'escalation'], { cwd: repo })).code).toBe(1);
-    expect((await runCli(['diff', 'HEAD', '--fail-on', 'escalation'], { cwd: repo })).stdout).toContain('no change to what the fleet grants');
+    expect((await runCli(['diff', 'HEAD', '--fail-on', 'escalation'], { cwd: repo })).stdout).toContain(
+      'no change to what the fleet grants',
+    );
   });
 
   it('markdown fits a pull-request comment', async () => {
     const r = await runCli(['diff', 'main~1', 'main', '--format', 'markdown'], { cwd: repo });
-    expect(r.stdout).toMatch(/^### Scope changes: main~1 → main\n\n\*\*2 escalation\(s\), 1 reduction\(s\), 0 neutral\*\*/);
-    expect(r.stdout).toContain('| slack.prod | — | attribution required, proven by slack-message → optional, proven by slack-message |');
+    expect(r.stdout).toMatch(
+      /^### Scope changes: main~1 → main\n\n\*\*2 escalation\(s\), 1 reduction\(s\), 0 neutral\*\*/,
+    );
+    expect(r.stdout).toContain(
+      '| slack.prod | — | attribution required, proven by slack-message → optional, proven by slack-message |',
+    );
   });
 
   it('json carries the same changes as data', async () => {

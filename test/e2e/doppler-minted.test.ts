@@ -12,13 +12,25 @@ let slack: SlackSandbox;
 let scopes: string;
 
 /** The shipped scopes, doppler.prod's minted tokens living 10s (timeout 3s) so renewals come quickly. */
-const mintedScopes = () => scopesCopy({ 'doppler.prod.yaml': (y) => y.replace('mint: { ttl: 1h }', 'mint: { ttl: 10s }').replace(/^timeout: .*$/m, 'timeout: 3s') });
+const mintedScopes = () =>
+  scopesCopy({
+    'doppler.prod.yaml': (y) =>
+      y.replace('mint: { ttl: 1h }', 'mint: { ttl: 10s }').replace(/^timeout: .*$/m, 'timeout: 3s'),
+  });
 
 /** Service tokens the fleet minted for doppler.prod, live in the sandbox. */
-const minted = () => sb.registry.all().filter((g) => g.kind === 'service_token' && g.name.startsWith('fleet doppler.prod '));
+const minted = () =>
+  sb.registry.all().filter((g) => g.kind === 'service_token' && g.name.startsWith('fleet doppler.prod '));
 const credentialRecords = (s: Served) => auditRecords(s.auditFile).filter((r) => r.phase === 'credential');
 const start = (broker: string, auditDir = tempDir('fleet-audit-')) =>
-  serve({ connector: 'doppler', env: 'prod', scopes, upstream: sb.url, auditDir, vars: { DOPPLER_BROKER_TOKEN_PROD: broker, ...askedInSlack(slack) } });
+  serve({
+    connector: 'doppler',
+    env: 'prod',
+    scopes,
+    upstream: sb.url,
+    auditDir,
+    vars: { DOPPLER_BROKER_TOKEN_PROD: broker, ...askedInSlack(slack) },
+  });
 
 beforeAll(async () => {
   sb = await startDopplerSandbox();
@@ -37,17 +49,31 @@ describe('minted Doppler credentials', () => {
       expect(r.isError, text(r)).toBeFalsy();
       expect((await s.call('compare_configs', { from: 'stg', to: 'prd' })).isError).toBeFalsy();
       const tokens = minted();
-      expect(tokens.map((g) => [g.configs, g.write]).sort()).toEqual([[['prd'], false], [['stg'], false]]);
+      expect(tokens.map((g) => [g.configs, g.write]).sort()).toEqual([
+        [['prd'], false],
+        [['stg'], false],
+      ]);
       for (const g of tokens) expect(g.expires_at! - Date.now()).toBeLessThanOrEqual(10_000);
       // the sandbox refuses what the tokens were not given: writes, and other configs
       keys = tokens.map((g) => sb.keyOf(g.slug!)!);
       const prd = sb.keyOf(tokens.find((g) => (g.configs as string[])[0] === 'prd')!.slug!)!;
-      const post = await fetch(`${sb.url}/v3/configs/config/secrets`, { method: 'POST', headers: { authorization: `Bearer ${prd}`, 'content-type': 'application/json' }, body: JSON.stringify({ project: 'blogbot', config: 'prd', secrets: { X: '1' } }) });
+      const post = await fetch(`${sb.url}/v3/configs/config/secrets`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${prd}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ project: 'blogbot', config: 'prd', secrets: { X: '1' } }),
+      });
       expect(post.status).toBe(403);
-      const dev = await fetch(`${sb.url}/v3/configs/config/secrets/names?project=blogbot&config=dev`, { headers: { authorization: `Bearer ${prd}` } });
+      const dev = await fetch(`${sb.url}/v3/configs/config/secrets/names?project=blogbot&config=dev`, {
+        headers: { authorization: `Bearer ${prd}` },
+      });
       expect(dev.status).toBe(403);
       const [mint] = credentialRecords(s);
-      expect(mint).toMatchObject({ action: 'mint', outcome: 'ok', permissions: ['prd: read', 'stg: read'], resources: ['blogbot/prd', 'blogbot/stg'] });
+      expect(mint).toMatchObject({
+        action: 'mint',
+        outcome: 'ok',
+        permissions: ['prd: read', 'stg: read'],
+        resources: ['blogbot/prd', 'blogbot/stg'],
+      });
       expect(mint!.policy_digest).toMatch(/^[0-9a-f]{64}$/);
     } finally {
       await s.close();
@@ -64,7 +90,9 @@ describe('minted Doppler credentials', () => {
     expect(minted()).toHaveLength(2);
     process.kill(a.pid, 'SIGINT');
     await expect.poll(() => minted().length, { timeout: 10_000 }).toBe(0);
-    await expect.poll(() => credentialRecords(a).at(-1), { timeout: 10_000 }).toMatchObject({ action: 'revoke', reason: 'SIGINT', outcome: 'ok' });
+    await expect
+      .poll(() => credentialRecords(a).at(-1), { timeout: 10_000 })
+      .toMatchObject({ action: 'revoke', reason: 'SIGINT', outcome: 'ok' });
     await a.close().catch(() => {});
   });
 
@@ -72,20 +100,45 @@ describe('minted Doppler credentials', () => {
     const auditDir = tempDir('fleet-audit-');
     const a = await start(sb.issueBroker('blogbot'), auditDir);
     expect((await a.call('list_secret_names', { config: 'stg' })).isError).toBeFalsy();
-    await expect.poll(() => credentialRecords(a).some((r) => r.action === 'renew' && r.outcome === 'ok'), { timeout: 20_000, interval: 250 }).toBe(true);
+    await expect
+      .poll(() => credentialRecords(a).some((r) => r.action === 'renew' && r.outcome === 'ok'), {
+        timeout: 20_000,
+        interval: 250,
+      })
+      .toBe(true);
     expect((await a.call('list_secret_names', { config: 'stg' })).isError).toBeFalsy();
     await expect.poll(() => minted().length, { timeout: 15_000, interval: 250 }).toBe(2); // the old set is gone
     const left = minted().map((g) => g.slug);
     process.kill(a.pid, 'SIGKILL');
     await a.close().catch(() => {});
-    await expect.poll(() => { try { process.kill(a.pid, 0); return true; } catch { return false; } }, { timeout: 10_000 }).toBe(false);
+    await expect
+      .poll(
+        () => {
+          try {
+            process.kill(a.pid, 0);
+            return true;
+          } catch {
+            return false;
+          }
+        },
+        { timeout: 10_000 },
+      )
+      .toBe(false);
     expect(minted().map((g) => g.slug)).toEqual(left);
 
     const b = await start(sb.issueBroker('blogbot'), auditDir);
     try {
       expect((await b.call('list_secret_names', { config: 'prd' })).isError).toBeFalsy();
-      expect(minted().map((g) => g.slug).filter((x) => left.includes(x))).toEqual([]);
-      expect(credentialRecords(b).filter((r) => r.action === 'sweep').map((r) => r.outcome)).toEqual(['ok', 'ok']);
+      expect(
+        minted()
+          .map((g) => g.slug)
+          .filter((x) => left.includes(x)),
+      ).toEqual([]);
+      expect(
+        credentialRecords(b)
+          .filter((r) => r.action === 'sweep')
+          .map((r) => r.outcome),
+      ).toEqual(['ok', 'ok']);
     } finally {
       await b.close();
     }

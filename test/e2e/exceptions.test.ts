@@ -16,7 +16,10 @@ import { connect, httpScopes, serveHttp, stagingClient, type HttpServed } from '
 const LIFETIME_MS = 12_000;
 
 /** slack.dev with get_permalink granted only by an exception, and post_message one more channel by another */
-const withExceptions = (manifest: string, expires: string) => `${manifest.replace(/^ {2}get_permalink:.*\n/m, '')}exceptions:
+const withExceptions = (
+  manifest: string,
+  expires: string,
+) => `${manifest.replace(/^ {2}get_permalink:.*\n/m, '')}exceptions:
   - id: perma-incident-9
     tool: get_permalink
     grant: { channels: [C0DEVGENERAL] }
@@ -33,7 +36,9 @@ const withExceptions = (manifest: string, expires: string) => `${manifest.replac
     expires: ${expires}
 `;
 const expiredText = (expires: string) =>
-  new RegExp(`^denied: get_permalink is granted to slack.dev only by exception perma-incident-9, which expired at ${expires.replace(/\./g, '\\.')} \\(.*slack\\.dev\\.yaml:\\d+\\); ask its owner U0DEVALICE for a new one$`);
+  new RegExp(
+    `^denied: get_permalink is granted to slack.dev only by exception perma-incident-9, which expired at ${expires.replace(/\./g, '\\.')} \\(.*slack\\.dev\\.yaml:\\d+\\); ask its owner U0DEVALICE for a new one$`,
+  );
 
 describe('a time-boxed exception that expires while the server runs', () => {
   let s: Served;
@@ -48,7 +53,9 @@ describe('a time-boxed exception that expires while the server runs', () => {
     expires = new Date(Date.now() + LIFETIME_MS).toISOString();
     writeFileSync(file, withExceptions(readFileSync(file, 'utf8'), expires));
     s = await serve({ connector: 'slack', env: 'dev', sandbox: true, scopes, vars: { FLEET_ACTOR: 'U0DEVALICE' } });
-    changed = new Promise((resolve) => s.client.setNotificationHandler(ToolListChangedNotificationSchema, () => resolve()));
+    changed = new Promise((resolve) =>
+      s.client.setNotificationHandler(ToolListChangedNotificationSchema, () => resolve()),
+    );
   }, 30_000);
   afterAll(() => s?.close());
 
@@ -77,14 +84,32 @@ describe('a time-boxed exception that expires while the server runs', () => {
     const post2 = await s.call('post_message', { channel: 'C0DEVGENERAL', text: 'again' });
     expect(text(post2)).toContain('channel C0DEVGENERAL is not in post_message.channels of slack.dev');
 
-    const review = await runCli(['review', 'slack.dev', '--scopes', scopes, '--audit-dir', s.auditDir, '--format', 'json']);
+    const review = await runCli([
+      'review',
+      'slack.dev',
+      '--scopes',
+      scopes,
+      '--audit-dir',
+      s.auditDir,
+      '--format',
+      'json',
+    ]);
     const rev = JSON.parse(review.stdout).instances[0];
-    expect(rev.exceptions.map((e: { id: string; status: string }) => [e.id, e.status])).toEqual([['perma-incident-9', 'expired'], ['general-announce', 'expired']]);
-    expect(rev.exceptionCalls.map((e: { exception: string; tool: string; calls: number }) => [e.exception, e.tool, e.calls])).toEqual([
+    expect(rev.exceptions.map((e: { id: string; status: string }) => [e.id, e.status])).toEqual([
+      ['perma-incident-9', 'expired'],
+      ['general-announce', 'expired'],
+    ]);
+    expect(
+      rev.exceptionCalls.map((e: { exception: string; tool: string; calls: number }) => [e.exception, e.tool, e.calls]),
+    ).toEqual([
       ['perma-incident-9', 'get_permalink', 1],
       ['general-announce', 'post_message', 1],
     ]);
-    expect(rev.tools.find((t: { tool: string }) => t.tool === 'get_permalink')).toMatchObject({ exception: 'perma-incident-9', allowed: 1, denied: 1 });
+    expect(rev.tools.find((t: { tool: string }) => t.tool === 'get_permalink')).toMatchObject({
+      exception: 'perma-incident-9',
+      allowed: 1,
+      denied: 1,
+    });
   }, 30_000);
 });
 
@@ -98,13 +123,21 @@ describe('a time-boxed exception that expires while `serve --http` runs', () => 
   let expires: string;
   beforeAll(async () => {
     expires = new Date(Date.now() + LIFETIME_MS).toISOString();
-    const scopes = httpScopes(
-      stagingClient(token),
-      (name, t) => (name === 'slack.dev.yaml' ? withExceptions(t, expires) : t),
+    const scopes = httpScopes(stagingClient(token), (name, t) =>
+      name === 'slack.dev.yaml' ? withExceptions(t, expires) : t,
     );
     sb = await startSlackSandbox();
     s = await serveHttp(['--instance', 'slack.dev', '--upstream', sb.url, '--scopes', scopes], {
-      vars: { SLACK_BOT_TOKEN_DEV: sb.issue('T0BLOGDEV', ['channels:read', 'channels:history', 'chat:write', 'reactions:write', 'users:read', 'search:read']) },
+      vars: {
+        SLACK_BOT_TOKEN_DEV: sb.issue('T0BLOGDEV', [
+          'channels:read',
+          'channels:history',
+          'chat:write',
+          'reactions:write',
+          'users:read',
+          'search:read',
+        ]),
+      },
     });
   }, 30_000);
   afterAll(async () => {
@@ -117,13 +150,18 @@ describe('a time-boxed exception that expires while `serve --http` runs', () => 
     let changes = 0;
     c.setNotificationHandler(ToolListChangedNotificationSchema, () => void changes++);
     const meta = { 'fleet/actor': 'U0DEVALICE' };
-    const call = async (name: string, args: Record<string, unknown>) => (await c.callTool({ name, arguments: args, _meta: meta })) as CallToolResult;
+    const call = async (name: string, args: Record<string, unknown>) =>
+      (await c.callTool({ name, arguments: args, _meta: meta })) as CallToolResult;
     expect(c.getServerCapabilities()?.tools?.listChanged).toBe(true);
     expect((await c.listTools()).tools.map((t) => t.name)).toContain('get_permalink');
     const link = await call('get_permalink', { channel: 'C0DEVGENERAL', ts: '1767225720.000102' });
     expect(link.isError, text(link)).toBeFalsy();
     const audit = join(s.auditDir, 'slack.dev.jsonl');
-    expect(auditRecords(audit).filter((r) => r.phase === 'intent').map((r) => [r.tool, r.exception])).toEqual([['get_permalink', 'perma-incident-9']]);
+    expect(
+      auditRecords(audit)
+        .filter((r) => r.phase === 'intent')
+        .map((r) => [r.tool, r.exception]),
+    ).toEqual([['get_permalink', 'perma-incident-9']]);
     expect(changes).toBe(0);
 
     await waitFor(() => Date.now() >= Date.parse(expires) || undefined, LIFETIME_MS + 5_000);
@@ -133,7 +171,11 @@ describe('a time-boxed exception that expires while `serve --http` runs', () => 
     expect((await c.listTools()).tools.map((t) => t.name)).not.toContain('get_permalink');
     const post = await call('post_message', { channel: 'C0DEVGENERAL', text: 'after the window' });
     expect(text(post)).toContain('channel C0DEVGENERAL is not in post_message.channels of slack.dev');
-    expect(auditRecords(audit).filter((r) => r.decision === 'deny').map((r) => [r.tool, r.rule])).toEqual([
+    expect(
+      auditRecords(audit)
+        .filter((r) => r.decision === 'deny')
+        .map((r) => [r.tool, r.rule]),
+    ).toEqual([
       ['get_permalink', 'exception'],
       ['post_message', expect.any(String)],
     ]);

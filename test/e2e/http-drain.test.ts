@@ -13,7 +13,10 @@ import { connect, httpScopes, serveHttp } from '../http-helpers.js';
 const PROD_SCOPES = ['channels:read', 'channels:history', 'chat:write', 'reactions:write', 'users:read'];
 const BOT_MESSAGE = '1767226320.000112';
 const token = mintToken();
-const meta = () => ({ 'fleet/actor': 'U0WRITER1', 'fleet/thread': sb.say('T0BLOGPROD', 'C0EDITORIAL', 'U0WRITER1', 'please publish') });
+const meta = () => ({
+  'fleet/actor': 'U0WRITER1',
+  'fleet/thread': sb.say('T0BLOGPROD', 'C0EDITORIAL', 'U0WRITER1', 'please publish'),
+});
 
 let sb: SlackSandbox;
 let scopes: string;
@@ -29,18 +32,23 @@ beforeAll(async () => {
 });
 afterAll(() => sb.close());
 
-
 const start = (stateDir: string, auditDir: string, drain: string) =>
   serveHttp(['--instance', 'slack.prod', '--upstream', sb.url, '--scopes', scopes, '--drain', drain], {
     stateDir,
     auditDir,
     vars: {
       SLACK_BOT_TOKEN_PROD: sb.issue('T0BLOGPROD', PROD_SCOPES),
-      SLACK_APPROVALS_TOKEN: sb.issue('T0BLOGPROD', ['chat:write', 'channels:history', 'users:read'], undefined, 'U0APPROVALS'),
+      SLACK_APPROVALS_TOKEN: sb.issue(
+        'T0BLOGPROD',
+        ['chat:write', 'channels:history', 'users:read'],
+        undefined,
+        'U0APPROVALS',
+      ),
       FLEET_APPROVAL_POLL_MS: '50',
     },
   });
-const count = (route: string, pred: (p: Record<string, unknown>) => boolean) => sb.emulator.requests.filter((r) => r.route === route && pred(r.params)).length;
+const count = (route: string, pred: (p: Record<string, unknown>) => boolean) =>
+  sb.emulator.requests.filter((r) => r.route === route && pred(r.params)).length;
 
 describe('SIGTERM drains', () => {
   it('lets a call in its upstream round trip finish and answers it; the retry replays', async () => {
@@ -50,12 +58,19 @@ describe('SIGTERM drains', () => {
     const c = await connect(`${s.url}/mcp/slack/prod`, token);
     const k = `drain-${Date.now()}`;
     sb.emulator.inject({ route: 'chat.postMessage', delayMs: 1500 });
-    const pending = c.callTool({ name: 'post_message', arguments: { channel: 'C0EDITORIAL', text: k }, _meta: { ...meta(), 'fleet/idempotency-key': k } });
+    const pending = c.callTool({
+      name: 'post_message',
+      arguments: { channel: 'C0EDITORIAL', text: k },
+      _meta: { ...meta(), 'fleet/idempotency-key': k },
+    });
     await waitFor(() => count('chat.postMessage', (p) => p.text === k));
     s.child.kill('SIGTERM');
     // a new request while draining is turned away, not lost
     await waitFor(() => /draining/.test(s.stderr()));
-    const late = await fetch(`${s.url}/healthz`).then((r) => r.status, () => 'refused');
+    const late = await fetch(`${s.url}/healthz`).then(
+      (r) => r.status,
+      () => 'refused',
+    );
     expect([503, 'refused']).toContain(late);
     const r = await pending;
     expect(r.isError, text(r as never)).toBeFalsy();
@@ -67,7 +82,11 @@ describe('SIGTERM drains', () => {
     // the bot retries on the next server with the same key: replayed, never written twice
     const s2 = await start(stateDir, auditDir, '1s');
     const c2 = await connect(`${s2.url}/mcp/slack/prod`, token);
-    const again = await c2.callTool({ name: 'post_message', arguments: { channel: 'C0EDITORIAL', text: k }, _meta: { ...meta(), 'fleet/idempotency-key': k } });
+    const again = await c2.callTool({
+      name: 'post_message',
+      arguments: { channel: 'C0EDITORIAL', text: k },
+      _meta: { ...meta(), 'fleet/idempotency-key': k },
+    });
     expect(again.structuredContent).toMatchObject({ status: 'replayed' });
     expect(count('chat.postMessage', (p) => p.text === k)).toBe(1);
     expect(await s2.stop()).toBe(0);
@@ -78,13 +97,24 @@ describe('SIGTERM drains', () => {
     const s = await start(tempDir(), auditDir, '500ms');
     const c = await connect(`${s.url}/mcp/slack/prod`, token);
     const marker = `drained edit ${Date.now()}`;
-    const pending = c.callTool({ name: 'update_message', arguments: { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: marker }, _meta: meta() }, undefined, { timeout: 30_000 });
-    await waitFor(() => sb.workspace('T0BLOGPROD').channels.find((x) => x.id === 'C0APPROVALS')!.messages.find((m) => m.text.includes(marker)));
+    const pending = c.callTool(
+      { name: 'update_message', arguments: { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: marker }, _meta: meta() },
+      undefined,
+      { timeout: 30_000 },
+    );
+    await waitFor(() =>
+      sb
+        .workspace('T0BLOGPROD')
+        .channels.find((x) => x.id === 'C0APPROVALS')!
+        .messages.find((m) => m.text.includes(marker)),
+    );
     s.child.kill('SIGTERM');
     const r = await pending;
     expect(r.isError).toBe(true);
     expect(r.structuredContent).toMatchObject({ status: 'failed' });
-    expect(text(r as never)).toMatch(/^cancelled: .*while its approval was pending; the request was withdrawn and nothing was done/);
+    expect(text(r as never)).toMatch(
+      /^cancelled: .*while its approval was pending; the request was withdrawn and nothing was done/,
+    );
     expect(await s.exited).toBe(0);
     expect(count('chat.update', (p) => p.text === marker)).toBe(0);
     const recs = auditRecords(join(auditDir, 'slack.prod.jsonl')).filter((x) => x.tool === 'update_message');
@@ -109,10 +139,22 @@ describe('SIGTERM drains', () => {
       undefined,
       { timeout: 30_000, onprogress: (p) => void progress.push(p.message ?? '') },
     );
-    const req = await waitFor(() => sb.workspace('T0BLOGPROD').channels.find((x) => x.id === 'C0APPROVALS')!.messages.find((m) => m.user === 'U0APPROVALS' && m.text.includes(marker)));
+    const req = await waitFor(() =>
+      sb
+        .workspace('T0BLOGPROD')
+        .channels.find((x) => x.id === 'C0APPROVALS')!
+        .messages.find((m) => m.user === 'U0APPROVALS' && m.text.includes(marker)),
+    );
     await waitFor(() => progress.length > 0);
-    const editor = new WebClient(sb.issue('T0BLOGPROD', ['chat:write'], undefined, 'U0EDITOR1'), { slackApiUrl: sb.url, retryConfig: { retries: 0 } });
-    await editor.chat.postMessage({ channel: 'C0APPROVALS', thread_ts: (req as { thread_ts?: string }).thread_ts ?? req.ts, text: 'approve' });
+    const editor = new WebClient(sb.issue('T0BLOGPROD', ['chat:write'], undefined, 'U0EDITOR1'), {
+      slackApiUrl: sb.url,
+      retryConfig: { retries: 0 },
+    });
+    await editor.chat.postMessage({
+      channel: 'C0APPROVALS',
+      thread_ts: (req as { thread_ts?: string }).thread_ts ?? req.ts,
+      text: 'approve',
+    });
     const r = await pending;
     expect(r.isError, text(r as never)).toBeFalsy();
     expect(r.structuredContent).toMatchObject({ status: 'completed' });
@@ -130,13 +172,26 @@ describe('SIGTERM drains', () => {
     const c = await connect(`${s.url}/mcp/slack/prod`, token);
     const marker = `cancelled edit ${Date.now()}`;
     const abort = new AbortController();
-    const pending = c.callTool({ name: 'update_message', arguments: { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: marker }, _meta: meta() }, undefined, { timeout: 30_000, signal: abort.signal });
-    await waitFor(() => sb.workspace('T0BLOGPROD').channels.find((x) => x.id === 'C0APPROVALS')!.messages.find((m) => m.text.includes(marker)));
+    const pending = c.callTool(
+      { name: 'update_message', arguments: { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: marker }, _meta: meta() },
+      undefined,
+      { timeout: 30_000, signal: abort.signal },
+    );
+    await waitFor(() =>
+      sb
+        .workspace('T0BLOGPROD')
+        .channels.find((x) => x.id === 'C0APPROVALS')!
+        .messages.find((m) => m.text.includes(marker)),
+    );
     abort.abort('the bot gave up');
     await expect(pending).rejects.toThrow();
     const recs = () => auditRecords(join(auditDir, 'slack.prod.jsonl')).filter((x) => x.tool === 'update_message');
     await waitFor(() => recs().find((x) => x.phase === 'decision'));
-    expect(recs().filter((x) => x.phase === 'approval').map((x) => x.status)).toContain('withdrawn');
+    expect(
+      recs()
+        .filter((x) => x.phase === 'approval')
+        .map((x) => x.status),
+    ).toContain('withdrawn');
     expect(recs().some((x) => x.phase === 'intent')).toBe(false);
     expect(count('chat.update', (p) => p.text === marker)).toBe(0);
     expect(await s.stop()).toBe(0);

@@ -8,8 +8,18 @@ import { startDopplerSandbox, type DopplerSandbox } from '../../servers/doppler/
 import { serve, type Served } from '../helpers.js';
 
 const CF_PERMS = [
-  'Workers Scripts Read', 'Workers Scripts Write', 'Workers KV Storage Read', 'Workers KV Storage Write', 'Workers R2 Storage Read',
-  'Workers R2 Storage Write', 'D1 Read', 'D1 Write', 'Zone Read', 'DNS Read', 'DNS Write', 'Account API Tokens Read',
+  'Workers Scripts Read',
+  'Workers Scripts Write',
+  'Workers KV Storage Read',
+  'Workers KV Storage Write',
+  'Workers R2 Storage Read',
+  'Workers R2 Storage Write',
+  'D1 Read',
+  'D1 Write',
+  'Zone Read',
+  'DNS Read',
+  'DNS Write',
+  'Account API Tokens Read',
 ];
 
 let cf: CloudflareSandbox;
@@ -28,15 +38,29 @@ const cases = [
     connector: 'cloudflare',
     route: 'kv.values.update',
     emulator: () => cf.emulator,
-    start: () => serve({ connector: 'cloudflare', env: 'dev', upstream: cf.url, vars: { CLOUDFLARE_API_TOKEN_DEV: cf.issue(ACCOUNT, CF_PERMS) } }),
-    write: (s: Served, key: string) => s.call('kv_put', { namespace_id: IDS.devKv, key: `idem/${key}`, value: 'v' }, { 'fleet/idempotency-key': key }),
+    start: () =>
+      serve({
+        connector: 'cloudflare',
+        env: 'dev',
+        upstream: cf.url,
+        vars: { CLOUDFLARE_API_TOKEN_DEV: cf.issue(ACCOUNT, CF_PERMS) },
+      }),
+    write: (s: Served, key: string) =>
+      s.call('kv_put', { namespace_id: IDS.devKv, key: `idem/${key}`, value: 'v' }, { 'fleet/idempotency-key': key }),
   },
   {
     connector: 'doppler',
     route: 'secrets.update',
     emulator: () => dp.emulator,
-    start: () => serve({ connector: 'doppler', env: 'dev', upstream: dp.url, vars: { DOPPLER_TOKEN_DEV: dp.issueAccount('blogbot', true) } }),
-    write: (s: Served, key: string) => s.call('set_secret', { config: 'dev', name: 'AGENT_IDEM', value: key }, { 'fleet/idempotency-key': key }),
+    start: () =>
+      serve({
+        connector: 'doppler',
+        env: 'dev',
+        upstream: dp.url,
+        vars: { DOPPLER_TOKEN_DEV: dp.issueAccount('blogbot', true) },
+      }),
+    write: (s: Served, key: string) =>
+      s.call('set_secret', { config: 'dev', name: 'AGENT_IDEM', value: key }, { 'fleet/idempotency-key': key }),
   },
 ];
 

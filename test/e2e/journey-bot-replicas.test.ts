@@ -25,12 +25,21 @@ class Balancer {
   async start(): Promise<void> {
     this.server = createServer((req, res) => {
       const t = new URL(this.target);
-      const up = httpRequest({ host: t.hostname, port: t.port, method: req.method, path: req.url, headers: { ...req.headers, host: t.host } }, (r) => {
-        res.writeHead(r.statusCode ?? 502, r.headers);
-        r.on('error', () => res.destroy());
-        r.on('aborted', () => res.destroy());
-        r.pipe(res);
-      });
+      const up = httpRequest(
+        {
+          host: t.hostname,
+          port: t.port,
+          method: req.method,
+          path: req.url,
+          headers: { ...req.headers, host: t.host },
+        },
+        (r) => {
+          res.writeHead(r.statusCode ?? 502, r.headers);
+          r.on('error', () => res.destroy());
+          r.on('aborted', () => res.destroy());
+          r.pipe(res);
+        },
+      );
       up.on('error', () => (res.headersSent ? res.destroy() : res.writeHead(502).end()));
       req.pipe(up);
     });
@@ -56,14 +65,26 @@ describe.skipIf(!PG_URL)('journey: the bot behind a load balancer, a replica die
     serveHttp(['--instance', 'slack.prod', '--upstream', sb.url, '--scopes', scopes], {
       vars: {
         SLACK_BOT_TOKEN_PROD: sb.issue('T0BLOGPROD', PROD_SCOPES),
-        SLACK_APPROVALS_TOKEN: sb.issue('T0BLOGPROD', ['chat:write', 'channels:history', 'users:read'], undefined, 'U0APPROVALS'),
+        SLACK_APPROVALS_TOKEN: sb.issue(
+          'T0BLOGPROD',
+          ['chat:write', 'channels:history', 'users:read'],
+          undefined,
+          'U0APPROVALS',
+        ),
         FLEET_APPROVAL_POLL_MS: '100',
         FLEET_STATE_PG: url,
       },
     });
-  const requests = (marker: string) => workspace(sb).channel('C0APPROVALS').messages.filter((m) => m.user === 'U0APPROVALS' && m.text.includes('Approval needed') && m.text.includes(marker));
-  const updates = (marker: string) => sb.emulator.requests.filter((r) => r.route === 'chat.update' && r.params.text === marker).length;
-  const posts = (marker: string) => sb.emulator.requests.filter((r) => r.route === 'chat.postMessage' && r.params.text === marker).length;
+  const requests = (marker: string) =>
+    workspace(sb)
+      .channel('C0APPROVALS')
+      .messages.filter(
+        (m) => m.user === 'U0APPROVALS' && m.text.includes('Approval needed') && m.text.includes(marker),
+      );
+  const updates = (marker: string) =>
+    sb.emulator.requests.filter((r) => r.route === 'chat.update' && r.params.text === marker).length;
+  const posts = (marker: string) =>
+    sb.emulator.requests.filter((r) => r.route === 'chat.postMessage' && r.params.text === marker).length;
   /** kills the replica the balancer points at, then points it at a live one */
   const killServing = async () => {
     const dead = replicas.findIndex((r) => balancer.target === r.url);
@@ -79,14 +100,17 @@ describe.skipIf(!PG_URL)('journey: the bot behind a load balancer, a replica die
     sb = await startSlackSandbox(0, { speedup: 60 });
     database = await freshDatabase(db);
     url = database.url;
-    scopes = httpScopes(`clients:
+    scopes = httpScopes(
+      `clients:
   editorial-bot:
     owner: content-platform <content@example.com>
     purpose: The editorial bot, calling every replica of slack.prod behind the load balancer.
     instances: [slack.prod]
     token: sha256:${tokenHash(bearer)}
     review_by: '2027-05-31'
-`, (f, t) => (f === 'fleet.yaml' ? `${t}${PG_STORE}` : t));
+`,
+      (f, t) => (f === 'fleet.yaml' ? `${t}${PG_STORE}` : t),
+    );
     const m = await runCli(['state', 'migrate', '--scopes', scopes], { env: { FLEET_STATE_PG: url } });
     expect(m.code, m.stderr).toBe(0);
     replicas.push(...(await Promise.all([start(), start()])));
@@ -102,19 +126,35 @@ describe.skipIf(!PG_URL)('journey: the bot behind a load balancer, a replica die
   }, 30_000);
 
   it('a task whose replica dies between posting its request and keeping where is carried on by the other: asked once, run once', async () => {
-    const slack = fleetClient('slack.prod', { url: `${balancer.url}/mcp/slack/prod`, token: bearer, timeoutMs: 60_000 });
+    const slack = fleetClient('slack.prod', {
+      url: `${balancer.url}/mcp/slack/prod`,
+      token: bearer,
+      timeoutMs: 60_000,
+    });
     const marker = `Release notes 7.0 (${process.pid})`;
     const key = `edit-lb-${process.pid}`;
     const asked = workspace(sb).asks('U0WRITER1');
     // the request's post is slow, and where it landed cannot be kept: the holder dies in between
     sb.emulator.inject({ route: 'chat.postMessage', delayMs: 1500, times: 1 });
-    const call = slack.update_message({ channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: marker }, { actor: asked['fleet/actor'], thread: asked['fleet/thread'], idempotencyKey: key });
+    const call = slack.update_message(
+      { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: marker },
+      { actor: asked['fleet/actor'], thread: asked['fleet/thread'], idempotencyKey: key },
+    );
     const locker = new pg.Client({ connectionString: url });
     await locker.connect();
     try {
-      await waitFor(() => sb.emulator.requests.some((x) => x.route === 'chat.postMessage' && String(x.params.text ?? '').includes(marker)), 20_000);
+      await waitFor(
+        () =>
+          sb.emulator.requests.some(
+            (x) => x.route === 'chat.postMessage' && String(x.params.text ?? '').includes(marker),
+          ),
+        20_000,
+      );
       await locker.query('BEGIN');
-      await locker.query('SELECT 1 FROM fleet_approvals WHERE instance = $1 AND id = $2 FOR UPDATE', ['slack.prod', `key:${key}`]);
+      await locker.query('SELECT 1 FROM fleet_approvals WHERE instance = $1 AND id = $2 FOR UPDATE', [
+        'slack.prod',
+        `key:${key}`,
+      ]);
       await waitFor(() => requests(marker)[0], 20_000);
       await killServing();
     } finally {
@@ -122,15 +162,30 @@ describe.skipIf(!PG_URL)('journey: the bot behind a load balancer, a replica die
       await locker.end();
     }
     const req = requests(marker)[0]!;
-    await workspace(sb).as('U0EDITOR1').chat.postMessage({ channel: 'C0APPROVALS', thread_ts: req.ts, text: 'approve' });
-    const r = await Promise.race([call, new Promise<never>((_, no) => setTimeout(() => no(new Error(`no result 60 s after the approval: requests posted ${requests(marker).length}`)), 60_000))]);
+    await workspace(sb)
+      .as('U0EDITOR1')
+      .chat.postMessage({ channel: 'C0APPROVALS', thread_ts: req.ts, text: 'approve' });
+    const r = await Promise.race([
+      call,
+      new Promise<never>((_, no) =>
+        setTimeout(
+          () => no(new Error(`no result 60 s after the approval: requests posted ${requests(marker).length}`)),
+          60_000,
+        ),
+      ),
+    ]);
     expect(r.ok, r.text).toBe(true);
     expect(updates(marker)).toBe(1);
     expect(requests(marker)).toHaveLength(1);
   }, 120_000);
 
   it('a write in flight on a replica that dies fails fast at the client; the retry under its key never runs it twice', async () => {
-    const slack = fleetClient('slack.prod', { url: `${balancer.url}/mcp/slack/prod`, token: bearer, timeoutMs: 60_000, attempts: 1 });
+    const slack = fleetClient('slack.prod', {
+      url: `${balancer.url}/mcp/slack/prod`,
+      token: bearer,
+      timeoutMs: 60_000,
+      attempts: 1,
+    });
     const marker = `draft in flight (${process.pid})`;
     const key = `post-lb-${process.pid}`;
     sb.emulator.inject({ route: 'chat.postMessage', delayMs: 3000, times: 1 });
@@ -141,14 +196,25 @@ describe.skipIf(!PG_URL)('journey: the bot behind a load balancer, a replica die
       failedAt = Date.now();
       return e;
     });
-    await waitFor(() => sb.emulator.requests.some((x) => x.route === 'chat.postMessage' && x.params.text === marker), 20_000);
+    await waitFor(
+      () => sb.emulator.requests.some((x) => x.route === 'chat.postMessage' && x.params.text === marker),
+      20_000,
+    );
     const killedAt = await killServing();
     const lost = await first;
     expect(lost, 'the call on the dead replica').toBeInstanceOf(Error);
-    expect(failedAt - killedAt, `the client gave up ${failedAt - killedAt} ms after its replica died (its timeout: 60 s)`).toBeLessThan(10_000);
-    const retry = await fleetClient('slack.prod', { url: `${balancer.url}/mcp/slack/prod`, token: bearer }).post_message({ channel: 'C0EDITORIAL', text: marker }, meta);
+    expect(
+      failedAt - killedAt,
+      `the client gave up ${failedAt - killedAt} ms after its replica died (its timeout: 60 s)`,
+    ).toBeLessThan(10_000);
+    const retry = await fleetClient('slack.prod', {
+      url: `${balancer.url}/mcp/slack/prod`,
+      token: bearer,
+    }).post_message({ channel: 'C0EDITORIAL', text: marker }, meta);
     // the first call stopped before its outcome was kept: the retry says so, or replays it from the trail
-    expect(retry.ok ? (retry.data as { status?: string }).status : retry.status, retry.text).toMatch(/^(failed|replayed)$/);
+    expect(retry.ok ? (retry.data as { status?: string }).status : retry.status, retry.text).toMatch(
+      /^(failed|replayed)$/,
+    );
     expect(posts(marker)).toBeLessThanOrEqual(1);
   }, 120_000);
 });

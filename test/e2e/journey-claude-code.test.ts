@@ -15,7 +15,11 @@ import { startSlackSandbox, type SlackSandbox } from '../../servers/slack/sandbo
 import { approvalsIdentity, auditRecords, ROOT, tempDir, text } from '../helpers.js';
 import { PROD_SCOPES } from '../slack-prod.js';
 
-interface Entry { command: string; args: string[]; env?: Record<string, string> }
+interface Entry {
+  command: string;
+  args: string[];
+  env?: Record<string, string>;
+}
 
 /** docs/claude-code.md's `claude mcp add NAME [-e K=V]... -- COMMAND ARGS...` lines, with $PWD as the project. */
 function readmeAdds(project: string): Map<string, Entry> {
@@ -30,7 +34,13 @@ function readmeAdds(project: string): Map<string, Entry> {
 }
 
 async function session(e: Entry, cwd: string, env: Record<string, string> = {}) {
-  const transport = new StdioClientTransport({ command: e.command, args: e.args, cwd, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...e.env, ...env }, stderr: 'pipe' });
+  const transport = new StdioClientTransport({
+    command: e.command,
+    args: e.args,
+    cwd,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...e.env, ...env },
+    stderr: 'pipe',
+  });
   const client = new Client({ name: 'claude-code', version: '2.1.197' });
   await client.connect(transport);
   return client;
@@ -44,7 +54,8 @@ describe('journey: a developer in Claude Code', () => {
   beforeAll(async () => {
     // a clone: what the repository holds, built (node_modules shared, not copied)
     project = tempDir('fleet-clone-');
-    for (const f of ['package.json', 'README.md', '.mcp.json', 'scopes', 'dist']) cpSync(join(ROOT, f), join(project, f), { recursive: true });
+    for (const f of ['package.json', 'README.md', '.mcp.json', 'scopes', 'dist'])
+      cpSync(join(ROOT, f), join(project, f), { recursive: true });
     symlinkSync(join(ROOT, 'node_modules'), join(project, 'node_modules'));
     execFileSync('git', ['init', '-q'], { cwd: project }); // Claude Code reads a project's settings in a repository
     sub = join(project, 'servers', 'slack');
@@ -60,26 +71,40 @@ describe('journey: a developer in Claude Code', () => {
     expect([...adds.keys()].filter((n) => n in mcp)).toEqual([]);
   });
 
-  it.each([['the root', () => project], ['a subfolder', () => sub]])('every .mcp.json server serves from %s', async (_where, cwd) => {
-    const calls: [string, string, Record<string, unknown>][] = [['slack-dev', 'read_history', { channel: 'C0DEVGENERAL', limit: 1 }], ['cloudflare-dev', 'list_workers', {}], ['doppler-dev', 'list_projects', {}]];
-    expect(Object.keys(mcp).sort()).toEqual(calls.map((c) => c[0]).sort());
-    for (const [name, tool, args] of calls) {
-      const client = await session(mcp[name]!, cwd(), { FLEET_ACTOR: 'dev@example.com' });
-      try {
-        const r = (await client.callTool({ name: tool, arguments: args })) as CallToolResult;
-        expect(r.isError, `${name} ${tool}: ${text(r)}`).toBeFalsy();
-      } finally {
-        await client.close();
+  it.each([
+    ['the root', () => project],
+    ['a subfolder', () => sub],
+  ])(
+    'every .mcp.json server serves from %s',
+    async (_where, cwd) => {
+      const calls: [string, string, Record<string, unknown>][] = [
+        ['slack-dev', 'read_history', { channel: 'C0DEVGENERAL', limit: 1 }],
+        ['cloudflare-dev', 'list_workers', {}],
+        ['doppler-dev', 'list_projects', {}],
+      ];
+      expect(Object.keys(mcp).sort()).toEqual(calls.map((c) => c[0]).sort());
+      for (const [name, tool, args] of calls) {
+        const client = await session(mcp[name]!, cwd(), { FLEET_ACTOR: 'dev@example.com' });
+        try {
+          const r = (await client.callTool({ name: tool, arguments: args })) as CallToolResult;
+          expect(r.isError, `${name} ${tool}: ${text(r)}`).toBeFalsy();
+        } finally {
+          await client.close();
+        }
       }
-    }
-    expect(auditRecords(join(project, '.fleet', 'audit', 'slack.dev.jsonl')).length).toBeGreaterThan(0);
-  }, 90_000);
+      expect(auditRecords(join(project, '.fleet', 'audit', 'slack.dev.jsonl')).length).toBeGreaterThan(0);
+    },
+    90_000,
+  );
 
   it("the README's dev entry serves as you, from a subfolder", async () => {
     const e = readmeAdds(project).get('slack-dev-me')!;
     const client = await session(e, sub);
     try {
-      const r = (await client.callTool({ name: 'read_history', arguments: { channel: 'C0DEVGENERAL', limit: 1 } })) as CallToolResult;
+      const r = (await client.callTool({
+        name: 'read_history',
+        arguments: { channel: 'C0DEVGENERAL', limit: 1 },
+      })) as CallToolResult;
       expect(r.isError, text(r)).toBeFalsy();
     } finally {
       await client.close();
@@ -106,7 +131,11 @@ describe('journey: a developer in Claude Code', () => {
     }
     // as the README says: the session names you and the message in which you asked
     const asked = sb.say('T0BLOGPROD', 'C0EDITORIAL', 'U0EDITOR1', 'please read me the latest');
-    const proven = await session({ ...against, env: { ...e.env, FLEET_ACTOR: 'U0EDITOR1', FLEET_THREAD: asked } }, sub, token);
+    const proven = await session(
+      { ...against, env: { ...e.env, FLEET_ACTOR: 'U0EDITOR1', FLEET_THREAD: asked } },
+      sub,
+      token,
+    );
     try {
       const r = (await proven.callTool(read)) as CallToolResult;
       expect(r.isError, text(r)).toBeFalsy();
@@ -118,26 +147,38 @@ describe('journey: a developer in Claude Code', () => {
   }, 60_000);
 
   const claude = spawnSync('claude', ['--version'], { encoding: 'utf8' });
-  it.skipIf(claude.status !== 0)('claude mcp list: approved per folder, Connected from the root and a subfolder', () => {
-    const home = tempDir('fleet-claude-home-');
-    const env = { PATH: process.env.PATH ?? '', HOME: home };
-    const list = (cwd: string) => execFileSync('claude', ['mcp', 'list'], { cwd, env, encoding: 'utf8', timeout: 120_000 });
-    // not yet approved in this folder
-    expect(list(project)).toMatch(/slack-dev: .*Pending approval/);
-    // the developer approves the project's servers in the root (what accepting the prompt writes)
-    mkdirSync(join(project, '.claude'), { recursive: true });
-    writeFileSync(join(project, '.claude', 'settings.local.json'), JSON.stringify({ enabledMcpjsonServers: Object.keys(mcp) }));
-    const root = list(project);
-    for (const name of Object.keys(mcp)) expect(root).toMatch(new RegExp(`${name}: .*✔ Connected`));
-    // the README's dev entry, added from the root, with no collision and no approval needed
-    const dev = readmeAdds(project).get('slack-dev-me')!;
-    execFileSync('claude', ['mcp', 'add', 'slack-dev-me', '-e', 'FLEET_ACTOR=you@example.com', '--', dev.command, ...dev.args], { cwd: project, env, encoding: 'utf8' });
-    const after = list(project);
-    expect(after).not.toContain('Conflicting scopes');
-    expect(after).toMatch(/slack-dev-me: .*✔ Connected/);
-    // a subfolder: the added entry works there; the project's servers wait for that folder's approval
-    const below = list(sub);
-    expect(below).toMatch(/slack-dev-me: .*✔ Connected/);
-    expect(below).toMatch(/slack-dev: .*Pending approval/);
-  }, 300_000);
+  it.skipIf(claude.status !== 0)(
+    'claude mcp list: approved per folder, Connected from the root and a subfolder',
+    () => {
+      const home = tempDir('fleet-claude-home-');
+      const env = { PATH: process.env.PATH ?? '', HOME: home };
+      const list = (cwd: string) =>
+        execFileSync('claude', ['mcp', 'list'], { cwd, env, encoding: 'utf8', timeout: 120_000 });
+      // not yet approved in this folder
+      expect(list(project)).toMatch(/slack-dev: .*Pending approval/);
+      // the developer approves the project's servers in the root (what accepting the prompt writes)
+      mkdirSync(join(project, '.claude'), { recursive: true });
+      writeFileSync(
+        join(project, '.claude', 'settings.local.json'),
+        JSON.stringify({ enabledMcpjsonServers: Object.keys(mcp) }),
+      );
+      const root = list(project);
+      for (const name of Object.keys(mcp)) expect(root).toMatch(new RegExp(`${name}: .*✔ Connected`));
+      // the README's dev entry, added from the root, with no collision and no approval needed
+      const dev = readmeAdds(project).get('slack-dev-me')!;
+      execFileSync(
+        'claude',
+        ['mcp', 'add', 'slack-dev-me', '-e', 'FLEET_ACTOR=you@example.com', '--', dev.command, ...dev.args],
+        { cwd: project, env, encoding: 'utf8' },
+      );
+      const after = list(project);
+      expect(after).not.toContain('Conflicting scopes');
+      expect(after).toMatch(/slack-dev-me: .*✔ Connected/);
+      // a subfolder: the added entry works there; the project's servers wait for that folder's approval
+      const below = list(sub);
+      expect(below).toMatch(/slack-dev-me: .*✔ Connected/);
+      expect(below).toMatch(/slack-dev: .*Pending approval/);
+    },
+    300_000,
+  );
 });

@@ -24,7 +24,15 @@ import { freshDatabase, PG_STORE, PG_URL } from '../state/pg.js';
 const status = (r: CallToolResult) => (r.structuredContent as { status?: string } | undefined)?.status;
 /** what kind of record a line of the trail is, as the team asks for them */
 const kindOf = (r: Record<string, any>) =>
-  r.http ? 'http-refusal' : r.phase === 'approval' ? 'approval' : r.decision === 'replay' ? 'replay' : r.decision === 'deny' ? 'deny' : r.phase;
+  r.http
+    ? 'http-refusal'
+    : r.phase === 'approval'
+      ? 'approval'
+      : r.decision === 'replay'
+        ? 'replay'
+        : r.decision === 'deny'
+          ? 'deny'
+          : r.phase;
 const KINDS = ['intent', 'outcome', 'approval', 'replay', 'deny', 'http-refusal', 'export'];
 
 describe.skipIf(!PG_URL)('journey: a security team', () => {
@@ -46,7 +54,12 @@ describe.skipIf(!PG_URL)('journey: a security team', () => {
       stateDir,
       vars: {
         SLACK_BOT_TOKEN_PROD: sb.issue('T0BLOGPROD', token),
-        SLACK_APPROVALS_TOKEN: sb.issue('T0BLOGPROD', ['chat:write', 'channels:history', 'users:read'], undefined, 'U0APPROVALS'),
+        SLACK_APPROVALS_TOKEN: sb.issue(
+          'T0BLOGPROD',
+          ['chat:write', 'channels:history', 'users:read'],
+          undefined,
+          'U0APPROVALS',
+        ),
         FLEET_APPROVAL_POLL_MS: '100',
         FLEET_STATE_PG: url,
         OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
@@ -60,7 +73,12 @@ describe.skipIf(!PG_URL)('journey: a security team', () => {
   const prodCalls = async (c: Client, tag: string) => {
     const w = workspace(sb);
     const read = await call(c, 'read_history', { channel: 'C0EDITORIAL', limit: 2 }, w.asks('U0EDITOR1'));
-    const post = await call(c, 'post_message', { channel: 'C0EDITORIAL', text: `draft ${tag}` }, { ...w.asks('U0EDITOR2'), 'fleet/idempotency-key': `post-${tag}` });
+    const post = await call(
+      c,
+      'post_message',
+      { channel: 'C0EDITORIAL', text: `draft ${tag}` },
+      { ...w.asks('U0EDITOR2'), 'fleet/idempotency-key': `post-${tag}` },
+    );
     return { read, post };
   };
 
@@ -80,7 +98,12 @@ describe.skipIf(!PG_URL)('journey: a security team', () => {
     token: sha256:${tokenHash(bearer)}
     review_by: '2027-05-31'
 `,
-      (f, t) => (f === 'fleet.yaml' ? `${t}${PG_STORE}` : f === 'slack.prod.yaml' ? t.replace('timeout: 15m }', 'timeout: 1m }') : t),
+      (f, t) =>
+        f === 'fleet.yaml'
+          ? `${t}${PG_STORE}`
+          : f === 'slack.prod.yaml'
+            ? t.replace('timeout: 15m }', 'timeout: 1m }')
+            : t,
     );
     const migrate = await runCli(['state', 'migrate', '--scopes', scopes], { env: env() });
     expect(migrate.code, migrate.stderr).toBe(0);
@@ -102,13 +125,29 @@ describe.skipIf(!PG_URL)('journey: a security team', () => {
     expect(status(first.post), text(first.post)).toBe('completed');
     const w = workspace(sb);
     // the same key on the other replica: replayed, not posted twice
-    const again = await call(b!, 'post_message', { channel: 'C0EDITORIAL', text: 'draft one' }, { ...w.asks('U0EDITOR2'), 'fleet/idempotency-key': 'post-one' });
+    const again = await call(
+      b!,
+      'post_message',
+      { channel: 'C0EDITORIAL', text: 'draft one' },
+      { ...w.asks('U0EDITOR2'), 'fleet/idempotency-key': 'post-one' },
+    );
     expect(status(again)).toBe('replayed');
     // outside the grant: denied
-    expect((await call(b!, 'post_message', { channel: 'C0APPROVALS', text: 'no' }, w.asks('U0EDITOR1'))).isError).toBe(true);
+    expect((await call(b!, 'post_message', { channel: 'C0APPROVALS', text: 'no' }, w.asks('U0EDITOR1'))).isError).toBe(
+      true,
+    );
     // an edit needs an editor's yes in #approvals
-    const edit = call(a!, 'update_message', { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: 'Release notes 5.0' }, { ...w.asks('U0WRITER1'), 'fleet/idempotency-key': 'edit-5' });
-    const req = await waitFor(() => w.channel('C0APPROVALS').messages.find((m) => m.user === 'U0APPROVALS' && m.text.includes('Release notes 5.0')), 20_000);
+    const edit = call(
+      a!,
+      'update_message',
+      { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: 'Release notes 5.0' },
+      { ...w.asks('U0WRITER1'), 'fleet/idempotency-key': 'edit-5' },
+    );
+    const req = await waitFor(
+      () =>
+        w.channel('C0APPROVALS').messages.find((m) => m.user === 'U0APPROVALS' && m.text.includes('Release notes 5.0')),
+      20_000,
+    );
     await w.as('U0EDITOR1').reactions.add({ channel: 'C0APPROVALS', timestamp: req.ts, name: 'white_check_mark' });
     expect(status(await edit)).toBe('completed');
     // a probe with a credential the fleet never issued: refused at the door, on the record
@@ -118,9 +157,15 @@ describe.skipIf(!PG_URL)('journey: a security team', () => {
 
     // 2. the shared trail exported to a file named as the team files evidence
     evidence = join(tempDir('fleet-evidence-'), 'incident-4711-prod-trail.jsonl');
-    const exported = await runCli(['audit', 'export', '--instance', 'slack.prod', '--scopes', scopes, '--out', evidence], { env: env() });
+    const exported = await runCli(
+      ['audit', 'export', '--instance', 'slack.prod', '--scopes', scopes, '--out', evidence],
+      { env: env() },
+    );
     expect(exported.code, exported.stderr).toBe(0);
-    const records = readFileSync(evidence, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const records = readFileSync(evidence, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const kinds = new Set(records.map(kindOf));
     expect([...kinds].sort(), 'the record kinds of the journey').toEqual(expect.arrayContaining(KINDS));
     expect(records.filter((r) => r.phase === 'export').every((r) => r.owed > 0)).toBe(true);
@@ -141,7 +186,10 @@ describe.skipIf(!PG_URL)('journey: a security team', () => {
     const custody = await runCli(['audit', 'show', evidence, '--custody']);
     expect(custody.code, custody.stderr).toBe(0);
     expect(custody.stdout).toMatch(/U0EDITOR1/);
-    const json = (await runCli(['audit', 'show', evidence, '--json'])).stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const json = (await runCli(['audit', 'show', evidence, '--json'])).stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(json.some((c) => c.records.some((r: Record<string, unknown>) => r.http))).toBe(true);
 
     // 5. reviewed from the shared trail, and a proposal
@@ -152,7 +200,9 @@ describe.skipIf(!PG_URL)('journey: a security team', () => {
     expect(propose.code, propose.stdout + propose.stderr).toBe(0);
     expect(propose.stdout).toMatch(/replay: \d+ call\(s\) allowed in the window, all still allowed/);
     const proposed = parse(readFileSync(join(proposal, 'slack.prod.yaml'), 'utf8'));
-    expect(proposed.upstream.token_scopes).toEqual(expect.arrayContaining(['channels:history', 'users:read', 'chat:write']));
+    expect(proposed.upstream.token_scopes).toEqual(
+      expect.arrayContaining(['channels:history', 'users:read', 'chat:write']),
+    );
     expect(proposed.upstream.token_scopes.length).toBeLessThan(PROD_SCOPES.length);
 
     // 6. applied (the proposal is the whole scopes folder, narrowed) with a token holding exactly the
@@ -175,20 +225,27 @@ describe.skipIf(!PG_URL)('journey: a security team', () => {
     const dir = tempDir('fleet-million-');
     onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     // the journey's own records, every kind among them, again and again, chained anew
-    const kinds = readFileSync(evidence, 'utf8').trim().split('\n').map((l) => {
-      const { seq: _s, prev: _p, hash: _h, ...r } = JSON.parse(l) as Record<string, unknown>;
-      return r;
-    });
+    const kinds = readFileSync(evidence, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => {
+        const { seq: _s, prev: _p, hash: _h, ...r } = JSON.parse(l) as Record<string, unknown>;
+        return r;
+      });
     const end = Date.now();
     const rounds = Math.ceil(1_000_000 / kinds.length);
     // one round a minute: the newest 90 days hold them all
     const trail = join(dir, 'slack.prod.jsonl');
-    const n = writeTrail(trail, 'slack.prod', (function* () {
-      for (let i = 0; i < rounds; i++) {
-        const time = new Date(end - (rounds - i) * 60_000).toISOString();
-        for (const r of kinds) yield { ...r, ...(r.call ? { call: `${String(r.call)}-${i}` } : {}), time };
-      }
-    })());
+    const n = writeTrail(
+      trail,
+      'slack.prod',
+      (function* () {
+        for (let i = 0; i < rounds; i++) {
+          const time = new Date(end - (rounds - i) * 60_000).toISOString();
+          for (const r of kinds) yield { ...r, ...(r.call ? { call: `${String(r.call)}-${i}` } : {}), time };
+        }
+      })(),
+    );
     expect(n).toBeGreaterThanOrEqual(1_000_000);
     const capped = { timeoutMs: 400_000, env: { NODE_OPTIONS: '--max-old-space-size=128' } };
     const renamed = join(dir, 'incident-4711-prod-trail.jsonl');
@@ -204,9 +261,14 @@ describe.skipIf(!PG_URL)('journey: a security team', () => {
     expect(show.code, `show: ${show.stderr.slice(-2000)}`).toBe(0);
     expect(show.stdout.split('\n').filter((l) => /update_message/.test(l)).length).toBeGreaterThanOrEqual(rounds);
     // the review counts as the trail streams past, and the proposal's replay reads it again
-    const review = await runCli(['review', 'slack.prod', '--scopes', scopes, '--audit-dir', dir, '--propose', join(dir, 'proposal')], capped);
+    const review = await runCli(
+      ['review', 'slack.prod', '--scopes', scopes, '--audit-dir', dir, '--propose', join(dir, 'proposal')],
+      capped,
+    );
     expect(review.code, `review: ${review.stdout}${review.stderr.slice(-2000)}`).toBe(0);
-    const replayed = Number(/replay: (\d+) call\(s\) allowed in the window, all still allowed/.exec(review.stdout)?.[1]);
+    const replayed = Number(
+      /replay: (\d+) call\(s\) allowed in the window, all still allowed/.exec(review.stdout)?.[1],
+    );
     expect(replayed).toBeGreaterThanOrEqual(3 * rounds);
   }, 600_000);
 });

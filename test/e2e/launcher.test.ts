@@ -32,8 +32,14 @@ async function session(PATH: string) {
   const client = new Client({ name: 'launcher-test', version: '1' });
   await client.connect(transport);
   const { tools } = await client.listTools();
-  const read = (await client.callTool({ name: 'read_history', arguments: { channel: 'C0DEVGENERAL', limit: 1 } })) as CallToolResult;
-  const post = (await client.callTool({ name: 'post_message', arguments: { channel: 'C0DEVBOTTEST', text: 'from the launcher' } })) as CallToolResult;
+  const read = (await client.callTool({
+    name: 'read_history',
+    arguments: { channel: 'C0DEVGENERAL', limit: 1 },
+  })) as CallToolResult;
+  const post = (await client.callTool({
+    name: 'post_message',
+    arguments: { channel: 'C0DEVBOTTEST', text: 'from the launcher' },
+  })) as CallToolResult;
   await client.close();
   return { tools, read, post, audit: auditRecords(join(auditDir, 'slack.dev.jsonl')) };
 }
@@ -55,7 +61,10 @@ describe('the fleet launcher', () => {
   });
 
   it("prints the fleet's own version, not node's, from the snapshot or the bundle", () => {
-    for (const [PATH, from] of [[process.env.PATH ?? '', 'snapshot'], [otherNodePath(), 'bundle']] as const) {
+    for (const [PATH, from] of [
+      [process.env.PATH ?? '', 'snapshot'],
+      [otherNodePath(), 'bundle'],
+    ] as const) {
       const run = spawnSync(LAUNCHER, ['--version'], { env: { PATH, FLEET_TRACE_START: '1' } });
       expect(run.stdout.toString().trim()).toBe(VERSION);
       expect(run.stderr.toString()).toBe(`fleet: started from the ${from}\n`);

@@ -10,7 +10,8 @@ import { auditRecords, waitFor } from '../helpers.js';
 
 const token = mintToken();
 let h: HttpServed;
-const credential = (id: string) => auditRecords(join(h.auditDir, `${id}.jsonl`)).filter((r) => r.phase === 'credential');
+const credential = (id: string) =>
+  auditRecords(join(h.auditDir, `${id}.jsonl`)).filter((r) => r.phase === 'credential');
 
 beforeAll(async () => {
   const scopes = httpScopes(`clients:
@@ -27,18 +28,22 @@ afterAll(async () => {
 });
 
 describe('minted production instances over HTTP, in sandbox mode', () => {
-  it.each(['cloudflare.prod', 'doppler.prod'])('%s lists its tools on a token minted from the sandbox broker, and revokes it on stop', async (id) => {
-    const client = await connect(`${h.url}/mcp/${id.replace('.', '/')}`, token);
-    expect((await client.listTools()).tools.length).toBeGreaterThan(0);
-    await client.close();
-    const mint = await waitFor(() => credential(id).find((r) => r.action === 'mint'));
-    expect(mint).toMatchObject({ outcome: 'ok', instance: id });
-    expect(Date.parse(mint.expires_on) - Date.now()).toBeLessThanOrEqual(3600_000);
-  });
+  it.each(['cloudflare.prod', 'doppler.prod'])(
+    '%s lists its tools on a token minted from the sandbox broker, and revokes it on stop',
+    async (id) => {
+      const client = await connect(`${h.url}/mcp/${id.replace('.', '/')}`, token);
+      expect((await client.listTools()).tools.length).toBeGreaterThan(0);
+      await client.close();
+      const mint = await waitFor(() => credential(id).find((r) => r.action === 'mint'));
+      expect(mint).toMatchObject({ outcome: 'ok', instance: id });
+      expect(Date.parse(mint.expires_on) - Date.now()).toBeLessThanOrEqual(3600_000);
+    },
+  );
 
   it('deletes both tokens when the server stops', async () => {
     expect(await h.stop()).toBe(0);
-    for (const id of ['cloudflare.prod', 'doppler.prod']) expect(credential(id).map((r) => r.action)).toEqual(['mint', 'revoke']);
+    for (const id of ['cloudflare.prod', 'doppler.prod'])
+      expect(credential(id).map((r) => r.action)).toEqual(['mint', 'revoke']);
     expect(h.stderr()).not.toMatch(/cannot start|refusing/);
   });
 });

@@ -40,7 +40,12 @@ const token = (email: string) =>
 function oidcScopes(links: (t: string) => string = (t) => t): string {
   const dir = slackScopes((f, t) => {
     if (f === 'slack.prod.yaml') {
-      return t.replace(/^attribution:\n( {2}.*\n)+/m, `attribution: { required: true, proof: oidc, issuer: '${ISSUER}', jwks: 'file:jwks.json', max_age: 10m }\n`).replace('timeout: 15m }', 'timeout: 20s }');
+      return t
+        .replace(
+          /^attribution:\n( {2}.*\n)+/m,
+          `attribution: { required: true, proof: oidc, issuer: '${ISSUER}', jwks: 'file:jwks.json', max_age: 10m }\n`,
+        )
+        .replace('timeout: 15m }', 'timeout: 20s }');
     }
     return f === 'fleet.yaml' ? links(t) : t;
   });
@@ -49,14 +54,26 @@ function oidcScopes(links: (t: string) => string = (t) => t): string {
 }
 
 const approvals = () => people.channel('C0APPROVALS');
-const request = (marker: string) => waitFor(() => approvals().messages.find((m) => m.user === 'U0APPROVALS' && m.text.includes('Approval needed') && m.text.includes(marker)));
-const steps = (s: Served) => auditRecords(s.auditFile).filter((x) => x.phase === 'approval').map((x) => [x.status, x.by ?? '', x.why ?? '']);
+const request = (marker: string) =>
+  waitFor(() =>
+    approvals().messages.find(
+      (m) => m.user === 'U0APPROVALS' && m.text.includes('Approval needed') && m.text.includes(marker),
+    ),
+  );
+const steps = (s: Served) =>
+  auditRecords(s.auditFile)
+    .filter((x) => x.phase === 'approval')
+    .map((x) => [x.status, x.by ?? '', x.why ?? '']);
 
 describe('an oidc requester and Slack approvers', () => {
   it('the requester cannot approve their own call as the member fleet.yaml links to their e-mail', async () => {
     const s = await serveSlackProd(sb, { scopes: oidcScopes() });
     try {
-      const pending = s.call('update_message', { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: 'Published: oidc 1' }, { 'fleet/actor-token': await token('wes@example.com') });
+      const pending = s.call(
+        'update_message',
+        { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: 'Published: oidc 1' },
+        { 'fleet/actor-token': await token('wes@example.com') },
+      );
       const req = await request('oidc 1');
       // Wes (U0WRITER1, wes@example.com) answers his own request; the approvals token cannot read e-mails
       await people.as('U0WRITER1').chat.postMessage({ channel: 'C0APPROVALS', thread_ts: req.ts, text: 'approve' });
@@ -73,23 +90,46 @@ describe('an oidc requester and Slack approvers', () => {
   }, 60_000);
 
   it.each([
-    ['is linked to no member ID', (t: string) => t, 'zed@example.com', /no approval of update_message can be asked: the requester zed@example\.com \(proven by oidc\) is linked to no member ID/],
-    ['is linked only to a deleted account', (t: string) => t.replace('\npeople:\n', '\npeople:\n  zed@example.com: [U0FORMER1]\n'), 'zed@example.com', /cannot be told apart from an approver: none of the member IDs .*\(U0FORMER1\) is a full member/],
-    ['is linked only to a Slack Connect member', (t: string) => t.replace('\npeople:\n', '\npeople:\n  zed@example.com: [U0PARTNER1]\n'), 'zed@example.com', /cannot be told apart from an approver: none of the member IDs .*\(U0PARTNER1\) is a full member/],
-  ])('a requester who %s is refused before anyone approves, on the record', async (_what, links, who, why) => {
-    const s = await serveSlackProd(sb, { scopes: oidcScopes(links) });
-    try {
-      const before = approvals().messages.length;
-      const r = await s.call('update_message', { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: `Published: ${who}` }, { 'fleet/actor-token': await token(who) });
-      expect(r.isError).toBe(true);
-      expect(text(r)).toMatch(why);
-      expect(people.edited()).not.toBe(`Published: ${who}`);
-      expect(approvals().messages.length).toBe(before);
-      const last = auditRecords(s.auditFile).at(-1)!;
-      expect(last).toMatchObject({ decision: 'deny', rule: 'tools.update_message.approval' });
-      expect(auditRecords(s.auditFile).some((x) => x.phase === 'approval' && x.status === 'refused')).toBe(true);
-    } finally {
-      await s.close();
-    }
-  }, 60_000);
+    [
+      'is linked to no member ID',
+      (t: string) => t,
+      'zed@example.com',
+      /no approval of update_message can be asked: the requester zed@example\.com \(proven by oidc\) is linked to no member ID/,
+    ],
+    [
+      'is linked only to a deleted account',
+      (t: string) => t.replace('\npeople:\n', '\npeople:\n  zed@example.com: [U0FORMER1]\n'),
+      'zed@example.com',
+      /cannot be told apart from an approver: none of the member IDs .*\(U0FORMER1\) is a full member/,
+    ],
+    [
+      'is linked only to a Slack Connect member',
+      (t: string) => t.replace('\npeople:\n', '\npeople:\n  zed@example.com: [U0PARTNER1]\n'),
+      'zed@example.com',
+      /cannot be told apart from an approver: none of the member IDs .*\(U0PARTNER1\) is a full member/,
+    ],
+  ])(
+    'a requester who %s is refused before anyone approves, on the record',
+    async (_what, links, who, why) => {
+      const s = await serveSlackProd(sb, { scopes: oidcScopes(links) });
+      try {
+        const before = approvals().messages.length;
+        const r = await s.call(
+          'update_message',
+          { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: `Published: ${who}` },
+          { 'fleet/actor-token': await token(who) },
+        );
+        expect(r.isError).toBe(true);
+        expect(text(r)).toMatch(why);
+        expect(people.edited()).not.toBe(`Published: ${who}`);
+        expect(approvals().messages.length).toBe(before);
+        const last = auditRecords(s.auditFile).at(-1)!;
+        expect(last).toMatchObject({ decision: 'deny', rule: 'tools.update_message.approval' });
+        expect(auditRecords(s.auditFile).some((x) => x.phase === 'approval' && x.status === 'refused')).toBe(true);
+      } finally {
+        await s.close();
+      }
+    },
+    60_000,
+  );
 });

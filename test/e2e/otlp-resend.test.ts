@@ -8,7 +8,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { auditRecords, serve, tempDir, text, waitFor } from '../helpers.js';
 import { Collector } from '../otlp-collector.js';
 
-const callSeqs = (file: string) => auditRecords(file).filter((r) => r.call && r.tool).map((r) => r.seq as number);
+const callSeqs = (file: string) =>
+  auditRecords(file)
+    .filter((r) => r.call && r.tool)
+    .map((r) => r.seq as number);
 
 describe('the OTLP export re-sends what a collector missed, from the trail', () => {
   const collector = new Collector();
@@ -20,10 +23,15 @@ describe('the OTLP export re-sends what a collector missed, from the trail', () 
     await collector.down();
     const stateDir = tempDir('fleet-state-');
     const auditDir = tempDir('fleet-audit-');
-    const vars = { OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, OTEL_BLRP_SCHEDULE_DELAY: '50', OTEL_EXPORTER_OTLP_TIMEOUT: '2000' };
+    const vars = {
+      OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
+      OTEL_BLRP_SCHEDULE_DELAY: '50',
+      OTEL_EXPORTER_OTLP_TIMEOUT: '2000',
+    };
     const a = await serve({ connector: 'slack', env: 'dev', sandbox: true, stateDir, auditDir, vars });
     try {
-      for (let i = 0; i < 3; i++) expect(text(await a.call('get_user', { user: 'U0DEVALICE' }))).toContain('U0DEVALICE');
+      for (let i = 0; i < 3; i++)
+        expect(text(await a.call('get_user', { user: 'U0DEVALICE' }))).toContain('U0DEVALICE');
       const missed = callSeqs(a.auditFile);
       expect(missed.length).toBeGreaterThanOrEqual(6);
       // owed, kept in the state folder
@@ -38,7 +46,8 @@ describe('the OTLP export re-sends what a collector missed, from the trail', () 
 
       // down again, and the process stops before it is back
       await collector.down();
-      for (let i = 0; i < 2; i++) expect(text(await a.call('get_user', { user: 'U0DEVALICE' }))).toContain('U0DEVALICE');
+      for (let i = 0; i < 2; i++)
+        expect(text(await a.call('get_user', { user: 'U0DEVALICE' }))).toContain('U0DEVALICE');
     } finally {
       await a.close();
     }

@@ -27,7 +27,10 @@ afterAll(() => Promise.all([slack?.close(), cf?.close(), doppler?.close()]));
 
 /** Slack requests made with the approvals identity's token (the proof's reads) since `n`. */
 const slackSince = (n: number) => slack.emulator.requests.slice(n).map((r) => r.route);
-const asks = (actor: string, author = actor) => ({ 'fleet/actor': actor, 'fleet/thread': slack.say('T0BLOGPROD', 'C0EDITORIAL', author, 'please run it') });
+const asks = (actor: string, author = actor) => ({
+  'fleet/actor': actor,
+  'fleet/thread': slack.say('T0BLOGPROD', 'C0EDITORIAL', author, 'please run it'),
+});
 
 interface Case {
   id: string;
@@ -41,7 +44,13 @@ interface Case {
 const CASES: Case[] = [
   {
     id: 'cloudflare.prod',
-    start: () => serve({ connector: 'cloudflare', env: 'prod', upstream: cf.url, vars: { CLOUDFLARE_BROKER_TOKEN_PROD: cfBroker(), ...approvalsIdentity(slack) } }),
+    start: () =>
+      serve({
+        connector: 'cloudflare',
+        env: 'prod',
+        upstream: cf.url,
+        vars: { CLOUDFLARE_BROKER_TOKEN_PROD: cfBroker(), ...approvalsIdentity(slack) },
+      }),
     upstream: () => cf.emulator.requests.length,
     // a production write: it starts the publishing workflow
     tool: 'workflow_create_instance',
@@ -49,14 +58,26 @@ const CASES: Case[] = [
   },
   {
     id: 'doppler.prod',
-    start: () => serve({ connector: 'doppler', env: 'prod', upstream: doppler.url, vars: { DOPPLER_BROKER_TOKEN_PROD: doppler.issueBroker('blogbot'), ...approvalsIdentity(slack) } }),
+    start: () =>
+      serve({
+        connector: 'doppler',
+        env: 'prod',
+        upstream: doppler.url,
+        vars: { DOPPLER_BROKER_TOKEN_PROD: doppler.issueBroker('blogbot'), ...approvalsIdentity(slack) },
+      }),
     upstream: () => doppler.emulator.requests.length,
     tool: 'get_secret',
     args: SAMPLES['doppler.prod']!.get_secret!,
   },
   {
     id: 'slack.prod',
-    start: () => serve({ connector: 'slack', env: 'prod', upstream: slack.url, vars: { SLACK_BOT_TOKEN_PROD: slack.issue('T0BLOGPROD', SLACK_PROD), ...approvalsIdentity(slack) } }),
+    start: () =>
+      serve({
+        connector: 'slack',
+        env: 'prod',
+        upstream: slack.url,
+        vars: { SLACK_BOT_TOKEN_PROD: slack.issue('T0BLOGPROD', SLACK_PROD), ...approvalsIdentity(slack) },
+      }),
     upstream: () => slack.emulator.requests.length,
     tool: 'post_message',
     args: { channel: 'C0EDITORIAL', text: 'proof test' },
@@ -70,7 +91,11 @@ describe.each(CASES)('$id over stdio proves its actor', (k) => {
     // a proven call opens the upstream (its identity check), so each test sees only its own requests
     const r = await s.call(k.tool, k.args, asks('U0EDITOR1'));
     expect(r.isError, text(r)).toBeFalsy();
-    expect(auditRecords(s.auditFile).filter((x) => x.phase === 'intent').at(-1)).toMatchObject({
+    expect(
+      auditRecords(s.auditFile)
+        .filter((x) => x.phase === 'intent')
+        .at(-1),
+    ).toMatchObject({
       actor: 'U0EDITOR1',
       actor_via: 'meta',
       actor_proof: { kind: 'slack-message', verified: true, author: 'U0EDITOR1' },
@@ -83,7 +108,11 @@ describe.each(CASES)('$id over stdio proves its actor', (k) => {
     const sl = slack.emulator.requests.length;
     const r = await s.call(k.tool, k.args);
     expect(r.isError).toBe(true);
-    expect(text(r)).toMatch(new RegExp(`^denied: ${k.id.replace('.', '\\.')} requires attribution \\(.*${k.id.replace('.', '\\.')}\\.yaml:\\d+\\); pass _meta "fleet/actor" \\(their Slack user ID\\) and "fleet/thread"`));
+    expect(text(r)).toMatch(
+      new RegExp(
+        `^denied: ${k.id.replace('.', '\\.')} requires attribution \\(.*${k.id.replace('.', '\\.')}\\.yaml:\\d+\\); pass _meta "fleet/actor" \\(their Slack user ID\\) and "fleet/thread"`,
+      ),
+    );
     expect(k.upstream()).toBe(up);
     expect(slackSince(sl)).toEqual([]);
     expect(auditRecords(s.auditFile).at(-1)).toMatchObject({ decision: 'deny', rule: 'attribution' });
@@ -93,7 +122,14 @@ describe.each(CASES)('$id over stdio proves its actor', (k) => {
     ['an actor with no thread', () => ({ 'fleet/actor': 'U0EDITOR1' }), 'no-thread'],
     ['a made-up actor, with a message someone else wrote', () => asks('U0EDITOR2', 'U0EDITOR1'), 'author-mismatch'],
     ['an actor that does not exist', () => asks('U0NOBODY1', 'U0EDITOR1'), 'author-mismatch'],
-    ['an e-mail actor', () => ({ 'fleet/actor': 'erin@example.com', 'fleet/thread': slack.say('T0BLOGPROD', 'C0EDITORIAL', 'U0EDITOR1', 'hi') }), 'actor-not-slack-user'],
+    [
+      'an e-mail actor',
+      () => ({
+        'fleet/actor': 'erin@example.com',
+        'fleet/thread': slack.say('T0BLOGPROD', 'C0EDITORIAL', 'U0EDITOR1', 'hi'),
+      }),
+      'actor-not-slack-user',
+    ],
     ['a bot as the actor', () => asks('U0PRODBOT'), 'bot-authored'],
   ])('refuses %s; nothing reaches the upstream', async (_what, meta, failure) => {
     const up = k.upstream();
@@ -103,7 +139,11 @@ describe.each(CASES)('$id over stdio proves its actor', (k) => {
     // slack.prod's own reads of the request message are its upstream's; the others' go to Slack only
     if (k.id !== 'slack.prod') expect(k.upstream()).toBe(up);
     const rec = auditRecords(s.auditFile).at(-1)!;
-    expect(rec).toMatchObject({ decision: 'deny', rule: 'attribution.proof', actor_proof: { kind: 'slack-message', verified: false } });
+    expect(rec).toMatchObject({
+      decision: 'deny',
+      rule: 'attribution.proof',
+      actor_proof: { kind: 'slack-message', verified: false },
+    });
     expect(rec.actor_proof.failure).toContain(failure);
   });
 });
@@ -131,14 +171,21 @@ describe('over Streamable HTTP, the client cannot name the human either', () => 
     expect(await h.stop()).toBe(0);
   });
 
-  it('admits a call whose _meta proves its actor, and refuses one with none, a forged one, or the server environment\'s', async () => {
+  it("admits a call whose _meta proves its actor, and refuses one with none, a forged one, or the server environment's", async () => {
     const c = await connect(url(), token);
     const { tool, args } = CASES[0]!;
     const ok = await c.callTool({ name: tool, arguments: args, _meta: asks('U0EDITOR2') });
     expect(ok.isError, text(ok as never)).toBeFalsy();
     const records = () => auditRecords(join(h.auditDir, 'cloudflare.prod.jsonl'));
-    expect(records().filter((x) => x.phase === 'intent').at(-1)).toMatchObject({
-      actor: 'U0EDITOR2', client_id: 'publish', client_via: 'http-bearer', actor_proof: { kind: 'slack-message', verified: true, author: 'U0EDITOR2' },
+    expect(
+      records()
+        .filter((x) => x.phase === 'intent')
+        .at(-1),
+    ).toMatchObject({
+      actor: 'U0EDITOR2',
+      client_id: 'publish',
+      client_via: 'http-bearer',
+      actor_proof: { kind: 'slack-message', verified: true, author: 'U0EDITOR2' },
     });
     const before = cf.emulator.requests.length;
     // no _meta: FLEET_ACTOR/FLEET_THREAD of the server name nobody's human over HTTP
@@ -147,14 +194,23 @@ describe('over Streamable HTTP, the client cannot name the human either', () => 
     expect(text(none as never)).toMatch(/^denied: cloudflare\.prod requires attribution/);
     expect(text(none as never)).not.toContain('FLEET_ACTOR');
     // naming the human the server's environment names, with another's message
-    const borrowed = await c.callTool({ name: tool, arguments: args, _meta: { 'fleet/actor': 'U0EDITOR1', 'fleet/thread': slack.say('T0BLOGPROD', 'C0EDITORIAL', 'U0WRITER1', 'not Erin') } });
+    const borrowed = await c.callTool({
+      name: tool,
+      arguments: args,
+      _meta: {
+        'fleet/actor': 'U0EDITOR1',
+        'fleet/thread': slack.say('T0BLOGPROD', 'C0EDITORIAL', 'U0WRITER1', 'not Erin'),
+      },
+    });
     expect(borrowed.isError).toBe(true);
     expect(text(borrowed as never)).toMatch(/^denied: the actor U0EDITOR1 is not proven/);
     // a made-up actor with no message at all
     const forged = await c.callTool({ name: tool, arguments: args, _meta: { 'fleet/actor': 'U0EDITOR1' } });
     expect(forged.isError).toBe(true);
     expect(cf.emulator.requests.length).toBe(before);
-    const denials = records().filter((x) => x.decision === 'deny').slice(-3);
+    const denials = records()
+      .filter((x) => x.decision === 'deny')
+      .slice(-3);
     expect(denials.map((x) => [x.rule, x.actor ?? null, x.client_id])).toEqual([
       ['attribution', null, 'publish'],
       ['attribution.proof', 'U0EDITOR1', 'publish'],

@@ -45,22 +45,40 @@ describe.skipIf(!PG_URL)('replicas of one instance over HTTP on one PostgreSQL',
   const db = 'fleet_replicas';
   let database: Awaited<ReturnType<typeof freshDatabase>> | undefined;
   const env = () => ({ FLEET_STATE_PG: url });
-  const posts = (t: string) => sb.emulator.requests.filter((r) => r.route === 'chat.postMessage' && r.params.text === t).length;
+  const posts = (t: string) =>
+    sb.emulator.requests.filter((r) => r.route === 'chat.postMessage' && r.params.text === t).length;
   const channel = (id: string) => sb.workspace('T0BLOGPROD').channels.find((c) => c.id === id)!;
-  const as = (user: string) => new WebClient(sb.issue('T0BLOGPROD', ['chat:write', 'reactions:write'], undefined, user), { slackApiUrl: sb.url, retryConfig: { retries: 0 } });
+  const as = (user: string) =>
+    new WebClient(sb.issue('T0BLOGPROD', ['chat:write', 'reactions:write'], undefined, user), {
+      slackApiUrl: sb.url,
+      retryConfig: { retries: 0 },
+    });
 
   const start = async (): Promise<Replica> => {
-    const served = await serveHttp(['--instance', 'slack.dev', '--instance', 'slack.prod', '--upstream', sb.url, '--scopes', scopes], {
-      vars: {
-        SLACK_BOT_TOKEN_DEV: sb.issue('T0BLOGDEV', DEV_SCOPES),
-        SLACK_BOT_TOKEN_PROD: sb.issue('T0BLOGPROD', PROD_SCOPES),
-        SLACK_APPROVALS_TOKEN: sb.issue('T0BLOGPROD', ['chat:write', 'channels:history', 'users:read'], undefined, 'U0APPROVALS'),
-        FLEET_APPROVAL_POLL_MS: '100',
-        FLEET_STATE_PG: url,
+    const served = await serveHttp(
+      ['--instance', 'slack.dev', '--instance', 'slack.prod', '--upstream', sb.url, '--scopes', scopes],
+      {
+        vars: {
+          SLACK_BOT_TOKEN_DEV: sb.issue('T0BLOGDEV', DEV_SCOPES),
+          SLACK_BOT_TOKEN_PROD: sb.issue('T0BLOGPROD', PROD_SCOPES),
+          SLACK_APPROVALS_TOKEN: sb.issue(
+            'T0BLOGPROD',
+            ['chat:write', 'channels:history', 'users:read'],
+            undefined,
+            'U0APPROVALS',
+          ),
+          FLEET_APPROVAL_POLL_MS: '100',
+          FLEET_STATE_PG: url,
+        },
       },
-    });
-    const many = (path: string) => Promise.all(Array.from({ length: CLIENTS_PER_REPLICA }, () => connect(`${served.url}${path}`, bearer.dev)));
-    return { served, dev: await many('/mcp/slack/dev'), prod: [await connect(`${served.url}/mcp/slack/prod`, bearer.prod)] };
+    );
+    const many = (path: string) =>
+      Promise.all(Array.from({ length: CLIENTS_PER_REPLICA }, () => connect(`${served.url}${path}`, bearer.dev)));
+    return {
+      served,
+      dev: await many('/mcp/slack/dev'),
+      prod: [await connect(`${served.url}/mcp/slack/prod`, bearer.prod)],
+    };
   };
   /** SIGKILLs replica i (its clients' calls in flight fail) and starts a fresh one in its place. */
   const kill = async (i: number) => {
@@ -82,7 +100,9 @@ describe.skipIf(!PG_URL)('replicas of one instance over HTTP on one PostgreSQL',
     const c = new pg.Client({ connectionString: url });
     await c.connect();
     try {
-      return (await c.query('SELECT line FROM fleet_audit WHERE instance = $1 ORDER BY seq', [instance])).rows.map((r) => JSON.parse(r.line));
+      return (await c.query('SELECT line FROM fleet_audit WHERE instance = $1 ORDER BY seq', [instance])).rows.map(
+        (r) => JSON.parse(r.line),
+      );
     } finally {
       await c.end();
     }
@@ -95,7 +115,8 @@ describe.skipIf(!PG_URL)('replicas of one instance over HTTP on one PostgreSQL',
     proxy = new TcpProxy(toDb);
     await proxy.start();
     url = `postgresql://${user}@127.0.0.1:${proxy.port}/${database.name}`;
-    scopes = httpScopes(`clients:
+    scopes = httpScopes(
+      `clients:
   staging-bots:
     owner: content-platform <content@example.com>
     purpose: The staging bots, calling every replica of slack.dev behind the load balancer.
@@ -107,15 +128,23 @@ describe.skipIf(!PG_URL)('replicas of one instance over HTTP on one PostgreSQL',
     purpose: The editorial bot, calling every replica of slack.prod behind the load balancer.
     instances: [slack.prod]
     token: sha256:${tokenHash(bearer.prod)}
-`, (f, t) => {
-      if (f === 'slack.dev.yaml') return t.replace(/ {2}read_history: {4}\{ channels: \[([^\]]+)\] \}/, '  read_history:    { channels: [$1], rate: 7/hour }');
-      if (f === 'fleet.yaml') return `${t}${PG_STORE}`;
-      return t;
-    });
+`,
+      (f, t) => {
+        if (f === 'slack.dev.yaml')
+          return t.replace(
+            / {2}read_history: {4}\{ channels: \[([^\]]+)\] \}/,
+            '  read_history:    { channels: [$1], rate: 7/hour }',
+          );
+        if (f === 'fleet.yaml') return `${t}${PG_STORE}`;
+        return t;
+      },
+    );
     expect(readFileSync(join(scopes, 'slack.dev.yaml'), 'utf8')).toContain('rate: 7/hour');
     const first = await runCli(['state', 'migrate', '--scopes', scopes], { env: env() });
     expect(first.stdout).toMatch(/migrated from version 0 to \d+/);
-    expect((await runCli(['state', 'migrate', '--scopes', scopes], { env: env() })).stdout).toMatch(/already at version/);
+    expect((await runCli(['state', 'migrate', '--scopes', scopes], { env: env() })).stdout).toMatch(
+      /already at version/,
+    );
     replicas.push(...(await Promise.all([start(), start(), start()])));
   }, 90_000);
 
@@ -131,7 +160,11 @@ describe.skipIf(!PG_URL)('replicas of one instance over HTTP on one PostgreSQL',
    * A client's keyed post: first to replica `first` with a short patience (answers are slow on
    * purpose), then on to the next replica with the same key until the call has a final status.
    */
-  const post = async (k: string, first: number, patienceMs: number): Promise<{ result: CallToolResult; tried: number[] }> => {
+  const post = async (
+    k: string,
+    first: number,
+    patienceMs: number,
+  ): Promise<{ result: CallToolResult; tried: number[] }> => {
     const tried: number[] = [];
     let last = '';
     for (let attempt = 0; attempt < 8; attempt++) {
@@ -139,7 +172,11 @@ describe.skipIf(!PG_URL)('replicas of one instance over HTTP on one PostgreSQL',
       tried.push(i);
       const c = replicas[i]!.dev[(first + attempt * 7) % CLIENTS_PER_REPLICA]!;
       try {
-        const r = (await c.callTool({ name: 'post_message', arguments: { channel: 'C0DEVBOTTEST', text: k }, _meta: key(k) }, undefined, { timeout: attempt ? 30_000 : patienceMs })) as CallToolResult;
+        const r = (await c.callTool(
+          { name: 'post_message', arguments: { channel: 'C0DEVBOTTEST', text: k }, _meta: key(k) },
+          undefined,
+          { timeout: attempt ? 30_000 : patienceMs },
+        )) as CallToolResult;
         if (status(r) === 'completed' || status(r) === 'replayed') return { result: r, tried };
         last = `${status(r)}: ${text(r).slice(0, 300)}`;
       } catch (e) {
@@ -164,7 +201,9 @@ describe.skipIf(!PG_URL)('replicas of one instance over HTTP on one PostgreSQL',
     sb.emulator.clearFaults();
     sb.emulator.inject({ route: 'chat.postMessage', delayMs: 500, times: 6 });
     const hedgedKeys = Array.from({ length: 6 }, (_, i) => `hedged-${process.pid}-${i}`);
-    const hedged = await Promise.all(hedgedKeys.map((k, i) => Promise.all([post(k, i % 3, 30_000), post(k, (i + 1) % 3, 30_000)])));
+    const hedged = await Promise.all(
+      hedgedKeys.map((k, i) => Promise.all([post(k, i % 3, 30_000), post(k, (i + 1) % 3, 30_000)])),
+    );
     for (const k of hedgedKeys) expect(posts(k), k).toBe(1);
     for (const pair of hedged) expect(pair.map((d) => status(d.result)).sort()).toEqual(['completed', 'replayed']);
     keys.push(...hedgedKeys);
@@ -179,8 +218,16 @@ describe.skipIf(!PG_URL)('replicas of one instance over HTTP on one PostgreSQL',
   }, 90_000);
 
   it('admits exactly N calls of a rate of N across replicas', async () => {
-    const results = await Promise.all(Array.from({ length: 18 }, (_, i) =>
-      replicas[i % 3]!.dev[Math.floor(i / 3) % CLIENTS_PER_REPLICA]!.callTool({ name: 'read_history', arguments: { channel: 'C0DEVSCRATCH' } }) as Promise<CallToolResult>));
+    const results = await Promise.all(
+      Array.from(
+        { length: 18 },
+        (_, i) =>
+          replicas[i % 3]!.dev[Math.floor(i / 3) % CLIENTS_PER_REPLICA]!.callTool({
+            name: 'read_history',
+            arguments: { channel: 'C0DEVSCRATCH' },
+          }) as Promise<CallToolResult>,
+      ),
+    );
     const limited = results.filter((r) => r.isError && /rate limit 7\/hour/.test(text(r)));
     expect(results.length - limited.length).toBe(7);
     expect(limited).toHaveLength(11);
@@ -189,20 +236,41 @@ describe.skipIf(!PG_URL)('replicas of one instance over HTTP on one PostgreSQL',
   it('a replica killed mid-call leaves an UNKNOWN call that no other replica runs again', async () => {
     const k = `doomed-${process.pid}`;
     sb.emulator.inject({ route: 'chat.postMessage', delayMs: 3000 });
-    const lost = replicas[0]!.dev[0]!.callTool({ name: 'post_message', arguments: { channel: 'C0DEVBOTTEST', text: k }, _meta: key(k) }).then(() => 'answered', () => 'lost');
-    await expect.poll(async () => (await trail()).some((r) => r.key === k && r.phase === 'intent'), { timeout: 20_000 }).toBe(true);
+    const lost = replicas[0]!.dev[0]!.callTool({
+      name: 'post_message',
+      arguments: { channel: 'C0DEVBOTTEST', text: k },
+      _meta: key(k),
+    }).then(
+      () => 'answered',
+      () => 'lost',
+    );
+    await expect
+      .poll(async () => (await trail()).some((r) => r.key === k && r.phase === 'intent'), { timeout: 20_000 })
+      .toBe(true);
     await kill(0);
     expect(await lost).toBe('lost');
     for (const i of [1, 2]) {
-      const retry = (await replicas[i]!.dev[1]!.callTool({ name: 'post_message', arguments: { channel: 'C0DEVBOTTEST', text: k }, _meta: key(k) })) as CallToolResult;
+      const retry = (await replicas[i]!.dev[1]!.callTool({
+        name: 'post_message',
+        arguments: { channel: 'C0DEVBOTTEST', text: k },
+        _meta: key(k),
+      })) as CallToolResult;
       expect(retry.isError).toBe(true);
       expect(status(retry)).toBe('failed');
       expect(text(retry)).toMatch(/stopped before its outcome was recorded/);
     }
     expect(posts(k)).toBeLessThanOrEqual(1);
-    const shown = await runCli(['audit', 'show', '--instance', 'slack.dev', '--scopes', scopes, '--json'], { env: env() });
-    const calls = shown.stdout.trim().split('\n').map((l) => JSON.parse(l));
-    expect(calls.filter((c) => c.outcome === 'unknown' && c.records.some((r: { key?: string }) => r.key === k)), shown.stderr + shown.stdout.slice(-3000)).toHaveLength(1);
+    const shown = await runCli(['audit', 'show', '--instance', 'slack.dev', '--scopes', scopes, '--json'], {
+      env: env(),
+    });
+    const calls = shown.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(
+      calls.filter((c) => c.outcome === 'unknown' && c.records.some((r: { key?: string }) => r.key === k)),
+      shown.stderr + shown.stdout.slice(-3000),
+    ).toHaveLength(1);
     replicas[0] = await start();
     sb.emulator.clearFaults();
   }, 60_000);
@@ -212,12 +280,20 @@ describe.skipIf(!PG_URL)('replicas of one instance over HTTP on one PostgreSQL',
     sb.emulator.inject({ route: 'chat.postMessage', delayMs: 2000, times: 1 });
     const sent = Date.now();
     let lostAt = 0;
-    const first = replicas[0]!.dev[0]!.callTool({ name: 'post_message', arguments: { channel: 'C0DEVBOTTEST', text: k }, _meta: key(k) })
-      .then(() => 'answered', () => {
+    const first = replicas[0]!.dev[0]!.callTool({
+      name: 'post_message',
+      arguments: { channel: 'C0DEVBOTTEST', text: k },
+      _meta: key(k),
+    }).then(
+      () => 'answered',
+      () => {
         lostAt = Date.now();
         return 'lost';
-      });
-    await expect.poll(async () => (await trail()).some((r) => r.key === k && r.phase === 'intent'), { timeout: 20_000 }).toBe(true);
+      },
+    );
+    await expect
+      .poll(async () => (await trail()).some((r) => r.key === k && r.phase === 'intent'), { timeout: 20_000 })
+      .toBe(true);
     // the key's row is held, so the replica records the outcome in the trail but cannot keep it with the key
     const locker = new pg.Client({ connectionString: url });
     await locker.connect();
@@ -225,18 +301,29 @@ describe.skipIf(!PG_URL)('replicas of one instance over HTTP on one PostgreSQL',
       await locker.query('BEGIN');
       await locker.query('SELECT 1 FROM fleet_keys WHERE key = $1 FOR UPDATE', [k]);
       const call = (await trail()).find((r) => r.key === k && r.phase === 'intent')!.call;
-      await expect.poll(async () => (await trail()).some((r) => r.call === call && r.phase === 'outcome' && r.outcome === 'ok'), { timeout: 20_000 }).toBe(true);
+      await expect
+        .poll(async () => (await trail()).some((r) => r.call === call && r.phase === 'outcome' && r.outcome === 'ok'), {
+          timeout: 20_000,
+        })
+        .toBe(true);
       const killedAt = Date.now();
       await kill(0);
       expect(await first).toBe('lost');
-      expect(lostAt - killedAt, `the client waited ${lostAt - killedAt} ms after its replica died (sent ${killedAt - sent} ms before)`).toBeLessThan(10_000);
+      expect(
+        lostAt - killedAt,
+        `the client waited ${lostAt - killedAt} ms after its replica died (sent ${killedAt - sent} ms before)`,
+      ).toBeLessThan(10_000);
     } finally {
       await locker.query('ROLLBACK').catch(() => {});
       await locker.end();
     }
-    expect((await keyState(k))).toBe('running'); // what the dead replica left behind
+    expect(await keyState(k)).toBe('running'); // what the dead replica left behind
     for (const i of [1, 2]) {
-      const retry = (await replicas[i]!.dev[1]!.callTool({ name: 'post_message', arguments: { channel: 'C0DEVBOTTEST', text: k }, _meta: key(k) })) as CallToolResult;
+      const retry = (await replicas[i]!.dev[1]!.callTool({
+        name: 'post_message',
+        arguments: { channel: 'C0DEVBOTTEST', text: k },
+        _meta: key(k),
+      })) as CallToolResult;
       expect(retry.isError, text(retry)).toBeFalsy();
       expect(status(retry)).toBe('replayed');
       expect(text(retry)).toMatch(/settled from the audit trail/);
@@ -251,11 +338,23 @@ describe.skipIf(!PG_URL)('replicas of one instance over HTTP on one PostgreSQL',
 
   describe('a Slack approval outlives the replica that asked', () => {
     /** the actor asks in the request channel; the bot's call carries that message as its proof */
-    const meta = (k: string) => ({ ...key(k), 'fleet/actor': 'U0WRITER1', 'fleet/thread': sb.say('T0BLOGPROD', 'C0EDITORIAL', 'U0WRITER1', 'please edit the release notes') });
+    const meta = (k: string) => ({
+      ...key(k),
+      'fleet/actor': 'U0WRITER1',
+      'fleet/thread': sb.say('T0BLOGPROD', 'C0EDITORIAL', 'U0WRITER1', 'please edit the release notes'),
+    });
     const edit = (i: number, marker: string, _meta: Record<string, string>) =>
-      replicas[i]!.prod[0]!.callTool({ name: 'update_message', arguments: { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: marker }, _meta }, undefined, { timeout: 60_000 }) as Promise<CallToolResult>;
-    const requests = (marker: string) => channel('C0APPROVALS').messages.filter((m) => m.user === 'U0APPROVALS' && m.text.includes('Approval needed') && m.text.includes(marker));
-    const updates = (marker: string) => sb.emulator.requests.filter((r) => r.route === 'chat.update' && r.params.text === marker).length;
+      replicas[i]!.prod[0]!.callTool(
+        { name: 'update_message', arguments: { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: marker }, _meta },
+        undefined,
+        { timeout: 60_000 },
+      ) as Promise<CallToolResult>;
+    const requests = (marker: string) =>
+      channel('C0APPROVALS').messages.filter(
+        (m) => m.user === 'U0APPROVALS' && m.text.includes('Approval needed') && m.text.includes(marker),
+      );
+    const updates = (marker: string) =>
+      sb.emulator.requests.filter((r) => r.route === 'chat.update' && r.params.text === marker).length;
     /** the approval records of the request posted at `ts` (by its call's digest), in order */
     const approvals = async (ts: string) => {
       const t = (await trail('slack.prod')).filter((r) => r.phase === 'approval');
@@ -274,14 +373,21 @@ describe.skipIf(!PG_URL)('replicas of one instance over HTTP on one PostgreSQL',
       const k = `approve-elsewhere-${process.pid}`;
       const marker = `Release notes 4.4 (${k})`;
       const m = meta(k);
-      const first = edit(1, marker, m).then(() => 'answered', () => 'lost');
+      const first = edit(1, marker, m).then(
+        () => 'answered',
+        () => 'lost',
+      );
       const req = await asked(marker);
       await kill(1); // the asking replica dies while the request waits in Slack
       expect(await first).toBe('lost');
       const retry = edit(2, marker, m);
       await expect.poll(() => steps(req.ts), { timeout: 20_000 }).toContain('resumed');
       // while replica 2 waits, a third attempt sees the approval pending, and does not ask again
-      const third = (await replicas[0]!.prod[0]!.callTool({ name: 'update_message', arguments: { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: marker }, _meta: m })) as CallToolResult;
+      const third = (await replicas[0]!.prod[0]!.callTool({
+        name: 'update_message',
+        arguments: { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: marker },
+        _meta: m,
+      })) as CallToolResult;
       expect(status(third)).toBe('pending_approval');
       await as('U0EDITOR1').chat.postMessage({ channel: 'C0APPROVALS', thread_ts: req.ts, text: 'approve' });
       const r = await retry;
@@ -290,7 +396,11 @@ describe.skipIf(!PG_URL)('replicas of one instance over HTTP on one PostgreSQL',
       expect(requests(marker)).toHaveLength(1); // asked once
       expect(updates(marker)).toBe(1); // ran once
       expect(await steps(req.ts)).toEqual(['requested', 'resumed', 'approved']);
-      const again = (await replicas[0]!.prod[0]!.callTool({ name: 'update_message', arguments: { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: marker }, _meta: m })) as CallToolResult;
+      const again = (await replicas[0]!.prod[0]!.callTool({
+        name: 'update_message',
+        arguments: { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: marker },
+        _meta: m,
+      })) as CallToolResult;
       expect(status(again)).toBe('replayed');
       expect(updates(marker)).toBe(1);
       replicas[1] = await start();
@@ -300,7 +410,10 @@ describe.skipIf(!PG_URL)('replicas of one instance over HTTP on one PostgreSQL',
       const k = `approve-meanwhile-${process.pid}`;
       const marker = `Release notes 4.5 (${k})`;
       const m = meta(k);
-      const first = edit(0, marker, m).then(() => 'answered', () => 'lost');
+      const first = edit(0, marker, m).then(
+        () => 'answered',
+        () => 'lost',
+      );
       const req = await asked(marker);
       await kill(0);
       expect(await first).toBe('lost');
@@ -312,14 +425,16 @@ describe.skipIf(!PG_URL)('replicas of one instance over HTTP on one PostgreSQL',
       expect(updates(marker)).toBe(1);
       expect(await steps(req.ts)).toEqual(['requested', 'resumed', 'approved']);
       expect((await approvals(req.ts)).at(-1)).toMatchObject({ status: 'approved', by: 'U0EDITOR2' });
-      expect(status((await edit(2, marker, m)))).toBe('replayed');
+      expect(status(await edit(2, marker, m))).toBe('replayed');
       expect(updates(marker)).toBe(1);
     }, 90_000);
   });
 
   it('exports a chain that fleet audit verify accepts, written by all three replicas', async () => {
     const out = join(tempDir(), 'slack.dev.jsonl');
-    const ex = await runCli(['audit', 'export', '--instance', 'slack.dev', '--scopes', scopes, '--out', out], { env: env() });
+    const ex = await runCli(['audit', 'export', '--instance', 'slack.dev', '--scopes', scopes, '--out', out], {
+      env: env(),
+    });
     expect(ex.code, ex.stderr).toBe(0);
     const v = await runCli(['audit', 'verify', out]);
     expect(v.code, v.stdout).toBe(0);
@@ -332,12 +447,24 @@ describe.skipIf(!PG_URL)('replicas of one instance over HTTP on one PostgreSQL',
   it('moves an embedded trail into PostgreSQL with its chain intact, once', async () => {
     const file = join(tempDir(), 'cloudflare.dev.jsonl');
     const log = new AuditLog(file, 'cloudflare.dev');
-    for (let i = 0; i < 120; i++) await log.append({ call: `old-${i}`, instance: 'cloudflare.dev', phase: 'decision', decision: 'deny', rule: 'tools' });
+    for (let i = 0; i < 120; i++)
+      await log.append({
+        call: `old-${i}`,
+        instance: 'cloudflare.dev',
+        phase: 'decision',
+        decision: 'deny',
+        rule: 'tools',
+      });
     log.close();
-    const first = await runCli(['audit', 'import', file, '--instance', 'cloudflare.dev', '--scopes', scopes], { env: env() });
+    const first = await runCli(['audit', 'import', file, '--instance', 'cloudflare.dev', '--scopes', scopes], {
+      env: env(),
+    });
     expect(first.code, first.stderr).toBe(0);
     expect(first.stdout).toMatch(/imported 120 records/);
-    expect((await runCli(['audit', 'import', file, '--instance', 'cloudflare.dev', '--scopes', scopes], { env: env() })).stdout).toMatch(/imported 0 records/);
+    expect(
+      (await runCli(['audit', 'import', file, '--instance', 'cloudflare.dev', '--scopes', scopes], { env: env() }))
+        .stdout,
+    ).toMatch(/imported 0 records/);
     const out = join(tempDir(), 'back.jsonl');
     await runCli(['audit', 'export', '--instance', 'cloudflare.dev', '--scopes', scopes, '--out', out], { env: env() });
     expect(readFileSync(out, 'utf8')).toBe(readFileSync(file, 'utf8'));
@@ -346,7 +473,9 @@ describe.skipIf(!PG_URL)('replicas of one instance over HTTP on one PostgreSQL',
     const l2 = new AuditLog(other, 'cloudflare.dev');
     await l2.append({ call: 'stranger' });
     l2.close();
-    const bad = await runCli(['audit', 'import', other, '--instance', 'cloudflare.dev', '--scopes', scopes], { env: env() });
+    const bad = await runCli(['audit', 'import', other, '--instance', 'cloudflare.dev', '--scopes', scopes], {
+      env: env(),
+    });
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/import of .* refused: record 1 differs/);
   });
@@ -356,7 +485,11 @@ describe.skipIf(!PG_URL)('replicas of one instance over HTTP on one PostgreSQL',
     const sent: { k: string; r: CallToolResult; posted: number }[] = [];
     const send = async (i: number) => {
       const k = `load-${process.pid}-${++n}`;
-      const r = (await replicas[i]!.dev[n % CLIENTS_PER_REPLICA]!.callTool({ name: 'post_message', arguments: { channel: 'C0DEVBOTTEST', text: k }, _meta: key(k) })) as CallToolResult;
+      const r = (await replicas[i]!.dev[n % CLIENTS_PER_REPLICA]!.callTool({
+        name: 'post_message',
+        arguments: { channel: 'C0DEVBOTTEST', text: k },
+        _meta: key(k),
+      })) as CallToolResult;
       sent.push({ k, r, posted: posts(k) });
       return r;
     };

@@ -15,13 +15,15 @@ const HOSTILE = `<script>document.title='PWNED'</script><img src="http://203.0.1
 const run = chromiumOrSkip();
 
 /** How many rows the custody table has, from the DOM. */
-const custodyRows = (dom: string) => (/<table id="custody-t">[\s\S]*?<tbody>([\s\S]*?)<\/tbody>/.exec(dom)?.[1]?.match(/<tr class="k-/g) ?? []).length;
+const custodyRows = (dom: string) =>
+  (/<table id="custody-t">[\s\S]*?<tbody>([\s\S]*?)<\/tbody>/.exec(dom)?.[1]?.match(/<tr class="k-/g) ?? []).length;
 const titleOf = (dom: string) => /<title>([^<]*)<\/title>/.exec(dom)?.[1];
 
 /** What no page may hold: a script or event handler that is not the page's own. */
 function injected(dom: string): string[] {
   const found: string[] = [];
-  if ((dom.match(/<script\b/gi) ?? []).length !== 1) found.push(`${(dom.match(/<script\b/gi) ?? []).length} script elements`);
+  if ((dom.match(/<script\b/gi) ?? []).length !== 1)
+    found.push(`${(dom.match(/<script\b/gi) ?? []).length} script elements`);
   for (const m of dom.matchAll(/<[a-z][^>]*\son[a-z]+\s*=/gi)) found.push(m[0].slice(0, 80));
   for (const m of dom.matchAll(/<(img|iframe|object|embed|link|base)\b[^>]*>/gi)) found.push(m[0].slice(0, 80));
   return found;
@@ -48,7 +50,8 @@ describe.runIf(run)('the HTML report in a real browser', () => {
     // sortable headers: the page's script ran, so its hash in the CSP is right
     expect(page.dom).toMatch(/<th scope="col" data-sort="" tabindex="0"/);
     // `npm run docs:screenshot`: the README's picture of the page, made here rather than by hand
-    if (process.env.FLEET_SCREENSHOT_TO) await render(out, { png: resolve(ROOT, process.env.FLEET_SCREENSHOT_TO), height: 1500 });
+    if (process.env.FLEET_SCREENSHOT_TO)
+      await render(out, { png: resolve(ROOT, process.env.FLEET_SCREENSHOT_TO), height: 1500 });
   }, 240_000);
 
   it('puts a missing and a tampered trail in the headline, and counts only what verified', async () => {
@@ -62,7 +65,10 @@ describe.runIf(run)('the HTML report in a real browser', () => {
     lines[29] = lines[29]!.replace('"post_message"', '"post_messagE"').replace('"update_message"', '"update_messagE"');
     writeFileSync(file, lines.join('\n'));
     const out = join(dir, 'tampered.html');
-    const r = await runCli(['review', 'slack.prod', 'slack.dev', '--scopes', SCOPES, '--audit-dir', audit, '--format', 'html', '--out', out], { timeoutMs: 60_000 });
+    const r = await runCli(
+      ['review', 'slack.prod', 'slack.dev', '--scopes', SCOPES, '--audit-dir', audit, '--format', 'html', '--out', out],
+      { timeoutMs: 60_000 },
+    );
     expect(r.code, r.stdout + r.stderr).toBe(1);
     expect(r.stdout).toMatch(/slack\.prod: TAMPERED: line 30/);
     expect(r.stdout).toMatch(/slack\.dev: MISSING/);
@@ -72,7 +78,9 @@ describe.runIf(run)('the HTML report in a real browser', () => {
     expect(page.dom).toContain('TAMPERED OR UNREADABLE: slack.prod');
     expect(page.dom).toMatch(/<td class="st-missing">missing<\/td>/);
     // the 29 records before the altered one are counted, nothing after it
-    expect(page.dom).toMatch(/<th scope="row">slack\.prod<\/th><td class="st-tampered">tampered<\/td><td class="mono">[^<]*<\/td><td class="n">29<\/td>/);
+    expect(page.dom).toMatch(
+      /<th scope="row">slack\.prod<\/th><td class="st-tampered">tampered<\/td><td class="mono">[^<]*<\/td><td class="n">29<\/td>/,
+    );
   }, 120_000);
 
   it('catches a cut tail against signed checkpoints and says so first', async () => {
@@ -89,11 +97,33 @@ describe.runIf(run)('the HTML report in a real browser', () => {
     const last = JSON.parse(lines.at(-1)!) as { seq: number; hash: string };
     expect(last.seq).toBe(n);
     const notes = join(dir, 'checkpoints.txt');
-    writeFileSync(notes, formatCheckpoint({ instance: 'slack.prod', seq: last.seq, hash: last.hash, time: new Date().toISOString() }, { name: 'test-key', privateKey: loadPrivateKey(readFileSync(key, 'utf8')) }));
+    writeFileSync(
+      notes,
+      formatCheckpoint(
+        { instance: 'slack.prod', seq: last.seq, hash: last.hash, time: new Date().toISOString() },
+        { name: 'test-key', privateKey: loadPrivateKey(readFileSync(key, 'utf8')) },
+      ),
+    );
     // the last three records cut off: the chain alone still verifies, the checkpoint does not
     writeFileSync(file, `${lines.slice(0, -3).join('\n')}\n`);
     const out = join(dir, 'cut.html');
-    const r = await runCli(['review', 'slack.prod', '--scopes', scopes, '--audit-dir', audit, '--format', 'html', '--out', out, '--checkpoints', notes], { timeoutMs: 60_000 });
+    const r = await runCli(
+      [
+        'review',
+        'slack.prod',
+        '--scopes',
+        scopes,
+        '--audit-dir',
+        audit,
+        '--format',
+        'html',
+        '--out',
+        out,
+        '--checkpoints',
+        notes,
+      ],
+      { timeoutMs: 60_000 },
+    );
     expect(r.code, r.stdout + r.stderr).toBe(1);
     expect(r.stdout).toMatch(/slack\.prod: TAMPERED: .*truncated/);
     const page = await render(out, { png: join(ARTEFACTS, 'cut.png') });
@@ -129,10 +159,13 @@ describe.runIf(run)('the HTML report in a real browser', () => {
     const n = writeTrail(file, 'slack.prod', productionCalls(440_000, Date.now(), 15_000));
     expect(n).toBeGreaterThanOrEqual(1_000_000);
     const out = join(dir, 'million.html');
-    const r = await runCli(['review', 'slack.prod', '--scopes', SCOPES, '--audit-dir', dir, '--format', 'html', '--out', out], {
-      timeoutMs: 400_000,
-      env: { NODE_OPTIONS: '--max-old-space-size=128' },
-    });
+    const r = await runCli(
+      ['review', 'slack.prod', '--scopes', SCOPES, '--audit-dir', dir, '--format', 'html', '--out', out],
+      {
+        timeoutMs: 400_000,
+        env: { NODE_OPTIONS: '--max-old-space-size=128' },
+      },
+    );
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`${n} records`));
     expect(statSync(out).size).toBeLessThan(4 * 1024 * 1024);

@@ -23,7 +23,11 @@ describe('fleet review --propose on a production instance proven by slack-messag
 
   /** the prod calls the journey makes: each asked in #editorial, so each carries a slack-message proof */
   const calls = async (scopesDir: string, token: string[], audit = tempDir('fleet-audit-')) => {
-    const s = await serveSlackProd(sb, { scopes: scopesDir, auditDir: audit, vars: { SLACK_BOT_TOKEN_PROD: sb.issue('T0BLOGPROD', token) } });
+    const s = await serveSlackProd(sb, {
+      scopes: scopesDir,
+      auditDir: audit,
+      vars: { SLACK_BOT_TOKEN_PROD: sb.issue('T0BLOGPROD', token) },
+    });
     try {
       const w = workspace(sb);
       const read = await s.call('read_history', { channel: 'C0EDITORIAL', limit: 2 }, w.asks('U0EDITOR1'));
@@ -75,14 +79,20 @@ describe('fleet review --propose on a production instance proven by slack-messag
   it('says plainly when there is no trail, and narrows nothing', async () => {
     const empty = tempDir('fleet-no-audit-');
     const review = await runCli(['review', 'slack.prod', '--scopes', scopes, '--audit-dir', empty]);
-    expect(review.stderr).toMatch(/warning: .*slack\.prod\.jsonl: there is no audit trail there: .*not evidence that it made none/);
-    const json = JSON.parse((await runCli(['review', 'slack.prod', '--scopes', scopes, '--audit-dir', empty, '--format', 'json'])).stdout);
+    expect(review.stderr).toMatch(
+      /warning: .*slack\.prod\.jsonl: there is no audit trail there: .*not evidence that it made none/,
+    );
+    const json = JSON.parse(
+      (await runCli(['review', 'slack.prod', '--scopes', scopes, '--audit-dir', empty, '--format', 'json'])).stdout,
+    );
     expect(json.instances[0].trail).toMatchObject({ status: 'missing' });
     const to = join(tempDir('fleet-proposal-'), 'p');
     const p = await runCli(['review', 'slack.prod', '--scopes', scopes, '--audit-dir', empty, '--propose', to]);
     expect(p.code).toBe(1);
     expect(p.stdout).toMatch(/slack\.prod: not narrowed: no audit trail/);
-    expect(readFileSync(join(to, 'slack.prod.yaml'), 'utf8')).toBe(readFileSync(join(scopes, 'slack.prod.yaml'), 'utf8'));
+    expect(readFileSync(join(to, 'slack.prod.yaml'), 'utf8')).toBe(
+      readFileSync(join(scopes, 'slack.prod.yaml'), 'utf8'),
+    );
     expect((await runCli(['verify', '--scopes', to, '--no-docs'])).code).toBe(0);
   });
 
@@ -93,7 +103,11 @@ describe('fleet review --propose on a production instance proven by slack-messag
     writeFileSync(join(bad, 'slack.prod.jsonl'), t.replace('"tool":"post_message"', '"tool":"get_user"'));
     const review = await runCli(['review', 'slack.prod', '--scopes', scopes, '--audit-dir', bad]);
     expect(review.stderr).toMatch(/warning: .*slack\.prod\.jsonl:\d+: TAMPERED \(modified\)/);
-    expect(JSON.parse((await runCli(['review', 'slack.prod', '--scopes', scopes, '--audit-dir', bad, '--format', 'json'])).stdout).instances[0].trail).toMatchObject({ status: 'unverifiable' });
+    expect(
+      JSON.parse(
+        (await runCli(['review', 'slack.prod', '--scopes', scopes, '--audit-dir', bad, '--format', 'json'])).stdout,
+      ).instances[0].trail,
+    ).toMatchObject({ status: 'unverifiable' });
     const to = join(tempDir('fleet-proposal-'), 'p');
     const p = await runCli(['review', 'slack.prod', '--scopes', scopes, '--audit-dir', bad, '--propose', to]);
     expect(p.code).toBe(1);
@@ -105,7 +119,9 @@ describe('fleet review --propose on a production instance proven by slack-messag
     const s = await serveSlackProd(sb, { scopes, auditDir: audit });
     try {
       const w = workspace(sb);
-      expect((await s.call('post_message', { channel: 'C0DEVGENERAL', text: 'not here' }, w.asks('U0EDITOR1'))).isError).toBe(true);
+      expect(
+        (await s.call('post_message', { channel: 'C0DEVGENERAL', text: 'not here' }, w.asks('U0EDITOR1'))).isError,
+      ).toBe(true);
     } finally {
       await s.close();
     }
@@ -113,7 +129,9 @@ describe('fleet review --propose on a production instance proven by slack-messag
     const p = await runCli(['review', 'slack.prod', '--scopes', scopes, '--audit-dir', audit, '--propose', to]);
     expect(p.code, p.stdout).toBe(1);
     expect(p.stdout).toMatch(/slack\.prod: not narrowed: no call was allowed in 90 days/);
-    expect(readFileSync(join(to, 'slack.prod.yaml'), 'utf8')).toBe(readFileSync(join(scopes, 'slack.prod.yaml'), 'utf8'));
+    expect(readFileSync(join(to, 'slack.prod.yaml'), 'utf8')).toBe(
+      readFileSync(join(scopes, 'slack.prod.yaml'), 'utf8'),
+    );
     expect((await runCli(['verify', '--scopes', to, '--no-docs'])).code).toBe(0);
   }, 60_000);
 });

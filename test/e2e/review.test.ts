@@ -40,12 +40,30 @@ describe('fleet review from a trail with a known mix of calls', () => {
     const [rev] = JSON.parse(r.stdout).instances;
     expect(rev.calls).toEqual({ allowed: 5, denied: 2, other: 0 });
     const tool = (n: string) => rev.tools.find((t: { tool: string }) => t.tool === n);
-    expect(tool('read_history')).toMatchObject({ allowed: 3, denied: 0, by: [{ who: 'U0DEVALICE', calls: 2 }, { who: 'U0DEVBOB', calls: 1 }] });
+    expect(tool('read_history')).toMatchObject({
+      allowed: 3,
+      denied: 0,
+      by: [
+        { who: 'U0DEVALICE', calls: 2 },
+        { who: 'U0DEVBOB', calls: 1 },
+      ],
+    });
     expect(tool('read_history').last.by).toBe('U0DEVALICE');
     expect(tool('post_message')).toMatchObject({ allowed: 1, denied: 1, last: { by: 'U0DEVBOB' } });
     expect(tool('get_user')).toMatchObject({ allowed: 1, denied: 0, last: { by: 'U0DEVALICE' } });
-    expect(rev.unused).toEqual(['list_channels', 'read_thread', 'reply_in_thread', 'update_message', 'delete_message', 'add_reaction', 'list_users', 'search_messages', 'get_permalink']);
-    const res = (t: string, v: string) => rev.resources.find((x: { tool: string; value: string }) => x.tool === t && x.value === v);
+    expect(rev.unused).toEqual([
+      'list_channels',
+      'read_thread',
+      'reply_in_thread',
+      'update_message',
+      'delete_message',
+      'add_reaction',
+      'list_users',
+      'search_messages',
+      'get_permalink',
+    ]);
+    const res = (t: string, v: string) =>
+      rev.resources.find((x: { tool: string; value: string }) => x.tool === t && x.value === v);
     expect(res('read_history', 'C0DEVGENERAL')).toMatchObject({ allowed: 2, last: { by: 'U0DEVBOB' } });
     expect(res('read_history', 'C0DEVBOTTEST')).toMatchObject({ allowed: 1, last: { by: 'U0DEVALICE' } });
     expect(res('read_history', 'C0DEVSCRATCH')).toMatchObject({ allowed: 0 });
@@ -60,7 +78,16 @@ describe('fleet review from a trail with a known mix of calls', () => {
     const text = await runCli(['review', 'slack.dev', '--scopes', scopes, '--audit-dir', s.auditDir]);
     expect(text.stdout).toMatch(/read_history\s+read\s+3 allowed\s+0 denied\s+last .* by U0DEVALICE/);
     expect(text.stdout).toContain('unused grants: list_channels, read_thread');
-    const md = await runCli(['review', 'slack.dev', '--scopes', scopes, '--audit-dir', s.auditDir, '--format', 'markdown']);
+    const md = await runCli([
+      'review',
+      'slack.dev',
+      '--scopes',
+      scopes,
+      '--audit-dir',
+      s.auditDir,
+      '--format',
+      'markdown',
+    ]);
     expect(md.stdout).toContain('| `read_history` | read | 3 | 0 |');
   });
 
@@ -86,12 +113,19 @@ describe('fleet review from a trail with a known mix of calls', () => {
     expect(r.stdout).toContain('replay: 5 call(s) allowed in the window, all still allowed');
     expect(r.stdout).toContain('read_history.channels: drop C0DEVSCRATCH');
     // the scopes folder itself is untouched
-    expect(readFileSync(join(scopes, 'slack.dev.yaml'), 'utf8')).toBe(readFileSync(join(SCOPES, 'slack.dev.yaml'), 'utf8'));
+    expect(readFileSync(join(scopes, 'slack.dev.yaml'), 'utf8')).toBe(
+      readFileSync(join(SCOPES, 'slack.dev.yaml'), 'utf8'),
+    );
 
     const proposed = loadManifest(join(out, 'slack.dev.yaml'), CONNECTORS);
     expect(Object.keys(proposed.tools).sort()).toEqual(['get_user', 'post_message', 'read_history']);
     expect(proposed.tools.read_history!.channels).toEqual(['C0DEVGENERAL', 'C0DEVBOTTEST']);
-    expect(proposed.tools.post_message).toMatchObject({ channels: ['C0DEVBOTTEST'], mentions: false, max_length: 4000, rate: '120/hour' });
+    expect(proposed.tools.post_message).toMatchObject({
+      channels: ['C0DEVBOTTEST'],
+      mentions: false,
+      max_length: 4000,
+      rate: '120/hour',
+    });
     expect(proposed.upstream.token_scopes).toEqual(['channels:history', 'chat:write', 'users:read']);
 
     const verify = await runCli(['verify', '--scopes', out, '--no-docs']);
@@ -101,7 +135,11 @@ describe('fleet review from a trail with a known mix of calls', () => {
     expect(changes.filter((c) => c.class === 'escalation')).toEqual([]);
     expect(changes.filter((c) => c.class === 'reduction').length).toBeGreaterThanOrEqual(12);
     // neutral entries are only the surface snapshot noting tools no longer listed
-    expect(changes.filter((c) => c.class === 'neutral').every((c) => c.file.includes('surface') && c.what.includes('no longer listed'))).toBe(true);
+    expect(
+      changes
+        .filter((c) => c.class === 'neutral')
+        .every((c) => c.file.includes('surface') && c.what.includes('no longer listed')),
+    ).toBe(true);
 
     // replay every allowed call of the trail through the proposed policy
     const rows = readCalls(readFileSync(s.auditFile, 'utf8'));
@@ -109,16 +147,30 @@ describe('fleet review from a trail with a known mix of calls', () => {
     expect(rp).toEqual({ checked: 5, underException: 0, refused: [] });
     // and the check can fail: the original dev manifest minus read_history would refuse 3 of them
     const narrower = { ...proposed, tools: { ...proposed.tools, read_history: undefined } } as never;
-    expect(replay(rows, narrower, CONNECTORS.slack!).refused.map((x) => x.tool)).toEqual(['read_history', 'read_history', 'read_history']);
+    expect(replay(rows, narrower, CONNECTORS.slack!).refused.map((x) => x.tool)).toEqual([
+      'read_history',
+      'read_history',
+      'read_history',
+    ]);
   });
 });
 
 describe('fleet review: approvals asked and given, and the credential age the upstream reports', () => {
   it('counts approvals by outcome and approver (dev elicitation: one yes, one no)', async () => {
     let answers = ['accept', 'decline'];
-    const s = await serve({ connector: 'slack', env: 'dev', sandbox: true, onElicit: () => ({ action: 'accept', content: { approve: answers.shift() === 'accept' } }) });
+    const s = await serve({
+      connector: 'slack',
+      env: 'dev',
+      sandbox: true,
+      onElicit: () => ({ action: 'accept', content: { approve: answers.shift() === 'accept' } }),
+    });
     try {
-      const post = async () => ((await s.call('post_message', { channel: 'C0DEVBOTTEST', text: 'to delete' }, ALICE)).structuredContent as { ts: string }).ts;
+      const post = async () =>
+        (
+          (await s.call('post_message', { channel: 'C0DEVBOTTEST', text: 'to delete' }, ALICE)).structuredContent as {
+            ts: string;
+          }
+        ).ts;
       const [one, two] = [await post(), await post()];
       expect((await s.call('delete_message', { channel: 'C0DEVBOTTEST', ts: one }, ALICE)).isError).toBeFalsy();
       const no = await s.call('delete_message', { channel: 'C0DEVBOTTEST', ts: two }, ALICE);
@@ -126,7 +178,16 @@ describe('fleet review: approvals asked and given, and the credential age the up
       expect(text(no)).toMatch(/declin/);
       const r = await runCli(['review', 'slack.dev', '--audit-dir', s.auditDir, '--format', 'json']);
       const [rev] = JSON.parse(r.stdout).instances;
-      expect(rev.approvals).toEqual([{ tool: 'delete_message', asked: 2, approved: 1, declined: 1, expired: 0, approvers: [expect.objectContaining({ calls: 1 })] }]);
+      expect(rev.approvals).toEqual([
+        {
+          tool: 'delete_message',
+          asked: 2,
+          approved: 1,
+          declined: 1,
+          expired: 0,
+          approvers: [expect.objectContaining({ calls: 1 })],
+        },
+      ]);
       expect(rev.tools.find((t: { tool: string }) => t.tool === 'delete_message')).toMatchObject({ allowed: 1 });
     } finally {
       await s.close();
@@ -135,7 +196,12 @@ describe('fleet review: approvals asked and given, and the credential age the up
   });
 
   it('reads the credential age from what the upstream reported when the instance opened it', async () => {
-    const s = await serve({ connector: 'cloudflare', env: 'dev', sandbox: true, vars: { FLEET_ACTOR: 'dev@example.com' } });
+    const s = await serve({
+      connector: 'cloudflare',
+      env: 'dev',
+      sandbox: true,
+      vars: { FLEET_ACTOR: 'dev@example.com' },
+    });
     try {
       expect((await s.call('list_workers')).isError).toBeFalsy();
       const intent = auditRecordsOf(s.auditFile).find((x) => x.phase === 'intent');
@@ -143,11 +209,15 @@ describe('fleet review: approvals asked and given, and the credential age the up
       const r = await runCli(['review', 'cloudflare.dev', '--audit-dir', s.auditDir, '--format', 'json']);
       const [rev] = JSON.parse(r.stdout).instances;
       expect(rev.credential).toEqual({
-        ref: 'env:CLOUDFLARE_API_TOKEN_DEV', issued: '2026-01-01T00:00:00Z', source: 'reported by cloudflare when the instance opened it',
+        ref: 'env:CLOUDFLARE_API_TOKEN_DEV',
+        issued: '2026-01-01T00:00:00Z',
+        source: 'reported by cloudflare when the instance opened it',
         age_days: Math.floor((Date.now() - Date.parse('2026-01-01T00:00:00Z')) / 86_400_000),
       });
       const txt = await runCli(['review', 'cloudflare.dev', '--audit-dir', s.auditDir]);
-      expect(txt.stdout).toMatch(/credential env:CLOUDFLARE_API_TOKEN_DEV: \d+ days old \(issued 2026-01-01T00:00:00Z, reported by cloudflare/);
+      expect(txt.stdout).toMatch(
+        /credential env:CLOUDFLARE_API_TOKEN_DEV: \d+ days old \(issued 2026-01-01T00:00:00Z, reported by cloudflare/,
+      );
     } finally {
       await s.close();
     }

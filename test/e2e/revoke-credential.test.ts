@@ -24,7 +24,11 @@ afterAll(() => sb.close());
 describe('Instance.revokeCredential', () => {
   it('deletes the minted token now, with the reason on the record; closing later revokes nothing twice', async () => {
     const audit = tempDir('fleet-audit-');
-    Object.assign(process.env, { FLEET_AUDIT_DIR: audit, FLEET_STATE_DIR: tempDir('fleet-state-'), CLOUDFLARE_BROKER_TOKEN_PROD: sb.issue(ACCOUNT, ['Account API Tokens Write'], { name: 'fleet broker' }) });
+    Object.assign(process.env, {
+      FLEET_AUDIT_DIR: audit,
+      FLEET_STATE_DIR: tempDir('fleet-state-'),
+      CLOUDFLARE_BROKER_TOKEN_PROD: sb.issue(ACCOUNT, ['Account API Tokens Write'], { name: 'fleet broker' }),
+    });
     running = await composeInstance({ connector: 'cloudflare', env: 'prod', scopes: SCOPES, upstream: sb.url });
     let failed: Error | undefined;
     running.openNow((e) => (failed = e));
@@ -33,7 +37,10 @@ describe('Instance.revokeCredential', () => {
     await running.inst.revokeCredential!('suspended: test');
     expect(minted()).toEqual([]);
     const records = auditRecords(`${audit}/cloudflare.prod.jsonl`).filter((r) => r.phase === 'credential');
-    expect(records.map((r) => [r.action, r.reason ?? null, r.outcome])).toEqual([['mint', null, 'ok'], ['revoke', 'suspended: test', 'ok']]);
+    expect(records.map((r) => [r.action, r.reason ?? null, r.outcome])).toEqual([
+      ['mint', null, 'ok'],
+      ['revoke', 'suspended: test', 'ok'],
+    ]);
     // closing afterwards revokes nothing twice
     await running.close('exit');
     running = undefined;
@@ -41,7 +48,11 @@ describe('Instance.revokeCredential', () => {
   });
 
   it('is a no-op for a standing credential', async () => {
-    Object.assign(process.env, { FLEET_AUDIT_DIR: tempDir('fleet-audit-'), FLEET_STATE_DIR: tempDir('fleet-state-'), CLOUDFLARE_API_TOKEN_DEV: sb.issue(ACCOUNT, ['Workers Scripts Read']) });
+    Object.assign(process.env, {
+      FLEET_AUDIT_DIR: tempDir('fleet-audit-'),
+      FLEET_STATE_DIR: tempDir('fleet-state-'),
+      CLOUDFLARE_API_TOKEN_DEV: sb.issue(ACCOUNT, ['Workers Scripts Read']),
+    });
     running = await composeInstance({ connector: 'cloudflare', env: 'dev', scopes: SCOPES, upstream: sb.url });
     await expect(running.inst.revokeCredential!('suspended')).resolves.toBeUndefined();
   });

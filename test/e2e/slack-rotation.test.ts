@@ -18,7 +18,10 @@ const rotatingScopes = () =>
   scopesCopy({
     'slack.prod.yaml': (y) =>
       y
-        .replace(/^credential: .*$/m, 'credential:\n  rotate:\n    refresh_token: env:SLACK_REFRESH_TOKEN_PROD\n    client_id: env:SLACK_CLIENT_ID_PROD\n    client_secret: env:SLACK_CLIENT_SECRET_PROD')
+        .replace(
+          /^credential: .*$/m,
+          'credential:\n  rotate:\n    refresh_token: env:SLACK_REFRESH_TOKEN_PROD\n    client_id: env:SLACK_CLIENT_ID_PROD\n    client_secret: env:SLACK_CLIENT_SECRET_PROD',
+        )
         .replace(/^timeout: .*$/m, 'timeout: 3s'),
   });
 
@@ -31,9 +34,15 @@ const vars = (app: App) => ({
   FLEET_ACTOR: 'U0WRITER1',
   FLEET_THREAD: sb.say('T0BLOGPROD', 'C0EDITORIAL', 'U0WRITER1', 'rotation run, please'),
 });
-const chain = (stateDir: string) => JSON.parse(readFileSync(join(stateDir, 'slack.prod.rotation.json'), 'utf8')) as { refresh_token: string; access_token: string; expires_at: number };
+const chain = (stateDir: string) =>
+  JSON.parse(readFileSync(join(stateDir, 'slack.prod.rotation.json'), 'utf8')) as {
+    refresh_token: string;
+    access_token: string;
+    expires_at: number;
+  };
 const credentialRecords = (file: string) => auditRecords(file).filter((r) => r.phase === 'credential');
-const web = (token: string) => new WebClient(token, { slackApiUrl: sb.url, retryConfig: { retries: 0 }, timeout: 3000 });
+const web = (token: string) =>
+  new WebClient(token, { slackApiUrl: sb.url, retryConfig: { retries: 0 }, timeout: 3000 });
 
 beforeAll(async () => {
   sb = await startSlackSandbox();
@@ -46,7 +55,15 @@ describe('Slack token rotation', () => {
     const app = sb.rotating('T0BLOGPROD', PROD_SCOPES, { ttlSeconds: 9 });
     const stateDir = tempDir('fleet-state-');
     const auditDir = tempDir('fleet-audit-');
-    const s = await serve({ connector: 'slack', env: 'prod', scopes, upstream: sb.url, stateDir, auditDir, vars: vars(app) });
+    const s = await serve({
+      connector: 'slack',
+      env: 'prod',
+      scopes,
+      upstream: sb.url,
+      stateDir,
+      auditDir,
+      vars: vars(app),
+    });
     const seen = new Set<string>([app.refresh_token, app.client_secret]);
     const results: string[] = [];
     try {
@@ -86,7 +103,9 @@ describe('Slack token rotation', () => {
     expect(written).not.toMatch(/xoxe/);
     // the security team's view: each exchange, its expiry and where its refresh token came from
     const shown = await runCli(['audit', 'show', s.auditFile]);
-    expect(shown.stdout).toMatch(/\(credential\)\s+rotate\s+ok\s+access token from the reference's refresh token until /);
+    expect(shown.stdout).toMatch(
+      /\(credential\)\s+rotate\s+ok\s+access token from the reference's refresh token until /,
+    );
     expect(shown.stdout).toMatch(/\(credential\)\s+renew\s+ok\s+access token from the state's refresh token until /);
     expect(shown.stdout).not.toMatch(/xoxe/);
   });
@@ -109,24 +128,42 @@ describe('Slack token rotation', () => {
 
   it('refuses to start when the rotated token holds more than the manifest declares, and stops when a renewed one does', async () => {
     const over = sb.rotating('T0BLOGPROD', [...PROD_SCOPES, 'search:read']);
-    const r = await runCli(['serve', 'slack', '--env', 'prod', '--scopes', scopes, '--upstream', sb.url], { env: { FLEET_AUDIT_DIR: tempDir(), ...vars(over) }, keepStdin: true, timeoutMs: 15_000 });
+    const r = await runCli(['serve', 'slack', '--env', 'prod', '--scopes', scopes, '--upstream', sb.url], {
+      env: { FLEET_AUDIT_DIR: tempDir(), ...vars(over) },
+      keepStdin: true,
+      timeoutMs: 15_000,
+    });
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(/the token holds search:read beyond the manifest's declared permissions \(.*slack\.prod\.yaml:\d+\); refusing to start a production instance with an over-scoped token/);
+    expect(r.stderr).toMatch(
+      /the token holds search:read beyond the manifest's declared permissions \(.*slack\.prod\.yaml:\d+\); refusing to start a production instance with an over-scoped token/,
+    );
     expect(r.stderr).not.toContain(over.refresh_token);
 
     // the app is reinstalled with one more scope while the instance runs: its next token is refused
     const app = sb.rotating('T0BLOGPROD', PROD_SCOPES, { ttlSeconds: 3 });
-    const running = runCli(['serve', 'slack', '--env', 'prod', '--scopes', scopes, '--upstream', sb.url], { env: { FLEET_AUDIT_DIR: tempDir(), ...vars(app) }, keepStdin: true, timeoutMs: 20_000 });
+    const running = runCli(['serve', 'slack', '--env', 'prod', '--scopes', scopes, '--upstream', sb.url], {
+      env: { FLEET_AUDIT_DIR: tempDir(), ...vars(app) },
+      keepStdin: true,
+      timeoutMs: 20_000,
+    });
     await waitFor(() => sb.exchanges > 0 && !sb.refreshable(app.refresh_token));
     sb.rescope(app.client_id, [...PROD_SCOPES, 'search:read']);
     const stopped = await running;
     expect(stopped.code).toBe(1);
-    expect(stopped.stderr).toMatch(/the renewed token was refused: the token holds search:read beyond the manifest's declared permissions/);
+    expect(stopped.stderr).toMatch(
+      /the renewed token was refused: the token holds search:read beyond the manifest's declared permissions/,
+    );
   });
 
   it('runs on its own --sandbox, which hands it an app with rotation on', async () => {
-    const s = await serve({ connector: 'slack', env: 'prod', scopes, sandbox: true, vars: { FLEET_ACTOR: 'U0WRITER1' } });
+    const s = await serve({
+      connector: 'slack',
+      env: 'prod',
+      scopes,
+      sandbox: true,
+      vars: { FLEET_ACTOR: 'U0WRITER1' },
+    });
     try {
       // the call is refused for its proof (no FLEET_THREAD), after the upstream opened with a rotated token
       await s.call('list_channels');

@@ -21,18 +21,29 @@ const routes = () => sb.emulator.requests.map((r) => r.route);
 
 describe('start-up identity check', () => {
   const start = (env: string, token: string) =>
-    runCli(['serve', 'slack', '--env', env, '--upstream', sb.url], { env: { [`SLACK_BOT_TOKEN_${env.toUpperCase()}`]: token, FLEET_AUDIT_DIR: tempDir() }, keepStdin: true, timeoutMs: 10_000 });
+    runCli(['serve', 'slack', '--env', env, '--upstream', sb.url], {
+      env: { [`SLACK_BOT_TOKEN_${env.toUpperCase()}`]: token, FLEET_AUDIT_DIR: tempDir() },
+      keepStdin: true,
+      timeoutMs: 10_000,
+    });
 
   it('refuses a prod token holding more scopes than the manifest declares', async () => {
     const r = await start('prod', sb.issue('T0BLOGPROD', [...PROD_SCOPES, 'channels:manage']));
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(/slack\.prod: cannot start: the token holds channels:manage beyond the manifest's declared permissions \(.*slack\.prod\.yaml:\d+\); refusing/);
+    expect(r.stderr).toMatch(
+      /slack\.prod: cannot start: the token holds channels:manage beyond the manifest's declared permissions \(.*slack\.prod\.yaml:\d+\); refusing/,
+    );
   });
 
   it('warns about an over-scoped dev token, and serves', async () => {
-    const s = await serve({ connector: 'slack', env: 'dev', upstream: sb.url, vars: { SLACK_BOT_TOKEN_DEV: sb.issue('T0BLOGDEV', [...DEV_SCOPES, 'admin:write']) } });
+    const s = await serve({
+      connector: 'slack',
+      env: 'dev',
+      upstream: sb.url,
+      vars: { SLACK_BOT_TOKEN_DEV: sb.issue('T0BLOGDEV', [...DEV_SCOPES, 'admin:write']) },
+    });
     expect((await s.call('list_users')).isError).toBeFalsy();
     expect(s.stderr()).toMatch(/warning: the token holds admin:write beyond/);
     await s.close();
@@ -48,9 +59,22 @@ describe('start-up identity check', () => {
     const before = sb.emulator.requests.length;
     const hook = pathToFileURL(join(ROOT, 'test', 'fixtures', 'load-log.mjs')).href;
     // about the bundle's chunks, so through the bundle (the snapshot loads the SDK with require())
-    const s = await serve({ connector: 'slack', env: 'dev', upstream: sb.url, door: 'bundle', vars: { SLACK_BOT_TOKEN_DEV: sb.issue('T0BLOGDEV', DEV_SCOPES), NODE_OPTIONS: `--import=${hook}`, FLEET_LOAD_LOG: log } });
+    const s = await serve({
+      connector: 'slack',
+      env: 'dev',
+      upstream: sb.url,
+      door: 'bundle',
+      vars: {
+        SLACK_BOT_TOKEN_DEV: sb.issue('T0BLOGDEV', DEV_SCOPES),
+        NODE_OPTIONS: `--import=${hook}`,
+        FLEET_LOAD_LOG: log,
+      },
+    });
     try {
-      const loadedHere = () => readFileSync(log, 'utf8').split('\n').filter((l) => l.startsWith(`${s.pid} `) && l.includes(sdk[0]!));
+      const loadedHere = () =>
+        readFileSync(log, 'utf8')
+          .split('\n')
+          .filter((l) => l.startsWith(`${s.pid} `) && l.includes(sdk[0]!));
       await s.client.listTools();
       // the identity check reached the upstream at start, before any call...
       await waitFor(() => sb.emulator.requests.slice(before).some((q) => q.route === 'auth.test'));
@@ -78,14 +102,22 @@ describe('start-up identity check', () => {
   });
 
   it('names the missing credential', async () => {
-    const r = await runCli(['serve', 'slack', '--env', 'dev'], { env: { FLEET_AUDIT_DIR: tempDir() }, keepStdin: true });
+    const r = await runCli(['serve', 'slack', '--env', 'dev'], {
+      env: { FLEET_AUDIT_DIR: tempDir() },
+      keepStdin: true,
+    });
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('credential env:SLACK_BOT_TOKEN_DEV is not set: export SLACK_BOT_TOKEN_DEV, or run with --sandbox');
+    expect(r.stderr).toContain(
+      'credential env:SLACK_BOT_TOKEN_DEV is not set: export SLACK_BOT_TOKEN_DEV, or run with --sandbox',
+    );
   });
 
   it('refuses to start on a broken manifest, naming file and line', async () => {
     const dir = tempDir();
-    writeFileSync(join(dir, 'slack.dev.yaml'), readFileSync('scopes/slack.dev.yaml', 'utf8').replace('post_message:', 'post_mesage:'));
+    writeFileSync(
+      join(dir, 'slack.dev.yaml'),
+      readFileSync('scopes/slack.dev.yaml', 'utf8').replace('post_message:', 'post_mesage:'),
+    );
     const r = await runCli(['serve', 'slack', '--env', 'dev', '--sandbox', '--scopes', dir], { keepStdin: true });
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
@@ -95,7 +127,12 @@ describe('start-up identity check', () => {
 
 describe('calls against the upstream', () => {
   it('never sends a refused call upstream', async () => {
-    const s = await serve({ connector: 'slack', env: 'dev', upstream: sb.url, vars: { SLACK_BOT_TOKEN_DEV: sb.issue('T0BLOGDEV', DEV_SCOPES) } });
+    const s = await serve({
+      connector: 'slack',
+      env: 'dev',
+      upstream: sb.url,
+      vars: { SLACK_BOT_TOKEN_DEV: sb.issue('T0BLOGDEV', DEV_SCOPES) },
+    });
     await s.call('list_users'); // the identity check has run
     const before = sb.emulator.requests.length;
     for (const [tool, args] of [
@@ -112,7 +149,12 @@ describe('calls against the upstream', () => {
   });
 
   it('reports a 429 at once with its Retry-After, and records the outcome', async () => {
-    const s = await serve({ connector: 'slack', env: 'dev', upstream: sb.url, vars: { SLACK_BOT_TOKEN_DEV: sb.issue('T0BLOGDEV', DEV_SCOPES) } });
+    const s = await serve({
+      connector: 'slack',
+      env: 'dev',
+      upstream: sb.url,
+      vars: { SLACK_BOT_TOKEN_DEV: sb.issue('T0BLOGDEV', DEV_SCOPES) },
+    });
     await s.call('list_users');
     const posts = () => routes().filter((r) => r === 'chat.postMessage').length;
     const before = posts();
@@ -122,9 +164,16 @@ describe('calls against the upstream', () => {
     expect(text(r)).toBe('slack error: ratelimited: Slack is rate limiting this token (retry after 30s)');
     expect(posts()).toBe(before + 1); // not retried
     sb.emulator.inject({ route: 'conversations.history', status: 503 });
-    expect(text(await s.call('read_history', { channel: 'C0DEVGENERAL' }))).toBe('slack error: http_503: Slack answered HTTP 503');
-    const outcomes = auditRecords(s.auditFile).filter((x) => x.phase === 'outcome').slice(-2);
-    expect(outcomes.map((o) => [o.outcome, o.error])).toEqual([['error', 'ratelimited'], ['error', 'http_503']]);
+    expect(text(await s.call('read_history', { channel: 'C0DEVGENERAL' }))).toBe(
+      'slack error: http_503: Slack answered HTTP 503',
+    );
+    const outcomes = auditRecords(s.auditFile)
+      .filter((x) => x.phase === 'outcome')
+      .slice(-2);
+    expect(outcomes.map((o) => [o.outcome, o.error])).toEqual([
+      ['error', 'ratelimited'],
+      ['error', 'http_503'],
+    ]);
     expect((await s.call('read_history', { channel: 'C0DEVGENERAL' })).isError).toBeFalsy();
     await s.close();
   });
@@ -132,7 +181,13 @@ describe('calls against the upstream', () => {
   it('fails closed when the audit trail cannot be written: no upstream call', async () => {
     const blocker = join(tempDir(), 'not-a-dir');
     writeFileSync(blocker, '');
-    const s = await serve({ connector: 'slack', env: 'dev', upstream: sb.url, auditDir: join(blocker, 'audit'), vars: { SLACK_BOT_TOKEN_DEV: sb.issue('T0BLOGDEV', DEV_SCOPES) } });
+    const s = await serve({
+      connector: 'slack',
+      env: 'dev',
+      upstream: sb.url,
+      auditDir: join(blocker, 'audit'),
+      vars: { SLACK_BOT_TOKEN_DEV: sb.issue('T0BLOGDEV', DEV_SCOPES) },
+    });
     const before = routes().filter((r) => r === 'chat.postMessage').length;
     const r = await s.call('post_message', { channel: 'C0DEVBOTTEST', text: 'x' });
     expect(r.isError).toBe(true);
@@ -150,8 +205,14 @@ describe('calls against the upstream', () => {
       [
         { method: 'tools/list' },
         { method: 'tools/call', params: { name: 'read_history', arguments: { channel: 'C0DEVGENERAL' } } },
-        { method: 'tools/call', params: { name: 'post_message', arguments: { channel: 'C0DEVBOTTEST', text: `leak ${CANARY}` } } },
-        { method: 'tools/call', params: { name: 'post_message', arguments: { channel: 'C0DEVGENERAL', text: CANARY } } },
+        {
+          method: 'tools/call',
+          params: { name: 'post_message', arguments: { channel: 'C0DEVBOTTEST', text: `leak ${CANARY}` } },
+        },
+        {
+          method: 'tools/call',
+          params: { name: 'post_message', arguments: { channel: 'C0DEVGENERAL', text: CANARY } },
+        },
         { method: 'tools/call', params: { name: 'list_users', arguments: {} } },
         { method: 'tools/call', params: { name: 'search_messages', arguments: { query: 'leak' } } },
         { method: 'tools/call', params: { name: 'nope', arguments: { x: CANARY } } },
@@ -161,9 +222,15 @@ describe('calls against the upstream', () => {
     expect(session.messages.every((m) => m.jsonrpc === '2.0')).toBe(true);
     expect(session.messages).toHaveLength(8);
     expect(session.messages[5]!.result.isError).toBe(true); // the injected 500
-    const audit = readdirSync(auditDir).map((f) => readFileSync(join(auditDir, f), 'utf8')).join('');
+    const audit = readdirSync(auditDir)
+      .map((f) => readFileSync(join(auditDir, f), 'utf8'))
+      .join('');
     expect(audit.length).toBeGreaterThan(0);
-    for (const [where, out] of [['stdout', session.stdout], ['stderr', session.stderr], ['audit', audit]]) {
+    for (const [where, out] of [
+      ['stdout', session.stdout],
+      ['stderr', session.stderr],
+      ['audit', audit],
+    ]) {
       expect(out, where).not.toContain(CANARY);
     }
     expect(session.stdout).toContain('[redacted]'); // the search result quoting it was scrubbed

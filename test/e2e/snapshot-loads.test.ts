@@ -33,7 +33,8 @@ function bareDynamicImports(): { site: string; name: string }[] {
       const p = join(dir, e.name);
       if (e.isDirectory()) walk(p);
       else if (p.endsWith('.ts')) {
-        for (const m of readFileSync(p, 'utf8').matchAll(/\bimport\('([^'.][^']*)'\)/g)) found.push({ site: relative(ROOT, p), name: m[1]! });
+        for (const m of readFileSync(p, 'utf8').matchAll(/\bimport\('([^'.][^']*)'\)/g))
+          found.push({ site: relative(ROOT, p), name: m[1]! });
       }
     }
   };
@@ -51,7 +52,8 @@ const JOURNEY: Record<string, string> = {
   pg: 'postgres',
   'pg-native': 'never',
 };
-const bundled = (name: string) => !snapshotExternals().some((x) => x === name || (x.endsWith('/*') && name.startsWith(x.slice(0, -1))));
+const bundled = (name: string) =>
+  !snapshotExternals().some((x) => x === name || (x.endsWith('/*') && name.startsWith(x.slice(0, -1))));
 
 describe('what the snapshot leaves out loads through dist/fleet', () => {
   it('every module kept out of the snapshot, and every bare import() in the sources, has a journey here', () => {
@@ -59,7 +61,11 @@ describe('what the snapshot leaves out loads through dist/fleet', () => {
     expect(externals.length).toBeGreaterThan(3);
     expect(externals.filter((x) => !JOURNEY[x])).toEqual([]);
     // a bare import() of a bundled package is evaluated in the snapshot; one of an external must be walked here
-    const unwalked = bareDynamicImports().filter((i) => !bundled(i.name) && !Object.keys(JOURNEY).some((x) => x === i.name || (x.endsWith('/*') && i.name.startsWith(x.slice(0, -1)))));
+    const unwalked = bareDynamicImports().filter(
+      (i) =>
+        !bundled(i.name) &&
+        !Object.keys(JOURNEY).some((x) => x === i.name || (x.endsWith('/*') && i.name.startsWith(x.slice(0, -1)))),
+    );
     expect(unwalked).toEqual([]);
     expect(bareDynamicImports().map((i) => i.name)).toContain('pg');
   });
@@ -69,7 +75,11 @@ describe('what the snapshot leaves out loads through dist/fleet', () => {
     const s = await serve({ connector: 'slack', env: 'dev', sandbox: true, stateDir, vars: trace });
     try {
       expect(text(await s.call('get_user', { user: 'U0DEVALICE' }))).toContain('U0DEVALICE');
-      const post = await s.call('post_message', { channel: 'C0DEVBOTTEST', text: 'keyed' }, { 'fleet/idempotency-key': 'snapshot-1' });
+      const post = await s.call(
+        'post_message',
+        { channel: 'C0DEVBOTTEST', text: 'keyed' },
+        { 'fleet/idempotency-key': 'snapshot-1' },
+      );
       expect(post.structuredContent, text(post)).toMatchObject({ status: 'completed' });
       expect(readdirSync(stateDir).length).toBeGreaterThan(0);
       expect(s.stderr()).toContain(FROM_SNAPSHOT);
@@ -80,7 +90,9 @@ describe('what the snapshot leaves out loads through dist/fleet', () => {
 
   it('starts with a V8 option in NODE_OPTIONS (a heap cap), which a snapshot refuses: from the bundle', async () => {
     for (const NODE_OPTIONS of ['--max-old-space-size=128', '--max-semi-space-size=8']) {
-      const r = await runCli(['verify', '--scopes', join(ROOT, 'scopes'), '--no-docs'], { env: { NODE_OPTIONS, ...trace } });
+      const r = await runCli(['verify', '--scopes', join(ROOT, 'scopes'), '--no-docs'], {
+        env: { NODE_OPTIONS, ...trace },
+      });
       expect(r.code, `${NODE_OPTIONS}: ${r.stdout}${r.stderr}`).toBe(0);
       expect(r.stderr).not.toContain(FROM_SNAPSHOT);
     }
@@ -89,7 +101,9 @@ describe('what the snapshot leaves out loads through dist/fleet', () => {
   it('two starts from one snapshot draw their own random values: call ids differ', async () => {
     // Node caches random data for randomUUID and randomInt: a cache filled while the snapshot was
     // built (a module-level randomUUID()) made every process draw the same call and task ids
-    const both = await Promise.all([0, 1].map(() => serve({ connector: 'slack', env: 'dev', sandbox: true, vars: trace })));
+    const both = await Promise.all(
+      [0, 1].map(() => serve({ connector: 'slack', env: 'dev', sandbox: true, vars: trace })),
+    );
     try {
       for (const s of both) expect(text(await s.call('get_user', { user: 'U0DEVALICE' }))).toContain('U0DEVALICE');
       for (const s of both) expect(s.stderr()).toContain(FROM_SNAPSHOT);
@@ -128,15 +142,22 @@ describe('what the snapshot leaves out loads through dist/fleet', () => {
     const bodies: string[] = [];
     const receiver = createServer((req, res) => {
       let b = '';
-      req.on('data', (d) => (b += d)).on('end', () => {
-        bodies.push(b);
-        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-      });
+      req
+        .on('data', (d) => (b += d))
+        .on('end', () => {
+          bodies.push(b);
+          res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+        });
     });
     await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
     try {
       const endpoint = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
-      const s = await serve({ connector: 'slack', env: 'dev', sandbox: true, vars: { ...trace, OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_BLRP_SCHEDULE_DELAY: '50' } });
+      const s = await serve({
+        connector: 'slack',
+        env: 'dev',
+        sandbox: true,
+        vars: { ...trace, OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_BLRP_SCHEDULE_DELAY: '50' },
+      });
       await s.call('get_user', { user: 'U0DEVALICE' });
       await waitFor(() => bodies.some((b) => b.includes('fleet.audit')), 20_000);
       expect(s.stderr()).toContain(FROM_SNAPSHOT);
@@ -155,7 +176,9 @@ describe('what the snapshot leaves out loads through dist/fleet', () => {
       await admin.query(`CREATE DATABASE ${db}`);
       try {
         const url = PG_URL.replace(/\/[^/?]+(\?|$)/, `/${db}$1`);
-        const scopes = httpScopes('clients: {}\n', (f, t) => (f === 'fleet.yaml' ? `${t}\nstore:\n  engine: postgres\n  url: env:FLEET_STATE_PG\n` : t));
+        const scopes = httpScopes('clients: {}\n', (f, t) =>
+          f === 'fleet.yaml' ? `${t}\nstore:\n  engine: postgres\n  url: env:FLEET_STATE_PG\n` : t,
+        );
         const env = { FLEET_STATE_PG: url, ...trace };
         const migrate = await runCli(['state', 'migrate', '--scopes', scopes], { env });
         expect(migrate.stderr).toContain(FROM_SNAPSHOT);
@@ -163,10 +186,16 @@ describe('what the snapshot leaves out loads through dist/fleet', () => {
         expect(migrate.stdout).toMatch(/migrated from version 0 to \d+/);
         // two processes from the same snapshot at once: each its own owner id (no random value drawn
         // while the snapshot was built may be served again to every start)
-        const both = await Promise.all([0, 1].map(() => serve({ connector: 'slack', env: 'dev', sandbox: true, scopes, vars: env })));
+        const both = await Promise.all(
+          [0, 1].map(() => serve({ connector: 'slack', env: 'dev', sandbox: true, scopes, vars: env })),
+        );
         try {
           for (const [i, s] of both.entries()) {
-            const post = await s.call('post_message', { channel: 'C0DEVBOTTEST', text: `on pg ${i}` }, { 'fleet/idempotency-key': `snapshot-pg-${i}` });
+            const post = await s.call(
+              'post_message',
+              { channel: 'C0DEVBOTTEST', text: `on pg ${i}` },
+              { 'fleet/idempotency-key': `snapshot-pg-${i}` },
+            );
             expect(post.structuredContent, text(post) + s.stderr()).toMatchObject({ status: 'completed' });
           }
         } finally {
@@ -174,13 +203,20 @@ describe('what the snapshot leaves out loads through dist/fleet', () => {
         }
         const c = new pg.Client({ connectionString: url });
         await c.connect();
-        const owners = (await c.query("SELECT owner FROM fleet_keys WHERE key LIKE 'snapshot-pg-%'")).rows.map((r) => r.owner);
+        const owners = (await c.query("SELECT owner FROM fleet_keys WHERE key LIKE 'snapshot-pg-%'")).rows.map(
+          (r) => r.owner,
+        );
         await c.end();
         expect(new Set(owners).size).toBe(2);
-        const suspend = await runCli(['suspend', 'slack.dev', '--reason', 'snapshot walk', '--scopes', scopes], { env });
+        const suspend = await runCli(['suspend', 'slack.dev', '--reason', 'snapshot walk', '--scopes', scopes], {
+          env,
+        });
         expect(suspend.code, suspend.stderr).toBe(0);
         const out = join(tempDir('fleet-export-'), 'trail.jsonl');
-        const exported = await runCli(['audit', 'export', '--instance', 'slack.dev', '--out', out, '--scopes', scopes], { env });
+        const exported = await runCli(
+          ['audit', 'export', '--instance', 'slack.dev', '--out', out, '--scopes', scopes],
+          { env },
+        );
         expect(exported.code, exported.stderr).toBe(0);
         expect(existsSync(out) && readFileSync(out, 'utf8')).toContain('"post_message"');
       } finally {

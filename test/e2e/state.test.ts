@@ -18,12 +18,22 @@ describe('embedded state that cannot be read', () => {
     const stateDir = tempDir();
     const db = join(stateDir, 'slack.dev.db');
     writeFileSync(db, 'garbage, not a SQLite database\n'.repeat(300));
-    const s = await serve({ connector: 'slack', env: 'dev', upstream: sb.url, stateDir, vars: { SLACK_BOT_TOKEN_DEV: sb.issue('T0BLOGDEV', DEV_SCOPES) } });
+    const s = await serve({
+      connector: 'slack',
+      env: 'dev',
+      upstream: sb.url,
+      stateDir,
+      vars: { SLACK_BOT_TOKEN_DEV: sb.issue('T0BLOGDEV', DEV_SCOPES) },
+    });
     try {
       const posts = () => sb.emulator.requests.filter((r) => r.route === 'chat.postMessage').length;
       const before = posts();
       // keyed: the idempotency claim cannot be read
-      const keyed = await s.call('post_message', { channel: 'C0DEVBOTTEST', text: 'keyed' }, { 'fleet/idempotency-key': 'constructor' });
+      const keyed = await s.call(
+        'post_message',
+        { channel: 'C0DEVBOTTEST', text: 'keyed' },
+        { 'fleet/idempotency-key': 'constructor' },
+      );
       expect(keyed.isError).toBe(true);
       expect(text(keyed)).toContain(db);
       expect(keyed.structuredContent).toMatchObject({ status: 'failed' });
@@ -55,7 +65,11 @@ describe('the embedded engine loads lazily', () => {
       const maps = () => readFileSync(`/proc/${s.pid}/maps`, 'utf8');
       await s.client.listTools();
       expect(maps()).not.toMatch(NATIVE_SQLITE);
-      const r = await s.call('post_message', { channel: 'C0DEVBOTTEST', text: 'lazy' }, { 'fleet/idempotency-key': 'lazy-1' });
+      const r = await s.call(
+        'post_message',
+        { channel: 'C0DEVBOTTEST', text: 'lazy' },
+        { 'fleet/idempotency-key': 'lazy-1' },
+      );
       expect(r.structuredContent).toMatchObject({ status: 'completed' });
       expect(maps()).toMatch(NATIVE_SQLITE);
     } finally {

@@ -6,7 +6,12 @@ import { describe, expect, it } from 'vitest';
 import { manifestFiles } from '../../shared/review/verify.js';
 import { SCOPES, serve } from '../helpers.js';
 
-const instances = manifestFiles(SCOPES).map((f) => basename(f).replace(/\.ya?ml$/, '').split('.') as [string, string]);
+const instances = manifestFiles(SCOPES).map(
+  (f) =>
+    basename(f)
+      .replace(/\.ya?ml$/, '')
+      .split('.') as [string, string],
+);
 
 describe('tool-surface snapshots', () => {
   it('cover every shipped manifest', () => {

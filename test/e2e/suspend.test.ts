@@ -20,8 +20,22 @@ describe('fleet suspend and resume', () => {
 
   beforeAll(async () => {
     [a, b] = await Promise.all([
-      serve({ connector: 'slack', env: 'dev', sandbox: true, stateDir, auditDir, vars: { FLEET_ACTOR: 'U0DEVALICE', FLEET_CLIENT: 'claude-dev' } }),
-      serve({ connector: 'slack', env: 'dev', sandbox: true, stateDir, auditDir, vars: { FLEET_ACTOR: 'U0DEVBOB', FLEET_CLIENT: 'docs-routine' } }),
+      serve({
+        connector: 'slack',
+        env: 'dev',
+        sandbox: true,
+        stateDir,
+        auditDir,
+        vars: { FLEET_ACTOR: 'U0DEVALICE', FLEET_CLIENT: 'claude-dev' },
+      }),
+      serve({
+        connector: 'slack',
+        env: 'dev',
+        sandbox: true,
+        stateDir,
+        auditDir,
+        vars: { FLEET_ACTOR: 'U0DEVBOB', FLEET_CLIENT: 'docs-routine' },
+      }),
     ]);
   }, 60_000);
   afterAll(async () => {
@@ -41,7 +55,9 @@ describe('fleet suspend and resume', () => {
     for (const srv of [a, b]) {
       const r = await read(srv);
       expect(r.isError).toBe(true);
-      expect(text(r)).toMatch(/^refused: instance slack\.dev is suspended since \S+ by U0SECOPS: incident 42: token may have leaked; nothing was done \(`fleet resume slack.dev` lifts it\)$/);
+      expect(text(r)).toMatch(
+        /^refused: instance slack\.dev is suspended since \S+ by U0SECOPS: incident 42: token may have leaked; nothing was done \(`fleet resume slack.dev` lifts it\)$/,
+      );
       // an unknown tool is refused for the suspension too: it comes first
       expect(text(await srv.call('kick_user'))).toContain('is suspended');
     }
@@ -61,7 +77,11 @@ describe('fleet suspend and resume', () => {
     const refused = recs.filter((x) => x.rule === 'suspension');
     expect(refused).toHaveLength(4);
     expect(new Set(refused.map((x) => x.actor))).toEqual(new Set(['U0DEVALICE', 'U0DEVBOB']));
-    expect(refused[0]!.suspension).toMatchObject({ target: 'slack.dev', by: 'U0SECOPS', reason: 'incident 42: token may have leaked' });
+    expect(refused[0]!.suspension).toMatchObject({
+      target: 'slack.dev',
+      by: 'U0SECOPS',
+      reason: 'incident 42: token may have leaked',
+    });
     const verify = await runCli(['audit', 'verify', a.auditFile]);
     expect(verify.code, verify.stdout).toBe(0);
     const show = await runCli(['audit', 'show', a.auditFile]);

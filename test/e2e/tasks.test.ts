@@ -7,7 +7,15 @@
 import { WebClient } from '@slack/web-api';
 import pg from 'pg';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { CallToolResultSchema, CreateTaskResultSchema, GetTaskResultSchema, ListTasksResultSchema, CancelTaskResultSchema, TaskStatusNotificationSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import {
+  CallToolResultSchema,
+  CreateTaskResultSchema,
+  GetTaskResultSchema,
+  ListTasksResultSchema,
+  CancelTaskResultSchema,
+  TaskStatusNotificationSchema,
+  type CallToolResult,
+} from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSlackSandbox, type SlackSandbox } from '../../servers/slack/sandbox/index.js';
 import { mintToken, tokenHash } from '../../shared/transport/http/auth/bearer.js';
@@ -28,16 +36,30 @@ describe.skipIf(!PG_URL)('long approvals as MCP tasks, across replicas on Postgr
   const db = 'fleet_tasks_e2e';
   let database: Awaited<ReturnType<typeof freshDatabase>> | undefined;
   const channel = (id: string) => sb.workspace('T0BLOGPROD').channels.find((c) => c.id === id)!;
-  const as = (user: string) => new WebClient(sb.issue('T0BLOGPROD', ['chat:write', 'reactions:write'], undefined, user), { slackApiUrl: sb.url, retryConfig: { retries: 0 } });
-  const requests = (marker: string) => channel('C0APPROVALS').messages.filter((m) => m.user === 'U0APPROVALS' && m.text.includes(marker));
-  const updates = (marker: string) => sb.emulator.requests.filter((r) => r.route === 'chat.update' && r.params.text === marker).length;
-  const meta = () => ({ 'fleet/actor': 'U0WRITER1', 'fleet/thread': sb.say('T0BLOGPROD', 'C0EDITORIAL', 'U0WRITER1', 'please edit the release notes') });
+  const as = (user: string) =>
+    new WebClient(sb.issue('T0BLOGPROD', ['chat:write', 'reactions:write'], undefined, user), {
+      slackApiUrl: sb.url,
+      retryConfig: { retries: 0 },
+    });
+  const requests = (marker: string) =>
+    channel('C0APPROVALS').messages.filter((m) => m.user === 'U0APPROVALS' && m.text.includes(marker));
+  const updates = (marker: string) =>
+    sb.emulator.requests.filter((r) => r.route === 'chat.update' && r.params.text === marker).length;
+  const meta = () => ({
+    'fleet/actor': 'U0WRITER1',
+    'fleet/thread': sb.say('T0BLOGPROD', 'C0EDITORIAL', 'U0WRITER1', 'please edit the release notes'),
+  });
 
   const start = () =>
     serveHttp(['--instance', 'slack.prod', '--upstream', sb.url, '--scopes', scopes], {
       vars: {
         SLACK_BOT_TOKEN_PROD: sb.issue('T0BLOGPROD', PROD_SCOPES),
-        SLACK_APPROVALS_TOKEN: sb.issue('T0BLOGPROD', ['chat:write', 'channels:history', 'users:read'], undefined, 'U0APPROVALS'),
+        SLACK_APPROVALS_TOKEN: sb.issue(
+          'T0BLOGPROD',
+          ['chat:write', 'channels:history', 'users:read'],
+          undefined,
+          'U0APPROVALS',
+        ),
         FLEET_APPROVAL_POLL_MS: '100',
         FLEET_STATE_PG: url,
       },
@@ -48,19 +70,32 @@ describe.skipIf(!PG_URL)('long approvals as MCP tasks, across replicas on Postgr
     return c;
   };
   const asTask = (c: Client, marker: string) =>
-    c.request({ method: 'tools/call', params: { name: 'update_message', arguments: { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: marker }, _meta: meta(), task: { ttl: 3_600_000 } } }, CreateTaskResultSchema);
+    c.request(
+      {
+        method: 'tools/call',
+        params: {
+          name: 'update_message',
+          arguments: { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: marker },
+          _meta: meta(),
+          task: { ttl: 3_600_000 },
+        },
+      },
+      CreateTaskResultSchema,
+    );
   /** where the approval request `id` was posted, as the shared state keeps it */
   const postedAt = async (id: string) => {
     const c = new pg.Client({ connectionString: url });
     await c.connect();
     try {
-      const ref = (await c.query('SELECT ref FROM fleet_approvals WHERE instance = $1 AND id = $2', ['slack.prod', id])).rows[0]?.ref;
+      const ref = (await c.query('SELECT ref FROM fleet_approvals WHERE instance = $1 AND id = $2', ['slack.prod', id]))
+        .rows[0]?.ref;
       return ref ? (JSON.parse(ref) as { ts?: string }).ts : undefined;
     } finally {
       await c.end();
     }
   };
-  const get = (c: Client, taskId: string) => c.request({ method: 'tasks/get', params: { taskId } }, GetTaskResultSchema);
+  const get = (c: Client, taskId: string) =>
+    c.request({ method: 'tasks/get', params: { taskId } }, GetTaskResultSchema);
 
   beforeAll(async () => {
     // the approvals identity polls every 100 ms here: Slack's windows are shortened, the meaning is not
@@ -68,7 +103,8 @@ describe.skipIf(!PG_URL)('long approvals as MCP tasks, across replicas on Postgr
     database = await freshDatabase(db);
     // the same server, this test's own database
     url = database.url;
-    scopes = httpScopes(`clients:
+    scopes = httpScopes(
+      `clients:
   editorial-bot:
     owner: content-platform <content@example.com>
     purpose: The editorial bot, calling every replica of slack.prod behind the load balancer.
@@ -79,7 +115,9 @@ describe.skipIf(!PG_URL)('long approvals as MCP tasks, across replicas on Postgr
     purpose: Another routine of the same bot, with its own credential.
     instances: [slack.prod]
     token: sha256:${tokenHash(bearer.other)}
-`, (f, t) => (f === 'fleet.yaml' ? `${t}${PG_STORE}` : t));
+`,
+      (f, t) => (f === 'fleet.yaml' ? `${t}${PG_STORE}` : t),
+    );
     const m = await runCli(['state', 'migrate', '--scopes', scopes], { env: { FLEET_STATE_PG: url } });
     expect(m.code, m.stderr).toBe(0);
     replicas.push(...(await Promise.all([start(), start()])));
@@ -121,12 +159,21 @@ describe.skipIf(!PG_URL)('long approvals as MCP tasks, across replicas on Postgr
     // another principal cannot read it, cancel it, or see it listed: as if it did not exist
     const other = await client(replicas[1]!, bearer.other);
     await expect(get(other, taskId)).rejects.toThrow(/Task not found/);
-    await expect(other.request({ method: 'tasks/cancel', params: { taskId } }, CancelTaskResultSchema)).rejects.toThrow(/Task not found/);
+    await expect(other.request({ method: 'tasks/cancel', params: { taskId } }, CancelTaskResultSchema)).rejects.toThrow(
+      /Task not found/,
+    );
     expect((await other.request({ method: 'tasks/list', params: {} }, ListTasksResultSchema)).tasks).toEqual([]);
-    expect((await later.request({ method: 'tasks/list', params: {} }, ListTasksResultSchema)).tasks.map((t) => t.taskId)).toContain(taskId);
+    expect(
+      (await later.request({ method: 'tasks/list', params: {} }, ListTasksResultSchema)).tasks.map((t) => t.taskId),
+    ).toContain(taskId);
 
-    await expect.poll(async () => (await get(later, taskId)).status, { timeout: 30_000, interval: 500 }).toBe('completed');
-    const result = (await later.request({ method: 'tasks/result', params: { taskId } }, CallToolResultSchema)) as CallToolResult;
+    await expect
+      .poll(async () => (await get(later, taskId)).status, { timeout: 30_000, interval: 500 })
+      .toBe('completed');
+    const result = (await later.request(
+      { method: 'tasks/result', params: { taskId } },
+      CallToolResultSchema,
+    )) as CallToolResult;
     expect(result.isError, text(result)).toBeFalsy();
     expect(result.structuredContent).toMatchObject({ status: 'completed', ts: BOT_MESSAGE });
     expect(result._meta?.['io.modelcontextprotocol/related-task']).toEqual({ taskId });
@@ -134,8 +181,15 @@ describe.skipIf(!PG_URL)('long approvals as MCP tasks, across replicas on Postgr
     expect(updates(marker)).toBe(1); // the upstream ran exactly once
     expect(requests(marker)).toHaveLength(1); // and the editor was asked once
     // every record of the call names its task
-    const shown = await runCli(['audit', 'show', '--instance', 'slack.prod', '--scopes', scopes, '--custody', '--json'], { env: { FLEET_STATE_PG: url } });
-    const rows = shown.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const shown = await runCli(
+      ['audit', 'show', '--instance', 'slack.prod', '--scopes', scopes, '--custody', '--json'],
+      { env: { FLEET_STATE_PG: url } },
+    );
+    const rows = shown.stdout
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
     expect(rows.filter((r) => r.task === taskId).map((r) => r.result)).toContain('ok');
     replicas[0] = await start();
   }, 120_000);
@@ -145,9 +199,15 @@ describe.skipIf(!PG_URL)('long approvals as MCP tasks, across replicas on Postgr
     const c = await client(replicas[1]!, bearer.bot);
     const { task } = await asTask(c, marker);
     const req = await waitFor(() => requests(marker)[0], 20_000);
-    const cancelled = await c.request({ method: 'tasks/cancel', params: { taskId: task.taskId } }, CancelTaskResultSchema);
+    const cancelled = await c.request(
+      { method: 'tasks/cancel', params: { taskId: task.taskId } },
+      CancelTaskResultSchema,
+    );
     expect(cancelled.status).toBe('cancelled');
-    await waitFor(() => channel('C0APPROVALS').messages.find((m) => m.ts === req.ts && m.text.includes('Withdrawn')), 20_000);
+    await waitFor(
+      () => channel('C0APPROVALS').messages.find((m) => m.ts === req.ts && m.text.includes('Withdrawn')),
+      20_000,
+    );
     await as('U0EDITOR2').chat.postMessage({ channel: 'C0APPROVALS', thread_ts: req.ts, text: 'approve' });
     await new Promise((r) => setTimeout(r, 1000));
     expect(updates(marker)).toBe(0);
@@ -157,7 +217,11 @@ describe.skipIf(!PG_URL)('long approvals as MCP tasks, across replicas on Postgr
   it('a client that does not ask for a task gets the blocking call, as before', async () => {
     const marker = `Release notes 5.2 (blocking ${process.pid})`;
     const c = await client(replicas[1]!, bearer.bot);
-    const call = c.callTool({ name: 'update_message', arguments: { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: marker }, _meta: meta() }, undefined, { timeout: 60_000 });
+    const call = c.callTool(
+      { name: 'update_message', arguments: { channel: 'C0EDITORIAL', ts: BOT_MESSAGE, text: marker }, _meta: meta() },
+      undefined,
+      { timeout: 60_000 },
+    );
     const req = await waitFor(() => requests(marker)[0], 20_000);
     await as('U0EDITOR2').chat.postMessage({ channel: 'C0APPROVALS', thread_ts: req.ts, text: 'approve' });
     const r = (await call) as CallToolResult;
@@ -184,18 +248,41 @@ describe('a task over stdio that asks its own user (elicitation, in dev)', () =>
     const other = await serve({ connector: 'slack', env: 'dev', sandbox: true });
     // stdio's stream stays open: each change of the task's status is told on it
     const told: string[] = [];
-    s.client.setNotificationHandler(TaskStatusNotificationSchema, (n) => void (n.params.taskId === taskId && told.push(n.params.status)));
+    s.client.setNotificationHandler(
+      TaskStatusNotificationSchema,
+      (n) => void (n.params.taskId === taskId && told.push(n.params.status)),
+    );
     try {
-      const ts = ((await s.call('post_message', { channel: 'C0DEVBOTTEST', text: 'to delete' })).structuredContent as { ts: string }).ts;
-      const created = await s.client.request({ method: 'tools/call', params: { name: 'delete_message', arguments: { channel: 'C0DEVBOTTEST', ts }, task: {} } }, CreateTaskResultSchema);
+      const ts = (
+        (await s.call('post_message', { channel: 'C0DEVBOTTEST', text: 'to delete' })).structuredContent as {
+          ts: string;
+        }
+      ).ts;
+      const created = await s.client.request(
+        {
+          method: 'tools/call',
+          params: { name: 'delete_message', arguments: { channel: 'C0DEVBOTTEST', ts }, task: {} },
+        },
+        CreateTaskResultSchema,
+      );
       taskId = created.task.taskId;
       expect(created.task.statusMessage).toMatch(/your approval/);
-      await expect.poll(async () => (await s.client.request({ method: 'tasks/get', params: { taskId } }, GetTaskResultSchema)).status, { timeout: 20_000 }).toBe('completed');
+      await expect
+        .poll(
+          async () => (await s.client.request({ method: 'tasks/get', params: { taskId } }, GetTaskResultSchema)).status,
+          { timeout: 20_000 },
+        )
+        .toBe('completed');
       expect(asked).toBe('input_required');
       await expect.poll(() => told.join(','), { timeout: 10_000 }).toBe('input_required,working,completed');
-      const r = (await s.client.request({ method: 'tasks/result', params: { taskId } }, CallToolResultSchema)) as CallToolResult;
+      const r = (await s.client.request(
+        { method: 'tasks/result', params: { taskId } },
+        CallToolResultSchema,
+      )) as CallToolResult;
       expect(r.structuredContent).toMatchObject({ status: 'completed', ts });
-      await expect(other.client.request({ method: 'tasks/get', params: { taskId } }, GetTaskResultSchema)).rejects.toThrow(/Task not found/);
+      await expect(
+        other.client.request({ method: 'tasks/get', params: { taskId } }, GetTaskResultSchema),
+      ).rejects.toThrow(/Task not found/);
     } finally {
       await s.close();
       await other.close();

@@ -26,27 +26,37 @@ beforeAll(() => {
 /** Runs `command` (a shell line) on a terminal of `cols` columns; returns what the terminal showed. */
 function onTerminal(command: string, cols: number, env: Record<string, string> = {}): string {
   const typescript = join(dir, `pty-${Math.random().toString(36).slice(2)}.out`);
-  execFileSync('script', ['-qec', `stty cols ${cols} rows 40; ${command}`, typescript], { env: { PATH: process.env.PATH ?? '', TERM: 'xterm', ...env }, stdio: 'ignore', timeout: 120_000 });
+  execFileSync('script', ['-qec', `stty cols ${cols} rows 40; ${command}`, typescript], {
+    env: { PATH: process.env.PATH ?? '', TERM: 'xterm', ...env },
+    stdio: 'ignore',
+    timeout: 120_000,
+  });
   // the typescript's first and last lines are script's own
   return readFileSync(typescript, 'utf8').split('\n').slice(1, -2).join('\n');
 }
 
 describe.skipIf(!hasScript)('audit commands on a terminal', () => {
-  it.each([80, 120, 200])('--custody fits %i columns and colours results', (cols) => {
-    const shown = onTerminal(`${FLEET} audit show ${trail} --custody`, cols);
-    const rows = shown.split('\r\n').filter(Boolean);
-    expect(rows.length).toBeGreaterThanOrEqual(30_000);
-    for (const r of rows.slice(0, 200)) expect(strip(r).length).toBeLessThanOrEqual(cols);
-    expect(strip(rows[0]!)).toMatch(/^time\s+(client\s+)?actor\s/);
-    expect(strip(rows[0]!)).toMatch(/\btool\s*$/);
-    // every row names its call's time, actor and tool, however narrow the terminal
-    expect(strip(rows[1]!)).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+(\S+\s+)?U0\w+\s.*slack\.prod\.\w/);
-    expect(shown).toContain('\u001b[32mok');
-    expect(shown).toMatch(/\u001b\[31mdenied/);
-  }, 180_000);
+  it.each([80, 120, 200])(
+    '--custody fits %i columns and colours results',
+    (cols) => {
+      const shown = onTerminal(`${FLEET} audit show ${trail} --custody`, cols);
+      const rows = shown.split('\r\n').filter(Boolean);
+      expect(rows.length).toBeGreaterThanOrEqual(30_000);
+      for (const r of rows.slice(0, 200)) expect(strip(r).length).toBeLessThanOrEqual(cols);
+      expect(strip(rows[0]!)).toMatch(/^time\s+(client\s+)?actor\s/);
+      expect(strip(rows[0]!)).toMatch(/\btool\s*$/);
+      // every row names its call's time, actor and tool, however narrow the terminal
+      expect(strip(rows[1]!)).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+(\S+\s+)?U0\w+\s.*slack\.prod\.\w/);
+      expect(shown).toContain('\u001b[32mok');
+      expect(shown).toMatch(/\u001b\[31mdenied/);
+    },
+    180_000,
+  );
 
   it('NO_COLOR leaves the terminal uncoloured', () => {
-    const shown = onTerminal(`${FLEET} audit show ${trail} --custody | head -0; ${FLEET} audit verify ${trail}`, 120, { NO_COLOR: '1' });
+    const shown = onTerminal(`${FLEET} audit show ${trail} --custody | head -0; ${FLEET} audit verify ${trail}`, 120, {
+      NO_COLOR: '1',
+    });
     expect(shown).toContain('chain intact');
     expect(shown).not.toMatch(SGR);
   }, 120_000);
@@ -62,7 +72,9 @@ describe.skipIf(!hasScript)('audit commands on a terminal', () => {
     expect(shown.endsWith('\r\u001b[K')).toBe(true);
     // the file holds the rows only, at fixed widths (it is no terminal), uncoloured
     const rows = readFileSync(out, 'utf8').split('\n');
-    expect(rows[0]).toMatch(/^time\s+client\s+actor\s+proof\s+thread\s+approver\s+executor\s+manifest\s+result\s+task\s+tool$/);
+    expect(rows[0]).toMatch(
+      /^time\s+client\s+actor\s+proof\s+thread\s+approver\s+executor\s+manifest\s+result\s+task\s+tool$/,
+    );
     expect(rows.join('\n')).not.toMatch(SGR);
     expect(rows.join('\n')).not.toContain('…');
   }, 180_000);
@@ -70,7 +82,10 @@ describe.skipIf(!hasScript)('audit commands on a terminal', () => {
 
 describe('audit commands into a pipe', () => {
   it('print no colour and no progress, and a reader piped into head ends quietly', () => {
-    const r = spawnSync('bash', ['-c', `set -o pipefail; ${FLEET} audit show ${trail} --custody | head -3`], { encoding: 'utf8', timeout: 120_000 });
+    const r = spawnSync('bash', ['-c', `set -o pipefail; ${FLEET} audit show ${trail} --custody | head -3`], {
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
     expect(r.stdout.split('\n')).toHaveLength(4);
     expect(r.stdout).not.toMatch(SGR);
     expect(r.stderr).toBe('');

@@ -27,7 +27,10 @@ function edit(file: string, from: string | RegExp, to: string): void {
   writeFileSync(file, next);
 }
 
-const lineOf = (file: string, needle: string) => readFileSync(file, 'utf8').split('\n').findIndex((l) => l.includes(needle)) + 1;
+const lineOf = (file: string, needle: string) =>
+  readFileSync(file, 'utf8')
+    .split('\n')
+    .findIndex((l) => l.includes(needle)) + 1;
 
 describe('fleet verify', () => {
   it('passes on the shipped scopes/, generated files included', async () => {
@@ -43,8 +46,15 @@ describe('fleet verify', () => {
     const r = await runCli(['verify', '--scopes', scopes, '--format', 'github']);
     expect(r.code).toBe(1);
     const line = lineOf(file, 'attribution:');
-    expect(r.stdout).toContain(`::error file=${file},line=${line},title=fleet verify%3A prod-attribution::slack.prod must set attribution: required`);
-    expect(r.stdout.trim().split('\n').filter((l) => l.startsWith('::error'))).toHaveLength(1);
+    expect(r.stdout).toContain(
+      `::error file=${file},line=${line},title=fleet verify%3A prod-attribution::slack.prod must set attribution: required`,
+    );
+    expect(
+      r.stdout
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('::error')),
+    ).toHaveLength(1);
   });
 
   it('--format json reports findings as data', async () => {
@@ -55,7 +65,14 @@ describe('fleet verify', () => {
     // dev over-declaring is a warning: CI stays green, the warning is still shown
     expect(out.ok).toBe(true);
     expect(r.code).toBe(0);
-    expect(out.findings).toContainEqual(expect.objectContaining({ rule: 'excess-permission', severity: 'warning', instance: 'slack.dev', path: 'upstream.token_scopes.0' }));
+    expect(out.findings).toContainEqual(
+      expect.objectContaining({
+        rule: 'excess-permission',
+        severity: 'warning',
+        instance: 'slack.dev',
+        path: 'upstream.token_scopes.0',
+      }),
+    );
     expect(out.findings.filter((f: { severity: string }) => f.severity === 'error')).toEqual([]);
   });
 
@@ -65,7 +82,9 @@ describe('fleet verify', () => {
     edit(snap, '"Post a new message to a channel."', '"Post anything anywhere."');
     const r = await runCli(['verify', '--scopes', scopes]);
     expect(r.code).toBe(1);
-    expect(r.stdout).toContain(`${snap}:${lineOf(snap, 'Post anything anywhere.')}: error [surface] the tool surface of slack.prod differs from the code: post_message changed (description)`);
+    expect(r.stdout).toContain(
+      `${snap}:${lineOf(snap, 'Post anything anywhere.')}: error [surface] the tool surface of slack.prod differs from the code: post_message changed (description)`,
+    );
     const check = await runCli(['surface', '--scopes', scopes]);
     expect(check.code).toBe(1);
     const up = await runCli(['surface', '--scopes', scopes, '--update']);
@@ -98,7 +117,9 @@ describe('fleet verify', () => {
     const r = await runCli(['verify', '--explain']);
     expect(r.stdout).toMatch(/^slack\.prod \(scopes\/slack\.prod\.yaml\) — production$/m);
     expect(r.stdout).toMatch(/^ {4}post_message +write +channels: C0EDITORIAL; .*\[needs chat:write\]$/m);
-    expect(r.stdout).toMatch(/upstream permissions needed: channels:history, channels:read, chat:write, reactions:write, users:read/);
+    expect(r.stdout).toMatch(
+      /upstream permissions needed: channels:history, channels:read, chat:write, reactions:write, users:read/,
+    );
     // how each instance holds its token: what a reviewer asks first
     expect(r.stdout).toContain('credential minted from broker (ttl 1h) env:CLOUDFLARE_BROKER_TOKEN_PROD;');
     expect(r.stdout).toContain('credential minted from broker (ttl 1h) env:DOPPLER_BROKER_TOKEN_PROD;');
@@ -120,12 +141,22 @@ describe('fleet verify', () => {
 describe('CI workflow', () => {
   it('runs verify with annotations and posts the markdown diff on pull requests touching anything it checks', () => {
     const wf = parse(readFileSync(join(ROOT, '.github', 'workflows', 'scopes.yml'), 'utf8'));
-    expect(wf.on.pull_request.paths).toEqual(['scopes/**', 'servers/**', 'shared/**', 'docs/tools.md', 'package.json', 'package-lock.json', '.github/workflows/scopes.yml']);
+    expect(wf.on.pull_request.paths).toEqual([
+      'scopes/**',
+      'servers/**',
+      'shared/**',
+      'docs/tools.md',
+      'package.json',
+      'package-lock.json',
+      '.github/workflows/scopes.yml',
+    ]);
     const steps: { run?: string; env?: Record<string, string> }[] = wf.jobs.scopes.steps;
     const runs = steps.map((s) => s.run ?? '');
     expect(runs).toContain('node dist/cli.js verify --format github');
     // against the pull request's own base branch, not a fixed one
-    const diff = steps.find((s) => s.run?.includes('node dist/cli.js diff "origin/$BASE" --format markdown > scope-diff.md'));
+    const diff = steps.find((s) =>
+      s.run?.includes('node dist/cli.js diff "origin/$BASE" --format markdown > scope-diff.md'),
+    );
     // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub Actions expression, not a template
     expect(diff?.env?.BASE).toBe('${{ github.event.pull_request.base.ref }}');
     expect(JSON.stringify(wf)).not.toContain('origin/main');

@@ -31,46 +31,66 @@ const killed = (pid: number) => {
 };
 
 describe('SIGKILL between the audit intent and the outcome', () => {
-  it.each(['slack', 'cloudflare', 'doppler'])('%s: verify passes, show marks the call UNKNOWN', async (connector) => {
-    const live = await startLive(connector, 'dev');
-    try {
-      const tool = { slack: 'post_message', cloudflare: 'kv_put', doppler: 'set_secret' }[connector]!;
-      const route = { slack: 'chat.postMessage', cloudflare: 'kv.values.update', doppler: 'secrets.update' }[connector]!;
-      live.up.emulator.inject({ route, hang: true });
-      // what the trail held at the instant the upstream got the request: the intent must be there
-      // already (its append resolved only after fdatasync: test/unit/audit.test.ts), so a kill from
-      // then on, before any answer, leaves it on disk
-      const atRequest: string[] = [];
-      const seen = live.up.emulator.requests;
-      const record = seen.push.bind(seen);
-      seen.push = (...r) => {
-        if (r.some((q) => q.route === route)) atRequest.push(readFileSync(live.server.auditFile, 'utf8'));
-        return record(...r);
-      };
-      const pending = live.server.call(tool, SAMPLES[`${connector}.dev`]![tool]!, { 'fleet/thread': 'doomed' }).catch((e: Error) => e);
-      await until('the intent record', () => auditRecords(live.server.auditFile).find((r) => r.thread === 'doomed' && r.phase === 'intent'));
-      await until('the request at the upstream', () => live.up.emulator.requests.some((q) => q.route === route));
-      killed(live.server.pid);
-      expect(await pending).toBeInstanceOf(Error);
-      expect(atRequest).toHaveLength(1);
-      const before = atRequest[0]!.split('\n').filter(Boolean).map((l) => JSON.parse(l));
-      expect(before.filter((r) => r.thread === 'doomed').map((r) => r.phase)).toContain('intent');
-      expect(auditRecords(live.server.auditFile).filter((r) => r.thread === 'doomed').map((r) => r.phase)).toEqual(before.filter((r) => r.thread === 'doomed').map((r) => r.phase));
+  it.each(['slack', 'cloudflare', 'doppler'])(
+    '%s: verify passes, show marks the call UNKNOWN',
+    async (connector) => {
+      const live = await startLive(connector, 'dev');
+      try {
+        const tool = { slack: 'post_message', cloudflare: 'kv_put', doppler: 'set_secret' }[connector]!;
+        const route = { slack: 'chat.postMessage', cloudflare: 'kv.values.update', doppler: 'secrets.update' }[
+          connector
+        ]!;
+        live.up.emulator.inject({ route, hang: true });
+        // what the trail held at the instant the upstream got the request: the intent must be there
+        // already (its append resolved only after fdatasync: test/unit/audit.test.ts), so a kill from
+        // then on, before any answer, leaves it on disk
+        const atRequest: string[] = [];
+        const seen = live.up.emulator.requests;
+        const record = seen.push.bind(seen);
+        seen.push = (...r) => {
+          if (r.some((q) => q.route === route)) atRequest.push(readFileSync(live.server.auditFile, 'utf8'));
+          return record(...r);
+        };
+        const pending = live.server
+          .call(tool, SAMPLES[`${connector}.dev`]![tool]!, { 'fleet/thread': 'doomed' })
+          .catch((e: Error) => e);
+        await until('the intent record', () =>
+          auditRecords(live.server.auditFile).find((r) => r.thread === 'doomed' && r.phase === 'intent'),
+        );
+        await until('the request at the upstream', () => live.up.emulator.requests.some((q) => q.route === route));
+        killed(live.server.pid);
+        expect(await pending).toBeInstanceOf(Error);
+        expect(atRequest).toHaveLength(1);
+        const before = atRequest[0]!
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l));
+        expect(before.filter((r) => r.thread === 'doomed').map((r) => r.phase)).toContain('intent');
+        expect(
+          auditRecords(live.server.auditFile)
+            .filter((r) => r.thread === 'doomed')
+            .map((r) => r.phase),
+        ).toEqual(before.filter((r) => r.thread === 'doomed').map((r) => r.phase));
 
-      const verify = await runCli(['audit', 'verify', live.server.auditFile]);
-      expect(verify.code, verify.stdout + verify.stderr).toBe(0);
-      expect(verify.stdout).toMatch(/chain intact/);
-      const show = await runCli(['audit', 'show', live.server.auditFile]);
-      expect(show.code).toBe(0);
-      const row = show.stdout.split('\n').find((l) => l.includes(tool));
-      expect(row).toMatch(/UNKNOWN \(no outcome recorded\)/);
-      const json = await runCli(['audit', 'show', live.server.auditFile, '--json']);
-      const calls = json.stdout.trim().split('\n').map((l) => JSON.parse(l));
-      expect(calls.filter((c) => c.outcome === 'unknown').map((c) => c.tool)).toEqual([tool]);
-    } finally {
-      await live.up.close();
-    }
-  }, 30_000);
+        const verify = await runCli(['audit', 'verify', live.server.auditFile]);
+        expect(verify.code, verify.stdout + verify.stderr).toBe(0);
+        expect(verify.stdout).toMatch(/chain intact/);
+        const show = await runCli(['audit', 'show', live.server.auditFile]);
+        expect(show.code).toBe(0);
+        const row = show.stdout.split('\n').find((l) => l.includes(tool));
+        expect(row).toMatch(/UNKNOWN \(no outcome recorded\)/);
+        const json = await runCli(['audit', 'show', live.server.auditFile, '--json']);
+        const calls = json.stdout
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l));
+        expect(calls.filter((c) => c.outcome === 'unknown').map((c) => c.tool)).toEqual([tool]);
+      } finally {
+        await live.up.close();
+      }
+    },
+    30_000,
+  );
 });
 
 describe('SIGKILL while several processes append to one audit file', () => {
@@ -84,7 +104,15 @@ describe('SIGKILL while several processes append to one audit file', () => {
     const auditDir = tempDir('fleet-shared-audit-');
     const servers: Served[] = [];
     for (let i = 0; i < 4; i++) {
-      servers.push(await serve({ connector: 'slack', env: 'dev', upstream: up.url, auditDir, vars: { SLACK_BOT_TOKEN_DEV: up.token } }));
+      servers.push(
+        await serve({
+          connector: 'slack',
+          env: 'dev',
+          upstream: up.url,
+          auditDir,
+          vars: { SLACK_BOT_TOKEN_DEV: up.token },
+        }),
+      );
     }
     const CALLS = 60;
     const work = servers.map(async (s, i) => {
@@ -114,7 +142,10 @@ describe('SIGKILL while several processes append to one audit file', () => {
     const records = readFileSync(file, 'utf8').split('\n').filter(Boolean);
     expect(records.length).toBeGreaterThan(2 * CALLS * 1.5);
     const json = await runCli(['audit', 'show', file, '--json']);
-    const calls = json.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const calls = json.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     // the survivors' calls are all complete; only the killed processes may leave one call open each
     const open = calls.filter((c) => c.outcome === 'unknown');
     expect(open.every((c) => /^p[13]-/.test(c.thread))).toBe(true);
@@ -132,31 +163,44 @@ describe('an audit trail that cannot be written fails closed', () => {
     },
     'ELOOP (the trail is a link, here to /dev/full)': () => {
       const dir = tempDir('fleet-full-');
-      for (const id of ['slack.dev', 'cloudflare.dev', 'doppler.dev']) symlinkSync('/dev/full', join(dir, `${id}.jsonl`));
+      for (const id of ['slack.dev', 'cloudflare.dev', 'doppler.dev'])
+        symlinkSync('/dev/full', join(dir, `${id}.jsonl`));
       return dir;
     },
   };
   const cases = ['slack', 'cloudflare', 'doppler'].flatMap((c) => Object.keys(blockers).map((b) => [c, b] as const));
 
-  it.each(cases)('%s, %s: every call is refused, none reaches the upstream', async (connector, blocker) => {
-    const m = manifestOf(connector, 'dev');
-    const up = await upstreamFor(m);
-    const s = await serve({ connector, env: 'dev', upstream: up.url, auditDir: blockers[blocker]!(), vars: { [credentialVar(m)]: up.token } });
-    try {
-      const samples = SAMPLES[m.id]!;
-      // the first call opens the upstream (identity check); from then on nothing may reach it
-      await s.call(Object.keys(samples)[0]!, Object.values(samples)[0]!);
-      const before = up.emulator.requests.length;
-      for (const [tool, args] of Object.entries(samples)) {
-        const r = await s.call(tool, args);
-        expect(r.isError, `${tool}: ${text(r)}`).toBe(true);
-        expect(text(r)).toMatch(/^refused: audit trail .* cannot be written: (ENOTDIR|ELOOP \(it is a symbolic link; the trail must be a regular file\)); no upstream call was made$/);
+  it.each(cases)(
+    '%s, %s: every call is refused, none reaches the upstream',
+    async (connector, blocker) => {
+      const m = manifestOf(connector, 'dev');
+      const up = await upstreamFor(m);
+      const s = await serve({
+        connector,
+        env: 'dev',
+        upstream: up.url,
+        auditDir: blockers[blocker]!(),
+        vars: { [credentialVar(m)]: up.token },
+      });
+      try {
+        const samples = SAMPLES[m.id]!;
+        // the first call opens the upstream (identity check); from then on nothing may reach it
+        await s.call(Object.keys(samples)[0]!, Object.values(samples)[0]!);
+        const before = up.emulator.requests.length;
+        for (const [tool, args] of Object.entries(samples)) {
+          const r = await s.call(tool, args);
+          expect(r.isError, `${tool}: ${text(r)}`).toBe(true);
+          expect(text(r)).toMatch(
+            /^refused: audit trail .* cannot be written: (ENOTDIR|ELOOP \(it is a symbolic link; the trail must be a regular file\)); no upstream call was made$/,
+          );
+        }
+        expect(up.emulator.requests.slice(before).map((q) => q.route)).toEqual([]);
+        expect(s.stderr()).toMatch(/cannot be written/);
+      } finally {
+        await s.close();
+        await up.close();
       }
-      expect(up.emulator.requests.slice(before).map((q) => q.route)).toEqual([]);
-      expect(s.stderr()).toMatch(/cannot be written/);
-    } finally {
-      await s.close();
-      await up.close();
-    }
-  }, 30_000);
+    },
+    30_000,
+  );
 });

@@ -18,22 +18,41 @@ import { httpScopes, serveHttp, type HttpServed } from '../http-helpers.js';
 const mint = () => `fleet_${randomBytes(24).toString('hex')}`;
 const tokens = { greedy: mint(), steady: mint() };
 const clients = `clients:
-${Object.entries(tokens).map(([n, t]) => `  ${n}:
+${Object.entries(tokens)
+  .map(
+    ([n, t]) => `  ${n}:
     owner: content-platform <content@example.com>
     purpose: A bot of the edge suite, against the dev instance.
     instances: [slack.dev]
     rate: 1000/second
     token: sha256:${tokenHash(t)}
-`).join('')}`;
+`,
+  )
+  .join('')}`;
 
 const listTools = { jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} };
 const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
 let s: HttpServed;
-const post = (path: string, body: unknown, h: Record<string, string> = {}) => fetch(`${s.url}${path}`, { method: 'POST', headers: { ...headers, ...h }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+const post = (path: string, body: unknown, h: Record<string, string> = {}) =>
+  fetch(`${s.url}${path}`, {
+    method: 'POST',
+    headers: { ...headers, ...h },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
 
 beforeAll(async () => {
   const scopes = httpScopes(clients);
-  s = await serveHttp(['--instance', 'slack.dev', '--sandbox', '--scopes', scopes, '--max-in-flight', '4', '--body-timeout', '1s']);
+  s = await serveHttp([
+    '--instance',
+    'slack.dev',
+    '--sandbox',
+    '--scopes',
+    scopes,
+    '--max-in-flight',
+    '4',
+    '--body-timeout',
+    '1s',
+  ]);
 }, 60_000);
 afterAll(async () => {
   await s?.stop();
@@ -46,9 +65,17 @@ const unauthenticated = fc.record({
     fc.integer({ min: 1, max: 6000 }).map((n) => `Bearer ${'x'.repeat(n)}`),
     fc.string({ minLength: 1, maxLength: 200 }).map((t) => `Bearer fleet_${t.replace(/[^\x21-\x7e]/g, 'z')}`),
     fc.string({ maxLength: 300 }).map((t) => t.replace(/[^\x20-\x7e]/g, 'q')),
-    fc.integer({ min: 1, max: 5000 }).map((n) => `Bearer eyJhbGciOiJFUzI1NiJ9.${Buffer.from(JSON.stringify({ iss: 'https://evil.example/'.padEnd(n, 'e'), sub: 'x' })).toString('base64url')}.sig`),
+    fc
+      .integer({ min: 1, max: 5000 })
+      .map(
+        (n) =>
+          `Bearer eyJhbGciOiJFUzI1NiJ9.${Buffer.from(JSON.stringify({ iss: 'https://evil.example/'.padEnd(n, 'e'), sub: 'x' })).toString('base64url')}.sig`,
+      ),
   ),
-  origin: fc.oneof(fc.constant(undefined), fc.webUrl().map((u) => u.slice(0, 2000))),
+  origin: fc.oneof(
+    fc.constant(undefined),
+    fc.webUrl().map((u) => u.slice(0, 2000)),
+  ),
   body: fc.oneof(fc.constant(JSON.stringify(listTools)), fc.string({ maxLength: 2000 })),
 });
 
@@ -58,20 +85,35 @@ describe('unauthenticated peers', () => {
     const before = existsSync(trail) ? readFileSync(trail, 'utf8').length : 0;
     const reqs = fc.sample(unauthenticated, { numRuns: 300, seed: 24 });
     for (let i = 0; i < reqs.length; i += 10) {
-      await Promise.all(reqs.slice(i, i + 10).map(async (r) => {
-        const h: Record<string, string> = {};
-        if (r.authorization !== undefined) h.authorization = r.authorization;
-        if (r.origin !== undefined) h.origin = r.origin;
-        const res = await post('/mcp/slack/dev', r.body, h).catch(() => undefined);
-        if (res) {
-          expect([400, 401, 403, 431]).toContain(res.status);
-          await res.arrayBuffer();
-        }
-      }));
+      await Promise.all(
+        reqs.slice(i, i + 10).map(async (r) => {
+          const h: Record<string, string> = {};
+          if (r.authorization !== undefined) h.authorization = r.authorization;
+          if (r.origin !== undefined) h.origin = r.origin;
+          const res = await post('/mcp/slack/dev', r.body, h).catch(() => undefined);
+          if (res) {
+            expect([400, 401, 403, 431]).toContain(res.status);
+            await res.arrayBuffer();
+          }
+        }),
+      );
     }
     // the counts are written when the interval ends, or when the server drains
     await s.stop();
-    const restart = serveHttp(['--instance', 'slack.dev', '--sandbox', '--scopes', httpScopes(clients), '--max-in-flight', '4', '--body-timeout', '1s'], { auditDir: s.auditDir });
+    const restart = serveHttp(
+      [
+        '--instance',
+        'slack.dev',
+        '--sandbox',
+        '--scopes',
+        httpScopes(clients),
+        '--max-in-flight',
+        '4',
+        '--body-timeout',
+        '1s',
+      ],
+      { auditDir: s.auditDir },
+    );
     const text = readFileSync(join(s.auditDir, 'slack.dev.jsonl'), 'utf8');
     const added = text.slice(before).split('\n').filter(Boolean);
     const recs = added.map((l) => JSON.parse(l));
@@ -108,7 +150,9 @@ describe('slow and greedy clients', () => {
     new Promise<{ sock: Socket; status: Promise<number> }>((resolve) => {
       const { hostname, port } = new URL(s.url);
       const sock = netConnect({ host: hostname, port: Number(port) }, () => {
-        sock.write(`POST /mcp/slack/dev HTTP/1.1\r\nhost: ${hostname}:${port}\r\nauthorization: Bearer ${token}\r\ncontent-type: application/json\r\naccept: application/json, text/event-stream\r\ncontent-length: 100000\r\n\r\n{"jsonrpc":`);
+        sock.write(
+          `POST /mcp/slack/dev HTTP/1.1\r\nhost: ${hostname}:${port}\r\nauthorization: Bearer ${token}\r\ncontent-type: application/json\r\naccept: application/json, text/event-stream\r\ncontent-length: 100000\r\n\r\n{"jsonrpc":`,
+        );
         const status = new Promise<number>((done) => {
           let got = '';
           sock.on('data', (d) => {
@@ -136,7 +180,9 @@ describe('slow and greedy clients', () => {
   }, 30_000);
 
   it('refuses a JSON-RPC batch as stdio does: one message per request', async () => {
-    const r = await post('/mcp/slack/dev', [listTools, { ...listTools, id: 2 }], { authorization: `Bearer ${tokens.greedy}` });
+    const r = await post('/mcp/slack/dev', [listTools, { ...listTools, id: 2 }], {
+      authorization: `Bearer ${tokens.greedy}`,
+    });
     expect(r.status).toBe(400);
     expect(JSON.stringify(await r.json())).toMatch(/batch/);
     const one = await post('/mcp/slack/dev', listTools, { authorization: `Bearer ${tokens.greedy}` });

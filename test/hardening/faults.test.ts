@@ -31,15 +31,47 @@ const CASES: Record<string, { read: [string, string]; write: [string, string] }>
 /** Each fault with the exact error code each connector reports for it (the outcome record's `error`). */
 type Kind = { name: string; fault: Omit<Fault, 'route' | 'times'>; ok?: boolean; codes?: Record<string, string> };
 const FAULTS: Kind[] = [
-  { name: '429 + Retry-After', fault: { status: 429, retryAfter: 1 }, codes: { slack: 'ratelimited', cloudflare: 'cf_971', doppler: 'ratelimited' } },
+  {
+    name: '429 + Retry-After',
+    fault: { status: 429, retryAfter: 1 },
+    codes: { slack: 'ratelimited', cloudflare: 'cf_971', doppler: 'ratelimited' },
+  },
   // Cloudflare's 5xx envelope carries its own code (10013, "An unknown error has occurred")
-  { name: '500', fault: { status: 500 }, codes: { slack: 'http_500', cloudflare: 'cf_10013', doppler: 'upstream_error' } },
-  { name: '503', fault: { status: 503 }, codes: { slack: 'http_503', cloudflare: 'cf_10013', doppler: 'upstream_error' } },
-  { name: 'hung connection', fault: { hang: true }, codes: { slack: 'timeout', cloudflare: 'timeout', doppler: 'timeout' } },
-  { name: 'connection reset', fault: { reset: true }, codes: { slack: 'request_failed', cloudflare: 'request_failed', doppler: 'request_failed' } },
-  { name: 'malformed JSON body', fault: { body: '{"ok":tr' }, codes: { slack: 'bad_response', cloudflare: 'bad_response', doppler: 'bad_response' } },
-  { name: 'HTML error page', fault: { status: 502, body: '<html><body>502 Bad Gateway</body></html>' }, codes: { slack: 'http_502', cloudflare: 'http_502', doppler: 'bad_response' } },
-  { name: 'slow, beyond the timeout', fault: { delayMs: TIMEOUT_S * 1000 + 700 }, codes: { slack: 'timeout', cloudflare: 'timeout', doppler: 'timeout' } },
+  {
+    name: '500',
+    fault: { status: 500 },
+    codes: { slack: 'http_500', cloudflare: 'cf_10013', doppler: 'upstream_error' },
+  },
+  {
+    name: '503',
+    fault: { status: 503 },
+    codes: { slack: 'http_503', cloudflare: 'cf_10013', doppler: 'upstream_error' },
+  },
+  {
+    name: 'hung connection',
+    fault: { hang: true },
+    codes: { slack: 'timeout', cloudflare: 'timeout', doppler: 'timeout' },
+  },
+  {
+    name: 'connection reset',
+    fault: { reset: true },
+    codes: { slack: 'request_failed', cloudflare: 'request_failed', doppler: 'request_failed' },
+  },
+  {
+    name: 'malformed JSON body',
+    fault: { body: '{"ok":tr' },
+    codes: { slack: 'bad_response', cloudflare: 'bad_response', doppler: 'bad_response' },
+  },
+  {
+    name: 'HTML error page',
+    fault: { status: 502, body: '<html><body>502 Bad Gateway</body></html>' },
+    codes: { slack: 'http_502', cloudflare: 'http_502', doppler: 'bad_response' },
+  },
+  {
+    name: 'slow, beyond the timeout',
+    fault: { delayMs: TIMEOUT_S * 1000 + 700 },
+    codes: { slack: 'timeout', cloudflare: 'timeout', doppler: 'timeout' },
+  },
   { name: 'slow, within the timeout', fault: { delayMs: 300 }, ok: true },
 ];
 
@@ -94,7 +126,10 @@ describe.each(Object.keys(CASES))('upstream faults: %s', (connector) => {
         if (fault.fault.status === 429) {
           // the upstream's Retry-After is honoured: the same tool sends nothing until it ends
           const sentBefore = live.up.emulator.requests.length;
-          const held = await live.server.call(tool, { ...SAMPLES[`${connector}.dev`]![tool]!, ...(side === 'write' ? { [tool === 'post_message' ? 'text' : 'value']: `held ${n}` } : {}) });
+          const held = await live.server.call(tool, {
+            ...SAMPLES[`${connector}.dev`]![tool]!,
+            ...(side === 'write' ? { [tool === 'post_message' ? 'text' : 'value']: `held ${n}` } : {}),
+          });
           expect(held.isError).toBe(true);
           expect(text(held)).toMatch(/Retry-After\); retry in 1s; nothing was sent/);
           expect(live.up.emulator.requests.length).toBe(sentBefore);

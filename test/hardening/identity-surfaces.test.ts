@@ -16,11 +16,37 @@ import { canonical, sameId } from '../../shared/call/identity.js';
 import { auditRecords, ROOT, runCli, SCOPES, serve, tempDir, type Served } from '../helpers.js';
 import { runs } from './instances.js';
 import { nearMiss } from './near-miss.js';
-import { CENSUS, DEFINITIONS, SURFACES, UPSTREAM_NAMES, verifyEdited, type Outcome, type Surface } from './identity-surfaces.js';
+import {
+  CENSUS,
+  DEFINITIONS,
+  SURFACES,
+  UPSTREAM_NAMES,
+  verifyEdited,
+  type Outcome,
+  type Surface,
+} from './identity-surfaces.js';
 
 const SEED = Number(process.env.FLEET_IDENTITY_SEED) || Date.now() % 2 ** 31;
 const RUNS = { spawn: runs(5), call: runs(30), 'in-process': runs(40) };
-const KNOWN = ['U0EDITOR1', 'U0EDITOR2', 'U0WRITER1', 'U0WRITER2', 'U0DEVALICE', 'U0DEVBOB', 'erin@example.com', 'sam@example.com', 'wes@example.com', 'kim@example.com', 'alice@example.com', 'bob@example.com', 'bot-publish', 'bot-staging', 'bot-moderation', 'local', 'claude-dev'];
+const KNOWN = [
+  'U0EDITOR1',
+  'U0EDITOR2',
+  'U0WRITER1',
+  'U0WRITER2',
+  'U0DEVALICE',
+  'U0DEVBOB',
+  'erin@example.com',
+  'sam@example.com',
+  'wes@example.com',
+  'kim@example.com',
+  'alice@example.com',
+  'bob@example.com',
+  'bot-publish',
+  'bot-staging',
+  'bot-moderation',
+  'local',
+  'claude-dev',
+];
 
 function sources(dir: string): string[] {
   return readdirSync(dir).flatMap((f) => {
@@ -31,22 +57,32 @@ function sources(dir: string): string[] {
 }
 
 describe('census: every place the source reads a person or client name is a surface of the list', () => {
-  const claims = [...SURFACES, ...UPSTREAM_NAMES, ...DEFINITIONS].flatMap((s) => s.reads.map((r) => ({ name: s.name, ...r })));
-  const lines = ['shared', 'servers', 'client'].flatMap((d) => sources(join(ROOT, d))).flatMap((file) => {
-    const rel = relative(ROOT, file);
-    return readFileSync(file, 'utf8').split('\n').map((line, i) => ({ rel, at: `${rel}:${i + 1}`, line }));
-  });
+  const claims = [...SURFACES, ...UPSTREAM_NAMES, ...DEFINITIONS].flatMap((s) =>
+    s.reads.map((r) => ({ name: s.name, ...r })),
+  );
+  const lines = ['shared', 'servers', 'client']
+    .flatMap((d) => sources(join(ROOT, d)))
+    .flatMap((file) => {
+      const rel = relative(ROOT, file);
+      return readFileSync(file, 'utf8')
+        .split('\n')
+        .map((line, i) => ({ rel, at: `${rel}:${i + 1}`, line }));
+    });
 
   it('no line reads a name that no surface covers', () => {
     const strays = lines
       .filter(({ line }) => !/^\s*(\/\/|\*|\/\*)/.test(line) && CENSUS.some((p) => p.test(line)))
       .filter(({ rel, line }) => !claims.some((c) => c.pattern.test(line) && c.under.some((u) => rel.startsWith(u))))
       .map(({ at, line }) => `${at}: ${line.trim().slice(0, 120)}`);
-    expect(strays, 'add each to test/hardening/identity-surfaces.ts, with how the suite offers it near misses').toEqual([]);
+    expect(strays, 'add each to test/hardening/identity-surfaces.ts, with how the suite offers it near misses').toEqual(
+      [],
+    );
   });
 
   it('every surface still reads where the list says (the list is not stale)', () => {
-    const stale = claims.filter((c) => !lines.some(({ rel, line }) => c.pattern.test(line) && c.under.some((u) => rel.startsWith(u)))).map((c) => `${c.name}: ${c.pattern}`);
+    const stale = claims
+      .filter((c) => !lines.some(({ rel, line }) => c.pattern.test(line) && c.under.some((u) => rel.startsWith(u))))
+      .map((c) => `${c.name}: ${c.pattern}`);
     expect(stale).toEqual([]);
   });
 });
@@ -66,9 +102,18 @@ beforeAll(async () => {
   oidcKey = pair.privateKey;
   const oidcScopes = tempDir('fleet-id-oidc-');
   cpSync(SCOPES, oidcScopes, { recursive: true });
-  writeFileSync(join(oidcScopes, 'jwks.json'), JSON.stringify({ keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' }] }));
+  writeFileSync(
+    join(oidcScopes, 'jwks.json'),
+    JSON.stringify({ keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' }] }),
+  );
   const devYaml = join(oidcScopes, 'slack.dev.yaml');
-  writeFileSync(devYaml, readFileSync(devYaml, 'utf8').replace('attribution: optional', "attribution: { required: true, proof: oidc, issuer: 'https://id.fleet.test', jwks: 'file:jwks.json', max_age: 10m }"));
+  writeFileSync(
+    devYaml,
+    readFileSync(devYaml, 'utf8').replace(
+      'attribution: optional',
+      "attribution: { required: true, proof: oidc, issuer: 'https://id.fleet.test', jwks: 'file:jwks.json', max_age: 10m }",
+    ),
+  );
   oidc = await serve({ connector: 'slack', env: 'dev', sandbox: true, scopes: oidcScopes });
 }, 60_000);
 afterAll(async () => {
@@ -78,8 +123,12 @@ afterAll(async () => {
 
 const q = (v: string) => JSON.stringify(v);
 const cliEnv = () => ({ FLEET_STATE_DIR: tempDir('fleet-id-state-'), FLEET_AUDIT_DIR: tempDir('fleet-id-audit-') });
-const lastIntent = (s: Served) => auditRecords(s.auditFile).filter((r) => r.phase === 'intent').at(-1);
-const fileRefuses = (file: string, edit: (t: string) => string): Outcome => (verifyEdited(scopes, file, edit).errors.length ? { refused: true } : { refused: false });
+const lastIntent = (s: Served) =>
+  auditRecords(s.auditFile)
+    .filter((r) => r.phase === 'intent')
+    .at(-1);
+const fileRefuses = (file: string, edit: (t: string) => string): Outcome =>
+  verifyEdited(scopes, file, edit).errors.length ? { refused: true } : { refused: false };
 const exception = (owner: string, approver: string) => (t: string) =>
   `${t}exceptions:\n  - id: near-miss\n    tool: get_permalink\n    grant: { channels: [C0DEVGENERAL] }\n    owner: ${q(owner)}\n    reason: a generated case\n    approver: ${q(approver)}\n    expires: ${new Date(Date.now() + 2 * 86_400_000).toISOString().slice(0, 19)}Z\n`;
 
@@ -87,9 +136,17 @@ const exception = (owner: string, approver: string) => (t: string) =>
 let trail: string;
 
 const OFFER: Record<string, (value: string, seed: string) => Promise<Outcome>> = {
-  "manifest: a grant's approval.approvers": async (v, seed) => fileRefuses('slack.prod.yaml', (t) => t.replace(/approvers: \[U0EDITOR1, U0EDITOR2\]/, `approvers: [${seed === 'U0EDITOR1' ? `${q(v)}, U0EDITOR2` : `U0EDITOR1, ${q(v)}`}]`)),
-  "manifest: an exception's owner": async (v, seed) => fileRefuses('slack.dev.yaml', exception(v, seed.includes('@') ? 'bob@example.com' : 'U0DEVBOB')),
-  "manifest: an exception's approver": async (v, seed) => fileRefuses('slack.dev.yaml', exception(seed.includes('@') ? 'alice@example.com' : 'U0DEVALICE', v)),
+  "manifest: a grant's approval.approvers": async (v, seed) =>
+    fileRefuses('slack.prod.yaml', (t) =>
+      t.replace(
+        /approvers: \[U0EDITOR1, U0EDITOR2\]/,
+        `approvers: [${seed === 'U0EDITOR1' ? `${q(v)}, U0EDITOR2` : `U0EDITOR1, ${q(v)}`}]`,
+      ),
+    ),
+  "manifest: an exception's owner": async (v, seed) =>
+    fileRefuses('slack.dev.yaml', exception(v, seed.includes('@') ? 'bob@example.com' : 'U0DEVBOB')),
+  "manifest: an exception's approver": async (v, seed) =>
+    fileRefuses('slack.dev.yaml', exception(seed.includes('@') ? 'alice@example.com' : 'U0DEVALICE', v)),
   'fleet suspend client:NAME': async (v) => {
     const env = cliEnv();
     const r = await runCli(['suspend', `client:${v}`, '--reason', 'generated case', '--scopes', scopes], { env });
@@ -102,7 +159,9 @@ const OFFER: Record<string, (value: string, seed: string) => Promise<Outcome>> =
   },
   'fleet resume client:NAME': async (v) => {
     const env = cliEnv();
-    expect((await runCli(['suspend', 'client:bot-publish', '--reason', 'generated case', '--scopes', scopes], { env })).code).toBe(0);
+    expect(
+      (await runCli(['suspend', 'client:bot-publish', '--reason', 'generated case', '--scopes', scopes], { env })).code,
+    ).toBe(0);
     const r = await runCli(['resume', `client:${v}`, '--scopes', scopes], { env });
     if (r.code === 0) return { refused: false, as: /resumed client:(\S+) /.exec(r.stdout)?.[1] };
     // the real suspension is still in force
@@ -111,7 +170,9 @@ const OFFER: Record<string, (value: string, seed: string) => Promise<Outcome>> =
   },
   'fleet audit show --actor': async (v) => {
     const r = await runCli(['audit', 'show', trail, '--json', '--actor', v]);
-    return r.code === 0 ? { refused: false, as: r.stdout.trim() ? JSON.parse(r.stdout.trim().split('\n')[0]!).actor : undefined } : { refused: true };
+    return r.code === 0
+      ? { refused: false, as: r.stdout.trim() ? JSON.parse(r.stdout.trim().split('\n')[0]!).actor : undefined }
+      : { refused: true };
   },
   'fleet clients mint NAME': async (v) => {
     const dir = join(tempDir('fleet-id-mint-'), 'scopes');
@@ -124,14 +185,23 @@ const OFFER: Record<string, (value: string, seed: string) => Promise<Outcome>> =
   },
   'FLEET_ACTOR (stdio serve, fleet suspend)': async (v) => {
     const env = cliEnv();
-    const r = await runCli(['suspend', 'slack.dev', '--reason', 'generated case', '--scopes', scopes], { env: { ...env, FLEET_ACTOR: v } });
+    const r = await runCli(['suspend', 'slack.dev', '--reason', 'generated case', '--scopes', scopes], {
+      env: { ...env, FLEET_ACTOR: v },
+    });
     if (r.code !== 0) return { refused: true };
     const rec = auditRecords(join(env.FLEET_AUDIT_DIR, 'slack.dev.jsonl')).find((x) => x.decision === 'suspend');
     return { refused: false, as: rec?.actor };
   },
   'FLEET_CLIENT (stdio serve)': async (v) => {
     const env = cliEnv();
-    const s = await serve({ connector: 'slack', env: 'dev', sandbox: true, auditDir: env.FLEET_AUDIT_DIR, stateDir: env.FLEET_STATE_DIR, vars: { FLEET_CLIENT: v } }).catch(() => undefined);
+    const s = await serve({
+      connector: 'slack',
+      env: 'dev',
+      sandbox: true,
+      auditDir: env.FLEET_AUDIT_DIR,
+      stateDir: env.FLEET_STATE_DIR,
+      vars: { FLEET_CLIENT: v },
+    }).catch(() => undefined);
     if (!s) return { refused: true };
     try {
       const r = await s.call('read_history', { channel: 'C0DEVGENERAL', limit: 1 });
@@ -145,7 +215,14 @@ const OFFER: Record<string, (value: string, seed: string) => Promise<Outcome>> =
     return r.isError ? { refused: true } : { refused: false, as: lastIntent(dev)?.actor };
   },
   "an oidc token's e-mail (or sub) claim": async (v) => {
-    const token = await new SignJWT({ email: v }).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer('https://id.fleet.test').setAudience('slack.dev').setSubject('generated').setIssuedAt().setExpirationTime('5m').sign(oidcKey);
+    const token = await new SignJWT({ email: v })
+      .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+      .setIssuer('https://id.fleet.test')
+      .setAudience('slack.dev')
+      .setSubject('generated')
+      .setIssuedAt()
+      .setExpirationTime('5m')
+      .sign(oidcKey);
     const r = await oidc.call('read_history', { channel: 'C0DEVGENERAL', limit: 1 }, { 'fleet/actor-token': token });
     return r.isError ? { refused: true } : { refused: false, as: lastIntent(oidc)?.actor };
   },
@@ -166,7 +243,10 @@ describe.each(SURFACES.map((s) => [s.name, s] as [string, Surface]))('near misse
 
   beforeAll(async () => {
     if (surface.name === 'fleet audit show --actor') {
-      expect((await dev.call('read_history', { channel: 'C0DEVGENERAL', limit: 1 }, { 'fleet/actor': 'U0DEVALICE' })).isError).toBeFalsy();
+      expect(
+        (await dev.call('read_history', { channel: 'C0DEVGENERAL', limit: 1 }, { 'fleet/actor': 'U0DEVALICE' }))
+          .isError,
+      ).toBeFalsy();
       trail = dev.auditFile;
     }
   });
@@ -180,21 +260,32 @@ describe.each(SURFACES.map((s) => [s.name, s] as [string, Surface]))('near misse
     }
   }, 120_000);
 
-  it.each(surface.seeds)(`never takes a near miss of %s for it (seed ${SEED})`, async (seed) => {
-    const cases = nearMiss(seed).filter(({ value }) => value !== seed && !legitimate(value, seed) && !(surface.noNul && value.includes('\u0000')) && (surface.cost !== 'spawn' || value.length < 4000));
-    try {
-      await fc.assert(
-        fc.asyncProperty(cases, async ({ how, value }) => {
-          const o = await offer!(value, seed);
-          if (surface.role === 'reference') expect(o, `${how}: ${JSON.stringify(value)} was accepted`).toEqual({ refused: true });
-          else if (!o.refused) expect(o.as, `${how}: ${JSON.stringify(value)} was taken for ${seed}`).not.toBe(seed);
-        }),
-        { numRuns: RUNS[surface.cost], seed: SEED },
+  it.each(surface.seeds)(
+    `never takes a near miss of %s for it (seed ${SEED})`,
+    async (seed) => {
+      const cases = nearMiss(seed).filter(
+        ({ value }) =>
+          value !== seed &&
+          !legitimate(value, seed) &&
+          !(surface.noNul && value.includes('\u0000')) &&
+          (surface.cost !== 'spawn' || value.length < 4000),
       );
-    } catch (e) {
-      throw new Error(`${(e as Error).message}\nreplay with FLEET_IDENTITY_SEED=${SEED}`);
-    }
-  }, 300_000);
+      try {
+        await fc.assert(
+          fc.asyncProperty(cases, async ({ how, value }) => {
+            const o = await offer!(value, seed);
+            if (surface.role === 'reference')
+              expect(o, `${how}: ${JSON.stringify(value)} was accepted`).toEqual({ refused: true });
+            else if (!o.refused) expect(o.as, `${how}: ${JSON.stringify(value)} was taken for ${seed}`).not.toBe(seed);
+          }),
+          { numRuns: RUNS[surface.cost], seed: SEED },
+        );
+      } catch (e) {
+        throw new Error(`${(e as Error).message}\nreplay with FLEET_IDENTITY_SEED=${SEED}`);
+      }
+    },
+    300_000,
+  );
 });
 
 describe('serve enforces it too: an exception naming a look-alike of a known person never runs', () => {
@@ -204,7 +295,10 @@ describe('serve enforces it too: an exception naming a look-alike of a known per
     const file = join(dir, 'slack.dev.yaml');
     writeFileSync(file, exception('U0DEVALICE', approver)(readFileSync(file, 'utf8')));
     // stdin closes at once: a server that starts ends cleanly, one that refuses says why and fails
-    return runCli(['serve', 'slack', '--env', 'dev', '--sandbox', '--scopes', dir], { env: cliEnv(), timeoutMs: 30_000 });
+    return runCli(['serve', 'slack', '--env', 'dev', '--sandbox', '--scopes', dir], {
+      env: cliEnv(),
+      timeoutMs: 30_000,
+    });
   };
 
   it.each([
@@ -212,12 +306,16 @@ describe('serve enforces it too: an exception naming a look-alike of a known per
     ['lower case', 'u0devbob'],
     ['a known-looking stranger', 'U0DEVB0B'],
     ['the owner under another of her IDs', 'alice@example.com'],
-  ])('%s in the approver stops the instance at start, naming the line', async (_what, approver) => {
-    const r = await start(approver);
-    expect(r.code, r.stderr).not.toBe(0);
-    expect(r.stderr).toMatch(/slack\.dev\.yaml:\d+/);
-    expect(r.stdout).toBe('');
-  }, 60_000);
+  ])(
+    '%s in the approver stops the instance at start, naming the line',
+    async (_what, approver) => {
+      const r = await start(approver);
+      expect(r.code, r.stderr).not.toBe(0);
+      expect(r.stderr).toMatch(/slack\.dev\.yaml:\d+/);
+      expect(r.stdout).toBe('');
+    },
+    60_000,
+  );
 
   it('while the known approver starts it', async () => {
     const r = await start('U0DEVBOB');

@@ -28,22 +28,25 @@ export interface Surface {
 /** A person or client named where no surface covers it is a test failure (test/hardening/identity-surfaces.test.ts). */
 export const SURFACES: Surface[] = [
   {
-    name: 'manifest: a grant\'s approval.approvers',
+    name: "manifest: a grant's approval.approvers",
     role: 'reference',
     // the core lists them (approvers: z.array(approver)); each approval channel gives their grammar
-    reads: [{ pattern: /approvers: z\b/, under: ['shared/'] }, { pattern: /\bapprover: z\./, under: ['shared/connector/', 'servers/'] }],
+    reads: [
+      { pattern: /approvers: z\b/, under: ['shared/'] },
+      { pattern: /\bapprover: z\./, under: ['shared/connector/', 'servers/'] },
+    ],
     seeds: ['U0EDITOR1', 'U0EDITOR2'],
     cost: 'in-process',
   },
   {
-    name: 'manifest: an exception\'s owner',
+    name: "manifest: an exception's owner",
     role: 'reference',
     reads: [{ pattern: /\bowner: personSchema\b/, under: ['shared/'] }],
     seeds: ['U0DEVALICE', 'alice@example.com'],
     cost: 'in-process',
   },
   {
-    name: 'manifest: an exception\'s approver',
+    name: "manifest: an exception's approver",
     role: 'reference',
     reads: [{ pattern: /\bapprover: personSchema\b/, under: ['shared/'] }],
     seeds: ['U0DEVBOB', 'bob@example.com'],
@@ -53,7 +56,10 @@ export const SURFACES: Surface[] = [
     name: 'fleet suspend client:NAME',
     role: 'reference',
     // shared/ reads the stored target back (written only by this command) to say who is suspended
-    reads: [{ pattern: /'client:'/, under: ['servers/fleet/', 'shared/'] }, { pattern: /argument\('<target>'/, under: ['servers/fleet/'] }],
+    reads: [
+      { pattern: /'client:'/, under: ['servers/fleet/', 'shared/'] },
+      { pattern: /argument\('<target>'/, under: ['servers/fleet/'] },
+    ],
     seeds: ['bot-publish', 'bot-staging'],
     noNul: true,
     cost: 'spawn',
@@ -106,9 +112,12 @@ export const SURFACES: Surface[] = [
     cost: 'call',
   },
   {
-    name: 'an oidc token\'s e-mail (or sub) claim',
+    name: "an oidc token's e-mail (or sub) claim",
     role: 'claim',
-    reads: [{ pattern: /payload\.(email|sub)\b/, under: ['shared/'] }, { pattern: /\w\[META\.actorToken\]/, under: ['shared/'] }],
+    reads: [
+      { pattern: /payload\.(email|sub)\b/, under: ['shared/'] },
+      { pattern: /\w\[META\.actorToken\]/, under: ['shared/'] },
+    ],
     seeds: ['alice@example.com'],
     cost: 'call',
   },
@@ -121,10 +130,10 @@ export const SURFACES: Surface[] = [
  * test/e2e/oidc-approvals.test.ts (the requester linked through people:).
  */
 export const UPSTREAM_NAMES: { name: string; reads: { pattern: RegExp; under: string[] }[] }[] = [
-  { name: 'a proof message\'s author (Slack)', reads: [{ pattern: /author: m\.user\b/, under: ['servers/slack/'] }] },
+  { name: "a proof message's author (Slack)", reads: [{ pattern: /author: m\.user\b/, under: ['servers/slack/'] }] },
   // a reply, a reaction or a button press: read from the thread, or delivered by Slack (servers/slack/events.ts)
   {
-    name: 'an approval answer\'s user (Slack)',
+    name: "an approval answer's user (Slack)",
     reads: [
       { pattern: /return \{ user: m\.user, via: 'reply'/, under: ['servers/slack/'] },
       { pattern: /return \{ user, via: 'reaction'/, under: ['servers/slack/'] },
@@ -141,10 +150,19 @@ export const UPSTREAM_NAMES: { name: string; reads: { pattern: RegExp; under: st
 export const DEFINITIONS: { name: string; reads: { pattern: RegExp; under: string[] }[] }[] = [
   { name: 'fleet.yaml people:', reads: [{ pattern: /people: peopleSchema\b/, under: ['shared/'] }] },
   { name: 'clients.yaml client names', reads: [{ pattern: /clients: z\.record\(/, under: ['shared/'] }] },
-  { name: 'a manifest\'s clients:', reads: [{ pattern: /clients: z\.array\(z\.string\(\)\.refine/, under: ['shared/'] }] },
-  { name: 'clients.yaml jwt.subject (what the issuer calls the client, compared exactly)', reads: [{ pattern: /subject: z\.string\(\)/, under: ['shared/'] }] },
+  {
+    name: "a manifest's clients:",
+    reads: [{ pattern: /clients: z\.array\(z\.string\(\)\.refine/, under: ['shared/'] }],
+  },
+  {
+    name: 'clients.yaml jwt.subject (what the issuer calls the client, compared exactly)',
+    reads: [{ pattern: /subject: z\.string\(\)/, under: ['shared/'] }],
+  },
   // a manifest's and a client's owner name a team and its contact, free text no rule compares
-  { name: 'a manifest\'s or a client\'s owner (a team)', reads: [{ pattern: /owner: z\.string\(\)/, under: ['shared/'] }] },
+  {
+    name: "a manifest's or a client's owner (a team)",
+    reads: [{ pattern: /owner: z\.string\(\)/, under: ['shared/'] }],
+  },
 ];
 
 /** Where the source reads a name of a person or client: every line matching one of these must be claimed above. */

@@ -18,7 +18,12 @@ export function runs(base: number): number {
 }
 
 export const INSTANCES = [
-  ['slack', 'dev'], ['slack', 'prod'], ['cloudflare', 'dev'], ['cloudflare', 'prod'], ['doppler', 'dev'], ['doppler', 'prod'],
+  ['slack', 'dev'],
+  ['slack', 'prod'],
+  ['cloudflare', 'dev'],
+  ['cloudflare', 'prod'],
+  ['doppler', 'dev'],
+  ['doppler', 'prod'],
 ] as const;
 
 export type AnySandbox = SlackSandbox | CloudflareSandbox | DopplerSandbox;
@@ -31,7 +36,8 @@ export interface Upstream {
   close(): Promise<void>;
 }
 
-export const manifestOf = (connector: string, env: string): Manifest => loadManifest(join(SCOPES, `${connector}.${env}.yaml`), CONNECTORS);
+export const manifestOf = (connector: string, env: string): Manifest =>
+  loadManifest(join(SCOPES, `${connector}.${env}.yaml`), CONNECTORS);
 
 /**
  * A sandbox for the instance, and a credential it issued with exactly the manifest's declared
@@ -41,11 +47,19 @@ export const manifestOf = (connector: string, env: string): Manifest => loadMani
 export async function upstreamFor(m: Manifest, token?: string): Promise<Upstream> {
   if (m.connector === 'slack') {
     const sb = await startSlackSandbox();
-    return { sandbox: sb, emulator: sb.emulator, url: sb.url, token: sb.issue(m.upstream.workspace, m.upstream.token_scopes, token), close: () => sb.close() };
+    return {
+      sandbox: sb,
+      emulator: sb.emulator,
+      url: sb.url,
+      token: sb.issue(m.upstream.workspace, m.upstream.token_scopes, token),
+      close: () => sb.close(),
+    };
   }
   if (m.connector === 'cloudflare') {
     const sb = await startCloudflareSandbox();
-    const cred = m.mint ? sb.issue(m.upstream.account, ['Account API Tokens Write'], { name: 'fleet broker' }) : sb.issue(m.upstream.account, [...m.upstream.token_permissions, 'Account API Tokens Read']);
+    const cred = m.mint
+      ? sb.issue(m.upstream.account, ['Account API Tokens Write'], { name: 'fleet broker' })
+      : sb.issue(m.upstream.account, [...m.upstream.token_permissions, 'Account API Tokens Read']);
     return { sandbox: sb, emulator: sb.emulator, url: sb.url, token: cred, close: () => sb.close() };
   }
   const sb = await startDopplerSandbox();
@@ -73,7 +87,15 @@ export async function startLive(connector: string, env: string, extra: Partial<S
   const asking = manifest.instance === 'prod' && manifest.connector !== 'slack' ? await startSlackSandbox() : undefined;
   const actor: Record<string, string> =
     manifest.id === 'slack.prod'
-      ? { FLEET_ACTOR: 'U0WRITER1', FLEET_THREAD: (up.sandbox as SlackSandbox).say('T0BLOGPROD', 'C0EDITORIAL', 'U0WRITER1', 'hardening run, please') }
+      ? {
+          FLEET_ACTOR: 'U0WRITER1',
+          FLEET_THREAD: (up.sandbox as SlackSandbox).say(
+            'T0BLOGPROD',
+            'C0EDITORIAL',
+            'U0WRITER1',
+            'hardening run, please',
+          ),
+        }
       : asking
         ? askedInSlack(asking, 'U0WRITER1', 'hardening run, please')
         : { FLEET_ACTOR: 'hardening@example.com' };
@@ -87,20 +109,34 @@ export async function startLive(connector: string, env: string, extra: Partial<S
   // any read opens the upstream: the identity check's requests are behind us afterwards
   const first = [...Object.keys(manifest.tools)].find((t) => SAMPLES[manifest.id]?.[t] && !WRITES.has(t));
   if (first) await server.call(first, SAMPLES[manifest.id]![first]!);
-  return { manifest, up, server, close: async () => { await server.close(); await up.close(); await asking?.close(); } };
+  return {
+    manifest,
+    up,
+    server,
+    close: async () => {
+      await server.close();
+      await up.close();
+      await asking?.close();
+    },
+  };
 }
 
 const ts = (n: number) => `${1767225600 + n * 60}.${String(100 + n).padStart(6, '0')}`;
 const CF = {
   account: '5f3c7e2a9b1d4c6e8a0b2d4f6a8c0e12',
-  devKv: '1d0e5f0c2b4a49e7a1c3e5f7a9b1d3e5', prodKv: '7a6b5c4d3e2f41a0b9c8d7e6f5a4b3c2',
-  devDb: 'c0ffee00d1d14000a000000000000001', prodDb: 'c0ffee00d1d14000a000000000000002',
-  devZone: 'ab12cd34ef5647a8b9c0d1e2f3a4b5c6', prodZone: 'e1b2a3c4d5e6f708192a3b4c5d6e7f80',
+  devKv: '1d0e5f0c2b4a49e7a1c3e5f7a9b1d3e5',
+  prodKv: '7a6b5c4d3e2f41a0b9c8d7e6f5a4b3c2',
+  devDb: 'c0ffee00d1d14000a000000000000001',
+  prodDb: 'c0ffee00d1d14000a000000000000002',
+  devZone: 'ab12cd34ef5647a8b9c0d1e2f3a4b5c6',
+  prodZone: 'e1b2a3c4d5e6f708192a3b4c5d6e7f80',
 };
 export { CF as CF_IDS };
 
 // Tools that change something, from the connectors' own access classes.
-const WRITES = new Set(Object.values(CONNECTORS).flatMap((c) => c.tools.filter((t) => t.access !== 'read').map((t) => t.name)));
+const WRITES = new Set(
+  Object.values(CONNECTORS).flatMap((c) => c.tools.filter((t) => t.access !== 'read').map((t) => t.name)),
+);
 
 /** Valid arguments for each granted tool that takes a resource, per instance. */
 export const SAMPLES: Record<string, Record<string, Record<string, unknown>>> = {

@@ -14,34 +14,118 @@ import { runCli, SCOPES, tempDir } from '../helpers.js';
 import { runs } from './instances.js';
 
 const SHIPPED = readdirSync(SCOPES).filter((f) => /^[a-z]+\.[a-z-]+\.yaml$/.test(f) && CONNECTORS[f.split('.')[0]!]);
-const WRONG = ['[]', '{}', '[a, b]', '{a: 1}', '42', '-1', '3.5', 'true', 'null', '~', '""', "'*'", '!!binary aGVsbG8=', '2026-01-01', '0x1F', '.inf', '&x 1'];
+const WRONG = [
+  '[]',
+  '{}',
+  '[a, b]',
+  '{a: 1}',
+  '42',
+  '-1',
+  '3.5',
+  'true',
+  'null',
+  '~',
+  '""',
+  "'*'",
+  '!!binary aGVsbG8=',
+  '2026-01-01',
+  '0x1F',
+  '.inf',
+  '&x 1',
+];
 
 type Mutation = { how: string; apply(lines: string[]): string | Buffer };
 
 const at = (lines: string[], i: number) => i % lines.length;
 const mutation: fc.Arbitrary<Mutation> = fc.oneof(
-  fc.nat().map((i): Mutation => ({ how: 'duplicate line', apply: (l) => { const k = at(l, i); return [...l.slice(0, k + 1), l[k]!, ...l.slice(k + 1)].join('\n'); } })),
+  fc.nat().map(
+    (i): Mutation => ({
+      how: 'duplicate line',
+      apply: (l) => {
+        const k = at(l, i);
+        return [...l.slice(0, k + 1), l[k]!, ...l.slice(k + 1)].join('\n');
+      },
+    }),
+  ),
   fc.nat().map((i): Mutation => ({ how: 'delete line', apply: (l) => l.filter((_, j) => j !== at(l, i)).join('\n') })),
-  fc.tuple(fc.nat(), fc.constantFrom(...WRONG)).map(([i, w]): Mutation => ({
-    how: `wrong type ${w}`,
-    apply: (l) => l.map((x, j) => (j === at(l, i) ? x.replace(/:\s+.*$/, `: ${w}`) : x)).join('\n'),
-  })),
-  fc.nat().map((i): Mutation => ({ how: 'cut off', apply: (l) => { const t = l.join('\n'); return t.slice(0, i % t.length); } })),
-  fc.nat().map((i): Mutation => ({ how: 'tab indent', apply: (l) => l.map((x, j) => (j === at(l, i) ? `\t${x}` : x)).join('\n') })),
-  fc.tuple(fc.nat(), fc.constantFrom(Buffer.from([0xff, 0xfe]), Buffer.from([0xc3, 0x28]), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from([0]))).map(([i, b]): Mutation => ({
-    how: 'bytes that are not UTF-8',
-    apply: (l) => { const t = Buffer.from(l.join('\n')); const k = i % t.length; return Buffer.concat([t.subarray(0, k), b, t.subarray(k)]); },
-  })),
+  fc.tuple(fc.nat(), fc.constantFrom(...WRONG)).map(
+    ([i, w]): Mutation => ({
+      how: `wrong type ${w}`,
+      apply: (l) => l.map((x, j) => (j === at(l, i) ? x.replace(/:\s+.*$/, `: ${w}`) : x)).join('\n'),
+    }),
+  ),
+  fc.nat().map(
+    (i): Mutation => ({
+      how: 'cut off',
+      apply: (l) => {
+        const t = l.join('\n');
+        return t.slice(0, i % t.length);
+      },
+    }),
+  ),
+  fc.nat().map(
+    (i): Mutation => ({
+      how: 'tab indent',
+      apply: (l) => l.map((x, j) => (j === at(l, i) ? `\t${x}` : x)).join('\n'),
+    }),
+  ),
+  fc
+    .tuple(
+      fc.nat(),
+      fc.constantFrom(
+        Buffer.from([0xff, 0xfe]),
+        Buffer.from([0xc3, 0x28]),
+        Buffer.from([0xed, 0xa0, 0x80]),
+        Buffer.from([0]),
+      ),
+    )
+    .map(
+      ([i, b]): Mutation => ({
+        how: 'bytes that are not UTF-8',
+        apply: (l) => {
+          const t = Buffer.from(l.join('\n'));
+          const k = i % t.length;
+          return Buffer.concat([t.subarray(0, k), b, t.subarray(k)]);
+        },
+      }),
+    ),
   fc.constantFrom<Mutation>(
     { how: 'duplicate top-level key', apply: (l) => [...l, l.find((x) => x.startsWith('instance:'))!].join('\n') },
-    { how: 'duplicate tool', apply: (l) => { const k = l.findIndex((x) => /^ {2}[a-z_]+:/.test(x)); return [...l.slice(0, k + 1), l[k]!, ...l.slice(k + 1)].join('\n'); } },
-    { how: 'anchor and alias for the tools', apply: (l) => l.join('\n').replace(/^tools:/m, 'tools: &t').concat('\nextra: *t') },
-    { how: 'merge key', apply: (l) => l.join('\n').replace(/^tools:\n/m, 'base: &b\n  list_everything: {}\ntools:\n  <<: *b\n') },
-    { how: 'alias bomb', apply: (l) => ['a: &a [x, x, x, x, x, x, x, x, x]', ...'bcdefgh'.split('').map((c, i) => `${c}: &${c} [${Array(9).fill(`*${'abcdefgh'[i]}`).join(', ')}]`), ...l].join('\n') },
+    {
+      how: 'duplicate tool',
+      apply: (l) => {
+        const k = l.findIndex((x) => /^ {2}[a-z_]+:/.test(x));
+        return [...l.slice(0, k + 1), l[k]!, ...l.slice(k + 1)].join('\n');
+      },
+    },
+    {
+      how: 'anchor and alias for the tools',
+      apply: (l) =>
+        l
+          .join('\n')
+          .replace(/^tools:/m, 'tools: &t')
+          .concat('\nextra: *t'),
+    },
+    {
+      how: 'merge key',
+      apply: (l) => l.join('\n').replace(/^tools:\n/m, 'base: &b\n  list_everything: {}\ntools:\n  <<: *b\n'),
+    },
+    {
+      how: 'alias bomb',
+      apply: (l) =>
+        [
+          'a: &a [x, x, x, x, x, x, x, x, x]',
+          ...'bcdefgh'.split('').map((c, i) => `${c}: &${c} [${Array(9).fill(`*${'abcdefgh'[i]}`).join(', ')}]`),
+          ...l,
+        ].join('\n'),
+    },
     { how: 'undefined alias', apply: (l) => l.join('\n').replace(/^owner: .*$/m, 'owner: *nobody') },
     { how: 'huge file', apply: (l) => `${l.join('\n')}\n${'# padding\n'.repeat(30_000)}` },
     { how: 'huge value', apply: (l) => l.join('\n').replace(/^purpose: .*$/m, `purpose: ${'x'.repeat(250_000)}`) },
-    { how: 'deep nesting', apply: (l) => l.join('\n').replace(/^purpose: .*$/m, `purpose: ${'['.repeat(5000)}${']'.repeat(5000)}`) },
+    {
+      how: 'deep nesting',
+      apply: (l) => l.join('\n').replace(/^purpose: .*$/m, `purpose: ${'['.repeat(5000)}${']'.repeat(5000)}`),
+    },
     { how: 'many documents', apply: (l) => `${l.join('\n')}\n---\n${l.join('\n')}` },
     { how: 'custom tag', apply: (l) => l.join('\n').replace(/^owner: /m, 'owner: !!js/function ') },
     { how: 'empty', apply: () => '' },
@@ -54,7 +138,8 @@ function check(file: string, lineCount: number): string {
     loadManifest(file, CONNECTORS);
     return 'accepted';
   } catch (e) {
-    if (!(e instanceof ManifestError)) throw new Error(`not a ManifestError: ${(e as Error).name}: ${(e as Error).message.slice(0, 200)}`);
+    if (!(e instanceof ManifestError))
+      throw new Error(`not a ManifestError: ${(e as Error).name}: ${(e as Error).message.slice(0, 200)}`);
     expect(e.problems.length).toBeGreaterThan(0);
     for (const p of e.problems) {
       expect(p.file).toBe(file);
@@ -92,9 +177,17 @@ describe('fuzzed manifests', () => {
     const base = readFileSync(join(SCOPES, 'slack.dev.yaml'), 'utf8');
     const cases: [string, string, RegExp][] = [
       ['duplicate key', `${base}instance: dev\n`, new RegExp(`:${base.split('\n').length}: .*(unique|duplicate)`, 'i')],
-      ['alias bomb', `a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n${base}`, /:1: .*alias/i],
+      [
+        'alias bomb',
+        `a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n${base}`,
+        /:1: .*alias/i,
+      ],
       ['huge file', `${base}${'#'.repeat(300 * 1024)}\n`, /:1: manifest is \d+ bytes; the limit is 262144/],
-      ['wrong type', base.replace(/^timeout: .*$/m, 'timeout: [10s]'), new RegExp(`:${base.split('\n').findIndex((l) => l.startsWith('timeout:')) + 1}: timeout: `)],
+      [
+        'wrong type',
+        base.replace(/^timeout: .*$/m, 'timeout: [10s]'),
+        new RegExp(`:${base.split('\n').findIndex((l) => l.startsWith('timeout:')) + 1}: timeout: `),
+      ],
     ];
     for (const [what, text, expected] of cases) {
       const file = join(dir, 'slack.dev.yaml');
@@ -105,15 +198,26 @@ describe('fuzzed manifests', () => {
 
   it.each([
     ['duplicate key', (t: string) => `${t}\nowner: someone else\n`],
-    ['alias bomb', (t: string) => `a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n${t}`],
+    [
+      'alias bomb',
+      (t: string) =>
+        `a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n${t}`,
+    ],
     ['huge file', (t: string) => `${t}\n${'# pad\n'.repeat(60_000)}`],
     ['wrong type', (t: string) => t.replace(/^tools:/m, 'tools: 42\nx:')],
     ['cut off', (t: string) => t.slice(0, t.indexOf('tools:') + 12)],
   ])('fleet serve refuses to start: %s', async (_what, mutate) => {
     const dir = tempDir('fleet-serve-manifests-');
-    for (const f of readdirSync(SCOPES)) if (f.endsWith('.yaml')) writeFileSync(join(dir, f), readFileSync(join(SCOPES, f)));
-    writeFileSync(join(dir, 'cloudflare.prod.yaml'), mutate(readFileSync(join(SCOPES, 'cloudflare.prod.yaml'), 'utf8')));
-    const r = await runCli(['serve', 'cloudflare', '--env', 'prod', '--sandbox', '--scopes', dir], { keepStdin: true, timeoutMs: 10_000 });
+    for (const f of readdirSync(SCOPES))
+      if (f.endsWith('.yaml')) writeFileSync(join(dir, f), readFileSync(join(SCOPES, f)));
+    writeFileSync(
+      join(dir, 'cloudflare.prod.yaml'),
+      mutate(readFileSync(join(SCOPES, 'cloudflare.prod.yaml'), 'utf8')),
+    );
+    const r = await runCli(['serve', 'cloudflare', '--env', 'prod', '--sandbox', '--scopes', dir], {
+      keepStdin: true,
+      timeoutMs: 10_000,
+    });
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/^fleet: invalid manifest:\n.*cloudflare\.prod\.yaml:\d+: /);

@@ -91,4 +91,5 @@ export const DEFAULTS: Record<string, unknown> = { key_prefix: '', types: ['*'],
 
 // any @channel/@here/@everyone/@group not glued to a letter or digit, and every Slack <!…> special
 // command but <!date…> (which formats a time and notifies nobody)
-export const BROADCAST_WORDS = /(?<![A-Za-z0-9])[@＠](channel|here|everyone|group)(?![A-Za-z0-9])|<!(?!date[\^|>])[^>]*>/i;
+export const BROADCAST_WORDS =
+  /(?<![A-Za-z0-9])[@＠](channel|here|everyone|group)(?![A-Za-z0-9])|<!(?!date[\^|>])[^>]*>/i;

@@ -25,7 +25,13 @@ export function rawServe(args: string[], env: Record<string, string> = {}): Raw 
   const cmd = fleetCommand(['serve', ...args]);
   const child = spawn(cmd.command, cmd.args, {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', FLEET_STATE_DIR: tempDir('fleet-state-'), FLEET_AUDIT_DIR: auditDir, ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      FLEET_STATE_DIR: tempDir('fleet-state-'),
+      FLEET_AUDIT_DIR: auditDir,
+      ...env,
+    },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   const lines: string[] = [];
@@ -69,7 +75,10 @@ export function rawServe(args: string[], env: Record<string, string> = {}): Raw 
       const got = seen.get(k);
       if (got) return Promise.resolve(got);
       return new Promise((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`no answer to id ${k} within ${timeoutMs} ms; stderr: ${err.slice(-500)}`)), timeoutMs);
+        const t = setTimeout(
+          () => reject(new Error(`no answer to id ${k} within ${timeoutMs} ms; stderr: ${err.slice(-500)}`)),
+          timeoutMs,
+        );
         waiting.set(k, (m) => {
           clearTimeout(t);
           resolve(m);
@@ -77,7 +86,15 @@ export function rawServe(args: string[], env: Record<string, string> = {}): Raw 
       });
     },
     init: async () => {
-      raw.send({ id: 'init', method: 'initialize', params: { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: {}, clientInfo: { name: 'hardening-raw', version: '1' } } });
+      raw.send({
+        id: 'init',
+        method: 'initialize',
+        params: {
+          protocolVersion: LATEST_PROTOCOL_VERSION,
+          capabilities: {},
+          clientInfo: { name: 'hardening-raw', version: '1' },
+        },
+      });
       await raw.answer('init');
       raw.send({ method: 'notifications/initialized' });
     },

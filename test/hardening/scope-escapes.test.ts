@@ -45,10 +45,13 @@ function targets(m: Manifest, other: Manifest): Target[] {
     const rows = TARGETS[m.connector]?.[name];
     if (!rows) throw new Error(`${m.id} ${name}: no row in test/hardening/targets.ts`);
     for (const [path, key] of rows) {
-      if (!KINDS[key]) throw new Error(`${m.id} ${name}: constraint "${key}" has no oracle in test/hardening/oracle.ts`);
+      if (!KINDS[key])
+        throw new Error(`${m.id} ${name}: constraint "${key}" has no oracle in test/hardening/oracle.ts`);
       const seed = path.reduce<any>((v, p) => v?.[p], sample);
       if (typeof seed !== 'string') throw new Error(`${m.id} ${name}: the sample has no string at ${path.join('.')}`);
-      const granted = [m.tools[name]?.[key], other.tools[name]?.[key]].flat().filter((x): x is string => typeof x === 'string');
+      const granted = [m.tools[name]?.[key], other.tools[name]?.[key]]
+        .flat()
+        .filter((x): x is string => typeof x === 'string');
       out.push({ tool: name, path, key, seed, others: [...new Set([...granted, ...(UNGRANTED[key] ?? [])])] });
     }
   }
@@ -68,15 +71,29 @@ function resourcesOf(connector: string, q: Recorded): [string, string][] {
     if (typeof p.text === 'string' && BROADCAST_WORDS.test(p.text)) out.push(['mentions', p.text]);
   } else if (connector === 'cloudflare') {
     const segs = q.path.slice(1).split('/');
-    const hit = cfRoutes.find(({ r, parts }) => r.method === q.method && parts.length === segs.length && parts.every((x, i) => x.startsWith(':') || x === segs[i]));
+    const hit = cfRoutes.find(
+      ({ r, parts }) =>
+        r.method === q.method &&
+        parts.length === segs.length &&
+        parts.every((x, i) => x.startsWith(':') || x === segs[i]),
+    );
     if (!hit || q.route === 'unknown') out.push(['unrouted', `${q.method} ${q.path}`]);
-    const KEYS: Record<string, string> = { script: 'scripts', ns: 'namespaces', key: 'key_prefix', bucket: 'buckets', db: 'databases', wf: 'workflows', zone: 'zones' };
+    const KEYS: Record<string, string> = {
+      script: 'scripts',
+      ns: 'namespaces',
+      key: 'key_prefix',
+      bucket: 'buckets',
+      db: 'databases',
+      wf: 'workflows',
+      zone: 'zones',
+    };
     hit?.parts.forEach((x, i) => {
       const k = KEYS[x.slice(1)];
       if (x.startsWith(':') && k) out.push([k, safeDecode(segs[i]!)]);
     });
     if (typeof p.prefix === 'string' && p.prefix) out.push(['key_prefix', p.prefix]);
-    if (q.route.startsWith('dns.records.') && typeof p.name === 'string') out.push(['names', p.name], ['types', String(p.type)]);
+    if (q.route.startsWith('dns.records.') && typeof p.name === 'string')
+      out.push(['names', p.name], ['types', String(p.type)]);
   } else {
     // the Doppler sandbox names a request it has no route for by its method and path
     if (q.route.includes(' ')) out.push(['unrouted', q.route]);
@@ -135,7 +152,13 @@ interface Attempt {
 }
 
 /** Runs one generated call and checks what reached the sandbox; returns what happened. */
-async function attempt(live: Live, tool: string, args: Record<string, unknown>, how: string, n: number): Promise<Attempt> {
+async function attempt(
+  live: Live,
+  tool: string,
+  args: Record<string, unknown>,
+  how: string,
+  n: number,
+): Promise<Attempt> {
   // each attempt is tagged by its reason (the thread is the request message that proves the actor)
   const thread = `hardening-${n}`;
   const before = live.up.emulator.requests.length;
@@ -147,7 +170,8 @@ async function attempt(live: Live, tool: string, args: Record<string, unknown>, 
 }
 
 /** The decision records of an attempt (by its thread). */
-const decisions = (live: Live, thread: string) => auditRecords(live.server.auditFile).filter((r) => r.thread === thread && r.phase === 'decision');
+const decisions = (live: Live, thread: string) =>
+  auditRecords(live.server.auditFile).filter((r) => r.thread === thread && r.phase === 'decision');
 
 function checkAudit(live: Live, attempts: Attempt[]): void {
   const byThread = new Map<string, Record<string, any>[]>();
@@ -157,15 +181,23 @@ function checkAudit(live: Live, attempts: Attempt[]): void {
   }
   const missing = attempts.filter((a) => !byThread.has(a.thread)).map((a) => `${a.tool} ${a.how}`);
   expect(missing, 'attempts without an audit record').toEqual([]);
-  const undenied = attempts.filter((a) => !a.reached && !byThread.get(a.thread)!.some((r) => r.phase === 'decision' && ['deny', 'pending'].includes(r.decision)));
-  expect(undenied.map((a) => `${a.tool} ${a.how}`), 'refused attempts without a deny record').toEqual([]);
+  const undenied = attempts.filter(
+    (a) =>
+      !a.reached &&
+      !byThread.get(a.thread)!.some((r) => r.phase === 'decision' && ['deny', 'pending'].includes(r.decision)),
+  );
+  expect(
+    undenied.map((a) => `${a.tool} ${a.how}`),
+    'refused attempts without a deny record',
+  ).toEqual([]);
 }
 
 const tally: Record<string, { attempts: number; reached: number }> = {};
 // over every instance, the evidence is not empty: some attempts did reach an upstream
 afterAll(() => {
   const reached = Object.values(tally).reduce((n, t) => n + t.reached, 0);
-  if (Object.keys(tally).length === INSTANCES.length) expect(reached, `attempts that reached an upstream: ${JSON.stringify(tally)}`).toBeGreaterThan(0);
+  if (Object.keys(tally).length === INSTANCES.length)
+    expect(reached, `attempts that reached an upstream: ${JSON.stringify(tally)}`).toBeGreaterThan(0);
 });
 
 for (const [connector, env] of INSTANCES) {
@@ -190,9 +222,13 @@ for (const [connector, env] of INSTANCES) {
         attempts.push(a);
       };
       // a sweep so every constrained argument is tried, then the random search
-      for (const t of ts) for (const n of fc.sample(nearMiss(t.seed, t.others), { numRuns: 3, seed: 7 })) await run(t, n);
+      for (const t of ts)
+        for (const n of fc.sample(nearMiss(t.seed, t.others), { numRuns: 3, seed: 7 })) await run(t, n);
       const arb = fc.constantFrom(...ts).chain((t) => nearMiss(t.seed, t.others).map((n) => ({ t, n })));
-      await fc.assert(fc.asyncProperty(arb, ({ t, n }) => run(t, n)), { numRuns: RUNS, endOnFailure: true });
+      await fc.assert(
+        fc.asyncProperty(arb, ({ t, n }) => run(t, n)),
+        { numRuns: RUNS, endOnFailure: true },
+      );
       checkAudit(live, attempts);
       // every kind of constrained argument was tried
       expect(new Set(attempts.map((a) => a.tool)).size).toBe(new Set(ts.map((t) => t.tool)).size);
@@ -200,10 +236,19 @@ for (const [connector, env] of INSTANCES) {
       // a near-miss the grant covers must not be refused by policy: it reaches the upstream, unless
       // the tool's input schema refuses its shape (rule input) first
       const allowed = attempts.filter((a) => a.allowed);
-      const stopped = allowed.filter((a) => !a.reached).map((a) => ({ a, rules: decisions(live, a.thread).map((r) => r.rule) }));
-      expect(stopped.filter((s) => !s.rules.every((r) => r === 'input')).map((s) => `${s.a.tool} ${s.a.how}: ${s.rules.join(', ')}`), 'allowed near-misses refused by policy').toEqual([]);
+      const stopped = allowed
+        .filter((a) => !a.reached)
+        .map((a) => ({ a, rules: decisions(live, a.thread).map((r) => r.rule) }));
+      expect(
+        stopped
+          .filter((s) => !s.rules.every((r) => r === 'input'))
+          .map((s) => `${s.a.tool} ${s.a.how}: ${s.rules.join(', ')}`),
+        'allowed near-misses refused by policy',
+      ).toEqual([]);
       // counted: every allowed near-miss of a valid shape reached the upstream
-      expect(allowed.filter((a) => a.reached).length, 'allowed near-misses that reached the upstream').toBe(allowed.length - stopped.length);
+      expect(allowed.filter((a) => a.reached).length, 'allowed near-misses that reached the upstream').toBe(
+        allowed.length - stopped.length,
+      );
       // a deploy reached the sandbox only with bindings the grant names
       if (id === 'cloudflare.dev') {
         const grant = live.manifest.tools.deploy_worker!;
@@ -225,7 +270,9 @@ for (const [connector, env] of INSTANCES) {
         const tools = ['post_message', 'reply_in_thread'].filter((t) => live.manifest.tools[t]);
         await fc.assert(
           fc.asyncProperty(fc.constantFrom(...tools), sneakyMentions, async (tool, text) => {
-            attempts.push(await attempt(live, tool, { ...SAMPLES[id]![tool]!, text }, `mention ${JSON.stringify(text)}`, counter++));
+            attempts.push(
+              await attempt(live, tool, { ...SAMPLES[id]![tool]!, text }, `mention ${JSON.stringify(text)}`, counter++),
+            );
           }),
           { numRuns: runs(60), endOnFailure: true },
         );
@@ -238,12 +285,25 @@ for (const [connector, env] of INSTANCES) {
       it('SQL that could write never runs under the read-only grant: the database is unchanged', async () => {
         const sb = live.up.sandbox as CloudflareSandbox;
         const db = sb.account(CF_IDS.account).d1.get(CF_IDS.prodDb)!;
-        const snapshot = async () => JSON.stringify(await sb.d1.query(db, "SELECT type, name, sql FROM sqlite_master ORDER BY name; SELECT * FROM posts ORDER BY slug").then((r) => r.map((x) => x.results)));
+        const snapshot = async () =>
+          JSON.stringify(
+            await sb.d1
+              .query(db, 'SELECT type, name, sql FROM sqlite_master ORDER BY name; SELECT * FROM posts ORDER BY slug')
+              .then((r) => r.map((x) => x.results)),
+          );
         const before = await snapshot();
         const attempts: Attempt[] = [];
         await fc.assert(
           fc.asyncProperty(sqlNearMiss, async (sql) => {
-            attempts.push(await attempt(live, 'd1_query', { database_id: CF_IDS.prodDb, sql }, `sql ${JSON.stringify(sql)}`, counter++));
+            attempts.push(
+              await attempt(
+                live,
+                'd1_query',
+                { database_id: CF_IDS.prodDb, sql },
+                `sql ${JSON.stringify(sql)}`,
+                counter++,
+              ),
+            );
           }),
           { numRuns: runs(120), endOnFailure: true },
         );
@@ -255,20 +315,38 @@ for (const [connector, env] of INSTANCES) {
 }
 
 const WRITES_SQL = [
-  "DELETE FROM posts", "UPDATE posts SET title = 'x'", "INSERT INTO posts (slug, title, status) VALUES ('x', 'x', 'draft')",
-  'DROP TABLE posts', 'CREATE TABLE t (x)', 'ALTER TABLE posts ADD COLUMN x', "REPLACE INTO posts (slug, title, status) VALUES ('x','x','draft')",
-  'PRAGMA writable_schema = 1', 'CREATE INDEX i ON posts (title)', 'CREATE TRIGGER t AFTER INSERT ON posts BEGIN DELETE FROM posts; END',
+  'DELETE FROM posts',
+  "UPDATE posts SET title = 'x'",
+  "INSERT INTO posts (slug, title, status) VALUES ('x', 'x', 'draft')",
+  'DROP TABLE posts',
+  'CREATE TABLE t (x)',
+  'ALTER TABLE posts ADD COLUMN x',
+  "REPLACE INTO posts (slug, title, status) VALUES ('x','x','draft')",
+  'PRAGMA writable_schema = 1',
+  'CREATE INDEX i ON posts (title)',
+  'CREATE TRIGGER t AFTER INSERT ON posts BEGIN DELETE FROM posts; END',
 ];
 const sqlNearMiss: fc.Arbitrary<string> = fc.oneof(
   fc.constantFrom(...WRITES_SQL),
   fc.constantFrom(...WRITES_SQL).map((w) => `SELECT 1; ${w}`),
   fc.constantFrom(...WRITES_SQL).map((w) => `SELECT 1;\n--\n${w}`),
   fc.constantFrom(...WRITES_SQL).map((w) => `/* SELECT */ ${w}`),
-  fc.constantFrom(...WRITES_SQL).map((w) => w.replace(/[a-z]/gi, (c, i: number) => (i % 2 ? c.toLowerCase() : c.toUpperCase()))),
+  fc
+    .constantFrom(...WRITES_SQL)
+    .map((w) => w.replace(/[a-z]/gi, (c, i: number) => (i % 2 ? c.toLowerCase() : c.toUpperCase()))),
   fc.constantFrom(...WRITES_SQL).map((w) => `WITH x AS (SELECT 1) ${w}`),
   fc.constantFrom(...WRITES_SQL).map((w) => `SELECT 1 /* ; */ ; ${w} -- `),
   fc.constantFrom(...WRITES_SQL).map((w) => `${w.replace(' ', '\u00a0')}`),
   fc.constantFrom(...WRITES_SQL).map((w) => `  \n\t${w};;`),
-  fc.constantFrom("SELECT * FROM posts WHERE slug = ''; DELETE FROM posts; --'", 'BEGIN; DELETE FROM posts; COMMIT', "ATTACH DATABASE 'x' AS y",
-    'VACUUM', "SELECT load_extension('x')", 'SAVEPOINT a; DELETE FROM posts; RELEASE a', 'EXPLAIN DELETE FROM posts', "UPSERT", 'SELECT changes(); DELETE FROM posts'),
+  fc.constantFrom(
+    "SELECT * FROM posts WHERE slug = ''; DELETE FROM posts; --'",
+    'BEGIN; DELETE FROM posts; COMMIT',
+    "ATTACH DATABASE 'x' AS y",
+    'VACUUM',
+    "SELECT load_extension('x')",
+    'SAVEPOINT a; DELETE FROM posts; RELEASE a',
+    'EXPLAIN DELETE FROM posts',
+    'UPSERT',
+    'SELECT changes(); DELETE FROM posts',
+  ),
 );

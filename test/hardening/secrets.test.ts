@@ -14,7 +14,10 @@ const marker = () => `cnry${randomBytes(12).toString('hex')}`;
 
 const ROUTES: Record<string, { read: [string, string]; write: [string, string, string] }> = {
   slack: { read: ['read_history', 'conversations.history'], write: ['post_message', 'chat.postMessage', 'text'] },
-  cloudflare: { read: ['workflow_get_instance', 'workflows.instances.get'], write: ['kv_put', 'kv.values.update', 'value'] },
+  cloudflare: {
+    read: ['workflow_get_instance', 'workflows.instances.get'],
+    write: ['kv_put', 'kv.values.update', 'value'],
+  },
   doppler: { read: ['list_secret_names', 'secrets.names'], write: ['set_secret', 'secrets.update', 'value'] },
 };
 
@@ -23,7 +26,13 @@ function echoBody(connector: string, leak: string): string {
   // (Slack's error code itself must be a snake_case word, or the connector reports bad_response
   // without quoting it: the leak rides in `needed`, which the fleet does quote)
   if (connector === 'slack') return JSON.stringify({ ok: false, error: 'missing_scope', needed: leak, detail: leak });
-  if (connector === 'cloudflare') return JSON.stringify({ success: false, errors: [{ code: 10000, message: `bad token ${leak}` }], messages: [leak], result: null });
+  if (connector === 'cloudflare')
+    return JSON.stringify({
+      success: false,
+      errors: [{ code: 10000, message: `bad token ${leak}` }],
+      messages: [leak],
+      result: null,
+    });
   return JSON.stringify({ messages: [`Invalid value ${leak}`, leak], success: false });
 }
 
@@ -55,7 +64,11 @@ describe.each(Object.keys(ROUTES))('secrets on failure paths: %s', (connector) =
     await s.close();
     const audit = existsSync(s.auditFile) ? readFileSync(s.auditFile, 'utf8') : '';
     expect(audit.split('\n').length).toBeGreaterThan(10);
-    for (const [where, out] of [['results', results.join('\n')], ['stderr', s.stderr()], ['audit', audit]] as const) {
+    for (const [where, out] of [
+      ['results', results.join('\n')],
+      ['stderr', s.stderr()],
+      ['audit', audit],
+    ] as const) {
       expect(out.includes(up.token), `${where} holds the credential`).toBe(false);
     }
     // the echo did reach the fleet's error texts, and was scrubbed there: the check can see a leak
@@ -65,24 +78,38 @@ describe.each(Object.keys(ROUTES))('secrets on failure paths: %s', (connector) =
     // holds the value at all, it is only the upstream's own error text quoting a body back — and
     // never for Doppler, whose client cuts the value out of what Doppler says.
     expect(s.stderr().includes(value)).toBe(false);
-    const holding = audit.split('\n').filter((l) => l.includes(value)).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const holding = audit
+      .split('\n')
+      .filter((l) => l.includes(value))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     if (connector === 'doppler') expect(holding, 'a secret value in the audit trail').toEqual([]);
     for (const r of holding) {
       expect(r.phase).toBe('outcome');
       // (Slack's own error code is the upstream's words too: the echo puts the value there)
-      expect(JSON.stringify({ ...r, error: undefined, error_message: undefined }).includes(value), `the value outside the echoed error: ${JSON.stringify(r).slice(0, 300)}`).toBe(false);
+      expect(
+        JSON.stringify({ ...r, error: undefined, error_message: undefined }).includes(value),
+        `the value outside the echoed error: ${JSON.stringify(r).slice(0, 300)}`,
+      ).toBe(false);
     }
   }, 60_000);
 
-  it.each(['dev', 'prod'])('a failed start-up identity check names no credential (%s)', async (env) => {
-    const mm = manifestOf(connector, env);
-    const wrong = connector === 'doppler' ? `dp.st.${marker()}` : marker();
-    const r = await runCli(['serve', connector, '--env', env, '--upstream', up.url], { env: { [credentialVar(mm)]: wrong, FLEET_AUDIT_DIR: tempDir() }, keepStdin: true, timeoutMs: 15_000 });
-    expect(r.code).toBe(1);
-    expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(/cannot start/);
-    expect(r.stderr.includes(wrong)).toBe(false);
-  }, 30_000);
+  it.each(['dev', 'prod'])(
+    'a failed start-up identity check names no credential (%s)',
+    async (env) => {
+      const mm = manifestOf(connector, env);
+      const wrong = connector === 'doppler' ? `dp.st.${marker()}` : marker();
+      const r = await runCli(['serve', connector, '--env', env, '--upstream', up.url], {
+        env: { [credentialVar(mm)]: wrong, FLEET_AUDIT_DIR: tempDir() },
+        keepStdin: true,
+        timeoutMs: 15_000,
+      });
+      expect(r.code).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(/cannot start/);
+      expect(r.stderr.includes(wrong)).toBe(false);
+    },
+    30_000,
+  );
 
   it('a server killed mid-call, and one refusing a broken manifest, print no credential', async () => {
     const [writeTool, writeRoute] = ROUTES[connector]!.write;
@@ -103,7 +130,10 @@ describe.each(Object.keys(ROUTES))('secrets on failure paths: %s', (connector) =
     cpSync(SCOPES, dir, { recursive: true });
     const file = join(dir, `${connector}.dev.yaml`);
     writeFileSync(file, readFileSync(file, 'utf8').replace(/^credential: .*$/m, `credential: ${up.token}`));
-    const r = await runCli(['serve', connector, '--env', 'dev', '--scopes', dir], { env: { [credentialVar(m)]: up.token }, keepStdin: true });
+    const r = await runCli(['serve', connector, '--env', 'dev', '--scopes', dir], {
+      env: { [credentialVar(m)]: up.token },
+      keepStdin: true,
+    });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/\.yaml:\d+: credential/);
     expect((r.stdout + r.stderr).includes(up.token)).toBe(false);

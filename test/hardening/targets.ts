@@ -5,11 +5,20 @@
 export type Target = [path: (string | number)[], constraint: string];
 
 const channel: Target = [['channel'], 'channels'];
-const kv: Target[] = [[['namespace_id'], 'namespaces'], [['key'], 'key_prefix']];
-const r2: Target[] = [[['bucket'], 'buckets'], [['key'], 'key_prefix']];
+const kv: Target[] = [
+  [['namespace_id'], 'namespaces'],
+  [['key'], 'key_prefix'],
+];
+const r2: Target[] = [
+  [['bucket'], 'buckets'],
+  [['key'], 'key_prefix'],
+];
 const workflow: Target = [['workflow'], 'workflows'];
 const zone: Target = [['zone_id'], 'zones'];
-const secret: Target[] = [[['config'], 'configs'], [['name'], 'secrets']];
+const secret: Target[] = [
+  [['config'], 'configs'],
+  [['name'], 'secrets'],
+];
 
 export const TARGETS: Record<string, Record<string, Target[]>> = {
   slack: {
@@ -27,12 +36,23 @@ export const TARGETS: Record<string, Record<string, Target[]>> = {
     delete_worker: [[['name'], 'scripts']],
     smoke_check_worker: [[['name'], 'scripts']],
     // the sample's bindings are, in order, a KV namespace, an R2 bucket and a D1 database
-    deploy_worker: [[['name'], 'scripts'], [['bindings', 0, 'value'], 'namespaces'], [['bindings', 1, 'value'], 'buckets'], [['bindings', 2, 'value'], 'databases']],
-    kv_list_keys: [[['namespace_id'], 'namespaces'], [['prefix'], 'key_prefix']],
+    deploy_worker: [
+      [['name'], 'scripts'],
+      [['bindings', 0, 'value'], 'namespaces'],
+      [['bindings', 1, 'value'], 'buckets'],
+      [['bindings', 2, 'value'], 'databases'],
+    ],
+    kv_list_keys: [
+      [['namespace_id'], 'namespaces'],
+      [['prefix'], 'key_prefix'],
+    ],
     kv_get: kv,
     kv_put: kv,
     kv_delete: kv,
-    r2_list_objects: [[['bucket'], 'buckets'], [['prefix'], 'key_prefix']],
+    r2_list_objects: [
+      [['bucket'], 'buckets'],
+      [['prefix'], 'key_prefix'],
+    ],
     r2_get_object: r2,
     r2_put_object: r2,
     r2_delete_object: r2,
@@ -47,7 +67,10 @@ export const TARGETS: Record<string, Record<string, Target[]>> = {
   doppler: {
     list_secret_names: [[['config'], 'configs']],
     get_secret: secret,
-    compare_configs: [[['from'], 'configs'], [['to'], 'configs']],
+    compare_configs: [
+      [['from'], 'configs'],
+      [['to'], 'configs'],
+    ],
     config_activity: [[['config'], 'configs']],
     set_secret: secret,
     delete_secret: secret,

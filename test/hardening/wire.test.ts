@@ -47,7 +47,18 @@ const hostileLine: fc.Arbitrary<string> = fc.oneof(
   fc.jsonValue().map((v) => JSON.stringify(v)),
   request.map((r) => JSON.stringify({ jsonrpc: '1.0', ...r })),
   request.map((r) => JSON.stringify({ ...r, jsonrpc: '2.0', id: { nested: r.id } })),
-  fc.constantFrom('{', '}', '[]', 'null', '""', '{"jsonrpc":"2.0"}', '{"jsonrpc":"2.0","method":null}', '\u0000\u0000', '\ufeff{}', '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_user","arguments":{"user":"U0DEVALICE"}}}}'),
+  fc.constantFrom(
+    '{',
+    '}',
+    '[]',
+    'null',
+    '""',
+    '{"jsonrpc":"2.0"}',
+    '{"jsonrpc":"2.0","method":null}',
+    '\u0000\u0000',
+    '\ufeff{}',
+    '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_user","arguments":{"user":"U0DEVALICE"}}}}',
+  ),
 );
 
 describe.each(['slack', 'cloudflare', 'doppler'])('wire: %s', (connector) => {
@@ -88,7 +99,10 @@ describe('wire: one server, each hostile case named', () => {
     s.send({ id: 'early-call', method: 'tools/call', params: VALID.slack });
     s.send({ id: 'early-list', method: 'tools/list' });
     s.send({ id: 'early-ping', method: 'ping' });
-    expect((await s.answer('early-call')).error).toMatchObject({ code: -32600, message: expect.stringContaining('before initialize') });
+    expect((await s.answer('early-call')).error).toMatchObject({
+      code: -32600,
+      message: expect.stringContaining('before initialize'),
+    });
     expect((await s.answer('early-list')).error?.code).toBe(-32600);
     expect((await s.answer('early-ping')).result).toEqual({});
     await s.init();
@@ -104,7 +118,9 @@ describe('wire: one server, each hostile case named', () => {
   });
 
   it('answers a line of bytes that are not UTF-8 with a parse error', async () => {
-    const head = Buffer.from('{"jsonrpc":"2.0","method":"tools/call","params":{"name":"post_message","arguments":{"channel":"C0DEVBOTTEST","text":"');
+    const head = Buffer.from(
+      '{"jsonrpc":"2.0","method":"tools/call","params":{"name":"post_message","arguments":{"channel":"C0DEVBOTTEST","text":"',
+    );
     const tail = Buffer.from('"}},"id":"utf8"}\n');
     s.write(Buffer.concat([head, Buffer.from([0xff, 0xfe, 0xc3, 0x28, 0xed, 0xa0, 0x80]), tail]));
     expect((await s.answer('utf8')).error).toMatchObject({ code: -32700, message: expect.stringContaining('UTF-8') });
@@ -112,22 +128,41 @@ describe('wire: one server, each hostile case named', () => {
   });
 
   it('refuses a 10 MB argument with an isError result, and a line over the limit with an error', async () => {
-    s.send({ id: 'ten-mb', method: 'tools/call', params: { name: 'post_message', arguments: { channel: 'C0DEVBOTTEST', text: 'x'.repeat(10 * 1024 * 1024) } } });
+    s.send({
+      id: 'ten-mb',
+      method: 'tools/call',
+      params: { name: 'post_message', arguments: { channel: 'C0DEVBOTTEST', text: 'x'.repeat(10 * 1024 * 1024) } },
+    });
     const ten = await s.answer('ten-mb', 30_000);
     expect(ten.result?.isError).toBe(true);
     expect(ten.result.content[0].text).toMatch(/invalid arguments for post_message: text/);
-    s.send({ id: 'too-big', method: 'tools/call', params: { name: 'post_message', arguments: { channel: 'C0DEVBOTTEST', text: 'y'.repeat(MAX_LINE + 10) } } });
-    expect((await s.answer('too-big', 30_000)).error).toMatchObject({ code: -32600, message: expect.stringContaining(`${MAX_LINE} bytes`) });
+    s.send({
+      id: 'too-big',
+      method: 'tools/call',
+      params: { name: 'post_message', arguments: { channel: 'C0DEVBOTTEST', text: 'y'.repeat(MAX_LINE + 10) } },
+    });
+    expect((await s.answer('too-big', 30_000)).error).toMatchObject({
+      code: -32600,
+      message: expect.stringContaining(`${MAX_LINE} bytes`),
+    });
     await stillServing(s, 'slack');
   }, 60_000);
 
   it('survives deeply nested JSON in arguments, _meta and params', async () => {
     // written as text: the test's own JSON.stringify could not serialise this depth
     const deep = (n: number) => '['.repeat(n) + ']'.repeat(n);
-    s.write(`{"jsonrpc":"2.0","id":"deep-args","method":"tools/call","params":{"name":"get_user","arguments":{"user":${deep(100_000)}}}}\n`);
-    s.write(`{"jsonrpc":"2.0","id":"deep-extra","method":"tools/call","params":{"name":"get_user","arguments":{"user":"U0DEVALICE","extra":${deep(100_000)}}}}\n`);
-    s.write(`{"jsonrpc":"2.0","id":"deep-meta","method":"tools/call","params":{"name":"get_user","arguments":{"user":"U0DEVALICE"},"_meta":{"fleet/actor":${deep(100_000)}}}}\n`);
-    s.write(`{"jsonrpc":"2.0","id":"deep-params","method":"tools/list","params":${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}}\n`);
+    s.write(
+      `{"jsonrpc":"2.0","id":"deep-args","method":"tools/call","params":{"name":"get_user","arguments":{"user":${deep(100_000)}}}}\n`,
+    );
+    s.write(
+      `{"jsonrpc":"2.0","id":"deep-extra","method":"tools/call","params":{"name":"get_user","arguments":{"user":"U0DEVALICE","extra":${deep(100_000)}}}}\n`,
+    );
+    s.write(
+      `{"jsonrpc":"2.0","id":"deep-meta","method":"tools/call","params":{"name":"get_user","arguments":{"user":"U0DEVALICE"},"_meta":{"fleet/actor":${deep(100_000)}}}}\n`,
+    );
+    s.write(
+      `{"jsonrpc":"2.0","id":"deep-params","method":"tools/list","params":${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}}\n`,
+    );
     expect((await s.answer('deep-args')).result?.isError).toBe(true);
     expect((await s.answer('deep-extra')).result?.isError).toBeFalsy();
     const meta = await s.answer('deep-meta');
@@ -135,26 +170,44 @@ describe('wire: one server, each hostile case named', () => {
     // tools/list ignores params it does not know, however deep: the same list as ever
     const params = await s.answer('deep-params');
     expect(params.error).toBeUndefined();
-    expect(params.result?.tools?.map((t: { name: string }) => t.name).sort()).toEqual(Object.keys(manifestOf('slack', 'dev').tools).sort());
+    expect(params.result?.tools?.map((t: { name: string }) => t.name).sort()).toEqual(
+      Object.keys(manifestOf('slack', 'dev').tools).sort(),
+    );
     await stillServing(s, 'slack');
   }, 30_000);
 
   it('answers unknown methods, unknown tools and wrong types, and audits the tool calls', async () => {
     s.send({ id: 'm1', method: 'tools/destroy' });
     s.send({ id: 'm2', method: 'tools/call', params: { name: 'drop_workspace', arguments: {} } });
-    s.send({ id: 'm3', method: 'tools/call', params: { name: 'post_message', arguments: { channel: 12, text: ['x'] } } });
+    s.send({
+      id: 'm3',
+      method: 'tools/call',
+      params: { name: 'post_message', arguments: { channel: 12, text: ['x'] } },
+    });
     s.send({ id: 'm4', method: 'tools/call', params: { name: 42 } });
     s.send({ id: 'm5', method: 'tools/call', params: { name: 'get_user', arguments: 'U0DEVALICE' } });
     expect((await s.answer('m1')).error?.code).toBe(-32601);
-    expect((await s.answer('m2')).result).toMatchObject({ isError: true, content: [{ text: expect.stringContaining('unknown tool "drop_workspace"') }] });
-    expect((await s.answer('m3')).result).toMatchObject({ isError: true, content: [{ text: expect.stringMatching(/invalid arguments for post_message: channel: .*; text: /) }] });
+    expect((await s.answer('m2')).result).toMatchObject({
+      isError: true,
+      content: [{ text: expect.stringContaining('unknown tool "drop_workspace"') }],
+    });
+    expect((await s.answer('m3')).result).toMatchObject({
+      isError: true,
+      content: [{ text: expect.stringMatching(/invalid arguments for post_message: channel: .*; text: /) }],
+    });
     // malformed params are a JSON-RPC error naming the field (the SDK answers -32603), not a tool result
     const m4 = await s.answer('m4');
     expect(m4.result).toBeUndefined();
-    expect(m4.error).toMatchObject({ code: -32603, message: expect.stringMatching(/"name"[\s\S]*expected string, received number/) });
+    expect(m4.error).toMatchObject({
+      code: -32603,
+      message: expect.stringMatching(/"name"[\s\S]*expected string, received number/),
+    });
     const m5 = await s.answer('m5');
     expect(m5.result).toBeUndefined();
-    expect(m5.error).toMatchObject({ code: -32603, message: expect.stringMatching(/"arguments"[\s\S]*expected record, received string/) });
+    expect(m5.error).toMatchObject({
+      code: -32603,
+      message: expect.stringMatching(/"arguments"[\s\S]*expected record, received string/),
+    });
     await stillServing(s, 'slack');
     const audit = auditRecords(`${s.auditDir}/slack.dev.jsonl`);
     expect(audit.some((r) => r.tool === 'drop_workspace' && r.decision === 'deny' && r.rule === 'tools')).toBe(true);
@@ -171,11 +224,32 @@ describe('wire: one server, each hostile case named', () => {
     ['a UTF-8 BOM and a CRLF ending', (id: string) => Buffer.concat([bom, Buffer.from(`${call(id)}\r\n`)]), 'result'],
     ['a CRLF ending', (id: string) => Buffer.from(`${call(id)}\r\n`), 'result'],
     ['two UTF-8 BOMs', (id: string) => Buffer.concat([bom, bom, Buffer.from(`${call(id)}\n`)]), -32700],
-    ['a BOM inside the line, before the id', (id: string) => Buffer.from(`${call(id).replace('"id"', '\ufeff"id"')}\n`), -32700],
-    ['UTF-16LE with its BOM', (id: string) => Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(call(id), 'utf16le'), Buffer.from('\n')]), -32700],
-    ['UTF-16BE with its BOM', (id: string) => Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from(call(id), 'utf16le').swap16(), Buffer.from('\n')]), -32700],
-    ['UTF-16LE without a BOM', (id: string) => Buffer.concat([Buffer.from(call(id), 'utf16le'), Buffer.from('\n')]), -32700],
-    ['Latin-1 text in a string', (id: string) => Buffer.from(`${call(id).replace('U0DEVALICE', 'U0DEV\u00e9')}\n`, 'latin1'), -32700],
+    [
+      'a BOM inside the line, before the id',
+      (id: string) => Buffer.from(`${call(id).replace('"id"', '\ufeff"id"')}\n`),
+      -32700,
+    ],
+    [
+      'UTF-16LE with its BOM',
+      (id: string) => Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(call(id), 'utf16le'), Buffer.from('\n')]),
+      -32700,
+    ],
+    [
+      'UTF-16BE with its BOM',
+      (id: string) =>
+        Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from(call(id), 'utf16le').swap16(), Buffer.from('\n')]),
+      -32700,
+    ],
+    [
+      'UTF-16LE without a BOM',
+      (id: string) => Buffer.concat([Buffer.from(call(id), 'utf16le'), Buffer.from('\n')]),
+      -32700,
+    ],
+    [
+      'Latin-1 text in a string',
+      (id: string) => Buffer.from(`${call(id).replace('U0DEVALICE', 'U0DEV\u00e9')}\n`, 'latin1'),
+      -32700,
+    ],
   ] as const)('answers %s', async (what, bytes, expected) => {
     const id = `enc-${what.replace(/\W+/g, '-')}`;
     const before = s.lines.length;
@@ -195,7 +269,10 @@ describe('wire: one server, each hostile case named', () => {
   /** Waits for the next line after `from` that is an error with a null id, and returns it. */
   async function nullIdError(from: number): Promise<Record<string, any>> {
     for (let spins = 0; spins < 1500; spins++) {
-      const hit = s.lines.slice(from).map((l) => JSON.parse(l)).find((m) => !Array.isArray(m) && m.id === null && m.error);
+      const hit = s.lines
+        .slice(from)
+        .map((l) => JSON.parse(l))
+        .find((m) => !Array.isArray(m) && m.id === null && m.error);
       if (hit) return hit;
       await new Promise((r) => setTimeout(r, 10));
     }
@@ -204,10 +281,22 @@ describe('wire: one server, each hostile case named', () => {
 
   it('answers a batch as a batch of errors, one per request, and keeps serving', async () => {
     const before = s.lines.length;
-    s.write(`${JSON.stringify([{ jsonrpc: '2.0', id: 'b1', method: 'tools/list' }, { jsonrpc: '2.0', method: 'notifications/progress' }, { jsonrpc: '2.0', id: 7, method: 'tools/call', params: VALID.slack }])}\n`);
+    s.write(
+      `${JSON.stringify([
+        { jsonrpc: '2.0', id: 'b1', method: 'tools/list' },
+        { jsonrpc: '2.0', method: 'notifications/progress' },
+        { jsonrpc: '2.0', id: 7, method: 'tools/call', params: VALID.slack },
+      ])}\n`,
+    );
     expect((await s.answer('b1')).error).toMatchObject({ code: -32600, message: expect.stringContaining('batch') });
-    expect((await s.answer(7)).error).toMatchObject({ code: -32600, message: expect.stringContaining('one message per line') });
-    const answer = s.lines.slice(before).map((l) => JSON.parse(l)).find(Array.isArray);
+    expect((await s.answer(7)).error).toMatchObject({
+      code: -32600,
+      message: expect.stringContaining('one message per line'),
+    });
+    const answer = s.lines
+      .slice(before)
+      .map((l) => JSON.parse(l))
+      .find(Array.isArray);
     expect(answer?.map((m: { id: unknown }) => m.id)).toEqual(['b1', 7]);
     await stillServing(s, 'slack');
   });
@@ -222,7 +311,11 @@ describe('wire: one server, each hostile case named', () => {
     ['a fractional id', '{"jsonrpc":"2.0","id":1.5,"method":"tools/list"}', 'a fraction'],
     ['a null id', '{"jsonrpc":"2.0","id":null,"method":"tools/list"}', 'null'],
     ['a number method', '{"jsonrpc":"2.0","id":null,"method":5}', 'null'],
-    ['params that are not an object', '{"jsonrpc":"2.0","id":"p","method":"tools/list","params":[1]}', 'params must be an object'],
+    [
+      'params that are not an object',
+      '{"jsonrpc":"2.0","id":"p","method":"tools/list","params":[1]}',
+      'params must be an object',
+    ],
     ['a bare number', '42', 'not a JSON-RPC message'],
     ['JSON null', 'null', 'not a JSON-RPC message'],
     ['jsonrpc 1.0', '{"jsonrpc":"1.0","id":"old","method":"tools/list"}', 'jsonrpc must be "2.0"'],

@@ -30,7 +30,12 @@ export async function buildWorker(): Promise<string> {
   if (worker) return worker;
   const out = join(ROOT, 'node_modules', '.cache', 'fleet-test', `state-worker-${process.pid}.mjs`);
   await build({
-    entryPoints: [join(ROOT, 'test/fixtures/state-worker.ts')], bundle: true, platform: 'node', format: 'esm', outfile: out, logLevel: 'error',
+    entryPoints: [join(ROOT, 'test/fixtures/state-worker.ts')],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    outfile: out,
+    logLevel: 'error',
     external: ['libsql', 'pg'],
     banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);" },
   });
@@ -39,11 +44,18 @@ export async function buildWorker(): Promise<string> {
 
 let n = 0;
 const fresh = (e: Engine) => `contract-${e.name}-${process.pid}-${Date.now()}-${++n}`;
-const result = (text: string): CallToolResult => ({ content: [{ type: 'text', text }], structuredContent: { status: 'completed', text } });
+const result = (text: string): CallToolResult => ({
+  content: [{ type: 'text', text }],
+  structuredContent: { status: 'completed', text },
+});
 
 /** A child that claims `key` and holds it until killed; resolves once the claim is made. */
 async function holder(e: Engine, instance: string, key: string, fp: string, awaiting: boolean) {
-  const child = spawn(process.execPath, [worker, e.worker(instance), 'claim', key, fp, ...(awaiting ? ['awaiting'] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(
+    process.execPath,
+    [worker, e.worker(instance), 'claim', key, fp, ...(awaiting ? ['awaiting'] : [])],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   const kind = await new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (d: Buffer) => {
@@ -52,10 +64,14 @@ async function holder(e: Engine, instance: string, key: string, fp: string, awai
     });
     child.on('exit', (code) => reject(new Error(`holder exited ${code}`)));
   });
-  return { kind, kill: () => new Promise<void>((r) => {
+  return {
+    kind,
+    kill: () =>
+      new Promise<void>((r) => {
         child.once('exit', () => r());
         child.kill('SIGKILL');
-      }) };
+      }),
+  };
 }
 
 export function stateContract(e: Engine): void {
@@ -68,7 +84,11 @@ export function stateContract(e: Engine): void {
       const id = fresh(e);
       const [a, b] = [e.open(id), e.open(id)];
       try {
-        await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).audit.append({ call: `c${i}`, phase: 'decision', decision: 'allow' })));
+        await Promise.all(
+          Array.from({ length: 40 }, (_, i) =>
+            (i % 2 ? a : b).audit.append({ call: `c${i}`, phase: 'decision', decision: 'allow' }),
+          ),
+        );
         const head = await a.audit.head();
         expect(head.seq).toBe(40);
         const lines: string[] = [];
@@ -161,7 +181,8 @@ export function stateContract(e: Engine): void {
           await h.kill();
         }
         await expect.poll(() => s.keys.claim('ran-ok', 'fp'), { timeout: 10_000 }).toEqual({ kind: 'unknown' });
-        const rec = (r: Record<string, unknown>) => s.audit.append({ v: 1, time: new Date().toISOString(), instance: id, tool: 'post_message', ...r });
+        const rec = (r: Record<string, unknown>) =>
+          s.audit.append({ v: 1, time: new Date().toISOString(), instance: id, tool: 'post_message', ...r });
         // an earlier call under the same key was released (its outcome definite), then the key ran again
         await rec({ phase: 'intent', call: 'c0', key: 'ran-ok' });
         await rec({ phase: 'outcome', call: 'c0', outcome: 'error', error: 'channel_not_found' });
@@ -206,7 +227,11 @@ export function stateContract(e: Engine): void {
 
     it('a rate window is exact across processes', async () => {
       const id = fresh(e);
-      const outs = await Promise.all([0, 1, 2].map(() => run(process.execPath, [worker, e.worker(id), 'rate', '20', 'post_message', '25', '3600000'])));
+      const outs = await Promise.all(
+        [0, 1, 2].map(() =>
+          run(process.execPath, [worker, e.worker(id), 'rate', '20', 'post_message', '25', '3600000']),
+        ),
+      );
       expect(outs.reduce((sum, o) => sum + Number(o.stdout.trim()), 0)).toBe(25);
     }, 60_000);
 
@@ -219,20 +244,37 @@ export function stateContract(e: Engine): void {
         expect(opened).toMatchObject({ id: 'key:k', call: 'call-1', status: 'pending', expires: now + 60_000 });
         await a.approvals.setRef('key:k', { channel: 'C0APPROVALS', ts: '1.000100' });
         // a second process asking for the same approval finds it, with where it was posted
-        expect(await b.approvals.open({ id: 'key:k', call: 'call-2', expires: now + 120_000 })).toMatchObject({ call: 'call-1', status: 'pending', ref: { channel: 'C0APPROVALS', ts: '1.000100' } });
-        expect(await b.approvals.decide('key:k', { status: 'approved', by: 'U0EDITOR1' })).toMatchObject({ status: 'approved', by: 'U0EDITOR1' });
-        expect(await a.approvals.decide('key:k', { status: 'declined', by: 'U0EDITOR2', why: 'late' })).toMatchObject({ status: 'approved', by: 'U0EDITOR1' });
+        expect(await b.approvals.open({ id: 'key:k', call: 'call-2', expires: now + 120_000 })).toMatchObject({
+          call: 'call-1',
+          status: 'pending',
+          ref: { channel: 'C0APPROVALS', ts: '1.000100' },
+        });
+        expect(await b.approvals.decide('key:k', { status: 'approved', by: 'U0EDITOR1' })).toMatchObject({
+          status: 'approved',
+          by: 'U0EDITOR1',
+        });
+        expect(await a.approvals.decide('key:k', { status: 'declined', by: 'U0EDITOR2', why: 'late' })).toMatchObject({
+          status: 'approved',
+          by: 'U0EDITOR1',
+        });
         expect(await a.approvals.get('key:k')).toMatchObject({ status: 'approved', by: 'U0EDITOR1' });
         expect(await a.approvals.get('nope')).toBeUndefined();
         // a declined, expired or withdrawn approval ended its attempt: the next one asks afresh
         await a.approvals.open({ id: 'key:d', call: 'call-3', expires: now + 60_000 });
         await a.approvals.decide('key:d', { status: 'declined', by: 'U0EDITOR2', why: 'no' });
-        expect(await b.approvals.open({ id: 'key:d', call: 'call-4', expires: now + 90_000 })).toMatchObject({ call: 'call-4', status: 'pending', expires: now + 90_000 });
+        expect(await b.approvals.open({ id: 'key:d', call: 'call-4', expires: now + 90_000 })).toMatchObject({
+          call: 'call-4',
+          status: 'pending',
+          expires: now + 90_000,
+        });
         expect((await b.approvals.get('key:d'))!.by).toBeUndefined();
         // an approval past its expiry is no answer
         await a.approvals.open({ id: 'key:e', call: 'call-5', expires: now + 10 }, now);
         await a.approvals.decide('key:e', { status: 'approved', by: 'U0EDITOR1' }, now + 5);
-        expect(await b.approvals.open({ id: 'key:e', call: 'call-6', expires: now + 60_000 }, now + 20)).toMatchObject({ call: 'call-6', status: 'pending' });
+        expect(await b.approvals.open({ id: 'key:e', call: 'call-6', expires: now + 60_000 }, now + 20)).toMatchObject({
+          call: 'call-6',
+          status: 'pending',
+        });
       } finally {
         await a.close();
         await b.close();
@@ -244,20 +286,35 @@ export function stateContract(e: Engine): void {
       const [a, b] = [e.open(id), e.open(id)];
       try {
         const now = Date.now();
-        for (const [k, expires, status] of [['call:w', now + 60_000, 'withdrawn'], ['call:old', now - 1, 'withdrawn'], ['call:d', now + 60_000, 'declined']] as const) {
+        for (const [k, expires, status] of [
+          ['call:w', now + 60_000, 'withdrawn'],
+          ['call:old', now - 1, 'withdrawn'],
+          ['call:d', now + 60_000, 'declined'],
+        ] as const) {
           await a.approvals.open({ id: k, call: k, expires, ref: { digest: 'd' } }, now - 10);
           await a.approvals.decide(k, { status, why: 'gone' });
         }
         await a.approvals.open({ id: 'call:p', call: 'call:p', expires: now + 60_000 });
         await a.approvals.setRef('call:w', { digest: 'd', channel: 'C0APPROVALS', ts: '2.000200' });
         // only the withdrawn one still within its expiry, with where it was posted
-        expect((await b.approvals.withdrawn(now)).map((x) => [x.id, x.ref])).toEqual([['call:w', { digest: 'd', channel: 'C0APPROVALS', ts: '2.000200' }]]);
+        expect((await b.approvals.withdrawn(now)).map((x) => [x.id, x.ref])).toEqual([
+          ['call:w', { digest: 'd', channel: 'C0APPROVALS', ts: '2.000200' }],
+        ]);
         // two processes noting the same answers at once: each answer is theirs once
-        const tries = await Promise.all([a, b, a, b].flatMap((s) => [s.approvals.noteLate('call:w', 'U0EDITOR1:approve'), s.approvals.noteLate('call:w', 'U0EDITOR2:decline')]));
+        const tries = await Promise.all(
+          [a, b, a, b].flatMap((s) => [
+            s.approvals.noteLate('call:w', 'U0EDITOR1:approve'),
+            s.approvals.noteLate('call:w', 'U0EDITOR2:decline'),
+          ]),
+        );
         expect(tries.filter(Boolean)).toHaveLength(2);
         expect(await a.approvals.noteLate('call:w', 'U0EDITOR1:approve')).toBe(false);
         expect(await b.approvals.noteLate('call:nope', 'U0EDITOR1:approve')).toBe(false);
-        expect((await a.approvals.get('call:w'))!.ref).toMatchObject({ digest: 'd', channel: 'C0APPROVALS', ts: '2.000200' });
+        expect((await a.approvals.get('call:w'))!.ref).toMatchObject({
+          digest: 'd',
+          channel: 'C0APPROVALS',
+          ts: '2.000200',
+        });
         expect(await b.approvals.withdrawn(now + 120_000)).toEqual([]);
       } finally {
         await a.close();
@@ -302,8 +359,26 @@ export function stateContract(e: Engine): void {
       const other = e.open(id);
       try {
         const t0 = Date.now();
-        const t = await s.tasks.create({ id: 'task-1', owner: 'client:bot', request: { name: 'update_message', arguments: { text: 'hi' } }, ttl: 60_000, poll: 1500, message: 'asked U0EDITOR1' }, t0);
-        expect(t).toMatchObject({ id: 'task-1', owner: 'client:bot', status: 'working', message: 'asked U0EDITOR1', ttl: 60_000, poll: 1500, request: { name: 'update_message' } });
+        const t = await s.tasks.create(
+          {
+            id: 'task-1',
+            owner: 'client:bot',
+            request: { name: 'update_message', arguments: { text: 'hi' } },
+            ttl: 60_000,
+            poll: 1500,
+            message: 'asked U0EDITOR1',
+          },
+          t0,
+        );
+        expect(t).toMatchObject({
+          id: 'task-1',
+          owner: 'client:bot',
+          status: 'working',
+          message: 'asked U0EDITOR1',
+          ttl: 60_000,
+          poll: 1500,
+          request: { name: 'update_message' },
+        });
         // every process sees it; another owner does not, not even in a list
         expect(await other.tasks.get('task-1', 'client:bot')).toMatchObject({ status: 'working' });
         expect(await other.tasks.get('task-1', 'client:other')).toBeUndefined();
@@ -313,14 +388,24 @@ export function stateContract(e: Engine): void {
         // a held task is not taken over, by this process or another living one
         expect(await other.tasks.adopt('task-1')).toBe(false);
         // it ends once: the first end counts
-        expect(await other.tasks.update('task-1', { status: 'completed', result: { content: [], structuredContent: { status: 'completed' } } })).toMatchObject({ status: 'completed', result: { structuredContent: { status: 'completed' } } });
-        expect(await s.tasks.update('task-1', { status: 'cancelled', message: 'too late' })).toMatchObject({ status: 'completed', message: 'asked U0EDITOR1' });
+        expect(
+          await other.tasks.update('task-1', {
+            status: 'completed',
+            result: { content: [], structuredContent: { status: 'completed' } },
+          }),
+        ).toMatchObject({ status: 'completed', result: { structuredContent: { status: 'completed' } } });
+        expect(await s.tasks.update('task-1', { status: 'cancelled', message: 'too late' })).toMatchObject({
+          status: 'completed',
+          message: 'asked U0EDITOR1',
+        });
         // past its ttl it is gone
         expect(await s.tasks.get('task-2', 'client:bot', t0 + 60_002)).toBeUndefined();
         expect(await s.tasks.list('client:bot', t0 + 60_002)).toEqual([]);
 
         // a task whose holding process died is taken over once
-        const child = spawn(process.execPath, [worker, e.worker(id), 'task', 'task-3', 'client:bot'], { stdio: ['ignore', 'pipe', 'inherit'] });
+        const child = spawn(process.execPath, [worker, e.worker(id), 'task', 'task-3', 'client:bot'], {
+          stdio: ['ignore', 'pipe', 'inherit'],
+        });
         await new Promise<void>((resolve, reject) => {
           child.stdout.on('data', (d: Buffer) => d.toString().includes('created') && resolve());
           child.on('exit', (code) => reject(new Error(`task holder exited ${code}`)));
@@ -343,7 +428,10 @@ export function stateContract(e: Engine): void {
       const s = await e.broken(id);
       try {
         for (const op of [() => s.keys.claim('k', 'fp'), () => s.rate.take('t', 1, 1000), () => s.approvals.get('x')]) {
-          const err = await op().then(() => undefined, (x: unknown) => x);
+          const err = await op().then(
+            () => undefined,
+            (x: unknown) => x,
+          );
           expect(err).toBeInstanceOf(StateUnavailable);
           expect((err as Error).message).toContain(e.brokenWhere(id));
         }

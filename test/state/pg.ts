@@ -46,9 +46,12 @@ export function pgParts(url: string): { user: string; database: string; connect:
   const host = query.get('host') ?? (h || '/var/run/postgresql');
   const port = Number(query.get('port') ?? (p || 5432));
   const database = decodeURIComponent(/^postgres(?:ql)?:\/\/[^/]*\/([^?]*)/.exec(url)?.[1] || user);
-  return { user, database, connect: host.startsWith('/') ? () => connect(join(host, `.s.PGSQL.${port}`)) : () => connect(port, host) };
+  return {
+    user,
+    database,
+    connect: host.startsWith('/') ? () => connect(join(host, `.s.PGSQL.${port}`)) : () => connect(port, host),
+  };
 }
-
 
 /** fleet.yaml's block that keeps every instance's state (and trail) in the PostgreSQL FLEET_STATE_PG names. */
 export const PG_STORE = '\nstore:\n  engine: postgres\n  url: env:FLEET_STATE_PG\n';

@@ -14,7 +14,8 @@ if (PG_URL) {
     name: 'postgres',
     open: (id) => new PostgresState(id, async () => DB_URL),
     worker: (id) => JSON.stringify({ engine: 'postgres', url: DB_URL, instance: id }),
-    broken: async (id) => new PostgresState(id, async () => 'postgresql://fleet@/fleet?host=/nonexistent-fleet-socket-dir'),
+    broken: async (id) =>
+      new PostgresState(id, async () => 'postgresql://fleet@/fleet?host=/nonexistent-fleet-socket-dir'),
     brokenWhere: (id) => `PostgreSQL state store of ${id}`,
   });
 
@@ -32,14 +33,18 @@ if (PG_URL) {
         await expect(cut.keys.release('k')).rejects.toThrow(/PostgreSQL state store of/);
         await proxy.start();
         // the release is written by itself once the database answers: a retry elsewhere may run it
-        await expect.poll(() => other.keys.claim('k', 'fp'), { timeout: 10_000, interval: 200 }).toEqual({ kind: 'claimed' });
+        await expect
+          .poll(() => other.keys.claim('k', 'fp'), { timeout: 10_000, interval: 200 })
+          .toEqual({ kind: 'claimed' });
         // and an outcome that could not be kept is kept once it can: the retry replays it
         expect(await cut.keys.claim('d', 'fp')).toEqual({ kind: 'claimed' });
         await proxy.cut();
         const result = { content: [{ type: 'text' as const, text: 'posted' }] };
         await expect(cut.keys.done('d', result)).rejects.toThrow(/PostgreSQL state store of/);
         await proxy.start();
-        await expect.poll(() => other.keys.claim('d', 'fp'), { timeout: 10_000, interval: 200 }).toEqual({ kind: 'replay', result });
+        await expect
+          .poll(() => other.keys.claim('d', 'fp'), { timeout: 10_000, interval: 200 })
+          .toEqual({ kind: 'replay', result });
       } finally {
         await cut.close();
         await other.close();
@@ -67,10 +72,15 @@ if (PG_URL) {
         // the listening connection is cut: once the database answers again, b listens again by itself
         await proxy.cut();
         await proxy.start();
-        await expect.poll(async () => {
-          await a.signals.publish('answers', 'two');
-          return got.includes('two');
-        }, { timeout: 15_000, interval: 300 }).toBe(true);
+        await expect
+          .poll(
+            async () => {
+              await a.signals.publish('answers', 'two');
+              return got.includes('two');
+            },
+            { timeout: 15_000, interval: 300 },
+          )
+          .toBe(true);
         await expect(a.signals.publish('answers', 'x'.repeat(9000))).rejects.toThrow(/over NOTIFY's limit/);
       } finally {
         await a.close();

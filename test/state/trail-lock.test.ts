@@ -17,7 +17,11 @@ beforeAll(async () => {
 }, 60_000);
 
 /** A child running a worker job; resolves `said` once it writes `line` on stdout. */
-function child(config: string, job: string[], line: string): { proc: ChildProcess; said: Promise<void>; exit: Promise<number | null> } {
+function child(
+  config: string,
+  job: string[],
+  line: string,
+): { proc: ChildProcess; said: Promise<void>; exit: Promise<number | null> } {
   const proc = spawn(process.execPath, [worker, config, ...job], { stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
@@ -31,7 +35,9 @@ function child(config: string, job: string[], line: string): { proc: ChildProces
     void exit.then((code) => reject(new Error(`worker ${job.join(' ')} exited ${code} before saying ${line}: ${err}`)));
   });
   said.catch(() => {});
-  const done = exit.then((code) => (code === 0 ? code : Promise.reject(new Error(`worker ${job.join(' ')} exited ${code}: ${err}`))));
+  const done = exit.then((code) =>
+    code === 0 ? code : Promise.reject(new Error(`worker ${job.join(' ')} exited ${code}: ${err}`)),
+  );
   done.catch(() => {});
   return { proc, said, exit: done };
 }
@@ -55,7 +61,9 @@ it('a writer SIGKILLed holding the lock: the waiting writers go on, the chain st
     await Promise.all(writers.map((w) => w.exit));
   }
   const lines = readFileSync(audit, 'utf8').split(/(?<=\n)/);
-  const records = lines.map((l) => JSON.parse(l) as { seq: number; call?: string; phase: string; writer?: number; torn?: { text: string } });
+  const records = lines.map(
+    (l) => JSON.parse(l) as { seq: number; call?: string; phase: string; writer?: number; torn?: { text: string } },
+  );
   const v = await verifyLines(lines, { instance });
   expect(v, JSON.stringify(v.problem)).toMatchObject({ ok: true, records: 5 + 2 * WRITERS * EACH + 2 });
   expect(records.map((r) => r.seq)).toEqual(records.map((_, i) => i + 1));
@@ -67,7 +75,10 @@ it('a writer SIGKILLed holding the lock: the waiting writers go on, the chain st
   expect([...byWriter.values()].sort()).toEqual([5, ...Array(2 * WRITERS).fill(EACH)].sort());
   // the killed holders' halves, sealed where they were left
   const recovered = records.filter((r) => r.phase === 'recovery');
-  expect(recovered.map((r) => r.torn!.text)).toEqual(['{"v":1,"instance":"half a rec', '{"v":1,"instance":"half a rec']);
+  expect(recovered.map((r) => r.torn!.text)).toEqual([
+    '{"v":1,"instance":"half a rec',
+    '{"v":1,"instance":"half a rec',
+  ]);
 }, 90_000);
 
 it('a holder stopped for longer than any staleness keeps the lock: nobody writes until it lets go', async () => {

@@ -16,7 +16,8 @@ const INSTANCE = 'test.dev';
 async function writeLog(n: number, instance = INSTANCE): Promise<string> {
   const file = join(tempDir(), 'a.jsonl');
   const log = new AuditLog(file, instance);
-  for (let i = 1; i <= n; i++) await log.append({ call: `c${i}`, phase: 'decision', decision: 'deny', tool: 't', rule: `r${i}` });
+  for (let i = 1; i <= n; i++)
+    await log.append({ call: `c${i}`, phase: 'decision', decision: 'deny', tool: 't', rule: `r${i}` });
   log.close();
   return file;
 }
@@ -43,7 +44,8 @@ function rechain(ls: string[], instance = INSTANCE): string[] {
     return s.line.trimEnd();
   });
 }
-const hashes = (file: string) => new Map(lines(file).map((l) => [JSON.parse(l).seq as number, JSON.parse(l).hash as string]));
+const hashes = (file: string) =>
+  new Map(lines(file).map((l) => [JSON.parse(l).seq as number, JSON.parse(l).hash as string]));
 
 describe('audit hash chain', () => {
   it('verifies an intact file', async () => {
@@ -52,37 +54,182 @@ describe('audit hash chain', () => {
     expect(await check(file)).toEqual({ ok: true, records: 5, lines: 5, last: { seq: 5, hash: lastLine.hash } });
   });
 
-  it('starts every chain at its instance\'s genesis', async () => {
+  it("starts every chain at its instance's genesis", async () => {
     const file = await writeLog(1, 'slack.prod');
     expect(JSON.parse(lines(file)[0]!).prev).toBe(genesis('slack.prod'));
     expect(genesis('slack.prod')).not.toBe(genesis('slack.dev'));
   });
 
   // The tamper corpus: each alteration, the verdict without and with signed checkpoints' anchors.
-  const corpus: [string, (file: string) => void, { line: number; kind: string } | 'ok', { line: number; kind: string } | 'ok'][] = [
-    ['a line edited', (f) => { const ls = lines(f); ls[2] = ls[2]!.replace('"rule":"r3"', '"rule":"rX"'); rewrite(f, ls); }, { line: 3, kind: 'modified' }, { line: 3, kind: 'modified' }],
-    ['a line edited and its hash recomputed', (f) => { const ls = lines(f); ls[1] = reseal(ls[1]!, (r) => (r.rule = 'ok')); rewrite(f, ls); }, { line: 3, kind: 'modified' }, { line: 2, kind: 'rewritten' }],
-    ['a line deleted', (f) => { const ls = lines(f); ls.splice(1, 1); rewrite(f, ls); }, { line: 2, kind: 'deleted' }, { line: 2, kind: 'deleted' }],
-    ['the first line deleted', (f) => rewrite(f, lines(f).slice(1)), { line: 1, kind: 'deleted' }, { line: 1, kind: 'deleted' }],
-    ['two lines swapped', (f) => { const ls = lines(f); [ls[2], ls[3]] = [ls[3]!, ls[2]!]; rewrite(f, ls); }, { line: 3, kind: 'reordered' }, { line: 3, kind: 'reordered' }],
-    ['a line duplicated', (f) => { const ls = lines(f); ls.splice(3, 0, ls[2]!); rewrite(f, ls); }, { line: 4, kind: 'reordered' }, { line: 4, kind: 'reordered' }],
-    ['a complete, well-formed unsealed record inserted mid-trail', (f) => { const ls = lines(f); ls.splice(2, 0, JSON.stringify({ v: 1, call: 'x', phase: 'decision', decision: 'allow' })); rewrite(f, ls); }, { line: 3, kind: 'malformed' }, { line: 3, kind: 'malformed' }],
-    ['a sealed record inserted mid-trail, chained to the line before it', (f) => { const ls = lines(f); const before = JSON.parse(ls[1]!); ls.splice(2, 0, seal({ call: 'x', instance: INSTANCE }, before.seq + 1, before.hash).line.trimEnd()); rewrite(f, ls); }, { line: 4, kind: 'reordered' }, { line: 3, kind: 'rewritten' }],
-    ['a torn fragment inserted mid-trail', (f) => { const ls = lines(f); ls.splice(2, 0, '{"v":1,"call":"torn","pha'); rewrite(f, ls); }, { line: 3, kind: 'malformed' }, { line: 3, kind: 'malformed' }],
-    ['a blank line inserted', (f) => { const ls = lines(f); ls.splice(2, 0, ''); rewrite(f, ls); }, { line: 3, kind: 'malformed' }, { line: 3, kind: 'malformed' }],
+  const corpus: [
+    string,
+    (file: string) => void,
+    { line: number; kind: string } | 'ok',
+    { line: number; kind: string } | 'ok',
+  ][] = [
+    [
+      'a line edited',
+      (f) => {
+        const ls = lines(f);
+        ls[2] = ls[2]!.replace('"rule":"r3"', '"rule":"rX"');
+        rewrite(f, ls);
+      },
+      { line: 3, kind: 'modified' },
+      { line: 3, kind: 'modified' },
+    ],
+    [
+      'a line edited and its hash recomputed',
+      (f) => {
+        const ls = lines(f);
+        ls[1] = reseal(ls[1]!, (r) => (r.rule = 'ok'));
+        rewrite(f, ls);
+      },
+      { line: 3, kind: 'modified' },
+      { line: 2, kind: 'rewritten' },
+    ],
+    [
+      'a line deleted',
+      (f) => {
+        const ls = lines(f);
+        ls.splice(1, 1);
+        rewrite(f, ls);
+      },
+      { line: 2, kind: 'deleted' },
+      { line: 2, kind: 'deleted' },
+    ],
+    [
+      'the first line deleted',
+      (f) => rewrite(f, lines(f).slice(1)),
+      { line: 1, kind: 'deleted' },
+      { line: 1, kind: 'deleted' },
+    ],
+    [
+      'two lines swapped',
+      (f) => {
+        const ls = lines(f);
+        [ls[2], ls[3]] = [ls[3]!, ls[2]!];
+        rewrite(f, ls);
+      },
+      { line: 3, kind: 'reordered' },
+      { line: 3, kind: 'reordered' },
+    ],
+    [
+      'a line duplicated',
+      (f) => {
+        const ls = lines(f);
+        ls.splice(3, 0, ls[2]!);
+        rewrite(f, ls);
+      },
+      { line: 4, kind: 'reordered' },
+      { line: 4, kind: 'reordered' },
+    ],
+    [
+      'a complete, well-formed unsealed record inserted mid-trail',
+      (f) => {
+        const ls = lines(f);
+        ls.splice(2, 0, JSON.stringify({ v: 1, call: 'x', phase: 'decision', decision: 'allow' }));
+        rewrite(f, ls);
+      },
+      { line: 3, kind: 'malformed' },
+      { line: 3, kind: 'malformed' },
+    ],
+    [
+      'a sealed record inserted mid-trail, chained to the line before it',
+      (f) => {
+        const ls = lines(f);
+        const before = JSON.parse(ls[1]!);
+        ls.splice(2, 0, seal({ call: 'x', instance: INSTANCE }, before.seq + 1, before.hash).line.trimEnd());
+        rewrite(f, ls);
+      },
+      { line: 4, kind: 'reordered' },
+      { line: 3, kind: 'rewritten' },
+    ],
+    [
+      'a torn fragment inserted mid-trail',
+      (f) => {
+        const ls = lines(f);
+        ls.splice(2, 0, '{"v":1,"call":"torn","pha');
+        rewrite(f, ls);
+      },
+      { line: 3, kind: 'malformed' },
+      { line: 3, kind: 'malformed' },
+    ],
+    [
+      'a blank line inserted',
+      (f) => {
+        const ls = lines(f);
+        ls.splice(2, 0, '');
+        rewrite(f, ls);
+      },
+      { line: 3, kind: 'malformed' },
+      { line: 3, kind: 'malformed' },
+    ],
     ['the file emptied', (f) => writeFileSync(f, ''), { line: 1, kind: 'empty' }, { line: 1, kind: 'truncated' }],
-    ['the tail cut off at a line boundary', (f) => rewrite(f, lines(f).slice(0, 3)), 'ok', { line: 4, kind: 'truncated' }],
-    ['a record removed and the rest re-chained', (f) => { const ls = lines(f); ls.splice(2, 1); rewrite(f, rechain(ls)); }, 'ok', { line: 3, kind: 'rewritten' }],
-    ['a record edited and the whole trail re-chained', (f) => { const ls = lines(f); ls[3] = ls[3]!.replace('"rule":"r4"', '"rule":"rX"'); rewrite(f, rechain(ls)); }, 'ok', { line: 4, kind: 'rewritten' }],
-    ['the file replaced by another valid chain of the same instance', (f) => { const ls = lines(f).map((l) => l.replace(/"rule":"r/, '"rule":"other')); rewrite(f, rechain([...ls, ...ls])); }, 'ok', { line: 1, kind: 'rewritten' }],
-    ['the file replaced by another instance\'s trail (slack.dev\'s under test.dev)', (f) => { const ls = lines(f).map((l) => { const r = JSON.parse(l); delete r.hash; return JSON.stringify(r); }); rewrite(f, rechain(ls, 'slack.dev')); }, { line: 1, kind: 'foreign' }, { line: 1, kind: 'foreign' }],
-    ['a record naming another instance', (f) => { const ls = lines(f); ls[1] = reseal(ls[1]!, (r) => (r.instance = 'slack.prod')); rewrite(f, ls); }, { line: 2, kind: 'foreign' }, { line: 2, kind: 'foreign' }],
+    [
+      'the tail cut off at a line boundary',
+      (f) => rewrite(f, lines(f).slice(0, 3)),
+      'ok',
+      { line: 4, kind: 'truncated' },
+    ],
+    [
+      'a record removed and the rest re-chained',
+      (f) => {
+        const ls = lines(f);
+        ls.splice(2, 1);
+        rewrite(f, rechain(ls));
+      },
+      'ok',
+      { line: 3, kind: 'rewritten' },
+    ],
+    [
+      'a record edited and the whole trail re-chained',
+      (f) => {
+        const ls = lines(f);
+        ls[3] = ls[3]!.replace('"rule":"r4"', '"rule":"rX"');
+        rewrite(f, rechain(ls));
+      },
+      'ok',
+      { line: 4, kind: 'rewritten' },
+    ],
+    [
+      'the file replaced by another valid chain of the same instance',
+      (f) => {
+        const ls = lines(f).map((l) => l.replace(/"rule":"r/, '"rule":"other'));
+        rewrite(f, rechain([...ls, ...ls]));
+      },
+      'ok',
+      { line: 1, kind: 'rewritten' },
+    ],
+    [
+      "the file replaced by another instance's trail (slack.dev's under test.dev)",
+      (f) => {
+        const ls = lines(f).map((l) => {
+          const r = JSON.parse(l);
+          delete r.hash;
+          return JSON.stringify(r);
+        });
+        rewrite(f, rechain(ls, 'slack.dev'));
+      },
+      { line: 1, kind: 'foreign' },
+      { line: 1, kind: 'foreign' },
+    ],
+    [
+      'a record naming another instance',
+      (f) => {
+        const ls = lines(f);
+        ls[1] = reseal(ls[1]!, (r) => (r.instance = 'slack.prod'));
+        rewrite(f, ls);
+      },
+      { line: 2, kind: 'foreign' },
+      { line: 2, kind: 'foreign' },
+    ],
   ];
   it.each(corpus)('%s', async (_what, alter, without, withAnchors) => {
     const file = await writeLog(5);
     const anchors = hashes(file);
     alter(file);
-    const verdict = (r: Awaited<ReturnType<typeof check>>) => (r.ok ? 'ok' : { line: r.problem!.line, kind: r.problem!.kind });
+    const verdict = (r: Awaited<ReturnType<typeof check>>) =>
+      r.ok ? 'ok' : { line: r.problem!.line, kind: r.problem!.kind };
     expect(verdict(await check(file))).toEqual(without);
     expect(verdict(await check(file, anchors))).toEqual(withAnchors);
   });
@@ -111,7 +258,11 @@ describe('audit hash chain', () => {
     const r = await check(file);
     expect(r).toMatchObject({ ok: true, records: 5, lines: 5 });
     const recovery = JSON.parse(lines(file)[3]!);
-    expect(recovery).toMatchObject({ seq: 4, phase: 'recovery', torn: { bytes: 25, text: '{"v":1,"call":"torn","pha' } });
+    expect(recovery).toMatchObject({
+      seq: 4,
+      phase: 'recovery',
+      torn: { bytes: 25, text: '{"v":1,"call":"torn","pha' },
+    });
   });
 
   it('streams: verifies records from any async source of lines', async () => {
@@ -127,7 +278,11 @@ describe('audit hash chain', () => {
     const file = join(tempDir(), 'durable.jsonl');
     const log = new AuditLog(file, INSTANCE);
     const durableAt = new Map<string, number>();
-    await Promise.all(Array.from({ length: 64 }, (_, i) => log.append({ call: `c${i}` }).then(() => durableAt.set(`c${i}`, log.durable!.seq))));
+    await Promise.all(
+      Array.from({ length: 64 }, (_, i) =>
+        log.append({ call: `c${i}` }).then(() => durableAt.set(`c${i}`, log.durable!.seq)),
+      ),
+    );
     log.close();
     expect(log.written).toBe(64);
     // each append resolved after a sync that covered its own record
@@ -148,10 +303,29 @@ describe('audit hash chain', () => {
   it('joins decision, intent and outcome into calls, marking missing outcomes unknown', async () => {
     const file = join(tempDir(), 'calls.jsonl');
     const log = new AuditLog(file, INSTANCE);
-    await log.append({ call: 'a', time: '2026-01-01T00:00:00Z', tool: 'post_message', phase: 'intent', decision: 'allow' });
+    await log.append({
+      call: 'a',
+      time: '2026-01-01T00:00:00Z',
+      tool: 'post_message',
+      phase: 'intent',
+      decision: 'allow',
+    });
     await log.append({ call: 'a', phase: 'outcome', outcome: 'ok', duration_ms: 3 });
-    await log.append({ call: 'b', time: '2026-01-01T00:00:01Z', tool: 'post_message', phase: 'intent', decision: 'allow' });
-    await log.append({ call: 'c', time: '2026-01-01T00:00:02Z', tool: 'read_history', phase: 'decision', decision: 'deny', rule: 'attribution' });
+    await log.append({
+      call: 'b',
+      time: '2026-01-01T00:00:01Z',
+      tool: 'post_message',
+      phase: 'intent',
+      decision: 'allow',
+    });
+    await log.append({
+      call: 'c',
+      time: '2026-01-01T00:00:02Z',
+      tool: 'read_history',
+      phase: 'decision',
+      decision: 'deny',
+      rule: 'attribution',
+    });
     log.close();
     const rows = readCalls(readFileSync(file, 'utf8'));
     expect(rows.map((r) => [r.call, r.decision, r.outcome])).toEqual([
@@ -164,14 +338,26 @@ describe('audit hash chain', () => {
   it('keeps the chain intact with 4 processes appending 1,000 records each', async () => {
     const dir = tempDir();
     const writer = join(dir, 'writer.mjs');
-    await build({ entryPoints: [join(ROOT, 'test/fixtures/audit-writer.ts')], bundle: true, platform: 'node', format: 'esm', outfile: writer,
-      banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);" }, logLevel: 'error' });
+    await build({
+      entryPoints: [join(ROOT, 'test/fixtures/audit-writer.ts')],
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      outfile: writer,
+      banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);" },
+      logLevel: 'error',
+    });
     const file = join(dir, 'shared.jsonl');
     await Promise.all([0, 1, 2, 3].map((i) => run(process.execPath, [writer, file, '1000', `w${i}`])));
     const text = readFileSync(file, 'utf8');
     const r = await verifyText(text, { instance: 'test.dev' });
     expect(r).toMatchObject({ ok: true, records: 4000, lines: 4000 });
-    const writers = new Set(text.split('\n').filter(Boolean).map((l) => JSON.parse(l).writer));
+    const writers = new Set(
+      text
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l).writer),
+    );
     expect(writers).toEqual(new Set(['w0', 'w1', 'w2', 'w3']));
   }, 60_000);
 });

@@ -23,7 +23,10 @@ afterEach(() => {
 function instance(tools: string, timeout = '1s') {
   const dir = tempDir('fleet-call-');
   const file = join(dir, 'probe.dev.yaml');
-  writeFileSync(file, `connector: probe\ninstance: dev\nowner: tests <t@example.com>\npurpose: call-path tests\ncredential: env:PROBE_TOKEN\nupstream: { home: probe }\ntimeout: ${timeout}\ntools:\n${tools}`);
+  writeFileSync(
+    file,
+    `connector: probe\ninstance: dev\nowner: tests <t@example.com>\npurpose: call-path tests\ncredential: env:PROBE_TOKEN\nupstream: { home: probe }\ntimeout: ${timeout}\ntools:\n${tools}`,
+  );
   const manifest = loadManifest(file, { probe });
   const up: Probe = { calls: [] };
   const stderr: string[] = [];
@@ -42,8 +45,11 @@ function instance(tools: string, timeout = '1s') {
     stateDir: dir,
   };
   open.push(inst);
-  const call = (name: string, args: Record<string, unknown>, more: Partial<CallRequest> = {}): Promise<CallToolResult> =>
-    runCall(inst, { name, arguments: args, ...more });
+  const call = (
+    name: string,
+    args: Record<string, unknown>,
+    more: Partial<CallRequest> = {},
+  ): Promise<CallToolResult> => runCall(inst, { name, arguments: args, ...more });
   return { inst, up, stderr, call, records: () => auditRecords(join(dir, 'audit.jsonl')) };
 }
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -51,10 +57,16 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe('the upstream timer', () => {
   it('starts after approval: a slow human is not a slow upstream (an approved call once died as a false timeout)', async () => {
     const p = instance('  put_item: { paths: ["a/**"], approval: { via: elicitation, timeout: 30s } }\n', '1s');
-    const r = await p.call('put_item', { path: 'a/1' }, { elicit: async () => {
-        await sleep(1500);
-        return 'accept';
-      } });
+    const r = await p.call(
+      'put_item',
+      { path: 'a/1' },
+      {
+        elicit: async () => {
+          await sleep(1500);
+          return 'accept';
+        },
+      },
+    );
     expect(text(r)).toBe('wrote a/1');
     expect(r.structuredContent).toMatchObject({ status: 'completed', written: true });
     expect(p.up.calls).toEqual(['put a/1']);
@@ -72,7 +84,8 @@ describe('the upstream timer', () => {
 describe('lists: filter, then limit', () => {
   it('a limit below the position of the only granted item still finds it', async () => {
     const p = instance('  list_items: { paths: ["c/3"] }\n');
-    for (const limit of [1, 2, 3]) expect((await p.call('list_items', { limit })).structuredContent).toEqual({ items: ['c/3'] });
+    for (const limit of [1, 2, 3])
+      expect((await p.call('list_items', { limit })).structuredContent).toEqual({ items: ['c/3'] });
   });
 
   it('cuts to the limit among granted items only, in the upstream order', async () => {
@@ -90,11 +103,21 @@ describe("the fleet's own faults", () => {
     const r = await p.call('put_item', { path: 'a/1', fault: 'before' }, { meta: { [KEY]: 'k-before' } });
     expect(r.isError).toBe(true);
     expect(r.structuredContent).toMatchObject({ status: 'failed' });
-    expect(text(r)).toMatch(/^internal error: put_item failed inside fleet \(TypeError\), not in probe; the upstream was not called, nothing was done/);
+    expect(text(r)).toMatch(
+      /^internal error: put_item failed inside fleet \(TypeError\), not in probe; the upstream was not called, nothing was done/,
+    );
     expect(text(r)).not.toMatch(/probe error/);
     expect(p.up.calls).toEqual([]);
-    expect(p.records().at(-1)).toMatchObject({ phase: 'outcome', outcome: 'internal', error: 'internal', error_message: 'TypeError', upstream_called: false });
-    expect(p.stderr.join('\n')).toMatch(/internal error in put_item \(call [0-9a-f-]+\): TypeError: Cannot read properties of undefined/);
+    expect(p.records().at(-1)).toMatchObject({
+      phase: 'outcome',
+      outcome: 'internal',
+      error: 'internal',
+      error_message: 'TypeError',
+      upstream_called: false,
+    });
+    expect(p.stderr.join('\n')).toMatch(
+      /internal error in put_item \(call [0-9a-f-]+\): TypeError: Cannot read properties of undefined/,
+    );
     // the key was freed: the same key runs the (fixed) call instead of replaying the fault
     const again = await p.call('put_item', { path: 'a/1', fault: 'before' }, { meta: { [KEY]: 'k-before' } });
     expect(text(again)).not.toMatch(/^replayed/);
@@ -106,7 +129,9 @@ describe("the fleet's own faults", () => {
     const r = await p.call('put_item', { path: 'a/2', fault: 'after' }, { meta: { [KEY]: 'k-after' } });
     expect(r.isError).toBe(true);
     expect(r.structuredContent).toMatchObject({ status: 'completed' });
-    expect(text(r)).toMatch(/^internal error: put_item failed inside fleet \(ZodError\), not in probe; the upstream call itself completed, so its action was done: do not repeat the call/);
+    expect(text(r)).toMatch(
+      /^internal error: put_item failed inside fleet \(ZodError\), not in probe; the upstream call itself completed, so its action was done: do not repeat the call/,
+    );
     expect(p.records().at(-1)).toMatchObject({ outcome: 'internal', upstream_called: true });
     const again = await p.call('put_item', { path: 'a/2', fault: 'after' }, { meta: { [KEY]: 'k-after' } });
     expect(text(again)).toMatch(/^replayed: idempotency key k-after already ran/);
@@ -119,11 +144,22 @@ describe('approval channels that fail', () => {
 
   it('an elicitation that fails is not "the user cancelled"', async () => {
     const p = instance(grant);
-    const r = await p.call('put_item', { path: 'a/1' }, { elicit: async () => Promise.reject(new Error('Connection closed')) });
+    const r = await p.call(
+      'put_item',
+      { path: 'a/1' },
+      { elicit: async () => Promise.reject(new Error('Connection closed')) },
+    );
     expect(r.structuredContent).toMatchObject({ status: 'failed' });
-    expect(text(r)).toMatch(/^refused: no approval for put_item could be had: the approval could not be requested: Connection closed \(.*probe\.dev\.yaml:\d+\); nothing was done$/);
+    expect(text(r)).toMatch(
+      /^refused: no approval for put_item could be had: the approval could not be requested: Connection closed \(.*probe\.dev\.yaml:\d+\); nothing was done$/,
+    );
     expect(text(r)).not.toMatch(/cancel|declined/);
-    expect(p.records().filter((x) => x.phase === 'approval').map((x) => x.status)).toEqual(['requested', 'failed']);
+    expect(
+      p
+        .records()
+        .filter((x) => x.phase === 'approval')
+        .map((x) => x.status),
+    ).toEqual(['requested', 'failed']);
     expect(p.up.calls).toEqual([]);
   });
 });
@@ -143,11 +179,21 @@ exceptions:
 `);
     const { refreshExceptions } = await import('../../shared/connector/instance.js');
     refreshExceptions(p.inst);
-    const r = await p.call('put_item', { path: 'a/1' }, { elicit: async () => {
-        await sleep(2000);
-        return 'accept';
-      } });
-    expect(text(r)).toMatch(new RegExp(`^denied: exception hotfix of probe\\.dev ended at ${expires.replace(/\./g, '\\.')} while the call waited \\(.*probe\\.dev\\.yaml:\\d+\\); nothing was done`));
+    const r = await p.call(
+      'put_item',
+      { path: 'a/1' },
+      {
+        elicit: async () => {
+          await sleep(2000);
+          return 'accept';
+        },
+      },
+    );
+    expect(text(r)).toMatch(
+      new RegExp(
+        `^denied: exception hotfix of probe\\.dev ended at ${expires.replace(/\./g, '\\.')} while the call waited \\(.*probe\\.dev\\.yaml:\\d+\\); nothing was done`,
+      ),
+    );
     expect(p.up.calls).toEqual([]);
     expect(p.records().at(-1)).toMatchObject({ decision: 'deny', rule: 'exception', exception: 'hotfix' });
   });

@@ -51,7 +51,7 @@ describe('sealAll', () => {
     expect(sealAll([], head)).toEqual({ text: '', head });
   });
 
-  it('replaces seq, prev and hash a record brings with the chain\'s own', () => {
+  it("replaces seq, prev and hash a record brings with the chain's own", () => {
     const s = seal({ n: 1, seq: 99, prev: 'forged', hash: 'x' }, 3, 'p');
     expect(open(s.line.trimEnd())!.record).toEqual({ n: 1, seq: 3, prev: 'p', hash: s.hash });
   });

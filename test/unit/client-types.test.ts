@@ -32,7 +32,15 @@ export function compileOnly(): void {
 describe('typed client', () => {
   it('knows, at run time, the same tools the types name', () => {
     const typed: Record<keyof FleetTools['slack.prod'], true> = {
-      list_channels: true, read_history: true, read_thread: true, post_message: true, reply_in_thread: true, update_message: true, add_reaction: true, get_user: true, get_permalink: true,
+      list_channels: true,
+      read_history: true,
+      read_thread: true,
+      post_message: true,
+      reply_in_thread: true,
+      update_message: true,
+      add_reaction: true,
+      get_user: true,
+      get_permalink: true,
     } as never;
     expect(Object.keys(FLEET_TOOLS['slack.prod']).sort()).toEqual(Object.keys(typed).sort());
     expect(FLEET_TOOLS['slack.prod'].post_message).toBe('write');

@@ -35,7 +35,10 @@ const changed = (a: string, b: string) => {
 describe('clients mint edits one entry in place', () => {
   it('replaces an existing token and nothing else (its comment stays)', () => {
     const out = withToken(FILE, 'bot-publish', 'sha256:bbbb');
-    expect(changed(FILE, out)).toEqual({ removed: ['    token: sha256:aaaa   # rotated quarterly'], added: ['    token: sha256:bbbb   # rotated quarterly'] });
+    expect(changed(FILE, out)).toEqual({
+      removed: ['    token: sha256:aaaa   # rotated quarterly'],
+      added: ['    token: sha256:bbbb   # rotated quarterly'],
+    });
   });
   it('adds a token line to a client that had none, indented like its entries', () => {
     const out = withToken(FILE, 'bot-new', 'sha256:cccc');
@@ -44,7 +47,10 @@ describe('clients mint edits one entry in place', () => {
   });
   it('drops the revoked line of a client minted again', () => {
     const out = withToken(FILE, 'bot-back', 'sha256:dddd');
-    expect(changed(FILE, out)).toEqual({ removed: ['    revoked: 2026-11-01 leaked in a log'], added: ['    token: sha256:dddd'] });
+    expect(changed(FILE, out)).toEqual({
+      removed: ['    revoked: 2026-11-01 leaked in a log'],
+      added: ['    token: sha256:dddd'],
+    });
     expect(parse(out).clients['bot-back']).not.toHaveProperty('revoked');
   });
 });

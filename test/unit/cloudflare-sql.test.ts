@@ -6,7 +6,7 @@ import { readOnlyVerdict } from '../../servers/cloudflare/sql.js';
 const SCHEMA = [
   'CREATE TABLE posts (id INTEGER PRIMARY KEY, slug TEXT UNIQUE NOT NULL, title TEXT NOT NULL, status TEXT NOT NULL, published_at TEXT)',
   'CREATE TABLE authors (id INTEGER PRIMARY KEY, name TEXT NOT NULL)',
-  'CREATE VIEW published AS SELECT id, slug, title FROM posts WHERE status = \'published\'',
+  "CREATE VIEW published AS SELECT id, slug, title FROM posts WHERE status = 'published'",
   'CREATE TRIGGER posts_audit AFTER DELETE ON posts BEGIN INSERT INTO authors(name) VALUES (old.slug); END',
 ];
 
@@ -74,7 +74,7 @@ const READS = [
   'WITH recent AS (SELECT * FROM posts ORDER BY id DESC LIMIT 5) SELECT slug FROM recent',
   'SELECT p.slug, a.name FROM posts p LEFT JOIN authors a ON a.id = p.id',
   'SELECT * FROM published',
-  'SELECT name FROM pragma_table_info(\'posts\')',
+  "SELECT name FROM pragma_table_info('posts')",
   'VALUES (1), (2)',
   'SELECT ?1 AS x',
   '/* leading comment */ SELECT 1;',

@@ -27,7 +27,8 @@ const denied = (c: Constraint<any>, grant: Record<string, unknown>, value: strin
   if (d.allow) throw new Error(`allowed ${value}`);
   return d;
 };
-const ok = (c: Constraint<any>, grant: Record<string, unknown>, value: string | number) => decide(tool(c), manifest(grant), [{ on: 'on', value }], who).allow;
+const ok = (c: Constraint<any>, grant: Record<string, unknown>, value: string | number) =>
+  decide(tool(c), manifest(grant), [{ on: 'on', value }], who).allow;
 
 describe('constraint kinds', () => {
   it('ids: exact identifiers or *, with the refusal and the allowed list spelled out', () => {
@@ -78,7 +79,9 @@ describe('constraint kinds', () => {
     expect(ok(c, {}, 'eyes')).toBe(true);
     expect(ok(c, { on: ['*'] }, 'tada')).toBe(true);
     expect(ok(c, { on: ['tada'] }, '')).toBe(false);
-    expect(denied(c, {}, 'fire').message).toBe('denied: emoji "fire" is not in t.on of x.dev (default, scopes/x.dev.yaml:11); allowed: eyes');
+    expect(denied(c, {}, 'fire').message).toBe(
+      'denied: emoji "fire" is not in t.on of x.dev (default, scopes/x.dev.yaml:11); allowed: eyes',
+    );
     expect(oneOf('type').required).toBe(true);
     expect(c.required).toBe(false);
   });
@@ -87,7 +90,9 @@ describe('constraint kinds', () => {
     const c = flag('mention', 'drop the broadcast');
     expect(ok(c, {}, '@here')).toBe(false);
     expect(ok(c, { on: true }, '@here')).toBe(true);
-    expect(denied(c, { on: false }, '@here').message).toBe('denied: mention @here is not allowed by t.on of x.dev (scopes/x.dev.yaml:12); drop the broadcast');
+    expect(denied(c, { on: false }, '@here').message).toBe(
+      'denied: mention @here is not allowed by t.on of x.dev (scopes/x.dev.yaml:12); drop the broadcast',
+    );
   });
 
   it('max: the limit itself is allowed, one more is not; the default applies when unset', () => {
@@ -96,7 +101,9 @@ describe('constraint kinds', () => {
     expect(ok(c, { on: 5 }, 6)).toBe(false);
     expect(ok(c, {}, 100)).toBe(true);
     expect(ok(c, {}, 101)).toBe(false);
-    expect(denied(c, { on: 5 }, 6).message).toBe('denied: length 6 characters exceeds t.on of x.dev (scopes/x.dev.yaml:12); keep length at most 5 characters');
+    expect(denied(c, { on: 5 }, 6).message).toBe(
+      'denied: length 6 characters exceeds t.on of x.dev (scopes/x.dev.yaml:12); keep length at most 5 characters',
+    );
     expect(max('size', 1).instead(3)).toBe('keep size at most 3');
   });
 
@@ -108,7 +115,9 @@ describe('constraint kinds', () => {
     expect(ok(c, { on: 'write' }, 'write')).toBe(true);
     expect(ok(c, { on: 'write' }, 'drop')).toBe(false);
     expect(ok(c, { on: 'read' }, 'drop')).toBe(false);
-    expect(denied(c, { on: 'read' }, 'write').message).toBe('denied: sql "write" is not allowed by t.on of x.dev (scopes/x.dev.yaml:12); only read sql is allowed here');
+    expect(denied(c, { on: 'read' }, 'write').message).toBe(
+      'denied: sql "write" is not allowed by t.on of x.dev (scopes/x.dev.yaml:12); only read sql is allowed here',
+    );
     expect(c.instead('write')).toBe('only read or write sql is allowed here');
     expect(choice('mode', ['a', 'b', 'c'] as const, 'b').fallback).toBe('b');
   });
@@ -117,20 +126,51 @@ describe('constraint kinds', () => {
 describe('the decision', () => {
   it('denies a fact whose constraint the grant does not set and that has no fallback', () => {
     const d = decide(tool(ids('channel')), manifest({}), [{ on: 'on', value: 'C1' }], who);
-    expect(d).toEqual({ allow: false, rule: 'tools.t.on', message: 'denied: t has no on grant in x.dev (scopes/x.dev.yaml:11)' });
+    expect(d).toEqual({
+      allow: false,
+      rule: 'tools.t.on',
+      message: 'denied: t has no on grant in x.dev (scopes/x.dev.yaml:11)',
+    });
   });
 
   it('denies a fact no constraint of the tool declares, even when the grant names it', () => {
     const t = { name: 't', constraints: {} } as unknown as ToolDef;
     const d = decide(t, manifest({ on: ['C1'] }), [{ on: 'on', value: 'C1' }], who);
-    expect(d).toEqual({ allow: false, rule: 'tools.t.on', message: 'denied: t has no on grant in x.dev (scopes/x.dev.yaml:11)' });
-    expect(decide(t, manifest({}), [{ on: 'on', value: 'C1' }], who)).toMatchObject({ allow: false, rule: 'tools.t.on' });
+    expect(d).toEqual({
+      allow: false,
+      rule: 'tools.t.on',
+      message: 'denied: t has no on grant in x.dev (scopes/x.dev.yaml:11)',
+    });
+    expect(decide(t, manifest({}), [{ on: 'on', value: 'C1' }], who)).toMatchObject({
+      allow: false,
+      rule: 'tools.t.on',
+    });
   });
 
   it('checks every fact: one refused among allowed ones denies the call', () => {
     const t = { name: 't', constraints: { on: ids('channel'), len: max('length', 10) } } as unknown as ToolDef;
-    expect(decide(t, manifest({ on: ['C1'] }), [{ on: 'on', value: 'C1' }, { on: 'len', value: 3 }], who)).toEqual({ allow: true });
-    expect(decide(t, manifest({ on: ['C1'] }), [{ on: 'on', value: 'C1' }, { on: 'len', value: 11 }], who)).toMatchObject({ allow: false, rule: 'tools.t.len' });
+    expect(
+      decide(
+        t,
+        manifest({ on: ['C1'] }),
+        [
+          { on: 'on', value: 'C1' },
+          { on: 'len', value: 3 },
+        ],
+        who,
+      ),
+    ).toEqual({ allow: true });
+    expect(
+      decide(
+        t,
+        manifest({ on: ['C1'] }),
+        [
+          { on: 'on', value: 'C1' },
+          { on: 'len', value: 11 },
+        ],
+        who,
+      ),
+    ).toMatchObject({ allow: false, rule: 'tools.t.len' });
   });
 
   it('names the ungranted tool and the attribution rule, with their lines', () => {
@@ -142,7 +182,8 @@ describe('the decision', () => {
     expect(decide(tool(ids('channel')), manifest({ on: ['C1'] }, 'required'), [], {})).toEqual({
       allow: false,
       rule: 'attribution',
-      message: 'denied: x.dev requires attribution (scopes/x.dev.yaml:4); pass _meta "fleet/actor" (and "fleet/thread") with the call, or set FLEET_ACTOR for the server',
+      message:
+        'denied: x.dev requires attribution (scopes/x.dev.yaml:4); pass _meta "fleet/actor" (and "fleet/thread") with the call, or set FLEET_ACTOR for the server',
     });
     expect(decide(tool(ids('channel')), manifest({ on: ['C1'] }, 'required'), [], who)).toEqual({ allow: true });
   });
@@ -168,7 +209,9 @@ describe('the decision', () => {
 // whether a grant must set it (deny by default) or a fallback applies
 it('each kind says whether a grant must set it', () => {
   expect([ids('c'), globs('c'), oneOf('c')].map((c) => c.required)).toEqual([true, true, true]);
-  expect([prefixes('k'), oneOf('e', ['x']), flag('f', ''), max('n', 1), choice('s', ['a'] as const)].map((c) => c.required)).toEqual([false, false, false, false, false]);
+  expect(
+    [prefixes('k'), oneOf('e', ['x']), flag('f', ''), max('n', 1), choice('s', ['a'] as const)].map((c) => c.required),
+  ).toEqual([false, false, false, false, false]);
 });
 
 it('each kind has a schema a manifest value is checked against', () => {

@@ -10,14 +10,29 @@ import { describe, expect, it } from 'vitest';
 const root = join(import.meta.dirname, '../..');
 const NAMES = new Set(['slack', 'cloudflare', 'doppler']);
 const K = ts.SyntaxKind;
-const TEXT = new Set([K.Identifier, K.PrivateIdentifier, K.StringLiteral, K.NoSubstitutionTemplateLiteral, K.TemplateHead, K.TemplateMiddle, K.TemplateTail, K.RegularExpressionLiteral]);
+const TEXT = new Set([
+  K.Identifier,
+  K.PrivateIdentifier,
+  K.StringLiteral,
+  K.NoSubstitutionTemplateLiteral,
+  K.TemplateHead,
+  K.TemplateMiddle,
+  K.TemplateTail,
+  K.RegularExpressionLiteral,
+]);
 
 function files(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []));
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+  );
 }
 
 /** The words of a code token: `slackApprovals` → slack, approvals; 'slack-message' → slack, message. */
-const words = (text: string) => text.replace(/([a-z0-9])([A-Z])/g, '$1 $2').toLowerCase().split(/[^a-z0-9]+/);
+const words = (text: string) =>
+  text
+    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+    .toLowerCase()
+    .split(/[^a-z0-9]+/);
 
 /** Where `file`'s code names a connector or imports from servers/, as `line: token`. */
 function mentions(file: string): string[] {
@@ -26,7 +41,12 @@ function mentions(file: string): string[] {
   const visit = (n: ts.Node) => {
     const at = () => sf.getLineAndCharacterOfPosition(n.getStart(sf)).line + 1;
     if (TEXT.has(n.kind) && words(n.getText(sf)).some((w) => NAMES.has(w))) found.push(`${at()}: ${n.getText(sf)}`);
-    if ((ts.isImportDeclaration(n) || ts.isExportDeclaration(n)) && n.moduleSpecifier && ts.isStringLiteral(n.moduleSpecifier) && /(^|\/)servers\//.test(n.moduleSpecifier.text)) {
+    if (
+      (ts.isImportDeclaration(n) || ts.isExportDeclaration(n)) &&
+      n.moduleSpecifier &&
+      ts.isStringLiteral(n.moduleSpecifier) &&
+      /(^|\/)servers\//.test(n.moduleSpecifier.text)
+    ) {
       found.push(`${at()}: imports ${n.moduleSpecifier.text}`);
     }
     ts.forEachChild(n, visit);

@@ -6,7 +6,16 @@ import { dirname, join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers.js';
 
-const PAGES = ['README.md', 'CONTRIBUTING.md', 'CHANGELOG.md', 'client/README.md', 'examples/bot/README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const PAGES = [
+  'README.md',
+  'CONTRIBUTING.md',
+  'CHANGELOG.md',
+  'client/README.md',
+  'examples/bot/README.md',
+  ...readdirSync(join(ROOT, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+];
 
 /** Markdown outside code fences and inline code. */
 const prose = (text: string) =>
@@ -24,7 +33,12 @@ const slug = (heading: string) =>
     .replace(/[^\p{L}\p{N}\- _]/gu, '')
     .replace(/ /g, '-');
 
-const anchors = (file: string) => new Set(prose(readFileSync(file, 'utf8')).match(/^#{1,6} .*$/gm)?.map((h) => slug(h.replace(/^#+ /, ''))) ?? []);
+const anchors = (file: string) =>
+  new Set(
+    prose(readFileSync(file, 'utf8'))
+      .match(/^#{1,6} .*$/gm)
+      ?.map((h) => slug(h.replace(/^#+ /, ''))) ?? [],
+  );
 
 describe('docs', () => {
   it('every relative link reaches a file, and every #fragment a heading in it', () => {
@@ -39,7 +53,8 @@ describe('docs', () => {
         const [path, fragment] = target!.split('#');
         const to = path ? join(dirname(file), path) : file;
         if (!existsSync(to)) broken.push(`${page}: ${target} (no ${relative(ROOT, to)})`);
-        else if (fragment && statSync(to).isFile() && to.endsWith('.md') && !anchors(to).has(fragment)) broken.push(`${page}: ${target} (no such heading)`);
+        else if (fragment && statSync(to).isFile() && to.endsWith('.md') && !anchors(to).has(fragment))
+          broken.push(`${page}: ${target} (no such heading)`);
       }
     }
     expect(checked).toBeGreaterThan(30);
@@ -50,7 +65,13 @@ describe('docs', () => {
     const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
     expect(Buffer.byteLength(readme)).toBeLessThanOrEqual(15_500);
     const first = /```sh\n([\s\S]*?)```/.exec(readme)?.[1] ?? '';
-    expect(first.split('\n').map((l) => l.replace(/\s+#.*$/, '').trim()).filter(Boolean)).toEqual(['npm install && npm start', 'npm test']);
-    for (const page of ['docs/claude-code.md', 'docs/bots.md', 'docs/review.md', 'docs/operations.md']) expect(readme).toContain(`](${page})`);
+    expect(
+      first
+        .split('\n')
+        .map((l) => l.replace(/\s+#.*$/, '').trim())
+        .filter(Boolean),
+    ).toEqual(['npm install && npm start', 'npm test']);
+    for (const page of ['docs/claude-code.md', 'docs/bots.md', 'docs/review.md', 'docs/operations.md'])
+      expect(readme).toContain(`](${page})`);
   });
 });

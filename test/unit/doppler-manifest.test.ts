@@ -35,25 +35,46 @@ describe('doppler manifests', () => {
     const p = (err as ManifestError).problems[0]!;
     expect(p.line).toBe(text.split('\n').findIndex((l) => l.includes('reveal: true')) + 1);
     expect(p.path).toBe('tools.get_secret.reveal');
-    expect(p.message).toBe('reveal is refused in a production manifest (instance prod); only a dev instance may grant it');
+    expect(p.message).toBe(
+      'reveal is refused in a production manifest (instance prod); only a dev instance may grant it',
+    );
   });
 
   it('refuse it for prod-* instances too, and accept an explicit reveal: false', () => {
-    const text = shipped('prod').replace('instance: prod', 'instance: prod-eu').replace('STRIPE_KEY] }', 'STRIPE_KEY], reveal: true }');
-    expect(() => load(text, 'doppler.prod-eu.yaml')).toThrow(/reveal is refused in a production manifest \(instance prod-eu\)/);
-    expect(load(shipped('prod').replace('STRIPE_KEY] }', 'STRIPE_KEY], reveal: false }'), 'doppler.prod.yaml').tools.get_secret!.reveal).toBe(false);
+    const text = shipped('prod')
+      .replace('instance: prod', 'instance: prod-eu')
+      .replace('STRIPE_KEY] }', 'STRIPE_KEY], reveal: true }');
+    expect(() => load(text, 'doppler.prod-eu.yaml')).toThrow(
+      /reveal is refused in a production manifest \(instance prod-eu\)/,
+    );
+    expect(
+      load(shipped('prod').replace('STRIPE_KEY] }', 'STRIPE_KEY], reveal: false }'), 'doppler.prod.yaml').tools
+        .get_secret!.reveal,
+    ).toBe(false);
   });
 
   it('require configs and secrets on every secret tool (deny by default)', () => {
-    expect(() => load(shipped('dev').replace('get_secret:        { configs: [dev, "dev_*"], secrets: ["*"], reveal: true }', 'get_secret: { reveal: true }'), 'doppler.dev.yaml')).toThrow(
-      /tools\.get_secret\.configs: is required[\s\S]*tools\.get_secret\.secrets: is required/,
-    );
+    expect(() =>
+      load(
+        shipped('dev').replace(
+          'get_secret:        { configs: [dev, "dev_*"], secrets: ["*"], reveal: true }',
+          'get_secret: { reveal: true }',
+        ),
+        'doppler.dev.yaml',
+      ),
+    ).toThrow(/tools\.get_secret\.configs: is required[\s\S]*tools\.get_secret\.secrets: is required/);
   });
 });
 
 describe('doppler: references', () => {
   it('split into project, config and name', () => {
-    expect(parseRef('doppler:blogbot/dev/SLACK_BOT_TOKEN')).toEqual({ project: 'blogbot', config: 'dev', name: 'SLACK_BOT_TOKEN' });
-    expect(() => parseRef('doppler:blogbot/SLACK_BOT_TOKEN')).toThrow('credential doppler:blogbot/SLACK_BOT_TOKEN is not a doppler:<project>/<config>/<NAME> reference');
+    expect(parseRef('doppler:blogbot/dev/SLACK_BOT_TOKEN')).toEqual({
+      project: 'blogbot',
+      config: 'dev',
+      name: 'SLACK_BOT_TOKEN',
+    });
+    expect(() => parseRef('doppler:blogbot/SLACK_BOT_TOKEN')).toThrow(
+      'credential doppler:blogbot/SLACK_BOT_TOKEN is not a doppler:<project>/<config>/<NAME> reference',
+    );
   });
 });

@@ -45,7 +45,11 @@ describe('time-boxed exceptions', () => {
     expect(before.tools.get_permalink).toEqual({ channels: ['C0DEVGENERAL'] });
     expect(before.tools.post_message!.channels).toEqual(['C0DEVBOTTEST', 'C0DEVSCRATCH']);
     const both = effective(m, at('2026-12-01T11:00:00Z'));
-    expect(both.tools.post_message).toMatchObject({ channels: ['C0DEVBOTTEST', 'C0DEVSCRATCH', 'C0DEVGENERAL'], mentions: false, max_length: 4000 });
+    expect(both.tools.post_message).toMatchObject({
+      channels: ['C0DEVBOTTEST', 'C0DEVSCRATCH', 'C0DEVGENERAL'],
+      mentions: false,
+      max_length: 4000,
+    });
     // lines of exception-granted keys point into the exception
     expect(both.line('tools.get_permalink.channels')).toBe(m.line('exceptions.0.grant.channels'));
     expect(both.line('tools.post_message.channels')).toBe(m.line('exceptions.1.grant.channels'));
@@ -53,7 +57,10 @@ describe('time-boxed exceptions', () => {
     const after = effective(m, at('2026-12-01T12:00:00Z'));
     expect(after.tools.get_permalink).toBeUndefined();
     expect(after.tools.post_message!.channels).toEqual(['C0DEVBOTTEST', 'C0DEVSCRATCH', 'C0DEVGENERAL']);
-    expect(effective(m, at('2026-12-01T14:00:00Z')).tools.post_message!.channels).toEqual(['C0DEVBOTTEST', 'C0DEVSCRATCH']);
+    expect(effective(m, at('2026-12-01T14:00:00Z')).tools.post_message!.channels).toEqual([
+      'C0DEVBOTTEST',
+      'C0DEVSCRATCH',
+    ]);
     expect(nextChange(m, at('2026-12-01T09:00:00Z'))).toBe(at('2026-12-01T10:00:00Z'));
     expect(nextChange(m, at('2026-12-01T11:00:00Z'))).toBe(at('2026-12-01T12:00:00Z'));
     expect(nextChange(m, at('2026-12-01T15:00:00Z'))).toBeUndefined();
@@ -68,19 +75,42 @@ describe('time-boxed exceptions', () => {
   });
 
   it('the schema refuses an unknown tool, a constraint the tool lacks, and an instant without a zone', () => {
-    expect(() => load(BASE + EXC('2026-12-01T12:00:00Z').replace('tool: get_permalink', 'tool: kick_user'))).toThrow(/exceptions\.0\.tool/);
-    expect(() => load(BASE + EXC('2026-12-01T12:00:00Z').replace('grant: { channels: [C0DEVGENERAL] }', 'grant: { channels: [C0DEVGENERAL], users: [U1] }'))).toThrow(/exceptions\.0\.grant/);
+    expect(() => load(BASE + EXC('2026-12-01T12:00:00Z').replace('tool: get_permalink', 'tool: kick_user'))).toThrow(
+      /exceptions\.0\.tool/,
+    );
+    expect(() =>
+      load(
+        BASE +
+          EXC('2026-12-01T12:00:00Z').replace(
+            'grant: { channels: [C0DEVGENERAL] }',
+            'grant: { channels: [C0DEVGENERAL], users: [U1] }',
+          ),
+      ),
+    ).toThrow(/exceptions\.0\.grant/);
     expect(() => load(BASE + EXC('2026-12-01 12:00'))).toThrow(/an instant is YYYY-MM-DDTHH:MM:SSZ/);
   });
 
   it('fleet diff: a new or extended exception is an escalation, a removed one a reduction', () => {
-    const side = (label: string, text: string): Side => ({ label, files: new Map([['slack.dev.yaml', text]]), display: (n) => `${label}/${n}` });
+    const side = (label: string, text: string): Side => ({
+      label,
+      files: new Map([['slack.dev.yaml', text]]),
+      display: (n) => `${label}/${n}`,
+    });
     const none = side('a', BASE);
     const one = side('b', BASE + EXC('2026-12-01T12:00:00Z'));
     const longer = side('c', BASE + EXC('2026-12-03T12:00:00Z'));
-    const cls = (a: Side, b: Side) => compareSides(a, b, CONNECTORS).filter((c) => c.what.startsWith('exception')).map((c) => [c.class, c.what.split(':')[0]]);
-    expect(cls(none, one)).toEqual([['escalation', 'exception perma grants get_permalink with channels'], ['escalation', 'exception general grants post_message with channels']]);
+    const cls = (a: Side, b: Side) =>
+      compareSides(a, b, CONNECTORS)
+        .filter((c) => c.what.startsWith('exception'))
+        .map((c) => [c.class, c.what.split(':')[0]]);
+    expect(cls(none, one)).toEqual([
+      ['escalation', 'exception perma grants get_permalink with channels'],
+      ['escalation', 'exception general grants post_message with channels'],
+    ]);
     expect(cls(one, longer)).toEqual([['escalation', 'exception perma changed']]);
-    expect(cls(one, none)).toEqual([['reduction', 'exception perma removed (get_permalink)'], ['reduction', 'exception general removed (post_message)']]);
+    expect(cls(one, none)).toEqual([
+      ['reduction', 'exception perma removed (get_permalink)'],
+      ['reduction', 'exception general removed (post_message)'],
+    ]);
   });
 });

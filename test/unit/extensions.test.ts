@@ -82,17 +82,28 @@ function instance() {
   };
   open.push(inst);
   const call = (actor?: string, thread?: string) =>
-    runCall(inst, { name: 'ping', arguments: { note: 'hi' }, meta: { ...(actor ? { 'fleet/actor': actor } : {}), ...(thread ? { 'fleet/thread': thread } : {}) }, principal: { id: 'bot', via: 'http-credential' } });
+    runCall(inst, {
+      name: 'ping',
+      arguments: { note: 'hi' },
+      meta: { ...(actor ? { 'fleet/actor': actor } : {}), ...(thread ? { 'fleet/thread': thread } : {}) },
+      principal: { id: 'bot', via: 'http-credential' },
+    });
   return { inst, call, records: () => auditRecords(join(file, '../audit.jsonl')) };
 }
 
 describe('a connector that plugs in', () => {
   it('adds its approval channel, proof and IDs to the manifest schema, with errors at file:line', () => {
     expect(problems(MANIFEST)).toEqual([]);
-    expect(problems(MANIFEST.replace('[P0001, P0002]', '[P0001, U0EDITOR1]'))).toEqual(['9: pager approvers are pager IDs (P1234)']);
-    expect(problems(MANIFEST.replace(', approvers: [P0001, P0002]', ''))).toEqual(['9: a pager approval needs at least one approver']);
+    expect(problems(MANIFEST.replace('[P0001, P0002]', '[P0001, U0EDITOR1]'))).toEqual([
+      '9: pager approvers are pager IDs (P1234)',
+    ]);
+    expect(problems(MANIFEST.replace(', approvers: [P0001, P0002]', ''))).toEqual([
+      '9: a pager approval needs at least one approver',
+    ]);
     expect(problems(MANIFEST.replace('pager_group: ops', 'pager_grup: ops'))).toEqual([expect.stringMatching(/^7: /)]);
-    expect(problems(MANIFEST.replace('via: pager', 'via: carrier-pigeon'))).toEqual([expect.stringMatching(/^9: .*elicitation.*pager/)]);
+    expect(problems(MANIFEST.replace('via: pager', 'via: carrier-pigeon'))).toEqual([
+      expect.stringMatching(/^9: .*elicitation.*pager/),
+    ]);
   });
 
   it('is in the JSON Schema editors check manifests with', () => {
@@ -107,7 +118,12 @@ describe('a connector that plugs in', () => {
     expect(text(await p.call())).toContain('pass _meta "fleet/actor" (their pager ID)');
     expect(text(await p.call('P0001', 'page-7'))).toContain('denied: the actor P0001 is not proven');
     expect(text(await p.call('erin@example.com'))).toContain('is not proven');
-    expect(p.records().filter((r) => r.phase === 'decision').map((r) => r.rule)).toEqual(['attribution', 'attribution.proof', 'attribution.proof']);
+    expect(
+      p
+        .records()
+        .filter((r) => r.phase === 'decision')
+        .map((r) => r.rule),
+    ).toEqual(['attribution', 'attribution.proof', 'attribution.proof']);
   });
 
   it('asks its approval channel, and the requester cannot approve their own call', async () => {
@@ -121,6 +137,11 @@ describe('a connector that plugs in', () => {
     expect(text(await p.call('P0001', 'page-7'))).toContain('P0003 is not a listed approver');
     expect(pager.paged).toEqual(['ping', 'ping', 'ping']);
     const approved = p.records().find((r) => r.phase === 'approval' && r.status === 'approved')!;
-    expect(approved).toMatchObject({ via: 'pager', by: 'P0002', actor: 'P0001', actor_proof: { kind: 'pager-ack', verified: true } });
+    expect(approved).toMatchObject({
+      via: 'pager',
+      by: 'P0002',
+      actor: 'P0001',
+      actor_proof: { kind: 'pager-ack', verified: true },
+    });
   });
 });

@@ -25,7 +25,8 @@ const withScripts = (lock: Lock) =>
   Object.entries(lock.packages)
     .filter(([, p]) => p.hasInstallScript)
     .map(([path]) => path.slice(path.lastIndexOf('node_modules/') + 'node_modules/'.length));
-const allowed = (m: Manifest, name: string) => Object.keys(m.allowScripts ?? {}).some((k) => k === name || k.startsWith(`${name}@`));
+const allowed = (m: Manifest, name: string) =>
+  Object.keys(m.allowScripts ?? {}).some((k) => k === name || k.startsWith(`${name}@`));
 
 describe('npm install', () => {
   const root = read<Manifest>('package.json');
@@ -38,7 +39,10 @@ describe('npm install', () => {
     ] as const) {
       const own = names(read<Manifest>(`${folder}/package.json`));
       expect(own.length).toBeGreaterThan(0);
-      expect(names(root).filter((n) => own.includes(n)), folder).toEqual([]);
+      expect(
+        names(root).filter((n) => own.includes(n)),
+        folder,
+      ).toEqual([]);
       expect(root.workspaces ?? []).not.toContain(folder);
       expect(root.scripts?.[script]).toContain(`--prefix ${folder}`);
     }

@@ -11,11 +11,18 @@ import { SCOPES } from '../helpers.js';
 
 const schema = (f: string) => JSON.parse(readFileSync(join(SCOPES, f), 'utf8'));
 const ajv = new Ajv({ allErrors: true, strict: false });
-const validators = { manifest: ajv.compile(schema('manifest.schema.json')), fleet: ajv.compile(schema('fleet.schema.json')), clients: ajv.compile(schema('clients.schema.json')) };
+const validators = {
+  manifest: ajv.compile(schema('manifest.schema.json')),
+  fleet: ajv.compile(schema('fleet.schema.json')),
+  clients: ajv.compile(schema('clients.schema.json')),
+};
 const kindOf = (f: string) => (f === 'fleet.yaml' ? 'fleet' : f === 'clients.yaml' ? 'clients' : 'manifest');
 /** as a YAML 1.1 reader sees it: timestamps become dates */
 const yaml11 = (text: string) => parse(text, { version: '1.1' });
-const errors = (kind: keyof typeof validators, data: unknown) => (validators[kind](data) ? [] : validators[kind].errors!.map((e: { instancePath: string; message?: string }) => `${e.instancePath} ${e.message}`));
+const errors = (kind: keyof typeof validators, data: unknown) =>
+  validators[kind](data)
+    ? []
+    : validators[kind].errors!.map((e: { instancePath: string; message?: string }) => `${e.instancePath} ${e.message}`);
 
 describe('the shipped JSON Schemas under a YAML 1.1 reader', () => {
   const files = readdirSync(SCOPES).filter((f) => f.endsWith('.yaml'));
@@ -29,7 +36,9 @@ describe('the shipped JSON Schemas under a YAML 1.1 reader', () => {
   });
 
   it.each(files)('%s names its schema on its first line, for editors', (f) => {
-    expect(readFileSync(join(SCOPES, f), 'utf8').split('\n', 1)[0]).toBe(`# yaml-language-server: $schema=./${kindOf(f)}.schema.json`);
+    expect(readFileSync(join(SCOPES, f), 'utf8').split('\n', 1)[0]).toBe(
+      `# yaml-language-server: $schema=./${kindOf(f)}.schema.json`,
+    );
   });
 
   it('refuses reveal: true in a production manifest, as verify does, and allows it in dev', () => {

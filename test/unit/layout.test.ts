@@ -21,11 +21,29 @@ const TANGLE = ['shared/audit', 'shared/call', 'shared/connector', 'shared/manif
 function cruise(cwd: string) {
   let out: string;
   try {
-    out = execFileSync(depcruise, [...CRUISED, '--config', join(root, '.dependency-cruiser.cjs'), '--ts-config', join(root, 'tsconfig.json'), '--output-type', 'json'], { cwd, encoding: 'utf8', maxBuffer: 64 << 20 });
+    out = execFileSync(
+      depcruise,
+      [
+        ...CRUISED,
+        '--config',
+        join(root, '.dependency-cruiser.cjs'),
+        '--ts-config',
+        join(root, 'tsconfig.json'),
+        '--output-type',
+        'json',
+      ],
+      { cwd, encoding: 'utf8', maxBuffer: 64 << 20 },
+    );
   } catch (e) {
     out = (e as { stdout: string }).stdout; // exits non-zero on violations
   }
-  const { summary } = JSON.parse(out) as { summary: { totalCruised: number; totalDependenciesCruised: number; violations: { rule: { name: string }; from: string; to: string }[] } };
+  const { summary } = JSON.parse(out) as {
+    summary: {
+      totalCruised: number;
+      totalDependenciesCruised: number;
+      violations: { rule: { name: string }; from: string; to: string }[];
+    };
+  };
   return { ...summary, found: summary.violations.map((v) => `${v.rule.name}: ${v.from} -> ${v.to}`) };
 }
 
@@ -36,7 +54,16 @@ describe('layout', () => {
     expect(r.totalCruised).toBeGreaterThan(100);
     expect(r.totalDependenciesCruised).toBeGreaterThan(250);
     const tangled = (v: string) => TANGLE.some((f) => v === f);
-    expect(r.found.filter((v) => !/^no-folder-cycles: (\S+) -> (\S+)$/.test(v) || !v.split(/: | -> /).slice(1).every(tangled))).toEqual([]);
+    expect(
+      r.found.filter(
+        (v) =>
+          !/^no-folder-cycles: (\S+) -> (\S+)$/.test(v) ||
+          !v
+            .split(/: | -> /)
+            .slice(1)
+            .every(tangled),
+      ),
+    ).toEqual([]);
   }, 60_000);
 
   it('every rule fires on a tree that breaks it', () => {

@@ -22,7 +22,8 @@ function fields(node: any, path = '', out: [string, any][] = []): [string, any][
       fields(v, `${path}.${k}`, out);
     }
     // if/then restate fields declared (and described) beside them
-    for (const [k, v] of Object.entries<any>(node)) if (!['properties', 'if', 'then'].includes(k) && typeof v === 'object') fields(v, path, out);
+    for (const [k, v] of Object.entries<any>(node))
+      if (!['properties', 'if', 'then'].includes(k) && typeof v === 'object') fields(v, path, out);
   }
   return out;
 }
@@ -34,11 +35,25 @@ describe('scopes/manifest.schema.json', () => {
     // add .describe('...') to the zod schema of each field listed here, then fleet surface --update
     const missing = all.filter(([, v]) => typeof v.description !== 'string');
     expect(missing.map(([p]) => p)).toEqual([]);
-    expect(all.filter(([, v]) => typeof v.description === 'string' && (v.description.includes('\n') || v.description.length > 160)).map(([p]) => p)).toEqual([]);
+    expect(
+      all
+        .filter(
+          ([, v]) => typeof v.description === 'string' && (v.description.includes('\n') || v.description.length > 160),
+        )
+        .map(([p]) => p),
+    ).toEqual([]);
   });
 
   it('accepts the shipped manifests', () => {
-    for (const f of ['slack.dev.yaml', 'slack.prod.yaml', 'cloudflare.dev.yaml', 'cloudflare.prod.yaml', 'doppler.dev.yaml', 'doppler.prod.yaml']) expect(errors(shipped(f)), f).toEqual([]);
+    for (const f of [
+      'slack.dev.yaml',
+      'slack.prod.yaml',
+      'cloudflare.dev.yaml',
+      'cloudflare.prod.yaml',
+      'doppler.dev.yaml',
+      'doppler.prod.yaml',
+    ])
+      expect(errors(shipped(f)), f).toEqual([]);
   });
 
   it('names a misspelt constraint key, not a mismatch against null', () => {
@@ -52,15 +67,34 @@ describe('scopes/manifest.schema.json', () => {
   });
 
   it.each([
-    ['a channel name where an ID belongs', (m: any) => (m.tools.read_history.channels = ['#general']), '/tools/read_history/channels/0 must match pattern'],
+    [
+      'a channel name where an ID belongs',
+      (m: any) => (m.tools.read_history.channels = ['#general']),
+      '/tools/read_history/channels/0 must match pattern',
+    ],
     ['a zero duration', (m: any) => (m.timeout = '0s'), '/timeout must match pattern'],
-    ['a zero approval timeout', (m: any) => (m.tools.delete_message.approval.timeout = '0ms'), '/tools/delete_message/approval/timeout must match pattern'],
-    ['a slack approval without approvers', (m: any) => (m.tools.delete_message.approval = { via: 'slack' }), "/tools/delete_message/approval must have required property 'approvers'"],
-    ['a slack approval with an empty list of approvers', (m: any) => (m.tools.delete_message.approval = { via: 'slack', approvers: [] }), '/tools/delete_message/approval/approvers must NOT have fewer than 1 items'],
+    [
+      'a zero approval timeout',
+      (m: any) => (m.tools.delete_message.approval.timeout = '0ms'),
+      '/tools/delete_message/approval/timeout must match pattern',
+    ],
+    [
+      'a slack approval without approvers',
+      (m: any) => (m.tools.delete_message.approval = { via: 'slack' }),
+      "/tools/delete_message/approval must have required property 'approvers'",
+    ],
+    [
+      'a slack approval with an empty list of approvers',
+      (m: any) => (m.tools.delete_message.approval = { via: 'slack', approvers: [] }),
+      '/tools/delete_message/approval/approvers must NOT have fewer than 1 items',
+    ],
   ])('refuses %s', (_what, breakIt, message) => {
     const m = shipped('slack.dev.yaml');
     breakIt(m);
-    expect(errors(m).some((e) => e.startsWith(message)), errors(m).join('\n')).toBe(true);
+    expect(
+      errors(m).some((e) => e.startsWith(message)),
+      errors(m).join('\n'),
+    ).toBe(true);
   });
 
   it('refuses a Cloudflare database name where its ID belongs', () => {

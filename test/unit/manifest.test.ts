@@ -129,7 +129,9 @@ describe('manifest loading', () => {
     const changed = load(GOOD.replace('C0DEVBOTTEST', 'C0DEVSCRATCH'));
     expect(changed.tools.post_message!.channels).toEqual(['C0DEVSCRATCH']);
     writeFileSync(join(other, 'slack.prod.yaml'), GOOD);
-    expect(() => loadManifest(join(other, 'slack.prod.yaml'), CONNECTORS)).toThrow(/file name must be slack\.dev\.yaml/);
+    expect(() => loadManifest(join(other, 'slack.prod.yaml'), CONNECTORS)).toThrow(
+      /file name must be slack\.dev\.yaml/,
+    );
   });
 
   it('refuses a document that is not a mapping', () => {
@@ -155,31 +157,55 @@ tools:
     const m = load(CF, 'cloudflare.prod.yaml');
     expect(m.credential).toBe('env:CF_BROKER');
     expect(m.mint).toEqual({ ttl: '20m', ttlMs: 20 * 60_000 });
-    expect(load(CF.replace('  mint: { ttl: 20m }\n', ''), 'cloudflare.prod.yaml').mint).toEqual({ ttl: '1h', ttlMs: 3600_000 });
+    expect(load(CF.replace('  mint: { ttl: 20m }\n', ''), 'cloudflare.prod.yaml').mint).toEqual({
+      ttl: '1h',
+      ttlMs: 3600_000,
+    });
     expect(load(GOOD).mint).toBeUndefined();
   });
 
   it('refuses a ttl out of bounds, a bad broker, and minting where the connector cannot', () => {
-    expect(problem(CF.replace('ttl: 20m', 'ttl: 2d'), 'cloudflare.prod.yaml')).toMatchObject({ line: 7, message: expect.stringContaining('from 10s to 24h') });
-    expect(problem(CF.replace('env:CF_BROKER', 'CF_BROKER'), 'cloudflare.prod.yaml').message).toContain('credential must be a reference');
-    const slack = GOOD.replace('credential: env:SLACK_TOKEN_TEST', 'credential:\n  broker: env:SLACK_BROKER\n  mint: { ttl: 1h }');
-    expect(problem(slack)).toMatchObject({ line: 7, message: expect.stringContaining('slack cannot mint credentials') });
+    expect(problem(CF.replace('ttl: 20m', 'ttl: 2d'), 'cloudflare.prod.yaml')).toMatchObject({
+      line: 7,
+      message: expect.stringContaining('from 10s to 24h'),
+    });
+    expect(problem(CF.replace('env:CF_BROKER', 'CF_BROKER'), 'cloudflare.prod.yaml').message).toContain(
+      'credential must be a reference',
+    );
+    const slack = GOOD.replace(
+      'credential: env:SLACK_TOKEN_TEST',
+      'credential:\n  broker: env:SLACK_BROKER\n  mint: { ttl: 1h }',
+    );
+    expect(problem(slack)).toMatchObject({
+      line: 7,
+      message: expect.stringContaining('slack cannot mint credentials'),
+    });
   });
 });
 
 describe('rotating credentials', () => {
-  const ROTATE = 'credential:\n  rotate:\n    refresh_token: env:SLACK_REFRESH\n    client_id: env:SLACK_CLIENT_ID\n    client_secret: env:SLACK_CLIENT_SECRET';
+  const ROTATE =
+    'credential:\n  rotate:\n    refresh_token: env:SLACK_REFRESH\n    client_id: env:SLACK_CLIENT_ID\n    client_secret: env:SLACK_CLIENT_SECRET';
   it('loads { rotate }: the refresh token is the reference, the client credentials go along', () => {
     const m = load(GOOD.replace('credential: env:SLACK_TOKEN_TEST', ROTATE));
     expect(m.credential).toBe('env:SLACK_REFRESH');
-    expect(m.rotate).toEqual({ refresh_token: 'env:SLACK_REFRESH', client_id: 'env:SLACK_CLIENT_ID', client_secret: 'env:SLACK_CLIENT_SECRET' });
+    expect(m.rotate).toEqual({
+      refresh_token: 'env:SLACK_REFRESH',
+      client_id: 'env:SLACK_CLIENT_ID',
+      client_secret: 'env:SLACK_CLIENT_SECRET',
+    });
     expect(m.mint).toBeUndefined();
     expect(load(GOOD).rotate).toBeUndefined();
   });
 
   it('refuses a value where a reference belongs, a missing part, and rotation where the upstream has none', () => {
-    expect(problem(GOOD.replace('credential: env:SLACK_TOKEN_TEST', ROTATE.replace('env:SLACK_CLIENT_SECRET', 'hunter2'))).message).toContain('credential must be a reference');
-    expect(problem(GOOD.replace('credential: env:SLACK_TOKEN_TEST', ROTATE.replace(/\n {4}client_id: .*/, '')))).toMatchObject({ path: expect.stringMatching(/^credential/) });
+    expect(
+      problem(GOOD.replace('credential: env:SLACK_TOKEN_TEST', ROTATE.replace('env:SLACK_CLIENT_SECRET', 'hunter2')))
+        .message,
+    ).toContain('credential must be a reference');
+    expect(
+      problem(GOOD.replace('credential: env:SLACK_TOKEN_TEST', ROTATE.replace(/\n {4}client_id: .*/, ''))),
+    ).toMatchObject({ path: expect.stringMatching(/^credential/) });
     const cf = `connector: cloudflare
 instance: prod
 owner: team <t@example.com>
@@ -192,6 +218,9 @@ upstream:
 tools:
   list_workers: { scripts: [blogbot] }
 `;
-    expect(problem(cf, 'cloudflare.prod.yaml')).toMatchObject({ line: 6, message: expect.stringContaining('cloudflare has no token rotation') });
+    expect(problem(cf, 'cloudflare.prod.yaml')).toMatchObject({
+      line: 6,
+      message: expect.stringContaining('cloudflare has no token rotation'),
+    });
   });
 });

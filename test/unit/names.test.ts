@@ -18,15 +18,18 @@ const KNOWN = new Set<string>([
 /** Exported functions of one file: `export function f`, `export const f = (…) =>` or `= function`. */
 function exportedFunctions(file: string): string[] {
   const source = ts.createSourceFile(file, readFileSync(join(root, file), 'utf8'), ts.ScriptTarget.Latest);
-  const exported = (n: ts.Node) => ts.canHaveModifiers(n) && (ts.getModifiers(n) ?? []).some((m) => m.kind === ts.SyntaxKind.ExportKeyword);
+  const exported = (n: ts.Node) =>
+    ts.canHaveModifiers(n) && (ts.getModifiers(n) ?? []).some((m) => m.kind === ts.SyntaxKind.ExportKeyword);
   const names: string[] = [];
   for (const s of source.statements) {
     if (!exported(s)) continue;
     if (ts.isFunctionDeclaration(s) && s.name) names.push(s.name.text);
     if (ts.isVariableStatement(s)) {
       for (const d of s.declarationList.declarations) {
-        const init = d.initializer && ts.isSatisfiesExpression(d.initializer) ? d.initializer.expression : d.initializer;
-        if (ts.isIdentifier(d.name) && init && (ts.isArrowFunction(init) || ts.isFunctionExpression(init))) names.push(d.name.text);
+        const init =
+          d.initializer && ts.isSatisfiesExpression(d.initializer) ? d.initializer.expression : d.initializer;
+        if (ts.isIdentifier(d.name) && init && (ts.isArrowFunction(init) || ts.isFunctionExpression(init)))
+          names.push(d.name.text);
       }
     }
   }
@@ -37,12 +40,21 @@ function doubled(): Record<string, string[]> {
   const where = new Map<string, string[]>();
   for (const dir of ['servers', 'shared', 'client']) {
     for (const e of readdirSync(join(root, dir), { withFileTypes: true, recursive: true })) {
-      if (!e.isFile() || !e.name.endsWith('.ts') || e.name.endsWith('.d.ts') || e.parentPath.includes('node_modules') || e.parentPath.includes(`${dir}/dist`)) continue;
+      if (
+        !e.isFile() ||
+        !e.name.endsWith('.ts') ||
+        e.name.endsWith('.d.ts') ||
+        e.parentPath.includes('node_modules') ||
+        e.parentPath.includes(`${dir}/dist`)
+      )
+        continue;
       const file = relative(root, join(e.parentPath, e.name));
       for (const name of exportedFunctions(file)) where.set(name, [...(where.get(name) ?? []), file]);
     }
   }
-  return Object.fromEntries([...where].filter(([, files]) => files.length > 1).map(([name, files]) => [name, files.sort()]));
+  return Object.fromEntries(
+    [...where].filter(([, files]) => files.length > 1).map(([name, files]) => [name, files.sort()]),
+  );
 }
 
 describe('exported function names', () => {

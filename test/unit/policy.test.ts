@@ -1,4 +1,3 @@
-
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadManifest } from '../../shared/manifest/load.js';
@@ -46,7 +45,17 @@ describe('policy', () => {
   });
 
   it('does not mistake an email address, a user or channel mention or a date for a broadcast', () => {
-    expect(decide(tool('post_message'), dev, messageFacts('C0DEVBOTTEST', 'mail erin@here.com or <@U0EDITOR1> in <#C0DEVBOTTEST> at <!date^1767225600^{date_short}|Jan 1>, mygroup@group.org'), alice)).toEqual({ allow: true });
+    expect(
+      decide(
+        tool('post_message'),
+        dev,
+        messageFacts(
+          'C0DEVBOTTEST',
+          'mail erin@here.com or <@U0EDITOR1> in <#C0DEVBOTTEST> at <!date^1767225600^{date_short}|Jan 1>, mygroup@group.org',
+        ),
+        alice,
+      ),
+    ).toEqual({ allow: true });
   });
 
   it('enforces max_length, and the default when the grant sets none', () => {
@@ -58,16 +67,24 @@ describe('policy', () => {
   });
 
   it('checks the emoji allowlist', () => {
-    const facts = (emoji: string) => [{ on: 'channels', value: 'C0EDITORIAL' }, { on: 'emoji', value: emoji }];
+    const facts = (emoji: string) => [
+      { on: 'channels', value: 'C0EDITORIAL' },
+      { on: 'emoji', value: emoji },
+    ];
     expect(decide(tool('add_reaction'), prod, facts('eyes'), alice)).toEqual({ allow: true });
-    expect(decide(tool('add_reaction'), prod, facts('skull'), alice)).toMatchObject({ allow: false, rule: 'tools.add_reaction.emoji' });
+    expect(decide(tool('add_reaction'), prod, facts('skull'), alice)).toMatchObject({
+      allow: false,
+      rule: 'tools.add_reaction.emoji',
+    });
   });
 
   it('requires attribution where the manifest says so', () => {
     const d = decide(tool('read_history'), prod, [{ on: 'channels', value: 'C0EDITORIAL' }], nobody);
     expect(d).toMatchObject({ allow: false, rule: 'attribution' });
     if (!d.allow) expect(d.message).toContain('fleet/actor');
-    expect(decide(tool('read_history'), dev, [{ on: 'channels', value: 'C0DEVGENERAL' }], nobody)).toEqual({ allow: true });
+    expect(decide(tool('read_history'), dev, [{ on: 'channels', value: 'C0DEVGENERAL' }], nobody)).toEqual({
+      allow: true,
+    });
   });
 
   it('denies a tool the manifest does not grant', () => {
@@ -78,15 +95,46 @@ describe('policy', () => {
 describe('attribution', () => {
   const client = { name: 'claude-code', version: '2.0' };
   it('prefers _meta, then the environment', () => {
-    expect(attribute({ 'fleet/actor': 'U0EDITOR1', 'fleet/thread': 'C0EDITORIAL/1767226200.000110', 'fleet/reason': 'r' }, { FLEET_ACTOR: 'env@example.com' }, client)).toEqual({
-      actor: 'U0EDITOR1', actorKind: 'slack-user', thread: 'C0EDITORIAL/1767226200.000110', reason: 'r', via: 'meta', clientInfo: client,
-      client: { id: 'local', via: 'stdio-default' }, token: undefined,
+    expect(
+      attribute(
+        { 'fleet/actor': 'U0EDITOR1', 'fleet/thread': 'C0EDITORIAL/1767226200.000110', 'fleet/reason': 'r' },
+        { FLEET_ACTOR: 'env@example.com' },
+        client,
+      ),
+    ).toEqual({
+      actor: 'U0EDITOR1',
+      actorKind: 'slack-user',
+      thread: 'C0EDITORIAL/1767226200.000110',
+      reason: 'r',
+      via: 'meta',
+      clientInfo: client,
+      client: { id: 'local', via: 'stdio-default' },
+      token: undefined,
     });
-    expect(attribute({ 'fleet/actor': 'Erin@Example.COM' }, {}, client)).toMatchObject({ actor: 'erin@example.com', actorKind: 'email' });
-    expect(attribute(undefined, { FLEET_ACTOR: 'dev@example.com' }, client)).toMatchObject({ actor: 'dev@example.com', via: 'env' });
+    expect(attribute({ 'fleet/actor': 'Erin@Example.COM' }, {}, client)).toMatchObject({
+      actor: 'erin@example.com',
+      actorKind: 'email',
+    });
+    expect(attribute(undefined, { FLEET_ACTOR: 'dev@example.com' }, client)).toMatchObject({
+      actor: 'dev@example.com',
+      via: 'env',
+    });
     expect(attribute({}, {}, undefined)).toMatchObject({ actor: undefined, via: 'none' });
   });
-  it.each([[42], [''], ['a\u202eb'], ['x'.repeat(300)], ['line\nbreak'], ['U0EDITOR1\u200b'], ['U0EDIT\u041eR1'], ['\uff350EDITOR1'], [' U0EDITOR1'], ['u0editor1'], ['erin@example.com.'], ['someone']])('refuses a malformed actor %j', (v) => {
+  it.each([
+    [42],
+    [''],
+    ['a\u202eb'],
+    ['x'.repeat(300)],
+    ['line\nbreak'],
+    ['U0EDITOR1\u200b'],
+    ['U0EDIT\u041eR1'],
+    ['\uff350EDITOR1'],
+    [' U0EDITOR1'],
+    ['u0editor1'],
+    ['erin@example.com.'],
+    ['someone'],
+  ])('refuses a malformed actor %j', (v) => {
     expect(() => attribute({ 'fleet/actor': v }, {}, undefined)).toThrow(BadAttribution);
   });
 });

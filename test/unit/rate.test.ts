@@ -18,12 +18,38 @@ describe('parseRate', () => {
   });
 
   it('takes nothing else: no zero, no leading zero, no sign, no space, no other period, not a string', () => {
-    const near = fc.oneof(
-      fc.constantFrom('0/second', '00/hour', '01/minute', '10000000/day', '-1/hour', '+1/hour', '1.5/hour', ' 1/hour', '1/hour ', '1 /hour', '1/ hour', '1/Hour', '1/hours', '1/week', '1/', '/hour', '1', 'hour', ''),
-      fc.tuple(limit, fc.constantFrom(...periods), fc.string({ minLength: 1, maxLength: 3 })).map(([n, p, junk]) => `${n}/${p}${junk}`),
-      fc.tuple(limit, fc.constantFrom(...periods), fc.string({ minLength: 1, maxLength: 3 })).map(([n, p, junk]) => `${junk}${n}/${p}`),
-      fc.string(),
-    ).filter((s) => !/^[1-9]\d{0,6}\/(second|minute|hour|day)$/.test(s)); // junk of digits can make a rate: 1 + 5/hour
+    const near = fc
+      .oneof(
+        fc.constantFrom(
+          '0/second',
+          '00/hour',
+          '01/minute',
+          '10000000/day',
+          '-1/hour',
+          '+1/hour',
+          '1.5/hour',
+          ' 1/hour',
+          '1/hour ',
+          '1 /hour',
+          '1/ hour',
+          '1/Hour',
+          '1/hours',
+          '1/week',
+          '1/',
+          '/hour',
+          '1',
+          'hour',
+          '',
+        ),
+        fc
+          .tuple(limit, fc.constantFrom(...periods), fc.string({ minLength: 1, maxLength: 3 }))
+          .map(([n, p, junk]) => `${n}/${p}${junk}`),
+        fc
+          .tuple(limit, fc.constantFrom(...periods), fc.string({ minLength: 1, maxLength: 3 }))
+          .map(([n, p, junk]) => `${junk}${n}/${p}`),
+        fc.string(),
+      )
+      .filter((s) => !/^[1-9]\d{0,6}\/(second|minute|hour|day)$/.test(s)); // junk of digits can make a rate: 1 + 5/hour
     fc.assert(
       fc.property(near, (text) => {
         expect(parseRate(text)).toBeUndefined();
@@ -35,9 +61,15 @@ describe('parseRate', () => {
 
   it('the schema accepts exactly what the parser reads', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.tuple(limit, fc.constantFrom(...periods)).map(([n, p]) => `${n}/${p}`), fc.string()), (text) => {
-        expect(rateSchema('r').safeParse(text).success).toBe(parseRate(text) !== undefined);
-      }),
+      fc.property(
+        fc.oneof(
+          fc.tuple(limit, fc.constantFrom(...periods)).map(([n, p]) => `${n}/${p}`),
+          fc.string(),
+        ),
+        (text) => {
+          expect(rateSchema('r').safeParse(text).success).toBe(parseRate(text) !== undefined);
+        },
+      ),
     );
   });
 

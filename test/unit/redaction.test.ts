@@ -27,7 +27,14 @@ describe('Redactor', () => {
 
   it('scrubs Slack and Doppler token shapes nobody registered, and leaves near-misses', () => {
     const r = new Redactor();
-    for (const t of ['xoxb-123456-abcdef', 'xoxp-abcdef', 'xoxa-1-2-3-4', 'dp.st.dev.ABCDEFGH12', 'dp.sa.abcdefgh', 'dp.audit.abcdefgh_1']) {
+    for (const t of [
+      'xoxb-123456-abcdef',
+      'xoxp-abcdef',
+      'xoxa-1-2-3-4',
+      'dp.st.dev.ABCDEFGH12',
+      'dp.sa.abcdefgh',
+      'dp.audit.abcdefgh_1',
+    ]) {
       expect(r.scrub(`token ${t} here`), t).toBe(`token ${R} here`);
     }
     for (const t of ['xoxb-12345', 'xoxz-abcdefgh', 'dp.st.short', 'dp.xx.abcdefghij']) expect(r.scrub(t), t).toBe(t);
@@ -46,7 +53,11 @@ describe('Redactor', () => {
   it('deep: copies and scrubs wherever a secret sits, leaving the original and other leaves as they were', () => {
     const r = new Redactor();
     r.add('s3cret-value');
-    const v = { a: ['x', { b: 'has s3cret-value inside', n: 1, t: true, z: null }], c: 'plain', k: 'xoxb-123456-abcdef' };
+    const v = {
+      a: ['x', { b: 'has s3cret-value inside', n: 1, t: true, z: null }],
+      c: 'plain',
+      k: 'xoxb-123456-abcdef',
+    };
     const out = r.deep(v);
     expect(out).not.toBe(v);
     expect(out).toStrictEqual({ a: ['x', { b: `has ${R} inside`, n: 1, t: true, z: null }], c: 'plain', k: R });

@@ -42,7 +42,9 @@ describe('linkSignals', () => {
   });
 
   it('is the only way the fleet combines signals: no AbortSignal.any in shared/ or servers/', () => {
-    const users = ['shared', 'servers'].flatMap(sourceFiles).filter((f) => /AbortSignal\.any\(/.test(readFileSync(f, 'utf8')));
+    const users = ['shared', 'servers']
+      .flatMap(sourceFiles)
+      .filter((f) => /AbortSignal\.any\(/.test(readFileSync(f, 'utf8')));
     expect(users).toEqual([]);
   });
 });

@@ -10,14 +10,25 @@ describe('Slack answers are ordered by their ts to the microsecond', () => {
 
   it('an approval one microsecond before a decline in the same millisecond counts', () => {
     const parent = { ts: '1700000000.000100', user: 'U0BOT', bot_id: 'B0BOT' };
-    const replies = [parent, { ts: '1700000000.000101', user: 'U0EDITOR2', text: '  APPROVE\n' }, { ts: '1700000000.000102', user: 'U0EDITOR1', text: '\tdecline' }];
+    const replies = [
+      parent,
+      { ts: '1700000000.000101', user: 'U0EDITOR2', text: '  APPROVE\n' },
+      { ts: '1700000000.000102', user: 'U0EDITOR1', text: '\tdecline' },
+    ];
     const d = countedAnswer(seenIn(parent, replies, slackUs(parent.ts), slackUs('1700000001.000000')));
     expect(d).toMatchObject({ status: 'approved', counted: { user: 'U0EDITOR2' } });
   });
 
   it('a decline one microsecond before an approval vetoes it', () => {
     const parent = { ts: '1700000000.000100', user: 'U0BOT', bot_id: 'B0BOT' };
-    const replies = [parent, { ts: '1700000000.000101', user: 'U0EDITOR1', text: 'decline' }, { ts: '1700000000.000102', user: 'U0EDITOR2', text: 'approve' }];
-    expect(countedAnswer(seenIn(parent, replies, slackUs(parent.ts), slackUs('1700000001.000000')))).toMatchObject({ status: 'declined', counted: { user: 'U0EDITOR1' } });
+    const replies = [
+      parent,
+      { ts: '1700000000.000101', user: 'U0EDITOR1', text: 'decline' },
+      { ts: '1700000000.000102', user: 'U0EDITOR2', text: 'approve' },
+    ];
+    expect(countedAnswer(seenIn(parent, replies, slackUs(parent.ts), slackUs('1700000001.000000')))).toMatchObject({
+      status: 'declined',
+      counted: { user: 'U0EDITOR1' },
+    });
   });
 });

@@ -13,15 +13,49 @@ const RUNS = Math.max(100, Math.round((1000 * (Number(process.env.FLEET_FUZZ_RUN
 
 // pieces of Slack markup a requester could try, mixed with plain text and unicode
 const PIECES = [
-  '<!channel>', '<!here>', '<!everyone>', '<!subteam^S0EDITORS>', '<@U0EDITOR1>', '<#C0GENERAL>', '<https://evil.example|release notes>',
-  '<mailto:a@b.example|x>', '@channel', '@here', '@everyone', '@Channel', '@HERE', '&', '&amp;', '&lt;', '&gt;', '<', '>', '|', '*bold*',
-  '`code`', '\n', '\u2060', '\u202e', ' ',
+  '<!channel>',
+  '<!here>',
+  '<!everyone>',
+  '<!subteam^S0EDITORS>',
+  '<@U0EDITOR1>',
+  '<#C0GENERAL>',
+  '<https://evil.example|release notes>',
+  '<mailto:a@b.example|x>',
+  '@channel',
+  '@here',
+  '@everyone',
+  '@Channel',
+  '@HERE',
+  '&',
+  '&amp;',
+  '&lt;',
+  '&gt;',
+  '<',
+  '>',
+  '|',
+  '*bold*',
+  '`code`',
+  '\n',
+  '\u2060',
+  '\u202e',
+  ' ',
 ];
-const text = fc.array(fc.oneof(fc.constantFrom(...PIECES), fc.string({ maxLength: 8 }), fc.string({ unit: 'grapheme', maxLength: 4 })), { maxLength: 30 }).map((a) => a.join(''));
+const text = fc
+  .array(
+    fc.oneof(fc.constantFrom(...PIECES), fc.string({ maxLength: 8 }), fc.string({ unit: 'grapheme', maxLength: 4 })),
+    { maxLength: 30 },
+  )
+  .map((a) => a.join(''));
 
-const unescapeSlack = (s: string) => s.replace(/@\u2060(channel|here|everyone)/gi, '@$1').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+const unescapeSlack = (s: string) =>
+  s
+    .replace(/@\u2060(channel|here|everyone)/gi, '@$1')
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&');
 /** markup Slack would act on: an angle-bracket construct, or a bare broadcast word */
-const live = (s: string) => /[<>]/.test(s) || /(^|[^\u2060])@(channel|here|everyone)\b/i.test(s.replace(/@\u2060/g, '\u2060'));
+const live = (s: string) =>
+  /[<>]/.test(s) || /(^|[^\u2060])@(channel|here|everyone)\b/i.test(s.replace(/@\u2060/g, '\u2060'));
 
 const params = { seed: SEED, numRuns: RUNS };
 
@@ -58,11 +92,21 @@ describe(`slackEscape (seed ${SEED})`, () => {
     fc.assert(
       fc.property(text, text, text, (reason, value, resource) => {
         const req: ApprovalRequest = {
-          call: 'c', instance: 'slack.prod', tool: 'update_message', digest: 'd'.repeat(64),
+          call: 'c',
+          instance: 'slack.prod',
+          tool: 'update_message',
+          digest: 'd'.repeat(64),
           resources: [{ on: 'channels', value: resource }],
           lines: argumentLines({ text: value, blocks: [value] }, new Set()),
-          requester: 'U0WRITER1', requesterKind: 'slack-user', proof: 'slack-message', thread: 'C0EDITORIAL/1767226320.000112', reason,
-          approvers: ['U0EDITOR1'], executor: ['U0PRODBOT'], timeoutMs: 60_000, expiresAt: Date.now() + 60_000,
+          requester: 'U0WRITER1',
+          requesterKind: 'slack-user',
+          proof: 'slack-message',
+          thread: 'C0EDITORIAL/1767226320.000112',
+          reason,
+          approvers: ['U0EDITOR1'],
+          executor: ['U0PRODBOT'],
+          timeoutMs: 60_000,
+          expiresAt: Date.now() + 60_000,
         };
         const posted = describeRequest(req, slackEscape).join('\n');
         expect(live(posted), posted).toBe(false);

@@ -41,7 +41,13 @@ describe('verifyLines', () => {
 
   it('accepts a torn final line, and says which', async () => {
     const { lines, hashes } = chain(3);
-    expect(await verify([...lines.slice(0, 2), lines[2]!.slice(0, 30)])).toEqual({ ok: true, records: 2, lines: 3, torn: 3, last: { seq: 2, hash: hashes[1] } });
+    expect(await verify([...lines.slice(0, 2), lines[2]!.slice(0, 30)])).toEqual({
+      ok: true,
+      records: 2,
+      lines: 3,
+      torn: 3,
+      last: { seq: 2, hash: hashes[1] },
+    });
   });
 
   it('refuses a cut-off line that is not the last (a source of lines, e.g. a database, can yield one)', async () => {
@@ -50,24 +56,40 @@ describe('verifyLines', () => {
       ok: false,
       records: 1,
       lines: 3,
-      problem: { line: 2, kind: 'malformed', message: 'line 2 is not a sealed audit record (only the last line may be cut off)' },
+      problem: {
+        line: 2,
+        kind: 'malformed',
+        message: 'line 2 is not a sealed audit record (only the last line may be cut off)',
+      },
       last: { seq: 1, hash: hashes[0] },
     });
   });
 
   it('refuses an inserted line', async () => {
     const { lines } = chain(2);
-    expect((await verify([lines[0]!, 'hello\n', lines[1]!])).problem).toEqual({ line: 2, kind: 'malformed', message: 'line 2 is not a sealed audit record (inserted, modified or corrupted)' });
+    expect((await verify([lines[0]!, 'hello\n', lines[1]!])).problem).toEqual({
+      line: 2,
+      kind: 'malformed',
+      message: 'line 2 is not a sealed audit record (inserted, modified or corrupted)',
+    });
   });
 
   it('refuses a modified line', async () => {
     const { lines } = chain(2);
-    expect((await verify([lines[0]!, lines[1]!.replace('"n":2', '"n":9')])).problem).toEqual({ line: 2, kind: 'modified', message: 'line 2 was modified: its content no longer matches its hash' });
+    expect((await verify([lines[0]!, lines[1]!.replace('"n":2', '"n":9')])).problem).toEqual({
+      line: 2,
+      kind: 'modified',
+      message: 'line 2 was modified: its content no longer matches its hash',
+    });
   });
 
   it('refuses a record of another instance', async () => {
     const s = seal({ instance: 'other.dev' }, 1, genesis(I));
-    expect((await verify([s.line])).problem).toEqual({ line: 1, kind: 'foreign', message: 'line 1 is a record of instance "other.dev", not s.dev' });
+    expect((await verify([s.line])).problem).toEqual({
+      line: 1,
+      kind: 'foreign',
+      message: 'line 1 is a record of instance "other.dev", not s.dev',
+    });
   });
 
   it('refuses a chain that starts at another genesis', async () => {
@@ -76,14 +98,23 @@ describe('verifyLines', () => {
       ok: false,
       records: 0,
       lines: 2,
-      problem: { line: 1, kind: 'foreign', message: 'line 1 does not start the chain of s.dev (its "prev" is not the instance\'s genesis): a trail of another instance, or a rewritten one' },
+      problem: {
+        line: 1,
+        kind: 'foreign',
+        message:
+          'line 1 does not start the chain of s.dev (its "prev" is not the instance\'s genesis): a trail of another instance, or a rewritten one',
+      },
     });
   });
 
   it('refuses a line that does not continue the chain', async () => {
     const { lines } = chain(3);
     const rewritten = seal({ instance: I, n: 2 }, 2, 'f'.repeat(64)).line;
-    expect((await verify([lines[0]!, rewritten, lines[2]!])).problem).toEqual({ line: 2, kind: 'modified', message: 'line 2 does not continue the chain (its "prev" does not match line 1\'s hash)' });
+    expect((await verify([lines[0]!, rewritten, lines[2]!])).problem).toEqual({
+      line: 2,
+      kind: 'modified',
+      message: 'line 2 does not continue the chain (its "prev" does not match line 1\'s hash)',
+    });
   });
 
   it('calls records that never come deleted, whatever follows', async () => {
@@ -92,7 +123,11 @@ describe('verifyLines', () => {
       ok: false,
       records: 1,
       lines: 4,
-      problem: { line: 2, kind: 'deleted', message: 'record(s) 2..3 deleted before line 2 (sequence jumps from 1 to 4)' },
+      problem: {
+        line: 2,
+        kind: 'deleted',
+        message: 'record(s) 2..3 deleted before line 2 (sequence jumps from 1 to 4)',
+      },
       last: { seq: 1, hash: hashes[0] },
     });
   });
@@ -106,13 +141,31 @@ describe('verifyLines', () => {
 
   it('refuses a duplicated record', async () => {
     const { lines } = chain(2);
-    expect((await verify([lines[0]!, lines[1]!, lines[1]!])).problem).toEqual({ line: 3, kind: 'reordered', message: 'line 3 is out of order (record 2 after record 2): moved, duplicated or inserted' });
+    expect((await verify([lines[0]!, lines[1]!, lines[1]!])).problem).toEqual({
+      line: 3,
+      kind: 'reordered',
+      message: 'line 3 is out of order (record 2 after record 2): moved, duplicated or inserted',
+    });
   });
 
   it('compares the trail with signed checkpoints: agreeing, rewritten, cut short', async () => {
     const { lines, hashes } = chain(3);
-    expect(await verify(lines, new Map([[2, hashes[1]!]]))).toEqual({ ok: true, records: 3, lines: 3, last: { seq: 3, hash: hashes[2] }, checkpoints: { checked: 1, newest: 2 } });
-    expect(await verify(lines, new Map([[1, hashes[0]!], [3, hashes[2]!]]))).toMatchObject({ ok: true, checkpoints: { checked: 2, newest: 3 } });
+    expect(await verify(lines, new Map([[2, hashes[1]!]]))).toEqual({
+      ok: true,
+      records: 3,
+      lines: 3,
+      last: { seq: 3, hash: hashes[2] },
+      checkpoints: { checked: 1, newest: 2 },
+    });
+    expect(
+      await verify(
+        lines,
+        new Map([
+          [1, hashes[0]!],
+          [3, hashes[2]!],
+        ]),
+      ),
+    ).toMatchObject({ ok: true, checkpoints: { checked: 2, newest: 3 } });
     expect((await verify(lines, new Map([[2, 'e'.repeat(64)]]))).problem).toEqual({
       line: 2,
       kind: 'rewritten',
@@ -122,7 +175,12 @@ describe('verifyLines', () => {
       ok: false,
       records: 2,
       lines: 2,
-      problem: { line: 3, kind: 'truncated', message: 'the trail ends at record 2 but a signed checkpoint says it had reached record 3: its tail was cut off (or the file was emptied or replaced)' },
+      problem: {
+        line: 3,
+        kind: 'truncated',
+        message:
+          'the trail ends at record 2 but a signed checkpoint says it had reached record 3: its tail was cut off (or the file was emptied or replaced)',
+      },
       last: { seq: 2, hash: hashes[1] },
       checkpoints: { checked: 0, newest: 3 },
     });
@@ -131,7 +189,12 @@ describe('verifyLines', () => {
   });
 
   it('refuses a trail with no record, and one holding only a torn line', async () => {
-    const empty = { line: 1, kind: 'empty', message: 'the trail holds no record: an audit trail is created by its first record, so an empty one was emptied (or replaced)' };
+    const empty = {
+      line: 1,
+      kind: 'empty',
+      message:
+        'the trail holds no record: an audit trail is created by its first record, so an empty one was emptied (or replaced)',
+    };
     expect(await verify([])).toEqual({ ok: false, records: 0, lines: 0, problem: empty });
     expect(await verify(['{"seq":1'])).toEqual({ ok: false, records: 0, lines: 1, problem: empty });
   });
@@ -143,7 +206,12 @@ describe('verifyFile', () => {
     let prev = genesis(I);
     const lines: string[] = [];
     for (let seq = 1; seq <= 40; seq++) {
-      const r = seq % 3 === 0 ? { n: seq } : seq % 3 === 1 ? { instance: I, text: 'é "instance":"x"' } : { instance: I, args: { instance: 'other.dev' } };
+      const r =
+        seq % 3 === 0
+          ? { n: seq }
+          : seq % 3 === 1
+            ? { instance: I, text: 'é "instance":"x"' }
+            : { instance: I, args: { instance: 'other.dev' } };
       const s = seal(r, seq, prev);
       lines.push(s.line);
       prev = s.hash;
@@ -152,13 +220,16 @@ describe('verifyFile', () => {
     const cases = {
       intact: lines,
       modified: lines.map((l, i) => (i === 20 ? l.replace('"n":21', '"n":22') : l)),
-      foreign: lines.map((l, i) => (i === 30 ? seal({ instance: 'other.dev' }, 31, JSON.parse(lines[29]!).hash as string).line : l)),
+      foreign: lines.map((l, i) =>
+        i === 30 ? seal({ instance: 'other.dev' }, 31, JSON.parse(lines[29]!).hash as string).line : l,
+      ),
       torn: [...lines.slice(0, 39), lines[39]!.slice(0, 50)],
     };
     for (const [name, ls] of Object.entries(cases)) {
       writeFileSync(file, ls.join(''));
       const expected = await verifyText(ls.join(''), { instance: I });
-      for (const chunk of [5, 100, 1 << 20]) expect(await verifyFile(file, { instance: I }, chunk), `${name}, chunk ${chunk}`).toStrictEqual(expected);
+      for (const chunk of [5, 100, 1 << 20])
+        expect(await verifyFile(file, { instance: I }, chunk), `${name}, chunk ${chunk}`).toStrictEqual(expected);
     }
     expect((await verifyFile(file, { instance: I })).ok).toBe(true);
   });

@@ -14,31 +14,58 @@ import { attribute } from '../../shared/call/attribution.js';
 const root = join(import.meta.dirname, '../..');
 const sources = (dir: string): string[] =>
   readdirSync(join(root, dir), { withFileTypes: true, recursive: true })
-    .filter((e) => e.isFile() && /\.(ts|mjs)$/.test(e.name) && !/(^|\/)(dist|node_modules)(\/|$)/.test(relative(root, e.parentPath)))
+    .filter(
+      (e) =>
+        e.isFile() &&
+        /\.(ts|mjs)$/.test(e.name) &&
+        !/(^|\/)(dist|node_modules)(\/|$)/.test(relative(root, e.parentPath)),
+    )
     .map((e) => relative(root, join(e.parentPath, e.name)));
 
 describe('the wire contract', () => {
   it('what the client writes, the instance reads back: actor, thread and reason', () => {
     const word = fc.stringMatching(/^[a-z][a-z0-9]{0,11}$/);
     const ctx = fc.record({
-      actor: fc.oneof(fc.stringMatching(/^U[0-9A-Z]{8,10}$/), fc.tuple(word, word).map(([a, b]) => `${a}@${b}.example`)),
-      thread: fc.tuple(fc.stringMatching(/^C[0-9A-Z]{8,10}$/), fc.integer({ min: 1_000_000_000, max: 1_999_999_999 }), fc.integer({ min: 0, max: 999_999 })).map(([c, s, u]) => `${c}/${s}.${String(u).padStart(6, '0')}`),
+      actor: fc.oneof(
+        fc.stringMatching(/^U[0-9A-Z]{8,10}$/),
+        fc.tuple(word, word).map(([a, b]) => `${a}@${b}.example`),
+      ),
+      thread: fc
+        .tuple(
+          fc.stringMatching(/^C[0-9A-Z]{8,10}$/),
+          fc.integer({ min: 1_000_000_000, max: 1_999_999_999 }),
+          fc.integer({ min: 0, max: 999_999 }),
+        )
+        .map(([c, s, u]) => `${c}/${s}.${String(u).padStart(6, '0')}`),
       reason: word,
       idempotencyKey: word,
     });
     fc.assert(
       fc.property(ctx, (c) => {
         const meta = fleetMeta(c);
-        expect(Object.keys(meta).sort()).toEqual(Object.values(META).filter((k) => k !== META.actorToken).sort());
+        expect(Object.keys(meta).sort()).toEqual(
+          Object.values(META)
+            .filter((k) => k !== META.actorToken)
+            .sort(),
+        );
         expect(meta[META.idempotencyKey]).toBe(c.idempotencyKey);
         const a = attribute(meta, {}, undefined, { id: 'bot', via: 'bearer' });
-        expect({ actor: a.actor, thread: a.thread, reason: a.reason, via: a.via }).toEqual({ actor: c.actor, thread: c.thread, reason: c.reason, via: 'meta' });
+        expect({ actor: a.actor, thread: a.thread, reason: a.reason, via: a.via }).toEqual({
+          actor: c.actor,
+          thread: c.thread,
+          reason: c.reason,
+          via: 'meta',
+        });
       }),
     );
   });
 
   it('no file but shared/base/wire.ts spells a _meta key in code (comments aside)', () => {
-    const key = new RegExp(Object.values(META).map((k) => k.replace('/', '\\/')).join('|'));
+    const key = new RegExp(
+      Object.values(META)
+        .map((k) => k.replace('/', '\\/'))
+        .join('|'),
+    );
     const found: string[] = [];
     for (const file of ['servers', 'shared', 'client', 'examples'].flatMap(sources)) {
       if (file === join('shared', 'base', 'wire.ts') || file === join('client', 'wire.ts')) continue;
@@ -52,7 +79,9 @@ describe('the wire contract', () => {
   });
 
   it("the client's copy of the contract is the instance's, byte for byte", () => {
-    expect(readFileSync(join(root, 'client/wire.ts'), 'utf8')).toBe(readFileSync(join(root, 'shared/base/wire.ts'), 'utf8'));
+    expect(readFileSync(join(root, 'client/wire.ts'), 'utf8')).toBe(
+      readFileSync(join(root, 'shared/base/wire.ts'), 'utf8'),
+    );
   });
 
   it("the client speaks the SDK's latest protocol version", () => {

@@ -9,7 +9,15 @@ export class D1Error extends Error {}
 export interface D1Result {
   results: Record<string, unknown>[];
   success: true;
-  meta: { changed_db: boolean; changes: number; duration: number; last_row_id: number; rows_read: number; rows_written: number; size_after: number };
+  meta: {
+    changed_db: boolean;
+    changes: number;
+    duration: number;
+    last_row_id: number;
+    rows_read: number;
+    rows_written: number;
+    size_after: number;
+  };
 }
 
 // D1 refuses these through its authorizer; the sandbox does too.
@@ -52,7 +60,15 @@ export class D1Engine {
         out.push({
           results: rows,
           success: true,
-          meta: { changed_db: changes > 0, changes, duration: performance.now() - started, last_row_id: lastId, rows_read: rows.length, rows_written: changes, size_after: this.size(db) },
+          meta: {
+            changed_db: changes > 0,
+            changes,
+            duration: performance.now() - started,
+            last_row_id: lastId,
+            rows_read: rows.length,
+            rows_written: changes,
+            size_after: this.size(db),
+          },
         });
       }
     } catch (e) {
@@ -63,7 +79,9 @@ export class D1Engine {
   }
 
   private size(db: Database): number {
-    const [pages, size] = [db.exec('PRAGMA page_count'), db.exec('PRAGMA page_size')].map((r) => Number(r[0]?.values[0]?.[0] ?? 0));
+    const [pages, size] = [db.exec('PRAGMA page_count'), db.exec('PRAGMA page_size')].map((r) =>
+      Number(r[0]?.values[0]?.[0] ?? 0),
+    );
     return pages! * size!;
   }
 

@@ -3,7 +3,11 @@
 import type { Reply } from '../../../shared/connector/emulator.js';
 
 export class CfError extends Error {
-  constructor(readonly status: number, readonly code: number, message: string) {
+  constructor(
+    readonly status: number,
+    readonly code: number,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -28,11 +32,24 @@ export function paged<T>(items: T[], q: URLSearchParams, perPage = 20, max = 100
   const page = int(q.get('page'), 1, 1, 1e6);
   const per_page = int(q.get('per_page'), perPage, 1, max);
   const slice = items.slice((page - 1) * per_page, page * per_page);
-  return ok(slice, { page, per_page, count: slice.length, total_count: items.length, total_pages: Math.ceil(items.length / per_page) });
+  return ok(slice, {
+    page,
+    per_page,
+    count: slice.length,
+    total_count: items.length,
+    total_pages: Math.ceil(items.length / per_page),
+  });
 }
 
 /** Cursor pagination (KV keys, R2 objects): `cursor` is empty on the last page. */
-export function cursored<T>(items: T[], q: URLSearchParams, limitKey: string, fallback: number, lo: number, hi: number) {
+export function cursored<T>(
+  items: T[],
+  q: URLSearchParams,
+  limitKey: string,
+  fallback: number,
+  lo: number,
+  hi: number,
+) {
   const limit = int(q.get(limitKey), fallback, lo, hi);
   let offset = 0;
   const c = q.get('cursor');
@@ -49,7 +66,11 @@ export function cursored<T>(items: T[], q: URLSearchParams, limitKey: string, fa
 /** A multipart/form-data body, parsed by the platform's own parser (undici). */
 export async function formData(body: Buffer, contentType: string | undefined): Promise<FormData> {
   if (!contentType?.toLowerCase().startsWith('multipart/form-data') || !/boundary=/i.test(contentType)) {
-    throw new CfError(400, 10021, `expected a multipart/form-data body with a boundary, got ${contentType ?? 'no Content-Type'}`);
+    throw new CfError(
+      400,
+      10021,
+      `expected a multipart/form-data body with a boundary, got ${contentType ?? 'no Content-Type'}`,
+    );
   }
   try {
     return await new Response(new Uint8Array(body), { headers: { 'content-type': contentType } }).formData();

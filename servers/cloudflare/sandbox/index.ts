@@ -55,12 +55,25 @@ export class CloudflareSandbox {
       const m = match(req.method, req.path);
       return 'route' in m ? m.route.name : 'unknown';
     },
-    params: (req) => ({ ...Object.fromEntries(req.query), ...(req.headers['content-type']?.includes('json') && req.body.length ? JSON.parse(req.body.toString()) : {}) }),
+    params: (req) => ({
+      ...Object.fromEntries(req.query),
+      ...(req.headers['content-type']?.includes('json') && req.body.length ? JSON.parse(req.body.toString()) : {}),
+    }),
     handle: (req) => this.handle(req),
     faultBody: (status) =>
       status === 429
-        ? { success: false, errors: [{ code: 971, message: 'Please wait and consider throttling your request speed' }], messages: [], result: null }
-        : { success: false, errors: [{ code: 10013, message: 'An unknown error has occurred' }], messages: [], result: null },
+        ? {
+            success: false,
+            errors: [{ code: 971, message: 'Please wait and consider throttling your request speed' }],
+            messages: [],
+            result: null,
+          }
+        : {
+            success: false,
+            errors: [{ code: 10013, message: 'An unknown error has occurred' }],
+            messages: [],
+            result: null,
+          },
   });
   url = '';
 
@@ -84,16 +97,33 @@ export class CloudflareSandbox {
   };
 
   /** A token for `account` holding exactly `permissions`; `user` tokens are verified at /user/tokens. */
-  issue(account: string, permissions: string[], opts: { kind?: 'account' | 'user'; accounts?: string[]; status?: Grant['status']; name?: string; expires_on?: string } = {}): string {
+  issue(
+    account: string,
+    permissions: string[],
+    opts: {
+      kind?: 'account' | 'user';
+      accounts?: string[];
+      status?: Grant['status'];
+      name?: string;
+      expires_on?: string;
+    } = {},
+  ): string {
     if (!this.state.accounts.some((a) => a.id === account)) throw new Error(`sandbox has no account ${account}`);
     const kind = opts.kind ?? 'account';
-    const resources = Object.fromEntries((opts.accounts ?? [account]).map((a) => [`com.cloudflare.api.account.${a}`, '*' as const]));
+    const resources = Object.fromEntries(
+      (opts.accounts ?? [account]).map((a) => [`com.cloudflare.api.account.${a}`, '*' as const]),
+    );
     return this.registry.add(
       makeGrant(
         {
-          id: newId(), kind, ...(kind === 'account' ? { owner: account } : {}), name: opts.name ?? `sandbox token ${account.slice(0, 6)}`,
+          id: newId(),
+          kind,
+          ...(kind === 'account' ? { owner: account } : {}),
+          name: opts.name ?? `sandbox token ${account.slice(0, 6)}`,
           policies: [{ id: newId(), effect: 'allow', groups: [...permissions], resources }],
-          status: opts.status ?? 'active', issued_on: '2026-01-01T00:00:00Z', ...(opts.expires_on ? { expires_on: opts.expires_on } : {}),
+          status: opts.status ?? 'active',
+          issued_on: '2026-01-01T00:00:00Z',
+          ...(opts.expires_on ? { expires_on: opts.expires_on } : {}),
         },
         this.state.zones,
       ),
@@ -140,12 +170,16 @@ export class CloudflareSandbox {
     if (req.path.startsWith(WORKERS)) return this.worker(req);
     const m = match(req.method, req.path);
     if ('bad' in m) return failure(400, 7003, m.bad);
-    if ('status' in m) return m.status === 405 ? failure(405, 10405, 'Method not allowed for this route') : failure(404, 7003, 'No route for that URI');
+    if ('status' in m)
+      return m.status === 405
+        ? failure(405, 10405, 'Method not allowed for this route')
+        : failure(404, 7003, 'No route for that URI');
     const auth = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
     if (!auth) return failure(400, 9106, 'Missing X-Auth-Key, X-Auth-Email or Authorization headers');
     const token = this.tokens.get(auth);
     if (!token) return failure(401, 1000, 'Invalid API Token');
-    if (statusOf(token) !== 'active' && !m.route.name.endsWith('.verify')) return failure(401, 1000, 'Invalid API Token');
+    if (statusOf(token) !== 'active' && !m.route.name.endsWith('.verify'))
+      return failure(401, 1000, 'Invalid API Token');
     const { route, p } = m;
     let account = this.state.accounts[0]!;
     // What the request is about: its account, or its zone (and that zone's account).
@@ -164,7 +198,17 @@ export class CloudflareSandbox {
       return failure(403, 10000, 'Authentication error');
     }
     try {
-      return await route.handle({ p, q: req.query, req, token, account, zones: this.state.zones, d1: this.d1, accounts: this.state.accounts, tokens: this.registry });
+      return await route.handle({
+        p,
+        q: req.query,
+        req,
+        token,
+        account,
+        zones: this.state.zones,
+        d1: this.d1,
+        accounts: this.state.accounts,
+        tokens: this.registry,
+      });
     } catch (e) {
       if (e instanceof CfError) return failure(e.status, e.code, e.message);
       throw e;

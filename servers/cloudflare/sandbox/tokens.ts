@@ -18,9 +18,18 @@ const KNOWN_IDS: Record<string, string> = {
   'Workers Scripts Write': 'e086da7e2179491d91ee5f35b3ca210a',
 };
 const ACCOUNT_GROUPS = [
-  'Workers Scripts Read', 'Workers Scripts Write', 'Workers KV Storage Read', 'Workers KV Storage Write',
-  'Workers R2 Storage Read', 'Workers R2 Storage Write', 'D1 Read', 'D1 Write', 'Workers Tail Read',
-  'Account Settings Read', 'Account API Tokens Read', 'Account API Tokens Write',
+  'Workers Scripts Read',
+  'Workers Scripts Write',
+  'Workers KV Storage Read',
+  'Workers KV Storage Write',
+  'Workers R2 Storage Read',
+  'Workers R2 Storage Write',
+  'D1 Read',
+  'D1 Write',
+  'Workers Tail Read',
+  'Account Settings Read',
+  'Account API Tokens Read',
+  'Account API Tokens Write',
 ];
 const ZONE_GROUPS = ['Zone Read', 'Zone Write', 'DNS Read', 'DNS Write'];
 const USER_GROUPS = ['API Tokens Read', 'API Tokens Write'];
@@ -31,7 +40,8 @@ export interface PermissionGroup {
   scopes: Scope[];
 }
 
-const groupId = (name: string) => KNOWN_IDS[name] ?? createHash('sha256').update(`permission-group:${name}`).digest('hex').slice(0, 32);
+const groupId = (name: string) =>
+  KNOWN_IDS[name] ?? createHash('sha256').update(`permission-group:${name}`).digest('hex').slice(0, 32);
 export const PERMISSION_GROUPS: PermissionGroup[] = [
   ...ACCOUNT_GROUPS.map((name) => ({ id: groupId(name), name, scopes: ['com.cloudflare.api.account' as Scope] })),
   ...ZONE_GROUPS.map((name) => ({ id: groupId(name), name, scopes: ['com.cloudflare.api.account.zone' as Scope] })),
@@ -94,12 +104,15 @@ export function covers(resources: Resources, account: string, zone?: string): bo
 export function admits(g: Grant, perms: string[], account?: string, zone?: string): boolean {
   const allow = g.policies.filter((p) => p.effect === 'allow' && p.groups.some((x) => perms.includes(x)));
   if (account === undefined) return allow.length > 0;
-  const denied = g.policies.some((p) => p.effect === 'deny' && p.groups.some((x) => perms.includes(x)) && covers(p.resources, account, zone));
+  const denied = g.policies.some(
+    (p) => p.effect === 'deny' && p.groups.some((x) => perms.includes(x)) && covers(p.resources, account, zone),
+  );
   return !denied && allow.some((p) => covers(p.resources, account, zone));
 }
 
 /** True when any policy reaches the account (or the zone), whatever its groups. */
-export const reaches = (g: Grant, account: string, zone?: string) => g.policies.some((p) => p.effect === 'allow' && covers(p.resources, account, zone));
+export const reaches = (g: Grant, account: string, zone?: string) =>
+  g.policies.some((p) => p.effect === 'allow' && covers(p.resources, account, zone));
 
 export function makeGrant(fields: Omit<Grant, 'accounts' | 'permissions'>, zones: Zone[]): Grant {
   const accounts = new Set<string>();
@@ -123,11 +136,16 @@ export const newId = () => randomBytes(16).toString('hex');
 /** The API's view of a token: policies with permission group ids and names, never the value. */
 export function tokenOut(t: Grant, now = Date.now()) {
   return {
-    id: t.id, name: t.name, status: statusOf(t, now), issued_on: t.issued_on, modified_on: t.issued_on,
+    id: t.id,
+    name: t.name,
+    status: statusOf(t, now),
+    issued_on: t.issued_on,
+    modified_on: t.issued_on,
     ...(t.expires_on ? { expires_on: t.expires_on } : {}),
     ...(t.condition ? { condition: t.condition } : {}),
     policies: t.policies.map((p) => ({
-      id: p.id, effect: p.effect,
+      id: p.id,
+      effect: p.effect,
       permission_groups: p.groups.map((name) => ({ id: BY_NAME.get(name)?.id ?? groupId(name), name })),
       resources: p.resources,
     })),
@@ -141,19 +159,28 @@ export function tokenOut(t: Grant, now = Date.now()) {
  */
 export function parseCreate(body: Record<string, unknown>, account: Account, zones: Zone[], now = Date.now()) {
   const name = body.name;
-  if (typeof name !== 'string' || name.length < 1 || name.length > 120) throw new CfError(400, 1001, 'name is required (1 to 120 characters)');
-  if (!Array.isArray(body.policies) || body.policies.length === 0) throw new CfError(400, 1001, 'policies must be a non-empty array');
+  if (typeof name !== 'string' || name.length < 1 || name.length > 120)
+    throw new CfError(400, 1001, 'name is required (1 to 120 characters)');
+  if (!Array.isArray(body.policies) || body.policies.length === 0)
+    throw new CfError(400, 1001, 'policies must be a non-empty array');
   const policies: TokenPolicy[] = body.policies.map((raw: unknown, i: number) => {
     const p = (raw ?? {}) as { effect?: unknown; permission_groups?: unknown; resources?: unknown };
-    if (p.effect !== 'allow' && p.effect !== 'deny') throw new CfError(400, 1001, `policies[${i}].effect must be allow or deny`);
-    if (!Array.isArray(p.permission_groups) || p.permission_groups.length === 0) throw new CfError(400, 1001, `policies[${i}].permission_groups must be a non-empty array`);
+    if (p.effect !== 'allow' && p.effect !== 'deny')
+      throw new CfError(400, 1001, `policies[${i}].effect must be allow or deny`);
+    if (!Array.isArray(p.permission_groups) || p.permission_groups.length === 0)
+      throw new CfError(400, 1001, `policies[${i}].permission_groups must be a non-empty array`);
     const groups = p.permission_groups.map((g: unknown) => {
       const id = (g as { id?: unknown })?.id;
       const found = typeof id === 'string' ? BY_ID.get(id) : undefined;
       if (!found) throw new CfError(400, 1001, `policies[${i}]: unknown permission group ${JSON.stringify(id)}`);
       return found;
     });
-    if (!p.resources || typeof p.resources !== 'object' || Array.isArray(p.resources) || Object.keys(p.resources).length === 0) {
+    if (
+      !p.resources ||
+      typeof p.resources !== 'object' ||
+      Array.isArray(p.resources) ||
+      Object.keys(p.resources).length === 0
+    ) {
       throw new CfError(400, 1001, `policies[${i}].resources must name at least one resource`);
     }
     const resources = p.resources as Resources;
@@ -161,18 +188,40 @@ export function parseCreate(body: Record<string, unknown>, account: Account, zon
     for (const [k, v] of Object.entries(resources)) {
       if (k.startsWith(ZONE)) {
         const z = zones.find((x) => `${ZONE}${x.id}` === k);
-        if (!z || z.account !== account.id) throw new CfError(400, 1001, `policies[${i}]: resource ${k} is not a zone of account ${account.id}`);
+        if (!z || z.account !== account.id)
+          throw new CfError(400, 1001, `policies[${i}]: resource ${k} is not a zone of account ${account.id}`);
         if (v !== '*') throw new CfError(400, 1001, `policies[${i}]: resource ${k} must map to "*"`);
       } else if (k === `${ACCT}${account.id}`) {
         if (v === '*') zoneOnly = false;
-        else if (!v || typeof v !== 'object' || !Object.keys(v).every((zk) => zk === `${ZONE}*` || zones.some((z) => z.account === account.id && `${ZONE}${z.id}` === zk))) {
+        else if (
+          !v ||
+          typeof v !== 'object' ||
+          !Object.keys(v).every(
+            (zk) => zk === `${ZONE}*` || zones.some((z) => z.account === account.id && `${ZONE}${z.id}` === zk),
+          )
+        ) {
           throw new CfError(400, 1001, `policies[${i}]: resource ${k} must map to "*" or to zones of the account`);
         }
-      } else throw new CfError(400, 1001, `policies[${i}]: resource ${k} is outside account ${account.id}; an account token reaches only its own account`);
+      } else
+        throw new CfError(
+          400,
+          1001,
+          `policies[${i}]: resource ${k} is outside account ${account.id}; an account token reaches only its own account`,
+        );
     }
     for (const g of groups) {
-      if (g.scopes.includes('com.cloudflare.api.user')) throw new CfError(400, 1001, `policies[${i}]: ${g.name} is a user permission group; an account token cannot hold it`);
-      if (zoneOnly && !g.scopes.includes('com.cloudflare.api.account.zone')) throw new CfError(400, 1001, `policies[${i}]: ${g.name} applies to an account, but the policy names only zones`);
+      if (g.scopes.includes('com.cloudflare.api.user'))
+        throw new CfError(
+          400,
+          1001,
+          `policies[${i}]: ${g.name} is a user permission group; an account token cannot hold it`,
+        );
+      if (zoneOnly && !g.scopes.includes('com.cloudflare.api.account.zone'))
+        throw new CfError(
+          400,
+          1001,
+          `policies[${i}]: ${g.name} applies to an account, but the policy names only zones`,
+        );
     }
     return { id: newId(), effect: p.effect, groups: groups.map((g) => g.name), resources };
   });

@@ -21,16 +21,28 @@ export const d1ListDatabases = cfTool({
   constraints: { databases: C.databases },
   covers: {},
   async run(_a, { client, signal }) {
-    const all = await collect(client.api.d1.database.list({ account_id: client.account, per_page: 100 }, { signal }), WALK, signal);
+    const all = await collect(
+      client.api.d1.database.list({ account_id: client.account, per_page: 100 }, { signal }),
+      WALK,
+      signal,
+    );
     return { databases: all.map((d) => ({ id: d.uuid ?? '', name: d.name ?? '' })) };
   },
   lists: { databases: { databases: (d: { id: string }) => d.id } },
   limit: () => SHOWN,
-  text: (o) => lines(o.databases.map((d) => `${d.id} ${d.name}`), '(no granted databases)'),
+  text: (o) =>
+    lines(
+      o.databases.map((d) => `${d.id} ${d.name}`),
+      '(no granted databases)',
+    ),
 });
 
 async function rows(client: CF, db: string, sql: string, params: string[] | undefined, signal: AbortSignal) {
-  const page = await client.api.d1.database.query(db, { account_id: client.account, sql, ...(params?.length ? { params } : {}) }, { signal });
+  const page = await client.api.d1.database.query(
+    db,
+    { account_id: client.account, sql, ...(params?.length ? { params } : {}) },
+    { signal },
+  );
   return page.getPaginatedItems();
 }
 
@@ -54,7 +66,11 @@ export const d1Query = cfTool({
   input: z.object({
     database_id: hexId('D1 database'),
     sql: text(100_000, 'sql').describe('SQLite SQL'),
-    params: z.array(z.string()).refine((p) => p.length <= 100, 'at most 100 params').optional().describe('for ? placeholders'),
+    params: z
+      .array(z.string())
+      .refine((p) => p.length <= 100, 'at most 100 params')
+      .optional()
+      .describe('for ? placeholders'),
   }),
   output: z.object({
     rows: z.array(z.record(z.string(), z.unknown())),
@@ -66,13 +82,18 @@ export const d1Query = cfTool({
   grantNeeds: (g) => (g.sql === 'write' ? ['D1 Write'] : []),
   constraints: { databases: C.databases, sql: C.sql },
   audit: { sql: 'body' },
-  covers: { database_id: on('databases'), sql: lookup('sql'), params: free('values bound to ? placeholders by D1, never SQL') },
+  covers: {
+    database_id: on('databases'),
+    sql: lookup('sql'),
+    params: free('values bound to ? placeholders by D1, never SQL'),
+  },
   async facts(a, ctx) {
     // A refused database is never read, not even for its schema; a write grant needs no verdict.
     if (!ctx.allows('databases', a.database_id) || ctx.allows('sql', 'write')) return [{ on: 'sql', value: 'write' }];
     const { readOnlyVerdict } = await import('../sql.js');
     let v = await readOnlyVerdict(a.sql, await schema(ctx, a.database_id, false));
-    if (!v.readOnly && /no such (table|column)/.test(v.reason)) v = await readOnlyVerdict(a.sql, await schema(ctx, a.database_id, true));
+    if (!v.readOnly && /no such (table|column)/.test(v.reason))
+      v = await readOnlyVerdict(a.sql, await schema(ctx, a.database_id, true));
     if (!v.readOnly) {
       const at = `${ctx.manifest.file}:${ctx.manifest.line('tools.d1_query.sql')}`;
       throw new Denied(
@@ -85,7 +106,12 @@ export const d1Query = cfTool({
   async run(a, { client, signal }) {
     const [res] = await rows(client, a.database_id, a.sql, a.params, signal);
     const all = (res?.results ?? []) as Record<string, unknown>[];
-    return { rows: all.slice(0, MAX_ROWS), truncated: all.length > MAX_ROWS, changes: res?.meta?.changes, rows_read: res?.meta?.rows_read };
+    return {
+      rows: all.slice(0, MAX_ROWS),
+      truncated: all.length > MAX_ROWS,
+      changes: res?.meta?.changes,
+      rows_read: res?.meta?.rows_read,
+    };
   },
   text: (o) =>
     (o.rows.length ? o.rows.map((r) => JSON.stringify(r)).join('\n') : '(no rows)') +

@@ -1,7 +1,21 @@
 import { z } from 'zod';
 import { Denied, Stopped } from '../../../shared/base/errors.js';
 import type { ToolContext } from '../../../shared/connector/tool.js';
-import { C, DESTROY, READ, WRITE, cfTool, whole, collect, hexId, SHOWN, WALK, lines, text, type CF } from '../common.js';
+import {
+  C,
+  DESTROY,
+  READ,
+  WRITE,
+  cfTool,
+  whole,
+  collect,
+  hexId,
+  SHOWN,
+  WALK,
+  lines,
+  text,
+  type CF,
+} from '../common.js';
 import { free, lookup, on } from '../../../shared/connector/tool.js';
 
 const zoneId = hexId('zone');
@@ -12,13 +26,35 @@ const TYPES = ['A', 'AAAA', 'CNAME', 'TXT', 'MX'] as const;
 const fqdn = z
   .string()
   .transform((s) => s.toLowerCase().replace(/\.$/, ''))
-  .refine((s) => /^(\*\.)?([a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)+[a-z]{2,63}$/.test(s), 'must be a full record name such as api.example.com')
+  .refine(
+    (s) => /^(\*\.)?([a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)+[a-z]{2,63}$/.test(s),
+    'must be a full record name such as api.example.com',
+  )
   .describe('Full record name');
 
-const record = z.object({ id: z.string(), type: z.string(), name: z.string(), content: z.string(), ttl: z.number().optional(), proxied: z.boolean().optional() });
+const record = z.object({
+  id: z.string(),
+  type: z.string(),
+  name: z.string(),
+  content: z.string(),
+  ttl: z.number().optional(),
+  proxied: z.boolean().optional(),
+});
 type Record_ = z.infer<typeof record>;
-const toRecord = (r: { id?: string; type?: string; name?: string; content?: string; ttl?: number; proxied?: boolean }): Record_ => ({
-  id: r.id ?? '', type: r.type ?? '', name: r.name ?? '', content: r.content ?? '', ttl: r.ttl, proxied: r.proxied,
+const toRecord = (r: {
+  id?: string;
+  type?: string;
+  name?: string;
+  content?: string;
+  ttl?: number;
+  proxied?: boolean;
+}): Record_ => ({
+  id: r.id ?? '',
+  type: r.type ?? '',
+  name: r.name ?? '',
+  content: r.content ?? '',
+  ttl: r.ttl,
+  proxied: r.proxied,
 });
 const render = (r: Record_) => `${r.id} ${r.type} ${r.name} ${r.content}${r.proxied ? ' (proxied)' : ''}`;
 
@@ -33,7 +69,10 @@ async function zoneFacts(ctx: ToolContext<CF>, zone: string): Promise<{ on: stri
     ctx.client.zoneAccounts.set(zone, owner);
   }
   if (owner !== ctx.client.account) {
-    throw new Denied('upstream.account', `denied: zone ${zone} belongs to account ${owner || '(unknown)'}, not ${ctx.client.account} pinned by ${ctx.manifest.id} (${ctx.manifest.file}:${ctx.manifest.line('upstream.account')})`);
+    throw new Denied(
+      'upstream.account',
+      `denied: zone ${zone} belongs to account ${owner || '(unknown)'}, not ${ctx.client.account} pinned by ${ctx.manifest.id} (${ctx.manifest.file}:${ctx.manifest.line('upstream.account')})`,
+    );
   }
   return facts;
 }
@@ -49,12 +88,20 @@ export const listZones = cfTool({
   constraints: { zones: C.zones },
   covers: {},
   async run(_a, { client, signal }) {
-    const all = await collect(client.api.zones.list({ account: { id: client.account }, per_page: 50 }, { signal }), WALK, signal);
+    const all = await collect(
+      client.api.zones.list({ account: { id: client.account }, per_page: 50 }, { signal }),
+      WALK,
+      signal,
+    );
     return { zones: all.map((z_) => ({ id: z_.id, name: z_.name, status: z_.status })) };
   },
   lists: { zones: { zones: (z_: { id: string }) => z_.id } },
   limit: () => SHOWN,
-  text: (o) => lines(o.zones.map((z_) => `${z_.id} ${z_.name}`), '(no granted zones)'),
+  text: (o) =>
+    lines(
+      o.zones.map((z_) => `${z_.id} ${z_.name}`),
+      '(no granted zones)',
+    ),
 });
 
 export const dnsListRecords = cfTool({
@@ -73,7 +120,15 @@ export const dnsListRecords = cfTool({
   },
   facts: (a, ctx) => zoneFacts(ctx, a.zone_id),
   async run(a, { client, signal }) {
-    const list = client.api.dns.records.list({ zone_id: a.zone_id, per_page: 100, ...(a.name ? { name: { exact: a.name } } : {}), ...(a.type ? { type: a.type } : {}) }, { signal });
+    const list = client.api.dns.records.list(
+      {
+        zone_id: a.zone_id,
+        per_page: 100,
+        ...(a.name ? { name: { exact: a.name } } : {}),
+        ...(a.type ? { type: a.type } : {}),
+      },
+      { signal },
+    );
     return { records: (await collect(list, WALK, signal)).map(toRecord) };
   },
   lists: { records: { names: (r: Record_) => r.name, types: (r: Record_) => r.type } },
@@ -93,7 +148,9 @@ export const dnsUpsertRecord = cfTool({
     content: text(2048, 'content').describe('IP, target or text'),
     ttl: whole((n) => n === 1 || (n >= 30 && n <= 86400), 'must be 1 (auto) or 30 to 86400').optional(),
     proxied: z.boolean().optional(),
-    priority: whole((n) => n >= 0 && n <= 65535, 'must be 0 to 65535').optional().describe('MX'),
+    priority: whole((n) => n >= 0 && n <= 65535, 'must be 0 to 65535')
+      .optional()
+      .describe('MX'),
   }),
   output: record.extend({ created: z.boolean() }),
   needs: ['DNS Write'],
@@ -109,9 +166,19 @@ export const dnsUpsertRecord = cfTool({
   },
   facts: (a, ctx) => zoneFacts(ctx, a.zone_id),
   async run(a, { client, signal }) {
-    const existing = await collect(client.api.dns.records.list({ zone_id: a.zone_id, name: { exact: a.name }, type: a.type, per_page: 100 }, { signal }), 100, signal);
+    const existing = await collect(
+      client.api.dns.records.list(
+        { zone_id: a.zone_id, name: { exact: a.name }, type: a.type, per_page: 100 },
+        { signal },
+      ),
+      100,
+      signal,
+    );
     if (existing.length > 1) {
-      throw new Stopped('ambiguous', `${existing.length} ${a.type} records are named ${a.name}; delete the extra ones with dns_delete_record first`);
+      throw new Stopped(
+        'ambiguous',
+        `${existing.length} ${a.type} records are named ${a.name}; delete the extra ones with dns_delete_record first`,
+      );
     }
     const body = {
       zone_id: a.zone_id,

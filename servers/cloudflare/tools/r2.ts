@@ -25,7 +25,11 @@ export const r2ListBuckets = cfTool({
     return { buckets: (res.buckets ?? []).map((b) => ({ name: b.name ?? '', created: b.creation_date })) };
   },
   lists: { buckets: { buckets: (b: { name: string }) => b.name } },
-  text: (o) => lines(o.buckets.map((b) => b.name), '(no granted buckets)'),
+  text: (o) =>
+    lines(
+      o.buckets.map((b) => b.name),
+      '(no granted buckets)',
+    ),
 });
 
 const object = z.object({ key: z.string(), size: z.number().optional(), uploaded: z.string().optional() });
@@ -44,19 +48,30 @@ export const r2ListObjects = cfTool({
   output: z.object({ objects: z.array(object), cursor: z.string().optional() }),
   needs: ['Workers R2 Storage Read'],
   constraints: { buckets: C.buckets, key_prefix: C.key_prefix },
-  covers: { bucket: on('buckets'), prefix: on('key_prefix'), limit: free('a count'), cursor: free('continues a listing; objects are filtered by key_prefix') },
+  covers: {
+    bucket: on('buckets'),
+    prefix: on('key_prefix'),
+    limit: free('a count'),
+    cursor: free('continues a listing; objects are filtered by key_prefix'),
+  },
   async run(a, { client, signal }) {
     const page = await client.api.r2.buckets.objects.list(
       a.bucket,
       { account_id: client.account, prefix: a.prefix, per_page: a.limit ?? 100, cursor: a.cursor },
       { signal },
     );
-    const objects = page.getPaginatedItems().map((o) => ({ key: o.key ?? '', size: o.size, uploaded: o.last_modified }));
+    const objects = page
+      .getPaginatedItems()
+      .map((o) => ({ key: o.key ?? '', size: o.size, uploaded: o.last_modified }));
     return { objects, cursor: (page.result_info as { cursor?: string } | undefined)?.cursor || undefined };
   },
   lists: { objects: { key_prefix: (x: { key: string }) => x.key } },
   limit: (a) => a.limit ?? 100,
-  text: (o) => lines(o.objects.map((x) => `${x.key} ${x.size ?? '?'} B`), '(no objects)') + (o.cursor ? `\n(more: cursor ${o.cursor})` : ''),
+  text: (o) =>
+    lines(
+      o.objects.map((x) => `${x.key} ${x.size ?? '?'} B`),
+      '(no objects)',
+    ) + (o.cursor ? `\n(more: cursor ${o.cursor})` : ''),
 });
 
 /** Reads at most `cap` bytes of a body; the rest is never downloaded. */
@@ -83,12 +98,22 @@ export const r2GetObject = cfTool({
   access: 'read',
   annotations: READ,
   input: z.object({ bucket, key }),
-  output: z.object({ key: z.string(), size: z.number(), content_type: z.string().optional(), text: z.string(), truncated: z.boolean() }),
+  output: z.object({
+    key: z.string(),
+    size: z.number(),
+    content_type: z.string().optional(),
+    text: z.string(),
+    truncated: z.boolean(),
+  }),
   needs: ['Workers R2 Storage Read'],
   constraints: { buckets: C.buckets, key_prefix: C.key_prefix },
   covers: objectCovers,
   async run(a, { client, signal }) {
-    const res = await client.api.r2.buckets.objects.get(a.key, { account_id: client.account, bucket_name: a.bucket }, { signal });
+    const res = await client.api.r2.buckets.objects.get(
+      a.key,
+      { account_id: client.account, bucket_name: a.bucket },
+      { signal },
+    );
     const { bytes, truncated } = await readCapped(res, R2_TEXT_CAP);
     let text: string;
     try {
@@ -98,7 +123,13 @@ export const r2GetObject = cfTool({
       throw new Stopped('not_text', `object ${a.key} is not UTF-8 text; r2_get_object returns text only`);
     }
     const length = Number(res.headers.get('content-length'));
-    return { key: a.key, size: Number.isFinite(length) && length > 0 ? length : bytes.length, content_type: res.headers.get('content-type') ?? undefined, text, truncated };
+    return {
+      key: a.key,
+      size: Number.isFinite(length) && length > 0 ? length : bytes.length,
+      content_type: res.headers.get('content-type') ?? undefined,
+      text,
+      truncated,
+    };
   },
   text: (o) => o.text + (o.truncated ? `\n[truncated at ${R2_TEXT_CAP} of ${o.size} bytes]` : ''),
 });
@@ -112,7 +143,11 @@ export const r2PutObject = cfTool({
     bucket,
     key,
     text: z.string().refine((s) => s.length <= 5_000_000, 'text must be at most 5,000,000 characters'),
-    content_type: z.string().refine((s) => /^[\w.+-]+\/[\w.+-]+(; ?charset=[\w-]+)?$/.test(s), 'must be a media type such as text/markdown').optional().describe('default text/plain'),
+    content_type: z
+      .string()
+      .refine((s) => /^[\w.+-]+\/[\w.+-]+(; ?charset=[\w-]+)?$/.test(s), 'must be a media type such as text/markdown')
+      .optional()
+      .describe('default text/plain'),
   }),
   output: z.object({ key: z.string(), size: z.number(), etag: z.string().optional() }),
   needs: ['Workers R2 Storage Write'],
@@ -120,10 +155,15 @@ export const r2PutObject = cfTool({
   audit: { text: 'body' },
   covers: { ...objectCovers, text: free('the content, kept as a body hash'), content_type: free('a media type') },
   async run(a, { client, signal }) {
-    const res = await client.api.r2.buckets.objects.upload(a.key, a.text, { account_id: client.account, bucket_name: a.bucket }, {
-      signal,
-      headers: { 'Content-Type': a.content_type ?? 'text/plain; charset=utf-8' },
-    });
+    const res = await client.api.r2.buckets.objects.upload(
+      a.key,
+      a.text,
+      { account_id: client.account, bucket_name: a.bucket },
+      {
+        signal,
+        headers: { 'Content-Type': a.content_type ?? 'text/plain; charset=utf-8' },
+      },
+    );
     return { key: a.key, size: Number(res.size ?? Buffer.byteLength(a.text)), etag: res.etag };
   },
   text: (o) => `wrote ${o.key} (${o.size} B)`,
@@ -140,7 +180,11 @@ export const r2DeleteObject = cfTool({
   constraints: { buckets: C.buckets, key_prefix: C.key_prefix },
   covers: objectCovers,
   async run(a, { client, signal }) {
-    await client.api.r2.buckets.objects.delete(a.key, { account_id: client.account, bucket_name: a.bucket }, { signal });
+    await client.api.r2.buckets.objects.delete(
+      a.key,
+      { account_id: client.account, bucket_name: a.bucket },
+      { signal },
+    );
     return { key: a.key, deleted: true };
   },
   text: (o) => `deleted ${o.key}`,

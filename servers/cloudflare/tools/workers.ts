@@ -16,12 +16,22 @@ type Binding = z.infer<typeof binding>;
 
 // Only what identifies a binding; secret values are never returned by the API, and never by us.
 function toBinding(b: Record<string, unknown>): Binding {
-  const value = { plain_text: b.text, kv_namespace: b.namespace_id, r2_bucket: b.bucket_name, d1: b.id, workflow: b.workflow_name }[String(b.type)];
+  const value = {
+    plain_text: b.text,
+    kv_namespace: b.namespace_id,
+    r2_bucket: b.bucket_name,
+    d1: b.id,
+    workflow: b.workflow_name,
+  }[String(b.type)];
   return { name: String(b.name ?? ''), type: String(b.type ?? ''), ...(typeof value === 'string' ? { value } : {}) };
 }
 
 /** A deployed Worker as get_worker shows it and smoke_check_worker checks it: main module source and bindings. */
-async function readScript(client: CF, name: string, signal: AbortSignal): Promise<{ name: string; source: string; compatibility_date?: string; bindings: Binding[] }> {
+async function readScript(
+  client: CF,
+  name: string,
+  signal: AbortSignal,
+): Promise<{ name: string; source: string; compatibility_date?: string; bindings: Binding[] }> {
   const opts = { account_id: client.account };
   const [content, settings] = await Promise.all([
     client.api.workers.scripts.content.get(name, opts, { signal }),
@@ -46,12 +56,20 @@ export const listWorkers = cfTool({
   constraints: { scripts: C.scripts },
   covers: {},
   async run(_a, { client, signal }) {
-    const all = await collect(client.api.workers.scripts.list({ account_id: client.account }, { signal }), WALK, signal);
+    const all = await collect(
+      client.api.workers.scripts.list({ account_id: client.account }, { signal }),
+      WALK,
+      signal,
+    );
     return { workers: all.map((s) => ({ name: s.id ?? '', modified_on: s.modified_on })) };
   },
   lists: { workers: { scripts: (w: { name: string }) => w.name } },
   limit: () => SHOWN,
-  text: (o) => lines(o.workers.map((w) => `${w.name}${w.modified_on ? ` (modified ${w.modified_on})` : ''}`), '(no granted workers)'),
+  text: (o) =>
+    lines(
+      o.workers.map((w) => `${w.name}${w.modified_on ? ` (modified ${w.modified_on})` : ''}`),
+      '(no granted workers)',
+    ),
 });
 
 export const getWorker = cfTool({
@@ -60,12 +78,18 @@ export const getWorker = cfTool({
   access: 'read',
   annotations: READ,
   input: z.object({ name: scriptName }),
-  output: z.object({ name: z.string(), source: z.string(), compatibility_date: z.string().optional(), bindings: z.array(binding) }),
+  output: z.object({
+    name: z.string(),
+    source: z.string(),
+    compatibility_date: z.string().optional(),
+    bindings: z.array(binding),
+  }),
   needs: ['Workers Scripts Read'],
   constraints: { scripts: C.scripts },
   covers: { name: on('scripts') },
   run: (a, { client, signal }) => readScript(client, a.name, signal),
-  text: (o) => `${o.name} (${o.compatibility_date ?? 'no compatibility date'})\nbindings: ${o.bindings.map((b) => `${b.name}:${b.type}`).join(', ') || 'none'}\n---\n${o.source}`,
+  text: (o) =>
+    `${o.name} (${o.compatibility_date ?? 'no compatibility date'})\nbindings: ${o.bindings.map((b) => `${b.name}:${b.type}`).join(', ') || 'none'}\n---\n${o.source}`,
 });
 
 const bindingArg = z.object({
@@ -76,10 +100,14 @@ const bindingArg = z.object({
 
 function metadataBinding(b: z.infer<typeof bindingArg>): Record<string, string> {
   switch (b.type) {
-    case 'plain_text': return { type: b.type, name: b.name, text: b.value };
-    case 'kv_namespace': return { type: b.type, name: b.name, namespace_id: b.value };
-    case 'r2_bucket': return { type: b.type, name: b.name, bucket_name: b.value };
-    case 'd1': return { type: b.type, name: b.name, id: b.value };
+    case 'plain_text':
+      return { type: b.type, name: b.name, text: b.value };
+    case 'kv_namespace':
+      return { type: b.type, name: b.name, namespace_id: b.value };
+    case 'r2_bucket':
+      return { type: b.type, name: b.name, bucket_name: b.value };
+    case 'd1':
+      return { type: b.type, name: b.name, id: b.value };
   }
 }
 
@@ -93,8 +121,14 @@ export const deployWorker = cfTool({
   input: z.object({
     name: scriptName,
     source: text(1_000_000, 'source').describe('ES module source'),
-    bindings: z.array(bindingArg).refine((b) => b.length <= 64, 'at most 64 bindings').optional(),
-    compatibility_date: z.string().refine((s) => /^\d{4}-\d{2}-\d{2}$/.test(s), 'must be a date such as 2025-01-01').optional(),
+    bindings: z
+      .array(bindingArg)
+      .refine((b) => b.length <= 64, 'at most 64 bindings')
+      .optional(),
+    compatibility_date: z
+      .string()
+      .refine((s) => /^\d{4}-\d{2}-\d{2}$/.test(s), 'must be a date such as 2025-01-01')
+      .optional(),
   }),
   output: z.object({ name: z.string(), etag: z.string().optional(), modified_on: z.string().optional() }),
   needs: ['Workers Scripts Write'],
@@ -105,7 +139,9 @@ export const deployWorker = cfTool({
     name: on('scripts'),
     source: free('code, kept as a body hash'),
     // each binding to a resource is checked against the grant's list of that kind
-    bindings: (['kv_namespace', 'r2_bucket', 'd1'] as const).map((type) => on(BOUND[type], (bs: z.infer<typeof bindingArg>[]) => bs.filter((b) => b.type === type).map((b) => b.value))),
+    bindings: (['kv_namespace', 'r2_bucket', 'd1'] as const).map((type) =>
+      on(BOUND[type], (bs: z.infer<typeof bindingArg>[]) => bs.filter((b) => b.type === type).map((b) => b.value)),
+    ),
     compatibility_date: free('a date'),
   },
   async run(a, { client, signal }) {
@@ -139,7 +175,12 @@ const sha = (v: string | Uint8Array) => createHash('sha256').update(v).digest('h
  * at differ between development and production by design, so they are not part of the digest.
  */
 export function bindingsDigest(bindings: { name: string; type: string }[]): string {
-  return sha(bindings.map((b) => `${b.name}:${b.type}`).sort().join('\n'));
+  return sha(
+    bindings
+      .map((b) => `${b.name}:${b.type}`)
+      .sort()
+      .join('\n'),
+  );
 }
 
 /** What a deploy proves, and what a promoted deploy must match: the exact source and binding shape. */
@@ -156,8 +197,15 @@ export const smokeCheckWorker = cfTool({
   annotations: READ,
   input: z.object({ name: scriptName }),
   output: z.object({
-    name: z.string(), url: z.string(), status: z.number(), expected_status: z.number(), body_sha256: z.string(), body_ok: z.boolean(), passed: z.boolean(),
-    content_sha256: z.string(), bindings_sha256: z.string(),
+    name: z.string(),
+    url: z.string(),
+    status: z.number(),
+    expected_status: z.number(),
+    body_sha256: z.string(),
+    body_ok: z.boolean(),
+    passed: z.boolean(),
+    content_sha256: z.string(),
+    bindings_sha256: z.string(),
   }),
   needs: ['Workers Scripts Read'],
   constraints: { scripts: C.scripts, smoke: C.smoke },
@@ -175,15 +223,29 @@ export const smokeCheckWorker = cfTool({
     const bodyOk = check.body_sha256 === undefined || check.body_sha256 === bodySha;
     const ev = deployEvidence(a.name, source, bindings);
     return {
-      name: a.name, url, status: res.status, expected_status: check.status, body_sha256: bodySha, body_ok: bodyOk,
-      passed: res.status === check.status && bodyOk, content_sha256: ev.content_sha256, bindings_sha256: ev.bindings_sha256,
+      name: a.name,
+      url,
+      status: res.status,
+      expected_status: check.status,
+      body_sha256: bodySha,
+      body_ok: bodyOk,
+      passed: res.status === check.status && bodyOk,
+      content_sha256: ev.content_sha256,
+      bindings_sha256: ev.bindings_sha256,
     };
   },
   evidence: (a, o) => ({
-    script: a.name, check: 'smoke', content_sha256: o?.content_sha256 ?? '', bindings_sha256: o?.bindings_sha256 ?? '',
-    passed: o?.passed ?? false, status: o?.status ?? 0, expected_status: o?.expected_status ?? 0, body_ok: o?.body_ok ?? false,
+    script: a.name,
+    check: 'smoke',
+    content_sha256: o?.content_sha256 ?? '',
+    bindings_sha256: o?.bindings_sha256 ?? '',
+    passed: o?.passed ?? false,
+    status: o?.status ?? 0,
+    expected_status: o?.expected_status ?? 0,
+    body_ok: o?.body_ok ?? false,
   }),
-  text: (o) => `${o.passed ? 'PASSED' : 'FAILED'}: GET ${o.url} answered ${o.status} (expected ${o.expected_status})${o.body_ok ? '' : ', body digest differs'}; content sha256 ${o.content_sha256.slice(0, 12)}…`,
+  text: (o) =>
+    `${o.passed ? 'PASSED' : 'FAILED'}: GET ${o.url} answered ${o.status} (expected ${o.expected_status})${o.body_ok ? '' : ', body digest differs'}; content sha256 ${o.content_sha256.slice(0, 12)}…`,
 });
 
 export const deleteWorker = cfTool({

@@ -5,9 +5,24 @@ import { free, on } from '../../../shared/connector/tool.js';
 
 const workflow = named(WORKFLOW, 'must be a Workflow name: letters, digits, - and _').describe('Workflow name');
 const instanceId = named(INSTANCE, 'must be an instance ID: letters, digits, - and _').describe('Instance ID');
-const STATUS = ['queued', 'running', 'paused', 'errored', 'terminated', 'complete', 'waitingForPause', 'waiting', 'rollingBack'] as const;
+const STATUS = [
+  'queued',
+  'running',
+  'paused',
+  'errored',
+  'terminated',
+  'complete',
+  'waitingForPause',
+  'waiting',
+  'rollingBack',
+] as const;
 
-const instance = z.object({ id: z.string(), status: z.string(), created_on: z.string().optional(), ended_on: z.string().nullable().optional() });
+const instance = z.object({
+  id: z.string(),
+  status: z.string(),
+  created_on: z.string().optional(),
+  ended_on: z.string().nullable().optional(),
+});
 
 export const workflowListInstances = cfTool({
   name: 'workflow_list_instances',
@@ -16,23 +31,45 @@ export const workflowListInstances = cfTool({
   annotations: READ,
   input: z.object({
     workflow,
-    status: z.string().refine((s) => (STATUS as readonly string[]).includes(s), `must be one of ${STATUS.join(', ')}`).optional().describe('e.g. errored'),
+    status: z
+      .string()
+      .refine((s) => (STATUS as readonly string[]).includes(s), `must be one of ${STATUS.join(', ')}`)
+      .optional()
+      .describe('e.g. errored'),
     limit: maxItems(100).optional(),
   }),
   output: z.object({ instances: z.array(instance) }),
   needs: ['Workers Scripts Read'],
   constraints: { workflows: C.workflows },
-  covers: { workflow: on('workflows'), status: free('narrows the listing of the granted workflow'), limit: free('a count') },
+  covers: {
+    workflow: on('workflows'),
+    status: free('narrows the listing of the granted workflow'),
+    limit: free('a count'),
+  },
   async run(a, { client, signal }) {
     const max = a.limit ?? 25;
-    const list = client.api.workflows.instances.list(a.workflow, { account_id: client.account, status: a.status as (typeof STATUS)[number] | undefined, per_page: Math.min(max, 100) }, { signal });
+    const list = client.api.workflows.instances.list(
+      a.workflow,
+      {
+        account_id: client.account,
+        status: a.status as (typeof STATUS)[number] | undefined,
+        per_page: Math.min(max, 100),
+      },
+      { signal },
+    );
     const all = await collect(list, max, signal);
-    return { instances: all.map((i) => ({ id: i.id, status: i.status, created_on: i.created_on, ended_on: i.ended_on })) };
+    return {
+      instances: all.map((i) => ({ id: i.id, status: i.status, created_on: i.created_on, ended_on: i.ended_on })),
+    };
   },
   // every instance is of the granted workflow (a fact of the call): nothing to filter, so the upstream's cut stands
   lists: { instances: {} },
   limit: (a) => a.limit ?? 25,
-  text: (o) => lines(o.instances.map((i) => `${i.id} ${i.status} ${i.created_on ?? ''}`.trim()), '(no instances)'),
+  text: (o) =>
+    lines(
+      o.instances.map((i) => `${i.id} ${i.status} ${i.created_on ?? ''}`.trim()),
+      '(no instances)',
+    ),
 });
 
 export const workflowGetInstance = cfTool({
@@ -53,7 +90,11 @@ export const workflowGetInstance = cfTool({
   constraints: { workflows: C.workflows },
   covers: { workflow: on('workflows'), id: free('an instance of the granted workflow') },
   async run(a, { client, signal }) {
-    const r = await client.api.workflows.instances.get(a.id, { account_id: client.account, workflow_name: a.workflow }, { signal });
+    const r = await client.api.workflows.instances.get(
+      a.id,
+      { account_id: client.account, workflow_name: a.workflow },
+      { signal },
+    );
     const steps = (r.steps ?? []).map((s) => {
       const x = s as { name?: string; type?: string; success?: boolean | null };
       return { name: x.name ?? '', type: x.type ?? '', success: x.success };
@@ -62,7 +103,10 @@ export const workflowGetInstance = cfTool({
   },
   text: (o) =>
     `${o.id} ${o.status}${o.error ? ` (${o.error.name}: ${o.error.message})` : ''}\n` +
-    lines(o.steps.map((s) => `- ${s.type} ${s.name}${s.success === false ? ' (failed)' : ''}`), '(no steps)'),
+    lines(
+      o.steps.map((s) => `- ${s.type} ${s.name}${s.success === false ? ' (failed)' : ''}`),
+      '(no steps)',
+    ),
 });
 
 export const workflowCreateInstance = cfTool({
@@ -79,7 +123,11 @@ export const workflowCreateInstance = cfTool({
   needs: ['Workers Scripts Write'],
   constraints: { workflows: C.workflows },
   audit: { params: 'body' },
-  covers: { workflow: on('workflows'), params: free('the event payload, kept as a body hash'), id: free('names the new instance of the granted workflow') },
+  covers: {
+    workflow: on('workflows'),
+    params: free('the event payload, kept as a body hash'),
+    id: free('names the new instance of the granted workflow'),
+  },
   async run(a, { client, signal }) {
     // The SDK types `params` as a string, but the API takes the payload itself (as wrangler sends
     // it): a string would reach the Workflow as a string event.

@@ -41,7 +41,10 @@ export const error = (status: number, ...messages: string[]): Reply => ({ status
 
 /** Thrown by a handler to answer with Doppler's error envelope. */
 export class ApiError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -64,21 +67,51 @@ export const ROUTES: Record<string, (c: Caller, req: EmulatorRequest) => Reply> 
   // runs it against this sandbox). Workplace-level, so a config's service token is refused.
   'GET /v3/workplace': (c) => {
     if (c.grant.kind === 'service_token') throw new ApiError(403, 'This token does not have access to the workplace');
-    return { json: { workplace: { id: WORKPLACE.slug, name: WORKPLACE.name, billing_email: 'billing@example.com', security_email: 'security@example.com' }, success: true } };
+    return {
+      json: {
+        workplace: {
+          id: WORKPLACE.slug,
+          name: WORKPLACE.name,
+          billing_email: 'billing@example.com',
+          security_email: 'security@example.com',
+        },
+        success: true,
+      },
+    };
   },
 
   'GET /v3/projects': (c, req) => {
     const visible = c.projects.filter((p) => p.slug === c.grant.project);
-    return page(req, 'projects', visible.map((p) => ({ id: p.id, slug: p.slug, name: p.name, description: p.description, created_at: p.created_at })));
+    return page(
+      req,
+      'projects',
+      visible.map((p) => ({
+        id: p.id,
+        slug: p.slug,
+        name: p.name,
+        description: p.description,
+        created_at: p.created_at,
+      })),
+    );
   },
 
   'GET /v3/configs': (c, req) => {
     const p = project(c, req.query.get('project'));
     const visible = p.configs.filter((cf) => c.grant.configs === '*' || c.grant.configs.includes(cf.name));
-    return page(req, 'configs', visible.map((cf) => ({
-      name: cf.name, root: cf.root, locked: cf.locked, initial_fetch_at: at(2), last_fetch_at: at(2),
-      created_at: cf.created_at, environment: cf.environment, project: p.slug,
-    })));
+    return page(
+      req,
+      'configs',
+      visible.map((cf) => ({
+        name: cf.name,
+        root: cf.root,
+        locked: cf.locked,
+        initial_fetch_at: at(2),
+        last_fetch_at: at(2),
+        created_at: cf.created_at,
+        environment: cf.environment,
+        project: p.slug,
+      })),
+    );
   },
 
   'GET /v3/configs/config/secrets': (c, req) => {
@@ -86,7 +119,14 @@ export const ROUTES: Record<string, (c: Caller, req: EmulatorRequest) => Reply> 
     const only = req.query.get('secrets')?.split(',');
     const secrets: Record<string, unknown> = {};
     for (const [name, value] of all(cf, c)) {
-      if (!only || only.includes(name)) secrets[name] = { raw: value, computed: value, note: '', rawVisibility: 'masked', computedVisibility: 'masked' };
+      if (!only || only.includes(name))
+        secrets[name] = {
+          raw: value,
+          computed: value,
+          note: '',
+          rawVisibility: 'masked',
+          computedVisibility: 'masked',
+        };
     }
     return { json: { secrets, success: true } };
   },
@@ -114,10 +154,12 @@ export const ROUTES: Record<string, (c: Caller, req: EmulatorRequest) => Reply> 
     const q = new URLSearchParams({ project: String(body.project ?? ''), config: String(body.config ?? '') });
     const cf = config(c, q);
     if (!c.grant.write) return error(403, 'This token does not have write access');
-    if (!body.secrets || typeof body.secrets !== 'object' || Array.isArray(body.secrets)) return error(400, 'Either secrets or change_requests is required');
+    if (!body.secrets || typeof body.secrets !== 'object' || Array.isArray(body.secrets))
+      return error(400, 'Either secrets or change_requests is required');
     const entries = Object.entries(body.secrets as Record<string, unknown>);
     for (const [name, value] of entries) {
-      if (!/^[A-Z_][A-Z0-9_]*$/.test(name)) return error(400, 'Secret names must contain only uppercase letters, numbers and underscores');
+      if (!/^[A-Z_][A-Z0-9_]*$/.test(name))
+        return error(400, 'Secret names must contain only uppercase letters, numbers and underscores');
       if (name.startsWith('DOPPLER_')) return error(400, 'Secret names starting with DOPPLER_ are reserved');
       if (typeof value !== 'string' && value !== null) return error(400, 'Secret values must be strings');
     }
@@ -125,9 +167,19 @@ export const ROUTES: Record<string, (c: Caller, req: EmulatorRequest) => Reply> 
       const old = cf.secrets.get(name);
       if (value === null) cf.secrets.delete(name);
       else cf.secrets.set(name, value as string);
-      return { name, ...(old !== undefined ? { removed: old } : {}), ...(value !== null ? { added: value as string } : {}) };
+      return {
+        name,
+        ...(old !== undefined ? { removed: old } : {}),
+        ...(value !== null ? { added: value as string } : {}),
+      };
     });
-    cf.logs.push({ ...c.stamp(), text: `${c.grant.name} updated ${diff.length} secret${diff.length === 1 ? '' : 's'}`, user: actor(c), rollback: false, diff });
+    cf.logs.push({
+      ...c.stamp(),
+      text: `${c.grant.name} updated ${diff.length} secret${diff.length === 1 ? '' : 's'}`,
+      user: actor(c),
+      rollback: false,
+      diff,
+    });
     const secrets: Record<string, unknown> = {};
     for (const [name, value] of all(cf, c)) secrets[name] = { raw: value, computed: value, note: '' };
     return { json: { secrets, success: true } };
@@ -140,7 +192,13 @@ export const ROUTES: Record<string, (c: Caller, req: EmulatorRequest) => Reply> 
     const old = cf.secrets.get(name);
     if (old === undefined) return error(404, 'Could not find requested secret');
     cf.secrets.delete(name);
-    cf.logs.push({ ...c.stamp(), text: `${c.grant.name} deleted 1 secret`, user: actor(c), rollback: false, diff: [{ name, removed: old }] });
+    cf.logs.push({
+      ...c.stamp(),
+      text: `${c.grant.name} deleted 1 secret`,
+      user: actor(c),
+      rollback: false,
+      diff: [{ name, removed: old }],
+    });
     return { status: 204 };
   },
 
@@ -151,7 +209,8 @@ export const ROUTES: Record<string, (c: Caller, req: EmulatorRequest) => Reply> 
     const q = new URLSearchParams({ project: String(body.project ?? ''), config: String(body.config ?? '') });
     const cf = config(c, q);
     if (!c.grant.tokens) throw new ApiError(403, 'This token does not have access to manage service tokens');
-    if (typeof body.name !== 'string' || !body.name.trim() || body.name.length > 200) return error(400, 'Name is required');
+    if (typeof body.name !== 'string' || !body.name.trim() || body.name.length > 200)
+      return error(400, 'Name is required');
     const access = body.access ?? 'read';
     if (access !== 'read' && access !== 'read/write') return error(400, 'Access must be one of read, read/write');
     let expires_at: number | undefined;
@@ -165,14 +224,34 @@ export const ROUTES: Record<string, (c: Caller, req: EmulatorRequest) => Reply> 
     const key = `dp.st.${cf.name}.${randomBytes(20).toString('hex')}`;
     const slug = randomUUID();
     const created_at = new Date().toISOString();
-    c.tokens.add(key, { kind: 'service_token', project: c.grant.project, configs: [cf.name], write: access === 'read/write', name: body.name, slug, created_at, ...(expires_at ? { expires_at } : {}) });
-    return { json: { token: { ...tokenOut(c.tokens.all().find((g) => g.slug === slug)!, cf), key, access }, success: true } };
+    c.tokens.add(key, {
+      kind: 'service_token',
+      project: c.grant.project,
+      configs: [cf.name],
+      write: access === 'read/write',
+      name: body.name,
+      slug,
+      created_at,
+      ...(expires_at ? { expires_at } : {}),
+    });
+    return {
+      json: { token: { ...tokenOut(c.tokens.all().find((g) => g.slug === slug)!, cf), key, access }, success: true },
+    };
   },
 
   'GET /v3/configs/config/tokens': (c, req) => {
     const cf = config(c, req.query);
     if (!c.grant.tokens) throw new ApiError(403, 'This token does not have access to manage service tokens');
-    const tokens = c.tokens.all().filter((g) => g.kind === 'service_token' && g.slug && g.project === c.grant.project && g.configs !== '*' && g.configs.includes(cf.name));
+    const tokens = c.tokens
+      .all()
+      .filter(
+        (g) =>
+          g.kind === 'service_token' &&
+          g.slug &&
+          g.project === c.grant.project &&
+          g.configs !== '*' &&
+          g.configs.includes(cf.name),
+      );
     return { json: { tokens: tokens.map((g) => tokenOut(g, cf)), success: true } };
   },
 
@@ -181,7 +260,10 @@ export const ROUTES: Record<string, (c: Caller, req: EmulatorRequest) => Reply> 
     const q = new URLSearchParams({ project: String(body.project ?? ''), config: String(body.config ?? '') });
     const cf = config(c, q);
     if (!c.grant.tokens) throw new ApiError(403, 'This token does not have access to manage service tokens');
-    const by = { slug: typeof body.slug === 'string' ? body.slug : undefined, key: typeof body.token === 'string' ? body.token : undefined };
+    const by = {
+      slug: typeof body.slug === 'string' ? body.slug : undefined,
+      key: typeof body.token === 'string' ? body.token : undefined,
+    };
     if (!by.slug && !by.key) return error(400, 'Either slug or token is required');
     if (!c.tokens.remove(c.grant.project, cf.name, by)) return error(404, 'Could not find requested service token');
     return { json: { success: true } };
@@ -189,7 +271,13 @@ export const ROUTES: Record<string, (c: Caller, req: EmulatorRequest) => Reply> 
 
   'GET /v3/configs/config/logs': (c, req) => {
     const cf = config(c, req.query);
-    const logs = [...cf.logs].reverse().map(({ diff: _d, ...l }) => ({ ...l, html: l.text, config: cf.name, environment: cf.environment, project: req.query.get('project') }));
+    const logs = [...cf.logs].reverse().map(({ diff: _d, ...l }) => ({
+      ...l,
+      html: l.text,
+      config: cf.name,
+      environment: cf.environment,
+      project: req.query.get('project'),
+    }));
     return page(req, 'logs', logs);
   },
 
@@ -197,7 +285,18 @@ export const ROUTES: Record<string, (c: Caller, req: EmulatorRequest) => Reply> 
     const cf = config(c, req.query);
     const log = cf.logs.find((l) => l.id === req.query.get('log'));
     if (!log) return error(404, 'Could not find requested log');
-    return { json: { log: { ...log, html: log.text, config: cf.name, environment: cf.environment, project: req.query.get('project') }, success: true } };
+    return {
+      json: {
+        log: {
+          ...log,
+          html: log.text,
+          config: cf.name,
+          environment: cf.environment,
+          project: req.query.get('project'),
+        },
+        success: true,
+      },
+    };
   },
 };
 
@@ -213,17 +312,27 @@ function parseJson(req: EmulatorRequest): Record<string, unknown> {
 
 function tokenOut(g: Grant, cf: SandboxConfig) {
   return {
-    name: g.name, slug: g.slug, created_at: g.created_at, config: cf.name, environment: cf.environment, project: g.project,
+    name: g.name,
+    slug: g.slug,
+    created_at: g.created_at,
+    config: cf.name,
+    environment: cf.environment,
+    project: g.project,
     expires_at: g.expires_at ? new Date(g.expires_at).toISOString() : null,
   };
 }
 
-const actor = (c: Caller) => ({ email: `${c.grant.name}@tokens.example.com`, name: c.grant.name, username: c.grant.name });
+const actor = (c: Caller) => ({
+  email: `${c.grant.name}@tokens.example.com`,
+  name: c.grant.name,
+  username: c.grant.name,
+});
 
 function page(req: EmulatorRequest, key: string, items: unknown[]): Reply {
   const n = Number(req.query.get('page') ?? 1);
   const per = Number(req.query.get('per_page') ?? 20);
-  if (!Number.isInteger(n) || n < 1 || !Number.isInteger(per) || per < 1 || per > 100) return error(400, 'page must be >= 1 and per_page between 1 and 100');
+  if (!Number.isInteger(n) || n < 1 || !Number.isInteger(per) || per < 1 || per > 100)
+    return error(400, 'page must be >= 1 and per_page between 1 and 100');
   return { json: { page: n, [key]: items.slice((n - 1) * per, n * per), success: true } };
 }
 
@@ -241,7 +350,8 @@ function config(c: Caller, q: URLSearchParams): SandboxConfig {
   if (!name) throw new ApiError(400, 'Missing config');
   const cf = p.configs.find((x) => x.name === name);
   if (!cf) throw new ApiError(404, 'Could not find requested config');
-  if (c.grant.configs !== '*' && !c.grant.configs.includes(name)) throw new ApiError(403, 'This token does not have access to this config');
+  if (c.grant.configs !== '*' && !c.grant.configs.includes(name))
+    throw new ApiError(403, 'This token does not have access to this config');
   return cf;
 }
 

@@ -36,13 +36,20 @@ export class DopplerSandbox {
     params: (req) => {
       const p: Record<string, unknown> = Object.fromEntries(req.query);
       if (req.method === 'POST' && req.body.length) {
-        const b = JSON.parse(req.body.toString('utf8')) as { project?: unknown; config?: unknown; secrets?: Record<string, unknown> };
+        const b = JSON.parse(req.body.toString('utf8')) as {
+          project?: unknown;
+          config?: unknown;
+          secrets?: Record<string, unknown>;
+        };
         Object.assign(p, { project: b.project, config: b.config, names: Object.keys(b.secrets ?? {}) });
       }
       return p;
     },
     handle: (req) => this.handle(req),
-    faultBody: (status) => ({ messages: [status === 429 ? 'Too many requests' : 'Internal server error'], success: false }),
+    faultBody: (status) => ({
+      messages: [status === 429 ? 'Too many requests' : 'Internal server error'],
+      success: false,
+    }),
   });
   url = '';
 
@@ -55,7 +62,13 @@ export class DopplerSandbox {
   issueAccount(project: string, write: boolean): string {
     this.project(project);
     const token = `dp.sa.${randomBytes(20).toString('hex')}`;
-    this.tokens.set(token, { kind: 'service_account', project, configs: '*', write, name: `fleet-${project}-${write ? 'rw' : 'ro'}` });
+    this.tokens.set(token, {
+      kind: 'service_account',
+      project,
+      configs: '*',
+      write,
+      name: `fleet-${project}-${write ? 'rw' : 'ro'}`,
+    });
     return token;
   }
 
@@ -63,7 +76,14 @@ export class DopplerSandbox {
   issueBroker(project: string): string {
     this.project(project);
     const token = `dp.sa.${randomBytes(20).toString('hex')}`;
-    this.tokens.set(token, { kind: 'service_account', project, configs: '*', write: false, tokens: true, name: `fleet-${project}-broker` });
+    this.tokens.set(token, {
+      kind: 'service_account',
+      project,
+      configs: '*',
+      write: false,
+      tokens: true,
+      name: `fleet-${project}-broker`,
+    });
     return token;
   }
 
@@ -82,7 +102,8 @@ export class DopplerSandbox {
     add: (key, g) => void this.tokens.set(key, g),
     remove: (project, config, by) => {
       for (const [k, g] of this.tokens) {
-        if (g.kind !== 'service_token' || g.project !== project || g.configs === '*' || !g.configs.includes(config)) continue;
+        if (g.kind !== 'service_token' || g.project !== project || g.configs === '*' || !g.configs.includes(config))
+          continue;
         if ((by.slug && g.slug === by.slug) || (by.key && k === by.key)) return this.tokens.delete(k);
       }
       return false;
@@ -92,9 +113,16 @@ export class DopplerSandbox {
 
   /** A read-only service token scoped to one config, as the credential resolver is given. */
   issueServiceToken(project: string, config: string): string {
-    if (!this.project(project).configs.some((c) => c.name === config)) throw new Error(`sandbox project ${project} has no config ${config}`);
+    if (!this.project(project).configs.some((c) => c.name === config))
+      throw new Error(`sandbox project ${project} has no config ${config}`);
     const token = `dp.st.${config}.${randomBytes(20).toString('hex')}`;
-    this.tokens.set(token, { kind: 'service_token', project, configs: [config], write: false, name: `${project}-${config}-reader` });
+    this.tokens.set(token, {
+      kind: 'service_token',
+      project,
+      configs: [config],
+      write: false,
+      name: `${project}-${config}-reader`,
+    });
     return token;
   }
 
@@ -104,7 +132,13 @@ export class DopplerSandbox {
     if (!cf) throw new Error(`sandbox project ${project} has no config ${config}`);
     const old = cf.secrets.get(name);
     cf.secrets.set(name, value);
-    cf.logs.push({ ...this.stamp(), text: 'sandbox seed updated 1 secret', user: { email: 'seed@example.com', name: 'seed', username: 'seed' }, rollback: false, diff: [{ name, ...(old !== undefined ? { removed: old } : {}), added: value }] });
+    cf.logs.push({
+      ...this.stamp(),
+      text: 'sandbox seed updated 1 secret',
+      user: { email: 'seed@example.com', name: 'seed', username: 'seed' },
+      rollback: false,
+      diff: [{ name, ...(old !== undefined ? { removed: old } : {}), added: value }],
+    });
   }
 
   secretsOf(project: string, config: string): Map<string, string> {
@@ -125,7 +159,10 @@ export class DopplerSandbox {
 
   private stamp() {
     this.seq++;
-    return { id: `log_sb_${String(this.seq).padStart(6, '0')}`, created_at: new Date(Date.now() + this.seq).toISOString() };
+    return {
+      id: `log_sb_${String(this.seq).padStart(6, '0')}`,
+      created_at: new Date(Date.now() + this.seq).toISOString(),
+    };
   }
 
   private handle(req: EmulatorRequest): Reply {
@@ -138,7 +175,8 @@ export class DopplerSandbox {
     if (!route) return error(404, `No route for ${key(req)}`);
     const token = req.headers.authorization?.replace(/^Bearer\s+/i, '') ?? '';
     const grant = this.tokens.get(token);
-    if (!grant || (grant.expires_at !== undefined && grant.expires_at <= Date.now())) return error(401, 'Invalid Auth token');
+    if (!grant || (grant.expires_at !== undefined && grant.expires_at <= Date.now()))
+      return error(401, 'Invalid Auth token');
     try {
       return route({ grant, token, projects: this.projects, tokens: this.registry, stamp: () => this.stamp() }, req);
     } catch (e) {

@@ -35,7 +35,12 @@ const T0 = Date.parse('2026-01-01T00:00:00Z');
 export const at = (minutes: number) => new Date(T0 + minutes * 60_000).toISOString();
 const EDITOR = { email: 'alice@example.com', name: 'Alice Developer', username: 'alice' };
 
-function config(name: string, environment: string, values: Record<string, string>, later: Record<string, string> = {}): SandboxConfig {
+function config(
+  name: string,
+  environment: string,
+  values: Record<string, string>,
+  later: Record<string, string> = {},
+): SandboxConfig {
   const secrets = new Map(Object.entries(values));
   const logs: LogRecord[] = [
     {

@@ -7,10 +7,21 @@ export const configActivity = dopplerTool({
   description: 'Show recent changes to a config: who changed how many secrets, and when.',
   access: 'read',
   annotations: READ,
-  input: z.object({ config: configName, limit: z.number().int().min(1).max(100).optional().describe('Max entries (20)') }),
+  input: z.object({
+    config: configName,
+    limit: z.number().int().min(1).max(100).optional().describe('Max entries (20)'),
+  }),
   output: z.object({
     config: z.string(),
-    entries: z.array(z.object({ id: z.string(), text: z.string(), created_at: z.string(), user: z.string().optional(), rollback: z.boolean() })),
+    entries: z.array(
+      z.object({
+        id: z.string(),
+        text: z.string(),
+        created_at: z.string(),
+        user: z.string().optional(),
+        rollback: z.boolean(),
+      }),
+    ),
   }),
   needs: [],
   constraints: { configs: C.configs },
@@ -19,5 +30,7 @@ export const configActivity = dopplerTool({
   run: async (a, ctx) => ({ config: a.config, entries: await ctx.client.logs(project(ctx), a.config, a.limit ?? 20) }),
   lists: { entries: {} }, // all of the granted config (a fact of the call)
   limit: (a) => a.limit ?? 20,
-  text: (o) => o.entries.map((e) => `${e.created_at} ${e.user ?? '?'}: ${e.text}${e.rollback ? ' (rollback)' : ''}`).join('\n') || '(no changes)',
+  text: (o) =>
+    o.entries.map((e) => `${e.created_at} ${e.user ?? '?'}: ${e.text}${e.rollback ? ' (rollback)' : ''}`).join('\n') ||
+    '(no changes)',
 });

@@ -7,20 +7,38 @@ const secret = { secrets: (n: string) => n };
 
 export const compareConfigs = dopplerTool({
   name: 'compare_configs',
-  description: 'Compare two configs: which secret names exist in only one and which values differ (values are never returned).',
+  description:
+    'Compare two configs: which secret names exist in only one and which values differ (values are never returned).',
   access: 'read',
   annotations: READ,
   input: z.object({ from: configName.describe('First config'), to: configName.describe('Second config') }),
-  output: z.object({ from: z.string(), to: z.string(), only_in_from: names, only_in_to: names, differ: names, same: names }),
+  output: z.object({
+    from: z.string(),
+    to: z.string(),
+    only_in_from: names,
+    only_in_to: names,
+    differ: names,
+    same: names,
+  }),
   needs: [],
   constraints: { configs: C.configs, secrets: C.secrets },
   covers: { from: on('configs'), to: on('configs') },
   // Both configs' values are read here and compared here; only names leave this function.
   async run(a, ctx) {
-    const [left, right] = await Promise.all([ctx.client.secrets(project(ctx), a.from), ctx.client.secrets(project(ctx), a.to)]);
+    const [left, right] = await Promise.all([
+      ctx.client.secrets(project(ctx), a.from),
+      ctx.client.secrets(project(ctx), a.to),
+    ]);
     // Doppler's own DOPPLER_* names (project, config, environment) differ between any two configs.
     const mine = (n: string) => !n.startsWith('DOPPLER_');
-    const out = { from: a.from, to: a.to, only_in_from: [] as string[], only_in_to: [] as string[], differ: [] as string[], same: [] as string[] };
+    const out = {
+      from: a.from,
+      to: a.to,
+      only_in_from: [] as string[],
+      only_in_to: [] as string[],
+      differ: [] as string[],
+      same: [] as string[],
+    };
     for (const [n, v] of left) {
       if (!mine(n)) continue;
       if (!right.has(n)) out.only_in_from.push(n);

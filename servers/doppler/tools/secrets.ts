@@ -33,7 +33,8 @@ async function lastChange(ctx: ToolContext<Doppler>, config: string, name: strin
 
 export const getSecret = dopplerTool({
   name: 'get_secret',
-  description: 'Check a secret: whether it is set, its length and when it last changed; its value only with reveal where granted.',
+  description:
+    'Check a secret: whether it is set, its length and when it last changed; its value only with reveal where granted.',
   access: 'read',
   annotations: READ,
   input: z.object({
@@ -51,7 +52,11 @@ export const getSecret = dopplerTool({
   }),
   needs: [],
   constraints: { configs: C.configs, secrets: C.secrets, reveal: C.reveal },
-  covers: { config: on('configs'), name: on('secrets'), reveal: on('reveal', (r: boolean, a: { name: string }) => (r ? [a.name] : [])) },
+  covers: {
+    config: on('configs'),
+    name: on('secrets'),
+    reveal: on('reveal', (r: boolean, a: { name: string }) => (r ? [a.name] : [])),
+  },
   async run(a, ctx) {
     const s = await ctx.client.secret(project(ctx), a.config, a.name);
     const raw = s?.raw ?? '';

@@ -2,7 +2,19 @@
 // `fleet audit export --instance ID` and `fleet audit keygen`. A trail is a JSONL file or the trail
 // of an instance in the state store fleet.yaml names (PostgreSQL), read as a stream of lines.
 import { once } from 'node:events';
-import { closeSync, constants, createWriteStream, existsSync, openSync, readFileSync, readSync, realpathSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  createWriteStream,
+  existsSync,
+  openSync,
+  readFileSync,
+  readSync,
+  realpathSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { parseDocument } from 'yaml';
 import { generateCheckpointKey, readCheckpointsConfig } from '../../../shared/audit/checkpoint.js';
@@ -39,15 +51,25 @@ function assertTrail(file: string): void {
   }
   // an empty file is a trail that lost its records (verify judges that, e.g. against checkpoints)
   if (head.trim() && !head.split('\n').some((l) => openRecord(l) !== undefined)) {
-    throw new Error(`${file} is not a fleet audit trail: none of its lines is a sealed audit record (trails are .fleet/audit/<connector>.<env>.jsonl)`);
+    throw new Error(
+      `${file} is not a fleet audit trail: none of its lines is a sealed audit record (trails are .fleet/audit/<connector>.<env>.jsonl)`,
+    );
   }
 }
 
 /** A source named for a checkpoint sink (`slack`): the checkpoints it posted, read back as its block says. */
-async function postedNotes(kind: CheckpointSinkKind, scopes: string, fleetFile: string, env: NodeJS.ProcessEnv): Promise<NoteSource[]> {
+async function postedNotes(
+  kind: CheckpointSinkKind,
+  scopes: string,
+  fleetFile: string,
+  env: NodeJS.ProcessEnv,
+): Promise<NoteSource[]> {
   const config = readCheckpointsConfig(fleetFile, fleetExtensions().checkpointSinks);
   const block = config?.[kind.name];
-  if (block === undefined) throw new Error(`${fleetFile} has no checkpoints.${kind.name} block: checkpoints are not posted to ${kind.place}, and no reader credential is named`);
+  if (block === undefined)
+    throw new Error(
+      `${fleetFile} has no checkpoints.${kind.name} block: checkpoints are not posted to ${kind.place}, and no reader credential is named`,
+    );
   const notes = await kind.read({ scopes, block, env, resolve: (ref) => resolveCredential(ref, env) });
   return notes.map((n) => ({ text: n.text, at: () => n.where, ...(n.edited ? { edited: n.edited } : {}) }));
 }
@@ -97,7 +119,10 @@ function sizeOf(file: string): number | undefined {
 
 /** The trail of --instance in the state store fleet.yaml names, when no file is given. */
 function storeOf(o: { instance?: string; scopes?: string }): StateStore {
-  if (!o.instance) throw new Error("name an audit file, or --instance <connector>.<env> to read that instance's trail from its state store");
+  if (!o.instance)
+    throw new Error(
+      "name an audit file, or --instance <connector>.<env> to read that instance's trail from its state store",
+    );
   return instanceStore(o.scopes ?? 'scopes', o.instance);
 }
 
@@ -105,7 +130,12 @@ function storeOf(o: { instance?: string; scopes?: string }): StateStore {
  * Prints the verdict; returns the exit code: 0 intact, 1 tampered (or not this instance's, or
  * contradicted by a checkpoint), 2 cannot be checked (unreadable, no instance).
  */
-export async function auditVerify(fileArg: string | undefined, o: VerifyOpts = {}, out: (s: string) => void = console.log, term: Term = terminalOf()): Promise<number> {
+export async function auditVerify(
+  fileArg: string | undefined,
+  o: VerifyOpts = {},
+  out: (s: string) => void = console.log,
+  term: Term = terminalOf(),
+): Promise<number> {
   const store = fileArg ? undefined : storeOf(o);
   try {
     return await verifyTrail(fileArg, store, o, out, term);
@@ -114,13 +144,19 @@ export async function auditVerify(fileArg: string | undefined, o: VerifyOpts = {
   }
 }
 
-async function verifyTrail(fileArg: string | undefined, store: StateStore | undefined, o: VerifyOpts, out: (s: string) => void, term: Term): Promise<number> {
+async function verifyTrail(
+  fileArg: string | undefined,
+  store: StateStore | undefined,
+  o: VerifyOpts,
+  out: (s: string) => void,
+  term: Term,
+): Promise<number> {
   if (fileArg) assertTrail(fileArg);
   const file = fileArg ?? store!.audit.where;
   // whose trail it is comes from its records (a file's name says nothing); --instance asserts it
   const asserted = o.instance;
   // (a file with no record at all has only its name to go by: checkpoints can still show what it lost)
-  let instance = asserted ?? (fileArg ? firstInstance(fileArg) ?? nameOf(fileArg) : undefined);
+  let instance = asserted ?? (fileArg ? (firstInstance(fileArg) ?? nameOf(fileArg)) : undefined);
   if (!store) {
     try {
       if (!statSync(file).isFile()) throw Object.assign(new Error(), { code: 'not a regular file' });
@@ -132,7 +168,9 @@ async function verifyTrail(fileArg: string | undefined, store: StateStore | unde
   let anchors: Map<number, string> | undefined;
   const srcs = [o.checkpoints ?? []].flat();
   if (srcs.length && !instance) {
-    out(`${file}: cannot tell which instance this trail belongs to (no record names one); name it with --instance <connector>.<env>`);
+    out(
+      `${file}: cannot tell which instance this trail belongs to (no record names one); name it with --instance <connector>.<env>`,
+    );
     return 2;
   }
   if (srcs.length && instance) {
@@ -160,7 +198,9 @@ async function verifyTrail(fileArg: string | undefined, store: StateStore | unde
       return 1;
     }
     if (!a.count) {
-      out(`${file}: ${srcs.join(' and ')} hold${srcs.length > 1 ? '' : 's'} no checkpoint of ${instance}${a.others ? ` (${a.others} of other instances)` : ''}; nothing to compare the trail with`);
+      out(
+        `${file}: ${srcs.join(' and ')} hold${srcs.length > 1 ? '' : 's'} no checkpoint of ${instance}${a.others ? ` (${a.others} of other instances)` : ''}; nothing to compare the trail with`,
+      );
       return 2;
     }
     anchors = a.anchors;
@@ -180,13 +220,22 @@ async function verifyTrail(fileArg: string | undefined, store: StateStore | unde
     out(`${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     return 2;
   }
-  const cps = r.checkpoints ? `; ${r.checkpoints.checked} checkpoint(s) matched, the newest at record ${r.checkpoints.newest}` : '';
+  const cps = r.checkpoints
+    ? `; ${r.checkpoints.checked} checkpoint(s) matched, the newest at record ${r.checkpoints.newest}`
+    : '';
   if (!r.ok) {
-    out(`${file}:${r.problem!.line}: ${term.paint(`TAMPERED (${r.problem!.kind})`, 'red')}: ${r.problem!.message} (${r.records} records of ${instance} verified before it, ${r.lines} lines read)`);
+    out(
+      `${file}:${r.problem!.line}: ${term.paint(`TAMPERED (${r.problem!.kind})`, 'red')}: ${r.problem!.message} (${r.records} records of ${instance} verified before it, ${r.lines} lines read)`,
+    );
     return 1;
   }
-  if (r.torn) out(`${file}:${r.torn}: ${term.paint('interrupted write', 'yellow')} (the last line was cut off mid-write; the next append seals a record of it)`);
-  out(`${file}: ${term.paint('chain intact', 'green')}, ${r.records} records of ${instance}; last record ${r.last!.seq}, hash ${r.last!.hash}${cps}${r.checkpoints ? '' : '; without checkpoints a cut tail or a re-chained trail cannot be told apart (--checkpoints)'}`);
+  if (r.torn)
+    out(
+      `${file}:${r.torn}: ${term.paint('interrupted write', 'yellow')} (the last line was cut off mid-write; the next append seals a record of it)`,
+    );
+  out(
+    `${file}: ${term.paint('chain intact', 'green')}, ${r.records} records of ${instance}; last record ${r.last!.seq}, hash ${r.last!.hash}${cps}${r.checkpoints ? '' : '; without checkpoints a cut tail or a re-chained trail cannot be told apart (--checkpoints)'}`,
+  );
   return 0;
 }
 
@@ -227,11 +276,15 @@ export interface CustodyRow {
 
 export function custodyOf(r: CallRow): CustodyRow {
   const result =
-    r.decision === 'deny' || r.decision === 'pending' ? `${r.decision === 'deny' ? 'denied' : 'pending'} (${r.rule ?? '?'})`
-    : r.decision === 'replay' ? 'replayed'
-    : r.outcome === 'unknown' ? 'UNKNOWN (no outcome recorded)'
-    : r.outcome === 'error' ? `error ${r.error ?? ''}`.trim()
-    : r.outcome;
+    r.decision === 'deny' || r.decision === 'pending'
+      ? `${r.decision === 'deny' ? 'denied' : 'pending'} (${r.rule ?? '?'})`
+      : r.decision === 'replay'
+        ? 'replayed'
+        : r.outcome === 'unknown'
+          ? 'UNKNOWN (no outcome recorded)'
+          : r.outcome === 'error'
+            ? `error ${r.error ?? ''}`.trim()
+            : r.outcome;
   return {
     time: r.time,
     call: r.call,
@@ -258,7 +311,13 @@ const CUSTODY: [string, number, number, number | undefined, (r: CustodyRow) => s
   ['actor', 14, 10, undefined, (r) => r.actor],
   ['proof', 14, 13, 5, (r) => r.proof],
   ['thread', 24, 14, 4, (r) => r.thread],
-  ['approver', 22, 11, undefined, (r) => (r.approver === '-' ? '-' : `${r.approver} at ${r.approved_at.replace('T', ' ').slice(11, 19)}`)],
+  [
+    'approver',
+    22,
+    11,
+    undefined,
+    (r) => (r.approver === '-' ? '-' : `${r.approver} at ${r.approved_at.replace('T', ' ').slice(11, 19)}`),
+  ],
   ['executor', 24, 14, 2, (r) => (r.executor === '-' ? '-' : `${r.executor} (${r.credential})`)],
   ['manifest', 12, 12, 7, (r) => r.manifest.slice(0, 12)],
   ['result', 24, 10, undefined, (r) => r.result],
@@ -268,7 +327,13 @@ const CUSTODY: [string, number, number, number | undefined, (r: CustodyRow) => s
 
 /** The colour a call's result is shown in on a terminal. */
 function resultColour(r: CustodyRow): Colour | undefined {
-  return r.result === 'ok' ? 'green' : r.result.startsWith('pending') ? 'yellow' : r.result === 'replayed' ? undefined : 'red';
+  return r.result === 'ok'
+    ? 'green'
+    : r.result.startsWith('pending')
+      ? 'yellow'
+      : r.result === 'replayed'
+        ? undefined
+        : 'red';
 }
 
 /**
@@ -277,8 +342,14 @@ function resultColour(r: CustodyRow): Colour | undefined {
  * the least needed columns left out first, then longer values cut with "…".
  */
 export function custodyLine(r: CustodyRow | undefined, width?: number, paint: Term['paint'] = (t) => t): string {
-  if (!width) return CUSTODY.map(([h, w, , , get], i) => (r ? get(r) : h).padEnd(i === CUSTODY.length - 1 ? 0 : w)).join('  ').trimEnd();
-  const ws = fitColumns(CUSTODY.map(([, w, min, drop]) => ({ width: w, min, ...(drop === undefined ? {} : { drop }) })), width);
+  if (!width)
+    return CUSTODY.map(([h, w, , , get], i) => (r ? get(r) : h).padEnd(i === CUSTODY.length - 1 ? 0 : w))
+      .join('  ')
+      .trimEnd();
+  const ws = fitColumns(
+    CUSTODY.map(([, w, min, drop]) => ({ width: w, min, ...(drop === undefined ? {} : { drop }) })),
+    width,
+  );
   return CUSTODY.flatMap(([h, , , , get], i) => {
     if (!ws[i]) return [];
     const text = cell(r ? get(r) : h, ws[i]!);
@@ -296,13 +367,30 @@ const COLUMNS: [string, number, (r: CallRow) => string][] = [
   ['tool', 20, (r) => r.tool],
   ['decision', 8, (r) => r.decision],
   ['outcome', 29, (r) => (r.outcome === 'unknown' ? 'UNKNOWN (no outcome recorded)' : r.outcome)],
-  ['detail', 80, (r) => [r.note, r.approval, r.decision === 'allow' || r.rule === undefined ? '' : `rule ${r.rule}`, r.error ? `error ${r.error}` : '', r.duration_ms !== undefined ? `${r.duration_ms} ms` : ''].filter(Boolean).join('; ')],
+  [
+    'detail',
+    80,
+    (r) =>
+      [
+        r.note,
+        r.approval,
+        r.decision === 'allow' || r.rule === undefined ? '' : `rule ${r.rule}`,
+        r.error ? `error ${r.error}` : '',
+        r.duration_ms !== undefined ? `${r.duration_ms} ms` : '',
+      ]
+        .filter(Boolean)
+        .join('; '),
+  ],
 ];
-const tableLine = (vals: string[]) => vals.map((v, i) => {
-  const w = COLUMNS[i]![1];
-  // the last column (detail: rules, evidence cited) is shown whole
-  return (i < COLUMNS.length - 1 && v.length > w ? `${v.slice(0, w - 1)}…` : v).padEnd(w);
-}).join('  ').trimEnd();
+const tableLine = (vals: string[]) =>
+  vals
+    .map((v, i) => {
+      const w = COLUMNS[i]![1];
+      // the last column (detail: rules, evidence cited) is shown whole
+      return (i < COLUMNS.length - 1 && v.length > w ? `${v.slice(0, w - 1)}…` : v).padEnd(w);
+    })
+    .join('  ')
+    .trimEnd();
 
 /**
  * Streams the calls of a trail's verified records (memory holds only calls still open): a table
@@ -327,7 +415,9 @@ export async function auditShow(
   // progress only when the rows go elsewhere than the terminal: there, they show it themselves
   const p = term.width ? undefined : term.progress(`reading ${f.instance ?? file}`, file ? sizeOf(file) : undefined);
   const lines = () => (store ? store.audit.lines() : fileLines(file!));
-  const trail = new Trail(store ? store.audit.where : file!, () => (p ? counted(lines(), p) : lines()), { instance: f.instance });
+  const trail = new Trail(store ? store.audit.where : file!, () => (p ? counted(lines(), p) : lines()), {
+    instance: f.instance,
+  });
   let shown = 0;
   // an --actor that no call of the trail names is an error (a near miss of someone), not an empty table
   let actorSeen = false;
@@ -338,7 +428,13 @@ export async function auditShow(
         actorSeen = r.actor === actor;
         if (r.actor && actors.size < 50) actors.add(r.actor);
       }
-      if ((f.tool && r.tool !== f.tool) || (actor && r.actor !== actor) || (f.decision && r.decision !== f.decision) || (since !== undefined && Date.parse(r.time) < since)) continue;
+      if (
+        (f.tool && r.tool !== f.tool) ||
+        (actor && r.actor !== actor) ||
+        (f.decision && r.decision !== f.decision) ||
+        (since !== undefined && Date.parse(r.time) < since)
+      )
+        continue;
       shown++;
       if (f.custody) {
         if (f.json) out(JSON.stringify(custodyOf(r)));
@@ -355,7 +451,9 @@ export async function auditShow(
     await store?.close();
   }
   if (actor && !actorSeen) {
-    throw new Error(`--actor ${actor} names nobody this trail knows: no call was made for them (actors of this trail: ${[...actors].sort().join(', ') || 'none'})`);
+    throw new Error(
+      `--actor ${actor} names nobody this trail knows: no call was made for them (actors of this trail: ${[...actors].sort().join(', ') || 'none'})`,
+    );
   }
   if (!shown && !f.json) out('(no matching calls)');
   const warnings = trail.warnings();
@@ -373,14 +471,24 @@ function read1(file: string): void {
 }
 
 /** Moves an embedded trail into the instance's PostgreSQL store, chain intact; running it again adds nothing. */
-export async function auditImport(file: string, o: { instance?: string; scopes?: string }, out: (s: string) => void = console.log, term: Term = terminalOf()): Promise<number> {
+export async function auditImport(
+  file: string,
+  o: { instance?: string; scopes?: string },
+  out: (s: string) => void = console.log,
+  term: Term = terminalOf(),
+): Promise<number> {
   read1(file);
   const state = storeOf(o);
   try {
-    if (!state.audit.importLines) throw new Error(`the ${state.engine} engine keeps its trail in a file already: name a PostgreSQL store: in fleet.yaml to import into`);
+    if (!state.audit.importLines)
+      throw new Error(
+        `the ${state.engine} engine keeps its trail in a file already: name a PostgreSQL store: in fleet.yaml to import into`,
+      );
     const n = await state.audit.importLines(counted(fileLines(file), term.progress(`importing ${file}`, sizeOf(file))));
     const head = await state.audit.head();
-    out(`imported ${n} records from ${file} into ${state.audit.where}; its chain now ends at record ${head.seq}, hash ${head.hash}`);
+    out(
+      `imported ${n} records from ${file} into ${state.audit.where}; its chain now ends at record ${head.seq}, hash ${head.hash}`,
+    );
     return 0;
   } catch (e) {
     throw new Error(`import of ${file} refused: ${(e as Error).message}`);
@@ -401,7 +509,9 @@ export async function auditExport(
   // only what verifies is exported: a torn last line and anything after a problem stay behind, said below
   // progress only when the records go to a file: on stdout they would share the terminal with it
   const p = o.out ? term.progress(`exporting ${o.instance}`) : undefined;
-  const trail = new Trail(state.audit.where, () => (p ? counted(state.audit.lines(), p) : state.audit.lines()), { instance: o.instance });
+  const trail = new Trail(state.audit.where, () => (p ? counted(state.audit.lines(), p) : state.audit.lines()), {
+    instance: o.instance,
+  });
   let n = 0;
   try {
     for await (const r of trail) {
@@ -433,7 +543,12 @@ const real = (p: string) => {
  * and prints its fleet.yaml block; with `scopes`, also writes the public half into that folder's
  * fleet.yaml (`checkpoints.key`, the rest of the file untouched), to be reviewed and committed.
  */
-export function auditKeygen(outFile: string, name: string, out: (s: string) => void = console.log, scopes?: string): number {
+export function auditKeygen(
+  outFile: string,
+  name: string,
+  out: (s: string) => void = console.log,
+  scopes?: string,
+): number {
   if (!/^[A-Za-z0-9._+-]{1,64}$/.test(name)) {
     out(`--name ${JSON.stringify(name)}: a key name is 1 to 64 letters, digits and . _ + -`);
     return 2;
@@ -445,7 +560,9 @@ export function auditKeygen(outFile: string, name: string, out: (s: string) => v
     const keyDir = real(dirname(resolve(outFile)));
     const scopesDir = real(scopes);
     if (keyDir === scopesDir || keyDir.startsWith(`${scopesDir}${sep}`)) {
-      out(`${outFile} is inside the scopes folder ${scopes}: the private key would be committed with the manifests; write it where only the instances can read it`);
+      out(
+        `${outFile} is inside the scopes folder ${scopes}: the private key would be committed with the manifests; write it where only the instances can read it`,
+      );
       return 2;
     }
     if (existsSync(fleetFile!)) text = readFileSync(fleetFile!, 'utf8');
@@ -457,7 +574,9 @@ export function auditKeygen(outFile: string, name: string, out: (s: string) => v
     const node = doc.getIn(['checkpoints', 'key'], true) as { range?: [number, number, number] } | undefined;
     if (node?.range) keyRange = [node.range[0], node.range[1]];
     else if (doc.has('checkpoints')) {
-      out(`${fleetFile} has a checkpoints: block without key:; add the key by hand (printed below) or remove the block`);
+      out(
+        `${fleetFile} has a checkpoints: block without key:; add the key by hand (printed below) or remove the block`,
+      );
       return 2;
     }
   }
@@ -466,7 +585,9 @@ export function auditKeygen(outFile: string, name: string, out: (s: string) => v
   try {
     fd = openSync(outFile, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
   } catch (e) {
-    out(`cannot create ${outFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message} (keygen never overwrites a key)`);
+    out(
+      `cannot create ${outFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message} (keygen never overwrites a key)`,
+    );
     return 2;
   }
   try {
@@ -475,13 +596,17 @@ export function auditKeygen(outFile: string, name: string, out: (s: string) => v
     closeSync(fd);
   }
   const flow = `{ name: ${name}, public: ${key.public} }`;
-  out(`# the private key is in ${outFile}: give it to the instances as FLEET_CHECKPOINT_KEY, never beside the audit trail`);
+  out(
+    `# the private key is in ${outFile}: give it to the instances as FLEET_CHECKPOINT_KEY, never beside the audit trail`,
+  );
   if (fleetFile) {
     const next = keyRange
       ? `${text.slice(0, keyRange[0])}${flow}${text.slice(keyRange[1])}`
       : `${text.replace(/\n*$/, text ? '\n\n' : '')}# Signed checkpoints of every audit trail (fleet audit keygen): verified with this public key.\ncheckpoints:\n  key: ${flow}\n  every: 1000\n  interval: 10m\n`;
     writeFileSync(fleetFile, next);
-    out(`# its public half is now checkpoints.key in ${fleetFile}: review and commit it (checkpoints are verified with it)`);
+    out(
+      `# its public half is now checkpoints.key in ${fleetFile}: review and commit it (checkpoints are verified with it)`,
+    );
     return 0;
   }
   out('# scopes/fleet.yaml:');

@@ -19,7 +19,8 @@ export function mintCmd(name: string, o: { scopes: string }): number {
     throw new Error(`${file} does not exist: declare the client there first (owner, purpose, instances)`);
   }
   // a client is declared first (owner, purpose, instances) and has no credential until it is minted
-  const declared = (parseDocument(text).toJS() as { clients?: Record<string, { jwt?: { issuer?: string } }> } | null)?.clients ?? {};
+  const declared =
+    (parseDocument(text).toJS() as { clients?: Record<string, { jwt?: { issuer?: string } }> } | null)?.clients ?? {};
   try {
     known(name, client, Object.keys(declared), 'the client');
   } catch (e) {
@@ -27,13 +28,18 @@ export function mintCmd(name: string, o: { scopes: string }): number {
     throw new Error(`${file}: ${e.message}; declare it first with its owner, purpose and instances`);
   }
   const jwt = declared[name]?.jwt;
-  if (jwt) throw new Error(`${file}: client ${name} proves itself with a JWT from ${jwt.issuer}; it has no bearer token to mint`);
+  if (jwt)
+    throw new Error(
+      `${file}: client ${name} proves itself with a JWT from ${jwt.issuer}; it has no bearer token to mint`,
+    );
   const token = mintToken();
   const next = withToken(text, name, `sha256:${tokenHash(token)}`);
   const clients = parseClients(next, file); // the file as it will be: never written if it is not valid
   const c = clients.clients[name]!;
   writeFileSync(file, next);
-  process.stderr.write(`fleet: minted a token for ${name} (${c.instances.join(', ')}); ${file} now holds only its sha256. It is shown once:\n`);
+  process.stderr.write(
+    `fleet: minted a token for ${name} (${c.instances.join(', ')}); ${file} now holds only its sha256. It is shown once:\n`,
+  );
   process.stdout.write(`${token}\n`);
   return 0;
 }
@@ -51,7 +57,8 @@ export function withToken(text: string, name: string, value: string): string {
     return doc.toString();
   };
   if (!isMap(client) || client.flow || !client.items.length) return reprint();
-  const pair = (k: string) => client.items.find((p) => isScalar(p.key) && p.key.value === k) as Pair<any, any> | undefined;
+  const pair = (k: string) =>
+    client.items.find((p) => isScalar(p.key) && p.key.value === k) as Pair<any, any> | undefined;
   const lineStart = (at: number) => text.lastIndexOf('\n', at - 1) + 1;
   const lineEnd = (at: number) => (text.indexOf('\n', at) < 0 ? text.length : text.indexOf('\n', at) + 1);
   const edits: { from: number; to: number; insert: string }[] = [];
@@ -66,7 +73,11 @@ export function withToken(text: string, name: string, value: string): string {
     if (!first.range || !end) return reprint();
     const indent = ' '.repeat(first.range[0] - lineStart(first.range[0]));
     const at = lineEnd(end[1] - 1);
-    edits.push({ from: at, to: at, insert: `${at === text.length && !text.endsWith('\n') ? '\n' : ''}${indent}token: ${value}\n` });
+    edits.push({
+      from: at,
+      to: at,
+      insert: `${at === text.length && !text.endsWith('\n') ? '\n' : ''}${indent}token: ${value}\n`,
+    });
   }
   const revoked = pair('revoked');
   if (revoked) {
@@ -79,5 +90,9 @@ export function withToken(text: string, name: string, value: string): string {
   for (const e of edits.sort((a, b) => b.from - a.from)) out = out.slice(0, e.from) + e.insert + out.slice(e.to);
   // the edit must say exactly what was meant, or the file is re-printed instead
   const check = parseDocument(out);
-  return check.errors.length || check.getIn(['clients', name, 'token']) !== value || check.hasIn(['clients', name, 'revoked']) ? reprint() : out;
+  return check.errors.length ||
+    check.getIn(['clients', name, 'token']) !== value ||
+    check.hasIn(['clients', name, 'revoked'])
+    ? reprint()
+    : out;
 }

@@ -18,15 +18,32 @@ import type { AuditCommands } from '../audit-commands.js';
 import { VERSION } from '../version.js';
 
 const say = (s = '') => console.log(s);
-const indent = (s: string) => s.split('\n').map((l) => `    ${l}`).join('\n');
+const indent = (s: string) =>
+  s
+    .split('\n')
+    .map((l) => `    ${l}`)
+    .join('\n');
 const first = (r: CallToolResult) => (r.content[0]?.type === 'text' ? r.content[0].text : '');
 
 const DEV = [
-  'Workers Scripts Read', 'Workers Scripts Write', 'Workers KV Storage Read', 'Workers KV Storage Write', 'Workers R2 Storage Read',
-  'Workers R2 Storage Write', 'D1 Read', 'D1 Write', 'Zone Read', 'DNS Read', 'DNS Write', 'Account API Tokens Read',
+  'Workers Scripts Read',
+  'Workers Scripts Write',
+  'Workers KV Storage Read',
+  'Workers KV Storage Write',
+  'Workers R2 Storage Read',
+  'Workers R2 Storage Write',
+  'D1 Read',
+  'D1 Write',
+  'Zone Read',
+  'DNS Read',
+  'DNS Write',
+  'Account API Tokens Read',
 ];
 
-export async function demoPromotion(opts: { scopes: string; cli: string }, { auditShow, auditVerify }: Pick<AuditCommands, 'auditShow' | 'auditVerify'>): Promise<number> {
+export async function demoPromotion(
+  opts: { scopes: string; cli: string },
+  { auditShow, auditVerify }: Pick<AuditCommands, 'auditShow' | 'auditVerify'>,
+): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'fleet-demo-promotion-'));
   const sb = await startCloudflareSandbox();
   const slack = await startSlackSandbox();
@@ -39,29 +56,65 @@ export async function demoPromotion(opts: { scopes: string; cli: string }, { aud
     const audit = join(dir, 'audit');
     // evidence counts only where a signed checkpoint covers it: the scene's own key, its notes beside the trails' folder
     mkdirSync(join(dir, 'keys'), { mode: 0o700 });
-    const checkpoints = { FLEET_CHECKPOINT_KEY: join(dir, 'keys', 'checkpoint.pem'), FLEET_CHECKPOINT_FILE: join(dir, 'keys', 'checkpoints.txt') };
+    const checkpoints = {
+      FLEET_CHECKPOINT_KEY: join(dir, 'keys', 'checkpoint.pem'),
+      FLEET_CHECKPOINT_FILE: join(dir, 'keys', 'checkpoints.txt'),
+    };
     const key = generateCheckpointKey();
     writeFileSync(checkpoints.FLEET_CHECKPOINT_KEY, key.privatePem, { mode: 0o600 });
     const fleetFile = join(scopes, 'fleet.yaml');
-    writeFileSync(fleetFile, readFileSync(fleetFile, 'utf8').replace(/^ {2}key: \{[^}\n]*\}$/m, `  key: { name: fleet-demo, public: ${key.public} }`).replace(/\n {2}slack: \{ reader: [^\n]*\}\n/, '\n'));
+    writeFileSync(
+      fleetFile,
+      readFileSync(fleetFile, 'utf8')
+        .replace(/^ {2}key: \{[^}\n]*\}$/m, `  key: { name: fleet-demo, public: ${key.public} }`)
+        .replace(/\n {2}slack: \{ reader: [^\n]*\}\n/, '\n'),
+    );
     const connect = async (env: string, vars: Record<string, string>) => {
       const client = new Client({ name: `fleet-demo-${env}`, version: VERSION });
-      const e = { ...process.env, FLEET_AUDIT_DIR: audit, FLEET_STATE_DIR: join(dir, `state-${env}`), FLEET_ACTOR: 'alice@example.com', ...checkpoints, ...vars } as Record<string, string>;
-      await client.connect(new StdioClientTransport({ command: process.execPath, args: [opts.cli, 'serve', 'cloudflare', '--env', env, '--scopes', scopes, '--upstream', sb.url], env: e, stderr: 'inherit' }));
+      const e = {
+        ...process.env,
+        FLEET_AUDIT_DIR: audit,
+        FLEET_STATE_DIR: join(dir, `state-${env}`),
+        FLEET_ACTOR: 'alice@example.com',
+        ...checkpoints,
+        ...vars,
+      } as Record<string, string>;
+      await client.connect(
+        new StdioClientTransport({
+          command: process.execPath,
+          args: [opts.cli, 'serve', 'cloudflare', '--env', env, '--scopes', scopes, '--upstream', sb.url],
+          env: e,
+          stderr: 'inherit',
+        }),
+      );
       return client;
     };
     say('fleet demo --promotion — a dev deploy, its smoke check, and the production promotion that cites them');
-    say(`  sandbox: ${sb.url}; scopes: a copy whose cloudflare.prod grants deploy_worker with promotion: { from: cloudflare.dev, within: 1h }`);
+    say(
+      `  sandbox: ${sb.url}; scopes: a copy whose cloudflare.prod grants deploy_worker with promotion: { from: cloudflare.dev, within: 1h }`,
+    );
     const dev = await connect('dev', { CLOUDFLARE_API_TOKEN_DEV: sb.issue(ACCOUNT, DEV) });
     // production as shipped: its token is minted at start from a broker that may only create and delete
     // tokens, and it proves its actor: Erin asked in #editorial, read back through the approvals identity
-    const asked = slack.say('T0BLOGPROD', 'C0EDITORIAL', 'U0EDITOR1', '@blogbot please promote the checked blogbot Worker');
-    say(`  production proves its actor: Erin (U0EDITOR1) asked in #editorial (message ${asked}), read back through the approvals identity`);
+    const asked = slack.say(
+      'T0BLOGPROD',
+      'C0EDITORIAL',
+      'U0EDITOR1',
+      '@blogbot please promote the checked blogbot Worker',
+    );
+    say(
+      `  production proves its actor: Erin (U0EDITOR1) asked in #editorial (message ${asked}), read back through the approvals identity`,
+    );
     const prod = await connect('prod', {
       CLOUDFLARE_BROKER_TOKEN_PROD: sb.issue(ACCOUNT, ['Account API Tokens Write'], { name: 'fleet broker' }),
       FLEET_ACTOR: 'U0EDITOR1',
       FLEET_THREAD: asked,
-      SLACK_APPROVALS_TOKEN: slack.issue('T0BLOGPROD', ['chat:write', 'channels:history', 'users:read'], undefined, 'U0APPROVALS'),
+      SLACK_APPROVALS_TOKEN: slack.issue(
+        'T0BLOGPROD',
+        ['chat:write', 'channels:history', 'users:read'],
+        undefined,
+        'U0APPROVALS',
+      ),
       FLEET_APPROVALS_SLACK_URL: slack.url,
     });
     let n = 0;
@@ -77,12 +130,42 @@ export async function demoPromotion(opts: { scopes: string; cli: string }, { aud
     try {
       const source = 'export default { async fetch(req, env) { return new Response("blog v43"); } };\n';
       const bindings = (ns: string) => [{ name: 'CACHE', type: 'kv_namespace', value: ns }];
-      await step(prod, 'cloudflare.prod', 'Production tries first: nothing in dev shows this script yet', 'deploy_worker', { name: 'blogbot', source, bindings: bindings(IDS.prodKv) });
-      await step(dev, 'cloudflare.dev', 'The developer deploys it to the dev Worker', 'deploy_worker', { name: 'blogbot-dev', source, bindings: bindings(IDS.devKv) });
-      await step(prod, 'cloudflare.prod', 'Deployed in dev, but not checked: still refused', 'deploy_worker', { name: 'blogbot', source, bindings: bindings(IDS.prodKv) });
-      await step(dev, 'cloudflare.dev', "The dev smoke check the grant declares (GET / must answer 200)", 'smoke_check_worker', { name: 'blogbot-dev' });
-      await step(prod, 'cloudflare.prod', 'One byte different from what dev checked: refused', 'deploy_worker', { name: 'blogbot', source: `${source} `, bindings: bindings(IDS.prodKv) });
-      await step(prod, 'cloudflare.prod', 'The exact script and binding shape dev deployed and checked: promoted', 'deploy_worker', { name: 'blogbot', source, bindings: bindings(IDS.prodKv) });
+      await step(
+        prod,
+        'cloudflare.prod',
+        'Production tries first: nothing in dev shows this script yet',
+        'deploy_worker',
+        { name: 'blogbot', source, bindings: bindings(IDS.prodKv) },
+      );
+      await step(dev, 'cloudflare.dev', 'The developer deploys it to the dev Worker', 'deploy_worker', {
+        name: 'blogbot-dev',
+        source,
+        bindings: bindings(IDS.devKv),
+      });
+      await step(prod, 'cloudflare.prod', 'Deployed in dev, but not checked: still refused', 'deploy_worker', {
+        name: 'blogbot',
+        source,
+        bindings: bindings(IDS.prodKv),
+      });
+      await step(
+        dev,
+        'cloudflare.dev',
+        'The dev smoke check the grant declares (GET / must answer 200)',
+        'smoke_check_worker',
+        { name: 'blogbot-dev' },
+      );
+      await step(prod, 'cloudflare.prod', 'One byte different from what dev checked: refused', 'deploy_worker', {
+        name: 'blogbot',
+        source: `${source} `,
+        bindings: bindings(IDS.prodKv),
+      });
+      await step(
+        prod,
+        'cloudflare.prod',
+        'The exact script and binding shape dev deployed and checked: promoted',
+        'deploy_worker',
+        { name: 'blogbot', source, bindings: bindings(IDS.prodKv) },
+      );
     } finally {
       await Promise.all([dev.close(), prod.close()]);
     }

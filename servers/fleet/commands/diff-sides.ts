@@ -5,8 +5,8 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Side } from '../../../shared/review/diff.js';
 
-
-const WANTED = (name: string) => /^[a-z0-9-]+(\.[a-z0-9-]+)?\.ya?ml$/.test(name) || /^surface\/[a-z0-9-]+\.[a-z0-9-]+\.json$/.test(name);
+const WANTED = (name: string) =>
+  /^[a-z0-9-]+(\.[a-z0-9-]+)?\.ya?ml$/.test(name) || /^surface\/[a-z0-9-]+\.[a-z0-9-]+\.json$/.test(name);
 
 function fromDir(dir: string, label: string): Side {
   const files = new Map<string, string>();
@@ -17,7 +17,12 @@ function fromDir(dir: string, label: string): Side {
 }
 
 function git(args: string[], cwd: string): string {
-  return execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024 });
+  return execFileSync('git', args, {
+    cwd,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    maxBuffer: 64 * 1024 * 1024,
+  });
 }
 
 function fromRevision(rev: string, scopes: string, cwd: string): Side {
@@ -30,7 +35,9 @@ function fromRevision(rev: string, scopes: string, cwd: string): Side {
   const prefix = scopes.replace(/\/+$/, '');
   const files = new Map<string, string>();
   // ls-tree prints paths relative to cwd, like the --scopes argument.
-  for (const path of git(['ls-tree', '-r', '--name-only', rev, '--', `${prefix}/`], cwd).split('\n').filter(Boolean)) {
+  for (const path of git(['ls-tree', '-r', '--name-only', rev, '--', `${prefix}/`], cwd)
+    .split('\n')
+    .filter(Boolean)) {
     const name = path.slice(prefix.length + 1);
     if (WANTED(name)) files.set(name, git(['show', `${rev}:./${path}`], cwd));
   }

@@ -10,7 +10,12 @@ export interface DiffOptions {
   failOn?: 'escalation';
 }
 
-export function diffCmd(base: string, head: string | undefined, o: DiffOptions, out: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): number {
+export function diffCmd(
+  base: string,
+  head: string | undefined,
+  o: DiffOptions,
+  out: (s: string) => void = (s) => process.stdout.write(`${s}\n`),
+): number {
   const a = readSide(base, o.scopes);
   const b = readSide(head, o.scopes);
   const changes = compareSides(a, b, CONNECTORS);

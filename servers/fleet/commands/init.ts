@@ -82,12 +82,23 @@ function clientsYaml(shipped: string): string {
   return `${header}clients: {}\n`;
 }
 
-export function initCmd(connectors: string[], o: { dir: string }, out: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): number {
-  if (!connectors.length) throw new Error(`name the connectors to scaffold: fleet init ${Object.keys(CONNECTORS).join(' ')}`);
+export function initCmd(
+  connectors: string[],
+  o: { dir: string },
+  out: (s: string) => void = (s) => process.stdout.write(`${s}\n`),
+): number {
+  if (!connectors.length)
+    throw new Error(`name the connectors to scaffold: fleet init ${Object.keys(CONNECTORS).join(' ')}`);
   const unknown = connectors.filter((c) => !CONNECTORS[c]);
-  if (unknown.length) throw new Error(`no connector ${unknown.map((c) => `"${c}"`).join(', ')} (known: ${Object.keys(CONNECTORS).join(', ')})`);
+  if (unknown.length)
+    throw new Error(
+      `no connector ${unknown.map((c) => `"${c}"`).join(', ')} (known: ${Object.keys(CONNECTORS).join(', ')})`,
+    );
   const scopes = join(o.dir, 'scopes');
-  if (existsSync(scopes) && readdirSync(scopes).length) throw new Error(`${scopes} already exists and is not empty: fleet init writes a new scopes folder and never overwrites one`);
+  if (existsSync(scopes) && readdirSync(scopes).length)
+    throw new Error(
+      `${scopes} already exists and is not empty: fleet init writes a new scopes folder and never overwrites one`,
+    );
   const shipped = join(installDir(), 'scopes');
   mkdirSync(scopes, { recursive: true });
   const written: string[] = [];
@@ -97,11 +108,15 @@ export function initCmd(connectors: string[], o: { dir: string }, out: (s: strin
     written.push(relative(o.dir, file) || file);
   };
   for (const c of [...new Set(connectors)]) {
-    for (const env of ['dev', 'prod']) write(join(scopes, `${c}.${env}.yaml`), readFileSync(join(shipped, `${c}.${env}.yaml`), 'utf8'));
+    for (const env of ['dev', 'prod'])
+      write(join(scopes, `${c}.${env}.yaml`), readFileSync(join(shipped, `${c}.${env}.yaml`), 'utf8'));
   }
   write(join(scopes, 'fleet.yaml'), fleetYaml(readFileSync(join(shipped, 'fleet.yaml'), 'utf8')));
   write(join(scopes, 'clients.yaml'), clientsYaml(readFileSync(join(shipped, 'clients.yaml'), 'utf8')));
-  const manifests = readdirSync(scopes).filter((f) => /^[a-z0-9-]+\.[a-z0-9-]+\.yaml$/.test(f)).sort().map((f) => loadManifest(join(scopes, f), CONNECTORS));
+  const manifests = readdirSync(scopes)
+    .filter((f) => /^[a-z0-9-]+\.[a-z0-9-]+\.yaml$/.test(f))
+    .sort()
+    .map((f) => loadManifest(join(scopes, f), CONNECTORS));
   for (const f of writeGenerated(scopes, manifests, CONNECTORS)) written.push(relative(o.dir, f));
   const wf = join(o.dir, WORKFLOW);
   if (existsSync(wf)) out(`kept ${WORKFLOW}: it exists already`);

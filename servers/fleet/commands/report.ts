@@ -77,7 +77,16 @@ async function openTrail(o: ReportOptions, id: string): Promise<Opened> {
     const file = o.file ?? join(o.auditDir ?? fleetDir('audit', o.scopes), `${id}.jsonl`);
     source = file;
     if (!existsSync(file)) {
-      return { state: { instance: id, source, status: 'missing', verdict: `no trail at ${file}: nothing was recorded there, or the trail is elsewhere (--audit-dir)`, records: 0 }, close: async () => {} };
+      return {
+        state: {
+          instance: id,
+          source,
+          status: 'missing',
+          verdict: `no trail at ${file}: nothing was recorded there, or the trail is elsewhere (--audit-dir)`,
+          records: 0,
+        },
+        close: async () => {},
+      };
     }
     size = statSync(file).size;
     read = () => fileLines(file);
@@ -86,24 +95,59 @@ async function openTrail(o: ReportOptions, id: string): Promise<Opened> {
   let anchors: Map<number, string> | undefined;
   for (const src of o.checkpoints ?? []) {
     const a = readAnchors(src, id, join(o.scopes, 'fleet.yaml'), fleetExtensions().checkpointSinks);
-    if (a.problem) return { state: { instance: id, source, status: 'tampered', verdict: `checkpoints: ${a.problem}`, records: 0 }, close: async () => void (await store?.close().catch(() => {})) };
+    if (a.problem)
+      return {
+        state: { instance: id, source, status: 'tampered', verdict: `checkpoints: ${a.problem}`, records: 0 },
+        close: async () => void (await store?.close().catch(() => {})),
+      };
     for (const [seq, hash] of a.anchors ?? []) (anchors ??= new Map()).set(seq, hash);
   }
   try {
-    const r = await verifyLines(counted(read(), progress(`verifying ${id}`, size)), { instance: id, ...(anchors ? { anchors } : {}) });
+    const r = await verifyLines(counted(read(), progress(`verifying ${id}`, size)), {
+      instance: id,
+      ...(anchors ? { anchors } : {}),
+    });
     const verified = r.ok ? (r.torn ? r.lines - 1 : r.lines) : Math.max(0, (r.problem?.line ?? 1) - 1);
     const state: TrailState = r.ok
-      ? { instance: id, source, status: 'intact', verdict: `chain intact, ${r.records} records; last record ${r.last?.seq}${o.checkpoints?.length && !r.checkpoints ? '; no checkpoint of this instance to compare with' : ''}`, records: r.records, ...(r.torn ? { torn: r.torn } : {}), ...(r.checkpoints ? { checkpoints: r.checkpoints } : {}) }
-      : { instance: id, source, status: 'tampered', verdict: `line ${r.problem!.line}: ${r.problem!.kind}: ${r.problem!.message}; ${r.records} records verified before it, counted below`, records: r.records, ...(r.checkpoints ? { checkpoints: r.checkpoints } : {}) };
+      ? {
+          instance: id,
+          source,
+          status: 'intact',
+          verdict: `chain intact, ${r.records} records; last record ${r.last?.seq}${o.checkpoints?.length && !r.checkpoints ? '; no checkpoint of this instance to compare with' : ''}`,
+          records: r.records,
+          ...(r.torn ? { torn: r.torn } : {}),
+          ...(r.checkpoints ? { checkpoints: r.checkpoints } : {}),
+        }
+      : {
+          instance: id,
+          source,
+          status: 'tampered',
+          verdict: `line ${r.problem!.line}: ${r.problem!.kind}: ${r.problem!.message}; ${r.records} records verified before it, counted below`,
+          records: r.records,
+          ...(r.checkpoints ? { checkpoints: r.checkpoints } : {}),
+        };
     return { state, lines: () => counted(firstLines(read(), verified), progress(`reading ${id}`, size)), close };
   } catch (e) {
     await close();
-    return { state: { instance: id, source, status: 'unreadable', verdict: `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, records: 0 }, close: async () => {} };
+    return {
+      state: {
+        instance: id,
+        source,
+        status: 'unreadable',
+        verdict: `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+        records: 0,
+      },
+      close: async () => {},
+    };
   }
 }
 
 /** Writes the report; returns the exit code (1 when a trail is tampered or unreadable). */
-export async function reportCmd(instances: string[], o: ReportOptions, out: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): Promise<number> {
+export async function reportCmd(
+  instances: string[],
+  o: ReportOptions,
+  out: (s: string) => void = (s) => process.stdout.write(`${s}\n`),
+): Promise<number> {
   const days = windowDays(o.window);
   const now = o.now ?? Date.now();
   const manifests = new Map<string, Manifest>();
@@ -143,7 +187,14 @@ export async function reportCmd(instances: string[], o: ReportOptions, out: (s: 
     const m = manifests.get(instance);
     if (!m) return undefined;
     // a policy denial's rule is the manifest path it broke (tools.post_message.channels); others name a block
-    const path = rule.startsWith('tools.') || rule === 'tools' ? rule : rule.startsWith('attribution') ? 'attribution' : rule.startsWith('exception') ? 'exceptions' : undefined;
+    const path =
+      rule.startsWith('tools.') || rule === 'tools'
+        ? rule
+        : rule.startsWith('attribution')
+          ? 'attribution'
+          : rule.startsWith('exception')
+            ? 'exceptions'
+            : undefined;
     return path ? `${m.file}:${m.line(path)}` : undefined;
   };
   const html = renderReport(
@@ -161,6 +212,8 @@ export async function reportCmd(instances: string[], o: ReportOptions, out: (s: 
   );
   writeFileSync(o.out, html);
   for (const t of trails) if (t.status !== 'intact') out(`${t.instance}: ${t.status.toUpperCase()}: ${t.verdict}`);
-  out(`wrote ${o.out} (${(Buffer.byteLength(html) / 1024).toFixed(0)} KB): ${trails.length} trail(s), ${trails.reduce((s, t) => s + t.records, 0)} records`);
+  out(
+    `wrote ${o.out} (${(Buffer.byteLength(html) / 1024).toFixed(0)} KB): ${trails.length} trail(s), ${trails.reduce((s, t) => s + t.records, 0)} records`,
+  );
   return trails.some((t) => t.status === 'tampered' || t.status === 'unreadable') ? 1 : 0;
 }

@@ -16,7 +16,15 @@ import { instanceStore } from '../compose/store.js';
 import { loadManifest } from '../../../shared/manifest/load.js';
 import type { Manifest } from '../../../shared/manifest/types.js';
 import { compareSides, type Change, type Side } from '../../../shared/review/diff.js';
-import { InstanceReviewer, inWindow, reviewMarkdown, reviewText, windowDays, type InstanceReview, type TrailSource } from '../../../shared/review/evidence.js';
+import {
+  InstanceReviewer,
+  inWindow,
+  reviewMarkdown,
+  reviewText,
+  windowDays,
+  type InstanceReview,
+  type TrailSource,
+} from '../../../shared/review/evidence.js';
 import { failed, formatFindings } from '../../../shared/review/findings.js';
 import { narrow, Replayer, type Replay } from '../../../shared/review/narrow.js';
 import { writeGenerated } from '../../../shared/review/surface-files.js';
@@ -52,11 +60,17 @@ export interface Proposal {
  * `source` is the same verdict for the review itself, for a review of no trail (or of a broken one)
  * is no evidence to narrow by.
  */
-async function trail(o: ReviewOptions, id: string, each: (r: CallRow) => void): Promise<{ warnings: string[]; whole: boolean; missing?: boolean; source: TrailSource }> {
+async function trail(
+  o: ReviewOptions,
+  id: string,
+  each: (r: CallRow) => void,
+): Promise<{ warnings: string[]; whole: boolean; missing?: boolean; source: TrailSource }> {
   if (!o.auditDir && readStoreConfig(o.scopes).engine === 'postgres') {
     const state = instanceStore(o.scopes, id);
     try {
-      const t = new Trail(state.audit.where, () => counted(state.audit.lines(), progress(`reading ${id}`)), { instance: id });
+      const t = new Trail(state.audit.where, () => counted(state.audit.lines(), progress(`reading ${id}`)), {
+        instance: id,
+      });
       for await (const r of streamCalls(t)) each(r);
       return { warnings: t.warnings(), whole: t.whole, source: sourceOf(t) };
     } finally {
@@ -64,23 +78,35 @@ async function trail(o: ReviewOptions, id: string, each: (r: CallRow) => void): 
     }
   }
   const file = join(o.auditDir ?? fleetDir('audit', o.scopes), `${id}.jsonl`);
-  const t = new Trail(file, () => counted(fileLines(file), progress(`reading ${id}`, existsSync(file) ? statSync(file).size : undefined)), { instance: id });
+  const t = new Trail(
+    file,
+    () => counted(fileLines(file), progress(`reading ${id}`, existsSync(file) ? statSync(file).size : undefined)),
+    { instance: id },
+  );
   for await (const r of streamCalls(t)) each(r);
-  const warnings = t.warnings().map((w) => (t.unreadable ? `${w}: ${id} is reviewed as if it made no call, which is not evidence that it made none` : w));
+  const warnings = t
+    .warnings()
+    .map((w) =>
+      t.unreadable ? `${w}: ${id} is reviewed as if it made no call, which is not evidence that it made none` : w,
+    );
   return { warnings, whole: t.whole, missing: t.missing, source: sourceOf(t) };
 }
 
 /** The review's own verdict on a trail read to its end. */
 function sourceOf(t: Trail): TrailSource {
-  if (t.unreadable || t.verdict?.problem?.kind === 'empty') return { where: t.where, status: 'missing', problem: t.unreadable ?? 'no records' };
-  if (!t.whole) return { where: t.where, status: 'unverifiable', problem: t.warnings()[0]?.replace(`${t.where}:`, 'line ') };
+  if (t.unreadable || t.verdict?.problem?.kind === 'empty')
+    return { where: t.where, status: 'missing', problem: t.unreadable ?? 'no records' };
+  if (!t.whole)
+    return { where: t.where, status: 'unverifiable', problem: t.warnings()[0]?.replace(`${t.where}:`, 'line ') };
   return { where: t.where, status: 'verified' };
 }
 
 function sideOf(dir: string, label: string): Side {
   const files = new Map<string, string>();
   for (const f of readdirSync(dir)) if (/\.ya?ml$/.test(f)) files.set(f, readFileSync(join(dir, f), 'utf8'));
-  if (existsSync(join(dir, 'surface'))) for (const f of readdirSync(join(dir, 'surface'))) files.set(`surface/${f}`, readFileSync(join(dir, 'surface', f), 'utf8'));
+  if (existsSync(join(dir, 'surface')))
+    for (const f of readdirSync(join(dir, 'surface')))
+      files.set(`surface/${f}`, readFileSync(join(dir, 'surface', f), 'utf8'));
   return { label, files, display: (n) => join(dir, n) };
 }
 
@@ -110,7 +136,13 @@ export async function reviewCmd(
 
   if (!o.propose && !o.write) {
     const rs = reviews.map((r) => r.review);
-    out(o.format === 'json' ? JSON.stringify({ instances: rs }, null, 2) : o.format === 'markdown' ? reviewMarkdown(rs) : reviewText(rs));
+    out(
+      o.format === 'json'
+        ? JSON.stringify({ instances: rs }, null, 2)
+        : o.format === 'markdown'
+          ? reviewMarkdown(rs)
+          : reviewText(rs),
+    );
     return unvouched ? 1 : 0;
   }
 
@@ -118,10 +150,13 @@ export async function reviewCmd(
   // narrowed manifests in place and the generated files regenerated for them.
   const target = o.write ? o.scopes : o.propose!;
   if (!o.write) {
-    if (existsSync(target) && readdirSync(target).length) throw new Error(`${target} is not empty: --propose writes into a new or empty folder`);
+    if (existsSync(target) && readdirSync(target).length)
+      throw new Error(`${target} is not empty: --propose writes into a new or empty folder`);
     mkdirSync(join(target, 'surface'), { recursive: true });
-    for (const f of readdirSync(o.scopes)) if (statSync(join(o.scopes, f)).isFile()) copyFileSync(join(o.scopes, f), join(target, f));
-    for (const f of existsSync(join(o.scopes, 'surface')) ? readdirSync(join(o.scopes, 'surface')) : []) copyFileSync(join(o.scopes, 'surface', f), join(target, 'surface', f));
+    for (const f of readdirSync(o.scopes))
+      if (statSync(join(o.scopes, f)).isFile()) copyFileSync(join(o.scopes, f), join(target, f));
+    for (const f of existsSync(join(o.scopes, 'surface')) ? readdirSync(join(o.scopes, 'surface')) : [])
+      copyFileSync(join(o.scopes, 'surface', f), join(target, 'surface', f));
   }
   const before = sideOf(o.scopes, o.scopes);
   const proposals: Proposal[] = [];
@@ -131,14 +166,23 @@ export async function reviewCmd(
     const connector = CONNECTORS[m.connector]!;
     const t = review.trail;
     if (t && t.status !== 'verified') {
-      skipped.push({ instance: m.id, why: t.status === 'missing' ? `not narrowed: no audit trail (${t.where}: ${t.problem})` : `not narrowed: the audit trail ${t.where} does not verify (${t.problem})` });
+      skipped.push({
+        instance: m.id,
+        why:
+          t.status === 'missing'
+            ? `not narrowed: no audit trail (${t.where}: ${t.problem})`
+            : `not narrowed: the audit trail ${t.where} does not verify (${t.problem})`,
+      });
       continue;
     }
     const text = readFileSync(m.file, 'utf8');
     const n = narrow(text, m, connector, review);
     if (!n.cuts.length) continue;
     if (!review.tools.some((t) => t.allowed > 0)) {
-      skipped.push({ instance: m.id, why: `not narrowed: no call was allowed in ${days} days, and a manifest granting nothing is not one to write (remove the instance if it is not needed)` });
+      skipped.push({
+        instance: m.id,
+        why: `not narrowed: no call was allowed in ${days} days, and a manifest granting nothing is not one to write (remove the instance if it is not needed)`,
+      });
       continue;
     }
     const file = join(target, basename(m.file));
@@ -149,7 +193,10 @@ export async function reviewCmd(
     } catch (e) {
       // never leave an invalid manifest behind: the instance keeps its own
       writeFileSync(file, text);
-      skipped.push({ instance: m.id, why: `not narrowed: the narrowed manifest would be invalid (${(e as Error).message.split('\n')[0]})` });
+      skipped.push({
+        instance: m.id,
+        why: `not narrowed: the narrowed manifest would be invalid (${(e as Error).message.split('\n')[0]})`,
+      });
       continue;
     }
     // the window's calls again, through the proposal's policy (a second pass: none is kept from the first)
@@ -161,7 +208,11 @@ export async function reviewCmd(
   const check = () => {
     const loaded = manifestFiles(target).map((f) => loadManifest(f, CONNECTORS));
     writeGenerated(target, loaded, CONNECTORS, docs && existsSync(docs) ? docs : undefined);
-    return { loaded, findings: verifyScopes(target, { connectors: CONNECTORS, docs: docs && existsSync(docs) ? docs : undefined, now }).findings };
+    return {
+      loaded,
+      findings: verifyScopes(target, { connectors: CONNECTORS, docs: docs && existsSync(docs) ? docs : undefined, now })
+        .findings,
+    };
   };
   let { loaded, findings } = check();
   // a narrowed manifest `fleet verify` rejects is not a proposal: the instance keeps its own
@@ -170,7 +221,10 @@ export async function reviewCmd(
     for (const p of rejected) {
       const first = findings.find((f) => f.severity === 'error' && f.file === p.file)!;
       writeFileSync(p.file, readFileSync(reviews.find((r) => r.m.id === p.instance)!.m.file, 'utf8'));
-      skipped.push({ instance: p.instance, why: `not narrowed: the narrowed manifest would be invalid (${first.rule}: ${first.message})` });
+      skipped.push({
+        instance: p.instance,
+        why: `not narrowed: the narrowed manifest would be invalid (${first.rule}: ${first.message})`,
+      });
       proposals.splice(proposals.indexOf(p), 1);
     }
     ({ loaded, findings } = check());
@@ -180,7 +234,20 @@ export async function reviewCmd(
   const refused = proposals.flatMap((p) => p.replay.refused);
 
   if (o.format === 'json') {
-    out(JSON.stringify({ folder: target, written: !!o.write, proposals, skipped, verify: { ok: !failed(findings), findings }, diff: changes }, null, 2));
+    out(
+      JSON.stringify(
+        {
+          folder: target,
+          written: !!o.write,
+          proposals,
+          skipped,
+          verify: { ok: !failed(findings), findings },
+          diff: changes,
+        },
+        null,
+        2,
+      ),
+    );
   } else {
     const lines: string[] = [];
     lines.push(
@@ -194,16 +261,25 @@ export async function reviewCmd(
     for (const p of proposals) {
       lines.push(`  ${p.instance} → ${p.file}`);
       for (const c of p.cuts) lines.push(`    - ${c}`);
-      lines.push(`    replay: ${p.replay.checked} call(s) allowed in the window, ${p.replay.refused.length ? `${p.replay.refused.length} WOULD BE REFUSED` : 'all still allowed'}`);
+      lines.push(
+        `    replay: ${p.replay.checked} call(s) allowed in the window, ${p.replay.refused.length ? `${p.replay.refused.length} WOULD BE REFUSED` : 'all still allowed'}`,
+      );
       for (const r of p.replay.refused) lines.push(`      ${r.time} ${r.tool}: ${r.why}`);
     }
     lines.push(`verify: ${formatFindings(findings, 'text', loaded.length).split('\n').pop()}`);
-    lines.push(`diff: ${changes.filter((c) => c.class === 'reduction').length} reduction(s), ${escalations.length} escalation(s), ${changes.filter((c) => c.class === 'neutral').length} neutral`);
+    lines.push(
+      `diff: ${changes.filter((c) => c.class === 'reduction').length} reduction(s), ${escalations.length} escalation(s), ${changes.filter((c) => c.class === 'neutral').length} neutral`,
+    );
     if (failed(findings)) lines.push(formatFindings(findings, 'text', loaded.length));
     for (const e of escalations) lines.push(`  ESCALATION ${e.instance}: ${e.what}`);
-    if (!o.write && proposals.length) lines.push(`Review with \`fleet diff ${o.scopes} ${target}\`; apply by copying the manifests (or run again with --write) and commit.`);
+    if (!o.write && proposals.length)
+      lines.push(
+        `Review with \`fleet diff ${o.scopes} ${target}\`; apply by copying the manifests (or run again with --write) and commit.`,
+      );
     out(lines.join('\n'));
   }
   // an instance asked for by name that could not be judged fails the run
-  return refused.length || escalations.length || failed(findings) || unvouched || (instances.length && skipped.length) ? 1 : 0;
+  return refused.length || escalations.length || failed(findings) || unvouched || (instances.length && skipped.length)
+    ? 1
+    : 0;
 }

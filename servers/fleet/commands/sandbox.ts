@@ -27,14 +27,18 @@ export async function sandboxCmd(name: string, port: number, scopes: string): Pr
     const { readApprovalsConfig, SANDBOX_APPROVALS_BOT } = await import('../../slack/approvals.js');
     try {
       const a = readApprovalsConfig(scopes);
-      process.stdout.write(`  approvals identity: ${a.credential.replace(/^env:/, '')}=${sb.issueAs(a.workspace, a.token_scopes, SANDBOX_APPROVALS_BOT)} (posts to ${a.channel})\n`);
+      process.stdout.write(
+        `  approvals identity: ${a.credential.replace(/^env:/, '')}=${sb.issueAs(a.workspace, a.token_scopes, SANDBOX_APPROVALS_BOT)} (posts to ${a.channel})\n`,
+      );
     } catch {
       // no approvals identity declared: nothing to print
     }
   }
   const people = sb.people?.() ?? [];
   if (people.length) {
-    process.stdout.write(`  people (play a requester or an approver with their token, e.g. a Slack client or curl ${sb.url}chat.postMessage):\n`);
+    process.stdout.write(
+      `  people (play a requester or an approver with their token, e.g. a Slack client or curl ${sb.url}chat.postMessage):\n`,
+    );
     for (const p of people) process.stdout.write(`    ${p.home} ${p.id.padEnd(11)} ${p.name.padEnd(24)} ${p.token}\n`);
   }
   await new Promise(() => {});

@@ -35,37 +35,54 @@ const r0 = (inst: { manifest: { id: string } }) => inst.manifest.id;
 export function parseListen(spec: string): { host: string; port: number } {
   const m = /^(?:(\[[0-9a-fA-F:]+\]|[\w.-]+):)?(\d{1,5})$/.exec(spec);
   const port = Number(m?.[2]);
-  if (!m || port > 65535) throw new StartupError(`--http ${JSON.stringify(spec)}: expected [HOST:]PORT, e.g. 8080 or 127.0.0.1:8080`);
+  if (!m || port > 65535)
+    throw new StartupError(`--http ${JSON.stringify(spec)}: expected [HOST:]PORT, e.g. 8080 or 127.0.0.1:8080`);
   return { host: m[1]?.replace(/^\[|\]$/g, '') ?? '127.0.0.1', port };
 }
 
 const positive = (v: string | undefined, name: string, dflt: number) => {
   if (v === undefined) return dflt;
   const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new StartupError(`${name} ${JSON.stringify(v)}: expected a positive whole number`);
+  if (!Number.isInteger(n) || n <= 0)
+    throw new StartupError(`${name} ${JSON.stringify(v)}: expected a positive whole number`);
   return n;
 };
 
 export async function serveHttpCmd(o: HttpServeOptions): Promise<void> {
   const { host, port } = parseListen(o.listen);
-  const ids = o.instances.length ? o.instances : manifestFiles(o.scopes).map(instanceOf).filter((id) => CONNECTORS[id.split('.')[0]!]);
+  const ids = o.instances.length
+    ? o.instances
+    : manifestFiles(o.scopes)
+        .map(instanceOf)
+        .filter((id) => CONNECTORS[id.split('.')[0]!]);
   if (!ids.length) throw new StartupError(`no instance to serve: no manifest in ${o.scopes}`);
-  if (o.upstream && new Set(ids.map((id) => id.split('.')[0])).size > 1) throw new StartupError('--upstream names one upstream: serve instances of one connector with it');
-  if (o.clientRate && !parseRate(o.clientRate)) throw new StartupError(`--client-rate ${JSON.stringify(o.clientRate)}: expected N/second, N/minute, N/hour or N/day`);
+  if (o.upstream && new Set(ids.map((id) => id.split('.')[0])).size > 1)
+    throw new StartupError('--upstream names one upstream: serve instances of one connector with it');
+  if (o.clientRate && !parseRate(o.clientRate))
+    throw new StartupError(
+      `--client-rate ${JSON.stringify(o.clientRate)}: expected N/second, N/minute, N/hour or N/day`,
+    );
   const bodyMs = parseDuration(o.bodyTimeout ?? '10s');
-  if (!bodyMs) throw new StartupError(`--body-timeout ${JSON.stringify(o.bodyTimeout)}: expected a duration such as 10s`);
+  if (!bodyMs)
+    throw new StartupError(`--body-timeout ${JSON.stringify(o.bodyTimeout)}: expected a duration such as 10s`);
   const graceMs = parseDuration(o.drain ?? '30s');
-  if (graceMs === undefined) throw new StartupError(`--drain ${JSON.stringify(o.drain)}: expected a duration such as 30s or 2m`);
+  if (graceMs === undefined)
+    throw new StartupError(`--drain ${JSON.stringify(o.drain)}: expected a duration such as 30s or 2m`);
 
   const clients = loadClients(o.scopes);
   const running: Running[] = [];
   for (const id of ids) {
     const [connector, env] = id.split('.') as [string, string];
     if (!env) throw new StartupError(`--instance ${JSON.stringify(id)}: expected <connector>.<env>, e.g. slack.prod`);
-    running.push(await composeInstance({ connector, env, scopes: o.scopes, sandbox: o.sandbox, upstream: o.upstream, http: true }));
+    running.push(
+      await composeInstance({ connector, env, scopes: o.scopes, sandbox: o.sandbox, upstream: o.upstream, http: true }),
+    );
   }
   const first = running[0]!.inst;
-  const registry = await ClientRegistry.load(clients, credentialResolver(o.scopes, () => first.manifest));
+  const registry = await ClientRegistry.load(
+    clients,
+    credentialResolver(o.scopes, () => first.manifest),
+  );
   const log = (m: string) => process.stderr.write(`fleet http: ${first.redactor.scrub(m)}\n`);
   const exit = async (code: number, why = code ? 'start failed' : 'SIGTERM') => {
     await Promise.all(running.map((r) => r.close(why)));
@@ -73,7 +90,8 @@ export async function serveHttpCmd(o: HttpServeOptions): Promise<void> {
   };
   // Slack's callbacks (answers to approval requests): each path once, refusals on the first instance's trail that serves it
   const inbound = new Map<string, Inbound>();
-  for (const r of running) for (const e of r.inbound) if (!inbound.has(e.path)) inbound.set(e.path, { ...e, inst: r.inst });
+  for (const r of running)
+    for (const e of r.inbound) if (!inbound.has(e.path)) inbound.set(e.path, { ...e, inst: r.inst });
   for (const e of inbound.values()) {
     await e.ready?.().catch((err: Error) => {
       throw new StartupError(`${r0(e.inst)} cannot serve ${e.path}: ${err.message}`);
@@ -105,7 +123,9 @@ export async function serveHttpCmd(o: HttpServeOptions): Promise<void> {
     });
   }
   const prod = running.filter((r) => isProduction(r.inst.manifest)).length;
-  log(`serving ${fleet.routes.map((r) => r.resource).join(', ')} (${prod} production) to ${Object.keys(clients.clients).length} clients of ${clients.file}`);
+  log(
+    `serving ${fleet.routes.map((r) => r.resource).join(', ')} (${prod} production) to ${Object.keys(clients.clients).length} clients of ${clients.file}`,
+  );
   // the one line a supervisor or a test waits for, on stderr: stdout stays free
   process.stderr.write(`fleet http: listening on ${fleet.url}\n`);
   let stopping = false;

@@ -37,7 +37,14 @@ export async function serve(opts: ServeOptions): Promise<void> {
   const listed = new Promise<void>((resolve) => (onListed = resolve));
   // On a sandbox the token is minted for the manifest, so there is no credential to find wrong.
   const checkFirst = isProduction(inst.manifest) && !opts.sandbox;
-  const beforeList = checkFirst ? () => checked(inst.upstream(), PROD_LIST_WAIT_MS, (e) => `${inst.manifest.id} cannot serve: ${inst.redactor.scrub(e.message)}`) : undefined;
+  const beforeList = checkFirst
+    ? () =>
+        checked(
+          inst.upstream(),
+          PROD_LIST_WAIT_MS,
+          (e) => `${inst.manifest.id} cannot serve: ${inst.redactor.scrub(e.message)}`,
+        )
+    : undefined;
   const server = buildServer(inst, VERSION, { onListed, beforeList, principal });
   // stdin goes through the wire guard: oversized, non-UTF-8, non-JSON and pre-initialize lines get a
   // JSON-RPC error and the server keeps reading (the SDK's transport would stop or stay silent).
@@ -81,7 +88,13 @@ export async function serve(opts: ServeOptions): Promise<void> {
     // ends the process before `initialize` is answered, so a client marks the server failed, not
     // connected. A slower check goes on in the background and tools/list waits for it.
     openNow();
-    if (await checked(inst.upstream(), PROD_LIST_WAIT_MS, (e) => e.message).then(() => false, () => true)) return;
+    if (
+      await checked(inst.upstream(), PROD_LIST_WAIT_MS, (e) => e.message).then(
+        () => false,
+        () => true,
+      )
+    )
+      return;
   }
   await server.connect(transport);
   listed.then(() => setImmediate(openNow));

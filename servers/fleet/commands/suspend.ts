@@ -87,12 +87,17 @@ async function covered(target: string, scopes: string): Promise<{ target: string
       throw e;
     }
   }
-  if (!all.includes(target)) throw new Error(`no instance "${target}" in ${scopes} (known: ${all.join(', ')}); a client is named client:NAME`);
+  if (!all.includes(target))
+    throw new Error(`no instance "${target}" in ${scopes} (known: ${all.join(', ')}); a client is named client:NAME`);
   return { target, instances: [target] };
 }
 
 /** Runs `fn` on the state of each instance (each opened and closed in turn). */
-async function eachState<T>(instances: string[], scopes: string, fn: (s: StateStore, id: string) => Promise<T>): Promise<T[]> {
+async function eachState<T>(
+  instances: string[],
+  scopes: string,
+  fn: (s: StateStore, id: string) => Promise<T>,
+): Promise<T[]> {
   const out: T[] = [];
   for (const id of instances) {
     const state = instanceStore(scopes, id);
@@ -106,7 +111,22 @@ async function eachState<T>(instances: string[], scopes: string, fn: (s: StateSt
 }
 
 const record = (state: StateStore, id: string, action: 'suspend' | 'resume', s: Suspension) =>
-  state.audit.append({ v: 1, call: randomUUID(), time: new Date().toISOString(), instance: id, tool: `fleet ${action}`, phase: 'admin', decision: action, actor: s.by, actor_via: 'env', reason: s.reason, target: s.target }, true);
+  state.audit.append(
+    {
+      v: 1,
+      call: randomUUID(),
+      time: new Date().toISOString(),
+      instance: id,
+      tool: `fleet ${action}`,
+      phase: 'admin',
+      decision: action,
+      actor: s.by,
+      actor_via: 'env',
+      reason: s.reason,
+      target: s.target,
+    },
+    true,
+  );
 
 /** Instances among `ids` whose upstream token is minted per run (so there is one to revoke). */
 function mintedOf(ids: string[], scopes: string): string[] {
@@ -119,28 +139,45 @@ function mintedOf(ids: string[], scopes: string): string[] {
   });
 }
 
-export async function suspendCmd(named: string, o: SuspendOptions, out: (s: string) => void = (s) => process.stdout.write(`${s}\n`), env = process.env): Promise<number> {
+export async function suspendCmd(
+  named: string,
+  o: SuspendOptions,
+  out: (s: string) => void = (s) => process.stdout.write(`${s}\n`),
+  env = process.env,
+): Promise<number> {
   const reason = o.reason?.trim();
-  if (!reason) throw new Error('--reason is required: say why, it is shown to every refused caller and kept in the trail');
+  if (!reason)
+    throw new Error('--reason is required: say why, it is shown to every refused caller and kept in the trail');
   const { target, instances } = await covered(named, o.scopes);
   const s: Suspension = { target, reason, by: who(env), at: new Date().toISOString() };
   // suspensions are fleet-wide in a store every instance shares: one write, then one record per trail
   const [where] = await eachState(instances, o.scopes, async (state, id) => {
     if (id === instances[0]) await state.suspensions.put(s);
     await record(state, id, 'suspend', s);
-    return state.engine === 'postgres' ? 'the shared PostgreSQL store (every replica)' : `this machine's state folder (${basename(state.suspensions.where)})`;
+    return state.engine === 'postgres'
+      ? 'the shared PostgreSQL store (every replica)'
+      : `this machine's state folder (${basename(state.suspensions.where)})`;
   });
   const minted = target.startsWith('client:') ? [] : mintedOf(instances, o.scopes);
   out(`suspended ${target}: ${reason}`);
-  out(`  written to ${where}: every process serving ${target.startsWith('client:') ? 'any instance refuses this client' : target} refuses calls within ${SUSPENSION_CACHE_MS / 1000} s (and again before any call that was waiting for approval runs)`);
-  out(minted.length
-    ? `  minted credentials: every process serving ${minted.join(', ')} deletes its minted upstream token within ${(2 * SUSPENSION_CACHE_MS) / 1000} s and mints none until resumed`
-    : `  minted credentials: none to revoke — ${target.startsWith('client:') ? 'a client holds no upstream token' : `${target} runs on its configured credential; rotate it at the upstream if it may be compromised`}`);
+  out(
+    `  written to ${where}: every process serving ${target.startsWith('client:') ? 'any instance refuses this client' : target} refuses calls within ${SUSPENSION_CACHE_MS / 1000} s (and again before any call that was waiting for approval runs)`,
+  );
+  out(
+    minted.length
+      ? `  minted credentials: every process serving ${minted.join(', ')} deletes its minted upstream token within ${(2 * SUSPENSION_CACHE_MS) / 1000} s and mints none until resumed`
+      : `  minted credentials: none to revoke — ${target.startsWith('client:') ? 'a client holds no upstream token' : `${target} runs on its configured credential; rotate it at the upstream if it may be compromised`}`,
+  );
   out(`  recorded in the audit trail of ${instances.join(', ')}; lift with \`fleet resume ${target}\``);
   return 0;
 }
 
-export async function resumeCmd(named: string, o: SuspendOptions, out: (s: string) => void = (s) => process.stdout.write(`${s}\n`), env = process.env): Promise<number> {
+export async function resumeCmd(
+  named: string,
+  o: SuspendOptions,
+  out: (s: string) => void = (s) => process.stdout.write(`${s}\n`),
+  env = process.env,
+): Promise<number> {
   const { target, instances } = await covered(named, o.scopes);
   let before: Suspension | undefined;
   let now: Suspension[] = [];
@@ -148,10 +185,18 @@ export async function resumeCmd(named: string, o: SuspendOptions, out: (s: strin
     before = await state.suspensions.remove(target);
     if (!before) now = await state.suspensions.list();
   });
-  if (!before) throw new Error(`${target} is not suspended (suspended now: ${now.map((x) => x.target).join(', ') || 'nothing'})`);
+  if (!before)
+    throw new Error(`${target} is not suspended (suspended now: ${now.map((x) => x.target).join(', ') || 'nothing'})`);
   const was = before;
-  const s: Suspension = { target, reason: o.reason?.trim() || `lifts: ${was.reason}`, by: who(env), at: new Date().toISOString() };
+  const s: Suspension = {
+    target,
+    reason: o.reason?.trim() || `lifts: ${was.reason}`,
+    by: who(env),
+    at: new Date().toISOString(),
+  };
   await eachState(instances, o.scopes, (state, id) => record(state, id, 'resume', s));
-  out(`resumed ${target} (suspended since ${was.at} by ${was.by}: ${was.reason}); calls are served again within ${SUSPENSION_CACHE_MS / 1000} s${mintedOf(instances, o.scopes).length && !target.startsWith('client:') ? ', and a fresh token is minted' : ''}`);
+  out(
+    `resumed ${target} (suspended since ${was.at} by ${was.by}: ${was.reason}); calls are served again within ${SUSPENSION_CACHE_MS / 1000} s${mintedOf(instances, o.scopes).length && !target.startsWith('client:') ? ', and a fresh token is minted' : ''}`,
+  );
   return 0;
 }

@@ -26,7 +26,10 @@ function docsFile(scopes: string, docs: string | boolean): string | undefined {
   return existsSync(beside) ? beside : undefined;
 }
 
-export function verifyCmd(o: VerifyCmdOptions, out: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): number {
+export function verifyCmd(
+  o: VerifyCmdOptions,
+  out: (s: string) => void = (s) => process.stdout.write(`${s}\n`),
+): number {
   const { manifests, findings } = verifyScopes(o.scopes, { connectors: CONNECTORS, docs: docsFile(o.scopes, o.docs) });
   if (o.explain) {
     const all = manifests.map((m) => explain(m, CONNECTORS[m.connector]!));
@@ -41,7 +44,10 @@ export function verifyCmd(o: VerifyCmdOptions, out: (s: string) => void = (s) =>
 }
 
 /** `fleet surface [--update]`: regenerates snapshots, schema and docs table, or says which are stale. */
-export function surfaceCmd(o: { scopes: string; update?: boolean; docs: string | boolean }, out: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): number {
+export function surfaceCmd(
+  o: { scopes: string; update?: boolean; docs: string | boolean },
+  out: (s: string) => void = (s) => process.stdout.write(`${s}\n`),
+): number {
   const docs = docsFile(o.scopes, o.docs);
   // Only manifest problems block an update: drift is what --update repairs.
   const { manifests, findings } = verifyScopes(o.scopes, { connectors: CONNECTORS, generated: !o.update, docs });

@@ -3,7 +3,13 @@
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { readAnchors } from '../../../shared/audit/anchors.js';
-import { Checkpointer, fileSink, loadPrivateKey, rawPublicKey, readCheckpointsConfig } from '../../../shared/audit/checkpoint.js';
+import {
+  Checkpointer,
+  fileSink,
+  loadPrivateKey,
+  rawPublicKey,
+  readCheckpointsConfig,
+} from '../../../shared/audit/checkpoint.js';
 import type { AuditExport } from '../../../shared/audit/export.js';
 import { parseDuration } from '../../../shared/base/duration.js';
 import { StartupError } from '../../../shared/base/errors.js';
@@ -13,7 +19,9 @@ import type { Manifest } from '../../../shared/manifest/schema.js';
 import type { CheckpointSinkKind, ExtensionContext, PostedSink } from '../../../shared/connector/extensions.js';
 
 /** The instance's checkpointer, and the sinks connectors contribute that it posts to (each tells at the end what it lost). */
-export type Checkpoints = Pick<Checkpointer, 'record' | 'close'> & { posted?: { kind: CheckpointSinkKind; sink: PostedSink }[] };
+export type Checkpoints = Pick<Checkpointer, 'record' | 'close'> & {
+  posted?: { kind: CheckpointSinkKind; sink: PostedSink }[];
+};
 
 /**
  * Signed checkpoints of the trail, when the environment names a signing key (FLEET_CHECKPOINT_KEY,
@@ -46,12 +54,17 @@ export function openCheckpoints(
       record: () => {
         if (said) return;
         said = true;
-        log.warn(`no FLEET_CHECKPOINT_KEY: the trail of ${manifest.id} gets no signed checkpoints, so a cut tail or a rewritten trail cannot be proven (${fleetFile}: checkpoints)`);
+        log.warn(
+          `no FLEET_CHECKPOINT_KEY: the trail of ${manifest.id} gets no signed checkpoints, so a cut tail or a rewritten trail cannot be proven (${fleetFile}: checkpoints)`,
+        );
       },
       close: () => {},
     };
   }
-  if (!config) throw new StartupError(`FLEET_CHECKPOINT_KEY is set but ${fleetFile} names no checkpoints key; add a checkpoints: block (fleet audit keygen prints one)`);
+  if (!config)
+    throw new StartupError(
+      `FLEET_CHECKPOINT_KEY is set but ${fleetFile} names no checkpoints key; add a checkpoints: block (fleet audit keygen prints one)`,
+    );
   // judged where the paths really lead: a key or checkpoint file reached through a link into the
   // trail's folder is in it
   const trailDir = realDir(dirname(trail));
@@ -59,23 +72,37 @@ export function openCheckpoints(
     const d = realFileDir(p);
     return d === trailDir || d.startsWith(`${trailDir}/`);
   };
-  if (inside(keyFile)) throw new StartupError(`the checkpoint signing key ${keyFile} is in the audit trail's folder ${trailDir}; keep it where the instance's trail is not (another user's file, a secret mount)`);
+  if (inside(keyFile))
+    throw new StartupError(
+      `the checkpoint signing key ${keyFile} is in the audit trail's folder ${trailDir}; keep it where the instance's trail is not (another user's file, a secret mount)`,
+    );
   let privateKey;
   try {
     privateKey = loadPrivateKey(readFileSync(keyFile, 'utf8'));
   } catch (e) {
-    throw new StartupError(`cannot read the checkpoint signing key ${keyFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new StartupError(
+      `cannot read the checkpoint signing key ${keyFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
   }
   if (rawPublicKey(privateKey) !== config.key.public) {
-    throw new StartupError(`the checkpoint signing key ${keyFile} does not match the public key ${config.key.name} in ${fleetFile}; run fleet audit keygen <new key file> --scopes ${scopes} to make a pair and write its public half there`);
+    throw new StartupError(
+      `the checkpoint signing key ${keyFile} does not match the public key ${config.key.name} in ${fleetFile}; run fleet audit keygen <new key file> --scopes ${scopes} to make a pair and write its public half there`,
+    );
   }
   const out = process.env.FLEET_CHECKPOINT_FILE;
-  const posted = sinks.filter((kind) => config[kind.name] !== undefined).map((kind) => ({ kind, sink: kind.open(ctx, config[kind.name]) }));
+  const posted = sinks
+    .filter((kind) => config[kind.name] !== undefined)
+    .map((kind) => ({ kind, sink: kind.open(ctx, config[kind.name]) }));
   if (!out && !exporter && !posted.length) {
     const add = sinks.map((k) => `checkpoints.${k.name}`).join(' or ');
-    throw new StartupError(`FLEET_CHECKPOINT_KEY is set but checkpoints go nowhere: set FLEET_CHECKPOINT_FILE (outside the trail's folder)${add ? ', ' : ' or '}name an OTLP collector (OTEL_EXPORTER_OTLP_ENDPOINT)${add ? ` or add ${add} to ${fleetFile}` : ''}`);
+    throw new StartupError(
+      `FLEET_CHECKPOINT_KEY is set but checkpoints go nowhere: set FLEET_CHECKPOINT_FILE (outside the trail's folder)${add ? ', ' : ' or '}name an OTLP collector (OTEL_EXPORTER_OTLP_ENDPOINT)${add ? ` or add ${add} to ${fleetFile}` : ''}`,
+    );
   }
-  if (out && inside(out)) throw new StartupError(`the checkpoint file ${out} is in the audit trail's folder ${trailDir}; checkpoints go where the instance cannot rewrite them`);
+  if (out && inside(out))
+    throw new StartupError(
+      `the checkpoint file ${out} is in the audit trail's folder ${trailDir}; checkpoints go where the instance cannot rewrite them`,
+    );
   const checkpointer = new Checkpointer({
     instance: manifest.id,
     key: { name: config.key.name, privateKey },
@@ -84,11 +111,18 @@ export function openCheckpoints(
     intervalMs: parseDuration(config.interval)!,
     onError: (m) => log.error(m),
   });
-  return { record: (h, now) => checkpointer.record(h, now), close: () => checkpointer.close(), ...(posted.length ? { posted } : {}) };
+  return {
+    record: (h, now) => checkpointer.record(h, now),
+    close: () => checkpointer.close(),
+    ...(posted.length ? { posted } : {}),
+  };
 }
 
 /** Another instance's signed checkpoints, where this machine keeps them: its trail must reach and agree with each. */
-export function anchorsOf(scopes: string, sinks: readonly CheckpointSinkKind[]): (id: string) => Map<number, string> | undefined {
+export function anchorsOf(
+  scopes: string,
+  sinks: readonly CheckpointSinkKind[],
+): (id: string) => Map<number, string> | undefined {
   return (id) => {
     const file = process.env.FLEET_CHECKPOINT_FILE;
     if (!file || !existsSync(file)) return undefined;

@@ -18,7 +18,10 @@ export type Resolve = (ref: string) => Promise<string>;
  */
 export function credentialResolver(scopes: string, manifest: (ref: string) => Manifest): Resolve {
   const schemes = Object.fromEntries(
-    extensionsOf(CONNECTORS).credentials.map((s) => [s.scheme, (ref: string) => s.resolve(ref, { env: process.env, manifest: manifest(ref), scopes, connectors: CONNECTORS })]),
+    extensionsOf(CONNECTORS).credentials.map((s) => [
+      s.scheme,
+      (ref: string) => s.resolve(ref, { env: process.env, manifest: manifest(ref), scopes, connectors: CONNECTORS }),
+    ]),
   );
   return (ref) => resolveCredential(ref, process.env, schemes);
 }

@@ -6,7 +6,13 @@ import type { Log } from '../../../shared/base/log.js';
 import type { ApprovalChannel } from '../../../shared/call/approval.js';
 import { ELICITATION } from '../../../shared/call/approval.js';
 import type { Redactor } from '../../../shared/base/redaction.js';
-import { extensionsOf, type ActorProver, type ExtensionContext, type FleetExtensions, type InboundEndpoint } from '../../../shared/connector/extensions.js';
+import {
+  extensionsOf,
+  type ActorProver,
+  type ExtensionContext,
+  type FleetExtensions,
+  type InboundEndpoint,
+} from '../../../shared/connector/extensions.js';
 import type { Upstream } from '../../../shared/connector/tool.js';
 import type { StateStore } from '../../../shared/state/store.js';
 import { attributionRule } from '../../../shared/manifest/attribution.js';
@@ -51,20 +57,32 @@ export function extensionContext(o: {
 }
 
 /** The channels the instance's grants ask for, by `via`; each checks its configuration now, connects on first need. */
-export function approvalChannels(ctx: ExtensionContext, ext: FleetExtensions): Record<string, () => Promise<ApprovalChannel>> | undefined {
-  const wanted = new Set(Object.values(ctx.manifest.tools).map((g) => (g.approval as { via?: string } | undefined)?.via).filter((v) => v && v !== ELICITATION));
+export function approvalChannels(
+  ctx: ExtensionContext,
+  ext: FleetExtensions,
+): Record<string, () => Promise<ApprovalChannel>> | undefined {
+  const wanted = new Set(
+    Object.values(ctx.manifest.tools)
+      .map((g) => (g.approval as { via?: string } | undefined)?.via)
+      .filter((v) => v && v !== ELICITATION),
+  );
   if (!wanted.size) return undefined;
   return Object.fromEntries(ext.approvals.filter((k) => wanted.has(k.via)).map((k) => [k.via, k.open(ctx)]));
 }
 
 /** What the channels the instance's grants ask for serve under `fleet serve --http`, for answers to arrive at. */
 export function inboundEndpoints(ctx: ExtensionContext, ext: FleetExtensions): InboundEndpoint[] {
-  const wanted = new Set(Object.values(ctx.manifest.tools).map((g) => (g.approval as { via?: string } | undefined)?.via));
+  const wanted = new Set(
+    Object.values(ctx.manifest.tools).map((g) => (g.approval as { via?: string } | undefined)?.via),
+  );
   return ctx.http ? ext.approvals.filter((k) => wanted.has(k.via)).flatMap((k) => k.inbound?.(ctx) ?? []) : [];
 }
 
 /** The prover of the instance's attribution proof, where a connector contributes it. */
-export function actorProver(ctx: ExtensionContext, ext: FleetExtensions): (ActorProver & { howTo: string }) | undefined {
+export function actorProver(
+  ctx: ExtensionContext,
+  ext: FleetExtensions,
+): (ActorProver & { howTo: string }) | undefined {
   const { proof } = attributionRule(ctx.manifest.attribution);
   const kind = ext.provers.find((p) => p.proof === proof);
   return kind && { ...kind.open(ctx), howTo: kind.howTo };

@@ -12,7 +12,10 @@ import { CONNECTORS } from '../connectors.js';
 export function enforceFleetRules(manifest: Manifest, scopes: string, log: Pick<Log, 'warn'>): void {
   const errors = serveFindings(manifest, CONNECTORS, join(scopes, 'fleet.yaml')).filter((f) => f.severity === 'error');
   if (errors.length && isProduction(manifest)) {
-    throw new StartupError(`${manifest.id} breaks the fleet's rules, so this production instance does not start (fleet verify says the same):\n${errors.map((f) => `  ${f.file}:${f.line}: [${f.rule}] ${f.message}`).join('\n')}`);
+    throw new StartupError(
+      `${manifest.id} breaks the fleet's rules, so this production instance does not start (fleet verify says the same):\n${errors.map((f) => `  ${f.file}:${f.line}: [${f.rule}] ${f.message}`).join('\n')}`,
+    );
   }
-  for (const f of errors) log.warn(`${f.file}:${f.line}: [${f.rule}] ${f.message} (a production instance would not start)`);
+  for (const f of errors)
+    log.warn(`${f.file}:${f.line}: [${f.rule}] ${f.message} (a production instance would not start)`);
 }

@@ -20,7 +20,14 @@ import { CONNECTORS } from '../connectors.js';
 import { VERSION } from '../version.js';
 import { anchorsOf, openCheckpoints } from './checkpoints.js';
 import { credentialResolver } from './credentials.js';
-import { actorProver, approvalChannels, approvalPollMs, extensionContext, fleetExtensions, inboundEndpoints } from './extensions.js';
+import {
+  actorProver,
+  approvalChannels,
+  approvalPollMs,
+  extensionContext,
+  fleetExtensions,
+  inboundEndpoints,
+} from './extensions.js';
 import { manifestFor, type ServeOptions } from './options.js';
 import { shutdownOf } from './shutdown.js';
 import { servingStore } from './store.js';
@@ -50,7 +57,8 @@ export function trailFile(id: string, scopes: string, env: NodeJS.ProcessEnv = p
 
 export async function composeInstance(opts: ServeOptions): Promise<Running> {
   const connector = CONNECTORS[opts.connector];
-  if (!connector) throw new StartupError(`unknown connector "${opts.connector}" (known: ${Object.keys(CONNECTORS).join(', ')})`);
+  if (!connector)
+    throw new StartupError(`unknown connector "${opts.connector}" (known: ${Object.keys(CONNECTORS).join(', ')})`);
   const manifest = loadManifest(manifestFor(opts), CONNECTORS);
   // every person the manifest names is someone the fleet knows, as verify demands
   const directory = loadPeople(opts.scopes);
@@ -68,8 +76,13 @@ export async function composeInstance(opts: ServeOptions): Promise<Running> {
 
   const trail = trailFile(manifest.id, opts.scopes);
   // what the collector misses is owed (kept in the state folder) and re-sent from the trail
-  const resend = { owed: new OwedFile(join(fleetDir('state', opts.scopes), `${manifest.id}.otlp-owed.json`)), lines: () => store!.audit.lines() };
-  const exporter = otlpConfigured(process.env) ? await openOtlpExport(manifest.id, process.env, log.warn, { version: VERSION }, resend) : undefined;
+  const resend = {
+    owed: new OwedFile(join(fleetDir('state', opts.scopes), `${manifest.id}.otlp-owed.json`)),
+    lines: () => store!.audit.lines(),
+  };
+  const exporter = otlpConfigured(process.env)
+    ? await openOtlpExport(manifest.id, process.env, log.warn, { version: VERSION }, resend)
+    : undefined;
   const upstream = () => link.upstream();
   const ext = fleetExtensions();
   const extensions = extensionContext({ manifest, opts, redactor, log, resolve, upstream, store: () => store });

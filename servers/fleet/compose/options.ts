@@ -20,7 +20,9 @@ export function manifestFor(opts: ServeOptions): string {
   const file = join(opts.scopes, `${opts.connector}.${opts.env}.yaml`);
   if (existsSync(file)) return file;
   if (!existsSync(opts.scopes)) {
-    throw new StartupError(`no scopes folder at ${resolve(opts.scopes)}: run fleet in your project (where scopes/ is, or below it) or pass --scopes DIR`);
+    throw new StartupError(
+      `no scopes folder at ${resolve(opts.scopes)}: run fleet in your project (where scopes/ is, or below it) or pass --scopes DIR`,
+    );
   }
   const envs = readdirSync(opts.scopes)
     .map((f) => new RegExp(`^${opts.connector}\\.([a-z][a-z0-9-]*)\\.yaml$`).exec(f)?.[1])
@@ -28,6 +30,8 @@ export function manifestFor(opts: ServeOptions): string {
     .sort();
   throw new StartupError(
     `no manifest ${file} for ${opts.connector} --env ${opts.env}; ` +
-      (envs.length ? `${opts.connector} has: ${envs.map((e) => `--env ${e}`).join(', ')}` : `${opts.scopes} holds no ${opts.connector} manifest`),
+      (envs.length
+        ? `${opts.connector} has: ${envs.map((e) => `--env ${e}`).join(', ')}`
+        : `${opts.scopes} holds no ${opts.connector} manifest`),
   );
 }

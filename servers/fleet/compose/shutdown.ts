@@ -25,7 +25,16 @@ export interface Parts {
  * Stops the late-answer watch, revokes a minted token and closes the sandbox, then the checkpoints
  * (the last ones posted), the extensions' connections, the export (what it lost on the record) and the store.
  */
-export function shutdownOf({ manifest, log, link, late, checkpoints, extensions, exporter, store }: Parts): (why: string) => Promise<void> {
+export function shutdownOf({
+  manifest,
+  log,
+  link,
+  late,
+  checkpoints,
+  extensions,
+  exporter,
+  store,
+}: Parts): (why: string) => Promise<void> {
   return async (why) => {
     await late()?.stop();
     await link.close(why);
@@ -35,8 +44,21 @@ export function shutdownOf({ manifest, log, link, late, checkpoints, extensions,
       // a client ending the process gives it a few seconds (the MCP SDK: 2 s, then SIGTERM)
       await posted.flush(POST_WAIT_MS);
       if (posted.failed || posted.dropped) {
-        log.warn(`audit checkpoints: ${posted.failed + posted.dropped} of ${posted.posted + posted.failed + posted.dropped} never reached ${kind.place} (${posted.failed} refused or unanswered, ${posted.dropped} dropped)`);
-        await store.audit.append({ v: 1, time: new Date().toISOString(), instance: manifest.id, phase: 'checkpoints', to: kind.name, posted: posted.posted, failed: posted.failed, dropped: posted.dropped }).catch(() => {});
+        log.warn(
+          `audit checkpoints: ${posted.failed + posted.dropped} of ${posted.posted + posted.failed + posted.dropped} never reached ${kind.place} (${posted.failed} refused or unanswered, ${posted.dropped} dropped)`,
+        );
+        await store.audit
+          .append({
+            v: 1,
+            time: new Date().toISOString(),
+            instance: manifest.id,
+            phase: 'checkpoints',
+            to: kind.name,
+            posted: posted.posted,
+            failed: posted.failed,
+            dropped: posted.dropped,
+          })
+          .catch(() => {});
       }
     }
     await extensions.close();
@@ -45,8 +67,20 @@ export function shutdownOf({ manifest, log, link, late, checkpoints, extensions,
       // what the export lost is itself on the record, where the trail stays the source of truth
       if (exporter.dropped) {
         const owed = exporter.owed();
-        log.warn(`audit export: ${exporter.dropped} record(s) never reached the OTLP collector (${exporter.exported} did)${owed ? `; ${owed} owed, re-sent from the trail when the collector answers` : ''}`);
-        await store.audit.append({ v: 1, time: new Date().toISOString(), instance: manifest.id, phase: 'export', dropped: exporter.dropped, exported: exporter.exported, owed }).catch(() => {});
+        log.warn(
+          `audit export: ${exporter.dropped} record(s) never reached the OTLP collector (${exporter.exported} did)${owed ? `; ${owed} owed, re-sent from the trail when the collector answers` : ''}`,
+        );
+        await store.audit
+          .append({
+            v: 1,
+            time: new Date().toISOString(),
+            instance: manifest.id,
+            phase: 'export',
+            dropped: exporter.dropped,
+            exported: exporter.exported,
+            owed,
+          })
+          .catch(() => {});
       }
     }
     await store.close().catch(() => {});

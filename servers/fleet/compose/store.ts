@@ -9,11 +9,19 @@ import { instanceResolver, resolveStoreCredential, type Resolve } from './creden
 
 /** The store of instance `id` (e.g. slack.prod) as a command opens it, with the engine fleet.yaml names. */
 export function instanceStore(scopes: string, id: string): StateStore {
-  if (!/^[a-z0-9-]+\.[a-z0-9-]+$/.test(id)) throw new Error(`--instance takes connector.env (e.g. slack.prod), not "${id}"`);
+  if (!/^[a-z0-9-]+\.[a-z0-9-]+$/.test(id))
+    throw new Error(`--instance takes connector.env (e.g. slack.prod), not "${id}"`);
   return openState(readStoreConfig(scopes), id, scopes, process.env, instanceResolver(scopes, id));
 }
 
 /** A serving instance's store, opened on first use; its URL (and password) registered with the redactor. */
-export function servingStore(cfg: StoreConfig, scopes: string, id: string, resolve: Resolve, redactor: Redactor, hooks: TrailHooks): StateStore {
+export function servingStore(
+  cfg: StoreConfig,
+  scopes: string,
+  id: string,
+  resolve: Resolve,
+  redactor: Redactor,
+  hooks: TrailHooks,
+): StateStore {
   return openState(cfg, id, scopes, process.env, (ref) => resolveStoreCredential(ref, resolve, redactor), hooks);
 }

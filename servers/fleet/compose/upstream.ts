@@ -75,11 +75,17 @@ export function linkUpstream({ connector, manifest, opts, resolve, redactor, log
     if (opts.sandbox) {
       sandbox = await connector.sandbox();
       if (manifest.rotate && sandbox.issueRotation) rotation = sandbox.issueRotation(manifest);
-      else credential = manifest.mint && sandbox.issueBroker ? sandbox.issueBroker(manifest) : sandbox.issueToken(manifest);
+      else
+        credential =
+          manifest.mint && sandbox.issueBroker ? sandbox.issueBroker(manifest) : sandbox.issueToken(manifest);
       baseUrl = sandbox.url;
     } else if (manifest.rotate) {
       const r = manifest.rotate;
-      const [refresh_token, client_id, client_secret] = await Promise.all([resolve(r.refresh_token), resolve(r.client_id), resolve(r.client_secret)]);
+      const [refresh_token, client_id, client_secret] = await Promise.all([
+        resolve(r.refresh_token),
+        resolve(r.client_id),
+        resolve(r.client_secret),
+      ]);
       rotation = { refresh_token, client_id, client_secret };
     } else {
       credential = await resolve(manifest.credential);
@@ -92,7 +98,8 @@ export function linkUpstream({ connector, manifest, opts, resolve, redactor, log
         manifest,
         file: join(fleetDir('state', opts.scopes), `${manifest.id}.rotation.json`),
         seed: rotation.refresh_token,
-        exchange: (refreshToken) => connector.rotate!({ refreshToken, clientId, clientSecret, baseUrl, timeoutMs: manifest.timeoutMs }),
+        exchange: (refreshToken) =>
+          connector.rotate!({ refreshToken, clientId, clientSecret, baseUrl, timeoutMs: manifest.timeoutMs }),
         audit: store().audit,
         redactor,
         log,
@@ -105,9 +112,21 @@ export function linkUpstream({ connector, manifest, opts, resolve, redactor, log
     if (manifest.mint) {
       // `credential` is the broker: it mints this run's token and is used for nothing else.
       const prefix = tokenPrefix(manifest);
-      const minter = await connector.minter!({ manifest, broker: credential, baseUrl, timeoutMs: manifest.timeoutMs, prefix, warn: log.warn });
+      const minter = await connector.minter!({
+        manifest,
+        broker: credential,
+        baseUrl,
+        timeoutMs: manifest.timeoutMs,
+        prefix,
+        warn: log.warn,
+      });
       minting = new MintedCredential({
-        manifest, minter, prefix, audit: store().audit, redactor, log,
+        manifest,
+        minter,
+        prefix,
+        audit: store().audit,
+        redactor,
+        log,
         // `fleet suspend` of this instance deletes the token; none is minted until it is lifted
         suspended: async () => {
           const s = await activeSuspension(store().suspensions, manifest.id, undefined);
@@ -131,7 +150,15 @@ export function linkUpstream({ connector, manifest, opts, resolve, redactor, log
     if (rotating) {
       // A renewed token is checked like the first (who it is, what it holds) before calls use it.
       rotating.accept = async (access) => {
-        check(await connector.open({ manifest, credential: access, baseUrl: r.baseUrl, timeoutMs: manifest.timeoutMs, warn: log.warn }));
+        check(
+          await connector.open({
+            manifest,
+            credential: access,
+            baseUrl: r.baseUrl,
+            timeoutMs: manifest.timeoutMs,
+            warn: log.warn,
+          }),
+        );
         up.rebind!(access);
       };
     }
@@ -177,7 +204,11 @@ export function linkUpstream({ connector, manifest, opts, resolve, redactor, log
       checking?.kill();
       rotating?.stop();
       // A minted token dies with the process (bounded: a hung upstream must not keep it alive).
-      if (minting) await Promise.race([minting.stop(why).catch(() => {}), new Promise((r) => setTimeout(r, REVOKE_WAIT_MS).unref())]);
+      if (minting)
+        await Promise.race([
+          minting.stop(why).catch(() => {}),
+          new Promise((r) => setTimeout(r, REVOKE_WAIT_MS).unref()),
+        ]);
       await sandbox?.close().catch(() => {});
     },
   };
@@ -188,32 +219,55 @@ export function linkUpstream({ connector, manifest, opts, resolve, redactor, log
  * holds: a production instance refuses a token whose permissions cannot be checked or that holds
  * more than the manifest declares; a development one warns.
  */
-export async function connectUpstream(connector: Connector, manifest: Manifest, r: Reach, warn: (m: string) => void): Promise<Upstream<unknown>> {
-  const up = await connector.open({ manifest, credential: r.credential, baseUrl: r.baseUrl, timeoutMs: manifest.timeoutMs, warn, ...(r.minted ? { minted: { permissions: r.minted.permissions } } : {}) });
+export async function connectUpstream(
+  connector: Connector,
+  manifest: Manifest,
+  r: Reach,
+  warn: (m: string) => void,
+): Promise<Upstream<unknown>> {
+  const up = await connector.open({
+    manifest,
+    credential: r.credential,
+    baseUrl: r.baseUrl,
+    timeoutMs: manifest.timeoutMs,
+    warn,
+    ...(r.minted ? { minted: { permissions: r.minted.permissions } } : {}),
+  });
   judgeUpstream(connector, manifest, up, warn);
   return up;
 }
 
 /** What the token may do, as the upstream reports it, against the manifest (see connectUpstream). */
-export function judgeUpstream(connector: Connector, manifest: Manifest, up: Upstream<unknown>, warn: (m: string) => void): void {
+export function judgeUpstream(
+  connector: Connector,
+  manifest: Manifest,
+  up: Upstream<unknown>,
+  warn: (m: string) => void,
+): void {
   if (up.unchecked) {
     // What the token may do is unknown: it may hold anything. Production needs to know.
     if (isProduction(manifest)) {
-      throw new StartupError(`${up.unchecked}; refusing to start a production instance whose token's permissions cannot be checked (${manifest.file}:${manifest.line('upstream')})`);
+      throw new StartupError(
+        `${up.unchecked}; refusing to start a production instance whose token's permissions cannot be checked (${manifest.file}:${manifest.line('upstream')})`,
+      );
     }
     warn(up.unchecked);
   }
   if (up.reachesBeyond?.length) {
     // the token reaches more than the manifest pins: production refuses it, as it refuses an over-scoped one
     const msg = `the token also reaches ${up.reachesBeyond.join(', ')}, beyond what the manifest pins (${manifest.file}:${manifest.line('upstream')})`;
-    if (isProduction(manifest)) throw new StartupError(`${msg}; refusing to start a production instance whose token reaches more than it declares`);
+    if (isProduction(manifest))
+      throw new StartupError(
+        `${msg}; refusing to start a production instance whose token reaches more than it declares`,
+      );
     warn(`${msg}; calls stay where the manifest pins them`);
   }
   if (up.held) {
     const { excess, missing } = checkHeld(connector, manifest, up.held);
     if (excess.length) {
       const msg = `the token holds ${excess.join(', ')} beyond the manifest's declared permissions (${manifest.file}:${manifest.line('upstream')})`;
-      if (isProduction(manifest)) throw new StartupError(`${msg}; refusing to start a production instance with an over-scoped token`);
+      if (isProduction(manifest))
+        throw new StartupError(`${msg}; refusing to start a production instance with an over-scoped token`);
       warn(msg);
     }
     if (missing.length) warn(`the token lacks ${missing.join(', ')}, which granted tools need; those calls will fail`);
@@ -233,11 +287,18 @@ const CHECK_FLAG = '--check-upstream';
  * credential on its stdin (never in argv or the environment) and answers one JSON line on its
  * stdout; its warnings go to this process's stderr. Resolves when the check passed.
  */
-function checkInChild(opts: ServeOptions, r: Reach, timeoutMs: number, started: (c: ChildProcess) => void): Promise<void> {
+function checkInChild(
+  opts: ServeOptions,
+  r: Reach,
+  timeoutMs: number,
+  started: (c: ChildProcess) => void,
+): Promise<void> {
   const bundle = bundleFile();
   const launcher = join(dirname(bundle), 'fleet');
   const args = ['serve', opts.connector, '--env', opts.env, '--scopes', opts.scopes, CHECK_FLAG];
-  const child = existsSync(launcher) ? spawn(launcher, args, { stdio: ['pipe', 'pipe', 'inherit'] }) : spawn(process.execPath, [bundle, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = existsSync(launcher)
+    ? spawn(launcher, args, { stdio: ['pipe', 'pipe', 'inherit'] })
+    : spawn(process.execPath, [bundle, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
   started(child);
   return new Promise((resolve, reject) => {
     let out = '';
@@ -254,7 +315,10 @@ function checkInChild(opts: ServeOptions, r: Reach, timeoutMs: number, started: 
         /* no answer: said below */
       }
       if (answer?.ok) resolve();
-      else reject(new StartupError(answer?.error ?? `the upstream check ended without an answer (${signal ?? `exit ${code}`})`));
+      else
+        reject(
+          new StartupError(answer?.error ?? `the upstream check ended without an answer (${signal ?? `exit ${code}`})`),
+        );
     });
     child.stdin!.on('error', () => {}); // a child that died early: its close says why
     child.stdin!.end(JSON.stringify(r));

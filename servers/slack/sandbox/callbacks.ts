@@ -46,7 +46,9 @@ export class Callbacks {
       event_id: `Ev${randomBytes(6).toString('hex').toUpperCase()}`,
       event_time: Math.floor(Date.now() / 1000),
     };
-    const sent = socket ? socket.send('events_api', envelope).then((ok) => (ok ? 200 : 0)) : this.post(t!.events, 'application/json', JSON.stringify(envelope), t!.secret);
+    const sent = socket
+      ? socket.send('events_api', envelope).then((ok) => (ok ? 200 : 0))
+      : this.post(t!.events, 'application/json', JSON.stringify(envelope), t!.secret);
     const p = sent.then((status) => void this.deliveries.push({ kind: 'event', what: String(event.type), status }));
     this.pending.add(p);
     void p.finally(() => this.pending.delete(p));
@@ -61,16 +63,36 @@ export class Callbacks {
       return status;
     }
     if (!t) throw new Error('the sandbox has no interactivity URL (deliverTo) and no Socket Mode app (socketMode)');
-    const status = await this.post(t.actions, 'application/x-www-form-urlencoded', new URLSearchParams({ payload: JSON.stringify(payload) }).toString(), t.secret);
+    const status = await this.post(
+      t.actions,
+      'application/x-www-form-urlencoded',
+      new URLSearchParams({ payload: JSON.stringify(payload) }).toString(),
+      t.secret,
+    );
     this.deliveries.push({ kind: 'action', what: 'block_actions', status });
     return status;
   }
 
   /** POSTs a body signed with `secret` at `timestamp` (seconds; default now): a test forges one with another secret or an old time. */
-  async post(url: string, type: string, body: string, secret: string, timestamp = Math.floor(Date.now() / 1000)): Promise<number> {
+  async post(
+    url: string,
+    type: string,
+    body: string,
+    secret: string,
+    timestamp = Math.floor(Date.now() / 1000),
+  ): Promise<number> {
     const signature = `v0=${createHmac('sha256', secret).update(`v0:${timestamp}:${body}`).digest('hex')}`;
     try {
-      const r = await fetch(url, { method: 'POST', headers: { 'content-type': type, 'x-slack-request-timestamp': String(timestamp), 'x-slack-signature': signature }, body, signal: AbortSignal.timeout(10_000) });
+      const r = await fetch(url, {
+        method: 'POST',
+        headers: {
+          'content-type': type,
+          'x-slack-request-timestamp': String(timestamp),
+          'x-slack-signature': signature,
+        },
+        body,
+        signal: AbortSignal.timeout(10_000),
+      });
       await r.arrayBuffer();
       return r.status;
     } catch {

@@ -27,7 +27,8 @@ export class SlackSandbox {
     route: (req) => req.path.replace(/^\/api\//, ''),
     params: (req) => redactToken(parseParams(req)),
     handle: (req) => this.handle(req),
-    faultBody: (status) => (status === 429 ? { ok: false, error: 'ratelimited' } : { ok: false, error: 'internal_error' }),
+    faultBody: (status) =>
+      status === 429 ? { ok: false, error: 'ratelimited' } : { ok: false, error: 'internal_error' },
   });
   url = '';
   readonly tiers: RateTiers;
@@ -114,7 +115,15 @@ export class SlackSandbox {
       channel: { id: channel },
       message: { type: 'message', ts, user: m.user, text: m.text, blocks: m.blocks },
       response_url: `${this.url}response/${randomBytes(8).toString('hex')}`,
-      actions: [{ action_id: actionId, block_id: (block as { block_id?: string }).block_id ?? '', type: 'button', action_ts: actionTs, value: (block.elements!.find((e) => e.action_id === actionId) as { value?: string }).value }],
+      actions: [
+        {
+          action_id: actionId,
+          block_id: (block as { block_id?: string }).block_id ?? '',
+          type: 'button',
+          action_ts: actionTs,
+          value: (block.elements!.find((e) => e.action_id === actionId) as { value?: string }).value,
+        },
+      ],
     });
   }
 
@@ -122,11 +131,20 @@ export class SlackSandbox {
    * An app with token rotation on, installed in `team` with `scopes` (bot): its client id and
    * secret and a first refresh token. Access tokens it hands out live `ttlSeconds` (Slack: 12 hours).
    */
-  rotating(team: string, scopes: string[], opts: { ttlSeconds?: number } = {}): { client_id: string; client_secret: string; refresh_token: string } {
+  rotating(
+    team: string,
+    scopes: string[],
+    opts: { ttlSeconds?: number } = {},
+  ): { client_id: string; client_secret: string; refresh_token: string } {
     this.workspace(team);
     const client_id = `${Math.floor(1e9 + Math.random() * 9e9)}.${Math.floor(1e9 + Math.random() * 9e9)}`;
     const client_secret = randomBytes(16).toString('hex');
-    this.apps.set(client_id, { secret: client_secret, team, scopes: [...scopes], ttlSeconds: opts.ttlSeconds ?? 43_200 });
+    this.apps.set(client_id, {
+      secret: client_secret,
+      team,
+      scopes: [...scopes],
+      ttlSeconds: opts.ttlSeconds ?? 43_200,
+    });
     const refresh_token = `xoxe-1-${randomBytes(24).toString('hex')}`;
     this.refreshTokens.set(refresh_token, client_id);
     return { client_id, client_secret, refresh_token };
@@ -150,11 +168,17 @@ export class SlackSandbox {
     if (!app) return { ok: false, error: 'invalid_client_id' };
     if (p.client_secret !== app.secret) return { ok: false, error: 'bad_client_secret' };
     if (p.grant_type !== 'refresh_token') return { ok: false, error: 'invalid_grant_type' };
-    if (!p.refresh_token || this.refreshTokens.get(p.refresh_token) !== p.client_id) return { ok: false, error: 'invalid_refresh_token' };
+    if (!p.refresh_token || this.refreshTokens.get(p.refresh_token) !== p.client_id)
+      return { ok: false, error: 'invalid_refresh_token' };
     this.refreshTokens.delete(p.refresh_token);
     const ws = this.workspace(app.team);
     const access = `xoxe.xoxb-1-${randomBytes(24).toString('hex')}`;
-    this.tokens.set(access, { team: app.team, scopes: [...app.scopes], expires: Date.now() + app.ttlSeconds * 1000, app: p.client_id! });
+    this.tokens.set(access, {
+      team: app.team,
+      scopes: [...app.scopes],
+      expires: Date.now() + app.ttlSeconds * 1000,
+      app: p.client_id!,
+    });
     const refresh = `xoxe-1-${randomBytes(24).toString('hex')}`;
     this.refreshTokens.set(refresh, p.client_id!);
     this.exchanges++;
@@ -192,15 +216,38 @@ export class SlackSandbox {
   }
 
   /** What an app subscribed to message.channels and reaction_added hears of a call that succeeded. */
-  private announce(ws: Workspace, user: Workspace['users'][number], method: string, p: Params, out: Record<string, unknown>): void {
+  private announce(
+    ws: Workspace,
+    user: Workspace['users'][number],
+    method: string,
+    p: Params,
+    out: Record<string, unknown>,
+  ): void {
     if (!this.callbacks.target && !this.callbacks.socket) return;
     const bot = user.bot_id ? { bot_id: user.bot_id } : {};
     if (method === 'chat.postMessage') {
       const ts = String(out.ts);
-      this.callbacks.event(ws.id, { type: 'message', channel: p.channel, user: user.id, ...bot, text: p.text ?? '', ts, ...(p.thread_ts ? { thread_ts: p.thread_ts } : {}), event_ts: ts, channel_type: 'channel' });
+      this.callbacks.event(ws.id, {
+        type: 'message',
+        channel: p.channel,
+        user: user.id,
+        ...bot,
+        text: p.text ?? '',
+        ts,
+        ...(p.thread_ts ? { thread_ts: p.thread_ts } : {}),
+        event_ts: ts,
+        channel_type: 'channel',
+      });
     } else if (method === 'reactions.add') {
       const item = ws.channels.find((c) => c.id === p.channel)?.messages.find((m) => m.ts === p.timestamp);
-      this.callbacks.event(ws.id, { type: 'reaction_added', user: user.id, reaction: p.name, item_user: item?.user, item: { type: 'message', channel: p.channel, ts: p.timestamp }, event_ts: nextTs() });
+      this.callbacks.event(ws.id, {
+        type: 'reaction_added',
+        user: user.id,
+        reaction: p.name,
+        item_user: item?.user,
+        item: { type: 'message', channel: p.channel, ts: p.timestamp },
+        event_ts: nextTs(),
+      });
     }
   }
 
@@ -216,7 +263,9 @@ export class SlackSandbox {
   /** Slack's answer to a call over its tier, or undefined when the call may go (and is counted). */
   private limit(app: string, team: string, method: string, channel?: string) {
     const wait = this.tiers.take(app, team, method, channel);
-    return wait ? { status: 429, headers: { 'retry-after': String(wait) }, json: { ok: false, error: 'ratelimited' } } : undefined;
+    return wait
+      ? { status: 429, headers: { 'retry-after': String(wait) }, json: { ok: false, error: 'ratelimited' } }
+      : undefined;
   }
 
   private handle(req: EmulatorRequest) {
@@ -228,7 +277,8 @@ export class SlackSandbox {
       return { json: { ok: false, error: 'invalid_form_data' } };
     }
     // the one method authenticated by the app's credentials, not a token
-    if (method === 'oauth.v2.access') return this.limit(params.client_id ?? '', '', method) ?? { json: this.exchange(params) };
+    if (method === 'oauth.v2.access')
+      return this.limit(params.client_id ?? '', '', method) ?? { json: this.exchange(params) };
     const auth = req.headers.authorization?.replace(/^Bearer\s+/i, '') ?? params.token;
     if (method === 'apps.connections.open') return this.connectionsOpen(auth);
     const m = METHODS[method];
@@ -236,12 +286,16 @@ export class SlackSandbox {
     if (!auth) return { json: { ok: false, error: 'not_authed' } };
     const grant = this.tokens.get(auth);
     if (!grant) return { json: { ok: false, error: this.revoked.has(auth) ? 'token_revoked' : 'invalid_auth' } };
-    if (grant.expires !== undefined && Date.now() >= grant.expires) return { json: { ok: false, error: 'token_expired' } };
+    if (grant.expires !== undefined && Date.now() >= grant.expires)
+      return { json: { ok: false, error: 'token_expired' } };
     const limited = this.limit(grant.app, grant.team, method, params.channel);
     if (limited) return limited;
     const headers = { 'x-oauth-scopes': grant.scopes.join(','), 'x-accepted-oauth-scopes': m.scope };
     if (m.scope && !grant.scopes.includes(m.scope)) {
-      return { headers, json: { ok: false, error: 'missing_scope', needed: m.scope, provided: grant.scopes.join(',') } };
+      return {
+        headers,
+        json: { ok: false, error: 'missing_scope', needed: m.scope, provided: grant.scopes.join(',') },
+      };
     }
     try {
       const ws = this.workspace(grant.team);

@@ -13,7 +13,10 @@ export interface Caller {
   user: SlackUser;
 }
 export class SlackError extends Error {
-  constructor(readonly error: string, readonly extra: Record<string, unknown> = {}) {
+  constructor(
+    readonly error: string,
+    readonly extra: Record<string, unknown> = {},
+  ) {
     super(error);
   }
 }
@@ -49,7 +52,10 @@ export const METHODS: Record<string, { scope: string; run(c: Caller, p: Params):
     scope: 'channels:history',
     run: ({ ws }, p) => {
       const ch = findChannel(ws, p.channel);
-      const top = ch.messages.filter((m) => !m.thread_ts || m.thread_ts === m.ts).slice().reverse(); // newest first
+      const top = ch.messages
+        .filter((m) => !m.thread_ts || m.thread_ts === m.ts)
+        .slice()
+        .reverse(); // newest first
       const ranged = inRange(top, p);
       const page = paginate(ranged, p, 100);
       return {
@@ -71,7 +77,11 @@ export const METHODS: Record<string, { scope: string; run(c: Caller, p: Params):
       const root = target.thread_ts ?? target.ts;
       const msgs = ch.messages.filter((m) => m.ts === root || m.thread_ts === root);
       const page = paginate(inRange(msgs, p), p, 1000);
-      return { messages: page.items.map((m) => message(ws, m)), has_more: page.next !== '', response_metadata: { next_cursor: page.next } };
+      return {
+        messages: page.items.map((m) => message(ws, m)),
+        has_more: page.next !== '',
+        response_metadata: { next_cursor: page.next },
+      };
     },
   },
   'chat.postMessage': {
@@ -79,7 +89,14 @@ export const METHODS: Record<string, { scope: string; run(c: Caller, p: Params):
     run: ({ ws, user }, p) => {
       const ch = findChannel(ws, p.channel);
       const text = needText(p);
-      const m: SlackMessage = { type: 'message', ts: nextTs(), user: user.id, ...(user.bot_id ? { bot_id: user.bot_id } : {}), text, ...blocksOf(p) };
+      const m: SlackMessage = {
+        type: 'message',
+        ts: nextTs(),
+        user: user.id,
+        ...(user.bot_id ? { bot_id: user.bot_id } : {}),
+        text,
+        ...blocksOf(p),
+      };
       if (p.thread_ts) {
         const parent = ch.messages.find((x) => x.ts === p.thread_ts);
         if (!parent) throw new SlackError('thread_not_found');
@@ -147,7 +164,11 @@ export const METHODS: Record<string, { scope: string; run(c: Caller, p: Params):
     scope: 'users:read',
     run: ({ ws, scopes }, p) => {
       const page = paginate(ws.users, p, 100);
-      return { members: page.items.map((u) => user(ws, u, scopes)), cache_ts: 1767225600, response_metadata: { next_cursor: page.next } };
+      return {
+        members: page.items.map((u) => user(ws, u, scopes)),
+        cache_ts: 1767225600,
+        response_metadata: { next_cursor: page.next },
+      };
     },
   },
   'users.info': {
@@ -197,7 +218,8 @@ export function nextTs(): string {
   return `${Math.floor(now / 1000)}.${String((now % 1000) * 1000 + (tsCounter++ % 1000)).padStart(6, '0')}`;
 }
 
-const clamp = (n: number, lo: number, hi: number) => (Number.isFinite(n) ? Math.min(hi, Math.max(lo, Math.floor(n))) : lo);
+const clamp = (n: number, lo: number, hi: number) =>
+  Number.isFinite(n) ? Math.min(hi, Math.max(lo, Math.floor(n))) : lo;
 
 function blocksOf(p: Params): Pick<SlackMessage, 'blocks'> {
   if (!p.blocks) return {};
@@ -207,7 +229,12 @@ function blocksOf(p: Params): Pick<SlackMessage, 'blocks'> {
   } catch {
     throw new SlackError('invalid_blocks');
   }
-  if (!Array.isArray(blocks) || blocks.length > 50 || blocks.some((b) => !b || typeof (b as { type?: unknown }).type !== 'string')) throw new SlackError('invalid_blocks');
+  if (
+    !Array.isArray(blocks) ||
+    blocks.length > 50 ||
+    blocks.some((b) => !b || typeof (b as { type?: unknown }).type !== 'string')
+  )
+    throw new SlackError('invalid_blocks');
   return blocks.length ? { blocks: blocks as SlackMessage['blocks'] } : {};
 }
 
@@ -296,6 +323,12 @@ function user(ws: Workspace, u: Workspace['users'][number], scopes: string[]) {
     is_admin: false,
     is_owner: false,
     tz: u.tz,
-    profile: { real_name: u.real_name, display_name: u.name, ...email, team: homeTeam(ws, u), ...(u.bot_id ? { bot_id: u.bot_id } : {}) },
+    profile: {
+      real_name: u.real_name,
+      display_name: u.name,
+      ...email,
+      team: homeTeam(ws, u),
+      ...(u.bot_id ? { bot_id: u.bot_id } : {}),
+    },
   };
 }

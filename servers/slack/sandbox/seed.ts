@@ -60,10 +60,27 @@ export const homeTeam = (ws: Workspace, u: SlackUser): string => u.team ?? ws.id
 
 const T0 = 1767225600; // 2026-01-01T00:00:00Z
 const ts = (n: number) => `${T0 + n * 60}.${String(100 + n).padStart(6, '0')}`;
-const msg = (n: number, user: string, text: string, extra: Partial<SlackMessage> = {}): SlackMessage => ({ type: 'message', ts: ts(n), user, text, ...extra });
+const msg = (n: number, user: string, text: string, extra: Partial<SlackMessage> = {}): SlackMessage => ({
+  type: 'message',
+  ts: ts(n),
+  user,
+  text,
+  ...extra,
+});
 
-const channel = (id: string, name: string, topic: string, messages: SlackMessage[], is_private = false): SlackChannel => ({
-  id, name, is_private, created: T0 - 86_400 * 30, topic, messages,
+const channel = (
+  id: string,
+  name: string,
+  topic: string,
+  messages: SlackMessage[],
+  is_private = false,
+): SlackChannel => ({
+  id,
+  name,
+  is_private,
+  created: T0 - 86_400 * 30,
+  topic,
+  messages,
 });
 
 function thread(parent: SlackMessage, replies: SlackMessage[]): SlackMessage[] {
@@ -78,16 +95,44 @@ function thread(parent: SlackMessage, replies: SlackMessage[]): SlackMessage[] {
 }
 
 export function seedWorkspaces(): Workspace[] {
-  const devBot = { id: 'U0DEVBOT', name: 'blogbot-dev', real_name: 'Blog Bot (dev)', is_bot: true, bot_id: 'B0DEVBLOGBOT', tz: 'UTC' };
-  const prodBot = { id: 'U0PRODBOT', name: 'blogbot', real_name: 'Blog Bot', is_bot: true, bot_id: 'B0PRODBLOGBOT', tz: 'UTC' };
+  const devBot = {
+    id: 'U0DEVBOT',
+    name: 'blogbot-dev',
+    real_name: 'Blog Bot (dev)',
+    is_bot: true,
+    bot_id: 'B0DEVBLOGBOT',
+    tz: 'UTC',
+  };
+  const prodBot = {
+    id: 'U0PRODBOT',
+    name: 'blogbot',
+    real_name: 'Blog Bot',
+    is_bot: true,
+    bot_id: 'B0PRODBLOGBOT',
+    tz: 'UTC',
+  };
   const dev: Workspace = {
     id: 'T0BLOGDEV',
     name: 'Blog Dev Sandbox',
     domain: 'blog-dev',
     bot: devBot,
     users: [
-      { id: 'U0DEVALICE', name: 'alice', real_name: 'Alice Developer', is_bot: false, email: 'alice@example.com', tz: 'Europe/Berlin' },
-      { id: 'U0DEVBOB', name: 'bob', real_name: 'Bob Tester', is_bot: false, email: 'bob@example.com', tz: 'America/New_York' },
+      {
+        id: 'U0DEVALICE',
+        name: 'alice',
+        real_name: 'Alice Developer',
+        is_bot: false,
+        email: 'alice@example.com',
+        tz: 'Europe/Berlin',
+      },
+      {
+        id: 'U0DEVBOB',
+        name: 'bob',
+        real_name: 'Bob Tester',
+        is_bot: false,
+        email: 'bob@example.com',
+        tz: 'America/New_York',
+      },
       devBot,
     ],
     channels: [
@@ -112,20 +157,79 @@ export function seedWorkspaces(): Workspace[] {
     domain: 'blog-hq',
     bot: prodBot,
     users: [
-      { id: 'U0EDITOR1', name: 'erin', real_name: 'Erin Editor', is_bot: false, email: 'erin@example.com', tz: 'Europe/London' },
-      { id: 'U0EDITOR2', name: 'sam', real_name: 'Sam Subeditor', is_bot: false, email: 'sam@example.com', tz: 'Europe/London' },
-      { id: 'U0WRITER1', name: 'wes', real_name: 'Wes Writer', is_bot: false, email: 'wes@example.com', tz: 'America/Chicago' },
-      { id: 'U0WRITER2', name: 'kim', real_name: 'Kim Columnist', is_bot: false, email: 'kim@example.com', tz: 'Asia/Tokyo' },
+      {
+        id: 'U0EDITOR1',
+        name: 'erin',
+        real_name: 'Erin Editor',
+        is_bot: false,
+        email: 'erin@example.com',
+        tz: 'Europe/London',
+      },
+      {
+        id: 'U0EDITOR2',
+        name: 'sam',
+        real_name: 'Sam Subeditor',
+        is_bot: false,
+        email: 'sam@example.com',
+        tz: 'Europe/London',
+      },
+      {
+        id: 'U0WRITER1',
+        name: 'wes',
+        real_name: 'Wes Writer',
+        is_bot: false,
+        email: 'wes@example.com',
+        tz: 'America/Chicago',
+      },
+      {
+        id: 'U0WRITER2',
+        name: 'kim',
+        real_name: 'Kim Columnist',
+        is_bot: false,
+        email: 'kim@example.com',
+        tz: 'Asia/Tokyo',
+      },
       // members that look human but must never prove a request or approve one
-      { id: 'U0GUEST1', name: 'gus', real_name: 'Gus Guest', is_bot: false, email: 'gus@partner.example', tz: 'UTC', is_restricted: true },
-      { id: 'U0FORMER1', name: 'fay', real_name: 'Fay Former', is_bot: false, email: 'fay@example.com', tz: 'UTC', deleted: true },
+      {
+        id: 'U0GUEST1',
+        name: 'gus',
+        real_name: 'Gus Guest',
+        is_bot: false,
+        email: 'gus@partner.example',
+        tz: 'UTC',
+        is_restricted: true,
+      },
+      {
+        id: 'U0FORMER1',
+        name: 'fay',
+        real_name: 'Fay Former',
+        is_bot: false,
+        email: 'fay@example.com',
+        tz: 'UTC',
+        deleted: true,
+      },
       prodBot,
       // The approvals identity: its own bot, separate from every instance's bot (scopes/fleet.yaml).
-      { id: 'U0APPROVALS', name: 'fleet-approvals', real_name: 'Fleet Approvals', is_bot: true, bot_id: 'B0APPROVALSBOT', tz: 'UTC' },
+      {
+        id: 'U0APPROVALS',
+        name: 'fleet-approvals',
+        real_name: 'Fleet Approvals',
+        is_bot: true,
+        bot_id: 'B0APPROVALSBOT',
+        tz: 'UTC',
+      },
       // A Slack Connect member: a full human of another organisation's workspace, in the shared
       // editorial and approvals channels. Slack shows them like a member (users.info answers, their
       // messages read back) but with their own team_id; they are nobody of this workspace.
-      { id: 'U0PARTNER1', name: 'pat', real_name: 'Pat Partner', is_bot: false, email: 'pat@partner.example', tz: 'UTC', team: PARTNER_TEAM },
+      {
+        id: 'U0PARTNER1',
+        name: 'pat',
+        real_name: 'Pat Partner',
+        is_bot: false,
+        email: 'pat@partner.example',
+        tz: 'UTC',
+        team: PARTNER_TEAM,
+      },
     ],
     channels: [
       channel('C0EDITORIAL', 'editorial', 'Drafts, reviews and publishing', [
@@ -137,7 +241,9 @@ export function seedWorkspaces(): Workspace[] {
       ]),
       channel('C0GENERAL', 'general', 'Company-wide', [msg(13, 'U0EDITOR2', 'Office closed Friday.')]),
       channel('C0RANDOM', 'random', 'Off-topic', [msg(14, 'U0WRITER1', 'Lunch?')]),
-      channel('C0APPROVALS', 'approvals', 'Approval requests from the fleet', [msg(17, 'U0PARTNER1', 'Partner agency here: we can help review.')]),
+      channel('C0APPROVALS', 'approvals', 'Approval requests from the fleet', [
+        msg(17, 'U0PARTNER1', 'Partner agency here: we can help review.'),
+      ]),
       channel('C0FINANCE', 'finance', 'Private: finance', [msg(15, 'U0EDITOR2', 'Q3 numbers (private).')], true),
     ],
   };

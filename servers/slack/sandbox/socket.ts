@@ -34,7 +34,9 @@ export class SocketHub {
     if (!this.wss) {
       const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
       await new Promise<void>((resolve, reject) => wss.once('listening', resolve).once('error', reject));
-      wss.on('connection', (ws, req) => this.accept(ws, new URL(req.url ?? '/', 'ws://x').searchParams.get('ticket') ?? ''));
+      wss.on('connection', (ws, req) =>
+        this.accept(ws, new URL(req.url ?? '/', 'ws://x').searchParams.get('ticket') ?? ''),
+      );
       this.pinger = setInterval(() => {
         for (const ws of this.open) ws.ping();
       }, PING_MS);
@@ -64,7 +66,14 @@ export class SocketHub {
         done(true);
       }
     });
-    ws.send(JSON.stringify({ type: 'hello', num_connections: this.open.length, debug_info: { host: 'sandbox', approximate_connection_time: 3600 }, connection_info: { app_id: 'A0APPROVALS' } }));
+    ws.send(
+      JSON.stringify({
+        type: 'hello',
+        num_connections: this.open.length,
+        debug_info: { host: 'sandbox', approximate_connection_time: 3600 },
+        connection_info: { app_id: 'A0APPROVALS' },
+      }),
+    );
   }
 
   /** Sends an envelope over one open connection (in turn); whether the app acked it in time. */
@@ -81,13 +90,22 @@ export class SocketHub {
         resolve(ok);
       };
       this.waiting.set(envelope_id, finish);
-      ws.send(JSON.stringify({ envelope_id, type, payload, accepts_response_payload: false, ...(type === 'events_api' ? { retry_attempt: 0, retry_reason: '' } : {}) }));
+      ws.send(
+        JSON.stringify({
+          envelope_id,
+          type,
+          payload,
+          accepts_response_payload: false,
+          ...(type === 'events_api' ? { retry_attempt: 0, retry_reason: '' } : {}),
+        }),
+      );
     });
   }
 
   /** Asks every connected app to reconnect, as Slack does before recycling a connection. */
   recycle(): void {
-    for (const ws of this.open) ws.send(JSON.stringify({ type: 'disconnect', reason: 'refresh_requested', debug_info: { host: 'sandbox' } }));
+    for (const ws of this.open)
+      ws.send(JSON.stringify({ type: 'disconnect', reason: 'refresh_requested', debug_info: { host: 'sandbox' } }));
   }
 
   async close(): Promise<void> {

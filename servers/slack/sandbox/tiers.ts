@@ -52,9 +52,13 @@ export class RateTiers {
     const tier = METHOD_TIERS[method];
     if (tier === undefined) return 0;
     const window = MINUTE / this.speedup;
-    const keys: [string, number][] = tier === 'post'
-      ? [[`${app}|${team}|post|${channel ?? ''}`, POST_PER_CHANNEL], [`${app}|${team}|post`, POST_PER_WORKSPACE]]
-      : [[`${app}|${team}|${method}`, TIER_LIMITS[tier]]];
+    const keys: [string, number][] =
+      tier === 'post'
+        ? [
+            [`${app}|${team}|post|${channel ?? ''}`, POST_PER_CHANNEL],
+            [`${app}|${team}|post`, POST_PER_WORKSPACE],
+          ]
+        : [[`${app}|${team}|${method}`, TIER_LIMITS[tier]]];
     let wait = 0;
     for (const [key, limit] of keys) {
       const times = this.inWindow(key, now - window);

@@ -19,8 +19,14 @@ export const listChannels = slackTool({
     const out: z.infer<typeof channel>[] = [];
     let cursor: string | undefined;
     for (let page = 0; page < 50 && !signal.aborted; page++) {
-      const res = await client.conversations.list({ types: 'public_channel,private_channel', exclude_archived: true, limit: 200, cursor });
-      for (const c of res.channels ?? []) out.push({ id: c.id!, name: c.name ?? '', private: !!c.is_private, topic: c.topic?.value || undefined });
+      const res = await client.conversations.list({
+        types: 'public_channel,private_channel',
+        exclude_archived: true,
+        limit: 200,
+        cursor,
+      });
+      for (const c of res.channels ?? [])
+        out.push({ id: c.id!, name: c.name ?? '', private: !!c.is_private, topic: c.topic?.value || undefined });
       cursor = res.response_metadata?.next_cursor || undefined;
       if (!cursor) break;
     }
@@ -28,5 +34,6 @@ export const listChannels = slackTool({
   },
   lists: { channels: { channels: (c: z.infer<typeof channel>) => c.id } },
   limit: (a) => a.limit ?? 100,
-  text: (out) => out.channels.map((c) => `${c.id} #${c.name}${c.private ? ' (private)' : ''}`).join('\n') || '(no granted channels)',
+  text: (out) =>
+    out.channels.map((c) => `${c.id} #${c.name}${c.private ? ' (private)' : ''}`).join('\n') || '(no granted channels)',
 });

@@ -15,7 +15,11 @@ export const addReaction = slackTool({
   output: z.object({ ok: z.boolean() }),
   needs: ['reactions:write'],
   constraints: { channels: C.channels, emoji: C.emoji },
-  covers: { channel: on('channels'), ts: free('a message in the granted channel'), emoji: on('emoji', (e: string) => e.replace(/^:|:$/g, '')) },
+  covers: {
+    channel: on('channels'),
+    ts: free('a message in the granted channel'),
+    emoji: on('emoji', (e: string) => e.replace(/^:|:$/g, '')),
+  },
   async run(a, { client }) {
     await client.reactions.add({ channel: a.channel, timestamp: a.ts, name: a.emoji.replace(/^:|:$/g, '') });
     return { ok: true };

@@ -20,7 +20,10 @@ export const readHistory = slackTool({
   covers: { channel: on('channels'), limit: free('a count'), cursor: free('continues a listing of the same channel') },
   async run(a, { client }) {
     const res = await client.conversations.history({ channel: a.channel, limit: a.limit ?? 20, cursor: a.cursor });
-    return { messages: (res.messages ?? []).map(toMessage), next_cursor: res.response_metadata?.next_cursor || undefined };
+    return {
+      messages: (res.messages ?? []).map(toMessage),
+      next_cursor: res.response_metadata?.next_cursor || undefined,
+    };
   },
   lists: { messages: {} }, // all in the granted channel (a fact of the call)
   limit: (a) => a.limit ?? 20,
@@ -63,18 +66,30 @@ export const getPermalink = slackTool({
 
 /** Pages of 100 matches search_messages reads at most before it filters them to the grant. */
 const SEARCH_PAGES = 5;
-const match = z.object({ channel: z.string(), ts: z.string(), user: z.string().optional(), text: z.string(), permalink: z.string().optional() });
+const match = z.object({
+  channel: z.string(),
+  ts: z.string(),
+  user: z.string().optional(),
+  text: z.string(),
+  permalink: z.string().optional(),
+});
 
 export const searchMessages = slackTool({
   name: 'search_messages',
   description: 'Search messages by text; only channels this instance may read are searched.',
   access: 'read',
   annotations: READ,
-  input: z.object({ query: z.string().min(1).max(500).describe('Slack search query'), limit: pageSize(20, 100).optional() }),
+  input: z.object({
+    query: z.string().min(1).max(500).describe('Slack search query'),
+    limit: pageSize(20, 100).optional(),
+  }),
   output: z.object({ matches: z.array(match) }),
   needs: ['search:read'],
   constraints: { channels: C.channels },
-  covers: { query: free('search text: the matches are filtered to granted channels'), limit: free('a count: the core cuts the granted matches to it') },
+  covers: {
+    query: free('search text: the matches are filtered to granted channels'),
+    limit: free('a count: the core cuts the granted matches to it'),
+  },
   // Full pages, newest first: the core keeps matches in granted channels, then cuts to `limit`. A
   // page of matches in other channels would otherwise hide every granted one behind it.
   async run(a, { client, signal, allows }) {
@@ -84,7 +99,13 @@ export const searchMessages = slackTool({
     for (let page = 1; page <= SEARCH_PAGES && !signal.aborted; page++) {
       const res = await client.search.messages({ query: a.query, count: 100, page, sort: 'timestamp' });
       for (const m of res.messages?.matches ?? []) {
-        matches.push({ channel: m.channel?.id ?? '', ts: m.ts ?? '', user: m.user || undefined, text: m.text ?? '', permalink: m.permalink || undefined });
+        matches.push({
+          channel: m.channel?.id ?? '',
+          ts: m.ts ?? '',
+          user: m.user || undefined,
+          text: m.text ?? '',
+          permalink: m.permalink || undefined,
+        });
       }
       if (page >= (res.messages?.paging?.pages ?? 1) || enough()) break; // the core still does the filtering
     }
@@ -92,5 +113,7 @@ export const searchMessages = slackTool({
   },
   lists: { matches: { channels: (m: z.infer<typeof match>) => m.channel } },
   limit: (a) => a.limit ?? 20,
-  text: (o) => o.matches.map((m) => `${m.channel} ${m.ts} ${m.user ?? '?'}: ${m.text}`).join('\n') || '(no matches in granted channels)',
+  text: (o) =>
+    o.matches.map((m) => `${m.channel} ${m.ts} ${m.user ?? '?'}: ${m.text}`).join('\n') ||
+    '(no matches in granted channels)',
 });

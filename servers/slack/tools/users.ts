@@ -3,7 +3,13 @@ import { pageSize, slackTool } from '../common.js';
 import { free } from '../../../shared/connector/tool.js';
 
 // Emails and profile details stay out: a model needs who someone is, not how to reach them.
-const user = z.object({ id: z.string(), name: z.string(), real_name: z.string().optional(), bot: z.boolean(), tz: z.string().optional() });
+const user = z.object({
+  id: z.string(),
+  name: z.string(),
+  real_name: z.string().optional(),
+  bot: z.boolean(),
+  tz: z.string().optional(),
+});
 type User = z.infer<typeof user>;
 
 const toUser = (u: { id?: string; name?: string; real_name?: string; is_bot?: boolean; tz?: string }): User => ({
@@ -47,7 +53,12 @@ export const getUser = slackTool({
   description: 'Look up one member by user ID.',
   access: 'read',
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: true },
-  input: z.object({ user: z.string().refine((s) => /^[UW][A-Z0-9]{2,}$/.test(s), 'must be a user ID such as U0123ABCD').describe('User ID (U…)') }),
+  input: z.object({
+    user: z
+      .string()
+      .refine((s) => /^[UW][A-Z0-9]{2,}$/.test(s), 'must be a user ID such as U0123ABCD')
+      .describe('User ID (U…)'),
+  }),
   output: user,
   needs: ['users:read'],
   constraints: {},

@@ -1,7 +1,18 @@
 import { z } from 'zod';
 import { Denied } from '../../../shared/base/errors.js';
 import type { ToolContext } from '../../../shared/connector/tool.js';
-import { C, DESTROY, WRITE, bodyCovers, channelId, messageTs, slackTool, text, writeConstraints, type Slack } from '../common.js';
+import {
+  C,
+  DESTROY,
+  WRITE,
+  bodyCovers,
+  channelId,
+  messageTs,
+  slackTool,
+  text,
+  writeConstraints,
+  type Slack,
+} from '../common.js';
 import { free, on } from '../../../shared/connector/tool.js';
 
 const posted = z.object({ channel: z.string(), ts: z.string() });
@@ -19,7 +30,12 @@ export const postMessage = slackTool({
   audit: { text: 'body' },
   covers: { channel: on('channels'), text: bodyCovers },
   async run(a, { client }) {
-    const res = await client.chat.postMessage({ channel: a.channel, text: a.text, link_names: false, unfurl_links: false });
+    const res = await client.chat.postMessage({
+      channel: a.channel,
+      text: a.text,
+      link_names: false,
+      unfurl_links: false,
+    });
     return { channel: res.channel ?? a.channel, ts: res.ts ?? '' };
   },
   text: renderPosted,
@@ -37,7 +53,12 @@ export const replyInThread = slackTool({
   audit: { text: 'body' },
   covers: { channel: on('channels'), thread_ts: free('a thread in the granted channel'), text: bodyCovers },
   async run(a, { client }) {
-    const res = await client.chat.postMessage({ channel: a.channel, thread_ts: a.thread_ts, text: a.text, link_names: false });
+    const res = await client.chat.postMessage({
+      channel: a.channel,
+      thread_ts: a.thread_ts,
+      text: a.text,
+      link_names: false,
+    });
     return { channel: res.channel ?? a.channel, ts: res.ts ?? '' };
   },
   text: (o) => `replied ${o.channel} ${o.ts}`,
@@ -51,7 +72,11 @@ async function ownMessage(tool: string, channel: string, ts: string, ctx: ToolCo
   if (!ctx.allows('channels', channel)) return;
   const res = await ctx.client.conversations.replies({ channel, ts, limit: 1000 });
   const m = res.messages?.find((x) => x.ts === ts);
-  if (!m) throw new Denied(`tools.${tool}`, `denied: no message ${ts} in ${channel}; ${tool} only touches messages this bot posted`);
+  if (!m)
+    throw new Denied(
+      `tools.${tool}`,
+      `denied: no message ${ts} in ${channel}; ${tool} only touches messages this bot posted`,
+    );
   const mine = m.user === ctx.identity.user || (!!m.bot_id && m.bot_id === ctx.identity.bot);
   if (!mine) {
     throw new Denied(
@@ -63,7 +88,7 @@ async function ownMessage(tool: string, channel: string, ts: string, ctx: ToolCo
 
 export const updateMessage = slackTool({
   name: 'update_message',
-  description: "Edit the text of a message this bot posted.",
+  description: 'Edit the text of a message this bot posted.',
   access: 'write',
   annotations: { ...WRITE, idempotentHint: true },
   input: z.object({ channel: channelId, ts: messageTs, text }),
@@ -71,7 +96,11 @@ export const updateMessage = slackTool({
   needs: ['chat:write', 'channels:history'],
   constraints: writeConstraints,
   audit: { text: 'body' },
-  covers: { channel: on('channels'), ts: free("a message in the granted channel; facts() checks this bot posted it"), text: bodyCovers },
+  covers: {
+    channel: on('channels'),
+    ts: free('a message in the granted channel; facts() checks this bot posted it'),
+    text: bodyCovers,
+  },
   async facts(a, ctx) {
     await ownMessage('update_message', a.channel, a.ts, ctx);
     return [];
@@ -92,7 +121,7 @@ export const deleteMessage = slackTool({
   output: posted,
   needs: ['chat:write', 'channels:history'],
   constraints: { channels: C.channels },
-  covers: { channel: on('channels'), ts: free("a message in the granted channel; facts() checks this bot posted it") },
+  covers: { channel: on('channels'), ts: free('a message in the granted channel; facts() checks this bot posted it') },
   async facts(a, ctx) {
     await ownMessage('delete_message', a.channel, a.ts, ctx);
     return [];

@@ -97,27 +97,46 @@ export function custodySteps(r: CallRow, expiry: (token: string) => string | und
       const at = Date.parse(str(x.at, r.time));
       approvalMs = Number.isFinite(at) ? Math.max(0, at - Date.parse(r.time)) : undefined;
       approval = `approved by ${str(x.by, 'unknown')}`;
-    } else if (x.status === 'ignored') ignored.push(`${str(x.by, 'unknown')}${x.answer ? ` (${str(x.answer)})` : ''}${x.late ? ' late' : ''}: ${str(x.why, 'not counted')}`);
-    else if (x.status !== 'requested' && x.status !== 'resumed') approval = `${str(x.status)}${x.by ? ` by ${str(x.by)}` : ''}${x.why ? ` (${str(x.why)})` : ''}`;
-    else if (approval === '-') approval = `asked ${Array.isArray(x.approvers) ? x.approvers.map((a: unknown) => str(a)).join(', ') : 'the approvers'}`;
+    } else if (x.status === 'ignored')
+      ignored.push(
+        `${str(x.by, 'unknown')}${x.answer ? ` (${str(x.answer)})` : ''}${x.late ? ' late' : ''}: ${str(x.why, 'not counted')}`,
+      );
+    else if (x.status !== 'requested' && x.status !== 'resumed')
+      approval = `${str(x.status)}${x.by ? ` by ${str(x.by)}` : ''}${x.why ? ` (${str(x.why)})` : ''}`;
+    else if (approval === '-')
+      approval = `asked ${Array.isArray(x.approvers) ? x.approvers.map((a: unknown) => str(a)).join(', ') : 'the approvers'}`;
   }
   const kind =
-    r.decision === 'deny' ? 'denied'
-    : r.decision === 'pending' ? 'pending'
-    : /^declined|^expired|^withdrawn|^refused|^failed/.test(approval) ? 'declined'
-    : r.outcome === 'ok' ? 'ok'
-    : r.outcome === 'unknown' ? 'unknown'
-    : r.outcome === 'error' ? 'error'
-    : 'other';
+    r.decision === 'deny'
+      ? 'denied'
+      : r.decision === 'pending'
+        ? 'pending'
+        : /^declined|^expired|^withdrawn|^refused|^failed/.test(approval)
+          ? 'declined'
+          : r.outcome === 'ok'
+            ? 'ok'
+            : r.outcome === 'unknown'
+              ? 'unknown'
+              : r.outcome === 'error'
+                ? 'error'
+                : 'other';
   const outcome =
-    r.decision === 'deny' ? `denied (${r.rule ?? '?'})`
-    : r.decision === 'replay' ? 'replayed'
-    : r.outcome === 'unknown' ? 'UNKNOWN (no outcome recorded)'
-    : r.outcome === 'error' ? `error ${r.error ?? ''}`.trim()
-    : r.outcome;
-  const executor = r.records.find((x) => x.phase === 'intent' && x.executor)?.executor as Record<string, unknown> | undefined;
+    r.decision === 'deny'
+      ? `denied (${r.rule ?? '?'})`
+      : r.decision === 'replay'
+        ? 'replayed'
+        : r.outcome === 'unknown'
+          ? 'UNKNOWN (no outcome recorded)'
+          : r.outcome === 'error'
+            ? `error ${r.error ?? ''}`.trim()
+            : r.outcome;
+  const executor = r.records.find((x) => x.phase === 'intent' && x.executor)?.executor as
+    | Record<string, unknown>
+    | undefined;
   const token = typeof executor?.token_id === 'string' ? executor.token_id : undefined;
-  const credential = token ? `${r.credential ?? '-'} · minted ${token}${expiry(token) ? ` until ${expiry(token)}` : ''}` : (r.credential ?? '-');
+  const credential = token
+    ? `${r.credential ?? '-'} · minted ${token}${expiry(token) ? ` until ${expiry(token)}` : ''}`
+    : (r.credential ?? '-');
   return {
     actor: r.actor ?? '-',
     thread: r.thread ?? '-',
@@ -159,7 +178,8 @@ export class ActivityCollector {
     const admin = r.records.find((x) => x.phase === 'admin');
     if (admin) {
       const target = str(admin.target, instance);
-      if (admin.decision === 'suspend') this.suspensions.set(target, { target, by: str(admin.actor), at: time, reason: str(admin.reason, '') });
+      if (admin.decision === 'suspend')
+        this.suspensions.set(target, { target, by: str(admin.actor), at: time, reason: str(admin.reason, '') });
       else if (admin.decision === 'resume') this.suspensions.set(target, undefined);
       return;
     }
@@ -186,7 +206,8 @@ export class ActivityCollector {
       if (g) {
         g.count++;
         if (time > g.last) g.last = time;
-      } else if (this.denials.size < RULES_KEPT) this.denials.set(k, { instance, tool, rule: r.rule ?? '?', count: 1, last: time });
+      } else if (this.denials.size < RULES_KEPT)
+        this.denials.set(k, { instance, tool, rule: r.rule ?? '?', count: 1, last: time });
       else this.denialsOther++;
     }
     const c = custodySteps(r, (t) => this.tokens.get(t));
@@ -202,7 +223,14 @@ export class ActivityCollector {
     if (!this.production(instance)) return;
     this.custodyTotal++;
     const task = r.records.find((x) => typeof x.task === 'string')?.task;
-    this.custody.push({ time, call: str(r.call), instance, tool: typeof r.tool === 'string' ? r.tool : '(before any tool)', ...(task ? { task } : {}), ...c });
+    this.custody.push({
+      time,
+      call: str(r.call),
+      instance,
+      tool: typeof r.tool === 'string' ? r.tool : '(before any tool)',
+      ...(task ? { task } : {}),
+      ...c,
+    });
     // keep the newest: drop the oldest half at twice the bound (amortised, no per-call shift)
     if (this.custody.length >= CUSTODY_KEPT * 2) {
       this.custody.sort((a, b) => a.time.localeCompare(b.time));

@@ -76,8 +76,14 @@ document.querySelectorAll('input[data-filter]').forEach(function(inp){var t=docu
 const hash = (s: string) => `'sha256-${createHash('sha256').update(s).digest('base64')}'`;
 export const CSP = `default-src 'none'; style-src ${hash(CSS)}; script-src ${hash(SCRIPT)}; img-src data:; base-uri 'none'; form-action 'none'`;
 const when = (iso?: string) => (iso ? esc(iso.replace('T', ' ').slice(0, 19)) : '—');
-const dur = (ms: number) => (ms < 60_000 ? `${Math.round(ms / 1000)} s` : ms < 3_600_000 ? `${Math.round(ms / 60_000)} min` : `${(ms / 3_600_000).toFixed(1)} h`);
-const th = (cols: [string, boolean?][]) => `<thead><tr>${cols.map(([c, n]) => `<th scope="col" data-sort${n ? ' class="n"' : ''}>${esc(c)}</th>`).join('')}</tr></thead>`;
+const dur = (ms: number) =>
+  ms < 60_000
+    ? `${Math.round(ms / 1000)} s`
+    : ms < 3_600_000
+      ? `${Math.round(ms / 60_000)} min`
+      : `${(ms / 3_600_000).toFixed(1)} h`;
+const th = (cols: [string, boolean?][]) =>
+  `<thead><tr>${cols.map(([c, n]) => `<th scope="col" data-sort${n ? ' class="n"' : ''}>${esc(c)}</th>`).join('')}</tr></thead>`;
 
 function trailBanner(trails: TrailState[]): string {
   const bad = trails.filter((t) => t.status === 'tampered' || t.status === 'unreadable');
@@ -105,19 +111,44 @@ function summary(input: ReportInput): string {
 
 function activity(input: ReportInput): string {
   const out: string[] = ['<section id="activity" aria-labelledby="activity-h"><h2 id="activity-h">Activity</h2>'];
-  out.push('<p class="legend"><span><i class="calls"></i>calls</span><span><i class="denials"></i>denials</span></p><div class="charts">');
+  out.push(
+    '<p class="legend"><span><i class="calls"></i>calls</span><span><i class="denials"></i>denials</span></p><div class="charts">',
+  );
   for (const [instance, perDay] of [...input.activity.days.entries()].sort(([a], [b]) => a.localeCompare(b))) {
     const days = [...perDay.values()].sort((a, b) => a.day.localeCompare(b.day));
     out.push(`<div><h3>${esc(instance)}: calls and denials per day</h3>`);
-    out.push(barChart(days.map((d) => ({ label: d.day.slice(5), parts: [[d.calls - d.denials, 'calls'], [d.denials, 'denials']], title: `${d.day}: ${d.calls} calls, ${d.denials} denied` })), { title: `${instance}: calls and denials per day`, width: 480, height: 140 }));
+    out.push(
+      barChart(
+        days.map((d) => ({
+          label: d.day.slice(5),
+          parts: [
+            [d.calls - d.denials, 'calls'],
+            [d.denials, 'denials'],
+          ],
+          title: `${d.day}: ${d.calls} calls, ${d.denials} denied`,
+        })),
+        { title: `${instance}: calls and denials per day`, width: 480, height: 140 },
+      ),
+    );
     out.push('</div>');
   }
   const lat = input.activity.latency;
   const n = lat.reduce((s, v) => s + v, 0);
   out.push(`<div><h3>Approval latency (${n} approved)</h3>`);
   if (n) {
-    out.push(barChart(LATENCY_BUCKETS.map(([, label], i) => ({ label, parts: [[lat[i]!, 'lat']], title: `${label}: ${lat[i]} approval(s)` })), { title: 'Time from request to approval', width: 480, height: 140 }));
-    out.push(`<table class="small narrow"><caption>Time from request to approval</caption>${th([['after'], ['approvals', true]])}<tbody>${LATENCY_BUCKETS.map(([, label], i) => `<tr><td>${esc(label)}</td><td class="n">${lat[i]}</td></tr>`).join('')}</tbody></table>`);
+    out.push(
+      barChart(
+        LATENCY_BUCKETS.map(([, label], i) => ({
+          label,
+          parts: [[lat[i]!, 'lat']],
+          title: `${label}: ${lat[i]} approval(s)`,
+        })),
+        { title: 'Time from request to approval', width: 480, height: 140 },
+      ),
+    );
+    out.push(
+      `<table class="small narrow"><caption>Time from request to approval</caption>${th([['after'], ['approvals', true]])}<tbody>${LATENCY_BUCKETS.map(([, label], i) => `<tr><td>${esc(label)}</td><td class="n">${lat[i]}</td></tr>`).join('')}</tbody></table>`,
+    );
   } else out.push('<p>No approval in the trails read.</p>');
   out.push('</div></div></section>');
   return out.join('');
@@ -133,14 +164,23 @@ function custodyRow(c: CustodyEntry): string {
 function custody(input: ReportInput): string {
   const a = input.activity;
   const shown = a.custody.length;
-  const note = a.custodyTotal > shown ? `The newest ${shown} of ${a.custodyTotal} production actions; every one: <code>fleet audit show --custody --json</code>.` : `${a.custodyTotal} production action(s).`;
+  const note =
+    a.custodyTotal > shown
+      ? `The newest ${shown} of ${a.custodyTotal} production actions; every one: <code>fleet audit show --custody --json</code>.`
+      : `${a.custodyTotal} production action(s).`;
   const body = [...a.custody].reverse().map(custodyRow).join('');
   return `<section id="custody" aria-labelledby="custody-h"><h2 id="custody-h">Custody of production actions</h2><p>${note} Asked (who, how proven, which thread) → approved (who, after how long; answers that did not count) → executed (client principal, executor, credential) → outcome.</p><p class="noprint"><label for="custody-q">Filter</label><input type="search" id="custody-q" data-filter="custody-t" placeholder="actor, tool, approver, outcome…"></p><table id="custody-t">${th([['time (UTC)'], ['action'], ['asked'], ['approved'], ['executed'], ['outcome']])}<tbody>${body || '<tr><td colspan="6">No production action in the trails read.</td></tr>'}</tbody></table></section>`;
 }
 
-function denials(input: ReportInput, line: (instance: string, tool: string, rule: string) => string | undefined): string {
+function denials(
+  input: ReportInput,
+  line: (instance: string, tool: string, rule: string) => string | undefined,
+): string {
   const a = input.activity;
-  const rows = a.denials.map((d) => `<tr><td>${esc(d.rule)}</td><td>${esc(d.instance)}</td><td>${esc(d.tool)}</td><td class="n">${d.count}</td><td class="mono">${when(d.last)}</td><td class="mono">${esc(line(d.instance, d.tool, d.rule) ?? '—')}</td></tr>`);
+  const rows = a.denials.map(
+    (d) =>
+      `<tr><td>${esc(d.rule)}</td><td>${esc(d.instance)}</td><td>${esc(d.tool)}</td><td class="n">${d.count}</td><td class="mono">${when(d.last)}</td><td class="mono">${esc(line(d.instance, d.tool, d.rule) ?? '—')}</td></tr>`,
+  );
   return `<section id="denials" aria-labelledby="denials-h"><h2 id="denials-h">Denials by rule</h2><table>${th([['rule'], ['instance'], ['tool'], ['denials', true], ['last (UTC)'], ['manifest line']])}<tbody>${rows.join('') || '<tr><td colspan="6">No denial.</td></tr>'}</tbody></table>${a.denialsOther ? `<p class="small">${a.denialsOther} more denial(s) in further groups, not shown.</p>` : ''}</section>`;
 }
 
@@ -153,29 +193,55 @@ function dueClass(reviewBy: string | undefined, now: number): string {
 function instanceSection(s: InstanceSection, input: ReportInput): string {
   const r = s.review;
   const now = input.generated.getTime();
-  const out: string[] = [`<section class="instance" id="i-${esc(r.instance)}" aria-labelledby="h-${esc(r.instance)}"><h2 id="h-${esc(r.instance)}">${esc(r.instance)}${s.production ? ' <span class="small">(production)</span>' : ''}</h2>`];
-  out.push(`<p>Owner ${esc(r.owner)} · manifest <code>${esc(r.file)}</code> · review by <span class="${dueClass(r.review_by, now)}">${esc(r.review_by ?? 'not set')}</span> · window ${r.window.days} days: ${r.calls.allowed} allowed, ${r.calls.denied} denied, ${r.calls.other} other.</p>`);
-  out.push(`<p>Credential <code>${esc(r.credential.ref)}</code>: ${r.credential.age_days !== undefined ? `${r.credential.age_days} days old (issued ${esc(r.credential.issued)}; ${esc(r.credential.source)})` : `age ${esc(r.credential.source)}`}.</p>`);
-  out.push(`<h3>Grants against use</h3><table>${th([['tool'], ['access'], ['allowed', true], ['denied', true], ['last use'], ['by']])}<tbody>`);
+  const out: string[] = [
+    `<section class="instance" id="i-${esc(r.instance)}" aria-labelledby="h-${esc(r.instance)}"><h2 id="h-${esc(r.instance)}">${esc(r.instance)}${s.production ? ' <span class="small">(production)</span>' : ''}</h2>`,
+  ];
+  out.push(
+    `<p>Owner ${esc(r.owner)} · manifest <code>${esc(r.file)}</code> · review by <span class="${dueClass(r.review_by, now)}">${esc(r.review_by ?? 'not set')}</span> · window ${r.window.days} days: ${r.calls.allowed} allowed, ${r.calls.denied} denied, ${r.calls.other} other.</p>`,
+  );
+  out.push(
+    `<p>Credential <code>${esc(r.credential.ref)}</code>: ${r.credential.age_days !== undefined ? `${r.credential.age_days} days old (issued ${esc(r.credential.issued)}; ${esc(r.credential.source)})` : `age ${esc(r.credential.source)}`}.</p>`,
+  );
+  out.push(
+    `<h3>Grants against use</h3><table>${th([['tool'], ['access'], ['allowed', true], ['denied', true], ['last use'], ['by']])}<tbody>`,
+  );
   for (const t of r.tools) {
-    out.push(`<tr class="${t.allowed === 0 && !t.exception ? 'unused' : ''}"><td><code>${esc(t.tool)}</code>${t.exception ? ` <span class="small">exception ${esc(t.exception)}</span>` : ''}${t.allowed === 0 && !t.exception ? ' <strong>unused</strong>' : ''}</td><td>${esc(t.access)}</td><td class="n">${t.allowed}</td><td class="n">${t.denied}</td><td class="mono">${t.last ? when(t.last.time) : 'never'}</td><td>${esc(t.by.map((b) => `${b.who} ×${b.calls}`).join(', '))}</td></tr>`);
+    out.push(
+      `<tr class="${t.allowed === 0 && !t.exception ? 'unused' : ''}"><td><code>${esc(t.tool)}</code>${t.exception ? ` <span class="small">exception ${esc(t.exception)}</span>` : ''}${t.allowed === 0 && !t.exception ? ' <strong>unused</strong>' : ''}</td><td>${esc(t.access)}</td><td class="n">${t.allowed}</td><td class="n">${t.denied}</td><td class="mono">${t.last ? when(t.last.time) : 'never'}</td><td>${esc(t.by.map((b) => `${b.who} ×${b.calls}`).join(', '))}</td></tr>`,
+    );
   }
   out.push('</tbody></table>');
   if (r.resources.length) {
     out.push(`<table>${th([['grant'], ['resource'], ['allowed', true], ['denied', true], ['last use']])}<tbody>`);
-    for (const x of r.resources) out.push(`<tr class="${x.allowed === 0 ? 'untouched' : ''}"><td><code>${esc(x.tool)}.${esc(x.key)}</code></td><td><code>${esc(x.value)}</code>${x.allowed === 0 ? ' <strong>untouched</strong>' : ''}</td><td class="n">${x.allowed}</td><td class="n">${x.denied}</td><td class="mono">${x.last ? when(x.last.time) : 'never'}</td></tr>`);
+    for (const x of r.resources)
+      out.push(
+        `<tr class="${x.allowed === 0 ? 'untouched' : ''}"><td><code>${esc(x.tool)}.${esc(x.key)}</code></td><td><code>${esc(x.value)}</code>${x.allowed === 0 ? ' <strong>untouched</strong>' : ''}</td><td class="n">${x.allowed}</td><td class="n">${x.denied}</td><td class="mono">${x.last ? when(x.last.time) : 'never'}</td></tr>`,
+      );
     out.push('</tbody></table>');
   }
-  if (r.refusedWants.length) out.push(`<p>Refused, not granted: ${r.refusedWants.map((w) => `<code>${esc(w.tool)}</code> ${esc(w.what)} ×${w.calls}`).join(', ')}</p>`);
+  if (r.refusedWants.length)
+    out.push(
+      `<p>Refused, not granted: ${r.refusedWants.map((w) => `<code>${esc(w.tool)}</code> ${esc(w.what)} ×${w.calls}`).join(', ')}</p>`,
+    );
   if (r.exceptions.length) {
-    out.push(`<h3>Exceptions</h3><table>${th([['id'], ['tool'], ['for'], ['approved by'], ['until'], ['status'], ['reason']])}<tbody>`);
-    for (const e of r.exceptions) out.push(`<tr><td>${esc(e.id)}</td><td><code>${esc(e.tool)}</code></td><td>${esc(e.owner)}</td><td>${esc(e.approver)}</td><td>${esc(e.expires ?? '(no expiry)')}</td><td>${esc(e.status)}</td><td>${esc(e.reason)}</td></tr>`);
+    out.push(
+      `<h3>Exceptions</h3><table>${th([['id'], ['tool'], ['for'], ['approved by'], ['until'], ['status'], ['reason']])}<tbody>`,
+    );
+    for (const e of r.exceptions)
+      out.push(
+        `<tr><td>${esc(e.id)}</td><td><code>${esc(e.tool)}</code></td><td>${esc(e.owner)}</td><td>${esc(e.approver)}</td><td>${esc(e.expires ?? '(no expiry)')}</td><td>${esc(e.status)}</td><td>${esc(e.reason)}</td></tr>`,
+      );
     out.push('</tbody></table>');
   }
   const susp = input.activity.suspensions.filter((x) => x.target === r.instance || x.target.startsWith('client:'));
-  if (susp.length) out.push(`<h3>Suspensions in force</h3><ul>${susp.map((x) => `<li>${esc(x.target)} since ${when(x.at)} by ${esc(x.by)}: ${esc(x.reason)}</li>`).join('')}</ul>`);
+  if (susp.length)
+    out.push(
+      `<h3>Suspensions in force</h3><ul>${susp.map((x) => `<li>${esc(x.target)} since ${when(x.at)} by ${esc(x.by)}: ${esc(x.reason)}</li>`).join('')}</ul>`,
+    );
   if (s.proposal) {
-    out.push(`<h3>What <code>fleet review --propose</code> would write</h3><ul>${s.proposal.cuts.map((c) => `<li>${esc(c)}</li>`).join('')}</ul><pre class="diff" aria-label="manifest diff">`);
+    out.push(
+      `<h3>What <code>fleet review --propose</code> would write</h3><ul>${s.proposal.cuts.map((c) => `<li>${esc(c)}</li>`).join('')}</ul><pre class="diff" aria-label="manifest diff">`,
+    );
     for (const d of lineDiff(s.proposal.before, s.proposal.after)) {
       if (d.op === ' ') out.push(`${esc(`  ${d.text}`)}\n`);
       else out.push(`<span class="${d.op === '-' ? 'del' : 'add'}">${esc(`${d.op} ${d.text}`)}</span>`);
@@ -187,7 +253,10 @@ function instanceSection(s: InstanceSection, input: ReportInput): string {
 }
 
 /** The whole page. `line` finds the manifest line of a denial's rule, where the instance's manifest is known. */
-export function renderReport(input: ReportInput, line: (instance: string, tool: string, rule: string) => string | undefined = () => undefined): string {
+export function renderReport(
+  input: ReportInput,
+  line: (instance: string, tool: string, rule: string) => string | undefined = () => undefined,
+): string {
   const toc = [
     ['trail', 'Trail state'],
     ['summary', 'Summary'],

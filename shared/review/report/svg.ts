@@ -21,9 +21,15 @@ export function barChart(bars: Bar[], opts: { title: string; width?: number; hei
   const barW = Math.max(1, Math.min(40, step * 0.8));
   const y = (v: number) => pad.top + innerH - (v / max) * innerH;
   const out: string[] = [];
-  out.push(`<svg class="chart" role="img" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" aria-label="${esc(opts.title)}"><title>${esc(opts.title)}</title>`);
-  out.push(`<line class="axis" x1="${pad.left}" y1="${pad.top + innerH}" x2="${width - pad.right}" y2="${pad.top + innerH}"/>`);
-  out.push(`<text class="tick" x="${pad.left - 4}" y="${pad.top + 8}" text-anchor="end">${max}</text><text class="tick" x="${pad.left - 4}" y="${pad.top + innerH}" text-anchor="end">0</text>`);
+  out.push(
+    `<svg class="chart" role="img" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" aria-label="${esc(opts.title)}"><title>${esc(opts.title)}</title>`,
+  );
+  out.push(
+    `<line class="axis" x1="${pad.left}" y1="${pad.top + innerH}" x2="${width - pad.right}" y2="${pad.top + innerH}"/>`,
+  );
+  out.push(
+    `<text class="tick" x="${pad.left - 4}" y="${pad.top + 8}" text-anchor="end">${max}</text><text class="tick" x="${pad.left - 4}" y="${pad.top + innerH}" text-anchor="end">0</text>`,
+  );
   const every = Math.max(1, Math.ceil(bars.length / 8));
   bars.forEach((b, i) => {
     const x = pad.left + i * step + (step - barW) / 2;
@@ -31,11 +37,16 @@ export function barChart(bars: Bar[], opts: { title: string; width?: number; hei
     out.push(`<g><title>${esc(b.title)}</title>`);
     for (const [v, cls] of b.parts) {
       if (v <= 0) continue;
-      out.push(`<rect class="${esc(cls)}" x="${x.toFixed(1)}" y="${y(base + v).toFixed(1)}" width="${barW.toFixed(1)}" height="${(y(base) - y(base + v)).toFixed(1)}"/>`);
+      out.push(
+        `<rect class="${esc(cls)}" x="${x.toFixed(1)}" y="${y(base + v).toFixed(1)}" width="${barW.toFixed(1)}" height="${(y(base) - y(base + v)).toFixed(1)}"/>`,
+      );
       base += v;
     }
     out.push('</g>');
-    if (i % every === 0) out.push(`<text class="tick" x="${(x + barW / 2).toFixed(1)}" y="${height - 10}" text-anchor="middle">${esc(b.label)}</text>`);
+    if (i % every === 0)
+      out.push(
+        `<text class="tick" x="${(x + barW / 2).toFixed(1)}" y="${height - 10}" text-anchor="middle">${esc(b.label)}</text>`,
+      );
   });
   out.push('</svg>');
   return out.join('');

@@ -58,8 +58,11 @@ export class EdgeLedger {
     if (!t.kinds.has(kind) && t.kinds.size < MAX_KINDS) {
       t.kinds.add(kind);
       return this.write(inst, {
-        phase: 'decision', decision: 'deny', rule: r.rule,
-        ...(r.client ? { client_id: peerText(r.client, 64) } : {}), ...(r.via ? { client_via: peerText(r.via, 32) } : {}),
+        phase: 'decision',
+        decision: 'deny',
+        rule: r.rule,
+        ...(r.client ? { client_id: peerText(r.client, 64) } : {}),
+        ...(r.via ? { client_via: peerText(r.via, 32) } : {}),
         message: peerText(r.message),
         http: { status: r.status, method: peerText(r.method ?? '?', 16), path: peerText(r.path, 120), remote },
       });
@@ -67,7 +70,15 @@ export class EdgeLedger {
     t.count++;
     const s = t.sources.get(kind);
     if (s) s.count++;
-    else if (t.sources.size < MAX_SOURCES) t.sources.set(kind, { status: r.status, rule: r.rule, remote, why, ...(r.client ? { client: peerText(r.client, 64) } : {}), count: 1 });
+    else if (t.sources.size < MAX_SOURCES)
+      t.sources.set(kind, {
+        status: r.status,
+        rule: r.rule,
+        remote,
+        why,
+        ...(r.client ? { client: peerText(r.client, 64) } : {}),
+        count: 1,
+      });
     else t.other++;
     return Promise.resolve();
   }
@@ -79,8 +90,12 @@ export class EdgeLedger {
       this.tallies.delete(inst);
       if (!t.count) continue;
       this.write(inst, {
-        phase: 'edge', rule: 'edge', count: t.count, interval_s: Math.max(1, Math.round((now - t.since) / 1000)),
-        sources: [...t.sources.values()].sort((a, b) => b.count - a.count), ...(t.other ? { other: t.other } : {}),
+        phase: 'edge',
+        rule: 'edge',
+        count: t.count,
+        interval_s: Math.max(1, Math.round((now - t.since) / 1000)),
+        sources: [...t.sources.values()].sort((a, b) => b.count - a.count),
+        ...(t.other ? { other: t.other } : {}),
       });
     }
     await Promise.all(this.writes);
@@ -92,7 +107,15 @@ export class EdgeLedger {
   }
 
   private write(inst: Instance, fields: Record<string, unknown>): Promise<void> {
-    const record = { v: 1, call: randomUUID(), time: new Date().toISOString(), instance: inst.manifest.id, owner: inst.manifest.owner, manifest: inst.manifest.hash, ...fields };
+    const record = {
+      v: 1,
+      call: randomUUID(),
+      time: new Date().toISOString(),
+      instance: inst.manifest.id,
+      owner: inst.manifest.owner,
+      manifest: inst.manifest.hash,
+      ...fields,
+    };
     const p = inst.audit
       .append(inst.redactor.deep(record) as Record<string, unknown>)
       .catch((e: Error) => inst.log.error(`refusal of an HTTP request not recorded: ${e.message}`))

@@ -65,7 +65,11 @@ export class Exchange {
   /** ends this request's MCP exchange early (cancellation, the end of a drain) */
   abort?: (why?: string) => void;
 
-  constructor(readonly shared: Shared, readonly req: IncomingMessage, readonly res: ServerResponse) {
+  constructor(
+    readonly shared: Shared,
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+  ) {
     this.url = new URL(req.url ?? '/', 'http://fleet.invalid');
   }
 
@@ -76,7 +80,9 @@ export class Exchange {
       return true;
     }
     const text = JSON.stringify(body);
-    this.res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers }).end(text);
+    this.res
+      .writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers })
+      .end(text);
     return true;
   }
 
@@ -90,11 +96,26 @@ export class Exchange {
    * kind in an interval is its own record, the rest are counted into one. The credential itself is
    * never recorded.
    */
-  async refuse(status: number, rule: string, message: string, headers: Record<string, string> = {}, client?: { id?: string; via?: string }): Promise<true> {
+  async refuse(
+    status: number,
+    rule: string,
+    message: string,
+    headers: Record<string, string> = {},
+    client?: { id?: string; via?: string },
+  ): Promise<true> {
     const inst = this.route?.inst;
     if (inst) {
       const who = client ?? this.principal;
-      await this.shared.edge.note(inst, { status, rule, message, method: this.req.method, path: this.url.pathname, remote: this.req.socket.remoteAddress, client: who?.id, via: who?.via });
+      await this.shared.edge.note(inst, {
+        status,
+        rule,
+        message,
+        method: this.req.method,
+        path: this.url.pathname,
+        remote: this.req.socket.remoteAddress,
+        client: who?.id,
+        via: who?.via,
+      });
     }
     return this.error(status, message, headers);
   }

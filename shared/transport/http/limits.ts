@@ -42,7 +42,12 @@ export function readBody(req: IncomingMessage, max: number, ms = 10_000): Promis
  * free exceeds what the other clients have yet to use of their own shares. So no client, however
  * many requests it sends or however slowly it sends them, can keep another from its share.
  */
-export function admits(held: ReadonlyMap<string, number>, clients: readonly string[], client: string, max: number): boolean {
+export function admits(
+  held: ReadonlyMap<string, number>,
+  clients: readonly string[],
+  client: string,
+  max: number,
+): boolean {
   const share = Math.max(1, Math.floor(max / Math.max(1, clients.length)));
   let total = 0;
   for (const n of held.values()) total += n;

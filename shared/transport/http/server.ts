@@ -61,16 +61,19 @@ export async function serveHttp(o: HttpOptions): Promise<HttpFleet> {
     cancel: new Map(),
     inbound: new Map(),
   };
-  const server: HttpServer = createServer({ requestTimeout: 0, headersTimeout: 10_000, keepAliveTimeout: 5000 }, (req, res) => {
-    const x = new Exchange(shared, req, res);
-    void (async () => {
-      for (const step of HTTP_STEPS) if (await step(x)) return;
-    })().catch((e: Error) => {
-      o.onError(`HTTP ${req.method} ${x.url.pathname}: ${e.message}`);
-      if (!res.headersSent) x.error(500, 'internal error');
-      else res.end();
-    });
-  });
+  const server: HttpServer = createServer(
+    { requestTimeout: 0, headersTimeout: 10_000, keepAliveTimeout: 5000 },
+    (req, res) => {
+      const x = new Exchange(shared, req, res);
+      void (async () => {
+        for (const step of HTTP_STEPS) if (await step(x)) return;
+      })().catch((e: Error) => {
+        o.onError(`HTTP ${req.method} ${x.url.pathname}: ${e.message}`);
+        if (!res.headersSent) x.error(500, 'internal error');
+        else res.end();
+      });
+    },
+  );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(o.port, o.host, () => resolve());
@@ -79,7 +82,14 @@ export async function serveHttp(o: HttpOptions): Promise<HttpFleet> {
   const local = `http://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
   shared.base = (o.publicUrl ?? local).replace(/\/$/, '');
   shared.origin.hosts = hostsFor({ host: bound.address, port: bound.port }, o.publicUrl);
-  for (const e of o.inbound ?? []) shared.inbound.set(e.path, { id: e.inst.manifest.id, path: e.path, resource: `${shared.base}${e.path}`, inst: e.inst, endpoint: e });
+  for (const e of o.inbound ?? [])
+    shared.inbound.set(e.path, {
+      id: e.inst.manifest.id,
+      path: e.path,
+      resource: `${shared.base}${e.path}`,
+      inst: e.inst,
+      endpoint: e,
+    });
   for (const inst of o.instances) {
     const path = pathOf(inst);
     shared.routes.set(path, { id: inst.manifest.id, path, resource: `${shared.base}${path}`, inst });

@@ -17,7 +17,12 @@ export const health: HttpStep = (x) => {
   if (x.url.pathname !== '/healthz') return;
   const { shared } = x;
   // how many instances, never which: health answers anyone
-  return x.json(shared.draining ? 503 : 200, { ok: !shared.draining, draining: shared.draining, instances: shared.routes.size, in_flight: shared.active.size });
+  return x.json(shared.draining ? 503 : 200, {
+    ok: !shared.draining,
+    draining: shared.draining,
+    instances: shared.routes.size,
+    in_flight: shared.active.size,
+  });
 };
 
 /** RFC 9728 Protected Resource Metadata of an instance (no credential needed). */
@@ -26,7 +31,9 @@ export const metadata: HttpStep = (x) => {
   if (!pathname.startsWith(METADATA_PREFIX)) return;
   const route = x.shared.routes.get(pathname.slice(METADATA_PREFIX.length));
   if (!route) return x.error(404, 'no instance is served at this path');
-  return x.json(200, resourceMetadata(route.resource, x.shared.clients.issuersFor(route.id)), { 'cache-control': 'max-age=300' });
+  return x.json(200, resourceMetadata(route.resource, x.shared.clients.issuersFor(route.id)), {
+    'cache-control': 'max-age=300',
+  });
 };
 
 /**
@@ -38,18 +45,37 @@ export const inbound: HttpStep = async (x) => {
   const at = x.shared.inbound.get(x.url.pathname);
   if (!at) return;
   x.route = at;
-  if (x.shared.draining) return x.error(503, 'the server is shutting down; retry on another replica', { 'retry-after': '1', connection: 'close' });
-  if (x.req.method !== 'POST') return x.error(405, `${x.req.method} is not served here: callbacks are POSTs`, { allow: 'POST' });
+  if (x.shared.draining)
+    return x.error(503, 'the server is shutting down; retry on another replica', {
+      'retry-after': '1',
+      connection: 'close',
+    });
+  if (x.req.method !== 'POST')
+    return x.error(405, `${x.req.method} is not served here: callbacks are POSTs`, { allow: 'POST' });
   let raw: Buffer;
   try {
     raw = await readBody(x.req, x.shared.limits.maxBody, x.shared.limits.bodyMs);
   } catch (e) {
-    if (e instanceof TooLarge || e instanceof TooSlow) return x.refuse(e instanceof TooLarge ? 413 : 408, 'body', `refused: ${e.message}`, { connection: 'close' });
+    if (e instanceof TooLarge || e instanceof TooSlow)
+      return x.refuse(e instanceof TooLarge ? 413 : 408, 'body', `refused: ${e.message}`, { connection: 'close' });
     throw e;
   }
   const a = await at.endpoint.handle({ headers: x.req.headers, body: raw });
-  if (a.refused) await x.shared.edge.note(at.inst, { status: a.status, rule: a.refused.rule, message: a.refused.message, method: x.req.method, path: x.url.pathname, remote: x.req.socket.remoteAddress });
-  x.res.writeHead(a.status, { 'content-type': a.type ?? 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(a.body) }).end(a.body);
+  if (a.refused)
+    await x.shared.edge.note(at.inst, {
+      status: a.status,
+      rule: a.refused.rule,
+      message: a.refused.message,
+      method: x.req.method,
+      path: x.url.pathname,
+      remote: x.req.socket.remoteAddress,
+    });
+  x.res
+    .writeHead(a.status, {
+      'content-type': a.type ?? 'text/plain; charset=utf-8',
+      'content-length': Buffer.byteLength(a.body),
+    })
+    .end(a.body);
   return true;
 };
 
@@ -62,7 +88,11 @@ export const route: HttpStep = (x) => {
 
 /** A draining server finishes what it has and takes nothing new. */
 export const draining: HttpStep = (x) => {
-  if (x.shared.draining) return x.error(503, 'the server is shutting down; retry on another replica', { 'retry-after': '1', connection: 'close' });
+  if (x.shared.draining)
+    return x.error(503, 'the server is shutting down; retry on another replica', {
+      'retry-after': '1',
+      connection: 'close',
+    });
 };
 
 /** Origin and Host are ones this server answers to (DNS rebinding). */
@@ -73,7 +103,12 @@ export const origin: HttpStep = (x) => {
 
 /** Stateless: a call is one POST; there is no stream to GET and no session to DELETE. */
 export const method: HttpStep = (x) => {
-  if (x.req.method !== 'POST') return x.error(405, `${x.req.method} is not served: this server is stateless, send each JSON-RPC message as a POST`, { allow: 'POST' });
+  if (x.req.method !== 'POST')
+    return x.error(
+      405,
+      `${x.req.method} is not served: this server is stateless, send each JSON-RPC message as a POST`,
+      { allow: 'POST' },
+    );
 };
 
 /** The credential proves a client of clients.yaml; else 401 with the challenge. */
@@ -85,8 +120,18 @@ export const authenticate: HttpStep = async (x) => {
     x.rate = a.rate;
     return;
   }
-  const header = challenge(x.shared.base, route.path, x.req.headers.authorization ? { code: 'invalid_token', description: a.why } : undefined);
-  return x.refuse(401, 'client', `unauthorized: ${a.why}`, { 'www-authenticate': header }, { id: a.client, via: a.via });
+  const header = challenge(
+    x.shared.base,
+    route.path,
+    x.req.headers.authorization ? { code: 'invalid_token', description: a.why } : undefined,
+  );
+  return x.refuse(
+    401,
+    'client',
+    `unauthorized: ${a.why}`,
+    { 'www-authenticate': header },
+    { id: a.client, via: a.via },
+  );
 };
 
 /** That client is listed for this instance; else 403. */
@@ -95,16 +140,30 @@ export const authorize: HttpStep = (x) => {
   const { principal } = x;
   const a = x.shared.clients;
   if (a.allows(principal!.id, route.id)) return;
-  return x.refuse(403, 'client', `forbidden: client ${principal!.id} is not listed for ${route.id} in ${a.file}; its instances: ${a.instancesOf(principal!.id).join(', ')}`, {
-    'www-authenticate': challenge(x.shared.base, route.path, { code: 'insufficient_scope', description: `client ${principal!.id} may not call ${route.id}` }),
-  });
+  return x.refuse(
+    403,
+    'client',
+    `forbidden: client ${principal!.id} is not listed for ${route.id} in ${a.file}; its instances: ${a.instancesOf(principal!.id).join(', ')}`,
+    {
+      'www-authenticate': challenge(x.shared.base, route.path, {
+        code: 'insufficient_scope',
+        description: `client ${principal!.id} may not call ${route.id}`,
+      }),
+    },
+  );
 };
 
 /** The client's request rate. */
 export const clientRate: HttpStep = (x) => {
   const rate = x.rate ?? x.shared.limits.rate;
   const wait = x.shared.rates.take(x.principal!.id, rate);
-  if (wait) return x.refuse(429, 'client.rate', `too many requests: client ${x.principal!.id} is over its rate of ${rate}; retry in ${wait} ms`, { 'retry-after': String(Math.ceil(wait / 1000)) });
+  if (wait)
+    return x.refuse(
+      429,
+      'client.rate',
+      `too many requests: client ${x.principal!.id} is over its rate of ${rate}; retry in ${wait} ms`,
+      { 'retry-after': String(Math.ceil(wait / 1000)) },
+    );
 };
 
 /**
@@ -114,9 +173,17 @@ export const clientRate: HttpStep = (x) => {
 export const capacity: HttpStep = (x) => {
   const { shared } = x;
   const client = x.principal!.id;
-  if (shared.active.size >= shared.limits.maxInFlight) return x.error(503, `busy: ${shared.active.size} requests in flight, the limit; retry shortly`, { 'retry-after': '1' });
+  if (shared.active.size >= shared.limits.maxInFlight)
+    return x.error(503, `busy: ${shared.active.size} requests in flight, the limit; retry shortly`, {
+      'retry-after': '1',
+    });
   if (!admits(shared.held, shared.clients.names(), client, shared.limits.maxInFlight)) {
-    return x.refuse(503, 'client.share', `busy: client ${client} holds ${shared.held.get(client)} requests in flight, its share of ${shared.limits.maxInFlight}; retry shortly`, { 'retry-after': '1' });
+    return x.refuse(
+      503,
+      'client.share',
+      `busy: client ${client} holds ${shared.held.get(client)} requests in flight, its share of ${shared.limits.maxInFlight}; retry shortly`,
+      { 'retry-after': '1' },
+    );
   }
   shared.active.add(x);
   shared.held.set(client, (shared.held.get(client) ?? 0) + 1);
@@ -152,7 +219,9 @@ export const body: HttpStep = async (x) => {
 };
 
 const ids = (body: unknown): unknown[] =>
-  (Array.isArray(body) ? body : [body]).filter((m) => m && typeof m === 'object' && 'id' in m && 'method' in m).map((m) => (m as { id: unknown }).id);
+  (Array.isArray(body) ? body : [body])
+    .filter((m) => m && typeof m === 'object' && 'id' in m && 'method' in m)
+    .map((m) => (m as { id: unknown }).id);
 const cancelKey = (x: Exchange, id: unknown) => `${x.principal!.id}\0${x.route!.id}\0${JSON.stringify(id)}`;
 
 /** notifications/cancelled ends the same client's request in flight (its response stream closes). */

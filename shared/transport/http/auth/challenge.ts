@@ -7,7 +7,11 @@ export function metadataUrl(base: string, path: string): string {
   return `${base}${METADATA_PREFIX}${path}`;
 }
 
-export function challenge(base: string, path: string, error?: { code: 'invalid_token' | 'insufficient_scope'; description: string }): string {
+export function challenge(
+  base: string,
+  path: string,
+  error?: { code: 'invalid_token' | 'insufficient_scope'; description: string },
+): string {
   const parts = [`resource_metadata="${metadataUrl(base, path)}"`];
   if (error) parts.push(`error="${error.code}"`, `error_description="${error.description.replace(/["\\\r\n]/g, ' ')}"`);
   return `Bearer ${parts.join(', ')}`;

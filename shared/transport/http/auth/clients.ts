@@ -25,7 +25,12 @@ export class ClientRegistry {
       reg.instances.set(name, new Set(c.instances));
       reg.rates.set(name, c.rate);
       const revoked = c.revoked !== undefined;
-      if (c.token) reg.bearer.add(name, c.token.startsWith('sha256:') ? c.token.slice(7) : tokenHash(await resolve(c.token)), revoked);
+      if (c.token)
+        reg.bearer.add(
+          name,
+          c.token.startsWith('sha256:') ? c.token.slice(7) : tokenHash(await resolve(c.token)),
+          revoked,
+        );
       if (c.jwt) reg.jwt.push(jwtClient(name, c.jwt, revoked, dirname(clients.file)));
     }
     return reg;
@@ -66,6 +71,11 @@ export class ClientRegistry {
 
   private admit(client: string, via: string, revoked: boolean): Authn {
     if (revoked) return { ok: false, why: `client ${client} is revoked (${this.file})`, client, via };
-    return { ok: true, principal: { id: client, via }, instances: this.instances.get(client)!, rate: this.rates.get(client) };
+    return {
+      ok: true,
+      principal: { id: client, via },
+      instances: this.instances.get(client)!,
+      rate: this.rates.get(client),
+    };
   }
 }

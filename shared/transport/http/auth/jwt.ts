@@ -16,7 +16,12 @@ export type JwtVerdict = { ok: true; client: JwtClient } | { ok: false; why: str
 
 export const looksLikeJwt = (token: string): boolean => /^[\w-]+\.[\w-]+\.[\w-]*$/.test(token);
 
-export function jwtClient(client: string, jwt: NonNullable<ClientDef['jwt']>, revoked: boolean, base: string): JwtClient {
+export function jwtClient(
+  client: string,
+  jwt: NonNullable<ClientDef['jwt']>,
+  revoked: boolean,
+  base: string,
+): JwtClient {
   const keys = /^https?:\/\//.test(jwt.jwks)
     ? createRemoteJWKSet(new URL(jwt.jwks), { timeoutDuration: 5000, cooldownDuration: 30_000 })
     : createLocalJWKSet(JSON.parse(readFileSync(jwt.jwks.startsWith('/') ? jwt.jwks : `${base}/${jwt.jwks}`, 'utf8')));
@@ -32,9 +37,19 @@ export async function verifyJwt(token: string, clients: JwtClient[], audience: s
   }
   const who = typeof claims.client_id === 'string' ? claims.client_id : claims.sub;
   const c = clients.find((x) => x.jwt.issuer === claims.iss && x.jwt.subject === who);
-  if (!c) return { ok: false, why: `no client in clients.yaml is issuer ${JSON.stringify(claims.iss ?? null)} with subject ${JSON.stringify(who ?? null)}` };
+  if (!c)
+    return {
+      ok: false,
+      why: `no client in clients.yaml is issuer ${JSON.stringify(claims.iss ?? null)} with subject ${JSON.stringify(who ?? null)}`,
+    };
   try {
-    await jwtVerify(token, c.keys, { issuer: c.jwt.issuer, audience, algorithms: c.jwt.algorithms, requiredClaims: ['exp'], clockTolerance: 5 });
+    await jwtVerify(token, c.keys, {
+      issuer: c.jwt.issuer,
+      audience,
+      algorithms: c.jwt.algorithms,
+      requiredClaims: ['exp'],
+      clockTolerance: 5,
+    });
   } catch (e) {
     const err = e as { code?: string; message: string };
     return { ok: false, client: c.client, why: `${err.code ?? 'ERR_JWT_INVALID'}: ${err.message}` };
