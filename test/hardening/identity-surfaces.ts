@@ -152,7 +152,8 @@ export const DEFINITIONS: { name: string; reads: { pattern: RegExp; under: strin
   { name: 'clients.yaml client names', reads: [{ pattern: /clients: z\.record\(/, under: ['shared/'] }] },
   {
     name: "a manifest's clients:",
-    reads: [{ pattern: /clients: z\.array\(z\.string\(\)\.refine/, under: ['shared/'] }],
+    // a chain the formatter breaks after `z` (its .array(z.string().refine(client…)) follows)
+    reads: [{ pattern: /^\s*clients: z$/, under: ['shared/manifest/schema.ts'] }],
   },
   {
     name: 'clients.yaml jwt.subject (what the issuer calls the client, compared exactly)',
@@ -161,7 +162,10 @@ export const DEFINITIONS: { name: string; reads: { pattern: RegExp; under: strin
   // a manifest's and a client's owner name a team and its contact, free text no rule compares
   {
     name: "a manifest's or a client's owner (a team)",
-    reads: [{ pattern: /owner: z\.string\(\)/, under: ['shared/'] }],
+    reads: [
+      { pattern: /owner: z\.string\(\)/, under: ['shared/'] },
+      { pattern: /^\s*owner: z$/, under: ['shared/manifest/schema.ts'] },
+    ],
   },
 ];
 
