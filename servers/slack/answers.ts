@@ -61,6 +61,12 @@ export function exactButton(actionId: string | undefined): boolean | undefined {
 }
 
 /** A Slack ts ("seconds.micros") in µs, exactly: a float would merge neighbours. */
+/**
+ * A local clock reading (Date.now(), ms) as the last µs it may stand for: a ts Slack gave within
+ * that millisecond is not after it. A read's own time bounds the reactions it saw from above.
+ */
+export const msEndUs = (ms: number): number => ms * 1000 + 999;
+
 export function slackUs(ts: string | undefined): number {
   const [sec = '0', frac = ''] = (ts ?? '').split('.');
   return Number(sec) * 1_000_000 + Number(frac.padEnd(6, '0').slice(0, 6));

@@ -25,7 +25,16 @@ import {
 } from '../../shared/call/approval.js';
 import type { Member } from './proof.js';
 import { slackReader } from './reader.js';
-import { APPROVE_ACTION, DECLINE_ACTION, countedAnswer, seenIn, seenKey, slackUs, type Seen } from './answers.js';
+import {
+  APPROVE_ACTION,
+  DECLINE_ACTION,
+  countedAnswer,
+  seenIn,
+  msEndUs,
+  seenKey,
+  slackUs,
+  type Seen,
+} from './answers.js';
 import { ChannelWatch, type Thread } from './watch.js';
 import { CREDENTIAL } from '../../shared/manifest/schema.js';
 import { ManifestError, readYaml } from '../../shared/manifest/load.js';
@@ -306,7 +315,7 @@ export async function openSlackApprovals(o: SlackApprovalsOptions): Promise<Appr
       let read = false;
       const delivered = new Set<string>();
       const judge = (t: Thread): Promise<Verdict | undefined> => {
-        const news = seenIn(t.parent, t.replies, read ? t.prev * 1000 : slackUs(ts), t.at * 1000);
+        const news = seenIn(t.parent, t.replies, read ? t.prev * 1000 : slackUs(ts), msEndUs(t.at));
         read = true;
         shown = news.map(seenKey);
         return judgeSeen(news);
@@ -428,7 +437,7 @@ export async function openSlackApprovals(o: SlackApprovalsOptions): Promise<Appr
     async answers(ref): Promise<Answer[]> {
       const t = ref.channel === channel ? await watch.read(ref.ts) : undefined;
       if (!t) return [];
-      return seenIn(t.parent, t.replies, t.prev * 1000, t.at * 1000).flatMap((v) =>
+      return seenIn(t.parent, t.replies, t.prev * 1000, msEndUs(t.at)).flatMap((v) =>
         v.approve === undefined ? [] : [{ user: v.user, approve: v.approve }],
       );
     },
