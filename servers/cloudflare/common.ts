@@ -11,7 +11,7 @@ import {
   type Constraint,
   type IdShape,
 } from '../../shared/connector/constraints.js';
-import type { Annotations, ToolDef } from '../../shared/connector/tool.js';
+import type { ToolDef } from '../../shared/connector/tool.js';
 import { HEX32, named } from './names.js';
 
 export interface CF {
@@ -106,24 +106,7 @@ export const C = {
   bindDatabases: optionalIds('database', 'databases', HEX_ID),
 };
 
-export const READ: Annotations = {
-  readOnlyHint: true,
-  destructiveHint: false,
-  idempotentHint: true,
-  openWorldHint: true,
-};
-export const WRITE: Annotations = {
-  readOnlyHint: false,
-  destructiveHint: false,
-  idempotentHint: false,
-  openWorldHint: true,
-};
-export const DESTROY: Annotations = {
-  readOnlyHint: false,
-  destructiveHint: true,
-  idempotentHint: true,
-  openWorldHint: true,
-};
+export { DESTROY, READ, WRITE } from '../../shared/connector/tool.js';
 
 /** A ToolDef with the Cloudflare client type fixed, so arguments and results stay typed. */
 export const cfTool = <I extends z.ZodObject, O extends z.ZodObject>(def: ToolDef<CF, I, O>) => def;

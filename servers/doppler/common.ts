@@ -1,7 +1,12 @@
 // What the Doppler tools share: the client they call, argument schemas, constraints, annotations.
 import { z } from 'zod';
 import { flag, globs } from '../../shared/connector/constraints.js';
-import type { Annotations, ToolContext, ToolDef } from '../../shared/connector/tool.js';
+import {
+  type Annotations,
+  type ToolContext,
+  type ToolDef,
+  WRITE as SHARED_WRITE,
+} from '../../shared/connector/tool.js';
 
 export interface Project {
   slug: string;
@@ -79,24 +84,9 @@ export const C = {
   },
 };
 
-export const READ: Annotations = {
-  readOnlyHint: true,
-  destructiveHint: false,
-  idempotentHint: true,
-  openWorldHint: true,
-};
-export const WRITE: Annotations = {
-  readOnlyHint: false,
-  destructiveHint: false,
-  idempotentHint: true,
-  openWorldHint: true,
-};
-export const DESTROY: Annotations = {
-  readOnlyHint: false,
-  destructiveHint: true,
-  idempotentHint: true,
-  openWorldHint: true,
-};
+export { DESTROY, READ } from '../../shared/connector/tool.js';
+/** Doppler's writes set a secret to a value: setting it again to the same value changes nothing. */
+export const WRITE: Annotations = { ...SHARED_WRITE, idempotentHint: true };
 
 export const project = (ctx: ToolContext<Doppler>): string => ctx.manifest.upstream.project as string;
 

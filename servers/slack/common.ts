@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import type { WebClient } from '@slack/web-api';
 import { flag, ids, max, oneOf } from '../../shared/connector/constraints.js';
-import { on, type Annotations, type Fact, type ToolDef } from '../../shared/connector/tool.js';
+import { on, type Fact, type ToolDef } from '../../shared/connector/tool.js';
 
 export type Slack = WebClient;
 
@@ -97,24 +97,7 @@ export const renderMessages = (msgs: Message[]) =>
   msgs.map((m) => `${m.ts} ${m.user ?? '?'}: ${m.text}${m.replies ? ` [${m.replies} replies]` : ''}`).join('\n') ||
   '(no messages)';
 
-export const READ: Annotations = {
-  readOnlyHint: true,
-  destructiveHint: false,
-  idempotentHint: true,
-  openWorldHint: true,
-};
-export const WRITE: Annotations = {
-  readOnlyHint: false,
-  destructiveHint: false,
-  idempotentHint: false,
-  openWorldHint: true,
-};
-export const DESTROY: Annotations = {
-  readOnlyHint: false,
-  destructiveHint: true,
-  idempotentHint: true,
-  openWorldHint: true,
-};
+export { DESTROY, READ, WRITE } from '../../shared/connector/tool.js';
 
 /** A ToolDef with the Slack client type fixed, so arguments and results stay typed. */
 export const slackTool = <I extends z.ZodObject, O extends z.ZodObject>(def: ToolDef<Slack, I, O>) => def;

@@ -16,6 +16,28 @@ export interface Annotations {
   openWorldHint: boolean;
 }
 
+/** A tool that reads an upstream (every connector's upstream is an open world). */
+export const READ: Annotations = {
+  readOnlyHint: true,
+  destructiveHint: false,
+  idempotentHint: true,
+  openWorldHint: true,
+};
+/** A tool that writes: running it again writes again, unless a connector says otherwise. */
+export const WRITE: Annotations = {
+  readOnlyHint: false,
+  destructiveHint: false,
+  idempotentHint: false,
+  openWorldHint: true,
+};
+/** A tool that deletes: once gone, deleting again changes nothing. */
+export const DESTROY: Annotations = {
+  readOnlyHint: false,
+  destructiveHint: true,
+  idempotentHint: true,
+  openWorldHint: true,
+};
+
 /** One thing a call touches, checked against the grant's constraint of the same key. */
 export interface Fact {
   on: string;
