@@ -303,12 +303,30 @@ export class InFlightCall implements Partial<Grown> {
     const key = this.key;
     if (!key || !this.claimed) return result;
     this.claimed = false;
+    const ran = this.ran;
+    const write = () => (ran ? this.inst.keys.done(key, result) : this.inst.keys.release(key));
     try {
-      if (this.ran) await this.inst.keys.done(key, result);
-      else await this.inst.keys.release(key);
+      await write();
     } catch (e) {
-      this.inst.log.error(`idempotency key ${key}: ${(e as Error).message}`);
+      this.inst.log.error(
+        `idempotency key ${key}: ${(e as Error).message}; settled once the state store answers again`,
+      );
+      settleLater(write);
     }
     return result;
   }
+}
+
+/**
+ * Settles a key the store could not settle when its call ended (it was unreachable): left alone, the
+ * key would stay "running" under this live process, and every retry of it would be refused. Tried
+ * again with backoff (0.5 s doubling to 30 s, for about a quarter of an hour); the timer never holds
+ * the process open, and a process that exits leaves the key to be taken over as a dead owner's.
+ */
+function settleLater(write: () => Promise<void>, delay = 500, tries = 40): void {
+  setTimeout(() => {
+    write().catch(() => {
+      if (tries > 1) settleLater(write, Math.min(delay * 2, 30_000), tries - 1);
+    });
+  }, delay).unref();
 }
