@@ -1,6 +1,6 @@
 // The fleet's connectors, and the person kinds they add. Importing this loads tool definitions only; each upstream SDK and
 // sandbox loads when an instance first opens it.
-import { registerPeople } from '../../shared/call/identity.js';
+import { registerPeople } from '../../shared/base/identity.js';
 import { extensionsOf } from '../../shared/connector/extensions.js';
 import type { Connector } from '../../shared/connector/tool.js';
 import { cloudflare } from '../cloudflare/index.js';

@@ -1,6 +1,6 @@
 // Slack's identifiers, in the canonical form the core compares them in: a user ID (upper-case, as
 // Slack writes it; the person kind Slack adds to the fleet) and a message as <channel ID>/<ts>.
-import { BadIdentifier, checked, type PersonKind } from '../../shared/call/identity.js';
+import { BadIdentifier, checked, type PersonKind } from '../../shared/base/identity.js';
 
 const SLACK_USER = /^[UW][A-Z0-9]{2,20}$/;
 const THREAD = /^([CGD][A-Z0-9]{8,20})\/(\d{10}\.\d{6})$/;

@@ -6,7 +6,7 @@
 // or the approvals identity, each checked at start to belong to its pinned workspace).
 import type { WebClient } from '@slack/web-api';
 import type { Member, MessageReader, ProofMessage } from './proof.js';
-import { email } from '../../shared/call/identity.js';
+import { email } from '../../shared/base/identity.js';
 
 const NOT_FOUND = new Set(['thread_not_found', 'message_not_found']);
 

@@ -1,7 +1,7 @@
 // Which calls of a trail `fleet audit show` (table, custody, JSON or HTML) shows: by tool, by actor
 // (compared in canonical form: a look-alike is refused, not matched), by decision, since a time.
 import { parseDuration } from '../base/duration.js';
-import { BadIdentifier, canonical } from '../call/identity.js';
+import { BadIdentifier, canonical } from '../base/identity.js';
 import type { CallRow } from './read.js';
 
 export interface ShowFilter {

@@ -5,7 +5,7 @@
 // is decided by the proof step (./proof.ts), before anything reaches the upstream.
 import { META } from '../base/wire.js';
 import type { ProofRecord } from '../connector/extensions.js';
-import { actor as parseActor, BadIdentifier, freeText, thread as parseThread } from './identity.js';
+import { actor as parseActor, BadIdentifier, freeText, thread as parseThread } from '../base/identity.js';
 
 /** The client principal, as the transport proved it. */
 export interface ClientPrincipal {

@@ -16,7 +16,7 @@ import { parseDuration } from '../base/duration.js';
 import { META } from '../base/wire.js';
 import type { ActorProver, Proven } from '../connector/extensions.js';
 import type { ActorProof, Attribution } from './attribution.js';
-import { actor as parseActor, BadIdentifier } from './identity.js';
+import { actor as parseActor, BadIdentifier } from '../base/identity.js';
 
 export type { Proven } from '../connector/extensions.js';
 

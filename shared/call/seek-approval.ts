@@ -15,7 +15,7 @@ import {
   type PostingRequest,
   type Verdict,
 } from './approval.js';
-import { actor as parseActor, sameId } from './identity.js';
+import { actor as parseActor, sameId } from '../base/identity.js';
 import type { CallWith } from './in-flight.js';
 
 type Asking = CallWith<'tool' | 'args' | 'facts' | 'ctx'>;

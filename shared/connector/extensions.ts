@@ -8,18 +8,8 @@ import type { z } from 'zod';
 import type { Log } from '../base/log.js';
 import type { ApprovalChannel } from './approval-channel.js';
 import type { Manifest } from '../manifest/types.js';
+import type { PersonKind } from '../base/identity.js';
 import type { Signals } from '../state/store.js';
-
-/** A kind of person ID a connector contributes: an actor or approver of that kind (shared/call/identity.ts). */
-export interface PersonKind {
-  /** the kind's name, kept in the trail as the actor's kind */
-  kind: string;
-  /** its grammar, in canonical form (an ID that does not match is not of this kind) */
-  pattern: RegExp;
-  /** how a message names it: "a <place> user ID" */
-  name: string;
-  example: string;
-}
 
 /** What the composition root hands an extension it opens for one instance. */
 export interface ExtensionContext {
@@ -193,7 +183,7 @@ export interface CheckpointSinkKind {
 }
 
 export interface ConnectorExtensions {
-  /** the person IDs its people have (actors, approvers), beside e-mail addresses (shared/call/identity.ts) */
+  /** the person IDs its people have (actors, approvers), beside e-mail addresses (shared/base/identity.ts) */
   people?: PersonKind[];
   approvals?: ApprovalChannelKind[];
   provers?: ActorProverKind[];

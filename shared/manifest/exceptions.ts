@@ -5,7 +5,7 @@
 // never active (and `fleet verify` refuses it, rule kind exception-limits).
 import type { Grant } from '../connector/grant.js';
 import type { Exception, Manifest } from './types.js';
-import { sameId } from '../call/identity.js';
+import { sameId } from '../base/identity.js';
 
 const bases = new WeakMap<Manifest, Manifest>();
 

@@ -12,7 +12,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { actor, BadIdentifier, email, person, type PersonId } from '../call/identity.js';
+import { actor, BadIdentifier, email, person, type PersonId } from '../base/identity.js';
 import { ManifestError, readYaml, type ManifestProblem } from './load.js';
 import { selfApproved } from './exceptions.js';
 import type { Manifest } from './types.js';

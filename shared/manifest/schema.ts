@@ -13,9 +13,9 @@ import { DURATION, durationSchema, parseDuration } from '../base/duration.js';
 import { rateSchema } from '../base/rate.js';
 import type { ManifestFields } from './types.js';
 import { attributionSchema } from './attribution.js';
-import { BadIdentifier, client, person } from '../call/identity.js';
+import { BadIdentifier, client, person } from '../base/identity.js';
 
-/** A person as a reviewed file must write them: one canonical identifier (shared/call/identity.ts). */
+/** A person as a reviewed file must write them: one canonical identifier (shared/base/identity.ts). */
 const personCheck = (what: string) => (v: string, ctx: z.RefinementCtx) => {
   try {
     person(v, what);

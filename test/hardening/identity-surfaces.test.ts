@@ -12,7 +12,7 @@ import { join, relative } from 'node:path';
 import fc from 'fast-check';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canonical, sameId } from '../../shared/call/identity.js';
+import { canonical, sameId } from '../../shared/base/identity.js';
 import { auditRecords, ROOT, runCli, SCOPES, serve, tempDir, type Served } from '../helpers.js';
 import { runs } from './instances.js';
 import { nearMiss } from './near-miss.js';

@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCall } from '../../shared/call/call.js';
-import { registerPeople } from '../../shared/call/identity.js';
+import { registerPeople } from '../../shared/base/identity.js';
 import { Redactor } from '../../shared/base/redaction.js';
 import { extensionsOf, type ExtensionContext } from '../../shared/connector/extensions.js';
 import { grantedTools, type Instance } from '../../shared/connector/instance.js';

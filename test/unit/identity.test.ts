@@ -1,11 +1,11 @@
-// The canonical identifier parser (shared/call/identity.ts) against generated near-misses: every
+// The canonical identifier parser (shared/base/identity.ts) against generated near-misses: every
 // string that imitates a listed approver or a requester — an invisible or bidi character slipped
 // in, a look-alike letter, a fullwidth or combining form, spaces, a changed case, a stray dot — is
 // either refused or parses to something else; never to the ID it imitates.
 // FLEET_IDENTITY_SEED replays a run; FLEET_FUZZ_RUNS scales it.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { actor, BadIdentifier, canonical, email, registerPeople, sameId, thread } from '../../shared/call/identity.js';
+import { actor, BadIdentifier, canonical, email, registerPeople, sameId, thread } from '../../shared/base/identity.js';
 import { SLACK_PEOPLE, slackUser } from '../../servers/slack/ids.js';
 
 // Slack's user IDs are the person kind the Slack connector adds (servers/fleet/connectors.ts registers them)

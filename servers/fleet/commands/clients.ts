@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { isMap, isScalar, parseDocument, type Pair } from 'yaml';
 import { CLIENTS_FILE, parseClients } from '../../../shared/manifest/clients.js';
 import { mintToken, tokenHash } from '../../../shared/transport/http/auth/bearer.js';
-import { BadIdentifier, client, known } from '../../../shared/call/identity.js';
+import { BadIdentifier, client, known } from '../../../shared/base/identity.js';
 
 export function mintCmd(name: string, o: { scopes: string }): number {
   const file = join(o.scopes, CLIENTS_FILE);

@@ -6,7 +6,7 @@
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { StartupError } from '../../../shared/base/errors.js';
 import { stderrLog } from '../../../shared/base/log.js';
-import { BadIdentifier, client as clientName } from '../../../shared/call/identity.js';
+import { BadIdentifier, client as clientName } from '../../../shared/base/identity.js';
 import type { ClientPrincipal } from '../../../shared/call/attribution.js';
 import { Redactor } from '../../../shared/base/redaction.js';
 import { isProduction } from '../../../shared/connector/scopes.js';

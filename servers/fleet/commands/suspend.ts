@@ -9,7 +9,7 @@ import { userInfo } from 'node:os';
 import { basename, join } from 'node:path';
 import { loadManifest } from '../../../shared/manifest/load.js';
 import { loadClients } from '../../../shared/manifest/clients.js';
-import { actor, BadIdentifier, client, known } from '../../../shared/call/identity.js';
+import { actor, BadIdentifier, client, known } from '../../../shared/base/identity.js';
 import { SUSPENSION_CACHE_MS } from '../../../shared/state/suspension.js';
 import type { StateStore, Suspension } from '../../../shared/state/store.js';
 import { instanceOf, manifestFiles } from '../../../shared/review/verify.js';

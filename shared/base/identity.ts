@@ -8,9 +8,16 @@
 //   client      blogbot-publish             (a routine's own name: lower-case, digits, . _ -)
 //   (people)    the person IDs connectors contribute (PersonKind), each with its own grammar
 
-import type { PersonKind } from '../connector/extensions.js';
-
-export type { PersonKind } from '../connector/extensions.js';
+/** A kind of person ID a connector contributes (ConnectorExtensions.people): an actor or approver of that kind. */
+export interface PersonKind {
+  /** the kind's name, kept in the trail as the actor's kind */
+  kind: string;
+  /** its grammar, in canonical form (an ID that does not match is not of this kind) */
+  pattern: RegExp;
+  /** how a message names it: "a <place> user ID" */
+  name: string;
+  example: string;
+}
 
 const people: PersonKind[] = [];
 
