@@ -14,6 +14,7 @@ import { rateSchema } from '../base/rate.js';
 import type { ManifestFields } from './types.js';
 import { attributionSchema } from './attribution.js';
 import { BadIdentifier, client, person } from '../base/identity.js';
+import { ENV_REF } from '../base/reference.js';
 
 /** A person as a reviewed file must write them: one canonical identifier (shared/base/identity.ts). */
 const personCheck = (what: string) => (v: string, ctx: z.RefinementCtx) => {
@@ -33,14 +34,6 @@ const personSchema = (key: string) =>
     .superRefine(personCheck(key));
 
 export type { Manifest } from './types.js';
-
-const ENV_REF = 'env:[A-Za-z_][A-Za-z0-9_]*';
-
-/**
- * A credential reference of any scheme: env:NAME, or <scheme>:<path> of a scheme a connector
- * contributes (whose own grammar the manifest schema, built with the connectors, checks).
- */
-export const CREDENTIAL = new RegExp(`^(${ENV_REF}|[a-z][a-z0-9-]*:[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*)$`);
 
 /** A credential reference of the schemes the fleet knows, exactly: env:NAME or each scheme's own grammar. */
 export function credentialPattern(schemes: readonly CredentialScheme[]): RegExp {

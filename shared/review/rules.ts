@@ -9,7 +9,7 @@ import { dirname } from 'node:path';
 import { productionOfId } from '../manifest/production-of.js';
 import { productionSchema } from '../base/production.js';
 import { z } from 'zod';
-import { ManifestError, readYaml } from '../manifest/load.js';
+import { ManifestError, readYaml } from '../base/yaml.js';
 import type { Manifest } from '../manifest/schema.js';
 import type { Clients } from '../manifest/clients.js';
 import { isProduction } from '../connector/scopes.js';
