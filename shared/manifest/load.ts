@@ -7,7 +7,8 @@ import type { Connector } from '../connector/tool.js';
 import { parseDuration } from '../base/duration.js';
 import { isProductionReach } from '../base/production.js';
 import { productionDecl } from './production-of.js';
-import { manifestSchema, referenceForms, type Manifest } from './schema.js';
+import { manifestSchema, referenceForms } from './schema.js';
+import type { Manifest } from '../base/manifest.js';
 import { extensionsOf } from '../connector/extensions.js';
 import { ManifestError, readYaml } from '../base/yaml.js';
 

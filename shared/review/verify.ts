@@ -8,7 +8,7 @@ import { basename, join, resolve } from 'node:path';
 import { checkClients } from './clients.js';
 import { loadManifest } from '../manifest/load.js';
 import { ManifestError, readYaml, type ManifestProblem } from '../base/yaml.js';
-import type { Manifest } from '../manifest/schema.js';
+import type { Manifest } from '../base/manifest.js';
 import { isProduction, neededBy, needsOf } from '../connector/scopes.js';
 import { attributionRule } from '../manifest/attribution.js';
 import type { Connector } from '../connector/tool.js';

@@ -10,7 +10,7 @@ import { runCall } from '../../shared/call/call.js';
 import { registerPeople } from '../../shared/base/identity.js';
 import { Redactor } from '../../shared/base/redaction.js';
 import { extensionsOf, type ExtensionContext } from '../../shared/connector/extensions.js';
-import { grantedTools, type Instance } from '../../shared/connector/instance.js';
+import { grantedTools, type Instance } from '../../shared/instance/instance.js';
 import { manifestJsonSchema } from '../../shared/manifest/json-schema.js';
 import { loadManifest } from '../../shared/manifest/load.js';
 import { ManifestError } from '../../shared/base/yaml.js';

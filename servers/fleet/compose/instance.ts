@@ -9,7 +9,7 @@ import { fleetDir } from '../../../shared/base/install.js';
 import { stderrLog } from '../../../shared/base/log.js';
 import { watchWithdrawn, type LateWatch } from '../../../shared/call/late.js';
 import { Redactor } from '../../../shared/base/redaction.js';
-import { grantedTools, type Instance } from '../../../shared/connector/instance.js';
+import { grantedTools, type Instance } from '../../../shared/instance/instance.js';
 import type { InboundEndpoint } from '../../../shared/connector/extensions.js';
 import { loadManifest } from '../../../shared/manifest/load.js';
 import { ManifestError } from '../../../shared/base/yaml.js';
