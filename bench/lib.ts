@@ -4,7 +4,7 @@
 import { AuditLog } from '../shared/audit/log.js';
 import { verifyFile as verifyTrail } from '../shared/audit/verify.js';
 import { loadManifest } from '../shared/manifest/load.js';
-import type { Manifest } from '../shared/manifest/schema.js';
+import type { Manifest } from '../shared/base/manifest.js';
 import { CONNECTORS } from '../servers/fleet/connectors.js';
 import { manifestFiles } from '../shared/review/verify.js';
 

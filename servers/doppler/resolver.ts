@@ -6,7 +6,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { StartupError } from '../../shared/base/errors.js';
 import { loadManifest } from '../../shared/manifest/load.js';
-import type { Manifest } from '../../shared/manifest/schema.js';
+import type { Manifest } from '../../shared/base/manifest.js';
 import { isProduction } from '../../shared/connector/scopes.js';
 
 export interface ResolveOptions {

@@ -14,7 +14,7 @@ import { loadManifest } from '../../shared/manifest/load.js';
 import { manifestSchema } from '../../shared/manifest/schema.js';
 import { surface } from '../../shared/transport/surface.js';
 import { buildServer } from '../../shared/transport/server.js';
-import { grantedTools, type Instance } from '../../shared/connector/instance.js';
+import { grantedTools, type Instance } from '../../shared/instance/instance.js';
 import { CONNECTORS } from './connectors.js';
 import { main } from './main.js';
 import { manifestFiles } from '../../shared/review/verify.js';

@@ -36,8 +36,8 @@ import {
   type Seen,
 } from './answers.js';
 import { ChannelWatch, type Thread } from './watch.js';
-import { CREDENTIAL } from '../../shared/manifest/schema.js';
-import { ManifestError, readYaml } from '../../shared/manifest/load.js';
+import { CREDENTIAL } from '../../shared/base/reference.js';
+import { ManifestError, readYaml } from '../../shared/base/yaml.js';
 import { StartupError } from '../../shared/base/errors.js';
 import { durationSchema } from '../../shared/base/duration.js';
 import { listen } from './inbox.js';

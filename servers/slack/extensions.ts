@@ -16,7 +16,7 @@ import type {
   ExtensionContext,
 } from '../../shared/connector/extensions.js';
 import { attributionRule } from '../../shared/manifest/attribution.js';
-import { CREDENTIAL } from '../../shared/manifest/schema.js';
+import { CREDENTIAL } from '../../shared/base/reference.js';
 import type { ApprovalChannel } from '../../shared/call/approval.js';
 import {
   openSlackApprovals,
@@ -32,7 +32,7 @@ import { slackDeliveries, type Delivered } from './events.js';
 import { handOn, relayFrom } from './inbox.js';
 import { openSocket } from './socket.js';
 import { parseDuration } from '../../shared/base/duration.js';
-import { ManifestError } from '../../shared/manifest/load.js';
+import { ManifestError } from '../../shared/base/yaml.js';
 
 type Identity = () => Promise<{ config: SlackApprovalsConfig; credential: string; baseUrl?: string }>;
 

@@ -26,7 +26,7 @@ import {
 import { closeSync, constants, existsSync, fdatasyncSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { z } from 'zod';
 import { durationSchema } from '../base/duration.js';
-import { readYaml } from '../manifest/load.js';
+import { readYaml } from '../base/yaml.js';
 import type { Head } from './chain.js';
 
 export const ORIGIN_PREFIX = 'fleet-audit/';

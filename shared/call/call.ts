@@ -3,7 +3,7 @@
 // not, leaves an audit record; a write reports a status a workflow can branch on.
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { AuditUnavailable } from '../base/errors.js';
-import type { Instance } from '../connector/instance.js';
+import type { Instance } from '../instance/instance.js';
 import { InFlightCall, failedResult, type CallRequest } from './in-flight.js';
 import { callPath, runStage, type Stage } from './step.js';
 import {

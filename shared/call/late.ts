@@ -7,7 +7,7 @@
 // requests still within their expiry from the shared state, reads their answers, and records each
 // answer once ("ignored, request withdrawn"). The state store remembers which answers were
 // recorded, so several processes watching the same request record each answer once.
-import type { Instance } from '../connector/instance.js';
+import type { Instance } from '../instance/instance.js';
 import type { ApprovalEntry } from '../state/store.js';
 
 export const LATE_WHY = 'the request was withdrawn: its call is gone';

@@ -2,7 +2,7 @@
 // what is allowed instead.
 import { META } from '../base/wire.js';
 import type { Attribution } from './attribution.js';
-import type { Manifest } from '../manifest/schema.js';
+import type { Manifest } from '../base/manifest.js';
 import { attributionRule } from '../manifest/attribution.js';
 import type { Fact, ToolDef } from '../connector/tool.js';
 

@@ -10,8 +10,9 @@
 // nothing about upstream data.
 import { dirname, resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
-import type { Manifest } from '../manifest/types.js';
-import { attributionRule, type OidcBlock } from '../manifest/attribution.js';
+import type { Manifest } from '../base/manifest.js';
+import { attributionRule } from '../manifest/attribution.js';
+import type { OidcBlock } from '../base/manifest.js';
 import { parseDuration } from '../base/duration.js';
 import { META } from '../base/wire.js';
 import type { ActorProver, Proven } from '../connector/extensions.js';

@@ -2,8 +2,8 @@
 // retry, another process or a replica resumes it), the channel the grant names, the answer bound
 // to this exact call, and separation of duties on proven, canonical IDs.
 import { parseDuration } from '../base/duration.js';
-import type { Instance } from '../connector/instance.js';
-import type { Approval } from '../manifest/types.js';
+import type { Instance } from '../instance/instance.js';
+import type { Approval } from '../base/manifest.js';
 import { StateUnavailable, type ApprovalEntry } from '../state/store.js';
 import {
   argumentLines,

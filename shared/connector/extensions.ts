@@ -7,7 +7,7 @@
 import type { z } from 'zod';
 import type { Log } from '../base/log.js';
 import type { ApprovalChannel } from './approval-channel.js';
-import type { Manifest } from '../manifest/types.js';
+import type { Manifest } from '../base/manifest.js';
 import type { PersonKind } from '../base/identity.js';
 import type { Signals } from '../state/store.js';
 

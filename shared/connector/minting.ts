@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { AuditStore } from '../state/store.js';
 import type { Log } from '../base/log.js';
-import type { Manifest } from '../manifest/schema.js';
+import type { Manifest } from '../base/manifest.js';
 import type { Redactor } from '../base/redaction.js';
 import type { Minter, MintedToken } from './tool.js';
 

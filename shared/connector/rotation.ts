@@ -9,7 +9,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { AuditStore } from '../state/store.js';
 import type { Log } from '../base/log.js';
-import type { Manifest } from '../manifest/schema.js';
+import type { Manifest } from '../base/manifest.js';
 import type { Redactor } from '../base/redaction.js';
 import { updateState } from '../state/files.js';
 import { StartupError } from '../base/errors.js';

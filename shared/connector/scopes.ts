@@ -1,7 +1,8 @@
 // Compares what the upstream token really holds with what the manifest declares.
 import { productionByName } from '../base/production.js';
-import type { Manifest } from '../manifest/schema.js';
-import type { Connector, Grant, ToolDef } from './tool.js';
+import type { Manifest } from '../base/manifest.js';
+import type { Connector, ToolDef } from './tool.js';
+import type { Grant } from '../base/manifest.js';
 
 /** The upstream permissions a tool needs under a grant. */
 export function needsOf(tool: ToolDef, grant: Grant | undefined): string[] {

@@ -1,11 +1,9 @@
 // What a connector declares. The core (server.ts, call.ts) does everything else.
 import type { z } from 'zod';
 import type { Constraint } from './constraints.js';
-import type { Manifest } from '../manifest/types.js';
-import type { Grant } from './grant.js';
+import type { Manifest } from '../base/manifest.js';
+import type { Grant } from '../base/manifest.js';
 import type { ConnectorExtensions } from './extensions.js';
-
-export type { Grant } from './grant.js';
 
 export type Access = 'read' | 'write' | 'destructive';
 

@@ -10,6 +10,7 @@
 //   attribution: { proof: oidc, issuer: https://id.example.com, jwks: file:keys/jwks.json, max_age: 10m }
 import { z } from 'zod';
 import { durationSchema } from '../base/duration.js';
+import type { AttributionBlock, AttributionSpec, OidcBlock } from '../base/manifest.js';
 
 const required = z.boolean().default(true).describe('calls with no actor are denied (default true)');
 
@@ -61,13 +62,10 @@ export function attributionSchema(provers: readonly ProofFields[]) {
   >;
 }
 
-export type OidcBlock = z.infer<typeof oidc>;
-/** An attribution block: the core's proofs, or a connector's with the fields it declares. */
-export type AttributionBlock =
-  | { required: boolean; proof: 'asserted' }
-  | OidcBlock
-  | { required: boolean; proof: string; [field: string]: unknown };
-export type AttributionSpec = 'required' | 'optional' | AttributionBlock;
+// The oidc block's type is written out in base/manifest.ts (with the rest of the manifest's): these
+// two lines keep it in step with the schema above.
+type ParsedOidc = z.infer<typeof oidc>;
+export const oidcMatchesType = [(p: ParsedOidc): OidcBlock => p, (d: OidcBlock): ParsedOidc => d];
 
 /** What an instance's attribution asks of a call, whichever form the manifest used. */
 export function attributionRule(spec: AttributionSpec | undefined): AttributionBlock {

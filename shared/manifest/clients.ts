@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { rateSchema } from '../base/rate.js';
 import { productionDecl, productionOfId } from './production-of.js';
-import { ManifestError, readYaml, type ManifestProblem } from './load.js';
+import { ManifestError, readYaml, type ManifestProblem } from '../base/yaml.js';
 import { DATE } from './schema.js';
 
 export const CLIENTS_FILE = 'clients.yaml';

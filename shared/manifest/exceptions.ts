@@ -3,8 +3,8 @@
 // does not exist: `effective(manifest, now)` is the manifest with the active ones applied, which is
 // what an instance lists and enforces. An exception with no expiry, or approved by its own owner, is
 // never active (and `fleet verify` refuses it, rule kind exception-limits).
-import type { Grant } from '../connector/grant.js';
-import type { Exception, Manifest } from './types.js';
+import type { Grant } from '../base/manifest.js';
+import type { Exception, Manifest } from '../base/manifest.js';
 import { sameId } from '../base/identity.js';
 
 const bases = new WeakMap<Manifest, Manifest>();

@@ -13,9 +13,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { actor, BadIdentifier, email, person, type PersonId } from '../base/identity.js';
-import { ManifestError, readYaml, type ManifestProblem } from './load.js';
+import { ManifestError, readYaml, type ManifestProblem } from '../base/yaml.js';
 import { selfApproved } from './exceptions.js';
-import type { Manifest } from './types.js';
+import type { Manifest } from '../base/manifest.js';
 
 const ids = (raw: unknown, what: string) => {
   const p = person(raw, what);

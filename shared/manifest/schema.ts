@@ -2,7 +2,8 @@
 // connector, its `upstream:` block and one strict grant object per tool built from the tool's
 // declared constraints. An unknown tool or constraint is a schema error, not a silent no-op.
 import { z } from 'zod';
-import type { Connector, Grant, ToolDef } from '../connector/tool.js';
+import type { Connector, ToolDef } from '../connector/tool.js';
+import type { Grant } from '../base/manifest.js';
 import {
   extensionsOf,
   type ApprovalChannelKind,
@@ -11,9 +12,10 @@ import {
 } from '../connector/extensions.js';
 import { DURATION, durationSchema, parseDuration } from '../base/duration.js';
 import { rateSchema } from '../base/rate.js';
-import type { ManifestFields } from './types.js';
+import type { ManifestFields } from '../base/manifest.js';
 import { attributionSchema } from './attribution.js';
 import { BadIdentifier, client, person } from '../base/identity.js';
+import { ENV_REF } from '../base/reference.js';
 
 /** A person as a reviewed file must write them: one canonical identifier (shared/base/identity.ts). */
 const personCheck = (what: string) => (v: string, ctx: z.RefinementCtx) => {
@@ -31,16 +33,6 @@ const personSchema = (key: string) =>
         i.input === undefined ? `${key} is required` : `${key} is a person: a member ID or an e-mail address`,
     })
     .superRefine(personCheck(key));
-
-export type { Manifest } from './types.js';
-
-const ENV_REF = 'env:[A-Za-z_][A-Za-z0-9_]*';
-
-/**
- * A credential reference of any scheme: env:NAME, or <scheme>:<path> of a scheme a connector
- * contributes (whose own grammar the manifest schema, built with the connectors, checks).
- */
-export const CREDENTIAL = new RegExp(`^(${ENV_REF}|[a-z][a-z0-9-]*:[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*)$`);
 
 /** A credential reference of the schemes the fleet knows, exactly: env:NAME or each scheme's own grammar. */
 export function credentialPattern(schemes: readonly CredentialScheme[]): RegExp {
@@ -312,8 +304,8 @@ function buildSchema(connector: Connector, ext: FleetExtensions) {
   });
 }
 
-// The parsed manifest's type is written out in ./types.ts (tools import it, so it cannot be inferred
-// from this schema, which imports the tools): these two lines keep the two in step.
+// The parsed manifest's type is written out in base/manifest.ts (connectors are typed by it, so it cannot
+// be inferred from this schema, which is built from the connectors): these two lines keep the two in step.
 type Parsed = Omit<z.infer<ReturnType<typeof manifestSchema>>, 'tools' | 'upstream' | 'exceptions'>;
 type Declared = Omit<ManifestFields, 'tools' | 'upstream' | 'exceptions'>;
 export const schemaMatchesType = [(p: Parsed): Declared => p, (d: Declared): Omit<Parsed, 'connector'> => d];

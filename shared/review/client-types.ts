@@ -2,9 +2,9 @@
 // (from the same inventory as the surface snapshots) and whether it reads, so the bot's typed
 // client is checked against exactly what each instance serves. `fleet surface --update` writes it;
 // `fleet verify` fails when it drifts from the code.
-import { grantedTools } from '../connector/instance.js';
+import { grantedTools } from '../instance/instance.js';
 import type { Connector } from '../connector/tool.js';
-import type { Manifest } from '../manifest/schema.js';
+import type { Manifest } from '../base/manifest.js';
 import { surface } from '../transport/surface.js';
 
 type Schema = Record<string, any>;

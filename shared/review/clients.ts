@@ -4,8 +4,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLIENTS_FILE, parseClients } from '../manifest/clients.js';
-import { ManifestError } from '../manifest/load.js';
-import type { Manifest } from '../manifest/types.js';
+import { ManifestError } from '../base/yaml.js';
+import type { Manifest } from '../base/manifest.js';
 import type { Finding } from './findings.js';
 import { CLIENT_FIELDS, compareRates, judgeField, JWT_FIELDS, spanText } from './field-order.js';
 import { parseRate } from '../base/rate.js';

@@ -6,7 +6,7 @@ import { describeAttribution, proofStrength } from '../manifest/attribution.js';
 import { parseDuration } from '../base/duration.js';
 import { isProductionReach, parseProduction } from '../base/production.js';
 import { parseRate } from '../base/rate.js';
-import { ManifestError, readYaml } from '../manifest/load.js';
+import { ManifestError, readYaml } from '../base/yaml.js';
 import type { Constraint } from '../connector/constraints.js';
 import type { Connector } from '../connector/tool.js';
 import { ELICITATION } from '../call/approval.js';

@@ -6,7 +6,7 @@
 import type { CallRow } from '../audit/read.js';
 import { DAY_MS, parseDuration } from '../base/duration.js';
 import type { Connector, Fact } from '../connector/tool.js';
-import type { Manifest } from '../manifest/types.js';
+import type { Manifest } from '../base/manifest.js';
 import { isActive, selfApproved } from '../manifest/exceptions.js';
 
 export interface Use {

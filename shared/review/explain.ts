@@ -1,7 +1,7 @@
 // `fleet verify --explain`: per instance, what it grants (tools, resources, approvals, rates) and
 // the upstream permissions those tools need, beside what the manifest declares.
 import { describeAttribution } from '../manifest/attribution.js';
-import type { Manifest } from '../manifest/schema.js';
+import type { Manifest } from '../base/manifest.js';
 import { isProduction, needsOf } from '../connector/scopes.js';
 import type { Connector } from '../connector/tool.js';
 

@@ -8,7 +8,7 @@ import type { CallRow } from '../audit/read.js';
 import { decide } from '../call/policy.js';
 import { neededBy, needsOf } from '../connector/scopes.js';
 import type { Connector } from '../connector/tool.js';
-import type { Manifest } from '../manifest/types.js';
+import type { Manifest } from '../base/manifest.js';
 import { exceptionOf, factsOf, usedGrant, type InstanceReview } from './evidence.js';
 
 export interface Narrowing {

@@ -4,11 +4,11 @@
 // --update` writes them; `fleet verify` fails when they disagree with the code.
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { grantedTools } from '../connector/instance.js';
+import { grantedTools } from '../instance/instance.js';
 import { clientsJsonSchema, fileSchema, manifestJsonSchema } from '../manifest/json-schema.js';
 import { fleetSchema } from './rules.js';
 import { extensionsOf } from '../connector/extensions.js';
-import type { Manifest } from '../manifest/schema.js';
+import type { Manifest } from '../base/manifest.js';
 import { surface } from '../transport/surface.js';
 import type { Connector } from '../connector/tool.js';
 import type { Finding } from './findings.js';

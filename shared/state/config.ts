@@ -10,8 +10,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { fleetDir } from '../base/install.js';
-import { CREDENTIAL } from '../manifest/schema.js';
-import { ManifestError, readYaml } from '../manifest/load.js';
+import { CREDENTIAL } from '../base/reference.js';
+import { ManifestError, readYaml } from '../base/yaml.js';
 
 export const storeConfig = z.discriminatedUnion('engine', [
   z.strictObject({

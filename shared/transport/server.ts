@@ -21,7 +21,7 @@ import {
 import { cancelTaskCall, lookTask, startTaskCall, taskOwner, waitsOnPerson } from '../call/tasks.js';
 import { TERMINAL, type TaskEntry } from '../state/store.js';
 import { runCall } from '../call/call.js';
-import { onToolsChanged, refreshExceptions, type Instance } from '../connector/instance.js';
+import { onToolsChanged, refreshExceptions, type Instance } from '../instance/instance.js';
 import { baseOf } from '../manifest/exceptions.js';
 import type { ClientPrincipal } from '../call/attribution.js';
 import { surface } from './surface.js';

@@ -11,7 +11,7 @@ import type { Doppler } from '../../servers/doppler/common.js';
 import { doppler } from '../../servers/doppler/index.js';
 import { startDopplerSandbox, type DopplerSandbox } from '../../servers/doppler/sandbox/index.js';
 import { loadManifest } from '../../shared/manifest/load.js';
-import type { Manifest } from '../../shared/manifest/schema.js';
+import type { Manifest } from '../../shared/base/manifest.js';
 import { allows } from '../../shared/call/policy.js';
 import type { ToolContext, ToolDef } from '../../shared/connector/tool.js';
 import { SCOPES } from '../helpers.js';

@@ -14,7 +14,7 @@ import { CONNECTORS } from '../../servers/fleet/connectors.js';
 import { startDopplerSandbox, type DopplerSandbox } from '../../servers/doppler/sandbox/index.js';
 import { startSlackSandbox, type SlackSandbox } from '../../servers/slack/sandbox/index.js';
 import { loadManifest } from '../../shared/manifest/load.js';
-import type { Manifest } from '../../shared/manifest/schema.js';
+import type { Manifest } from '../../shared/base/manifest.js';
 import type { Sandbox } from '../../shared/connector/tool.js';
 import { askedInSlack, fleetCommand, ROOT, SCOPES, tempDir } from '../helpers.js';
 // valid, granted arguments for every Cloudflare tool (placeholders would be refused before the upstream)

@@ -8,7 +8,7 @@ import { startDopplerSandbox, type DopplerSandbox } from '../../servers/doppler/
 import { startSlackSandbox, type SlackSandbox } from '../../servers/slack/sandbox/index.js';
 import type { Emulator } from '../../shared/connector/emulator.js';
 import { loadManifest } from '../../shared/manifest/load.js';
-import type { Manifest } from '../../shared/manifest/schema.js';
+import type { Manifest } from '../../shared/base/manifest.js';
 import { askedInSlack, SCOPES, serve, type Served, type ServeArgs } from '../helpers.js';
 
 /** How many generated cases a suite runs; FLEET_FUZZ_RUNS scales every suite (CI keeps the default). */

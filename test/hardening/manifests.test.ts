@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CONNECTORS } from '../../servers/fleet/connectors.js';
-import { loadManifest, ManifestError } from '../../shared/manifest/load.js';
+import { loadManifest } from '../../shared/manifest/load.js';
+import { ManifestError } from '../../shared/base/yaml.js';
 import { runCli, SCOPES, tempDir } from '../helpers.js';
 import { runs } from './instances.js';
 

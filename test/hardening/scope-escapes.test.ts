@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CloudflareSandbox } from '../../servers/cloudflare/sandbox/index.js';
 import { ROUTES } from '../../servers/cloudflare/sandbox/routes.js';
 import type { Recorded } from '../../shared/connector/emulator.js';
-import type { Manifest } from '../../shared/manifest/schema.js';
+import type { Manifest } from '../../shared/base/manifest.js';
 import { auditRecords } from '../helpers.js';
 import { BROADCAST_WORDS, covers, DEFAULTS, KINDS } from './oracle.js';
 import { nearMiss, sneakyMentions } from './near-miss.js';

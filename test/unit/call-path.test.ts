@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { runCall, type CallRequest } from '../../shared/call/call.js';
 import { EmbeddedState } from '../../shared/state/embedded.js';
 import { Redactor } from '../../shared/base/redaction.js';
-import { grantedTools, type Instance } from '../../shared/connector/instance.js';
+import { grantedTools, type Instance } from '../../shared/instance/instance.js';
 import { loadManifest } from '../../shared/manifest/load.js';
 import { probe, type Probe } from '../fixtures/probe-connector.js';
 import { auditRecords, tempDir, text } from '../helpers.js';
@@ -177,7 +177,7 @@ exceptions:
     approver: bob@example.com
     expires: ${expires}
 `);
-    const { refreshExceptions } = await import('../../shared/connector/instance.js');
+    const { refreshExceptions } = await import('../../shared/instance/instance.js');
     refreshExceptions(p.inst);
     const r = await p.call(
       'put_item',

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseClients } from '../../shared/manifest/clients.js';
 import { compareClientDocs } from '../../shared/review/clients.js';
-import { ManifestError } from '../../shared/manifest/load.js';
+import { ManifestError } from '../../shared/base/yaml.js';
 
 const H = (c: string) => `sha256:${c.repeat(64)}`;
 const client = (extra: string) =>

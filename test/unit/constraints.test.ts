@@ -8,7 +8,7 @@ import type { z } from 'zod';
 import { choice, flag, globs, ids, max, oneOf, prefixes, type Constraint } from '../../shared/connector/constraints.js';
 import { allows, decide } from '../../shared/call/policy.js';
 import type { ToolDef } from '../../shared/connector/tool.js';
-import type { Manifest } from '../../shared/manifest/schema.js';
+import type { Manifest } from '../../shared/base/manifest.js';
 
 const LINES: Record<string, number> = { tools: 10, attribution: 4, 'tools.t': 11, 'tools.t.on': 12 };
 function manifest(grant: Record<string, unknown> | undefined, attribution?: string): Manifest {

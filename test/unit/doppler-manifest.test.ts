@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CONNECTORS } from '../../servers/fleet/connectors.js';
 import { parseRef } from '../../servers/doppler/resolver.js';
-import { loadManifest, ManifestError } from '../../shared/manifest/load.js';
+import { loadManifest } from '../../shared/manifest/load.js';
+import { ManifestError } from '../../shared/base/yaml.js';
 import { SCOPES, tempDir } from '../helpers.js';
 
 const shipped = (env: string) => readFileSync(join(SCOPES, `doppler.${env}.yaml`), 'utf8');

@@ -2,7 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadManifest, ManifestError } from '../../shared/manifest/load.js';
+import { loadManifest } from '../../shared/manifest/load.js';
+import { ManifestError } from '../../shared/base/yaml.js';
 import { CONNECTORS } from '../../servers/fleet/connectors.js';
 import { SCOPES } from '../helpers.js';
 

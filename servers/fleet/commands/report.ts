@@ -12,7 +12,7 @@ import { fleetDir } from '../../../shared/base/install.js';
 import { counted, progress } from '../../../shared/base/terminal.js';
 import { isProduction } from '../../../shared/connector/scopes.js';
 import { loadManifest } from '../../../shared/manifest/load.js';
-import type { Manifest } from '../../../shared/manifest/types.js';
+import type { Manifest } from '../../../shared/base/manifest.js';
 import { InstanceReviewer, inWindow, windowDays } from '../../../shared/review/evidence.js';
 import { narrow } from '../../../shared/review/narrow.js';
 import { ActivityCollector } from '../../../shared/review/report/collect.js';

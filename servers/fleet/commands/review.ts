@@ -14,7 +14,7 @@ import { counted, progress } from '../../../shared/base/terminal.js';
 import { readStoreConfig } from '../../../shared/state/config.js';
 import { instanceStore } from '../compose/store.js';
 import { loadManifest } from '../../../shared/manifest/load.js';
-import type { Manifest } from '../../../shared/manifest/types.js';
+import type { Manifest } from '../../../shared/base/manifest.js';
 import { compareSides, type Change, type Side } from '../../../shared/review/diff.js';
 import {
   InstanceReviewer,

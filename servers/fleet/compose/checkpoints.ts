@@ -15,7 +15,7 @@ import { parseDuration } from '../../../shared/base/duration.js';
 import { StartupError } from '../../../shared/base/errors.js';
 import type { Log } from '../../../shared/base/log.js';
 import { isProduction } from '../../../shared/connector/scopes.js';
-import type { Manifest } from '../../../shared/manifest/schema.js';
+import type { Manifest } from '../../../shared/base/manifest.js';
 import type { CheckpointSinkKind, ExtensionContext, PostedSink } from '../../../shared/connector/extensions.js';
 
 /** The instance's checkpointer, and the sinks connectors contribute that it posts to (each tells at the end what it lost). */

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { resolveCredential } from '../../../shared/connector/credentials.js';
 import { extensionsOf } from '../../../shared/connector/extensions.js';
 import { loadManifest } from '../../../shared/manifest/load.js';
-import type { Manifest } from '../../../shared/manifest/schema.js';
+import type { Manifest } from '../../../shared/base/manifest.js';
 import type { Redactor } from '../../../shared/base/redaction.js';
 import { CONNECTORS } from '../connectors.js';
 

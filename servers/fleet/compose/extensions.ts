@@ -16,7 +16,7 @@ import {
 import type { Upstream } from '../../../shared/connector/tool.js';
 import type { StateStore } from '../../../shared/state/store.js';
 import { attributionRule } from '../../../shared/manifest/attribution.js';
-import type { Manifest } from '../../../shared/manifest/schema.js';
+import type { Manifest } from '../../../shared/base/manifest.js';
 import { CONNECTORS } from '../connectors.js';
 import type { Resolve } from './credentials.js';
 import type { ServeOptions } from './options.js';

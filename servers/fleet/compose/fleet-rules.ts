@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { StartupError } from '../../../shared/base/errors.js';
 import type { Log } from '../../../shared/base/log.js';
 import { isProduction } from '../../../shared/connector/scopes.js';
-import type { Manifest } from '../../../shared/manifest/schema.js';
+import type { Manifest } from '../../../shared/base/manifest.js';
 import { serveFindings } from '../../../shared/review/verify.js';
 import { CONNECTORS } from '../connectors.js';
 

@@ -2,7 +2,7 @@
 import type { AuditExport } from '../../../shared/audit/export.js';
 import type { Log } from '../../../shared/base/log.js';
 import type { LateWatch } from '../../../shared/call/late.js';
-import type { Manifest } from '../../../shared/manifest/schema.js';
+import type { Manifest } from '../../../shared/base/manifest.js';
 import type { StateStore } from '../../../shared/state/store.js';
 import type { Checkpoints } from './checkpoints.js';
 import type { UpstreamLink } from './upstream.js';

@@ -12,7 +12,7 @@ import { MintedCredential, tokenPrefix } from '../../../shared/connector/minting
 import { RotatingCredential } from '../../../shared/connector/rotation.js';
 import { checkHeld, isProduction } from '../../../shared/connector/scopes.js';
 import type { Connector, MintedToken, Sandbox, Upstream } from '../../../shared/connector/tool.js';
-import type { Manifest } from '../../../shared/manifest/schema.js';
+import type { Manifest } from '../../../shared/base/manifest.js';
 import { activeSuspension, SUSPENSION_CACHE_MS } from '../../../shared/state/suspension.js';
 import type { StateStore } from '../../../shared/state/store.js';
 import type { Resolve } from './credentials.js';

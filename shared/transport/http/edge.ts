@@ -7,7 +7,7 @@
 // request, however many and however crafted, costs the trail more than MAX_KINDS + 1 records of
 // bounded size per instance per interval.
 import { randomUUID } from 'node:crypto';
-import type { Instance } from '../../connector/instance.js';
+import type { Instance } from '../../instance/instance.js';
 
 export const MAX_KINDS = 16;
 export const MAX_SOURCES = 32;

@@ -1,7 +1,7 @@
 // One HTTP request as it passes the steps of ./steps.ts, and what every request shares: the
 // served instances, the clients, the limits, the calls in flight.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Instance } from '../../connector/instance.js';
+import type { Instance } from '../../instance/instance.js';
 import type { InboundEndpoint } from '../../connector/extensions.js';
 import type { ClientPrincipal } from '../../call/attribution.js';
 import type { ClientRegistry } from './auth/clients.js';

@@ -2,7 +2,7 @@
 // /mcp/<connector>/<env>. Requests pass the steps of ./steps.ts; SIGTERM drains (see `drain`).
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Instance } from '../../connector/instance.js';
+import type { Instance } from '../../instance/instance.js';
 import type { InboundEndpoint } from '../../connector/extensions.js';
 import type { ClientRegistry } from './auth/clients.js';
 import { Exchange, type Limits, type Route, type Shared } from './exchange.js';

@@ -1,7 +1,32 @@
-// What a loaded manifest holds. Written out rather than inferred from ./schema.ts, which imports
-// the tool definitions that themselves name this type; schema.ts checks the two agree.
-import type { Grant } from '../connector/grant.js';
-import type { AttributionSpec } from './attribution.js';
+// What a loaded manifest holds: types only, and nothing imported. Every layer speaks of a manifest
+// (a connector's tools and extensions are handed one, the loader builds one, the call path reads
+// one), but its schema is built from what the connectors declare, so the type cannot be inferred
+// from the schema without a loop of imports: it is written out here, at the bottom, once, the way
+// the MCP TypeScript SDK keeps its protocol's types in one leaf (types.ts) that everything imports.
+// manifest/schema.ts and manifest/attribution.ts check that their zod schemas agree with it.
+
+/** A grant is the manifest's entry for one tool: constraint values keyed by constraint name. */
+export type Grant = Record<string, unknown>;
+
+/** `attribution: { proof: oidc, ... }`: the actor is the subject of an OIDC token the caller passes. */
+export type OidcBlock = {
+  required: boolean;
+  proof: 'oidc';
+  issuer: string;
+  /** the token's `aud`; the instance's id (<connector>.<env>) when not set */
+  audience?: string;
+  /** the issuer's public keys: file:path/to/jwks.json (relative to the manifest) or an https:// URL */
+  jwks: string;
+  /** the longest a token may live (exp - iat) */
+  max_age: string;
+};
+/** An attribution block: the core's proofs, or a connector's with the fields it declares. */
+export type AttributionBlock =
+  | { required: boolean; proof: 'asserted' }
+  | OidcBlock
+  | { required: boolean; proof: string; [field: string]: unknown };
+/** `attribution:` as written: the short forms, or a block naming its proof. */
+export type AttributionSpec = 'required' | 'optional' | AttributionBlock;
 
 /** `via`: elicitation (the core's own channel) or a connector's approval channel. */
 export type Approval = { via: string; approvers?: string[]; timeout: string };

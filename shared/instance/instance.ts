@@ -1,13 +1,13 @@
 // One running instance: a connector, the manifest that scopes it, its upstream (opened once, on
 // start, in the background), its audit trail and the rest of its state.
-import type { ApprovalChannel } from './approval-channel.js';
+import type { ApprovalChannel } from '../connector/approval-channel.js';
 import type { AuditStore, KeyStore, StateStore } from '../state/store.js';
 import type { Log } from '../base/log.js';
-import type { Manifest } from '../manifest/schema.js';
+import type { Manifest } from '../base/manifest.js';
 import type { Redactor } from '../base/redaction.js';
-import type { Connector, ToolDef, Upstream } from './tool.js';
+import type { Connector, ToolDef, Upstream } from '../connector/tool.js';
 import { baseOf, effective, nextChange } from '../manifest/exceptions.js';
-import type { ActorProver } from './extensions.js';
+import type { ActorProver } from '../connector/extensions.js';
 import type { People } from '../manifest/people.js';
 
 export interface Instance<C = any> {
