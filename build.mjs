@@ -60,7 +60,16 @@ await build({
   // Upstream SDKs are loaded on first use, so they need not weigh on every start: they stay out of
   // the snapshot and load from node_modules, through a require() rooted at the install folder (a
   // snapshot's own require() reaches only Node's built-in modules).
-  external: ['cloudflare', '@dopplerhq/node-sdk', '@slack/web-api', '@opentelemetry/*', 'libsql', 'pg', 'pg-native'],
+  external: [
+    'cloudflare',
+    '@dopplerhq/node-sdk',
+    '@slack/web-api',
+    '@slack/socket-mode',
+    '@opentelemetry/*',
+    'libsql',
+    'pg',
+    'pg-native',
+  ],
   // No module URL in CommonJS: the launcher names the install folder in FLEET_DIST instead.
   define: { 'import.meta.url': '__fleet_module_url' },
   banner: {

@@ -17,7 +17,11 @@ import { buildServer } from '../../shared/transport/server.js';
 import { grantedTools, type Instance } from '../../shared/instance/instance.js';
 import { CONNECTORS } from './connectors.js';
 import { main } from './main.js';
-import { manifestFiles } from '../../shared/review/verify.js';
+import { manifestFiles, serveFindings } from '../../shared/review/verify.js';
+import { loadPeople } from '../../shared/manifest/people.js';
+import { readStoreConfig } from '../../shared/state/config.js';
+import { readCheckpointsConfig } from '../../shared/audit/checkpoint.js';
+import { fleetExtensions } from './compose/extensions.js';
 import { readApprovalsConfig } from '../slack/approvals.js';
 import './commands/serve.js';
 
@@ -33,8 +37,15 @@ async function warm(): Promise<void> {
     /* built outside the repository: nothing to warm with */
   }
   if (files.length) readApprovalsConfig('scopes');
+  if (files.length) {
+    // what `serve` reads of fleet.yaml before it answers, parsed and checked once here (by content)
+    loadPeople('scopes');
+    readStoreConfig('scopes');
+    readCheckpointsConfig(join('scopes', 'fleet.yaml'), fleetExtensions().checkpointSinks);
+  }
   for (const file of files) {
     const manifest = loadManifest(file, CONNECTORS);
+    serveFindings(manifest, CONNECTORS, join('scopes', 'fleet.yaml'));
     const connector = CONNECTORS[manifest.connector]!;
     const inst = { connector, manifest, tools: grantedTools(connector, manifest) } as Instance;
     const server = buildServer(inst, 'snapshot');

@@ -26,7 +26,7 @@ import {
 import { closeSync, constants, existsSync, fdatasyncSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { z } from 'zod';
 import { durationSchema } from '../base/duration.js';
-import { readYaml } from '../base/yaml.js';
+import { fromDoc, readYaml } from '../base/yaml.js';
 import type { Head } from './chain.js';
 
 export const ORIGIN_PREFIX = 'fleet-audit/';
@@ -287,6 +287,14 @@ export function checkpointsSchema(sinks: readonly SinkBlock[] = []) {
 }
 export type CheckpointsConfig = z.infer<ReturnType<typeof checkpointsSchema>> & { [sink: string]: unknown };
 
+const schemas = new WeakMap<readonly SinkBlock[], ReturnType<typeof checkpointsSchema>>();
+/** checkpointsSchema, built once per list of sinks (the connectors' list is one array, memoised) */
+function checkpointsSchemaOf(sinks: readonly SinkBlock[]) {
+  let s = schemas.get(sinks);
+  if (!s) schemas.set(sinks, (s = checkpointsSchema(sinks)));
+  return s;
+}
+
 /** Reads the checkpoints block of a fleet.yaml (undefined when it has none); errors name file:line. */
 export function readCheckpointsConfig(
   fleetFile: string,
@@ -296,7 +304,8 @@ export function readCheckpointsConfig(
   const doc = readYaml(readFileSync(fleetFile, 'utf8'), fleetFile);
   const raw = (doc.data as Record<string, unknown> | null)?.checkpoints;
   if (raw === undefined) return undefined;
-  const parsed = checkpointsSchema(sinks).safeParse(raw);
+  const schema = checkpointsSchemaOf(sinks);
+  const parsed = fromDoc(doc, schema, () => schema.safeParse(raw));
   if (!parsed.success) {
     const i = parsed.error.issues[0]!;
     const path = ['checkpoints', ...i.path.map(String)].join('.');

@@ -57,20 +57,26 @@ function lineFinder(lines: Map<string, number>) {
   };
 }
 
-const parsedYaml = new Map<string, { data: unknown; line: (path: string) => number }>();
+/** A parsed YAML file: its data and where each dotted path's key is. */
+export interface YamlDoc {
+  data: unknown;
+  line: (path: string) => number;
+}
+
+const parsedYaml = new Map<string, YamlDoc>();
 
 /**
  * Parses YAML text with a line finder, without a schema (manifests, fleet.yaml, `fleet diff`
  * revisions). Memoised by file and content like manifests: callers must not modify `data`.
  */
-export function readYaml(text: string, file: string): { data: unknown; line: (path: string) => number } {
+export function readYaml(text: string, file: string): YamlDoc {
   const key = `${basename(file)}\0${createHash('sha256').update(text).digest('hex')}`;
   let parsed = parsedYaml.get(key);
   if (!parsed) parsedYaml.set(key, (parsed = parseYaml(text, file)));
   return parsed;
 }
 
-function parseYaml(text: string, file: string): { data: unknown; line: (path: string) => number } {
+function parseYaml(text: string, file: string): YamlDoc {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false });
   if (doc.errors.length) {
@@ -85,4 +91,18 @@ function parseYaml(text: string, file: string): { data: unknown; line: (path: st
     throw new ManifestError([{ file, line: 1, path: '', message: (e as Error).message }]);
   }
   return { data, line: lineFinder(indexLines(doc.contents as Node | null, lc)) };
+}
+
+const derived = new WeakMap<YamlDoc, Map<unknown, unknown>>();
+
+/**
+ * What `make` (a pure function of `doc.data`, such as a schema's safeParse) gives for this document,
+ * computed once per document and `key`. Documents are memoised by content, and the start-up snapshot
+ * carries the shipped files' already, so a start re-checks an unchanged fleet.yaml for nothing.
+ */
+export function fromDoc<T>(doc: YamlDoc, key: unknown, make: () => T): T {
+  let m = derived.get(doc);
+  if (!m) derived.set(doc, (m = new Map()));
+  if (!m.has(key)) m.set(key, make());
+  return m.get(key) as T;
 }

@@ -13,7 +13,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { actor, BadIdentifier, email, person, type PersonId } from '../base/identity.js';
-import { ManifestError, readYaml, type ManifestProblem } from '../base/yaml.js';
+import { fromDoc, ManifestError, readYaml, type ManifestProblem } from '../base/yaml.js';
 import { selfApproved } from './exceptions.js';
 import type { Manifest } from '../base/manifest.js';
 
@@ -97,7 +97,7 @@ export function loadPeople(scopes: string): { file: string; people: People } {
   if (!existsSync(file)) return { file, people: peopleOf({}).people };
   const doc = readYaml(readFileSync(file, 'utf8'), file);
   const data = (doc.data ?? {}) as { people?: unknown; bots?: unknown };
-  const parsedPeople = peopleSchema.optional().safeParse(data.people);
+  const parsedPeople = fromDoc(doc, peopleSchema, () => peopleSchema.optional().safeParse(data.people));
   if (!parsedPeople.success) {
     throw new ManifestError(
       parsedPeople.error.issues.map((i) => {

@@ -9,7 +9,7 @@ import { dirname } from 'node:path';
 import { productionOfId } from '../manifest/production-of.js';
 import { productionSchema } from '../base/production.js';
 import { z } from 'zod';
-import { ManifestError, readYaml } from '../base/yaml.js';
+import { fromDoc, ManifestError, readYaml } from '../base/yaml.js';
 import type { Manifest } from '../base/manifest.js';
 import type { Clients } from '../manifest/clients.js';
 import { isProduction } from '../connector/scopes.js';
@@ -121,6 +121,14 @@ export const fleetSchema = (ext: FleetExtensions) =>
     production: productionSchema.optional(),
   });
 
+const fleetSchemas = new WeakMap<FleetExtensions, ReturnType<typeof fleetSchema>>();
+/** fleetSchema, built once per set of extensions (building a zod schema costs more than using it) */
+const fleetSchemaOf = (ext: FleetExtensions) => {
+  let s = fleetSchemas.get(ext);
+  if (!s) fleetSchemas.set(ext, (s = fleetSchema(ext)));
+  return s;
+};
+
 export interface FleetRules {
   file: string;
   bots: string[];
@@ -155,7 +163,8 @@ export function loadFleetRules(
     if (e instanceof ManifestError) return { findings: e.problems.map((p) => problem(p.line, p.message)) };
     throw e;
   }
-  const parsed = fleetSchema(extensionsOf(connectors)).safeParse(doc.data ?? {});
+  const schema = fleetSchemaOf(extensionsOf(connectors));
+  const parsed = fromDoc(doc, schema, () => schema.safeParse(doc.data ?? {}));
   if (!parsed.success) {
     return {
       findings: parsed.error.issues.map((i) => {

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { fleetDir } from '../base/install.js';
 import { CREDENTIAL } from '../base/reference.js';
-import { ManifestError, readYaml } from '../base/yaml.js';
+import { fromDoc, ManifestError, readYaml } from '../base/yaml.js';
 
 export const storeConfig = z.discriminatedUnion('engine', [
   z.strictObject({
@@ -43,7 +43,7 @@ export function readStoreConfig(scopes: string): StoreConfig {
   const doc = readYaml(text, file);
   const block = (doc.data as { store?: unknown } | null)?.store;
   if (block === undefined || block === null) return { engine: 'embedded' };
-  const parsed = storeConfig.safeParse(block);
+  const parsed = fromDoc(doc, storeConfig, () => storeConfig.safeParse(block));
   if (!parsed.success) {
     throw new ManifestError(
       parsed.error.issues.map((i) => {

@@ -10,7 +10,18 @@ import type { AddressInfo } from 'node:net';
 import { join, relative } from 'node:path';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { auditRecords, ROOT, runCli, serve, tempDir, text, waitFor } from '../helpers.js';
+import { startSlackSandbox } from '../../servers/slack/sandbox/index.js';
+import {
+  approvalsIdentity,
+  auditRecords,
+  ROOT,
+  runCli,
+  scopesCopy,
+  serve,
+  tempDir,
+  text,
+  waitFor,
+} from '../helpers.js';
 import { httpScopes } from '../http-helpers.js';
 import { PG_URL } from '../state/pg.js';
 
@@ -47,6 +58,7 @@ const JOURNEY: Record<string, string> = {
   cloudflare: 'cloudflare',
   '@dopplerhq/node-sdk': 'doppler',
   '@slack/web-api': 'slack',
+  '@slack/socket-mode': 'socket',
   '@opentelemetry/*': 'otlp',
   libsql: 'slack',
   pg: 'postgres',
@@ -87,6 +99,46 @@ describe('what the snapshot leaves out loads through dist/fleet', () => {
       await s.close();
     }
   }, 60_000);
+
+  it('socket: @slack/socket-mode once an approval waits on an app_token', async () => {
+    const team = 'T0BLOGPROD';
+    const sb = await startSlackSandbox(0);
+    const scopes = scopesCopy({
+      'fleet.yaml': (t) =>
+        t.replace(
+          '    credential: env:SLACK_APPROVALS_TOKEN\n',
+          '    credential: env:SLACK_APPROVALS_TOKEN\n    app_token: env:SLACK_APP_TOKEN\n',
+        ),
+    });
+    const s = await serve({
+      connector: 'slack',
+      env: 'prod',
+      upstream: sb.url,
+      scopes,
+      vars: {
+        ...trace,
+        SLACK_BOT_TOKEN_PROD: sb.issue(team, ['channels:read', 'channels:history', 'chat:write', 'users:read']),
+        ...approvalsIdentity(sb),
+        SLACK_APP_TOKEN: sb.socketMode(team),
+      },
+    });
+    try {
+      const thread = sb.say(team, 'C0EDITORIAL', 'U0WRITER1', 'please edit the release notes');
+      void s
+        .call(
+          'update_message',
+          { channel: 'C0EDITORIAL', ts: '1767226320.000112', text: 'socket journey' },
+          { 'fleet/actor': 'U0WRITER1', 'fleet/thread': thread },
+        )
+        .catch(() => {});
+      await waitFor(() => sb.emulator.requests.some((r) => r.route === 'apps.connections.open') || undefined, 45_000);
+      expect(s.stderr()).toContain(FROM_SNAPSHOT);
+      expect(s.stderr()).not.toMatch(/Cannot find module|Socket Mode:/);
+    } finally {
+      await s.close();
+      await sb.close();
+    }
+  }, 90_000);
 
   it('starts with a V8 option in NODE_OPTIONS (a heap cap), which a snapshot refuses: from the bundle', async () => {
     for (const NODE_OPTIONS of ['--max-old-space-size=128', '--max-semi-space-size=8']) {
