@@ -188,6 +188,26 @@ export function markdown(r) {
   }
   if (r.skipped.length) L.push(`- not measured (connector not registered): ${r.skipped.join('; ')}`);
   L.push('');
+  const traced = r.targets.filter((t) => t.kind === 'fleet' && t.runs?.some((x) => x.trace?.main >= 0));
+  if (traced.length) {
+    L.push('### Where a start goes');
+    L.push('');
+    L.push(
+      `Each fleet start's own milestones (\`FLEET_TRACE_START\`: ms since its process began), medians of the runs above. Before the fleet's first line run Node's own start and, from the snapshot (${r.snapshotMB ? `${f1(r.snapshotMB)} MB` : 'none built'}), its deserialisation; then JavaScript until tools/list is answered (the command line, fleet.yaml and the manifest, the instance composed, the MCP session); the upstream opens after that answer. A bare \`node -e 0\` exited in ${f1(median(r.targets.find((t) => t.kind === 'floor')?.exits ?? []))} ms.`,
+    );
+    L.push('');
+    L.push(
+      '| server | starts from | process start → first line ms | first line → tools/list answered ms | tools/list answered → upstream open ms |',
+    );
+    L.push('|---|---|---:|---:|---:|');
+    for (const t of traced) {
+      const tr = t.runs.map((x) => x.trace);
+      L.push(
+        `| ${t.name} | ${tr[0].from ?? '?'} | ${f1(median(tr.map((x) => x.main)))} | ${f1(median(tr.map((x) => x.listed - x.main)))} | ${f1(median(tr.map((x) => x.open - x.listed)))} |`,
+      );
+    }
+    L.push('');
+  }
   if (r.calls) {
     const c = r.calls;
     L.push('## Per-call overhead');
@@ -317,7 +337,7 @@ export function why(r) {
   const out = [];
   if (has(/spawn→tools\/list/))
     out.push(
-      `Start-up: a bare \`node -e 0\` took ${f1(median(bare?.exits ?? []))} ms to exit in this run; docs/architecture.md traces where a fleet start spends the rest.`,
+      `Start-up: a bare \`node -e 0\` took ${f1(median(bare?.exits ?? []))} ms to exit in this run; "Where a start goes" above splits a fleet start.`,
     );
   for (const t of r.targets.filter((x) => x.kind === 'fleet' && x.surface && x.surface.modelPerTool > 300)) {
     out.push(

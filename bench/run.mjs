@@ -6,7 +6,7 @@
 //   node bench/run.mjs [--starts 20] [--calls 2000] [--warmup 200] [--audit 20000]
 //     [--processes 4] [--cli dist/cli.js] [--scopes scopes] [--out docs/benchmarks.md]
 //     [--readme docs/operations.md] [--json file] [--no-write]
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -220,6 +220,10 @@ try {
     durability,
     verify,
     launcher,
+    // what a snapshot start deserialises before the fleet's first line (dist/snapshot.blob beside the CLI)
+    snapshotMB: existsSync(join(cli, '..', 'snapshot.blob'))
+      ? statSync(join(cli, '..', 'snapshot.blob')).size / 2 ** 20
+      : undefined,
     notes,
   };
   const md = markdown(result);

@@ -140,7 +140,15 @@ export async function coldStart(target) {
     const rss = rssMB(s.child.pid);
     if (target.opens) await s.said(target.opens, OPEN_TIMEOUT_MS);
     const settled = rssMB(s.child.pid);
+    // a fleet instance's own milestones (FLEET_TRACE_START), in ms since its process began
+    const at = (what) => Number(new RegExp(`fleet: ${what} at ([\\d.]+) ms`).exec(s.stderr)?.[1] ?? NaN);
     return {
+      trace: {
+        from: /started from the (\w+)/.exec(s.stderr)?.[1],
+        main: at('started from the \\w+'),
+        listed: at('tools/list answered'),
+        open: at('upstream open'),
+      },
       initMs: init.at - s.spawnedAt,
       listMs: list.at - s.spawnedAt,
       rssMB: rss,

@@ -24,7 +24,7 @@ Environment:
   FLEET_APPROVALS_SLACK_URL  Slack API base URL for the approvals identity (default: Slack's)
   FLEET_APPROVAL_POLL_MS     how often the approvals channel is read for answers, in ms (default: 2000)
   FLEET_SANDBOX_SPEEDUP      the Slack sandbox's rate windows shortened this many times (default: 1, Slack's own)
-  FLEET_TRACE_START          set: print whether fleet started from the snapshot or the bundle, and when the upstream is open
+  FLEET_TRACE_START          set: print, in ms since the process began, when fleet started (from the snapshot or the bundle), answered tools/list and opened the upstream
   FLEET_DIST                 set by dist/fleet: the folder it starts from
   OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_LOGS_ENDPOINT
                              also send every audit record as an OTLP/HTTP log record (standard

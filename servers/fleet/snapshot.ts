@@ -17,6 +17,7 @@ import { buildServer } from '../../shared/transport/server.js';
 import { grantedTools, type Instance } from '../../shared/instance/instance.js';
 import { CONNECTORS } from './connectors.js';
 import { main } from './main.js';
+import { traceStart } from './trace.js';
 import { manifestFiles, serveFindings } from '../../shared/review/verify.js';
 import { loadPeople } from '../../shared/manifest/people.js';
 import { readStoreConfig } from '../../shared/state/config.js';
@@ -75,7 +76,7 @@ function freshEntropy(): void {
 
 v8.startupSnapshot.setDeserializeMainFunction(() => {
   freshEntropy();
-  if (process.env.FLEET_TRACE_START) process.stderr.write('fleet: started from the snapshot\n');
+  traceStart('started from the snapshot');
   // The launcher names its folder; the bundle beside it is what a child fleet process runs.
   if (process.env.FLEET_DIST) runningFrom(join(process.env.FLEET_DIST, 'cli.js'));
   // A snapshot start has no script path in argv; commander expects [node, script, ...args].

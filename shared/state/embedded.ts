@@ -7,7 +7,7 @@
 //   and every operation is an index lookup, so a keyed write costs the same with 0 or 100,000 keys kept (README "State" gives the measurement that chose it over per-key files).
 // The driver is native: it is loaded on first use, never before tools/list, never in the start-up
 // snapshot.
-import { mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type Libsql from 'libsql';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
@@ -104,6 +104,14 @@ class Sqlite {
         throw this.unavailable(e);
       }
     })());
+  }
+
+  /**
+   * Nothing was ever kept here: no database file, and none being opened. Read without the driver, so a
+   * start that has kept no state yet never loads the native module (and its memory) to learn that.
+   */
+  get untouched(): boolean {
+    return !this.db && !this.opening && !existsSync(this.file);
   }
 
   /** Runs fn in one IMMEDIATE transaction (the write lock is taken first, so no upgrade deadlock). */
@@ -281,6 +289,8 @@ class EmbeddedApprovals implements ApprovalStore {
   }
 
   withdrawn(now = Date.now()): Promise<ApprovalEntry[]> {
+    // asked at every start by the late-answer watch: a store never written withdrew nothing
+    if (this.s.untouched) return Promise.resolve([]);
     return this.s.tx((db) =>
       (
         db

@@ -67,7 +67,7 @@ describe('the fleet launcher', () => {
     ] as const) {
       const run = spawnSync(LAUNCHER, ['--version'], { env: { PATH, FLEET_TRACE_START: '1' } });
       expect(run.stdout.toString().trim()).toBe(VERSION);
-      expect(run.stderr.toString()).toBe(`fleet: started from the ${from}\n`);
+      expect(run.stderr.toString()).toMatch(new RegExp(`^fleet: started from the ${from} at \\d+\\.\\d ms\\n$`));
     }
   });
 });

@@ -100,6 +100,28 @@ describe('what the snapshot leaves out loads through dist/fleet', () => {
     }
   }, 60_000);
 
+  it('slack.prod at rest keeps no state driver: libsql is mapped only once a call is recorded', async () => {
+    // the late-answer watch asks the store for withdrawn approvals at every start; one never written has none
+    const mapped = (pid: number) => readFileSync(`/proc/${pid}/maps`, 'utf8').includes('libsql');
+    const s = await serve({
+      connector: 'slack',
+      env: 'prod',
+      sandbox: true,
+      vars: { ...trace, FLEET_ACTOR: 'U0EDITOR1' },
+    });
+    try {
+      await s.client.listTools();
+      await waitFor(() => s.stderr().includes('fleet: upstream open'), 60_000);
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(mapped(s.pid)).toBe(false);
+      // a call's record goes on the trail under the trail's lock, which the driver holds
+      await s.call('list_channels', {});
+      expect(mapped(s.pid)).toBe(true);
+    } finally {
+      await s.close();
+    }
+  }, 90_000);
+
   it('socket: @slack/socket-mode once an approval waits on an app_token', async () => {
     const team = 'T0BLOGPROD';
     const sb = await startSlackSandbox(0);

@@ -18,6 +18,7 @@ import { manifestFor, type ServeOptions } from '../compose/options.js';
 import { connectUpstream, type Reach } from '../compose/upstream.js';
 import { CONNECTORS } from '../connectors.js';
 import { VERSION } from '../version.js';
+import { traceStart } from '../trace.js';
 
 const OPEN_FALLBACK_MS = 300;
 /**
@@ -97,7 +98,10 @@ export async function serve(opts: ServeOptions): Promise<void> {
       return;
   }
   await server.connect(transport);
-  listed.then(() => setImmediate(openNow));
+  listed.then(() => {
+    traceStart('tools/list answered');
+    setImmediate(openNow);
+  });
   setTimeout(openNow, OPEN_FALLBACK_MS).unref();
 }
 

@@ -17,6 +17,7 @@ import { activeSuspension, SUSPENSION_CACHE_MS } from '../../../shared/state/sus
 import type { StateStore } from '../../../shared/state/store.js';
 import type { Resolve } from './credentials.js';
 import type { ServeOptions } from './options.js';
+import { traceStart } from '../trace.js';
 
 const REVOKE_WAIT_MS = 5000;
 
@@ -274,12 +275,10 @@ export function judgeUpstream(
   }
 }
 
-/** The hidden flag that makes `fleet serve` the start-up check's child instead of a server. */
 /** FLEET_TRACE_START: says when the upstream is open (the bench reads a settled server's memory then). */
-function tracedOpen(): void {
-  if (process.env.FLEET_TRACE_START) process.stderr.write('fleet: upstream open\n');
-}
+const tracedOpen = () => traceStart('upstream open');
 
+/** The hidden flag that makes `fleet serve` the start-up check's child instead of a server. */
 const CHECK_FLAG = '--check-upstream';
 
 /**
