@@ -84,6 +84,8 @@ try {
   const lib = await import(pathToFileURL(libFile).href);
   const { instances, skipped } = lib.discover(scopes);
   const auditDir = join(work, 'audit');
+  // a state folder of the run's own, as fresh as its trail: not the checkout's .fleet/state
+  const stateDir = join(work, 'state');
 
   let dopplerSandbox;
   const notes = [];
@@ -94,7 +96,7 @@ try {
   }
 
   const targets = [
-    ...instances.map((instance) => fleetTarget({ root: ROOT, cli, scopes, auditDir, instance })),
+    ...instances.map((instance) => fleetTarget({ root: ROOT, cli, scopes, auditDir, stateDir, instance })),
     ...peerTargets({
       root: ROOT,
       dopplerSandbox,

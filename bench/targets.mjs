@@ -14,7 +14,7 @@ export function baseEnv(extra = {}) {
  * installed launcher (dist/fleet: the start-up snapshot, or the bundle where there is none), or
  * `node dist/cli.js` when the bench is pointed at a build without a launcher.
  */
-export function fleetTarget({ root, cli, scopes, auditDir, instance }) {
+export function fleetTarget({ root, cli, scopes, auditDir, stateDir, instance }) {
   const { connector, env, manifest } = instance;
   const launcher = join(dirname(cli), 'fleet');
   const serve = ['serve', connector, '--env', env, '--sandbox', '--scopes', scopes];
@@ -26,7 +26,7 @@ export function fleetTarget({ root, cli, scopes, auditDir, instance }) {
     ...(existsSync(launcher)
       ? { command: launcher, args: serve }
       : { command: process.execPath, args: [cli, ...serve] }),
-    env: baseEnv({ FLEET_AUDIT_DIR: auditDir, FLEET_TRACE_START: '1' }),
+    env: baseEnv({ FLEET_AUDIT_DIR: auditDir, FLEET_STATE_DIR: stateDir, FLEET_TRACE_START: '1' }),
     cwd: root,
     // settled once its upstream is open (servers/fleet/commands/serve.ts says so with FLEET_TRACE_START)
     opens: 'fleet: upstream open',

@@ -178,9 +178,9 @@ export class AuditLog {
         const written = this.write(batch.map((p) => p.record));
         const last = written[written.length - 1]?.[1];
         if (this.opts.sync !== false && batch.some((p) => p.durable)) {
-          // the lock guards the chain's end, not durability: others append while this batch syncs
-          // (an fdatasync by anyone flushes every write to the file made before it)
-          this.unlock();
+          // the lease is kept through the sync, so the call's outcome that follows within the idle
+          // spell appends without taking the lock again (taking it costs more than the sync on a
+          // quiet disk); LEASE_MAX_MS still gives other processes their turn
           await this.sync();
           if (last) this.durable = last;
         } else if (this.opts.sync !== false) this.syncLater(last);
