@@ -2,8 +2,10 @@
 // listens on its approvals channel and ts in this process. An answer Slack delivered to a replica
 // where its request does not wait is handed on through the shared store's signals (PostgreSQL
 // NOTIFY) to every process of the store, and the one where it waits takes it. One that waits
-// nowhere is dropped: the safety-net read (./watch.ts), or whoever resumes the request, reads the
-// thread itself.
+// nowhere yet is kept a short while: a request's ts is known only once chat.postMessage has
+// answered, and a button pressed at once (or a reply sent over Socket Mode) can arrive before that
+// answer does. After that it is dropped: the safety-net read (./watch.ts), or whoever resumes the
+// request, reads the thread itself.
 import type { Signals } from '../../shared/state/store.js';
 import type { Delivered } from './events.js';
 import type { Seen } from './answers.js';
@@ -14,12 +16,39 @@ type Listener = (seen: Seen) => void;
 const waiting = new Map<string, Set<Listener>>();
 const key = (channel: string, ts: string) => `${channel}|${ts}`;
 
-/** Calls `l` with every answer delivered on request `ts` in `channel`, until the returned function is called. */
+/** Answers delivered before anyone listened for their request: by key, each with when it came. */
+const early = new Map<string, { seen: Seen; at: number }[]>();
+const EARLY_MS = 60_000;
+const EARLY_MAX = 256;
+
+function keepEarly(k: string, seen: Seen, now = Date.now()): void {
+  for (const [x, list] of early) {
+    const fresh = list.filter((e) => now - e.at < EARLY_MS);
+    if (fresh.length) early.set(x, fresh);
+    else early.delete(x);
+  }
+  // bounded: the oldest request's answers go first
+  while (early.size >= EARLY_MAX) early.delete(early.keys().next().value!);
+  early.set(k, [...(early.get(k) ?? []), { seen, at: now }]);
+}
+
+/**
+ * Calls `l` with every answer delivered on request `ts` in `channel`, until the returned function is
+ * called; answers that came before, within the last minute, first.
+ */
 export function listen(channel: string, ts: string, l: Listener): () => void {
   const k = key(channel, ts);
   let set = waiting.get(k);
   if (!set) waiting.set(k, (set = new Set()));
   set.add(l);
+  const before = early.get(k);
+  if (before) {
+    early.delete(k);
+    const now = Date.now();
+    queueMicrotask(() => {
+      for (const e of before) if (now - e.at < EARLY_MS && set.has(l)) l(e.seen);
+    });
+  }
   return () => {
     set.delete(l);
     if (!set.size && waiting.get(k) === set) waiting.delete(k);
@@ -28,9 +57,12 @@ export function listen(channel: string, ts: string, l: Listener): () => void {
 
 /** Hands a delivered answer to the requests waiting on its thread in this process; whether any waited. */
 export function deliver(d: Delivered): boolean {
-  const set = waiting.get(key(d.channel, d.ts));
+  const k = key(d.channel, d.ts);
+  const set = waiting.get(k);
   for (const l of [...(set ?? [])]) l(d.seen);
-  return !!set?.size;
+  if (set?.size) return true;
+  keepEarly(k, d.seen);
+  return false;
 }
 
 const relaying = new WeakSet<Signals>();

@@ -180,7 +180,9 @@ export class AuditLog {
         if (this.opts.sync !== false && batch.some((p) => p.durable)) {
           // the lease is kept through the sync, so the call's outcome that follows within the idle
           // spell appends without taking the lock again (taking it costs more than the sync on a
-          // quiet disk); LEASE_MAX_MS still gives other processes their turn
+          // quiet disk); a lease held LEASE_MAX_MS is given up for the sync instead, so other
+          // processes append while it runs (an fdatasync by anyone flushes every write made before it)
+          if (Date.now() - this.lease.since > LEASE_MAX_MS) this.unlock();
           await this.sync();
           if (last) this.durable = last;
         } else if (this.opts.sync !== false) this.syncLater(last);
