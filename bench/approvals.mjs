@@ -14,9 +14,8 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { build } from 'esbuild';
+import { benchLib } from './bundle.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const { values: o } = parseArgs({
@@ -30,18 +29,7 @@ const { values: o } = parseArgs({
 });
 const say = (s) => process.stderr.write(`bench:approvals: ${s}\n`);
 const libFile = join(ROOT, 'node_modules', '.cache', 'fleet-bench', 'approvals-lib.mjs');
-await build({
-  entryPoints: [join(ROOT, 'bench', 'approvals-lib.ts')],
-  outfile: libFile,
-  bundle: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node20',
-  external: ['@slack/web-api'],
-  logLevel: 'warning',
-  banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);" },
-});
-const lib = await import(pathToFileURL(libFile).href);
+const lib = await benchLib('approvals-lib', libFile, ['@slack/web-api']);
 const SCOPES = ['chat:write', 'channels:history', 'users:read'];
 const POLL = Number(o['poll-ms']);
 const WINDOW = Number(o.seconds) * 1000;

@@ -13,10 +13,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { build } from 'esbuild';
-import { bundleLikeTheFleet } from './bundle.mjs';
+import { benchLib, bundleLikeTheFleet } from './bundle.mjs';
 import { load as loadNow, loadSpan, median, quantile, uptime } from './stats.mjs';
 
 // The bench compares the fleet with the SDK on one upstream, not with Slack's budget: the sandbox
@@ -183,17 +181,7 @@ let replicas = [];
 let sandbox;
 try {
   const libFile = join(work, 'lib.mjs');
-  await build({
-    entryPoints: [join(ROOT, 'bench', 'lib.ts')],
-    outfile: libFile,
-    bundle: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);" },
-    logLevel: 'warning',
-  });
-  const lib = await import(pathToFileURL(libFile).href);
+  const lib = await benchLib('lib', libFile);
   const manifest = lib
     .discover(join(ROOT, 'scopes'))
     .instances.find((i) => i.connector === 'slack' && i.env === 'dev').manifest;

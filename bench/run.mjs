@@ -9,11 +9,9 @@
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { build } from 'esbuild';
 import { auditThroughput } from './audit.mjs';
-import { bundleLikeTheFleet } from './bundle.mjs';
+import { benchLib, bundleLikeTheFleet } from './bundle.mjs';
 import { verifySpeed } from './verify.mjs';
 import { perCall } from './calls.mjs';
 import { machine, markdown, readmeSummary } from './report.mjs';
@@ -71,17 +69,7 @@ const work = mkdtempSync(join(tmpdir(), 'fleet-bench-'));
 try {
   // The bench's view of the project's source (connectors, manifests, audit), bundled like the CLI.
   const libFile = join(work, 'lib.mjs');
-  await build({
-    entryPoints: [join(ROOT, 'bench', 'lib.ts')],
-    outfile: libFile,
-    bundle: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);" },
-    logLevel: 'warning',
-  });
-  const lib = await import(pathToFileURL(libFile).href);
+  const lib = await benchLib('lib', libFile);
   const { instances, skipped } = lib.discover(scopes);
   const auditDir = join(work, 'audit');
   // a state folder of the run's own, as fresh as its trail: not the checkout's .fleet/state

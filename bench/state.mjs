@@ -14,10 +14,9 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { build } from 'esbuild';
 import { load as loadNow, loadSpan, median } from './stats.mjs';
+import { benchLib } from './bundle.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const { values: o } = parseArgs({
@@ -38,18 +37,7 @@ const SIZES = o.sizes.split(',').map(Number);
 const say = (s) => process.stderr.write(`bench:state: ${s}\n`);
 
 const libFile = join(ROOT, 'node_modules', '.cache', 'fleet-bench', 'state-lib.mjs');
-await build({
-  entryPoints: [join(ROOT, 'bench', 'state-lib.ts')],
-  outfile: libFile,
-  bundle: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node20',
-  external: ['libsql', 'pg'],
-  logLevel: 'warning',
-  banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);" },
-});
-const lib = await import(pathToFileURL(libFile).href);
+const lib = await benchLib('state-lib', libFile, ['libsql', 'pg']);
 const work = mkdtempSync(join(tmpdir(), 'fleet-bench-state-'));
 const load = loadavg()[0];
 const uptime = () => {

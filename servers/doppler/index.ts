@@ -5,11 +5,7 @@ import type { Connector, UpstreamError } from '../../shared/connector/tool.js';
 import type { CredentialScheme } from '../../shared/connector/extensions.js';
 import type { Doppler } from './common.js';
 import { SLUG } from './common.js';
-import { configActivity } from './tools/activity.js';
-import { compareConfigs } from './tools/compare.js';
-import { listConfigs, listProjects } from './tools/projects.js';
-import { getSecret, listSecretNames } from './tools/secrets.js';
-import { deleteSecret, setSecret } from './tools/write.js';
+import { TOOLS } from './tools/all.js';
 
 function describeError(err: unknown): UpstreamError | undefined {
   const e = err as { name?: string; code?: string; message?: string; status?: number; retryAfter?: number };
@@ -50,16 +46,7 @@ const references: CredentialScheme = {
 
 export const doppler: Connector<Doppler> = {
   name: 'doppler',
-  tools: [
-    listProjects,
-    listConfigs,
-    listSecretNames,
-    getSecret,
-    compareConfigs,
-    configActivity,
-    setSecret,
-    deleteSecret,
-  ],
+  tools: TOOLS,
   upstream: z.strictObject({
     project: z
       .string()

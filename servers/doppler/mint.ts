@@ -7,22 +7,7 @@ import { StartupError } from '../../shared/base/errors.js';
 import type { MintOptions, Minter, MintedToken } from '../../shared/connector/tool.js';
 import { isPattern } from '../../shared/review/glob-sets.js';
 import { DEFAULT_API, dopplerSdk, withinTimeout } from './client.js';
-import { configActivity } from './tools/activity.js';
-import { compareConfigs } from './tools/compare.js';
-import { listConfigs, listProjects } from './tools/projects.js';
-import { getSecret, listSecretNames } from './tools/secrets.js';
-import { deleteSecret, setSecret } from './tools/write.js';
-
-const TOOLS = [
-  listProjects,
-  listConfigs,
-  listSecretNames,
-  getSecret,
-  compareConfigs,
-  configActivity,
-  setSecret,
-  deleteSecret,
-];
+import { TOOLS } from './tools/all.js';
 
 type Access = 'read' | 'read/write';
 

@@ -4,12 +4,12 @@
 // once calls on it are done); delete it on exit, and while the instance is suspended (`fleet
 // suspend`: none is minted until it is lifted). Every step is an audit record with the token's
 // id, expiry and policy digest, never its value. The broker credential is used for nothing else.
-import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { AuditStore } from '../state/store.js';
 import type { Log } from '../base/log.js';
 import type { Manifest } from '../base/manifest.js';
 import type { Redactor } from '../base/redaction.js';
+import { recordCredential } from './credential-record.js';
 import type { Minter, MintedToken } from './tool.js';
 
 /** "fleet <instance> <host> ": every token this instance mints on this host starts with it. */
@@ -268,20 +268,7 @@ export class MintedCredential {
   }
 
   private async record(action: Action, fields: Record<string, unknown>): Promise<void> {
-    const m = this.d.manifest;
-    const r = {
-      v: 1,
-      call: randomUUID(),
-      time: new Date(this.now).toISOString(),
-      instance: m.id,
-      owner: m.owner,
-      manifest: m.hash,
-      tool: '(credential)',
-      phase: 'credential',
-      action,
-      ...fields,
-    };
-    await this.d.audit.append(this.d.redactor.deep(r));
+    await recordCredential(this.d, this.now, action, fields);
   }
 }
 

@@ -6,11 +6,12 @@
 // that file and adopts it instead of exchanging again. Every exchange is an audit record with the
 // expiry and scopes, never a token. Rotation bounds how long a leaked token works, not what it may
 // do: the new token is checked against the manifest like any other (`verify`).
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { AuditStore } from '../state/store.js';
 import type { Log } from '../base/log.js';
 import type { Manifest } from '../base/manifest.js';
 import type { Redactor } from '../base/redaction.js';
+import { recordCredential } from './credential-record.js';
 import { updateState } from '../state/files.js';
 import { StartupError } from '../base/errors.js';
 import type { RotatedToken } from './tool.js';
@@ -178,19 +179,6 @@ export class RotatingCredential {
   }
 
   private async record(action: string, fields: Record<string, unknown>): Promise<void> {
-    const m = this.d.manifest;
-    const r = {
-      v: 1,
-      call: randomUUID(),
-      time: new Date(this.now).toISOString(),
-      instance: m.id,
-      owner: m.owner,
-      manifest: m.hash,
-      tool: '(credential)',
-      phase: 'credential',
-      action,
-      ...fields,
-    };
-    await this.d.audit.append(this.d.redactor.deep(r));
+    await recordCredential(this.d, this.now, action, fields);
   }
 }

@@ -111,6 +111,18 @@ function pathOf(obj: unknown, value: string, at: string): string | undefined {
   return undefined;
 }
 
+/** An error found at `path` of manifest `m` (of its tool `tool`, where it is one). */
+const errorAt = (m: Manifest, path: string, rule: string, message: string, tool?: string): Finding => ({
+  rule,
+  severity: 'error',
+  file: m.file,
+  line: m.line(path),
+  path,
+  instance: m.id,
+  ...(tool ? { tool } : {}),
+  message,
+});
+
 /** Declared upstream permissions against the union of the granted tools' needs. */
 export function checkPermissions(m: Manifest, connector: Connector): Finding[] {
   const declared = new Set(connector.declared(m.upstream));
@@ -119,29 +131,27 @@ export function checkPermissions(m: Manifest, connector: Connector): Finding[] {
   const findings: Finding[] = [];
   const forPath = (connector.pathNeeds?.(m) ?? []).filter((n) => !declared.has(n));
   if (forPath.length) {
-    findings.push({
-      rule: 'missing-permission',
-      severity: 'error',
-      file: m.file,
-      line: m.line('attribution'),
-      path: 'attribution',
-      instance: m.id,
-      message: `the ${attributionRule(m.attribution).proof} proof reads each request with this instance's token, which needs ${forPath.join(', ')}: declare it, or every proven call is refused`,
-    });
+    findings.push(
+      errorAt(
+        m,
+        'attribution',
+        'missing-permission',
+        `the ${attributionRule(m.attribution).proof} proof reads each request with this instance's token, which needs ${forPath.join(', ')}: declare it, or every proven call is refused`,
+      ),
+    );
   }
   for (const t of granted) {
     const missing = needsOf(t, m.tools[t.name]).filter((n) => !declared.has(n));
     if (missing.length) {
-      findings.push({
-        rule: 'missing-permission',
-        severity: 'error',
-        file: m.file,
-        line: m.line(`tools.${t.name}`),
-        path: `tools.${t.name}`,
-        instance: m.id,
-        tool: t.name,
-        message: `${t.name} needs ${missing.join(', ')}, which the upstream block does not declare: the tool would fail. Declare it or revoke the tool`,
-      });
+      findings.push(
+        errorAt(
+          m,
+          `tools.${t.name}`,
+          'missing-permission',
+          `${t.name} needs ${missing.join(', ')}, which the upstream block does not declare: the tool would fail. Declare it or revoke the tool`,
+          t.name,
+        ),
+      );
     }
   }
   for (const p of declared) {
@@ -249,17 +259,14 @@ function checkCovers(m: Manifest, connector: Connector): Finding[] {
   return connector.tools
     .filter((t) => m.tools[t.name] !== undefined)
     .flatMap((t) =>
-      coverProblems(t).map(
-        (p): Finding => ({
-          rule: 'uncovered-argument',
-          severity: 'error',
-          file: m.file,
-          line: m.line(`tools.${t.name}`),
-          path: `tools.${t.name}`,
-          instance: m.id,
-          tool: t.name,
-          message: `${p}: granted here, but the ${connector.name} connector's declaration of ${t.name} must be fixed first`,
-        }),
+      coverProblems(t).map((p) =>
+        errorAt(
+          m,
+          `tools.${t.name}`,
+          'uncovered-argument',
+          `${p}: granted here, but the ${connector.name} connector's declaration of ${t.name} must be fixed first`,
+          t.name,
+        ),
       ),
     );
 }

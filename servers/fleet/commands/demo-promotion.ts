@@ -11,9 +11,10 @@ import { generateCheckpointKey } from '../../../shared/audit/checkpoint.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { startCloudflareSandbox } from '../../cloudflare/sandbox/index.js';
 import { startSlackSandbox } from '../../slack/sandbox/index.js';
-import { ACCOUNT, IDS } from '../../cloudflare/sandbox/seed.js';
+import { IDS } from '../../cloudflare/sandbox/seed.js';
+import { loadManifest } from '../../../shared/manifest/load.js';
+import { CONNECTORS } from '../connectors.js';
 import type { AuditCommands } from '../audit-commands.js';
 import { VERSION } from '../version.js';
 
@@ -25,27 +26,12 @@ const indent = (s: string) =>
     .join('\n');
 const first = (r: CallToolResult) => (r.content[0]?.type === 'text' ? r.content[0].text : '');
 
-const DEV = [
-  'Workers Scripts Read',
-  'Workers Scripts Write',
-  'Workers KV Storage Read',
-  'Workers KV Storage Write',
-  'Workers R2 Storage Read',
-  'Workers R2 Storage Write',
-  'D1 Read',
-  'D1 Write',
-  'Zone Read',
-  'DNS Read',
-  'DNS Write',
-  'Account API Tokens Read',
-];
-
 export async function demoPromotion(
   opts: { scopes: string; cli: string },
   { auditShow, auditVerify }: Pick<AuditCommands, 'auditShow' | 'auditVerify'>,
 ): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'fleet-demo-promotion-'));
-  const sb = await startCloudflareSandbox();
+  const sb = await CONNECTORS.cloudflare!.sandbox();
   const slack = await startSlackSandbox();
   try {
     const scopes = join(dir, 'scopes');
@@ -93,7 +79,9 @@ export async function demoPromotion(
     say(
       `  sandbox: ${sb.url}; scopes: a copy whose cloudflare.prod grants deploy_worker with promotion: { from: cloudflare.dev, within: 1h }`,
     );
-    const dev = await connect('dev', { CLOUDFLARE_API_TOKEN_DEV: sb.issue(ACCOUNT, DEV) });
+    // each instance's credential as its manifest declares it (the connector's sandbox issues it)
+    const manifest = (env: string) => loadManifest(join(scopes, `cloudflare.${env}.yaml`), CONNECTORS);
+    const dev = await connect('dev', { CLOUDFLARE_API_TOKEN_DEV: sb.issueToken(manifest('dev')) });
     // production as shipped: its token is minted at start from a broker that may only create and delete
     // tokens, and it proves its actor: Erin asked in #editorial, read back through the approvals identity
     const asked = slack.say(
@@ -106,7 +94,7 @@ export async function demoPromotion(
       `  production proves its actor: Erin (U0EDITOR1) asked in #editorial (message ${asked}), read back through the approvals identity`,
     );
     const prod = await connect('prod', {
-      CLOUDFLARE_BROKER_TOKEN_PROD: sb.issue(ACCOUNT, ['Account API Tokens Write'], { name: 'fleet broker' }),
+      CLOUDFLARE_BROKER_TOKEN_PROD: sb.issueBroker!(manifest('prod')),
       FLEET_ACTOR: 'U0EDITOR1',
       FLEET_THREAD: asked,
       SLACK_APPROVALS_TOKEN: slack.issue(
