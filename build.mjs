@@ -118,13 +118,14 @@ if (wide)
     `build: a character beyond Latin-1 (${JSON.stringify(wide[0])}) in the snapshot (${snapshotJs} at ${wide.index}): escape it in the source`,
   );
 
-/** Takes the snapshot into `blob`, warmed for `connector` (all when undefined); false, with a warning, when it cannot. */
-async function snapshot(blob, connector, env = {}) {
+/**
+ * Takes the snapshot into `blob`, warmed for `connector` (all when undefined): what it printed (the
+ * one warmed for all prints the connectors' names), or undefined, with a warning, when it cannot.
+ */
+async function snapshot(blob, connector) {
   try {
-    await promisify(execFile)(process.execPath, ['--snapshot-blob', blob, '--build-snapshot', snapshotJs], {
-      env: { ...process.env, ...env, ...(connector ? { FLEET_SNAPSHOT_CONNECTOR: connector } : {}) },
-    });
-    return true;
+    const args = ['--snapshot-blob', blob, '--build-snapshot', snapshotJs, ...(connector ? [connector] : [])];
+    return (await promisify(execFile)(process.execPath, args)).stdout;
   } catch (e) {
     rmSync(blob, { force: true });
     process.stderr.write(
@@ -134,16 +135,12 @@ async function snapshot(blob, connector, env = {}) {
           .find((l) => l.trim()) ?? ''
       }\n`,
     );
-    return false;
+    return undefined;
   }
 }
 
-const connectorsFile = join(outdir, 'connectors.json');
-if (await snapshot(join(outdir, 'snapshot.blob'), undefined, { FLEET_SNAPSHOT_CONNECTORS_TO: connectorsFile })) {
-  const connectors = JSON.parse(readFileSync(connectorsFile, 'utf8'));
-  await Promise.all(connectors.map((c) => snapshot(join(outdir, `snapshot-${c}.blob`), c)));
-}
-rmSync(connectorsFile, { force: true });
+const connectors = await snapshot(join(outdir, 'snapshot.blob'));
+if (connectors) await Promise.all(JSON.parse(connectors).map((c) => snapshot(join(outdir, `snapshot-${c}.blob`), c)));
 rmSync(snapshotJs, { force: true });
 
 // The launcher: the snapshot when it was built by this very node binary, else the bundle. A V8 option

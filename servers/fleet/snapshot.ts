@@ -12,7 +12,6 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import v8 from 'node:v8';
 import { basename, join } from 'node:path';
-import { writeFileSync } from 'node:fs';
 import { runningFrom } from '../../shared/base/install.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
@@ -32,13 +31,12 @@ import { fleetExtensions } from './compose/extensions.js';
 import { readApprovalsConfig } from '../slack/approvals.js';
 import './commands/serve.js';
 
-/** The connector this snapshot is warmed for (FLEET_SNAPSHOT_CONNECTOR at build time); every one when unset. */
-const WARMED = process.env.FLEET_SNAPSHOT_CONNECTOR;
+/** The connector this snapshot is warmed for (`--build-snapshot snapshot.cjs <connector>`); every one when none. */
+const WARMED = process.argv[2];
 
 async function warm(): Promise<void> {
-  // build.mjs learns the connectors from the snapshot warmed for all of them
-  if (process.env.FLEET_SNAPSHOT_CONNECTORS_TO)
-    writeFileSync(process.env.FLEET_SNAPSHOT_CONNECTORS_TO, JSON.stringify(Object.keys(CONNECTORS)));
+  // the one warmed for all tells build.mjs which connectors to take one for
+  if (!WARMED) process.stdout.write(`${JSON.stringify(Object.keys(CONNECTORS))}\n`);
   if (WARMED && !CONNECTORS[WARMED]) throw new Error(`no connector ${WARMED} to warm a snapshot for`);
   for (const c of Object.values(CONNECTORS).filter((c) => !WARMED || c === CONNECTORS[WARMED])) {
     manifestSchema(c, CONNECTORS);
