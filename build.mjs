@@ -2,20 +2,40 @@
 // - dist/cli.js: the CLI as one minified ESM bundle; upstream SDKs and sandboxes are split into
 //   chunks that load on first use.
 // - dist/snapshot.blob: a V8 start-up snapshot of the same CLI with everything `serve` needs
-//   before its first answer already evaluated (servers/fleet/snapshot.ts), and dist/fleet, the launcher
-//   that starts from it. A snapshot only loads on the exact node binary that built it, so the
-//   launcher falls back to dist/cli.js when the blob is missing or older than that binary.
+//   before its first answer already evaluated (servers/fleet/snapshot.ts); dist/snapshot-<connector>.blob,
+//   the same warmed for one connector only, which `serve <connector>` starts from; and dist/fleet, the
+//   launcher that starts from them. A snapshot only loads on the exact node binary that built it, so
+//   the launcher falls back to dist/cli.js when the blob is missing or older than that binary.
 import { build } from 'esbuild';
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { chmodSync, copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 
 // FLEET_OUTDIR lets parallel work build beside dist/ without pulling it from under running tests.
 const outdir = process.env.FLEET_OUTDIR || 'dist';
 rmSync(outdir, { recursive: true, force: true });
+// zod's namespace re-exports its 40-odd error-message locales (`z.locales`), so no bundler can leave
+// them out, and each is evaluated at every start; fleet speaks English (zod's default) and names no
+// other, so that namespace is English alone here.
+const zodEnglishOnly = {
+  name: 'zod-english-only',
+  setup(b) {
+    b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (a) =>
+      /[\\/]zod[\\/]v4[\\/]/.test(a.importer)
+        ? { path: join(dirname(a.importer), '..', 'locales', 'en-only.js'), namespace: 'zod-en' }
+        : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'zod-en' }, (a) => ({
+      contents: "export { default as en } from './en.js';",
+      resolveDir: dirname(a.path),
+    }));
+  },
+};
 const common = {
   bundle: true,
+  plugins: [zodEnglishOnly],
   platform: 'node',
   target: 'node20',
   minify: true,
@@ -89,21 +109,38 @@ if (leftover)
     `build: a dynamic import() is left in the snapshot (${snapshotJs} at ${leftover.index}): it would fail at run time`,
   );
 
-const blob = join(outdir, 'snapshot.blob');
-try {
-  execFileSync(process.execPath, ['--snapshot-blob', blob, '--build-snapshot', snapshotJs], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-} catch (e) {
-  rmSync(blob, { force: true });
-  process.stderr.write(
-    `build: no start-up snapshot (fleet starts from dist/cli.js instead): ${
-      String(e.stderr ?? e.message)
-        .split('\n')
-        .find((l) => l.trim()) ?? ''
-    }\n`,
+// V8 keeps a script's source in the snapshot, one byte per character while every character is
+// Latin-1: one other character anywhere (a regex literal is not escaped) doubles the whole bundle's
+// share of the heap, resident in every process.
+const wide = /[\u0100-\uffff]/.exec(readFileSync(snapshotJs, 'utf8'));
+if (wide)
+  throw new Error(
+    `build: a character beyond Latin-1 (${JSON.stringify(wide[0])}) in the snapshot (${snapshotJs} at ${wide.index}): escape it in the source`,
   );
+
+/**
+ * Takes the snapshot into `blob`, warmed for `connector` (all when undefined): what it printed (the
+ * one warmed for all prints the connectors' names), or undefined, with a warning, when it cannot.
+ */
+async function snapshot(blob, connector) {
+  try {
+    const args = ['--snapshot-blob', blob, '--build-snapshot', snapshotJs, ...(connector ? [connector] : [])];
+    return (await promisify(execFile)(process.execPath, args)).stdout;
+  } catch (e) {
+    rmSync(blob, { force: true });
+    process.stderr.write(
+      `build: no start-up snapshot ${blob} (fleet starts from ${connector ? 'snapshot.blob' : 'dist/cli.js'} instead): ${
+        String(e.stderr || e.message)
+          .split('\n')
+          .find((l) => l.trim()) ?? ''
+      }\n`,
+    );
+    return undefined;
+  }
 }
+
+const connectors = await snapshot(join(outdir, 'snapshot.blob'));
+if (connectors) await Promise.all(JSON.parse(connectors).map((c) => snapshot(join(outdir, `snapshot-${c}.blob`), c)));
 rmSync(snapshotJs, { force: true });
 
 // The launcher: the snapshot when it was built by this very node binary, else the bundle. A V8 option
@@ -113,15 +150,20 @@ const launcher = join(outdir, 'fleet');
 writeFileSync(
   launcher,
   `#!/bin/sh
-# fleet: starts from the V8 start-up snapshot built by ${resolve(process.execPath)}, or from cli.js.
+# fleet: starts from the V8 start-up snapshot built by ${resolve(process.execPath)} (for "serve <connector>",
+# the one warmed for that connector), or from cli.js.
 p=$0
 case $p in */*) ;; *) p=$(command -v "$p") ;; esac
 [ -L "$p" ] && p=$(readlink -f "$p")
 d=\${p%/*}
 case $d in /*) ;; *) d=$PWD/$d ;; esac
 n=$(command -v node)
-if [ -z "$NODE_OPTIONS" ] && [ "$n" = "${resolve(process.execPath)}" ] && [ -f "$d/snapshot.blob" ] && [ "$d/snapshot.blob" -nt "$n" ]; then
-  FLEET_DIST="$d" exec "$n" --snapshot-blob "$d/snapshot.blob" -- "$@"
+b=$d/snapshot.blob
+if [ "$1" = serve ]; then
+  case $2 in *[!a-z0-9_-]* | '') ;; *) [ -f "$d/snapshot-$2.blob" ] && b=$d/snapshot-$2.blob ;; esac
+fi
+if [ -z "$NODE_OPTIONS" ] && [ "$n" = "${resolve(process.execPath)}" ] && [ -f "$b" ] && [ "$b" -nt "$n" ]; then
+  FLEET_DIST="$d" exec "$n" --snapshot-blob "$b" -- "$@"
 fi
 exec node "$d/cli.js" "$@"
 `,

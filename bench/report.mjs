@@ -193,7 +193,7 @@ export function markdown(r) {
     L.push('### Where a start goes');
     L.push('');
     L.push(
-      `Each fleet start's own milestones (\`FLEET_TRACE_START\`: ms since its process began), medians of the runs above. Before the fleet's first line run Node's own start and, from the snapshot (${r.snapshotMB ? `${f1(r.snapshotMB)} MB` : 'none built'}), its deserialisation; then JavaScript until tools/list is answered (the command line, fleet.yaml and the manifest, the instance composed, the MCP session); the upstream opens after that answer. A bare \`node -e 0\` exited in ${f1(median(r.targets.find((t) => t.kind === 'floor')?.exits ?? []))} ms.`,
+      `Each fleet start's own milestones (\`FLEET_TRACE_START\`: ms since its process began), medians of the runs above. Before the fleet's first line run Node's own start and, from a snapshot (\`serve <connector>\` starts from the one warmed for its connector), its deserialisation; then JavaScript until tools/list is answered (the command line, fleet.yaml and the manifest, the instance composed, the MCP session); the upstream opens after that answer. A bare \`node -e 0\` exited in ${f1(median(r.targets.find((t) => t.kind === 'floor')?.exits ?? []))} ms.`,
     );
     L.push('');
     L.push(
@@ -203,7 +203,7 @@ export function markdown(r) {
     for (const t of traced) {
       const tr = t.runs.map((x) => x.trace);
       L.push(
-        `| ${t.name} | ${tr[0].from ?? '?'} | ${f1(median(tr.map((x) => x.main)))} | ${f1(median(tr.map((x) => x.listed - x.main)))} | ${f1(median(tr.map((x) => x.open - x.listed)))} |`,
+        `| ${t.name} | ${tr[0].from ?? '?'}${r.snapshotsMB?.[tr[0].from] ? ` (${f1(r.snapshotsMB[tr[0].from])} MB)` : ''} | ${f1(median(tr.map((x) => x.main)))} | ${f1(median(tr.map((x) => x.listed - x.main)))} | ${f1(median(tr.map((x) => x.open - x.listed)))} |`,
       );
     }
     L.push('');

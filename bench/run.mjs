@@ -6,9 +6,9 @@
 //   node bench/run.mjs [--starts 20] [--calls 2000] [--warmup 200] [--audit 20000]
 //     [--processes 4] [--cli dist/cli.js] [--scopes scopes] [--out docs/benchmarks.md]
 //     [--readme docs/operations.md] [--json file] [--no-write]
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { auditThroughput } from './audit.mjs';
 import { benchLib, bundleLikeTheFleet } from './bundle.mjs';
@@ -210,10 +210,12 @@ try {
     durability,
     verify,
     launcher,
-    // what a snapshot start deserialises before the fleet's first line (dist/snapshot.blob beside the CLI)
-    snapshotMB: existsSync(join(cli, '..', 'snapshot.blob'))
-      ? statSync(join(cli, '..', 'snapshot.blob')).size / 2 ** 20
-      : undefined,
+    // what a snapshot start deserialises before the fleet's first line: each snapshot beside the CLI, in MB
+    snapshotsMB: Object.fromEntries(
+      readdirSync(dirname(cli))
+        .filter((f) => /^snapshot.*\.blob$/.test(f))
+        .map((f) => [f, statSync(join(dirname(cli), f)).size / 2 ** 20]),
+    ),
     notes,
   };
   const md = markdown(result);

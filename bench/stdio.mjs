@@ -144,7 +144,8 @@ export async function coldStart(target) {
     const at = (what) => Number(new RegExp(`fleet: ${what} at ([\\d.]+) ms`).exec(s.stderr)?.[1] ?? NaN);
     return {
       trace: {
-        from: /started from the (\w+)/.exec(s.stderr)?.[1],
+        // 'bundle', or the snapshot file it started from
+        from: /started from the (?:snapshot \(([^)]+)\)|(\w+))/.exec(s.stderr)?.slice(1).find(Boolean),
         main: at('started from the \\w+'),
         listed: at('tools/list answered'),
         open: at('upstream open'),

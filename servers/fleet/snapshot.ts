@@ -4,9 +4,14 @@
 // built, tool schemas rendered, a real in-memory MCP session) so that zod's compiled parsers and
 // the rendered tool list are in the snapshot too. A start then pays only for deserialising it.
 // Upstream SDKs and sandboxes stay unevaluated until an instance first needs them.
+// build.mjs takes one snapshot warmed for every connector (dist/snapshot.blob: `serve --http`, the other
+// commands) and one per connector, warmed for that connector alone (dist/snapshot-<connector>.blob,
+// what dist/fleet starts `serve <connector>` from): a connector's warm-up (its schemas compiled,
+// its tool list rendered) is only worth its deserialising and its resident memory to that connector.
+// Every snapshot holds all the code; one warmed for another connector is only slower to serve from.
 import { randomInt, randomUUID } from 'node:crypto';
 import v8 from 'node:v8';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { runningFrom } from '../../shared/base/install.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
@@ -26,8 +31,14 @@ import { fleetExtensions } from './compose/extensions.js';
 import { readApprovalsConfig } from '../slack/approvals.js';
 import './commands/serve.js';
 
+/** The connector this snapshot is warmed for (`--build-snapshot snapshot.cjs <connector>`); every one when none. */
+const WARMED = process.argv[2];
+
 async function warm(): Promise<void> {
-  for (const c of Object.values(CONNECTORS)) {
+  // the one warmed for all tells build.mjs which connectors to take one for
+  if (!WARMED) process.stdout.write(`${JSON.stringify(Object.keys(CONNECTORS))}\n`);
+  if (WARMED && !CONNECTORS[WARMED]) throw new Error(`no connector ${WARMED} to warm a snapshot for`);
+  for (const c of Object.values(CONNECTORS).filter((c) => !WARMED || c === CONNECTORS[WARMED])) {
     manifestSchema(c, CONNECTORS);
     surface(c.tools);
   }
@@ -44,7 +55,8 @@ async function warm(): Promise<void> {
     readStoreConfig('scopes');
     readCheckpointsConfig(join('scopes', 'fleet.yaml'), fleetExtensions().checkpointSinks);
   }
-  for (const file of files) {
+  // scopes/<connector>.<env>.yaml: a file named for another connector is not read into this one
+  for (const file of files.filter((f) => !WARMED || basename(f).startsWith(`${WARMED}.`))) {
     const manifest = loadManifest(file, CONNECTORS);
     serveFindings(manifest, CONNECTORS, join('scopes', 'fleet.yaml'));
     const connector = CONNECTORS[manifest.connector]!;
@@ -76,7 +88,8 @@ function freshEntropy(): void {
 
 v8.startupSnapshot.setDeserializeMainFunction(() => {
   freshEntropy();
-  traceStart('started from the snapshot');
+  const blob = process.execArgv[process.execArgv.indexOf('--snapshot-blob') + 1];
+  traceStart(`started from the snapshot (${blob ? basename(blob) : '?'})`);
   // The launcher names its folder; the bundle beside it is what a child fleet process runs.
   if (process.env.FLEET_DIST) runningFrom(join(process.env.FLEET_DIST, 'cli.js'));
   // A snapshot start has no script path in argv; commander expects [node, script, ...args].

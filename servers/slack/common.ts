@@ -41,7 +41,7 @@ export const writeConstraints = { channels: C.channels, mentions: C.mentions, ma
 // link_names) @channel, @here, @everyone and @group broadcast too; `_@here_` is italic @here: only a
 // letter or digit next to it makes it something else.
 const SPECIAL = /<!([^>|^]*)[^>]*>/g;
-const PLAIN = /(?:^|[^A-Za-z0-9])[@＠](channel|here|everyone|group)(?![A-Za-z0-9])/gi;
+const PLAIN = /(?:^|[^A-Za-z0-9])[@\uFF20](channel|here|everyone|group)(?![A-Za-z0-9])/gi;
 const HARMLESS = new Set(['date']);
 
 /** Every broadcast mention in a message body, as `@name` (special commands first, then plain text). */

@@ -9,6 +9,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { describe, expect, it } from 'vitest';
 import { auditRecords, CLI, ROOT, tempDir } from '../helpers.js';
 import { manifestOf } from '../hardening/instances.js';
+import { CONNECTORS } from '../../servers/fleet/connectors.js';
 
 const LAUNCHER = join(dirname(CLI), 'fleet');
 const VERSION = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version;
@@ -62,12 +63,37 @@ describe('the fleet launcher', () => {
 
   it("prints the fleet's own version, not node's, from the snapshot or the bundle", () => {
     for (const [PATH, from] of [
-      [process.env.PATH ?? '', 'snapshot'],
+      [process.env.PATH ?? '', 'snapshot \\(snapshot\\.blob\\)'],
       [otherNodePath(), 'bundle'],
     ] as const) {
       const run = spawnSync(LAUNCHER, ['--version'], { env: { PATH, FLEET_TRACE_START: '1' } });
       expect(run.stdout.toString().trim()).toBe(VERSION);
       expect(run.stderr.toString()).toMatch(new RegExp(`^fleet: started from the ${from} at \\d+\\.\\d ms\\n$`));
     }
+  });
+
+  it('starts `serve <connector>` from the snapshot warmed for that connector, anything else from the one warmed for all', () => {
+    /** The snapshot a command started from (its first FLEET_TRACE_START line); stdin closed, so serve ends at once. */
+    const startsFrom = (args: string[]) =>
+      /started from the snapshot \(([^)]+)\)/.exec(
+        spawnSync(LAUNCHER, args, {
+          input: '',
+          cwd: ROOT,
+          env: {
+            PATH: process.env.PATH ?? '',
+            FLEET_TRACE_START: '1',
+            FLEET_AUDIT_DIR: tempDir(),
+            FLEET_STATE_DIR: tempDir(),
+          },
+        }).stderr.toString(),
+      )?.[1];
+    for (const connector of Object.keys(CONNECTORS))
+      expect(startsFrom(['serve', connector, '--env', 'dev', '--sandbox'])).toBe(`snapshot-${connector}.blob`);
+    expect(startsFrom(['--version'])).toBe('snapshot.blob');
+    expect(startsFrom(['verify'])).toBe('snapshot.blob');
+    // an option first, or a name no snapshot file could have: the one warmed for all (still the same fleet)
+    expect(startsFrom(['serve', '--env', 'dev', 'slack', '--sandbox'])).toBe('snapshot.blob');
+    expect(startsFrom(['serve', '../slack', '--env', 'dev'])).toBe('snapshot.blob');
+    expect(startsFrom(['serve', 'nosuch', '--env', 'dev'])).toBe('snapshot.blob');
   });
 });
