@@ -76,7 +76,8 @@ export class AuditLog {
   private lease: { since: number; idle?: NodeJS.Timeout } | undefined;
   private osLock: OsLock | undefined;
   /** what this process last knew of the file's end: its size, and the last record's start and head */
-  private tail: { size: number; lineStart: number; head: Head };
+  /** where the trail ends, and its last record: where it starts, its head, and its bytes (with the newline) */
+  private tail: { size: number; lineStart: number; head: Head; line?: Buffer };
   private brokenWhy: string | undefined;
   private later: NodeJS.Timeout | undefined;
   /** records written and synced by this process */
@@ -273,13 +274,17 @@ export class AuditLog {
     const bytes = Buffer.from(text);
     let off = 0;
     while (off < bytes.length) off += writeSync(fd, bytes, off);
-    this.tail = { size: this.tail.size + bytes.length, lineStart, head };
+    this.tail = {
+      size: this.tail.size + bytes.length,
+      lineStart,
+      head,
+      line: bytes.subarray(lineStart - this.tail.size),
+    };
     return out.slice(lead.length);
   }
 
   /** The file at the path is still the one open, and still holds what this process last knew. */
   private checkIdentity(fd: number): number {
-    const st = fstatSync(fd);
     let at;
     try {
       at = lstatSync(this.file);
@@ -296,6 +301,8 @@ export class AuditLog {
         { dev: at.dev, ino: at.ino },
       );
     }
+    // the same inode as the open descriptor, so its size is the descriptor's
+    const st = at;
     const known = this.tail;
     if (known.size < 0) return st.size;
     if (st.size < known.size) {
@@ -310,8 +317,13 @@ export class AuditLog {
       const len = known.size - known.lineStart;
       const buf = Buffer.alloc(len);
       readSync(fd, buf, 0, len, known.lineStart);
-      const o = open(buf.toString('utf8').replace(/\n$/, ''));
-      if (!o || o.hash !== known.head.hash || sha256(o.body) !== o.hash) {
+      // its bytes as this process wrote or read them; else (none kept) it must still open to its head
+      const same = known.line
+        ? buf.equals(known.line)
+        : ((o) => !!o && o.hash === known.head.hash && sha256(o.body) === o.hash)(
+            open(buf.toString('utf8').replace(/\n$/, '')),
+          );
+      if (!same) {
         throw new TrailBroken(
           'changed',
           `audit trail ${this.file} changed under the running server: record ${known.head.seq} is no longer at byte ${known.lineStart}`,
@@ -361,6 +373,8 @@ export class AuditLog {
         size: size - (fragment ? Buffer.byteLength(fragment) : 0),
         lineStart: offset,
         head: { seq: o.record.seq, hash: o.hash },
+        // kept only once it checks out: one that does not is caught, as before, by the next write
+        ...(sha256(o.body) === o.hash ? { line: Buffer.from(`${lines[i]}\n`) } : {}),
       };
       return fragment;
     }
