@@ -370,7 +370,7 @@ export function readmeSummary(r) {
     '',
   ];
   lines.push(
-    '| server | spawn→tools/list (raw pipe) | via SDK Client | RSS at list | settled RSS (upstream open, 1 s idle) | bytes per tool shown to the model |',
+    '| server | spawn→tools/list (raw pipe) | via SDK Client | RSS at list | settled RSS (once its upstream is open) | bytes per tool shown to the model |',
     '|---|---:|---:|---:|---:|---:|',
   );
   for (const t of r.targets.filter((x) => x.runs?.length)) {

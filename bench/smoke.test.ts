@@ -78,7 +78,14 @@ describe('npm run bench (smoke, tiny counts)', () => {
       expect(t.runs[0].clientMs, t.name).toBeGreaterThan(0);
       expect(t.surface.tools, t.name).toBeGreaterThan(0);
     }
-    for (const t of fleet) expect([...t.listed].sort(), t.name).toEqual([...t.granted].sort());
+    for (const t of fleet) {
+      expect([...t.listed].sort(), t.name).toEqual([...t.granted].sort());
+      // its own milestones (FLEET_TRACE_START), by which "Where a start goes" splits each start
+      const tr = t.runs[0].trace;
+      expect([tr.main, tr.listed, tr.open].every(Number.isFinite), `${t.name}: ${JSON.stringify(tr)}`).toBe(true);
+      expect(tr.from, t.name).toMatch(/^(snapshot[a-z0-9-]*\.blob|bundle)$/);
+    }
+    expect(md).toContain('### Where a start goes');
     expect(result.calls.fleet.n).toBe(3);
     expect(result.audit.map((a: { processes: number; intact: boolean }) => [a.processes, a.intact])).toEqual([
       [1, true],

@@ -146,7 +146,7 @@ export async function coldStart(target) {
       trace: {
         // 'bundle', or the snapshot file it started from
         from: /started from the (?:snapshot \(([^)]+)\)|(\w+))/.exec(s.stderr)?.slice(1).find(Boolean),
-        main: at('started from the \\w+'),
+        main: at('started from the [^\\n]+?'),
         listed: at('tools/list answered'),
         open: at('upstream open'),
       },

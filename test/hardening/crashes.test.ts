@@ -140,7 +140,9 @@ describe('SIGKILL while several processes append to one audit file', () => {
     const verify = await runCli(['audit', 'verify', file]);
     expect(verify.code, verify.stdout).toBe(0);
     const records = readFileSync(file, 'utf8').split('\n').filter(Boolean);
-    expect(records.length).toBeGreaterThan(2 * CALLS * 1.5);
+    // every call of the two survivors left at least one record (a call past Slack's rate tier, which
+    // all four share, is refused with one; an allowed one has two): how many were allowed is timing
+    expect(records.length).toBeGreaterThanOrEqual(2 * CALLS);
     const json = await runCli(['audit', 'show', file, '--json']);
     const calls = json.stdout
       .trim()
