@@ -179,6 +179,9 @@ describe.skipIf(!PG_URL)('replicas of one instance over HTTP on one PostgreSQL',
         )) as CallToolResult;
         if (status(r) === 'completed' || status(r) === 'replayed') return { result: r, tried };
         last = `${status(r)}: ${text(r).slice(0, 300)}`;
+        // "still running; retry with the same key later": as a client would, it waits before asking
+        // again (a key refused in an outage is let go once its replica reaches the database again)
+        if (/still running/.test(last)) await new Promise((res) => setTimeout(res, 250 * 2 ** Math.min(attempt, 3)));
       } catch (e) {
         // no answer in time (or the connection dropped): the same key, on the next replica
         last = (e as Error).message;
