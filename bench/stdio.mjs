@@ -142,11 +142,12 @@ export async function coldStart(target) {
     const settled = rssMB(s.child.pid);
     // a fleet instance's own milestones (FLEET_TRACE_START), in ms since its process began
     const at = (what) => Number(new RegExp(`fleet: ${what} at ([\\d.]+) ms`).exec(s.stderr)?.[1] ?? NaN);
+    // 'bundle', or the snapshot file it started from, and when
+    const first = /fleet: started from the (?:snapshot \(([^)]+)\)|(\w+)) at ([\d.]+) ms/.exec(s.stderr);
     return {
       trace: {
-        // 'bundle', or the snapshot file it started from
-        from: /started from the (?:snapshot \(([^)]+)\)|(\w+))/.exec(s.stderr)?.slice(1).find(Boolean),
-        main: at('started from the [^\\n]+?'),
+        from: first?.[1] ?? first?.[2],
+        main: Number(first?.[3] ?? NaN),
         listed: at('tools/list answered'),
         open: at('upstream open'),
       },

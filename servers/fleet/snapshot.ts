@@ -38,7 +38,7 @@ async function warm(): Promise<void> {
   // the one warmed for all tells build.mjs which connectors to take one for
   if (!WARMED) process.stdout.write(`${JSON.stringify(Object.keys(CONNECTORS))}\n`);
   if (WARMED && !CONNECTORS[WARMED]) throw new Error(`no connector ${WARMED} to warm a snapshot for`);
-  for (const c of Object.values(CONNECTORS).filter((c) => !WARMED || c === CONNECTORS[WARMED])) {
+  for (const c of WARMED ? [CONNECTORS[WARMED]!] : Object.values(CONNECTORS)) {
     manifestSchema(c, CONNECTORS);
     surface(c.tools);
   }
@@ -88,8 +88,10 @@ function freshEntropy(): void {
 
 v8.startupSnapshot.setDeserializeMainFunction(() => {
   freshEntropy();
-  const blob = process.execArgv[process.execArgv.indexOf('--snapshot-blob') + 1];
-  traceStart(`started from the snapshot (${blob ? basename(blob) : '?'})`);
+  // a snapshot starts only with --snapshot-blob <file> (dist/fleet passes it)
+  traceStart(
+    `started from the snapshot (${basename(process.execArgv[process.execArgv.indexOf('--snapshot-blob') + 1]!)})`,
+  );
   // The launcher names its folder; the bundle beside it is what a child fleet process runs.
   if (process.env.FLEET_DIST) runningFrom(join(process.env.FLEET_DIST, 'cli.js'));
   // A snapshot start has no script path in argv; commander expects [node, script, ...args].

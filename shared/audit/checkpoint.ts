@@ -27,6 +27,7 @@ import { closeSync, constants, existsSync, fdatasyncSync, openSync, readFileSync
 import { z } from 'zod';
 import { durationSchema } from '../base/duration.js';
 import { fromDoc, readYaml } from '../base/yaml.js';
+import { oncePer } from '../base/memo.js';
 import type { Head } from './chain.js';
 
 export const ORIGIN_PREFIX = 'fleet-audit/';
@@ -287,13 +288,8 @@ export function checkpointsSchema(sinks: readonly SinkBlock[] = []) {
 }
 export type CheckpointsConfig = z.infer<ReturnType<typeof checkpointsSchema>> & { [sink: string]: unknown };
 
-const schemas = new WeakMap<readonly SinkBlock[], ReturnType<typeof checkpointsSchema>>();
 /** checkpointsSchema, built once per list of sinks (the connectors' list is one array, memoised) */
-function checkpointsSchemaOf(sinks: readonly SinkBlock[]) {
-  let s = schemas.get(sinks);
-  if (!s) schemas.set(sinks, (s = checkpointsSchema(sinks)));
-  return s;
-}
+const checkpointsSchemaOf = oncePer((sinks: readonly SinkBlock[]) => checkpointsSchema(sinks));
 
 /** Reads the checkpoints block of a fleet.yaml (undefined when it has none); errors name file:line. */
 export function readCheckpointsConfig(

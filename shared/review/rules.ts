@@ -10,6 +10,7 @@ import { productionOfId } from '../manifest/production-of.js';
 import { productionSchema } from '../base/production.js';
 import { z } from 'zod';
 import { fromDoc, ManifestError, readYaml } from '../base/yaml.js';
+import { oncePer } from '../base/memo.js';
 import type { Manifest } from '../base/manifest.js';
 import type { Clients } from '../manifest/clients.js';
 import { isProduction } from '../connector/scopes.js';
@@ -121,13 +122,8 @@ export const fleetSchema = (ext: FleetExtensions) =>
     production: productionSchema.optional(),
   });
 
-const fleetSchemas = new WeakMap<FleetExtensions, ReturnType<typeof fleetSchema>>();
 /** fleetSchema, built once per set of extensions (building a zod schema costs more than using it) */
-const fleetSchemaOf = (ext: FleetExtensions) => {
-  let s = fleetSchemas.get(ext);
-  if (!s) fleetSchemas.set(ext, (s = fleetSchema(ext)));
-  return s;
-};
+const fleetSchemaOf = oncePer(fleetSchema);
 
 export interface FleetRules {
   file: string;
